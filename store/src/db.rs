@@ -1,0 +1,311 @@
+//! The metric database: the one object the server holds to append and read samples.
+//!
+//! PLACEHOLDER IMPLEMENTATION: an in-memory map with the final public API, so the
+//! collector and the PromQL engine can be built against it. The WAL, head with postings,
+//! Parquet blocks, compaction and retention replace the internals behind this same API.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{LabelMatcher, Labels, SeriesSamples};
+use crate::query::{Queryable, ReadError};
+
+/// When the WAL is fsynced relative to acknowledging an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncMode {
+    /// Every append waits for an fsync that covers it (group commit). Nothing
+    /// acknowledged is lost on a crash.
+    #[default]
+    Batch,
+    /// Appends are acknowledged after the write; a timer fsyncs every `fsync_interval`.
+    Interval,
+    /// Never fsync explicitly; the OS decides. For benchmarks and throwaway data.
+    Off,
+}
+
+/// Everything the database needs to know, with the defaults documented in
+/// `docs/configuration.md`.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// Root of the data directory; metrics live under `wal/metrics` and `metrics/blocks`.
+    pub data_dir: PathBuf,
+    pub fsync: FsyncMode,
+    pub fsync_interval: Duration,
+    /// Size at which a WAL segment is closed and a new one started.
+    pub wal_segment_bytes: u64,
+    /// How much time a head holds before it is cut into a block.
+    pub block_duration: Duration,
+    /// How far behind a series' newest sample an out-of-order sample is still accepted.
+    pub out_of_order_window: Duration,
+    /// How far behind the newest sample seen (by any series) an in-order sample is still
+    /// accepted; older samples are rejected as too old.
+    pub max_sample_age: Duration,
+    /// Blocks whose newest sample is older than this are deleted (0 = keep forever).
+    pub retention_time: Duration,
+    /// When blocks take more bytes than this, the oldest are deleted (0 = no limit).
+    pub retention_bytes: u64,
+    /// Memory the head may use before appends are refused with [`AppendError::Overloaded`].
+    pub head_memory_bytes: u64,
+    /// Limits applied to every appended series.
+    pub limits: SeriesLimits,
+}
+
+/// Per-series validation limits (the cardinality guard).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeriesLimits {
+    pub max_labels_per_series: usize,
+    pub max_label_name_bytes: usize,
+    pub max_label_value_bytes: usize,
+    /// Total number of series in the head (0 = unlimited).
+    pub max_series: usize,
+    /// Series per metric name in the head (0 = unlimited).
+    pub max_series_per_metric: usize,
+}
+
+impl Default for SeriesLimits {
+    fn default() -> Self {
+        SeriesLimits {
+            max_labels_per_series: 64,
+            max_label_name_bytes: 256,
+            max_label_value_bytes: 4096,
+            max_series: 2_000_000,
+            max_series_per_metric: 200_000,
+        }
+    }
+}
+
+impl DbOptions {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        DbOptions {
+            data_dir: data_dir.into(),
+            fsync: FsyncMode::Batch,
+            fsync_interval: Duration::from_secs(1),
+            wal_segment_bytes: 64 * 1024 * 1024,
+            block_duration: Duration::from_secs(2 * 3600),
+            out_of_order_window: Duration::from_secs(10 * 60),
+            max_sample_age: Duration::from_secs(6 * 3600),
+            retention_time: Duration::from_secs(15 * 24 * 3600),
+            retention_bytes: 0,
+            head_memory_bytes: 2 * 1024 * 1024 * 1024,
+            limits: SeriesLimits::default(),
+        }
+    }
+}
+
+/// Why a single sample or series was refused; counted per reason and reported back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// Labels invalid: bad name, duplicate name, missing metric name.
+    InvalidLabels,
+    TooManyLabels,
+    LabelNameTooLong,
+    LabelValueTooLong,
+    /// The total series limit was reached; new series are refused.
+    SeriesLimit,
+    /// The per-metric series limit was reached.
+    SeriesPerMetricLimit,
+    /// Older than the series' newest sample by more than the out-of-order window.
+    OutOfOrder,
+    /// Older than the newest sample seen by more than `max_sample_age`.
+    TooOld,
+    /// Same timestamp as an existing sample with the same value: ignored.
+    Duplicate,
+    /// Same timestamp as an existing sample but a different value.
+    DuplicateTimestamp,
+}
+
+impl RejectReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::InvalidLabels => "invalid_labels",
+            RejectReason::TooManyLabels => "too_many_labels",
+            RejectReason::LabelNameTooLong => "label_name_too_long",
+            RejectReason::LabelValueTooLong => "label_value_too_long",
+            RejectReason::SeriesLimit => "series_limit",
+            RejectReason::SeriesPerMetricLimit => "series_per_metric_limit",
+            RejectReason::OutOfOrder => "out_of_order",
+            RejectReason::TooOld => "too_old",
+            RejectReason::Duplicate => "duplicate",
+            RejectReason::DuplicateTimestamp => "duplicate_timestamp",
+        }
+    }
+}
+
+/// What happened to an append: how many samples were stored, and for the rest why not.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AppendReport {
+    pub accepted: u64,
+    /// Refused samples per reason, sorted by reason.
+    pub rejected: Vec<(RejectReason, u64)>,
+    /// A human-readable description of the first refusal, naming the series.
+    pub first_error: Option<String>,
+}
+
+impl AppendReport {
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Counts `n` refusals for `reason`, remembering the first message.
+    pub fn reject(&mut self, reason: RejectReason, n: u64, message: impl FnOnce() -> String) {
+        if n == 0 {
+            return;
+        }
+        if self.first_error.is_none() {
+            self.first_error = Some(message());
+        }
+        match self.rejected.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, count)) => *count += n,
+            None => {
+                self.rejected.push((reason, n));
+                self.rejected.sort();
+            }
+        }
+    }
+}
+
+/// Why a whole append failed; nothing of it was stored or acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The head is over its memory limit; retry after the next block cut.
+    #[error("head is over its memory limit ({used} of {limit} bytes); retry later")]
+    Overloaded { used: u64, limit: u64 },
+    #[error("write-ahead log failed: {0}")]
+    Wal(#[from] std::io::Error),
+    #[error("database is closed")]
+    Closed,
+}
+
+/// Why the database could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot open data directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Figures for self-monitoring.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DbStats {
+    pub head_series: u64,
+    pub head_samples: u64,
+    pub head_bytes: u64,
+    pub head_min_time_ms: Option<i64>,
+    pub head_max_time_ms: Option<i64>,
+    pub blocks: u64,
+    pub block_bytes: u64,
+    pub wal_bytes_written: u64,
+    pub wal_fsyncs: u64,
+    pub wal_fsync_seconds_total: f64,
+    pub wal_segments: u64,
+    pub compactions: u64,
+    pub blocks_cut: u64,
+    pub retention_deleted_blocks: u64,
+    pub wal_replayed_records: u64,
+    pub wal_torn_tail_repairs: u64,
+}
+
+/// The metric database.
+pub struct Db {
+    options: DbOptions,
+    series: RwLock<HashMap<Labels, Vec<crate::model::Sample>>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database under `options.data_dir`, replaying the WAL.
+    pub fn open(options: DbOptions) -> Result<Db, OpenError> {
+        std::fs::create_dir_all(&options.data_dir).map_err(|source| OpenError::Io {
+            path: options.data_dir.clone(),
+            source,
+        })?;
+        Ok(Db {
+            options,
+            series: RwLock::new(HashMap::new()),
+        })
+    }
+
+    pub fn options(&self) -> &DbOptions {
+        &self.options
+    }
+
+    /// Validates and stores a batch. Returns once the accepted samples are durable per the
+    /// fsync mode; the report says what was refused and why.
+    pub async fn append(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport, AppendError> {
+        let mut report = AppendReport::default();
+        let mut map = self.series.write();
+        for s in batch {
+            if let Err(e) = s.labels.validate() {
+                report.reject(RejectReason::InvalidLabels, s.samples.len() as u64, || e.to_string());
+                continue;
+            }
+            let stored = map.entry(s.labels).or_default();
+            for sample in s.samples {
+                match stored.last() {
+                    Some(last) if last.timestamp_ms >= sample.timestamp_ms => {
+                        report.reject(RejectReason::OutOfOrder, 1, || "out of order sample".into());
+                    }
+                    _ => {
+                        stored.push(sample);
+                        report.accepted += 1;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Housekeeping: cut blocks, compact, apply retention, truncate the WAL. The server
+    /// calls it periodically with the current time.
+    pub fn maintain(&self, _now_ms: i64) -> Result<(), std::io::Error> {
+        Ok(())
+    }
+
+    /// Flushes and closes the WAL; later appends fail with [`AppendError::Closed`].
+    pub async fn close(&self) -> Result<(), std::io::Error> {
+        Ok(())
+    }
+
+    pub fn stats(&self) -> DbStats {
+        let map = self.series.read();
+        DbStats {
+            head_series: map.len() as u64,
+            head_samples: map.values().map(|v| v.len() as u64).sum(),
+            ..DbStats::default()
+        }
+    }
+}
+
+impl Queryable for Db {
+    fn select(&self, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64) -> Result<Vec<SeriesSamples>, ReadError> {
+        let map = self.series.read();
+        let mut out = Vec::new();
+        for (labels, samples) in map.iter() {
+            if !matchers.iter().all(|m| m.matches_labels(labels)) {
+                continue;
+            }
+            let samples: Vec<_> = samples
+                .iter()
+                .filter(|s| s.timestamp_ms >= start_ms && s.timestamp_ms <= end_ms)
+                .copied()
+                .collect();
+            if !samples.is_empty() {
+                out.push(SeriesSamples {
+                    labels: labels.clone(),
+                    samples,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+}
