@@ -2,5 +2,8 @@
 //! (To be built, see issue 4.)
 
 fn main() {
-    println!("didban-agent {}: collectors are not built yet", env!("CARGO_PKG_VERSION"));
+    println!(
+        "didban-agent {}: collectors are not built yet",
+        env!("CARGO_PKG_VERSION")
+    );
 }

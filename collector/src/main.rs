@@ -1,1 +1,134 @@
-fn main(){}
+//! `didban`: the Didban server and its command-line tools.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use didban_collector::config::{parse_addr, Config};
+use didban_collector::units::{parse_bytes, parse_duration};
+use didban_store::FsyncMode;
+
+/// Didban — metrics, traces, logs and alerts in one binary.
+#[derive(Parser, Debug)]
+#[command(name = "didban", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+/// Flags of `didban serve`. Precedence: flag > environment variable > config file > default.
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// TOML config file; every key is documented in docs/configuration.md.
+    #[arg(long, env = "DIDBAN_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (WAL, blocks, indexes) [default: ./didban-data]
+    #[arg(long, env = "DIDBAN_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address of the query API, remote_write, /metrics and UI [default: 127.0.0.1:9480]
+    #[arg(long, env = "DIDBAN_HTTP_ADDR", value_name = "ADDR")]
+    http_addr: Option<String>,
+    /// Address of the OTLP/gRPC receiver [default: 127.0.0.1:4317]
+    #[arg(long, env = "DIDBAN_OTLP_GRPC_ADDR", value_name = "ADDR")]
+    otlp_grpc_addr: Option<String>,
+    /// Address of the OTLP/HTTP receiver [default: 127.0.0.1:4318]
+    #[arg(long, env = "DIDBAN_OTLP_HTTP_ADDR", value_name = "ADDR")]
+    otlp_http_addr: Option<String>,
+    /// WAL fsync policy: batch (ack after fsync), interval, off [default: batch]
+    #[arg(long, env = "DIDBAN_FSYNC", value_name = "MODE", value_parser = parse_fsync)]
+    fsync: Option<FsyncMode>,
+    /// Delete blocks older than this, e.g. 15d [default: 15d]
+    #[arg(long, env = "DIDBAN_RETENTION_TIME", value_name = "DURATION")]
+    retention_time: Option<String>,
+    /// Delete the oldest blocks past this size, e.g. 50GiB; 0 = no limit [default: 0]
+    #[arg(long, env = "DIDBAN_RETENTION_SIZE", value_name = "SIZE")]
+    retention_size: Option<String>,
+    /// Memory the head may use before ingest gets 429 [default: 2GiB]
+    #[arg(long, env = "DIDBAN_HEAD_MEMORY_LIMIT", value_name = "SIZE")]
+    head_memory_limit: Option<String>,
+    /// Largest request body after decompression [default: 20MiB]
+    #[arg(long, env = "DIDBAN_MAX_REQUEST_BODY", value_name = "SIZE")]
+    max_request_body: Option<String>,
+    /// Time a head covers before it is cut into a Parquet block [default: 2h]
+    #[arg(long, env = "DIDBAN_BLOCK_DURATION", value_name = "DURATION")]
+    block_duration: Option<String>,
+}
+
+fn parse_fsync(s: &str) -> Result<FsyncMode, String> {
+    match s {
+        "batch" => Ok(FsyncMode::Batch),
+        "interval" => Ok(FsyncMode::Interval),
+        "off" => Ok(FsyncMode::Off),
+        other => Err(format!("{other:?} is not one of batch, interval, off")),
+    }
+}
+
+impl ServeArgs {
+    /// The configuration: defaults, then the file, then flags and environment.
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(v) = self.data_dir {
+            c.data_dir = v;
+        }
+        let addr = |key: &str, v: Option<String>, target: &mut SocketAddr| -> anyhow::Result<()> {
+            if let Some(v) = v {
+                *target = parse_addr(key, &v)?;
+            }
+            Ok(())
+        };
+        addr("--http-addr", self.http_addr, &mut c.http_addr)?;
+        addr("--otlp-grpc-addr", self.otlp_grpc_addr, &mut c.otlp_grpc_addr)?;
+        addr("--otlp-http-addr", self.otlp_http_addr, &mut c.otlp_http_addr)?;
+        if let Some(v) = self.fsync {
+            c.storage.fsync = v;
+        }
+        if let Some(v) = self.retention_time {
+            c.storage.retention_time = parse_duration(&v).context("--retention-time")?;
+        }
+        if let Some(v) = self.retention_size {
+            c.storage.retention_bytes = parse_bytes(&v).context("--retention-size")?;
+        }
+        if let Some(v) = self.head_memory_limit {
+            c.storage.head_memory_bytes = parse_bytes(&v).context("--head-memory-limit")?;
+        }
+        if let Some(v) = self.max_request_body {
+            c.limits.max_body_bytes = parse_bytes(&v).context("--max-request-body")? as usize;
+        }
+        if let Some(v) = self.block_duration {
+            c.storage.block_duration = parse_duration(&v).context("--block-duration")?;
+        }
+        Ok(c)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DIDBAN_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let mut cli = Cli::parse();
+    if cli.command.is_none() {
+        // `didban` alone means `didban serve`, still honouring DIDBAN_* variables.
+        cli = Cli::parse_from(["didban", "serve"]);
+    }
+    let Some(Command::Serve(args)) = cli.command else {
+        anyhow::bail!("no command given");
+    };
+    let config = args.into_config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(didban_collector::server::run(config))
+}

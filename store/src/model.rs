@@ -163,12 +163,24 @@ impl Labels {
 
     /// Only the labels whose names are in `names`.
     pub fn keep_only(&self, names: &[String]) -> Labels {
-        Labels(self.0.iter().filter(|l| names.iter().any(|n| *n == l.name)).cloned().collect())
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| names.iter().any(|n| *n == l.name))
+                .cloned()
+                .collect(),
+        )
     }
 
     /// All labels except those whose names are in `names`.
     pub fn drop_names(&self, names: &[String]) -> Labels {
-        Labels(self.0.iter().filter(|l| !names.iter().any(|n| *n == l.name)).cloned().collect())
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| !names.iter().any(|n| *n == l.name))
+                .cloned()
+                .collect(),
+        )
     }
 
     /// A stable 64-bit fingerprint (FNV-1a over names and values), the same across
@@ -186,7 +198,11 @@ impl Labels {
 
     /// Approximate heap bytes held, for memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        self.0.iter().map(|l| l.name.len() + l.value.len() + 48).sum::<usize>() + 24
+        self.0
+            .iter()
+            .map(|l| l.name.len() + l.value.len() + 48)
+            .sum::<usize>()
+            + 24
     }
 }
 

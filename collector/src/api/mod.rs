@@ -1,0 +1,42 @@
+//! The Prometheus-compatible HTTP API and `/metrics`.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::selfmon_task::refresh_store_gauges;
+use crate::state::AppState;
+
+/// Routes of the query API and self-monitoring.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/api/v1/status/buildinfo", get(buildinfo))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    refresh_store_gauges(&state);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+}
+
+async fn buildinfo() -> impl IntoResponse {
+    Json(json!({
+        "status": "success",
+        "data": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "revision": "",
+            "branch": "",
+            "buildUser": "",
+            "buildDate": "",
+            "goVersion": "",
+            "application": "didban",
+        }
+    }))
+}

@@ -1,0 +1,307 @@
+//! Server configuration: one TOML file, overridden by command-line flags and environment
+//! variables. Every key and its default is documented in `docs/configuration.md`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use didban_store::{DbOptions, FsyncMode, SeriesLimits};
+use serde::Deserialize;
+
+use crate::units::{parse_bytes, parse_duration};
+
+/// The whole server configuration, with every default filled in.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub http_addr: SocketAddr,
+    pub otlp_grpc_addr: SocketAddr,
+    pub otlp_http_addr: SocketAddr,
+    pub storage: StorageConfig,
+    pub limits: IngestLimits,
+    pub query: QueryConfig,
+    /// How often Didban's own metrics are written into its own database (0 = never).
+    pub self_scrape_interval: Duration,
+}
+
+/// Storage keys (`[storage]`).
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub fsync: FsyncMode,
+    pub fsync_interval: Duration,
+    pub wal_segment_bytes: u64,
+    pub block_duration: Duration,
+    pub out_of_order_window: Duration,
+    pub max_sample_age: Duration,
+    pub retention_time: Duration,
+    pub retention_bytes: u64,
+    pub head_memory_bytes: u64,
+    pub maintenance_interval: Duration,
+}
+
+/// Ingest limits (`[limits]`).
+#[derive(Debug, Clone)]
+pub struct IngestLimits {
+    /// Largest request body accepted, after decompression.
+    pub max_body_bytes: usize,
+    pub series: SeriesLimits,
+}
+
+/// Query engine keys (`[query]`).
+#[derive(Debug, Clone)]
+pub struct QueryConfig {
+    pub lookback_delta: Duration,
+    pub timeout: Duration,
+    pub max_samples: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let db = DbOptions::new("./didban-data");
+        Config {
+            data_dir: PathBuf::from("./didban-data"),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 9480)),
+            otlp_grpc_addr: SocketAddr::from(([127, 0, 0, 1], 4317)),
+            otlp_http_addr: SocketAddr::from(([127, 0, 0, 1], 4318)),
+            storage: StorageConfig {
+                fsync: db.fsync,
+                fsync_interval: db.fsync_interval,
+                wal_segment_bytes: db.wal_segment_bytes,
+                block_duration: db.block_duration,
+                out_of_order_window: db.out_of_order_window,
+                max_sample_age: db.max_sample_age,
+                retention_time: db.retention_time,
+                retention_bytes: db.retention_bytes,
+                head_memory_bytes: db.head_memory_bytes,
+                maintenance_interval: Duration::from_secs(30),
+            },
+            limits: IngestLimits {
+                max_body_bytes: 20 * 1024 * 1024,
+                series: db.limits,
+            },
+            query: QueryConfig {
+                lookback_delta: Duration::from_secs(300),
+                timeout: Duration::from_secs(120),
+                max_samples: 50_000_000,
+            },
+            self_scrape_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+impl Config {
+    /// The database options this configuration implies.
+    pub fn db_options(&self) -> DbOptions {
+        let mut o = DbOptions::new(&self.data_dir);
+        o.fsync = self.storage.fsync;
+        o.fsync_interval = self.storage.fsync_interval;
+        o.wal_segment_bytes = self.storage.wal_segment_bytes;
+        o.block_duration = self.storage.block_duration;
+        o.out_of_order_window = self.storage.out_of_order_window;
+        o.max_sample_age = self.storage.max_sample_age;
+        o.retention_time = self.storage.retention_time;
+        o.retention_bytes = self.storage.retention_bytes;
+        o.head_memory_bytes = self.storage.head_memory_bytes;
+        o.limits = self.limits.series.clone();
+        o
+    }
+
+    /// Reads a TOML file over the defaults. Unknown keys are an error so typos surface.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        Config::from_toml(&text).with_context(|| format!("in config file {}", path.display()))
+    }
+
+    /// Parses TOML text over the defaults.
+    pub fn from_toml(text: &str) -> anyhow::Result<Config> {
+        let file: FileConfig = toml::from_str(text)?;
+        let mut c = Config::default();
+        if let Some(v) = file.data_dir {
+            c.data_dir = v;
+        }
+        if let Some(v) = file.http_addr {
+            c.http_addr = parse_addr("http_addr", &v)?;
+        }
+        if let Some(v) = file.otlp_grpc_addr {
+            c.otlp_grpc_addr = parse_addr("otlp_grpc_addr", &v)?;
+        }
+        if let Some(v) = file.otlp_http_addr {
+            c.otlp_http_addr = parse_addr("otlp_http_addr", &v)?;
+        }
+        if let Some(v) = file.self_scrape_interval {
+            c.self_scrape_interval = parse_duration(&v).context("self_scrape_interval")?;
+        }
+        let s = file.storage;
+        let st = &mut c.storage;
+        if let Some(v) = s.fsync {
+            st.fsync = v;
+        }
+        set_duration(&mut st.fsync_interval, s.fsync_interval, "storage.fsync_interval")?;
+        set_bytes(
+            &mut st.wal_segment_bytes,
+            s.wal_segment_size,
+            "storage.wal_segment_size",
+        )?;
+        set_duration(&mut st.block_duration, s.block_duration, "storage.block_duration")?;
+        set_duration(
+            &mut st.out_of_order_window,
+            s.out_of_order_window,
+            "storage.out_of_order_window",
+        )?;
+        set_duration(&mut st.max_sample_age, s.max_sample_age, "storage.max_sample_age")?;
+        set_duration(&mut st.retention_time, s.retention_time, "storage.retention_time")?;
+        set_bytes(
+            &mut st.retention_bytes,
+            s.retention_size,
+            "storage.retention_size",
+        )?;
+        set_bytes(
+            &mut st.head_memory_bytes,
+            s.head_memory_limit,
+            "storage.head_memory_limit",
+        )?;
+        set_duration(
+            &mut st.maintenance_interval,
+            s.maintenance_interval,
+            "storage.maintenance_interval",
+        )?;
+        let l = file.limits;
+        if let Some(v) = l.max_request_body {
+            c.limits.max_body_bytes = parse_bytes(&v).context("limits.max_request_body")? as usize;
+        }
+        let sl = &mut c.limits.series;
+        set_plain(&mut sl.max_labels_per_series, l.max_labels_per_series);
+        set_plain(&mut sl.max_label_name_bytes, l.max_label_name_length);
+        set_plain(&mut sl.max_label_value_bytes, l.max_label_value_length);
+        set_plain(&mut sl.max_series, l.max_series);
+        set_plain(&mut sl.max_series_per_metric, l.max_series_per_metric);
+        let q = file.query;
+        set_duration(
+            &mut c.query.lookback_delta,
+            q.lookback_delta,
+            "query.lookback_delta",
+        )?;
+        set_duration(&mut c.query.timeout, q.timeout, "query.timeout")?;
+        set_plain(&mut c.query.max_samples, q.max_samples);
+        if c.limits.max_body_bytes == 0 {
+            bail!("limits.max_request_body must be greater than 0");
+        }
+        Ok(c)
+    }
+}
+
+fn set_plain<T>(target: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *target = v;
+    }
+}
+
+fn set_duration(target: &mut Duration, value: Option<String>, key: &str) -> anyhow::Result<()> {
+    if let Some(v) = value {
+        *target = parse_duration(&v).with_context(|| key.to_string())?;
+    }
+    Ok(())
+}
+
+fn set_bytes(target: &mut u64, value: Option<String>, key: &str) -> anyhow::Result<()> {
+    if let Some(v) = value {
+        *target = parse_bytes(&v).with_context(|| key.to_string())?;
+    }
+    Ok(())
+}
+
+/// Parses `host:port`, naming the key on failure.
+pub fn parse_addr(key: &str, value: &str) -> anyhow::Result<SocketAddr> {
+    value
+        .parse()
+        .with_context(|| format!("{key}: {value:?} is not an address like 127.0.0.1:4317"))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    http_addr: Option<String>,
+    otlp_grpc_addr: Option<String>,
+    otlp_http_addr: Option<String>,
+    self_scrape_interval: Option<String>,
+    #[serde(default)]
+    storage: FileStorage,
+    #[serde(default)]
+    limits: FileLimits,
+    #[serde(default)]
+    query: FileQuery,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStorage {
+    fsync: Option<FsyncMode>,
+    fsync_interval: Option<String>,
+    wal_segment_size: Option<String>,
+    block_duration: Option<String>,
+    out_of_order_window: Option<String>,
+    max_sample_age: Option<String>,
+    retention_time: Option<String>,
+    retention_size: Option<String>,
+    head_memory_limit: Option<String>,
+    maintenance_interval: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    max_request_body: Option<String>,
+    max_labels_per_series: Option<usize>,
+    max_label_name_length: Option<usize>,
+    max_label_value_length: Option<usize>,
+    max_series: Option<usize>,
+    max_series_per_metric: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileQuery {
+    lookback_delta: Option<String>,
+    timeout: Option<String>,
+    max_samples: Option<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn toml_overrides_defaults_and_rejects_unknown_keys() {
+        let c = Config::from_toml(
+            r#"
+            data_dir = "/tmp/x"
+            http_addr = "0.0.0.0:1234"
+            [storage]
+            fsync = "interval"
+            retention_time = "30d"
+            head_memory_limit = "512MiB"
+            [limits]
+            max_request_body = "1MiB"
+            max_series = 10
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.http_addr.port(), 1234);
+        assert_eq!(c.storage.fsync, FsyncMode::Interval);
+        assert_eq!(c.storage.retention_time, Duration::from_secs(30 * 86400));
+        assert_eq!(c.storage.head_memory_bytes, 512 * 1024 * 1024);
+        assert_eq!(c.limits.max_body_bytes, 1024 * 1024);
+        assert_eq!(c.limits.series.max_series, 10);
+        assert_eq!(c.otlp_grpc_addr.port(), 4317);
+
+        let err = Config::from_toml("[storage]\nfsycn = \"off\"").unwrap_err();
+        assert!(format!("{err:#}").contains("fsycn"), "{err:#}");
+        let err = Config::from_toml("[storage]\nretention_time = \"ten days\"").unwrap_err();
+        assert!(format!("{err:#}").contains("storage.retention_time"), "{err:#}");
+    }
+}

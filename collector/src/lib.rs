@@ -1,0 +1,11 @@
+//! The Didban server: configuration, ingest receivers, query APIs and the composition root.
+//! The `didban` binary is a thin CLI over [`server::run`].
+
+pub mod api;
+pub mod config;
+pub mod ingest;
+pub mod selfmon;
+pub mod selfmon_task;
+pub mod server;
+pub mod state;
+pub mod units;

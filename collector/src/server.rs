@@ -1,0 +1,169 @@
+//! The composition root: opens the database, binds the listeners, runs background tasks
+//! (maintenance, self-monitoring) and shuts everything down in order on SIGTERM/SIGINT.
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::routing::get;
+use axum::Router;
+use didban_store::Db;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::selfmon::SelfMetrics;
+use crate::state::AppState;
+use crate::{api, ingest};
+
+/// Runs the server until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
+/// finish, and closes the WAL cleanly.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("shutdown signal received; draining");
+        let _ = stop_tx.send(true);
+    });
+    run_until(config, stop_rx).await
+}
+
+/// Like [`run`], but stops when `stop` turns true; tests drive it directly.
+pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let options = config.db_options();
+    let db = tokio::task::spawn_blocking(move || Db::open(options))
+        .await
+        .context("opening the database")??;
+    let state = AppState {
+        db: Arc::new(db),
+        config: Arc::new(config.clone()),
+        metrics: Arc::new(SelfMetrics::new()),
+    };
+
+    let http = TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding http_addr {}", config.http_addr))?;
+    let otlp_http = TcpListener::bind(config.otlp_http_addr)
+        .await
+        .with_context(|| format!("binding otlp_http_addr {}", config.otlp_http_addr))?;
+    let otlp_grpc = TcpListener::bind(config.otlp_grpc_addr)
+        .await
+        .with_context(|| format!("binding otlp_grpc_addr {}", config.otlp_grpc_addr))?;
+    info!(
+        data_dir = %config.data_dir.display(),
+        http = %local(&http),
+        otlp_http = %local(&otlp_http),
+        otlp_grpc = %local(&otlp_grpc),
+        "didban is serving"
+    );
+
+    let main_router = Router::new()
+        .route("/-/healthy", get(|| async { "Didban is Healthy.\n" }))
+        .route("/-/ready", get(|| async { "Didban is Ready.\n" }))
+        .merge(api::router(state.clone()))
+        .merge(ingest::remote_write_router(state.clone()));
+    let otlp_router = ingest::otlp_http_router(state.clone());
+
+    let maintenance = tokio::spawn(maintenance_loop(state.clone(), stop.clone()));
+    let self_scrape = tokio::spawn(crate::selfmon_task::self_scrape_loop(state.clone(), stop.clone()));
+
+    let http_task = tokio::spawn(
+        axum::serve(http, main_router)
+            .with_graceful_shutdown(stopped(stop.clone()))
+            .into_future(),
+    );
+    let otlp_http_task = tokio::spawn(
+        axum::serve(otlp_http, otlp_router)
+            .with_graceful_shutdown(stopped(stop.clone()))
+            .into_future(),
+    );
+    let grpc_task = tokio::spawn(ingest::serve_otlp_grpc(
+        state.clone(),
+        otlp_grpc,
+        stopped(stop.clone()),
+    ));
+
+    let (a, b, c) = tokio::join!(http_task, otlp_http_task, grpc_task);
+    a.context("http server task")?.context("http server")?;
+    b.context("otlp http server task")?.context("otlp http server")?;
+    c.context("otlp grpc server task")??;
+    let _ = maintenance.await;
+    let _ = self_scrape.await;
+
+    state.db.close().await.context("closing the WAL")?;
+    info!("didban stopped cleanly");
+    Ok(())
+}
+
+fn local(l: &TcpListener) -> String {
+    l.local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Completes when `stop` becomes true (or its sender is dropped).
+pub async fn stopped(mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Cuts blocks, compacts and applies retention every `storage.maintenance_interval`.
+async fn maintenance_loop(state: AppState, stop: watch::Receiver<bool>) {
+    let every = state
+        .config
+        .storage
+        .maintenance_interval
+        .max(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {},
+            _ = stopped(stop.clone()) => return,
+        }
+        let db = state.db.clone();
+        let now = now_ms();
+        match tokio::task::spawn_blocking(move || db.maintain(now)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "storage maintenance failed; will retry"),
+            Err(e) => warn!(error = %e, "storage maintenance task panicked"),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
