@@ -1,0 +1,239 @@
+//! Measurements of a target process: CPU time and memory from /proc, disk usage of its data
+//! directory, and range-query latency through the Prometheus HTTP API.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// Clock ticks per second of /proc/<pid>/stat times (`getconf CLK_TCK`, 100 if unknown).
+pub fn clk_tck() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .unwrap_or(100.0)
+}
+
+/// User + system CPU seconds the process has used so far.
+pub fn cpu_seconds(pid: u32, tck: f64) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may contain spaces; fields after it are space-separated.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("unexpected /proc/<pid>/stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); utime is field 14, stime field 15.
+    let utime: f64 = f.get(11).context("no utime")?.parse()?;
+    let stime: f64 = f.get(12).context("no stime")?.parse()?;
+    Ok((utime + stime) / tck)
+}
+
+/// A `Vm*` line of /proc/<pid>/status in bytes (e.g. `VmHWM`, `VmRSS`).
+pub fn vm_bytes(pid: u32, key: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    for line in status.lines() {
+        if let Some(v) = line.strip_prefix(key).and_then(|v| v.strip_prefix(':')) {
+            let kb: u64 = v.trim().trim_end_matches("kB").trim().parse()?;
+            return Ok(kb * 1024);
+        }
+    }
+    bail!("{key} not in /proc/{pid}/status")
+}
+
+/// Samples VmRSS every 100 ms in the background and keeps the largest value.
+pub struct RssSampler {
+    peak: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RssSampler {
+    /// Starts sampling process `pid`.
+    pub fn start(pid: u32) -> Self {
+        let peak = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (peak.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            while !s.load(Ordering::Relaxed) {
+                if let Ok(rss) = vm_bytes(pid, "VmRSS") {
+                    p.fetch_max(rss, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        RssSampler { peak, stop, task }
+    }
+
+    /// Stops sampling; returns the largest RSS seen, in bytes.
+    pub async fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// Total size in bytes of the regular files under `path`, skipping top-level entries named
+/// in `skip`. A missing path counts as 0.
+pub fn dir_size(path: &Path, skip: &[&str]) -> u64 {
+    fn walk(p: &Path) -> u64 {
+        let Ok(meta) = std::fs::symlink_metadata(p) else {
+            return 0;
+        };
+        if meta.is_file() {
+            return meta.len();
+        }
+        if !meta.is_dir() {
+            return 0;
+        }
+        let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+        rd.flatten().map(|e| walk(&e.path())).sum()
+    }
+    let Ok(rd) = std::fs::read_dir(path) else { return 0 };
+    rd.flatten()
+        .filter(|e| !skip.iter().any(|s| e.file_name() == *s))
+        .map(|e| walk(&e.path()))
+        .sum()
+}
+
+/// The `q`-quantile (0..=1) of `sorted` by nearest rank.
+pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// One dashboard query over a window ending at the time it runs.
+#[derive(Debug, Clone)]
+pub struct RangeQuery {
+    /// Short name for the report.
+    pub name: String,
+    /// PromQL expression.
+    pub expr: String,
+    /// Window length in seconds.
+    pub range_s: i64,
+    /// Resolution step in seconds.
+    pub step_s: i64,
+}
+
+/// Latency figures of one query on one target.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Latency {
+    /// Median, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, milliseconds (with 20 runs: the slowest run).
+    pub p99_ms: f64,
+    /// Timed runs.
+    pub runs: usize,
+    /// Series in the answer (to check both systems computed the same thing).
+    pub result_series: usize,
+    /// Points in the answer.
+    pub result_points: usize,
+}
+
+/// Runs one `query_range` call; returns (series, points) of the matrix answer.
+async fn query_once(
+    client: &reqwest::Client,
+    base: &str,
+    q: &RangeQuery,
+    end_s: i64,
+) -> anyhow::Result<(usize, usize)> {
+    let url = format!("{base}/api/v1/query_range");
+    let params = [
+        ("query", q.expr.clone()),
+        ("start", (end_s - q.range_s).to_string()),
+        ("end", end_s.to_string()),
+        ("step", q.step_s.to_string()),
+    ];
+    let resp = client
+        .get(&url)
+        .query(&params)
+        .timeout(Duration::from_secs(300))
+        .send()
+        .await?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    if !status.is_success() {
+        bail!("HTTP {status}: {}", text.chars().take(200).collect::<String>());
+    }
+    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "answer is not JSON: {}",
+            text.chars().take(100).collect::<String>()
+        )
+    })?;
+    if v.get("status").and_then(|s| s.as_str()) != Some("success") {
+        bail!(
+            "status is not success: {}",
+            text.chars().take(200).collect::<String>()
+        );
+    }
+    let result = v
+        .pointer("/data/result")
+        .and_then(|r| r.as_array())
+        .context("no data.result array")?;
+    let points = result
+        .iter()
+        .map(|s| s.get("values").and_then(|v| v.as_array()).map_or(0, Vec::len))
+        .sum();
+    Ok((result.len(), points))
+}
+
+/// Runs `q` `warmup` times untimed, then `runs` times timed, sequentially, each with its
+/// window ending at `end_s` (seconds since the epoch: the end of the data, the same for both
+/// systems).
+pub async fn query_latency(
+    client: &reqwest::Client,
+    base: &str,
+    q: &RangeQuery,
+    end_s: i64,
+    warmup: usize,
+    runs: usize,
+) -> anyhow::Result<Latency> {
+    let mut shape = (0, 0);
+    for _ in 0..warmup {
+        shape = query_once(client, base, q, end_s).await?;
+    }
+    let mut ms = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        shape = query_once(client, base, q, end_s).await?;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(Latency {
+        p50_ms: percentile(&ms, 0.5).unwrap_or(f64::NAN),
+        p99_ms: percentile(&ms, 0.99).unwrap_or(f64::NAN),
+        runs: ms.len(),
+        result_series: shape.0,
+        result_points: shape.1,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let v: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), Some(10.0));
+        assert_eq!(percentile(&v, 0.99), Some(20.0));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn own_process_figures_are_readable() -> anyhow::Result<()> {
+        let pid = std::process::id();
+        assert!(cpu_seconds(pid, clk_tck())? >= 0.0);
+        assert!(vm_bytes(pid, "VmHWM")? > 0);
+        Ok(())
+    }
+}
