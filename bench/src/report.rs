@@ -84,33 +84,58 @@ pub struct Row {
     pub ratio: Option<f64>,
     /// Direction of "better".
     pub better: Better,
-    /// The goal from the issue, as text.
-    pub goal: String,
+    /// The goal from the issue as a ratio Didban ÷ Prometheus (at least this for `Higher`,
+    /// at most this for `Lower`); `None` for figures without a goal.
+    pub goal_ratio: Option<f64>,
+    /// Whether the goal is met, when there is a goal and a ratio.
+    pub goal_met: Option<bool>,
 }
 
 impl Row {
-    /// A row; the ratio is computed from the two values.
+    /// A row; the ratio and whether the goal is met are computed from the two values.
     pub fn new(
         figure: &str,
         unit: &str,
         better: Better,
-        goal: &str,
-        didban: Figure,
-        prometheus: Figure,
+        goal_ratio: Option<f64>,
+        didban: &Figure,
+        prometheus: &Figure,
     ) -> Self {
         let ratio = match (didban.value, prometheus.value) {
             (Some(d), Some(p)) if p != 0.0 => Some(d / p),
             _ => None,
         };
+        let goal_met = match (ratio, goal_ratio, better) {
+            (Some(r), Some(g), Better::Higher) => Some(r >= g),
+            (Some(r), Some(g), Better::Lower) => Some(r <= g),
+            _ => None,
+        };
         Row {
             figure: figure.into(),
             unit: unit.into(),
-            didban,
-            prometheus,
+            didban: didban.clone(),
+            prometheus: prometheus.clone(),
             ratio,
             better,
-            goal: goal.into(),
+            goal_ratio,
+            goal_met,
         }
+    }
+
+    fn goal_text(&self) -> String {
+        let Some(g) = self.goal_ratio else {
+            return String::new();
+        };
+        let dir = match self.better {
+            Better::Higher => "≥",
+            Better::Lower => "≤",
+        };
+        let met = match self.goal_met {
+            Some(true) => " met",
+            Some(false) => " NOT met",
+            None => "",
+        };
+        format!("{dir} {g}×{met}")
     }
 }
 
@@ -215,7 +240,7 @@ impl Report {
                     r.didban.text(),
                     r.prometheus.text(),
                     r.ratio.map_or("-".into(), |x| format!("{x:.2}×")),
-                    r.goal.clone(),
+                    r.goal_text(),
                 ]
             })
             .collect();
@@ -255,23 +280,11 @@ mod tests {
 
     #[test]
     fn ratio_and_na_render() {
-        let r = Row::new(
-            "x",
-            "1/s",
-            Better::Higher,
-            "≥ 2×",
-            Figure::ok(200.0),
-            Figure::ok(100.0),
-        );
+        let (ok, na) = (Figure::ok(200.0), Figure::na("HTTP 404"));
+        let r = Row::new("x", "1/s", Better::Higher, Some(2.0), &ok, &Figure::ok(100.0));
         assert_eq!(r.ratio, Some(2.0));
-        let n = Row::new(
-            "y",
-            "ms",
-            Better::Lower,
-            "",
-            Figure::na("HTTP 404"),
-            Figure::ok(1.0),
-        );
+        assert_eq!(r.goal_met, Some(true));
+        let n = Row::new("y", "ms", Better::Lower, Some(1.0), &na, &Figure::ok(1.0));
         assert!(n.ratio.is_none());
         let rep = Report {
             machine: Machine::detect(std::path::Path::new("/nonexistent")),
@@ -281,6 +294,8 @@ mod tests {
         };
         let t = rep.to_text();
         assert!(t.contains("2.00×"));
+        assert!(t.contains("≥ 2× met"));
+        assert!(t.contains("≥ 2× met"));
         assert!(t.contains("n/a (HTTP 404)"));
     }
 }

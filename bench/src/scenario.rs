@@ -60,13 +60,13 @@ impl Results {
 fn queries() -> Vec<RangeQuery> {
     vec![
         RangeQuery {
-            name: "sum by (mode) (rate(node_cpu_seconds_total[5m])) 6h@15s".into(),
+            name: "Q1 sum(rate) 6h@15s".into(),
             expr: "sum by (mode) (rate(node_cpu_seconds_total[5m]))".into(),
             range_s: 6 * 3600,
             step_s: 15,
         },
         RangeQuery {
-            name: "histogram_quantile(0.99, …http_request_duration_seconds_bucket…) 24h@60s".into(),
+            name: "Q2 histogram_quantile 24h@60s".into(),
             expr: "histogram_quantile(0.99, sum by (le, handler) (rate(http_request_duration_seconds_bucket[5m])))"
                 .into(),
             range_s: 24 * 3600,
@@ -256,7 +256,10 @@ async fn run_didban(
                 r.bytes_blocks = Figure::na("no metrics/blocks after SIGTERM");
             }
         }
-        Err(e) => r = Results::na(&format!("{e:#}"), queries().len()),
+        Err(e) => {
+            println!("  Didban did not start: {e:#}");
+            r = Results::na(&format!("{e:#}"), queries().len());
+        }
     }
     if args.skip_otlp {
         r.otlp = Ingest::na("skipped (--skip-otlp)");
@@ -283,7 +286,10 @@ async fn run_didban(
             r.otlp = ingest(client, &s, url, otlp::headers(), oplan, args, tck).await;
             s.stop(Duration::from_secs(120)).await?;
         }
-        Err(e) => r.otlp = Ingest::na(&format!("{e:#}")),
+        Err(e) => {
+            println!("  Didban (OTLP) did not start: {e:#}");
+            r.otlp = Ingest::na(&format!("{e:#}"));
+        }
     }
     Ok(r)
 }
@@ -371,70 +377,72 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         Results::na("not selected", nq)
     };
     drop(plan);
+    let (h, l) = (Better::Higher, Better::Lower);
+    let (db, p) = (&didban, &prom);
     let mut rows = vec![
         Row::new(
             "ingest remote_write",
             "samples/s",
-            Better::Higher,
-            "≥ 2×",
-            didban.rw.samples_per_s.clone(),
-            prom.rw.samples_per_s.clone(),
+            h,
+            Some(2.0),
+            &db.rw.samples_per_s,
+            &p.rw.samples_per_s,
         ),
         Row::new(
             "  CPU per 1M samples",
             "CPU-s",
-            Better::Lower,
-            "lower",
-            didban.rw.cpu_per_m.clone(),
-            prom.rw.cpu_per_m.clone(),
+            l,
+            Some(1.0),
+            &db.rw.cpu_per_m,
+            &p.rw.cpu_per_m,
         ),
         Row::new(
             "  peak RSS during ingest",
             "MiB",
-            Better::Lower,
-            "lower",
-            didban.rw.peak_rss_mib.clone(),
-            prom.rw.peak_rss_mib.clone(),
+            l,
+            None,
+            &db.rw.peak_rss_mib,
+            &p.rw.peak_rss_mib,
         ),
         Row::new(
-            "ingest OTLP/HTTP protobuf",
+            "ingest OTLP (Prom: its RW)",
             "samples/s",
-            Better::Higher,
-            "≥ 2× (vs RW)",
-            didban.otlp.samples_per_s.clone(),
-            prom.rw.samples_per_s.clone(),
+            h,
+            Some(2.0),
+            &db.otlp.samples_per_s,
+            &p.rw.samples_per_s,
         ),
         Row::new(
             "  CPU per 1M samples",
             "CPU-s",
-            Better::Lower,
-            "lower",
-            didban.otlp.cpu_per_m.clone(),
-            prom.rw.cpu_per_m.clone(),
+            l,
+            Some(1.0),
+            &db.otlp.cpu_per_m,
+            &p.rw.cpu_per_m,
         ),
         Row::new(
             "  peak RSS during ingest",
             "MiB",
-            Better::Lower,
-            "lower",
-            didban.otlp.peak_rss_mib.clone(),
-            prom.rw.peak_rss_mib.clone(),
+            l,
+            None,
+            &db.otlp.peak_rss_mib,
+            &p.rw.peak_rss_mib,
         ),
         Row::new(
             "disk, blocks only",
             "bytes/sample",
-            Better::Lower,
-            "≤ 1× (≤ 1.0 B)",
-            didban.bytes_blocks.clone(),
-            prom.bytes_blocks.clone(),
+            l,
+            Some(1.0),
+            &db.bytes_blocks,
+            &p.bytes_blocks,
         ),
         Row::new(
-            "disk, whole data dir (WAL incl.)",
+            "disk, whole data dir",
             "bytes/sample",
-            Better::Lower,
-            "info",
-            didban.bytes_all.clone(),
-            prom.bytes_all.clone(),
+            l,
+            None,
+            &db.bytes_all,
+            &p.bytes_all,
         ),
     ];
     for (i, q) in queries().iter().enumerate() {
@@ -442,21 +450,22 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             Ok(l) => Figure::ok(if p99 { l.p99_ms } else { l.p50_ms }),
             Err(e) => Figure::na(e.clone()),
         };
+        let name = |s: &str| format!("{} {s}", q.name);
         rows.push(Row::new(
-            &format!("{} p50", q.name),
+            &name("p50"),
             "ms",
-            Better::Lower,
-            "< 1×",
-            fig(&didban, false),
-            fig(&prom, false),
+            l,
+            Some(1.0),
+            &fig(db, false),
+            &fig(p, false),
         ));
         rows.push(Row::new(
-            &format!("{} p99", q.name),
+            &name("p99"),
             "ms",
-            Better::Lower,
-            "< 1×",
-            fig(&didban, true),
-            fig(&prom, true),
+            l,
+            Some(1.0),
+            &fig(db, true),
+            &fig(p, true),
         ));
         if let (Ok(a), Ok(b)) = (&didban.queries[i], &prom.queries[i]) {
             if a.result_series != b.result_series || a.result_points != b.result_points {
@@ -466,6 +475,15 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
                 ));
             }
         }
+    }
+    for q in queries() {
+        notes.push(format!(
+            "{}: {} over {} h at {} s step",
+            q.name,
+            q.expr,
+            q.range_s / 3600,
+            q.step_s
+        ));
     }
     notes.push("OTLP rows compare Didban's OTLP ingest with Prometheus' remote_write ingest: Prometheus 2.42 has no OTLP receiver.".into());
     notes.push("Disk: 'blocks only' = Prometheus snapshot (blocks + head written as a block) vs Didban metrics/blocks after SIGTERM; 'whole data dir' = everything incl. WAL (Prometheus: without snapshots/).".into());

@@ -153,7 +153,10 @@ impl Running {
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(8)..].join("\n")
+        if lines.is_empty() {
+            return "(no output)".into();
+        }
+        lines[lines.len().saturating_sub(8)..].join(" | ")
     }
 
     /// Polls `/-/ready` until it answers 200, for at most 60 s.
@@ -163,7 +166,7 @@ impl Running {
         loop {
             if let Some(status) = self.child.try_wait()? {
                 bail!(
-                    "{} exited with {status} before it was ready:\n{}",
+                    "{} exited ({status}) before it was ready: {}",
                     self.system.name(),
                     self.log_tail()
                 );
@@ -175,7 +178,7 @@ impl Running {
             }
             if start.elapsed() > Duration::from_secs(60) {
                 bail!(
-                    "{} was not ready after 60 s:\n{}",
+                    "{} was not ready after 60 s: {}",
                     self.system.name(),
                     self.log_tail()
                 );
