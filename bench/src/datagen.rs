@@ -404,6 +404,9 @@ impl Dataset {
                         state.values[i] = round_to(state.raw[i], f.round);
                         i += 1;
                     }
+                    Kind::Gauge if is_constant(f.name) => {
+                        i += 1;
+                    }
                     Kind::Gauge => {
                         let wobble = 0.05 * (t / 3600.0 * std::f64::consts::TAU + state.phase).sin()
                             + 0.01 * (state.rng.unit() - 0.5);
@@ -430,6 +433,17 @@ impl Dataset {
             }
         }
     }
+}
+
+/// Gauges that do not change on a real host (capacities), kept at their base value.
+fn is_constant(name: &str) -> bool {
+    matches!(
+        name,
+        "node_memory_MemTotal_bytes"
+            | "node_memory_SwapTotal_bytes"
+            | "node_filesystem_size_bytes"
+            | "node_filesystem_files"
+    )
 }
 
 /// `le` label value as client libraries print it.
