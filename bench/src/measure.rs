@@ -101,6 +101,46 @@ pub fn dir_size(path: &Path, skip: &[&str]) -> u64 {
         .sum()
 }
 
+/// Size and sample count of the blocks in one directory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BlockUsage {
+    /// Blocks found (directories with a `meta.json`).
+    pub blocks: usize,
+    /// Bytes of all files in those blocks.
+    pub bytes: u64,
+    /// Samples the blocks hold, from their `meta.json`.
+    pub samples: u64,
+}
+
+/// Sums the blocks directly under `dir`: every subdirectory with a `meta.json` that states its
+/// sample count (Prometheus: `stats.numSamples`; Didban: `samples`). Temporary directories
+/// (names starting with `.`) are skipped.
+pub fn block_usage(dir: &Path) -> BlockUsage {
+    let mut u = BlockUsage::default();
+    let Ok(rd) = std::fs::read_dir(dir) else { return u };
+    for e in rd.flatten() {
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(e.path().join("meta.json")) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let samples = v
+            .pointer("/stats/numSamples")
+            .or_else(|| v.get("samples"))
+            .and_then(|n| n.as_u64());
+        if let Some(n) = samples {
+            u.blocks += 1;
+            u.samples += n;
+            u.bytes += dir_size(&e.path(), &[]);
+        }
+    }
+    u
+}
+
 /// The `q`-quantile (0..=1) of `sorted` by nearest rank.
 pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
     if sorted.is_empty() {
@@ -220,6 +260,25 @@ pub async fn query_latency(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_usage_reads_both_meta_formats() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let p = dir.path().join("01PROM");
+        let d = dir.path().join("0-1-abc");
+        let tmp = dir.path().join(".tmp-x");
+        for x in [&p, &d, &tmp] {
+            std::fs::create_dir_all(x)?;
+        }
+        std::fs::write(p.join("meta.json"), r#"{"stats":{"numSamples":10}}"#)?;
+        std::fs::write(d.join("meta.json"), r#"{"samples":30}"#)?;
+        std::fs::write(tmp.join("meta.json"), r#"{"samples":1000}"#)?;
+        std::fs::write(d.join("samples.parquet"), [0u8; 100])?;
+        let u = block_usage(dir.path());
+        assert_eq!((u.blocks, u.samples), (2, 40));
+        assert!(u.bytes >= 100);
+        Ok(())
+    }
 
     #[test]
     fn percentiles_by_nearest_rank() {

@@ -42,6 +42,8 @@ struct Results {
     bytes_blocks: Figure,
     bytes_all: Figure,
     queries: Vec<Result<Latency, String>>,
+    /// How much of the data the measured blocks cover.
+    block_note: Option<String>,
 }
 
 impl Results {
@@ -52,6 +54,7 @@ impl Results {
             bytes_blocks: Figure::na(why),
             bytes_all: Figure::na(why),
             queries: vec![Err(why.to_string()); queries],
+            block_note: None,
         }
     }
 }
@@ -165,6 +168,28 @@ async fn run_queries(
     out
 }
 
+/// Bytes per sample of the blocks under `dir` (size ÷ the samples their meta.json states),
+/// and a note saying how much of the data set they cover.
+fn blocks_figure(system: &str, dir: &Path, total: u64) -> (Figure, String) {
+    let u = measure::block_usage(dir);
+    if u.samples == 0 {
+        return (
+            Figure::na(format!("no blocks in {}", dir.display())),
+            format!("{system}: no blocks"),
+        );
+    }
+    let note = format!(
+        "{system}: {} blocks hold {} of {} samples ({:.0} %), {:.1} MiB",
+        u.blocks,
+        u.samples,
+        total,
+        u.samples as f64 * 100.0 / total as f64,
+        u.bytes as f64 / 1_048_576.0
+    );
+    println!("  {note}");
+    (Figure::ok(u.bytes as f64 / u.samples as f64), note)
+}
+
 fn per_sample(bytes: u64, samples: u64) -> Figure {
     if bytes == 0 {
         Figure::na("no such files")
@@ -196,6 +221,7 @@ async fn run_prometheus(
     let rw = ingest(client, &p, url, remote_write::headers(), plan, args, tck).await;
     let queries = run_queries(client, &p, args, end_s).await;
     let t = Instant::now();
+    let mut block_note = None;
     let (bytes_blocks, bytes_all) = match targets::prometheus_snapshot(client, &p).await {
         Ok(snap) => {
             println!(
@@ -203,8 +229,10 @@ async fn run_prometheus(
                 t.elapsed().as_secs_f64(),
                 snap.display()
             );
+            let (fig, note) = blocks_figure("Prometheus", &snap, samples);
+            block_note = Some(note);
             (
-                per_sample(measure::dir_size(&snap, &[]), samples),
+                fig,
                 per_sample(measure::dir_size(&p.data_dir, &["snapshots"]), samples),
             )
         }
@@ -217,6 +245,7 @@ async fn run_prometheus(
         bytes_blocks,
         bytes_all,
         queries,
+        block_note,
     })
 }
 
@@ -247,14 +276,10 @@ async fn run_didban(
             if !clean {
                 println!("  Didban did not exit within 120 s of SIGTERM; killed");
             }
-            r.bytes_blocks = per_sample(
-                measure::dir_size(&s.data_dir.join("metrics").join("blocks"), &[]),
-                samples,
-            );
+            let (fig, note) = blocks_figure("Didban", &s.data_dir.join("metrics").join("blocks"), samples);
+            r.bytes_blocks = fig;
+            r.block_note = Some(note);
             r.bytes_all = per_sample(measure::dir_size(&s.data_dir, &[]), samples);
-            if r.bytes_blocks.value.is_none() {
-                r.bytes_blocks = Figure::na("no metrics/blocks after SIGTERM");
-            }
         }
         Err(e) => {
             println!("  Didban did not start: {e:#}");
@@ -476,6 +501,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             }
         }
     }
+    notes.extend(prom.block_note.iter().chain(didban.block_note.iter()).cloned());
     for q in queries() {
         notes.push(format!(
             "{}: {} over {} h at {} s step",
@@ -486,7 +512,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         ));
     }
     notes.push("OTLP rows compare Didban's OTLP ingest with Prometheus' remote_write ingest: Prometheus 2.42 has no OTLP receiver.".into());
-    notes.push("Disk: 'blocks only' = Prometheus snapshot (blocks + head written as a block) vs Didban metrics/blocks after SIGTERM; 'whole data dir' = everything incl. WAL (Prometheus: without snapshots/).".into());
+    notes.push("Disk: 'blocks only' = size of the blocks ÷ the samples their meta.json states (Prometheus: its snapshot, i.e. blocks + head written as a block; Didban: metrics/blocks after SIGTERM, the head stays in the WAL); 'whole data dir' = every file incl. WAL ÷ all samples.".into());
     let scenario = vec![
         ("hosts".into(), args.hosts.to_string()),
         ("series".into(), d.series().to_string()),
