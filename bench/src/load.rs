@@ -78,6 +78,7 @@ pub async fn run(
     plan: Arc<Plan>,
     concurrency: usize,
     sync: Duration,
+    deadline: Duration,
 ) -> LoadResult {
     let groups = plan.requests.first().map(Vec::len).unwrap_or(0);
     let workers = concurrency.clamp(1, groups.max(1));
@@ -106,6 +107,14 @@ pub async fn run(
                     let (o, f) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
                     if f >= 5 && f > o {
                         failed.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    // ... or is too slow to finish in time.
+                    if start.elapsed() > deadline {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut g) = first_error.lock() {
+                            g.get_or_insert(format!("ingest took longer than {} s", deadline.as_secs()));
+                        }
                         continue;
                     }
                     match send(&client, &target, req, &retries).await {

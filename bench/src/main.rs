@@ -79,6 +79,13 @@ pub struct Args {
     /// generator sends every series in time order. Off by default.
     #[arg(long, value_name = "DURATION")]
     pub prometheus_ooo_window: Option<String>,
+    /// Give up an ingest phase after this long (the remaining requests count as failed).
+    #[arg(long, default_value = "20m", value_parser = parse_duration)]
+    pub ingest_timeout: Duration,
+    /// Stop the timed runs of one query once they have taken this long in total (the report
+    /// says how many runs were made).
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub query_budget: Duration,
     /// Timed runs of each dashboard query per system.
     #[arg(long, default_value_t = 20)]
     pub query_runs: usize,

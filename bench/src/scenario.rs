@@ -98,7 +98,15 @@ async fn ingest(
     let sampler = RssSampler::start(r.pid);
     let cpu0 = measure::cpu_seconds(r.pid, tck);
     let target = load::Target { url, headers };
-    let res = load::run(client, &target, plan.clone(), args.concurrency, args.sync).await;
+    let res = load::run(
+        client,
+        &target,
+        plan.clone(),
+        args.concurrency,
+        args.sync,
+        args.ingest_timeout,
+    )
+    .await;
     let cpu1 = measure::cpu_seconds(r.pid, tck);
     let peak = sampler
         .finish()
@@ -148,16 +156,25 @@ async fn run_queries(
             out.push(Err("skipped (--skip-queries)".into()));
             continue;
         }
-        let res = measure::query_latency(client, &r.base, &q, end_s, args.query_warmup, args.query_runs)
-            .await
-            .map_err(|e| format!("{e:#}"));
+        let res = measure::query_latency(
+            client,
+            &r.base,
+            &q,
+            end_s,
+            args.query_warmup,
+            args.query_runs,
+            args.query_budget,
+        )
+        .await
+        .map_err(|e| format!("{e:#}"));
         match &res {
             Ok(l) => println!(
-                "  {} {}: p50 {:.1} ms, p99 {:.1} ms ({} series, {} points)",
+                "  {} {}: p50 {:.1} ms, p99 {:.1} ms over {} runs ({} series, {} points)",
                 r.system.name(),
                 q.name,
                 l.p50_ms,
                 l.p99_ms,
+                l.runs,
                 l.result_series,
                 l.result_points
             ),
