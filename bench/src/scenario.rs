@@ -307,6 +307,10 @@ async fn run_didban(
         r.otlp = Ingest::na("skipped (--skip-otlp)");
         return Ok(r);
     }
+    if !bin.exists() {
+        r.otlp = Ingest::na(format!("Didban binary {} not found", bin.display()).as_str());
+        return Ok(r);
+    }
     let t = Instant::now();
     let batching = Batching {
         hosts_per_request: args.batch_hosts,
