@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod ingest;
+pub mod metadata;
 pub mod selfmon;
 pub mod selfmon_task;
 pub mod server;
