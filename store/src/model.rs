@@ -166,7 +166,7 @@ impl Labels {
         Labels(
             self.0
                 .iter()
-                .filter(|l| names.iter().any(|n| *n == l.name))
+                .filter(|l| names.contains(&l.name))
                 .cloned()
                 .collect(),
         )
@@ -177,7 +177,7 @@ impl Labels {
         Labels(
             self.0
                 .iter()
-                .filter(|l| !names.iter().any(|n| *n == l.name))
+                .filter(|l| !names.contains(&l.name))
                 .cloned()
                 .collect(),
         )
