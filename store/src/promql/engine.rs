@@ -126,10 +126,12 @@ impl Engine {
                 }]
             }
             Val::Vector(steps) => assemble_matrix(&mut ev, steps, &grid)?,
-            other => return Err(PromqlError::BadData(format!(
+            other => {
+                return Err(PromqlError::BadData(format!(
                 "invalid expression type {:?} for range query, must be Scalar or instant Vector",
                 other.type_name()
-            ))),
+            )))
+            }
         };
         Ok(ev.finish(Value::Matrix(series), started))
     }

@@ -58,6 +58,7 @@ struct Expectation {
     fail_regex: Option<String>,
     ordered: bool,
     scalar: Option<f64>,
+    string: Option<String>,
     series: Vec<(Labels, Vec<Point>)>,
 }
 
@@ -152,6 +153,7 @@ fn eval(
         fail_regex: None,
         ordered: keyword == "eval_ordered",
         scalar: None,
+        string: None,
         series: Vec::new(),
     };
     for (line, text) in block {
@@ -176,6 +178,10 @@ fn eval(
         }
         if let Some(r) = text.strip_prefix("expected_fail_regexp ") {
             exp.fail_regex = Some(r.trim().to_string());
+            continue;
+        }
+        if text.starts_with('"') {
+            exp.string = Some(unquote(text));
             continue;
         }
         if let Ok(v) = parse_number(text) {
@@ -250,7 +256,10 @@ fn compare(exp: &Expectation, v: Value, range: Option<(i64, i64)>) -> Result<(),
                 exp.series.len()
             )),
         },
-        Value::String { v, .. } => Err(format!("string results are not comparable (got {v:?})")),
+        Value::String { v, .. } => match &exp.string {
+            Some(e) if *e == v => Ok(()),
+            _ => Err(format!("expected string {:?}, got {v:?}", exp.string)),
+        },
         Value::Vector(samples) => {
             if exp.scalar.is_some() {
                 return Err(format!("expected a scalar, got vector {samples:?}"));
