@@ -245,9 +245,7 @@ impl Db {
         let mut map = self.series.write();
         for s in batch {
             if let Err(e) = s.labels.validate() {
-                report.reject(RejectReason::InvalidLabels, s.samples.len() as u64, || {
-                    e.to_string()
-                });
+                report.reject(RejectReason::InvalidLabels, s.samples.len() as u64, || e.to_string());
                 continue;
             }
             let stored = map.entry(s.labels).or_default();
@@ -288,12 +286,7 @@ impl Db {
 }
 
 impl Queryable for Db {
-    fn select(
-        &self,
-        matchers: &[LabelMatcher],
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<Vec<SeriesSamples>, ReadError> {
+    fn select(&self, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64) -> Result<Vec<SeriesSamples>, ReadError> {
         let map = self.series.read();
         let mut out = Vec::new();
         for (labels, samples) in map.iter() {

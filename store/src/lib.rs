@@ -10,8 +10,6 @@ pub mod model;
 pub mod promql;
 pub mod query;
 
-pub use db::{
-    AppendError, AppendReport, Db, DbOptions, DbStats, FsyncMode, RejectReason, SeriesLimits,
-};
+pub use db::{AppendError, AppendReport, Db, DbOptions, DbStats, FsyncMode, RejectReason, SeriesLimits};
 pub use model::{Label, LabelMatcher, Labels, MatchOp, Sample, SeriesSamples};
 pub use query::{Queryable, ReadError};

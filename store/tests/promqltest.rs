@@ -32,10 +32,7 @@ fn promql_test_files() {
             failures.push(format!("{}:{}: {}", f.display(), fail.line, fail.message));
         }
     }
-    println!(
-        "total: {passed}/{evals} evals passed in {} files",
-        files.len()
-    );
+    println!("total: {passed}/{evals} evals passed in {} files", files.len());
     assert!(
         failures.is_empty(),
         "{} failure(s):\n{}",

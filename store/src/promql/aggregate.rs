@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use promql_parser::parser::token::{
-    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV,
-    T_STDVAR, T_SUM, T_TOPK,
+    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM,
+    T_TOPK,
 };
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
@@ -52,9 +52,7 @@ impl<'m> Grouping<'m> {
         match self.modifier {
             None => Labels::default(),
             Some(LabelModifier::Include(names)) => l.keep_only(&names.labels),
-            Some(LabelModifier::Exclude(names)) => {
-                l.drop_names(&names.labels).without_metric_name()
-            }
+            Some(LabelModifier::Exclude(names)) => l.drop_names(&names.labels).without_metric_name(),
         }
     }
 
@@ -78,11 +76,7 @@ impl<'m> Grouping<'m> {
 }
 
 /// Evaluates an aggregation over every step.
-pub(crate) fn eval(
-    ev: &mut Evaluator<'_>,
-    agg: &AggregateExpr,
-    grid: &Grid,
-) -> Result<Val, PromqlError> {
+pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> Result<Val, PromqlError> {
     let op = agg.op.id();
     let mut scalar_param: Option<Vec<f64>> = None;
     let mut label_param: Option<String> = None;
@@ -98,9 +92,7 @@ pub(crate) fn eval(
         }
         T_COUNT_VALUES => {
             let Some(p) = &agg.param else {
-                return Err(PromqlError::exec(
-                    "count_values needs a label name parameter",
-                ));
+                return Err(PromqlError::exec("count_values needs a label name parameter"));
             };
             match ev.eval(p, grid)? {
                 Val::String(s) => {
@@ -251,23 +243,14 @@ fn add(op: u16, acc: &mut Acc, v: f64, j: usize) {
         T_SUM | T_AVG => {
             (acc.sum, acc.comp) = kahan_inc(v, acc.sum, acc.comp);
             // Incremental mean, used when the plain sum overflows.
-            if acc.mean.is_infinite()
-                && ((v.is_infinite() && (acc.mean > 0.0) == (v > 0.0)) || v.is_finite())
+            if acc.mean.is_infinite() && ((v.is_infinite() && (acc.mean > 0.0) == (v > 0.0)) || v.is_finite())
             {
                 return;
             }
             acc.mean += v / acc.count - acc.mean / acc.count;
         }
-        T_MIN => {
-            if acc.value > v || acc.value.is_nan() {
-                acc.value = v;
-            }
-        }
-        T_MAX => {
-            if acc.value < v || acc.value.is_nan() {
-                acc.value = v;
-            }
-        }
+        T_MIN if acc.value > v || acc.value.is_nan() => acc.value = v,
+        T_MAX if acc.value < v || acc.value.is_nan() => acc.value = v,
         T_STDDEV | T_STDVAR => {
             let delta = v - acc.mean;
             acc.mean += delta / acc.count;
@@ -305,7 +288,8 @@ fn select_k(
     step: &StepVec,
     res: &mut StepVec,
 ) -> Result<(), PromqlError> {
-    if k.is_nan() || k >= 9.223_372_036_854_776e18 || k < -9.223_372_036_854_776e18 {
+    const INT64_RANGE: std::ops::Range<f64> = -9.223_372_036_854_776e18..9.223_372_036_854_776e18;
+    if !INT64_RANGE.contains(&k) {
         return Err(PromqlError::exec(format!(
             "Scalar value {} overflows int64",
             format_float(k)

@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use promql_parser::parser::token::{
-    T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD,
-    T_MUL, T_NEQ, T_POW, T_SUB,
+    T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD, T_MUL, T_NEQ,
+    T_POW, T_SUB,
 };
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
@@ -50,11 +50,7 @@ fn is_arithmetic(op: u16) -> bool {
 }
 
 /// Evaluates a binary expression over every step.
-pub(crate) fn eval(
-    ev: &mut Evaluator<'_>,
-    be: &BinaryExpr,
-    grid: &Grid,
-) -> Result<Val, PromqlError> {
+pub(crate) fn eval(ev: &mut Evaluator<'_>, be: &BinaryExpr, grid: &Grid) -> Result<Val, PromqlError> {
     let op = be.op.id();
     let return_bool = be.return_bool();
     let lhs = ev.eval(&be.lhs, grid)?;
@@ -99,7 +95,7 @@ pub(crate) fn eval(
                     }
                 }
                 T_LOR => {
-                    for (ls, rs) in l.into_iter().zip(r.into_iter()) {
+                    for (ls, rs) in l.into_iter().zip(r) {
                         let mut present: HashSet<usize> = HashSet::new();
                         for e in &ls {
                             present.insert(sigs.id(&e.labels));
@@ -211,9 +207,7 @@ impl<'m> Signatures<'m> {
         }
         let sig = match self.matching {
             Some(LabelModifier::Include(names)) => l.keep_only(&names.labels),
-            Some(LabelModifier::Exclude(names)) => {
-                l.drop_names(&names.labels).without_metric_name()
-            }
+            Some(LabelModifier::Exclude(names)) => l.drop_names(&names.labels).without_metric_name(),
             None => l.without_metric_name(),
         };
         let id = match self.ids.get(&sig) {
@@ -229,10 +223,7 @@ impl<'m> Signatures<'m> {
     }
 
     fn describe(&self, id: usize) -> String {
-        self.labels
-            .get(id)
-            .map(|l| l.to_string())
-            .unwrap_or_default()
+        self.labels.get(id).map(|l| l.to_string()).unwrap_or_default()
     }
 }
 
@@ -283,15 +274,7 @@ fn vector_vector(
         } else if !keep {
             continue;
         }
-        let labels = result_labels(
-            results,
-            op,
-            return_bool,
-            card,
-            matching,
-            &e.labels,
-            &o.labels,
-        );
+        let labels = result_labels(results, op, return_bool, card, matching, &e.labels, &o.labels);
         let inserted = matched.entry(sig).or_default();
         if matches!(card, VectorMatchCardinality::OneToOne) {
             if !inserted.is_empty() {

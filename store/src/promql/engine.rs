@@ -54,10 +54,7 @@ impl Engine {
                 t_ms: time_ms,
                 v: v.first().copied().unwrap_or(f64::NAN),
             },
-            Val::String(s) => Value::String {
-                t_ms: time_ms,
-                v: s,
-            },
+            Val::String(s) => Value::String { t_ms: time_ms, v: s },
             Val::Vector(steps) => {
                 let step = steps.into_iter().next().unwrap_or_default();
                 check_unique_labels(&step)?;
@@ -128,9 +125,9 @@ impl Engine {
             Val::Vector(steps) => assemble_matrix(&mut ev, steps, &grid)?,
             other => {
                 return Err(PromqlError::BadData(format!(
-                "invalid expression type {:?} for range query, must be Scalar or instant Vector",
-                other.type_name()
-            )))
+                    "invalid expression type {:?} for range query, must be Scalar or instant Vector",
+                    other.type_name()
+                )))
             }
         };
         Ok(ev.finish(Value::Matrix(series), started))
@@ -174,11 +171,7 @@ fn check_unique_labels(step: &StepVec) -> Result<(), PromqlError> {
 }
 
 /// The samples of each series of a range vector inside the window of time `t`.
-fn matrix_at(
-    ev: &mut Evaluator<'_>,
-    rd: &RangeData,
-    t: i64,
-) -> Result<Vec<SeriesSamples>, PromqlError> {
+fn matrix_at(ev: &mut Evaluator<'_>, rd: &RangeData, t: i64) -> Result<Vec<SeriesSamples>, PromqlError> {
     let (start, end) = rd.window(t);
     let mut out = Vec::new();
     let mut total = 0usize;
@@ -358,12 +351,7 @@ impl<'a> Evaluator<'a> {
                     other.type_name()
                 ))),
             },
-            Expr::VectorSelector(vs) => Ok(Val::Vector(eval_vector_selector(
-                self,
-                vs,
-                grid,
-                Pick::Value,
-            )?)),
+            Expr::VectorSelector(vs) => Ok(Val::Vector(eval_vector_selector(self, vs, grid, Pick::Value)?)),
             Expr::MatrixSelector(ms) => Ok(Val::Matrix(eval_matrix_selector(self, ms, grid)?)),
             Expr::Subquery(sq) => Ok(Val::Matrix(self.eval_subquery(sq, grid)?)),
             Expr::Aggregate(a) => aggregate::eval(self, a, grid),

@@ -25,9 +25,7 @@ pub enum PromqlError {
     #[error("query timed out in expression evaluation")]
     Timeout,
     /// The query would hold more samples in memory than the engine's limit (the limit).
-    #[error(
-        "query processing would load too many samples into memory in query execution (limit {0})"
-    )]
+    #[error("query processing would load too many samples into memory in query execution (limit {0})")]
     TooManySamples(usize),
     /// The storage could not be read.
     #[error(transparent)]

@@ -62,9 +62,7 @@ pub fn parse_matchers(selector: &str) -> Result<Vec<LabelMatcher>, PromqlError> 
 
 /// The matcher groups of a selector: one group normally, one per `or` alternative otherwise.
 /// The metric name (`foo{...}`) is added to every group as a `__name__` matcher.
-pub(crate) fn selector_matchers(
-    vs: &VectorSelector,
-) -> Result<Vec<Vec<LabelMatcher>>, PromqlError> {
+pub(crate) fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<LabelMatcher>>, PromqlError> {
     let mut base: Vec<LabelMatcher> = Vec::new();
     if let Some(name) = &vs.name {
         base.push(LabelMatcher::equal(METRIC_NAME_LABEL, name.as_str()));
@@ -93,8 +91,7 @@ fn convert_matcher(m: &Matcher) -> Result<LabelMatcher, PromqlError> {
         PMatchOp::Re(_) => MatchOp::RegexMatch,
         PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
     };
-    LabelMatcher::new(op, m.name.as_str(), m.value.as_str())
-        .map_err(|e| PromqlError::BadData(e.to_string()))
+    LabelMatcher::new(op, m.name.as_str(), m.value.as_str()).map_err(|e| PromqlError::BadData(e.to_string()))
 }
 
 /// A duration in milliseconds (saturating).

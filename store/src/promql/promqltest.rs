@@ -138,12 +138,7 @@ fn load(storage: &mut MemStorage, interval: &str, block: &[(usize, &str)]) -> Re
     Ok(())
 }
 
-fn eval(
-    engine: &Engine,
-    storage: &MemStorage,
-    cmd: &str,
-    block: &[(usize, &str)],
-) -> Result<(), String> {
+fn eval(engine: &Engine, storage: &MemStorage, cmd: &str, block: &[(usize, &str)]) -> Result<(), String> {
     let (keyword, rest) = cmd
         .split_once(' ')
         .ok_or_else(|| format!("malformed eval {cmd:?}"))?;
@@ -202,9 +197,7 @@ fn eval(
             .split_once(' ')
             .ok_or_else(|| format!("missing expression in {cmd:?}"))?;
         let t = parse_duration_ms(t)?;
-        result = engine
-            .instant_query(storage, expr.trim(), t)
-            .map(|r| r.value);
+        result = engine.instant_query(storage, expr.trim(), t).map(|r| r.value);
     } else if let Some(r) = rest.strip_prefix("range from ") {
         let words: Vec<&str> = r.trim().splitn(6, ' ').collect();
         let [start, "to", end, "step", step, expr] = words.as_slice() else {
@@ -237,8 +230,7 @@ fn check_fail_message(exp: &Expectation, msg: &str) -> Result<(), String> {
         }
     }
     if let Some(r) = &exp.fail_regex {
-        let re =
-            regex::Regex::new(r).map_err(|e| format!("bad expected_fail_regexp {r:?}: {e}"))?;
+        let re = regex::Regex::new(r).map_err(|e| format!("bad expected_fail_regexp {r:?}: {e}"))?;
         if !re.is_match(msg) {
             return Err(format!("expected error matching {r:?}, got {msg:?}"));
         }
@@ -251,10 +243,7 @@ fn compare(exp: &Expectation, v: Value, range: Option<(i64, i64)>) -> Result<(),
         Value::Scalar { v, .. } => match exp.scalar {
             Some(e) if almost_equal(e, v) => Ok(()),
             Some(e) => Err(format!("expected scalar {e}, got {v}")),
-            None => Err(format!(
-                "expected {} series, got scalar {v}",
-                exp.series.len()
-            )),
+            None => Err(format!("expected {} series, got scalar {v}", exp.series.len())),
         },
         Value::String { v, .. } => match &exp.string {
             Some(e) if *e == v => Ok(()),
@@ -374,9 +363,7 @@ pub fn almost_equal(a: f64, b: f64) -> bool {
 
 fn unquote(s: &str) -> String {
     let t = s.trim();
-    if t.len() >= 2
-        && (t.starts_with('"') && t.ends_with('"') || t.starts_with('\'') && t.ends_with('\''))
-    {
+    if t.len() >= 2 && (t.starts_with('"') && t.ends_with('"') || t.starts_with('\'') && t.ends_with('\'')) {
         return t.get(1..t.len() - 1).unwrap_or(t).to_string();
     }
     t.to_string()
@@ -440,9 +427,7 @@ pub fn expand_points(s: &str) -> Result<Vec<Point>, String> {
         } else if tok.starts_with("{{") {
             return Err(format!("native histograms are not supported: {tok:?}"));
         } else if let Some(n) = tok.strip_prefix("_x") {
-            let n: usize = n
-                .parse()
-                .map_err(|_| format!("invalid repetition {tok:?}"))?;
+            let n: usize = n.parse().map_err(|_| format!("invalid repetition {tok:?}"))?;
             out.extend(std::iter::repeat_n(Point::Missing, n));
         } else if let Some((base, times)) = split_times(tok) {
             let (start, inc) = split_increment(base)?;

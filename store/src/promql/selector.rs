@@ -144,13 +144,7 @@ pub(crate) fn eval_matrix_selector(
 
 /// Index range `[lo, hi)` of the samples inside `[start, end]`, advancing cursors that only
 /// move forward (windows of successive steps never move backwards).
-pub(crate) fn advance_window(
-    samples: &[Sample],
-    start: i64,
-    end: i64,
-    lo: &mut usize,
-    hi: &mut usize,
-) {
+pub(crate) fn advance_window(samples: &[Sample], start: i64, end: i64, lo: &mut usize, hi: &mut usize) {
     while *lo < samples.len() && samples[*lo].timestamp_ms < start {
         *lo += 1;
     }

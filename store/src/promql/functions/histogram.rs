@@ -17,11 +17,7 @@ use super::{scalar_arg, vector_arg};
 const SMALL_DELTA_TOLERANCE: f64 = 1e-12;
 
 /// Evaluates `histogram_quantile(φ, buckets)`.
-pub(super) fn eval(
-    ev: &mut Evaluator<'_>,
-    args: &[&Expr],
-    grid: &Grid,
-) -> Result<Val, PromqlError> {
+pub(super) fn eval(ev: &mut Evaluator<'_>, args: &[&Expr], grid: &Grid) -> Result<Val, PromqlError> {
     let name = "histogram_quantile";
     let q = scalar_arg(ev, args, 0, name, grid)?;
     let v = vector_arg(ev, args, 1, name, grid)?;
@@ -76,7 +72,7 @@ pub(super) fn eval(
 }
 
 /// The φ-quantile of a classic histogram given as `(upper bound, cumulative count)` pairs.
-pub(crate) fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> f64 {
+pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
     if q.is_nan() {
         return f64::NAN;
     }

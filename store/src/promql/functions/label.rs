@@ -25,9 +25,7 @@ pub(super) fn eval(
 ) -> Result<Val, PromqlError> {
     let n = grid.len();
     match name {
-        "time" => Ok(Val::Scalar(
-            (0..n).map(|i| grid.t(i) as f64 / 1000.0).collect(),
-        )),
+        "time" => Ok(Val::Scalar((0..n).map(|i| grid.t(i) as f64 / 1000.0).collect())),
         "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; n])),
         "vector" => {
             let s = scalar_arg(ev, args, 0, name, grid)?;
@@ -57,12 +55,7 @@ pub(super) fn eval(
         "timestamp" => {
             let a = unparen(arg(args, 0, name)?);
             if let Expr::VectorSelector(vs) = a {
-                return Ok(Val::Vector(eval_vector_selector(
-                    ev,
-                    vs,
-                    grid,
-                    Pick::Timestamp,
-                )?));
+                return Ok(Val::Vector(eval_vector_selector(ev, vs, grid, Pick::Timestamp)?));
             }
             let v = vector_arg(ev, args, 0, name, grid)?;
             Ok(Val::Vector(map_values(v, |_, i| {
@@ -154,10 +147,7 @@ fn string_arg(
 }
 
 /// Applies a label rewrite to every sample, keeping values; errors on duplicate results.
-fn relabel(
-    steps: Vec<StepVec>,
-    mut f: impl FnMut(&Labels) -> Labels,
-) -> Result<Vec<StepVec>, PromqlError> {
+fn relabel(steps: Vec<StepVec>, mut f: impl FnMut(&Labels) -> Labels) -> Result<Vec<StepVec>, PromqlError> {
     let mut memo = LabelMemo::default();
     let mut out = Vec::with_capacity(steps.len());
     for step in steps {

@@ -71,22 +71,14 @@ pub(super) fn eval(
         "clamp_min" => {
             let v = vector_arg(ev, args, 0, name, grid)?;
             let lo = scalar_arg(ev, args, 1, name, grid)?;
-            map_values(v, |x, i| {
-                Some(go_max(lo.get(i).copied().unwrap_or(f64::NAN), x))
-            })?
+            map_values(v, |x, i| Some(go_max(lo.get(i).copied().unwrap_or(f64::NAN), x)))?
         }
         "clamp_max" => {
             let v = vector_arg(ev, args, 0, name, grid)?;
             let hi = scalar_arg(ev, args, 1, name, grid)?;
-            map_values(v, |x, i| {
-                Some(go_min(hi.get(i).copied().unwrap_or(f64::NAN), x))
-            })?
+            map_values(v, |x, i| Some(go_min(hi.get(i).copied().unwrap_or(f64::NAN), x)))?
         }
-        _ => {
-            return Err(PromqlError::exec(format!(
-                "function {name}() is not supported"
-            )))
-        }
+        _ => return Err(PromqlError::exec(format!("function {name}() is not supported"))),
     };
     Ok(Val::Vector(out))
 }

@@ -34,25 +34,23 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, grid: &Grid) -> Result<V
         | "changes"
         | "holt_winters"
         | "double_exponential_smoothing" => rate::eval(ev, name, &args, grid),
-        "avg_over_time" | "min_over_time" | "max_over_time" | "sum_over_time"
-        | "count_over_time" | "quantile_over_time" | "stddev_over_time" | "stdvar_over_time"
-        | "last_over_time" | "first_over_time" | "present_over_time" | "absent_over_time"
-        | "mad_over_time" => over_time::eval(ev, name, &args, grid),
+        "avg_over_time" | "min_over_time" | "max_over_time" | "sum_over_time" | "count_over_time"
+        | "quantile_over_time" | "stddev_over_time" | "stdvar_over_time" | "last_over_time"
+        | "first_over_time" | "present_over_time" | "absent_over_time" | "mad_over_time" => {
+            over_time::eval(ev, name, &args, grid)
+        }
         "histogram_quantile" => histogram::eval(ev, &args, grid),
-        "label_replace" | "label_join" | "absent" | "vector" | "scalar" | "time" | "timestamp"
-        | "sort" | "sort_desc" | "pi" => label::eval(ev, name, &args, grid),
+        "label_replace" | "label_join" | "absent" | "vector" | "scalar" | "time" | "timestamp" | "sort"
+        | "sort_desc" | "pi" => label::eval(ev, name, &args, grid),
         _ => math::eval(ev, name, &args, grid),
     }
 }
 
 /// The `i`-th argument, or an error naming the function.
 pub(crate) fn arg<'e>(args: &[&'e Expr], i: usize, func: &str) -> Result<&'e Expr, PromqlError> {
-    args.get(i).copied().ok_or_else(|| {
-        PromqlError::exec(format!(
-            "function {func} expects at least {} argument(s)",
-            i + 1
-        ))
-    })
+    args.get(i)
+        .copied()
+        .ok_or_else(|| PromqlError::exec(format!("function {func} expects at least {} argument(s)", i + 1)))
 }
 
 /// Evaluates argument `i` as a scalar (one value per step).

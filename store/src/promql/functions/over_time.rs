@@ -138,8 +138,7 @@ fn max(s: &[Sample]) -> f64 {
 
 /// Population variance (Welford, compensated).
 fn variance(s: &[Sample]) -> f64 {
-    let (mut count, mut mean, mut cmean, mut aux, mut caux) =
-        (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let (mut count, mut mean, mut cmean, mut aux, mut caux) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
     for p in s {
         count += 1.0;
         let delta = p.value - (mean + cmean);

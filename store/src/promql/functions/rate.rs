@@ -32,9 +32,7 @@ pub(super) fn eval(
         }
         "irate" | "idelta" => {
             let is_rate = name == "irate";
-            range_apply(ev, &rd, grid, true, |w| {
-                Ok(instant_delta(w.samples, is_rate))
-            })?
+            range_apply(ev, &rd, grid, true, |w| Ok(instant_delta(w.samples, is_rate)))?
         }
         "deriv" => range_apply(ev, &rd, grid, true, |w| {
             if w.samples.len() < 2 {
