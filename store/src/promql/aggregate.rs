@@ -16,7 +16,7 @@ use super::engine::Evaluator;
 use super::error::PromqlError;
 use super::functions::quantile;
 use super::parse::format_float;
-use super::value::{kahan_inc, Elem, Grid, StepVec, Val};
+use super::value::{kahan_inc, Elem, Grid, IdMap, StepVec, Val};
 
 /// Running state of one group at one step.
 #[derive(Clone, Default)]
@@ -33,7 +33,7 @@ struct Acc {
 /// Maps input series to their groups, once per distinct input.
 struct Grouping<'m> {
     modifier: Option<&'m LabelModifier>,
-    by_ptr: HashMap<usize, usize>,
+    by_ptr: IdMap<usize, usize>,
     ids: HashMap<Labels, usize>,
     groups: Vec<Arc<Labels>>,
 }
@@ -42,7 +42,7 @@ impl<'m> Grouping<'m> {
     fn new(modifier: Option<&'m LabelModifier>) -> Self {
         Grouping {
             modifier,
-            by_ptr: HashMap::new(),
+            by_ptr: IdMap::default(),
             ids: HashMap::new(),
             groups: Vec::new(),
         }
@@ -125,6 +125,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> 
     let mut grouping = Grouping::new(agg.modifier.as_ref());
     let mut out: Vec<StepVec> = Vec::with_capacity(input.len());
     let mut cv_labels: HashMap<(usize, String), Arc<Labels>> = HashMap::new();
+    let keep_members = matches!(op, T_TOPK | T_BOTTOMK | T_QUANTILE | T_COUNT_VALUES);
     for (i, step) in input.iter().enumerate() {
         let mut accs: Vec<Option<Acc>> = Vec::new();
         let mut order: Vec<usize> = Vec::new();
@@ -139,9 +140,9 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> 
             match slot {
                 None => {
                     order.push(gid);
-                    *slot = Some(first_acc(e.v, j));
+                    *slot = Some(first_acc(e.v, j, keep_members));
                 }
-                Some(acc) => add(op, acc, e.v, j),
+                Some(acc) => add(op, acc, e.v, j, keep_members),
             }
         }
         let mut res: StepVec = Vec::new();
@@ -224,7 +225,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> 
     Ok(Val::Vector(out))
 }
 
-fn first_acc(v: f64, j: usize) -> Acc {
+fn first_acc(v: f64, j: usize, keep_members: bool) -> Acc {
     Acc {
         count: 1.0,
         sum: v,
@@ -232,13 +233,15 @@ fn first_acc(v: f64, j: usize) -> Acc {
         mean: v,
         m2: 0.0,
         value: v,
-        members: vec![j],
+        members: if keep_members { vec![j] } else { Vec::new() },
     }
 }
 
-fn add(op: u16, acc: &mut Acc, v: f64, j: usize) {
+fn add(op: u16, acc: &mut Acc, v: f64, j: usize, keep_members: bool) {
     acc.count += 1.0;
-    acc.members.push(j);
+    if keep_members {
+        acc.members.push(j);
+    }
     match op {
         T_SUM | T_AVG => {
             (acc.sum, acc.comp) = kahan_inc(v, acc.sum, acc.comp);

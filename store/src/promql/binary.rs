@@ -1,7 +1,7 @@
 //! Binary operators: arithmetic, comparison (with `bool`) and set operators between scalars
 //! and vectors, with `on` / `ignoring` / `group_left` / `group_right` vector matching.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use promql_parser::parser::token::{
@@ -14,7 +14,7 @@ use crate::model::{Labels, METRIC_NAME_LABEL};
 
 use super::engine::Evaluator;
 use super::error::PromqlError;
-use super::value::{check_steps, Elem, Grid, LabelMemo, StepVec, Val};
+use super::value::{check_steps, Elem, Grid, IdMap, IdSet, LabelMemo, StepVec, Val};
 
 /// Applies `op` to two floats: `(value, keep)`. Comparisons keep the left value when true.
 fn apply(op: u16, l: f64, r: f64) -> Result<(f64, bool), PromqlError> {
@@ -81,7 +81,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, be: &BinaryExpr, grid: &Grid) -> Resu
             match op {
                 T_LAND | T_LUNLESS => {
                     for (ls, rs) in l.into_iter().zip(r.iter()) {
-                        let mut present: HashSet<usize> = HashSet::new();
+                        let mut present: IdSet<usize> = IdSet::default();
                         for e in rs {
                             present.insert(sigs.id(&e.labels));
                         }
@@ -96,7 +96,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, be: &BinaryExpr, grid: &Grid) -> Resu
                 }
                 T_LOR => {
                     for (ls, rs) in l.into_iter().zip(r) {
-                        let mut present: HashSet<usize> = HashSet::new();
+                        let mut present: IdSet<usize> = IdSet::default();
                         for e in &ls {
                             present.insert(sigs.id(&e.labels));
                         }
@@ -185,7 +185,7 @@ fn vector_scalar(
 /// Matching signatures of series, interned to small ids once per distinct series.
 struct Signatures<'m> {
     matching: Option<&'m LabelModifier>,
-    by_ptr: HashMap<usize, usize>,
+    by_ptr: IdMap<usize, usize>,
     ids: HashMap<Labels, usize>,
     labels: Vec<Labels>,
 }
@@ -194,7 +194,7 @@ impl<'m> Signatures<'m> {
     fn new(matching: Option<&'m LabelModifier>) -> Self {
         Signatures {
             matching,
-            by_ptr: HashMap::new(),
+            by_ptr: IdMap::default(),
             ids: HashMap::new(),
             labels: Vec::new(),
         }
@@ -230,7 +230,7 @@ impl<'m> Signatures<'m> {
 /// Result label sets per (many-side series, one-side series) pair, interned.
 #[derive(Default)]
 struct ResultLabels {
-    by_pair: HashMap<(usize, usize), Arc<Labels>>,
+    by_pair: IdMap<(usize, usize), Arc<Labels>>,
     interned: HashMap<Labels, Arc<Labels>>,
 }
 
@@ -247,7 +247,7 @@ fn vector_vector(
 ) -> Result<StepVec, PromqlError> {
     let one_to_many = matches!(card, VectorMatchCardinality::OneToMany(_));
     let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
-    let mut one_by_sig: HashMap<usize, &Elem> = HashMap::with_capacity(one.len());
+    let mut one_by_sig: IdMap<usize, &Elem> = IdMap::default();
     for e in one {
         let sig = sigs.id(&e.labels);
         if let Some(prev) = one_by_sig.insert(sig, e) {
@@ -260,7 +260,9 @@ fn vector_vector(
             )));
         }
     }
-    let mut matched: HashMap<usize, HashSet<usize>> = HashMap::new();
+    // One-to-one: the signatures already matched; otherwise the result label sets produced
+    // (interned, so the pointer identifies the set).
+    let mut matched: IdSet<usize> = IdSet::default();
     let mut out = Vec::new();
     for e in many {
         let sig = sigs.id(&e.labels);
@@ -275,16 +277,14 @@ fn vector_vector(
             continue;
         }
         let labels = result_labels(results, op, return_bool, card, matching, &e.labels, &o.labels);
-        let inserted = matched.entry(sig).or_default();
         if matches!(card, VectorMatchCardinality::OneToOne) {
-            if !inserted.is_empty() {
+            if !matched.insert(sig) {
                 return Err(PromqlError::exec(format!(
                     "multiple matches for labels {}: many-to-one matching must be explicit (group_left/group_right)",
                     sigs.describe(sig)
                 )));
             }
-            inserted.insert(0);
-        } else if !inserted.insert(Arc::as_ptr(&labels) as usize) {
+        } else if !matched.insert(Arc::as_ptr(&labels) as usize) {
             return Err(PromqlError::exec(format!(
                 "multiple matches for labels {}: grouping labels must ensure unique matches",
                 sigs.describe(sig)

@@ -13,7 +13,7 @@ use crate::query::Queryable;
 use super::error::PromqlError;
 use super::parse::{at_ms, duration_ms, offset_ms, parse_expr, unparen};
 use super::selector::{eval_matrix_selector, eval_vector_selector, Pick};
-use super::value::{check_steps, Grid, LabelMemo, RangeData, RangeSeries, StepVec, Val};
+use super::value::{check_steps, Grid, IdMap, LabelMemo, RangeData, RangeSeries, StepVec, Val};
 use super::{aggregate, binary, functions};
 use super::{EngineOptions, InstantSample, QueryResult, QueryStats, Value};
 
@@ -202,7 +202,7 @@ fn assemble_matrix(
     steps: Vec<StepVec>,
     grid: &Grid,
 ) -> Result<Vec<SeriesSamples>, PromqlError> {
-    let mut by_ptr: HashMap<usize, usize> = HashMap::new();
+    let mut by_ptr: IdMap<usize, usize> = IdMap::default();
     let mut by_labels: HashMap<Labels, usize> = HashMap::new();
     let mut series: Vec<SeriesSamples> = Vec::new();
     let mut keep_alive: Vec<Arc<Labels>> = Vec::new();

@@ -2,7 +2,8 @@
 //! step grid, so a vector is one list of samples per step and a range vector is the raw
 //! samples of each series plus the window each step looks at.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::model::{Labels, Sample};
@@ -135,13 +136,44 @@ impl Val {
     }
 }
 
+/// A cheap hasher for keys that are already well distributed integers (pointers, ids):
+/// SipHash on every series at every step is the main cost of matching otherwise.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// A hash map keyed by pointers or small ids.
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// A hash set of pointers or small ids.
+pub(crate) type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
+
 /// Maps input label sets to output label sets once per distinct input (inputs are shared
 /// `Arc`s, so the pointer identifies the series), interning outputs so that equal outputs
 /// share one `Arc`. Remembers whether two inputs collapsed onto one output, the only case
 /// where a step can hold duplicate label sets.
 #[derive(Default)]
 pub(crate) struct LabelMemo {
-    by_ptr: HashMap<usize, Arc<Labels>>,
+    by_ptr: IdMap<usize, Arc<Labels>>,
     interned: HashMap<Labels, Arc<Labels>>,
     /// True once two different inputs produced the same output.
     pub collided: bool,

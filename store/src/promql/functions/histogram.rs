@@ -10,7 +10,7 @@ use crate::model::Labels;
 
 use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
-use super::super::value::{Elem, Grid, StepVec, Val};
+use super::super::value::{Elem, Grid, IdMap, StepVec, Val};
 use super::{scalar_arg, vector_arg};
 
 /// Relative difference below which adjacent bucket counts are treated as equal.
@@ -22,7 +22,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, args: &[&Expr], grid: &Grid) -> Resul
     let q = scalar_arg(ev, args, 0, name, grid)?;
     let v = vector_arg(ev, args, 1, name, grid)?;
     // Per distinct input series: its group and upper bound, or None without a valid `le`.
-    let mut by_ptr: HashMap<usize, Option<(usize, f64)>> = HashMap::new();
+    let mut by_ptr: IdMap<usize, Option<(usize, f64)>> = IdMap::default();
     let mut ids: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<Arc<Labels>> = Vec::new();
     let mut out: Vec<StepVec> = Vec::with_capacity(v.len());
