@@ -123,6 +123,34 @@ fn series_selectors_parse_into_matchers() {
     assert_eq!(err.error_type(), "bad_data");
 }
 
+#[test]
+fn extreme_inputs_fail_cleanly_instead_of_panicking() {
+    let s = storage();
+    let e = Engine::new(EngineOptions {
+        timeout: Duration::MAX,
+        ..EngineOptions::default()
+    });
+    for q in [
+        "up[100000y]",
+        "rate(up[100000y])",
+        "up offset 100000y",
+        "up offset -100000y",
+        "max_over_time(up[100000y:1ms])",
+        "count_over_time(up[1y:1ms])",
+        "topk(1e300, up)",
+        "histogram_quantile(0.5, up)",
+        "label_replace(up, \"x\", \"$99\", \"job\", \"(.*)\")",
+    ] {
+        let _ = e.instant_query(&s, q, 0);
+        let _ = e.instant_query(&s, q, i64::MAX);
+        let _ = e.instant_query(&s, q, i64::MIN);
+    }
+    let err = e.instant_query(&s, "count_over_time(up[1y:1ms])", 0).unwrap_err();
+    assert!(matches!(err, PromqlError::TooManySamples(_)), "{err:?}");
+    assert!(e.range_query(&s, "up", i64::MIN, i64::MAX, 1).is_err());
+    assert!(e.range_query(&s, "up", 0, 60_000, i64::MAX).is_ok());
+}
+
 /// Not a test of speed (figures are printed, never asserted): 1k series × 6h at 15s.
 /// Run with `cargo test -p didban-store --release --test promql_api -- --ignored --nocapture`.
 #[test]

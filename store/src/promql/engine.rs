@@ -98,7 +98,9 @@ impl Engine {
                 "end timestamp {end_ms} must not be before start time {start_ms}"
             )));
         }
-        if (end_ms - start_ms) / step_ms >= MAX_POINTS_PER_SERIES {
+        if (i128::from(end_ms) - i128::from(start_ms)) / i128::from(step_ms)
+            >= i128::from(MAX_POINTS_PER_SERIES)
+        {
             return Err(PromqlError::BadData(format!(
                 "exceeded maximum resolution of {MAX_POINTS_PER_SERIES} points per timeseries (step {step_ms}ms). Try decreasing the query resolution"
             )));
@@ -256,7 +258,8 @@ pub(crate) struct Evaluator<'a> {
     pub query_start: i64,
     /// End of the top-level query, for `@ end()`.
     pub query_end: i64,
-    deadline: Instant,
+    /// `None` when the timeout is too large to represent: no deadline.
+    deadline: Option<Instant>,
     max_samples: usize,
     samples: usize,
     samples_loaded: usize,
@@ -276,7 +279,7 @@ impl<'a> Evaluator<'a> {
             lookback_ms: duration_ms(&opts.lookback_delta),
             query_start,
             query_end,
-            deadline: started + opts.timeout,
+            deadline: started.checked_add(opts.timeout),
             max_samples: opts.max_samples,
             samples: 0,
             samples_loaded: 0,
@@ -297,7 +300,7 @@ impl<'a> Evaluator<'a> {
 
     /// Fails with [`PromqlError::Timeout`] once the deadline has passed.
     pub fn check_deadline(&self) -> Result<(), PromqlError> {
-        if Instant::now() > self.deadline {
+        if self.deadline.is_some_and(|d| Instant::now() > d) {
             return Err(PromqlError::Timeout);
         }
         Ok(())
@@ -387,16 +390,19 @@ impl<'a> Evaluator<'a> {
         }
         let (first_start, _) = rd.window(grid.start);
         let (_, last_end) = rd.window(grid.end);
+        // First multiple of the step at or after the first window's start.
+        let aligned = first_start.div_euclid(step).saturating_mul(step);
         let inner = Grid {
-            start: first_start.div_euclid(step) * step
-                + if first_start.rem_euclid(step) == 0 {
-                    0
-                } else {
-                    step
-                },
+            start: if aligned < first_start {
+                aligned.saturating_add(step)
+            } else {
+                aligned
+            },
             end: last_end,
             step,
         };
+        // Every inner step holds at least one value: bound the grid before allocating it.
+        self.account_output(inner.len())?;
         let val = self.eval(&sq.expr, &inner)?;
         match val {
             Val::Scalar(v) => {

@@ -69,10 +69,10 @@ pub(crate) fn eval_vector_selector(
     }
     let offset = offset_ms(vs.offset.as_ref());
     let at = at_ms(vs.at.as_ref(), ev.query_start, ev.query_end);
-    let first_ref = at.unwrap_or(grid.start) - offset;
-    let last_ref = at.unwrap_or(grid.end) - offset;
+    let first_ref = at.unwrap_or(grid.start).saturating_sub(offset);
+    let last_ref = at.unwrap_or(grid.end).saturating_sub(offset);
     let lookback = ev.lookback_ms;
-    let data = load(ev, vs, first_ref - lookback, last_ref)?;
+    let data = load(ev, vs, first_ref.saturating_sub(lookback), last_ref)?;
     let mut memo = LabelMemo::default();
     for series in data {
         let mut labels = Arc::new(series.labels);
@@ -82,14 +82,14 @@ pub(crate) fn eval_vector_selector(
         let samples = series.samples;
         let mut idx = 0usize;
         for (i, slot) in out.iter_mut().enumerate() {
-            let r = at.unwrap_or(grid.t(i)) - offset;
+            let r = at.unwrap_or(grid.t(i)).saturating_sub(offset);
             while idx < samples.len() && samples[idx].timestamp_ms <= r {
                 idx += 1;
             }
             let Some(s) = idx.checked_sub(1).and_then(|j| samples.get(j)) else {
                 continue;
             };
-            if s.timestamp_ms < r - lookback || is_stale_nan(s.value) {
+            if s.timestamp_ms < r.saturating_sub(lookback) || is_stale_nan(s.value) {
                 continue;
             }
             let v = match pick {

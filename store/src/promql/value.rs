@@ -33,12 +33,14 @@ impl Grid {
         if self.start > self.end || self.step <= 0 {
             return 0;
         }
-        usize::try_from((self.end - self.start) / self.step + 1).unwrap_or(0)
+        let span = i128::from(self.end) - i128::from(self.start);
+        usize::try_from(span / i128::from(self.step) + 1).unwrap_or(usize::MAX)
     }
 
     /// Timestamp of step `i`.
     pub fn t(&self, i: usize) -> i64 {
-        self.start + self.step * i as i64
+        let i = i64::try_from(i).unwrap_or(i64::MAX);
+        self.start.saturating_add(self.step.saturating_mul(i))
     }
 }
 
@@ -73,8 +75,8 @@ pub(crate) struct RangeData {
 impl RangeData {
     /// The inclusive `(start, end)` of the window step time `t` looks at.
     pub fn window(&self, t: i64) -> (i64, i64) {
-        let end = self.at_ms.unwrap_or(t) - self.offset_ms;
-        (end - self.range_ms, end)
+        let end = self.at_ms.unwrap_or(t).saturating_sub(self.offset_ms);
+        (end.saturating_sub(self.range_ms), end)
     }
 }
 
