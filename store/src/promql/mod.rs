@@ -7,6 +7,8 @@
 //!
 //! [`Queryable`]: crate::query::Queryable
 
+#![warn(missing_docs)]
+
 mod aggregate;
 mod binary;
 mod engine;

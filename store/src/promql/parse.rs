@@ -12,9 +12,12 @@ use super::error::PromqlError;
 
 /// Parses a PromQL expression into the parser's AST.
 pub(crate) fn parse_expr(expr: &str) -> Result<Expr, PromqlError> {
-    parser::parse(expr).map_err(|message| PromqlError::Parse {
-        position: position_of(&message),
-        message,
+    parser::parse(expr).map_err(|message| {
+        let mut position = position_of(&message);
+        if position.is_none() && (message.contains("end of input") || message.starts_with("unclosed")) {
+            position = Some(expr.len());
+        }
+        PromqlError::Parse { position, message }
     })
 }
 
