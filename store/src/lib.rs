@@ -7,6 +7,7 @@
 
 pub mod db;
 pub mod model;
+pub mod promql;
 pub mod query;
 
 pub use db::{AppendError, AppendReport, Db, DbOptions, DbStats, FsyncMode, RejectReason, SeriesLimits};
