@@ -1,6 +1,14 @@
 //! Ingest: OTLP metrics (gRPC and HTTP) and Prometheus remote_write, decoded, limited and
 //! mapped to series, then appended to the database; the reply says what was refused.
 
+pub mod body;
+pub mod delta;
+pub mod histogram;
+pub mod names;
+mod otlp_histograms;
+pub mod otlp_metrics;
+pub mod validate;
+
 use axum::Router;
 
 use crate::state::AppState;
