@@ -43,12 +43,17 @@ impl MetadataStore {
         if let Ok(text) = std::fs::read_to_string(&path) {
             match serde_json::from_str(&text) {
                 Ok(map) => by_metric = map,
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring damaged metadata file"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "ignoring damaged metadata file")
+                }
             }
         }
         MetadataStore {
             path,
-            inner: Mutex::new(Inner { by_metric, dirty: false }),
+            inner: Mutex::new(Inner {
+                by_metric,
+                dirty: false,
+            }),
         }
     }
 

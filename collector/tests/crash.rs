@@ -73,7 +73,8 @@ fn acknowledged_samples_survive_kill_9_and_a_torn_wal_tail() {
     segments.sort();
     let last = segments.last().expect("a WAL segment exists");
     let mut f = std::fs::OpenOptions::new().append(true).open(last).unwrap();
-    f.write_all(&[0x40, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3]).unwrap();
+    f.write_all(&[0x40, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3])
+        .unwrap();
     drop(f);
 
     let server = Didban::start(dir.path(), &[]);
@@ -81,15 +82,27 @@ fn acknowledged_samples_survive_kill_9_and_a_torn_wal_tail() {
     for w in 0..4i64 {
         let r = server.query(&format!("crash_writer_{w}[1h]"), at);
         assert_eq!(r["status"], "success", "{r}");
-        let values = r["data"]["result"][0]["values"].as_array().cloned().unwrap_or_default();
+        let values = r["data"]["result"][0]["values"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let stored: std::collections::HashSet<i64> = values
             .iter()
             .map(|p| p[1].as_str().unwrap().parse::<f64>().unwrap() as i64)
             .collect();
         for seq in acked.iter().filter(|s| *s % 4 == w) {
-            assert!(stored.contains(seq), "acknowledged sample {seq} of writer {w} lost after kill -9");
+            assert!(
+                stored.contains(seq),
+                "acknowledged sample {seq} of writer {w} lost after kill -9"
+            );
         }
     }
-    let m = reqwest::blocking::get(format!("http://{}/metrics", server.http)).unwrap().text().unwrap();
-    assert!(m.contains("didban_wal_torn_tail_repairs_total 1"), "torn tail not reported:\n{m}");
+    let m = reqwest::blocking::get(format!("http://{}/metrics", server.http))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        m.contains("didban_wal_torn_tail_repairs_total 1"),
+        "torn tail not reported:\n{m}"
+    );
 }

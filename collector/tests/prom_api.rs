@@ -41,19 +41,36 @@ fn prometheus_api_answers_like_prometheus() {
     let server = Didban::start(dir.path(), &[]);
     let t0 = now_ms() / 1000 * 1000 - 600_000;
     for i in 0..10 {
-        push(&server, otlp_gauge_json("api", "temperature", t0 + i * 60_000, 20.0 + i as f64));
-        push(&server, otlp_gauge_json("web", "temperature", t0 + i * 60_000, 30.0));
+        push(
+            &server,
+            otlp_gauge_json("api", "temperature", t0 + i * 60_000, 20.0 + i as f64),
+        );
+        push(
+            &server,
+            otlp_gauge_json("web", "temperature", t0 + i * 60_000, 30.0),
+        );
     }
     let at = ((t0 + 9 * 60_000) / 1000).to_string();
 
     // Instant query, GET and POST give the same answer.
-    let (code, r) = get(&server, "/api/v1/query", &[("query", "sum(temperature)"), ("time", &at)]);
+    let (code, r) = get(
+        &server,
+        "/api/v1/query",
+        &[("query", "sum(temperature)"), ("time", &at)],
+    );
     assert_eq!(code, 200, "{r}");
     assert_eq!(r["status"], "success");
     assert_eq!(r["data"]["resultType"], "vector");
     assert_eq!(r["data"]["result"][0]["value"][1], "59");
-    assert_eq!(r["data"]["result"][0]["value"][0].as_f64().unwrap(), at.parse::<f64>().unwrap());
-    let (_, r2) = post(&server, "/api/v1/query", &[("query", "sum(temperature)"), ("time", &at)]);
+    assert_eq!(
+        r["data"]["result"][0]["value"][0].as_f64().unwrap(),
+        at.parse::<f64>().unwrap()
+    );
+    let (_, r2) = post(
+        &server,
+        "/api/v1/query",
+        &[("query", "sum(temperature)"), ("time", &at)],
+    );
     assert_eq!(r, r2);
 
     // Scalar.
@@ -66,7 +83,12 @@ fn prometheus_api_answers_like_prometheus() {
     let (code, r) = get(
         &server,
         "/api/v1/query_range",
-        &[("query", "temperature{job=\"api\"} * 2"), ("start", &start), ("end", &at), ("step", "60")],
+        &[
+            ("query", "temperature{job=\"api\"} * 2"),
+            ("start", &start),
+            ("end", &at),
+            ("step", "60"),
+        ],
     );
     assert_eq!(code, 200, "{r}");
     assert_eq!(r["data"]["resultType"], "matrix");
@@ -79,14 +101,24 @@ fn prometheus_api_answers_like_prometheus() {
     assert_eq!(values[8][1], "58");
 
     // Series, labels, label values.
-    let (_, r) = get(&server, "/api/v1/series", &[("match[]", "temperature"), ("start", &start)]);
+    let (_, r) = get(
+        &server,
+        "/api/v1/series",
+        &[("match[]", "temperature"), ("start", &start)],
+    );
     assert_eq!(r["data"].as_array().unwrap().len(), 2, "{r}");
     let (_, r) = get(&server, "/api/v1/labels", &[("match[]", "temperature")]);
     assert_eq!(r["data"], serde_json::json!(["__name__", "job"]));
     let (_, r) = get(&server, "/api/v1/label/job/values", &[("match[]", "temperature")]);
     assert_eq!(r["data"], serde_json::json!(["api", "web"]));
     let (_, r) = get(&server, "/api/v1/label/__name__/values", &[]);
-    assert!(r["data"].as_array().unwrap().contains(&Value::from("temperature")), "{r}");
+    assert!(
+        r["data"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("temperature")),
+        "{r}"
+    );
 
     // Errors have Prometheus' shape and status codes.
     let (code, r) = get(&server, "/api/v1/query", &[("query", "sum(temperature")]);
@@ -119,7 +151,10 @@ fn prometheus_api_answers_like_prometheus() {
     let (code, r) = get(&server, "/api/v1/status/buildinfo", &[]);
     assert_eq!(code, 200);
     assert!(r["data"]["version"].is_string());
-    let text = reqwest::blocking::get(format!("http://{}/metrics", server.http)).unwrap().text().unwrap();
+    let text = reqwest::blocking::get(format!("http://{}/metrics", server.http))
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(text.contains("# TYPE didban_queries_total counter"), "{text}");
     assert!(text.contains("didban_head_series"), "{text}");
 }

@@ -22,7 +22,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .route("/api/v1/query", get(prom::query).post(prom::query))
-        .route("/api/v1/query_range", get(prom::query_range).post(prom::query_range))
+        .route(
+            "/api/v1/query_range",
+            get(prom::query_range).post(prom::query_range),
+        )
         .route("/api/v1/series", get(prom::series).post(prom::series))
         .route("/api/v1/labels", get(prom::labels).post(prom::labels))
         .route("/api/v1/label/{name}/values", get(prom::label_values))

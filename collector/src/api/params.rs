@@ -34,7 +34,11 @@ impl Params {
 
     /// Every value of `key`, in order.
     pub fn all(&self, key: &str) -> Vec<&str> {
-        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// A required parameter, or a `bad_data` error naming it.
@@ -69,7 +73,9 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
         }
         let ms = (secs * 1000.0).round();
         if ms < MIN_TIME_MS as f64 || ms > MAX_TIME_MS as f64 {
-            return Err(format!("cannot parse {text:?} to a valid timestamp: out of range"));
+            return Err(format!(
+                "cannot parse {text:?} to a valid timestamp: out of range"
+            ));
         }
         return Ok(ms as i64);
     }

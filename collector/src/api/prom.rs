@@ -25,7 +25,11 @@ fn params(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Result<Pa
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    let form = if is_form && !body.is_empty() { Some(&body[..]) } else { None };
+    let form = if is_form && !body.is_empty() {
+        Some(&body[..])
+    } else {
+        None
+    };
     Params::from_parts(query.as_deref(), form)
 }
 
@@ -65,7 +69,12 @@ fn value_json(result: &QueryResult) -> Json {
 fn record_query(state: &AppState, kind: &'static str, started: std::time::Instant, ok: bool) {
     let m = &state.metrics;
     let status = if ok { "success" } else { "error" };
-    m.inc("didban_queries_total", "PromQL queries answered.", &[("type", kind), ("status", status)], 1.0);
+    m.inc(
+        "didban_queries_total",
+        "PromQL queries answered.",
+        &[("type", kind), ("status", status)],
+        1.0,
+    );
     m.inc(
         "didban_query_seconds_total",
         "Time spent answering PromQL queries.",
@@ -114,7 +123,9 @@ pub async fn query_range(
 ) -> Result<Response, ApiError> {
     let p = params(q, &headers, &body)?;
     let expr = p.required("query")?.to_string();
-    let start = p.time_or("start", i64::MIN).and_then(|t| require_set(t, "start"))?;
+    let start = p
+        .time_or("start", i64::MIN)
+        .and_then(|t| require_set(t, "start"))?;
     let end = p.time_or("end", i64::MIN).and_then(|t| require_set(t, "end"))?;
     let step = parse_duration_ms(p.required("step")?)
         .map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?;
@@ -133,7 +144,9 @@ pub async fn query_range(
     }
     let started = std::time::Instant::now();
     let result = blocking(&state, move |db, engine| {
-        engine.range_query(db, &expr, start, end, step).map_err(promql_error)
+        engine
+            .range_query(db, &expr, start, end, step)
+            .map_err(promql_error)
     })
     .await;
     record_query(&state, "range", started, result.is_ok());
@@ -156,7 +169,8 @@ fn match_sets(p: &Params, required: bool) -> Result<Vec<Vec<LabelMatcher>>, ApiE
     }
     let mut sets = Vec::with_capacity(selectors.len());
     for s in selectors {
-        let matchers = parse_matchers(s).map_err(|e| ApiError::bad_data(format!("invalid match[] {s:?}: {e}")))?;
+        let matchers =
+            parse_matchers(s).map_err(|e| ApiError::bad_data(format!("invalid match[] {s:?}: {e}")))?;
         sets.push(matchers);
     }
     Ok(sets)
@@ -189,7 +203,10 @@ pub async fn series(
     let all = blocking(&state, move |db, _| {
         let mut all = Vec::new();
         for m in &sets {
-            all.extend(db.series(m, start, end).map_err(|e| ApiError::internal(e.to_string()))?);
+            all.extend(
+                db.series(m, start, end)
+                    .map_err(|e| ApiError::internal(e.to_string()))?,
+            );
         }
         all.sort();
         all.dedup();
@@ -218,7 +235,10 @@ pub async fn labels(
         let sets = if sets.is_empty() { vec![Vec::new()] } else { sets };
         let mut names = Vec::new();
         for m in &sets {
-            names.extend(db.label_names(m, start, end).map_err(|e| ApiError::internal(e.to_string()))?);
+            names.extend(
+                db.label_names(m, start, end)
+                    .map_err(|e| ApiError::internal(e.to_string()))?,
+            );
         }
         names.sort();
         names.dedup();
@@ -263,10 +283,7 @@ pub async fn label_values(
 }
 
 /// `GET /api/v1/metadata`: type, help and unit per metric name as reported by clients.
-pub async fn metadata(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ApiError> {
+pub async fn metadata(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let p = Params::from_parts(q.as_deref(), None)?;
     let limit = limit(&p)?;
     let metric = p.get("metric").filter(|m| !m.is_empty()).map(str::to_string);

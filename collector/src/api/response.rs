@@ -120,7 +120,10 @@ mod tests {
 
     #[test]
     fn points_look_like_prometheus() {
-        assert_eq!(point_json(1_435_781_451_781, 1.0).to_string(), r#"[1435781451.781,"1"]"#);
+        assert_eq!(
+            point_json(1_435_781_451_781, 1.0).to_string(),
+            r#"[1435781451.781,"1"]"#
+        );
         assert_eq!(point_json(1_000, f64::INFINITY).to_string(), r#"[1,"+Inf"]"#);
         assert_eq!(point_json(1_500, 0.25).to_string(), r#"[1.5,"0.25"]"#);
         assert_eq!(format_float(f64::NAN), "NaN");

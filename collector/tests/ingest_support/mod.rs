@@ -4,11 +4,9 @@
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use didban_collector::config::Config;
 use didban_collector::ingest;
-use didban_collector::selfmon::SelfMetrics;
 use didban_collector::state::AppState;
 use didban_store::{Db, LabelMatcher, Queryable, SeriesSamples};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -49,11 +47,7 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
     };
     tweak(&mut config);
     let db = Db::open(config.db_options()).unwrap();
-    let state = AppState {
-        db: Arc::new(db),
-        config: Arc::new(config),
-        metrics: Arc::new(SelfMetrics::new()),
-    };
+    let state = AppState::new(db, config);
     let (stop, stop_rx) = watch::channel(false);
     let otlp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running `didban serve`.
@@ -32,7 +36,14 @@ impl Didban {
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--http-addr", &http, "--otlp-http-addr", &otlp_http, "--otlp-grpc-addr", &otlp_grpc])
+            .args([
+                "--http-addr",
+                &http,
+                "--otlp-http-addr",
+                &otlp_http,
+                "--otlp-grpc-addr",
+                &otlp_grpc,
+            ])
             .args(extra)
             .env("DIDBAN_LOG", "warn")
             .stdout(Stdio::null())
