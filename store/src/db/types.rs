@@ -1,18 +1,11 @@
-//! The metric database: the one object the server holds to append and read samples.
-//!
-//! PLACEHOLDER IMPLEMENTATION: an in-memory map with the final public API, so the
-//! collector and the PromQL engine can be built against it. The WAL, head with postings,
-//! Parquet blocks, compaction and retention replace the internals behind this same API.
+//! The public types of the metric database: options, limits, reports, errors, stats.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{LabelMatcher, Labels, SeriesSamples};
-use crate::query::{Queryable, ReadError};
+use crate::block::BlockError;
 
 /// When the WAL is fsynced relative to acknowledging an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -192,6 +185,16 @@ pub enum OpenError {
         #[source]
         source: std::io::Error,
     },
+    /// A WAL segment could not be read or repaired, or the writer could not start.
+    #[error("cannot replay write-ahead log {path}: {source}")]
+    Wal {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The blocks directory could not be listed or cleaned up.
+    #[error(transparent)]
+    Block(#[from] BlockError),
 }
 
 /// Figures for self-monitoring.
@@ -213,99 +216,11 @@ pub struct DbStats {
     pub retention_deleted_blocks: u64,
     pub wal_replayed_records: u64,
     pub wal_torn_tail_repairs: u64,
+    /// Heads cut but not yet written as blocks (still queryable from memory).
+    pub frozen_heads: u64,
+    /// Samples stored in blocks.
+    pub block_samples: u64,
+    /// WAL records that passed the CRC but could not be decoded at replay (skipped).
+    pub wal_undecodable_records: u64,
 }
 
-/// The metric database.
-pub struct Db {
-    options: DbOptions,
-    series: RwLock<HashMap<Labels, Vec<crate::model::Sample>>>,
-}
-
-impl Db {
-    /// Opens (creating if needed) the database under `options.data_dir`, replaying the WAL.
-    pub fn open(options: DbOptions) -> Result<Db, OpenError> {
-        std::fs::create_dir_all(&options.data_dir).map_err(|source| OpenError::Io {
-            path: options.data_dir.clone(),
-            source,
-        })?;
-        Ok(Db {
-            options,
-            series: RwLock::new(HashMap::new()),
-        })
-    }
-
-    pub fn options(&self) -> &DbOptions {
-        &self.options
-    }
-
-    /// Validates and stores a batch. Returns once the accepted samples are durable per the
-    /// fsync mode; the report says what was refused and why.
-    pub async fn append(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport, AppendError> {
-        let mut report = AppendReport::default();
-        let mut map = self.series.write();
-        for s in batch {
-            if let Err(e) = s.labels.validate() {
-                report.reject(RejectReason::InvalidLabels, s.samples.len() as u64, || e.to_string());
-                continue;
-            }
-            let stored = map.entry(s.labels).or_default();
-            for sample in s.samples {
-                match stored.last() {
-                    Some(last) if last.timestamp_ms >= sample.timestamp_ms => {
-                        report.reject(RejectReason::OutOfOrder, 1, || "out of order sample".into());
-                    }
-                    _ => {
-                        stored.push(sample);
-                        report.accepted += 1;
-                    }
-                }
-            }
-        }
-        Ok(report)
-    }
-
-    /// Housekeeping: cut blocks, compact, apply retention, truncate the WAL. The server
-    /// calls it periodically with the current time.
-    pub fn maintain(&self, _now_ms: i64) -> Result<(), std::io::Error> {
-        Ok(())
-    }
-
-    /// Flushes and closes the WAL; later appends fail with [`AppendError::Closed`].
-    pub async fn close(&self) -> Result<(), std::io::Error> {
-        Ok(())
-    }
-
-    pub fn stats(&self) -> DbStats {
-        let map = self.series.read();
-        DbStats {
-            head_series: map.len() as u64,
-            head_samples: map.values().map(|v| v.len() as u64).sum(),
-            ..DbStats::default()
-        }
-    }
-}
-
-impl Queryable for Db {
-    fn select(&self, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64) -> Result<Vec<SeriesSamples>, ReadError> {
-        let map = self.series.read();
-        let mut out = Vec::new();
-        for (labels, samples) in map.iter() {
-            if !matchers.iter().all(|m| m.matches_labels(labels)) {
-                continue;
-            }
-            let samples: Vec<_> = samples
-                .iter()
-                .filter(|s| s.timestamp_ms >= start_ms && s.timestamp_ms <= end_ms)
-                .copied()
-                .collect();
-            if !samples.is_empty() {
-                out.push(SeriesSamples {
-                    labels: labels.clone(),
-                    samples,
-                });
-            }
-        }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(out)
-    }
-}
