@@ -18,7 +18,7 @@ impl Db {
     /// Cuts the live head when its samples span 1.5 block durations or its memory passes
     /// 80% of the limit: the WAL is rotated (the new segment starts with a checkpoint of
     /// the series), the head is frozen (still queryable) and replaced by its successor.
-    pub(super) fn cut_head_if_due(&self) -> io::Result<()> {
+    pub(super) fn cut_head_if_due(&self, force: bool) -> io::Result<()> {
         if self.closed.load(Ordering::SeqCst) {
             return Ok(());
         }
@@ -29,7 +29,7 @@ impl Db {
         let span_due = max_t.saturating_sub(min_t) >= millis(self.options.block_duration).saturating_mul(3) / 2;
         let used = head.bytes() + self.frozen_bytes.load(Ordering::Relaxed);
         let memory_due = used.saturating_mul(5) >= self.options.head_memory_bytes.saturating_mul(4);
-        if !span_due && !memory_due {
+        if !force && !span_due && !memory_due {
             return Ok(());
         }
         // Series that can no longer accept a sample need not follow into the new head.

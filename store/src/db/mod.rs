@@ -162,11 +162,20 @@ impl Db {
     /// blocking thread) with the current time.
     pub fn maintain(&self, now_ms: i64) -> Result<(), std::io::Error> {
         let _guard = self.maintain_lock.lock();
-        self.cut_head_if_due()?;
+        self.cut_head_if_due(false)?;
         self.persist_frozen()?;
         self.compact()?;
         self.apply_retention(now_ms);
         Ok(())
+    }
+
+    /// Cuts the live head now, whatever its time span, and writes it (and any other
+    /// pending head) as a block, then truncates the WAL. For backfill tools, tests and
+    /// operators who want the head on disk as Parquet; no compaction or retention.
+    pub fn flush_head(&self) -> Result<(), std::io::Error> {
+        let _guard = self.maintain_lock.lock();
+        self.cut_head_if_due(true)?;
+        self.persist_frozen()
     }
 
     /// Flushes and fsyncs the WAL and stops its writer; later appends fail with
