@@ -13,6 +13,9 @@ mod postings;
 pub mod query;
 mod wal;
 
-pub use db::{AppendError, AppendReport, Db, DbOptions, DbStats, FsyncMode, OpenError, RejectReason, SeriesLimits};
+pub use db::{
+    AppendError, AppendReport, Db, DbOptions, DbStats, FsyncMode, OpenError, RejectReason,
+    SeriesLimits,
+};
 pub use model::{Label, LabelMatcher, Labels, MatchOp, Sample, SeriesSamples};
 pub use query::{Queryable, ReadError};

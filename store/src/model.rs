@@ -78,7 +78,9 @@ impl Labels {
 
     /// Builds labels from a list that is known to be valid (sorted, unique); when two
     /// entries share a name the later one wins. Used for labels computed by queries.
-    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Labels {
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Labels {
         let mut out: Vec<Label> = Vec::new();
         for (n, v) in pairs {
             let label = Label::new(n, v);
@@ -163,12 +165,24 @@ impl Labels {
 
     /// Only the labels whose names are in `names`.
     pub fn keep_only(&self, names: &[String]) -> Labels {
-        Labels(self.0.iter().filter(|l| names.iter().any(|n| *n == l.name)).cloned().collect())
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| names.contains(&l.name))
+                .cloned()
+                .collect(),
+        )
     }
 
     /// All labels except those whose names are in `names`.
     pub fn drop_names(&self, names: &[String]) -> Labels {
-        Labels(self.0.iter().filter(|l| !names.iter().any(|n| *n == l.name)).cloned().collect())
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| !names.contains(&l.name))
+                .cloned()
+                .collect(),
+        )
     }
 
     /// A stable 64-bit fingerprint (FNV-1a over names and values), the same across
@@ -176,7 +190,13 @@ impl Labels {
     pub fn fingerprint(&self) -> u64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for l in &self.0 {
-            for b in l.name.bytes().chain([0xff]).chain(l.value.bytes()).chain([0xff]) {
+            for b in l
+                .name
+                .bytes()
+                .chain([0xff])
+                .chain(l.value.bytes())
+                .chain([0xff])
+            {
                 h ^= u64::from(b);
                 h = h.wrapping_mul(0x0100_0000_01b3);
             }
@@ -186,7 +206,11 @@ impl Labels {
 
     /// Approximate heap bytes held, for memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        self.0.iter().map(|l| l.name.len() + l.value.len() + 48).sum::<usize>() + 24
+        self.0
+            .iter()
+            .map(|l| l.name.len() + l.value.len() + 48)
+            .sum::<usize>()
+            + 24
     }
 }
 
@@ -238,7 +262,10 @@ pub struct Sample {
 
 impl Sample {
     pub fn new(timestamp_ms: i64, value: f64) -> Self {
-        Sample { timestamp_ms, value }
+        Sample {
+            timestamp_ms,
+            value,
+        }
     }
 }
 
@@ -279,7 +306,11 @@ pub struct LabelMatcher {
 }
 
 impl LabelMatcher {
-    pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self, MatcherError> {
+    pub fn new(
+        op: MatchOp,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Self, MatcherError> {
         let value = value.into();
         let regex = match op {
             MatchOp::RegexMatch | MatchOp::RegexNoMatch => {
@@ -344,6 +375,7 @@ impl fmt::Display for LabelMatcher {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -371,9 +403,15 @@ mod tests {
     #[test]
     fn validation_names_the_bad_label() {
         let l = Labels::from_pairs([("__name__", "up"), ("bad-name", "x")]);
-        assert_eq!(l.validate(), Err(LabelsError::InvalidName("bad-name".into())));
+        assert_eq!(
+            l.validate(),
+            Err(LabelsError::InvalidName("bad-name".into()))
+        );
         let l = Labels::from_pairs([("__name__", "1up")]);
-        assert_eq!(l.validate(), Err(LabelsError::InvalidMetricName("1up".into())));
+        assert_eq!(
+            l.validate(),
+            Err(LabelsError::InvalidMetricName("1up".into()))
+        );
         let l = Labels::from_pairs([("job", "x")]);
         assert_eq!(l.validate(), Err(LabelsError::MissingMetricName));
     }

@@ -75,7 +75,7 @@ impl Postings {
             }
         }
         for m in matchers {
-            if !(m.op == MatchOp::Equal && !m.matches_empty()) {
+            if m.op != MatchOp::Equal || m.matches_empty() {
                 ordered.push(m);
             }
         }
@@ -177,16 +177,25 @@ mod tests {
 
     fn index() -> Postings {
         let mut p = Postings::default();
-        p.add(1, &Labels::from_pairs([("__name__", "up"), ("job", "api"), ("env", "prod")]));
+        p.add(
+            1,
+            &Labels::from_pairs([("__name__", "up"), ("job", "api"), ("env", "prod")]),
+        );
         p.add(2, &Labels::from_pairs([("__name__", "up"), ("job", "web")]));
-        p.add(3, &Labels::from_pairs([("__name__", "cpu"), ("job", "api")]));
+        p.add(
+            3,
+            &Labels::from_pairs([("__name__", "cpu"), ("job", "api")]),
+        );
         p
     }
 
     #[test]
     fn equal_matchers_intersect() {
         let p = index();
-        let got = p.select(&[LabelMatcher::equal("__name__", "up"), LabelMatcher::equal("job", "api")]);
+        let got = p.select(&[
+            LabelMatcher::equal("__name__", "up"),
+            LabelMatcher::equal("job", "api"),
+        ]);
         assert_eq!(got, vec![1]);
         assert!(p.select(&[LabelMatcher::equal("job", "nope")]).is_empty());
     }
@@ -200,7 +209,10 @@ mod tests {
         let re = LabelMatcher::new(MatchOp::RegexMatch, "job", "a.*|w.*").unwrap();
         assert_eq!(p.select(&[re]), vec![1, 2, 3]);
         let nre = LabelMatcher::new(MatchOp::RegexNoMatch, "job", "api").unwrap();
-        assert_eq!(p.select(&[LabelMatcher::equal("__name__", "up"), nre]), vec![2]);
+        assert_eq!(
+            p.select(&[LabelMatcher::equal("__name__", "up"), nre]),
+            vec![2]
+        );
         let any = LabelMatcher::new(MatchOp::RegexMatch, "env", ".+").unwrap();
         assert_eq!(p.select(&[any]), vec![1]);
     }

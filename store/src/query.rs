@@ -19,10 +19,20 @@ pub trait Queryable: Send + Sync {
     /// Every series that satisfies all `matchers` with its samples in `[start_ms, end_ms]`
     /// (both inclusive), samples in timestamp order, no duplicates. Series without samples in
     /// the range are left out.
-    fn select(&self, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64) -> Result<Vec<SeriesSamples>, ReadError>;
+    fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SeriesSamples>, ReadError>;
 
     /// Label sets of the series that satisfy `matchers` and have data in the range, sorted.
-    fn series(&self, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64) -> Result<Vec<Labels>, ReadError> {
+    fn series(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Labels>, ReadError> {
         let mut out: Vec<Labels> = self
             .select(matchers, start_ms, end_ms)?
             .into_iter()
@@ -33,7 +43,12 @@ pub trait Queryable: Send + Sync {
     }
 
     /// Sorted, distinct label names of those series.
-    fn label_names(&self, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64) -> Result<Vec<String>, ReadError> {
+    fn label_names(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, ReadError> {
         let mut names: Vec<String> = Vec::new();
         for labels in self.series(matchers, start_ms, end_ms)? {
             for l in labels.iter() {
@@ -46,7 +61,13 @@ pub trait Queryable: Send + Sync {
     }
 
     /// Sorted, distinct values of label `name` among those series.
-    fn label_values(&self, name: &str, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64) -> Result<Vec<String>, ReadError> {
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, ReadError> {
         let mut values: Vec<String> = Vec::new();
         for labels in self.series(matchers, start_ms, end_ms)? {
             if let Some(v) = labels.get(name) {

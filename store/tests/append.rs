@@ -6,7 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use didban_store::{AppendError, Db, LabelMatcher, Labels, MatchOp, Queryable, RejectReason, SeriesSamples};
+use didban_store::{
+    AppendError, Db, LabelMatcher, Labels, MatchOp, Queryable, RejectReason, SeriesSamples,
+};
 
 #[tokio::test]
 async fn ordering_rules_and_only_accepted_samples_reach_the_wal() {
@@ -44,17 +46,38 @@ async fn ordering_rules_and_only_accepted_samples_reach_the_wal() {
         assert!(report.first_error.unwrap().starts_with(r#"up{job="a"}"#));
 
         // another series pushes the newest time forward; an hour-old sample is too old
-        db.append(vec![series("up", "b", &[(T0 + 2 * 60 * MIN, 1.0)])]).await.unwrap();
-        let report = db.append(vec![series("up", "c", &[(T0 + 50 * MIN, 1.0)])]).await.unwrap();
+        db.append(vec![series("up", "b", &[(T0 + 2 * 60 * MIN, 1.0)])])
+            .await
+            .unwrap();
+        let report = db
+            .append(vec![series("up", "c", &[(T0 + 50 * MIN, 1.0)])])
+            .await
+            .unwrap();
         assert_eq!(report.rejected, vec![(RejectReason::TooOld, 1)]);
         assert!(report.first_error.unwrap().contains(r#"up{job="c"}"#));
         db.close().await.unwrap();
     }
     let db = Db::open(opts).unwrap();
-    let a = db.select(&[LabelMatcher::equal("job", "a")], i64::MIN, i64::MAX).unwrap();
-    let got: Vec<(i64, f64)> = a[0].samples.iter().map(|s| (s.timestamp_ms, s.value)).collect();
-    assert_eq!(got, vec![(T0, 1.0), (T0 + 10 * MIN - 30_000, 3.0), (T0 + 10 * MIN, 2.0)]);
-    assert!(db.select(&[LabelMatcher::equal("job", "c")], i64::MIN, i64::MAX).unwrap().is_empty());
+    let a = db
+        .select(&[LabelMatcher::equal("job", "a")], i64::MIN, i64::MAX)
+        .unwrap();
+    let got: Vec<(i64, f64)> = a[0]
+        .samples
+        .iter()
+        .map(|s| (s.timestamp_ms, s.value))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (T0, 1.0),
+            (T0 + 10 * MIN - 30_000, 3.0),
+            (T0 + 10 * MIN, 2.0)
+        ]
+    );
+    assert!(db
+        .select(&[LabelMatcher::equal("job", "c")], i64::MIN, i64::MAX)
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -93,7 +116,10 @@ async fn invalid_labels_and_limits_are_reported_per_series() {
     );
     assert!(report.first_error.unwrap().contains("bad-name"));
     // existing series are still accepted at the limit
-    let report = db.append(vec![series("up", "a", &[(T0 + 1, 2.0)])]).await.unwrap();
+    let report = db
+        .append(vec![series("up", "a", &[(T0 + 1, 2.0)])])
+        .await
+        .unwrap();
     assert_eq!(report.accepted, 1);
     assert_eq!(db.stats().head_series, 3);
 }
@@ -118,14 +144,24 @@ async fn memory_limit_refuses_appends_before_touching_the_wal() {
     assert!(used > limit);
     let wal_bytes = db.stats().wal_bytes_written;
     let before = everything(&db);
-    let err = db.append(vec![series("up", "late", &[(T0 + 99_999, 1.0)])]).await.unwrap_err();
+    let err = db
+        .append(vec![series("up", "late", &[(T0 + 99_999, 1.0)])])
+        .await
+        .unwrap_err();
     assert!(matches!(err, AppendError::Overloaded { .. }));
     assert!(err.to_string().contains("memory limit"));
-    assert_eq!(db.stats().wal_bytes_written, wal_bytes, "nothing written to the WAL");
+    assert_eq!(
+        db.stats().wal_bytes_written,
+        wal_bytes,
+        "nothing written to the WAL"
+    );
     assert_same(&everything(&db), &before);
     // a cut frees the memory and appends work again
     db.flush_head().unwrap();
-    let r = db.append(vec![series("up", "job0", &[(T0 + 100_000, 1.0)])]).await.unwrap();
+    let r = db
+        .append(vec![series("up", "job0", &[(T0 + 100_000, 1.0)])])
+        .await
+        .unwrap();
     assert_eq!(r.accepted, 1);
 }
 
@@ -137,15 +173,28 @@ async fn matchers_select_via_postings_including_empty_matches() {
         labels: Labels::from_pairs([("__name__", "up"), ("job", "a"), ("env", "prod")]),
         samples: vec![didban_store::Sample::new(T0, 1.0)],
     };
-    db.append(vec![with_env, series("up", "b", &[(T0, 2.0)]), series("cpu", "a", &[(T0, 3.0)])])
-        .await
+    db.append(vec![
+        with_env,
+        series("up", "b", &[(T0, 2.0)]),
+        series("cpu", "a", &[(T0, 3.0)]),
+    ])
+    .await
+    .unwrap();
+    let names =
+        |r: Vec<SeriesSamples>| -> Vec<String> { r.iter().map(|s| s.labels.to_string()).collect() };
+    let got = db
+        .select(&[LabelMatcher::equal("env", "")], 0, i64::MAX)
         .unwrap();
-    let names = |r: Vec<SeriesSamples>| -> Vec<String> { r.iter().map(|s| s.labels.to_string()).collect() };
-    let got = db.select(&[LabelMatcher::equal("env", "")], 0, i64::MAX).unwrap();
     assert_eq!(names(got), vec![r#"cpu{job="a"}"#, r#"up{job="b"}"#]);
     let re = LabelMatcher::new(MatchOp::RegexMatch, "job", "a|b").unwrap();
     let ne = LabelMatcher::new(MatchOp::NotEqual, "__name__", "cpu").unwrap();
     assert_eq!(db.select(&[re, ne], 0, i64::MAX).unwrap().len(), 2);
-    assert!(db.select(&[LabelMatcher::equal("job", "a")], 0, T0 - 1).unwrap().is_empty());
-    assert_eq!(db.label_values("job", &[], 0, i64::MAX).unwrap(), vec!["a", "b"]);
+    assert!(db
+        .select(&[LabelMatcher::equal("job", "a")], 0, T0 - 1)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        db.label_values("job", &[], 0, i64::MAX).unwrap(),
+        vec!["a", "b"]
+    );
 }

@@ -33,7 +33,9 @@ async fn replay_restores_exactly_the_acknowledged_samples() {
         for i in 0..50 {
             db.append(batch(i)).await.unwrap();
         }
-        db.append(vec![series("up", "api", &[(T0 + 60_000, stale_nan())])]).await.unwrap();
+        db.append(vec![series("up", "api", &[(T0 + 60_000, stale_nan())])])
+            .await
+            .unwrap();
         before = everything(&db);
         assert_eq!(count(&before), 101);
         // dropped without close: must still be safe
@@ -51,7 +53,10 @@ async fn replay_restores_exactly_the_acknowledged_samples() {
         .unwrap();
     assert_eq!(report.accepted, 0);
     db.close().await.unwrap();
-    assert!(matches!(db.append(batch(99)).await, Err(AppendError::Closed)));
+    assert!(matches!(
+        db.append(batch(99)).await,
+        Err(AppendError::Closed)
+    ));
 }
 
 #[tokio::test]
@@ -96,12 +101,21 @@ async fn write_then_damage(damage: impl FnOnce(&std::path::Path)) -> (tempfile::
 async fn torn_tail_mid_record_is_cut_and_counted() {
     let (_dir, db) = write_then_damage(|seg| {
         let len = fs::metadata(seg).unwrap().len();
-        OpenOptions::new().write(true).open(seg).unwrap().set_len(len - 5).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(seg)
+            .unwrap()
+            .set_len(len - 5)
+            .unwrap();
     })
     .await;
     assert_eq!(db.stats().wal_torn_tail_repairs, 1);
     let all = everything(&db);
-    assert_eq!(count(&all), 18, "the last record (2 samples) is lost, the rest survive");
+    assert_eq!(
+        count(&all),
+        18,
+        "the last record (2 samples) is lost, the rest survive"
+    );
     assert_eq!(all[0].samples.last().unwrap().timestamp_ms, T0 + 8000);
     db.append(batch(10)).await.unwrap();
     assert_eq!(count(&everything(&db)), 20);
@@ -136,7 +150,9 @@ async fn group_commit_shares_fsyncs_between_concurrent_appends() {
         let db = db.clone();
         handles.push(tokio::spawn(async move {
             let job = format!("job{}", i % 40);
-            db.append(vec![series("reqs", &job, &[(T0 + i, i as f64)])]).await.unwrap()
+            db.append(vec![series("reqs", &job, &[(T0 + i, i as f64)])])
+                .await
+                .unwrap()
         }));
     }
     for h in handles {

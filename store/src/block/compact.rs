@@ -13,7 +13,11 @@ use super::{Block, BlockError, BlockWriter, CompactionMeta};
 use crate::model::Sample;
 
 /// Groups of indexes into `blocks` (sorted by min time) that should each become one block.
-pub(crate) fn plan(blocks: &[Arc<Block>], block_duration_ms: i64, newest_ms: i64) -> Vec<Vec<usize>> {
+pub(crate) fn plan(
+    blocks: &[Arc<Block>],
+    block_duration_ms: i64,
+    newest_ms: i64,
+) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut current: Vec<usize> = Vec::new();
     let mut current_max = i64::MIN;
@@ -64,7 +68,10 @@ pub(crate) fn plan(blocks: &[Arc<Block>], block_duration_ms: i64, newest_ms: i64
 
 /// Merges `sources` into one new block in `blocks_dir`, deduplicating samples with equal
 /// timestamps (the first source in the list wins). Returns the new block's directory.
-pub(crate) fn merge(blocks_dir: &Path, sources: &[Arc<Block>]) -> Result<Option<PathBuf>, BlockError> {
+pub(crate) fn merge(
+    blocks_dir: &Path,
+    sources: &[Arc<Block>],
+) -> Result<Option<PathBuf>, BlockError> {
     let mut writer = BlockWriter::new(blocks_dir)?;
     let mut cursors = Vec::with_capacity(sources.len());
     for b in sources {
@@ -81,11 +88,15 @@ pub(crate) fn merge(blocks_dir: &Path, sources: &[Arc<Block>]) -> Result<Option<
                 }
             }
         }
-        let Some(labels) = smallest.cloned() else { break };
+        let Some(labels) = smallest.cloned() else {
+            break;
+        };
         samples.clear();
         let mut contributors = 0;
         for (i, b) in sources.iter().enumerate() {
-            let Some(s) = b.series.get(next[i]) else { continue };
+            let Some(s) = b.series.get(next[i]) else {
+                continue;
+            };
             if s.labels != labels {
                 continue;
             }

@@ -149,7 +149,10 @@ impl Block {
             source,
         })?;
         if meta.format_version != BLOCK_FORMAT_VERSION {
-            return Err(BlockError::corrupt(dir, format!("unknown format version {}", meta.format_version)));
+            return Err(BlockError::corrupt(
+                dir,
+                format!("unknown format version {}", meta.format_version),
+            ));
         }
         let series = reader::read_series(&dir.join("series.parquet"))?;
         let mut postings = Postings::default();
@@ -200,7 +203,14 @@ impl Block {
         if wanted.is_empty() {
             return Ok(());
         }
-        reader::read_samples(&self.dir.join("samples.parquet"), &self.series, &wanted, start, end, out)
+        reader::read_samples(
+            &self.dir.join("samples.parquet"),
+            &self.series,
+            &wanted,
+            start,
+            end,
+            out,
+        )
     }
 
     /// Schedules the directory for deletion once the last reader lets go of the block.
@@ -216,7 +226,9 @@ impl Drop for Block {
         if !self.delete_on_drop.load(Ordering::SeqCst) {
             return;
         }
-        let Some(parent) = self.dir.parent() else { return };
+        let Some(parent) = self.dir.parent() else {
+            return;
+        };
         let Some(name) = self.dir.file_name().and_then(|n| n.to_str()) else {
             return;
         };
@@ -233,7 +245,10 @@ impl Drop for Block {
 pub(crate) fn new_block_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = RandomState::new().build_hasher();
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     h.write_u128(nanos);
     h.write_u32(std::process::id());
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -257,7 +272,9 @@ pub(crate) fn open_all(blocks_dir: &Path) -> Result<Vec<Block>, BlockError> {
         }
         match Block::open(&path) {
             Ok(block) => blocks.push(block),
-            Err(e) => tracing::error!(block = %path.display(), error = %e, "skipping unreadable block"),
+            Err(e) => {
+                tracing::error!(block = %path.display(), error = %e, "skipping unreadable block")
+            }
         }
     }
     blocks.sort_by_key(|b| (b.meta.min_time_ms, b.meta.max_time_ms));

@@ -4,10 +4,13 @@
 use std::fs::File;
 use std::path::Path;
 
-use arrow::array::{Array, Float64Array, Int64Array, ListArray, StringArray, StructArray, UInt64Array};
+use arrow::array::{
+    Array, Float64Array, Int64Array, ListArray, StringArray, StructArray, UInt64Array,
+};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelector,
 };
 use parquet::file::metadata::PageIndexPolicy;
 use parquet::file::statistics::Statistics;
@@ -15,22 +18,34 @@ use parquet::file::statistics::Statistics;
 use super::{BlockError, BlockSeries};
 use crate::model::{Label, Labels, Sample, SeriesSamples};
 
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T, BlockError> {
+fn column<'a, T: 'static>(
+    batch: &'a RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<&'a T, BlockError> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| BlockError::corrupt(path, format!("column {name:?} missing or of the wrong type")))
+        .ok_or_else(|| {
+            BlockError::corrupt(
+                path,
+                format!("column {name:?} missing or of the wrong type"),
+            )
+        })
 }
 
 fn open_builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, BlockError> {
     let file = File::open(path).map_err(|e| BlockError::io(path, e))?;
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).map_err(|e| BlockError::parquet(path, e))
+    ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+        .map_err(|e| BlockError::parquet(path, e))
 }
 
 /// Reads `series.parquet` into memory, checking ids are dense and in order.
 pub(crate) fn read_series(path: &Path) -> Result<Vec<BlockSeries>, BlockError> {
-    let reader = open_builder(path)?.build().map_err(|e| BlockError::parquet(path, e))?;
+    let reader = open_builder(path)?
+        .build()
+        .map_err(|e| BlockError::parquet(path, e))?;
     let mut out: Vec<BlockSeries> = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|source| BlockError::Arrow {
@@ -59,7 +74,10 @@ pub(crate) fn read_series(path: &Path) -> Result<Vec<BlockSeries>, BlockError> {
         let offsets = labels.value_offsets();
         for row in 0..batch.num_rows() {
             if ids.value(row) != out.len() as u64 {
-                return Err(BlockError::corrupt(path, format!("series id {} out of sequence", ids.value(row))));
+                return Err(BlockError::corrupt(
+                    path,
+                    format!("series id {} out of sequence", ids.value(row)),
+                ));
             }
             let mut list = Vec::new();
             let from = offsets[row] as usize;
@@ -174,7 +192,9 @@ pub(crate) fn read_samples(
             if current != Some(id) {
                 let labels = series
                     .get(id as usize)
-                    .ok_or_else(|| BlockError::corrupt(path, format!("sample for unknown series id {id}")))?
+                    .ok_or_else(|| {
+                        BlockError::corrupt(path, format!("sample for unknown series id {id}"))
+                    })?
                     .labels
                     .clone();
                 out.push(SeriesSamples {
@@ -220,7 +240,10 @@ impl SampleCursor {
         while n > 0 {
             if self.pos == self.timestamps.len() {
                 let Some(batch) = self.reader.next() else {
-                    return Err(BlockError::corrupt(&self.path, "fewer sample rows than series.parquet lists"));
+                    return Err(BlockError::corrupt(
+                        &self.path,
+                        "fewer sample rows than series.parquet lists",
+                    ));
                 };
                 let batch = batch.map_err(|source| BlockError::Arrow {
                     path: self.path.clone(),

@@ -6,7 +6,9 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, ListArray, StringArray, StructArray, UInt64Array};
+use arrow::array::{
+    ArrayRef, Float64Array, Int64Array, ListArray, StringArray, StructArray, UInt64Array,
+};
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -15,7 +17,10 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use super::{new_block_id, BlockError, BlockMeta, BlockSeries, CompactionMeta, BLOCK_FORMAT_VERSION, TMP_PREFIX};
+use super::{
+    new_block_id, BlockError, BlockMeta, BlockSeries, CompactionMeta, BLOCK_FORMAT_VERSION,
+    TMP_PREFIX,
+};
 use crate::model::{Labels, Sample, METRIC_NAME_LABEL};
 use crate::wal::segment::sync_dir;
 
@@ -41,7 +46,11 @@ fn label_struct_fields() -> Fields {
 }
 
 fn label_item_field() -> Arc<Field> {
-    Arc::new(Field::new("item", DataType::Struct(label_struct_fields()), false))
+    Arc::new(Field::new(
+        "item",
+        DataType::Struct(label_struct_fields()),
+        false,
+    ))
 }
 
 /// The Arrow schema of `series.parquet`.
@@ -62,7 +71,10 @@ fn samples_properties() -> Result<WriterProperties, parquet::errors::ParquetErro
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_dictionary_enabled(false)
         .set_column_encoding(ColumnPath::from("series_id"), Encoding::DELTA_BINARY_PACKED)
-        .set_column_encoding(ColumnPath::from("timestamp_ms"), Encoding::DELTA_BINARY_PACKED)
+        .set_column_encoding(
+            ColumnPath::from("timestamp_ms"),
+            Encoding::DELTA_BINARY_PACKED,
+        )
         .set_column_encoding(ColumnPath::from("value"), Encoding::BYTE_STREAM_SPLIT)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
@@ -116,15 +128,19 @@ impl BlockWriter {
         };
         let file = File::create(&samples_path).map_err(|e| BlockError::io(&samples_path, e))?;
         let props = samples_properties().map_err(|e| BlockError::parquet(&samples_path, e))?;
-        let arrow_writer =
-            ArrowWriter::try_new(file, samples_schema(), Some(props)).map_err(|e| BlockError::parquet(&samples_path, e))?;
+        let arrow_writer = ArrowWriter::try_new(file, samples_schema(), Some(props))
+            .map_err(|e| BlockError::parquet(&samples_path, e))?;
         writer.samples = Some(arrow_writer);
         Ok(writer)
     }
 
     /// Adds one series. Series must come in ascending label order, samples sorted by
     /// timestamp without duplicates; a series without samples is skipped.
-    pub(crate) fn add_series(&mut self, labels: &Labels, samples: &[Sample]) -> Result<(), BlockError> {
+    pub(crate) fn add_series(
+        &mut self,
+        labels: &Labels,
+        samples: &[Sample],
+    ) -> Result<(), BlockError> {
         let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
             return Ok(());
         };
@@ -166,32 +182,43 @@ impl BlockWriter {
             Arc::new(Float64Array::from(std::mem::take(&mut self.values))),
         ];
         let path = &self.samples_path;
-        let batch = RecordBatch::try_new(samples_schema(), columns).map_err(|source| BlockError::Arrow {
-            path: path.clone(),
-            source,
+        let batch = RecordBatch::try_new(samples_schema(), columns).map_err(|source| {
+            BlockError::Arrow {
+                path: path.clone(),
+                source,
+            }
         })?;
         let writer = self
             .samples
             .as_mut()
             .ok_or_else(|| BlockError::corrupt(path, "samples writer already closed"))?;
-        writer.write(&batch).map_err(|e| BlockError::parquet(path, e))?;
+        writer
+            .write(&batch)
+            .map_err(|e| BlockError::parquet(path, e))?;
         Ok(())
     }
 
     /// Completes the block: writes the remaining files, fsyncs them and the directory,
     /// and renames it to `<mint>-<maxt>-<id>`. Returns `None` (and removes the temporary
     /// directory) when no series was added.
-    pub(crate) fn finish(mut self, compaction: CompactionMeta) -> Result<Option<PathBuf>, BlockError> {
+    pub(crate) fn finish(
+        mut self,
+        compaction: CompactionMeta,
+    ) -> Result<Option<PathBuf>, BlockError> {
         if self.series.is_empty() {
             return Ok(None);
         }
         self.flush_batch()?;
-        let mut samples = self
-            .samples
-            .take()
-            .ok_or_else(|| BlockError::corrupt(&self.samples_path, "samples writer already closed"))?;
-        samples.finish().map_err(|e| BlockError::parquet(&self.samples_path, e))?;
-        samples.inner().sync_all().map_err(|e| BlockError::io(&self.samples_path, e))?;
+        let mut samples = self.samples.take().ok_or_else(|| {
+            BlockError::corrupt(&self.samples_path, "samples writer already closed")
+        })?;
+        samples
+            .finish()
+            .map_err(|e| BlockError::parquet(&self.samples_path, e))?;
+        samples
+            .inner()
+            .sync_all()
+            .map_err(|e| BlockError::io(&self.samples_path, e))?;
 
         let series_path = self.tmp_dir.join("series.parquet");
         write_series(&series_path, &self.series)?;
@@ -298,8 +325,14 @@ fn write_series(path: &Path, series: &[BlockSeries]) -> Result<(), BlockError> {
     let batch = RecordBatch::try_new(series_schema(), columns).map_err(arrow_err)?;
     let file = File::create(path).map_err(|e| BlockError::io(path, e))?;
     let props = series_properties().map_err(|e| BlockError::parquet(path, e))?;
-    let mut writer = ArrowWriter::try_new(file, series_schema(), Some(props)).map_err(|e| BlockError::parquet(path, e))?;
-    writer.write(&batch).map_err(|e| BlockError::parquet(path, e))?;
+    let mut writer = ArrowWriter::try_new(file, series_schema(), Some(props))
+        .map_err(|e| BlockError::parquet(path, e))?;
+    writer
+        .write(&batch)
+        .map_err(|e| BlockError::parquet(path, e))?;
     writer.finish().map_err(|e| BlockError::parquet(path, e))?;
-    writer.inner().sync_all().map_err(|e| BlockError::io(path, e))
+    writer
+        .inner()
+        .sync_all()
+        .map_err(|e| BlockError::io(path, e))
 }

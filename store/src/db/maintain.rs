@@ -26,7 +26,8 @@ impl Db {
         let Some((min_t, max_t)) = head.time_range() else {
             return Ok(());
         };
-        let span_due = max_t.saturating_sub(min_t) >= millis(self.options.block_duration).saturating_mul(3) / 2;
+        let span_due = max_t.saturating_sub(min_t)
+            >= millis(self.options.block_duration).saturating_mul(3) / 2;
         let used = head.bytes() + self.frozen_bytes.load(Ordering::Relaxed);
         let memory_due = used.saturating_mul(5) >= self.options.head_memory_bytes.saturating_mul(4);
         if !force && !span_due && !memory_due {
@@ -34,8 +35,12 @@ impl Db {
         }
         // Series that can no longer accept a sample need not follow into the new head.
         let drop_before = if self.rules.max_sample_age_ms > 0 {
-            let horizon = self.rules.max_sample_age_ms.max(self.rules.out_of_order_window_ms);
-            head.max_seen_t().map_or(i64::MIN, |t| t.saturating_sub(horizon))
+            let horizon = self
+                .rules
+                .max_sample_age_ms
+                .max(self.rules.out_of_order_window_ms);
+            head.max_seen_t()
+                .map_or(i64::MIN, |t| t.saturating_sub(horizon))
         } else {
             i64::MIN
         };
@@ -72,7 +77,8 @@ impl Db {
                 let mut list = self.frozen.write();
                 list.retain(|f| !Arc::ptr_eq(f, &frozen));
             }
-            self.frozen_bytes.fetch_sub(frozen.head.bytes(), Ordering::Relaxed);
+            self.frozen_bytes
+                .fetch_sub(frozen.head.bytes(), Ordering::Relaxed);
             self.wal.delete_before(frozen.keep_from)?;
             self.counters.blocks_cut.fetch_add(1, Ordering::Relaxed);
         }

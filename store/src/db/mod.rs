@@ -86,10 +86,11 @@ impl Db {
             interval: options.fsync_interval,
             segment_bytes: options.wal_segment_bytes.max(1024),
         };
-        let wal = Wal::start(&wal_dir, last_segment + 1, config).map_err(|source| OpenError::Wal {
-            path: wal_dir.clone(),
-            source,
-        })?;
+        let wal =
+            Wal::start(&wal_dir, last_segment + 1, config).map_err(|source| OpenError::Wal {
+                path: wal_dir.clone(),
+                source,
+            })?;
         let rules = AppendRules {
             limits: options.limits.clone(),
             out_of_order_window_ms: millis(options.out_of_order_window),
@@ -138,7 +139,9 @@ impl Db {
             }
             let mut record = WalRecord::default();
             for s in batch {
-                if let Some(out) = head.append_series(s.labels, &s.samples, &self.rules, &mut report) {
+                if let Some(out) =
+                    head.append_series(s.labels, &s.samples, &self.rules, &mut report)
+                {
                     if let Some(def) = out.new_series {
                         record.series.push(def);
                     }
@@ -148,7 +151,9 @@ impl Db {
             if record.samples.is_empty() {
                 return Ok(report);
             }
-            self.wal.submit(record.encode()).map_err(|_| AppendError::Closed)?
+            self.wal
+                .submit(record.encode())
+                .map_err(|_| AppendError::Closed)?
         };
         match ack.await {
             Ok(Ok(())) => Ok(report),
@@ -266,7 +271,10 @@ fn replay(wal_dir: &Path, head: &mut Head, counters: &Counters) -> Result<u64, O
         }
     }
     if unknown_refs > 0 {
-        tracing::warn!(groups = unknown_refs, "WAL samples referenced unknown series and were dropped");
+        tracing::warn!(
+            groups = unknown_refs,
+            "WAL samples referenced unknown series and were dropped"
+        );
     }
     Ok(last)
 }

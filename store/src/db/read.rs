@@ -36,7 +36,12 @@ impl Queryable for Db {
     /// Reads the live head, then the frozen heads, then the blocks (snapshots taken in that
     /// order, so data moving from one to the next during the read is seen at least once);
     /// samples with equal timestamps from several sources are deduplicated.
-    fn select(&self, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64) -> Result<Vec<SeriesSamples>, ReadError> {
+    fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SeriesSamples>, ReadError> {
         let mut parts: Vec<SeriesSamples> = Vec::new();
         let frozen = {
             let head = self.head.read();

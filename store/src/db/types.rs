@@ -223,4 +223,3 @@ pub struct DbStats {
     /// WAL records that passed the CRC but could not be decoded at replay (skipped).
     pub wal_undecodable_records: u64,
 }
-

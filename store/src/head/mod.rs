@@ -158,16 +158,26 @@ impl Head {
         let Some(series) = self.series.get_mut(&series_ref) else {
             return false;
         };
-        let fast_path = series.samples.last().is_none_or(|last| last.timestamp_ms < s.timestamp_ms);
+        let fast_path = series
+            .samples
+            .last()
+            .is_none_or(|last| last.timestamp_ms < s.timestamp_ms);
         if fast_path {
             series.samples.push(s);
         } else {
-            match series.samples.binary_search_by(|x| x.timestamp_ms.cmp(&s.timestamp_ms)) {
+            match series
+                .samples
+                .binary_search_by(|x| x.timestamp_ms.cmp(&s.timestamp_ms))
+            {
                 Ok(_) => return false,
                 Err(i) => series.samples.insert(i, s),
             }
         }
-        series.max_t = Some(series.max_t.map_or(s.timestamp_ms, |m| m.max(s.timestamp_ms)));
+        series.max_t = Some(
+            series
+                .max_t
+                .map_or(s.timestamp_ms, |m| m.max(s.timestamp_ms)),
+        );
         self.num_samples += 1;
         self.bytes += SAMPLE_BYTES;
         self.min_t = Some(self.min_t.map_or(s.timestamp_ms, |m| m.min(s.timestamp_ms)));
@@ -178,7 +188,13 @@ impl Head {
 
     /// Appends the series' samples with matchers `matchers` and samples in `[start, end]`
     /// to `out`.
-    pub(crate) fn select(&self, matchers: &[LabelMatcher], start: i64, end: i64, out: &mut Vec<SeriesSamples>) {
+    pub(crate) fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+        out: &mut Vec<SeriesSamples>,
+    ) {
         if let Some((min, max)) = self.time_range() {
             if max < start || min > end {
                 return;

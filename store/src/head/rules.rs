@@ -25,21 +25,31 @@ pub(crate) struct SeriesAppend {
 }
 
 /// Checks the labels against validity and the size limits.
-pub(crate) fn check_labels(labels: &Labels, limits: &SeriesLimits) -> Result<(), (RejectReason, String)> {
+pub(crate) fn check_labels(
+    labels: &Labels,
+    limits: &SeriesLimits,
+) -> Result<(), (RejectReason, String)> {
     if let Err(e) = labels.validate() {
         return Err((RejectReason::InvalidLabels, format!("{labels}: {e}")));
     }
     if labels.len() > limits.max_labels_per_series {
         return Err((
             RejectReason::TooManyLabels,
-            format!("{labels}: {} labels, limit {}", labels.len(), limits.max_labels_per_series),
+            format!(
+                "{labels}: {} labels, limit {}",
+                labels.len(),
+                limits.max_labels_per_series
+            ),
         ));
     }
     for l in labels.iter() {
         if l.name.len() > limits.max_label_name_bytes {
             return Err((
                 RejectReason::LabelNameTooLong,
-                format!("{labels}: label name {:?} is longer than {} bytes", l.name, limits.max_label_name_bytes),
+                format!(
+                    "{labels}: label name {:?} is longer than {} bytes",
+                    l.name, limits.max_label_name_bytes
+                ),
             ));
         }
         if l.value.len() > limits.max_label_value_bytes {
@@ -82,7 +92,9 @@ impl Head {
                     return None;
                 }
                 let metric = labels.metric_name().unwrap_or_default();
-                if limits.max_series_per_metric > 0 && self.series_with_metric(metric) >= limits.max_series_per_metric {
+                if limits.max_series_per_metric > 0
+                    && self.series_with_metric(metric) >= limits.max_series_per_metric
+                {
                     report.reject(RejectReason::SeriesPerMetricLimit, n, || {
                         format!(
                             "{labels}: limit of {} series for metric {metric:?} reached",
@@ -104,9 +116,17 @@ impl Head {
                     }
                 }
                 Err(reason) => {
-                    let name = self.series.get(&series_ref).map(|x| x.labels.to_string()).unwrap_or_default();
+                    let name = self
+                        .series
+                        .get(&series_ref)
+                        .map(|x| x.labels.to_string())
+                        .unwrap_or_default();
                     report.reject(reason, 1, || {
-                        format!("{name}: {} sample at timestamp {}", reason.as_str(), s.timestamp_ms)
+                        format!(
+                            "{name}: {} sample at timestamp {}",
+                            reason.as_str(),
+                            s.timestamp_ms
+                        )
                     });
                 }
             }
@@ -135,7 +155,12 @@ impl Head {
     }
 
     /// Decides whether one sample may be stored, given the series' state.
-    fn check_sample(&self, series_ref: u64, s: Sample, rules: &AppendRules) -> Result<(), RejectReason> {
+    fn check_sample(
+        &self,
+        series_ref: u64,
+        s: Sample,
+        rules: &AppendRules,
+    ) -> Result<(), RejectReason> {
         let t = s.timestamp_ms;
         if rules.max_sample_age_ms > 0 {
             if let Some(newest) = self.max_seen_t {
@@ -199,7 +224,9 @@ mod tests {
             Sample::new(1000, 9.0), // duplicate timestamp
             Sample::new(1100, 4.0),
         ];
-        let out = head.append_series(up("a"), &samples, &rules(), &mut report).unwrap();
+        let out = head
+            .append_series(up("a"), &samples, &rules(), &mut report)
+            .unwrap();
         assert_eq!(report.accepted, 3);
         let ts: Vec<i64> = out.accepted.iter().map(|s| s.timestamp_ms).collect();
         assert_eq!(ts, vec![950, 1000, 1100]);
@@ -212,7 +239,11 @@ mod tests {
                 (RejectReason::DuplicateTimestamp, 1)
             ]
         );
-        assert!(report.first_error.as_deref().unwrap().contains(r#"up{job="a"}"#));
+        assert!(report
+            .first_error
+            .as_deref()
+            .unwrap()
+            .contains(r#"up{job="a"}"#));
 
         let mut report = AppendReport::default();
         let out = head.append_series(up("b"), &[Sample::new(-9000, 1.0)], &rules(), &mut report);
@@ -225,14 +256,24 @@ mod tests {
     fn series_limits_refuse_new_series_only() {
         let mut head = Head::new(1, None);
         let mut report = AppendReport::default();
-        head.append_series(up("a"), &[Sample::new(1, 1.0)], &rules(), &mut report).unwrap();
-        head.append_series(up("b"), &[Sample::new(1, 1.0)], &rules(), &mut report).unwrap();
-        assert!(head.append_series(up("c"), &[Sample::new(1, 1.0)], &rules(), &mut report).is_none());
-        assert_eq!(report.rejected, vec![(RejectReason::SeriesPerMetricLimit, 1)]);
+        head.append_series(up("a"), &[Sample::new(1, 1.0)], &rules(), &mut report)
+            .unwrap();
+        head.append_series(up("b"), &[Sample::new(1, 1.0)], &rules(), &mut report)
+            .unwrap();
+        assert!(head
+            .append_series(up("c"), &[Sample::new(1, 1.0)], &rules(), &mut report)
+            .is_none());
+        assert_eq!(
+            report.rejected,
+            vec![(RejectReason::SeriesPerMetricLimit, 1)]
+        );
         let other = Labels::from_pairs([("__name__", "x")]);
-        head.append_series(other, &[Sample::new(1, 1.0)], &rules(), &mut report).unwrap();
+        head.append_series(other, &[Sample::new(1, 1.0)], &rules(), &mut report)
+            .unwrap();
         let other2 = Labels::from_pairs([("__name__", "y")]);
-        assert!(head.append_series(other2, &[Sample::new(1, 1.0)], &rules(), &mut report).is_none());
+        assert!(head
+            .append_series(other2, &[Sample::new(1, 1.0)], &rules(), &mut report)
+            .is_none());
         assert!(report.rejected.contains(&(RejectReason::SeriesLimit, 1)));
         let existing = head.append_series(up("a"), &[Sample::new(2, 1.0)], &rules(), &mut report);
         assert!(existing.is_some());
@@ -244,11 +285,17 @@ mod tests {
         let mut report = AppendReport::default();
         let mut r = rules();
         r.limits.max_label_value_bytes = 3;
-        assert!(head.append_series(up("long"), &[Sample::new(1, 1.0)], &r, &mut report).is_none());
+        assert!(head
+            .append_series(up("long"), &[Sample::new(1, 1.0)], &r, &mut report)
+            .is_none());
         let bad = Labels::from_pairs([("__name__", "up"), ("bad-name", "x")]);
-        assert!(head.append_series(bad, &[Sample::new(1, 1.0)], &r, &mut report).is_none());
+        assert!(head
+            .append_series(bad, &[Sample::new(1, 1.0)], &r, &mut report)
+            .is_none());
         r.limits.max_labels_per_series = 1;
-        assert!(head.append_series(up("a"), &[Sample::new(1, 1.0)], &r, &mut report).is_none());
+        assert!(head
+            .append_series(up("a"), &[Sample::new(1, 1.0)], &r, &mut report)
+            .is_none());
         assert_eq!(
             report.rejected,
             vec![

@@ -106,7 +106,10 @@ impl Wal {
 
     /// Queues an encoded record; the receiver resolves once it is written (and fsynced,
     /// in batch mode).
-    pub(crate) fn submit(&self, payload: Vec<u8>) -> Result<oneshot::Receiver<io::Result<()>>, WalClosed> {
+    pub(crate) fn submit(
+        &self,
+        payload: Vec<u8>,
+    ) -> Result<oneshot::Receiver<io::Result<()>>, WalClosed> {
         let (done, rx) = oneshot::channel();
         self.send(Msg::Append { payload, done })?;
         Ok(rx)
@@ -115,7 +118,10 @@ impl Wal {
     /// Queues a rotation: the current segment is synced and closed, a new one starts with
     /// `checkpoint` as its first record. The receiver yields the new segment's number;
     /// every record submitted before this call lives in a lower-numbered segment.
-    pub(crate) fn rotate(&self, checkpoint: Vec<u8>) -> Result<mpsc::Receiver<io::Result<u64>>, WalClosed> {
+    pub(crate) fn rotate(
+        &self,
+        checkpoint: Vec<u8>,
+    ) -> Result<mpsc::Receiver<io::Result<u64>>, WalClosed> {
         let (done, rx) = mpsc::channel();
         self.send(Msg::Rotate { checkpoint, done })?;
         Ok(rx)
@@ -130,7 +136,9 @@ impl Wal {
         self.tx.lock().take();
         match rx.await {
             Ok(result) => result,
-            Err(_) => Err(io::Error::other("WAL writer stopped before confirming close")),
+            Err(_) => Err(io::Error::other(
+                "WAL writer stopped before confirming close",
+            )),
         }
     }
 
@@ -146,7 +154,9 @@ impl Wal {
         }
         if removed > 0 {
             segment::sync_dir(&self.dir)?;
-            self.stats.segments.fetch_sub(removed as u64, Ordering::Relaxed);
+            self.stats
+                .segments
+                .fetch_sub(removed as u64, Ordering::Relaxed);
         }
         Ok(removed)
     }
@@ -182,7 +192,10 @@ impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Msg>) {
         loop {
             let first = if self.config.mode == FsyncMode::Interval && self.dirty {
-                let wait = self.config.interval.saturating_sub(self.last_sync.elapsed());
+                let wait = self
+                    .config
+                    .interval
+                    .saturating_sub(self.last_sync.elapsed());
                 match rx.recv_timeout(wait) {
                     Ok(msg) => msg,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -245,8 +258,10 @@ impl Writer {
             result = self.flush(&mut buf);
         }
         let must_sync = self.config.mode == FsyncMode::Batch
-            || (self.config.mode != FsyncMode::Off && (!closes.is_empty() || !rotations.is_empty()))
-            || (self.config.mode == FsyncMode::Interval && self.last_sync.elapsed() >= self.config.interval);
+            || (self.config.mode != FsyncMode::Off
+                && (!closes.is_empty() || !rotations.is_empty()))
+            || (self.config.mode == FsyncMode::Interval
+                && self.last_sync.elapsed() >= self.config.interval);
         if result.is_ok() && must_sync && self.dirty {
             result = self.sync();
         }
@@ -268,7 +283,9 @@ impl Writer {
 
     fn check_failed(&self) -> io::Result<()> {
         match &self.failed {
-            Some(msg) => Err(io::Error::other(format!("WAL is unusable after an earlier error: {msg}"))),
+            Some(msg) => Err(io::Error::other(format!(
+                "WAL is unusable after an earlier error: {msg}"
+            ))),
             None => Ok(()),
         }
     }
@@ -314,10 +331,15 @@ impl Writer {
         if buf.is_empty() {
             return Ok(());
         }
-        let file = self.file.as_mut().ok_or_else(|| io::Error::other("no open WAL segment"))?;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("no open WAL segment"))?;
         file.write_all(buf)?;
         self.seg_size += buf.len() as u64;
-        self.stats.bytes_written.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        self.stats
+            .bytes_written
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
         buf.clear();
         self.dirty = true;
         Ok(())
@@ -340,9 +362,16 @@ impl Writer {
     fn next_segment(&mut self) -> io::Result<()> {
         let next = self.seg_no + 1;
         let path = segment::segment_path(&self.dir, next);
-        let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot create WAL segment {}: {e}", path.display()))
-        })?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot create WAL segment {}: {e}", path.display()),
+                )
+            })?;
         if self.config.mode != FsyncMode::Off {
             segment::sync_dir(&self.dir)?;
         }

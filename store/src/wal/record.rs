@@ -159,7 +159,10 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn byte(&mut self) -> Result<u8, DecodeError> {
-        let b = *self.buf.get(self.pos).ok_or(DecodeError::Truncated(self.pos))?;
+        let b = *self
+            .buf
+            .get(self.pos)
+            .ok_or(DecodeError::Truncated(self.pos))?;
         self.pos += 1;
         Ok(b)
     }
@@ -187,7 +190,10 @@ impl Reader<'_> {
 
     fn u64_le(&mut self) -> Result<u64, DecodeError> {
         let end = self.pos + 8;
-        let bytes = self.buf.get(self.pos..end).ok_or(DecodeError::Truncated(self.pos))?;
+        let bytes = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(DecodeError::Truncated(self.pos))?;
         let mut arr = [0u8; 8];
         arr.copy_from_slice(bytes);
         self.pos = end;
@@ -197,8 +203,13 @@ impl Reader<'_> {
     fn string(&mut self) -> Result<String, DecodeError> {
         let len = self.uvarint()? as usize;
         let start = self.pos;
-        let end = start.checked_add(len).ok_or(DecodeError::Truncated(start))?;
-        let bytes = self.buf.get(start..end).ok_or(DecodeError::Truncated(start))?;
+        let end = start
+            .checked_add(len)
+            .ok_or(DecodeError::Truncated(start))?;
+        let bytes = self
+            .buf
+            .get(start..end)
+            .ok_or(DecodeError::Truncated(start))?;
         self.pos = end;
         String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::Utf8(start))
     }
@@ -220,7 +231,11 @@ mod tests {
             }],
             samples: vec![(
                 300,
-                vec![Sample::new(1000, 1.5), Sample::new(900, stale_nan()), Sample::new(i64::MAX, -0.0)],
+                vec![
+                    Sample::new(1000, 1.5),
+                    Sample::new(900, stale_nan()),
+                    Sample::new(i64::MAX, -0.0),
+                ],
             )],
         };
         let decoded = WalRecord::decode(&record.encode()).unwrap();

@@ -68,7 +68,8 @@ pub(crate) fn read_segment(path: &Path) -> io::Result<SegmentContents> {
             damaged = true;
             break;
         }
-        let len = u32::from_le_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
+        let len =
+            u32::from_le_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
         let crc = u32::from_le_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]]);
         let start = pos + FRAME_HEADER;
         if len == 0 || len > MAX_PAYLOAD || data.len() - start < len {
@@ -122,7 +123,10 @@ mod tests {
         fs::write(&path, &buf[..buf.len() - 2]).unwrap();
         let c = read_segment(&path).unwrap();
         assert!(c.repaired);
-        assert_eq!(c.payloads, vec![b"first".to_vec(), b"second record".to_vec()]);
+        assert_eq!(
+            c.payloads,
+            vec![b"first".to_vec(), b"second record".to_vec()]
+        );
         assert_eq!(fs::metadata(&path).unwrap().len(), good as u64);
 
         let mut flipped = buf.clone();
@@ -145,7 +149,11 @@ mod tests {
         fs::write(segment_path(dir.path(), 2), b"").unwrap();
         fs::write(segment_path(dir.path(), 10), b"").unwrap();
         fs::write(dir.path().join("notes.txt"), b"").unwrap();
-        let nums: Vec<u64> = list_segments(dir.path()).unwrap().into_iter().map(|(n, _)| n).collect();
+        let nums: Vec<u64> = list_segments(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         assert_eq!(nums, vec![2, 10]);
     }
 }

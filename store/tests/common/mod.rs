@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use didban_store::{Db, DbOptions, LabelMatcher, Labels, MatchOp, Queryable, Sample, SeriesSamples};
+use didban_store::{
+    Db, DbOptions, LabelMatcher, Labels, MatchOp, Queryable, Sample, SeriesSamples,
+};
 
 /// A round, 30-minute-aligned start time (2023-11-14T22:00:00Z).
 pub const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % (30 * 60 * 1000);
@@ -69,10 +71,21 @@ pub fn assert_same(a: &[SeriesSamples], b: &[SeriesSamples]) {
     assert_eq!(a.len(), b.len(), "series count differs");
     for (x, y) in a.iter().zip(b) {
         assert_eq!(x.labels, y.labels);
-        assert_eq!(x.samples.len(), y.samples.len(), "sample count differs for {}", x.labels);
+        assert_eq!(
+            x.samples.len(),
+            y.samples.len(),
+            "sample count differs for {}",
+            x.labels
+        );
         for (s, t) in x.samples.iter().zip(&y.samples) {
             assert_eq!(s.timestamp_ms, t.timestamp_ms, "{}", x.labels);
-            assert_eq!(s.value.to_bits(), t.value.to_bits(), "{} at {}", x.labels, s.timestamp_ms);
+            assert_eq!(
+                s.value.to_bits(),
+                t.value.to_bits(),
+                "{} at {}",
+                x.labels,
+                s.timestamp_ms
+            );
         }
     }
 }
