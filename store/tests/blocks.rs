@@ -312,3 +312,62 @@ async fn block_reads_across_row_groups_match_the_head() {
     assert_eq!(count(&before[1]), 101);
     assert_eq!(count(&before[2]), 14);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn concurrent_appends_during_cuts_and_compactions_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.block_duration = Duration::from_secs(60);
+    opts.wal_segment_bytes = 2048;
+    let db = std::sync::Arc::new(Db::open(opts.clone()).unwrap());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let maintainer = {
+        let db = db.clone();
+        let stop = stop.clone();
+        tokio::task::spawn_blocking(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                db.maintain(T0 + 100 * MIN).unwrap();
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let mut writers = Vec::new();
+    for w in 0..4i64 {
+        let db = db.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..300i64 {
+                let t = T0 + i * 1000;
+                let r = db
+                    .append(vec![series(
+                        "m",
+                        &format!("w{w}"),
+                        &[(t, (w * 1000 + i) as f64)],
+                    )])
+                    .await
+                    .unwrap();
+                assert_eq!(r.accepted, 1);
+                if i % 50 == 0 {
+                    // readers run alongside: every acknowledged sample is visible
+                    let seen = db
+                        .select(&[LabelMatcher::equal("job", format!("w{w}"))], T0, t)
+                        .unwrap();
+                    assert_eq!(count(&seen), i as usize + 1);
+                }
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    maintainer.await.unwrap();
+    db.maintain(T0 + 100 * MIN).unwrap();
+    let stats = db.stats();
+    assert!(stats.blocks_cut >= 1, "{stats:?}");
+    let all = everything(&db);
+    assert_eq!(count(&all), 1200);
+    db.close().await.unwrap();
+    drop(db);
+    let db = Db::open(opts).unwrap();
+    assert_same(&everything(&db), &all);
+}
