@@ -32,30 +32,35 @@ pub(crate) const TMP_PREFIX: &str = ".tmp-";
 /// Why a block could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum BlockError {
+    /// Reading or writing a file or directory failed.
     #[error("block I/O on {path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// The Parquet library refused a file.
     #[error("parquet error in {path}: {source}")]
     Parquet {
         path: PathBuf,
         #[source]
         source: parquet::errors::ParquetError,
     },
+    /// Arrow arrays did not fit the expected schema.
     #[error("arrow error in {path}: {source}")]
     Arrow {
         path: PathBuf,
         #[source]
         source: arrow::error::ArrowError,
     },
+    /// `meta.json` is not valid.
     #[error("bad meta.json in {path}: {source}")]
     Meta {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
     },
+    /// The files contradict each other or the layout.
     #[error("corrupt block {path}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
 }
@@ -94,17 +99,20 @@ impl From<BlockError> for std::io::Error {
     }
 }
 
-/// Contents of `meta.json`.
+/// Contents of `meta.json`: what an outside reader needs to pick blocks by time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockMeta {
+    /// [`BLOCK_FORMAT_VERSION`] of the writer.
     pub format_version: u32,
     /// Random id, also the last part of the directory name.
     pub id: String,
     /// Oldest and newest sample timestamp in the block (inclusive).
     pub min_time_ms: i64,
     pub max_time_ms: i64,
+    /// Rows of `series.parquet` and `samples.parquet`.
     pub series: u64,
     pub samples: u64,
+    /// Level and source blocks.
     pub compaction: CompactionMeta,
 }
 

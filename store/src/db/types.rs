@@ -27,11 +27,15 @@ pub enum FsyncMode {
 pub struct DbOptions {
     /// Root of the data directory; metrics live under `wal/metrics` and `metrics/blocks`.
     pub data_dir: PathBuf,
+    /// When appends are acknowledged relative to the WAL fsync (default: batch).
     pub fsync: FsyncMode,
+    /// Period of the background fsync in [`FsyncMode::Interval`].
     pub fsync_interval: Duration,
-    /// Size at which a WAL segment is closed and a new one started.
+    /// Size at which a WAL segment is closed and a new one started (a single record is
+    /// never split, so one huge append can make a segment larger; minimum 1 KiB).
     pub wal_segment_bytes: u64,
-    /// How much time a head holds before it is cut into a block.
+    /// How much time a head holds before it is cut into a block: the head is cut once its
+    /// samples span 1.5× this; compaction windows are 3× and 12× this.
     pub block_duration: Duration,
     /// How far behind a series' newest sample an out-of-order sample is still accepted.
     pub out_of_order_window: Duration,
@@ -42,7 +46,8 @@ pub struct DbOptions {
     pub retention_time: Duration,
     /// When blocks take more bytes than this, the oldest are deleted (0 = no limit).
     pub retention_bytes: u64,
-    /// Memory the head may use before appends are refused with [`AppendError::Overloaded`].
+    /// Memory the head (live plus heads waiting to become blocks) may use before appends
+    /// are refused with [`AppendError::Overloaded`]; a cut is forced at 80%.
     pub head_memory_bytes: u64,
     /// Limits applied to every appended series.
     pub limits: SeriesLimits,
@@ -51,8 +56,11 @@ pub struct DbOptions {
 /// Per-series validation limits (the cardinality guard).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeriesLimits {
+    /// Most labels (including `__name__`) a series may have.
     pub max_labels_per_series: usize,
+    /// Longest label name in bytes.
     pub max_label_name_bytes: usize,
+    /// Longest label value in bytes.
     pub max_label_value_bytes: usize,
     /// Total number of series in the head (0 = unlimited).
     pub max_series: usize,
@@ -97,8 +105,11 @@ impl DbOptions {
 pub enum RejectReason {
     /// Labels invalid: bad name, duplicate name, missing metric name.
     InvalidLabels,
+    /// More labels than `max_labels_per_series`.
     TooManyLabels,
+    /// A label name longer than `max_label_name_bytes`.
     LabelNameTooLong,
+    /// A label value longer than `max_label_value_bytes`.
     LabelValueTooLong,
     /// The total series limit was reached; new series are refused.
     SeriesLimit,
@@ -115,6 +126,7 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Stable snake_case name, for metrics labels and API responses.
     pub fn as_str(self) -> &'static str {
         match self {
             RejectReason::InvalidLabels => "invalid_labels",
@@ -134,6 +146,7 @@ impl RejectReason {
 /// What happened to an append: how many samples were stored, and for the rest why not.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AppendReport {
+    /// Samples stored (and, once `append` returns, durable per the fsync mode).
     pub accepted: u64,
     /// Refused samples per reason, sorted by reason.
     pub rejected: Vec<(RejectReason, u64)>,
@@ -142,6 +155,7 @@ pub struct AppendReport {
 }
 
 impl AppendReport {
+    /// Refused samples over all reasons.
     pub fn rejected_total(&self) -> u64 {
         self.rejected.iter().map(|(_, n)| n).sum()
     }
@@ -170,8 +184,11 @@ pub enum AppendError {
     /// The head is over its memory limit; retry after the next block cut.
     #[error("head is over its memory limit ({used} of {limit} bytes); retry later")]
     Overloaded { used: u64, limit: u64 },
+    /// Writing or syncing the WAL failed; the samples may be visible to queries but are
+    /// not durable, and the request should be retried.
     #[error("write-ahead log failed: {0}")]
     Wal(#[from] std::io::Error),
+    /// [`crate::Db::close`] was called.
     #[error("database is closed")]
     Closed,
 }
@@ -179,6 +196,7 @@ pub enum AppendError {
 /// Why the database could not open.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
+    /// A directory could not be created.
     #[error("cannot open data directory {path}: {source}")]
     Io {
         path: PathBuf,
@@ -200,21 +218,35 @@ pub enum OpenError {
 /// Figures for self-monitoring.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DbStats {
+    /// Series in the live head (including ones carried over a cut without new samples).
     pub head_series: u64,
+    /// Samples in memory: live head plus frozen heads.
     pub head_samples: u64,
+    /// Approximate bytes of labels and samples in memory (live plus frozen heads); the
+    /// figure compared with `head_memory_bytes`.
     pub head_bytes: u64,
+    /// Oldest and newest sample in memory.
     pub head_min_time_ms: Option<i64>,
     pub head_max_time_ms: Option<i64>,
+    /// Blocks on disk and their total size.
     pub blocks: u64,
     pub block_bytes: u64,
+    /// Bytes written to WAL segments since open (frames included).
     pub wal_bytes_written: u64,
+    /// fsyncs of WAL segments since open and the time they took.
     pub wal_fsyncs: u64,
     pub wal_fsync_seconds_total: f64,
+    /// WAL segment files currently on disk.
     pub wal_segments: u64,
+    /// Compactions (each merges several blocks into one) since open.
     pub compactions: u64,
+    /// Heads written as blocks since open.
     pub blocks_cut: u64,
+    /// Blocks deleted by time or size retention since open.
     pub retention_deleted_blocks: u64,
+    /// WAL records applied at open.
     pub wal_replayed_records: u64,
+    /// Segments whose torn or corrupt tail was cut off at open.
     pub wal_torn_tail_repairs: u64,
     /// Heads cut but not yet written as blocks (still queryable from memory).
     pub frozen_heads: u64,

@@ -240,6 +240,11 @@ impl Writer {
         for msg in group {
             match msg {
                 Msg::Append { payload, done } => {
+                    if payload.len() > segment::MAX_PAYLOAD {
+                        let msg = format!("WAL record of {} bytes is too large", payload.len());
+                        let _ = done.send(Err(io::Error::new(io::ErrorKind::InvalidInput, msg)));
+                        continue;
+                    }
                     if result.is_ok() {
                         result = self.add(&mut buf, &payload);
                     }

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 /// Bytes of the frame header before each payload.
 pub(crate) const FRAME_HEADER: usize = 8;
 
-/// Largest payload a frame may claim; anything bigger is treated as corruption.
-const MAX_PAYLOAD: usize = 1 << 30;
+/// Largest payload a frame may hold (the length field is a u32); the writer refuses bigger
+/// records and the reader treats a bigger length as corruption.
+pub(crate) const MAX_PAYLOAD: usize = u32::MAX as usize;
 
 /// Path of segment number `n` in `dir`.
 pub(crate) fn segment_path(dir: &Path, n: u64) -> PathBuf {
