@@ -371,3 +371,29 @@ async fn concurrent_appends_during_cuts_and_compactions_lose_nothing() {
     let db = Db::open(opts).unwrap();
     assert_same(&everything(&db), &all);
 }
+
+#[tokio::test]
+async fn a_duplicate_block_left_by_a_crash_is_deduplicated_then_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(options(dir.path())).unwrap();
+        db.append(load(T0, 20)).await.unwrap();
+        db.flush_head().unwrap();
+        db.close().await.unwrap();
+    }
+    // as if a compaction's output was durable but its source not yet deleted
+    let original = block_dirs(dir.path()).pop().unwrap();
+    let copy = original.with_file_name(format!("{}-{}-00000000deadbeef", T0, T0 + 19 * 15_000));
+    fs::create_dir(&copy).unwrap();
+    for f in ["series.parquet", "samples.parquet", "meta.json"] {
+        fs::copy(original.join(f), copy.join(f)).unwrap();
+    }
+    let db = Db::open(options(dir.path())).unwrap();
+    assert_eq!(db.stats().blocks, 2);
+    assert_eq!(count(&everything(&db)), 100, "reads deduplicate");
+    db.maintain(T0 + 10 * MIN).unwrap();
+    assert_eq!(db.stats().blocks, 1);
+    assert_eq!(db.stats().block_samples, 100);
+    assert_eq!(count(&everything(&db)), 100);
+    assert_eq!(block_dirs(dir.path()).len(), 1);
+}

@@ -136,12 +136,13 @@ pub(crate) struct BlockSeries {
 }
 
 /// A block opened for reading: its meta and series list stay in memory.
-#[derive(Debug)]
 pub(crate) struct Block {
     pub dir: PathBuf,
     pub meta: BlockMeta,
     pub series: Vec<BlockSeries>,
     postings: Postings,
+    /// Footer and page index of `samples.parquet`, read at open.
+    samples_metadata: parquet::arrow::arrow_reader::ArrowReaderMetadata,
     /// Bytes of the block's files on disk.
     pub bytes: u64,
     delete_on_drop: AtomicBool,
@@ -167,6 +168,7 @@ impl Block {
         for (i, s) in series.iter().enumerate() {
             postings.add(i as u64, &s.labels);
         }
+        let samples_metadata = reader::load_metadata(&dir.join("samples.parquet"))?;
         let mut bytes = 0;
         for entry in fs::read_dir(dir).map_err(|e| BlockError::io(dir, e))? {
             let entry = entry.map_err(|e| BlockError::io(dir, e))?;
@@ -177,6 +179,7 @@ impl Block {
             meta,
             series,
             postings,
+            samples_metadata,
             bytes,
             delete_on_drop: AtomicBool::new(false),
         })
@@ -213,6 +216,7 @@ impl Block {
         }
         reader::read_samples(
             &self.dir.join("samples.parquet"),
+            &self.samples_metadata,
             &self.series,
             &wanted,
             start,
@@ -224,6 +228,15 @@ impl Block {
     /// Schedules the directory for deletion once the last reader lets go of the block.
     pub(crate) fn mark_deleted(&self) {
         self.delete_on_drop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Block")
+            .field("dir", &self.dir)
+            .field("meta", &self.meta)
+            .finish()
     }
 }
 

@@ -9,8 +9,8 @@ use arrow::array::{
 };
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection,
-    RowSelector,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
 use parquet::file::metadata::PageIndexPolicy;
 use parquet::file::statistics::Statistics;
@@ -34,11 +34,20 @@ fn column<'a, T: 'static>(
         })
 }
 
+fn reader_options() -> ArrowReaderOptions {
+    ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional)
+}
+
 fn open_builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, BlockError> {
     let file = File::open(path).map_err(|e| BlockError::io(path, e))?;
-    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+    ParquetRecordBatchReaderBuilder::try_new_with_options(file, reader_options())
         .map_err(|e| BlockError::parquet(path, e))
+}
+
+/// Reads the footer and page index of a Parquet file once, so queries can reuse them.
+pub(crate) fn load_metadata(path: &Path) -> Result<ArrowReaderMetadata, BlockError> {
+    let file = File::open(path).map_err(|e| BlockError::io(path, e))?;
+    ArrowReaderMetadata::load(&file, reader_options()).map_err(|e| BlockError::parquet(path, e))
 }
 
 /// Reads `series.parquet` into memory, checking ids are dense and in order.
@@ -115,13 +124,15 @@ fn i64_range(stats: Option<&Statistics>) -> Option<(i64, i64)> {
 /// rows lets the reader skip pages through the page index.
 pub(crate) fn read_samples(
     path: &Path,
+    metadata: &ArrowReaderMetadata,
     series: &[BlockSeries],
     wanted: &[usize],
     start: i64,
     end: i64,
     out: &mut Vec<SeriesSamples>,
 ) -> Result<(), BlockError> {
-    let builder = open_builder(path)?;
+    let file = File::open(path).map_err(|e| BlockError::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone());
     let mut ranges: Vec<(u64, u64)> = Vec::with_capacity(wanted.len());
     for &i in wanted {
         if let Some(s) = series.get(i) {

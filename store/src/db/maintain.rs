@@ -52,6 +52,14 @@ impl Db {
         let keep_from = rx
             .recv()
             .map_err(|_| io::Error::other("WAL writer stopped during rotation"))??;
+        tracing::info!(
+            min_t,
+            max_t,
+            samples = head.num_samples(),
+            bytes = head.bytes(),
+            keep_from,
+            "cut head"
+        );
         let old = std::mem::replace(&mut *head, next);
         self.frozen_bytes.fetch_add(old.bytes(), Ordering::Relaxed);
         self.frozen.write().push(Arc::new(Frozen {
@@ -121,6 +129,7 @@ impl Db {
                         sources.push(b.clone());
                     }
                 }
+                tracing::info!(blocks = sources.len(), "compacting blocks");
                 let merged = match compact::merge(&self.blocks_dir, &sources)? {
                     Some(dir) => Some(Arc::new(Block::open(&dir)?)),
                     None => None,
