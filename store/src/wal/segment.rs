@@ -28,7 +28,7 @@ pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.len() != 8 || !name.bytes().all(|b| b.is_ascii_digit()) {
+        if name.len() < 8 || !name.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
         if let Ok(n) = name.parse::<u64>() {
