@@ -92,14 +92,14 @@ async fn samples_are_stored_and_refusals_reported_like_prometheus() {
     let body = encode(vec![
         ts(
             &[("__name__", "up"), ("job", "node"), ("instance", "a:9100")],
-            &[(t - 5000, 0.0)],
+            &[(t - 20 * 60 * 1000, 0.0)],
         ),
         ts(&[("__name__", "fresh")], &[(t, 2.0)]),
     ]);
     let (status, _, text) = write(&server.http, body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        text.starts_with("1 samples refused; first: out of order"),
+        text.starts_with("1 samples refused; first: up{") && text.contains("out of order sample"),
         "{text}"
     );
     assert_eq!(values(&server.state, "fresh", &[]), vec![2.0]);

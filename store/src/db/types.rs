@@ -141,6 +141,22 @@ impl RejectReason {
             RejectReason::DuplicateTimestamp => "duplicate_timestamp",
         }
     }
+
+    /// A phrase for messages to clients, in Prometheus' wording where it has one.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RejectReason::InvalidLabels => "invalid labels",
+            RejectReason::TooManyLabels => "too many labels",
+            RejectReason::LabelNameTooLong => "label name too long",
+            RejectReason::LabelValueTooLong => "label value too long",
+            RejectReason::SeriesLimit => "series limit reached",
+            RejectReason::SeriesPerMetricLimit => "per-metric series limit reached",
+            RejectReason::OutOfOrder => "out of order sample",
+            RejectReason::TooOld => "too old sample",
+            RejectReason::Duplicate => "duplicate sample",
+            RejectReason::DuplicateTimestamp => "duplicate sample for timestamp",
+        }
+    }
 }
 
 /// What happened to an append: how many samples were stored, and for the rest why not.

@@ -113,17 +113,13 @@ impl Head {
                     }
                 }
                 Err(reason) => {
-                    let name = self
-                        .series
-                        .get(&series_ref)
-                        .map(|x| x.labels.to_string())
-                        .unwrap_or_default();
+                    let series = &self.series;
                     report.reject(reason, 1, || {
-                        format!(
-                            "{name}: {} sample at timestamp {}",
-                            reason.as_str(),
-                            s.timestamp_ms
-                        )
+                        let name = series
+                            .get(&series_ref)
+                            .map(|x| x.labels.to_string())
+                            .unwrap_or_default();
+                        format!("{name}: {} at timestamp {}", reason.describe(), s.timestamp_ms)
                     });
                 }
             }
