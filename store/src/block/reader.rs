@@ -125,7 +125,7 @@ pub(crate) fn read_samples(
     let mut ranges: Vec<(u64, u64)> = Vec::with_capacity(wanted.len());
     for &i in wanted {
         if let Some(s) = series.get(i) {
-            ranges.push((s.first_row, s.first_row + s.row_count));
+            ranges.push((s.first_row, s.first_row.saturating_add(s.row_count)));
         }
     }
     let mut row_groups = Vec::new();
@@ -134,7 +134,7 @@ pub(crate) fn read_samples(
     let mut next_range = 0usize;
     for (rg_index, rg) in builder.metadata().row_groups().iter().enumerate() {
         let rg_rows = rg.num_rows().max(0) as u64;
-        let rg_end = rg_start + rg_rows;
+        let rg_end = rg_start.saturating_add(rg_rows);
         let ts_range = i64_range(rg.columns().get(1).and_then(|c| c.statistics()));
         let time_ok = ts_range.is_none_or(|(lo, hi)| hi >= start && lo <= end);
         while next_range < ranges.len() && ranges[next_range].1 <= rg_start {

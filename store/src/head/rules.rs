@@ -74,13 +74,14 @@ impl Head {
         report: &mut AppendReport,
     ) -> Option<SeriesAppend> {
         let n = samples.len() as u64;
-        if let Err((reason, msg)) = check_labels(&labels, &rules.limits) {
-            report.reject(reason, n, || msg);
-            return None;
-        }
+        // A series already in the head passed the label checks when it was created.
         let (series_ref, created) = match self.lookup(&labels) {
             Some(r) => (r, false),
             None => {
+                if let Err((reason, msg)) = check_labels(&labels, &rules.limits) {
+                    report.reject(reason, n, || msg);
+                    return None;
+                }
                 let limits = &rules.limits;
                 if limits.max_series > 0 && self.num_series() as usize >= limits.max_series {
                     report.reject(RejectReason::SeriesLimit, n, || {
