@@ -41,7 +41,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, grid: &Grid) -> Result<V
         }
         "histogram_quantile" => histogram::eval(ev, &args, grid),
         "label_replace" | "label_join" | "absent" | "vector" | "scalar" | "time" | "timestamp" | "sort"
-        | "sort_desc" | "pi" => label::eval(ev, name, &args, grid),
+        | "sort_desc" | "sort_by_label" | "sort_by_label_desc" | "pi" => label::eval(ev, name, &args, grid),
         _ => math::eval(ev, name, &args, grid),
     }
 }
