@@ -99,7 +99,7 @@ pub(crate) struct Window<'a> {
     /// Inclusive window bounds, ms.
     pub start: i64,
     pub end: i64,
-    /// The evaluation time of the step (the `@` time when given), ms.
+    /// The evaluation time of the step, ms (`predict_linear` predicts from it).
     pub t: i64,
     /// Step index, to look up per-step scalar arguments.
     pub step: usize,
@@ -138,7 +138,7 @@ pub(crate) fn range_apply(
                 samples,
                 start,
                 end,
-                t: rd.at_ms.unwrap_or(t),
+                t,
                 step: i,
             };
             if let Some(v) = f(&w)? {
