@@ -164,12 +164,16 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> 
                 T_COUNT_VALUES => {
                     let name = label_param.as_deref().unwrap_or_default();
                     let mut counts: Vec<(String, f64)> = Vec::new();
+                    let mut index: HashMap<String, usize> = HashMap::new();
                     for &m in &acc.members {
                         let Some(e) = step.get(m) else { continue };
                         let s = format_float(e.v);
-                        match counts.iter_mut().find(|(k, _)| *k == s) {
+                        match index.get(&s).and_then(|&k| counts.get_mut(k)) {
                             Some((_, c)) => *c += 1.0,
-                            None => counts.push((s, 1.0)),
+                            None => {
+                                index.insert(s.clone(), counts.len());
+                                counts.push((s, 1.0));
+                            }
                         }
                     }
                     for (s, c) in counts {

@@ -74,7 +74,7 @@ impl Engine {
             }
             Val::Matrix(rd) => Value::Matrix(matrix_at(&mut ev, &rd, time_ms)?),
         };
-        Ok(ev.finish(value, started))
+        Ok(ev.finish(expr, value, started))
     }
 
     /// Evaluates `expr` at every step from `start_ms` to `end_ms`; the result is a Matrix
@@ -132,7 +132,7 @@ impl Engine {
                 )))
             }
         };
-        Ok(ev.finish(Value::Matrix(series), started))
+        Ok(ev.finish(expr, Value::Matrix(series), started))
     }
 }
 
@@ -287,15 +287,20 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn finish(self, value: Value, started: Instant) -> QueryResult {
-        QueryResult {
-            value,
-            stats: QueryStats {
-                samples_loaded: self.samples_loaded,
-                series_loaded: self.series_loaded,
-                duration: started.elapsed(),
-            },
-        }
+    fn finish(self, expr: &str, value: Value, started: Instant) -> QueryResult {
+        let stats = QueryStats {
+            samples_loaded: self.samples_loaded,
+            series_loaded: self.series_loaded,
+            duration: started.elapsed(),
+        };
+        tracing::debug!(
+            query = expr,
+            elapsed_ms = stats.duration.as_millis() as u64,
+            samples_loaded = stats.samples_loaded,
+            series_loaded = stats.series_loaded,
+            "promql query evaluated"
+        );
+        QueryResult { value, stats }
     }
 
     /// Fails with [`PromqlError::Timeout`] once the deadline has passed.

@@ -1,17 +1,39 @@
 //! Glue between the `promql-parser` AST and our model: parsing, matchers, durations,
 //! offsets and `@` modifiers.
 
+use std::sync::Once;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use promql_parser::label::{MatchOp as PMatchOp, Matcher};
-use promql_parser::parser::{self, AtModifier, Expr, Offset, VectorSelector};
+use promql_parser::parser::value::ValueType;
+use promql_parser::parser::{self, AtModifier, Expr, Function, Offset, VectorSelector};
 
 use crate::model::{LabelMatcher, MatchOp, METRIC_NAME_LABEL};
 
 use super::error::PromqlError;
 
+static EXTRA_FUNCTIONS: Once = Once::new();
+
+/// Teaches the parser Prometheus 2.x names it no longer knows: `holt_winters` (renamed
+/// `double_exponential_smoothing` in 3.x), so existing rule packs keep parsing.
+fn register_extra_functions() {
+    EXTRA_FUNCTIONS.call_once(|| {
+        let holt_winters = Function::new(
+            "holt_winters",
+            vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
+            0,
+            ValueType::Vector,
+            false,
+        );
+        if let Err(e) = parser::register_extra_functions(vec![holt_winters]) {
+            tracing::warn!(error = %e, "could not register holt_winters with the PromQL parser");
+        }
+    });
+}
+
 /// Parses a PromQL expression into the parser's AST.
 pub(crate) fn parse_expr(expr: &str) -> Result<Expr, PromqlError> {
+    register_extra_functions();
     parser::parse(expr).map_err(|message| {
         let mut position = position_of(&message);
         if position.is_none() && (message.contains("end of input") || message.starts_with("unclosed")) {

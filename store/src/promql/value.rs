@@ -175,22 +175,23 @@ pub(crate) type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
 /// where a step can hold duplicate label sets.
 #[derive(Default)]
 pub(crate) struct LabelMemo {
-    by_ptr: IdMap<usize, Arc<Labels>>,
+    /// Input pointer → (the input, kept alive so its address cannot be reused; the output).
+    by_ptr: IdMap<usize, (Arc<Labels>, Arc<Labels>)>,
     interned: HashMap<Labels, Arc<Labels>>,
     /// True once two different inputs produced the same output.
     pub collided: bool,
 }
 
 impl LabelMemo {
-    /// The output for `input`, computing it with `f` the first time. The caller must keep
-    /// `input` alive while the memo is in use (pointer identity).
+    /// The output for `input`, computing it with `f` the first time. The memo holds a
+    /// reference to every input it has seen, so a pointer always names the same series.
     pub fn map(&mut self, input: &Arc<Labels>, f: impl FnOnce(&Labels) -> Labels) -> Arc<Labels> {
         let key = Arc::as_ptr(input) as usize;
-        if let Some(out) = self.by_ptr.get(&key) {
+        if let Some((_, out)) = self.by_ptr.get(&key) {
             return out.clone();
         }
         let out = self.intern(f(input));
-        self.by_ptr.insert(key, out.clone());
+        self.by_ptr.insert(key, (input.clone(), out.clone()));
         out
     }
 

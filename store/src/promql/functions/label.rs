@@ -1,5 +1,5 @@
 //! Label manipulation and vector/scalar plumbing: `label_replace`, `label_join`, `absent`,
-//! `vector`, `scalar`, `time`, `timestamp`, `pi`, `sort`, `sort_desc`.
+//! `vector`, `scalar`, `time`, `timestamp`, `pi`, `sort`, `sort_desc`, `sort_by_label(_desc)`.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -76,6 +76,31 @@ pub(super) fn eval(
             }
             Ok(Val::Vector(v))
         }
+        "sort_by_label" | "sort_by_label_desc" => {
+            let mut v = vector_arg(ev, args, 0, name, grid)?;
+            let mut names = Vec::new();
+            for i in 1..args.len() {
+                names.push(string_arg(ev, args, i, name, grid)?);
+            }
+            let desc = name == "sort_by_label_desc";
+            for step in v.iter_mut() {
+                step.sort_by(|a, b| {
+                    let mut ord = Ordering::Equal;
+                    for n in &names {
+                        ord = natural_cmp(a.labels.get(n).unwrap_or(""), b.labels.get(n).unwrap_or(""));
+                        if ord != Ordering::Equal {
+                            break;
+                        }
+                    }
+                    if desc {
+                        ord.reverse()
+                    } else {
+                        ord
+                    }
+                });
+            }
+            Ok(Val::Vector(v))
+        }
         "absent" => {
             let labels = Arc::new(absent_labels(arg(args, 0, name)?));
             let v = vector_arg(ev, args, 0, name, grid)?;
@@ -94,6 +119,42 @@ pub(super) fn eval(
         }
         "label_replace" => label_replace(ev, args, grid),
         _ => label_join(ev, args, grid),
+    }
+}
+
+/// Natural order: runs of digits compare as numbers, so `a2` sorts before `a10`.
+fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (mut x, mut y) = (a.chars().peekable(), b.chars().peekable());
+    loop {
+        match (x.peek().copied(), y.peek().copied()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let mut na = String::new();
+                while let Some(c) = x.peek().copied().filter(char::is_ascii_digit) {
+                    na.push(c);
+                    x.next();
+                }
+                let mut nb = String::new();
+                while let Some(d) = y.peek().copied().filter(char::is_ascii_digit) {
+                    nb.push(d);
+                    y.next();
+                }
+                let (ta, tb) = (na.trim_start_matches('0'), nb.trim_start_matches('0'));
+                let ord = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb));
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(&d);
+                }
+                x.next();
+                y.next();
+            }
+        }
     }
 }
 

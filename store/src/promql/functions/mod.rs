@@ -41,7 +41,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, grid: &Grid) -> Result<V
         }
         "histogram_quantile" => histogram::eval(ev, &args, grid),
         "label_replace" | "label_join" | "absent" | "vector" | "scalar" | "time" | "timestamp" | "sort"
-        | "sort_desc" | "pi" => label::eval(ev, name, &args, grid),
+        | "sort_desc" | "sort_by_label" | "sort_by_label_desc" | "pi" => label::eval(ev, name, &args, grid),
         _ => math::eval(ev, name, &args, grid),
     }
 }
@@ -99,7 +99,7 @@ pub(crate) struct Window<'a> {
     /// Inclusive window bounds, ms.
     pub start: i64,
     pub end: i64,
-    /// The evaluation time of the step (the `@` time when given), ms.
+    /// The evaluation time of the step, ms (`predict_linear` predicts from it).
     pub t: i64,
     /// Step index, to look up per-step scalar arguments.
     pub step: usize,
@@ -138,7 +138,7 @@ pub(crate) fn range_apply(
                 samples,
                 start,
                 end,
-                t: rd.at_ms.unwrap_or(t),
+                t,
                 step: i,
             };
             if let Some(v) = f(&w)? {
