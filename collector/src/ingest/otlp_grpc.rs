@@ -31,7 +31,7 @@ impl MetricsService for MetricsReceiver {
         let request = request.into_inner();
         self.ingestor
             .count_bytes(Protocol::OtlpGrpc, request.encoded_len());
-        let result = self.ingestor.export_otlp(&request, Protocol::OtlpGrpc).await;
+        let result = self.ingestor.export_otlp(request, Protocol::OtlpGrpc).await;
         match result {
             Ok(outcome) => {
                 self.ingestor.count_request(Protocol::OtlpGrpc, "OK");

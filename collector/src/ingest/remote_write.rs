@@ -165,9 +165,14 @@ async fn handle(
     let limit = ingestor.body_limit();
     let raw = read_limited(body, content_length(headers), limit).await?;
     ingestor.count_bytes(Protocol::RemoteWrite, raw.len());
-    let plain = decompress_snappy(&raw, limit)?;
-    let request = WriteRequest::decode(plain.as_slice())
-        .map_err(|e| IngestError::BadRequest(format!("invalid protobuf: {e}")))?;
+    // Decompressing and decoding are CPU work: keep them off the async workers.
+    let request = tokio::task::spawn_blocking(move || {
+        let plain = decompress_snappy(&raw, limit)?;
+        WriteRequest::decode(plain.as_slice())
+            .map_err(|e| IngestError::BadRequest(format!("invalid protobuf: {e}")))
+    })
+    .await
+    .map_err(|e| IngestError::Unavailable(format!("decoding task failed: {e}")))??;
     let (series, mut refusals) = convert(request, ingestor);
     let report = ingestor.append(series, Protocol::RemoteWrite).await?;
     let store_refused = refused_samples(&report);
