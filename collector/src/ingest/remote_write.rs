@@ -146,10 +146,21 @@ fn check_headers(headers: &HeaderMap) -> Result<(), IngestError> {
     }
     if let Some(v) = headers.get(header::CONTENT_TYPE) {
         let raw = String::from_utf8_lossy(v.as_bytes()).into_owned();
-        let media = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if media != "application/x-protobuf" {
+        let mut parts = raw.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        // Remote write 2.0 senders name their message in `proto=`; only 1.0 is spoken here.
+        let mut proto_ok = true;
+        for param in parts {
+            if let Some((k, v)) = param.split_once('=') {
+                if k.trim().eq_ignore_ascii_case("proto") && v.trim() != "prometheus.WriteRequest" {
+                    proto_ok = false;
+                }
+            }
+        }
+        if media != "application/x-protobuf" || !proto_ok {
             return Err(IngestError::UnsupportedMediaType(format!(
-                "unsupported Content-Type {raw:?}: use application/x-protobuf"
+                "unsupported Content-Type {raw:?}: use application/x-protobuf \
+                 (remote write 1.0, proto=prometheus.WriteRequest)"
             )));
         }
     }
