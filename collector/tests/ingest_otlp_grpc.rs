@@ -116,7 +116,7 @@ async fn oversized_messages_and_gzip_bombs_are_refused() {
         g.data_points[0].attributes.push(kv("pad", &"x".repeat(2 << 20)));
     }
     let err = client(server.grpc).await.export(req.clone()).await.unwrap_err();
-    assert_eq!(err.code(), tonic::Code::OutOfRange, "{err}");
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
     assert!(err.message().contains("the limit is: 1048576 bytes"), "{err}");
 
     // Small when compressed, 64 MiB when not.

@@ -222,6 +222,13 @@ async fn bad_bodies_get_the_exact_status_and_the_server_keeps_serving() {
         text.contains("unsupported Content-Type \"application/json\""),
         "{text}"
     );
+    let v2 = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
+    let (status, _, text) = write_with(url, good.clone(), v2, "snappy").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(text.contains("remote write 1.0"), "{text}");
+    let v1 = "application/x-protobuf;proto=prometheus.WriteRequest";
+    let (status, _, _) = write_with(url, good.clone(), v1, "snappy").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _, text) = write_with(url, good.clone(), "application/x-protobuf", "gzip").await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(text.contains("unsupported Content-Encoding \"gzip\""), "{text}");
@@ -246,7 +253,8 @@ async fn bad_bodies_get_the_exact_status_and_the_server_keeps_serving() {
         "{text}"
     );
 
-    let (status, _, _) = write(url, good).await;
+    let after = encode(vec![ts(&[("__name__", "good")], &[(t + 1, 2.0)])]);
+    let (status, _, _) = write(url, after).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(values(&server.state, "good", &[]), vec![1.0]);
+    assert_eq!(values(&server.state, "good", &[]), vec![1.0, 2.0]);
 }

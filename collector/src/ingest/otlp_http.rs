@@ -17,22 +17,12 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
 use prost::Message;
 
 use super::body::{decompress, read_limited, Encoding};
+pub use super::error::RpcStatus;
 use super::error::{IngestError, RETRY_AFTER_SECONDS};
 use super::pipeline::{Ingestor, OtlpOutcome, Protocol};
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
-
-/// `google.rpc.Status`, the body of OTLP/HTTP error replies (details are not sent).
-#[derive(Clone, PartialEq, Message)]
-pub struct RpcStatus {
-    /// A `google.rpc.Code`.
-    #[prost(int32, tag = "1")]
-    pub code: i32,
-    /// What went wrong.
-    #[prost(string, tag = "2")]
-    pub message: String,
-}
 
 /// How the request (and so the reply) is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +86,19 @@ async fn handle(
     let limit = ingestor.body_limit();
     let raw = read_limited(body, content_length(headers), limit).await?;
     ingestor.count_bytes(Protocol::OtlpHttp, raw.len());
+    let request = tokio::task::spawn_blocking(move || decode(raw, encoding, limit, format))
+        .await
+        .map_err(|e| IngestError::Unavailable(format!("decoding task failed: {e}")))??;
+    ingestor.export_otlp(request, Protocol::OtlpHttp).await
+}
+
+/// Decompresses and decodes a body (CPU work, run on the blocking pool).
+fn decode(
+    raw: Vec<u8>,
+    encoding: Encoding,
+    limit: usize,
+    format: Format,
+) -> Result<ExportMetricsServiceRequest, IngestError> {
     let plain = decompress(raw, encoding, limit)?;
     let request = match format {
         Format::Protobuf => ExportMetricsServiceRequest::decode(plain.as_slice())
@@ -103,7 +106,7 @@ async fn handle(
         Format::Json => serde_json::from_slice::<ExportMetricsServiceRequest>(&plain)
             .map_err(|e| IngestError::BadRequest(format!("invalid OTLP JSON: {e}")))?,
     };
-    ingestor.export_otlp(&request, Protocol::OtlpHttp).await
+    Ok(request)
 }
 
 /// The `Content-Length` header, when present and numeric.
@@ -150,6 +153,7 @@ fn error_reply(error: &IngestError, format: Format) -> Response {
     let status = RpcStatus {
         code: error.rpc_code(),
         message: error.to_string(),
+        details: Vec::new(),
     };
     let mut response = match format {
         Format::Protobuf => (

@@ -62,17 +62,24 @@ impl Ingestor {
         self.state.config.limits.max_body_bytes
     }
 
-    /// Maps and appends an OTLP export request.
+    /// Maps and appends an OTLP export request. The mapping runs on the blocking pool: a
+    /// large request is CPU work that must not stall the async workers.
     pub async fn export_otlp(
         &self,
-        request: &ExportMetricsServiceRequest,
+        request: ExportMetricsServiceRequest,
         protocol: Protocol,
     ) -> Result<OtlpOutcome, IngestError> {
-        let options = MapOptions {
-            limits: &self.state.config.limits.series,
-            delta: &self.delta,
-        };
-        let mapped = map_request(request, &options);
+        let limits = self.state.config.limits.series.clone();
+        let delta = self.delta.clone();
+        let mapped = tokio::task::spawn_blocking(move || {
+            let options = MapOptions {
+                limits: &limits,
+                delta: &delta,
+            };
+            map_request(&request, &options)
+        })
+        .await
+        .map_err(|e| IngestError::Unavailable(format!("mapping task failed: {e}")))?;
         for (reason, n) in &mapped.rejected_by_reason {
             self.count_rejected(protocol, reason, *n);
         }

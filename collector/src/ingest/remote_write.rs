@@ -146,10 +146,21 @@ fn check_headers(headers: &HeaderMap) -> Result<(), IngestError> {
     }
     if let Some(v) = headers.get(header::CONTENT_TYPE) {
         let raw = String::from_utf8_lossy(v.as_bytes()).into_owned();
-        let media = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if media != "application/x-protobuf" {
+        let mut parts = raw.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        // Remote write 2.0 senders name their message in `proto=`; only 1.0 is spoken here.
+        let mut proto_ok = true;
+        for param in parts {
+            if let Some((k, v)) = param.split_once('=') {
+                if k.trim().eq_ignore_ascii_case("proto") && v.trim() != "prometheus.WriteRequest" {
+                    proto_ok = false;
+                }
+            }
+        }
+        if media != "application/x-protobuf" || !proto_ok {
             return Err(IngestError::UnsupportedMediaType(format!(
-                "unsupported Content-Type {raw:?}: use application/x-protobuf"
+                "unsupported Content-Type {raw:?}: use application/x-protobuf \
+                 (remote write 1.0, proto=prometheus.WriteRequest)"
             )));
         }
     }
@@ -165,9 +176,14 @@ async fn handle(
     let limit = ingestor.body_limit();
     let raw = read_limited(body, content_length(headers), limit).await?;
     ingestor.count_bytes(Protocol::RemoteWrite, raw.len());
-    let plain = decompress_snappy(&raw, limit)?;
-    let request = WriteRequest::decode(plain.as_slice())
-        .map_err(|e| IngestError::BadRequest(format!("invalid protobuf: {e}")))?;
+    // Decompressing and decoding are CPU work: keep them off the async workers.
+    let request = tokio::task::spawn_blocking(move || {
+        let plain = decompress_snappy(&raw, limit)?;
+        WriteRequest::decode(plain.as_slice())
+            .map_err(|e| IngestError::BadRequest(format!("invalid protobuf: {e}")))
+    })
+    .await
+    .map_err(|e| IngestError::Unavailable(format!("decoding task failed: {e}")))??;
     let (series, mut refusals) = convert(request, ingestor);
     let report = ingestor.append(series, Protocol::RemoteWrite).await?;
     let store_refused = refused_samples(&report);
