@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod config;
+pub mod datadir;
 pub mod ingest;
 pub mod metadata;
 pub mod selfmon;

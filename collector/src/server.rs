@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::datadir::DataDirLock;
 use crate::state::AppState;
 use crate::{api, ingest};
 
@@ -30,6 +31,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Like [`run`], but stops when `stop` turns true; tests drive it directly.
 pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let _data_dir_lock = DataDirLock::acquire(&config.data_dir)?;
     let options = config.db_options();
     let db = tokio::task::spawn_blocking(move || Db::open(options))
         .await
