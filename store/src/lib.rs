@@ -7,6 +7,7 @@
 
 pub mod block;
 pub mod db;
+pub mod duration;
 mod head;
 pub mod model;
 mod postings;
