@@ -3,7 +3,9 @@
 
 pub mod api;
 pub mod config;
+pub mod datadir;
 pub mod ingest;
+pub mod metadata;
 pub mod selfmon;
 pub mod selfmon_task;
 pub mod server;

@@ -2,7 +2,6 @@
 //! (maintenance, self-monitoring) and shuts everything down in order on SIGTERM/SIGINT.
 
 use std::future::IntoFuture;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,7 +13,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::selfmon::SelfMetrics;
+use crate::datadir::DataDirLock;
 use crate::state::AppState;
 use crate::{api, ingest};
 
@@ -32,15 +31,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Like [`run`], but stops when `stop` turns true; tests drive it directly.
 pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let _data_dir_lock = DataDirLock::acquire(&config.data_dir)?;
     let options = config.db_options();
     let db = tokio::task::spawn_blocking(move || Db::open(options))
         .await
         .context("opening the database")??;
-    let state = AppState {
-        db: Arc::new(db),
-        config: Arc::new(config.clone()),
-        metrics: Arc::new(SelfMetrics::new()),
-    };
+    let state = AppState::new(db, config.clone());
 
     let http = TcpListener::bind(config.http_addr)
         .await
@@ -91,6 +87,9 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     c.context("otlp grpc server task")??;
     let _ = maintenance.await;
     let _ = self_scrape.await;
+    if let Err(e) = state.metadata.save() {
+        warn!(error = %e, "could not save metric metadata");
+    }
 
     state.db.close().await.context("closing the WAL")?;
     info!("didban stopped cleanly");
@@ -153,7 +152,11 @@ async fn maintenance_loop(state: AppState, stop: watch::Receiver<bool>) {
         let db = state.db.clone();
         let now = now_ms();
         match tokio::task::spawn_blocking(move || db.maintain(now)).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => {
+                if let Err(e) = state.metadata.save() {
+                    warn!(error = %e, "could not save metric metadata");
+                }
+            }
             Ok(Err(e)) => warn!(error = %e, "storage maintenance failed; will retry"),
             Err(e) => warn!(error = %e, "storage maintenance task panicked"),
         }

@@ -360,6 +360,7 @@ impl fmt::Display for LabelMatcher {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -1,11 +1,17 @@
 //! The Prometheus-compatible HTTP API and `/metrics`.
 
+mod params;
+mod prom;
+mod response;
+
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+
+pub use response::ApiError;
 
 use crate::selfmon_task::refresh_store_gauges;
 use crate::state::AppState;
@@ -15,6 +21,15 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route("/api/v1/query", get(prom::query).post(prom::query))
+        .route(
+            "/api/v1/query_range",
+            get(prom::query_range).post(prom::query_range),
+        )
+        .route("/api/v1/series", get(prom::series).post(prom::series))
+        .route("/api/v1/labels", get(prom::labels).post(prom::labels))
+        .route("/api/v1/label/{name}/values", get(prom::label_values))
+        .route("/api/v1/metadata", get(prom::metadata))
         .with_state(state)
 }
 

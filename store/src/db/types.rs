@@ -1,18 +1,11 @@
-//! The metric database: the one object the server holds to append and read samples.
-//!
-//! PLACEHOLDER IMPLEMENTATION: an in-memory map with the final public API, so the
-//! collector and the PromQL engine can be built against it. The WAL, head with postings,
-//! Parquet blocks, compaction and retention replace the internals behind this same API.
+//! The public types of the metric database: options, limits, reports, errors, stats.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{LabelMatcher, Labels, SeriesSamples};
-use crate::query::{Queryable, ReadError};
+use crate::block::BlockError;
 
 /// When the WAL is fsynced relative to acknowledging an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -34,11 +27,15 @@ pub enum FsyncMode {
 pub struct DbOptions {
     /// Root of the data directory; metrics live under `wal/metrics` and `metrics/blocks`.
     pub data_dir: PathBuf,
+    /// When appends are acknowledged relative to the WAL fsync (default: batch).
     pub fsync: FsyncMode,
+    /// Period of the background fsync in [`FsyncMode::Interval`].
     pub fsync_interval: Duration,
-    /// Size at which a WAL segment is closed and a new one started.
+    /// Size at which a WAL segment is closed and a new one started (a single record is
+    /// never split, so one huge append can make a segment larger; minimum 1 KiB).
     pub wal_segment_bytes: u64,
-    /// How much time a head holds before it is cut into a block.
+    /// How much time a head holds before it is cut into a block: the head is cut once its
+    /// samples span 1.5× this; compaction windows are 3× and 12× this.
     pub block_duration: Duration,
     /// How far behind a series' newest sample an out-of-order sample is still accepted.
     pub out_of_order_window: Duration,
@@ -49,7 +46,8 @@ pub struct DbOptions {
     pub retention_time: Duration,
     /// When blocks take more bytes than this, the oldest are deleted (0 = no limit).
     pub retention_bytes: u64,
-    /// Memory the head may use before appends are refused with [`AppendError::Overloaded`].
+    /// Memory the head (live plus heads waiting to become blocks) may use before appends
+    /// are refused with [`AppendError::Overloaded`]; a cut is forced at 80%.
     pub head_memory_bytes: u64,
     /// Limits applied to every appended series.
     pub limits: SeriesLimits,
@@ -58,8 +56,11 @@ pub struct DbOptions {
 /// Per-series validation limits (the cardinality guard).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeriesLimits {
+    /// Most labels (including `__name__`) a series may have.
     pub max_labels_per_series: usize,
+    /// Longest label name in bytes.
     pub max_label_name_bytes: usize,
+    /// Longest label value in bytes.
     pub max_label_value_bytes: usize,
     /// Total number of series in the head (0 = unlimited).
     pub max_series: usize,
@@ -104,8 +105,11 @@ impl DbOptions {
 pub enum RejectReason {
     /// Labels invalid: bad name, duplicate name, missing metric name.
     InvalidLabels,
+    /// More labels than `max_labels_per_series`.
     TooManyLabels,
+    /// A label name longer than `max_label_name_bytes`.
     LabelNameTooLong,
+    /// A label value longer than `max_label_value_bytes`.
     LabelValueTooLong,
     /// The total series limit was reached; new series are refused.
     SeriesLimit,
@@ -122,6 +126,7 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Stable snake_case name, for metrics labels and API responses.
     pub fn as_str(self) -> &'static str {
         match self {
             RejectReason::InvalidLabels => "invalid_labels",
@@ -136,11 +141,28 @@ impl RejectReason {
             RejectReason::DuplicateTimestamp => "duplicate_timestamp",
         }
     }
+
+    /// A phrase for messages to clients, in Prometheus' wording where it has one.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RejectReason::InvalidLabels => "invalid labels",
+            RejectReason::TooManyLabels => "too many labels",
+            RejectReason::LabelNameTooLong => "label name too long",
+            RejectReason::LabelValueTooLong => "label value too long",
+            RejectReason::SeriesLimit => "series limit reached",
+            RejectReason::SeriesPerMetricLimit => "per-metric series limit reached",
+            RejectReason::OutOfOrder => "out of order sample",
+            RejectReason::TooOld => "too old sample",
+            RejectReason::Duplicate => "duplicate sample",
+            RejectReason::DuplicateTimestamp => "duplicate sample for timestamp",
+        }
+    }
 }
 
 /// What happened to an append: how many samples were stored, and for the rest why not.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AppendReport {
+    /// Samples stored (and, once `append` returns, durable per the fsync mode).
     pub accepted: u64,
     /// Refused samples per reason, sorted by reason.
     pub rejected: Vec<(RejectReason, u64)>,
@@ -149,6 +171,7 @@ pub struct AppendReport {
 }
 
 impl AppendReport {
+    /// Refused samples over all reasons.
     pub fn rejected_total(&self) -> u64 {
         self.rejected.iter().map(|(_, n)| n).sum()
     }
@@ -177,8 +200,11 @@ pub enum AppendError {
     /// The head is over its memory limit; retry after the next block cut.
     #[error("head is over its memory limit ({used} of {limit} bytes); retry later")]
     Overloaded { used: u64, limit: u64 },
+    /// Writing or syncing the WAL failed; the samples may be visible to queries but are
+    /// not durable, and the request should be retried.
     #[error("write-ahead log failed: {0}")]
     Wal(#[from] std::io::Error),
+    /// [`crate::Db::close`] was called.
     #[error("database is closed")]
     Closed,
 }
@@ -186,133 +212,62 @@ pub enum AppendError {
 /// Why the database could not open.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
+    /// A directory could not be created.
     #[error("cannot open data directory {path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// A WAL segment could not be read or repaired, or the writer could not start.
+    #[error("cannot replay write-ahead log {path}: {source}")]
+    Wal {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The blocks directory could not be listed or cleaned up.
+    #[error(transparent)]
+    Block(#[from] BlockError),
 }
 
 /// Figures for self-monitoring.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DbStats {
+    /// Series in the live head (including ones carried over a cut without new samples).
     pub head_series: u64,
+    /// Samples in memory: live head plus frozen heads.
     pub head_samples: u64,
+    /// Approximate bytes of labels and samples in memory (live plus frozen heads); the
+    /// figure compared with `head_memory_bytes`.
     pub head_bytes: u64,
+    /// Oldest and newest sample in memory.
     pub head_min_time_ms: Option<i64>,
     pub head_max_time_ms: Option<i64>,
+    /// Blocks on disk and their total size.
     pub blocks: u64,
     pub block_bytes: u64,
+    /// Bytes written to WAL segments since open (frames included).
     pub wal_bytes_written: u64,
+    /// fsyncs of WAL segments since open and the time they took.
     pub wal_fsyncs: u64,
     pub wal_fsync_seconds_total: f64,
+    /// WAL segment files currently on disk.
     pub wal_segments: u64,
+    /// Compactions (each merges several blocks into one) since open.
     pub compactions: u64,
+    /// Heads written as blocks since open.
     pub blocks_cut: u64,
+    /// Blocks deleted by time or size retention since open.
     pub retention_deleted_blocks: u64,
+    /// WAL records applied at open.
     pub wal_replayed_records: u64,
+    /// Segments whose torn or corrupt tail was cut off at open.
     pub wal_torn_tail_repairs: u64,
-}
-
-/// The metric database.
-pub struct Db {
-    options: DbOptions,
-    series: RwLock<HashMap<Labels, Vec<crate::model::Sample>>>,
-}
-
-impl Db {
-    /// Opens (creating if needed) the database under `options.data_dir`, replaying the WAL.
-    pub fn open(options: DbOptions) -> Result<Db, OpenError> {
-        std::fs::create_dir_all(&options.data_dir).map_err(|source| OpenError::Io {
-            path: options.data_dir.clone(),
-            source,
-        })?;
-        Ok(Db {
-            options,
-            series: RwLock::new(HashMap::new()),
-        })
-    }
-
-    pub fn options(&self) -> &DbOptions {
-        &self.options
-    }
-
-    /// Validates and stores a batch. Returns once the accepted samples are durable per the
-    /// fsync mode; the report says what was refused and why.
-    pub async fn append(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport, AppendError> {
-        let mut report = AppendReport::default();
-        let mut map = self.series.write();
-        for s in batch {
-            if let Err(e) = s.labels.validate() {
-                report.reject(RejectReason::InvalidLabels, s.samples.len() as u64, || {
-                    e.to_string()
-                });
-                continue;
-            }
-            let stored = map.entry(s.labels).or_default();
-            for sample in s.samples {
-                match stored.last() {
-                    Some(last) if last.timestamp_ms >= sample.timestamp_ms => {
-                        report.reject(RejectReason::OutOfOrder, 1, || "out of order sample".into());
-                    }
-                    _ => {
-                        stored.push(sample);
-                        report.accepted += 1;
-                    }
-                }
-            }
-        }
-        Ok(report)
-    }
-
-    /// Housekeeping: cut blocks, compact, apply retention, truncate the WAL. The server
-    /// calls it periodically with the current time.
-    pub fn maintain(&self, _now_ms: i64) -> Result<(), std::io::Error> {
-        Ok(())
-    }
-
-    /// Flushes and closes the WAL; later appends fail with [`AppendError::Closed`].
-    pub async fn close(&self) -> Result<(), std::io::Error> {
-        Ok(())
-    }
-
-    pub fn stats(&self) -> DbStats {
-        let map = self.series.read();
-        DbStats {
-            head_series: map.len() as u64,
-            head_samples: map.values().map(|v| v.len() as u64).sum(),
-            ..DbStats::default()
-        }
-    }
-}
-
-impl Queryable for Db {
-    fn select(
-        &self,
-        matchers: &[LabelMatcher],
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<Vec<SeriesSamples>, ReadError> {
-        let map = self.series.read();
-        let mut out = Vec::new();
-        for (labels, samples) in map.iter() {
-            if !matchers.iter().all(|m| m.matches_labels(labels)) {
-                continue;
-            }
-            let samples: Vec<_> = samples
-                .iter()
-                .filter(|s| s.timestamp_ms >= start_ms && s.timestamp_ms <= end_ms)
-                .copied()
-                .collect();
-            if !samples.is_empty() {
-                out.push(SeriesSamples {
-                    labels: labels.clone(),
-                    samples,
-                });
-            }
-        }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(out)
-    }
+    /// Heads cut but not yet written as blocks (still queryable from memory).
+    pub frozen_heads: u64,
+    /// Samples stored in blocks.
+    pub block_samples: u64,
+    /// WAL records that passed the CRC but could not be decoded at replay (skipped).
+    pub wal_undecodable_records: u64,
 }

@@ -1,0 +1,288 @@
+//! Handlers of the Prometheus HTTP API (`/api/v1/query`, `query_range`, `series`, `labels`,
+//! `label/<name>/values`, `metadata`), accepting GET and form POST like Prometheus, so
+//! Grafana's Prometheus data source works unchanged.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+use didban_store::promql::{parse_matchers, Engine, PromqlError, QueryResult, Value};
+use didban_store::{LabelMatcher, Queryable};
+use serde_json::{json, Value as Json};
+
+use super::params::{parse_duration_ms, Params, MAX_TIME_MS, MIN_TIME_MS};
+use super::response::{labels_json, point_json, series_json, success, ApiError};
+use crate::server::now_ms;
+use crate::state::AppState;
+
+/// Most points a range query may return per series, as in Prometheus.
+const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+fn params(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Result<Params, ApiError> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    let form = if is_form && !body.is_empty() {
+        Some(&body[..])
+    } else {
+        None
+    };
+    Params::from_parts(query.as_deref(), form)
+}
+
+fn promql_error(e: PromqlError) -> ApiError {
+    let message = e.to_string();
+    match e.error_type() {
+        "bad_data" => ApiError::bad_data(message),
+        "timeout" => ApiError::timeout(message),
+        "execution" => ApiError::execution(message),
+        _ => ApiError::internal(message),
+    }
+}
+
+fn value_json(result: &QueryResult) -> Json {
+    match &result.value {
+        Value::Scalar { t_ms, v } => json!({"resultType": "scalar", "result": point_json(*t_ms, *v)}),
+        Value::String { t_ms, v } => {
+            json!({"resultType": "string", "result": [super::response::seconds(*t_ms), v]})
+        }
+        Value::Vector(samples) => {
+            let mut out = Vec::with_capacity(samples.len());
+            for s in samples {
+                out.push(json!({"metric": labels_json(&s.labels), "value": point_json(s.t_ms, s.v)}));
+            }
+            json!({"resultType": "vector", "result": out})
+        }
+        Value::Matrix(series) => {
+            let mut out = Vec::with_capacity(series.len());
+            for s in series {
+                out.push(series_json(s));
+            }
+            json!({"resultType": "matrix", "result": out})
+        }
+    }
+}
+
+fn record_query(state: &AppState, kind: &'static str, started: std::time::Instant, ok: bool) {
+    let m = &state.metrics;
+    let status = if ok { "success" } else { "error" };
+    m.inc(
+        "didban_queries_total",
+        "PromQL queries answered.",
+        &[("type", kind), ("status", status)],
+        1.0,
+    );
+    m.inc(
+        "didban_query_seconds_total",
+        "Time spent answering PromQL queries.",
+        &[("type", kind)],
+        started.elapsed().as_secs_f64(),
+    );
+}
+
+/// Runs a closure over the database on a blocking thread (queries are CPU-bound).
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&dyn Queryable, &Engine) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let db = state.db.clone();
+    let engine: Arc<Engine> = state.engine.clone();
+    tokio::task::spawn_blocking(move || f(db.as_ref(), engine.as_ref()))
+        .await
+        .map_err(|e| ApiError::internal(format!("query task failed: {e}")))?
+}
+
+/// `GET|POST /api/v1/query`.
+pub async fn query(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = params(q, &headers, &body)?;
+    let expr = p.required("query")?.to_string();
+    let time = p.time_or("time", now_ms())?;
+    let started = std::time::Instant::now();
+    let result = blocking(&state, move |db, engine| {
+        engine.instant_query(db, &expr, time).map_err(promql_error)
+    })
+    .await;
+    record_query(&state, "instant", started, result.is_ok());
+    Ok(success(value_json(&result?), &[]))
+}
+
+/// `GET|POST /api/v1/query_range`.
+pub async fn query_range(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = params(q, &headers, &body)?;
+    let expr = p.required("query")?.to_string();
+    let start = p
+        .time_or("start", i64::MIN)
+        .and_then(|t| require_set(t, "start"))?;
+    let end = p.time_or("end", i64::MIN).and_then(|t| require_set(t, "end"))?;
+    let step = parse_duration_ms(p.required("step")?)
+        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?;
+    if end < start {
+        return Err(ApiError::bad_data("end timestamp must not be before start time"));
+    }
+    if step <= 0 {
+        return Err(ApiError::bad_data(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (end - start) / step > MAX_POINTS_PER_SERIES {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let started = std::time::Instant::now();
+    let result = blocking(&state, move |db, engine| {
+        engine
+            .range_query(db, &expr, start, end, step)
+            .map_err(promql_error)
+    })
+    .await;
+    record_query(&state, "range", started, result.is_ok());
+    Ok(success(value_json(&result?), &[]))
+}
+
+fn require_set(t: i64, key: &str) -> Result<i64, ApiError> {
+    if t == i64::MIN {
+        Err(ApiError::bad_data(format!("missing required parameter {key:?}")))
+    } else {
+        Ok(t)
+    }
+}
+
+/// The `match[]` selectors of a request, each parsed into matchers.
+fn match_sets(p: &Params, required: bool) -> Result<Vec<Vec<LabelMatcher>>, ApiError> {
+    let selectors = p.all("match[]");
+    if selectors.is_empty() && required {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let mut sets = Vec::with_capacity(selectors.len());
+    for s in selectors {
+        let matchers =
+            parse_matchers(s).map_err(|e| ApiError::bad_data(format!("invalid match[] {s:?}: {e}")))?;
+        sets.push(matchers);
+    }
+    Ok(sets)
+}
+
+fn range(p: &Params) -> Result<(i64, i64), ApiError> {
+    Ok((p.time_or("start", MIN_TIME_MS)?, p.time_or("end", MAX_TIME_MS)?))
+}
+
+fn limit(p: &Params) -> Result<usize, ApiError> {
+    match p.get("limit") {
+        None | Some("") | Some("0") => Ok(usize::MAX),
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_data(format!("invalid parameter \"limit\": {v:?} is not a number"))),
+    }
+}
+
+/// `GET|POST /api/v1/series`.
+pub async fn series(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = params(q, &headers, &body)?;
+    let sets = match_sets(&p, true)?;
+    let (start, end) = range(&p)?;
+    let limit = limit(&p)?;
+    let all = blocking(&state, move |db, _| {
+        let mut all = Vec::new();
+        for m in &sets {
+            all.extend(
+                db.series(m, start, end)
+                    .map_err(|e| ApiError::internal(e.to_string()))?,
+            );
+        }
+        all.sort();
+        all.dedup();
+        Ok(all)
+    })
+    .await?;
+    let mut out = Vec::new();
+    for labels in all.iter().take(limit) {
+        out.push(labels_json(labels));
+    }
+    Ok(success(Json::Array(out), &[]))
+}
+
+/// The sorted, distinct union of `read` over every matcher set; no `match[]` at all means
+/// one empty set (everything).
+fn union_over_sets(
+    sets: Vec<Vec<LabelMatcher>>,
+    read: impl Fn(&[LabelMatcher]) -> Result<Vec<String>, didban_store::ReadError>,
+) -> Result<Vec<String>, ApiError> {
+    let sets = if sets.is_empty() { vec![Vec::new()] } else { sets };
+    let mut out = Vec::new();
+    for m in &sets {
+        out.extend(read(m).map_err(|e| ApiError::internal(e.to_string()))?);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// `GET|POST /api/v1/labels`.
+pub async fn labels(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = params(q, &headers, &body)?;
+    let sets = match_sets(&p, false)?;
+    let (start, end) = range(&p)?;
+    let limit = limit(&p)?;
+    let names = blocking(&state, move |db, _| {
+        union_over_sets(sets, |m| db.label_names(m, start, end))
+    })
+    .await?;
+    let names: Vec<String> = names.into_iter().take(limit).collect();
+    Ok(success(json!(names), &[]))
+}
+
+/// `GET /api/v1/label/<name>/values`.
+pub async fn label_values(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = params(q, &headers, &body)?;
+    if name != "__name__" && !didban_store::model::is_valid_label_name(&name) {
+        return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
+    }
+    let sets = match_sets(&p, false)?;
+    let (start, end) = range(&p)?;
+    let limit = limit(&p)?;
+    let values = blocking(&state, move |db, _| {
+        union_over_sets(sets, |m| db.label_values(&name, m, start, end))
+    })
+    .await?;
+    let values: Vec<String> = values.into_iter().take(limit).collect();
+    Ok(success(json!(values), &[]))
+}
+
+/// `GET /api/v1/metadata`: type, help and unit per metric name as reported by clients.
+pub async fn metadata(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let p = Params::from_parts(q.as_deref(), None)?;
+    let limit = limit(&p)?;
+    let metric = p.get("metric").filter(|m| !m.is_empty()).map(str::to_string);
+    let data = state.metadata.to_json(metric.as_deref(), limit);
+    Ok(success(data, &[]))
+}

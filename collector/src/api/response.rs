@@ -1,0 +1,131 @@
+//! Prometheus API response shapes: the `{"status": ..., "data": ...}` envelope, errors with
+//! `errorType`, and the JSON forms of vectors, matrices and scalars.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use didban_store::{Labels, SeriesSamples};
+use serde_json::{json, Map, Value as Json_};
+
+/// An API error with Prometheus' `errorType` and HTTP status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub error_type: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    /// A client mistake: 400 `bad_data`.
+    pub fn bad_data(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error_type: "bad_data",
+            message: message.into(),
+        }
+    }
+
+    /// A query that parsed but could not be evaluated: 422 `execution`.
+    pub fn execution(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            error_type: "execution",
+            message: message.into(),
+        }
+    }
+
+    /// A query that ran out of time: 503 `timeout`.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error_type: "timeout",
+            message: message.into(),
+        }
+    }
+
+    /// Our fault: 500 `internal`.
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            error_type: "internal",
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "status": "error",
+            "errorType": self.error_type,
+            "error": self.message,
+        });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// `{"status":"success","data":data}`, with optional warnings.
+pub fn success(data: Json_, warnings: &[String]) -> Response {
+    let mut body = Map::new();
+    body.insert("status".into(), Json_::from("success"));
+    body.insert("data".into(), data);
+    if !warnings.is_empty() {
+        body.insert("warnings".into(), json!(warnings));
+    }
+    Json(Json_::Object(body)).into_response()
+}
+
+/// Labels as a JSON object.
+pub fn labels_json(labels: &Labels) -> Json_ {
+    let mut m = Map::new();
+    for l in labels.iter() {
+        m.insert(l.name.clone(), Json_::from(l.value.clone()));
+    }
+    Json_::Object(m)
+}
+
+/// A sample as Prometheus encodes it: `[<unix seconds>, "<value>"]`.
+pub fn point_json(t_ms: i64, v: f64) -> Json_ {
+    json!([seconds(t_ms), format_float(v)])
+}
+
+/// A series with samples: `{"metric": {...}, "values": [[t, "v"], ...]}`.
+pub fn series_json(s: &SeriesSamples) -> Json_ {
+    let mut values = Vec::with_capacity(s.samples.len());
+    for p in &s.samples {
+        values.push(point_json(p.timestamp_ms, p.value));
+    }
+    json!({ "metric": labels_json(&s.labels), "values": values })
+}
+
+/// Milliseconds as fractional Unix seconds.
+pub fn seconds(t_ms: i64) -> Json_ {
+    if t_ms % 1000 == 0 {
+        Json_::from(t_ms / 1000)
+    } else {
+        serde_json::Number::from_f64(t_ms as f64 / 1000.0)
+            .map(Json_::Number)
+            .unwrap_or(Json_::Null)
+    }
+}
+
+/// A float formatted the way Prometheus formats sample values.
+pub fn format_float(v: f64) -> String {
+    crate::selfmon::format_value(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_look_like_prometheus() {
+        assert_eq!(
+            point_json(1_435_781_451_781, 1.0).to_string(),
+            r#"[1435781451.781,"1"]"#
+        );
+        assert_eq!(point_json(1_000, f64::INFINITY).to_string(), r#"[1,"+Inf"]"#);
+        assert_eq!(point_json(1_500, 0.25).to_string(), r#"[1.5,"0.25"]"#);
+        assert_eq!(format_float(f64::NAN), "NaN");
+    }
+}

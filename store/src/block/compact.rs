@@ -1,0 +1,116 @@
+//! Compaction: choosing blocks to merge and merging them into one.
+//!
+//! Overlapping blocks (backfill, head cuts replayed after a crash, interrupted
+//! compactions) are always merged first. Otherwise blocks that fall inside the same
+//! aligned window of 3× and then 12× the block duration are merged once the window has
+//! passed (2h blocks → 6h → 24h with the default duration).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::reader::SampleCursor;
+use super::{Block, BlockError, BlockWriter, CompactionMeta};
+use crate::model::Sample;
+
+/// Groups of indexes into `blocks` (sorted by min time) that should each become one block.
+pub(crate) fn plan(blocks: &[Arc<Block>], block_duration_ms: i64, newest_ms: i64) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut current_max = i64::MIN;
+    for (i, b) in blocks.iter().enumerate() {
+        if !current.is_empty() && b.meta.min_time_ms <= current_max {
+            current.push(i);
+            current_max = current_max.max(b.meta.max_time_ms);
+            continue;
+        }
+        if current.len() > 1 {
+            groups.push(std::mem::take(&mut current));
+        }
+        current = vec![i];
+        current_max = b.meta.max_time_ms;
+    }
+    if current.len() > 1 {
+        groups.push(current);
+    }
+    if !groups.is_empty() || block_duration_ms <= 0 {
+        return groups;
+    }
+
+    for factor in [3i64, 12] {
+        let range = block_duration_ms.saturating_mul(factor);
+        let mut buckets: Vec<(i64, Vec<usize>)> = Vec::new();
+        for (i, b) in blocks.iter().enumerate() {
+            let window = b.meta.min_time_ms.div_euclid(range);
+            if b.meta.max_time_ms.div_euclid(range) != window {
+                continue;
+            }
+            match buckets.iter_mut().find(|(w, _)| *w == window) {
+                Some((_, members)) => members.push(i),
+                None => buckets.push((window, vec![i])),
+            }
+        }
+        for (window, members) in buckets {
+            let window_end = window.saturating_add(1).saturating_mul(range);
+            if members.len() > 1 && window_end <= newest_ms {
+                groups.push(members);
+            }
+        }
+        if !groups.is_empty() {
+            return groups;
+        }
+    }
+    groups
+}
+
+/// Merges `sources` into one new block in `blocks_dir`, deduplicating samples with equal
+/// timestamps (the first source in the list wins). Returns the new block's directory.
+pub(crate) fn merge(blocks_dir: &Path, sources: &[Arc<Block>]) -> Result<Option<PathBuf>, BlockError> {
+    let mut writer = BlockWriter::new(blocks_dir)?;
+    let mut cursors = Vec::with_capacity(sources.len());
+    for b in sources {
+        cursors.push(SampleCursor::open(&b.dir.join("samples.parquet"))?);
+    }
+    let mut next = vec![0usize; sources.len()];
+    let mut samples: Vec<Sample> = Vec::new();
+    loop {
+        let mut smallest: Option<&crate::model::Labels> = None;
+        for (i, b) in sources.iter().enumerate() {
+            if let Some(s) = b.series.get(next[i]) {
+                if smallest.is_none_or(|m| s.labels < *m) {
+                    smallest = Some(&s.labels);
+                }
+            }
+        }
+        let Some(labels) = smallest.cloned() else {
+            break;
+        };
+        samples.clear();
+        let mut contributors = 0;
+        for (i, b) in sources.iter().enumerate() {
+            let Some(s) = b.series.get(next[i]) else {
+                continue;
+            };
+            if s.labels != labels {
+                continue;
+            }
+            cursors[i].take(s.row_count as usize, &mut samples)?;
+            next[i] += 1;
+            contributors += 1;
+        }
+        if contributors > 1 {
+            samples.sort_by_key(|s| s.timestamp_ms);
+            samples.dedup_by_key(|s| s.timestamp_ms);
+        }
+        writer.add_series(&labels, &samples)?;
+    }
+    let mut level = 0;
+    let mut ids = Vec::new();
+    for b in sources {
+        level = level.max(b.meta.compaction.level);
+        ids.push(b.meta.id.clone());
+    }
+    writer.finish(CompactionMeta {
+        level: level + 1,
+        sources: ids,
+    })
+}

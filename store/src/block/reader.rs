@@ -1,0 +1,266 @@
+//! Reading a block's Parquet files: the series list, selected samples, and a sequential
+//! cursor for compaction.
+
+use std::fs::File;
+use std::path::Path;
+
+use arrow::array::{Array, Float64Array, Int64Array, ListArray, StringArray, StructArray, UInt64Array};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+    RowSelection, RowSelector,
+};
+use parquet::file::metadata::PageIndexPolicy;
+use parquet::file::statistics::Statistics;
+
+use super::{BlockError, BlockSeries};
+use crate::model::{Label, Labels, Sample, SeriesSamples};
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T, BlockError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| BlockError::corrupt(path, format!("column {name:?} missing or of the wrong type")))
+}
+
+fn reader_options() -> ArrowReaderOptions {
+    ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional)
+}
+
+fn open_builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, BlockError> {
+    let file = File::open(path).map_err(|e| BlockError::io(path, e))?;
+    ParquetRecordBatchReaderBuilder::try_new_with_options(file, reader_options())
+        .map_err(|e| BlockError::parquet(path, e))
+}
+
+/// Reads the footer and page index of a Parquet file once, so queries can reuse them.
+pub(crate) fn load_metadata(path: &Path) -> Result<ArrowReaderMetadata, BlockError> {
+    let file = File::open(path).map_err(|e| BlockError::io(path, e))?;
+    ArrowReaderMetadata::load(&file, reader_options()).map_err(|e| BlockError::parquet(path, e))
+}
+
+/// Reads `series.parquet` into memory, checking ids are dense and in order.
+pub(crate) fn read_series(path: &Path) -> Result<Vec<BlockSeries>, BlockError> {
+    let reader = open_builder(path)?
+        .build()
+        .map_err(|e| BlockError::parquet(path, e))?;
+    let mut out: Vec<BlockSeries> = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|source| BlockError::Arrow {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let ids = column::<UInt64Array>(&batch, "series_id", path)?;
+        let labels = column::<ListArray>(&batch, "labels", path)?;
+        let first_rows = column::<UInt64Array>(&batch, "first_row", path)?;
+        let row_counts = column::<UInt64Array>(&batch, "row_count", path)?;
+        let min_ts = column::<Int64Array>(&batch, "min_time_ms", path)?;
+        let max_ts = column::<Int64Array>(&batch, "max_time_ms", path)?;
+        let pairs = labels
+            .values()
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .ok_or_else(|| BlockError::corrupt(path, "labels are not a list of structs"))?;
+        let names = pairs
+            .column_by_name("name")
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .ok_or_else(|| BlockError::corrupt(path, "labels lack a string name field"))?;
+        let values = pairs
+            .column_by_name("value")
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .ok_or_else(|| BlockError::corrupt(path, "labels lack a string value field"))?;
+        let offsets = labels.value_offsets();
+        for row in 0..batch.num_rows() {
+            if ids.value(row) != out.len() as u64 {
+                return Err(BlockError::corrupt(
+                    path,
+                    format!("series id {} out of sequence", ids.value(row)),
+                ));
+            }
+            let mut list = Vec::new();
+            let from = offsets[row] as usize;
+            let to = offsets[row + 1] as usize;
+            for i in from..to {
+                list.push(Label::new(names.value(i), values.value(i)));
+            }
+            let labels = Labels::new(list).map_err(|e| BlockError::corrupt(path, e.to_string()))?;
+            out.push(BlockSeries {
+                labels,
+                first_row: first_rows.value(row),
+                row_count: row_counts.value(row),
+                min_t: min_ts.value(row),
+                max_t: max_ts.value(row),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Min and max of an Int64 column chunk, when the writer recorded them.
+fn i64_range(stats: Option<&Statistics>) -> Option<(i64, i64)> {
+    match stats {
+        Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
+            (Some(a), Some(b)) => Some((*a, *b)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Reads the samples in `[start, end]` of the series `wanted` (ascending indexes into
+/// `series`) and appends them to `out`. Row groups whose timestamp statistics miss the
+/// range are skipped; inside the rest, a row selection covering only the wanted series'
+/// rows lets the reader skip pages through the page index.
+pub(crate) fn read_samples(
+    path: &Path,
+    metadata: &ArrowReaderMetadata,
+    series: &[BlockSeries],
+    wanted: &[usize],
+    start: i64,
+    end: i64,
+    out: &mut Vec<SeriesSamples>,
+) -> Result<(), BlockError> {
+    let file = File::open(path).map_err(|e| BlockError::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone());
+    let mut ranges: Vec<(u64, u64)> = Vec::with_capacity(wanted.len());
+    for &i in wanted {
+        if let Some(s) = series.get(i) {
+            ranges.push((s.first_row, s.first_row.saturating_add(s.row_count)));
+        }
+    }
+    let mut row_groups = Vec::new();
+    let mut selectors: Vec<RowSelector> = Vec::new();
+    let mut rg_start = 0u64;
+    let mut next_range = 0usize;
+    for (rg_index, rg) in builder.metadata().row_groups().iter().enumerate() {
+        let rg_rows = rg.num_rows().max(0) as u64;
+        let rg_end = rg_start.saturating_add(rg_rows);
+        let ts_range = i64_range(rg.columns().get(1).and_then(|c| c.statistics()));
+        let time_ok = ts_range.is_none_or(|(lo, hi)| hi >= start && lo <= end);
+        while next_range < ranges.len() && ranges[next_range].1 <= rg_start {
+            next_range += 1;
+        }
+        let mut local: Vec<RowSelector> = Vec::new();
+        let mut pos = rg_start;
+        let mut any = false;
+        let mut k = next_range;
+        while time_ok && k < ranges.len() && ranges[k].0 < rg_end {
+            let from = ranges[k].0.max(rg_start);
+            let to = ranges[k].1.min(rg_end);
+            if from > pos {
+                local.push(RowSelector::skip((from - pos) as usize));
+            }
+            if to > from {
+                local.push(RowSelector::select((to - from) as usize));
+                any = true;
+            }
+            pos = to;
+            k += 1;
+        }
+        if any {
+            if rg_end > pos {
+                local.push(RowSelector::skip((rg_end - pos) as usize));
+            }
+            row_groups.push(rg_index);
+            selectors.extend(local);
+        }
+        rg_start = rg_end;
+    }
+    if row_groups.is_empty() {
+        return Ok(());
+    }
+    let reader = builder
+        .with_row_groups(row_groups)
+        .with_row_selection(RowSelection::from(selectors))
+        .build()
+        .map_err(|e| BlockError::parquet(path, e))?;
+    let mut current: Option<u64> = None;
+    for batch in reader {
+        let batch = batch.map_err(|source| BlockError::Arrow {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let ids = column::<UInt64Array>(&batch, "series_id", path)?;
+        let ts = column::<Int64Array>(&batch, "timestamp_ms", path)?;
+        let vals = column::<Float64Array>(&batch, "value", path)?;
+        for row in 0..batch.num_rows() {
+            let t = ts.value(row);
+            if t < start || t > end {
+                continue;
+            }
+            let id = ids.value(row);
+            if current != Some(id) {
+                let labels = series
+                    .get(id as usize)
+                    .ok_or_else(|| BlockError::corrupt(path, format!("sample for unknown series id {id}")))?
+                    .labels
+                    .clone();
+                out.push(SeriesSamples {
+                    labels,
+                    samples: Vec::new(),
+                });
+                current = Some(id);
+            }
+            if let Some(last) = out.last_mut() {
+                last.samples.push(Sample::new(t, vals.value(row)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads `samples.parquet` front to back, handing out the rows of one series at a time.
+pub(crate) struct SampleCursor {
+    path: std::path::PathBuf,
+    reader: ParquetRecordBatchReader,
+    timestamps: Vec<i64>,
+    values: Vec<f64>,
+    pos: usize,
+}
+
+impl SampleCursor {
+    pub(crate) fn open(path: &Path) -> Result<SampleCursor, BlockError> {
+        let reader = open_builder(path)?
+            .with_batch_size(64 * 1024)
+            .build()
+            .map_err(|e| BlockError::parquet(path, e))?;
+        Ok(SampleCursor {
+            path: path.to_path_buf(),
+            reader,
+            timestamps: Vec::new(),
+            values: Vec::new(),
+            pos: 0,
+        })
+    }
+
+    /// Appends the next `n` rows to `out`.
+    pub(crate) fn take(&mut self, mut n: usize, out: &mut Vec<Sample>) -> Result<(), BlockError> {
+        while n > 0 {
+            if self.pos == self.timestamps.len() {
+                let Some(batch) = self.reader.next() else {
+                    return Err(BlockError::corrupt(
+                        &self.path,
+                        "fewer sample rows than series.parquet lists",
+                    ));
+                };
+                let batch = batch.map_err(|source| BlockError::Arrow {
+                    path: self.path.clone(),
+                    source,
+                })?;
+                let ts = column::<Int64Array>(&batch, "timestamp_ms", &self.path)?;
+                let vals = column::<Float64Array>(&batch, "value", &self.path)?;
+                self.timestamps = ts.values().to_vec();
+                self.values = vals.values().to_vec();
+                self.pos = 0;
+            }
+            let available = self.timestamps.len() - self.pos;
+            let k = available.min(n);
+            for i in self.pos..self.pos + k {
+                out.push(Sample::new(self.timestamps[i], self.values[i]));
+            }
+            self.pos += k;
+            n -= k;
+        }
+        Ok(())
+    }
+}

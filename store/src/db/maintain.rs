@@ -1,0 +1,199 @@
+//! Head cut, block writing with WAL truncation, compaction and retention.
+//!
+//! Correctness rule: a WAL segment is deleted only after everything in it is in a durable
+//! block; a source block is deleted only after the block replacing it is durable.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::{millis, Db, Frozen};
+use crate::block::{compact, Block, BlockWriter, CompactionMeta};
+use crate::head::Head;
+
+/// Most compaction rounds one `maintain` call runs.
+const MAX_COMPACTION_ROUNDS: usize = 8;
+
+impl Db {
+    /// Cuts the live head when its samples span 1.5 block durations or its memory passes
+    /// 80% of the limit: the WAL is rotated (the new segment starts with a checkpoint of
+    /// the series), the head is frozen (still queryable) and replaced by its successor.
+    pub(super) fn cut_head_if_due(&self, force: bool) -> io::Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut head = self.head.write();
+        let Some((min_t, max_t)) = head.time_range() else {
+            return Ok(());
+        };
+        let span_due =
+            max_t.saturating_sub(min_t) >= millis(self.options.block_duration).saturating_mul(3) / 2;
+        let used = head.bytes() + self.frozen_bytes.load(Ordering::Relaxed);
+        let memory_due = used.saturating_mul(5) >= self.options.head_memory_bytes.saturating_mul(4);
+        if !force && !span_due && !memory_due {
+            return Ok(());
+        }
+        // Series that can no longer accept a sample need not follow into the new head.
+        let drop_before = if self.rules.max_sample_age_ms > 0 {
+            let horizon = self
+                .rules
+                .max_sample_age_ms
+                .max(self.rules.out_of_order_window_ms);
+            head.max_seen_t().map_or(i64::MIN, |t| t.saturating_sub(horizon))
+        } else {
+            i64::MIN
+        };
+        let next = head.successor(drop_before);
+        let rx = self
+            .wal
+            .rotate(next.checkpoint().encode())
+            .map_err(|_| io::Error::other("WAL is closed"))?;
+        let keep_from = rx
+            .recv()
+            .map_err(|_| io::Error::other("WAL writer stopped during rotation"))??;
+        tracing::info!(
+            min_t,
+            max_t,
+            samples = head.num_samples(),
+            bytes = head.bytes(),
+            keep_from,
+            "cut head"
+        );
+        let old = std::mem::replace(&mut *head, next);
+        self.frozen_bytes.fetch_add(old.bytes(), Ordering::Relaxed);
+        self.frozen.write().push(Arc::new(Frozen {
+            head: Arc::new(old),
+            keep_from,
+        }));
+        Ok(())
+    }
+
+    /// Writes every frozen head as a block (oldest first); after each block is durable the
+    /// WAL segments before its rotation point are deleted and the frozen head dropped.
+    pub(super) fn persist_frozen(&self) -> io::Result<()> {
+        loop {
+            let Some(frozen) = self.frozen.read().first().cloned() else {
+                return Ok(());
+            };
+            if let Some(block) = self.write_head_block(&frozen.head)? {
+                let mut blocks = self.blocks.write();
+                blocks.push(Arc::new(block));
+                blocks.sort_by_key(|b| (b.meta.min_time_ms, b.meta.max_time_ms));
+            }
+            {
+                let mut list = self.frozen.write();
+                list.retain(|f| !Arc::ptr_eq(f, &frozen));
+            }
+            self.frozen_bytes
+                .fetch_sub(frozen.head.bytes(), Ordering::Relaxed);
+            self.wal.delete_before(frozen.keep_from)?;
+            self.counters.blocks_cut.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn write_head_block(&self, head: &Head) -> io::Result<Option<Block>> {
+        let mut writer = BlockWriter::new(&self.blocks_dir)?;
+        for series in head.sorted_series() {
+            writer.add_series(&series.labels, &series.samples)?;
+        }
+        let Some(dir) = writer.finish(CompactionMeta {
+            level: 1,
+            sources: Vec::new(),
+        })?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Block::open(&dir)?))
+    }
+
+    /// Merges overlapping blocks, then blocks sharing a finished compaction window; the
+    /// new block is added before the sources are removed (they are deleted from disk once
+    /// no reader holds them).
+    pub(super) fn compact(&self) -> io::Result<()> {
+        let block_duration_ms = millis(self.options.block_duration);
+        for _ in 0..MAX_COMPACTION_ROUNDS {
+            let blocks: Vec<Arc<Block>> = self.blocks.read().clone();
+            let mut newest = self.head.read().max_seen_t().unwrap_or(i64::MIN);
+            for b in &blocks {
+                newest = newest.max(b.meta.max_time_ms);
+            }
+            let groups = compact::plan(&blocks, block_duration_ms, newest);
+            if groups.is_empty() {
+                return Ok(());
+            }
+            for group in groups {
+                let mut sources = Vec::with_capacity(group.len());
+                for i in group {
+                    if let Some(b) = blocks.get(i) {
+                        sources.push(b.clone());
+                    }
+                }
+                tracing::info!(blocks = sources.len(), "compacting blocks");
+                let merged = match compact::merge(&self.blocks_dir, &sources)? {
+                    Some(dir) => Some(Arc::new(Block::open(&dir)?)),
+                    None => None,
+                };
+                let mut list = self.blocks.write();
+                if let Some(b) = merged {
+                    list.push(b);
+                }
+                list.retain(|b| !sources.iter().any(|s| Arc::ptr_eq(s, b)));
+                list.sort_by_key(|b| (b.meta.min_time_ms, b.meta.max_time_ms));
+                for s in &sources {
+                    s.mark_deleted();
+                }
+                self.counters.compactions.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes whole blocks whose newest sample is older than `retention_time`, then the
+    /// oldest blocks while all blocks together exceed `retention_bytes`.
+    pub(super) fn apply_retention(&self, now_ms: i64) {
+        let mut list = self.blocks.write();
+        let mut doomed: Vec<Arc<Block>> = Vec::new();
+        let retention_ms = millis(self.options.retention_time);
+        if retention_ms > 0 {
+            let cutoff = now_ms.saturating_sub(retention_ms);
+            for b in list.iter() {
+                if b.meta.max_time_ms < cutoff {
+                    doomed.push(b.clone());
+                }
+            }
+        }
+        let limit = self.options.retention_bytes;
+        if limit > 0 {
+            let mut by_age: Vec<Arc<Block>> = list.clone();
+            by_age.sort_by_key(|b| b.meta.max_time_ms);
+            let mut total: u64 = 0;
+            for b in &by_age {
+                if !doomed.iter().any(|d| Arc::ptr_eq(d, b)) {
+                    total += b.bytes;
+                }
+            }
+            for b in &by_age {
+                if total <= limit {
+                    break;
+                }
+                if doomed.iter().any(|d| Arc::ptr_eq(d, b)) {
+                    continue;
+                }
+                total = total.saturating_sub(b.bytes);
+                doomed.push(b.clone());
+            }
+        }
+        if doomed.is_empty() {
+            return;
+        }
+        list.retain(|b| !doomed.iter().any(|d| Arc::ptr_eq(d, b)));
+        drop(list);
+        for b in &doomed {
+            tracing::info!(block = %b.dir.display(), "retention deletes block");
+            b.mark_deleted();
+        }
+        self.counters
+            .retention_deleted
+            .fetch_add(doomed.len() as u64, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,277 @@
+//! The metric database: the one object the server holds to append and read samples.
+//!
+//! Appends are validated against the live head, applied to it and logged to the WAL as
+//! one record; they return once the WAL says the record is durable. `maintain` cuts the
+//! head into Parquet blocks, compacts blocks and applies retention. Reads merge the live
+//! head, frozen heads awaiting their block, and every block overlapping the range.
+
+mod maintain;
+mod read;
+mod types;
+
+pub use types::{
+    AppendError, AppendReport, DbOptions, DbStats, FsyncMode, OpenError, RejectReason, SeriesLimits,
+};
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::block::{self, Block};
+use crate::head::{AppendRules, Head};
+use crate::model::SeriesSamples;
+use crate::wal::record::WalRecord;
+use crate::wal::{segment, Wal, WalConfig};
+
+/// A head that was cut and waits to be written as a block; WAL segments numbered below
+/// `keep_from` hold only its data (and older) and go once the block is durable.
+struct Frozen {
+    head: Arc<Head>,
+    keep_from: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    compactions: AtomicU64,
+    blocks_cut: AtomicU64,
+    retention_deleted: AtomicU64,
+    replayed_records: AtomicU64,
+    torn_repairs: AtomicU64,
+    undecodable_records: AtomicU64,
+}
+
+/// The metric database.
+pub struct Db {
+    options: DbOptions,
+    rules: AppendRules,
+    blocks_dir: PathBuf,
+    wal: Wal,
+    head: RwLock<Head>,
+    frozen: RwLock<Vec<Arc<Frozen>>>,
+    frozen_bytes: AtomicU64,
+    blocks: RwLock<Vec<Arc<Block>>>,
+    maintain_lock: Mutex<()>,
+    closed: AtomicBool,
+    counters: Counters,
+}
+
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Db {
+    /// Opens (creating if needed) the database under `options.data_dir`: removes leftover
+    /// temporary block directories, opens the blocks, replays the WAL (cutting off a torn
+    /// tail) and starts the WAL writer on a fresh segment.
+    pub fn open(options: DbOptions) -> Result<Db, OpenError> {
+        let wal_dir = options.data_dir.join("wal").join("metrics");
+        let blocks_dir = options.data_dir.join("metrics").join("blocks");
+        for dir in [&wal_dir, &blocks_dir] {
+            std::fs::create_dir_all(dir).map_err(|source| OpenError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let blocks = block::open_all(&blocks_dir)?;
+        let mut head = Head::new(1, None);
+        for b in &blocks {
+            head.observe_time(b.meta.max_time_ms);
+        }
+        let counters = Counters::default();
+        let last_segment = replay(&wal_dir, &mut head, &counters)?;
+        let config = WalConfig {
+            mode: options.fsync,
+            interval: options.fsync_interval,
+            segment_bytes: options.wal_segment_bytes.max(1024),
+        };
+        let wal = Wal::start(&wal_dir, last_segment + 1, config).map_err(|source| OpenError::Wal {
+            path: wal_dir.clone(),
+            source,
+        })?;
+        let rules = AppendRules {
+            limits: options.limits.clone(),
+            out_of_order_window_ms: millis(options.out_of_order_window),
+            max_sample_age_ms: millis(options.max_sample_age),
+        };
+        Ok(Db {
+            options,
+            rules,
+            blocks_dir,
+            wal,
+            head: RwLock::new(head),
+            frozen: RwLock::new(Vec::new()),
+            frozen_bytes: AtomicU64::new(0),
+            blocks: RwLock::new(blocks.into_iter().map(Arc::new).collect()),
+            maintain_lock: Mutex::new(()),
+            closed: AtomicBool::new(false),
+            counters,
+        })
+    }
+
+    /// The options the database was opened with.
+    pub fn options(&self) -> &DbOptions {
+        &self.options
+    }
+
+    /// Directory holding the metric blocks (`<data_dir>/metrics/blocks`).
+    pub fn blocks_dir(&self) -> &Path {
+        &self.blocks_dir
+    }
+
+    /// Validates and stores a batch. Returns once the accepted samples are durable per the
+    /// fsync mode; the report says what was refused and why. All accepted samples of one
+    /// call go into one WAL record. When the head is over its memory limit nothing is
+    /// stored and [`AppendError::Overloaded`] is returned.
+    pub async fn append(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport, AppendError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(AppendError::Closed);
+        }
+        let mut report = AppendReport::default();
+        let ack = {
+            let mut head = self.head.write();
+            let used = head.bytes() + self.frozen_bytes.load(Ordering::Relaxed);
+            let limit = self.options.head_memory_bytes;
+            if used > limit {
+                return Err(AppendError::Overloaded { used, limit });
+            }
+            let mut record = WalRecord::default();
+            for s in batch {
+                if let Some(out) = head.append_series(s.labels, &s.samples, &self.rules, &mut report) {
+                    if let Some(def) = out.new_series {
+                        record.series.push(def);
+                    }
+                    record.samples.push((out.series_ref, out.accepted));
+                }
+            }
+            if record.samples.is_empty() {
+                return Ok(report);
+            }
+            self.wal
+                .submit(record.encode())
+                .map_err(|_| AppendError::Closed)?
+        };
+        match ack.await {
+            Ok(Ok(())) => Ok(report),
+            Ok(Err(e)) => Err(AppendError::Wal(e)),
+            Err(_) => Err(AppendError::Closed),
+        }
+    }
+
+    /// Housekeeping: cut the head into a block when due, write pending blocks and
+    /// truncate the WAL, compact, apply retention. The server calls it periodically (from a
+    /// blocking thread) with the current time.
+    pub fn maintain(&self, now_ms: i64) -> Result<(), std::io::Error> {
+        let _guard = self.maintain_lock.lock();
+        self.cut_head_if_due(false)?;
+        self.persist_frozen()?;
+        self.compact()?;
+        self.apply_retention(now_ms);
+        Ok(())
+    }
+
+    /// Cuts the live head now, whatever its time span, and writes it (and any other
+    /// pending head) as a block, then truncates the WAL. For backfill tools, tests and
+    /// operators who want the head on disk as Parquet; no compaction or retention.
+    pub fn flush_head(&self) -> Result<(), std::io::Error> {
+        let _guard = self.maintain_lock.lock();
+        self.cut_head_if_due(true)?;
+        self.persist_frozen()
+    }
+
+    /// Flushes and fsyncs the WAL and stops its writer; later appends fail with
+    /// [`AppendError::Closed`]. The head's contents stay in the WAL for the next open.
+    pub async fn close(&self) -> Result<(), std::io::Error> {
+        self.closed.store(true, Ordering::SeqCst);
+        self.wal.close().await
+    }
+
+    /// Figures for self-monitoring, read from the live engine.
+    pub fn stats(&self) -> DbStats {
+        let mut stats = DbStats::default();
+        {
+            let head = self.head.read();
+            stats.head_series = head.num_series();
+            stats.head_samples = head.num_samples();
+            stats.head_bytes = head.bytes();
+            let mut range = head.time_range();
+            for f in self.frozen.read().iter() {
+                stats.head_samples += f.head.num_samples();
+                stats.head_bytes += f.head.bytes();
+                stats.frozen_heads += 1;
+                range = match (range, f.head.time_range()) {
+                    (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+                    (r, None) => r,
+                    (None, r) => r,
+                };
+            }
+            stats.head_min_time_ms = range.map(|r| r.0);
+            stats.head_max_time_ms = range.map(|r| r.1);
+        }
+        for b in self.blocks.read().iter() {
+            stats.blocks += 1;
+            stats.block_bytes += b.bytes;
+            stats.block_samples += b.meta.samples;
+        }
+        let w = &self.wal.stats;
+        stats.wal_bytes_written = w.bytes_written.load(Ordering::Relaxed);
+        stats.wal_fsyncs = w.fsyncs.load(Ordering::Relaxed);
+        stats.wal_fsync_seconds_total = w.fsync_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        stats.wal_segments = w.segments.load(Ordering::Relaxed);
+        let c = &self.counters;
+        stats.compactions = c.compactions.load(Ordering::Relaxed);
+        stats.blocks_cut = c.blocks_cut.load(Ordering::Relaxed);
+        stats.retention_deleted_blocks = c.retention_deleted.load(Ordering::Relaxed);
+        stats.wal_replayed_records = c.replayed_records.load(Ordering::Relaxed);
+        stats.wal_torn_tail_repairs = c.torn_repairs.load(Ordering::Relaxed);
+        stats.wal_undecodable_records = c.undecodable_records.load(Ordering::Relaxed);
+        stats
+    }
+}
+
+/// Replays every WAL segment into `head`; returns the highest segment number seen (0 when
+/// the log is empty). Damaged tails are truncated and counted, never fatal.
+fn replay(wal_dir: &Path, head: &mut Head, counters: &Counters) -> Result<u64, OpenError> {
+    let wal_err = |path: &Path, source| OpenError::Wal {
+        path: path.to_path_buf(),
+        source,
+    };
+    let segments = segment::list_segments(wal_dir).map_err(|e| wal_err(wal_dir, e))?;
+    let mut last = 0;
+    let mut unknown_refs = 0u64;
+    for (n, path) in segments {
+        last = n;
+        let contents = segment::read_segment(&path).map_err(|e| wal_err(&path, e))?;
+        if contents.repaired {
+            counters.torn_repairs.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(segment = %path.display(), "cut a torn or corrupt record off the WAL");
+        }
+        for payload in contents.payloads {
+            let record = match WalRecord::decode(&payload) {
+                Ok(r) => r,
+                Err(e) => {
+                    counters.undecodable_records.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(segment = %path.display(), error = %e, "skipping undecodable WAL record");
+                    continue;
+                }
+            };
+            for def in record.series {
+                head.replay_series(def);
+            }
+            for (series_ref, samples) in &record.samples {
+                if !head.replay_samples(*series_ref, samples) {
+                    unknown_refs += 1;
+                }
+            }
+            counters.replayed_records.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    if unknown_refs > 0 {
+        tracing::warn!(
+            groups = unknown_refs,
+            "WAL samples referenced unknown series and were dropped"
+        );
+    }
+    Ok(last)
+}

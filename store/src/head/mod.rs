@@ -1,0 +1,264 @@
+//! The head: the in-memory part of the database holding the samples not yet in a block.
+//!
+//! Series are found by labels (`refs`) or by matchers (`postings`); each series keeps its
+//! samples sorted by timestamp and the newest timestamp it ever accepted (`max_t`), which
+//! survives head cuts so the ordering rules keep working across them.
+
+mod rules;
+
+pub(crate) use rules::AppendRules;
+
+use std::collections::HashMap;
+
+use crate::model::{LabelMatcher, Labels, Sample, SeriesSamples};
+use crate::postings::Postings;
+use crate::wal::record::{SeriesDef, WalRecord};
+
+/// Fixed per-series overhead counted on top of the labels (maps, vectors, postings).
+const SERIES_OVERHEAD_BYTES: u64 = 160;
+/// Bytes counted per stored sample.
+const SAMPLE_BYTES: u64 = 16;
+
+/// One series in the head.
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+    /// Newest timestamp ever accepted for this series, also from earlier heads.
+    pub max_t: Option<i64>,
+}
+
+/// An in-memory head (the live one, or a frozen one waiting to be written as a block).
+#[derive(Debug, Default)]
+pub(crate) struct Head {
+    series: HashMap<u64, MemSeries>,
+    refs: HashMap<Labels, u64>,
+    postings: Postings,
+    next_ref: u64,
+    bytes: u64,
+    num_samples: u64,
+    min_t: Option<i64>,
+    max_t: Option<i64>,
+    /// Newest timestamp accepted by any series in the database, for the too-old rule.
+    max_seen_t: Option<i64>,
+}
+
+impl Head {
+    /// An empty head whose new series refs start at `next_ref`.
+    pub(crate) fn new(next_ref: u64, max_seen_t: Option<i64>) -> Head {
+        Head {
+            next_ref: next_ref.max(1),
+            max_seen_t,
+            ..Head::default()
+        }
+    }
+
+    pub(crate) fn num_series(&self) -> u64 {
+        self.series.len() as u64
+    }
+
+    pub(crate) fn num_samples(&self) -> u64 {
+        self.num_samples
+    }
+
+    /// Approximate bytes held by labels and samples.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Oldest and newest sample timestamp held by this head.
+    pub(crate) fn time_range(&self) -> Option<(i64, i64)> {
+        match (self.min_t, self.max_t) {
+            (Some(a), Some(b)) => Some((a, b)),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn max_seen_t(&self) -> Option<i64> {
+        self.max_seen_t
+    }
+
+    /// Raises the database-wide newest timestamp (e.g. from blocks found at open).
+    pub(crate) fn observe_time(&mut self, t: i64) {
+        self.max_seen_t = Some(self.max_seen_t.map_or(t, |m| m.max(t)));
+    }
+
+    pub(crate) fn lookup(&self, labels: &Labels) -> Option<u64> {
+        self.refs.get(labels).copied()
+    }
+
+    /// Number of head series with metric name `name`.
+    pub(crate) fn series_with_metric(&self, name: &str) -> usize {
+        self.postings.count(crate::model::METRIC_NAME_LABEL, name)
+    }
+
+    /// Adds a series under a fresh ref (the caller checked limits) and returns the ref.
+    pub(crate) fn create_series(&mut self, labels: Labels, max_t: Option<i64>) -> u64 {
+        let series_ref = self.next_ref;
+        self.insert_series(series_ref, labels, max_t);
+        series_ref
+    }
+
+    fn insert_series(&mut self, series_ref: u64, labels: Labels, max_t: Option<i64>) {
+        self.next_ref = self.next_ref.max(series_ref + 1);
+        self.bytes += 2 * labels.heap_bytes() as u64 + SERIES_OVERHEAD_BYTES;
+        self.postings.add(series_ref, &labels);
+        self.refs.insert(labels.clone(), series_ref);
+        self.series.insert(
+            series_ref,
+            MemSeries {
+                labels,
+                samples: Vec::new(),
+                max_t,
+            },
+        );
+    }
+
+    /// Undoes [`Head::create_series`] for a series that ended up with no accepted sample.
+    pub(crate) fn remove_new_series(&mut self, series_ref: u64) {
+        if let Some(series) = self.series.remove(&series_ref) {
+            self.postings.remove_last(series_ref, &series.labels);
+            self.refs.remove(&series.labels);
+            let cost = 2 * series.labels.heap_bytes() as u64 + SERIES_OVERHEAD_BYTES;
+            self.bytes = self.bytes.saturating_sub(cost);
+        }
+    }
+
+    /// Applies a series definition read from the WAL: creates the series under its
+    /// recorded ref, or raises the newest timestamp of an existing one.
+    pub(crate) fn replay_series(&mut self, def: SeriesDef) {
+        if let Some(series) = self.series.get_mut(&def.series_ref) {
+            if let Some(t) = def.max_t {
+                series.max_t = Some(series.max_t.map_or(t, |m| m.max(t)));
+                self.observe_time(t);
+            }
+            return;
+        }
+        if let Some(t) = def.max_t {
+            self.observe_time(t);
+        }
+        self.insert_series(def.series_ref, def.labels, def.max_t);
+    }
+
+    /// Inserts samples read from the WAL without the acceptance rules (they were checked
+    /// when first appended); samples for an unknown ref are counted and dropped.
+    pub(crate) fn replay_samples(&mut self, series_ref: u64, samples: &[Sample]) -> bool {
+        if !self.series.contains_key(&series_ref) {
+            return false;
+        }
+        for s in samples {
+            self.insert_sample(series_ref, *s);
+        }
+        true
+    }
+
+    /// Inserts one sample in timestamp order; an equal timestamp replaces nothing and
+    /// returns false.
+    fn insert_sample(&mut self, series_ref: u64, s: Sample) -> bool {
+        let Some(series) = self.series.get_mut(&series_ref) else {
+            return false;
+        };
+        let fast_path = series
+            .samples
+            .last()
+            .is_none_or(|last| last.timestamp_ms < s.timestamp_ms);
+        if fast_path {
+            series.samples.push(s);
+        } else {
+            match series
+                .samples
+                .binary_search_by(|x| x.timestamp_ms.cmp(&s.timestamp_ms))
+            {
+                Ok(_) => return false,
+                Err(i) => series.samples.insert(i, s),
+            }
+        }
+        series.max_t = Some(series.max_t.map_or(s.timestamp_ms, |m| m.max(s.timestamp_ms)));
+        self.num_samples += 1;
+        self.bytes += SAMPLE_BYTES;
+        self.min_t = Some(self.min_t.map_or(s.timestamp_ms, |m| m.min(s.timestamp_ms)));
+        self.max_t = Some(self.max_t.map_or(s.timestamp_ms, |m| m.max(s.timestamp_ms)));
+        self.observe_time(s.timestamp_ms);
+        true
+    }
+
+    /// Appends the series' samples with matchers `matchers` and samples in `[start, end]`
+    /// to `out`.
+    pub(crate) fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+        out: &mut Vec<SeriesSamples>,
+    ) {
+        if let Some((min, max)) = self.time_range() {
+            if max < start || min > end {
+                return;
+            }
+        } else {
+            return;
+        }
+        for series_ref in self.postings.select(matchers) {
+            let Some(series) = self.series.get(&series_ref) else {
+                continue;
+            };
+            let from = series.samples.partition_point(|s| s.timestamp_ms < start);
+            let to = series.samples.partition_point(|s| s.timestamp_ms <= end);
+            if from < to {
+                out.push(SeriesSamples {
+                    labels: series.labels.clone(),
+                    samples: series.samples[from..to].to_vec(),
+                });
+            }
+        }
+    }
+
+    /// The head that follows this one at a cut: the same series (refs, labels, newest
+    /// timestamps) without samples. Series whose newest sample is older than
+    /// `drop_before` can no longer receive samples and are left behind.
+    pub(crate) fn successor(&self, drop_before: i64) -> Head {
+        let mut next = Head::new(self.next_ref, self.max_seen_t);
+        let mut refs: Vec<u64> = self.series.keys().copied().collect();
+        refs.sort_unstable();
+        for series_ref in refs {
+            let Some(series) = self.series.get(&series_ref) else {
+                continue;
+            };
+            if series.max_t.is_none_or(|t| t < drop_before) {
+                continue;
+            }
+            next.insert_series(series_ref, series.labels.clone(), series.max_t);
+        }
+        next
+    }
+
+    /// A record defining every series of this head with its newest timestamp: the first
+    /// record of the WAL segment that starts with this head.
+    pub(crate) fn checkpoint(&self) -> WalRecord {
+        let mut refs: Vec<u64> = self.series.keys().copied().collect();
+        refs.sort_unstable();
+        let mut record = WalRecord::default();
+        for series_ref in refs {
+            if let Some(series) = self.series.get(&series_ref) {
+                record.series.push(SeriesDef {
+                    series_ref,
+                    max_t: series.max_t,
+                    labels: series.labels.clone(),
+                });
+            }
+        }
+        record
+    }
+
+    /// Series with at least one sample, sorted by labels (the order of a block).
+    pub(crate) fn sorted_series(&self) -> Vec<&MemSeries> {
+        let mut out: Vec<&MemSeries> = Vec::new();
+        for series in self.series.values() {
+            if !series.samples.is_empty() {
+                out.push(series);
+            }
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+}

@@ -1,0 +1,224 @@
+//! A postings index: label name → label value → sorted series ids.
+//!
+//! Both the head (ids are series refs) and each block (ids are the block's series ids) use it
+//! to turn a selector's matchers into the list of series to read without scanning every
+//! series' labels.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::model::{LabelMatcher, Labels, MatchOp};
+
+/// Label name → value → ids, plus the list of all ids. Ids must be added in increasing
+/// order so every list stays sorted without re-sorting.
+#[derive(Debug, Default)]
+pub(crate) struct Postings {
+    by_name: HashMap<String, BTreeMap<String, Vec<u64>>>,
+    all: Vec<u64>,
+}
+
+impl Postings {
+    /// Indexes series `id` (greater than every id added before) with `labels`.
+    pub(crate) fn add(&mut self, id: u64, labels: &Labels) {
+        self.all.push(id);
+        for l in labels.iter() {
+            let values = self.by_name.entry(l.name.clone()).or_default();
+            values.entry(l.value.clone()).or_default().push(id);
+        }
+    }
+
+    /// Removes series `id` again; only used to undo the most recent `add`, so it is the
+    /// last element of each of its lists.
+    pub(crate) fn remove_last(&mut self, id: u64, labels: &Labels) {
+        if self.all.last() == Some(&id) {
+            self.all.pop();
+        }
+        for l in labels.iter() {
+            let mut drop_name = false;
+            if let Some(values) = self.by_name.get_mut(&l.name) {
+                let mut drop_value = false;
+                if let Some(ids) = values.get_mut(&l.value) {
+                    if ids.last() == Some(&id) {
+                        ids.pop();
+                    }
+                    drop_value = ids.is_empty();
+                }
+                if drop_value {
+                    values.remove(&l.value);
+                }
+                drop_name = values.is_empty();
+            }
+            if drop_name {
+                self.by_name.remove(&l.name);
+            }
+        }
+    }
+
+    /// Number of series with label `name` = `value` (used for the per-metric limit).
+    pub(crate) fn count(&self, name: &str, value: &str) -> usize {
+        match self.by_name.get(name).and_then(|values| values.get(value)) {
+            Some(ids) => ids.len(),
+            None => 0,
+        }
+    }
+
+    /// Sorted ids of the series that satisfy every matcher.
+    ///
+    /// Matchers that do not match the empty string narrow the candidates by intersection
+    /// (Equal ones first, as they are cheapest); matchers that do match the empty string
+    /// (`a=""`, `a!="x"`, `a=~".*"`) are satisfied by series lacking the label, so they
+    /// subtract the series whose value they reject instead.
+    pub(crate) fn select(&self, matchers: &[LabelMatcher]) -> Vec<u64> {
+        let mut ordered: Vec<&LabelMatcher> = Vec::with_capacity(matchers.len());
+        for m in matchers {
+            if m.op == MatchOp::Equal && !m.matches_empty() {
+                ordered.push(m);
+            }
+        }
+        for m in matchers {
+            if m.op != MatchOp::Equal || m.matches_empty() {
+                ordered.push(m);
+            }
+        }
+
+        let mut candidates: Option<Vec<u64>> = None;
+        let mut exclusions: Vec<&LabelMatcher> = Vec::new();
+        for m in ordered {
+            if m.matches_empty() {
+                exclusions.push(m);
+                continue;
+            }
+            let matching = self.ids_where(&m.name, |v| m.matches(v));
+            candidates = Some(match candidates {
+                None => matching,
+                Some(c) => intersect(&c, &matching),
+            });
+            if candidates.as_ref().is_some_and(|c| c.is_empty()) {
+                return Vec::new();
+            }
+        }
+        let mut result = match candidates {
+            Some(c) => c,
+            None => self.all.clone(),
+        };
+        for m in exclusions {
+            let rejected = self.ids_where(&m.name, |v| !m.matches(v));
+            if !rejected.is_empty() {
+                result = subtract(&result, &rejected);
+            }
+        }
+        result
+    }
+
+    /// Union of the id lists of label `name` over the values accepted by `keep`.
+    fn ids_where(&self, name: &str, keep: impl Fn(&str) -> bool) -> Vec<u64> {
+        let Some(values) = self.by_name.get(name) else {
+            return Vec::new();
+        };
+        let mut lists: Vec<&Vec<u64>> = Vec::new();
+        for (value, ids) in values {
+            if keep(value) {
+                lists.push(ids);
+            }
+        }
+        match lists.len() {
+            0 => Vec::new(),
+            1 => lists[0].clone(),
+            _ => {
+                let mut out: Vec<u64> = Vec::new();
+                for ids in lists {
+                    out.extend_from_slice(ids);
+                }
+                out.sort_unstable();
+                out.dedup();
+                out
+            }
+        }
+    }
+}
+
+/// Ids present in both sorted lists.
+fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] < b[j] {
+            i += 1;
+        } else if a[i] > b[j] {
+            j += 1;
+        } else {
+            out.push(a[i]);
+            i += 1;
+            j += 1;
+        }
+    }
+    out
+}
+
+/// Ids of sorted list `a` that are not in sorted list `b`.
+fn subtract(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut j = 0;
+    for &id in a {
+        while j < b.len() && b[j] < id {
+            j += 1;
+        }
+        if j < b.len() && b[j] == id {
+            continue;
+        }
+        out.push(id);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn index() -> Postings {
+        let mut p = Postings::default();
+        p.add(
+            1,
+            &Labels::from_pairs([("__name__", "up"), ("job", "api"), ("env", "prod")]),
+        );
+        p.add(2, &Labels::from_pairs([("__name__", "up"), ("job", "web")]));
+        p.add(3, &Labels::from_pairs([("__name__", "cpu"), ("job", "api")]));
+        p
+    }
+
+    #[test]
+    fn equal_matchers_intersect() {
+        let p = index();
+        let got = p.select(&[
+            LabelMatcher::equal("__name__", "up"),
+            LabelMatcher::equal("job", "api"),
+        ]);
+        assert_eq!(got, vec![1]);
+        assert!(p.select(&[LabelMatcher::equal("job", "nope")]).is_empty());
+    }
+
+    #[test]
+    fn matchers_that_match_empty_accept_missing_labels() {
+        let p = index();
+        assert_eq!(p.select(&[LabelMatcher::equal("env", "")]), vec![2, 3]);
+        let ne = LabelMatcher::new(MatchOp::NotEqual, "env", "prod").unwrap();
+        assert_eq!(p.select(&[ne]), vec![2, 3]);
+        let re = LabelMatcher::new(MatchOp::RegexMatch, "job", "a.*|w.*").unwrap();
+        assert_eq!(p.select(&[re]), vec![1, 2, 3]);
+        let nre = LabelMatcher::new(MatchOp::RegexNoMatch, "job", "api").unwrap();
+        assert_eq!(p.select(&[LabelMatcher::equal("__name__", "up"), nre]), vec![2]);
+        let any = LabelMatcher::new(MatchOp::RegexMatch, "env", ".+").unwrap();
+        assert_eq!(p.select(&[any]), vec![1]);
+    }
+
+    #[test]
+    fn remove_last_undoes_add() {
+        let mut p = index();
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "db")]);
+        p.add(4, &l);
+        assert_eq!(p.count("__name__", "up"), 3);
+        p.remove_last(4, &l);
+        assert_eq!(p.count("__name__", "up"), 2);
+        assert!(p.select(&[LabelMatcher::equal("job", "db")]).is_empty());
+    }
+}

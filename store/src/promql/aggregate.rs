@@ -1,0 +1,327 @@
+//! Aggregation operators (`sum`, `avg`, `topk`, `quantile`, …) with `by` / `without`.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use promql_parser::parser::token::{
+    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM,
+    T_TOPK,
+};
+use promql_parser::parser::{AggregateExpr, LabelModifier};
+
+use crate::model::{is_valid_label_name, Labels};
+
+use super::engine::Evaluator;
+use super::error::PromqlError;
+use super::functions::quantile;
+use super::parse::format_float;
+use super::value::{kahan_inc, Elem, Grid, IdMap, StepVec, Val};
+
+/// Running state of one group at one step.
+#[derive(Clone, Default)]
+struct Acc {
+    count: f64,
+    sum: f64,
+    comp: f64,
+    mean: f64,
+    m2: f64,
+    value: f64,
+    members: Vec<usize>,
+}
+
+/// Maps input series to their groups, once per distinct input.
+struct Grouping<'m> {
+    modifier: Option<&'m LabelModifier>,
+    by_ptr: IdMap<usize, usize>,
+    ids: HashMap<Labels, usize>,
+    groups: Vec<Arc<Labels>>,
+}
+
+impl<'m> Grouping<'m> {
+    fn new(modifier: Option<&'m LabelModifier>) -> Self {
+        Grouping {
+            modifier,
+            by_ptr: IdMap::default(),
+            ids: HashMap::new(),
+            groups: Vec::new(),
+        }
+    }
+
+    fn group_labels(&self, l: &Labels) -> Labels {
+        match self.modifier {
+            None => Labels::default(),
+            Some(LabelModifier::Include(names)) => l.keep_only(&names.labels),
+            Some(LabelModifier::Exclude(names)) => l.drop_names(&names.labels).without_metric_name(),
+        }
+    }
+
+    fn id(&mut self, labels: &Arc<Labels>) -> usize {
+        let key = Arc::as_ptr(labels) as usize;
+        if let Some(&id) = self.by_ptr.get(&key) {
+            return id;
+        }
+        let g = self.group_labels(labels);
+        let id = match self.ids.get(&g) {
+            Some(&id) => id,
+            None => {
+                self.groups.push(Arc::new(g.clone()));
+                self.ids.insert(g, self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        self.by_ptr.insert(key, id);
+        id
+    }
+}
+
+/// Evaluates an aggregation over every step.
+pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> Result<Val, PromqlError> {
+    let op = agg.op.id();
+    let mut scalar_param: Option<Vec<f64>> = None;
+    let mut label_param: Option<String> = None;
+    match op {
+        T_TOPK | T_BOTTOMK | T_QUANTILE => {
+            let Some(p) = &agg.param else {
+                return Err(PromqlError::exec(format!("{} needs a parameter", agg.op)));
+            };
+            scalar_param = Some(
+                ev.eval(p, grid)?
+                    .into_scalar(&format!("parameter of {}", agg.op))?,
+            );
+        }
+        T_COUNT_VALUES => {
+            let Some(p) = &agg.param else {
+                return Err(PromqlError::exec("count_values needs a label name parameter"));
+            };
+            match ev.eval(p, grid)? {
+                Val::String(s) => {
+                    if !is_valid_label_name(&s) {
+                        return Err(PromqlError::exec(format!(
+                            "invalid label name {s:?} in count_values"
+                        )));
+                    }
+                    label_param = Some(s);
+                }
+                other => {
+                    return Err(PromqlError::exec(format!(
+                        "count_values expects a string parameter, got {}",
+                        other.type_name()
+                    )))
+                }
+            }
+        }
+        T_SUM | T_AVG | T_COUNT | T_MIN | T_MAX | T_GROUP | T_STDDEV | T_STDVAR => {}
+        _ => {
+            return Err(PromqlError::exec(format!(
+                "aggregation {} is not supported",
+                agg.op
+            )))
+        }
+    }
+    let input = ev
+        .eval(&agg.expr, grid)?
+        .into_vector(&format!("argument of {}", agg.op))?;
+    let mut grouping = Grouping::new(agg.modifier.as_ref());
+    let mut out: Vec<StepVec> = Vec::with_capacity(input.len());
+    let mut cv_labels: HashMap<(usize, String), Arc<Labels>> = HashMap::new();
+    let keep_members = matches!(op, T_TOPK | T_BOTTOMK | T_QUANTILE | T_COUNT_VALUES);
+    for (i, step) in input.iter().enumerate() {
+        let mut accs: Vec<Option<Acc>> = Vec::new();
+        let mut order: Vec<usize> = Vec::new();
+        for (j, e) in step.iter().enumerate() {
+            let gid = grouping.id(&e.labels);
+            if accs.len() <= gid {
+                accs.resize(gid + 1, None);
+            }
+            let Some(slot) = accs.get_mut(gid) else {
+                continue;
+            };
+            match slot {
+                None => {
+                    order.push(gid);
+                    *slot = Some(first_acc(e.v, j, keep_members));
+                }
+                Some(acc) => add(op, acc, e.v, j, keep_members),
+            }
+        }
+        let mut res: StepVec = Vec::new();
+        for gid in order {
+            let Some(Some(acc)) = accs.get(gid) else {
+                continue;
+            };
+            let Some(glabels) = grouping.groups.get(gid) else {
+                continue;
+            };
+            match op {
+                T_TOPK | T_BOTTOMK => {
+                    let k = scalar_param
+                        .as_ref()
+                        .and_then(|p| p.get(i).copied())
+                        .unwrap_or(f64::NAN);
+                    select_k(op == T_TOPK, k, &acc.members, step, &mut res)?;
+                }
+                T_COUNT_VALUES => {
+                    let name = label_param.as_deref().unwrap_or_default();
+                    let mut counts: Vec<(String, f64)> = Vec::new();
+                    let mut index: HashMap<String, usize> = HashMap::new();
+                    for &m in &acc.members {
+                        let Some(e) = step.get(m) else { continue };
+                        let s = format_float(e.v);
+                        match index.get(&s).and_then(|&k| counts.get_mut(k)) {
+                            Some((_, c)) => *c += 1.0,
+                            None => {
+                                index.insert(s.clone(), counts.len());
+                                counts.push((s, 1.0));
+                            }
+                        }
+                    }
+                    for (s, c) in counts {
+                        let labels = cv_labels
+                            .entry((gid, s.clone()))
+                            .or_insert_with(|| Arc::new(glabels.with(name, &s)))
+                            .clone();
+                        res.push(Elem { labels, v: c });
+                    }
+                }
+                T_QUANTILE => {
+                    let q = scalar_param
+                        .as_ref()
+                        .and_then(|p| p.get(i).copied())
+                        .unwrap_or(f64::NAN);
+                    let mut values: Vec<f64> = Vec::with_capacity(acc.members.len());
+                    for &m in &acc.members {
+                        if let Some(e) = step.get(m) {
+                            values.push(e.v);
+                        }
+                    }
+                    res.push(Elem {
+                        labels: glabels.clone(),
+                        v: quantile(q, &mut values),
+                    });
+                }
+                _ => res.push(Elem {
+                    labels: glabels.clone(),
+                    v: finish(op, acc),
+                }),
+            }
+        }
+        out.push(res);
+        if i % 64 == 0 {
+            ev.check_deadline()?;
+        }
+    }
+    if op == T_COUNT_VALUES {
+        // count_values may produce a label set equal to another group's.
+        for step in &out {
+            let mut seen: Vec<&Labels> = step.iter().map(|e| &*e.labels).collect();
+            seen.sort();
+            for pair in seen.windows(2) {
+                if pair[0] == pair[1] {
+                    return Err(PromqlError::exec(format!(
+                        "vector cannot contain metrics with the same labelset: {}",
+                        pair[0]
+                    )));
+                }
+            }
+        }
+    }
+    Ok(Val::Vector(out))
+}
+
+fn first_acc(v: f64, j: usize, keep_members: bool) -> Acc {
+    Acc {
+        count: 1.0,
+        sum: v,
+        comp: 0.0,
+        mean: v,
+        m2: 0.0,
+        value: v,
+        members: if keep_members { vec![j] } else { Vec::new() },
+    }
+}
+
+fn add(op: u16, acc: &mut Acc, v: f64, j: usize, keep_members: bool) {
+    acc.count += 1.0;
+    if keep_members {
+        acc.members.push(j);
+    }
+    match op {
+        T_SUM | T_AVG => {
+            (acc.sum, acc.comp) = kahan_inc(v, acc.sum, acc.comp);
+            // Incremental mean, used when the plain sum overflows.
+            if acc.mean.is_infinite() && ((v.is_infinite() && (acc.mean > 0.0) == (v > 0.0)) || v.is_finite())
+            {
+                return;
+            }
+            acc.mean += v / acc.count - acc.mean / acc.count;
+        }
+        T_MIN if acc.value > v || acc.value.is_nan() => acc.value = v,
+        T_MAX if acc.value < v || acc.value.is_nan() => acc.value = v,
+        T_STDDEV | T_STDVAR => {
+            let delta = v - acc.mean;
+            acc.mean += delta / acc.count;
+            acc.m2 += delta * (v - acc.mean);
+        }
+        _ => {}
+    }
+}
+
+fn finish(op: u16, acc: &Acc) -> f64 {
+    match op {
+        T_SUM => acc.sum + acc.comp,
+        T_AVG => {
+            let s = acc.sum + acc.comp;
+            if s.is_infinite() && acc.mean.is_finite() {
+                acc.mean
+            } else {
+                s / acc.count
+            }
+        }
+        T_COUNT => acc.count,
+        T_GROUP => 1.0,
+        T_MIN | T_MAX => acc.value,
+        T_STDVAR => acc.m2 / acc.count,
+        T_STDDEV => (acc.m2 / acc.count).sqrt(),
+        _ => f64::NAN,
+    }
+}
+
+/// Keeps the `k` largest (topk) or smallest (bottomk) members; NaN ranks last either way.
+fn select_k(
+    top: bool,
+    k: f64,
+    members: &[usize],
+    step: &StepVec,
+    res: &mut StepVec,
+) -> Result<(), PromqlError> {
+    const INT64_RANGE: std::ops::Range<f64> = -9.223_372_036_854_776e18..9.223_372_036_854_776e18;
+    if !INT64_RANGE.contains(&k) {
+        return Err(PromqlError::exec(format!(
+            "Scalar value {} overflows int64",
+            format_float(k)
+        )));
+    }
+    let k = k as i64;
+    if k < 1 {
+        return Ok(());
+    }
+    let mut picked: Vec<&Elem> = Vec::with_capacity(members.len());
+    for &m in members {
+        if let Some(e) = step.get(m) {
+            picked.push(e);
+        }
+    }
+    picked.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ if top => b.v.partial_cmp(&a.v).unwrap_or(Ordering::Equal),
+        _ => a.v.partial_cmp(&b.v).unwrap_or(Ordering::Equal),
+    });
+    picked.truncate(usize::try_from(k).unwrap_or(usize::MAX));
+    for e in picked {
+        res.push(e.clone());
+    }
+    Ok(())
+}

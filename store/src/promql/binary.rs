@@ -1,0 +1,338 @@
+//! Binary operators: arithmetic, comparison (with `bool`) and set operators between scalars
+//! and vectors, with `on` / `ignoring` / `group_left` / `group_right` vector matching.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use promql_parser::parser::token::{
+    T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD, T_MUL, T_NEQ,
+    T_POW, T_SUB,
+};
+use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
+
+use crate::model::{Labels, METRIC_NAME_LABEL};
+
+use super::engine::Evaluator;
+use super::error::PromqlError;
+use super::value::{check_steps, Elem, Grid, IdMap, IdSet, LabelMemo, StepVec, Val};
+
+/// Applies `op` to two floats: `(value, keep)`. Comparisons keep the left value when true.
+fn apply(op: u16, l: f64, r: f64) -> Result<(f64, bool), PromqlError> {
+    Ok(match op {
+        T_ADD => (l + r, true),
+        T_SUB => (l - r, true),
+        T_MUL => (l * r, true),
+        T_DIV => (l / r, true),
+        T_MOD => (l % r, true),
+        T_POW => (l.powf(r), true),
+        T_ATAN2 => (l.atan2(r), true),
+        T_EQLC => (l, l == r),
+        T_NEQ => (l, l != r),
+        T_GTR => (l, l > r),
+        T_LSS => (l, l < r),
+        T_GTE => (l, l >= r),
+        T_LTE => (l, l <= r),
+        other => {
+            return Err(PromqlError::exec(format!(
+                "operator {} is not defined between these operands",
+                promql_parser::parser::token::TokenType::new(other)
+            )))
+        }
+    })
+}
+
+fn is_comparison(op: u16) -> bool {
+    matches!(op, T_EQLC | T_NEQ | T_GTR | T_LSS | T_GTE | T_LTE)
+}
+
+fn is_arithmetic(op: u16) -> bool {
+    matches!(op, T_ADD | T_SUB | T_MUL | T_DIV | T_MOD | T_POW | T_ATAN2)
+}
+
+/// Evaluates a binary expression over every step.
+pub(crate) fn eval(ev: &mut Evaluator<'_>, be: &BinaryExpr, grid: &Grid) -> Result<Val, PromqlError> {
+    let op = be.op.id();
+    let return_bool = be.return_bool();
+    let lhs = ev.eval(&be.lhs, grid)?;
+    let rhs = ev.eval(&be.rhs, grid)?;
+    match (lhs, rhs) {
+        (Val::Scalar(l), Val::Scalar(r)) => {
+            let mut out = Vec::with_capacity(l.len());
+            for (a, b) in l.iter().zip(r.iter()) {
+                let (v, keep) = apply(op, *a, *b)?;
+                if is_comparison(op) {
+                    out.push(if keep { 1.0 } else { 0.0 });
+                } else {
+                    out.push(v);
+                }
+            }
+            Ok(Val::Scalar(out))
+        }
+        (Val::Vector(l), Val::Scalar(r)) => vector_scalar(op, return_bool, l, &r, false),
+        (Val::Scalar(l), Val::Vector(r)) => vector_scalar(op, return_bool, r, &l, true),
+        (Val::Vector(l), Val::Vector(r)) => {
+            let modifier = be.modifier.as_ref();
+            let matching = modifier.and_then(|m| m.matching.as_ref());
+            let card = modifier
+                .map(|m| &m.card)
+                .unwrap_or(&VectorMatchCardinality::OneToOne);
+            let mut sigs = Signatures::new(matching);
+            let mut out: Vec<StepVec> = Vec::with_capacity(l.len());
+            match op {
+                T_LAND | T_LUNLESS => {
+                    for (ls, rs) in l.into_iter().zip(r.iter()) {
+                        let mut present: IdSet<usize> = IdSet::default();
+                        for e in rs {
+                            present.insert(sigs.id(&e.labels));
+                        }
+                        let mut res = Vec::new();
+                        for e in ls {
+                            if present.contains(&sigs.id(&e.labels)) == (op == T_LAND) {
+                                res.push(e);
+                            }
+                        }
+                        out.push(res);
+                    }
+                }
+                T_LOR => {
+                    for (ls, rs) in l.into_iter().zip(r) {
+                        let mut present: IdSet<usize> = IdSet::default();
+                        for e in &ls {
+                            present.insert(sigs.id(&e.labels));
+                        }
+                        let mut res = ls;
+                        for e in rs {
+                            if !present.contains(&sigs.id(&e.labels)) {
+                                res.push(e);
+                            }
+                        }
+                        out.push(res);
+                    }
+                }
+                _ => {
+                    let mut results = ResultLabels::default();
+                    for (i, (ls, rs)) in l.iter().zip(r.iter()).enumerate() {
+                        out.push(vector_vector(
+                            op,
+                            return_bool,
+                            card,
+                            matching,
+                            &mut sigs,
+                            &mut results,
+                            ls,
+                            rs,
+                        )?);
+                        if i % 64 == 0 {
+                            ev.check_deadline()?;
+                        }
+                    }
+                }
+            }
+            Ok(Val::Vector(out))
+        }
+        (l, r) => Err(PromqlError::exec(format!(
+            "binary operator {} is not defined between {} and {}",
+            be.op,
+            l.type_name(),
+            r.type_name()
+        ))),
+    }
+}
+
+/// `vector op scalar` (or `scalar op vector` when `swapped`).
+fn vector_scalar(
+    op: u16,
+    return_bool: bool,
+    v: Vec<StepVec>,
+    s: &[f64],
+    swapped: bool,
+) -> Result<Val, PromqlError> {
+    if matches!(op, T_LAND | T_LOR | T_LUNLESS) {
+        return Err(PromqlError::exec(
+            "set operators are only defined between instant vectors",
+        ));
+    }
+    let drop_name = is_arithmetic(op) || return_bool;
+    let mut memo = LabelMemo::default();
+    let mut out: Vec<StepVec> = Vec::with_capacity(v.len());
+    for (step, sv) in v.into_iter().zip(s.iter()) {
+        let mut res = Vec::with_capacity(step.len());
+        for mut e in step {
+            let (l, r) = if swapped { (*sv, e.v) } else { (e.v, *sv) };
+            let (mut value, mut keep) = apply(op, l, r)?;
+            if is_comparison(op) {
+                value = e.v;
+            }
+            if return_bool {
+                value = if keep { 1.0 } else { 0.0 };
+                keep = true;
+            }
+            if !keep {
+                continue;
+            }
+            e.v = value;
+            if drop_name {
+                e.labels = memo.map(&e.labels, |l| l.without_metric_name());
+            }
+            res.push(e);
+        }
+        out.push(res);
+    }
+    check_steps(&memo, &out)?;
+    Ok(Val::Vector(out))
+}
+
+/// Matching signatures of series, interned to small ids once per distinct series.
+struct Signatures<'m> {
+    matching: Option<&'m LabelModifier>,
+    by_ptr: IdMap<usize, usize>,
+    ids: HashMap<Labels, usize>,
+    labels: Vec<Labels>,
+}
+
+impl<'m> Signatures<'m> {
+    fn new(matching: Option<&'m LabelModifier>) -> Self {
+        Signatures {
+            matching,
+            by_ptr: IdMap::default(),
+            ids: HashMap::new(),
+            labels: Vec::new(),
+        }
+    }
+
+    fn id(&mut self, l: &Arc<Labels>) -> usize {
+        let key = Arc::as_ptr(l) as usize;
+        if let Some(&id) = self.by_ptr.get(&key) {
+            return id;
+        }
+        let sig = match self.matching {
+            Some(LabelModifier::Include(names)) => l.keep_only(&names.labels),
+            Some(LabelModifier::Exclude(names)) => l.drop_names(&names.labels).without_metric_name(),
+            None => l.without_metric_name(),
+        };
+        let id = match self.ids.get(&sig) {
+            Some(&id) => id,
+            None => {
+                self.labels.push(sig.clone());
+                self.ids.insert(sig, self.labels.len() - 1);
+                self.labels.len() - 1
+            }
+        };
+        self.by_ptr.insert(key, id);
+        id
+    }
+
+    fn describe(&self, id: usize) -> String {
+        self.labels.get(id).map(|l| l.to_string()).unwrap_or_default()
+    }
+}
+
+/// Result label sets per (many-side series, one-side series) pair, interned.
+#[derive(Default)]
+struct ResultLabels {
+    by_pair: IdMap<(usize, usize), Arc<Labels>>,
+    interned: HashMap<Labels, Arc<Labels>>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn vector_vector(
+    op: u16,
+    return_bool: bool,
+    card: &VectorMatchCardinality,
+    matching: Option<&LabelModifier>,
+    sigs: &mut Signatures<'_>,
+    results: &mut ResultLabels,
+    lhs: &StepVec,
+    rhs: &StepVec,
+) -> Result<StepVec, PromqlError> {
+    let one_to_many = matches!(card, VectorMatchCardinality::OneToMany(_));
+    let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
+    let mut one_by_sig: IdMap<usize, &Elem> = IdMap::default();
+    for e in one {
+        let sig = sigs.id(&e.labels);
+        if let Some(prev) = one_by_sig.insert(sig, e) {
+            let side = if one_to_many { "left" } else { "right" };
+            return Err(PromqlError::exec(format!(
+                "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                sigs.describe(sig),
+                prev.labels,
+                e.labels
+            )));
+        }
+    }
+    // One-to-one: the signatures already matched; otherwise the result label sets produced
+    // (interned, so the pointer identifies the set).
+    let mut matched: IdSet<usize> = IdSet::default();
+    let mut out = Vec::new();
+    for e in many {
+        let sig = sigs.id(&e.labels);
+        let Some(o) = one_by_sig.get(&sig) else {
+            continue;
+        };
+        let (fl, fr) = if one_to_many { (o.v, e.v) } else { (e.v, o.v) };
+        let (mut value, keep) = apply(op, fl, fr)?;
+        if return_bool {
+            value = if keep { 1.0 } else { 0.0 };
+        } else if !keep {
+            continue;
+        }
+        let labels = result_labels(results, op, return_bool, card, matching, &e.labels, &o.labels);
+        if matches!(card, VectorMatchCardinality::OneToOne) {
+            if !matched.insert(sig) {
+                return Err(PromqlError::exec(format!(
+                    "multiple matches for labels {}: many-to-one matching must be explicit (group_left/group_right)",
+                    sigs.describe(sig)
+                )));
+            }
+        } else if !matched.insert(Arc::as_ptr(&labels) as usize) {
+            return Err(PromqlError::exec(format!(
+                "multiple matches for labels {}: grouping labels must ensure unique matches",
+                sigs.describe(sig)
+            )));
+        }
+        out.push(Elem { labels, v: value });
+    }
+    Ok(out)
+}
+
+/// The labels of a vector-matching result, as Prometheus' `resultMetric`.
+fn result_labels(
+    results: &mut ResultLabels,
+    op: u16,
+    return_bool: bool,
+    card: &VectorMatchCardinality,
+    matching: Option<&LabelModifier>,
+    many: &Arc<Labels>,
+    one: &Arc<Labels>,
+) -> Arc<Labels> {
+    let key = (Arc::as_ptr(many) as usize, Arc::as_ptr(one) as usize);
+    if let Some(l) = results.by_pair.get(&key) {
+        return l.clone();
+    }
+    let mut l: Labels = (**many).clone();
+    if is_arithmetic(op) || return_bool {
+        l = l.without(METRIC_NAME_LABEL);
+    }
+    if matches!(card, VectorMatchCardinality::OneToOne) {
+        match matching {
+            Some(LabelModifier::Include(names)) => l = l.keep_only(&names.labels),
+            Some(LabelModifier::Exclude(names)) => l = l.drop_names(&names.labels),
+            None => {}
+        }
+    }
+    if let Some(include) = card.labels() {
+        for name in &include.labels {
+            l = l.with(name, one.get(name).unwrap_or(""));
+        }
+    }
+    let arc = match results.interned.get(&l) {
+        Some(a) => a.clone(),
+        None => {
+            let a = Arc::new(l.clone());
+            results.interned.insert(l, a.clone());
+            a
+        }
+    };
+    results.by_pair.insert(key, arc.clone());
+    arc
+}

@@ -1,0 +1,440 @@
+//! The evaluator: dispatch over the AST, subqueries, unary minus, and turning the internal
+//! per-step values into the public [`Value`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use promql_parser::parser::{Expr, SubqueryExpr};
+
+use crate::model::{Labels, Sample, SeriesSamples};
+use crate::query::Queryable;
+
+use super::error::PromqlError;
+use super::parse::{at_ms, duration_ms, offset_ms, parse_expr, unparen};
+use super::selector::{eval_matrix_selector, eval_vector_selector, Pick};
+use super::value::{check_steps, Grid, IdMap, LabelMemo, RangeData, RangeSeries, StepVec, Val};
+use super::{aggregate, binary, functions};
+use super::{EngineOptions, InstantSample, QueryResult, QueryStats, Value};
+
+/// Step used by subqueries that do not name one (`[5m:]`), as Prometheus' default
+/// evaluation interval.
+const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
+
+/// Most points a range query may return per series, as Prometheus' HTTP API allows.
+const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// Evaluates PromQL queries. Cheap to share: it holds only options.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+impl Engine {
+    /// An engine with these limits.
+    pub fn new(opts: EngineOptions) -> Engine {
+        Engine { opts }
+    }
+
+    /// Evaluates `expr` at `time_ms`. Yields a Vector, Scalar or String; a range vector at the
+    /// top (`foo[5m]`, a subquery) yields a Matrix of the raw samples in its window.
+    pub fn instant_query(
+        &self,
+        q: &dyn Queryable,
+        expr: &str,
+        time_ms: i64,
+    ) -> Result<QueryResult, PromqlError> {
+        let started = Instant::now();
+        let ast = parse_expr(expr)?;
+        let grid = Grid::instant(time_ms);
+        let mut ev = Evaluator::new(q, &self.opts, started, time_ms, time_ms);
+        let val = ev.eval(&ast, &grid)?;
+        let value = match val {
+            Val::Scalar(v) => Value::Scalar {
+                t_ms: time_ms,
+                v: v.first().copied().unwrap_or(f64::NAN),
+            },
+            Val::String(s) => Value::String { t_ms: time_ms, v: s },
+            Val::Vector(steps) => {
+                let step = steps.into_iter().next().unwrap_or_default();
+                check_unique_labels(&step)?;
+                let mut out: Vec<InstantSample> = Vec::with_capacity(step.len());
+                for e in step {
+                    out.push(InstantSample {
+                        labels: (*e.labels).clone(),
+                        t_ms: time_ms,
+                        v: e.v,
+                    });
+                }
+                if !keeps_order(&ast) {
+                    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+                }
+                ev.account_output(out.len())?;
+                Value::Vector(out)
+            }
+            Val::Matrix(rd) => Value::Matrix(matrix_at(&mut ev, &rd, time_ms)?),
+        };
+        Ok(ev.finish(expr, value, started))
+    }
+
+    /// Evaluates `expr` at every step from `start_ms` to `end_ms`; the result is a Matrix
+    /// with series sorted by labels. The expression must be a scalar or an instant vector.
+    pub fn range_query(
+        &self,
+        q: &dyn Queryable,
+        expr: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, PromqlError> {
+        let started = Instant::now();
+        if step_ms <= 0 {
+            return Err(PromqlError::BadData(format!(
+                "zero or negative query resolution step widths are not accepted (step {step_ms}ms)"
+            )));
+        }
+        if end_ms < start_ms {
+            return Err(PromqlError::BadData(format!(
+                "end timestamp {end_ms} must not be before start time {start_ms}"
+            )));
+        }
+        if (i128::from(end_ms) - i128::from(start_ms)) / i128::from(step_ms)
+            >= i128::from(MAX_POINTS_PER_SERIES)
+        {
+            return Err(PromqlError::BadData(format!(
+                "exceeded maximum resolution of {MAX_POINTS_PER_SERIES} points per timeseries (step {step_ms}ms). Try decreasing the query resolution"
+            )));
+        }
+        let ast = parse_expr(expr)?;
+        let grid = Grid {
+            start: start_ms,
+            end: end_ms,
+            step: step_ms,
+        };
+        let mut ev = Evaluator::new(q, &self.opts, started, start_ms, end_ms);
+        let val = ev.eval(&ast, &grid)?;
+        let series = match val {
+            Val::Scalar(v) => {
+                let mut samples = Vec::with_capacity(v.len());
+                for (i, x) in v.into_iter().enumerate() {
+                    samples.push(Sample::new(grid.t(i), x));
+                }
+                vec![SeriesSamples {
+                    labels: Labels::default(),
+                    samples,
+                }]
+            }
+            Val::Vector(steps) => assemble_matrix(&mut ev, steps, &grid)?,
+            other => {
+                return Err(PromqlError::BadData(format!(
+                    "invalid expression type {:?} for range query, must be Scalar or instant Vector",
+                    other.type_name()
+                )))
+            }
+        };
+        Ok(ev.finish(expr, Value::Matrix(series), started))
+    }
+}
+
+/// True when the top of the expression decides the order of an instant vector.
+fn keeps_order(ast: &Expr) -> bool {
+    match unparen(ast) {
+        Expr::Call(c) => matches!(
+            c.func.name,
+            "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc"
+        ),
+        Expr::Aggregate(a) => {
+            use promql_parser::parser::token::{T_BOTTOMK, T_TOPK};
+            matches!(a.op.id(), T_TOPK | T_BOTTOMK)
+        }
+        _ => false,
+    }
+}
+
+/// Errors when an instant vector holds two samples with equal labels.
+fn check_unique_labels(step: &StepVec) -> Result<(), PromqlError> {
+    if step.len() < 2 {
+        return Ok(());
+    }
+    let mut refs: Vec<&Labels> = Vec::with_capacity(step.len());
+    for e in step {
+        refs.push(&e.labels);
+    }
+    refs.sort();
+    for pair in refs.windows(2) {
+        if pair[0] == pair[1] {
+            return Err(PromqlError::exec(format!(
+                "vector cannot contain metrics with the same labelset: {}",
+                pair[0]
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The samples of each series of a range vector inside the window of time `t`.
+fn matrix_at(ev: &mut Evaluator<'_>, rd: &RangeData, t: i64) -> Result<Vec<SeriesSamples>, PromqlError> {
+    let (start, end) = rd.window(t);
+    let mut out = Vec::new();
+    let mut total = 0usize;
+    for s in &rd.series {
+        let mut samples = Vec::new();
+        for p in &s.samples {
+            if p.timestamp_ms >= start && p.timestamp_ms <= end {
+                samples.push(*p);
+            }
+        }
+        if !samples.is_empty() {
+            total += samples.len();
+            out.push(SeriesSamples {
+                labels: (*s.labels).clone(),
+                samples,
+            });
+        }
+    }
+    ev.account_output(total)?;
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(out)
+}
+
+/// Turns per-step vectors into series sorted by labels; a series seen twice at one step is
+/// the "same labelset" error.
+fn assemble_matrix(
+    ev: &mut Evaluator<'_>,
+    steps: Vec<StepVec>,
+    grid: &Grid,
+) -> Result<Vec<SeriesSamples>, PromqlError> {
+    let mut by_ptr: IdMap<usize, usize> = IdMap::default();
+    let mut by_labels: HashMap<Labels, usize> = HashMap::new();
+    let mut series: Vec<SeriesSamples> = Vec::new();
+    let mut keep_alive: Vec<Arc<Labels>> = Vec::new();
+    let mut total = 0usize;
+    for (i, step) in steps.into_iter().enumerate() {
+        let t = grid.t(i);
+        total += step.len();
+        for e in step {
+            let key = Arc::as_ptr(&e.labels) as usize;
+            let idx = match by_ptr.get(&key) {
+                Some(&idx) => idx,
+                None => {
+                    let idx = match by_labels.get(&*e.labels) {
+                        Some(&idx) => idx,
+                        None => {
+                            series.push(SeriesSamples {
+                                labels: (*e.labels).clone(),
+                                samples: Vec::new(),
+                            });
+                            by_labels.insert((*e.labels).clone(), series.len() - 1);
+                            series.len() - 1
+                        }
+                    };
+                    by_ptr.insert(key, idx);
+                    keep_alive.push(e.labels.clone());
+                    idx
+                }
+            };
+            let Some(s) = series.get_mut(idx) else {
+                continue;
+            };
+            if s.samples.last().is_some_and(|p| p.timestamp_ms == t) {
+                return Err(PromqlError::exec(format!(
+                    "vector cannot contain metrics with the same labelset: {}",
+                    s.labels
+                )));
+            }
+            s.samples.push(Sample::new(t, e.v));
+        }
+    }
+    ev.account_output(total)?;
+    series.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(series)
+}
+
+/// State of one query evaluation: the storage, limits, and what was spent so far.
+pub(crate) struct Evaluator<'a> {
+    pub q: &'a dyn Queryable,
+    pub lookback_ms: i64,
+    /// Start of the top-level query, for `@ start()`.
+    pub query_start: i64,
+    /// End of the top-level query, for `@ end()`.
+    pub query_end: i64,
+    /// `None` when the timeout is too large to represent: no deadline.
+    deadline: Option<Instant>,
+    max_samples: usize,
+    samples: usize,
+    samples_loaded: usize,
+    series_loaded: usize,
+}
+
+impl<'a> Evaluator<'a> {
+    fn new(
+        q: &'a dyn Queryable,
+        opts: &EngineOptions,
+        started: Instant,
+        query_start: i64,
+        query_end: i64,
+    ) -> Self {
+        Evaluator {
+            q,
+            lookback_ms: duration_ms(&opts.lookback_delta),
+            query_start,
+            query_end,
+            deadline: started.checked_add(opts.timeout),
+            max_samples: opts.max_samples,
+            samples: 0,
+            samples_loaded: 0,
+            series_loaded: 0,
+        }
+    }
+
+    fn finish(self, expr: &str, value: Value, started: Instant) -> QueryResult {
+        let stats = QueryStats {
+            samples_loaded: self.samples_loaded,
+            series_loaded: self.series_loaded,
+            duration: started.elapsed(),
+        };
+        tracing::debug!(
+            query = expr,
+            elapsed_ms = stats.duration.as_millis() as u64,
+            samples_loaded = stats.samples_loaded,
+            series_loaded = stats.series_loaded,
+            "promql query evaluated"
+        );
+        QueryResult { value, stats }
+    }
+
+    /// Fails with [`PromqlError::Timeout`] once the deadline has passed.
+    pub fn check_deadline(&self) -> Result<(), PromqlError> {
+        if self.deadline.is_some_and(|d| Instant::now() > d) {
+            return Err(PromqlError::Timeout);
+        }
+        Ok(())
+    }
+
+    /// Counts samples read from storage against the limit.
+    pub fn account_loaded(&mut self, series: usize, samples: usize) -> Result<(), PromqlError> {
+        self.series_loaded += series;
+        self.samples_loaded += samples;
+        self.account_output(samples)?;
+        self.check_deadline()
+    }
+
+    /// Counts samples held (loaded or produced) against the limit.
+    pub fn account_output(&mut self, samples: usize) -> Result<(), PromqlError> {
+        self.samples = self.samples.saturating_add(samples);
+        if self.samples > self.max_samples {
+            return Err(PromqlError::TooManySamples(self.max_samples));
+        }
+        Ok(())
+    }
+
+    /// Evaluates `expr` at every step of `grid`.
+    pub fn eval(&mut self, expr: &Expr, grid: &Grid) -> Result<Val, PromqlError> {
+        self.check_deadline()?;
+        let n = grid.len();
+        match expr {
+            Expr::NumberLiteral(nl) => Ok(Val::Scalar(vec![nl.val; n])),
+            Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, grid),
+            Expr::Unary(u) => match self.eval(&u.expr, grid)? {
+                Val::Scalar(mut v) => {
+                    for x in v.iter_mut() {
+                        *x = -*x;
+                    }
+                    Ok(Val::Scalar(v))
+                }
+                Val::Vector(mut steps) => {
+                    let mut memo = LabelMemo::default();
+                    for step in steps.iter_mut() {
+                        for e in step.iter_mut() {
+                            e.v = -e.v;
+                            e.labels = memo.map(&e.labels, |l| l.without_metric_name());
+                        }
+                    }
+                    check_steps(&memo, &steps)?;
+                    Ok(Val::Vector(steps))
+                }
+                other => Err(PromqlError::exec(format!(
+                    "unary minus only applies to scalars and instant vectors, got {}",
+                    other.type_name()
+                ))),
+            },
+            Expr::VectorSelector(vs) => Ok(Val::Vector(eval_vector_selector(self, vs, grid, Pick::Value)?)),
+            Expr::MatrixSelector(ms) => Ok(Val::Matrix(eval_matrix_selector(self, ms, grid)?)),
+            Expr::Subquery(sq) => Ok(Val::Matrix(self.eval_subquery(sq, grid)?)),
+            Expr::Aggregate(a) => aggregate::eval(self, a, grid),
+            Expr::Binary(b) => binary::eval(self, b, grid),
+            Expr::Call(c) => functions::eval(self, c, grid),
+            Expr::Extension(_) => Err(PromqlError::exec("extension expressions are not supported")),
+        }
+    }
+
+    /// Evaluates a subquery: the inner expression runs as a range query over the step-aligned
+    /// grid covering every outer window, and the result is treated like a range selector.
+    fn eval_subquery(&mut self, sq: &SubqueryExpr, grid: &Grid) -> Result<RangeData, PromqlError> {
+        let offset = offset_ms(sq.offset.as_ref());
+        let at = at_ms(sq.at.as_ref(), self.query_start, self.query_end);
+        let range = duration_ms(&sq.range);
+        let step = match &sq.step {
+            Some(d) => duration_ms(d),
+            None => DEFAULT_SUBQUERY_STEP_MS,
+        };
+        if step <= 0 {
+            return Err(PromqlError::exec(format!(
+                "subquery step must be positive, got {step}ms"
+            )));
+        }
+        let mut rd = RangeData {
+            series: Vec::new(),
+            range_ms: range,
+            offset_ms: offset,
+            at_ms: at,
+        };
+        if grid.len() == 0 {
+            return Ok(rd);
+        }
+        let (first_start, _) = rd.window(grid.start);
+        let (_, last_end) = rd.window(grid.end);
+        // First multiple of the step at or after the first window's start.
+        let aligned = first_start.div_euclid(step).saturating_mul(step);
+        let inner = Grid {
+            start: if aligned < first_start {
+                aligned.saturating_add(step)
+            } else {
+                aligned
+            },
+            end: last_end,
+            step,
+        };
+        // Every inner step holds at least one value: bound the grid before allocating it.
+        self.account_output(inner.len())?;
+        let val = self.eval(&sq.expr, &inner)?;
+        match val {
+            Val::Scalar(v) => {
+                let mut samples = Vec::with_capacity(v.len());
+                for (i, x) in v.into_iter().enumerate() {
+                    samples.push(Sample::new(inner.t(i), x));
+                }
+                rd.series.push(RangeSeries {
+                    labels: Arc::new(Labels::default()),
+                    samples,
+                });
+            }
+            Val::Vector(steps) => {
+                for s in assemble_matrix(self, steps, &inner)? {
+                    rd.series.push(RangeSeries {
+                        labels: Arc::new(s.labels),
+                        samples: s.samples,
+                    });
+                }
+            }
+            other => {
+                return Err(PromqlError::exec(format!(
+                    "subquery is only allowed on instant vector or scalar, got {}",
+                    other.type_name()
+                )))
+            }
+        }
+        Ok(rd)
+    }
+}

@@ -1,0 +1,60 @@
+//! The one error type of the PromQL evaluator, shaped after the error classes of Prometheus'
+//! HTTP API so the API layer can map it without guessing.
+
+use crate::query::ReadError;
+
+/// Why a PromQL query did not produce a result.
+#[derive(Debug, thiserror::Error)]
+pub enum PromqlError {
+    /// The expression text is not valid PromQL.
+    #[error("parse error{}: {message}", position.map(|p| format!(" at byte {p}")).unwrap_or_default())]
+    Parse {
+        /// What the parser refused.
+        message: String,
+        /// Byte offset into the expression, when the parser reported one.
+        position: Option<usize>,
+    },
+    /// The request parameters (times, step, matchers) are invalid.
+    #[error("bad data: {0}")]
+    BadData(String),
+    /// The expression is valid but cannot be evaluated over this data (e.g. many-to-many
+    /// matching, duplicate label sets, an invalid function argument).
+    #[error("{0}")]
+    Execution(String),
+    /// The query ran longer than the engine's timeout.
+    #[error("query timed out in expression evaluation")]
+    Timeout,
+    /// The query would hold more samples in memory than the engine's limit (the limit).
+    #[error("query processing would load too many samples into memory in query execution (limit {0})")]
+    TooManySamples(usize),
+    /// The storage could not be read.
+    #[error(transparent)]
+    Read(ReadError),
+}
+
+impl From<ReadError> for PromqlError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::TooManySamples { limit } => PromqlError::TooManySamples(limit),
+            other => PromqlError::Read(other),
+        }
+    }
+}
+
+impl PromqlError {
+    /// The `errorType` Prometheus' HTTP API reports for this error: `bad_data`, `execution`,
+    /// `timeout` or `internal`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            PromqlError::Parse { .. } | PromqlError::BadData(_) => "bad_data",
+            PromqlError::Execution(_) | PromqlError::TooManySamples(_) => "execution",
+            PromqlError::Timeout => "timeout",
+            PromqlError::Read(_) => "internal",
+        }
+    }
+
+    /// Shorthand for an [`PromqlError::Execution`] error.
+    pub(crate) fn exec(msg: impl Into<String>) -> Self {
+        PromqlError::Execution(msg.into())
+    }
+}

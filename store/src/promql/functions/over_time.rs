@@ -1,0 +1,157 @@
+//! Aggregations over time of each series' window: `*_over_time`, `present_over_time` and
+//! `absent_over_time`.
+
+use std::sync::Arc;
+
+use promql_parser::parser::Expr;
+
+use crate::model::Sample;
+
+use super::super::engine::Evaluator;
+use super::super::error::PromqlError;
+use super::super::selector::advance_window;
+use super::super::value::{kahan_inc, Elem, Grid, StepVec, Val};
+use super::label::absent_labels;
+use super::{arg, matrix_arg, quantile, range_apply, scalar_arg};
+
+/// Evaluates one of this module's functions.
+pub(super) fn eval(
+    ev: &mut Evaluator<'_>,
+    name: &str,
+    args: &[&Expr],
+    grid: &Grid,
+) -> Result<Val, PromqlError> {
+    if name == "quantile_over_time" {
+        let q = scalar_arg(ev, args, 0, name, grid)?;
+        let rd = matrix_arg(ev, args, 1, name, grid)?;
+        let mut buf: Vec<f64> = Vec::new();
+        let out = range_apply(ev, &rd, grid, true, |w| {
+            buf.clear();
+            for p in w.samples {
+                buf.push(p.value);
+            }
+            Ok(Some(quantile(
+                q.get(w.step).copied().unwrap_or(f64::NAN),
+                &mut buf,
+            )))
+        })?;
+        return Ok(Val::Vector(out));
+    }
+    let rd = matrix_arg(ev, args, 0, name, grid)?;
+    if name == "absent_over_time" {
+        let labels = Arc::new(absent_labels(arg(args, 0, name)?));
+        let mut out: Vec<StepVec> = Vec::with_capacity(grid.len());
+        let mut cursors: Vec<(usize, usize)> = vec![(0, 0); rd.series.len()];
+        for i in 0..grid.len() {
+            let (start, end) = rd.window(grid.t(i));
+            let mut any = false;
+            for (s, (lo, hi)) in rd.series.iter().zip(cursors.iter_mut()) {
+                advance_window(&s.samples, start, end, lo, hi);
+                if hi > lo {
+                    any = true;
+                }
+            }
+            out.push(if any {
+                Vec::new()
+            } else {
+                vec![Elem {
+                    labels: labels.clone(),
+                    v: 1.0,
+                }]
+            });
+        }
+        return Ok(Val::Vector(out));
+    }
+    let keep_name = matches!(name, "last_over_time" | "first_over_time");
+    let f: fn(&[Sample]) -> f64 = match name {
+        "avg_over_time" => avg,
+        "min_over_time" => min,
+        "max_over_time" => max,
+        "sum_over_time" => sum,
+        "count_over_time" => |s| s.len() as f64,
+        "stddev_over_time" => |s| variance(s).sqrt(),
+        "stdvar_over_time" => variance,
+        "last_over_time" => |s| s.last().map(|p| p.value).unwrap_or(f64::NAN),
+        "first_over_time" => |s| s.first().map(|p| p.value).unwrap_or(f64::NAN),
+        "present_over_time" => |_| 1.0,
+        _ => mad,
+    };
+    let out = range_apply(ev, &rd, grid, !keep_name, |w| Ok(Some(f(w.samples))))?;
+    Ok(Val::Vector(out))
+}
+
+/// Mean by incremental Kahan summation, which cannot overflow where the plain sum would.
+fn avg(s: &[Sample]) -> f64 {
+    let (mut mean, mut c, mut count) = (0.0f64, 0.0f64, 0.0f64);
+    for p in s {
+        count += 1.0;
+        if mean.is_infinite() {
+            if p.value.is_infinite() && (mean > 0.0) == (p.value > 0.0) {
+                continue;
+            }
+            if p.value.is_finite() {
+                continue;
+            }
+        }
+        (mean, c) = kahan_inc(p.value / count - mean / count, mean, c);
+    }
+    if mean.is_infinite() {
+        mean
+    } else {
+        mean + c
+    }
+}
+
+fn sum(s: &[Sample]) -> f64 {
+    let (mut sum, mut c) = (0.0, 0.0);
+    for p in s {
+        (sum, c) = kahan_inc(p.value, sum, c);
+    }
+    if sum.is_infinite() {
+        sum
+    } else {
+        sum + c
+    }
+}
+
+/// Minimum; a NaN is replaced by any later number.
+fn min(s: &[Sample]) -> f64 {
+    let mut m = s.first().map(|p| p.value).unwrap_or(f64::NAN);
+    for p in s {
+        if p.value < m || m.is_nan() {
+            m = p.value;
+        }
+    }
+    m
+}
+
+/// Maximum; a NaN is replaced by any later number.
+fn max(s: &[Sample]) -> f64 {
+    let mut m = s.first().map(|p| p.value).unwrap_or(f64::NAN);
+    for p in s {
+        if p.value > m || m.is_nan() {
+            m = p.value;
+        }
+    }
+    m
+}
+
+/// Population variance (Welford, compensated).
+fn variance(s: &[Sample]) -> f64 {
+    let (mut count, mut mean, mut cmean, mut aux, mut caux) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    for p in s {
+        count += 1.0;
+        let delta = p.value - (mean + cmean);
+        (mean, cmean) = kahan_inc(delta / count, mean, cmean);
+        (aux, caux) = kahan_inc(delta * (p.value - (mean + cmean)), aux, caux);
+    }
+    (aux + caux) / count
+}
+
+/// Median absolute deviation from the median.
+fn mad(s: &[Sample]) -> f64 {
+    let mut values: Vec<f64> = s.iter().map(|p| p.value).collect();
+    let median = quantile(0.5, &mut values);
+    let mut dev: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
+    quantile(0.5, &mut dev)
+}

@@ -1,0 +1,357 @@
+//! A runner for Prometheus' promqltest script format, so evaluator behaviour is pinned by
+//! readable `.test` files (and the alerting crate can reuse the same data notation).
+//!
+//! Supported commands: `load <interval>` with series in expanding notation (`0+10x100`,
+//! `1 _ 3 stale`, `_x3`, `1x4`), `clear`, `eval instant at <t> <expr>`, `eval range from
+//! <t> to <t> step <d> <expr>`, the `eval_fail` / `eval_ordered` / `eval_warn` / `eval_info`
+//! variants and `expect fail|ordered [msg:|regex: …]` lines. Values compare with a relative
+//! tolerance of 1e-6; NaN equals NaN. Native histograms (`{{…}}`) and `expect warn|info`
+//! annotations are not supported (annotation expectations are ignored).
+
+use std::path::Path;
+
+use crate::model::Labels;
+
+use super::{Engine, EngineOptions, MemStorage, PromqlError, Value};
+
+mod notation;
+
+use notation::parse_number;
+pub use notation::{add_points, add_series, expand_points, parse_duration_ms, parse_series_desc, Point};
+
+/// One failed expectation, with the 1-based line of the command that failed.
+#[derive(Debug, Clone)]
+pub struct TestFailure {
+    /// Line of the `eval`/`load` command.
+    pub line: usize,
+    /// What differed.
+    pub message: String,
+}
+
+/// Outcome of running one script.
+#[derive(Debug, Clone, Default)]
+pub struct TestReport {
+    /// Number of `eval` commands run.
+    pub evals: usize,
+    /// Number of `eval` commands that met their expectations.
+    pub passed: usize,
+    /// Everything that went wrong (eval mismatches and malformed commands).
+    pub failures: Vec<TestFailure>,
+}
+
+/// Runs the script in `path` with a default engine.
+pub fn run_file(path: &Path) -> std::io::Result<TestReport> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(run_script(&text, &Engine::new(EngineOptions::default())))
+}
+
+/// What an `eval` expects.
+struct Expectation {
+    fail: bool,
+    fail_msg: Option<String>,
+    fail_regex: Option<String>,
+    ordered: bool,
+    scalar: Option<f64>,
+    string: Option<String>,
+    series: Vec<(Labels, Vec<Point>)>,
+}
+
+/// Runs a promqltest script against `engine`.
+pub fn run_script(text: &str, engine: &Engine) -> TestReport {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut storage = MemStorage::new();
+    let mut report = TestReport::default();
+    let mut i = 0usize;
+    while i < lines.len() {
+        let line_no = i + 1;
+        let line = lines.get(i).map(|l| l.trim()).unwrap_or("");
+        i += 1;
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let block = take_block(&lines, &mut i);
+        let result = if line == "clear" {
+            storage.clear();
+            Ok(())
+        } else if let Some(rest) = line.strip_prefix("load ") {
+            load(&mut storage, rest.trim(), &block)
+        } else if line.starts_with("eval") {
+            report.evals += 1;
+            let r = eval(engine, &storage, line, &block);
+            if r.is_ok() {
+                report.passed += 1;
+            }
+            r
+        } else {
+            Err(format!("unknown command {line:?}"))
+        };
+        if let Err(message) = result {
+            report.failures.push(TestFailure {
+                line: line_no,
+                message,
+            });
+        }
+    }
+    report
+}
+
+/// The lines belonging to the command just read: up to a blank line or the next command.
+fn take_block<'a>(lines: &[&'a str], i: &mut usize) -> Vec<(usize, &'a str)> {
+    let mut block = Vec::new();
+    while let Some(l) = lines.get(*i) {
+        let t = l.trim();
+        if t.is_empty() || (!l.starts_with([' ', '\t']) && is_command(t)) {
+            break;
+        }
+        *i += 1;
+        if !t.starts_with('#') {
+            block.push((*i, t));
+        }
+    }
+    block
+}
+
+fn is_command(t: &str) -> bool {
+    t == "clear" || t.starts_with("load ") || t.starts_with("eval ") || t.starts_with("eval_")
+}
+
+fn load(storage: &mut MemStorage, interval: &str, block: &[(usize, &str)]) -> Result<(), String> {
+    let step = parse_duration_ms(interval)?;
+    for (line, text) in block {
+        let (labels, rest) = parse_series_desc(text).map_err(|e| format!("line {line}: {e}"))?;
+        let points = expand_points(rest).map_err(|e| format!("line {line}: {e}"))?;
+        add_points(storage, &labels, &points, step);
+    }
+    Ok(())
+}
+
+fn eval(engine: &Engine, storage: &MemStorage, cmd: &str, block: &[(usize, &str)]) -> Result<(), String> {
+    let (keyword, rest) = cmd
+        .split_once(' ')
+        .ok_or_else(|| format!("malformed eval {cmd:?}"))?;
+    let mut exp = Expectation {
+        fail: keyword == "eval_fail",
+        fail_msg: None,
+        fail_regex: None,
+        ordered: keyword == "eval_ordered",
+        scalar: None,
+        string: None,
+        series: Vec::new(),
+    };
+    for (line, text) in block {
+        if let Some(e) = text.strip_prefix("expect ") {
+            let e = e.trim();
+            if let Some(f) = e.strip_prefix("fail") {
+                exp.fail = true;
+                let f = f.trim();
+                if let Some(m) = f.strip_prefix("msg:") {
+                    exp.fail_msg = Some(unquote(m.trim()));
+                } else if let Some(r) = f.strip_prefix("regex:") {
+                    exp.fail_regex = Some(unquote(r.trim()));
+                }
+            } else if e == "ordered" {
+                exp.ordered = true;
+            }
+            continue;
+        }
+        if let Some(m) = text.strip_prefix("expected_fail_message ") {
+            exp.fail_msg = Some(m.trim().to_string());
+            continue;
+        }
+        if let Some(r) = text.strip_prefix("expected_fail_regexp ") {
+            exp.fail_regex = Some(r.trim().to_string());
+            continue;
+        }
+        if text.starts_with('"') {
+            exp.string = Some(unquote(text));
+            continue;
+        }
+        if let Ok(v) = parse_number(text) {
+            exp.scalar = Some(v);
+            continue;
+        }
+        let (labels, values) = parse_series_desc(text).map_err(|e| format!("line {line}: {e}"))?;
+        exp.series.push((
+            labels,
+            expand_points(values).map_err(|e| format!("line {line}: {e}"))?,
+        ));
+    }
+    let result: Result<Value, PromqlError>;
+    let mut range: Option<(i64, i64)> = None;
+    if let Some(r) = rest.strip_prefix("instant at ") {
+        let (t, expr) = r
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| format!("missing expression in {cmd:?}"))?;
+        let t = parse_duration_ms(t)?;
+        result = engine.instant_query(storage, expr.trim(), t).map(|r| r.value);
+    } else if let Some(r) = rest.strip_prefix("range from ") {
+        let words: Vec<&str> = r.trim().splitn(6, ' ').collect();
+        let [start, "to", end, "step", step, expr] = words.as_slice() else {
+            return Err(format!("malformed range eval {cmd:?}"));
+        };
+        let (start, end, step) = (
+            parse_duration_ms(start)?,
+            parse_duration_ms(end)?,
+            parse_duration_ms(step)?,
+        );
+        range = Some((start, step));
+        result = engine
+            .range_query(storage, expr.trim(), start, end, step)
+            .map(|r| r.value);
+    } else {
+        return Err(format!("malformed eval {cmd:?}"));
+    }
+    match result {
+        Err(e) if exp.fail => check_fail_message(&exp, &e.to_string()),
+        Err(e) => Err(format!("unexpected error: {e}")),
+        Ok(v) if exp.fail => Err(format!("expected an error, got {v:?}")),
+        Ok(v) => compare(&exp, v, range),
+    }
+}
+
+fn check_fail_message(exp: &Expectation, msg: &str) -> Result<(), String> {
+    if let Some(m) = &exp.fail_msg {
+        if !msg.contains(m.as_str()) {
+            return Err(format!("expected error message {m:?}, got {msg:?}"));
+        }
+    }
+    if let Some(r) = &exp.fail_regex {
+        let re = regex::Regex::new(r).map_err(|e| format!("bad expected_fail_regexp {r:?}: {e}"))?;
+        if !re.is_match(msg) {
+            return Err(format!("expected error matching {r:?}, got {msg:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn compare(exp: &Expectation, v: Value, range: Option<(i64, i64)>) -> Result<(), String> {
+    match v {
+        Value::Scalar { v, .. } => match exp.scalar {
+            Some(e) if almost_equal(e, v) => Ok(()),
+            Some(e) => Err(format!("expected scalar {e}, got {v}")),
+            None => Err(format!("expected {} series, got scalar {v}", exp.series.len())),
+        },
+        Value::String { v, .. } => match &exp.string {
+            Some(e) if *e == v => Ok(()),
+            _ => Err(format!("expected string {:?}, got {v:?}", exp.string)),
+        },
+        Value::Vector(samples) => {
+            if exp.scalar.is_some() {
+                return Err(format!("expected a scalar, got vector {samples:?}"));
+            }
+            if samples.len() != exp.series.len() {
+                return Err(format!(
+                    "expected {} samples, got {}: {}",
+                    exp.series.len(),
+                    samples.len(),
+                    samples
+                        .iter()
+                        .map(|s| format!("{} {}", s.labels, s.v))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            for (pos, s) in samples.iter().enumerate() {
+                let found = if exp.ordered {
+                    exp.series.get(pos).filter(|(l, _)| *l == s.labels)
+                } else {
+                    exp.series.iter().find(|(l, _)| *l == s.labels)
+                };
+                let Some((_, points)) = found else {
+                    return Err(format!(
+                        "unexpected sample {} {} at position {pos}",
+                        s.labels, s.v
+                    ));
+                };
+                match points.as_slice() {
+                    [Point::Value(e)] if almost_equal(*e, s.v) => {}
+                    _ => return Err(format!("{}: expected {points:?}, got {}", s.labels, s.v)),
+                }
+            }
+            Ok(())
+        }
+        Value::Matrix(series) => {
+            if series.len() != exp.series.len() {
+                let got: Vec<String> = series.iter().map(|s| s.labels.to_string()).collect();
+                return Err(format!(
+                    "expected {} series, got {}: {}",
+                    exp.series.len(),
+                    series.len(),
+                    got.join(", ")
+                ));
+            }
+            for s in &series {
+                let Some((_, points)) = exp.series.iter().find(|(l, _)| *l == s.labels) else {
+                    return Err(format!("unexpected series {}", s.labels));
+                };
+                let mut got: Vec<Point> = Vec::new();
+                match range {
+                    Some((start, step)) => {
+                        for p in &s.samples {
+                            let idx = usize::try_from((p.timestamp_ms - start) / step).unwrap_or(0);
+                            while got.len() < idx {
+                                got.push(Point::Missing);
+                            }
+                            got.push(Point::Value(p.value));
+                        }
+                    }
+                    None => got.extend(s.samples.iter().map(|p| Point::Value(p.value))),
+                }
+                let mut want = points.clone();
+                while want.last() == Some(&Point::Missing) {
+                    want.pop();
+                }
+                let same = got.len() == want.len()
+                    && got.iter().zip(want.iter()).all(|(g, w)| match (g, w) {
+                        (Point::Value(a), Point::Value(b)) => almost_equal(*a, *b),
+                        (a, b) => a == b,
+                    });
+                if !same {
+                    return Err(format!(
+                        "{}: expected {}, got {}",
+                        s.labels,
+                        fmt_points(&want),
+                        fmt_points(&got)
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn fmt_points(p: &[Point]) -> String {
+    let parts: Vec<String> = p
+        .iter()
+        .map(|p| match p {
+            Point::Missing => "_".to_string(),
+            Point::Stale => "stale".to_string(),
+            Point::Value(v) => v.to_string(),
+        })
+        .collect();
+    parts.join(" ")
+}
+
+/// Equal within a relative tolerance of 1e-6 (absolute near zero); NaN equals NaN.
+pub fn almost_equal(a: f64, b: f64) -> bool {
+    if a.is_nan() && b.is_nan() {
+        return true;
+    }
+    if a == b {
+        return true;
+    }
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || diff < f64::MIN_POSITIVE {
+        return diff < 1e-6 * 1e-6;
+    }
+    diff / (a.abs() + b.abs()).min(f64::MAX) < 1e-6
+}
+
+fn unquote(s: &str) -> String {
+    let t = s.trim();
+    if t.len() >= 2 && (t.starts_with('"') && t.ends_with('"') || t.starts_with('\'') && t.ends_with('\'')) {
+        return t.get(1..t.len() - 1).unwrap_or(t).to_string();
+    }
+    t.to_string()
+}

@@ -1,0 +1,262 @@
+//! Intermediate values of an evaluation: every expression is evaluated once over the whole
+//! step grid, so a vector is one list of samples per step and a range vector is the raw
+//! samples of each series plus the window each step looks at.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use crate::model::{Labels, Sample};
+
+use super::error::PromqlError;
+
+/// The evaluation timestamps of a query: `start, start+step, …, ≤ end`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Grid {
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+}
+
+impl Grid {
+    /// A grid with the single timestamp `t` (an instant query).
+    pub fn instant(t: i64) -> Grid {
+        Grid {
+            start: t,
+            end: t,
+            step: 1,
+        }
+    }
+
+    /// Number of steps (0 when `start > end`).
+    pub fn len(&self) -> usize {
+        if self.start > self.end || self.step <= 0 {
+            return 0;
+        }
+        let span = i128::from(self.end) - i128::from(self.start);
+        usize::try_from(span / i128::from(self.step) + 1).unwrap_or(usize::MAX)
+    }
+
+    /// Timestamp of step `i`.
+    pub fn t(&self, i: usize) -> i64 {
+        let i = i64::try_from(i).unwrap_or(i64::MAX);
+        self.start.saturating_add(self.step.saturating_mul(i))
+    }
+}
+
+/// One sample of an instant vector at one step. Labels are shared between steps.
+#[derive(Debug, Clone)]
+pub(crate) struct Elem {
+    pub labels: Arc<Labels>,
+    pub v: f64,
+}
+
+/// An instant vector at one step.
+pub(crate) type StepVec = Vec<Elem>;
+
+/// One series of a range vector: all samples any step's window may need, stale markers removed.
+#[derive(Debug, Clone)]
+pub(crate) struct RangeSeries {
+    pub labels: Arc<Labels>,
+    pub samples: Vec<Sample>,
+}
+
+/// A range vector (range selector or subquery) over a grid: step `t` sees the samples in
+/// `[end - range, end]` where `end = (at or t) - offset` (both bounds inclusive, as in
+/// Prometheus 2.x).
+#[derive(Debug, Clone)]
+pub(crate) struct RangeData {
+    pub series: Vec<RangeSeries>,
+    pub range_ms: i64,
+    pub offset_ms: i64,
+    pub at_ms: Option<i64>,
+}
+
+impl RangeData {
+    /// The inclusive `(start, end)` of the window step time `t` looks at.
+    pub fn window(&self, t: i64) -> (i64, i64) {
+        let end = self.at_ms.unwrap_or(t).saturating_sub(self.offset_ms);
+        (end.saturating_sub(self.range_ms), end)
+    }
+}
+
+/// The value of an expression over the whole grid.
+#[derive(Debug)]
+pub(crate) enum Val {
+    /// One value per step.
+    Scalar(Vec<f64>),
+    /// One instant vector per step.
+    Vector(Vec<StepVec>),
+    /// A range vector.
+    Matrix(RangeData),
+    /// A string literal.
+    String(String),
+}
+
+impl Val {
+    /// The PromQL type name, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Val::Scalar(_) => "scalar",
+            Val::Vector(_) => "instant vector",
+            Val::Matrix(_) => "range vector",
+            Val::String(_) => "string",
+        }
+    }
+
+    /// The per-step vectors, or an error naming what was found instead.
+    pub fn into_vector(self, what: &str) -> Result<Vec<StepVec>, PromqlError> {
+        match self {
+            Val::Vector(v) => Ok(v),
+            other => Err(PromqlError::exec(format!(
+                "{what}: expected instant vector, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// The per-step scalars, or an error naming what was found instead.
+    pub fn into_scalar(self, what: &str) -> Result<Vec<f64>, PromqlError> {
+        match self {
+            Val::Scalar(v) => Ok(v),
+            other => Err(PromqlError::exec(format!(
+                "{what}: expected scalar, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// The range vector, or an error naming what was found instead.
+    pub fn into_matrix(self, what: &str) -> Result<RangeData, PromqlError> {
+        match self {
+            Val::Matrix(v) => Ok(v),
+            other => Err(PromqlError::exec(format!(
+                "{what}: expected range vector, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+}
+
+/// A cheap hasher for keys that are already well distributed integers (pointers, ids):
+/// SipHash on every series at every step is the main cost of matching otherwise.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// A hash map keyed by pointers or small ids.
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// A hash set of pointers or small ids.
+pub(crate) type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
+
+/// Maps input label sets to output label sets once per distinct input (inputs are shared
+/// `Arc`s, so the pointer identifies the series), interning outputs so that equal outputs
+/// share one `Arc`. Remembers whether two inputs collapsed onto one output, the only case
+/// where a step can hold duplicate label sets.
+#[derive(Default)]
+pub(crate) struct LabelMemo {
+    /// Input pointer → (the input, kept alive so its address cannot be reused; the output).
+    by_ptr: IdMap<usize, (Arc<Labels>, Arc<Labels>)>,
+    interned: HashMap<Labels, Arc<Labels>>,
+    /// True once two different inputs produced the same output.
+    pub collided: bool,
+}
+
+impl LabelMemo {
+    /// The output for `input`, computing it with `f` the first time. The memo holds a
+    /// reference to every input it has seen, so a pointer always names the same series.
+    pub fn map(&mut self, input: &Arc<Labels>, f: impl FnOnce(&Labels) -> Labels) -> Arc<Labels> {
+        let key = Arc::as_ptr(input) as usize;
+        if let Some((_, out)) = self.by_ptr.get(&key) {
+            return out.clone();
+        }
+        let out = self.intern(f(input));
+        self.by_ptr.insert(key, (input.clone(), out.clone()));
+        out
+    }
+
+    /// The shared `Arc` for `labels`; marks a collision when the set was already known.
+    pub fn intern(&mut self, labels: Labels) -> Arc<Labels> {
+        if let Some(existing) = self.interned.get(&labels) {
+            self.collided = true;
+            return existing.clone();
+        }
+        let arc = Arc::new(labels.clone());
+        self.interned.insert(labels, arc.clone());
+        arc
+    }
+}
+
+/// Errors when a step holds two samples with the same (interned) labels.
+pub(crate) fn check_unique_ptrs(v: &StepVec) -> Result<(), PromqlError> {
+    if v.len() < 2 {
+        return Ok(());
+    }
+    let mut ptrs: Vec<usize> = Vec::with_capacity(v.len());
+    for e in v {
+        ptrs.push(Arc::as_ptr(&e.labels) as usize);
+    }
+    ptrs.sort_unstable();
+    for pair in ptrs.windows(2) {
+        if pair[0] == pair[1] {
+            return Err(duplicate_labelset_error(v, pair[0]));
+        }
+    }
+    Ok(())
+}
+
+fn duplicate_labelset_error(v: &StepVec, ptr: usize) -> PromqlError {
+    let mut name = String::new();
+    for e in v {
+        if Arc::as_ptr(&e.labels) as usize == ptr {
+            name = e.labels.to_string();
+            break;
+        }
+    }
+    PromqlError::exec(format!(
+        "vector cannot contain metrics with the same labelset: {name}"
+    ))
+}
+
+/// Runs [`check_unique_ptrs`] on every step when the memo saw a collision.
+pub(crate) fn check_steps(memo: &LabelMemo, steps: &[StepVec]) -> Result<(), PromqlError> {
+    if !memo.collided {
+        return Ok(());
+    }
+    for v in steps {
+        check_unique_ptrs(v)?;
+    }
+    Ok(())
+}
+
+/// Kahan–Neumaier compensated summation step: returns the new `(sum, compensation)`.
+pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    if t.is_infinite() {
+        (t, 0.0)
+    } else if sum.abs() >= inc.abs() {
+        (t, c + ((sum - t) + inc))
+    } else {
+        (t, c + ((inc - t) + sum))
+    }
+}

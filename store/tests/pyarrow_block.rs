@@ -1,0 +1,116 @@
+//! A block written by the engine, read back by pyarrow (an outside reader). Fails (does
+//! not skip) when python3 or pyarrow are missing: install from tests/requirements.txt.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use common::*;
+use didban_store::model::stale_nan;
+use didban_store::{Db, Labels, Sample, SeriesSamples};
+
+#[tokio::test]
+async fn pyarrow_reads_the_block_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.max_sample_age = std::time::Duration::from_secs(24 * 3600);
+    opts.head_memory_bytes = 1 << 30;
+    let db = Db::open(opts).unwrap();
+
+    // 40 series × 4000 samples = 160 000 rows: more than one 128Ki-row row group
+    let mut batch = Vec::new();
+    let mut expected_sum = 0.0;
+    let mut written: BTreeMap<Labels, usize> = BTreeMap::new();
+    for s in 0..40 {
+        let labels = Labels::from_pairs([
+            (
+                "__name__",
+                if s % 2 == 0 {
+                    "node_cpu_seconds_total"
+                } else {
+                    "up"
+                },
+            ),
+            ("instance", &format!("host-{s:02}")),
+            ("mode", "idle"),
+        ]);
+        let mut samples = Vec::new();
+        for i in 0..4000i64 {
+            let v = (s * 1000 + i) as f64 * 0.25;
+            expected_sum += v;
+            samples.push(Sample::new(T0 + i * 1000, v));
+        }
+        if s == 3 {
+            samples.push(Sample::new(T0 + 4000 * 1000, stale_nan()));
+        }
+        written.insert(labels.clone(), samples.len());
+        batch.push(SeriesSamples { labels, samples });
+    }
+    db.append(batch).await.unwrap();
+    db.flush_head().unwrap();
+    let blocks = block_dirs(dir.path());
+    assert_eq!(blocks.len(), 1);
+
+    if let Ok(keep) = std::env::var("DIDBAN_KEEP_BLOCK") {
+        let _ = Command::new("cp").arg("-r").arg(&blocks[0]).arg(keep).status();
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/check_block.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(&blocks[0])
+        .output()
+        .expect("python3 must be installed for this test");
+    assert!(
+        output.status.success(),
+        "check_block.py failed (is pyarrow installed? pip install -r tests/requirements.txt):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    let total: usize = written.values().sum();
+    assert_eq!(report["samples_rows"], total as u64);
+    assert_eq!(report["series_rows"], 40);
+    assert_eq!(report["row_groups"], 2);
+    assert_eq!(report["max_row_group_rows"], 128 * 1024);
+    assert_eq!(report["min_timestamp"], T0);
+    assert_eq!(report["max_timestamp"], T0 + 4000 * 1000);
+    assert_eq!(report["nan_count"], 1);
+    assert!((report["value_sum"].as_f64().unwrap() - expected_sum).abs() < 1e-6 * expected_sum);
+    let encodings = &report["encodings"];
+    assert!(
+        encodings["series_id"].to_string().contains("DELTA_BINARY_PACKED"),
+        "{encodings}"
+    );
+    assert!(
+        encodings["timestamp_ms"]
+            .to_string()
+            .contains("DELTA_BINARY_PACKED"),
+        "{encodings}"
+    );
+    assert!(
+        encodings["value"].to_string().contains("BYTE_STREAM_SPLIT"),
+        "{encodings}"
+    );
+    assert_eq!(report["compression"], serde_json::json!(["ZSTD"]));
+    assert_eq!(report["statistics"], true);
+    assert_eq!(report["page_index"], true);
+
+    // series.parquet: ids in label order, labels as written, row ranges consistent
+    let series = report["series"].as_array().unwrap();
+    let mut next_row = 0u64;
+    for (i, (labels, n)) in written.iter().enumerate() {
+        let row = &series[i];
+        assert_eq!(row["series_id"], i as u64);
+        assert_eq!(row["metric_name"], labels.metric_name().unwrap());
+        for l in labels.iter() {
+            assert_eq!(row["labels"][&l.name], l.value.as_str());
+        }
+        assert_eq!(row["labels"].as_object().unwrap().len(), labels.len());
+        assert_eq!(row["first_row"], next_row);
+        assert_eq!(row["row_count"], *n as u64);
+        assert_eq!(report["rows_per_series"][i.to_string()], *n as u64);
+        next_row += *n as u64;
+    }
+}
