@@ -1,54 +1,12 @@
-//! Prometheus remote_write 1.0 requests: protobuf `WriteRequest`, snappy block format.
-//!
-//! TODO: switch to the message types in `didban_collector::ingest::remote_write` once the
-//! `ingest` branch has landed them, so the wire types are defined once in the workspace.
+//! Prometheus remote_write 1.0 requests: protobuf `WriteRequest` (the message types of
+//! Didban's own receiver, `didban_collector::ingest::remote_write`), snappy block format.
 
 use bytes::Bytes;
+use didban_collector::ingest::remote_write::{TimeSeries, WireLabel, WireSample, WriteRequest};
 use prost::Message;
 
 use crate::datagen::Dataset;
 use crate::load::{Plan, Request};
-
-/// `prometheus.WriteRequest` (only the fields remote_write 1.0 senders fill).
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct WriteRequest {
-    /// The series with their samples.
-    #[prost(message, repeated, tag = "1")]
-    pub timeseries: Vec<TimeSeries>,
-}
-
-/// `prometheus.TimeSeries`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct TimeSeries {
-    /// Labels, sorted by name, `__name__` included.
-    #[prost(message, repeated, tag = "1")]
-    pub labels: Vec<Label>,
-    /// Samples in time order.
-    #[prost(message, repeated, tag = "2")]
-    pub samples: Vec<Sample>,
-}
-
-/// `prometheus.Label`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Label {
-    /// Label name.
-    #[prost(string, tag = "1")]
-    pub name: String,
-    /// Label value.
-    #[prost(string, tag = "2")]
-    pub value: String,
-}
-
-/// `prometheus.Sample`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Sample {
-    /// Value.
-    #[prost(double, tag = "1")]
-    pub value: f64,
-    /// Milliseconds since the epoch.
-    #[prost(int64, tag = "2")]
-    pub timestamp: i64,
-}
 
 /// How to cut the data set into remote_write requests.
 #[derive(Debug, Clone, Copy)]
@@ -70,13 +28,13 @@ pub fn build_plan(d: &Dataset, b: Batching) -> anyhow::Result<Plan> {
         .step_by(hpr)
         .map(|s| (s, (s + hpr).min(hosts)))
         .collect();
-    let labels: Vec<Vec<Vec<Label>>> = (0..hosts)
+    let labels: Vec<Vec<Vec<WireLabel>>> = (0..hosts)
         .map(|h| {
             d.host_series(h)
                 .into_iter()
                 .map(|ls| {
                     ls.into_iter()
-                        .map(|(name, value)| Label { name, value })
+                        .map(|(name, value)| WireLabel { name, value })
                         .collect()
                 })
                 .collect()
@@ -100,11 +58,12 @@ pub fn build_plan(d: &Dataset, b: Batching) -> anyhow::Result<Plan> {
         for &(g0, g1) in &groups {
             let mut req = WriteRequest {
                 timeseries: Vec::with_capacity((g1 - g0) * d.per_host),
+                ..Default::default()
             };
             for h in g0..g1 {
                 for (s, ls) in labels[h].iter().enumerate() {
                     let samples = (0..n)
-                        .map(|j| Sample {
+                        .map(|j| WireSample {
                             value: values[h][j][s],
                             timestamp: d.shape.ts(k + j),
                         })
@@ -112,6 +71,7 @@ pub fn build_plan(d: &Dataset, b: Batching) -> anyhow::Result<Plan> {
                     req.timeseries.push(TimeSeries {
                         labels: ls.clone(),
                         samples,
+                        ..Default::default()
                     });
                 }
             }
