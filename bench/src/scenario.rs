@@ -85,6 +85,45 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The data set with its last sample at the current time (rounded down to the interval).
+fn dataset_now(args: &Args) -> Dataset {
+    let interval_ms = args.interval.as_millis().max(1) as i64;
+    let steps = (args.span.as_millis() as i64 / interval_ms).max(1) as usize;
+    let end_ms = now_ms() / interval_ms * interval_ms;
+    Dataset::new(Shape {
+        hosts: args.hosts,
+        cpus: args.cpus,
+        interval_ms,
+        start_ms: end_ms - (steps as i64 - 1) * interval_ms,
+        steps,
+    })
+}
+
+/// End of the data in seconds (the end of every query window).
+fn end_s(d: &Dataset) -> i64 {
+    d.shape.ts(d.shape.steps.saturating_sub(1)) / 1000
+}
+
+fn batching(args: &Args) -> Batching {
+    Batching {
+        hosts_per_request: args.batch_hosts,
+        samples_per_series: args.batch_samples,
+    }
+}
+
+/// Encodes `d` as remote_write requests (before the target starts, so it costs it nothing).
+fn encode_rw(d: &Dataset, args: &Args) -> anyhow::Result<Arc<Plan>> {
+    let t = Instant::now();
+    let plan = Arc::new(remote_write::build_plan(d, batching(args))?);
+    println!(
+        "  remote_write requests: {} ({:.1} MiB snappy) encoded in {:.1} s",
+        plan.len(),
+        plan.bytes() as f64 / 1_048_576.0,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(plan)
+}
+
 /// Sends `plan` to `url` while measuring the target's CPU time and RSS.
 async fn ingest(
     client: &reqwest::Client,
@@ -220,11 +259,11 @@ async fn run_prometheus(
     client: &reqwest::Client,
     args: &Args,
     dir: &Path,
-    plan: Arc<Plan>,
-    samples: u64,
-    end_s: i64,
     tck: f64,
 ) -> anyhow::Result<Results> {
+    let d = dataset_now(args);
+    let (samples, end_s) = (d.samples(), end_s(&d));
+    let plan = encode_rw(&d, args)?;
     let mut p = targets::start_prometheus(
         client,
         &args.prometheus_bin,
@@ -269,21 +308,37 @@ async fn run_prometheus(
 /// Didban: remote_write ingest, queries, graceful stop, disk; then OTLP ingest on a fresh
 /// instance.
 #[allow(clippy::too_many_arguments)]
-async fn run_didban(
-    client: &reqwest::Client,
-    args: &Args,
-    dir: &Path,
-    plan: Arc<Plan>,
-    d: &Dataset,
-    samples: u64,
-    end_s: i64,
-    tck: f64,
-) -> anyhow::Result<Results> {
+async fn run_didban(client: &reqwest::Client, args: &Args, dir: &Path, tck: f64) -> anyhow::Result<Results> {
     let bin = args.didban_bin.clone().unwrap_or_default();
     let mut r = Results::na("not run", queries().len());
+    if !bin.exists() {
+        let why = format!(
+            "Didban binary {} not found (cargo build --release -p didban-collector, or --didban-bin)",
+            bin.display()
+        );
+        println!("  {why}");
+        return Ok(Results::na(&why, queries().len()));
+    }
+    // Didban refuses samples older than storage.max_sample_age (6 h by default) behind the
+    // newest sample it has seen; its own self-monitoring samples are "now", so the oldest
+    // samples of a 6 h data set would be refused within seconds. The config raises the limit
+    // to the span + 1 h; nothing else differs from the defaults.
+    let config = dir.join("didban.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "# Written by didban-bench.\n[storage]\nmax_sample_age = \"{}s\"\n",
+            args.span.as_secs() + 3600
+        ),
+    )?;
+    let mut extra = vec!["--config".to_string(), config.display().to_string()];
+    extra.extend(args.didban_arg.iter().cloned());
     let rw_dir = dir.join("remote_write");
     std::fs::create_dir_all(&rw_dir)?;
-    match targets::start_didban(client, &bin, &rw_dir, &args.didban_arg).await {
+    let d = dataset_now(args);
+    let (samples, end_s) = (d.samples(), end_s(&d));
+    let plan = encode_rw(&d, args)?;
+    match targets::start_didban(client, &bin, &rw_dir, &extra).await {
         Ok(mut s) => {
             println!("Didban (pid {}) on {}", s.pid, s.base);
             let url = format!("{}/api/v1/write", s.base);
@@ -307,16 +362,9 @@ async fn run_didban(
         r.otlp = Ingest::na("skipped (--skip-otlp)");
         return Ok(r);
     }
-    if !bin.exists() {
-        r.otlp = Ingest::na(format!("Didban binary {} not found", bin.display()).as_str());
-        return Ok(r);
-    }
     let t = Instant::now();
-    let batching = Batching {
-        hosts_per_request: args.batch_hosts,
-        samples_per_series: args.batch_samples,
-    };
-    let oplan = Arc::new(otlp::build_plan(d, batching)?);
+    let d = dataset_now(args);
+    let oplan = Arc::new(otlp::build_plan(&d, batching(args))?);
     println!(
         "OTLP requests: {} ({:.1} MiB) encoded in {:.1} s",
         oplan.len(),
@@ -325,7 +373,7 @@ async fn run_didban(
     );
     let otlp_dir = dir.join("otlp");
     std::fs::create_dir_all(&otlp_dir)?;
-    match targets::start_didban(client, &bin, &otlp_dir, &args.didban_arg).await {
+    match targets::start_didban(client, &bin, &otlp_dir, &extra).await {
         Ok(mut s) => {
             println!("Didban for OTLP (pid {}) on {:?}", s.pid, s.otlp_base);
             let url = format!("{}/v1/metrics", s.otlp_base.clone().unwrap_or_default());
@@ -347,38 +395,16 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         "Machine: {} | {} cores | {} GiB RAM | rev {}",
         machine.cpu, machine.cores, machine.ram_gib, machine.git_revision
     );
-    let interval_ms = args.interval.as_millis() as i64;
-    let steps = (args.span.as_millis() as i64 / interval_ms).max(1) as usize;
-    let end_ms = now_ms() / interval_ms * interval_ms;
-    let shape = Shape {
-        hosts: args.hosts,
-        cpus: args.cpus,
-        interval_ms,
-        start_ms: end_ms - (steps as i64 - 1) * interval_ms,
-        steps,
-    };
-    let d = Dataset::new(shape);
+    let d = dataset_now(args);
     let samples = d.samples();
     println!(
-        "Data: {} hosts × {} series = {} series × {} samples ({} s interval) = {} samples",
+        "Data: {} hosts × {} series = {} series × {} samples ({} s interval) = {} samples per system, ending when each system's ingest starts",
         args.hosts,
         d.per_host,
         d.series(),
-        steps,
-        interval_ms / 1000,
+        d.shape.steps,
+        d.shape.interval_ms / 1000,
         samples
-    );
-    let t = Instant::now();
-    let batching = Batching {
-        hosts_per_request: args.batch_hosts,
-        samples_per_series: args.batch_samples,
-    };
-    let plan = Arc::new(remote_write::build_plan(&d, batching)?);
-    println!(
-        "remote_write requests: {} ({:.1} MiB snappy) encoded in {:.1} s",
-        plan.len(),
-        plan.bytes() as f64 / 1_048_576.0,
-        t.elapsed().as_secs_f64()
     );
     let tmp = match &args.work_dir {
         Some(p) => {
@@ -393,13 +419,12 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         .build()
         .context("building the HTTP client")?;
     let tck = measure::clk_tck();
-    let end_s = end_ms / 1000;
     let nq = queries().len();
     let mut notes = Vec::new();
     let prom = if args.targets.contains(&TargetArg::Prometheus) {
         let dir = tmp.path().join("prometheus");
         std::fs::create_dir_all(&dir)?;
-        match run_prometheus(&client, args, &dir, plan.clone(), samples, end_s, tck).await {
+        match run_prometheus(&client, args, &dir, tck).await {
             Ok(r) => r,
             Err(e) => {
                 notes.push(format!("Prometheus phase failed: {e:#}"));
@@ -412,7 +437,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     let didban = if args.targets.contains(&TargetArg::Didban) {
         let dir = tmp.path().join("didban");
         std::fs::create_dir_all(&dir)?;
-        match run_didban(&client, args, &dir, plan.clone(), &d, samples, end_s, tck).await {
+        match run_didban(&client, args, &dir, tck).await {
             Ok(r) => r,
             Err(e) => {
                 notes.push(format!("Didban phase failed: {e:#}"));
@@ -422,7 +447,6 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     } else {
         Results::na("not selected", nq)
     };
-    drop(plan);
     let (h, l) = (Better::Higher, Better::Lower);
     let (db, p) = (&didban, &prom);
     let mut rows = vec![
