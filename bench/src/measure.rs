@@ -163,6 +163,9 @@ pub struct RangeQuery {
     pub step_s: i64,
 }
 
+/// A matrix answer: per series its label set (as text, sorted) and its values, oldest first.
+pub type Matrix = Vec<(String, Vec<f64>)>;
+
 /// Latency figures of one query on one target.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Latency {
@@ -176,15 +179,19 @@ pub struct Latency {
     pub result_series: usize,
     /// Points in the answer.
     pub result_points: usize,
+    /// The last answer, to compare the systems' values.
+    #[serde(skip)]
+    pub answer: Matrix,
 }
 
-/// Runs one `query_range` call; returns (series, points) of the matrix answer.
+/// Runs one `query_range` call. Returns the time until the whole body was received (JSON
+/// parsing is not timed) and the answer.
 async fn query_once(
     client: &reqwest::Client,
     base: &str,
     q: &RangeQuery,
     end_s: i64,
-) -> anyhow::Result<(usize, usize)> {
+) -> anyhow::Result<(Duration, Matrix)> {
     let url = format!("{base}/api/v1/query_range");
     let params = [
         ("query", q.expr.clone()),
@@ -192,6 +199,7 @@ async fn query_once(
         ("end", end_s.to_string()),
         ("step", q.step_s.to_string()),
     ];
+    let t = Instant::now();
     let resp = client
         .get(&url)
         .query(&params)
@@ -200,30 +208,46 @@ async fn query_once(
         .await?;
     let status = resp.status();
     let text = resp.text().await?;
+    let elapsed = t.elapsed();
+    let head = |n: usize| text.chars().take(n).collect::<String>();
     if !status.is_success() {
-        bail!("HTTP {status}: {}", text.chars().take(200).collect::<String>());
+        bail!("HTTP {status}: {}", head(200));
     }
-    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "answer is not JSON: {}",
-            text.chars().take(100).collect::<String>()
-        )
-    })?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("answer is not JSON: {}", head(100)))?;
     if v.get("status").and_then(|s| s.as_str()) != Some("success") {
-        bail!(
-            "status is not success: {}",
-            text.chars().take(200).collect::<String>()
-        );
+        bail!("status is not success: {}", head(200));
     }
     let result = v
         .pointer("/data/result")
         .and_then(|r| r.as_array())
         .context("no data.result array")?;
-    let points = result
-        .iter()
-        .map(|s| s.get("values").and_then(|v| v.as_array()).map_or(0, Vec::len))
-        .sum();
-    Ok((result.len(), points))
+    let mut matrix = Vec::with_capacity(result.len());
+    for s in result {
+        let mut labels: Vec<String> = s
+            .get("metric")
+            .and_then(|m| m.as_object())
+            .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect())
+            .unwrap_or_default();
+        labels.sort();
+        let values = s
+            .get("values")
+            .and_then(|v| v.as_array())
+            .map(|pts| {
+                pts.iter()
+                    .map(|p| {
+                        p.get(1)
+                            .and_then(|x| x.as_str())
+                            .and_then(|x| x.parse().ok())
+                            .unwrap_or(f64::NAN)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        matrix.push((labels.join(","), values));
+    }
+    matrix.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((elapsed, matrix))
 }
 
 /// Runs `q` `warmup` times untimed, then `runs` times timed, sequentially, each with its
@@ -238,16 +262,16 @@ pub async fn query_latency(
     runs: usize,
     budget: Duration,
 ) -> anyhow::Result<Latency> {
-    let mut shape = (0, 0);
     for _ in 0..warmup {
-        shape = query_once(client, base, q, end_s).await?;
+        query_once(client, base, q, end_s).await?;
     }
     let mut ms = Vec::with_capacity(runs);
+    let mut answer = Vec::new();
     let started = Instant::now();
     for _ in 0..runs.max(1) {
-        let t = Instant::now();
-        shape = query_once(client, base, q, end_s).await?;
-        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let (elapsed, a) = query_once(client, base, q, end_s).await?;
+        ms.push(elapsed.as_secs_f64() * 1000.0);
+        answer = a;
         // A very slow system gets fewer runs rather than an endless benchmark.
         if started.elapsed() > budget {
             break;
@@ -258,9 +282,43 @@ pub async fn query_latency(
         p50_ms: percentile(&ms, 0.5).unwrap_or(f64::NAN),
         p99_ms: percentile(&ms, 0.99).unwrap_or(f64::NAN),
         runs: ms.len(),
-        result_series: shape.0,
-        result_points: shape.1,
+        result_series: answer.len(),
+        result_points: answer.iter().map(|(_, v)| v.len()).sum(),
+        answer,
     })
+}
+
+/// Compares two answers series by series, point by point aligned at the end (both windows
+/// end at the end of their data). Returns a one-line verdict.
+pub fn compare(a: &Matrix, b: &Matrix) -> String {
+    let keys = |m: &Matrix| m.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    if keys(a) != keys(b) {
+        return format!("answers DIFFER in their series: {} vs {}", a.len(), b.len());
+    }
+    let (mut points, mut differ, mut max_rel) = (0usize, 0usize, 0.0f64);
+    for ((_, va), (_, vb)) in a.iter().zip(b) {
+        if va.len() != vb.len() {
+            differ += va.len().abs_diff(vb.len());
+        }
+        for (x, y) in va.iter().rev().zip(vb.iter().rev()) {
+            points += 1;
+            if x.is_nan() && y.is_nan() || x == y {
+                continue;
+            }
+            let rel = (x - y).abs() / x.abs().max(y.abs()).max(1e-12);
+            if rel.is_nan() || rel > 1e-6 {
+                differ += 1;
+            }
+            if rel.is_finite() {
+                max_rel = max_rel.max(rel);
+            }
+        }
+    }
+    if differ == 0 {
+        format!("answers agree: {points} points, largest relative difference {max_rel:.1e}")
+    } else {
+        format!("answers DIFFER at {differ} of {points} points (largest relative difference {max_rel:.1e})")
+    }
 }
 
 #[cfg(test)]
@@ -284,6 +342,17 @@ mod tests {
         assert_eq!((u.blocks, u.samples), (2, 40));
         assert!(u.bytes >= 100);
         Ok(())
+    }
+
+    #[test]
+    fn answers_compare_from_the_end() {
+        let a: Matrix = vec![("mode=\"idle\"".into(), vec![1.0, 2.0, 3.0])];
+        let b: Matrix = vec![("mode=\"idle\"".into(), vec![2.0, 3.0 + 1e-12])];
+        let c: Matrix = vec![("mode=\"idle\"".into(), vec![1.0, 2.5, 3.0])];
+        assert!(compare(&a, &b).starts_with("answers DIFFER at 1 of 2"));
+        assert!(compare(&a, &a).starts_with("answers agree: 3 points"));
+        assert!(compare(&a, &c).contains("DIFFER at 1 of 3"));
+        assert!(compare(&a, &vec![]).contains("series"));
     }
 
     #[test]

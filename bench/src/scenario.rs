@@ -538,12 +538,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             &fig(p, true),
         ));
         if let (Ok(a), Ok(b)) = (&didban.queries[i], &prom.queries[i]) {
-            if a.result_series != b.result_series || a.result_points != b.result_points {
-                notes.push(format!(
-                    "{}: answers differ in shape: Didban {} series/{} points, Prometheus {} series/{} points",
-                    q.name, a.result_series, a.result_points, b.result_series, b.result_points
-                ));
-            }
+            notes.push(format!("{}: {}", q.name, measure::compare(&a.answer, &b.answer)));
         }
     }
     notes.extend(prom.block_note.iter().chain(didban.block_note.iter()).cloned());
