@@ -296,11 +296,12 @@ pub fn compare(a: &Matrix, b: &Matrix) -> String {
         return format!("answers DIFFER in their series: {} vs {}", a.len(), b.len());
     }
     let (mut points, mut differ, mut max_rel) = (0usize, 0usize, 0.0f64);
-    for ((_, va), (_, vb)) in a.iter().zip(b) {
+    let mut first = None;
+    for ((key, va), (_, vb)) in a.iter().zip(b) {
         if va.len() != vb.len() {
             differ += va.len().abs_diff(vb.len());
         }
-        for (x, y) in va.iter().rev().zip(vb.iter().rev()) {
+        for (i, (x, y)) in va.iter().rev().zip(vb.iter().rev()).enumerate() {
             points += 1;
             if x.is_nan() && y.is_nan() || x == y {
                 continue;
@@ -308,6 +309,10 @@ pub fn compare(a: &Matrix, b: &Matrix) -> String {
             let rel = (x - y).abs() / x.abs().max(y.abs()).max(1e-12);
             if rel.is_nan() || rel > 1e-6 {
                 differ += 1;
+                if first.is_none() {
+                    let at = va.len() - 1 - i;
+                    first = Some(format!("first: {{{key}}} point {at} of {}: {x} vs {y}", va.len()));
+                }
             }
             if rel.is_finite() {
                 max_rel = max_rel.max(rel);
@@ -317,7 +322,10 @@ pub fn compare(a: &Matrix, b: &Matrix) -> String {
     if differ == 0 {
         format!("answers agree: {points} points, largest relative difference {max_rel:.1e}")
     } else {
-        format!("answers DIFFER at {differ} of {points} points (largest relative difference {max_rel:.1e})")
+        format!(
+            "answers DIFFER at {differ} of {points} points (largest relative difference {max_rel:.1e}); {}",
+            first.unwrap_or_default()
+        )
     }
 }
 
