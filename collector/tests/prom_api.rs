@@ -147,6 +147,12 @@ fn prometheus_api_answers_like_prometheus() {
     let (code, _) = get(&server, "/api/v1/label/bad-name/values", &[]);
     assert_eq!(code, 400);
 
+    // Exemplars: none stored, an empty list; a bad query is still a 400.
+    let (code, r) = get(&server, "/api/v1/query_exemplars", &[("query", "temperature")]);
+    assert_eq!((code, r["data"].clone()), (200, serde_json::json!([])));
+    let (code, _) = get(&server, "/api/v1/query_exemplars", &[("query", "temperature{")]);
+    assert_eq!(code, 400);
+
     // Build info and self-monitoring.
     let (code, r) = get(&server, "/api/v1/status/buildinfo", &[]);
     assert_eq!(code, 200);

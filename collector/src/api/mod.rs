@@ -30,6 +30,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/labels", get(prom::labels).post(prom::labels))
         .route("/api/v1/label/{name}/values", get(prom::label_values))
         .route("/api/v1/metadata", get(prom::metadata))
+        .route(
+            "/api/v1/query_exemplars",
+            get(prom::query_exemplars).post(prom::query_exemplars),
+        )
         .with_state(state)
 }
 
