@@ -34,7 +34,21 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/query_exemplars",
             get(prom::query_exemplars).post(prom::query_exemplars),
         )
+        .route("/api/v1/admin/tsdb/flush", axum::routing::post(flush))
         .with_state(state)
+}
+
+/// `POST /api/v1/admin/tsdb/flush`: writes the head to a Parquet block now and truncates the
+/// WAL, for operators who want everything in Parquet (before a backup, before reading blocks
+/// with DuckDB) and for the benchmark's disk figure. Like Prometheus' snapshot, it leaves
+/// compaction to its usual schedule.
+async fn flush(State(state): State<AppState>) -> Result<axum::response::Response, ApiError> {
+    let db = state.db.clone();
+    tokio::task::spawn_blocking(move || db.flush_head())
+        .await
+        .map_err(|e| ApiError::internal(format!("flush task failed: {e}")))?
+        .map_err(|e| ApiError::internal(format!("flush failed: {e}")))?;
+    Ok(response::success(json!(null), &[]))
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
