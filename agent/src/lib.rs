@@ -1,0 +1,9 @@
+//! `didban-agent` as a library: collectors that turn a host, its databases and queues into
+//! Prometheus-named samples, and an exporter that ships them over OTLP through a bounded
+//! on-disk buffer. The `didban-agent` binary and `didban serve` both run it.
+
+pub mod config;
+pub mod error;
+pub mod export;
+pub mod model;
+pub mod units;
