@@ -81,3 +81,19 @@ pub enum CollectError {
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),
 }
+
+/// The agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The exporter (buffer, endpoint) could not start.
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    /// A collector could not be built from its config.
+    #[error("collector {name}: {source}")]
+    Collector {
+        /// Which collector.
+        name: String,
+        /// Why.
+        source: CollectError,
+    },
+}

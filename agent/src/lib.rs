@@ -2,8 +2,10 @@
 //! Prometheus-named samples, and an exporter that ships them over OTLP through a bounded
 //! on-disk buffer. The `didban-agent` binary and `didban serve` both run it.
 
+pub mod collectors;
 pub mod config;
 pub mod error;
 pub mod export;
 pub mod model;
+pub mod runner;
 pub mod units;

@@ -149,19 +149,13 @@ impl Exporter {
 
     /// Current buffer state and counters.
     pub fn snapshot(&self) -> ExportSnapshot {
-        let (pending_records, buffer_bytes, dropped_records) = {
-            let b = self.shared.lock();
-            (b.pending_records(), b.bytes(), b.dropped_records())
-        };
-        let s = &self.shared.stats;
-        ExportSnapshot {
-            pending_records,
-            buffer_bytes,
-            dropped_records,
-            sent_requests: s.sent_requests.load(Ordering::Relaxed),
-            failed_attempts: s.failed_attempts.load(Ordering::Relaxed),
-            rejected_records: s.rejected_records.load(Ordering::Relaxed),
-        }
+        snapshot_of(&self.shared)
+    }
+
+    /// A function returning [`Exporter::snapshot`], for tasks that outlive a borrow.
+    pub fn snapshot_fn(&self) -> impl Fn() -> ExportSnapshot + Send + 'static {
+        let shared = self.shared.clone();
+        move || snapshot_of(&shared)
     }
 
     /// Waits until the buffer is empty or `timeout` passes; true if it emptied.
@@ -186,6 +180,22 @@ impl Exporter {
         let _ = self.batcher.await;
         self.shared.notify.notify_one();
         let _ = self.sender.await;
+    }
+}
+
+fn snapshot_of(shared: &Shared) -> ExportSnapshot {
+    let (pending_records, buffer_bytes, dropped_records) = {
+        let b = shared.lock();
+        (b.pending_records(), b.bytes(), b.dropped_records())
+    };
+    let s = &shared.stats;
+    ExportSnapshot {
+        pending_records,
+        buffer_bytes,
+        dropped_records,
+        sent_requests: s.sent_requests.load(Ordering::Relaxed),
+        failed_attempts: s.failed_attempts.load(Ordering::Relaxed),
+        rejected_records: s.rejected_records.load(Ordering::Relaxed),
     }
 }
 

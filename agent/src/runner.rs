@@ -1,0 +1,306 @@
+//! Composition: builds the collectors from the config, runs each on its interval in its own
+//! task, feeds the exporter, and reports the agent's own health as `didban_agent_*` metrics.
+//! `didban serve` embeds the agent through [`Agent::start`] as well.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::collectors::host::{system_host_name, HostCollector};
+use crate::collectors::postgres::PostgresCollector;
+use crate::collectors::redis::RedisCollector;
+use crate::collectors::scrape::ScrapeCollector;
+use crate::collectors::Collector;
+use crate::config::Config;
+use crate::error::{AgentError, CollectError};
+use crate::export::encode::ResourceInfo;
+use crate::export::{ExportSnapshot, Exporter, SampleSink};
+use crate::model::{now_ms, Sample};
+
+#[derive(Debug, Default, Clone)]
+struct CollectorStats {
+    runs: u64,
+    errors: u64,
+    last_duration: f64,
+    last_ok: bool,
+    samples: u64,
+}
+
+type StatsMap = Arc<Mutex<BTreeMap<String, CollectorStats>>>;
+
+/// A running agent.
+pub struct Agent {
+    exporter: Exporter,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// The host name the agent reports: `agent.hostname` or the system's.
+pub fn host_name(config: &Config) -> String {
+    if config.agent.hostname.is_empty() {
+        system_host_name()
+    } else {
+        config.agent.hostname.clone()
+    }
+}
+
+/// A collector and the interval it runs at.
+pub type Scheduled = (Box<dyn Collector>, Duration);
+
+/// Builds every configured collector with its interval.
+pub fn build_collectors(config: &Config) -> Result<Vec<Scheduled>, AgentError> {
+    let default = config.agent.interval;
+    let mut out: Vec<Scheduled> = Vec::new();
+    if config.host.enabled {
+        let host = HostCollector::new(&config.host).map_err(|source| AgentError::Collector {
+            name: "host".into(),
+            source,
+        })?;
+        out.push((Box::new(host), config.host.interval.unwrap_or(default)));
+    }
+    for job in &config.scrape {
+        for target in &job.targets {
+            out.push((
+                Box::new(ScrapeCollector::new(job, target)),
+                job.interval.unwrap_or(default),
+            ));
+        }
+    }
+    for r in &config.redis {
+        let c = RedisCollector::new(r).map_err(|source| AgentError::Collector {
+            name: "redis".into(),
+            source,
+        })?;
+        out.push((Box::new(c), r.interval.unwrap_or(default)));
+    }
+    for p in &config.postgres {
+        out.push((Box::new(PostgresCollector::new(p)), p.interval.unwrap_or(default)));
+    }
+    Ok(out)
+}
+
+impl Agent {
+    /// Starts the exporter and every collector of `config`.
+    pub fn start(config: &Config) -> Result<Agent, AgentError> {
+        let collectors = build_collectors(config)?;
+        let resource = ResourceInfo {
+            service_name: "didban-agent".to_string(),
+            host_name: host_name(config),
+        };
+        let exporter = Exporter::start(&config.export, &config.agent.data_dir.join("buffer"), resource)?;
+        let (stop, stop_rx) = watch::channel(false);
+        let stats: StatsMap = Arc::default();
+        let mut tasks = Vec::new();
+        for (collector, interval) in collectors {
+            tracing::info!(collector = %collector.name(), ?interval, "collector started");
+            tasks.push(tokio::spawn(run_collector(
+                collector,
+                interval,
+                exporter.sink(),
+                stats.clone(),
+                stop_rx.clone(),
+            )));
+        }
+        Ok(Agent {
+            exporter,
+            stop,
+            tasks,
+        })
+        .map(|agent| agent.with_self_metrics(stats, config.agent.interval, stop_rx))
+    }
+
+    fn with_self_metrics(
+        mut self,
+        stats: StatsMap,
+        interval: Duration,
+        stop: watch::Receiver<bool>,
+    ) -> Agent {
+        let sink = self.exporter.sink();
+        let snapshot = self.exporter.snapshot_fn();
+        self.tasks.push(tokio::spawn(run_self_metrics(
+            stats, sink, snapshot, interval, stop,
+        )));
+        self
+    }
+
+    /// Buffer state and export counters.
+    pub fn export_snapshot(&self) -> ExportSnapshot {
+        self.exporter.snapshot()
+    }
+
+    /// Stops the collectors, flushes what they produced to the disk buffer and stops the
+    /// exporter; unsent data is sent by the next start.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.exporter.shutdown().await;
+    }
+}
+
+async fn run_collector(
+    mut collector: Box<dyn Collector>,
+    interval: Duration,
+    sink: SampleSink,
+    stats: StatsMap,
+    mut stop: watch::Receiver<bool>,
+) {
+    let name = collector.name();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_error: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let started = Instant::now();
+        // A collection may not outlive its interval; the next tick starts a fresh one.
+        let result = match tokio::time::timeout(interval, collector.collect()).await {
+            Ok(r) => r,
+            Err(_) => Err(CollectError::Timeout(interval)),
+        };
+        let elapsed = started.elapsed().as_secs_f64();
+        let (ok, samples) = match result {
+            Ok(samples) => {
+                if last_error.take().is_some() {
+                    tracing::info!(collector = %name, "collector recovered");
+                }
+                (true, samples)
+            }
+            Err(e) => {
+                let text = e.to_string();
+                if last_error.as_deref() != Some(text.as_str()) {
+                    tracing::warn!(collector = %name, error = %text, "collection failed; retrying next interval");
+                }
+                last_error = Some(text);
+                (false, Vec::new())
+            }
+        };
+        {
+            let mut map = match stats.lock() {
+                Ok(m) => m,
+                Err(p) => p.into_inner(),
+            };
+            let entry = map.entry(name.clone()).or_default();
+            entry.runs += 1;
+            entry.last_duration = elapsed;
+            entry.last_ok = ok;
+            entry.samples = samples.len() as u64;
+            if !ok {
+                entry.errors += 1;
+            }
+        }
+        if !samples.is_empty() && !sink.send(samples).await {
+            return;
+        }
+    }
+}
+
+async fn run_self_metrics(
+    stats: StatsMap,
+    sink: SampleSink,
+    snapshot: impl Fn() -> ExportSnapshot + Send + 'static,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let now = now_ms();
+        let mut out = Vec::new();
+        let map = match stats.lock() {
+            Ok(m) => m.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        for (name, s) in &map {
+            let l = [("collector", name.as_str())];
+            out.push(Sample::gauge(
+                "didban_agent_collector_up",
+                &l,
+                if s.last_ok { 1.0 } else { 0.0 },
+                now,
+            ));
+            out.push(Sample::gauge(
+                "didban_agent_collector_duration_seconds",
+                &l,
+                s.last_duration,
+                now,
+            ));
+            out.push(Sample::gauge(
+                "didban_agent_collector_samples",
+                &l,
+                s.samples as f64,
+                now,
+            ));
+            out.push(Sample::counter(
+                "didban_agent_collector_runs_total",
+                &l,
+                s.runs as f64,
+                now,
+            ));
+            out.push(Sample::counter(
+                "didban_agent_collector_errors_total",
+                &l,
+                s.errors as f64,
+                now,
+            ));
+        }
+        let e = snapshot();
+        out.push(Sample::gauge(
+            "didban_agent_buffer_bytes",
+            &[],
+            e.buffer_bytes as f64,
+            now,
+        ));
+        out.push(Sample::gauge(
+            "didban_agent_buffer_records",
+            &[],
+            e.pending_records as f64,
+            now,
+        ));
+        out.push(Sample::counter(
+            "didban_agent_buffer_dropped_records_total",
+            &[],
+            e.dropped_records as f64,
+            now,
+        ));
+        out.push(Sample::counter(
+            "didban_agent_export_requests_total",
+            &[],
+            e.sent_requests as f64,
+            now,
+        ));
+        out.push(Sample::counter(
+            "didban_agent_export_failures_total",
+            &[],
+            e.failed_attempts as f64,
+            now,
+        ));
+        out.push(Sample::counter(
+            "didban_agent_export_rejected_records_total",
+            &[],
+            e.rejected_records as f64,
+            now,
+        ));
+        if let Some(rss) = own_rss_bytes() {
+            out.push(Sample::gauge("didban_agent_resident_memory_bytes", &[], rss, now));
+        }
+        if !sink.send(out).await {
+            return;
+        }
+    }
+}
+
+fn own_rss_bytes() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: f64 = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * rustix::param::page_size() as f64)
+}
