@@ -1,0 +1,185 @@
+//! Real servers for the tests: Python helper scripts, redis-server and PostgreSQL, each on a
+//! free port in a temp dir, stopped on drop. A missing program or Python package fails the
+//! test with a message saying what to install; nothing is skipped.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::otlp::free_port;
+
+/// Path of a helper script in agent/tests/.
+pub fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(name)
+}
+
+/// A child process killed on drop.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs a Python script and returns it with the first line it printed.
+pub fn spawn_python(name: &str, args: &[&str]) -> (Proc, String) {
+    let child = Command::new("python3")
+        .arg(script(name))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 must be installed");
+    let mut proc = Proc(child);
+    let stdout = proc.0.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    if line.trim().is_empty() {
+        let mut err = String::new();
+        if let Some(mut e) = proc.0.stderr.take() {
+            std::io::Read::read_to_string(&mut e, &mut err).unwrap();
+        }
+        panic!("{name} printed nothing; is `pip install -r tests/requirements.txt` done?\nstderr:\n{err}");
+    }
+    (proc, line.trim().to_string())
+}
+
+/// A redis-server in a temp dir.
+pub struct Redis {
+    pub port: u16,
+    _dir: tempfile::TempDir,
+    _proc: Proc,
+}
+
+impl Redis {
+    /// Starts redis-server, optionally with `requirepass`, and waits until it answers.
+    pub fn start(password: Option<&str>) -> Redis {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut cmd = Command::new("redis-server");
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        if let Some(p) = password {
+            cmd.args(["--requirepass", p]);
+        }
+        let proc = Proc(
+            cmd.spawn()
+                .expect("redis-server must be installed (apt-get install redis-server)"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Redis {
+            port,
+            _dir: dir,
+            _proc: proc,
+        }
+    }
+}
+
+/// A PostgreSQL cluster made by initdb in a temp dir owned by the `postgres` user.
+pub struct Postgres {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+/// The newest /usr/lib/postgresql/<v>/bin.
+pub fn pg_bin() -> PathBuf {
+    let mut versions: Vec<u32> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL server must be installed (apt-get install postgresql)")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    versions.sort_unstable();
+    let v = versions.last().expect("no /usr/lib/postgresql/<version>");
+    PathBuf::from(format!("/usr/lib/postgresql/{v}/bin"))
+}
+
+fn as_postgres(bin: &Path, tool: &str) -> Command {
+    // Tests run as root; PostgreSQL refuses to run as root, so run the tools as `postgres`.
+    let mut cmd = Command::new("runuser");
+    cmd.args(["-u", "postgres", "--"]).arg(bin.join(tool));
+    cmd
+}
+
+impl Postgres {
+    /// initdb + pg_ctl start with pg_stat_statements preloaded; waits until it accepts.
+    pub fn start() -> Postgres {
+        let bin = pg_bin();
+        let dir = tempfile::Builder::new().prefix("didban-pg").tempdir().unwrap();
+        let status = Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let data = dir.path().join("data");
+        let out = as_postgres(&bin, "initdb")
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c shared_preload_libraries=pg_stat_statements \
+             -c fsync=off -c track_io_timing=on",
+            dir.path().display()
+        );
+        let out = as_postgres(&bin, "pg_ctl")
+            .args(["-w", "-t", "60", "-l"])
+            .arg(dir.path().join("log"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-o", &options, "start"])
+            .output()
+            .unwrap();
+        let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}\n{log}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Postgres { port, dir, bin }
+    }
+
+    /// A DSN for user postgres on database `db`.
+    pub fn dsn(&self, db: &str) -> String {
+        format!("host=127.0.0.1 port={} user=postgres dbname={db}", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = as_postgres(&self.bin, "pg_ctl")
+            .args(["-m", "immediate", "-D"])
+            .arg(self.dir.path().join("data"))
+            .arg("stop")
+            .output();
+    }
+}
