@@ -64,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("stopping: flushing collected data to the disk buffer");
     agent.shutdown().await;
+    tracing::debug!("agent stopped");
     Ok(())
 }
 

@@ -138,7 +138,9 @@ impl Agent {
         for t in self.tasks {
             let _ = t.await;
         }
+        tracing::debug!("collectors stopped");
         self.exporter.shutdown().await;
+        tracing::debug!("exporter stopped");
     }
 }
 

@@ -20,7 +20,7 @@ fn config(url: String, prefix: &str) -> RedisConfig {
         celery_queues: vec!["celery".into(), "emails".into(), "empty".into()],
         celery_key_prefix: prefix.into(),
         celery_priority_steps: vec![0, 3, 6, 9],
-        list_keys: vec!["plain_list".into()],
+        list_keys: vec!["plain_list".into(), "a_string".into()],
         timeout: Duration::from_secs(5),
     }
 }
@@ -120,10 +120,19 @@ async fn info_metrics_use_redis_exporter_names() {
         .query_async(&mut con)
         .await
         .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("a_string")
+        .arg("x")
+        .query_async(&mut con)
+        .await
+        .unwrap();
 
     let mut collector = RedisCollector::new(&config(url, "")).unwrap();
     let samples = collector.collect().await.unwrap();
-    assert_eq!(value(&samples, "redis_db_keys", &[("db", "db0")]), 7.0);
+    assert_eq!(value(&samples, "redis_db_keys", &[("db", "db0")]), 8.0);
+    assert_eq!(value(&samples, "redis_up", &[]), 1.0);
+    // A configured "list" that is a string costs only its own metric.
+    assert!(!samples.iter().any(|s| s.label("key") == Some("a_string")));
     assert_eq!(value(&samples, "redis_db_keys_expiring", &[("db", "db0")]), 1.0);
     assert!(value(&samples, "redis_keyspace_hits_total", &[]) >= 1.0);
     assert!(value(&samples, "redis_keyspace_misses_total", &[]) >= 1.0);

@@ -103,6 +103,8 @@ pub struct RedisCollector {
     config: RedisConfig,
     connection: Option<MultiplexedConnection>,
     last_error: Option<String>,
+    /// `list_keys` entries that already warned (wrong type), so the warning is said once.
+    warned_keys: std::collections::HashSet<String>,
 }
 
 /// The `db` label (`db0`) of a `redis://host:port/N` URL.
@@ -230,6 +232,7 @@ impl RedisCollector {
             config: config.clone(),
             connection: None,
             last_error: None,
+            warned_keys: std::collections::HashSet::new(),
         })
     }
 
@@ -252,7 +255,7 @@ impl RedisCollector {
         let timeout = self.config.timeout;
         let info: String = with_timeout(timeout, redis::cmd("INFO").arg("ALL").query_async(&mut con)).await?;
         let mut out = info_samples(&info, now);
-        // One pipeline for every list length: Celery queues (all priority keys) and plain lists.
+        // One pipeline for the Celery keys (kombu makes them lists, so LLEN cannot fail on type).
         let mut pipe = redis::pipe();
         let mut queue_keys = Vec::new();
         for queue in &self.config.celery_queues {
@@ -266,43 +269,43 @@ impl RedisCollector {
             }
             queue_keys.push((queue.clone(), keys.len()));
         }
-        for key in &self.config.list_keys {
-            pipe.cmd("LLEN").arg(key);
-        }
-        let unacked_key = format!("{}unacked", self.config.celery_key_prefix);
-        if !self.config.celery_queues.is_empty() {
-            pipe.cmd("HLEN").arg(&unacked_key);
-        }
-        let lengths: Vec<i64> = if queue_keys.is_empty() && self.config.list_keys.is_empty() {
-            Vec::new()
-        } else {
-            with_timeout(timeout, pipe.query_async(&mut con)).await?
-        };
-        let mut lengths = lengths.into_iter();
-        for (queue, n) in queue_keys {
-            let mut total = 0i64;
-            for _ in 0..n {
-                total += lengths.next().unwrap_or(0);
+        if !queue_keys.is_empty() {
+            pipe.cmd("HLEN")
+                .arg(format!("{}unacked", self.config.celery_key_prefix));
+            let lengths: Vec<i64> = with_timeout(timeout, pipe.query_async(&mut con)).await?;
+            let mut lengths = lengths.into_iter();
+            for (queue, n) in queue_keys {
+                let mut total = 0i64;
+                for _ in 0..n {
+                    total += lengths.next().unwrap_or(0);
+                }
+                out.push(Sample::gauge(
+                    "celery_queue_length",
+                    &[("queue_name", &queue)],
+                    total as f64,
+                    now,
+                ));
             }
-            out.push(Sample::gauge(
-                "celery_queue_length",
-                &[("queue_name", &queue)],
-                total as f64,
-                now,
-            ));
+            let unacked = lengths.next().unwrap_or(0);
+            out.push(Sample::gauge("celery_unacked_messages", &[], unacked as f64, now));
         }
-        for key in &self.config.list_keys {
-            let n = lengths.next().unwrap_or(0);
-            out.push(Sample::gauge(
-                "redis_key_size",
-                &[("db", &self.db), ("key", key)],
-                n as f64,
-                now,
-            ));
-        }
-        if !self.config.celery_queues.is_empty() {
-            let n = lengths.next().unwrap_or(0);
-            out.push(Sample::gauge("celery_unacked_messages", &[], n as f64, now));
+        // Configured lists one by one: a key of another type costs only its own metric.
+        for key in self.config.list_keys.clone() {
+            let len: Result<i64, String> =
+                with_timeout(timeout, redis::cmd("LLEN").arg(&key).query_async(&mut con)).await;
+            match len {
+                Ok(n) => out.push(Sample::gauge(
+                    "redis_key_size",
+                    &[("db", &self.db), ("key", &key)],
+                    n as f64,
+                    now,
+                )),
+                Err(e) => {
+                    if self.warned_keys.insert(key.clone()) {
+                        tracing::warn!(target = %self.target, key = %key, error = %e, "redis list_keys entry skipped");
+                    }
+                }
+            }
         }
         Ok(out)
     }
