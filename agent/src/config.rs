@@ -26,6 +26,8 @@ pub struct Config {
     pub redis: Vec<RedisConfig>,
     /// PostgreSQL servers to watch (`[[postgres]]`).
     pub postgres: Vec<PostgresConfig>,
+    /// Health checks (`[[probe]]`).
+    pub probe: Vec<ProbeConfig>,
 }
 
 /// `[agent]`: identity, data directory and the default collection interval.
@@ -252,6 +254,36 @@ fn default_top_n() -> usize {
     20
 }
 
+/// `[[probe]]`: an HTTP or TCP health check, reported as blackbox_exporter reports it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// `http://host:port/path` or `tcp://host:port`; becomes the `instance` label.
+    pub target: String,
+    /// The `job` label of the probe's series.
+    #[serde(default = "default_probe_job")]
+    pub job: String,
+    /// HTTP status codes that count as success; empty = any 2xx.
+    #[serde(default)]
+    pub expect_status: Vec<u16>,
+    /// Regex the HTTP body must match; empty = no check.
+    #[serde(default)]
+    pub body_match: String,
+    /// Overrides `agent.interval`.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub interval: Option<Duration>,
+    /// Timeout of one probe.
+    #[serde(default = "default_probe_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+fn default_probe_job() -> String {
+    "blackbox".to_string()
+}
+fn default_probe_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -320,6 +352,17 @@ impl Config {
         ] {
             if let Err(e) = regex::Regex::new(regex.1) {
                 return Err(invalid(regex.0, &e.to_string()));
+            }
+        }
+        for p in &self.probe {
+            if !p.target.starts_with("http://") && !p.target.starts_with("tcp://") {
+                return Err(invalid(
+                    "probe.target",
+                    "must start with http:// or tcp:// (no TLS yet)",
+                ));
+            }
+            if let Err(e) = regex::Regex::new(&p.body_match) {
+                return Err(invalid("probe.body_match", &e.to_string()));
             }
         }
         for g in &self.host.process_groups {

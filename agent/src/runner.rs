@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::collectors::host::{system_host_name, HostCollector};
 use crate::collectors::postgres::PostgresCollector;
+use crate::collectors::probe::ProbeCollector;
 use crate::collectors::redis::RedisCollector;
 use crate::collectors::scrape::ScrapeCollector;
 use crate::collectors::Collector;
@@ -78,6 +79,13 @@ pub fn build_collectors(config: &Config) -> Result<Vec<Scheduled>, AgentError> {
     }
     for p in &config.postgres {
         out.push((Box::new(PostgresCollector::new(p)), p.interval.unwrap_or(default)));
+    }
+    for p in &config.probe {
+        let c = ProbeCollector::new(p).map_err(|source| AgentError::Collector {
+            name: "probe".into(),
+            source,
+        })?;
+        out.push((Box::new(c), p.interval.unwrap_or(default)));
     }
     Ok(out)
 }

@@ -3,6 +3,7 @@
 
 pub mod host;
 pub mod postgres;
+pub mod probe;
 pub mod redis;
 pub mod scrape;
 
