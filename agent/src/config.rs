@@ -28,6 +28,8 @@ pub struct Config {
     pub postgres: Vec<PostgresConfig>,
     /// Health checks (`[[probe]]`).
     pub probe: Vec<ProbeConfig>,
+    /// The StatsD listener.
+    pub statsd: StatsdConfig,
 }
 
 /// `[agent]`: identity, data directory and the default collection interval.
@@ -277,6 +279,35 @@ pub struct ProbeConfig {
     pub timeout: Duration,
 }
 
+/// `[statsd]`: a StatsD/DogStatsD UDP listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatsdConfig {
+    /// Listen at all.
+    pub enabled: bool,
+    /// UDP address.
+    pub listen: String,
+    /// Flush (collection) interval; overrides `agent.interval`.
+    #[serde(deserialize_with = "de_opt_duration")]
+    pub interval: Option<Duration>,
+    /// Quantiles reported for timers and histograms.
+    pub percentiles: Vec<f64>,
+    /// Most series kept; lines for new series beyond it are dropped and counted.
+    pub max_series: usize,
+}
+
+impl Default for StatsdConfig {
+    fn default() -> Self {
+        StatsdConfig {
+            enabled: false,
+            listen: "127.0.0.1:8125".to_string(),
+            interval: None,
+            percentiles: vec![0.5, 0.9, 0.99],
+            max_series: 10_000,
+        }
+    }
+}
+
 fn default_probe_job() -> String {
     "blackbox".to_string()
 }
@@ -352,6 +383,11 @@ impl Config {
         ] {
             if let Err(e) = regex::Regex::new(regex.1) {
                 return Err(invalid(regex.0, &e.to_string()));
+            }
+        }
+        for q in &self.statsd.percentiles {
+            if !(*q > 0.0 && *q <= 1.0) {
+                return Err(invalid("statsd.percentiles", "each must be in (0, 1]"));
             }
         }
         for p in &self.probe {

@@ -14,6 +14,7 @@ use crate::collectors::postgres::PostgresCollector;
 use crate::collectors::probe::ProbeCollector;
 use crate::collectors::redis::RedisCollector;
 use crate::collectors::scrape::ScrapeCollector;
+use crate::collectors::statsd::StatsdCollector;
 use crate::collectors::Collector;
 use crate::config::Config;
 use crate::error::{AgentError, CollectError};
@@ -79,6 +80,13 @@ pub fn build_collectors(config: &Config) -> Result<Vec<Scheduled>, AgentError> {
     }
     for p in &config.postgres {
         out.push((Box::new(PostgresCollector::new(p)), p.interval.unwrap_or(default)));
+    }
+    if config.statsd.enabled {
+        let c = StatsdCollector::bind(&config.statsd).map_err(|source| AgentError::Collector {
+            name: "statsd".into(),
+            source,
+        })?;
+        out.push((Box::new(c), config.statsd.interval.unwrap_or(default)));
     }
     for p in &config.probe {
         let c = ProbeCollector::new(p).map_err(|source| AgentError::Collector {

@@ -6,6 +6,7 @@ pub mod postgres;
 pub mod probe;
 pub mod redis;
 pub mod scrape;
+pub mod statsd;
 
 use futures::future::BoxFuture;
 
