@@ -30,6 +30,8 @@ pub struct Config {
     pub probe: Vec<ProbeConfig>,
     /// The StatsD listener.
     pub statsd: StatsdConfig,
+    /// RabbitMQ management endpoints (`[[rabbitmq]]`).
+    pub rabbitmq: Vec<RabbitmqConfig>,
 }
 
 /// `[agent]`: identity, data directory and the default collection interval.
@@ -279,6 +281,46 @@ pub struct ProbeConfig {
     pub timeout: Duration,
 }
 
+/// `[[rabbitmq]]`: queue depth from a RabbitMQ management API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RabbitmqConfig {
+    /// Management API base URL.
+    #[serde(default = "default_rabbitmq_url")]
+    pub url: String,
+    /// Management user (needs the `monitoring` tag).
+    #[serde(default = "default_guest")]
+    pub username: String,
+    /// Its password.
+    #[serde(default = "default_guest")]
+    pub password: String,
+    /// Only this vhost; empty = all.
+    #[serde(default)]
+    pub vhost: String,
+    /// Only these queues; empty = all.
+    #[serde(default)]
+    pub queues: Vec<String>,
+    /// Most queues reported, to bound cardinality.
+    #[serde(default = "default_max_queues")]
+    pub max_queues: usize,
+    /// Overrides `agent.interval`.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub interval: Option<Duration>,
+    /// Timeout of one API call.
+    #[serde(default = "default_scrape_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+fn default_rabbitmq_url() -> String {
+    "http://localhost:15672".to_string()
+}
+fn default_guest() -> String {
+    "guest".to_string()
+}
+fn default_max_queues() -> usize {
+    500
+}
+
 /// `[statsd]`: a StatsD/DogStatsD UDP listener.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -383,6 +425,11 @@ impl Config {
         ] {
             if let Err(e) = regex::Regex::new(regex.1) {
                 return Err(invalid(regex.0, &e.to_string()));
+            }
+        }
+        for r in &self.rabbitmq {
+            if !r.url.starts_with("http://") {
+                return Err(invalid("rabbitmq.url", "must start with http:// (no TLS yet)"));
             }
         }
         for q in &self.statsd.percentiles {

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use crate::collectors::host::{system_host_name, HostCollector};
 use crate::collectors::postgres::PostgresCollector;
 use crate::collectors::probe::ProbeCollector;
+use crate::collectors::rabbitmq::RabbitmqCollector;
 use crate::collectors::redis::RedisCollector;
 use crate::collectors::scrape::ScrapeCollector;
 use crate::collectors::statsd::StatsdCollector;
@@ -80,6 +81,9 @@ pub fn build_collectors(config: &Config) -> Result<Vec<Scheduled>, AgentError> {
     }
     for p in &config.postgres {
         out.push((Box::new(PostgresCollector::new(p)), p.interval.unwrap_or(default)));
+    }
+    for r in &config.rabbitmq {
+        out.push((Box::new(RabbitmqCollector::new(r)), r.interval.unwrap_or(default)));
     }
     if config.statsd.enabled {
         let c = StatsdCollector::bind(&config.statsd).map_err(|source| AgentError::Collector {

@@ -4,6 +4,7 @@
 pub mod host;
 pub mod postgres;
 pub mod probe;
+pub mod rabbitmq;
 pub mod redis;
 pub mod scrape;
 pub mod statsd;

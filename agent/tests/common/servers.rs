@@ -183,3 +183,78 @@ impl Drop for Postgres {
             .output();
     }
 }
+
+/// A private RabbitMQ node (its own name, ports and directories) with the management plugin,
+/// so the test neither depends on nor changes the machine's broker.
+pub struct Rabbitmq {
+    pub amqp_port: u16,
+    pub management_port: u16,
+    node: String,
+    _dir: tempfile::TempDir,
+    _proc: Proc,
+}
+
+impl Rabbitmq {
+    /// Starts the node and waits (up to 60 s) until the management API answers.
+    pub fn start() -> Rabbitmq {
+        let dir = tempfile::Builder::new().prefix("didban-rmq").tempdir().unwrap();
+        let (amqp_port, management_port, dist_port) = (free_port(), free_port(), free_port());
+        let node = format!("didban{amqp_port}@localhost");
+        std::fs::write(dir.path().join("enabled_plugins"), "[rabbitmq_management].\n").unwrap();
+        std::fs::write(
+            dir.path().join("rabbitmq.conf"),
+            format!(
+                "listeners.tcp.default = {amqp_port}\nmanagement.tcp.port = {management_port}\n\
+                 management.tcp.ip = 127.0.0.1\ncollect_statistics_interval = 500\n"
+            ),
+        )
+        .unwrap();
+        // rabbitmq-server drops to the rabbitmq user, which must own its directories.
+        let status = Command::new("chown")
+            .arg("-R")
+            .arg("rabbitmq:rabbitmq")
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let d = dir.path();
+        let child = Command::new("rabbitmq-server")
+            .env("RABBITMQ_NODENAME", &node)
+            .env("RABBITMQ_DIST_PORT", dist_port.to_string())
+            .env("RABBITMQ_MNESIA_BASE", d.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", d.join("log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", d.join("enabled_plugins"))
+            .env("RABBITMQ_CONFIG_FILE", d.join("rabbitmq"))
+            .env("RABBITMQ_PID_FILE", d.join("pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rabbitmq-server must be installed (apt-get install rabbitmq-server)");
+        let proc = Proc(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let up = std::net::TcpStream::connect(("127.0.0.1", management_port)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", amqp_port)).is_ok();
+            if up {
+                break;
+            }
+            assert!(Instant::now() < deadline, "rabbitmq-server did not start");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Rabbitmq {
+            amqp_port,
+            management_port,
+            node,
+            _dir: dir,
+            _proc: proc,
+        }
+    }
+}
+
+impl Drop for Rabbitmq {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl")
+            .args(["-n", &self.node, "stop"])
+            .output();
+    }
+}
