@@ -230,7 +230,8 @@ async fn run_self_metrics(
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut ticker = tokio::time::interval(interval);
+    // First report after one interval, when every collector has run once.
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}

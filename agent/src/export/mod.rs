@@ -24,6 +24,7 @@ use crate::error::{BufferError, ExportError};
 use crate::model::{now_ms, Sample};
 use buffer::DiskBuffer;
 use encode::{encode, ResourceInfo};
+pub use otlp::Signal;
 use otlp::Transport;
 use retry::Backoff;
 
@@ -38,8 +39,8 @@ pub struct ExportStats {
     pub failed_attempts: AtomicU64,
     /// Records dropped because the collector refused them for good (not retryable).
     pub rejected_records: AtomicU64,
-    /// Data points the collector rejected in partial successes.
-    pub rejected_points: AtomicU64,
+    /// Items (points, spans, log records) the collector rejected in partial successes.
+    pub rejected_items: AtomicU64,
 }
 
 struct Shared {
@@ -70,6 +71,39 @@ impl SampleSink {
     /// exporter has shut down.
     pub async fn send(&self, samples: Vec<Sample>) -> bool {
         self.tx.send(samples).await.is_ok()
+    }
+}
+
+/// Where already-encoded OTLP requests go (the local OTLP receiver, log tailing): straight
+/// into the disk buffer. Cheap to clone.
+#[derive(Clone)]
+pub struct OtlpSink {
+    shared: Arc<Shared>,
+}
+
+impl OtlpSink {
+    /// Appends one encoded request of `signal` to the buffer and returns once it is fsynced,
+    /// so a caller may acknowledge its own sender afterwards.
+    pub async fn send(&self, signal: Signal, request: Vec<u8>) -> Result<(), BufferError> {
+        let shared = self.shared.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut record = Vec::with_capacity(request.len() + 1);
+            record.push(signal as u8);
+            record.extend_from_slice(&request);
+            shared.lock().append(&record)
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => {
+                self.shared.notify.notify_one();
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(BufferError::Io {
+                path: std::path::PathBuf::from("<buffer task>"),
+                source: std::io::Error::other(e.to_string()),
+            }),
+        }
     }
 }
 
@@ -145,6 +179,11 @@ impl Exporter {
     /// A handle for collectors.
     pub fn sink(&self) -> SampleSink {
         self.sink.clone()
+    }
+
+    /// A handle for already-encoded OTLP traffic (traces, logs, forwarded metrics).
+    pub fn otlp_sink(&self) -> OtlpSink {
+        OtlpSink { shared: self.shared.clone() }
     }
 
     /// Current buffer state and counters.
@@ -248,7 +287,12 @@ async fn write_batch(shared: &Arc<Shared>, samples: &[Sample], resource: &Resour
     if samples.is_empty() {
         return;
     }
-    let payload = encode(samples, resource, start_ms).encode_to_vec();
+    let request = encode(samples, resource, start_ms);
+    let mut payload = Vec::with_capacity(request.encoded_len() + 1);
+    payload.push(Signal::Metrics as u8);
+    if request.encode(&mut payload).is_err() {
+        return;
+    }
     let count = samples.len() as u64;
     let shared2 = shared.clone();
     let result = tokio::task::spawn_blocking(move || shared2.lock().append(&payload)).await;
@@ -310,8 +354,14 @@ async fn run_sender(
                 continue;
             }
         };
+        let Some((signal, body)) = payload.split_first().and_then(|(t, b)| Some((Signal::from_tag(*t)?, b))) else {
+            tracing::error!("export buffer: record with an unknown signal tag; dropping it");
+            shared.stats.rejected_records.fetch_add(1, Ordering::Relaxed);
+            buffer_op(&shared, move |b| b.ack(id)).await;
+            continue;
+        };
         let outcome = tokio::select! {
-            r = transport.send(&payload) => r,
+            r = transport.send(signal, body) => r,
             _ = stop.changed() => return,
         };
         match outcome {
@@ -322,12 +372,9 @@ async fn run_sender(
                 }
                 backoff.reset();
                 shared.stats.sent_requests.fetch_add(1, Ordering::Relaxed);
-                if accepted.rejected_points > 0 {
-                    shared
-                        .stats
-                        .rejected_points
-                        .fetch_add(accepted.rejected_points as u64, Ordering::Relaxed);
-                    tracing::warn!(rejected = accepted.rejected_points, message = %accepted.message, "export: collector rejected some data points");
+                if accepted.rejected > 0 {
+                    shared.stats.rejected_items.fetch_add(accepted.rejected as u64, Ordering::Relaxed);
+                    tracing::warn!(?signal, rejected = accepted.rejected, message = %accepted.message, "export: collector rejected some items");
                 }
                 buffer_op(&shared, move |b| b.ack(id)).await;
             }
