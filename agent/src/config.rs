@@ -32,6 +32,8 @@ pub struct Config {
     pub statsd: StatsdConfig,
     /// RabbitMQ management endpoints (`[[rabbitmq]]`).
     pub rabbitmq: Vec<RabbitmqConfig>,
+    /// The local OTLP receiver.
+    pub receiver: ReceiverConfig,
 }
 
 /// `[agent]`: identity, data directory and the default collection interval.
@@ -281,6 +283,33 @@ pub struct ProbeConfig {
     pub timeout: Duration,
 }
 
+/// `[receiver]`: the local OTLP receiver for services on this host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReceiverConfig {
+    /// Run it at all (off by default: with the default export endpoint it would take the
+    /// collector's own port on a single-host install).
+    pub enabled: bool,
+    /// OTLP/gRPC address; empty = no gRPC receiver.
+    pub grpc_listen: String,
+    /// OTLP/HTTP address; empty = no HTTP receiver.
+    pub http_listen: String,
+    /// Largest request body (after gunzip) over HTTP; 413 past it.
+    #[serde(deserialize_with = "de_bytes_usize")]
+    pub max_request_bytes: usize,
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        ReceiverConfig {
+            enabled: false,
+            grpc_listen: "127.0.0.1:4317".to_string(),
+            http_listen: "127.0.0.1:4318".to_string(),
+            max_request_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
 /// `[[rabbitmq]]`: queue depth from a RabbitMQ management API.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -427,6 +456,25 @@ impl Config {
                 return Err(invalid(regex.0, &e.to_string()));
             }
         }
+        if self.receiver.enabled {
+            let target = self
+                .export
+                .endpoint
+                .trim_start_matches("http://")
+                .trim_end_matches('/');
+            let target = target.replace("localhost", "127.0.0.1");
+            for listen in [&self.receiver.grpc_listen, &self.receiver.http_listen] {
+                let listen = listen
+                    .replace("localhost", "127.0.0.1")
+                    .replace("0.0.0.0", "127.0.0.1");
+                if !listen.is_empty() && target.starts_with(&listen) {
+                    return Err(invalid(
+                        "receiver",
+                        "listens on the export endpoint: the agent would send to itself; point export.endpoint at the collector or change the receiver address",
+                    ));
+                }
+            }
+        }
         for r in &self.rabbitmq {
             if !r.url.starts_with("http://") {
                 return Err(invalid("rabbitmq.url", "must start with http:// (no TLS yet)"));
@@ -490,6 +538,11 @@ fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
 }
 
+fn de_bytes_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let bytes = de_bytes(d)?;
+    usize::try_from(bytes).map_err(serde::de::Error::custom)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -550,6 +603,8 @@ mod tests {
         assert!(e.to_string().contains("export.endpoint"), "{e}");
         let e = Config::parse("[export]\nendpoint = \"https://c:4317\"").unwrap_err();
         assert!(e.to_string().contains("TLS"), "{e}");
+        let e = Config::parse("[receiver]\nenabled = true").unwrap_err();
+        assert!(e.to_string().contains("send to itself"), "{e}");
         let e = Config::parse("[agent]\nintervall = \"1s\"").unwrap_err();
         assert!(e.to_string().contains("intervall"), "{e}");
         let e = Config::parse("[agent]\ninterval = \"1x\"").unwrap_err();

@@ -7,5 +7,6 @@ pub mod config;
 pub mod error;
 pub mod export;
 pub mod model;
+pub mod receiver;
 pub mod runner;
 pub mod units;

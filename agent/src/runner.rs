@@ -22,6 +22,7 @@ use crate::error::{AgentError, CollectError};
 use crate::export::encode::ResourceInfo;
 use crate::export::{ExportSnapshot, Exporter, SampleSink};
 use crate::model::{now_ms, Sample};
+use crate::receiver::LocalReceiver;
 
 #[derive(Debug, Default, Clone)]
 struct CollectorStats {
@@ -37,6 +38,7 @@ type StatsMap = Arc<Mutex<BTreeMap<String, CollectorStats>>>;
 /// A running agent.
 pub struct Agent {
     exporter: Exporter,
+    receiver: Option<LocalReceiver>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -106,11 +108,17 @@ impl Agent {
     /// Starts the exporter and every collector of `config`.
     pub fn start(config: &Config) -> Result<Agent, AgentError> {
         let collectors = build_collectors(config)?;
+        let host = host_name(config);
         let resource = ResourceInfo {
             service_name: "didban-agent".to_string(),
-            host_name: host_name(config),
+            host_name: host.clone(),
         };
         let exporter = Exporter::start(&config.export, &config.agent.data_dir.join("buffer"), resource)?;
+        let receiver = if config.receiver.enabled {
+            Some(LocalReceiver::start(&config.receiver, exporter.otlp_sink(), host))
+        } else {
+            None
+        };
         let (stop, stop_rx) = watch::channel(false);
         let stats: StatsMap = Arc::default();
         let mut tasks = Vec::new();
@@ -124,12 +132,13 @@ impl Agent {
                 stop_rx.clone(),
             )));
         }
-        Ok(Agent {
+        let agent = Agent {
             exporter,
+            receiver,
             stop,
             tasks,
-        })
-        .map(|agent| agent.with_self_metrics(stats, config.agent.interval, stop_rx))
+        };
+        Ok(agent.with_self_metrics(stats, config.agent.interval, stop_rx))
     }
 
     fn with_self_metrics(
@@ -146,6 +155,14 @@ impl Agent {
         self
     }
 
+    /// Where the local OTLP receivers listen (gRPC, HTTP), if they run.
+    pub fn receiver_addrs(&self) -> (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>) {
+        match &self.receiver {
+            Some(r) => (r.grpc_addr, r.http_addr),
+            None => (None, None),
+        }
+    }
+
     /// Buffer state and export counters.
     pub fn export_snapshot(&self) -> ExportSnapshot {
         self.exporter.snapshot()
@@ -154,6 +171,9 @@ impl Agent {
     /// Stops the collectors, flushes what they produced to the disk buffer and stops the
     /// exporter; unsent data is sent by the next start.
     pub async fn shutdown(self) {
+        if let Some(r) = self.receiver {
+            r.shutdown().await;
+        }
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;

@@ -44,7 +44,8 @@ async fn runner_ships_host_scrape_and_self_metrics() {
         .wait_for(Duration::from_secs(20), "host, scrape and self metrics", |p| {
             p.iter().any(|x| x.name == "node_cpu_seconds_total")
                 && p.iter().any(|x| x.name == "up")
-                && p.iter().any(|x| x.name == "didban_agent_collector_up" && x.attr("collector") == Some("host"))
+                && p.iter()
+                    .any(|x| x.name == "didban_agent_collector_up" && x.attr("collector") == Some("host"))
         })
         .await;
     let cpu = points

@@ -183,7 +183,9 @@ impl Exporter {
 
     /// A handle for already-encoded OTLP traffic (traces, logs, forwarded metrics).
     pub fn otlp_sink(&self) -> OtlpSink {
-        OtlpSink { shared: self.shared.clone() }
+        OtlpSink {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Current buffer state and counters.
@@ -354,7 +356,10 @@ async fn run_sender(
                 continue;
             }
         };
-        let Some((signal, body)) = payload.split_first().and_then(|(t, b)| Some((Signal::from_tag(*t)?, b))) else {
+        let Some((signal, body)) = payload
+            .split_first()
+            .and_then(|(t, b)| Some((Signal::from_tag(*t)?, b)))
+        else {
             tracing::error!("export buffer: record with an unknown signal tag; dropping it");
             shared.stats.rejected_records.fetch_add(1, Ordering::Relaxed);
             buffer_op(&shared, move |b| b.ack(id)).await;
@@ -373,7 +378,10 @@ async fn run_sender(
                 backoff.reset();
                 shared.stats.sent_requests.fetch_add(1, Ordering::Relaxed);
                 if accepted.rejected > 0 {
-                    shared.stats.rejected_items.fetch_add(accepted.rejected as u64, Ordering::Relaxed);
+                    shared
+                        .stats
+                        .rejected_items
+                        .fetch_add(accepted.rejected as u64, Ordering::Relaxed);
                     tracing::warn!(?signal, rejected = accepted.rejected, message = %accepted.message, "export: collector rejected some items");
                 }
                 buffer_op(&shared, move |b| b.ack(id)).await;

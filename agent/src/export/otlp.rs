@@ -7,16 +7,22 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
-use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::config::{ExportConfig, Protocol};
 use crate::error::ExportError;
-use crate::export::retry::{grpc_code_retryable, grpc_retry_after, http_status_retryable, parse_retry_after, SendFailure};
+use crate::export::retry::{
+    grpc_code_retryable, grpc_retry_after, http_status_retryable, parse_retry_after, SendFailure,
+};
 
 /// Which OTLP signal a buffered record carries (its first byte in the buffer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +94,10 @@ impl Transport {
     /// Builds the transport; connecting happens on first use, so a collector that is down at
     /// start is not an error.
     pub fn new(config: &ExportConfig) -> Result<Transport, ExportError> {
-        let bad = |why: String| ExportError::Endpoint { endpoint: config.endpoint.clone(), why };
+        let bad = |why: String| ExportError::Endpoint {
+            endpoint: config.endpoint.clone(),
+            why,
+        };
         let token = config.bearer_token.trim();
         match config.protocol {
             Protocol::Grpc => {
@@ -99,9 +108,17 @@ impl Transport {
                 let auth = if token.is_empty() {
                     None
                 } else {
-                    Some(format!("Bearer {token}").parse().map_err(|_| bad("bearer_token is not valid ASCII".into()))?)
+                    Some(
+                        format!("Bearer {token}")
+                            .parse()
+                            .map_err(|_| bad("bearer_token is not valid ASCII".into()))?,
+                    )
                 };
-                Ok(Transport::Grpc { channel: endpoint.connect_lazy(), gzip: config.gzip, auth })
+                Ok(Transport::Grpc {
+                    channel: endpoint.connect_lazy(),
+                    gzip: config.gzip,
+                    auth,
+                })
             }
             Protocol::Http => {
                 let client = reqwest::Client::builder()
@@ -113,8 +130,17 @@ impl Transport {
                 for signal in [Signal::Metrics, Signal::Traces, Signal::Logs] {
                     base = base.strip_suffix(signal.http_path()).unwrap_or(base);
                 }
-                let auth = if token.is_empty() { None } else { Some(format!("Bearer {token}")) };
-                Ok(Transport::Http { client, base: base.to_string(), auth, gzip: config.gzip })
+                let auth = if token.is_empty() {
+                    None
+                } else {
+                    Some(format!("Bearer {token}"))
+                };
+                Ok(Transport::Http {
+                    client,
+                    base: base.to_string(),
+                    auth,
+                    gzip: config.gzip,
+                })
             }
         }
     }
@@ -125,7 +151,12 @@ impl Transport {
             Transport::Grpc { channel, gzip, auth } => {
                 send_grpc(channel.clone(), *gzip, auth.as_ref(), signal, payload).await
             }
-            Transport::Http { client, base, auth, gzip } => {
+            Transport::Http {
+                client,
+                base,
+                auth,
+                gzip,
+            } => {
                 let url = format!("{base}{}", signal.http_path());
                 send_http(client, &url, auth.as_deref(), *gzip, signal, payload).await
             }
@@ -134,7 +165,11 @@ impl Transport {
 }
 
 fn undecodable(e: prost::DecodeError) -> SendFailure {
-    SendFailure { retryable: false, retry_after: None, message: format!("buffered record does not decode: {e}") }
+    SendFailure {
+        retryable: false,
+        retry_after: None,
+        message: format!("buffered record does not decode: {e}"),
+    }
 }
 
 fn grpc_failure(status: tonic::Status) -> SendFailure {
@@ -169,7 +204,10 @@ async fn send_grpc(
             if gzip {
                 client = client.send_compressed(gz);
             }
-            let response = client.export(request(message, auth)).await.map_err(grpc_failure)?;
+            let response = client
+                .export(request(message, auth))
+                .await
+                .map_err(grpc_failure)?;
             Ok(metrics_accepted(response.into_inner()))
         }
         Signal::Traces => {
@@ -178,7 +216,10 @@ async fn send_grpc(
             if gzip {
                 client = client.send_compressed(gz);
             }
-            let response = client.export(request(message, auth)).await.map_err(grpc_failure)?;
+            let response = client
+                .export(request(message, auth))
+                .await
+                .map_err(grpc_failure)?;
             Ok(traces_accepted(response.into_inner()))
         }
         Signal::Logs => {
@@ -187,7 +228,10 @@ async fn send_grpc(
             if gzip {
                 client = client.send_compressed(gz);
             }
-            let response = client.export(request(message, auth)).await.map_err(grpc_failure)?;
+            let response = client
+                .export(request(message, auth))
+                .await
+                .map_err(grpc_failure)?;
             Ok(logs_accepted(response.into_inner()))
         }
     }
@@ -195,21 +239,30 @@ async fn send_grpc(
 
 fn metrics_accepted(r: ExportMetricsServiceResponse) -> Accepted {
     match r.partial_success {
-        Some(p) => Accepted { rejected: p.rejected_data_points, message: p.error_message },
+        Some(p) => Accepted {
+            rejected: p.rejected_data_points,
+            message: p.error_message,
+        },
         None => Accepted::default(),
     }
 }
 
 fn traces_accepted(r: ExportTraceServiceResponse) -> Accepted {
     match r.partial_success {
-        Some(p) => Accepted { rejected: p.rejected_spans, message: p.error_message },
+        Some(p) => Accepted {
+            rejected: p.rejected_spans,
+            message: p.error_message,
+        },
         None => Accepted::default(),
     }
 }
 
 fn logs_accepted(r: ExportLogsServiceResponse) -> Accepted {
     match r.partial_success {
-        Some(p) => Accepted { rejected: p.rejected_log_records, message: p.error_message },
+        Some(p) => Accepted {
+            rejected: p.rejected_log_records,
+            message: p.error_message,
+        },
         None => Accepted::default(),
     }
 }
@@ -227,25 +280,40 @@ async fn send_http(
         request = request.header("authorization", a);
     }
     if gzip {
-        request = request.header("content-encoding", "gzip").body(gzip_bytes(payload));
+        request = request
+            .header("content-encoding", "gzip")
+            .body(gzip_bytes(payload));
     } else {
         request = request.body(payload.to_vec());
     }
     let response = match request.send().await {
         Ok(r) => r,
         Err(e) => {
-            return Err(SendFailure { retryable: true, retry_after: None, message: format!("HTTP request: {e}") })
+            return Err(SendFailure {
+                retryable: true,
+                retry_after: None,
+                message: format!("HTTP request: {e}"),
+            })
         }
     };
     let status = response.status().as_u16();
-    let retry_after =
-        response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
     let body = response.bytes().await.unwrap_or_default();
     if (200..300).contains(&status) {
         let accepted = match signal {
-            Signal::Metrics => metrics_accepted(ExportMetricsServiceResponse::decode(body.as_ref()).unwrap_or_default()),
-            Signal::Traces => traces_accepted(ExportTraceServiceResponse::decode(body.as_ref()).unwrap_or_default()),
-            Signal::Logs => logs_accepted(ExportLogsServiceResponse::decode(body.as_ref()).unwrap_or_default()),
+            Signal::Metrics => {
+                metrics_accepted(ExportMetricsServiceResponse::decode(body.as_ref()).unwrap_or_default())
+            }
+            Signal::Traces => {
+                traces_accepted(ExportTraceServiceResponse::decode(body.as_ref()).unwrap_or_default())
+            }
+            Signal::Logs => {
+                logs_accepted(ExportLogsServiceResponse::decode(body.as_ref()).unwrap_or_default())
+            }
         };
         return Ok(accepted);
     }
@@ -254,7 +322,11 @@ async fn send_http(
     if snippet.chars().any(|c| c.is_control() && c != '\n') {
         snippet = format!("{} bytes", body.len());
     }
-    Err(SendFailure { retryable: http_status_retryable(status), retry_after, message: format!("HTTP {status}: {snippet}") })
+    Err(SendFailure {
+        retryable: http_status_retryable(status),
+        retry_after,
+        message: format!("HTTP {status}: {snippet}"),
+    })
 }
 
 fn gzip_bytes(payload: &[u8]) -> Vec<u8> {

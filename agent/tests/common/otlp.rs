@@ -1,4 +1,4 @@
-//! An OTLP metrics receiver for tests: a real tonic gRPC server (and an axum OTLP/HTTP
+//! An OTLP receiver for tests (metrics, traces, logs): a real tonic gRPC server (and an axum OTLP/HTTP
 //! endpoint) that records every accepted request and can be told to fail the next calls.
 #![allow(clippy::unwrap_used, dead_code)]
 
@@ -7,11 +7,19 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
@@ -32,6 +40,8 @@ pub struct Recorder {
     pub attempts: Mutex<Vec<Instant>>,
     pub auth: Mutex<Vec<Option<String>>>,
     pub script: Mutex<VecDeque<Reply>>,
+    pub traces: Mutex<Vec<ExportTraceServiceRequest>>,
+    pub logs: Mutex<Vec<ExportLogsServiceRequest>>,
 }
 
 /// One received data point, flattened.
@@ -178,6 +188,78 @@ impl MetricsService for Service {
     }
 }
 
+#[tonic::async_trait]
+impl TraceService for Service {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0.traces.lock().unwrap().push(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Service {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.0.logs.lock().unwrap().push(request.into_inner());
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
+impl Recorder {
+    /// (service.name, host.name, span name) of every received span.
+    pub fn spans(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for req in self.traces.lock().unwrap().iter() {
+            for rs in &req.resource_spans {
+                let res = kvs(&rs.resource.as_ref().unwrap().attributes);
+                let get = |k: &str| {
+                    res.iter()
+                        .find(|(key, _)| key == k)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                for ss in &rs.scope_spans {
+                    for span in &ss.spans {
+                        out.push((get("service.name"), get("host.name"), span.name.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// (service.name, host.name, body) of every received log record.
+    pub fn log_records(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for req in self.logs.lock().unwrap().iter() {
+            for rl in &req.resource_logs {
+                let res = kvs(&rl.resource.as_ref().unwrap().attributes);
+                let get = |k: &str| {
+                    res.iter()
+                        .find(|(key, _)| key == k)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                for sl in &rl.scope_logs {
+                    for rec in &sl.log_records {
+                        let body = match rec.body.as_ref().and_then(|b| b.value.as_ref()) {
+                            Some(any_value::Value::StringValue(s)) => s.clone(),
+                            other => format!("{other:?}"),
+                        };
+                        out.push((get("service.name"), get("host.name"), body));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 /// A running receiver; dropping `stop` (or calling `stop()`) shuts it down and frees the port.
 pub struct Receiver {
     pub addr: SocketAddr,
@@ -216,10 +298,14 @@ pub async fn start_grpc(port: u16, recorder: Arc<Recorder>) -> Receiver {
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let service = MetricsServiceServer::new(Service(recorder.clone()));
+    let traces = TraceServiceServer::new(Service(recorder.clone()));
+    let logs = LogsServiceServer::new(Service(recorder.clone()));
     let incoming = tokio_stream_from(listener);
     let task = tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(service)
+            .add_service(traces)
+            .add_service(logs)
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = rx.await;
             })
