@@ -34,6 +34,8 @@ pub struct Config {
     pub rabbitmq: Vec<RabbitmqConfig>,
     /// The local OTLP receiver.
     pub receiver: ReceiverConfig,
+    /// Log files to tail (`[[logs]]`).
+    pub logs: Vec<LogsConfig>,
 }
 
 /// `[agent]`: identity, data directory and the default collection interval.
@@ -283,6 +285,51 @@ pub struct ProbeConfig {
     pub timeout: Duration,
 }
 
+/// Where a file seen for the first time (no checkpoint) is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartAt {
+    /// Read the whole file.
+    Beginning,
+    /// Only lines written from now on (files that appear after the agent started are still
+    /// read from their beginning).
+    End,
+}
+
+/// `[[logs]]`: files to tail and ship as OTLP log records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    /// Glob patterns of files (`/var/log/nginx/*.log`).
+    pub paths: Vec<String>,
+    /// Glob patterns left out (`*.gz`).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// `service.name` of the records.
+    pub service: String,
+    /// Regex: a line matching it starts a new record and other lines continue the previous
+    /// one (stack traces); empty = one line, one record.
+    #[serde(default)]
+    pub multiline_start: String,
+    /// Parse each record as a JSON object: fields become attributes, `message`/`msg` the body,
+    /// `level`/`severity` the severity, `time`/`timestamp` (RFC 3339) the timestamp.
+    #[serde(default)]
+    pub json: bool,
+    /// Files without a checkpoint at the agent's first start: `"beginning"` or `"end"`.
+    #[serde(default = "default_start_at")]
+    pub start_at: StartAt,
+    /// How often files are checked for new lines, new files and rotation.
+    #[serde(default = "default_poll", deserialize_with = "de_duration")]
+    pub poll_interval: Duration,
+}
+
+fn default_start_at() -> StartAt {
+    StartAt::End
+}
+fn default_poll() -> Duration {
+    Duration::from_secs(1)
+}
+
 /// `[receiver]`: the local OTLP receiver for services on this host.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -473,6 +520,22 @@ impl Config {
                         "listens on the export endpoint: the agent would send to itself; point export.endpoint at the collector or change the receiver address",
                     ));
                 }
+            }
+        }
+        for l in &self.logs {
+            if l.paths.is_empty() {
+                return Err(invalid("logs.paths", "must list at least one glob"));
+            }
+            for p in l.paths.iter().chain(l.exclude.iter()) {
+                if let Err(e) = glob::Pattern::new(p) {
+                    return Err(invalid("logs.paths", &format!("{p:?}: {e}")));
+                }
+            }
+            if let Err(e) = regex::Regex::new(&l.multiline_start) {
+                return Err(invalid("logs.multiline_start", &e.to_string()));
+            }
+            if l.poll_interval.is_zero() {
+                return Err(invalid("logs.poll_interval", "must be more than 0"));
             }
         }
         for r in &self.rabbitmq {

@@ -6,6 +6,7 @@ pub mod collectors;
 pub mod config;
 pub mod error;
 pub mod export;
+pub mod logs;
 pub mod model;
 pub mod receiver;
 pub mod runner;

@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::error::{AgentError, CollectError};
 use crate::export::encode::ResourceInfo;
 use crate::export::{ExportSnapshot, Exporter, SampleSink};
+use crate::logs::LogTailer;
 use crate::model::{now_ms, Sample};
 use crate::receiver::LocalReceiver;
 
@@ -39,6 +40,7 @@ type StatsMap = Arc<Mutex<BTreeMap<String, CollectorStats>>>;
 pub struct Agent {
     exporter: Exporter,
     receiver: Option<LocalReceiver>,
+    logs: Option<LogTailer>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -115,9 +117,23 @@ impl Agent {
         };
         let exporter = Exporter::start(&config.export, &config.agent.data_dir.join("buffer"), resource)?;
         let receiver = if config.receiver.enabled {
-            Some(LocalReceiver::start(&config.receiver, exporter.otlp_sink(), host))
+            Some(LocalReceiver::start(
+                &config.receiver,
+                exporter.otlp_sink(),
+                host.clone(),
+            ))
         } else {
             None
+        };
+        let logs = if config.logs.is_empty() {
+            None
+        } else {
+            Some(LogTailer::start(
+                &config.logs,
+                &config.agent.data_dir,
+                &host,
+                exporter.otlp_sink(),
+            ))
         };
         let (stop, stop_rx) = watch::channel(false);
         let stats: StatsMap = Arc::default();
@@ -135,6 +151,7 @@ impl Agent {
         let agent = Agent {
             exporter,
             receiver,
+            logs,
             stop,
             tasks,
         };
@@ -173,6 +190,9 @@ impl Agent {
     pub async fn shutdown(self) {
         if let Some(r) = self.receiver {
             r.shutdown().await;
+        }
+        if let Some(l) = self.logs {
+            l.shutdown().await;
         }
         let _ = self.stop.send(true);
         for t in self.tasks {
