@@ -20,7 +20,7 @@ use crate::collectors::Collector;
 use crate::config::Config;
 use crate::error::{AgentError, CollectError};
 use crate::export::encode::ResourceInfo;
-use crate::export::{ExportSnapshot, Exporter, SampleSink};
+use crate::export::{ExportSnapshot, Exporter, OtlpSink, SampleSink};
 use crate::logs::LogTailer;
 use crate::model::{now_ms, Sample};
 use crate::receiver::LocalReceiver;
@@ -59,6 +59,12 @@ pub type Scheduled = (Box<dyn Collector>, Duration);
 
 /// Builds every configured collector with its interval.
 pub fn build_collectors(config: &Config) -> Result<Vec<Scheduled>, AgentError> {
+    build_collectors_with(config, None)
+}
+
+/// Like [`build_collectors`]; with a sink, collectors that produce log records (PostgreSQL
+/// statement texts) ship them there.
+pub fn build_collectors_with(config: &Config, logs: Option<OtlpSink>) -> Result<Vec<Scheduled>, AgentError> {
     let default = config.agent.interval;
     let mut out: Vec<Scheduled> = Vec::new();
     if config.host.enabled {
@@ -84,7 +90,11 @@ pub fn build_collectors(config: &Config) -> Result<Vec<Scheduled>, AgentError> {
         out.push((Box::new(c), r.interval.unwrap_or(default)));
     }
     for p in &config.postgres {
-        out.push((Box::new(PostgresCollector::new(p)), p.interval.unwrap_or(default)));
+        let mut c = PostgresCollector::new(p);
+        if let Some(sink) = &logs {
+            c = c.with_query_log(sink.clone(), &host_name(config));
+        }
+        out.push((Box::new(c), p.interval.unwrap_or(default)));
     }
     for r in &config.rabbitmq {
         out.push((Box::new(RabbitmqCollector::new(r)), r.interval.unwrap_or(default)));
@@ -109,7 +119,8 @@ pub fn build_collectors(config: &Config) -> Result<Vec<Scheduled>, AgentError> {
 impl Agent {
     /// Starts the exporter and every collector of `config`.
     pub fn start(config: &Config) -> Result<Agent, AgentError> {
-        let collectors = build_collectors(config)?;
+        // Fail on a bad collector config before anything starts.
+        drop(build_collectors(config)?);
         let host = host_name(config);
         let resource = ResourceInfo {
             service_name: "didban-agent".to_string(),
@@ -135,6 +146,7 @@ impl Agent {
                 exporter.otlp_sink(),
             ))
         };
+        let collectors = build_collectors_with(config, Some(exporter.otlp_sink()))?;
         let (stop, stop_rx) = watch::channel(false);
         let stats: StatsMap = Arc::default();
         let mut tasks = Vec::new();

@@ -7,11 +7,17 @@ mod common;
 
 use std::time::Duration;
 
+use common::otlp::{start_grpc, Recorder};
 use common::servers::Postgres;
 use didban_agent::collectors::postgres::PostgresCollector;
 use didban_agent::collectors::Collector;
+use didban_agent::config::ExportConfig;
 use didban_agent::config::PostgresConfig;
+use didban_agent::export::encode::ResourceInfo;
+use didban_agent::export::Exporter;
 use didban_agent::model::Sample;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
+use std::sync::Arc;
 use tokio_postgres::NoTls;
 
 fn config(dsn: String) -> PostgresConfig {
@@ -55,7 +61,22 @@ async fn reports_database_activity_locks_sizes_and_slow_queries() {
         .await
         .unwrap();
 
-    let mut collector = PostgresCollector::new(&config(pg.dsn("postgres")));
+    // Statement texts go out as OTLP log records through a real exporter.
+    let recorder = Arc::new(Recorder::default());
+    let receiver = start_grpc(0, recorder.clone()).await;
+    let buffer = tempfile::tempdir().unwrap();
+    let export = ExportConfig {
+        endpoint: receiver.endpoint(),
+        flush_interval: Duration::from_millis(50),
+        ..ExportConfig::default()
+    };
+    let resource = ResourceInfo {
+        service_name: "didban-agent".into(),
+        host_name: "db-host".into(),
+    };
+    let exporter = Exporter::start(&export, buffer.path(), resource).unwrap();
+    let mut collector =
+        PostgresCollector::new(&config(pg.dsn("postgres"))).with_query_log(exporter.otlp_sink(), "db-host");
     let first = collector.collect().await.unwrap();
     assert_eq!(value(&first, "pg_up", &[]), 1.0);
     let hits_before = value(&first, "pg_stat_database_blks_hit", &[("datname", "app")]);
@@ -153,6 +174,36 @@ async fn reports_database_activity_locks_sizes_and_slow_queries() {
     assert_eq!(value(&samples, "pg_stat_statements_calls_total", &labels), 1.0);
     assert!(value(&samples, "pg_stat_statements_mean_seconds", &labels) >= 0.6);
     holder.batch_execute("COMMIT").await.unwrap();
+
+    // The normalized text of the slow statement arrived once, as a log record, not a label.
+    assert!(exporter.wait_drained(Duration::from_secs(10)).await);
+    collector.collect().await.unwrap();
+    assert!(exporter.wait_drained(Duration::from_secs(10)).await);
+    let texts: Vec<(String, String, String)> = recorder
+        .log_records()
+        .into_iter()
+        .filter(|r| r.2.contains("pg_sleep"))
+        .collect();
+    assert_eq!(
+        texts,
+        vec![(
+            "postgresql".into(),
+            "db-host".into(),
+            "SELECT pg_sleep($1)".into()
+        )]
+    );
+    let has_id = recorder.logs.lock().unwrap().iter().any(|req| {
+        req.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records).any(|r| {
+            r.attributes.iter().any(|a| {
+                a.key == "db.query.id"
+                    && matches!(&a.value, Some(AnyValue { value: Some(any_value::Value::StringValue(v)) }) if v == queryid)
+            })
+        })
+    });
+    assert!(has_id, "the log record carries the queryid of the metric");
+    assert!(samples.iter().all(|s| s.label("query").is_none()));
+    exporter.shutdown().await;
+    receiver.stop().await;
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! PostgreSQL, named like postgres_exporter: `pg_stat_database_*`, `pg_stat_activity_*`,
 //! `pg_locks_count`, `pg_database_size_bytes`, `pg_settings_max_connections`, replication lag,
 //! and the slowest statements of `pg_stat_statements` (top N by total time, so cardinality
-//! stays bounded), handling the PG 13 (`total_time` → `total_exec_time`) and PG 17
+//! stays bounded; statement texts go out as log records, see [`statements`]), handling the PG 13 (`total_time` → `total_exec_time`) and PG 17
 //! (`blk_read_time` → `shared_blk_read_time`) renames. Each query runs on its own: a missing
 //! privilege or extension gives one warning and the other queries go on.
 
@@ -13,7 +13,11 @@ use tokio_postgres::{Client, NoTls, Row};
 use crate::collectors::Collector;
 use crate::config::PostgresConfig;
 use crate::error::CollectError;
+use crate::export::OtlpSink;
 use crate::model::{now_ms, MetricKind, Sample};
+use statements::{statements_sql, QueryLog, Statement};
+
+pub mod statements;
 
 /// Columns of `pg_stat_database` reported as `pg_stat_database_<column>` (kind per
 /// postgres_exporter: `numbackends` is a gauge, the rest are counters).
@@ -72,6 +76,8 @@ pub struct PostgresCollector {
     /// Queries that already warned, so a missing privilege is said once, not every interval.
     warned: HashSet<&'static str>,
     last_error: Option<String>,
+    /// Where statement texts go, if anywhere.
+    query_log: Option<QueryLog>,
 }
 
 /// The DSN without its password, for logs and the collector name.
@@ -100,28 +106,6 @@ fn s(row: &Row, i: usize) -> String {
         .unwrap_or_default()
 }
 
-/// The `pg_stat_statements` query for a server version: PG 12 has `total_time`/`mean_time`,
-/// PG 13+ `total_exec_time`/`mean_exec_time`, PG 17+ `shared_blk_read_time`.
-pub fn statements_sql(version_num: i32) -> String {
-    let (total, mean) = if version_num >= 130000 {
-        ("total_exec_time", "mean_exec_time")
-    } else {
-        ("total_time", "mean_time")
-    };
-    let (read, write) = if version_num >= 170000 {
-        ("shared_blk_read_time", "shared_blk_write_time")
-    } else {
-        ("blk_read_time", "blk_write_time")
-    };
-    format!(
-        "SELECT pg_get_userbyid(s.userid)::text, d.datname::text, s.queryid::text, s.calls::float8, \
-         (s.{total} / 1000)::float8, (s.{mean} / 1000)::float8, s.rows::float8, \
-         (s.{read} / 1000)::float8, (s.{write} / 1000)::float8 \
-         FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
-         ORDER BY s.{total} DESC LIMIT $1"
-    )
-}
-
 impl PostgresCollector {
     /// A collector for `config.dsn`; connects on first collection.
     pub fn new(config: &PostgresConfig) -> PostgresCollector {
@@ -132,7 +116,14 @@ impl PostgresCollector {
             version_num: 0,
             warned: HashSet::new(),
             last_error: None,
+            query_log: None,
         }
+    }
+
+    /// Also ships each slow statement's normalized text once as an OTLP log record.
+    pub fn with_query_log(mut self, sink: OtlpSink, host_name: &str) -> PostgresCollector {
+        self.query_log = Some(QueryLog::new(sink, host_name));
+        self
     }
 
     async fn connect(&mut self) -> Result<(), String> {
@@ -289,49 +280,18 @@ impl PostgresCollector {
         }
         let top_n = i64::try_from(self.config.slow_queries_top_n).unwrap_or(i64::MAX);
         let sql = statements_sql(self.version_num);
+        let mut statements = Vec::new();
         for row in self.rows("pg_stat_statements", &sql, &[&top_n]).await {
-            let (user, datname, queryid) = (s(&row, 0), s(&row, 1), s(&row, 2));
-            let labels = [
-                ("user", user.as_str()),
-                ("datname", datname.as_str()),
-                ("queryid", queryid.as_str()),
-            ];
-            out.push(Sample::counter(
-                "pg_stat_statements_calls_total",
-                &labels,
-                f(&row, 3),
-                now,
-            ));
-            out.push(Sample::counter(
-                "pg_stat_statements_seconds_total",
-                &labels,
-                f(&row, 4),
-                now,
-            ));
-            out.push(Sample::gauge(
-                "pg_stat_statements_mean_seconds",
-                &labels,
-                f(&row, 5),
-                now,
-            ));
-            out.push(Sample::counter(
-                "pg_stat_statements_rows_total",
-                &labels,
-                f(&row, 6),
-                now,
-            ));
-            out.push(Sample::counter(
-                "pg_stat_statements_block_read_seconds_total",
-                &labels,
-                f(&row, 7),
-                now,
-            ));
-            out.push(Sample::counter(
-                "pg_stat_statements_block_write_seconds_total",
-                &labels,
-                f(&row, 8),
-                now,
-            ));
+            let st = Statement::from_row(&row);
+            st.samples(now, &mut out);
+            statements.push(st);
+        }
+        if let Some(log) = self.query_log.as_mut() {
+            log.ship(
+                &statements,
+                u64::try_from(now).unwrap_or(0).saturating_mul(1_000_000),
+            )
+            .await;
         }
         let version = self.version_num.to_string();
         out.push(Sample::gauge(
@@ -376,15 +336,6 @@ impl Collector for PostgresCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statement_columns_follow_the_server_version() {
-        assert!(statements_sql(120005).contains("s.total_time / 1000"));
-        assert!(statements_sql(120005).contains("s.blk_read_time"));
-        assert!(statements_sql(150004).contains("s.total_exec_time"));
-        assert!(statements_sql(150004).contains("ORDER BY s.total_exec_time DESC"));
-        assert!(statements_sql(170000).contains("s.shared_blk_read_time"));
-    }
 
     #[test]
     fn passwords_are_not_logged() {
