@@ -17,7 +17,7 @@ use crate::collectors::Collector;
 use crate::config::HostConfig;
 use crate::error::CollectError;
 use crate::model::{now_ms, Sample};
-use process::{collect_groups, compile_groups, ProcessGroup};
+use process::{collect_groups, compile_groups, CpuHistory, ProcessGroup};
 use procfs::{CPU_MODES, NET_COLUMNS};
 
 /// The system's host name (sysinfo), or `localhost` if it cannot be read.
@@ -36,6 +36,7 @@ struct Inner {
     exclude_net: Option<Regex>,
     groups: Vec<ProcessGroup>,
     system: Option<System>,
+    history: CpuHistory,
     ticks_per_second: f64,
 }
 
@@ -79,6 +80,7 @@ impl HostCollector {
             exclude_net,
             groups,
             system,
+            history: CpuHistory::default(),
             ticks_per_second: if ticks == 0 { 100.0 } else { ticks as f64 },
         };
         Ok(HostCollector {
@@ -159,6 +161,7 @@ impl Inner {
         self.collect_optional(now, &mut out);
         if let Some(system) = self.system.as_mut() {
             out.extend(collect_groups(
+                &mut self.history,
                 system,
                 &self.groups,
                 &self.proc_path,
