@@ -10,4 +10,5 @@ pub mod logs;
 pub mod model;
 pub mod receiver;
 pub mod runner;
+pub mod tls;
 pub mod units;

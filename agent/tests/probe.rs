@@ -19,6 +19,7 @@ fn probe(target: String, body_match: &str) -> ProbeConfig {
         job: "blackbox".into(),
         expect_status: vec![],
         body_match: body_match.into(),
+        tls_ca_file: String::new(),
         interval: None,
         timeout: Duration::from_secs(2),
     }

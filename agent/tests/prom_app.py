@@ -1,6 +1,6 @@
 """A small app instrumented with prometheus_client, scraped by the agent's tests.
 
-Routes: /metrics (prometheus_client's own content negotiation: OpenMetrics when asked),
+With `--tls CERT KEY` it serves HTTPS. Routes: /metrics (prometheus_client's own content negotiation: OpenMetrics when asked),
 /text (always text format 0.0.4), /broken (malformed exposition), /missing (404). Prints "READY <port>".
 """
 import sys
@@ -58,5 +58,11 @@ class Quiet(WSGIRequestHandler):
 
 
 server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+if len(sys.argv) == 4 and sys.argv[1] == "--tls":
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[2], sys.argv[3])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 print(f"READY {server.server_port}", flush=True)
 server.serve_forever()

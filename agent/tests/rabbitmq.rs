@@ -19,6 +19,7 @@ fn config(port: u16, password: &str) -> RabbitmqConfig {
         password: password.into(),
         vhost: String::new(),
         queues: vec![],
+        tls_ca_file: String::new(),
         max_queues: 500,
         interval: None,
         timeout: Duration::from_secs(5),

@@ -18,6 +18,7 @@ fn job(path: &str) -> ScrapeConfig {
         targets: vec![],
         metrics_path: path.into(),
         scheme: "http".into(),
+        tls_ca_file: String::new(),
         interval: None,
         timeout: Duration::from_secs(5),
     }

@@ -25,6 +25,7 @@ struct Outcome {
     success: bool,
     status: Option<u16>,
     content_length: Option<usize>,
+    cert_expiry: Option<i64>,
     failure: Option<String>,
 }
 
@@ -39,7 +40,13 @@ impl ProbeCollector {
                 why: e.to_string(),
             })?)
         };
-        let client = reqwest::Client::builder().timeout(config.timeout).build().ok();
+        let client = crate::tls::http_client(config.timeout, &config.tls_ca_file, true).map_err(|why| {
+            CollectError::Target {
+                target: config.target.clone(),
+                why,
+            }
+        })?;
+        let client = Some(client);
         Ok(ProbeCollector {
             config: config.clone(),
             body_match,
@@ -53,6 +60,7 @@ impl ProbeCollector {
             success: false,
             status,
             content_length: None,
+            cert_expiry: None,
             failure: Some(why),
         };
         let Some(client) = self.client.as_ref() else {
@@ -63,6 +71,11 @@ impl ProbeCollector {
             Err(e) => return failed(format!("GET {}: {e}", self.config.target), None),
         };
         let status = response.status().as_u16();
+        let cert_expiry = response
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|info| info.peer_certificate())
+            .and_then(crate::tls::not_after);
         let status_ok = if self.config.expect_status.is_empty() {
             (200..300).contains(&status)
         } else {
@@ -84,6 +97,7 @@ impl ProbeCollector {
             success: true,
             status: Some(status),
             content_length: Some(body.len()),
+            cert_expiry,
             failure: None,
         }
     }
@@ -94,12 +108,14 @@ impl ProbeCollector {
                 success: true,
                 status: None,
                 content_length: None,
+                cert_expiry: None,
                 failure: None,
             },
             Err(e) => Outcome {
                 success: false,
                 status: None,
                 content_length: None,
+                cert_expiry: None,
                 failure: Some(format!("connect {address}: {e}")),
             },
         }
@@ -127,6 +143,7 @@ impl Collector for ProbeCollector {
                     success: false,
                     status: None,
                     content_length: None,
+                    cert_expiry: None,
                     failure: Some(format!("timed out after {:?}", self.config.timeout)),
                 },
             };
@@ -164,6 +181,16 @@ impl Collector for ProbeCollector {
                         "probe_http_content_length",
                         &labels,
                         len as f64,
+                        now,
+                    ));
+                }
+                let ssl = f64::from(u8::from(outcome.cert_expiry.is_some()));
+                out.push(Sample::gauge("probe_http_ssl", &labels, ssl, now));
+                if let Some(expiry) = outcome.cert_expiry {
+                    out.push(Sample::gauge(
+                        "probe_ssl_earliest_cert_expiry",
+                        &labels,
+                        expiry as f64,
                         now,
                     ));
                 }

@@ -47,7 +47,13 @@ fn encode_vhost(vhost: &str) -> String {
 impl RabbitmqCollector {
     /// A collector for one `[[rabbitmq]]`.
     pub fn new(config: &RabbitmqConfig) -> RabbitmqCollector {
-        let client = reqwest::Client::builder().timeout(config.timeout).build().ok();
+        let client = match crate::tls::http_client(config.timeout, &config.tls_ca_file, false) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(url = %config.url, error = %e, "HTTP client could not be built");
+                None
+            }
+        };
         RabbitmqCollector {
             config: config.clone(),
             client,

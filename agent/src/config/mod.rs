@@ -84,6 +84,8 @@ pub struct ExportConfig {
     pub protocol: Protocol,
     /// Sent as `authorization: Bearer <token>` when not empty.
     pub bearer_token: String,
+    /// PEM file of extra CAs trusted for an `https://` endpoint (besides the system's).
+    pub tls_ca_file: String,
     /// Compress request bodies with gzip.
     pub gzip: bool,
     /// Timeout of one export request.
@@ -114,6 +116,7 @@ impl Default for ExportConfig {
             endpoint: "http://localhost:4317".to_string(),
             protocol: Protocol::Grpc,
             bearer_token: String::new(),
+            tls_ca_file: String::new(),
             gzip: false,
             timeout: Duration::from_secs(10),
             batch_max_samples: 5000,
@@ -160,21 +163,15 @@ impl Config {
                 "must be at least twice buffer_segment_bytes",
             ));
         }
-        if self.export.endpoint.starts_with("https://") {
-            return Err(invalid(
-                "export.endpoint",
-                "TLS is not built in yet: use http:// (e.g. to a local TLS-terminating proxy)",
-            ));
-        }
-        if !self.export.endpoint.starts_with("http://") {
-            return Err(invalid("export.endpoint", "must start with http://"));
+        if !self.export.endpoint.starts_with("http://") && !self.export.endpoint.starts_with("https://") {
+            return Err(invalid("export.endpoint", "must start with http:// or https://"));
         }
         if self.agent.interval.is_zero() {
             return Err(invalid("agent.interval", "must be more than 0"));
         }
         for s in &self.scrape {
-            if s.scheme != "http" {
-                return Err(invalid("scrape.scheme", "only \"http\" is supported"));
+            if s.scheme != "http" && s.scheme != "https" {
+                return Err(invalid("scrape.scheme", "must be \"http\" or \"https\""));
             }
             if s.job.is_empty() {
                 return Err(invalid("scrape.job", "must not be empty"));
@@ -232,8 +229,8 @@ impl Config {
             }
         }
         for r in &self.rabbitmq {
-            if !r.url.starts_with("http://") {
-                return Err(invalid("rabbitmq.url", "must start with http:// (no TLS yet)"));
+            if !r.url.starts_with("http://") && !r.url.starts_with("https://") {
+                return Err(invalid("rabbitmq.url", "must start with http:// or https://"));
             }
         }
         for q in &self.statsd.percentiles {
@@ -242,10 +239,11 @@ impl Config {
             }
         }
         for p in &self.probe {
-            if !p.target.starts_with("http://") && !p.target.starts_with("tcp://") {
+            let schemes = ["http://", "https://", "tcp://"];
+            if !schemes.iter().any(|s| p.target.starts_with(s)) {
                 return Err(invalid(
                     "probe.target",
-                    "must start with http:// or tcp:// (no TLS yet)",
+                    "must start with http://, https:// or tcp://",
                 ));
             }
             if let Err(e) = regex::Regex::new(&p.body_match) {
@@ -357,8 +355,7 @@ mod tests {
     fn bad_values_are_named() {
         let e = Config::parse("[export]\nendpoint = \"localhost:4317\"").unwrap_err();
         assert!(e.to_string().contains("export.endpoint"), "{e}");
-        let e = Config::parse("[export]\nendpoint = \"https://c:4317\"").unwrap_err();
-        assert!(e.to_string().contains("TLS"), "{e}");
+        assert!(Config::parse("[export]\nendpoint = \"https://c:4317\"").is_ok());
         let e = Config::parse("[receiver]\nenabled = true").unwrap_err();
         assert!(e.to_string().contains("send to itself"), "{e}");
         let e = Config::parse("[agent]\nintervall = \"1s\"").unwrap_err();

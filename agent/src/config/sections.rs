@@ -75,9 +75,12 @@ pub struct ScrapeConfig {
     /// Path of the metrics page.
     #[serde(default = "default_metrics_path")]
     pub metrics_path: String,
-    /// Only `http` is supported today.
+    /// `http` or `https`.
     #[serde(default = "default_scheme")]
     pub scheme: String,
+    /// PEM file of extra CAs trusted for https targets.
+    #[serde(default)]
+    pub tls_ca_file: String,
     /// Overrides `agent.interval`.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub interval: Option<Duration>,
@@ -162,6 +165,9 @@ pub struct ProbeConfig {
     /// Regex the HTTP body must match; empty = no check.
     #[serde(default)]
     pub body_match: String,
+    /// PEM file of extra CAs trusted for https targets.
+    #[serde(default)]
+    pub tls_ca_file: String,
     /// Overrides `agent.interval`.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub interval: Option<Duration>,
@@ -261,6 +267,9 @@ pub struct RabbitmqConfig {
     /// Only these queues; empty = all.
     #[serde(default)]
     pub queues: Vec<String>,
+    /// PEM file of extra CAs trusted for an https management API.
+    #[serde(default)]
+    pub tls_ca_file: String,
     /// Most queues reported, to bound cardinality.
     #[serde(default = "default_max_queues")]
     pub max_queues: usize,

@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::config::{ExportConfig, Protocol};
 use crate::error::ExportError;
@@ -101,10 +101,18 @@ impl Transport {
         let token = config.bearer_token.trim();
         match config.protocol {
             Protocol::Grpc => {
-                let endpoint = Endpoint::from_shared(config.endpoint.clone())
+                let mut endpoint = Endpoint::from_shared(config.endpoint.clone())
                     .map_err(|e| bad(e.to_string()))?
                     .connect_timeout(config.timeout.min(Duration::from_secs(5)))
                     .timeout(config.timeout);
+                if config.endpoint.starts_with("https://") {
+                    let mut tls = ClientTlsConfig::new().with_native_roots();
+                    if !config.tls_ca_file.is_empty() {
+                        let pem = crate::tls::read_ca(&config.tls_ca_file).map_err(bad)?;
+                        tls = tls.ca_certificate(Certificate::from_pem(pem));
+                    }
+                    endpoint = endpoint.tls_config(tls).map_err(|e| bad(e.to_string()))?;
+                }
                 let auth = if token.is_empty() {
                     None
                 } else {
@@ -121,11 +129,8 @@ impl Transport {
                 })
             }
             Protocol::Http => {
-                let client = reqwest::Client::builder()
-                    .timeout(config.timeout)
-                    .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-                    .build()
-                    .map_err(|e| bad(e.to_string()))?;
+                let client =
+                    crate::tls::http_client(config.timeout, &config.tls_ca_file, false).map_err(bad)?;
                 let mut base = config.endpoint.trim_end_matches('/');
                 for signal in [Signal::Metrics, Signal::Traces, Signal::Logs] {
                     base = base.strip_suffix(signal.http_path()).unwrap_or(base);

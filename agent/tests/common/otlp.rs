@@ -294,6 +294,19 @@ pub fn free_port() -> u16 {
 
 /// Starts the gRPC receiver on `port` (0 = any) with a shared recorder.
 pub async fn start_grpc(port: u16, recorder: Arc<Recorder>) -> Receiver {
+    start_grpc_with(port, recorder, None).await
+}
+
+/// Starts the gRPC receiver serving TLS with the given PEM certificate and key.
+pub async fn start_grpc_tls(recorder: Arc<Recorder>, cert: &[u8], key: &[u8]) -> Receiver {
+    start_grpc_with(0, recorder, Some(tonic::transport::Identity::from_pem(cert, key))).await
+}
+
+async fn start_grpc_with(
+    port: u16,
+    recorder: Arc<Recorder>,
+    identity: Option<tonic::transport::Identity>,
+) -> Receiver {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -301,8 +314,14 @@ pub async fn start_grpc(port: u16, recorder: Arc<Recorder>) -> Receiver {
     let traces = TraceServiceServer::new(Service(recorder.clone()));
     let logs = LogsServiceServer::new(Service(recorder.clone()));
     let incoming = tokio_stream_from(listener);
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(identity) = identity {
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .unwrap();
+    }
     let task = tokio::spawn(async move {
-        tonic::transport::Server::builder()
+        builder
             .add_service(service)
             .add_service(traces)
             .add_service(logs)

@@ -38,7 +38,13 @@ impl ScrapeCollector {
         } else {
             format!("/{}", job.metrics_path)
         };
-        let client = reqwest::Client::builder().timeout(job.timeout).build().ok();
+        let client = match crate::tls::http_client(job.timeout, &job.tls_ca_file, false) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(job = %job.job, error = %e, "HTTP client could not be built");
+                None
+            }
+        };
         ScrapeCollector {
             job: job.job.clone(),
             instance: target.to_string(),
