@@ -2,6 +2,7 @@
 //! Prometheus-named samples, and an exporter that ships them over OTLP through a bounded
 //! on-disk buffer. The `didban-agent` binary and `didban serve` both run it.
 
+pub mod bench;
 pub mod collectors;
 pub mod config;
 pub mod error;

@@ -32,6 +32,12 @@ struct Cli {
     /// Validate the config, run every collector once, print the samples and exit.
     #[arg(long)]
     check: bool,
+    /// Run a benchmark and print its figures: `logs` (tail throughput) or `host`.
+    #[arg(long, value_parser = ["logs", "host"])]
+    bench: Option<String>,
+    /// Lines written for `--bench logs`, collections for `--bench host`.
+    #[arg(long, default_value_t = 1_000_000)]
+    bench_size: usize,
 }
 
 #[tokio::main]
@@ -43,6 +49,9 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
+    if let Some(which) = cli.bench.as_deref() {
+        return bench(which, cli.bench_size).await;
+    }
     let mut config = match &cli.config {
         Some(path) => Config::load(path).with_context(|| format!("loading {}", path.display()))?,
         None => Config::parse("").context("default config")?,
@@ -65,6 +74,28 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("stopping: flushing collected data to the disk buffer");
     agent.shutdown().await;
     tracing::debug!("agent stopped");
+    Ok(())
+}
+
+async fn bench(which: &str, size: usize) -> anyhow::Result<()> {
+    if which == "host" {
+        let (mean, samples) = didban_agent::bench::host(size.min(10_000))
+            .await
+            .map_err(anyhow::Error::msg)?;
+        println!(
+            "host collector: {:.2} ms per collection, {samples} samples",
+            mean * 1000.0
+        );
+        return Ok(());
+    }
+    let dir = tempfile::tempdir().context("temp dir")?;
+    let (rate, elapsed) = didban_agent::bench::log_tail(size, dir.path())
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!(
+        "log tail: {size} lines in {:.2} s = {rate:.0} lines/s (to the disk buffer)",
+        elapsed.as_secs_f64()
+    );
     Ok(())
 }
 
