@@ -162,8 +162,14 @@ impl DiskBuffer {
         frame.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
         frame.extend_from_slice(payload);
         if let Some(w) = self.writer.as_mut() {
-            w.write_all(&frame).map_err(|e| io_err(&path, e))?;
-            w.sync_data().map_err(|e| io_err(&path, e))?;
+            let written = w.write_all(&frame).and_then(|()| w.sync_data());
+            if let Err(e) = written {
+                // Disk full or I/O error: forget the partial frame so the next append starts
+                // at the last good offset (the writer is reopened there).
+                let _ = w.set_len(offset);
+                self.writer = None;
+                return Err(io_err(&path, e));
+            }
         }
         if let Some(s) = self.segments.back_mut() {
             s.size = offset + frame_total;
