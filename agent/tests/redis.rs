@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::otlp::free_port;
-use common::servers::{spawn_python, Redis};
+use common::servers::{make_certs, spawn_python, Redis};
 use didban_agent::collectors::redis::RedisCollector;
 use didban_agent::collectors::Collector;
 use didban_agent::config::RedisConfig;
@@ -21,6 +21,7 @@ fn config(url: String, prefix: &str) -> RedisConfig {
         celery_key_prefix: prefix.into(),
         celery_priority_steps: vec![0, 3, 6, 9],
         list_keys: vec!["plain_list".into(), "a_string".into()],
+        tls_ca_file: String::new(),
         timeout: Duration::from_secs(5),
     }
 }
@@ -175,4 +176,23 @@ async fn wrong_password_and_unreachable_server_give_redis_up_zero() {
     let mut gone = RedisCollector::new(&config(format!("redis://127.0.0.1:{}/0", free_port()), "")).unwrap();
     assert_eq!(value(&gone.collect().await.unwrap(), "redis_up", &[]), 0.0);
     assert!(RedisCollector::new(&config("not a url".into(), "")).is_err());
+}
+
+#[tokio::test]
+async fn rediss_with_a_private_ca() {
+    let certs = make_certs();
+    let redis = Redis::start_tls(&certs);
+    let url = format!("rediss://127.0.0.1:{}/0", redis.port);
+    let mut cfg = config(url.clone(), "");
+    cfg.tls_ca_file = certs.ca.to_str().unwrap().to_string();
+    let mut trusted = RedisCollector::new(&cfg).unwrap();
+    let samples = trusted.collect().await.unwrap();
+    assert_eq!(value(&samples, "redis_up", &[]), 1.0);
+    assert_eq!(
+        value(&samples, "celery_queue_length", &[("queue_name", "celery")]),
+        0.0
+    );
+    // Without the CA the server is not trusted.
+    let mut untrusted = RedisCollector::new(&config(url, "")).unwrap();
+    assert_eq!(value(&untrusted.collect().await.unwrap(), "redis_up", &[]), 0.0);
 }

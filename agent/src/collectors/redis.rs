@@ -221,10 +221,20 @@ impl RedisCollector {
     /// A collector for `config.url`; fails only if the URL is malformed.
     pub fn new(config: &RedisConfig) -> Result<RedisCollector, CollectError> {
         let target = redact(&config.url);
-        let client = redis::Client::open(config.url.as_str()).map_err(|e| CollectError::Target {
+        let bad = |why: String| CollectError::Target {
             target: target.clone(),
-            why: e.to_string(),
-        })?;
+            why,
+        };
+        let client = if config.tls_ca_file.is_empty() {
+            redis::Client::open(config.url.as_str()).map_err(|e| bad(e.to_string()))?
+        } else {
+            let root_cert = crate::tls::read_ca(&config.tls_ca_file).map_err(bad)?;
+            let certs = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root_cert),
+            };
+            redis::Client::build_with_tls(config.url.as_str(), certs).map_err(|e| bad(e.to_string()))?
+        };
         Ok(RedisCollector {
             client,
             db: db_label(&config.url),

@@ -103,8 +103,11 @@ fn default_scrape_timeout() -> Duration {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://[:password@]host:port/db`.
+    /// `redis://[:password@]host:port/db`, or `rediss://…` for TLS.
     pub url: String,
+    /// PEM file of a CA trusted for `rediss://` (besides the system's).
+    #[serde(default)]
+    pub tls_ca_file: String,
     /// Overrides `agent.interval`.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub interval: Option<Duration>,

@@ -58,6 +58,15 @@ pub struct Redis {
 impl Redis {
     /// Starts redis-server, optionally with `requirepass`, and waits until it answers.
     pub fn start(password: Option<&str>) -> Redis {
+        Redis::start_with(password, None)
+    }
+
+    /// Starts redis-server accepting only TLS (on `port`) with the given certificates.
+    pub fn start_tls(certs: &Certs) -> Redis {
+        Redis::start_with(None, Some(certs))
+    }
+
+    fn start_with(password: Option<&str>, tls: Option<&Certs>) -> Redis {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut cmd = Command::new("redis-server");
@@ -77,6 +86,22 @@ impl Redis {
         .stderr(Stdio::null());
         if let Some(p) = password {
             cmd.args(["--requirepass", p]);
+        }
+        if let Some(c) = tls {
+            cmd.args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--tls-auth-clients",
+                "no",
+            ])
+            .arg("--tls-cert-file")
+            .arg(&c.cert)
+            .arg("--tls-key-file")
+            .arg(&c.key)
+            .arg("--tls-ca-cert-file")
+            .arg(&c.ca);
         }
         let proc = Proc(
             cmd.spawn()
