@@ -1,7 +1,7 @@
 //! TLS settings shared by the HTTP clients (export over HTTP, scrape, probes, RabbitMQ) and
 //! the gRPC exporter: the system's CA store, plus an optional PEM bundle for private CAs (a
-//! self-hosted collector with its own certificate); and the certificate expiry read for
-//! `probe_ssl_earliest_cert_expiry`.
+//! self-hosted collector with its own certificate); a rustls configuration for PostgreSQL; and
+//! the certificate expiry read for `probe_ssl_earliest_cert_expiry`.
 
 use std::path::Path;
 
@@ -30,6 +30,38 @@ pub fn http_client(
         }
     }
     builder.build().map_err(|e| e.to_string())
+}
+
+/// A rustls client configuration trusting the system's CAs and those in `ca_file` (if set), for
+/// connections made outside reqwest/tonic (PostgreSQL).
+pub fn rustls_client(ca_file: &str) -> Result<rustls::ClientConfig, String> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        // A system certificate rustls cannot use is skipped, as browsers do.
+        let _ = roots.add(cert);
+    }
+    if !ca_file.is_empty() {
+        let pem = read_ca(ca_file)?;
+        let mut added = 0;
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| format!("tls_ca_file {ca_file}: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("tls_ca_file {ca_file}: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(format!("tls_ca_file {ca_file}: no certificate in it"));
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
 }
 
 /// Reads one DER TLV at `pos`: (tag, content range end, content start).

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::otlp::{start_grpc, Recorder};
-use common::servers::Postgres;
+use common::servers::{make_certs, Postgres};
 use didban_agent::collectors::postgres::PostgresCollector;
 use didban_agent::collectors::Collector;
 use didban_agent::config::ExportConfig;
@@ -23,6 +23,7 @@ use tokio_postgres::NoTls;
 fn config(dsn: String) -> PostgresConfig {
     PostgresConfig {
         dsn,
+        tls_ca_file: String::new(),
         interval: None,
         slow_queries_top_n: 5,
         timeout: Duration::from_secs(10),
@@ -246,4 +247,31 @@ async fn missing_extension_or_privilege_costs_only_those_metrics() {
     let wrong = format!("host=127.0.0.1 port={} user=nobody_here dbname=plain", pg.port);
     let mut bad = PostgresCollector::new(&config(wrong));
     assert_eq!(value(&bad.collect().await.unwrap(), "pg_up", &[]), 0.0);
+}
+
+#[tokio::test]
+async fn sslmode_require_verifies_the_server_certificate() {
+    let certs = make_certs();
+    let pg = Postgres::start_tls(&certs);
+    let dsn = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=require",
+        pg.port
+    );
+    let mut cfg = config(dsn);
+    cfg.tls_ca_file = certs.ca.to_str().unwrap().to_string();
+    let mut tls = PostgresCollector::new(&cfg);
+    assert_eq!(
+        value(&tls.collect().await.unwrap(), "pg_up", &[]),
+        1.0,
+        "the server only accepts TLS"
+    );
+    // Not trusted without the CA; and plain connections are refused by the server.
+    let mut untrusted = PostgresCollector::new(&PostgresConfig {
+        tls_ca_file: String::new(),
+        ..cfg.clone()
+    });
+    assert_eq!(value(&untrusted.collect().await.unwrap(), "pg_up", &[]), 0.0);
+    let plain = format!("host=127.0.0.1 port={} user=postgres dbname=postgres", pg.port);
+    let mut plain = PostgresCollector::new(&config(plain));
+    assert_eq!(value(&plain.collect().await.unwrap(), "pg_up", &[]), 0.0);
 }

@@ -136,8 +136,12 @@ fn default_priority_steps() -> Vec<u32> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
-    /// libpq-style connection string (`host=… port=… user=… password=… dbname=…`) or URL.
+    /// libpq-style connection string (`host=… port=… user=… password=… dbname=…`) or URL;
+    /// `sslmode=require` means TLS with the server certificate verified.
     pub dsn: String,
+    /// PEM file of extra CAs trusted for `sslmode=require`.
+    #[serde(default)]
+    pub tls_ca_file: String,
     /// Overrides `agent.interval`.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub interval: Option<Duration>,

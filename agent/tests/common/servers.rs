@@ -151,6 +151,15 @@ fn as_postgres(bin: &Path, tool: &str) -> Command {
 impl Postgres {
     /// initdb + pg_ctl start with pg_stat_statements preloaded; waits until it accepts.
     pub fn start() -> Postgres {
+        Postgres::start_with(None)
+    }
+
+    /// Like [`Postgres::start`], accepting TCP connections over TLS only.
+    pub fn start_tls(certs: &Certs) -> Postgres {
+        Postgres::start_with(Some(certs))
+    }
+
+    fn start_with(tls: Option<&Certs>) -> Postgres {
         let bin = pg_bin();
         let dir = tempfile::Builder::new().prefix("didban-pg").tempdir().unwrap();
         let status = Command::new("chown")
@@ -171,11 +180,34 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr)
         );
         let port = free_port();
-        let options = format!(
+        let mut options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c shared_preload_libraries=pg_stat_statements \
              -c fsync=off -c track_io_timing=on",
             dir.path().display()
         );
+        if let Some(c) = tls {
+            let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
+            std::fs::copy(&c.cert, &cert).unwrap();
+            std::fs::copy(&c.key, &key).unwrap();
+            let owned = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(&cert)
+                .arg(&key)
+                .status()
+                .unwrap();
+            assert!(owned.success());
+            std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+            )
+            .unwrap();
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert.display(),
+                key.display()
+            ));
+        }
         let out = as_postgres(&bin, "pg_ctl")
             .args(["-w", "-t", "60", "-l"])
             .arg(dir.path().join("log"))

@@ -126,21 +126,42 @@ impl PostgresCollector {
         self
     }
 
-    async fn connect(&mut self) -> Result<(), String> {
-        if self.client.as_ref().is_some_and(|c| !c.is_closed()) {
-            return Ok(());
+    /// Opens a connection: verified TLS for `sslmode=require`, plain otherwise.
+    async fn open(&self) -> Result<Client, String> {
+        let pg: tokio_postgres::Config = self.config.dsn.parse().map_err(|e| format!("dsn: {e}"))?;
+        let timeout = self.config.timeout;
+        let timed_out = || format!("connecting: timed out after {timeout:?}");
+        if pg.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            let tls = crate::tls::rustls_client(&self.config.tls_ca_file)?;
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
+            let (client, connection) = match tokio::time::timeout(timeout, pg.connect(tls)).await {
+                Ok(r) => r.map_err(|e| format!("connecting (TLS): {e}"))?,
+                Err(_) => return Err(timed_out()),
+            };
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "postgres connection closed");
+                }
+            });
+            return Ok(client);
         }
-        let connect = tokio_postgres::connect(&self.config.dsn, NoTls);
-        let (client, connection) = match tokio::time::timeout(self.config.timeout, connect).await {
-            Ok(Ok(pair)) => pair,
-            Ok(Err(e)) => return Err(format!("connecting: {e}")),
-            Err(_) => return Err(format!("connecting: timed out after {:?}", self.config.timeout)),
+        let (client, connection) = match tokio::time::timeout(timeout, pg.connect(NoTls)).await {
+            Ok(r) => r.map_err(|e| format!("connecting: {e}"))?,
+            Err(_) => return Err(timed_out()),
         };
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "postgres connection closed");
             }
         });
+        Ok(client)
+    }
+
+    async fn connect(&mut self) -> Result<(), String> {
+        if self.client.as_ref().is_some_and(|c| !c.is_closed()) {
+            return Ok(());
+        }
+        let client = self.open().await?;
         let row = client
             .query_one("SELECT current_setting('server_version_num')::int4", &[])
             .await;
