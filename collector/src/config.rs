@@ -23,6 +23,16 @@ pub struct Config {
     pub query: QueryConfig,
     /// How often Didban's own metrics are written into its own database (0 = never).
     pub self_scrape_interval: Duration,
+    /// The host collector run inside the server, so a fresh install shows its own machine.
+    pub host_metrics: HostMetricsConfig,
+}
+
+/// `[host_metrics]`: the agent's host collector, run in-process and shipped over OTLP to
+/// this server's own gRPC receiver through the agent's disk buffer.
+#[derive(Debug, Clone)]
+pub struct HostMetricsConfig {
+    pub enabled: bool,
+    pub interval: Duration,
 }
 
 /// Storage keys (`[storage]`).
@@ -86,6 +96,10 @@ impl Default for Config {
                 max_samples: 50_000_000,
             },
             self_scrape_interval: Duration::from_secs(15),
+            host_metrics: HostMetricsConfig {
+                enabled: true,
+                interval: Duration::from_secs(15),
+            },
         }
     }
 }
@@ -133,6 +147,14 @@ impl Config {
         if let Some(v) = file.self_scrape_interval {
             c.self_scrape_interval = parse_duration(&v).context("self_scrape_interval")?;
         }
+        if let Some(v) = file.host_metrics.enabled {
+            c.host_metrics.enabled = v;
+        }
+        set_duration(
+            &mut c.host_metrics.interval,
+            file.host_metrics.interval,
+            "host_metrics.interval",
+        )?;
         let s = file.storage;
         let st = &mut c.storage;
         if let Some(v) = s.fsync {
@@ -233,6 +255,15 @@ struct FileConfig {
     limits: FileLimits,
     #[serde(default)]
     query: FileQuery,
+    #[serde(default)]
+    host_metrics: FileHostMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHostMetrics {
+    enabled: Option<bool>,
+    interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

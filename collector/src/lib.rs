@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod datadir;
+pub mod host_metrics;
 pub mod ingest;
 pub mod metadata;
 pub mod selfmon;

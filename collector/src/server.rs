@@ -62,6 +62,8 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         .merge(ingest::remote_write_router(state.clone()));
     let otlp_router = ingest::otlp_http_router(state.clone());
 
+    let grpc_addr = otlp_grpc.local_addr().context("reading the OTLP/gRPC address")?;
+    let host_agent = crate::host_metrics::start(&config, grpc_addr);
     let maintenance = tokio::spawn(maintenance_loop(state.clone(), stop.clone()));
     let self_scrape = tokio::spawn(crate::selfmon_task::self_scrape_loop(state.clone(), stop.clone()));
 
@@ -81,6 +83,12 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         stopped(stop.clone()),
     ));
 
+    // The host collector stops first, while the receivers still accept its last batch;
+    // whatever it cannot send stays in its disk buffer for the next start.
+    if let Some(agent) = host_agent {
+        stopped(stop.clone()).await;
+        agent.shutdown().await;
+    }
     let (a, b, c) = tokio::join!(http_task, otlp_http_task, grpc_task);
     a.context("http server task")?.context("http server")?;
     b.context("otlp http server task")?.context("otlp http server")?;
