@@ -4,6 +4,7 @@
 //! - [`db`]: the metric database (WAL → head → Parquet blocks) that ingest appends to.
 //! - [`query`]: the read trait every query engine uses.
 //! - [`promql`]: the PromQL evaluator.
+//! - [`traces`]: the span store (WAL → span head → Parquet span blocks).
 
 pub mod block;
 pub mod db;
@@ -12,6 +13,7 @@ pub mod model;
 mod postings;
 pub mod promql;
 pub mod query;
+pub mod traces;
 mod wal;
 
 pub use db::{

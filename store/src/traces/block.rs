@@ -1,0 +1,439 @@
+//! Span blocks: `<data_dir>/traces/blocks/<min>-<max>-<id>/{spans.parquet,meta.json}`.
+//!
+//! `spans.parquet` holds one row per span, sorted by `(trace_id, start)` so that the spans
+//! of a trace sit together; zstd, page statistics, 16Ki-row row groups and a bloom filter
+//! on `trace_id`, so a trace lookup reads only the row groups that may hold it. Attribute
+//! maps, events and links are JSON text columns (DuckDB's `json` functions read them).
+//! Block names use the metric blocks' id scheme, with times in nanoseconds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::span::{Span, SpanEvent, SpanLink};
+use crate::block::reader::column;
+use crate::block::writer::write_synced;
+use crate::block::{new_block_id, BlockError, TMP_PREFIX};
+use crate::wal::segment::sync_dir;
+
+/// Version of the span block layout in `meta.json`.
+pub const SPAN_BLOCK_FORMAT_VERSION: u32 = 1;
+/// Rows per row group of `spans.parquet`.
+const ROW_GROUP_ROWS: usize = 16 * 1024;
+/// Rows per Arrow batch handed to the writer.
+const BATCH_ROWS: usize = 8 * 1024;
+
+/// An operation of a service as listed in `meta.json`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Operation {
+    /// Span name.
+    pub name: String,
+    /// OTLP span kind number.
+    pub kind: i32,
+}
+
+/// Contents of a span block's `meta.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanBlockMeta {
+    /// [`SPAN_BLOCK_FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// Random id, the last part of the directory name.
+    pub id: String,
+    /// Oldest and newest span start in the block, nanoseconds since the epoch.
+    pub min_start_unix_nano: i64,
+    /// Newest span start.
+    pub max_start_unix_nano: i64,
+    /// Rows of `spans.parquet`.
+    pub spans: u64,
+    /// Services with their operations.
+    pub services: BTreeMap<String, Vec<Operation>>,
+}
+
+/// A span block opened for reading.
+pub(crate) struct SpanBlock {
+    pub dir: PathBuf,
+    pub meta: SpanBlockMeta,
+    pub bytes: u64,
+    service_names: Vec<String>,
+    metadata: ArrowReaderMetadata,
+    delete_on_drop: AtomicBool,
+}
+
+fn schema() -> SchemaRef {
+    let utf8 = |name: &str| Field::new(name, DataType::Utf8, false);
+    Arc::new(Schema::new(vec![
+        utf8("trace_id"),
+        utf8("span_id"),
+        utf8("parent_span_id"),
+        utf8("trace_state"),
+        utf8("name"),
+        Field::new("kind", DataType::Int32, false),
+        utf8("service"),
+        Field::new("start_time_unix_nano", DataType::Int64, false),
+        Field::new("duration_nano", DataType::Int64, false),
+        Field::new("status_code", DataType::Int32, false),
+        utf8("status_message"),
+        utf8("attributes"),
+        utf8("resource"),
+        utf8("scope_name"),
+        utf8("scope_version"),
+        utf8("events"),
+        utf8("links"),
+    ]))
+}
+
+fn properties(rows: usize) -> Result<WriterProperties, parquet::errors::ParquetError> {
+    let trace_id = ColumnPath::from("trace_id");
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_column_bloom_filter_enabled(trace_id.clone(), true)
+        .set_column_bloom_filter_fpp(trace_id.clone(), 0.01)
+        .set_column_bloom_filter_max_ndv(trace_id, rows.clamp(1, ROW_GROUP_ROWS) as u64)
+        .build())
+}
+
+/// Writes `spans` (any order) as a new block under `blocks_dir`; returns its directory,
+/// or `None` when there are no spans.
+pub(crate) fn write_block(blocks_dir: &Path, spans: &[Span]) -> Result<Option<PathBuf>, BlockError> {
+    if spans.is_empty() {
+        return Ok(None);
+    }
+    let mut order: Vec<&Span> = spans.iter().collect();
+    order.sort_by(|a, b| {
+        (a.trace_id.as_str(), a.start_unix_nano, a.span_id.as_str()).cmp(&(
+            b.trace_id.as_str(),
+            b.start_unix_nano,
+            b.span_id.as_str(),
+        ))
+    });
+    let id = new_block_id();
+    let tmp_dir = blocks_dir.join(format!("{TMP_PREFIX}{id}"));
+    fs::create_dir_all(&tmp_dir).map_err(|e| BlockError::io(&tmp_dir, e))?;
+    let result = write_files(&tmp_dir, &id, &order);
+    let meta = match result {
+        Ok(meta) => meta,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp_dir);
+            return Err(e);
+        }
+    };
+    let final_dir = blocks_dir.join(format!(
+        "{}-{}-{id}",
+        meta.min_start_unix_nano, meta.max_start_unix_nano
+    ));
+    fs::rename(&tmp_dir, &final_dir).map_err(|e| BlockError::io(&final_dir, e))?;
+    sync_dir(blocks_dir).map_err(|e| BlockError::io(blocks_dir, e))?;
+    Ok(Some(final_dir))
+}
+
+fn write_files(dir: &Path, id: &str, spans: &[&Span]) -> Result<SpanBlockMeta, BlockError> {
+    let path = dir.join("spans.parquet");
+    let file = File::create(&path).map_err(|e| BlockError::io(&path, e))?;
+    let props = properties(spans.len()).map_err(|e| BlockError::parquet(&path, e))?;
+    let mut writer =
+        ArrowWriter::try_new(file, schema(), Some(props)).map_err(|e| BlockError::parquet(&path, e))?;
+    let mut services: BTreeMap<String, BTreeSet<Operation>> = BTreeMap::new();
+    let mut min_t = i64::MAX;
+    let mut max_t = i64::MIN;
+    for chunk in spans.chunks(BATCH_ROWS) {
+        for s in chunk {
+            min_t = min_t.min(s.start_unix_nano);
+            max_t = max_t.max(s.start_unix_nano);
+            services.entry(s.service.clone()).or_default().insert(Operation {
+                name: s.name.clone(),
+                kind: s.kind,
+            });
+        }
+        let batch = to_batch(chunk).map_err(|source| BlockError::Arrow {
+            path: path.clone(),
+            source,
+        })?;
+        writer.write(&batch).map_err(|e| BlockError::parquet(&path, e))?;
+    }
+    writer.finish().map_err(|e| BlockError::parquet(&path, e))?;
+    writer.inner().sync_all().map_err(|e| BlockError::io(&path, e))?;
+    let meta = SpanBlockMeta {
+        format_version: SPAN_BLOCK_FORMAT_VERSION,
+        id: id.to_string(),
+        min_start_unix_nano: min_t,
+        max_start_unix_nano: max_t,
+        spans: spans.len() as u64,
+        services: services
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().collect()))
+            .collect(),
+    };
+    let meta_path = dir.join("meta.json");
+    let text = serde_json::to_vec_pretty(&meta).map_err(|source| BlockError::Meta {
+        path: meta_path.clone(),
+        source,
+    })?;
+    write_synced(&meta_path, &text)?;
+    sync_dir(dir).map_err(|e| BlockError::io(dir, e))?;
+    Ok(meta)
+}
+
+fn json_text<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_string())
+}
+
+fn to_batch(spans: &[&Span]) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let strings = |f: &dyn Fn(&Span) -> String| -> ArrayRef {
+        let mut v = Vec::with_capacity(spans.len());
+        for s in spans {
+            v.push(f(s));
+        }
+        Arc::new(StringArray::from(v))
+    };
+    let mut kinds = Vec::with_capacity(spans.len());
+    let mut starts = Vec::with_capacity(spans.len());
+    let mut durations = Vec::with_capacity(spans.len());
+    let mut codes = Vec::with_capacity(spans.len());
+    for s in spans {
+        kinds.push(s.kind);
+        starts.push(s.start_unix_nano);
+        durations.push(s.duration_nano);
+        codes.push(s.status_code);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        strings(&|s| s.trace_id.clone()),
+        strings(&|s| s.span_id.clone()),
+        strings(&|s| s.parent_span_id.clone()),
+        strings(&|s| s.trace_state.clone()),
+        strings(&|s| s.name.clone()),
+        Arc::new(Int32Array::from(kinds)),
+        strings(&|s| s.service.clone()),
+        Arc::new(Int64Array::from(starts)),
+        Arc::new(Int64Array::from(durations)),
+        Arc::new(Int32Array::from(codes)),
+        strings(&|s| s.status_message.clone()),
+        strings(&|s| json_text(&s.attributes)),
+        strings(&|s| json_text(&s.resource)),
+        strings(&|s| s.scope_name.clone()),
+        strings(&|s| s.scope_version.clone()),
+        strings(&|s| json_text(&s.events)),
+        strings(&|s| json_text(&s.links)),
+    ];
+    RecordBatch::try_new(schema(), columns)
+}
+
+impl SpanBlock {
+    /// Opens the block in `dir`: `meta.json` and the Parquet footer.
+    pub(crate) fn open(dir: &Path) -> Result<SpanBlock, BlockError> {
+        let meta_path = dir.join("meta.json");
+        let text = fs::read(&meta_path).map_err(|e| BlockError::io(&meta_path, e))?;
+        let meta: SpanBlockMeta = serde_json::from_slice(&text).map_err(|source| BlockError::Meta {
+            path: meta_path.clone(),
+            source,
+        })?;
+        if meta.format_version != SPAN_BLOCK_FORMAT_VERSION {
+            return Err(BlockError::corrupt(
+                dir,
+                format!("unknown span block format version {}", meta.format_version),
+            ));
+        }
+        let path = dir.join("spans.parquet");
+        let file = File::open(&path).map_err(|e| BlockError::io(&path, e))?;
+        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+            .map_err(|e| BlockError::parquet(&path, e))?;
+        let mut bytes = 0;
+        for entry in fs::read_dir(dir).map_err(|e| BlockError::io(dir, e))? {
+            let entry = entry.map_err(|e| BlockError::io(dir, e))?;
+            bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+        let service_names = meta.services.keys().cloned().collect();
+        Ok(SpanBlock {
+            dir: dir.to_path_buf(),
+            meta,
+            bytes,
+            service_names,
+            metadata,
+            delete_on_drop: AtomicBool::new(false),
+        })
+    }
+
+    /// Service names in the block.
+    pub(crate) fn service_names(&self) -> &[String] {
+        &self.service_names
+    }
+
+    fn builder(&self) -> Result<ParquetRecordBatchReaderBuilder<File>, BlockError> {
+        let path = self.dir.join("spans.parquet");
+        let file = File::open(&path).map_err(|e| BlockError::io(&path, e))?;
+        Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
+            file,
+            self.metadata.clone(),
+        ))
+    }
+
+    /// Appends the spans of `trace_id` to `out`, reading only the row groups whose bloom
+    /// filter may hold it.
+    pub(crate) fn trace(&self, trace_id: &str, out: &mut Vec<Span>) -> Result<(), BlockError> {
+        let path = self.dir.join("spans.parquet");
+        let builder = self.builder()?;
+        let mut groups = Vec::new();
+        for rg in 0..builder.metadata().num_row_groups() {
+            match builder.get_row_group_column_bloom_filter(rg, 0) {
+                Ok(Some(filter)) => {
+                    if filter.check(trace_id) {
+                        groups.push(rg);
+                    }
+                }
+                Ok(None) => groups.push(rg),
+                Err(e) => return Err(BlockError::parquet(&path, e)),
+            }
+        }
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let reader = builder
+            .with_row_groups(groups)
+            .build()
+            .map_err(|e| BlockError::parquet(&path, e))?;
+        read_batches(&path, reader, &mut |s| s.trace_id == trace_id, out)
+    }
+
+    /// Appends every span for which `keep` is true to `out`.
+    pub(crate) fn scan(
+        &self,
+        keep: &mut dyn FnMut(&Span) -> bool,
+        out: &mut Vec<Span>,
+    ) -> Result<(), BlockError> {
+        let path = self.dir.join("spans.parquet");
+        let reader = self
+            .builder()?
+            .build()
+            .map_err(|e| BlockError::parquet(&path, e))?;
+        read_batches(&path, reader, keep, out)
+    }
+
+    /// Schedules the directory for deletion once the last reader lets go of the block.
+    pub(crate) fn mark_deleted(&self) {
+        self.delete_on_drop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for SpanBlock {
+    fn drop(&mut self) {
+        if !self.delete_on_drop.load(Ordering::SeqCst) {
+            return;
+        }
+        let (Some(parent), Some(name)) = (self.dir.parent(), self.dir.file_name().and_then(|n| n.to_str()))
+        else {
+            return;
+        };
+        let doomed = parent.join(format!("{TMP_PREFIX}del-{name}"));
+        if let Err(e) = fs::rename(&self.dir, &doomed).and_then(|_| fs::remove_dir_all(&doomed)) {
+            tracing::warn!(block = %self.dir.display(), error = %e, "could not delete span block");
+        }
+    }
+}
+
+fn read_batches(
+    path: &Path,
+    reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    keep: &mut dyn FnMut(&Span) -> bool,
+    out: &mut Vec<Span>,
+) -> Result<(), BlockError> {
+    for batch in reader {
+        let batch = batch.map_err(|source| BlockError::Arrow {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = |name: &str| column::<StringArray>(&batch, name, path);
+        let ints = |name: &str| column::<Int32Array>(&batch, name, path);
+        let longs = |name: &str| column::<Int64Array>(&batch, name, path);
+        let (trace_id, span_id, parent, state, name) = (
+            text("trace_id")?,
+            text("span_id")?,
+            text("parent_span_id")?,
+            text("trace_state")?,
+            text("name")?,
+        );
+        let (kind, service, start, duration, code) = (
+            ints("kind")?,
+            text("service")?,
+            longs("start_time_unix_nano")?,
+            longs("duration_nano")?,
+            ints("status_code")?,
+        );
+        let (message, attributes, resource) =
+            (text("status_message")?, text("attributes")?, text("resource")?);
+        let (scope_name, scope_version, events, links) = (
+            text("scope_name")?,
+            text("scope_version")?,
+            text("events")?,
+            text("links")?,
+        );
+        for i in 0..batch.num_rows() {
+            let span = Span {
+                trace_id: trace_id.value(i).to_string(),
+                span_id: span_id.value(i).to_string(),
+                parent_span_id: parent.value(i).to_string(),
+                trace_state: state.value(i).to_string(),
+                name: name.value(i).to_string(),
+                kind: kind.value(i),
+                service: service.value(i).to_string(),
+                start_unix_nano: start.value(i),
+                duration_nano: duration.value(i),
+                status_code: code.value(i),
+                status_message: message.value(i).to_string(),
+                attributes: parse_map(attributes.value(i)),
+                resource: parse_map(resource.value(i)),
+                scope_name: scope_name.value(i).to_string(),
+                scope_version: scope_version.value(i).to_string(),
+                events: serde_json::from_str::<Vec<SpanEvent>>(events.value(i)).unwrap_or_default(),
+                links: serde_json::from_str::<Vec<SpanLink>>(links.value(i)).unwrap_or_default(),
+            };
+            if keep(&span) {
+                out.push(span);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_map(text: &str) -> Map<String, Value> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// Opens every span block in `blocks_dir`, removing leftover temporary directories;
+/// unreadable blocks are logged and left on disk.
+pub(crate) fn open_all(blocks_dir: &Path) -> Result<Vec<SpanBlock>, BlockError> {
+    let mut blocks = Vec::new();
+    for entry in fs::read_dir(blocks_dir).map_err(|e| BlockError::io(blocks_dir, e))? {
+        let entry = entry.map_err(|e| BlockError::io(blocks_dir, e))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !path.is_dir() {
+            continue;
+        }
+        if name.starts_with(TMP_PREFIX) {
+            fs::remove_dir_all(&path).map_err(|e| BlockError::io(&path, e))?;
+            continue;
+        }
+        match SpanBlock::open(&path) {
+            Ok(b) => blocks.push(b),
+            Err(e) => tracing::error!(block = %path.display(), error = %e, "skipping unreadable span block"),
+        }
+    }
+    blocks.sort_by_key(|b| (b.meta.min_start_unix_nano, b.meta.max_start_unix_nano));
+    Ok(blocks)
+}
