@@ -4,11 +4,13 @@
 //! - [`db`]: the metric database (WAL → head → Parquet blocks) that ingest appends to.
 //! - [`query`]: the read trait every query engine uses.
 //! - [`promql`]: the PromQL evaluator.
+//! - [`logs`]: the log store (WAL → one Tantivy index per day).
 //! - [`traces`]: the span store (WAL → span head → Parquet span blocks).
 
 pub mod block;
 pub mod db;
 mod head;
+pub mod logs;
 pub mod model;
 mod postings;
 pub mod promql;
