@@ -3,10 +3,12 @@
 
 pub mod api;
 pub mod config;
+pub mod config_signals;
 pub mod ingest;
 pub mod metadata;
 pub mod selfmon;
 pub mod selfmon_task;
 pub mod server;
+pub mod signals;
 pub mod state;
 pub mod units;

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::signals::{self, Signals};
 use crate::state::AppState;
 use crate::{api, ingest};
 
@@ -35,6 +36,13 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         .await
         .context("opening the database")??;
     let state = AppState::new(db, config.clone());
+    let signals_config = config.clone();
+    let signals = std::sync::Arc::new(
+        tokio::task::spawn_blocking(move || Signals::open(&signals_config))
+            .await
+            .context("opening the trace and log stores")??,
+    );
+    let signal_ingestor = ingest::signal_ingestor(state.clone(), signals.clone());
 
     let http = TcpListener::bind(config.http_addr)
         .await
@@ -57,8 +65,15 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         .route("/-/healthy", get(|| async { "Didban is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Didban is Ready.\n" }))
         .merge(api::router(state.clone()))
-        .merge(ingest::remote_write_router(state.clone()));
-    let otlp_router = ingest::otlp_http_router(state.clone());
+        .merge(ingest::remote_write_router(state.clone()))
+        .merge(api::signals_router(state.clone(), signals.clone(), stop.clone()));
+    let otlp_router =
+        ingest::otlp_http_router(state.clone()).merge(ingest::otlp_signals_router(signal_ingestor.clone()));
+    let signal_maintenance = tokio::spawn(signals::maintenance_loop(
+        signals.clone(),
+        config.storage.maintenance_interval,
+        stop.clone(),
+    ));
 
     let maintenance = tokio::spawn(maintenance_loop(state.clone(), stop.clone()));
     let self_scrape = tokio::spawn(crate::selfmon_task::self_scrape_loop(state.clone(), stop.clone()));
@@ -73,8 +88,9 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
             .with_graceful_shutdown(stopped(stop.clone()))
             .into_future(),
     );
-    let grpc_task = tokio::spawn(ingest::serve_otlp_grpc(
+    let grpc_task = tokio::spawn(ingest::serve_otlp_grpc_all(
         state.clone(),
+        signal_ingestor,
         otlp_grpc,
         stopped(stop.clone()),
     ));
@@ -85,6 +101,11 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     c.context("otlp grpc server task")??;
     let _ = maintenance.await;
     let _ = self_scrape.await;
+    let _ = signal_maintenance.await;
+    signals
+        .close()
+        .await
+        .context("closing the trace and log stores")?;
     if let Err(e) = state.metadata.save() {
         warn!(error = %e, "could not save metric metadata");
     }
