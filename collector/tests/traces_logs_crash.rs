@@ -115,7 +115,12 @@ fn acknowledged_spans_and_log_records_survive_kill_9() {
     }
     let logs: Vec<u64> = logs_acked.lock().unwrap().clone();
     let spans: Vec<u64> = spans_acked.lock().unwrap().clone();
-    assert!(logs.len() >= 600 && spans.len() >= 300, "{} {}", logs.len(), spans.len());
+    assert!(
+        logs.len() >= 600 && spans.len() >= 300,
+        "{} {}",
+        logs.len(),
+        spans.len()
+    );
 
     let server = Didban::start(&data, &["--config", &config]);
     let client = reqwest::blocking::Client::new();
@@ -123,7 +128,10 @@ fn acknowledged_spans_and_log_records_survive_kill_9() {
     let mut bodies: Vec<String> = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut query = vec![("query", "service:crash".to_string()), ("limit", "5000".to_string())];
+        let mut query = vec![
+            ("query", "service:crash".to_string()),
+            ("limit", "5000".to_string()),
+        ];
         if let Some(c) = &cursor {
             query.push(("cursor", c.clone()));
         }
@@ -145,7 +153,10 @@ fn acknowledged_spans_and_log_records_survive_kill_9() {
     let unique: HashSet<&String> = bodies.iter().collect();
     assert_eq!(unique.len(), bodies.len(), "a log record was indexed twice");
     for n in &logs {
-        assert!(unique.contains(&format!("crashlog{n}")), "acknowledged log record {n} lost");
+        assert!(
+            unique.contains(&format!("crashlog{n}")),
+            "acknowledged log record {n} lost"
+        );
     }
     for n in &spans {
         let body: Value = client

@@ -78,10 +78,18 @@ fn python_sdk_traces_and_logs_are_found_through_the_jaeger_and_log_apis() {
     assert_eq!(runs.len(), 2, "{stdout}");
 
     let (_, services) = get(&server, "/api/services", &[]);
-    let names: Vec<&str> = services["data"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    let names: Vec<&str> = services["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
     assert_eq!(names, ["py-grpc", "py-http"]);
     let (_, ops) = get(&server, "/api/services/py-http/operations", &[]);
-    assert_eq!(ops["data"], serde_json::json!(["checkout", "db.query", "payment"]));
+    assert_eq!(
+        ops["data"],
+        serde_json::json!(["checkout", "db.query", "payment"])
+    );
 
     for run in &runs {
         let transport = run["transport"].as_str().unwrap();
@@ -103,7 +111,10 @@ fn python_sdk_traces_and_logs_are_found_through_the_jaeger_and_log_apis() {
             assert_eq!(child["references"][0]["refType"], "CHILD_OF");
             assert_eq!(child["references"][0]["spanID"], run["checkout"]);
         }
-        assert_eq!(trace["processes"][root["processID"].as_str().unwrap()]["serviceName"], service.as_str());
+        assert_eq!(
+            trace["processes"][root["processID"].as_str().unwrap()]["serviceName"],
+            service.as_str()
+        );
         // Durations (µs): db.query slept 20 ms; the root covers both children.
         let dur = |s: &Value| s["duration"].as_i64().unwrap();
         let start = |s: &Value| s["startTime"].as_i64().unwrap();
@@ -114,7 +125,10 @@ fn python_sdk_traces_and_logs_are_found_through_the_jaeger_and_log_apis() {
         assert_eq!(tag(root, "http.status_code"), Some(&Value::from(200)));
         assert_eq!(tag(db, "rows"), Some(&Value::from(3)));
         assert_eq!(tag(payment, "error"), Some(&Value::from(true)));
-        assert_eq!(tag(payment, "otel.status_description"), Some(&Value::from("card declined")));
+        assert_eq!(
+            tag(payment, "otel.status_description"),
+            Some(&Value::from("card declined"))
+        );
         assert_eq!(payment["logs"][0]["fields"][0]["value"], "exception");
         assert_eq!(trace["didbanLogs"], format!("/api/traces/{trace_id}/logs"));
 
@@ -125,9 +139,22 @@ fn python_sdk_traces_and_logs_are_found_through_the_jaeger_and_log_apis() {
             body["data"].as_array().unwrap().len()
         };
         assert_eq!(found(&[("service", &service)]), 1);
-        assert_eq!(found(&[("service", &service), ("operation", "db.query"), ("minDuration", "15ms")]), 1);
-        assert_eq!(found(&[("service", &service), ("tags", r#"{"error":"true"}"#)]), 1);
-        assert_eq!(found(&[("service", &service), ("tags", "db.system=postgresql")]), 1);
+        assert_eq!(
+            found(&[
+                ("service", &service),
+                ("operation", "db.query"),
+                ("minDuration", "15ms")
+            ]),
+            1
+        );
+        assert_eq!(
+            found(&[("service", &service), ("tags", r#"{"error":"true"}"#)]),
+            1
+        );
+        assert_eq!(
+            found(&[("service", &service), ("tags", "db.system=postgresql")]),
+            1
+        );
         assert_eq!(found(&[("service", &service), ("minDuration", "10s")]), 0);
 
         // Logs: the two inside spans carry their trace and span ids.
@@ -145,18 +172,31 @@ fn python_sdk_traces_and_logs_are_found_through_the_jaeger_and_log_apis() {
         assert_eq!(info["attributes"]["cart.items"], 3);
         let hits = logs_eventually(
             &server,
-            &[("query", &format!("{query} AND severity_text:ERROR AND \"payment declined\"")), ("trace_id", trace_id)],
+            &[
+                (
+                    "query",
+                    &format!("{query} AND severity_text:ERROR AND \"payment declined\""),
+                ),
+                ("trace_id", trace_id),
+            ],
             1,
         );
         assert_eq!(hits[0]["trace_id"], trace_id);
-        logs_eventually(&server, &[("query", &format!("{query} AND attributes.cart.items:3"))], 1);
+        logs_eventually(
+            &server,
+            &[("query", &format!("{query} AND attributes.cart.items:3"))],
+            1,
+        );
     }
 
     // Volume histogram and top values over both services.
     let (_, hist) = get(&server, "/api/logs/histogram", &[("step", "1h")]);
     let buckets = hist["data"]["buckets"].as_array().unwrap();
     let total: u64 = buckets.iter().map(|b| b["count"].as_u64().unwrap()).sum();
-    let errors: u64 = buckets.iter().map(|b| b["by_severity"]["ERROR"].as_u64().unwrap_or(0)).sum();
+    let errors: u64 = buckets
+        .iter()
+        .map(|b| b["by_severity"]["ERROR"].as_u64().unwrap_or(0))
+        .sum();
     assert_eq!((total, errors), (6, 2), "{hist}");
     let (_, top) = get(&server, "/api/logs/values", &[("field", "service")]);
     assert_eq!(top["data"][0]["count"], 3, "{top}");
