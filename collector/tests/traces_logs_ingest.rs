@@ -265,3 +265,50 @@ fn bad_spans_and_records_get_clear_errors_and_the_server_stays_healthy() {
         .unwrap();
     assert!(r.status().is_success());
 }
+
+#[test]
+fn live_tail_streams_new_matching_records_and_ends_at_shutdown() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("didban.toml");
+    std::fs::write(&config, "[logs]\ncommit_interval = \"200ms\"\n").unwrap();
+    let mut server = Didban::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    let tail = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .get(format!("http://{}/api/logs/tail", server.http))
+        .query(&[("query", "severity_text:ERROR")])
+        .send()
+        .unwrap();
+    assert_eq!(tail.status().as_u16(), 200);
+    assert_eq!(tail.headers()["content-type"], "text/event-stream");
+    let records = |bodies: &[(&str, u8)]| {
+        let mut list = Vec::new();
+        for (body, severity) in bodies {
+            list.push(format!(
+                r#"{{"severityNumber":{severity},"body":{{"stringValue":"{body}"}}}}"#
+            ));
+        }
+        format!(
+            r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{}]}}]}}]}}"#,
+            list.join(",")
+        )
+    };
+    let body = records(&[("all good", 9), ("disk full", 17), ("quota exceeded", 17)]);
+    let (status, _) = post(&server, "/v1/logs", "application/json", body.into_bytes());
+    assert_eq!(status, 200);
+    let mut lines = BufReader::new(tail).lines();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(data) = line.strip_prefix("data:") {
+            let record: Value = serde_json::from_str(data.trim()).unwrap();
+            seen.push(record["body"].as_str().unwrap().to_string());
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["disk full", "quota exceeded"]);
+    // SIGTERM with the stream open: the server ends it and exits cleanly.
+    assert!(server.terminate().success());
+}
