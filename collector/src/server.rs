@@ -71,6 +71,7 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         ingest::otlp_http_router(state.clone()).merge(ingest::otlp_signals_router(signal_ingestor.clone()));
     let signal_maintenance = tokio::spawn(signals::maintenance_loop(
         signals.clone(),
+        state.metrics.clone(),
         config.storage.maintenance_interval,
         stop.clone(),
     ));

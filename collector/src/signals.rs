@@ -12,6 +12,7 @@ use tracing::warn;
 
 use crate::config::Config;
 use crate::ingest::span_metrics::SpanMetrics;
+use crate::selfmon::SelfMetrics;
 use crate::server::stopped;
 
 /// The stores of traces and logs.
@@ -78,9 +79,81 @@ impl Signals {
     }
 }
 
+/// Copies the trace and log stores' figures into the self-metrics.
+pub fn refresh_gauges(signals: &Signals, m: &SelfMetrics) {
+    let t = signals.traces.stats();
+    m.set(
+        "didban_trace_head_spans",
+        "Spans held in memory (span head).",
+        &[],
+        t.head_spans as f64,
+    );
+    m.set(
+        "didban_trace_head_memory_bytes",
+        "Approximate bytes used by the span head.",
+        &[],
+        t.head_bytes as f64,
+    );
+    m.set(
+        "didban_trace_blocks",
+        "Parquet span blocks on disk.",
+        &[],
+        t.blocks as f64,
+    );
+    m.set(
+        "didban_trace_block_bytes",
+        "Bytes of Parquet span blocks on disk.",
+        &[],
+        t.block_bytes as f64,
+    );
+    m.set(
+        "didban_trace_block_spans",
+        "Spans stored in span blocks.",
+        &[],
+        t.block_spans as f64,
+    );
+    m.set_counter(
+        "didban_trace_retention_deleted_blocks_total",
+        "Span blocks deleted by retention.",
+        &[],
+        t.retention_deleted_blocks as f64,
+    );
+    let l = signals.logs.stats();
+    m.set(
+        "didban_log_indexes",
+        "Day indexes of logs on disk.",
+        &[],
+        l.days as f64,
+    );
+    m.set(
+        "didban_log_index_bytes",
+        "Bytes of the log indexes on disk.",
+        &[],
+        l.bytes as f64,
+    );
+    m.set(
+        "didban_log_records_committed",
+        "Log records committed (searchable) in the indexes.",
+        &[],
+        l.committed_records as f64,
+    );
+    m.set_counter(
+        "didban_log_retention_deleted_days_total",
+        "Day indexes deleted by retention.",
+        &[],
+        l.retention_deleted_days as f64,
+    );
+}
+
 /// Commits the logs every `commit_interval`, and every `maintenance` cuts span blocks and
-/// applies trace and log retention, until `stop`.
-pub async fn maintenance_loop(signals: Arc<Signals>, maintenance: Duration, stop: watch::Receiver<bool>) {
+/// applies trace and log retention, until `stop`; keeps the stores' gauges in `metrics`
+/// current.
+pub async fn maintenance_loop(
+    signals: Arc<Signals>,
+    metrics: Arc<SelfMetrics>,
+    maintenance: Duration,
+    stop: watch::Receiver<bool>,
+) {
     let mut commit_tick = tokio::time::interval(signals.commit_interval.max(Duration::from_millis(100)));
     commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut maintain_tick = tokio::time::interval(maintenance.max(Duration::from_secs(1)));
@@ -93,6 +166,7 @@ pub async fn maintenance_loop(signals: Arc<Signals>, maintenance: Duration, stop
             _ = stopped(stop.clone()) => return,
         };
         let s = signals.clone();
+        let m = metrics.clone();
         let result = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             s.logs.commit().context("log commit")?;
             if maintain {
@@ -100,6 +174,7 @@ pub async fn maintenance_loop(signals: Arc<Signals>, maintenance: Duration, stop
                 s.traces.maintain(now).context("trace maintenance")?;
                 s.logs.maintain(now);
             }
+            refresh_gauges(&s, &m);
             Ok(())
         })
         .await;

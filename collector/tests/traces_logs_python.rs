@@ -201,6 +201,18 @@ fn python_sdk_traces_and_logs_are_found_through_the_jaeger_and_log_apis() {
     let (_, top) = get(&server, "/api/logs/values", &[("field", "service")]);
     assert_eq!(top["data"][0]["count"], 3, "{top}");
 
+    // The stores' figures are in /metrics (refreshed at every log commit).
+    let text = reqwest::blocking::get(format!("http://{}/metrics", server.http))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(text.contains("didban_log_records_committed 6"), "{text}");
+    assert!(text.contains("didban_trace_head_spans 6"), "{text}");
+    assert!(
+        text.contains("didban_spans_ingested_total{protocol=\"otlp_grpc\"} 3"),
+        "{text}"
+    );
+
     // RED metrics from the spans are PromQL.
     let now_s = process::now_ms() as f64 / 1000.0;
     let calls = server.query(

@@ -8,6 +8,7 @@
 //!   clock; one more than a day ahead of the server's clock is refused;
 //! - the body: strings as they are, other values as JSON text, cut at
 //!   [`MAX_BODY_BYTES`]; attributes under the limits of [`super::otlp_common`];
+//! - a record older than log retention keeps (`logs.retention_days`) is refused;
 //! - a missing severity text is derived from the number (`17` → `ERROR`).
 
 use didban_store::logs::{severity_name, LogRecord};
@@ -33,8 +34,10 @@ pub struct MappedLogs {
     pub first_error: Option<String>,
 }
 
-/// Maps a request; `now_nano` is the server's clock.
-pub fn map_logs(request: &ExportLogsServiceRequest, now_nano: i64) -> MappedLogs {
+/// Maps a request; `now_nano` is the server's clock; records older than `min_nano` (the
+/// start of the oldest day log retention keeps) are refused, as retention would delete
+/// them at once.
+pub fn map_logs(request: &ExportLogsServiceRequest, now_nano: i64, min_nano: i64) -> MappedLogs {
     let mut out = MappedLogs::default();
     for rl in &request.resource_logs {
         let service = service_name(rl.resource.as_ref());
@@ -42,7 +45,7 @@ pub fn map_logs(request: &ExportLogsServiceRequest, now_nano: i64) -> MappedLogs
         for sl in &rl.scope_logs {
             let scope_name = sl.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default();
             for (i, r) in sl.log_records.iter().enumerate() {
-                match map_record(r, now_nano) {
+                match map_record(r, now_nano, min_nano) {
                     Ok(mut rec) => {
                         rec.service = service.clone();
                         rec.resource = resource.clone();
@@ -69,7 +72,7 @@ fn optional_id(bytes: &[u8], len: usize, what: &str) -> Result<String, String> {
     id_hex(bytes, len, what)
 }
 
-fn map_record(r: &OtlpLogRecord, now_nano: i64) -> Result<LogRecord, String> {
+fn map_record(r: &OtlpLogRecord, now_nano: i64, min_nano: i64) -> Result<LogRecord, String> {
     let trace_id = optional_id(&r.trace_id, 16, "trace_id")?;
     let span_id = optional_id(&r.span_id, 8, "span_id")?;
     let observed = if r.observed_time_unix_nano > 0 {
@@ -84,6 +87,11 @@ fn map_record(r: &OtlpLogRecord, now_nano: i64) -> Result<LogRecord, String> {
     };
     if timestamp > now_nano.saturating_add(MAX_FUTURE_NANOS) {
         return Err(format!("timestamp {timestamp} is more than a day in the future"));
+    }
+    if timestamp < min_nano {
+        return Err(format!(
+            "timestamp {timestamp} is older than the log retention keeps"
+        ));
     }
     let body = match r.body.as_ref().and_then(|b| b.value.as_ref()) {
         None => String::new(),
@@ -139,15 +147,16 @@ mod tests {
                         record(vec![7; 3], now as u64),
                         record(Vec::new(), 0),
                         record(Vec::new(), now as u64 + 2 * MAX_FUTURE_NANOS as u64),
+                        record(Vec::new(), 1),
                     ],
                     ..ScopeLogs::default()
                 }],
                 ..ResourceLogs::default()
             }],
         };
-        let mapped = map_logs(&request, now);
+        let mapped = map_logs(&request, now, now - 86_400_000_000_000);
         assert_eq!(mapped.records.len(), 2);
-        assert_eq!(mapped.rejected, 2);
+        assert_eq!(mapped.rejected, 3);
         assert!(mapped.first_error.unwrap().contains("trace_id"));
         let r = &mapped.records[0];
         assert_eq!((r.severity_text.as_str(), r.body.as_str()), ("ERROR", "boom"));

@@ -72,7 +72,9 @@ impl SignalIngestor {
         request: ExportLogsServiceRequest,
         protocol: Protocol,
     ) -> Result<OtlpOutcome, IngestError> {
-        let mapped = tokio::task::spawn_blocking(move || map_logs(&request, now_nanos()))
+        let now = now_nanos();
+        let min = oldest_kept(now, self.signals.logs.options().retention_days);
+        let mapped = tokio::task::spawn_blocking(move || map_logs(&request, now, min))
             .await
             .map_err(|e| IngestError::Unavailable(format!("mapping task failed: {e}")))?;
         let metrics = &self.ingestor.state.metrics;
@@ -105,4 +107,14 @@ impl SignalIngestor {
             error_message: mapped.first_error.unwrap_or_default(),
         })
     }
+}
+
+/// Start of the oldest day that log retention keeps (`i64::MIN` when it keeps everything).
+pub fn oldest_kept(now_nano: i64, retention_days: u32) -> i64 {
+    if retention_days == 0 {
+        return i64::MIN;
+    }
+    let day: i64 = 86_400 * 1_000_000_000;
+    let today = now_nano.div_euclid(day) * day;
+    today.saturating_sub(i64::from(retention_days).saturating_mul(day))
 }

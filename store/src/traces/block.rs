@@ -18,7 +18,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -310,18 +310,37 @@ impl SpanBlock {
         read_batches(&path, reader, &mut |s| s.trace_id == trace_id, out)
     }
 
-    /// Appends every span for which `keep` is true to `out`.
-    pub(crate) fn scan(
+    /// Calls `visit` with every span of the block, reading only the columns a search
+    /// needs: ids, name, kind, service, start, duration, status code, and the attribute
+    /// maps when `with_attributes` (other fields of the spans passed are empty).
+    pub(crate) fn scan_for_search(
         &self,
-        keep: &mut dyn FnMut(&Span) -> bool,
-        out: &mut Vec<Span>,
+        with_attributes: bool,
+        visit: &mut dyn FnMut(&Span) -> bool,
     ) -> Result<(), BlockError> {
         let path = self.dir.join("spans.parquet");
-        let reader = self
-            .builder()?
+        let builder = self.builder()?;
+        let mut names = vec![
+            "trace_id",
+            "span_id",
+            "name",
+            "kind",
+            "service",
+            "start_time_unix_nano",
+            "duration_nano",
+            "status_code",
+        ];
+        if with_attributes {
+            names.push("attributes");
+            names.push("resource");
+        }
+        let mask = ProjectionMask::columns(builder.parquet_schema(), names);
+        let reader = builder
+            .with_projection(mask)
             .build()
             .map_err(|e| BlockError::parquet(&path, e))?;
-        read_batches(&path, reader, keep, out)
+        let mut none = Vec::new();
+        read_batches(&path, reader, visit, &mut none)
     }
 
     /// Schedules the directory for deletion once the last reader lets go of the block.
@@ -360,13 +379,13 @@ fn read_batches(
         let text = |name: &str| column::<StringArray>(&batch, name, path);
         let ints = |name: &str| column::<Int32Array>(&batch, name, path);
         let longs = |name: &str| column::<Int64Array>(&batch, name, path);
-        let (trace_id, span_id, parent, state, name) = (
-            text("trace_id")?,
-            text("span_id")?,
-            text("parent_span_id")?,
-            text("trace_state")?,
-            text("name")?,
-        );
+        // Columns a projection may leave out.
+        let optional = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        };
+        let (trace_id, span_id, name) = (text("trace_id")?, text("span_id")?, text("name")?);
         let (kind, service, start, duration, code) = (
             ints("kind")?,
             text("service")?,
@@ -374,33 +393,37 @@ fn read_batches(
             longs("duration_nano")?,
             ints("status_code")?,
         );
-        let (message, attributes, resource) =
-            (text("status_message")?, text("attributes")?, text("resource")?);
+        let (parent, state, message) = (
+            optional("parent_span_id"),
+            optional("trace_state"),
+            optional("status_message"),
+        );
+        let (attributes, resource) = (optional("attributes"), optional("resource"));
         let (scope_name, scope_version, events, links) = (
-            text("scope_name")?,
-            text("scope_version")?,
-            text("events")?,
-            text("links")?,
+            optional("scope_name"),
+            optional("scope_version"),
+            optional("events"),
+            optional("links"),
         );
         for i in 0..batch.num_rows() {
             let span = Span {
                 trace_id: trace_id.value(i).to_string(),
                 span_id: span_id.value(i).to_string(),
-                parent_span_id: parent.value(i).to_string(),
-                trace_state: state.value(i).to_string(),
+                parent_span_id: value_or(parent, i, "").to_string(),
+                trace_state: value_or(state, i, "").to_string(),
                 name: name.value(i).to_string(),
                 kind: kind.value(i),
                 service: service.value(i).to_string(),
                 start_unix_nano: start.value(i),
                 duration_nano: duration.value(i),
                 status_code: code.value(i),
-                status_message: message.value(i).to_string(),
-                attributes: parse_map(attributes.value(i)),
-                resource: parse_map(resource.value(i)),
-                scope_name: scope_name.value(i).to_string(),
-                scope_version: scope_version.value(i).to_string(),
-                events: serde_json::from_str::<Vec<SpanEvent>>(events.value(i)).unwrap_or_default(),
-                links: serde_json::from_str::<Vec<SpanLink>>(links.value(i)).unwrap_or_default(),
+                status_message: value_or(message, i, "").to_string(),
+                attributes: parse_map(value_or(attributes, i, "{}")),
+                resource: parse_map(value_or(resource, i, "{}")),
+                scope_name: value_or(scope_name, i, "").to_string(),
+                scope_version: value_or(scope_version, i, "").to_string(),
+                events: serde_json::from_str::<Vec<SpanEvent>>(value_or(events, i, "[]")).unwrap_or_default(),
+                links: serde_json::from_str::<Vec<SpanLink>>(value_or(links, i, "[]")).unwrap_or_default(),
             };
             if keep(&span) {
                 out.push(span);
@@ -408,6 +431,14 @@ fn read_batches(
         }
     }
     Ok(())
+}
+
+/// Row `i` of an optional column, or `default` when the column was not read.
+fn value_or<'a>(column: Option<&'a StringArray>, i: usize, default: &'a str) -> &'a str {
+    match column {
+        Some(c) => c.value(i),
+        None => default,
+    }
 }
 
 fn parse_map(text: &str) -> Map<String, Value> {

@@ -379,16 +379,12 @@ impl TraceStore {
             ) {
                 continue;
             }
-            let mut none = Vec::new();
-            b.scan(
-                &mut |s| {
-                    if q.matches(s) {
-                        note_trace(&mut found, &s.trace_id, s.start_unix_nano);
-                    }
-                    false
-                },
-                &mut none,
-            )?;
+            b.scan_for_search(!q.tags.is_empty(), &mut |s| {
+                if q.matches(s) {
+                    note_trace(&mut found, &s.trace_id, s.start_unix_nano);
+                }
+                false
+            })?;
         }
         let mut ids: Vec<(i64, String)> = found.into_iter().map(|(id, t)| (t, id)).collect();
         ids.sort_by(|a, b| b.cmp(a));

@@ -55,6 +55,16 @@ async fn spans_survive_reopen_and_block_cut_with_bloom_filtered_lookup() {
     let found = store.find_traces(&q).unwrap();
     assert_eq!(found.len(), 3);
     assert_eq!(found[0][0].trace_id, format!("{:032x}", 200));
+    assert_eq!(found[0].len(), 2, "found traces come with all their spans");
+    q.tags = vec![("http.status_code".into(), "200".into())];
+    assert_eq!(store.find_traces(&q).unwrap().len(), 3);
+    q.tags = vec![("http.status_code".into(), "500".into())];
+    assert!(store.find_traces(&q).unwrap().is_empty());
+    q.tags.clear();
+    q.operation = Some("SELECT".into());
+    q.service = Some("db".into());
+    q.limit = 500;
+    assert_eq!(store.find_traces(&q).unwrap().len(), 200);
 
     // The block's Parquet file carries a bloom filter on trace_id.
     let blocks = store.blocks.read().clone();
