@@ -6,6 +6,7 @@
 //!   (`{name, spanKind}`)
 //! - `GET /api/traces?service=&operation=&tags=&minDuration=&maxDuration=&start=&end=&limit=&lookback=`
 //! - `GET /api/traces/{traceID}`
+//! - `GET /api/dependencies?endTs=&lookback=`
 //!
 //! Replies use Jaeger's envelope `{data, total, limit, offset, errors}`.
 
@@ -133,6 +134,47 @@ pub async fn search(State(s): State<SignalApiState>, RawQuery(query): RawQuery) 
         Err(e) => jaeger_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("trace search failed: {e}"),
+        ),
+    }
+}
+
+/// `GET /api/dependencies?endTs=&lookback=` (Unix ms and ms, default now and 1 day):
+/// `[{parent, child, callCount}]` between services.
+pub async fn dependencies(State(s): State<SignalApiState>, RawQuery(query): RawQuery) -> Response {
+    let params = match Params::from_parts(query.as_deref(), None) {
+        Ok(p) => p,
+        Err(e) => return jaeger_error(StatusCode::BAD_REQUEST, e.message),
+    };
+    let millis = |key: &str, default: i64| -> Result<i64, String> {
+        match params.get(key).filter(|v| !v.is_empty()) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<i64>()
+                .map_err(|_| format!("invalid parameter {key:?}: {v:?} is not milliseconds")),
+        }
+    };
+    let range =
+        millis("endTs", now_nanos() / 1_000_000).and_then(|end| Ok((end, millis("lookback", 86_400_000)?)));
+    let (end_ms, lookback_ms) = match range {
+        Ok(r) => r,
+        Err(e) => return jaeger_error(StatusCode::BAD_REQUEST, e),
+    };
+    let end = end_ms.saturating_mul(1_000_000);
+    let start = end.saturating_sub(lookback_ms.saturating_mul(1_000_000));
+    let store = s.signals.traces.clone();
+    match tokio::task::spawn_blocking(move || store.dependencies(start, end)).await {
+        Ok(Ok(deps)) => {
+            let mut data = Vec::with_capacity(deps.len());
+            for d in deps {
+                data.push(json!({"parent": d.parent, "child": d.child, "callCount": d.call_count}));
+            }
+            let n = data.len();
+            envelope(Value::Array(data), n)
+        }
+        Ok(Err(e)) => jaeger_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => jaeger_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("dependencies failed: {e}"),
         ),
     }
 }

@@ -48,6 +48,7 @@ pub fn signals_router(app: AppState, signals: Arc<Signals>, stop: watch::Receive
         .route("/api/traces", get(jaeger::search))
         .route("/api/traces/{id}", get(jaeger::trace))
         .route("/api/traces/{id}/logs", get(logs::trace_logs))
+        .route("/api/dependencies", get(jaeger::dependencies))
         .route("/api/logs/search", get(logs::search))
         .route("/api/logs/histogram", get(logs::histogram))
         .route("/api/logs/values", get(logs::values))

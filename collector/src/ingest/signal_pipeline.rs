@@ -44,6 +44,8 @@ impl SignalIngestor {
             &label,
             mapped.rejected as f64,
         );
+        // Refuse an overloaded head before the spans are counted in the span metrics.
+        self.signals.traces.check_capacity()?;
         let samples = match &self.signals.span_metrics {
             Some(m) if !mapped.spans.is_empty() => m.observe(&mapped.spans, now_ms()),
             _ => Vec::new(),

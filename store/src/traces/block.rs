@@ -311,7 +311,7 @@ impl SpanBlock {
     }
 
     /// Calls `visit` with every span of the block, reading only the columns a search
-    /// needs: ids, name, kind, service, start, duration, status code, and the attribute
+    /// needs: ids (with the parent), name, kind, service, start, duration, status code, and the attribute
     /// maps when `with_attributes` (other fields of the spans passed are empty).
     pub(crate) fn scan_for_search(
         &self,
@@ -323,6 +323,7 @@ impl SpanBlock {
         let mut names = vec![
             "trace_id",
             "span_id",
+            "parent_span_id",
             "name",
             "kind",
             "service",

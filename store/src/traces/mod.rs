@@ -86,6 +86,17 @@ pub struct TraceStats {
     pub retention_deleted_blocks: u64,
 }
 
+/// Calls from one service to another, as Jaeger's `/api/dependencies` lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// Service of the calling (parent) span.
+    pub parent: String,
+    /// Service of the called (child) span.
+    pub child: String,
+    /// Child spans counted.
+    pub call_count: u64,
+}
+
 struct Frozen {
     head: SpanHead,
     keep_from: u64,
@@ -179,19 +190,26 @@ impl TraceStore {
         used
     }
 
-    /// Stores a batch of spans as one WAL record; returns once it is durable per the fsync
-    /// mode. Refused whole with [`AppendError::Overloaded`] when the head is full.
-    pub async fn append(&self, spans: Vec<Span>) -> Result<usize, AppendError> {
+    /// Fails with [`AppendError::Overloaded`] (or `Closed`) when an append would be refused
+    /// before anything is stored, so callers can check before doing work of their own.
+    pub fn check_capacity(&self) -> Result<(), AppendError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(AppendError::Closed);
-        }
-        if spans.is_empty() {
-            return Ok(0);
         }
         let used = self.memory_used();
         let limit = self.options.head_memory_bytes;
         if used > limit {
             return Err(AppendError::Overloaded { used, limit });
+        }
+        Ok(())
+    }
+
+    /// Stores a batch of spans as one WAL record; returns once it is durable per the fsync
+    /// mode. Refused whole with [`AppendError::Overloaded`] when the head is full.
+    pub async fn append(&self, spans: Vec<Span>) -> Result<usize, AppendError> {
+        self.check_capacity()?;
+        if spans.is_empty() {
+            return Ok(0);
         }
         let n = spans.len();
         let record = span::encode_record(&spans);
@@ -395,6 +413,56 @@ impl TraceStore {
             if !spans.is_empty() {
                 out.push(spans);
             }
+        }
+        Ok(out)
+    }
+
+    /// Calls between services: for every span started in `[start, end]` (nanoseconds)
+    /// whose parent is a span of another service, one call `parent service → child
+    /// service`. Sorted by parent, then child. Reads files: call from a blocking thread.
+    pub fn dependencies(&self, start: i64, end: i64) -> Result<Vec<Dependency>, BlockError> {
+        let mut service_of: HashMap<(String, String), String> = HashMap::new();
+        let mut children: Vec<(String, String, String)> = Vec::new();
+        let mut visit = |s: &Span| {
+            if s.start_unix_nano < start || s.start_unix_nano > end {
+                return false;
+            }
+            service_of.insert((s.trace_id.clone(), s.span_id.clone()), s.service.clone());
+            if !s.parent_span_id.is_empty() {
+                children.push((s.trace_id.clone(), s.parent_span_id.clone(), s.service.clone()));
+            }
+            false
+        };
+        for s in self.head.read().spans() {
+            visit(s);
+        }
+        for f in self.frozen.read().iter() {
+            for s in f.head.spans() {
+                visit(s);
+            }
+        }
+        let blocks: Vec<Arc<SpanBlock>> = self.blocks.read().clone();
+        for b in &blocks {
+            if b.meta.max_start_unix_nano < start || b.meta.min_start_unix_nano > end {
+                continue;
+            }
+            b.scan_for_search(false, &mut visit)?;
+        }
+        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for (trace, parent, child_service) in children {
+            if let Some(parent_service) = service_of.get(&(trace, parent)) {
+                if *parent_service != child_service {
+                    *counts.entry((parent_service.clone(), child_service)).or_default() += 1;
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(counts.len());
+        for ((parent, child), call_count) in counts {
+            out.push(Dependency {
+                parent,
+                child,
+                call_count,
+            });
         }
         Ok(out)
     }

@@ -44,6 +44,16 @@ async fn spans_survive_reopen_and_block_cut_with_bloom_filtered_lookup() {
     assert_eq!(spans[0].events.len(), 1);
     assert!(store.trace(&format!("{:032x}", 999)).unwrap().is_empty());
 
+    let deps = store.dependencies(0, i64::MAX).unwrap();
+    assert_eq!(deps.len(), 2);
+    assert_eq!(
+        (
+            deps[0].parent.as_str(),
+            deps[0].child.as_str(),
+            deps[0].call_count
+        ),
+        ("even", "db", 100)
+    );
     let services = store.services();
     assert_eq!(
         services.keys().cloned().collect::<Vec<_>>(),
