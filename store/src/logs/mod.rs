@@ -90,6 +90,33 @@ impl LogOptions {
     }
 }
 
+/// The day indexes' Tantivy schema and the document of a record in it, for tools that
+/// compare the store with bare Tantivy on the same documents (the log benchmark).
+pub struct LogSchema(Fields);
+
+impl LogSchema {
+    /// The schema of every day index.
+    pub fn new() -> LogSchema {
+        LogSchema(Fields::new())
+    }
+
+    /// The Tantivy schema.
+    pub fn schema(&self) -> tantivy::schema::Schema {
+        self.0.schema.clone()
+    }
+
+    /// The document the store indexes for `record` (with ingest sequence number `seq`).
+    pub fn document(&self, record: &LogRecord, seq: u64) -> tantivy::TantivyDocument {
+        self.0.document(record, seq)
+    }
+}
+
+impl Default for LogSchema {
+    fn default() -> Self {
+        LogSchema::new()
+    }
+}
+
 /// Figures for self-monitoring.
 #[derive(Debug, Clone, Default)]
 pub struct LogStats {

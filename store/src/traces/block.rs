@@ -16,7 +16,7 @@ use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
@@ -283,31 +283,64 @@ impl SpanBlock {
         ))
     }
 
-    /// Appends the spans of `trace_id` to `out`, reading only the row groups whose bloom
-    /// filter may hold it.
+    /// Appends the spans of `trace_id` to `out`. Row groups are skipped by their
+    /// `trace_id` min/max statistics and bloom filter; in the others the `trace_id` column
+    /// is read first and then only the matching rows (adjacent, as rows are sorted by
+    /// trace id) in full.
     pub(crate) fn trace(&self, trace_id: &str, out: &mut Vec<Span>) -> Result<(), BlockError> {
         let path = self.dir.join("spans.parquet");
         let builder = self.builder()?;
+        let metadata = builder.metadata().clone();
         let mut groups = Vec::new();
-        for rg in 0..builder.metadata().num_row_groups() {
-            match builder.get_row_group_column_bloom_filter(rg, 0) {
-                Ok(Some(filter)) => {
-                    if filter.check(trace_id) {
-                        groups.push(rg);
+        for rg in 0..metadata.num_row_groups() {
+            let column = metadata.row_group(rg).column(0);
+            if let Some(stats) = column.statistics() {
+                if let (Some(min), Some(max)) = (stats.min_bytes_opt(), stats.max_bytes_opt()) {
+                    if trace_id.as_bytes() < min || trace_id.as_bytes() > max {
+                        continue;
                     }
                 }
-                Ok(None) => groups.push(rg),
+            }
+            match builder.get_row_group_column_bloom_filter(rg, 0) {
+                Ok(Some(filter)) if !filter.check(trace_id) => continue,
+                Ok(_) => groups.push(rg),
                 Err(e) => return Err(BlockError::parquet(&path, e)),
             }
         }
-        if groups.is_empty() {
-            return Ok(());
+        for rg in groups {
+            let ids = self.builder()?;
+            let mask = ProjectionMask::columns(ids.parquet_schema(), ["trace_id"]);
+            let reader = ids
+                .with_row_groups(vec![rg])
+                .with_projection(mask)
+                .build()
+                .map_err(|e| BlockError::parquet(&path, e))?;
+            let mut runs: Vec<RowSelector> = Vec::new();
+            let mut any = false;
+            for batch in reader {
+                let batch = batch.map_err(|source| BlockError::Arrow {
+                    path: path.clone(),
+                    source,
+                })?;
+                let column = column::<StringArray>(&batch, "trace_id", &path)?;
+                for i in 0..batch.num_rows() {
+                    let hit = column.value(i) == trace_id;
+                    any |= hit;
+                    push_run(&mut runs, hit);
+                }
+            }
+            if !any {
+                continue;
+            }
+            let reader = self
+                .builder()?
+                .with_row_groups(vec![rg])
+                .with_row_selection(RowSelection::from(runs))
+                .build()
+                .map_err(|e| BlockError::parquet(&path, e))?;
+            read_batches(&path, reader, &mut |s| s.trace_id == trace_id, out)?;
         }
-        let reader = builder
-            .with_row_groups(groups)
-            .build()
-            .map_err(|e| BlockError::parquet(&path, e))?;
-        read_batches(&path, reader, &mut |s| s.trace_id == trace_id, out)
+        Ok(())
     }
 
     /// Calls `visit` with every span of the block, reading only the columns a search
@@ -432,6 +465,21 @@ fn read_batches(
         }
     }
     Ok(())
+}
+
+/// Extends the run-length row selection by one row.
+fn push_run(runs: &mut Vec<RowSelector>, select: bool) {
+    if let Some(last) = runs.last_mut() {
+        if last.skip != select {
+            last.row_count += 1;
+            return;
+        }
+    }
+    runs.push(if select {
+        RowSelector::select(1)
+    } else {
+        RowSelector::skip(1)
+    });
 }
 
 /// Row `i` of an optional column, or `default` when the column was not read.
