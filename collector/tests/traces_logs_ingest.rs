@@ -154,6 +154,48 @@ fn serverless_cold_starts_and_cost_equal_the_hand_computed_values() {
         r#"histogram_quantile(1, faas_invoke_duration_seconds_bucket{faas_name="resize"})"#,
     );
     assert!(p > 0.25 && p <= 0.5, "{p}");
+
+    // FaaS metrics pushed over OTLP land under the same names.
+    let t = now_ms() * 1_000_000;
+    let sum = |name: &str, v: i64| {
+        format!(
+            r#"{{"name":"{name}","unit":"{{invocation}}","sum":{{"aggregationTemporality":2,"isMonotonic":true,"dataPoints":[{{"timeUnixNano":"{t}","asInt":"{v}"}}]}}}}"#
+        )
+    };
+    let hist = |name: &str| {
+        format!(
+            r#"{{"name":"{name}","unit":"s","histogram":{{"aggregationTemporality":2,"dataPoints":[{{"timeUnixNano":"{t}","count":"2","sum":0.3,"bucketCounts":["1","1"],"explicitBounds":[0.1]}}]}}}}"#
+        )
+    };
+    let metrics = [
+        sum("faas.invocations", 7),
+        sum("faas.coldstarts", 2),
+        sum("faas.errors", 1),
+        sum("faas.timeouts", 1),
+        hist("faas.invoke_duration"),
+        hist("faas.init_duration"),
+    ];
+    let body = format!(
+        r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"pushed"}}}}]}},"scopeMetrics":[{{"metrics":[{}]}}]}}]}}"#,
+        metrics.join(",")
+    );
+    let (status, reply) = post(&server, "/v1/metrics", "application/json", body.into_bytes());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+    assert_eq!(scalar(&server, r#"faas_invocations_total{job="pushed"}"#), 7.0);
+    assert_eq!(scalar(&server, r#"faas_coldstarts_total{job="pushed"}"#), 2.0);
+    assert_eq!(scalar(&server, r#"faas_errors_total{job="pushed"}"#), 1.0);
+    assert_eq!(scalar(&server, r#"faas_timeouts_total{job="pushed"}"#), 1.0);
+    assert_eq!(
+        scalar(&server, r#"faas_invoke_duration_seconds_count{job="pushed"}"#),
+        2.0
+    );
+    assert_eq!(
+        scalar(
+            &server,
+            r#"faas_init_duration_seconds_bucket{job="pushed",le="0.1"}"#
+        ),
+        1.0
+    );
 }
 
 #[test]

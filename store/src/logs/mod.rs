@@ -295,8 +295,15 @@ impl LogStore {
         let payload = record::encode_record(&records);
         let ack = {
             let _shared = self.gate.read().await;
-            self.index_records(&records, None)
-                .map_err(|e| AppendError::Wal(io::Error::other(e.to_string())))?;
+            // Indexing is CPU work that may wait for Tantivy's indexing queue: off the async
+            // workers where the runtime allows it.
+            let indexed = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+                Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                    tokio::task::block_in_place(|| self.index_records(&records, None))
+                }
+                _ => self.index_records(&records, None),
+            };
+            indexed.map_err(|e| AppendError::Wal(io::Error::other(e.to_string())))?;
             self.wal.submit(payload).map_err(|_| AppendError::Closed)?
         };
         match ack.await {

@@ -172,3 +172,25 @@ async fn search_histogram_top_values_tail_and_replay() {
     assert_eq!(store.stats().days, 0);
     assert_eq!(store.stats().retention_deleted_days, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn size_retention_deletes_the_oldest_days_but_never_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = LogOptions::new(dir.path());
+    options.retention_days = 0;
+    options.retention_bytes = 1;
+    let store = Arc::new(LogStore::open(options).unwrap());
+    for d in 0..3 {
+        store
+            .append(vec![rec(T0 + d * DAY, "INFO", "a", "hello", 200, "")])
+            .await
+            .unwrap();
+    }
+    commit(&store).await;
+    assert_eq!(store.stats().days, 3);
+    store.maintain(T0 + 3 * DAY);
+    assert_eq!(store.stats().days, 1);
+    let page = store.search(&q("hello")).unwrap();
+    assert_eq!(page.records.len(), 1);
+    assert_eq!(page.records[0].timestamp_unix_nano, T0 + 2 * DAY);
+}
