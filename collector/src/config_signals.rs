@@ -242,3 +242,51 @@ impl FileFaas {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use crate::config::Config;
+
+    #[test]
+    fn traces_logs_and_faas_keys_parse_and_are_checked() {
+        let c = Config::from_toml(
+            r#"
+            [traces]
+            retention_time = "3d"
+            head_memory_limit = "64MiB"
+            duration_buckets = [1.0, 0.5, -1.0]
+            [logs]
+            commit_interval = "1s"
+            retention_days = 30
+            retention_size = "10GiB"
+            [[faas.prices]]
+            provider = "aws"
+            arch = "arm64"
+            per_million_requests = 0.1
+            per_gb_second = 0.00001
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.traces.retention_time.as_secs(), 3 * 86400);
+        assert_eq!(c.traces.head_memory_bytes, 64 << 20);
+        assert_eq!(c.traces.duration_buckets, vec![0.5, 1.0]);
+        assert_eq!(c.logs.commit_interval.as_millis(), 1000);
+        assert_eq!((c.logs.retention_days, c.logs.retention_bytes), (30, 10 << 30));
+        assert_eq!(c.faas.price("aws", "arm64").unwrap().per_million_requests, 0.1);
+        assert_eq!(c.faas.price("aws", "riscv").unwrap().per_gb_second, 0.0000166667);
+        assert!(c.faas.price("gcp", "x86_64").is_none());
+
+        let err = Config::from_toml("[logs]\ncommit_interval = \"10ms\"").unwrap_err();
+        assert!(format!("{err:#}").contains("logs.commit_interval"), "{err:#}");
+        let err = Config::from_toml("[logs]\nwriter_memory = \"1MiB\"").unwrap_err();
+        assert!(format!("{err:#}").contains("logs.writer_memory"), "{err:#}");
+        let err = Config::from_toml("[traces]\nretention = \"1d\"").unwrap_err();
+        assert!(format!("{err:#}").contains("retention"), "{err:#}");
+        let err = Config::from_toml(
+            "[[faas.prices]]\nprovider = \"aws\"\narch = \"x86_64\"\nper_million_requests = -1.0\nper_gb_second = 0.0",
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("non-negative"), "{err:#}");
+    }
+}

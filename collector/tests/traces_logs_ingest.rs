@@ -354,3 +354,60 @@ fn live_tail_streams_new_matching_records_and_ends_at_shutdown() {
     // SIGTERM with the stream open: the server ends it and exits cleanly.
     assert!(server.terminate().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_trace_and_log_services_answer_like_the_metrics_service() {
+    use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = tokio::task::spawn_blocking({
+        let path = dir.path().to_path_buf();
+        move || Didban::start(&path, &["--max-request-body", "64KiB"])
+    })
+    .await
+    .unwrap();
+    let endpoint = format!("http://{}", server.otlp_grpc);
+    let now = now_ms() as u64 * 1_000_000;
+    let mut traces = TraceServiceClient::connect(endpoint.clone()).await.unwrap();
+    let mut bad = span(3, 1, now, 10, vec![]);
+    bad.span_id = vec![0; 8];
+    let r = request(vec![], vec![span(2, 1, now, 10, vec![]), bad]);
+    let reply = traces.export(r).await.unwrap().into_inner();
+    let partial = reply.partial_success.unwrap();
+    assert_eq!(partial.rejected_spans, 1);
+    assert!(partial.error_message.contains("span_id is all zeros"));
+    let big = request(
+        vec![],
+        vec![span(
+            2,
+            2,
+            now,
+            10,
+            vec![attr("x", V::StringValue("y".repeat(100_000)))],
+        )],
+    );
+    let status = traces.export(big).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+
+    let mut logs = LogsServiceClient::connect(endpoint).await.unwrap();
+    let record = |span_id: Vec<u8>| LogRecord {
+        time_unix_nano: now,
+        span_id,
+        ..LogRecord::default()
+    };
+    let r = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![record(vec![]), record(vec![1, 2, 3])],
+                ..ScopeLogs::default()
+            }],
+            ..ResourceLogs::default()
+        }],
+    };
+    let reply = logs.export(r).await.unwrap().into_inner();
+    assert_eq!(reply.partial_success.unwrap().rejected_log_records, 1);
+    drop(server);
+}
