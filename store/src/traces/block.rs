@@ -6,37 +6,26 @@
 //! maps, events and links are JSON text columns (DuckDB's `json` functions read them).
 //! Block names use the metric blocks' id scheme, with times in nanoseconds.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::{Int32Array, Int64Array, StringArray};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
-use parquet::arrow::{ArrowWriter, ProjectionMask};
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
+use parquet::arrow::ProjectionMask;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::span::{Span, SpanEvent, SpanLink};
 use crate::block::reader::column;
-use crate::block::writer::write_synced;
-use crate::block::{new_block_id, BlockError, TMP_PREFIX};
-use crate::wal::segment::sync_dir;
+use crate::block::{BlockError, TMP_PREFIX};
 
 /// Version of the span block layout in `meta.json`.
 pub const SPAN_BLOCK_FORMAT_VERSION: u32 = 1;
-/// Rows per row group of `spans.parquet`.
-const ROW_GROUP_ROWS: usize = 16 * 1024;
-/// Rows per Arrow batch handed to the writer.
-const BATCH_ROWS: usize = 8 * 1024;
 
 /// An operation of a service as listed in `meta.json`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -62,6 +51,16 @@ pub struct SpanBlockMeta {
     pub spans: u64,
     /// Services with their operations.
     pub services: BTreeMap<String, Vec<Operation>>,
+    /// 1 for a block cut from the head, one more than the highest source when compacted.
+    #[serde(default = "level_one")]
+    pub level: u32,
+    /// Ids of the blocks merged into this one (empty for a head cut).
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+fn level_one() -> u32 {
+    1
 }
 
 /// A span block opened for reading.
@@ -72,166 +71,6 @@ pub(crate) struct SpanBlock {
     service_names: Vec<String>,
     metadata: ArrowReaderMetadata,
     delete_on_drop: AtomicBool,
-}
-
-fn schema() -> SchemaRef {
-    let utf8 = |name: &str| Field::new(name, DataType::Utf8, false);
-    Arc::new(Schema::new(vec![
-        utf8("trace_id"),
-        utf8("span_id"),
-        utf8("parent_span_id"),
-        utf8("trace_state"),
-        utf8("name"),
-        Field::new("kind", DataType::Int32, false),
-        utf8("service"),
-        Field::new("start_time_unix_nano", DataType::Int64, false),
-        Field::new("duration_nano", DataType::Int64, false),
-        Field::new("status_code", DataType::Int32, false),
-        utf8("status_message"),
-        utf8("attributes"),
-        utf8("resource"),
-        utf8("scope_name"),
-        utf8("scope_version"),
-        utf8("events"),
-        utf8("links"),
-    ]))
-}
-
-fn properties(rows: usize) -> Result<WriterProperties, parquet::errors::ParquetError> {
-    let trace_id = ColumnPath::from("trace_id");
-    Ok(WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_column_bloom_filter_enabled(trace_id.clone(), true)
-        .set_column_bloom_filter_fpp(trace_id.clone(), 0.01)
-        .set_column_bloom_filter_max_ndv(trace_id, rows.clamp(1, ROW_GROUP_ROWS) as u64)
-        .build())
-}
-
-/// Writes `spans` (any order) as a new block under `blocks_dir`; returns its directory,
-/// or `None` when there are no spans.
-pub(crate) fn write_block(blocks_dir: &Path, spans: &[Span]) -> Result<Option<PathBuf>, BlockError> {
-    if spans.is_empty() {
-        return Ok(None);
-    }
-    let mut order: Vec<&Span> = spans.iter().collect();
-    order.sort_by(|a, b| {
-        (a.trace_id.as_str(), a.start_unix_nano, a.span_id.as_str()).cmp(&(
-            b.trace_id.as_str(),
-            b.start_unix_nano,
-            b.span_id.as_str(),
-        ))
-    });
-    let id = new_block_id();
-    let tmp_dir = blocks_dir.join(format!("{TMP_PREFIX}{id}"));
-    fs::create_dir_all(&tmp_dir).map_err(|e| BlockError::io(&tmp_dir, e))?;
-    let result = write_files(&tmp_dir, &id, &order);
-    let meta = match result {
-        Ok(meta) => meta,
-        Err(e) => {
-            let _ = fs::remove_dir_all(&tmp_dir);
-            return Err(e);
-        }
-    };
-    let final_dir = blocks_dir.join(format!(
-        "{}-{}-{id}",
-        meta.min_start_unix_nano, meta.max_start_unix_nano
-    ));
-    fs::rename(&tmp_dir, &final_dir).map_err(|e| BlockError::io(&final_dir, e))?;
-    sync_dir(blocks_dir).map_err(|e| BlockError::io(blocks_dir, e))?;
-    Ok(Some(final_dir))
-}
-
-fn write_files(dir: &Path, id: &str, spans: &[&Span]) -> Result<SpanBlockMeta, BlockError> {
-    let path = dir.join("spans.parquet");
-    let file = File::create(&path).map_err(|e| BlockError::io(&path, e))?;
-    let props = properties(spans.len()).map_err(|e| BlockError::parquet(&path, e))?;
-    let mut writer =
-        ArrowWriter::try_new(file, schema(), Some(props)).map_err(|e| BlockError::parquet(&path, e))?;
-    let mut services: BTreeMap<String, BTreeSet<Operation>> = BTreeMap::new();
-    let mut min_t = i64::MAX;
-    let mut max_t = i64::MIN;
-    for chunk in spans.chunks(BATCH_ROWS) {
-        for s in chunk {
-            min_t = min_t.min(s.start_unix_nano);
-            max_t = max_t.max(s.start_unix_nano);
-            services.entry(s.service.clone()).or_default().insert(Operation {
-                name: s.name.clone(),
-                kind: s.kind,
-            });
-        }
-        let batch = to_batch(chunk).map_err(|source| BlockError::Arrow {
-            path: path.clone(),
-            source,
-        })?;
-        writer.write(&batch).map_err(|e| BlockError::parquet(&path, e))?;
-    }
-    writer.finish().map_err(|e| BlockError::parquet(&path, e))?;
-    writer.inner().sync_all().map_err(|e| BlockError::io(&path, e))?;
-    let meta = SpanBlockMeta {
-        format_version: SPAN_BLOCK_FORMAT_VERSION,
-        id: id.to_string(),
-        min_start_unix_nano: min_t,
-        max_start_unix_nano: max_t,
-        spans: spans.len() as u64,
-        services: services
-            .into_iter()
-            .map(|(k, v)| (k, v.into_iter().collect()))
-            .collect(),
-    };
-    let meta_path = dir.join("meta.json");
-    let text = serde_json::to_vec_pretty(&meta).map_err(|source| BlockError::Meta {
-        path: meta_path.clone(),
-        source,
-    })?;
-    write_synced(&meta_path, &text)?;
-    sync_dir(dir).map_err(|e| BlockError::io(dir, e))?;
-    Ok(meta)
-}
-
-fn json_text<T: Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "null".to_string())
-}
-
-fn to_batch(spans: &[&Span]) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let strings = |f: &dyn Fn(&Span) -> String| -> ArrayRef {
-        let mut v = Vec::with_capacity(spans.len());
-        for s in spans {
-            v.push(f(s));
-        }
-        Arc::new(StringArray::from(v))
-    };
-    let mut kinds = Vec::with_capacity(spans.len());
-    let mut starts = Vec::with_capacity(spans.len());
-    let mut durations = Vec::with_capacity(spans.len());
-    let mut codes = Vec::with_capacity(spans.len());
-    for s in spans {
-        kinds.push(s.kind);
-        starts.push(s.start_unix_nano);
-        durations.push(s.duration_nano);
-        codes.push(s.status_code);
-    }
-    let columns: Vec<ArrayRef> = vec![
-        strings(&|s| s.trace_id.clone()),
-        strings(&|s| s.span_id.clone()),
-        strings(&|s| s.parent_span_id.clone()),
-        strings(&|s| s.trace_state.clone()),
-        strings(&|s| s.name.clone()),
-        Arc::new(Int32Array::from(kinds)),
-        strings(&|s| s.service.clone()),
-        Arc::new(Int64Array::from(starts)),
-        Arc::new(Int64Array::from(durations)),
-        Arc::new(Int32Array::from(codes)),
-        strings(&|s| s.status_message.clone()),
-        strings(&|s| json_text(&s.attributes)),
-        strings(&|s| json_text(&s.resource)),
-        strings(&|s| s.scope_name.clone()),
-        strings(&|s| s.scope_version.clone()),
-        strings(&|s| json_text(&s.events)),
-        strings(&|s| json_text(&s.links)),
-    ];
-    RecordBatch::try_new(schema(), columns)
 }
 
 impl SpanBlock {
@@ -377,6 +216,22 @@ impl SpanBlock {
         read_batches(&path, reader, visit, &mut none)
     }
 
+    /// Reads the block's spans in file order (sorted by trace id, start, span id), one
+    /// batch at a time.
+    pub(crate) fn cursor(&self) -> Result<SpanCursor, BlockError> {
+        let path = self.dir.join("spans.parquet");
+        let reader = self
+            .builder()?
+            .with_batch_size(1024)
+            .build()
+            .map_err(|e| BlockError::parquet(&path, e))?;
+        Ok(SpanCursor {
+            path,
+            reader,
+            buffered: std::collections::VecDeque::new(),
+        })
+    }
+
     /// Schedules the directory for deletion once the last reader lets go of the block.
     pub(crate) fn mark_deleted(&self) {
         self.delete_on_drop.store(true, Ordering::SeqCst);
@@ -410,9 +265,22 @@ fn read_batches(
             path: path.to_path_buf(),
             source,
         })?;
-        let text = |name: &str| column::<StringArray>(&batch, name, path);
-        let ints = |name: &str| column::<Int32Array>(&batch, name, path);
-        let longs = |name: &str| column::<Int64Array>(&batch, name, path);
+        read_batch(path, &batch, keep, out)?;
+    }
+    Ok(())
+}
+
+/// Converts the rows of one batch to spans, keeping those `keep` accepts.
+pub(crate) fn read_batch(
+    path: &Path,
+    batch: &RecordBatch,
+    keep: &mut dyn FnMut(&Span) -> bool,
+    out: &mut Vec<Span>,
+) -> Result<(), BlockError> {
+    {
+        let text = |name: &str| column::<StringArray>(batch, name, path);
+        let ints = |name: &str| column::<Int32Array>(batch, name, path);
+        let longs = |name: &str| column::<Int64Array>(batch, name, path);
         // Columns a projection may leave out.
         let optional = |name: &str| {
             batch
@@ -465,6 +333,36 @@ fn read_batches(
         }
     }
     Ok(())
+}
+
+/// A block's spans in file order.
+pub(crate) struct SpanCursor {
+    path: PathBuf,
+    reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    buffered: std::collections::VecDeque<Span>,
+}
+
+impl SpanCursor {
+    /// The next span without taking it.
+    pub(crate) fn peek(&mut self) -> Result<Option<&Span>, BlockError> {
+        if self.buffered.is_empty() {
+            if let Some(batch) = self.reader.next() {
+                let batch = batch.map_err(|source| BlockError::Arrow {
+                    path: self.path.clone(),
+                    source,
+                })?;
+                let mut spans = Vec::with_capacity(batch.num_rows());
+                read_batch(&self.path, &batch, &mut |_| true, &mut spans)?;
+                self.buffered.extend(spans);
+            }
+        }
+        Ok(self.buffered.front())
+    }
+
+    /// Takes the next span.
+    pub(crate) fn take(&mut self) -> Option<Span> {
+        self.buffered.pop_front()
+    }
 }
 
 /// Extends the run-length row selection by one row.

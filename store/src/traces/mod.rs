@@ -4,9 +4,11 @@
 //! a WAL segment is deleted only after its spans are in a durable block.
 
 mod block;
+mod compact;
 mod head;
 mod query;
 mod span;
+mod writer;
 
 pub use block::{Operation, SpanBlockMeta, SPAN_BLOCK_FORMAT_VERSION};
 pub use query::{value_text, TraceQuery};
@@ -84,6 +86,8 @@ pub struct TraceStats {
     pub wal_torn_tail_repairs: u64,
     /// Blocks deleted by retention since open.
     pub retention_deleted_blocks: u64,
+    /// Compactions (each merges the blocks of one window) since open.
+    pub compactions: u64,
 }
 
 /// Calls from one service to another, as Jaeger's `/api/dependencies` lists them.
@@ -115,6 +119,7 @@ pub struct TraceStore {
     replayed: u64,
     torn: u64,
     retention_deleted: AtomicU64,
+    compactions: AtomicU64,
 }
 
 fn nanos(d: Duration) -> i64 {
@@ -174,6 +179,7 @@ impl TraceStore {
             replayed,
             torn: log.torn_repairs,
             retention_deleted: AtomicU64::new(0),
+            compactions: AtomicU64::new(0),
         })
     }
 
@@ -231,7 +237,42 @@ impl TraceStore {
         let _guard = self.maintain_lock.lock();
         self.cut_head(now_unix_nano, false)?;
         self.persist_frozen()?;
+        self.compact(now_unix_nano)?;
         self.apply_retention(now_unix_nano);
+        Ok(())
+    }
+
+    /// Merges the blocks of each finished compaction window (12 × `block_duration`; a
+    /// window is finished one `block_duration` after its end) into one block. The new
+    /// block is listed before the sources are removed; a source is deleted from disk once
+    /// no reader holds it.
+    fn compact(&self, now: i64) -> io::Result<()> {
+        let duration = nanos(self.options.block_duration).max(1);
+        let window = duration.saturating_mul(12);
+        let blocks: Vec<Arc<SpanBlock>> = self.blocks.read().clone();
+        for group in compact::plan(&blocks, window, now.saturating_sub(duration)) {
+            let mut sources = Vec::with_capacity(group.len());
+            for i in group {
+                if let Some(b) = blocks.get(i) {
+                    sources.push(b.clone());
+                }
+            }
+            tracing::info!(blocks = sources.len(), "compacting span blocks");
+            let merged = match compact::merge(&self.blocks_dir, &sources)? {
+                Some(dir) => Some(Arc::new(SpanBlock::open(&dir)?)),
+                None => None,
+            };
+            let mut list = self.blocks.write();
+            if let Some(b) = merged {
+                list.push(b);
+            }
+            list.retain(|b| !sources.iter().any(|s| Arc::ptr_eq(s, b)));
+            list.sort_by_key(|b| (b.meta.min_start_unix_nano, b.meta.max_start_unix_nano));
+            for s in &sources {
+                s.mark_deleted();
+            }
+            self.compactions.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -276,7 +317,7 @@ impl TraceStore {
             let Some(frozen) = self.frozen.read().first().cloned() else {
                 return Ok(());
             };
-            if let Some(dir) = block::write_block(&self.blocks_dir, frozen.head.spans())? {
+            if let Some(dir) = writer::write_block(&self.blocks_dir, frozen.head.spans())? {
                 let b = SpanBlock::open(&dir)?;
                 let mut blocks = self.blocks.write();
                 blocks.push(Arc::new(b));
@@ -473,6 +514,7 @@ impl TraceStore {
             wal_replayed_records: self.replayed,
             wal_torn_tail_repairs: self.torn,
             retention_deleted_blocks: self.retention_deleted.load(Ordering::Relaxed),
+            compactions: self.compactions.load(Ordering::Relaxed),
             ..TraceStats::default()
         };
         {

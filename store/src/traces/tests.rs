@@ -105,3 +105,46 @@ async fn retention_drops_old_blocks() {
     assert_eq!(store.stats().blocks, 0);
     assert_eq!(store.stats().retention_deleted_blocks, 1);
 }
+
+#[tokio::test]
+async fn blocks_of_a_finished_window_are_merged_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = TraceOptions::new(dir.path());
+    options.block_duration = Duration::from_nanos(1000);
+    options.retention_time = Duration::ZERO;
+    let store = TraceStore::open(options).unwrap();
+    // Three blocks in the window [0, 12000) ns; the second repeats a span of the first, as
+    // a crash between a block write and the WAL truncation would.
+    store
+        .append(vec![span(1, 1, 0, "a", "x", 100), span(2, 1, 0, "a", "x", 200)])
+        .await
+        .unwrap();
+    store.flush_head().unwrap();
+    store
+        .append(vec![span(2, 1, 0, "a", "x", 200), span(2, 2, 1, "b", "y", 300)])
+        .await
+        .unwrap();
+    store.flush_head().unwrap();
+    store.append(vec![span(3, 1, 0, "c", "z", 5000)]).await.unwrap();
+    store.flush_head().unwrap();
+    // One block in the next window, still open.
+    store.append(vec![span(4, 1, 0, "a", "x", 12_500)]).await.unwrap();
+    store.flush_head().unwrap();
+    assert_eq!(store.stats().blocks, 4);
+    store.maintain(13_500).unwrap();
+    let stats = store.stats();
+    assert_eq!((stats.blocks, stats.compactions, stats.block_spans), (2, 1, 5));
+    assert_eq!(store.trace(&format!("{:032x}", 2)).unwrap().len(), 2);
+    let blocks = store.blocks.read().clone();
+    assert_eq!(blocks[0].meta.level, 2);
+    assert_eq!(blocks[0].meta.sources.len(), 3);
+    assert_eq!(blocks[0].meta.services.len(), 3);
+    drop(blocks);
+    let mut on_disk = 0;
+    for entry in std::fs::read_dir(dir.path().join("traces/blocks")).unwrap() {
+        if !entry.unwrap().file_name().to_string_lossy().starts_with('.') {
+            on_disk += 1;
+        }
+    }
+    assert_eq!(on_disk, 2, "merged sources are deleted");
+}
