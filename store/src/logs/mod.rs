@@ -111,6 +111,23 @@ impl LogSchema {
     }
 }
 
+/// Indexes `records` with bare Tantivy into a new index in `dir`: the store's schema and
+/// documents, one writer with `memory` bytes, one commit. The benchmarks' baseline.
+pub fn index_bare(dir: &Path, records: &[LogRecord], memory: usize) -> Result<(), LogError> {
+    let fields = Fields::new();
+    let err = |source| LogError::Tantivy {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let index = tantivy::Index::create_in_dir(dir, fields.schema.clone()).map_err(err)?;
+    let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(1, memory).map_err(err)?;
+    for (i, r) in records.iter().enumerate() {
+        writer.add_document(fields.document(r, i as u64)).map_err(err)?;
+    }
+    writer.commit().map_err(err)?;
+    writer.wait_merging_threads().map_err(err)
+}
+
 impl Default for LogSchema {
     fn default() -> Self {
         LogSchema::new()
