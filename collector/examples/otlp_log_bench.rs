@@ -158,12 +158,14 @@ fn main() -> anyhow::Result<()> {
     }
 
     let dir = tempfile::tempdir()?;
-    let mut config = Config::default();
-    config.data_dir = dir.path().join("data");
-    config.http_addr = free_addr().parse()?;
-    config.otlp_http_addr = free_addr().parse()?;
-    config.otlp_grpc_addr = free_addr().parse()?;
-    config.self_scrape_interval = Duration::ZERO;
+    let config = Config {
+        data_dir: dir.path().join("data"),
+        http_addr: free_addr().parse()?,
+        otlp_http_addr: free_addr().parse()?,
+        otlp_grpc_addr: free_addr().parse()?,
+        self_scrape_interval: Duration::ZERO,
+        ..Config::default()
+    };
     let runtime = tokio::runtime::Runtime::new()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = runtime.spawn(didban_collector::server::run_until(config.clone(), stop_rx));
