@@ -373,7 +373,8 @@ impl LogStore {
         }
     }
 
-    /// Applies retention by days and by size. Call from a blocking thread.
+    /// Applies retention by days and by size, pausing appends while days are deleted.
+    /// Call from a blocking thread.
     pub fn maintain(&self, now_unix_nano: i64) {
         let day_nanos: i64 = 86_400 * 1_000_000_000;
         let mut doomed: Vec<String> = Vec::new();
@@ -408,6 +409,11 @@ impl LogStore {
                 doomed.push(day);
             }
         }
+        if doomed.is_empty() {
+            return;
+        }
+        // No append is half-way into a day while it is deleted.
+        let _alone = self.gate.blocking_write();
         for day in doomed {
             self.delete_day(&day);
         }

@@ -35,6 +35,13 @@ fn q(query: &str) -> LogQuery {
     }
 }
 
+async fn maintain(store: &Arc<LogStore>, now: i64) {
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || s.maintain(now))
+        .await
+        .unwrap();
+}
+
 async fn commit(store: &Arc<LogStore>) {
     let s = store.clone();
     tokio::task::spawn_blocking(move || s.commit())
@@ -168,7 +175,7 @@ async fn search_histogram_top_values_tail_and_replay() {
     assert_eq!(store.stats().committed_records, 32);
 
     // Retention by days deletes whole day folders.
-    store.maintain(T0 + 10 * DAY);
+    maintain(&store, T0 + 10 * DAY).await;
     assert_eq!(store.stats().days, 0);
     assert_eq!(store.stats().retention_deleted_days, 2);
 }
@@ -188,7 +195,7 @@ async fn size_retention_deletes_the_oldest_days_but_never_the_newest() {
     }
     commit(&store).await;
     assert_eq!(store.stats().days, 3);
-    store.maintain(T0 + 3 * DAY);
+    maintain(&store, T0 + 3 * DAY).await;
     assert_eq!(store.stats().days, 1);
     let page = store.search(&q("hello")).unwrap();
     assert_eq!(page.records.len(), 1);
