@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use didban_store::{DbOptions, FsyncMode, SeriesLimits};
 use serde::Deserialize;
 
+use crate::config_signals::{FaasConfig, FileFaas, FileLogs, FileTraces, LogsConfig, TracesConfig};
 use crate::units::{parse_bytes, parse_duration};
 
 /// The whole server configuration, with every default filled in.
@@ -23,6 +24,12 @@ pub struct Config {
     pub query: QueryConfig,
     /// How often Didban's own metrics are written into its own database (0 = never).
     pub self_scrape_interval: Duration,
+    /// `[traces]`: span store and span-derived metrics.
+    pub traces: TracesConfig,
+    /// `[logs]`: log indexes.
+    pub logs: LogsConfig,
+    /// `[faas]`: serverless price table.
+    pub faas: FaasConfig,
     /// The host collector run inside the server, so a fresh install shows its own machine.
     pub host_metrics: HostMetricsConfig,
 }
@@ -96,6 +103,9 @@ impl Default for Config {
                 max_samples: 50_000_000,
             },
             self_scrape_interval: Duration::from_secs(15),
+            traces: TracesConfig::default(),
+            logs: LogsConfig::default(),
+            faas: FaasConfig::default(),
             host_metrics: HostMetricsConfig {
                 enabled: true,
                 interval: Duration::from_secs(15),
@@ -207,6 +217,9 @@ impl Config {
         )?;
         set_duration(&mut c.query.timeout, q.timeout, "query.timeout")?;
         set_plain(&mut c.query.max_samples, q.max_samples);
+        file.traces.apply(&mut c.traces)?;
+        file.logs.apply(&mut c.logs)?;
+        file.faas.apply(&mut c.faas)?;
         if c.limits.max_body_bytes == 0 {
             bail!("limits.max_request_body must be greater than 0");
         }
@@ -256,6 +269,11 @@ struct FileConfig {
     #[serde(default)]
     query: FileQuery,
     #[serde(default)]
+    traces: FileTraces,
+    #[serde(default)]
+    logs: FileLogs,
+    #[serde(default)]
+    faas: FileFaas,
     host_metrics: FileHostMetrics,
 }
 

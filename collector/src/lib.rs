@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod config;
+pub mod config_signals;
 pub mod datadir;
 pub mod host_metrics;
 pub mod ingest;
@@ -10,5 +11,6 @@ pub mod metadata;
 pub mod selfmon;
 pub mod selfmon_task;
 pub mod server;
+pub mod signals;
 pub mod state;
 pub mod units;

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::datadir::DataDirLock;
+use crate::signals::{self, Signals};
 use crate::state::AppState;
 use crate::{api, ingest};
 
@@ -37,6 +38,13 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         .await
         .context("opening the database")??;
     let state = AppState::new(db, config.clone());
+    let signals_config = config.clone();
+    let signals = std::sync::Arc::new(
+        tokio::task::spawn_blocking(move || Signals::open(&signals_config))
+            .await
+            .context("opening the trace and log stores")??,
+    );
+    let signal_ingestor = ingest::signal_ingestor(state.clone(), signals.clone());
 
     let http = TcpListener::bind(config.http_addr)
         .await
@@ -59,8 +67,16 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         .route("/-/healthy", get(|| async { "Didban is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Didban is Ready.\n" }))
         .merge(api::router(state.clone()))
-        .merge(ingest::remote_write_router(state.clone()));
-    let otlp_router = ingest::otlp_http_router(state.clone());
+        .merge(ingest::remote_write_router(state.clone()))
+        .merge(api::signals_router(state.clone(), signals.clone(), stop.clone()));
+    let otlp_router =
+        ingest::otlp_http_router(state.clone()).merge(ingest::otlp_signals_router(signal_ingestor.clone()));
+    let signal_maintenance = tokio::spawn(signals::maintenance_loop(
+        signals.clone(),
+        state.metrics.clone(),
+        config.storage.maintenance_interval,
+        stop.clone(),
+    ));
 
     let grpc_addr = otlp_grpc.local_addr().context("reading the OTLP/gRPC address")?;
     let host_agent = crate::host_metrics::start(&config, grpc_addr);
@@ -77,8 +93,9 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
             .with_graceful_shutdown(stopped(stop.clone()))
             .into_future(),
     );
-    let grpc_task = tokio::spawn(ingest::serve_otlp_grpc(
+    let grpc_task = tokio::spawn(ingest::serve_otlp_grpc_all(
         state.clone(),
+        signal_ingestor,
         otlp_grpc,
         stopped(stop.clone()),
     ));
@@ -95,6 +112,11 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     c.context("otlp grpc server task")??;
     let _ = maintenance.await;
     let _ = self_scrape.await;
+    let _ = signal_maintenance.await;
+    signals
+        .close()
+        .await
+        .context("closing the trace and log stores")?;
     if let Err(e) = state.metadata.save() {
         warn!(error = %e, "could not save metric metadata");
     }
