@@ -274,6 +274,7 @@ struct FileConfig {
     logs: FileLogs,
     #[serde(default)]
     faas: FileFaas,
+    #[serde(default)]
     host_metrics: FileHostMetrics,
 }
 
