@@ -79,18 +79,23 @@ impl Labels {
     /// Builds labels from a list that is known to be valid (sorted, unique); when two
     /// entries share a name the later one wins. Used for labels computed by queries.
     pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Labels {
-        let mut out: Vec<Label> = Vec::new();
+        let mut all: Vec<Label> = Vec::new();
         for (n, v) in pairs {
             let label = Label::new(n, v);
-            if label.value.is_empty() {
-                continue;
-            }
-            match out.iter_mut().find(|l| l.name == label.name) {
-                Some(existing) => existing.value = label.value,
-                None => out.push(label),
+            if !label.value.is_empty() {
+                all.push(label);
             }
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
+        // A stable sort keeps equal names in input order, so the last of a run is the
+        // latest.
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut out: Vec<Label> = Vec::with_capacity(all.len());
+        for label in all {
+            match out.last_mut() {
+                Some(prev) if prev.name == label.name => *prev = label,
+                _ => out.push(label),
+            }
+        }
         Labels(out)
     }
 
@@ -377,6 +382,12 @@ mod tests {
         assert_eq!(l.get("b"), Some("2"));
         assert_eq!(l.get("empty"), None);
         assert_eq!(l.to_string(), r#"up{a="1", b="2"}"#);
+    }
+
+    #[test]
+    fn from_pairs_keeps_the_last_of_repeated_names_and_drops_empty_values() {
+        let l = Labels::from_pairs([("b", "1"), ("a", "x"), ("b", "2"), ("c", ""), ("a", "")]);
+        assert_eq!(l.to_string(), r#"{a="x", b="2"}"#);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! The state lives in memory only: after a restart every delta series starts again from
 //! zero, which Prometheus also reads as a counter reset.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::time::{Duration, Instant};
 
 use didban_store::Labels;
@@ -65,7 +65,7 @@ impl DeltaTracker {
     /// A tracker holding at most `max_streams` series (0 = unlimited).
     pub fn new(max_streams: usize) -> Self {
         DeltaTracker {
-            streams: Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::default()),
             max_streams: if max_streams == 0 { usize::MAX } else { max_streams },
         }
     }

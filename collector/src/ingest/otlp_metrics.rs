@@ -4,10 +4,12 @@
 //! The rules are those of the OpenTelemetry "Prometheus and OpenMetrics compatibility"
 //! specification; `docs/otlp-mapping.md` documents every one of them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use didban_store::model::{stale_nan, METRIC_NAME_LABEL};
-use didban_store::{Label, Labels, Sample, SeriesLimits, SeriesSamples};
+use didban_store::{Labels, Sample, SeriesLimits, SeriesSamples};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, Metric, NumberDataPoint};
@@ -174,18 +176,18 @@ impl PointContext<'_> {
         name: &str,
         extra: Option<(&str, &str)>,
     ) -> Result<Labels, SeriesError> {
-        let mut list = Vec::with_capacity(point.len() + 2);
-        list.push(Label::new(METRIC_NAME_LABEL, name));
+        let mut list: Vec<(&str, &str)> = Vec::with_capacity(point.len() + 2);
+        list.push((METRIC_NAME_LABEL, name));
         for (k, v) in point {
             let replaced = extra.is_some_and(|(extra_name, _)| extra_name == k);
             if !replaced {
-                list.push(Label::new(k.clone(), v.clone()));
+                list.push((k, v));
             }
         }
-        if let Some((k, v)) = extra {
-            list.push(Label::new(k, v));
+        if let Some(pair) = extra {
+            list.push(pair);
         }
-        let labels = Labels::from_pairs(list.into_iter().map(|l| (l.name, l.value)));
+        let labels = Labels::from_pairs(list);
         check_series(&labels, self.limits)?;
         Ok(labels)
     }

@@ -9,7 +9,7 @@
 //! the server started (a restart is a counter reset, which `rate()` handles); each batch
 //! writes the current value of every series it touched at the arrival time.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use didban_store::traces::{kind_name, status, status_name, Span};
 use didban_store::{Labels, Sample, SeriesSamples};
