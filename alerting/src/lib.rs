@@ -1,1 +1,7 @@
-//! Didban alert engine: rule evaluation and notifications (to be built, see issue 5).
+//! Didban's alert engine: Prometheus rule files, evaluation with Prometheus' alert state
+//! machine, Alertmanager-style routing, grouping, silences and inhibition, and e-mail and
+//! webhook notifications. See `docs/alerting.md`.
+
+#![warn(missing_docs)]
+
+pub mod rules;
