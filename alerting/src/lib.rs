@@ -4,4 +4,14 @@
 
 #![warn(missing_docs)]
 
+pub mod eval;
+pub mod notify;
 pub mod rules;
+
+/// Milliseconds since the Unix epoch, by the wall clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
