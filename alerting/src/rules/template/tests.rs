@@ -67,7 +67,7 @@ fn humanize_family() {
 
 #[test]
 fn printf_and_string_functions() {
-    assert_eq!(expand(r#"{{ printf "%.2f" $value }}"#, 3.14159), "3.14");
+    assert_eq!(expand(r#"{{ printf "%.2f" $value }}"#, 1.23456), "1.23");
     assert_eq!(
         expand(r#"{{ printf "%s has %.1f%%" $labels.job $value }}"#, 99.44),
         "postgres has 99.4%"
