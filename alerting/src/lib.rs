@@ -6,6 +6,7 @@
 
 pub mod eval;
 pub mod notify;
+pub mod receivers;
 pub mod rules;
 
 /// Milliseconds since the Unix epoch, by the wall clock.
