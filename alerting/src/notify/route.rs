@@ -148,7 +148,7 @@ routes:
     routes:
       - match: {env: dev}
         receiver: devnull
-  - match_re: {team: ".*"}
+  - match_re: {team: ".+"}
     receiver: never
 "#;
         Route::build(&serde_yaml::from_str(yaml).unwrap()).unwrap()

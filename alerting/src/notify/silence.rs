@@ -211,7 +211,7 @@ impl Silences {
             let _ = self.save(&items);
         }
         let mut out = items.clone();
-        out.sort_by(|a, b| b.updated_at_ms.cmp(&a.updated_at_ms));
+        out.sort_by_key(|s| std::cmp::Reverse(s.updated_at_ms));
         out
     }
 
