@@ -5,9 +5,13 @@
 #![warn(missing_docs)]
 
 pub mod eval;
+pub mod http;
 pub mod notify;
 pub mod receivers;
 pub mod rules;
+pub mod service;
+
+pub use service::{Alerting, AlertingError, AlertingSettings};
 
 /// Milliseconds since the Unix epoch, by the wall clock.
 pub fn now_ms() -> i64 {

@@ -1,6 +1,6 @@
 //! The rule manager: loads the rule directories, runs one evaluation loop per group in the
-//! group's time slot, counts missed iterations, and reloads (SIGHUP, `POST /-/reload`)
-//! keeping the last good rule set when the new one is bad.
+//! group's time slot, counts missed iterations, and reloads keeping the last good rule set
+//! when the new one is bad.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -156,33 +156,13 @@ impl RuleManager {
     }
 
     /// Loads the rules (a bad set is logged and the manager starts empty), runs the loops,
-    /// reloads on SIGHUP, and stops everything when `stop` turns true.
+    /// and stops everything when `stop` turns true. Reloads are the caller's (SIGHUP and
+    /// `POST /-/reload` in [`crate::service`]).
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let _ = self.reload(true).await;
-        #[cfg(unix)]
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        loop {
-            #[cfg(unix)]
-            let hangup = async {
-                match hup.as_mut() {
-                    Some(h) => {
-                        h.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            #[cfg(not(unix))]
-            let hangup = std::future::pending::<()>();
-            tokio::select! {
-                _ = hangup => {
-                    tracing::info!("SIGHUP: reloading rules");
-                    let _ = self.reload(true).await;
-                }
-                r = stop.changed() => {
-                    if r.is_err() || *stop.borrow() {
-                        break;
-                    }
-                }
+        while !*stop.borrow() {
+            if stop.changed().await.is_err() {
+                break;
             }
         }
         self.stop_loops().await;
