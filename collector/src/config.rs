@@ -23,6 +23,8 @@ pub struct Config {
     pub query: QueryConfig,
     /// How often Didban's own metrics are written into its own database (0 = never).
     pub self_scrape_interval: Duration,
+    /// The alert engine (`[alerting]`), documented in `docs/alerting.md`.
+    pub alerting: didban_alerting::AlertingSettings,
 }
 
 /// Storage keys (`[storage]`).
@@ -86,6 +88,7 @@ impl Default for Config {
                 max_samples: 50_000_000,
             },
             self_scrape_interval: Duration::from_secs(15),
+            alerting: didban_alerting::AlertingSettings::default(),
         }
     }
 }
@@ -185,6 +188,8 @@ impl Config {
         )?;
         set_duration(&mut c.query.timeout, q.timeout, "query.timeout")?;
         set_plain(&mut c.query.max_samples, q.max_samples);
+        c.alerting = file.alerting;
+        c.alerting.validate().context("alerting")?;
         if c.limits.max_body_bytes == 0 {
             bail!("limits.max_request_body must be greater than 0");
         }
@@ -233,6 +238,8 @@ struct FileConfig {
     limits: FileLimits,
     #[serde(default)]
     query: FileQuery,
+    #[serde(default)]
+    alerting: didban_alerting::AlertingSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -303,5 +310,38 @@ mod tests {
         assert!(format!("{err:#}").contains("fsycn"), "{err:#}");
         let err = Config::from_toml("[storage]\nretention_time = \"ten days\"").unwrap_err();
         assert!(format!("{err:#}").contains("storage.retention_time"), "{err:#}");
+    }
+
+    #[test]
+    fn alerting_section_with_routing() {
+        let c = Config::from_toml(
+            r#"
+            [alerting]
+            rules_dir = "/etc/didban/rules"
+            evaluation_interval = "30s"
+            external_url = "https://didban.example.com"
+            external_labels = { cluster = "eu" }
+            [alerting.route]
+            receiver = "ops"
+            group_by = ["alertname"]
+            [[alerting.receivers]]
+            name = "ops"
+            [[alerting.receivers.webhook_configs]]
+            url = "http://127.0.0.1:9999/hook"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.alerting.rules_dir, Some(PathBuf::from("/etc/didban/rules")));
+        assert_eq!(
+            c.alerting.receivers[0].webhook_configs[0].url,
+            "http://127.0.0.1:9999/hook"
+        );
+        let err = Config::from_toml("[alerting.route]\nreceiver = \"nobody\"").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("undefined receiver \"nobody\""),
+            "{err:#}"
+        );
+        let err = Config::from_toml("[alerting]\nrule_dir = \"x\"").unwrap_err();
+        assert!(format!("{err:#}").contains("rule_dir"), "{err:#}");
     }
 }

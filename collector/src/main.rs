@@ -21,6 +21,43 @@ struct Cli {
 enum Command {
     /// Run the server (the default when no command is given).
     Serve(ServeArgs),
+    /// Check configuration files without starting the server.
+    #[command(subcommand)]
+    Check(CheckCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum CheckCommand {
+    /// Validate Prometheus rule files like `promtool check rules`: every problem is printed
+    /// as FILE:LINE: reason; the exit code is 1 when any file has problems.
+    Rules {
+        /// Rule files (YAML).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// `didban check rules`: prints a report per file; true when every file is valid.
+fn check_rules(files: &[PathBuf]) -> bool {
+    let mut ok = true;
+    for f in files {
+        println!("Checking {}", f.display());
+        match didban_alerting::rules::load_file(f) {
+            Ok(groups) => {
+                let n: usize = groups.iter().map(|g| g.rules.len()).sum();
+                println!("  SUCCESS: {n} rules found");
+            }
+            Err(errors) => {
+                ok = false;
+                println!("  FAILED:");
+                for e in errors {
+                    eprintln!("{e}");
+                }
+            }
+        }
+        println!();
+    }
+    ok
 }
 
 /// Flags of `didban serve`. Precedence: flag > environment variable > config file > default.
@@ -122,8 +159,15 @@ fn main() -> anyhow::Result<()> {
         // `didban` alone means `didban serve`, still honouring DIDBAN_* variables.
         cli = Cli::parse_from(["didban", "serve"]);
     }
-    let Some(Command::Serve(args)) = cli.command else {
-        anyhow::bail!("no command given");
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        Some(Command::Check(CheckCommand::Rules { files })) => {
+            if check_rules(&files) {
+                return Ok(());
+            }
+            std::process::exit(1);
+        }
+        None => anyhow::bail!("no command given"),
     };
     let config = args.into_config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
