@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server (the default when no command is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check configuration files without starting the server.
     #[command(subcommand)]
     Check(CheckCommand),
@@ -160,7 +160,7 @@ fn main() -> anyhow::Result<()> {
         cli = Cli::parse_from(["didban", "serve"]);
     }
     let args = match cli.command {
-        Some(Command::Serve(args)) => args,
+        Some(Command::Serve(args)) => *args,
         Some(Command::Check(CheckCommand::Rules { files })) => {
             if check_rules(&files) {
                 return Ok(());
