@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Python clients used by the end-to-end tests (OpenTelemetry SDK, pyarrow).
+# Python clients and servers used by the end-to-end tests (OpenTelemetry SDK, pyarrow, aiosmtpd).
 python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
 cargo fmt --all -- --check
