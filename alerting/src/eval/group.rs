@@ -61,8 +61,8 @@ impl Health {
 /// One rule with its evaluation state.
 #[derive(Debug, Clone)]
 pub struct RuleRuntime {
-    /// The rule as loaded.
-    pub rule: Rule,
+    /// The rule as loaded (shared, so an evaluation holds it without copying).
+    pub rule: Arc<Rule>,
     /// Health after the last evaluation.
     pub health: Health,
     /// Error of the last evaluation.
@@ -80,7 +80,7 @@ pub struct RuleRuntime {
 impl RuleRuntime {
     fn new(rule: Rule) -> Self {
         RuleRuntime {
-            rule,
+            rule: Arc::new(rule),
             health: Health::Unknown,
             last_error: None,
             last_eval_ms: None,
@@ -252,7 +252,7 @@ async fn eval_rule(
 ) -> Result<(), String> {
     let samples = query(ctx, rr.rule.expr(), query_ts).await?;
     let rule = rr.rule.clone();
-    let mut batch = match &rule {
+    let mut batch = match rule.as_ref() {
         Rule::Recording(r) => {
             recorded_series(&r.name, &actx.group_labels, &r.labels, &samples, ts, actx.limit)?
         }

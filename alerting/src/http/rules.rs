@@ -62,7 +62,7 @@ fn active_alerts(r: &RuleRuntime) -> Vec<&ActiveAlert> {
 }
 
 fn rule_json(r: &RuleRuntime, with_alerts: bool) -> Value {
-    let mut o = match &r.rule {
+    let mut o = match r.rule.as_ref() {
         Rule::Alerting(a) => {
             let mut labels = BTreeMap::new();
             for (k, t) in &a.labels {
@@ -152,7 +152,7 @@ pub(super) async fn rules(State(a): State<Arc<Alerting>>, RawQuery(raw): RawQuer
         }
         let mut rules = Vec::new();
         for r in &g.rules {
-            let is_alert = matches!(r.rule, Rule::Alerting(_));
+            let is_alert = matches!(r.rule.as_ref(), Rule::Alerting(_));
             if (is_alert && !want_alert) || (!is_alert && !want_record) {
                 continue;
             }

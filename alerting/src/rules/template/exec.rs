@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::funcs::{call, go_value};
+use super::funcs::call;
+use super::gofmt::go_value;
 use super::parse::{Arg, Command, Node, Pipeline};
 use super::{TValue, TemplateError};
 

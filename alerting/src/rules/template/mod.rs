@@ -17,6 +17,7 @@
 
 mod exec;
 mod funcs;
+mod gofmt;
 mod parse;
 
 use std::collections::BTreeMap;
@@ -157,7 +158,7 @@ impl Template {
 
 /// Go's `%v` of a float: what `{{ $value }}` prints (`1e+06`, `0.5`, `+Inf`).
 pub fn go_float(v: f64) -> String {
-    funcs::fmt_g(v, None)
+    gofmt::fmt_g(v, None)
 }
 
 #[cfg(test)]

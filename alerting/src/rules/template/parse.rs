@@ -145,7 +145,9 @@ fn find_close(s: &str) -> Option<usize> {
     let mut i = 0usize;
     let mut quote: Option<u8> = None;
     while i < bytes.len() {
-        let b = bytes[i];
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         match quote {
             Some(q) => {
                 if b == b'\\' && q == b'"' {
@@ -169,6 +171,11 @@ fn find_close(s: &str) -> Option<usize> {
 
 fn is_ident_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
+}
+
+/// The characters `chars[a..b]` as a string (empty when out of range).
+fn text_of(chars: &[char], a: usize, b: usize) -> String {
+    chars.get(a..b).map(|s| s.iter().collect()).unwrap_or_default()
 }
 
 /// Tokenises the inside of one action.
@@ -205,7 +212,7 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
             let end = (i + 1..chars.len())
                 .find(|&j| chars.get(j) == Some(&'`'))
                 .ok_or("unterminated raw quoted string")?;
-            toks.push(Tok::Str(chars[i + 1..end].iter().collect()));
+            toks.push(Tok::Str(text_of(&chars, i + 1, end)));
             i = end + 1;
         } else if c == '$' || c == '.' {
             let start = i;
@@ -213,7 +220,7 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
             while chars.get(i).is_some_and(|&c| is_ident_char(c) || c == '.') {
                 i += 1;
             }
-            let word: String = chars[start..i].iter().collect();
+            let word: String = text_of(&chars, start, i);
             let mut parts = word.split('.');
             let head = parts.next().unwrap_or("");
             let fields: Vec<String> = parts.filter(|p| !p.is_empty()).map(str::to_string).collect();
@@ -235,7 +242,7 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
             }) {
                 i += 1;
             }
-            let word: String = chars[start..i].iter().collect();
+            let word: String = text_of(&chars, start, i);
             if let Ok(n) = word.parse::<i64>() {
                 toks.push(Tok::Int(n));
             } else if let Ok(f) = word.parse::<f64>() {
@@ -248,7 +255,7 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
             while chars.get(i).is_some_and(|&c| is_ident_char(c)) {
                 i += 1;
             }
-            toks.push(Tok::Ident(chars[start..i].iter().collect()));
+            toks.push(Tok::Ident(text_of(&chars, start, i)));
         } else {
             return Err(format!("unexpected {c:?} in command"));
         }
