@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod template;
+pub mod unittest;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -245,4 +245,3 @@ fn format_one(verb: char, arg: &TValue, prec: Option<usize>) -> String {
         _ => bad(),
     }
 }
-
