@@ -24,6 +24,44 @@ enum Command {
     /// Check configuration files without starting the server.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Run unit tests without starting the server.
+    #[command(subcommand)]
+    Test(TestCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TestCommand {
+    /// Run rule unit tests in promtool's format (`promtool test rules`); exit code 1 when
+    /// any fails.
+    Rules {
+        /// Test files (YAML).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// `didban test rules`: runs each file; true when all pass.
+fn test_rules(files: &[PathBuf]) -> anyhow::Result<bool> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let mut ok = true;
+    for f in files {
+        println!("Unit Testing: {}", f.display());
+        match rt.block_on(didban_alerting::rules::unittest::run_test_file(f)) {
+            Ok(()) => println!("  SUCCESS"),
+            Err(failures) => {
+                ok = false;
+                println!("  FAILED:");
+                for line in failures {
+                    println!("    {line}");
+                }
+            }
+        }
+        println!();
+    }
+    Ok(ok)
 }
 
 #[derive(Subcommand, Debug)]
@@ -163,6 +201,12 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => *args,
         Some(Command::Check(CheckCommand::Rules { files })) => {
             if check_rules(&files) {
+                return Ok(());
+            }
+            std::process::exit(1);
+        }
+        Some(Command::Test(TestCommand::Rules { files })) => {
+            if test_rules(&files)? {
                 return Ok(());
             }
             std::process::exit(1);
