@@ -14,6 +14,7 @@ use crate::eval::{EvalContext, RuleManager, RuleStorage};
 use crate::notify::config::{
     opt_duration, ConfigError, GlobalConfig, InhibitRuleConfig, NotifyConfig, ReceiverConfig, RouteConfig,
 };
+use crate::notify::forward::{AlertmanagerForwarder, FanOut};
 use crate::notify::{AlertSink, Notifier};
 use crate::rules::RuleError;
 
@@ -37,6 +38,9 @@ pub struct AlertingSettings {
     pub external_labels: BTreeMap<String, String>,
     /// Least time between two sends of an unchanged firing alert (default 1m).
     pub resend_delay: Option<String>,
+    /// External Alertmanagers (base URLs) that also receive every alert, via their v2 API.
+    #[serde(default)]
+    pub alertmanager_urls: Vec<String>,
     /// Alertmanager-style YAML with `route`, `receivers`, `inhibit_rules`, `global`;
     /// replaces those keys of this section when set.
     pub config_file: Option<PathBuf>,
@@ -89,6 +93,13 @@ impl AlertingSettings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         opt_duration(&self.evaluation_interval, "alerting.evaluation_interval")?;
         opt_duration(&self.resend_delay, "alerting.resend_delay")?;
+        for url in &self.alertmanager_urls {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "alerting.alertmanager_urls: {url:?} must start with http:// or https://"
+                )));
+            }
+        }
         for name in self.external_labels.keys() {
             if !didban_store::model::is_valid_label_name(name) {
                 return Err(ConfigError::Invalid(format!(
@@ -142,7 +153,12 @@ impl Alerting {
             .unwrap_or(Duration::from_secs(60));
         let resend_delay =
             opt_duration(&settings.resend_delay, "alerting.resend_delay")?.unwrap_or(Duration::from_secs(60));
-        let sink: Arc<dyn AlertSink> = notifier.clone();
+        let mut sink: Arc<dyn AlertSink> = notifier.clone();
+        if !settings.alertmanager_urls.is_empty() {
+            let fwd = AlertmanagerForwarder::new(settings.alertmanager_urls.clone(), Duration::from_secs(10))
+                .map_err(ConfigError::Invalid)?;
+            sink = Arc::new(FanOut(vec![sink, Arc::new(fwd)]));
+        }
         let ctx = EvalContext {
             storage,
             engine,

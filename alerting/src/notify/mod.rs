@@ -5,6 +5,7 @@
 mod alert;
 pub mod config;
 pub mod dispatch;
+pub mod forward;
 pub mod inhibit;
 pub mod log;
 pub mod route;
