@@ -188,11 +188,16 @@ impl Notifier {
             if ok {
                 // Resolved alerts that were notified, and have not changed since, leave.
                 for a in &job.alerts {
-                    if a.resolved_at(now_ms) && g.alerts.get(&a.fingerprint()) == Some(a) {
+                    let unchanged = g.alerts.get(&a.fingerprint()).is_some_and(|cur| {
+                        cur.ends_at_ms == a.ends_at_ms && cur.starts_at_ms == a.starts_at_ms
+                    });
+                    if a.resolved_at(now_ms) && unchanged {
                         g.alerts.remove(&a.fingerprint());
                     }
                 }
             }
+            // Whatever stays resolved for long (failing receiver, muted) is dropped too.
+            g.alerts.retain(|_, a| now_ms - a.ends_at_ms < ALERT_GC_MS);
             if g.alerts.is_empty() {
                 st.groups.remove(&job.key);
             }
