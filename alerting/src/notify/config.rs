@@ -22,6 +22,25 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// A password, token or key: read from config like a string, never printed by `Debug`
+/// (so a logged config cannot leak it).
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+impl Secret {
+    /// The secret text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
 /// `global:` defaults shared by receivers.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -35,7 +54,7 @@ pub struct GlobalConfig {
     /// Default SMTP user.
     pub smtp_auth_username: Option<String>,
     /// Default SMTP password.
-    pub smtp_auth_password: Option<String>,
+    pub smtp_auth_password: Option<Secret>,
     /// Default for `require_tls` (true).
     pub smtp_require_tls: Option<bool>,
     /// Accepted for compatibility; Didban's alerts always carry an end time.
@@ -99,9 +118,9 @@ pub struct WebhookConfig {
     #[serde(default)]
     pub max_alerts: usize,
     /// Sent as `Authorization: Bearer …`.
-    pub bearer_token: Option<String>,
+    pub bearer_token: Option<Secret>,
     /// Key of the `X-Didban-Signature: sha256=<hex HMAC of the body>` header.
-    pub hmac_secret: Option<String>,
+    pub hmac_secret: Option<Secret>,
     /// Request timeout (default 10s).
     pub timeout: Option<String>,
 }
@@ -121,7 +140,7 @@ pub struct EmailConfig {
     /// SMTP user.
     pub auth_username: Option<String>,
     /// SMTP password.
-    pub auth_password: Option<String>,
+    pub auth_password: Option<Secret>,
     /// Alertmanager's switch: STARTTLS required (default true). Overridden by `tls`.
     pub require_tls: Option<bool>,
     /// `starttls`, `tls` (implicit, port 465) or `none`; derived from the port and
@@ -341,4 +360,66 @@ pub fn parse_matcher(s: &str) -> Result<LabelMatcher, ConfigError> {
         value.to_string()
     };
     LabelMatcher::new(op, name, value).map_err(|e| ConfigError::Invalid(format!("bad matcher {s:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let cfg: NotifyConfig = serde_yaml::from_str(
+            "global: {smtp_auth_password: hunter2}\nreceivers:\n  - name: a\n    webhook_configs: [{url: 'http://x', hmac_secret: k3y, bearer_token: t0k}]\n",
+        )
+        .unwrap();
+        let shown = format!("{cfg:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("k3y") && !shown.contains("t0k"),
+            "{shown}"
+        );
+        assert_eq!(
+            cfg.receivers[0].webhook_configs[0]
+                .hmac_secret
+                .as_ref()
+                .unwrap()
+                .expose(),
+            "k3y"
+        );
+    }
+
+    #[test]
+    fn matchers_parse_like_alertmanager() {
+        let m = parse_matcher("severity=\"critical\"").unwrap();
+        assert_eq!(m.to_string(), "severity=\"critical\"");
+        assert!(parse_matcher("team=~db|cache").unwrap().matches("cache"));
+        assert!(parse_matcher("env!=dev").unwrap().matches("prod"));
+        assert!(!parse_matcher("x!~\"a.*\"").unwrap().matches("abc"));
+        assert!(parse_matcher("no operator").is_err());
+        assert!(parse_matcher("bad-name=\"x\"").is_err());
+        assert!(parse_matcher("x=~\"(\"")
+            .unwrap_err()
+            .to_string()
+            .contains("bad matcher"));
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let bad = |yaml: &str| {
+            serde_yaml::from_str::<NotifyConfig>(yaml)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad("route: {receiver: nobody}").contains("undefined receiver \"nobody\""));
+        assert!(bad("route: {}\nreceivers: [{name: a}]").contains("root route must name a receiver"));
+        assert!(bad("receivers: [{name: a}, {name: a}]").contains("defined twice"));
+        assert!(bad("receivers: [{name: a, webhook_configs: [{url: 'ftp://x'}]}]").contains("ftp://x"));
+        assert!(bad("receivers: [{name: a, email_configs: [{to: x@y}]}]").contains("no smarthost"));
+        assert!(bad("route: {receiver: a, group_wait: soon}\nreceivers: [{name: a}]").contains("group_wait"));
+        let e =
+            serde_yaml::from_str::<NotifyConfig>("receivers: [{name: a, slack_configs: []}]").unwrap_err();
+        assert!(e.to_string().contains("unknown field `slack_configs`"), "{e}");
+    }
 }

@@ -73,7 +73,7 @@ impl Email {
             .clone()
             .or_else(|| global.smtp_auth_password.clone());
         if let Some(user) = user {
-            builder = builder.credentials(Credentials::new(user, pass.unwrap_or_default()));
+            builder = builder.credentials(Credentials::new(user, pass.map(|p| p.0).unwrap_or_default()));
         }
         let from_text = cfg
             .from

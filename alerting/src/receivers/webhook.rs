@@ -161,10 +161,10 @@ impl Integration for Webhook {
                 .post(&self.cfg.url)
                 .header("Content-Type", "application/json");
             if let Some(t) = &self.cfg.bearer_token {
-                req = req.bearer_auth(t);
+                req = req.bearer_auth(t.expose());
             }
             if let Some(secret) = &self.cfg.hmac_secret {
-                req = req.header(SIGNATURE_HEADER, signature(secret, &body));
+                req = req.header(SIGNATURE_HEADER, signature(secret.expose(), &body));
             }
             let resp = req
                 .body(body)
