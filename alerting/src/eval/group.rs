@@ -108,6 +108,8 @@ pub struct GroupRuntime {
     pub iterations: u64,
     /// Evaluations skipped because the previous one ran past its slot.
     pub missed_iterations: u64,
+    /// Rule evaluations that failed, over all rules, since load.
+    pub failures: u64,
 }
 
 impl GroupRuntime {
@@ -126,6 +128,7 @@ impl GroupRuntime {
             eval_duration: Duration::ZERO,
             iterations: 0,
             missed_iterations: 0,
+            failures: 0,
         }
     }
 
@@ -152,6 +155,7 @@ impl GroupRuntime {
         self.last_eval_ms = old.last_eval_ms;
         self.iterations = old.iterations;
         self.missed_iterations = old.missed_iterations;
+        self.failures = old.failures;
     }
 
     /// Offset of this group's slot inside its interval, from a hash of file and name, so
@@ -206,12 +210,44 @@ impl GroupRuntime {
                     tracing::warn!(group = %self.group.name, rule = %rr.rule.name(), error = %e, "rule evaluation failed");
                     rr.health = Health::Err;
                     rr.last_error = Some(e);
+                    self.failures += 1;
                 }
             }
         }
         self.last_eval_ms = Some(ts);
         self.eval_duration = started.elapsed();
         self.iterations += 1;
+        if let Err(e) = ctx.storage.append(self.self_metrics(ts)).await {
+            tracing::debug!(group = %self.group.name, error = %e, "cannot write rule group metrics");
+        }
+    }
+
+    /// The group's own figures as series (Prometheus' `prometheus_rule_group_*` under
+    /// `didban_`), written with every evaluation so they can be queried and alerted on.
+    fn self_metrics(&self, ts: i64) -> Vec<SeriesSamples> {
+        let group = format!("{};{}", self.group.file, self.group.name);
+        let figures = [
+            ("didban_rule_group_iterations_total", self.iterations as f64),
+            (
+                "didban_rule_group_iterations_missed_total",
+                self.missed_iterations as f64,
+            ),
+            ("didban_rule_evaluation_failures_total", self.failures as f64),
+            (
+                "didban_rule_group_last_duration_seconds",
+                self.eval_duration.as_secs_f64(),
+            ),
+            ("didban_rule_group_interval_seconds", self.interval.as_secs_f64()),
+            ("didban_rule_group_rules", self.rules.len() as f64),
+        ];
+        let mut out = Vec::with_capacity(figures.len());
+        for (name, v) in figures {
+            out.push(SeriesSamples {
+                labels: Labels::from_pairs([("__name__", name), ("rule_group", group.as_str())]),
+                samples: vec![Sample::new(ts, v)],
+            });
+        }
+        out
     }
 }
 

@@ -35,6 +35,8 @@ pub struct RuleManager {
     groups: Mutex<Vec<SharedGroup>>,
     tasks: Mutex<Vec<(watch::Sender<bool>, JoinHandle<()>)>>,
     status: Mutex<ReloadStatus>,
+    /// Serialises reloads (SIGHUP and the API may ask at once).
+    reloading: AsyncMutex<()>,
 }
 
 impl RuleManager {
@@ -48,6 +50,7 @@ impl RuleManager {
             groups: Mutex::new(Vec::new()),
             tasks: Mutex::new(Vec::new()),
             status: Mutex::new(ReloadStatus::default()),
+            reloading: AsyncMutex::new(()),
         })
     }
 
@@ -76,6 +79,7 @@ impl RuleManager {
     /// keep their alert state; when `start` is true the new groups' loops are started (the
     /// old ones stopped). Returns the number of groups.
     pub async fn reload(self: &Arc<Self>, start: bool) -> Result<usize, Vec<RuleError>> {
+        let _one_at_a_time = self.reloading.lock().await;
         let dirs = self.dirs.clone();
         let loaded = tokio::task::spawn_blocking(move || load_dirs(&dirs)).await;
         let now = crate::now_ms();

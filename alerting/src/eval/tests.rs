@@ -261,7 +261,7 @@ groups:
       - alert: Fine
         expr: vector(1)
 "#;
-    let (mut g, ctx, _, _) = setup(
+    let (mut g, ctx, storage, _) = setup(
         &[(r#"up{instance="a"}"#, "1x5"), (r#"up{instance="b"}"#, "1x5")],
         yaml,
     );
@@ -279,6 +279,16 @@ groups:
         .contains("exceeded limit of 1 with 2 series"));
     assert_eq!(g.rules[2].health, Health::Ok);
     assert_eq!(g.rules[2].alerts.rule_state(), AlertState::Firing);
+    // The group's own figures are written as series.
+    let group = [("rule_group", "test.yaml;g")];
+    let q = |name: &str| {
+        let mut m = vec![("__name__", name)];
+        m.extend(group);
+        sample_at(&storage, &m, MIN)
+    };
+    assert_eq!(q("didban_rule_evaluation_failures_total"), Some(2.0));
+    assert_eq!(q("didban_rule_group_iterations_total"), Some(1.0));
+    assert_eq!(q("didban_rule_group_rules"), Some(3.0));
 }
 
 #[tokio::test]
