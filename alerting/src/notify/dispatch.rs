@@ -113,6 +113,9 @@ pub struct Notifier {
     external_url: String,
     retry: RetryPolicy,
     state: Mutex<State>,
+    /// Woken when a new group is created, so a short `group_wait` is honoured without
+    /// waiting for the next periodic tick.
+    wake: tokio::sync::Notify,
 }
 
 impl Notifier {
@@ -125,6 +128,7 @@ impl Notifier {
             external_url: external_url.to_string(),
             retry: RetryPolicy::default(),
             state: Mutex::new(State::default()),
+            wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -344,13 +348,26 @@ impl Notifier {
         }
     }
 
-    /// Flushes due groups every `every` until `stop` turns true.
+    /// The earliest time a group is due (ms), if any.
+    fn next_due_ms(&self) -> Option<i64> {
+        self.state.lock().groups.values().map(|g| g.next_flush_ms).min()
+    }
+
+    /// Flushes due groups until `stop` turns true: at the earliest due time, checked at
+    /// least every `every` and whenever a new group appears.
     pub async fn run(self: Arc<Self>, every: Duration, mut stop: watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let now = crate::now_ms();
+            let max_wait = ms(every);
+            let wait = match self.next_due_ms() {
+                Some(due) => (due - now).clamp(0, max_wait),
+                None => max_wait,
+            };
             tokio::select! {
-                _ = tick.tick() => self.tick(crate::now_ms()).await,
+                _ = tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(0))) => {
+                    self.tick(crate::now_ms()).await;
+                }
+                _ = self.wake.notified() => {}
                 r = stop.changed() => {
                     if r.is_err() || *stop.borrow() {
                         return;
@@ -397,6 +414,7 @@ impl AlertSink for Notifier {
             return;
         };
         let mut st = self.state.lock();
+        let groups_before = st.groups.len();
         for mut a in alerts {
             let fp = a.fingerprint();
             if let Some(old) = st.alerts.get(&fp) {
@@ -416,6 +434,9 @@ impl AlertSink for Notifier {
                 });
                 g.alerts.insert(fp, a.clone());
             }
+        }
+        if st.groups.len() != groups_before {
+            self.wake.notify_one();
         }
     }
 }
