@@ -72,7 +72,15 @@ tls = "none"
     opts.fsync = FsyncMode::Off;
     let db = Arc::new(Db::open(opts).unwrap());
     let engine = Arc::new(Engine::new(EngineOptions::default()));
-    let alerting = Alerting::new(&settings, dir.path(), "http://localhost:9480", db.clone(), engine).unwrap();
+    let alerting = Alerting::new(
+        &settings,
+        dir.path(),
+        "http://localhost:9480",
+        db.clone(),
+        engine,
+        None,
+    )
+    .unwrap();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(alerting.clone().run(stop_rx));
     tokio::time::sleep(Duration::from_millis(500)).await;

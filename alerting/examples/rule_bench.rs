@@ -69,6 +69,7 @@ async fn main() {
         external_url: "http://localhost:9480".into(),
         sink: None,
         resend_delay: Duration::from_secs(60),
+        logs: None,
     };
     let manager = RuleManager::new(vec![rules_dir], Duration::from_secs(15), ctx);
     manager.reload(false).await.unwrap();

@@ -10,7 +10,7 @@ use didban_store::promql::Engine;
 use serde::Deserialize;
 use tokio::sync::watch;
 
-use crate::eval::{EvalContext, RuleManager, RuleStorage};
+use crate::eval::{EvalContext, LogSource, RuleManager, RuleStorage};
 use crate::notify::config::{
     opt_duration, ConfigError, GlobalConfig, InhibitRuleConfig, NotifyConfig, ReceiverConfig, RouteConfig,
 };
@@ -132,14 +132,15 @@ pub enum AlertingError {
 }
 
 impl Alerting {
-    /// Builds the engine over `storage` with `engine`; state files go to
-    /// `<data_dir>/alerting`. Rules are loaded by [`Alerting::run`].
+    /// Builds the engine over `storage` with `engine` (and `logs` for log rules); state
+    /// files go to `<data_dir>/alerting`. Rules are loaded by [`Alerting::run`].
     pub fn new(
         settings: &AlertingSettings,
         data_dir: &Path,
         default_external_url: &str,
         storage: Arc<dyn RuleStorage>,
         engine: Arc<Engine>,
+        logs: Option<Arc<dyn LogSource>>,
     ) -> Result<Arc<Alerting>, AlertingError> {
         settings.validate()?;
         let external_url = settings
@@ -166,6 +167,7 @@ impl Alerting {
             external_url,
             sink: Some(sink),
             resend_delay,
+            logs,
         };
         let manager = RuleManager::new(settings.rule_dirs(data_dir), interval, ctx);
         Ok(Arc::new(Alerting {

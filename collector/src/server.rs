@@ -63,6 +63,7 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
                 &external_url,
                 storage,
                 state.engine.clone(),
+                None,
             )
             .context("starting the alert engine")?,
         )

@@ -11,9 +11,9 @@ use didban_store::promql::{Engine, InstantSample, Value};
 use didban_store::{LabelMatcher, Labels, Sample, SeriesSamples};
 
 use super::state::{AlertContext, AlertState, AlertingState};
-use super::storage::RuleStorage;
+use super::storage::{LogSource, RuleStorage};
 use crate::notify::{Alert, AlertSink};
-use crate::rules::{Rule, RuleGroup};
+use crate::rules::{AlertingRule, LogCondition, Rule, RuleGroup};
 
 /// How far back `ALERTS_FOR_STATE` is looked for when restoring (Prometheus'
 /// `rules.alert.for-outage-tolerance`).
@@ -34,6 +34,8 @@ pub struct EvalContext {
     pub sink: Option<Arc<dyn AlertSink>>,
     /// Least time between two sends of an unchanged firing alert (Prometheus: 1m).
     pub resend_delay: Duration,
+    /// Where log rules count records; `None` makes log rules fail.
+    pub logs: Option<Arc<dyn LogSource>>,
 }
 
 /// Health of a rule after its last evaluation, as the rules API reports it.
@@ -278,6 +280,30 @@ async fn query(ctx: &EvalContext, expr: &str, t: i64) -> Result<Vec<InstantSampl
     }
 }
 
+/// A log rule's condition at `t`: one unlabelled sample with the count when it is over the
+/// threshold, none otherwise.
+async fn count_logs(ctx: &EvalContext, cond: &LogCondition, t: i64) -> Result<Vec<InstantSample>, String> {
+    let Some(logs) = ctx.logs.clone() else {
+        return Err("log rules need the log store, which is not available".into());
+    };
+    let query = cond.query.clone();
+    let start = t - i64::try_from(cond.window.as_millis()).unwrap_or(i64::MAX);
+    let n = tokio::task::spawn_blocking(move || logs.count(&query, start, t))
+        .await
+        .map_err(|e| format!("log count task failed: {e}"))?
+        .map_err(|e| format!("counting logs for {:?}: {e}", cond.query))?;
+    let v = n as f64;
+    if v > cond.threshold {
+        Ok(vec![InstantSample {
+            labels: Labels::default(),
+            t_ms: t,
+            v,
+        }])
+    } else {
+        Ok(Vec::new())
+    }
+}
+
 async fn eval_rule(
     rr: &mut RuleRuntime,
     ts: i64,
@@ -286,7 +312,10 @@ async fn eval_rule(
     actx: &AlertContext,
     interval: Duration,
 ) -> Result<(), String> {
-    let samples = query(ctx, rr.rule.expr(), query_ts).await?;
+    let samples = match rr.rule.as_ref() {
+        Rule::Alerting(AlertingRule { logs: Some(cond), .. }) => count_logs(ctx, cond, query_ts).await?,
+        _ => query(ctx, rr.rule.expr(), query_ts).await?,
+    };
     let rule = rr.rule.clone();
     let mut batch = match rule.as_ref() {
         Rule::Recording(r) => {
@@ -306,7 +335,7 @@ async fn eval_rule(
                 .alerts
                 .transition(a, actx, ts, &seen)
                 .map_err(|e| e.to_string())?;
-            send_alerts(rr, a.expr.as_str(), ts, ctx, interval);
+            send_alerts(rr, a, ts, ctx, interval);
             out
         }
     };
@@ -398,13 +427,20 @@ fn last_for_state(storage: &dyn RuleStorage, labels: &Labels, ts: i64) -> Option
 
 /// Hands firing alerts (at most once per resend delay) and newly resolved alerts to the
 /// notifier, as Prometheus' `sendAlerts` does.
-fn send_alerts(rr: &mut RuleRuntime, expr: &str, ts: i64, ctx: &EvalContext, interval: Duration) {
+fn send_alerts(rr: &mut RuleRuntime, rule: &AlertingRule, ts: i64, ctx: &EvalContext, interval: Duration) {
     let Some(sink) = &ctx.sink else {
         return;
     };
     let resend = i64::try_from(ctx.resend_delay.as_millis()).unwrap_or(60_000);
     let delta = resend.max(i64::try_from(interval.as_millis()).unwrap_or(0));
-    let generator_url = generator_url(&ctx.external_url, expr);
+    let generator_url = match &rule.logs {
+        Some(cond) => format!(
+            "{}/logs?query={}",
+            ctx.external_url.trim_end_matches('/'),
+            url_encode(&cond.query)
+        ),
+        None => generator_url(&ctx.external_url, &rule.expr),
+    };
     let mut out = Vec::new();
     for a in rr.alerts.active.values_mut() {
         if a.state == AlertState::Pending {
@@ -443,18 +479,24 @@ fn send_alerts(rr: &mut RuleRuntime, expr: &str, ts: i64, ctx: &EvalContext, int
     }
 }
 
-/// Link to the expression in the UI, in Prometheus' form.
-pub fn generator_url(external_url: &str, expr: &str) -> String {
+/// Percent-encodes everything but unreserved characters.
+fn url_encode(text: &str) -> String {
     let mut enc = String::new();
-    for b in expr.bytes() {
+    for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             enc.push(char::from(b));
         } else {
             enc.push_str(&format!("%{b:02X}"));
         }
     }
+    enc
+}
+
+/// Link to the expression in the UI, in Prometheus' form.
+pub fn generator_url(external_url: &str, expr: &str) -> String {
     format!(
-        "{}/graph?g0.expr={enc}&g0.tab=1",
-        external_url.trim_end_matches('/')
+        "{}/graph?g0.expr={}&g0.tab=1",
+        external_url.trim_end_matches('/'),
+        url_encode(expr)
     )
 }

@@ -37,6 +37,13 @@ impl RuleStorage for Db {
     }
 }
 
+/// Counts log records, for log rules. The server implements it over the log store; without
+/// one, log rules fail with a clear error and the other rules keep working.
+pub trait LogSource: Send + Sync + 'static {
+    /// Records matching `query` with timestamps in `[start_ms, end_ms]`.
+    fn count(&self, query: &str, start_ms: i64, end_ms: i64) -> Result<u64, String>;
+}
+
 /// An in-memory [`RuleStorage`] for tests and `promqltest`-style rule tests.
 #[derive(Debug, Default)]
 pub struct MemRuleStorage {

@@ -47,6 +47,7 @@ fn setup(
         external_url: "http://didban:9480".into(),
         sink: Some(sink.clone()),
         resend_delay: Duration::from_secs(60),
+        logs: None,
     };
     let group = parse_rule_file(Path::new("test.yaml"), yaml).unwrap().remove(0);
     (
@@ -388,4 +389,72 @@ async fn reload_keeps_the_last_good_rules_and_alert_state() {
         AlertState::Firing,
         "state survives a reload"
     );
+}
+
+/// Log records at fixed times; `count` answers like the log store would.
+struct FakeLogs(Vec<(i64, &'static str)>);
+
+impl LogSource for FakeLogs {
+    fn count(&self, query: &str, start_ms: i64, end_ms: i64) -> Result<u64, String> {
+        let mut n = 0;
+        for (t, body) in &self.0 {
+            if *t >= start_ms && *t <= end_ms && body.contains(query) {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+const LOG_RULE: &str = r#"
+groups:
+  - name: security
+    rules:
+      - alert: FailedLoginsBurst
+        logs:
+          query: "AXES: Repeated login failure"
+          window: 5m
+          threshold: 3
+        for: 1m
+        labels:
+          severity: warning
+        annotations:
+          summary: "{{ $value }} failed logins in 5 minutes"
+"#;
+
+#[tokio::test]
+async fn log_rules_count_records_with_the_same_state_machine() {
+    let (mut g, mut ctx, _, sink) = setup(&[], LOG_RULE);
+    let mut records = Vec::new();
+    for i in 0..5 {
+        records.push((10 * MIN + i * 1000, "AXES: Repeated login failure for admin"));
+    }
+    records.push((10 * MIN, "GET / 200"));
+    ctx.logs = Some(Arc::new(FakeLogs(records)));
+    g.eval(9 * MIN, &ctx).await;
+    assert!(g.rules[0].alerts.active.is_empty());
+    g.eval(11 * MIN, &ctx).await;
+    let a = g.rules[0].alerts.active.values().next().cloned().unwrap();
+    assert_eq!(a.state, AlertState::Pending);
+    assert_eq!(a.annotations["summary"], "5 failed logins in 5 minutes");
+    g.eval(12 * MIN, &ctx).await;
+    assert_eq!(g.rules[0].alerts.rule_state(), AlertState::Firing);
+    let sent = sink.0.lock();
+    assert!(sent[0]
+        .1
+        .generator_url
+        .starts_with("http://didban:9480/logs?query=AXES%3A%20Repeated"));
+    drop(sent);
+    // The window has passed: resolved.
+    g.eval(16 * MIN, &ctx).await;
+    assert_eq!(g.rules[0].alerts.rule_state(), AlertState::Inactive);
+    // Without a log store the rule fails clearly and nothing else is affected.
+    ctx.logs = None;
+    g.eval(17 * MIN, &ctx).await;
+    assert_eq!(g.rules[0].health, Health::Err);
+    assert!(g.rules[0]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("need the log store"));
 }

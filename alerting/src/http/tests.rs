@@ -38,6 +38,7 @@ async fn serve() -> (String, Arc<Alerting>, tempfile::TempDir) {
         "http://didban:9480",
         storage,
         Arc::new(Engine::new(EngineOptions::default())),
+        None,
     )
     .unwrap();
     a.manager.reload(false).await.unwrap();

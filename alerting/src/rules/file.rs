@@ -11,7 +11,7 @@ use didban_store::promql::{Engine, EngineOptions, MemStorage, PromqlError};
 use serde::Deserialize;
 
 use super::template::Template;
-use super::{parse_prom_duration, AlertingRule, RecordingRule, Rule, RuleGroup};
+use super::{parse_prom_duration, AlertingRule, LogCondition, RecordingRule, Rule, RuleGroup};
 
 /// One problem in a rule file: where it is and why it is wrong.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -72,6 +72,17 @@ struct RawRule {
     labels: BTreeMap<String, String>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
+    logs: Option<RawLogs>,
+}
+
+/// `logs:` of a log rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogs {
+    query: String,
+    window: String,
+    #[serde(default)]
+    threshold: f64,
 }
 
 /// `expr:` may be written as a YAML number (`expr: 1`).
@@ -220,7 +231,29 @@ fn validate_rule(r: RawRule, engine: &Engine, empty: &MemStorage) -> Result<Rule
         (Some(a), None) if a.is_empty() => reasons.push("'alert' must not be empty".to_string()),
         _ => {}
     }
-    if expr.trim().is_empty() {
+    let mut logs = None;
+    if let Some(l) = &r.logs {
+        if r.record.is_some() {
+            reasons.push("invalid field 'logs' in recording rule".to_string());
+        }
+        if !expr.trim().is_empty() {
+            reasons.push("a log rule has 'logs' instead of 'expr', not both".to_string());
+        }
+        if l.query.trim().is_empty() {
+            reasons.push("logs.query must not be empty".to_string());
+        }
+        match parse_prom_duration(&l.window) {
+            Ok(w) if !w.is_zero() => {
+                logs = Some(LogCondition {
+                    query: l.query.clone(),
+                    window: w,
+                    threshold: l.threshold,
+                })
+            }
+            Ok(_) => reasons.push("logs.window must be greater than 0".to_string()),
+            Err(e) => reasons.push(format!("bad logs.window: {e}")),
+        }
+    } else if expr.trim().is_empty() {
         reasons.push("field 'expr' must be set in rule".to_string());
     } else if let Err(e) = engine.instant_query(empty, &expr, 0) {
         if matches!(e, PromqlError::Parse { .. }) {
@@ -286,7 +319,8 @@ fn validate_rule(r: RawRule, engine: &Engine, empty: &MemStorage) -> Result<Rule
     Ok(match (r.alert, r.record) {
         (Some(name), _) => Rule::Alerting(AlertingRule {
             name,
-            expr,
+            expr: logs.as_ref().map(LogCondition::display).unwrap_or(expr),
+            logs,
             for_,
             keep_firing_for,
             labels: label_templates,

@@ -57,13 +57,39 @@ impl Rule {
     }
 }
 
-/// An alerting rule: every sample of `expr` is an alert.
+/// A log rule's condition (Didban's extension of the rule format): the number of log
+/// records matching `query` over the last `window`, compared with `threshold`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogCondition {
+    /// Log search query (the log store's query syntax).
+    pub query: String,
+    /// How far back records are counted.
+    pub window: Duration,
+    /// The alert is active while the count is greater than this.
+    pub threshold: f64,
+}
+
+impl LogCondition {
+    /// How the condition is shown where a PromQL expression would be (rules API, links).
+    pub fn display(&self) -> String {
+        format!(
+            "count_logs({:?}[{}]) > {}",
+            self.query,
+            format_prom_duration(self.window),
+            self.threshold
+        )
+    }
+}
+
+/// An alerting rule: every sample of `expr` (or the log count of `logs`) is an alert.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertingRule {
     /// `alert:`, the `alertname` label.
     pub name: String,
-    /// The condition.
+    /// The condition; for log rules, [`LogCondition::display`].
     pub expr: String,
+    /// Set for log rules, which count log records instead of evaluating PromQL.
+    pub logs: Option<LogCondition>,
     /// How long the condition must hold before the alert fires.
     pub for_: Duration,
     /// How long the alert keeps firing after the condition stops.

@@ -168,3 +168,31 @@ fn durations() {
     assert_eq!(format_prom_duration(Duration::from_secs(5400)), "1h30m");
     assert_eq!(format_prom_duration(Duration::ZERO), "0s");
 }
+
+#[test]
+fn log_rules_are_validated() {
+    let ok = "groups:\n  - name: g\n    rules:\n      - alert: L\n        logs: {query: 'error', window: 5m, threshold: 10}\n";
+    let groups = parse_rule_file(Path::new("l.yaml"), ok).unwrap();
+    let Rule::Alerting(a) = &groups[0].rules[0] else {
+        panic!()
+    };
+    let cond = a.logs.as_ref().unwrap();
+    assert_eq!(cond.window, Duration::from_secs(300));
+    assert_eq!(a.expr, "count_logs(\"error\"[5m]) > 10");
+    let e = errors("groups:\n  - name: g\n    rules:\n      - alert: L\n        expr: up\n        logs: {query: '', window: 0s}\n");
+    let reasons: Vec<&str> = e.iter().map(|e| e.reason.as_str()).collect();
+    assert!(
+        reasons.contains(&"a log rule has 'logs' instead of 'expr', not both"),
+        "{reasons:?}"
+    );
+    assert!(reasons.contains(&"logs.query must not be empty"), "{reasons:?}");
+    assert!(
+        reasons.contains(&"logs.window must be greater than 0"),
+        "{reasons:?}"
+    );
+    let e =
+        errors("groups:\n  - name: g\n    rules:\n      - record: r\n        logs: {query: x, window: 1m}\n");
+    assert!(e
+        .iter()
+        .any(|e| e.reason.contains("invalid field 'logs' in recording rule")));
+}

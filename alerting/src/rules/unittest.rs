@@ -166,6 +166,7 @@ async fn run_group(
         external_url: tg.external_url.clone().unwrap_or_default(),
         sink: None,
         resend_delay: Duration::from_secs(60),
+        logs: None,
     };
     let mut runtimes: Vec<GroupRuntime> = Vec::new();
     for g in groups {
