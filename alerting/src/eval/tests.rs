@@ -439,12 +439,11 @@ async fn log_rules_count_records_with_the_same_state_machine() {
     assert_eq!(a.annotations["summary"], "5 failed logins in 5 minutes");
     g.eval(12 * MIN, &ctx).await;
     assert_eq!(g.rules[0].alerts.rule_state(), AlertState::Firing);
-    let sent = sink.0.lock();
-    assert!(sent[0]
-        .1
-        .generator_url
-        .starts_with("http://didban:9480/logs?query=AXES%3A%20Repeated"));
-    drop(sent);
+    let url = sink.0.lock()[0].1.generator_url.clone();
+    assert!(
+        url.starts_with("http://didban:9480/logs?query=AXES%3A%20Repeated"),
+        "{url}"
+    );
     // The window has passed: resolved.
     g.eval(16 * MIN, &ctx).await;
     assert_eq!(g.rules[0].alerts.rule_state(), AlertState::Inactive);
