@@ -99,3 +99,56 @@ impl RuleStorage for MemRuleStorage {
         Box::pin(async { Ok(()) })
     }
 }
+
+/// Log records in memory, for rule unit tests (`input_logs`). Matching approximates the log
+/// store's query syntax: every word and every `"quoted phrase"` of the query must occur in
+/// the record, ignoring case; `*` or an empty query matches everything.
+#[derive(Debug, Default)]
+pub struct MemLogSource {
+    records: Vec<(i64, String)>,
+}
+
+impl MemLogSource {
+    /// Records as `(timestamp ms, text)`.
+    pub fn new(records: Vec<(i64, String)>) -> Self {
+        MemLogSource { records }
+    }
+}
+
+/// The words and quoted phrases of a query, lower-cased.
+fn query_terms(query: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    let mut rest = query.trim();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('"') {
+            let (phrase, tail) = after.split_once('"').unwrap_or((after, ""));
+            terms.push(phrase.to_lowercase());
+            rest = tail.trim_start();
+        } else {
+            let end = rest.find([' ', '"']).unwrap_or(rest.len());
+            let word = rest.get(..end).unwrap_or("");
+            if word != "AND" && word != "*" && !word.is_empty() {
+                terms.push(word.to_lowercase());
+            }
+            rest = rest.get(end..).unwrap_or("").trim_start();
+        }
+    }
+    terms
+}
+
+impl LogSource for MemLogSource {
+    fn count(&self, query: &str, start_ms: i64, end_ms: i64) -> Result<u64, String> {
+        let terms = query_terms(query);
+        let mut n = 0u64;
+        for (t, text) in &self.records {
+            if *t < start_ms || *t > end_ms {
+                continue;
+            }
+            let lower = text.to_lowercase();
+            if terms.iter().all(|term| lower.contains(term.as_str())) {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}

@@ -14,7 +14,7 @@ use didban_store::Labels;
 use serde::Deserialize;
 
 use super::{load_file, parse_prom_duration};
-use crate::eval::{AlertState, EvalContext, GroupRuntime, MemRuleStorage};
+use crate::eval::{AlertState, EvalContext, GroupRuntime, MemLogSource, MemRuleStorage};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +34,9 @@ struct TestGroup {
     interval: Option<String>,
     #[serde(default)]
     input_series: Vec<InputSeries>,
+    /// Didban's extension for log rules: log records, `time` as a duration from 0.
+    #[serde(default)]
+    input_logs: Vec<InputLog>,
     #[serde(default)]
     alert_rule_test: Vec<AlertTest>,
     #[serde(default)]
@@ -48,6 +51,20 @@ struct TestGroup {
 struct InputSeries {
     series: String,
     values: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputLog {
+    time: String,
+    body: String,
+    /// Repeat the record this many times (default 1).
+    #[serde(default = "one")]
+    count: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,6 +175,13 @@ async fn run_group(
         add_points(&mut mem, &labels, &points, step);
     }
     let storage = Arc::new(MemRuleStorage::new(mem));
+    let mut logs = Vec::new();
+    for l in &tg.input_logs {
+        let t = dur_ms(&l.time, "input_logs time").map_err(|e| vec![e])?;
+        for _ in 0..l.count {
+            logs.push((t, l.body.clone()));
+        }
+    }
     let engine = Arc::new(Engine::new(EngineOptions::default()));
     let ctx = EvalContext {
         storage: storage.clone(),
@@ -166,7 +190,7 @@ async fn run_group(
         external_url: tg.external_url.clone().unwrap_or_default(),
         sink: None,
         resend_delay: Duration::from_secs(60),
-        logs: None,
+        logs: Some(Arc::new(MemLogSource::new(logs))),
     };
     let mut runtimes: Vec<GroupRuntime> = Vec::new();
     for g in groups {
