@@ -146,6 +146,11 @@ pub struct EmailConfig {
     /// `starttls`, `tls` (implicit, port 465) or `none`; derived from the port and
     /// `require_tls` when unset.
     pub tls: Option<String>,
+    /// PEM file of a CA to trust besides the system's (a private or self-signed server).
+    pub tls_ca_file: Option<std::path::PathBuf>,
+    /// Accept any server certificate (tests only; never in production).
+    #[serde(default)]
+    pub tls_insecure_skip_verify: bool,
     /// Also notify resolutions (default false, as Alertmanager).
     pub send_resolved: Option<bool>,
     /// Extra headers; `Subject` overrides the default subject.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -50,12 +51,24 @@ impl Email {
             None if require_tls => "starttls".into(),
             None => "none".into(),
         };
-        let mut builder = match mode.as_str() {
-            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&host).map_err(|e| bad(e.to_string()))?,
-            "starttls" => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host).map_err(|e| bad(e.to_string()))?
+        let tls_params = || -> Result<TlsParameters, ConfigError> {
+            let mut tp = TlsParameters::builder(host.clone());
+            if let Some(ca) = &cfg.tls_ca_file {
+                let pem = std::fs::read(ca).map_err(|e| bad(format!("tls_ca_file {}: {e}", ca.display())))?;
+                let cert = Certificate::from_pem(&pem)
+                    .map_err(|e| bad(format!("tls_ca_file {}: {e}", ca.display())))?;
+                tp = tp.add_root_certificate(cert);
             }
-            "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host),
+            if cfg.tls_insecure_skip_verify {
+                tp = tp.dangerous_accept_invalid_certs(true);
+            }
+            tp.build().map_err(|e| bad(format!("TLS settings: {e}")))
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host);
+        builder = match mode.as_str() {
+            "tls" => builder.tls(Tls::Wrapper(tls_params()?)),
+            "starttls" => builder.tls(Tls::Required(tls_params()?)),
+            "none" => builder,
             other => return Err(bad(format!("tls {other:?} is not one of starttls, tls, none"))),
         };
         builder = builder.port(port);
