@@ -1,9 +1,141 @@
 //! `didban-agent`: collects host, database and queue metrics and ships them over OTLP.
-//! (To be built, see issue 4.)
+//!
+//! `didban-agent --config agent.toml`; with no config it collects host metrics and sends them
+//! to `http://localhost:4317`. `--check` validates the config and prints one collection.
 
-fn main() {
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use didban_agent::config::Config;
+use didban_agent::runner::{build_collectors, Agent};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "didban-agent",
+    version,
+    about = "Collects host, database and queue metrics and ships them over OTLP"
+)]
+struct Cli {
+    /// TOML config file (see agent/agent.example.toml); without it: host metrics to localhost:4317.
+    #[arg(long, short, env = "DIDBAN_AGENT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Overrides export.endpoint.
+    #[arg(long, env = "DIDBAN_AGENT_ENDPOINT")]
+    endpoint: Option<String>,
+    /// Overrides export.bearer_token.
+    #[arg(long, env = "DIDBAN_AGENT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Overrides agent.data_dir.
+    #[arg(long, env = "DIDBAN_AGENT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Validate the config, run every collector once, print the samples and exit.
+    #[arg(long)]
+    check: bool,
+    /// Run a benchmark and print its figures: `logs` (tail throughput) or `host`.
+    #[arg(long, value_parser = ["logs", "host"])]
+    bench: Option<String>,
+    /// Lines written for `--bench logs`, collections for `--bench host`.
+    #[arg(long, default_value_t = 1_000_000)]
+    bench_size: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    if let Some(which) = cli.bench.as_deref() {
+        return bench(which, cli.bench_size).await;
+    }
+    let mut config = match &cli.config {
+        Some(path) => Config::load(path).with_context(|| format!("loading {}", path.display()))?,
+        None => Config::parse("").context("default config")?,
+    };
+    if let Some(e) = cli.endpoint {
+        config.export.endpoint = e;
+    }
+    if let Some(t) = cli.token {
+        config.export.bearer_token = t;
+    }
+    if let Some(d) = cli.data_dir {
+        config.agent.data_dir = d;
+    }
+    if cli.check {
+        return check(&config).await;
+    }
+    let agent = Agent::start(&config).context("starting the agent")?;
+    tracing::info!(endpoint = %config.export.endpoint, data_dir = %config.agent.data_dir.display(), "didban-agent running");
+    shutdown_signal().await;
+    tracing::info!("stopping: flushing collected data to the disk buffer");
+    agent.shutdown().await;
+    tracing::debug!("agent stopped");
+    Ok(())
+}
+
+async fn bench(which: &str, size: usize) -> anyhow::Result<()> {
+    if which == "host" {
+        let (mean, samples) = didban_agent::bench::host(size.min(10_000))
+            .await
+            .map_err(anyhow::Error::msg)?;
+        println!(
+            "host collector: {:.2} ms per collection, {samples} samples",
+            mean * 1000.0
+        );
+        return Ok(());
+    }
+    let dir = tempfile::tempdir().context("temp dir")?;
+    let (rate, elapsed) = didban_agent::bench::log_tail(size, dir.path())
+        .await
+        .map_err(anyhow::Error::msg)?;
     println!(
-        "didban-agent {}: collectors are not built yet",
-        env!("CARGO_PKG_VERSION")
+        "log tail: {size} lines in {:.2} s = {rate:.0} lines/s (to the disk buffer)",
+        elapsed.as_secs_f64()
     );
+    Ok(())
+}
+
+async fn check(config: &Config) -> anyhow::Result<()> {
+    let collectors = build_collectors(config).context("building collectors")?;
+    for (mut collector, _) in collectors {
+        match collector.collect().await {
+            Ok(samples) => {
+                println!("# collector {}: {} samples", collector.name(), samples.len());
+                for s in samples {
+                    let mut labels = Vec::new();
+                    for (k, v) in &s.labels {
+                        labels.push(format!("{k}={v:?}"));
+                    }
+                    println!("{}{{{}}} {}", s.name, labels.join(","), s.value);
+                }
+            }
+            Err(e) => println!("# collector {}: error: {e}", collector.name()),
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
 }

@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use didban_store::{DbOptions, FsyncMode, SeriesLimits};
 use serde::Deserialize;
 
+use crate::config_signals::{FaasConfig, FileFaas, FileLogs, FileTraces, LogsConfig, TracesConfig};
 use crate::units::{parse_bytes, parse_duration};
 
 /// The whole server configuration, with every default filled in.
@@ -23,8 +24,24 @@ pub struct Config {
     pub query: QueryConfig,
     /// How often Didban's own metrics are written into its own database (0 = never).
     pub self_scrape_interval: Duration,
+    /// `[traces]`: span store and span-derived metrics.
+    pub traces: TracesConfig,
+    /// `[logs]`: log indexes.
+    pub logs: LogsConfig,
+    /// `[faas]`: serverless price table.
+    pub faas: FaasConfig,
+    /// The host collector run inside the server, so a fresh install shows its own machine.
+    pub host_metrics: HostMetricsConfig,
     /// The alert engine (`[alerting]`), documented in `docs/alerting.md`.
     pub alerting: didban_alerting::AlertingSettings,
+}
+
+/// `[host_metrics]`: the agent's host collector, run in-process and shipped over OTLP to
+/// this server's own gRPC receiver through the agent's disk buffer.
+#[derive(Debug, Clone)]
+pub struct HostMetricsConfig {
+    pub enabled: bool,
+    pub interval: Duration,
 }
 
 /// Storage keys (`[storage]`).
@@ -88,6 +105,13 @@ impl Default for Config {
                 max_samples: 50_000_000,
             },
             self_scrape_interval: Duration::from_secs(15),
+            traces: TracesConfig::default(),
+            logs: LogsConfig::default(),
+            faas: FaasConfig::default(),
+            host_metrics: HostMetricsConfig {
+                enabled: true,
+                interval: Duration::from_secs(15),
+            },
             alerting: didban_alerting::AlertingSettings::default(),
         }
     }
@@ -136,6 +160,14 @@ impl Config {
         if let Some(v) = file.self_scrape_interval {
             c.self_scrape_interval = parse_duration(&v).context("self_scrape_interval")?;
         }
+        if let Some(v) = file.host_metrics.enabled {
+            c.host_metrics.enabled = v;
+        }
+        set_duration(
+            &mut c.host_metrics.interval,
+            file.host_metrics.interval,
+            "host_metrics.interval",
+        )?;
         let s = file.storage;
         let st = &mut c.storage;
         if let Some(v) = s.fsync {
@@ -188,6 +220,9 @@ impl Config {
         )?;
         set_duration(&mut c.query.timeout, q.timeout, "query.timeout")?;
         set_plain(&mut c.query.max_samples, q.max_samples);
+        file.traces.apply(&mut c.traces)?;
+        file.logs.apply(&mut c.logs)?;
+        file.faas.apply(&mut c.faas)?;
         c.alerting = file.alerting;
         c.alerting.validate().context("alerting")?;
         if c.limits.max_body_bytes == 0 {
@@ -239,7 +274,21 @@ struct FileConfig {
     #[serde(default)]
     query: FileQuery,
     #[serde(default)]
+    traces: FileTraces,
+    #[serde(default)]
+    logs: FileLogs,
+    #[serde(default)]
+    faas: FileFaas,
+    host_metrics: FileHostMetrics,
+    #[serde(default)]
     alerting: didban_alerting::AlertingSettings,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHostMetrics {
+    enabled: Option<bool>,
+    interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,6 +13,8 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::datadir::DataDirLock;
+use crate::signals::{self, Signals};
 use crate::state::AppState;
 use crate::{api, ingest};
 
@@ -30,11 +32,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Like [`run`], but stops when `stop` turns true; tests drive it directly.
 pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let _data_dir_lock = DataDirLock::acquire(&config.data_dir)?;
     let options = config.db_options();
     let db = tokio::task::spawn_blocking(move || Db::open(options))
         .await
         .context("opening the database")??;
     let state = AppState::new(db, config.clone());
+    let signals_config = config.clone();
+    let signals = std::sync::Arc::new(
+        tokio::task::spawn_blocking(move || Signals::open(&signals_config))
+            .await
+            .context("opening the trace and log stores")??,
+    );
+    let signal_ingestor = ingest::signal_ingestor(state.clone(), signals.clone());
 
     let http = TcpListener::bind(config.http_addr)
         .await
@@ -63,7 +73,7 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
                 &external_url,
                 storage,
                 state.engine.clone(),
-                None,
+                Some(signals.logs.clone()),
             )
             .context("starting the alert engine")?,
         )
@@ -75,12 +85,22 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         .route("/-/healthy", get(|| async { "Didban is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Didban is Ready.\n" }))
         .merge(api::router(state.clone()))
-        .merge(ingest::remote_write_router(state.clone()));
+        .merge(ingest::remote_write_router(state.clone()))
+        .merge(api::signals_router(state.clone(), signals.clone(), stop.clone()));
     if let Some(a) = &alerting {
         main_router = main_router.merge(didban_alerting::http::router(a.clone()));
     }
-    let otlp_router = ingest::otlp_http_router(state.clone());
+    let otlp_router =
+        ingest::otlp_http_router(state.clone()).merge(ingest::otlp_signals_router(signal_ingestor.clone()));
+    let signal_maintenance = tokio::spawn(signals::maintenance_loop(
+        signals.clone(),
+        state.metrics.clone(),
+        config.storage.maintenance_interval,
+        stop.clone(),
+    ));
 
+    let grpc_addr = otlp_grpc.local_addr().context("reading the OTLP/gRPC address")?;
+    let host_agent = crate::host_metrics::start(&config, grpc_addr);
     let maintenance = tokio::spawn(maintenance_loop(state.clone(), stop.clone()));
     let self_scrape = tokio::spawn(crate::selfmon_task::self_scrape_loop(state.clone(), stop.clone()));
     let alerting_task = alerting.map(|a| tokio::spawn(a.run(stop.clone())));
@@ -95,12 +115,19 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
             .with_graceful_shutdown(stopped(stop.clone()))
             .into_future(),
     );
-    let grpc_task = tokio::spawn(ingest::serve_otlp_grpc(
+    let grpc_task = tokio::spawn(ingest::serve_otlp_grpc_all(
         state.clone(),
+        signal_ingestor,
         otlp_grpc,
         stopped(stop.clone()),
     ));
 
+    // The host collector stops first, while the receivers still accept its last batch;
+    // whatever it cannot send stays in its disk buffer for the next start.
+    if let Some(agent) = host_agent {
+        stopped(stop.clone()).await;
+        agent.shutdown().await;
+    }
     let (a, b, c) = tokio::join!(http_task, otlp_http_task, grpc_task);
     a.context("http server task")?.context("http server")?;
     b.context("otlp http server task")?.context("otlp http server")?;
@@ -110,6 +137,11 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     if let Some(t) = alerting_task {
         let _ = t.await;
     }
+    let _ = signal_maintenance.await;
+    signals
+        .close()
+        .await
+        .context("closing the trace and log stores")?;
     if let Err(e) = state.metadata.save() {
         warn!(error = %e, "could not save metric metadata");
     }

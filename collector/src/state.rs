@@ -7,6 +7,7 @@ use didban_store::promql::{Engine, EngineOptions};
 use didban_store::Db;
 
 use crate::config::Config;
+use crate::ingest::delta::DeltaTracker;
 use crate::metadata::MetadataStore;
 use crate::selfmon::SelfMetrics;
 
@@ -18,6 +19,9 @@ pub struct AppState {
     pub metrics: Arc<SelfMetrics>,
     pub engine: Arc<Engine>,
     pub metadata: Arc<MetadataStore>,
+    /// Running totals that turn OTLP delta points into cumulative series; shared by the
+    /// OTLP/HTTP and OTLP/gRPC receivers.
+    pub delta: Arc<DeltaTracker>,
 }
 
 impl AppState {
@@ -29,12 +33,14 @@ impl AppState {
             max_samples: config.query.max_samples,
         });
         let metadata = MetadataStore::open(&config.data_dir);
+        let config_max_series = config.limits.series.max_series;
         AppState {
             db: Arc::new(db),
             config: Arc::new(config),
             metrics: Arc::new(SelfMetrics::new()),
             engine: Arc::new(engine),
             metadata: Arc::new(metadata),
+            delta: Arc::new(DeltaTracker::new(config_max_series)),
         }
     }
 }

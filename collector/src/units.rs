@@ -12,43 +12,9 @@ pub enum UnitError {
     Bytes(String),
 }
 
-/// Parses a Prometheus-style duration. `0` alone means zero.
+/// Parses a Prometheus-style duration (see [`didban_store::duration`]).
 pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
-    let s = text.trim();
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let bad = || UnitError::Duration(text.to_string());
-    if s.is_empty() {
-        return Err(bad());
-    }
-    let mut total_ms: u128 = 0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u128 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
-        let unit_ms: u128 = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 7 * 86_400_000,
-            "y" => 365 * 86_400_000,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total_ms = total_ms
-            .checked_add(n.checked_mul(unit_ms).ok_or_else(bad)?)
-            .ok_or_else(bad)?;
-    }
-    let ms = u64::try_from(total_ms).map_err(|_| bad())?;
-    Ok(Duration::from_millis(ms))
+    didban_store::duration::parse_duration(text).map_err(|_| UnitError::Duration(text.to_string()))
 }
 
 /// Parses a byte size; binary (KiB) and decimal (KB) units, case-insensitive.
@@ -80,18 +46,6 @@ pub fn parse_bytes(text: &str) -> Result<u64, UnitError> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("15d").unwrap(), Duration::from_secs(15 * 86400));
-        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("5 minutes").is_err());
-        assert!(parse_duration("").is_err());
-    }
 
     #[test]
     fn sizes() {

@@ -76,6 +76,46 @@ async fn opentelemetry_python_sdk_exports_over_http_and_grpc() {
         );
         assert_eq!(info, vec![1.0], "{instance}");
     }
+    // The same data through PromQL over the Prometheus HTTP API, as Grafana would ask.
+    let api = |expr: &str| {
+        let url = format!("{}/api/v1/query", server.http);
+        let expr = expr.to_string();
+        async move {
+            let r: serde_json::Value = reqwest::Client::new()
+                .get(url)
+                .query(&[("query", expr.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(r["status"], "success", "{expr}: {r}");
+            r["data"]["result"].clone()
+        }
+    };
+    let total = api("sum(requests_total{job=\"shop/checkout\"})").await;
+    assert_eq!(total[0]["value"][1], "14", "{total}");
+    let by_instance = api("sum by (instance) (request_duration_seconds_count)").await;
+    assert_eq!(by_instance.as_array().unwrap().len(), 2, "{by_instance}");
+    let median =
+        api("histogram_quantile(0.5, sum by (le) (request_duration_seconds_bucket{instance=\"py-http\"}))")
+            .await;
+    let median: f64 = median[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(median > 0.0 && median <= 5.0, "median {median}");
+    let meta: serde_json::Value =
+        reqwest::get(format!("{}/api/v1/metadata?metric=requests_total", server.http))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(meta["data"]["requests_total"][0]["type"], "counter", "{meta}");
+    assert_eq!(
+        meta["data"]["requests_total"][0]["help"], "Requests served.",
+        "{meta}"
+    );
+
     // No unsanitised or unsuffixed names slipped through.
     assert!(series(state, "requests").is_empty());
     assert!(series(state, "request.duration_bucket").is_empty());

@@ -147,6 +147,29 @@ fn prometheus_api_answers_like_prometheus() {
     let (code, _) = get(&server, "/api/v1/label/bad-name/values", &[]);
     assert_eq!(code, 400);
 
+    // Exemplars: none stored, an empty list; a bad query is still a 400.
+    let (code, r) = get(&server, "/api/v1/query_exemplars", &[("query", "temperature")]);
+    assert_eq!((code, r["data"].clone()), (200, serde_json::json!([])));
+    let (code, _) = get(&server, "/api/v1/query_exemplars", &[("query", "temperature{")]);
+    assert_eq!(code, 400);
+
+    // The admin flush writes the head as a Parquet block; queries answer the same after.
+    let r = reqwest::blocking::Client::new()
+        .post(format!("http://{}/api/v1/admin/tsdb/flush", server.http))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let blocks = std::fs::read_dir(dir.path().join("metrics").join("blocks"))
+        .unwrap()
+        .count();
+    assert!(blocks >= 1, "no block after flush");
+    let (_, r) = get(
+        &server,
+        "/api/v1/query",
+        &[("query", "sum(temperature)"), ("time", &at)],
+    );
+    assert_eq!(r["data"]["result"][0]["value"][1], "59", "{r}");
+
     // Build info and self-monitoring.
     let (code, r) = get(&server, "/api/v1/status/buildinfo", &[]);
     assert_eq!(code, 200);

@@ -4,7 +4,9 @@
 //! to turn a selector's matchers into the list of series to read without scanning every
 //! series' labels.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use crate::model::{LabelMatcher, Labels, MatchOp};
 

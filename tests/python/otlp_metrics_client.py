@@ -54,7 +54,7 @@ def record_and_collect(instance_id, temporality):
     provider = MeterProvider(resource=resource, metric_readers=[reader])
     meter = provider.get_meter("didban.test", "0.1.0")
     route = {"route": "/a"}
-    requests = meter.create_counter("requests", unit="{request}")
+    requests = meter.create_counter("requests", unit="{request}", description="Requests served.")
     requests.add(5, route)
     requests.add(2, route)
     depth = meter.create_up_down_counter("queue.depth")

@@ -100,6 +100,27 @@ impl RuleStorage for MemRuleStorage {
     }
 }
 
+impl LogSource for didban_store::logs::LogStore {
+    /// One histogram bucket spanning the window (at most two after alignment), summed.
+    fn count(&self, query: &str, start_ms: i64, end_ms: i64) -> Result<u64, String> {
+        let q = didban_store::logs::LogQuery {
+            query: query.to_string(),
+            trace_id: None,
+            start_unix_nano: start_ms.saturating_mul(1_000_000),
+            end_unix_nano: end_ms.saturating_mul(1_000_000).saturating_add(999_999),
+            limit: 0,
+            cursor: None,
+        };
+        let interval = end_ms.saturating_sub(start_ms).saturating_add(1).max(1);
+        let buckets = self.histogram(&q, interval).map_err(|e| e.to_string())?;
+        let mut n = 0u64;
+        for b in buckets {
+            n += b.count;
+        }
+        Ok(n)
+    }
+}
+
 /// Log records in memory, for rule unit tests (`input_logs`). Matching approximates the log
 /// store's query syntax: every word and every `"quoted phrase"` of the query must occur in
 /// the record, ignoring case; `*` or an empty query matches everything.

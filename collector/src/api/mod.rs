@@ -1,5 +1,9 @@
-//! The Prometheus-compatible HTTP API and `/metrics`.
+//! The Prometheus-compatible HTTP API and `/metrics`; the Jaeger query API and the log
+//! API over traces and logs ([`signals_router`]).
 
+pub mod jaeger;
+mod jaeger_json;
+pub mod logs;
 mod params;
 mod prom;
 mod response;
@@ -13,8 +17,44 @@ use serde_json::json;
 
 pub use response::ApiError;
 
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
 use crate::selfmon_task::refresh_store_gauges;
+use crate::signals::Signals;
 use crate::state::AppState;
+
+/// State of the trace and log query APIs.
+#[derive(Clone)]
+pub struct SignalApiState {
+    /// The server state.
+    pub app: AppState,
+    /// The trace and log stores.
+    pub signals: Arc<Signals>,
+    /// Turns true when the server stops (ends live tails).
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Routes of the Jaeger query API and the log API.
+pub fn signals_router(app: AppState, signals: Arc<Signals>, stop: watch::Receiver<bool>) -> Router {
+    Router::new()
+        .route("/api/services", get(jaeger::services))
+        .route(
+            "/api/services/{service}/operations",
+            get(jaeger::service_operations),
+        )
+        .route("/api/operations", get(jaeger::operations))
+        .route("/api/traces", get(jaeger::search))
+        .route("/api/traces/{id}", get(jaeger::trace))
+        .route("/api/traces/{id}/logs", get(logs::trace_logs))
+        .route("/api/dependencies", get(jaeger::dependencies))
+        .route("/api/logs/search", get(logs::search))
+        .route("/api/logs/histogram", get(logs::histogram))
+        .route("/api/logs/values", get(logs::values))
+        .route("/api/logs/tail", get(logs::tail))
+        .with_state(SignalApiState { app, signals, stop })
+}
 
 /// Routes of the query API and self-monitoring.
 pub fn router(state: AppState) -> Router {
@@ -30,7 +70,25 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/labels", get(prom::labels).post(prom::labels))
         .route("/api/v1/label/{name}/values", get(prom::label_values))
         .route("/api/v1/metadata", get(prom::metadata))
+        .route(
+            "/api/v1/query_exemplars",
+            get(prom::query_exemplars).post(prom::query_exemplars),
+        )
+        .route("/api/v1/admin/tsdb/flush", axum::routing::post(flush))
         .with_state(state)
+}
+
+/// `POST /api/v1/admin/tsdb/flush`: writes the head to a Parquet block now and truncates the
+/// WAL, for operators who want everything in Parquet (before a backup, before reading blocks
+/// with DuckDB) and for the benchmark's disk figure. Like Prometheus' snapshot, it leaves
+/// compaction to its usual schedule.
+async fn flush(State(state): State<AppState>) -> Result<axum::response::Response, ApiError> {
+    let db = state.db.clone();
+    tokio::task::spawn_blocking(move || db.flush_head())
+        .await
+        .map_err(|e| ApiError::internal(format!("flush task failed: {e}")))?
+        .map_err(|e| ApiError::internal(format!("flush failed: {e}")))?;
+    Ok(response::success(json!(null), &[]))
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

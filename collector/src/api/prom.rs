@@ -220,6 +220,22 @@ pub async fn series(
     Ok(success(Json::Array(out), &[]))
 }
 
+/// The sorted, distinct union of `read` over every matcher set; no `match[]` at all means
+/// one empty set (everything).
+fn union_over_sets(
+    sets: Vec<Vec<LabelMatcher>>,
+    read: impl Fn(&[LabelMatcher]) -> Result<Vec<String>, didban_store::ReadError>,
+) -> Result<Vec<String>, ApiError> {
+    let sets = if sets.is_empty() { vec![Vec::new()] } else { sets };
+    let mut out = Vec::new();
+    for m in &sets {
+        out.extend(read(m).map_err(|e| ApiError::internal(e.to_string()))?);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 /// `GET|POST /api/v1/labels`.
 pub async fn labels(
     State(state): State<AppState>,
@@ -232,17 +248,7 @@ pub async fn labels(
     let (start, end) = range(&p)?;
     let limit = limit(&p)?;
     let names = blocking(&state, move |db, _| {
-        let sets = if sets.is_empty() { vec![Vec::new()] } else { sets };
-        let mut names = Vec::new();
-        for m in &sets {
-            names.extend(
-                db.label_names(m, start, end)
-                    .map_err(|e| ApiError::internal(e.to_string()))?,
-            );
-        }
-        names.sort();
-        names.dedup();
-        Ok(names)
+        union_over_sets(sets, |m| db.label_names(m, start, end))
     })
     .await?;
     let names: Vec<String> = names.into_iter().take(limit).collect();
@@ -265,17 +271,7 @@ pub async fn label_values(
     let (start, end) = range(&p)?;
     let limit = limit(&p)?;
     let values = blocking(&state, move |db, _| {
-        let sets = if sets.is_empty() { vec![Vec::new()] } else { sets };
-        let mut values = Vec::new();
-        for m in &sets {
-            values.extend(
-                db.label_values(&name, m, start, end)
-                    .map_err(|e| ApiError::internal(e.to_string()))?,
-            );
-        }
-        values.sort();
-        values.dedup();
-        Ok(values)
+        union_over_sets(sets, |m| db.label_values(&name, m, start, end))
     })
     .await?;
     let values: Vec<String> = values.into_iter().take(limit).collect();
@@ -289,4 +285,18 @@ pub async fn metadata(State(state): State<AppState>, RawQuery(q): RawQuery) -> R
     let metric = p.get("metric").filter(|m| !m.is_empty()).map(str::to_string);
     let data = state.metadata.to_json(metric.as_deref(), limit);
     Ok(success(data, &[]))
+}
+
+/// `GET|POST /api/v1/query_exemplars`: Didban does not store exemplars yet, so after checking
+/// the query parses, the answer is an empty list (what Prometheus answers when it has none),
+/// which keeps Grafana's exemplar toggle working.
+pub async fn query_exemplars(
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = params(q, &headers, &body)?;
+    let expr = p.required("query")?;
+    promql_parser::parser::parse(expr).map_err(|e| ApiError::bad_data(format!("invalid query: {e}")))?;
+    Ok(success(json!([]), &[]))
 }

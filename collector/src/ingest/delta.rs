@@ -16,10 +16,9 @@
 //! zero, which Prometheus also reads as a counter reset.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use didban_store::{Db, Labels};
+use didban_store::Labels;
 use parking_lot::Mutex;
 
 use super::histogram::Buckets;
@@ -159,26 +158,6 @@ impl DeltaTracker {
     }
 }
 
-/// Trackers shared per database, so the OTLP/HTTP and OTLP/gRPC receivers of one server
-/// add to the same running totals (each test server gets its own).
-static SHARED: Mutex<Vec<(Weak<Db>, Arc<DeltaTracker>)>> = Mutex::new(Vec::new());
-
-/// The delta tracker of the server that appends to `db`, created on first use.
-pub fn shared_tracker(db: &Arc<Db>, max_streams: usize) -> Arc<DeltaTracker> {
-    let mut shared = SHARED.lock();
-    shared.retain(|(weak, _)| weak.strong_count() > 0);
-    for (weak, tracker) in shared.iter() {
-        if let Some(existing) = weak.upgrade() {
-            if Arc::ptr_eq(&existing, db) {
-                return tracker.clone();
-            }
-        }
-    }
-    let tracker = Arc::new(DeltaTracker::new(max_streams));
-    shared.push((Arc::downgrade(db), tracker.clone()));
-    tracker
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -212,17 +191,5 @@ mod tests {
         assert!(matches!(err, DeltaError::TooManyStreams { limit: 1, .. }));
         assert_eq!(t.add_number(&key("a"), 1, 2, 1.0).unwrap(), 2.0);
         assert_eq!(t.len(), 1);
-    }
-
-    #[test]
-    fn trackers_are_shared_per_database() {
-        let dir = tempfile::tempdir().unwrap();
-        let db1 = Arc::new(Db::open(didban_store::DbOptions::new(dir.path())).unwrap());
-        let db2 = Arc::new(Db::open(didban_store::DbOptions::new(dir.path())).unwrap());
-        let a = shared_tracker(&db1, 0);
-        let b = shared_tracker(&db1, 0);
-        let c = shared_tracker(&db2, 0);
-        assert!(Arc::ptr_eq(&a, &b));
-        assert!(!Arc::ptr_eq(&a, &c));
     }
 }

@@ -6,26 +6,40 @@
 //! - [`otlp_metrics`] (with [`names`], [`histogram`], [`delta`]): OTLP → Prometheus mapping;
 //! - [`validate`]: per-series label rules and limits;
 //! - [`pipeline`]: appending, replies and self-metrics shared by all receivers.
+//! - traces and logs: [`otlp_signals`] (receivers), [`otlp_traces`], [`otlp_logs`],
+//!   [`otlp_common`] (mapping), [`signal_pipeline`] (storing), [`span_metrics`] and
+//!   [`faas`] (span-derived metrics).
 
 pub mod body;
 pub mod delta;
 pub mod error;
+pub mod faas;
 pub mod histogram;
 pub mod names;
+pub mod otlp_common;
 pub mod otlp_grpc;
 mod otlp_histograms;
 pub mod otlp_http;
+pub mod otlp_logs;
 pub mod otlp_metrics;
 #[cfg(test)]
 mod otlp_metrics_tests;
+pub mod otlp_signals;
+pub mod otlp_traces;
 pub mod pipeline;
 pub mod remote_write;
+pub mod signal_pipeline;
+pub mod span_metrics;
 pub mod validate;
 
 use axum::Router;
 
+use std::sync::Arc;
+
+use crate::signals::Signals;
 use crate::state::AppState;
 use pipeline::Ingestor;
+use signal_pipeline::SignalIngestor;
 
 /// Routes served on the OTLP/HTTP port (`/v1/metrics`).
 pub fn otlp_http_router(state: AppState) -> Router {
@@ -43,5 +57,25 @@ pub async fn serve_otlp_grpc(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    otlp_grpc::serve(Ingestor::new(state), listener, shutdown).await
+    otlp_grpc::serve(Ingestor::new(state), None, listener, shutdown).await
+}
+
+/// The ingestor of traces and logs over the server's stores.
+pub fn signal_ingestor(state: AppState, signals: Arc<Signals>) -> Arc<SignalIngestor> {
+    SignalIngestor::new(Ingestor::new(state), signals)
+}
+
+/// Routes served on the OTLP/HTTP port for traces and logs (`/v1/traces`, `/v1/logs`).
+pub fn otlp_signals_router(ingestor: Arc<SignalIngestor>) -> Router {
+    otlp_signals::router(ingestor)
+}
+
+/// Serves OTLP/gRPC for metrics, traces and logs on `listener` until `shutdown`.
+pub async fn serve_otlp_grpc_all(
+    state: AppState,
+    signals: Arc<SignalIngestor>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    otlp_grpc::serve(Ingestor::new(state), Some(signals), listener, shutdown).await
 }

@@ -202,7 +202,9 @@ pub fn attribute_value(value: Option<&AnyValue>) -> String {
     }
 }
 
-fn json_value(value: Option<&Value>) -> serde_json::Value {
+/// An attribute value as JSON, keeping its type: strings, booleans, integers and doubles as
+/// themselves, bytes as base64, arrays and key-value lists as JSON arrays and objects.
+pub fn json_value(value: Option<&Value>) -> serde_json::Value {
     match value {
         None => serde_json::Value::Null,
         Some(Value::StringValue(s)) => serde_json::Value::String(s.clone()),

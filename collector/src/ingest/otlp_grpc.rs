@@ -75,6 +75,13 @@ pub fn service(ingestor: Arc<Ingestor>) -> OversizeIsExhausted<MetricsServiceSer
 #[derive(Clone)]
 pub struct OversizeIsExhausted<S>(S);
 
+impl<S> OversizeIsExhausted<S> {
+    /// Wraps `service`.
+    pub fn new(service: S) -> Self {
+        OversizeIsExhausted(service)
+    }
+}
+
 impl<S: NamedService> NamedService for OversizeIsExhausted<S> {
     const NAME: &'static str = S::NAME;
 }
@@ -114,14 +121,20 @@ where
     }
 }
 
-/// Serves the service on `listener` until `shutdown` completes.
+/// Serves the metrics service (and, with `signals`, the trace and logs services) on
+/// `listener` until `shutdown` completes.
 pub async fn serve(
     ingestor: Arc<Ingestor>,
+    signals: Option<Arc<super::signal_pipeline::SignalIngestor>>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let traces = signals.clone().map(super::otlp_signals::trace_service);
+    let logs = signals.map(super::otlp_signals::logs_service);
     tonic::transport::Server::builder()
         .add_service(service(ingestor))
+        .add_optional_service(traces)
+        .add_optional_service(logs)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await?;
     Ok(())

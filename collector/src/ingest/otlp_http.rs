@@ -26,7 +26,7 @@ const JSON: &str = "application/json";
 
 /// How the request (and so the reply) is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Protobuf,
     Json,
 }
@@ -51,12 +51,13 @@ async fn export(State(ingestor): State<Arc<Ingestor>>, headers: HeaderMap, body:
     finish(&ingestor, response)
 }
 
-fn finish(ingestor: &Ingestor, response: Response) -> Response {
+pub(crate) fn finish(ingestor: &Ingestor, response: Response) -> Response {
     ingestor.count_request(Protocol::OtlpHttp, response.status().as_str());
     response
 }
 
-fn request_format(headers: &HeaderMap) -> Result<Format, IngestError> {
+/// The request's encoding from its `Content-Type`.
+pub(crate) fn request_format(headers: &HeaderMap) -> Result<Format, IngestError> {
     let raw = headers
         .get(header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
@@ -77,6 +78,21 @@ async fn handle(
     body: Body,
     format: Format,
 ) -> Result<OtlpOutcome, IngestError> {
+    let request = read_request::<ExportMetricsServiceRequest>(ingestor, headers, body, format).await?;
+    ingestor.export_otlp(request, Protocol::OtlpHttp).await
+}
+
+/// Reads, decompresses and decodes an OTLP/HTTP request body of any signal under the body
+/// limit, counting its bytes.
+pub(crate) async fn read_request<T>(
+    ingestor: &Ingestor,
+    headers: &HeaderMap,
+    body: Body,
+    format: Format,
+) -> Result<T, IngestError>
+where
+    T: Message + Default + serde::de::DeserializeOwned + Send + 'static,
+{
     let encoding = Encoding::parse(
         headers
             .get(header::CONTENT_ENCODING)
@@ -86,27 +102,32 @@ async fn handle(
     let limit = ingestor.body_limit();
     let raw = read_limited(body, content_length(headers), limit).await?;
     ingestor.count_bytes(Protocol::OtlpHttp, raw.len());
-    let request = tokio::task::spawn_blocking(move || decode(raw, encoding, limit, format))
+    tokio::task::spawn_blocking(move || decode::<T>(raw, encoding, limit, format))
         .await
-        .map_err(|e| IngestError::Unavailable(format!("decoding task failed: {e}")))??;
-    ingestor.export_otlp(request, Protocol::OtlpHttp).await
+        .map_err(|e| IngestError::Unavailable(format!("decoding task failed: {e}")))?
 }
 
 /// Decompresses and decodes a body (CPU work, run on the blocking pool).
-fn decode(
-    raw: Vec<u8>,
-    encoding: Encoding,
-    limit: usize,
-    format: Format,
-) -> Result<ExportMetricsServiceRequest, IngestError> {
+fn decode<T>(raw: Vec<u8>, encoding: Encoding, limit: usize, format: Format) -> Result<T, IngestError>
+where
+    T: Message + Default + serde::de::DeserializeOwned,
+{
     let plain = decompress(raw, encoding, limit)?;
     let request = match format {
-        Format::Protobuf => ExportMetricsServiceRequest::decode(plain.as_slice())
+        Format::Protobuf => T::decode(plain.as_slice())
             .map_err(|e| IngestError::BadRequest(format!("invalid protobuf: {e}")))?,
-        Format::Json => serde_json::from_slice::<ExportMetricsServiceRequest>(&plain)
+        Format::Json => serde_json::from_slice::<T>(&plain)
             .map_err(|e| IngestError::BadRequest(format!("invalid OTLP JSON: {e}")))?,
     };
     Ok(request)
+}
+
+/// A successful reply: `message` in protobuf, or `json` for JSON requests.
+pub(crate) fn reply(format: Format, message: &impl Message, json: serde_json::Value) -> Response {
+    match format {
+        Format::Protobuf => ([(header::CONTENT_TYPE, PROTOBUF)], message.encode_to_vec()).into_response(),
+        Format::Json => ([(header::CONTENT_TYPE, JSON)], json.to_string()).into_response(),
+    }
 }
 
 /// The `Content-Length` header, when present and numeric.
@@ -149,7 +170,9 @@ fn success(outcome: &OtlpOutcome, format: Format) -> Response {
     }
 }
 
-fn error_reply(error: &IngestError, format: Format) -> Response {
+/// An error reply: a `google.rpc.Status` in the request's encoding, with `Retry-After`
+/// when the client should retry.
+pub(crate) fn error_reply(error: &IngestError, format: Format) -> Response {
     let status = RpcStatus {
         code: error.rpc_code(),
         message: error.to_string(),

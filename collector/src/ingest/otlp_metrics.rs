@@ -15,9 +15,10 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::delta::{DeltaError, DeltaTracker};
 use super::histogram::HistogramError;
-use super::names::{attribute_value, label_name, metric_name, NameKind};
+use super::names::{attribute_value, label_name, metric_name, unit_suffix, NameKind};
 use super::otlp_histograms;
 use super::validate::{check_series, SeriesError};
+use crate::metadata::MetricMetadata;
 
 /// `DataPointFlags.FLAG_NO_RECORDED_VALUE`: the point marks the series as gone.
 pub const FLAG_NO_RECORDED_VALUE: u32 = 1;
@@ -94,6 +95,8 @@ pub struct Mapped {
     pub rejected_by_reason: BTreeMap<&'static str, u64>,
     /// The first refusal, for the reply.
     pub first_error: Option<String>,
+    /// Type, help and unit per Prometheus metric name, for `/api/v1/metadata`.
+    pub metadata: Vec<(String, MetricMetadata)>,
 }
 
 impl Mapped {
@@ -233,6 +236,16 @@ fn map_metric(
     newest_ms: &mut Option<i64>,
 ) {
     let mut results: Vec<(i64, Result<PointSeries, PointError>)> = Vec::new();
+    let mut describe = |name: &str, kind: &str| {
+        mapped.metadata.push((
+            name.to_string(),
+            MetricMetadata {
+                kind: kind.to_string(),
+                help: metric.description.clone(),
+                unit: unit_suffix(&metric.unit).unwrap_or_default(),
+            },
+        ));
+    };
     match &metric.data {
         None => {
             mapped.points += 1;
@@ -241,6 +254,7 @@ fn map_metric(
         }
         Some(metric::Data::Gauge(g)) => {
             let name = metric_name(&metric.name, &metric.unit, NameKind::Gauge);
+            describe(&name, "gauge");
             for p in &g.data_points {
                 results.push((ms(p.time_unix_nano), number_point(metric, &name, p, None, ctx)));
             }
@@ -252,6 +266,7 @@ fn map_metric(
                 NameKind::Other
             };
             let name = metric_name(&metric.name, &metric.unit, kind);
+            describe(&name, if s.is_monotonic { "counter" } else { "gauge" });
             let temporality = check_temporality(metric, s.aggregation_temporality);
             for p in &s.data_points {
                 let result = match &temporality {
@@ -263,6 +278,7 @@ fn map_metric(
         }
         Some(metric::Data::Histogram(h)) => {
             let name = metric_name(&metric.name, &metric.unit, NameKind::Other);
+            describe(&name, "histogram");
             let temporality = check_temporality(metric, h.aggregation_temporality);
             for p in &h.data_points {
                 let result = match &temporality {
@@ -274,6 +290,7 @@ fn map_metric(
         }
         Some(metric::Data::ExponentialHistogram(h)) => {
             let name = metric_name(&metric.name, &metric.unit, NameKind::Other);
+            describe(&name, "histogram");
             let temporality = check_temporality(metric, h.aggregation_temporality);
             for p in &h.data_points {
                 let result = match &temporality {
@@ -285,6 +302,7 @@ fn map_metric(
         }
         Some(metric::Data::Summary(s)) => {
             let name = metric_name(&metric.name, &metric.unit, NameKind::Other);
+            describe(&name, "summary");
             for p in &s.data_points {
                 results.push((
                     ms(p.time_unix_nano),

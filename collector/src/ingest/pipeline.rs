@@ -6,7 +6,7 @@ use std::sync::Arc;
 use didban_store::{AppendReport, RejectReason, SeriesSamples};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 
-use super::delta::{shared_tracker, DeltaTracker};
+use super::delta::DeltaTracker;
 use super::error::IngestError;
 use super::otlp_metrics::{map_request, MapOptions};
 use crate::state::AppState;
@@ -53,7 +53,7 @@ impl Ingestor {
     /// The ingestor of the server that `state` belongs to; receivers built from the same
     /// state share delta → cumulative totals.
     pub fn new(state: AppState) -> Arc<Ingestor> {
-        let delta = shared_tracker(&state.db, state.config.limits.series.max_series);
+        let delta = state.delta.clone();
         Arc::new(Ingestor { state, delta })
     }
 
@@ -80,6 +80,9 @@ impl Ingestor {
         })
         .await
         .map_err(|e| IngestError::Unavailable(format!("mapping task failed: {e}")))?;
+        for (name, meta) in &mapped.metadata {
+            self.state.metadata.record(name, meta.clone());
+        }
         for (reason, n) in &mapped.rejected_by_reason {
             self.count_rejected(protocol, reason, *n);
         }

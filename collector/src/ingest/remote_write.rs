@@ -29,7 +29,7 @@ pub struct WriteRequest {
     /// The series with their samples.
     #[prost(message, repeated, tag = "1")]
     pub timeseries: Vec<TimeSeries>,
-    /// Metric metadata (type, help, unit); accepted and not stored yet.
+    /// Metric metadata (type, help, unit), served by `/api/v1/metadata`.
     #[prost(message, repeated, tag = "3")]
     pub metadata: Vec<MetricMetadata>,
 }
@@ -167,6 +167,34 @@ fn check_headers(headers: &HeaderMap) -> Result<(), IngestError> {
     Ok(())
 }
 
+/// Remembers the type, help and unit that remote_write senders report.
+fn record_metadata(metadata: &[MetricMetadata], ingestor: &Ingestor) {
+    for m in metadata {
+        if m.metric_family_name.is_empty() {
+            continue;
+        }
+        // prometheus.MetricMetadata.MetricType
+        let kind = match m.r#type {
+            1 => "counter",
+            2 => "gauge",
+            3 => "histogram",
+            4 => "gaugehistogram",
+            5 => "summary",
+            6 => "info",
+            7 => "stateset",
+            _ => "unknown",
+        };
+        ingestor.state.metadata.record(
+            &m.metric_family_name,
+            crate::metadata::MetricMetadata {
+                kind: kind.to_string(),
+                help: m.help.clone(),
+                unit: m.unit.clone(),
+            },
+        );
+    }
+}
+
 async fn handle(
     ingestor: &Ingestor,
     headers: &HeaderMap,
@@ -184,6 +212,7 @@ async fn handle(
     })
     .await
     .map_err(|e| IngestError::Unavailable(format!("decoding task failed: {e}")))??;
+    record_metadata(&request.metadata, ingestor);
     let (series, mut refusals) = convert(request, ingestor);
     let report = ingestor.append(series, Protocol::RemoteWrite).await?;
     let store_refused = refused_samples(&report);

@@ -67,9 +67,12 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
             .into_future(),
     );
     tokio::spawn(
-        axum::serve(http, ingest::remote_write_router(state.clone()))
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
+        axum::serve(
+            http,
+            ingest::remote_write_router(state.clone()).merge(didban_collector::api::router(state.clone())),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()))
+        .into_future(),
     );
     tokio::spawn(ingest::serve_otlp_grpc(state, grpc, stopped(stop_rx)));
     server

@@ -6,8 +6,8 @@
 //! place, so a block directory either is complete or does not exist.
 
 pub(crate) mod compact;
-mod reader;
-mod writer;
+pub(crate) mod reader;
+pub(crate) mod writer;
 
 pub(crate) use writer::BlockWriter;
 

@@ -16,7 +16,11 @@ use parquet::file::statistics::Statistics;
 use super::{BlockError, BlockSeries};
 use crate::model::{Label, Labels, Sample, SeriesSamples};
 
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T, BlockError> {
+pub(crate) fn column<'a, T: 'static>(
+    batch: &'a RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<&'a T, BlockError> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())

@@ -242,7 +242,7 @@ impl Drop for BlockWriter {
     }
 }
 
-fn write_synced(path: &Path, data: &[u8]) -> Result<(), BlockError> {
+pub(crate) fn write_synced(path: &Path, data: &[u8]) -> Result<(), BlockError> {
     use std::io::Write;
     let mut file = File::create(path).map_err(|e| BlockError::io(path, e))?;
     file.write_all(data).map_err(|e| BlockError::io(path, e))?;

@@ -1,6 +1,6 @@
 //! The acceptance rules for appended series and samples.
 
-use super::Head;
+use super::{Head, MemSeries};
 use crate::db::{AppendReport, RejectReason, SeriesLimits};
 use crate::model::{Labels, Sample};
 use crate::wal::record::SeriesDef;
@@ -105,26 +105,7 @@ impl Head {
             }
         };
 
-        let mut accepted = Vec::with_capacity(samples.len());
-        for s in samples {
-            match self.check_sample(series_ref, *s, rules) {
-                Ok(()) => {
-                    if self.insert_sample(series_ref, *s) {
-                        accepted.push(*s);
-                    }
-                }
-                Err(reason) => {
-                    let series = &self.series;
-                    report.reject(reason, 1, || {
-                        let name = series
-                            .get(&series_ref)
-                            .map(|x| x.labels.to_string())
-                            .unwrap_or_default();
-                        format!("{name}: {} at timestamp {}", reason.describe(), s.timestamp_ms)
-                    });
-                }
-            }
-        }
+        let mut accepted = self.accept_samples(series_ref, samples, rules, report);
         if accepted.is_empty() {
             if created {
                 self.remove_new_series(series_ref);
@@ -148,36 +129,73 @@ impl Head {
         })
     }
 
-    /// Decides whether one sample may be stored, given the series' state.
-    fn check_sample(&self, series_ref: u64, s: Sample, rules: &AppendRules) -> Result<(), RejectReason> {
-        let t = s.timestamp_ms;
-        if rules.max_sample_age_ms > 0 {
-            if let Some(newest) = self.max_seen_t {
-                if t < newest.saturating_sub(rules.max_sample_age_ms) {
-                    return Err(RejectReason::TooOld);
+    /// Checks and inserts one series' samples (one lookup for all of them), counting
+    /// refusals in `report`; returns the accepted samples in the order given.
+    fn accept_samples(
+        &mut self,
+        series_ref: u64,
+        samples: &[Sample],
+        rules: &AppendRules,
+        report: &mut AppendReport,
+    ) -> Vec<Sample> {
+        let mut max_seen = self.max_seen_t;
+        let Some(series) = self.series.get_mut(&series_ref) else {
+            return Vec::new();
+        };
+        let mut accepted = Vec::with_capacity(samples.len());
+        for s in samples {
+            match check_sample(series, max_seen, *s, rules) {
+                Ok(()) => {
+                    if series.insert(*s) {
+                        accepted.push(*s);
+                        max_seen = Some(max_seen.map_or(s.timestamp_ms, |m| m.max(s.timestamp_ms)));
+                    }
+                }
+                Err(reason) => {
+                    let labels = &series.labels;
+                    report.reject(reason, 1, || {
+                        format!("{labels}: {} at timestamp {}", reason.describe(), s.timestamp_ms)
+                    });
                 }
             }
         }
-        let Some(series) = self.series.get(&series_ref) else {
-            return Ok(());
-        };
-        let Some(newest) = series.max_t else {
-            return Ok(());
-        };
-        if t > newest {
-            return Ok(());
-        }
-        if let Ok(i) = series.samples.binary_search_by(|x| x.timestamp_ms.cmp(&t)) {
-            if series.samples[i].value.to_bits() == s.value.to_bits() {
-                return Err(RejectReason::Duplicate);
-            }
-            return Err(RejectReason::DuplicateTimestamp);
-        }
-        if newest.saturating_sub(t) > rules.out_of_order_window_ms {
-            return Err(RejectReason::OutOfOrder);
-        }
-        Ok(())
+        self.account_inserted(&accepted);
+        accepted
     }
+}
+
+/// Decides whether one sample may be stored, given the series' state and the newest
+/// sample seen in the database.
+fn check_sample(
+    series: &MemSeries,
+    max_seen_t: Option<i64>,
+    s: Sample,
+    rules: &AppendRules,
+) -> Result<(), RejectReason> {
+    let t = s.timestamp_ms;
+    if rules.max_sample_age_ms > 0 {
+        if let Some(newest) = max_seen_t {
+            if t < newest.saturating_sub(rules.max_sample_age_ms) {
+                return Err(RejectReason::TooOld);
+            }
+        }
+    }
+    let Some(newest) = series.max_t else {
+        return Ok(());
+    };
+    if t > newest {
+        return Ok(());
+    }
+    if let Ok(i) = series.samples.binary_search_by(|x| x.timestamp_ms.cmp(&t)) {
+        if series.samples[i].value.to_bits() == s.value.to_bits() {
+            return Err(RejectReason::Duplicate);
+        }
+        return Err(RejectReason::DuplicateTimestamp);
+    }
+    if newest.saturating_sub(t) > rules.out_of_order_window_ms {
+        return Err(RejectReason::OutOfOrder);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -379,3 +379,33 @@ fn clone_result(r: &io::Result<()>) -> io::Result<()> {
         Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
     }
 }
+
+/// Every intact record of a log directory, for the stores that replay a WAL of their own
+/// record format (traces, logs).
+pub(crate) struct ReplayedLog {
+    /// `(segment number, payloads)` in order.
+    pub segments: Vec<(u64, Vec<Vec<u8>>)>,
+    /// Segments whose torn or corrupt tail was cut off.
+    pub torn_repairs: u64,
+    /// Highest segment number seen (0 for an empty log).
+    pub last_segment: u64,
+}
+
+/// Reads every segment of `dir` in order, repairing torn tails as the metric replay does.
+pub(crate) fn read_log(dir: &Path) -> io::Result<ReplayedLog> {
+    let mut out = ReplayedLog {
+        segments: Vec::new(),
+        torn_repairs: 0,
+        last_segment: 0,
+    };
+    for (n, path) in segment::list_segments(dir)? {
+        out.last_segment = n;
+        let contents = segment::read_segment(&path)?;
+        if contents.repaired {
+            out.torn_repairs += 1;
+            tracing::warn!(segment = %path.display(), "cut a torn or corrupt record off the WAL");
+        }
+        out.segments.push((n, contents.payloads));
+    }
+    Ok(out)
+}

@@ -22,38 +22,8 @@ pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
     if let Ok(secs) = s.parse::<f64>() {
         return Ok((secs * 1000.0).round() as i64);
     }
-    let mut total: i64 = 0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err("empty duration".into());
-    }
-    while !rest.is_empty() {
-        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return Err(format!("invalid duration {s:?}"));
-        }
-        let n: i64 = rest
-            .get(..digits)
-            .unwrap_or("")
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}"))?;
-        rest = rest.get(digits..).unwrap_or("");
-        let unit_len = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
-        let unit = rest.get(..unit_len).unwrap_or("");
-        rest = rest.get(unit_len..).unwrap_or("");
-        let ms = match unit {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 7 * 86_400_000,
-            "y" => 365 * 86_400_000,
-            _ => return Err(format!("invalid unit {unit:?} in duration {s:?}")),
-        };
-        total += n * ms;
-    }
-    Ok(total)
+    let d = crate::duration::parse_duration(s).map_err(|e| e.to_string())?;
+    i64::try_from(d.as_millis()).map_err(|_| format!("duration {s:?} is too long"))
 }
 
 /// Parses a number as Go's `ParseFloat` would (`Inf`, `-Inf`, `NaN`, exponents).

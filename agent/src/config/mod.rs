@@ -1,0 +1,366 @@
+//! The agent's TOML configuration. Every key has a default, documented in `docs/agent.md` and
+//! `agent/agent.example.toml`; an empty file (or no file) collects host metrics and sends them
+//! to `http://localhost:4317` over OTLP gRPC.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::error::ConfigError;
+
+mod sections;
+use crate::units::{parse_bytes, parse_duration};
+pub use sections::*;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Settings that apply to the whole agent.
+    pub agent: AgentSection,
+    /// Where and how metrics are shipped.
+    pub export: ExportConfig,
+    /// The host collector.
+    pub host: HostConfig,
+    /// Prometheus scrape jobs (`[[scrape]]`).
+    pub scrape: Vec<ScrapeConfig>,
+    /// Redis instances to watch (`[[redis]]`).
+    pub redis: Vec<RedisConfig>,
+    /// PostgreSQL servers to watch (`[[postgres]]`).
+    pub postgres: Vec<PostgresConfig>,
+    /// Health checks (`[[probe]]`).
+    pub probe: Vec<ProbeConfig>,
+    /// The StatsD listener.
+    pub statsd: StatsdConfig,
+    /// RabbitMQ management endpoints (`[[rabbitmq]]`).
+    pub rabbitmq: Vec<RabbitmqConfig>,
+    /// The local OTLP receiver.
+    pub receiver: ReceiverConfig,
+    /// Log files to tail (`[[logs]]`).
+    pub logs: Vec<LogsConfig>,
+}
+
+/// `[agent]`: identity, data directory and the default collection interval.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSection {
+    /// Where the on-disk export buffer lives.
+    pub data_dir: PathBuf,
+    /// Host name reported as `host.name` / `instance`; empty means the system's host name.
+    pub hostname: String,
+    /// Default collection interval for every collector that sets none.
+    #[serde(deserialize_with = "de_duration")]
+    pub interval: Duration,
+}
+
+impl Default for AgentSection {
+    fn default() -> Self {
+        AgentSection {
+            data_dir: PathBuf::from("./didban-agent-data"),
+            hostname: String::new(),
+            interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Transport used to ship OTLP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// OTLP/gRPC (`MetricsService/Export`).
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies (`POST <endpoint>/v1/metrics`).
+    Http,
+}
+
+/// `[export]`: the OTLP exporter, its batching, retries and on-disk buffer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportConfig {
+    /// Collector URL. For `http` the path `/v1/metrics` is appended unless already there.
+    pub endpoint: String,
+    /// `grpc` or `http`.
+    pub protocol: Protocol,
+    /// Sent as `authorization: Bearer <token>` when not empty.
+    pub bearer_token: String,
+    /// PEM file of extra CAs trusted for an `https://` endpoint (besides the system's).
+    pub tls_ca_file: String,
+    /// Compress request bodies with gzip.
+    pub gzip: bool,
+    /// Timeout of one export request.
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// A batch is written to the buffer once it holds this many samples...
+    pub batch_max_samples: usize,
+    /// ...or when it is this old.
+    #[serde(deserialize_with = "de_duration")]
+    pub flush_interval: Duration,
+    /// First wait after a retryable failure; doubles up to `retry_max_backoff`.
+    #[serde(deserialize_with = "de_duration")]
+    pub retry_initial_backoff: Duration,
+    /// Longest wait between retries (a longer `Retry-After` from the server is still honoured).
+    #[serde(deserialize_with = "de_duration")]
+    pub retry_max_backoff: Duration,
+    /// Upper bound of the on-disk buffer; past it the oldest segment is dropped and counted.
+    #[serde(deserialize_with = "de_bytes")]
+    pub buffer_max_bytes: u64,
+    /// Size at which a buffer segment file is closed and a new one started.
+    #[serde(deserialize_with = "de_bytes")]
+    pub buffer_segment_bytes: u64,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            endpoint: "http://localhost:4317".to_string(),
+            protocol: Protocol::Grpc,
+            bearer_token: String::new(),
+            tls_ca_file: String::new(),
+            gzip: false,
+            timeout: Duration::from_secs(10),
+            batch_max_samples: 5000,
+            flush_interval: Duration::from_secs(5),
+            retry_initial_backoff: Duration::from_secs(1),
+            retry_max_backoff: Duration::from_secs(60),
+            buffer_max_bytes: 256 * 1024 * 1024,
+            buffer_segment_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        Config::parse(&text)
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, why: &str| ConfigError::Invalid {
+            key: key.to_string(),
+            why: why.to_string(),
+        };
+        if self.export.batch_max_samples == 0 {
+            return Err(invalid("export.batch_max_samples", "must be at least 1"));
+        }
+        if self.export.buffer_segment_bytes < 4096 {
+            return Err(invalid("export.buffer_segment_bytes", "must be at least 4096"));
+        }
+        if self.export.buffer_max_bytes < 2 * self.export.buffer_segment_bytes {
+            return Err(invalid(
+                "export.buffer_max_bytes",
+                "must be at least twice buffer_segment_bytes",
+            ));
+        }
+        if !self.export.endpoint.starts_with("http://") && !self.export.endpoint.starts_with("https://") {
+            return Err(invalid("export.endpoint", "must start with http:// or https://"));
+        }
+        if self.agent.interval.is_zero() {
+            return Err(invalid("agent.interval", "must be more than 0"));
+        }
+        for s in &self.scrape {
+            if s.scheme != "http" && s.scheme != "https" {
+                return Err(invalid("scrape.scheme", "must be \"http\" or \"https\""));
+            }
+            if s.job.is_empty() {
+                return Err(invalid("scrape.job", "must not be empty"));
+            }
+        }
+        for regex in [
+            (
+                "host.filesystem_exclude_fstypes",
+                &self.host.filesystem_exclude_fstypes,
+            ),
+            (
+                "host.filesystem_exclude_mountpoints",
+                &self.host.filesystem_exclude_mountpoints,
+            ),
+            ("host.disk_exclude_devices", &self.host.disk_exclude_devices),
+            ("host.network_exclude_devices", &self.host.network_exclude_devices),
+        ] {
+            if let Err(e) = regex::Regex::new(regex.1) {
+                return Err(invalid(regex.0, &e.to_string()));
+            }
+        }
+        if self.receiver.enabled {
+            let target = self
+                .export
+                .endpoint
+                .trim_start_matches("http://")
+                .trim_end_matches('/');
+            let target = target.replace("localhost", "127.0.0.1");
+            for listen in [&self.receiver.grpc_listen, &self.receiver.http_listen] {
+                let listen = listen
+                    .replace("localhost", "127.0.0.1")
+                    .replace("0.0.0.0", "127.0.0.1");
+                if !listen.is_empty() && target.starts_with(&listen) {
+                    return Err(invalid(
+                        "receiver",
+                        "listens on the export endpoint: the agent would send to itself; point export.endpoint at the collector or change the receiver address",
+                    ));
+                }
+            }
+        }
+        for l in &self.logs {
+            if l.paths.is_empty() {
+                return Err(invalid("logs.paths", "must list at least one glob"));
+            }
+            for p in l.paths.iter().chain(l.exclude.iter()) {
+                if let Err(e) = glob::Pattern::new(p) {
+                    return Err(invalid("logs.paths", &format!("{p:?}: {e}")));
+                }
+            }
+            if let Err(e) = regex::Regex::new(&l.multiline_start) {
+                return Err(invalid("logs.multiline_start", &e.to_string()));
+            }
+            if l.poll_interval.is_zero() {
+                return Err(invalid("logs.poll_interval", "must be more than 0"));
+            }
+        }
+        for r in &self.rabbitmq {
+            if !r.url.starts_with("http://") && !r.url.starts_with("https://") {
+                return Err(invalid("rabbitmq.url", "must start with http:// or https://"));
+            }
+        }
+        for q in &self.statsd.percentiles {
+            if !(*q > 0.0 && *q <= 1.0) {
+                return Err(invalid("statsd.percentiles", "each must be in (0, 1]"));
+            }
+        }
+        for p in &self.probe {
+            let schemes = ["http://", "https://", "tcp://"];
+            if !schemes.iter().any(|s| p.target.starts_with(s)) {
+                return Err(invalid(
+                    "probe.target",
+                    "must start with http://, https:// or tcp://",
+                ));
+            }
+            if let Err(e) = regex::Regex::new(&p.body_match) {
+                return Err(invalid("probe.body_match", &e.to_string()));
+            }
+        }
+        for g in &self.host.process_groups {
+            if let Err(e) = regex::Regex::new(&g.pattern) {
+                return Err(invalid("host.process_groups.pattern", &e.to_string()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Accepts a duration as a string (`"10s"`) or a number of seconds.
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Secs(f64),
+    }
+    let text = match Raw::deserialize(d)? {
+        Raw::Text(t) => t,
+        Raw::Secs(s) => s.to_string(),
+    };
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+pub(crate) fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}
+
+/// Accepts a size as a string (`"256MiB"`) or a number of bytes.
+fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Bytes(u64),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Text(t) => parse_bytes(&t).map_err(serde::de::Error::custom),
+        Raw::Bytes(b) => Ok(b),
+    }
+}
+
+pub(crate) fn de_bytes_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let bytes = de_bytes(d)?;
+    usize::try_from(bytes).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn empty_config_means_host_metrics_to_localhost_grpc() {
+        let c = Config::parse("").unwrap();
+        assert!(c.host.enabled);
+        assert_eq!(c.export.endpoint, "http://localhost:4317");
+        assert_eq!(c.export.protocol, Protocol::Grpc);
+        assert!(c.scrape.is_empty() && c.redis.is_empty() && c.postgres.is_empty());
+        assert_eq!(c.agent.interval, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn example_file_parses() {
+        let text = include_str!("../../agent.example.toml");
+        let c = Config::parse(text).unwrap();
+        assert_eq!(c.export.buffer_max_bytes, 256 * 1024 * 1024);
+    }
+
+    #[test]
+    fn full_config() {
+        let c = Config::parse(
+            r#"
+            [agent]
+            interval = "15s"
+            [export]
+            protocol = "http"
+            endpoint = "http://collector:4318"
+            buffer_max_bytes = "64MiB"
+            buffer_segment_bytes = "1MiB"
+            [[host.process_groups]]
+            name = "gunicorn"
+            pattern = "gunicorn"
+            [[scrape]]
+            job = "django"
+            targets = ["localhost:8000"]
+            [[redis]]
+            url = "redis://localhost:6379/0"
+            celery_queues = ["celery"]
+            [[postgres]]
+            dsn = "host=localhost user=postgres"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.export.protocol, Protocol::Http);
+        assert_eq!(c.scrape[0].metrics_path, "/metrics");
+        assert_eq!(c.redis[0].celery_priority_steps, vec![0, 3, 6, 9]);
+        assert_eq!(c.postgres[0].slow_queries_top_n, 20);
+        assert_eq!(c.host.process_groups[0].name, "gunicorn");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Config::parse("[export]\nendpoint = \"localhost:4317\"").unwrap_err();
+        assert!(e.to_string().contains("export.endpoint"), "{e}");
+        assert!(Config::parse("[export]\nendpoint = \"https://c:4317\"").is_ok());
+        let e = Config::parse("[receiver]\nenabled = true").unwrap_err();
+        assert!(e.to_string().contains("send to itself"), "{e}");
+        let e = Config::parse("[agent]\nintervall = \"1s\"").unwrap_err();
+        assert!(e.to_string().contains("intervall"), "{e}");
+        let e = Config::parse("[agent]\ninterval = \"1x\"").unwrap_err();
+        assert!(e.to_string().contains("unknown unit"), "{e}");
+    }
+}

@@ -1,0 +1,492 @@
+//! Bounded on-disk buffer between the collectors and the network.
+//!
+//! Records (encoded OTLP requests) are appended to segment files `<id>.seg` under the buffer
+//! directory, each framed as `len: u32 LE | crc32(payload): u32 LE | payload` after an 8-byte
+//! segment header. Every append is fsynced before it returns. A record leaves the buffer only
+//! through [`DiskBuffer::ack`], called once the collector accepted it; the acknowledged position
+//! is persisted in the file `ack` (written to a temporary file, fsynced, renamed), so a restarted
+//! agent resumes exactly after the last acknowledged record. When the files pass `max_bytes`, the
+//! oldest segment is deleted and its unacknowledged records are counted as dropped.
+//! A torn or corrupt tail (a crash mid-append) is cut off at open.
+
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::BufferError;
+
+const MAGIC: &[u8; 8] = b"DIDBAGT1";
+const HEADER_LEN: u64 = 8;
+const FRAME_LEN: u64 = 8;
+/// Largest record accepted; a length field above it is treated as corruption.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
+
+/// Position of a record: segment id and byte offset of its frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RecordId {
+    /// Segment file number.
+    pub segment: u64,
+    /// Offset of the frame inside the segment file.
+    pub offset: u64,
+}
+
+#[derive(Debug)]
+struct Segment {
+    id: u64,
+    size: u64,
+    /// Unacknowledged records: (offset, payload length).
+    pending: VecDeque<(u64, u32)>,
+}
+
+/// The buffer. Not thread-safe by itself; the exporter wraps it in a mutex.
+#[derive(Debug)]
+pub struct DiskBuffer {
+    dir: PathBuf,
+    max_bytes: u64,
+    segment_bytes: u64,
+    segments: VecDeque<Segment>,
+    writer: Option<File>,
+    dropped_records: u64,
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> BufferError {
+    BufferError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl DiskBuffer {
+    /// Opens (or creates) the buffer in `dir`, replaying what a previous run left.
+    pub fn open(dir: &Path, max_bytes: u64, segment_bytes: u64) -> Result<DiskBuffer, BufferError> {
+        fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let ack = read_ack(dir)?;
+        let mut ids = Vec::new();
+        for entry in fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+            let entry = entry.map_err(|e| io_err(dir, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(stem) = name.strip_suffix(".seg") {
+                if let Ok(id) = stem.parse::<u64>() {
+                    ids.push(id);
+                }
+            }
+        }
+        ids.sort_unstable();
+        let mut buffer = DiskBuffer {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            segment_bytes,
+            segments: VecDeque::new(),
+            writer: None,
+            dropped_records: 0,
+        };
+        let last = ids.last().copied();
+        for id in ids {
+            let path = buffer.segment_path(id);
+            if id < ack.segment {
+                fs::remove_file(&path).map_err(|e| io_err(&path, e))?;
+                continue;
+            }
+            let skip_before = if id == ack.segment { ack.offset } else { 0 };
+            let segment = buffer.scan_segment(id, skip_before, Some(id) == last)?;
+            buffer.segments.push_back(segment);
+        }
+        Ok(buffer)
+    }
+
+    fn segment_path(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("{id:020}.seg"))
+    }
+
+    /// Reads a segment's frames; a bad frame ends the segment (truncated if it is the last).
+    fn scan_segment(&mut self, id: u64, skip_before: u64, is_last: bool) -> Result<Segment, BufferError> {
+        let path = self.segment_path(id);
+        let data = fs::read(&path).map_err(|e| io_err(&path, e))?;
+        let mut pending = VecDeque::new();
+        let mut pos = HEADER_LEN as usize;
+        let header_ok = data.get(..HEADER_LEN as usize) == Some(MAGIC.as_slice());
+        if header_ok {
+            while let Some((len, next)) = check_frame(&data, pos) {
+                if pos as u64 >= skip_before {
+                    pending.push_back((pos as u64, len));
+                }
+                pos = next;
+            }
+        } else {
+            pos = 0;
+        }
+        if pos < data.len() {
+            tracing::warn!(segment = %path.display(), offset = pos, "export buffer: cutting off a torn or corrupt tail");
+            if !is_last {
+                // Records after a corrupt frame in an older segment cannot be found again.
+                self.dropped_records += 1;
+            }
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| io_err(&path, e))?;
+            file.set_len(pos as u64).map_err(|e| io_err(&path, e))?;
+            file.sync_all().map_err(|e| io_err(&path, e))?;
+        }
+        Ok(Segment {
+            id,
+            size: pos as u64,
+            pending,
+        })
+    }
+
+    /// Appends one record and fsyncs it; then enforces the size bound.
+    pub fn append(&mut self, payload: &[u8]) -> Result<(), BufferError> {
+        if payload.len() > MAX_RECORD_BYTES {
+            return Err(BufferError::TooLarge(payload.len()));
+        }
+        let frame_total = FRAME_LEN + payload.len() as u64;
+        let need_new = match self.segments.back() {
+            None => true,
+            Some(s) => s.size == 0 || (s.size > HEADER_LEN && s.size + frame_total > self.segment_bytes),
+        };
+        if need_new {
+            self.start_segment()?;
+        } else if self.writer.is_none() {
+            self.reopen_writer()?;
+        }
+        let (id, offset) = match self.segments.back() {
+            Some(s) => (s.id, s.size),
+            None => return Ok(()),
+        };
+        let path = self.segment_path(id);
+        let mut frame = Vec::with_capacity(frame_total as usize);
+        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        frame.extend_from_slice(payload);
+        if let Some(w) = self.writer.as_mut() {
+            let written = w.write_all(&frame).and_then(|()| w.sync_data());
+            if let Err(e) = written {
+                // Disk full or I/O error: forget the partial frame so the next append starts
+                // at the last good offset (the writer is reopened there).
+                let _ = w.set_len(offset);
+                self.writer = None;
+                return Err(io_err(&path, e));
+            }
+        }
+        if let Some(s) = self.segments.back_mut() {
+            s.size = offset + frame_total;
+            s.pending.push_back((offset, payload.len() as u32));
+        }
+        self.enforce_limit()
+    }
+
+    fn start_segment(&mut self) -> Result<(), BufferError> {
+        if let Some(w) = self.writer.take() {
+            let _ = w.sync_all();
+        }
+        // An empty trailing segment (size 0 after a bad header) is replaced, not kept.
+        if let Some(s) = self.segments.back() {
+            if s.size <= HEADER_LEN && s.pending.is_empty() {
+                let path = self.segment_path(s.id);
+                let _ = fs::remove_file(&path);
+                self.segments.pop_back();
+            }
+        }
+        let id = self
+            .segments
+            .back()
+            .map(|s| s.id + 1)
+            .unwrap_or_else(|| read_ack_segment(&self.dir));
+        let path = self.segment_path(id);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_err(&path, e))?;
+        file.write_all(MAGIC).map_err(|e| io_err(&path, e))?;
+        file.sync_all().map_err(|e| io_err(&path, e))?;
+        sync_dir(&self.dir)?;
+        self.writer = Some(file);
+        self.segments.push_back(Segment {
+            id,
+            size: HEADER_LEN,
+            pending: VecDeque::new(),
+        });
+        Ok(())
+    }
+
+    fn reopen_writer(&mut self) -> Result<(), BufferError> {
+        if let Some(s) = self.segments.back() {
+            let path = self.segment_path(s.id);
+            let mut file = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| io_err(&path, e))?;
+            file.seek(SeekFrom::Start(s.size)).map_err(|e| io_err(&path, e))?;
+            self.writer = Some(file);
+        }
+        Ok(())
+    }
+
+    fn enforce_limit(&mut self) -> Result<(), BufferError> {
+        while self.bytes() > self.max_bytes && self.segments.len() > 1 {
+            if let Some(oldest) = self.segments.pop_front() {
+                self.dropped_records += oldest.pending.len() as u64;
+                tracing::warn!(
+                    records = oldest.pending.len(),
+                    "export buffer full: dropped the oldest segment"
+                );
+                let path = self.segment_path(oldest.id);
+                fs::remove_file(&path).map_err(|e| io_err(&path, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The oldest unacknowledged record, if any.
+    pub fn peek(&mut self) -> Result<Option<(RecordId, Vec<u8>)>, BufferError> {
+        loop {
+            let Some(segment) = self.segments.front() else {
+                return Ok(None);
+            };
+            let Some(&(offset, len)) = segment.pending.front() else {
+                if self.segments.len() == 1 {
+                    return Ok(None);
+                }
+                self.remove_front_segment()?;
+                continue;
+            };
+            let id = RecordId {
+                segment: segment.id,
+                offset,
+            };
+            let path = self.segment_path(segment.id);
+            let mut file = File::open(&path).map_err(|e| io_err(&path, e))?;
+            file.seek(SeekFrom::Start(offset + FRAME_LEN))
+                .map_err(|e| io_err(&path, e))?;
+            let mut payload = vec![0u8; len as usize];
+            file.read_exact(&mut payload).map_err(|e| io_err(&path, e))?;
+            return Ok(Some((id, payload)));
+        }
+    }
+
+    /// Marks the oldest record (which must be `id`) as delivered and persists that fact.
+    /// An id that is no longer the oldest (its segment was dropped meanwhile) is ignored.
+    pub fn ack(&mut self, id: RecordId) -> Result<(), BufferError> {
+        let Some(segment) = self.segments.front_mut() else {
+            return Ok(());
+        };
+        if segment.id != id.segment || segment.pending.front().map(|p| p.0) != Some(id.offset) {
+            return Ok(());
+        }
+        let Some((offset, len)) = segment.pending.pop_front() else {
+            return Ok(());
+        };
+        let next = RecordId {
+            segment: id.segment,
+            offset: offset + FRAME_LEN + u64::from(len),
+        };
+        write_ack(&self.dir, next)?;
+        if segment.pending.is_empty() && self.segments.len() > 1 {
+            self.remove_front_segment()?;
+        }
+        Ok(())
+    }
+
+    fn remove_front_segment(&mut self) -> Result<(), BufferError> {
+        if let Some(s) = self.segments.pop_front() {
+            let path = self.segment_path(s.id);
+            fs::remove_file(&path).map_err(|e| io_err(&path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Records not yet acknowledged.
+    pub fn pending_records(&self) -> usize {
+        let mut n = 0;
+        for s in &self.segments {
+            n += s.pending.len();
+        }
+        n
+    }
+
+    /// Bytes of all segment files.
+    pub fn bytes(&self) -> u64 {
+        let mut n = 0;
+        for s in &self.segments {
+            n += s.size;
+        }
+        n
+    }
+
+    /// Records dropped because the buffer was full (or found corrupt) since open.
+    pub fn dropped_records(&self) -> u64 {
+        self.dropped_records
+    }
+}
+
+/// Validates the frame at `pos`; returns its payload length and the next position.
+fn check_frame(data: &[u8], pos: usize) -> Option<(u32, usize)> {
+    let len_bytes: [u8; 4] = data.get(pos..pos + 4)?.try_into().ok()?;
+    let crc_bytes: [u8; 4] = data.get(pos + 4..pos + 8)?.try_into().ok()?;
+    let len = u32::from_le_bytes(len_bytes);
+    if len as usize > MAX_RECORD_BYTES {
+        return None;
+    }
+    let end = pos + FRAME_LEN as usize + len as usize;
+    let payload = data.get(pos + FRAME_LEN as usize..end)?;
+    if crc32fast::hash(payload) != u32::from_le_bytes(crc_bytes) {
+        return None;
+    }
+    Some((len, end))
+}
+
+fn read_ack(dir: &Path) -> Result<RecordId, BufferError> {
+    let path = dir.join("ack");
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(RecordId {
+                segment: 0,
+                offset: 0,
+            })
+        }
+        Err(e) => return Err(io_err(&path, e)),
+    };
+    let mut parts = text.split_whitespace();
+    let segment = parts.next().and_then(|p| p.parse().ok());
+    let offset = parts.next().and_then(|p| p.parse().ok());
+    match (segment, offset) {
+        (Some(segment), Some(offset)) => Ok(RecordId { segment, offset }),
+        _ => {
+            tracing::warn!(path = %path.display(), "export buffer: unreadable ack file, resending everything");
+            Ok(RecordId {
+                segment: 0,
+                offset: 0,
+            })
+        }
+    }
+}
+
+/// Segment id to start with in an empty buffer: never below the acknowledged one, so an old
+/// `ack` position cannot hide new records.
+fn read_ack_segment(dir: &Path) -> u64 {
+    match read_ack(dir) {
+        Ok(id) => id.segment + 1,
+        Err(_) => 1,
+    }
+}
+
+fn write_ack(dir: &Path, id: RecordId) -> Result<(), BufferError> {
+    let tmp = dir.join("ack.tmp");
+    let path = dir.join("ack");
+    let mut file = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+    file.write_all(format!("{} {}\n", id.segment, id.offset).as_bytes())
+        .map_err(|e| io_err(&tmp, e))?;
+    file.sync_all().map_err(|e| io_err(&tmp, e))?;
+    fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), BufferError> {
+    let d = File::open(dir).map_err(|e| io_err(dir, e))?;
+    d.sync_all().map_err(|e| io_err(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn drain(b: &mut DiskBuffer) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some((id, payload)) = b.peek().unwrap() {
+            out.push(payload);
+            b.ack(id).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn records_survive_reopen_until_acked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = DiskBuffer::open(dir.path(), 1 << 20, 4096).unwrap();
+        for i in 0..100u32 {
+            b.append(format!("record-{i}").as_bytes()).unwrap();
+        }
+        let (id, first) = b.peek().unwrap().unwrap();
+        assert_eq!(first, b"record-0");
+        b.ack(id).unwrap();
+        drop(b);
+        let mut b = DiskBuffer::open(dir.path(), 1 << 20, 4096).unwrap();
+        assert_eq!(b.pending_records(), 99);
+        let all = drain(&mut b);
+        assert_eq!(all.len(), 99);
+        assert_eq!(all[0], b"record-1");
+        assert_eq!(all[98], b"record-99");
+        drop(b);
+        // Acked segments are gone; new records after reopen still flow.
+        let mut b = DiskBuffer::open(dir.path(), 1 << 20, 4096).unwrap();
+        assert_eq!(b.pending_records(), 0);
+        b.append(b"after").unwrap();
+        drop(b);
+        let mut b = DiskBuffer::open(dir.path(), 1 << 20, 4096).unwrap();
+        assert_eq!(drain(&mut b), vec![b"after".to_vec()]);
+    }
+
+    #[test]
+    fn full_buffer_drops_oldest_and_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = DiskBuffer::open(dir.path(), 3 * 4096, 4096).unwrap();
+        let payload = vec![7u8; 1000];
+        for _ in 0..40 {
+            b.append(&payload).unwrap();
+        }
+        assert!(b.bytes() <= 3 * 4096, "{}", b.bytes());
+        assert!(b.dropped_records() > 0);
+        assert_eq!(b.dropped_records() + b.pending_records() as u64, 40);
+    }
+
+    #[test]
+    fn torn_tail_is_cut_and_later_records_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = DiskBuffer::open(dir.path(), 1 << 20, 1 << 16).unwrap();
+        b.append(b"one").unwrap();
+        b.append(b"two").unwrap();
+        drop(b);
+        let seg = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "seg"))
+            .unwrap();
+        let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+        f.write_all(&[9, 0, 0, 0, 1, 2]).unwrap();
+        drop(f);
+        let mut b = DiskBuffer::open(dir.path(), 1 << 20, 1 << 16).unwrap();
+        assert_eq!(b.pending_records(), 2);
+        b.append(b"three").unwrap();
+        assert_eq!(
+            drain(&mut b),
+            vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
+        );
+    }
+
+    #[test]
+    fn corrupt_payload_is_not_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = DiskBuffer::open(dir.path(), 1 << 20, 1 << 16).unwrap();
+        b.append(b"good").unwrap();
+        b.append(b"flipped").unwrap();
+        drop(b);
+        let seg = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "seg"))
+            .unwrap();
+        let mut data = fs::read(&seg).unwrap();
+        let last = data.len() - 1;
+        data[last] ^= 0xff;
+        fs::write(&seg, data).unwrap();
+        let mut b = DiskBuffer::open(dir.path(), 1 << 20, 1 << 16).unwrap();
+        assert_eq!(drain(&mut b), vec![b"good".to_vec()]);
+    }
+}

@@ -1,0 +1,217 @@
+//! Turns agent samples into an OTLP `ExportMetricsServiceRequest`.
+//!
+//! The collector maps OTLP back to Prometheus series (`job` from `service.name`, `instance`
+//! from `service.instance.id`, `_total` added to monotonic sums that lack it, unit suffixes
+//! added when a unit is set). So names are sent unchanged with no unit; counters whose name
+//! ends in `_total` become cumulative monotonic sums and everything else a gauge, which keeps
+//! every name exactly as the Prometheus exporters spell it.
+
+use std::collections::BTreeMap;
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{
+    metric, number_data_point, AggregationTemporality, Gauge, Metric, NumberDataPoint, ResourceMetrics,
+    ScopeMetrics, Sum,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+
+use crate::model::{MetricKind, Sample};
+
+/// Who is sending: default resource of samples without `job`/`instance` labels.
+#[derive(Debug, Clone)]
+pub struct ResourceInfo {
+    /// `service.name` / `job` of the agent's own collectors (`didban-agent`).
+    pub service_name: String,
+    /// `host.name`, and `service.instance.id` / `instance` of the agent's own collectors.
+    pub host_name: String,
+}
+
+fn kv(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_string(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.to_string())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn ms_to_ns(ms: i64) -> u64 {
+    u64::try_from(ms).unwrap_or(0).saturating_mul(1_000_000)
+}
+
+/// Whether the sample is sent as a monotonic cumulative sum.
+pub fn is_monotonic_sum(sample: &Sample) -> bool {
+    sample.kind == MetricKind::Counter && sample.name.ends_with("_total")
+}
+
+/// Builds one request from `samples`. Samples carrying `job`/`instance` labels (scraped
+/// targets) get their own resource; the others get the agent's. `start_ms` is the start time
+/// of cumulative sums (when counting began, as far as the agent knows).
+pub fn encode(samples: &[Sample], resource: &ResourceInfo, start_ms: i64) -> ExportMetricsServiceRequest {
+    // (job, instance) -> (name, is_sum) -> points
+    type Groups<'a> = BTreeMap<(String, String), BTreeMap<(&'a str, bool), Vec<NumberDataPoint>>>;
+    let mut groups: Groups = BTreeMap::new();
+    for s in samples {
+        let mut job = None;
+        let mut instance = None;
+        let mut attributes = Vec::with_capacity(s.labels.len());
+        for (k, v) in &s.labels {
+            match k.as_str() {
+                "job" => job = Some(v.clone()),
+                "instance" => instance = Some(v.clone()),
+                _ if v.is_empty() => {}
+                _ => attributes.push(kv(k, v)),
+            }
+        }
+        let key = (
+            job.unwrap_or_else(|| resource.service_name.clone()),
+            instance.unwrap_or_else(|| resource.host_name.clone()),
+        );
+        let sum = is_monotonic_sum(s);
+        let point = NumberDataPoint {
+            attributes,
+            start_time_unix_nano: if sum {
+                ms_to_ns(start_ms.min(s.timestamp_ms))
+            } else {
+                0
+            },
+            time_unix_nano: ms_to_ns(s.timestamp_ms),
+            value: Some(number_data_point::Value::AsDouble(s.value)),
+            ..Default::default()
+        };
+        groups
+            .entry(key)
+            .or_default()
+            .entry((s.name.as_str(), sum))
+            .or_default()
+            .push(point);
+    }
+    let scope = InstrumentationScope {
+        name: "didban-agent".to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        ..Default::default()
+    };
+    let mut resource_metrics = Vec::with_capacity(groups.len());
+    for ((job, instance), metrics) in groups {
+        let mut out = Vec::with_capacity(metrics.len());
+        for ((name, sum), data_points) in metrics {
+            let data = if sum {
+                metric::Data::Sum(Sum {
+                    data_points,
+                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                    is_monotonic: true,
+                })
+            } else {
+                metric::Data::Gauge(Gauge { data_points })
+            };
+            out.push(Metric {
+                name: name.to_string(),
+                data: Some(data),
+                ..Default::default()
+            });
+        }
+        resource_metrics.push(ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![
+                    kv("service.name", &job),
+                    kv("service.instance.id", &instance),
+                    kv("host.name", &resource.host_name),
+                ],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(scope.clone()),
+                metrics: out,
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+    }
+    ExportMetricsServiceRequest { resource_metrics }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn attr<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a str> {
+        for kv in kvs {
+            if kv.key == key {
+                if let Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(s)),
+                }) = &kv.value
+                {
+                    return Some(s);
+                }
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn counters_gauges_and_resources() {
+        let res = ResourceInfo {
+            service_name: "didban-agent".into(),
+            host_name: "h1".into(),
+        };
+        let samples = vec![
+            Sample::counter(
+                "node_cpu_seconds_total",
+                &[("cpu", "0"), ("mode", "idle")],
+                5.0,
+                2000,
+            ),
+            Sample::gauge("node_load1", &[], 0.5, 2000),
+            Sample::counter("pg_stat_database_blks_hit", &[("datname", "x")], 9.0, 2000),
+            Sample::gauge(
+                "up",
+                &[("job", "django"), ("instance", "localhost:8000")],
+                1.0,
+                2000,
+            ),
+        ];
+        let req = encode(&samples, &res, 1000);
+        assert_eq!(req.resource_metrics.len(), 2);
+        let agent = &req.resource_metrics[0];
+        let attrs = &agent.resource.as_ref().unwrap().attributes;
+        assert_eq!(attr(attrs, "service.name"), Some("didban-agent"));
+        assert_eq!(attr(attrs, "service.instance.id"), Some("h1"));
+        assert_eq!(attr(attrs, "host.name"), Some("h1"));
+        let metrics = &agent.scope_metrics[0].metrics;
+        let cpu = metrics
+            .iter()
+            .find(|m| m.name == "node_cpu_seconds_total")
+            .unwrap();
+        match cpu.data.as_ref().unwrap() {
+            metric::Data::Sum(s) => {
+                assert!(s.is_monotonic);
+                assert_eq!(
+                    s.aggregation_temporality,
+                    AggregationTemporality::Cumulative as i32
+                );
+                assert_eq!(s.data_points[0].start_time_unix_nano, 1_000_000_000);
+                assert_eq!(s.data_points[0].time_unix_nano, 2_000_000_000);
+                assert_eq!(attr(&s.data_points[0].attributes, "mode"), Some("idle"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(cpu.unit.is_empty());
+        let blks = metrics
+            .iter()
+            .find(|m| m.name == "pg_stat_database_blks_hit")
+            .unwrap();
+        assert!(matches!(blks.data, Some(metric::Data::Gauge(_))));
+        let scraped = &req.resource_metrics[1];
+        let attrs = &scraped.resource.as_ref().unwrap().attributes;
+        assert_eq!(attr(attrs, "service.name"), Some("django"));
+        assert_eq!(attr(attrs, "service.instance.id"), Some("localhost:8000"));
+        let up = &scraped.scope_metrics[0].metrics[0];
+        match up.data.as_ref().unwrap() {
+            metric::Data::Gauge(g) => assert!(g.data_points[0].attributes.is_empty()),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! The network side of the exporter: sends one buffered OTLP request (metrics, traces or
+//! logs) over OTLP/gRPC (tonic) or OTLP/HTTP (protobuf body) and classifies failures for the
+//! retry loop.
+
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+use crate::config::{ExportConfig, Protocol};
+use crate::error::ExportError;
+use crate::export::retry::{
+    grpc_code_retryable, grpc_retry_after, http_status_retryable, parse_retry_after, SendFailure,
+};
+
+/// Which OTLP signal a buffered record carries (its first byte in the buffer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// `ExportMetricsServiceRequest`.
+    Metrics = 1,
+    /// `ExportTraceServiceRequest`.
+    Traces = 2,
+    /// `ExportLogsServiceRequest`.
+    Logs = 3,
+}
+
+impl Signal {
+    /// The signal of a record tag byte.
+    pub fn from_tag(tag: u8) -> Option<Signal> {
+        match tag {
+            1 => Some(Signal::Metrics),
+            2 => Some(Signal::Traces),
+            3 => Some(Signal::Logs),
+            _ => None,
+        }
+    }
+
+    /// The OTLP/HTTP path of the signal.
+    pub fn http_path(self) -> &'static str {
+        match self {
+            Signal::Metrics => "/v1/metrics",
+            Signal::Traces => "/v1/traces",
+            Signal::Logs => "/v1/logs",
+        }
+    }
+}
+
+/// What the collector answered to an accepted request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Accepted {
+    /// Items (points, spans, log records) rejected in a partial success; not retried.
+    pub rejected: i64,
+    /// The collector's explanation of a partial success.
+    pub message: String,
+}
+
+/// A connection to the collector.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// OTLP/gRPC.
+    Grpc {
+        /// The lazily connected channel shared by the three service clients.
+        channel: Channel,
+        /// gzip request bodies.
+        gzip: bool,
+        /// `Bearer <token>` header value, if any.
+        auth: Option<MetadataValue<Ascii>>,
+    },
+    /// OTLP/HTTP protobuf.
+    Http {
+        /// Shared HTTP client with the request timeout set.
+        client: reqwest::Client,
+        /// Endpoint without the `/v1/<signal>` path.
+        base: String,
+        /// `Bearer <token>` header value, if any.
+        auth: Option<String>,
+        /// Compress bodies with gzip.
+        gzip: bool,
+    },
+}
+
+impl Transport {
+    /// Builds the transport; connecting happens on first use, so a collector that is down at
+    /// start is not an error.
+    pub fn new(config: &ExportConfig) -> Result<Transport, ExportError> {
+        let bad = |why: String| ExportError::Endpoint {
+            endpoint: config.endpoint.clone(),
+            why,
+        };
+        let token = config.bearer_token.trim();
+        match config.protocol {
+            Protocol::Grpc => {
+                let mut endpoint = Endpoint::from_shared(config.endpoint.clone())
+                    .map_err(|e| bad(e.to_string()))?
+                    .connect_timeout(config.timeout.min(Duration::from_secs(5)))
+                    .timeout(config.timeout);
+                if config.endpoint.starts_with("https://") {
+                    let mut tls = ClientTlsConfig::new().with_native_roots();
+                    if !config.tls_ca_file.is_empty() {
+                        let pem = crate::tls::read_ca(&config.tls_ca_file).map_err(bad)?;
+                        tls = tls.ca_certificate(Certificate::from_pem(pem));
+                    }
+                    endpoint = endpoint.tls_config(tls).map_err(|e| bad(e.to_string()))?;
+                }
+                let auth = if token.is_empty() {
+                    None
+                } else {
+                    Some(
+                        format!("Bearer {token}")
+                            .parse()
+                            .map_err(|_| bad("bearer_token is not valid ASCII".into()))?,
+                    )
+                };
+                Ok(Transport::Grpc {
+                    channel: endpoint.connect_lazy(),
+                    gzip: config.gzip,
+                    auth,
+                })
+            }
+            Protocol::Http => {
+                let client =
+                    crate::tls::http_client(config.timeout, &config.tls_ca_file, false).map_err(bad)?;
+                let mut base = config.endpoint.trim_end_matches('/');
+                for signal in [Signal::Metrics, Signal::Traces, Signal::Logs] {
+                    base = base.strip_suffix(signal.http_path()).unwrap_or(base);
+                }
+                let auth = if token.is_empty() {
+                    None
+                } else {
+                    Some(format!("Bearer {token}"))
+                };
+                Ok(Transport::Http {
+                    client,
+                    base: base.to_string(),
+                    auth,
+                    gzip: config.gzip,
+                })
+            }
+        }
+    }
+
+    /// Sends one encoded request of `signal`.
+    pub async fn send(&mut self, signal: Signal, payload: &[u8]) -> Result<Accepted, SendFailure> {
+        match self {
+            Transport::Grpc { channel, gzip, auth } => {
+                send_grpc(channel.clone(), *gzip, auth.as_ref(), signal, payload).await
+            }
+            Transport::Http {
+                client,
+                base,
+                auth,
+                gzip,
+            } => {
+                let url = format!("{base}{}", signal.http_path());
+                send_http(client, &url, auth.as_deref(), *gzip, signal, payload).await
+            }
+        }
+    }
+}
+
+fn undecodable(e: prost::DecodeError) -> SendFailure {
+    SendFailure {
+        retryable: false,
+        retry_after: None,
+        message: format!("buffered record does not decode: {e}"),
+    }
+}
+
+fn grpc_failure(status: tonic::Status) -> SendFailure {
+    SendFailure {
+        retryable: grpc_code_retryable(status.code()),
+        retry_after: grpc_retry_after(&status),
+        message: format!("gRPC {:?}: {}", status.code(), status.message()),
+    }
+}
+
+fn request<T>(message: T, auth: Option<&MetadataValue<Ascii>>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(a) = auth {
+        request.metadata_mut().insert("authorization", a.clone());
+    }
+    request
+}
+
+async fn send_grpc(
+    channel: Channel,
+    gzip: bool,
+    auth: Option<&MetadataValue<Ascii>>,
+    signal: Signal,
+    payload: &[u8],
+) -> Result<Accepted, SendFailure> {
+    const MAX: usize = 16 * 1024 * 1024;
+    let gz = tonic::codec::CompressionEncoding::Gzip;
+    match signal {
+        Signal::Metrics => {
+            let message = ExportMetricsServiceRequest::decode(payload).map_err(undecodable)?;
+            let mut client = MetricsServiceClient::new(channel).max_decoding_message_size(MAX);
+            if gzip {
+                client = client.send_compressed(gz);
+            }
+            let response = client
+                .export(request(message, auth))
+                .await
+                .map_err(grpc_failure)?;
+            Ok(metrics_accepted(response.into_inner()))
+        }
+        Signal::Traces => {
+            let message = ExportTraceServiceRequest::decode(payload).map_err(undecodable)?;
+            let mut client = TraceServiceClient::new(channel).max_decoding_message_size(MAX);
+            if gzip {
+                client = client.send_compressed(gz);
+            }
+            let response = client
+                .export(request(message, auth))
+                .await
+                .map_err(grpc_failure)?;
+            Ok(traces_accepted(response.into_inner()))
+        }
+        Signal::Logs => {
+            let message = ExportLogsServiceRequest::decode(payload).map_err(undecodable)?;
+            let mut client = LogsServiceClient::new(channel).max_decoding_message_size(MAX);
+            if gzip {
+                client = client.send_compressed(gz);
+            }
+            let response = client
+                .export(request(message, auth))
+                .await
+                .map_err(grpc_failure)?;
+            Ok(logs_accepted(response.into_inner()))
+        }
+    }
+}
+
+fn metrics_accepted(r: ExportMetricsServiceResponse) -> Accepted {
+    match r.partial_success {
+        Some(p) => Accepted {
+            rejected: p.rejected_data_points,
+            message: p.error_message,
+        },
+        None => Accepted::default(),
+    }
+}
+
+fn traces_accepted(r: ExportTraceServiceResponse) -> Accepted {
+    match r.partial_success {
+        Some(p) => Accepted {
+            rejected: p.rejected_spans,
+            message: p.error_message,
+        },
+        None => Accepted::default(),
+    }
+}
+
+fn logs_accepted(r: ExportLogsServiceResponse) -> Accepted {
+    match r.partial_success {
+        Some(p) => Accepted {
+            rejected: p.rejected_log_records,
+            message: p.error_message,
+        },
+        None => Accepted::default(),
+    }
+}
+
+async fn send_http(
+    client: &reqwest::Client,
+    url: &str,
+    auth: Option<&str>,
+    gzip: bool,
+    signal: Signal,
+    payload: &[u8],
+) -> Result<Accepted, SendFailure> {
+    let mut request = client.post(url).header("content-type", "application/x-protobuf");
+    if let Some(a) = auth {
+        request = request.header("authorization", a);
+    }
+    if gzip {
+        request = request
+            .header("content-encoding", "gzip")
+            .body(gzip_bytes(payload));
+    } else {
+        request = request.body(payload.to_vec());
+    }
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(SendFailure {
+                retryable: true,
+                retry_after: None,
+                message: format!("HTTP request: {e}"),
+            })
+        }
+    };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let body = response.bytes().await.unwrap_or_default();
+    if (200..300).contains(&status) {
+        let accepted = match signal {
+            Signal::Metrics => {
+                metrics_accepted(ExportMetricsServiceResponse::decode(body.as_ref()).unwrap_or_default())
+            }
+            Signal::Traces => {
+                traces_accepted(ExportTraceServiceResponse::decode(body.as_ref()).unwrap_or_default())
+            }
+            Signal::Logs => {
+                logs_accepted(ExportLogsServiceResponse::decode(body.as_ref()).unwrap_or_default())
+            }
+        };
+        return Ok(accepted);
+    }
+    let text = String::from_utf8_lossy(&body);
+    let mut snippet: String = text.chars().take(200).collect();
+    if snippet.chars().any(|c| c.is_control() && c != '\n') {
+        snippet = format!("{} bytes", body.len());
+    }
+    Err(SendFailure {
+        retryable: http_status_retryable(status),
+        retry_after,
+        message: format!("HTTP {status}: {snippet}"),
+    })
+}
+
+fn gzip_bytes(payload: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    if encoder.write_all(payload).is_err() {
+        return payload.to_vec();
+    }
+    encoder.finish().unwrap_or_else(|_| payload.to_vec())
+}

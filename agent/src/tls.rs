@@ -1,0 +1,134 @@
+//! TLS settings shared by the HTTP clients (export over HTTP, scrape, probes, RabbitMQ) and
+//! the gRPC exporter: the system's CA store, plus an optional PEM bundle for private CAs (a
+//! self-hosted collector with its own certificate); a rustls configuration for PostgreSQL; and
+//! the certificate expiry read for `probe_ssl_earliest_cert_expiry`.
+
+use std::path::Path;
+
+/// Reads a PEM bundle; the error names the file.
+pub fn read_ca(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(Path::new(path)).map_err(|e| format!("reading tls_ca_file {path}: {e}"))
+}
+
+/// An HTTP client with `timeout`, trusting the system roots and, if `ca_file` is not empty, the
+/// CAs in it. `tls_info` keeps the peer certificate for expiry checks.
+pub fn http_client(
+    timeout: std::time::Duration,
+    ca_file: &str,
+    tls_info: bool,
+) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder().timeout(timeout).tls_info(tls_info);
+    if !ca_file.is_empty() {
+        let pem = read_ca(ca_file)?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("tls_ca_file {ca_file}: {e}"))?;
+        if certs.is_empty() {
+            return Err(format!("tls_ca_file {ca_file}: no certificate in it"));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+/// A rustls client configuration trusting the system's CAs and those in `ca_file` (if set), for
+/// connections made outside reqwest/tonic (PostgreSQL).
+pub fn rustls_client(ca_file: &str) -> Result<rustls::ClientConfig, String> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        // A system certificate rustls cannot use is skipped, as browsers do.
+        let _ = roots.add(cert);
+    }
+    if !ca_file.is_empty() {
+        let pem = read_ca(ca_file)?;
+        let mut added = 0;
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| format!("tls_ca_file {ca_file}: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("tls_ca_file {ca_file}: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(format!("tls_ca_file {ca_file}: no certificate in it"));
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+/// Reads one DER TLV at `pos`: (tag, content range end, content start).
+fn tlv(der: &[u8], pos: usize) -> Option<(u8, usize, usize)> {
+    let tag = *der.get(pos)?;
+    let first = *der.get(pos + 1)?;
+    let (len, start) = if first < 0x80 {
+        (usize::from(first), pos + 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for i in 0..n {
+            len = (len << 8) | usize::from(*der.get(pos + 2 + i)?);
+        }
+        (len, pos + 2 + n)
+    };
+    let end = start.checked_add(len)?;
+    if end > der.len() {
+        return None;
+    }
+    Some((tag, end, start))
+}
+
+/// `notAfter` of a DER X.509 certificate, in seconds since the epoch.
+pub fn not_after(der: &[u8]) -> Option<i64> {
+    let (_, _, cert) = tlv(der, 0)?; // Certificate SEQUENCE
+    let (_, tbs_end, mut pos) = tlv(der, cert)?; // tbsCertificate SEQUENCE
+    let (tag, end, _) = tlv(der, pos)?;
+    if tag == 0xa0 {
+        pos = end; // [0] version
+    }
+    for _ in 0..3 {
+        // serialNumber, signature, issuer
+        let (_, end, _) = tlv(der, pos)?;
+        pos = end;
+    }
+    if pos >= tbs_end {
+        return None;
+    }
+    let (_, _, validity) = tlv(der, pos)?;
+    let (_, not_before_end, _) = tlv(der, validity)?;
+    let (tag, end, start) = tlv(der, not_before_end)?;
+    let text = std::str::from_utf8(der.get(start..end)?).ok()?;
+    let full = match tag {
+        0x17 => {
+            // UTCTime YYMMDDHHMMSSZ: years 50-99 are 19xx.
+            let yy: u32 = text.get(0..2)?.parse().ok()?;
+            format!("{}{text}", if yy >= 50 { "19" } else { "20" })
+        }
+        0x18 => text.to_string(),
+        _ => return None,
+    };
+    let parsed = chrono::NaiveDateTime::parse_from_str(full.trim_end_matches('Z'), "%Y%m%d%H%M%S").ok()?;
+    Some(parsed.and_utc().timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn der_walker_rejects_garbage() {
+        assert_eq!(not_after(&[]), None);
+        assert_eq!(not_after(&[0x30, 0x82, 0xff]), None);
+        assert_eq!(not_after(&[0x30, 0x03, 0x30, 0x01, 0x00]), None);
+    }
+}

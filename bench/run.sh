@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds the release binaries (didban, didban-bench) and runs the default side-by-side
+# benchmark against Debian's Prometheus. Extra arguments go to didban-bench, e.g.
+#   bench/run.sh --span 24h --hosts 64
+#   bench/run.sh --targets prometheus
+# Results: a table on stdout and JSON in $BENCH_JSON (default <target dir>/bench-results.json).
+# See docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x /usr/bin/prometheus ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus
+    # The package enables a system service; this benchmark starts its own instance.
+  else
+    echo "Prometheus is missing: sudo apt-get install -y prometheus" >&2
+    exit 1
+  fi
+fi
+
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo build --release -p didban-collector --bin didban -p didban-bench --bin didban-bench
+exec "$target/release/didban-bench" \
+  --didban-bin "$target/release/didban" \
+  --json "${BENCH_JSON:-$target/bench-results.json}" \
+  "$@"

@@ -1,0 +1,186 @@
+//! `didban-bench`: the side-by-side benchmark of Didban and a real Prometheus.
+//!
+//! It generates node-exporter-like data once, starts each system as a child process on free
+//! ports in a temp dir, sends the same remote_write requests to both (and OTLP to Didban),
+//! then measures ingest throughput, CPU per million samples, peak RSS, bytes per sample on
+//! disk and dashboard range-query latency, and prints every figure with the ratio
+//! Didban ÷ Prometheus. See docs/benchmarks.md.
+
+mod datagen;
+mod load;
+mod measure;
+mod otlp;
+mod remote_write;
+mod report;
+mod scenario;
+mod targets;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+
+/// Benchmark Didban against Prometheus on this machine: ingest (remote_write, OTLP),
+/// CPU-s per million samples, peak RSS, bytes/sample on disk and range-query latency.
+/// Every figure is printed for both systems with the ratio Didban ÷ Prometheus.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "didban-bench", version, about, long_about = None)]
+pub struct Args {
+    /// Number of simulated hosts; each has ~460 series with --cpus 4 (32 hosts ≈ 14.7k series).
+    #[arg(long, default_value_t = 32)]
+    pub hosts: usize,
+    /// CPUs per host; node_cpu_seconds_total has 8 × cpus series per host (the first
+    /// dashboard query aggregates hosts × cpus × 8 series: 1024 by default).
+    #[arg(long, default_value_t = 4)]
+    pub cpus: usize,
+    /// Time span of the data, ending now (e.g. 6h, 24h, 90m).
+    #[arg(long, default_value = "6h", value_parser = parse_duration)]
+    pub span: Duration,
+    /// Sample interval (the scrape interval being simulated).
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Hosts per request: every request carries all series of this many hosts.
+    #[arg(long, default_value_t = 4)]
+    pub batch_hosts: usize,
+    /// Consecutive samples of every series per request.
+    #[arg(long, default_value_t = 4)]
+    pub batch_samples: usize,
+    /// Parallel senders (each owns a fixed set of host groups, so series stay in time order).
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Senders wait for each other after every this much data time, so none runs ahead by
+    /// more than Prometheus' appendable window (1 h behind its newest sample).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub sync: Duration,
+    /// Systems to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values = ["prometheus", "didban"])]
+    pub targets: Vec<TargetArg>,
+    /// Skip the OTLP ingest phase (Didban only: Prometheus 2.42 has no OTLP receiver).
+    #[arg(long)]
+    pub skip_otlp: bool,
+    /// Skip the range-query latency phase.
+    #[arg(long)]
+    pub skip_queries: bool,
+    /// The didban binary [default: $CARGO_TARGET_DIR/release/didban, else target/release/didban
+    /// in the workspace].
+    #[arg(long, value_name = "PATH")]
+    pub didban_bin: Option<PathBuf>,
+    /// The prometheus binary (Debian's `prometheus` package).
+    #[arg(long, value_name = "PATH", default_value = "/usr/bin/prometheus")]
+    pub prometheus_bin: PathBuf,
+    /// Extra argument for `didban serve` (repeatable), e.g. --didban-arg=--fsync=interval.
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    pub didban_arg: Vec<String>,
+    /// Extra argument for prometheus (repeatable).
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    pub prometheus_arg: Vec<String>,
+    /// Set Prometheus' storage.tsdb.out_of_order_time_window (e.g. 7h). Not needed: the load
+    /// generator sends every series in time order. Off by default.
+    #[arg(long, value_name = "DURATION")]
+    pub prometheus_ooo_window: Option<String>,
+    /// Give up an ingest phase after this long (the remaining requests count as failed).
+    #[arg(long, default_value = "20m", value_parser = parse_duration)]
+    pub ingest_timeout: Duration,
+    /// Stop the timed runs of one query once they have taken this long in total (the report
+    /// says how many runs were made).
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub query_budget: Duration,
+    /// Timed runs of each dashboard query per system.
+    #[arg(long, default_value_t = 20)]
+    pub query_runs: usize,
+    /// Untimed warm-up runs of each query before the timed ones.
+    #[arg(long, default_value_t = 3)]
+    pub query_warmup: usize,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Directory for the systems' data dirs and logs [default: a new temp dir, deleted at the
+    /// end unless --keep].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Keep the temp dir (data dirs, logs, prometheus.yml) for inspection.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// A system to benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TargetArg {
+    /// Didban (`didban serve`).
+    Didban,
+    /// Prometheus with --web.enable-remote-write-receiver.
+    Prometheus,
+}
+
+/// Parses `90s`, `15m`, `6h`, `1d` (or a plain number of seconds).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 'h')) => (&s[..i], 3600),
+        Some((i, 'd')) => (&s[..i], 86_400),
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 15s, 10m, 6h or 1d"))?;
+    if n == 0 {
+        return Err(format!("{s:?}: must be more than zero"));
+    }
+    Ok(Duration::from_secs(n * mult))
+}
+
+/// The default didban binary: under CARGO_TARGET_DIR if set, else the workspace's target/.
+fn default_didban_bin() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
+    target.join("release").join("didban")
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = Args::parse();
+    if args.didban_bin.is_none() {
+        args.didban_bin = Some(default_didban_bin());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(scenario::run(&args))?;
+    println!("\n{}", report.to_text());
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+        println!("JSON written to {}", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("6h"), Ok(Duration::from_secs(21_600)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("x").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn flags_parse() {
+        let a = Args::parse_from([
+            "didban-bench",
+            "--targets",
+            "prometheus",
+            "--didban-arg=--fsync=off",
+        ]);
+        assert_eq!(a.targets, vec![TargetArg::Prometheus]);
+        assert_eq!(a.didban_arg, vec!["--fsync=off".to_string()]);
+    }
+}

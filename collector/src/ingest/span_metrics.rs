@@ -1,0 +1,160 @@
+//! Span-derived metrics, written to the metric store as spans arrive, so RED dashboards
+//! and alerts are plain PromQL (names in `docs/otlp-mapping.md`):
+//!
+//! - `traces_span_metrics_calls_total{service_name, span_name, span_kind, status_code}`
+//! - `traces_span_metrics_errors_total{service_name, span_name, span_kind}` (error status)
+//! - `traces_span_metrics_duration_seconds_{bucket,sum,count}{service_name, span_name, span_kind, status_code[, le]}`
+//!
+//! Serverless spans add the FaaS metrics of [`super::faas`]. Values are cumulative since
+//! the server started (a restart is a counter reset, which `rate()` handles); each batch
+//! writes the current value of every series it touched at the arrival time.
+
+use std::collections::HashMap;
+
+use didban_store::traces::{kind_name, status, status_name, Span};
+use didban_store::{Labels, Sample, SeriesSamples};
+use parking_lot::Mutex;
+
+use super::faas::FaasMeter;
+use crate::config_signals::FaasConfig;
+use crate::selfmon::format_value;
+
+/// Most distinct label sets kept; spans that would create more are not counted (and
+/// counted in `dropped`).
+pub const MAX_SERIES: usize = 50_000;
+
+/// Cumulative counters keyed by their full label set.
+#[derive(Default)]
+pub(crate) struct Counters {
+    values: HashMap<Labels, f64>,
+    touched: Vec<Labels>,
+    /// Observations dropped because [`MAX_SERIES`] was reached.
+    pub dropped: u64,
+}
+
+impl Counters {
+    /// Adds `delta` to the series `name{labels}`.
+    pub(crate) fn add(&mut self, name: &str, labels: &[(&str, &str)], delta: f64) {
+        let mut pairs: Vec<(String, String)> = Vec::with_capacity(labels.len() + 1);
+        pairs.push(("__name__".to_string(), name.to_string()));
+        for (k, v) in labels {
+            pairs.push((k.to_string(), v.to_string()));
+        }
+        let key = Labels::from_pairs(pairs);
+        match self.values.get_mut(&key) {
+            Some(v) => *v += delta,
+            None => {
+                if self.values.len() >= MAX_SERIES {
+                    self.dropped += 1;
+                    return;
+                }
+                self.values.insert(key.clone(), delta);
+            }
+        }
+        self.touched.push(key);
+    }
+
+    /// Records `value` in the histogram `name` (`_bucket`, `_sum`, `_count`).
+    pub(crate) fn observe(&mut self, name: &str, labels: &[(&str, &str)], buckets: &[f64], value: f64) {
+        let mut with_le: Vec<(&str, &str)> = labels.to_vec();
+        let bucket_name = format!("{name}_bucket");
+        let mut texts = Vec::with_capacity(buckets.len() + 1);
+        for b in buckets {
+            texts.push((format_value(*b), value <= *b));
+        }
+        texts.push(("+Inf".to_string(), true));
+        for (le, hit) in &texts {
+            with_le.push(("le", le.as_str()));
+            self.add(&bucket_name, &with_le, if *hit { 1.0 } else { 0.0 });
+            with_le.pop();
+        }
+        self.add(&format!("{name}_sum"), labels, value);
+        self.add(&format!("{name}_count"), labels, 1.0);
+    }
+
+    /// The touched series with their current values at `t_ms`; clears the touched list.
+    pub(crate) fn drain(&mut self, t_ms: i64) -> Vec<SeriesSamples> {
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.sort();
+        touched.dedup();
+        let mut out = Vec::with_capacity(touched.len());
+        for labels in touched {
+            if let Some(v) = self.values.get(&labels) {
+                out.push(SeriesSamples {
+                    labels,
+                    samples: vec![Sample {
+                        timestamp_ms: t_ms,
+                        value: *v,
+                    }],
+                });
+            }
+        }
+        out
+    }
+}
+
+struct State {
+    counters: Counters,
+    last_ms: i64,
+}
+
+/// Turns spans into metric samples; one per server.
+pub struct SpanMetrics {
+    state: Mutex<State>,
+    buckets: Vec<f64>,
+    faas: FaasMeter,
+}
+
+impl SpanMetrics {
+    /// A meter with the histogram `buckets` (seconds) and the FaaS price table.
+    pub fn new(buckets: Vec<f64>, faas: FaasConfig) -> SpanMetrics {
+        SpanMetrics {
+            state: Mutex::new(State {
+                counters: Counters::default(),
+                last_ms: 0,
+            }),
+            buckets,
+            faas: FaasMeter::new(faas),
+        }
+    }
+
+    /// Counts a batch of stored spans; returns the samples to append (at `now_ms`, or just
+    /// after the previous batch's time so two batches never share a timestamp).
+    pub fn observe(&self, spans: &[Span], now_ms: i64) -> Vec<SeriesSamples> {
+        let mut state = self.state.lock();
+        for s in spans {
+            let seconds = s.duration_nano as f64 / 1e9;
+            let kind = format!("SPAN_KIND_{}", kind_name(s.kind).to_ascii_uppercase());
+            let code = status_name(s.status_code);
+            let labels = [
+                ("service_name", s.service.as_str()),
+                ("span_name", s.name.as_str()),
+                ("span_kind", kind.as_str()),
+                ("status_code", code),
+            ];
+            state
+                .counters
+                .add("traces_span_metrics_calls_total", &labels, 1.0);
+            if s.status_code == status::ERROR {
+                state
+                    .counters
+                    .add("traces_span_metrics_errors_total", &labels[..3], 1.0);
+            }
+            state.counters.observe(
+                "traces_span_metrics_duration_seconds",
+                &labels,
+                &self.buckets,
+                seconds,
+            );
+            self.faas.observe(s, &self.buckets, &mut state.counters);
+        }
+        let t = now_ms.max(state.last_ms + 1);
+        state.last_ms = t;
+        state.counters.drain(t)
+    }
+
+    /// Observations dropped because the series limit was reached.
+    pub fn dropped(&self) -> u64 {
+        self.state.lock().counters.dropped
+    }
+}

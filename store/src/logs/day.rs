@@ -1,0 +1,151 @@
+//! One Tantivy index per UTC day under `<data_dir>/logs/<yyyy-mm-dd>/`, with its writer
+//! (opened while the day receives records) and a reader reloaded after each commit.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::RwLock;
+use tantivy::directory::MmapDirectory;
+use tantivy::indexer::LogMergePolicy;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
+
+use super::schema::Fields;
+use super::LogError;
+
+/// A day's index.
+pub(crate) struct DayIndex {
+    pub day: String,
+    pub dir: PathBuf,
+    pub index: Index,
+    pub reader: IndexReader,
+    writer: RwLock<Option<IndexWriter>>,
+    /// Documents were added since the last commit.
+    dirty: AtomicBool,
+    /// WAL segment number stored with the last commit: records of lower segments are in
+    /// the index.
+    pub committed_through: AtomicU64,
+}
+
+fn tantivy_err(dir: &Path, source: tantivy::TantivyError) -> LogError {
+    LogError::Tantivy {
+        path: dir.to_path_buf(),
+        source,
+    }
+}
+
+/// The merge policy for append-only logs: segments are only ever added, never updated,
+/// so merge in larger steps (at least 10 segments of a level) up to 5M documents and
+/// leave bigger segments alone; fewer, larger merges keep indexing throughput up.
+fn merge_policy() -> LogMergePolicy {
+    let mut p = LogMergePolicy::default();
+    p.set_min_num_segments(10);
+    p.set_max_docs_before_merge(5_000_000);
+    p.set_level_log_size(0.75);
+    p
+}
+
+impl DayIndex {
+    /// Opens the day's index in `dir`, creating it if needed.
+    pub(crate) fn open(dir: &Path, day: &str, fields: &Fields) -> Result<DayIndex, LogError> {
+        std::fs::create_dir_all(dir).map_err(|source| LogError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let directory = MmapDirectory::open(dir).map_err(|e| tantivy_err(dir, e.into()))?;
+        let index =
+            Index::open_or_create(directory, fields.schema.clone()).map_err(|e| tantivy_err(dir, e))?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| tantivy_err(dir, e))?;
+        let metas = index.load_metas().map_err(|e| tantivy_err(dir, e))?;
+        let committed_through = metas
+            .payload
+            .as_deref()
+            .and_then(|p| p.parse::<u64>().ok())
+            .unwrap_or(0);
+        Ok(DayIndex {
+            day: day.to_string(),
+            dir: dir.to_path_buf(),
+            index,
+            reader,
+            writer: RwLock::new(None),
+            dirty: AtomicBool::new(false),
+            committed_through: AtomicU64::new(committed_through),
+        })
+    }
+
+    /// Adds documents, opening the writer first if needed.
+    pub(crate) fn add(&self, docs: Vec<TantivyDocument>, memory: usize) -> Result<(), LogError> {
+        {
+            let guard = self.writer.read();
+            if let Some(w) = guard.as_ref() {
+                for doc in docs {
+                    w.add_document(doc).map_err(|e| tantivy_err(&self.dir, e))?;
+                }
+                self.dirty.store(true, Ordering::SeqCst);
+                return Ok(());
+            }
+        }
+        let mut guard = self.writer.write();
+        if guard.is_none() {
+            let w: IndexWriter = self
+                .index
+                .writer_with_num_threads(1, memory)
+                .map_err(|e| tantivy_err(&self.dir, e))?;
+            w.set_merge_policy(Box::new(merge_policy()));
+            *guard = Some(w);
+        }
+        if let Some(w) = guard.as_ref() {
+            for doc in docs {
+                w.add_document(doc).map_err(|e| tantivy_err(&self.dir, e))?;
+            }
+        }
+        self.dirty.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Commits what was added, recording `through` (the first WAL segment that may hold
+    /// records not in this commit) as the commit payload, and reloads the reader. A day
+    /// with nothing new closes its writer instead.
+    pub(crate) fn commit(&self, through: u64) -> Result<(), LogError> {
+        let mut guard = self.writer.write();
+        if !self.dirty.swap(false, Ordering::SeqCst) {
+            // Idle since the last commit: release the writer's memory and threads.
+            if let Some(w) = guard.take() {
+                w.wait_merging_threads().map_err(|e| tantivy_err(&self.dir, e))?;
+            }
+            return Ok(());
+        }
+        let Some(w) = guard.as_mut() else {
+            return Ok(());
+        };
+        let mut prepared = w.prepare_commit().map_err(|e| tantivy_err(&self.dir, e))?;
+        prepared.set_payload(&through.to_string());
+        prepared.commit().map_err(|e| tantivy_err(&self.dir, e))?;
+        self.committed_through.store(through, Ordering::SeqCst);
+        self.reader.reload().map_err(|e| tantivy_err(&self.dir, e))?;
+        Ok(())
+    }
+
+    /// Stops the writer, dropping uncommitted documents (the WAL still holds them).
+    pub(crate) fn close(&self) {
+        if let Some(w) = self.writer.write().take() {
+            if let Err(e) = w.wait_merging_threads() {
+                tracing::warn!(day = %self.day, error = %e, "log index writer did not stop cleanly");
+            }
+        }
+    }
+
+    /// Bytes of the index files.
+    pub(crate) fn bytes(&self) -> u64 {
+        let mut total = 0;
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                total += e.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+        total
+    }
+}

@@ -1,0 +1,395 @@
+//! Searching the day indexes: newest-first pages with a cursor, the volume histogram by
+//! severity, top values of a field, and the live-tail poll.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::aggregation::AggregationCollector;
+use tantivy::collector::TopDocs;
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::{DateTime, Order, Searcher, TantivyDocument, Term};
+
+use super::day::DayIndex;
+use super::record::{day_start, LogRecord};
+use super::{LogError, LogStore};
+
+const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
+
+/// A log search.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    /// Tantivy query syntax over `body` (the default field) and the named fields; empty or
+    /// `*` matches everything. Terms are combined with AND unless `OR` is written.
+    pub query: String,
+    /// Only records of this trace (hex), when set.
+    pub trace_id: Option<String>,
+    /// Earliest record timestamp, nanoseconds (inclusive).
+    pub start_unix_nano: i64,
+    /// Latest record timestamp, nanoseconds (inclusive).
+    pub end_unix_nano: i64,
+    /// Most records per page.
+    pub limit: usize,
+    /// Where the previous page ended.
+    pub cursor: Option<Cursor>,
+}
+
+/// A position in a newest-first result list: the timestamp of the last record returned
+/// and how many records with exactly that timestamp were returned so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// Timestamp of the last record returned, nanoseconds.
+    pub timestamp_unix_nano: i64,
+    /// Records with that timestamp already returned.
+    pub skip: u64,
+}
+
+impl Cursor {
+    /// The text form, `<timestamp>:<skip>`.
+    pub fn encode(&self) -> String {
+        format!("{}:{}", self.timestamp_unix_nano, self.skip)
+    }
+
+    /// Parses the text form.
+    pub fn decode(text: &str) -> Result<Cursor, LogError> {
+        let bad = || LogError::BadRequest(format!("invalid cursor {text:?}: expected <timestamp>:<skip>"));
+        let (t, s) = text.split_once(':').ok_or_else(bad)?;
+        Ok(Cursor {
+            timestamp_unix_nano: t.parse().map_err(|_| bad())?,
+            skip: s.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// One page of results.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogPage {
+    /// Records, newest first.
+    pub records: Vec<LogRecord>,
+    /// Cursor for the next page; `None` when this was the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// One bucket of the volume histogram.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistogramBucket {
+    /// Bucket start, milliseconds since the epoch.
+    pub start_ms: i64,
+    /// Records in the bucket.
+    pub count: u64,
+    /// Records per severity text (records without one under `""`).
+    pub by_severity: BTreeMap<String, u64>,
+}
+
+impl LogStore {
+    /// Day indexes overlapping `[start, end]`, newest first.
+    fn days_between(&self, start: i64, end: i64) -> Vec<Arc<DayIndex>> {
+        let mut out = Vec::new();
+        for (name, d) in self.days.read().iter().rev() {
+            let Some(s) = day_start(name) else { continue };
+            if s <= end && s.saturating_add(DAY_NANOS) > start {
+                out.push(d.clone());
+            }
+        }
+        out
+    }
+
+    fn parse(&self, day: &DayIndex, text: &str) -> Result<Box<dyn Query>, LogError> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() || trimmed == "*" {
+            return Ok(Box::new(AllQuery));
+        }
+        let mut parser = QueryParser::for_index(&day.index, vec![self.fields.body]);
+        parser.set_conjunction_by_default();
+        parser.parse_query(trimmed).map_err(|e| LogError::Query {
+            query: text.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The user's query restricted to the time range (and trace, when given).
+    fn full_query(
+        &self,
+        day: &DayIndex,
+        text: &str,
+        trace_id: Option<&str>,
+        start: i64,
+        end: i64,
+    ) -> Result<Box<dyn Query>, LogError> {
+        let time = RangeQuery::new(
+            Bound::Included(Term::from_field_date(
+                self.fields.timestamp,
+                DateTime::from_timestamp_nanos(start),
+            )),
+            Bound::Included(Term::from_field_date(
+                self.fields.timestamp,
+                DateTime::from_timestamp_nanos(end),
+            )),
+        );
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+            (Occur::Must, self.parse(day, text)?),
+            (Occur::Must, Box::new(time)),
+        ];
+        if let Some(id) = trace_id {
+            let term = Term::from_field_text(self.fields.trace_id, &id.to_ascii_lowercase());
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+            ));
+        }
+        Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    fn load(
+        &self,
+        searcher: &Searcher,
+        day: &DayIndex,
+        addr: tantivy::DocAddress,
+    ) -> Result<LogRecord, LogError> {
+        let doc: TantivyDocument = searcher.doc(addr).map_err(|source| LogError::Tantivy {
+            path: day.dir.clone(),
+            source,
+        })?;
+        let text = doc
+            .get_first(self.fields.source)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        serde_json::from_str(text).map_err(|e| LogError::Tantivy {
+            path: day.dir.clone(),
+            source: tantivy::TantivyError::InternalError(format!("stored record is not valid JSON: {e}")),
+        })
+    }
+
+    /// Records matching `q`, newest first, one page at a time.
+    pub fn search(&self, q: &LogQuery) -> Result<LogPage, LogError> {
+        let limit = q.limit.max(1);
+        let mut end = q.end_unix_nano;
+        let mut skip = 0u64;
+        if let Some(c) = q.cursor {
+            end = end.min(c.timestamp_unix_nano);
+            skip = c.skip;
+        }
+        let mut records: Vec<LogRecord> = Vec::new();
+        let mut more = false;
+        for day in self.days_between(q.start_unix_nano, end) {
+            let want = limit - records.len() + skip as usize + 1;
+            let query = self.full_query(&day, &q.query, q.trace_id.as_deref(), q.start_unix_nano, end)?;
+            let searcher = day.reader.searcher();
+            let top = TopDocs::with_limit(want).order_by_fast_field::<DateTime>("timestamp", Order::Desc);
+            let hits = searcher
+                .search(&query, &top)
+                .map_err(|source| LogError::Tantivy {
+                    path: day.dir.clone(),
+                    source,
+                })?;
+            for (ts, addr) in hits {
+                let t = ts.map(|t| t.into_timestamp_nanos()).unwrap_or(i64::MIN);
+                if skip > 0 && Some(t) == q.cursor.map(|c| c.timestamp_unix_nano) {
+                    skip -= 1;
+                    continue;
+                }
+                if records.len() == limit {
+                    more = true;
+                    break;
+                }
+                records.push(self.load(&searcher, &day, addr)?);
+            }
+            if more {
+                break;
+            }
+            skip = 0;
+        }
+        let next_cursor = if more {
+            records.last().map(|last| {
+                let t = last.timestamp_unix_nano;
+                let mut same = 0u64;
+                for r in &records {
+                    if r.timestamp_unix_nano == t {
+                        same += 1;
+                    }
+                }
+                if let Some(c) = q.cursor {
+                    if c.timestamp_unix_nano == t {
+                        same += c.skip;
+                    }
+                }
+                Cursor {
+                    timestamp_unix_nano: t,
+                    skip: same,
+                }
+                .encode()
+            })
+        } else {
+            None
+        };
+        Ok(LogPage { records, next_cursor })
+    }
+
+    fn aggregate(
+        &self,
+        day: &DayIndex,
+        query: &dyn Query,
+        aggs: serde_json::Value,
+    ) -> Result<serde_json::Value, LogError> {
+        let tantivy_err = |source| LogError::Tantivy {
+            path: day.dir.clone(),
+            source,
+        };
+        let aggs: Aggregations = serde_json::from_value(aggs)
+            .map_err(|e| tantivy_err(tantivy::TantivyError::InvalidArgument(e.to_string())))?;
+        let collector = AggregationCollector::from_aggs(aggs, Default::default());
+        let searcher = day.reader.searcher();
+        let result = searcher.search(query, &collector).map_err(tantivy_err)?;
+        serde_json::to_value(result)
+            .map_err(|e| tantivy_err(tantivy::TantivyError::InternalError(e.to_string())))
+    }
+
+    /// Record counts per `interval_ms` bucket over `[start, end]` with a breakdown by
+    /// severity text; empty buckets are included (at most 10 000 buckets).
+    pub fn histogram(&self, q: &LogQuery, interval_ms: i64) -> Result<Vec<HistogramBucket>, LogError> {
+        if interval_ms <= 0 {
+            return Err(LogError::BadRequest(format!(
+                "invalid interval {interval_ms}ms: must be positive"
+            )));
+        }
+        let start_ms = q.start_unix_nano.div_euclid(1_000_000);
+        let end_ms = q.end_unix_nano.div_euclid(1_000_000);
+        let first = start_ms.div_euclid(interval_ms) * interval_ms;
+        let n = (end_ms - first) / interval_ms + 1;
+        if n > 10_000 {
+            return Err(LogError::BadRequest(format!(
+                "interval {interval_ms}ms gives {n} buckets over the range; at most 10000 are allowed"
+            )));
+        }
+        let mut buckets: BTreeMap<i64, HistogramBucket> = BTreeMap::new();
+        for i in 0..n {
+            let key = first + i * interval_ms;
+            buckets.insert(
+                key,
+                HistogramBucket {
+                    start_ms: key,
+                    count: 0,
+                    by_severity: BTreeMap::new(),
+                },
+            );
+        }
+        let aggs = serde_json::json!({
+            "volume": {
+                "date_histogram": {"field": "timestamp", "fixed_interval": format!("{interval_ms}ms")},
+                "aggs": {"severity": {"terms": {"field": "severity_text", "size": 50, "missing": ""}}}
+            }
+        });
+        for day in self.days_between(q.start_unix_nano, q.end_unix_nano) {
+            let query = self.full_query(
+                &day,
+                &q.query,
+                q.trace_id.as_deref(),
+                q.start_unix_nano,
+                q.end_unix_nano,
+            )?;
+            let result = self.aggregate(&day, query.as_ref(), aggs.clone())?;
+            let empty = Vec::new();
+            let list = result["volume"]["buckets"].as_array().unwrap_or(&empty);
+            for b in list {
+                let key = b["key"].as_f64().unwrap_or(0.0) as i64;
+                let count = b["doc_count"].as_u64().unwrap_or(0);
+                if count == 0 {
+                    continue;
+                }
+                let slot = buckets.entry(key).or_insert_with(|| HistogramBucket {
+                    start_ms: key,
+                    count: 0,
+                    by_severity: BTreeMap::new(),
+                });
+                slot.count += count;
+                for s in b["severity"]["buckets"].as_array().unwrap_or(&empty) {
+                    let name = s["key"].as_str().unwrap_or_default().to_string();
+                    *slot.by_severity.entry(name).or_default() += s["doc_count"].as_u64().unwrap_or(0);
+                }
+            }
+        }
+        Ok(buckets.into_values().collect())
+    }
+
+    /// The most frequent values of `field` (`service`, `severity_text`, `trace_id`,
+    /// `attributes.<key>`, `resource.<key>`) among matching records, with their counts.
+    pub fn top_values(&self, q: &LogQuery, field: &str, size: usize) -> Result<Vec<(String, u64)>, LogError> {
+        let allowed = ["service", "severity_text", "trace_id", "span_id", "scope"];
+        if !allowed.contains(&field) && !field.starts_with("attributes.") && !field.starts_with("resource.") {
+            return Err(LogError::BadRequest(format!(
+                "field {field:?} has no values to count: use service, severity_text, trace_id, span_id, scope, attributes.<key> or resource.<key>"
+            )));
+        }
+        let aggs = serde_json::json!({"top": {"terms": {"field": field, "size": size.clamp(1, 1000)}}});
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for day in self.days_between(q.start_unix_nano, q.end_unix_nano) {
+            let query = self.full_query(
+                &day,
+                &q.query,
+                q.trace_id.as_deref(),
+                q.start_unix_nano,
+                q.end_unix_nano,
+            )?;
+            let result = self.aggregate(&day, query.as_ref(), aggs.clone())?;
+            let empty = Vec::new();
+            for b in result["top"]["buckets"].as_array().unwrap_or(&empty) {
+                let key = match &b["key"] {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                *counts.entry(key).or_default() += b["doc_count"].as_u64().unwrap_or(0);
+            }
+        }
+        let mut list: Vec<(String, u64)> = counts.into_iter().collect();
+        list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        list.truncate(size.max(1));
+        Ok(list)
+    }
+
+    /// Committed records matching `query` indexed after `after_seq`, oldest first, at most
+    /// `limit`; returns them with the sequence number to continue from. The first call
+    /// passes [`LogStore::tail_start`].
+    pub fn tail(&self, query: &str, after_seq: u64, limit: usize) -> Result<(Vec<LogRecord>, u64), LogError> {
+        let mut hits: Vec<(u64, LogRecord)> = Vec::new();
+        let days: Vec<Arc<DayIndex>> = self.days.read().values().cloned().collect();
+        for day in days {
+            let seq = RangeQuery::new(
+                Bound::Excluded(Term::from_field_u64(self.fields.seq, after_seq)),
+                Bound::Included(Term::from_field_u64(self.fields.seq, u64::MAX)),
+            );
+            let q = BooleanQuery::new(vec![
+                (Occur::Must, self.parse(&day, query)?),
+                (Occur::Must, Box::new(seq)),
+            ]);
+            let searcher = day.reader.searcher();
+            let top = TopDocs::with_limit(limit.max(1)).order_by_fast_field::<u64>("seq", Order::Asc);
+            let found = searcher.search(&q, &top).map_err(|source| LogError::Tantivy {
+                path: day.dir.clone(),
+                source,
+            })?;
+            for (s, addr) in found {
+                hits.push((s.unwrap_or(0), self.load(&searcher, &day, addr)?));
+            }
+        }
+        hits.sort_by_key(|(s, _)| *s);
+        hits.truncate(limit.max(1));
+        let mut last = after_seq;
+        let mut out = Vec::with_capacity(hits.len());
+        for (s, r) in hits {
+            last = last.max(s);
+            out.push(r);
+        }
+        Ok((out, last))
+    }
+
+    /// The sequence number a new live tail starts after: it streams the records not yet
+    /// committed when it starts and everything appended later.
+    pub fn tail_start(&self) -> u64 {
+        self.committed_seq
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .saturating_sub(1)
+    }
+}

@@ -1,0 +1,417 @@
+//! Span blocks: `<data_dir>/traces/blocks/<min>-<max>-<id>/{spans.parquet,meta.json}`.
+//!
+//! `spans.parquet` holds one row per span, sorted by `(trace_id, start)` so that the spans
+//! of a trace sit together; zstd, page statistics, 16Ki-row row groups and a bloom filter
+//! on `trace_id`, so a trace lookup reads only the row groups that may hold it. Attribute
+//! maps, events and links are JSON text columns (DuckDB's `json` functions read them).
+//! Block names use the metric blocks' id scheme, with times in nanoseconds.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arrow::array::{Int32Array, Int64Array, StringArray};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
+use parquet::arrow::ProjectionMask;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::span::{Span, SpanEvent, SpanLink};
+use crate::block::reader::column;
+use crate::block::{BlockError, TMP_PREFIX};
+
+/// Version of the span block layout in `meta.json`.
+pub const SPAN_BLOCK_FORMAT_VERSION: u32 = 1;
+
+/// An operation of a service as listed in `meta.json`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Operation {
+    /// Span name.
+    pub name: String,
+    /// OTLP span kind number.
+    pub kind: i32,
+}
+
+/// Contents of a span block's `meta.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanBlockMeta {
+    /// [`SPAN_BLOCK_FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// Random id, the last part of the directory name.
+    pub id: String,
+    /// Oldest and newest span start in the block, nanoseconds since the epoch.
+    pub min_start_unix_nano: i64,
+    /// Newest span start.
+    pub max_start_unix_nano: i64,
+    /// Rows of `spans.parquet`.
+    pub spans: u64,
+    /// Services with their operations.
+    pub services: BTreeMap<String, Vec<Operation>>,
+    /// 1 for a block cut from the head, one more than the highest source when compacted.
+    #[serde(default = "level_one")]
+    pub level: u32,
+    /// Ids of the blocks merged into this one (empty for a head cut).
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+fn level_one() -> u32 {
+    1
+}
+
+/// A span block opened for reading.
+pub(crate) struct SpanBlock {
+    pub dir: PathBuf,
+    pub meta: SpanBlockMeta,
+    pub bytes: u64,
+    service_names: Vec<String>,
+    metadata: ArrowReaderMetadata,
+    delete_on_drop: AtomicBool,
+}
+
+impl SpanBlock {
+    /// Opens the block in `dir`: `meta.json` and the Parquet footer.
+    pub(crate) fn open(dir: &Path) -> Result<SpanBlock, BlockError> {
+        let meta_path = dir.join("meta.json");
+        let text = fs::read(&meta_path).map_err(|e| BlockError::io(&meta_path, e))?;
+        let meta: SpanBlockMeta = serde_json::from_slice(&text).map_err(|source| BlockError::Meta {
+            path: meta_path.clone(),
+            source,
+        })?;
+        if meta.format_version != SPAN_BLOCK_FORMAT_VERSION {
+            return Err(BlockError::corrupt(
+                dir,
+                format!("unknown span block format version {}", meta.format_version),
+            ));
+        }
+        let path = dir.join("spans.parquet");
+        let file = File::open(&path).map_err(|e| BlockError::io(&path, e))?;
+        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+            .map_err(|e| BlockError::parquet(&path, e))?;
+        let mut bytes = 0;
+        for entry in fs::read_dir(dir).map_err(|e| BlockError::io(dir, e))? {
+            let entry = entry.map_err(|e| BlockError::io(dir, e))?;
+            bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+        let service_names = meta.services.keys().cloned().collect();
+        Ok(SpanBlock {
+            dir: dir.to_path_buf(),
+            meta,
+            bytes,
+            service_names,
+            metadata,
+            delete_on_drop: AtomicBool::new(false),
+        })
+    }
+
+    /// Service names in the block.
+    pub(crate) fn service_names(&self) -> &[String] {
+        &self.service_names
+    }
+
+    fn builder(&self) -> Result<ParquetRecordBatchReaderBuilder<File>, BlockError> {
+        let path = self.dir.join("spans.parquet");
+        let file = File::open(&path).map_err(|e| BlockError::io(&path, e))?;
+        Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
+            file,
+            self.metadata.clone(),
+        ))
+    }
+
+    /// Appends the spans of `trace_id` to `out`. Row groups are skipped by their
+    /// `trace_id` min/max statistics and bloom filter; in the others the `trace_id` column
+    /// is read first and then only the matching rows (adjacent, as rows are sorted by
+    /// trace id) in full.
+    pub(crate) fn trace(&self, trace_id: &str, out: &mut Vec<Span>) -> Result<(), BlockError> {
+        let path = self.dir.join("spans.parquet");
+        let builder = self.builder()?;
+        let metadata = builder.metadata().clone();
+        let mut groups = Vec::new();
+        for rg in 0..metadata.num_row_groups() {
+            let column = metadata.row_group(rg).column(0);
+            if let Some(stats) = column.statistics() {
+                if let (Some(min), Some(max)) = (stats.min_bytes_opt(), stats.max_bytes_opt()) {
+                    if trace_id.as_bytes() < min || trace_id.as_bytes() > max {
+                        continue;
+                    }
+                }
+            }
+            match builder.get_row_group_column_bloom_filter(rg, 0) {
+                Ok(Some(filter)) if !filter.check(trace_id) => continue,
+                Ok(_) => groups.push(rg),
+                Err(e) => return Err(BlockError::parquet(&path, e)),
+            }
+        }
+        for rg in groups {
+            let ids = self.builder()?;
+            let mask = ProjectionMask::columns(ids.parquet_schema(), ["trace_id"]);
+            let reader = ids
+                .with_row_groups(vec![rg])
+                .with_projection(mask)
+                .build()
+                .map_err(|e| BlockError::parquet(&path, e))?;
+            let mut runs: Vec<RowSelector> = Vec::new();
+            let mut any = false;
+            for batch in reader {
+                let batch = batch.map_err(|source| BlockError::Arrow {
+                    path: path.clone(),
+                    source,
+                })?;
+                let column = column::<StringArray>(&batch, "trace_id", &path)?;
+                for i in 0..batch.num_rows() {
+                    let hit = column.value(i) == trace_id;
+                    any |= hit;
+                    push_run(&mut runs, hit);
+                }
+            }
+            if !any {
+                continue;
+            }
+            let reader = self
+                .builder()?
+                .with_row_groups(vec![rg])
+                .with_row_selection(RowSelection::from(runs))
+                .build()
+                .map_err(|e| BlockError::parquet(&path, e))?;
+            read_batches(&path, reader, &mut |s| s.trace_id == trace_id, out)?;
+        }
+        Ok(())
+    }
+
+    /// Calls `visit` with every span of the block, reading only the columns a search
+    /// needs: ids (with the parent), name, kind, service, start, duration, status code, and the attribute
+    /// maps when `with_attributes` (other fields of the spans passed are empty).
+    pub(crate) fn scan_for_search(
+        &self,
+        with_attributes: bool,
+        visit: &mut dyn FnMut(&Span) -> bool,
+    ) -> Result<(), BlockError> {
+        let path = self.dir.join("spans.parquet");
+        let builder = self.builder()?;
+        let mut names = vec![
+            "trace_id",
+            "span_id",
+            "parent_span_id",
+            "name",
+            "kind",
+            "service",
+            "start_time_unix_nano",
+            "duration_nano",
+            "status_code",
+        ];
+        if with_attributes {
+            names.push("attributes");
+            names.push("resource");
+        }
+        let mask = ProjectionMask::columns(builder.parquet_schema(), names);
+        let reader = builder
+            .with_projection(mask)
+            .build()
+            .map_err(|e| BlockError::parquet(&path, e))?;
+        let mut none = Vec::new();
+        read_batches(&path, reader, visit, &mut none)
+    }
+
+    /// Reads the block's spans in file order (sorted by trace id, start, span id), one
+    /// batch at a time.
+    pub(crate) fn cursor(&self) -> Result<SpanCursor, BlockError> {
+        let path = self.dir.join("spans.parquet");
+        let reader = self
+            .builder()?
+            .with_batch_size(1024)
+            .build()
+            .map_err(|e| BlockError::parquet(&path, e))?;
+        Ok(SpanCursor {
+            path,
+            reader,
+            buffered: std::collections::VecDeque::new(),
+        })
+    }
+
+    /// Schedules the directory for deletion once the last reader lets go of the block.
+    pub(crate) fn mark_deleted(&self) {
+        self.delete_on_drop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for SpanBlock {
+    fn drop(&mut self) {
+        if !self.delete_on_drop.load(Ordering::SeqCst) {
+            return;
+        }
+        let (Some(parent), Some(name)) = (self.dir.parent(), self.dir.file_name().and_then(|n| n.to_str()))
+        else {
+            return;
+        };
+        let doomed = parent.join(format!("{TMP_PREFIX}del-{name}"));
+        if let Err(e) = fs::rename(&self.dir, &doomed).and_then(|_| fs::remove_dir_all(&doomed)) {
+            tracing::warn!(block = %self.dir.display(), error = %e, "could not delete span block");
+        }
+    }
+}
+
+fn read_batches(
+    path: &Path,
+    reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    keep: &mut dyn FnMut(&Span) -> bool,
+    out: &mut Vec<Span>,
+) -> Result<(), BlockError> {
+    for batch in reader {
+        let batch = batch.map_err(|source| BlockError::Arrow {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        read_batch(path, &batch, keep, out)?;
+    }
+    Ok(())
+}
+
+/// Converts the rows of one batch to spans, keeping those `keep` accepts.
+pub(crate) fn read_batch(
+    path: &Path,
+    batch: &RecordBatch,
+    keep: &mut dyn FnMut(&Span) -> bool,
+    out: &mut Vec<Span>,
+) -> Result<(), BlockError> {
+    {
+        let text = |name: &str| column::<StringArray>(batch, name, path);
+        let ints = |name: &str| column::<Int32Array>(batch, name, path);
+        let longs = |name: &str| column::<Int64Array>(batch, name, path);
+        // Columns a projection may leave out.
+        let optional = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        };
+        let (trace_id, span_id, name) = (text("trace_id")?, text("span_id")?, text("name")?);
+        let (kind, service, start, duration, code) = (
+            ints("kind")?,
+            text("service")?,
+            longs("start_time_unix_nano")?,
+            longs("duration_nano")?,
+            ints("status_code")?,
+        );
+        let (parent, state, message) = (
+            optional("parent_span_id"),
+            optional("trace_state"),
+            optional("status_message"),
+        );
+        let (attributes, resource) = (optional("attributes"), optional("resource"));
+        let (scope_name, scope_version, events, links) = (
+            optional("scope_name"),
+            optional("scope_version"),
+            optional("events"),
+            optional("links"),
+        );
+        for i in 0..batch.num_rows() {
+            let span = Span {
+                trace_id: trace_id.value(i).to_string(),
+                span_id: span_id.value(i).to_string(),
+                parent_span_id: value_or(parent, i, "").to_string(),
+                trace_state: value_or(state, i, "").to_string(),
+                name: name.value(i).to_string(),
+                kind: kind.value(i),
+                service: service.value(i).to_string(),
+                start_unix_nano: start.value(i),
+                duration_nano: duration.value(i),
+                status_code: code.value(i),
+                status_message: value_or(message, i, "").to_string(),
+                attributes: parse_map(value_or(attributes, i, "{}")),
+                resource: parse_map(value_or(resource, i, "{}")),
+                scope_name: value_or(scope_name, i, "").to_string(),
+                scope_version: value_or(scope_version, i, "").to_string(),
+                events: serde_json::from_str::<Vec<SpanEvent>>(value_or(events, i, "[]")).unwrap_or_default(),
+                links: serde_json::from_str::<Vec<SpanLink>>(value_or(links, i, "[]")).unwrap_or_default(),
+            };
+            if keep(&span) {
+                out.push(span);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A block's spans in file order.
+pub(crate) struct SpanCursor {
+    path: PathBuf,
+    reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    buffered: std::collections::VecDeque<Span>,
+}
+
+impl SpanCursor {
+    /// The next span without taking it.
+    pub(crate) fn peek(&mut self) -> Result<Option<&Span>, BlockError> {
+        if self.buffered.is_empty() {
+            if let Some(batch) = self.reader.next() {
+                let batch = batch.map_err(|source| BlockError::Arrow {
+                    path: self.path.clone(),
+                    source,
+                })?;
+                let mut spans = Vec::with_capacity(batch.num_rows());
+                read_batch(&self.path, &batch, &mut |_| true, &mut spans)?;
+                self.buffered.extend(spans);
+            }
+        }
+        Ok(self.buffered.front())
+    }
+
+    /// Takes the next span.
+    pub(crate) fn take(&mut self) -> Option<Span> {
+        self.buffered.pop_front()
+    }
+}
+
+/// Extends the run-length row selection by one row.
+fn push_run(runs: &mut Vec<RowSelector>, select: bool) {
+    if let Some(last) = runs.last_mut() {
+        if last.skip != select {
+            last.row_count += 1;
+            return;
+        }
+    }
+    runs.push(if select {
+        RowSelector::select(1)
+    } else {
+        RowSelector::skip(1)
+    });
+}
+
+/// Row `i` of an optional column, or `default` when the column was not read.
+fn value_or<'a>(column: Option<&'a StringArray>, i: usize, default: &'a str) -> &'a str {
+    match column {
+        Some(c) => c.value(i),
+        None => default,
+    }
+}
+
+fn parse_map(text: &str) -> Map<String, Value> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// Opens every span block in `blocks_dir`, removing leftover temporary directories;
+/// unreadable blocks are logged and left on disk.
+pub(crate) fn open_all(blocks_dir: &Path) -> Result<Vec<SpanBlock>, BlockError> {
+    let mut blocks = Vec::new();
+    for entry in fs::read_dir(blocks_dir).map_err(|e| BlockError::io(blocks_dir, e))? {
+        let entry = entry.map_err(|e| BlockError::io(blocks_dir, e))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !path.is_dir() {
+            continue;
+        }
+        if name.starts_with(TMP_PREFIX) {
+            fs::remove_dir_all(&path).map_err(|e| BlockError::io(&path, e))?;
+            continue;
+        }
+        match SpanBlock::open(&path) {
+            Ok(b) => blocks.push(b),
+            Err(e) => tracing::error!(block = %path.display(), error = %e, "skipping unreadable span block"),
+        }
+    }
+    blocks.sort_by_key(|b| (b.meta.min_start_unix_nano, b.meta.max_start_unix_nano));
+    Ok(blocks)
+}

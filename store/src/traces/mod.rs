@@ -1,0 +1,539 @@
+//! The trace store: spans go to their own WAL (`<data_dir>/wal/traces`), a span head in
+//! memory, and Parquet span blocks (`<data_dir>/traces/blocks`), with the same durability
+//! rules as metrics: an append returns once its record is durable per the fsync mode, and
+//! a WAL segment is deleted only after its spans are in a durable block.
+
+mod block;
+mod compact;
+mod head;
+mod query;
+mod span;
+mod writer;
+
+pub use block::{Operation, SpanBlockMeta, SPAN_BLOCK_FORMAT_VERSION};
+pub use query::{value_text, TraceQuery};
+pub use span::{is_valid_hex_id, kind, kind_name, status, status_name, Span, SpanEvent, SpanLink};
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::block::BlockError;
+use crate::db::{AppendError, FsyncMode, OpenError};
+use crate::wal::{read_log, Wal, WalConfig};
+use block::SpanBlock;
+use head::{note_trace, SpanHead};
+
+/// Options of the trace store; defaults in `docs/configuration.md`.
+#[derive(Debug, Clone)]
+pub struct TraceOptions {
+    /// Root of the data directory (`wal/traces`, `traces/blocks` below it).
+    pub data_dir: PathBuf,
+    /// When appends are acknowledged relative to the WAL fsync.
+    pub fsync: FsyncMode,
+    /// Period of the background fsync in [`FsyncMode::Interval`].
+    pub fsync_interval: Duration,
+    /// Size at which a WAL segment is closed.
+    pub wal_segment_bytes: u64,
+    /// The head is cut into a block once its oldest span started this long ago.
+    pub block_duration: Duration,
+    /// Blocks whose newest span is older than this are deleted (0 = keep forever).
+    pub retention_time: Duration,
+    /// When span blocks take more bytes than this, the oldest go (0 = no limit).
+    pub retention_bytes: u64,
+    /// Memory the span head (live plus heads being written) may use before appends are
+    /// refused with [`AppendError::Overloaded`]; a cut is forced at 80%.
+    pub head_memory_bytes: u64,
+}
+
+impl TraceOptions {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> TraceOptions {
+        TraceOptions {
+            data_dir: data_dir.into(),
+            fsync: FsyncMode::Batch,
+            fsync_interval: Duration::from_secs(1),
+            wal_segment_bytes: 64 * 1024 * 1024,
+            block_duration: Duration::from_secs(3600),
+            retention_time: Duration::from_secs(7 * 24 * 3600),
+            retention_bytes: 0,
+            head_memory_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
+/// Figures for self-monitoring.
+#[derive(Debug, Clone, Default)]
+pub struct TraceStats {
+    /// Spans in memory (live and frozen heads).
+    pub head_spans: u64,
+    /// Approximate bytes of those spans.
+    pub head_bytes: u64,
+    /// Span blocks on disk, their bytes and spans.
+    pub blocks: u64,
+    /// Bytes of the span blocks.
+    pub block_bytes: u64,
+    /// Spans in blocks.
+    pub block_spans: u64,
+    /// WAL records replayed at open.
+    pub wal_replayed_records: u64,
+    /// Segments whose torn tail was cut at open.
+    pub wal_torn_tail_repairs: u64,
+    /// Blocks deleted by retention since open.
+    pub retention_deleted_blocks: u64,
+    /// Compactions (each merges the blocks of one window) since open.
+    pub compactions: u64,
+}
+
+/// Calls from one service to another, as Jaeger's `/api/dependencies` lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// Service of the calling (parent) span.
+    pub parent: String,
+    /// Service of the called (child) span.
+    pub child: String,
+    /// Child spans counted.
+    pub call_count: u64,
+}
+
+struct Frozen {
+    head: SpanHead,
+    keep_from: u64,
+}
+
+/// The trace store.
+pub struct TraceStore {
+    options: TraceOptions,
+    blocks_dir: PathBuf,
+    wal: Wal,
+    head: RwLock<SpanHead>,
+    frozen: RwLock<Vec<Arc<Frozen>>>,
+    blocks: RwLock<Vec<Arc<SpanBlock>>>,
+    maintain_lock: Mutex<()>,
+    closed: AtomicBool,
+    replayed: u64,
+    torn: u64,
+    retention_deleted: AtomicU64,
+    compactions: AtomicU64,
+}
+
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+impl TraceStore {
+    /// Opens (creating if needed) the store: opens the blocks, replays the WAL into the
+    /// head and starts the WAL writer on a fresh segment.
+    pub fn open(options: TraceOptions) -> Result<TraceStore, OpenError> {
+        let wal_dir = options.data_dir.join("wal").join("traces");
+        let blocks_dir = options.data_dir.join("traces").join("blocks");
+        for dir in [&wal_dir, &blocks_dir] {
+            std::fs::create_dir_all(dir).map_err(|source| OpenError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let blocks = block::open_all(&blocks_dir)?;
+        let log = read_log(&wal_dir).map_err(|source| OpenError::Wal {
+            path: wal_dir.clone(),
+            source,
+        })?;
+        let mut head = SpanHead::default();
+        let mut replayed = 0;
+        for (n, payloads) in log.segments {
+            for payload in payloads {
+                match span::decode_record(&payload) {
+                    Ok(spans) => {
+                        head.extend(spans);
+                        replayed += 1;
+                    }
+                    Err(e) => {
+                        tracing::error!(segment = n, error = %e, "skipping undecodable trace WAL record")
+                    }
+                }
+            }
+        }
+        let config = WalConfig {
+            mode: options.fsync,
+            interval: options.fsync_interval,
+            segment_bytes: options.wal_segment_bytes.max(1024),
+        };
+        let wal = Wal::start(&wal_dir, log.last_segment + 1, config).map_err(|source| OpenError::Wal {
+            path: wal_dir.clone(),
+            source,
+        })?;
+        Ok(TraceStore {
+            options,
+            blocks_dir,
+            wal,
+            head: RwLock::new(head),
+            frozen: RwLock::new(Vec::new()),
+            blocks: RwLock::new(blocks.into_iter().map(Arc::new).collect()),
+            maintain_lock: Mutex::new(()),
+            closed: AtomicBool::new(false),
+            replayed,
+            torn: log.torn_repairs,
+            retention_deleted: AtomicU64::new(0),
+            compactions: AtomicU64::new(0),
+        })
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &TraceOptions {
+        &self.options
+    }
+
+    fn memory_used(&self) -> u64 {
+        let mut used = self.head.read().bytes();
+        for f in self.frozen.read().iter() {
+            used += f.head.bytes();
+        }
+        used
+    }
+
+    /// Fails with [`AppendError::Overloaded`] (or `Closed`) when an append would be refused
+    /// before anything is stored, so callers can check before doing work of their own.
+    pub fn check_capacity(&self) -> Result<(), AppendError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(AppendError::Closed);
+        }
+        let used = self.memory_used();
+        let limit = self.options.head_memory_bytes;
+        if used > limit {
+            return Err(AppendError::Overloaded { used, limit });
+        }
+        Ok(())
+    }
+
+    /// Stores a batch of spans as one WAL record; returns once it is durable per the fsync
+    /// mode. Refused whole with [`AppendError::Overloaded`] when the head is full.
+    pub async fn append(&self, spans: Vec<Span>) -> Result<usize, AppendError> {
+        self.check_capacity()?;
+        if spans.is_empty() {
+            return Ok(0);
+        }
+        let n = spans.len();
+        let record = span::encode_record(&spans);
+        let ack = {
+            let mut head = self.head.write();
+            head.extend(spans);
+            self.wal.submit(record).map_err(|_| AppendError::Closed)?
+        };
+        match ack.await {
+            Ok(Ok(())) => Ok(n),
+            Ok(Err(e)) => Err(AppendError::Wal(e)),
+            Err(_) => Err(AppendError::Closed),
+        }
+    }
+
+    /// Housekeeping, called periodically from a blocking thread: cut the head into a block
+    /// when due, write it, truncate the WAL, apply retention.
+    pub fn maintain(&self, now_unix_nano: i64) -> io::Result<()> {
+        let _guard = self.maintain_lock.lock();
+        self.cut_head(now_unix_nano, false)?;
+        self.persist_frozen()?;
+        self.compact(now_unix_nano)?;
+        self.apply_retention(now_unix_nano);
+        Ok(())
+    }
+
+    /// Merges the blocks of each finished compaction window (12 × `block_duration`; a
+    /// window is finished one `block_duration` after its end) into one block. The new
+    /// block is listed before the sources are removed; a source is deleted from disk once
+    /// no reader holds it.
+    fn compact(&self, now: i64) -> io::Result<()> {
+        let duration = nanos(self.options.block_duration).max(1);
+        let window = duration.saturating_mul(12);
+        let blocks: Vec<Arc<SpanBlock>> = self.blocks.read().clone();
+        for group in compact::plan(&blocks, window, now.saturating_sub(duration)) {
+            let mut sources = Vec::with_capacity(group.len());
+            for i in group {
+                if let Some(b) = blocks.get(i) {
+                    sources.push(b.clone());
+                }
+            }
+            tracing::info!(blocks = sources.len(), "compacting span blocks");
+            let merged = match compact::merge(&self.blocks_dir, &sources)? {
+                Some(dir) => Some(Arc::new(SpanBlock::open(&dir)?)),
+                None => None,
+            };
+            let mut list = self.blocks.write();
+            if let Some(b) = merged {
+                list.push(b);
+            }
+            list.retain(|b| !sources.iter().any(|s| Arc::ptr_eq(s, b)));
+            list.sort_by_key(|b| (b.meta.min_start_unix_nano, b.meta.max_start_unix_nano));
+            for s in &sources {
+                s.mark_deleted();
+            }
+            self.compactions.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Writes the whole head as a block now (tests, backfill).
+    pub fn flush_head(&self) -> io::Result<()> {
+        let _guard = self.maintain_lock.lock();
+        self.cut_head(0, true)?;
+        self.persist_frozen()
+    }
+
+    fn cut_head(&self, now: i64, force: bool) -> io::Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let memory_due =
+            self.memory_used().saturating_mul(5) >= self.options.head_memory_bytes.saturating_mul(4);
+        let mut head = self.head.write();
+        let Some((min_t, _)) = head.time_range() else {
+            return Ok(());
+        };
+        let age_due = now.saturating_sub(min_t) >= nanos(self.options.block_duration);
+        if !force && !age_due && !memory_due {
+            return Ok(());
+        }
+        let rx = self
+            .wal
+            .rotate(span::encode_record(&[]))
+            .map_err(|_| io::Error::other("trace WAL is closed"))?;
+        let keep_from = rx
+            .recv()
+            .map_err(|_| io::Error::other("trace WAL writer stopped during rotation"))??;
+        let old = std::mem::take(&mut *head);
+        tracing::info!(spans = old.len(), bytes = old.bytes(), keep_from, "cut span head");
+        self.frozen
+            .write()
+            .push(Arc::new(Frozen { head: old, keep_from }));
+        Ok(())
+    }
+
+    fn persist_frozen(&self) -> io::Result<()> {
+        loop {
+            let Some(frozen) = self.frozen.read().first().cloned() else {
+                return Ok(());
+            };
+            if let Some(dir) = writer::write_block(&self.blocks_dir, frozen.head.spans())? {
+                let b = SpanBlock::open(&dir)?;
+                let mut blocks = self.blocks.write();
+                blocks.push(Arc::new(b));
+                blocks.sort_by_key(|b| (b.meta.min_start_unix_nano, b.meta.max_start_unix_nano));
+            }
+            self.frozen.write().retain(|f| !Arc::ptr_eq(f, &frozen));
+            self.wal.delete_before(frozen.keep_from)?;
+        }
+    }
+
+    fn apply_retention(&self, now: i64) {
+        let mut list = self.blocks.write();
+        let mut doomed: Vec<Arc<SpanBlock>> = Vec::new();
+        let retention = nanos(self.options.retention_time);
+        if retention > 0 {
+            let cutoff = now.saturating_sub(retention);
+            for b in list.iter() {
+                if b.meta.max_start_unix_nano < cutoff {
+                    doomed.push(b.clone());
+                }
+            }
+        }
+        if self.options.retention_bytes > 0 {
+            let mut total: u64 = 0;
+            for b in list.iter() {
+                if !doomed.iter().any(|d| Arc::ptr_eq(d, b)) {
+                    total += b.bytes;
+                }
+            }
+            // `list` is sorted oldest first.
+            for b in list.iter() {
+                if total <= self.options.retention_bytes {
+                    break;
+                }
+                if !doomed.iter().any(|d| Arc::ptr_eq(d, b)) {
+                    total = total.saturating_sub(b.bytes);
+                    doomed.push(b.clone());
+                }
+            }
+        }
+        if doomed.is_empty() {
+            return;
+        }
+        list.retain(|b| !doomed.iter().any(|d| Arc::ptr_eq(d, b)));
+        for b in &doomed {
+            tracing::info!(block = %b.dir.display(), "retention deletes span block");
+            b.mark_deleted();
+        }
+        self.retention_deleted
+            .fetch_add(doomed.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Flushes and fsyncs the WAL and stops its writer.
+    pub async fn close(&self) -> io::Result<()> {
+        self.closed.store(true, Ordering::SeqCst);
+        self.wal.close().await
+    }
+
+    /// Every span of a trace (head and blocks), sorted by start; duplicates (a span both in
+    /// a block and in a not yet truncated WAL) appear once. Reads files: call it from a
+    /// blocking thread.
+    pub fn trace(&self, trace_id: &str) -> Result<Vec<Span>, BlockError> {
+        let mut spans = Vec::new();
+        self.head.read().trace(trace_id, &mut spans);
+        for f in self.frozen.read().iter() {
+            f.head.trace(trace_id, &mut spans);
+        }
+        let blocks: Vec<Arc<SpanBlock>> = self.blocks.read().clone();
+        for b in &blocks {
+            b.trace(trace_id, &mut spans)?;
+        }
+        let mut seen = HashSet::new();
+        spans.retain(|s| seen.insert(s.span_id.clone()));
+        spans.sort_by(|a, b| (a.start_unix_nano, &a.span_id).cmp(&(b.start_unix_nano, &b.span_id)));
+        Ok(spans)
+    }
+
+    /// Services with their operations, over the head and every block.
+    pub fn services(&self) -> BTreeMap<String, Vec<Operation>> {
+        let mut map: BTreeMap<String, BTreeSet<(String, i32)>> = BTreeMap::new();
+        self.head.read().services(&mut map);
+        for f in self.frozen.read().iter() {
+            f.head.services(&mut map);
+        }
+        for b in self.blocks.read().iter() {
+            for (service, ops) in &b.meta.services {
+                let set = map.entry(service.clone()).or_default();
+                for op in ops {
+                    set.insert((op.name.clone(), op.kind));
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        for (service, ops) in map {
+            let mut list = Vec::new();
+            for (name, kind) in ops {
+                list.push(Operation { name, kind });
+            }
+            out.insert(service, list);
+        }
+        out
+    }
+
+    /// Traces with a span matching `q`, newest first (by their newest matching span), at
+    /// most `q.limit`, each with all its spans. Reads files: call from a blocking thread.
+    pub fn find_traces(&self, q: &TraceQuery) -> Result<Vec<Vec<Span>>, BlockError> {
+        let mut found: HashMap<String, i64> = HashMap::new();
+        self.head.read().find(q, &mut found);
+        for f in self.frozen.read().iter() {
+            f.head.find(q, &mut found);
+        }
+        let blocks: Vec<Arc<SpanBlock>> = self.blocks.read().clone();
+        for b in &blocks {
+            if !q.may_match_block(
+                b.meta.min_start_unix_nano,
+                b.meta.max_start_unix_nano,
+                b.service_names(),
+            ) {
+                continue;
+            }
+            b.scan_for_search(!q.tags.is_empty(), &mut |s| {
+                if q.matches(s) {
+                    note_trace(&mut found, &s.trace_id, s.start_unix_nano);
+                }
+                false
+            })?;
+        }
+        let mut ids: Vec<(i64, String)> = found.into_iter().map(|(id, t)| (t, id)).collect();
+        ids.sort_by(|a, b| b.cmp(a));
+        ids.truncate(q.limit.max(1));
+        let mut out = Vec::with_capacity(ids.len());
+        for (_, id) in ids {
+            let spans = self.trace(&id)?;
+            if !spans.is_empty() {
+                out.push(spans);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls between services: for every span started in `[start, end]` (nanoseconds)
+    /// whose parent is a span of another service, one call `parent service → child
+    /// service`. Sorted by parent, then child. Reads files: call from a blocking thread.
+    pub fn dependencies(&self, start: i64, end: i64) -> Result<Vec<Dependency>, BlockError> {
+        let mut service_of: HashMap<(String, String), String> = HashMap::new();
+        let mut children: Vec<(String, String, String)> = Vec::new();
+        let mut visit = |s: &Span| {
+            if s.start_unix_nano < start || s.start_unix_nano > end {
+                return false;
+            }
+            service_of.insert((s.trace_id.clone(), s.span_id.clone()), s.service.clone());
+            if !s.parent_span_id.is_empty() {
+                children.push((s.trace_id.clone(), s.parent_span_id.clone(), s.service.clone()));
+            }
+            false
+        };
+        for s in self.head.read().spans() {
+            visit(s);
+        }
+        for f in self.frozen.read().iter() {
+            for s in f.head.spans() {
+                visit(s);
+            }
+        }
+        let blocks: Vec<Arc<SpanBlock>> = self.blocks.read().clone();
+        for b in &blocks {
+            if b.meta.max_start_unix_nano < start || b.meta.min_start_unix_nano > end {
+                continue;
+            }
+            b.scan_for_search(false, &mut visit)?;
+        }
+        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for (trace, parent, child_service) in children {
+            if let Some(parent_service) = service_of.get(&(trace, parent)) {
+                if *parent_service != child_service {
+                    *counts.entry((parent_service.clone(), child_service)).or_default() += 1;
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(counts.len());
+        for ((parent, child), call_count) in counts {
+            out.push(Dependency {
+                parent,
+                child,
+                call_count,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Figures for self-monitoring.
+    pub fn stats(&self) -> TraceStats {
+        let mut s = TraceStats {
+            wal_replayed_records: self.replayed,
+            wal_torn_tail_repairs: self.torn,
+            retention_deleted_blocks: self.retention_deleted.load(Ordering::Relaxed),
+            compactions: self.compactions.load(Ordering::Relaxed),
+            ..TraceStats::default()
+        };
+        {
+            let head = self.head.read();
+            s.head_spans = head.len() as u64;
+            s.head_bytes = head.bytes();
+        }
+        for f in self.frozen.read().iter() {
+            s.head_spans += f.head.len() as u64;
+            s.head_bytes += f.head.bytes();
+        }
+        for b in self.blocks.read().iter() {
+            s.blocks += 1;
+            s.block_bytes += b.bytes;
+            s.block_spans += b.meta.spans;
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests;

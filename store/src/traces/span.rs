@@ -1,0 +1,231 @@
+//! The span data model kept by the trace store, and its WAL record encoding.
+//!
+//! Ids are lowercase hex (32 digits for a trace, 16 for a span), the form Jaeger, Grafana
+//! and DuckDB users type. Attribute maps keep their OTLP types as JSON values (strings,
+//! booleans, integers, doubles; bytes as base64; arrays and key-value lists as JSON).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// OTLP `SPAN_KIND_*` numbers.
+pub mod kind {
+    /// Unspecified.
+    pub const UNSPECIFIED: i32 = 0;
+    /// Internal operation.
+    pub const INTERNAL: i32 = 1;
+    /// Server side of a synchronous call.
+    pub const SERVER: i32 = 2;
+    /// Client side of a synchronous call.
+    pub const CLIENT: i32 = 3;
+    /// Producer of an asynchronous message.
+    pub const PRODUCER: i32 = 4;
+    /// Consumer of an asynchronous message.
+    pub const CONSUMER: i32 = 5;
+}
+
+/// OTLP `STATUS_CODE_*` numbers.
+pub mod status {
+    /// Unset.
+    pub const UNSET: i32 = 0;
+    /// Ok.
+    pub const OK: i32 = 1;
+    /// Error.
+    pub const ERROR: i32 = 2;
+}
+
+/// The lower-case name of a span kind (`server`, `client`, …; `unspecified` otherwise).
+pub fn kind_name(kind: i32) -> &'static str {
+    match kind {
+        kind::INTERNAL => "internal",
+        kind::SERVER => "server",
+        kind::CLIENT => "client",
+        kind::PRODUCER => "producer",
+        kind::CONSUMER => "consumer",
+        _ => "unspecified",
+    }
+}
+
+/// The OTLP name of a status code (`STATUS_CODE_UNSET`, `STATUS_CODE_OK`, `STATUS_CODE_ERROR`).
+pub fn status_name(code: i32) -> &'static str {
+    match code {
+        status::OK => "STATUS_CODE_OK",
+        status::ERROR => "STATUS_CODE_ERROR",
+        _ => "STATUS_CODE_UNSET",
+    }
+}
+
+/// One span, with every OTLP field Didban keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    /// 32 lowercase hex digits.
+    pub trace_id: String,
+    /// 16 lowercase hex digits.
+    pub span_id: String,
+    /// The parent's span id, empty for a root span.
+    pub parent_span_id: String,
+    /// W3C trace state, as sent.
+    pub trace_state: String,
+    /// Operation name.
+    pub name: String,
+    /// OTLP span kind number (see [`kind`]).
+    pub kind: i32,
+    /// `service.name` of the resource (`unknown_service` when absent).
+    pub service: String,
+    /// Start time, nanoseconds since the Unix epoch.
+    pub start_unix_nano: i64,
+    /// End minus start, in nanoseconds (0 when the end is before the start).
+    pub duration_nano: i64,
+    /// OTLP status code number (see [`status`]).
+    pub status_code: i32,
+    /// Status message.
+    pub status_message: String,
+    /// Span attributes.
+    pub attributes: Map<String, Value>,
+    /// Resource attributes.
+    pub resource: Map<String, Value>,
+    /// Instrumentation scope name and version.
+    pub scope_name: String,
+    /// Instrumentation scope version.
+    pub scope_version: String,
+    /// Span events (Jaeger calls them logs).
+    pub events: Vec<SpanEvent>,
+    /// Links to other spans.
+    pub links: Vec<SpanLink>,
+}
+
+/// A timestamped event inside a span.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanEvent {
+    /// Nanoseconds since the Unix epoch.
+    pub time_unix_nano: i64,
+    /// Event name.
+    pub name: String,
+    /// Event attributes.
+    pub attributes: Map<String, Value>,
+}
+
+/// A link from a span to another span.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanLink {
+    /// Linked trace, hex.
+    pub trace_id: String,
+    /// Linked span, hex.
+    pub span_id: String,
+    /// W3C trace state of the link.
+    pub trace_state: String,
+    /// Link attributes.
+    pub attributes: Map<String, Value>,
+}
+
+impl Span {
+    /// Approximate bytes the span takes in memory, for the head limit.
+    pub fn approx_bytes(&self) -> u64 {
+        let mut n = 256 + self.name.len() + self.service.len() + self.status_message.len();
+        n += map_bytes(&self.attributes) + map_bytes(&self.resource);
+        for e in &self.events {
+            n += 64 + e.name.len() + map_bytes(&e.attributes);
+        }
+        for l in &self.links {
+            n += 96 + map_bytes(&l.attributes);
+        }
+        n as u64
+    }
+
+    /// End time in nanoseconds.
+    pub fn end_unix_nano(&self) -> i64 {
+        self.start_unix_nano.saturating_add(self.duration_nano)
+    }
+}
+
+fn map_bytes(m: &Map<String, Value>) -> usize {
+    let mut n = 0;
+    for (k, v) in m {
+        n += 48 + k.len();
+        n += match v {
+            Value::String(s) => s.len(),
+            Value::Array(_) | Value::Object(_) => v.to_string().len(),
+            _ => 8,
+        };
+    }
+    n
+}
+
+/// Version byte of a trace WAL record.
+const RECORD_VERSION: u8 = 1;
+
+/// Encodes a batch of spans as one WAL record: a version byte, then JSON.
+pub(crate) fn encode_record(spans: &[Span]) -> Vec<u8> {
+    let mut buf = vec![RECORD_VERSION];
+    // Serialising plain structs of strings, numbers and JSON values cannot fail.
+    if serde_json::to_writer(&mut buf, spans).is_err() {
+        buf.truncate(1);
+        buf.extend_from_slice(b"[]");
+    }
+    buf
+}
+
+/// Decodes a WAL record written by [`encode_record`].
+pub(crate) fn decode_record(payload: &[u8]) -> Result<Vec<Span>, String> {
+    match payload.split_first() {
+        Some((&RECORD_VERSION, rest)) => serde_json::from_slice(rest).map_err(|e| e.to_string()),
+        Some((v, _)) => Err(format!("unknown trace record version {v}")),
+        None => Err("empty trace record".to_string()),
+    }
+}
+
+/// True when `s` is `len` lowercase hex digits and not all zeros.
+pub fn is_valid_hex_id(s: &str, len: usize) -> bool {
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && s.bytes().any(|b| b != b'0')
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A span for tests.
+    pub(crate) fn span(trace: u8, id: u8, parent: u8, service: &str, name: &str, start: i64) -> Span {
+        let mut attributes = Map::new();
+        attributes.insert("http.status_code".into(), Value::from(200));
+        Span {
+            trace_id: format!("{trace:032x}"),
+            span_id: format!("{id:016x}"),
+            parent_span_id: if parent == 0 {
+                String::new()
+            } else {
+                format!("{parent:016x}")
+            },
+            trace_state: String::new(),
+            name: name.into(),
+            kind: kind::SERVER,
+            service: service.into(),
+            start_unix_nano: start,
+            duration_nano: 1_000_000,
+            status_code: status::UNSET,
+            status_message: String::new(),
+            attributes,
+            resource: Map::new(),
+            scope_name: String::new(),
+            scope_version: String::new(),
+            events: vec![SpanEvent {
+                time_unix_nano: start + 10,
+                name: "ev".into(),
+                attributes: Map::new(),
+            }],
+            links: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_ids_are_checked() {
+        let spans = vec![span(1, 1, 0, "a", "GET", 5), span(1, 2, 1, "a", "db", 6)];
+        assert_eq!(decode_record(&encode_record(&spans)).unwrap(), spans);
+        assert!(decode_record(&[9, b'[', b']']).is_err());
+        assert!(is_valid_hex_id(&format!("{:032x}", 5), 32));
+        assert!(!is_valid_hex_id(&"0".repeat(32), 32));
+        assert!(!is_valid_hex_id("abc", 32));
+    }
+}

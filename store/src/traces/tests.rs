@@ -1,0 +1,150 @@
+#![allow(clippy::unwrap_used)]
+use super::span::tests::span;
+use super::*;
+
+fn query(start: i64, end: i64) -> TraceQuery {
+    TraceQuery {
+        start_unix_nano: start,
+        end_unix_nano: end,
+        limit: 20,
+        ..TraceQuery::default()
+    }
+}
+
+#[tokio::test]
+async fn spans_survive_reopen_and_block_cut_with_bloom_filtered_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TraceStore::open(TraceOptions::new(dir.path())).unwrap();
+    let mut batch = Vec::new();
+    for t in 1..=200u8 {
+        batch.push(span(
+            t,
+            1,
+            0,
+            if t % 2 == 0 { "even" } else { "odd" },
+            "GET",
+            1000 + t as i64,
+        ));
+        batch.push(span(t, 2, 1, "db", "SELECT", 1001 + t as i64));
+    }
+    assert_eq!(store.append(batch).await.unwrap(), 400);
+    store.close().await.unwrap();
+    drop(store);
+
+    let store = TraceStore::open(TraceOptions::new(dir.path())).unwrap();
+    assert_eq!(store.stats().head_spans, 400);
+    assert_eq!(store.trace(&format!("{:032x}", 7)).unwrap().len(), 2);
+    store.flush_head().unwrap();
+    let stats = store.stats();
+    assert_eq!((stats.head_spans, stats.blocks, stats.block_spans), (0, 1, 400));
+    let spans = store.trace(&format!("{:032x}", 7)).unwrap();
+    assert_eq!(spans.len(), 2);
+    assert_eq!(spans[1].parent_span_id, spans[0].span_id);
+    assert_eq!(spans[0].attributes["http.status_code"], 200);
+    assert_eq!(spans[0].events.len(), 1);
+    assert!(store.trace(&format!("{:032x}", 999)).unwrap().is_empty());
+
+    let deps = store.dependencies(0, i64::MAX).unwrap();
+    assert_eq!(deps.len(), 2);
+    assert_eq!(
+        (
+            deps[0].parent.as_str(),
+            deps[0].child.as_str(),
+            deps[0].call_count
+        ),
+        ("even", "db", 100)
+    );
+    let services = store.services();
+    assert_eq!(
+        services.keys().cloned().collect::<Vec<_>>(),
+        vec!["db", "even", "odd"]
+    );
+    let mut q = query(0, i64::MAX);
+    q.service = Some("even".into());
+    q.limit = 3;
+    let found = store.find_traces(&q).unwrap();
+    assert_eq!(found.len(), 3);
+    assert_eq!(found[0][0].trace_id, format!("{:032x}", 200));
+    assert_eq!(found[0].len(), 2, "found traces come with all their spans");
+    q.tags = vec![("http.status_code".into(), "200".into())];
+    assert_eq!(store.find_traces(&q).unwrap().len(), 3);
+    q.tags = vec![("http.status_code".into(), "500".into())];
+    assert!(store.find_traces(&q).unwrap().is_empty());
+    q.tags.clear();
+    q.operation = Some("SELECT".into());
+    q.service = Some("db".into());
+    q.limit = 500;
+    assert_eq!(store.find_traces(&q).unwrap().len(), 200);
+
+    // The block's Parquet file carries a bloom filter on trace_id.
+    let blocks = store.blocks.read().clone();
+    let path = blocks[0].dir.join("spans.parquet");
+    let file = std::fs::File::open(path).unwrap();
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let filter = builder.get_row_group_column_bloom_filter(0, 0).unwrap().unwrap();
+    assert!(filter.check(format!("{:032x}", 7).as_str()));
+    store.close().await.unwrap();
+    drop(store);
+
+    // After the cut the WAL holds nothing: a reopen finds the spans once, in the block.
+    let store = TraceStore::open(TraceOptions::new(dir.path())).unwrap();
+    assert_eq!(store.stats().head_spans, 0);
+    assert_eq!(store.trace(&format!("{:032x}", 7)).unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn retention_drops_old_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = TraceOptions::new(dir.path());
+    options.retention_time = Duration::from_secs(1);
+    let store = TraceStore::open(options).unwrap();
+    store.append(vec![span(1, 1, 0, "a", "x", 1_000)]).await.unwrap();
+    store.flush_head().unwrap();
+    assert_eq!(store.stats().blocks, 1);
+    store.maintain(5_000_000_000).unwrap();
+    assert_eq!(store.stats().blocks, 0);
+    assert_eq!(store.stats().retention_deleted_blocks, 1);
+}
+
+#[tokio::test]
+async fn blocks_of_a_finished_window_are_merged_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = TraceOptions::new(dir.path());
+    options.block_duration = Duration::from_nanos(1000);
+    options.retention_time = Duration::ZERO;
+    let store = TraceStore::open(options).unwrap();
+    // Three blocks in the window [0, 12000) ns; the second repeats a span of the first, as
+    // a crash between a block write and the WAL truncation would.
+    store
+        .append(vec![span(1, 1, 0, "a", "x", 100), span(2, 1, 0, "a", "x", 200)])
+        .await
+        .unwrap();
+    store.flush_head().unwrap();
+    store
+        .append(vec![span(2, 1, 0, "a", "x", 200), span(2, 2, 1, "b", "y", 300)])
+        .await
+        .unwrap();
+    store.flush_head().unwrap();
+    store.append(vec![span(3, 1, 0, "c", "z", 5000)]).await.unwrap();
+    store.flush_head().unwrap();
+    // One block in the next window, still open.
+    store.append(vec![span(4, 1, 0, "a", "x", 12_500)]).await.unwrap();
+    store.flush_head().unwrap();
+    assert_eq!(store.stats().blocks, 4);
+    store.maintain(13_500).unwrap();
+    let stats = store.stats();
+    assert_eq!((stats.blocks, stats.compactions, stats.block_spans), (2, 1, 5));
+    assert_eq!(store.trace(&format!("{:032x}", 2)).unwrap().len(), 2);
+    let blocks = store.blocks.read().clone();
+    assert_eq!(blocks[0].meta.level, 2);
+    assert_eq!(blocks[0].meta.sources.len(), 3);
+    assert_eq!(blocks[0].meta.services.len(), 3);
+    drop(blocks);
+    let mut on_disk = 0;
+    for entry in std::fs::read_dir(dir.path().join("traces/blocks")).unwrap() {
+        if !entry.unwrap().file_name().to_string_lossy().starts_with('.') {
+            on_disk += 1;
+        }
+    }
+    assert_eq!(on_disk, 2, "merged sources are deleted");
+}
