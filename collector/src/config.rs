@@ -279,6 +279,7 @@ struct FileConfig {
     logs: FileLogs,
     #[serde(default)]
     faas: FileFaas,
+    #[serde(default)]
     host_metrics: FileHostMetrics,
     #[serde(default)]
     alerting: didban_alerting::AlertingSettings,
