@@ -155,3 +155,95 @@ hmac_secret = "k"
     assert_eq!(history["data"][0]["ok"], true, "{history}");
     assert_eq!(history["data"][0]["receiver"], "ops");
 }
+
+/// OTLP/HTTP JSON with `n` log records carrying `body`, all at `t_ms`.
+fn logs_json(body: &str, n: usize, t_ms: i64) -> String {
+    let t_ns = t_ms as i128 * 1_000_000;
+    let mut records = Vec::new();
+    for _ in 0..n {
+        records.push(format!(
+            r#"{{"timeUnixNano":"{t_ns}","severityNumber":13,"body":{{"stringValue":"{body}"}}}}"#
+        ));
+    }
+    format!(
+        r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"web"}}}}]}},"scopeLogs":[{{"logRecords":[{}]}}]}}]}}"#,
+        records.join(",")
+    )
+}
+
+#[test]
+fn log_rule_counts_records_in_the_real_log_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    std::fs::write(
+        rules_dir.join("security.yaml"),
+        r#"
+groups:
+  - name: security
+    interval: 1s
+    rules:
+      - alert: FailedLoginsBurst
+        logs:
+          query: 'AXES "login failure"'
+          window: 5m
+          threshold: 20
+        annotations:
+          summary: "{{ $value }} failed logins"
+"#,
+    )
+    .unwrap();
+    let config = dir.path().join("didban.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[logs]\ncommit_interval = \"200ms\"\n[host_metrics]\nenabled = false\n[alerting]\nrules_dir = \"{}\"\n",
+            rules_dir.display()
+        ),
+    )
+    .unwrap();
+    let config_arg = config.display().to_string();
+    let server = Didban::start(&dir.path().join("data"), &["--config", &config_arg]);
+    let client = reqwest::blocking::Client::new();
+    let post = |body: String| {
+        let r = client
+            .post(format!("http://{}/v1/logs", server.otlp_http))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    };
+    post(logs_json("GET /admin/login/ 200", 50, now_ms()));
+    post(logs_json("AXES: Repeated login failure by admin", 10, now_ms()));
+    std::thread::sleep(Duration::from_secs(2));
+    let alerts = |server: &Didban| -> Value {
+        reqwest::blocking::get(format!("http://{}/api/v1/alerts", server.http))
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    assert!(
+        alerts(&server)["data"]["alerts"].as_array().unwrap().is_empty(),
+        "10 is under 20"
+    );
+    post(logs_json("AXES: Repeated login failure by admin", 15, now_ms()));
+    wait_for("the log rule to fire", Duration::from_secs(20), || {
+        alerts(&server)["data"]["alerts"][0]["state"] == "firing"
+    });
+    let a = alerts(&server);
+    assert_eq!(
+        a["data"]["alerts"][0]["annotations"]["summary"], "25 failed logins",
+        "{a}"
+    );
+    let rules: Value = reqwest::blocking::get(format!("http://{}/api/v1/rules", server.http))
+        .unwrap()
+        .json()
+        .unwrap();
+    let rule = &rules["data"]["groups"][0]["rules"][0];
+    assert_eq!(rule["health"], "ok", "{rule}");
+    assert_eq!(
+        rule["query"],
+        "count_logs(\"AXES \\\"login failure\\\"\"[5m]) > 20"
+    );
+}
