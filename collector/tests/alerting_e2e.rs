@@ -247,3 +247,86 @@ groups:
         "count_logs(\"AXES \\\"login failure\\\"\"[5m]) > 20"
     );
 }
+
+#[test]
+fn log_rule_by_field_alerts_per_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    std::fs::write(
+        rules_dir.join("clients.yaml"),
+        r#"
+groups:
+  - name: clients
+    interval: 1s
+    rules:
+      - alert: ClientErrorBurst
+        logs:
+          query: 'attributes.http.response.status_code:[400 TO 599]'
+          window: 5m
+          threshold: 10
+          by: attributes.client.address
+          label: client
+        annotations:
+          summary: "{{ $labels.client }} got {{ $value }} error responses"
+"#,
+    )
+    .unwrap();
+    let config = dir.path().join("didban.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[logs]\ncommit_interval = \"200ms\"\n[host_metrics]\nenabled = false\n[alerting]\nrules_dir = \"{}\"\n",
+            rules_dir.display()
+        ),
+    )
+    .unwrap();
+    let config_arg = config.display().to_string();
+    let server = Didban::start(&dir.path().join("data"), &["--config", &config_arg]);
+    let client = reqwest::blocking::Client::new();
+    let t_ns = now_ms() as i128 * 1_000_000;
+    let record = |ip: &str, status: u16| {
+        format!(
+            r#"{{"timeUnixNano":"{t_ns}","body":{{"stringValue":"GET /x {status}"}},"attributes":[{{"key":"client.address","value":{{"stringValue":"{ip}"}}}},{{"key":"http.response.status_code","value":{{"intValue":"{status}"}}}}]}}"#
+        )
+    };
+    let mut records = Vec::new();
+    for _ in 0..30 {
+        records.push(record("203.0.113.9", 404));
+    }
+    for _ in 0..5 {
+        records.push(record("198.51.100.7", 500));
+    }
+    for _ in 0..50 {
+        records.push(record("198.51.100.7", 200));
+    }
+    let body = format!(
+        r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"nginx"}}}}]}},"scopeLogs":[{{"logRecords":[{}]}}]}}]}}"#,
+        records.join(",")
+    );
+    let r = client
+        .post(format!("http://{}/v1/logs", server.otlp_http))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    let alerts = || -> Value {
+        reqwest::blocking::get(format!("http://{}/api/v1/alerts", server.http))
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    wait_for("the per-client log rule to fire", Duration::from_secs(20), || {
+        alerts()["data"]["alerts"][0]["state"] == "firing"
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let a = alerts();
+    let list = a["data"]["alerts"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{a}");
+    assert_eq!(list[0]["labels"]["client"], "203.0.113.9");
+    assert_eq!(
+        list[0]["annotations"]["summary"],
+        "203.0.113.9 got 30 error responses"
+    );
+}

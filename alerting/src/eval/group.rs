@@ -288,20 +288,28 @@ async fn count_logs(ctx: &EvalContext, cond: &LogCondition, t: i64) -> Result<Ve
     };
     let query = cond.query.clone();
     let start = t - i64::try_from(cond.window.as_millis()).unwrap_or(i64::MAX);
-    let n = tokio::task::spawn_blocking(move || logs.count(&query, start, t))
-        .await
-        .map_err(|e| format!("log count task failed: {e}"))?
-        .map_err(|e| format!("counting logs for {:?}: {e}", cond.query))?;
-    let v = n as f64;
-    if v > cond.threshold {
-        Ok(vec![InstantSample {
-            labels: Labels::default(),
-            t_ms: t,
-            v,
-        }])
-    } else {
-        Ok(Vec::new())
+    let by = cond.by.clone();
+    let counts = tokio::task::spawn_blocking(move || match by {
+        Some(field) => logs.count_by(&query, &field, start, t, 1000),
+        None => logs.count(&query, start, t).map(|n| vec![(String::new(), n)]),
+    })
+    .await
+    .map_err(|e| format!("log count task failed: {e}"))?
+    .map_err(|e| format!("counting logs for {:?}: {e}", cond.query))?;
+    let label = cond.by_label();
+    let mut out = Vec::new();
+    for (value, n) in counts {
+        let v = n as f64;
+        if v <= cond.threshold {
+            continue;
+        }
+        let labels = match &label {
+            Some(name) => Labels::from_pairs([(name.as_str(), value.as_str())]),
+            None => Labels::default(),
+        };
+        out.push(InstantSample { labels, t_ms: t, v });
     }
+    Ok(out)
 }
 
 async fn eval_rule(

@@ -9,7 +9,7 @@ pub mod storage;
 pub use group::{EvalContext, GroupRuntime, Health, RuleRuntime};
 pub use manager::{RuleManager, SharedGroup};
 pub use state::{ActiveAlert, AlertState};
-pub use storage::{LogSource, MemLogSource, MemRuleStorage, RuleStorage};
+pub use storage::{LogSource, MemLogRecord, MemLogSource, MemRuleStorage, RuleStorage};
 
 #[cfg(test)]
 mod tests;

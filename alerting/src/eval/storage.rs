@@ -42,6 +42,21 @@ impl RuleStorage for Db {
 pub trait LogSource: Send + Sync + 'static {
     /// Records matching `query` with timestamps in `[start_ms, end_ms]`.
     fn count(&self, query: &str, start_ms: i64, end_ms: i64) -> Result<u64, String>;
+
+    /// Those records counted per value of `field`, the most frequent `limit` values.
+    fn count_by(
+        &self,
+        query: &str,
+        field: &str,
+        start_ms: i64,
+        end_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, String> {
+        let _ = (query, start_ms, end_ms, limit);
+        Err(format!(
+            "counting by {field:?} is not supported by this log source"
+        ))
+    }
 }
 
 /// An in-memory [`RuleStorage`] for tests and `promqltest`-style rule tests.
@@ -100,17 +115,21 @@ impl RuleStorage for MemRuleStorage {
     }
 }
 
+fn log_query(query: &str, start_ms: i64, end_ms: i64) -> didban_store::logs::LogQuery {
+    didban_store::logs::LogQuery {
+        query: query.to_string(),
+        trace_id: None,
+        start_unix_nano: start_ms.saturating_mul(1_000_000),
+        end_unix_nano: end_ms.saturating_mul(1_000_000).saturating_add(999_999),
+        limit: 0,
+        cursor: None,
+    }
+}
+
 impl LogSource for didban_store::logs::LogStore {
     /// One histogram bucket spanning the window (at most two after alignment), summed.
     fn count(&self, query: &str, start_ms: i64, end_ms: i64) -> Result<u64, String> {
-        let q = didban_store::logs::LogQuery {
-            query: query.to_string(),
-            trace_id: None,
-            start_unix_nano: start_ms.saturating_mul(1_000_000),
-            end_unix_nano: end_ms.saturating_mul(1_000_000).saturating_add(999_999),
-            limit: 0,
-            cursor: None,
-        };
+        let q = log_query(query, start_ms, end_ms);
         let interval = end_ms.saturating_sub(start_ms).saturating_add(1).max(1);
         let buckets = self.histogram(&q, interval).map_err(|e| e.to_string())?;
         let mut n = 0u64;
@@ -119,57 +138,154 @@ impl LogSource for didban_store::logs::LogStore {
         }
         Ok(n)
     }
-}
 
-/// Log records in memory, for rule unit tests (`input_logs`). Matching approximates the log
-/// store's query syntax: every word and every `"quoted phrase"` of the query must occur in
-/// the record, ignoring case; `*` or an empty query matches everything.
-#[derive(Debug, Default)]
-pub struct MemLogSource {
-    records: Vec<(i64, String)>,
-}
-
-impl MemLogSource {
-    /// Records as `(timestamp ms, text)`.
-    pub fn new(records: Vec<(i64, String)>) -> Self {
-        MemLogSource { records }
+    /// The store's top values of `field`.
+    fn count_by(
+        &self,
+        query: &str,
+        field: &str,
+        start_ms: i64,
+        end_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, String> {
+        self.top_values(&log_query(query, start_ms, end_ms), field, limit)
+            .map_err(|e| e.to_string())
     }
 }
 
-/// The words and quoted phrases of a query, lower-cased.
-fn query_terms(query: &str) -> Vec<String> {
+/// Log records in memory, for rule unit tests (`input_logs`). Matching approximates the log
+/// store's query syntax: every word and `"quoted phrase"` must occur in the body (ignoring
+/// case), every `field:value` and `field:[lo TO hi]` must hold for the record's fields; `*`
+/// or an empty query matches everything.
+#[derive(Debug, Default)]
+pub struct MemLogSource {
+    records: Vec<MemLogRecord>,
+}
+
+/// One record of a [`MemLogSource`].
+#[derive(Debug, Clone, Default)]
+pub struct MemLogRecord {
+    /// Timestamp, ms.
+    pub t_ms: i64,
+    /// The text matched by queries.
+    pub body: String,
+    /// Fields `count_by` can split by, named as in the log store (`service`,
+    /// `attributes.<key>`).
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+impl MemLogSource {
+    /// These records.
+    pub fn new(records: Vec<MemLogRecord>) -> Self {
+        MemLogSource { records }
+    }
+
+    fn matching<'a>(&'a self, query: &str, start_ms: i64, end_ms: i64) -> Vec<&'a MemLogRecord> {
+        let terms = query_terms(query);
+        let mut out = Vec::new();
+        for r in &self.records {
+            if r.t_ms < start_ms || r.t_ms > end_ms {
+                continue;
+            }
+            let lower = r.body.to_lowercase();
+            if terms.iter().all(|term| term.matches(r, &lower)) {
+                out.push(r);
+            }
+        }
+        out
+    }
+}
+
+/// One condition of a query, as [`MemLogSource`] understands it.
+#[derive(Debug, Clone, PartialEq)]
+enum Term {
+    /// A word or `"phrase"` that must occur in the body (lower-cased).
+    Text(String),
+    /// `field:value`: the field equals the value.
+    Field(String, String),
+    /// `field:[lo TO hi]`: the field is a number in the range.
+    Range(String, f64, f64),
+}
+
+/// The terms of a query: words, `"quoted phrases"`, `field:value`, `field:[lo TO hi]`.
+fn query_terms(query: &str) -> Vec<Term> {
     let mut terms = Vec::new();
     let mut rest = query.trim();
     while !rest.is_empty() {
         if let Some(after) = rest.strip_prefix('"') {
             let (phrase, tail) = after.split_once('"').unwrap_or((after, ""));
-            terms.push(phrase.to_lowercase());
+            terms.push(Term::Text(phrase.to_lowercase()));
             rest = tail.trim_start();
-        } else {
-            let end = rest.find([' ', '"']).unwrap_or(rest.len());
-            let word = rest.get(..end).unwrap_or("");
-            if word != "AND" && word != "*" && !word.is_empty() {
-                terms.push(word.to_lowercase());
-            }
-            rest = rest.get(end..).unwrap_or("").trim_start();
+            continue;
         }
+        if let Some((field, tail)) = rest.split_once(":[") {
+            if !field.contains([' ', '"']) {
+                let (range, after) = tail.split_once(']').unwrap_or((tail, ""));
+                let mut bounds = range.split(" TO ");
+                let lo = bounds
+                    .next()
+                    .and_then(|b| b.trim().parse().ok())
+                    .unwrap_or(f64::NEG_INFINITY);
+                let hi = bounds
+                    .next()
+                    .and_then(|b| b.trim().parse().ok())
+                    .unwrap_or(f64::INFINITY);
+                terms.push(Term::Range(field.to_string(), lo, hi));
+                rest = after.trim_start();
+                continue;
+            }
+        }
+        let end = rest.find([' ', '"']).unwrap_or(rest.len());
+        let word = rest.get(..end).unwrap_or("");
+        if word != "AND" && word != "*" && !word.is_empty() {
+            match word.split_once(':') {
+                Some((f, v)) if !f.is_empty() && !v.is_empty() => {
+                    terms.push(Term::Field(f.to_string(), v.trim_matches('"').to_string()))
+                }
+                _ => terms.push(Term::Text(word.to_lowercase())),
+            }
+        }
+        rest = rest.get(end..).unwrap_or("").trim_start();
     }
     terms
 }
 
+impl Term {
+    fn matches(&self, r: &MemLogRecord, body_lower: &str) -> bool {
+        match self {
+            Term::Text(t) => body_lower.contains(t.as_str()),
+            Term::Field(f, v) => r.fields.get(f).is_some_and(|x| x == v),
+            Term::Range(f, lo, hi) => r
+                .fields
+                .get(f)
+                .and_then(|x| x.parse::<f64>().ok())
+                .is_some_and(|x| x >= *lo && x <= *hi),
+        }
+    }
+}
+
 impl LogSource for MemLogSource {
     fn count(&self, query: &str, start_ms: i64, end_ms: i64) -> Result<u64, String> {
-        let terms = query_terms(query);
-        let mut n = 0u64;
-        for (t, text) in &self.records {
-            if *t < start_ms || *t > end_ms {
-                continue;
-            }
-            let lower = text.to_lowercase();
-            if terms.iter().all(|term| lower.contains(term.as_str())) {
-                n += 1;
+        Ok(self.matching(query, start_ms, end_ms).len() as u64)
+    }
+
+    fn count_by(
+        &self,
+        query: &str,
+        field: &str,
+        start_ms: i64,
+        end_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, String> {
+        let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        for r in self.matching(query, start_ms, end_ms) {
+            if let Some(v) = r.fields.get(field) {
+                *counts.entry(v.clone()).or_default() += 1;
             }
         }
-        Ok(n)
+        let mut list: Vec<(String, u64)> = counts.into_iter().collect();
+        list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        list.truncate(limit.max(1));
+        Ok(list)
     }
 }

@@ -83,6 +83,8 @@ struct RawLogs {
     window: String,
     #[serde(default)]
     threshold: f64,
+    by: Option<String>,
+    label: Option<String>,
 }
 
 /// `expr:` may be written as a YAML number (`expr: 1`).
@@ -242,12 +244,21 @@ fn validate_rule(r: RawRule, engine: &Engine, empty: &MemStorage) -> Result<Rule
         if l.query.trim().is_empty() {
             reasons.push("logs.query must not be empty".to_string());
         }
+        if let Some(label) = &l.label {
+            if !is_valid_label_name(label) || l.by.is_none() {
+                reasons.push(format!(
+                    "logs.label {label:?} must be a valid label name and needs logs.by"
+                ));
+            }
+        }
         match parse_prom_duration(&l.window) {
             Ok(w) if !w.is_zero() => {
                 logs = Some(LogCondition {
                     query: l.query.clone(),
                     window: w,
                     threshold: l.threshold,
+                    by: l.by.clone().filter(|b| !b.trim().is_empty()),
+                    label: l.label.clone(),
                 })
             }
             Ok(_) => reasons.push("logs.window must be greater than 0".to_string()),

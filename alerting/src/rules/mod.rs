@@ -67,17 +67,50 @@ pub struct LogCondition {
     pub window: Duration,
     /// The alert is active while the count is greater than this.
     pub threshold: f64,
+    /// Count per value of this record field (`service`, `attributes.<key>`, …): one alert
+    /// per value over the threshold, labelled [`LogCondition::by_label`].
+    pub by: Option<String>,
+    /// Name of the label for `by` values (default: see [`LogCondition::by_label`]).
+    pub label: Option<String>,
 }
 
 impl LogCondition {
     /// How the condition is shown where a PromQL expression would be (rules API, links).
     pub fn display(&self) -> String {
+        let by = match &self.by {
+            Some(f) => format!(" by ({f})"),
+            None => String::new(),
+        };
         format!(
-            "count_logs({:?}[{}]) > {}",
+            "count_logs({:?}[{}]){by} > {}",
             self.query,
             format_prom_duration(self.window),
             self.threshold
         )
+    }
+
+    /// The label carrying the value of `by`: `label` when set, else the field's last dotted
+    /// segment, with characters that
+    /// are not allowed in label names replaced by `_` (`attributes.client.address` →
+    /// `address`).
+    pub fn by_label(&self) -> Option<String> {
+        let field = self.by.as_deref()?;
+        if let Some(l) = &self.label {
+            return Some(l.clone());
+        }
+        let last = field.rsplit('.').next().unwrap_or(field);
+        let mut out = String::new();
+        for c in last.chars() {
+            out.push(if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            });
+        }
+        if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+            out.insert(0, '_');
+        }
+        Some(out)
     }
 }
 

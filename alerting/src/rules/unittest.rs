@@ -14,7 +14,7 @@ use didban_store::Labels;
 use serde::Deserialize;
 
 use super::{load_file, parse_prom_duration};
-use crate::eval::{AlertState, EvalContext, GroupRuntime, MemLogSource, MemRuleStorage};
+use crate::eval::{AlertState, EvalContext, GroupRuntime, MemLogRecord, MemLogSource, MemRuleStorage};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +58,9 @@ struct InputSeries {
 struct InputLog {
     time: String,
     body: String,
+    /// Fields for `logs.by` (`service`, `attributes.<key>`).
+    #[serde(default)]
+    fields: BTreeMap<String, String>,
     /// Repeat the record this many times (default 1).
     #[serde(default = "one")]
     count: usize,
@@ -179,7 +182,11 @@ async fn run_group(
     for l in &tg.input_logs {
         let t = dur_ms(&l.time, "input_logs time").map_err(|e| vec![e])?;
         for _ in 0..l.count {
-            logs.push((t, l.body.clone()));
+            logs.push(MemLogRecord {
+                t_ms: t,
+                body: l.body.clone(),
+                fields: l.fields.clone(),
+            });
         }
     }
     let engine = Arc::new(Engine::new(EngineOptions::default()));
