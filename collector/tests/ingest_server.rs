@@ -32,12 +32,18 @@ async fn every_receiver_answers_inside_the_real_server() {
     let server = tokio::spawn(didban_collector::server::run_until(config.clone(), stop_rx));
     let http = reqwest::Client::new();
     let base = format!("http://{}", config.http_addr);
-    for _ in 0..100 {
+    let mut ready = false;
+    for _ in 0..600 {
         if http.get(format!("{base}/-/ready")).send().await.is_ok() {
+            ready = true;
             break;
+        }
+        if server.is_finished() {
+            panic!("server stopped during start-up: {:?}", server.await);
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    assert!(ready, "server not ready after 30 s");
 
     let resp = http
         .post(format!("http://{}/v1/metrics", config.otlp_http_addr))
