@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Python clients used by the end-to-end tests (OpenTelemetry SDK, pyarrow).
+# Python clients and servers used by the end-to-end tests (OpenTelemetry SDK, pyarrow, aiosmtpd).
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/requirements.txt
 
 # A real Prometheus remote-writes into Didban in collector/tests/prometheus_remote_write.rs.
@@ -13,6 +13,14 @@ if ! command -v prometheus >/dev/null 2>&1; then
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends prometheus
+fi
+
+# alerting/tests/email_tls.rs makes a test CA and server certificate with openssl.
+if ! command -v openssl >/dev/null 2>&1; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends openssl
 fi
 
 cargo fmt --all -- --check

@@ -32,6 +32,8 @@ pub struct Config {
     pub faas: FaasConfig,
     /// The host collector run inside the server, so a fresh install shows its own machine.
     pub host_metrics: HostMetricsConfig,
+    /// The alert engine (`[alerting]`), documented in `docs/alerting.md`.
+    pub alerting: didban_alerting::AlertingSettings,
 }
 
 /// `[host_metrics]`: the agent's host collector, run in-process and shipped over OTLP to
@@ -110,6 +112,7 @@ impl Default for Config {
                 enabled: true,
                 interval: Duration::from_secs(15),
             },
+            alerting: didban_alerting::AlertingSettings::default(),
         }
     }
 }
@@ -220,6 +223,8 @@ impl Config {
         file.traces.apply(&mut c.traces)?;
         file.logs.apply(&mut c.logs)?;
         file.faas.apply(&mut c.faas)?;
+        c.alerting = file.alerting;
+        c.alerting.validate().context("alerting")?;
         if c.limits.max_body_bytes == 0 {
             bail!("limits.max_request_body must be greater than 0");
         }
@@ -276,6 +281,8 @@ struct FileConfig {
     faas: FileFaas,
     #[serde(default)]
     host_metrics: FileHostMetrics,
+    #[serde(default)]
+    alerting: didban_alerting::AlertingSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -353,5 +360,38 @@ mod tests {
         assert!(format!("{err:#}").contains("fsycn"), "{err:#}");
         let err = Config::from_toml("[storage]\nretention_time = \"ten days\"").unwrap_err();
         assert!(format!("{err:#}").contains("storage.retention_time"), "{err:#}");
+    }
+
+    #[test]
+    fn alerting_section_with_routing() {
+        let c = Config::from_toml(
+            r#"
+            [alerting]
+            rules_dir = "/etc/didban/rules"
+            evaluation_interval = "30s"
+            external_url = "https://didban.example.com"
+            external_labels = { cluster = "eu" }
+            [alerting.route]
+            receiver = "ops"
+            group_by = ["alertname"]
+            [[alerting.receivers]]
+            name = "ops"
+            [[alerting.receivers.webhook_configs]]
+            url = "http://127.0.0.1:9999/hook"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.alerting.rules_dir, Some(PathBuf::from("/etc/didban/rules")));
+        assert_eq!(
+            c.alerting.receivers[0].webhook_configs[0].url,
+            "http://127.0.0.1:9999/hook"
+        );
+        let err = Config::from_toml("[alerting.route]\nreceiver = \"nobody\"").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("undefined receiver \"nobody\""),
+            "{err:#}"
+        );
+        let err = Config::from_toml("[alerting]\nrule_dir = \"x\"").unwrap_err();
+        assert!(format!("{err:#}").contains("rule_dir"), "{err:#}");
     }
 }

@@ -63,12 +63,33 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         "didban is serving"
     );
 
-    let main_router = Router::new()
+    let alerting = if config.alerting.is_enabled() {
+        let storage: std::sync::Arc<dyn didban_alerting::eval::RuleStorage> = state.db.clone();
+        let external_url = format!("http://{}", local(&http));
+        Some(
+            didban_alerting::Alerting::new(
+                &config.alerting,
+                &config.data_dir,
+                &external_url,
+                storage,
+                state.engine.clone(),
+                Some(signals.logs.clone()),
+            )
+            .context("starting the alert engine")?,
+        )
+    } else {
+        None
+    };
+
+    let mut main_router = Router::new()
         .route("/-/healthy", get(|| async { "Didban is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Didban is Ready.\n" }))
         .merge(api::router(state.clone()))
         .merge(ingest::remote_write_router(state.clone()))
         .merge(api::signals_router(state.clone(), signals.clone(), stop.clone()));
+    if let Some(a) = &alerting {
+        main_router = main_router.merge(didban_alerting::http::router(a.clone()));
+    }
     let otlp_router =
         ingest::otlp_http_router(state.clone()).merge(ingest::otlp_signals_router(signal_ingestor.clone()));
     let signal_maintenance = tokio::spawn(signals::maintenance_loop(
@@ -82,6 +103,7 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     let host_agent = crate::host_metrics::start(&config, grpc_addr);
     let maintenance = tokio::spawn(maintenance_loop(state.clone(), stop.clone()));
     let self_scrape = tokio::spawn(crate::selfmon_task::self_scrape_loop(state.clone(), stop.clone()));
+    let alerting_task = alerting.map(|a| tokio::spawn(a.run(stop.clone())));
 
     let http_task = tokio::spawn(
         axum::serve(http, main_router)
@@ -112,6 +134,9 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     c.context("otlp grpc server task")??;
     let _ = maintenance.await;
     let _ = self_scrape.await;
+    if let Some(t) = alerting_task {
+        let _ = t.await;
+    }
     let _ = signal_maintenance.await;
     signals
         .close()

@@ -1,0 +1,232 @@
+//! The alert engine as the server runs it: settings (the `[alerting]` config section), the
+//! rule manager and the notifier wired together, reloads (SIGHUP, `POST /-/reload`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use didban_store::promql::Engine;
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use crate::eval::{EvalContext, LogSource, RuleManager, RuleStorage};
+use crate::notify::config::{
+    opt_duration, ConfigError, GlobalConfig, InhibitRuleConfig, NotifyConfig, ReceiverConfig, RouteConfig,
+};
+use crate::notify::forward::{AlertmanagerForwarder, FanOut};
+use crate::notify::{AlertSink, Notifier};
+use crate::rules::RuleError;
+
+/// The `[alerting]` section of the server's TOML config. Every key is documented in
+/// `docs/configuration.md` and `docs/alerting.md`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingSettings {
+    /// Run the alert engine (default true).
+    pub enabled: Option<bool>,
+    /// Directory of rule files (default `<data_dir>/rules`).
+    pub rules_dir: Option<PathBuf>,
+    /// A second directory of rule files, e.g. the shipped packs (`alerting/rules`).
+    pub packs_dir: Option<PathBuf>,
+    /// Interval of groups that set none (default 1m).
+    pub evaluation_interval: Option<String>,
+    /// URL of this server as users reach it, for links (default `http://<http_addr>`).
+    pub external_url: Option<String>,
+    /// Labels added to every notified alert and visible to templates.
+    #[serde(default)]
+    pub external_labels: BTreeMap<String, String>,
+    /// Least time between two sends of an unchanged firing alert (default 1m).
+    pub resend_delay: Option<String>,
+    /// External Alertmanagers (base URLs) that also receive every alert, via their v2 API.
+    #[serde(default)]
+    pub alertmanager_urls: Vec<String>,
+    /// Alertmanager-style YAML with `route`, `receivers`, `inhibit_rules`, `global`;
+    /// replaces those keys of this section when set.
+    pub config_file: Option<PathBuf>,
+    /// SMTP defaults.
+    #[serde(default)]
+    pub global: GlobalConfig,
+    /// Routing tree.
+    pub route: Option<RouteConfig>,
+    /// Receivers.
+    #[serde(default)]
+    pub receivers: Vec<ReceiverConfig>,
+    /// Inhibition rules.
+    #[serde(default)]
+    pub inhibit_rules: Vec<InhibitRuleConfig>,
+}
+
+impl AlertingSettings {
+    /// Whether the engine runs.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.unwrap_or(true)
+    }
+
+    /// The rule directories: `rules_dir` (or `<data_dir>/rules`), then `packs_dir`.
+    pub fn rule_dirs(&self, data_dir: &Path) -> Vec<PathBuf> {
+        let mut dirs = vec![self.rules_dir.clone().unwrap_or_else(|| data_dir.join("rules"))];
+        if let Some(p) = &self.packs_dir {
+            dirs.push(p.clone());
+        }
+        dirs
+    }
+
+    /// The notification configuration: the YAML file when set, else this section's keys.
+    pub fn notify_config(&self) -> Result<NotifyConfig, ConfigError> {
+        if let Some(path) = &self.config_file {
+            return NotifyConfig::load_yaml(path);
+        }
+        let cfg = NotifyConfig {
+            global: self.global.clone(),
+            route: self.route.clone(),
+            receivers: self.receivers.clone(),
+            inhibit_rules: self.inhibit_rules.clone(),
+            templates: Vec::new(),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks everything that can be checked before start: durations and the notification
+    /// configuration (rule files are checked when loaded).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        opt_duration(&self.evaluation_interval, "alerting.evaluation_interval")?;
+        opt_duration(&self.resend_delay, "alerting.resend_delay")?;
+        for url in &self.alertmanager_urls {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "alerting.alertmanager_urls: {url:?} must start with http:// or https://"
+                )));
+            }
+        }
+        for name in self.external_labels.keys() {
+            if !didban_store::model::is_valid_label_name(name) {
+                return Err(ConfigError::Invalid(format!(
+                    "alerting.external_labels: invalid label name {name:?}"
+                )));
+            }
+        }
+        self.notify_config().map(|_| ())
+    }
+}
+
+/// The running alert engine: what the HTTP API and the server hold.
+pub struct Alerting {
+    /// Rules and their evaluation.
+    pub manager: Arc<RuleManager>,
+    /// Routing and notifications.
+    pub notifier: Arc<Notifier>,
+    settings: AlertingSettings,
+}
+
+/// Why the engine could not start or reload.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertingError {
+    /// The `[alerting]` settings or the notification config are invalid.
+    #[error("alerting config: {0}")]
+    Config(#[from] ConfigError),
+    /// Rule files are invalid (all problems, one per line).
+    #[error("rule files are invalid:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Rules(Vec<RuleError>),
+}
+
+impl Alerting {
+    /// Builds the engine over `storage` with `engine` (and `logs` for log rules); state
+    /// files go to `<data_dir>/alerting`. Rules are loaded by [`Alerting::run`].
+    pub fn new(
+        settings: &AlertingSettings,
+        data_dir: &Path,
+        default_external_url: &str,
+        storage: Arc<dyn RuleStorage>,
+        engine: Arc<Engine>,
+        logs: Option<Arc<dyn LogSource>>,
+    ) -> Result<Arc<Alerting>, AlertingError> {
+        settings.validate()?;
+        let external_url = settings
+            .external_url
+            .clone()
+            .unwrap_or_else(|| default_external_url.to_string());
+        let notify_cfg = settings.notify_config()?;
+        let state_dir = data_dir.join("alerting");
+        let notifier = Arc::new(Notifier::new(&notify_cfg, Some(&state_dir), &external_url)?);
+        let interval = opt_duration(&settings.evaluation_interval, "alerting.evaluation_interval")?
+            .unwrap_or(Duration::from_secs(60));
+        let resend_delay =
+            opt_duration(&settings.resend_delay, "alerting.resend_delay")?.unwrap_or(Duration::from_secs(60));
+        let mut sink: Arc<dyn AlertSink> = notifier.clone();
+        if !settings.alertmanager_urls.is_empty() {
+            let fwd = AlertmanagerForwarder::new(settings.alertmanager_urls.clone(), Duration::from_secs(10))
+                .map_err(ConfigError::Invalid)?;
+            sink = Arc::new(FanOut(vec![sink, Arc::new(fwd)]));
+        }
+        let ctx = EvalContext {
+            storage,
+            engine,
+            external_labels: settings.external_labels.clone(),
+            external_url,
+            sink: Some(sink),
+            resend_delay,
+            logs,
+        };
+        let manager = RuleManager::new(settings.rule_dirs(data_dir), interval, ctx);
+        Ok(Arc::new(Alerting {
+            manager,
+            notifier,
+            settings: settings.clone(),
+        }))
+    }
+
+    /// Reloads rule files and the notification config file. Either part that is bad is
+    /// left as it was; the errors are returned.
+    pub async fn reload(&self) -> Result<usize, AlertingError> {
+        let rules = self.manager.reload(true).await;
+        if self.settings.config_file.is_some() {
+            match self.settings.notify_config() {
+                Ok(cfg) => self.notifier.reload(&cfg)?,
+                Err(e) => {
+                    tracing::error!(error = %e, "notification config is invalid; keeping the previous one");
+                    return Err(e.into());
+                }
+            }
+        }
+        rules.map_err(AlertingError::Rules)
+    }
+
+    /// Runs the rule loops and the notifier, reloads on SIGHUP, until `stop` turns true.
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
+        let manager = tokio::spawn(self.manager.clone().run(stop.clone()));
+        let notifier = tokio::spawn(self.notifier.clone().run(Duration::from_secs(1), stop.clone()));
+        let mut stop = stop;
+        #[cfg(unix)]
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        loop {
+            #[cfg(unix)]
+            let hangup = async {
+                match hup.as_mut() {
+                    Some(h) => {
+                        h.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let hangup = std::future::pending::<()>();
+            tokio::select! {
+                _ = hangup => {
+                    tracing::info!("SIGHUP: reloading rules and notification config");
+                    if let Err(e) = self.reload().await {
+                        tracing::error!(error = %e, "reload failed; previous configuration kept");
+                    }
+                }
+                r = stop.changed() => {
+                    if r.is_err() || *stop.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = manager.await;
+        let _ = notifier.await;
+    }
+}
