@@ -158,11 +158,15 @@ impl Labels {
 
     /// These labels with `name` set to `value` (removed when `value` is empty).
     pub fn with(&self, name: &str, value: &str) -> Labels {
-        let mut out: Vec<Label> = self.0.iter().filter(|l| l.name != name).cloned().collect();
+        let mut out: Vec<Label> = Vec::with_capacity(self.0.len() + 1);
+        let at = self.0.partition_point(|l| l.name.as_str() < name);
+        out.extend_from_slice(&self.0[..at]);
         if !value.is_empty() {
             out.push(Label::new(name, value));
-            out.sort_by(|a, b| a.name.cmp(&b.name));
         }
+        let rest = &self.0[at..];
+        let skip = usize::from(rest.first().is_some_and(|l| l.name == name));
+        out.extend_from_slice(&rest[skip..]);
         Labels(out)
     }
 
@@ -388,6 +392,16 @@ mod tests {
     fn from_pairs_keeps_the_last_of_repeated_names_and_drops_empty_values() {
         let l = Labels::from_pairs([("b", "1"), ("a", "x"), ("b", "2"), ("c", ""), ("a", "")]);
         assert_eq!(l.to_string(), r#"{a="x", b="2"}"#);
+    }
+
+    #[test]
+    fn with_sets_replaces_and_removes_in_order() {
+        let l = Labels::from_pairs([("__name__", "m"), ("b", "1"), ("d", "2")]);
+        assert_eq!(l.with("c", "x").to_string(), r#"m{b="1", c="x", d="2"}"#);
+        assert_eq!(l.with("b", "9").to_string(), r#"m{b="9", d="2"}"#);
+        assert_eq!(l.with("d", "").to_string(), r#"m{b="1"}"#);
+        assert_eq!(l.with("a", "0").to_string(), r#"m{a="0", b="1", d="2"}"#);
+        assert_eq!(l.with("z", "0").to_string(), r#"m{b="1", d="2", z="0"}"#);
     }
 
     #[test]

@@ -137,12 +137,12 @@ fn finish(
     let bucket_name = format!("{name}_bucket");
     let cumulative = buckets.cumulative();
     let mut out = Vec::with_capacity(cumulative.len() + 3);
-    for (le, count) in cumulative {
-        let le = format_float(le);
-        let labels = ctx.series_labels(point, &bucket_name, Some(("le", &le)))?;
-        out.push((labels, count as f64));
-    }
+    // Every bucket differs from the +Inf one only in `le`: check the labels once, then
+    // derive the others from it.
     let inf = ctx.series_labels(point, &bucket_name, Some(("le", "+Inf")))?;
+    for (le, count) in cumulative {
+        out.push((inf.with("le", &format_float(le)), count as f64));
+    }
     out.push((inf, buckets.count as f64));
     if let Some(sum) = buckets.sum {
         out.push((ctx.series_labels(point, &format!("{name}_sum"), None)?, sum));
@@ -161,12 +161,9 @@ fn stale_series(
 ) -> Result<PointSeries, PointError> {
     let bucket_name = format!("{name}_bucket");
     let mut out = Vec::with_capacity(bounds.len() + 3);
+    let inf = ctx.series_labels(point, &bucket_name, Some(("le", "+Inf")))?;
     for b in bounds {
-        let le = format_float(*b);
-        out.push((
-            ctx.series_labels(point, &bucket_name, Some(("le", &le)))?,
-            stale_nan(),
-        ));
+        out.push((inf.with("le", &format_float(*b)), stale_nan()));
     }
     out.push((
         ctx.series_labels(point, &bucket_name, Some(("le", "+Inf")))?,

@@ -123,30 +123,25 @@ impl Mapped {
 /// Series being collected, each label set once.
 #[derive(Default)]
 struct SeriesSet {
-    index: HashMap<Labels, usize>,
-    series: Vec<SeriesSamples>,
+    by_labels: HashMap<Labels, Vec<Sample>>,
 }
 
 impl SeriesSet {
     fn push(&mut self, labels: Labels, sample: Sample) {
-        if let Some(i) = self.index.get(&labels) {
-            if let Some(s) = self.series.get_mut(*i) {
-                s.samples.push(sample);
-            }
-            return;
-        }
-        self.index.insert(labels.clone(), self.series.len());
-        self.series.push(SeriesSamples {
-            labels,
-            samples: vec![sample],
-        });
+        // The entry takes the labels by value: no copy for a series seen before.
+        self.by_labels.entry(labels).or_default().push(sample);
     }
 
-    fn finish(mut self) -> Vec<SeriesSamples> {
-        for s in &mut self.series {
-            s.samples.sort_by_key(|x| x.timestamp_ms);
+    /// The series, each once, samples in timestamp order, sorted by labels so the output
+    /// (and the WAL record) does not depend on hash order.
+    fn finish(self) -> Vec<SeriesSamples> {
+        let mut out = Vec::with_capacity(self.by_labels.len());
+        for (labels, mut samples) in self.by_labels {
+            samples.sort_by_key(|x| x.timestamp_ms);
+            out.push(SeriesSamples { labels, samples });
         }
-        self.series
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out
     }
 }
 
