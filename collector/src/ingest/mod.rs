@@ -15,6 +15,7 @@ pub mod delta;
 pub mod error;
 pub mod faas;
 pub mod histogram;
+mod label_cache;
 pub mod names;
 pub mod otlp_common;
 pub mod otlp_grpc;

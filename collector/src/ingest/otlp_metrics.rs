@@ -17,6 +17,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::delta::{DeltaError, DeltaTracker};
 use super::histogram::HistogramError;
+use super::label_cache::LabelCache;
 use super::names::{attribute_value, label_name, metric_name, unit_suffix, NameKind};
 use super::otlp_histograms;
 use super::validate::{check_series, SeriesError};
@@ -151,9 +152,25 @@ pub(super) struct PointContext<'a> {
     pub common: &'a BTreeMap<String, String>,
     pub limits: &'a SeriesLimits,
     pub delta: &'a DeltaTracker,
+    /// Series labels already built in this scope, by metric name and raw attributes: a
+    /// request usually carries several points of one series, and building labels
+    /// (sanitising, stringifying, sorting, checking) was most of the mapping's cost.
+    pub cache: LabelCache,
 }
 
 impl PointContext<'_> {
+    /// Checked labels of series `name` for a point with `attributes`, from the cache when
+    /// this scope built them before.
+    pub fn cached_series_labels(&self, name: &str, attributes: &[KeyValue]) -> Result<Labels, SeriesError> {
+        if let Some(labels) = self.cache.get(name, attributes) {
+            return Ok(labels);
+        }
+        let point = self.point_labels(attributes);
+        let labels = self.series_labels(&point, name, None)?;
+        self.cache.insert(name, attributes, labels.clone());
+        Ok(labels)
+    }
+
     /// The label map of a point: its attributes, then the common labels over them.
     pub fn point_labels(&self, attributes: &[KeyValue]) -> BTreeMap<String, String> {
         let mut labels = attributes_to_labels(attributes, &[]);
@@ -205,6 +222,7 @@ pub fn map_request(request: &ExportMetricsServiceRequest, options: &MapOptions<'
                 common: &common,
                 limits: options.limits,
                 delta: options.delta,
+                cache: LabelCache::default(),
             };
             for metric in &sm.metrics {
                 map_metric(metric, &ctx, &mut mapped, &mut set, &mut newest_ms);
@@ -349,8 +367,7 @@ fn number_point(
     if p.time_unix_nano == 0 {
         return Err(PointError::NoTimestamp(metric.name.clone()));
     }
-    let point = ctx.point_labels(&p.attributes);
-    let labels = ctx.series_labels(&point, name, None)?;
+    let labels = ctx.cached_series_labels(name, &p.attributes)?;
     if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
         return Ok(vec![(labels, stale_nan())]);
     }
@@ -468,6 +485,7 @@ fn target_info(
         common,
         limits: options.limits,
         delta: options.delta,
+        cache: LabelCache::default(),
     };
     match ctx.series_labels(&labels, "target_info", None) {
         Ok(l) => set.push(l, Sample::new(timestamp_ms, 1.0)),
