@@ -67,6 +67,18 @@ impl Redis {
     }
 
     fn start_with(password: Option<&str>, tls: Option<&Certs>) -> Redis {
+        // A port picked by binding :0 can be taken by another test before redis-server
+        // binds it; then redis-server exits, or the port answers for someone else. Check
+        // that our own process answers, and try again on a new port otherwise.
+        for _ in 0..5 {
+            if let Some(r) = Redis::try_start(password, tls) {
+                return r;
+            }
+        }
+        panic!("redis-server did not start after 5 attempts");
+    }
+
+    fn try_start(password: Option<&str>, tls: Option<&Certs>) -> Option<Redis> {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut cmd = Command::new("redis-server");
@@ -103,23 +115,49 @@ impl Redis {
             .arg("--tls-ca-cert-file")
             .arg(&c.ca);
         }
-        let proc = Proc(
+        let mut proc = Proc(
             cmd.spawn()
                 .expect("redis-server must be installed (apt-get install redis-server)"),
         );
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {port}"
-            );
+        loop {
+            if proc.0.try_wait().ok().flatten().is_some() {
+                return None; // exited: most likely the port was taken
+            }
+            let ready = if tls.is_some() {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            } else {
+                answers_ping(port)
+            };
+            if ready {
+                return Some(Redis {
+                    port,
+                    _dir: dir,
+                    _proc: proc,
+                });
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Redis {
-            port,
-            _dir: dir,
-            _proc: proc,
-        }
+    }
+}
+
+/// True when a Redis on `port` answers PING (`+PONG`, or `-NOAUTH` with a password set).
+fn answers_ping(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        Ok(n) if n > 0 => buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"),
+        _ => false,
     }
 }
 
