@@ -23,3 +23,31 @@ pub trait Collector: Send {
     /// (one query of several) are logged by the collector and the rest is returned.
     fn collect(&mut self) -> BoxFuture<'_, Result<Vec<Sample>, CollectError>>;
 }
+
+/// Whether a remote service (PostgreSQL, Redis, RabbitMQ) answered, remembered so a failure
+/// is logged once until its message changes and a recovery is logged once.
+#[derive(Debug, Default)]
+pub struct Reachability {
+    last_error: Option<String>,
+}
+
+impl Reachability {
+    /// Logs a change of state for `what` at `target` and returns the `up` value (1 or 0).
+    pub fn record<T>(&mut self, what: &str, target: &str, result: &Result<T, String>) -> f64 {
+        match result {
+            Ok(_) => {
+                if self.last_error.take().is_some() {
+                    tracing::info!(%target, "{what} reachable again");
+                }
+                1.0
+            }
+            Err(e) => {
+                if self.last_error.as_deref() != Some(e.as_str()) {
+                    tracing::warn!(%target, error = %e, "{what} collection failed");
+                }
+                self.last_error = Some(e.clone());
+                0.0
+            }
+        }
+    }
+}

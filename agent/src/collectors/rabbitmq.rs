@@ -14,7 +14,7 @@ use crate::model::{now_ms, Sample};
 pub struct RabbitmqCollector {
     config: RabbitmqConfig,
     client: Option<reqwest::Client>,
-    last_error: Option<String>,
+    reachability: super::Reachability,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,7 +57,7 @@ impl RabbitmqCollector {
         RabbitmqCollector {
             config: config.clone(),
             client,
-            last_error: None,
+            reachability: Default::default(),
         }
     }
 
@@ -97,20 +97,10 @@ impl Collector for RabbitmqCollector {
     fn collect(&mut self) -> BoxFuture<'_, Result<Vec<Sample>, CollectError>> {
         Box::pin(async move {
             let now = now_ms();
-            let queues = match self.fetch().await {
-                Ok(q) => {
-                    if self.last_error.take().is_some() {
-                        tracing::info!(url = %self.config.url, "rabbitmq reachable again");
-                    }
-                    q
-                }
-                Err(e) => {
-                    if self.last_error.as_deref() != Some(e.as_str()) {
-                        tracing::warn!(url = %self.config.url, error = %e, "rabbitmq collection failed");
-                    }
-                    self.last_error = Some(e);
-                    return Ok(vec![Sample::gauge("rabbitmq_up", &[], 0.0, now)]);
-                }
+            let fetched = self.fetch().await;
+            let up = self.reachability.record("rabbitmq", &self.config.url, &fetched);
+            let Ok(queues) = fetched else {
+                return Ok(vec![Sample::gauge("rabbitmq_up", &[], up, now)]);
             };
             let mut out = vec![Sample::gauge("rabbitmq_up", &[], 1.0, now)];
             let mut reported = 0usize;

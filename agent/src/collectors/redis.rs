@@ -102,7 +102,7 @@ pub struct RedisCollector {
     db: String,
     config: RedisConfig,
     connection: Option<MultiplexedConnection>,
-    last_error: Option<String>,
+    reachability: super::Reachability,
     /// `list_keys` entries that already warned (wrong type), so the warning is said once.
     warned_keys: std::collections::HashSet<String>,
 }
@@ -241,7 +241,7 @@ impl RedisCollector {
             target,
             config: config.clone(),
             connection: None,
-            last_error: None,
+            reachability: Default::default(),
             warned_keys: std::collections::HashSet::new(),
         })
     }
@@ -340,23 +340,14 @@ impl Collector for RedisCollector {
     fn collect(&mut self) -> BoxFuture<'_, Result<Vec<Sample>, CollectError>> {
         Box::pin(async move {
             let now = now_ms();
-            match self.collect_all(now).await {
-                Ok(mut out) => {
-                    if self.last_error.take().is_some() {
-                        tracing::info!(target = %self.target, "redis reachable again");
-                    }
-                    out.push(Sample::gauge("redis_up", &[], 1.0, now));
-                    Ok(out)
-                }
-                Err(e) => {
-                    self.connection = None;
-                    if self.last_error.as_deref() != Some(e.as_str()) {
-                        tracing::warn!(target = %self.target, error = %e, "redis collection failed");
-                    }
-                    self.last_error = Some(e);
-                    Ok(vec![Sample::gauge("redis_up", &[], 0.0, now)])
-                }
-            }
+            let result = self.collect_all(now).await;
+            let up = self.reachability.record("redis", &self.target, &result);
+            let mut out = result.unwrap_or_else(|_| {
+                self.connection = None;
+                Vec::new()
+            });
+            out.push(Sample::gauge("redis_up", &[], up, now));
+            Ok(out)
         })
     }
 }

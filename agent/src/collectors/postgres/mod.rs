@@ -75,7 +75,7 @@ pub struct PostgresCollector {
     version_num: i32,
     /// Queries that already warned, so a missing privilege is said once, not every interval.
     warned: HashSet<&'static str>,
-    last_error: Option<String>,
+    reachability: crate::collectors::Reachability,
     /// Where statement texts go, if anywhere.
     query_log: Option<QueryLog>,
 }
@@ -115,7 +115,7 @@ impl PostgresCollector {
             client: None,
             version_num: 0,
             warned: HashSet::new(),
-            last_error: None,
+            reachability: Default::default(),
             query_log: None,
         }
     }
@@ -333,23 +333,14 @@ impl Collector for PostgresCollector {
     fn collect(&mut self) -> BoxFuture<'_, Result<Vec<Sample>, CollectError>> {
         Box::pin(async move {
             let now = now_ms();
-            match self.collect_all(now).await {
-                Ok(mut out) => {
-                    if self.last_error.take().is_some() {
-                        tracing::info!(target = %self.target, "postgres reachable again");
-                    }
-                    out.push(Sample::gauge("pg_up", &[], 1.0, now));
-                    Ok(out)
-                }
-                Err(e) => {
-                    self.client = None;
-                    if self.last_error.as_deref() != Some(e.as_str()) {
-                        tracing::warn!(target = %self.target, error = %e, "postgres collection failed");
-                    }
-                    self.last_error = Some(e);
-                    Ok(vec![Sample::gauge("pg_up", &[], 0.0, now)])
-                }
-            }
+            let result = self.collect_all(now).await;
+            let up = self.reachability.record("postgres", &self.target, &result);
+            let mut out = result.unwrap_or_else(|_| {
+                self.client = None;
+                Vec::new()
+            });
+            out.push(Sample::gauge("pg_up", &[], up, now));
+            Ok(out)
         })
     }
 }
