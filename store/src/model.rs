@@ -6,6 +6,7 @@
 //! the head and the Parquet blocks without a separate flag.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -57,10 +58,12 @@ pub enum LabelsError {
 /// A series identity: labels sorted by name, names unique, no empty values.
 ///
 /// The invariant is established once, on creation, so equality, hashing and ordering of two
-/// `Labels` are the equality, hashing and ordering of the series they name.
+/// `Labels` are the equality, hashing and ordering of the series they name. The labels are
+/// immutable and shared: a clone is a reference-count increment, so ingest, the head and
+/// query results can pass one series' labels around without copying strings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Labels(Vec<Label>);
+pub struct Labels(Arc<[Label]>);
 
 impl Labels {
     /// Builds labels from any order; empty values are dropped (Prometheus treats an empty
@@ -73,7 +76,7 @@ impl Labels {
                 return Err(LabelsError::Duplicate(pair[0].name.clone()));
             }
         }
-        Ok(Labels(labels))
+        Ok(Labels(labels.into()))
     }
 
     /// Builds labels from a list that is known to be valid (sorted, unique); when two
@@ -96,13 +99,13 @@ impl Labels {
                 _ => out.push(label),
             }
         }
-        Labels(out)
+        Labels(out.into())
     }
 
     /// Checks that every name is a valid Prometheus label name and that the metric name,
     /// when present, is valid too. Ingest calls this; query results need not.
     pub fn validate(&self) -> Result<(), LabelsError> {
-        for l in &self.0 {
+        for l in self.0.iter() {
             if l.name == METRIC_NAME_LABEL {
                 if !is_valid_metric_name(&l.value) {
                     return Err(LabelsError::InvalidMetricName(l.value.clone()));
@@ -148,7 +151,14 @@ impl Labels {
 
     /// These labels with `name` removed.
     pub fn without(&self, name: &str) -> Labels {
-        Labels(self.0.iter().filter(|l| l.name != name).cloned().collect())
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| l.name != name)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into(),
+        )
     }
 
     /// These labels with `name` removed (for dropping `__name__` after a function).
@@ -167,7 +177,7 @@ impl Labels {
         let rest = &self.0[at..];
         let skip = usize::from(rest.first().is_some_and(|l| l.name == name));
         out.extend_from_slice(&rest[skip..]);
-        Labels(out)
+        Labels(out.into())
     }
 
     /// Only the labels whose names are in `names`.
@@ -196,7 +206,7 @@ impl Labels {
     /// processes and versions, used for alert fingerprints and series ids in files.
     pub fn fingerprint(&self) -> u64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for l in &self.0 {
+        for l in self.0.iter() {
             for b in l.name.bytes().chain([0xff]).chain(l.value.bytes()).chain([0xff]) {
                 h ^= u64::from(b);
                 h = h.wrapping_mul(0x0100_0000_01b3);
