@@ -27,7 +27,18 @@ pub struct Didban {
 
 impl Didban {
     /// Starts the binary with `data_dir` and extra flags, and waits until it is ready.
+    /// Ports picked by binding :0 can be taken by another test before didban binds them;
+    /// didban then exits with a bind error, and the start is retried on new ports.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Didban {
+        for _ in 0..5 {
+            if let Some(d) = Didban::try_start(data_dir, extra) {
+                return d;
+            }
+        }
+        panic!("didban did not start after 5 attempts");
+    }
+
+    fn try_start(data_dir: &Path, extra: &[&str]) -> Option<Didban> {
         let (h, oh, og) = (free_port(), free_port(), free_port());
         let http = format!("127.0.0.1:{h}");
         let otlp_http = format!("127.0.0.1:{oh}");
@@ -50,24 +61,31 @@ impl Didban {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let d = Didban {
+        let mut d = Didban {
             child,
             data_dir: data_dir.to_path_buf(),
             http,
             otlp_http,
             otlp_grpc,
         };
-        d.wait_ready();
-        d
+        if d.wait_ready() {
+            Some(d)
+        } else {
+            None
+        }
     }
 
-    fn wait_ready(&self) {
+    /// True once our own process answers `/-/ready`; false if it exited first.
+    fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(60);
         let client = reqwest::blocking::Client::new();
         while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return false;
+            }
             if let Ok(r) = client.get(format!("http://{}/-/ready", self.http)).send() {
                 if r.status().is_success() {
-                    return;
+                    return true;
                 }
             }
             std::thread::sleep(Duration::from_millis(50));
