@@ -201,16 +201,7 @@ pub async fn series(
     let (start, end) = range(&p)?;
     let limit = limit(&p)?;
     let all = blocking(&state, move |db, _| {
-        let mut all = Vec::new();
-        for m in &sets {
-            all.extend(
-                db.series(m, start, end)
-                    .map_err(|e| ApiError::internal(e.to_string()))?,
-            );
-        }
-        all.sort();
-        all.dedup();
-        Ok(all)
+        union_over_sets(sets, |m| db.series(m, start, end))
     })
     .await?;
     let mut out = Vec::new();
@@ -222,10 +213,10 @@ pub async fn series(
 
 /// The sorted, distinct union of `read` over every matcher set; no `match[]` at all means
 /// one empty set (everything).
-fn union_over_sets(
+fn union_over_sets<T: Ord>(
     sets: Vec<Vec<LabelMatcher>>,
-    read: impl Fn(&[LabelMatcher]) -> Result<Vec<String>, didban_store::ReadError>,
-) -> Result<Vec<String>, ApiError> {
+    read: impl Fn(&[LabelMatcher]) -> Result<Vec<T>, didban_store::ReadError>,
+) -> Result<Vec<T>, ApiError> {
     let sets = if sets.is_empty() { vec![Vec::new()] } else { sets };
     let mut out = Vec::new();
     for m in &sets {

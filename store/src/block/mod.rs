@@ -148,15 +148,20 @@ pub(crate) struct Block {
     delete_on_drop: AtomicBool,
 }
 
+/// Reads and parses a block directory's `meta.json` (metric and span blocks alike).
+pub(crate) fn read_meta<T: serde::de::DeserializeOwned>(dir: &Path) -> Result<T, BlockError> {
+    let meta_path = dir.join("meta.json");
+    let text = fs::read(&meta_path).map_err(|e| BlockError::io(&meta_path, e))?;
+    serde_json::from_slice(&text).map_err(|source| BlockError::Meta {
+        path: meta_path,
+        source,
+    })
+}
+
 impl Block {
     /// Opens the block in `dir`, reading `meta.json` and `series.parquet`.
     pub(crate) fn open(dir: &Path) -> Result<Block, BlockError> {
-        let meta_path = dir.join("meta.json");
-        let text = fs::read(&meta_path).map_err(|e| BlockError::io(&meta_path, e))?;
-        let meta: BlockMeta = serde_json::from_slice(&text).map_err(|source| BlockError::Meta {
-            path: meta_path.clone(),
-            source,
-        })?;
+        let meta: BlockMeta = read_meta(dir)?;
         if meta.format_version != BLOCK_FORMAT_VERSION {
             return Err(BlockError::corrupt(
                 dir,

@@ -76,12 +76,7 @@ pub(crate) struct SpanBlock {
 impl SpanBlock {
     /// Opens the block in `dir`: `meta.json` and the Parquet footer.
     pub(crate) fn open(dir: &Path) -> Result<SpanBlock, BlockError> {
-        let meta_path = dir.join("meta.json");
-        let text = fs::read(&meta_path).map_err(|e| BlockError::io(&meta_path, e))?;
-        let meta: SpanBlockMeta = serde_json::from_slice(&text).map_err(|source| BlockError::Meta {
-            path: meta_path.clone(),
-            source,
-        })?;
+        let meta: SpanBlockMeta = crate::block::read_meta(dir)?;
         if meta.format_version != SPAN_BLOCK_FORMAT_VERSION {
             return Err(BlockError::corrupt(
                 dir,
