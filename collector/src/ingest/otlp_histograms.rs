@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use didban_store::model::stale_nan;
+use didban_store::Labels;
 use opentelemetry_proto::tonic::metrics::v1::{
     ExponentialHistogramDataPoint, HistogramDataPoint, Metric, SummaryDataPoint,
 };
@@ -24,7 +25,7 @@ pub(super) fn histogram_point(
         return Err(PointError::NoTimestamp(metric.name.clone()));
     }
     let point = ctx.point_labels(&p.attributes);
-    check_representative(ctx, &point, name)?;
+    let inf = inf_bucket_labels(ctx, &point, name)?;
     if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
         let mut bounds: Vec<f64> = Vec::new();
         for b in &p.explicit_bounds {
@@ -32,7 +33,7 @@ pub(super) fn histogram_point(
                 bounds.push(*b);
             }
         }
-        return stale_series(ctx, &point, name, &bounds);
+        return stale_series(ctx, &point, name, inf, &bounds);
     }
     let buckets =
         Buckets::from_explicit(&p.explicit_bounds, &p.bucket_counts, p.count, p.sum).map_err(|source| {
@@ -45,10 +46,13 @@ pub(super) fn histogram_point(
         ctx,
         &point,
         name,
+        inf,
         buckets,
-        p.start_time_unix_nano,
-        p.time_unix_nano,
-        temporality,
+        PointTime {
+            start_ns: p.start_time_unix_nano,
+            time_ns: p.time_unix_nano,
+            temporality,
+        },
     )
 }
 
@@ -64,9 +68,9 @@ pub(super) fn exponential_point(
         return Err(PointError::NoTimestamp(metric.name.clone()));
     }
     let point = ctx.point_labels(&p.attributes);
-    check_representative(ctx, &point, name)?;
+    let inf = inf_bucket_labels(ctx, &point, name)?;
     if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
-        return stale_series(ctx, &point, name, &[]);
+        return stale_series(ctx, &point, name, inf, &[]);
     }
     let buckets = Buckets::from_exponential(p).map_err(|source| PointError::Histogram {
         metric: metric.name.clone(),
@@ -76,10 +80,13 @@ pub(super) fn exponential_point(
         ctx,
         &point,
         name,
+        inf,
         buckets,
-        p.start_time_unix_nano,
-        p.time_unix_nano,
-        temporality,
+        PointTime {
+            start_ns: p.start_time_unix_nano,
+            time_ns: p.time_unix_nano,
+            temporality,
+        },
     )
 }
 
@@ -108,38 +115,41 @@ pub(super) fn summary_point(
     Ok(out)
 }
 
-/// Checks the longest series of a histogram before any state changes, so a point with bad
-/// labels never reaches the delta tracker.
-fn check_representative(
+/// The checked labels of the `le="+Inf"` bucket, the longest series of a histogram. Built
+/// before any state changes, so a point with bad labels never reaches the delta tracker;
+/// every other bucket differs from it only in `le`.
+fn inf_bucket_labels(
     ctx: &PointContext<'_>,
     point: &BTreeMap<String, String>,
     name: &str,
-) -> Result<(), PointError> {
-    ctx.series_labels(point, &format!("{name}_bucket"), Some(("le", "+Inf")))?;
-    Ok(())
+) -> Result<Labels, PointError> {
+    Ok(ctx.series_labels(point, &format!("{name}_bucket"), Some(("le", "+Inf")))?)
+}
+
+/// A histogram point's time window and temporality.
+struct PointTime {
+    start_ns: u64,
+    time_ns: u64,
+    temporality: i32,
 }
 
 fn finish(
     ctx: &PointContext<'_>,
     point: &BTreeMap<String, String>,
     name: &str,
+    inf: Labels,
     buckets: Buckets,
-    start_ns: u64,
-    time_ns: u64,
-    temporality: i32,
+    when: PointTime,
 ) -> Result<PointSeries, PointError> {
-    let buckets = if temporality == TEMPORALITY_DELTA {
+    let buckets = if when.temporality == TEMPORALITY_DELTA {
         let key = ctx.series_labels(point, name, None)?;
-        ctx.delta.add_histogram(&key, start_ns, time_ns, &buckets)?
+        ctx.delta
+            .add_histogram(&key, when.start_ns, when.time_ns, &buckets)?
     } else {
         buckets
     };
-    let bucket_name = format!("{name}_bucket");
     let cumulative = buckets.cumulative();
     let mut out = Vec::with_capacity(cumulative.len() + 3);
-    // Every bucket differs from the +Inf one only in `le`: check the labels once, then
-    // derive the others from it.
-    let inf = ctx.series_labels(point, &bucket_name, Some(("le", "+Inf")))?;
     for (le, count) in cumulative {
         out.push((inf.with("le", &format_float(le)), count as f64));
     }
@@ -157,18 +167,14 @@ fn stale_series(
     ctx: &PointContext<'_>,
     point: &BTreeMap<String, String>,
     name: &str,
+    inf: Labels,
     bounds: &[f64],
 ) -> Result<PointSeries, PointError> {
-    let bucket_name = format!("{name}_bucket");
     let mut out = Vec::with_capacity(bounds.len() + 3);
-    let inf = ctx.series_labels(point, &bucket_name, Some(("le", "+Inf")))?;
     for b in bounds {
         out.push((inf.with("le", &format_float(*b)), stale_nan()));
     }
-    out.push((
-        ctx.series_labels(point, &bucket_name, Some(("le", "+Inf")))?,
-        stale_nan(),
-    ));
+    out.push((inf, stale_nan()));
     out.push((
         ctx.series_labels(point, &format!("{name}_sum"), None)?,
         stale_nan(),
