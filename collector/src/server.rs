@@ -90,6 +90,15 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     if let Some(a) = &alerting {
         main_router = main_router.merge(didban_alerting::http::router(a.clone()));
     }
+    main_router = main_router.merge(didban_ui::router(didban_ui::UiContext {
+        db: state.db.clone(),
+        engine: state.engine.clone(),
+        logs: signals.logs.clone(),
+        traces: signals.traces.clone(),
+        alerting: alerting.clone(),
+        data_dir: config.data_dir.clone(),
+        dashboard_dirs: Vec::new(),
+    }));
     let otlp_router =
         ingest::otlp_http_router(state.clone()).merge(ingest::otlp_signals_router(signal_ingestor.clone()));
     let signal_maintenance = tokio::spawn(signals::maintenance_loop(

@@ -1,1 +1,55 @@
-//! Didban web UI: server-rendered dashboards (to be built, see issue 6).
+//! Didban web UI: pages rendered on the server with Leptos (SSR only, no WebAssembly), SVG
+//! charts drawn from downsampled series, and one small script of our own that enhances the
+//! pages (cross-hair, drag-to-zoom, auto-refresh). Every page is complete HTML and works
+//! without JavaScript; all view state lives in the URL.
+//!
+//! The collector builds a [`UiContext`] over its stores and merges [`router`] into the HTTP
+//! listener that also serves the query APIs.
+
+#![warn(missing_docs)]
+
+pub mod assets;
+pub mod chart;
+pub mod pages;
+pub mod query;
+pub mod shell;
+pub mod timerange;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use didban_alerting::Alerting;
+use didban_store::logs::LogStore;
+use didban_store::promql::Engine;
+use didban_store::traces::TraceStore;
+use didban_store::Db;
+
+/// Everything the pages read: the metric database and its PromQL engine, the log and trace
+/// stores, the alert engine when enabled, and the data directory (where dashboards saved from
+/// the UI live). Cheap to clone.
+#[derive(Clone)]
+pub struct UiContext {
+    /// Time series.
+    pub db: Arc<Db>,
+    /// PromQL over `db`.
+    pub engine: Arc<Engine>,
+    /// Log records (Tantivy).
+    pub logs: Arc<LogStore>,
+    /// Spans (Parquet blocks and head).
+    pub traces: Arc<TraceStore>,
+    /// Rules, alerts, silences and notifications; `None` when alerting is disabled.
+    pub alerting: Option<Arc<Alerting>>,
+    /// The server's data directory.
+    pub data_dir: PathBuf,
+    /// Directories with provisioned dashboard YAML files (read-only in the UI).
+    pub dashboard_dirs: Vec<PathBuf>,
+}
+
+/// All UI routes (pages under `/`, static assets under `/ui/static/`), with `ctx` as state.
+pub fn router(ctx: UiContext) -> Router {
+    Router::new()
+        .merge(assets::router())
+        .merge(pages::router())
+        .with_state(ctx)
+}
