@@ -14,7 +14,14 @@ pub const CSS_PATH: &str = concat!("/ui/static/", env!("CARGO_PKG_VERSION"), "/d
 /// The script's URL, versioned by the crate version.
 pub const JS_PATH: &str = concat!("/ui/static/", env!("CARGO_PKG_VERSION"), "/didban.js");
 
-const CSS: &str = include_str!("../assets/didban.css");
+/// One stylesheet from one file per area, so work on one area does not touch another's file.
+const CSS: &str = concat!(
+    include_str!("../assets/base.css"),
+    include_str!("../assets/charts.css"),
+    include_str!("../assets/dashboards.css"),
+    include_str!("../assets/pages.css"),
+    include_str!("../assets/auth.css"),
+);
 const JS: &str = include_str!("../assets/didban.js");
 
 /// Routes for the static assets.

@@ -14,6 +14,7 @@ pub mod pages;
 pub mod query;
 pub mod shell;
 pub mod timerange;
+pub mod viewer;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -85,6 +85,17 @@ pub struct PageMeta {
 }
 
 impl PageMeta {
+    /// A page in `section` titled `title` for `viewer` (their name shows in the frame).
+    pub fn for_viewer(
+        title: impl Into<String>,
+        section: Section,
+        viewer: &crate::viewer::Viewer,
+    ) -> PageMeta {
+        let mut meta = PageMeta::new(title, section);
+        meta.user = viewer.user.clone();
+        meta
+    }
+
     /// A page in `section` titled `title`, auto theme, anonymous.
     pub fn new(title: impl Into<String>, section: Section) -> PageMeta {
         PageMeta {

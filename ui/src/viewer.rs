@@ -1,0 +1,70 @@
+//! Who is looking at a page: the signed-in user (or anonymous), their role, and the CSRF
+//! token every form must carry. The auth middleware puts a [`Viewer`] into the request's
+//! extensions; pages extract it, show the user in the frame, hide what the role may not do,
+//! and put [`Viewer::csrf_field`] into every form that changes something.
+
+use std::convert::Infallible;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use leptos::prelude::*;
+
+/// What a user may do, in increasing order of power.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Read every page and API.
+    Viewer,
+    /// Also create and change dashboards, silences and rules.
+    Editor,
+    /// Also manage users and tokens.
+    Admin,
+}
+
+/// The person (or client) behind a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    /// User name; `None` for anonymous access.
+    pub user: Option<String>,
+    /// What they may do.
+    pub role: Role,
+    /// The session's CSRF token; forms send it back as the `_csrf` field.
+    pub csrf: String,
+}
+
+impl Viewer {
+    /// Name of the hidden form field that carries the CSRF token.
+    pub const CSRF_FIELD: &'static str = "_csrf";
+
+    /// Anonymous access with full rights: what a server bound to loopback without auth gives.
+    pub fn anonymous_admin() -> Viewer {
+        Viewer {
+            user: None,
+            role: Role::Admin,
+            csrf: String::new(),
+        }
+    }
+
+    /// Whether this viewer has at least `role`.
+    pub fn can(&self, role: Role) -> bool {
+        self.role >= role
+    }
+
+    /// The hidden `<input>` every state-changing form includes.
+    pub fn csrf_field(&self) -> impl IntoView {
+        view! { <input type="hidden" name=Viewer::CSRF_FIELD value=self.csrf.clone()/> }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Viewer {
+    type Rejection = Infallible;
+
+    /// The viewer the auth middleware stored; anonymous admin when no middleware ran
+    /// (auth disabled).
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Viewer, Infallible> {
+        Ok(parts
+            .extensions
+            .get::<Viewer>()
+            .cloned()
+            .unwrap_or_else(Viewer::anonymous_admin))
+    }
+}
