@@ -443,7 +443,7 @@ fn send_alerts(rr: &mut RuleRuntime, rule: &AlertingRule, ts: i64, ctx: &EvalCon
     let delta = resend.max(i64::try_from(interval.as_millis()).unwrap_or(0));
     let generator_url = match &rule.logs {
         Some(cond) => format!(
-            "{}/logs?query={}",
+            "{}/logs?q={}",
             ctx.external_url.trim_end_matches('/'),
             url_encode(&cond.query)
         ),
@@ -500,10 +500,11 @@ fn url_encode(text: &str) -> String {
     enc
 }
 
-/// Link to the expression in the UI, in Prometheus' form.
+/// Link to the expression in the UI's Explore page, table view (Prometheus links to its
+/// `/graph?g0.expr=…`; ours is `/explore?q=…`).
 pub fn generator_url(external_url: &str, expr: &str) -> String {
     format!(
-        "{}/graph?g0.expr={}&g0.tab=1",
+        "{}/explore?q={}&view=table",
         external_url.trim_end_matches('/'),
         url_encode(expr)
     )

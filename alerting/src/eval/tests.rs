@@ -142,7 +142,7 @@ async fn pending_then_firing_then_resolved_with_alerts_series() {
         assert_eq!(a.labels.get("cluster"), Some("eu"), "external labels are added");
         assert!(a
             .generator_url
-            .starts_with("http://didban:9480/graph?g0.expr=up%20%3D%3D%200"));
+            .starts_with("http://didban:9480/explore?q=up%20%3D%3D%200&view=table"));
     }
     g.eval(7 * MIN + 30_000, &ctx).await;
     assert_eq!(sink.0.lock().len(), 1, "not re-sent within the resend delay");
@@ -441,7 +441,7 @@ async fn log_rules_count_records_with_the_same_state_machine() {
     assert_eq!(g.rules[0].alerts.rule_state(), AlertState::Firing);
     let url = sink.0.lock()[0].1.generator_url.clone();
     assert!(
-        url.starts_with("http://didban:9480/logs?query=AXES%3A%20Repeated"),
+        url.starts_with("http://didban:9480/logs?q=AXES%3A%20Repeated"),
         "{url}"
     );
     // The window has passed: resolved.
