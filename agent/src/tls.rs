@@ -4,6 +4,9 @@
 //! the certificate expiry read for `probe_ssl_earliest_cert_expiry`.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 /// Reads a PEM bundle; the error names the file.
 pub fn read_ca(path: &str) -> Result<Vec<u8>, String> {
@@ -32,9 +35,8 @@ pub fn http_client(
     builder.build().map_err(|e| e.to_string())
 }
 
-/// A rustls client configuration trusting the system's CAs and those in `ca_file` (if set), for
-/// connections made outside reqwest/tonic (PostgreSQL).
-pub fn rustls_client(ca_file: &str) -> Result<rustls::ClientConfig, String> {
+/// The system's CAs plus those in `ca_file` (if set); the error names the file.
+fn root_store(ca_file: &str) -> Result<rustls::RootCertStore, String> {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
@@ -55,13 +57,126 @@ pub fn rustls_client(ca_file: &str) -> Result<rustls::ClientConfig, String> {
             return Err(format!("tls_ca_file {ca_file}: no certificate in it"));
         }
     }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(roots)
+}
+
+fn ring() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A rustls client configuration trusting the system's CAs and those in `ca_file` (if set), for
+/// connections made outside reqwest/tonic (PostgreSQL).
+pub fn rustls_client(ca_file: &str) -> Result<rustls::ClientConfig, String> {
+    let config = rustls::ClientConfig::builder_with_provider(ring())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
+        .with_root_certificates(root_store(ca_file)?)
         .with_no_client_auth();
     Ok(config)
+}
+
+/// A server-certificate verifier that verifies exactly as webpki does and, on success,
+/// remembers the earliest `notAfter` among the certificates the server presented (its own and
+/// the intermediates it sent): what blackbox_exporter reports as
+/// `probe_ssl_earliest_cert_expiry`, so an intermediate about to expire is seen before the
+/// leaf.
+#[derive(Debug)]
+pub struct ChainExpiry {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    earliest: Mutex<Option<i64>>,
+}
+
+impl ChainExpiry {
+    /// Takes the expiry recorded by the last successful handshake, leaving none.
+    pub fn take(&self) -> Option<i64> {
+        match self.earliest.lock() {
+            Ok(mut g) => g.take(),
+            Err(_) => None,
+        }
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for ChainExpiry {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let verified =
+            self.inner
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+        let mut earliest = not_after(end_entity);
+        for cert in intermediates {
+            if let Some(t) = not_after(cert) {
+                earliest = Some(earliest.map_or(t, |e| e.min(t)));
+            }
+        }
+        if let Ok(mut g) = self.earliest.lock() {
+            *g = earliest;
+        }
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// An HTTP client for health checks: like [`http_client`], but every request makes a fresh
+/// connection (a probe measures the handshake too, and sees a renewed certificate at once)
+/// and the returned [`ChainExpiry`] holds the earliest certificate expiry of the last
+/// handshake.
+pub fn probe_client(
+    timeout: std::time::Duration,
+    ca_file: &str,
+) -> Result<(reqwest::Client, Arc<ChainExpiry>), String> {
+    let provider = ring();
+    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(root_store(ca_file)?),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| format!("TLS verifier: {e}"))?;
+    let expiry = Arc::new(ChainExpiry {
+        inner,
+        earliest: Mutex::new(None),
+    });
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(expiry.clone())
+        .with_no_client_auth();
+    // A resumed session skips certificate verification, and with it the expiry reading.
+    config.resumption = rustls::client::Resumption::disabled();
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .pool_max_idle_per_host(0)
+        .use_preconfigured_tls(config)
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok((client, expiry))
 }
 
 /// Reads one DER TLV at `pos`: (tag, content range end, content start).

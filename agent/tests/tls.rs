@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::otlp::{start_grpc_tls, Recorder};
-use common::servers::{make_certs, spawn_python};
+use common::servers::{make_certs, make_chain_certs, spawn_python};
 use didban_agent::collectors::probe::ProbeCollector;
 use didban_agent::collectors::scrape::ScrapeCollector;
 use didban_agent::collectors::Collector;
@@ -139,4 +139,40 @@ async fn https_scrape_and_probe_with_certificate_expiry() {
     let mut untrusted = ProbeCollector::new(&probe(String::new())).unwrap();
     let samples = untrusted.collect().await.unwrap();
     assert_eq!(value(&samples, "probe_success"), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_reports_the_earliest_expiry_of_the_whole_chain() {
+    // The server certificate is good for 3 days, but the intermediate it is sent with expires
+    // in 1: blackbox_exporter reports the intermediate's date, and so do we.
+    let certs = make_chain_certs();
+    let (_app, ready) = spawn_python(
+        "prom_app.py",
+        &["--tls", certs.cert.to_str().unwrap(), certs.key.to_str().unwrap()],
+    );
+    let port = ready.strip_prefix("READY ").unwrap();
+    let config = ProbeConfig {
+        target: format!("https://127.0.0.1:{port}/metrics"),
+        job: "blackbox".into(),
+        expect_status: vec![],
+        body_match: String::new(),
+        tls_ca_file: certs.ca.to_str().unwrap().to_string(),
+        interval: None,
+        timeout: Duration::from_secs(5),
+    };
+    let mut probe = ProbeCollector::new(&config).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    for round in 0..2 {
+        // Twice: the second probe makes a new handshake and reports the same date.
+        let samples = probe.collect().await.unwrap();
+        assert_eq!(value(&samples, "probe_success"), 1.0, "round {round}");
+        let days = (value(&samples, "probe_ssl_earliest_cert_expiry") - now) / 86400.0;
+        assert!(
+            (0.9..=1.1).contains(&days),
+            "round {round}: expiry in {days} days, want ~1"
+        );
+    }
 }

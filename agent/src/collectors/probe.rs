@@ -17,6 +17,8 @@ pub struct ProbeCollector {
     config: ProbeConfig,
     body_match: Option<Regex>,
     client: Option<reqwest::Client>,
+    /// Earliest certificate expiry seen by the client's last TLS handshake.
+    expiry: Option<std::sync::Arc<crate::tls::ChainExpiry>>,
     last_error: Option<String>,
 }
 
@@ -40,17 +42,18 @@ impl ProbeCollector {
                 why: e.to_string(),
             })?)
         };
-        let client = crate::tls::http_client(config.timeout, &config.tls_ca_file, true).map_err(|why| {
-            CollectError::Target {
-                target: config.target.clone(),
-                why,
-            }
-        })?;
-        let client = Some(client);
+        let (client, expiry) =
+            crate::tls::probe_client(config.timeout, &config.tls_ca_file).map_err(|why| {
+                CollectError::Target {
+                    target: config.target.clone(),
+                    why,
+                }
+            })?;
         Ok(ProbeCollector {
             config: config.clone(),
             body_match,
-            client,
+            client: Some(client),
+            expiry: Some(expiry),
             last_error: None,
         })
     }
@@ -66,16 +69,15 @@ impl ProbeCollector {
         let Some(client) = self.client.as_ref() else {
             return failed("HTTP client could not be built".into(), None);
         };
+        if let Some(e) = &self.expiry {
+            e.take();
+        }
         let response = match client.get(&self.config.target).send().await {
             Ok(r) => r,
             Err(e) => return failed(format!("GET {}: {e}", self.config.target), None),
         };
         let status = response.status().as_u16();
-        let cert_expiry = response
-            .extensions()
-            .get::<reqwest::tls::TlsInfo>()
-            .and_then(|info| info.peer_certificate())
-            .and_then(crate::tls::not_after);
+        let cert_expiry = self.expiry.as_ref().and_then(|e| e.take());
         let status_ok = if self.config.expect_status.is_empty() {
             (200..300).contains(&status)
         } else {

@@ -438,3 +438,123 @@ pub fn make_certs() -> Certs {
         dir,
     }
 }
+
+/// A chain root (10 days) → intermediate (1 day) → server certificate (3 days): the
+/// intermediate expires first. `cert` holds the server certificate followed by the
+/// intermediate, as a server sends them; `ca` is the root.
+pub fn make_chain_certs() -> Certs {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("openssl must be installed");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let key = |name: &str| {
+        run(&[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            name,
+        ]);
+    };
+    key("root.key");
+    key("int.key");
+    key("server.key");
+    run(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        "root.key",
+        "-out",
+        "root.pem",
+        "-days",
+        "10",
+        "-subj",
+        "/CN=didban chain root",
+    ]);
+    std::fs::write(
+        d.join("int.cnf"),
+        "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("server.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-new",
+        "-key",
+        "int.key",
+        "-out",
+        "int.csr",
+        "-subj",
+        "/CN=didban chain intermediate",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "int.csr",
+        "-CA",
+        "root.pem",
+        "-CAkey",
+        "root.key",
+        "-CAcreateserial",
+        "-out",
+        "int.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "int.cnf",
+    ]);
+    run(&[
+        "req",
+        "-new",
+        "-key",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "int.pem",
+        "-CAkey",
+        "int.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "3",
+        "-extfile",
+        "server.cnf",
+    ]);
+    let mut chain = std::fs::read(d.join("leaf.pem")).unwrap();
+    chain.extend(std::fs::read(d.join("int.pem")).unwrap());
+    std::fs::write(d.join("chain.pem"), chain).unwrap();
+    Certs {
+        ca: d.join("root.pem"),
+        cert: d.join("chain.pem"),
+        key: d.join("server.key"),
+        dir,
+    }
+}
