@@ -344,7 +344,7 @@ async fn explore(State(ctx): State<UiContext>, viewer: Viewer, RawQuery(raw): Ra
                 <textarea id="explore-q" name="q" rows="3" spellcheck="false" autocomplete="off"
                     autocapitalize="off" data-complete-metrics="explore-metrics"
                     data-complete-labels="explore-labels"
-                    aria-describedby="explore-q-help">{q.clone()}</textarea>
+                    aria-describedby="explore-q-help" inner_html=chart::escape(&q)></textarea>
                 <p id="explore-q-help" class="hint">
                     "Ctrl+Enter runs the query. Metric and label names complete as you type (with JavaScript); the list of metrics below works without it."
                 </p>

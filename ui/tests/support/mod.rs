@@ -55,7 +55,7 @@ pub async fn append(ctx: &UiContext, labels: &[(&str, &str)], points: &[(i64, f6
         samples: points.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
     };
     let report = ctx.db.append(vec![series]).await.unwrap();
-    assert_eq!(report.accepted, points.len(), "{report:?}");
+    assert_eq!(report.accepted as usize, points.len(), "{report:?}");
 }
 
 /// GETs `uri` from the UI router over `ctx`: status and body text.
