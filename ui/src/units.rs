@@ -264,7 +264,7 @@ pub fn tick_step(lo: f64, hi: f64, target: usize, unit: &str) -> f64 {
             }
             nice_step(raw_s) / to_seconds
         }
-        Kind::Scaled { base, .. } if base == 1024.0 => {
+        Kind::Scaled { base: 1024.0, .. } => {
             let k = exponent(lo.abs().max(hi.abs()), 1024.0, 6) as i32;
             let div = 1024f64.powi(k);
             nice_step(raw / div) * div
