@@ -16,7 +16,7 @@
     bytes: sc(1024, IEC, "", "B", true), decbytes: sc(1000, SI, "", "B", true),
     bits: sc(1000, SI, "", "b", true), bps: sc(1000, SI, "", "bps", true),
     Bps: sc(1000, SI, "", "B/s", true), binBps: sc(1024, IEC, "", "B/s", true),
-    ops: sc(1000, SI, "", "ops/s", true), reqps: sc(1000, SI, "", "req/s", true),
+    ops: { rate: "ops/s" }, reqps: { rate: "req/s" },
     currencyUSD: sc(1000, CUR, "$", "", false), short: sc(1000, SI, "", "", false),
     ns: { dur: 1e-9 }, "µs": { dur: 1e-6 }, us: { dur: 1e-6 }, ms: { dur: 1e-3 },
     s: { dur: 1 }, seconds: { dur: 1 }, m: { dur: 60 }, h: { dur: 3600 }, d: { dur: 86400 },
@@ -60,6 +60,7 @@
     if (sp) return sp;
     var k = Object.prototype.hasOwnProperty.call(UNITS, unit) ? UNITS[unit] : null;
     if (!k) { var n0 = num(v, d); return (!unit || unit === "none") ? n0 : n0 + " " + unit; }
+    if (k.rate) return format(v, "short", d) + " " + k.rate;
     if (k.dur) return duration(v * k.dur, d);
     if (k.pct) return num(v * k.pct, d) + "%";
     var e = 0, a = Math.abs(v);

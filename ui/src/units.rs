@@ -20,6 +20,8 @@ enum Kind {
         suffix: &'static str,
         space: bool,
     },
+    /// Like `Scaled`, but the prefix joins the number: `1.2k ops/s`.
+    Rate { suffix: &'static str },
     /// A duration; the value times `to_seconds` is seconds.
     Duration { to_seconds: f64 },
     /// A percentage; the value times `factor` is percent.
@@ -47,8 +49,8 @@ fn kind(unit: &str) -> Kind {
         "bps" => scaled(1000.0, SI, "", "bps", true),
         "Bps" => scaled(1000.0, SI, "", "B/s", true),
         "binBps" => scaled(1024.0, IEC, "", "B/s", true),
-        "ops" => scaled(1000.0, SI, "", "ops/s", true),
-        "reqps" => scaled(1000.0, SI, "", "req/s", true),
+        "ops" => Kind::Rate { suffix: "ops/s" },
+        "reqps" => Kind::Rate { suffix: "req/s" },
         "currencyUSD" => scaled(1000.0, CURRENCY, "$", "", false),
         "short" => scaled(1000.0, SI, "", "", false),
         "ns" => Kind::Duration { to_seconds: 1e-9 },
@@ -172,6 +174,7 @@ pub fn format(v: f64, unit: &str, decimals: Option<u32>) -> String {
             };
             scaled_text(v, k, decimals, (base, prefixes, prefix, suffix, space))
         }
+        Kind::Rate { suffix } => format!("{} {suffix}", format(v, "short", decimals)),
         Kind::Duration { to_seconds } => duration(v * to_seconds, decimals),
         Kind::Percent { factor } => format!("{}%", number(v * factor, decimals)),
         Kind::Plain => {
@@ -311,6 +314,10 @@ pub fn tick_labels(ticks: &[f64], unit: &str) -> Vec<String> {
     };
     match kind(unit) {
         Kind::Duration { .. } => ticks.iter().map(|&v| format(v, unit, None)).collect(),
+        Kind::Rate { suffix } => tick_labels(ticks, "short")
+            .into_iter()
+            .map(|l| format!("{l} {suffix}"))
+            .collect(),
         Kind::Scaled {
             base,
             prefixes,
@@ -377,7 +384,7 @@ mod tests {
         assert_eq!(format(42.5, "percent", None), "42.5%");
         assert_eq!(format(0.425, "percentunit", None), "42.5%");
         assert_eq!(format(1.0, "percentunit", Some(1)), "100.0%");
-        assert_eq!(format(1234.0, "ops", None), "1.23 kops/s");
+        assert_eq!(format(1234.0, "ops", None), "1.23k ops/s");
         assert_eq!(format(12.0, "reqps", None), "12 req/s");
         assert_eq!(format(1_500.0, "currencyUSD", None), "$1.5K");
         assert_eq!(format(-3.0, "currencyUSD", None), "-$3");
@@ -423,6 +430,8 @@ mod tests {
         let kib = 1024.0;
         let labels = tick_labels(&[0.0, 512.0 * kib, 1024.0 * kib], "bytes");
         assert_eq!(labels, vec!["0.0 MiB", "0.5 MiB", "1.0 MiB"]);
+        let labels = tick_labels(&[0.0, 2e6, 4e6], "reqps");
+        assert_eq!(labels, vec!["0M req/s", "2M req/s", "4M req/s"]);
         let labels = tick_labels(&[0.0, 0.25, 0.5], "percentunit");
         assert_eq!(labels, vec!["0%", "25%", "50%"]);
         let labels = tick_labels(&[0.0, 60.0, 120.0], "s");

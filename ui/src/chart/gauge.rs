@@ -70,10 +70,13 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions) 
     let mut svg = svg_open("gauge", frame, opts, "");
     for (i, (s, &v)) in shown.iter().zip(&lasts).enumerate() {
         let name_room = if shown.len() > 1 { 18.0 } else { 0.0 };
-        let r = ((tw / 2.0 - 8.0).min((fh - name_room) * 0.55)).max(8.0);
+        // the dial's outer radius: the arc spans 1.5 radii from top to its ends
+        let outer = (tw / 2.0 - 4.0).min((fh - name_room - 8.0) / 1.5).max(10.0);
+        let width = (outer * 0.16).max(4.0);
+        let ring = outer - 2.0;
+        let r = outer - 7.0 - width / 2.0;
         let cx = tw * i as f64 + tw / 2.0;
-        let cy = 8.0 + r + 2.0;
-        let width = (r * 0.2).max(4.0);
+        let cy = 4.0 + outer;
         let class = series_class(i);
         svg.push_str(&format!(r#"<g class="gauge" data-series="{i}">"#));
         svg.push_str(&format!(
@@ -90,7 +93,7 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions) 
             if to > from {
                 svg.push_str(&format!(
                     r#"<path class="gauge-threshold" d="{}" style="stroke:{}"/>"#,
-                    arc(cx, cy, r + width * 0.5 + 3.0, angle(from), angle(to)),
+                    arc(cx, cy, ring, angle(from), angle(to)),
                     escape(&threshold_color(&t.color))
                 ));
             }
@@ -126,7 +129,7 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions) 
         if shown.len() > 1 {
             svg.push_str(&format!(
                 r#"<text class="gauge-name" x="{cx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-                (cy + r * 0.85 + 14.0).min(fh - 4.0),
+                (cy + outer * 0.5 + 16.0).min(fh - 4.0),
                 escape(&s.name)
             ));
         }
