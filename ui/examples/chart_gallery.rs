@@ -122,7 +122,7 @@ async fn script_check() -> Html<String> {
         .collect();
     let opts = ChartOptions { unit: "bytes".into(), chart_id: Some("c1".into()), ..Default::default() };
     let charts = format!(
-        r#"<div>{}{}</div><div id="r" data-refresh-url="/script-check/fragment" data-refresh-seconds="1">old</div><pre id="result"></pre>"#,
+        r#"<div>{}{}</div><div id="r" data-refresh-url="/script-check/fragment" data-refresh-seconds="1">old</div><form><textarea id="q" data-complete-metrics="m" data-complete-labels="l"></textarea><datalist id="m"><option value="http_requests_total"></option><option value="http_request_duration_seconds"></option></datalist><datalist id="l"><option value="job"></option><option value="instance"></option></datalist></form><pre id="result"></pre>"#,
         chart::render(ChartKind::TimeSeries, &s, frame, &opts),
         chart::legend(&s, &opts)
     );

@@ -26,6 +26,24 @@ document.addEventListener("DOMContentLoaded", function () {
   check(!/2 MiB/.test(tip.textContent), "tooltip skips the hidden series");
   btn.click();
   check(!path.classList.contains("series-hidden"), "legend shows it again");
+  var ta = document.getElementById("q"), list = document.getElementById("q-completions");
+  function type(text) {
+    ta.value = text;
+    ta.selectionStart = ta.selectionEnd = text.length;
+    ta.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+  function key(k) { ta.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true, cancelable: true })); }
+  type("rate(http_requests_t");
+  check(list && !list.hidden && list.textContent === "http_requests_total", "metric completion offers " + (list && list.textContent));
+  key("Enter");
+  check(ta.value === "rate(http_requests_total" && list.hidden, "Enter accepts: " + ta.value);
+  type("sum(up{jo");
+  check(!list.hidden && list.textContent === "job", "label completion inside braces");
+  key("Escape");
+  check(list.hidden, "Escape closes");
+  type("sum by (ins");
+  key("Tab");
+  check(ta.value === "sum by (instance", "label completion in by (): " + ta.value);
   setTimeout(function () {
     check(document.getElementById("r").innerHTML === "new <b>fragment</b>", "auto-refresh replaced the content");
     // the zoom navigates: catch the navigation (Navigation API) and check its URL
