@@ -49,20 +49,49 @@ async fn gallery() -> Html<String> {
     let series = |name: &str, phase: f64, scale: f64| {
         let points = (0..240)
             .map(|i| {
-                let v = if (100..110).contains(&i) && phase == 0.0 { f64::NAN } else { wave(i, phase, scale) };
+                let v = if (100..110).contains(&i) && phase == 0.0 {
+                    f64::NAN
+                } else {
+                    wave(i, phase, scale)
+                };
                 (start + i * 15_000, v)
             })
             .collect();
-        Series::new(Labels::from_pairs([("__name__", "demo"), ("instance", name)]), points)
+        Series::new(
+            Labels::from_pairs([("__name__", "demo"), ("instance", name)]),
+            points,
+        )
     };
-    let s = vec![series("a", 0.0, 1e6), series("b", 1.0, 2e6), series("c", 2.0, 5e5)];
-    let thresholds = vec![
-        Threshold { value: f64::NEG_INFINITY, color: "green".into() },
-        Threshold { value: 60.0, color: "orange".into() },
-        Threshold { value: 85.0, color: "red".into() },
+    let s = vec![
+        series("a", 0.0, 1e6),
+        series("b", 1.0, 2e6),
+        series("c", 2.0, 5e5),
     ];
-    let bytes = ChartOptions { unit: "bytes".into(), chart_id: Some("g1".into()), ..Default::default() };
-    let pct = ChartOptions { unit: "percent".into(), thresholds: thresholds.clone(), threshold_bands: true, ..Default::default() };
+    let thresholds = vec![
+        Threshold {
+            value: f64::NEG_INFINITY,
+            color: "green".into(),
+        },
+        Threshold {
+            value: 60.0,
+            color: "orange".into(),
+        },
+        Threshold {
+            value: 85.0,
+            color: "red".into(),
+        },
+    ];
+    let bytes = ChartOptions {
+        unit: "bytes".into(),
+        chart_id: Some("g1".into()),
+        ..Default::default()
+    };
+    let pct = ChartOptions {
+        unit: "percent".into(),
+        thresholds: thresholds.clone(),
+        threshold_bands: true,
+        ..Default::default()
+    };
     let pct_series: Vec<Series> = (0..3)
         .map(|k| {
             let mut x = series(["cpu0", "cpu1", "cpu2"][k], k as f64, 30.0);
@@ -77,26 +106,68 @@ async fn gallery() -> Html<String> {
         .enumerate()
         .map(|(k, le)| {
             let points = (0..240)
-                .map(|i| (start + i * 15_000, (k as f64 + 1.0) * 10.0 + wave(i, k as f64, 5.0) * k as f64))
+                .map(|i| {
+                    (
+                        start + i * 15_000,
+                        (k as f64 + 1.0) * 10.0 + wave(i, k as f64, 5.0) * k as f64,
+                    )
+                })
                 .collect();
-            Series::new(Labels::from_pairs([("__name__", "lat_bucket"), ("le", *le)]), points)
+            Series::new(
+                Labels::from_pairs([("__name__", "lat_bucket"), ("le", *le)]),
+                points,
+            )
         })
         .collect();
     let mut html = String::new();
     let mut add = |title: &str, body: String| {
-        html.push_str(&format!("<section class=\"demo\"><h2>{}</h2>{body}</section>", chart::escape(title)));
+        html.push_str(&format!(
+            "<section class=\"demo\"><h2>{}</h2>{body}</section>",
+            chart::escape(title)
+        ));
     };
-    add("Time series (bytes, gap in a)", format!(
-        "<div>{}{}</div>",
-        chart::render(ChartKind::TimeSeries, &s, frame, &bytes),
-        chart::legend(&s, &bytes)
-    ));
-    add("Stacked area", chart::render(ChartKind::StackedArea, &s, frame, &ChartOptions { unit: "reqps".into(), ..Default::default() }));
-    add("Thresholds (percent, bands)", chart::render(ChartKind::TimeSeries, &pct_series, frame, &pct));
+    add(
+        "Time series (bytes, gap in a)",
+        format!(
+            "<div>{}{}</div>",
+            chart::render(ChartKind::TimeSeries, &s, frame, &bytes),
+            chart::legend(&s, &bytes)
+        ),
+    );
+    add(
+        "Stacked area",
+        chart::render(
+            ChartKind::StackedArea,
+            &s,
+            frame,
+            &ChartOptions {
+                unit: "reqps".into(),
+                ..Default::default()
+            },
+        ),
+    );
+    add(
+        "Thresholds (percent, bands)",
+        chart::render(ChartKind::TimeSeries, &pct_series, frame, &pct),
+    );
     add("Stat", chart::render(ChartKind::Stat, &pct_series, frame, &pct));
     add("Gauge", chart::render(ChartKind::Gauge, &pct_series, frame, &pct));
-    add("Bar gauge", chart::render(ChartKind::BarGauge, &pct_series, frame, &pct));
-    add("Heatmap", chart::render(ChartKind::Heatmap, &buckets, frame, &ChartOptions { unit: "s".into(), ..Default::default() }));
+    add(
+        "Bar gauge",
+        chart::render(ChartKind::BarGauge, &pct_series, frame, &pct),
+    );
+    add(
+        "Heatmap",
+        chart::render(
+            ChartKind::Heatmap,
+            &buckets,
+            frame,
+            &ChartOptions {
+                unit: "s".into(),
+                ..Default::default()
+            },
+        ),
+    );
     add("Table", chart::table(&s, &bytes));
     let page = render_page(PageMeta::new("Chart gallery", Section::None), move || {
         view! { <h1>"Chart gallery"</h1><div class="gallery" inner_html=html></div> }
@@ -111,16 +182,27 @@ async fn gallery() -> Html<String> {
 async fn script_check() -> Html<String> {
     let end = now_ms();
     let start = end - 600_000;
-    let frame = ChartFrame { width: 600, height: 200, start_ms: start, end_ms: end };
+    let frame = ChartFrame {
+        width: 600,
+        height: 200,
+        start_ms: start,
+        end_ms: end,
+    };
     let s: Vec<Series> = ["a", "b"]
         .iter()
         .enumerate()
         .map(|(k, name)| {
-            let points = (0..=60).map(|i| (start + i * 10_000, (k as f64 + 1.0) * 1024.0 * 1024.0)).collect();
+            let points = (0..=60)
+                .map(|i| (start + i * 10_000, (k as f64 + 1.0) * 1024.0 * 1024.0))
+                .collect();
             Series::new(Labels::from_pairs([("__name__", "m"), ("name", *name)]), points)
         })
         .collect();
-    let opts = ChartOptions { unit: "bytes".into(), chart_id: Some("c1".into()), ..Default::default() };
+    let opts = ChartOptions {
+        unit: "bytes".into(),
+        chart_id: Some("c1".into()),
+        ..Default::default()
+    };
     let charts = format!(
         r#"<div>{}{}</div><div id="r" data-refresh-url="/script-check/fragment" data-refresh-seconds="1">old</div><form><textarea id="q" data-complete-metrics="m" data-complete-labels="l"></textarea><datalist id="m"><option value="http_requests_total"></option><option value="http_request_duration_seconds"></option></datalist><datalist id="l"><option value="job"></option><option value="instance"></option></datalist></form><pre id="result"></pre>"#,
         chart::render(ChartKind::TimeSeries, &s, frame, &opts),
@@ -129,12 +211,18 @@ async fn script_check() -> Html<String> {
     let page = render_page(PageMeta::new("Script check", Section::None), move || {
         view! { <div inner_html=charts></div> }
     });
-    Html(page.0.replace("</body>", concat!("<script>", include_str!("script_check.js"), "</script></body>")))
+    Html(page.0.replace(
+        "</body>",
+        concat!("<script>", include_str!("script_check.js"), "</script></body>"),
+    ))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(300);
+    let seconds: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
     let dir = tempfile::tempdir()?;
     let db = Db::open(DbOptions::new(dir.path()))?;
     let end = now_ms();

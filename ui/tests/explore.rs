@@ -123,7 +123,10 @@ async fn names_for_completion_work_without_script() {
         html.contains(r#"href="/explore?q=room_temperature&amp;from=now-1h&amp;to=now&amp;view=graph""#),
         "{html}"
     );
-    assert!(html.contains("Metrics in this range (2)"));
+    assert!(
+        html.contains("Metrics seen in the last 15 minutes of the range (2)"),
+        "{html}"
+    );
     assert!(html.contains(r#"<label for="explore-q">PromQL query</label>"#));
 }
 

@@ -188,10 +188,17 @@ async fn instant(ctx: &UiContext, q: &str, at_ms: i64) -> Result<(Vec<Series>, Q
     Ok((series, result.stats))
 }
 
-/// Metric names and label names seen in the range, for completion.
+/// How far back from the range's end the completion lists look. Listing names reads the
+/// samples of every series in the window (the store has no names-only path), so the window
+/// stays short whatever the range.
+const NAMES_WINDOW_MS: i64 = 15 * 60 * 1000;
+
+/// Metric names and label names seen in the last [`NAMES_WINDOW_MS`] of the range, for
+/// completion.
 async fn names(ctx: &UiContext, range: &TimeRange) -> (Vec<String>, Vec<String>) {
     let db = ctx.db.clone();
-    let (start, end) = (range.start_ms, range.end_ms);
+    let end = range.end_ms;
+    let start = range.start_ms.max(end - NAMES_WINDOW_MS);
     let found = tokio::task::spawn_blocking(move || {
         let metrics = db
             .label_values(METRIC_NAME_LABEL, &[], start, end)
@@ -391,7 +398,7 @@ fn MetricList(metrics: Vec<String>, from: String, to: String, count: usize) -> i
         .collect_view();
     view! {
         <details class="explore-metrics">
-            <summary>{format!("Metrics in this range ({count})")}</summary>
+            <summary>{format!("Metrics seen in the last 15 minutes of the range ({count})")}</summary>
             <ul>{items}</ul>
         </details>
     }
