@@ -241,6 +241,11 @@ pub fn draw_axes(plot: &Plot, axis: &ValueAxis) -> String {
     }
     svg.push_str(r#"</g><g class="axis axis-x">"#);
     for (t, label) in &times {
+        // a label that would run past the frame's right edge is left out (its grid line stays)
+        let half = label.chars().count() as f64 * 3.3;
+        if plot.x(*t) + half > plot.right() + 9.0 {
+            continue;
+        }
         svg.push_str(&format!(
             r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
             plot.x(*t),
