@@ -1,6 +1,6 @@
 // Didban's one script: progressive enhancement only. Every page works without it.
 // Contracts (docs/ui.md, "Charts, units and the script"):
-//  - svg.chart[data-plot]: cross-hair, tooltip (from path.series[data-pts]) and drag-to-zoom
+//  - svg.chart[data-plot]: cross-hair, tooltip (path.series[data-values] and the path's vertices) and drag-to-zoom
 //    (rewrites the page URL's from/to to epoch milliseconds and navigates).
 //  - [data-refresh-url][data-refresh-seconds]: innerHTML replaced every N seconds.
 //  - .legend .legend-toggle[data-series]: toggles that series in its chart.
@@ -98,12 +98,14 @@
       dec: dec === null ? null : parseInt(dec, 10),
       series: []
     };
-    svg.querySelectorAll("path.series[data-pts]").forEach(function (p) {
-      var xs = [], vs = [];
-      (p.getAttribute("data-pts") || "").split(" ").forEach(function (pair) {
-        var i = pair.indexOf(",");
-        if (i > 0) { xs.push(parseFloat(pair.slice(0, i))); vs.push(parseFloat(pair.slice(i + 1))); }
+    svg.querySelectorAll("path.series[data-values]").forEach(function (p) {
+      // one value per vertex of the path ("M x,y" / "L x,y"), in order
+      var xs = [], vs = (p.getAttribute("data-values") || "").split(" ").map(parseFloat);
+      (p.getAttribute("d") || "").split(/[ML]/).forEach(function (pt) {
+        if (pt) xs.push(parseFloat(pt));
       });
+      if (vs.length > xs.length) vs.length = xs.length;
+      xs.length = vs.length;
       var title = p.querySelector("title");
       c.series.push({ el: p, idx: p.getAttribute("data-series"), name: title ? title.textContent : "",
         cls: (p.getAttribute("class") || "").replace("series", "").trim(), xs: xs, vs: vs });

@@ -35,7 +35,10 @@ async fn graph_draws_the_series_with_legend_and_inspector() {
         .expect("a series path");
     let d = path.split(r#" d=""#).nth(1).unwrap().split('"').next().unwrap();
     assert!(d.starts_with('M') && d.matches('L').count() > 50, "{d}");
-    assert!(path.contains(",21.5"), "tooltip data carries the value");
+    assert!(
+        path.contains(r#"data-values="21.5 21.5 "#),
+        "tooltip data carries the value"
+    );
     assert!(html.contains(r#"id="explore-chart""#) && html.contains(r#"data-chart="explore-chart""#));
     // legend with the series name and its value; inspector with the work done
     assert!(

@@ -223,8 +223,8 @@ pub(crate) fn compact(v: f64) -> String {
     if v.is_infinite() {
         return if v > 0.0 { "Inf".into() } else { "-Inf".into() };
     }
-    let s = format!("{v:.6e}");
-    // parse back and print the shortest form of the 7-significant-digit value
+    let s = format!("{v:.5e}");
+    // parse back and print the shortest form of the 6-significant-digit value
     let r: f64 = s.parse().unwrap_or(v);
     format!("{r}")
 }

@@ -2,9 +2,10 @@
 //! stacked areas, over a grid with a y axis in the unit and a time axis, with threshold
 //! lines (and optionally bands).
 //!
-//! Every series' line carries `data-series` (its index, for the legend) and `data-pts`
-//! (`x,value` pairs separated by spaces, x in SVG units, value raw) for the script's
-//! tooltip; the `<svg>` carries `data-start-ms`, `data-end-ms`, `data-plot` and `data-unit`.
+//! Every series' line carries `data-series` (its index, for the legend) and `data-values`
+//! (the raw value of each vertex of its path, in the path's order, separated by spaces) for
+//! the script's tooltip, which takes the x positions from the path itself; the `<svg>`
+//! carries `data-start-ms`, `data-end-ms`, `data-plot` and `data-unit`.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -55,17 +56,17 @@ fn path_data(points: impl Iterator<Item = Option<(f64, f64)>>) -> String {
     d
 }
 
-/// `data-pts` text: `x,value` for each finite point.
-fn tooltip_points(points: impl Iterator<Item = (f64, f64)>) -> String {
+/// `data-values` text: the values of the path's vertices (the finite ones), in order.
+fn tooltip_values(values: impl Iterator<Item = f64>) -> String {
     let mut out = String::new();
-    for (x, v) in points {
-        if v.is_nan() {
+    for v in values {
+        if !v.is_finite() {
             continue;
         }
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(&format!("{x:.1},{}", compact(v)));
+        out.push_str(&compact(v));
     }
     out
 }
@@ -163,9 +164,9 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions, 
                 r#"<path class="area {class}" data-series="{i}" d="{d}"/>"#
             ));
             let top = path_data(layer.iter().map(|&(t, _, top)| Some((plot.x(t), plot.y(top)))));
-            let pts = tooltip_points(layer.iter().map(|&(t, b, top)| (plot.x(t), top - b)));
+            let values = tooltip_values(layer.iter().map(|&(_, b, top)| top - b));
             svg.push_str(&format!(
-                r#"<path class="series {class}" data-series="{i}" data-pts="{pts}" d="{top}"><title>{name}</title></path>"#
+                r#"<path class="series {class}" data-series="{i}" data-values="{values}" d="{top}"><title>{name}</title></path>"#
             ));
         }
     } else {
@@ -179,9 +180,9 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions, 
                     None
                 }
             }));
-            let tip = tooltip_points(pts.iter().map(|&(t, v)| (plot.x(t), v)));
+            let values = tooltip_values(pts.iter().map(|&(_, v)| v));
             svg.push_str(&format!(
-                r#"<path class="series {class}" data-series="{i}" data-pts="{tip}" d="{d}"><title>{name}</title></path>"#
+                r#"<path class="series {class}" data-series="{i}" data-values="{values}" d="{d}"><title>{name}</title></path>"#
             ));
         }
     }
