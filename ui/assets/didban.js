@@ -29,6 +29,11 @@
   }
   function num(v, d) {
     if (d != null) return v.toFixed(d);
+    var a = Math.abs(v);
+    if (a >= 1e15 || (a > 0 && a < 1e-6)) {
+      var parts = v.toExponential(2).split("e");
+      return parts[0].replace(/0+$/, "").replace(/\.$/, "") + "e" + parts[1].replace("+", "");
+    }
     var s = v.toFixed(autoDec(v));
     if (s.indexOf(".") >= 0) s = s.replace(/0+$/, "").replace(/\.$/, "");
     return s === "-0" ? "0" : s;

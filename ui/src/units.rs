@@ -87,6 +87,14 @@ fn number(v: f64, decimals: Option<u32>) -> String {
     match decimals {
         Some(d) => format!("{:.*}", d as usize, v),
         None => {
+            let a = v.abs();
+            if a >= 1e15 || (a > 0.0 && a < 1e-6) {
+                // scientific, three significant digits: 1.5e21, 7.3e-7
+                let s = format!("{v:.2e}");
+                let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+                let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+                return format!("{mantissa}e{exp}");
+            }
             let s = format!("{:.*}", auto_decimals(v), v);
             let s = if s.contains('.') {
                 s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -393,6 +401,10 @@ mod tests {
         assert_eq!(format(3e12, "short", None), "3T");
         assert_eq!(format(999_999.0, "short", None), "1M");
         assert_eq!(format(0.012345, "none", None), "0.0123");
+        assert_eq!(format(1e300, "none", None), "1e300");
+        assert_eq!(format(-2.5e21, "", None), "-2.5e21");
+        assert_eq!(format(7.3e-7, "", None), "7.3e-7");
+        assert_eq!(format(5e30, "short", None), "5000000000000E");
         assert_eq!(format(1234.4, "", None), "1234");
         assert_eq!(format(21.5, "celsius", None), "21.5 celsius");
         assert_eq!(format(f64::NAN, "bytes", None), "NaN");

@@ -37,7 +37,12 @@ pub(super) fn fraction(v: f64, (lo, hi): (f64, f64)) -> f64 {
     if !v.is_finite() {
         return 0.0;
     }
-    ((v - lo) / (hi - lo)).clamp(0.0, 1.0)
+    let f = (v - lo) / (hi - lo);
+    if f.is_nan() {
+        0.0
+    } else {
+        f.clamp(0.0, 1.0)
+    }
 }
 
 fn point(cx: f64, cy: f64, r: f64, deg: f64) -> (f64, f64) {

@@ -338,3 +338,64 @@ fn threshold_colours_are_sanitised() {
     assert_eq!(threshold_color("red;background:url(x)"), "var(--fg)");
     assert_eq!(threshold_color("#zzz"), "var(--fg)");
 }
+
+#[test]
+fn odd_inputs_draw_without_panicking() {
+    let odd = [
+        vec![],
+        vec![f64::NAN, f64::NAN],
+        vec![f64::INFINITY, 1.0, f64::NEG_INFINITY],
+        vec![1e300, -1e300],
+        vec![-5.0],
+        vec![0.0, 0.0, 0.0],
+        vec![1e-300, 2e-300],
+    ];
+    let frames = [
+        frame(),
+        ChartFrame {
+            width: 0,
+            height: 0,
+            start_ms: T0,
+            end_ms: T0,
+        },
+        ChartFrame {
+            width: 3,
+            height: 2,
+            start_ms: T0 + 1000,
+            end_ms: T0,
+        },
+    ];
+    for values in &odd {
+        let mut s = series("a", values);
+        s.labels = Labels::from_pairs([("__name__", "m"), ("le", "+Inf")]);
+        for f in frames {
+            for kind in [
+                ChartKind::TimeSeries,
+                ChartKind::StackedArea,
+                ChartKind::Stat,
+                ChartKind::Gauge,
+                ChartKind::BarGauge,
+                ChartKind::Heatmap,
+            ] {
+                let opts = ChartOptions {
+                    min: Some(10.0),
+                    max: Some(-10.0),
+                    ..Default::default()
+                };
+                for o in [&ChartOptions::default(), &opts] {
+                    let svg = render(kind, &[s.clone(), s.clone()], f, o);
+                    assert!(
+                        svg.starts_with("<svg") && svg.ends_with("</svg>"),
+                        "{kind:?} {values:?}"
+                    );
+                    assert!(
+                        !svg.contains("NaN\"") && !svg.contains("inf\""),
+                        "{kind:?} {values:?}: {svg}"
+                    );
+                }
+            }
+        }
+        let _ = legend(std::slice::from_ref(&s), &ChartOptions::default());
+        let _ = table(&[s], &ChartOptions::default());
+    }
+}
