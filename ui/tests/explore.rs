@@ -51,6 +51,11 @@ async fn graph_draws_the_series_with_legend_and_inspector() {
     // the editor keeps the query and the range
     assert!(html.contains(">room_temperature</textarea>"));
     assert!(html.contains(r#"value="now-1h""#));
+    // the resolved range in words
+    assert!(
+        html.contains(r#"<p class="hint explore-range">20"#) && html.contains(" UTC – 20"),
+        "{html}"
+    );
 }
 
 #[tokio::test]

@@ -314,6 +314,10 @@ async fn explore(State(ctx): State<UiContext>, viewer: Viewer, RawQuery(raw): Ra
         .map(|r| (r.start_ms, r.end_ms))
         .unwrap_or((now - 3_600_000, now));
 
+    let range_text = range
+        .as_ref()
+        .ok()
+        .map(|r| format!("{} – {}", iso(r.start_ms), iso(r.end_ms)));
     let results = results_view(&q, outcome, start_ms, end_ms, step_ms);
     let preset_links = PRESETS
         .iter()
@@ -366,6 +370,7 @@ async fn explore(State(ctx): State<UiContext>, viewer: Viewer, RawQuery(raw): Ra
                     </fieldset>
                     <button type="submit">"Run query"</button>
                 </div>
+                <p class="hint explore-range">{range_text}</p>
                 <datalist id="explore-ranges">{preset_options}</datalist>
                 <datalist id="explore-metrics">{metric_options}</datalist>
                 <datalist id="explore-labels">{label_options}</datalist>
