@@ -10,10 +10,12 @@
 
 pub mod assets;
 pub mod chart;
+pub mod downsample;
 pub mod pages;
 pub mod query;
 pub mod shell;
 pub mod timerange;
+pub mod units;
 pub mod viewer;
 
 use std::path::PathBuf;

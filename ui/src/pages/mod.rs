@@ -2,6 +2,7 @@
 //! handlers read their view state from the query string, query the stores through
 //! [`UiContext`], and render with [`crate::shell::render_page`].
 
+mod explore;
 mod home;
 
 use axum::http::StatusCode;
@@ -14,7 +15,7 @@ use crate::UiContext;
 
 /// Every page route.
 pub fn router() -> Router<UiContext> {
-    Router::new().merge(home::routes())
+    Router::new().merge(home::routes()).merge(explore::routes())
 }
 
 /// A complete error page with `status` and a message (escaped).

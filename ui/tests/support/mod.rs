@@ -1,0 +1,78 @@
+//! Shared by the UI integration tests: a [`UiContext`] over real stores (metrics, logs,
+//! traces) in a temporary directory, sample appends, and a GET through the real router.
+//! Use it from a test file with `mod support;`.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use didban_store::logs::{LogOptions, LogStore};
+use didban_store::promql::{Engine, EngineOptions};
+use didban_store::traces::{TraceOptions, TraceStore};
+use didban_store::{Db, DbOptions, Labels, Sample, SeriesSamples};
+use didban_ui::UiContext;
+use tower::ServiceExt;
+
+/// A context over fresh stores; the stores live as long as `dir`.
+pub struct TestUi {
+    /// What the router gets.
+    pub ctx: UiContext,
+    /// The data directory (removed on drop).
+    pub dir: tempfile::TempDir,
+}
+
+/// Opens empty stores in a new temporary directory. Call inside a Tokio runtime.
+pub fn test_ui() -> TestUi {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(DbOptions::new(dir.path())).unwrap();
+    let logs = LogStore::open(LogOptions::new(dir.path())).unwrap();
+    let traces = TraceStore::open(TraceOptions::new(dir.path())).unwrap();
+    let ctx = UiContext {
+        db: Arc::new(db),
+        engine: Arc::new(Engine::new(EngineOptions::default())),
+        logs: Arc::new(logs),
+        traces: Arc::new(traces),
+        alerting: None,
+        data_dir: dir.path().to_path_buf(),
+        dashboard_dirs: Vec::new(),
+    };
+    TestUi { ctx, dir }
+}
+
+/// Current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Appends `points` to the series `labels` (name included as `__name__`).
+pub async fn append(ctx: &UiContext, labels: &[(&str, &str)], points: &[(i64, f64)]) {
+    let series = SeriesSamples {
+        labels: Labels::from_pairs(labels.iter().copied()),
+        samples: points.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
+    };
+    let report = ctx.db.append(vec![series]).await.unwrap();
+    assert_eq!(report.accepted as usize, points.len(), "{report:?}");
+}
+
+/// GETs `uri` from the UI router over `ctx`: status and body text.
+pub async fn get(ctx: &UiContext, uri: &str) -> (StatusCode, String) {
+    let router = didban_ui::router(ctx.clone());
+    let response = router
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
+        .await
+        .unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// `text` percent-encoded for a query string value.
+pub fn enc(text: &str) -> String {
+    serde_urlencoded::to_string([("v", text)]).unwrap()[2..].to_string()
+}
