@@ -2,7 +2,13 @@
 //! handlers read their view state from the query string, query the stores through
 //! [`UiContext`], and render with [`crate::shell::render_page`].
 
+mod alerts;
 mod home;
+mod logs;
+pub mod pagefmt;
+mod serverless;
+mod services;
+mod traces;
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -14,7 +20,13 @@ use crate::UiContext;
 
 /// Every page route.
 pub fn router() -> Router<UiContext> {
-    Router::new().merge(home::routes())
+    Router::new()
+        .merge(home::routes())
+        .merge(logs::routes())
+        .merge(traces::routes())
+        .merge(services::routes())
+        .merge(serverless::routes())
+        .merge(alerts::routes())
 }
 
 /// A complete error page with `status` and a message (escaped).

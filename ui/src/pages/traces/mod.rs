@@ -1,0 +1,29 @@
+//! Traces: `GET /traces` searches (service, operation, tags, durations, time range) and
+//! shows the hits as a duration-over-time scatter and a list; `GET /traces/{trace_id}`
+//! draws one trace as a waterfall with its critical path.
+
+mod search;
+mod trace;
+pub mod waterfall;
+
+use axum::routing::get;
+use axum::Router;
+
+use crate::UiContext;
+
+pub(crate) fn routes() -> Router<UiContext> {
+    Router::new()
+        .route("/traces", get(search::search_page))
+        .route("/traces/{trace_id}", get(trace::trace_page))
+}
+
+/// Colour class index of each service, in order of first appearance, cycling over the ten
+/// series colours.
+pub(crate) fn service_colours<'a>(names: impl IntoIterator<Item = &'a str>) -> std::collections::HashMap<String, usize> {
+    let mut out = std::collections::HashMap::new();
+    for name in names {
+        let next = out.len() % 10;
+        out.entry(name.to_string()).or_insert(next);
+    }
+    out
+}
