@@ -68,7 +68,11 @@ fn span(id: u64, parent: u64, service: &str, name: &str, start_ms: i64, dur_ms: 
     Span {
         trace_id: TRACE.into(),
         span_id: format!("{id:016x}"),
-        parent_span_id: if parent == 0 { String::new() } else { format!("{parent:016x}") },
+        parent_span_id: if parent == 0 {
+            String::new()
+        } else {
+            format!("{parent:016x}")
+        },
         trace_state: String::new(),
         name: name.into(),
         kind: 2,
@@ -76,7 +80,11 @@ fn span(id: u64, parent: u64, service: &str, name: &str, start_ms: i64, dur_ms: 
         start_unix_nano: start_ms * 1_000_000,
         duration_nano: dur_ms * 1_000_000,
         status_code: if error { 2 } else { 0 },
-        status_message: if error { "card declined".into() } else { String::new() },
+        status_message: if error {
+            "card declined".into()
+        } else {
+            String::new()
+        },
         attributes: map(json!({"db.statement": XSS})),
         resource: map(json!({"service.name": service})),
         scope_name: "test".into(),
@@ -119,7 +127,10 @@ async fn fixture(with_alerting: bool) -> Fixture {
     .await
     .unwrap();
     let committer = logs.clone();
-    tokio::task::spawn_blocking(move || committer.commit()).await.unwrap().unwrap();
+    tokio::task::spawn_blocking(move || committer.commit())
+        .await
+        .unwrap()
+        .unwrap();
 
     let t0 = now - 10 * 60_000;
     traces
@@ -276,7 +287,10 @@ async fn logs_page_pages_with_the_cursor_and_reports_bad_queries() {
     let (status, html) = get(&f.app, "/logs?q=body%3A%28").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("The search failed"));
-    assert!(html.contains(r#"name="q" value="body:(""#), "the query is kept: {html}");
+    assert!(
+        html.contains(r#"name="q" value="body:(""#),
+        "the query is kept: {html}"
+    );
     let (status, _) = get(&f.app, "/logs?from=yesterday").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = get(&f.app, "/logs?cursor=nope").await;
@@ -299,7 +313,10 @@ async fn trace_page_draws_the_waterfall_with_the_critical_path() {
         .map(|(i, _)| &html[i + 12..i + 13])
         .collect();
     assert_eq!(depths, vec!["0", "1", "1", "1", "2"], "depth-first rows");
-    let rows: Vec<&str> = html.match_indices("class=\"span-row").map(|(i, _)| &html[i..i + 40]).collect();
+    let rows: Vec<&str> = html
+        .match_indices("class=\"span-row")
+        .map(|(i, _)| &html[i..i + 40])
+        .collect();
     assert_eq!(rows.len(), 5);
     // root → charge → its child, then back to verify (ended before charge started);
     // SELECT cart ran in parallel with verify and ended earlier: not waited on
@@ -310,7 +327,10 @@ async fn trace_page_draws_the_waterfall_with_the_critical_path() {
     assert!(rows[4].starts_with(r#"class="span-row crit""#), "{rows:?}");
     assert!(html.contains("crit-seg"));
     assert!(html.contains("card declined"));
-    assert!(html.contains(&format!("q=trace_id%3A{TRACE}")), "link to the trace's logs");
+    assert!(
+        html.contains(&format!("q=trace_id%3A{TRACE}")),
+        "link to the trace's logs"
+    );
 
     let (status, _) = get(&f.app, "/traces/not-hex").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -329,7 +349,11 @@ async fn trace_search_shows_scatter_and_list() {
     assert!(html.contains(&format!(r#"href="/traces/{TRACE}""#)));
     assert!(html.contains("checkout: GET /checkout"));
     no_raw_xss(&html);
-    let (_, html) = get(&f.app, "/traces?service=payments&tags=error%3Dfalse+http.status_code%3D999").await;
+    let (_, html) = get(
+        &f.app,
+        "/traces?service=payments&tags=error%3Dfalse+http.status_code%3D999",
+    )
+    .await;
     assert!(html.contains("No traces match"));
     let (status, html) = get(&f.app, "/traces?tags=oops").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -363,15 +387,28 @@ async fn alerts_page_shows_firing_rule_and_silences_round_trip() {
     let (status, html) = get(&f.app, "/alerts").await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("CheckoutDown"));
-    assert!(html.contains(r#"<span class="state state-firing">firing</span>"#), "{html}");
+    assert!(
+        html.contains(r#"<span class="state state-firing">firing</span>"#),
+        "{html}"
+    );
     assert!(html.contains("job:up:sum"));
     assert!(html.contains("checkout is down"));
     no_raw_xss(&html);
-    assert!(html.contains("/alerts/silences/new?matcher=alertname%3D%22CheckoutDown%22"), "{html}");
+    assert!(
+        html.contains("/alerts/silences/new?matcher=alertname%3D%22CheckoutDown%22"),
+        "{html}"
+    );
 
-    let (status, html) = get(&f.app, "/alerts/silences/new?matcher=alertname%3D%22CheckoutDown%22").await;
+    let (status, html) = get(
+        &f.app,
+        "/alerts/silences/new?matcher=alertname%3D%22CheckoutDown%22",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains(r#"value="alertname=&quot;CheckoutDown&quot;""#), "{html}");
+    assert!(
+        html.contains(r#"value="alertname=&quot;CheckoutDown&quot;""#),
+        "{html}"
+    );
 
     let editor = || Viewer {
         user: Some("ana".into()),
@@ -380,24 +417,43 @@ async fn alerts_page_shows_firing_rule_and_silences_round_trip() {
     };
     let form = "matchers=alertname%3D%22CheckoutDown%22&created_by=ana&comment=deploying+%3Cb%3Enow%3C%2Fb%3E&duration=1h";
     // wrong token, then a mere viewer: refused
-    let (status, _, _) = send(&f.app, post("/alerts/silences", &format!("_csrf=bad&{form}"), Some(editor()))).await;
+    let (status, _, _) = send(
+        &f.app,
+        post("/alerts/silences", &format!("_csrf=bad&{form}"), Some(editor())),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let mut viewer = editor();
     viewer.role = Role::Viewer;
-    let (status, _, _) = send(&f.app, post("/alerts/silences", &format!("_csrf=tok123&{form}"), Some(viewer))).await;
+    let (status, _, _) = send(
+        &f.app,
+        post("/alerts/silences", &format!("_csrf=tok123&{form}"), Some(viewer)),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // invalid: the form comes back with the message and the text kept
     let (status, html, _) = send(
         &f.app,
-        post("/alerts/silences", "_csrf=tok123&matchers=alertname&created_by=ana&comment=x", Some(editor())),
+        post(
+            "/alerts/silences",
+            "_csrf=tok123&matchers=alertname&created_by=ana&comment=x",
+            Some(editor()),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("expected ="), "{html}");
     assert!(html.contains(r#"name="matchers" value="alertname""#), "{html}");
     // valid: redirect, then listed
-    let (status, _, location) =
-        send(&f.app, post("/alerts/silences", &format!("_csrf=tok123&{form}"), Some(editor()))).await;
+    let (status, _, location) = send(
+        &f.app,
+        post(
+            "/alerts/silences",
+            &format!("_csrf=tok123&{form}"),
+            Some(editor()),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let location = location.unwrap();
     assert!(location.starts_with("/alerts?silenced="), "{location}");
@@ -408,13 +464,24 @@ async fn alerts_page_shows_firing_rule_and_silences_round_trip() {
     let id = location.trim_start_matches("/alerts?silenced=");
     let (status, _, location) = send(
         &f.app,
-        post(&format!("/alerts/silences/{id}/expire"), "_csrf=tok123", Some(editor())),
+        post(
+            &format!("/alerts/silences/{id}/expire"),
+            "_csrf=tok123",
+            Some(editor()),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, html) = get(&f.app, &location.unwrap()).await;
-    assert!(html.contains(r#"<span class="state state-expired">expired</span>"#), "{html}");
-    let (status, _, _) = send(&f.app, post("/alerts/silences/nope/expire", "_csrf=tok123", Some(editor()))).await;
+    assert!(
+        html.contains(r#"<span class="state state-expired">expired</span>"#),
+        "{html}"
+    );
+    let (status, _, _) = send(
+        &f.app,
+        post("/alerts/silences/nope/expire", "_csrf=tok123", Some(editor())),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 

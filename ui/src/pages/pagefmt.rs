@@ -164,7 +164,10 @@ mod tests {
 
     #[test]
     fn links_drop_empty_values_and_encode() {
-        assert_eq!(link("/logs", &[("q", ""), ("from", "now-1h")]), "/logs?from=now-1h");
+        assert_eq!(
+            link("/logs", &[("q", ""), ("from", "now-1h")]),
+            "/logs?from=now-1h"
+        );
         assert_eq!(link("/logs", &[("q", "a b&c")]), "/logs?q=a+b%26c");
         assert_eq!(link("/x", &[]), "/x");
     }

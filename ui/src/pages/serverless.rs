@@ -54,7 +54,11 @@ fn usd(v: f64) -> String {
     }
 }
 
-async fn serverless_page(State(ctx): State<UiContext>, viewer: Viewer, Query(p): Query<RangeParams>) -> Response {
+async fn serverless_page(
+    State(ctx): State<UiContext>,
+    viewer: Viewer,
+    Query(p): Query<RangeParams>,
+) -> Response {
     let range = match TimeRange::parse(p.from.as_deref(), p.to.as_deref(), now_ms()) {
         Ok(r) => r,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, "Invalid time range", e.to_string()),
@@ -63,7 +67,13 @@ async fn serverless_page(State(ctx): State<UiContext>, viewer: Viewer, Query(p):
     for q in function_queries(&window(&range)) {
         match ctx.instant_query(&q, range.end_ms).await {
             Ok(rows) => results.push(by_label(&rows, "faas_name")),
-            Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Function metrics failed", format!("{q}: {e}")),
+            Err(e) => {
+                return error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Function metrics failed",
+                    format!("{q}: {e}"),
+                )
+            }
         }
     }
     let names: Vec<String> = results[0].keys().cloned().collect();
@@ -79,16 +89,34 @@ async fn serverless_page(State(ctx): State<UiContext>, viewer: Viewer, Query(p):
             .map(|name| {
                 let total = results[0].get(name).copied().unwrap_or(0.0);
                 let errors = results[1].get(name).copied();
-                let err_class = if errors.is_some_and(|e| total > 0.0 && e / total >= 0.05) { "num err" } else { "num" };
+                let err_class = if errors.is_some_and(|e| total > 0.0 && e / total >= 0.05) {
+                    "num err"
+                } else {
+                    "num"
+                };
                 let p95 = results[3]
                     .get(name)
                     .copied()
                     .filter(|v| v.is_finite())
                     .map(pagefmt::duration_secs)
                     .unwrap_or_else(|| "–".into());
-                let cost = results[4].get(name).copied().map(usd).unwrap_or_else(|| "–".into());
-                let dash = pagefmt::link("/dashboards/serverless", &[("var-function", name), ("from", &from), ("to", &to)]);
-                let traces = pagefmt::link("/traces", &[("tags", &format!("faas.name={name}")), ("from", &from), ("to", &to)]);
+                let cost = results[4]
+                    .get(name)
+                    .copied()
+                    .map(usd)
+                    .unwrap_or_else(|| "–".into());
+                let dash = pagefmt::link(
+                    "/dashboards/serverless",
+                    &[("var-function", name), ("from", &from), ("to", &to)],
+                );
+                let traces = pagefmt::link(
+                    "/traces",
+                    &[
+                        ("tags", &format!("faas.name={name}")),
+                        ("from", &from),
+                        ("to", &to),
+                    ],
+                );
                 view! {
                     <tr>
                         <th scope="row">{name.clone()}</th>
@@ -129,7 +157,10 @@ mod tests {
     #[test]
     fn function_queries_name_the_faas_metrics() {
         let q = function_queries("600s");
-        assert_eq!(q[0], "sum by (faas_name) (increase(faas_invocations_total[600s]))");
+        assert_eq!(
+            q[0],
+            "sum by (faas_name) (increase(faas_invocations_total[600s]))"
+        );
         assert!(q[3].contains("faas_invoke_duration_seconds_bucket[600s]"));
         assert!(q[4].contains("faas_estimated_cost_usd_total"));
         assert_eq!(percent(Some(1.0), 4.0), "25.00%");

@@ -71,7 +71,11 @@ struct ServiceRow {
     p95: Option<f64>,
 }
 
-async fn services_page(State(ctx): State<UiContext>, viewer: Viewer, Query(p): Query<RangeParams>) -> Response {
+async fn services_page(
+    State(ctx): State<UiContext>,
+    viewer: Viewer,
+    Query(p): Query<RangeParams>,
+) -> Response {
     let range = match TimeRange::parse(p.from.as_deref(), p.to.as_deref(), now_ms()) {
         Ok(r) => r,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, "Invalid time range", e.to_string()),
@@ -81,7 +85,13 @@ async fn services_page(State(ctx): State<UiContext>, viewer: Viewer, Query(p): Q
     for q in [&q_rate, &q_err, &q_p95] {
         match ctx.instant_query(q, range.end_ms).await {
             Ok(rows) => results.push(by_label(&rows, "service_name")),
-            Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Service metrics failed", format!("{q}: {e}")),
+            Err(e) => {
+                return error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Service metrics failed",
+                    format!("{q}: {e}"),
+                )
+            }
         }
     }
     let mut rows: BTreeMap<String, ServiceRow> = BTreeMap::new();
@@ -118,13 +128,22 @@ async fn services_page(State(ctx): State<UiContext>, viewer: Viewer, Query(p): Q
                     "/dashboards/http-service",
                     &[("var-service", &r.name), ("from", &from), ("to", &to)],
                 );
-                let rate = r.rate.map(|v| format!("{} req/s", pagefmt::number(v))).unwrap_or_else(|| "–".into());
+                let rate = r
+                    .rate
+                    .map(|v| format!("{} req/s", pagefmt::number(v)))
+                    .unwrap_or_else(|| "–".into());
                 let err_pct = match (r.rate, r.errors) {
                     (Some(total), Some(e)) if total > 0.0 => Some(e / total * 100.0),
                     _ => None,
                 };
-                let err_class = if err_pct.is_some_and(|p| p >= 5.0) { "num err" } else { "num" };
-                let err_text = err_pct.map(|p| format!("{}%", pagefmt::number(p))).unwrap_or_else(|| "–".into());
+                let err_class = if err_pct.is_some_and(|p| p >= 5.0) {
+                    "num err"
+                } else {
+                    "num"
+                };
+                let err_text = err_pct
+                    .map(|p| format!("{}%", pagefmt::number(p)))
+                    .unwrap_or_else(|| "–".into());
                 let p95 = r.p95.map(pagefmt::duration_secs).unwrap_or_else(|| "–".into());
                 view! {
                     <tr>

@@ -104,7 +104,11 @@ async fn snapshot(a: &Alerting, now: i64) -> Snapshot {
                 alerts.push(AlertView {
                     rule: r.rule.name().to_string(),
                     state: al.state.as_str(),
-                    labels: al.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect(),
+                    labels: al
+                        .labels
+                        .iter()
+                        .map(|l| (l.name.clone(), l.value.clone()))
+                        .collect(),
                     summary: al.annotations.get("summary").cloned().unwrap_or_default(),
                     value: al.value,
                     active_at_ms: al.active_at_ms,
@@ -119,7 +123,9 @@ async fn snapshot(a: &Alerting, now: i64) -> Snapshot {
         });
     }
     // Firing first, then by rule and labels.
-    alerts.sort_by(|x, y| (x.state != "firing", &x.rule, &x.labels).cmp(&(y.state != "firing", &y.rule, &y.labels)));
+    alerts.sort_by(|x, y| {
+        (x.state != "firing", &x.rule, &x.labels).cmp(&(y.state != "firing", &y.rule, &y.labels))
+    });
     let status = a.manager.status();
     Snapshot {
         groups,
@@ -185,7 +191,9 @@ fn labels_view(labels: &[(String, String)]) -> impl IntoView {
 }
 
 fn alerts_section(alerts: &[AlertView]) -> impl IntoView {
-    let empty = alerts.is_empty().then(|| view! { <p class="empty">"No alert is pending or firing."</p> });
+    let empty = alerts
+        .is_empty()
+        .then(|| view! { <p class="empty">"No alert is pending or firing."</p> });
     let rows = alerts
         .iter()
         .map(|a| {
@@ -223,7 +231,9 @@ fn alerts_section(alerts: &[AlertView]) -> impl IntoView {
 }
 
 fn rules_section(groups: &[GroupView]) -> impl IntoView {
-    let empty = groups.is_empty().then(|| view! { <p class="empty">"No rule files are loaded."</p> });
+    let empty = groups
+        .is_empty()
+        .then(|| view! { <p class="empty">"No rule files are loaded."</p> });
     let list = groups
         .iter()
         .map(|g| {
@@ -267,7 +277,9 @@ fn rules_section(groups: &[GroupView]) -> impl IntoView {
 
 fn silences_section(list: &[Silence], viewer: &Viewer, now: i64) -> impl IntoView {
     let can = viewer.can(Role::Editor);
-    let empty = list.is_empty().then(|| view! { <p class="empty">"No silences."</p> });
+    let empty = list
+        .is_empty()
+        .then(|| view! { <p class="empty">"No silences."</p> });
     let rows = list
         .iter()
         .map(|s| {
@@ -314,7 +326,9 @@ fn silences_section(list: &[Silence], viewer: &Viewer, now: i64) -> impl IntoVie
 }
 
 fn history_section(items: &[HistoryItem]) -> impl IntoView {
-    let empty = items.is_empty().then(|| view! { <p class="empty">"No notifications sent yet."</p> });
+    let empty = items
+        .is_empty()
+        .then(|| view! { <p class="empty">"No notifications sent yet."</p> });
     let rows = items
         .iter()
         .map(|h| {

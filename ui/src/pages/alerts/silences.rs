@@ -59,7 +59,9 @@ pub fn parse_matchers(text: &str) -> Result<Vec<SilenceMatcher>, String> {
         } else if op.starts_with('=') {
             (true, false, 1)
         } else {
-            return Err(format!("matcher {name:?}: expected =, !=, =~ or !~ after the label name"));
+            return Err(format!(
+                "matcher {name:?}: expected =, !=, =~ or !~ after the label name"
+            ));
         };
         i += len;
         while i < chars.len() && chars[i] == ' ' {
@@ -102,7 +104,10 @@ pub fn parse_matchers(text: &str) -> Result<Vec<SilenceMatcher>, String> {
         let before = i;
         skip_sep(&mut i);
         if i < chars.len() && i == before {
-            return Err(format!("unexpected text after matcher: {:?}", chars[i..].iter().collect::<String>()));
+            return Err(format!(
+                "unexpected text after matcher: {:?}",
+                chars[i..].iter().collect::<String>()
+            ));
         }
     }
     if out.is_empty() {
@@ -157,11 +162,19 @@ pub(super) struct CsrfForm {
 }
 
 fn disabled() -> Response {
-    error_page(StatusCode::NOT_FOUND, "Alerting is disabled", "The alert engine is not running on this server ([alerting] enabled = false).".into())
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Alerting is disabled",
+        "The alert engine is not running on this server ([alerting] enabled = false).".into(),
+    )
 }
 
 fn forbidden(what: &str) -> Response {
-    error_page(StatusCode::FORBIDDEN, "Not allowed", format!("{what} needs the editor role."))
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Not allowed",
+        format!("{what} needs the editor role."),
+    )
 }
 
 fn bad_csrf() -> Response {
@@ -173,7 +186,11 @@ fn bad_csrf() -> Response {
 }
 
 /// `GET /alerts/silences/new?matcher=…`: the form, prefilled with the matchers given.
-pub(super) async fn new_form(State(ctx): State<UiContext>, viewer: Viewer, RawQuery(raw): RawQuery) -> Response {
+pub(super) async fn new_form(
+    State(ctx): State<UiContext>,
+    viewer: Viewer,
+    RawQuery(raw): RawQuery,
+) -> Response {
     if ctx.alerting.is_none() {
         return disabled();
     }
@@ -181,7 +198,11 @@ pub(super) async fn new_form(State(ctx): State<UiContext>, viewer: Viewer, RawQu
         .as_deref()
         .and_then(|q| serde_urlencoded::from_str(q).ok())
         .unwrap_or_default();
-    let matchers: Vec<String> = pairs.into_iter().filter(|(k, _)| k == "matcher").map(|(_, v)| v).collect();
+    let matchers: Vec<String> = pairs
+        .into_iter()
+        .filter(|(k, _)| k == "matcher")
+        .map(|(_, v)| v)
+        .collect();
     let form = SilenceForm {
         matchers: matchers.join(", "),
         created_by: viewer.user.clone().unwrap_or_default(),
@@ -197,7 +218,9 @@ fn form_page(viewer: &Viewer, form: SilenceForm, error: Option<String>, status: 
     let viewer = viewer.clone();
     let Html(html) = render_page(meta, move || {
         let error = error.map(|e| view! { <p class="error form-error" role="alert">{e}</p> });
-        let readonly = (!can).then(|| view! { <p class="hint">"You can look, but creating a silence needs the editor role."</p> });
+        let readonly = (!can).then(
+            || view! { <p class="hint">"You can look, but creating a silence needs the editor role."</p> },
+        );
         view! {
             <h1>"New silence"</h1>
             {readonly}
@@ -238,12 +261,19 @@ pub(super) fn silence_from_form(form: &SilenceForm, now: i64) -> Result<Silence,
     let ends = if !form.ends.trim().is_empty() {
         resolve(&form.ends, now).map_err(|e| format!("end time: {e}"))?
     } else {
-        let text = if form.duration.trim().is_empty() { "2h" } else { form.duration.trim() };
+        let text = if form.duration.trim().is_empty() {
+            "2h"
+        } else {
+            form.duration.trim()
+        };
         let d = parse_duration(text).map_err(|e| e.to_string())?;
         now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     };
     if ends <= now {
-        return Err(format!("the silence would end at {}, which is not in the future", pagefmt::time_ms(ends)));
+        return Err(format!(
+            "the silence would end at {}, which is not in the future",
+            pagefmt::time_ms(ends)
+        ));
     }
     Ok(Silence {
         id: String::new(),
@@ -257,7 +287,11 @@ pub(super) fn silence_from_form(form: &SilenceForm, now: i64) -> Result<Silence,
 }
 
 /// `POST /alerts/silences`.
-pub(super) async fn create(State(ctx): State<UiContext>, viewer: Viewer, Form(form): Form<SilenceForm>) -> Response {
+pub(super) async fn create(
+    State(ctx): State<UiContext>,
+    viewer: Viewer,
+    Form(form): Form<SilenceForm>,
+) -> Response {
     let Some(alerting) = ctx.alerting.clone() else {
         return disabled();
     };
@@ -275,7 +309,11 @@ pub(super) async fn create(State(ctx): State<UiContext>, viewer: Viewer, Form(fo
     match upsert(&alerting, silence, now) {
         Ok(id) => Redirect::to(&pagefmt::link("/alerts", &[("silenced", &id)])).into_response(),
         Err(SilenceError::Invalid(m)) => form_page(&viewer, form, Some(m), StatusCode::BAD_REQUEST),
-        Err(e) => error_page(StatusCode::INTERNAL_SERVER_ERROR, "Saving the silence failed", e.to_string()),
+        Err(e) => error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Saving the silence failed",
+            e.to_string(),
+        ),
     }
 }
 
@@ -301,9 +339,17 @@ pub(super) async fn expire(
     }
     match alerting.notifier.silences.expire(&id, now_ms()) {
         Ok(()) => Redirect::to(&pagefmt::link("/alerts", &[("expired", &id)])).into_response(),
-        Err(SilenceError::NotFound(_)) => error_page(StatusCode::NOT_FOUND, "Silence not found", format!("There is no silence {id:?}.")),
+        Err(SilenceError::NotFound(_)) => error_page(
+            StatusCode::NOT_FOUND,
+            "Silence not found",
+            format!("There is no silence {id:?}."),
+        ),
         Err(SilenceError::Invalid(m)) => error_page(StatusCode::BAD_REQUEST, "Cannot expire the silence", m),
-        Err(e) => error_page(StatusCode::INTERNAL_SERVER_ERROR, "Expiring the silence failed", e.to_string()),
+        Err(e) => error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Expiring the silence failed",
+            e.to_string(),
+        ),
     }
 }
 
@@ -322,7 +368,8 @@ mod tests {
 
     #[test]
     fn matchers_parse_every_operator() {
-        let got = parse_matchers(r#"{alertname="Down", job=~"api|web",env!="dev"  x!~"t.*" bare=ok}"#).unwrap();
+        let got =
+            parse_matchers(r#"{alertname="Down", job=~"api|web",env!="dev"  x!~"t.*" bare=ok}"#).unwrap();
         assert_eq!(
             got,
             vec![
@@ -334,7 +381,10 @@ mod tests {
             ]
         );
         let got = parse_matchers("a = \"say \\\"hi\\\", ok\"\nb=\"\"").unwrap();
-        assert_eq!(got, vec![m("a", "say \"hi\", ok", true, false), m("b", "", true, false)]);
+        assert_eq!(
+            got,
+            vec![m("a", "say \"hi\", ok", true, false), m("b", "", true, false)]
+        );
     }
 
     #[test]
@@ -343,7 +393,9 @@ mod tests {
         assert!(parse_matchers("alertname").unwrap_err().contains("expected ="));
         assert!(parse_matchers("a=\"open").unwrap_err().contains("closing quote"));
         assert!(parse_matchers("=\"x\"").unwrap_err().contains("label name"));
-        assert!(parse_matchers("a=\"x\"b=\"y\"").unwrap_err().contains("unexpected text"));
+        assert!(parse_matchers("a=\"x\"b=\"y\"")
+            .unwrap_err()
+            .contains("unexpected text"));
     }
 
     #[test]
@@ -369,7 +421,9 @@ mod tests {
         f.ends = "now+1h".into();
         assert_eq!(silence_from_form(&f, now).unwrap().ends_at_ms, now + 3_600_000);
         f.ends = "now-1h".into();
-        assert!(silence_from_form(&f, now).unwrap_err().contains("not in the future"));
+        assert!(silence_from_form(&f, now)
+            .unwrap_err()
+            .contains("not in the future"));
         f.ends.clear();
         f.comment = " ".into();
         assert!(silence_from_form(&f, now).unwrap_err().contains("comment"));

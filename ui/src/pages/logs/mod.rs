@@ -81,7 +81,11 @@ async fn run_search(ctx: &UiContext, p: &LogsParams, range: &TimeRange) -> Resul
         None => DEFAULT_LIMIT,
         Some(s) => match s.parse::<usize>() {
             Ok(n) if n >= 1 => n.min(MAX_LIMIT),
-            _ => return Err(Failure::bad(format!("invalid limit {s:?}: expected a number from 1 to {MAX_LIMIT}"))),
+            _ => {
+                return Err(Failure::bad(format!(
+                    "invalid limit {s:?}: expected a number from 1 to {MAX_LIMIT}"
+                )))
+            }
         },
     };
     let cursor = match p.cursor.as_deref().filter(|s| !s.is_empty()) {
@@ -122,7 +126,10 @@ async fn run_search(ctx: &UiContext, p: &LogsParams, range: &TimeRange) -> Resul
 
 async fn search_page(State(ctx): State<UiContext>, viewer: Viewer, Query(p): Query<LogsParams>) -> Response {
     let q = p.q.clone().unwrap_or_default();
-    let (from, to) = (p.from.clone().unwrap_or_default(), p.to.clone().unwrap_or_default());
+    let (from, to) = (
+        p.from.clone().unwrap_or_default(),
+        p.to.clone().unwrap_or_default(),
+    );
     let result = match TimeRange::parse(p.from.as_deref(), p.to.as_deref(), now_ms()) {
         Ok(range) => run_search(&ctx, &p, &range).await.map(|f| (f, range)),
         Err(e) => Err(Failure::bad(e.to_string())),
@@ -185,7 +192,12 @@ fn results(q: &str, range: &TimeRange, limit: &str, found: Found, has_cursor: bo
     let svg = volume::histogram_svg(&found.buckets, found.interval_ms, &move |s, e| {
         pagefmt::link(
             "/logs",
-            &[("q", &q_link), ("from", &s.to_string()), ("to", &e.to_string()), ("limit", &limit_link)],
+            &[
+                ("q", &q_link),
+                ("from", &s.to_string()),
+                ("to", &e.to_string()),
+                ("limit", &limit_link),
+            ],
         )
     });
     let legend = volume::CLASSES
@@ -197,16 +209,34 @@ fn results(q: &str, range: &TimeRange, limit: &str, found: Found, has_cursor: bo
     let older = found.page.next_cursor.clone().map(|c| {
         let href = pagefmt::link(
             "/logs",
-            &[("q", q), ("from", &range.from), ("to", &range.to), ("limit", limit), ("cursor", &c)],
+            &[
+                ("q", q),
+                ("from", &range.from),
+                ("to", &range.to),
+                ("limit", limit),
+                ("cursor", &c),
+            ],
         );
         view! { <a class="older" href=href rel="next">"Older →"</a> }
     });
     let newest = has_cursor.then(|| {
-        let href = pagefmt::link("/logs", &[("q", q), ("from", &range.from), ("to", &range.to), ("limit", limit)]);
+        let href = pagefmt::link(
+            "/logs",
+            &[
+                ("q", q),
+                ("from", &range.from),
+                ("to", &range.to),
+                ("limit", limit),
+            ],
+        );
         view! { <a class="newest" href=href>"← Newest"</a> }
     });
     let shown = found.page.records.len();
-    let empty = found.page.records.is_empty().then(|| view! { <p class="empty">"No log records match in this range."</p> });
+    let empty = found
+        .page
+        .records
+        .is_empty()
+        .then(|| view! { <p class="empty">"No log records match in this range."</p> });
     let list = record_list(found.page.records, "log-results");
     view! {
         <section class="log-volume-panel" aria-labelledby="volume-h">
@@ -242,10 +272,14 @@ fn record_item(r: LogRecord) -> impl IntoView {
         let href = format!("/traces/{}", r.trace_id);
         view! { <a class="trace-link" href=href>"trace"</a> }
     });
-    let has_more = !r.attributes.is_empty() || !r.resource.is_empty() || !r.span_id.is_empty() || !r.scope_name.is_empty();
+    let has_more = !r.attributes.is_empty()
+        || !r.resource.is_empty()
+        || !r.span_id.is_empty()
+        || !r.scope_name.is_empty();
     let details = has_more.then(|| {
         let ids = (!r.span_id.is_empty()).then(|| view! { <dt>"span_id"</dt><dd>{r.span_id.clone()}</dd> });
-        let scope = (!r.scope_name.is_empty()).then(|| view! { <dt>"scope"</dt><dd>{r.scope_name.clone()}</dd> });
+        let scope =
+            (!r.scope_name.is_empty()).then(|| view! { <dt>"scope"</dt><dd>{r.scope_name.clone()}</dd> });
         view! {
             <details class="log-attrs">
                 <summary>"Attributes and resource"</summary>
@@ -308,7 +342,13 @@ async fn tail_page(State(ctx): State<UiContext>, viewer: Viewer, Query(p): Query
             let f = store_failure(e);
             (f.status, Err(f.message))
         }
-        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Live tail failed", e.to_string()),
+        Err(e) => {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Live tail failed",
+                e.to_string(),
+            )
+        }
     };
     let meta = PageMeta::for_viewer("Live tail", Section::Logs, &viewer);
     let Html(html) = render_page(meta, move || {

@@ -19,7 +19,14 @@ pub const CLASSES: [(&str, &str); 5] = [
 /// else from its OTLP severity number (17+ error, 13+ warn, 9+ info, 1+ debug).
 pub fn severity_class(text: &str, number: i32) -> &'static str {
     let t = text.trim().to_ascii_uppercase();
-    if t.starts_with("FATAL") || t.starts_with("CRIT") || t.starts_with("EMERG") || t.starts_with("ALERT") || t.starts_with("ERR") || t == "PANIC" || t == "SEVERE" {
+    if t.starts_with("FATAL")
+        || t.starts_with("CRIT")
+        || t.starts_with("EMERG")
+        || t.starts_with("ALERT")
+        || t.starts_with("ERR")
+        || t == "PANIC"
+        || t == "SEVERE"
+    {
         return "error";
     }
     if t.starts_with("WARN") {
@@ -54,7 +61,11 @@ pub fn class_counts(bucket: &HistogramBucket) -> [u64; 5] {
 
 /// The histogram as an SVG of stacked bars. Each bar links to the logs of its bucket
 /// (`link(start_ms, end_ms)`) and has a tooltip with the time and the counts.
-pub fn histogram_svg(buckets: &[HistogramBucket], interval_ms: i64, link: &dyn Fn(i64, i64) -> String) -> String {
+pub fn histogram_svg(
+    buckets: &[HistogramBucket],
+    interval_ms: i64,
+    link: &dyn Fn(i64, i64) -> String,
+) -> String {
     const W: f64 = 1000.0;
     const H: f64 = 120.0;
     let max = buckets.iter().map(|b| b.count).max().unwrap_or(0).max(1) as f64;
@@ -102,8 +113,8 @@ pub fn histogram_svg(buckets: &[HistogramBucket], interval_ms: i64, link: &dyn F
 /// A bucket width giving about 60 bars over `range_ms`, rounded to a readable step.
 pub fn interval_for(range_ms: i64) -> i64 {
     const STEPS: [i64; 16] = [
-        1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000,
-        1_800_000, 3_600_000, 10_800_000, 21_600_000, 86_400_000,
+        1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000,
+        3_600_000, 10_800_000, 21_600_000, 86_400_000,
     ];
     let raw = range_ms / 60;
     for s in STEPS {

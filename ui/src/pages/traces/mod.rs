@@ -19,7 +19,9 @@ pub(crate) fn routes() -> Router<UiContext> {
 
 /// Colour class index of each service, in order of first appearance, cycling over the ten
 /// series colours.
-pub(crate) fn service_colours<'a>(names: impl IntoIterator<Item = &'a str>) -> std::collections::HashMap<String, usize> {
+pub(crate) fn service_colours<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> std::collections::HashMap<String, usize> {
     let mut out = std::collections::HashMap::new();
     for name in names {
         let next = out.len() % 10;

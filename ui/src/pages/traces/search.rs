@@ -54,7 +54,9 @@ pub fn parse_tags(text: &str) -> Result<Vec<(String, String)>, String> {
             chars.next();
         }
         if chars.next() != Some('=') || key.is_empty() {
-            return Err(format!("tag {key:?} is not key=value (example: http.status_code=500 error=true)"));
+            return Err(format!(
+                "tag {key:?} is not key=value (example: http.status_code=500 error=true)"
+            ));
         }
         let mut value = String::new();
         if chars.peek() == Some(&'"') {
@@ -94,7 +96,9 @@ pub fn parse_tags(text: &str) -> Result<Vec<(String, String)>, String> {
 pub fn parse_duration_ns(text: &str) -> Result<i64, String> {
     let t = text.trim();
     let bad = || format!("duration {t:?} is not like 100ms, 1.5s or 250us");
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(bad)?;
     let (num, unit) = t.split_at(split);
     let n: f64 = num.parse().map_err(|_| bad())?;
     let factor = match unit {
@@ -151,14 +155,20 @@ fn build_query(p: &SearchParams, range: &TimeRange) -> Result<TraceQuery, String
     let dur = |v: &Option<String>, name: &str| -> Result<Option<i64>, String> {
         match text(v) {
             None => Ok(None),
-            Some(s) => parse_duration_ns(&s).map(Some).map_err(|e| format!("{name}: {e}")),
+            Some(s) => parse_duration_ns(&s)
+                .map(Some)
+                .map_err(|e| format!("{name}: {e}")),
         }
     };
     let limit = match text(&p.limit) {
         None => DEFAULT_LIMIT,
         Some(s) => match s.trim().parse::<usize>() {
             Ok(n) if n >= 1 => n.min(MAX_LIMIT),
-            _ => return Err(format!("invalid limit {s:?}: expected a number from 1 to {MAX_LIMIT}")),
+            _ => {
+                return Err(format!(
+                    "invalid limit {s:?}: expected a number from 1 to {MAX_LIMIT}"
+                ))
+            }
         },
     };
     Ok(TraceQuery {
@@ -173,7 +183,11 @@ fn build_query(p: &SearchParams, range: &TimeRange) -> Result<TraceQuery, String
     })
 }
 
-pub(super) async fn search_page(State(ctx): State<UiContext>, viewer: Viewer, Query(p): Query<SearchParams>) -> Response {
+pub(super) async fn search_page(
+    State(ctx): State<UiContext>,
+    viewer: Viewer,
+    Query(p): Query<SearchParams>,
+) -> Response {
     let catalogue = ctx.traces.services();
     let result: Result<(Vec<TraceSummary>, TimeRange), (StatusCode, String)> = async {
         let range = TimeRange::parse(p.from.as_deref(), p.to.as_deref(), now_ms())
@@ -203,7 +217,10 @@ pub(super) async fn search_page(State(ctx): State<UiContext>, viewer: Viewer, Qu
     (status, Html(html)).into_response()
 }
 
-fn search_form(p: &SearchParams, catalogue: &std::collections::BTreeMap<String, Vec<Operation>>) -> impl IntoView {
+fn search_form(
+    p: &SearchParams,
+    catalogue: &std::collections::BTreeMap<String, Vec<Operation>>,
+) -> impl IntoView {
     let get = |v: &Option<String>| v.clone().unwrap_or_default();
     let service = get(&p.service);
     let operation = get(&p.operation);
@@ -235,7 +252,11 @@ fn search_form(p: &SearchParams, catalogue: &std::collections::BTreeMap<String, 
     let keep_s = service.clone();
     let keep_o = operation.clone();
     let keep_t = get(&p.tags);
-    let keep = [("service", keep_s.as_str()), ("operation", keep_o.as_str()), ("tags", keep_t.as_str())];
+    let keep = [
+        ("service", keep_s.as_str()),
+        ("operation", keep_o.as_str()),
+        ("tags", keep_t.as_str()),
+    ];
     view! {
         <form class="search traces-search" method="get" action="/traces" role="search">
             <label>"Service "<select name="service"><option value="">"All services"</option>{services}</select></label>
@@ -256,7 +277,9 @@ fn search_form(p: &SearchParams, catalogue: &std::collections::BTreeMap<String, 
 
 fn results(found: Vec<TraceSummary>, range: &TimeRange) -> impl IntoView {
     let svg = scatter_svg(&found, range.start_ms, range.end_ms);
-    let empty = found.is_empty().then(|| view! { <p class="empty">"No traces match in this range."</p> });
+    let empty = found
+        .is_empty()
+        .then(|| view! { <p class="empty">"No traces match in this range."</p> });
     let rows = found
         .iter()
         .map(|t| {

@@ -25,7 +25,11 @@ pub fn normalize_trace_id(text: &str) -> Option<String> {
     is_valid_hex_id(&id, 32).then_some(id)
 }
 
-pub(super) async fn trace_page(State(ctx): State<UiContext>, viewer: Viewer, Path(raw): Path<String>) -> Response {
+pub(super) async fn trace_page(
+    State(ctx): State<UiContext>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+) -> Response {
     let Some(id) = normalize_trace_id(&raw) else {
         return error_page(
             StatusCode::BAD_REQUEST,
@@ -37,8 +41,20 @@ pub(super) async fn trace_page(State(ctx): State<UiContext>, viewer: Viewer, Pat
     let lookup = id.clone();
     let spans = match tokio::task::spawn_blocking(move || store.trace(&lookup)).await {
         Ok(Ok(spans)) => spans,
-        Ok(Err(e)) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Trace lookup failed", e.to_string()),
-        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Trace lookup failed", e.to_string()),
+        Ok(Err(e)) => {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Trace lookup failed",
+                e.to_string(),
+            )
+        }
+        Err(e) => {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Trace lookup failed",
+                e.to_string(),
+            )
+        }
     };
     if spans.is_empty() {
         return error_page(
@@ -60,7 +76,9 @@ fn trace_view(id: String, spans: Vec<Span>) -> impl IntoView {
     let total = (t1 - t0).max(1);
     let colours = super::service_colours(order.iter().map(|r| spans[r.index].service.as_str()));
     let root = order.first().map(|r| &spans[r.index]);
-    let title = root.map(|s| format!("{}: {}", s.service, s.name)).unwrap_or_default();
+    let title = root
+        .map(|s| format!("{}: {}", s.service, s.name))
+        .unwrap_or_default();
     let errors = spans.iter().filter(|s| s.status_code == status::ERROR).count();
     let err_class = if errors > 0 { "err" } else { "" };
     let mut services: Vec<&str> = spans.iter().map(|s| s.service.as_str()).collect();
@@ -130,7 +148,14 @@ fn trace_view(id: String, spans: Vec<Span>) -> impl IntoView {
     }
 }
 
-fn span_row(s: &Span, depth: usize, colour: usize, segs: &[Segment], t0: i64, pct: &dyn Fn(i64) -> f64) -> impl IntoView {
+fn span_row(
+    s: &Span,
+    depth: usize,
+    colour: usize,
+    segs: &[Segment],
+    t0: i64,
+    pct: &dyn Fn(i64) -> f64,
+) -> impl IntoView {
     let is_err = s.status_code == status::ERROR;
     let crit = !segs.is_empty();
     let mut class = String::from("span-row");
@@ -215,7 +240,11 @@ fn span_details(s: &Span, offset: String) -> impl IntoView {
             .collect_view();
         view! { <ul class="links">{items}</ul> }.into_any()
     };
-    let parent = if s.parent_span_id.is_empty() { "—".to_string() } else { s.parent_span_id.clone() };
+    let parent = if s.parent_span_id.is_empty() {
+        "—".to_string()
+    } else {
+        s.parent_span_id.clone()
+    };
     view! {
         <div class="span-detail">
             <dl class="kv">
@@ -246,7 +275,10 @@ mod tests {
             normalize_trace_id("0AF7651916CD43DD8448EB211C80319C").as_deref(),
             Some("0af7651916cd43dd8448eb211c80319c")
         );
-        assert_eq!(normalize_trace_id("abc").as_deref(), Some("00000000000000000000000000000abc"));
+        assert_eq!(
+            normalize_trace_id("abc").as_deref(),
+            Some("00000000000000000000000000000abc")
+        );
         assert_eq!(normalize_trace_id("xyz"), None);
         assert_eq!(normalize_trace_id("0"), None);
         assert_eq!(normalize_trace_id(&"a".repeat(33)), None);

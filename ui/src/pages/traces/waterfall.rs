@@ -191,7 +191,11 @@ pub(crate) mod tests {
         Span {
             trace_id: "0af7651916cd43dd8448eb211c80319c".into(),
             span_id: format!("{id:016x}"),
-            parent_span_id: if parent == 0 { String::new() } else { format!("{parent:016x}") },
+            parent_span_id: if parent == 0 {
+                String::new()
+            } else {
+                format!("{parent:016x}")
+            },
             trace_state: String::new(),
             name: format!("op{id}"),
             kind: 2,
@@ -227,12 +231,19 @@ pub(crate) mod tests {
             span(6, 9, "c", 5, 6), // parent missing: a second root
         ];
         let rows = rows(&spans);
-        assert_eq!(ids(&spans, &rows), vec![(1, 0), (2, 1), (5, 2), (4, 2), (3, 1), (6, 0)]);
+        assert_eq!(
+            ids(&spans, &rows),
+            vec![(1, 0), (2, 1), (5, 2), (4, 2), (3, 1), (6, 0)]
+        );
     }
 
     #[test]
     fn rows_survive_parent_cycles() {
-        let spans = vec![span(1, 2, "a", 0, 10), span(2, 1, "a", 1, 5), span(3, 0, "a", 0, 20)];
+        let spans = vec![
+            span(1, 2, "a", 0, 10),
+            span(2, 1, "a", 1, 5),
+            span(3, 0, "a", 0, 20),
+        ];
         let rows = rows(&spans);
         assert_eq!(rows.len(), 3);
         assert_eq!(ids(&spans, &rows)[0], (3, 0));
@@ -251,7 +262,13 @@ pub(crate) mod tests {
         let path = critical_path(&spans);
         let got: Vec<(u8, i64, i64)> = path
             .iter()
-            .map(|s| (u8::from_str_radix(&spans[s.span].span_id, 16).unwrap(), s.start, s.end))
+            .map(|s| {
+                (
+                    u8::from_str_radix(&spans[s.span].span_id, 16).unwrap(),
+                    s.start,
+                    s.end,
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -275,7 +292,11 @@ pub(crate) mod tests {
     #[test]
     fn critical_path_clips_children_to_their_parent() {
         // the child overruns its parent (clock skew) and a late child starts after it ended
-        let spans = vec![span(1, 0, "a", 0, 100), span(2, 1, "b", 60, 130), span(3, 1, "b", 150, 160)];
+        let spans = vec![
+            span(1, 0, "a", 0, 100),
+            span(2, 1, "b", 60, 130),
+            span(3, 1, "b", 150, 160),
+        ];
         let path = critical_path(&spans);
         let got: Vec<(usize, i64, i64)> = path.iter().map(|s| (s.span, s.start, s.end)).collect();
         assert_eq!(got, vec![(0, 0, 60), (1, 60, 100)]);
@@ -284,7 +305,14 @@ pub(crate) mod tests {
     #[test]
     fn single_span_is_its_own_critical_path() {
         let spans = vec![span(1, 0, "a", 5, 25)];
-        assert_eq!(critical_path(&spans), vec![Segment { span: 0, start: 5, end: 25 }]);
+        assert_eq!(
+            critical_path(&spans),
+            vec![Segment {
+                span: 0,
+                start: 5,
+                end: 25
+            }]
+        );
         assert!(critical_path(&[]).is_empty());
     }
 }
