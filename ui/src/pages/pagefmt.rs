@@ -53,11 +53,13 @@ pub fn duration_ns(ns: i64) -> String {
     } else {
         let secs = (ns / 1e9).round() as i64;
         let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-        if h > 0 {
-            format!("{h}h{m}m{s}s")
-        } else {
-            format!("{m}m{s}s")
+        let mut out = String::new();
+        for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+            if n > 0 {
+                out.push_str(&format!("{n}{unit}"));
+            }
         }
+        out
     }
 }
 
@@ -70,13 +72,19 @@ pub fn duration_secs(secs: f64) -> String {
 }
 
 fn trim_num(v: f64, unit: &str) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}{unit}")
+    let text = if v >= 100.0 {
+        format!("{v:.0}")
     } else if v >= 10.0 {
-        format!("{v:.1}{unit}")
+        format!("{v:.1}")
     } else {
-        format!("{v:.2}{unit}")
-    }
+        format!("{v:.2}")
+    };
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}{unit}")
 }
 
 /// A number with at most three significant decimals (`0.333`, `12.5`, `1200`); `–` for NaN.
@@ -119,7 +127,8 @@ pub fn range_fields(from: &str, to: &str, path: &str, keep: &[(&str, &str)]) -> 
             pairs.push(("from", value));
             pairs.push(("to", "now"));
             let href = link(path, &pairs);
-            let current = if *value == from && (to == "now" || to.is_empty()) {
+            let shown_from = if from.is_empty() { "now-1h" } else { from };
+            let current = if *value == shown_from && (to == "now" || to.is_empty()) {
                 Some("true")
             } else {
                 None
@@ -159,7 +168,10 @@ mod tests {
         assert_eq!(duration_ns(850_000), "850µs");
         assert_eq!(duration_ns(12_345_678), "12.3ms");
         assert_eq!(duration_ns(1_520_000_000), "1.52s");
+        assert_eq!(duration_ns(30_000_000_000), "30s");
+        assert_eq!(duration_ns(40_000_000), "40ms");
         assert_eq!(duration_ns(123_000_000_000), "2m3s");
+        assert_eq!(duration_ns(3_600_000_000_000), "1h");
     }
 
     #[test]

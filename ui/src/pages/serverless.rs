@@ -120,7 +120,7 @@ async fn serverless_page(
                 view! {
                     <tr>
                         <th scope="row">{name.clone()}</th>
-                        <td class="num">{pagefmt::number(total)}</td>
+                        <td class="num">{format!("{total:.0}")}</td>
                         <td class=err_class>{percent(errors, total)}</td>
                         <td class="num">{p95}</td>
                         <td class="num">{percent(results[2].get(name).copied(), total)}</td>

@@ -194,6 +194,7 @@ fn alerts_section(alerts: &[AlertView]) -> impl IntoView {
     let empty = alerts
         .is_empty()
         .then(|| view! { <p class="empty">"No alert is pending or firing."</p> });
+    let has = empty.is_none();
     let rows = alerts
         .iter()
         .map(|a| {
@@ -221,11 +222,13 @@ fn alerts_section(alerts: &[AlertView]) -> impl IntoView {
         <section id="active" aria-labelledby="active-h">
             <h2 id="active-h">"Firing and pending alerts"</h2>
             {empty}
+            {has.then(|| view! {
             <table class="alerts-table">
                 <thead><tr><th scope="col">"State"</th><th scope="col">"Alert"</th><th scope="col">"Labels"</th>
                     <th scope="col">"Value"</th><th scope="col">"Active since (UTC)"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
+            })}
         </section>
     }
 }
@@ -280,6 +283,7 @@ fn silences_section(list: &[Silence], viewer: &Viewer, now: i64) -> impl IntoVie
     let empty = list
         .is_empty()
         .then(|| view! { <p class="empty">"No silences."</p> });
+    let has = empty.is_none();
     let rows = list
         .iter()
         .map(|s| {
@@ -315,12 +319,14 @@ fn silences_section(list: &[Silence], viewer: &Viewer, now: i64) -> impl IntoVie
             <h2 id="silences-h">"Silences"</h2>
             <p><a href="/alerts/silences/new">"New silence"</a></p>
             {empty}
+            {has.then(|| view! {
             <table class="silences-table">
                 <thead><tr><th scope="col">"State"</th><th scope="col">"Matchers"</th><th scope="col">"Author"</th>
                     <th scope="col">"Comment"</th><th scope="col">"Starts (UTC)"</th><th scope="col">"Ends (UTC)"</th>
                     <th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
+            })}
         </section>
     }
 }
@@ -329,6 +335,7 @@ fn history_section(items: &[HistoryItem]) -> impl IntoView {
     let empty = items
         .is_empty()
         .then(|| view! { <p class="empty">"No notifications sent yet."</p> });
+    let has = empty.is_none();
     let rows = items
         .iter()
         .map(|h| {
@@ -354,11 +361,13 @@ fn history_section(items: &[HistoryItem]) -> impl IntoView {
         <section id="notifications" aria-labelledby="notifications-h">
             <h2 id="notifications-h">"Notification history"</h2>
             {empty}
+            {has.then(|| view! {
             <table class="history-table">
                 <thead><tr><th scope="col">"Time (UTC)"</th><th scope="col">"Receiver"</th><th scope="col">"Group"</th>
                     <th scope="col">"Status"</th><th scope="col">"Alerts"</th><th scope="col">"Outcome"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
+            })}
         </section>
     }
 }

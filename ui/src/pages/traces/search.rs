@@ -280,6 +280,7 @@ fn results(found: Vec<TraceSummary>, range: &TimeRange) -> impl IntoView {
     let empty = found
         .is_empty()
         .then(|| view! { <p class="empty">"No traces match in this range."</p> });
+    let has = empty.is_none();
     let rows = found
         .iter()
         .map(|t| {
@@ -305,11 +306,13 @@ fn results(found: Vec<TraceSummary>, range: &TimeRange) -> impl IntoView {
         <section aria-labelledby="list-h">
             <h2 id="list-h">"Traces"</h2>
             {empty}
+            {has.then(|| view! {
             <table class="traces-table">
                 <thead><tr><th scope="col">"Root service: operation"</th><th scope="col">"Spans"</th>
                     <th scope="col">"Errors"</th><th scope="col">"Duration"</th><th scope="col">"Start (UTC)"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
+            })}
         </section>
     }
 }
@@ -326,10 +329,16 @@ pub(super) fn scatter_svg(found: &[TraceSummary], start_ms: i64, end_ms: i64) ->
         escape(&pagefmt::duration_ns(max as i64))
     );
     svg.push_str(&format!(
-        r#"<text class="axis" x="4" y="14">{}</text><text class="axis" x="4" y="{}">0</text>"#,
-        escape(&pagefmt::duration_ns(max as i64)),
-        H - 4.0
+        r#"<text class="axis" x="4" y="14">{}</text>"#,
+        escape(&pagefmt::duration_ns(max as i64))
     ));
+    for (anchor, x, t) in [("start", PAD, start_ms), ("end", W - PAD, end_ms)] {
+        svg.push_str(&format!(
+            r#"<text class="axis" x="{x}" y="{}" text-anchor="{anchor}">{}</text>"#,
+            H - 4.0,
+            escape(&pagefmt::time_ms(t))
+        ));
+    }
     for t in found {
         let x = PAD + ((t.start / 1_000_000 - start_ms) as f64 / span).clamp(0.0, 1.0) * (W - 2.0 * PAD);
         let y = H - PAD - (t.duration as f64 / max) * (H - 2.0 * PAD);

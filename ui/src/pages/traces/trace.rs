@@ -215,7 +215,7 @@ fn span_details(s: &Span, offset: String) -> impl IntoView {
                     <li>
                         <time>{pagefmt::time_ns(e.time_unix_nano)}</time>" "<span class="muted">{at}</span>" "
                         <strong>{e.name.clone()}</strong>
-                        {kv_list(&e.attributes)}
+                        {(!e.attributes.is_empty()).then(|| kv_list(&e.attributes))}
                     </li>
                 }
             })
