@@ -258,8 +258,14 @@ async fn logs_page_lists_records_with_severity_and_volume() {
     assert!(html.contains(r#"<rect class="sev-error""#), "{html}");
     assert!(html.contains(r#"<rect class="sev-warn""#));
     assert!(html.contains("3 records"));
+    // top services narrow the query
+    assert!(html.contains("q=service%3A%22payments%22"), "{html}");
     // newest first
     assert!(html.find("slow card check").unwrap() < html.find("hello world").unwrap());
+
+    let (status, html) = get(&f.app, "/logs?q=service%3A%22payments%22").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("slow card check") && !html.contains("hello world"));
 
     let (_, html) = get(&f.app, "/logs?q=severity_text:ERROR").await;
     assert!(html.contains(r#"class="log sev-error""#));
@@ -370,6 +376,7 @@ async fn services_and_serverless_pages_show_rates() {
     let row = between(&html, ">checkout</th>", "</tr>");
     let rate = between(row, r#"<td class="num rate">"#, "</td>");
     assert!(rate.ends_with(" req/s") && rate != "0 req/s", "{rate}");
+    assert!(row.contains("ms</td>"), "a p95 latency from the buckets: {row}");
     assert!(html.contains("/dashboards/http-service?var-service=checkout"));
     assert!(html.contains("/traces?service=checkout"));
 

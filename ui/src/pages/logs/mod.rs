@@ -49,6 +49,8 @@ struct Found {
     page: LogPage,
     buckets: Vec<HistogramBucket>,
     interval_ms: i64,
+    /// The most frequent services among the matches, with their counts.
+    services: Vec<(String, u64)>,
 }
 
 /// A failed search: the status and the message shown above the (kept) form.
@@ -107,14 +109,16 @@ async fn run_search(ctx: &UiContext, p: &LogsParams, range: &TimeRange) -> Resul
         let mut whole = query.clone();
         whole.cursor = None;
         let buckets = store.histogram(&whole, interval_ms)?;
-        Ok::<_, LogError>((page, buckets))
+        let services = store.top_values(&whole, "service", 8)?;
+        Ok::<_, LogError>((page, buckets, services))
     })
     .await;
     match joined {
-        Ok(Ok((page, buckets))) => Ok(Found {
+        Ok(Ok((page, buckets, services))) => Ok(Found {
             page,
             buckets,
             interval_ms,
+            services,
         }),
         Ok(Err(e)) => Err(store_failure(e)),
         Err(e) => Err(Failure {
@@ -187,6 +191,22 @@ fn search_form(q: &str, from: &str, to: &str, limit: &str) -> impl IntoView {
 
 fn results(q: &str, range: &TimeRange, limit: &str, found: Found, has_cursor: bool) -> impl IntoView {
     let total: u64 = found.buckets.iter().map(|b| b.count).sum();
+    let facets = (found.services.len() > 1).then(|| {
+        let items = found
+            .services
+            .iter()
+            .map(|(name, n)| {
+                let term = format!("service:\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""));
+                let narrowed = if q.trim().is_empty() || q.trim() == "*" { term } else { format!("({q}) AND {term}") };
+                let href = pagefmt::link(
+                    "/logs",
+                    &[("q", &narrowed), ("from", &range.from), ("to", &range.to), ("limit", limit)],
+                );
+                view! { <li><a href=href>{name.clone()}</a>" "<span class="muted">{*n}</span></li> }
+            })
+            .collect_view();
+        view! { <p class="facets-label">"Top services (click to narrow):"</p><ul class="legend facets">{items}</ul> }
+    });
     let q_link = q.to_string();
     let limit_link = limit.to_string();
     let svg = volume::histogram_svg(&found.buckets, found.interval_ms, &move |s, e| {
@@ -243,6 +263,7 @@ fn results(q: &str, range: &TimeRange, limit: &str, found: Found, has_cursor: bo
             <h2 id="volume-h">"Volume "<small>{format!("{total} records, {} per bar", pagefmt::duration_ns(found.interval_ms * 1_000_000))}</small></h2>
             <div class="log-volume-chart" inner_html=svg></div>
             <ul class="legend">{legend}</ul>
+            {facets}
         </section>
         <section aria-labelledby="results-h">
             <h2 id="results-h">"Records "<small>{format!("{shown} shown, newest first")}</small></h2>
