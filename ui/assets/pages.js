@@ -126,9 +126,41 @@
     window.addEventListener("pagehide", function () { if (source) source.close(); });
   }
 
+  // Trace search: the operation list follows the chosen service.
+  function linkOperations(form) {
+    var byService;
+    try { byService = JSON.parse(form.getAttribute("data-operations") || "{}"); } catch (e) { return; }
+    var service = form.querySelector("select[name=service]");
+    var operation = form.querySelector("select[name=operation]");
+    if (!service || !operation) return;
+    service.addEventListener("change", function () {
+      var names = [];
+      if (service.value) {
+        names = byService[service.value] || [];
+      } else {
+        var seen = {};
+        Object.keys(byService).forEach(function (s) {
+          byService[s].forEach(function (n) { if (!seen[n]) { seen[n] = true; names.push(n); } });
+        });
+        names.sort();
+      }
+      var keep = operation.value;
+      while (operation.options.length > 1) operation.remove(1);
+      names.forEach(function (n) {
+        var o = document.createElement("option");
+        o.value = n;
+        o.textContent = n;
+        if (n === keep) o.selected = true;
+        operation.appendChild(o);
+      });
+    });
+  }
+
   function init() {
     var box = document.getElementById("log-tail");
     if (box) startTail(box);
+    var search = document.querySelector("form.traces-search[data-operations]");
+    if (search) linkOperations(search);
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();

@@ -351,6 +351,10 @@ async fn trace_search_shows_scatter_and_list() {
     let (status, html) = get(&f.app, "/traces?service=payments&tags=error%3Dtrue").await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains(r#"<option value="payments" selected"#), "{html}");
+    assert!(
+        html.contains("data-operations=\"{&quot;auth&quot;:[&quot;verify&quot;]"),
+        "{html}"
+    );
     assert!(html.contains(r#"class="dot err""#));
     assert!(html.contains(&format!(r#"href="/traces/{TRACE}""#)));
     assert!(html.contains("checkout: GET /checkout"));

@@ -222,6 +222,16 @@ fn search_form(
     catalogue: &std::collections::BTreeMap<String, Vec<Operation>>,
 ) -> impl IntoView {
     let get = |v: &Option<String>| v.clone().unwrap_or_default();
+    // Operations per service for the page script, which refills the operation list when the
+    // service changes (without it the list follows the service after a search).
+    let mut by_service: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for (s, list) in catalogue {
+        let mut names: Vec<&str> = list.iter().map(|o| o.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        by_service.insert(s.as_str(), names);
+    }
+    let operations_json = serde_json::to_string(&by_service).unwrap_or_default();
     let service = get(&p.service);
     let operation = get(&p.operation);
     let services = catalogue
@@ -258,7 +268,8 @@ fn search_form(
         ("tags", keep_t.as_str()),
     ];
     view! {
-        <form class="search traces-search" method="get" action="/traces" role="search">
+        <form class="search traces-search" method="get" action="/traces" role="search"
+            data-operations=operations_json>
             <label>"Service "<select name="service"><option value="">"All services"</option>{services}</select></label>
             <label>"Operation "<select name="operation"><option value="">"All operations"</option>{ops}</select></label>
             <label class="grow">"Tags "<input type="text" name="tags" value=get(&p.tags) size="40"
@@ -270,7 +281,7 @@ fn search_form(
             <button type="submit">"Find traces"</button>
             <p id="tags-hint" class="hint">"Tags: "<code>"key=value"</code>" pairs separated by spaces, quote values with spaces ("
                 <code>"msg=\"not found\""</code>"); matched against span attributes, then resource attributes; "
-                <code>"error=true"</code>" finds error spans. The operation list follows the chosen service after searching."</p>
+                <code>"error=true"</code>" finds error spans. The operation list follows the chosen service (at once with JavaScript, else after searching)."</p>
         </form>
     }
 }
