@@ -3,7 +3,9 @@
 //! does: from the root, repeatedly descend into the child that finished last; when a span
 //! has no child left that finished before the point we came from, that span itself was the
 //! work, and we step back up to its parent, looking for the child that finished before this
-//! one started.
+//! one started. Unlike Jaeger, a child that finished exactly when the next one started counts
+//! (Jaeger requires it to finish strictly earlier, which drops back-to-back sequential calls
+//! from the path).
 
 use std::collections::HashMap;
 
@@ -138,13 +140,24 @@ pub fn critical_path(spans: &[Span]) -> Vec<Segment> {
     let mut path = Vec::new();
     let mut cur = root;
     let mut returning: Option<i64> = None;
+    // Per span, how far into its children (latest end first) the search has moved: the time
+    // we come back with only decreases, so a child skipped or taken once is never looked at
+    // again. This keeps a span with many sequential children linear instead of quadratic,
+    // and a zero-length child cannot be taken twice.
+    let mut next = vec![0usize; n];
     for _ in 0..(4 * n + 4) {
         let Some((start, end)) = bounds[cur] else { break };
         let section_end = returning.unwrap_or(end);
-        let last = kids[cur].iter().copied().find(|&c| match returning {
-            Some(t) => bounds[c].is_some_and(|(_, e)| e < t),
-            None => true,
-        });
+        let list = &kids[cur];
+        if let Some(t) = returning {
+            while next[cur] < list.len() && bounds[list[next[cur]]].is_none_or(|(_, e)| e > t) {
+                next[cur] += 1;
+            }
+        }
+        let last = list.get(next[cur]).copied();
+        if last.is_some() {
+            next[cur] += 1;
+        }
         match last {
             Some(c) => {
                 let child_end = bounds[c].map(|(_, e)| e).unwrap_or(start);
@@ -300,6 +313,41 @@ pub(crate) mod tests {
         let path = critical_path(&spans);
         let got: Vec<(usize, i64, i64)> = path.iter().map(|s| (s.span, s.start, s.end)).collect();
         assert_eq!(got, vec![(0, 0, 60), (1, 60, 100)]);
+    }
+
+    #[test]
+    fn many_sequential_children_are_walked_once() {
+        // a root with 20 000 back-to-back children: every child is on the path
+        let n = 20_000;
+        let mut spans = vec![span(1, 0, "a", 0, 10 * n)];
+        for i in 0..n {
+            let mut s = span(2, 1, "b", 10 * i, 10 * i + 10);
+            s.span_id = format!("{:016x}", 1000 + i);
+            spans.push(s);
+        }
+        let started = std::time::Instant::now();
+        let path = critical_path(&spans);
+        eprintln!(
+            "critical path over {} spans: {:?}",
+            spans.len(),
+            started.elapsed()
+        );
+        assert_eq!(path.len(), n as usize);
+        assert!(path.iter().all(|s| s.span != 0), "the root never waits on itself");
+    }
+
+    #[test]
+    fn zero_length_children_are_taken_once() {
+        let spans = vec![
+            span(1, 0, "a", 0, 10),
+            span(2, 1, "b", 5, 5),
+            span(3, 1, "b", 0, 5),
+        ];
+        let got: Vec<(usize, i64, i64)> = critical_path(&spans)
+            .iter()
+            .map(|s| (s.span, s.start, s.end))
+            .collect();
+        assert_eq!(got, vec![(2, 0, 5), (0, 5, 10)]);
     }
 
     #[test]
