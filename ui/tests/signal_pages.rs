@@ -383,6 +383,11 @@ async fn services_and_serverless_pages_show_rates() {
     assert!(row.contains("ms</td>"), "a p95 latency from the buckets: {row}");
     assert!(html.contains("/dashboards/http-service?var-service=checkout"));
     assert!(html.contains("/traces?service=checkout"));
+    // checkout calls payments and auth in the stored trace
+    assert!(
+        html.contains("<tr><td>checkout</td><td>payments</td><td class=\"num\">1</td></tr>"),
+        "{html}"
+    );
 
     let (status, html) = get(&f.app, "/serverless").await;
     assert_eq!(status, StatusCode::OK, "{html}");

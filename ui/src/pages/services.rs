@@ -114,6 +114,28 @@ async fn services_page(
         row.errors = Some(results[1].get(name).copied().unwrap_or(0.0));
         row.p95 = results[2].get(name).copied().filter(|v| v.is_finite());
     }
+    let store = ctx.traces.clone();
+    let (start_ns, end_ns) = (
+        range.start_ms.saturating_mul(1_000_000),
+        range.end_ms.saturating_mul(1_000_000),
+    );
+    let calls = match tokio::task::spawn_blocking(move || store.dependencies(start_ns, end_ns)).await {
+        Ok(Ok(list)) => list,
+        Ok(Err(e)) => {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Service dependencies failed",
+                e.to_string(),
+            )
+        }
+        Err(e) => {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Service dependencies failed",
+                e.to_string(),
+            )
+        }
+    };
     let meta = PageMeta::for_viewer("Services", Section::Services, &viewer);
     let (from, to) = (range.from.clone(), range.to.clone());
     let Html(html) = render_page(meta, move || {
@@ -171,9 +193,34 @@ async fn services_page(
                     <th scope="col">"p95 latency"</th><th scope="col">"Operations"</th><th scope="col">"Open"</th></tr></thead>
                 <tbody>{body}</tbody>
             </table>
+            {dependencies_view(calls)}
         }
     });
     (StatusCode::OK, Html(html)).into_response()
+}
+
+/// Calls between services in the range (parent service → child service, from spans whose
+/// parent belongs to another service).
+fn dependencies_view(calls: Vec<didban_store::traces::Dependency>) -> impl IntoView {
+    (!calls.is_empty()).then(|| {
+        let rows = calls
+            .into_iter()
+            .map(|d| {
+                view! {
+                    <tr><td>{d.parent}</td><td>{d.child}</td><td class="num">{d.call_count}</td></tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <section aria-labelledby="deps-h">
+                <h2 id="deps-h">"Calls between services"</h2>
+                <table class="deps-table">
+                    <thead><tr><th scope="col">"Caller"</th><th scope="col">"Callee"</th><th scope="col">"Calls"</th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </section>
+        }
+    })
 }
 
 #[cfg(test)]
