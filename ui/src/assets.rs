@@ -22,7 +22,10 @@ const CSS: &str = concat!(
     include_str!("../assets/pages.css"),
     include_str!("../assets/auth.css"),
 );
-const JS: &str = include_str!("../assets/didban.js");
+const JS: &str = concat!(
+    include_str!("../assets/didban.js"),
+    include_str!("../assets/pages.js")
+);
 
 /// Routes for the static assets.
 pub fn router() -> Router<UiContext> {

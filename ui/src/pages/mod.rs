@@ -2,8 +2,14 @@
 //! handlers read their view state from the query string, query the stores through
 //! [`UiContext`], and render with [`crate::shell::render_page`].
 
+mod alerts;
 mod explore;
 mod home;
+mod logs;
+pub mod pagefmt;
+mod serverless;
+mod services;
+mod traces;
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -15,7 +21,14 @@ use crate::UiContext;
 
 /// Every page route.
 pub fn router() -> Router<UiContext> {
-    Router::new().merge(home::routes()).merge(explore::routes())
+    Router::new()
+        .merge(home::routes())
+        .merge(explore::routes())
+        .merge(logs::routes())
+        .merge(traces::routes())
+        .merge(services::routes())
+        .merge(serverless::routes())
+        .merge(alerts::routes())
 }
 
 /// A complete error page with `status` and a message (escaped).
