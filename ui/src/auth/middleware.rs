@@ -222,7 +222,8 @@ async fn guard(auth: Arc<Auth>, listener: Listener, req: Request, next: Next) ->
         }
         Some(value) if basic(value).is_some() => {
             let (user, pass) = basic(value).unwrap_or_default();
-            match basic_identity(&auth, &req, user, pass).await {
+            let ip = client_ip(&auth, &req);
+            match basic_identity(&auth, ip, user, pass).await {
                 Ok(i) => Some(i),
                 Err(r) => return r,
             }
@@ -337,7 +338,7 @@ fn session_identity(auth: &Auth, headers: &HeaderMap) -> Option<Identity> {
 
 async fn basic_identity(
     auth: &Arc<Auth>,
-    req: &Request,
+    ip: IpAddr,
     user: String,
     pass: String,
 ) -> Result<Identity, Response> {
@@ -353,7 +354,6 @@ async fn basic_identity(
     let name = match cached {
         Some(u) => u,
         None => {
-            let ip = client_ip(auth, req);
             if let Some(wait) = auth.limiter.blocked(ip, now) {
                 let message = format!("too many failed sign-ins; try again in {wait} s");
                 return Err(api_error(StatusCode::TOO_MANY_REQUESTS, "unauthorized", &message));
