@@ -235,7 +235,11 @@ mod tests {
         let f: FileAuth = toml::from_str("enabled = \"maybe\"").unwrap();
         assert!(f.apply(&mut c).unwrap_err().to_string().contains("\"maybe\""));
         let f: FileAuth = toml::from_str("anonymous_role = \"boss\"").unwrap();
-        assert!(f.apply(&mut c).unwrap_err().to_string().contains("anonymous_role"));
+        assert!(f
+            .apply(&mut c)
+            .unwrap_err()
+            .to_string()
+            .contains("anonymous_role"));
         let f: FileAuth = toml::from_str("trusted_proxies = [\"proxy\"]").unwrap();
         assert!(format!("{:#}", f.apply(&mut c).unwrap_err()).contains("\"proxy\""));
     }

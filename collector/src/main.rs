@@ -231,7 +231,9 @@ impl ServeArgs {
         // The first admin's password is taken from the environment only (a flag would show
         // in `ps`).
         let user = std::env::var("DIDBAN_ADMIN_USER").ok().filter(|v| !v.is_empty());
-        let password = std::env::var("DIDBAN_ADMIN_PASSWORD").ok().filter(|v| !v.is_empty());
+        let password = std::env::var("DIDBAN_ADMIN_PASSWORD")
+            .ok()
+            .filter(|v| !v.is_empty());
         c.auth.bootstrap_admin = match (user, password) {
             (Some(u), Some(p)) => Some((u, p)),
             (None, None) => None,

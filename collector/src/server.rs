@@ -96,20 +96,27 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     if let Some(a) = &alerting {
         main_router = main_router.merge(didban_alerting::http::router(a.clone()));
     }
-    main_router = main_router.merge(auth.router()).merge(didban_ui::router(didban_ui::UiContext {
-        db: state.db.clone(),
-        engine: state.engine.clone(),
-        logs: signals.logs.clone(),
-        traces: signals.traces.clone(),
-        alerting: alerting.clone(),
-        data_dir: config.data_dir.clone(),
-        dashboard_dirs: Vec::new(),
-    }));
-    let main_router =
-        main_router.layer(axum::middleware::from_fn_with_state(auth.clone(), didban_ui::auth::guard_main));
+    main_router = main_router
+        .merge(auth.router())
+        .merge(didban_ui::router(didban_ui::UiContext {
+            db: state.db.clone(),
+            engine: state.engine.clone(),
+            logs: signals.logs.clone(),
+            traces: signals.traces.clone(),
+            alerting: alerting.clone(),
+            data_dir: config.data_dir.clone(),
+            dashboard_dirs: Vec::new(),
+        }));
+    let main_router = main_router.layer(axum::middleware::from_fn_with_state(
+        auth.clone(),
+        didban_ui::auth::guard_main,
+    ));
     let otlp_router = ingest::otlp_http_router(state.clone())
         .merge(ingest::otlp_signals_router(signal_ingestor.clone()))
-        .layer(axum::middleware::from_fn_with_state(auth.clone(), didban_ui::auth::guard_otlp));
+        .layer(axum::middleware::from_fn_with_state(
+            auth.clone(),
+            didban_ui::auth::guard_otlp,
+        ));
     let signal_maintenance = tokio::spawn(signals::maintenance_loop(
         signals.clone(),
         state.metrics.clone(),
@@ -121,7 +128,10 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     // The in-process host collector authenticates with a token that exists only in this
     // process's memory (never written anywhere, new at each start).
     let host_token = if auth.settings().required {
-        Some(auth.internal_ingest_token().context("creating the host collector's token")?)
+        Some(
+            auth.internal_ingest_token()
+                .context("creating the host collector's token")?,
+        )
     } else {
         None
     };
@@ -135,20 +145,22 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
             http,
             main_router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
-            .with_graceful_shutdown(stopped(stop.clone()))
-            .into_future(),
+        .with_graceful_shutdown(stopped(stop.clone()))
+        .into_future(),
     );
     let otlp_http_task = tokio::spawn(
         axum::serve(
             otlp_http,
             otlp_router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
-            .with_graceful_shutdown(stopped(stop.clone()))
-            .into_future(),
+        .with_graceful_shutdown(stopped(stop.clone()))
+        .into_future(),
     );
     let grpc_check: Option<ingest::otlp_grpc::IngestCheck> = if auth.settings().required {
         let a = auth.clone();
-        Some(std::sync::Arc::new(move |value: Option<&str>| a.ingest_allowed(value)))
+        Some(std::sync::Arc::new(move |value: Option<&str>| {
+            a.ingest_allowed(value)
+        }))
     } else {
         None
     };
