@@ -24,6 +24,17 @@ pub(super) fn routes() -> Router<Arc<Auth>> {
     Router::new()
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", get(logout_page).post(logout_submit))
+        .route("/favicon.ico", get(favicon))
+}
+
+/// Browsers ask for `/favicon.ico` on every site; an empty answer instead of a 404 keeps
+/// their consoles free of errors (no icon yet).
+async fn favicon() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [(header::CACHE_CONTROL, "public, max-age=86400")],
+    )
+        .into_response()
 }
 
 /// `next` when it is a path on this server, else `/`: no open redirect to another site.
