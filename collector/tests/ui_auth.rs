@@ -1,4 +1,5 @@
 //! Sign-in, roles, CSRF and API tokens against a real `didban serve` with auth on.
+#![allow(clippy::unwrap_used)]
 
 mod auth_support;
 

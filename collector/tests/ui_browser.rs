@@ -5,6 +5,7 @@
 //!
 //! Skipped, loudly, only when Chromium or Playwright is missing and `DIDBAN_REQUIRE_BROWSER`
 //! is unset; `scripts/test.sh` installs both and sets it, so CI never skips silently.
+#![allow(clippy::unwrap_used)]
 
 mod auth_support;
 

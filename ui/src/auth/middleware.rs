@@ -253,7 +253,7 @@ async fn guard(auth: Arc<Auth>, listener: Listener, req: Request, next: Next) ->
             }
         }
         Need::Role(r) => {
-            if !role.is_some_and(|have| have >= r) {
+            if role.is_none_or(|have| have < r) {
                 if identity.is_none() {
                     return match kind {
                         Kind::Page => to_login(&req),

@@ -64,7 +64,7 @@ impl TokenStore {
     /// Every token, newest first.
     pub fn list(&self) -> Vec<ApiToken> {
         let mut t = self.tokens.read().unwrap_or_else(|e| e.into_inner()).clone();
-        t.sort_by(|a, b| b.created_ms.cmp(&a.created_ms));
+        t.sort_by_key(|x| std::cmp::Reverse(x.created_ms));
         t
     }
 
