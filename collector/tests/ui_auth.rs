@@ -356,3 +356,63 @@ fn a_non_loopback_bind_without_auth_refuses_to_start() {
     assert!(text.contains(&format!("http_addr 0.0.0.0:{port}")), "{text}");
     assert!(text.contains("auth.allow_anonymous"), "{text}");
 }
+
+#[test]
+fn on_loopback_auto_mode_is_anonymous_admin_but_refuses_cross_site_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(
+        &dir.path().join("data"),
+        &["--no-host-metrics"],
+        &[],
+        &dir.path().join("stderr.txt"),
+    );
+    assert!(!server.stderr_text().contains("password:"), "no account is made");
+    let r = client().get(server.url("/admin/users")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().unwrap().contains("Sign-in is off"));
+    assert_eq!(
+        client()
+            .get(server.url("/api/v1/query?query=1"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    let form = [
+        ("action", "create"),
+        ("name", "later"),
+        ("password", "later-pass-1"),
+        ("role", "viewer"),
+    ];
+    let r = client()
+        .post(server.url("/admin/users"))
+        .header("Origin", "http://evil.example")
+        .form(&form)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403, "a web page may not drive a local didban");
+    let r = client()
+        .post(server.url("/admin/users"))
+        .header("Sec-Fetch-Site", "cross-site")
+        .form(&form)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client()
+        .post(server.url("/admin/users"))
+        .form(&form)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().unwrap().contains("User later created"));
+    // Ingest is open, also from browsers on other origins (OTel JS exporters).
+    let r = client()
+        .post(format!("http://{}/v1/metrics", server.otlp_http))
+        .header("content-type", "application/json")
+        .header("Origin", "http://app.example")
+        .body(otlp_gauge("anon_gauge"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    server.terminate();
+}
