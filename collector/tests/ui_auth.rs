@@ -321,12 +321,16 @@ fn a_generated_first_admin_password_is_printed_once() {
     login(&server, "admin", &password);
     server.terminate();
 
+    let args = ["--auth", "true", "--no-host-metrics", "--secure-cookies"];
     let mut server = start(&data, &args, &[], &dir.path().join("stderr2.txt"));
     assert!(
         !server.stderr_text().contains("password:"),
         "printed only at the first start"
     );
-    login(&server, "admin", &password);
+    let r = post_login(&server, "admin", &password, "/");
+    assert_eq!(r.status(), 303);
+    let set_cookie = r.headers().get(SET_COOKIE).unwrap().to_str().unwrap();
+    assert!(set_cookie.contains("; Secure"), "{set_cookie}");
     server.terminate();
 }
 

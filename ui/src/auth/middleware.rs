@@ -459,6 +459,33 @@ mod tests {
     }
 
     #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        #![allow(clippy::unwrap_used)]
+        let dir = tempfile::tempdir().unwrap();
+        let settings = super::super::AuthSettings {
+            trusted_proxies: vec![[10, 0, 0, 2].into()],
+            ..Default::default()
+        };
+        let auth = Auth::open(dir.path(), settings).unwrap();
+        let request = |peer: [u8; 4]| {
+            let mut r = Request::builder()
+                .header("x-forwarded-for", "203.0.113.9, 198.51.100.7")
+                .header("x-forwarded-proto", "https")
+                .body(Body::empty())
+                .unwrap();
+            r.extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from((peer, 5000))));
+            r
+        };
+        let via_proxy = request([10, 0, 0, 2]);
+        assert_eq!(client_ip(&auth, &via_proxy), IpAddr::from([198, 51, 100, 7]));
+        assert!(over_tls(&auth, &via_proxy));
+        let direct = request([192, 0, 2, 1]);
+        assert_eq!(client_ip(&auth, &direct), IpAddr::from([192, 0, 2, 1]));
+        assert!(!over_tls(&auth, &direct), "a client cannot claim TLS itself");
+    }
+
+    #[test]
     fn detects_cross_site_requests() {
         assert!(!cross_site(&headers(&[("host", "a.example:9480")])));
         assert!(!cross_site(&headers(&[
