@@ -275,7 +275,10 @@ async fn guard(auth: Arc<Auth>, listener: Listener, req: Request, next: Next) ->
         if cross_site(req.headers()) {
             return refuse(kind, StatusCode::FORBIDDEN, "cross-site request refused");
         }
-        if let Some(expected) = identity.as_ref().and_then(|i| i.csrf.clone()) {
+        // Open routes (the sign-in form) need no token: a stale sign-in form submitted
+        // after signing in elsewhere must not fail; the cross-site check above still holds.
+        let expected = identity.as_ref().and_then(|i| i.csrf.clone());
+        if let Some(expected) = expected.filter(|_| need != Need::Open) {
             let (checked, ok) = match check_csrf(req, &expected).await {
                 Ok(x) => x,
                 Err(r) => return r,
