@@ -77,6 +77,12 @@ fn sign_in_roles_csrf_tokens_and_sessions_across_a_restart() {
     assert_eq!(r.status(), 401);
     assert!(r.headers().get(WWW_AUTHENTICATE).is_some());
     assert!(r.text().unwrap().contains("\"errorType\":\"unauthorized\""));
+    let r = client()
+        .get(server.url("/-/healthy"))
+        .header(AUTHORIZATION, "Bearer didban_stale")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "health answers whatever the credentials");
     for open in ["/-/healthy", "/-/ready", "/login"] {
         assert_eq!(
             client().get(server.url(open)).send().unwrap().status(),

@@ -211,6 +211,8 @@ async fn guard(auth: Arc<Auth>, listener: Listener, req: Request, next: Next) ->
             let token = bearer(value).unwrap_or_default();
             match auth.token_identity(token) {
                 Some(i) => Some(i),
+                // Health checks and the sign-in page answer whatever the credentials.
+                None if need == Need::Open => None,
                 None => {
                     return refuse(
                         Kind::Api,
@@ -225,6 +227,7 @@ async fn guard(auth: Arc<Auth>, listener: Listener, req: Request, next: Next) ->
             let ip = client_ip(&auth, &req);
             match basic_identity(&auth, ip, user, pass).await {
                 Ok(i) => Some(i),
+                Err(_) if need == Need::Open => None,
                 Err(r) => return r,
             }
         }
