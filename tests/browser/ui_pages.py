@@ -189,6 +189,19 @@ def main():
 
             check(row["name"], visit)
 
+        # Sign out through the frame's link and the confirmation button.
+        def sign_out():
+            page.goto(f"{base}/")
+            with page.expect_navigation():
+                page.click("header .account a.signout")
+            with page.expect_navigation():
+                page.click('form[action="/logout"] button[type="submit"]')
+            assert urlparse(page.url).path == "/login", f"after sign-out: {page.url}"
+            page.goto(f"{base}/admin/users")
+            assert urlparse(page.url).path == "/login", "the session still works after sign-out"
+
+        check("signed-out", sign_out)
+
         browser.close()
 
     if failures:
@@ -196,7 +209,7 @@ def main():
         for f in failures:
             print(f"  FAIL {f}", file=sys.stderr)
         sys.exit(1)
-    print(f"all {len(PAGES) + 3} UI checks passed; screenshots in {args.out}")
+    print(f"all {len(PAGES) + 4} UI checks passed; screenshots in {args.out}")
 
 
 if __name__ == "__main__":
