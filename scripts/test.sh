@@ -23,6 +23,17 @@ if ! command -v openssl >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends openssl
 fi
 
+# collector/tests/ui_browser.rs drives the UI in headless Chromium through Playwright
+# (tests/requirements.txt), using Debian's chromium so no browser download is needed.
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends chromium
+fi
+# Chromium is installed now: the browser test must run, never skip.
+export DIDBAN_REQUIRE_BROWSER=1
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

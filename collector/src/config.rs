@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use didban_store::{DbOptions, FsyncMode, SeriesLimits};
 use serde::Deserialize;
 
+use crate::config_auth::{AuthConfig, FileAuth};
 use crate::config_signals::{FaasConfig, FileFaas, FileLogs, FileTraces, LogsConfig, TracesConfig};
 use crate::units::{parse_bytes, parse_duration};
 
@@ -34,6 +35,8 @@ pub struct Config {
     pub host_metrics: HostMetricsConfig,
     /// The alert engine (`[alerting]`), documented in `docs/alerting.md`.
     pub alerting: didban_alerting::AlertingSettings,
+    /// `[auth]`: sign-in, roles, sessions (see `config_auth`).
+    pub auth: AuthConfig,
 }
 
 /// `[host_metrics]`: the agent's host collector, run in-process and shipped over OTLP to
@@ -113,6 +116,7 @@ impl Default for Config {
                 interval: Duration::from_secs(15),
             },
             alerting: didban_alerting::AlertingSettings::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -223,6 +227,7 @@ impl Config {
         file.traces.apply(&mut c.traces)?;
         file.logs.apply(&mut c.logs)?;
         file.faas.apply(&mut c.faas)?;
+        file.auth.apply(&mut c.auth)?;
         c.alerting = file.alerting;
         c.alerting.validate().context("alerting")?;
         if c.limits.max_body_bytes == 0 {
@@ -283,6 +288,8 @@ struct FileConfig {
     host_metrics: FileHostMetrics,
     #[serde(default)]
     alerting: didban_alerting::AlertingSettings,
+    #[serde(default)]
+    auth: FileAuth,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -11,8 +11,9 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 
-/// Starts the host collector when enabled; `grpc` is the bound OTLP/gRPC address.
-pub fn start(config: &Config, grpc: SocketAddr) -> Option<Agent> {
+/// Starts the host collector when enabled; `grpc` is the bound OTLP/gRPC address and
+/// `token` the in-memory ingest token it sends when sign-in is required.
+pub fn start(config: &Config, grpc: SocketAddr, token: Option<String>) -> Option<Agent> {
     if !config.host_metrics.enabled {
         return None;
     }
@@ -32,6 +33,9 @@ pub fn start(config: &Config, grpc: SocketAddr) -> Option<Agent> {
         grpc.ip().to_string()
     };
     agent.export.endpoint = format!("http://{host}:{}", grpc.port());
+    if let Some(t) = token {
+        agent.export.bearer_token = t;
+    }
     agent.export.flush_interval = config.host_metrics.interval.min(agent.export.flush_interval);
     match Agent::start(&agent) {
         Ok(a) => {

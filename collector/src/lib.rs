@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod config;
+pub mod config_auth;
 pub mod config_signals;
 pub mod datadir;
 pub mod host_metrics;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use didban_collector::config::{parse_addr, Config};
+use didban_collector::config_auth::{parse_anonymous_role, AuthMode};
 use didban_collector::units::{parse_bytes, parse_duration};
 use didban_store::FsyncMode;
 
@@ -137,6 +138,23 @@ struct ServeArgs {
     /// Time a head covers before it is cut into a Parquet block [default: 2h]
     #[arg(long, env = "DIDBAN_BLOCK_DURATION", value_name = "DURATION")]
     block_duration: Option<String>,
+    /// Sign-in: true, false, or auto (required unless every listener is on loopback)
+    /// [default: auto]
+    #[arg(long, env = "DIDBAN_AUTH", value_name = "MODE")]
+    auth: Option<String>,
+    /// Serve without sign-in on a non-loopback address although auth is off
+    #[arg(long, env = "DIDBAN_ALLOW_ANONYMOUS")]
+    allow_anonymous: bool,
+    /// Role of requests without credentials: none, viewer, editor, admin
+    /// [default: admin when sign-in is off, none when on]
+    #[arg(long, env = "DIDBAN_ANONYMOUS_ROLE", value_name = "ROLE")]
+    anonymous_role: Option<String>,
+    /// Sessions end this long after their last use [default: 24h]
+    #[arg(long, env = "DIDBAN_SESSION_TTL", value_name = "DURATION")]
+    session_ttl: Option<String>,
+    /// Always mark the session cookie Secure (the server is behind HTTPS)
+    #[arg(long, env = "DIDBAN_SECURE_COOKIES")]
+    secure_cookies: bool,
 }
 
 /// mimalloc instead of glibc malloc: ingest allocates many small, short-lived buffers
@@ -194,6 +212,33 @@ impl ServeArgs {
         if let Some(v) = self.block_duration {
             c.storage.block_duration = parse_duration(&v).context("--block-duration")?;
         }
+        if let Some(v) = self.auth {
+            c.auth.enabled = AuthMode::parse(&v).context("--auth / DIDBAN_AUTH")?;
+        }
+        if self.allow_anonymous {
+            c.auth.allow_anonymous = true;
+        }
+        if let Some(v) = self.anonymous_role {
+            c.auth.anonymous_role =
+                Some(parse_anonymous_role(&v).context("--anonymous-role / DIDBAN_ANONYMOUS_ROLE")?);
+        }
+        if let Some(v) = self.session_ttl {
+            c.auth.session_ttl = parse_duration(&v).context("--session-ttl")?;
+        }
+        if self.secure_cookies {
+            c.auth.secure_cookies = true;
+        }
+        // The first admin's password is taken from the environment only (a flag would show
+        // in `ps`).
+        let user = std::env::var("DIDBAN_ADMIN_USER").ok().filter(|v| !v.is_empty());
+        let password = std::env::var("DIDBAN_ADMIN_PASSWORD")
+            .ok()
+            .filter(|v| !v.is_empty());
+        c.auth.bootstrap_admin = match (user, password) {
+            (Some(u), Some(p)) => Some((u, p)),
+            (None, None) => None,
+            _ => anyhow::bail!("set both DIDBAN_ADMIN_USER and DIDBAN_ADMIN_PASSWORD, or neither"),
+        };
         Ok(c)
     }
 }

@@ -32,7 +32,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Like [`run`], but stops when `stop` turns true; tests drive it directly.
 pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let auth_settings = config.auth.resolve(&[
+        ("http_addr", config.http_addr),
+        ("otlp_http_addr", config.otlp_http_addr),
+        ("otlp_grpc_addr", config.otlp_grpc_addr),
+    ])?;
     let _data_dir_lock = DataDirLock::acquire(&config.data_dir)?;
+    let auth = open_auth(&config, auth_settings)?;
     let options = config.db_options();
     let db = tokio::task::spawn_blocking(move || Db::open(options))
         .await
@@ -90,17 +96,27 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     if let Some(a) = &alerting {
         main_router = main_router.merge(didban_alerting::http::router(a.clone()));
     }
-    main_router = main_router.merge(didban_ui::router(didban_ui::UiContext {
-        db: state.db.clone(),
-        engine: state.engine.clone(),
-        logs: signals.logs.clone(),
-        traces: signals.traces.clone(),
-        alerting: alerting.clone(),
-        data_dir: config.data_dir.clone(),
-        dashboard_dirs: Vec::new(),
-    }));
-    let otlp_router =
-        ingest::otlp_http_router(state.clone()).merge(ingest::otlp_signals_router(signal_ingestor.clone()));
+    main_router = main_router
+        .merge(auth.router())
+        .merge(didban_ui::router(didban_ui::UiContext {
+            db: state.db.clone(),
+            engine: state.engine.clone(),
+            logs: signals.logs.clone(),
+            traces: signals.traces.clone(),
+            alerting: alerting.clone(),
+            data_dir: config.data_dir.clone(),
+            dashboard_dirs: Vec::new(),
+        }));
+    let main_router = main_router.layer(axum::middleware::from_fn_with_state(
+        auth.clone(),
+        didban_ui::auth::guard_main,
+    ));
+    let otlp_router = ingest::otlp_http_router(state.clone())
+        .merge(ingest::otlp_signals_router(signal_ingestor.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            auth.clone(),
+            didban_ui::auth::guard_otlp,
+        ));
     let signal_maintenance = tokio::spawn(signals::maintenance_loop(
         signals.clone(),
         state.metrics.clone(),
@@ -109,24 +125,49 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     ));
 
     let grpc_addr = otlp_grpc.local_addr().context("reading the OTLP/gRPC address")?;
-    let host_agent = crate::host_metrics::start(&config, grpc_addr);
+    // The in-process host collector authenticates with a token that exists only in this
+    // process's memory (never written anywhere, new at each start).
+    let host_token = if auth.settings().required {
+        Some(
+            auth.internal_ingest_token()
+                .context("creating the host collector's token")?,
+        )
+    } else {
+        None
+    };
+    let host_agent = crate::host_metrics::start(&config, grpc_addr, host_token);
     let maintenance = tokio::spawn(maintenance_loop(state.clone(), stop.clone()));
     let self_scrape = tokio::spawn(crate::selfmon_task::self_scrape_loop(state.clone(), stop.clone()));
     let alerting_task = alerting.map(|a| tokio::spawn(a.run(stop.clone())));
 
     let http_task = tokio::spawn(
-        axum::serve(http, main_router)
-            .with_graceful_shutdown(stopped(stop.clone()))
-            .into_future(),
+        axum::serve(
+            http,
+            main_router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(stop.clone()))
+        .into_future(),
     );
     let otlp_http_task = tokio::spawn(
-        axum::serve(otlp_http, otlp_router)
-            .with_graceful_shutdown(stopped(stop.clone()))
-            .into_future(),
+        axum::serve(
+            otlp_http,
+            otlp_router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(stop.clone()))
+        .into_future(),
     );
+    let grpc_check: Option<ingest::otlp_grpc::IngestCheck> = if auth.settings().required {
+        let a = auth.clone();
+        Some(std::sync::Arc::new(move |value: Option<&str>| {
+            a.ingest_allowed(value)
+        }))
+    } else {
+        None
+    };
     let grpc_task = tokio::spawn(ingest::serve_otlp_grpc_all(
         state.clone(),
         signal_ingestor,
+        grpc_check,
         otlp_grpc,
         stopped(stop.clone()),
     ));
@@ -155,9 +196,36 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         warn!(error = %e, "could not save metric metadata");
     }
 
+    if let Err(e) = auth.sessions().flush(now_ms()) {
+        warn!(error = %e, "could not save sessions");
+    }
     state.db.close().await.context("closing the WAL")?;
     info!("didban stopped cleanly");
     Ok(())
+}
+
+/// Opens users, sessions and tokens, and creates the first admin when there is none; a
+/// generated password is printed to stderr this once.
+fn open_auth(
+    config: &Config,
+    settings: didban_ui::auth::AuthSettings,
+) -> anyhow::Result<std::sync::Arc<didban_ui::auth::Auth>> {
+    let required = settings.required;
+    let auth = didban_ui::auth::Auth::open(&config.data_dir, settings).context("opening <data_dir>/auth")?;
+    if let Some(first) = auth.bootstrap_admin(config.auth.bootstrap_admin.clone())? {
+        match first.generated_password {
+            Some(password) => {
+                eprintln!(
+                    "\n  Didban created the first admin account (shown only this once):\n\n      user:     {}\n      password: {password}\n\n  Sign in, then add users and change passwords on /admin/users.\n",
+                    first.user
+                );
+                info!(user = %first.user, "created the first admin with a generated password (printed to stderr)");
+            }
+            None => info!(user = %first.user, "created the first admin from DIDBAN_ADMIN_USER"),
+        }
+    }
+    info!(sign_in_required = required, "auth");
+    Ok(auth)
 }
 
 fn local(l: &TcpListener) -> String {

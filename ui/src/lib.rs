@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod assets;
+pub mod auth;
 pub mod chart;
 pub mod downsample;
 pub mod pages;

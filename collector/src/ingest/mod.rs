@@ -58,7 +58,7 @@ pub async fn serve_otlp_grpc(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    otlp_grpc::serve(Ingestor::new(state), None, listener, shutdown).await
+    otlp_grpc::serve(Ingestor::new(state), None, None, listener, shutdown).await
 }
 
 /// The ingestor of traces and logs over the server's stores.
@@ -71,12 +71,14 @@ pub fn otlp_signals_router(ingestor: Arc<SignalIngestor>) -> Router {
     otlp_signals::router(ingestor)
 }
 
-/// Serves OTLP/gRPC for metrics, traces and logs on `listener` until `shutdown`.
+/// Serves OTLP/gRPC for metrics, traces and logs on `listener` until `shutdown`; with
+/// `auth`, each call's `authorization` metadata must pass it.
 pub async fn serve_otlp_grpc_all(
     state: AppState,
     signals: Arc<SignalIngestor>,
+    auth: Option<otlp_grpc::IngestCheck>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    otlp_grpc::serve(Ingestor::new(state), Some(signals), listener, shutdown).await
+    otlp_grpc::serve(Ingestor::new(state), Some(signals), auth, listener, shutdown).await
 }

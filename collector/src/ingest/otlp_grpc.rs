@@ -121,18 +121,53 @@ where
     }
 }
 
+/// Decides from a call's `authorization` metadata value whether it may write.
+pub type IngestCheck = Arc<dyn Fn(Option<&str>) -> bool + Send + Sync>;
+
+/// Refuses calls whose `authorization` metadata fails the check with `UNAUTHENTICATED`
+/// (which OTLP exporters do not retry); lets everything through without a check.
+#[derive(Clone)]
+pub struct AuthInterceptor(Option<IngestCheck>);
+
+impl tonic::service::Interceptor for AuthInterceptor {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(check) = &self.0 else {
+            return Ok(request);
+        };
+        let value = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        if check(value) {
+            Ok(request)
+        } else {
+            Err(Status::unauthenticated(
+                "ingest needs an API token with the ingest scope (authorization: Bearer <token>)",
+            ))
+        }
+    }
+}
+
 /// Serves the metrics service (and, with `signals`, the trace and logs services) on
-/// `listener` until `shutdown` completes.
+/// `listener` until `shutdown` completes; with `auth`, every call must pass it.
 pub async fn serve(
     ingestor: Arc<Ingestor>,
     signals: Option<Arc<super::signal_pipeline::SignalIngestor>>,
+    auth: Option<IngestCheck>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let traces = signals.clone().map(super::otlp_signals::trace_service);
-    let logs = signals.map(super::otlp_signals::logs_service);
+    use tonic::service::interceptor::InterceptedService;
+    let guard = AuthInterceptor(auth);
+    let traces = signals
+        .clone()
+        .map(super::otlp_signals::trace_service)
+        .map(|s| InterceptedService::new(s, guard.clone()));
+    let logs = signals
+        .map(super::otlp_signals::logs_service)
+        .map(|s| InterceptedService::new(s, guard.clone()));
     tonic::transport::Server::builder()
-        .add_service(service(ingestor))
+        .add_service(InterceptedService::new(service(ingestor), guard))
         .add_optional_service(traces)
         .add_optional_service(logs)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)

@@ -7,17 +7,18 @@ use axum::Router;
 use leptos::prelude::*;
 
 use crate::shell::{render_page, PageMeta, Section};
+use crate::viewer::Viewer;
 use crate::UiContext;
 
 pub(super) fn routes() -> Router<UiContext> {
     Router::new().route("/", get(home))
 }
 
-async fn home(State(ctx): State<UiContext>) -> Html<String> {
+async fn home(State(ctx): State<UiContext>, viewer: Viewer) -> Html<String> {
     let series = ctx.db.stats().head_series;
     let spans = ctx.traces.stats().head_spans;
     let log_docs = ctx.logs.stats().committed_records;
-    render_page(PageMeta::new("Home", Section::None), move || {
+    render_page(PageMeta::for_viewer("Home", Section::None, &viewer), move || {
         view! {
             <h1>"Didban"</h1>
             <dl class="summary">
