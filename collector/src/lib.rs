@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod config_signals;
 pub mod datadir;
+pub mod demo;
 pub mod host_metrics;
 pub mod ingest;
 pub mod metadata;
