@@ -80,7 +80,10 @@ impl DemoArgs {
         };
         let backfill = parse_duration(&self.backfill).context("--backfill")?;
         if backfill > std::time::Duration::from_secs(6 * 3600) {
-            anyhow::bail!("--backfill {} is longer than 6h, the oldest history the store accepts", self.backfill);
+            anyhow::bail!(
+                "--backfill {} is longer than 6h, the oldest history the store accepts",
+                self.backfill
+            );
         }
         let target = match (self.target_http, self.target_otlp_grpc) {
             (Some(http), Some(otlp_grpc)) => {
@@ -92,8 +95,10 @@ impl DemoArgs {
                 Target::Remote { http, otlp_grpc }
             }
             _ => {
-                let mut c = Config::default();
-                c.data_dir = self.data_dir;
+                let mut c = Config {
+                    data_dir: self.data_dir,
+                    ..Config::default()
+                };
                 if let Some(v) = &self.http_addr {
                     c.http_addr = parse_addr("--http-addr", v)?;
                 }

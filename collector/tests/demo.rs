@@ -102,20 +102,33 @@ fn demo_feeds_a_running_server_through_every_protocol() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "demo failed: {stdout}");
-    assert!(stdout.contains("history sent"), "the backfill did not finish in time: {stdout}");
+    assert!(
+        stdout.contains("history sent"),
+        "the backfill did not finish in time: {stdout}"
+    );
     assert!(stdout.contains("stopped after sending"), "{stdout}");
     let h = server.http.as_str();
 
     // Agent-shaped metrics over OTLP: 5 hosts, web-1 has 4 CPUs × 8 modes.
     assert_eq!(
-        scalar(h, r#"count(node_cpu_seconds_total{job="didban-agent",instance="web-1"})"#),
+        scalar(
+            h,
+            r#"count(node_cpu_seconds_total{job="didban-agent",instance="web-1"})"#
+        ),
         Some(32.0)
     );
     assert_eq!(scalar(h, r#"count(count by (instance) (node_load1))"#), Some(5.0));
-    let hit = scalar(h, r#"sum(pg_stat_database_blks_hit{instance="db-1",datname="shop"})"#).unwrap();
+    let hit = scalar(
+        h,
+        r#"sum(pg_stat_database_blks_hit{instance="db-1",datname="shop"})"#,
+    )
+    .unwrap();
     assert!(hit > 0.0, "blks_hit {hit}");
     let slow = scalar(h, r#"max(pg_stat_statements_mean_seconds{instance="db-1"})"#).unwrap();
-    assert!(slow > 0.5, "the sales report should be a slow statement, mean {slow}");
+    assert!(
+        slow > 0.5,
+        "the sales report should be a slow statement, mean {slow}"
+    );
     assert_eq!(scalar(h, r#"count(celery_queue_length)"#), Some(3.0));
     // History: samples from the backfill (5 minutes ago) are there.
     let five_min_ago = (now_ms() - 300_000) as f64 / 1000.0;
@@ -227,8 +240,11 @@ fn demo_runs_its_own_server_and_stops_cleanly_on_sigterm() {
                 let services = reqwest::blocking::get(format!("http://{http}/api/services"))
                     .ok()
                     .and_then(|r| r.json::<Value>().ok());
-                let has_web = services
-                    .is_some_and(|s| s["data"].as_array().is_some_and(|a| a.iter().any(|v| v == "shop-web")));
+                let has_web = services.is_some_and(|s| {
+                    s["data"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|v| v == "shop-web"))
+                });
                 if n == Some(64.0) && has_web {
                     return true;
                 }

@@ -13,7 +13,9 @@ use super::rng::Rng;
 use super::trace::Activity;
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
-const CPU_MODES: &[&str] = &["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"];
+const CPU_MODES: &[&str] = &[
+    "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
+];
 
 /// Per-host counter state.
 struct HostState {
@@ -71,8 +73,29 @@ impl Backends {
             hosts.push(HostState {
                 cpu,
                 load: [h.busy * h.cpus as f64; 3],
-                disk: vec![[uptime * 50.0, uptime * 120_000.0, uptime * 4.0, uptime * 9.0, uptime * 0.01, uptime * 0.03, uptime * 0.02, uptime * 0.05]; disks],
-                net: [uptime * 400_000.0, uptime * 900.0, 0.0, 3.0, uptime * 650_000.0, uptime * 1100.0, 0.0, 0.0],
+                disk: vec![
+                    [
+                        uptime * 50.0,
+                        uptime * 120_000.0,
+                        uptime * 4.0,
+                        uptime * 9.0,
+                        uptime * 0.01,
+                        uptime * 0.03,
+                        uptime * 0.02,
+                        uptime * 0.05
+                    ];
+                    disks
+                ],
+                net: [
+                    uptime * 400_000.0,
+                    uptime * 900.0,
+                    0.0,
+                    3.0,
+                    uptime * 650_000.0,
+                    uptime * 1100.0,
+                    0.0,
+                    0.0,
+                ],
                 ctxt: uptime * 2500.0,
                 intr: uptime * 1800.0,
                 forks: uptime * 3.0,
@@ -94,7 +117,15 @@ impl Backends {
 
     /// All samples at `t_ms`, given the cumulative activity, traffic `load` (≈1) and
     /// Celery queue lengths.
-    pub fn collect(&mut self, rng: &mut Rng, t_ms: f64, act: &Activity, load: f64, queues: [f64; 3], out: &mut Vec<Sample>) {
+    pub fn collect(
+        &mut self,
+        rng: &mut Rng,
+        t_ms: f64,
+        act: &Activity,
+        load: f64,
+        queues: [f64; 3],
+        out: &mut Vec<Sample>,
+    ) {
         let dt = ((t_ms - self.last_t) / 1000.0).max(0.0);
         self.last_t = t_ms;
         let t = t_ms as i64;
@@ -114,7 +145,8 @@ impl Backends {
         let Some(st) = self.hosts.get_mut(i) else {
             return;
         };
-        let busy_target = (h.busy + h.traffic_share * (load - 1.0) + rng.range(-0.03, 0.03)).clamp(0.02, 0.97);
+        let busy_target =
+            (h.busy + h.traffic_share * (load - 1.0) + rng.range(-0.03, 0.03)).clamp(0.02, 0.97);
         let mut busy_sum = 0.0;
         for (c, counters) in st.cpu.iter_mut().enumerate() {
             let busy = (busy_target * rng.range(0.8, 1.2)).clamp(0.01, 0.99);
@@ -129,7 +161,14 @@ impl Backends {
             for m in 0..8 {
                 counters[m] += add[m];
                 let cpu = c.to_string();
-                out.push(s(name, "node_cpu_seconds_total", &[("cpu", &cpu), ("mode", CPU_MODES[m])], counters[m], t, true));
+                out.push(s(
+                    name,
+                    "node_cpu_seconds_total",
+                    &[("cpu", &cpu), ("mode", CPU_MODES[m])],
+                    counters[m],
+                    t,
+                    true,
+                ));
             }
         }
         let running = busy_sum + rng.range(0.0, 0.4);
@@ -142,7 +181,12 @@ impl Backends {
         out.push(s(name, "node_load15", &[], st.load[2], t, false));
 
         let total = h.mem_gib * GIB;
-        let used_share = if name == DB_HOST || name == DB_REPLICA { 0.35 } else { 0.45 } + 0.05 * (load - 1.0) + rng.range(-0.01, 0.01);
+        let used_share = if name == DB_HOST || name == DB_REPLICA {
+            0.35
+        } else {
+            0.45
+        } + 0.05 * (load - 1.0)
+            + rng.range(-0.01, 0.01);
         let cached = total * if name.starts_with("db") { 0.48 } else { 0.3 };
         let buffers = total * 0.02;
         let free = (total * (1.0 - used_share) - cached - buffers).max(total * 0.02);
@@ -156,7 +200,14 @@ impl Backends {
             ("Active", total * used_share * 0.7 + cached * 0.4),
             ("Inactive", cached * 0.5),
             ("Dirty", rng.range(1.0, 40.0) * 1024.0 * 1024.0),
-            ("Shmem", if name.starts_with("db") { 8.0 * GIB } else { 0.2 * GIB }),
+            (
+                "Shmem",
+                if name.starts_with("db") {
+                    8.0 * GIB
+                } else {
+                    0.2 * GIB
+                },
+            ),
             ("Slab", 0.6 * GIB),
             ("SwapTotal", 2.0 * GIB),
             ("SwapFree", 1.96 * GIB),
@@ -168,7 +219,13 @@ impl Backends {
         let mut filesystems = vec![("/dev/nvme0n1p1", "/", "ext4", 100.0 * GIB, st.root_used)];
         if h.data_volume {
             st.data_used = (self.db_size / (500.0 * GIB) + 0.5).min(0.97);
-            filesystems.push(("/dev/nvme1n1", "/var/lib/postgresql", "xfs", 500.0 * GIB, st.data_used));
+            filesystems.push((
+                "/dev/nvme1n1",
+                "/var/lib/postgresql",
+                "xfs",
+                500.0 * GIB,
+                st.data_used,
+            ));
         }
         filesystems.push(("tmpfs", "/run", "tmpfs", 1.6 * GIB, 0.001));
         for (device, mount, fstype, size, used) in filesystems {
@@ -176,9 +233,23 @@ impl Backends {
             let free = size * (1.0 - used);
             out.push(s(name, "node_filesystem_size_bytes", &labels, size, t, false));
             out.push(s(name, "node_filesystem_free_bytes", &labels, free, t, false));
-            out.push(s(name, "node_filesystem_avail_bytes", &labels, (free - size * 0.05).max(0.0), t, false));
+            out.push(s(
+                name,
+                "node_filesystem_avail_bytes",
+                &labels,
+                (free - size * 0.05).max(0.0),
+                t,
+                false,
+            ));
             out.push(s(name, "node_filesystem_files", &labels, 6_553_600.0, t, false));
-            out.push(s(name, "node_filesystem_files_free", &labels, 6_553_600.0 * (1.0 - used * 0.3), t, false));
+            out.push(s(
+                name,
+                "node_filesystem_files_free",
+                &labels,
+                6_553_600.0 * (1.0 - used * 0.3),
+                t,
+                false,
+            ));
             out.push(s(name, "node_filesystem_readonly", &labels, 0.0, t, false));
             out.push(s(name, "node_filesystem_device_error", &labels, 0.0, t, false));
         }
@@ -188,9 +259,18 @@ impl Backends {
             let device = if d == 0 { "nvme0n1" } else { "nvme1n1" };
             let reads = dt * intensity * rng.range(2.0, 6.0);
             let writes = dt * intensity * rng.range(8.0, 20.0);
-            let add = [reads * 16_384.0, writes * 12_288.0, reads, writes, reads * 0.0002, writes * 0.0004, (reads + writes) * 0.00025, (reads + writes) * 0.0005];
-            for k in 0..8 {
-                counters[k] += add[k];
+            let add = [
+                reads * 16_384.0,
+                writes * 12_288.0,
+                reads,
+                writes,
+                reads * 0.0002,
+                writes * 0.0004,
+                (reads + writes) * 0.00025,
+                (reads + writes) * 0.0005,
+            ];
+            for (total, a) in counters.iter_mut().zip(add) {
+                *total += a;
             }
             let names = [
                 "node_disk_read_bytes_total",
@@ -202,17 +282,34 @@ impl Backends {
                 "node_disk_io_time_seconds_total",
                 "node_disk_io_time_weighted_seconds_total",
             ];
-            for k in 0..8 {
-                out.push(s(name, names[k], &[("device", device)], counters[k], t, true));
+            for (metric, v) in names.iter().zip(counters.iter()) {
+                out.push(s(name, metric, &[("device", device)], *v, t, true));
             }
-            out.push(s(name, "node_disk_io_now", &[("device", device)], rng.poisson(0.3 * intensity) as f64, t, false));
+            out.push(s(
+                name,
+                "node_disk_io_now",
+                &[("device", device)],
+                rng.poisson(0.3 * intensity) as f64,
+                t,
+                false,
+            ));
         }
 
-        let rx = dt * load * rng.range(300_000.0, 500_000.0) * if name.starts_with("web") { 2.0 } else { 1.0 };
+        let rx =
+            dt * load * rng.range(300_000.0, 500_000.0) * if name.starts_with("web") { 2.0 } else { 1.0 };
         let tx = rx * rng.range(1.4, 2.2);
-        let add = [rx, rx / 900.0, 0.0, if rng.chance(0.02) { 1.0 } else { 0.0 }, tx, tx / 1100.0, 0.0, 0.0];
-        for k in 0..8 {
-            st.net[k] += add[k];
+        let add = [
+            rx,
+            rx / 900.0,
+            0.0,
+            if rng.chance(0.02) { 1.0 } else { 0.0 },
+            tx,
+            tx / 1100.0,
+            0.0,
+            0.0,
+        ];
+        for (total, a) in st.net.iter_mut().zip(add) {
+            *total += a;
         }
         let names = [
             "node_network_receive_bytes_total",
@@ -224,8 +321,8 @@ impl Backends {
             "node_network_transmit_errs_total",
             "node_network_transmit_drop_total",
         ];
-        for k in 0..8 {
-            out.push(s(name, names[k], &[("device", "eth0")], st.net[k], t, true));
+        for (metric, v) in names.iter().zip(st.net) {
+            out.push(s(name, metric, &[("device", "eth0")], v, t, true));
         }
 
         st.ctxt += dt * (1500.0 + 4000.0 * busy_target) * h.cpus as f64;
@@ -234,8 +331,22 @@ impl Backends {
         out.push(s(name, "node_context_switches_total", &[], st.ctxt, t, true));
         out.push(s(name, "node_intr_total", &[], st.intr, t, true));
         out.push(s(name, "node_forks_total", &[], st.forks, t, true));
-        out.push(s(name, "node_procs_running", &[], (running.round() + 1.0).max(1.0), t, false));
-        out.push(s(name, "node_procs_blocked", &[], rng.poisson(0.05) as f64, t, false));
+        out.push(s(
+            name,
+            "node_procs_running",
+            &[],
+            (running.round() + 1.0).max(1.0),
+            t,
+            false,
+        ));
+        out.push(s(
+            name,
+            "node_procs_blocked",
+            &[],
+            rng.poisson(0.05) as f64,
+            t,
+            false,
+        ));
         out.push(s(name, "node_boot_time_seconds", &[], boot.round(), t, false));
         out.push(s(name, "node_time_seconds", &[], t as f64 / 1000.0, t, false));
     }
@@ -254,38 +365,91 @@ impl Backends {
             (calls + background) * rng.range(180.0, 240.0),
             rows * 40.0 + background * 100.0,
             rows + background * 10.0,
-            (act.query_calls[catalog::q::ORDER_INSERT] - self.last_act.query_calls[catalog::q::ORDER_INSERT]) * 4.0
-                + (act.query_calls[catalog::q::CART_INSERT] - self.last_act.query_calls[catalog::q::CART_INSERT]),
-            (act.query_calls[catalog::q::STOCK_UPDATE] - self.last_act.query_calls[catalog::q::STOCK_UPDATE]) + dt * 0.2,
+            (act.query_calls[catalog::q::ORDER_INSERT] - self.last_act.query_calls[catalog::q::ORDER_INSERT])
+                * 4.0
+                + (act.query_calls[catalog::q::CART_INSERT]
+                    - self.last_act.query_calls[catalog::q::CART_INSERT]),
+            (act.query_calls[catalog::q::STOCK_UPDATE] - self.last_act.query_calls[catalog::q::STOCK_UPDATE])
+                + dt * 0.2,
             dt * 0.05,
             0.0,
         ];
         for (k, a) in adds.iter().enumerate() {
             self.pg[k] += a;
         }
-        let report_calls = act.query_calls[catalog::q::SALES_REPORT] - self.last_act.query_calls[catalog::q::SALES_REPORT];
+        let report_calls =
+            act.query_calls[catalog::q::SALES_REPORT] - self.last_act.query_calls[catalog::q::SALES_REPORT];
         self.pg[10] += report_calls;
         self.pg[11] += report_calls * 48.0 * 1024.0 * 1024.0;
         self.pg[12] += 0.0;
         self.pg[13] += calls * 0.02;
         self.db_size += dt * 900.0 * rng.range(0.5, 1.5);
         let columns = [
-            "xact_commit", "xact_rollback", "blks_read", "blks_hit", "tup_returned", "tup_fetched", "tup_inserted", "tup_updated",
-            "tup_deleted", "conflicts", "temp_files", "temp_bytes", "deadlocks", "blk_read_time",
+            "xact_commit",
+            "xact_rollback",
+            "blks_read",
+            "blks_hit",
+            "tup_returned",
+            "tup_fetched",
+            "tup_inserted",
+            "tup_updated",
+            "tup_deleted",
+            "conflicts",
+            "temp_files",
+            "temp_bytes",
+            "deadlocks",
+            "blk_read_time",
         ];
         for (datid, datname, scale) in [("16384", "shop", 1.0), ("5", "postgres", 0.001)] {
             let labels = [("datid", datid), ("datname", datname)];
             for (k, col) in columns.iter().enumerate() {
-                out.push(s(DB_HOST, &format!("pg_stat_database_{col}"), &labels, (self.pg[k] * scale).floor(), t, true));
+                out.push(s(
+                    DB_HOST,
+                    &format!("pg_stat_database_{col}"),
+                    &labels,
+                    (self.pg[k] * scale).floor(),
+                    t,
+                    true,
+                ));
             }
-            out.push(s(DB_HOST, "pg_stat_database_blk_write_time", &labels, self.pg[13] * 0.4 * scale, t, true));
-            let backends = if datname == "shop" { 38.0 + rng.range(-4.0, 6.0) } else { 1.0 };
-            out.push(s(DB_HOST, "pg_stat_database_numbackends", &labels, backends.round(), t, false));
-            let active = if datname == "shop" { rng.poisson(3.0) as f64 + 1.0 } else { 0.0 };
+            out.push(s(
+                DB_HOST,
+                "pg_stat_database_blk_write_time",
+                &labels,
+                self.pg[13] * 0.4 * scale,
+                t,
+                true,
+            ));
+            let backends = if datname == "shop" {
+                38.0 + rng.range(-4.0, 6.0)
+            } else {
+                1.0
+            };
+            out.push(s(
+                DB_HOST,
+                "pg_stat_database_numbackends",
+                &labels,
+                backends.round(),
+                t,
+                false,
+            ));
+            let active = if datname == "shop" {
+                rng.poisson(3.0) as f64 + 1.0
+            } else {
+                0.0
+            };
             let states = [
                 ("active", active, 0.4f64),
                 ("idle", (backends - active).max(0.0).round(), 0.0),
-                ("idle in transaction", if datname == "shop" { rng.poisson(0.4) as f64 } else { 0.0 }, 1.5),
+                (
+                    "idle in transaction",
+                    if datname == "shop" {
+                        rng.poisson(0.4) as f64
+                    } else {
+                        0.0
+                    },
+                    1.5,
+                ),
                 ("idle in transaction (aborted)", 0.0, 0.0),
                 ("fastpath function call", 0.0, 0.0),
                 ("disabled", 0.0, 0.0),
@@ -293,13 +457,38 @@ impl Backends {
             for (state, n, tx) in states {
                 let labels = [("datname", datname), ("state", state)];
                 out.push(s(DB_HOST, "pg_stat_activity_count", &labels, n, t, false));
-                let age = if n > 0.0 { rng.lognormal(tx.max(0.01), 0.8) } else { 0.0 };
-                out.push(s(DB_HOST, "pg_stat_activity_max_tx_duration", &labels, age, t, false));
-                out.push(s(DB_HOST, "pg_stat_activity_max_query_duration", &labels, age * 0.8, t, false));
+                let age = if n > 0.0 {
+                    rng.lognormal(tx.max(0.01), 0.8)
+                } else {
+                    0.0
+                };
+                out.push(s(
+                    DB_HOST,
+                    "pg_stat_activity_max_tx_duration",
+                    &labels,
+                    age,
+                    t,
+                    false,
+                ));
+                out.push(s(
+                    DB_HOST,
+                    "pg_stat_activity_max_query_duration",
+                    &labels,
+                    age * 0.8,
+                    t,
+                    false,
+                ));
             }
             for mode in [
-                "accesssharelock", "rowsharelock", "rowexclusivelock", "shareupdateexclusivelock", "sharelock", "sharerowexclusivelock",
-                "exclusivelock", "accessexclusivelock", "sireadlock",
+                "accesssharelock",
+                "rowsharelock",
+                "rowexclusivelock",
+                "shareupdateexclusivelock",
+                "sharelock",
+                "sharerowexclusivelock",
+                "exclusivelock",
+                "accessexclusivelock",
+                "sireadlock",
             ] {
                 let n = match (datname, mode) {
                     ("shop", "accesssharelock") => rng.poisson(12.0) as f64,
@@ -307,21 +496,57 @@ impl Backends {
                     ("shop", "exclusivelock") => rng.poisson(0.5) as f64,
                     _ => 0.0,
                 };
-                out.push(s(DB_HOST, "pg_locks_count", &[("datname", datname), ("mode", mode)], n, t, false));
+                out.push(s(
+                    DB_HOST,
+                    "pg_locks_count",
+                    &[("datname", datname), ("mode", mode)],
+                    n,
+                    t,
+                    false,
+                ));
             }
-            let size = if datname == "shop" { self.db_size } else { 7.6 * 1024.0 * 1024.0 };
-            out.push(s(DB_HOST, "pg_database_size_bytes", &[("datname", datname)], size.round(), t, false));
+            let size = if datname == "shop" {
+                self.db_size
+            } else {
+                7.6 * 1024.0 * 1024.0
+            };
+            out.push(s(
+                DB_HOST,
+                "pg_database_size_bytes",
+                &[("datname", datname)],
+                size.round(),
+                t,
+                false,
+            ));
         }
         out.push(s(DB_HOST, "pg_up", &[], 1.0, t, false));
-        out.push(s(DB_HOST, "pg_static", &[("server_version_num", "160004")], 1.0, t, false));
+        out.push(s(
+            DB_HOST,
+            "pg_static",
+            &[("server_version_num", "160004")],
+            1.0,
+            t,
+            false,
+        ));
         out.push(s(DB_HOST, "pg_settings_max_connections", &[], 200.0, t, false));
-        out.push(s(DB_HOST, "pg_settings_superuser_reserved_connections", &[], 3.0, t, false));
+        out.push(s(
+            DB_HOST,
+            "pg_settings_superuser_reserved_connections",
+            &[],
+            3.0,
+            t,
+            false,
+        ));
         out.push(s(DB_HOST, "pg_replication_is_replica", &[], 0.0, t, false));
         out.push(s(DB_HOST, "pg_replication_lag_seconds", &[], 0.0, t, false));
         out.push(s(
             DB_HOST,
             "pg_stat_replication_pg_wal_lsn_diff",
-            &[("application_name", DB_REPLICA), ("client_addr", "10.0.2.12"), ("state", "streaming")],
+            &[
+                ("application_name", DB_REPLICA),
+                ("client_addr", "10.0.2.12"),
+                ("state", "streaming"),
+            ],
             rng.lognormal(40_000.0, 1.0).round(),
             t,
             false,
@@ -331,37 +556,124 @@ impl Backends {
             let labels = [("user", "shop"), ("datname", "shop"), ("queryid", id.as_str())];
             let calls = act.query_calls[i];
             let secs = act.query_seconds[i];
-            out.push(s(DB_HOST, "pg_stat_statements_calls_total", &labels, calls, t, true));
-            out.push(s(DB_HOST, "pg_stat_statements_seconds_total", &labels, secs, t, true));
-            let mean = if calls > 0.0 { secs / calls } else { qy.median_ms / 1000.0 };
-            out.push(s(DB_HOST, "pg_stat_statements_mean_seconds", &labels, mean, t, false));
-            out.push(s(DB_HOST, "pg_stat_statements_rows_total", &labels, act.query_rows[i], t, true));
-            out.push(s(DB_HOST, "pg_stat_statements_block_read_seconds_total", &labels, secs * 0.03, t, true));
-            out.push(s(DB_HOST, "pg_stat_statements_block_write_seconds_total", &labels, secs * 0.005, t, true));
+            out.push(s(
+                DB_HOST,
+                "pg_stat_statements_calls_total",
+                &labels,
+                calls,
+                t,
+                true,
+            ));
+            out.push(s(
+                DB_HOST,
+                "pg_stat_statements_seconds_total",
+                &labels,
+                secs,
+                t,
+                true,
+            ));
+            let mean = if calls > 0.0 {
+                secs / calls
+            } else {
+                qy.median_ms / 1000.0
+            };
+            out.push(s(
+                DB_HOST,
+                "pg_stat_statements_mean_seconds",
+                &labels,
+                mean,
+                t,
+                false,
+            ));
+            out.push(s(
+                DB_HOST,
+                "pg_stat_statements_rows_total",
+                &labels,
+                act.query_rows[i],
+                t,
+                true,
+            ));
+            out.push(s(
+                DB_HOST,
+                "pg_stat_statements_block_read_seconds_total",
+                &labels,
+                secs * 0.03,
+                t,
+                true,
+            ));
+            out.push(s(
+                DB_HOST,
+                "pg_stat_statements_block_write_seconds_total",
+                &labels,
+                secs * 0.005,
+                t,
+                true,
+            ));
         }
     }
 
     fn replica(&mut self, rng: &mut Rng, t: i64, out: &mut Vec<Sample>) {
-        let lag = if rng.chance(0.03) { rng.range(4.0, 15.0) } else { rng.lognormal(0.25, 0.6) };
+        let lag = if rng.chance(0.03) {
+            rng.range(4.0, 15.0)
+        } else {
+            rng.lognormal(0.25, 0.6)
+        };
         out.push(s(DB_REPLICA, "pg_up", &[], 1.0, t, false));
-        out.push(s(DB_REPLICA, "pg_static", &[("server_version_num", "160004")], 1.0, t, false));
+        out.push(s(
+            DB_REPLICA,
+            "pg_static",
+            &[("server_version_num", "160004")],
+            1.0,
+            t,
+            false,
+        ));
         out.push(s(DB_REPLICA, "pg_settings_max_connections", &[], 200.0, t, false));
         out.push(s(DB_REPLICA, "pg_replication_is_replica", &[], 1.0, t, false));
         out.push(s(DB_REPLICA, "pg_replication_lag_seconds", &[], lag, t, false));
-        out.push(s(DB_REPLICA, "pg_database_size_bytes", &[("datname", "shop")], self.db_size.round(), t, false));
+        out.push(s(
+            DB_REPLICA,
+            "pg_database_size_bytes",
+            &[("datname", "shop")],
+            self.db_size.round(),
+            t,
+            false,
+        ));
         for (state, n) in [("active", 1.0), ("idle", rng.poisson(4.0) as f64)] {
-            out.push(s(DB_REPLICA, "pg_stat_activity_count", &[("datname", "shop"), ("state", state)], n, t, false));
+            out.push(s(
+                DB_REPLICA,
+                "pg_stat_activity_count",
+                &[("datname", "shop"), ("state", state)],
+                n,
+                t,
+                false,
+            ));
         }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn redis(&mut self, rng: &mut Rng, act: &Activity, dt: f64, t: i64, queues: [f64; 3], out: &mut Vec<Sample>) {
+    fn redis(
+        &mut self,
+        rng: &mut Rng,
+        act: &Activity,
+        dt: f64,
+        t: i64,
+        queues: [f64; 3],
+        out: &mut Vec<Sample>,
+    ) {
         let h = REDIS_HOST;
         // Commands also come from Celery (BRPOP polling, results) and session reads.
         let cmds = act.redis_commands - self.last_act.redis_commands + dt * rng.range(25.0, 35.0);
         let hits = act.redis_hits - self.last_act.redis_hits + dt * rng.range(3.0, 5.0);
         let misses = act.redis_misses - self.last_act.redis_misses + dt * rng.range(0.2, 0.4);
-        let adds = [cmds, dt * rng.range(0.05, 0.2), 0.0, hits, misses, dt * rng.range(0.5, 1.5), cmds * 90.0];
+        let adds = [
+            cmds,
+            dt * rng.range(0.05, 0.2),
+            0.0,
+            hits,
+            misses,
+            dt * rng.range(0.5, 1.5),
+            cmds * 90.0,
+        ];
         for (k, a) in adds.iter().enumerate() {
             self.redis[k] += a;
         }
@@ -389,7 +701,10 @@ impl Backends {
             ("redis_mem_fragmentation_ratio", 1.12),
             ("redis_connected_clients", (42.0 + rng.range(-3.0, 3.0)).round()),
             ("redis_blocked_clients", 4.0),
-            ("redis_uptime_in_seconds", (t as f64 / 1000.0 - self.boot_s).round()),
+            (
+                "redis_uptime_in_seconds",
+                (t as f64 / 1000.0 - self.boot_s).round(),
+            ),
             ("redis_connected_slaves", 0.0),
             ("redis_aof_enabled", 0.0),
             ("redis_rdb_last_bgsave_status", 1.0),
@@ -397,13 +712,41 @@ impl Backends {
         for (name, v) in gauges {
             out.push(s(h, name, &[], v, t, false));
         }
-        out.push(s(h, "redis_instance_info", &[("role", "master"), ("redis_version", "7.2.4")], 1.0, t, false));
-        out.push(s(h, "redis_db_keys", &[("db", "db0")], (182_000.0 + rng.range(-500.0, 500.0)).round(), t, false));
-        out.push(s(h, "redis_db_keys_expiring", &[("db", "db0")], (151_000.0 + rng.range(-500.0, 500.0)).round(), t, false));
+        out.push(s(
+            h,
+            "redis_instance_info",
+            &[("role", "master"), ("redis_version", "7.2.4")],
+            1.0,
+            t,
+            false,
+        ));
+        out.push(s(
+            h,
+            "redis_db_keys",
+            &[("db", "db0")],
+            (182_000.0 + rng.range(-500.0, 500.0)).round(),
+            t,
+            false,
+        ));
+        out.push(s(
+            h,
+            "redis_db_keys_expiring",
+            &[("db", "db0")],
+            (151_000.0 + rng.range(-500.0, 500.0)).round(),
+            t,
+            false,
+        ));
         for (q, len) in QUEUES.iter().zip(queues) {
             out.push(s(h, "celery_queue_length", &[("queue_name", q)], len, t, false));
         }
-        out.push(s(h, "celery_unacked_messages", &[], rng.poisson(2.0) as f64, t, false));
+        out.push(s(
+            h,
+            "celery_unacked_messages",
+            &[],
+            rng.poisson(2.0) as f64,
+            t,
+            false,
+        ));
     }
 }
 
@@ -419,8 +762,18 @@ mod tests {
         let mut last: std::collections::BTreeMap<String, f64> = Default::default();
         for i in 1..30 {
             let mut out = Vec::new();
-            b.collect(&mut rng, 1_000_000.0 + f64::from(i) * 10_000.0, &act, 1.0 + 0.3 * f64::from(i % 3), [1.0, 0.0, 110.0], &mut out);
-            for sm in out.iter().filter(|sm| sm.kind == didban_agent::model::MetricKind::Counter) {
+            b.collect(
+                &mut rng,
+                1_000_000.0 + f64::from(i) * 10_000.0,
+                &act,
+                1.0 + 0.3 * f64::from(i % 3),
+                [1.0, 0.0, 110.0],
+                &mut out,
+            );
+            for sm in out
+                .iter()
+                .filter(|sm| sm.kind == didban_agent::model::MetricKind::Counter)
+            {
                 let key = format!("{}{:?}", sm.name, sm.labels);
                 if let Some(prev) = last.get(&key) {
                     assert!(sm.value >= *prev, "{key} went from {prev} to {}", sm.value);

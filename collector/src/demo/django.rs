@@ -93,9 +93,21 @@ impl DjangoMetrics {
         }
         let mut with_inf = hist.to_vec();
         with_inf.push(("le", "+Inf"));
-        self.add("django_http_requests_latency_seconds_by_view_method_bucket", &with_inf, 1.0);
-        self.add("django_http_requests_latency_seconds_by_view_method_sum", &hist, seconds);
-        self.add("django_http_requests_latency_seconds_by_view_method_count", &hist, 1.0);
+        self.add(
+            "django_http_requests_latency_seconds_by_view_method_bucket",
+            &with_inf,
+            1.0,
+        );
+        self.add(
+            "django_http_requests_latency_seconds_by_view_method_sum",
+            &hist,
+            seconds,
+        );
+        self.add(
+            "django_http_requests_latency_seconds_by_view_method_count",
+            &hist,
+            1.0,
+        );
         self.cpu_seconds[usize::from(inst.min(1))] += seconds * 0.6;
     }
 
@@ -128,7 +140,10 @@ impl DjangoMetrics {
             let gauges = [
                 ("up", 1.0),
                 ("scrape_duration_seconds", rng.lognormal(0.012, 0.3)),
-                ("process_resident_memory_bytes", rng.range(310.0, 330.0) * 1024.0 * 1024.0),
+                (
+                    "process_resident_memory_bytes",
+                    rng.range(310.0, 330.0) * 1024.0 * 1024.0,
+                ),
                 ("process_open_fds", rng.range(38.0, 46.0).round()),
                 ("process_cpu_seconds_total", self.cpu_seconds[usize::from(inst)]),
             ];
@@ -183,7 +198,10 @@ mod tests {
         assert_eq!(value(bucket, Some("0.05")), 1.0);
         assert_eq!(value(bucket, Some("0.5")), 2.0);
         assert_eq!(value(bucket, Some("+Inf")), 2.0);
-        assert_eq!(value("django_http_requests_latency_seconds_by_view_method_count", None), 2.0);
+        assert_eq!(
+            value("django_http_requests_latency_seconds_by_view_method_count", None),
+            2.0
+        );
         assert_eq!(le_text(1.0), "1.0");
         assert_eq!(le_text(0.025), "0.025");
     }

@@ -90,7 +90,10 @@ pub async fn run(opts: DemoOptions, stop: watch::Receiver<bool>) -> anyhow::Resu
         let _ = feed_stop_tx.send(true);
     });
     let result = match opts.target {
-        Target::Remote { ref http, ref otlp_grpc } => {
+        Target::Remote {
+            ref http,
+            ref otlp_grpc,
+        } => {
             println!("didban demo: feeding the Didban at {http} (OTLP/gRPC {otlp_grpc})");
             feed(&opts, http, otlp_grpc, feed_stop, None).await
         }
@@ -214,7 +217,10 @@ fn query_texts(t_ms: f64) -> opentelemetry_proto::tonic::logs::v1::ResourceLogs 
         ));
     }
     resource_logs(
-        vec![kv("service.name", "postgresql"), kv("host.name", catalog::DB_HOST)],
+        vec![
+            kv("service.name", "postgresql"),
+            kv("host.name", catalog::DB_HOST),
+        ],
         "didban-agent",
         records,
     )
@@ -248,7 +254,10 @@ async fn feed(
     if let Some(newest) = sender.newest_demo_sample(start, live_start).await {
         if newest >= start {
             start = align(newest) + METRIC_EVERY_MS;
-            println!("didban demo: earlier demo data found up to {}; continuing after it", rfc3339(newest));
+            println!(
+                "didban demo: earlier demo data found up to {}; continuing after it",
+                rfc3339(newest)
+            );
         }
     }
     let seed = opts.seed.unwrap_or(live_start as u64);
@@ -263,13 +272,14 @@ async fn feed(
         );
     }
     let mut batch = Output::default();
-    let mut steps = 0u32;
+    let mut unsent_steps = 0u32;
     let result: Result<(), Stopped> = async {
         while t + STEP_MS <= now_ms() {
             batch.append(world.step(t, t + STEP_MS));
             t += STEP_MS;
-            steps += 1;
-            if steps % BACKFILL_STEPS_PER_SEND == 0 {
+            unsent_steps += 1;
+            if unsent_steps == BACKFILL_STEPS_PER_SEND {
+                unsent_steps = 0;
                 sender.send(std::mem::take(&mut batch)).await?;
             }
         }
@@ -347,7 +357,12 @@ mod tests {
         assert!(all.span_count() > 40_000, "{} spans", all.span_count());
         assert!(all.log_count() > 10_000, "{} log records", all.log_count());
         let names: std::collections::BTreeSet<&str> = all.agent.iter().map(|s| s.name.as_str()).collect();
-        for want in ["node_cpu_seconds_total", "pg_stat_database_blks_hit", "redis_keyspace_hits_total", "celery_queue_length"] {
+        for want in [
+            "node_cpu_seconds_total",
+            "pg_stat_database_blks_hit",
+            "redis_keyspace_hits_total",
+            "celery_queue_length",
+        ] {
             assert!(names.contains(want), "{want} missing");
         }
         let mut errors = 0;
@@ -373,7 +388,14 @@ mod tests {
         let mut rng = rng::Rng::new(1);
         let mut act = trace::Activity::new();
         let mut t = trace::Trace::new(&mut rng, 0.0);
-        let ms = t.db(&mut rng, &mut act, trace::Svc::Worker, &[1; 8], catalog::q::SALES_REPORT, 1.0);
+        let ms = t.db(
+            &mut rng,
+            &mut act,
+            trace::Svc::Worker,
+            &[1; 8],
+            catalog::q::SALES_REPORT,
+            1.0,
+        );
         assert!(ms > trace::SLOW_QUERY_MS, "{ms}");
         assert_eq!(t.logs.len(), 1, "a slow statement logs a WARN record");
         assert_eq!(align(12_345), 10_000);

@@ -109,6 +109,7 @@ impl Sender {
     pub async fn wait_ready(&mut self) -> Result<(), Stopped> {
         let url = format!("{}/-/ready", self.base);
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+        let started = std::time::Instant::now();
         loop {
             if self.stopping() {
                 return Err(Stopped);
@@ -121,7 +122,10 @@ impl Sender {
                 Ok(r) => format!("{url} answered {}", r.status()),
                 Err(e) => format!("{url}: {e}"),
             };
-            self.say_unreachable(&why);
+            // A server starting in this process gets a few seconds before we complain.
+            if started.elapsed() > Duration::from_secs(5) {
+                self.say_unreachable(&why);
+            }
             let d = backoff.next_delay(None);
             self.sleep(d).await?;
         }
@@ -138,7 +142,16 @@ impl Sender {
             ("end", format!("{:.3}", now_ms as f64 / 1000.0)),
             ("step", "30".to_string()),
         ];
-        let body: serde_json::Value = self.http.get(&url).query(&params).send().await.ok()?.json().await.ok()?;
+        let body: serde_json::Value = self
+            .http
+            .get(&url)
+            .query(&params)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
         let mut newest: Option<f64> = None;
         for series in body.get("data")?.get("result")?.as_array()? {
             for v in series.get("values")?.as_array()? {
@@ -175,19 +188,29 @@ impl Sender {
     pub async fn send(&mut self, out: Output) -> Result<(), Stopped> {
         let counts = (out.span_count(), out.log_count(), out.sample_count());
         for chunk in chunks(out.spans) {
-            let bytes = ExportTraceServiceRequest { resource_spans: chunk }.encode_to_vec();
-            self.deliver("spans", Payload::Otlp(Signal::Traces, bytes)).await?;
+            let bytes = ExportTraceServiceRequest {
+                resource_spans: chunk,
+            }
+            .encode_to_vec();
+            self.deliver("spans", Payload::Otlp(Signal::Traces, bytes))
+                .await?;
         }
         for chunk in chunks(out.logs) {
             let bytes = ExportLogsServiceRequest { resource_logs: chunk }.encode_to_vec();
-            self.deliver("log records", Payload::Otlp(Signal::Logs, bytes)).await?;
+            self.deliver("log records", Payload::Otlp(Signal::Logs, bytes))
+                .await?;
         }
         for request in self.agent_requests(out.agent) {
-            self.deliver("agent metrics", Payload::Otlp(Signal::Metrics, request)).await?;
+            self.deliver("agent metrics", Payload::Otlp(Signal::Metrics, request))
+                .await?;
         }
         for chunk in chunks(out.metrics) {
-            let bytes = ExportMetricsServiceRequest { resource_metrics: chunk }.encode_to_vec();
-            self.deliver("OTLP metrics", Payload::Otlp(Signal::Metrics, bytes)).await?;
+            let bytes = ExportMetricsServiceRequest {
+                resource_metrics: chunk,
+            }
+            .encode_to_vec();
+            self.deliver("OTLP metrics", Payload::Otlp(Signal::Metrics, bytes))
+                .await?;
         }
         for chunk in chunks(merge_series(out.remote_write)) {
             let bytes = WriteRequest {
@@ -196,7 +219,8 @@ impl Sender {
             }
             .encode_to_vec();
             let compressed = snap::raw::Encoder::new().compress_vec(&bytes).unwrap_or_default();
-            self.deliver("remote_write samples", Payload::RemoteWrite(compressed)).await?;
+            self.deliver("remote_write samples", Payload::RemoteWrite(compressed))
+                .await?;
         }
         self.totals.spans += counts.0;
         self.totals.logs += counts.1;
@@ -338,7 +362,11 @@ fn chunks<T: Message>(items: Vec<T>) -> Vec<Vec<T>> {
 fn merge_series(series: Vec<TimeSeries>) -> Vec<TimeSeries> {
     let mut merged: BTreeMap<Vec<(String, String)>, TimeSeries> = BTreeMap::new();
     for ts in series {
-        let key: Vec<(String, String)> = ts.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+        let key: Vec<(String, String)> = ts
+            .labels
+            .iter()
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect();
         match merged.get_mut(&key) {
             Some(existing) => existing.samples.extend(ts.samples),
             None => {

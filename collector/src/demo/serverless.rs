@@ -11,7 +11,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
-use super::otlp::{kv, kv_b, kv_i, log, ms_to_ns, resource, resource_logs, resource_spans, severity, Output, SpanBuilder};
+use super::otlp::{
+    kv, kv_b, kv_i, log, ms_to_ns, resource, resource_logs, resource_spans, severity, Output, SpanBuilder,
+};
 use super::rng::Rng;
 
 /// Upper bounds (seconds) of the init-duration histogram.
@@ -150,7 +152,11 @@ impl Serverless {
                 if cold || st.instance.is_empty() {
                     st.instance = format!("{}/[{}]{:016x}", date(start), f.version, rng.next_u64());
                 }
-                let init_ms = if cold { rng.lognormal(f.init_median_ms, 0.25) } else { 0.0 };
+                let init_ms = if cold {
+                    rng.lognormal(f.init_median_ms, 0.25)
+                } else {
+                    0.0
+                };
                 if cold {
                     let secs = init_ms / 1000.0;
                     for (i, b) in INIT_BOUNDS.iter().enumerate() {
@@ -172,13 +178,19 @@ impl Serverless {
                     kv("faas.trigger", f.trigger),
                     kv("faas.invocation_id", &invocation),
                     kv_b("faas.coldstart", cold),
-                    kv("cloud.resource_id", &format!("arn:aws:lambda:{}:123456789012:function:{}", f.region, f.name)),
+                    kv(
+                        "cloud.resource_id",
+                        &format!("arn:aws:lambda:{}:123456789012:function:{}", f.region, f.name),
+                    ),
                 ];
                 match f.trigger {
                     "datasource" => {
                         attrs.push(kv("faas.document.collection", "shop-uploads"));
                         attrs.push(kv("faas.document.operation", "insert"));
-                        attrs.push(kv("faas.document.name", &format!("products/{:08x}.jpg", rng.next_u64() as u32)));
+                        attrs.push(kv(
+                            "faas.document.name",
+                            &format!("products/{:08x}.jpg", rng.next_u64() as u32),
+                        ));
                     }
                     "pubsub" => attrs.push(kv("messaging.destination.name", "order-emails")),
                     _ => attrs.push(kv("faas.cron", "cron(0/15 * * * ? *)")),
@@ -190,15 +202,37 @@ impl Serverless {
                     _ => ("S3", "PutObject"),
                 };
                 let child_ms = ms * rng.range(0.2, 0.4);
-                let child = SpanBuilder::new(&trace_id, rng.id(8), &id, &format!("{service}.{method}"), SpanKind::Client, begin + ms * 0.5, child_ms)
-                    .attrs(vec![kv("rpc.system", "aws-api"), kv("rpc.service", service), kv("rpc.method", method), kv("cloud.region", f.region)]);
+                let child = SpanBuilder::new(
+                    &trace_id,
+                    rng.id(8),
+                    &id,
+                    &format!("{service}.{method}"),
+                    SpanKind::Client,
+                    begin + ms * 0.5,
+                    child_ms,
+                )
+                .attrs(vec![
+                    kv("rpc.system", "aws-api"),
+                    kv("rpc.service", service),
+                    kv("rpc.method", method),
+                    kv("cloud.region", f.region),
+                ]);
                 spans.push(child.build());
-                let mut span = SpanBuilder::new(&trace_id, id.clone(), &[], f.name, SpanKind::Server, begin, ms).attrs(attrs);
+                let mut span =
+                    SpanBuilder::new(&trace_id, id.clone(), &[], f.name, SpanKind::Server, begin, ms)
+                        .attrs(attrs);
                 if failed {
                     let (exc, message) = f.error;
                     let tb = format!("Traceback (most recent call last):\n  File \"/var/task/handler.py\", line 31, in handler\n    result = process(event)\n{exc}: {message}");
                     span = span.exception(exc, message, &tb);
-                    logs.push(log(begin + ms, severity::ERROR, &format!("[ERROR] {exc}: {message}\n{tb}"), &trace_id, &id, vec![kv("faas.invocation_id", &invocation)]));
+                    logs.push(log(
+                        begin + ms,
+                        severity::ERROR,
+                        &format!("[ERROR] {exc}: {message}\n{tb}"),
+                        &trace_id,
+                        &id,
+                        vec![kv("faas.invocation_id", &invocation)],
+                    ));
                 }
                 spans.push(span.build());
                 let billed = ms.ceil();
@@ -210,11 +244,26 @@ impl Serverless {
                 if cold {
                     report.push_str(&format!("\tInit Duration: {init_ms:.2} ms"));
                 }
-                logs.push(log(begin + ms + 1.0, severity::INFO, &report, &trace_id, &id, vec![kv("faas.invocation_id", &invocation)]));
+                logs.push(log(
+                    begin + ms + 1.0,
+                    severity::INFO,
+                    &report,
+                    &trace_id,
+                    &id,
+                    vec![kv("faas.invocation_id", &invocation)],
+                ));
                 st.last_end_ms = begin + ms;
                 let res = function_resource(f, &st.instance);
-                out.spans.push(resource_spans(res.clone(), "opentelemetry.instrumentation.aws_lambda", std::mem::take(&mut spans)));
-                out.logs.push(resource_logs(res, "opentelemetry.instrumentation.aws_lambda", std::mem::take(&mut logs)));
+                out.spans.push(resource_spans(
+                    res.clone(),
+                    "opentelemetry.instrumentation.aws_lambda",
+                    std::mem::take(&mut spans),
+                ));
+                out.logs.push(resource_logs(
+                    res,
+                    "opentelemetry.instrumentation.aws_lambda",
+                    std::mem::take(&mut logs),
+                ));
             }
         }
     }
@@ -324,7 +373,10 @@ mod tests {
                     for a in &span.attributes {
                         if a.key == "faas.coldstart" {
                             total += 1;
-                            if matches!(a.value.as_ref().and_then(|v| v.value.as_ref()), Some(Value::BoolValue(true))) {
+                            if matches!(
+                                a.value.as_ref().and_then(|v| v.value.as_ref()),
+                                Some(Value::BoolValue(true))
+                            ) {
                                 cold += 1;
                             }
                         }

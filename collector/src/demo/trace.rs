@@ -144,7 +144,15 @@ impl Trace {
 
     /// A PostgreSQL statement by `svc` under `parent`; `slow` multiplies its duration
     /// (an outlier). Returns the duration in ms.
-    pub fn db(&mut self, rng: &mut Rng, act: &mut Activity, svc: Svc, parent: &[u8], qi: usize, slow: f64) -> f64 {
+    pub fn db(
+        &mut self,
+        rng: &mut Rng,
+        act: &mut Activity,
+        svc: Svc,
+        parent: &[u8],
+        qi: usize,
+        slow: f64,
+    ) -> f64 {
         let Some(query) = QUERIES.get(qi) else {
             return 0.0;
         };
@@ -195,23 +203,41 @@ impl Trace {
         ms
     }
 
+    #[allow(clippy::too_many_arguments)]
     /// A Redis command (`GET`, `SETEX`, …) on `key`; for `GET` returns whether it hit.
-    pub fn redis(&mut self, rng: &mut Rng, act: &mut Activity, svc: Svc, parent: &[u8], cmd: &str, key: &str, hit_ratio: f64) -> bool {
+    pub fn redis(
+        &mut self,
+        rng: &mut Rng,
+        act: &mut Activity,
+        svc: Svc,
+        parent: &[u8],
+        cmd: &str,
+        key: &str,
+        hit_ratio: f64,
+    ) -> bool {
         let ms = rng.lognormal(0.35, 0.35);
         let statement = if cmd == "GET" || cmd == "DEL" {
             format!("{cmd} {key}")
         } else {
             format!("{cmd} {key} ? ?")
         };
-        let span = SpanBuilder::new(&self.trace_id, rng.id(8), parent, cmd, SpanKind::Client, self.cursor, ms)
-            .attrs(vec![
-                kv("db.system", "redis"),
-                kv("db.system.name", "redis"),
-                kv("db.statement", &statement),
-                kv_i("db.redis.database_index", 0),
-                kv("server.address", super::catalog::REDIS_HOST),
-                kv_i("server.port", 6379),
-            ]);
+        let span = SpanBuilder::new(
+            &self.trace_id,
+            rng.id(8),
+            parent,
+            cmd,
+            SpanKind::Client,
+            self.cursor,
+            ms,
+        )
+        .attrs(vec![
+            kv("db.system", "redis"),
+            kv("db.system.name", "redis"),
+            kv("db.statement", &statement),
+            kv_i("db.redis.database_index", 0),
+            kv("server.address", super::catalog::REDIS_HOST),
+            kv_i("server.port", 6379),
+        ]);
         self.push(svc, span.build());
         self.cursor += ms + rng.range(0.05, 0.2);
         act.redis_commands += 1.0;
@@ -231,7 +257,17 @@ impl Trace {
     /// `ms` with `status` (0: no answer, a timeout). Returns the span id, for the callee's
     /// server span.
     #[allow(clippy::too_many_arguments)]
-    pub fn http_client(&mut self, rng: &mut Rng, svc: Svc, parent: &[u8], method: &str, url: &str, host: &str, status: u16, ms: f64) -> Vec<u8> {
+    pub fn http_client(
+        &mut self,
+        rng: &mut Rng,
+        svc: Svc,
+        parent: &[u8],
+        method: &str,
+        url: &str,
+        host: &str,
+        status: u16,
+        ms: f64,
+    ) -> Vec<u8> {
         let mut attrs = vec![
             kv("http.request.method", method),
             kv("url.full", url),
@@ -240,7 +276,16 @@ impl Trace {
         if status > 0 {
             attrs.push(kv_i("http.response.status_code", i64::from(status)));
         }
-        let mut span = SpanBuilder::new(&self.trace_id, rng.id(8), parent, method, SpanKind::Client, self.cursor, ms).attrs(attrs);
+        let mut span = SpanBuilder::new(
+            &self.trace_id,
+            rng.id(8),
+            parent,
+            method,
+            SpanKind::Client,
+            self.cursor,
+            ms,
+        )
+        .attrs(attrs);
         if status == 0 {
             span = span.exception(
                 "requests.exceptions.ReadTimeout",

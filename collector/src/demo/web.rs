@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
-use super::catalog::{self, q, ATTACKED_USERS, BRUTE_FORCE_CLIENT, CLIENTS, PRODUCTS, SCANNER_CLIENT, USERS, USER_AGENTS};
+use super::catalog::{
+    self, q, ATTACKED_USERS, BRUTE_FORCE_CLIENT, CLIENTS, PRODUCTS, SCANNER_CLIENT, USERS, USER_AGENTS,
+};
 use super::django::DjangoMetrics;
 use super::otlp::{kv, kv_i, resource_logs, resource_spans, severity, Output, SpanBuilder};
 use super::rng::Rng;
@@ -29,19 +31,90 @@ struct Route {
 }
 
 const ROUTES: &[Route] = &[
-    Route { method: "GET", route: "/products/", view: "product_list", weight: 34.0, median_ms: 18.0, sigma: 0.45 },
-    Route { method: "GET", route: "/products/<slug:slug>/", view: "product_detail", weight: 26.0, median_ms: 12.0, sigma: 0.45 },
-    Route { method: "GET", route: "/cart/", view: "cart", weight: 12.0, median_ms: 10.0, sigma: 0.4 },
-    Route { method: "POST", route: "/cart/add/", view: "cart_add", weight: 7.0, median_ms: 9.0, sigma: 0.4 },
-    Route { method: "POST", route: "/checkout/", view: "checkout", weight: 3.0, median_ms: 25.0, sigma: 0.4 },
-    Route { method: "GET", route: "/search/", view: "search", weight: 9.0, median_ms: 14.0, sigma: 0.5 },
-    Route { method: "POST", route: "/accounts/login/", view: "login", weight: 3.0, median_ms: 140.0, sigma: 0.15 },
-    Route { method: "GET", route: "/healthz/", view: "healthz", weight: 5.0, median_ms: 0.8, sigma: 0.3 },
-    Route { method: "GET", route: "/admin/orders/order/", view: "admin:orders_order_changelist", weight: 1.0, median_ms: 45.0, sigma: 0.5 },
+    Route {
+        method: "GET",
+        route: "/products/",
+        view: "product_list",
+        weight: 34.0,
+        median_ms: 18.0,
+        sigma: 0.45,
+    },
+    Route {
+        method: "GET",
+        route: "/products/<slug:slug>/",
+        view: "product_detail",
+        weight: 26.0,
+        median_ms: 12.0,
+        sigma: 0.45,
+    },
+    Route {
+        method: "GET",
+        route: "/cart/",
+        view: "cart",
+        weight: 12.0,
+        median_ms: 10.0,
+        sigma: 0.4,
+    },
+    Route {
+        method: "POST",
+        route: "/cart/add/",
+        view: "cart_add",
+        weight: 7.0,
+        median_ms: 9.0,
+        sigma: 0.4,
+    },
+    Route {
+        method: "POST",
+        route: "/checkout/",
+        view: "checkout",
+        weight: 3.0,
+        median_ms: 25.0,
+        sigma: 0.4,
+    },
+    Route {
+        method: "GET",
+        route: "/search/",
+        view: "search",
+        weight: 9.0,
+        median_ms: 14.0,
+        sigma: 0.5,
+    },
+    Route {
+        method: "POST",
+        route: "/accounts/login/",
+        view: "login",
+        weight: 3.0,
+        median_ms: 140.0,
+        sigma: 0.15,
+    },
+    Route {
+        method: "GET",
+        route: "/healthz/",
+        view: "healthz",
+        weight: 5.0,
+        median_ms: 0.8,
+        sigma: 0.3,
+    },
+    Route {
+        method: "GET",
+        route: "/admin/orders/order/",
+        view: "admin:orders_order_changelist",
+        weight: 1.0,
+        median_ms: 45.0,
+        sigma: 0.5,
+    },
 ];
 
 /// Paths the scanner probes.
-const SCANNED: &[&str] = &["/wp-login.php", "/.env", "/phpmyadmin/index.php", "/.git/config", "/xmlrpc.php", "/admin.php", "/backup.zip"];
+const SCANNED: &[&str] = &[
+    "/wp-login.php",
+    "/.env",
+    "/phpmyadmin/index.php",
+    "/.git/config",
+    "/xmlrpc.php",
+    "/admin.php",
+    "/backup.zip",
+];
 
 /// Share of requests failing with an unhandled exception (500).
 const ERROR_RATE: f64 = 0.005;
@@ -68,9 +141,17 @@ impl Schedule {
 }
 
 /// The brute-force client: 10 attempts a minute for 6 minutes every 20 minutes.
-pub const BRUTE_FORCE: Schedule = Schedule { period_min: 20.0, active_min: 6.0, lead_min: 2.0 };
+pub const BRUTE_FORCE: Schedule = Schedule {
+    period_min: 20.0,
+    active_min: 6.0,
+    lead_min: 2.0,
+};
 /// The scanner: 40 requests a minute for 7 minutes every 30 minutes.
-pub const SCANNER: Schedule = Schedule { period_min: 30.0, active_min: 7.0, lead_min: 12.0 };
+pub const SCANNER: Schedule = Schedule {
+    period_min: 30.0,
+    active_min: 7.0,
+    lead_min: 12.0,
+};
 
 /// The web tier's simulation state.
 pub struct Web {
@@ -148,7 +229,14 @@ impl Web {
                 let start = rng.range(t0, t1);
                 let user = *rng.pick(ATTACKED_USERS);
                 let login = &ROUTES[6];
-                let trace = self.request(rng, start, login, BRUTE_FORCE_CLIENT, "python-requests/2.31.0", Some(user));
+                let trace = self.request(
+                    rng,
+                    start,
+                    login,
+                    BRUTE_FORCE_CLIENT,
+                    "python-requests/2.31.0",
+                    Some(user),
+                );
                 got.take(trace);
             }
         } else {
@@ -165,7 +253,8 @@ impl Web {
             got.take(trace);
         }
         for (svc, spans) in got.spans {
-            out.spans.push(resource_spans(svc.resource(), scope_of(svc), spans));
+            out.spans
+                .push(resource_spans(svc.resource(), scope_of(svc), spans));
         }
         for (svc, logs) in got.logs {
             out.logs.push(resource_logs(svc.resource(), scope_of(svc), logs));
@@ -183,14 +272,30 @@ impl Web {
     }
 
     /// One visitor request; `attacked_user` makes it a brute-force login attempt.
-    fn request(&mut self, rng: &mut Rng, start: f64, route: &Route, client: &str, ua: &str, attacked_user: Option<&'static str>) -> Trace {
+    fn request(
+        &mut self,
+        rng: &mut Rng,
+        start: f64,
+        route: &Route,
+        client: &str,
+        ua: &str,
+        attacked_user: Option<&'static str>,
+    ) -> Trace {
         let inst = u8::from(rng.chance(0.5));
         let svc = Svc::Web(inst);
         let first = start + rng.range(0.2, 1.0);
         let mut t = Trace::new(rng, first);
         let server_id = rng.id(8);
-        let act_before = (self.activity.query_calls.iter().sum::<f64>(), self.activity.redis_hits, self.activity.redis_misses);
-        let slow = if rng.chance(SLOW_RATE) { rng.range(150.0, 600.0) } else { 1.0 };
+        let act_before = (
+            self.activity.query_calls.iter().sum::<f64>(),
+            self.activity.redis_hits,
+            self.activity.redis_misses,
+        );
+        let slow = if rng.chance(SLOW_RATE) {
+            rng.range(150.0, 600.0)
+        } else {
+            1.0
+        };
         let mut status: u16 = 200;
         let mut path = route.route.to_string();
         let mut failure: Option<(&str, String)> = None;
@@ -203,10 +308,26 @@ impl Web {
                 if page > 1 {
                     path = format!("/products/?page={page}");
                 }
-                if !t.redis(rng, &mut self.activity, svc, &server_id, "GET", &format!("shop:product_list:page:{page}"), 0.82) {
+                if !t.redis(
+                    rng,
+                    &mut self.activity,
+                    svc,
+                    &server_id,
+                    "GET",
+                    &format!("shop:product_list:page:{page}"),
+                    0.82,
+                ) {
                     t.db(rng, &mut self.activity, svc, &server_id, q::PRODUCT_LIST, slow);
                     t.db(rng, &mut self.activity, svc, &server_id, q::PRODUCT_COUNT, 1.0);
-                    t.redis(rng, &mut self.activity, svc, &server_id, "SETEX", &format!("shop:product_list:page:{page}"), 0.0);
+                    t.redis(
+                        rng,
+                        &mut self.activity,
+                        svc,
+                        &server_id,
+                        "SETEX",
+                        &format!("shop:product_list:page:{page}"),
+                        0.0,
+                    );
                 }
             }
             "product_detail" => {
@@ -217,9 +338,25 @@ impl Web {
                     status = 404;
                 } else {
                     path = format!("/products/{slug}/");
-                    if !t.redis(rng, &mut self.activity, svc, &server_id, "GET", &format!("shop:product:{slug}"), 0.9) {
+                    if !t.redis(
+                        rng,
+                        &mut self.activity,
+                        svc,
+                        &server_id,
+                        "GET",
+                        &format!("shop:product:{slug}"),
+                        0.9,
+                    ) {
                         t.db(rng, &mut self.activity, svc, &server_id, q::PRODUCT_BY_SLUG, slow);
-                        t.redis(rng, &mut self.activity, svc, &server_id, "SETEX", &format!("shop:product:{slug}"), 0.0);
+                        t.redis(
+                            rng,
+                            &mut self.activity,
+                            svc,
+                            &server_id,
+                            "SETEX",
+                            &format!("shop:product:{slug}"),
+                            0.0,
+                        );
                     }
                 }
             }
@@ -232,7 +369,15 @@ impl Web {
             "cart_add" => {
                 t.db(rng, &mut self.activity, svc, &server_id, q::PRODUCT_BY_SLUG, 1.0);
                 t.db(rng, &mut self.activity, svc, &server_id, q::CART_INSERT, slow);
-                t.redis(rng, &mut self.activity, svc, &server_id, "DEL", "shop:cart:?", 0.0);
+                t.redis(
+                    rng,
+                    &mut self.activity,
+                    svc,
+                    &server_id,
+                    "DEL",
+                    "shop:cart:?",
+                    0.0,
+                );
                 status = 302;
             }
             "checkout" => {
@@ -259,7 +404,16 @@ impl Web {
                 t.db(rng, &mut self.activity, svc, &server_id, q::USER_BY_NAME, 1.0);
                 let failed = attacked_user.is_some() || rng.chance(0.08);
                 if failed {
-                    status = self.login_failure(rng, &mut t, svc, &server_id, user, client, ua, attacked_user.is_some());
+                    status = self.login_failure(
+                        rng,
+                        &mut t,
+                        svc,
+                        &server_id,
+                        user,
+                        client,
+                        ua,
+                        attacked_user.is_some(),
+                    );
                 } else {
                     status = 302;
                 }
@@ -272,28 +426,48 @@ impl Web {
         }
         if failure.is_none() && route.view != "healthz" && rng.chance(ERROR_RATE) {
             status = 500;
-            failure = Some(rng.pick(&[
-                ("django.db.utils.OperationalError", "could not obtain lock on row in relation \"inventory_stock\"".to_string()),
-                ("KeyError", "'variant_id'".to_string()),
-                ("decimal.InvalidOperation", "[<class 'decimal.ConversionSyntax'>]".to_string()),
-                ("redis.exceptions.ConnectionError", "Error 111 connecting to worker-1:6379. Connection refused.".to_string()),
-            ]).clone());
+            failure = Some(
+                rng.pick(&[
+                    (
+                        "django.db.utils.OperationalError",
+                        "could not obtain lock on row in relation \"inventory_stock\"".to_string(),
+                    ),
+                    ("KeyError", "'variant_id'".to_string()),
+                    (
+                        "decimal.InvalidOperation",
+                        "[<class 'decimal.ConversionSyntax'>]".to_string(),
+                    ),
+                    (
+                        "redis.exceptions.ConnectionError",
+                        "Error 111 connecting to worker-1:6379. Connection refused.".to_string(),
+                    ),
+                ])
+                .clone(),
+            );
         }
         t.cursor += rng.lognormal(route.median_ms, route.sigma);
         let end = t.cursor;
         let ms = end - start;
-        let mut span = SpanBuilder::new(&t.trace_id, server_id.clone(), &[], &format!("{} {}", route.method, route.route), SpanKind::Server, start, ms)
-            .attrs(vec![
-                kv("http.request.method", route.method),
-                kv("http.route", route.route),
-                kv("url.path", path.split('?').next().unwrap_or(&path)),
-                kv("url.scheme", "https"),
-                kv("server.address", "shop.example.com"),
-                kv("network.protocol.version", "1.1"),
-                kv("client.address", client),
-                kv("user_agent.original", ua),
-                kv_i("http.response.status_code", i64::from(status)),
-            ]);
+        let mut span = SpanBuilder::new(
+            &t.trace_id,
+            server_id.clone(),
+            &[],
+            &format!("{} {}", route.method, route.route),
+            SpanKind::Server,
+            start,
+            ms,
+        )
+        .attrs(vec![
+            kv("http.request.method", route.method),
+            kv("http.route", route.route),
+            kv("url.path", path.split('?').next().unwrap_or(&path)),
+            kv("url.scheme", "https"),
+            kv("server.address", "shop.example.com"),
+            kv("network.protocol.version", "1.1"),
+            kv("client.address", client),
+            kv("user_agent.original", ua),
+            kv_i("http.response.status_code", i64::from(status)),
+        ]);
         if let Some((exc_type, message)) = &failure {
             let tb = traceback("views.py", route.view, exc_type, message);
             span = span.exception(exc_type, message, &tb);
@@ -302,19 +476,38 @@ impl Web {
             } else {
                 format!("Bad Gateway: {path}\n{tb}")
             };
-            t.log(svc, severity::ERROR, &body, &server_id, vec![
-                kv("logger.name", "django.request"),
-                kv("exception.type", exc_type),
-                kv("exception.message", message),
-                kv("exception.stacktrace", &tb),
-                kv("url.path", &path),
-            ]);
+            t.log(
+                svc,
+                severity::ERROR,
+                &body,
+                &server_id,
+                vec![
+                    kv("logger.name", "django.request"),
+                    kv("exception.type", exc_type),
+                    kv("exception.message", message),
+                    kv("exception.stacktrace", &tb),
+                    kv("url.path", &path),
+                ],
+            );
         } else if status == 404 {
-            t.log(svc, severity::WARN, &format!("Not Found: {path}"), &server_id, vec![kv("logger.name", "django.request")]);
+            t.log(
+                svc,
+                severity::WARN,
+                &format!("Not Found: {path}"),
+                &server_id,
+                vec![kv("logger.name", "django.request")],
+            );
         }
-        t.log(svc, severity::INFO, &format!("{} {} {} {:.0}ms", route.method, path, status, ms), &server_id, access_attrs(route.method, &path, route.route, status, client, ms));
+        t.log(
+            svc,
+            severity::INFO,
+            &format!("{} {} {} {:.0}ms", route.method, path, status, ms),
+            &server_id,
+            access_attrs(route.method, &path, route.route, status, client, ms),
+        );
         t.push(svc, span.build());
-        self.django.observe(inst, route.view, route.method, status, ms / 1000.0);
+        self.django
+            .observe(inst, route.view, route.method, status, ms / 1000.0);
         let (q0, h0, m0) = act_before;
         self.django.backend_calls(
             inst,
@@ -332,24 +525,58 @@ impl Web {
     /// A failed login: django-axes' WARN record; once a name has 5 failures it is locked
     /// out (429). Returns the status.
     #[allow(clippy::too_many_arguments)]
-    fn login_failure(&mut self, rng: &mut Rng, t: &mut Trace, svc: Svc, span: &[u8], user: &'static str, client: &str, ua: &str, attack: bool) -> u16 {
+    fn login_failure(
+        &mut self,
+        rng: &mut Rng,
+        t: &mut Trace,
+        svc: Svc,
+        span: &[u8],
+        user: &'static str,
+        client: &str,
+        ua: &str,
+        attack: bool,
+    ) -> u16 {
         let who = format!("{{username: \"{user}\", ip_address: \"{client}\", user_agent: \"{ua}\", path_info: \"/accounts/login/\"}}");
-        let attrs = || vec![kv("logger.name", "axes.handlers.database"), kv("user.name", user), kv("client.address", client)];
+        let attrs = || {
+            vec![
+                kv("logger.name", "axes.handlers.database"),
+                kv("user.name", user),
+                kv("client.address", client),
+            ]
+        };
         if !attack {
-            t.log(svc, severity::WARN, &format!("AXES: New login failure by {who}. Creating new record in the database."), span, attrs());
+            t.log(
+                svc,
+                severity::WARN,
+                &format!("AXES: New login failure by {who}. Creating new record in the database."),
+                span,
+                attrs(),
+            );
             return 200;
         }
         let count = self.axes_failures.entry(user).or_insert(0);
         *count += 1;
         let n = *count;
         if n > 5 {
-            t.log(svc, severity::WARN, &format!("AXES: Locked out {who} tried to log in."), span, attrs());
+            t.log(
+                svc,
+                severity::WARN,
+                &format!("AXES: Locked out {who} tried to log in."),
+                span,
+                attrs(),
+            );
             return 429;
         }
         t.log(svc, severity::WARN, &format!("AXES: Repeated login failure by {who}. Count = {n} of 5. Updating existing record in the database."), span, attrs());
         if n == 5 {
             t.cursor += rng.range(0.2, 1.0);
-            t.log(svc, severity::WARN, &format!("AXES: Locking out {who} after repeated login failures."), span, attrs());
+            t.log(
+                svc,
+                severity::WARN,
+                &format!("AXES: Locking out {who} after repeated login failures."),
+                span,
+                attrs(),
+            );
             return 429;
         }
         200
@@ -364,25 +591,46 @@ impl Web {
         let ms = rng.lognormal(2.5, 0.3);
         t.cursor = start + ms;
         let id = rng.id(8);
-        let span = SpanBuilder::new(&t.trace_id, id.clone(), &[], "GET", SpanKind::Server, start, ms).attrs(vec![
-            kv("http.request.method", "GET"),
-            kv("url.path", path),
-            kv("url.scheme", "https"),
-            kv("server.address", "shop.example.com"),
-            kv("client.address", SCANNER_CLIENT),
-            kv("user_agent.original", "Mozilla/5.0 zgrab/0.x"),
-            kv_i("http.response.status_code", 404),
-        ]);
-        t.log(svc, severity::WARN, &format!("Not Found: {path}"), &id, vec![kv("logger.name", "django.request")]);
-        t.log(svc, severity::INFO, &format!("GET {path} 404 {ms:.0}ms"), &id, access_attrs("GET", path, "", 404, SCANNER_CLIENT, ms));
+        let span =
+            SpanBuilder::new(&t.trace_id, id.clone(), &[], "GET", SpanKind::Server, start, ms).attrs(vec![
+                kv("http.request.method", "GET"),
+                kv("url.path", path),
+                kv("url.scheme", "https"),
+                kv("server.address", "shop.example.com"),
+                kv("client.address", SCANNER_CLIENT),
+                kv("user_agent.original", "Mozilla/5.0 zgrab/0.x"),
+                kv_i("http.response.status_code", 404),
+            ]);
+        t.log(
+            svc,
+            severity::WARN,
+            &format!("Not Found: {path}"),
+            &id,
+            vec![kv("logger.name", "django.request")],
+        );
+        t.log(
+            svc,
+            severity::INFO,
+            &format!("GET {path} 404 {ms:.0}ms"),
+            &id,
+            access_attrs("GET", path, "", 404, SCANNER_CLIENT, ms),
+        );
         t.push(svc, span.build());
-        self.django.observe(inst, "<unnamed view>", "GET", 404, ms / 1000.0);
+        self.django
+            .observe(inst, "<unnamed view>", "GET", 404, ms / 1000.0);
         self.activity.requests += 1.0;
         t
     }
 }
 
-fn access_attrs(method: &str, path: &str, route: &str, status: u16, client: &str, ms: f64) -> Vec<opentelemetry_proto::tonic::common::v1::KeyValue> {
+fn access_attrs(
+    method: &str,
+    path: &str,
+    route: &str,
+    status: u16,
+    client: &str,
+    ms: f64,
+) -> Vec<opentelemetry_proto::tonic::common::v1::KeyValue> {
     let mut attrs = vec![
         kv("logger.name", "shop.access"),
         kv("http.request.method", method),

@@ -26,9 +26,29 @@ fn uuid(rng: &mut Rng) -> String {
 }
 
 /// The server span of `checkout` for a call from shop-web's client span `parent`.
-fn checkout_server(t: &mut Trace, rng: &mut Rng, parent: &[u8], id: Vec<u8>, method: &str, route: &str, start: f64, status: u16, failure: Option<(&str, &str)>) {
+#[allow(clippy::too_many_arguments)]
+fn checkout_server(
+    t: &mut Trace,
+    rng: &mut Rng,
+    parent: &[u8],
+    id: Vec<u8>,
+    method: &str,
+    route: &str,
+    start: f64,
+    status: u16,
+    failure: Option<(&str, &str)>,
+) {
     let ms = t.cursor - start;
-    let mut span = SpanBuilder::new(&t.trace_id, id.clone(), parent, &format!("{method} {route}"), SpanKind::Server, start, ms).attrs(vec![
+    let mut span = SpanBuilder::new(
+        &t.trace_id,
+        id.clone(),
+        parent,
+        &format!("{method} {route}"),
+        SpanKind::Server,
+        start,
+        ms,
+    )
+    .attrs(vec![
         kv("http.request.method", method),
         kv("http.route", route),
         kv("url.path", route),
@@ -40,18 +60,30 @@ fn checkout_server(t: &mut Trace, rng: &mut Rng, parent: &[u8], id: Vec<u8>, met
     if let Some((exc, message)) = failure {
         let tb = format!("Traceback (most recent call last):\n  File \"/app/checkout/payments.py\", line 64, in charge\n    response = session.post(PROVIDER_URL, json=payload, timeout=5)\n{exc}: {message}");
         span = span.exception(exc, message, &tb);
-        t.log(Svc::Checkout, severity::ERROR, &format!("Payment provider call failed: {message}\n{tb}"), &id, vec![
-            kv("logger.name", "checkout.payments"),
-            kv("exception.type", exc),
-            kv("exception.message", message),
-        ]);
+        t.log(
+            Svc::Checkout,
+            severity::ERROR,
+            &format!("Payment provider call failed: {message}\n{tb}"),
+            &id,
+            vec![
+                kv("logger.name", "checkout.payments"),
+                kv("exception.type", exc),
+                kv("exception.message", message),
+            ],
+        );
     }
-    t.log(Svc::Checkout, severity::INFO, &format!("{method} {route} {status} {ms:.0}ms"), &id, vec![
-        kv("logger.name", "checkout.access"),
-        kv("http.request.method", method),
-        kv_i("http.response.status_code", i64::from(status)),
-        kv("client.address", "10.0.1.12"),
-    ]);
+    t.log(
+        Svc::Checkout,
+        severity::INFO,
+        &format!("{method} {route} {status} {ms:.0}ms"),
+        &id,
+        vec![
+            kv("logger.name", "checkout.access"),
+            kv("http.request.method", method),
+            kv_i("http.response.status_code", i64::from(status)),
+            kv("client.address", "10.0.1.12"),
+        ],
+    );
     let _ = rng;
     t.push(Svc::Checkout, span.build());
 }
@@ -65,11 +97,32 @@ pub fn payment(rng: &mut Rng, t: &mut Trace, act: &mut Activity, from: Svc, pare
     t.cursor = server_start + rng.range(0.2, 0.6);
     t.db(rng, act, Svc::Checkout, &server_id, q::ORDER_INSERT, 1.0);
     let timed_out = rng.chance(PAYMENT_TIMEOUT_RATE);
-    let (ms, status) = if timed_out { (5000.0 + rng.range(0.0, 40.0), 0) } else { (rng.lognormal(180.0, 0.35), 200) };
-    t.http_client(rng, Svc::Checkout, &server_id, "POST", "https://api.payments.example/v1/charges", "api.payments.example", status, ms);
+    let (ms, status) = if timed_out {
+        (5000.0 + rng.range(0.0, 40.0), 0)
+    } else {
+        (rng.lognormal(180.0, 0.35), 200)
+    };
+    t.http_client(
+        rng,
+        Svc::Checkout,
+        &server_id,
+        "POST",
+        "https://api.payments.example/v1/charges",
+        "api.payments.example",
+        status,
+        ms,
+    );
     if !timed_out {
         t.db(rng, act, Svc::Checkout, &server_id, q::STOCK_UPDATE, 1.0);
-        t.redis(rng, act, Svc::Checkout, &server_id, "SETEX", "checkout:idempotency:?", 0.0);
+        t.redis(
+            rng,
+            act,
+            Svc::Checkout,
+            &server_id,
+            "SETEX",
+            "checkout:idempotency:?",
+            0.0,
+        );
     }
     t.cursor += rng.lognormal(4.0, 0.3);
     let answer = if timed_out { 502 } else { 201 };
@@ -77,13 +130,33 @@ pub fn payment(rng: &mut Rng, t: &mut Trace, act: &mut Activity, from: Svc, pare
         "requests.exceptions.ReadTimeout",
         "HTTPSConnectionPool(host='api.payments.example', port=443): Read timed out. (read timeout=5)",
     ));
-    checkout_server(t, rng, &client_id, server_id, "POST", "/api/payments/", server_start, answer, failure);
+    checkout_server(
+        t,
+        rng,
+        &client_id,
+        server_id,
+        "POST",
+        "/api/payments/",
+        server_start,
+        answer,
+        failure,
+    );
     t.cursor += rng.range(0.5, 1.5);
     act.requests += 1.0;
     if timed_out {
         act.failed_requests += 1.0;
     }
-    client_span(t, rng, from, parent, client_id, "POST", "/api/payments/", client_start, answer);
+    client_span(
+        t,
+        rng,
+        from,
+        parent,
+        client_id,
+        "POST",
+        "/api/payments/",
+        client_start,
+        answer,
+    );
     !timed_out
 }
 
@@ -94,28 +167,84 @@ pub fn shipping_quote(rng: &mut Rng, t: &mut Trace, act: &mut Activity, from: Sv
     let server_id = rng.id(8);
     let server_start = client_start + rng.range(0.5, 1.5);
     t.cursor = server_start + rng.range(0.2, 0.6);
-    if !t.redis(rng, act, Svc::Checkout, &server_id, "GET", "checkout:quote:?", 0.7) {
+    if !t.redis(
+        rng,
+        act,
+        Svc::Checkout,
+        &server_id,
+        "GET",
+        "checkout:quote:?",
+        0.7,
+    ) {
         let ms = rng.lognormal(90.0, 0.4);
-        t.http_client(rng, Svc::Checkout, &server_id, "GET", "https://api.carrier.example/v2/rates", "api.carrier.example", 200, ms);
-        t.redis(rng, act, Svc::Checkout, &server_id, "SETEX", "checkout:quote:?", 0.0);
+        t.http_client(
+            rng,
+            Svc::Checkout,
+            &server_id,
+            "GET",
+            "https://api.carrier.example/v2/rates",
+            "api.carrier.example",
+            200,
+            ms,
+        );
+        t.redis(
+            rng,
+            act,
+            Svc::Checkout,
+            &server_id,
+            "SETEX",
+            "checkout:quote:?",
+            0.0,
+        );
     }
     t.cursor += rng.lognormal(2.0, 0.3);
-    checkout_server(t, rng, &client_id, server_id, "GET", "/api/shipping/quote/", server_start, 200, None);
+    checkout_server(
+        t,
+        rng,
+        &client_id,
+        server_id,
+        "GET",
+        "/api/shipping/quote/",
+        server_start,
+        200,
+        None,
+    );
     t.cursor += rng.range(0.5, 1.5);
     act.requests += 1.0;
-    client_span(t, rng, from, parent, client_id, "GET", "/api/shipping/quote/", client_start, 200);
+    client_span(
+        t,
+        rng,
+        from,
+        parent,
+        client_id,
+        "GET",
+        "/api/shipping/quote/",
+        client_start,
+        200,
+    );
 }
 
 #[allow(clippy::too_many_arguments)]
-fn client_span(t: &mut Trace, rng: &mut Rng, from: Svc, parent: &[u8], id: Vec<u8>, method: &str, path: &str, start: f64, status: u16) {
+fn client_span(
+    t: &mut Trace,
+    rng: &mut Rng,
+    from: Svc,
+    parent: &[u8],
+    id: Vec<u8>,
+    method: &str,
+    path: &str,
+    start: f64,
+    status: u16,
+) {
     let ms = t.cursor - start;
-    let mut span = SpanBuilder::new(&t.trace_id, id, parent, method, SpanKind::Client, start, ms).attrs(vec![
-        kv("http.request.method", method),
-        kv("url.full", &format!("http://checkout.internal:8001{path}")),
-        kv("server.address", "checkout.internal"),
-        kv_i("server.port", 8001),
-        kv_i("http.response.status_code", i64::from(status)),
-    ]);
+    let mut span =
+        SpanBuilder::new(&t.trace_id, id, parent, method, SpanKind::Client, start, ms).attrs(vec![
+            kv("http.request.method", method),
+            kv("url.full", &format!("http://checkout.internal:8001{path}")),
+            kv("server.address", "checkout.internal"),
+            kv_i("server.port", 8001),
+            kv_i("http.response.status_code", i64::from(status)),
+        ]);
     if status >= 500 {
         span = span.error(&format!("HTTP {status}"));
     }
@@ -147,8 +276,18 @@ impl Worker {
     pub fn new() -> Worker {
         Worker {
             periodic: vec![
-                Periodic { task: "shop.tasks.update_search_index", queue: 0, every_ms: 60_000.0, next_ms: 0.0 },
-                Periodic { task: "shop.tasks.generate_sales_report", queue: 2, every_ms: 120_000.0, next_ms: 0.0 },
+                Periodic {
+                    task: "shop.tasks.update_search_index",
+                    queue: 0,
+                    every_ms: 60_000.0,
+                    next_ms: 0.0,
+                },
+                Periodic {
+                    task: "shop.tasks.generate_sales_report",
+                    queue: 2,
+                    every_ms: 120_000.0,
+                    next_ms: 0.0,
+                },
             ],
         }
     }
@@ -159,7 +298,16 @@ impl Worker {
         let task = "shop.tasks.send_order_confirmation";
         let message_id = uuid(rng);
         let publish_ms = rng.lognormal(1.2, 0.3);
-        let producer = SpanBuilder::new(&t.trace_id, rng.id(8), parent, &format!("apply_async/{task}"), SpanKind::Producer, t.cursor, publish_ms).attrs(vec![
+        let producer = SpanBuilder::new(
+            &t.trace_id,
+            rng.id(8),
+            parent,
+            &format!("apply_async/{task}"),
+            SpanKind::Producer,
+            t.cursor,
+            publish_ms,
+        )
+        .attrs(vec![
             kv("celery.action", "apply_async"),
             kv("celery.task_name", task),
             kv("messaging.system", "celery"),
@@ -173,10 +321,28 @@ impl Worker {
         t.cursor = consumer_start + rng.range(0.5, 2.0);
         let consumer_id = rng.id(8);
         let ms = rng.lognormal(220.0, 0.4);
-        t.http_client(rng, Svc::Worker, &consumer_id, "POST", "https://api.mailer.example/v3/messages", "api.mailer.example", 200, ms);
+        t.http_client(
+            rng,
+            Svc::Worker,
+            &consumer_id,
+            "POST",
+            "https://api.mailer.example/v3/messages",
+            "api.mailer.example",
+            200,
+            ms,
+        );
         t.cursor += rng.lognormal(6.0, 0.4);
         let ms = t.cursor - consumer_start;
-        let consumer = SpanBuilder::new(&t.trace_id, consumer_id.clone(), &producer_id, &format!("run/{task}"), SpanKind::Consumer, consumer_start, ms).attrs(vec![
+        let consumer = SpanBuilder::new(
+            &t.trace_id,
+            consumer_id.clone(),
+            &producer_id,
+            &format!("run/{task}"),
+            SpanKind::Consumer,
+            consumer_start,
+            ms,
+        )
+        .attrs(vec![
             kv("celery.action", "run"),
             kv("celery.task_name", task),
             kv("celery.state", "SUCCESS"),
@@ -184,7 +350,13 @@ impl Worker {
             kv("messaging.destination.name", "emails"),
             kv("messaging.message.id", &message_id),
         ]);
-        t.log(Svc::Worker, severity::INFO, &format!("Task {task}[{message_id}] succeeded in {:.3}s: None", ms / 1000.0), &consumer_id, vec![kv("logger.name", "celery.app.trace")]);
+        t.log(
+            Svc::Worker,
+            severity::INFO,
+            &format!("Task {task}[{message_id}] succeeded in {:.3}s: None", ms / 1000.0),
+            &consumer_id,
+            vec![kv("logger.name", "celery.app.trace")],
+        );
         t.push(Svc::Worker, consumer.build());
         t.cursor = resume;
     }
@@ -226,7 +398,16 @@ fn run_periodic(rng: &mut Rng, act: &mut Activity, task: &str, queue: usize, sta
         2 => {
             t.db(rng, act, Svc::Worker, &id, q::SALES_REPORT, 1.0);
             let ms = rng.lognormal(140.0, 0.3);
-            t.http_client(rng, Svc::Worker, &id, "PUT", "https://reports.s3.amazonaws.com/daily/sales.csv", "reports.s3.amazonaws.com", 200, ms);
+            t.http_client(
+                rng,
+                Svc::Worker,
+                &id,
+                "PUT",
+                "https://reports.s3.amazonaws.com/daily/sales.csv",
+                "reports.s3.amazonaws.com",
+                200,
+                ms,
+            );
             t.cursor += rng.lognormal(900.0, 0.3);
         }
         _ => {
@@ -239,7 +420,16 @@ fn run_periodic(rng: &mut Rng, act: &mut Activity, task: &str, queue: usize, sta
     }
     let ms = t.cursor - start;
     let queue_name = super::catalog::QUEUES.get(queue).copied().unwrap_or("celery");
-    let span = SpanBuilder::new(&t.trace_id, id.clone(), &[], &format!("run/{task}"), SpanKind::Consumer, start, ms).attrs(vec![
+    let span = SpanBuilder::new(
+        &t.trace_id,
+        id.clone(),
+        &[],
+        &format!("run/{task}"),
+        SpanKind::Consumer,
+        start,
+        ms,
+    )
+    .attrs(vec![
         kv("celery.action", "run"),
         kv("celery.task_name", task),
         kv("celery.state", "SUCCESS"),
@@ -247,7 +437,13 @@ fn run_periodic(rng: &mut Rng, act: &mut Activity, task: &str, queue: usize, sta
         kv("messaging.destination.name", queue_name),
         kv("messaging.message.id", &message_id),
     ]);
-    t.log(Svc::Worker, severity::INFO, &format!("Task {task}[{message_id}] succeeded in {:.3}s: None", ms / 1000.0), &id, vec![kv("logger.name", "celery.app.trace")]);
+    t.log(
+        Svc::Worker,
+        severity::INFO,
+        &format!("Task {task}[{message_id}] succeeded in {:.3}s: None", ms / 1000.0),
+        &id,
+        vec![kv("logger.name", "celery.app.trace")],
+    );
     t.push(Svc::Worker, span.build());
     if let Some(done) = act.tasks_done.get_mut(queue) {
         *done += 1.0;
