@@ -1,4 +1,4 @@
-//! What `didban-agent` would send from the shop's hosts: node_exporter-named host metrics,
+//! What `didban-agent` would send from the shop's hosts: host metrics ([`super::hosts`]),
 //! postgres_exporter-named PostgreSQL metrics (primary and replica), redis_exporter-named
 //! Redis metrics and Celery queue lengths. Counters only go up; the database and cache
 //! counters follow the [`Activity`] of the traced requests.
@@ -8,32 +8,14 @@
 
 use didban_agent::model::Sample;
 
-use super::catalog::{self, query_id, Host, DB_HOST, DB_REPLICA, HOSTS, QUERIES, QUEUES, REDIS_HOST};
+use super::catalog::{self, query_id, DB_HOST, DB_REPLICA, QUERIES, QUEUES, REDIS_HOST};
+use super::hosts::{sample, Hosts, GIB};
 use super::rng::Rng;
 use super::trace::Activity;
 
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
-const CPU_MODES: &[&str] = &[
-    "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
-];
-
-/// Per-host counter state.
-struct HostState {
-    cpu: Vec<[f64; 8]>,
-    load: [f64; 3],
-    disk: Vec<[f64; 8]>,
-    net: [f64; 8],
-    ctxt: f64,
-    intr: f64,
-    forks: f64,
-    root_used: f64,
-    data_used: f64,
-}
-
 /// The agents' simulation state.
 pub struct Backends {
-    hosts: Vec<HostState>,
-    boot_s: f64,
+    hosts: Hosts,
     last_t: f64,
     last_act: Activity,
     pg: [f64; 14],
@@ -42,70 +24,11 @@ pub struct Backends {
     db_size: f64,
 }
 
-fn s(host: &str, name: &str, labels: &[(&str, &str)], v: f64, t: i64, counter: bool) -> Sample {
-    let mut all: Vec<(&str, &str)> = Vec::with_capacity(labels.len() + 1);
-    all.push(("instance", host));
-    all.extend_from_slice(labels);
-    if counter {
-        Sample::counter(name, &all, v, t)
-    } else {
-        Sample::gauge(name, &all, v, t)
-    }
-}
-
 impl Backends {
     /// Counters starting at plausible values for hosts booted a few days before `start_ms`.
     pub fn new(rng: &mut Rng, start_ms: f64) -> Backends {
-        let mut hosts = Vec::new();
-        for h in HOSTS {
-            let uptime = rng.range(3.0, 9.0) * 86_400.0;
-            let mut cpu = Vec::new();
-            for _ in 0..h.cpus {
-                let mut c = [0.0; 8];
-                c[0] = uptime * h.busy * 0.7;
-                c[2] = uptime * h.busy * 0.2;
-                c[3] = uptime * (1.0 - h.busy);
-                c[4] = uptime * 0.004;
-                c[6] = uptime * h.busy * 0.05;
-                cpu.push(c);
-            }
-            let disks = if h.data_volume { 2 } else { 1 };
-            hosts.push(HostState {
-                cpu,
-                load: [h.busy * h.cpus as f64; 3],
-                disk: vec![
-                    [
-                        uptime * 50.0,
-                        uptime * 120_000.0,
-                        uptime * 4.0,
-                        uptime * 9.0,
-                        uptime * 0.01,
-                        uptime * 0.03,
-                        uptime * 0.02,
-                        uptime * 0.05
-                    ];
-                    disks
-                ],
-                net: [
-                    uptime * 400_000.0,
-                    uptime * 900.0,
-                    0.0,
-                    3.0,
-                    uptime * 650_000.0,
-                    uptime * 1100.0,
-                    0.0,
-                    0.0,
-                ],
-                ctxt: uptime * 2500.0,
-                intr: uptime * 1800.0,
-                forks: uptime * 3.0,
-                root_used: rng.range(0.35, 0.55),
-                data_used: 0.58,
-            });
-        }
         Backends {
-            hosts,
-            boot_s: start_ms / 1000.0 - 5.0 * 86_400.0,
+            hosts: Hosts::new(rng, start_ms),
             last_t: start_ms,
             last_act: Activity::new(),
             pg: [0.0; 14],
@@ -129,226 +52,11 @@ impl Backends {
         let dt = ((t_ms - self.last_t) / 1000.0).max(0.0);
         self.last_t = t_ms;
         let t = t_ms as i64;
-        for (i, h) in HOSTS.iter().enumerate() {
-            self.host(rng, i, h, dt, load, t, out);
-        }
+        self.hosts.collect(rng, dt, load, self.db_size, t, out);
         self.postgres(rng, act, dt, t, out);
         self.replica(rng, t, out);
         self.redis(rng, act, dt, t, queues, out);
         self.last_act = act.clone();
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn host(&mut self, rng: &mut Rng, i: usize, h: &Host, dt: f64, load: f64, t: i64, out: &mut Vec<Sample>) {
-        let name = h.name;
-        let boot = self.boot_s;
-        let Some(st) = self.hosts.get_mut(i) else {
-            return;
-        };
-        let busy_target =
-            (h.busy + h.traffic_share * (load - 1.0) + rng.range(-0.03, 0.03)).clamp(0.02, 0.97);
-        let mut busy_sum = 0.0;
-        for (c, counters) in st.cpu.iter_mut().enumerate() {
-            let busy = (busy_target * rng.range(0.8, 1.2)).clamp(0.01, 0.99);
-            busy_sum += busy;
-            let iowait = if h.data_volume { 0.01 } else { 0.003 } * dt;
-            let user = dt * busy * 0.72;
-            let system = dt * busy * 0.2;
-            let softirq = dt * busy * 0.05;
-            let irq = dt * busy * 0.01;
-            let idle = (dt - user - system - softirq - irq - iowait).max(0.0);
-            let add = [user, 0.0, system, idle, iowait, irq, softirq, 0.0];
-            for m in 0..8 {
-                counters[m] += add[m];
-                let cpu = c.to_string();
-                out.push(s(
-                    name,
-                    "node_cpu_seconds_total",
-                    &[("cpu", &cpu), ("mode", CPU_MODES[m])],
-                    counters[m],
-                    t,
-                    true,
-                ));
-            }
-        }
-        let running = busy_sum + rng.range(0.0, 0.4);
-        let alphas = [0.08, 0.0165, 0.0055];
-        for (k, a) in alphas.iter().enumerate() {
-            st.load[k] += (running - st.load[k]) * (1.0 - (1.0f64 - a).powf(dt / 5.0));
-        }
-        out.push(s(name, "node_load1", &[], st.load[0], t, false));
-        out.push(s(name, "node_load5", &[], st.load[1], t, false));
-        out.push(s(name, "node_load15", &[], st.load[2], t, false));
-
-        let total = h.mem_gib * GIB;
-        let used_share = if name == DB_HOST || name == DB_REPLICA {
-            0.35
-        } else {
-            0.45
-        } + 0.05 * (load - 1.0)
-            + rng.range(-0.01, 0.01);
-        let cached = total * if name.starts_with("db") { 0.48 } else { 0.3 };
-        let buffers = total * 0.02;
-        let free = (total * (1.0 - used_share) - cached - buffers).max(total * 0.02);
-        let available = free + cached * 0.9 + buffers;
-        for (field, v) in [
-            ("MemTotal", total),
-            ("MemFree", free),
-            ("MemAvailable", available),
-            ("Buffers", buffers),
-            ("Cached", cached),
-            ("Active", total * used_share * 0.7 + cached * 0.4),
-            ("Inactive", cached * 0.5),
-            ("Dirty", rng.range(1.0, 40.0) * 1024.0 * 1024.0),
-            (
-                "Shmem",
-                if name.starts_with("db") {
-                    8.0 * GIB
-                } else {
-                    0.2 * GIB
-                },
-            ),
-            ("Slab", 0.6 * GIB),
-            ("SwapTotal", 2.0 * GIB),
-            ("SwapFree", 1.96 * GIB),
-        ] {
-            out.push(s(name, &format!("node_memory_{field}_bytes"), &[], v, t, false));
-        }
-
-        st.root_used = (st.root_used + dt * 2.0e-8).min(0.95);
-        let mut filesystems = vec![("/dev/nvme0n1p1", "/", "ext4", 100.0 * GIB, st.root_used)];
-        if h.data_volume {
-            st.data_used = (self.db_size / (500.0 * GIB) + 0.5).min(0.97);
-            filesystems.push((
-                "/dev/nvme1n1",
-                "/var/lib/postgresql",
-                "xfs",
-                500.0 * GIB,
-                st.data_used,
-            ));
-        }
-        filesystems.push(("tmpfs", "/run", "tmpfs", 1.6 * GIB, 0.001));
-        for (device, mount, fstype, size, used) in filesystems {
-            let labels = [("device", device), ("mountpoint", mount), ("fstype", fstype)];
-            let free = size * (1.0 - used);
-            out.push(s(name, "node_filesystem_size_bytes", &labels, size, t, false));
-            out.push(s(name, "node_filesystem_free_bytes", &labels, free, t, false));
-            out.push(s(
-                name,
-                "node_filesystem_avail_bytes",
-                &labels,
-                (free - size * 0.05).max(0.0),
-                t,
-                false,
-            ));
-            out.push(s(name, "node_filesystem_files", &labels, 6_553_600.0, t, false));
-            out.push(s(
-                name,
-                "node_filesystem_files_free",
-                &labels,
-                6_553_600.0 * (1.0 - used * 0.3),
-                t,
-                false,
-            ));
-            out.push(s(name, "node_filesystem_readonly", &labels, 0.0, t, false));
-            out.push(s(name, "node_filesystem_device_error", &labels, 0.0, t, false));
-        }
-
-        let intensity = if h.data_volume { 3.0 } else { 1.0 } * load;
-        for (d, counters) in st.disk.iter_mut().enumerate() {
-            let device = if d == 0 { "nvme0n1" } else { "nvme1n1" };
-            let reads = dt * intensity * rng.range(2.0, 6.0);
-            let writes = dt * intensity * rng.range(8.0, 20.0);
-            let add = [
-                reads * 16_384.0,
-                writes * 12_288.0,
-                reads,
-                writes,
-                reads * 0.0002,
-                writes * 0.0004,
-                (reads + writes) * 0.00025,
-                (reads + writes) * 0.0005,
-            ];
-            for (total, a) in counters.iter_mut().zip(add) {
-                *total += a;
-            }
-            let names = [
-                "node_disk_read_bytes_total",
-                "node_disk_written_bytes_total",
-                "node_disk_reads_completed_total",
-                "node_disk_writes_completed_total",
-                "node_disk_read_time_seconds_total",
-                "node_disk_write_time_seconds_total",
-                "node_disk_io_time_seconds_total",
-                "node_disk_io_time_weighted_seconds_total",
-            ];
-            for (metric, v) in names.iter().zip(counters.iter()) {
-                out.push(s(name, metric, &[("device", device)], *v, t, true));
-            }
-            out.push(s(
-                name,
-                "node_disk_io_now",
-                &[("device", device)],
-                rng.poisson(0.3 * intensity) as f64,
-                t,
-                false,
-            ));
-        }
-
-        let rx =
-            dt * load * rng.range(300_000.0, 500_000.0) * if name.starts_with("web") { 2.0 } else { 1.0 };
-        let tx = rx * rng.range(1.4, 2.2);
-        let add = [
-            rx,
-            rx / 900.0,
-            0.0,
-            if rng.chance(0.02) { 1.0 } else { 0.0 },
-            tx,
-            tx / 1100.0,
-            0.0,
-            0.0,
-        ];
-        for (total, a) in st.net.iter_mut().zip(add) {
-            *total += a;
-        }
-        let names = [
-            "node_network_receive_bytes_total",
-            "node_network_receive_packets_total",
-            "node_network_receive_errs_total",
-            "node_network_receive_drop_total",
-            "node_network_transmit_bytes_total",
-            "node_network_transmit_packets_total",
-            "node_network_transmit_errs_total",
-            "node_network_transmit_drop_total",
-        ];
-        for (metric, v) in names.iter().zip(st.net) {
-            out.push(s(name, metric, &[("device", "eth0")], v, t, true));
-        }
-
-        st.ctxt += dt * (1500.0 + 4000.0 * busy_target) * h.cpus as f64;
-        st.intr += dt * (1200.0 + 2000.0 * busy_target) * h.cpus as f64;
-        st.forks += dt * rng.range(1.0, 5.0);
-        out.push(s(name, "node_context_switches_total", &[], st.ctxt, t, true));
-        out.push(s(name, "node_intr_total", &[], st.intr, t, true));
-        out.push(s(name, "node_forks_total", &[], st.forks, t, true));
-        out.push(s(
-            name,
-            "node_procs_running",
-            &[],
-            (running.round() + 1.0).max(1.0),
-            t,
-            false,
-        ));
-        out.push(s(
-            name,
-            "node_procs_blocked",
-            &[],
-            rng.poisson(0.05) as f64,
-            t,
-            false,
-        ));
-        out.push(s(name, "node_boot_time_seconds", &[], boot.round(), t, false));
-        out.push(s(name, "node_time_seconds", &[], t as f64 / 1000.0, t, false));
     }
 
     fn postgres(&mut self, rng: &mut Rng, act: &Activity, dt: f64, t: i64, out: &mut Vec<Sample>) {
@@ -403,7 +111,7 @@ impl Backends {
         for (datid, datname, scale) in [("16384", "shop", 1.0), ("5", "postgres", 0.001)] {
             let labels = [("datid", datid), ("datname", datname)];
             for (k, col) in columns.iter().enumerate() {
-                out.push(s(
+                out.push(sample(
                     DB_HOST,
                     &format!("pg_stat_database_{col}"),
                     &labels,
@@ -412,7 +120,7 @@ impl Backends {
                     true,
                 ));
             }
-            out.push(s(
+            out.push(sample(
                 DB_HOST,
                 "pg_stat_database_blk_write_time",
                 &labels,
@@ -425,7 +133,7 @@ impl Backends {
             } else {
                 1.0
             };
-            out.push(s(
+            out.push(sample(
                 DB_HOST,
                 "pg_stat_database_numbackends",
                 &labels,
@@ -456,13 +164,13 @@ impl Backends {
             ];
             for (state, n, tx) in states {
                 let labels = [("datname", datname), ("state", state)];
-                out.push(s(DB_HOST, "pg_stat_activity_count", &labels, n, t, false));
+                out.push(sample(DB_HOST, "pg_stat_activity_count", &labels, n, t, false));
                 let age = if n > 0.0 {
                     rng.lognormal(tx.max(0.01), 0.8)
                 } else {
                     0.0
                 };
-                out.push(s(
+                out.push(sample(
                     DB_HOST,
                     "pg_stat_activity_max_tx_duration",
                     &labels,
@@ -470,7 +178,7 @@ impl Backends {
                     t,
                     false,
                 ));
-                out.push(s(
+                out.push(sample(
                     DB_HOST,
                     "pg_stat_activity_max_query_duration",
                     &labels,
@@ -496,7 +204,7 @@ impl Backends {
                     ("shop", "exclusivelock") => rng.poisson(0.5) as f64,
                     _ => 0.0,
                 };
-                out.push(s(
+                out.push(sample(
                     DB_HOST,
                     "pg_locks_count",
                     &[("datname", datname), ("mode", mode)],
@@ -510,7 +218,7 @@ impl Backends {
             } else {
                 7.6 * 1024.0 * 1024.0
             };
-            out.push(s(
+            out.push(sample(
                 DB_HOST,
                 "pg_database_size_bytes",
                 &[("datname", datname)],
@@ -519,8 +227,8 @@ impl Backends {
                 false,
             ));
         }
-        out.push(s(DB_HOST, "pg_up", &[], 1.0, t, false));
-        out.push(s(
+        out.push(sample(DB_HOST, "pg_up", &[], 1.0, t, false));
+        out.push(sample(
             DB_HOST,
             "pg_static",
             &[("server_version_num", "160004")],
@@ -528,8 +236,15 @@ impl Backends {
             t,
             false,
         ));
-        out.push(s(DB_HOST, "pg_settings_max_connections", &[], 200.0, t, false));
-        out.push(s(
+        out.push(sample(
+            DB_HOST,
+            "pg_settings_max_connections",
+            &[],
+            200.0,
+            t,
+            false,
+        ));
+        out.push(sample(
             DB_HOST,
             "pg_settings_superuser_reserved_connections",
             &[],
@@ -537,9 +252,9 @@ impl Backends {
             t,
             false,
         ));
-        out.push(s(DB_HOST, "pg_replication_is_replica", &[], 0.0, t, false));
-        out.push(s(DB_HOST, "pg_replication_lag_seconds", &[], 0.0, t, false));
-        out.push(s(
+        out.push(sample(DB_HOST, "pg_replication_is_replica", &[], 0.0, t, false));
+        out.push(sample(DB_HOST, "pg_replication_lag_seconds", &[], 0.0, t, false));
+        out.push(sample(
             DB_HOST,
             "pg_stat_replication_pg_wal_lsn_diff",
             &[
@@ -556,7 +271,7 @@ impl Backends {
             let labels = [("user", "shop"), ("datname", "shop"), ("queryid", id.as_str())];
             let calls = act.query_calls[i];
             let secs = act.query_seconds[i];
-            out.push(s(
+            out.push(sample(
                 DB_HOST,
                 "pg_stat_statements_calls_total",
                 &labels,
@@ -564,7 +279,7 @@ impl Backends {
                 t,
                 true,
             ));
-            out.push(s(
+            out.push(sample(
                 DB_HOST,
                 "pg_stat_statements_seconds_total",
                 &labels,
@@ -577,7 +292,7 @@ impl Backends {
             } else {
                 qy.median_ms / 1000.0
             };
-            out.push(s(
+            out.push(sample(
                 DB_HOST,
                 "pg_stat_statements_mean_seconds",
                 &labels,
@@ -585,7 +300,7 @@ impl Backends {
                 t,
                 false,
             ));
-            out.push(s(
+            out.push(sample(
                 DB_HOST,
                 "pg_stat_statements_rows_total",
                 &labels,
@@ -593,7 +308,7 @@ impl Backends {
                 t,
                 true,
             ));
-            out.push(s(
+            out.push(sample(
                 DB_HOST,
                 "pg_stat_statements_block_read_seconds_total",
                 &labels,
@@ -601,7 +316,7 @@ impl Backends {
                 t,
                 true,
             ));
-            out.push(s(
+            out.push(sample(
                 DB_HOST,
                 "pg_stat_statements_block_write_seconds_total",
                 &labels,
@@ -618,8 +333,8 @@ impl Backends {
         } else {
             rng.lognormal(0.25, 0.6)
         };
-        out.push(s(DB_REPLICA, "pg_up", &[], 1.0, t, false));
-        out.push(s(
+        out.push(sample(DB_REPLICA, "pg_up", &[], 1.0, t, false));
+        out.push(sample(
             DB_REPLICA,
             "pg_static",
             &[("server_version_num", "160004")],
@@ -627,10 +342,31 @@ impl Backends {
             t,
             false,
         ));
-        out.push(s(DB_REPLICA, "pg_settings_max_connections", &[], 200.0, t, false));
-        out.push(s(DB_REPLICA, "pg_replication_is_replica", &[], 1.0, t, false));
-        out.push(s(DB_REPLICA, "pg_replication_lag_seconds", &[], lag, t, false));
-        out.push(s(
+        out.push(sample(
+            DB_REPLICA,
+            "pg_settings_max_connections",
+            &[],
+            200.0,
+            t,
+            false,
+        ));
+        out.push(sample(
+            DB_REPLICA,
+            "pg_replication_is_replica",
+            &[],
+            1.0,
+            t,
+            false,
+        ));
+        out.push(sample(
+            DB_REPLICA,
+            "pg_replication_lag_seconds",
+            &[],
+            lag,
+            t,
+            false,
+        ));
+        out.push(sample(
             DB_REPLICA,
             "pg_database_size_bytes",
             &[("datname", "shop")],
@@ -639,7 +375,7 @@ impl Backends {
             false,
         ));
         for (state, n) in [("active", 1.0), ("idle", rng.poisson(4.0) as f64)] {
-            out.push(s(
+            out.push(sample(
                 DB_REPLICA,
                 "pg_stat_activity_count",
                 &[("datname", "shop"), ("state", state)],
@@ -690,7 +426,7 @@ impl Backends {
             ("redis_net_output_bytes_total", self.redis[6] * 2.4),
         ];
         for (name, v) in counters {
-            out.push(s(h, name, &[], v.floor(), t, true));
+            out.push(sample(h, name, &[], v.floor(), t, true));
         }
         let gauges = [
             ("redis_up", 1.0),
@@ -703,16 +439,16 @@ impl Backends {
             ("redis_blocked_clients", 4.0),
             (
                 "redis_uptime_in_seconds",
-                (t as f64 / 1000.0 - self.boot_s).round(),
+                (t as f64 / 1000.0 - self.hosts.boot_s).round(),
             ),
             ("redis_connected_slaves", 0.0),
             ("redis_aof_enabled", 0.0),
             ("redis_rdb_last_bgsave_status", 1.0),
         ];
         for (name, v) in gauges {
-            out.push(s(h, name, &[], v, t, false));
+            out.push(sample(h, name, &[], v, t, false));
         }
-        out.push(s(
+        out.push(sample(
             h,
             "redis_instance_info",
             &[("role", "master"), ("redis_version", "7.2.4")],
@@ -720,7 +456,7 @@ impl Backends {
             t,
             false,
         ));
-        out.push(s(
+        out.push(sample(
             h,
             "redis_db_keys",
             &[("db", "db0")],
@@ -728,7 +464,7 @@ impl Backends {
             t,
             false,
         ));
-        out.push(s(
+        out.push(sample(
             h,
             "redis_db_keys_expiring",
             &[("db", "db0")],
@@ -737,9 +473,16 @@ impl Backends {
             false,
         ));
         for (q, len) in QUEUES.iter().zip(queues) {
-            out.push(s(h, "celery_queue_length", &[("queue_name", q)], len, t, false));
+            out.push(sample(
+                h,
+                "celery_queue_length",
+                &[("queue_name", q)],
+                len,
+                t,
+                false,
+            ));
         }
-        out.push(s(
+        out.push(sample(
             h,
             "celery_unacked_messages",
             &[],

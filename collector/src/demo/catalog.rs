@@ -277,3 +277,106 @@ pub const DB_REPLICA: &str = "db-2";
 pub const REDIS_HOST: &str = "worker-1";
 /// Celery queues; the last one backs up.
 pub const QUEUES: &[&str] = &["celery", "emails", "reports"];
+
+/// A view of the shop: route, weight in the traffic mix, own processing time.
+pub struct Route {
+    /// HTTP method.
+    pub method: &'static str,
+    /// `http.route` (Django's URL pattern).
+    pub route: &'static str,
+    /// The view name (django-prometheus' `view` label).
+    pub view: &'static str,
+    /// Share of the traffic mix.
+    pub weight: f64,
+    /// Median of the view's own processing time (ms).
+    pub median_ms: f64,
+    /// Log-normal shape of it.
+    pub sigma: f64,
+}
+
+/// The shop's views.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        route: "/products/",
+        view: "product_list",
+        weight: 34.0,
+        median_ms: 18.0,
+        sigma: 0.45,
+    },
+    Route {
+        method: "GET",
+        route: "/products/<slug:slug>/",
+        view: "product_detail",
+        weight: 26.0,
+        median_ms: 12.0,
+        sigma: 0.45,
+    },
+    Route {
+        method: "GET",
+        route: "/cart/",
+        view: "cart",
+        weight: 12.0,
+        median_ms: 10.0,
+        sigma: 0.4,
+    },
+    Route {
+        method: "POST",
+        route: "/cart/add/",
+        view: "cart_add",
+        weight: 7.0,
+        median_ms: 9.0,
+        sigma: 0.4,
+    },
+    Route {
+        method: "POST",
+        route: "/checkout/",
+        view: "checkout",
+        weight: 3.0,
+        median_ms: 25.0,
+        sigma: 0.4,
+    },
+    Route {
+        method: "GET",
+        route: "/search/",
+        view: "search",
+        weight: 9.0,
+        median_ms: 14.0,
+        sigma: 0.5,
+    },
+    Route {
+        method: "POST",
+        route: "/accounts/login/",
+        view: "login",
+        weight: 3.0,
+        median_ms: 140.0,
+        sigma: 0.15,
+    },
+    Route {
+        method: "GET",
+        route: "/healthz/",
+        view: "healthz",
+        weight: 5.0,
+        median_ms: 0.8,
+        sigma: 0.3,
+    },
+    Route {
+        method: "GET",
+        route: "/admin/orders/order/",
+        view: "admin:orders_order_changelist",
+        weight: 1.0,
+        median_ms: 45.0,
+        sigma: 0.5,
+    },
+];
+
+/// Paths the scanner probes.
+pub const SCANNED: &[&str] = &[
+    "/wp-login.php",
+    "/.env",
+    "/phpmyadmin/index.php",
+    "/.git/config",
+    "/xmlrpc.php",
+    "/admin.php",
+    "/backup.zip",
+];

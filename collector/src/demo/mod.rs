@@ -7,13 +7,15 @@
 //!
 //! - [`catalog`]: the fixed data (SQL statements, routes, clients, hosts);
 //! - [`web`], [`worker`], [`trace`], [`django`]: the services' traces, logs and metrics;
-//! - [`backends`]: host, PostgreSQL, Redis and Celery metrics as the agent sends them;
+//! - [`hosts`], [`backends`]: host, PostgreSQL, Redis and Celery metrics as the agent
+//!   sends them;
 //! - [`serverless`]: function invocations with cold starts;
 //! - [`send`]: delivery with retries; [`otlp`], [`rng`]: helpers.
 
 pub mod backends;
 pub mod catalog;
 pub mod django;
+pub mod hosts;
 pub mod otlp;
 pub mod rng;
 pub mod send;

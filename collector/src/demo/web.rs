@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
 use super::catalog::{
-    self, q, ATTACKED_USERS, BRUTE_FORCE_CLIENT, CLIENTS, PRODUCTS, SCANNER_CLIENT, USERS, USER_AGENTS,
+    q, Route, ATTACKED_USERS, BRUTE_FORCE_CLIENT, CLIENTS, PRODUCTS, ROUTES, SCANNED, SCANNER_CLIENT, USERS,
+    USER_AGENTS,
 };
 use super::django::DjangoMetrics;
 use super::otlp::{kv, kv_i, resource_logs, resource_spans, severity, Output, SpanBuilder};
@@ -19,102 +20,6 @@ use super::worker::{self, Worker};
 
 /// Requests per second at `--rate 1`, before the traffic wave.
 pub const BASE_RPS: f64 = 4.0;
-
-/// A view of the shop: route, weight in the traffic mix, own processing time.
-struct Route {
-    method: &'static str,
-    route: &'static str,
-    view: &'static str,
-    weight: f64,
-    median_ms: f64,
-    sigma: f64,
-}
-
-const ROUTES: &[Route] = &[
-    Route {
-        method: "GET",
-        route: "/products/",
-        view: "product_list",
-        weight: 34.0,
-        median_ms: 18.0,
-        sigma: 0.45,
-    },
-    Route {
-        method: "GET",
-        route: "/products/<slug:slug>/",
-        view: "product_detail",
-        weight: 26.0,
-        median_ms: 12.0,
-        sigma: 0.45,
-    },
-    Route {
-        method: "GET",
-        route: "/cart/",
-        view: "cart",
-        weight: 12.0,
-        median_ms: 10.0,
-        sigma: 0.4,
-    },
-    Route {
-        method: "POST",
-        route: "/cart/add/",
-        view: "cart_add",
-        weight: 7.0,
-        median_ms: 9.0,
-        sigma: 0.4,
-    },
-    Route {
-        method: "POST",
-        route: "/checkout/",
-        view: "checkout",
-        weight: 3.0,
-        median_ms: 25.0,
-        sigma: 0.4,
-    },
-    Route {
-        method: "GET",
-        route: "/search/",
-        view: "search",
-        weight: 9.0,
-        median_ms: 14.0,
-        sigma: 0.5,
-    },
-    Route {
-        method: "POST",
-        route: "/accounts/login/",
-        view: "login",
-        weight: 3.0,
-        median_ms: 140.0,
-        sigma: 0.15,
-    },
-    Route {
-        method: "GET",
-        route: "/healthz/",
-        view: "healthz",
-        weight: 5.0,
-        median_ms: 0.8,
-        sigma: 0.3,
-    },
-    Route {
-        method: "GET",
-        route: "/admin/orders/order/",
-        view: "admin:orders_order_changelist",
-        weight: 1.0,
-        median_ms: 45.0,
-        sigma: 0.5,
-    },
-];
-
-/// Paths the scanner probes.
-const SCANNED: &[&str] = &[
-    "/wp-login.php",
-    "/.env",
-    "/phpmyadmin/index.php",
-    "/.git/config",
-    "/xmlrpc.php",
-    "/admin.php",
-    "/backup.zip",
-];
 
 /// Share of requests failing with an unhandled exception (500).
 const ERROR_RATE: f64 = 0.005;
@@ -261,7 +166,7 @@ impl Web {
         }
     }
 
-    /// The Django metrics as scraped at `t_ms` (remote_write), and the Celery queues.
+    /// The Django metrics as scraped at `t_ms` (sent over remote_write).
     pub fn scrape(&mut self, rng: &mut Rng, t_ms: i64, out: &mut Output) {
         out.remote_write.extend(self.django.scrape(rng, t_ms));
     }
@@ -650,14 +555,5 @@ fn scope_of(svc: Svc) -> &'static str {
     match svc {
         Svc::Web(_) | Svc::Checkout => "opentelemetry.instrumentation.django",
         Svc::Worker => "opentelemetry.instrumentation.celery",
-    }
-}
-
-/// The host whose CPU follows the web traffic.
-pub fn host_of_instance(inst: u8) -> &'static str {
-    if inst == 0 {
-        catalog::HOSTS[0].name
-    } else {
-        catalog::HOSTS[1].name
     }
 }
