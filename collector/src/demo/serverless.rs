@@ -49,11 +49,11 @@ const FUNCTIONS: &[Function] = &[
         region: "eu-west-1",
         arch: "amd64",
         memory_mb: 1024,
-        trigger: "datasource",
+        trigger: "http",
         rps: 0.5,
         every_ms: 0.0,
         median_ms: 340.0,
-        sigma: 0.45,
+        sigma: 0.35,
         init_median_ms: 620.0,
         error_rate: 0.01,
         scale_out: 0.06,
@@ -184,11 +184,13 @@ impl Serverless {
                     ),
                 ];
                 match f.trigger {
-                    "datasource" => {
-                        attrs.push(kv("faas.document.collection", "shop-uploads"));
-                        attrs.push(kv("faas.document.operation", "insert"));
+                    "http" => {
+                        attrs.push(kv("http.request.method", "POST"));
+                        attrs.push(kv("http.route", "/images/resize"));
+                        attrs.push(kv("url.path", "/images/resize"));
+                        attrs.push(kv_i("http.response.status_code", if failed { 500 } else { 200 }));
                         attrs.push(kv(
-                            "faas.document.name",
+                            "image.key",
                             &format!("products/{:08x}.jpg", rng.next_u64() as u32),
                         ));
                     }
@@ -197,7 +199,7 @@ impl Serverless {
                 }
                 // One downstream AWS call inside the invocation.
                 let (service, method) = match f.trigger {
-                    "datasource" => ("S3", "PutObject"),
+                    "http" => ("S3", "PutObject"),
                     "pubsub" => ("SES", "SendEmail"),
                     _ => ("S3", "PutObject"),
                 };
@@ -218,9 +220,15 @@ impl Serverless {
                     kv("cloud.region", f.region),
                 ]);
                 spans.push(child.build());
+                // As the AWS Lambda instrumentation does: SERVER for API Gateway (HTTP) events,
+                // CONSUMER for queue and scheduled events.
+                let kind = if f.trigger == "http" {
+                    SpanKind::Server
+                } else {
+                    SpanKind::Consumer
+                };
                 let mut span =
-                    SpanBuilder::new(&trace_id, id.clone(), &[], f.name, SpanKind::Server, begin, ms)
-                        .attrs(attrs);
+                    SpanBuilder::new(&trace_id, id.clone(), &[], f.name, kind, begin, ms).attrs(attrs);
                 if failed {
                     let (exc, message) = f.error;
                     let tb = format!("Traceback (most recent call last):\n  File \"/var/task/handler.py\", line 31, in handler\n    result = process(event)\n{exc}: {message}");
