@@ -242,7 +242,13 @@ async fn feed(
     banner: Option<String>,
 ) -> anyhow::Result<()> {
     let mut sender = Sender::new(http, otlp, stop)?;
-    if sender.wait_ready().await.is_err() {
+    let patience = if banner.is_some() {
+        Duration::from_secs(5)
+    } else {
+        Duration::ZERO
+    };
+    if sender.wait_ready(patience).await.is_err() {
+        println!("didban demo: stopped before Didban answered; nothing was sent");
         return Ok(());
     }
     println!("didban demo: Didban is ready");

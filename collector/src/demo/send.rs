@@ -105,8 +105,9 @@ impl Sender {
         }
     }
 
-    /// Waits until `/-/ready` answers 200, retrying with backoff.
-    pub async fn wait_ready(&mut self) -> Result<(), Stopped> {
+    /// Waits until `/-/ready` answers 200, retrying with backoff; failures are reported
+    /// once `patience` has passed (a server starting in this process gets a few seconds).
+    pub async fn wait_ready(&mut self, patience: Duration) -> Result<(), Stopped> {
         let url = format!("{}/-/ready", self.base);
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
         let started = std::time::Instant::now();
@@ -122,8 +123,7 @@ impl Sender {
                 Ok(r) => format!("{url} answered {}", r.status()),
                 Err(e) => format!("{url}: {e}"),
             };
-            // A server starting in this process gets a few seconds before we complain.
-            if started.elapsed() > Duration::from_secs(5) {
+            if started.elapsed() >= patience {
                 self.say_unreachable(&why);
             }
             let d = backoff.next_delay(None);
