@@ -280,3 +280,56 @@ fn demo_runs_its_own_server_and_stops_cleanly_on_sigterm() {
     }
     panic!("the demo did not start after 5 attempts");
 }
+
+#[test]
+fn demo_waits_for_a_server_that_is_not_up_yet_and_says_so_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (h, g, o) = (free_port(), free_port(), free_port());
+    let http = format!("127.0.0.1:{h}");
+    let demo = Command::new(env!("CARGO_BIN_EXE_didban"))
+        .args([
+            "demo",
+            "--target-http",
+            &format!("http://{http}"),
+            "--target-otlp-grpc",
+            &format!("http://127.0.0.1:{g}"),
+            "--backfill",
+            "1m",
+            "--duration",
+            "20s",
+        ])
+        .env("DIDBAN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The server comes up a few seconds later, on the ports the demo was told.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut server = Command::new(env!("CARGO_BIN_EXE_didban"))
+        .args(["serve", "--no-host-metrics", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--http-addr",
+            &http,
+            "--otlp-grpc-addr",
+            &format!("127.0.0.1:{g}"),
+            "--otlp-http-addr",
+            &format!("127.0.0.1:{o}"),
+        ])
+        .env("DIDBAN_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let out = demo.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stderr.matches("cannot reach Didban").count(), 1, "{stderr}");
+    assert!(stdout.contains("history sent"), "{stdout}");
+    // A minute of history plus the live part, one sample every 10 s.
+    let n = scalar(&http, r#"count_over_time(node_load1{instance="db-1"}[5m])"#).unwrap();
+    assert!(n >= 6.0, "{n} samples of node_load1");
+    let _ = server.kill();
+    let _ = server.wait();
+}
