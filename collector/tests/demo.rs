@@ -92,7 +92,7 @@ fn demo_feeds_a_running_server_through_every_protocol() {
             "--backfill",
             "6m",
             "--duration",
-            "25s",
+            "35s",
             "--seed",
             "42",
         ])
