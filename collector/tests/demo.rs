@@ -130,6 +130,18 @@ fn demo_feeds_a_running_server_through_every_protocol() {
         "the sales report should be a slow statement, mean {slow}"
     );
     assert_eq!(scalar(h, r#"count(celery_queue_length)"#), Some(3.0));
+    // Probes keep their own job and instance; process groups per host.
+    assert_eq!(
+        scalar(h, r#"count(probe_success{job="blackbox"} == 1)"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        scalar(
+            h,
+            r#"count(namedprocess_namegroup_num_procs{groupname="gunicorn"})"#
+        ),
+        Some(2.0)
+    );
     // History: samples from the backfill (5 minutes ago) are there.
     let five_min_ago = (now_ms() - 300_000) as f64 / 1000.0;
     let old: Value = reqwest::blocking::Client::new()

@@ -56,6 +56,7 @@ impl Backends {
         self.postgres(rng, act, dt, t, out);
         self.replica(rng, t, out);
         self.redis(rng, act, dt, t, queues, out);
+        probes(rng, t, out);
         self.last_act = act.clone();
     }
 
@@ -490,6 +491,38 @@ impl Backends {
             t,
             false,
         ));
+    }
+}
+
+/// Health checks the agent on `worker-1` runs (`[[probe]]`, blackbox_exporter names,
+/// `job="blackbox"`, `instance` = the target).
+fn probes(rng: &mut Rng, t: i64, out: &mut Vec<Sample>) {
+    let expiry = (t / 1000 + 47 * 86_400) as f64;
+    for (target, http) in [
+        ("https://shop.example.com/healthz/", true),
+        ("tcp://db-1:5432", false),
+    ] {
+        let labels = [
+            (super::send::AGENT_HOST, REDIS_HOST),
+            ("job", "blackbox"),
+            ("instance", target),
+        ];
+        let push = |out: &mut Vec<Sample>, name: &str, v: f64| {
+            out.push(Sample::gauge(name, &labels, v, t));
+        };
+        push(out, "probe_success", 1.0);
+        let seconds = if http {
+            rng.lognormal(0.045, 0.3)
+        } else {
+            rng.lognormal(0.0008, 0.3)
+        };
+        push(out, "probe_duration_seconds", seconds);
+        if http {
+            push(out, "probe_http_status_code", 200.0);
+            push(out, "probe_http_content_length", 2.0);
+            push(out, "probe_http_ssl", 1.0);
+            push(out, "probe_ssl_earliest_cert_expiry", expiry);
+        }
     }
 }
 

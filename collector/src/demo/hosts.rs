@@ -24,6 +24,18 @@ struct HostState {
     forks: f64,
     root_used: f64,
     data_used: f64,
+    /// CPU seconds (user, system) of the host's main process group.
+    group_cpu: [f64; 2],
+}
+
+/// The process group (`[[host.process_groups]]`) of a host's main service, its process
+/// count and resident memory in MiB.
+fn process_group(host: &str) -> (&'static str, f64, f64) {
+    match host {
+        "web-1" | "web-2" => ("gunicorn", 9.0, 310.0),
+        "worker-1" => ("celery", 5.0, 240.0),
+        _ => ("postgres", 46.0, 95.0),
+    }
 }
 
 /// A sample of `host` (its `instance` label, which the sender turns into the agent's
@@ -94,6 +106,7 @@ impl Hosts {
                 forks: uptime * 3.0,
                 root_used: rng.range(0.35, 0.55),
                 data_used: 0.58,
+                group_cpu: [uptime * h.busy * 0.5, uptime * h.busy * 0.1],
             });
         }
         Hosts {
@@ -388,5 +401,41 @@ impl Hosts {
             t,
             false,
         ));
+        let (group, procs, rss_mib) = process_group(name);
+        let group_busy = dt * busy_sum * 0.7;
+        st.group_cpu[0] += group_busy * 0.8;
+        st.group_cpu[1] += group_busy * 0.2;
+        let g = [("groupname", group)];
+        out.push(sample(
+            name,
+            "namedprocess_namegroup_num_procs",
+            &g,
+            procs,
+            t,
+            false,
+        ));
+        for (mode, v) in [("user", st.group_cpu[0]), ("system", st.group_cpu[1])] {
+            let labels = [("groupname", group), ("mode", mode)];
+            out.push(sample(
+                name,
+                "namedprocess_namegroup_cpu_seconds_total",
+                &labels,
+                v,
+                t,
+                true,
+            ));
+        }
+        let rss = procs * rss_mib * 1024.0 * 1024.0 * rng.range(0.97, 1.03);
+        for (memtype, v) in [("resident", rss), ("virtual", rss * 3.2)] {
+            let labels = [("groupname", group), ("memtype", memtype)];
+            out.push(sample(
+                name,
+                "namedprocess_namegroup_memory_bytes",
+                &labels,
+                v.round(),
+                t,
+                false,
+            ));
+        }
     }
 }

@@ -22,6 +22,10 @@ use tokio::sync::watch;
 use super::otlp::Output;
 use crate::ingest::remote_write::{TimeSeries, WriteRequest};
 
+/// Label of an agent sample that carries its own `job`/`instance` (a probe or scrape):
+/// the host of the agent that sent it. The sender removes it.
+pub const AGENT_HOST: &str = "__agent_host__";
+
 /// Largest encoded request we build; bigger outputs are split.
 const MAX_REQUEST_BYTES: usize = 3 * 1024 * 1024;
 
@@ -228,13 +232,24 @@ impl Sender {
         Ok(())
     }
 
-    /// Agent samples grouped by host (their `instance` label) and encoded as the agent
-    /// does: one resource per host, `service.name=didban-agent`.
+    /// Agent samples grouped by host (their `instance` label, or [`AGENT_HOST`] for
+    /// samples with their own `job`/`instance`) and encoded as the agent does: one resource
+    /// per host, `service.name=didban-agent`.
     fn agent_requests(&self, samples: Vec<Sample>) -> Vec<Vec<u8>> {
         let mut by_host: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
         for mut s in samples {
-            let host = s.label("instance").unwrap_or("unknown").to_string();
-            s.labels.retain(|(k, _)| k != "instance");
+            let host = match s.label(AGENT_HOST) {
+                Some(h) => {
+                    let h = h.to_string();
+                    s.labels.retain(|(k, _)| k != AGENT_HOST);
+                    h
+                }
+                None => {
+                    let h = s.label("instance").unwrap_or("unknown").to_string();
+                    s.labels.retain(|(k, _)| k != "instance");
+                    h
+                }
+            };
             by_host.entry(host).or_default().push(s);
         }
         let mut out = Vec::new();
