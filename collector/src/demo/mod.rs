@@ -402,7 +402,7 @@ mod tests {
             trace::Svc::Worker,
             &[1; 8],
             catalog::q::SALES_REPORT,
-            1.0,
+            0.0,
         );
         assert!(ms > trace::SLOW_QUERY_MS, "{ms}");
         assert_eq!(t.logs.len(), 1, "a slow statement logs a WARN record");

@@ -142,7 +142,7 @@ impl Trace {
         self.logs.push((svc, record));
     }
 
-    /// A PostgreSQL statement by `svc` under `parent`; `slow` multiplies its duration
+    /// A PostgreSQL statement by `svc` under `parent`; `slow_ms` is added to its duration
     /// (an outlier). Returns the duration in ms.
     pub fn db(
         &mut self,
@@ -151,12 +151,12 @@ impl Trace {
         svc: Svc,
         parent: &[u8],
         qi: usize,
-        slow: f64,
+        slow_ms: f64,
     ) -> f64 {
         let Some(query) = QUERIES.get(qi) else {
             return 0.0;
         };
-        let ms = rng.lognormal(query.median_ms, query.sigma) * slow;
+        let ms = rng.lognormal(query.median_ms, query.sigma) + slow_ms.max(0.0);
         let rows = (query.rows * rng.range(0.5, 1.5)).round().max(1.0);
         let span = SpanBuilder::new(
             &self.trace_id,

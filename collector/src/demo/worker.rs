@@ -95,7 +95,7 @@ pub fn payment(rng: &mut Rng, t: &mut Trace, act: &mut Activity, from: Svc, pare
     let server_id = rng.id(8);
     let server_start = client_start + rng.range(0.5, 1.5);
     t.cursor = server_start + rng.range(0.2, 0.6);
-    t.db(rng, act, Svc::Checkout, &server_id, q::ORDER_INSERT, 1.0);
+    t.db(rng, act, Svc::Checkout, &server_id, q::ORDER_INSERT, 0.0);
     let timed_out = rng.chance(PAYMENT_TIMEOUT_RATE);
     let (ms, status) = if timed_out {
         (5000.0 + rng.range(0.0, 40.0), 0)
@@ -113,7 +113,7 @@ pub fn payment(rng: &mut Rng, t: &mut Trace, act: &mut Activity, from: Svc, pare
         ms,
     );
     if !timed_out {
-        t.db(rng, act, Svc::Checkout, &server_id, q::STOCK_UPDATE, 1.0);
+        t.db(rng, act, Svc::Checkout, &server_id, q::STOCK_UPDATE, 0.0);
         t.redis(
             rng,
             act,
@@ -396,7 +396,7 @@ fn run_periodic(rng: &mut Rng, act: &mut Activity, task: &str, queue: usize, sta
     let message_id = uuid(rng);
     match queue {
         2 => {
-            t.db(rng, act, Svc::Worker, &id, q::SALES_REPORT, 1.0);
+            t.db(rng, act, Svc::Worker, &id, q::SALES_REPORT, 0.0);
             let ms = rng.lognormal(140.0, 0.3);
             t.http_client(
                 rng,
@@ -411,7 +411,7 @@ fn run_periodic(rng: &mut Rng, act: &mut Activity, task: &str, queue: usize, sta
             t.cursor += rng.lognormal(900.0, 0.3);
         }
         _ => {
-            t.db(rng, act, Svc::Worker, &id, q::PRODUCT_LIST, 1.0);
+            t.db(rng, act, Svc::Worker, &id, q::PRODUCT_LIST, 0.0);
             for _ in 0..3 {
                 t.redis(rng, act, Svc::Worker, &id, "SETEX", "shop:search:?", 0.0);
             }
