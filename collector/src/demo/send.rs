@@ -222,9 +222,13 @@ impl Sender {
                 metadata: Vec::new(),
             }
             .encode_to_vec();
-            let compressed = snap::raw::Encoder::new().compress_vec(&bytes).unwrap_or_default();
-            self.deliver("remote_write samples", Payload::RemoteWrite(compressed))
-                .await?;
+            match snap::raw::Encoder::new().compress_vec(&bytes) {
+                Ok(compressed) => {
+                    self.deliver("remote_write samples", Payload::RemoteWrite(compressed))
+                        .await?;
+                }
+                Err(e) => self.say_refused("remote_write samples", &format!("snappy: {e}")),
+            }
         }
         self.totals.spans += counts.0;
         self.totals.logs += counts.1;
