@@ -257,7 +257,11 @@ async fn feed(
         println!("{b}");
     }
     let live_start = now_ms();
-    let backfill_ms = i64::try_from(opts.backfill.as_millis()).unwrap_or(i64::MAX / 4);
+    // The store refuses samples older than its newest minus `max_sample_age` (6h by
+    // default); keep two minutes clear of that edge, since the clock moves during the send.
+    let backfill_ms = i64::try_from(opts.backfill.as_millis())
+        .unwrap_or(i64::MAX / 4)
+        .min(6 * 3_600_000 - 120_000);
     let mut start = align(live_start - backfill_ms);
     if let Some(newest) = sender.newest_demo_sample(start, live_start).await {
         if newest >= start {
