@@ -55,7 +55,7 @@ pub const BRUTE_FORCE: Schedule = Schedule {
 pub const SCANNER: Schedule = Schedule {
     period_min: 30.0,
     active_min: 7.0,
-    lead_min: 12.0,
+    lead_min: 4.0,
 };
 
 /// The web tier's simulation state.
