@@ -28,6 +28,121 @@ enum Command {
     /// Run unit tests without starting the server.
     #[command(subcommand)]
     Test(TestCommand),
+    /// Start a server and feed it a simulated shop (web service, database, cache, queues,
+    /// hosts, serverless functions) so every page has data; see docs/demo.md.
+    Demo(Box<DemoArgs>),
+}
+
+/// Flags of `didban demo`.
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Data directory of the in-process server
+    #[arg(long, value_name = "DIR", default_value = "./didban-demo-data")]
+    data_dir: PathBuf,
+    /// Address of the in-process server's query API, remote_write and UI [default: 127.0.0.1:9480]
+    #[arg(long, value_name = "ADDR")]
+    http_addr: Option<String>,
+    /// Address of the in-process server's OTLP/gRPC receiver [default: 127.0.0.1:4317]
+    #[arg(long, value_name = "ADDR")]
+    otlp_grpc_addr: Option<String>,
+    /// Address of the in-process server's OTLP/HTTP receiver [default: 127.0.0.1:4318]
+    #[arg(long, value_name = "ADDR")]
+    otlp_http_addr: Option<String>,
+    /// Rule directory loaded by the in-process server besides <data-dir>/rules
+    /// [default: ./alerting/rules when it exists]
+    #[arg(long, value_name = "DIR")]
+    packs_dir: Option<PathBuf>,
+    /// Feed a Didban that already runs: the URL of its HTTP port (no server is started)
+    #[arg(long, value_name = "URL", requires = "target_otlp_grpc")]
+    target_http: Option<String>,
+    /// With --target-http: the URL of its OTLP/gRPC receiver, e.g. http://127.0.0.1:4317
+    #[arg(long, value_name = "URL", requires = "target_http")]
+    target_otlp_grpc: Option<String>,
+    /// Stop after this long, e.g. 10m [default: until Ctrl-C]
+    #[arg(long, value_name = "DURATION")]
+    duration: Option<String>,
+    /// History sent at start, so charts are full at once (at most 6h)
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    backfill: String,
+    /// Traffic scale: 1 is about 4 web requests and 0.8 function invocations a second
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    rate: f64,
+    /// Seed of the simulation, for a repeatable run [default: the clock]
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+}
+
+impl DemoArgs {
+    fn into_options(self) -> anyhow::Result<didban_collector::demo::DemoOptions> {
+        use didban_collector::demo::{DemoOptions, Target};
+        let duration = match &self.duration {
+            Some(d) => Some(parse_duration(d).context("--duration")?),
+            None => None,
+        };
+        let backfill = parse_duration(&self.backfill).context("--backfill")?;
+        if backfill > std::time::Duration::from_secs(6 * 3600) {
+            anyhow::bail!(
+                "--backfill {} is longer than 6h, the oldest history the store accepts",
+                self.backfill
+            );
+        }
+        let target = match (self.target_http, self.target_otlp_grpc) {
+            (Some(http), Some(otlp_grpc)) => {
+                for (flag, url) in [("--target-http", &http), ("--target-otlp-grpc", &otlp_grpc)] {
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        anyhow::bail!("{flag} {url:?} must start with http:// or https://");
+                    }
+                }
+                Target::Remote { http, otlp_grpc }
+            }
+            _ => {
+                let mut c = Config {
+                    data_dir: self.data_dir,
+                    ..Config::default()
+                };
+                if let Some(v) = &self.http_addr {
+                    c.http_addr = parse_addr("--http-addr", v)?;
+                }
+                if let Some(v) = &self.otlp_grpc_addr {
+                    c.otlp_grpc_addr = parse_addr("--otlp-grpc-addr", v)?;
+                }
+                if let Some(v) = &self.otlp_http_addr {
+                    c.otlp_http_addr = parse_addr("--otlp-http-addr", v)?;
+                }
+                let shipped = PathBuf::from("alerting/rules");
+                c.alerting.packs_dir = match self.packs_dir {
+                    Some(p) => Some(p),
+                    None if shipped.is_dir() => Some(shipped),
+                    None => None,
+                };
+                Target::InProcess(Box::new(c))
+            }
+        };
+        Ok(DemoOptions {
+            target,
+            duration,
+            backfill,
+            rate: self.rate,
+            seed: self.seed,
+        })
+    }
+}
+
+/// `didban demo`: runs until Ctrl-C, SIGTERM or --duration.
+fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    let options = args.into_options()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            didban_collector::server::wait_for_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        didban_collector::demo::run(options, stop_rx).await
+    })
 }
 
 #[derive(Subcommand, Debug)]
@@ -262,6 +377,7 @@ fn main() -> anyhow::Result<()> {
             }
             std::process::exit(1);
         }
+        Some(Command::Demo(args)) => return demo(*args),
         Some(Command::Test(TestCommand::Rules { files })) => {
             if test_rules(&files)? {
                 return Ok(());

@@ -243,7 +243,8 @@ pub async fn stopped(mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn wait_for_signal() {
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
