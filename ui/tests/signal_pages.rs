@@ -460,6 +460,20 @@ async fn alerts_page_shows_firing_rule_and_silences_round_trip() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("expected ="), "{html}");
     assert!(html.contains(r#"name="matchers" value="alertname""#), "{html}");
+    // the kept comment is text inside the textarea, never markup (Leptos does not escape
+    // textarea children by itself)
+    let (status, html, _) = send(
+        &f.app,
+        post(
+            "/alerts/silences",
+            "_csrf=tok123&matchers=alertname&created_by=ana&comment=%3C%2Ftextarea%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+            Some(editor()),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!html.contains("<script>alert(1)"), "{html}");
+    assert!(html.contains("&lt;/textarea&gt;&lt;script&gt;alert(1)"), "{html}");
     // valid: redirect, then listed
     let (status, _, location) = send(
         &f.app,

@@ -234,7 +234,7 @@ fn form_page(viewer: &Viewer, form: SilenceForm, error: Option<String>, status: 
                 <p id="matchers-hint" class="hint">"Comma-separated "<code>"name=\"value\""</code>", "
                     <code>"name!=\"value\""</code>", "<code>"name=~\"regex\""</code>" or "<code>"name!~\"regex\""</code>"; all must match."</p>
                 <label>"Author "<input type="text" name="created_by" value=form.created_by required/></label>
-                <label>"Comment "<textarea name="comment" rows="3" cols="60" required>{form.comment}</textarea></label>
+                <label>"Comment "<textarea name="comment" rows="3" cols="60" required inner_html=crate::chart::escape(&form.comment)></textarea></label>
                 <label>"Duration "<input type="text" name="duration" value=form.duration size="8" placeholder="2h"
                     aria-describedby="ends-hint"/></label>
                 <label>"or end time "<input type="text" name="ends" value=form.ends size="24" placeholder="2024-05-01T18:00:00Z"
