@@ -115,7 +115,41 @@ fn push_data(server: &Server, token: &str) {
         "/v1/traces",
         format!(r#"{{"resourceSpans":[{{"resource":{resource},"scopeSpans":[{{"spans":{spans}}}]}}]}}"#),
     );
+    // A serverless function: three invocations, the first one cold.
+    let faas_resource = r#"{"attributes":[{"key":"service.name","value":{"stringValue":"resize-image"}},{"key":"faas.name","value":{"stringValue":"resize-image"}},{"key":"faas.max_memory","value":{"intValue":"1073741824"}},{"key":"cloud.provider","value":{"stringValue":"aws"}},{"key":"cloud.region","value":{"stringValue":"eu-west-1"}}]}"#;
+    let invocations: Vec<String> = (0..3u128)
+        .map(|i| {
+            format!(
+                r#"{{"traceId":"{:032x}","spanId":"{:016x}","name":"resize-image","kind":2,"startTimeUnixNano":"{}","endTimeUnixNano":"{}","attributes":[{{"key":"faas.coldstart","value":{{"boolValue":{}}}}},{{"key":"faas.trigger","value":{{"stringValue":"http"}}}}]}}"#,
+                0xfaa5_0000 + i,
+                0xfaa5_0000 + i,
+                now - 2_000_000_000 + i * 500_000_000,
+                now - 1_900_000_000 + i * 500_000_000,
+                i == 0
+            )
+        })
+        .collect();
+    post(
+        "/v1/traces",
+        format!(
+            r#"{{"resourceSpans":[{{"resource":{faas_resource},"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+            invocations.join(",")
+        ),
+    );
 }
+
+/// A rule that fires at once, so the alerts page has a firing alert to silence.
+const RULES: &str = r#"groups:
+  - name: browser
+    interval: 1s
+    rules:
+      - alert: BrowserTestAlert
+        expr: vector(1) > 0
+        labels:
+          severity: page
+        annotations:
+          summary: "always firing, for the browser test"
+"#;
 
 fn screenshot_dir() -> PathBuf {
     let base = option_env!("CARGO_TARGET_TMPDIR")
@@ -137,9 +171,14 @@ fn ui_pages_render_in_headless_chromium() {
     let config = dir.path().join("didban.toml");
     std::fs::write(
         &config,
-        "[host_metrics]\ninterval = \"1s\"\n[logs]\ncommit_interval = \"200ms\"\n",
+        format!(
+            "[host_metrics]\ninterval = \"1s\"\n[logs]\ncommit_interval = \"200ms\"\n[alerting]\nrules_dir = {:?}\n",
+            dir.path().join("rules")
+        ),
     )
     .unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/browser.yml"), RULES).unwrap();
     let server = start(
         &dir.path().join("data"),
         &["--auth", "true", "--config", config.to_str().unwrap()],

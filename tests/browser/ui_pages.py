@@ -52,6 +52,8 @@ def drag_to_zoom(page, base_url):
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=8)
     page.mouse.up()
+    # The script navigates to the zoomed URL; wait for that navigation, not the old page.
+    page.wait_for_url(lambda url: url != before, timeout=10_000)
     page.wait_for_load_state("load")
     after = page.url
     q_before = parse_qs(urlparse(before).query)
@@ -80,7 +82,21 @@ PAGES = [
     {"name": "home", "path": "/", "selector": "dl.summary dd", "min": 3},
     {"name": "admin-users", "path": "/admin/users", "selector": "table.users tbody tr"},
     {"name": "admin-tokens", "path": "/admin/tokens", "selector": "form.auth-form"},
-    # ACTIONS: rows with drag_to_zoom / submit_form go here once the pages exist (see above).
+    {"name": "explore-graph", "path": "/explore?q=queue_depth&from=now-10m",
+     "selector": "svg.chart path.series", "min": 2, "action": drag_to_zoom},
+    {"name": "explore-table", "path": "/explore?q=queue_depth&view=table&from=now-10m",
+     "selector": "table tbody tr", "min": 2},
+    {"name": "logs", "path": "/logs?q=*&from=now-15m", "selector": ".log.sev-error"},
+    {"name": "logs-tail", "path": "/logs/tail?q=*", "selector": "#log-tail"},
+    {"name": "traces", "path": "/traces?service=checkout&from=now-15m", "selector": "svg .dot"},
+    {"name": "trace", "path": "/traces/5b8efff798038103d269b633813fc60c", "selector": ".crit-seg"},
+    {"name": "services", "path": "/services?from=now-15m", "selector": "table tbody tr"},
+    {"name": "serverless", "path": "/serverless?from=now-15m", "selector": "table tbody tr"},
+    {"name": "alerts", "path": "/alerts", "selector": ".state-firing"},
+    {"name": "silence-new", "path": "/alerts/silences/new?matcher=alertname%3D%22BrowserTestAlert%22",
+     "selector": "main form",
+     "action": submit_form({"created_by": "browser", "comment": "silenced by the browser test"},
+                           expect_selector="text=silenced by the browser test")},
 ]
 
 

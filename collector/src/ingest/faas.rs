@@ -168,7 +168,7 @@ mod tests {
         let mut total = 0.0;
         for s in out {
             if s.labels.metric_name() == Some(name) {
-                total += s.samples[0].value;
+                total += s.samples.last().map_or(0.0, |p| p.value);
             }
         }
         total

@@ -28,6 +28,10 @@ pub const MAX_SERIES: usize = 50_000;
 pub(crate) struct Counters {
     values: HashMap<Labels, f64>,
     touched: Vec<Labels>,
+    /// Series created since the last drain: they get a zero sample just before their first
+    /// value, so `increase()`/`rate()` count the first batch too (as Prometheus does with
+    /// created-timestamp zero injection).
+    created: Vec<Labels>,
     /// Observations dropped because [`MAX_SERIES`] was reached.
     pub dropped: u64,
 }
@@ -49,6 +53,7 @@ impl Counters {
                     return;
                 }
                 self.values.insert(key.clone(), delta);
+                self.created.push(key.clone());
             }
         }
         self.touched.push(key);
@@ -72,21 +77,29 @@ impl Counters {
         self.add(&format!("{name}_count"), labels, 1.0);
     }
 
-    /// The touched series with their current values at `t_ms`; clears the touched list.
+    /// The touched series with their current values at `t_ms` (series created since the
+    /// last drain also with a zero at `t_ms - 1`); clears the touched list.
     pub(crate) fn drain(&mut self, t_ms: i64) -> Vec<SeriesSamples> {
         let mut touched = std::mem::take(&mut self.touched);
         touched.sort();
         touched.dedup();
+        let mut created = std::mem::take(&mut self.created);
+        created.sort();
         let mut out = Vec::with_capacity(touched.len());
         for labels in touched {
             if let Some(v) = self.values.get(&labels) {
-                out.push(SeriesSamples {
-                    labels,
-                    samples: vec![Sample {
-                        timestamp_ms: t_ms,
-                        value: *v,
-                    }],
+                let mut samples = Vec::with_capacity(2);
+                if created.binary_search(&labels).is_ok() {
+                    samples.push(Sample {
+                        timestamp_ms: t_ms - 1,
+                        value: 0.0,
+                    });
+                }
+                samples.push(Sample {
+                    timestamp_ms: t_ms,
+                    value: *v,
                 });
+                out.push(SeriesSamples { labels, samples });
             }
         }
         out
@@ -156,5 +169,42 @@ impl SpanMetrics {
     /// Observations dropped because the series limit was reached.
     pub fn dropped(&self) -> u64 {
         self.state.lock().counters.dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples_of(out: &[SeriesSamples], name: &str) -> Vec<(i64, f64)> {
+        let s = out
+            .iter()
+            .find(|s| s.labels.get("__name__") == Some(name))
+            .unwrap_or_else(|| panic!("no {name}"));
+        s.samples.iter().map(|p| (p.timestamp_ms, p.value)).collect()
+    }
+
+    #[test]
+    fn a_new_counter_starts_with_a_zero_so_its_first_batch_counts() {
+        let mut c = Counters::default();
+        c.add("calls_total", &[("service_name", "a")], 3.0);
+        let first = c.drain(1_000);
+        assert_eq!(samples_of(&first, "calls_total"), vec![(999, 0.0), (1_000, 3.0)]);
+        // Later batches of the same series carry only their current value.
+        c.add("calls_total", &[("service_name", "a")], 2.0);
+        c.add("calls_total", &[("service_name", "b")], 1.0);
+        let second = c.drain(2_000);
+        assert_eq!(second.len(), 2);
+        let a = second
+            .iter()
+            .find(|s| s.labels.get("service_name") == Some("a"))
+            .unwrap();
+        assert_eq!(a.samples.len(), 1);
+        assert_eq!((a.samples[0].timestamp_ms, a.samples[0].value), (2_000, 5.0));
+        let b = second
+            .iter()
+            .find(|s| s.labels.get("service_name") == Some("b"))
+            .unwrap();
+        assert_eq!(b.samples.len(), 2, "b is new in this batch");
     }
 }
