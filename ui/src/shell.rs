@@ -82,6 +82,8 @@ pub struct PageMeta {
     pub theme: Theme,
     /// The signed-in user's name, shown with a sign-out link; `None` when anonymous.
     pub user: Option<String>,
+    /// Whether the viewer is a signed-in admin (the frame links the user and token pages).
+    pub admin: bool,
 }
 
 impl PageMeta {
@@ -93,6 +95,7 @@ impl PageMeta {
     ) -> PageMeta {
         let mut meta = PageMeta::new(title, section);
         meta.user = viewer.user.clone();
+        meta.admin = viewer.user.is_some() && viewer.can(crate::viewer::Role::Admin);
         meta
     }
 
@@ -103,6 +106,7 @@ impl PageMeta {
             section,
             theme: Theme::Auto,
             user: None,
+            admin: false,
         }
     }
 }
@@ -125,8 +129,12 @@ where
                 view! { <a href=*href aria-current=current>{*label}</a> }
             })
             .collect_view();
+        let admin = meta
+            .admin
+            .then(|| view! { <a href="/admin/users">"Users & tokens"</a> });
         let user = meta.user.clone().map(|name| {
             view! {
+                {admin}
                 <span class="user">{name}</span>
                 <a href="/logout" class="signout">"Sign out"</a>
             }
@@ -171,5 +179,28 @@ mod tests {
         assert!(html.contains(r#"href="/logs" aria-current="page""#), "{html}");
         assert!(html.contains(r#"data-theme="dark""#));
         assert!(html.contains("<p>hello</p>"));
+    }
+
+    #[test]
+    fn only_signed_in_admins_get_the_users_link() {
+        use crate::viewer::{Role, Viewer};
+        let mut v = Viewer {
+            user: Some("ana".into()),
+            role: Role::Admin,
+            csrf: String::new(),
+        };
+        let Html(html) = render_page(PageMeta::for_viewer("x", Section::None, &v), || "");
+        assert!(html.contains(r#"href="/admin/users""#));
+        v.role = Role::Editor;
+        let Html(html) = render_page(PageMeta::for_viewer("x", Section::None, &v), || "");
+        assert!(!html.contains("/admin/users"));
+        let Html(html) = render_page(
+            PageMeta::for_viewer("x", Section::None, &Viewer::anonymous_admin()),
+            || "",
+        );
+        assert!(
+            !html.contains("/admin/users"),
+            "anonymous access has no accounts to manage"
+        );
     }
 }
