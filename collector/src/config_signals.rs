@@ -36,6 +36,9 @@ pub struct LogsConfig {
     pub retention_bytes: u64,
     /// Indexing memory budget per day index being written.
     pub writer_memory_bytes: usize,
+    /// Most bytes of log batches accepted but not yet indexed and durable; past it, log
+    /// requests get 429 with `Retry-After`.
+    pub max_pending_bytes: u64,
 }
 
 /// One row of the serverless price table.
@@ -81,6 +84,7 @@ impl Default for LogsConfig {
             retention_days: 7,
             retention_bytes: 0,
             writer_memory_bytes: 64 * 1024 * 1024,
+            max_pending_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -134,6 +138,7 @@ pub(crate) struct FileLogs {
     retention_days: Option<u32>,
     retention_size: Option<String>,
     writer_memory: Option<String>,
+    max_pending: Option<String>,
 }
 
 /// `[faas]` as written in the file.
@@ -218,6 +223,10 @@ impl FileLogs {
             anyhow::bail!("logs.writer_memory {mem} is below tantivy's minimum of 16MiB");
         }
         c.writer_memory_bytes = usize::try_from(mem).unwrap_or(usize::MAX);
+        bytes(&mut c.max_pending_bytes, self.max_pending, "logs.max_pending")?;
+        if c.max_pending_bytes == 0 {
+            anyhow::bail!("logs.max_pending must be above 0");
+        }
         Ok(())
     }
 }

@@ -46,6 +46,7 @@ impl Signals {
         l.retention_days = config.logs.retention_days;
         l.retention_bytes = config.logs.retention_bytes;
         l.writer_memory_bytes = config.logs.writer_memory_bytes;
+        l.max_pending_bytes = config.logs.max_pending_bytes;
         let logs = LogStore::open(l).context("opening the log store")?;
         // Records replayed from the WAL become searchable right away.
         logs.commit().context("committing replayed log records")?;

@@ -80,7 +80,9 @@ pub enum IngestError {
 impl From<AppendError> for IngestError {
     fn from(e: AppendError) -> Self {
         match e {
-            AppendError::Overloaded { .. } => IngestError::Overloaded(e.to_string()),
+            AppendError::Overloaded { .. } | AppendError::Backlog { .. } => {
+                IngestError::Overloaded(e.to_string())
+            }
             other => IngestError::Unavailable(other.to_string()),
         }
     }
@@ -167,6 +169,14 @@ mod tests {
         assert_eq!(retry.retry_delay.unwrap().seconds, RETRY_AFTER_SECONDS as i64);
         let mut reply = super::super::otlp_http::plain_error(&overloaded).into_response();
         assert_eq!(reply.headers_mut()["retry-after"], "5");
+
+        let backlog = IngestError::from(AppendError::Backlog {
+            used: 300,
+            limit: 256,
+        });
+        assert_eq!(backlog.http_status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(backlog.grpc_status().code(), tonic::Code::ResourceExhausted);
+        assert!(backlog.to_string().contains("log ingest backlog"), "{backlog}");
 
         let wal = IngestError::from(AppendError::Wal(std::io::Error::other("disk full")));
         assert_eq!(wal.http_status(), StatusCode::SERVICE_UNAVAILABLE);

@@ -200,6 +200,10 @@ pub enum AppendError {
     /// The head is over its memory limit; retry after the next block cut.
     #[error("head is over its memory limit ({used} of {limit} bytes); retry later")]
     Overloaded { used: u64, limit: u64 },
+    /// Log records waiting to be indexed and made durable are over their limit; retry
+    /// after indexing catches up.
+    #[error("log ingest backlog is over its limit ({used} of {limit} bytes waiting); retry later")]
+    Backlog { used: u64, limit: u64 },
     /// Writing or syncing the WAL failed; the samples may be visible to queries but are
     /// not durable, and the request should be retried.
     #[error("write-ahead log failed: {0}")]

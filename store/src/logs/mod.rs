@@ -73,6 +73,11 @@ pub struct LogOptions {
     pub retention_bytes: u64,
     /// Indexing memory budget of each day's writer (at least 15 MB, Tantivy's minimum).
     pub writer_memory_bytes: usize,
+    /// Most bytes of log batches (their encoded WAL size) accepted but not yet indexed and
+    /// durable; a batch beyond it is refused with [`AppendError::Backlog`] (HTTP 429) rather
+    /// than held in memory while Tantivy's indexing queue is full. One batch is always
+    /// admitted when nothing is waiting, however large.
+    pub max_pending_bytes: u64,
 }
 
 impl LogOptions {
@@ -86,6 +91,7 @@ impl LogOptions {
             retention_days: 7,
             retention_bytes: 0,
             writer_memory_bytes: 64 * 1024 * 1024,
+            max_pending_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -166,9 +172,23 @@ pub struct LogStore {
     /// Every record with a lower sequence number is committed.
     committed_seq: AtomicU64,
     closed: AtomicBool,
+    /// Bytes of batches inside [`LogStore::append`] (indexing or waiting for the WAL).
+    pending_bytes: AtomicU64,
     replayed: u64,
     torn: u64,
     retention_deleted: AtomicU64,
+}
+
+/// Releases a batch's bytes from the pending count when its append ends, however it ends.
+struct PendingGuard<'a> {
+    counter: &'a AtomicU64,
+    bytes: u64,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.bytes, Ordering::SeqCst);
+    }
 }
 
 fn now_nanos() -> u64 {
@@ -234,6 +254,7 @@ impl LogStore {
             next_seq: AtomicU64::new(first_seq),
             committed_seq: AtomicU64::new(first_seq),
             closed: AtomicBool::new(false),
+            pending_bytes: AtomicU64::new(0),
             replayed: 0,
             torn: log.torn_repairs,
             retention_deleted: AtomicU64::new(0),
@@ -310,6 +331,7 @@ impl LogStore {
         }
         let n = records.len();
         let payload = record::encode_record(&records);
+        let _pending = self.admit(payload.len() as u64)?;
         let ack = {
             let _shared = self.gate.read().await;
             // Indexing is CPU work that may wait for Tantivy's indexing queue: off the async
@@ -328,6 +350,26 @@ impl LogStore {
             Ok(Err(e)) => Err(AppendError::Wal(e)),
             Err(_) => Err(AppendError::Closed),
         }
+    }
+
+    /// Counts `bytes` as pending for the life of the returned guard, or refuses them when
+    /// the backlog would pass `max_pending_bytes` (a lone batch is always admitted).
+    fn admit(&self, bytes: u64) -> Result<PendingGuard<'_>, AppendError> {
+        let limit = self.options.max_pending_bytes;
+        let before = self.pending_bytes.fetch_add(bytes, Ordering::SeqCst);
+        if before > 0 && before.saturating_add(bytes) > limit {
+            self.pending_bytes.fetch_sub(bytes, Ordering::SeqCst);
+            return Err(AppendError::Backlog { used: before, limit });
+        }
+        Ok(PendingGuard {
+            counter: &self.pending_bytes,
+            bytes,
+        })
+    }
+
+    /// Bytes of log batches accepted but not yet indexed and durable.
+    pub fn pending_bytes(&self) -> u64 {
+        self.pending_bytes.load(Ordering::SeqCst)
     }
 
     /// Makes everything appended so far searchable and truncates the WAL behind it. Call

@@ -201,3 +201,47 @@ async fn size_retention_deletes_the_oldest_days_but_never_the_newest() {
     assert_eq!(page.records.len(), 1);
     assert_eq!(page.records[0].timestamp_unix_nano, T0 + 2 * DAY);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_backlog_refuses_batches_until_it_drains() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = LogOptions::new(dir.path());
+    options.max_pending_bytes = 1000;
+    let store = Arc::new(LogStore::open(options).unwrap());
+    // A batch in flight holding 800 of the 1000 bytes.
+    let in_flight = store.admit(800).unwrap();
+    assert_eq!(store.pending_bytes(), 800);
+    match store.admit(300) {
+        Err(AppendError::Backlog { used, limit }) => assert_eq!((used, limit), (800, 1000)),
+        other => panic!("expected a backlog refusal, got {:?}", other.map(|_| ())),
+    }
+    let refused = store
+        .append(vec![rec(T0, "INFO", "web", "refused while busy", 200, "")])
+        .await;
+    assert!(matches!(refused, Err(AppendError::Backlog { .. })), "{refused:?}");
+    assert_eq!(
+        store.pending_bytes(),
+        800,
+        "a refused batch leaves nothing counted"
+    );
+    drop(in_flight);
+    assert_eq!(store.pending_bytes(), 0);
+    // Nothing waiting: even a batch larger than the limit goes through.
+    let big: Vec<LogRecord> = (0..50)
+        .map(|i| {
+            rec(
+                T0 + i,
+                "INFO",
+                "web",
+                &format!("accepted {i} {}", "x".repeat(40)),
+                200,
+                "",
+            )
+        })
+        .collect();
+    assert_eq!(store.append(big).await.unwrap(), 50);
+    assert_eq!(store.pending_bytes(), 0);
+    commit(&store).await;
+    assert_eq!(store.search(&q("accepted")).unwrap().records.len(), 50);
+    assert!(store.search(&q("refused")).unwrap().records.is_empty());
+}
