@@ -1,8 +1,10 @@
 //! Span blocks: `<data_dir>/traces/blocks/<min>-<max>-<id>/{spans.parquet,meta.json}`.
 //!
 //! `spans.parquet` holds one row per span, sorted by `(trace_id, start)` so that the spans
-//! of a trace sit together; zstd, page statistics, 16Ki-row row groups and a bloom filter
-//! on `trace_id`, so a trace lookup reads only the row groups that may hold it. Attribute
+//! of a trace sit together; zstd, page statistics, 16Ki-row row groups and bloom filters
+//! on `trace_id` (a trace lookup reads only the row groups that may hold it) and on
+//! `service` and `name` (a search skips row groups without the service or operation, as it
+//! skips those whose start-time or duration statistics fall outside its bounds). Attribute
 //! maps, events and links are JSON text columns (DuckDB's `json` functions read them).
 //! Block names use the metric blocks' id scheme, with times in nanoseconds.
 
@@ -20,6 +22,9 @@ use parquet::arrow::ProjectionMask;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use parquet::file::statistics::Statistics;
+
+use super::query::TraceQuery;
 use super::span::{Span, SpanEvent, SpanLink};
 use crate::block::reader::column;
 use crate::block::{BlockError, TMP_PREFIX};
@@ -177,16 +182,75 @@ impl SpanBlock {
         Ok(())
     }
 
-    /// Calls `visit` with every span of the block, reading only the columns a search
-    /// needs: ids (with the parent), name, kind, service, start, duration, status code, and the attribute
-    /// maps when `with_attributes` (other fields of the spans passed are empty).
+    /// Row groups that may hold a span matching `q`: those whose start-time and duration
+    /// statistics overlap the query's bounds and whose `service`/`name` bloom filters (when
+    /// the block has them) may contain the service and operation asked for.
+    pub(crate) fn candidate_row_groups(&self, q: &TraceQuery) -> Result<Vec<usize>, BlockError> {
+        let path = self.dir.join("spans.parquet");
+        let builder = self.builder()?;
+        let metadata = builder.metadata().clone();
+        let schema = metadata.file_metadata().schema_descr();
+        let index_of = |name: &str| schema.columns().iter().position(|c| c.name() == name);
+        let (start_col, duration_col) = (index_of("start_time_unix_nano"), index_of("duration_nano"));
+        let (service_col, name_col) = (index_of("service"), index_of("name"));
+        let mut out = Vec::new();
+        for rg in 0..metadata.num_row_groups() {
+            let group = metadata.row_group(rg);
+            let int_range = |col: Option<usize>| match col.and_then(|c| group.column(c).statistics()) {
+                Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
+                    (Some(min), Some(max)) => Some((*min, *max)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some((min, max)) = int_range(start_col) {
+                if max < q.start_unix_nano || min > q.end_unix_nano {
+                    continue;
+                }
+            }
+            if let Some((min, max)) = int_range(duration_col) {
+                if q.min_duration_nano.is_some_and(|want| max < want)
+                    || q.max_duration_nano.is_some_and(|want| min > want)
+                {
+                    continue;
+                }
+            }
+            let mut possible = true;
+            for (col, want) in [(service_col, &q.service), (name_col, &q.operation)] {
+                let (Some(col), Some(want)) = (col, want) else {
+                    continue;
+                };
+                match builder.get_row_group_column_bloom_filter(rg, col) {
+                    Ok(Some(filter)) if !filter.check(want.as_str()) => possible = false,
+                    Ok(_) => {}
+                    Err(e) => return Err(BlockError::parquet(&path, e)),
+                }
+            }
+            if possible {
+                out.push(rg);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls `visit` with every span of the row groups `groups` (all when `None`), reading
+    /// only the columns a search needs: ids (with the parent), name, kind, service, start,
+    /// duration, status code, and the attribute maps when `with_attributes` (other fields of
+    /// the spans passed are empty).
     pub(crate) fn scan_for_search(
         &self,
         with_attributes: bool,
+        groups: Option<Vec<usize>>,
         visit: &mut dyn FnMut(&Span) -> bool,
     ) -> Result<(), BlockError> {
         let path = self.dir.join("spans.parquet");
-        let builder = self.builder()?;
+        let mut builder = self.builder()?;
+        if let Some(groups) = groups {
+            if groups.is_empty() {
+                return Ok(());
+            }
+            builder = builder.with_row_groups(groups);
+        }
         let mut names = vec![
             "trace_id",
             "span_id",

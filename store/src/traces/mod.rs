@@ -438,7 +438,8 @@ impl TraceStore {
             ) {
                 continue;
             }
-            b.scan_for_search(!q.tags.is_empty(), &mut |s| {
+            let groups = b.candidate_row_groups(q)?;
+            b.scan_for_search(!q.tags.is_empty(), Some(groups), &mut |s| {
                 if q.matches(s) {
                     note_trace(&mut found, &s.trace_id, s.start_unix_nano);
                 }
@@ -487,7 +488,7 @@ impl TraceStore {
             if b.meta.max_start_unix_nano < start || b.meta.min_start_unix_nano > end {
                 continue;
             }
-            b.scan_for_search(false, &mut visit)?;
+            b.scan_for_search(false, None, &mut visit)?;
         }
         let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
         for (trace, parent, child_service) in children {

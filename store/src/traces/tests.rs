@@ -148,3 +148,62 @@ async fn blocks_of_a_finished_window_are_merged_without_duplicates() {
     }
     assert_eq!(on_disk, 2, "merged sources are deleted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_skips_row_groups_by_time_duration_and_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TraceStore::open(TraceOptions::new(dir.path())).unwrap();
+    // 40,000 one-span traces: three row groups of 16Ki rows in trace-id order. Only the last
+    // 2,000 (all in the last row group) are the slow "batch" service.
+    let mut batch = Vec::with_capacity(40_000);
+    for i in 0..40_000i64 {
+        let mut s = span(1, 1, 0, "web", "GET", 1_000 + i);
+        s.trace_id = format!("{i:032x}");
+        if i >= 38_000 {
+            s.service = "batch".into();
+            s.name = "nightly".into();
+            s.duration_nano = 5_000_000_000;
+        }
+        batch.push(s);
+    }
+    store.append(batch).await.unwrap();
+    store.flush_head().unwrap();
+    let blocks = store.blocks.read().clone();
+    assert_eq!(blocks.len(), 1);
+    let block = &blocks[0];
+    let all = block.candidate_row_groups(&query(0, i64::MAX)).unwrap();
+    assert_eq!(all, vec![0, 1, 2]);
+
+    let mut slow = query(0, i64::MAX);
+    slow.min_duration_nano = Some(1_000_000_000);
+    assert_eq!(
+        block.candidate_row_groups(&slow).unwrap(),
+        vec![2],
+        "duration statistics"
+    );
+    let mut by_service = query(0, i64::MAX);
+    by_service.service = Some("batch".into());
+    assert_eq!(
+        block.candidate_row_groups(&by_service).unwrap(),
+        vec![2],
+        "service bloom filter"
+    );
+    let mut by_operation = query(0, i64::MAX);
+    by_operation.operation = Some("nightly".into());
+    assert_eq!(block.candidate_row_groups(&by_operation).unwrap(), vec![2]);
+    let mut nowhere = query(0, i64::MAX);
+    nowhere.service = Some("nobody".into());
+    assert!(block.candidate_row_groups(&nowhere).unwrap().is_empty());
+    // Start times 1,000..41,000 lie in trace-id order too: a narrow window keeps one group.
+    assert_eq!(block.candidate_row_groups(&query(1_000, 1_100)).unwrap(), vec![0]);
+
+    // The pruned search finds exactly what a full scan would.
+    slow.limit = 5_000;
+    let found = store.find_traces(&slow).unwrap();
+    assert_eq!(found.len(), 2_000);
+    assert!(found.iter().all(|t| t[0].service == "batch"));
+    by_service.limit = 10;
+    let found = store.find_traces(&by_service).unwrap();
+    assert_eq!(found.len(), 10);
+    assert_eq!(found[0][0].trace_id, format!("{:032x}", 39_999), "newest first");
+}

@@ -52,14 +52,23 @@ fn schema() -> SchemaRef {
 
 fn properties(rows: usize) -> Result<WriterProperties, parquet::errors::ParquetError> {
     let trace_id = ColumnPath::from("trace_id");
-    Ok(WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_column_bloom_filter_enabled(trace_id.clone(), true)
         .set_column_bloom_filter_fpp(trace_id.clone(), 0.01)
-        .set_column_bloom_filter_max_ndv(trace_id, rows.clamp(1, ROW_GROUP_ROWS) as u64)
-        .build())
+        .set_column_bloom_filter_max_ndv(trace_id, rows.clamp(1, ROW_GROUP_ROWS) as u64);
+    // Services and operations repeat a lot: small filters that let a search by service or
+    // operation skip the row groups without them.
+    for name in ["service", "name"] {
+        let column = ColumnPath::from(name);
+        builder = builder
+            .set_column_bloom_filter_enabled(column.clone(), true)
+            .set_column_bloom_filter_fpp(column.clone(), 0.01)
+            .set_column_bloom_filter_max_ndv(column, 4096);
+    }
+    Ok(builder.build())
 }
 
 fn json_text<T: Serialize>(v: &T) -> String {
