@@ -10,6 +10,7 @@
 
 pub mod assets;
 pub mod chart;
+pub mod dashboard;
 pub mod pages;
 pub mod query;
 pub mod shell;

@@ -2,11 +2,14 @@
 //! handlers read their view state from the query string, query the stores through
 //! [`UiContext`], and render with [`crate::shell::render_page`].
 
+mod dashboards;
 mod home;
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
+
+pub use dashboards::format_value;
 use leptos::prelude::*;
 
 use crate::shell::{render_page, PageMeta, Section};
@@ -14,7 +17,9 @@ use crate::UiContext;
 
 /// Every page route.
 pub fn router() -> Router<UiContext> {
-    Router::new().merge(home::routes())
+    Router::new()
+        .merge(home::routes())
+        .merge(dashboards::routes())
 }
 
 /// A complete error page with `status` and a message (escaped).
