@@ -34,6 +34,16 @@ pub struct Config {
     pub host_metrics: HostMetricsConfig,
     /// The alert engine (`[alerting]`), documented in `docs/alerting.md`.
     pub alerting: didban_alerting::AlertingSettings,
+    /// `[ui]`: the web UI.
+    pub ui: UiConfig,
+}
+
+/// `[ui]`: the web UI.
+#[derive(Debug, Clone, Default)]
+pub struct UiConfig {
+    /// Directory of provisioned dashboard YAML files (read-only in the UI, re-read on every
+    /// list and view); `None` for none.
+    pub dashboards_dir: Option<PathBuf>,
 }
 
 /// `[host_metrics]`: the agent's host collector, run in-process and shipped over OTLP to
@@ -113,6 +123,7 @@ impl Default for Config {
                 interval: Duration::from_secs(15),
             },
             alerting: didban_alerting::AlertingSettings::default(),
+            ui: UiConfig::default(),
         }
     }
 }
@@ -224,6 +235,7 @@ impl Config {
         file.logs.apply(&mut c.logs)?;
         file.faas.apply(&mut c.faas)?;
         c.alerting = file.alerting;
+        c.ui.dashboards_dir = file.ui.dashboards_dir.filter(|d| !d.as_os_str().is_empty());
         c.alerting.validate().context("alerting")?;
         if c.limits.max_body_bytes == 0 {
             bail!("limits.max_request_body must be greater than 0");
@@ -283,6 +295,14 @@ struct FileConfig {
     host_metrics: FileHostMetrics,
     #[serde(default)]
     alerting: didban_alerting::AlertingSettings,
+    #[serde(default)]
+    ui: FileUi,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileUi {
+    dashboards_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -392,6 +412,15 @@ mod tests {
             "{err:#}"
         );
         let err = Config::from_toml("[alerting]\nrule_dir = \"x\"").unwrap_err();
+        assert!(format!("{err:#}").contains("rule_dir"), "{err:#}");
+    }
+
+    #[test]
+    fn ui_dashboards_dir() {
+        assert_eq!(Config::default().ui.dashboards_dir, None);
+        let c = Config::from_toml("[ui]\ndashboards_dir = \"/etc/didban/dashboards\"").unwrap();
+        assert_eq!(c.ui.dashboards_dir, Some(PathBuf::from("/etc/didban/dashboards")));
+        let err = Config::from_toml("[ui]\ndashboard_dir = \"x\"").unwrap_err();
         assert!(format!("{err:#}").contains("rule_dir"), "{err:#}");
     }
 }

@@ -97,7 +97,7 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         traces: signals.traces.clone(),
         alerting: alerting.clone(),
         data_dir: config.data_dir.clone(),
-        dashboard_dirs: Vec::new(),
+        dashboard_dirs: config.ui.dashboards_dir.iter().cloned().collect(),
     }));
     let otlp_router =
         ingest::otlp_http_router(state.clone()).merge(ingest::otlp_signals_router(signal_ingestor.clone()));

@@ -228,35 +228,42 @@ fn apply_fields(pairs: &[(String, String)]) -> Result<Dashboard, (String, String
                 *slot = v.parse().map_err(|_| err(format!("{f}: {v:?} is not a whole number")))?;
             }
         }
-        let query = get("query").map(|q| q.trim().to_string()).unwrap_or_default();
-        let legend = get("legend").map(|q| q.trim().to_string()).unwrap_or_default();
-        match p.kind {
-            PanelKind::Text => {
-                p.text = query;
-                p.queries.clear();
-            }
-            PanelKind::Logs => {
-                p.query = query;
-                p.queries.clear();
-            }
-            _ => {
-                if query.is_empty() {
-                    if !p.queries.is_empty() {
-                        p.queries.remove(0);
-                    }
-                } else if let Some(q) = p.queries.first_mut() {
-                    q.expr = query;
-                    q.legend = legend;
-                } else {
-                    p.queries.push(PanelQuery { expr: query, legend });
-                }
-            }
+        if let Some(query) = get("query").map(|q| q.trim().replace("\r\n", "\n")) {
+            let legend = get("legend").map(|q| q.trim().to_string()).unwrap_or_default();
+            set_query(&mut p, query, legend);
         }
         keep.push(p);
     }
     d.panels = keep;
     d.validate().map_err(|e| (d.to_yaml(), format!("<editor>: {e}")))?;
     Ok(d)
+}
+
+/// Puts the single-query field into the panel: text for text panels, the log query for logs
+/// panels, else the first PromQL query (an empty field removes it).
+fn set_query(p: &mut Panel, query: String, legend: String) {
+    match p.kind {
+        PanelKind::Text => {
+            p.text = query;
+            p.queries.clear();
+        }
+        PanelKind::Logs => {
+            p.query = query;
+            p.queries.clear();
+        }
+        _ => {
+            if query.is_empty() {
+                if !p.queries.is_empty() {
+                    p.queries.remove(0);
+                }
+            } else if let Some(q) = p.queries.first_mut() {
+                q.expr = query;
+                q.legend = legend;
+            } else {
+                p.queries.push(PanelQuery { expr: query, legend });
+            }
+        }
+    }
 }
 
 /// The dashboard a save form carries: `Ok`, or the text to show again and the error.
