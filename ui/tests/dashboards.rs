@@ -50,7 +50,11 @@ async fn env() -> Env {
             samples: up,
         });
         batch.push(SeriesSamples {
-            labels: Labels::from_pairs([("__name__", "http_requests_total"), ("job", "api"), ("instance", instance)]),
+            labels: Labels::from_pairs([
+                ("__name__", "http_requests_total"),
+                ("job", "api"),
+                ("instance", instance),
+            ]),
             samples: reqs,
         });
     }
@@ -72,7 +76,10 @@ async fn env() -> Env {
     logs.append(vec![record]).await.unwrap();
     let logs = Arc::new(logs);
     let l = logs.clone();
-    tokio::task::spawn_blocking(move || l.commit()).await.unwrap().unwrap();
+    tokio::task::spawn_blocking(move || l.commit())
+        .await
+        .unwrap()
+        .unwrap();
     let ctx = UiContext {
         db: Arc::new(db),
         engine: Arc::new(Engine::new(EngineOptions::default())),
@@ -164,7 +171,14 @@ async fn list_view_fragment_save_edit_delete() {
     // the list shows the shipped dashboards; search and tag filter narrow it
     let (s, body) = get(&app, "/dashboards").await;
     assert_eq!(s, StatusCode::OK);
-    for title in ["Host overview", "PostgreSQL", "Redis &amp; Celery", "HTTP service", "Serverless functions", "Didban self-monitoring"] {
+    for title in [
+        "Host overview",
+        "PostgreSQL",
+        "Redis &amp; Celery",
+        "HTTP service",
+        "Serverless functions",
+        "Didban self-monitoring",
+    ] {
         assert!(body.contains(title), "{title} missing");
     }
     let (_, body) = get(&app, "/dashboards?q=postgres").await;
@@ -173,31 +187,60 @@ async fn list_view_fragment_save_edit_delete() {
     assert!(body.contains("Serverless functions") && !body.contains("PostgreSQL</a>"));
 
     // save a user dashboard from the YAML editor
-    let (s, _, loc) = send(&app, post_form("/dashboards/new", &[("_csrf", ""), ("mode", "yaml"), ("yaml", USER_YAML)])).await;
+    let (s, _, loc) = send(
+        &app,
+        post_form(
+            "/dashboards/new",
+            &[("_csrf", ""), ("mode", "yaml"), ("yaml", USER_YAML)],
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::SEE_OTHER);
     assert_eq!(loc.as_deref(), Some("/dashboards/xss"));
     let file = env.ctx.data_dir.join("dashboards/xss.yaml");
-    let saved = didban_ui::dashboard::Dashboard::from_yaml("saved", &std::fs::read_to_string(&file).unwrap()).unwrap();
-    assert_eq!(saved, didban_ui::dashboard::Dashboard::from_yaml("typed", USER_YAML).unwrap());
+    let saved = didban_ui::dashboard::Dashboard::from_yaml("saved", &std::fs::read_to_string(&file).unwrap())
+        .unwrap();
+    assert_eq!(
+        saved,
+        didban_ui::dashboard::Dashboard::from_yaml("typed", USER_YAML).unwrap()
+    );
     let (_, body) = get(&app, "/dashboards?tag=team").await;
-    assert!(body.contains(r#"href="/dashboards/xss""#), "saved dashboard not listed");
+    assert!(
+        body.contains(r#"href="/dashboards/xss""#),
+        "saved dashboard not listed"
+    );
     assert!(!body.contains("<script>alert"), "title not escaped in the list");
 
     // view: data paths, legend from the format, escaped, errors inside their panel
     let (s, page) = get(&app, "/dashboards/xss?from=now-1h&to=now&refresh=30s").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(!page.contains("<script>alert") && !page.contains("<script>h1"), "unescaped text in the page");
+    assert!(
+        !page.contains("<script>alert") && !page.contains("<script>h1"),
+        "unescaped text in the page"
+    );
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-    assert!(page.contains("&lt;script&gt;h1&lt;/script&gt;"), "legend missing or unescaped");
+    assert!(
+        page.contains("&lt;script&gt;h1&lt;/script&gt;"),
+        "legend missing or unescaped"
+    );
     assert!(page.contains(r#"d="M"#), "no data path in the chart");
-    assert!(page.contains(r#"class="panel-error""#) && page.contains("Query A:"), "query error not shown in its panel");
-    assert!(page.contains(r#"<option value="h1" selected"#) || page.contains(r#"<option value="$__all" selected"#));
+    assert!(
+        page.contains(r#"class="panel-error""#) && page.contains("Query A:"),
+        "query error not shown in its panel"
+    );
+    assert!(
+        page.contains(r#"<option value="h1" selected"#)
+            || page.contains(r#"<option value="$__all" selected"#)
+    );
     assert!(page.contains(r#"data-refresh-seconds="30""#));
     assert!(page.contains(r#"data-refresh-url="/dashboards/xss/panels/0?from=now-1h&amp;to=now&amp;refresh=30s&amp;var-instance=%24__all""#), "{}", &page[page.find("data-refresh-url").unwrap()..][..200]);
     assert!(page.contains("grid-column: 13 / span 12"));
     // table, logs and text panels
     assert!(page.contains("<td>h2</td>"), "table rows missing");
-    assert!(page.contains("payment &lt;b&gt;declined&lt;/b&gt;"), "log record missing or unescaped");
+    assert!(
+        page.contains("payment &lt;b&gt;declined&lt;/b&gt;"),
+        "log record missing or unescaped"
+    );
     assert!(page.contains("<p>first line<br>second &lt;i&gt;line&lt;/i&gt;</p><p>next paragraph</p>"));
 
     // one variable value: only that instance's series
@@ -207,7 +250,10 @@ async fn list_view_fragment_save_edit_delete() {
     // the fragment is the panel alone
     let (s, frag) = get(&app, "/dashboards/xss/panels/0?var-instance=h1").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(frag.starts_with(r#"<section class="panel panel-timeseries" id="panel-0""#), "{frag}");
+    assert!(
+        frag.starts_with(r#"<section class="panel panel-timeseries" id="panel-0""#),
+        "{frag}"
+    );
     assert!(frag.contains(r#"d="M"#) && !frag.contains("<html"));
     let (s, _) = get(&app, "/dashboards/xss/panels/9").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
@@ -219,13 +265,24 @@ async fn list_view_fragment_save_edit_delete() {
 
     // a user dashboard may not take a shipped id
     let taken = USER_YAML.replace("id: xss", "id: host");
-    let (s, body, _) = send(&app, post_form("/dashboards/new", &[("mode", "yaml"), ("yaml", &taken)])).await;
+    let (s, body, _) = send(
+        &app,
+        post_form("/dashboards/new", &[("mode", "yaml"), ("yaml", &taken)]),
+    )
+    .await;
     assert_eq!(s, StatusCode::CONFLICT);
-    assert!(body.contains("shipped") && body.contains("id: host"), "error or kept text missing");
+    assert!(
+        body.contains("shipped") && body.contains("id: host"),
+        "error or kept text missing"
+    );
 
     // invalid YAML keeps the text and names the field
     let bad = USER_YAML.replace("type: table", "type: tabel");
-    let (s, body, _) = send(&app, post_form("/dashboards/xss", &[("mode", "yaml"), ("yaml", &bad)])).await;
+    let (s, body, _) = send(
+        &app,
+        post_form("/dashboards/xss", &[("mode", "yaml"), ("yaml", &bad)]),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body.contains("tabel") && body.contains(r#"role="alert""#));
 
@@ -253,7 +310,8 @@ async fn list_view_fragment_save_edit_delete() {
     let (s, _, loc) = send(&app, post_form("/dashboards/xss", &form)).await;
     assert_eq!(s, StatusCode::SEE_OTHER, "field form refused");
     assert_eq!(loc.as_deref(), Some("/dashboards/xss"));
-    let d = didban_ui::dashboard::Dashboard::from_yaml("saved", &std::fs::read_to_string(&file).unwrap()).unwrap();
+    let d = didban_ui::dashboard::Dashboard::from_yaml("saved", &std::fs::read_to_string(&file).unwrap())
+        .unwrap();
     assert_eq!(d.title, "Ops board");
     assert_eq!(d.tags, ["team", "api"]);
     let titles: Vec<&str> = d.panels.iter().map(|p| p.title.as_str()).collect();
@@ -263,7 +321,11 @@ async fn list_view_fragment_save_edit_delete() {
 
     // a viewer may not save or delete
     let mut req = post_form("/dashboards/xss/delete", &[]);
-    req.extensions_mut().insert(Viewer { user: Some("v".into()), role: Role::Viewer, csrf: "t".into() });
+    req.extensions_mut().insert(Viewer {
+        user: Some("v".into()),
+        role: Role::Viewer,
+        csrf: "t".into(),
+    });
     let (s, _, _) = send(&app, req).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(file.exists());
@@ -291,7 +353,10 @@ async fn grafana_import_saves_and_bad_input_is_a_4xx() {
     assert_eq!(loc.as_deref(), Some("/dashboards/imported-api"));
     let (s, page) = get(&app, "/dashboards/imported-api").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(page.contains(r#"d="M"#) && page.contains("<title>h1</title>"), "imported panel has no data");
+    assert!(
+        page.contains(r#"d="M"#) && page.contains("<title>h1</title>"),
+        "imported panel has no data"
+    );
     // importing again: the id is taken, the editor opens with the converted YAML
     let (s, body, _) = send(&app, post_form("/dashboards/import", &[("json", json)])).await;
     assert_eq!(s, StatusCode::CONFLICT);
@@ -328,13 +393,30 @@ async fn provisioned_dashboards_are_read_only_and_reloaded() {
     assert!(page.contains("Save as copy"));
     let (s, edit) = get(&app, "/dashboards/prov/edit").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(edit.contains("id: prov-copy"), "copy form should propose a new id");
+    assert!(
+        edit.contains("id: prov-copy"),
+        "copy form should propose a new id"
+    );
     let yaml = "id: prov\ntitle: Mine\n";
-    let (s, body, _) = send(&app, post_form("/dashboards/prov", &[("mode", "yaml"), ("yaml", yaml)])).await;
+    let (s, body, _) = send(
+        &app,
+        post_form("/dashboards/prov", &[("mode", "yaml"), ("yaml", yaml)]),
+    )
+    .await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert!(body.contains("provisioned"));
     let yaml = "id: prov-copy\ntitle: Mine\n";
-    let (s, _, loc) = send(&app, post_form("/dashboards/prov", &[("mode", "yaml"), ("yaml", yaml)])).await;
-    assert_eq!((s, loc.as_deref()), (StatusCode::SEE_OTHER, Some("/dashboards/prov-copy")));
-    assert!(prov.path().join("prov.yaml").exists(), "the provisioned file must stay");
+    let (s, _, loc) = send(
+        &app,
+        post_form("/dashboards/prov", &[("mode", "yaml"), ("yaml", yaml)]),
+    )
+    .await;
+    assert_eq!(
+        (s, loc.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/dashboards/prov-copy"))
+    );
+    assert!(
+        prov.path().join("prov.yaml").exists(),
+        "the provisioned file must stay"
+    );
 }

@@ -18,8 +18,7 @@ pub struct ImportError(pub String);
 /// Converts Grafana dashboard JSON text. Accepts the dashboard object itself or the API's
 /// `{"dashboard": {...}}` wrapper.
 pub fn import(json: &str) -> Result<Dashboard, ImportError> {
-    let root: Value =
-        serde_json::from_str(json).map_err(|e| ImportError(format!("not JSON: {e}")))?;
+    let root: Value = serde_json::from_str(json).map_err(|e| ImportError(format!("not JSON: {e}")))?;
     let g = match root.get("dashboard") {
         Some(d) if d.is_object() => d,
         _ => &root,
@@ -135,7 +134,11 @@ fn variable(v: &Value) -> Result<Option<Variable>, String> {
         "custom" => VariableKind::Custom,
         "interval" => VariableKind::Interval,
         "constant" | "textbox" => VariableKind::Constant,
-        other => return Err(format!("variable {name:?}: type {other:?} is not supported; skipped")),
+        other => {
+            return Err(format!(
+                "variable {name:?}: type {other:?} is not supported; skipped"
+            ))
+        }
     };
     let query = if kind == VariableKind::Interval {
         let items: Vec<String> = super::vars::split_list(&query)
@@ -175,10 +178,15 @@ fn panel(p: &Value) -> Panel {
         "timeseries" | "graph" => {
             let stacked = p.get("stack").and_then(Value::as_bool).unwrap_or(false)
                 || matches!(
-                    p.pointer("/fieldConfig/defaults/custom/stacking/mode").and_then(Value::as_str),
+                    p.pointer("/fieldConfig/defaults/custom/stacking/mode")
+                        .and_then(Value::as_str),
                     Some("normal") | Some("percent")
                 );
-            Some(if stacked { PanelKind::Stacked } else { PanelKind::Timeseries })
+            Some(if stacked {
+                PanelKind::Stacked
+            } else {
+                PanelKind::Timeseries
+            })
         }
         "stat" | "singlestat" => Some(PanelKind::Stat),
         "gauge" => Some(PanelKind::Gauge),
@@ -221,7 +229,11 @@ fn panel(p: &Value) -> Panel {
             if t.get("hide").and_then(Value::as_bool).unwrap_or(false) {
                 continue;
             }
-            match t.get("expr").and_then(Value::as_str).filter(|e| !e.trim().is_empty()) {
+            match t
+                .get("expr")
+                .and_then(Value::as_str)
+                .filter(|e| !e.trim().is_empty())
+            {
                 Some(expr) => out.queries.push(PanelQuery {
                     expr: expr.to_string(),
                     legend: text(t, "legendFormat")

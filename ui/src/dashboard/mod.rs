@@ -116,7 +116,11 @@ pub struct Variable {
     pub auto: bool,
     /// Selected when the URL has no `var-<name>`: one value or a list; `$__all` for All.
     /// Defaults to All when `include_all`, else the first option.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "one_or_many")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "one_or_many"
+    )]
     pub default: Vec<String>,
 }
 
@@ -426,9 +430,7 @@ pub fn validate_id(id: &str) -> Result<(), String> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if !ok {
-        return Err(format!(
-            "id: {id:?} must be 1–64 characters of a-z, 0-9, - and _"
-        ));
+        return Err(format!("id: {id:?} must be 1–64 characters of a-z, 0-9, - and _"));
     }
     if RESERVED_IDS.contains(&id) {
         return Err(format!("id: {id:?} is reserved"));

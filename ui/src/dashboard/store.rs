@@ -14,10 +14,22 @@ use crate::UiContext;
 /// The shipped dashboards: file name and text.
 const SHIPPED: [(&str, &str); 6] = [
     ("host.yaml", include_str!("../../../dashboards/host.yaml")),
-    ("postgresql.yaml", include_str!("../../../dashboards/postgresql.yaml")),
-    ("redis-celery.yaml", include_str!("../../../dashboards/redis-celery.yaml")),
-    ("http-service.yaml", include_str!("../../../dashboards/http-service.yaml")),
-    ("serverless.yaml", include_str!("../../../dashboards/serverless.yaml")),
+    (
+        "postgresql.yaml",
+        include_str!("../../../dashboards/postgresql.yaml"),
+    ),
+    (
+        "redis-celery.yaml",
+        include_str!("../../../dashboards/redis-celery.yaml"),
+    ),
+    (
+        "http-service.yaml",
+        include_str!("../../../dashboards/http-service.yaml"),
+    ),
+    (
+        "serverless.yaml",
+        include_str!("../../../dashboards/serverless.yaml"),
+    ),
     ("didban.yaml", include_str!("../../../dashboards/didban.yaml")),
 ];
 
@@ -77,7 +89,9 @@ impl Catalog {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The id belongs to a shipped or provisioned dashboard.
-    #[error("the id {id:?} belongs to a {source_label} dashboard, which cannot be overwritten; choose another id")]
+    #[error(
+        "the id {id:?} belongs to a {source_label} dashboard, which cannot be overwritten; choose another id"
+    )]
     ReadOnly {
         /// The id.
         id: String,
@@ -180,13 +194,23 @@ pub fn load_from(data_dir: &Path, dirs: &[PathBuf]) -> Catalog {
         for (path, d) in read_dir(dir, &mut cat.errors) {
             let existing = cat.entries.iter().position(|e| e.dashboard.id == d.id);
             match existing {
-                Some(i) if matches!(cat.entries[i].source, Source::Provisioned(_)) => cat.errors.push(format!(
-                    "{}: id {:?} is already provisioned by another file; skipped",
-                    path.display(),
-                    d.id
-                )),
-                Some(i) => cat.entries[i] = Entry { dashboard: d, source: Source::Provisioned(path) },
-                None => cat.entries.push(Entry { dashboard: d, source: Source::Provisioned(path) }),
+                Some(i) if matches!(cat.entries[i].source, Source::Provisioned(_)) => {
+                    cat.errors.push(format!(
+                        "{}: id {:?} is already provisioned by another file; skipped",
+                        path.display(),
+                        d.id
+                    ))
+                }
+                Some(i) => {
+                    cat.entries[i] = Entry {
+                        dashboard: d,
+                        source: Source::Provisioned(path),
+                    }
+                }
+                None => cat.entries.push(Entry {
+                    dashboard: d,
+                    source: Source::Provisioned(path),
+                }),
             }
         }
     }

@@ -30,31 +30,46 @@ fn minimal_yaml_parses_with_defaults() {
 #[test]
 fn yaml_errors_name_file_panel_and_field() {
     let unknown = MINIMAL.replace("    type: timeseries", "    type: timeseries\n    colour: red");
-    let e = Dashboard::from_yaml("demo.yaml", &unknown).unwrap_err().to_string();
+    let e = Dashboard::from_yaml("demo.yaml", &unknown)
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("demo.yaml: "), "{e}");
     assert!(e.contains("panels[0]") && e.contains("colour"), "{e}");
 
     let bad_type = MINIMAL.replace("type: timeseries", "type: pie");
-    let e = Dashboard::from_yaml("demo.yaml", &bad_type).unwrap_err().to_string();
+    let e = Dashboard::from_yaml("demo.yaml", &bad_type)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("pie"), "{e}");
 
-    let too_wide = MINIMAL.replace("        legend: '{{instance}}'", "        legend: x\n    x: 20\n    w: 8");
-    let e = Dashboard::from_yaml("demo.yaml", &too_wide).unwrap_err().to_string();
+    let too_wide = MINIMAL.replace(
+        "        legend: '{{instance}}'",
+        "        legend: x\n    x: 20\n    w: 8",
+    );
+    let e = Dashboard::from_yaml("demo.yaml", &too_wide)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("panels[0] (\"Up\")") && e.contains("x:"), "{e}");
 
     let bad_id = MINIMAL.replace("id: demo", "id: Demo Board");
-    let e = Dashboard::from_yaml("demo.yaml", &bad_id).unwrap_err().to_string();
+    let e = Dashboard::from_yaml("demo.yaml", &bad_id)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("id:"), "{e}");
 
     let bad_color = MINIMAL.replace(
         "        legend: '{{instance}}'",
         "        legend: x\n    thresholds:\n      - color: 'red\" onload=\"x'",
     );
-    let e = Dashboard::from_yaml("demo.yaml", &bad_color).unwrap_err().to_string();
+    let e = Dashboard::from_yaml("demo.yaml", &bad_color)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("thresholds[0].color"), "{e}");
 
     let bad_var = format!("{MINIMAL}variables:\n  - name: x\n    type: query\n    query: up\n");
-    let e = Dashboard::from_yaml("demo.yaml", &bad_var).unwrap_err().to_string();
+    let e = Dashboard::from_yaml("demo.yaml", &bad_var)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("variables[0]") && e.contains("label_values"), "{e}");
 }
 
@@ -75,12 +90,18 @@ fn interpolation_forms_and_formats() {
     assert_eq!(s.interpolate(r#"up{job="$job"}"#), r#"up{job="api"}"#);
     assert_eq!(s.interpolate(r#"up{job="${job}"}"#), r#"up{job="api"}"#);
     assert_eq!(s.interpolate(r#"up{job="[[job]]"}"#), r#"up{job="api"}"#);
-    assert_eq!(s.interpolate(r#"up{host=~"$host"}"#), r#"up{host=~"(a\\.example|b)"}"#);
+    assert_eq!(
+        s.interpolate(r#"up{host=~"$host"}"#),
+        r#"up{host=~"(a\\.example|b)"}"#
+    );
     assert_eq!(s.interpolate("${host:pipe}"), "a.example|b");
     assert_eq!(s.interpolate("${host:regex}"), r"(a\\.example|b)");
     assert_eq!(s.interpolate("${host:csv}"), "a.example,b");
     // unknown names and lone signs stay as written
-    assert_eq!(s.interpolate("$nope ${nope} $ [5m] [[x"), "$nope ${nope} $ [5m] [[x");
+    assert_eq!(
+        s.interpolate("$nope ${nope} $ [5m] [[x"),
+        "$nope ${nope} $ [5m] [[x"
+    );
     assert_eq!(s.interpolate("rate(x[$__interval])"), "rate(x[15s])");
     assert_eq!(s.interpolate("$__interval_ms"), "15000");
     // max(4 × 15 s, 15 s + 15 s)
@@ -151,7 +172,12 @@ fn interval_auto_and_durations() {
         auto: true,
         default: vec!["auto".into()],
     };
-    let r = select(&def, vec!["auto".into(), "1m".into(), "5m".into()], None, 6 * 3_600_000);
+    let r = select(
+        &def,
+        vec!["auto".into(), "1m".into(), "5m".into()],
+        None,
+        6 * 3_600_000,
+    );
     assert_eq!(r.value.values, vec!["12m".to_string()]);
     assert_eq!(format_duration(90_000), "90s");
     assert_eq!(format_duration(3_600_000), "1h");
@@ -191,7 +217,9 @@ fn storage_round_trip_and_collisions() {
     let prov = tempfile::tempdir().unwrap();
     std::fs::write(
         prov.path().join("team.yaml"),
-        MINIMAL.replace("id: demo", "id: team").replace("title: Demo", "title: Team board"),
+        MINIMAL
+            .replace("id: demo", "id: team")
+            .replace("title: Demo", "title: Team board"),
     )
     .unwrap();
     std::fs::write(prov.path().join("broken.yaml"), "id: [").unwrap();
@@ -200,7 +228,11 @@ fn storage_round_trip_and_collisions() {
     let cat = load_from(data.path(), &dirs);
     assert!(cat.get("host").is_some_and(|e| e.source == Source::Shipped));
     assert!(matches!(cat.get("team").unwrap().source, Source::Provisioned(_)));
-    assert!(cat.errors.iter().any(|e| e.contains("broken.yaml")), "{:?}", cat.errors);
+    assert!(
+        cat.errors.iter().any(|e| e.contains("broken.yaml")),
+        "{:?}",
+        cat.errors
+    );
 
     let mut d = Dashboard::from_yaml("x", MINIMAL).unwrap();
     save_in(data.path(), &dirs, &d, None).unwrap();
@@ -211,10 +243,16 @@ fn storage_round_trip_and_collisions() {
     assert_eq!(cat.get("demo").unwrap().source, Source::User);
 
     // creating another with the same id is refused; editing it is fine
-    assert!(matches!(save_in(data.path(), &dirs, &d, None), Err(StoreError::Exists(_))));
+    assert!(matches!(
+        save_in(data.path(), &dirs, &d, None),
+        Err(StoreError::Exists(_))
+    ));
     d.title = "Demo 2".into();
     save_in(data.path(), &dirs, &d, Some("demo")).unwrap();
-    assert_eq!(load_from(data.path(), &dirs).get("demo").unwrap().dashboard.title, "Demo 2");
+    assert_eq!(
+        load_from(data.path(), &dirs).get("demo").unwrap().dashboard.title,
+        "Demo 2"
+    );
 
     // shipped and provisioned ids cannot be taken
     for id in ["host", "team"] {
@@ -232,7 +270,10 @@ fn storage_round_trip_and_collisions() {
     let cat = load_from(data.path(), &dirs);
     assert!(cat.get("demo").is_none() && cat.get("demo-renamed").is_some());
     // no temp files left behind
-    let names: Vec<_> = std::fs::read_dir(data.path().join("dashboards")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(data.path().join("dashboards"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 1, "{names:?}");
 }
 
@@ -244,7 +285,17 @@ fn shipped_dashboards_parse_and_queries_are_promql() {
         .iter()
         .map(|(name, text)| Dashboard::from_yaml(name, text).unwrap().id)
         .collect();
-    assert_eq!(ids, ["host", "postgresql", "redis-celery", "http-service", "serverless", "didban"]);
+    assert_eq!(
+        ids,
+        [
+            "host",
+            "postgresql",
+            "redis-celery",
+            "http-service",
+            "serverless",
+            "didban"
+        ]
+    );
     for (name, text) in shipped_sources() {
         let d = Dashboard::from_yaml(name, text).unwrap();
         let mut scope = Scope::with_builtins(3_600_000, 15_000);
@@ -258,7 +309,8 @@ fn shipped_dashboards_parse_and_queries_are_promql() {
                 let q = LabelValuesQuery::parse(&v.query).unwrap();
                 let sel = scope.interpolate(&q.selector);
                 if !sel.is_empty() {
-                    promql_parser::parser::parse(&sel).unwrap_or_else(|e| panic!("{name} {}: {e}: {sel}", v.name));
+                    promql_parser::parser::parse(&sel)
+                        .unwrap_or_else(|e| panic!("{name} {}: {e}: {sel}", v.name));
                 }
             }
         }
@@ -332,9 +384,24 @@ fn grafana_import_converts_panels_variables_and_notes() {
     assert_eq!(rate.kind, PanelKind::Stacked);
     assert_eq!(rate.queries.len(), 1, "hidden target dropped");
     assert_eq!(rate.queries[0].legend, "{{job}}");
-    assert_eq!((rate.unit.as_str(), rate.decimals, rate.min), ("reqps", Some(1), Some(0.0)));
-    assert_eq!(rate.thresholds[0], ThresholdStep { value: None, color: "green".into() });
-    assert_eq!(rate.thresholds[1], ThresholdStep { value: Some(80.0), color: "red".into() });
+    assert_eq!(
+        (rate.unit.as_str(), rate.decimals, rate.min),
+        ("reqps", Some(1), Some(0.0))
+    );
+    assert_eq!(
+        rate.thresholds[0],
+        ThresholdStep {
+            value: None,
+            color: "green".into()
+        }
+    );
+    assert_eq!(
+        rate.thresholds[1],
+        ThresholdStep {
+            value: Some(80.0),
+            color: "red".into()
+        }
+    );
     assert_eq!((rate.x, rate.y, rate.w, rate.h), (0, 0, 12, 8));
 
     let up = &d.panels[1];

@@ -347,7 +347,12 @@ pub async fn resolve(
 }
 
 /// Applies the URL selection (or the default) to a variable with `options`.
-pub fn select(def: &Variable, options: Vec<String>, from_url: Option<&Vec<String>>, range_ms: i64) -> ResolvedVar {
+pub fn select(
+    def: &Variable,
+    options: Vec<String>,
+    from_url: Option<&Vec<String>>,
+    range_ms: i64,
+) -> ResolvedVar {
     let mut chosen: Vec<String> = match from_url {
         Some(v) if !v.is_empty() => v.clone(),
         _ if def.kind == VariableKind::Constant => options.clone(),
@@ -411,5 +416,7 @@ async fn label_values(
 
 /// Parses a duration like `30s` into milliseconds.
 pub fn duration_ms(text: &str) -> Option<i64> {
-    parse_duration(text).ok().and_then(|d| i64::try_from(d.as_millis()).ok())
+    parse_duration(text)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
 }

@@ -17,9 +17,7 @@ use crate::UiContext;
 
 /// Every page route.
 pub fn router() -> Router<UiContext> {
-    Router::new()
-        .merge(home::routes())
-        .merge(dashboards::routes())
+    Router::new().merge(home::routes()).merge(dashboards::routes())
 }
 
 /// A complete error page with `status` and a message (escaped).

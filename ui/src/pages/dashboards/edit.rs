@@ -48,9 +48,14 @@ fn forbidden() -> Response {
     )
 }
 
-fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, Response> {
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
-        .map_err(|e| error_page(StatusCode::BAD_REQUEST, "Bad request", format!("bad form: {e}")))
+fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, Box<Response>> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).map_err(|e| {
+        Box::new(error_page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            format!("bad form: {e}"),
+        ))
+    })
 }
 
 fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -81,7 +86,11 @@ fn editor_page(viewer: &Viewer, status: StatusCode, ed: Editor) -> Response {
             view! { <input type="hidden" name=Viewer::CSRF_FIELD value=token/> }
         };
         let errors = (!ed.errors.is_empty()).then(|| {
-            let items = ed.errors.into_iter().map(|e| view! { <li>{e}</li> }).collect_view();
+            let items = ed
+                .errors
+                .into_iter()
+                .map(|e| view! { <li>{e}</li> })
+                .collect_view();
             view! { <div class="form-errors" role="alert" id="editor-errors"><ul>{items}</ul></div> }
         });
         let fields_form = parsed.map(|d| {
@@ -185,7 +194,8 @@ fn panel_fieldset(i: usize, p: &Panel, is_new: bool) -> impl IntoView {
 /// Applies the field form over the dashboard parsed from `base`.
 fn apply_fields(pairs: &[(String, String)]) -> Result<Dashboard, (String, String)> {
     let base = field(pairs, "base").unwrap_or("");
-    let mut d: Dashboard = serde_yaml::from_str(base).map_err(|e| (base.to_string(), format!("<editor>: {e}")))?;
+    let mut d: Dashboard =
+        serde_yaml::from_str(base).map_err(|e| (base.to_string(), format!("<editor>: {e}")))?;
     if let Some(id) = field(pairs, "id") {
         d.id = id.trim().to_string();
     }
@@ -225,7 +235,9 @@ fn apply_fields(pairs: &[(String, String)]) -> Result<Dashboard, (String, String
         }
         for (f, slot) in [("x", &mut p.x), ("y", &mut p.y), ("w", &mut p.w), ("h", &mut p.h)] {
             if let Some(v) = get(f).map(str::trim).filter(|v| !v.is_empty()) {
-                *slot = v.parse().map_err(|_| err(format!("{f}: {v:?} is not a whole number")))?;
+                *slot = v
+                    .parse()
+                    .map_err(|_| err(format!("{f}: {v:?} is not a whole number")))?;
             }
         }
         if let Some(query) = get("query").map(|q| q.trim().replace("\r\n", "\n")) {
@@ -235,7 +247,8 @@ fn apply_fields(pairs: &[(String, String)]) -> Result<Dashboard, (String, String
         keep.push(p);
     }
     d.panels = keep;
-    d.validate().map_err(|e| (d.to_yaml(), format!("<editor>: {e}")))?;
+    d.validate()
+        .map_err(|e| (d.to_yaml(), format!("<editor>: {e}")))?;
     Ok(d)
 }
 
@@ -289,13 +302,21 @@ pub(super) async fn new_form(viewer: Viewer) -> Response {
     editor_page(&viewer, StatusCode::OK, ed)
 }
 
-pub(super) async fn edit_form(State(ctx): State<UiContext>, Path(id): Path<String>, viewer: Viewer) -> Response {
+pub(super) async fn edit_form(
+    State(ctx): State<UiContext>,
+    Path(id): Path<String>,
+    viewer: Viewer,
+) -> Response {
     if !viewer.can(Role::Editor) {
         return forbidden();
     }
     let cat = store::load(&ctx);
     let Some(entry) = cat.get(&id) else {
-        return error_page(StatusCode::NOT_FOUND, "Dashboard not found", format!("There is no dashboard with id {id:?}."));
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "Dashboard not found",
+            format!("There is no dashboard with id {id:?}."),
+        );
     };
     let mut d = entry.dashboard.clone();
     let editable = entry.source.editable();
@@ -322,7 +343,7 @@ async fn save_common(ctx: UiContext, viewer: Viewer, original: Option<String>, b
     }
     let pairs = match form_pairs(&body) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let cat = store::load(&ctx);
     let orig_entry = original.as_deref().and_then(|id| cat.get(id));
@@ -330,7 +351,10 @@ async fn save_common(ctx: UiContext, viewer: Viewer, original: Option<String>, b
         return error_page(
             StatusCode::NOT_FOUND,
             "Dashboard not found",
-            format!("There is no dashboard with id {:?}.", original.unwrap_or_default()),
+            format!(
+                "There is no dashboard with id {:?}.",
+                original.unwrap_or_default()
+            ),
         );
     }
     let editable = orig_entry.is_some_and(|e| e.source.editable());
@@ -338,7 +362,10 @@ async fn save_common(ctx: UiContext, viewer: Viewer, original: Option<String>, b
         Some(id) => format!("/dashboards/{id}"),
         None => "/dashboards/new".to_string(),
     };
-    let delete_url = original.as_ref().filter(|_| editable).map(|id| format!("/dashboards/{id}/delete"));
+    let delete_url = original
+        .as_ref()
+        .filter(|_| editable)
+        .map(|id| format!("/dashboards/{id}/delete"));
     let heading = match orig_entry {
         Some(e) if editable => format!("Edit {}", e.dashboard.title),
         Some(e) => format!("Save a copy of {}", e.dashboard.title),
@@ -347,7 +374,13 @@ async fn save_common(ctx: UiContext, viewer: Viewer, original: Option<String>, b
     let dash = match submitted(&pairs) {
         Ok(d) => d,
         Err((yaml, error)) => {
-            let ed = Editor { heading, post_url, yaml, errors: vec![error], delete_url };
+            let ed = Editor {
+                heading,
+                post_url,
+                yaml,
+                errors: vec![error],
+                delete_url,
+            };
             return editor_page(&viewer, StatusCode::UNPROCESSABLE_ENTITY, ed);
         }
     };
@@ -366,7 +399,13 @@ async fn save_common(ctx: UiContext, viewer: Viewer, original: Option<String>, b
                 StoreError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            let ed = Editor { heading, post_url, yaml: dash.to_yaml(), errors: vec![e.to_string()], delete_url };
+            let ed = Editor {
+                heading,
+                post_url,
+                yaml: dash.to_yaml(),
+                errors: vec![e.to_string()],
+                delete_url,
+            };
             editor_page(&viewer, status, ed)
         }
         Err(e) => error_page(StatusCode::INTERNAL_SERVER_ERROR, "Save failed", e.to_string()),
@@ -377,7 +416,12 @@ pub(super) async fn save_new(State(ctx): State<UiContext>, viewer: Viewer, body:
     save_common(ctx, viewer, None, body).await
 }
 
-pub(super) async fn save(State(ctx): State<UiContext>, Path(id): Path<String>, viewer: Viewer, body: Bytes) -> Response {
+pub(super) async fn save(
+    State(ctx): State<UiContext>,
+    Path(id): Path<String>,
+    viewer: Viewer,
+    body: Bytes,
+) -> Response {
     save_common(ctx, viewer, Some(id), body).await
 }
 
@@ -387,8 +431,12 @@ pub(super) async fn delete(State(ctx): State<UiContext>, Path(id): Path<String>,
     }
     match store::delete(&ctx, &id) {
         Ok(()) => see_other("/dashboards"),
-        Err(e @ StoreError::NotFound(_)) => error_page(StatusCode::NOT_FOUND, "Dashboard not found", e.to_string()),
-        Err(e @ StoreError::ReadOnly { .. }) => error_page(StatusCode::CONFLICT, "Cannot delete", e.to_string()),
+        Err(e @ StoreError::NotFound(_)) => {
+            error_page(StatusCode::NOT_FOUND, "Dashboard not found", e.to_string())
+        }
+        Err(e @ StoreError::ReadOnly { .. }) => {
+            error_page(StatusCode::CONFLICT, "Cannot delete", e.to_string())
+        }
         Err(e) => error_page(StatusCode::INTERNAL_SERVER_ERROR, "Delete failed", e.to_string()),
     }
 }
@@ -426,12 +474,19 @@ pub(super) async fn import(State(ctx): State<UiContext>, viewer: Viewer, body: B
     }
     let pairs = match form_pairs(&body) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let json = field(&pairs, "json").unwrap_or("").to_string();
     let dash = match grafana::import(&json) {
         Ok(d) => d,
-        Err(e) => return import_page(&viewer, StatusCode::UNPROCESSABLE_ENTITY, json, Some(e.to_string())),
+        Err(e) => {
+            return import_page(
+                &viewer,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json,
+                Some(e.to_string()),
+            )
+        }
     };
     match store::save(&ctx, &dash, None) {
         Ok(()) => see_other(&format!("/dashboards/{}", dash.id)),

@@ -53,7 +53,13 @@ const PRESETS: [(&str, &str); 10] = [
 ];
 
 /// Refresh periods offered ("" = off).
-const REFRESH: [(&str, &str); 5] = [("off", "Off"), ("10s", "10s"), ("30s", "30s"), ("1m", "1m"), ("5m", "5m")];
+const REFRESH: [(&str, &str); 5] = [
+    ("off", "Off"),
+    ("10s", "10s"),
+    ("30s", "30s"),
+    ("1m", "1m"),
+    ("5m", "5m"),
+];
 
 /// Decodes a query string into its pairs (repeated keys kept).
 fn pairs(query: Option<&str>) -> Result<Vec<(String, String)>, String> {
@@ -173,7 +179,11 @@ async fn list(State(ctx): State<UiContext>, viewer: Viewer, RawQuery(q): RawQuer
     };
     let (text, tag) = (get("q"), get("tag"));
     let cat = store::load(&ctx);
-    let mut tags: Vec<String> = cat.entries.iter().flat_map(|e| e.dashboard.tags.clone()).collect();
+    let mut tags: Vec<String> = cat
+        .entries
+        .iter()
+        .flat_map(|e| e.dashboard.tags.clone())
+        .collect();
     tags.sort();
     tags.dedup();
     let needle = text.to_lowercase();
@@ -191,7 +201,13 @@ async fn list(State(ctx): State<UiContext>, viewer: Viewer, RawQuery(q): RawQuer
         })
         .map(|e| {
             let d = &e.dashboard;
-            (d.id.clone(), d.title.clone(), d.description.clone(), d.tags.clone(), e.source.label())
+            (
+                d.id.clone(),
+                d.title.clone(),
+                d.description.clone(),
+                d.tags.clone(),
+                e.source.label(),
+            )
         })
         .collect();
     let errors = cat.errors.clone();
@@ -267,27 +283,36 @@ async fn list(State(ctx): State<UiContext>, viewer: Viewer, RawQuery(q): RawQuer
 }
 
 /// Loads the dashboard and resolves its view state, or the error page to answer.
-async fn load_view(ctx: &UiContext, id: &str, query: Option<&str>) -> Result<(Prepared, Source), Response> {
+async fn load_view(
+    ctx: &UiContext,
+    id: &str,
+    query: Option<&str>,
+) -> Result<(Prepared, Source), Box<Response>> {
     let cat = store::load(ctx);
     let Some(entry) = cat.get(id) else {
-        return Err(error_page(
+        return Err(Box::new(error_page(
             StatusCode::NOT_FOUND,
             "Dashboard not found",
             format!("There is no dashboard with id {id:?}."),
-        ));
+        )));
     };
     let params = ViewParams::parse(query)
-        .map_err(|e| error_page(StatusCode::BAD_REQUEST, "Bad request", e))?;
+        .map_err(|e| Box::new(error_page(StatusCode::BAD_REQUEST, "Bad request", e)))?;
     let prepared = prepare(ctx, entry.dashboard.clone(), &params)
         .await
-        .map_err(|e| error_page(StatusCode::BAD_REQUEST, "Bad request", e))?;
+        .map_err(|e| Box::new(error_page(StatusCode::BAD_REQUEST, "Bad request", e)))?;
     Ok((prepared, entry.source.clone()))
 }
 
-async fn view(State(ctx): State<UiContext>, Path(id): Path<String>, viewer: Viewer, RawQuery(q): RawQuery) -> Response {
+async fn view(
+    State(ctx): State<UiContext>,
+    Path(id): Path<String>,
+    viewer: Viewer,
+    RawQuery(q): RawQuery,
+) -> Response {
     let (prepared, source) = match load_view(&ctx, &id, q.as_deref()).await {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let prepared = Arc::new(prepared);
     let panels_html = panel::render_all(&ctx, prepared.clone()).await;
@@ -372,7 +397,10 @@ fn var_control(v: &ResolvedVar) -> impl IntoView {
             view! { <option value=val selected=sel>{text}</option> }
         })
         .collect_view();
-    let error = v.error.clone().map(|e| view! { <span class="var-error" role="alert">{e}</span> });
+    let error = v
+        .error
+        .clone()
+        .map(|e| view! { <span class="var-error" role="alert">{e}</span> });
     let multiple = v.def.multi;
     let size = if multiple { Some("3") } else { None };
     (!hidden).then(|| {
@@ -392,9 +420,13 @@ async fn fragment(
 ) -> Response {
     let (prepared, _) = match load_view(&ctx, &id, q.as_deref()).await {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
-    let Some(i) = index.parse::<usize>().ok().filter(|i| *i < prepared.dashboard.panels.len()) else {
+    let Some(i) = index
+        .parse::<usize>()
+        .ok()
+        .filter(|i| *i < prepared.dashboard.panels.len())
+    else {
         return error_page(
             StatusCode::NOT_FOUND,
             "Panel not found",
@@ -402,9 +434,5 @@ async fn fragment(
         );
     };
     let html = panel::render_one(&ctx, Arc::new(prepared), i).await;
-    (
-        [(header::CACHE_CONTROL, "no-store")],
-        Html(html),
-    )
-        .into_response()
+    ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }

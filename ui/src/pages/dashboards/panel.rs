@@ -39,7 +39,11 @@ pub(super) async fn render_all(ctx: &UiContext, p: Arc<Prepared>) -> String {
         match t.await {
             Ok(html) => out.push_str(&html),
             Err(e) => {
-                let _ = write!(out, r#"<section class="panel"><p class="panel-error" role="alert">panel {i} failed: {}</p></section>"#, escape(&e.to_string()));
+                let _ = write!(
+                    out,
+                    r#"<section class="panel"><p class="panel-error" role="alert">panel {i} failed: {}</p></section>"#,
+                    escape(&e.to_string())
+                );
             }
         }
     }
@@ -48,7 +52,9 @@ pub(super) async fn render_all(ctx: &UiContext, p: Arc<Prepared>) -> String {
 
 /// The pixel size of a panel's drawing area.
 fn frame_size(panel: &Panel) -> (u32, u32) {
-    let width = (GRID_WIDTH_PX * panel.w / crate::dashboard::GRID_COLUMNS).saturating_sub(24).max(60);
+    let width = (GRID_WIDTH_PX * panel.w / crate::dashboard::GRID_COLUMNS)
+        .saturating_sub(24)
+        .max(60);
     let height = (ROW_HEIGHT_PX * panel.h).saturating_sub(48).max(40);
     (width, height)
 }
@@ -77,7 +83,10 @@ pub(super) async fn render_one(ctx: &UiContext, p: Arc<Prepared>, index: usize) 
         w = panel.w,
         y = panel.y + 1,
         h = panel.h,
-        url = escape(&format!("/dashboards/{}/panels/{index}?{}", p.dashboard.id, p.query)),
+        url = escape(&format!(
+            "/dashboards/{}/panels/{index}?{}",
+            p.dashboard.id, p.query
+        )),
         secs = p.refresh_seconds,
         tip = if panel.description.is_empty() {
             String::new()
@@ -153,7 +162,9 @@ async fn chart_body(
     for q in &panel.queries {
         let expr = scope.interpolate(&q.expr);
         let ctx = ctx.clone();
-        tasks.push(tokio::spawn(async move { ctx.range_query(&expr, start, end, step).await }));
+        tasks.push(tokio::spawn(async move {
+            ctx.range_query(&expr, start, end, step).await
+        }));
     }
     let mut errors = String::new();
     let mut series: Vec<Series> = Vec::new();
@@ -301,7 +312,8 @@ async fn logs_body(ctx: &UiContext, p: &Prepared, query: &str) -> String {
     html.push_str("</ol>");
     let href = format!(
         "/logs?{}",
-        serde_urlencoded::to_string([("q", query), ("from", &p.range.from), ("to", &p.range.to)]).unwrap_or_default()
+        serde_urlencoded::to_string([("q", query), ("from", &p.range.from), ("to", &p.range.to)])
+            .unwrap_or_default()
     );
     let _ = write!(html, r#"<p><a href="{}">Open in Logs</a></p>"#, escape(&href));
     html
@@ -316,7 +328,9 @@ pub fn format_value(v: f64, unit: &str, decimals: Option<u32>) -> String {
         return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
     }
     let num = |x: f64, default: usize| {
-        let d = decimals.map(|d| d as usize).unwrap_or(if x.abs() >= 100.0 { 0 } else { default });
+        let d = decimals
+            .map(|d| d as usize)
+            .unwrap_or(if x.abs() >= 100.0 { 0 } else { default });
         format!("{x:.d$}")
     };
     match unit {
