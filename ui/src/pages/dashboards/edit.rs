@@ -156,7 +156,7 @@ fn panel_fieldset(i: usize, p: &Panel, is_new: bool) -> impl IntoView {
     let kind = p.kind;
     let types = PanelKind::ALL
         .into_iter()
-        .map(|k| view! { <option value=k.as_str() selected=k == kind>{k.as_str()}</option> })
+        .map(|k| view! { <option value=k.as_str() selected={k == kind}>{k.as_str()}</option> })
         .collect_view();
     let (query, legend_text) = match p.kind {
         PanelKind::Text => (p.text.clone(), String::new()),

@@ -343,11 +343,16 @@ async fn view(
                 view! { <a href=href aria-current=current>{l.trim_start_matches("Last ")}</a>" " }
             })
             .collect_view();
-        let refresh_options = REFRESH
-            .iter()
+        let mut refresh_choices: Vec<(String, String)> =
+            REFRESH.iter().map(|(v, l)| (v.to_string(), l.to_string())).collect();
+        if !refresh_choices.iter().any(|(v, _)| *v == p.refresh) {
+            refresh_choices.push((p.refresh.clone(), p.refresh.clone()));
+        }
+        let refresh_options = refresh_choices
+            .into_iter()
             .map(|(v, l)| {
-                let sel = p.refresh == *v;
-                view! { <option value=*v selected=sel>{*l}</option> }
+                let sel = p.refresh == v;
+                view! { <option value=v selected=sel>{l}</option> }
             })
             .collect_view();
         view! {

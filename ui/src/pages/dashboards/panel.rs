@@ -65,7 +65,9 @@ pub(super) async fn render_one(ctx: &UiContext, p: Arc<Prepared>, index: usize) 
         return String::new();
     };
     let (width, height) = frame_size(panel);
-    let step = p.range.step_ms(width);
+    // One step per pixel, but not finer than the scrape interval (Grafana's default minimum
+    // interval): finer steps only repeat the same samples and cost evaluation time.
+    let step = p.range.step_ms(width).max(crate::dashboard::vars::SCRAPE_INTERVAL_MS);
     let mut scope: Scope = p.scope.clone();
     scope.set_builtins(p.range.duration_ms(), step);
     let body = match panel.kind {
