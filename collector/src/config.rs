@@ -421,6 +421,9 @@ mod tests {
         let c = Config::from_toml("[ui]\ndashboards_dir = \"/etc/didban/dashboards\"").unwrap();
         assert_eq!(c.ui.dashboards_dir, Some(PathBuf::from("/etc/didban/dashboards")));
         let err = Config::from_toml("[ui]\ndashboard_dir = \"x\"").unwrap_err();
-        assert!(format!("{err:#}").contains("rule_dir"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("unknown field `dashboard_dir`"),
+            "{err:#}"
+        );
     }
 }

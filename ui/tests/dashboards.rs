@@ -290,7 +290,10 @@ async fn list_view_fragment_save_edit_delete() {
     let (s, edit) = get(&app, "/dashboards/xss/edit").await;
     assert_eq!(s, StatusCode::OK);
     assert!(edit.contains(r#"name="p0.title""#) && edit.contains(r#"name="_csrf""#));
-    assert!(edit.contains(r#"<option value="table" selected"#), "panel type not preselected");
+    assert!(
+        edit.contains(r#"<option value="table" selected"#),
+        "panel type not preselected"
+    );
     let base = std::fs::read_to_string(&file).unwrap();
     let form = [
         ("mode", "fields"),

@@ -67,7 +67,10 @@ pub(super) async fn render_one(ctx: &UiContext, p: Arc<Prepared>, index: usize) 
     let (width, height) = frame_size(panel);
     // One step per pixel, but not finer than the scrape interval (Grafana's default minimum
     // interval): finer steps only repeat the same samples and cost evaluation time.
-    let step = p.range.step_ms(width).max(crate::dashboard::vars::SCRAPE_INTERVAL_MS);
+    let step = p
+        .range
+        .step_ms(width)
+        .max(crate::dashboard::vars::SCRAPE_INTERVAL_MS);
     let mut scope: Scope = p.scope.clone();
     scope.set_builtins(p.range.duration_ms(), step);
     let body = match panel.kind {
