@@ -37,6 +37,16 @@ pub struct Config {
     pub alerting: didban_alerting::AlertingSettings,
     /// `[auth]`: sign-in, roles, sessions (see `config_auth`).
     pub auth: AuthConfig,
+    /// `[ui]`: the web UI.
+    pub ui: UiConfig,
+}
+
+/// `[ui]`: the web UI.
+#[derive(Debug, Clone, Default)]
+pub struct UiConfig {
+    /// Directory of provisioned dashboard YAML files (read-only in the UI, re-read on every
+    /// list and view); `None` for none.
+    pub dashboards_dir: Option<PathBuf>,
 }
 
 /// `[host_metrics]`: the agent's host collector, run in-process and shipped over OTLP to
@@ -117,6 +127,7 @@ impl Default for Config {
             },
             alerting: didban_alerting::AlertingSettings::default(),
             auth: AuthConfig::default(),
+            ui: UiConfig::default(),
         }
     }
 }
@@ -229,6 +240,7 @@ impl Config {
         file.faas.apply(&mut c.faas)?;
         file.auth.apply(&mut c.auth)?;
         c.alerting = file.alerting;
+        c.ui.dashboards_dir = file.ui.dashboards_dir.filter(|d| !d.as_os_str().is_empty());
         c.alerting.validate().context("alerting")?;
         if c.limits.max_body_bytes == 0 {
             bail!("limits.max_request_body must be greater than 0");
@@ -290,6 +302,13 @@ struct FileConfig {
     alerting: didban_alerting::AlertingSettings,
     #[serde(default)]
     auth: FileAuth,
+    ui: FileUi,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileUi {
+    dashboards_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -400,5 +419,17 @@ mod tests {
         );
         let err = Config::from_toml("[alerting]\nrule_dir = \"x\"").unwrap_err();
         assert!(format!("{err:#}").contains("rule_dir"), "{err:#}");
+    }
+
+    #[test]
+    fn ui_dashboards_dir() {
+        assert_eq!(Config::default().ui.dashboards_dir, None);
+        let c = Config::from_toml("[ui]\ndashboards_dir = \"/etc/didban/dashboards\"").unwrap();
+        assert_eq!(c.ui.dashboards_dir, Some(PathBuf::from("/etc/didban/dashboards")));
+        let err = Config::from_toml("[ui]\ndashboard_dir = \"x\"").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `dashboard_dir`"),
+            "{err:#}"
+        );
     }
 }

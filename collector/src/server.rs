@@ -105,7 +105,7 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
             traces: signals.traces.clone(),
             alerting: alerting.clone(),
             data_dir: config.data_dir.clone(),
-            dashboard_dirs: Vec::new(),
+            dashboard_dirs: config.ui.dashboards_dir.iter().cloned().collect(),
         }));
     let main_router = main_router.layer(axum::middleware::from_fn_with_state(
         auth.clone(),

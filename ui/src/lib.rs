@@ -11,6 +11,7 @@
 pub mod assets;
 pub mod auth;
 pub mod chart;
+pub mod dashboard;
 pub mod downsample;
 pub mod pages;
 pub mod query;

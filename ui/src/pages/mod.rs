@@ -3,6 +3,7 @@
 //! [`UiContext`], and render with [`crate::shell::render_page`].
 
 mod alerts;
+mod dashboards;
 mod explore;
 mod home;
 mod logs;
@@ -14,6 +15,8 @@ mod traces;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
+
+pub use dashboards::format_value;
 use leptos::prelude::*;
 
 use crate::shell::{render_page, PageMeta, Section};
@@ -23,6 +26,7 @@ use crate::UiContext;
 pub fn router() -> Router<UiContext> {
     Router::new()
         .merge(home::routes())
+        .merge(dashboards::routes())
         .merge(explore::routes())
         .merge(logs::routes())
         .merge(traces::routes())

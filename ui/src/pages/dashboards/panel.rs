@@ -1,0 +1,412 @@
+//! One panel as HTML: its container (grid position, refresh contract), heading, and body —
+//! a chart from range queries, a table from instant queries, log records, or text. Queries of
+//! all panels run concurrently; a failing query shows its error inside its panel.
+//!
+//! The container carries `data-refresh-url` (this panel's fragment URL with the same query
+//! string as the page) and `data-refresh-seconds` (0 when auto-refresh is off), which the
+//! page script uses to swap in a fresh copy.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use didban_store::logs::LogQuery;
+
+use super::Prepared;
+use crate::chart::{self, escape, ChartFrame, ChartKind, ChartOptions, Series, Threshold};
+use crate::dashboard::vars::{legend, Scope};
+use crate::dashboard::{Panel, PanelKind};
+use crate::query::InstantRow;
+use crate::UiContext;
+
+/// Assumed width of the dashboard grid in CSS pixels (queries use one step per pixel).
+const GRID_WIDTH_PX: u32 = 1560;
+/// Height of one grid row in CSS pixels (as Grafana's).
+const ROW_HEIGHT_PX: u32 = 30;
+/// Most log records a logs panel shows.
+const LOG_LIMIT: usize = 50;
+/// Most rows a table panel shows.
+const TABLE_LIMIT: usize = 500;
+
+/// Renders every panel concurrently; the HTML of all of them in order.
+pub(super) async fn render_all(ctx: &UiContext, p: Arc<Prepared>) -> String {
+    let mut tasks = Vec::new();
+    for i in 0..p.dashboard.panels.len() {
+        let (ctx, p) = (ctx.clone(), p.clone());
+        tasks.push(tokio::spawn(async move { render_one(&ctx, p, i).await }));
+    }
+    let mut out = String::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await {
+            Ok(html) => out.push_str(&html),
+            Err(e) => {
+                let _ = write!(
+                    out,
+                    r#"<section class="panel"><p class="panel-error" role="alert">panel {i} failed: {}</p></section>"#,
+                    escape(&e.to_string())
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The pixel size of a panel's drawing area.
+fn frame_size(panel: &Panel) -> (u32, u32) {
+    let width = (GRID_WIDTH_PX * panel.w / crate::dashboard::GRID_COLUMNS)
+        .saturating_sub(24)
+        .max(60);
+    let height = (ROW_HEIGHT_PX * panel.h).saturating_sub(48).max(40);
+    (width, height)
+}
+
+/// Renders panel `index` of the prepared dashboard.
+pub(super) async fn render_one(ctx: &UiContext, p: Arc<Prepared>, index: usize) -> String {
+    let Some(panel) = p.dashboard.panels.get(index) else {
+        return String::new();
+    };
+    let (width, height) = frame_size(panel);
+    // One step per pixel, but not finer than the scrape interval (Grafana's default minimum
+    // interval): finer steps only repeat the same samples and cost evaluation time.
+    let step = p
+        .range
+        .step_ms(width)
+        .max(crate::dashboard::vars::SCRAPE_INTERVAL_MS);
+    let mut scope: Scope = p.scope.clone();
+    scope.set_builtins(p.range.duration_ms(), step);
+    let body = match panel.kind {
+        PanelKind::Text => text_body(&panel.text),
+        PanelKind::Logs => logs_body(ctx, &p, &scope.interpolate(&panel.query)).await,
+        PanelKind::Table => table_body(ctx, &p, panel, &scope).await,
+        _ => chart_body(ctx, &p, panel, &scope, (width, height), step, index).await,
+    };
+    let mut html = String::with_capacity(body.len() + 512);
+    let _ = write!(
+        html,
+        r#"<section class="panel panel-{kind}" id="panel-{index}" style="grid-column: {x} / span {w}; grid-row: {y} / span {h};" data-refresh-url="{url}" data-refresh-seconds="{secs}" aria-labelledby="panel-{index}-title"><header class="panel-head"><h2 id="panel-{index}-title"{tip}>{title}</h2></header><div class="panel-body">{body}</div></section>"#,
+        kind = panel.kind.as_str(),
+        x = panel.x + 1,
+        w = panel.w,
+        y = panel.y + 1,
+        h = panel.h,
+        url = escape(&format!(
+            "/dashboards/{}/panels/{index}?{}",
+            p.dashboard.id, p.query
+        )),
+        secs = p.refresh_seconds,
+        tip = if panel.description.is_empty() {
+            String::new()
+        } else {
+            format!(r#" title="{}""#, escape(&panel.description))
+        },
+        title = escape(&scope.interpolate(&panel.title)),
+    );
+    html
+}
+
+/// Text as escaped paragraphs (blank lines) with line breaks.
+fn text_body(text: &str) -> String {
+    let mut out = String::new();
+    for para in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+        let lines: Vec<String> = para.lines().map(escape).collect();
+        let _ = write!(out, "<p>{}</p>", lines.join("<br>"));
+    }
+    out
+}
+
+fn options(panel: &Panel, index: usize) -> ChartOptions {
+    ChartOptions {
+        chart_id: Some(format!("panel-{index}-chart")),
+        label: panel.title.clone(),
+        unit: panel.unit.clone(),
+        decimals: panel.decimals,
+        min: panel.min,
+        max: panel.max,
+        thresholds: panel
+            .thresholds
+            .iter()
+            .map(|t| Threshold {
+                value: t.value.unwrap_or(f64::NEG_INFINITY),
+                color: t.color.clone(),
+            })
+            .collect(),
+        ..ChartOptions::default()
+    }
+}
+
+fn chart_kind(kind: PanelKind) -> ChartKind {
+    match kind {
+        PanelKind::Stacked => ChartKind::StackedArea,
+        PanelKind::Stat => ChartKind::Stat,
+        PanelKind::Gauge => ChartKind::Gauge,
+        PanelKind::Bargauge => ChartKind::BarGauge,
+        PanelKind::Heatmap => ChartKind::Heatmap,
+        _ => ChartKind::TimeSeries,
+    }
+}
+
+fn query_error(i: usize, e: &dyn std::fmt::Display) -> String {
+    format!(
+        r#"<p class="panel-error" role="alert">Query {}: {}</p>"#,
+        query_letter(i),
+        escape(&e.to_string())
+    )
+}
+
+/// `A`, `B`, … as Grafana names queries.
+fn query_letter(i: usize) -> char {
+    char::from(b'A' + (i % 26) as u8)
+}
+
+async fn chart_body(
+    ctx: &UiContext,
+    p: &Prepared,
+    panel: &Panel,
+    scope: &Scope,
+    (width, height): (u32, u32),
+    step: i64,
+    index: usize,
+) -> String {
+    let (start, end) = (p.range.start_ms, p.range.end_ms);
+    let mut tasks = Vec::new();
+    for q in &panel.queries {
+        let expr = scope.interpolate(&q.expr);
+        let ctx = ctx.clone();
+        tasks.push(tokio::spawn(async move {
+            ctx.range_query(&expr, start, end, step).await
+        }));
+    }
+    let mut errors = String::new();
+    let mut series: Vec<Series> = Vec::new();
+    for (i, (t, q)) in tasks.into_iter().zip(&panel.queries).enumerate() {
+        match t.await {
+            Ok(Ok(result)) => {
+                for mut s in result.series {
+                    if !q.legend.is_empty() {
+                        s.name = legend(&scope.interpolate(&q.legend), &s.labels);
+                    }
+                    series.push(s);
+                }
+            }
+            Ok(Err(e)) => errors.push_str(&query_error(i, &e)),
+            Err(e) => errors.push_str(&query_error(i, &e)),
+        }
+    }
+    if panel.queries.is_empty() {
+        return r#"<p class="panel-empty">No queries.</p>"#.to_string();
+    }
+    if series.is_empty() {
+        return format!(r#"{errors}<p class="panel-empty">No data</p>"#);
+    }
+    let frame = ChartFrame {
+        width,
+        height,
+        start_ms: start,
+        end_ms: end,
+    };
+    let kind = chart_kind(panel.kind);
+    let opts = options(panel, index);
+    let svg = chart::render(kind, &series, frame, &opts);
+    // Lines and areas get a legend with min/max/avg/last that toggles series; a stat, gauge,
+    // bar gauge or heatmap names its values itself.
+    let legend = match kind {
+        ChartKind::TimeSeries | ChartKind::StackedArea if series.len() > 1 || !series[0].name.is_empty() => {
+            chart::legend(&series, &opts)
+        }
+        _ => String::new(),
+    };
+    format!("{errors}{svg}{legend}")
+}
+
+async fn table_body(ctx: &UiContext, p: &Prepared, panel: &Panel, scope: &Scope) -> String {
+    let t = p.range.end_ms;
+    let mut tasks = Vec::new();
+    for q in &panel.queries {
+        let expr = scope.interpolate(&q.expr);
+        let ctx = ctx.clone();
+        tasks.push(tokio::spawn(async move { ctx.instant_query(&expr, t).await }));
+    }
+    let mut errors = String::new();
+    let mut rows: Vec<(usize, InstantRow)> = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await {
+            Ok(Ok(r)) => rows.extend(r.into_iter().map(|row| (i, row))),
+            Ok(Err(e)) => errors.push_str(&query_error(i, &e)),
+            Err(e) => errors.push_str(&query_error(i, &e)),
+        }
+    }
+    if rows.is_empty() {
+        return format!(r#"{errors}<p class="panel-empty">No data</p>"#);
+    }
+    rows.sort_by(|a, b| b.1.value.total_cmp(&a.1.value));
+    let truncated = rows.len() > TABLE_LIMIT;
+    rows.truncate(TABLE_LIMIT);
+    let several = panel.queries.len() > 1;
+    let with_legend = panel.queries.iter().any(|q| !q.legend.is_empty());
+    let mut columns: Vec<String> = Vec::new();
+    if !with_legend {
+        for (_, r) in &rows {
+            for l in r.labels.iter() {
+                if l.name != "__name__" && !columns.contains(&l.name) {
+                    columns.push(l.name.clone());
+                }
+            }
+        }
+        columns.sort();
+    }
+    let mut html = format!(r#"{errors}<div class="table-wrap"><table class="panel-table"><thead><tr>"#);
+    if several {
+        html.push_str(r#"<th scope="col">Query</th>"#);
+    }
+    if with_legend {
+        html.push_str(r#"<th scope="col">Series</th>"#);
+    }
+    for c in &columns {
+        let _ = write!(html, r#"<th scope="col">{}</th>"#, escape(c));
+    }
+    html.push_str(r#"<th scope="col" class="num">Value</th></tr></thead><tbody>"#);
+    for (qi, r) in &rows {
+        html.push_str("<tr>");
+        if several {
+            let _ = write!(html, "<td>{}</td>", query_letter(*qi));
+        }
+        if with_legend {
+            let fmt = panel.queries.get(*qi).map(|q| q.legend.as_str()).unwrap_or("");
+            let name = if fmt.is_empty() {
+                r.labels.to_string()
+            } else {
+                legend(&scope.interpolate(fmt), &r.labels)
+            };
+            let _ = write!(html, "<td>{}</td>", escape(&name));
+        }
+        for c in &columns {
+            let _ = write!(html, "<td>{}</td>", escape(r.labels.get(c).unwrap_or("")));
+        }
+        let _ = write!(
+            html,
+            r#"<td class="num">{}</td></tr>"#,
+            escape(&format_value(r.value, &panel.unit, panel.decimals))
+        );
+    }
+    html.push_str("</tbody></table></div>");
+    if truncated {
+        let _ = write!(html, r#"<p class="muted">First {TABLE_LIMIT} rows.</p>"#);
+    }
+    html
+}
+
+async fn logs_body(ctx: &UiContext, p: &Prepared, query: &str) -> String {
+    let q = LogQuery {
+        query: query.to_string(),
+        trace_id: None,
+        start_unix_nano: p.range.start_ms.saturating_mul(1_000_000),
+        end_unix_nano: p.range.end_ms.saturating_mul(1_000_000),
+        limit: LOG_LIMIT,
+        cursor: None,
+    };
+    let logs = ctx.logs.clone();
+    let result = tokio::task::spawn_blocking(move || logs.search(&q)).await;
+    let page = match result {
+        Ok(Ok(page)) => page,
+        Ok(Err(e)) => return query_error(0, &e),
+        Err(e) => return query_error(0, &e),
+    };
+    if page.records.is_empty() {
+        return r#"<p class="panel-empty">No log records</p>"#.to_string();
+    }
+    let mut html = String::from(r#"<ol class="panel-logs">"#);
+    for r in &page.records {
+        let ts = chrono::DateTime::from_timestamp_nanos(r.timestamp_unix_nano)
+            .format("%Y-%m-%d %H:%M:%S%.3f")
+            .to_string();
+        let _ = write!(
+            html,
+            r#"<li><time>{}</time> <span class="sev sev-{}">{}</span> <span class="svc">{}</span> <span class="body">{}</span></li>"#,
+            escape(&ts),
+            escape(&r.severity_text.to_lowercase()),
+            escape(&r.severity_text),
+            escape(&r.service),
+            escape(&r.body)
+        );
+    }
+    html.push_str("</ol>");
+    let href = format!(
+        "/logs?{}",
+        serde_urlencoded::to_string([("q", query), ("from", &p.range.from), ("to", &p.range.to)])
+            .unwrap_or_default()
+    );
+    let _ = write!(html, r#"<p><a href="{}">Open in Logs</a></p>"#, escape(&href));
+    html
+}
+
+/// A value with its unit for tables (`1.5 KiB`, `12.3%`, `250 ms`, `$0.0042`).
+pub fn format_value(v: f64, unit: &str, decimals: Option<u32>) -> String {
+    if v.is_nan() {
+        return "NaN".to_string();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
+    }
+    let num = |x: f64, default: usize| {
+        let d = decimals
+            .map(|d| d as usize)
+            .unwrap_or(if x.abs() >= 100.0 { 0 } else { default });
+        format!("{x:.d$}")
+    };
+    match unit {
+        "percent" => format!("{}%", num(v, 1)),
+        "percentunit" => format!("{}%", num(v * 100.0, 1)),
+        "bytes" | "decbytes" => {
+            let base = if unit == "bytes" { 1024.0 } else { 1000.0 };
+            let names = if unit == "bytes" {
+                ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+            } else {
+                ["B", "kB", "MB", "GB", "TB", "PB"]
+            };
+            let mut x = v;
+            let mut i = 0;
+            while x.abs() >= base && i < names.len() - 1 {
+                x /= base;
+                i += 1;
+            }
+            format!("{} {}", num(x, if i == 0 { 0 } else { 1 }), names[i])
+        }
+        "s" | "seconds" => {
+            let a = v.abs();
+            if a != 0.0 && a < 1e-3 {
+                format!("{} µs", num(v * 1e6, 0))
+            } else if a != 0.0 && a < 1.0 {
+                format!("{} ms", num(v * 1e3, 1))
+            } else if a >= 3600.0 {
+                format!("{} h", num(v / 3600.0, 1))
+            } else if a >= 60.0 {
+                format!("{} min", num(v / 60.0, 1))
+            } else {
+                format!("{} s", num(v, 2))
+            }
+        }
+        "ms" => format!("{} ms", num(v, 1)),
+        "reqps" => format!("{} req/s", num(v, 2)),
+        "ops" => format!("{} ops/s", num(v, 2)),
+        "currencyUSD" => format!("${}", num(v, 4)),
+        _ => {
+            let a = v.abs();
+            let (x, suffix) = if a >= 1e12 {
+                (v / 1e12, " T")
+            } else if a >= 1e9 {
+                (v / 1e9, " G")
+            } else if a >= 1e6 {
+                (v / 1e6, " M")
+            } else if a >= 1e4 {
+                (v / 1e3, " k")
+            } else {
+                (v, "")
+            };
+            let s = format!("{}{suffix}", num(x, 2));
+            if unit.is_empty() || unit == "short" || unit == "none" {
+                s
+            } else {
+                format!("{s} {unit}")
+            }
+        }
+    }
+}
