@@ -18,6 +18,8 @@ use super::record::{day_start, LogRecord};
 use super::{LogError, LogStore};
 
 const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
+/// Length of the first, newest window a day is searched in (see [`LogStore::search`]).
+const FIRST_WINDOW_NANOS: i64 = 15 * 60 * 1_000_000_000;
 
 /// A log search.
 #[derive(Debug, Clone, Default)]
@@ -164,6 +166,11 @@ impl LogStore {
     }
 
     /// Records matching `q`, newest first, one page at a time.
+    ///
+    /// Each day is searched in windows going back from the newest end, the first
+    /// [`FIRST_WINDOW_NANOS`] long and each next one four times longer, until the page is
+    /// full: a common query (a phrase found all day) costs one short window instead of
+    /// ordering every match of the day by time, and a rare one costs about a full scan.
     pub fn search(&self, q: &LogQuery) -> Result<LogPage, LogError> {
         let limit = q.limit.max(1);
         let mut end = q.end_unix_nano;
@@ -174,33 +181,44 @@ impl LogStore {
         }
         let mut records: Vec<LogRecord> = Vec::new();
         let mut more = false;
-        for day in self.days_between(q.start_unix_nano, end) {
-            let want = limit - records.len() + skip as usize + 1;
-            let query = self.full_query(&day, &q.query, q.trace_id.as_deref(), q.start_unix_nano, end)?;
+        'days: for day in self.days_between(q.start_unix_nano, end) {
+            let day_lo = day_start(&day.day).unwrap_or(i64::MIN);
+            let lo = q.start_unix_nano.max(day_lo);
+            let mut win_end = end.min(day_lo.saturating_add(DAY_NANOS - 1));
+            let mut span = FIRST_WINDOW_NANOS;
             let searcher = day.reader.searcher();
-            let top = TopDocs::with_limit(want).order_by_fast_field::<DateTime>("timestamp", Order::Desc);
-            let hits = searcher
-                .search(&query, &top)
-                .map_err(|source| LogError::Tantivy {
-                    path: day.dir.clone(),
-                    source,
-                })?;
-            for (ts, addr) in hits {
-                let t = ts.map(|t| t.into_timestamp_nanos()).unwrap_or(i64::MIN);
-                if skip > 0 && Some(t) == q.cursor.map(|c| c.timestamp_unix_nano) {
-                    skip -= 1;
-                    continue;
+            while win_end >= lo {
+                let win_start = win_end.saturating_sub(span - 1).max(lo);
+                let want = limit - records.len() + skip as usize + 1;
+                let query = self.full_query(&day, &q.query, q.trace_id.as_deref(), win_start, win_end)?;
+                let top = TopDocs::with_limit(want).order_by_fast_field::<DateTime>("timestamp", Order::Desc);
+                let hits = searcher
+                    .search(&query, &top)
+                    .map_err(|source| LogError::Tantivy {
+                        path: day.dir.clone(),
+                        source,
+                    })?;
+                for (ts, addr) in hits {
+                    let t = ts.map(|t| t.into_timestamp_nanos()).unwrap_or(i64::MIN);
+                    if skip > 0 && Some(t) == q.cursor.map(|c| c.timestamp_unix_nano) {
+                        skip -= 1;
+                        continue;
+                    }
+                    if records.len() == limit {
+                        more = true;
+                        break 'days;
+                    }
+                    records.push(self.load(&searcher, &day, addr)?);
                 }
-                if records.len() == limit {
-                    more = true;
+                // The cursor's timestamp lies in the first window searched; older windows
+                // cannot hold it.
+                skip = 0;
+                if win_start <= lo {
                     break;
                 }
-                records.push(self.load(&searcher, &day, addr)?);
+                win_end = win_start - 1;
+                span = span.saturating_mul(4);
             }
-            if more {
-                break;
-            }
-            skip = 0;
         }
         let next_cursor = if more {
             records.last().map(|last| {

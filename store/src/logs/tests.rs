@@ -245,3 +245,52 @@ async fn a_full_backlog_refuses_batches_until_it_drains() {
     assert_eq!(store.search(&q("accepted")).unwrap().records.len(), 50);
     assert!(store.search(&q("refused")).unwrap().records.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_across_search_windows_are_complete_and_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(LogStore::open(LogOptions::new(dir.path())).unwrap());
+    // Two records every 7 minutes over one day (same timestamps in pairs), so pages cross
+    // the 15-minute first window and the longer ones after it; every third one matches.
+    let mut batch = Vec::new();
+    let step = 7 * 60 * 1_000_000_000i64;
+    let mut expected = 0;
+    for i in 0..(DAY / step) {
+        for copy in 0..2 {
+            let word = if i % 3 == 0 { "needle" } else { "hay" };
+            batch.push(rec(
+                T0 + i * step,
+                "INFO",
+                "web",
+                &format!("{word} {i} {copy}"),
+                200,
+                "",
+            ));
+            if i % 3 == 0 {
+                expected += 1;
+            }
+        }
+    }
+    store.append(batch).await.unwrap();
+    commit(&store).await;
+    let mut query = q("needle");
+    query.limit = 7;
+    let mut seen: Vec<(i64, String)> = Vec::new();
+    loop {
+        let page = store.search(&query).unwrap();
+        for r in &page.records {
+            seen.push((r.timestamp_unix_nano, r.body.clone()));
+        }
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(Cursor::decode(&c).unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), expected, "every match exactly once");
+    let mut bodies: Vec<&String> = seen.iter().map(|(_, b)| b).collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), expected, "no record twice");
+    assert!(seen.windows(2).all(|w| w[0].0 >= w[1].0), "newest first");
+    assert!(seen.iter().all(|(_, b)| b.starts_with("needle")));
+}
