@@ -429,8 +429,15 @@ impl TraceStore {
         for f in self.frozen.read().iter() {
             f.head.find(q, &mut found);
         }
-        let blocks: Vec<Arc<SpanBlock>> = self.blocks.read().clone();
+        let mut blocks: Vec<Arc<SpanBlock>> = self.blocks.read().clone();
+        // Newest blocks first: once `limit` traces are found that are all newer than
+        // anything an older block holds, the older blocks cannot change the answer.
+        blocks.sort_by(|a, b| b.meta.max_start_unix_nano.cmp(&a.meta.max_start_unix_nano));
+        let limit = q.limit.max(1);
         for b in &blocks {
+            if found.len() >= limit && limit_th_newest(&found, limit) > b.meta.max_start_unix_nano {
+                break;
+            }
             if !q.may_match_block(
                 b.meta.min_start_unix_nano,
                 b.meta.max_start_unix_nano,
@@ -538,3 +545,10 @@ impl TraceStore {
 
 #[cfg(test)]
 mod tests;
+
+/// The `limit`-th newest time among the traces found so far (`found.len() >= limit`).
+fn limit_th_newest(found: &HashMap<String, i64>, limit: usize) -> i64 {
+    let mut times: Vec<i64> = found.values().copied().collect();
+    times.sort_unstable_by(|a, b| b.cmp(a));
+    times.get(limit - 1).copied().unwrap_or(i64::MIN)
+}
