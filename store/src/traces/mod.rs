@@ -432,7 +432,7 @@ impl TraceStore {
         let mut blocks: Vec<Arc<SpanBlock>> = self.blocks.read().clone();
         // Newest blocks first: once `limit` traces are found that are all newer than
         // anything an older block holds, the older blocks cannot change the answer.
-        blocks.sort_by(|a, b| b.meta.max_start_unix_nano.cmp(&a.meta.max_start_unix_nano));
+        blocks.sort_by_key(|b| std::cmp::Reverse(b.meta.max_start_unix_nano));
         let limit = q.limit.max(1);
         for b in &blocks {
             if found.len() >= limit && limit_th_newest(&found, limit) > b.meta.max_start_unix_nano {
