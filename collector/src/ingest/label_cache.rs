@@ -1,61 +1,110 @@
-//! Series labels built once per request scope: an OTLP request usually carries several
-//! points of one series, and building labels (sanitising names, stringifying values,
-//! sorting, checking limits) was most of the mapping's cost.
+//! What was built for a series once per request scope: an OTLP request usually carries
+//! several points of one series, and building labels (sanitising names, stringifying
+//! values, sorting, checking limits) was most of the mapping's cost.
+//!
+//! A point's attributes are the key, either decoded (`&[KeyValue]`, from the generated
+//! protobuf types) or as their raw protobuf bytes (from the borrowing decoder in
+//! [`super::otlp_wire`]); the same attribute list always has the same bytes in one request
+//! in practice, and two encodings of one list are only two entries with the same labels.
 
 use std::cell::RefCell;
 use std::hash::{BuildHasher, Hash, Hasher};
 
-use didban_store::Labels;
 use foldhash::HashMap;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValueKind;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 
+/// A point's attributes as the cache sees them.
+#[derive(Clone, Copy)]
+pub enum Attrs<'a> {
+    /// Decoded by prost.
+    Decoded(&'a [KeyValue]),
+    /// The raw bytes of the point's attribute fields (tags included), as they were sent.
+    Raw(&'a [u8]),
+}
+
+enum OwnedAttrs {
+    Decoded(Vec<KeyValue>),
+    Raw(Vec<u8>),
+}
+
+impl OwnedAttrs {
+    fn equals(&self, other: Attrs<'_>) -> bool {
+        match (self, other) {
+            (OwnedAttrs::Decoded(a), Attrs::Decoded(b)) => a.as_slice() == b,
+            (OwnedAttrs::Raw(a), Attrs::Raw(b)) => a.as_slice() == b,
+            _ => false,
+        }
+    }
+}
+
+impl Attrs<'_> {
+    fn to_owned(self) -> OwnedAttrs {
+        match self {
+            Attrs::Decoded(a) => OwnedAttrs::Decoded(a.to_vec()),
+            Attrs::Raw(b) => OwnedAttrs::Raw(b.to_vec()),
+        }
+    }
+}
+
 /// One built entry, with the name and attributes it was built from.
-struct Cached {
+struct Cached<V> {
     name: String,
-    attributes: Vec<KeyValue>,
-    labels: Labels,
+    attributes: OwnedAttrs,
+    value: V,
 }
 
-/// Built labels keyed by a hash of (metric name, raw attributes); entries are compared in
-/// full, so a hash collision is only a miss.
-#[derive(Default)]
-pub struct LabelCache {
-    entries: RefCell<HashMap<u64, Vec<Cached>>>,
+/// Values keyed by a hash of (metric name, attributes); entries are compared in full, so a
+/// hash collision is only a miss.
+pub struct LabelCache<V> {
+    entries: RefCell<HashMap<u64, Vec<Cached<V>>>>,
 }
 
-impl LabelCache {
-    /// The labels built before for `name` and exactly these `attributes`.
-    pub fn get(&self, name: &str, attributes: &[KeyValue]) -> Option<Labels> {
+impl<V> Default for LabelCache<V> {
+    fn default() -> Self {
+        LabelCache {
+            entries: RefCell::new(HashMap::default()),
+        }
+    }
+}
+
+impl<V: Clone> LabelCache<V> {
+    /// The value built before for `name` and exactly these `attributes`.
+    pub fn get(&self, name: &str, attributes: Attrs<'_>) -> Option<V> {
         let entries = self.entries.borrow();
         for c in entries.get(&key(name, attributes))? {
-            if c.name == name && c.attributes.as_slice() == attributes {
-                return Some(c.labels.clone());
+            if c.name == name && c.attributes.equals(attributes) {
+                return Some(c.value.clone());
             }
         }
         None
     }
 
-    /// Remembers `labels` for `name` and `attributes`.
-    pub fn insert(&self, name: &str, attributes: &[KeyValue], labels: Labels) {
+    /// Remembers `value` for `name` and `attributes`.
+    pub fn insert(&self, name: &str, attributes: Attrs<'_>, value: V) {
         self.entries
             .borrow_mut()
             .entry(key(name, attributes))
             .or_default()
             .push(Cached {
                 name: name.to_string(),
-                attributes: attributes.to_vec(),
-                labels,
+                attributes: attributes.to_owned(),
+                value,
             });
     }
 }
 
-fn key(name: &str, attributes: &[KeyValue]) -> u64 {
+fn key(name: &str, attributes: Attrs<'_>) -> u64 {
     let mut h = foldhash::fast::FixedState::default().build_hasher();
     name.hash(&mut h);
-    for kv in attributes {
-        kv.key.hash(&mut h);
-        hash_value(kv.value.as_ref(), &mut h);
+    match attributes {
+        Attrs::Decoded(list) => {
+            for kv in list {
+                kv.key.hash(&mut h);
+                hash_value(kv.value.as_ref(), &mut h);
+            }
+        }
+        Attrs::Raw(bytes) => h.write(bytes),
     }
     h.finish()
 }
@@ -90,11 +139,14 @@ mod tests {
     #[test]
     fn hits_only_on_the_same_name_and_attributes() {
         let cache = LabelCache::default();
-        let labels = Labels::from_pairs([("__name__", "m"), ("a", "1")]);
-        cache.insert("m", &[kv("a", "1")], labels.clone());
-        assert_eq!(cache.get("m", &[kv("a", "1")]), Some(labels));
-        assert_eq!(cache.get("m", &[kv("a", "2")]), None);
-        assert_eq!(cache.get("n", &[kv("a", "1")]), None);
-        assert_eq!(cache.get("m", &[]), None);
+        cache.insert("m", Attrs::Decoded(&[kv("a", "1")]), 7u32);
+        assert_eq!(cache.get("m", Attrs::Decoded(&[kv("a", "1")])), Some(7));
+        assert_eq!(cache.get("m", Attrs::Decoded(&[kv("a", "2")])), None);
+        assert_eq!(cache.get("n", Attrs::Decoded(&[kv("a", "1")])), None);
+        assert_eq!(cache.get("m", Attrs::Decoded(&[])), None);
+        cache.insert("m", Attrs::Raw(b"\x3a\x01a"), 8);
+        assert_eq!(cache.get("m", Attrs::Raw(b"\x3a\x01a")), Some(8));
+        assert_eq!(cache.get("m", Attrs::Raw(b"\x3a\x01b")), None);
+        assert_eq!(cache.get("m", Attrs::Raw(b"")), None);
     }
 }

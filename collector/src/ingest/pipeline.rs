@@ -8,7 +8,8 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 
 use super::delta::DeltaTracker;
 use super::error::IngestError;
-use super::otlp_metrics::{map_request, MapOptions};
+use super::otlp_metrics::{map_request, MapOptions, Mapped};
+use super::otlp_wire::decode_and_map;
 use crate::state::AppState;
 
 /// The receiving protocols, as the `protocol` label of the self-metrics.
@@ -80,6 +81,39 @@ impl Ingestor {
         })
         .await
         .map_err(|e| IngestError::Unavailable(format!("mapping task failed: {e}")))?;
+        self.store_mapped(mapped, protocol).await
+    }
+
+    /// Decodes (with the borrowing decoder of [`super::otlp_wire`]), maps and appends a
+    /// protobuf `ExportMetricsServiceRequest`. `body` runs first on the blocking pool and
+    /// gives the plain protobuf bytes (e.g. by decompressing); malformed protobuf is a
+    /// [`IngestError::BadRequest`] starting with `invalid protobuf:`.
+    pub async fn export_otlp_protobuf<F>(
+        &self,
+        body: F,
+        protocol: Protocol,
+    ) -> Result<OtlpOutcome, IngestError>
+    where
+        F: FnOnce() -> Result<Vec<u8>, IngestError> + Send + 'static,
+    {
+        let limits = self.state.config.limits.series.clone();
+        let delta = self.delta.clone();
+        let mapped = tokio::task::spawn_blocking(move || {
+            let plain = body()?;
+            let options = MapOptions {
+                limits: &limits,
+                delta: &delta,
+            };
+            decode_and_map(&plain, &options)
+                .map_err(|e| IngestError::BadRequest(format!("invalid protobuf: {e}")))
+        })
+        .await
+        .map_err(|e| IngestError::Unavailable(format!("mapping task failed: {e}")))??;
+        self.store_mapped(mapped, protocol).await
+    }
+
+    /// Records metadata and refusals of a mapped request and appends its series.
+    async fn store_mapped(&self, mapped: Mapped, protocol: Protocol) -> Result<OtlpOutcome, IngestError> {
         for (name, meta) in &mapped.metadata {
             self.state.metadata.record(name, meta.clone());
         }
