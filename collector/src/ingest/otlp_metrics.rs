@@ -90,7 +90,8 @@ impl PointError {
 /// The result of mapping one request.
 #[derive(Debug, Default)]
 pub struct Mapped {
-    /// Series with their samples, each series once, samples in timestamp order.
+    /// Series with their samples, each series once, samples in timestamp order, series in
+    /// the order the request first named them.
     pub series: Vec<SeriesSamples>,
     /// Data points in the request.
     pub points: u64,
@@ -150,8 +151,9 @@ impl SeriesSet {
         }
     }
 
-    /// The series with samples, each once, samples in timestamp order, sorted by labels so
-    /// the output (and the WAL record) does not depend on hash order.
+    /// The series with samples, each once, samples in timestamp order, in the order the
+    /// request first named them: deterministic (the output and the WAL record do not depend
+    /// on hash order) without sorting by labels.
     pub fn finish(self) -> Vec<SeriesSamples> {
         let mut out = Vec::with_capacity(self.series.len());
         for (labels, mut samples) in self.series {
@@ -161,7 +163,6 @@ impl SeriesSet {
             samples.sort_by_key(|x| x.timestamp_ms);
             out.push(SeriesSamples { labels, samples });
         }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
         out
     }
 }

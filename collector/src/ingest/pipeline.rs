@@ -113,9 +113,13 @@ impl Ingestor {
     }
 
     /// Records metadata and refusals of a mapped request and appends its series.
-    async fn store_mapped(&self, mapped: Mapped, protocol: Protocol) -> Result<OtlpOutcome, IngestError> {
-        for (name, meta) in &mapped.metadata {
-            self.state.metadata.record(name, meta.clone());
+    async fn store_mapped(&self, mut mapped: Mapped, protocol: Protocol) -> Result<OtlpOutcome, IngestError> {
+        // A request of many resources names each metric once per resource: record it once.
+        let mut metadata = std::mem::take(&mut mapped.metadata);
+        metadata.sort_by(|a, b| a.0.cmp(&b.0));
+        metadata.dedup();
+        for (name, meta) in metadata {
+            self.state.metadata.record(&name, meta);
         }
         for (reason, n) in &mapped.rejected_by_reason {
             self.count_rejected(protocol, reason, *n);
