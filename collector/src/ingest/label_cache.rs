@@ -9,6 +9,9 @@
 
 use std::cell::RefCell;
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use foldhash::HashMap;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValueKind;
@@ -122,6 +125,93 @@ fn hash_value(value: Option<&AnyValue>, h: &mut impl Hasher) {
     }
 }
 
+/// Most entries a [`SharedCache`] holds; past that it starts again from empty.
+pub const MAX_SHARED_ENTRIES: usize = 1 << 20;
+
+struct SharedEntry<V> {
+    scope: Arc<str>,
+    name: Box<str>,
+    raw: Box<[u8]>,
+    value: V,
+}
+
+/// Values built by earlier requests, keyed by scope (the request's resource and scope
+/// labels, see [`scope_key`]), metric name and the raw bytes of the point's attributes:
+/// the same exporter sends the same series in every request, and building their labels
+/// once per request was the largest cost of mapping left. What is cached depends only on
+/// the key and the server's label limits, so it never goes stale; the cache only bounds
+/// its size.
+pub struct SharedCache<V> {
+    entries: Mutex<(HashMap<u64, Vec<SharedEntry<V>>>, usize)>,
+}
+
+impl<V> Default for SharedCache<V> {
+    fn default() -> Self {
+        SharedCache {
+            entries: Mutex::new((HashMap::default(), 0)),
+        }
+    }
+}
+
+impl<V: Clone> SharedCache<V> {
+    /// The value cached for this scope, name and raw attributes.
+    pub fn get(&self, scope: &str, name: &str, raw: &[u8]) -> Option<V> {
+        let h = shared_key(scope, name, raw);
+        let entries = self.entries.lock();
+        for e in entries.0.get(&h)? {
+            if &*e.name == name && &*e.raw == raw && &*e.scope == scope {
+                return Some(e.value.clone());
+            }
+        }
+        None
+    }
+
+    /// Caches `value`.
+    pub fn insert(&self, scope: &Arc<str>, name: &str, raw: &[u8], value: V) {
+        let h = shared_key(scope, name, raw);
+        let mut entries = self.entries.lock();
+        if entries.1 >= MAX_SHARED_ENTRIES {
+            entries.0.clear();
+            entries.1 = 0;
+        }
+        entries.1 += 1;
+        entries.0.entry(h).or_default().push(SharedEntry {
+            scope: scope.clone(),
+            name: name.into(),
+            raw: raw.into(),
+            value,
+        });
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.lock().1
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn shared_key(scope: &str, name: &str, raw: &[u8]) -> u64 {
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
+    scope.hash(&mut h);
+    name.hash(&mut h);
+    h.write(raw);
+    h.finish()
+}
+
+/// An unambiguous text key of a scope's common labels (each name and value with its
+/// length in front).
+pub fn scope_key(common: &std::collections::BTreeMap<String, String>) -> Arc<str> {
+    let mut out = String::new();
+    for (k, v) in common {
+        out.push_str(&format!("{}:{k}{}:{v}", k.len(), v.len()));
+    }
+    Arc::from(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +238,22 @@ mod tests {
         assert_eq!(cache.get("m", Attrs::Raw(b"\x3a\x01a")), Some(8));
         assert_eq!(cache.get("m", Attrs::Raw(b"\x3a\x01b")), None);
         assert_eq!(cache.get("m", Attrs::Raw(b"")), None);
+    }
+
+    #[test]
+    fn shared_cache_hits_only_on_scope_name_and_bytes() {
+        let cache = SharedCache::default();
+        let mut common = std::collections::BTreeMap::new();
+        common.insert("job".to_string(), "a".to_string());
+        let a = scope_key(&common);
+        common.insert("job".to_string(), "a1".to_string());
+        let b = scope_key(&common);
+        assert_ne!(a, b);
+        cache.insert(&a, "m", b"xy", 1u8);
+        assert_eq!(cache.get(&a, "m", b"xy"), Some(1));
+        assert_eq!(cache.get(&b, "m", b"xy"), None);
+        assert_eq!(cache.get(&a, "n", b"xy"), None);
+        assert_eq!(cache.get(&a, "m", b"x"), None);
+        assert_eq!(cache.len(), 1);
     }
 }

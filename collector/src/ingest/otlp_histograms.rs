@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use didban_store::model::stale_nan;
 use didban_store::Labels;
@@ -11,10 +12,11 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 
 use super::histogram::Buckets;
+use super::label_cache::Attrs;
 use super::names::format_float;
 use super::otlp_metrics::{
-    CachedHistogram, PointAttrs, PointContext, PointError, PointSeries, FLAG_NO_RECORDED_VALUE,
-    TEMPORALITY_DELTA,
+    CachedHistogram, PointAttrs, PointContext, PointError, PointSeries, SharedHistogram,
+    FLAG_NO_RECORDED_VALUE, TEMPORALITY_DELTA,
 };
 
 /// Series with their labels, before they get slots in the request's series.
@@ -50,12 +52,49 @@ pub(super) fn histogram_point(
             }
         }
     }
+    let shared = match (ctx.shared, attrs.key) {
+        (Some(shared), Attrs::Raw(raw)) if cacheable => Some((shared, raw)),
+        _ => None,
+    };
+    if let Some((shared, raw)) = shared {
+        // Built by an earlier request: the same series in this request's slots.
+        if let Some(known) = shared.histograms.get(&ctx.scope_key, name, raw) {
+            let buckets = explicit_buckets(metric, p)?;
+            let mut slots = Vec::with_capacity(known.labels.len());
+            for labels in &known.labels {
+                slots.push(ctx.slot(labels.clone()));
+            }
+            let cached = CachedHistogram {
+                les: known.les.clone(),
+                has_sum: known.has_sum,
+                slots,
+            };
+            let out = from_cache(&cached, &buckets);
+            ctx.histograms.insert(name, attrs.key, Rc::new(cached));
+            if let Some(out) = out {
+                return Ok(out);
+            }
+        }
+    }
     let out = histogram_point_uncached(metric, name, p, attrs, temporality, ctx)?;
     if cacheable {
         let buckets = explicit_buckets(metric, p)?;
         let les: Vec<u64> = buckets.cumulative().iter().map(|(le, _)| le.to_bits()).collect();
         let slots: Vec<usize> = out.iter().map(|(slot, _)| *slot).collect();
         if slots.len() == les.len() + 2 + usize::from(buckets.sum.is_some()) {
+            if let Some((shared, raw)) = shared {
+                let labels: Option<Vec<Labels>> = slots.iter().map(|s| ctx.slot_labels(*s)).collect();
+                if let Some(labels) = labels {
+                    let known = SharedHistogram {
+                        les: les.clone(),
+                        has_sum: buckets.sum.is_some(),
+                        labels,
+                    };
+                    shared
+                        .histograms
+                        .insert(&ctx.scope_key, name, raw, Arc::new(known));
+                }
+            }
             let cached = CachedHistogram {
                 les,
                 has_sum: buckets.sum.is_some(),

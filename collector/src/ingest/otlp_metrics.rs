@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use foldhash::HashMap;
 
@@ -19,7 +20,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::delta::{DeltaError, DeltaTracker};
 use super::histogram::HistogramError;
-use super::label_cache::{Attrs, LabelCache};
+use super::label_cache::{scope_key, Attrs, LabelCache, SharedCache};
 use super::names::{attribute_value, label_name, metric_name, unit_suffix, NameKind};
 use super::otlp_histograms;
 use super::validate::{check_series, SeriesError};
@@ -43,6 +44,27 @@ pub struct MapOptions<'a> {
     pub limits: &'a SeriesLimits,
     /// Running totals for delta temporality.
     pub delta: &'a DeltaTracker,
+    /// Labels built by earlier requests (used for points walked by the borrowing decoder).
+    pub shared: Option<&'a SharedLabels>,
+}
+
+/// Series labels a receiver keeps across requests, keyed by scope, metric name and raw
+/// attribute bytes (see [`SharedCache`]).
+#[derive(Default)]
+pub struct SharedLabels {
+    /// Labels of gauge and sum series.
+    pub series: SharedCache<Labels>,
+    /// Labels of cumulative explicit-bucket histograms.
+    pub histograms: SharedCache<Arc<SharedHistogram>>,
+}
+
+/// The series of a histogram point shape: the `le` values (as bits) of its finite buckets,
+/// whether it had a sum, and the labels of its buckets, `+Inf`, `_sum` (when it had one)
+/// and `_count`.
+pub struct SharedHistogram {
+    pub les: Vec<u64>,
+    pub has_sum: bool,
+    pub labels: Vec<Labels>,
 }
 
 /// Why one data point was refused.
@@ -144,6 +166,11 @@ impl SeriesSet {
         slot
     }
 
+    /// The labels of the series in `slot`.
+    pub fn labels(&self, slot: usize) -> Option<Labels> {
+        self.series.get(slot).map(|(labels, _)| labels.clone())
+    }
+
     /// Adds a sample to the series in `slot`.
     pub fn push(&mut self, slot: usize, sample: Sample) {
         if let Some((_, samples)) = self.series.get_mut(slot) {
@@ -207,6 +234,9 @@ pub(super) struct PointContext<'a> {
     pub cache: LabelCache<(Labels, usize)>,
     /// The same for whole cumulative histograms.
     pub histograms: LabelCache<Rc<CachedHistogram>>,
+    /// Labels built by earlier requests, and this scope's key in them.
+    pub shared: Option<&'a SharedLabels>,
+    pub scope_key: Arc<str>,
 }
 
 impl<'a> PointContext<'a> {
@@ -223,7 +253,18 @@ impl<'a> PointContext<'a> {
             set,
             cache: LabelCache::default(),
             histograms: LabelCache::default(),
+            shared: options.shared,
+            scope_key: if options.shared.is_some() {
+                scope_key(common)
+            } else {
+                Arc::from("")
+            },
         }
+    }
+
+    /// The labels of the series in `slot`.
+    pub fn slot_labels(&self, slot: usize) -> Option<Labels> {
+        self.set.borrow().labels(slot)
     }
 
     /// The slot of `labels` in the request's series.
@@ -241,8 +282,17 @@ impl<'a> PointContext<'a> {
         if let Some(hit) = self.cache.get(name, attributes.key) {
             return Ok(hit);
         }
-        let point = self.point_labels(attributes.decoded);
-        let labels = self.series_labels(&point, name, None)?;
+        let labels = match (self.shared, attributes.key) {
+            (Some(shared), Attrs::Raw(raw)) => match shared.series.get(&self.scope_key, name, raw) {
+                Some(labels) => labels,
+                None => {
+                    let labels = self.series_labels(&self.point_labels(attributes.decoded), name, None)?;
+                    shared.series.insert(&self.scope_key, name, raw, labels.clone());
+                    labels
+                }
+            },
+            _ => self.series_labels(&self.point_labels(attributes.decoded), name, None)?,
+        };
         let slot = self.slot(labels.clone());
         self.cache.insert(name, attributes.key, (labels.clone(), slot));
         Ok((labels, slot))

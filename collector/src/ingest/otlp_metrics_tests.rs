@@ -22,7 +22,7 @@ use std::rc::Rc;
 use prost::Message;
 
 use super::delta::DeltaTracker;
-use super::otlp_metrics::{map_request, MapOptions, Mapped, FLAG_NO_RECORDED_VALUE};
+use super::otlp_metrics::{map_request, MapOptions, Mapped, SharedLabels, FLAG_NO_RECORDED_VALUE};
 use super::otlp_wire::decode_and_map;
 
 const T0: u64 = 1_700_000_000_000_000_000;
@@ -99,7 +99,7 @@ fn sum(points: Vec<NumberDataPoint>, temporality: i32, monotonic: bool) -> metri
 thread_local! {
     /// Per tracker of a test (by address), the tracker of the same history that the
     /// borrowing decoder's runs use.
-    static SHADOW: RefCell<HashMap<usize, Rc<DeltaTracker>>> = RefCell::new(HashMap::new());
+    static SHADOW: RefCell<HashMap<usize, (Rc<DeltaTracker>, Rc<SharedLabels>)>> = RefCell::new(HashMap::new());
 }
 
 /// Maps `req` with [`map_request`] and checks that the borrowing decoder gives exactly the
@@ -114,12 +114,14 @@ fn run_limited(req: &ExportMetricsServiceRequest, tracker: &DeltaTracker, limits
         &MapOptions {
             limits,
             delta: tracker,
+            shared: None,
         },
     );
-    let shadow = SHADOW.with(|s| {
+    // With labels shared across the requests of one test.
+    let (shadow, shared) = SHADOW.with(|s| {
         s.borrow_mut()
             .entry(tracker as *const DeltaTracker as usize)
-            .or_insert_with(|| Rc::new(tracker.empty_like()))
+            .or_insert_with(|| (Rc::new(tracker.empty_like()), Rc::new(SharedLabels::default())))
             .clone()
     });
     let fused = decode_and_map(
@@ -127,6 +129,7 @@ fn run_limited(req: &ExportMetricsServiceRequest, tracker: &DeltaTracker, limits
         &MapOptions {
             limits,
             delta: &shadow,
+            shared: Some(&shared),
         },
     )
     .unwrap();

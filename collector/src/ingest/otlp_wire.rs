@@ -944,6 +944,7 @@ mod tests {
             &MapOptions {
                 limits: &limits,
                 delta: &d1,
+                shared: None,
             },
         )
         .map(|m| format!("{m:?}"))
@@ -955,6 +956,7 @@ mod tests {
                     &MapOptions {
                         limits: &limits,
                         delta: &d2,
+                        shared: None,
                     },
                 );
                 format!("{m:?}")
@@ -980,6 +982,31 @@ mod tests {
         assert!(out.contains("node_cpu_seconds_total"), "{out}");
         assert!(out.contains("http_duration_seconds_bucket"), "{out}");
         assert!(out.contains("target_info"), "{out}");
+    }
+
+    #[test]
+    fn labels_shared_across_requests_give_the_same_result() {
+        let limits = SeriesLimits::default();
+        let shared = crate::ingest::otlp_metrics::SharedLabels::default();
+        let body = sample_request().encode_to_vec();
+        let generic = map_request(
+            &sample_request(),
+            &MapOptions {
+                limits: &limits,
+                delta: &DeltaTracker::new(0),
+                shared: None,
+            },
+        );
+        for _ in 0..3 {
+            let options = MapOptions {
+                limits: &limits,
+                delta: &DeltaTracker::new(0),
+                shared: Some(&shared),
+            };
+            let fused = decode_and_map(&body, &options).unwrap();
+            assert_eq!(format!("{fused:?}"), format!("{generic:?}"));
+        }
+        assert!(!shared.series.is_empty() && !shared.histograms.is_empty());
     }
 
     #[test]

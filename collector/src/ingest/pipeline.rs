@@ -8,7 +8,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 
 use super::delta::DeltaTracker;
 use super::error::IngestError;
-use super::otlp_metrics::{map_request, MapOptions, Mapped};
+use super::otlp_metrics::{map_request, MapOptions, Mapped, SharedLabels};
 use super::otlp_wire::decode_and_map;
 use crate::state::AppState;
 
@@ -48,6 +48,8 @@ pub struct Ingestor {
     /// The server state (database, limits, self-metrics).
     pub state: AppState,
     delta: Arc<DeltaTracker>,
+    /// Series labels built by earlier requests of this receiver.
+    shared: Arc<SharedLabels>,
 }
 
 impl Ingestor {
@@ -55,7 +57,11 @@ impl Ingestor {
     /// state share delta → cumulative totals.
     pub fn new(state: AppState) -> Arc<Ingestor> {
         let delta = state.delta.clone();
-        Arc::new(Ingestor { state, delta })
+        Arc::new(Ingestor {
+            state,
+            delta,
+            shared: Arc::new(SharedLabels::default()),
+        })
     }
 
     /// The most bytes a request body may have, raw or decompressed.
@@ -76,6 +82,7 @@ impl Ingestor {
             let options = MapOptions {
                 limits: &limits,
                 delta: &delta,
+                shared: None,
             };
             map_request(&request, &options)
         })
@@ -98,11 +105,13 @@ impl Ingestor {
     {
         let limits = self.state.config.limits.series.clone();
         let delta = self.delta.clone();
+        let shared = self.shared.clone();
         let mapped = tokio::task::spawn_blocking(move || {
             let plain = body()?;
             let options = MapOptions {
                 limits: &limits,
                 delta: &delta,
+                shared: Some(&shared),
             };
             decode_and_map(&plain, &options)
                 .map_err(|e| IngestError::BadRequest(format!("invalid protobuf: {e}")))
