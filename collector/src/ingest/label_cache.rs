@@ -125,8 +125,10 @@ fn hash_value(value: Option<&AnyValue>, h: &mut impl Hasher) {
     }
 }
 
-/// Most entries a [`SharedCache`] holds; past that it starts again from empty.
-pub const MAX_SHARED_ENTRIES: usize = 1 << 20;
+/// Most entries a [`SharedCache`] holds; past that it starts again from empty. An entry
+/// costs ~150 bytes besides its labels (which the head usually shares), so a full cache is
+/// ~40 MB; 262,144 entries cover that many series per receiver before any rebuild.
+pub const MAX_SHARED_ENTRIES: usize = 1 << 18;
 
 struct SharedEntry<V> {
     scope: Arc<str>,
