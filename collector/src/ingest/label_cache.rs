@@ -144,8 +144,11 @@ struct SharedEntry<V> {
 /// the key and the server's label limits, so it never goes stale; the cache only bounds
 /// its size.
 pub struct SharedCache<V> {
-    entries: Mutex<(HashMap<u64, Vec<SharedEntry<V>>>, usize)>,
+    entries: Mutex<SharedEntries<V>>,
 }
+
+/// Entries by key hash, and how many there are.
+type SharedEntries<V> = (HashMap<u64, Vec<SharedEntry<V>>>, usize);
 
 impl<V> Default for SharedCache<V> {
     fn default() -> Self {

@@ -96,10 +96,13 @@ fn sum(points: Vec<NumberDataPoint>, temporality: i32, monotonic: bool) -> metri
     })
 }
 
+/// A delta tracker and shared labels for the borrowing decoder's runs.
+type Shadow = (Rc<DeltaTracker>, Rc<SharedLabels>);
+
 thread_local! {
     /// Per tracker of a test (by address), the tracker of the same history that the
     /// borrowing decoder's runs use.
-    static SHADOW: RefCell<HashMap<usize, (Rc<DeltaTracker>, Rc<SharedLabels>)>> = RefCell::new(HashMap::new());
+    static SHADOW: RefCell<HashMap<usize, Shadow>> = RefCell::new(HashMap::new());
 }
 
 /// Maps `req` with [`map_request`] and checks that the borrowing decoder gives exactly the

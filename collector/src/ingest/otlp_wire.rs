@@ -445,7 +445,7 @@ fn walk_fast_metric<'a>(msg: &'a [u8], attrs: &mut AttrDecoder<'a>) -> Result<Me
                     return Err(Unhandled::Shape);
                 }
             }
-            10 | 11 | 12 => return Err(Unhandled::Shape),
+            10..=12 => return Err(Unhandled::Shape),
             _ => r.skip(wire)?,
         }
     }
