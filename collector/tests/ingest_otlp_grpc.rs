@@ -135,3 +135,89 @@ async fn oversized_messages_and_gzip_bombs_are_refused() {
     c.export(gauge_request("grpc.after", &[1.0], t)).await.unwrap();
     assert_eq!(values(&server.state, "grpc_after", &[]), vec![1.0]);
 }
+
+/// Sends raw bytes as the request message of `MetricsService/Export`.
+#[derive(Clone, Copy)]
+struct RawRequestCodec;
+
+impl tonic::codec::Codec for RawRequestCodec {
+    type Encode = bytes::Bytes;
+    type Decode = opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+    type Encoder = RawRequestCodec;
+    type Decoder = RawRequestCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        *self
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        *self
+    }
+}
+
+impl tonic::codec::Encoder for RawRequestCodec {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Self::Item, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), Self::Error> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawRequestCodec {
+    type Item = opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Self::Item>, Self::Error> {
+        prost::Message::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
+async fn export_raw(addr: std::net::SocketAddr, body: &[u8]) -> Result<(), tonic::Status> {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    );
+    grpc.unary(
+        tonic::Request::new(bytes::Bytes::copy_from_slice(body)),
+        path,
+        RawRequestCodec,
+    )
+    .await
+    .map(|_| ())
+}
+
+#[tokio::test]
+async fn malformed_protobuf_is_invalid_argument_and_unknown_fields_are_skipped() {
+    use prost::Message;
+    let server = start(|_| {}).await;
+    let t = now_ns();
+
+    // Truncated in the middle of a data point.
+    let good = gauge_request("grpc.raw", &[2.0], t).encode_to_vec();
+    let err = export_raw(server.grpc, &good[..good.len() - 3])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+    assert!(err.message().contains("invalid protobuf"), "{err}");
+    // A length past the end, a wrong wire type.
+    for body in [&[0x0a, 0x05, 0x01][..], &[0x08, 0x01][..]] {
+        let err = export_raw(server.grpc, body).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+    }
+
+    // The same request with an unknown field appended is stored.
+    let mut body = good.clone();
+    body.extend_from_slice(&[0xf8, 0x06, 0x01]); // field 111, varint 1
+    export_raw(server.grpc, &body).await.unwrap();
+    assert_eq!(values(&server.state, "grpc_raw", &[]), vec![2.0]);
+}

@@ -70,6 +70,15 @@ impl DeltaTracker {
         }
     }
 
+    /// An empty tracker with the same limit.
+    #[cfg(test)]
+    pub(crate) fn empty_like(&self) -> DeltaTracker {
+        DeltaTracker {
+            streams: Mutex::new(HashMap::default()),
+            max_streams: self.max_streams,
+        }
+    }
+
     /// Number of series tracked.
     pub fn len(&self) -> usize {
         self.streams.lock().len()

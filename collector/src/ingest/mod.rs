@@ -27,6 +27,7 @@ pub mod otlp_metrics;
 mod otlp_metrics_tests;
 pub mod otlp_signals;
 pub mod otlp_traces;
+pub mod otlp_wire;
 pub mod pipeline;
 pub mod remote_write;
 pub mod signal_pipeline;

@@ -78,8 +78,37 @@ async fn handle(
     body: Body,
     format: Format,
 ) -> Result<OtlpOutcome, IngestError> {
+    if format == Format::Protobuf {
+        // Decoded and mapped in one step by the borrowing decoder (no `String` per attribute).
+        let (raw, encoding, limit) = read_raw(ingestor, headers, body).await?;
+        return ingestor
+            .export_otlp_protobuf(
+                move || decompress(raw, encoding, limit).map_err(IngestError::from),
+                Protocol::OtlpHttp,
+            )
+            .await;
+    }
     let request = read_request::<ExportMetricsServiceRequest>(ingestor, headers, body, format).await?;
     ingestor.export_otlp(request, Protocol::OtlpHttp).await
+}
+
+/// Reads a request body under the body limit, counting its bytes; decompression is left
+/// to the caller (on the blocking pool).
+async fn read_raw(
+    ingestor: &Ingestor,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Vec<u8>, Encoding, usize), IngestError> {
+    let encoding = Encoding::parse(
+        headers
+            .get(header::CONTENT_ENCODING)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .as_deref(),
+    )?;
+    let limit = ingestor.body_limit();
+    let raw = read_limited(body, content_length(headers), limit).await?;
+    ingestor.count_bytes(Protocol::OtlpHttp, raw.len());
+    Ok((raw, encoding, limit))
 }
 
 /// Reads, decompresses and decodes an OTLP/HTTP request body of any signal under the body
@@ -93,15 +122,7 @@ pub(crate) async fn read_request<T>(
 where
     T: Message + Default + serde::de::DeserializeOwned + Send + 'static,
 {
-    let encoding = Encoding::parse(
-        headers
-            .get(header::CONTENT_ENCODING)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .as_deref(),
-    )?;
-    let limit = ingestor.body_limit();
-    let raw = read_limited(body, content_length(headers), limit).await?;
-    ingestor.count_bytes(Protocol::OtlpHttp, raw.len());
+    let (raw, encoding, limit) = read_raw(ingestor, headers, body).await?;
     tokio::task::spawn_blocking(move || decode::<T>(raw, encoding, limit, format))
         .await
         .map_err(|e| IngestError::Unavailable(format!("decoding task failed: {e}")))?

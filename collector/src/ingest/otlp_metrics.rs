@@ -4,7 +4,10 @@
 //! The rules are those of the OpenTelemetry "Prometheus and OpenMetrics compatibility"
 //! specification; `docs/otlp-mapping.md` documents every one of them.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
 
 use foldhash::HashMap;
 
@@ -17,7 +20,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::delta::{DeltaError, DeltaTracker};
 use super::histogram::HistogramError;
-use super::label_cache::LabelCache;
+use super::label_cache::{scope_key, Attrs, LabelCache, SharedCache};
 use super::names::{attribute_value, label_name, metric_name, unit_suffix, NameKind};
 use super::otlp_histograms;
 use super::validate::{check_series, SeriesError};
@@ -41,6 +44,27 @@ pub struct MapOptions<'a> {
     pub limits: &'a SeriesLimits,
     /// Running totals for delta temporality.
     pub delta: &'a DeltaTracker,
+    /// Labels built by earlier requests (used for points walked by the borrowing decoder).
+    pub shared: Option<&'a SharedLabels>,
+}
+
+/// Series labels a receiver keeps across requests, keyed by scope, metric name and raw
+/// attribute bytes (see [`SharedCache`]).
+#[derive(Default)]
+pub struct SharedLabels {
+    /// Labels of gauge and sum series.
+    pub series: SharedCache<Labels>,
+    /// Labels of cumulative explicit-bucket histograms.
+    pub histograms: SharedCache<Arc<SharedHistogram>>,
+}
+
+/// The series of a histogram point shape: the `le` values (as bits) of its finite buckets,
+/// whether it had a sum, and the labels of its buckets, `+Inf`, `_sum` (when it had one)
+/// and `_count`.
+pub struct SharedHistogram {
+    pub les: Vec<u64>,
+    pub has_sum: bool,
+    pub labels: Vec<Labels>,
 }
 
 /// Why one data point was refused.
@@ -88,7 +112,8 @@ impl PointError {
 /// The result of mapping one request.
 #[derive(Debug, Default)]
 pub struct Mapped {
-    /// Series with their samples, each series once, samples in timestamp order.
+    /// Series with their samples, each series once, samples in timestamp order, series in
+    /// the order the request first named them.
     pub series: Vec<SeriesSamples>,
     /// Data points in the request.
     pub points: u64,
@@ -121,28 +146,77 @@ impl Mapped {
     }
 }
 
-/// Series being collected, each label set once.
+/// Series being collected, each label set once, in a slot that points refer to by index
+/// (so a sample is added without hashing its labels again).
 #[derive(Default)]
-struct SeriesSet {
-    by_labels: HashMap<Labels, Vec<Sample>>,
+pub(super) struct SeriesSet {
+    slots: HashMap<Labels, usize>,
+    series: Vec<(Labels, Vec<Sample>)>,
 }
 
 impl SeriesSet {
-    fn push(&mut self, labels: Labels, sample: Sample) {
-        // The entry takes the labels by value: no copy for a series seen before.
-        self.by_labels.entry(labels).or_default().push(sample);
+    /// The slot of `labels`, new and empty when not seen before in this request.
+    pub fn slot(&mut self, labels: Labels) -> usize {
+        if let Some(slot) = self.slots.get(&labels) {
+            return *slot;
+        }
+        let slot = self.series.len();
+        self.slots.insert(labels.clone(), slot);
+        self.series.push((labels, Vec::new()));
+        slot
     }
 
-    /// The series, each once, samples in timestamp order, sorted by labels so the output
-    /// (and the WAL record) does not depend on hash order.
-    fn finish(self) -> Vec<SeriesSamples> {
-        let mut out = Vec::with_capacity(self.by_labels.len());
-        for (labels, mut samples) in self.by_labels {
+    /// The labels of the series in `slot`.
+    pub fn labels(&self, slot: usize) -> Option<Labels> {
+        self.series.get(slot).map(|(labels, _)| labels.clone())
+    }
+
+    /// Adds a sample to the series in `slot`.
+    pub fn push(&mut self, slot: usize, sample: Sample) {
+        if let Some((_, samples)) = self.series.get_mut(slot) {
+            samples.push(sample);
+        }
+    }
+
+    /// The series with samples, each once, samples in timestamp order, in the order the
+    /// request first named them: deterministic (the output and the WAL record do not depend
+    /// on hash order) without sorting by labels.
+    pub fn finish(self) -> Vec<SeriesSamples> {
+        let mut out = Vec::with_capacity(self.series.len());
+        for (labels, mut samples) in self.series {
+            if samples.is_empty() {
+                continue; // a point that failed after its first series was resolved
+            }
             samples.sort_by_key(|x| x.timestamp_ms);
             out.push(SeriesSamples { labels, samples });
         }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
         out
+    }
+}
+
+/// The series of a cumulative explicit-bucket histogram point as built once in a scope:
+/// the `le` values (as bits) of its finite buckets and the slots of its buckets, `+Inf`,
+/// `_sum` (when it had a sum) and `_count`.
+pub(super) struct CachedHistogram {
+    pub les: Vec<u64>,
+    pub has_sum: bool,
+    pub slots: Vec<usize>,
+}
+
+/// A point's attributes: the cache key and the decoded list the labels are built from.
+#[derive(Clone, Copy)]
+pub(super) struct PointAttrs<'a> {
+    pub key: Attrs<'a>,
+    pub decoded: &'a [KeyValue],
+}
+
+impl<'a> PointAttrs<'a> {
+    /// Attributes decoded by prost.
+    pub fn decoded(list: &'a [KeyValue]) -> Self {
+        PointAttrs {
+            key: Attrs::Decoded(list),
+            decoded: list,
+        }
     }
 }
 
@@ -152,23 +226,76 @@ pub(super) struct PointContext<'a> {
     pub common: &'a BTreeMap<String, String>,
     pub limits: &'a SeriesLimits,
     pub delta: &'a DeltaTracker,
-    /// Series labels already built in this scope, by metric name and raw attributes: a
-    /// request usually carries several points of one series, and building labels
-    /// (sanitising, stringifying, sorting, checking) was most of the mapping's cost.
-    pub cache: LabelCache,
+    /// The request's series.
+    pub set: &'a RefCell<SeriesSet>,
+    /// Series labels (and their slot) already built in this scope, by metric name and raw
+    /// attributes: a request usually carries several points of one series, and building
+    /// labels (sanitising, stringifying, sorting, checking) was most of the mapping's cost.
+    pub cache: LabelCache<(Labels, usize)>,
+    /// The same for whole cumulative histograms.
+    pub histograms: LabelCache<Rc<CachedHistogram>>,
+    /// Labels built by earlier requests, and this scope's key in them.
+    pub shared: Option<&'a SharedLabels>,
+    pub scope_key: Arc<str>,
 }
 
-impl PointContext<'_> {
-    /// Checked labels of series `name` for a point with `attributes`, from the cache when
-    /// this scope built them before.
-    pub fn cached_series_labels(&self, name: &str, attributes: &[KeyValue]) -> Result<Labels, SeriesError> {
-        if let Some(labels) = self.cache.get(name, attributes) {
-            return Ok(labels);
+impl<'a> PointContext<'a> {
+    /// A context for one scope.
+    pub fn new(
+        common: &'a BTreeMap<String, String>,
+        options: &'a MapOptions<'a>,
+        set: &'a RefCell<SeriesSet>,
+    ) -> Self {
+        PointContext {
+            common,
+            limits: options.limits,
+            delta: options.delta,
+            set,
+            cache: LabelCache::default(),
+            histograms: LabelCache::default(),
+            shared: options.shared,
+            scope_key: if options.shared.is_some() {
+                scope_key(common)
+            } else {
+                Arc::from("")
+            },
         }
-        let point = self.point_labels(attributes);
-        let labels = self.series_labels(&point, name, None)?;
-        self.cache.insert(name, attributes, labels.clone());
-        Ok(labels)
+    }
+
+    /// The labels of the series in `slot`.
+    pub fn slot_labels(&self, slot: usize) -> Option<Labels> {
+        self.set.borrow().labels(slot)
+    }
+
+    /// The slot of `labels` in the request's series.
+    pub fn slot(&self, labels: Labels) -> usize {
+        self.set.borrow_mut().slot(labels)
+    }
+
+    /// Checked labels of series `name` for a point with `attributes` and their slot, from
+    /// the cache when this scope built them before.
+    pub fn cached_series_labels(
+        &self,
+        name: &str,
+        attributes: PointAttrs<'_>,
+    ) -> Result<(Labels, usize), SeriesError> {
+        if let Some(hit) = self.cache.get(name, attributes.key) {
+            return Ok(hit);
+        }
+        let labels = match (self.shared, attributes.key) {
+            (Some(shared), Attrs::Raw(raw)) => match shared.series.get(&self.scope_key, name, raw) {
+                Some(labels) => labels,
+                None => {
+                    let labels = self.series_labels(&self.point_labels(attributes.decoded), name, None)?;
+                    shared.series.insert(&self.scope_key, name, raw, labels.clone());
+                    labels
+                }
+            },
+            _ => self.series_labels(&self.point_labels(attributes.decoded), name, None)?,
+        };
+        let slot = self.slot(labels.clone());
+        self.cache.insert(name, attributes.key, (labels.clone(), slot));
+        Ok((labels, slot))
     }
 
     /// The label map of a point: its attributes, then the common labels over them.
@@ -205,27 +332,23 @@ impl PointContext<'_> {
     }
 }
 
-/// One point's output: series and values at a single timestamp.
-pub(super) type PointSeries = Vec<(Labels, f64)>;
+/// One point's output: series (slots of the request's [`SeriesSet`]) and values at a
+/// single timestamp.
+pub(super) type PointSeries = Vec<(usize, f64)>;
 
 /// Maps a whole request. Never fails: bad points are counted in [`Mapped::rejected_points`].
 pub fn map_request(request: &ExportMetricsServiceRequest, options: &MapOptions<'_>) -> Mapped {
     let mut mapped = Mapped::default();
-    let mut set = SeriesSet::default();
+    let set = RefCell::new(SeriesSet::default());
     for rm in &request.resource_metrics {
         let resource_common = resource_labels(rm.resource.as_ref());
         let mut newest_ms: Option<i64> = None;
         for sm in &rm.scope_metrics {
             let mut common = resource_common.clone();
             add_scope_labels(&mut common, sm.scope.as_ref());
-            let ctx = PointContext {
-                common: &common,
-                limits: options.limits,
-                delta: options.delta,
-                cache: LabelCache::default(),
-            };
+            let ctx = PointContext::new(&common, options, &set);
             for metric in &sm.metrics {
-                map_metric(metric, &ctx, &mut mapped, &mut set, &mut newest_ms);
+                map_metric(metric, &ctx, &mut mapped, &mut newest_ms);
             }
         }
         if let Some(ts) = newest_ms {
@@ -235,43 +358,67 @@ pub fn map_request(request: &ExportMetricsServiceRequest, options: &MapOptions<'
                 ts,
                 options,
                 &mut mapped,
-                &mut set,
+                &set,
             );
         }
     }
-    mapped.series = set.finish();
+    mapped.series = set.into_inner().finish();
     mapped
 }
 
-fn map_metric(
+/// Records type, help and unit of metric `name`.
+pub(super) fn describe(mapped: &mut Mapped, name: &str, kind: &str, help: &str, unit: &str) {
+    mapped.metadata.push((
+        name.to_string(),
+        MetricMetadata {
+            kind: kind.to_string(),
+            help: help.to_string(),
+            unit: unit_suffix(unit).unwrap_or_default(),
+        },
+    ));
+}
+
+/// Counts one point's outcome and adds its samples.
+pub(super) fn record_point(
+    mapped: &mut Mapped,
+    ctx: &PointContext<'_>,
+    timestamp_ms: i64,
+    result: Result<PointSeries, PointError>,
+    newest_ms: &mut Option<i64>,
+) {
+    mapped.points += 1;
+    match result {
+        Ok(series) => {
+            let mut set = ctx.set.borrow_mut();
+            for (slot, value) in series {
+                set.push(slot, Sample::new(timestamp_ms, value));
+            }
+            *newest_ms = Some(newest_ms.map_or(timestamp_ms, |n| n.max(timestamp_ms)));
+        }
+        Err(e) => mapped.reject(&e),
+    }
+}
+
+pub(super) fn map_metric(
     metric: &Metric,
     ctx: &PointContext<'_>,
     mapped: &mut Mapped,
-    set: &mut SeriesSet,
     newest_ms: &mut Option<i64>,
 ) {
-    let mut results: Vec<(i64, Result<PointSeries, PointError>)> = Vec::new();
-    let mut describe = |name: &str, kind: &str| {
-        mapped.metadata.push((
-            name.to_string(),
-            MetricMetadata {
-                kind: kind.to_string(),
-                help: metric.description.clone(),
-                unit: unit_suffix(&metric.unit).unwrap_or_default(),
-            },
-        ));
-    };
+    let help = metric.description.as_str();
+    let unit = metric.unit.as_str();
     match &metric.data {
         None => {
             mapped.points += 1;
             mapped.reject(&PointError::NoData(metric.name.clone()));
-            return;
         }
         Some(metric::Data::Gauge(g)) => {
-            let name = metric_name(&metric.name, &metric.unit, NameKind::Gauge);
-            describe(&name, "gauge");
+            let name = metric_name(&metric.name, unit, NameKind::Gauge);
+            describe(mapped, &name, "gauge", help, unit);
             for p in &g.data_points {
-                results.push((ms(p.time_unix_nano), number_point(metric, &name, p, None, ctx)));
+                let attrs = PointAttrs::decoded(&p.attributes);
+                let result = number_point(&metric.name, &name, p, attrs, None, ctx);
+                record_point(mapped, ctx, ms(p.time_unix_nano), result, newest_ms);
             }
         }
         Some(metric::Data::Sum(s)) => {
@@ -280,62 +427,68 @@ fn map_metric(
             } else {
                 NameKind::Other
             };
-            let name = metric_name(&metric.name, &metric.unit, kind);
-            describe(&name, if s.is_monotonic { "counter" } else { "gauge" });
-            let temporality = check_temporality(metric, s.aggregation_temporality);
+            let name = metric_name(&metric.name, unit, kind);
+            describe(
+                mapped,
+                &name,
+                if s.is_monotonic { "counter" } else { "gauge" },
+                help,
+                unit,
+            );
+            let temporality = check_temporality(&metric.name, s.aggregation_temporality);
             for p in &s.data_points {
                 let result = match &temporality {
-                    Ok(t) => number_point(metric, &name, p, Some(*t), ctx),
+                    Ok(t) => number_point(
+                        &metric.name,
+                        &name,
+                        p,
+                        PointAttrs::decoded(&p.attributes),
+                        Some(*t),
+                        ctx,
+                    ),
                     Err(e) => Err(e.clone()),
                 };
-                results.push((ms(p.time_unix_nano), result));
+                record_point(mapped, ctx, ms(p.time_unix_nano), result, newest_ms);
             }
         }
         Some(metric::Data::Histogram(h)) => {
-            let name = metric_name(&metric.name, &metric.unit, NameKind::Other);
-            describe(&name, "histogram");
-            let temporality = check_temporality(metric, h.aggregation_temporality);
+            let name = metric_name(&metric.name, unit, NameKind::Other);
+            describe(mapped, &name, "histogram", help, unit);
+            let temporality = check_temporality(&metric.name, h.aggregation_temporality);
             for p in &h.data_points {
                 let result = match &temporality {
-                    Ok(t) => otlp_histograms::histogram_point(metric, &name, p, *t, ctx),
+                    Ok(t) => otlp_histograms::histogram_point(
+                        &metric.name,
+                        &name,
+                        p,
+                        PointAttrs::decoded(&p.attributes),
+                        *t,
+                        ctx,
+                    ),
                     Err(e) => Err(e.clone()),
                 };
-                results.push((ms(p.time_unix_nano), result));
+                record_point(mapped, ctx, ms(p.time_unix_nano), result, newest_ms);
             }
         }
         Some(metric::Data::ExponentialHistogram(h)) => {
-            let name = metric_name(&metric.name, &metric.unit, NameKind::Other);
-            describe(&name, "histogram");
-            let temporality = check_temporality(metric, h.aggregation_temporality);
+            let name = metric_name(&metric.name, unit, NameKind::Other);
+            describe(mapped, &name, "histogram", help, unit);
+            let temporality = check_temporality(&metric.name, h.aggregation_temporality);
             for p in &h.data_points {
                 let result = match &temporality {
                     Ok(t) => otlp_histograms::exponential_point(metric, &name, p, *t, ctx),
                     Err(e) => Err(e.clone()),
                 };
-                results.push((ms(p.time_unix_nano), result));
+                record_point(mapped, ctx, ms(p.time_unix_nano), result, newest_ms);
             }
         }
         Some(metric::Data::Summary(s)) => {
-            let name = metric_name(&metric.name, &metric.unit, NameKind::Other);
-            describe(&name, "summary");
+            let name = metric_name(&metric.name, unit, NameKind::Other);
+            describe(mapped, &name, "summary", help, unit);
             for p in &s.data_points {
-                results.push((
-                    ms(p.time_unix_nano),
-                    otlp_histograms::summary_point(metric, &name, p, ctx),
-                ));
+                let result = otlp_histograms::summary_point(metric, &name, p, ctx);
+                record_point(mapped, ctx, ms(p.time_unix_nano), result, newest_ms);
             }
-        }
-    }
-    for (timestamp_ms, result) in results {
-        mapped.points += 1;
-        match result {
-            Ok(series) => {
-                for (labels, value) in series {
-                    set.push(labels, Sample::new(timestamp_ms, value));
-                }
-                *newest_ms = Some(newest_ms.map_or(timestamp_ms, |n| n.max(timestamp_ms)));
-            }
-            Err(e) => mapped.reject(&e),
         }
     }
 }
@@ -345,36 +498,38 @@ pub(super) fn ms(ns: u64) -> i64 {
     (ns / 1_000_000) as i64
 }
 
-fn check_temporality(metric: &Metric, temporality: i32) -> Result<i32, PointError> {
+pub(super) fn check_temporality(metric: &str, temporality: i32) -> Result<i32, PointError> {
     if temporality == TEMPORALITY_DELTA || temporality == TEMPORALITY_CUMULATIVE {
         Ok(temporality)
     } else {
         Err(PointError::Temporality {
-            metric: metric.name.clone(),
+            metric: metric.to_string(),
             temporality,
         })
     }
 }
 
-/// A gauge point (`temporality` None) or a sum point.
-fn number_point(
-    metric: &Metric,
+/// A gauge point (`temporality` None) or a sum point of metric `metric` (its OTLP name,
+/// for errors); the point's attributes are `attrs`, not `p.attributes`.
+pub(super) fn number_point(
+    metric: &str,
     name: &str,
     p: &NumberDataPoint,
+    attrs: PointAttrs<'_>,
     temporality: Option<i32>,
     ctx: &PointContext<'_>,
 ) -> Result<PointSeries, PointError> {
     if p.time_unix_nano == 0 {
-        return Err(PointError::NoTimestamp(metric.name.clone()));
+        return Err(PointError::NoTimestamp(metric.to_string()));
     }
-    let labels = ctx.cached_series_labels(name, &p.attributes)?;
+    let (labels, slot) = ctx.cached_series_labels(name, attrs)?;
     if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
-        return Ok(vec![(labels, stale_nan())]);
+        return Ok(vec![(slot, stale_nan())]);
     }
     let value = match p.value {
         Some(number_data_point::Value::AsDouble(v)) => v,
         Some(number_data_point::Value::AsInt(v)) => v as f64,
-        None => return Err(PointError::NoValue(metric.name.clone())),
+        None => return Err(PointError::NoValue(metric.to_string())),
     };
     let value = if temporality == Some(TEMPORALITY_DELTA) {
         ctx.delta
@@ -382,7 +537,7 @@ fn number_point(
     } else {
         value
     };
-    Ok(vec![(labels, value)])
+    Ok(vec![(slot, value)])
 }
 
 /// Attributes as label names and values: names sanitised, values stringified, keys that
@@ -446,7 +601,7 @@ pub fn resource_labels(resource: Option<&Resource>) -> BTreeMap<String, String> 
     out
 }
 
-fn add_scope_labels(labels: &mut BTreeMap<String, String>, scope: Option<&InstrumentationScope>) {
+pub(super) fn add_scope_labels(labels: &mut BTreeMap<String, String>, scope: Option<&InstrumentationScope>) {
     if let Some(scope) = scope {
         if !scope.name.is_empty() {
             labels.insert("otel_scope_name".to_string(), scope.name.clone());
@@ -460,13 +615,13 @@ fn add_scope_labels(labels: &mut BTreeMap<String, String>, scope: Option<&Instru
 /// One `target_info` series (value 1, at the newest point time of the resource) holding the
 /// resource attributes other than the service name, namespace and instance id; none when
 /// there are no such attributes.
-fn target_info(
+pub(super) fn target_info(
     resource: Option<&Resource>,
     common: &BTreeMap<String, String>,
     timestamp_ms: i64,
     options: &MapOptions<'_>,
     mapped: &mut Mapped,
-    set: &mut SeriesSet,
+    set: &RefCell<SeriesSet>,
 ) {
     let Some(resource) = resource else {
         return;
@@ -481,14 +636,12 @@ fn target_info(
     for (k, v) in common {
         labels.insert(k.clone(), v.clone());
     }
-    let ctx = PointContext {
-        common,
-        limits: options.limits,
-        delta: options.delta,
-        cache: LabelCache::default(),
-    };
+    let ctx = PointContext::new(common, options, set);
     match ctx.series_labels(&labels, "target_info", None) {
-        Ok(l) => set.push(l, Sample::new(timestamp_ms, 1.0)),
+        Ok(l) => {
+            let slot = ctx.slot(l);
+            set.borrow_mut().push(slot, Sample::new(timestamp_ms, 1.0));
+        }
         Err(e) => {
             if mapped.first_error.is_none() {
                 mapped.first_error = Some(format!("target_info not stored: {e}"));

@@ -15,8 +15,15 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use prost::Message;
+
 use super::delta::DeltaTracker;
-use super::otlp_metrics::{map_request, MapOptions, Mapped, FLAG_NO_RECORDED_VALUE};
+use super::otlp_metrics::{map_request, MapOptions, Mapped, SharedLabels, FLAG_NO_RECORDED_VALUE};
+use super::otlp_wire::decode_and_map;
 
 const T0: u64 = 1_700_000_000_000_000_000;
 const SEC: u64 = 1_000_000_000;
@@ -89,15 +96,52 @@ fn sum(points: Vec<NumberDataPoint>, temporality: i32, monotonic: bool) -> metri
     })
 }
 
+/// A delta tracker and shared labels for the borrowing decoder's runs.
+type Shadow = (Rc<DeltaTracker>, Rc<SharedLabels>);
+
+thread_local! {
+    /// Per tracker of a test (by address), the tracker of the same history that the
+    /// borrowing decoder's runs use.
+    static SHADOW: RefCell<HashMap<usize, Shadow>> = RefCell::new(HashMap::new());
+}
+
+/// Maps `req` with [`map_request`] and checks that the borrowing decoder gives exactly the
+/// same result from its protobuf encoding (with a delta tracker of the same history).
 fn run(req: &ExportMetricsServiceRequest, tracker: &DeltaTracker) -> Mapped {
-    let limits = SeriesLimits::default();
-    map_request(
+    run_limited(req, tracker, &SeriesLimits::default())
+}
+
+fn run_limited(req: &ExportMetricsServiceRequest, tracker: &DeltaTracker, limits: &SeriesLimits) -> Mapped {
+    let mapped = map_request(
         req,
         &MapOptions {
-            limits: &limits,
+            limits,
             delta: tracker,
+            shared: None,
+        },
+    );
+    // With labels shared across the requests of one test.
+    let (shadow, shared) = SHADOW.with(|s| {
+        s.borrow_mut()
+            .entry(tracker as *const DeltaTracker as usize)
+            .or_insert_with(|| (Rc::new(tracker.empty_like()), Rc::new(SharedLabels::default())))
+            .clone()
+    });
+    let fused = decode_and_map(
+        &req.encode_to_vec(),
+        &MapOptions {
+            limits,
+            delta: &shadow,
+            shared: Some(&shared),
         },
     )
+    .unwrap();
+    assert_eq!(
+        format!("{fused:?}"),
+        format!("{mapped:?}"),
+        "borrowing decoder differs"
+    );
+    mapped
 }
 
 fn find<'a>(mapped: &'a Mapped, name: &str, extra: &[(&str, &str)]) -> &'a SeriesSamples {

@@ -8,7 +8,8 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 
 use super::delta::DeltaTracker;
 use super::error::IngestError;
-use super::otlp_metrics::{map_request, MapOptions};
+use super::otlp_metrics::{map_request, MapOptions, Mapped, SharedLabels};
+use super::otlp_wire::decode_and_map;
 use crate::state::AppState;
 
 /// The receiving protocols, as the `protocol` label of the self-metrics.
@@ -47,6 +48,8 @@ pub struct Ingestor {
     /// The server state (database, limits, self-metrics).
     pub state: AppState,
     delta: Arc<DeltaTracker>,
+    /// Series labels built by earlier requests of this receiver.
+    shared: Arc<SharedLabels>,
 }
 
 impl Ingestor {
@@ -54,7 +57,11 @@ impl Ingestor {
     /// state share delta → cumulative totals.
     pub fn new(state: AppState) -> Arc<Ingestor> {
         let delta = state.delta.clone();
-        Arc::new(Ingestor { state, delta })
+        Arc::new(Ingestor {
+            state,
+            delta,
+            shared: Arc::new(SharedLabels::default()),
+        })
     }
 
     /// The most bytes a request body may have, raw or decompressed.
@@ -75,13 +82,53 @@ impl Ingestor {
             let options = MapOptions {
                 limits: &limits,
                 delta: &delta,
+                shared: None,
             };
             map_request(&request, &options)
         })
         .await
         .map_err(|e| IngestError::Unavailable(format!("mapping task failed: {e}")))?;
-        for (name, meta) in &mapped.metadata {
-            self.state.metadata.record(name, meta.clone());
+        self.store_mapped(mapped, protocol).await
+    }
+
+    /// Decodes (with the borrowing decoder of [`super::otlp_wire`]), maps and appends a
+    /// protobuf `ExportMetricsServiceRequest`. `body` runs first on the blocking pool and
+    /// gives the plain protobuf bytes (e.g. by decompressing); malformed protobuf is a
+    /// [`IngestError::BadRequest`] starting with `invalid protobuf:`.
+    pub async fn export_otlp_protobuf<F>(
+        &self,
+        body: F,
+        protocol: Protocol,
+    ) -> Result<OtlpOutcome, IngestError>
+    where
+        F: FnOnce() -> Result<Vec<u8>, IngestError> + Send + 'static,
+    {
+        let limits = self.state.config.limits.series.clone();
+        let delta = self.delta.clone();
+        let shared = self.shared.clone();
+        let mapped = tokio::task::spawn_blocking(move || {
+            let plain = body()?;
+            let options = MapOptions {
+                limits: &limits,
+                delta: &delta,
+                shared: Some(&shared),
+            };
+            decode_and_map(&plain, &options)
+                .map_err(|e| IngestError::BadRequest(format!("invalid protobuf: {e}")))
+        })
+        .await
+        .map_err(|e| IngestError::Unavailable(format!("mapping task failed: {e}")))??;
+        self.store_mapped(mapped, protocol).await
+    }
+
+    /// Records metadata and refusals of a mapped request and appends its series.
+    async fn store_mapped(&self, mut mapped: Mapped, protocol: Protocol) -> Result<OtlpOutcome, IngestError> {
+        // A request of many resources names each metric once per resource: record it once.
+        let mut metadata = std::mem::take(&mut mapped.metadata);
+        metadata.sort_by(|a, b| a.0.cmp(&b.0));
+        metadata.dedup();
+        for (name, meta) in metadata {
+            self.state.metadata.record(&name, meta);
         }
         for (reason, n) in &mapped.rejected_by_reason {
             self.count_rejected(protocol, reason, *n);
