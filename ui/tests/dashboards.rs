@@ -2,6 +2,8 @@
 //! data, panel fragments, save/edit/delete, import, id collisions, roles and escaping.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -13,7 +15,7 @@ use didban_store::traces::{TraceOptions, TraceStore};
 use didban_store::{Db, DbOptions, Labels, Sample, SeriesSamples};
 use didban_ui::viewer::{Role, Viewer};
 use didban_ui::UiContext;
-use tower::ServiceExt;
+use support::send;
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -90,17 +92,6 @@ async fn env() -> Env {
         dashboard_dirs: Vec::new(),
     };
     Env { _dir: dir, ctx, now }
-}
-
-async fn send(app: &Router, req: Request<Body>) -> (StatusCode, String, Option<String>) {
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let location = resp
-        .headers()
-        .get(header::LOCATION)
-        .map(|v| v.to_str().unwrap().to_string());
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-    (status, String::from_utf8(body.to_vec()).unwrap(), location)
 }
 
 async fn get(app: &Router, uri: &str) -> (StatusCode, String) {

@@ -2,6 +2,8 @@
 //! directory, called through the UI router.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -16,7 +18,7 @@ use didban_store::{Db, DbOptions, Labels, Sample, SeriesSamples};
 use didban_ui::viewer::{Role, Viewer};
 use didban_ui::UiContext;
 use serde_json::{json, Map, Value};
-use tower::ServiceExt;
+use support::send;
 
 const XSS: &str = "<img src=x onerror=alert(1)>";
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -203,19 +205,8 @@ async fn fixture(with_alerting: bool) -> Fixture {
     Fixture { app, _dir: dir }
 }
 
-async fn send(app: &Router, req: Request<Body>) -> (StatusCode, String, Option<String>) {
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let location = resp
-        .headers()
-        .get(header::LOCATION)
-        .map(|v| v.to_str().unwrap().to_string());
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-    (status, String::from_utf8(bytes.to_vec()).unwrap(), location)
-}
-
 async fn get(app: &Router, uri: &str) -> (StatusCode, String) {
-    let (s, b, _) = send(app, Request::builder().uri(uri).body(Body::empty()).unwrap()).await;
+    let (s, b, _) = send(app, Request::get(uri).body(Body::empty()).unwrap()).await;
     (s, b)
 }
 

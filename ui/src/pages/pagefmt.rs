@@ -147,15 +147,7 @@ pub fn range_fields(from: &str, to: &str, path: &str, keep: &[(&str, &str)]) -> 
 
 /// Whether a submitted form carries the viewer's CSRF token (compared in constant time).
 pub fn csrf_ok(viewer: &Viewer, sent: &str) -> bool {
-    let (a, b) = (viewer.csrf.as_bytes(), sent.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b) {
-        diff |= x ^ y;
-    }
-    diff == 0
+    crate::auth::secret::constant_time_eq(&viewer.csrf, sent)
 }
 
 #[cfg(test)]

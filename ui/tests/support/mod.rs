@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
 use didban_store::logs::{LogOptions, LogStore};
 use didban_store::promql::{Engine, EngineOptions};
 use didban_store::traces::{TraceOptions, TraceStore};
@@ -75,4 +76,16 @@ pub async fn get(ctx: &UiContext, uri: &str) -> (StatusCode, String) {
 /// `text` percent-encoded for a query string value.
 pub fn enc(text: &str) -> String {
     serde_urlencoded::to_string([("v", text)]).unwrap()[2..].to_string()
+}
+
+/// Sends `req` through `app`: status, body text and the `Location` header if any.
+pub async fn send(app: &Router, req: Request<Body>) -> (StatusCode, String, Option<String>) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let location = resp
+        .headers()
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_string());
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, String::from_utf8(bytes.to_vec()).unwrap(), location)
 }
