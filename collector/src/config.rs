@@ -302,6 +302,7 @@ struct FileConfig {
     alerting: didban_alerting::AlertingSettings,
     #[serde(default)]
     auth: FileAuth,
+    #[serde(default)]
     ui: FileUi,
 }
 
