@@ -2,9 +2,9 @@
 //! Tantivy indexing the same documents with the same schema, index size, search latency
 //! and peak RSS.
 //!
-//! `cargo run --release -p didban-store --example log_bench -- [records] [batch] [writers] [fsync] [searches]`
-//! (defaults 200000, 1000, 4, batch, 50). Records span one day (the same UTC day), 12
-//! services, 4 severities, ~200-byte bodies with 5 attributes. Prints records/s and MB/s
+//! `cargo run --release -p didban-store --example log_bench -- [records] [batch] [writers] [fsync] [searches] [body_bytes]`
+//! (defaults 200000, 1000, 4, batch, 50, 200). Records span one day (the same UTC day), 12
+//! services, 4 severities, bodies of about `body_bytes` bytes with 5 attributes. Prints records/s and MB/s
 //! of body for both, their ratio, index bytes / raw bytes, p50/p99 of a term query in a
 //! 1-hour window, a phrase query over the day and a severity histogram over the day, and
 //! the process's peak RSS.
@@ -37,12 +37,12 @@ const WORDS: [&str; 16] = [
     "latency",
 ];
 
-fn record(i: u64, n: u64) -> LogRecord {
+fn record(i: u64, n: u64, body_bytes: usize) -> LogRecord {
     let severities = [("INFO", 9), ("WARN", 13), ("ERROR", 17), ("DEBUG", 5)];
     let (sev, num) = severities[(i % 4) as usize];
     let mut body = format!("request {i} ");
     let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    while body.len() < 200 {
+    while body.len() < body_bytes {
         body.push_str(WORDS[(x % 16) as usize]);
         body.push(' ');
         x = x.rotate_left(7).wrapping_add(i);
@@ -124,10 +124,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => FsyncMode::Batch,
     };
     let searches = arg(5, 50).max(1) as usize;
+    let body_size = arg(6, 200).max(1) as usize;
     let mut raw_bytes = 0u64;
     let mut body_bytes = 0u64;
     for i in 0..n {
-        let r = record(i, n);
+        let r = record(i, n, body_size);
         body_bytes += r.body.len() as u64;
         raw_bytes += serde_json::to_vec(&r)?.len() as u64;
     }
@@ -140,7 +141,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let index = tantivy::Index::create_in_dir(bare_dir.path(), schema.schema())?;
         let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(1, 64 * 1024 * 1024)?;
         for i in 0..n {
-            writer.add_document(schema.document(&record(i, n), i))?;
+            writer.add_document(schema.document(&record(i, n, body_size), i))?;
         }
         writer.commit()?;
         writer.wait_merging_threads()?;
@@ -162,7 +163,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             while i < n {
                 let mut list = Vec::with_capacity(batch as usize);
                 for j in i..(i + batch).min(n) {
-                    list.push(record(j, n));
+                    list.push(record(j, n, body_size));
                 }
                 if let Err(e) = store.append(list).await {
                     eprintln!("append failed: {e}");
