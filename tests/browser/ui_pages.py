@@ -42,10 +42,16 @@ from playwright.sync_api import sync_playwright
 # ---------------------------------------------------------------------------------------
 
 
-def drag_to_zoom(page, base_url):
+def drag_to_zoom_on(chart_selector):
+    """An action that drags across the first chart matching `chart_selector` and expects
+    the time range in the URL to change."""
+    return lambda page, base_url: drag_to_zoom(page, base_url, chart_selector)
+
+
+def drag_to_zoom(page, base_url, chart_selector="svg.chart"):
     """Drags across the first chart and expects the time range in the URL to change."""
     before = page.url
-    box = page.locator("svg.chart").first.bounding_box()
+    box = page.locator(chart_selector).first.bounding_box()
     assert box, "no chart to drag on"
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] * 0.3, y)
@@ -61,6 +67,23 @@ def drag_to_zoom(page, base_url):
     assert q_after.get("from") != q_before.get("from") or q_after.get("to") != q_before.get(
         "to"
     ), f"drag-to-zoom did not change from/to: {before} -> {after}"
+
+
+def toggle_theme(page, base_url):
+    """Clicks the theme button twice (auto → light → dark) and expects the page's theme to
+    follow and to stay after a reload."""
+    button = page.locator("button.theme-toggle")
+    assert button.is_visible(), "the theme button is not shown"
+    button.click()
+    assert page.get_attribute("html", "data-theme") == "light"
+    button.click()
+    assert page.get_attribute("html", "data-theme") == "dark"
+    page.reload()
+    page.wait_for_load_state("load")
+    assert page.get_attribute("html", "data-theme") == "dark", "the choice did not stick"
+    button = page.locator("button.theme-toggle")
+    button.click()  # back to auto for the pages after this one
+    assert page.get_attribute("html", "data-theme") == "auto"
 
 
 def submit_form(fields, form="main form", expect_selector=None):
@@ -82,6 +105,16 @@ PAGES = [
     {"name": "home", "path": "/", "selector": "dl.summary dd", "min": 3},
     {"name": "admin-users", "path": "/admin/users", "selector": "table.users tbody tr"},
     {"name": "admin-tokens", "path": "/admin/tokens", "selector": "form.auth-form"},
+    {"name": "theme", "path": "/", "selector": "button.theme-toggle", "action": toggle_theme},
+    {"name": "dashboards", "path": "/dashboards", "selector": 'a[href="/dashboards/host"]'},
+    # The server started seconds ago: its own host and self metrics have a few points each,
+    # so the legends (min/max/avg/last of every series) are what proves data was drawn.
+    {"name": "dashboard-host", "path": "/dashboards/host?from=now-5m",
+     "selector": ".panel .legend tbody tr", "min": 10,
+     "action": drag_to_zoom_on(".panel-timeseries svg.chart")},
+    {"name": "dashboard-didban", "path": "/dashboards/didban?from=now-5m",
+     "selector": ".panel .legend tbody tr", "min": 3},
+    {"name": "dashboard-import", "path": "/dashboards/import", "selector": "textarea#grafana-json"},
     {"name": "explore-graph", "path": "/explore?q=queue_depth&from=now-10m",
      "selector": "svg.chart path.series", "min": 2, "action": drag_to_zoom},
     {"name": "explore-table", "path": "/explore?q=queue_depth&view=table&from=now-10m",

@@ -429,3 +429,36 @@
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();
+// ---- theme: the header button cycles auto → light → dark, remembered in this browser.
+// Without the script the theme follows the system's prefers-color-scheme.
+(function () {
+  var KEY = "didban-theme", ORDER = ["auto", "light", "dark"];
+  function stored() {
+    try { return localStorage.getItem(KEY); } catch (e) { return null; }
+  }
+  function apply(theme) {
+    if (ORDER.indexOf(theme) < 0) theme = "auto";
+    document.documentElement.setAttribute("data-theme", theme);
+    var b = document.querySelector("button.theme-toggle");
+    if (b) {
+      b.textContent = "Theme: " + theme;
+      b.setAttribute("aria-label", "Colour theme: " + theme + " (click to change)");
+    }
+    return theme;
+  }
+  apply(stored() || document.documentElement.getAttribute("data-theme"));
+  function init() {
+    var b = document.querySelector("button.theme-toggle");
+    if (!b) return;
+    b.hidden = false;
+    apply(stored() || "auto");
+    b.addEventListener("click", function () {
+      var now = document.documentElement.getAttribute("data-theme");
+      var next = ORDER[(ORDER.indexOf(now) + 1) % ORDER.length];
+      try { localStorage.setItem(KEY, next); } catch (e) { /* private mode: this page only */ }
+      apply(next);
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

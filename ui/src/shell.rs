@@ -153,7 +153,10 @@ where
                     <header class="topbar">
                         <a class="brand" href="/">"Didban"</a>
                         <nav aria-label="Main">{nav}</nav>
-                        <div class="account">{user}</div>
+                        <div class="account">
+                            <button type="button" class="theme-toggle" hidden>"Theme: auto"</button>
+                            {user}
+                        </div>
                     </header>
                     <main id="main">{body()}</main>
                 </body>
