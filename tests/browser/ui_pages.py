@@ -42,6 +42,25 @@ from playwright.sync_api import sync_playwright
 # ---------------------------------------------------------------------------------------
 
 
+# Every visible form control must have an accessible name (a <label>, aria-label,
+# aria-labelledby or title; buttons may use their text): what a screen reader announces.
+UNNAMED_CONTROLS = """() => {
+  const bad = [];
+  const controls = document.querySelectorAll(
+    'input:not([type=hidden]), select, textarea, button');
+  for (const el of controls) {
+    if (el.hidden || el.closest('[hidden]')) continue;
+    const named = (el.labels && el.labels.length > 0)
+      || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')
+      || el.getAttribute('title')
+      || ((el.tagName === 'BUTTON') && el.textContent.trim())
+      || ((el.type === 'submit' || el.type === 'button') && el.value);
+    if (!named) bad.push(el.outerHTML.slice(0, 160));
+  }
+  return bad;
+}"""
+
+
 def drag_to_zoom_on(chart_selector):
     """An action that drags across the first chart matching `chart_selector` and expects
     the time range in the URL to change."""
@@ -233,6 +252,8 @@ def main():
                 page.wait_for_selector(row["selector"], timeout=10_000)
                 n = page.locator(row["selector"]).count()
                 assert n >= row.get("min", 1), f"{n} × {row['selector']!r}, want ≥ {row.get('min', 1)}"
+                unnamed = page.evaluate(UNNAMED_CONTROLS)
+                assert not unnamed, f"form controls without an accessible name: {unnamed}"
                 if row.get("action"):
                     row["action"](page, base)
 
