@@ -232,7 +232,7 @@ fn convert(request: WriteRequest, ingestor: &Ingestor) -> (Vec<SeriesSamples>, R
     let limits = &ingestor.state.config.limits.series;
     let mut refusals = Refusals::default();
     let mut out = Vec::with_capacity(request.timeseries.len());
-    for ts in request.timeseries {
+    for mut ts in request.timeseries {
         if !ts.histograms.is_empty() {
             let n = ts.histograms.len() as u64;
             ingestor.count_rejected(Protocol::RemoteWrite, "native_histogram", n);
@@ -248,11 +248,23 @@ fn convert(request: WriteRequest, ingestor: &Ingestor) -> (Vec<SeriesSamples>, R
             continue;
         }
         let n = ts.samples.len() as u64;
+        // Prometheus sends every series' labels sorted by name: then they are moved into the
+        // series as they are (no string copies); anything else takes the checked path, which
+        // keeps the wire labels to describe the series if they are refused.
+        let sorted_unique = ts.labels.windows(2).all(|w| w[0].name < w[1].name);
         let mut list = Vec::with_capacity(ts.labels.len());
-        for l in &ts.labels {
-            list.push(Label::new(l.name.clone(), l.value.clone()));
-        }
-        let labels = match Labels::new(list) {
+        let labels_result = if sorted_unique {
+            for l in ts.labels.drain(..) {
+                list.push(Label::new(l.name, l.value));
+            }
+            Labels::new(list)
+        } else {
+            for l in &ts.labels {
+                list.push(Label::new(l.name.clone(), l.value.clone()));
+            }
+            Labels::new(list)
+        };
+        let labels = match labels_result {
             Ok(l) => l,
             Err(e) => {
                 ingestor.count_rejected(Protocol::RemoteWrite, "invalid_labels", n);
