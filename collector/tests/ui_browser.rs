@@ -212,6 +212,8 @@ fn ui_pages_render_in_headless_chromium() {
         .arg(&script)
         .args(["--base-url", &server.url("")])
         .args(["--user", ADMIN.0, "--password", ADMIN.1])
+        .args(["--otlp-http", &format!("http://{}", server.otlp_http)])
+        .args(["--ingest-token", &ingest])
         .arg("--out")
         .arg(&out)
         .arg("--chromium")

@@ -13,9 +13,12 @@ Run by collector/tests/ui_browser.rs, which starts didban with data; by hand:
 """
 
 import argparse
+import json
 import os
 import sys
+import time
 import traceback
+import urllib.request
 from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import sync_playwright
@@ -105,6 +108,37 @@ def toggle_theme(page, base_url):
     assert page.get_attribute("html", "data-theme") == "auto"
 
 
+# Set by main() from --otlp-http / --ingest-token: where and how live_tail pushes a record.
+INGEST = {"url": None, "token": None}
+
+
+def live_tail(page, base_url):
+    """With the tail page open, pushes a log record over OTLP/HTTP and expects the page to
+    show it without a reload (the script streams it from the SSE tail)."""
+    if not INGEST["url"]:
+        raise AssertionError("--otlp-http and --ingest-token are needed for the live tail check")
+    page.wait_for_function(
+        "() => (document.getElementById('log-tail-status') || {}).textContent"
+        " && document.getElementById('log-tail-status').textContent.startsWith('Streaming')",
+        timeout=10_000,
+    )
+    marker = f"tailcheck-{int(time.time() * 1000)}"
+    now = time.time_ns()
+    body = {"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "tail"}}]},
+        "scopeLogs": [{"logRecords": [{
+            "timeUnixNano": str(now), "severityNumber": 13,
+            "body": {"stringValue": f"{marker} <b>not bold</b>"}}]}]}]}
+    req = urllib.request.Request(
+        INGEST["url"] + "/v1/logs", data=json.dumps(body).encode(), method="POST",
+        headers={"content-type": "application/json",
+                 "authorization": f"Bearer {INGEST['token']}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200, f"OTLP log push: HTTP {r.status}"
+    page.wait_for_selector(f"text={marker}", timeout=15_000)
+    assert page.locator("ol.log-list b").count() == 0, "a streamed body was rendered as HTML"
+
+
 def submit_form(fields, form="main form", expect_selector=None):
     """An action that fills `fields` (input name -> value) in `form`, submits it and
     expects `expect_selector` on the page that comes back."""
@@ -139,7 +173,8 @@ PAGES = [
     {"name": "explore-table", "path": "/explore?q=queue_depth&view=table&from=now-10m",
      "selector": "table tbody tr", "min": 2},
     {"name": "logs", "path": "/logs?q=*&from=now-15m", "selector": ".log.sev-error"},
-    {"name": "logs-tail", "path": "/logs/tail?q=*", "selector": "#log-tail"},
+    {"name": "logs-tail", "path": "/logs/tail?q=tailcheck", "selector": "#log-tail-status",
+     "action": live_tail},
     {"name": "traces", "path": "/traces?service=checkout&from=now-15m", "selector": "svg .dot"},
     {"name": "trace", "path": "/traces/5b8efff798038103d269b633813fc60c", "selector": ".crit-seg"},
     {"name": "services", "path": "/services?from=now-15m", "selector": "table tbody tr"},
@@ -158,6 +193,8 @@ def main():
     ap.add_argument("--user", required=True)
     ap.add_argument("--password", required=True)
     ap.add_argument("--out", required=True, help="directory for the screenshots")
+    ap.add_argument("--otlp-http", help="OTLP/HTTP base URL, for the live tail check")
+    ap.add_argument("--ingest-token", help="API token with the ingest scope, for the same")
     ap.add_argument(
         "--chromium",
         default=os.environ.get("DIDBAN_CHROMIUM", "/usr/bin/chromium"),
@@ -165,6 +202,8 @@ def main():
     )
     args = ap.parse_args()
     base = args.base_url.rstrip("/")
+    INGEST["url"] = args.otlp_http.rstrip("/") if args.otlp_http else None
+    INGEST["token"] = args.ingest_token
     os.makedirs(args.out, exist_ok=True)
     failures = []
     problems = []  # console errors and page errors of the page being checked
