@@ -432,6 +432,7 @@
 // ---- theme: the header button cycles auto → light → dark, remembered in this browser.
 // Without the script the theme follows the system's prefers-color-scheme.
 (function () {
+  if (typeof document === "undefined" || !document.documentElement || !document.querySelector) return;
   var KEY = "didban-theme", ORDER = ["auto", "light", "dark"];
   function stored() {
     try { return localStorage.getItem(KEY); } catch (e) { return null; }
