@@ -199,18 +199,25 @@ async fn names(ctx: &UiContext, range: &TimeRange) -> (Vec<String>, Vec<String>)
     let db = ctx.db.clone();
     let end = range.end_ms;
     let start = range.start_ms.max(end - NAMES_WINDOW_MS);
-    let found = tokio::task::spawn_blocking(move || {
-        let metrics = db
-            .label_values(METRIC_NAME_LABEL, &[], start, end)
-            .unwrap_or_default();
-        let labels = db.label_names(&[], start, end).unwrap_or_default();
-        (metrics, labels)
-    })
-    .await;
-    let (mut metrics, mut labels) = found.unwrap_or_default();
-    metrics.truncate(MAX_NAMES);
-    labels.retain(|l| l != METRIC_NAME_LABEL);
-    labels.truncate(MAX_NAMES);
+    // One pass over the window's series yields both lists (label_values and label_names
+    // would each read every series' samples again).
+    let found = tokio::task::spawn_blocking(move || db.series(&[], start, end).unwrap_or_default()).await;
+    let mut metrics: Vec<String> = Vec::new();
+    let mut labels: Vec<String> = Vec::new();
+    for series in found.unwrap_or_default() {
+        for l in series.iter() {
+            if l.name == METRIC_NAME_LABEL {
+                metrics.push(l.value.clone());
+            } else {
+                labels.push(l.name.clone());
+            }
+        }
+    }
+    for list in [&mut metrics, &mut labels] {
+        list.sort();
+        list.dedup();
+        list.truncate(MAX_NAMES);
+    }
     (metrics, labels)
 }
 
