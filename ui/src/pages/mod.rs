@@ -50,8 +50,5 @@ pub fn error_page(status: StatusCode, title: &str, message: String) -> Response 
     (status, Html(html)).into_response()
 }
 
-/// Current time in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+/// Current time in Unix milliseconds (the alert engine's clock, shared by every page).
+pub use didban_alerting::now_ms;
