@@ -4,35 +4,18 @@
 //! STARTTLS give clear errors.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{free_port, Smtp};
 use didban_alerting::notify::{Alert, AlertSink, Notifier, NotifyConfig, RetryPolicy};
 use didban_store::Labels;
 use serde_json::Value;
-
-struct Smtp {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// aiosmtpd writing every message into `maildir`.
 fn start_smtp(maildir: &Path) -> Smtp {

@@ -3,12 +3,15 @@
 //! test CA trusted, and a wrong password or an untrusted certificate are clear errors.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::{free_port, Smtp};
 use didban_alerting::notify::{Alert, AlertSink, Notifier, NotifyConfig, RetryPolicy};
 use didban_store::Labels;
 
@@ -36,26 +39,6 @@ print("ready", flush=True)
 sys.stdin.read()
 c.stop()
 "#;
-
-struct Smtp {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn openssl(args: &[&str], dir: &Path) {
     let status = Command::new("openssl")
