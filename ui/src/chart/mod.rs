@@ -78,11 +78,6 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// A plain line chart (the [`ChartKind::TimeSeries`] rendering with default options).
-pub fn line_chart(series: &[Series], frame: ChartFrame) -> String {
-    timeseries::render(series, frame, &ChartOptions::default(), false)
-}
-
 /// Which visualisation a panel draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ChartKind {

@@ -16,7 +16,6 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
 
-pub use dashboards::format_value;
 use leptos::prelude::*;
 
 use crate::shell::{render_page, PageMeta, Section};

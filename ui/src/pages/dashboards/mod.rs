@@ -25,8 +25,6 @@ use crate::timerange::TimeRange;
 use crate::viewer::{Role, Viewer};
 use crate::UiContext;
 
-pub use panel::format_value;
-
 pub(super) fn routes() -> Router<UiContext> {
     Router::new()
         .route("/dashboards", get(list))

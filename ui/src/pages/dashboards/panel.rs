@@ -284,7 +284,7 @@ async fn table_body(ctx: &UiContext, p: &Prepared, panel: &Panel, scope: &Scope)
         let _ = write!(
             html,
             r#"<td class="num">{}</td></tr>"#,
-            escape(&format_value(r.value, &panel.unit, panel.decimals))
+            escape(&crate::units::format(r.value, &panel.unit, panel.decimals))
         );
     }
     html.push_str("</tbody></table></div>");
@@ -336,77 +336,4 @@ async fn logs_body(ctx: &UiContext, p: &Prepared, query: &str) -> String {
     );
     let _ = write!(html, r#"<p><a href="{}">Open in Logs</a></p>"#, escape(&href));
     html
-}
-
-/// A value with its unit for tables (`1.5 KiB`, `12.3%`, `250 ms`, `$0.0042`).
-pub fn format_value(v: f64, unit: &str, decimals: Option<u32>) -> String {
-    if v.is_nan() {
-        return "NaN".to_string();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
-    }
-    let num = |x: f64, default: usize| {
-        let d = decimals
-            .map(|d| d as usize)
-            .unwrap_or(if x.abs() >= 100.0 { 0 } else { default });
-        format!("{x:.d$}")
-    };
-    match unit {
-        "percent" => format!("{}%", num(v, 1)),
-        "percentunit" => format!("{}%", num(v * 100.0, 1)),
-        "bytes" | "decbytes" => {
-            let base = if unit == "bytes" { 1024.0 } else { 1000.0 };
-            let names = if unit == "bytes" {
-                ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-            } else {
-                ["B", "kB", "MB", "GB", "TB", "PB"]
-            };
-            let mut x = v;
-            let mut i = 0;
-            while x.abs() >= base && i < names.len() - 1 {
-                x /= base;
-                i += 1;
-            }
-            format!("{} {}", num(x, if i == 0 { 0 } else { 1 }), names[i])
-        }
-        "s" | "seconds" => {
-            let a = v.abs();
-            if a != 0.0 && a < 1e-3 {
-                format!("{} µs", num(v * 1e6, 0))
-            } else if a != 0.0 && a < 1.0 {
-                format!("{} ms", num(v * 1e3, 1))
-            } else if a >= 3600.0 {
-                format!("{} h", num(v / 3600.0, 1))
-            } else if a >= 60.0 {
-                format!("{} min", num(v / 60.0, 1))
-            } else {
-                format!("{} s", num(v, 2))
-            }
-        }
-        "ms" => format!("{} ms", num(v, 1)),
-        "reqps" => format!("{} req/s", num(v, 2)),
-        "ops" => format!("{} ops/s", num(v, 2)),
-        "currencyUSD" => format!("${}", num(v, 4)),
-        _ => {
-            let a = v.abs();
-            let (x, suffix) = if a >= 1e12 {
-                (v / 1e12, " T")
-            } else if a >= 1e9 {
-                (v / 1e9, " G")
-            } else if a >= 1e6 {
-                (v / 1e6, " M")
-            } else if a >= 1e4 {
-                (v / 1e3, " k")
-            } else {
-                (v, "")
-            };
-            let s = format!("{}{suffix}", num(x, 2));
-            if unit.is_empty() || unit == "short" || unit == "none" {
-                s
-            } else {
-                format!("{s} {unit}")
-            }
-        }
-    }
 }
