@@ -121,6 +121,17 @@ impl LogStore {
         start: i64,
         end: i64,
     ) -> Result<Box<dyn Query>, LogError> {
+        Ok(self.bounded(self.parse(day, text)?, trace_id, start, end))
+    }
+
+    /// `text_query` restricted to `[start, end]` (nanoseconds) and, if given, one trace.
+    fn bounded(
+        &self,
+        text_query: Box<dyn Query>,
+        trace_id: Option<&str>,
+        start: i64,
+        end: i64,
+    ) -> Box<dyn Query> {
         let time = RangeQuery::new(
             Bound::Included(Term::from_field_date(
                 self.fields.timestamp,
@@ -131,10 +142,8 @@ impl LogStore {
                 DateTime::from_timestamp_nanos(end),
             )),
         );
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-            (Occur::Must, self.parse(day, text)?),
-            (Occur::Must, Box::new(time)),
-        ];
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, text_query), (Occur::Must, Box::new(time))];
         if let Some(id) = trace_id {
             let term = Term::from_field_text(self.fields.trace_id, &id.to_ascii_lowercase());
             clauses.push((
@@ -142,7 +151,7 @@ impl LogStore {
                 Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
             ));
         }
-        Ok(Box::new(BooleanQuery::new(clauses)))
+        Box::new(BooleanQuery::new(clauses))
     }
 
     fn load(
@@ -187,10 +196,12 @@ impl LogStore {
             let mut win_end = end.min(day_lo.saturating_add(DAY_NANOS - 1));
             let mut span = FIRST_WINDOW_NANOS;
             let searcher = day.reader.searcher();
+            // Parsed once per day; each window only adds its time bounds.
+            let text_query = self.parse(&day, &q.query)?;
             while win_end >= lo {
                 let win_start = win_end.saturating_sub(span - 1).max(lo);
                 let want = limit - records.len() + skip as usize + 1;
-                let query = self.full_query(&day, &q.query, q.trace_id.as_deref(), win_start, win_end)?;
+                let query = self.bounded(text_query.box_clone(), q.trace_id.as_deref(), win_start, win_end);
                 let top = TopDocs::with_limit(want).order_by_fast_field::<DateTime>("timestamp", Order::Desc);
                 let hits = searcher
                     .search(&query, &top)
