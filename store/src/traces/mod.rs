@@ -549,6 +549,10 @@ mod tests;
 /// The `limit`-th newest time among the traces found so far (`found.len() >= limit`).
 fn limit_th_newest(found: &HashMap<String, i64>, limit: usize) -> i64 {
     let mut times: Vec<i64> = found.values().copied().collect();
-    times.sort_unstable_by(|a, b| b.cmp(a));
-    times.get(limit - 1).copied().unwrap_or(i64::MIN)
+    if limit == 0 || times.len() < limit {
+        return i64::MIN;
+    }
+    // Only the limit-th position matters: a selection, not a full sort.
+    let (_, nth, _) = times.select_nth_unstable_by(limit - 1, |a, b| b.cmp(a));
+    *nth
 }
