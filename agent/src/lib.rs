@@ -12,4 +12,3 @@ pub mod model;
 pub mod receiver;
 pub mod runner;
 pub mod tls;
-pub mod units;

@@ -4,8 +4,6 @@
 //! timestamp), because agent metric names follow the Prometheus exporters and the collector
 //! maps OTLP back to Prometheus series.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 /// How a sample's value behaves over time; decides how it is encoded in OTLP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MetricKind {
@@ -72,14 +70,6 @@ impl Sample {
             }
         }
         None
-    }
-}
-
-/// Current wall-clock time in milliseconds since the Unix epoch (0 if the clock is before 1970).
-pub fn now_ms() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(_) => 0,
     }
 }
 

@@ -22,8 +22,9 @@ use crate::error::{AgentError, CollectError};
 use crate::export::encode::ResourceInfo;
 use crate::export::{ExportSnapshot, Exporter, OtlpSink, SampleSink};
 use crate::logs::LogTailer;
-use crate::model::{now_ms, Sample};
+use crate::model::Sample;
 use crate::receiver::LocalReceiver;
+use didban_base::now_ms;
 
 #[derive(Debug, Default, Clone)]
 struct CollectorStats {

@@ -13,10 +13,5 @@ pub mod service;
 
 pub use service::{Alerting, AlertingError, AlertingSettings};
 
-/// Milliseconds since the Unix epoch, by the wall clock.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+/// The wall clock in Unix milliseconds; every time the engine stamps comes from here.
+pub use didban_base::now_ms;

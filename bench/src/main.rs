@@ -113,23 +113,14 @@ pub enum TargetArg {
     Prometheus,
 }
 
-/// Parses `90s`, `15m`, `6h`, `1d` (or a plain number of seconds).
+/// Parses a Prometheus duration (`90s`, `15m`, `6h`, `1d`) or a plain number of seconds;
+/// zero is refused (every use is a length or interval of data).
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().last() {
-        Some((i, 's')) => (&s[..i], 1),
-        Some((i, 'm')) => (&s[..i], 60),
-        Some((i, 'h')) => (&s[..i], 3600),
-        Some((i, 'd')) => (&s[..i], 86_400),
-        _ => (s, 1),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 15s, 10m, 6h or 1d"))?;
-    if n == 0 {
+    let d = didban_base::parse_seconds_or_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
         return Err(format!("{s:?}: must be more than zero"));
     }
-    Ok(Duration::from_secs(n * mult))
+    Ok(d)
 }
 
 /// The default didban binary: under CARGO_TARGET_DIR if set, else the workspace's target/.

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -78,18 +78,11 @@ fn queries() -> Vec<RangeQuery> {
     ]
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// The data set with its last sample at the current time (rounded down to the interval).
 fn dataset_now(args: &Args) -> Dataset {
     let interval_ms = args.interval.as_millis().max(1) as i64;
     let steps = (args.span.as_millis() as i64 / interval_ms).max(1) as usize;
-    let end_ms = now_ms() / interval_ms * interval_ms;
+    let end_ms = didban_base::now_ms() / interval_ms * interval_ms;
     Dataset::new(Shape {
         hosts: args.hosts,
         cpus: args.cpus,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::config_auth::{AuthConfig, FileAuth};
 use crate::config_signals::{FaasConfig, FileFaas, FileLogs, FileTraces, LogsConfig, TracesConfig};
-use crate::units::{parse_bytes, parse_duration};
+use didban_base::{parse_bytes, parse_duration};
 
 /// The whole server configuration, with every default filled in.
 #[derive(Debug, Clone)]

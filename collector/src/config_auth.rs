@@ -9,7 +9,7 @@ use didban_ui::auth::AuthSettings;
 use didban_ui::viewer::Role;
 use serde::Deserialize;
 
-use crate::units::parse_duration;
+use didban_base::parse_duration;
 
 /// `enabled`: on, off, or decided by the listen addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

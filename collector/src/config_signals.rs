@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::units::{parse_bytes, parse_duration};
+use didban_base::{parse_bytes, parse_duration};
 
 /// `[traces]`.
 #[derive(Debug, Clone)]

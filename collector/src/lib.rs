@@ -15,4 +15,3 @@ pub mod selfmon_task;
 pub mod server;
 pub mod signals;
 pub mod state;
-pub mod units;

@@ -6,8 +6,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::debug;
 
-use crate::server::{now_ms, stopped};
+use crate::server::stopped;
 use crate::state::AppState;
+use didban_base::now_ms;
 
 /// Copies the database's statistics into the self-metrics registry.
 pub fn refresh_store_gauges(state: &AppState) {

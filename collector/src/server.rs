@@ -17,6 +17,7 @@ use crate::datadir::DataDirLock;
 use crate::signals::{self, Signals};
 use crate::state::AppState;
 use crate::{api, ingest};
+use didban_base::now_ms;
 
 /// Runs the server until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
 /// finish, and closes the WAL cleanly.
@@ -294,12 +295,4 @@ async fn maintenance_loop(state: AppState, stop: watch::Receiver<bool>) {
             Err(e) => warn!(error = %e, "storage maintenance task panicked"),
         }
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::ingest::span_metrics::SpanMetrics;
 use crate::selfmon::SelfMetrics;
 use crate::server::stopped;
+use didban_base::now_nanos;
 
 /// The stores of traces and logs.
 pub struct Signals {
@@ -185,12 +186,4 @@ pub async fn maintenance_loop(
             Err(e) => warn!(error = %e, "trace/log maintenance task panicked"),
         }
     }
-}
-
-/// Nanoseconds since the Unix epoch.
-pub fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

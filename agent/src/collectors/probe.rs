@@ -10,7 +10,8 @@ use regex::Regex;
 use crate::collectors::Collector;
 use crate::config::ProbeConfig;
 use crate::error::CollectError;
-use crate::model::{now_ms, Sample};
+use crate::model::Sample;
+use didban_base::now_ms;
 
 /// Probes one target.
 pub struct ProbeCollector {

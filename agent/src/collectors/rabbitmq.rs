@@ -8,7 +8,8 @@ use serde::Deserialize;
 use crate::collectors::Collector;
 use crate::config::RabbitmqConfig;
 use crate::error::CollectError;
-use crate::model::{now_ms, Sample};
+use crate::model::Sample;
+use didban_base::now_ms;
 
 /// Watches one RabbitMQ management endpoint.
 pub struct RabbitmqCollector {

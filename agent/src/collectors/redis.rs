@@ -11,7 +11,8 @@ use redis::aio::MultiplexedConnection;
 use crate::collectors::Collector;
 use crate::config::RedisConfig;
 use crate::error::CollectError;
-use crate::model::{now_ms, MetricKind, Sample};
+use crate::model::{MetricKind, Sample};
+use didban_base::now_ms;
 
 /// kombu's separator between a queue name and its priority step.
 pub const KOMBU_PRIORITY_SEP: &str = "\x06\x16";

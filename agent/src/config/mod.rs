@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 use crate::error::ConfigError;
 
 mod sections;
-use crate::units::{parse_bytes, parse_duration};
+use didban_base::{parse_bytes, parse_seconds_or_duration};
 pub use sections::*;
 
 /// The whole configuration file.
@@ -271,7 +271,7 @@ pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D
         Raw::Text(t) => t,
         Raw::Secs(s) => s.to_string(),
     };
-    parse_duration(&text).map_err(serde::de::Error::custom)
+    parse_seconds_or_duration(&text).map_err(serde::de::Error::custom)
 }
 
 pub(crate) fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, AggregationTemporality, Gauge, Metric, NumberDataPoint, ResourceMetrics,
     ScopeMetrics, Sum,
@@ -17,6 +17,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use crate::model::{MetricKind, Sample};
+use didban_base::otlp::kv;
 
 /// Who is sending: default resource of samples without `job`/`instance` labels.
 #[derive(Debug, Clone)]
@@ -25,16 +26,6 @@ pub struct ResourceInfo {
     pub service_name: String,
     /// `host.name`, and `service.instance.id` / `instance` of the agent's own collectors.
     pub host_name: String,
-}
-
-fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.to_string())),
-        }),
-        ..Default::default()
-    }
 }
 
 fn ms_to_ns(ms: i64) -> u64 {
@@ -136,6 +127,7 @@ pub fn encode(samples: &[Sample], resource: &ResourceInfo, start_ms: i64) -> Exp
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 
     fn attr<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a str> {
         for kv in kvs {

@@ -21,8 +21,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::ExportConfig;
 use crate::error::{BufferError, ExportError};
-use crate::model::{now_ms, Sample};
+use crate::model::Sample;
 use buffer::DiskBuffer;
+use didban_base::now_ms;
 use encode::{encode, ResourceInfo};
 pub use otlp::Signal;
 use otlp::Transport;

@@ -16,7 +16,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 use crate::config::{LogsConfig, StartAt};
 use crate::export::{OtlpSink, Signal};
 use checkpoint::{Checkpoints, FileId};
+use didban_base::otlp::kv;
 use file::TailedFile;
 
 /// Most records in one OTLP request.
@@ -94,18 +95,8 @@ struct Section {
     warned: BTreeSet<String>,
 }
 
-fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.to_string())),
-        }),
-        ..Default::default()
-    }
-}
-
 fn now_ns() -> u64 {
-    let ms = crate::model::now_ms();
+    let ms = didban_base::now_ms();
     u64::try_from(ms).unwrap_or(0).saturating_mul(1_000_000)
 }
 

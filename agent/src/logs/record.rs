@@ -2,20 +2,13 @@
 //! object whose fields become attributes, with the message, severity and timestamp taken from
 //! the usual keys.
 
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use didban_base::otlp::kv_any;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 
 fn string_value(s: &str) -> AnyValue {
     AnyValue {
         value: Some(any_value::Value::StringValue(s.to_string())),
-    }
-}
-
-fn kv(key: &str, value: AnyValue) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(value),
-        ..Default::default()
     }
 }
 
@@ -50,11 +43,13 @@ pub fn build(text: &str, path: &str, json: bool, observed_ns: u64) -> LogRecord 
     let mut record = LogRecord {
         time_unix_nano: observed_ns,
         observed_time_unix_nano: observed_ns,
-        attributes: vec![kv("log.file.path", string_value(path))],
+        attributes: vec![kv_any("log.file.path", string_value(path))],
         ..Default::default()
     };
     if let Some(name) = std::path::Path::new(path).file_name().and_then(|n| n.to_str()) {
-        record.attributes.push(kv("log.file.name", string_value(name)));
+        record
+            .attributes
+            .push(kv_any("log.file.name", string_value(name)));
     }
     let parsed = if json {
         serde_json::from_str::<serde_json::Value>(text).ok()
@@ -88,10 +83,10 @@ pub fn build(text: &str, path: &str, json: bool, observed_ns: u64) -> LogRecord 
                     .and_then(|n| u64::try_from(n).ok())
                 {
                     Some(ns) => record.time_unix_nano = ns,
-                    None => record.attributes.push(kv(key, json_value(value))),
+                    None => record.attributes.push(kv_any(key, json_value(value))),
                 }
             }
-            _ => record.attributes.push(kv(key, json_value(value))),
+            _ => record.attributes.push(kv_any(key, json_value(value))),
         }
     }
     record.body = Some(body.unwrap_or_else(|| string_value(text)));

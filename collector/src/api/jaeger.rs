@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use super::jaeger_json::trace_json;
 use super::params::Params;
 use super::SignalApiState;
-use crate::signals::now_nanos;
+use didban_base::now_nanos;
 
 /// Most traces one search returns.
 pub const MAX_LIMIT: usize = 1500;

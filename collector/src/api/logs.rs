@@ -22,7 +22,8 @@ use serde_json::{json, Value};
 use super::params::{parse_duration_ms, Params};
 use super::response::{success, ApiError};
 use super::SignalApiState;
-use crate::server::{now_ms, stopped};
+use crate::server::stopped;
+use didban_base::now_ms;
 
 /// Most records a page may hold.
 pub const MAX_LIMIT: usize = 5000;

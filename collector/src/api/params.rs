@@ -93,7 +93,7 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
         }
         return Ok((secs * 1000.0).round() as i64);
     }
-    match crate::units::parse_duration(text) {
+    match didban_base::parse_duration(text) {
         Ok(d) => i64::try_from(d.as_millis()).map_err(|_| format!("duration {text:?} is too long")),
         Err(_) => Err(format!("cannot parse {text:?} to a valid duration")),
     }

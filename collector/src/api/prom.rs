@@ -14,8 +14,8 @@ use serde_json::{json, Value as Json};
 
 use super::params::{parse_duration_ms, Params, MAX_TIME_MS, MIN_TIME_MS};
 use super::response::{labels_json, point_json, series_json, success, ApiError};
-use crate::server::now_ms;
 use crate::state::AppState;
+use didban_base::now_ms;
 
 /// Most points a range query may return per series, as in Prometheus.
 const MAX_POINTS_PER_SERIES: i64 = 11_000;

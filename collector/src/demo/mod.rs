@@ -27,6 +27,7 @@ pub mod worker;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use didban_base::now_ms;
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -226,10 +227,6 @@ fn query_texts(t_ms: f64) -> opentelemetry_proto::tonic::logs::v1::ResourceLogs 
         "didban-agent",
         records,
     )
-}
-
-fn now_ms() -> i64 {
-    crate::server::now_ms()
 }
 
 /// Backfills, then feeds live until stopped. `banner` (in-process mode) is printed with

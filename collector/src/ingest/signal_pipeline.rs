@@ -10,8 +10,9 @@ use super::error::IngestError;
 use super::otlp_logs::map_logs;
 use super::otlp_traces::map_traces;
 use super::pipeline::{Ingestor, OtlpOutcome, Protocol};
-use crate::server::now_ms;
-use crate::signals::{now_nanos, Signals};
+use crate::signals::Signals;
+use didban_base::now_ms;
+use didban_base::now_nanos;
 
 /// The receivers' core for traces and logs.
 pub struct SignalIngestor {

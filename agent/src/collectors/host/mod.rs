@@ -16,7 +16,8 @@ use sysinfo::System;
 use crate::collectors::Collector;
 use crate::config::HostConfig;
 use crate::error::CollectError;
-use crate::model::{now_ms, Sample};
+use crate::model::Sample;
+use didban_base::now_ms;
 use process::{collect_groups, compile_groups, CpuHistory, ProcessGroup};
 use procfs::{CPU_MODES, NET_COLUMNS};
 

@@ -14,7 +14,8 @@ use crate::collectors::Collector;
 use crate::config::PostgresConfig;
 use crate::error::CollectError;
 use crate::export::OtlpSink;
-use crate::model::{now_ms, MetricKind, Sample};
+use crate::model::{MetricKind, Sample};
+use didban_base::now_ms;
 use statements::{statements_sql, QueryLog, Statement};
 
 pub mod statements;

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
@@ -14,6 +14,7 @@ use tokio_postgres::Row;
 
 use crate::export::{OtlpSink, Signal};
 use crate::model::Sample;
+use didban_base::otlp::kv;
 
 /// Most query texts remembered as already shipped.
 pub const MAX_SHIPPED: usize = 10_000;
@@ -136,16 +137,6 @@ impl Statement {
             self.write_seconds,
             now,
         ));
-    }
-}
-
-fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.to_string())),
-        }),
-        ..Default::default()
     }
 }
 

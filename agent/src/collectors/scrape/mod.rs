@@ -11,7 +11,8 @@ use futures::future::BoxFuture;
 use crate::collectors::Collector;
 use crate::config::ScrapeConfig;
 use crate::error::CollectError;
-use crate::model::{now_ms, Sample};
+use crate::model::Sample;
+use didban_base::now_ms;
 use parse::{parse, Format, ParsedSample};
 
 /// Largest metrics page accepted.

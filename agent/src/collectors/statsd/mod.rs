@@ -14,8 +14,9 @@ use tokio::task::JoinHandle;
 use crate::collectors::Collector;
 use crate::config::StatsdConfig;
 use crate::error::CollectError;
-use crate::model::{now_ms, Sample};
+use crate::model::Sample;
 use aggregate::Aggregator;
+use didban_base::now_ms;
 use parse::parse_line;
 
 struct State {
