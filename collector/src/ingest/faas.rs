@@ -5,7 +5,8 @@
 //! Labels: `faas_name`, `cloud_provider`, `cloud_region`, `faas_trigger`:
 //!
 //! - `faas_invocations_total`, `faas_errors_total` (error status), `faas_coldstarts_total`
-//!   (`faas.coldstart` true);
+//!   (`faas.coldstart` true); all three exist from a function's first invocation on, at 0
+//!   until something is counted;
 //! - `faas_invoke_duration_seconds_{bucket,sum,count}`;
 //! - `faas_gb_seconds_total` and `faas_estimated_cost_usd_total` (labels `faas_name`,
 //!   `cloud_provider`, `cloud_region`, `host_arch`): per invocation, the duration rounded
@@ -96,9 +97,10 @@ impl FaasMeter {
             ("faas_trigger", trigger.as_str()),
         ];
         counters.add("faas_invocations_total", &labels, 1.0);
-        if s.status_code == status::ERROR {
-            counters.add("faas_errors_total", &labels, 1.0);
-        }
+        // Added even when zero, so a function without failures reads 0 errors (and a 0%
+        // error ratio), not "no data".
+        let failed = s.status_code == status::ERROR;
+        counters.add("faas_errors_total", &labels, if failed { 1.0 } else { 0.0 });
         let cold = match attr(s, "faas.coldstart") {
             Some(Value::Bool(b)) => *b,
             Some(Value::String(v)) => v == "true",
@@ -185,6 +187,11 @@ mod tests {
         let out = m.observe(&spans, 1000);
         assert_eq!(value(&out, "faas_invocations_total"), 3.0);
         assert_eq!(value(&out, "faas_coldstarts_total"), 1.0);
+        // No invocation failed: the error counter exists and reads 0.
+        assert!(out
+            .iter()
+            .any(|s| s.labels.metric_name() == Some("faas_errors_total")));
+        assert_eq!(value(&out, "faas_errors_total"), 0.0);
         // 0.6 s billed × 0.125 GiB = 0.075 GB-s; 3 requests × $0.20/M + 0.075 × $0.0000166667.
         assert!((value(&out, "faas_gb_seconds_total") - 0.075).abs() < 1e-12);
         let want = 3.0 * 0.2 / 1e6 + 0.075 * 0.0000166667;
