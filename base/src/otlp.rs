@@ -20,6 +20,5 @@ pub fn kv_any(key: &str, value: AnyValue) -> KeyValue {
 pub fn string_value(value: &str) -> AnyValue {
     AnyValue {
         value: Some(any_value::Value::StringValue(value.to_string())),
-        ..Default::default()
     }
 }

@@ -6,7 +6,6 @@
 //! disk and dashboard range-query latency, and prints every figure with the ratio
 //! Didban ÷ Prometheus. See docs/benchmarks.md.
 
-mod datagen;
 mod load;
 mod measure;
 mod otlp;

@@ -16,9 +16,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
-use crate::datagen::{Dataset, Kind};
 use crate::load::{Plan, Request};
 use crate::remote_write::Batching;
+use didban_demo::nodegen::{Dataset, Kind};
 
 fn kv(k: &str, v: &str) -> KeyValue {
     KeyValue {
@@ -167,7 +167,7 @@ pub fn headers() -> Vec<(&'static str, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datagen::Shape;
+    use didban_demo::nodegen::Shape;
 
     #[test]
     fn otlp_plan_counts_the_same_samples_as_remote_write() -> anyhow::Result<()> {

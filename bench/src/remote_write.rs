@@ -5,8 +5,8 @@ use bytes::Bytes;
 use didban_collector::ingest::remote_write::{TimeSeries, WireLabel, WireSample, WriteRequest};
 use prost::Message;
 
-use crate::datagen::Dataset;
 use crate::load::{Plan, Request};
+use didban_demo::nodegen::Dataset;
 
 /// How to cut the data set into remote_write requests.
 #[derive(Debug, Clone, Copy)]
@@ -103,7 +103,7 @@ pub fn headers() -> Vec<(&'static str, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datagen::Shape;
+    use didban_demo::nodegen::Shape;
 
     #[test]
     fn plan_round_trips_through_snappy_and_protobuf() -> anyhow::Result<()> {

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::datagen::{Dataset, Shape};
 use crate::load::{self, Plan};
 use crate::measure::{self, Latency, RangeQuery, RssSampler};
 use crate::remote_write::Batching;
 use crate::report::{Better, Figure, Machine, Report, Row};
 use crate::targets::{self, Running};
 use crate::{otlp, remote_write, Args, TargetArg};
+use didban_demo::nodegen::{Dataset, Shape};
 
 /// Ingest figures of one system and protocol.
 #[derive(Debug, Clone)]

@@ -6,7 +6,6 @@ pub mod config;
 pub mod config_auth;
 pub mod config_signals;
 pub mod datadir;
-pub mod demo;
 pub mod host_metrics;
 pub mod ingest;
 pub mod metadata;

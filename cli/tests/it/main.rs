@@ -1,0 +1,19 @@
+//! Tests of the real `didban` binary as a user runs it: serve, demo, rule tools, sign-in,
+//! the browser, crashes and restarts. One test binary for the crate (each `tests/*.rs`
+//! would link the whole stack again).
+#![allow(clippy::unwrap_used)]
+
+mod alerting_cli;
+mod alerting_e2e;
+mod auth_support;
+mod demo;
+mod host_metrics;
+mod lifecycle;
+mod process;
+mod prom_api;
+mod prometheus_remote_write;
+mod traces_logs_crash;
+mod traces_logs_ingest;
+mod traces_logs_python;
+mod ui_auth;
+mod ui_browser;
