@@ -1,25 +1,26 @@
 //! Didban's storage engine.
 //!
 //! - [`model`]: labels, samples, matchers — the Prometheus data model.
-//! - [`db`]: the metric database (WAL → head → Parquet blocks) that ingest appends to.
+//! - [`metrics`]: the metric database (WAL → head → Parquet blocks) that ingest appends to.
 //! - [`query`]: the read trait every query engine uses.
 //! - [`promql`]: the PromQL evaluator.
 //! - [`logs`]: the log store (WAL → one Tantivy index per day).
 //! - [`traces`]: the span store (WAL → span head → Parquet span blocks).
 
-pub mod block;
-pub mod db;
 pub mod duration;
-mod head;
 pub mod logs;
+pub mod metrics;
 pub mod model;
-mod postings;
 pub mod promql;
 pub mod query;
 pub mod traces;
 mod wal;
 
-pub use db::{
+/// The metric modules under the paths they had before the `metrics/` folder, so
+/// `didban_store::db::…` and `didban_store::block::…` keep working.
+pub use metrics::{block, db};
+
+pub use metrics::db::{
     AppendError, AppendReport, Db, DbOptions, DbStats, FsyncMode, OpenError, RejectReason, SeriesLimits,
 };
 pub use model::{Label, LabelMatcher, Labels, MatchOp, Sample, SeriesSamples};

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::db::{AppendError, FsyncMode};
+use crate::metrics::db::{AppendError, FsyncMode};
 use crate::wal::{read_log, Wal, WalConfig};
 use day::DayIndex;
 use schema::Fields;

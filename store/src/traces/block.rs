@@ -26,8 +26,8 @@ use parquet::file::statistics::Statistics;
 
 use super::query::TraceQuery;
 use super::span::{Span, SpanEvent, SpanLink};
-use crate::block::reader::column;
-use crate::block::{BlockError, TMP_PREFIX};
+use crate::metrics::block::reader::column;
+use crate::metrics::block::{BlockError, TMP_PREFIX};
 
 /// Version of the span block layout in `meta.json`.
 pub const SPAN_BLOCK_FORMAT_VERSION: u32 = 1;
@@ -81,7 +81,7 @@ pub(crate) struct SpanBlock {
 impl SpanBlock {
     /// Opens the block in `dir`: `meta.json` and the Parquet footer.
     pub(crate) fn open(dir: &Path) -> Result<SpanBlock, BlockError> {
-        let meta: SpanBlockMeta = crate::block::read_meta(dir)?;
+        let meta: SpanBlockMeta = crate::metrics::block::read_meta(dir)?;
         if meta.format_version != SPAN_BLOCK_FORMAT_VERSION {
             return Err(BlockError::corrupt(
                 dir,

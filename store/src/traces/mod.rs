@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::block::BlockError;
-use crate::db::{AppendError, FsyncMode, OpenError};
+use crate::metrics::block::BlockError;
+use crate::metrics::db::{AppendError, FsyncMode, OpenError};
 use crate::wal::{read_log, Wal, WalConfig};
 use block::SpanBlock;
 use head::{note_trace, SpanHead};

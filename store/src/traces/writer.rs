@@ -18,8 +18,8 @@ use serde::Serialize;
 
 use super::block::{Operation, SpanBlockMeta, SPAN_BLOCK_FORMAT_VERSION};
 use super::span::Span;
-use crate::block::writer::write_synced;
-use crate::block::{new_block_id, BlockError, TMP_PREFIX};
+use crate::metrics::block::writer::write_synced;
+use crate::metrics::block::{new_block_id, BlockError, TMP_PREFIX};
 use crate::wal::segment::sync_dir;
 
 /// Rows per row group of `spans.parquet`.

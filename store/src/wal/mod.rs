@@ -6,7 +6,6 @@
 //! covers the whole group before every append in it is acknowledged. The order of records
 //! in the log is the order in which they were submitted.
 
-pub(crate) mod record;
 pub(crate) mod segment;
 
 use std::fs::{File, OpenOptions};
@@ -20,7 +19,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::db::FsyncMode;
+use crate::metrics::db::FsyncMode;
 
 /// Counters the writer keeps for [`crate::DbStats`].
 #[derive(Debug, Default)]

@@ -19,10 +19,10 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::block::{self, Block};
-use crate::head::{AppendRules, Head};
+use crate::metrics::block::{self, Block};
+use crate::metrics::head::{AppendRules, Head};
+use crate::metrics::record::WalRecord;
 use crate::model::SeriesSamples;
-use crate::wal::record::WalRecord;
 use crate::wal::{segment, Wal, WalConfig};
 
 /// A head that was cut and waits to be written as a block; WAL segments numbered below

@@ -20,8 +20,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::postings::Postings;
 use crate::model::{LabelMatcher, Labels, SeriesSamples};
-use crate::postings::Postings;
 
 /// Version of the block layout written into `meta.json`.
 pub const BLOCK_FORMAT_VERSION: u32 = 1;

@@ -12,9 +12,9 @@ pub(crate) use rules::AppendRules;
 // than SipHash on the per-sample lookups of the append path.
 use foldhash::HashMap;
 
+use crate::metrics::postings::Postings;
+use crate::metrics::record::{SeriesDef, WalRecord};
 use crate::model::{LabelMatcher, Labels, Sample, SeriesSamples};
-use crate::postings::Postings;
-use crate::wal::record::{SeriesDef, WalRecord};
 
 /// Fixed per-series overhead counted on top of the labels (maps, vectors, postings).
 const SERIES_OVERHEAD_BYTES: u64 = 160;

@@ -1,0 +1,15 @@
+//! The metric store: samples go to the WAL (`<data_dir>/wal/metrics`), into the in-memory
+//! head, and are cut into immutable Parquet blocks (`<data_dir>/metrics/blocks`).
+//!
+//! - [`db`]: the [`Db`](db::Db) the server holds: append, read, maintain (cut, compact,
+//!   retention), close.
+//! - [`block`]: the metric block format: writing, reading, compaction.
+//! - `head`: series and samples in memory, and the rules an append is checked against.
+//! - `record`: the metric WAL record (series definitions, samples by series ref).
+//! - `postings`: the label index the head and every block use to find series.
+
+pub mod block;
+pub mod db;
+mod head;
+mod postings;
+mod record;
