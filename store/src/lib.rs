@@ -13,15 +13,14 @@ pub mod metrics;
 pub mod model;
 pub mod promql;
 pub mod query;
+mod storage;
 pub mod traces;
-mod wal;
 
 /// The metric modules under the paths they had before the `metrics/` folder, so
 /// `didban_store::db::…` and `didban_store::block::…` keep working.
 pub use metrics::{block, db};
 
-pub use metrics::db::{
-    AppendError, AppendReport, Db, DbOptions, DbStats, FsyncMode, OpenError, RejectReason, SeriesLimits,
-};
+pub use metrics::db::{AppendReport, Db, DbOptions, DbStats, RejectReason, SeriesLimits};
 pub use model::{Label, LabelMatcher, Labels, MatchOp, Sample, SeriesSamples};
 pub use query::{Queryable, ReadError};
+pub use storage::{AppendError, BlockError, FsyncMode, OpenError};

@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::metrics::db::{AppendError, FsyncMode};
-use crate::wal::{read_log, Wal, WalConfig};
+use crate::storage::wal::{read_log, Wal, WalConfig};
+use crate::storage::{AppendError, FsyncMode};
 use day::DayIndex;
 use schema::Fields;
 

@@ -27,7 +27,8 @@ use parquet::file::statistics::Statistics;
 use super::query::TraceQuery;
 use super::span::{Span, SpanEvent, SpanLink};
 use crate::metrics::block::reader::column;
-use crate::metrics::block::{BlockError, TMP_PREFIX};
+use crate::metrics::block::TMP_PREFIX;
+use crate::storage::BlockError;
 
 /// Version of the span block layout in `meta.json`.
 pub const SPAN_BLOCK_FORMAT_VERSION: u32 = 1;

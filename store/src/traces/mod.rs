@@ -23,9 +23,8 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::metrics::block::BlockError;
-use crate::metrics::db::{AppendError, FsyncMode, OpenError};
-use crate::wal::{read_log, Wal, WalConfig};
+use crate::storage::wal::{read_log, Wal, WalConfig};
+use crate::storage::{AppendError, BlockError, FsyncMode, OpenError};
 use block::SpanBlock;
 use head::{note_trace, SpanHead};
 

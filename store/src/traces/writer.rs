@@ -18,9 +18,9 @@ use serde::Serialize;
 
 use super::block::{Operation, SpanBlockMeta, SPAN_BLOCK_FORMAT_VERSION};
 use super::span::Span;
-use crate::metrics::block::writer::write_synced;
-use crate::metrics::block::{new_block_id, BlockError, TMP_PREFIX};
-use crate::wal::segment::sync_dir;
+use crate::metrics::block::{new_block_id, TMP_PREFIX};
+use crate::storage::fsutil::{sync_dir, write_synced};
+use crate::storage::BlockError;
 
 /// Rows per row group of `spans.parquet`.
 const ROW_GROUP_ROWS: usize = 16 * 1024;
@@ -266,7 +266,7 @@ impl SpanBlockWriter {
             path: meta_path.clone(),
             source,
         })?;
-        write_synced(&meta_path, &text)?;
+        write_synced(&meta_path, &text).map_err(|e| BlockError::io(&meta_path, e))?;
         sync_dir(&self.tmp_dir).map_err(|e| BlockError::io(&self.tmp_dir, e))?;
         let final_dir = self
             .blocks_dir

@@ -11,6 +11,9 @@ pub(crate) mod writer;
 
 pub(crate) use writer::BlockWriter;
 
+/// The shared block error, under the path it had when it lived here.
+pub use crate::storage::BlockError;
+
 use std::collections::hash_map::RandomState;
 use std::fs;
 use std::hash::{BuildHasher, Hasher};
@@ -28,76 +31,6 @@ pub const BLOCK_FORMAT_VERSION: u32 = 1;
 
 /// Prefix of directories that are not (yet or any more) blocks; removed at open.
 pub(crate) const TMP_PREFIX: &str = ".tmp-";
-
-/// Why a block could not be written or read.
-#[derive(Debug, thiserror::Error)]
-pub enum BlockError {
-    /// Reading or writing a file or directory failed.
-    #[error("block I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The Parquet library refused a file.
-    #[error("parquet error in {path}: {source}")]
-    Parquet {
-        path: PathBuf,
-        #[source]
-        source: parquet::errors::ParquetError,
-    },
-    /// Arrow arrays did not fit the expected schema.
-    #[error("arrow error in {path}: {source}")]
-    Arrow {
-        path: PathBuf,
-        #[source]
-        source: arrow::error::ArrowError,
-    },
-    /// `meta.json` is not valid.
-    #[error("bad meta.json in {path}: {source}")]
-    Meta {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-    /// The files contradict each other or the layout.
-    #[error("corrupt block {path}: {reason}")]
-    Corrupt { path: PathBuf, reason: String },
-}
-
-impl BlockError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> BlockError {
-        BlockError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-
-    pub(crate) fn parquet(path: &Path, source: parquet::errors::ParquetError) -> BlockError {
-        BlockError::Parquet {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-
-    pub(crate) fn corrupt(path: &Path, reason: impl Into<String>) -> BlockError {
-        BlockError::Corrupt {
-            path: path.to_path_buf(),
-            reason: reason.into(),
-        }
-    }
-}
-
-impl From<BlockError> for std::io::Error {
-    fn from(e: BlockError) -> std::io::Error {
-        match e {
-            BlockError::Io { path, source } => {
-                std::io::Error::new(source.kind(), format!("{}: {source}", path.display()))
-            }
-            other => std::io::Error::other(other.to_string()),
-        }
-    }
-}
 
 /// Contents of `meta.json`: what an outside reader needs to pick blocks by time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

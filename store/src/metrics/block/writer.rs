@@ -19,7 +19,7 @@ use super::{
     new_block_id, BlockError, BlockMeta, BlockSeries, CompactionMeta, BLOCK_FORMAT_VERSION, TMP_PREFIX,
 };
 use crate::model::{Labels, Sample, METRIC_NAME_LABEL};
-use crate::wal::segment::sync_dir;
+use crate::storage::fsutil::{sync_dir, write_synced};
 
 /// Rows per row group of `samples.parquet`.
 pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
@@ -223,7 +223,7 @@ impl BlockWriter {
             path: meta_path.clone(),
             source,
         })?;
-        write_synced(&meta_path, &text)?;
+        write_synced(&meta_path, &text).map_err(|e| BlockError::io(&meta_path, e))?;
         sync_dir(&self.tmp_dir).map_err(|e| BlockError::io(&self.tmp_dir, e))?;
 
         let final_dir = self.blocks_dir.join(format!("{min_t}-{max_t}-{}", self.id));
@@ -240,13 +240,6 @@ impl Drop for BlockWriter {
             let _ = fs::remove_dir_all(&self.tmp_dir);
         }
     }
-}
-
-pub(crate) fn write_synced(path: &Path, data: &[u8]) -> Result<(), BlockError> {
-    use std::io::Write;
-    let mut file = File::create(path).map_err(|e| BlockError::io(path, e))?;
-    file.write_all(data).map_err(|e| BlockError::io(path, e))?;
-    file.sync_all().map_err(|e| BlockError::io(path, e))
 }
 
 /// Writes `series.parquet`: one row per series in id order.

@@ -9,9 +9,10 @@ mod maintain;
 mod read;
 mod types;
 
-pub use types::{
-    AppendError, AppendReport, DbOptions, DbStats, FsyncMode, OpenError, RejectReason, SeriesLimits,
-};
+pub use types::{AppendReport, DbOptions, DbStats, RejectReason, SeriesLimits};
+
+/// The shared error types and fsync setting, under the paths they had when they lived here.
+pub use crate::storage::{AppendError, FsyncMode, OpenError};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,7 +24,7 @@ use crate::metrics::block::{self, Block};
 use crate::metrics::head::{AppendRules, Head};
 use crate::metrics::record::WalRecord;
 use crate::model::SeriesSamples;
-use crate::wal::{segment, Wal, WalConfig};
+use crate::storage::wal::{segment, Wal, WalConfig};
 
 /// A head that was cut and waits to be written as a block; WAL segments numbered below
 /// `keep_from` hold only its data (and older) and go once the block is durable.

@@ -5,21 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::block::BlockError;
-
-/// When the WAL is fsynced relative to acknowledging an append.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum FsyncMode {
-    /// Every append waits for an fsync that covers it (group commit). Nothing
-    /// acknowledged is lost on a crash.
-    #[default]
-    Batch,
-    /// Appends are acknowledged after the write; a timer fsyncs every `fsync_interval`.
-    Interval,
-    /// Never fsync explicitly; the OS decides. For benchmarks and throwaway data.
-    Off,
-}
+use crate::storage::FsyncMode;
 
 /// Everything the database needs to know, with the defaults documented in
 /// `docs/configuration.md`.
@@ -47,7 +33,7 @@ pub struct DbOptions {
     /// When blocks take more bytes than this, the oldest are deleted (0 = no limit).
     pub retention_bytes: u64,
     /// Memory the head (live plus heads waiting to become blocks) may use before appends
-    /// are refused with [`AppendError::Overloaded`]; a cut is forced at 80%.
+    /// are refused with [`AppendError::Overloaded`](crate::AppendError::Overloaded); a cut is forced at 80%.
     pub head_memory_bytes: u64,
     /// Limits applied to every appended series.
     pub limits: SeriesLimits,
@@ -192,47 +178,6 @@ impl AppendReport {
             }
         }
     }
-}
-
-/// Why a whole append failed; nothing of it was stored or acknowledged.
-#[derive(Debug, thiserror::Error)]
-pub enum AppendError {
-    /// The head is over its memory limit; retry after the next block cut.
-    #[error("head is over its memory limit ({used} of {limit} bytes); retry later")]
-    Overloaded { used: u64, limit: u64 },
-    /// Log records waiting to be indexed and made durable are over their limit; retry
-    /// after indexing catches up.
-    #[error("log ingest backlog is over its limit ({used} of {limit} bytes waiting); retry later")]
-    Backlog { used: u64, limit: u64 },
-    /// Writing or syncing the WAL failed; the samples may be visible to queries but are
-    /// not durable, and the request should be retried.
-    #[error("write-ahead log failed: {0}")]
-    Wal(#[from] std::io::Error),
-    /// [`crate::Db::close`] was called.
-    #[error("database is closed")]
-    Closed,
-}
-
-/// Why the database could not open.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// A directory could not be created.
-    #[error("cannot open data directory {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// A WAL segment could not be read or repaired, or the writer could not start.
-    #[error("cannot replay write-ahead log {path}: {source}")]
-    Wal {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The blocks directory could not be listed or cleaned up.
-    #[error(transparent)]
-    Block(#[from] BlockError),
 }
 
 /// Figures for self-monitoring.

@@ -1,5 +1,8 @@
-//! The write-ahead log: segment files under `<data_dir>/wal/metrics/` written by one
-//! dedicated thread with group commit.
+//! The write-ahead log: segment files under `<data_dir>/wal/<store>/` (`metrics`,
+//! `traces`, `logs`) written by one dedicated thread with group commit.
+//!
+//! The log moves opaque payloads; what a record means is the business of the store that
+//! submits it (`metrics::record`, `traces::span`, `logs::record`).
 //!
 //! Appends hand an encoded record to the writer thread through a channel. The thread takes
 //! everything queued, writes it with one `write`, then (in [`FsyncMode::Batch`]) one fsync
@@ -19,9 +22,10 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::metrics::db::FsyncMode;
+use crate::storage::fsutil::sync_dir;
+use crate::storage::fsync::FsyncMode;
 
-/// Counters the writer keeps for [`crate::DbStats`].
+/// Counters the writer keeps for the stores' stats (e.g. [`crate::DbStats`]).
 #[derive(Debug, Default)]
 pub(crate) struct WalStats {
     pub bytes_written: AtomicU64,
@@ -144,7 +148,7 @@ impl Wal {
             removed += 1;
         }
         if removed > 0 {
-            segment::sync_dir(&self.dir)?;
+            sync_dir(&self.dir)?;
             self.stats.segments.fetch_sub(removed as u64, Ordering::Relaxed);
         }
         Ok(removed)
@@ -362,7 +366,7 @@ impl Writer {
                 )
             })?;
         if self.config.mode != FsyncMode::Off {
-            segment::sync_dir(&self.dir)?;
+            sync_dir(&self.dir)?;
         }
         self.file = Some(file);
         self.seg_no = next;
