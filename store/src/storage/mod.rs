@@ -7,11 +7,17 @@
 //!   leaves encodings to `tsdb/record`.
 //! - [`FsyncMode`]: when a WAL is fsynced relative to acknowledging an append.
 //! - The error types: [`AppendError`], [`OpenError`], [`BlockError`].
-//! - `fsutil`: directory fsync and synced file writes.
+//! - `block_dir`: the life of a block directory, for metric and span blocks alike —
+//!   written in a `.tmp-<id>` directory, fsynced, renamed to `<min>-<max>-<id>`, the
+//!   parent fsynced; leftovers removed at open; deletion by rename to `.tmp-del-…`.
+//! - `parquet`: reading helpers both block kinds use.
+//! - `fsutil`: directory fsync and synced file writes (Prometheus' `tsdb/fileutil`).
 
+pub(crate) mod block_dir;
 mod error;
-pub(crate) mod fsutil;
+mod fsutil;
 mod fsync;
+pub(crate) mod parquet;
 pub(crate) mod wal;
 
 pub use error::{AppendError, BlockError, OpenError};
