@@ -5,9 +5,12 @@
 //!   retention), close.
 //! - [`block`]: the metric block format: writing, reading, compaction.
 //! - `head`: series and samples in memory, and the rules an append is checked against.
+//! - `append`: the vocabulary of an append — [`SeriesLimits`](db::SeriesLimits),
+//!   [`RejectReason`](db::RejectReason), [`AppendReport`](db::AppendReport).
 //! - `record`: the metric WAL record (series definitions, samples by series ref).
 //! - `postings`: the label index the head and every block use to find series.
 
+mod append;
 pub mod block;
 pub mod db;
 mod head;

@@ -9,7 +9,10 @@ mod maintain;
 mod read;
 mod types;
 
-pub use types::{AppendReport, DbOptions, DbStats, RejectReason, SeriesLimits};
+pub use types::{DbOptions, DbStats};
+
+/// The vocabulary of an append, defined beside the head that applies it.
+pub use crate::metrics::append::{AppendReport, RejectReason, SeriesLimits};
 
 /// The shared error types and fsync setting, under the paths they had when they lived here.
 pub use crate::storage::{AppendError, FsyncMode, OpenError};
@@ -21,7 +24,8 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::metrics::block::{self, Block};
-use crate::metrics::head::{AppendRules, Head};
+use crate::metrics::head::rules::AppendRules;
+use crate::metrics::head::Head;
 use crate::metrics::record::WalRecord;
 use crate::model::SeriesSamples;
 use crate::storage::wal::{segment, Wal, WalConfig};

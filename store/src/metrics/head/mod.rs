@@ -4,9 +4,7 @@
 //! samples sorted by timestamp and the newest timestamp it ever accepted (`max_t`), which
 //! survives head cuts so the ordering rules keep working across them.
 
-mod rules;
-
-pub(crate) use rules::AppendRules;
+pub(crate) mod rules;
 
 // foldhash: seeded (no predictable collisions from label values) and several times faster
 // than SipHash on the per-sample lookups of the append path.

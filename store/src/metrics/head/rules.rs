@@ -1,7 +1,7 @@
 //! The acceptance rules for appended series and samples.
 
 use super::{Head, MemSeries};
-use crate::metrics::db::{AppendReport, RejectReason, SeriesLimits};
+use crate::metrics::append::{AppendReport, RejectReason, SeriesLimits};
 use crate::metrics::record::SeriesDef;
 use crate::model::{Labels, Sample};
 
