@@ -2,10 +2,13 @@
 //!
 //! - [`model`]: labels, samples, matchers — the Prometheus data model.
 //! - [`metrics`]: the metric database (WAL → head → Parquet blocks) that ingest appends to.
+//! - [`traces`]: the span store (WAL → span head → Parquet span blocks).
+//! - [`logs`]: the log store (WAL → one Tantivy index per day).
+//! - `storage`: what those three share — the WAL, the block-directory lifecycle,
+//!   [`FsyncMode`] and the error types [`AppendError`], [`OpenError`], [`BlockError`]
+//!   (re-exported here).
 //! - [`query`]: the read trait every query engine uses.
 //! - [`promql`]: the PromQL evaluator.
-//! - [`logs`]: the log store (WAL → one Tantivy index per day).
-//! - [`traces`]: the span store (WAL → span head → Parquet span blocks).
 
 pub mod duration;
 pub mod logs;

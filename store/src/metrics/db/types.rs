@@ -69,16 +69,19 @@ pub struct DbStats {
     /// Approximate bytes of labels and samples in memory (live plus frozen heads); the
     /// figure compared with `head_memory_bytes`.
     pub head_bytes: u64,
-    /// Oldest and newest sample in memory.
+    /// Oldest sample in memory.
     pub head_min_time_ms: Option<i64>,
+    /// Newest sample in memory.
     pub head_max_time_ms: Option<i64>,
-    /// Blocks on disk and their total size.
+    /// Blocks on disk.
     pub blocks: u64,
+    /// Total size of the blocks on disk.
     pub block_bytes: u64,
     /// Bytes written to WAL segments since open (frames included).
     pub wal_bytes_written: u64,
-    /// fsyncs of WAL segments since open and the time they took.
+    /// fsyncs of WAL segments since open.
     pub wal_fsyncs: u64,
+    /// Time those fsyncs took.
     pub wal_fsync_seconds_total: f64,
     /// WAL segment files currently on disk.
     pub wal_segments: u64,
