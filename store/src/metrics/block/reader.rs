@@ -28,7 +28,7 @@ pub(crate) struct Block {
     pub series: Vec<BlockSeries>,
     postings: Postings,
     /// Footer and page index of `samples.parquet`, read at open.
-    samples_metadata: parquet::arrow::arrow_reader::ArrowReaderMetadata,
+    samples_metadata: ArrowReaderMetadata,
     /// Bytes of the block's files on disk.
     pub bytes: u64,
 }

@@ -11,7 +11,7 @@ mod types;
 
 pub use types::{DbOptions, DbStats};
 
-/// The vocabulary of an append, defined beside the head that applies it.
+/// The vocabulary of an append (`metrics/append.rs`), shared with the head that applies it.
 pub use crate::metrics::append::{AppendReport, RejectReason, SeriesLimits};
 
 /// The shared error types and fsync setting, under the paths they had when they lived here.
