@@ -211,11 +211,7 @@ impl LogStore {
             path: wal_dir.clone(),
             source,
         })?;
-        let config = WalConfig {
-            mode: options.fsync,
-            interval: options.fsync_interval,
-            segment_bytes: options.wal_segment_bytes.max(1024),
-        };
+        let config = WalConfig::new(options.fsync, options.fsync_interval, options.wal_segment_bytes);
         let wal = Wal::start(&wal_dir, log.last_segment + 1, config).map_err(|source| LogError::Io {
             path: wal_dir.clone(),
             source,

@@ -86,11 +86,7 @@ impl Db {
         }
         let counters = Counters::default();
         let last_segment = replay(&wal_dir, &mut head, &counters)?;
-        let config = WalConfig {
-            mode: options.fsync,
-            interval: options.fsync_interval,
-            segment_bytes: options.wal_segment_bytes.max(1024),
-        };
+        let config = WalConfig::new(options.fsync, options.fsync_interval, options.wal_segment_bytes);
         let wal = Wal::start(&wal_dir, last_segment + 1, config).map_err(|source| OpenError::Wal {
             path: wal_dir.clone(),
             source,

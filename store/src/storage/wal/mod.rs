@@ -34,12 +34,27 @@ pub(crate) struct WalStats {
     pub segments: AtomicU64,
 }
 
+/// Smallest segment size the writer accepts; smaller settings are raised to it.
+const MIN_SEGMENT_BYTES: u64 = 1024;
+
 /// How the writer behaves.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WalConfig {
     pub mode: FsyncMode,
     pub interval: Duration,
     pub segment_bytes: u64,
+}
+
+impl WalConfig {
+    /// A store's WAL settings: its fsync mode and interval, and the size at which a
+    /// segment is closed (at least [`MIN_SEGMENT_BYTES`]).
+    pub(crate) fn new(mode: FsyncMode, interval: Duration, segment_bytes: u64) -> WalConfig {
+        WalConfig {
+            mode,
+            interval,
+            segment_bytes: segment_bytes.max(MIN_SEGMENT_BYTES),
+        }
+    }
 }
 
 enum Msg {
