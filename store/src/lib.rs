@@ -1,26 +1,29 @@
 //! Didban's storage engine.
 //!
 //! - [`model`]: labels, samples, matchers — the Prometheus data model.
-//! - [`db`]: the metric database (WAL → head → Parquet blocks) that ingest appends to.
+//! - [`metrics`]: the metric database (WAL → head → Parquet blocks) that ingest appends to.
+//! - [`traces`]: the span store (WAL → span head → Parquet span blocks).
+//! - [`logs`]: the log store (WAL → one Tantivy index per day).
+//! - `storage`: what those three share — the WAL, the block-directory lifecycle,
+//!   [`FsyncMode`] and the error types [`AppendError`], [`OpenError`], [`BlockError`]
+//!   (re-exported here).
 //! - [`query`]: the read trait every query engine uses.
 //! - [`promql`]: the PromQL evaluator.
-//! - [`logs`]: the log store (WAL → one Tantivy index per day).
-//! - [`traces`]: the span store (WAL → span head → Parquet span blocks).
 
-pub mod block;
-pub mod db;
 pub mod duration;
-mod head;
 pub mod logs;
+pub mod metrics;
 pub mod model;
-mod postings;
 pub mod promql;
 pub mod query;
+mod storage;
 pub mod traces;
-mod wal;
 
-pub use db::{
-    AppendError, AppendReport, Db, DbOptions, DbStats, FsyncMode, OpenError, RejectReason, SeriesLimits,
-};
+/// The metric modules under the paths they had before the `metrics/` folder, so
+/// `didban_store::db::…` and `didban_store::block::…` keep working.
+pub use metrics::{block, db};
+
+pub use metrics::db::{AppendReport, Db, DbOptions, DbStats, RejectReason, SeriesLimits};
 pub use model::{Label, LabelMatcher, Labels, MatchOp, Sample, SeriesSamples};
 pub use query::{Queryable, ReadError};
+pub use storage::{AppendError, BlockError, FsyncMode, OpenError};

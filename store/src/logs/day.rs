@@ -9,8 +9,8 @@ use tantivy::directory::MmapDirectory;
 use tantivy::indexer::LogMergePolicy;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
+use super::error::LogError;
 use super::schema::Fields;
-use super::LogError;
 
 /// A day's index.
 pub(crate) struct DayIndex {

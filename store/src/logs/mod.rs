@@ -9,12 +9,15 @@
 //! are indexed again, so what the WAL covers is never lost and never indexed twice.
 
 mod day;
+mod error;
+mod query;
 mod record;
 mod schema;
 mod search;
 
+pub use error::LogError;
+pub use query::{Cursor, HistogramBucket, LogPage, LogQuery};
 pub use record::{day_of, day_start, severity_name, LogRecord};
-pub use search::{Cursor, HistogramBucket, LogPage, LogQuery};
 
 use std::collections::BTreeMap;
 use std::io;
@@ -25,35 +28,10 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::db::{AppendError, FsyncMode};
-use crate::wal::{read_log, Wal, WalConfig};
+use crate::storage::wal::{read_log, Wal, WalConfig};
+use crate::storage::{AppendError, FsyncMode};
 use day::DayIndex;
 use schema::Fields;
-
-/// Why the log store failed to open, commit or answer a search.
-#[derive(Debug, thiserror::Error)]
-pub enum LogError {
-    /// A file or directory operation failed.
-    #[error("log store I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    /// Tantivy refused an operation on an index.
-    #[error("log index {path}: {source}")]
-    Tantivy {
-        path: PathBuf,
-        #[source]
-        source: tantivy::TantivyError,
-    },
-    /// The search query does not parse or names an unknown field.
-    #[error("invalid log query {query:?}: {message}")]
-    Query { query: String, message: String },
-    /// A request parameter is out of range.
-    #[error("{0}")]
-    BadRequest(String),
-}
 
 /// Options of the log store; defaults in `docs/configuration.md`.
 #[derive(Debug, Clone)]
@@ -233,11 +211,7 @@ impl LogStore {
             path: wal_dir.clone(),
             source,
         })?;
-        let config = WalConfig {
-            mode: options.fsync,
-            interval: options.fsync_interval,
-            segment_bytes: options.wal_segment_bytes.max(1024),
-        };
+        let config = WalConfig::new(options.fsync, options.fsync_interval, options.wal_segment_bytes);
         let wal = Wal::start(&wal_dir, log.last_segment + 1, config).map_err(|source| LogError::Io {
             path: wal_dir.clone(),
             source,

@@ -6,12 +6,12 @@
 //! `service` and `name` (a search skips row groups without the service or operation, as it
 //! skips those whose start-time or duration statistics fall outside its bounds). Attribute
 //! maps, events and links are JSON text columns (DuckDB's `json` functions read them).
-//! Block names use the metric blocks' id scheme, with times in nanoseconds.
+//! Block directories live as metric blocks do (`storage::block_dir`: written in a `.tmp-`
+//! directory, published as `<min>-<max>-<id>`), with times in nanoseconds.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow::array::{Int32Array, Int64Array, StringArray};
 use arrow::record_batch::RecordBatch;
@@ -26,8 +26,9 @@ use parquet::file::statistics::Statistics;
 
 use super::query::TraceQuery;
 use super::span::{Span, SpanEvent, SpanLink};
-use crate::block::reader::column;
-use crate::block::{BlockError, TMP_PREFIX};
+use crate::storage::block_dir::{self, BlockDir};
+use crate::storage::parquet::column;
+use crate::storage::BlockError;
 
 /// Version of the span block layout in `meta.json`.
 pub const SPAN_BLOCK_FORMAT_VERSION: u32 = 1;
@@ -70,18 +71,18 @@ fn level_one() -> u32 {
 
 /// A span block opened for reading.
 pub(crate) struct SpanBlock {
-    pub dir: PathBuf,
+    /// The block's directory (dereferences to its path), deleted once marked and dropped.
+    pub dir: BlockDir,
     pub meta: SpanBlockMeta,
     pub bytes: u64,
     service_names: Vec<String>,
     metadata: ArrowReaderMetadata,
-    delete_on_drop: AtomicBool,
 }
 
 impl SpanBlock {
     /// Opens the block in `dir`: `meta.json` and the Parquet footer.
     pub(crate) fn open(dir: &Path) -> Result<SpanBlock, BlockError> {
-        let meta: SpanBlockMeta = crate::block::read_meta(dir)?;
+        let meta: SpanBlockMeta = block_dir::read_meta(dir)?;
         if meta.format_version != SPAN_BLOCK_FORMAT_VERSION {
             return Err(BlockError::corrupt(
                 dir,
@@ -92,19 +93,14 @@ impl SpanBlock {
         let file = File::open(&path).map_err(|e| BlockError::io(&path, e))?;
         let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
             .map_err(|e| BlockError::parquet(&path, e))?;
-        let mut bytes = 0;
-        for entry in fs::read_dir(dir).map_err(|e| BlockError::io(dir, e))? {
-            let entry = entry.map_err(|e| BlockError::io(dir, e))?;
-            bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
-        }
+        let bytes = block_dir::dir_bytes(dir)?;
         let service_names = meta.services.keys().cloned().collect();
         Ok(SpanBlock {
-            dir: dir.to_path_buf(),
+            dir: BlockDir::new(dir, "span block"),
             meta,
             bytes,
             service_names,
             metadata,
-            delete_on_drop: AtomicBool::new(false),
         })
     }
 
@@ -293,23 +289,7 @@ impl SpanBlock {
 
     /// Schedules the directory for deletion once the last reader lets go of the block.
     pub(crate) fn mark_deleted(&self) {
-        self.delete_on_drop.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for SpanBlock {
-    fn drop(&mut self) {
-        if !self.delete_on_drop.load(Ordering::SeqCst) {
-            return;
-        }
-        let (Some(parent), Some(name)) = (self.dir.parent(), self.dir.file_name().and_then(|n| n.to_str()))
-        else {
-            return;
-        };
-        let doomed = parent.join(format!("{TMP_PREFIX}del-{name}"));
-        if let Err(e) = fs::rename(&self.dir, &doomed).and_then(|_| fs::remove_dir_all(&doomed)) {
-            tracing::warn!(block = %self.dir.display(), error = %e, "could not delete span block");
-        }
+        self.dir.mark_deleted();
     }
 }
 
@@ -454,23 +434,7 @@ fn parse_map(text: &str) -> Map<String, Value> {
 /// Opens every span block in `blocks_dir`, removing leftover temporary directories;
 /// unreadable blocks are logged and left on disk.
 pub(crate) fn open_all(blocks_dir: &Path) -> Result<Vec<SpanBlock>, BlockError> {
-    let mut blocks = Vec::new();
-    for entry in fs::read_dir(blocks_dir).map_err(|e| BlockError::io(blocks_dir, e))? {
-        let entry = entry.map_err(|e| BlockError::io(blocks_dir, e))?;
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().to_string();
-        if !path.is_dir() {
-            continue;
-        }
-        if name.starts_with(TMP_PREFIX) {
-            fs::remove_dir_all(&path).map_err(|e| BlockError::io(&path, e))?;
-            continue;
-        }
-        match SpanBlock::open(&path) {
-            Ok(b) => blocks.push(b),
-            Err(e) => tracing::error!(block = %path.display(), error = %e, "skipping unreadable span block"),
-        }
-    }
+    let mut blocks = block_dir::open_all(blocks_dir, "span block", SpanBlock::open)?;
     blocks.sort_by_key(|b| (b.meta.min_start_unix_nano, b.meta.max_start_unix_nano));
     Ok(blocks)
 }

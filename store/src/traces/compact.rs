@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::block::SpanBlock;
 use super::writer::{span_order, SpanBlockWriter};
-use crate::block::BlockError;
+use crate::storage::BlockError;
 
 /// Groups of block indexes (into `blocks`) to merge: two or more blocks lying entirely in
 /// one window that ended before `done_before`.

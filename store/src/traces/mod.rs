@@ -23,9 +23,8 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::block::BlockError;
-use crate::db::{AppendError, FsyncMode, OpenError};
-use crate::wal::{read_log, Wal, WalConfig};
+use crate::storage::wal::{read_log, Wal, WalConfig};
+use crate::storage::{AppendError, BlockError, FsyncMode, OpenError};
 use block::SpanBlock;
 use head::{note_trace, SpanHead};
 
@@ -158,11 +157,7 @@ impl TraceStore {
                 }
             }
         }
-        let config = WalConfig {
-            mode: options.fsync,
-            interval: options.fsync_interval,
-            segment_bytes: options.wal_segment_bytes.max(1024),
-        };
+        let config = WalConfig::new(options.fsync, options.fsync_interval, options.wal_segment_bytes);
         let wal = Wal::start(&wal_dir, log.last_segment + 1, config).map_err(|source| OpenError::Wal {
             path: wal_dir.clone(),
             source,

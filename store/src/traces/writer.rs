@@ -1,9 +1,9 @@
 //! Writing span blocks: spans arrive in `(trace_id, start, span_id)` order, are buffered
 //! per column and flushed to `spans.parquet` in batches; `finish` writes `meta.json`,
-//! fsyncs, and renames the temporary directory into place (the metric blocks' protocol).
+//! fsyncs, and publishes the temporary directory (`storage::block_dir`, as metric blocks do).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,9 +18,8 @@ use serde::Serialize;
 
 use super::block::{Operation, SpanBlockMeta, SPAN_BLOCK_FORMAT_VERSION};
 use super::span::Span;
-use crate::block::writer::write_synced;
-use crate::block::{new_block_id, BlockError, TMP_PREFIX};
-use crate::wal::segment::sync_dir;
+use crate::storage::block_dir::TmpBlockDir;
+use crate::storage::BlockError;
 
 /// Rows per row group of `spans.parquet`.
 const ROW_GROUP_ROWS: usize = 16 * 1024;
@@ -140,10 +139,8 @@ impl Columns {
 /// A span block being written in a temporary directory; dropped unfinished, it leaves
 /// nothing behind.
 pub(crate) struct SpanBlockWriter {
-    blocks_dir: PathBuf,
-    tmp_dir: PathBuf,
+    dir: TmpBlockDir,
     path: PathBuf,
-    id: String,
     writer: Option<ArrowWriter<File>>,
     columns: Columns,
     services: BTreeMap<String, BTreeSet<Operation>>,
@@ -152,7 +149,6 @@ pub(crate) struct SpanBlockWriter {
     rows: u64,
     level: u32,
     sources: Vec<String>,
-    finished: bool,
 }
 
 impl SpanBlockWriter {
@@ -164,15 +160,11 @@ impl SpanBlockWriter {
         level: u32,
         sources: Vec<String>,
     ) -> Result<SpanBlockWriter, BlockError> {
-        let id = new_block_id();
-        let tmp_dir = blocks_dir.join(format!("{TMP_PREFIX}{id}"));
-        fs::create_dir_all(&tmp_dir).map_err(|e| BlockError::io(&tmp_dir, e))?;
-        let path = tmp_dir.join("spans.parquet");
+        let dir = TmpBlockDir::create(blocks_dir)?;
+        let path = dir.path().join("spans.parquet");
         let mut w = SpanBlockWriter {
-            blocks_dir: blocks_dir.to_path_buf(),
-            tmp_dir,
+            dir,
             path: path.clone(),
-            id,
             writer: None,
             columns: Columns::default(),
             services: BTreeMap::new(),
@@ -181,7 +173,6 @@ impl SpanBlockWriter {
             rows: 0,
             level,
             sources,
-            finished: false,
         };
         let file = File::create(&path).map_err(|e| BlockError::io(&path, e))?;
         let props = properties(expected_rows).map_err(|e| BlockError::parquet(&path, e))?;
@@ -253,7 +244,7 @@ impl SpanBlockWriter {
         }
         let meta = SpanBlockMeta {
             format_version: SPAN_BLOCK_FORMAT_VERSION,
-            id: self.id.clone(),
+            id: self.dir.id().to_string(),
             min_start_unix_nano: self.min_start,
             max_start_unix_nano: self.max_start,
             spans: self.rows,
@@ -261,28 +252,8 @@ impl SpanBlockWriter {
             level: self.level,
             sources: std::mem::take(&mut self.sources),
         };
-        let meta_path = self.tmp_dir.join("meta.json");
-        let text = serde_json::to_vec_pretty(&meta).map_err(|source| BlockError::Meta {
-            path: meta_path.clone(),
-            source,
-        })?;
-        write_synced(&meta_path, &text)?;
-        sync_dir(&self.tmp_dir).map_err(|e| BlockError::io(&self.tmp_dir, e))?;
-        let final_dir = self
-            .blocks_dir
-            .join(format!("{}-{}-{}", self.min_start, self.max_start, self.id));
-        fs::rename(&self.tmp_dir, &final_dir).map_err(|e| BlockError::io(&final_dir, e))?;
-        sync_dir(&self.blocks_dir).map_err(|e| BlockError::io(&self.blocks_dir, e))?;
-        self.finished = true;
-        Ok(Some(final_dir))
-    }
-}
-
-impl Drop for SpanBlockWriter {
-    fn drop(&mut self) {
-        if !self.finished {
-            let _ = fs::remove_dir_all(&self.tmp_dir);
-        }
+        self.dir.write_meta(&meta)?;
+        Ok(Some(self.dir.publish(self.min_start, self.max_start)?))
     }
 }
 

@@ -1,12 +1,10 @@
 //! WAL behaviour through the public API: replay, rotation, torn tails, group commit.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::fs::{self, OpenOptions};
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use didban_store::model::stale_nan;
 use didban_store::{AppendError, Db, FsyncMode};
 

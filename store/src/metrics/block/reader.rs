@@ -1,11 +1,11 @@
-//! Reading a block's Parquet files: the series list, selected samples, and a sequential
+//! Reading a block: the block opened for reading (meta, series list and postings in
+//! memory), its Parquet files — the series list, selected samples — and a sequential
 //! cursor for compaction.
 
 use std::fs::File;
 use std::path::Path;
 
 use arrow::array::{Array, Float64Array, Int64Array, ListArray, StringArray, StructArray, UInt64Array};
-use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
     RowSelection, RowSelector,
@@ -13,18 +13,115 @@ use parquet::arrow::arrow_reader::{
 use parquet::file::metadata::PageIndexPolicy;
 use parquet::file::statistics::Statistics;
 
-use super::{BlockError, BlockSeries};
-use crate::model::{Label, Labels, Sample, SeriesSamples};
+use super::meta::{BlockMeta, BlockSeries, BLOCK_FORMAT_VERSION};
+use crate::metrics::postings::Postings;
+use crate::model::{Label, LabelMatcher, Labels, Sample, SeriesSamples};
+use crate::storage::block_dir::{self, BlockDir};
+use crate::storage::parquet::column;
+use crate::storage::BlockError;
 
-pub(crate) fn column<'a, T: 'static>(
-    batch: &'a RecordBatch,
-    name: &str,
-    path: &Path,
-) -> Result<&'a T, BlockError> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| BlockError::corrupt(path, format!("column {name:?} missing or of the wrong type")))
+/// A block opened for reading: its meta and series list stay in memory.
+pub(crate) struct Block {
+    /// The block's directory (dereferences to its path), deleted once marked and dropped.
+    pub dir: BlockDir,
+    pub meta: BlockMeta,
+    pub series: Vec<BlockSeries>,
+    postings: Postings,
+    /// Footer and page index of `samples.parquet`, read at open.
+    samples_metadata: ArrowReaderMetadata,
+    /// Bytes of the block's files on disk.
+    pub bytes: u64,
+}
+
+impl Block {
+    /// Opens the block in `dir`, reading `meta.json` and `series.parquet`.
+    pub(crate) fn open(dir: &Path) -> Result<Block, BlockError> {
+        let meta: BlockMeta = block_dir::read_meta(dir)?;
+        if meta.format_version != BLOCK_FORMAT_VERSION {
+            return Err(BlockError::corrupt(
+                dir,
+                format!("unknown format version {}", meta.format_version),
+            ));
+        }
+        let series = read_series(&dir.join("series.parquet"))?;
+        let mut postings = Postings::default();
+        for (i, s) in series.iter().enumerate() {
+            postings.add(i as u64, &s.labels);
+        }
+        let samples_metadata = load_metadata(&dir.join("samples.parquet"))?;
+        let bytes = block_dir::dir_bytes(dir)?;
+        Ok(Block {
+            dir: BlockDir::new(dir, "block"),
+            meta,
+            series,
+            postings,
+            samples_metadata,
+            bytes,
+        })
+    }
+
+    /// True when the block holds samples in `[start, end]`.
+    pub(crate) fn overlaps(&self, start: i64, end: i64) -> bool {
+        self.meta.max_time_ms >= start && self.meta.min_time_ms <= end
+    }
+
+    /// Appends the matching series' samples in `[start, end]` to `out`, reading only the
+    /// row groups and pages that hold them.
+    pub(crate) fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+        out: &mut Vec<SeriesSamples>,
+    ) -> Result<(), BlockError> {
+        if !self.overlaps(start, end) {
+            return Ok(());
+        }
+        let mut wanted: Vec<usize> = Vec::new();
+        for id in self.postings.select(matchers) {
+            let Some(s) = self.series.get(id as usize) else {
+                continue;
+            };
+            if s.max_t >= start && s.min_t <= end && s.row_count > 0 {
+                wanted.push(id as usize);
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        read_samples(
+            &self.dir.join("samples.parquet"),
+            &self.samples_metadata,
+            &self.series,
+            &wanted,
+            start,
+            end,
+            out,
+        )
+    }
+
+    /// Schedules the directory for deletion once the last reader lets go of the block.
+    pub(crate) fn mark_deleted(&self) {
+        self.dir.mark_deleted();
+    }
+}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Block")
+            .field("dir", &self.dir)
+            .field("meta", &self.meta)
+            .finish()
+    }
+}
+
+/// Opens every block in `blocks_dir` (sorted by time), removing leftover `.tmp-`
+/// directories; blocks that fail to open are logged and skipped (left on disk for
+/// inspection).
+pub(crate) fn open_all(blocks_dir: &Path) -> Result<Vec<Block>, BlockError> {
+    let mut blocks = block_dir::open_all(blocks_dir, "block", Block::open)?;
+    blocks.sort_by_key(|b| (b.meta.min_time_ms, b.meta.max_time_ms));
+    Ok(blocks)
 }
 
 fn reader_options() -> ArrowReaderOptions {

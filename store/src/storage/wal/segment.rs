@@ -101,11 +101,6 @@ pub(crate) fn truncate(path: &Path, len: u64) -> io::Result<()> {
     file.sync_all()
 }
 
-/// Fsyncs a directory so entries created or removed in it survive a crash.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

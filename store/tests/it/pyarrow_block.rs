@@ -2,12 +2,10 @@
 //! not skip) when python3 or pyarrow are missing: install from tests/requirements.txt.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use didban_store::model::stale_nan;
 use didban_store::{Db, Labels, Sample, SeriesSamples};
 

@@ -9,9 +9,13 @@ mod maintain;
 mod read;
 mod types;
 
-pub use types::{
-    AppendError, AppendReport, DbOptions, DbStats, FsyncMode, OpenError, RejectReason, SeriesLimits,
-};
+pub use types::{DbOptions, DbStats};
+
+/// The vocabulary of an append (`metrics/append.rs`), shared with the head that applies it.
+pub use crate::metrics::append::{AppendReport, RejectReason, SeriesLimits};
+
+/// The shared error types and fsync setting, under the paths they had when they lived here.
+pub use crate::storage::{AppendError, FsyncMode, OpenError};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,11 +23,12 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::block::{self, Block};
-use crate::head::{AppendRules, Head};
+use crate::metrics::block::{self, Block};
+use crate::metrics::head::rules::AppendRules;
+use crate::metrics::head::Head;
+use crate::metrics::record::WalRecord;
 use crate::model::SeriesSamples;
-use crate::wal::record::WalRecord;
-use crate::wal::{segment, Wal, WalConfig};
+use crate::storage::wal::{segment, Wal, WalConfig};
 
 /// A head that was cut and waits to be written as a block; WAL segments numbered below
 /// `keep_from` hold only its data (and older) and go once the block is durable.
@@ -81,11 +86,7 @@ impl Db {
         }
         let counters = Counters::default();
         let last_segment = replay(&wal_dir, &mut head, &counters)?;
-        let config = WalConfig {
-            mode: options.fsync,
-            interval: options.fsync_interval,
-            segment_bytes: options.wal_segment_bytes.max(1024),
-        };
+        let config = WalConfig::new(options.fsync, options.fsync_interval, options.wal_segment_bytes);
         let wal = Wal::start(&wal_dir, last_segment + 1, config).map_err(|source| OpenError::Wal {
             path: wal_dir.clone(),
             source,

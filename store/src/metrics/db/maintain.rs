@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{millis, Db, Frozen};
-use crate::block::{compact, Block, BlockWriter, CompactionMeta};
-use crate::head::Head;
+use crate::metrics::block::{compact, Block, BlockWriter, CompactionMeta};
+use crate::metrics::head::Head;
 
 /// Most compaction rounds one `maintain` call runs.
 const MAX_COMPACTION_ROUNDS: usize = 8;

@@ -1,9 +1,9 @@
 //! The acceptance rules for appended series and samples.
 
 use super::{Head, MemSeries};
-use crate::db::{AppendReport, RejectReason, SeriesLimits};
+use crate::metrics::append::{AppendReport, RejectReason, SeriesLimits};
+use crate::metrics::record::SeriesDef;
 use crate::model::{Labels, Sample};
-use crate::wal::record::SeriesDef;
 
 /// The limits and time windows an append is checked against.
 #[derive(Debug, Clone)]

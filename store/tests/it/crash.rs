@@ -5,12 +5,10 @@
 //! directory and checks every acknowledged sample is there.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 use didban_store::{Db, LabelMatcher, Queryable};
 
 const CHILD_ENV: &str = "DIDBAN_CRASH_CHILD_DIR";
@@ -42,7 +40,7 @@ fn sigkill_loses_no_acknowledged_sample() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "crash_child_appends_until_killed",
+            "crash::crash_child_appends_until_killed",
             "--nocapture",
             "--test-threads=1",
         ])

@@ -1,12 +1,14 @@
-//! The write-ahead log: segment files under `<data_dir>/wal/metrics/` written by one
-//! dedicated thread with group commit.
+//! The write-ahead log: segment files under `<data_dir>/wal/<store>/` (`metrics`,
+//! `traces`, `logs`) written by one dedicated thread with group commit.
+//!
+//! The log moves opaque payloads; what a record means is the business of the store that
+//! submits it (`metrics::record`, `traces::span`, `logs::record`).
 //!
 //! Appends hand an encoded record to the writer thread through a channel. The thread takes
 //! everything queued, writes it with one `write`, then (in [`FsyncMode::Batch`]) one fsync
 //! covers the whole group before every append in it is acknowledged. The order of records
 //! in the log is the order in which they were submitted.
 
-pub(crate) mod record;
 pub(crate) mod segment;
 
 use std::fs::{File, OpenOptions};
@@ -20,9 +22,10 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::db::FsyncMode;
+use crate::storage::fsutil::sync_dir;
+use crate::storage::fsync::FsyncMode;
 
-/// Counters the writer keeps for [`crate::DbStats`].
+/// Counters the writer keeps for the stores' stats (e.g. [`crate::DbStats`]).
 #[derive(Debug, Default)]
 pub(crate) struct WalStats {
     pub bytes_written: AtomicU64,
@@ -31,12 +34,27 @@ pub(crate) struct WalStats {
     pub segments: AtomicU64,
 }
 
+/// Smallest segment size the writer accepts; smaller settings are raised to it.
+const MIN_SEGMENT_BYTES: u64 = 1024;
+
 /// How the writer behaves.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WalConfig {
     pub mode: FsyncMode,
     pub interval: Duration,
     pub segment_bytes: u64,
+}
+
+impl WalConfig {
+    /// A store's WAL settings: its fsync mode and interval, and the size at which a
+    /// segment is closed (at least [`MIN_SEGMENT_BYTES`]).
+    pub(crate) fn new(mode: FsyncMode, interval: Duration, segment_bytes: u64) -> WalConfig {
+        WalConfig {
+            mode,
+            interval,
+            segment_bytes: segment_bytes.max(MIN_SEGMENT_BYTES),
+        }
+    }
 }
 
 enum Msg {
@@ -145,7 +163,7 @@ impl Wal {
             removed += 1;
         }
         if removed > 0 {
-            segment::sync_dir(&self.dir)?;
+            sync_dir(&self.dir)?;
             self.stats.segments.fetch_sub(removed as u64, Ordering::Relaxed);
         }
         Ok(removed)
@@ -363,7 +381,7 @@ impl Writer {
                 )
             })?;
         if self.config.mode != FsyncMode::Off {
-            segment::sync_dir(&self.dir)?;
+            sync_dir(&self.dir)?;
         }
         self.file = Some(file);
         self.seg_no = next;

@@ -1,4 +1,4 @@
-//! The payload of a WAL record: series definitions and samples by series ref.
+//! The payload of a metric WAL record: series definitions and samples by series ref.
 //!
 //! Layout (all integers LEB128 varints, signed ones zig-zag encoded):
 //!

@@ -1,12 +1,10 @@
 //! Head cuts into Parquet blocks, WAL truncation, compaction and retention.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::fs;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use didban_store::model::stale_nan;
 use didban_store::{Db, LabelMatcher, MatchOp, Queryable, SeriesSamples};
 

@@ -4,17 +4,15 @@
 //! samples sorted by timestamp and the newest timestamp it ever accepted (`max_t`), which
 //! survives head cuts so the ordering rules keep working across them.
 
-mod rules;
-
-pub(crate) use rules::AppendRules;
+pub(crate) mod rules;
 
 // foldhash: seeded (no predictable collisions from label values) and several times faster
 // than SipHash on the per-sample lookups of the append path.
 use foldhash::HashMap;
 
+use crate::metrics::postings::Postings;
+use crate::metrics::record::{SeriesDef, WalRecord};
 use crate::model::{LabelMatcher, Labels, Sample, SeriesSamples};
-use crate::postings::Postings;
-use crate::wal::record::{SeriesDef, WalRecord};
 
 /// Fixed per-series overhead counted on top of the labels (maps, vectors, postings).
 const SERIES_OVERHEAD_BYTES: u64 = 160;

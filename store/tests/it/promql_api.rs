@@ -152,7 +152,7 @@ fn extreme_inputs_fail_cleanly_instead_of_panicking() {
 }
 
 /// Not a test of speed (figures are printed, never asserted): 1k series × 6h at 15s.
-/// Run with `cargo test -p didban-store --release --test promql_api -- --ignored --nocapture`.
+/// Run with `cargo test -p didban-store --release --test it promql_api:: -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn bench_range_queries_over_1k_series() {

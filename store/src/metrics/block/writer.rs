@@ -1,8 +1,8 @@
 //! Writing a block: series are added in label order, samples stream into
 //! `samples.parquet`, and `finish` writes `series.parquet` and `meta.json`, fsyncs
-//! everything and renames the temporary directory into place.
+//! everything and publishes the temporary directory (`storage::block_dir`).
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,11 +15,10 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use super::{
-    new_block_id, BlockError, BlockMeta, BlockSeries, CompactionMeta, BLOCK_FORMAT_VERSION, TMP_PREFIX,
-};
+use super::meta::{BlockMeta, BlockSeries, CompactionMeta, BLOCK_FORMAT_VERSION};
 use crate::model::{Labels, Sample, METRIC_NAME_LABEL};
-use crate::wal::segment::sync_dir;
+use crate::storage::block_dir::TmpBlockDir;
+use crate::storage::BlockError;
 
 /// Rows per row group of `samples.parquet`.
 pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
@@ -83,9 +82,7 @@ fn series_properties() -> Result<WriterProperties, parquet::errors::ParquetError
 
 /// A block being written in a temporary directory; dropped unfinished, it leaves nothing.
 pub(crate) struct BlockWriter {
-    blocks_dir: PathBuf,
-    tmp_dir: PathBuf,
-    id: String,
+    dir: TmpBlockDir,
     samples_path: PathBuf,
     samples: Option<ArrowWriter<File>>,
     ids: Vec<u64>,
@@ -93,20 +90,15 @@ pub(crate) struct BlockWriter {
     values: Vec<f64>,
     series: Vec<BlockSeries>,
     rows: u64,
-    finished: bool,
 }
 
 impl BlockWriter {
     /// Starts a block in a fresh temporary directory under `blocks_dir`.
     pub(crate) fn new(blocks_dir: &Path) -> Result<BlockWriter, BlockError> {
-        let id = new_block_id();
-        let tmp_dir = blocks_dir.join(format!("{TMP_PREFIX}{id}"));
-        fs::create_dir_all(&tmp_dir).map_err(|e| BlockError::io(&tmp_dir, e))?;
-        let samples_path = tmp_dir.join("samples.parquet");
+        let dir = TmpBlockDir::create(blocks_dir)?;
+        let samples_path = dir.path().join("samples.parquet");
         let mut writer = BlockWriter {
-            blocks_dir: blocks_dir.to_path_buf(),
-            tmp_dir,
-            id,
+            dir,
             samples_path: samples_path.clone(),
             samples: None,
             ids: Vec::with_capacity(BATCH_ROWS),
@@ -114,7 +106,6 @@ impl BlockWriter {
             values: Vec::with_capacity(BATCH_ROWS),
             series: Vec::new(),
             rows: 0,
-            finished: false,
         };
         let file = File::create(&samples_path).map_err(|e| BlockError::io(&samples_path, e))?;
         let props = samples_properties().map_err(|e| BlockError::parquet(&samples_path, e))?;
@@ -130,10 +121,14 @@ impl BlockWriter {
         let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
             return Ok(());
         };
+        debug_assert!(
+            samples.windows(2).all(|w| w[0].timestamp_ms < w[1].timestamp_ms),
+            "samples of {labels} not sorted by timestamp without duplicates"
+        );
         if let Some(prev) = self.series.last() {
             if prev.labels >= *labels {
                 return Err(BlockError::corrupt(
-                    &self.tmp_dir,
+                    self.dir.path(),
                     format!("series {labels} added out of order after {}", prev.labels),
                 ));
             }
@@ -182,7 +177,7 @@ impl BlockWriter {
 
     /// Completes the block: writes the remaining files, fsyncs them and the directory,
     /// and renames it to `<mint>-<maxt>-<id>`. Returns `None` (and removes the temporary
-    /// directory) when no series was added.
+    /// directory) when no series was added; on an error the temporary directory goes too.
     pub(crate) fn finish(mut self, compaction: CompactionMeta) -> Result<Option<PathBuf>, BlockError> {
         if self.series.is_empty() {
             return Ok(None);
@@ -200,7 +195,7 @@ impl BlockWriter {
             .sync_all()
             .map_err(|e| BlockError::io(&self.samples_path, e))?;
 
-        let series_path = self.tmp_dir.join("series.parquet");
+        let series_path = self.dir.path().join("series.parquet");
         write_series(&series_path, &self.series)?;
 
         let mut min_t = i64::MAX;
@@ -211,42 +206,16 @@ impl BlockWriter {
         }
         let meta = BlockMeta {
             format_version: BLOCK_FORMAT_VERSION,
-            id: self.id.clone(),
+            id: self.dir.id().to_string(),
             min_time_ms: min_t,
             max_time_ms: max_t,
             series: self.series.len() as u64,
             samples: self.rows,
             compaction,
         };
-        let meta_path = self.tmp_dir.join("meta.json");
-        let text = serde_json::to_vec_pretty(&meta).map_err(|source| BlockError::Meta {
-            path: meta_path.clone(),
-            source,
-        })?;
-        write_synced(&meta_path, &text)?;
-        sync_dir(&self.tmp_dir).map_err(|e| BlockError::io(&self.tmp_dir, e))?;
-
-        let final_dir = self.blocks_dir.join(format!("{min_t}-{max_t}-{}", self.id));
-        fs::rename(&self.tmp_dir, &final_dir).map_err(|e| BlockError::io(&final_dir, e))?;
-        sync_dir(&self.blocks_dir).map_err(|e| BlockError::io(&self.blocks_dir, e))?;
-        self.finished = true;
-        Ok(Some(final_dir))
+        self.dir.write_meta(&meta)?;
+        Ok(Some(self.dir.publish(min_t, max_t)?))
     }
-}
-
-impl Drop for BlockWriter {
-    fn drop(&mut self) {
-        if !self.finished {
-            let _ = fs::remove_dir_all(&self.tmp_dir);
-        }
-    }
-}
-
-pub(crate) fn write_synced(path: &Path, data: &[u8]) -> Result<(), BlockError> {
-    use std::io::Write;
-    let mut file = File::create(path).map_err(|e| BlockError::io(path, e))?;
-    file.write_all(data).map_err(|e| BlockError::io(path, e))?;
-    file.sync_all().map_err(|e| BlockError::io(path, e))
 }
 
 /// Writes `series.parquet`: one row per series in id order.

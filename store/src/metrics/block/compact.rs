@@ -8,9 +8,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::reader::SampleCursor;
-use super::{Block, BlockError, BlockWriter, CompactionMeta};
+use super::meta::CompactionMeta;
+use super::reader::{Block, SampleCursor};
+use super::writer::BlockWriter;
 use crate::model::Sample;
+use crate::storage::BlockError;
 
 /// Groups of indexes into `blocks` (sorted by min time) that should each become one block.
 pub(crate) fn plan(blocks: &[Arc<Block>], block_duration_ms: i64, newest_ms: i64) -> Vec<Vec<usize>> {

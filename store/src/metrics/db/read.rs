@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::Db;
-use crate::block::{Block, BlockError};
+use crate::metrics::block::{Block, BlockError};
 use crate::model::{LabelMatcher, Labels, Sample, SeriesSamples};
 use crate::query::{Queryable, ReadError};
 

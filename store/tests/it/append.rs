@@ -1,11 +1,9 @@
 //! Sample acceptance rules, limits and backpressure through the public API.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use didban_store::{AppendError, Db, LabelMatcher, Labels, MatchOp, Queryable, RejectReason, SeriesSamples};
 
 #[tokio::test]

@@ -1,0 +1,47 @@
+//! What a metric block says about itself: `meta.json`, and the series list of
+//! `series.parquet` as held in memory.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Labels;
+
+/// Version of the block layout written into `meta.json`.
+pub const BLOCK_FORMAT_VERSION: u32 = 1;
+
+/// Contents of `meta.json`: what an outside reader needs to pick blocks by time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockMeta {
+    /// [`BLOCK_FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// Random id, also the last part of the directory name.
+    pub id: String,
+    /// Oldest sample timestamp in the block (inclusive).
+    pub min_time_ms: i64,
+    /// Newest sample timestamp in the block (inclusive).
+    pub max_time_ms: i64,
+    /// Rows of `series.parquet`.
+    pub series: u64,
+    /// Rows of `samples.parquet`.
+    pub samples: u64,
+    /// Level and source blocks.
+    pub compaction: CompactionMeta,
+}
+
+/// Where a block came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompactionMeta {
+    /// 1 for a block cut from the head, one more than the highest source when compacted.
+    pub level: u32,
+    /// Ids of the blocks merged into this one (empty for a head cut).
+    pub sources: Vec<String>,
+}
+
+/// One series of a block, as listed in `series.parquet`.
+#[derive(Debug, Clone)]
+pub(crate) struct BlockSeries {
+    pub labels: Labels,
+    pub first_row: u64,
+    pub row_count: u64,
+    pub min_t: i64,
+    pub max_t: i64,
+}

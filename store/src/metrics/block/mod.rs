@@ -1,0 +1,24 @@
+//! Immutable Parquet blocks under `<data_dir>/metrics/blocks/<mint>-<maxt>-<id>/`.
+//!
+//! A block holds `series.parquet` (one row per series, sorted by labels, with the range of
+//! its rows in `samples.parquet`), `samples.parquet` (rows sorted by series id then
+//! timestamp) and `meta.json`. Blocks are written into a `.tmp-` directory and renamed into
+//! place, so a block directory either is complete or does not exist (the lifecycle shared
+//! with span blocks, in `storage::block_dir`).
+//!
+//! - `meta`: `meta.json` and the in-memory series list.
+//! - `writer`: writing a block from series in label order.
+//! - `reader`: the open block and reading its Parquet files.
+//! - `compact`: choosing blocks to merge and merging them.
+
+pub(crate) mod compact;
+mod meta;
+pub(crate) mod reader;
+pub(crate) mod writer;
+
+pub use meta::{BlockMeta, CompactionMeta, BLOCK_FORMAT_VERSION};
+pub(crate) use reader::{open_all, Block};
+pub(crate) use writer::BlockWriter;
+
+/// The shared block error, under the path it had when it lived here.
+pub use crate::storage::BlockError;

@@ -1,0 +1,104 @@
+//! The options the metric database opens with and the figures it reports.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::metrics::append::SeriesLimits;
+use crate::storage::FsyncMode;
+
+/// Everything the database needs to know, with the defaults documented in
+/// `docs/configuration.md`.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// Root of the data directory; metrics live under `wal/metrics` and `metrics/blocks`.
+    pub data_dir: PathBuf,
+    /// When appends are acknowledged relative to the WAL fsync (default: batch).
+    pub fsync: FsyncMode,
+    /// Period of the background fsync in [`FsyncMode::Interval`].
+    pub fsync_interval: Duration,
+    /// Size at which a WAL segment is closed and a new one started (a single record is
+    /// never split, so one huge append can make a segment larger; minimum 1 KiB).
+    pub wal_segment_bytes: u64,
+    /// How much time a head holds before it is cut into a block: the head is cut once its
+    /// samples span 1.5× this; compaction windows are 3× and 12× this.
+    pub block_duration: Duration,
+    /// How far behind a series' newest sample an out-of-order sample is still accepted.
+    pub out_of_order_window: Duration,
+    /// How far behind the newest sample seen (by any series) an in-order sample is still
+    /// accepted; older samples are rejected as too old.
+    pub max_sample_age: Duration,
+    /// Blocks whose newest sample is older than this are deleted (0 = keep forever).
+    pub retention_time: Duration,
+    /// When blocks take more bytes than this, the oldest are deleted (0 = no limit).
+    pub retention_bytes: u64,
+    /// Memory the head (live plus heads waiting to become blocks) may use before appends
+    /// are refused with [`AppendError::Overloaded`](crate::AppendError::Overloaded); a cut is forced at 80%.
+    pub head_memory_bytes: u64,
+    /// Limits applied to every appended series.
+    pub limits: SeriesLimits,
+}
+
+impl DbOptions {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        DbOptions {
+            data_dir: data_dir.into(),
+            fsync: FsyncMode::Batch,
+            fsync_interval: Duration::from_secs(1),
+            wal_segment_bytes: 64 * 1024 * 1024,
+            block_duration: Duration::from_secs(2 * 3600),
+            out_of_order_window: Duration::from_secs(10 * 60),
+            max_sample_age: Duration::from_secs(6 * 3600),
+            retention_time: Duration::from_secs(15 * 24 * 3600),
+            retention_bytes: 0,
+            head_memory_bytes: 2 * 1024 * 1024 * 1024,
+            limits: SeriesLimits::default(),
+        }
+    }
+}
+
+/// Figures for self-monitoring.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DbStats {
+    /// Series in the live head (including ones carried over a cut without new samples).
+    pub head_series: u64,
+    /// Samples in memory: live head plus frozen heads.
+    pub head_samples: u64,
+    /// Approximate bytes of labels and samples in memory (live plus frozen heads); the
+    /// figure compared with `head_memory_bytes`.
+    pub head_bytes: u64,
+    /// Oldest sample in memory.
+    pub head_min_time_ms: Option<i64>,
+    /// Newest sample in memory.
+    pub head_max_time_ms: Option<i64>,
+    /// Blocks on disk.
+    pub blocks: u64,
+    /// Total size of the blocks on disk.
+    pub block_bytes: u64,
+    /// Bytes written to WAL segments since open (frames included).
+    pub wal_bytes_written: u64,
+    /// fsyncs of WAL segments since open.
+    pub wal_fsyncs: u64,
+    /// Time those fsyncs took.
+    pub wal_fsync_seconds_total: f64,
+    /// WAL segment files currently on disk.
+    pub wal_segments: u64,
+    /// Compactions (each merges several blocks into one) since open.
+    pub compactions: u64,
+    /// Heads written as blocks since open.
+    pub blocks_cut: u64,
+    /// Blocks deleted by time or size retention since open.
+    pub retention_deleted_blocks: u64,
+    /// WAL records applied at open.
+    pub wal_replayed_records: u64,
+    /// Segments whose torn or corrupt tail was cut off at open.
+    pub wal_torn_tail_repairs: u64,
+    /// Heads cut but not yet written as blocks (still queryable from memory).
+    pub frozen_heads: u64,
+    /// Samples stored in blocks.
+    pub block_samples: u64,
+    /// WAL records that passed the CRC but could not be decoded at replay (skipped).
+    pub wal_undecodable_records: u64,
+}

@@ -1,0 +1,18 @@
+//! The metric store: samples go to the WAL (`<data_dir>/wal/metrics`), into the in-memory
+//! head, and are cut into immutable Parquet blocks (`<data_dir>/metrics/blocks`).
+//!
+//! - [`db`]: the [`Db`](db::Db) the server holds: append, read, maintain (cut, compact,
+//!   retention), close.
+//! - [`block`]: the metric block format: writing, reading, compaction.
+//! - `head`: series and samples in memory, and the rules an append is checked against.
+//! - `append`: the vocabulary of an append — [`SeriesLimits`](db::SeriesLimits),
+//!   [`RejectReason`](db::RejectReason), [`AppendReport`](db::AppendReport).
+//! - `record`: the metric WAL record (series definitions, samples by series ref).
+//! - `postings`: the label index the head and every block use to find series.
+
+mod append;
+pub mod block;
+pub mod db;
+mod head;
+mod postings;
+mod record;

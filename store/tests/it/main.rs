@@ -1,0 +1,14 @@
+//! The storage engine's integration tests, one module per area, linked into one test
+//! binary (`cargo test -p didban-store --test it`); filter by module, e.g.
+//! `cargo test -p didban-store --test it wal::`. Data they read lives beside this folder:
+//! `tests/promql/*.test` (promqltest scripts) and `tests/python/` (pyarrow checks).
+
+mod append;
+mod blocks;
+mod common;
+mod crash;
+mod promql_api;
+mod promqltest;
+mod pyarrow_block;
+mod pyarrow_spans;
+mod wal;
