@@ -10,7 +10,6 @@
 //! - [`query`]: the read trait every query engine uses.
 //! - [`promql`]: the PromQL evaluator.
 
-pub mod duration;
 pub mod logs;
 pub mod metrics;
 pub mod model;

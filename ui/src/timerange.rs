@@ -3,7 +3,7 @@
 //! RFC 3339). Relative ranges re-resolve on every load, so a link to "the last hour" stays one.
 
 use chrono::DateTime;
-use didban_store::duration::parse_duration;
+use didban_base::parse_duration;
 
 /// Why a `from`/`to` value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

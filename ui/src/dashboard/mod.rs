@@ -344,7 +344,7 @@ impl Dashboard {
         }
         if let Some(r) = &self.refresh {
             if !r.is_empty() && r != "off" {
-                didban_store::duration::parse_duration(r)
+                didban_base::parse_duration(r)
                     .map_err(|e| format!("refresh: {r:?} is not a duration ({e})"))?;
             }
         }
@@ -368,7 +368,7 @@ impl Dashboard {
             }
             if v.kind == VariableKind::Interval {
                 for item in vars::split_list(&v.query) {
-                    didban_store::duration::parse_duration(&item)
+                    didban_base::parse_duration(&item)
                         .map_err(|e| format!("{at}: query: {item:?} is not a duration ({e})"))?;
                 }
             }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use didban_store::duration::parse_duration;
+use didban_base::parse_duration;
 
 use super::{Variable, VariableKind};
 use crate::UiContext;

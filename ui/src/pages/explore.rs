@@ -13,7 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::DateTime;
-use didban_store::duration::parse_duration;
+use didban_base::parse_duration;
 use didban_store::model::METRIC_NAME_LABEL;
 use didban_store::promql::{PromqlError, QueryStats, Value};
 use didban_store::Queryable;

@@ -18,11 +18,7 @@ pub enum Point {
 
 /// Parses `5m`, `1h30m`, `10s`, `100ms`, `2d`, `1w`, `1y`, `0`, or plain seconds.
 pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        return Ok((secs * 1000.0).round() as i64);
-    }
-    let d = crate::duration::parse_duration(s).map_err(|e| e.to_string())?;
+    let d = didban_base::parse_seconds_or_duration(s).map_err(|e| e.to_string())?;
     i64::try_from(d.as_millis()).map_err(|_| format!("duration {s:?} is too long"))
 }
 

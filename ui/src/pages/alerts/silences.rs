@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use didban_alerting::notify::silence::{Silence, SilenceError, SilenceMatcher};
 use didban_alerting::Alerting;
-use didban_store::duration::parse_duration;
+use didban_base::parse_duration;
 use leptos::prelude::*;
 use serde::Deserialize;
 

@@ -1,13 +1,10 @@
 //! Health checks against a real local HTTP server that starts failing, and TCP probes.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::otlp::free_port;
+use crate::common::otlp::free_port;
 use didban_agent::collectors::probe::ProbeCollector;
 use didban_agent::collectors::Collector;
 use didban_agent::config::ProbeConfig;

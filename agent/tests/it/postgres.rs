@@ -1,14 +1,11 @@
 //! PostgreSQL collector against a real server started by the test (initdb + pg_ctl, with
 //! pg_stat_statements preloaded): slow queries show up, the cache hit counters move, and a
 //! missing extension or privilege costs only its own metrics.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::otlp::{start_grpc, Recorder};
-use common::servers::{make_certs, Postgres};
+use crate::common::otlp::{start_grpc, Recorder};
+use crate::common::servers::{make_certs, Postgres};
 use didban_agent::collectors::postgres::PostgresCollector;
 use didban_agent::collectors::Collector;
 use didban_agent::config::ExportConfig;
@@ -220,7 +217,7 @@ async fn missing_extension_or_privilege_costs_only_those_metrics() {
         .batch_execute("REVOKE ALL ON FUNCTION pg_database_size(name) FROM PUBLIC")
         .await
         .unwrap();
-    let logs = common::logs::capture();
+    let logs = crate::common::logs::capture();
     let dsn = format!("host=127.0.0.1 port={} user=watcher dbname=plain", pg.port);
     let mut collector = PostgresCollector::new(&config(dsn));
     let samples = collector.collect().await.unwrap();

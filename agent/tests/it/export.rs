@@ -1,15 +1,12 @@
 //! The exporter against a real in-test OTLP receiver: encoding, retries honouring
 //! Retry-After, refusal handling, and the outage path (collector down → buffered on disk →
 //! agent restarted → collector up → everything arrives once).
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::otlp::{free_port, start_grpc, start_http, Recorder, Reply};
+use crate::common::otlp::{free_port, start_grpc, start_http, Recorder, Reply};
 use didban_agent::config::{ExportConfig, Protocol};
 use didban_agent::export::encode::ResourceInfo;
 use didban_agent::export::Exporter;

@@ -1,9 +1,6 @@
 //! Log-file tailing through the whole agent into an in-test OTLP receiver: rotation by rename
 //! and by copytruncate during the test, multiline records, JSON lines, files that appear
 //! later, and a restart that resumes from the checkpoint with nothing lost or repeated.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -11,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::otlp::{start_grpc, Receiver, Recorder};
+use crate::common::otlp::{start_grpc, Receiver, Recorder};
 use didban_agent::config::Config;
 use didban_agent::runner::Agent;
 

@@ -1,12 +1,9 @@
 //! Prometheus scrape against a real Python app instrumented with prometheus_client.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::otlp::free_port;
-use common::servers::spawn_python;
+use crate::common::otlp::free_port;
+use crate::common::servers::spawn_python;
 use didban_agent::collectors::scrape::ScrapeCollector;
 use didban_agent::collectors::Collector;
 use didban_agent::config::ScrapeConfig;

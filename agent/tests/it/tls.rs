@@ -1,14 +1,11 @@
 //! TLS: the exporter to an https gRPC collector with a private CA, scrapes and probes of an
 //! HTTPS Python app, and the certificate expiry the probe reports.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::otlp::{start_grpc_tls, Recorder};
-use common::servers::{make_certs, make_chain_certs, spawn_python};
+use crate::common::otlp::{start_grpc_tls, Recorder};
+use crate::common::servers::{make_certs, make_chain_certs, spawn_python};
 use didban_agent::collectors::probe::ProbeCollector;
 use didban_agent::collectors::scrape::ScrapeCollector;
 use didban_agent::collectors::Collector;

@@ -1,12 +1,9 @@
 //! RabbitMQ queue depth from the management API of a private broker started by the test,
 //! with a queue filled by real kombu over AMQP.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::servers::{spawn_python, Rabbitmq};
+use crate::common::servers::{spawn_python, Rabbitmq};
 use didban_agent::collectors::rabbitmq::RabbitmqCollector;
 use didban_agent::collectors::Collector;
 use didban_agent::config::RabbitmqConfig;

@@ -1,17 +1,14 @@
 //! The whole agent: the library runner and the real `didban-agent` binary shipping host and
 //! scraped metrics to an in-test OTLP receiver, including a collector outage across an agent
 //! process restart.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::otlp::{free_port, start_grpc, Recorder};
-use common::servers::{spawn_python, Proc};
+use crate::common::otlp::{free_port, start_grpc, Recorder};
+use crate::common::servers::{spawn_python, Proc};
 use didban_agent::config::Config;
 use didban_agent::runner::Agent;
 

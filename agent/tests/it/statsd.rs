@@ -1,6 +1,5 @@
 //! StatsD packets over real UDP: counters with sample rates, gauges, timers, sets,
 //! DogStatsD tags, malformed lines, and a taken port.
-#![allow(clippy::unwrap_used)]
 
 use std::net::UdpSocket;
 use std::time::Duration;

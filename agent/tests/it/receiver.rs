@@ -1,16 +1,13 @@
 //! The local OTLP receiver: spans and logs from a real OpenTelemetry Python SDK app reach the
 //! collector through the agent's disk buffer, across a collector outage and an agent restart;
 //! OTLP/HTTP with JSON, protobuf and gzip; a taken port.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::otlp::{free_port, start_grpc, Recorder};
-use common::servers::spawn_python;
+use crate::common::otlp::{free_port, start_grpc, Recorder};
+use crate::common::servers::spawn_python;
 use didban_agent::config::Config;
 use didban_agent::runner::Agent;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -161,7 +158,7 @@ async fn http_receiver_takes_json_protobuf_and_gzip() {
 async fn taken_port_is_reported_and_the_agent_runs_on() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let logs = common::logs::capture();
+    let logs = crate::common::logs::capture();
     let dir = tempfile::tempdir().unwrap();
     let agent = Agent::start(&config(
         dir.path(),

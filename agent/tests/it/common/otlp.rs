@@ -283,14 +283,7 @@ impl Receiver {
     }
 }
 
-/// A free local port (bound then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use didban_testkit::free_port;
 
 /// Starts the gRPC receiver on `port` (0 = any) with a shared recorder.
 pub async fn start_grpc(port: u16, recorder: Arc<Recorder>) -> Receiver {

@@ -1,13 +1,10 @@
 //! Redis INFO metrics and Celery queue lengths against a real redis-server, with queues filled
 //! by real kombu (priorities and key prefix included) and one message left unacknowledged.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::otlp::free_port;
-use common::servers::{make_certs, spawn_python, Redis};
+use crate::common::otlp::free_port;
+use crate::common::servers::{make_certs, spawn_python, Redis};
 use didban_agent::collectors::redis::RedisCollector;
 use didban_agent::collectors::Collector;
 use didban_agent::config::RedisConfig;

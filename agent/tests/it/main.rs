@@ -1,0 +1,16 @@
+//! The agent against real servers (PostgreSQL, Redis, RabbitMQ, Python exporters and
+//! receivers): one test binary for the crate.
+#![allow(clippy::unwrap_used)]
+
+mod agent_e2e;
+mod common;
+mod export;
+mod logs;
+mod postgres;
+mod probe;
+mod rabbitmq;
+mod receiver;
+mod redis;
+mod scrape;
+mod statsd;
+mod tls;
