@@ -2,20 +2,18 @@
 //! data, panel fragments, save/edit/delete, import, id collisions, roles and escaping.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::send;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
+use didban_ui::viewer::{Role, Viewer};
 use didban_store::logs::{LogOptions, LogRecord, LogStore};
 use didban_store::promql::{Engine, EngineOptions};
 use didban_store::traces::{TraceOptions, TraceStore};
 use didban_store::{Db, DbOptions, Labels, Sample, SeriesSamples};
-use didban_ui::viewer::{Role, Viewer};
 use didban_ui::UiContext;
-use support::send;
 
 struct Env {
     _dir: tempfile::TempDir,

@@ -1,6 +1,6 @@
 //! Shared by the UI integration tests: a [`UiContext`] over real stores (metrics, logs,
 //! traces) in a temporary directory, sample appends, and a GET through the real router.
-//! Use it from a test file with `mod support;`.
+//! Use it from a test module with `use crate::support::…`.
 #![allow(clippy::unwrap_used, dead_code)]
 
 use std::sync::Arc;

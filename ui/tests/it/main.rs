@@ -1,0 +1,7 @@
+//! The UI's integration tests, one binary: each module was once its own test file (same test
+//! names and assertions); `support` builds a `UiContext` over real stores.
+
+mod dashboards;
+mod explore;
+mod signal_pages;
+mod support;
