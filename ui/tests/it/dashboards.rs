@@ -8,7 +8,7 @@ use crate::support::send;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
-use didban_ui::viewer::{Role, Viewer};
+use didban_auth::{Role, Viewer};
 use didban_store::logs::{LogOptions, LogRecord, LogStore};
 use didban_store::promql::{Engine, EngineOptions};
 use didban_store::traces::{TraceOptions, TraceStore};

@@ -3,5 +3,6 @@
 
 mod dashboards;
 mod explore;
+mod route_auth;
 mod signal_pages;
 mod support;

@@ -10,7 +10,7 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use didban_alerting::eval::RuleStorage;
 use didban_alerting::{Alerting, AlertingSettings};
-use didban_ui::viewer::{Role, Viewer};
+use didban_auth::{Role, Viewer};
 use didban_store::logs::{LogOptions, LogRecord, LogStore};
 use didban_store::promql::{Engine, EngineOptions};
 use didban_store::traces::{Span, SpanEvent, TraceOptions, TraceStore};
