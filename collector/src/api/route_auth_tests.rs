@@ -19,14 +19,22 @@ use crate::signals::Signals;
 use crate::state::AppState;
 
 /// The main port's collector routes and the OTLP/HTTP port's routes over fresh stores.
-fn routers(dir: &std::path::Path, public_metrics: bool) -> (Router, Router) {
+async fn routers(dir: &std::path::Path, public_metrics: bool) -> (Router, Router) {
     let mut config = Config {
         data_dir: dir.to_path_buf(),
         ..Config::default()
     };
     config.auth.public_metrics = public_metrics;
-    let signals = Arc::new(Signals::open(&config).unwrap());
-    let state = AppState::new(Db::open(config.db_options()).unwrap(), config);
+    // Opening the stores blocks (and must not run on a runtime thread).
+    let (signals, state) = tokio::task::spawn_blocking(move || {
+        let signals = Arc::new(Signals::open(&config).unwrap());
+        (
+            signals,
+            AppState::new(Db::open(config.db_options()).unwrap(), config),
+        )
+    })
+    .await
+    .unwrap();
     let (_, stop) = watch::channel(false);
     let main = super::router(state.clone())
         .merge(ingest::remote_write_router(state.clone()))
@@ -41,7 +49,7 @@ fn routers(dir: &std::path::Path, public_metrics: bool) -> (Router, Router) {
 async fn routes_declare_ingest_viewer_admin_and_public_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let probe = Probe::new();
-    let (main, otlp) = routers(dir.path(), false);
+    let (main, otlp) = routers(dir.path(), false).await;
     let (main, otlp) = (probe.wrap(main), probe.wrap(otlp));
     let need = |app: &'static str, method: Method, path: &'static str| {
         let (probe, app) = (&probe, if app == "otlp" { &otlp } else { &main });
@@ -84,7 +92,7 @@ async fn routes_declare_ingest_viewer_admin_and_public_metrics() {
     assert_eq!(probe.kind(&main, "/metrics").await, Kind::Api);
 
     let dir = tempfile::tempdir().unwrap();
-    let (public, _) = routers(dir.path(), true);
+    let (public, _) = routers(dir.path(), true).await;
     let public = probe.wrap(public);
     assert_eq!(probe.need(&public, Method::GET, "/metrics").await, Need::Open);
     assert_eq!(
