@@ -15,7 +15,7 @@ if ! command -v prometheus >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends prometheus
 fi
 
-# alerting/tests/email_tls.rs makes a test CA and server certificate with openssl.
+# alerting/tests/it/email_tls.rs makes a test CA and server certificate with openssl.
 if ! command -v openssl >/dev/null 2>&1; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

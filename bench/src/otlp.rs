@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric,
     NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
@@ -20,15 +20,7 @@ use crate::load::{Plan, Request};
 use crate::remote_write::Batching;
 use didban_demo::nodegen::{Dataset, Kind};
 
-fn kv(k: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: k.to_string(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.to_string())),
-        }),
-        ..Default::default()
-    }
-}
+use didban_base::otlp::kv;
 
 /// Encodes the whole data set as OTLP requests, grouped like [`crate::remote_write::build_plan`].
 pub fn build_plan(d: &Dataset, b: Batching) -> anyhow::Result<Plan> {

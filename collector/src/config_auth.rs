@@ -5,8 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use didban_ui::auth::AuthSettings;
-use didban_ui::viewer::Role;
+use didban_auth::{AuthSettings, Role};
 use serde::Deserialize;
 
 use didban_base::parse_duration;
@@ -108,7 +107,6 @@ impl AuthConfig {
             session_ttl: self.session_ttl,
             secure_cookies: self.secure_cookies,
             trusted_proxies: self.trusted_proxies.clone(),
-            public_metrics: self.public_metrics,
         })
     }
 }

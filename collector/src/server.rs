@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::routing::get;
 use axum::Router;
+use didban_auth::{Auth, AuthSettings, Need, Require};
 use didban_store::Db;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -91,6 +92,7 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     let mut main_router = Router::new()
         .route("/-/healthy", get(|| async { "Didban is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Didban is Ready.\n" }))
+        .route_layer(Require::api(Need::Open))
         .merge(api::router(state.clone()))
         .merge(ingest::remote_write_router(state.clone()))
         .merge(api::signals_router(state.clone(), signals.clone(), stop.clone()));
@@ -98,7 +100,7 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         main_router = main_router.merge(didban_alerting::http::router(a.clone()));
     }
     main_router = main_router
-        .merge(auth.router())
+        .merge(didban_ui::pages::account::router(auth.clone()))
         .merge(didban_ui::router(didban_ui::UiContext {
             db: state.db.clone(),
             engine: state.engine.clone(),
@@ -108,15 +110,22 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
             data_dir: config.data_dir.clone(),
             dashboard_dirs: config.ui.dashboards_dir.iter().cloned().collect(),
         }));
-    let main_router = main_router.layer(axum::middleware::from_fn_with_state(
-        auth.clone(),
-        didban_ui::auth::guard_main,
-    ));
-    let otlp_router = ingest::otlp_http_router(state.clone())
-        .merge(ingest::otlp_signals_router(signal_ingestor.clone()))
+    // Each router declared what its routes need; paths none of them has still need a viewer
+    // before they learn that nothing is there.
+    let main_router = main_router
+        .fallback_service(didban_auth::not_found(Require::unmatched(
+            didban_ui::pages::error_page,
+        )))
         .layer(axum::middleware::from_fn_with_state(
             auth.clone(),
-            didban_ui::auth::guard_otlp,
+            didban_auth::resolve,
+        ));
+    let otlp_router = ingest::otlp_http_router(state.clone())
+        .merge(ingest::otlp_signals_router(signal_ingestor.clone()))
+        .fallback_service(didban_auth::not_found(Require::ingest()))
+        .layer(axum::middleware::from_fn_with_state(
+            auth.clone(),
+            didban_auth::resolve,
         ));
     let signal_maintenance = tokio::spawn(signals::maintenance_loop(
         signals.clone(),
@@ -207,12 +216,9 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
 
 /// Opens users, sessions and tokens, and creates the first admin when there is none; a
 /// generated password is printed to stderr this once.
-fn open_auth(
-    config: &Config,
-    settings: didban_ui::auth::AuthSettings,
-) -> anyhow::Result<std::sync::Arc<didban_ui::auth::Auth>> {
+fn open_auth(config: &Config, settings: AuthSettings) -> anyhow::Result<std::sync::Arc<Auth>> {
     let required = settings.required;
-    let auth = didban_ui::auth::Auth::open(&config.data_dir, settings).context("opening <data_dir>/auth")?;
+    let auth = Auth::open(&config.data_dir, settings).context("opening <data_dir>/auth")?;
     if let Some(first) = auth.bootstrap_admin(config.auth.bootstrap_admin.clone())? {
         match first.generated_password {
             Some(password) => {

@@ -28,10 +28,7 @@ use didban_ui::shell::{render_page, PageMeta, Section};
 use didban_ui::UiContext;
 use leptos::prelude::*;
 
-fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+use didban_base::now_ms;
 
 fn wave(i: i64, phase: f64, scale: f64) -> f64 {
     ((i as f64 / 20.0 + phase).sin() + 1.2) * scale

@@ -1,11 +1,13 @@
 //! Static assets compiled into the binary: the stylesheet (light and dark themes) and the one
 //! progressive-enhancement script. Served with a long cache lifetime under a versioned path
-//! so a new release is never mixed with a stale cached file.
+//! so a new release is never mixed with a stale cached file. Open to everyone: the sign-in
+//! page needs them.
 
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use didban_auth::Need;
 
 use crate::UiContext;
 
@@ -27,9 +29,23 @@ const JS: &str = concat!(
     include_str!("../assets/pages.js")
 );
 
-/// Routes for the static assets.
+/// Routes for the static assets and `/favicon.ico`; nobody needs to sign in for them.
 pub fn router() -> Router<UiContext> {
-    Router::new().route(CSS_PATH, get(css)).route(JS_PATH, get(js))
+    Router::new()
+        .route(CSS_PATH, get(css))
+        .route(JS_PATH, get(js))
+        .route("/favicon.ico", get(favicon))
+        .route_layer(crate::pages::require(Need::Open))
+}
+
+/// Browsers ask for `/favicon.ico` on every site; an empty answer instead of a 404 keeps
+/// their consoles free of errors (no icon yet).
+async fn favicon() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [(header::CACHE_CONTROL, "public, max-age=86400")],
+    )
+        .into_response()
 }
 
 async fn css() -> impl IntoResponse {

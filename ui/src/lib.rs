@@ -3,13 +3,14 @@
 //! pages (cross-hair, drag-to-zoom, auto-refresh). Every page is complete HTML and works
 //! without JavaScript; all view state lives in the URL.
 //!
-//! The collector builds a [`UiContext`] over its stores and merges [`router`] into the HTTP
-//! listener that also serves the query APIs.
+//! The collector builds a [`UiContext`] over its stores and merges [`router`] (and
+//! [`pages::account::router`], the sign-in and admin pages) into the HTTP listener that also
+//! serves the query APIs. Each router declares what its pages need with `didban_auth`'s
+//! route layers.
 
 #![warn(missing_docs)]
 
 pub mod assets;
-pub mod auth;
 pub mod chart;
 pub mod dashboard;
 pub mod downsample;
@@ -52,6 +53,8 @@ pub struct UiContext {
 }
 
 /// All UI routes (pages under `/`, static assets under `/ui/static/`), with `ctx` as state.
+/// The sign-in and admin pages are [`pages::account::router`]: they need the server's
+/// [`didban_auth::Auth`].
 pub fn router(ctx: UiContext) -> Router {
     Router::new()
         .merge(assets::router())

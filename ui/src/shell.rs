@@ -88,14 +88,10 @@ pub struct PageMeta {
 
 impl PageMeta {
     /// A page in `section` titled `title` for `viewer` (their name shows in the frame).
-    pub fn for_viewer(
-        title: impl Into<String>,
-        section: Section,
-        viewer: &crate::viewer::Viewer,
-    ) -> PageMeta {
+    pub fn for_viewer(title: impl Into<String>, section: Section, viewer: &didban_auth::Viewer) -> PageMeta {
         let mut meta = PageMeta::new(title, section);
         meta.user = viewer.user.clone();
-        meta.admin = viewer.user.is_some() && viewer.can(crate::viewer::Role::Admin);
+        meta.admin = viewer.user.is_some() && viewer.can(didban_auth::Role::Admin);
         meta
     }
 
@@ -186,7 +182,7 @@ mod tests {
 
     #[test]
     fn only_signed_in_admins_get_the_users_link() {
-        use crate::viewer::{Role, Viewer};
+        use didban_auth::{Role, Viewer};
         let mut v = Viewer {
             user: Some("ana".into()),
             role: Role::Admin,

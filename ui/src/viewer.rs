@@ -1,91 +1,18 @@
-//! Who is looking at a page: the signed-in user (or anonymous), their role, and the CSRF
-//! token every form must carry. The auth middleware puts a [`Viewer`] into the request's
-//! extensions; pages extract it, show the user in the frame, hide what the role may not do,
-//! and put [`Viewer::csrf_field`] into every form that changes something.
+//! The Leptos side of [`didban_auth::Viewer`]: the hidden CSRF field every form that changes
+//! something includes. Who the viewer is and what they may do live in `didban_auth`.
 
-use std::convert::Infallible;
-
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
+use didban_auth::Viewer;
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
-/// What a user may do, in increasing order of power.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Read every page and API.
-    Viewer,
-    /// Also create and change dashboards, silences and rules.
-    Editor,
-    /// Also manage users and tokens.
-    Admin,
+/// Renders the viewer's CSRF token as a form field.
+pub trait CsrfField {
+    /// The hidden `<input name="_csrf">` every state-changing form includes (owned: it
+    /// borrows nothing from the viewer).
+    fn csrf_field(&self) -> AnyView;
 }
 
-impl Role {
-    /// Every role, weakest first.
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Editor, Role::Admin];
-
-    /// The lowercase name used in config, forms and files: `viewer`, `editor`, `admin`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Editor => "editor",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// The role named `name` (as written by [`Role::as_str`]).
-    pub fn parse(name: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == name)
-    }
-}
-
-/// The person (or client) behind a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Viewer {
-    /// User name; `None` for anonymous access.
-    pub user: Option<String>,
-    /// What they may do.
-    pub role: Role,
-    /// The session's CSRF token; forms send it back as the `_csrf` field.
-    pub csrf: String,
-}
-
-impl Viewer {
-    /// Name of the hidden form field that carries the CSRF token.
-    pub const CSRF_FIELD: &'static str = "_csrf";
-
-    /// Anonymous access with full rights: what a server bound to loopback without auth gives.
-    pub fn anonymous_admin() -> Viewer {
-        Viewer {
-            user: None,
-            role: Role::Admin,
-            csrf: String::new(),
-        }
-    }
-
-    /// Whether this viewer has at least `role`.
-    pub fn can(&self, role: Role) -> bool {
-        self.role >= role
-    }
-
-    /// The hidden `<input>` every state-changing form includes.
-    pub fn csrf_field(&self) -> impl IntoView {
-        view! { <input type="hidden" name=Viewer::CSRF_FIELD value=self.csrf.clone()/> }
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Viewer {
-    type Rejection = Infallible;
-
-    /// The viewer the auth middleware stored; anonymous admin when no middleware ran
-    /// (auth disabled).
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Viewer, Infallible> {
-        Ok(parts
-            .extensions
-            .get::<Viewer>()
-            .cloned()
-            .unwrap_or_else(Viewer::anonymous_admin))
+impl CsrfField for Viewer {
+    fn csrf_field(&self) -> AnyView {
+        view! { <input type="hidden" name=Viewer::CSRF_FIELD value=self.csrf.clone()/> }.into_any()
     }
 }

@@ -1,6 +1,7 @@
 //! HTTP APIs of the alert engine: Prometheus' `GET /api/v1/rules` and `GET /api/v1/alerts`,
 //! Alertmanager v2-style silences (`/api/v2/silences`, `/api/v2/silence/{id}`), the
-//! notification history (`GET /api/v1/notifications`) and `POST /-/reload`.
+//! notification history (`GET /api/v1/notifications`) and `POST /-/reload`. [`router`]
+//! declares what each route needs with `didban_auth`'s route layers.
 
 mod rules;
 mod silences;
@@ -12,14 +13,19 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use didban_auth::{Need, Require, Role};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::notify::rfc3339;
 use crate::service::Alerting;
 
-/// The routes, to be merged into the server's main router.
+/// The routes, to be merged into the server's main router. Viewers read; creating and
+/// expiring silences and reloading the rules need an editor.
 pub fn router(alerting: Arc<Alerting>) -> Router {
+    let reload = Router::new()
+        .route("/-/reload", post(reload).put(reload))
+        .route_layer(Require::api(Need::Role(Role::Editor)));
     Router::new()
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))
@@ -29,7 +35,8 @@ pub fn router(alerting: Arc<Alerting>) -> Router {
             "/api/v2/silence/{id}",
             get(silences::get_one).delete(silences::expire),
         )
-        .route("/-/reload", post(reload).put(reload))
+        .route_layer(Require::api(Need::VIEW_EDIT))
+        .merge(reload)
         .with_state(alerting)
 }
 

@@ -216,3 +216,47 @@ fn values_print_like_prometheus() {
     assert_eq!(super::rules::value_e(0.001), "1e-03");
     assert_eq!(super::rules::value_e(f64::INFINITY), "+Inf");
 }
+
+/// The credentials the server's former central table named for these paths, now declared by
+/// [`super::router`] itself.
+#[tokio::test]
+async fn routes_declare_viewer_to_read_and_editor_to_change() {
+    use axum::http::Method;
+    use didban_auth::testing::Probe;
+    use didban_auth::{Kind, Need, Role};
+
+    let (_, a, _dir) = serve().await;
+    let probe = Probe::new();
+    let app = probe.wrap(super::router(a));
+    let need = |method: Method, path: &'static str| {
+        let (probe, app) = (&probe, &app);
+        async move { probe.need(app, method, path).await }
+    };
+    assert_eq!(
+        need(Method::POST, "/api/v2/silences").await,
+        Need::Role(Role::Editor)
+    );
+    assert_eq!(
+        need(Method::DELETE, "/api/v2/silence/x").await,
+        Need::Role(Role::Editor)
+    );
+    assert_eq!(need(Method::POST, "/-/reload").await, Need::Role(Role::Editor));
+    assert_eq!(
+        need(Method::GET, "/api/v2/silences").await,
+        Need::Role(Role::Viewer)
+    );
+    assert_eq!(
+        need(Method::GET, "/api/v2/silence/x").await,
+        Need::Role(Role::Viewer)
+    );
+    assert_eq!(need(Method::GET, "/api/v1/rules").await, Need::Role(Role::Viewer));
+    assert_eq!(
+        need(Method::GET, "/api/v1/alerts").await,
+        Need::Role(Role::Viewer)
+    );
+    assert_eq!(
+        need(Method::GET, "/api/v1/notifications").await,
+        Need::Role(Role::Viewer)
+    );
+    assert_eq!(probe.kind(&app, "/api/v1/alerts").await, Kind::Api);
+}

@@ -40,13 +40,6 @@ fn missing_browser() -> Option<String> {
     }
 }
 
-fn now_ns() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-}
-
 /// A few gauges, log records and spans over OTLP/HTTP JSON with an ingest token.
 fn push_data(server: &Server, token: &str) {
     let post = |path: &str, body: String| {
@@ -60,7 +53,7 @@ fn push_data(server: &Server, token: &str) {
         assert_eq!(r.status(), 200, "{path}: {}", r.text().unwrap_or_default());
     };
     let resource = r#"{"attributes":[{"key":"service.name","value":{"stringValue":"checkout"}}]}"#;
-    let now = now_ns();
+    let now = u128::try_from(didban_testkit::now_nanos()).unwrap();
     for step in 0..5u128 {
         let t = now - (5 - step) * 15_000_000_000;
         let points: Vec<String> = ["eu", "us"]

@@ -7,12 +7,15 @@ pub mod logs;
 mod params;
 mod prom;
 mod response;
+#[cfg(test)]
+mod route_auth_tests;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use didban_auth::{Need, Require, Role};
 use serde_json::json;
 
 pub use response::ApiError;
@@ -36,7 +39,7 @@ pub struct SignalApiState {
     pub stop: watch::Receiver<bool>,
 }
 
-/// Routes of the Jaeger query API and the log API.
+/// Routes of the Jaeger query API and the log API; they only read, for viewers.
 pub fn signals_router(app: AppState, signals: Arc<Signals>, stop: watch::Receiver<bool>) -> Router {
     Router::new()
         .route("/api/services", get(jaeger::services))
@@ -53,13 +56,26 @@ pub fn signals_router(app: AppState, signals: Arc<Signals>, stop: watch::Receive
         .route("/api/logs/histogram", get(logs::histogram))
         .route("/api/logs/values", get(logs::values))
         .route("/api/logs/tail", get(logs::tail))
+        .route_layer(Require::api(Need::Role(Role::Viewer)))
         .with_state(SignalApiState { app, signals, stop })
 }
 
-/// Routes of the query API and self-monitoring.
+/// Routes of the query API and self-monitoring. The query API is for viewers (its POSTs
+/// only carry long queries), `/api/v1/admin/…` for admins, and `/metrics` for viewers
+/// unless `[auth] public_metrics` opens it to scrapers without a token.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let metrics_need = if state.config.auth.public_metrics {
+        Need::Open
+    } else {
+        Need::Role(Role::Viewer)
+    };
+    let metrics = Router::new()
         .route("/metrics", get(metrics))
+        .route_layer(Require::api(metrics_need));
+    let admin = Router::new()
+        .route("/api/v1/admin/tsdb/flush", axum::routing::post(flush))
+        .route_layer(Require::api(Need::Role(Role::Admin)));
+    Router::new()
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .route("/api/v1/query", get(prom::query).post(prom::query))
         .route(
@@ -74,7 +90,9 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/query_exemplars",
             get(prom::query_exemplars).post(prom::query_exemplars),
         )
-        .route("/api/v1/admin/tsdb/flush", axum::routing::post(flush))
+        .route_layer(Require::api(Need::Role(Role::Viewer)))
+        .merge(metrics)
+        .merge(admin)
         .with_state(state)
 }
 

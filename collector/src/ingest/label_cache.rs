@@ -221,15 +221,7 @@ pub fn scope_key(common: &std::collections::BTreeMap<String, String>) -> Arc<str
 mod tests {
     use super::*;
 
-    fn kv(k: &str, v: &str) -> KeyValue {
-        KeyValue {
-            key: k.into(),
-            value: Some(AnyValue {
-                value: Some(AnyValueKind::StringValue(v.into())),
-            }),
-            ..Default::default()
-        }
-    }
+    use didban_testkit::kv;
 
     #[test]
     fn hits_only_on_the_same_name_and_attributes() {

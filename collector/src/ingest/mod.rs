@@ -35,6 +35,7 @@ pub mod span_metrics;
 pub mod validate;
 
 use axum::Router;
+use didban_auth::Require;
 
 use std::sync::Arc;
 
@@ -43,14 +44,14 @@ use crate::state::AppState;
 use pipeline::Ingestor;
 use signal_pipeline::SignalIngestor;
 
-/// Routes served on the OTLP/HTTP port (`/v1/metrics`).
+/// Routes served on the OTLP/HTTP port (`/v1/metrics`); they need the ingest scope.
 pub fn otlp_http_router(state: AppState) -> Router {
-    otlp_http::router(Ingestor::new(state))
+    otlp_http::router(Ingestor::new(state)).route_layer(Require::ingest())
 }
 
-/// Routes served on the main HTTP port (`/api/v1/write`).
+/// Routes served on the main HTTP port (`/api/v1/write`); they need the ingest scope.
 pub fn remote_write_router(state: AppState) -> Router {
-    remote_write::router(Ingestor::new(state))
+    remote_write::router(Ingestor::new(state)).route_layer(Require::ingest())
 }
 
 /// Serves OTLP/gRPC (`MetricsService/Export`) on `listener` until `shutdown` completes.
@@ -67,9 +68,10 @@ pub fn signal_ingestor(state: AppState, signals: Arc<Signals>) -> Arc<SignalInge
     SignalIngestor::new(Ingestor::new(state), signals)
 }
 
-/// Routes served on the OTLP/HTTP port for traces and logs (`/v1/traces`, `/v1/logs`).
+/// Routes served on the OTLP/HTTP port for traces and logs (`/v1/traces`, `/v1/logs`); they
+/// need the ingest scope.
 pub fn otlp_signals_router(ingestor: Arc<SignalIngestor>) -> Router {
-    otlp_signals::router(ingestor)
+    otlp_signals::router(ingestor).route_layer(Require::ingest())
 }
 
 /// Serves OTLP/gRPC for metrics, traces and logs on `listener` until `shutdown`; with

@@ -132,20 +132,11 @@ fn map_span(span: &OtlpSpan, now_nano: i64) -> Result<Span, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
-    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 
-    fn kv(k: &str, v: &str) -> KeyValue {
-        KeyValue {
-            key: k.into(),
-            value: Some(AnyValue {
-                value: Some(V::StringValue(v.into())),
-            }),
-            ..KeyValue::default()
-        }
-    }
+    use didban_testkit::kv;
 
     fn otlp_span(trace: Vec<u8>, id: Vec<u8>, start: u64) -> OtlpSpan {
         OtlpSpan {

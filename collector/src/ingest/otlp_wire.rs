@@ -824,21 +824,12 @@ mod tests {
     use super::*;
     use crate::ingest::delta::DeltaTracker;
     use didban_store::SeriesLimits;
-    use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
-    use opentelemetry_proto::tonic::common::v1::AnyValue;
+
     use opentelemetry_proto::tonic::metrics::v1::{
         metric, Exemplar, Gauge, Histogram, ResourceMetrics, ScopeMetrics, Sum,
     };
 
-    fn kv(k: &str, v: &str) -> KeyValue {
-        KeyValue {
-            key: k.into(),
-            value: Some(AnyValue {
-                value: Some(V::StringValue(v.into())),
-            }),
-            ..Default::default()
-        }
-    }
+    use didban_testkit::kv;
 
     const T: u64 = 1_700_000_000_000_000_000;
 

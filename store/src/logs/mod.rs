@@ -169,13 +169,6 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
-fn now_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 impl LogStore {
     /// Opens (creating if needed) the store: opens every day index, indexes again the WAL
     /// records not covered by a commit, and starts the WAL writer on a fresh segment.
@@ -216,7 +209,7 @@ impl LogStore {
             path: wal_dir.clone(),
             source,
         })?;
-        let first_seq = now_nanos();
+        let first_seq = u64::try_from(didban_base::now_nanos()).unwrap_or(0);
         let mut store = LogStore {
             options,
             dir,

@@ -25,8 +25,8 @@ use crate::chart::{self, ChartFrame, ChartKind, ChartOptions, Series};
 use crate::query::QueryError;
 use crate::shell::{render_page, PageMeta, Section};
 use crate::timerange::TimeRange;
-use crate::viewer::Viewer;
 use crate::UiContext;
+use didban_auth::Viewer;
 
 /// Width and height of the graph, in SVG units (CSS scales it to the page).
 const GRAPH_WIDTH: u32 = 1100;

@@ -7,8 +7,8 @@ use axum::Router;
 use leptos::prelude::*;
 
 use crate::shell::{render_page, PageMeta, Section};
-use crate::viewer::Viewer;
 use crate::UiContext;
+use didban_auth::Viewer;
 
 pub(super) fn routes() -> Router<UiContext> {
     Router::new().route("/", get(home))

@@ -1,7 +1,12 @@
 //! The pages, one module per section. Each module exposes `routes()` with its handlers;
 //! handlers read their view state from the query string, query the stores through
 //! [`UiContext`], and render with [`crate::shell::render_page`].
+//!
+//! What a page needs is declared here, where the routes are built: viewers read every page
+//! and editors change (pages check finer rights themselves); [`account`] declares its own
+//! (sign-in open, sign-out for any signed-in user, `/admin/…` for admins).
 
+pub mod account;
 mod alerts;
 mod dashboards;
 mod explore;
@@ -15,6 +20,7 @@ mod traces;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
+use didban_auth::{Need, Require};
 
 use leptos::prelude::*;
 
@@ -32,6 +38,13 @@ pub fn router() -> Router<UiContext> {
         .merge(services::routes())
         .merge(serverless::routes())
         .merge(alerts::routes())
+        .route_layer(require(Need::VIEW_EDIT))
+}
+
+/// A route layer for pages needing `need`: callers who are not signed in are sent to sign
+/// in, other refusals are rendered with [`error_page`].
+pub fn require(need: Need) -> Require {
+    Require::page(need, error_page)
 }
 
 /// A complete error page with `status` and a message (escaped).

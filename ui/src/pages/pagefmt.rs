@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use crate::viewer::Viewer;
+use didban_auth::Viewer;
 
 /// Relative time-range presets offered next to the `from`/`to` fields.
 pub const PRESETS: [(&str, &str); 7] = [
@@ -147,7 +147,7 @@ pub fn range_fields(from: &str, to: &str, path: &str, keep: &[(&str, &str)]) -> 
 
 /// Whether a submitted form carries the viewer's CSRF token (compared in constant time).
 pub fn csrf_ok(viewer: &Viewer, sent: &str) -> bool {
-    crate::auth::secret::constant_time_eq(&viewer.csrf, sent)
+    didban_auth::secret::constant_time_eq(&viewer.csrf, sent)
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ use super::services::{by_label, window, RangeParams};
 use crate::pages::{error_page, now_ms, pagefmt};
 use crate::shell::{render_page, PageMeta, Section};
 use crate::timerange::TimeRange;
-use crate::viewer::Viewer;
 use crate::UiContext;
+use didban_auth::Viewer;
 
 pub(crate) fn routes() -> Router<UiContext> {
     Router::new().route("/serverless", get(serverless_page))

@@ -17,8 +17,8 @@ use crate::pages::{error_page, now_ms, pagefmt};
 use crate::query::InstantRow;
 use crate::shell::{render_page, PageMeta, Section};
 use crate::timerange::TimeRange;
-use crate::viewer::Viewer;
 use crate::UiContext;
+use didban_auth::Viewer;
 
 pub(crate) fn routes() -> Router<UiContext> {
     Router::new().route("/services", get(services_page))

@@ -20,8 +20,9 @@ use serde::Deserialize;
 
 use crate::pages::{now_ms, pagefmt};
 use crate::shell::{render_page, PageMeta, Section};
-use crate::viewer::{Role, Viewer};
+use crate::viewer::CsrfField;
 use crate::UiContext;
+use didban_auth::{Role, Viewer};
 
 pub(crate) fn routes() -> Router<UiContext> {
     Router::new()

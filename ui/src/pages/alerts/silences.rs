@@ -16,8 +16,9 @@ use serde::Deserialize;
 use crate::pages::{error_page, now_ms, pagefmt};
 use crate::shell::{render_page, PageMeta, Section};
 use crate::timerange::resolve;
-use crate::viewer::{Role, Viewer};
+use crate::viewer::CsrfField;
 use crate::UiContext;
+use didban_auth::{Role, Viewer};
 
 /// Parses matchers written as in Alertmanager: `name="value"` pairs with `=`, `!=`, `=~`
 /// or `!~`, separated by commas or new lines, optionally inside `{…}`. Values may be

@@ -14,8 +14,8 @@ use crate::dashboard::store::{self, StoreError};
 use crate::dashboard::{grafana, Dashboard, Panel, PanelKind, PanelQuery};
 use crate::pages::error_page;
 use crate::shell::{render_page, PageMeta, Section};
-use crate::viewer::{Role, Viewer};
 use crate::UiContext;
+use didban_auth::{Role, Viewer};
 
 /// What a new dashboard starts as.
 const NEW_YAML: &str = "id: my-dashboard

@@ -22,8 +22,8 @@ use crate::dashboard::Dashboard;
 use crate::pages::{error_page, now_ms};
 use crate::shell::{render_page, PageMeta, Section};
 use crate::timerange::TimeRange;
-use crate::viewer::{Role, Viewer};
 use crate::UiContext;
+use didban_auth::{Role, Viewer};
 
 pub(super) fn routes() -> Router<UiContext> {
     Router::new()

@@ -18,8 +18,8 @@ use serde_json::{Map, Value};
 use crate::pages::{error_page, now_ms, pagefmt};
 use crate::shell::{render_page, PageMeta, Section};
 use crate::timerange::TimeRange;
-use crate::viewer::Viewer;
 use crate::UiContext;
+use didban_auth::Viewer;
 
 /// Records per page unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 100;

@@ -12,8 +12,8 @@ use crate::chart::escape;
 use crate::pages::{now_ms, pagefmt};
 use crate::shell::{render_page, PageMeta, Section};
 use crate::timerange::TimeRange;
-use crate::viewer::Viewer;
 use crate::UiContext;
+use didban_auth::Viewer;
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 1500;

@@ -11,8 +11,8 @@ use super::waterfall::{critical_path, rows, Segment};
 use crate::pages::logs::kv_list;
 use crate::pages::{error_page, pagefmt};
 use crate::shell::{render_page, PageMeta, Section};
-use crate::viewer::Viewer;
 use crate::UiContext;
+use didban_auth::Viewer;
 
 /// A trace id as typed: hex, any case, up to 32 digits (shorter ones are zero-padded on the
 /// left, as Jaeger does). `None` when it is not one.

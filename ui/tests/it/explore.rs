@@ -1,10 +1,8 @@
 //! `/explore` over real stores: graph, table, errors with their position, completion lists.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
+use crate::support::{append, enc, get, now_ms, test_ui};
 use axum::http::StatusCode;
-use support::{append, enc, get, now_ms, test_ui};
 
 /// Two series over the last 30 minutes, one sample every 15 s.
 async fn seed(ctx: &didban_ui::UiContext) -> i64 {

@@ -10,16 +10,19 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
+use didban_auth::{Auth, AuthError, Need, Role, Viewer};
 use leptos::prelude::*;
 
-use super::{now_ms, Auth, AuthError};
+use crate::pages::{now_ms, require};
 use crate::shell::{render_page, PageMeta, Section};
-use crate::viewer::{Role, Viewer};
+use crate::viewer::CsrfField;
 
+/// Everything here needs an admin, reading included.
 pub(super) fn routes() -> Router<Arc<Auth>> {
     Router::new()
         .route("/admin/users", get(users_page).post(users_submit))
         .route("/admin/tokens", get(tokens_page).post(tokens_submit))
+        .route_layer(require(Need::Role(Role::Admin)))
 }
 
 /// What a POST did, shown above the tables.
@@ -64,7 +67,7 @@ fn outcome_view(outcome: Outcome) -> impl IntoView {
 }
 
 fn off_note(auth: &Auth) -> impl IntoView {
-    (!auth.settings.required).then(|| {
+    (!auth.settings().required).then(|| {
         view! {
             <p class="auth-note">
                 "Sign-in is off on this server (see " <code>"[auth] enabled"</code>
@@ -75,7 +78,7 @@ fn off_note(auth: &Auth) -> impl IntoView {
 }
 
 fn render_users(auth: &Auth, viewer: Viewer, outcome: Outcome, status: StatusCode) -> Response {
-    let users = auth.users.list();
+    let users = auth.users().list();
     let note = off_note(auth);
     let page = render_page(PageMeta::for_viewer("Users", Section::None, &viewer), move || {
         let rows = users
@@ -192,23 +195,23 @@ async fn users_submit(
         match act.as_str() {
             "create" => {
                 let role = role.ok_or_else(|| AuthError::Invalid("choose a role".into()))?;
-                a.users.create(&n, role, &password, now)?;
+                a.users().create(&n, role, &password, now)?;
                 Ok(format!("User {n} created with the {} role.", role.as_str()))
             }
             "role" => {
                 let role = role.ok_or_else(|| AuthError::Invalid("choose a role".into()))?;
-                a.users.set_role(&n, role)?;
+                a.users().set_role(&n, role)?;
                 Ok(format!("{n} is now {}.", role.as_str()))
             }
             "password" => {
-                a.users.set_password(&n, &password)?;
-                a.sessions.remove_user(&n, now)?;
+                a.users().set_password(&n, &password)?;
+                a.sessions().remove_user(&n, now)?;
                 a.forget_basic(&n);
                 Ok(format!("Password of {n} reset; their sessions were ended."))
             }
             "delete" => {
-                a.users.delete(&n)?;
-                a.sessions.remove_user(&n, now)?;
+                a.users().delete(&n)?;
+                a.sessions().remove_user(&n, now)?;
                 a.forget_basic(&n);
                 Ok(format!("User {n} deleted."))
             }
@@ -237,7 +240,7 @@ async fn users_submit(
 }
 
 fn render_tokens(auth: &Auth, viewer: Viewer, outcome: Outcome, status: StatusCode) -> Response {
-    let tokens = auth.tokens.list();
+    let tokens = auth.tokens().list();
     let note = off_note(auth);
     let page = render_page(
         PageMeta::for_viewer("API tokens", Section::None, &viewer),
@@ -321,14 +324,14 @@ async fn tokens_submit(
         "create" => match Role::parse(field(&form, "role")) {
             Some(role) => {
                 let ingest = field(&form, "ingest") == "on";
-                auth.tokens
+                auth.tokens()
                     .create(field(&form, "name"), role, ingest, &by, now_ms())
                     .map(|(token, rec)| Outcome::Token(rec.name, token))
             }
             None => Err(AuthError::Invalid("choose a role".into())),
         },
         "revoke" => auth
-            .tokens
+            .tokens()
             .revoke(field(&form, "id"))
             .map(|()| Outcome::Done("Token revoked.".into())),
         other => Err(AuthError::Invalid(format!("unknown action {other:?}"))),

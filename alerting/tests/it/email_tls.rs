@@ -3,15 +3,13 @@
 //! test CA trusted, and a wrong password or an untrusted certificate are clear errors.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{free_port, Smtp};
+use crate::common::{free_port, Smtp};
 use didban_alerting::notify::{Alert, AlertSink, Notifier, NotifyConfig, RetryPolicy};
 use didban_store::Labels;
 

@@ -1,6 +1,6 @@
 //! Shared by the UI integration tests: a [`UiContext`] over real stores (metrics, logs,
 //! traces) in a temporary directory, sample appends, and a GET through the real router.
-//! Use it from a test file with `mod support;`.
+//! Use it from a test module with `use crate::support::…`.
 #![allow(clippy::unwrap_used, dead_code)]
 
 use std::sync::Arc;
@@ -41,13 +41,7 @@ pub fn test_ui() -> TestUi {
     TestUi { ctx, dir }
 }
 
-/// Current time in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+pub use didban_base::now_ms;
 
 /// Appends `points` to the series `labels` (name included as `__name__`).
 pub async fn append(ctx: &UiContext, labels: &[(&str, &str)], points: &[(i64, f64)]) {

@@ -8,33 +8,29 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use didban_auth::guard::{client_ip, cookie, over_tls};
+use didban_auth::sessions::MAX_LIFETIME_MS;
+use didban_auth::{Auth, Need, Role, Viewer, SESSION_COOKIE};
 use leptos::prelude::*;
 use serde::Deserialize;
 
-use super::middleware::{client_ip, cookie, over_tls};
-use super::sessions::MAX_LIFETIME_MS;
-use super::{now_ms, Auth, SESSION_COOKIE};
+use crate::pages::{now_ms, require};
 use crate::shell::{render_page, PageMeta, Section};
-use crate::viewer::Viewer;
+use crate::viewer::CsrfField;
 
 /// Pause before answering a failed sign-in, to slow guessing.
 const FAILURE_DELAY: Duration = Duration::from_millis(400);
 
+/// Sign-in is open to everyone; signing out needs someone signed in (any role), and its
+/// POST carries the CSRF token like every change.
 pub(super) fn routes() -> Router<Arc<Auth>> {
-    Router::new()
+    let login = Router::new()
         .route("/login", get(login_page).post(login_submit))
+        .route_layer(require(Need::Open));
+    Router::new()
         .route("/logout", get(logout_page).post(logout_submit))
-        .route("/favicon.ico", get(favicon))
-}
-
-/// Browsers ask for `/favicon.ico` on every site; an empty answer instead of a 404 keeps
-/// their consoles free of errors (no icon yet).
-async fn favicon() -> Response {
-    (
-        StatusCode::NO_CONTENT,
-        [(header::CACHE_CONTROL, "public, max-age=86400")],
-    )
-        .into_response()
+        .route_layer(require(Need::Role(Role::Viewer)))
+        .merge(login)
 }
 
 /// `next` when it is a path on this server, else `/`: no open redirect to another site.
@@ -81,7 +77,7 @@ fn login_form(next: String, error: Option<String>, user: String) -> Html<String>
 
 async fn login_page(State(auth): State<Arc<Auth>>, viewer: Viewer, Query(q): Query<NextParam>) -> Response {
     let next = safe_next(q.next.as_deref().unwrap_or("/"));
-    if !auth.settings.required || viewer.user.is_some() {
+    if !auth.settings().required || viewer.user.is_some() {
         return Redirect::to(&next).into_response();
     }
     login_form(next, None, String::new()).into_response()
@@ -98,7 +94,7 @@ struct LoginForm {
 }
 
 async fn login_submit(State(auth): State<Arc<Auth>>, req: Request) -> Response {
-    if !auth.settings.required {
+    if !auth.settings().required {
         return Redirect::to("/").into_response();
     }
     let ip = client_ip(&auth, &req);
@@ -110,7 +106,7 @@ async fn login_submit(State(auth): State<Arc<Auth>>, req: Request) -> Response {
     let form: LoginForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let next = safe_next(&form.next);
     let now = now_ms();
-    if let Some(wait) = auth.limiter.blocked(ip, now) {
+    if let Some(wait) = auth.limiter().blocked(ip, now) {
         let message = format!(
             "Too many failed sign-ins from your address; try again in {} minutes.",
             (wait + 59) / 60
@@ -121,19 +117,19 @@ async fn login_submit(State(auth): State<Arc<Auth>>, req: Request) -> Response {
     }
     let a = auth.clone();
     let (user, password) = (form.user.clone(), form.password);
-    let found = tokio::task::spawn_blocking(move || a.users.authenticate(&user, &password))
+    let found = tokio::task::spawn_blocking(move || a.users().authenticate(&user, &password))
         .await
         .ok()
         .flatten();
     let Some(found) = found else {
-        auth.limiter.fail(ip, now);
+        auth.limiter().fail(ip, now);
         tokio::time::sleep(FAILURE_DELAY).await;
         let mut r = login_form(next, Some("Wrong user name or password.".into()), form.user).into_response();
         *r.status_mut() = StatusCode::UNAUTHORIZED;
         return r;
     };
-    auth.limiter.succeed(ip);
-    let (id, _) = match auth.sessions.create(&found.name, now) {
+    auth.limiter().succeed(ip);
+    let (id, _) = match auth.sessions().create(&found.name, now) {
         Ok(x) => x,
         Err(e) => {
             tracing::error!(error = %e, "could not create a session");
@@ -182,7 +178,7 @@ async fn logout_page(viewer: Viewer) -> Response {
 
 async fn logout_submit(State(auth): State<Arc<Auth>>, req: Request) -> Response {
     if let Some(id) = cookie(req.headers(), SESSION_COOKIE) {
-        if let Err(e) = auth.sessions.remove(id, now_ms()) {
+        if let Err(e) = auth.sessions().remove(id, now_ms()) {
             tracing::warn!(error = %e, "could not save sessions after sign-out");
         }
     }

@@ -2,23 +2,21 @@
 //! directory, called through the UI router.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::send;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use didban_alerting::eval::RuleStorage;
 use didban_alerting::{Alerting, AlertingSettings};
+use didban_auth::{Role, Viewer};
 use didban_store::logs::{LogOptions, LogRecord, LogStore};
 use didban_store::promql::{Engine, EngineOptions};
 use didban_store::traces::{Span, SpanEvent, TraceOptions, TraceStore};
 use didban_store::{Db, DbOptions, Labels, Sample, SeriesSamples};
-use didban_ui::viewer::{Role, Viewer};
 use didban_ui::UiContext;
 use serde_json::{json, Map, Value};
-use support::send;
 
 const XSS: &str = "<img src=x onerror=alert(1)>";
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -38,12 +36,7 @@ groups:
         expr: sum by (job) (up)
 "#;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+use crate::support::now_ms;
 
 fn map(v: Value) -> Map<String, Value> {
     v.as_object().unwrap().clone()

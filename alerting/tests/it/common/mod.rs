@@ -17,11 +17,4 @@ impl Drop for Smtp {
     }
 }
 
-/// A TCP port nothing listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use didban_testkit::free_port;

@@ -1,26 +1,31 @@
-//! Sign-in, roles, CSRF protection and API tokens.
+//! Didban's sign-in: who may do what, and the axum layers that enforce it.
 //!
 //! - [`users`], [`password`]: accounts with Argon2id hashes in `<data_dir>/auth/users.json`;
 //! - [`sessions`]: browser sessions (cookie `didban_session`), persisted by digest;
 //! - [`tokens`]: API tokens for clients (`Authorization: Bearer …`), stored by digest;
-//! - [`policy`]: which credential each path needs;
-//! - [`middleware`]: resolves who is calling, enforces the policy and CSRF, and puts a
-//!   [`Viewer`](crate::viewer::Viewer) into every request;
-//! - the pages: sign-in and sign-out, `/admin/users`, `/admin/tokens`.
+//! - [`ratelimit`]: failed sign-ins per client address;
+//! - [`secret`]: random tokens, digests, constant-time comparison, private files;
+//! - [`Role`] and [`Viewer`]: what a caller may do, as handlers see it;
+//! - [`guard`]: the outer layer [`resolve`] that finds out who is calling, and the route
+//!   layer [`Require`] with which each crate declares what its routes need.
 //!
-//! The collector opens one [`Auth`] per server, merges [`Auth::router`] into its main HTTP
-//! router and wraps its routers with [`guard_main`] and [`guard_otlp`].
+//! There is no table of paths here: the crate that builds a router puts
+//! `.route_layer(Require::…)` on it. The server opens one [`Auth`], wraps each listener's
+//! router with [`resolve`], and passes [`Auth::ingest_allowed`] to the gRPC receiver.
+//! The sign-in and admin pages are in the UI crate.
 
-mod admin;
-mod login;
-pub mod middleware;
+#![warn(missing_docs)]
+
+pub mod guard;
 pub mod password;
-pub mod policy;
-mod ratelimit;
+pub mod ratelimit;
 pub mod secret;
 pub mod sessions;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tokens;
 pub mod users;
+mod viewer;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -28,11 +33,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
+pub use guard::{not_found, resolve, ErrorPage, Kind, Need, Require};
+pub use viewer::{Role, Viewer};
 
-pub use middleware::{guard_main, guard_otlp};
-
-use crate::viewer::Role;
 use ratelimit::RateLimiter;
 use sessions::SessionStore;
 use tokens::TokenStore;
@@ -75,8 +78,6 @@ pub struct AuthSettings {
     pub secure_cookies: bool,
     /// Reverse proxies whose `X-Forwarded-Proto` and `X-Forwarded-For` are believed.
     pub trusted_proxies: Vec<IpAddr>,
-    /// Serve `/metrics` without credentials.
-    pub public_metrics: bool,
 }
 
 impl Default for AuthSettings {
@@ -87,7 +88,6 @@ impl Default for AuthSettings {
             session_ttl: Duration::from_secs(86_400),
             secure_cookies: false,
             trusted_proxies: Vec::new(),
-            public_metrics: false,
         }
     }
 }
@@ -101,7 +101,7 @@ pub struct FirstAdmin {
     pub generated_password: Option<String>,
 }
 
-/// Users, sessions, tokens and the settings; shared by the middleware and the pages.
+/// Users, sessions, tokens and the settings; shared by the layers and the pages.
 pub struct Auth {
     settings: AuthSettings,
     users: UserStore,
@@ -115,10 +115,7 @@ pub struct Auth {
     basic_cache: Mutex<HashMap<String, (String, i64)>>,
 }
 
-/// Current time in Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    crate::pages::now_ms()
-}
+pub(crate) use didban_base::now_ms;
 
 impl Auth {
     /// Opens the stores under `<data_dir>/auth/`.
@@ -154,6 +151,11 @@ impl Auth {
     /// The browser sessions.
     pub fn sessions(&self) -> &SessionStore {
         &self.sessions
+    }
+
+    /// Failed sign-ins per client address; the sign-in page and basic auth share it.
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
     }
 
     /// Creates the first admin when there is no user yet: from `from_env` (name, password)
@@ -201,14 +203,14 @@ impl Auth {
         if !self.settings.required {
             return true;
         }
-        let Some(token) = authorization.and_then(middleware::bearer) else {
+        let Some(token) = authorization.and_then(guard::bearer) else {
             return false;
         };
         self.token_identity(token).is_some_and(|id| id.ingest)
     }
 
     /// The identity behind a bearer token.
-    fn token_identity(&self, token: &str) -> Option<middleware::Identity> {
+    pub(crate) fn token_identity(&self, token: &str) -> Option<guard::Identity> {
         let internal = self
             .internal_token
             .lock()
@@ -216,7 +218,7 @@ impl Auth {
             .clone();
         if let Some(d) = internal {
             if secret::constant_time_eq(&d, &secret::digest(token)) {
-                return Some(middleware::Identity {
+                return Some(guard::Identity {
                     user: Some("didban-host-metrics".into()),
                     role: None,
                     ingest: true,
@@ -225,7 +227,7 @@ impl Auth {
             }
         }
         let t = self.tokens.find(token)?;
-        Some(middleware::Identity {
+        Some(guard::Identity {
             user: Some(format!("token:{}", t.name)),
             role: Some(t.role),
             ingest: t.ingest,
@@ -237,13 +239,5 @@ impl Auth {
     pub fn forget_basic(&self, user: &str) {
         let mut cache = self.basic_cache.lock().unwrap_or_else(|e| e.into_inner());
         cache.retain(|_, (u, _)| u != user);
-    }
-
-    /// The sign-in, sign-out and admin pages.
-    pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
-            .merge(login::routes())
-            .merge(admin::routes())
-            .with_state(self.clone())
     }
 }

@@ -4,15 +4,13 @@
 //! STARTTLS give clear errors.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, Smtp};
+use crate::common::{free_port, Smtp};
 use didban_alerting::notify::{Alert, AlertSink, Notifier, NotifyConfig, RetryPolicy};
 use didban_store::Labels;
 use serde_json::Value;

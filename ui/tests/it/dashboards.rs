@@ -2,20 +2,18 @@
 //! data, panel fragments, save/edit/delete, import, id collisions, roles and escaping.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::send;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
+use didban_auth::{Role, Viewer};
 use didban_store::logs::{LogOptions, LogRecord, LogStore};
 use didban_store::promql::{Engine, EngineOptions};
 use didban_store::traces::{TraceOptions, TraceStore};
 use didban_store::{Db, DbOptions, Labels, Sample, SeriesSamples};
-use didban_ui::viewer::{Role, Viewer};
 use didban_ui::UiContext;
-use support::send;
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -23,12 +21,7 @@ struct Env {
     now: i64,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+use crate::support::now_ms;
 
 /// A UiContext over fresh stores, with `up` and a request counter for two instances over
 /// the last hour at 15 s, and one error log record.
