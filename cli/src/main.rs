@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use didban_base::{parse_bytes, parse_duration};
+use didban_collector::config::auth::{parse_anonymous_role, AuthMode};
 use didban_collector::config::{parse_addr, Config};
-use didban_collector::config_auth::{parse_anonymous_role, AuthMode};
 use didban_store::FsyncMode;
 
 /// Didban — metrics, traces, logs and alerts in one binary.

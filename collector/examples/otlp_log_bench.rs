@@ -12,7 +12,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use didban_collector::config::Config;
-use didban_collector::ingest::otlp_logs::map_logs;
+use didban_collector::ingest::logs::map::map_logs;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};

@@ -9,9 +9,9 @@
 
 use std::time::Instant;
 
-use didban_collector::ingest::delta::DeltaTracker;
-use didban_collector::ingest::otlp_metrics::{MapOptions, SharedLabels};
-use didban_collector::ingest::otlp_wire::decode_and_map;
+use didban_collector::ingest::metrics::delta::DeltaTracker;
+use didban_collector::ingest::metrics::map::{MapOptions, SharedLabels};
+use didban_collector::ingest::metrics::wire::decode_and_map;
 use didban_store::SeriesLimits;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -183,7 +183,7 @@ fn main() {
         let t0 = Instant::now();
         let request = ExportMetricsServiceRequest::decode(body.clone()).unwrap_or_default();
         let t1 = Instant::now();
-        let mapped = didban_collector::ingest::otlp_metrics::map_request(&request, &options);
+        let mapped = didban_collector::ingest::metrics::map::map_request(&request, &options);
         let t2 = Instant::now();
         drop(request);
         decode_ns += (t1 - t0).as_nanos();

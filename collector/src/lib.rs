@@ -3,14 +3,11 @@
 
 pub mod api;
 pub mod config;
-pub mod config_auth;
-pub mod config_signals;
 pub mod datadir;
 pub mod host_metrics;
 pub mod ingest;
 pub mod metadata;
 pub mod selfmon;
-pub mod selfmon_task;
 pub mod server;
 pub mod signals;
 pub mod state;

@@ -147,7 +147,10 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     };
     let host_agent = crate::host_metrics::start(&config, grpc_addr, host_token);
     let maintenance = tokio::spawn(maintenance_loop(state.clone(), stop.clone()));
-    let self_scrape = tokio::spawn(crate::selfmon_task::self_scrape_loop(state.clone(), stop.clone()));
+    let self_scrape = tokio::spawn(crate::selfmon::scrape::self_scrape_loop(
+        state.clone(),
+        stop.clone(),
+    ));
     let alerting_task = alerting.map(|a| tokio::spawn(a.run(stop.clone())));
 
     let http_task = tokio::spawn(
@@ -166,7 +169,7 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         .with_graceful_shutdown(stopped(stop.clone()))
         .into_future(),
     );
-    let grpc_check: Option<ingest::otlp_grpc::IngestCheck> = if auth.settings().required {
+    let grpc_check: Option<ingest::grpc::IngestCheck> = if auth.settings().required {
         let a = auth.clone();
         Some(std::sync::Arc::new(move |value: Option<&str>| {
             a.ingest_allowed(value)

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use crate::config::Config;
-use crate::ingest::span_metrics::SpanMetrics;
+use crate::ingest::traces::span_metrics::SpanMetrics;
 use crate::selfmon::SelfMetrics;
 use crate::server::stopped;
 use didban_base::now_nanos;

@@ -7,7 +7,7 @@ use didban_store::promql::{Engine, EngineOptions};
 use didban_store::Db;
 
 use crate::config::Config;
-use crate::ingest::delta::DeltaTracker;
+use crate::ingest::metrics::delta::DeltaTracker;
 use crate::metadata::MetadataStore;
 use crate::selfmon::SelfMetrics;
 

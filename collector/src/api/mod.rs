@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::selfmon_task::refresh_store_gauges;
+use crate::selfmon::scrape::refresh_store_gauges;
 use crate::signals::Signals;
 use crate::state::AppState;
 

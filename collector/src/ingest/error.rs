@@ -167,7 +167,7 @@ mod tests {
         assert_eq!(details.details[0].type_url, RETRY_INFO_TYPE);
         let retry = RetryInfo::decode(details.details[0].value.as_slice()).unwrap();
         assert_eq!(retry.retry_delay.unwrap().seconds, RETRY_AFTER_SECONDS as i64);
-        let mut reply = super::super::otlp_http::plain_error(&overloaded).into_response();
+        let mut reply = super::super::http::plain_error(&overloaded).into_response();
         assert_eq!(reply.headers_mut()["retry-after"], "5");
 
         let backlog = IngestError::from(AppendError::Backlog {
@@ -182,7 +182,7 @@ mod tests {
         assert_eq!(wal.http_status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(wal.grpc_status().code(), tonic::Code::Unavailable);
         assert_eq!(wal.to_string(), "write-ahead log failed: disk full");
-        let reply = super::super::otlp_http::plain_error(&wal).into_response();
+        let reply = super::super::http::plain_error(&wal).into_response();
         assert_eq!(reply.headers()["retry-after"], "5");
 
         let closed = IngestError::from(AppendError::Closed);
@@ -191,7 +191,7 @@ mod tests {
         let bad = IngestError::BadRequest("invalid protobuf: x".into());
         assert_eq!(bad.grpc_status().code(), tonic::Code::InvalidArgument);
         assert!(bad.grpc_status().details().is_empty());
-        assert!(super::super::otlp_http::plain_error(&bad)
+        assert!(super::super::http::plain_error(&bad)
             .headers()
             .get("retry-after")
             .is_none());

@@ -1,38 +1,24 @@
 //! Ingest: OTLP metrics (gRPC and HTTP) and Prometheus remote_write, decoded, limited and
 //! mapped to series, then appended to the database; the reply says what was refused.
 //!
-//! - [`otlp_http`], [`otlp_grpc`], [`remote_write`]: the receivers;
-//! - [`body`]: size limits and decompression;
-//! - [`otlp_metrics`] (with [`names`], [`histogram`], [`delta`]): OTLP → Prometheus mapping;
-//! - [`validate`]: per-series label rules and limits;
-//! - [`pipeline`]: appending, replies and self-metrics shared by all receivers.
-//! - traces and logs: [`otlp_signals`] (receivers), [`otlp_traces`], [`otlp_logs`],
-//!   [`otlp_common`] (mapping), [`signal_pipeline`] (storing), [`span_metrics`] and
-//!   [`faas`] (span-derived metrics).
+//! By transport: [`http`] (OTLP/HTTP), [`grpc`] (OTLP/gRPC), [`remote_write`], with
+//! [`body`] (size limits, decompression) and [`error`] (one error type, one mapping to
+//! HTTP and gRPC status). By signal: [`metrics`], [`traces`], [`logs`] (OTLP → store
+//! types), [`attributes`] (what the trace and log mappings share). [`pipeline`]: appending,
+//! replies and self-metrics shared by every receiver.
 
+pub mod attributes;
 pub mod body;
-pub mod delta;
 pub mod error;
-pub mod faas;
-pub mod histogram;
-mod label_cache;
-pub mod names;
-pub mod otlp_common;
-pub mod otlp_grpc;
-mod otlp_histograms;
-pub mod otlp_http;
-pub mod otlp_logs;
-pub mod otlp_metrics;
-#[cfg(test)]
-mod otlp_metrics_tests;
+pub mod grpc;
+pub mod http;
+pub mod logs;
+pub mod metrics;
 pub mod otlp_signals;
-pub mod otlp_traces;
-pub mod otlp_wire;
 pub mod pipeline;
 pub mod remote_write;
 pub mod signal_pipeline;
-pub mod span_metrics;
-pub mod validate;
+pub mod traces;
 
 use axum::Router;
 use didban_auth::Require;
@@ -46,7 +32,7 @@ use signal_pipeline::SignalIngestor;
 
 /// Routes served on the OTLP/HTTP port (`/v1/metrics`); they need the ingest scope.
 pub fn otlp_http_router(state: AppState) -> Router {
-    otlp_http::router(Ingestor::new(state)).route_layer(Require::ingest())
+    http::router(Ingestor::new(state)).route_layer(Require::ingest())
 }
 
 /// Routes served on the main HTTP port (`/api/v1/write`); they need the ingest scope.
@@ -60,7 +46,7 @@ pub async fn serve_otlp_grpc(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    otlp_grpc::serve(Ingestor::new(state), None, None, listener, shutdown).await
+    grpc::serve(Ingestor::new(state), None, None, listener, shutdown).await
 }
 
 /// The ingestor of traces and logs over the server's stores.
@@ -79,9 +65,9 @@ pub fn otlp_signals_router(ingestor: Arc<SignalIngestor>) -> Router {
 pub async fn serve_otlp_grpc_all(
     state: AppState,
     signals: Arc<SignalIngestor>,
-    auth: Option<otlp_grpc::IngestCheck>,
+    auth: Option<grpc::IngestCheck>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    otlp_grpc::serve(Ingestor::new(state), Some(signals), auth, listener, shutdown).await
+    grpc::serve(Ingestor::new(state), Some(signals), auth, listener, shutdown).await
 }

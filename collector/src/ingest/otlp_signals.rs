@@ -1,7 +1,7 @@
 //! OTLP receivers for traces and logs: `POST /v1/traces` and `POST /v1/logs` on the
 //! OTLP/HTTP port, `TraceService/Export` and `LogsService/Export` on the OTLP/gRPC port.
 //! Encodings, limits, status codes and partial success are those of `/v1/metrics`
-//! ([`super::otlp_http`], [`super::otlp_grpc`]).
+//! ([`super::http`], [`super::grpc`]).
 
 use std::sync::Arc;
 
@@ -25,8 +25,8 @@ use prost::Message;
 use serde_json::json;
 use tonic::codec::CompressionEncoding;
 
-use super::otlp_grpc::{code_name, OversizeIsExhausted};
-use super::otlp_http::{error_reply, finish, plain_error, read_request, reply, request_format};
+use super::grpc::{code_name, OversizeIsExhausted};
+use super::http::{error_reply, finish, plain_error, read_request, reply, request_format};
 use super::pipeline::{OtlpOutcome, Protocol};
 use super::signal_pipeline::SignalIngestor;
 

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use didban_store::{AppendReport, RejectReason, SeriesSamples};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 
-use super::delta::DeltaTracker;
 use super::error::IngestError;
-use super::otlp_metrics::{map_request, MapOptions, Mapped, SharedLabels};
-use super::otlp_wire::decode_and_map;
+use super::metrics::delta::DeltaTracker;
+use super::metrics::map::{map_request, MapOptions, Mapped, SharedLabels};
+use super::metrics::wire::decode_and_map;
 use crate::state::AppState;
 
 /// The receiving protocols, as the `protocol` label of the self-metrics.
@@ -91,7 +91,7 @@ impl Ingestor {
         self.store_mapped(mapped, protocol).await
     }
 
-    /// Decodes (with the borrowing decoder of [`super::otlp_wire`]), maps and appends a
+    /// Decodes (with the borrowing decoder of [`super::metrics::wire`]), maps and appends a
     /// protobuf `ExportMetricsServiceRequest`. `body` runs first on the blocking pool and
     /// gives the plain protobuf bytes (e.g. by decompressing); malformed protobuf is a
     /// [`IngestError::BadRequest`] starting with `invalid protobuf:`.

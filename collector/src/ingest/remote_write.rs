@@ -19,9 +19,9 @@ use prost::Message;
 
 use super::body::{decompress_snappy, read_limited};
 use super::error::IngestError;
-use super::otlp_http::{content_length, plain_error};
+use super::http::{content_length, plain_error};
+use super::metrics::validate::{check_series, shorten};
 use super::pipeline::{refused_samples, Ingestor, Protocol};
-use super::validate::{check_series, shorten};
 
 /// `prometheus.WriteRequest`.
 #[derive(Clone, PartialEq, Message)]

@@ -7,9 +7,9 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 use super::error::IngestError;
-use super::otlp_logs::map_logs;
-use super::otlp_traces::map_traces;
+use super::logs::map::map_logs;
 use super::pipeline::{Ingestor, OtlpOutcome, Protocol};
+use super::traces::map::map_traces;
 use crate::signals::Signals;
 use didban_base::now_ms;
 use didban_base::now_nanos;

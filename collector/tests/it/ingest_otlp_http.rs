@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use crate::ingest_support::{gauge_request, kv, now_ns, series, start, values};
-use didban_collector::ingest::otlp_http::RpcStatus;
+use didban_collector::ingest::http::RpcStatus;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 use reqwest::StatusCode;

@@ -55,7 +55,7 @@ pub fn service(ingestor: Arc<Ingestor>) -> OversizeIsExhausted<MetricsServiceSer
 }
 
 /// The metrics service decoding requests with the borrowing decoder of
-/// [`super::otlp_wire`] (no `String` per attribute): the same method, compression and size
+/// [`super::metrics::wire`] (no `String` per attribute): the same method, compression and size
 /// limit as the generated server, with malformed protobuf answered `INVALID_ARGUMENT`
 /// (tonic's prost codec answers `INTERNAL`).
 pub fn raw_service(ingestor: Arc<Ingestor>) -> OversizeIsExhausted<RawMetricsService> {

@@ -8,7 +8,7 @@
 //! attribute list in the request) only when its labels are not cached yet.
 //!
 //! The result is the same as decoding with prost and calling
-//! [`super::otlp_metrics::map_request`] (the tests check this on every request shape they
+//! [`super::map::map_request`] (the tests check this on every request shape they
 //! build):
 //!
 //! - the walk first checks and collects the whole request (phase 1), and maps only when all
@@ -36,13 +36,13 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
+use super::histograms;
 use super::label_cache::Attrs;
-use super::names::{metric_name, NameKind};
-use super::otlp_histograms;
-use super::otlp_metrics::{
+use super::map::{
     add_scope_labels, check_temporality, describe, map_metric, map_request, ms, number_point, record_point,
     resource_labels, target_info, MapOptions, Mapped, PointAttrs, PointContext, PointError, SeriesSet,
 };
+use super::names::{metric_name, NameKind};
 
 /// Decodes a protobuf `ExportMetricsServiceRequest` and maps it, as
 /// `map_request(&ExportMetricsServiceRequest::decode(body)?, options)` does.
@@ -801,7 +801,7 @@ fn map_fast(
                         scratch.flags = p.flags;
                         fill_u64(p.bucket_counts, &mut scratch.bucket_counts);
                         fill_f64(p.explicit_bounds, &mut scratch.explicit_bounds);
-                        otlp_histograms::histogram_point(
+                        histograms::histogram_point(
                             head.otlp_name,
                             &name,
                             scratch,
@@ -822,7 +822,7 @@ fn map_fast(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::ingest::delta::DeltaTracker;
+    use crate::ingest::metrics::delta::DeltaTracker;
     use didban_store::SeriesLimits;
 
     use opentelemetry_proto::tonic::metrics::v1::{
@@ -978,7 +978,7 @@ mod tests {
     #[test]
     fn labels_shared_across_requests_give_the_same_result() {
         let limits = SeriesLimits::default();
-        let shared = crate::ingest::otlp_metrics::SharedLabels::default();
+        let shared = crate::ingest::metrics::map::SharedLabels::default();
         let body = sample_request().encode_to_vec();
         let generic = map_request(
             &sample_request(),

@@ -23,7 +23,7 @@ use didban_store::traces::{kind, status, Span};
 use serde_json::Value;
 
 use super::span_metrics::Counters;
-use crate::config_signals::FaasConfig;
+use crate::config::traces_logs::FaasConfig;
 
 /// Computes FaaS metrics from spans.
 pub(crate) struct FaasMeter {

@@ -18,11 +18,11 @@ use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, Metric, NumberDataPoint};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
+use super::buckets::HistogramError;
 use super::delta::{DeltaError, DeltaTracker};
-use super::histogram::HistogramError;
+use super::histograms;
 use super::label_cache::{scope_key, Attrs, LabelCache, SharedCache};
 use super::names::{attribute_value, label_name, metric_name, unit_suffix, NameKind};
-use super::otlp_histograms;
 use super::validate::{check_series, SeriesError};
 use crate::metadata::MetricMetadata;
 
@@ -457,7 +457,7 @@ pub(super) fn map_metric(
             let temporality = check_temporality(&metric.name, h.aggregation_temporality);
             for p in &h.data_points {
                 let result = match &temporality {
-                    Ok(t) => otlp_histograms::histogram_point(
+                    Ok(t) => histograms::histogram_point(
                         &metric.name,
                         &name,
                         p,
@@ -476,7 +476,7 @@ pub(super) fn map_metric(
             let temporality = check_temporality(&metric.name, h.aggregation_temporality);
             for p in &h.data_points {
                 let result = match &temporality {
-                    Ok(t) => otlp_histograms::exponential_point(metric, &name, p, *t, ctx),
+                    Ok(t) => histograms::exponential_point(metric, &name, p, *t, ctx),
                     Err(e) => Err(e.clone()),
                 };
                 record_point(mapped, ctx, ms(p.time_unix_nano), result, newest_ms);
@@ -486,7 +486,7 @@ pub(super) fn map_metric(
             let name = metric_name(&metric.name, unit, NameKind::Other);
             describe(mapped, &name, "summary", help, unit);
             for p in &s.data_points {
-                let result = otlp_histograms::summary_point(metric, &name, p, ctx);
+                let result = histograms::summary_point(metric, &name, p, ctx);
                 record_point(mapped, ctx, ms(p.time_unix_nano), result, newest_ms);
             }
         }

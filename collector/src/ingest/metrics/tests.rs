@@ -21,8 +21,8 @@ use std::rc::Rc;
 use prost::Message;
 
 use super::delta::DeltaTracker;
-use super::otlp_metrics::{map_request, MapOptions, Mapped, SharedLabels, FLAG_NO_RECORDED_VALUE};
-use super::otlp_wire::decode_and_map;
+use super::map::{map_request, MapOptions, Mapped, SharedLabels, FLAG_NO_RECORDED_VALUE};
+use super::wire::decode_and_map;
 
 const T0: u64 = 1_700_000_000_000_000_000;
 const SEC: u64 = 1_000_000_000;

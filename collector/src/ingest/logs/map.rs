@@ -16,9 +16,9 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpLogRecord;
 
-use super::names::json_value;
-use super::otlp_common::{attributes_map, cut, id_hex, nanos_i64, resource_map, service_name};
-use super::otlp_traces::MAX_FUTURE_NANOS;
+use crate::ingest::attributes::MAX_FUTURE_NANOS;
+use crate::ingest::attributes::{attributes_map, cut, id_hex, nanos_i64, resource_map, service_name};
+use crate::ingest::metrics::names::json_value;
 
 /// Longest body kept; longer ones are cut and end with `…`.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;

@@ -16,7 +16,7 @@ use didban_store::{Labels, Sample, SeriesSamples};
 use parking_lot::Mutex;
 
 use super::faas::FaasMeter;
-use crate::config_signals::FaasConfig;
+use crate::config::traces_logs::FaasConfig;
 use crate::selfmon::format_value;
 
 /// Most distinct label sets kept; spans that would create more are not counted (and

@@ -9,9 +9,12 @@ use anyhow::{bail, Context};
 use didban_store::{DbOptions, FsyncMode, SeriesLimits};
 use serde::Deserialize;
 
-use crate::config_auth::{AuthConfig, FileAuth};
-use crate::config_signals::{FaasConfig, FileFaas, FileLogs, FileTraces, LogsConfig, TracesConfig};
+pub mod auth;
+pub mod traces_logs;
+
+use auth::{AuthConfig, FileAuth};
 use didban_base::{parse_bytes, parse_duration};
+use traces_logs::{FaasConfig, FileFaas, FileLogs, FileTraces, LogsConfig, TracesConfig};
 
 /// The whole server configuration, with every default filled in.
 #[derive(Debug, Clone)]

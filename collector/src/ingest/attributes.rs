@@ -1,11 +1,11 @@
 //! What the trace and log mappings share: OTLP attributes as JSON maps under size limits,
-//! ids as hex, the service name of a resource.
+//! ids as hex, the service name of a resource, how far ahead a timestamp may be.
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde_json::{Map, Value};
 
-use super::names::json_value;
+use super::metrics::names::json_value;
 
 /// Longest string kept in an attribute value; longer ones are cut (at a character
 /// boundary) and end with `…`.
@@ -17,12 +17,15 @@ pub const MAX_ATTRIBUTES: usize = 256;
 /// text (itself cut at [`MAX_ATTRIBUTE_VALUE_BYTES`]).
 pub const MAX_ATTRIBUTE_DEPTH: usize = 8;
 
+/// How far in the future a span may start or a log record be dated (one day).
+pub const MAX_FUTURE_NANOS: i64 = 24 * 3600 * 1_000_000_000;
+
 /// The service name of the resource (`unknown_service` when absent, as the SDKs default).
 pub fn service_name(resource: Option<&Resource>) -> String {
     if let Some(r) = resource {
         for kv in &r.attributes {
             if kv.key == "service.name" {
-                let text = super::names::attribute_value(kv.value.as_ref());
+                let text = super::metrics::names::attribute_value(kv.value.as_ref());
                 if !text.is_empty() {
                     return text;
                 }

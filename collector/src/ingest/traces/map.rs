@@ -13,10 +13,9 @@ use didban_store::traces::{Span, SpanEvent, SpanLink};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span as OtlpSpan;
 
-use super::otlp_common::{attributes_map, id_hex, nanos_i64, resource_map, service_name};
-
-/// How far in the future a span may start (one day).
-pub const MAX_FUTURE_NANOS: i64 = 24 * 3600 * 1_000_000_000;
+use crate::ingest::attributes::{
+    attributes_map, id_hex, nanos_i64, resource_map, service_name, MAX_FUTURE_NANOS,
+};
 
 /// The spans of a request and what was refused.
 #[derive(Debug, Default)]

@@ -11,13 +11,13 @@ use opentelemetry_proto::tonic::metrics::v1::{
     ExponentialHistogramDataPoint, HistogramDataPoint, Metric, SummaryDataPoint,
 };
 
-use super::histogram::Buckets;
+use super::buckets::Buckets;
 use super::label_cache::Attrs;
-use super::names::format_float;
-use super::otlp_metrics::{
+use super::map::{
     CachedHistogram, PointAttrs, PointContext, PointError, PointSeries, SharedHistogram,
     FLAG_NO_RECORDED_VALUE, TEMPORALITY_DELTA,
 };
+use super::names::format_float;
 
 /// Series with their labels, before they get slots in the request's series.
 type LabeledSeries = Vec<(Labels, f64)>;

@@ -2,6 +2,8 @@
 //! Prometheus text format and written into Didban's own database so they can be queried
 //! and alerted on like any other series.
 
+pub mod scrape;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use didban_store::Labels;
 use parking_lot::Mutex;
 
-use super::histogram::Buckets;
+use super::buckets::Buckets;
 
 /// How long a delta series may go without a point before its running total is dropped.
 pub const IDLE_EXPIRY: Duration = Duration::from_secs(3600);

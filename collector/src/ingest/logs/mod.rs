@@ -1,0 +1,3 @@
+//! OTLP log records → stored log records.
+
+pub mod map;
