@@ -138,7 +138,7 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            didban_collector::server::wait_for_signal().await;
+            didban_collector::shutdown::wait_for_signal().await;
             let _ = stop_tx.send(true);
         });
         didban_demo::run(options, stop_rx).await

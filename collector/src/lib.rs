@@ -9,5 +9,6 @@ pub mod ingest;
 pub mod metadata;
 pub mod selfmon;
 pub mod server;
-pub mod signals;
+pub mod shutdown;
 pub mod state;
+pub mod stores;

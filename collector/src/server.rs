@@ -1,22 +1,22 @@
-//! The composition root: opens the database, binds the listeners, runs background tasks
-//! (maintenance, self-monitoring) and shuts everything down in order on SIGTERM/SIGINT.
+//! The composition root: opens the stores and sign-in, binds the listeners, runs the
+//! background tasks (maintenance, self-monitoring, alerting, the host collector) and shuts
+//! everything down in order on SIGTERM/SIGINT.
 
 use std::future::IntoFuture;
-use std::time::Duration;
 
 use anyhow::Context;
 use axum::routing::get;
 use axum::Router;
 use didban_auth::{Auth, AuthSettings, Need, Require};
-use didban_store::Db;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::datadir::DataDirLock;
-use crate::signals::{self, Signals};
+use crate::shutdown::{stopped, wait_for_signal};
 use crate::state::AppState;
+use crate::stores::{self, Stores};
 use crate::{api, ingest};
 use didban_base::now_ms;
 
@@ -41,18 +41,11 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     ])?;
     let _data_dir_lock = DataDirLock::acquire(&config.data_dir)?;
     let auth = open_auth(&config, auth_settings)?;
-    let options = config.db_options();
-    let db = tokio::task::spawn_blocking(move || Db::open(options))
+    let stores_config = config.clone();
+    let stores = tokio::task::spawn_blocking(move || Stores::open(&stores_config))
         .await
-        .context("opening the database")??;
-    let state = AppState::new(db, config.clone());
-    let signals_config = config.clone();
-    let signals = std::sync::Arc::new(
-        tokio::task::spawn_blocking(move || Signals::open(&signals_config))
-            .await
-            .context("opening the trace and log stores")??,
-    );
-    let signal_ingestor = ingest::signal_ingestor(state.clone(), signals.clone());
+        .context("opening the stores")??;
+    let state = AppState::new(stores, config.clone());
 
     let http = TcpListener::bind(config.http_addr)
         .await
@@ -72,7 +65,7 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     );
 
     let alerting = if config.alerting.is_enabled() {
-        let storage: std::sync::Arc<dyn didban_alerting::eval::RuleStorage> = state.db.clone();
+        let storage: std::sync::Arc<dyn didban_alerting::eval::RuleStorage> = state.stores.metrics.clone();
         let external_url = format!("http://{}", local(&http));
         Some(
             didban_alerting::Alerting::new(
@@ -81,7 +74,7 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
                 &external_url,
                 storage,
                 state.engine.clone(),
-                Some(signals.logs.clone()),
+                Some(state.stores.logs.clone()),
             )
             .context("starting the alert engine")?,
         )
@@ -93,19 +86,18 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         .route("/-/healthy", get(|| async { "Didban is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Didban is Ready.\n" }))
         .route_layer(Require::api(Need::Open))
-        .merge(api::router(state.clone()))
-        .merge(ingest::remote_write_router(state.clone()))
-        .merge(api::signals_router(state.clone(), signals.clone(), stop.clone()));
+        .merge(api::router(state.clone(), stop.clone()))
+        .merge(ingest::remote_write_router(state.clone()));
     if let Some(a) = &alerting {
         main_router = main_router.merge(didban_alerting::http::router(a.clone()));
     }
     main_router = main_router
         .merge(didban_ui::pages::account::router(auth.clone()))
         .merge(didban_ui::router(didban_ui::UiContext {
-            db: state.db.clone(),
+            db: state.stores.metrics.clone(),
             engine: state.engine.clone(),
-            logs: signals.logs.clone(),
-            traces: signals.traces.clone(),
+            logs: state.stores.logs.clone(),
+            traces: state.stores.traces.clone(),
             alerting: alerting.clone(),
             data_dir: config.data_dir.clone(),
             dashboard_dirs: config.ui.dashboards_dir.iter().cloned().collect(),
@@ -121,18 +113,11 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
             didban_auth::resolve,
         ));
     let otlp_router = ingest::otlp_http_router(state.clone())
-        .merge(ingest::otlp_signals_router(signal_ingestor.clone()))
         .fallback_service(didban_auth::not_found(Require::ingest()))
         .layer(axum::middleware::from_fn_with_state(
             auth.clone(),
             didban_auth::resolve,
         ));
-    let signal_maintenance = tokio::spawn(signals::maintenance_loop(
-        signals.clone(),
-        state.metrics.clone(),
-        config.storage.maintenance_interval,
-        stop.clone(),
-    ));
 
     let grpc_addr = otlp_grpc.local_addr().context("reading the OTLP/gRPC address")?;
     // The in-process host collector authenticates with a token that exists only in this
@@ -146,7 +131,7 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         None
     };
     let host_agent = crate::host_metrics::start(&config, grpc_addr, host_token);
-    let maintenance = tokio::spawn(maintenance_loop(state.clone(), stop.clone()));
+    let maintenance = tokio::spawn(stores::maintenance_loop(state.clone(), stop.clone()));
     let self_scrape = tokio::spawn(crate::selfmon::scrape::self_scrape_loop(
         state.clone(),
         stop.clone(),
@@ -177,9 +162,8 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     } else {
         None
     };
-    let grpc_task = tokio::spawn(ingest::serve_otlp_grpc_all(
+    let grpc_task = tokio::spawn(ingest::serve_otlp_grpc(
         state.clone(),
-        signal_ingestor,
         grpc_check,
         otlp_grpc,
         stopped(stop.clone()),
@@ -200,11 +184,6 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     if let Some(t) = alerting_task {
         let _ = t.await;
     }
-    let _ = signal_maintenance.await;
-    signals
-        .close()
-        .await
-        .context("closing the trace and log stores")?;
     if let Err(e) = state.metadata.save() {
         warn!(error = %e, "could not save metric metadata");
     }
@@ -212,7 +191,7 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     if let Err(e) = auth.sessions().flush(now_ms()) {
         warn!(error = %e, "could not save sessions");
     }
-    state.db.close().await.context("closing the WAL")?;
+    state.stores.close().await?;
     info!("didban stopped cleanly");
     Ok(())
 }
@@ -242,66 +221,4 @@ fn local(l: &TcpListener) -> String {
     l.local_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into())
-}
-
-/// Completes when `stop` becomes true (or its sender is dropped).
-pub async fn stopped(mut stop: watch::Receiver<bool>) {
-    while !*stop.borrow() {
-        if stop.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-}
-
-/// Cuts blocks, compacts and applies retention every `storage.maintenance_interval`.
-async fn maintenance_loop(state: AppState, stop: watch::Receiver<bool>) {
-    let every = state
-        .config
-        .storage
-        .maintenance_interval
-        .max(Duration::from_secs(1));
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {},
-            _ = stopped(stop.clone()) => return,
-        }
-        let db = state.db.clone();
-        let now = now_ms();
-        match tokio::task::spawn_blocking(move || db.maintain(now)).await {
-            Ok(Ok(())) => {
-                if let Err(e) = state.metadata.save() {
-                    warn!(error = %e, "could not save metric metadata");
-                }
-            }
-            Ok(Err(e)) => warn!(error = %e, "storage maintenance failed; will retry"),
-            Err(e) => warn!(error = %e, "storage maintenance task panicked"),
-        }
-    }
 }

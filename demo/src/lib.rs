@@ -89,7 +89,7 @@ pub async fn run(opts: DemoOptions, stop: watch::Receiver<bool>) -> anyhow::Resu
             }
         };
         tokio::select! {
-            _ = didban_collector::server::stopped(outer.clone()) => {},
+            _ = didban_collector::shutdown::stopped(outer.clone()) => {},
             _ = timeout => {},
         }
         let _ = outer.borrow_and_update();

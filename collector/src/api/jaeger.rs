@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::jaeger_json::trace_json;
 use super::params::Params;
-use super::SignalApiState;
+use crate::state::AppState;
 use didban_base::now_nanos;
 
 /// Most traces one search returns.
@@ -41,9 +41,9 @@ fn jaeger_error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// `GET /api/services`.
-pub async fn services(State(s): State<SignalApiState>) -> Response {
+pub async fn services(State(s): State<AppState>) -> Response {
     let mut names = Vec::new();
-    for name in s.signals.traces.services().into_keys() {
+    for name in s.stores.traces.services().into_keys() {
         names.push(Value::from(name));
     }
     let n = names.len();
@@ -51,8 +51,8 @@ pub async fn services(State(s): State<SignalApiState>) -> Response {
 }
 
 /// `GET /api/services/{service}/operations`: operation names.
-pub async fn service_operations(State(s): State<SignalApiState>, Path(service): Path<String>) -> Response {
-    let services = s.signals.traces.services();
+pub async fn service_operations(State(s): State<AppState>, Path(service): Path<String>) -> Response {
+    let services = s.stores.traces.services();
     let mut names: Vec<String> = Vec::new();
     if let Some(ops) = services.get(&service) {
         for op in ops {
@@ -66,7 +66,7 @@ pub async fn service_operations(State(s): State<SignalApiState>, Path(service): 
 }
 
 /// `GET /api/operations?service=&spanKind=`: `{name, spanKind}` objects.
-pub async fn operations(State(s): State<SignalApiState>, RawQuery(query): RawQuery) -> Response {
+pub async fn operations(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let params = match Params::from_parts(query.as_deref(), None) {
         Ok(p) => p,
         Err(e) => return jaeger_error(StatusCode::BAD_REQUEST, e.message),
@@ -76,7 +76,7 @@ pub async fn operations(State(s): State<SignalApiState>, RawQuery(query): RawQue
     };
     let want_kind = params.get("spanKind").unwrap_or_default();
     let mut out = Vec::new();
-    if let Some(ops) = s.signals.traces.services().get(service) {
+    if let Some(ops) = s.stores.traces.services().get(service) {
         for op in ops {
             let k = kind_name(op.kind);
             if want_kind.is_empty() || want_kind == k {
@@ -89,12 +89,12 @@ pub async fn operations(State(s): State<SignalApiState>, RawQuery(query): RawQue
 }
 
 /// `GET /api/traces/{traceID}`.
-pub async fn trace(State(s): State<SignalApiState>, Path(id): Path<String>) -> Response {
+pub async fn trace(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     let id = match normalize_trace_id(&id) {
         Ok(id) => id,
         Err(e) => return jaeger_error(StatusCode::BAD_REQUEST, e),
     };
-    let store = s.signals.traces.clone();
+    let store = s.stores.traces.clone();
     let lookup = id.clone();
     let result = tokio::task::spawn_blocking(move || store.trace(&lookup)).await;
     match result {
@@ -111,7 +111,7 @@ pub async fn trace(State(s): State<SignalApiState>, Path(id): Path<String>) -> R
 }
 
 /// `GET /api/traces?…`: search.
-pub async fn search(State(s): State<SignalApiState>, RawQuery(query): RawQuery) -> Response {
+pub async fn search(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let params = match Params::from_parts(query.as_deref(), None) {
         Ok(p) => p,
         Err(e) => return jaeger_error(StatusCode::BAD_REQUEST, e.message),
@@ -120,7 +120,7 @@ pub async fn search(State(s): State<SignalApiState>, RawQuery(query): RawQuery) 
         Ok(q) => q,
         Err(e) => return jaeger_error(StatusCode::BAD_REQUEST, e),
     };
-    let store = s.signals.traces.clone();
+    let store = s.stores.traces.clone();
     match tokio::task::spawn_blocking(move || store.find_traces(&q)).await {
         Ok(Ok(traces)) => {
             let mut data = Vec::with_capacity(traces.len());
@@ -140,7 +140,7 @@ pub async fn search(State(s): State<SignalApiState>, RawQuery(query): RawQuery) 
 
 /// `GET /api/dependencies?endTs=&lookback=` (Unix ms and ms, default now and 1 day):
 /// `[{parent, child, callCount}]` between services.
-pub async fn dependencies(State(s): State<SignalApiState>, RawQuery(query): RawQuery) -> Response {
+pub async fn dependencies(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let params = match Params::from_parts(query.as_deref(), None) {
         Ok(p) => p,
         Err(e) => return jaeger_error(StatusCode::BAD_REQUEST, e.message),
@@ -161,7 +161,7 @@ pub async fn dependencies(State(s): State<SignalApiState>, RawQuery(query): RawQ
     };
     let end = end_ms.saturating_mul(1_000_000);
     let start = end.saturating_sub(lookback_ms.saturating_mul(1_000_000));
-    let store = s.signals.traces.clone();
+    let store = s.stores.traces.clone();
     match tokio::task::spawn_blocking(move || store.dependencies(start, end)).await {
         Ok(Ok(deps)) => {
             let mut data = Vec::with_capacity(deps.len());

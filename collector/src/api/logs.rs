@@ -16,13 +16,15 @@ use std::time::Duration;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use didban_store::logs::{Cursor, LogError, LogQuery, LogRecord};
 use serde_json::{json, Value};
 
 use super::params::{parse_duration_ms, Params};
 use super::response::{success, ApiError};
-use super::SignalApiState;
-use crate::server::stopped;
+use super::Stopping;
+use crate::shutdown::stopped;
+use crate::state::AppState;
 use didban_base::now_ms;
 
 /// Most records a page may hold.
@@ -95,8 +97,8 @@ pub fn record_json(r: &LogRecord) -> Value {
     })
 }
 
-async fn run_search(s: &SignalApiState, q: LogQuery) -> Result<Response, ApiError> {
-    let store = s.signals.logs.clone();
+async fn run_search(s: &AppState, q: LogQuery) -> Result<Response, ApiError> {
+    let store = s.stores.logs.clone();
     let page = tokio::task::spawn_blocking(move || store.search(&q))
         .await
         .map_err(|e| ApiError::internal(format!("log search failed: {e}")))?
@@ -112,7 +114,7 @@ async fn run_search(s: &SignalApiState, q: LogQuery) -> Result<Response, ApiErro
 }
 
 /// `GET /api/logs/search`.
-pub async fn search(State(s): State<SignalApiState>, RawQuery(query): RawQuery) -> Response {
+pub async fn search(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let result = async {
         let p = params(query.as_deref())?;
         let mut q = base_query(&p)?;
@@ -128,7 +130,7 @@ pub async fn search(State(s): State<SignalApiState>, RawQuery(query): RawQuery) 
 
 /// `GET /api/traces/{traceID}/logs`: every record of the trace (all time), newest first.
 pub async fn trace_logs(
-    State(s): State<SignalApiState>,
+    State(s): State<AppState>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -150,7 +152,7 @@ pub async fn trace_logs(
 }
 
 /// `GET /api/logs/histogram`.
-pub async fn histogram(State(s): State<SignalApiState>, RawQuery(query): RawQuery) -> Response {
+pub async fn histogram(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let result = async {
         let p = params(query.as_deref())?;
         let q = base_query(&p)?;
@@ -160,7 +162,7 @@ pub async fn histogram(State(s): State<SignalApiState>, RawQuery(query): RawQuer
                 .map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?,
             None => (range_ms / 60).max(1000),
         };
-        let store = s.signals.logs.clone();
+        let store = s.stores.logs.clone();
         let buckets = tokio::task::spawn_blocking(move || store.histogram(&q, step_ms))
             .await
             .map_err(|e| ApiError::internal(format!("log histogram failed: {e}")))?
@@ -181,13 +183,13 @@ pub async fn histogram(State(s): State<SignalApiState>, RawQuery(query): RawQuer
 }
 
 /// `GET /api/logs/values`.
-pub async fn values(State(s): State<SignalApiState>, RawQuery(query): RawQuery) -> Response {
+pub async fn values(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let result = async {
         let p = params(query.as_deref())?;
         let field = p.required("field")?.to_string();
         let q = base_query(&p)?;
         let size = limit(&p, 10, 1000)?;
-        let store = s.signals.logs.clone();
+        let store = s.stores.logs.clone();
         let top = tokio::task::spawn_blocking(move || store.top_values(&q, &field, size))
             .await
             .map_err(|e| ApiError::internal(format!("top values failed: {e}")))?
@@ -204,13 +206,17 @@ pub async fn values(State(s): State<SignalApiState>, RawQuery(query): RawQuery) 
 
 /// `GET /api/logs/tail`: polls the committed index every `poll` for records appended
 /// after the tail started and sends each as a `log` event; ends when the server stops.
-pub async fn tail(State(s): State<SignalApiState>, RawQuery(query): RawQuery) -> Response {
+pub async fn tail(
+    State(s): State<AppState>,
+    Extension(Stopping(stop)): Extension<Stopping>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let p = match params(query.as_deref()) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
     let text = p.get("query").unwrap_or_default().to_string();
-    let store = s.signals.logs.clone();
+    let store = s.stores.logs.clone();
     // Check the query once so a typo is a 400, not an empty stream.
     let check = store.clone();
     let probe = text.clone();
@@ -219,9 +225,8 @@ pub async fn tail(State(s): State<SignalApiState>, RawQuery(query): RawQuery) ->
         Err(e) => return ApiError::internal(format!("tail failed: {e}")).into_response(),
         Ok(Ok(_)) => {}
     }
-    let poll = (s.signals.commit_interval / 5).clamp(Duration::from_millis(100), Duration::from_secs(1));
+    let poll = (s.config.logs.commit_interval / 5).clamp(Duration::from_millis(100), Duration::from_secs(1));
     let start = store.tail_start();
-    let stop = s.stop.clone();
     let stream = futures::stream::unfold(
         (start, Vec::<Event>::new(), false),
         move |(mut after, mut pending, done)| {

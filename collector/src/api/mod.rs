@@ -1,5 +1,5 @@
-//! The Prometheus-compatible HTTP API and `/metrics`; the Jaeger query API and the log
-//! API over traces and logs ([`signals_router`]).
+//! The query APIs of the main port: Prometheus-compatible (`/api/v1/…`, `/metrics`), the
+//! Jaeger query API over traces, and the log API; all in one [`router`].
 
 pub mod jaeger;
 mod jaeger_json;
@@ -20,50 +20,20 @@ use serde_json::json;
 
 pub use response::ApiError;
 
-use std::sync::Arc;
-
 use tokio::sync::watch;
 
-use crate::selfmon::scrape::refresh_store_gauges;
-use crate::signals::Signals;
+use crate::selfmon::gauges::refresh_store_gauges;
 use crate::state::AppState;
 
-/// State of the trace and log query APIs.
+/// Turns true when the server stops; ends the live tails of `/api/logs/tail`.
 #[derive(Clone)]
-pub struct SignalApiState {
-    /// The server state.
-    pub app: AppState,
-    /// The trace and log stores.
-    pub signals: Arc<Signals>,
-    /// Turns true when the server stops (ends live tails).
-    pub stop: watch::Receiver<bool>,
-}
+pub struct Stopping(pub watch::Receiver<bool>);
 
-/// Routes of the Jaeger query API and the log API; they only read, for viewers.
-pub fn signals_router(app: AppState, signals: Arc<Signals>, stop: watch::Receiver<bool>) -> Router {
-    Router::new()
-        .route("/api/services", get(jaeger::services))
-        .route(
-            "/api/services/{service}/operations",
-            get(jaeger::service_operations),
-        )
-        .route("/api/operations", get(jaeger::operations))
-        .route("/api/traces", get(jaeger::search))
-        .route("/api/traces/{id}", get(jaeger::trace))
-        .route("/api/traces/{id}/logs", get(logs::trace_logs))
-        .route("/api/dependencies", get(jaeger::dependencies))
-        .route("/api/logs/search", get(logs::search))
-        .route("/api/logs/histogram", get(logs::histogram))
-        .route("/api/logs/values", get(logs::values))
-        .route("/api/logs/tail", get(logs::tail))
-        .route_layer(Require::api(Need::Role(Role::Viewer)))
-        .with_state(SignalApiState { app, signals, stop })
-}
-
-/// Routes of the query API and self-monitoring. The query API is for viewers (its POSTs
-/// only carry long queries), `/api/v1/admin/…` for admins, and `/metrics` for viewers
-/// unless `[auth] public_metrics` opens it to scrapers without a token.
-pub fn router(state: AppState) -> Router {
+/// Every query route of the main port: the Prometheus API, the Jaeger query API, the log
+/// API and self-monitoring. Queries are for viewers (the Prometheus API's POSTs only carry
+/// long queries), `/api/v1/admin/…` for admins, and `/metrics` for viewers unless
+/// `[auth] public_metrics` opens it to scrapers without a token. `stop` ends live tails.
+pub fn router(state: AppState, stop: watch::Receiver<bool>) -> Router {
     let metrics_need = if state.config.auth.public_metrics {
         Need::Open
     } else {
@@ -90,9 +60,24 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/query_exemplars",
             get(prom::query_exemplars).post(prom::query_exemplars),
         )
+        .route("/api/services", get(jaeger::services))
+        .route(
+            "/api/services/{service}/operations",
+            get(jaeger::service_operations),
+        )
+        .route("/api/operations", get(jaeger::operations))
+        .route("/api/traces", get(jaeger::search))
+        .route("/api/traces/{id}", get(jaeger::trace))
+        .route("/api/traces/{id}/logs", get(logs::trace_logs))
+        .route("/api/dependencies", get(jaeger::dependencies))
+        .route("/api/logs/search", get(logs::search))
+        .route("/api/logs/histogram", get(logs::histogram))
+        .route("/api/logs/values", get(logs::values))
+        .route("/api/logs/tail", get(logs::tail))
         .route_layer(Require::api(Need::Role(Role::Viewer)))
         .merge(metrics)
         .merge(admin)
+        .layer(axum::Extension(Stopping(stop)))
         .with_state(state)
 }
 
@@ -101,7 +86,7 @@ pub fn router(state: AppState) -> Router {
 /// with DuckDB) and for the benchmark's disk figure. Like Prometheus' snapshot, it leaves
 /// compaction to its usual schedule.
 async fn flush(State(state): State<AppState>) -> Result<axum::response::Response, ApiError> {
-    let db = state.db.clone();
+    let db = state.stores.metrics.clone();
     tokio::task::spawn_blocking(move || db.flush_head())
         .await
         .map_err(|e| ApiError::internal(format!("flush task failed: {e}")))?

@@ -88,7 +88,7 @@ async fn blocking<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&dyn Queryable, &Engine) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let db = state.db.clone();
+    let db = state.stores.metrics.clone();
     let engine: Arc<Engine> = state.engine.clone();
     tokio::task::spawn_blocking(move || f(db.as_ref(), engine.as_ref()))
         .await

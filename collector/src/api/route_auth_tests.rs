@@ -1,22 +1,19 @@
-//! What the collector's routes need, declared where its routers are built ([`super::router`],
-//! [`super::signals_router`] and the ingest routers): the credentials the server's former
+//! What the collector's routes need, declared where its routers are built ([`super::router`]
+//! and the ingest routers): the credentials the server's former
 //! central table named for these paths. Health (`/-/healthy`, `/-/ready`) is declared open in
 //! `server.rs`; `tests/ui_auth.rs` checks it on the real server.
 #![allow(clippy::unwrap_used)]
-
-use std::sync::Arc;
 
 use axum::http::Method;
 use axum::Router;
 use didban_auth::testing::Probe;
 use didban_auth::{Kind, Need, Role};
-use didban_store::Db;
 use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::ingest;
-use crate::signals::Signals;
 use crate::state::AppState;
+use crate::stores::Stores;
 
 /// The main port's collector routes and the OTLP/HTTP port's routes over fresh stores.
 async fn routers(dir: &std::path::Path, public_metrics: bool) -> (Router, Router) {
@@ -26,22 +23,12 @@ async fn routers(dir: &std::path::Path, public_metrics: bool) -> (Router, Router
     };
     config.auth.public_metrics = public_metrics;
     // Opening the stores blocks (and must not run on a runtime thread).
-    let (signals, state) = tokio::task::spawn_blocking(move || {
-        let signals = Arc::new(Signals::open(&config).unwrap());
-        (
-            signals,
-            AppState::new(Db::open(config.db_options()).unwrap(), config),
-        )
-    })
-    .await
-    .unwrap();
+    let state = tokio::task::spawn_blocking(move || AppState::new(Stores::open(&config).unwrap(), config))
+        .await
+        .unwrap();
     let (_, stop) = watch::channel(false);
-    let main = super::router(state.clone())
-        .merge(ingest::remote_write_router(state.clone()))
-        .merge(super::signals_router(state.clone(), signals.clone(), stop));
-    let otlp = ingest::otlp_http_router(state.clone()).merge(ingest::otlp_signals_router(
-        ingest::signal_ingestor(state, signals),
-    ));
+    let main = super::router(state.clone(), stop).merge(ingest::remote_write_router(state.clone()));
+    let otlp = ingest::otlp_http_router(state);
     (main, otlp)
 }
 

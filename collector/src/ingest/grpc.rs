@@ -21,6 +21,16 @@ use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+
+use super::error::IngestError;
 use super::pipeline::{Ingestor, Protocol};
 
 /// The gRPC service implementation.
@@ -257,6 +267,86 @@ where
     }
 }
 
+/// The gRPC trace and log services.
+pub struct TracesAndLogsReceiver {
+    ingestor: Arc<Ingestor>,
+}
+
+impl TracesAndLogsReceiver {
+    fn answer<T>(&self, result: Result<T, IngestError>) -> Result<tonic::Response<T>, tonic::Status> {
+        match result {
+            Ok(reply) => {
+                self.ingestor.count_request(Protocol::OtlpGrpc, "OK");
+                Ok(tonic::Response::new(reply))
+            }
+            Err(e) => {
+                let status = e.grpc_status();
+                self.ingestor
+                    .count_request(Protocol::OtlpGrpc, code_name(status.code()));
+                Err(status)
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for TracesAndLogsReceiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let request = request.into_inner();
+        self.ingestor
+            .count_bytes(Protocol::OtlpGrpc, request.encoded_len());
+        let result = self.ingestor.export_traces(request, Protocol::OtlpGrpc).await;
+        self.answer(result.map(|o| ExportTraceServiceResponse {
+            partial_success: o.traces_partial(),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for TracesAndLogsReceiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        let request = request.into_inner();
+        self.ingestor
+            .count_bytes(Protocol::OtlpGrpc, request.encoded_len());
+        let result = self.ingestor.export_logs(request, Protocol::OtlpGrpc).await;
+        self.answer(result.map(|o| ExportLogsServiceResponse {
+            partial_success: o.logs_partial(),
+        }))
+    }
+}
+
+/// The trace service, with gzip and the body limit.
+pub fn trace_service(
+    ingestor: Arc<Ingestor>,
+) -> OversizeIsExhausted<TraceServiceServer<TracesAndLogsReceiver>> {
+    let limit = ingestor.body_limit();
+    OversizeIsExhausted::new(
+        TraceServiceServer::new(TracesAndLogsReceiver { ingestor })
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(limit),
+    )
+}
+
+/// The logs service, with gzip and the body limit.
+pub fn logs_service(
+    ingestor: Arc<Ingestor>,
+) -> OversizeIsExhausted<LogsServiceServer<TracesAndLogsReceiver>> {
+    let limit = ingestor.body_limit();
+    OversizeIsExhausted::new(
+        LogsServiceServer::new(TracesAndLogsReceiver { ingestor })
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(limit),
+    )
+}
+
 /// Decides from a call's `authorization` metadata value whether it may write.
 pub type IngestCheck = Arc<dyn Fn(Option<&str>) -> bool + Send + Sync>;
 
@@ -284,28 +374,22 @@ impl tonic::service::Interceptor for AuthInterceptor {
     }
 }
 
-/// Serves the metrics service (and, with `signals`, the trace and logs services) on
-/// `listener` until `shutdown` completes; with `auth`, every call must pass it.
+/// Serves the metrics, trace and logs services on `listener` until `shutdown` completes;
+/// with `auth`, every call must pass it.
 pub async fn serve(
     ingestor: Arc<Ingestor>,
-    signals: Option<Arc<super::signal_pipeline::SignalIngestor>>,
     auth: Option<IngestCheck>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     use tonic::service::interceptor::InterceptedService;
     let guard = AuthInterceptor(auth);
-    let traces = signals
-        .clone()
-        .map(super::otlp_signals::trace_service)
-        .map(|s| InterceptedService::new(s, guard.clone()));
-    let logs = signals
-        .map(super::otlp_signals::logs_service)
-        .map(|s| InterceptedService::new(s, guard.clone()));
+    let traces = InterceptedService::new(trace_service(ingestor.clone()), guard.clone());
+    let logs = InterceptedService::new(logs_service(ingestor.clone()), guard.clone());
     tonic::transport::Server::builder()
         .add_service(InterceptedService::new(raw_service(ingestor), guard))
-        .add_optional_service(traces)
-        .add_optional_service(logs)
+        .add_service(traces)
+        .add_service(logs)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await?;
     Ok(())

@@ -11,10 +11,15 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message;
+use serde_json::json;
 
 use super::body::{decompress, read_limited, Encoding};
 pub use super::error::RpcStatus;
@@ -31,10 +36,12 @@ pub(crate) enum Format {
     Json,
 }
 
-/// The `/v1/metrics` route.
+/// The `/v1/metrics`, `/v1/traces` and `/v1/logs` routes.
 pub fn router(ingestor: Arc<Ingestor>) -> Router {
     Router::new()
         .route("/v1/metrics", post(export))
+        .route("/v1/traces", post(export_traces))
+        .route("/v1/logs", post(export_logs))
         .layer(DefaultBodyLimit::disable())
         .with_state(ingestor)
 }
@@ -46,6 +53,72 @@ async fn export(State(ingestor): State<Arc<Ingestor>>, headers: HeaderMap, body:
     };
     let response = match handle(&ingestor, &headers, body, format).await {
         Ok(outcome) => success(&outcome, format),
+        Err(e) => error_reply(&e, format),
+    };
+    finish(&ingestor, response)
+}
+
+async fn export_traces(State(ingestor): State<Arc<Ingestor>>, headers: HeaderMap, body: Body) -> Response {
+    let format = match request_format(&headers) {
+        Ok(f) => f,
+        Err(e) => return finish(&ingestor, plain_error(&e)),
+    };
+    let result = async {
+        let request = read_request::<ExportTraceServiceRequest>(&ingestor, &headers, body, format).await?;
+        ingestor.export_traces(request, Protocol::OtlpHttp).await
+    }
+    .await;
+    let response = match result {
+        Ok(outcome) => {
+            let partial = outcome.traces_partial();
+            let body = match &partial {
+                Some(p) => json!({"partialSuccess": {
+                    "rejectedSpans": p.rejected_spans.to_string(),
+                    "errorMessage": p.error_message,
+                }}),
+                None => json!({}),
+            };
+            reply(
+                format,
+                &ExportTraceServiceResponse {
+                    partial_success: partial,
+                },
+                body,
+            )
+        }
+        Err(e) => error_reply(&e, format),
+    };
+    finish(&ingestor, response)
+}
+
+async fn export_logs(State(ingestor): State<Arc<Ingestor>>, headers: HeaderMap, body: Body) -> Response {
+    let format = match request_format(&headers) {
+        Ok(f) => f,
+        Err(e) => return finish(&ingestor, plain_error(&e)),
+    };
+    let result = async {
+        let request = read_request::<ExportLogsServiceRequest>(&ingestor, &headers, body, format).await?;
+        ingestor.export_logs(request, Protocol::OtlpHttp).await
+    }
+    .await;
+    let response = match result {
+        Ok(outcome) => {
+            let partial = outcome.logs_partial();
+            let body = match &partial {
+                Some(p) => json!({"partialSuccess": {
+                    "rejectedLogRecords": p.rejected_log_records.to_string(),
+                    "errorMessage": p.error_message,
+                }}),
+                None => json!({}),
+            };
+            reply(
+                format,
+                &ExportLogsServiceResponse {
+                    partial_success: partial,
+                },
+                body,
+            )
+        }
         Err(e) => error_reply(&e, format),
     };
     finish(&ingestor, response)

@@ -14,23 +14,18 @@ pub mod grpc;
 pub mod http;
 pub mod logs;
 pub mod metrics;
-pub mod otlp_signals;
 pub mod pipeline;
 pub mod remote_write;
-pub mod signal_pipeline;
 pub mod traces;
 
 use axum::Router;
 use didban_auth::Require;
 
-use std::sync::Arc;
-
-use crate::signals::Signals;
 use crate::state::AppState;
 use pipeline::Ingestor;
-use signal_pipeline::SignalIngestor;
 
-/// Routes served on the OTLP/HTTP port (`/v1/metrics`); they need the ingest scope.
+/// Routes served on the OTLP/HTTP port (`/v1/metrics`, `/v1/traces`, `/v1/logs`); they need
+/// the ingest scope.
 pub fn otlp_http_router(state: AppState) -> Router {
     http::router(Ingestor::new(state)).route_layer(Require::ingest())
 }
@@ -40,34 +35,13 @@ pub fn remote_write_router(state: AppState) -> Router {
     remote_write::router(Ingestor::new(state)).route_layer(Require::ingest())
 }
 
-/// Serves OTLP/gRPC (`MetricsService/Export`) on `listener` until `shutdown` completes.
-pub async fn serve_otlp_grpc(
-    state: AppState,
-    listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    grpc::serve(Ingestor::new(state), None, None, listener, shutdown).await
-}
-
-/// The ingestor of traces and logs over the server's stores.
-pub fn signal_ingestor(state: AppState, signals: Arc<Signals>) -> Arc<SignalIngestor> {
-    SignalIngestor::new(Ingestor::new(state), signals)
-}
-
-/// Routes served on the OTLP/HTTP port for traces and logs (`/v1/traces`, `/v1/logs`); they
-/// need the ingest scope.
-pub fn otlp_signals_router(ingestor: Arc<SignalIngestor>) -> Router {
-    otlp_signals::router(ingestor).route_layer(Require::ingest())
-}
-
 /// Serves OTLP/gRPC for metrics, traces and logs on `listener` until `shutdown`; with
 /// `auth`, each call's `authorization` metadata must pass it.
-pub async fn serve_otlp_grpc_all(
+pub async fn serve_otlp_grpc(
     state: AppState,
-    signals: Arc<SignalIngestor>,
     auth: Option<grpc::IngestCheck>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    grpc::serve(Ingestor::new(state), Some(signals), auth, listener, shutdown).await
+    grpc::serve(Ingestor::new(state), auth, listener, shutdown).await
 }

@@ -1,15 +1,16 @@
-//! What every receiver shares: mapping OTLP, appending to the database, turning the
-//! store's report into a reply, and counting it all in the self-metrics.
+//! What every receiver shares: the [`Ingestor`] (one per receiver) that signal modules add
+//! their `export_*` methods to, appending samples, turning a store's report into a reply,
+//! and counting it all in the self-metrics.
 
 use std::sync::Arc;
 
 use didban_store::{AppendReport, RejectReason, SeriesSamples};
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
 
 use super::error::IngestError;
 use super::metrics::delta::DeltaTracker;
-use super::metrics::map::{map_request, MapOptions, Mapped, SharedLabels};
-use super::metrics::wire::decode_and_map;
+use super::metrics::map::SharedLabels;
 use crate::state::AppState;
 
 /// The receiving protocols, as the `protocol` label of the self-metrics.
@@ -43,13 +44,39 @@ pub struct OtlpOutcome {
     pub error_message: String,
 }
 
-/// The receivers' shared core; one per server.
+impl OtlpOutcome {
+    /// The `partial_success` of a trace export reply; `None` when everything was stored.
+    pub fn traces_partial(&self) -> Option<ExportTracePartialSuccess> {
+        if self.rejected_points > 0 || !self.error_message.is_empty() {
+            Some(ExportTracePartialSuccess {
+                rejected_spans: self.rejected_points,
+                error_message: self.error_message.clone(),
+            })
+        } else {
+            None
+        }
+    }
+
+    /// The `partial_success` of a logs export reply; `None` when everything was stored.
+    pub fn logs_partial(&self) -> Option<ExportLogsPartialSuccess> {
+        if self.rejected_points > 0 || !self.error_message.is_empty() {
+            Some(ExportLogsPartialSuccess {
+                rejected_log_records: self.rejected_points,
+                error_message: self.error_message.clone(),
+            })
+        } else {
+            None
+        }
+    }
+}
+
+/// The receivers' shared core; one per receiver (they share the server's [`AppState`]).
 pub struct Ingestor {
-    /// The server state (database, limits, self-metrics).
+    /// The server state (stores, limits, self-metrics).
     pub state: AppState,
-    delta: Arc<DeltaTracker>,
+    pub(crate) delta: Arc<DeltaTracker>,
     /// Series labels built by earlier requests of this receiver.
-    shared: Arc<SharedLabels>,
+    pub(crate) shared: Arc<SharedLabels>,
 }
 
 impl Ingestor {
@@ -69,83 +96,6 @@ impl Ingestor {
         self.state.config.limits.max_body_bytes
     }
 
-    /// Maps and appends an OTLP export request. The mapping runs on the blocking pool: a
-    /// large request is CPU work that must not stall the async workers.
-    pub async fn export_otlp(
-        &self,
-        request: ExportMetricsServiceRequest,
-        protocol: Protocol,
-    ) -> Result<OtlpOutcome, IngestError> {
-        let limits = self.state.config.limits.series.clone();
-        let delta = self.delta.clone();
-        let mapped = tokio::task::spawn_blocking(move || {
-            let options = MapOptions {
-                limits: &limits,
-                delta: &delta,
-                shared: None,
-            };
-            map_request(&request, &options)
-        })
-        .await
-        .map_err(|e| IngestError::Unavailable(format!("mapping task failed: {e}")))?;
-        self.store_mapped(mapped, protocol).await
-    }
-
-    /// Decodes (with the borrowing decoder of [`super::metrics::wire`]), maps and appends a
-    /// protobuf `ExportMetricsServiceRequest`. `body` runs first on the blocking pool and
-    /// gives the plain protobuf bytes (e.g. by decompressing); malformed protobuf is a
-    /// [`IngestError::BadRequest`] starting with `invalid protobuf:`.
-    pub async fn export_otlp_protobuf<F>(
-        &self,
-        body: F,
-        protocol: Protocol,
-    ) -> Result<OtlpOutcome, IngestError>
-    where
-        F: FnOnce() -> Result<Vec<u8>, IngestError> + Send + 'static,
-    {
-        let limits = self.state.config.limits.series.clone();
-        let delta = self.delta.clone();
-        let shared = self.shared.clone();
-        let mapped = tokio::task::spawn_blocking(move || {
-            let plain = body()?;
-            let options = MapOptions {
-                limits: &limits,
-                delta: &delta,
-                shared: Some(&shared),
-            };
-            decode_and_map(&plain, &options)
-                .map_err(|e| IngestError::BadRequest(format!("invalid protobuf: {e}")))
-        })
-        .await
-        .map_err(|e| IngestError::Unavailable(format!("mapping task failed: {e}")))??;
-        self.store_mapped(mapped, protocol).await
-    }
-
-    /// Records metadata and refusals of a mapped request and appends its series.
-    async fn store_mapped(&self, mut mapped: Mapped, protocol: Protocol) -> Result<OtlpOutcome, IngestError> {
-        // A request of many resources names each metric once per resource: record it once.
-        let mut metadata = std::mem::take(&mut mapped.metadata);
-        metadata.sort_by(|a, b| a.0.cmp(&b.0));
-        metadata.dedup();
-        for (name, meta) in metadata {
-            self.state.metadata.record(&name, meta);
-        }
-        for (reason, n) in &mapped.rejected_by_reason {
-            self.count_rejected(protocol, reason, *n);
-        }
-        let report = self.append(mapped.series, protocol).await?;
-        let store_rejected = refused_samples(&report);
-        let rejected = (mapped.rejected_points + store_rejected).min(mapped.points);
-        let mut message = mapped.first_error.unwrap_or_default();
-        if message.is_empty() && store_rejected > 0 {
-            message = report.first_error.unwrap_or_default();
-        }
-        Ok(OtlpOutcome {
-            rejected_points: i64::try_from(rejected).unwrap_or(i64::MAX),
-            error_message: if rejected > 0 { message } else { String::new() },
-        })
-    }
-
     /// Appends series, counting stored and refused samples.
     pub async fn append(
         &self,
@@ -155,7 +105,7 @@ impl Ingestor {
         if series.is_empty() {
             return Ok(AppendReport::default());
         }
-        let report = self.state.db.append(series).await?;
+        let report = self.state.stores.metrics.append(series).await?;
         self.state.metrics.inc(
             "didban_samples_ingested_total",
             "Samples stored, by receiving protocol.",

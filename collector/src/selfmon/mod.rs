@@ -2,6 +2,7 @@
 //! Prometheus text format and written into Didban's own database so they can be queried
 //! and alerted on like any other series.
 
+pub mod gauges;
 pub mod scrape;
 
 use std::collections::BTreeMap;

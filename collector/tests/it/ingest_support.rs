@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use didban_collector::config::Config;
 use didban_collector::ingest;
 use didban_collector::state::AppState;
-use didban_store::{Db, LabelMatcher, Queryable, SeriesSamples};
+use didban_collector::stores::Stores;
+use didban_store::{LabelMatcher, Queryable, SeriesSamples};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
@@ -43,8 +44,13 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
         ..Config::default()
     };
     tweak(&mut config);
-    let db = Db::open(config.db_options()).unwrap();
-    let state = AppState::new(db, config);
+    // Opening the stores blocks (the log store waits for its writer): not on a runtime thread.
+    let store_config = config.clone();
+    let stores = tokio::task::spawn_blocking(move || Stores::open(&store_config))
+        .await
+        .unwrap()
+        .unwrap();
+    let state = AppState::new(stores, config);
     let (stop, stop_rx) = watch::channel(false);
     let otlp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -57,7 +63,7 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
         stop,
         _dir: dir,
     };
-    let stopped = didban_collector::server::stopped;
+    let stopped = didban_collector::shutdown::stopped;
     tokio::spawn(
         axum::serve(otlp, ingest::otlp_http_router(state.clone()))
             .with_graceful_shutdown(stopped(stop_rx.clone()))
@@ -66,19 +72,21 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
     tokio::spawn(
         axum::serve(
             http,
-            ingest::remote_write_router(state.clone()).merge(didban_collector::api::router(state.clone())),
+            ingest::remote_write_router(state.clone())
+                .merge(didban_collector::api::router(state.clone(), stop_rx.clone())),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()))
         .into_future(),
     );
-    tokio::spawn(ingest::serve_otlp_grpc(state, grpc, stopped(stop_rx)));
+    tokio::spawn(ingest::serve_otlp_grpc(state, None, grpc, stopped(stop_rx)));
     server
 }
 
 /// Every series named `name`, all time.
 pub fn series(state: &AppState, name: &str) -> Vec<SeriesSamples> {
     state
-        .db
+        .stores
+        .metrics
         .select(&[LabelMatcher::equal("__name__", name)], i64::MIN, i64::MAX)
         .unwrap()
 }

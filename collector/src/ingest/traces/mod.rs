@@ -7,3 +7,53 @@
 pub mod faas;
 pub mod map;
 pub mod span_metrics;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+use super::error::IngestError;
+use super::pipeline::{Ingestor, OtlpOutcome, Protocol};
+use didban_base::{now_ms, now_nanos};
+use map::map_traces;
+
+impl Ingestor {
+    /// Maps and stores spans; `rejected_points` of the outcome counts refused spans.
+    pub async fn export_traces(
+        &self,
+        request: ExportTraceServiceRequest,
+        protocol: Protocol,
+    ) -> Result<OtlpOutcome, IngestError> {
+        let mapped = tokio::task::spawn_blocking(move || map_traces(&request, now_nanos()))
+            .await
+            .map_err(|e| IngestError::Unavailable(format!("mapping task failed: {e}")))?;
+        let metrics = &self.state.metrics;
+        let label = [("protocol", protocol.as_str())];
+        metrics.inc(
+            "didban_spans_rejected_total",
+            "Spans refused by the OTLP mapping (bad ids or timestamps).",
+            &label,
+            mapped.rejected as f64,
+        );
+        // Refuse an overloaded head before the spans are counted in the span metrics.
+        self.state.stores.traces.check_capacity()?;
+        let samples = match &self.state.span_metrics {
+            Some(m) if !mapped.spans.is_empty() => m.observe(&mapped.spans, now_ms()),
+            _ => Vec::new(),
+        };
+        let stored = self.state.stores.traces.append(mapped.spans).await?;
+        metrics.inc(
+            "didban_spans_ingested_total",
+            "Spans stored, by receiving protocol.",
+            &label,
+            stored as f64,
+        );
+        if !samples.is_empty() {
+            if let Err(e) = self.state.stores.metrics.append(samples).await {
+                tracing::warn!(error = %e, "span metrics could not be stored");
+            }
+        }
+        Ok(OtlpOutcome {
+            rejected_points: i64::try_from(mapped.rejected).unwrap_or(i64::MAX),
+            error_message: mapped.first_error.unwrap_or_default(),
+        })
+    }
+}
