@@ -11,9 +11,9 @@
 //!   sends them;
 //! - [`serverless`]: function invocations with cold starts;
 //! - [`send`]: delivery with retries; [`otlp`], [`rng`]: helpers;
-//! - [`node`]: a generator of node_exporter-like host metrics, which [`node::dataset`]
-//!   drives for the benchmark's data set (N hosts with values that are the same for every
-//!   receiver, used by `didban-bench`).
+//! - [`node`]: the one generator of node_exporter-like host metrics, which [`hosts`]
+//!   drives for the demo's hosts and [`node::dataset`] for the benchmark's data set (N
+//!   hosts with values that are the same for every receiver, used by `didban-bench`).
 
 pub mod backends;
 pub mod catalog;
