@@ -26,7 +26,7 @@ use clap::{Parser, ValueEnum};
 #[derive(Parser, Debug, Clone)]
 #[command(name = "didban-bench", version, about, long_about = None)]
 pub struct Args {
-    /// Number of simulated hosts; each has ~460 series with --cpus 4 (32 hosts ≈ 14.7k series).
+    /// Number of simulated hosts; each has ~484 series with --cpus 4 (32 hosts ≈ 15.5k series).
     #[arg(long, default_value_t = 32)]
     pub hosts: usize,
     /// CPUs per host; node_cpu_seconds_total has 8 × cpus series per host (the first

@@ -18,7 +18,8 @@ use prost::Message;
 
 use crate::load::{Plan, Request};
 use crate::remote_write::Batching;
-use didban_demo::nodegen::{Dataset, Kind};
+use didban_demo::node::dataset::Dataset;
+use didban_demo::node::Kind;
 
 use didban_base::otlp::kv;
 
@@ -55,17 +56,14 @@ pub fn build_plan(d: &Dataset, b: Batching) -> anyhow::Result<Plan> {
             let mut metrics = Vec::with_capacity(d.families.len());
             let mut i = 0;
             for (fi, f) in d.families.iter().enumerate() {
-                let width = match &f.kind {
-                    Kind::Histogram(bounds) => bounds.len() + 3,
-                    _ => 1,
-                };
+                let width = f.width();
                 let mut numbers = Vec::new();
                 let mut hists = Vec::new();
                 for (si, a) in attrs[fi].iter().enumerate() {
                     let at = i + si * width;
                     for (j, vals) in steps.iter().enumerate() {
                         let time_unix_nano = d.shape.ts(k + j) as u64 * 1_000_000;
-                        match &f.kind {
+                        match f.metric.kind {
                             Kind::Histogram(bounds) => {
                                 let nb = bounds.len();
                                 let mut counts = Vec::with_capacity(nb + 1);
@@ -81,7 +79,7 @@ pub fn build_plan(d: &Dataset, b: Batching) -> anyhow::Result<Plan> {
                                     count: vals[at + nb + 2] as u64,
                                     sum: Some(vals[at + nb + 1]),
                                     bucket_counts: counts,
-                                    explicit_bounds: bounds.clone(),
+                                    explicit_bounds: bounds.to_vec(),
                                     ..Default::default()
                                 });
                             }
@@ -97,7 +95,7 @@ pub fn build_plan(d: &Dataset, b: Batching) -> anyhow::Result<Plan> {
                     }
                 }
                 i += attrs[fi].len() * width;
-                let data = match &f.kind {
+                let data = match f.metric.kind {
                     Kind::Counter => metric::Data::Sum(Sum {
                         data_points: numbers,
                         aggregation_temporality: AggregationTemporality::Cumulative as i32,
@@ -109,7 +107,12 @@ pub fn build_plan(d: &Dataset, b: Batching) -> anyhow::Result<Plan> {
                         aggregation_temporality: AggregationTemporality::Cumulative as i32,
                     }),
                 };
-                let name = f.name.strip_suffix("_total").unwrap_or(f.name).to_string();
+                let name = f
+                    .metric
+                    .name
+                    .strip_suffix("_total")
+                    .unwrap_or(f.metric.name)
+                    .to_string();
                 metrics.push(Metric {
                     name,
                     data: Some(data),
@@ -159,7 +162,7 @@ pub fn headers() -> Vec<(&'static str, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use didban_demo::nodegen::Shape;
+    use didban_demo::node::dataset::Shape;
 
     #[test]
     fn otlp_plan_counts_the_same_samples_as_remote_write() -> anyhow::Result<()> {

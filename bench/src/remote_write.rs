@@ -6,7 +6,7 @@ use didban_collector::ingest::remote_write::{TimeSeries, WireLabel, WireSample, 
 use prost::Message;
 
 use crate::load::{Plan, Request};
-use didban_demo::nodegen::Dataset;
+use didban_demo::node::dataset::Dataset;
 
 /// How to cut the data set into remote_write requests.
 #[derive(Debug, Clone, Copy)]
@@ -103,7 +103,7 @@ pub fn headers() -> Vec<(&'static str, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use didban_demo::nodegen::Shape;
+    use didban_demo::node::dataset::Shape;
 
     #[test]
     fn plan_round_trips_through_snappy_and_protobuf() -> anyhow::Result<()> {

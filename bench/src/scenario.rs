@@ -14,7 +14,7 @@ use crate::remote_write::Batching;
 use crate::report::{Better, Figure, Machine, Report, Row};
 use crate::targets::{self, Running};
 use crate::{otlp, remote_write, Args, TargetArg};
-use didban_demo::nodegen::{Dataset, Shape};
+use didban_demo::node::dataset::{Dataset, Shape};
 
 /// Ingest figures of one system and protocol.
 #[derive(Debug, Clone)]

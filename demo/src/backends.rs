@@ -9,7 +9,8 @@
 use didban_agent::model::Sample;
 
 use super::catalog::{self, query_id, DB_HOST, DB_REPLICA, QUERIES, QUEUES, REDIS_HOST};
-use super::hosts::{sample, Hosts, GIB};
+use super::hosts::{sample, Hosts};
+use super::node::GIB;
 use super::rng::Rng;
 use super::trace::Activity;
 
@@ -440,7 +441,7 @@ impl Backends {
             ("redis_blocked_clients", 4.0),
             (
                 "redis_uptime_in_seconds",
-                (t as f64 / 1000.0 - self.hosts.boot_s).round(),
+                (t as f64 / 1000.0 - self.hosts.boot_s(REDIS_HOST)).round(),
             ),
             ("redis_connected_slaves", 0.0),
             ("redis_aof_enabled", 0.0),

@@ -11,14 +11,15 @@
 //!   sends them;
 //! - [`serverless`]: function invocations with cold starts;
 //! - [`send`]: delivery with retries; [`otlp`], [`rng`]: helpers;
-//! - [`nodegen`]: the benchmark's data set, node-exporter-like series of N hosts with
-//!   values that are the same for every receiver (used by `didban-bench`).
+//! - [`node`]: the one generator of node_exporter-like host metrics, which [`hosts`]
+//!   drives for the demo's hosts and [`node::dataset`] for the benchmark's data set (N
+//!   hosts with values that are the same for every receiver, used by `didban-bench`).
 
 pub mod backends;
 pub mod catalog;
 pub mod django;
 pub mod hosts;
-pub mod nodegen;
+pub mod node;
 pub mod otlp;
 pub mod rng;
 pub mod send;
