@@ -22,7 +22,6 @@ use serde_json::{json, Value};
 
 use super::params::{parse_duration_ms, Params};
 use super::response::{success, ApiError};
-use super::Stopping;
 use crate::shutdown::stopped;
 use crate::state::AppState;
 use didban_base::now_ms;
@@ -203,6 +202,10 @@ pub async fn values(State(s): State<AppState>, RawQuery(query): RawQuery) -> Res
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
 }
+
+/// Turns true when the server stops; ends the live tails of `/api/logs/tail`.
+#[derive(Clone)]
+pub struct Stopping(pub tokio::sync::watch::Receiver<bool>);
 
 /// `GET /api/logs/tail`: polls the committed index every `poll` for records appended
 /// after the tail started and sends each as a `log` event; ends when the server stops.

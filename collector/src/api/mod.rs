@@ -25,10 +25,6 @@ use tokio::sync::watch;
 use crate::selfmon::gauges::refresh_store_gauges;
 use crate::state::AppState;
 
-/// Turns true when the server stops; ends the live tails of `/api/logs/tail`.
-#[derive(Clone)]
-pub struct Stopping(pub watch::Receiver<bool>);
-
 /// Every query route of the main port: the Prometheus API, the Jaeger query API, the log
 /// API and self-monitoring. Queries are for viewers (the Prometheus API's POSTs only carry
 /// long queries), `/api/v1/admin/…` for admins, and `/metrics` for viewers unless
@@ -77,7 +73,7 @@ pub fn router(state: AppState, stop: watch::Receiver<bool>) -> Router {
         .route_layer(Require::api(Need::Role(Role::Viewer)))
         .merge(metrics)
         .merge(admin)
-        .layer(axum::Extension(Stopping(stop)))
+        .layer(axum::Extension(logs::Stopping(stop)))
         .with_state(state)
 }
 

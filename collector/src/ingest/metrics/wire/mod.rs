@@ -25,121 +25,30 @@
 //!
 //! The module is split as the walk is: [`reader`] reads protobuf primitives (varints, wire
 //! types, packed fields), [`walk`] is phase 1 (checking and collecting the request into the
-//! views defined here), [`map`] is phase 2 (mapping the views as the generic mapping does).
+//! views defined here), [`mapping`] is phase 2 (mapping the views as the generic mapping does).
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::rc::Rc;
-
-use foldhash::HashMap;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::metrics::v1::{
-    number_data_point, HistogramDataPoint, Metric, NumberDataPoint,
-};
-use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
-use super::histograms;
-use super::label_cache::Attrs;
-use super::map::{
-    add_scope_labels, check_temporality, describe, map_metric, map_request, ms, number_point, record_point,
-    resource_labels, target_info, MapOptions, Mapped, PointAttrs, PointContext, PointError, SeriesSet,
-};
-use super::names::{metric_name, NameKind};
+use super::map::{map_request, MapOptions, Mapped};
 
-mod map;
+mod mapping;
 mod reader;
 #[cfg(test)]
 mod tests;
+mod view;
 mod walk;
 
-use map::map_walked;
-use walk::walk_request;
+use view::Malformed;
 
 /// Decodes a protobuf `ExportMetricsServiceRequest` and maps it, as
 /// `map_request(&ExportMetricsServiceRequest::decode(body)?, options)` does.
 pub fn decode_and_map(body: &[u8], options: &MapOptions<'_>) -> Result<Mapped, prost::DecodeError> {
-    match walk_request(body) {
-        Ok(request) => Ok(map_walked(&request, options)),
+    match walk::walk_request(body) {
+        Ok(request) => Ok(mapping::map_walked(&request, options)),
         Err(Malformed) => {
             let request = ExportMetricsServiceRequest::decode(body)?;
             Ok(map_request(&request, options))
         }
     }
-}
-
-/// The walk found something it does not accept; prost decides (and names the error).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Malformed;
-
-type Walk<T> = Result<T, Malformed>;
-
-pub(super) const VARINT: u8 = 0;
-pub(super) const I64: u8 = 1;
-pub(super) const LEN: u8 = 2;
-pub(super) const I32: u8 = 5;
-
-/// A request as collected by phase 1.
-#[derive(Default)]
-pub(super) struct Request<'a> {
-    resources: Vec<ResourceView<'a>>,
-}
-
-pub(super) struct ResourceView<'a> {
-    resource: Option<Resource>,
-    scopes: Vec<ScopeView<'a>>,
-}
-
-pub(super) struct ScopeView<'a> {
-    scope: Option<InstrumentationScope>,
-    metrics: Vec<MetricView<'a>>,
-}
-
-pub(super) enum MetricView<'a> {
-    /// Decoded by prost, mapped by the generic path.
-    Owned(Box<Metric>),
-    /// Walked here.
-    Fast {
-        name: &'a str,
-        description: &'a str,
-        unit: &'a str,
-        data: FastData<'a>,
-    },
-}
-
-pub(super) enum FastData<'a> {
-    Gauge(Vec<NumberView<'a>>),
-    Sum {
-        points: Vec<NumberView<'a>>,
-        temporality: i32,
-        monotonic: bool,
-    },
-    Histogram {
-        points: Vec<HistogramView<'a>>,
-        temporality: i32,
-    },
-}
-
-/// A point's attributes: their raw bytes and the decoded list.
-pub(super) struct AttrsView<'a> {
-    raw: &'a [u8],
-    decoded: Rc<[KeyValue]>,
-}
-
-pub(super) struct NumberView<'a> {
-    attrs: AttrsView<'a>,
-    point: NumberDataPoint,
-}
-
-pub(super) struct HistogramView<'a> {
-    attrs: AttrsView<'a>,
-    start: u64,
-    time: u64,
-    count: u64,
-    sum: Option<f64>,
-    /// Packed fixed64 / double payloads.
-    bucket_counts: &'a [u8],
-    explicit_bounds: &'a [u8],
-    flags: u32,
 }

@@ -1,6 +1,6 @@
 //! Protobuf primitives for the walk: a cursor over bytes, wire types, UTF-8, packed fields.
 
-use super::*;
+use super::view::*;
 
 /// A cursor over protobuf bytes.
 pub(super) struct Reader<'a> {

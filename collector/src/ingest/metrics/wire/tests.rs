@@ -3,7 +3,19 @@
 
 #![allow(clippy::unwrap_used)]
 use super::reader::Reader;
+use super::view::*;
+use super::walk::*;
 use super::*;
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::{
+    number_data_point, HistogramDataPoint, Metric, NumberDataPoint,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+
+use super::super::map::{map_request, MapOptions};
 use crate::ingest::metrics::delta::DeltaTracker;
 use didban_store::SeriesLimits;
 

@@ -2,7 +2,15 @@
 //! attribute bytes; shapes the walk does not handle are left to prost.
 
 use super::reader::*;
-use super::*;
+use std::rc::Rc;
+
+use foldhash::HashMap;
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{number_data_point, Metric, NumberDataPoint};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+
+use super::view::*;
 
 /// Decoded attribute lists of one request by their raw bytes: a series' points usually
 /// come one after another with the same bytes.

@@ -2,7 +2,19 @@
 //! attribute bytes.
 
 use super::walk::*;
-use super::*;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use opentelemetry_proto::tonic::metrics::v1::HistogramDataPoint;
+
+use super::super::histograms;
+use super::super::label_cache::Attrs;
+use super::super::map::{
+    add_scope_labels, check_temporality, describe, map_metric, ms, number_point, record_point,
+    resource_labels, target_info, MapOptions, Mapped, PointAttrs, PointContext, PointError, SeriesSet,
+};
+use super::super::names::{metric_name, NameKind};
+use super::view::*;
 
 /// Phase 2: the mapping, as [`map_request`] does it.
 pub(super) fn map_walked(request: &Request<'_>, options: &MapOptions<'_>) -> Mapped {
