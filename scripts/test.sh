@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Python clients and servers used by the end-to-end tests (OpenTelemetry SDK, pyarrow, aiosmtpd).
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/requirements.txt
 
-# A real Prometheus remote-writes into Didban in collector/tests/prometheus_remote_write.rs.
+# A real Prometheus remote-writes into Didban in cli/tests/it/prometheus_remote_write.rs.
 if ! command -v prometheus >/dev/null 2>&1; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
@@ -23,7 +23,7 @@ if ! command -v openssl >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends openssl
 fi
 
-# collector/tests/ui_browser.rs drives the UI in headless Chromium through Playwright
+# cli/tests/it/ui_browser.rs drives the UI in headless Chromium through Playwright
 # (tests/requirements.txt), using Debian's chromium so no browser download is needed.
 if ! command -v chromium >/dev/null 2>&1; then
   sudo_cmd=""

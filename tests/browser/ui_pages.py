@@ -6,7 +6,7 @@ without an HTTP error, that a CSS selector proving real content exists, that the
 logged no console error and no uncaught exception, and saves a full-page screenshot per
 page. Exits 1 with one line per failure.
 
-Run by collector/tests/ui_browser.rs, which starts didban with data; by hand:
+Run by cli/tests/it/ui_browser.rs, which starts didban with data; by hand:
 
     python3 tests/browser/ui_pages.py --base-url http://127.0.0.1:9480 \
         --user admin --password secret --out target/ui-screenshots
