@@ -83,6 +83,43 @@ pub fn parse_seconds_or_duration(text: &str) -> Result<Duration, DurationError> 
     parse_duration(s)
 }
 
+/// Parses a Go duration (`1.5s`, `100ms`, `250us`, `2m`, `1h30m`: what Jaeger's
+/// `minDuration`/`maxDuration` and its UI use) into nanoseconds. Fractions are allowed in
+/// every part; the result must fit an `i64`.
+pub fn parse_go_duration_nanos(text: &str) -> Result<i64, String> {
+    let bad = || format!("{text:?} is not a duration like 100ms or 1.5s");
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest.get(..n).unwrap_or_default().parse().map_err(|_| bad())?;
+        rest = rest.get(n..).unwrap_or_default();
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let factor = match rest.get(..u).unwrap_or_default() {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(bad()),
+        };
+        rest = rest.get(u..).unwrap_or_default();
+        total += number * factor;
+    }
+    if !total.is_finite() || total > 9.2e18 {
+        return Err(bad());
+    }
+    Ok(total as i64)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -100,6 +137,16 @@ mod tests {
         }
         let e = parse_duration("1x").unwrap_err().to_string();
         assert!(e.contains("\"1x\"") && e.contains("unknown unit \"x\""), "{e}");
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration_nanos("1.5s").unwrap(), 1_500_000_000);
+        assert_eq!(parse_go_duration_nanos("250us").unwrap(), 250_000);
+        assert_eq!(parse_go_duration_nanos("1h30m").unwrap(), 5_400_000_000_000);
+        for bad in ["", "5", "1x", "1e30h"] {
+            assert!(parse_go_duration_nanos(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

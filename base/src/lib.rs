@@ -1,7 +1,8 @@
 //! The few basics several Didban crates share, so each exists once:
 //!
 //! - [`clock`]: the wall clock as Unix milliseconds and nanoseconds;
-//! - [`duration`]: Prometheus duration syntax (`5m`, `1h30m`), alone or with plain seconds;
+//! - [`duration`]: Prometheus duration syntax (`5m`, `1h30m`), alone or with plain seconds,
+//!   and Go's (`1.5s`, `250us`) as Jaeger writes it;
 //! - [`bytes`]: byte sizes (`512`, `64KiB`, `1.5GB`);
 //! - `otlp` (feature `otlp`): building OTLP attributes.
 //!
@@ -16,4 +17,4 @@ pub mod otlp;
 
 pub use bytes::{parse_bytes, BytesError};
 pub use clock::{now_ms, now_nanos};
-pub use duration::{parse_duration, parse_seconds_or_duration, DurationError};
+pub use duration::{parse_duration, parse_go_duration_nanos, parse_seconds_or_duration, DurationError};

@@ -202,7 +202,8 @@ pub fn parse_search(p: &Params, now_nano: i64) -> Result<TraceQuery, String> {
     };
     let end = micros("end")?.unwrap_or(now_nano);
     let lookback = match p.get("lookback").filter(|v| !v.is_empty() && *v != "custom") {
-        Some(v) => go_duration_nanos(v).map_err(|e| format!("invalid parameter \"lookback\": {e}"))?,
+        Some(v) => didban_base::parse_go_duration_nanos(v)
+            .map_err(|e| format!("invalid parameter \"lookback\": {e}"))?,
         None => 3600 * 1_000_000_000,
     };
     let start = micros("start")?.unwrap_or(end.saturating_sub(lookback));
@@ -218,7 +219,7 @@ pub fn parse_search(p: &Params, now_nano: i64) -> Result<TraceQuery, String> {
     let duration = |key: &str| -> Result<Option<i64>, String> {
         match p.get(key).filter(|v| !v.is_empty()) {
             None => Ok(None),
-            Some(v) => go_duration_nanos(v)
+            Some(v) => didban_base::parse_go_duration_nanos(v)
                 .map(Some)
                 .map_err(|e| format!("invalid parameter {key:?}: {e}")),
         }
@@ -269,41 +270,6 @@ fn parse_tags(text: &str, out: &mut Vec<(String, String)>) -> Result<(), String>
     Ok(())
 }
 
-/// A Go duration (`1.5s`, `100ms`, `250us`, `2m`, `1h30m`) in nanoseconds.
-pub fn go_duration_nanos(text: &str) -> Result<i64, String> {
-    let bad = || format!("{text:?} is not a duration like 100ms or 1.5s");
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest.get(..n).unwrap_or_default().parse().map_err(|_| bad())?;
-        rest = rest.get(n..).unwrap_or_default();
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let factor = match rest.get(..u).unwrap_or_default() {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        rest = rest.get(u..).unwrap_or_default();
-        total += number * factor;
-    }
-    if !total.is_finite() || total > 9.2e18 {
-        return Err(bad());
-    }
-    Ok(total as i64)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -331,7 +297,10 @@ mod tests {
         assert_eq!(q.start_unix_nano, 10_000_000_000_000 - 7_200_000_000_000);
         let p = Params::from_parts(Some("minDuration=fast"), None).unwrap();
         assert!(parse_search(&p, 0).unwrap_err().contains("minDuration"));
-        assert_eq!(go_duration_nanos("1h30m").unwrap(), 5_400_000_000_000);
+        assert_eq!(
+            didban_base::parse_go_duration_nanos("1h30m").unwrap(),
+            5_400_000_000_000
+        );
         assert_eq!(normalize_trace_id("ABC").unwrap(), format!("{:0>32}", "abc"));
         assert!(normalize_trace_id("xyz").is_err());
     }

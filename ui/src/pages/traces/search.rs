@@ -92,31 +92,6 @@ pub fn parse_tags(text: &str) -> Result<Vec<(String, String)>, String> {
     }
 }
 
-/// A duration as Jaeger writes them (`100ms`, `1.5s`, `250us`, `2m`) in nanoseconds.
-pub fn parse_duration_ns(text: &str) -> Result<i64, String> {
-    let t = text.trim();
-    let bad = || format!("duration {t:?} is not like 100ms, 1.5s or 250us");
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(bad)?;
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let factor = match unit {
-        "ns" => 1.0,
-        "us" | "µs" => 1e3,
-        "ms" => 1e6,
-        "s" => 1e9,
-        "m" => 60e9,
-        "h" => 3600e9,
-        _ => return Err(bad()),
-    };
-    let v = n * factor;
-    if !v.is_finite() || v > 9.0e18 {
-        return Err(bad());
-    }
-    Ok(v as i64)
-}
-
 /// What the list and the scatter show of one trace.
 #[derive(Debug, Clone)]
 pub(super) struct TraceSummary {
@@ -155,7 +130,7 @@ fn build_query(p: &SearchParams, range: &TimeRange) -> Result<TraceQuery, String
     let dur = |v: &Option<String>, name: &str| -> Result<Option<i64>, String> {
         match text(v) {
             None => Ok(None),
-            Some(s) => parse_duration_ns(&s)
+            Some(s) => didban_base::parse_go_duration_nanos(&s)
                 .map(Some)
                 .map_err(|e| format!("{name}: {e}")),
         }
@@ -397,11 +372,17 @@ mod tests {
 
     #[test]
     fn durations_parse_with_units() {
-        assert_eq!(parse_duration_ns("100ms").unwrap(), 100_000_000);
-        assert_eq!(parse_duration_ns("1.5s").unwrap(), 1_500_000_000);
-        assert_eq!(parse_duration_ns("250us").unwrap(), 250_000);
-        assert!(parse_duration_ns("100").is_err());
-        assert!(parse_duration_ns("fast").is_err());
+        assert_eq!(
+            didban_base::parse_go_duration_nanos("100ms").unwrap(),
+            100_000_000
+        );
+        assert_eq!(
+            didban_base::parse_go_duration_nanos("1.5s").unwrap(),
+            1_500_000_000
+        );
+        assert_eq!(didban_base::parse_go_duration_nanos("250us").unwrap(), 250_000);
+        assert!(didban_base::parse_go_duration_nanos("100").is_err());
+        assert!(didban_base::parse_go_duration_nanos("fast").is_err());
     }
 
     #[test]
