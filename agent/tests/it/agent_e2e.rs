@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::otlp::{free_port, start_grpc, Recorder};
-use crate::common::servers::{spawn_python, Proc};
+use crate::common::scripts::spawn_python;
 use didban_agent::config::Config;
 use didban_agent::runner::Agent;
+use didban_testkit::process::Proc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runner_ships_host_scrape_and_self_metrics() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::otlp::{start_grpc_tls, Recorder};
-use crate::common::servers::{make_certs, make_chain_certs, spawn_python};
+use crate::common::scripts::spawn_python;
 use didban_agent::collectors::probe::ProbeCollector;
 use didban_agent::collectors::scrape::ScrapeCollector;
 use didban_agent::collectors::Collector;
@@ -13,6 +13,7 @@ use didban_agent::config::{ExportConfig, ProbeConfig, ScrapeConfig};
 use didban_agent::export::encode::ResourceInfo;
 use didban_agent::export::Exporter;
 use didban_agent::model::Sample;
+use didban_testkit::certs::{make_certs, make_chain_certs};
 
 fn value(s: &[Sample], name: &str) -> f64 {
     s.iter()
