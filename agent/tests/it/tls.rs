@@ -14,6 +14,7 @@ use didban_agent::export::encode::ResourceInfo;
 use didban_agent::export::Exporter;
 use didban_agent::model::Sample;
 use didban_testkit::certs::{make_certs, make_chain_certs};
+use didban_testkit::wait::{until_async, HANG};
 
 fn value(s: &[Sample], name: &str) -> f64 {
     s.iter()
@@ -48,7 +49,15 @@ async fn export_over_tls_with_a_private_ca() {
         .sink()
         .send(vec![Sample::gauge("tls_test", &[], 1.0, 1_700_000_000_000)])
         .await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    until_async("an attempt against the untrusted certificate", HANG, || async {
+        let snap = exporter.snapshot();
+        if snap.failed_attempts > 0 {
+            Ok(())
+        } else {
+            Err(format!("{snap:?}"))
+        }
+    })
+    .await;
     assert!(exporter.snapshot().failed_attempts > 0);
     assert!(recorder.points().is_empty());
     exporter.shutdown().await;
