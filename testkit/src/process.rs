@@ -5,7 +5,10 @@ use std::process::Child;
 
 /// A child process killed (and reaped) when dropped, so a failing test leaves no server
 /// behind holding a port or a directory.
-pub struct Proc(pub Child);
+pub struct Proc(
+    /// The child process.
+    pub Child,
+);
 
 impl Proc {
     /// The process id, e.g. to send it a signal.

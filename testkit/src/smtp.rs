@@ -5,11 +5,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::certs::Certs;
-use crate::ports::reserve;
+use crate::ports::free_port;
 use crate::python::{Python, Source};
 
 /// How many ports to try when another process takes the reserved one in between.
@@ -107,11 +107,12 @@ impl Smtp {
             Tls::StartTls(c) => ("starttls", Some(c)),
             Tls::Implicit(c) => ("tls", Some(c)),
         };
-        let path = |p: Option<&std::path::PathBuf>| p.map(|p| p.display().to_string()).unwrap_or_default();
+        let path = |p: Option<&PathBuf>| p.map(|p| p.display().to_string()).unwrap_or_default();
         let (cert, key) = (path(certs.map(|c| &c.cert)), path(certs.map(|c| &c.key)));
         let (user, password) = options.login.unwrap_or(("", ""));
-        let reserved = reserve();
-        let port = reserved.release();
+        // The port is bound by the Python process; a port taken in between makes it exit
+        // without "ready", and the caller tries another.
+        let port = free_port();
         let maildir = maildir.display().to_string();
         let (server, line) = Python::try_start(
             Source::Code(SERVER),
