@@ -1,48 +1,27 @@
 //! Latency from a condition becoming true to the alert e-mail being accepted by an SMTP
 //! server, with `for: 0` and `group_wait: 0s`: the whole path (sample appended → group
 //! evaluation in its slot → notifier flush → SMTP) through the real engine and a real SMTP
-//! server (Python's aiosmtpd, from tests/requirements.txt).
+//! server (Python's aiosmtpd from tests/requirements.txt, started by `didban_testkit::smtp`).
 //!
 //! `cargo run --release -p didban-alerting --example notify_latency -- [rounds]` (default 5).
 //! Prints each round and the median; the goal is < 2 s plus `group_wait`.
 #![allow(clippy::unwrap_used)]
 
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use didban_alerting::{Alerting, AlertingSettings};
 use didban_store::promql::{Engine, EngineOptions};
 use didban_store::{Db, DbOptions, FsyncMode, Labels, Sample, SeriesSamples};
+use didban_testkit::smtp::Smtp;
 
 #[tokio::main]
 async fn main() {
     let rounds: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5);
     let dir = tempfile::tempdir().unwrap();
     let maildir = dir.path().join("mail");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut smtp = Command::new("python3")
-        .args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-        ])
-        .arg(&maildir)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("python3 -m aiosmtpd (pip install -r tests/requirements.txt)");
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let smtp = Smtp::start(&maildir);
+    let port = smtp.port;
     let rules_dir = dir.path().join("rules");
     std::fs::create_dir_all(&rules_dir).unwrap();
     std::fs::write(
@@ -115,8 +94,7 @@ tls = "none"
     }
     let _ = stop_tx.send(true);
     let _ = task.await;
-    let _ = smtp.kill();
-    let _ = smtp.wait();
+    drop(smtp);
 }
 
 fn count(maildir: &std::path::Path) -> usize {

@@ -5,13 +5,28 @@
 //!   between picking and binding;
 //! - [`didban`]: the real `didban serve` binary as a child process, started on reserved
 //!   ports and waited for until it is ready;
+//! - real servers the tests talk to, each private to the test (own temp dir, reserved
+//!   ports), ready only once it answers, gone on drop: [`postgres`], [`redis`],
+//!   [`rabbitmq`], [`smtp`]; with [`certs`] for their TLS variants;
+//! - [`python`] helper processes and the [`browser`] (Chromium + Playwright);
+//! - [`process`]: the one kill-on-drop guard for child processes;
+//! - [`wait`]: polling for a condition with a deadline that only a hang reaches;
 //! - re-exports of the one clock and the one OTLP attribute builder.
 //!
 //! Tests panic on failure; so do these helpers (with a message that says what failed).
 #![allow(clippy::unwrap_used)]
 
+pub mod browser;
+pub mod certs;
 pub mod didban;
 pub mod ports;
+pub mod postgres;
+pub mod process;
+pub mod python;
+pub mod rabbitmq;
+pub mod redis;
+pub mod smtp;
+pub mod wait;
 
 pub use didban::{Didban, Start};
 pub use didban_base::otlp::{kv, kv_any, string_value};

@@ -16,6 +16,9 @@ const FIRST: u32 = 20_000;
 const END: u32 = 32_000;
 
 /// A loopback port held bound (so nobody else can take it) until [`ReservedPort::release`].
+/// It is held by a listening socket: a connection made to it meanwhile is accepted by the
+/// kernel and then hangs, it is not refused. A test simulating "nothing listens here" uses
+/// [`free_port`] instead.
 pub struct ReservedPort {
     port: u16,
     held: Option<TcpListener>,

@@ -3,14 +3,21 @@
 //! process restart.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::otlp::{free_port, start_grpc, Recorder};
-use crate::common::servers::{spawn_python, Proc};
+use crate::common::scripts::spawn_python;
 use didban_agent::config::Config;
+use didban_agent::export::Signal;
 use didban_agent::runner::Agent;
+use didban_testkit::process::Proc;
+use didban_testkit::wait::{until, HANG};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::metrics::v1::metric;
+use prost::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runner_ships_host_scrape_and_self_metrics() {
@@ -88,6 +95,52 @@ fn node_time_stamps(recorder: &Recorder) -> BTreeSet<u64> {
         .collect()
 }
 
+/// Distinct `node_time_seconds` stamps in the agent's disk buffer (segment files `<id>.seg`:
+/// an 8-byte header, then frames `len: u32 LE | crc32: u32 LE | signal tag | OTLP request`),
+/// read while the agent runs: a frame still being written is left for the next look.
+fn buffered_node_time_stamps(buffer: &Path) -> BTreeSet<u64> {
+    let mut stamps = BTreeSet::new();
+    let Ok(entries) = std::fs::read_dir(buffer) else {
+        return stamps;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "seg") {
+            continue;
+        }
+        let Ok(data) = std::fs::read(&path) else {
+            continue;
+        };
+        let mut pos = 8;
+        while pos + 8 <= data.len() {
+            let len = u32::from_le_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
+            let Some(payload) = data.get(pos + 8..pos + 8 + len) else {
+                break;
+            };
+            pos += 8 + len;
+            let Some((&tag, body)) = payload.split_first() else {
+                continue;
+            };
+            if tag != Signal::Metrics as u8 {
+                continue;
+            }
+            let Ok(request) = ExportMetricsServiceRequest::decode(body) else {
+                continue;
+            };
+            for rm in &request.resource_metrics {
+                for sm in &rm.scope_metrics {
+                    for m in sm.metrics.iter().filter(|m| m.name == "node_time_seconds") {
+                        if let Some(metric::Data::Gauge(g)) = &m.data {
+                            stamps.extend(g.data_points.iter().map(|p| p.time_unix_nano));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    stamps
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_restart_during_collector_outage_loses_nothing() {
     let port = free_port();
@@ -98,11 +151,14 @@ async fn binary_restart_during_collector_outage_loses_nothing() {
         format!(
             "[agent]\ndata_dir = \"{}\"\ninterval = \"500ms\"\n[export]\nendpoint = \"http://127.0.0.1:{port}\"\n\
              flush_interval = \"100ms\"\nretry_initial_backoff = \"50ms\"\nretry_max_backoff = \"200ms\"\n",
-            dir.path().join("data").display()
+            dir.path().join("data").display(),
         ),
     )
     .unwrap();
-    let run = |seconds: u64| {
+    let buffer = dir.path().join("data").join("buffer");
+    // Each run lasts until the buffer holds `collections` host collections in all, however
+    // slowly the machine starts it.
+    let run = |collections: usize| {
         let child = Command::new(env!("CARGO_BIN_EXE_didban-agent"))
             .arg("--config")
             .arg(&config_path)
@@ -110,8 +166,16 @@ async fn binary_restart_during_collector_outage_loses_nothing() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let proc = Proc(child);
-        std::thread::sleep(Duration::from_secs(seconds));
+        let mut proc = Proc(child);
+        until(&format!("{collections} buffered host collections"), HANG, || {
+            assert!(!proc.exited(), "the agent exited during the outage");
+            let stamps = buffered_node_time_stamps(&buffer);
+            if stamps.len() >= collections {
+                Ok(())
+            } else {
+                Err(format!("{} in {}", stamps.len(), buffer.display()))
+            }
+        });
         // A clean stop (SIGTERM) flushes the open batch to the disk buffer.
         let status = Command::new("kill")
             .args(["-TERM", &proc.0.id().to_string()])
@@ -120,10 +184,10 @@ async fn binary_restart_during_collector_outage_loses_nothing() {
         assert!(status.success());
         proc
     };
-    // Two agent runs while the collector is down.
-    let mut first = run(2);
+    // Two agent runs while the collector is down, three collections each.
+    let mut first = run(3);
     assert!(first.0.wait().unwrap().success());
-    let mut second = run(2);
+    let mut second = run(6);
     assert!(second.0.wait().unwrap().success());
 
     // Collector up, agent started a third time: every host sample of the first two runs arrives.
@@ -155,7 +219,7 @@ async fn binary_restart_during_collector_outage_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stamps = node_time_stamps(&recorder);
     let before: Vec<&u64> = stamps.iter().filter(|t| **t < started).collect();
-    // 2 runs x ~2 s at 500 ms intervals: at least 6 collections happened during the outage.
+    // The two runs buffered at least 6 collections during the outage.
     assert!(
         before.len() >= 6,
         "buffered collections delivered: {}",

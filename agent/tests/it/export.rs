@@ -11,6 +11,7 @@ use didban_agent::config::{ExportConfig, Protocol};
 use didban_agent::export::encode::ResourceInfo;
 use didban_agent::export::Exporter;
 use didban_agent::model::Sample;
+use didban_testkit::wait::{until_async, HANG};
 
 fn resource() -> ResourceInfo {
     ResourceInfo {
@@ -51,6 +52,29 @@ fn seqs(rec: &Recorder) -> Vec<usize> {
         .collect();
     v.sort_unstable();
     v
+}
+
+/// The `retry_in` waits the exporter logged, in order (Debug-formatted durations such as
+/// `1s`, `38.2ms`, `950µs`).
+fn retry_waits(log: &str) -> Vec<Duration> {
+    let mut out = Vec::new();
+    for piece in log.split("retry_in=").skip(1) {
+        let text: String = piece.chars().take_while(|c| !c.is_whitespace()).collect();
+        let split = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let n: f64 = number.parse().unwrap_or_else(|e| panic!("retry_in={text}: {e}"));
+        let seconds = match unit {
+            "s" => n,
+            "ms" => n / 1e3,
+            "µs" => n / 1e6,
+            "ns" => n / 1e9,
+            other => panic!("retry_in={text}: unit {other:?}"),
+        };
+        out.push(Duration::from_secs_f64(seconds));
+    }
+    out
 }
 
 #[tokio::test]
@@ -109,6 +133,9 @@ async fn grpc_unavailable_is_retried_after_the_servers_retry_after() {
         .push_back(Reply::Grpc(tonic::Code::ResourceExhausted, None));
     let receiver = start_grpc(0, recorder.clone()).await;
     let dir = tempfile::tempdir().unwrap();
+    // The exporter logs each wait it chooses (`retry_in`): the second one is checked there,
+    // since the wall-clock gap also holds however long a loaded machine took to get there.
+    let logs = crate::common::logs::capture_at(tracing::Level::DEBUG);
     let exporter = Exporter::start(&config(receiver.endpoint()), dir.path(), resource()).unwrap();
     exporter.sink().send(batch(0, 3)).await;
     recorder
@@ -122,7 +149,10 @@ async fn grpc_unavailable_is_retried_after_the_servers_retry_after() {
         "{:?}",
         attempts[1] - attempts[0]
     );
-    assert!(attempts[2] - attempts[1] < Duration::from_millis(900));
+    let waits = retry_waits(&logs.text());
+    assert_eq!(waits.len(), 2, "one wait per failure: {waits:?}");
+    assert_eq!(waits[0], Duration::from_secs(1), "Retry-After: 1 is honoured");
+    assert!(waits[1] < Duration::from_millis(900), "{waits:?}");
     assert_eq!(seqs(&recorder), vec![0, 1, 2]);
     assert_eq!(exporter.snapshot().failed_attempts, 2);
     exporter.shutdown().await;
@@ -141,7 +171,17 @@ async fn refused_batch_is_dropped_and_counted_without_blocking_later_ones() {
     let dir = tempfile::tempdir().unwrap();
     let exporter = Exporter::start(&config(receiver.endpoint()), dir.path(), resource()).unwrap();
     exporter.sink().send(batch(0, 1)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The first batch must be refused before the second is sent, or both would share a
+    // request (and a fate).
+    until_async("the first batch to be refused", HANG, || async {
+        let snap = exporter.snapshot();
+        if snap.rejected_records >= 1 {
+            Ok(())
+        } else {
+            Err(format!("{snap:?}"))
+        }
+    })
+    .await;
     exporter.sink().send(batch(1, 1)).await;
     recorder
         .wait_for(Duration::from_secs(10), "second batch", |p| !p.is_empty())
@@ -193,7 +233,15 @@ async fn outage_and_agent_restart_lose_nothing() {
     for i in 0..20 {
         first.sink().send(batch(i * 10, 10)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_async("a buffered record and a failed attempt", HANG, || async {
+        let snap = first.snapshot();
+        if snap.pending_records > 0 && snap.failed_attempts > 0 {
+            Ok(())
+        } else {
+            Err(format!("{snap:?}"))
+        }
+    })
+    .await;
     let snap = first.snapshot();
     assert!(snap.pending_records > 0, "{snap:?}");
     assert!(snap.failed_attempts > 0, "{snap:?}");
@@ -201,10 +249,19 @@ async fn outage_and_agent_restart_lose_nothing() {
 
     // Agent restarted on the same buffer directory, still no collector; more data arrives.
     let second = Exporter::start(&config(endpoint.clone()), dir.path(), resource()).unwrap();
+    let left = second.snapshot().pending_records;
     for i in 20..30 {
         second.sink().send(batch(i * 10, 10)).await;
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_async("the second run's data on disk", HANG, || async {
+        let snap = second.snapshot();
+        if snap.pending_records > left {
+            Ok(())
+        } else {
+            Err(format!("{left} records left by the first run; now {snap:?}"))
+        }
+    })
+    .await;
 
     // Collector comes up on the same port: everything from both runs arrives, once.
     let recorder = Arc::new(Recorder::default());

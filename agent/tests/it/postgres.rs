@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use crate::common::otlp::{start_grpc, Recorder};
-use crate::common::servers::{make_certs, Postgres};
 use didban_agent::collectors::postgres::PostgresCollector;
 use didban_agent::collectors::Collector;
 use didban_agent::config::ExportConfig;
@@ -13,6 +12,8 @@ use didban_agent::config::PostgresConfig;
 use didban_agent::export::encode::ResourceInfo;
 use didban_agent::export::Exporter;
 use didban_agent::model::Sample;
+use didban_testkit::certs::make_certs;
+use didban_testkit::postgres::Postgres;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use std::sync::Arc;
 use tokio_postgres::NoTls;

@@ -3,11 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::servers::{spawn_python, Rabbitmq};
+use crate::common::scripts::spawn_python;
 use didban_agent::collectors::rabbitmq::RabbitmqCollector;
 use didban_agent::collectors::Collector;
 use didban_agent::config::RabbitmqConfig;
 use didban_agent::model::Sample;
+use didban_testkit::rabbitmq::Rabbitmq;
 
 fn config(port: u16, password: &str) -> RabbitmqConfig {
     RabbitmqConfig {

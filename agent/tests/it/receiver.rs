@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::otlp::{free_port, start_grpc, Recorder};
-use crate::common::servers::spawn_python;
+use crate::common::scripts::spawn_python;
 use didban_agent::config::Config;
 use didban_agent::runner::Agent;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;

@@ -4,11 +4,13 @@
 use std::time::Duration;
 
 use crate::common::otlp::free_port;
-use crate::common::servers::{make_certs, spawn_python, Redis};
+use crate::common::scripts::spawn_python;
 use didban_agent::collectors::redis::RedisCollector;
 use didban_agent::collectors::Collector;
 use didban_agent::config::RedisConfig;
 use didban_agent::model::{MetricKind, Sample};
+use didban_testkit::certs::make_certs;
+use didban_testkit::redis::Redis;
 
 fn config(url: String, prefix: &str) -> RedisConfig {
     RedisConfig {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::common::otlp::free_port;
-use crate::common::servers::spawn_python;
+use crate::common::scripts::spawn_python;
 use didban_agent::collectors::scrape::ScrapeCollector;
 use didban_agent::collectors::Collector;
 use didban_agent::config::ScrapeConfig;

@@ -2,12 +2,13 @@
 //! DogStatsD tags, malformed lines, and a taken port.
 
 use std::net::UdpSocket;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use didban_agent::collectors::statsd::StatsdCollector;
 use didban_agent::collectors::Collector;
 use didban_agent::config::StatsdConfig;
 use didban_agent::model::{MetricKind, Sample};
+use didban_testkit::wait::HANG;
 
 fn find<'a>(s: &'a [Sample], name: &str, labels: &[(&str, &str)]) -> &'a Sample {
     s.iter()
@@ -20,15 +21,22 @@ fn find<'a>(s: &'a [Sample], name: &str, labels: &[(&str, &str)]) -> &'a Sample 
         })
 }
 
+/// Collects until the collector has counted `packets` packets (UDP on loopback arrives at
+/// once, but its receiver task runs when the machine lets it).
 async fn collect_until(c: &mut StatsdCollector, packets: f64) -> Vec<Sample> {
-    for _ in 0..100 {
+    let deadline = Instant::now() + HANG;
+    loop {
         let s = c.collect().await.unwrap();
-        if find(&s, "didban_agent_statsd_packets_total", &[]).value >= packets {
+        let got = find(&s, "didban_agent_statsd_packets_total", &[]).value;
+        if got >= packets {
             return s;
         }
+        assert!(
+            Instant::now() < deadline,
+            "packets did not arrive: {got} of {packets} after {HANG:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("packets did not arrive");
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::otlp::{start_grpc_tls, Recorder};
-use crate::common::servers::{make_certs, make_chain_certs, spawn_python};
+use crate::common::scripts::spawn_python;
 use didban_agent::collectors::probe::ProbeCollector;
 use didban_agent::collectors::scrape::ScrapeCollector;
 use didban_agent::collectors::Collector;
@@ -13,6 +13,8 @@ use didban_agent::config::{ExportConfig, ProbeConfig, ScrapeConfig};
 use didban_agent::export::encode::ResourceInfo;
 use didban_agent::export::Exporter;
 use didban_agent::model::Sample;
+use didban_testkit::certs::{make_certs, make_chain_certs};
+use didban_testkit::wait::{until_async, HANG};
 
 fn value(s: &[Sample], name: &str) -> f64 {
     s.iter()
@@ -47,7 +49,15 @@ async fn export_over_tls_with_a_private_ca() {
         .sink()
         .send(vec![Sample::gauge("tls_test", &[], 1.0, 1_700_000_000_000)])
         .await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    until_async("an attempt against the untrusted certificate", HANG, || async {
+        let snap = exporter.snapshot();
+        if snap.failed_attempts > 0 {
+            Ok(())
+        } else {
+            Err(format!("{snap:?}"))
+        }
+    })
+    .await;
     assert!(exporter.snapshot().failed_attempts > 0);
     assert!(recorder.points().is_empty());
     exporter.shutdown().await;

@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use didban_alerting::notify::forward::AlertmanagerForwarder;
 use didban_alerting::notify::{Alert, AlertSink};
 use didban_store::Labels;
+use didban_testkit::wait::{until_async, HANG};
 use parking_lot::Mutex;
 use serde_json::Value;
 
@@ -46,12 +47,15 @@ async fn alerts_reach_alertmanager_v2() {
         }],
         0,
     );
-    for _ in 0..100 {
-        if !got.lock().is_empty() {
-            break;
+    // The forwarder posts in the background: wait for the request, however slow.
+    until_async("the forwarded alert", HANG, || async {
+        if got.lock().is_empty() {
+            Err("nothing received".to_string())
+        } else {
+            Ok(())
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     let got = got.lock();
     assert_eq!(got.len(), 1);
     let a = &got[0][0];

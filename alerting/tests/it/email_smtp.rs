@@ -5,41 +5,15 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use crate::common::{free_port, Smtp};
 use didban_alerting::notify::{Alert, AlertSink, Notifier, NotifyConfig, RetryPolicy};
 use didban_store::Labels;
+use didban_testkit::free_port;
+use didban_testkit::smtp::Smtp;
 use serde_json::Value;
-
-/// aiosmtpd writing every message into `maildir`.
-fn start_smtp(maildir: &Path) -> Smtp {
-    let port = free_port();
-    let child = Command::new("python3")
-        .args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-        ])
-        .arg(maildir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python3 with aiosmtpd (pip install -r tests/requirements.txt)");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "aiosmtpd did not start on port {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Smtp { child, port }
-}
 
 /// Parses a delivered message with Python's `email` package.
 fn parse_mime(path: &Path) -> Value {
@@ -102,7 +76,7 @@ fn messages(maildir: &Path) -> Vec<std::path::PathBuf> {
 async fn alert_mail_reaches_a_real_smtp_server() {
     let dir = tempfile::tempdir().unwrap();
     let maildir = dir.path().join("mail");
-    let smtp = start_smtp(&maildir);
+    let smtp = Smtp::start(&maildir);
     let n = notifier(&format!(
         r#"
 global:
@@ -167,7 +141,7 @@ receivers:
 #[tokio::test]
 async fn unreachable_server_and_refused_starttls_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let smtp = start_smtp(&dir.path().join("mail"));
+    let smtp = Smtp::start(&dir.path().join("mail"));
     let closed = free_port();
     let n = notifier(&format!(
         r#"

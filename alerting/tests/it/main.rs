@@ -1,8 +1,8 @@
 //! The alert engine's integration tests, one binary: each module was once its own test file
-//! (same test names and assertions); `common` starts the SMTP server the e-mail tests share.
+//! (same test names and assertions); the SMTP server of the e-mail tests comes from
+//! `didban_testkit::smtp`.
 
 mod alertmanager_forward;
-mod common;
 mod email_smtp;
 mod email_tls;
 mod rule_packs;

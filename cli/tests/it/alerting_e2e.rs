@@ -213,7 +213,41 @@ groups:
     };
     post(logs_json("GET /admin/login/ 200", 50, now_ms()));
     post(logs_json("AXES: Repeated login failure by admin", 10, now_ms()));
-    std::thread::sleep(Duration::from_secs(2));
+    // Rather than hoping 2 s were enough: wait until the 10 records are searchable, then for
+    // an evaluation that certainly started after that (the second change of the rule's
+    // lastEvaluation: the first new value may come from an evaluation already under way).
+    let start = (now_ms() / 1000 - 3600).to_string();
+    wait_for(
+        "the 10 failed logins to be searchable",
+        Duration::from_secs(60),
+        || {
+            let r: Value = client
+                .get(format!("http://{}/api/logs/search", server.http))
+                .query(&[
+                    ("query", "AXES \"login failure\""),
+                    ("start", &start),
+                    ("limit", "50"),
+                ])
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            r["data"]["records"].as_array().is_some_and(|a| a.len() == 10)
+        },
+    );
+    let last_evaluation = || -> Value {
+        let rules: Value = reqwest::blocking::get(format!("http://{}/api/v1/rules", server.http))
+            .unwrap()
+            .json()
+            .unwrap();
+        rules["data"]["groups"][0]["rules"][0]["lastEvaluation"].clone()
+    };
+    for _ in 0..2 {
+        let seen = last_evaluation();
+        wait_for("an evaluation of the log rule", Duration::from_secs(60), || {
+            last_evaluation() != seen
+        });
+    }
     let alerts = |server: &Didban| -> Value {
         reqwest::blocking::get(format!("http://{}/api/v1/alerts", server.http))
             .unwrap()

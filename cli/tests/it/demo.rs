@@ -337,7 +337,7 @@ fn demo_waits_for_a_server_that_is_not_up_yet_and_says_so_once() {
     let dir = tempfile::tempdir().unwrap();
     let (h, g, o) = (free_port(), free_port(), free_port());
     let http = format!("127.0.0.1:{h}");
-    let demo = Command::new(env!("CARGO_BIN_EXE_didban"))
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_didban"))
         .args([
             "demo",
             "--target-http",
@@ -354,8 +354,25 @@ fn demo_waits_for_a_server_that_is_not_up_yet_and_says_so_once() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The server comes up a few seconds later, on the ports the demo was told.
-    std::thread::sleep(Duration::from_secs(3));
+    // The server comes up once the demo has found it missing (rather than after a fixed 3 s,
+    // which a slowly starting demo could outlast), on the ports the demo was told.
+    let stderr = demo.stderr.take().unwrap();
+    let (said_unreachable, unreachable) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let line = line.unwrap();
+            if line.contains("cannot reach Didban") {
+                let _ = said_unreachable.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    unreachable
+        .recv_timeout(didban_testkit::wait::HANG)
+        .expect("the demo never said it cannot reach Didban");
     let mut server = Command::new(env!("CARGO_BIN_EXE_didban"))
         .args(["serve", "--no-host-metrics", "--data-dir"])
         .arg(dir.path())
@@ -374,7 +391,7 @@ fn demo_waits_for_a_server_that_is_not_up_yet_and_says_so_once() {
         .unwrap();
     let out = demo.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = reader.join().unwrap();
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert_eq!(stderr.matches("cannot reach Didban").count(), 1, "{stderr}");
     assert!(stdout.contains("history sent"), "{stdout}");

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::process::{now_ms, otlp_gauge_json, Didban, BIN};
+use didban_testkit::wait::{until, HANG};
 
 #[test]
 fn acknowledged_samples_survive_kill_9_and_a_torn_wal_tail() {
@@ -50,9 +51,14 @@ fn acknowledged_samples_survive_kill_9_and_a_torn_wal_tail() {
         }));
     }
     // Let them write, then kill mid-stream without warning.
-    while acked.lock().unwrap().len() < 400 {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until("400 acknowledged samples", HANG, || {
+        let n = acked.lock().unwrap().len();
+        if n >= 400 {
+            Ok(())
+        } else {
+            Err(format!("{n} acknowledged"))
+        }
+    });
     server.kill9();
     running.store(false, Ordering::Relaxed);
     for w in writers {

@@ -6,15 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::process::{free_port, Didban, BIN};
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use didban_testkit::process::Proc;
 
 #[test]
 fn a_real_prometheus_remote_writes_into_didban() {
@@ -43,7 +35,7 @@ remote_write:
     let config_path = prom_dir.join("prometheus.yml");
     std::fs::write(&config_path, config).unwrap();
     let port = free_port();
-    let _prometheus = KillOnDrop(
+    let mut prometheus = Proc(
         Command::new("prometheus")
             .arg(format!("--config.file={}", config_path.display()))
             .arg(format!("--storage.tsdb.path={}", prom_dir.join("data").display()))
@@ -88,6 +80,11 @@ remote_write:
             );
             break;
         }
+        // Its port may have been taken between free_port() and its bind: say so.
+        assert!(
+            !prometheus.exited(),
+            "prometheus exited (port {port} taken?); up={up}"
+        );
         assert!(
             Instant::now() < deadline,
             "Prometheus' remote_write did not arrive: up={up} ingested={ingested} metadata={meta}"

@@ -4,41 +4,18 @@
 //! saves a screenshot per page under `$CARGO_TARGET_TMPDIR/ui-screenshots/`.
 //!
 //! Skipped, loudly, only when Chromium or Playwright is missing and `DIDBAN_REQUIRE_BROWSER`
-//! is unset; `scripts/test.sh` installs both and sets it, so CI never skips silently.
+//! is unset (`didban_testkit::browser`); `scripts/test.sh` installs both and sets it, so CI
+//! never skips silently.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::auth_support::*;
+use didban_testkit::browser;
 use reqwest::header::AUTHORIZATION;
 
 const ADMIN: (&str, &str) = ("admin", "browser-pass-1");
-
-fn chromium() -> PathBuf {
-    PathBuf::from(std::env::var("DIDBAN_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()))
-}
-
-/// Why the browser test cannot run here, if it cannot.
-fn missing_browser() -> Option<String> {
-    if !chromium().exists() {
-        return Some(format!(
-            "{} does not exist (apt-get install chromium)",
-            chromium().display()
-        ));
-    }
-    let probe = Command::new("python3")
-        .args(["-c", "import playwright.sync_api"])
-        .output();
-    match probe {
-        Ok(o) if o.status.success() => None,
-        Ok(o) => Some(format!(
-            "python3 cannot import playwright (pip install -r tests/requirements.txt): {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Err(e) => Some(format!("python3 does not run: {e}")),
-    }
-}
 
 /// A few gauges, log records and spans over OTLP/HTTP JSON with an ingest token.
 fn push_data(server: &Server, token: &str) {
@@ -150,11 +127,7 @@ fn screenshot_dir() -> PathBuf {
 
 #[test]
 fn ui_pages_render_in_headless_chromium() {
-    if let Some(why) = missing_browser() {
-        if std::env::var_os("DIDBAN_REQUIRE_BROWSER").is_some() {
-            panic!("DIDBAN_REQUIRE_BROWSER is set but the browser test cannot run: {why}");
-        }
-        eprintln!("\n!!!!!!!! SKIPPING ui_browser: {why}\n!!!!!!!! (set DIDBAN_REQUIRE_BROWSER=1 to make this a failure)\n");
+    if !browser::available("ui_browser") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -207,7 +180,7 @@ fn ui_pages_render_in_headless_chromium() {
         .arg("--out")
         .arg(&out)
         .arg("--chromium")
-        .arg(chromium())
+        .arg(browser::chromium())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -179,7 +179,12 @@ async fn interval_and_off_modes_acknowledge_and_replay() {
                 db.append(batch(i)).await.unwrap();
             }
             if mode == FsyncMode::Interval {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                // The interval fsync runs in the background: wait for it (a minute only on a
+                // hang) rather than hoping 100 ms were enough.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                while db.stats().wal_fsyncs < 1 && std::time::Instant::now() < deadline {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
                 assert!(db.stats().wal_fsyncs >= 1);
             }
             db.close().await.unwrap();

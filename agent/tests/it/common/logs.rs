@@ -37,10 +37,15 @@ impl Capture {
 
 /// Records WARN and above until the returned value is dropped.
 pub fn capture() -> Capture {
+    capture_at(tracing::Level::WARN)
+}
+
+/// Records `level` and above until the returned value is dropped.
+pub fn capture_at(level: tracing::Level) -> Capture {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
+        .with_max_level(level)
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
