@@ -78,7 +78,6 @@ fn depth(trace: &Value) -> usize {
 fn demo_feeds_a_running_server_through_every_protocol() {
     let dir = tempfile::tempdir().unwrap();
     let server = Didban::start(BIN, dir.path(), &["--no-host-metrics"]);
-    let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_didban"))
         .args([
             "demo",
@@ -251,7 +250,6 @@ fn demo_feeds_a_running_server_through_every_protocol() {
         assert!(!page.contains("panel-error"), "{id}: a panel query failed");
         assert!(empty.is_empty(), "{id}: panels without data: {empty:#?}");
     }
-    assert!(started.elapsed() < Duration::from_secs(120));
 }
 
 #[test]

@@ -10,6 +10,8 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::
 use prost::Message;
 use tokio::sync::watch;
 
+/// A port from the test kit's range, which nothing but this process hands out; released
+/// just before the server binds it.
 fn free_port() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], didban_testkit::free_port()))
 }
@@ -30,7 +32,8 @@ async fn every_receiver_answers_inside_the_real_server() {
     let base = format!("http://{}", config.http_addr);
     let mut ready = false;
     for _ in 0..600 {
-        if http.get(format!("{base}/-/ready")).send().await.is_ok() {
+        let answer = http.get(format!("{base}/-/ready")).send().await;
+        if answer.is_ok_and(|r| r.status().is_success()) {
             ready = true;
             break;
         }
