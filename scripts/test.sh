@@ -35,5 +35,12 @@ fi
 export DIDBAN_REQUIRE_BROWSER=1
 
 cargo fmt --all -- --check
+# No module imports a parent module that imports it (docs/architecture.md).
+for src in */src; do
+  python3 scripts/module_cycles.py "$src" --check >/dev/null || {
+    python3 scripts/module_cycles.py "$src" --check
+    exit 1
+  }
+done
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

@@ -5,12 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::error::ConfigError;
 
+mod de;
 mod sections;
-use didban_base::{parse_bytes, parse_seconds_or_duration};
+use de::{de_bytes, de_duration};
 pub use sections::*;
 
 /// The whole configuration file.
@@ -257,44 +258,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// Accepts a duration as a string (`"10s"`) or a number of seconds.
-pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Text(String),
-        Secs(f64),
-    }
-    let text = match Raw::deserialize(d)? {
-        Raw::Text(t) => t,
-        Raw::Secs(s) => s.to_string(),
-    };
-    parse_seconds_or_duration(&text).map_err(serde::de::Error::custom)
-}
-
-pub(crate) fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    de_duration(d).map(Some)
-}
-
-/// Accepts a size as a string (`"256MiB"`) or a number of bytes.
-fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Text(String),
-        Bytes(u64),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Text(t) => parse_bytes(&t).map_err(serde::de::Error::custom),
-        Raw::Bytes(b) => Ok(b),
-    }
-}
-
-pub(crate) fn de_bytes_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    let bytes = de_bytes(d)?;
-    usize::try_from(bytes).map_err(serde::de::Error::custom)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{de_bytes_usize, de_duration, de_opt_duration};
+use super::de::{de_bytes_usize, de_duration, de_opt_duration};
 
 /// `[host]`: CPU, memory, filesystems, disks, network, processes.
 #[derive(Debug, Clone, Deserialize)]

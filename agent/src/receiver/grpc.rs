@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
-use super::{enrich, Forward};
+use super::forward::{enrich, Forward};
 use crate::export::Signal;
 
 const MAX_MESSAGE: usize = 16 * 1024 * 1024;

@@ -14,7 +14,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use tokio::sync::watch;
 
-use super::{enrich, Forward};
+use super::forward::{enrich, Forward};
 use crate::export::Signal;
 
 #[derive(Clone)]

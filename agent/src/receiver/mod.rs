@@ -5,40 +5,18 @@
 //! outage too. A port already taken (say by `didban serve` on the same host) is reported once
 //! and the agent runs on without that receiver.
 
+mod forward;
 mod grpc;
 mod http;
 
 use std::net::SocketAddr;
 
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::ReceiverConfig;
 use crate::export::OtlpSink;
-
-/// What the receivers share: where requests go and what to add to them.
-#[derive(Clone)]
-pub(crate) struct Forward {
-    pub(crate) sink: OtlpSink,
-    pub(crate) host_name: String,
-}
-
-/// Adds `host.name` to a resource that has none.
-pub(crate) fn enrich(resource: &mut Option<Resource>, host_name: &str) {
-    let r = resource.get_or_insert_with(Resource::default);
-    if r.attributes.iter().any(|kv| kv.key == "host.name") {
-        return;
-    }
-    r.attributes.push(KeyValue {
-        key: "host.name".to_string(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(host_name.to_string())),
-        }),
-        ..Default::default()
-    });
-}
+use forward::Forward;
 
 /// The running receivers.
 pub struct LocalReceiver {

@@ -3,6 +3,7 @@
 //! notification history (`GET /api/v1/notifications`) and `POST /-/reload`. [`router`]
 //! declares what each route needs with `didban_auth`'s route layers.
 
+mod envelope;
 mod rules;
 mod silences;
 
@@ -12,13 +13,14 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use didban_auth::{Need, Require, Role};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::notify::rfc3339;
 use crate::service::Alerting;
+use envelope::{bad_data, success};
 
 /// The routes, to be merged into the server's main router. Viewers read; creating and
 /// expiring silences and reloading the rules need an editor.
@@ -38,20 +40,6 @@ pub fn router(alerting: Arc<Alerting>) -> Router {
         .route_layer(Require::api(Need::VIEW_EDIT))
         .merge(reload)
         .with_state(alerting)
-}
-
-/// Prometheus' error envelope with `errorType` `bad_data` and HTTP 400.
-pub(crate) fn bad_data(msg: impl Into<String>) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"status": "error", "errorType": "bad_data", "error": msg.into()})),
-    )
-        .into_response()
-}
-
-/// Prometheus' success envelope.
-pub(crate) fn success(data: serde_json::Value) -> Response {
-    Json(json!({"status": "success", "data": data})).into_response()
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,7 +7,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::{bad_data, success};
+use super::envelope::{bad_data, success};
 use crate::eval::{ActiveAlert, AlertState, RuleRuntime};
 use crate::notify::rfc3339;
 use crate::rules::Rule;

@@ -13,12 +13,12 @@ use didban_store::Labels;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
+use super::alert::{Alert, AlertSink};
 use super::config::{ConfigError, NotifyConfig};
 use super::inhibit::{inhibited, InhibitRule};
 use super::log::{HistoryItem, LogEntry, NotificationLog};
 use super::route::{Route, RouteOpts};
 use super::silence::Silences;
-use super::{Alert, AlertSink};
 use crate::receivers::email::Email;
 use crate::receivers::webhook::Webhook;
 use crate::receivers::{Integration, Notification, ReceiverError};

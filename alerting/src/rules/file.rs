@@ -10,8 +10,9 @@ use didban_store::model::{is_valid_label_name, is_valid_metric_name};
 use didban_store::promql::{Engine, EngineOptions, MemStorage, PromqlError};
 use serde::Deserialize;
 
+use super::duration::parse_prom_duration;
+use super::model::{AlertingRule, LogCondition, RecordingRule, Rule, RuleGroup};
 use super::template::Template;
-use super::{parse_prom_duration, AlertingRule, LogCondition, RecordingRule, Rule, RuleGroup};
 
 /// One problem in a rule file: where it is and why it is wrong.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

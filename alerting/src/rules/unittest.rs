@@ -13,7 +13,9 @@ use didban_store::promql::{Engine, EngineOptions, MemStorage, Value};
 use didban_store::Labels;
 use serde::Deserialize;
 
-use super::{load_file, parse_prom_duration};
+use super::duration::parse_prom_duration;
+use super::file::load_file;
+use super::model::RuleGroup;
 use crate::eval::{AlertState, EvalContext, GroupRuntime, MemLogRecord, MemLogSource, MemRuleStorage};
 
 #[derive(Debug, Deserialize)]
@@ -157,11 +159,7 @@ pub async fn run_test_file(path: &Path) -> Result<(), Vec<String>> {
     }
 }
 
-async fn run_group(
-    tg: &TestGroup,
-    groups: &[super::RuleGroup],
-    eval_interval: i64,
-) -> Result<(), Vec<String>> {
+async fn run_group(tg: &TestGroup, groups: &[RuleGroup], eval_interval: i64) -> Result<(), Vec<String>> {
     let step = match &tg.interval {
         Some(s) => dur_ms(s, "interval").map_err(|e| vec![e])?,
         None => eval_interval,

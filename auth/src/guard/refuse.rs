@@ -7,7 +7,14 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 
-use super::Kind;
+/// How a refused request is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A page: redirect to sign-in when nobody is signed in, HTML error pages otherwise.
+    Page,
+    /// An API: JSON errors with 401/403 (`WWW-Authenticate` on 401).
+    Api,
+}
 
 /// Renders a complete HTML error page from a status, a title and a message (which the
 /// renderer escapes). The UI crate passes its own, so refusals look like the other pages.

@@ -19,8 +19,8 @@ use tower::{Layer, Service};
 
 use super::caller::{Caller, Credential};
 use super::csrf::{check_csrf, cross_site};
+use super::need::{is_unsafe, Need};
 use super::refuse::{refuse, to_login, ErrorPage, Form};
-use super::{is_unsafe, Need};
 use crate::{Auth, Role};
 
 /// How refusals of a [`Require`] are answered.

@@ -2,7 +2,9 @@
 //! sampled at a fixed interval, at load 1. Every host draws from its own generator seeded by
 //! its index, so its values depend on nothing else and every receiver gets the same data.
 
-use super::{series, Disk, Family, Mount, Nic, Node, Spec, GIB};
+use super::family::{series, Family};
+use super::host::Node;
+use super::spec::{Disk, Mount, Nic, Spec, GIB};
 use crate::rng::Rng;
 
 /// Shape of the generated data set.

@@ -10,7 +10,8 @@ use super::catalog::{
     HTTP_DURATION, HTTP_HANDLERS, HTTP_METHODS, HTTP_STATUSES, KERNEL, LATENCY_BOUNDS, LOAD, MEMORY, NETWORK,
     SYSTEM,
 };
-use super::{round_to, Family, Spec, GIB, MIB};
+use super::family::{round_to, Family};
+use super::spec::{Spec, GIB, MIB};
 use crate::rng::Rng;
 
 /// Where a walk over a host's series goes.

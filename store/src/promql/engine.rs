@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use promql_parser::parser::{Expr, SubqueryExpr};
 
@@ -12,10 +12,10 @@ use crate::query::Queryable;
 
 use super::error::PromqlError;
 use super::parse::{at_ms, duration_ms, offset_ms, parse_expr, unparen};
+use super::result::{InstantSample, QueryResult, QueryStats, Value};
 use super::selector::{eval_matrix_selector, eval_vector_selector, Pick};
 use super::value::{check_steps, Grid, IdMap, LabelMemo, RangeData, RangeSeries, StepVec, Val};
 use super::{aggregate, binary, functions};
-use super::{EngineOptions, InstantSample, QueryResult, QueryStats, Value};
 
 /// Step used by subqueries that do not name one (`[5m:]`), as Prometheus' default
 /// evaluation interval.
@@ -23,6 +23,28 @@ const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
 
 /// Most points a range query may return per series, as Prometheus' HTTP API allows.
 const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// Limits and defaults of an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How far back an instant vector selector looks for a sample (Prometheus: 5m).
+    pub lookback_delta: Duration,
+    /// Longest a single query may run before it fails with [`PromqlError::Timeout`].
+    pub timeout: Duration,
+    /// Most samples a query may load from storage and produce, to bound memory.
+    pub max_samples: usize,
+}
+
+impl Default for EngineOptions {
+    /// Prometheus' defaults: 5m lookback, 2m timeout, 50 million samples.
+    fn default() -> Self {
+        EngineOptions {
+            lookback_delta: Duration::from_secs(300),
+            timeout: Duration::from_secs(120),
+            max_samples: 50_000_000,
+        }
+    }
+}
 
 /// Evaluates PromQL queries. Cheap to share: it holds only options.
 #[derive(Debug, Clone)]

@@ -3,7 +3,8 @@
 
 use chrono::DateTime;
 
-use super::{escape, ChartFrame, ChartOptions};
+use super::options::{ChartFrame, ChartOptions};
+use super::svg::escape;
 use crate::units;
 
 /// The value axis: range snapped to ticks, the ticks and their labels.

@@ -2,12 +2,14 @@
 //! coloured by the thresholds (else the series colour), with name and value.
 
 use super::gauge::{fraction, scale};
-use super::{escape, series_class, svg_open, threshold_color, ChartFrame, ChartOptions, Series};
+use super::options::{threshold_color, ChartFrame, ChartOptions};
+use super::series::Series;
+use super::svg::{escape, no_data, series_class, svg_open};
 
 /// One bar per series, top to bottom.
 pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions) -> String {
     if series.is_empty() {
-        return super::no_data("bargauge", frame, opts);
+        return no_data("bargauge", frame, opts);
     }
     let (fw, fh) = (f64::from(frame.width.max(1)), f64::from(frame.height.max(1)));
     // at least 16 units per row: more series than fit are left out

@@ -1,7 +1,9 @@
 //! Gauge: per series a 240° arc from min to max, filled to the last value and coloured by
 //! the thresholds, with the threshold steps as a thin outer ring.
 
-use super::{escape, series_class, svg_open, threshold_color, ChartFrame, ChartOptions, Series};
+use super::options::{threshold_color, ChartFrame, ChartOptions};
+use super::series::Series;
+use super::svg::{escape, no_data, series_class, svg_open};
 use crate::units;
 
 const MAX_GAUGES: usize = 12;
@@ -65,7 +67,7 @@ fn angle(f: f64) -> f64 {
 /// One dial per series.
 pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions) -> String {
     if series.is_empty() {
-        return super::no_data("gauge", frame, opts);
+        return no_data("gauge", frame, opts);
     }
     let shown = &series[..series.len().min(MAX_GAUGES)];
     let lasts: Vec<f64> = shown.iter().map(|s| s.last_value().unwrap_or(f64::NAN)).collect();

@@ -7,7 +7,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::axis::{draw_axes, Plot, ValueAxis};
-use super::{escape, svg_open, ChartFrame, ChartOptions, Series};
+use super::options::{ChartFrame, ChartOptions};
+use super::series::Series;
+use super::svg::{escape, no_data, svg_open};
 
 /// Shades of a cell, 1..=LEVELS (0 is not drawn).
 const LEVELS: f64 = 8.0;
@@ -37,7 +39,7 @@ pub fn sort_buckets(series: &[Series]) -> Vec<(f64, &Series)> {
 pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions) -> String {
     let buckets = sort_buckets(series);
     if buckets.is_empty() {
-        return super::no_data("heatmap", frame, opts);
+        return no_data("heatmap", frame, opts);
     }
     let mut times = BTreeSet::new();
     for (_, s) in &buckets {

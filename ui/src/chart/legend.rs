@@ -2,7 +2,9 @@
 //! Each row's button toggles its series in the chart (through the script); without the script
 //! the legend is still a readable table.
 
-use super::{escape, series_class, ChartOptions, Series};
+use super::options::ChartOptions;
+use super::series::Series;
+use super::svg::{escape, series_class};
 
 /// Min, max, mean and last of a series' non-`NaN` values (all `NaN` when it has none).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,7 +1,9 @@
 //! Stat: one tile per series with its last value, big and coloured by the thresholds, over a
 //! sparkline of the series.
 
-use super::{escape, series_class, svg_open, threshold_color, ChartFrame, ChartOptions, Series};
+use super::options::{threshold_color, ChartFrame, ChartOptions};
+use super::series::Series;
+use super::svg::{escape, no_data, series_class, svg_open};
 use crate::downsample;
 
 /// At most this many tiles; more series are left out (the table shows them all).
@@ -60,7 +62,7 @@ fn sparkline(points: &[(i64, f64)], frame: ChartFrame, bx: (f64, f64, f64, f64),
 /// One tile per series.
 pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions) -> String {
     if series.is_empty() {
-        return super::no_data("stat", frame, opts);
+        return no_data("stat", frame, opts);
     }
     let shown = &series[..series.len().min(MAX_TILES)];
     let n = shown.len() as f64;

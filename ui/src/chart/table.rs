@@ -1,6 +1,8 @@
 //! The table "chart": one row per series, a column per label name and the last value.
 
-use super::{escape, ChartOptions, Series};
+use super::options::ChartOptions;
+use super::series::Series;
+use super::svg::escape;
 use didban_store::model::METRIC_NAME_LABEL;
 
 /// `v` for the table: in the unit when one is set, else with full precision.

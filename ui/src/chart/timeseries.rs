@@ -10,7 +10,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::axis::{draw_axes, Plot, ValueAxis};
-use super::{compact, escape, series_class, svg_open, threshold_color, ChartFrame, ChartOptions, Series};
+use super::options::{threshold_color, ChartFrame, ChartOptions};
+use super::series::Series;
+use super::svg::{compact, escape, series_class, svg_open};
 use crate::downsample;
 
 /// Stacks `series` on a common time grid (the union of their timestamps): for each series,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use didban_base::parse_duration;
 
-use super::{Variable, VariableKind};
+use super::variable::{is_identifier, Variable, VariableKind};
 use crate::UiContext;
 
 /// The scrape interval assumed by `$__rate_interval` (Prometheus' default is 1m, Didban's
@@ -44,7 +44,7 @@ impl LabelValuesQuery {
             Some(i) => (inner[..i].trim(), inner[i + 1..].trim()),
             None => ("", inner.trim()),
         };
-        if !super::is_identifier(label) {
+        if !is_identifier(label) {
             return Err(format!("{text:?}: {label:?} is not a label name"));
         }
         Ok(LabelValuesQuery {

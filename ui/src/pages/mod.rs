@@ -9,6 +9,7 @@
 pub mod account;
 mod alerts;
 mod dashboards;
+mod error;
 mod explore;
 mod home;
 mod logs;
@@ -17,15 +18,14 @@ mod serverless;
 mod services;
 mod traces;
 
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
-use didban_auth::{Need, Require};
+use didban_auth::Need;
 
-use leptos::prelude::*;
-
-use crate::shell::{render_page, PageMeta, Section};
 use crate::UiContext;
+
+pub use error::{error_page, require};
+/// Current time in Unix milliseconds (the alert engine's clock, shared by every page).
+pub use pagefmt::now_ms;
 
 /// Every page route.
 pub fn router() -> Router<UiContext> {
@@ -40,27 +40,3 @@ pub fn router() -> Router<UiContext> {
         .merge(alerts::routes())
         .route_layer(require(Need::VIEW_EDIT))
 }
-
-/// A route layer for pages needing `need`: callers who are not signed in are sent to sign
-/// in, other refusals are rendered with [`error_page`].
-pub fn require(need: Need) -> Require {
-    Require::page(need, error_page)
-}
-
-/// A complete error page with `status` and a message (escaped).
-pub fn error_page(status: StatusCode, title: &str, message: String) -> Response {
-    let meta = PageMeta::new(title, Section::None);
-    let title = title.to_string();
-    let Html(html) = render_page(meta, move || {
-        view! {
-            <section class="error">
-                <h1>{title}</h1>
-                <p role="alert">{message}</p>
-            </section>
-        }
-    });
-    (status, Html(html)).into_response()
-}
-
-/// Current time in Unix milliseconds (the alert engine's clock, shared by every page).
-pub use didban_alerting::now_ms;

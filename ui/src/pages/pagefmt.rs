@@ -6,6 +6,9 @@ use leptos::prelude::*;
 
 use didban_auth::Viewer;
 
+/// Current time in Unix milliseconds (the alert engine's clock, shared by every page).
+pub use didban_alerting::now_ms;
+
 /// Relative time-range presets offered next to the `from`/`to` fields.
 pub const PRESETS: [(&str, &str); 7] = [
     ("now-5m", "5m"),

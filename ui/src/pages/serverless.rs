@@ -12,7 +12,8 @@ use axum::Router;
 use leptos::prelude::*;
 
 use super::services::{by_label, window, RangeParams};
-use crate::pages::{error_page, now_ms, pagefmt};
+use crate::pages::error::error_page;
+use crate::pages::pagefmt::{self, now_ms};
 use crate::shell::{render_page, PageMeta, Section};
 use crate::timerange::TimeRange;
 use crate::UiContext;

@@ -13,7 +13,8 @@ use axum::Router;
 use leptos::prelude::*;
 use serde::Deserialize;
 
-use crate::pages::{error_page, now_ms, pagefmt};
+use crate::pages::error::error_page;
+use crate::pages::pagefmt::{self, now_ms};
 use crate::query::InstantRow;
 use crate::shell::{render_page, PageMeta, Section};
 use crate::timerange::TimeRange;

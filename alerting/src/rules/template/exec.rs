@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use super::error::TemplateError;
 use super::funcs::call;
 use super::gofmt::go_value;
 use super::parse::{Arg, Command, Node, Pipeline};
-use super::{TValue, TemplateError};
+use super::value::TValue;
 
 /// Variables in scope: a stack so that `if`/`range` bodies can drop theirs on exit.
 pub(crate) struct Scope {

@@ -2,7 +2,7 @@
 
 use super::exec::truthy;
 use super::gofmt::{fmt_g, go_value, sprintf};
-use super::TValue;
+use super::value::TValue;
 
 const FUNCTIONS: &[&str] = &[
     "humanize",

@@ -1,7 +1,7 @@
 //! Go's `fmt` number and value formatting (`%v`, `%g`, `%e`, `%f`, `Sprintf`), so template
 //! output matches Prometheus byte for byte.
 
-use super::TValue;
+use super::value::TValue;
 
 /// Go's `%v` for any template value.
 pub(crate) fn go_value(v: &TValue) -> String {

@@ -15,81 +15,18 @@
 //! adapting for every Prometheus function, and reports errors without positions; the
 //! subset rule files use is small enough to own.
 
+mod error;
 mod exec;
 mod funcs;
 mod gofmt;
 mod parse;
+mod value;
 
 use std::collections::BTreeMap;
 
+pub use error::TemplateError;
 pub use funcs::{humanize, humanize1024, humanize_duration};
-
-/// A value inside a template.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TValue {
-    /// Go's nil / a missing map key; prints as `<no value>`.
-    Nil,
-    /// A boolean.
-    Bool(bool),
-    /// An integer literal.
-    Int(i64),
-    /// A float (`$value`).
-    Float(f64),
-    /// A string.
-    Str(String),
-    /// A map with string keys (`$labels`).
-    Map(BTreeMap<String, TValue>),
-    /// A list.
-    List(Vec<TValue>),
-}
-
-impl TValue {
-    fn type_name(&self) -> &'static str {
-        match self {
-            TValue::Nil => "nil",
-            TValue::Bool(_) => "bool",
-            TValue::Int(_) => "int",
-            TValue::Float(_) => "float64",
-            TValue::Str(_) => "string",
-            TValue::Map(_) => "map",
-            TValue::List(_) => "slice",
-        }
-    }
-
-    fn as_number(&self) -> Option<f64> {
-        match self {
-            TValue::Int(n) => Some(*n as f64),
-            TValue::Float(x) => Some(*x),
-            _ => None,
-        }
-    }
-}
-
-/// Why a template did not parse or run; the message follows Go's wording where it can.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
-pub struct TemplateError {
-    /// Line inside the template text (1-based), for parse errors.
-    pub line: Option<usize>,
-    /// What went wrong.
-    pub message: String,
-}
-
-impl TemplateError {
-    fn at(line: usize, message: impl Into<String>) -> Self {
-        TemplateError {
-            line: Some(line),
-            message: message.into(),
-        }
-    }
-
-    fn exec(message: impl Into<String>) -> Self {
-        TemplateError {
-            line: None,
-            message: message.into(),
-        }
-    }
-}
+pub use value::TValue;
 
 /// What an alert template can see: the alert's labels and value, the server's external
 /// labels and URL.

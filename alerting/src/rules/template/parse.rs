@@ -1,7 +1,7 @@
 //! Parsing of the Go text/template subset: text, `{{ … }}` actions with `{{-`/`-}}` trimming,
 //! comments, pipelines, variables, `if`/`else if`/`else`/`end` and `range … end` over maps.
 
-use super::TemplateError;
+use super::error::TemplateError;
 
 /// A parsed template body.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,7 @@ use crate::model::Labels;
 use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
 use super::super::value::{Elem, Grid, IdMap, StepVec, Val};
-use super::{scalar_arg, vector_arg};
+use super::args::{scalar_arg, vector_arg};
 
 /// Relative difference below which adjacent bucket counts are treated as equal.
 const SMALL_DELTA_TOLERANCE: f64 = 1e-12;

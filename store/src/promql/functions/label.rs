@@ -14,7 +14,8 @@ use super::super::error::PromqlError;
 use super::super::parse::{selector_matchers, unparen};
 use super::super::selector::{eval_vector_selector, Pick};
 use super::super::value::{check_steps, Elem, Grid, LabelMemo, StepVec, Val};
-use super::{arg, map_values, scalar_arg, vector_arg};
+use super::apply::map_values;
+use super::args::{arg, scalar_arg, vector_arg};
 
 /// Evaluates one of this module's functions.
 pub(super) fn eval(

@@ -11,7 +11,9 @@ use crate::model::Labels;
 use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
 use super::super::value::{Elem, Grid, StepVec, Val};
-use super::{go_max, go_min, map_values, scalar_arg, vector_arg};
+use super::apply::map_values;
+use super::args::{scalar_arg, vector_arg};
+use super::numeric::{go_max, go_min};
 
 /// Evaluates one of this module's functions; unknown names are an error.
 pub(super) fn eval(

@@ -11,8 +11,10 @@ use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
 use super::super::selector::advance_window;
 use super::super::value::{kahan_inc, Elem, Grid, StepVec, Val};
+use super::apply::range_apply;
+use super::args::{arg, matrix_arg, scalar_arg};
 use super::label::absent_labels;
-use super::{arg, matrix_arg, quantile, range_apply, scalar_arg};
+use super::numeric::quantile;
 
 /// Evaluates one of this module's functions.
 pub(super) fn eval(

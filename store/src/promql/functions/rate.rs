@@ -9,7 +9,8 @@ use crate::model::Sample;
 use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
 use super::super::value::{kahan_inc, Grid, Val};
-use super::{matrix_arg, range_apply, scalar_arg};
+use super::apply::range_apply;
+use super::args::{matrix_arg, scalar_arg};
 
 /// Evaluates one of this module's functions.
 pub(super) fn eval(

@@ -13,7 +13,8 @@ use axum::{Form, Router};
 use didban_auth::{Auth, AuthError, Need, Role, Viewer};
 use leptos::prelude::*;
 
-use crate::pages::{now_ms, require};
+use crate::pages::error::require;
+use crate::pages::pagefmt::now_ms;
 use crate::shell::{render_page, PageMeta, Section};
 use crate::viewer::CsrfField;
 
@@ -163,7 +164,7 @@ async fn users_page(State(auth): State<Arc<Auth>>, viewer: Viewer) -> Response {
 }
 
 fn forbidden() -> Response {
-    crate::pages::error_page(
+    crate::pages::error::error_page(
         StatusCode::FORBIDDEN,
         "Forbidden",
         "this page needs the admin role".into(),

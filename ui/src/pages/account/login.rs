@@ -14,7 +14,8 @@ use didban_auth::{Auth, Need, Role, Viewer, SESSION_COOKIE};
 use leptos::prelude::*;
 use serde::Deserialize;
 
-use crate::pages::{now_ms, require};
+use crate::pages::error::require;
+use crate::pages::pagefmt::now_ms;
 use crate::shell::{render_page, PageMeta, Section};
 use crate::viewer::CsrfField;
 
@@ -133,7 +134,7 @@ async fn login_submit(State(auth): State<Arc<Auth>>, req: Request) -> Response {
         Ok(x) => x,
         Err(e) => {
             tracing::error!(error = %e, "could not create a session");
-            return crate::pages::error_page(
+            return crate::pages::error::error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Sign-in failed",
                 format!("the session could not be saved: {e}"),

@@ -18,7 +18,7 @@ use didban_alerting::Alerting;
 use leptos::prelude::*;
 use serde::Deserialize;
 
-use crate::pages::{now_ms, pagefmt};
+use crate::pages::pagefmt::{self, now_ms};
 use crate::shell::{render_page, PageMeta, Section};
 use crate::viewer::CsrfField;
 use crate::UiContext;

@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use crate::chart::escape;
 use crate::dashboard::store::{self, StoreError};
 use crate::dashboard::{grafana, Dashboard, Panel, PanelKind, PanelQuery};
-use crate::pages::error_page;
+use crate::pages::error::error_page;
 use crate::shell::{render_page, PageMeta, Section};
 use crate::UiContext;
 use didban_auth::{Role, Viewer};

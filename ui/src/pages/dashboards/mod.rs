@@ -5,8 +5,8 @@
 
 mod edit;
 mod panel;
+mod state;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
@@ -17,13 +17,12 @@ use axum::Router;
 use leptos::prelude::*;
 
 use crate::dashboard::store::{self, Source};
-use crate::dashboard::vars::{self, ResolvedVar, Scope};
-use crate::dashboard::Dashboard;
-use crate::pages::{error_page, now_ms};
+use crate::dashboard::vars::{self, ResolvedVar};
+use crate::pages::error::error_page;
 use crate::shell::{render_page, PageMeta, Section};
-use crate::timerange::TimeRange;
 use crate::UiContext;
 use didban_auth::{Role, Viewer};
+use state::{pairs, prepare, Prepared, ViewParams};
 
 pub(super) fn routes() -> Router<UiContext> {
     Router::new()
@@ -58,110 +57,6 @@ const REFRESH: [(&str, &str); 5] = [
     ("1m", "1m"),
     ("5m", "5m"),
 ];
-
-/// Decodes a query string into its pairs (repeated keys kept).
-fn pairs(query: Option<&str>) -> Result<Vec<(String, String)>, String> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or(""))
-        .map_err(|e| format!("bad query string: {e}"))
-}
-
-/// The view state of a dashboard page, as in its URL.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ViewParams {
-    from: Option<String>,
-    to: Option<String>,
-    refresh: Option<String>,
-    vars: BTreeMap<String, Vec<String>>,
-}
-
-impl ViewParams {
-    fn parse(query: Option<&str>) -> Result<ViewParams, String> {
-        let mut p = ViewParams::default();
-        for (k, v) in pairs(query)? {
-            match k.as_str() {
-                "from" => p.from = Some(v),
-                "to" => p.to = Some(v),
-                "refresh" => p.refresh = Some(v),
-                _ => {
-                    if let Some(name) = k.strip_prefix("var-") {
-                        p.vars.entry(name.to_string()).or_default().push(v);
-                    }
-                }
-            }
-        }
-        Ok(p)
-    }
-}
-
-/// Everything a panel needs that is shared by all panels of one render.
-pub(crate) struct Prepared {
-    dashboard: Dashboard,
-    range: TimeRange,
-    scope: Scope,
-    vars: Vec<ResolvedVar>,
-    /// Auto-refresh period in seconds (0 = off).
-    refresh_seconds: i64,
-    /// The refresh text as in the URL (`off`, `30s`).
-    refresh: String,
-    /// The canonical query string of this view (time, refresh, variables).
-    query: String,
-}
-
-/// Resolves time range, refresh and variables for `dash` from the URL.
-async fn prepare(ctx: &UiContext, dash: Dashboard, params: &ViewParams) -> Result<Prepared, String> {
-    let range = TimeRange::parse(
-        Some(params.from.as_deref().unwrap_or(&dash.time.from)),
-        Some(params.to.as_deref().unwrap_or(&dash.time.to)),
-        now_ms(),
-    )
-    .map_err(|e| e.to_string())?;
-    let refresh = params
-        .refresh
-        .clone()
-        .or_else(|| dash.refresh.clone())
-        .filter(|r| !r.is_empty())
-        .unwrap_or_else(|| "off".to_string());
-    let refresh_seconds = if refresh == "off" {
-        0
-    } else {
-        let ms = vars::duration_ms(&refresh).ok_or_else(|| format!("invalid refresh {refresh:?}"))?;
-        (ms / 1000).max(1)
-    };
-    let mut scope = Scope::with_builtins(range.duration_ms(), range.step_ms(1000));
-    let resolved = vars::resolve(
-        ctx,
-        &dash.variables,
-        &params.vars,
-        (range.start_ms, range.end_ms),
-        &mut scope,
-    )
-    .await;
-    let mut q: Vec<(String, String)> = vec![
-        ("from".into(), range.from.clone()),
-        ("to".into(), range.to.clone()),
-    ];
-    if params.refresh.is_some() {
-        q.push(("refresh".into(), refresh.clone()));
-    }
-    for v in &resolved {
-        if v.def.kind == crate::dashboard::VariableKind::Constant {
-            continue;
-        }
-        for s in &v.selected {
-            q.push((format!("var-{}", v.def.name), s.clone()));
-        }
-    }
-    let query = serde_urlencoded::to_string(&q).unwrap_or_default();
-    Ok(Prepared {
-        dashboard: dash,
-        range,
-        scope,
-        vars: resolved,
-        refresh_seconds,
-        refresh,
-        query,
-    })
-}
 
 async fn list(State(ctx): State<UiContext>, viewer: Viewer, RawQuery(q): RawQuery) -> Response {
     let params = match pairs(q.as_deref()) {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use didban_store::logs::LogQuery;
 
-use super::Prepared;
+use super::state::Prepared;
 use crate::chart::{self, escape, ChartFrame, ChartKind, ChartOptions, Series, Threshold};
 use crate::dashboard::vars::{legend, Scope};
 use crate::dashboard::{Panel, PanelKind};

@@ -15,7 +15,8 @@ use leptos::prelude::*;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::pages::{error_page, now_ms, pagefmt};
+use crate::pages::error::error_page;
+use crate::pages::pagefmt::{self, now_ms};
 use crate::shell::{render_page, PageMeta, Section};
 use crate::timerange::TimeRange;
 use crate::UiContext;

@@ -16,19 +16,3 @@ pub(crate) fn routes() -> Router<UiContext> {
         .route("/traces", get(search::search_page))
         .route("/traces/{trace_id}", get(trace::trace_page))
 }
-
-/// The series colours services get, in order; red (`s1`) is left out because it marks errors.
-const SERVICE_PALETTE: [usize; 9] = [0, 2, 3, 4, 5, 6, 7, 9, 8];
-
-/// Colour class index of each service, in order of first appearance, cycling over the series
-/// colours other than red.
-pub(crate) fn service_colours<'a>(
-    names: impl IntoIterator<Item = &'a str>,
-) -> std::collections::HashMap<String, usize> {
-    let mut out = std::collections::HashMap::new();
-    for name in names {
-        let next = SERVICE_PALETTE[out.len() % SERVICE_PALETTE.len()];
-        out.entry(name.to_string()).or_insert(next);
-    }
-    out
-}

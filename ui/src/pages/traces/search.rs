@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use serde::Deserialize;
 
 use crate::chart::escape;
-use crate::pages::{now_ms, pagefmt};
+use crate::pages::pagefmt::{self, now_ms};
 use crate::shell::{render_page, PageMeta, Section};
 use crate::timerange::TimeRange;
 use crate::UiContext;

@@ -8,8 +8,9 @@ use didban_store::traces::{is_valid_hex_id, kind_name, status, status_name, Span
 use leptos::prelude::*;
 
 use super::waterfall::{critical_path, rows, Segment};
+use crate::pages::error::error_page;
 use crate::pages::logs::kv_list;
-use crate::pages::{error_page, pagefmt};
+use crate::pages::pagefmt;
 use crate::shell::{render_page, PageMeta, Section};
 use crate::UiContext;
 use didban_auth::Viewer;
@@ -74,7 +75,7 @@ fn trace_view(id: String, spans: Vec<Span>) -> impl IntoView {
     let t0 = spans.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
     let t1 = spans.iter().map(|s| s.end_unix_nano()).max().unwrap_or(t0);
     let total = (t1 - t0).max(1);
-    let colours = super::service_colours(order.iter().map(|r| spans[r.index].service.as_str()));
+    let colours = service_colours(order.iter().map(|r| spans[r.index].service.as_str()));
     let root = order.first().map(|r| &spans[r.index]);
     let title = root
         .map(|s| format!("{}: {}", s.service, s.name))
@@ -263,6 +264,20 @@ fn span_details(s: &Span, offset: String) -> impl IntoView {
             <h3>"Links"</h3>{links}
         </div>
     }
+}
+
+/// The series colours services get, in order; red (`s1`) is left out because it marks errors.
+const SERVICE_PALETTE: [usize; 9] = [0, 2, 3, 4, 5, 6, 7, 9, 8];
+
+/// Colour class index of each service, in order of first appearance, cycling over the series
+/// colours other than red.
+fn service_colours<'a>(names: impl IntoIterator<Item = &'a str>) -> std::collections::HashMap<String, usize> {
+    let mut out = std::collections::HashMap::new();
+    for name in names {
+        let next = SERVICE_PALETTE[out.len() % SERVICE_PALETTE.len()];
+        out.entry(name.to_string()).or_insert(next);
+    }
+    out
 }
 
 #[cfg(test)]

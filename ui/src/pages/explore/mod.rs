@@ -20,7 +20,7 @@ use didban_store::Queryable;
 use leptos::prelude::*;
 use serde::Deserialize;
 
-use super::now_ms;
+use super::pagefmt::now_ms;
 use crate::chart::{self, ChartFrame, ChartKind, ChartOptions, Series};
 use crate::query::QueryError;
 use crate::shell::{render_page, PageMeta, Section};
@@ -242,7 +242,7 @@ async fn explore(State(ctx): State<UiContext>, viewer: Viewer, RawQuery(raw): Ra
     let params: Params = match serde_urlencoded::from_str(raw.as_deref().unwrap_or("")) {
         Ok(p) => p,
         Err(e) => {
-            return super::error_page(
+            return super::error::error_page(
                 StatusCode::BAD_REQUEST,
                 "Bad request",
                 format!("invalid query string: {e}"),

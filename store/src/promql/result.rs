@@ -1,0 +1,61 @@
+//! What a query returns: its [`Value`] (scalar, string, instant vector or matrix) and what
+//! it cost ([`QueryStats`]).
+
+use std::time::Duration;
+
+use crate::model::{Labels, SeriesSamples};
+
+/// What a query returned, and what it cost.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    /// The result value.
+    pub value: Value,
+    /// Work done to produce it.
+    pub stats: QueryStats,
+}
+
+/// Cost figures of one query, for logs and the API's `stats` field.
+#[derive(Debug, Clone, Default)]
+pub struct QueryStats {
+    /// Samples read from storage.
+    pub samples_loaded: usize,
+    /// Series read from storage.
+    pub series_loaded: usize,
+    /// Wall-clock time spent parsing and evaluating.
+    pub duration: Duration,
+}
+
+/// A PromQL result value, as the Prometheus HTTP API distinguishes them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A single number at the evaluation time.
+    Scalar {
+        /// Evaluation time, ms since the epoch.
+        t_ms: i64,
+        /// The number.
+        v: f64,
+    },
+    /// A string literal at the evaluation time.
+    String {
+        /// Evaluation time, ms since the epoch.
+        t_ms: i64,
+        /// The string.
+        v: String,
+    },
+    /// An instant vector (instant queries).
+    Vector(Vec<InstantSample>),
+    /// Series over time: every range query, and a range vector at the top of an instant
+    /// query. Series are sorted by labels.
+    Matrix(Vec<SeriesSamples>),
+}
+
+/// One element of an instant vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstantSample {
+    /// The series' labels (after whatever the expression did to them).
+    pub labels: Labels,
+    /// The evaluation time, ms since the epoch.
+    pub t_ms: i64,
+    /// The value.
+    pub v: f64,
+}
