@@ -43,4 +43,11 @@ for src in */src; do
   }
 done
 cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
+# Examples are type-checked by clippy above and not built again here (each would link the
+# whole stack). cargo-nextest runs the test binaries side by side (.config/nextest.toml);
+# without it, cargo test runs the same tests one binary after another.
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --lib --bins --tests
+else
+  cargo test --workspace --lib --bins --tests
+fi
