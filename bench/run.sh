@@ -19,7 +19,7 @@ if [ ! -x /usr/bin/prometheus ]; then
 fi
 
 target="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release -p didban-collector --bin didban -p didban-bench --bin didban-bench
+cargo build --release -p didban-cli --bin didban -p didban-bench --bin didban-bench
 exec "$target/release/didban-bench" \
   --didban-bin "$target/release/didban" \
   --json "${BENCH_JSON:-$target/bench-results.json}" \

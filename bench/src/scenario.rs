@@ -306,7 +306,7 @@ async fn run_didban(client: &reqwest::Client, args: &Args, dir: &Path, tck: f64)
     let mut r = Results::na("not run", queries().len());
     if !bin.exists() {
         let why = format!(
-            "Didban binary {} not found (cargo build --release -p didban-collector, or --didban-bin)",
+            "Didban binary {} not found (cargo build --release -p didban-cli, or --didban-bin)",
             bin.display()
         );
         println!("  {why}");

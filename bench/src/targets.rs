@@ -66,7 +66,7 @@ pub async fn start_didban(
     extra: &[String],
 ) -> anyhow::Result<Running> {
     if !bin.exists() {
-        bail!("Didban binary {} not found (build it with `cargo build --release -p didban-collector` or pass --didban-bin)", bin.display());
+        bail!("Didban binary {} not found (build it with `cargo build --release -p didban-cli` or pass --didban-bin)", bin.display());
     }
     let data_dir = dir.join("data");
     let (http, grpc, otlp) = (free_addr()?, free_addr()?, free_addr()?);
