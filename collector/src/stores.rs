@@ -6,15 +6,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use didban_base::{now_ms, now_nanos};
-use didban_store::logs::{LogOptions, LogStore};
-use didban_store::traces::{TraceOptions, TraceStore};
+use didban_store::logs::LogStore;
+use didban_store::traces::TraceStore;
 use didban_store::Db;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
 use crate::config::Config;
-use crate::selfmon::gauges::refresh_store_gauges;
 use crate::shutdown::stopped;
 use crate::state::AppState;
 
@@ -34,24 +33,8 @@ impl Stores {
     /// replayed from the WAL are searchable on return. Blocking.
     pub fn open(config: &Config) -> anyhow::Result<Stores> {
         let metrics = Db::open(config.db_options()).context("opening the metric database")?;
-        let mut t = TraceOptions::new(&config.data_dir);
-        t.fsync = config.storage.fsync;
-        t.fsync_interval = config.storage.fsync_interval;
-        t.wal_segment_bytes = config.storage.wal_segment_bytes;
-        t.block_duration = config.traces.block_duration;
-        t.retention_time = config.traces.retention_time;
-        t.retention_bytes = config.traces.retention_bytes;
-        t.head_memory_bytes = config.traces.head_memory_bytes;
-        let traces = TraceStore::open(t).context("opening the trace store")?;
-        let mut l = LogOptions::new(&config.data_dir);
-        l.fsync = config.storage.fsync;
-        l.fsync_interval = config.storage.fsync_interval;
-        l.wal_segment_bytes = config.storage.wal_segment_bytes;
-        l.retention_days = config.logs.retention_days;
-        l.retention_bytes = config.logs.retention_bytes;
-        l.writer_memory_bytes = config.logs.writer_memory_bytes;
-        l.max_pending_bytes = config.logs.max_pending_bytes;
-        let logs = LogStore::open(l).context("opening the log store")?;
+        let traces = TraceStore::open(config.trace_options()).context("opening the trace store")?;
+        let logs = LogStore::open(config.log_options()).context("opening the log store")?;
         logs.commit().context("committing replayed log records")?;
         Ok(Stores {
             metrics: Arc::new(metrics),
@@ -86,7 +69,7 @@ impl Stores {
 /// Each piece of work runs on the blocking pool. Metric maintenance (a head cut over many
 /// series can take seconds) runs apart from the rest, so log commits keep their pace while
 /// it works; a round starts only when the previous one of the same kind has finished.
-/// The stores' gauges in the self-metrics are refreshed after each round.
+/// (The stores' gauges are refreshed where they are read: `/metrics` and the self-scrape.)
 pub async fn maintenance_loop(state: AppState, stop: watch::Receiver<bool>) {
     let config = &state.config;
     let mut commit_tick = tokio::time::interval(config.logs.commit_interval.max(Duration::from_millis(100)));
@@ -113,7 +96,6 @@ pub async fn maintenance_loop(state: AppState, stop: watch::Receiver<bool>) {
                 s.stores.traces.maintain(now).context("trace maintenance")?;
                 s.stores.logs.maintain(now);
             }
-            refresh_store_gauges(&s);
             Ok(())
         })
         .await;

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use didban_store::logs::LogOptions;
+use didban_store::traces::TraceOptions;
 use didban_store::{DbOptions, FsyncMode, SeriesLimits};
 use serde::Deserialize;
 
@@ -149,6 +151,32 @@ impl Config {
         o.retention_bytes = self.storage.retention_bytes;
         o.head_memory_bytes = self.storage.head_memory_bytes;
         o.limits = self.limits.series.clone();
+        o
+    }
+
+    /// Options of the trace store under `data_dir`, from `[storage]` and `[traces]`.
+    pub fn trace_options(&self) -> TraceOptions {
+        let mut o = TraceOptions::new(&self.data_dir);
+        o.fsync = self.storage.fsync;
+        o.fsync_interval = self.storage.fsync_interval;
+        o.wal_segment_bytes = self.storage.wal_segment_bytes;
+        o.block_duration = self.traces.block_duration;
+        o.retention_time = self.traces.retention_time;
+        o.retention_bytes = self.traces.retention_bytes;
+        o.head_memory_bytes = self.traces.head_memory_bytes;
+        o
+    }
+
+    /// Options of the log store under `data_dir`, from `[storage]` and `[logs]`.
+    pub fn log_options(&self) -> LogOptions {
+        let mut o = LogOptions::new(&self.data_dir);
+        o.fsync = self.storage.fsync;
+        o.fsync_interval = self.storage.fsync_interval;
+        o.wal_segment_bytes = self.storage.wal_segment_bytes;
+        o.retention_days = self.logs.retention_days;
+        o.retention_bytes = self.logs.retention_bytes;
+        o.writer_memory_bytes = self.logs.writer_memory_bytes;
+        o.max_pending_bytes = self.logs.max_pending_bytes;
         o
     }
 
