@@ -329,43 +329,7 @@ async fn run_self_metrics(
                 now,
             ));
         }
-        let e = snapshot();
-        out.push(Sample::gauge(
-            "didban_agent_buffer_bytes",
-            &[],
-            e.buffer_bytes as f64,
-            now,
-        ));
-        out.push(Sample::gauge(
-            "didban_agent_buffer_records",
-            &[],
-            e.pending_records as f64,
-            now,
-        ));
-        out.push(Sample::counter(
-            "didban_agent_buffer_dropped_records_total",
-            &[],
-            e.dropped_records as f64,
-            now,
-        ));
-        out.push(Sample::counter(
-            "didban_agent_export_requests_total",
-            &[],
-            e.sent_requests as f64,
-            now,
-        ));
-        out.push(Sample::counter(
-            "didban_agent_export_failures_total",
-            &[],
-            e.failed_attempts as f64,
-            now,
-        ));
-        out.push(Sample::counter(
-            "didban_agent_export_rejected_records_total",
-            &[],
-            e.rejected_records as f64,
-            now,
-        ));
+        out.extend(crate::export::self_metrics::samples(&snapshot(), now));
         if let Some(rss) = own_rss_bytes() {
             out.push(Sample::gauge("didban_agent_resident_memory_bytes", &[], rss, now));
         }

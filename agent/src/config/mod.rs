@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 
 mod de;
 mod sections;
-use de::{de_bytes, de_duration};
+use de::{de_bytes, de_bytes_usize, de_duration};
 pub use sections::*;
 
 /// The whole configuration file.
@@ -94,15 +94,24 @@ pub struct ExportConfig {
     pub timeout: Duration,
     /// A batch is written to the buffer once it holds this many samples...
     pub batch_max_samples: usize,
+    /// ...and no buffered request (metrics, logs, forwarded traces) is larger than this many
+    /// bytes: bigger ones are cut in two by bytes until they fit (a single bigger item is
+    /// kept whole). Below the collector's `limits.max_request_body` (20 MiB by default) and
+    /// the 4 MiB that gRPC servers accept by default.
+    #[serde(deserialize_with = "de_bytes_usize")]
+    pub batch_max_bytes: usize,
     /// ...or when it is this old.
     #[serde(deserialize_with = "de_duration")]
     pub flush_interval: Duration,
     /// First wait after a retryable failure; doubles up to `retry_max_backoff`.
     #[serde(deserialize_with = "de_duration")]
     pub retry_initial_backoff: Duration,
-    /// Longest wait between retries (a longer `Retry-After` from the server is still honoured).
+    /// Longest wait between retries of the agent's own backoff.
     #[serde(deserialize_with = "de_duration")]
     pub retry_max_backoff: Duration,
+    /// Longest wait a server's `Retry-After` can impose (a longer one is cut to this).
+    #[serde(deserialize_with = "de_duration")]
+    pub retry_after_max: Duration,
     /// Upper bound of the on-disk buffer; past it the oldest segment is dropped and counted.
     #[serde(deserialize_with = "de_bytes")]
     pub buffer_max_bytes: u64,
@@ -121,9 +130,11 @@ impl Default for ExportConfig {
             gzip: false,
             timeout: Duration::from_secs(10),
             batch_max_samples: 5000,
+            batch_max_bytes: 2 * 1024 * 1024,
             flush_interval: Duration::from_secs(5),
             retry_initial_backoff: Duration::from_secs(1),
             retry_max_backoff: Duration::from_secs(60),
+            retry_after_max: Duration::from_secs(300),
             buffer_max_bytes: 256 * 1024 * 1024,
             buffer_segment_bytes: 8 * 1024 * 1024,
         }
@@ -154,6 +165,20 @@ impl Config {
         };
         if self.export.batch_max_samples == 0 {
             return Err(invalid("export.batch_max_samples", "must be at least 1"));
+        }
+        if self.export.batch_max_bytes < 1024
+            || self.export.batch_max_bytes > crate::export::buffer::MAX_RECORD_BYTES
+        {
+            return Err(invalid(
+                "export.batch_max_bytes",
+                "must be between 1KiB and 64MiB",
+            ));
+        }
+        if self.export.retry_initial_backoff.is_zero() || self.export.retry_max_backoff.is_zero() {
+            return Err(invalid(
+                "export.retry_initial_backoff",
+                "retry_initial_backoff and retry_max_backoff must be more than 0",
+            ));
         }
         if self.export.buffer_segment_bytes < 4096 {
             return Err(invalid("export.buffer_segment_bytes", "must be at least 4096"));
@@ -280,6 +305,8 @@ mod tests {
         let text = include_str!("../../agent.example.toml");
         let c = Config::parse(text).unwrap();
         assert_eq!(c.export.buffer_max_bytes, 256 * 1024 * 1024);
+        assert_eq!(c.export.batch_max_bytes, 2 * 1024 * 1024);
+        assert_eq!(c.export.retry_after_max, Duration::from_secs(300));
     }
 
     #[test]
@@ -321,6 +348,8 @@ mod tests {
         assert!(Config::parse("[export]\nendpoint = \"https://c:4317\"").is_ok());
         let e = Config::parse("[receiver]\nenabled = true").unwrap_err();
         assert!(e.to_string().contains("send to itself"), "{e}");
+        let e = Config::parse("[export]\nbatch_max_bytes = \"100B\"").unwrap_err();
+        assert!(e.to_string().contains("export.batch_max_bytes"), "{e}");
         let e = Config::parse("[agent]\nintervall = \"1s\"").unwrap_err();
         assert!(e.to_string().contains("intervall"), "{e}");
         let e = Config::parse("[agent]\ninterval = \"1x\"").unwrap_err();

@@ -6,7 +6,8 @@
 //! through [`DiskBuffer::ack`], called once the collector accepted it; the acknowledged position
 //! is persisted in the file `ack` (written to a temporary file, fsynced, renamed), so a restarted
 //! agent resumes exactly after the last acknowledged record. When the files pass `max_bytes`, the
-//! oldest segment is deleted and its unacknowledged records are counted as dropped.
+//! oldest segment is deleted and its unacknowledged records are counted as dropped (and their
+//! items, through the counter given with [`DiskBuffer::with_item_counter`]).
 //! A torn or corrupt tail (a crash mid-append) is cut off at open.
 
 use std::collections::VecDeque;
@@ -48,6 +49,8 @@ pub struct DiskBuffer {
     segments: VecDeque<Segment>,
     writer: Option<File>,
     dropped_records: u64,
+    dropped_items: u64,
+    count_items: Option<fn(&[u8]) -> u64>,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> BufferError {
@@ -81,6 +84,8 @@ impl DiskBuffer {
             segments: VecDeque::new(),
             writer: None,
             dropped_records: 0,
+            dropped_items: 0,
+            count_items: None,
         };
         let last = ids.last().copied();
         for id in ids {
@@ -94,6 +99,13 @@ impl DiskBuffer {
             buffer.segments.push_back(segment);
         }
         Ok(buffer)
+    }
+
+    /// Counts the items of records dropped when the buffer is full with `count` (given a
+    /// record's payload), so the loss is reported in data points, spans and log records.
+    pub fn with_item_counter(mut self, count: fn(&[u8]) -> u64) -> DiskBuffer {
+        self.count_items = Some(count);
+        self
     }
 
     fn segment_path(&self, id: u64) -> PathBuf {
@@ -231,15 +243,46 @@ impl DiskBuffer {
         while self.bytes() > self.max_bytes && self.segments.len() > 1 {
             if let Some(oldest) = self.segments.pop_front() {
                 self.dropped_records += oldest.pending.len() as u64;
+                let path = self.segment_path(oldest.id);
+                let items = self.count_dropped_items(&path, &oldest);
+                self.dropped_items += items;
                 tracing::warn!(
                     records = oldest.pending.len(),
+                    items,
+                    max_bytes = self.max_bytes,
                     "export buffer full: dropped the oldest segment"
                 );
-                let path = self.segment_path(oldest.id);
                 fs::remove_file(&path).map_err(|e| io_err(&path, e))?;
             }
         }
         Ok(())
+    }
+
+    /// Items in the unacknowledged records of a segment about to be deleted (0 without a
+    /// counter or when the file cannot be read: the record count still tells the loss).
+    fn count_dropped_items(&self, path: &Path, segment: &Segment) -> u64 {
+        let Some(count) = self.count_items else {
+            return 0;
+        };
+        let Ok(data) = fs::read(path) else {
+            return 0;
+        };
+        let mut items = 0;
+        for &(offset, len) in &segment.pending {
+            let start = (offset + FRAME_LEN) as usize;
+            if let Some(payload) = data.get(start..start + len as usize) {
+                items += count(payload);
+            }
+        }
+        items
+    }
+
+    /// Whether `id` is still the oldest unacknowledged record (it is not once the buffer
+    /// dropped its segment for space).
+    pub fn is_oldest(&self, id: RecordId) -> bool {
+        self.segments
+            .front()
+            .is_some_and(|s| s.id == id.segment && s.pending.front().map(|p| p.0) == Some(id.offset))
     }
 
     /// The oldest unacknowledged record, if any.
@@ -318,9 +361,26 @@ impl DiskBuffer {
         n
     }
 
+    /// Bytes of the records not yet acknowledged (frames included).
+    pub fn pending_bytes(&self) -> u64 {
+        let mut n = 0;
+        for s in &self.segments {
+            for &(_, len) in &s.pending {
+                n += FRAME_LEN + u64::from(len);
+            }
+        }
+        n
+    }
+
     /// Records dropped because the buffer was full (or found corrupt) since open.
     pub fn dropped_records(&self) -> u64 {
         self.dropped_records
+    }
+
+    /// Items of the records dropped because the buffer was full, as the item counter counted
+    /// them.
+    pub fn dropped_items(&self) -> u64 {
+        self.dropped_items
     }
 }
 
@@ -443,6 +503,28 @@ mod tests {
         }
         assert!(b.bytes() <= 3 * 4096, "{}", b.bytes());
         assert!(b.dropped_records() > 0);
+        assert_eq!(b.dropped_records() + b.pending_records() as u64, 40);
+        assert_eq!(b.pending_bytes(), b.pending_records() as u64 * 1008);
+    }
+
+    #[test]
+    fn full_buffer_counts_dropped_items_and_the_sender_sees_its_record_go() {
+        let dir = tempfile::tempdir().unwrap();
+        // Each payload's first byte says how many items it holds.
+        let mut b = DiskBuffer::open(dir.path(), 3 * 4096, 4096)
+            .unwrap()
+            .with_item_counter(|p| u64::from(p[0]));
+        b.append(&[5; 1000]).unwrap();
+        let (oldest, _) = b.peek().unwrap().unwrap();
+        assert!(b.is_oldest(oldest));
+        for _ in 0..39 {
+            b.append(&[3; 1000]).unwrap();
+        }
+        assert!(!b.is_oldest(oldest), "its segment was dropped");
+        let dropped = b.dropped_records();
+        assert_eq!(b.dropped_items(), 5 + (dropped - 1) * 3);
+        // Acknowledging a record that is gone changes nothing.
+        b.ack(oldest).unwrap();
         assert_eq!(b.dropped_records() + b.pending_records() as u64, 40);
     }
 

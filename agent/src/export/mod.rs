@@ -1,5 +1,7 @@
 //! The exporter: batches samples, writes each batch to the on-disk buffer, and a sender task
-//! ships the buffer oldest-first, removing a record only once the collector accepted it.
+//! ([`sender`]) ships the buffer oldest-first, removing a record only once the collector
+//! accepted it — or refused it for one of the few reasons that allow dropping ([`reason`]).
+//! No buffered request is larger than `export.batch_max_bytes` ([`split`] cuts bigger ones).
 //!
 //! Nothing is sent from memory: a batch is on disk (fsynced) before any attempt, so a collector
 //! outage or an agent restart loses nothing that reached [`SampleSink::send`]... and was flushed.
@@ -8,11 +10,16 @@
 pub mod buffer;
 pub mod encode;
 pub mod otlp;
+pub mod reason;
 pub mod retry;
+pub mod self_metrics;
+pub mod sender;
+pub mod split;
+pub mod state;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prost::Message;
@@ -28,38 +35,9 @@ use encode::{encode, ResourceInfo};
 pub use otlp::Signal;
 use otlp::Transport;
 use retry::Backoff;
-
-/// Counters describing the exporter, for logs and self-metrics.
-#[derive(Debug, Default)]
-pub struct ExportStats {
-    /// Requests the collector accepted.
-    pub sent_requests: AtomicU64,
-    /// Samples put into the buffer.
-    pub buffered_samples: AtomicU64,
-    /// Failed attempts (each retried or dropped).
-    pub failed_attempts: AtomicU64,
-    /// Records dropped because the collector refused them for good (not retryable).
-    pub rejected_records: AtomicU64,
-    /// Items (points, spans, log records) the collector rejected in partial successes.
-    pub rejected_items: AtomicU64,
-}
-
-struct Shared {
-    buffer: Mutex<DiskBuffer>,
-    notify: Notify,
-    stats: ExportStats,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, DiskBuffer> {
-        // A panic while holding the lock leaves the buffer's files consistent (every step is
-        // a complete file operation), so a poisoned lock is still usable.
-        match self.buffer.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-}
+use sender::Sender;
+use state::{snapshot_of, Shared};
+pub use state::{ExportSnapshot, ExportStats};
 
 /// Where collectors put their samples. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -83,15 +61,23 @@ pub struct OtlpSink {
 }
 
 impl OtlpSink {
-    /// Appends one encoded request of `signal` to the buffer and returns once it is fsynced,
-    /// so a caller may acknowledge its own sender afterwards.
+    /// Appends one encoded request of `signal` to the buffer — cut into requests of at most
+    /// `export.batch_max_bytes` when it is bigger — and returns once it is fsynced, so a caller
+    /// may acknowledge its own sender afterwards.
     pub async fn send(&self, signal: Signal, request: Vec<u8>) -> Result<(), BufferError> {
         let shared = self.shared.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let mut record = Vec::with_capacity(request.len() + 1);
-            record.push(signal as u8);
-            record.extend_from_slice(&request);
-            shared.lock().append(&record)
+            let max = shared.max_request_bytes;
+            let pieces = if request.len() > max {
+                split::fit(signal, request, max)
+            } else {
+                vec![request]
+            };
+            let mut buffer = shared.lock();
+            for piece in pieces {
+                buffer.append(&tagged(signal, &piece))?;
+            }
+            Ok(())
         })
         .await;
         match result {
@@ -106,23 +92,6 @@ impl OtlpSink {
             }),
         }
     }
-}
-
-/// A snapshot of the buffer and counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExportSnapshot {
-    /// Records on disk not yet acknowledged.
-    pub pending_records: usize,
-    /// Bytes of buffer segment files.
-    pub buffer_bytes: u64,
-    /// Records dropped because the buffer was full.
-    pub dropped_records: u64,
-    /// Requests accepted by the collector.
-    pub sent_requests: u64,
-    /// Failed attempts.
-    pub failed_attempts: u64,
-    /// Records refused for good.
-    pub rejected_records: u64,
 }
 
 /// The running exporter: a batcher task and a sender task.
@@ -142,7 +111,8 @@ impl Exporter {
         buffer_dir: &Path,
         resource: ResourceInfo,
     ) -> Result<Exporter, ExportError> {
-        let buffer = DiskBuffer::open(buffer_dir, config.buffer_max_bytes, config.buffer_segment_bytes)?;
+        let buffer = DiskBuffer::open(buffer_dir, config.buffer_max_bytes, config.buffer_segment_bytes)?
+            .with_item_counter(record_items);
         let pending = buffer.pending_records();
         if pending > 0 {
             tracing::info!(
@@ -155,6 +125,7 @@ impl Exporter {
             buffer: Mutex::new(buffer),
             notify: Notify::new(),
             stats: ExportStats::default(),
+            max_request_bytes: config.batch_max_bytes,
         });
         let (tx, rx) = mpsc::channel(64);
         let (stop, stop_rx) = watch::channel(false);
@@ -166,8 +137,12 @@ impl Exporter {
             config.flush_interval,
             stop_rx.clone(),
         ));
-        let backoff = Backoff::new(config.retry_initial_backoff, config.retry_max_backoff);
-        let sender = tokio::spawn(run_sender(shared.clone(), transport, backoff, stop_rx));
+        let backoff = Backoff::new(
+            config.retry_initial_backoff,
+            config.retry_max_backoff,
+            config.retry_after_max,
+        );
+        let sender = tokio::spawn(Sender::new(shared.clone(), transport, backoff, stop_rx).run());
         Ok(Exporter {
             shared,
             sink: SampleSink { tx },
@@ -225,20 +200,20 @@ impl Exporter {
     }
 }
 
-fn snapshot_of(shared: &Shared) -> ExportSnapshot {
-    let (pending_records, buffer_bytes, dropped_records) = {
-        let b = shared.lock();
-        (b.pending_records(), b.bytes(), b.dropped_records())
-    };
-    let s = &shared.stats;
-    ExportSnapshot {
-        pending_records,
-        buffer_bytes,
-        dropped_records,
-        sent_requests: s.sent_requests.load(Ordering::Relaxed),
-        failed_attempts: s.failed_attempts.load(Ordering::Relaxed),
-        rejected_records: s.rejected_records.load(Ordering::Relaxed),
-    }
+/// A buffer record: the signal's tag byte, then the encoded request.
+fn tagged(signal: Signal, request: &[u8]) -> Vec<u8> {
+    let mut record = Vec::with_capacity(request.len() + 1);
+    record.push(signal as u8);
+    record.extend_from_slice(request);
+    record
+}
+
+/// Items in a buffer record (1 when it does not decode: it is still one thing lost).
+fn record_items(record: &[u8]) -> u64 {
+    record
+        .split_first()
+        .and_then(|(tag, body)| split::count_items(Signal::from_tag(*tag)?, body))
+        .unwrap_or(1)
 }
 
 async fn run_batcher(
@@ -290,15 +265,18 @@ async fn write_batch(shared: &Arc<Shared>, samples: &[Sample], resource: &Resour
     if samples.is_empty() {
         return;
     }
-    let request = encode(samples, resource, start_ms);
-    let mut payload = Vec::with_capacity(request.encoded_len() + 1);
-    payload.push(Signal::Metrics as u8);
-    if request.encode(&mut payload).is_err() {
-        return;
-    }
+    let request = encode(samples, resource, start_ms).encode_to_vec();
     let count = samples.len() as u64;
     let shared2 = shared.clone();
-    let result = tokio::task::spawn_blocking(move || shared2.lock().append(&payload)).await;
+    let result = tokio::task::spawn_blocking(move || {
+        let pieces = split::fit(Signal::Metrics, request, shared2.max_request_bytes);
+        let mut buffer = shared2.lock();
+        for piece in pieces {
+            buffer.append(&tagged(Signal::Metrics, &piece))?;
+        }
+        Ok::<(), BufferError>(())
+    })
+    .await;
     match result {
         Ok(Ok(())) => {
             shared.stats.buffered_samples.fetch_add(count, Ordering::Relaxed);
@@ -306,107 +284,5 @@ async fn write_batch(shared: &Arc<Shared>, samples: &[Sample], resource: &Resour
         }
         Ok(Err(e)) => tracing::error!(error = %e, samples = count, "export buffer: could not store a batch"),
         Err(e) => tracing::error!(error = %e, "export buffer: writer task failed"),
-    }
-}
-
-async fn buffer_op<T: Send + 'static>(
-    shared: &Arc<Shared>,
-    op: impl FnOnce(&mut DiskBuffer) -> Result<T, BufferError> + Send + 'static,
-) -> Option<T> {
-    let shared2 = shared.clone();
-    match tokio::task::spawn_blocking(move || op(&mut shared2.lock())).await {
-        Ok(Ok(v)) => Some(v),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "export buffer failed");
-            None
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "export buffer task failed");
-            None
-        }
-    }
-}
-
-async fn run_sender(
-    shared: Arc<Shared>,
-    mut transport: Transport,
-    mut backoff: Backoff,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut failing = false;
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let next = buffer_op(&shared, |b| b.peek()).await;
-        let (id, payload) = match next {
-            Some(Some(record)) => record,
-            Some(None) => {
-                tokio::select! {
-                    _ = shared.notify.notified() => {}
-                    _ = stop.changed() => return,
-                }
-                continue;
-            }
-            None => {
-                // The buffer itself failed (disk full, permissions): wait and try again.
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                    _ = stop.changed() => return,
-                }
-                continue;
-            }
-        };
-        let Some((signal, body)) = payload
-            .split_first()
-            .and_then(|(t, b)| Some((Signal::from_tag(*t)?, b)))
-        else {
-            tracing::error!("export buffer: record with an unknown signal tag; dropping it");
-            shared.stats.rejected_records.fetch_add(1, Ordering::Relaxed);
-            buffer_op(&shared, move |b| b.ack(id)).await;
-            continue;
-        };
-        let outcome = tokio::select! {
-            r = transport.send(signal, body) => r,
-            _ = stop.changed() => return,
-        };
-        match outcome {
-            Ok(accepted) => {
-                if failing {
-                    tracing::info!("export: collector reachable again");
-                    failing = false;
-                }
-                backoff.reset();
-                shared.stats.sent_requests.fetch_add(1, Ordering::Relaxed);
-                if accepted.rejected > 0 {
-                    shared
-                        .stats
-                        .rejected_items
-                        .fetch_add(accepted.rejected as u64, Ordering::Relaxed);
-                    tracing::warn!(?signal, rejected = accepted.rejected, message = %accepted.message, "export: collector rejected some items");
-                }
-                buffer_op(&shared, move |b| b.ack(id)).await;
-            }
-            Err(failure) if failure.retryable => {
-                shared.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                let delay = backoff.next_delay(failure.retry_after);
-                if !failing {
-                    tracing::warn!(error = %failure.message, retry_in = ?delay, "export failed; data stays buffered on disk");
-                    failing = true;
-                } else {
-                    tracing::debug!(error = %failure.message, retry_in = ?delay, "export failed again");
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-            Err(failure) => {
-                shared.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                shared.stats.rejected_records.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %failure.message, "export: collector refused a batch for good; dropping it");
-                buffer_op(&shared, move |b| b.ack(id)).await;
-            }
-        }
     }
 }

@@ -20,9 +20,8 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::config::{ExportConfig, Protocol};
 use crate::error::ExportError;
-use crate::export::retry::{
-    grpc_code_retryable, grpc_retry_after, http_status_retryable, parse_retry_after, SendFailure,
-};
+use crate::export::reason::Reason;
+use crate::export::retry::{grpc_retry_after, parse_retry_after, SendFailure};
 
 /// Which OTLP signal a buffered record carries (its first byte in the buffer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,16 +170,17 @@ impl Transport {
 
 fn undecodable(e: prost::DecodeError) -> SendFailure {
     SendFailure {
-        retryable: false,
+        reason: Reason::Undecodable,
         retry_after: None,
         message: format!("buffered record does not decode: {e}"),
     }
 }
 
 fn grpc_failure(status: tonic::Status) -> SendFailure {
+    let retry_after = grpc_retry_after(&status);
     SendFailure {
-        retryable: grpc_code_retryable(status.code()),
-        retry_after: grpc_retry_after(&status),
+        reason: Reason::of_grpc(status.code(), retry_after.is_some(), status.message()),
+        retry_after,
         message: format!("gRPC {:?}: {}", status.code(), status.message()),
     }
 }
@@ -295,7 +295,11 @@ async fn send_http(
         Ok(r) => r,
         Err(e) => {
             return Err(SendFailure {
-                retryable: true,
+                reason: if e.is_timeout() {
+                    Reason::Timeout
+                } else {
+                    Reason::Unavailable
+                },
                 retry_after: None,
                 message: format!("HTTP request: {e}"),
             })
@@ -328,7 +332,7 @@ async fn send_http(
         snippet = format!("{} bytes", body.len());
     }
     Err(SendFailure {
-        retryable: http_status_retryable(status),
+        reason: Reason::of_http_status(status),
         retry_after,
         message: format!("HTTP {status}: {snippet}"),
     })

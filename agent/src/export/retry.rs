@@ -4,31 +4,38 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::export::reason::Reason;
+
 /// Outcome of a failed export attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendFailure {
-    /// Whether the same request may succeed later (overload, outage, timeout).
-    pub retryable: bool,
+    /// Why it failed, which decides whether the request is retried, split or dropped.
+    pub reason: Reason,
     /// How long the server asked us to wait, if it said.
     pub retry_after: Option<Duration>,
     /// Human-readable reason for the log.
     pub message: String,
 }
 
-/// Exponential backoff: `initial`, doubling, capped at `max`, with ±20 % jitter.
+/// Exponential backoff: `initial`, doubling, capped at `max`, with ±20 % jitter; a server's
+/// `Retry-After` replaces it, capped at `retry_after_max` (a server asking for a day of
+/// silence does not stall the agent for a day).
 #[derive(Debug, Clone)]
 pub struct Backoff {
     initial: Duration,
     max: Duration,
+    retry_after_max: Duration,
     current: Duration,
 }
 
 impl Backoff {
-    /// A backoff starting at `initial` and never waiting more than `max` on its own.
-    pub fn new(initial: Duration, max: Duration) -> Backoff {
+    /// A backoff starting at `initial` and never waiting more than `max` on its own, nor more
+    /// than `retry_after_max` when the server names the wait.
+    pub fn new(initial: Duration, max: Duration, retry_after_max: Duration) -> Backoff {
         Backoff {
             initial,
             max,
+            retry_after_max,
             current: initial,
         }
     }
@@ -43,7 +50,7 @@ impl Backoff {
         let base = self.current;
         self.current = (self.current * 2).min(self.max);
         if let Some(wait) = retry_after {
-            return wait;
+            return wait.min(self.retry_after_max);
         }
         jitter(base)
     }
@@ -74,27 +81,6 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let now = chrono::Utc::now();
     let delta = date.with_timezone(&chrono::Utc) - now;
     Some(delta.to_std().unwrap_or(Duration::ZERO))
-}
-
-/// Whether an HTTP status should be retried (OTLP/HTTP spec: 429, 502, 503, 504).
-pub fn http_status_retryable(status: u16) -> bool {
-    matches!(status, 429 | 502 | 503 | 504)
-}
-
-/// Whether a gRPC code should be retried (OTLP/gRPC spec list, plus RESOURCE_EXHAUSTED which
-/// Didban's collector uses for back-pressure).
-pub fn grpc_code_retryable(code: tonic::Code) -> bool {
-    use tonic::Code;
-    matches!(
-        code,
-        Code::Cancelled
-            | Code::DeadlineExceeded
-            | Code::Aborted
-            | Code::OutOfRange
-            | Code::Unavailable
-            | Code::DataLoss
-            | Code::ResourceExhausted
-    )
 }
 
 /// `google.rpc.Status` as carried in `grpc-status-details-bin`.
@@ -176,7 +162,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_to_the_cap_and_resets() {
-        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(4));
+        let mut b = Backoff::new(
+            Duration::from_secs(1),
+            Duration::from_secs(4),
+            Duration::from_secs(60),
+        );
         let d: Vec<f64> = (0..5).map(|_| b.next_delay(None).as_secs_f64()).collect();
         assert!((0.8..1.2).contains(&d[0]));
         assert!((1.6..2.4).contains(&d[1]));
@@ -185,6 +175,11 @@ mod tests {
         assert_eq!(
             b.next_delay(Some(Duration::from_secs(30))),
             Duration::from_secs(30)
+        );
+        assert_eq!(
+            b.next_delay(Some(Duration::from_secs(86_400))),
+            Duration::from_secs(60),
+            "Retry-After is capped at retry_after_max"
         );
         b.reset();
         assert!(b.next_delay(None) < Duration::from_millis(1200));
@@ -198,7 +193,6 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
-        assert!(http_status_retryable(503) && http_status_retryable(429) && !http_status_retryable(400));
     }
 
     #[test]
