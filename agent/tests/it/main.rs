@@ -5,6 +5,7 @@
 mod agent_e2e;
 mod common;
 mod export;
+mod export_keeps;
 mod logs;
 mod postgres;
 mod probe;

@@ -32,6 +32,10 @@ pub enum Reply {
     Grpc(tonic::Code, Option<u64>),
     /// Fail with this HTTP status and optional `Retry-After` seconds.
     Http(u16, Option<u64>),
+    /// Fail with this gRPC code and message (no `retry-after`).
+    GrpcMessage(tonic::Code, &'static str),
+    /// Accept (gRPC metrics), but report this many points rejected in a partial success.
+    Partial(i64),
 }
 
 #[derive(Default)]
@@ -179,6 +183,18 @@ impl MetricsService for Service {
                         .insert("retry-after", secs.to_string().parse().unwrap());
                 }
                 return Err(status);
+            }
+            Some(Reply::GrpcMessage(code, message)) => return Err(tonic::Status::new(code, message)),
+            Some(Reply::Partial(rejected)) => {
+                self.0.requests.lock().unwrap().push(request.into_inner());
+                return Ok(tonic::Response::new(ExportMetricsServiceResponse {
+                    partial_success: Some(
+                        opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsPartialSuccess {
+                            rejected_data_points: rejected,
+                            error_message: "scripted rejection".into(),
+                        },
+                    ),
+                }));
             }
             Some(Reply::Http(..)) | None => {}
         }
