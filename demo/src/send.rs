@@ -11,7 +11,8 @@ use anyhow::Context;
 use didban_agent::config::ExportConfig;
 use didban_agent::export::encode::{encode, ResourceInfo};
 use didban_agent::export::otlp::{Accepted, Signal, Transport};
-use didban_agent::export::retry::{http_status_retryable, parse_retry_after, Backoff, SendFailure};
+use didban_agent::export::reason::{Fate, Reason};
+use didban_agent::export::retry::{parse_retry_after, Backoff, SendFailure};
 use didban_agent::model::Sample;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -113,7 +114,11 @@ impl Sender {
     /// once `patience` has passed (a server starting in this process gets a few seconds).
     pub async fn wait_ready(&mut self, patience: Duration) -> Result<(), Stopped> {
         let url = format!("{}/-/ready", self.base);
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+        let mut backoff = Backoff::new(
+            Duration::from_millis(100),
+            Duration::from_secs(10),
+            Duration::from_secs(300),
+        );
         let started = std::time::Instant::now();
         loop {
             if self.stopping() {
@@ -270,7 +275,11 @@ impl Sender {
     }
 
     async fn deliver(&mut self, what: &'static str, payload: Payload) -> Result<(), Stopped> {
-        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let mut backoff = Backoff::new(
+            Duration::from_millis(500),
+            Duration::from_secs(30),
+            Duration::from_secs(300),
+        );
         loop {
             if self.stopping() {
                 return Err(Stopped);
@@ -290,7 +299,7 @@ impl Sender {
                     }
                     return Ok(());
                 }
-                Err(f) if f.retryable => {
+                Err(f) if f.reason.fate() == Fate::Retry => {
                     self.say_unreachable(&f.message);
                     let d = backoff.next_delay(f.retry_after);
                     self.sleep(d).await?;
@@ -321,7 +330,7 @@ impl Sender {
                     Ok(r) => r,
                     Err(e) => {
                         return Err(SendFailure {
-                            retryable: true,
+                            reason: Reason::Unavailable,
                             retry_after: None,
                             message: format!("{url}: {e}"),
                         })
@@ -342,7 +351,7 @@ impl Sender {
                         message: text.trim().to_string(),
                     }),
                     s => Err(SendFailure {
-                        retryable: http_status_retryable(s),
+                        reason: Reason::of_http_status(s),
                         retry_after,
                         message: format!("{url} answered {s}: {}", text.trim()),
                     }),
