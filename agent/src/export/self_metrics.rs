@@ -83,3 +83,68 @@ pub fn samples(e: &ExportSnapshot, now_ms: i64) -> Vec<Sample> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::export::reason::ReasonCounters;
+
+    #[test]
+    fn every_reason_is_reported_from_the_start() {
+        let failures = ReasonCounters::default();
+        failures.add(Reason::Unauthorized, 4);
+        let dropped = ReasonCounters::default();
+        dropped.add(Reason::BufferFull, 7);
+        let snap = ExportSnapshot {
+            pending_records: 3,
+            buffer_bytes: 9000,
+            buffered_bytes: 4000,
+            dropped_records: 1,
+            sent_requests: 2,
+            failed_attempts: 4,
+            rejected_records: 0,
+            failures: failures.snapshot(),
+            dropped_items: dropped.snapshot(),
+        };
+        let out = samples(&snap, 1000);
+        let value = |name: &str, reason: Option<&str>| {
+            out.iter()
+                .find(|s| {
+                    s.name == name
+                        && s.labels
+                            .iter()
+                            .find(|(k, _)| k == "reason")
+                            .map(|(_, v)| v.as_str())
+                            == reason
+                })
+                .map(|s| s.value)
+        };
+        assert_eq!(value("didban_agent_export_buffered_bytes", None), Some(4000.0));
+        assert_eq!(
+            value("didban_agent_export_failures_total", Some("unauthorized")),
+            Some(4.0)
+        );
+        assert_eq!(
+            value("didban_agent_export_failures_total", Some("too_large")),
+            Some(0.0)
+        );
+        assert_eq!(
+            value("didban_agent_export_dropped_total", Some("buffer_full")),
+            Some(7.0)
+        );
+        assert_eq!(
+            value("didban_agent_export_dropped_total", Some("rejected")),
+            Some(0.0)
+        );
+        let failures = out
+            .iter()
+            .filter(|s| s.name == "didban_agent_export_failures_total")
+            .count();
+        let drops = out
+            .iter()
+            .filter(|s| s.name == "didban_agent_export_dropped_total")
+            .count();
+        assert_eq!((failures, drops), (FAILURE_REASONS.len(), DROP_REASONS.len()));
+    }
+}
