@@ -174,11 +174,14 @@ impl Config {
                 "must be between 1KiB and 64MiB",
             ));
         }
-        if self.export.retry_initial_backoff.is_zero() || self.export.retry_max_backoff.is_zero() {
-            return Err(invalid(
-                "export.retry_initial_backoff",
-                "retry_initial_backoff and retry_max_backoff must be more than 0",
-            ));
+        for (key, value) in [
+            ("export.retry_initial_backoff", self.export.retry_initial_backoff),
+            ("export.retry_max_backoff", self.export.retry_max_backoff),
+            ("export.retry_after_max", self.export.retry_after_max),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(key, "must be more than 0"));
+            }
         }
         if self.export.buffer_segment_bytes < 4096 {
             return Err(invalid("export.buffer_segment_bytes", "must be at least 4096"));
@@ -348,6 +351,8 @@ mod tests {
         assert!(Config::parse("[export]\nendpoint = \"https://c:4317\"").is_ok());
         let e = Config::parse("[receiver]\nenabled = true").unwrap_err();
         assert!(e.to_string().contains("send to itself"), "{e}");
+        let e = Config::parse("[export]\nretry_after_max = \"0s\"").unwrap_err();
+        assert!(e.to_string().contains("export.retry_after_max"), "{e}");
         let e = Config::parse("[export]\nbatch_max_bytes = \"100B\"").unwrap_err();
         assert!(e.to_string().contains("export.batch_max_bytes"), "{e}");
         let e = Config::parse("[agent]\nintervall = \"1s\"").unwrap_err();

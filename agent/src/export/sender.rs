@@ -44,6 +44,8 @@ pub struct Sender {
     backoff: Backoff,
     stop: watch::Receiver<bool>,
     failing: Option<Failing>,
+    /// Whether the last accepted request had items rejected (logged once per run of them).
+    rejecting: bool,
     /// Smallest request size the collector refused as too large.
     too_large_at: Option<usize>,
 }
@@ -62,6 +64,7 @@ impl Sender {
             backoff,
             stop,
             failing: None,
+            rejecting: false,
             too_large_at: None,
         }
     }
@@ -142,8 +145,13 @@ impl Sender {
                         if accepted.rejected > 0 {
                             let n = u64::try_from(accepted.rejected).unwrap_or(0);
                             stats.dropped_items.add(Reason::Rejected, n);
-                            tracing::warn!(?signal, rejected = accepted.rejected, message = %accepted.message, "export: collector rejected some items as invalid; they are dropped");
+                            if self.rejecting {
+                                tracing::debug!(?signal, rejected = accepted.rejected, message = %accepted.message, "export: collector rejected some items again");
+                            } else {
+                                tracing::warn!(?signal, rejected = accepted.rejected, message = %accepted.message, "export: collector rejected some items as invalid; they are dropped (counted in didban_agent_export_dropped_total{{reason=\"rejected\"}}, logged again once it accepted a request whole)");
+                            }
                         }
+                        self.rejecting = accepted.rejected > 0;
                         break;
                     }
                     Err(failure) => failure,

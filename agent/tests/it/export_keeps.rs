@@ -194,20 +194,25 @@ async fn http_refusals_that_may_pass_keep_the_batch_and_retry_after_is_capped() 
 #[tokio::test]
 async fn only_partial_rejects_and_undecodable_batches_are_dropped_and_counted() {
     let recorder = Arc::new(Recorder::default());
-    script(&recorder, [Reply::Partial(2)]);
     let receiver = start_grpc(0, recorder.clone()).await;
     let dir = tempfile::tempdir().unwrap();
+    let logs = crate::common::logs::capture_at(tracing::Level::WARN);
     let exporter = Exporter::start(&config(receiver.endpoint()), dir.path(), resource()).unwrap();
 
+    // Two partial successes in a row, then a batch refused whole, then a good one.
+    script(&recorder, [Reply::Partial(2)]);
     exporter.sink().send(batch(0, 5)).await;
-    wait_snapshot(&exporter, "the partial success", |s| s.sent_requests >= 1).await;
+    wait_snapshot(&exporter, "the first partial success", |s| s.sent_requests >= 1).await;
+    script(&recorder, [Reply::Partial(1)]);
+    exporter.sink().send(batch(5, 2)).await;
+    wait_snapshot(&exporter, "the second partial success", |s| s.sent_requests >= 2).await;
     script(&recorder, [Reply::Grpc(Code::InvalidArgument, None)]);
-    exporter.sink().send(batch(5, 3)).await;
+    exporter.sink().send(batch(7, 3)).await;
     wait_snapshot(&exporter, "the refused batch", |s| s.rejected_records >= 1).await;
-    exporter.sink().send(batch(8, 1)).await;
+    exporter.sink().send(batch(10, 1)).await;
     recorder
         .wait_for(HANG, "the batch after the refused one", |p| {
-            p.iter().any(|x| x.attr("seq") == Some("8"))
+            p.iter().any(|x| x.attr("seq") == Some("10"))
         })
         .await;
     assert!(exporter.wait_drained(HANG).await);
@@ -215,15 +220,22 @@ async fn only_partial_rejects_and_undecodable_batches_are_dropped_and_counted() 
     exporter.shutdown().await;
     receiver.stop().await;
 
-    assert_eq!(snap.dropped_items.get(Reason::Rejected), 2, "{snap:?}");
+    assert_eq!(snap.dropped_items.get(Reason::Rejected), 3, "{snap:?}");
     assert_eq!(
         snap.dropped_items.get(Reason::Invalid),
         3,
         "the refused batch's points"
     );
-    assert_eq!(snap.dropped_items.total(), 5);
+    assert_eq!(snap.dropped_items.total(), 6);
     let seqs: Vec<usize> = arrivals(&recorder).into_keys().collect();
-    assert_eq!(seqs, vec![0, 1, 2, 3, 4, 8]);
+    assert_eq!(seqs, vec![0, 1, 2, 3, 4, 5, 6, 10]);
+    let text = logs.text();
+    assert_eq!(
+        text.matches("rejected some items as invalid").count(),
+        1,
+        "one warning for a run of partial successes: {text}"
+    );
+    assert_eq!(text.matches("refused a request as invalid").count(), 1, "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
