@@ -2,9 +2,13 @@
 //! binary for the crate.
 #![allow(clippy::unwrap_used)]
 
+mod grpc_status;
 mod ingest_otlp_grpc;
 mod ingest_otlp_http;
 mod ingest_python_client;
 mod ingest_remote_write;
 mod ingest_server;
 mod ingest_support;
+mod origin;
+mod real_server;
+mod time_sanity;
