@@ -300,6 +300,11 @@ impl UnaryExport for TraceReceiver {
             )
         })
     }
+
+    fn undecodable(&self) {
+        self.ingestor
+            .count_request(Protocol::OtlpGrpc, code_name(tonic::Code::InvalidArgument));
+    }
 }
 
 impl UnaryExport for LogsReceiver {
@@ -320,6 +325,11 @@ impl UnaryExport for LogsReceiver {
                 }),
             )
         })
+    }
+
+    fn undecodable(&self) {
+        self.ingestor
+            .count_request(Protocol::OtlpGrpc, code_name(tonic::Code::InvalidArgument));
     }
 }
 

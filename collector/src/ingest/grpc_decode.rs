@@ -3,7 +3,6 @@
 //! which OTLP clients take for a server fault and so retry the same bad batch for ever.
 //! Gzip and the body limit are as the generated servers have them.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use prost::Message;
@@ -27,6 +26,10 @@ pub trait UnaryExport: Send + Sync + 'static {
 
     /// Handles one decoded request.
     fn export(self: Arc<Self>, request: Self::Request) -> BoxFuture<Response<Self::Response>, Status>;
+
+    /// Told when a request could not be decoded (and was answered `INVALID_ARGUMENT`
+    /// before reaching [`UnaryExport::export`]), to count it.
+    fn undecodable(&self);
 }
 
 /// A gRPC service with the one method of `E`; other paths get `UNIMPLEMENTED`.
@@ -78,7 +81,7 @@ where
         Box::pin(async move {
             let mut encodings = EnabledCompressionEncodings::default();
             encodings.enable(CompressionEncoding::Gzip);
-            let codec = ArgCodec::<E::Request, E::Response>(PhantomData);
+            let codec = ArgCodec::<E>(method.0.clone());
             let mut grpc = tonic::server::Grpc::new(codec)
                 .apply_compression_config(encodings, encodings)
                 .apply_max_message_size_config(Some(limit), None);
@@ -113,30 +116,27 @@ impl<E: UnaryExport> UnaryService<E::Request> for Method<E> {
     }
 }
 
-/// Requests decoded by prost (`INVALID_ARGUMENT` when malformed), replies encoded by prost.
-struct ArgCodec<Req, Resp>(PhantomData<fn(Req) -> Resp>);
+/// Requests of `E` decoded by prost (`INVALID_ARGUMENT` when malformed, told to the
+/// handler), replies encoded by prost.
+struct ArgCodec<E>(Arc<E>);
 
-impl<Req, Resp> Codec for ArgCodec<Req, Resp>
-where
-    Req: Message + Default + Send + 'static,
-    Resp: Message + Send + 'static,
-{
-    type Encode = Resp;
-    type Decode = Req;
-    type Encoder = ArgCodec<Req, Resp>;
-    type Decoder = ArgCodec<Req, Resp>;
+impl<E: UnaryExport> Codec for ArgCodec<E> {
+    type Encode = E::Response;
+    type Decode = E::Request;
+    type Encoder = ArgCodec<E>;
+    type Decoder = ArgCodec<E>;
 
     fn encoder(&mut self) -> Self::Encoder {
-        ArgCodec(PhantomData)
+        ArgCodec(self.0.clone())
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        ArgCodec(PhantomData)
+        ArgCodec(self.0.clone())
     }
 }
 
-impl<Req, Resp: Message> Encoder for ArgCodec<Req, Resp> {
-    type Item = Resp;
+impl<E: UnaryExport> Encoder for ArgCodec<E> {
+    type Item = E::Response;
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
@@ -145,13 +145,17 @@ impl<Req, Resp: Message> Encoder for ArgCodec<Req, Resp> {
     }
 }
 
-impl<Req: Message + Default, Resp> Decoder for ArgCodec<Req, Resp> {
-    type Item = Req;
+impl<E: UnaryExport> Decoder for ArgCodec<E> {
+    type Item = E::Request;
     type Error = Status;
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Self::Error> {
-        Req::decode(src)
-            .map(Some)
-            .map_err(|e| Status::invalid_argument(format!("invalid protobuf: {e}")))
+        match E::Request::decode(src) {
+            Ok(request) => Ok(Some(request)),
+            Err(e) => {
+                self.0.undecodable();
+                Err(Status::invalid_argument(format!("invalid protobuf: {e}")))
+            }
+        }
     }
 }

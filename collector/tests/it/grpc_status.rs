@@ -99,6 +99,10 @@ async fn malformed_protobuf_is_invalid_argument_for_every_signal() {
         // An empty request is a valid (empty) export.
         call(server.grpc, path, b"").await.unwrap();
     }
+    // Counted like any refused request, for every signal.
+    let refused = [("protocol", "otlp_grpc"), ("code", "INVALID_ARGUMENT")];
+    let counted = server.state.metrics.get("didban_ingest_requests_total", &refused);
+    assert_eq!(counted, Some(9.0));
 
     // Well-formed exports still go through the generated clients.
     let t = now_ns();
