@@ -123,10 +123,16 @@ async fn cross_site_browser_writes_are_refused_and_programs_write() {
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
     // Nothing a page sent was stored.
-    let query = format!("{}/api/v1/series?match[]=page_wrote", server.http());
+    let query = format!(
+        "{}/api/v1/series?match[]=page_wrote&start=0&end=9999999999",
+        server.http()
+    );
     let series: serde_json::Value = reqwest::get(&query).await.unwrap().json().await.unwrap();
     assert_eq!(series["data"], serde_json::json!([]), "{series}");
-    let query = format!("{}/api/v1/series?match[]=program_wrote", server.http());
+    let query = format!(
+        "{}/api/v1/series?match[]=program_wrote&start=0&end=9999999999",
+        server.http()
+    );
     let series: serde_json::Value = reqwest::get(&query).await.unwrap().json().await.unwrap();
     assert_eq!(series["data"].as_array().map(Vec::len), Some(1), "{series}");
     server.stop().await;

@@ -33,7 +33,7 @@ async fn remote_write(server: &RealServer, body: Vec<u8>) -> (StatusCode, String
     (status, response.text().await.unwrap())
 }
 
-/// Two series in one body: `bad` at `bad_ms`, `good` now.
+/// Two series in one body: `sanity_future` at `bad_ms`, `sanity_good` at `good_ms`.
 fn mixed_body(bad_ms: i64, good_ms: i64) -> Vec<u8> {
     use didban_collector::ingest::remote_write::{TimeSeries, WireLabel, WireSample, WriteRequest};
     let series = |name: &str, t: i64| TimeSeries {
@@ -58,7 +58,11 @@ fn mixed_body(bad_ms: i64, good_ms: i64) -> Vec<u8> {
 
 /// Series named `name` over all time, by the series API.
 async fn stored(server: &RealServer, name: &str) -> usize {
-    let url = format!("{}/api/v1/series?match[]={name}", server.http());
+    // Up to the year 2286: a sample stored a year ahead would be found.
+    let url = format!(
+        "{}/api/v1/series?match[]={name}&start=0&end=9999999999",
+        server.http()
+    );
     let body: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
     body["data"].as_array().map_or(0, Vec::len)
 }
