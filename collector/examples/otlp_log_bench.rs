@@ -12,6 +12,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use didban_collector::config::Config;
+use didban_collector::ingest::attributes::FutureLimit;
 use didban_collector::ingest::logs::map::map_logs;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
@@ -247,7 +248,14 @@ fn main() -> anyhow::Result<()> {
     let mut records = Vec::with_capacity(total as usize);
     for b in &bodies {
         let r = ExportLogsServiceRequest::decode(b.as_slice())?;
-        records.extend(map_logs(&r, now as i64, i64::MIN).records);
+        records.extend(
+            map_logs(
+                &r,
+                FutureLimit::new(now as i64, std::time::Duration::ZERO),
+                i64::MIN,
+            )
+            .records,
+        );
     }
     let bare_dir = tempfile::tempdir()?;
     let started = Instant::now();

@@ -20,7 +20,7 @@ mod require;
 
 pub(crate) use caller::Identity;
 pub use caller::{bearer, client_ip, cookie, over_tls, resolve};
-pub use csrf::{cross_site, CSRF_HEADER};
+pub use csrf::{cross_site, foreign_origin, CSRF_HEADER};
 pub use need::{is_unsafe, Need};
 pub use refuse::{ErrorPage, Kind};
 pub use require::{not_found, Guarded, Require};

@@ -18,7 +18,7 @@ use axum::routing::{any, MethodRouter};
 use tower::{Layer, Service};
 
 use super::caller::{Caller, Credential};
-use super::csrf::{check_csrf, cross_site};
+use super::csrf::{check_csrf, foreign_origin};
 use super::need::{is_unsafe, Need};
 use super::refuse::{refuse, to_login, ErrorPage, Form};
 use crate::{Auth, Role};
@@ -53,8 +53,9 @@ impl Require {
         }
     }
 
-    /// Ingest routes (remote_write, OTLP/HTTP): a token with the ingest scope. Browsers on
-    /// other sites may send (OTel JS exporters); no CSRF check applies.
+    /// Ingest routes (remote_write, OTLP/HTTP): a token with the ingest scope. A browser
+    /// request from another site is refused unless it carries a bearer token (so also when
+    /// sign-in is off); no CSRF token is asked for.
     pub fn ingest() -> Require {
         Require::api(Need::Ingest)
     }
@@ -209,11 +210,12 @@ async fn authorize(require: Require, req: Request) -> Result<Request, Response> 
         }
     }
 
-    if !is_unsafe(req.method()) || need == Need::Ingest || caller.by_bearer {
+    // A bearer token is never sent by a browser on its own, so no other site can forge it.
+    if !is_unsafe(req.method()) || caller.by_bearer {
         return Ok(req);
     }
-    if cross_site(req.headers()) {
-        return Err(refuse(form, StatusCode::FORBIDDEN, "cross-site request refused"));
+    if let Some(why) = foreign_origin(req.headers()) {
+        return Err(refuse(form, StatusCode::FORBIDDEN, &why));
     }
     // Open routes (the sign-in form) need no token: a stale sign-in form submitted after
     // signing in elsewhere must not fail; the cross-site check above still holds.
@@ -233,15 +235,17 @@ async fn authorize(require: Require, req: Request) -> Result<Request, Response> 
 }
 
 /// Sign-in is off: everyone has the anonymous role, ingest is open; browsers may still not
-/// change anything from another site. The refusal, if any.
+/// change anything (nor write data) from another site. The refusal, if any.
 fn anonymous(auth: &Auth, need: Need, form: Form, req: &Request) -> Option<Response> {
+    if is_unsafe(req.method()) {
+        if let Some(why) = foreign_origin(req.headers()) {
+            return Some(refuse(form, StatusCode::FORBIDDEN, &why));
+        }
+    }
     if need == Need::Ingest {
         return None;
     }
     let role = auth.settings.anonymous_role.unwrap_or(Role::Admin);
-    if is_unsafe(req.method()) && cross_site(req.headers()) {
-        return Some(refuse(form, StatusCode::FORBIDDEN, "cross-site request refused"));
-    }
     if let Need::Role(r) = need {
         if role < r {
             let message = format!("this needs the {} role", r.as_str());

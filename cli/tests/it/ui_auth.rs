@@ -413,11 +413,19 @@ fn on_loopback_auto_mode_is_anonymous_admin_but_refuses_cross_site_changes() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().unwrap().contains("User later created"));
-    // Ingest is open, also from browsers on other origins (OTel JS exporters).
+    // Ingest is open to programs, but no web page on another origin may write data
+    // (issue 13).
     let r = client()
         .post(format!("http://{}/v1/metrics", server.otlp_http))
         .header("content-type", "application/json")
         .header("Origin", "http://app.example")
+        .body(otlp_gauge("anon_gauge"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client()
+        .post(format!("http://{}/v1/metrics", server.otlp_http))
+        .header("content-type", "application/json")
         .body(otlp_gauge("anon_gauge"))
         .send()
         .unwrap();

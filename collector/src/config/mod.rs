@@ -82,6 +82,9 @@ pub struct StorageConfig {
 pub struct IngestLimits {
     /// Largest request body accepted, after decompression.
     pub max_body_bytes: usize,
+    /// How far ahead of the server clock a sample, span or log record may be dated
+    /// (`limits.max_future`; 0 = no limit); later ones are refused one by one.
+    pub max_future: Duration,
     pub series: SeriesLimits,
 }
 
@@ -115,6 +118,7 @@ impl Default for Config {
             },
             limits: IngestLimits {
                 max_body_bytes: 20 * 1024 * 1024,
+                max_future: db.max_future,
                 series: db.limits,
             },
             query: QueryConfig {
@@ -151,6 +155,7 @@ impl Config {
         o.retention_bytes = self.storage.retention_bytes;
         o.head_memory_bytes = self.storage.head_memory_bytes;
         o.limits = self.limits.series.clone();
+        o.max_future = self.limits.max_future;
         o
     }
 
@@ -252,6 +257,7 @@ impl Config {
         if let Some(v) = l.max_request_body {
             c.limits.max_body_bytes = parse_bytes(&v).context("limits.max_request_body")? as usize;
         }
+        set_duration(&mut c.limits.max_future, l.max_future, "limits.max_future")?;
         let sl = &mut c.limits.series;
         set_plain(&mut sl.max_labels_per_series, l.max_labels_per_series);
         set_plain(&mut sl.max_label_name_bytes, l.max_label_name_length);
@@ -369,6 +375,7 @@ struct FileStorage {
 #[serde(deny_unknown_fields)]
 struct FileLimits {
     max_request_body: Option<String>,
+    max_future: Option<String>,
     max_labels_per_series: Option<usize>,
     max_label_name_length: Option<usize>,
     max_label_value_length: Option<usize>,
@@ -402,6 +409,7 @@ mod tests {
             [limits]
             max_request_body = "1MiB"
             max_series = 10
+            max_future = "1h"
             "#,
         )
         .unwrap();
@@ -412,6 +420,8 @@ mod tests {
         assert_eq!(c.storage.head_memory_bytes, 512 * 1024 * 1024);
         assert_eq!(c.limits.max_body_bytes, 1024 * 1024);
         assert_eq!(c.limits.series.max_series, 10);
+        assert_eq!(c.limits.max_future, Duration::from_secs(3600));
+        assert_eq!(Config::default().limits.max_future, Duration::from_secs(600));
         assert_eq!(c.otlp_grpc_addr.port(), 4317);
 
         let err = Config::from_toml("[storage]\nfsycn = \"off\"").unwrap_err();

@@ -1,5 +1,6 @@
 //! What the trace and log mappings share: OTLP attributes as JSON maps under size limits,
-//! ids as hex, the service name of a resource, how far ahead a timestamp may be.
+//! ids as hex, the service name of a resource, how far ahead a timestamp may be
+//! ([`FutureLimit`]).
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -17,8 +18,39 @@ pub const MAX_ATTRIBUTES: usize = 256;
 /// text (itself cut at [`MAX_ATTRIBUTE_VALUE_BYTES`]).
 pub const MAX_ATTRIBUTE_DEPTH: usize = 8;
 
-/// How far in the future a span may start or a log record be dated (one day).
-pub const MAX_FUTURE_NANOS: i64 = 24 * 3600 * 1_000_000_000;
+/// The server clock and how far ahead of it a span or log record may be dated
+/// (`limits.max_future`): later ones are refused one by one, so that a client clock hours
+/// ahead (or `time_unix_nano = u64::MAX`) cannot fill day indexes and blocks that
+/// retention would keep for as long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FutureLimit {
+    /// The server clock, Unix nanoseconds.
+    pub now_nano: i64,
+    /// Nanoseconds a timestamp may lie ahead of `now_nano` (0 = no limit).
+    pub max_future_nano: i64,
+}
+
+impl FutureLimit {
+    /// The limit at server time `now_nano` for the configured `max_future`.
+    pub fn new(now_nano: i64, max_future: std::time::Duration) -> FutureLimit {
+        FutureLimit {
+            now_nano,
+            max_future_nano: i64::try_from(max_future.as_nanos()).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// Refuses `t` (of field `what`) when it lies too far ahead, saying by how much.
+    pub fn check(&self, what: &str, t: i64) -> Result<(), String> {
+        if self.max_future_nano <= 0 || t <= self.now_nano.saturating_add(self.max_future_nano) {
+            return Ok(());
+        }
+        Err(format!(
+            "{what} {t} is {} s ahead of the server clock, more than the {} s allowed (limits.max_future)",
+            t.saturating_sub(self.now_nano) / 1_000_000_000,
+            self.max_future_nano / 1_000_000_000
+        ))
+    }
+}
 
 /// The service name of the resource (`unknown_service` when absent, as the SDKs default).
 pub fn service_name(resource: Option<&Resource>) -> String {

@@ -1,4 +1,6 @@
-//! OTLP/gRPC: the `opentelemetry.proto.collector.metrics.v1.MetricsService/Export` method.
+//! OTLP/gRPC: the `Export` methods of the metrics, trace and logs services; malformed
+//! protobuf is `INVALID_ARGUMENT` for every signal (metrics through [`RawMetricsService`],
+//! traces and logs through [`DecodingService`]).
 //! gzip requests are accepted; a message over the body limit (raw or decompressed) is
 //! refused by tonic before it is decoded, with `RESOURCE_EXHAUSTED` and no `RetryInfo`
 //! (as grpc-go servers do), which OTLP clients do not retry.
@@ -21,16 +23,13 @@ use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 
 use super::error::IngestError;
+use super::grpc_decode::{unimplemented, DecodingService, UnaryExport};
 use super::pipeline::{Ingestor, Protocol};
 
 /// The gRPC service implementation.
@@ -101,19 +100,7 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         if request.uri().path() != EXPORT_PATH {
-            return Box::pin(async move {
-                let mut response = http::Response::new(tonic::body::Body::default());
-                let headers = response.headers_mut();
-                headers.insert(
-                    tonic::Status::GRPC_STATUS,
-                    http::HeaderValue::from(tonic::Code::Unimplemented as i32),
-                );
-                headers.insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/grpc"),
-                );
-                Ok(response)
-            });
+            return Box::pin(async move { Ok(unimplemented()) });
         }
         let method = RawExport {
             ingestor: self.ingestor.clone(),
@@ -267,84 +254,95 @@ where
     }
 }
 
-/// The gRPC trace and log services.
-pub struct TracesAndLogsReceiver {
+/// The OTLP trace service's `Export`, over [`DecodingService`] (malformed protobuf is
+/// `INVALID_ARGUMENT`).
+pub struct TraceReceiver {
     ingestor: Arc<Ingestor>,
 }
 
-impl TracesAndLogsReceiver {
-    fn answer<T>(&self, result: Result<T, IngestError>) -> Result<tonic::Response<T>, tonic::Status> {
-        match result {
-            Ok(reply) => {
-                self.ingestor.count_request(Protocol::OtlpGrpc, "OK");
-                Ok(tonic::Response::new(reply))
-            }
-            Err(e) => {
-                let status = e.grpc_status();
-                self.ingestor
-                    .count_request(Protocol::OtlpGrpc, code_name(status.code()));
-                Err(status)
-            }
+/// The OTLP logs service's `Export`, over [`DecodingService`] (malformed protobuf is
+/// `INVALID_ARGUMENT`).
+pub struct LogsReceiver {
+    ingestor: Arc<Ingestor>,
+}
+
+/// The reply to a trace or logs export, counted.
+fn answer<T>(ingestor: &Ingestor, result: Result<T, IngestError>) -> Result<Response<T>, Status> {
+    match result {
+        Ok(reply) => {
+            ingestor.count_request(Protocol::OtlpGrpc, "OK");
+            Ok(Response::new(reply))
+        }
+        Err(e) => {
+            let status = e.grpc_status();
+            ingestor.count_request(Protocol::OtlpGrpc, code_name(status.code()));
+            Err(status)
         }
     }
 }
 
-#[tonic::async_trait]
-impl TraceService for TracesAndLogsReceiver {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let request = request.into_inner();
+impl UnaryExport for TraceReceiver {
+    const SERVICE: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    type Request = ExportTraceServiceRequest;
+    type Response = ExportTraceServiceResponse;
+
+    fn export(self: Arc<Self>, request: Self::Request) -> BoxFuture<Response<Self::Response>, Status> {
+        Box::pin(async move {
+            let ingestor = &self.ingestor;
+            ingestor.count_bytes(Protocol::OtlpGrpc, request.encoded_len());
+            let result = ingestor.export_traces(request, Protocol::OtlpGrpc).await;
+            answer(
+                ingestor,
+                result.map(|o| ExportTraceServiceResponse {
+                    partial_success: o.traces_partial(),
+                }),
+            )
+        })
+    }
+
+    fn undecodable(&self) {
         self.ingestor
-            .count_bytes(Protocol::OtlpGrpc, request.encoded_len());
-        let result = self.ingestor.export_traces(request, Protocol::OtlpGrpc).await;
-        self.answer(result.map(|o| ExportTraceServiceResponse {
-            partial_success: o.traces_partial(),
-        }))
+            .count_request(Protocol::OtlpGrpc, code_name(tonic::Code::InvalidArgument));
     }
 }
 
-#[tonic::async_trait]
-impl LogsService for TracesAndLogsReceiver {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportLogsServiceRequest>,
-    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        let request = request.into_inner();
+impl UnaryExport for LogsReceiver {
+    const SERVICE: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+    type Request = ExportLogsServiceRequest;
+    type Response = ExportLogsServiceResponse;
+
+    fn export(self: Arc<Self>, request: Self::Request) -> BoxFuture<Response<Self::Response>, Status> {
+        Box::pin(async move {
+            let ingestor = &self.ingestor;
+            ingestor.count_bytes(Protocol::OtlpGrpc, request.encoded_len());
+            let result = ingestor.export_logs(request, Protocol::OtlpGrpc).await;
+            answer(
+                ingestor,
+                result.map(|o| ExportLogsServiceResponse {
+                    partial_success: o.logs_partial(),
+                }),
+            )
+        })
+    }
+
+    fn undecodable(&self) {
         self.ingestor
-            .count_bytes(Protocol::OtlpGrpc, request.encoded_len());
-        let result = self.ingestor.export_logs(request, Protocol::OtlpGrpc).await;
-        self.answer(result.map(|o| ExportLogsServiceResponse {
-            partial_success: o.logs_partial(),
-        }))
+            .count_request(Protocol::OtlpGrpc, code_name(tonic::Code::InvalidArgument));
     }
 }
 
 /// The trace service, with gzip and the body limit.
-pub fn trace_service(
-    ingestor: Arc<Ingestor>,
-) -> OversizeIsExhausted<TraceServiceServer<TracesAndLogsReceiver>> {
+pub fn trace_service(ingestor: Arc<Ingestor>) -> OversizeIsExhausted<DecodingService<TraceReceiver>> {
     let limit = ingestor.body_limit();
-    OversizeIsExhausted::new(
-        TraceServiceServer::new(TracesAndLogsReceiver { ingestor })
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(limit),
-    )
+    OversizeIsExhausted::new(DecodingService::new(Arc::new(TraceReceiver { ingestor }), limit))
 }
 
 /// The logs service, with gzip and the body limit.
-pub fn logs_service(
-    ingestor: Arc<Ingestor>,
-) -> OversizeIsExhausted<LogsServiceServer<TracesAndLogsReceiver>> {
+pub fn logs_service(ingestor: Arc<Ingestor>) -> OversizeIsExhausted<DecodingService<LogsReceiver>> {
     let limit = ingestor.body_limit();
-    OversizeIsExhausted::new(
-        LogsServiceServer::new(TracesAndLogsReceiver { ingestor })
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(limit),
-    )
+    OversizeIsExhausted::new(DecodingService::new(Arc::new(LogsReceiver { ingestor }), limit))
 }
 
 /// Decides from a call's `authorization` metadata value whether it may write.

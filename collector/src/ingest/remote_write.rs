@@ -3,7 +3,8 @@
 //!
 //! Replies as Prometheus does: 204 when everything was stored; 400 with a text message when
 //! the payload is malformed or some samples were refused (invalid labels, out of order...;
-//! the valid rest is stored); 413 over the size limit; 415 for another encoding; 429/503 with
+//! the valid rest is stored); 413 over the size limit; 415 for another encoding or a missing
+//! or other `Content-Type` (it must be `application/x-protobuf`); 429/503 with
 //! `Retry-After` when the server is over capacity or the WAL is failing.
 
 use std::sync::Arc;
@@ -144,25 +145,32 @@ fn check_headers(headers: &HeaderMap) -> Result<(), IngestError> {
             )));
         }
     }
-    if let Some(v) = headers.get(header::CONTENT_TYPE) {
-        let raw = String::from_utf8_lossy(v.as_bytes()).into_owned();
-        let mut parts = raw.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        // Remote write 2.0 senders name their message in `proto=`; only 1.0 is spoken here.
-        let mut proto_ok = true;
-        for param in parts {
-            if let Some((k, v)) = param.split_once('=') {
-                if k.trim().eq_ignore_ascii_case("proto") && v.trim() != "prometheus.WriteRequest" {
-                    proto_ok = false;
-                }
+    // Required, as remote write 1.0 says: a browser can send a body without a Content-Type
+    // (or with a form's) from any page, but not `application/x-protobuf` without asking.
+    let Some(v) = headers.get(header::CONTENT_TYPE) else {
+        return Err(IngestError::UnsupportedMediaType(
+            "missing Content-Type: remote_write bodies must be sent as application/x-protobuf \
+             (remote write 1.0, proto=prometheus.WriteRequest)"
+                .to_string(),
+        ));
+    };
+    let raw = String::from_utf8_lossy(v.as_bytes()).into_owned();
+    let mut parts = raw.split(';');
+    let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    // Remote write 2.0 senders name their message in `proto=`; only 1.0 is spoken here.
+    let mut proto_ok = true;
+    for param in parts {
+        if let Some((k, v)) = param.split_once('=') {
+            if k.trim().eq_ignore_ascii_case("proto") && v.trim() != "prometheus.WriteRequest" {
+                proto_ok = false;
             }
         }
-        if media != "application/x-protobuf" || !proto_ok {
-            return Err(IngestError::UnsupportedMediaType(format!(
-                "unsupported Content-Type {raw:?}: use application/x-protobuf \
-                 (remote write 1.0, proto=prometheus.WriteRequest)"
-            )));
-        }
+    }
+    if media != "application/x-protobuf" || !proto_ok {
+        return Err(IngestError::UnsupportedMediaType(format!(
+            "unsupported Content-Type {raw:?}: use application/x-protobuf \
+             (remote write 1.0, proto=prometheus.WriteRequest)"
+        )));
     }
     Ok(())
 }

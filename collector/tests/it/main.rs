@@ -3,9 +3,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod agent_delivery;
+mod grpc_status;
 mod ingest_otlp_grpc;
 mod ingest_otlp_http;
 mod ingest_python_client;
 mod ingest_remote_write;
 mod ingest_server;
 mod ingest_support;
+mod origin;
+mod real_server;
+mod time_sanity;

@@ -51,8 +51,11 @@ pub enum RejectReason {
     SeriesPerMetricLimit,
     /// Older than the series' newest sample by more than the out-of-order window.
     OutOfOrder,
-    /// Older than the newest sample seen by more than `max_sample_age`.
+    /// Older than `max_sample_age` before the newest sample seen, where "newest" is never
+    /// later than the server clock (so no input can push it).
     TooOld,
+    /// More than `max_future` ahead of the server clock.
+    TooFarInFuture,
     /// Same timestamp as an existing sample with the same value: ignored.
     Duplicate,
     /// Same timestamp as an existing sample but a different value.
@@ -71,6 +74,7 @@ impl RejectReason {
             RejectReason::SeriesPerMetricLimit => "series_per_metric_limit",
             RejectReason::OutOfOrder => "out_of_order",
             RejectReason::TooOld => "too_old",
+            RejectReason::TooFarInFuture => "too_far_in_future",
             RejectReason::Duplicate => "duplicate",
             RejectReason::DuplicateTimestamp => "duplicate_timestamp",
         }
@@ -87,6 +91,7 @@ impl RejectReason {
             RejectReason::SeriesPerMetricLimit => "per-metric series limit reached",
             RejectReason::OutOfOrder => "out of order sample",
             RejectReason::TooOld => "too old sample",
+            RejectReason::TooFarInFuture => "sample timestamp too far in the future",
             RejectReason::Duplicate => "duplicate sample",
             RejectReason::DuplicateTimestamp => "duplicate sample for timestamp",
         }

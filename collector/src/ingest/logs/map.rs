@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpLogRecord;
 
-use crate::ingest::attributes::MAX_FUTURE_NANOS;
+use crate::ingest::attributes::FutureLimit;
 use crate::ingest::attributes::{attributes_map, cut, id_hex, nanos_i64, resource_map, service_name};
 use crate::ingest::metrics::names::json_value;
 
@@ -34,10 +34,10 @@ pub struct MappedLogs {
     pub first_error: Option<String>,
 }
 
-/// Maps a request; `now_nano` is the server's clock; records older than `min_nano` (the
-/// start of the oldest day log retention keeps) are refused, as retention would delete
-/// them at once.
-pub fn map_logs(request: &ExportLogsServiceRequest, now_nano: i64, min_nano: i64) -> MappedLogs {
+/// Maps a request; `limit` holds the server's clock and refuses records too far ahead of
+/// it; records older than `min_nano` (the start of the oldest day log retention keeps) are
+/// refused, as retention would delete them at once.
+pub fn map_logs(request: &ExportLogsServiceRequest, limit: FutureLimit, min_nano: i64) -> MappedLogs {
     let mut out = MappedLogs::default();
     for rl in &request.resource_logs {
         let service = service_name(rl.resource.as_ref());
@@ -45,7 +45,7 @@ pub fn map_logs(request: &ExportLogsServiceRequest, now_nano: i64, min_nano: i64
         for sl in &rl.scope_logs {
             let scope_name = sl.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default();
             for (i, r) in sl.log_records.iter().enumerate() {
-                match map_record(r, now_nano, min_nano) {
+                match map_record(r, limit, min_nano) {
                     Ok(mut rec) => {
                         rec.service = service.clone();
                         rec.resource = resource.clone();
@@ -72,22 +72,20 @@ fn optional_id(bytes: &[u8], len: usize, what: &str) -> Result<String, String> {
     id_hex(bytes, len, what)
 }
 
-fn map_record(r: &OtlpLogRecord, now_nano: i64, min_nano: i64) -> Result<LogRecord, String> {
+fn map_record(r: &OtlpLogRecord, limit: FutureLimit, min_nano: i64) -> Result<LogRecord, String> {
     let trace_id = optional_id(&r.trace_id, 16, "trace_id")?;
     let span_id = optional_id(&r.span_id, 8, "span_id")?;
     let observed = if r.observed_time_unix_nano > 0 {
         nanos_i64(r.observed_time_unix_nano)
     } else {
-        now_nano
+        limit.now_nano
     };
     let timestamp = if r.time_unix_nano > 0 {
         nanos_i64(r.time_unix_nano)
     } else {
         observed
     };
-    if timestamp > now_nano.saturating_add(MAX_FUTURE_NANOS) {
-        return Err(format!("timestamp {timestamp} is more than a day in the future"));
-    }
+    limit.check("timestamp", timestamp)?;
     if timestamp < min_nano {
         return Err(format!(
             "timestamp {timestamp} is older than the log retention keeps"
@@ -146,7 +144,7 @@ mod tests {
                         record(vec![7; 16], now as u64),
                         record(vec![7; 3], now as u64),
                         record(Vec::new(), 0),
-                        record(Vec::new(), now as u64 + 2 * MAX_FUTURE_NANOS as u64),
+                        record(Vec::new(), u64::MAX),
                         record(Vec::new(), 1),
                     ],
                     ..ScopeLogs::default()
@@ -154,7 +152,8 @@ mod tests {
                 ..ResourceLogs::default()
             }],
         };
-        let mapped = map_logs(&request, now, now - 86_400_000_000_000);
+        let limit = FutureLimit::new(now, std::time::Duration::from_secs(600));
+        let mapped = map_logs(&request, limit, now - 86_400_000_000_000);
         assert_eq!(mapped.records.len(), 2);
         assert_eq!(mapped.rejected, 3);
         assert!(mapped.first_error.unwrap().contains("trace_id"));

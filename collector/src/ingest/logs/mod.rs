@@ -4,6 +4,7 @@ pub mod map;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 
+use super::attributes::FutureLimit;
 use super::error::IngestError;
 use super::pipeline::{Ingestor, OtlpOutcome, Protocol};
 use didban_base::now_nanos;
@@ -18,7 +19,8 @@ impl Ingestor {
     ) -> Result<OtlpOutcome, IngestError> {
         let now = now_nanos();
         let min = oldest_kept(now, self.state.stores.logs.options().retention_days);
-        let mapped = tokio::task::spawn_blocking(move || map_logs(&request, now, min))
+        let limit = FutureLimit::new(now, self.state.config.limits.max_future);
+        let mapped = tokio::task::spawn_blocking(move || map_logs(&request, limit, min))
             .await
             .map_err(|e| IngestError::Unavailable(format!("mapping task failed: {e}")))?;
         let metrics = &self.state.metrics;

@@ -5,17 +5,16 @@
 //!
 //! - `trace_id` must be 16 bytes and `span_id` 8 bytes, neither all zeros;
 //!   `parent_span_id` empty (a root) or 8 bytes (all zeros is read as a root);
-//! - `start_time_unix_nano` must be set (not 0) and at most [`MAX_FUTURE_NANOS`] ahead of
-//!   the server's clock; an end before the start gives a duration of 0;
+//! - `start_time_unix_nano` must be set (not 0); it and `end_time_unix_nano` may be at most
+//!   `limits.max_future` ahead of the server's clock ([`FutureLimit`]); an end before the
+//!   start gives a duration of 0;
 //! - attributes are kept under the limits of [`super::otlp_common`].
 
 use didban_store::traces::{Span, SpanEvent, SpanLink};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span as OtlpSpan;
 
-use crate::ingest::attributes::{
-    attributes_map, id_hex, nanos_i64, resource_map, service_name, MAX_FUTURE_NANOS,
-};
+use crate::ingest::attributes::{attributes_map, id_hex, nanos_i64, resource_map, service_name, FutureLimit};
 
 /// The spans of a request and what was refused.
 #[derive(Debug, Default)]
@@ -28,8 +27,8 @@ pub struct MappedSpans {
     pub first_error: Option<String>,
 }
 
-/// Maps a request; `now_nano` is the server's clock.
-pub fn map_traces(request: &ExportTraceServiceRequest, now_nano: i64) -> MappedSpans {
+/// Maps a request; `limit` holds the server's clock.
+pub fn map_traces(request: &ExportTraceServiceRequest, limit: FutureLimit) -> MappedSpans {
     let mut out = MappedSpans::default();
     for rs in &request.resource_spans {
         let service = service_name(rs.resource.as_ref());
@@ -40,7 +39,7 @@ pub fn map_traces(request: &ExportTraceServiceRequest, now_nano: i64) -> MappedS
                 None => (String::new(), String::new()),
             };
             for span in &ss.spans {
-                match map_span(span, now_nano) {
+                match map_span(span, limit) {
                     Ok(mut s) => {
                         s.service = service.clone();
                         s.resource = resource.clone();
@@ -61,7 +60,7 @@ pub fn map_traces(request: &ExportTraceServiceRequest, now_nano: i64) -> MappedS
     out
 }
 
-fn map_span(span: &OtlpSpan, now_nano: i64) -> Result<Span, String> {
+fn map_span(span: &OtlpSpan, limit: FutureLimit) -> Result<Span, String> {
     let trace_id = id_hex(&span.trace_id, 16, "trace_id")?;
     let span_id = id_hex(&span.span_id, 8, "span_id")?;
     let parent_span_id = if span.parent_span_id.is_empty() || span.parent_span_id.iter().all(|b| *b == 0) {
@@ -73,13 +72,9 @@ fn map_span(span: &OtlpSpan, now_nano: i64) -> Result<Span, String> {
         return Err("start_time_unix_nano is 0".to_string());
     }
     let start = nanos_i64(span.start_time_unix_nano);
-    if start > now_nano.saturating_add(MAX_FUTURE_NANOS) {
-        return Err(format!(
-            "start_time_unix_nano {} is more than a day in the future",
-            span.start_time_unix_nano
-        ));
-    }
+    limit.check("start_time_unix_nano", start)?;
     let end = nanos_i64(span.end_time_unix_nano);
+    limit.check("end_time_unix_nano", end)?;
     let mut events = Vec::with_capacity(span.events.len());
     for e in &span.events {
         events.push(SpanEvent {
@@ -143,11 +138,13 @@ mod tests {
             span_id: id,
             name: "GET /".into(),
             start_time_unix_nano: start,
-            end_time_unix_nano: start + 5_000,
+            end_time_unix_nano: start.saturating_add(5_000),
             attributes: vec![kv("http.method", "GET")],
             ..OtlpSpan::default()
         }
     }
+
+    const HOUR: u64 = 3_600 * 1_000_000_000;
 
     #[test]
     fn valid_spans_are_kept_and_bad_ones_named() {
@@ -165,16 +162,18 @@ mod tests {
                         otlp_span(vec![1; 15], vec![2; 8], start),
                         otlp_span(vec![0; 16], vec![2; 8], start),
                         otlp_span(vec![1; 16], vec![3; 8], 0),
-                        otlp_span(vec![1; 16], vec![4; 8], start + 2 * MAX_FUTURE_NANOS as u64),
+                        otlp_span(vec![1; 16], vec![4; 8], start + 2 * HOUR),
+                        otlp_span(vec![1; 16], vec![5; 8], u64::MAX),
                     ],
                     ..ScopeSpans::default()
                 }],
                 ..ResourceSpans::default()
             }],
         };
-        let mapped = map_traces(&request, now);
+        let limit = FutureLimit::new(now, std::time::Duration::from_secs(3600));
+        let mapped = map_traces(&request, limit);
         assert_eq!(mapped.spans.len(), 1);
-        assert_eq!(mapped.rejected, 4);
+        assert_eq!(mapped.rejected, 5);
         assert!(mapped.first_error.unwrap().contains("trace_id"));
         let s = &mapped.spans[0];
         assert_eq!(s.service, "shop");

@@ -10,6 +10,7 @@ pub mod span_metrics;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
+use super::attributes::FutureLimit;
 use super::error::IngestError;
 use super::pipeline::{Ingestor, OtlpOutcome, Protocol};
 use didban_base::{now_ms, now_nanos};
@@ -22,7 +23,8 @@ impl Ingestor {
         request: ExportTraceServiceRequest,
         protocol: Protocol,
     ) -> Result<OtlpOutcome, IngestError> {
-        let mapped = tokio::task::spawn_blocking(move || map_traces(&request, now_nanos()))
+        let limit = FutureLimit::new(now_nanos(), self.state.config.limits.max_future);
+        let mapped = tokio::task::spawn_blocking(move || map_traces(&request, limit))
             .await
             .map_err(|e| IngestError::Unavailable(format!("mapping task failed: {e}")))?;
         let metrics = &self.state.metrics;

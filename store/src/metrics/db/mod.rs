@@ -95,7 +95,10 @@ impl Db {
             limits: options.limits.clone(),
             out_of_order_window_ms: millis(options.out_of_order_window),
             max_sample_age_ms: millis(options.max_sample_age),
+            max_future_ms: millis(options.max_future),
         };
+        // A far-future sample in an old WAL or block must not move the window again.
+        head.forget_future(rules.latest_accepted(didban_base::now_ms()));
         Ok(Db {
             options,
             rules,
@@ -138,8 +141,9 @@ impl Db {
                 return Err(AppendError::Overloaded { used, limit });
             }
             let mut record = WalRecord::default();
+            let now = didban_base::now_ms();
             for s in batch {
-                if let Some(out) = head.append_series(s.labels, &s.samples, &self.rules, &mut report) {
+                if let Some(out) = head.append_series(s.labels, &s.samples, &self.rules, now, &mut report) {
                     if let Some(def) = out.new_series {
                         record.series.push(def);
                     }

@@ -26,9 +26,13 @@ pub struct DbOptions {
     pub block_duration: Duration,
     /// How far behind a series' newest sample an out-of-order sample is still accepted.
     pub out_of_order_window: Duration,
-    /// How far behind the newest sample seen (by any series) an in-order sample is still
-    /// accepted; older samples are rejected as too old.
+    /// How far behind the newest sample seen (by any series, but never later than the
+    /// server clock) an in-order sample is still accepted; older samples are rejected as
+    /// too old.
     pub max_sample_age: Duration,
+    /// How far ahead of the server clock a sample may be (0 = no limit); later samples are
+    /// refused as too far in the future, so no client clock can move the window above.
+    pub max_future: Duration,
     /// Blocks whose newest sample is older than this are deleted (0 = keep forever).
     pub retention_time: Duration,
     /// When blocks take more bytes than this, the oldest are deleted (0 = no limit).
@@ -51,6 +55,7 @@ impl DbOptions {
             block_duration: Duration::from_secs(2 * 3600),
             out_of_order_window: Duration::from_secs(10 * 60),
             max_sample_age: Duration::from_secs(6 * 3600),
+            max_future: Duration::from_secs(10 * 60),
             retention_time: Duration::from_secs(15 * 24 * 3600),
             retention_bytes: 0,
             head_memory_bytes: 2 * 1024 * 1024 * 1024,

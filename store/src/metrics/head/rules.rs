@@ -11,8 +11,34 @@ pub(crate) struct AppendRules {
     pub limits: SeriesLimits,
     /// Milliseconds an out-of-order sample may lag its series' newest sample.
     pub out_of_order_window_ms: i64,
-    /// Milliseconds a sample may lag the newest sample in the database (0 = no limit).
+    /// Milliseconds a sample may lag the newest sample in the database (0 = no limit); the
+    /// newest sample counts as no later than the server clock.
     pub max_sample_age_ms: i64,
+    /// Milliseconds a sample may lie ahead of the server clock (0 = no limit).
+    pub max_future_ms: i64,
+}
+
+impl AppendRules {
+    /// The latest timestamp accepted at server time `now_ms`.
+    pub(crate) fn latest_accepted(&self, now_ms: i64) -> i64 {
+        if self.max_future_ms > 0 {
+            now_ms.saturating_add(self.max_future_ms)
+        } else {
+            i64::MAX
+        }
+    }
+
+    /// The oldest timestamp accepted at server time `now_ms` when the newest sample in the
+    /// database is `max_seen_t`. The newest sample counts as no later than `now_ms`: a
+    /// sample from the future (accepted before time sanity, or within `max_future`) cannot
+    /// push the window forward for every other series, and neither can a WAL or block that
+    /// holds one. With only older data (a backfill) the window follows that data.
+    pub(crate) fn oldest_accepted(&self, max_seen_t: Option<i64>, now_ms: i64) -> Option<i64> {
+        if self.max_sample_age_ms <= 0 {
+            return None;
+        }
+        max_seen_t.map(|t| t.min(now_ms).saturating_sub(self.max_sample_age_ms))
+    }
 }
 
 /// What appending one series produced: the samples to log, and the series definition to
@@ -63,14 +89,15 @@ pub(crate) fn check_labels(labels: &Labels, limits: &SeriesLimits) -> Result<(),
 }
 
 impl Head {
-    /// Applies one series' samples under the acceptance rules, counting refusals in
-    /// `report`. The caller logs the result to the WAL. A new series that gets no sample
-    /// accepted is not kept.
+    /// Applies one series' samples under the acceptance rules at server time `now_ms`,
+    /// counting refusals in `report`. The caller logs the result to the WAL. A new series
+    /// that gets no sample accepted is not kept.
     pub(crate) fn append_series(
         &mut self,
         labels: Labels,
         samples: &[Sample],
         rules: &AppendRules,
+        now_ms: i64,
         report: &mut AppendReport,
     ) -> Option<SeriesAppend> {
         let n = samples.len() as u64;
@@ -105,7 +132,7 @@ impl Head {
             }
         };
 
-        let mut accepted = self.accept_samples(series_ref, samples, rules, report);
+        let mut accepted = self.accept_samples(series_ref, samples, rules, now_ms, report);
         if accepted.is_empty() {
             if created {
                 self.remove_new_series(series_ref);
@@ -136,25 +163,33 @@ impl Head {
         series_ref: u64,
         samples: &[Sample],
         rules: &AppendRules,
+        now_ms: i64,
         report: &mut AppendReport,
     ) -> Vec<Sample> {
         let mut max_seen = self.max_seen_t;
         let Some(series) = self.series.get_mut(&series_ref) else {
             return Vec::new();
         };
+        let mut window = Window {
+            oldest: rules.oldest_accepted(max_seen, now_ms),
+            latest: rules.latest_accepted(now_ms),
+            now_ms,
+            out_of_order_ms: rules.out_of_order_window_ms,
+        };
         let mut accepted = Vec::with_capacity(samples.len());
         for s in samples {
-            match check_sample(series, max_seen, *s, rules) {
+            match check_sample(series, *s, &window) {
                 Ok(()) => {
                     if series.insert(*s) {
                         accepted.push(*s);
                         max_seen = Some(max_seen.map_or(s.timestamp_ms, |m| m.max(s.timestamp_ms)));
+                        window.oldest = rules.oldest_accepted(max_seen, now_ms);
                     }
                 }
                 Err(reason) => {
                     let labels = &series.labels;
                     report.reject(reason, 1, || {
-                        format!("{labels}: {} at timestamp {}", reason.describe(), s.timestamp_ms)
+                        refusal_message(labels, reason, s.timestamp_ms, now_ms, rules)
                     });
                 }
             }
@@ -162,23 +197,56 @@ impl Head {
         self.account_inserted(&accepted);
         accepted
     }
+
+    /// Lowers the database-wide newest timestamp to `latest` when it lies beyond it: what a
+    /// WAL or block written before time sanity (or with `max_future` off) may hold. Called
+    /// at open, so that a restart never brings back a window that one sample moved.
+    pub(crate) fn forget_future(&mut self, latest: i64) {
+        if self.max_seen_t.is_some_and(|t| t > latest) {
+            self.max_seen_t = Some(latest);
+        }
+    }
 }
 
-/// Decides whether one sample may be stored, given the series' state and the newest
-/// sample seen in the database.
-fn check_sample(
-    series: &MemSeries,
-    max_seen_t: Option<i64>,
-    s: Sample,
+/// The timestamps one series' samples are checked against.
+struct Window {
+    /// Oldest accepted (`None`: no limit).
+    oldest: Option<i64>,
+    /// Latest accepted.
+    latest: i64,
+    /// The server clock.
+    now_ms: i64,
+    /// How far behind its series' newest sample a sample may be.
+    out_of_order_ms: i64,
+}
+
+/// The message naming the series and the timestamp of a refused sample.
+fn refusal_message(
+    labels: &Labels,
+    reason: RejectReason,
+    t: i64,
+    now_ms: i64,
     rules: &AppendRules,
-) -> Result<(), RejectReason> {
+) -> String {
+    if reason == RejectReason::TooFarInFuture {
+        return format!(
+            "{labels}: {} (timestamp {t} ms is {} s ahead of the server clock, at most {} s allowed)",
+            reason.describe(),
+            t.saturating_sub(now_ms) / 1000,
+            rules.max_future_ms / 1000
+        );
+    }
+    format!("{labels}: {} at timestamp {t}", reason.describe())
+}
+
+/// Decides whether one sample may be stored, given the series' state and the window.
+fn check_sample(series: &MemSeries, s: Sample, window: &Window) -> Result<(), RejectReason> {
     let t = s.timestamp_ms;
-    if rules.max_sample_age_ms > 0 {
-        if let Some(newest) = max_seen_t {
-            if t < newest.saturating_sub(rules.max_sample_age_ms) {
-                return Err(RejectReason::TooOld);
-            }
-        }
+    if t > window.latest {
+        return Err(RejectReason::TooFarInFuture);
+    }
+    if window.oldest.is_some_and(|oldest| t < oldest) {
+        return Err(RejectReason::TooOld);
     }
     let Some(newest) = series.max_t else {
         return Ok(());
@@ -192,7 +260,11 @@ fn check_sample(
         }
         return Err(RejectReason::DuplicateTimestamp);
     }
-    if newest.saturating_sub(t) > rules.out_of_order_window_ms {
+    // The series' newest sample counts as no later than the server clock: one from the
+    // future (written before time sanity) must not lock its series out until the clock
+    // catches up.
+    let newest = newest.min(window.now_ms);
+    if newest.saturating_sub(t) > window.out_of_order_ms {
         return Err(RejectReason::OutOfOrder);
     }
     Ok(())
@@ -203,6 +275,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// The server clock of these tests.
+    const NOW: i64 = 1_000_000;
+
     fn rules() -> AppendRules {
         AppendRules {
             limits: SeriesLimits {
@@ -212,6 +287,7 @@ mod tests {
             },
             out_of_order_window_ms: 100,
             max_sample_age_ms: 10_000,
+            max_future_ms: 60_000,
         }
     }
 
@@ -232,7 +308,7 @@ mod tests {
             Sample::new(1100, 4.0),
         ];
         let out = head
-            .append_series(up("a"), &samples, &rules(), &mut report)
+            .append_series(up("a"), &samples, &rules(), NOW, &mut report)
             .unwrap();
         assert_eq!(report.accepted, 3);
         let ts: Vec<i64> = out.accepted.iter().map(|s| s.timestamp_ms).collect();
@@ -249,7 +325,7 @@ mod tests {
         assert!(report.first_error.as_deref().unwrap().contains(r#"up{job="a"}"#));
 
         let mut report = AppendReport::default();
-        let out = head.append_series(up("b"), &[Sample::new(-9000, 1.0)], &rules(), &mut report);
+        let out = head.append_series(up("b"), &[Sample::new(-9000, 1.0)], &rules(), NOW, &mut report);
         assert!(out.is_none());
         assert_eq!(report.rejected, vec![(RejectReason::TooOld, 1)]);
         assert_eq!(head.num_series(), 1, "a refused new series is not kept");
@@ -259,23 +335,23 @@ mod tests {
     fn series_limits_refuse_new_series_only() {
         let mut head = Head::new(1, None);
         let mut report = AppendReport::default();
-        head.append_series(up("a"), &[Sample::new(1, 1.0)], &rules(), &mut report)
+        head.append_series(up("a"), &[Sample::new(1, 1.0)], &rules(), NOW, &mut report)
             .unwrap();
-        head.append_series(up("b"), &[Sample::new(1, 1.0)], &rules(), &mut report)
+        head.append_series(up("b"), &[Sample::new(1, 1.0)], &rules(), NOW, &mut report)
             .unwrap();
         assert!(head
-            .append_series(up("c"), &[Sample::new(1, 1.0)], &rules(), &mut report)
+            .append_series(up("c"), &[Sample::new(1, 1.0)], &rules(), NOW, &mut report)
             .is_none());
         assert_eq!(report.rejected, vec![(RejectReason::SeriesPerMetricLimit, 1)]);
         let other = Labels::from_pairs([("__name__", "x")]);
-        head.append_series(other, &[Sample::new(1, 1.0)], &rules(), &mut report)
+        head.append_series(other, &[Sample::new(1, 1.0)], &rules(), NOW, &mut report)
             .unwrap();
         let other2 = Labels::from_pairs([("__name__", "y")]);
         assert!(head
-            .append_series(other2, &[Sample::new(1, 1.0)], &rules(), &mut report)
+            .append_series(other2, &[Sample::new(1, 1.0)], &rules(), NOW, &mut report)
             .is_none());
         assert!(report.rejected.contains(&(RejectReason::SeriesLimit, 1)));
-        let existing = head.append_series(up("a"), &[Sample::new(2, 1.0)], &rules(), &mut report);
+        let existing = head.append_series(up("a"), &[Sample::new(2, 1.0)], &rules(), NOW, &mut report);
         assert!(existing.is_some());
     }
 
@@ -286,15 +362,15 @@ mod tests {
         let mut r = rules();
         r.limits.max_label_value_bytes = 3;
         assert!(head
-            .append_series(up("long"), &[Sample::new(1, 1.0)], &r, &mut report)
+            .append_series(up("long"), &[Sample::new(1, 1.0)], &r, NOW, &mut report)
             .is_none());
         let bad = Labels::from_pairs([("__name__", "up"), ("bad-name", "x")]);
         assert!(head
-            .append_series(bad, &[Sample::new(1, 1.0)], &r, &mut report)
+            .append_series(bad, &[Sample::new(1, 1.0)], &r, NOW, &mut report)
             .is_none());
         r.limits.max_labels_per_series = 1;
         assert!(head
-            .append_series(up("a"), &[Sample::new(1, 1.0)], &r, &mut report)
+            .append_series(up("a"), &[Sample::new(1, 1.0)], &r, NOW, &mut report)
             .is_none());
         assert_eq!(
             report.rejected,
@@ -304,5 +380,70 @@ mod tests {
                 (RejectReason::LabelValueTooLong, 1)
             ]
         );
+    }
+
+    #[test]
+    fn future_samples_are_refused_and_move_no_window() {
+        let mut head = Head::new(1, None);
+        let mut report = AppendReport::default();
+        let year = 365 * 24 * 3_600_000;
+        let samples = [
+            Sample::new(NOW + year, 1.0),
+            Sample::new(NOW + 60_001, 2.0),
+            Sample::new(NOW + 60_000, 3.0),
+        ];
+        let out = head
+            .append_series(up("a"), &samples, &rules(), NOW, &mut report)
+            .unwrap();
+        assert_eq!(out.accepted, vec![Sample::new(NOW + 60_000, 3.0)]);
+        assert_eq!(report.rejected, vec![(RejectReason::TooFarInFuture, 2)]);
+        let message = report.first_error.unwrap();
+        assert!(message.contains(r#"up{job="a"}"#), "{message}");
+        assert!(message.contains("ahead of the server clock"), "{message}");
+
+        // The accepted sample 1 min ahead does not make "now" too old for other series.
+        let mut report = AppendReport::default();
+        let at_now = [Sample::new(NOW - 9_000, 1.0)];
+        assert!(head
+            .append_series(up("b"), &at_now, &rules(), NOW, &mut report)
+            .is_some());
+        assert_eq!(report.rejected, vec![]);
+    }
+
+    #[test]
+    fn a_future_newest_from_before_locks_nothing() {
+        // As a WAL written before time sanity leaves it: one series a year ahead.
+        let year = 365 * 24 * 3_600_000;
+        let mut head = Head::new(1, None);
+        let mut report = AppendReport::default();
+        let mut no_limit = rules();
+        no_limit.max_future_ms = 0;
+        head.append_series(
+            up("a"),
+            &[Sample::new(NOW + year, 1.0)],
+            &no_limit,
+            NOW,
+            &mut report,
+        )
+        .unwrap();
+        head.forget_future(rules().latest_accepted(NOW));
+        assert_eq!(head.max_seen_t(), Some(NOW + 60_000));
+
+        let mut report = AppendReport::default();
+        for labels in [up("a"), up("b")] {
+            let out = head.append_series(labels, &[Sample::new(NOW, 2.0)], &rules(), NOW, &mut report);
+            assert!(out.is_some(), "{report:?}");
+        }
+        assert_eq!(report.accepted, 2);
+        // The series' own order still holds below the clock.
+        let late = head.append_series(
+            up("a"),
+            &[Sample::new(NOW - 1_000, 2.0)],
+            &rules(),
+            NOW,
+            &mut report,
+        );
+        assert!(late.is_none());
+        assert_eq!(report.rejected, vec![(RejectReason::OutOfOrder, 1)]);
     }
 }
