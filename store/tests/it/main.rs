@@ -11,4 +11,5 @@ mod promql_api;
 mod promqltest;
 mod pyarrow_block;
 mod pyarrow_spans;
+mod query_limits;
 mod wal;
