@@ -312,12 +312,19 @@ fn api_counts(state: &AppState) -> (f64, f64) {
 }
 
 /// The figure of docs/reliability.md: p50/p99 of a simple instant query while 8 heavy range
-/// queries run. `cargo test -p didban-collector --test it simple_query_latency -- --ignored
-/// --nocapture`.
+/// queries run, with the default limits and with `max_concurrent = 64` (all 8 at once, as
+/// before the limiter). `cargo test -p didban-collector --test it simple_query_latency --
+/// --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark: prints figures"]
 async fn simple_query_latency_under_eight_heavy_range_queries() {
-    let api = start(|_| {}).await;
+    for max_concurrent in [Config::default().query.max_concurrent, 64] {
+        simple_query_latency(max_concurrent).await;
+    }
+}
+
+async fn simple_query_latency(max_concurrent: usize) {
+    let api = start(|c| c.query.max_concurrent = max_concurrent).await;
     let now = fill(&api, 200).await;
     let mut heavies = Vec::new();
     for _ in 0..8 {
@@ -347,7 +354,7 @@ async fn simple_query_latency_under_eight_heavy_range_queries() {
     took.sort();
     let (running, queued) = api_counts(&api.state);
     println!(
-        "simple instant query while 8 heavy range queries run ({running} running, {queued} queued): p50 {:?}, p99 {:?}, max {:?}",
+        "max_concurrent {max_concurrent}: simple instant query while 8 heavy range queries run ({running} running, {queued} queued): p50 {:?}, p99 {:?}, max {:?}",
         took[49], took[98], took[99]
     );
     for h in heavies {

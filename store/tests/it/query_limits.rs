@@ -134,3 +134,45 @@ fn a_set_cancel_flag_stops_evaluation() {
     assert!(matches!(r, Err(PromqlError::Cancelled)), "{r:?}");
     assert_eq!(r.unwrap_err().error_type(), "canceled");
 }
+
+/// A selector over a long range is read in slices and counted after each: a query far over
+/// the sample limit fails having loaded little more than the limit, and a query under it
+/// sees every sample once, in order, across slice boundaries.
+#[test]
+fn the_sample_limit_stops_loading_early_and_slices_join_seamlessly() {
+    // 3 series, one sample a minute for 3 days: 12,960 samples.
+    let mut s = MemStorage::new();
+    for i in 0..3 {
+        let l = Labels::from_pairs([("__name__", "up"), ("i", &i.to_string())]);
+        for t in 0..3 * 1440 {
+            s.add(&l, Sample::new(t * 60_000, t as f64));
+        }
+    }
+    let end = 3 * 1440 * 60_000 - 60_000;
+    let small = Engine::new(EngineOptions {
+        max_samples: 1_000,
+        ..EngineOptions::default()
+    });
+    let e = small
+        .instant_query(&s, "count_over_time(up[3d])", end)
+        .unwrap_err();
+    assert!(matches!(e, PromqlError::TooManySamples(1_000)), "{e:?}");
+    let big = Engine::new(EngineOptions::default());
+    let r = big.instant_query(&s, "count_over_time(up[3d])", end).unwrap();
+    let didban_store::promql::Value::Vector(v) = r.value else {
+        panic!("vector expected")
+    };
+    assert_eq!(v.len(), 3);
+    // Every sample once: the window (end - 3d, end] holds all 4,320.
+    assert!(v.iter().all(|x| x.v == (3 * 1440) as f64), "{v:?}");
+    assert_eq!(r.stats.series_loaded, 3);
+    // `or` matchers read each series once per slice.
+    let r = big
+        .instant_query(&s, "count_over_time(up{i=\"0\" or i=~\"0|1\"}[3d])", end)
+        .unwrap();
+    let didban_store::promql::Value::Vector(v) = r.value else {
+        panic!("vector expected")
+    };
+    assert_eq!(v.len(), 2, "{v:?}");
+    assert!(v.iter().all(|x| x.v == (3 * 1440) as f64), "{v:?}");
+}
