@@ -273,6 +273,9 @@ fn assemble_matrix(
     let mut keep_alive: Vec<Arc<Labels>> = Vec::new();
     let mut total = 0usize;
     for (i, step) in steps.into_iter().enumerate() {
+        if i % 64 == 0 {
+            ev.check_deadline()?;
+        }
         let t = grid.t(i);
         total += step.len();
         for e in step {
