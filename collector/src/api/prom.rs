@@ -11,7 +11,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use didban_store::promql::{
-    parse_matchers, AdmitError, Engine, Lane, PromqlError, QueryControl, QueryResult, Value,
+    check_depth, parse_matchers, AdmitError, Engine, Lane, PromqlError, QueryControl, QueryResult, Value,
 };
 use didban_store::{LabelMatcher, Queryable};
 use serde_json::{json, Value as Json};
@@ -204,6 +204,8 @@ pub async fn query(
 ) -> Result<Response, ApiError> {
     let p = params(q, &headers, &body)?;
     let expr = p.required("query")?.to_string();
+    // Before admission: a refused shape must not take a slot or a queue place.
+    check_depth(&expr, state.engine.options().max_depth).map_err(promql_error)?;
     let time = p.time_or("time", now_ms())?;
     let timeout = timeout(&state, &p)?;
     let result = evaluate(&state, "instant", Lane::Light, timeout, move |db, engine, ctl| {
@@ -222,6 +224,8 @@ pub async fn query_range(
 ) -> Result<Response, ApiError> {
     let p = params(q, &headers, &body)?;
     let expr = p.required("query")?.to_string();
+    // Before admission: a refused shape must not take a slot or a queue place.
+    check_depth(&expr, state.engine.options().max_depth).map_err(promql_error)?;
     let start = p
         .time_or("start", i64::MIN)
         .and_then(|t| require_set(t, "start"))?;
