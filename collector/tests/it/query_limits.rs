@@ -167,11 +167,18 @@ async fn queries_ten_times_too_deep_get_422_and_the_server_keeps_answering() {
             let msg = body["error"].as_str().unwrap();
             assert!(msg.contains(&format!("limit of {limit}")), "{msg}");
         }
-        // The explore page shows the error instead of dying (URLs past 64 KiB are beyond
-        // the HTTP client: the form body above carried those).
+        // GET too, and the explore page shows the error instead of dying (URLs past 64 KiB
+        // are beyond the HTTP client: the form body above carried those).
         if q.len() > 20_000 {
             continue;
         }
+        let r = reqwest::Client::new()
+            .get(format!("{}/api/v1/query", api.base))
+            .query(&[("query", &q)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 422);
         let url = format!("{}/explore", api.base);
         let r = reqwest::Client::new()
             .get(url)
