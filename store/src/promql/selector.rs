@@ -18,7 +18,7 @@ use super::value::{check_steps, Elem, Grid, LabelMemo, RangeData, RangeSeries, S
 /// (at most [`MAX_SLICES`] of them) and counted against the sample limit, the deadline and
 /// the cancel flag after each: a query over the limit fails after reading one slice past
 /// it, not after materialising everything.
-const MIN_SLICE_MS: i64 = 2 * 3_600_000;
+const MIN_SLICE_MS: i64 = 6 * 3_600_000;
 
 /// Most slices one selector's range is cut into (wide ranges get wider slices).
 const MAX_SLICES: i64 = 64;
