@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use didban_store::promql::{Engine, EngineOptions};
+use didban_store::promql::{Engine, EngineOptions, LimiterStats, Observer, QueryLimiter};
 
 use crate::config::Config;
 use crate::ingest::metrics::delta::DeltaTracker;
@@ -24,6 +24,9 @@ pub struct AppState {
     pub metrics: Arc<SelfMetrics>,
     /// PromQL over `stores.metrics`.
     pub engine: Arc<Engine>,
+    /// Admission of PromQL evaluations of the query API (`query.max_concurrent`,
+    /// `query.max_queued`).
+    pub query_limiter: Arc<QueryLimiter>,
     /// Metric type/help/unit for `/api/v1/metadata`.
     pub metadata: Arc<MetadataStore>,
     /// Running totals that turn OTLP delta points into cumulative series; shared by the
@@ -40,7 +43,14 @@ impl AppState {
             lookback_delta: config.query.lookback_delta,
             timeout: config.query.timeout,
             max_samples: config.query.max_samples,
+            max_depth: config.query.max_depth,
         });
+        let metrics = Arc::new(SelfMetrics::new());
+        let query_limiter = QueryLimiter::with_observer(
+            config.query.max_concurrent,
+            config.query.max_queued,
+            Some(limiter_metrics(metrics.clone())),
+        );
         let metadata = MetadataStore::open(&config.data_dir);
         let span_metrics = if config.traces.span_metrics {
             Some(Arc::new(SpanMetrics::new(
@@ -54,11 +64,37 @@ impl AppState {
         AppState {
             stores,
             config: Arc::new(config),
-            metrics: Arc::new(SelfMetrics::new()),
+            metrics,
             engine: Arc::new(engine),
+            query_limiter: Arc::new(query_limiter),
             metadata: Arc::new(metadata),
             delta: Arc::new(delta),
             span_metrics,
         }
     }
+}
+
+/// Keeps the query limiter's self-metrics current: `didban_queries_running`,
+/// `didban_queries_queued` and `didban_queries_rejected_total`.
+fn limiter_metrics(metrics: Arc<SelfMetrics>) -> Observer {
+    Box::new(move |s: LimiterStats| {
+        metrics.set(
+            "didban_queries_running",
+            "PromQL evaluations of the query API running now.",
+            &[],
+            s.running as f64,
+        );
+        metrics.set(
+            "didban_queries_queued",
+            "PromQL queries waiting for an evaluation slot.",
+            &[],
+            s.queued as f64,
+        );
+        metrics.set_counter(
+            "didban_queries_rejected_total",
+            "PromQL queries refused with 503 because the queue was full (query.max_queued).",
+            &[],
+            s.rejected as f64,
+        );
+    })
 }

@@ -2,13 +2,17 @@
 //! `label/<name>/values`, `metadata`), accepting GET and form POST like Prometheus, so
 //! Grafana's Prometheus data source works unchanged.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
-use didban_store::promql::{parse_matchers, Engine, PromqlError, QueryResult, Value};
+use didban_store::promql::{
+    check_depth, parse_matchers, AdmitError, Engine, Lane, PromqlError, QueryControl, QueryResult, Value,
+};
 use didban_store::{LabelMatcher, Queryable};
 use serde_json::{json, Value as Json};
 
@@ -35,7 +39,11 @@ fn params(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Result<Pa
 
 fn promql_error(e: PromqlError) -> ApiError {
     let message = e.to_string();
+    if let PromqlError::TooDeep { .. } = e {
+        return ApiError::unprocessable(message);
+    }
     match e.error_type() {
+        "canceled" => ApiError::canceled(message),
         "bad_data" => ApiError::bad_data(message),
         "timeout" => ApiError::timeout(message),
         "execution" => ApiError::execution(message),
@@ -66,7 +74,7 @@ fn value_json(result: &QueryResult) -> Json {
     }
 }
 
-fn record_query(state: &AppState, kind: &'static str, started: std::time::Instant, ok: bool) {
+fn record_query(state: &AppState, kind: &'static str, started: Instant, ok: bool) {
     let m = &state.metrics;
     let status = if ok { "success" } else { "error" };
     m.inc(
@@ -95,6 +103,98 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("query task failed: {e}")))?
 }
 
+/// The request's `timeout` (a Prometheus duration or float seconds) and `query.timeout`:
+/// the smaller wins.
+fn timeout(state: &AppState, p: &Params) -> Result<Duration, ApiError> {
+    let configured = state.config.query.timeout;
+    match p.get("timeout").filter(|v| !v.is_empty()) {
+        None => Ok(configured),
+        Some(v) => {
+            let ms = parse_duration_ms(v)
+                .map_err(|e| ApiError::bad_data(format!("invalid parameter \"timeout\": {e}")))?;
+            let ms = u64::try_from(ms).ok().filter(|ms| *ms > 0).ok_or_else(|| {
+                ApiError::bad_data(format!("invalid parameter \"timeout\": {v:?} must be positive"))
+            })?;
+            Ok(configured.min(Duration::from_millis(ms)))
+        }
+    }
+}
+
+/// Sets the cancel flag of an evaluation (and counts a cancelled query) when dropped before
+/// being disarmed: axum drops the handler's future when the client goes away.
+struct CancelOnDrop {
+    flag: Arc<AtomicBool>,
+    state: AppState,
+    kind: &'static str,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            self.flag.store(true, Ordering::Relaxed);
+            self.state.metrics.inc(
+                "didban_queries_cancelled_total",
+                "PromQL queries whose client went away before the answer; their evaluation stops.",
+                &[("type", self.kind)],
+                1.0,
+            );
+        }
+    }
+}
+
+/// Runs one PromQL evaluation of the query API with its bounds: a slot from the query
+/// limiter (`lane`), a deadline from the request's arrival (`timeout`, queueing included),
+/// and a cancel flag set if the client goes away.
+async fn evaluate(
+    state: &AppState,
+    kind: &'static str,
+    lane: Lane,
+    timeout: Duration,
+    eval: impl FnOnce(&dyn Queryable, &Engine, &QueryControl) -> Result<QueryResult, PromqlError> + Send + 'static,
+) -> Result<QueryResult, ApiError> {
+    let arrived = Instant::now();
+    let deadline = arrived.checked_add(timeout);
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut guard = CancelOnDrop {
+        flag: flag.clone(),
+        state: state.clone(),
+        kind,
+        armed: true,
+    };
+    let admitted = state.query_limiter.admit(lane, deadline).await;
+    let permit = match admitted {
+        Ok(p) => p,
+        Err(e) => {
+            guard.armed = false;
+            record_query(state, kind, arrived, false);
+            return Err(match e {
+                AdmitError::QueueFull(_) => ApiError::overloaded(e.to_string(), 1),
+                AdmitError::Timeout => ApiError::timeout(format!("{e} (timeout {}ms)", timeout.as_millis())),
+            });
+        }
+    };
+    let ctl = QueryControl {
+        deadline,
+        cancel: Some(flag),
+    };
+    let db = state.stores.metrics.clone();
+    let engine: Arc<Engine> = state.engine.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let r = eval(db.as_ref(), engine.as_ref(), &ctl);
+        drop(permit);
+        r
+    })
+    .await;
+    guard.armed = false;
+    let result = match result {
+        Ok(r) => r.map_err(promql_error),
+        Err(e) => Err(ApiError::internal(format!("query task failed: {e}"))),
+    };
+    record_query(state, kind, arrived, result.is_ok());
+    result
+}
+
 /// `GET|POST /api/v1/query`.
 pub async fn query(
     State(state): State<AppState>,
@@ -104,14 +204,15 @@ pub async fn query(
 ) -> Result<Response, ApiError> {
     let p = params(q, &headers, &body)?;
     let expr = p.required("query")?.to_string();
+    // Before admission: a refused shape must not take a slot or a queue place.
+    check_depth(&expr, state.engine.options().max_depth).map_err(promql_error)?;
     let time = p.time_or("time", now_ms())?;
-    let started = std::time::Instant::now();
-    let result = blocking(&state, move |db, engine| {
-        engine.instant_query(db, &expr, time).map_err(promql_error)
+    let timeout = timeout(&state, &p)?;
+    let result = evaluate(&state, "instant", Lane::Light, timeout, move |db, engine, ctl| {
+        engine.instant_query_with(db, &expr, time, ctl)
     })
-    .await;
-    record_query(&state, "instant", started, result.is_ok());
-    Ok(success(value_json(&result?), &[]))
+    .await?;
+    Ok(success(value_json(&result), &[]))
 }
 
 /// `GET|POST /api/v1/query_range`.
@@ -123,6 +224,8 @@ pub async fn query_range(
 ) -> Result<Response, ApiError> {
     let p = params(q, &headers, &body)?;
     let expr = p.required("query")?.to_string();
+    // Before admission: a refused shape must not take a slot or a queue place.
+    check_depth(&expr, state.engine.options().max_depth).map_err(promql_error)?;
     let start = p
         .time_or("start", i64::MIN)
         .and_then(|t| require_set(t, "start"))?;
@@ -142,15 +245,12 @@ pub async fn query_range(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
-    let started = std::time::Instant::now();
-    let result = blocking(&state, move |db, engine| {
-        engine
-            .range_query(db, &expr, start, end, step)
-            .map_err(promql_error)
+    let timeout = timeout(&state, &p)?;
+    let result = evaluate(&state, "range", Lane::Heavy, timeout, move |db, engine, ctl| {
+        engine.range_query_with(db, &expr, start, end, step, ctl)
     })
-    .await;
-    record_query(&state, "range", started, result.is_ok());
-    Ok(success(value_json(&result?), &[]))
+    .await?;
+    Ok(success(value_json(&result), &[]))
 }
 
 fn require_set(t: i64, key: &str) -> Result<i64, ApiError> {
@@ -282,12 +382,16 @@ pub async fn metadata(State(state): State<AppState>, RawQuery(q): RawQuery) -> R
 /// the query parses, the answer is an empty list (what Prometheus answers when it has none),
 /// which keeps Grafana's exemplar toggle working.
 pub async fn query_exemplars(
+    State(state): State<AppState>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = params(q, &headers, &body)?;
     let expr = p.required("query")?;
-    promql_parser::parser::parse(expr).map_err(|e| ApiError::bad_data(format!("invalid query: {e}")))?;
+    state.engine.parse(expr).map_err(|e| match e {
+        PromqlError::TooDeep { .. } => ApiError::unprocessable(e.to_string()),
+        other => ApiError::bad_data(format!("invalid query: {other}")),
+    })?;
     Ok(success(json!([]), &[]))
 }

@@ -13,6 +13,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub error_type: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (overload answers).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -22,6 +24,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             error_type: "bad_data",
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -31,6 +34,7 @@ impl ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             error_type: "execution",
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -40,6 +44,38 @@ impl ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             error_type: "timeout",
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A query refused for its shape (nested too deep): 422 `bad_data`, so clients see it is
+    /// the query, not the data, and that retrying will not help.
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            error_type: "bad_data",
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Too many queries at once: 503 `unavailable` with `Retry-After`.
+    pub fn overloaded(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error_type: "unavailable",
+            message: message.into(),
+            retry_after: Some(retry_after_secs),
+        }
+    }
+
+    /// The client went away before the answer: 499 `canceled` (nobody reads it; for logs).
+    pub fn canceled(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::from_u16(499).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            error_type: "canceled",
+            message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -49,6 +85,7 @@ impl ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             error_type: "internal",
             message: message.into(),
+            retry_after: None,
         }
     }
 }
@@ -60,7 +97,14 @@ impl IntoResponse for ApiError {
             "errorType": self.error_type,
             "error": self.message,
         });
-        (self.status, Json(body)).into_response()
+        let mut r = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
+        r
     }
 }
 

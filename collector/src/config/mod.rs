@@ -92,8 +92,23 @@ pub struct IngestLimits {
 #[derive(Debug, Clone)]
 pub struct QueryConfig {
     pub lookback_delta: Duration,
+    /// Longest a query may take, queueing included; a request's `timeout` can only shorten it.
     pub timeout: Duration,
     pub max_samples: usize,
+    /// Deepest nesting of a query (brackets, calls, operators); deeper ones are refused.
+    pub max_depth: usize,
+    /// Evaluations at once per lane (range queries; instant queries).
+    pub max_concurrent: usize,
+    /// Queries waiting for an evaluation slot before new ones are refused with 503.
+    pub max_queued: usize,
+}
+
+/// Default `query.max_concurrent`: the number of cores, at least 2.
+pub fn default_max_concurrent() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2)
 }
 
 impl Default for Config {
@@ -125,6 +140,9 @@ impl Default for Config {
                 lookback_delta: Duration::from_secs(300),
                 timeout: Duration::from_secs(120),
                 max_samples: 50_000_000,
+                max_depth: didban_store::promql::DEFAULT_MAX_DEPTH,
+                max_concurrent: default_max_concurrent(),
+                max_queued: 64,
             },
             self_scrape_interval: Duration::from_secs(15),
             traces: TracesConfig::default(),
@@ -272,6 +290,16 @@ impl Config {
         )?;
         set_duration(&mut c.query.timeout, q.timeout, "query.timeout")?;
         set_plain(&mut c.query.max_samples, q.max_samples);
+        set_plain(&mut c.query.max_depth, q.max_depth);
+        set_plain(&mut c.query.max_concurrent, q.max_concurrent);
+        set_plain(&mut c.query.max_queued, q.max_queued);
+        if c.query.max_depth == 0 || c.query.max_concurrent == 0 {
+            anyhow::bail!(
+                "query.max_depth ({}) and query.max_concurrent ({}) must be at least 1",
+                c.query.max_depth,
+                c.query.max_concurrent
+            );
+        }
         file.traces.apply(&mut c.traces)?;
         file.logs.apply(&mut c.logs)?;
         file.faas.apply(&mut c.faas)?;
@@ -389,6 +417,9 @@ struct FileQuery {
     lookback_delta: Option<String>,
     timeout: Option<String>,
     max_samples: Option<usize>,
+    max_depth: Option<usize>,
+    max_concurrent: Option<usize>,
+    max_queued: Option<usize>,
 }
 
 #[cfg(test)]

@@ -11,5 +11,6 @@ mod ingest_remote_write;
 mod ingest_server;
 mod ingest_support;
 mod origin;
+mod query_limits;
 mod real_server;
 mod time_sanity;

@@ -10,6 +10,8 @@ use promql_parser::parser::{Expr, SubqueryExpr};
 use crate::model::{Labels, Sample, SeriesSamples};
 use crate::query::Queryable;
 
+use super::control::QueryControl;
+use super::depth::{check_depth, DEFAULT_MAX_DEPTH};
 use super::error::PromqlError;
 use super::parse::{at_ms, duration_ms, offset_ms, parse_expr, unparen};
 use super::result::{InstantSample, QueryResult, QueryStats, Value};
@@ -33,15 +35,19 @@ pub struct EngineOptions {
     pub timeout: Duration,
     /// Most samples a query may load from storage and produce, to bound memory.
     pub max_samples: usize,
+    /// Deepest nesting a query may have (see [`check_depth`]); deeper ones are refused
+    /// before parsing, as they would overflow the stack.
+    pub max_depth: usize,
 }
 
 impl Default for EngineOptions {
-    /// Prometheus' defaults: 5m lookback, 2m timeout, 50 million samples.
+    /// Prometheus' defaults: 5m lookback, 2m timeout, 50 million samples; depth 200.
     fn default() -> Self {
         EngineOptions {
             lookback_delta: Duration::from_secs(300),
             timeout: Duration::from_secs(120),
             max_samples: 50_000_000,
+            max_depth: DEFAULT_MAX_DEPTH,
         }
     }
 }
@@ -66,10 +72,21 @@ impl Engine {
         expr: &str,
         time_ms: i64,
     ) -> Result<QueryResult, PromqlError> {
+        self.instant_query_with(q, expr, time_ms, &QueryControl::default())
+    }
+
+    /// [`Engine::instant_query`] bounded also by the caller's deadline and cancel flag.
+    pub fn instant_query_with(
+        &self,
+        q: &dyn Queryable,
+        expr: &str,
+        time_ms: i64,
+        ctl: &QueryControl,
+    ) -> Result<QueryResult, PromqlError> {
         let started = Instant::now();
-        let ast = parse_expr(expr)?;
+        let ast = self.parse(expr)?;
         let grid = Grid::instant(time_ms);
-        let mut ev = Evaluator::new(q, &self.opts, started, time_ms, time_ms);
+        let mut ev = Evaluator::new(q, &self.opts, ctl, started, time_ms, time_ms);
         let val = ev.eval(&ast, &grid)?;
         let value = match val {
             Val::Scalar(v) => Value::Scalar {
@@ -109,6 +126,19 @@ impl Engine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<QueryResult, PromqlError> {
+        self.range_query_with(q, expr, start_ms, end_ms, step_ms, &QueryControl::default())
+    }
+
+    /// [`Engine::range_query`] bounded also by the caller's deadline and cancel flag.
+    pub fn range_query_with(
+        &self,
+        q: &dyn Queryable,
+        expr: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        ctl: &QueryControl,
+    ) -> Result<QueryResult, PromqlError> {
         let started = Instant::now();
         if step_ms <= 0 {
             return Err(PromqlError::BadData(format!(
@@ -127,13 +157,13 @@ impl Engine {
                 "exceeded maximum resolution of {MAX_POINTS_PER_SERIES} points per timeseries (step {step_ms}ms). Try decreasing the query resolution"
             )));
         }
-        let ast = parse_expr(expr)?;
+        let ast = self.parse(expr)?;
         let grid = Grid {
             start: start_ms,
             end: end_ms,
             step: step_ms,
         };
-        let mut ev = Evaluator::new(q, &self.opts, started, start_ms, end_ms);
+        let mut ev = Evaluator::new(q, &self.opts, ctl, started, start_ms, end_ms);
         let val = ev.eval(&ast, &grid)?;
         let series = match val {
             Val::Scalar(v) => {
@@ -155,6 +185,17 @@ impl Engine {
             }
         };
         Ok(ev.finish(expr, Value::Matrix(series), started))
+    }
+
+    /// Parses `expr` after checking its nesting against the engine's limit.
+    pub fn parse(&self, expr: &str) -> Result<promql_parser::parser::Expr, PromqlError> {
+        check_depth(expr, self.opts.max_depth)?;
+        parse_expr(expr)
+    }
+
+    /// The options this engine was built with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
     }
 }
 
@@ -232,6 +273,9 @@ fn assemble_matrix(
     let mut keep_alive: Vec<Arc<Labels>> = Vec::new();
     let mut total = 0usize;
     for (i, step) in steps.into_iter().enumerate() {
+        if i % 64 == 0 {
+            ev.check_deadline()?;
+        }
         let t = grid.t(i);
         total += step.len();
         for e in step {
@@ -282,6 +326,8 @@ pub(crate) struct Evaluator<'a> {
     pub query_end: i64,
     /// `None` when the timeout is too large to represent: no deadline.
     deadline: Option<Instant>,
+    /// Set by the caller when nobody waits for the answer any more.
+    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
     max_samples: usize,
     samples: usize,
     samples_loaded: usize,
@@ -292,16 +338,23 @@ impl<'a> Evaluator<'a> {
     fn new(
         q: &'a dyn Queryable,
         opts: &EngineOptions,
+        ctl: &QueryControl,
         started: Instant,
         query_start: i64,
         query_end: i64,
     ) -> Self {
+        let own = started.checked_add(opts.timeout);
+        let deadline = match (own, ctl.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         Evaluator {
             q,
             lookback_ms: duration_ms(&opts.lookback_delta),
             query_start,
             query_end,
-            deadline: started.checked_add(opts.timeout),
+            deadline,
+            cancel: ctl.cancel.clone(),
             max_samples: opts.max_samples,
             samples: 0,
             samples_loaded: 0,
@@ -325,8 +378,16 @@ impl<'a> Evaluator<'a> {
         QueryResult { value, stats }
     }
 
-    /// Fails with [`PromqlError::Timeout`] once the deadline has passed.
+    /// Fails with [`PromqlError::Cancelled`] once the caller gave up, with
+    /// [`PromqlError::Timeout`] once the deadline has passed. Called at loop boundaries.
     pub fn check_deadline(&self) -> Result<(), PromqlError> {
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Err(PromqlError::Cancelled);
+        }
         if self.deadline.is_some_and(|d| Instant::now() > d) {
             return Err(PromqlError::Timeout);
         }

@@ -21,6 +21,19 @@ pub enum PromqlError {
     /// matching, duplicate label sets, an invalid function argument).
     #[error("{0}")]
     Execution(String),
+    /// The query nests deeper than the engine allows (checked on the text, before parsing).
+    #[error(
+        "query nesting depth {found} exceeds the limit of {limit} (query.max_depth): simplify the expression"
+    )]
+    TooDeep {
+        /// The configured limit.
+        limit: usize,
+        /// The depth found (an upper bound of the expression tree's depth).
+        found: usize,
+    },
+    /// The caller gave up (the HTTP client went away) and evaluation stopped.
+    #[error("query was canceled")]
+    Cancelled,
     /// The query ran longer than the engine's timeout.
     #[error("query timed out in expression evaluation")]
     Timeout,
@@ -43,10 +56,11 @@ impl From<ReadError> for PromqlError {
 
 impl PromqlError {
     /// The `errorType` Prometheus' HTTP API reports for this error: `bad_data`, `execution`,
-    /// `timeout` or `internal`.
+    /// `timeout`, `canceled` or `internal`.
     pub fn error_type(&self) -> &'static str {
         match self {
-            PromqlError::Parse { .. } | PromqlError::BadData(_) => "bad_data",
+            PromqlError::Parse { .. } | PromqlError::BadData(_) | PromqlError::TooDeep { .. } => "bad_data",
+            PromqlError::Cancelled => "canceled",
             PromqlError::Execution(_) | PromqlError::TooManySamples(_) => "execution",
             PromqlError::Timeout => "timeout",
             PromqlError::Read(_) => "internal",

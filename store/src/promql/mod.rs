@@ -11,9 +11,12 @@
 
 mod aggregate;
 mod binary;
+mod control;
+mod depth;
 mod engine;
 mod error;
 mod functions;
+mod limiter;
 mod memstorage;
 mod parse;
 pub mod promqltest;
@@ -21,8 +24,11 @@ mod result;
 mod selector;
 mod value;
 
+pub use control::QueryControl;
+pub use depth::{check_depth, nesting_depth, DEFAULT_MAX_DEPTH};
 pub use engine::{Engine, EngineOptions};
 pub use error::PromqlError;
+pub use limiter::{AdmitError, Lane, LimiterStats, Observer, Permit, QueryLimiter};
 pub use memstorage::MemStorage;
 pub use parse::parse_matchers;
 pub use result::{InstantSample, QueryResult, QueryStats, Value};

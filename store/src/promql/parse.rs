@@ -31,7 +31,8 @@ fn register_extra_functions() {
     });
 }
 
-/// Parses a PromQL expression into the parser's AST.
+/// Parses a PromQL expression into the parser's AST. The caller has checked its depth
+/// ([`super::depth::check_depth`]): the parser and the AST recurse.
 pub(crate) fn parse_expr(expr: &str) -> Result<Expr, PromqlError> {
     register_extra_functions();
     parser::parse(expr).map_err(|message| {
@@ -63,6 +64,7 @@ fn position_of(message: &str) -> Option<usize> {
 /// label matchers. Refuses anything that is not a plain vector selector, and selectors with
 /// `or` groups, offsets or `@` modifiers.
 pub fn parse_matchers(selector: &str) -> Result<Vec<LabelMatcher>, PromqlError> {
+    super::depth::check_depth(selector, super::depth::DEFAULT_MAX_DEPTH)?;
     let expr = parse_expr(selector)?;
     match expr {
         Expr::VectorSelector(vs) => {

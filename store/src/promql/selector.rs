@@ -2,7 +2,7 @@
 //! step's window start to the last step's end) and the steps are then answered by walking the
 //! sorted samples, never by one storage call per step.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use promql_parser::parser::{MatrixSelector, VectorSelector};
@@ -14,7 +14,17 @@ use super::error::PromqlError;
 use super::parse::{at_ms, duration_ms, offset_ms, selector_matchers};
 use super::value::{check_steps, Elem, Grid, LabelMemo, RangeData, RangeSeries, StepVec};
 
-/// Reads every series matching `vs` with samples in `[start, end]`; `or` groups are merged.
+/// Shortest time slice read from storage at once. A selector's range is read slice by slice
+/// (at most [`MAX_SLICES`] of them) and counted against the sample limit, the deadline and
+/// the cancel flag after each: a query over the limit fails after reading one slice past
+/// it, not after materialising everything.
+const MIN_SLICE_MS: i64 = 6 * 3_600_000;
+
+/// Most slices one selector's range is cut into (wide ranges get wider slices).
+const MAX_SLICES: i64 = 64;
+
+/// Reads every series matching `vs` with samples in `[start, end]`, sorted by labels; `or`
+/// groups are merged (the first group's copy of a series wins).
 fn load(
     ev: &mut Evaluator<'_>,
     vs: &VectorSelector,
@@ -22,27 +32,59 @@ fn load(
     end: i64,
 ) -> Result<Vec<SeriesSamples>, PromqlError> {
     let groups = selector_matchers(vs)?;
-    let mut out: Vec<SeriesSamples> = Vec::new();
-    if groups.len() == 1 {
+    let span = i128::from(end) - i128::from(start);
+    let width = i128::from(MIN_SLICE_MS).max(span / i128::from(MAX_SLICES) + 1);
+    if groups.len() == 1 && span < width {
+        // One read: nothing to merge.
+        let mut out = Vec::new();
         for g in &groups {
             out = ev.q.select(g, start, end)?;
         }
-    } else {
-        let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        let samples = out.iter().map(|s| s.samples.len()).sum();
+        ev.account_loaded(out.len(), samples)?;
+        return Ok(out);
+    }
+    let mut out: Vec<SeriesSamples> = Vec::new();
+    // Series index by labels, and the slice that last added samples to it.
+    let mut index: HashMap<Labels, (usize, usize)> = HashMap::new();
+    let mut from = start;
+    let mut slice = 0usize;
+    loop {
+        let to = if i128::from(end) - i128::from(from) >= width {
+            i64::try_from(i128::from(from) + width - 1).unwrap_or(end)
+        } else {
+            end
+        };
+        slice += 1;
+        let (mut new_series, mut samples) = (0usize, 0usize);
         for g in &groups {
-            for s in ev.q.select(g, start, end)? {
-                merged.entry(s.labels).or_insert(s.samples);
+            for s in ev.q.select(g, from, to)? {
+                match index.get_mut(&s.labels) {
+                    // Already read from an earlier `or` group in this slice.
+                    Some((_, last)) if *last == slice => {}
+                    Some((i, last)) => {
+                        *last = slice;
+                        if let Some(dst) = out.get_mut(*i) {
+                            samples += s.samples.len();
+                            dst.samples.extend(s.samples);
+                        }
+                    }
+                    None => {
+                        new_series += 1;
+                        samples += s.samples.len();
+                        index.insert(s.labels.clone(), (out.len(), slice));
+                        out.push(s);
+                    }
+                }
             }
         }
-        for (labels, samples) in merged {
-            out.push(SeriesSamples { labels, samples });
+        ev.account_loaded(new_series, samples)?;
+        if to >= end {
+            break;
         }
+        from = to + 1;
     }
-    let mut total = 0usize;
-    for s in &out {
-        total += s.samples.len();
-    }
-    ev.account_loaded(out.len(), total)?;
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
     Ok(out)
 }
 

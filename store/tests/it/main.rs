@@ -11,5 +11,6 @@ mod promql_api;
 mod promqltest;
 mod pyarrow_block;
 mod pyarrow_spans;
+mod query_limits;
 mod time_sanity;
 mod wal;

@@ -27,6 +27,9 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, args: &[&Expr], grid: &Grid) -> Resul
     let mut groups: Vec<Arc<Labels>> = Vec::new();
     let mut out: Vec<StepVec> = Vec::with_capacity(v.len());
     for (i, step) in v.iter().enumerate() {
+        if i % 64 == 0 {
+            ev.check_deadline()?;
+        }
         let mut buckets: Vec<Vec<(f64, f64)>> = Vec::new();
         let mut order: Vec<usize> = Vec::new();
         for e in step {

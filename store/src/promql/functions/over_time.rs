@@ -45,6 +45,9 @@ pub(super) fn eval(
         let mut out: Vec<StepVec> = Vec::with_capacity(grid.len());
         let mut cursors: Vec<(usize, usize)> = vec![(0, 0); rd.series.len()];
         for i in 0..grid.len() {
+            if i % 64 == 0 {
+                ev.check_deadline()?;
+            }
             let (start, end) = rd.window(grid.t(i));
             let mut any = false;
             for (s, (lo, hi)) in rd.series.iter().zip(cursors.iter_mut()) {

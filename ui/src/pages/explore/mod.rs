@@ -145,9 +145,9 @@ fn failure(q: &str, e: QueryError) -> (StatusCode, Outcome) {
             StatusCode::BAD_REQUEST,
             Outcome::Parse(located(q, message, position)),
         ),
-        QueryError::Promql(e @ (PromqlError::BadData(_) | PromqlError::Execution(_))) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, Outcome::Failed(e.to_string()))
-        }
+        QueryError::Promql(
+            e @ (PromqlError::BadData(_) | PromqlError::Execution(_) | PromqlError::TooDeep { .. }),
+        ) => (StatusCode::UNPROCESSABLE_ENTITY, Outcome::Failed(e.to_string())),
         QueryError::Promql(e @ (PromqlError::Timeout | PromqlError::TooManySamples(_))) => {
             (StatusCode::SERVICE_UNAVAILABLE, Outcome::Failed(e.to_string()))
         }
