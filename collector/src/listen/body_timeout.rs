@@ -1,0 +1,92 @@
+//! The request-body deadline: a body must arrive whole within `listen.request_body_timeout`
+//! of its headers. A stalled upload is answered 408 and its connection closed, so bodies that
+//! never finish cannot pile up until descriptors or memory run out.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
+
+/// The error a body yields once its deadline passed.
+#[derive(Debug, thiserror::Error)]
+#[error("request body not received within {0:?} (listen.request_body_timeout)")]
+pub struct BodyTimeout(pub Duration);
+
+/// A request body that fails with [`BodyTimeout`] once `deadline` passes before its end.
+pub struct DeadlineBody {
+    inner: Body,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    limit: Duration,
+    fired: Arc<AtomicBool>,
+}
+
+impl HttpBody for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.fired.load(Ordering::Relaxed) {
+            return Poll::Ready(Some(Err(BodyTimeout(this.limit).into())));
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.fired.store(true, Ordering::Relaxed);
+                    Poll::Ready(Some(Err(BodyTimeout(this.limit).into())))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Middleware: gives the request body its deadline; when it passed, the answer is 408 with
+/// `Connection: close` whatever the handler made of the failed read.
+pub async fn limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let fired = Arc::new(AtomicBool::new(false));
+    let body_fired = fired.clone();
+    let req = req.map(|inner| {
+        Body::new(DeadlineBody {
+            inner,
+            sleep: Box::pin(tokio::time::sleep(limit)),
+            limit,
+            fired: body_fired,
+        })
+    });
+    let response = next.run(req).await;
+    if !fired.load(Ordering::Relaxed) {
+        return response;
+    }
+    let mut response = (StatusCode::REQUEST_TIMEOUT, BodyTimeout(limit).to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
