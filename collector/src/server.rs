@@ -46,7 +46,7 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
     ])?;
     let tls = ReloadingTls::load(&config.tls).context("loading the [tls] files")?;
     match crate::listen::nofile::raise_nofile_limit() {
-        Ok(limit) => info!(open_files = ?limit, "open-file limit (RLIMIT_NOFILE) raised to the hard limit"),
+        Ok(limit) => info!(open_files = ?limit, "open-file limit (RLIMIT_NOFILE), at the hard limit"),
         Err(e) => warn!(error = %e, "could not raise the open-file limit"),
     }
     let _data_dir_lock = DataDirLock::acquire(&config.data_dir)?;

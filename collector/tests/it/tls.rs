@@ -266,13 +266,15 @@ async fn grpc_export(addr: SocketAddr, ca: &Path, identity: Option<(&Path, &Path
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_agent_ships_to_a_tls_collector_trusting_a_configured_ca() {
+async fn the_agent_ships_to_an_mtls_collector_with_a_private_ca_and_its_certificate() {
     let certs = make_certs();
+    let (agent_cert, agent_key) = make_client_cert(&certs, "agent-1");
     let client = https_client(&certs.ca, None);
-    let (c, k) = (certs.cert.clone(), certs.key.clone());
+    let (c, k, ca) = (certs.cert.clone(), certs.key.clone(), certs.ca.clone());
     let server = start("https", &client, move |config| {
         config.tls.cert_file = Some(c);
         config.tls.key_file = Some(k);
+        config.tls.client_ca_file = Some(ca);
     })
     .await;
     let cfg = server.config.clone();
@@ -282,6 +284,8 @@ async fn the_agent_ships_to_a_tls_collector_trusting_a_configured_ca() {
     agent.agent.interval = Duration::from_millis(500);
     agent.export.endpoint = format!("https://localhost:{}", cfg.otlp_grpc_addr.port());
     agent.export.tls_ca_file = certs.ca.display().to_string();
+    agent.export.tls_cert_file = agent_cert.display().to_string();
+    agent.export.tls_key_file = agent_key.display().to_string();
     agent.export.flush_interval = Duration::from_millis(200);
     let running = didban_agent::runner::Agent::start(&agent).unwrap();
     let query = server.url("https", cfg.http_addr, "/api/v1/query?query=node_load1");
