@@ -65,11 +65,17 @@ impl HttpBody for DeadlineBody {
 }
 
 /// Middleware: gives the request body its deadline; when it passed, the answer is 408 with
-/// `Connection: close` whatever the handler made of the failed read.
+/// `Connection: close` whatever the handler made of the failed read (for gRPC: status
+/// `DEADLINE_EXCEEDED`, which OTLP clients retry).
 pub async fn limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
     if req.body().is_end_stream() {
         return next.run(req).await;
     }
+    let grpc = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
     let fired = Arc::new(AtomicBool::new(false));
     let body_fired = fired.clone();
     let req = req.map(|inner| {
@@ -84,9 +90,74 @@ pub async fn limit(State(limit): State<Duration>, req: Request, next: Next) -> R
     if !fired.load(Ordering::Relaxed) {
         return response;
     }
+    if grpc {
+        return grpc_deadline_exceeded(limit);
+    }
     let mut response = (StatusCode::REQUEST_TIMEOUT, BodyTimeout(limit).to_string()).into_response();
     response
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
+}
+
+/// A trailers-only gRPC answer: `DEADLINE_EXCEEDED` with the reason.
+fn grpc_deadline_exceeded(limit: Duration) -> Response {
+    let mut response = Response::new(Body::empty());
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    h.insert("grpc-status", HeaderValue::from_static("4"));
+    if let Ok(message) = HeaderValue::from_str(&BodyTimeout(limit).to_string()) {
+        h.insert("grpc-message", message);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use axum::routing::post;
+    use axum::Router;
+    use futures::StreamExt;
+    use tower::ServiceExt;
+
+    /// A body that sends two bytes and then never another nor its end.
+    fn stalled() -> Body {
+        let first = futures::stream::once(async { Ok::<_, std::io::Error>(Bytes::from_static(b"ab")) });
+        Body::from_stream(first.chain(futures::stream::pending()))
+    }
+
+    async fn send(content_type: &str, body: Body) -> Response {
+        let app = Router::new()
+            .route(
+                "/",
+                post(|body: Bytes| async move { format!("{} bytes", body.len()) }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                Duration::from_millis(100),
+                limit,
+            ));
+        let req = Request::post("/")
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body)
+            .unwrap();
+        app.oneshot(req).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_stalled_body_gets_408_and_close_or_grpc_deadline_exceeded() {
+        let r = send("application/x-protobuf", stalled()).await;
+        assert_eq!(r.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(r.headers()[header::CONNECTION], "close");
+        let r = send("application/grpc", stalled()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["grpc-status"], "4");
+        assert!(r.headers()["grpc-message"]
+            .to_str()
+            .unwrap()
+            .contains("listen.request_body_timeout"));
+        // A body that arrives in time is untouched.
+        let r = send("application/x-protobuf", Body::from("hello")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
 }
