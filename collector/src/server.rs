@@ -198,6 +198,7 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
             }),
         limits: config.listen.clone(),
         name: name.key(),
+        metrics: state.metrics.clone(),
     };
     let http_task = tokio::spawn(serve(
         listener(http, ListenerName::Http),
@@ -215,6 +216,7 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
             tls: None,
             limits: config.listen.clone(),
             name: "host_collector_grpc",
+            metrics: state.metrics.clone(),
         };
         tokio::spawn(serve(plain, grpc_router.clone(), stop.clone()))
     });

@@ -10,6 +10,16 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// `didban_connections_closed_total`: connections (or requests) the server cut, by listener
+/// and reason (`body_timeout`, `idle`, `handshake_failed`, `handshake_timeout`).
+pub const CLOSED: (&str, &str) = (
+    "didban_connections_closed_total",
+    "Connections closed by the server's limits, by listener and reason (body_timeout, idle, handshake_failed, handshake_timeout).",
+);
+
+/// `didban_connections_open`: connections open now, by listener.
+pub const OPEN: (&str, &str) = ("didban_connections_open", "Connections open now, by listener.");
+
 /// One connection's activity, shared by its socket wrapper, its requests and its watchdog.
 #[derive(Debug)]
 pub struct Activity {

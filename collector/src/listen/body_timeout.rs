@@ -16,6 +16,20 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 
+use super::activity::CLOSED;
+use crate::selfmon::SelfMetrics;
+
+/// The deadline of one listener and where its cuts are counted.
+#[derive(Debug, Clone)]
+pub struct BodyLimit {
+    /// `listen.request_body_timeout`.
+    pub limit: Duration,
+    /// Counts `didban_connections_closed_total{reason="body_timeout"}`.
+    pub metrics: Arc<SelfMetrics>,
+    /// The listener's name, the counter's `listener` label.
+    pub listener: &'static str,
+}
+
 /// The error a body yields once its deadline passed.
 #[derive(Debug, thiserror::Error)]
 #[error("request body not received within {0:?} (listen.request_body_timeout)")]
@@ -67,7 +81,8 @@ impl HttpBody for DeadlineBody {
 /// Middleware: gives the request body its deadline; when it passed, the answer is 408 with
 /// `Connection: close` whatever the handler made of the failed read (for gRPC: status
 /// `DEADLINE_EXCEEDED`, which OTLP clients retry).
-pub async fn limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+pub async fn limit(State(cfg): State<Arc<BodyLimit>>, req: Request, next: Next) -> Response {
+    let limit = cfg.limit;
     if req.body().is_end_stream() {
         return next.run(req).await;
     }
@@ -90,6 +105,12 @@ pub async fn limit(State(limit): State<Duration>, req: Request, next: Next) -> R
     if !fired.load(Ordering::Relaxed) {
         return response;
     }
+    cfg.metrics.inc(
+        CLOSED.0,
+        CLOSED.1,
+        &[("listener", cfg.listener), ("reason", "body_timeout")],
+        1.0,
+    );
     if grpc {
         return grpc_deadline_exceeded(limit);
     }
@@ -134,7 +155,11 @@ mod tests {
                 post(|body: Bytes| async move { format!("{} bytes", body.len()) }),
             )
             .layer(axum::middleware::from_fn_with_state(
-                Duration::from_millis(100),
+                Arc::new(BodyLimit {
+                    limit: Duration::from_millis(100),
+                    metrics: Arc::new(SelfMetrics::new()),
+                    listener: "test",
+                }),
                 limit,
             ));
         let req = Request::post("/")

@@ -20,10 +20,13 @@ use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
 use tracing::{debug, warn};
 
-use super::activity::{Activity, Tracked};
-use super::body_timeout;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::activity::{Activity, Tracked, CLOSED, OPEN};
+use super::body_timeout::{self, BodyLimit};
 use super::tls::ReloadingTls;
 use crate::config::listen::ListenConfig;
+use crate::selfmon::SelfMetrics;
 use crate::shutdown::stopped;
 
 /// TLS for one listener: the reloading configuration and whether client certificates are
@@ -44,8 +47,40 @@ pub struct Listener {
     pub tls: Option<ListenerTls>,
     /// Limits and timeouts.
     pub limits: ListenConfig,
-    /// Its name in logs (`http`, `otlp_http`, `otlp_grpc`).
+    /// Its name in logs and in the `listener` label (`http_addr`, `otlp_http_addr`, …).
     pub name: &'static str,
+    /// Where open connections and cuts are counted (`didban_connections_*`).
+    pub metrics: Arc<SelfMetrics>,
+}
+
+/// Counts what one listener's connections do, for `/metrics`.
+struct Counts {
+    metrics: Arc<SelfMetrics>,
+    listener: &'static str,
+    open: AtomicUsize,
+}
+
+impl Counts {
+    fn opened(&self) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        self.publish();
+    }
+
+    fn closed(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let n = self.open.load(Ordering::Relaxed) as f64;
+        self.metrics
+            .set(OPEN.0, OPEN.1, &[("listener", self.listener)], n);
+    }
+
+    fn cut(&self, reason: &str) {
+        let labels = [("listener", self.listener), ("reason", reason)];
+        self.metrics.inc(CLOSED.0, CLOSED.1, &labels, 1.0);
+    }
 }
 
 /// How often a connection checks whether it went idle.
@@ -59,9 +94,19 @@ fn idle_check_period(idle: Duration) -> Duration {
 pub async fn serve(listener: Listener, router: Router, stop: watch::Receiver<bool>) -> std::io::Result<()> {
     let limits = listener.limits.clone();
     let router = router.layer(axum::middleware::from_fn_with_state(
-        limits.request_body_timeout,
+        Arc::new(BodyLimit {
+            limit: limits.request_body_timeout,
+            metrics: listener.metrics.clone(),
+            listener: listener.name,
+        }),
         body_timeout::limit,
     ));
+    let counts = Arc::new(Counts {
+        metrics: listener.metrics.clone(),
+        listener: listener.name,
+        open: AtomicUsize::new(0),
+    });
+    counts.publish();
     let max = limits
         .max_connections
         .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
@@ -93,10 +138,14 @@ pub async fn serve(listener: Listener, router: Router, stop: watch::Receiver<boo
             remote,
             limits: limits.clone(),
             stop: stop.clone(),
+            counts: counts.clone(),
         };
         let tls = listener.tls.clone();
+        counts.opened();
+        let counts = counts.clone();
         tokio::spawn(async move {
             conn.run(tcp, tls).await;
+            counts.closed();
             drop(permit);
         });
     }
@@ -112,6 +161,7 @@ struct Conn {
     remote: SocketAddr,
     limits: ListenConfig,
     stop: watch::Receiver<bool>,
+    counts: Arc<Counts>,
 }
 
 impl Conn {
@@ -124,8 +174,14 @@ impl Conn {
         let acceptor = tls.source.acceptor(tls.client_auth);
         match tokio::time::timeout(self.limits.header_read_timeout, acceptor.accept(io)).await {
             Ok(Ok(stream)) => self.drive(stream, activity).await,
-            Ok(Err(e)) => debug!(remote = %self.remote, error = %e, "TLS handshake failed"),
-            Err(_) => debug!(remote = %self.remote, "TLS handshake timed out"),
+            Ok(Err(e)) => {
+                self.counts.cut("handshake_failed");
+                debug!(remote = %self.remote, error = %e, "TLS handshake failed");
+            }
+            Err(_) => {
+                self.counts.cut("handshake_timeout");
+                debug!(remote = %self.remote, "TLS handshake timed out");
+            }
         }
     }
 
@@ -140,6 +196,7 @@ impl Conn {
             remote,
             limits,
             stop,
+            counts,
         } = self;
         let stopping = stopped(stop);
         tokio::pin!(stopping);
@@ -190,6 +247,7 @@ impl Conn {
                         return;
                     }
                     debug!(remote = %remote, "closing an idle connection");
+                    counts.cut("idle");
                     idle_since_drain = true;
                     if !draining {
                         draining = true;

@@ -379,6 +379,25 @@ async fn stalled_uploads_are_cut_and_do_not_starve_other_clients() {
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
         assert!(answer.contains("listen.request_body_timeout"), "{answer}");
     }
+    // Each cut is counted for /metrics.
+    let text = client
+        .get(format!("http://{}/metrics", cfg.http_addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let cut = text
+        .lines()
+        .find(|l| {
+            l.starts_with("didban_connections_closed_total{")
+                && l.contains(r#"listener="otlp_http_addr""#)
+                && l.contains(r#"reason="body_timeout""#)
+        })
+        .unwrap_or_else(|| panic!("no body_timeout count in:\n{text}"));
+    assert!(cut.ends_with(" 16"), "{cut}");
+    assert!(text.contains("didban_connections_open{"), "{text}");
     // A connection that never sends a request, and one idle after a request, are closed.
     let silent_since = std::time::Instant::now();
     let mut silent = TcpStream::connect(cfg.http_addr).await.unwrap();
