@@ -20,7 +20,45 @@ pub fn http_client(
     ca_file: &str,
     tls_info: bool,
 ) -> Result<reqwest::Client, String> {
+    client_with_identity(timeout, ca_file, tls_info, None)
+}
+
+/// A client certificate and its private key (PEM), presented to a collector that requires one.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    /// The certificate chain, leaf first.
+    pub cert: Vec<u8>,
+    /// Its private key.
+    pub key: Vec<u8>,
+}
+
+/// The client certificate and key in `cert_file` and `key_file` (PEM), for a collector that
+/// requires one (mTLS); `None` when both are empty. Errors name the file.
+pub fn client_identity(cert_file: &str, key_file: &str) -> Result<Option<ClientIdentity>, String> {
+    if cert_file.is_empty() && key_file.is_empty() {
+        return Ok(None);
+    }
+    let cert = std::fs::read(cert_file).map_err(|e| format!("reading tls_cert_file {cert_file}: {e}"))?;
+    let key = std::fs::read(key_file).map_err(|e| format!("reading tls_key_file {key_file}: {e}"))?;
+    Ok(Some(ClientIdentity { cert, key }))
+}
+
+/// Like [`http_client`], presenting `identity` (certificate and key PEM) when the server asks
+/// for a client certificate.
+pub fn client_with_identity(
+    timeout: std::time::Duration,
+    ca_file: &str,
+    tls_info: bool,
+    identity: Option<&ClientIdentity>,
+) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder().timeout(timeout).tls_info(tls_info);
+    if let Some(id) = identity {
+        let mut pem = id.cert.clone();
+        pem.push(b'\n');
+        pem.extend_from_slice(&id.key);
+        let id = reqwest::Identity::from_pem(&pem).map_err(|e| format!("tls_cert_file/tls_key_file: {e}"))?;
+        builder = builder.identity(id);
+    }
     if !ca_file.is_empty() {
         let pem = read_ca(ca_file)?;
         let certs =

@@ -2,8 +2,6 @@
 //! background tasks (maintenance, self-monitoring, alerting, the host collector) and shuts
 //! everything down in order on SIGTERM/SIGINT.
 
-use std::future::IntoFuture;
-
 use anyhow::Context;
 use axum::routing::get;
 use axum::Router;
@@ -12,8 +10,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::config::listen::ListenerName;
 use crate::config::Config;
 use crate::datadir::DataDirLock;
+use crate::listen::serve::{serve, Listener, ListenerTls};
+use crate::listen::tls::ReloadingTls;
 use crate::shutdown::{stopped, wait_for_signal};
 use crate::state::AppState;
 use crate::stores::{self, Stores};
@@ -33,12 +34,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 /// Like [`run`], but stops when `stop` turns true; tests drive it directly.
-pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    // Served over HTTPS, the session cookie must never travel over plain HTTP.
+    if config.tls.on(ListenerName::Http) {
+        config.auth.secure_cookies = true;
+    }
     let auth_settings = config.auth.resolve(&[
         ("http_addr", config.http_addr),
         ("otlp_http_addr", config.otlp_http_addr),
         ("otlp_grpc_addr", config.otlp_grpc_addr),
     ])?;
+    let tls = ReloadingTls::load(&config.tls).context("loading the [tls] files")?;
+    match crate::listen::nofile::raise_nofile_limit() {
+        Ok(limit) => info!(open_files = ?limit, "open-file limit (RLIMIT_NOFILE), at the hard limit"),
+        Err(e) => warn!(error = %e, "could not raise the open-file limit"),
+    }
     let _data_dir_lock = DataDirLock::acquire(&config.data_dir)?;
     let auth = open_auth(&config, auth_settings)?;
     let stores_config = config.clone();
@@ -66,7 +76,12 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
 
     let alerting = if config.alerting.is_enabled() {
         let storage: std::sync::Arc<dyn didban_alerting::eval::RuleStorage> = state.stores.metrics.clone();
-        let external_url = format!("http://{}", local(&http));
+        let scheme = if config.tls.on(ListenerName::Http) {
+            "https"
+        } else {
+            "http"
+        };
+        let external_url = format!("{scheme}://{}", local(&http));
         Some(
             didban_alerting::Alerting::new(
                 &config.alerting,
@@ -111,6 +126,9 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         .layer(axum::middleware::from_fn_with_state(
             auth.clone(),
             didban_auth::resolve,
+        ))
+        .layer(axum::middleware::from_fn(
+            crate::listen::headers::security_headers,
         ));
     let otlp_router = ingest::otlp_http_router(state.clone())
         .fallback_service(didban_auth::not_found(Require::ingest()))
@@ -119,7 +137,35 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
             didban_auth::resolve,
         ));
 
-    let grpc_addr = otlp_grpc.local_addr().context("reading the OTLP/gRPC address")?;
+    let grpc_check: Option<ingest::grpc::IngestCheck> = if auth.settings().required {
+        let a = auth.clone();
+        Some(std::sync::Arc::new(move |value: Option<&str>| {
+            a.ingest_allowed(value)
+        }))
+    } else {
+        None
+    };
+    let grpc_router = ingest::otlp_grpc_router(state.clone(), grpc_check);
+    // With TLS on the gRPC port, the in-process host collector ships over a plain listener on
+    // loopback instead (an ephemeral port, still behind the ingest token when sign-in is
+    // required): it has no client certificate and the server's certificate names the public
+    // host, not 127.0.0.1.
+    let mut internal_grpc = None;
+    let mut grpc_addr = otlp_grpc.local_addr().context("reading the OTLP/gRPC address")?;
+    if config.host_metrics.enabled && config.tls.on(ListenerName::OtlpGrpc) {
+        let loopback: std::net::IpAddr = if grpc_addr.is_ipv6() {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        };
+        let internal = TcpListener::bind((loopback, 0))
+            .await
+            .context("binding the host collector's loopback OTLP/gRPC listener")?;
+        grpc_addr = internal
+            .local_addr()
+            .context("reading the loopback OTLP/gRPC address")?;
+        internal_grpc = Some(internal);
+    }
     // The in-process host collector authenticates with a token that exists only in this
     // process's memory (never written anywhere, new at each start).
     let host_token = if auth.settings().required {
@@ -137,36 +183,47 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
         stop.clone(),
     ));
     let alerting_task = alerting.map(|a| tokio::spawn(a.run(stop.clone())));
+    let tls_watch = tls
+        .clone()
+        .map(|t| tokio::spawn(t.watch(config.tls.reload_interval, stop.clone())));
 
-    let http_task = tokio::spawn(
-        axum::serve(
-            http,
-            main_router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(stop.clone()))
-        .into_future(),
-    );
-    let otlp_http_task = tokio::spawn(
-        axum::serve(
-            otlp_http,
-            otlp_router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(stop.clone()))
-        .into_future(),
-    );
-    let grpc_check: Option<ingest::grpc::IngestCheck> = if auth.settings().required {
-        let a = auth.clone();
-        Some(std::sync::Arc::new(move |value: Option<&str>| {
-            a.ingest_allowed(value)
-        }))
-    } else {
-        None
+    let listener = |tcp: TcpListener, name: ListenerName| Listener {
+        tcp,
+        tls: tls
+            .as_ref()
+            .filter(|_| config.tls.on(name))
+            .map(|source| ListenerTls {
+                source: source.clone(),
+                client_auth: config.tls.client_auth_on(name),
+            }),
+        limits: config.listen.clone(),
+        name: name.key(),
+        metrics: state.metrics.clone(),
     };
-    let grpc_task = tokio::spawn(ingest::serve_otlp_grpc(
-        state.clone(),
-        grpc_check,
-        otlp_grpc,
-        stopped(stop.clone()),
+    let http_task = tokio::spawn(serve(
+        listener(http, ListenerName::Http),
+        main_router,
+        stop.clone(),
+    ));
+    let otlp_http_task = tokio::spawn(serve(
+        listener(otlp_http, ListenerName::OtlpHttp),
+        otlp_router,
+        stop.clone(),
+    ));
+    let internal_task = internal_grpc.map(|tcp| {
+        let plain = Listener {
+            tcp,
+            tls: None,
+            limits: config.listen.clone(),
+            name: "host_collector_grpc",
+            metrics: state.metrics.clone(),
+        };
+        tokio::spawn(serve(plain, grpc_router.clone(), stop.clone()))
+    });
+    let grpc_task = tokio::spawn(serve(
+        listener(otlp_grpc, ListenerName::OtlpGrpc),
+        grpc_router,
+        stop.clone(),
     ));
 
     // The host collector stops first, while the receivers still accept its last batch;
@@ -178,7 +235,15 @@ pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::R
     let (a, b, c) = tokio::join!(http_task, otlp_http_task, grpc_task);
     a.context("http server task")?.context("http server")?;
     b.context("otlp http server task")?.context("otlp http server")?;
-    c.context("otlp grpc server task")??;
+    c.context("otlp grpc server task")?.context("otlp grpc server")?;
+    if let Some(t) = internal_task {
+        t.await
+            .context("loopback grpc server task")?
+            .context("loopback grpc server")?;
+    }
+    if let Some(t) = tls_watch {
+        let _ = t.await;
+    }
     let _ = maintenance.await;
     let _ = self_scrape.await;
     if let Some(t) = alerting_task {

@@ -98,6 +98,54 @@ pub fn make_certs() -> Certs {
     }
 }
 
+/// A client certificate for `name` (extended key usage `clientAuth`) signed by the CA of
+/// `certs` (made by [`make_certs`]): `(cert, key)` PEM files in `certs.dir`, for mTLS tests.
+pub fn make_client_cert(certs: &Certs, name: &str) -> (PathBuf, PathBuf) {
+    let d = certs.dir.path();
+    let run = |args: &[&str]| openssl(d, args);
+    let key = format!("client-{name}.key");
+    let csr = format!("client-{name}.csr");
+    let pem = format!("client-{name}.pem");
+    let subject = format!("/CN={name}");
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+        "-subj",
+        &subject,
+    ]);
+    std::fs::write(
+        d.join("client.cnf"),
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        &pem,
+        "-days",
+        "2",
+        "-extfile",
+        "client.cnf",
+    ]);
+    (d.join(pem), d.join(key))
+}
+
 /// A chain root (10 days) → intermediate (1 day) → server certificate (3 days): the
 /// intermediate expires first. `cert` holds the server certificate followed by the
 /// intermediate, as a server sends them; `ca` is the root.

@@ -87,6 +87,11 @@ pub struct ExportConfig {
     pub bearer_token: String,
     /// PEM file of extra CAs trusted for an `https://` endpoint (besides the system's).
     pub tls_ca_file: String,
+    /// Client certificate (PEM) presented to a collector that requires one (mTLS); set
+    /// together with `tls_key_file`.
+    pub tls_cert_file: String,
+    /// Private key (PEM) of `tls_cert_file`.
+    pub tls_key_file: String,
     /// Compress request bodies with gzip.
     pub gzip: bool,
     /// Timeout of one export request.
@@ -127,6 +132,8 @@ impl Default for ExportConfig {
             protocol: Protocol::Grpc,
             bearer_token: String::new(),
             tls_ca_file: String::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
             gzip: false,
             timeout: Duration::from_secs(10),
             batch_max_samples: 5000,
@@ -190,6 +197,12 @@ impl Config {
             return Err(invalid(
                 "export.buffer_max_bytes",
                 "must be at least twice buffer_segment_bytes",
+            ));
+        }
+        if self.export.tls_cert_file.is_empty() != self.export.tls_key_file.is_empty() {
+            return Err(invalid(
+                "export.tls_cert_file",
+                "tls_cert_file and tls_key_file go together",
             ));
         }
         if !self.export.endpoint.starts_with("http://") && !self.export.endpoint.starts_with("https://") {
@@ -349,6 +362,8 @@ mod tests {
         let e = Config::parse("[export]\nendpoint = \"localhost:4317\"").unwrap_err();
         assert!(e.to_string().contains("export.endpoint"), "{e}");
         assert!(Config::parse("[export]\nendpoint = \"https://c:4317\"").is_ok());
+        let e = Config::parse("[export]\ntls_cert_file = \"/agent.pem\"").unwrap_err();
+        assert!(e.to_string().contains("tls_key_file"), "{e}");
         let e = Config::parse("[receiver]\nenabled = true").unwrap_err();
         assert!(e.to_string().contains("send to itself"), "{e}");
         let e = Config::parse("[export]\nretry_after_max = \"0s\"").unwrap_err();

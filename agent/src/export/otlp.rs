@@ -98,6 +98,8 @@ impl Transport {
             why,
         };
         let token = config.bearer_token.trim();
+        let identity =
+            crate::tls::client_identity(&config.tls_cert_file, &config.tls_key_file).map_err(bad)?;
         match config.protocol {
             Protocol::Grpc => {
                 let mut endpoint = Endpoint::from_shared(config.endpoint.clone())
@@ -109,6 +111,9 @@ impl Transport {
                     if !config.tls_ca_file.is_empty() {
                         let pem = crate::tls::read_ca(&config.tls_ca_file).map_err(bad)?;
                         tls = tls.ca_certificate(Certificate::from_pem(pem));
+                    }
+                    if let Some(id) = &identity {
+                        tls = tls.identity(tonic::transport::Identity::from_pem(&id.cert, &id.key));
                     }
                     endpoint = endpoint.tls_config(tls).map_err(|e| bad(e.to_string()))?;
                 }
@@ -128,8 +133,13 @@ impl Transport {
                 })
             }
             Protocol::Http => {
-                let client =
-                    crate::tls::http_client(config.timeout, &config.tls_ca_file, false).map_err(bad)?;
+                let client = crate::tls::client_with_identity(
+                    config.timeout,
+                    &config.tls_ca_file,
+                    false,
+                    identity.as_ref(),
+                )
+                .map_err(bad)?;
                 let mut base = config.endpoint.trim_end_matches('/');
                 for signal in [Signal::Metrics, Signal::Traces, Signal::Logs] {
                     base = base.strip_suffix(signal.http_path()).unwrap_or(base);

@@ -1,5 +1,6 @@
 //! The webhook integration: POSTs Alertmanager's v4 JSON payload, optionally with a bearer
-//! token and an HMAC-SHA256 signature of the body (`X-Didban-Signature: sha256=<hex>`).
+//! token and an HMAC-SHA256 signature (`X-Didban-Signature: sha256=<hex>`) over the send time
+//! and the body (`<X-Didban-Timestamp>.<body>`), so a receiver can refuse a replayed request.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,8 +14,12 @@ use crate::eval::storage::BoxFuture;
 use crate::notify::config::{opt_duration, ConfigError, WebhookConfig};
 use crate::notify::rfc3339;
 
-/// The header carrying the body's signature.
+/// The header carrying the signature of `<timestamp>.<body>`.
 pub const SIGNATURE_HEADER: &str = "X-Didban-Signature";
+
+/// The header carrying the signed send time, in whole seconds since the Unix epoch; a receiver
+/// refuses requests whose time is too far from its own clock (a replay).
+pub const TIMESTAMP_HEADER: &str = "X-Didban-Timestamp";
 
 /// Alertmanager's webhook payload, version 4.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -110,13 +115,17 @@ pub fn payload(n: &Notification, max_alerts: usize) -> WebhookPayload {
     }
 }
 
-/// `sha256=<hex>` of the HMAC-SHA256 of `body` under `secret`.
-pub fn signature(secret: &str, body: &[u8]) -> String {
+/// `sha256=<hex>` of the HMAC-SHA256 under `secret` of `<timestamp>.<body>`: the decimal
+/// send time (seconds since the epoch, as sent in [`TIMESTAMP_HEADER`]), a dot, then the exact
+/// body bytes. Binding the time into the signature is what lets a receiver refuse replays.
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
         Ok(m) => m,
         // HMAC accepts keys of any length; this branch cannot be taken.
         Err(_) => return String::new(),
     };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -164,7 +173,11 @@ impl Integration for Webhook {
                 req = req.bearer_auth(t.expose());
             }
             if let Some(secret) = &self.cfg.hmac_secret {
-                req = req.header(SIGNATURE_HEADER, signature(secret.expose(), &body));
+                // Each attempt is signed afresh, so a retry is not mistaken for a replay.
+                let timestamp = didban_base::now_ms().div_euclid(1000);
+                req = req
+                    .header(TIMESTAMP_HEADER, timestamp.to_string())
+                    .header(SIGNATURE_HEADER, signature(secret.expose(), timestamp, &body));
             }
             let resp = req
                 .body(body)

@@ -101,10 +101,24 @@ receivers:
     let (headers, raw) = &got[0];
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(headers["authorization"], "Bearer t0ken");
+    // The receiver's recipe: the timestamp is recent, and the signature covers `<ts>.<body>`.
+    let ts = headers["x-didban-timestamp"].to_str().unwrap();
+    let secs: i64 = ts.parse().unwrap();
+    let now = didban_base::now_ms() / 1000;
+    assert!(
+        (now - secs).abs() <= 300,
+        "timestamp {secs} is the send time (now {now})"
+    );
     let mut mac = Hmac::<Sha256>::new_from_slice(b"shared secret").unwrap();
+    mac.update(format!("{ts}.").as_bytes());
     mac.update(raw);
     let want = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
     assert_eq!(headers["x-didban-signature"].to_str().unwrap(), want);
+    // A replay with another timestamp does not verify: the old body-only signature differs.
+    let mut body_only = Hmac::<Sha256>::new_from_slice(b"shared secret").unwrap();
+    body_only.update(raw);
+    let old = format!("sha256={}", hex::encode(body_only.finalize().into_bytes()));
+    assert_ne!(headers["x-didban-signature"].to_str().unwrap(), old);
 
     let body: Value = serde_json::from_slice(raw).unwrap();
     let obj = body.as_object().unwrap();

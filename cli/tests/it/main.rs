@@ -12,6 +12,7 @@ mod lifecycle;
 mod process;
 mod prom_api;
 mod prometheus_remote_write;
+mod tls;
 mod traces_logs_crash;
 mod traces_logs_ingest;
 mod traces_logs_python;

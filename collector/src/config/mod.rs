@@ -12,10 +12,12 @@ use didban_store::{DbOptions, FsyncMode, SeriesLimits};
 use serde::Deserialize;
 
 pub mod auth;
+pub mod listen;
 pub mod traces_logs;
 
 use auth::{AuthConfig, FileAuth};
 use didban_base::{parse_bytes, parse_duration};
+use listen::{FileListen, FileTls, ListenConfig, TlsConfig};
 use traces_logs::{FaasConfig, FileFaas, FileLogs, FileTraces, LogsConfig, TracesConfig};
 
 /// The whole server configuration, with every default filled in.
@@ -44,6 +46,10 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[ui]`: the web UI.
     pub ui: UiConfig,
+    /// `[listen]`: connection limits and timeouts of every listener.
+    pub listen: ListenConfig,
+    /// `[tls]`: certificate files for the listeners.
+    pub tls: TlsConfig,
 }
 
 /// `[ui]`: the web UI.
@@ -155,6 +161,8 @@ impl Default for Config {
             alerting: didban_alerting::AlertingSettings::default(),
             auth: AuthConfig::default(),
             ui: UiConfig::default(),
+            listen: ListenConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -304,6 +312,8 @@ impl Config {
         file.logs.apply(&mut c.logs)?;
         file.faas.apply(&mut c.faas)?;
         file.auth.apply(&mut c.auth)?;
+        file.listen.apply(&mut c.listen)?;
+        file.tls.apply(&mut c.tls)?;
         c.alerting = file.alerting;
         c.ui.dashboards_dir = file.ui.dashboards_dir.filter(|d| !d.as_os_str().is_empty());
         c.alerting.validate().context("alerting")?;
@@ -369,6 +379,10 @@ struct FileConfig {
     auth: FileAuth,
     #[serde(default)]
     ui: FileUi,
+    #[serde(default)]
+    listen: FileListen,
+    #[serde(default)]
+    tls: FileTls,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -372,6 +372,20 @@ impl tonic::service::Interceptor for AuthInterceptor {
     }
 }
 
+/// The metrics, trace and logs services as one router, for a listener that serves HTTP/2
+/// itself (`listen::serve`, with TLS and connection limits); with `auth`, every call must
+/// pass it.
+pub fn router(ingestor: Arc<Ingestor>, auth: Option<IngestCheck>) -> axum::Router {
+    use tonic::service::interceptor::InterceptedService;
+    let guard = AuthInterceptor(auth);
+    let traces = InterceptedService::new(trace_service(ingestor.clone()), guard.clone());
+    let logs = InterceptedService::new(logs_service(ingestor.clone()), guard.clone());
+    tonic::service::Routes::new(InterceptedService::new(raw_service(ingestor), guard))
+        .add_service(traces)
+        .add_service(logs)
+        .into_axum_router()
+}
+
 /// Serves the metrics, trace and logs services on `listener` until `shutdown` completes;
 /// with `auth`, every call must pass it.
 pub async fn serve(

@@ -37,6 +37,12 @@ pub fn remote_write_router(state: AppState) -> Router {
     remote_write::router(Ingestor::new(state)).route_layer(Require::ingest())
 }
 
+/// The OTLP/gRPC services (metrics, traces, logs) as a router for `listen::serve`; with
+/// `auth`, each call's `authorization` metadata must pass it.
+pub fn otlp_grpc_router(state: AppState, auth: Option<grpc::IngestCheck>) -> Router {
+    grpc::router(Ingestor::new(state), auth)
+}
+
 /// Serves OTLP/gRPC for metrics, traces and logs on `listener` until `shutdown`; with
 /// `auth`, each call's `authorization` metadata must pass it.
 pub async fn serve_otlp_grpc(

@@ -14,3 +14,4 @@ mod origin;
 mod query_limits;
 mod real_server;
 mod time_sanity;
+mod tls;
