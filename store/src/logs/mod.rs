@@ -444,6 +444,12 @@ impl LogStore {
         }
     }
 
+    /// Why this store's WAL refuses appends right now, `None` while it works (see
+    /// [`crate::Db::wal_fault`]).
+    pub fn wal_fault(&self) -> Option<String> {
+        self.wal.fault()
+    }
+
     /// Stops appends, fsyncs and closes the WAL, and stops the index writers. What was not
     /// committed stays in the WAL and is indexed again at the next open.
     pub async fn close(&self) -> io::Result<()> {

@@ -365,6 +365,12 @@ impl TraceStore {
             .fetch_add(doomed.len() as u64, Ordering::Relaxed);
     }
 
+    /// Why this store's WAL refuses appends right now, `None` while it works (see
+    /// [`crate::Db::wal_fault`]).
+    pub fn wal_fault(&self) -> Option<String> {
+        self.wal.fault()
+    }
+
     /// Flushes and fsyncs the WAL and stops its writer.
     pub async fn close(&self) -> io::Result<()> {
         self.closed.store(true, Ordering::SeqCst);
