@@ -444,10 +444,10 @@ impl LogStore {
         }
     }
 
-    /// Why this store's WAL refuses appends right now, `None` while it works (see
-    /// [`crate::Db::wal_fault`]).
-    pub fn wal_fault(&self) -> Option<String> {
-        self.wal.fault()
+    /// How this store's WAL is doing: the fault that makes it refuse appends right now
+    /// (see [`crate::Db::wal_fault`]) and its failure counts.
+    pub fn wal_health(&self) -> crate::WalHealth {
+        self.wal.health()
     }
 
     /// Stops appends, fsyncs and closes the WAL, and stops the index writers. What was not

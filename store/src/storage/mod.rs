@@ -24,3 +24,4 @@ pub(crate) mod wal;
 pub use error::{AppendError, BlockError, OpenError};
 pub use fsutil::{disk_space, DiskSpace, WalFaultOp};
 pub use fsync::FsyncMode;
+pub use wal::WalHealth;

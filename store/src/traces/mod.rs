@@ -365,10 +365,10 @@ impl TraceStore {
             .fetch_add(doomed.len() as u64, Ordering::Relaxed);
     }
 
-    /// Why this store's WAL refuses appends right now, `None` while it works (see
-    /// [`crate::Db::wal_fault`]).
-    pub fn wal_fault(&self) -> Option<String> {
-        self.wal.fault()
+    /// How this store's WAL is doing: the fault that makes it refuse appends right now
+    /// (see [`crate::Db::wal_fault`]) and its failure counts.
+    pub fn wal_health(&self) -> crate::WalHealth {
+        self.wal.health()
     }
 
     /// Flushes and fsyncs the WAL and stops its writer.

@@ -180,6 +180,11 @@ impl Db {
         self.wal.fault()
     }
 
+    /// The WAL's fault (as [`Db::wal_fault`]) with its failure and recovery counts.
+    pub fn wal_health(&self) -> crate::WalHealth {
+        self.wal.health()
+    }
+
     /// Makes the next `times` WAL I/O steps of kind `op` fail as a full disk (or, for
     /// segment creation, a lack of file descriptors) would: for tests of fault handling.
     #[doc(hidden)]

@@ -27,6 +27,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::storage::fsutil::{sync_dir, WalFaultOp};
+pub use stats::WalHealth;
 pub(crate) use stats::WalStats;
 pub(crate) use writer::WalConfig;
 use writer::{Msg, Writer};
@@ -105,6 +106,11 @@ impl Wal {
     /// creation it has not recovered from yet), `None` while it writes normally.
     pub(crate) fn fault(&self) -> Option<String> {
         self.stats.fault()
+    }
+
+    /// The fault (if any) and the failure and recovery counts.
+    pub(crate) fn health(&self) -> WalHealth {
+        self.stats.health()
     }
 
     /// Makes the next `times` I/O steps of kind `op` fail, for tests of fault handling.

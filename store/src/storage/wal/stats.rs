@@ -24,7 +24,28 @@ pub(crate) struct WalStats {
     pub injector: FaultInjector,
 }
 
+/// How a store's write-ahead log is doing, for readiness and the self-metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WalHealth {
+    /// The error of the fault the log is in (it refuses appends until it recovers), `None`
+    /// while it works.
+    pub fault: Option<String>,
+    /// Write, fsync or segment-creation failures since open.
+    pub errors: u64,
+    /// Times the log left a fault since open.
+    pub recoveries: u64,
+}
+
 impl WalStats {
+    /// The current [`WalHealth`].
+    pub(crate) fn health(&self) -> WalHealth {
+        WalHealth {
+            fault: self.fault(),
+            errors: self.errors.load(Ordering::Relaxed),
+            recoveries: self.recoveries.load(Ordering::Relaxed),
+        }
+    }
+
     /// The current fault's error message, if the writer is in one.
     pub(crate) fn fault(&self) -> Option<String> {
         self.fault.lock().clone()
