@@ -107,6 +107,8 @@ async fn refused_appends_count_toward_no_series_limit() {
         refused(&db, batch, "No space left on device").await;
     }
     assert_eq!(db.stats().head_series, 1, "refused requests left series behind");
+    let segments = wal_segments(dir.path()).len();
+    assert!(segments <= 3, "a long fault left {segments} segment files");
     assert_eq!(count(&everything(&db)), 1);
 
     db.inject_wal_fault(WalFaultOp::Write, 0);

@@ -9,7 +9,7 @@
 //! released) writing resumes without a restart.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -186,6 +186,9 @@ impl Writer {
         let mut owed = Vec::new();
         let mut closes = Vec::new();
         let mut error = self.ensure_ready().err();
+        if let Some(e) = &error {
+            self.fail(e);
+        }
         for msg in group {
             match msg {
                 Msg::Close { done } => closes.push(done),
@@ -205,6 +208,7 @@ impl Writer {
                             owed.push(Owed::Append(done));
                         }
                         Err(e) => {
+                            self.fail(&e);
                             let _ = done.send(Err(copy_error(&e)));
                             error = Some(e);
                         }
@@ -221,6 +225,7 @@ impl Writer {
                             owed.push(Owed::Rotate(done, self.seg_no));
                         }
                         Err(e) => {
+                            self.fail(&e);
                             let _ = done.send(Err(copy_error(&e)));
                             error = Some(e);
                         }
@@ -228,24 +233,23 @@ impl Writer {
                 }
             }
         }
+        // The fault state changes before anyone is answered (here and above), so a client
+        // that got its answer finds readiness already telling the same story.
         if error.is_none() {
             let rotating = owed.iter().any(|o| matches!(o, Owed::Rotate(..)));
             let mode = self.config.mode;
             let sync = mode == FsyncMode::Batch
                 || (mode != FsyncMode::Off && (!closes.is_empty() || rotating))
                 || (mode == FsyncMode::Interval && self.last_sync.elapsed() >= self.config.interval);
-            error = self.commit(&mut buf, sync).err();
-        }
-        match &error {
-            None => {
-                settle(owed.drain(..), None);
-                self.recovered();
-            }
-            Some(e) => {
-                settle(owed.drain(..), Some(e));
-                self.fail(e);
+            match self.commit(&mut buf, sync) {
+                Ok(()) => self.recovered(),
+                Err(e) => {
+                    self.fail(&e);
+                    error = Some(e);
+                }
             }
         }
+        settle(owed.drain(..), error.as_ref());
         let closing = !closes.is_empty();
         for done in closes {
             // Refused appends were told so; only acknowledged but unsynced data (interval
@@ -325,6 +329,13 @@ impl Writer {
         self.in_fault = true;
         self.dirty = false;
         if let Some(file) = self.file.take() {
+            if self.good_len == 0 && rewind(&file).is_ok() {
+                // Nothing acknowledged lives in it: emptied, it is as good as a new segment,
+                // and a long fault does not leave one empty file per refused append.
+                self.file = Some(file);
+                self.seg_size = 0;
+                return;
+            }
             self.unsealed = Some(file);
         }
         if let Err(seal) = self.seal() {
@@ -459,6 +470,12 @@ fn settle(owed: impl Iterator<Item = Owed>, error: Option<&io::Error>) {
             }
         }
     }
+}
+
+/// Empties a segment and puts the write position back at its start.
+fn rewind(mut file: &File) -> io::Result<()> {
+    file.set_len(0)?;
+    file.seek(SeekFrom::Start(0)).map(|_| ())
 }
 
 fn copy_error(e: &io::Error) -> io::Error {
