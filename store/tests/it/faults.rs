@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::common::*;
 use didban_store::{AppendError, Db, SeriesLimits, SeriesSamples, WalFaultOp};
-use didban_testkit::wait::{until, HANG};
+use didban_testkit::wait::{until, until_async, HANG};
 
 fn job(name: &str, i: i64) -> SeriesSamples {
     series("req", name, &[(T0 + i * 1000, i as f64)])
@@ -134,4 +134,61 @@ async fn the_writer_recovers_on_its_own_without_appends() {
     });
     assert_eq!(db.stats().head_series, 0);
     db.append(vec![job("a", 1)]).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_append_abandoned_by_its_caller_is_rolled_back_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(options(dir.path())).unwrap();
+    db.append(vec![job("seed", 0)]).await.unwrap();
+    db.inject_wal_fault(WalFaultOp::Write, u32::MAX);
+    // The caller (a client that disconnected) stops waiting after the record went out.
+    {
+        let mut abandoned = Box::pin(db.append(vec![job("gone", 1), job("seed", 1)]));
+        let _ = tokio::time::timeout(std::time::Duration::ZERO, &mut abandoned).await;
+    }
+    // The next append settles it once the WAL's refusal is there.
+    let mut round = 2;
+    until_async("the abandoned append to be rolled back", HANG, || {
+        round += 1;
+        let db = &db;
+        let r = round;
+        async move {
+            let _ = db.append(vec![job("seed", r)]).await;
+            let stats = db.stats();
+            if stats.head_series == 1 && count(&everything(db)) == 1 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} series, {} samples",
+                    stats.head_series,
+                    count(&everything(db))
+                ))
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_head_cut_after_a_fault_writes_only_acknowledged_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(options(dir.path())).unwrap();
+    db.append(vec![job("seed", 0)]).await.unwrap();
+    db.inject_wal_fault(WalFaultOp::Write, u32::MAX);
+    refused(
+        &db,
+        vec![job("gone", 1), job("seed", 1)],
+        "No space left on device",
+    )
+    .await;
+    assert!(db.flush_head().is_err(), "no cut while the WAL cannot rotate");
+    db.inject_wal_fault(WalFaultOp::Write, 0);
+    db.flush_head().unwrap();
+    assert_eq!(block_dirs(dir.path()).len(), 1);
+    let acknowledged = everything(&db);
+    assert_eq!(count(&acknowledged), 1);
+    db.close().await.unwrap();
+    drop(db);
+    reopen_and_compare(dir.path(), &acknowledged);
 }

@@ -5,6 +5,7 @@
 //! head into Parquet blocks, compacts blocks and applies retention. Reads merge the live
 //! head, frozen heads awaiting their block, and every block overlapping the range.
 
+mod ack;
 mod maintain;
 mod read;
 mod types;
@@ -58,6 +59,8 @@ pub struct Db {
     frozen_bytes: AtomicU64,
     blocks: RwLock<Vec<Arc<Block>>>,
     maintain_lock: Mutex<()>,
+    /// Appends whose callers stopped waiting before the WAL answered.
+    orphans: ack::Orphans,
     closed: AtomicBool,
     counters: Counters,
 }
@@ -106,6 +109,7 @@ impl Db {
             frozen_bytes: AtomicU64::new(0),
             blocks: RwLock::new(blocks.into_iter().map(Arc::new).collect()),
             maintain_lock: Mutex::new(()),
+            orphans: ack::Orphans::default(),
             closed: AtomicBool::new(false),
             counters,
         })
@@ -135,6 +139,7 @@ impl Db {
         let mut record = WalRecord::default();
         let ack = {
             let mut head = self.head.write();
+            self.orphans.settle_ready(&mut head);
             let used = head.bytes() + self.frozen_bytes.load(Ordering::Relaxed);
             let limit = self.options.head_memory_bytes;
             if used > limit {
@@ -159,18 +164,9 @@ impl Db {
                 }
             }
         };
-        let error = match ack.await {
-            Ok(Ok(())) => {
-                if !record.series.is_empty() {
-                    self.head.read().mark_logged(&record.series);
-                }
-                return Ok(report);
-            }
-            Ok(Err(e)) => AppendError::Wal(e),
-            Err(_) => AppendError::Closed,
-        };
-        self.head.write().rollback(&record);
-        Err(error)
+        ack::await_ack(&self.head, &self.orphans, record, ack)
+            .await
+            .map(|()| report)
     }
 
     /// Why the WAL refuses appends right now (the error of a write, fsync or segment

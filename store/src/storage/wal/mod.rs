@@ -113,6 +113,12 @@ impl Wal {
         self.stats.health()
     }
 
+    /// Appends answered with an error since open; every such answer was sent after the
+    /// count, so once a later message (a rotation) is answered, it covers all before it.
+    pub(crate) fn refused_appends(&self) -> u64 {
+        self.stats.refused_appends.load(Ordering::Relaxed)
+    }
+
     /// Makes the next `times` I/O steps of kind `op` fail, for tests of fault handling.
     pub(crate) fn inject_fault(&self, op: WalFaultOp, times: u32) {
         self.stats.injector.arm(op, times);

@@ -18,6 +18,9 @@ pub(crate) struct WalStats {
     pub errors: AtomicU64,
     /// Times the writer left a fault (a write after it succeeded).
     pub recoveries: AtomicU64,
+    /// Appends answered with an error; counted before the answer is sent, so a store
+    /// can tell whether every refused append has been taken back (a head cut waits).
+    pub refused_appends: AtomicU64,
     /// The error of the fault the writer is in, `None` while it writes normally.
     fault: Mutex<Option<String>>,
     /// Failures tests inject into the writer's I/O.

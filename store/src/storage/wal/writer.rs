@@ -195,11 +195,11 @@ impl Writer {
                 Msg::Append { payload, done } => {
                     if payload.len() > segment::MAX_PAYLOAD {
                         let msg = format!("WAL record of {} bytes is too large", payload.len());
-                        let _ = done.send(Err(io::Error::new(io::ErrorKind::InvalidInput, msg)));
+                        self.refuse(done, io::Error::new(io::ErrorKind::InvalidInput, msg));
                         continue;
                     }
                     if let Some(e) = &error {
-                        let _ = done.send(Err(copy_error(e)));
+                        self.refuse(done, copy_error(e));
                         continue;
                     }
                     match self.make_room(&mut buf, &mut owed, payload.len()) {
@@ -209,7 +209,7 @@ impl Writer {
                         }
                         Err(e) => {
                             self.fail(&e);
-                            let _ = done.send(Err(copy_error(&e)));
+                            self.refuse(done, copy_error(&e));
                             error = Some(e);
                         }
                     }
@@ -249,7 +249,7 @@ impl Writer {
                 }
             }
         }
-        settle(owed.drain(..), error.as_ref());
+        settle(owed.drain(..), error.as_ref(), &self.stats);
         let closing = !closes.is_empty();
         for done in closes {
             // Refused appends were told so; only acknowledged but unsynced data (interval
@@ -261,6 +261,12 @@ impl Writer {
             let _ = done.send(result);
         }
         closing
+    }
+
+    /// Answers an append with an error, counting it (see [`WalStats::refused_appends`]).
+    fn refuse(&self, done: oneshot::Sender<io::Result<()>>, error: io::Error) {
+        self.stats.refused_appends.fetch_add(1, Ordering::Relaxed);
+        let _ = done.send(Err(error));
     }
 
     /// Before a record of `len` bytes is framed: when it would overflow the segment, writes
@@ -278,7 +284,7 @@ impl Writer {
     /// starts a new segment.
     fn switch_segment(&mut self, buf: &mut Vec<u8>, owed: &mut Vec<Owed>) -> io::Result<()> {
         self.commit(buf, self.config.mode != FsyncMode::Off)?;
-        settle(owed.drain(..), None);
+        settle(owed.drain(..), None, &self.stats);
         self.next_segment()
     }
 
@@ -459,10 +465,13 @@ impl Writer {
 }
 
 /// Answers every owed reply: success, or the error that kept its bytes from being durable.
-fn settle(owed: impl Iterator<Item = Owed>, error: Option<&io::Error>) {
+fn settle(owed: impl Iterator<Item = Owed>, error: Option<&io::Error>, stats: &WalStats) {
     for o in owed {
         match o {
             Owed::Append(done) => {
+                if error.is_some() {
+                    stats.refused_appends.fetch_add(1, Ordering::Relaxed);
+                }
                 let _ = done.send(error.map_or(Ok(()), |e| Err(copy_error(e))));
             }
             Owed::Rotate(done, seg_no) => {
