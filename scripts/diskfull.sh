@@ -38,7 +38,7 @@ mount -t tmpfs -o size=48m tmpfs "$mnt"
 start() {
   DIDBAN_LOG=warn "$bin" serve --data-dir "$mnt/data" --no-host-metrics \
     --http-addr "127.0.0.1:$http_port" --otlp-http-addr "127.0.0.1:$otlp_port" \
-    --otlp-grpc-addr "127.0.0.1:$grpc_port" 2>>"$log" &
+    --otlp-grpc-addr "127.0.0.1:$grpc_port" >>"$log" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do
     [ "$(ready_status)" = 200 ] && return 0
@@ -81,7 +81,7 @@ while :; do
   refused=$((refused + 1)); [ "$r" != "-" ] && refused_retry=$((refused_retry + 1))
   break
 done
-ready_during="$(curl -s -w ' (HTTP %{http_code})' "http://127.0.0.1:$http_port/-/ready")"
+ready_during="$(curl -s -w '(HTTP %{http_code})' "http://127.0.0.1:$http_port/-/ready" | tr '\n' ' ')"
 for _ in $(seq 1 100); do
   read -r s r < <(push $i); i=$((i + 1))
   if [ "$s" = 200 ]; then acked=$((acked + 1)); else refused=$((refused + 1)); [ "$r" != "-" ] && refused_retry=$((refused_retry + 1)); fi
