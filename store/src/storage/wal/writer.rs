@@ -330,7 +330,12 @@ impl Writer {
     /// Enters a fault after `e`: the current segment is sealed at its last acknowledged
     /// record (now, or before anything else is written when that fails too).
     fn fail(&mut self, e: &io::Error) {
-        tracing::error!(error = %e, segment = self.seg_no, "WAL write failed; refusing appends until it recovers");
+        if self.in_fault {
+            // Once per fault in the log, not once per refused append or probe.
+            tracing::debug!(error = %e, segment = self.seg_no, "WAL still failing");
+        } else {
+            tracing::error!(error = %e, segment = self.seg_no, "WAL write failed; refusing appends until it recovers");
+        }
         self.stats.set_fault(e);
         self.in_fault = true;
         self.dirty = false;
