@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::common::*;
-use didban_store::{AppendError, Db, SeriesLimits, SeriesSamples, WalFaultOp};
+use didban_store::{AppendError, Db, FsyncMode, SeriesLimits, SeriesSamples, WalFaultOp};
 use didban_testkit::wait::{until, until_async, HANG};
 
 fn job(name: &str, i: i64) -> SeriesSamples {
@@ -191,4 +191,24 @@ async fn a_head_cut_after_a_fault_writes_only_acknowledged_samples() {
     db.close().await.unwrap();
     drop(db);
     reopen_and_compare(dir.path(), &acknowledged);
+}
+
+#[tokio::test]
+async fn every_fsync_mode_recovers_from_a_failed_write() {
+    for mode in [FsyncMode::Interval, FsyncMode::Off] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = options(dir.path());
+        opts.fsync = mode;
+        let db = Db::open(opts).unwrap();
+        db.append(vec![job("a", 0)]).await.unwrap();
+        db.inject_wal_fault(WalFaultOp::Write, u32::MAX);
+        refused(&db, vec![job("a", 1), job("new", 1)], "No space left on device").await;
+        db.inject_wal_fault(WalFaultOp::Write, 0);
+        db.append(vec![job("a", 2), job("new", 2)]).await.unwrap();
+        let acknowledged = everything(&db);
+        assert_eq!(count(&acknowledged), 3, "{mode:?}");
+        db.close().await.unwrap();
+        drop(db);
+        reopen_and_compare(dir.path(), &acknowledged);
+    }
 }
