@@ -1,8 +1,9 @@
 //! The real binary on a disk that fills up (a private tmpfs; needs root, skipped with a
-//! message otherwise): while it is full, ingest answers 503 with `Retry-After` and
-//! `/-/ready` answers 503 naming the fault; once space is freed both recover without a
-//! restart; SIGTERM then exits 0, and after a restart every acknowledged sample (and no
-//! refused one) is queryable. `scripts/diskfull.sh` runs the same scenario by hand.
+//! message otherwise) and out of file descriptors (`prlimit` on the running server): while
+//! it lasts, ingest answers 503 with `Retry-After` and `/-/ready` answers 503 naming the
+//! fault; once space or descriptors are back both recover without a restart; SIGTERM then
+//! exits 0, and every acknowledged sample (and no refused one) is queryable, after a
+//! restart too. `scripts/diskfull.sh` runs the disk-full scenario by hand.
 
 use std::time::Duration;
 
@@ -117,5 +118,100 @@ fn a_full_disk_is_a_503_until_space_is_freed_and_nothing_acknowledged_is_lost() 
         stored_series(&server, t0 + i) as i64,
         acked,
         "acknowledged samples after restart"
+    );
+}
+
+/// The soft `RLIMIT_NOFILE` of process `pid`.
+fn soft_nofile(pid: u32) -> String {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    line.split_whitespace().nth(3).unwrap().to_string()
+}
+
+/// Sets the soft `RLIMIT_NOFILE` of the running server; `Err` when `prlimit` is missing.
+fn set_nofile(pid: u32, soft: &str) -> Result<(), String> {
+    let out = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--nofile={soft}:")])
+        .output()
+        .map_err(|e| format!("cannot run prlimit: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn running_out_of_file_descriptors_is_a_503_until_they_are_back() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1 KiB segments: every few appends need a new segment file, i.e. a descriptor.
+    let config = dir.path().join("didban.toml");
+    std::fs::write(&config, "[storage]\nwal_segment_size = \"1KiB\"\n").unwrap();
+    let data = dir.path().join("data");
+    let config_arg = config.to_str().unwrap();
+    let args = ["--no-host-metrics", "--config", config_arg];
+    let mut server = Didban::start(BIN, &data, &args);
+    // One client, so its keep-alive connections (opened now) outlive the limit.
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let ready = |client: &reqwest::blocking::Client| {
+        let r = client.get(server.url("/-/ready")).send().unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let t0 = now_ms() - 60_000;
+    let mut acked = 0i64;
+    for i in 0..20 {
+        assert_eq!(push(&client, &server, i, t0).0, 200);
+        acked += 1;
+    }
+    assert_eq!(ready(&client).0, 200);
+
+    let pid = server.child.id();
+    let soft = soft_nofile(pid);
+    // Below what is open now: no new descriptor until several close, whatever else the
+    // server opens and closes meanwhile (open ones, like our connections, stay usable).
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    if let Err(why) = set_nofile(pid, &open.saturating_sub(8).max(3).to_string()) {
+        eprintln!("SKIPPED running_out_of_file_descriptors_…: {why}");
+        return;
+    }
+    let mut refused = 0;
+    let mut i = 20;
+    while refused == 0 {
+        let (status, retry) = push(&client, &server, i, t0);
+        i += 1;
+        match status {
+            200 => acked += 1,
+            503 => {
+                assert_eq!(retry.as_deref(), Some("5"));
+                refused += 1;
+            }
+            other => panic!("unexpected status {other} without file descriptors"),
+        }
+        assert!(i < 1_000, "no append ever needed a descriptor");
+    }
+    let (status, body) = ready(&client);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("Too many open files"), "{body}");
+
+    set_nofile(pid, &soft).unwrap();
+    until("/-/ready once descriptors are back", HANG, || {
+        match ready(&client) {
+            (200, _) => Ok(()),
+            (s, body) => Err(format!("{s} {body}")),
+        }
+    });
+    for _ in 0..20 {
+        assert_eq!(push(&client, &server, i, t0).0, 200);
+        acked += 1;
+        i += 1;
+    }
+    assert_eq!(stored_series(&server, t0 + i) as i64, acked);
+    let status = server.terminate();
+    assert!(
+        status.success(),
+        "SIGTERM after a fault must exit 0, got {status}"
     );
 }
