@@ -46,7 +46,11 @@ impl Head {
                     .samples
                     .binary_search_by(|x| x.timestamp_ms.cmp(&s.timestamp_ms))
                 {
-                    if series.samples[i].value.to_bits() == s.value.to_bits() {
+                    if series
+                        .samples
+                        .get(i)
+                        .is_some_and(|x| x.value.to_bits() == s.value.to_bits())
+                    {
                         series.samples.remove(i);
                         removed += 1;
                     }
