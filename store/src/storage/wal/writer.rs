@@ -241,8 +241,11 @@ impl Writer {
             let sync = mode == FsyncMode::Batch
                 || (mode != FsyncMode::Off && (!closes.is_empty() || rotating))
                 || (mode == FsyncMode::Interval && self.last_sync.elapsed() >= self.config.interval);
+            // Only a write that succeeded proves the fault over (not a close or an empty group).
+            let writes = !buf.is_empty();
             match self.commit(&mut buf, sync) {
-                Ok(()) => self.recovered(),
+                Ok(()) if writes => self.recovered(),
+                Ok(()) => {}
                 Err(e) => {
                     self.fail(&e);
                     error = Some(e);
