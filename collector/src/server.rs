@@ -99,7 +99,7 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
 
     let mut main_router = Router::new()
         .route("/-/healthy", get(|| async { "Didban is Healthy.\n" }))
-        .route("/-/ready", get(|| async { "Didban is Ready.\n" }))
+        .route("/-/ready", get(ready).with_state(state.stores.clone()))
         .route_layer(Require::api(Need::Open))
         .merge(api::router(state.clone(), stop.clone()))
         .merge(ingest::remote_write_router(state.clone()));
@@ -286,4 +286,19 @@ fn local(l: &TcpListener) -> String {
     l.local_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into())
+}
+
+/// `/-/ready`: 200 while the stores accept writes; 503 naming each WAL fault while one lasts
+/// (ingest answers 503 then too), so a balancer or probe sees what clients see.
+async fn ready(
+    axum::extract::State(stores): axum::extract::State<Stores>,
+) -> (axum::http::StatusCode, String) {
+    let faults = stores.faults();
+    if faults.is_empty() {
+        return (axum::http::StatusCode::OK, "Didban is Ready.\n".to_string());
+    }
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        format!("Didban is not ready: {}\n", faults.join("; ")),
+    )
 }

@@ -43,6 +43,27 @@ impl Stores {
         })
     }
 
+    /// Each store's WAL health, named as the `store` label of the self-metrics.
+    pub fn wal_health(&self) -> [(&'static str, didban_store::WalHealth); 3] {
+        [
+            ("metrics", self.metrics.wal_health()),
+            ("traces", self.traces.wal_health()),
+            ("logs", self.logs.wal_health()),
+        ]
+    }
+
+    /// The faults the stores' WALs are in now, each as `"<store> WAL: <error>"`; empty
+    /// when all three write normally. A fault ends by itself once its cause is gone.
+    pub fn faults(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (store, health) in self.wal_health() {
+            if let Some(fault) = health.fault {
+                out.push(format!("{store} WAL: {fault}"));
+            }
+        }
+        out
+    }
+
     /// Commits the logs one last time and closes the three WALs (logs, traces, then
     /// metrics: span-derived samples of the last spans still reach the metric WAL).
     pub async fn close(&self) -> anyhow::Result<()> {

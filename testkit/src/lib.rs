@@ -11,6 +11,7 @@
 //! - [`python`] helper processes and the [`browser`] (Chromium + Playwright);
 //! - [`process`]: the one kill-on-drop guard for child processes;
 //! - [`wait`]: polling for a condition with a deadline that only a hang reaches;
+//! - [`tmpfs`]: a small private tmpfs that really fills up, for disk-full tests;
 //! - re-exports of the one clock and the one OTLP attribute builder.
 //!
 //! Tests panic on failure; so do these helpers (with a message that says what failed).
@@ -26,6 +27,7 @@ pub mod python;
 pub mod rabbitmq;
 pub mod redis;
 pub mod smtp;
+pub mod tmpfs;
 pub mod wait;
 
 pub use didban::{Didban, Start};

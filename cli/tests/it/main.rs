@@ -7,6 +7,7 @@ mod alerting_cli;
 mod alerting_e2e;
 mod auth_support;
 mod demo;
+mod diskfull;
 mod host_metrics;
 mod lifecycle;
 mod process;

@@ -12,6 +12,7 @@ use crate::stores::Stores;
 pub fn refresh_store_gauges(state: &AppState) {
     metric_gauges(&state.stores.metrics, &state.metrics);
     trace_and_log_gauges(&state.stores, &state.metrics);
+    super::storage_health::refresh_storage_health(state);
 }
 
 /// Copies the metric database's statistics into the self-metrics.

@@ -4,6 +4,7 @@
 
 pub mod gauges;
 pub mod scrape;
+pub mod storage_health;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

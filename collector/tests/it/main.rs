@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod agent_delivery;
+mod faults;
 mod grpc_status;
 mod ingest_otlp_grpc;
 mod ingest_otlp_http;

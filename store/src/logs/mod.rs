@@ -444,6 +444,12 @@ impl LogStore {
         }
     }
 
+    /// How this store's WAL is doing: the fault that makes it refuse appends right now
+    /// (see [`crate::Db::wal_fault`]) and its failure counts.
+    pub fn wal_health(&self) -> crate::WalHealth {
+        self.wal.health()
+    }
+
     /// Stops appends, fsyncs and closes the WAL, and stops the index writers. What was not
     /// committed stays in the WAL and is indexed again at the next open.
     pub async fn close(&self) -> io::Result<()> {

@@ -28,20 +28,17 @@ impl Postings {
         }
     }
 
-    /// Removes series `id` again; only used to undo the most recent `add`, so it is the
-    /// last element of each of its lists.
-    pub(crate) fn remove_last(&mut self, id: u64, labels: &Labels) {
-        if self.all.last() == Some(&id) {
-            self.all.pop();
-        }
+    /// Removes series `id` again (an undone append: a new series without samples, or one
+    /// whose WAL record failed). Lists are sorted and recent series are near their end,
+    /// so the removal shifts little.
+    pub(crate) fn remove(&mut self, id: u64, labels: &Labels) {
+        remove_id(&mut self.all, id);
         for l in labels.iter() {
             let mut drop_name = false;
             if let Some(values) = self.by_name.get_mut(&l.name) {
                 let mut drop_value = false;
                 if let Some(ids) = values.get_mut(&l.value) {
-                    if ids.last() == Some(&id) {
-                        ids.pop();
-                    }
+                    remove_id(ids, id);
                     drop_value = ids.is_empty();
                 }
                 if drop_value {
@@ -172,6 +169,13 @@ fn subtract(a: &[u64], b: &[u64]) -> Vec<u64> {
     out
 }
 
+/// Removes `id` from the sorted list `ids`, if present.
+fn remove_id(ids: &mut Vec<u64>, id: u64) {
+    if let Ok(i) = ids.binary_search(&id) {
+        ids.remove(i);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -214,12 +218,12 @@ mod tests {
     }
 
     #[test]
-    fn remove_last_undoes_add() {
+    fn remove_undoes_add() {
         let mut p = index();
         let l = Labels::from_pairs([("__name__", "up"), ("job", "db")]);
         p.add(4, &l);
         assert_eq!(p.count("__name__", "up"), 3);
-        p.remove_last(4, &l);
+        p.remove(4, &l);
         assert_eq!(p.count("__name__", "up"), 2);
         assert!(p.select(&[LabelMatcher::equal("job", "db")]).is_empty());
     }

@@ -98,7 +98,15 @@ impl TmpBlockDir {
         sync_dir(&self.path).map_err(|e| BlockError::io(&self.path, e))?;
         let final_dir = self.blocks_dir.join(format!("{min}-{max}-{}", self.id));
         fs::rename(&self.path, &final_dir).map_err(|e| BlockError::io(&final_dir, e))?;
-        sync_dir(&self.blocks_dir).map_err(|e| BlockError::io(&self.blocks_dir, e))?;
+        if let Err(e) = sync_dir(&self.blocks_dir) {
+            // Not durable, so not published: the caller keeps the data (WAL, frozen head)
+            // and writes the block again later. Renamed back, the directory goes with this
+            // writer instead of becoming a second copy of the block.
+            if let Err(back) = fs::rename(&final_dir, &self.path) {
+                tracing::warn!(error = %back, dir = %final_dir.display(), "cannot take back a block whose directory fsync failed");
+            }
+            return Err(BlockError::io(&self.blocks_dir, e));
+        }
         self.published = true;
         Ok(final_dir)
     }

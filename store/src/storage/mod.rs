@@ -11,7 +11,8 @@
 //!   written in a `.tmp-<id>` directory, fsynced, renamed to `<min>-<max>-<id>`, the
 //!   parent fsynced; leftovers removed at open; deletion by rename to `.tmp-del-…`.
 //! - `parquet`: reading helpers both block kinds use.
-//! - `fsutil`: directory fsync and synced file writes (Prometheus' `tsdb/fileutil`).
+//! - `fsutil`: directory fsync and synced file writes (Prometheus' `tsdb/fileutil`), the
+//!   disk headroom of the data directory, and the WAL's fault injector for tests.
 
 pub(crate) mod block_dir;
 mod error;
@@ -21,4 +22,6 @@ pub(crate) mod parquet;
 pub(crate) mod wal;
 
 pub use error::{AppendError, BlockError, OpenError};
+pub use fsutil::{disk_space, DiskSpace, WalFaultOp};
 pub use fsync::FsyncMode;
+pub use wal::WalHealth;

@@ -365,6 +365,12 @@ impl TraceStore {
             .fetch_add(doomed.len() as u64, Ordering::Relaxed);
     }
 
+    /// How this store's WAL is doing: the fault that makes it refuse appends right now
+    /// (see [`crate::Db::wal_fault`]) and its failure counts.
+    pub fn wal_health(&self) -> crate::WalHealth {
+        self.wal.health()
+    }
+
     /// Flushes and fsyncs the WAL and stops its writer.
     pub async fn close(&self) -> io::Result<()> {
         self.closed.store(true, Ordering::SeqCst);

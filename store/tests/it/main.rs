@@ -7,6 +7,8 @@ mod append;
 mod blocks;
 mod common;
 mod crash;
+mod faults;
+mod faults_tmpfs;
 mod promql_api;
 mod promqltest;
 mod pyarrow_block;

@@ -23,6 +23,8 @@ impl Db {
             return Ok(());
         }
         let mut head = self.head.write();
+        // Abandoned appends the WAL refused leave the head before it is frozen.
+        self.orphans.settle_ready(&mut head);
         let Some((min_t, max_t)) = head.time_range() else {
             return Ok(());
         };
@@ -51,6 +53,15 @@ impl Db {
         let keep_from = rx
             .recv()
             .map_err(|_| io::Error::other("WAL writer stopped during rotation"))??;
+        // Every append submitted before the rotation has its answer now. A refused one
+        // that has not left the head yet (its task waits for this lock) would be frozen
+        // into the block: postpone the cut to the next round instead. (The extra segment
+        // the rotation started is harmless: nothing is deleted below it until a cut.)
+        self.orphans.settle_ready(&mut head);
+        if self.wal.refused_appends() != self.orphans.rolled_back() {
+            tracing::info!("head cut postponed: a refused append has yet to leave the head");
+            return Ok(());
+        }
         tracing::info!(
             min_t,
             max_t,

@@ -5,6 +5,7 @@
 //! head into Parquet blocks, compacts blocks and applies retention. Reads merge the live
 //! head, frozen heads awaiting their block, and every block overlapping the range.
 
+mod ack;
 mod maintain;
 mod read;
 mod types;
@@ -58,6 +59,8 @@ pub struct Db {
     frozen_bytes: AtomicU64,
     blocks: RwLock<Vec<Arc<Block>>>,
     maintain_lock: Mutex<()>,
+    /// Appends whose callers stopped waiting before the WAL answered.
+    orphans: ack::Orphans,
     closed: AtomicBool,
     counters: Counters,
 }
@@ -109,6 +112,7 @@ impl Db {
             frozen_bytes: AtomicU64::new(0),
             blocks: RwLock::new(blocks.into_iter().map(Arc::new).collect()),
             maintain_lock: Mutex::new(()),
+            orphans: ack::Orphans::default(),
             closed: AtomicBool::new(false),
             counters,
         })
@@ -127,24 +131,27 @@ impl Db {
     /// Validates and stores a batch. Returns once the accepted samples are durable per the
     /// fsync mode; the report says what was refused and why. All accepted samples of one
     /// call go into one WAL record. When the head is over its memory limit nothing is
-    /// stored and [`AppendError::Overloaded`] is returned.
+    /// stored and [`AppendError::Overloaded`] is returned. When the WAL write fails
+    /// ([`AppendError::Wal`]) the append is taken back out of the head: its samples go, and
+    /// so do the series it created, so a refused request counts toward no limit.
     pub async fn append(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport, AppendError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(AppendError::Closed);
         }
         let mut report = AppendReport::default();
+        let mut record = WalRecord::default();
         let ack = {
             let mut head = self.head.write();
+            self.orphans.settle_ready(&mut head);
             let used = head.bytes() + self.frozen_bytes.load(Ordering::Relaxed);
             let limit = self.options.head_memory_bytes;
             if used > limit {
                 return Err(AppendError::Overloaded { used, limit });
             }
-            let mut record = WalRecord::default();
             let now = didban_base::now_ms();
             for s in batch {
                 if let Some(out) = head.append_series(s.labels, &s.samples, &self.rules, now, &mut report) {
-                    if let Some(def) = out.new_series {
+                    if let Some(def) = out.new_series.or_else(|| head.unlogged_def(out.series_ref)) {
                         record.series.push(def);
                     }
                     record.samples.push((out.series_ref, out.accepted));
@@ -153,15 +160,36 @@ impl Db {
             if record.samples.is_empty() {
                 return Ok(report);
             }
-            self.wal
-                .submit(record.encode())
-                .map_err(|_| AppendError::Closed)?
+            match self.wal.submit(record.encode()) {
+                Ok(ack) => ack,
+                Err(_) => {
+                    head.rollback(&record);
+                    return Err(AppendError::Closed);
+                }
+            }
         };
-        match ack.await {
-            Ok(Ok(())) => Ok(report),
-            Ok(Err(e)) => Err(AppendError::Wal(e)),
-            Err(_) => Err(AppendError::Closed),
-        }
+        ack::await_ack(&self.head, &self.orphans, record, ack)
+            .await
+            .map(|()| report)
+    }
+
+    /// Why the WAL refuses appends right now (the error of a write, fsync or segment
+    /// creation it has not recovered from), `None` while it works. The writer retries on
+    /// every append and twice a second on its own, so this clears once the cause is gone.
+    pub fn wal_fault(&self) -> Option<String> {
+        self.wal.fault()
+    }
+
+    /// The WAL's fault (as [`Db::wal_fault`]) with its failure and recovery counts.
+    pub fn wal_health(&self) -> crate::WalHealth {
+        self.wal.health()
+    }
+
+    /// Makes the next `times` WAL I/O steps of kind `op` fail as a full disk (or, for
+    /// segment creation, a lack of file descriptors) would: for tests of fault handling.
+    #[doc(hidden)]
+    pub fn inject_wal_fault(&self, op: crate::WalFaultOp, times: u32) {
+        self.wal.inject_fault(op, times);
     }
 
     /// Housekeeping: cut the head into a block when due, write pending blocks and
@@ -224,6 +252,9 @@ impl Db {
         stats.wal_fsyncs = w.fsyncs.load(Ordering::Relaxed);
         stats.wal_fsync_seconds_total = w.fsync_nanos.load(Ordering::Relaxed) as f64 / 1e9;
         stats.wal_segments = w.segments.load(Ordering::Relaxed);
+        stats.wal_errors = w.errors.load(Ordering::Relaxed);
+        stats.wal_recoveries = w.recoveries.load(Ordering::Relaxed);
+        stats.wal_fault = w.fault();
         let c = &self.counters;
         stats.compactions = c.compactions.load(Ordering::Relaxed);
         stats.blocks_cut = c.blocks_cut.load(Ordering::Relaxed);

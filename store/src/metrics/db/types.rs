@@ -106,4 +106,10 @@ pub struct DbStats {
     pub block_samples: u64,
     /// WAL records that passed the CRC but could not be decoded at replay (skipped).
     pub wal_undecodable_records: u64,
+    /// WAL write, fsync or segment-creation failures since open.
+    pub wal_errors: u64,
+    /// Times the WAL left a fault and accepted appends again.
+    pub wal_recoveries: u64,
+    /// The error of the fault the WAL is in now, `None` while it works.
+    pub wal_fault: Option<String>,
 }

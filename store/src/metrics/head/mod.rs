@@ -4,11 +4,13 @@
 //! samples sorted by timestamp and the newest timestamp it ever accepted (`max_t`), which
 //! survives head cuts so the ordering rules keep working across them.
 
+mod rollback;
 pub(crate) mod rules;
 
 // foldhash: seeded (no predictable collisions from label values) and several times faster
 // than SipHash on the per-sample lookups of the append path.
 use foldhash::HashMap;
+use std::sync::atomic::AtomicBool;
 
 use crate::metrics::postings::Postings;
 use crate::metrics::record::{SeriesDef, WalRecord};
@@ -26,6 +28,10 @@ pub(crate) struct MemSeries {
     pub samples: Vec<Sample>,
     /// Newest timestamp ever accepted for this series, also from earlier heads.
     pub max_t: Option<i64>,
+    /// True once a WAL record defining the series was acknowledged (or it came from the
+    /// WAL, or a checkpoint). Until then every record with its samples defines it again,
+    /// so no written record depends on one that may still fail.
+    pub logged: AtomicBool,
 }
 
 impl MemSeries {
@@ -119,11 +125,11 @@ impl Head {
     /// Adds a series under a fresh ref (the caller checked limits) and returns the ref.
     pub(crate) fn create_series(&mut self, labels: Labels, max_t: Option<i64>) -> u64 {
         let series_ref = self.next_ref;
-        self.insert_series(series_ref, labels, max_t);
+        self.insert_series(series_ref, labels, max_t, false);
         series_ref
     }
 
-    fn insert_series(&mut self, series_ref: u64, labels: Labels, max_t: Option<i64>) {
+    fn insert_series(&mut self, series_ref: u64, labels: Labels, max_t: Option<i64>, logged: bool) {
         self.next_ref = self.next_ref.max(series_ref + 1);
         self.bytes += 2 * labels.heap_bytes() as u64 + SERIES_OVERHEAD_BYTES;
         self.postings.add(series_ref, &labels);
@@ -134,6 +140,7 @@ impl Head {
                 labels,
                 samples: Vec::new(),
                 max_t,
+                logged: AtomicBool::new(logged),
             },
         );
     }
@@ -141,7 +148,7 @@ impl Head {
     /// Undoes [`Head::create_series`] for a series that ended up with no accepted sample.
     pub(crate) fn remove_new_series(&mut self, series_ref: u64) {
         if let Some(series) = self.series.remove(&series_ref) {
-            self.postings.remove_last(series_ref, &series.labels);
+            self.postings.remove(series_ref, &series.labels);
             self.refs.remove(&series.labels);
             let cost = 2 * series.labels.heap_bytes() as u64 + SERIES_OVERHEAD_BYTES;
             self.bytes = self.bytes.saturating_sub(cost);
@@ -161,7 +168,7 @@ impl Head {
         if let Some(t) = def.max_t {
             self.observe_time(t);
         }
-        self.insert_series(def.series_ref, def.labels, def.max_t);
+        self.insert_series(def.series_ref, def.labels, def.max_t, true);
     }
 
     /// Inserts samples read from the WAL without the acceptance rules (they were checked
@@ -236,7 +243,8 @@ impl Head {
             if series.max_t.is_none_or(|t| t < drop_before) {
                 continue;
             }
-            next.insert_series(series_ref, series.labels.clone(), series.max_t);
+            // The new segment starts with the successor's checkpoint: every series is logged.
+            next.insert_series(series_ref, series.labels.clone(), series.max_t, true);
         }
         next
     }

@@ -1,0 +1,141 @@
+//! Taking back an append whose WAL record failed, and knowing which series still need
+//! their definition logged: what keeps a refused request from leaving series behind.
+
+use std::sync::atomic::Ordering;
+
+use super::{Head, SAMPLE_BYTES};
+use crate::metrics::record::{SeriesDef, WalRecord};
+
+impl Head {
+    /// The definition to log again for a series whose defining record is not acknowledged
+    /// yet; `None` when the series is logged (or unknown).
+    pub(crate) fn unlogged_def(&self, series_ref: u64) -> Option<SeriesDef> {
+        let series = self.series.get(&series_ref)?;
+        if series.logged.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(SeriesDef {
+            series_ref,
+            max_t: None,
+            labels: series.labels.clone(),
+        })
+    }
+
+    /// Notes that the series defined in an acknowledged record are logged.
+    pub(crate) fn mark_logged(&self, defs: &[SeriesDef]) {
+        for def in defs {
+            if let Some(series) = self.series.get(&def.series_ref) {
+                series.logged.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Takes back an append whose WAL record failed: its samples leave the head, and a
+    /// series it defined that is now empty and not logged is removed, so a refused request
+    /// leaves nothing behind that counts toward the series limits. (A series' newest
+    /// timestamp is recomputed only for such new series; an older series keeps the raised
+    /// value, which can only make the ordering rules stricter.)
+    pub(crate) fn rollback(&mut self, record: &WalRecord) {
+        for (series_ref, samples) in &record.samples {
+            let Some(series) = self.series.get_mut(series_ref) else {
+                continue;
+            };
+            let mut removed = 0u64;
+            for s in samples {
+                if let Ok(i) = series
+                    .samples
+                    .binary_search_by(|x| x.timestamp_ms.cmp(&s.timestamp_ms))
+                {
+                    if series
+                        .samples
+                        .get(i)
+                        .is_some_and(|x| x.value.to_bits() == s.value.to_bits())
+                    {
+                        series.samples.remove(i);
+                        removed += 1;
+                    }
+                }
+            }
+            self.num_samples = self.num_samples.saturating_sub(removed);
+            self.bytes = self.bytes.saturating_sub(removed * SAMPLE_BYTES);
+        }
+        for def in &record.series {
+            let Some(series) = self.series.get_mut(&def.series_ref) else {
+                continue;
+            };
+            if series.logged.load(Ordering::Acquire) {
+                continue;
+            }
+            if series.samples.is_empty() {
+                self.remove_new_series(def.series_ref);
+            } else {
+                series.max_t = series.samples.last().map(|s| s.timestamp_ms);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::metrics::append::{AppendReport, SeriesLimits};
+    use crate::metrics::head::rules::AppendRules;
+    use crate::model::{Labels, Sample};
+
+    fn rules() -> AppendRules {
+        AppendRules {
+            limits: SeriesLimits::default(),
+            out_of_order_window_ms: 100,
+            max_sample_age_ms: 0,
+        }
+    }
+
+    fn record(head: &mut Head, t: i64) -> WalRecord {
+        let labels = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
+        let mut report = AppendReport::default();
+        let out = head
+            .append_series(labels, &[Sample::new(t, 1.0)], &rules(), &mut report)
+            .unwrap();
+        let def = out.new_series.or_else(|| head.unlogged_def(out.series_ref));
+        WalRecord {
+            series: def.into_iter().collect(),
+            samples: vec![(out.series_ref, out.accepted)],
+        }
+    }
+
+    #[test]
+    fn a_series_lives_while_any_unacknowledged_append_holds_it() {
+        let mut head = Head::new(1, None);
+        let empty_bytes = head.bytes();
+        let first = record(&mut head, 1000);
+        // The second append finds the series but must define it again: the first record
+        // may still fail.
+        let second = record(&mut head, 2000);
+        assert_eq!(second.series.len(), 1);
+        assert_eq!(head.num_samples(), 2);
+
+        head.rollback(&first);
+        assert_eq!(head.num_series(), 1, "the second append still holds the series");
+        assert_eq!(head.num_samples(), 1);
+        head.rollback(&second);
+        assert_eq!(head.num_series(), 0);
+        assert_eq!(head.num_samples(), 0);
+        assert_eq!(head.bytes(), empty_bytes);
+    }
+
+    #[test]
+    fn a_logged_series_is_kept_and_defined_once() {
+        let mut head = Head::new(1, None);
+        let first = record(&mut head, 1000);
+        head.mark_logged(&first.series);
+        let second = record(&mut head, 2000);
+        assert!(second.series.is_empty());
+        head.rollback(&second);
+        assert_eq!(head.num_series(), 1);
+        assert_eq!(head.num_samples(), 1);
+        // A retry of the refused sample is accepted, not a duplicate.
+        let retry = record(&mut head, 2000);
+        assert_eq!(retry.samples[0].1.len(), 1);
+    }
+}
