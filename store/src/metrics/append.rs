@@ -49,6 +49,9 @@ pub enum RejectReason {
     SeriesLimit,
     /// The per-metric series limit was reached.
     SeriesPerMetricLimit,
+    /// The head is over its memory budget: new series are refused (existing ones are
+    /// not) until a head cut gives the memory back.
+    HeadMemoryLimit,
     /// Older than the series' newest sample by more than the out-of-order window.
     OutOfOrder,
     /// Older than the newest sample seen by more than `max_sample_age`.
@@ -69,6 +72,7 @@ impl RejectReason {
             RejectReason::LabelValueTooLong => "label_value_too_long",
             RejectReason::SeriesLimit => "series_limit",
             RejectReason::SeriesPerMetricLimit => "series_per_metric_limit",
+            RejectReason::HeadMemoryLimit => "head_memory_limit",
             RejectReason::OutOfOrder => "out_of_order",
             RejectReason::TooOld => "too_old",
             RejectReason::Duplicate => "duplicate",
@@ -85,6 +89,7 @@ impl RejectReason {
             RejectReason::LabelValueTooLong => "label value too long",
             RejectReason::SeriesLimit => "series limit reached",
             RejectReason::SeriesPerMetricLimit => "per-metric series limit reached",
+            RejectReason::HeadMemoryLimit => "head memory limit reached, new series refused",
             RejectReason::OutOfOrder => "out of order sample",
             RejectReason::TooOld => "too old sample",
             RejectReason::Duplicate => "duplicate sample",

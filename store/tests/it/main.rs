@@ -7,6 +7,7 @@ mod append;
 mod blocks;
 mod common;
 mod crash;
+mod memory;
 mod promql_api;
 mod promqltest;
 mod pyarrow_block;

@@ -60,6 +60,8 @@ pub struct Db {
     maintain_lock: Mutex<()>,
     closed: AtomicBool,
     counters: Counters,
+    /// Woken when the head passes 80% of its memory budget (`maintain.rs`).
+    cut_wanted: tokio::sync::Notify,
 }
 
 fn millis(d: std::time::Duration) -> i64 {
@@ -96,7 +98,7 @@ impl Db {
             out_of_order_window_ms: millis(options.out_of_order_window),
             max_sample_age_ms: millis(options.max_sample_age),
         };
-        Ok(Db {
+        let db = Db {
             options,
             rules,
             blocks_dir,
@@ -108,7 +110,13 @@ impl Db {
             maintain_lock: Mutex::new(()),
             closed: AtomicBool::new(false),
             counters,
-        })
+            cut_wanted: tokio::sync::Notify::new(),
+        };
+        db.cut_after_replay().map_err(|source| OpenError::Io {
+            path: db.blocks_dir.clone(),
+            source,
+        })?;
+        Ok(db)
     }
 
     /// The options the database was opened with.
@@ -123,8 +131,9 @@ impl Db {
 
     /// Validates and stores a batch. Returns once the accepted samples are durable per the
     /// fsync mode; the report says what was refused and why. All accepted samples of one
-    /// call go into one WAL record. When the head is over its memory limit nothing is
-    /// stored and [`AppendError::Overloaded`] is returned.
+    /// call go into one WAL record. When the head is over its memory budget new series
+    /// are refused ([`RejectReason::HeadMemoryLimit`]) while existing ones are accepted;
+    /// only past 125% of it is nothing stored and [`AppendError::Overloaded`] returned.
     pub async fn append(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport, AppendError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(AppendError::Closed);
@@ -132,11 +141,7 @@ impl Db {
         let mut report = AppendReport::default();
         let ack = {
             let mut head = self.head.write();
-            let used = head.bytes() + self.frozen_bytes.load(Ordering::Relaxed);
-            let limit = self.options.head_memory_bytes;
-            if used > limit {
-                return Err(AppendError::Overloaded { used, limit });
-            }
+            self.check_memory(&mut head)?;
             let mut record = WalRecord::default();
             for s in batch {
                 if let Some(out) = head.append_series(s.labels, &s.samples, &self.rules, &mut report) {

@@ -82,6 +82,16 @@ impl Head {
                     report.reject(reason, n, || msg);
                     return None;
                 }
+                let gate = self.series_gate();
+                if !gate.admits(self.bytes()) {
+                    report.reject(RejectReason::HeadMemoryLimit, n, || {
+                        format!(
+                            "{labels}: head memory limit of {} bytes reached; new series are refused until the next head cut, existing series keep being accepted",
+                            gate.limit
+                        )
+                    });
+                    return None;
+                }
                 let limits = &rules.limits;
                 if limits.max_series > 0 && self.num_series() as usize >= limits.max_series {
                     report.reject(RejectReason::SeriesLimit, n, || {
@@ -142,6 +152,7 @@ impl Head {
         let Some(series) = self.series.get_mut(&series_ref) else {
             return Vec::new();
         };
+        let capacity_before = series.samples.capacity();
         let mut accepted = Vec::with_capacity(samples.len());
         for s in samples {
             match check_sample(series, max_seen, *s, rules) {
@@ -159,7 +170,8 @@ impl Head {
                 }
             }
         }
-        self.account_inserted(&accepted);
+        let grown = series.samples.capacity().saturating_sub(capacity_before);
+        self.account_inserted(&accepted, grown);
         accepted
     }
 }
