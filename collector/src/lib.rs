@@ -6,6 +6,7 @@ pub mod config;
 pub mod datadir;
 pub mod host_metrics;
 pub mod ingest;
+pub mod memory_limit;
 pub mod metadata;
 pub mod selfmon;
 pub mod server;
