@@ -8,3 +8,4 @@ mod ingest_python_client;
 mod ingest_remote_write;
 mod ingest_server;
 mod ingest_support;
+mod overload;
