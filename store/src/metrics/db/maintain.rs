@@ -104,7 +104,7 @@ impl Db {
         } else {
             i64::MIN
         };
-        let next = head.successor(drop_before);
+        let next = head.successor(drop_before, memory_due && !span_due);
         let rx = self
             .wal
             .rotate(next.checkpoint().encode())

@@ -23,6 +23,8 @@ pub(crate) struct MemSeries {
     pub samples: Vec<Sample>,
     /// Newest timestamp ever accepted for this series, also from earlier heads.
     pub max_t: Option<i64>,
+    /// Carried over from the previous head at a cut (not created in this one).
+    pub carried: bool,
 }
 
 impl MemSeries {
@@ -143,6 +145,7 @@ impl Head {
                 labels,
                 samples: Vec::new(),
                 max_t,
+                carried: false,
             },
         );
     }
@@ -240,7 +243,12 @@ impl Head {
     /// `drop_before` can no longer receive samples and are left behind, and so are series
     /// idle since the last cut (no sample in this head): they come back as new series
     /// when they get a sample again, so a burst of one-off series leaves the memory.
-    pub(crate) fn successor(&self, drop_before: i64) -> Head {
+    ///
+    /// A cut for memory (`for_memory`) keeps fewer: series created in this head with a
+    /// single sample stay only if they were carried over from the head before (a series
+    /// seen in two heads, or with two samples, is a recurring one; a burst's one-off series
+    /// is not), so the successor does not double the memory the burst took.
+    pub(crate) fn successor(&self, drop_before: i64, for_memory: bool) -> Head {
         let mut next = Head::new(self.next_ref, self.max_seen_t);
         next.series_gate = self.series_gate;
         let mut refs: Vec<u64> = self.series.keys().copied().collect();
@@ -252,7 +260,13 @@ impl Head {
             if series.samples.is_empty() || series.max_t.is_none_or(|t| t < drop_before) {
                 continue;
             }
+            if for_memory && !series.carried && series.samples.len() < 2 {
+                continue;
+            }
             next.insert_series(series_ref, series.labels.clone(), series.max_t);
+            if let Some(s) = next.series.get_mut(&series_ref) {
+                s.carried = true;
+            }
         }
         next
     }
