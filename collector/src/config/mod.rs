@@ -462,7 +462,7 @@ mod tests {
         );
         let c = Config::from_toml("[storage]\nmemory_limit = \"1GiB\"").unwrap();
         assert_eq!(c.storage.memory_limit_bytes, 1 << 30);
-        assert_eq!(c.storage.head_memory_bytes, (1u64 << 30) * 35 / 100);
+        assert_eq!(c.storage.head_memory_bytes, (1u64 << 30) / 4);
         assert_eq!(c.traces.head_memory_bytes, (1u64 << 30) / 10);
         // A budget set on its own wins over its share.
         let c = Config::from_toml(
