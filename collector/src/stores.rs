@@ -84,8 +84,14 @@ pub async fn maintenance_loop(state: AppState, stop: watch::Receiver<bool>) {
         let maintain = tokio::select! {
             _ = commit_tick.tick() => false,
             _ = maintain_tick.tick() => true,
-            // The metric head reached 80% of its memory budget: cut it now.
-            _ = state.stores.metrics.cut_requested() => true,
+            // The metric head reached 80% of its memory budget: cut it now (only the
+            // metric round; logs and traces keep their own pace).
+            _ = state.stores.metrics.cut_requested() => {
+                if metric_round.as_ref().is_none_or(|r| r.is_finished()) {
+                    metric_round = Some(tokio::spawn(maintain_metrics(state.clone())));
+                }
+                continue;
+            }
             _ = stopped(stop.clone()) => break,
         };
         if maintain && metric_round.as_ref().is_none_or(|r| r.is_finished()) {
