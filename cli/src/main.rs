@@ -241,7 +241,7 @@ struct ServeArgs {
     /// Delete the oldest blocks past this size, e.g. 50GiB; 0 = no limit [default: 0]
     #[arg(long, env = "DIDBAN_RETENTION_SIZE", value_name = "SIZE")]
     retention_size: Option<String>,
-    /// Memory the head may use before ingest gets 429 [default: 2GiB]
+    /// Memory budget of the metric head: new series are refused past it [default: 35% of storage.memory_limit]
     #[arg(long, env = "DIDBAN_HEAD_MEMORY_LIMIT", value_name = "SIZE")]
     head_memory_limit: Option<String>,
     /// Largest request body after decompression [default: 20MiB]

@@ -7,6 +7,7 @@ pub mod datadir;
 pub mod host_metrics;
 pub mod ingest;
 pub mod listen;
+pub mod memory_limit;
 pub mod metadata;
 pub mod selfmon;
 pub mod server;

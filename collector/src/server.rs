@@ -50,6 +50,16 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
         Err(e) => warn!(error = %e, "could not raise the open-file limit"),
     }
     let _data_dir_lock = DataDirLock::acquire(&config.data_dir)?;
+    info!(
+        available = config.storage.available_memory.bytes,
+        source = %config.storage.available_memory.source,
+        memory_limit = config.storage.memory_limit_bytes,
+        metrics_head = config.storage.head_memory_bytes,
+        traces_head = config.traces.head_memory_bytes,
+        logs_pending = config.logs.max_pending_bytes,
+        logs_writer = config.logs.writer_memory_bytes,
+        "memory budgets"
+    );
     let auth = open_auth(&config, auth_settings)?;
     let stores_config = config.clone();
     let stores = tokio::task::spawn_blocking(move || Stores::open(&stores_config))

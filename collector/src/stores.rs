@@ -83,7 +83,8 @@ impl Stores {
 /// The one maintenance loop of a server, until `stop`:
 ///
 /// - every `logs.commit_interval`, commits the logs (so new records become searchable);
-/// - every `storage.maintenance_interval`, cuts, compacts and applies retention to the
+/// - every `storage.maintenance_interval`, and at once when an append finds the metric
+///   head at 80% of its memory budget, cuts, compacts and applies retention to the
 ///   metric blocks (and saves metric metadata), and does the same for span blocks and day
 ///   indexes of logs.
 ///
@@ -104,6 +105,14 @@ pub async fn maintenance_loop(state: AppState, stop: watch::Receiver<bool>) {
         let maintain = tokio::select! {
             _ = commit_tick.tick() => false,
             _ = maintain_tick.tick() => true,
+            // The metric head reached 80% of its memory budget: cut it now (only the
+            // metric round; logs and traces keep their own pace).
+            _ = state.stores.metrics.cut_requested() => {
+                if metric_round.as_ref().is_none_or(|r| r.is_finished()) {
+                    metric_round = Some(tokio::spawn(maintain_metrics(state.clone())));
+                }
+                continue;
+            }
             _ = stopped(stop.clone()) => break,
         };
         if maintain && metric_round.as_ref().is_none_or(|r| r.is_finished()) {

@@ -49,7 +49,7 @@ fn span(i: u64) -> Span {
         status_code: 0,
         status_message: String::new(),
         attributes,
-        resource,
+        resource: resource.into(),
         scope_name: "bench".into(),
         scope_version: String::new(),
         events: Vec::new(),

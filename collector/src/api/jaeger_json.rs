@@ -44,7 +44,7 @@ pub fn trace_json(spans: &[Span]) -> Value {
     let mut processes: BTreeMap<String, (String, Value)> = BTreeMap::new();
     let mut process_of: Vec<String> = Vec::with_capacity(spans.len());
     for s in spans {
-        let key = format!("{}\u{0}{}", s.service, Value::Object(s.resource.clone()));
+        let key = format!("{}\u{0}{}", s.service, Value::Object((*s.resource).clone()));
         let next = format!("p{}", processes.len() + 1);
         let id = match processes.get(&key) {
             Some((id, _)) => id.clone(),
@@ -167,7 +167,7 @@ mod tests {
             status_code: code,
             status_message: String::new(),
             attributes,
-            resource,
+            resource: resource.into(),
             scope_name: "flask".into(),
             scope_version: String::new(),
             events: vec![SpanEvent {

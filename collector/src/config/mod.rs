@@ -15,6 +15,7 @@ pub mod auth;
 pub mod listen;
 pub mod traces_logs;
 
+use crate::memory_limit::{self, Available, Budgets};
 use auth::{AuthConfig, FileAuth};
 use didban_base::{parse_bytes, parse_duration};
 use listen::{FileListen, FileTls, ListenConfig, TlsConfig};
@@ -81,6 +82,11 @@ pub struct StorageConfig {
     pub retention_bytes: u64,
     pub head_memory_bytes: u64,
     pub maintenance_interval: Duration,
+    /// Memory the whole server may use (`storage.memory_limit`, default 60% of
+    /// `available_memory`); the stores' budgets not set on their own are shares of it.
+    pub memory_limit_bytes: u64,
+    /// What the process can have (cgroup limit or RAM), read at start.
+    pub available_memory: Available,
 }
 
 /// Ingest limits (`[limits]`).
@@ -120,7 +126,9 @@ pub fn default_max_concurrent() -> usize {
 impl Default for Config {
     fn default() -> Self {
         let db = DbOptions::new("./didban-data");
-        Config {
+        let available = memory_limit::detect();
+        let memory_limit_bytes = memory_limit::default_limit(available.bytes);
+        let mut c = Config {
             data_dir: PathBuf::from("./didban-data"),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 9480)),
             otlp_grpc_addr: SocketAddr::from(([127, 0, 0, 1], 4317)),
@@ -136,6 +144,8 @@ impl Default for Config {
                 retention_bytes: db.retention_bytes,
                 head_memory_bytes: db.head_memory_bytes,
                 maintenance_interval: Duration::from_secs(30),
+                memory_limit_bytes,
+                available_memory: available,
             },
             limits: IngestLimits {
                 max_body_bytes: 20 * 1024 * 1024,
@@ -163,11 +173,23 @@ impl Default for Config {
             ui: UiConfig::default(),
             listen: ListenConfig::default(),
             tls: TlsConfig::default(),
-        }
+        };
+        c.apply_memory_budgets();
+        c
     }
 }
 
 impl Config {
+    /// Sets the store budgets to their shares of `storage.memory_limit_bytes`
+    /// ([`Budgets`]); keys set on their own are applied after this.
+    fn apply_memory_budgets(&mut self) {
+        let b = Budgets::of(self.storage.memory_limit_bytes);
+        self.storage.head_memory_bytes = b.metrics_head;
+        self.traces.head_memory_bytes = b.traces_head;
+        self.logs.max_pending_bytes = b.logs_pending;
+        self.logs.writer_memory_bytes = usize::try_from(b.logs_writer).unwrap_or(64 << 20);
+    }
+
     /// The database options this configuration implies.
     pub fn db_options(&self) -> DbOptions {
         let mut o = DbOptions::new(&self.data_dir);
@@ -246,6 +268,11 @@ impl Config {
             "host_metrics.interval",
         )?;
         let s = file.storage;
+        if let Some(v) = s.memory_limit {
+            c.storage.memory_limit_bytes = memory_limit::parse_limit(&v, c.storage.available_memory.bytes)
+                .context("storage.memory_limit")?;
+            c.apply_memory_budgets();
+        }
         let st = &mut c.storage;
         if let Some(v) = s.fsync {
             st.fsync = v;
@@ -411,6 +438,7 @@ struct FileStorage {
     retention_size: Option<String>,
     head_memory_limit: Option<String>,
     maintenance_interval: Option<String>,
+    memory_limit: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -473,6 +501,35 @@ mod tests {
         assert!(format!("{err:#}").contains("fsycn"), "{err:#}");
         let err = Config::from_toml("[storage]\nretention_time = \"ten days\"").unwrap_err();
         assert!(format!("{err:#}").contains("storage.retention_time"), "{err:#}");
+    }
+
+    #[test]
+    fn memory_limit_derives_the_store_budgets() {
+        let d = Config::default();
+        assert!(d.storage.memory_limit_bytes > 0);
+        assert_eq!(
+            d.storage.memory_limit_bytes,
+            memory_limit::default_limit(d.storage.available_memory.bytes)
+        );
+        assert_eq!(
+            d.storage.head_memory_bytes,
+            Budgets::of(d.storage.memory_limit_bytes).metrics_head
+        );
+        let c = Config::from_toml("[storage]\nmemory_limit = \"1GiB\"").unwrap();
+        assert_eq!(c.storage.memory_limit_bytes, 1 << 30);
+        assert_eq!(c.storage.head_memory_bytes, (1u64 << 30) / 4);
+        assert_eq!(c.traces.head_memory_bytes, (1u64 << 30) / 10);
+        // A budget set on its own wins over its share.
+        let c = Config::from_toml(
+            "[storage]\nmemory_limit = \"1GiB\"\nhead_memory_limit = \"100MiB\"\n[traces]\nhead_memory_limit = \"64MiB\"",
+        )
+        .unwrap();
+        assert_eq!(c.storage.head_memory_bytes, 100 << 20);
+        assert_eq!(c.traces.head_memory_bytes, 64 << 20);
+        let c = Config::from_toml("[storage]\nmemory_limit = \"50%\"").unwrap();
+        assert_eq!(c.storage.memory_limit_bytes, d.storage.available_memory.bytes / 2);
+        let err = Config::from_toml("[storage]\nmemory_limit = \"lots\"").unwrap_err();
+        assert!(format!("{err:#}").contains("storage.memory_limit"), "{err:#}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod ingest_remote_write;
 mod ingest_server;
 mod ingest_support;
 mod origin;
+mod overload;
 mod query_limits;
 mod real_server;
 mod time_sanity;

@@ -49,6 +49,9 @@ pub enum RejectReason {
     SeriesLimit,
     /// The per-metric series limit was reached.
     SeriesPerMetricLimit,
+    /// The head is over its memory budget: new series are refused (existing ones are
+    /// not) until a head cut gives the memory back.
+    HeadMemoryLimit,
     /// Older than the series' newest sample by more than the out-of-order window.
     OutOfOrder,
     /// Older than `max_sample_age` before the newest sample seen, where "newest" is never
@@ -72,6 +75,7 @@ impl RejectReason {
             RejectReason::LabelValueTooLong => "label_value_too_long",
             RejectReason::SeriesLimit => "series_limit",
             RejectReason::SeriesPerMetricLimit => "series_per_metric_limit",
+            RejectReason::HeadMemoryLimit => "head_memory_limit",
             RejectReason::OutOfOrder => "out_of_order",
             RejectReason::TooOld => "too_old",
             RejectReason::TooFarInFuture => "too_far_in_future",
@@ -89,6 +93,7 @@ impl RejectReason {
             RejectReason::LabelValueTooLong => "label value too long",
             RejectReason::SeriesLimit => "series limit reached",
             RejectReason::SeriesPerMetricLimit => "per-metric series limit reached",
+            RejectReason::HeadMemoryLimit => "head memory limit reached, new series refused",
             RejectReason::OutOfOrder => "out of order sample",
             RejectReason::TooOld => "too old sample",
             RejectReason::TooFarInFuture => "sample timestamp too far in the future",

@@ -360,7 +360,7 @@ pub(crate) fn read_batch(
                 status_code: code.value(i),
                 status_message: value_or(message, i, "").to_string(),
                 attributes: parse_map(value_or(attributes, i, "{}")),
-                resource: parse_map(value_or(resource, i, "{}")),
+                resource: std::sync::Arc::new(parse_map(value_or(resource, i, "{}"))),
                 scope_name: value_or(scope_name, i, "").to_string(),
                 scope_version: value_or(scope_version, i, "").to_string(),
                 events: serde_json::from_str::<Vec<SpanEvent>>(value_or(events, i, "[]")).unwrap_or_default(),

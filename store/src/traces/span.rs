@@ -4,6 +4,8 @@
 //! and DuckDB users type. Attribute maps keep their OTLP types as JSON values (strings,
 //! booleans, integers, doubles; bytes as base64; arrays and key-value lists as JSON).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -81,8 +83,12 @@ pub struct Span {
     pub status_message: String,
     /// Span attributes.
     pub attributes: Map<String, Value>,
-    /// Resource attributes.
-    pub resource: Map<String, Value>,
+    /// Resource attributes, shared by the spans of one resource in a request (a request of
+    /// 380,000 spans under one resource holds it once, not 380,000 times). Not serialised
+    /// with the span: the WAL record keeps one copy per resource (read back from the old
+    /// per-span form too).
+    #[serde(default, skip_serializing)]
+    pub resource: Arc<Map<String, Value>>,
     /// Instrumentation scope name and version.
     pub scope_name: String,
     /// Instrumentation scope version.
@@ -121,7 +127,9 @@ impl Span {
     /// Approximate bytes the span takes in memory, for the head limit.
     pub fn approx_bytes(&self) -> u64 {
         let mut n = 256 + self.name.len() + self.service.len() + self.status_message.len();
-        n += map_bytes(&self.attributes) + map_bytes(&self.resource);
+        // A resource shared by n spans is counted a 1/n share per span.
+        let sharers = Arc::strong_count(&self.resource).max(1);
+        n += map_bytes(&self.attributes) + map_bytes(&self.resource) / sharers;
         for e in &self.events {
             n += 64 + e.name.len() + map_bytes(&e.attributes);
         }
@@ -150,24 +158,76 @@ fn map_bytes(m: &Map<String, Value>) -> usize {
     n
 }
 
-/// Version byte of a trace WAL record.
-const RECORD_VERSION: u8 = 1;
+/// Version byte of the first trace WAL records: a JSON array of spans, each with its
+/// resource (still read at replay).
+const RECORD_V1: u8 = 1;
+/// Version byte of trace WAL records: JSON [`RecordV2`], each distinct resource once.
+const RECORD_V2: u8 = 2;
 
-/// Encodes a batch of spans as one WAL record: a version byte, then JSON.
+/// The body of a version 2 record: the resources of the batch, each once, and per span
+/// the index of its resource.
+#[derive(Serialize, Deserialize)]
+struct RecordV2<'a> {
+    resources: Vec<std::borrow::Cow<'a, Map<String, Value>>>,
+    resource_of: Vec<u32>,
+    spans: std::borrow::Cow<'a, [Span]>,
+}
+
+/// Encodes a batch of spans as one WAL record: a version byte, then JSON with each
+/// resource once (spans of one resource share it in memory, see [`Span::resource`]).
 pub(crate) fn encode_record(spans: &[Span]) -> Vec<u8> {
-    let mut buf = vec![RECORD_VERSION];
+    let mut resources: Vec<std::borrow::Cow<'_, Map<String, Value>>> = Vec::new();
+    let mut last: Option<(&Arc<Map<String, Value>>, u32)> = None;
+    let mut resource_of = Vec::with_capacity(spans.len());
+    for span in spans {
+        let index = match last {
+            Some((r, i)) if Arc::ptr_eq(r, &span.resource) => i,
+            _ => {
+                let i = u32::try_from(resources.len()).unwrap_or(u32::MAX);
+                resources.push(std::borrow::Cow::Borrowed(&*span.resource));
+                last = Some((&span.resource, i));
+                i
+            }
+        };
+        resource_of.push(index);
+    }
+    let record = RecordV2 {
+        resources,
+        resource_of,
+        spans: std::borrow::Cow::Borrowed(spans),
+    };
+    let mut buf = vec![RECORD_V2];
     // Serialising plain structs of strings, numbers and JSON values cannot fail.
-    if serde_json::to_writer(&mut buf, spans).is_err() {
+    if serde_json::to_writer(&mut buf, &record).is_err() {
         buf.truncate(1);
-        buf.extend_from_slice(b"[]");
+        buf.extend_from_slice(br#"{"resources":[],"resource_of":[],"spans":[]}"#);
     }
     buf
 }
 
-/// Decodes a WAL record written by [`encode_record`].
+/// Decodes a WAL record written by [`encode_record`] (or by a version writing version 1).
 pub(crate) fn decode_record(payload: &[u8]) -> Result<Vec<Span>, String> {
     match payload.split_first() {
-        Some((&RECORD_VERSION, rest)) => serde_json::from_slice(rest).map_err(|e| e.to_string()),
+        Some((&RECORD_V2, rest)) => {
+            let record: RecordV2<'_> = serde_json::from_slice(rest).map_err(|e| e.to_string())?;
+            let resources: Vec<Arc<Map<String, Value>>> = record
+                .resources
+                .into_iter()
+                .map(|r| Arc::new(r.into_owned()))
+                .collect();
+            let mut spans = record.spans.into_owned();
+            for (span, index) in spans.iter_mut().zip(&record.resource_of) {
+                let Some(r) = resources.get(*index as usize) else {
+                    return Err(format!(
+                        "span resource index {index} of {} resources",
+                        resources.len()
+                    ));
+                };
+                span.resource = r.clone();
+            }
+            Ok(spans)
+        }
+        Some((&RECORD_V1, rest)) => serde_json::from_slice(rest).map_err(|e| e.to_string()),
         Some((v, _)) => Err(format!("unknown trace record version {v}")),
         None => Err("empty trace record".to_string()),
     }
@@ -207,7 +267,7 @@ pub(crate) mod tests {
             status_code: status::UNSET,
             status_message: String::new(),
             attributes,
-            resource: Map::new(),
+            resource: Arc::default(),
             scope_name: String::new(),
             scope_version: String::new(),
             events: vec![SpanEvent {
@@ -224,6 +284,37 @@ pub(crate) mod tests {
         let spans = vec![span(1, 1, 0, "a", "GET", 5), span(1, 2, 1, "a", "db", 6)];
         assert_eq!(decode_record(&encode_record(&spans)).unwrap(), spans);
         assert!(decode_record(&[9, b'[', b']']).is_err());
+
+        // Spans sharing a resource: written once, shared again when read back.
+        let mut map = Map::new();
+        map.insert("service.name".into(), Value::from("a"));
+        map.insert("host.name".into(), Value::from("h1"));
+        let shared = Arc::new(map);
+        let mut spans = spans;
+        for s in &mut spans {
+            s.resource = shared.clone();
+        }
+        spans.push(span(2, 3, 0, "b", "GET", 7));
+        let record = encode_record(&spans);
+        let text = String::from_utf8_lossy(&record);
+        assert_eq!(text.matches("h1").count(), 1, "{text}");
+        let back = decode_record(&record).unwrap();
+        assert_eq!(back, spans);
+        assert!(Arc::ptr_eq(&back[0].resource, &back[1].resource));
+        assert!(back[2].resource.is_empty());
+
+        // Version 1 records (a JSON array of spans with their resources) still read.
+        let v1 = format!(
+            "\u{1}[{}]",
+            serde_json::to_string(&spans[0]).unwrap().replacen(
+                '{',
+                r#"{"resource":{"host.name":"h1","service.name":"a"},"#,
+                1
+            )
+        );
+        let old = decode_record(v1.as_bytes()).unwrap();
+        assert_eq!(old, vec![spans[0].clone()]);
+        assert!(decode_record(b"\x02{\"resources\":[],\"resource_of\":[5],\"spans\":[]}").is_ok());
         assert!(is_valid_hex_id(&format!("{:032x}", 5), 32));
         assert!(!is_valid_hex_id(&"0".repeat(32), 32));
         assert!(!is_valid_hex_id("abc", 32));

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::common::*;
-use didban_store::{AppendError, Db, LabelMatcher, Labels, MatchOp, Queryable, RejectReason, SeriesSamples};
+use didban_store::{Db, LabelMatcher, Labels, MatchOp, Queryable, RejectReason, SeriesSamples};
 
 #[tokio::test]
 async fn ordering_rules_and_only_accepted_samples_reach_the_wal() {
@@ -110,47 +110,6 @@ async fn invalid_labels_and_limits_are_reported_per_series() {
         .unwrap();
     assert_eq!(report.accepted, 1);
     assert_eq!(db.stats().head_series, 3);
-}
-
-#[tokio::test]
-async fn memory_limit_refuses_appends_before_touching_the_wal() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut opts = options(dir.path());
-    opts.head_memory_bytes = 20_000;
-    let db = Db::open(opts).unwrap();
-    let mut i = 0;
-    let (used, limit) = loop {
-        let job = format!("job{i}");
-        match db.append(vec![series("up", &job, &[(T0 + i, 1.0)])]).await {
-            Ok(r) => assert_eq!(r.accepted, 1),
-            Err(AppendError::Overloaded { used, limit }) => break (used, limit),
-            Err(e) => panic!("{e}"),
-        }
-        i += 1;
-        assert!(i < 10_000, "never overloaded");
-    };
-    assert!(used > limit);
-    let wal_bytes = db.stats().wal_bytes_written;
-    let before = everything(&db);
-    let err = db
-        .append(vec![series("up", "late", &[(T0 + 99_999, 1.0)])])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, AppendError::Overloaded { .. }));
-    assert!(err.to_string().contains("memory limit"));
-    assert_eq!(
-        db.stats().wal_bytes_written,
-        wal_bytes,
-        "nothing written to the WAL"
-    );
-    assert_same(&everything(&db), &before);
-    // a cut frees the memory and appends work again
-    db.flush_head().unwrap();
-    let r = db
-        .append(vec![series("up", "job0", &[(T0 + 100_000, 1.0)])])
-        .await
-        .unwrap();
-    assert_eq!(r.accepted, 1);
 }
 
 #[tokio::test]

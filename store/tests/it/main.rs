@@ -9,6 +9,7 @@ mod common;
 mod crash;
 mod faults;
 mod faults_tmpfs;
+mod memory;
 mod promql_api;
 mod promqltest;
 mod pyarrow_block;

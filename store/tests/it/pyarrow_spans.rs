@@ -48,7 +48,7 @@ fn span(i: u64) -> Span {
         status_code: if i == 7 { status::ERROR } else { status::UNSET },
         status_message: String::new(),
         attributes,
-        resource: Map::new(),
+        resource: Default::default(),
         scope_name: String::new(),
         scope_version: String::new(),
         events: vec![SpanEvent {

@@ -81,7 +81,7 @@ fn span(id: u64, parent: u64, service: &str, name: &str, start_ms: i64, dur_ms: 
             String::new()
         },
         attributes: map(json!({"db.statement": XSS})),
-        resource: map(json!({"service.name": service})),
+        resource: map(json!({"service.name": service})).into(),
         scope_name: "test".into(),
         scope_version: "1".into(),
         events: vec![SpanEvent {

@@ -158,7 +158,7 @@ mod tests {
             status_code: 0,
             status_message: String::new(),
             attributes,
-            resource,
+            resource: resource.into(),
             scope_name: String::new(),
             scope_version: String::new(),
             events: Vec::<SpanEvent>::new(),

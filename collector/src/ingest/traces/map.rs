@@ -32,7 +32,8 @@ pub fn map_traces(request: &ExportTraceServiceRequest, limit: FutureLimit) -> Ma
     let mut out = MappedSpans::default();
     for rs in &request.resource_spans {
         let service = service_name(rs.resource.as_ref());
-        let resource = resource_map(rs.resource.as_ref());
+        // One map per resource, shared by its spans (not a copy per span).
+        let resource = std::sync::Arc::new(resource_map(rs.resource.as_ref()));
         for ss in &rs.scope_spans {
             let (scope_name, scope_version) = match &ss.scope {
                 Some(s) => (s.name.clone(), s.version.clone()),
@@ -115,7 +116,7 @@ fn map_span(span: &OtlpSpan, limit: FutureLimit) -> Result<Span, String> {
         status_code,
         status_message,
         attributes: attributes_map(&span.attributes),
-        resource: serde_json::Map::new(),
+        resource: Default::default(),
         scope_name: String::new(),
         scope_version: String::new(),
         events,

@@ -9,15 +9,74 @@ use std::sync::Arc;
 
 use super::{millis, Db, Frozen};
 use crate::metrics::block::{compact, Block, BlockWriter, CompactionMeta};
+use crate::metrics::head::memory::SeriesGate;
 use crate::metrics::head::Head;
+use crate::storage::AppendError;
 
 /// Most compaction rounds one `maintain` call runs.
 const MAX_COMPACTION_ROUNDS: usize = 8;
 
 impl Db {
+    /// Bytes the live head and the heads waiting to be written hold together.
+    fn head_memory_used(&self, head: &Head) -> u64 {
+        head.bytes() + self.frozen_bytes.load(Ordering::Relaxed)
+    }
+
+    /// True when the memory in heads is at 80% of the budget or more: time to cut.
+    fn memory_cut_due(&self, used: u64) -> bool {
+        let limit = self.options.head_memory_bytes;
+        limit > 0 && used.saturating_mul(5) >= limit.saturating_mul(4)
+    }
+
+    /// The memory check of an append, under the head's write lock: past 80% of the budget
+    /// the maintenance loop is woken to cut; at the budget new series are refused (the
+    /// gate the head applies per series); past 125% the whole append is refused, so
+    /// samples to existing series cannot outgrow a cut that cannot keep up.
+    pub(super) fn check_memory(&self, head: &mut Head) -> Result<(), AppendError> {
+        let limit = self.options.head_memory_bytes;
+        let frozen = self.frozen_bytes.load(Ordering::Relaxed);
+        let used = head.bytes() + frozen;
+        if self.memory_cut_due(used) {
+            self.cut_wanted.notify_one();
+        }
+        if limit > 0 && used > limit.saturating_add(limit / 4) {
+            return Err(AppendError::Overloaded { used, limit });
+        }
+        head.set_series_gate(SeriesGate {
+            other_bytes: frozen,
+            limit,
+        });
+        Ok(())
+    }
+
+    /// Waits until an append finds the head at 80% of its memory budget; the server's
+    /// maintenance loop then runs [`Db::maintain`] at once instead of at its next tick.
+    pub async fn cut_requested(&self) {
+        self.cut_wanted.notified().await
+    }
+
+    /// At open: a head replayed from the WAL at 80% of its budget or more is cut and
+    /// written at once, so nothing a restart re-reads can keep new series refused.
+    pub(super) fn cut_after_replay(&self) -> io::Result<()> {
+        let used = self.head_memory_used(&self.head.read());
+        if !self.memory_cut_due(used) {
+            return Ok(());
+        }
+        tracing::warn!(
+            used,
+            limit = self.options.head_memory_bytes,
+            "head replayed from the WAL is at its memory budget; cutting it now"
+        );
+        let _guard = self.maintain_lock.lock();
+        self.cut_head_if_due(false)?;
+        self.persist_frozen()
+    }
+
     /// Cuts the live head when its samples span 1.5 block durations or its memory passes
     /// 80% of the limit: the WAL is rotated (the new segment starts with a checkpoint of
     /// the series), the head is frozen (still queryable) and replaced by its successor.
+    /// A memory cut happens also when the head holds series but no samples (series idle
+    /// since the last cut leave with it).
     pub(super) fn cut_head_if_due(&self, force: bool) -> io::Result<()> {
         if self.closed.load(Ordering::SeqCst) {
             return Ok(());
@@ -25,16 +84,18 @@ impl Db {
         let mut head = self.head.write();
         // Abandoned appends the WAL refused leave the head before it is frozen.
         self.orphans.settle_ready(&mut head);
-        let Some((min_t, max_t)) = head.time_range() else {
+        let range = head.time_range();
+        let span_due = range.is_some_and(|(min_t, max_t)| {
+            max_t.saturating_sub(min_t) >= millis(self.options.block_duration).saturating_mul(3) / 2
+        });
+        let memory_due = self.memory_cut_due(self.head_memory_used(&head));
+        if range.is_none() && head.num_series() == 0 {
             return Ok(());
-        };
-        let span_due =
-            max_t.saturating_sub(min_t) >= millis(self.options.block_duration).saturating_mul(3) / 2;
-        let used = head.bytes() + self.frozen_bytes.load(Ordering::Relaxed);
-        let memory_due = used.saturating_mul(5) >= self.options.head_memory_bytes.saturating_mul(4);
+        }
         if !force && !span_due && !memory_due {
             return Ok(());
         }
+        let (min_t, max_t) = range.unwrap_or((0, 0));
         // Series that can no longer accept a sample need not follow into the new head.
         let drop_before = if self.rules.max_sample_age_ms > 0 {
             let horizon = self
@@ -45,7 +106,7 @@ impl Db {
         } else {
             i64::MIN
         };
-        let next = head.successor(drop_before);
+        let next = head.successor(drop_before, memory_due && !span_due);
         let rx = self
             .wal
             .rotate(next.checkpoint().encode())
@@ -66,7 +127,10 @@ impl Db {
             min_t,
             max_t,
             samples = head.num_samples(),
+            series = head.num_series(),
+            next_series = next.num_series(),
             bytes = head.bytes(),
+            memory_due,
             keep_from,
             "cut head"
         );

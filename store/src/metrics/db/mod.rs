@@ -63,6 +63,8 @@ pub struct Db {
     orphans: ack::Orphans,
     closed: AtomicBool,
     counters: Counters,
+    /// Woken when the head passes 80% of its memory budget (`maintain.rs`).
+    cut_wanted: tokio::sync::Notify,
 }
 
 fn millis(d: std::time::Duration) -> i64 {
@@ -102,7 +104,7 @@ impl Db {
         };
         // A far-future sample in an old WAL or block must not move the window again.
         head.forget_future(rules.latest_accepted(didban_base::now_ms()));
-        Ok(Db {
+        let db = Db {
             options,
             rules,
             blocks_dir,
@@ -115,7 +117,13 @@ impl Db {
             orphans: ack::Orphans::default(),
             closed: AtomicBool::new(false),
             counters,
-        })
+            cut_wanted: tokio::sync::Notify::new(),
+        };
+        db.cut_after_replay().map_err(|source| OpenError::Io {
+            path: db.blocks_dir.clone(),
+            source,
+        })?;
+        Ok(db)
     }
 
     /// The options the database was opened with.
@@ -130,10 +138,12 @@ impl Db {
 
     /// Validates and stores a batch. Returns once the accepted samples are durable per the
     /// fsync mode; the report says what was refused and why. All accepted samples of one
-    /// call go into one WAL record. When the head is over its memory limit nothing is
-    /// stored and [`AppendError::Overloaded`] is returned. When the WAL write fails
-    /// ([`AppendError::Wal`]) the append is taken back out of the head: its samples go, and
-    /// so do the series it created, so a refused request counts toward no limit.
+    /// call go into one WAL record. When the head is over its memory budget new series
+    /// are refused ([`RejectReason::HeadMemoryLimit`]) while existing ones are accepted;
+    /// only past 125% of it is nothing stored and [`AppendError::Overloaded`] returned.
+    /// When the WAL write fails ([`AppendError::Wal`]) the append is taken back out of the
+    /// head: its samples go, and so do the series it created, so a refused request counts
+    /// toward no limit.
     pub async fn append(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport, AppendError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(AppendError::Closed);
@@ -143,11 +153,7 @@ impl Db {
         let ack = {
             let mut head = self.head.write();
             self.orphans.settle_ready(&mut head);
-            let used = head.bytes() + self.frozen_bytes.load(Ordering::Relaxed);
-            let limit = self.options.head_memory_bytes;
-            if used > limit {
-                return Err(AppendError::Overloaded { used, limit });
-            }
+            self.check_memory(&mut head)?;
             let now = didban_base::now_ms();
             for s in batch {
                 if let Some(out) = head.append_series(s.labels, &s.samples, &self.rules, now, &mut report) {

@@ -37,8 +37,9 @@ pub struct DbOptions {
     pub retention_time: Duration,
     /// When blocks take more bytes than this, the oldest are deleted (0 = no limit).
     pub retention_bytes: u64,
-    /// Memory the head (live plus heads waiting to become blocks) may use before appends
-    /// are refused with [`AppendError::Overloaded`](crate::AppendError::Overloaded); a cut is forced at 80%.
+    /// Memory budget of the head (live plus heads waiting to become blocks): a cut is
+    /// forced at 80%, new series are refused at 100% (existing ones are not), whole appends
+    /// get [`AppendError::Overloaded`](crate::AppendError::Overloaded) past 125%.
     pub head_memory_bytes: u64,
     /// Limits applied to every appended series.
     pub limits: SeriesLimits,

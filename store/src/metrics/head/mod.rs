@@ -4,6 +4,7 @@
 //! samples sorted by timestamp and the newest timestamp it ever accepted (`max_t`), which
 //! survives head cuts so the ordering rules keep working across them.
 
+pub(crate) mod memory;
 mod rollback;
 pub(crate) mod rules;
 
@@ -15,11 +16,7 @@ use std::sync::atomic::AtomicBool;
 use crate::metrics::postings::Postings;
 use crate::metrics::record::{SeriesDef, WalRecord};
 use crate::model::{LabelMatcher, Labels, Sample, SeriesSamples};
-
-/// Fixed per-series overhead counted on top of the labels (maps, vectors, postings).
-const SERIES_OVERHEAD_BYTES: u64 = 160;
-/// Bytes counted per stored sample.
-const SAMPLE_BYTES: u64 = 16;
+use memory::SeriesGate;
 
 /// One series in the head.
 #[derive(Debug)]
@@ -32,6 +29,8 @@ pub(crate) struct MemSeries {
     /// WAL, or a checkpoint). Until then every record with its samples defines it again,
     /// so no written record depends on one that may still fail.
     pub logged: AtomicBool,
+    /// Carried over from the previous head at a cut (not created in this one).
+    pub carried: bool,
 }
 
 impl MemSeries {
@@ -71,6 +70,8 @@ pub(crate) struct Head {
     max_t: Option<i64>,
     /// Newest timestamp accepted by any series in the database, for the too-old rule.
     max_seen_t: Option<i64>,
+    /// Whether new series may be created (the head memory budget), set before each append.
+    series_gate: SeriesGate,
 }
 
 impl Head {
@@ -91,9 +92,19 @@ impl Head {
         self.num_samples
     }
 
-    /// Approximate bytes held by labels and samples.
+    /// Bytes held by series, postings and samples, as `memory` accounts them.
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// Sets the budget new series are checked against until the next call.
+    pub(crate) fn set_series_gate(&mut self, gate: SeriesGate) {
+        self.series_gate = gate;
+    }
+
+    /// The budget new series are checked against.
+    pub(crate) fn series_gate(&self) -> SeriesGate {
+        self.series_gate
     }
 
     /// Oldest and newest sample timestamp held by this head.
@@ -131,7 +142,7 @@ impl Head {
 
     fn insert_series(&mut self, series_ref: u64, labels: Labels, max_t: Option<i64>, logged: bool) {
         self.next_ref = self.next_ref.max(series_ref + 1);
-        self.bytes += 2 * labels.heap_bytes() as u64 + SERIES_OVERHEAD_BYTES;
+        self.bytes += memory::series_bytes(&labels);
         self.postings.add(series_ref, &labels);
         self.refs.insert(labels.clone(), series_ref);
         self.series.insert(
@@ -141,6 +152,7 @@ impl Head {
                 samples: Vec::new(),
                 max_t,
                 logged: AtomicBool::new(logged),
+                carried: false,
             },
         );
     }
@@ -150,7 +162,8 @@ impl Head {
         if let Some(series) = self.series.remove(&series_ref) {
             self.postings.remove(series_ref, &series.labels);
             self.refs.remove(&series.labels);
-            let cost = 2 * series.labels.heap_bytes() as u64 + SERIES_OVERHEAD_BYTES;
+            let cost =
+                memory::series_bytes(&series.labels) + memory::samples_bytes(series.samples.capacity());
             self.bytes = self.bytes.saturating_sub(cost);
         }
     }
@@ -177,21 +190,24 @@ impl Head {
         let Some(series) = self.series.get_mut(&series_ref) else {
             return false;
         };
+        let capacity_before = series.samples.capacity();
         let mut inserted = Vec::with_capacity(samples.len());
         for s in samples {
             if series.insert(*s) {
                 inserted.push(*s);
             }
         }
-        self.account_inserted(&inserted);
+        let grown = series.samples.capacity().saturating_sub(capacity_before);
+        self.account_inserted(&inserted, grown);
         true
     }
 
-    /// Updates the head's counters, memory figure and time range for inserted samples.
-    fn account_inserted(&mut self, inserted: &[Sample]) {
+    /// Updates the head's counters, memory figure and time range for inserted samples;
+    /// `grown` is how many sample slots the series' vector gained for them.
+    fn account_inserted(&mut self, inserted: &[Sample], grown: usize) {
+        self.bytes += memory::samples_bytes(grown);
         for s in inserted {
             self.num_samples += 1;
-            self.bytes += SAMPLE_BYTES;
             self.min_t = Some(self.min_t.map_or(s.timestamp_ms, |m| m.min(s.timestamp_ms)));
             self.max_t = Some(self.max_t.map_or(s.timestamp_ms, |m| m.max(s.timestamp_ms)));
             self.observe_time(s.timestamp_ms);
@@ -231,20 +247,34 @@ impl Head {
 
     /// The head that follows this one at a cut: the same series (refs, labels, newest
     /// timestamps) without samples. Series whose newest sample is older than
-    /// `drop_before` can no longer receive samples and are left behind.
-    pub(crate) fn successor(&self, drop_before: i64) -> Head {
+    /// `drop_before` can no longer receive samples and are left behind, and so are series
+    /// idle since the last cut (no sample in this head): they come back as new series
+    /// when they get a sample again, so a burst of one-off series leaves the memory.
+    ///
+    /// A cut for memory (`for_memory`) keeps fewer: series created in this head with a
+    /// single sample stay only if they were carried over from the head before (a series
+    /// seen in two heads, or with two samples, is a recurring one; a burst's one-off series
+    /// is not), so the successor does not double the memory the burst took.
+    pub(crate) fn successor(&self, drop_before: i64, for_memory: bool) -> Head {
         let mut next = Head::new(self.next_ref, self.max_seen_t);
+        next.series_gate = self.series_gate;
         let mut refs: Vec<u64> = self.series.keys().copied().collect();
         refs.sort_unstable();
         for series_ref in refs {
             let Some(series) = self.series.get(&series_ref) else {
                 continue;
             };
-            if series.max_t.is_none_or(|t| t < drop_before) {
+            if series.samples.is_empty() || series.max_t.is_none_or(|t| t < drop_before) {
+                continue;
+            }
+            if for_memory && !series.carried && series.samples.len() < 2 {
                 continue;
             }
             // The new segment starts with the successor's checkpoint: every series is logged.
             next.insert_series(series_ref, series.labels.clone(), series.max_t, true);
+            if let Some(s) = next.series.get_mut(&series_ref) {
+                s.carried = true;
+            }
         }
         next
     }

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{Head, SAMPLE_BYTES};
+use super::Head;
 use crate::metrics::record::{SeriesDef, WalRecord};
 
 impl Head {
@@ -57,7 +57,8 @@ impl Head {
                 }
             }
             self.num_samples = self.num_samples.saturating_sub(removed);
-            self.bytes = self.bytes.saturating_sub(removed * SAMPLE_BYTES);
+            // The head accounts sample memory by vector capacity (`memory.rs`), which a
+            // removal does not give back; only a removed series returns its bytes.
         }
         for def in &record.series {
             let Some(series) = self.series.get_mut(&def.series_ref) else {
@@ -88,6 +89,7 @@ mod tests {
             limits: SeriesLimits::default(),
             out_of_order_window_ms: 100,
             max_sample_age_ms: 0,
+            max_future_ms: 0,
         }
     }
 
@@ -95,7 +97,7 @@ mod tests {
         let labels = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
         let mut report = AppendReport::default();
         let out = head
-            .append_series(labels, &[Sample::new(t, 1.0)], &rules(), &mut report)
+            .append_series(labels, &[Sample::new(t, 1.0)], &rules(), 0, &mut report)
             .unwrap();
         let def = out.new_series.or_else(|| head.unlogged_def(out.series_ref));
         WalRecord {

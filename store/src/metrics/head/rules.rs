@@ -109,6 +109,16 @@ impl Head {
                     report.reject(reason, n, || msg);
                     return None;
                 }
+                let gate = self.series_gate();
+                if !gate.admits(self.bytes()) {
+                    report.reject(RejectReason::HeadMemoryLimit, n, || {
+                        format!(
+                            "{labels}: head memory limit of {} bytes reached; new series are refused until the next head cut, existing series keep being accepted",
+                            gate.limit
+                        )
+                    });
+                    return None;
+                }
                 let limits = &rules.limits;
                 if limits.max_series > 0 && self.num_series() as usize >= limits.max_series {
                     report.reject(RejectReason::SeriesLimit, n, || {
@@ -176,6 +186,7 @@ impl Head {
             now_ms,
             out_of_order_ms: rules.out_of_order_window_ms,
         };
+        let capacity_before = series.samples.capacity();
         let mut accepted = Vec::with_capacity(samples.len());
         for s in samples {
             match check_sample(series, *s, &window) {
@@ -194,7 +205,8 @@ impl Head {
                 }
             }
         }
-        self.account_inserted(&accepted);
+        let grown = series.samples.capacity().saturating_sub(capacity_before);
+        self.account_inserted(&accepted, grown);
         accepted
     }
 

@@ -218,7 +218,7 @@ pub(crate) mod tests {
             status_code: 0,
             status_message: String::new(),
             attributes: Map::new(),
-            resource: Map::new(),
+            resource: Default::default(),
             scope_name: String::new(),
             scope_version: String::new(),
             events: Vec::new(),
