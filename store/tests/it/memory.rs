@@ -135,10 +135,13 @@ async fn existing_series_are_refused_whole_only_past_125_percent() {
     };
     assert_eq!(limit, BUDGET);
     assert!(used > BUDGET + BUDGET / 4, "refused at {used} of {limit}");
+    // The next sample of the series: newer than every stored one, and within
+    // `max_future` of the clock (the loop moves 64 ms per round).
+    let next = t + (i + 1) * 64;
     let wal_bytes = db.stats().wal_bytes_written;
     let before = everything(&db);
     let err = db
-        .append(vec![series("up", "one", &[(t + 10_000_000, 1.0)])])
+        .append(vec![series("up", "one", &[(next, 1.0)])])
         .await
         .unwrap_err();
     assert!(err.to_string().contains("memory limit"), "{err}");
@@ -150,7 +153,7 @@ async fn existing_series_are_refused_whole_only_past_125_percent() {
     assert_same(&everything(&db), &before);
     db.maintain(t).unwrap();
     let r = db
-        .append(vec![series("up", "one", &[(t + 10_000_000, 1.0)])])
+        .append(vec![series("up", "one", &[(next, 1.0)])])
         .await
         .unwrap();
     assert_eq!(r.accepted, 1);
