@@ -335,6 +335,17 @@ mod tests {
     }
 
     #[test]
+    fn busy_and_limited_answer_429_with_retry_after() {
+        for (failure, wait) in [(Failure::Busy, "1"), (Failure::Limited(30), "30")] {
+            let r = failure.response();
+            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{failure:?}");
+            let retry = r.headers().get(header::RETRY_AFTER);
+            assert_eq!(retry.and_then(|v| v.to_str().ok()), Some(wait), "{failure:?}");
+        }
+        assert_eq!(Failure::Basic.response().status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
     fn forwarded_headers_count_only_from_trusted_proxies() {
         #![allow(clippy::unwrap_used)]
         let dir = tempfile::tempdir().unwrap();
