@@ -26,12 +26,15 @@ struct Slots {
     in_use: Mutex<usize>,
     freed: Condvar,
     peak: AtomicUsize,
+    /// Slots ever taken (Argon2 runs started).
+    started: AtomicUsize,
 }
 
 static SLOTS: Slots = Slots {
     in_use: Mutex::new(0),
     freed: Condvar::new(),
     peak: AtomicUsize::new(0),
+    started: AtomicUsize::new(0),
 };
 
 /// A held slot, given back on drop.
@@ -63,6 +66,7 @@ fn acquire(wait: Duration) -> Option<Slot> {
     }
     *n += 1;
     SLOTS.peak.fetch_max(*n, Ordering::Relaxed);
+    SLOTS.started.fetch_add(1, Ordering::Relaxed);
     Some(Slot)
 }
 
@@ -70,6 +74,12 @@ fn acquire(wait: Duration) -> Option<Slot> {
 /// self-monitoring and tests; never above [`MAX_CONCURRENT_VERIFICATIONS`]).
 pub fn peak_concurrent_verifications() -> usize {
     SLOTS.peak.load(Ordering::Relaxed)
+}
+
+/// How many Argon2 runs (verifications and hashes) this process has started (for
+/// self-monitoring and tests: a refused sign-in attempt must not add to it).
+pub fn verifications_started() -> usize {
+    SLOTS.started.load(Ordering::Relaxed)
 }
 
 /// All Argon2 slots were busy for the whole wait: the caller should answer "try later"

@@ -146,19 +146,19 @@ impl UserStore {
     }
 
     /// The user when `password` is theirs. Always runs one Argon2 verification, also for an
-    /// unknown name, so the answer time does not tell which part was wrong.
-    pub fn authenticate(&self, name: &str, password: &str) -> Option<User> {
+    /// unknown name, so the answer time does not tell which part was wrong. [`Busy`] when no
+    /// verification slot freed up within [`password::VERIFY_WAIT`]: the caller answers
+    /// "try again later" (429), not "wrong password".
+    ///
+    /// [`Busy`]: password::Busy
+    pub fn authenticate(&self, name: &str, password: &str) -> Result<Option<User>, password::Busy> {
         let user = self.get(name);
         let stored = user
             .as_ref()
             .map(|u| u.password_hash.clone())
             .unwrap_or_else(|| password::decoy_hash().to_string());
-        let ok = password::verify(password, &stored);
-        if ok {
-            user
-        } else {
-            None
-        }
+        let ok = password::verify_within(password, &stored, password::VERIFY_WAIT)?;
+        Ok(if ok { user } else { None })
     }
 }
 
@@ -179,11 +179,11 @@ mod tests {
         assert!(store.create("a:b", Role::Viewer, "password2", 2).is_err());
         assert!(store.create("carol", Role::Viewer, "short", 2).is_err());
         assert_eq!(
-            store.authenticate("alice", "password1").unwrap().role,
+            store.authenticate("alice", "password1").unwrap().unwrap().role,
             Role::Admin
         );
-        assert!(store.authenticate("alice", "password2").is_none());
-        assert!(store.authenticate("nobody", "password1").is_none());
+        assert!(store.authenticate("alice", "password2").unwrap().is_none());
+        assert!(store.authenticate("nobody", "password1").unwrap().is_none());
 
         let err = store.set_role("alice", Role::Editor).unwrap_err().to_string();
         assert!(err.contains("no admin"), "{err}");
@@ -195,7 +195,7 @@ mod tests {
         let reopened = UserStore::open(path).unwrap();
         let names: Vec<String> = reopened.list().into_iter().map(|u| u.name).collect();
         assert_eq!(names, vec!["bob"]);
-        assert!(reopened.authenticate("bob", "new password").is_some());
-        assert!(reopened.authenticate("bob", "password2").is_none());
+        assert!(reopened.authenticate("bob", "new password").unwrap().is_some());
+        assert!(reopened.authenticate("bob", "password2").unwrap().is_none());
     }
 }

@@ -6,12 +6,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
 
 use super::refuse::{api_error, refuse, Form};
+use crate::password::Busy;
 use crate::{now_ms, secret, Auth, Role, Viewer, SESSION_COOKIE};
 
 /// Basic-auth successes are remembered this long, so Grafana's requests do not each cost
@@ -36,8 +37,10 @@ pub(crate) enum Failure {
     Bearer,
     /// A wrong user name or password in basic auth.
     Basic,
-    /// Too many failed sign-ins from this address; wait this many seconds.
+    /// Too many failed (or in-flight) sign-ins from this address; wait this many seconds.
     Limited(i64),
+    /// No password verification slot freed up in time: not a wrong password, try again.
+    Busy,
 }
 
 impl Failure {
@@ -52,10 +55,22 @@ impl Failure {
             Failure::Basic => refuse(Form::Api, StatusCode::UNAUTHORIZED, "wrong user name or password"),
             Failure::Limited(wait) => {
                 let message = format!("too many failed sign-ins; try again in {wait} s");
-                api_error(StatusCode::TOO_MANY_REQUESTS, "unauthorized", &message)
+                too_many(wait, &message)
             }
+            Failure::Busy => too_many(BUSY_RETRY_S, "too many sign-ins in progress; try again shortly"),
         }
     }
+}
+
+/// Seconds a caller refused for lack of a verification slot is asked to wait.
+pub const BUSY_RETRY_S: i64 = 1;
+
+/// 429 with `Retry-After: wait`.
+fn too_many(wait: i64, message: &str) -> Response {
+    let mut r = api_error(StatusCode::TOO_MANY_REQUESTS, "unauthorized", message);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
+    r
 }
 
 /// What the credentials of a request came to.
@@ -251,18 +266,22 @@ async fn basic_identity(
     let name = match cached {
         Some(u) => u,
         None => {
-            if let Some(wait) = auth.limiter.blocked(ip, now) {
-                return Err(Failure::Limited(wait));
-            }
+            // Reserved before verifying, so a burst past the limit costs no Argon2 run.
+            let attempt = auth.limiter.begin(ip, now).map_err(Failure::Limited)?;
             let a = auth.clone();
             let found = tokio::task::spawn_blocking(move || a.users.authenticate(&user, &pass))
                 .await
-                .ok()
-                .flatten();
-            let Some(found) = found else {
-                auth.limiter.fail(ip, now);
-                return Err(Failure::Basic);
+                .unwrap_or(Err(Busy));
+            let found = match found {
+                Ok(Some(found)) => found,
+                Ok(None) => {
+                    attempt.fail(now);
+                    return Err(Failure::Basic);
+                }
+                // Dropping the attempt releases it without counting a failure.
+                Err(Busy) => return Err(Failure::Busy),
             };
+            attempt.succeed();
             let mut cache = auth.basic_cache.lock().unwrap_or_else(|e| e.into_inner());
             if cache.len() > 1000 {
                 cache.retain(|_, (_, until)| *until > now);
@@ -313,6 +332,17 @@ mod tests {
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc123"));
         assert_eq!(cookie(&h, "x"), Some("y"));
         assert_eq!(cookie(&h, "nope"), None);
+    }
+
+    #[test]
+    fn busy_and_limited_answer_429_with_retry_after() {
+        for (failure, wait) in [(Failure::Busy, "1"), (Failure::Limited(30), "30")] {
+            let r = failure.response();
+            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{failure:?}");
+            let retry = r.headers().get(header::RETRY_AFTER);
+            assert_eq!(retry.and_then(|v| v.to_str().ok()), Some(wait), "{failure:?}");
+        }
+        assert_eq!(Failure::Basic.response().status(), StatusCode::UNAUTHORIZED);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub(crate) mod refuse;
 mod require;
 
 pub(crate) use caller::Identity;
-pub use caller::{bearer, client_ip, cookie, over_tls, resolve};
+pub use caller::{bearer, client_ip, cookie, over_tls, resolve, BUSY_RETRY_S};
 pub use csrf::{cross_site, foreign_origin, CSRF_HEADER};
 pub use need::{is_unsafe, Need};
 pub use refuse::{ErrorPage, Kind};

@@ -13,6 +13,7 @@ mod lifecycle;
 mod process;
 mod prom_api;
 mod prometheus_remote_write;
+mod sign_in_burst;
 mod tls;
 mod traces_logs_crash;
 mod traces_logs_ingest;

@@ -8,7 +8,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use didban_auth::guard::{client_ip, cookie, over_tls};
+use didban_auth::guard::{client_ip, cookie, over_tls, BUSY_RETRY_S};
+use didban_auth::password::Busy;
 use didban_auth::sessions::MAX_LIFETIME_MS;
 use didban_auth::{Auth, Need, Role, Viewer, SESSION_COOKIE};
 use leptos::prelude::*;
@@ -107,29 +108,40 @@ async fn login_submit(State(auth): State<Arc<Auth>>, req: Request) -> Response {
     let form: LoginForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let next = safe_next(&form.next);
     let now = now_ms();
-    if let Some(wait) = auth.limiter().blocked(ip, now) {
-        let message = format!(
-            "Too many failed sign-ins from your address; try again in {} minutes.",
-            (wait + 59) / 60
-        );
-        let mut r = login_form(next, Some(message), form.user).into_response();
-        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        return r;
-    }
+    // Reserved before verifying, so a burst past the limit costs no Argon2 run.
+    let attempt = match auth.limiter().begin(ip, now) {
+        Ok(a) => a,
+        Err(wait) => {
+            let message = format!(
+                "Too many failed sign-ins from your address; try again in {} minutes.",
+                (wait + 59) / 60
+            );
+            return too_many(login_form(next, Some(message), form.user), wait);
+        }
+    };
     let a = auth.clone();
     let (user, password) = (form.user.clone(), form.password);
     let found = tokio::task::spawn_blocking(move || a.users().authenticate(&user, &password))
         .await
-        .ok()
-        .flatten();
-    let Some(found) = found else {
-        auth.limiter().fail(ip, now);
-        tokio::time::sleep(FAILURE_DELAY).await;
-        let mut r = login_form(next, Some("Wrong user name or password.".into()), form.user).into_response();
-        *r.status_mut() = StatusCode::UNAUTHORIZED;
-        return r;
+        .unwrap_or(Err(Busy));
+    let found = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            attempt.fail(now);
+            tokio::time::sleep(FAILURE_DELAY).await;
+            let mut r =
+                login_form(next, Some("Wrong user name or password.".into()), form.user).into_response();
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            return r;
+        }
+        Err(Busy) => {
+            // Not a wrong password: the attempt is released (dropped) without counting.
+            drop(attempt);
+            let message = "Too many sign-in attempts; try again shortly.".to_string();
+            return too_many(login_form(next, Some(message), form.user), BUSY_RETRY_S);
+        }
     };
-    auth.limiter().succeed(ip);
+    attempt.succeed();
     let (id, _) = match auth.sessions().create(&found.name, now) {
         Ok(x) => x,
         Err(e) => {
@@ -151,6 +163,15 @@ async fn login_submit(State(auth): State<Arc<Auth>>, req: Request) -> Response {
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
+    r
+}
+
+/// `page` as a 429 with `Retry-After: wait_s`.
+fn too_many(page: Html<String>, wait_s: i64) -> Response {
+    let mut r = page.into_response();
+    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait_s.max(1)));
     r
 }
 
