@@ -2,6 +2,7 @@
 //! binary for the crate.
 #![allow(clippy::unwrap_used)]
 
+mod fuzz_regressions;
 mod ingest_otlp_grpc;
 mod ingest_otlp_http;
 mod ingest_python_client;
