@@ -248,9 +248,9 @@ pub fn promql(data: &[u8]) {
         return;
     };
     let engine = Engine::new(EngineOptions {
-        lookback_delta: Duration::from_secs(300),
         timeout: Duration::from_secs(2),
         max_samples: 200_000,
+        ..EngineOptions::default()
     });
     let storage = promql_storage();
     let _ = engine.instant_query(storage, query, NOW_MS);
