@@ -6,9 +6,11 @@
 mod alerting_cli;
 mod alerting_e2e;
 mod auth_support;
+mod crash_writers;
 mod demo;
 mod diskfull;
 mod host_metrics;
+mod kill9_loop;
 mod lifecycle;
 mod process;
 mod prom_api;

@@ -7,72 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::process::{now_ms, Didban, BIN};
+use crate::crash_writers::{log_json, spawn_writers, trace_json};
+use crate::process::{Didban, BIN};
 use serde_json::Value;
 
 fn config(dir: &std::path::Path) -> String {
     let path = dir.join("didban.toml");
     std::fs::write(&path, "[logs]\ncommit_interval = \"150ms\"\n").unwrap();
     path.to_string_lossy().to_string()
-}
-
-fn log_json(n: u64, t_ns: i64) -> String {
-    format!(
-        r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"crash"}}}}]}},"scopeLogs":[{{"logRecords":[{{"timeUnixNano":"{t_ns}","severityNumber":9,"body":{{"stringValue":"crashlog{n}"}}}}]}}]}}]}}"#
-    )
-}
-
-fn trace_json(n: u64, t_ns: i64) -> String {
-    let trace = format!("{:032x}", n + 1);
-    let span = |id: u64, parent: &str, name: &str| {
-        format!(
-            r#"{{"traceId":"{trace}","spanId":"{id:016x}","parentSpanId":"{parent}","name":"{name}","kind":2,"startTimeUnixNano":"{t_ns}","endTimeUnixNano":"{}"}}"#,
-            t_ns + 1_000_000
-        )
-    };
-    let root = span(1, "", "root");
-    let child = span(2, &format!("{:016x}", 1), "child");
-    format!(
-        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"crash"}}}}]}},"scopeSpans":[{{"spans":[{root},{child}]}}]}}]}}"#
-    )
-}
-
-/// Posts numbered requests from `writers` threads until stopped; returns the acked numbers.
-fn spawn_writers(
-    url: String,
-    writers: u64,
-    body: fn(u64, i64) -> String,
-    running: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<u64>>>,
-) -> Vec<std::thread::JoinHandle<()>> {
-    let mut handles = Vec::new();
-    for w in 0..writers {
-        let (url, running, acked) = (url.clone(), running.clone(), acked.clone());
-        handles.push(std::thread::spawn(move || {
-            let client = reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .unwrap();
-            let mut i = 0u64;
-            while running.load(Ordering::Relaxed) {
-                let n = i * writers + w;
-                let ok = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body(n, now_ms() * 1_000_000))
-                    .send()
-                    .map(|r| r.status().is_success())
-                    .unwrap_or(false);
-                if ok {
-                    acked.lock().unwrap().push(n);
-                } else if !running.load(Ordering::Relaxed) {
-                    break;
-                }
-                i += 1;
-            }
-        }));
-    }
-    handles
 }
 
 #[test]
@@ -87,14 +29,14 @@ fn acknowledged_spans_and_log_records_survive_kill_9() {
     let mut threads = spawn_writers(
         format!("http://{}/v1/logs", server.otlp_http),
         3,
-        log_json,
+        Arc::new(|n, t| log_json("crash", n, t)),
         running.clone(),
         logs_acked.clone(),
     );
     threads.extend(spawn_writers(
         format!("http://{}/v1/traces", server.otlp_http),
         2,
-        trace_json,
+        Arc::new(|n, t| trace_json("crash", n, t)),
         running.clone(),
         spans_acked.clone(),
     ));

@@ -4,6 +4,7 @@
 
 mod agent_delivery;
 mod faults;
+mod fuzz_regressions;
 mod grpc_status;
 mod ingest_otlp_grpc;
 mod ingest_otlp_http;
