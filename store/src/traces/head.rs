@@ -114,6 +114,11 @@ impl SpanHead {
         settled
     }
 
+    /// Whether a batch waits for its WAL answer.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// Makes every pending batch visible: for a head cut that knows every one of them was
     /// acknowledged.
     pub(crate) fn commit_all_pending(&mut self) {

@@ -311,10 +311,14 @@ impl TraceStore {
             self.memory_used().saturating_mul(5) >= self.options.head_memory_bytes.saturating_mul(4);
         let mut head = self.head.write();
         self.settle_orphans(&mut head);
-        let Some((min_t, _)) = head.time_range() else {
+        // (A head holding only batches still waiting for their WAL answer is cut too when
+        // forced, so `flush_head` writes everything acknowledged.)
+        let range = head.time_range();
+        if range.is_none() && !head.has_pending() {
             return Ok(());
-        };
-        let age_due = now.saturating_sub(min_t) >= nanos(self.options.block_duration);
+        }
+        let age_due =
+            range.is_some_and(|(min_t, _)| now.saturating_sub(min_t) >= nanos(self.options.block_duration));
         if !force && !age_due && !memory_due {
             return Ok(());
         }
