@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use parking_lot::RwLock;
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::LogMergePolicy;
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
+use tantivy::schema::Field;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use super::error::LogError;
 use super::schema::Fields;
@@ -104,6 +105,17 @@ impl DayIndex {
         }
         self.dirty.store(true, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Takes back documents added since the last commit (by their `seq` values, in
+    /// `field`), so the next commit never makes them searchable: for a batch the WAL
+    /// refused. Without a writer there is nothing uncommitted to take back.
+    pub(crate) fn delete_seqs(&self, field: Field, seqs: &[u64]) {
+        if let Some(w) = self.writer.read().as_ref() {
+            for seq in seqs {
+                w.delete_term(Term::from_field_u64(field, *seq));
+            }
+        }
     }
 
     /// Commits what was added, recording `through` (the first WAL segment that may hold

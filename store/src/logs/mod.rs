@@ -7,7 +7,10 @@
 //! new segment number as the commit payload, reloads the readers and deletes the WAL
 //! segments below that number. At open, records of segments at or above a day's payload
 //! are indexed again, so what the WAL covers is never lost and never indexed twice.
+//! A batch the WAL refuses is taken back out of its day indexes before any commit, so it
+//! is never searchable and the client's retry stores exactly one copy.
 
+mod ack;
 mod day;
 mod error;
 mod query;
@@ -142,9 +145,12 @@ pub struct LogStore {
     fields: Fields,
     wal: Wal,
     days: RwLock<BTreeMap<String, Arc<DayIndex>>>,
-    /// Appends hold it shared while they index and log a batch; a commit holds it alone
-    /// while it rotates the WAL and commits, so no record is half-way at that point.
+    /// Appends hold it shared while they index and log a batch and until the WAL answers;
+    /// a commit holds it alone while it rotates the WAL and commits, so no record is
+    /// half-way at that point and no refused batch is still in an index.
     gate: tokio::sync::RwLock<()>,
+    /// Appends abandoned before the WAL answered them.
+    orphans: ack::Orphans,
     commit_lock: Mutex<()>,
     next_seq: AtomicU64,
     /// Every record with a lower sequence number is committed.
@@ -217,6 +223,7 @@ impl LogStore {
             wal,
             days: store_days,
             gate: tokio::sync::RwLock::new(()),
+            orphans: ack::Orphans::default(),
             commit_lock: Mutex::new(()),
             next_seq: AtomicU64::new(first_seq),
             committed_seq: AtomicU64::new(first_seq),
@@ -236,7 +243,9 @@ impl LogStore {
                         continue;
                     }
                 };
-                replayed += store.index_records(&records, Some(n))?;
+                let mut added = Vec::new();
+                store.index_records(&records, Some(n), &mut added)?;
+                replayed += added.iter().map(|a| a.seqs.len() as u64).sum::<u64>();
             }
         }
         store.replayed = replayed;
@@ -262,13 +271,18 @@ impl LogStore {
     }
 
     /// Adds records to their day indexes; with `segment` (replay), records already covered
-    /// by a day's last commit are skipped. Returns how many were added.
-    fn index_records(&self, records: &[LogRecord], segment: Option<u64>) -> Result<u64, LogError> {
+    /// by a day's last commit are skipped. Notes in `added` what was added (also what may
+    /// have been, when it fails half-way), so it can be taken back.
+    fn index_records(
+        &self,
+        records: &[LogRecord],
+        segment: Option<u64>,
+        added: &mut Vec<ack::Added>,
+    ) -> Result<(), LogError> {
         let mut by_day: BTreeMap<String, Vec<&LogRecord>> = BTreeMap::new();
         for r in records {
             by_day.entry(day_of(r.timestamp_unix_nano)).or_default().push(r);
         }
-        let mut added = 0;
         for (day, list) in by_day {
             let index = self.day_index(&day)?;
             if let Some(n) = segment {
@@ -277,18 +291,25 @@ impl LogStore {
                 }
             }
             let mut docs = Vec::with_capacity(list.len());
+            let mut seqs = Vec::with_capacity(list.len());
             for r in list {
                 let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
                 docs.push(self.fields.document(r, seq));
+                seqs.push(seq);
             }
-            added += docs.len() as u64;
+            added.push(ack::Added {
+                day: index.clone(),
+                seqs,
+            });
             index.add(docs, self.options.writer_memory_bytes)?;
         }
-        Ok(added)
+        Ok(())
     }
 
     /// Stores a batch: indexed (searchable after the next commit) and logged as one WAL
-    /// record; returns once that record is durable per the fsync mode.
+    /// record; returns once that record is durable per the fsync mode. When the WAL
+    /// refuses the record ([`AppendError::Wal`]) the batch is taken back out of the
+    /// indexes before the next commit, so it never becomes searchable.
     pub async fn append(&self, records: Vec<LogRecord>) -> Result<usize, AppendError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(AppendError::Closed);
@@ -299,24 +320,39 @@ impl LogStore {
         let n = records.len();
         let payload = record::encode_record(&records);
         let _pending = self.admit(payload.len() as u64)?;
-        let ack = {
-            let _shared = self.gate.read().await;
-            // Indexing is CPU work that may wait for Tantivy's indexing queue: off the async
-            // workers where the runtime allows it.
-            let indexed = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-                Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
-                    tokio::task::block_in_place(|| self.index_records(&records, None))
-                }
-                _ => self.index_records(&records, None),
-            };
-            indexed.map_err(|e| AppendError::Wal(io::Error::other(e.to_string())))?;
-            self.wal.submit(payload).map_err(|_| AppendError::Closed)?
+        // Held until the WAL's answer is applied (see `ack::await_ack`).
+        let shared = self.gate.read().await;
+        self.orphans.settle_ready(self.fields.seq);
+        let mut added = Vec::new();
+        // Indexing is CPU work that may wait for Tantivy's indexing queue: off the async
+        // workers where the runtime allows it.
+        let indexed = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| self.index_records(&records, None, &mut added))
+            }
+            _ => self.index_records(&records, None, &mut added),
         };
-        match ack.await {
-            Ok(Ok(())) => Ok(n),
-            Ok(Err(e)) => Err(AppendError::Wal(e)),
-            Err(_) => Err(AppendError::Closed),
+        if let Err(e) = indexed {
+            ack::take_back(&added, self.fields.seq);
+            return Err(AppendError::Wal(io::Error::other(e.to_string())));
         }
+        let ack = match self.wal.submit(payload) {
+            Ok(ack) => ack,
+            Err(_) => {
+                ack::take_back(&added, self.fields.seq);
+                return Err(AppendError::Closed);
+            }
+        };
+        ack::await_ack(shared, &self.orphans, self.fields.seq, added, ack)
+            .await
+            .map(|()| n)
+    }
+
+    /// Makes the next `times` WAL I/O steps of kind `op` fail as a full disk (or, for
+    /// segment creation, a lack of file descriptors) would: for tests of fault handling.
+    #[doc(hidden)]
+    pub fn inject_wal_fault(&self, op: crate::WalFaultOp, times: u32) {
+        self.wal.inject_fault(op, times);
     }
 
     /// Counts `bytes` as pending for the life of the returned guard, or refuses them when
@@ -356,6 +392,9 @@ impl LogStore {
                     path: self.wal_dir(),
                     source,
                 })?;
+            // Every append before the rotation has its answer now: abandoned ones the WAL
+            // refused leave the indexes before the commit.
+            self.orphans.settle_ready(self.fields.seq);
             let seq = self.next_seq.load(Ordering::SeqCst);
             let days: Vec<Arc<DayIndex>> = self.days.read().values().cloned().collect();
             for d in days {

@@ -1,8 +1,10 @@
 //! The trace store: spans go to their own WAL (`<data_dir>/wal/traces`), a span head in
 //! memory, and Parquet span blocks (`<data_dir>/traces/blocks`), with the same durability
 //! rules as metrics: an append returns once its record is durable per the fsync mode, and
-//! a WAL segment is deleted only after its spans are in a durable block.
+//! a WAL segment is deleted only after its spans are in a durable block. A batch becomes
+//! visible only once its WAL record is acknowledged; a refused batch leaves nothing behind.
 
+mod ack;
 mod block;
 mod compact;
 mod head;
@@ -119,6 +121,10 @@ pub struct TraceStore {
     torn: u64,
     retention_deleted: AtomicU64,
     compactions: AtomicU64,
+    /// Numbers the batches waiting for their WAL answer.
+    next_ticket: AtomicU64,
+    /// Batches the WAL refused that left the head (to compare with the WAL's count).
+    refused: AtomicU64,
 }
 
 fn nanos(d: Duration) -> i64 {
@@ -175,6 +181,8 @@ impl TraceStore {
             torn: log.torn_repairs,
             retention_deleted: AtomicU64::new(0),
             compactions: AtomicU64::new(0),
+            next_ticket: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         })
     }
 
@@ -206,7 +214,9 @@ impl TraceStore {
     }
 
     /// Stores a batch of spans as one WAL record; returns once it is durable per the fsync
-    /// mode. Refused whole with [`AppendError::Overloaded`] when the head is full.
+    /// mode. Refused whole with [`AppendError::Overloaded`] when the head is full. The
+    /// spans become visible only once the record is acknowledged; when the WAL refuses it
+    /// ([`AppendError::Wal`]) they are dropped, so a retry stores exactly one copy.
     pub async fn append(&self, spans: Vec<Span>) -> Result<usize, AppendError> {
         self.check_capacity()?;
         if spans.is_empty() {
@@ -214,16 +224,31 @@ impl TraceStore {
         }
         let n = spans.len();
         let record = span::encode_record(&spans);
+        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
         let ack = {
             let mut head = self.head.write();
-            head.extend(spans);
-            self.wal.submit(record).map_err(|_| AppendError::Closed)?
+            self.settle_orphans(&mut head);
+            let ack = self.wal.submit(record).map_err(|_| AppendError::Closed)?;
+            head.add_pending(ticket, spans);
+            ack
         };
-        match ack.await {
-            Ok(Ok(())) => Ok(n),
-            Ok(Err(e)) => Err(AppendError::Wal(e)),
-            Err(_) => Err(AppendError::Closed),
-        }
+        ack::await_ack(&self.head, &self.refused, ticket, ack)
+            .await
+            .map(|()| n)
+    }
+
+    /// Applies the answers of abandoned appends that have arrived; call with the head
+    /// write-locked.
+    fn settle_orphans(&self, head: &mut SpanHead) {
+        let settled = head.settle_orphans();
+        self.refused.fetch_add(settled.refused, Ordering::Relaxed);
+    }
+
+    /// Makes the next `times` WAL I/O steps of kind `op` fail as a full disk (or, for
+    /// segment creation, a lack of file descriptors) would: for tests of fault handling.
+    #[doc(hidden)]
+    pub fn inject_wal_fault(&self, op: crate::WalFaultOp, times: u32) {
+        self.wal.inject_fault(op, times);
     }
 
     /// Housekeeping, called periodically from a blocking thread: cut the head into a block
@@ -285,10 +310,15 @@ impl TraceStore {
         let memory_due =
             self.memory_used().saturating_mul(5) >= self.options.head_memory_bytes.saturating_mul(4);
         let mut head = self.head.write();
-        let Some((min_t, _)) = head.time_range() else {
+        self.settle_orphans(&mut head);
+        // (A head holding only batches still waiting for their WAL answer is cut too when
+        // forced, so `flush_head` writes everything acknowledged.)
+        let range = head.time_range();
+        if range.is_none() && !head.has_pending() {
             return Ok(());
-        };
-        let age_due = now.saturating_sub(min_t) >= nanos(self.options.block_duration);
+        }
+        let age_due =
+            range.is_some_and(|(min_t, _)| now.saturating_sub(min_t) >= nanos(self.options.block_duration));
         if !force && !age_due && !memory_due {
             return Ok(());
         }
@@ -299,6 +329,17 @@ impl TraceStore {
         let keep_from = rx
             .recv()
             .map_err(|_| io::Error::other("trace WAL writer stopped during rotation"))??;
+        // Every batch submitted before the rotation has its answer now. When each refused
+        // one has left the head, the batches still pending were all acknowledged (their
+        // tasks wait for this lock) and go into the block with their WAL records' segments.
+        // Otherwise a refused batch would be frozen: postpone the cut to the next round
+        // (the extra segment is harmless: nothing is deleted below it until a cut).
+        self.settle_orphans(&mut head);
+        if self.wal.refused_appends() != self.refused.load(Ordering::Relaxed) {
+            tracing::info!("span head cut postponed: a refused batch has yet to leave the head");
+            return Ok(());
+        }
+        head.commit_all_pending();
         let old = std::mem::take(&mut *head);
         tracing::info!(spans = old.len(), bytes = old.bytes(), keep_from, "cut span head");
         self.frozen

@@ -9,6 +9,7 @@ mod common;
 mod crash;
 mod faults;
 mod faults_tmpfs;
+mod faults_traces_logs;
 mod memory;
 mod promql_api;
 mod promqltest;

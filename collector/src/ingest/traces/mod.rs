@@ -35,22 +35,30 @@ impl Ingestor {
             &label,
             mapped.rejected as f64,
         );
-        // Refuse an overloaded head before the spans are counted in the span metrics.
-        self.state.stores.traces.check_capacity()?;
-        let samples = match &self.state.span_metrics {
-            Some(m) if !mapped.spans.is_empty() => m.observe(&mapped.spans, now_ms()),
-            _ => Vec::new(),
+        // Spans are counted in the span metrics only once stored: a batch the trace store
+        // refuses (503) is counted when the client's retry is stored, not twice.
+        let span_metrics = match &self.state.span_metrics {
+            Some(m) if !mapped.spans.is_empty() => Some((m, m.tally(&mapped.spans))),
+            _ => None,
         };
         let stored = self.state.stores.traces.append(mapped.spans).await?;
+        let (samples, span_metrics) = match span_metrics {
+            Some((m, tally)) => (m.record(tally, now_ms()), Some(m)),
+            None => (Vec::new(), None),
+        };
         metrics.inc(
             "didban_spans_ingested_total",
             "Spans stored, by receiving protocol.",
             &label,
             stored as f64,
         );
-        if !samples.is_empty() {
-            if let Err(e) = self.state.stores.metrics.append(samples).await {
-                tracing::warn!(error = %e, "span metrics could not be stored");
+        // The spans are stored: failing the request now would make the client store (and
+        // count) them twice. Span metrics are cumulative, so samples the metric store
+        // refuses are written again, with the counts they missed, by the next batch.
+        if let (false, Some(m)) = (samples.is_empty(), span_metrics) {
+            if let Err(e) = self.state.stores.metrics.append(samples.clone()).await {
+                tracing::warn!(error = %e, "span metrics could not be stored; retried with the next batch");
+                m.retry_later(&samples);
             }
         }
         Ok(OtlpOutcome {

@@ -44,7 +44,11 @@ impl Counters {
         for (k, v) in labels {
             pairs.push((k.to_string(), v.to_string()));
         }
-        let key = Labels::from_pairs(pairs);
+        self.add_key(Labels::from_pairs(pairs), delta);
+    }
+
+    /// Adds `delta` to the series `key` (its full label set, name included).
+    fn add_key(&mut self, key: Labels, delta: f64) {
         match self.values.get_mut(&key) {
             Some(v) => *v += delta,
             None => {
@@ -77,6 +81,21 @@ impl Counters {
         self.add(&format!("{name}_count"), labels, 1.0);
     }
 
+    /// Marks the series of `samples` (a drain the metric store refused) as touched again,
+    /// and as created when their samples started with the zero, so the next drain writes
+    /// them again at its own time: the counts of a refused drain are delayed, not lost.
+    pub(crate) fn retouch(&mut self, samples: &[SeriesSamples]) {
+        for s in samples {
+            if !self.values.contains_key(&s.labels) {
+                continue;
+            }
+            if s.samples.len() > 1 {
+                self.created.push(s.labels.clone());
+            }
+            self.touched.push(s.labels.clone());
+        }
+    }
+
     /// The touched series with their current values at `t_ms` (series created since the
     /// last drain also with a zero at `t_ms - 1`); clears the touched list.
     pub(crate) fn drain(&mut self, t_ms: i64) -> Vec<SeriesSamples> {
@@ -106,6 +125,9 @@ impl Counters {
     }
 }
 
+/// The counts of one batch of spans, not yet in the totals.
+pub struct Tally(Counters);
+
 struct State {
     counters: Counters,
     last_ms: i64,
@@ -134,7 +156,14 @@ impl SpanMetrics {
     /// Counts a batch of stored spans; returns the samples to append (at `now_ms`, or just
     /// after the previous batch's time so two batches never share a timestamp).
     pub fn observe(&self, spans: &[Span], now_ms: i64) -> Vec<SeriesSamples> {
-        let mut state = self.state.lock();
+        let tally = self.tally(spans);
+        self.record(tally, now_ms)
+    }
+
+    /// Counts a batch of spans apart from the totals, so the spans can be handed to the
+    /// trace store and the counts added ([`SpanMetrics::record`]) only once it stored them.
+    pub fn tally(&self, spans: &[Span]) -> Tally {
+        let mut counters = Counters::default();
         for s in spans {
             let seconds = s.duration_nano as f64 / 1e9;
             let kind = format!("SPAN_KIND_{}", kind_name(s.kind).to_ascii_uppercase());
@@ -145,25 +174,45 @@ impl SpanMetrics {
                 ("span_kind", kind.as_str()),
                 ("status_code", code),
             ];
-            state
-                .counters
-                .add("traces_span_metrics_calls_total", &labels, 1.0);
+            counters.add("traces_span_metrics_calls_total", &labels, 1.0);
             if s.status_code == status::ERROR {
-                state
-                    .counters
-                    .add("traces_span_metrics_errors_total", &labels[..3], 1.0);
+                counters.add("traces_span_metrics_errors_total", &labels[..3], 1.0);
             }
-            state.counters.observe(
+            counters.observe(
                 "traces_span_metrics_duration_seconds",
                 &labels,
                 &self.buckets,
                 seconds,
             );
-            self.faas.observe(s, &self.buckets, &mut state.counters);
+            self.faas.observe(s, &self.buckets, &mut counters);
+        }
+        Tally(counters)
+    }
+
+    /// Adds a batch's counts to the totals; returns the samples to append (as
+    /// [`SpanMetrics::observe`]).
+    pub fn record(&self, tally: Tally, now_ms: i64) -> Vec<SeriesSamples> {
+        let Tally(counts) = tally;
+        let mut state = self.state.lock();
+        state.counters.dropped += counts.dropped;
+        let mut keys = counts.touched;
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            if let Some(delta) = counts.values.get(&key) {
+                state.counters.add_key(key, *delta);
+            }
         }
         let t = now_ms.max(state.last_ms + 1);
         state.last_ms = t;
         state.counters.drain(t)
+    }
+
+    /// Takes back samples from [`SpanMetrics::observe`] that the metric store refused
+    /// (a WAL fault): their series are written again, with their then current values, by
+    /// the next batch.
+    pub fn retry_later(&self, samples: &[SeriesSamples]) {
+        self.state.lock().counters.retouch(samples);
     }
 
     /// Observations dropped because the series limit was reached.
@@ -182,6 +231,33 @@ mod tests {
             .find(|s| s.labels.get("__name__") == Some(name))
             .unwrap_or_else(|| panic!("no {name}"));
         s.samples.iter().map(|p| (p.timestamp_ms, p.value)).collect()
+    }
+
+    #[test]
+    fn a_refused_drain_is_written_again_by_the_next_one() {
+        let mut c = Counters::default();
+        c.add("calls_total", &[("service_name", "a")], 3.0);
+        let refused = c.drain(1_000);
+        c.retouch(&refused);
+        c.add("calls_total", &[("service_name", "b")], 1.0);
+        let next = c.drain(2_000);
+        assert_eq!(next.len(), 2);
+        // The new series keeps its zero start, so its first batch still counts.
+        assert_eq!(
+            samples_of(&next[..1], "calls_total"),
+            vec![(1_999, 0.0), (2_000, 3.0)]
+        );
+        c.retouch(&next);
+        c.add("calls_total", &[("service_name", "a")], 1.0);
+        let third = c.drain(3_000);
+        let a = third
+            .iter()
+            .find(|s| s.labels.get("service_name") == Some("a"))
+            .map(|s| s.samples.clone());
+        assert_eq!(
+            a.map(|v| v.iter().map(|p| (p.timestamp_ms, p.value)).collect::<Vec<_>>()),
+            Some(vec![(2_999, 0.0), (3_000, 4.0)])
+        );
     }
 
     #[test]
