@@ -21,6 +21,7 @@ use didban_agent::logs::record;
 use didban_alerting::rules::parse_rule_file;
 use didban_alerting::rules::template::{Template, TemplateData};
 use didban_collector::config::traces_logs::FaasConfig;
+use didban_collector::ingest::attributes::FutureLimit;
 use didban_collector::ingest::body::decompress_snappy;
 use didban_collector::ingest::logs::map::map_logs;
 use didban_collector::ingest::metrics::delta::DeltaTracker;
@@ -44,6 +45,12 @@ pub const NOW_NANOS: i64 = 1_767_225_600_000_000_000;
 
 /// The fixed "now" in Unix milliseconds.
 pub const NOW_MS: i64 = NOW_NANOS / 1_000_000;
+
+/// The collector's default acceptance of future timestamps (`limits.max_future`, 10 min)
+/// at [`NOW_NANOS`].
+fn future_limit() -> FutureLimit {
+    FutureLimit::new(NOW_NANOS, Duration::from_secs(600))
+}
 
 /// Largest decompressed remote_write body, as the server's default body limit bounds it.
 const BODY_LIMIT: usize = 16 << 20;
@@ -113,7 +120,7 @@ pub fn otlp_traces_protobuf(data: &[u8]) {
 }
 
 fn traces(request: &ExportTraceServiceRequest) {
-    let mapped = map_traces(request, NOW_NANOS);
+    let mapped = map_traces(request, future_limit());
     let metrics = SpanMetrics::new(vec![0.005, 0.1, 1.0, 10.0], FaasConfig::default());
     let _ = metrics.observe(&mapped.spans, NOW_MS);
 }
@@ -127,7 +134,7 @@ pub fn otlp_logs_protobuf(data: &[u8]) {
 
 fn logs(request: &ExportLogsServiceRequest) {
     let min_nano = NOW_NANOS - 7 * 24 * 3600 * 1_000_000_000;
-    let _ = map_logs(request, NOW_NANOS, min_nano);
+    let _ = map_logs(request, future_limit(), min_nano);
 }
 
 /// OTLP JSON (the OTLP/HTTP `application/json` encoding) of all three signals, decoded as the

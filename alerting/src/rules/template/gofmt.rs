@@ -110,6 +110,27 @@ fn fmt_e(v: f64, prec: usize) -> String {
     format!("{mant}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
 }
 
+/// Width and precision above this are refused, as Go's `fmt` refuses them (a template must not
+/// be able to ask for a gigabyte of padding).
+const MAX_FORMAT_NUM: usize = 1_000_000;
+
+/// Reads the digits at `i` (a width or precision): `Ok(None)` when there are none, `Err` when
+/// the number grows past [`MAX_FORMAT_NUM`] (then, as in Go, the rest of the format is
+/// consumed).
+fn parse_num(chars: &[char], i: &mut usize) -> Result<Option<usize>, ()> {
+    let mut num: Option<usize> = None;
+    while let Some(d) = chars.get(*i).and_then(|c| c.to_digit(10)) {
+        let n = num.unwrap_or(0);
+        if n > MAX_FORMAT_NUM {
+            *i = chars.len();
+            return Err(());
+        }
+        num = Some(n * 10 + d as usize);
+        *i += 1;
+    }
+    Ok(num)
+}
+
 /// Go's `fmt.Sprintf` for the verbs templates use: `%v %s %d %f %F %e %E %g %G %q %x %X %t %%`,
 /// with flags `-+ 0`, width and precision.
 pub(crate) fn sprintf(format: &str, args: &[TValue]) -> String {
@@ -135,19 +156,19 @@ pub(crate) fn sprintf(format: &str, args: &[TValue]) -> String {
             }
             i += 1;
         }
-        let mut width: Option<usize> = None;
-        while let Some(d) = chars.get(i).and_then(|c| c.to_digit(10)) {
-            width = Some(width.unwrap_or(0) * 10 + d as usize);
-            i += 1;
-        }
+        let Ok(width) = parse_num(&chars, &mut i) else {
+            // Go gives up on the rest of the format at an absurd width.
+            out.push_str("%!(NOVERB)");
+            break;
+        };
         let mut prec: Option<usize> = None;
         if chars.get(i) == Some(&'.') {
             i += 1;
-            prec = Some(0);
-            while let Some(d) = chars.get(i).and_then(|c| c.to_digit(10)) {
-                prec = Some(prec.unwrap_or(0) * 10 + d as usize);
-                i += 1;
-            }
+            let Ok(p) = parse_num(&chars, &mut i) else {
+                out.push_str("%!(NOVERB)");
+                break;
+            };
+            prec = Some(p.unwrap_or(0));
         }
         let Some(&verb) = chars.get(i) else {
             out.push_str("%!(NOVERB)");

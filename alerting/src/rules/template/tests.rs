@@ -150,3 +150,19 @@ fn errors_name_the_problem() {
         .unwrap_err();
     assert!(e.message.contains("undefined variable: $nope"), "{e}");
 }
+
+#[test]
+fn printf_refuses_absurd_width_and_precision_as_go_does() {
+    // Found by the `template` fuzz target: the width overflowed (a panic with overflow checks,
+    // a wrapped or gigabyte-sized padding without). Go gives up on the rest of the format
+    // and reports the unused arguments, as here.
+    assert_eq!(
+        expand(r#"{{ printf "a%99999999999999999999999d" 1 }}"#, 0.0),
+        "a%!(NOVERB)%!(EXTRA int=1)"
+    );
+    assert_eq!(
+        expand(r#"{{ printf "%.99999999999999999999f|" 2.5 }}"#, 0.0),
+        "%!(NOVERB)%!(EXTRA float64=2.5)"
+    );
+    assert_eq!(expand(r#"{{ printf "%3d|%.2f" 7 2.5 }}"#, 0.0), "  7|2.50");
+}
