@@ -121,6 +121,8 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
         .merge(didban_ui::router(didban_ui::UiContext {
             db: state.stores.metrics.clone(),
             engine: state.engine.clone(),
+            query_limiter: state.query_limiter.clone(),
+            query_timeout: config.query.timeout,
             logs: state.stores.logs.clone(),
             traces: state.stores.traces.clone(),
             alerting: alerting.clone(),

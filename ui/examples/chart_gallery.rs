@@ -242,6 +242,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ctx = UiContext {
         db: Arc::new(db),
         engine: Arc::new(Engine::new(EngineOptions::default())),
+        query_limiter: Arc::new(didban_store::promql::QueryLimiter::new(4, 64)),
+        query_timeout: std::time::Duration::from_secs(120),
         logs: Arc::new(LogStore::open(LogOptions::new(dir.path()))?),
         traces: Arc::new(TraceStore::open(TraceOptions::new(dir.path()))?),
         alerting: None,

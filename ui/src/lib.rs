@@ -23,11 +23,12 @@ pub mod viewer;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use didban_alerting::Alerting;
 use didban_store::logs::LogStore;
-use didban_store::promql::Engine;
+use didban_store::promql::{Engine, QueryLimiter};
 use didban_store::traces::TraceStore;
 use didban_store::Db;
 
@@ -40,6 +41,11 @@ pub struct UiContext {
     pub db: Arc<Db>,
     /// PromQL over `db`.
     pub engine: Arc<Engine>,
+    /// The query API's admission gate: page queries take a slot of it too (instant queries
+    /// the light lane, range queries the heavy one), so pages cannot bypass the bound.
+    pub query_limiter: Arc<QueryLimiter>,
+    /// How long one page query may take, queueing for a slot included (`query.timeout`).
+    pub query_timeout: Duration,
     /// Log records (Tantivy).
     pub logs: Arc<LogStore>,
     /// Spans (Parquet blocks and head).

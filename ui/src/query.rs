@@ -1,9 +1,23 @@
 //! Running PromQL for pages: range queries become chart [`Series`], instant queries become
 //! table rows. Evaluation is CPU work, so it runs on the blocking pool, never on the async
 //! workers that serve other requests.
+//!
+//! Every page query has the query API's bounds: a slot from the shared [`QueryLimiter`]
+//! (instant queries in the light lane, range queries in the heavy one), a deadline
+//! `query_timeout` after the call (queueing counts), and a cancel flag set when the caller's
+//! future is dropped (the browser went away), which stops the evaluation at its next check.
+//!
+//! [`QueryLimiter`]: didban_store::promql::QueryLimiter
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
 use didban_store::model::Labels;
-use didban_store::promql::{PromqlError, QueryStats, Value};
+use didban_store::promql::{
+    AdmitError, Engine, Lane, PromqlError, QueryControl, QueryResult, QueryStats, Value,
+};
+use didban_store::Db;
 
 use crate::chart::Series;
 use crate::UiContext;
@@ -32,12 +46,59 @@ pub enum QueryError {
     /// Parse or evaluation error from the engine (carries the position for parse errors).
     #[error(transparent)]
     Promql(#[from] PromqlError),
+    /// No evaluation slot: the queue was full or the deadline passed while waiting.
+    #[error(transparent)]
+    Admit(#[from] AdmitError),
     /// The blocking task died.
     #[error("query task failed: {0}")]
     Task(String),
 }
 
+/// Sets the evaluation's cancel flag when dropped before being disarmed.
+struct CancelOnDrop {
+    flag: Arc<AtomicBool>,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            self.flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 impl UiContext {
+    /// Runs one evaluation with the bounds above: waits for a slot of `lane` until the
+    /// deadline, evaluates on the blocking pool holding the slot, and cancels the evaluation
+    /// if this future is dropped first.
+    pub async fn bounded_query(
+        &self,
+        lane: Lane,
+        eval: impl FnOnce(&Db, &Engine, &QueryControl) -> Result<QueryResult, PromqlError> + Send + 'static,
+    ) -> Result<QueryResult, QueryError> {
+        let deadline = Instant::now().checked_add(self.query_timeout);
+        let flag = Arc::new(AtomicBool::new(false));
+        let mut guard = CancelOnDrop {
+            flag: flag.clone(),
+            armed: true,
+        };
+        let permit = self.query_limiter.admit(lane, deadline).await?;
+        let ctl = QueryControl {
+            deadline,
+            cancel: Some(flag),
+        };
+        let ctx = self.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let r = eval(ctx.db.as_ref(), ctx.engine.as_ref(), &ctl);
+            drop(permit);
+            r
+        })
+        .await;
+        guard.armed = false;
+        Ok(result.map_err(|e| QueryError::Task(e.to_string()))??)
+    }
+
     /// Evaluates `expr` from `start_ms` to `end_ms` every `step_ms`.
     pub async fn range_query(
         &self,
@@ -46,14 +107,12 @@ impl UiContext {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<RangeResult, QueryError> {
-        let ctx = self.clone();
         let expr = expr.to_string();
-        let result = tokio::task::spawn_blocking(move || {
-            ctx.engine
-                .range_query(ctx.db.as_ref(), &expr, start_ms, end_ms, step_ms)
-        })
-        .await
-        .map_err(|e| QueryError::Task(e.to_string()))??;
+        let result = self
+            .bounded_query(Lane::Heavy, move |db, engine, ctl| {
+                engine.range_query_with(db, &expr, start_ms, end_ms, step_ms, ctl)
+            })
+            .await?;
         let mut series = Vec::new();
         if let Value::Matrix(matrix) = result.value {
             for s in matrix {
@@ -69,12 +128,12 @@ impl UiContext {
 
     /// Evaluates `expr` at `time_ms`; a scalar becomes one row with empty labels.
     pub async fn instant_query(&self, expr: &str, time_ms: i64) -> Result<Vec<InstantRow>, QueryError> {
-        let ctx = self.clone();
         let expr = expr.to_string();
-        let result =
-            tokio::task::spawn_blocking(move || ctx.engine.instant_query(ctx.db.as_ref(), &expr, time_ms))
-                .await
-                .map_err(|e| QueryError::Task(e.to_string()))??;
+        let result = self
+            .bounded_query(Lane::Light, move |db, engine, ctl| {
+                engine.instant_query_with(db, &expr, time_ms, ctl)
+            })
+            .await?;
         let mut rows = Vec::new();
         match result.value {
             Value::Vector(v) => {

@@ -1,25 +1,23 @@
 //! OTLP/gRPC receiver: the three export services, each forwarding to the disk buffer.
+//! Requests are decoded by [`DecodingService`], so malformed protobuf is answered
+//! `INVALID_ARGUMENT` (a sender must not retry it), not tonic's `INTERNAL`.
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
+use std::sync::Arc;
+
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
 use tokio::sync::watch;
-use tonic::codec::CompressionEncoding;
-use tonic::{Request, Response, Status};
+use tonic::codegen::BoxFuture;
+use tonic::{Response, Status};
 
 use super::forward::{enrich, Forward};
+use super::grpc_decode::{DecodingService, UnaryExport};
 use crate::export::Signal;
 
 const MAX_MESSAGE: usize = 16 * 1024 * 1024;
@@ -34,48 +32,90 @@ impl Forward {
     }
 }
 
-#[tonic::async_trait]
-impl MetricsService for Forward {
-    async fn export(
-        &self,
-        request: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let mut message = request.into_inner();
-        for rm in &mut message.resource_metrics {
-            enrich(&mut rm.resource, &self.host_name);
-        }
-        self.forward(Signal::Metrics, message.encode_to_vec()).await?;
-        Ok(Response::new(ExportMetricsServiceResponse::default()))
+/// One signal's export method over [`Forward`].
+struct Export<S>(Forward, std::marker::PhantomData<fn() -> S>);
+
+/// The metrics signal.
+struct Metrics;
+/// The traces signal.
+struct Traces;
+/// The logs signal.
+struct Logs;
+
+impl<S> Export<S> {
+    fn service(forward: Forward) -> DecodingService<Self> {
+        DecodingService::new(Arc::new(Export(forward, std::marker::PhantomData)), MAX_MESSAGE)
     }
 }
 
-#[tonic::async_trait]
-impl TraceService for Forward {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let mut message = request.into_inner();
-        for rs in &mut message.resource_spans {
-            enrich(&mut rs.resource, &self.host_name);
-        }
-        self.forward(Signal::Traces, message.encode_to_vec()).await?;
-        Ok(Response::new(ExportTraceServiceResponse::default()))
+/// Counted nowhere else: the sender gets the reason, the agent notes it at debug level.
+fn undecodable(signal: &str) {
+    tracing::debug!(
+        signal,
+        "local receiver: malformed protobuf refused (INVALID_ARGUMENT)"
+    );
+}
+
+impl UnaryExport for Export<Metrics> {
+    const SERVICE: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+    type Request = ExportMetricsServiceRequest;
+    type Response = ExportMetricsServiceResponse;
+
+    fn export(self: Arc<Self>, mut message: Self::Request) -> BoxFuture<Response<Self::Response>, Status> {
+        Box::pin(async move {
+            for rm in &mut message.resource_metrics {
+                enrich(&mut rm.resource, &self.0.host_name);
+            }
+            self.0.forward(Signal::Metrics, message.encode_to_vec()).await?;
+            Ok(Response::new(ExportMetricsServiceResponse::default()))
+        })
+    }
+
+    fn undecodable(&self) {
+        undecodable("metrics");
     }
 }
 
-#[tonic::async_trait]
-impl LogsService for Forward {
-    async fn export(
-        &self,
-        request: Request<ExportLogsServiceRequest>,
-    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let mut message = request.into_inner();
-        for rl in &mut message.resource_logs {
-            enrich(&mut rl.resource, &self.host_name);
-        }
-        self.forward(Signal::Logs, message.encode_to_vec()).await?;
-        Ok(Response::new(ExportLogsServiceResponse::default()))
+impl UnaryExport for Export<Traces> {
+    const SERVICE: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    type Request = ExportTraceServiceRequest;
+    type Response = ExportTraceServiceResponse;
+
+    fn export(self: Arc<Self>, mut message: Self::Request) -> BoxFuture<Response<Self::Response>, Status> {
+        Box::pin(async move {
+            for rs in &mut message.resource_spans {
+                enrich(&mut rs.resource, &self.0.host_name);
+            }
+            self.0.forward(Signal::Traces, message.encode_to_vec()).await?;
+            Ok(Response::new(ExportTraceServiceResponse::default()))
+        })
+    }
+
+    fn undecodable(&self) {
+        undecodable("traces");
+    }
+}
+
+impl UnaryExport for Export<Logs> {
+    const SERVICE: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+    type Request = ExportLogsServiceRequest;
+    type Response = ExportLogsServiceResponse;
+
+    fn export(self: Arc<Self>, mut message: Self::Request) -> BoxFuture<Response<Self::Response>, Status> {
+        Box::pin(async move {
+            for rl in &mut message.resource_logs {
+                enrich(&mut rl.resource, &self.0.host_name);
+            }
+            self.0.forward(Signal::Logs, message.encode_to_vec()).await?;
+            Ok(Response::new(ExportLogsServiceResponse::default()))
+        })
+    }
+
+    fn undecodable(&self) {
+        undecodable("logs");
     }
 }
 
@@ -90,21 +130,9 @@ pub(crate) async fn serve(
         Some((accepted, l))
     });
     let result = tonic::transport::Server::builder()
-        .add_service(
-            MetricsServiceServer::new(forward.clone())
-                .accept_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(MAX_MESSAGE),
-        )
-        .add_service(
-            TraceServiceServer::new(forward.clone())
-                .accept_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(MAX_MESSAGE),
-        )
-        .add_service(
-            LogsServiceServer::new(forward)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(MAX_MESSAGE),
-        )
+        .add_service(Export::<Metrics>::service(forward.clone()))
+        .add_service(Export::<Traces>::service(forward.clone()))
+        .add_service(Export::<Logs>::service(forward))
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = stop.changed().await;
         })

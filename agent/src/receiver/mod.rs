@@ -7,6 +7,7 @@
 
 mod forward;
 mod grpc;
+pub mod grpc_decode;
 mod http;
 
 use std::net::SocketAddr;

@@ -1,6 +1,7 @@
 //! The local OTLP receiver: spans and logs from a real OpenTelemetry Python SDK app reach the
 //! collector through the agent's disk buffer, across a collector outage and an agent restart;
-//! OTLP/HTTP with JSON, protobuf and gzip; a taken port.
+//! OTLP/HTTP with JSON, protobuf and gzip; malformed protobuf over gRPC is INVALID_ARGUMENT;
+//! a taken port.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -173,5 +174,93 @@ async fn taken_port_is_reported_and_the_agent_runs_on() {
         text.contains("local OTLP receiver not started") && text.contains(&addr),
         "{text}"
     );
+    agent.shutdown().await;
+}
+
+/// A gRPC codec passing the message bytes through unchanged, to send malformed protobuf.
+struct Raw;
+
+impl tonic::codec::Codec for Raw {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = Raw;
+    type Decoder = Raw;
+
+    fn encoder(&mut self) -> Raw {
+        Raw
+    }
+
+    fn decoder(&mut self) -> Raw {
+        Raw
+    }
+}
+
+impl tonic::codec::Encoder for Raw {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for Raw {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let n = bytes::Buf::remaining(src);
+        Ok(Some(bytes::Buf::copy_to_bytes(src, n).to_vec()))
+    }
+}
+
+#[tokio::test]
+async fn grpc_receiver_refuses_malformed_protobuf_as_invalid_argument() {
+    let recorder = Arc::new(Recorder::default());
+    let collector = start_grpc(0, recorder.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Agent::start(&config(dir.path(), &collector.endpoint(), "127.0.0.1:0", "")).unwrap();
+    let grpc = agent.receiver_addrs().0.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let paths = [
+        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    ];
+    for path in paths {
+        let mut client = tonic::client::Grpc::new(channel.clone());
+        client.ready().await.unwrap();
+        // Field 1 announces 9 bytes; 2 follow.
+        let bad = tonic::Request::new(b"\x0a\x09ab".to_vec());
+        let status = client
+            .unary(
+                bad,
+                tonic::codegen::http::uri::PathAndQuery::from_static(path),
+                Raw,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{path}: {status:?}");
+        assert!(
+            status.message().contains("invalid protobuf"),
+            "{path}: {status:?}"
+        );
+        // An empty export is well-formed and accepted.
+        client.ready().await.unwrap();
+        let empty = tonic::Request::new(Vec::new());
+        client
+            .unary(
+                empty,
+                tonic::codegen::http::uri::PathAndQuery::from_static(path),
+                Raw,
+            )
+            .await
+            .unwrap();
+    }
     agent.shutdown().await;
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use didban_store::model::stale_nan;
-use didban_store::promql::{Engine, InstantSample, Value};
+use didban_store::promql::{Engine, InstantSample, PromqlError, QueryControl, Value};
 use didban_store::{LabelMatcher, Labels, Sample, SeriesSamples};
 
 use super::state::{AlertContext, AlertState, AlertingState};
@@ -200,7 +200,7 @@ impl GroupRuntime {
         let interval = self.interval;
         for rr in &mut self.rules {
             let rule_started = Instant::now();
-            let result = eval_rule(rr, ts, ts - offset, ctx, &alert_ctx, interval).await;
+            let result = eval_rule(rr, ts, ts - offset, ctx, &alert_ctx, interval, rule_started).await;
             rr.last_eval_ms = Some(ts);
             rr.eval_duration = rule_started.elapsed();
             match result {
@@ -253,16 +253,38 @@ impl GroupRuntime {
     }
 }
 
-/// Runs the query at `t` on a blocking thread; a scalar becomes one unlabelled sample.
-async fn query(ctx: &EvalContext, expr: &str, t: i64) -> Result<Vec<InstantSample>, String> {
+/// Runs the query at `t` on a blocking thread, stopping it `interval` after `started` (the
+/// rule's start); a scalar becomes one unlabelled sample.
+///
+/// Rule queries do not take a slot of the query API's limiter: they are the monitor's own
+/// work, and a burst of dashboard queries filling the queue must not make alerts miss their
+/// evaluations. What bounds them instead is this deadline (and the engine's sample limit):
+/// one rule can take at most one interval, so a heavy rule cannot stall its group for ever.
+async fn query(
+    ctx: &EvalContext,
+    expr: &str,
+    t: i64,
+    started: Instant,
+    interval: Duration,
+) -> Result<Vec<InstantSample>, String> {
     let storage = ctx.storage.clone();
     let engine = ctx.engine.clone();
     let expr = expr.to_string();
-    let value = tokio::task::spawn_blocking(move || engine.instant_query(storage.queryable(), &expr, t))
-        .await
-        .map_err(|e| format!("query task failed: {e}"))?
-        .map_err(|e| e.to_string())?
-        .value;
+    let ctl = QueryControl {
+        deadline: started.checked_add(interval),
+        cancel: None,
+    };
+    let value =
+        tokio::task::spawn_blocking(move || engine.instant_query_with(storage.queryable(), &expr, t, &ctl))
+            .await
+            .map_err(|e| format!("query task failed: {e}"))?
+            .map_err(|e| match e {
+                PromqlError::Timeout => {
+                    format!("{e} (a rule may take at most the group interval, {interval:?})")
+                }
+                e => e.to_string(),
+            })?
+            .value;
     match value {
         Value::Vector(v) => Ok(v),
         Value::Scalar { t_ms, v } => Ok(vec![InstantSample {
@@ -319,10 +341,11 @@ async fn eval_rule(
     ctx: &EvalContext,
     actx: &AlertContext,
     interval: Duration,
+    started: Instant,
 ) -> Result<(), String> {
     let samples = match rr.rule.as_ref() {
         Rule::Alerting(AlertingRule { logs: Some(cond), .. }) => count_logs(ctx, cond, query_ts).await?,
-        _ => query(ctx, rr.rule.expr(), query_ts).await?,
+        _ => query(ctx, rr.rule.expr(), query_ts, started, interval).await?,
     };
     let rule = rr.rule.clone();
     let mut batch = match rule.as_ref() {

@@ -457,3 +457,51 @@ async fn log_rules_count_records_with_the_same_state_machine() {
         .unwrap()
         .contains("need the log store"));
 }
+
+/// Rule storage whose reads of `heavy` take longer than the test group's interval.
+struct SlowHeavy(MemRuleStorage);
+
+impl Queryable for SlowHeavy {
+    fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<didban_store::SeriesSamples>, didban_store::ReadError> {
+        if matchers.iter().any(|m| m.value == "heavy") {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        self.0.select(matchers, start_ms, end_ms)
+    }
+}
+
+impl RuleStorage for SlowHeavy {
+    fn queryable(&self) -> &dyn Queryable {
+        self
+    }
+
+    fn append(
+        &self,
+        batch: Vec<didban_store::SeriesSamples>,
+    ) -> super::storage::BoxFuture<'_, Result<(), String>> {
+        self.0.append(batch)
+    }
+}
+
+#[tokio::test]
+async fn a_rule_past_the_group_interval_fails_alone() {
+    let yaml = "groups:\n  - name: g\n    interval: 50ms\n    rules:\n      - record: slow\n        expr: sum(heavy)\n      - record: quick\n        expr: sum(light)\n";
+    let (mut group, mut ctx, _, _) = setup(&[], yaml);
+    let mut mem = MemStorage::new();
+    add_series(&mut mem, "heavy", "1x5", MIN).unwrap();
+    add_series(&mut mem, "light", "2x5", MIN).unwrap();
+    ctx.storage = Arc::new(SlowHeavy(MemRuleStorage::new(mem)));
+    group.eval(3 * MIN, &ctx).await;
+    let slow = &group.rules[0];
+    assert_eq!(slow.health, Health::Err);
+    let error = slow.last_error.clone().unwrap_or_default();
+    assert!(error.contains("at most the group interval, 50ms"), "{error}");
+    // The next rule of the same round has its own deadline and succeeds.
+    let quick = &group.rules[1];
+    assert_eq!(quick.health, Health::Ok, "{:?}", quick.last_error);
+}

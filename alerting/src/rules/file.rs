@@ -268,8 +268,12 @@ fn validate_rule(r: RawRule, engine: &Engine, empty: &MemStorage) -> Result<Rule
     } else if expr.trim().is_empty() {
         reasons.push("field 'expr' must be set in rule".to_string());
     } else if let Err(e) = engine.instant_query(empty, &expr, 0) {
-        if matches!(e, PromqlError::Parse { .. }) {
-            reasons.push(format!("could not parse expression {expr:?}: {e}"));
+        // The engine checks the nesting depth (`query.max_depth`'s default) before parsing:
+        // a rule deeper than that would fail at every evaluation, so it is refused here.
+        match e {
+            PromqlError::Parse { .. } => reasons.push(format!("could not parse expression {expr:?}: {e}")),
+            PromqlError::TooDeep { .. } => reasons.push(format!("expression too deep: {e}")),
+            _ => {}
         }
     }
     for name in r.labels.keys() {

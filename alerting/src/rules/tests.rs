@@ -197,3 +197,19 @@ fn log_rules_are_validated() {
         .iter()
         .any(|e| e.reason.contains("invalid field 'logs' in recording rule")));
 }
+
+#[test]
+fn a_too_deep_expression_is_refused_naming_the_rule() {
+    let deep = format!("{}up{}", "abs(".repeat(500), ")".repeat(500));
+    let text = format!(
+        "groups:\n  - name: g\n    rules:\n      - alert: Fine\n        expr: up == 0\n      - alert: Deep\n        expr: {deep}\n"
+    );
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    let shown = e[0].to_string();
+    assert!(
+        shown.starts_with("bad.yaml:6: group \"g\", rule \"Deep\": expression too deep"),
+        "{shown}"
+    );
+    assert!(shown.contains("limit of 200"), "{shown}");
+}

@@ -46,6 +46,8 @@ async fn start(tweak: impl FnOnce(&mut Config)) -> Api {
     let ui = didban_ui::router(didban_ui::UiContext {
         db: state.stores.metrics.clone(),
         engine: state.engine.clone(),
+        query_limiter: state.query_limiter.clone(),
+        query_timeout: state.config.query.timeout,
         logs: state.stores.logs.clone(),
         traces: state.stores.traces.clone(),
         alerting: None,

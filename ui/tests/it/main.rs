@@ -3,6 +3,7 @@
 
 mod dashboards;
 mod explore;
+mod query_bounds;
 mod route_auth;
 mod signal_pages;
 mod support;

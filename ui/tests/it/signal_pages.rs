@@ -189,6 +189,8 @@ async fn fixture(with_alerting: bool) -> Fixture {
     let app = didban_ui::router(UiContext {
         db,
         engine,
+        query_limiter: std::sync::Arc::new(didban_store::promql::QueryLimiter::new(4, 64)),
+        query_timeout: std::time::Duration::from_secs(120),
         logs,
         traces,
         alerting,

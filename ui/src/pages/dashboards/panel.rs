@@ -152,6 +152,38 @@ fn query_error(i: usize, e: &dyn std::fmt::Display) -> String {
     )
 }
 
+/// The results of `n` tasks, each returning its index, in index order. A task that died
+/// (panicked) is an error at its place: it could not say its index, so it takes the first
+/// place with no result.
+async fn in_order<T: 'static>(
+    mut tasks: tokio::task::JoinSet<(usize, T)>,
+    n: usize,
+) -> Vec<Result<T, tokio::task::JoinError>> {
+    let mut slots: Vec<Option<Result<T, tokio::task::JoinError>>> = (0..n).map(|_| None).collect();
+    let mut failed = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((i, r)) => {
+                if let Some(slot) = slots.get_mut(i) {
+                    *slot = Some(Ok(r));
+                }
+            }
+            Err(e) => failed.push(e),
+        }
+    }
+    let mut out = Vec::with_capacity(n);
+    for slot in slots {
+        match slot {
+            Some(r) => out.push(r),
+            None => match failed.pop() {
+                Some(e) => out.push(Err(e)),
+                None => break,
+            },
+        }
+    }
+    out
+}
+
 /// `A`, `B`, … as Grafana names queries.
 fn query_letter(i: usize) -> char {
     char::from(b'A' + (i % 26) as u8)
@@ -167,18 +199,19 @@ async fn chart_body(
     index: usize,
 ) -> String {
     let (start, end) = (p.range.start_ms, p.range.end_ms);
-    let mut tasks = Vec::new();
-    for q in &panel.queries {
+    // A JoinSet aborts its tasks when dropped: if the page's request goes away, the queries'
+    // futures drop and cancel their evaluations.
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, q) in panel.queries.iter().enumerate() {
         let expr = scope.interpolate(&q.expr);
         let ctx = ctx.clone();
-        tasks.push(tokio::spawn(async move {
-            ctx.range_query(&expr, start, end, step).await
-        }));
+        tasks.spawn(async move { (i, ctx.range_query(&expr, start, end, step).await) });
     }
+    let results = in_order(tasks, panel.queries.len()).await;
     let mut errors = String::new();
     let mut series: Vec<Series> = Vec::new();
-    for (i, (t, q)) in tasks.into_iter().zip(&panel.queries).enumerate() {
-        match t.await {
+    for (i, (t, q)) in results.into_iter().zip(&panel.queries).enumerate() {
+        match t {
             Ok(Ok(result)) => {
                 for mut s in result.series {
                     if !q.legend.is_empty() {
@@ -219,16 +252,17 @@ async fn chart_body(
 
 async fn table_body(ctx: &UiContext, p: &Prepared, panel: &Panel, scope: &Scope) -> String {
     let t = p.range.end_ms;
-    let mut tasks = Vec::new();
-    for q in &panel.queries {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, q) in panel.queries.iter().enumerate() {
         let expr = scope.interpolate(&q.expr);
         let ctx = ctx.clone();
-        tasks.push(tokio::spawn(async move { ctx.instant_query(&expr, t).await }));
+        tasks.spawn(async move { (i, ctx.instant_query(&expr, t).await) });
     }
+    let results = in_order(tasks, panel.queries.len()).await;
     let mut errors = String::new();
     let mut rows: Vec<(usize, InstantRow)> = Vec::new();
-    for (i, task) in tasks.into_iter().enumerate() {
-        match task.await {
+    for (i, task) in results.into_iter().enumerate() {
+        match task {
             Ok(Ok(r)) => rows.extend(r.into_iter().map(|row| (i, row))),
             Ok(Err(e)) => errors.push_str(&query_error(i, &e)),
             Err(e) => errors.push_str(&query_error(i, &e)),

@@ -15,7 +15,7 @@ use axum::Router;
 use chrono::DateTime;
 use didban_base::parse_duration;
 use didban_store::model::METRIC_NAME_LABEL;
-use didban_store::promql::{PromqlError, QueryStats, Value};
+use didban_store::promql::{Lane, PromqlError, QueryStats, Value};
 use didban_store::Queryable;
 use leptos::prelude::*;
 use serde::Deserialize;
@@ -151,6 +151,7 @@ fn failure(q: &str, e: QueryError) -> (StatusCode, Outcome) {
         QueryError::Promql(e @ (PromqlError::Timeout | PromqlError::TooManySamples(_))) => {
             (StatusCode::SERVICE_UNAVAILABLE, Outcome::Failed(e.to_string()))
         }
+        QueryError::Admit(e) => (StatusCode::SERVICE_UNAVAILABLE, Outcome::Failed(e.to_string())),
         other => (
             StatusCode::INTERNAL_SERVER_ERROR,
             Outcome::Failed(other.to_string()),
@@ -160,11 +161,12 @@ fn failure(q: &str, e: QueryError) -> (StatusCode, Outcome) {
 
 /// The instant query with its stats (the shared helper drops them).
 async fn instant(ctx: &UiContext, q: &str, at_ms: i64) -> Result<(Vec<Series>, QueryStats), QueryError> {
-    let c = ctx.clone();
     let expr = q.to_string();
-    let result = tokio::task::spawn_blocking(move || c.engine.instant_query(c.db.as_ref(), &expr, at_ms))
-        .await
-        .map_err(|e| QueryError::Task(e.to_string()))??;
+    let result = ctx
+        .bounded_query(Lane::Light, move |db, engine, ctl| {
+            engine.instant_query_with(db, &expr, at_ms, ctl)
+        })
+        .await?;
     let mut series = Vec::new();
     match result.value {
         Value::Vector(v) => {

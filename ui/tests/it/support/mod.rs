@@ -32,6 +32,8 @@ pub fn test_ui() -> TestUi {
     let ctx = UiContext {
         db: Arc::new(db),
         engine: Arc::new(Engine::new(EngineOptions::default())),
+        query_limiter: Arc::new(didban_store::promql::QueryLimiter::new(4, 64)),
+        query_timeout: std::time::Duration::from_secs(120),
         logs: Arc::new(logs),
         traces: Arc::new(traces),
         alerting: None,
