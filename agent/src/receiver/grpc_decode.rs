@@ -4,7 +4,7 @@
 //! Gzip and the body limit are as the generated servers have them.
 //!
 //! The agent's local receiver uses it; it is public so the collector (which depends on the
-//! agent) can use this one instead of keeping its own copy in `ingest::grpc_decode`.
+//! agent) serves its OTLP/gRPC receiver through this one too (`ingest::grpc`).
 
 use std::sync::Arc;
 

@@ -29,8 +29,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 
 use super::error::IngestError;
-use super::grpc_decode::{unimplemented, DecodingService, UnaryExport};
 use super::pipeline::{Ingestor, Protocol};
+use didban_agent::receiver::grpc_decode::{unimplemented, DecodingService, UnaryExport};
 
 /// The gRPC service implementation.
 pub struct MetricsReceiver {

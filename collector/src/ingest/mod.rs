@@ -1,8 +1,8 @@
 //! Ingest: OTLP metrics (gRPC and HTTP) and Prometheus remote_write, decoded, limited and
 //! mapped to series, then appended to the database; the reply says what was refused.
 //!
-//! By transport: [`http`] (OTLP/HTTP), [`grpc`] (OTLP/gRPC, with [`grpc_decode`]),
-//! [`remote_write`], with
+//! By transport: [`http`] (OTLP/HTTP), [`grpc`] (OTLP/gRPC, decoding through the agent's
+//! `receiver::grpc_decode`, which both share), [`remote_write`], with
 //! [`body`] (size limits, decompression) and [`error`] (one error type, one mapping to
 //! HTTP and gRPC status). By signal: [`metrics`], [`traces`], [`logs`] (OTLP → store
 //! types), [`attributes`] (what the trace and log mappings share). [`pipeline`]: appending,
@@ -12,7 +12,6 @@ pub mod attributes;
 pub mod body;
 pub mod error;
 pub mod grpc;
-pub mod grpc_decode;
 pub mod http;
 pub mod logs;
 pub mod metrics;
