@@ -36,8 +36,9 @@ impl Drop for Server {
     }
 }
 
-/// Starts the receivers with `tweak` applied to a default configuration.
-pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
+/// Opens fresh stores in a temp dir (kept alive by the returned guard) with `tweak` applied
+/// to a default configuration: the state every in-process server of these tests shares.
+pub async fn open_state(tweak: impl FnOnce(&mut Config)) -> (AppState, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
         data_dir: dir.path().to_path_buf(),
@@ -50,7 +51,12 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
         .await
         .unwrap()
         .unwrap();
-    let state = AppState::new(stores, config);
+    (AppState::new(stores, config), dir)
+}
+
+/// Starts the receivers with `tweak` applied to a default configuration.
+pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
+    let (state, dir) = open_state(tweak).await;
     let (stop, stop_rx) = watch::channel(false);
     let otlp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();

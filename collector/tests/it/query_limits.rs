@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use didban_collector::config::Config;
 use didban_collector::state::AppState;
-use didban_collector::stores::Stores;
 use didban_store::{Labels, Sample, SeriesSamples};
 use didban_testkit::wait::until;
 use serde_json::Value;
@@ -30,18 +29,7 @@ impl Drop for Api {
 }
 
 async fn start(tweak: impl FnOnce(&mut Config)) -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
-    tweak(&mut config);
-    let store_config = config.clone();
-    let stores = tokio::task::spawn_blocking(move || Stores::open(&store_config))
-        .await
-        .unwrap()
-        .unwrap();
-    let state = AppState::new(stores, config);
+    let (state, dir) = crate::ingest_support::open_state(tweak).await;
     let (stop, stop_rx) = watch::channel(false);
     let ui = didban_ui::router(didban_ui::UiContext {
         db: state.stores.metrics.clone(),
