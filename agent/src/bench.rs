@@ -46,10 +46,9 @@ pub async fn log_tail(lines: usize, work_dir: &Path) -> Result<(f64, Duration), 
         paths: vec![format!("{}/*.log", log_dir.display())],
         exclude: vec![],
         service: "bench".into(),
-        multiline_start: String::new(),
-        json: false,
         start_at: StartAt::Beginning,
         poll_interval: Duration::from_millis(5),
+        ..LogsConfig::default()
     };
     let checkpoints = checkpoint_path(work_dir, &config);
     let started = Instant::now();

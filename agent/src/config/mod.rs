@@ -266,6 +266,20 @@ impl Config {
             if let Err(e) = regex::Regex::new(&l.multiline_start) {
                 return Err(invalid("logs.multiline_start", &e.to_string()));
             }
+            if l.format == LogFormat::Nginx {
+                if let Err(e) = crate::logs::parse::nginx_format::NginxFormat::compile(&l.log_format) {
+                    return Err(invalid("logs.log_format", &e.to_string()));
+                }
+            }
+            if let Err(e) = chrono::format::StrftimeItems::new(&l.timestamp_format).parse() {
+                return Err(invalid(
+                    "logs.timestamp_format",
+                    &format!("{:?}: {e}", l.timestamp_format),
+                ));
+            }
+            if l.multiline_max_lines == 0 {
+                return Err(invalid("logs.multiline_max_lines", "must be at least 1"));
+            }
             if l.poll_interval.is_zero() {
                 return Err(invalid("logs.poll_interval", "must be more than 0"));
             }

@@ -210,9 +210,28 @@ pub struct LogsConfig {
     #[serde(default)]
     pub multiline_start: String,
     /// Parse each record as a JSON object: fields become attributes, `message`/`msg` the body,
-    /// `level`/`severity` the severity, `time`/`timestamp` (RFC 3339) the timestamp.
+    /// `level`/`severity` the severity, `time`/`timestamp` (RFC 3339) the timestamp. The same
+    /// as `format = "json"`; kept for old configs.
     #[serde(default)]
     pub json: bool,
+    /// How records are parsed (docs/agent.md, "Log parsing").
+    #[serde(default)]
+    pub format: LogFormat,
+    /// nginx `log_format` string for `format = "nginx"`
+    /// (`$remote_addr - $remote_user [$time_local] "$request" $status ...`).
+    #[serde(default)]
+    pub log_format: String,
+    /// strftime pattern (chrono) of the timestamp at the start of each line, tried before the
+    /// built-in formats; empty = only the built-in ones.
+    #[serde(default)]
+    pub timestamp_format: String,
+    /// Keep Python tracebacks and Java `at ...` frames with the line they follow when no
+    /// `multiline_start` is set.
+    #[serde(default = "default_true")]
+    pub multiline_auto: bool,
+    /// Most lines in one multiline record; the next line starts a new record.
+    #[serde(default = "default_multiline_max_lines")]
+    pub multiline_max_lines: usize,
     /// Files without a checkpoint at the agent's first start: `"beginning"` or `"end"`.
     #[serde(default = "default_start_at")]
     pub start_at: StartAt,
@@ -221,6 +240,50 @@ pub struct LogsConfig {
     pub poll_interval: Duration,
 }
 
+impl Default for LogsConfig {
+    /// No paths (a config must name some) and the defaults of every other key.
+    fn default() -> LogsConfig {
+        LogsConfig {
+            paths: Vec::new(),
+            exclude: Vec::new(),
+            service: String::new(),
+            multiline_start: String::new(),
+            json: false,
+            format: LogFormat::Auto,
+            log_format: String::new(),
+            timestamp_format: String::new(),
+            multiline_auto: true,
+            multiline_max_lines: default_multiline_max_lines(),
+            start_at: default_start_at(),
+            poll_interval: default_poll(),
+        }
+    }
+}
+
+/// `format` of a `[[logs]]` section.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// JSON objects as `json`, nginx/apache `combined`/`common` lines as access logs, other
+    /// lines as plain text (severity, timestamp and trace ids taken from the text).
+    #[default]
+    Auto,
+    /// Plain text only.
+    Text,
+    /// JSON objects (JSON access-log fields become HTTP attributes); other lines as text.
+    Json,
+    /// nginx/apache `combined` or `common`; other lines as text.
+    NginxCombined,
+    /// The `log_format` string; other lines as text.
+    Nginx,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_multiline_max_lines() -> usize {
+    500
+}
 fn default_start_at() -> StartAt {
     StartAt::End
 }

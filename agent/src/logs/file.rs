@@ -6,9 +6,8 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
-use regex::Regex;
-
 use super::checkpoint::FileId;
+use super::parse::multiline::{JoinState, Joiner};
 
 /// Most bytes read from one file per poll (the next poll continues at once).
 pub const READ_CHUNK: usize = 4 * 1024 * 1024;
@@ -29,6 +28,10 @@ pub struct TailedFile {
     partial: Vec<u8>,
     /// Multiline record being assembled, with the offset where it starts.
     pending: Option<(String, u64)>,
+    /// What the joiner knows about `pending`.
+    join: JoinState,
+    /// Most lines in one record.
+    max_lines: usize,
     /// Offset where the first record not yet handed out starts.
     committed: u64,
     /// The path no longer names this file (renamed away or deleted).
@@ -47,8 +50,9 @@ pub struct Polled {
 }
 
 impl TailedFile {
-    /// Opens `path` and positions it at `offset` (0 if the file is now shorter).
-    pub fn open(path: &str, id: FileId, offset: u64) -> std::io::Result<TailedFile> {
+    /// Opens `path` and positions it at `offset` (0 if the file is now shorter); records get
+    /// at most `max_lines` lines.
+    pub fn open(path: &str, id: FileId, offset: u64, max_lines: usize) -> std::io::Result<TailedFile> {
         let mut file = File::open(path)?;
         let len = file.metadata()?.len();
         let start = if offset <= len { offset } else { 0 };
@@ -60,6 +64,8 @@ impl TailedFile {
             read_offset: start,
             partial: Vec::new(),
             pending: None,
+            join: JoinState::default(),
+            max_lines: max_lines.max(1),
             committed: start,
             rotated: false,
         })
@@ -78,13 +84,14 @@ impl TailedFile {
         self.committed = offset;
         self.partial.clear();
         self.pending = None;
+        self.join = JoinState::default();
         Ok(())
     }
 
     /// Reads new data and returns the records it completes. When nothing new arrived, an open
     /// multiline record is finished (nothing can continue it any more), and on a rotated file
     /// an unterminated last line is too.
-    pub fn poll(&mut self, start: Option<&Regex>) -> std::io::Result<Polled> {
+    pub fn poll(&mut self, start: &Joiner) -> std::io::Result<Polled> {
         let mut polled = Polled::default();
         let len = self.file.metadata()?.len();
         if len < self.read_offset {
@@ -128,7 +135,7 @@ impl TailedFile {
         Ok(polled)
     }
 
-    fn finish_partial(&mut self, start: Option<&Regex>, records: &mut Vec<String>) {
+    fn finish_partial(&mut self, start: &Joiner, records: &mut Vec<String>) {
         if self.partial.is_empty() {
             return;
         }
@@ -140,40 +147,41 @@ impl TailedFile {
 
     fn flush_pending(&mut self, records: &mut Vec<String>) {
         if let Some((text, _)) = self.pending.take() {
-            records.push(text);
+            records.push(trim_end_lines(text));
             self.committed = self.read_offset - self.partial.len() as u64;
         }
     }
 
     /// One complete line spanning `[begin, end)` of the file.
-    fn line(&mut self, text: String, begin: u64, end: u64, start: Option<&Regex>, records: &mut Vec<String>) {
-        let Some(start) = start else {
+    fn line(&mut self, text: String, begin: u64, end: u64, start: &Joiner, records: &mut Vec<String>) {
+        if let Joiner::Off = start {
             records.push(text);
             self.committed = end;
             return;
-        };
-        if start.is_match(&text) {
-            if let Some((previous, _)) = self.pending.take() {
-                records.push(previous);
-            }
-            self.committed = begin;
-            self.pending = Some((text, begin));
-            return;
         }
-        match self.pending.as_mut() {
-            Some((record, _)) => {
-                if record.len() + text.len() < MAX_RECORD_BYTES {
-                    record.push('\n');
-                    record.push_str(&text);
-                }
-            }
-            None => {
-                // A continuation with nothing to continue (start of file): its own record.
-                records.push(text);
-                self.committed = end;
+        if let Some((record, _)) = self.pending.as_mut() {
+            let fits = self.join.lines < self.max_lines && record.len() + text.len() < MAX_RECORD_BYTES;
+            if fits && start.continues(&mut self.join, &text) {
+                record.push('\n');
+                record.push_str(&text);
+                return;
             }
         }
+        if let Some((previous, _)) = self.pending.take() {
+            records.push(trim_end_lines(previous));
+        }
+        self.committed = begin;
+        self.join.start(&text);
+        self.pending = Some((text, begin));
     }
+}
+
+/// A record without the blank lines a traceback left at its end.
+fn trim_end_lines(mut text: String) -> String {
+    while text.ends_with('\n') {
+        text.pop();
+    }
+    text
 }
 
 fn take_text(bytes: &mut Vec<u8>) -> String {
@@ -213,21 +221,21 @@ mod tests {
         let path = dir.path().join("a.log");
         append(&path, "one\ntwo\r\nthr");
         let p = path.to_str().unwrap();
-        let mut f = TailedFile::open(p, FileId { dev: 0, ino: 0 }, 0).unwrap();
-        assert_eq!(f.poll(None).unwrap().records, vec!["one", "two"]);
+        let mut f = TailedFile::open(p, FileId { dev: 0, ino: 0 }, 0, 100).unwrap();
+        assert_eq!(f.poll(&Joiner::Off).unwrap().records, vec!["one", "two"]);
         assert_eq!(f.committed(), 9);
         append(&path, "ee\n");
-        assert_eq!(f.poll(None).unwrap().records, vec!["three"]);
+        assert_eq!(f.poll(&Joiner::Off).unwrap().records, vec!["three"]);
         assert_eq!(f.committed(), 15);
 
-        let start = Regex::new(r"^\d{4}-").unwrap();
+        let start = Joiner::Start(regex::Regex::new(r"^\d{4}-").unwrap());
         append(&path, "2026-01-01 boom\n  at a()\n  at b()\n2026-01-01 next\n");
-        let polled = f.poll(Some(&start)).unwrap();
+        let polled = f.poll(&start).unwrap();
         assert_eq!(polled.records, vec!["2026-01-01 boom\n  at a()\n  at b()"]);
         // "next" is still open: the checkpoint stays at its start.
         assert_eq!(f.committed(), 15 + 16 + 9 + 9);
         assert_eq!(
-            f.poll(Some(&start)).unwrap().records,
+            f.poll(&start).unwrap().records,
             vec!["2026-01-01 next"],
             "flushed when idle"
         );
@@ -235,9 +243,9 @@ mod tests {
         // copytruncate
         std::fs::write(&path, "").unwrap();
         append(&path, "after\n");
-        assert_eq!(f.poll(None).unwrap().records, vec!["after"]);
+        assert_eq!(f.poll(&Joiner::Off).unwrap().records, vec!["after"]);
         assert_eq!(f.committed(), 6);
         f.rewind(0).unwrap();
-        assert_eq!(f.poll(None).unwrap().records, vec!["after"]);
+        assert_eq!(f.poll(&Joiner::Off).unwrap().records, vec!["after"]);
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod checkpoint;
 pub mod file;
+pub mod parse;
 pub mod record;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,7 +21,6 @@ use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
-use regex::Regex;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -29,6 +29,8 @@ use crate::export::{OtlpSink, Signal};
 use checkpoint::{Checkpoints, FileId};
 use didban_base::otlp::kv;
 use file::TailedFile;
+use parse::multiline::Joiner;
+use parse::Parser;
 
 /// Most records in one OTLP request.
 pub const RECORDS_PER_REQUEST: usize = 2000;
@@ -85,7 +87,8 @@ impl LogTailer {
 struct Section {
     config: LogsConfig,
     checkpoint_file: PathBuf,
-    start: Option<Regex>,
+    joiner: Joiner,
+    parser: Parser,
     excludes: Vec<glob::Pattern>,
     resource: Resource,
     sink: OtlpSink,
@@ -102,10 +105,18 @@ fn now_ns() -> u64 {
 
 impl Section {
     fn new(config: LogsConfig, checkpoint_file: PathBuf, host_name: &str, sink: OtlpSink) -> Section {
-        let start = if config.multiline_start.is_empty() {
-            None
-        } else {
-            Regex::new(&config.multiline_start).ok()
+        let joiner = match regex::Regex::new(&config.multiline_start) {
+            Ok(start) if !config.multiline_start.is_empty() => Joiner::Start(start),
+            _ if config.multiline_auto => Joiner::Auto,
+            _ => Joiner::Off,
+        };
+        // The config was validated: a bad `log_format` only reaches here through the library.
+        let parser = match Parser::new(&config) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(service = %config.service, error = %e, "log_format unusable; parsing lines as text");
+                Parser::of(crate::config::LogFormat::Text)
+            }
         };
         let mut excludes = Vec::new();
         for e in &config.exclude {
@@ -121,7 +132,8 @@ impl Section {
         Section {
             config,
             checkpoint_file,
-            start,
+            joiner,
+            parser,
             excludes,
             resource,
             sink,
@@ -216,7 +228,7 @@ impl Section {
                 }
                 None => 0,
             };
-            match TailedFile::open(path, *id, offset) {
+            match TailedFile::open(path, *id, offset, self.config.multiline_max_lines) {
                 Ok(f) => {
                     tracing::info!(path = %path, offset, "tailing log file");
                     self.warned.remove(path);
@@ -238,11 +250,12 @@ impl Section {
         let observed = now_ns();
         for (id, f) in self.files.iter_mut() {
             before.push((*id, f.committed()));
-            match f.poll(self.start.as_ref()) {
+            match f.poll(&self.joiner) {
                 Ok(polled) => {
                     more |= polled.more;
                     for text in polled.records {
-                        records.push(record::build(&text, &f.path, self.config.json, observed));
+                        let parsed = self.parser.parse(&text, observed);
+                        records.push(record::assemble(&text, &f.path, parsed, observed));
                     }
                     if f.rotated && polled.bytes == 0 {
                         finished.push(*id);

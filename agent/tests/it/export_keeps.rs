@@ -304,10 +304,9 @@ async fn two_thousand_large_log_lines_go_out_in_requests_under_batch_max_bytes()
         paths: vec![format!("{}/*.log", logs_dir.path().display())],
         exclude: Vec::new(),
         service: "big".into(),
-        multiline_start: String::new(),
-        json: false,
         start_at: StartAt::Beginning,
         poll_interval: Duration::from_millis(50),
+        ..LogsConfig::default()
     };
     let tailer = LogTailer::start(&[logs_config], data.path(), "log-host", exporter.otlp_sink());
     until_async("2,000 log records", HANG, || async {

@@ -1,0 +1,256 @@
+//! The event time written in a record: ISO 8601 / RFC 3339 (also Python's
+//! `%Y-%m-%d %H:%M:%S,%f` and nginx's error-log `2026/12/03 10:00:00`), nginx/apache
+//! `[03/Dec/2026:10:00:00 +0000]` (and Django's `[03/Dec/2026 10:00:00]`), syslog
+//! `Dec  3 10:00:00` (year inferred), epoch seconds/milliseconds/microseconds/nanoseconds
+//! (JSON), and a configured strftime pattern. Times without a zone are local time.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Datelike, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone};
+use regex::Regex;
+
+/// How far into the line a timestamp is looked for.
+const HEAD_BYTES: usize = 80;
+
+static ISO: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(
+        r"(\d{4})[-/](\d{2})[-/](\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(?: ?(Z|[+-]\d{2}:?\d{2})\b)?",
+    )
+    .ok()
+});
+
+static CLF: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r"\[(\d{2})/([A-Z][a-z]{2})/(\d{4})[: ](\d{2}):(\d{2}):(\d{2})(?: ([+-]\d{4}))?\]").ok()
+});
+
+static SYSLOG: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"^(?:<\d{1,3}>)?([A-Z][a-z]{2}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2})\b").ok());
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Unix nanoseconds of the first timestamp in the head of `text`: the `custom` strftime
+/// pattern at the start of the line first (when set), then the built-in formats.
+/// `now_ns` infers the year of syslog times.
+pub fn find(text: &str, custom: &str, now_ns: u64) -> Option<u64> {
+    let head = head(text);
+    if !custom.is_empty() {
+        if let Some(ns) = strftime(head, custom) {
+            return Some(ns);
+        }
+    }
+    if !head.bytes().any(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    iso(head).or_else(|| clf(head)).or_else(|| syslog(head, now_ns))
+}
+
+/// Nanoseconds of a time string as a JSON field may hold it (RFC 3339 or a built-in format).
+pub fn from_string(text: &str, custom: &str, now_ns: u64) -> Option<u64> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text.trim()) {
+        return nanos(&t);
+    }
+    find(text, custom, now_ns)
+}
+
+/// Nanoseconds of an epoch number, its unit told by its size (s, ms, µs or ns).
+pub fn from_epoch(value: f64) -> Option<u64> {
+    if !value.is_finite() || value <= 0.0 {
+        return None;
+    }
+    let ns = if value >= 1e17 {
+        value
+    } else if value >= 1e14 {
+        value * 1e3
+    } else if value >= 1e11 {
+        value * 1e6
+    } else {
+        value * 1e9
+    };
+    if ns >= u64::MAX as f64 {
+        return None;
+    }
+    Some(ns as u64)
+}
+
+fn head(text: &str) -> &str {
+    let line = text.split('\n').next().unwrap_or_default();
+    if line.len() <= HEAD_BYTES {
+        return line;
+    }
+    let mut cut = HEAD_BYTES;
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    line.get(..cut).unwrap_or_default()
+}
+
+fn nanos<Tz: TimeZone>(t: &DateTime<Tz>) -> Option<u64> {
+    t.timestamp_nanos_opt().and_then(|n| u64::try_from(n).ok())
+}
+
+fn local(naive: &NaiveDateTime) -> Option<u64> {
+    let t = Local.from_local_datetime(naive).earliest()?;
+    nanos(&t)
+}
+
+fn strftime(head: &str, pattern: &str) -> Option<u64> {
+    let line = head.strip_prefix('[').unwrap_or(head);
+    if let Ok((t, _)) = DateTime::parse_and_remainder(line, pattern) {
+        return nanos(&t);
+    }
+    let (t, _) = NaiveDateTime::parse_and_remainder(line, pattern).ok()?;
+    local(&t)
+}
+
+fn number<T: std::str::FromStr>(caps: &regex::Captures, i: usize) -> Option<T> {
+    caps.get(i)?.as_str().trim().parse().ok()
+}
+
+fn offset(text: &str) -> Option<FixedOffset> {
+    if text == "Z" {
+        return FixedOffset::east_opt(0);
+    }
+    let sign = if text.starts_with('-') { -1 } else { 1 };
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    let hours: i32 = digits.get(..2)?.parse().ok()?;
+    let minutes: i32 = digits.get(2..4)?.parse().ok()?;
+    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
+}
+
+fn with_zone(naive: &NaiveDateTime, zone: Option<&str>) -> Option<u64> {
+    match zone {
+        Some(z) => {
+            let t = offset(z)?.from_local_datetime(naive).single()?;
+            nanos(&t)
+        }
+        None => local(naive),
+    }
+}
+
+fn iso(head: &str) -> Option<u64> {
+    let caps = ISO.as_ref()?.captures(head)?;
+    let date = NaiveDate::from_ymd_opt(number(&caps, 1)?, number(&caps, 2)?, number(&caps, 3)?)?;
+    let mut nano = 0u32;
+    if let Some(fraction) = caps.get(7) {
+        let digits = fraction.as_str();
+        nano = digits.parse().ok()?;
+        for _ in digits.len()..9 {
+            nano *= 10;
+        }
+    }
+    let naive = date.and_hms_nano_opt(number(&caps, 4)?, number(&caps, 5)?, number(&caps, 6)?, nano)?;
+    with_zone(&naive, caps.get(8).map(|m| m.as_str()))
+}
+
+fn month(name: &str) -> Option<u32> {
+    let i = MONTHS.iter().position(|m| *m == name)?;
+    u32::try_from(i + 1).ok()
+}
+
+fn clf(head: &str) -> Option<u64> {
+    let caps = CLF.as_ref()?.captures(head)?;
+    let date = NaiveDate::from_ymd_opt(
+        number(&caps, 3)?,
+        month(caps.get(2)?.as_str())?,
+        number(&caps, 1)?,
+    )?;
+    let naive = date.and_hms_opt(number(&caps, 4)?, number(&caps, 5)?, number(&caps, 6)?)?;
+    with_zone(&naive, caps.get(7).map(|m| m.as_str()))
+}
+
+/// Syslog times have no year: this year, or last year when that would put the time more than
+/// a day ahead of `now_ns` (a December line read in January).
+fn syslog(head: &str, now_ns: u64) -> Option<u64> {
+    let caps = SYSLOG.as_ref()?.captures(head)?;
+    let now = i64::try_from(now_ns).ok()?;
+    let year = DateTime::from_timestamp_nanos(now).with_timezone(&Local).year();
+    let m = month(caps.get(1)?.as_str())?;
+    let day: u32 = number(&caps, 2)?;
+    let (h, min, s) = (number(&caps, 3)?, number(&caps, 4)?, number(&caps, 5)?);
+    let this_year = local(&NaiveDate::from_ymd_opt(year, m, day)?.and_hms_opt(h, min, s)?);
+    match this_year {
+        Some(ns) if ns <= now_ns.saturating_add(86_400_000_000_000) => Some(ns),
+        _ => local(&NaiveDate::from_ymd_opt(year - 1, m, day)?.and_hms_opt(h, min, s)?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn utc(s: &str) -> u64 {
+        nanos(&DateTime::parse_from_rfc3339(s).unwrap()).unwrap()
+    }
+
+    fn local_ns(s: &str) -> u64 {
+        local(&NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn built_in_formats() {
+        let now = utc("2026-12-03T12:00:00Z");
+        let cases = [
+            ("2026-12-03T10:00:00Z GET /", utc("2026-12-03T10:00:00Z")),
+            ("2026-12-03T10:00:00.25+01:00 x", utc("2026-12-03T09:00:00.25Z")),
+            (
+                "2026-12-03 10:00:00,123 ERROR x",
+                local_ns("2026-12-03 10:00:00.123"),
+            ),
+            (
+                "[2026-12-03 10:00:00,5: INFO/MainProcess] y",
+                local_ns("2026-12-03 10:00:00.5"),
+            ),
+            (
+                "[2026-12-03 10:00:00 +0000] [1] [INFO] z",
+                utc("2026-12-03T10:00:00Z"),
+            ),
+            (
+                "2026/12/03 10:00:00 [error] 1#1: boom",
+                local_ns("2026-12-03 10:00:00"),
+            ),
+            (
+                "1.2.3.4 - - [03/Dec/2026:10:00:00 +0100] \"GET / HTTP/1.1\" 200 1",
+                utc("2026-12-03T09:00:00Z"),
+            ),
+            (
+                "[03/Dec/2026 10:00:00] \"GET / HTTP/1.1\" 200 5",
+                local_ns("2026-12-03 10:00:00"),
+            ),
+            (
+                "Dec  3 10:00:00 host cron[1]: ok",
+                local_ns("2026-12-03 10:00:00"),
+            ),
+            (
+                "<13>Dec 31 23:00:00 host app: late",
+                local_ns("2025-12-31 23:00:00"),
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(find(text, "", now), Some(want), "{text:?}");
+        }
+        assert_eq!(find("no time here", "", now), None);
+        assert_eq!(find("2026-13-45T99:00:00Z bad", "", now), None);
+    }
+
+    #[test]
+    fn custom_and_epoch() {
+        let now = utc("2026-12-03T12:00:00Z");
+        assert_eq!(
+            find("03.12.2026 10:00:00 +0000 | x", "%d.%m.%Y %H:%M:%S %z", now),
+            Some(utc("2026-12-03T10:00:00Z"))
+        );
+        assert_eq!(
+            find("12/03/26-10:00:00 x", "%m/%d/%y-%H:%M:%S", now),
+            Some(local_ns("2026-12-03 10:00:00"))
+        );
+        let s = utc("2026-12-03T10:00:00Z");
+        assert_eq!(from_epoch(1_796_292_000.0), Some(1_796_292_000_000_000_000));
+        assert_eq!(from_epoch(1_796_292_000_000.0), Some(1_796_292_000_000_000_000));
+        assert_eq!(from_epoch(s as f64), Some(s));
+        assert_eq!(from_epoch(-1.0), None);
+        assert_eq!(from_epoch(f64::NAN), None);
+    }
+}
