@@ -14,7 +14,7 @@ const HEAD_BYTES: usize = 80;
 
 static ISO: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(
-        r"(\d{4})[-/](\d{2})[-/](\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(?: ?(Z|[+-]\d{2}:?\d{2})\b)?",
+        r"(\d{4})[-/](\d{2})[-/](\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(?: ?(Z|UTC|GMT|[+-]\d{2}:?\d{2})\b)?",
     )
     .ok()
 });
@@ -109,7 +109,7 @@ fn number<T: std::str::FromStr>(caps: &regex::Captures, i: usize) -> Option<T> {
 }
 
 fn offset(text: &str) -> Option<FixedOffset> {
-    if text == "Z" {
+    if text == "Z" || text == "UTC" || text == "GMT" {
         return FixedOffset::east_opt(0);
     }
     let sign = if text.starts_with('-') { -1 } else { 1 };
