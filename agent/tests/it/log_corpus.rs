@@ -222,3 +222,22 @@ fn every_expected_field_of_the_corpus() {
     );
     assert!(checked >= 30, "only {checked} records checked");
 }
+
+#[test]
+fn bad_parsing_keys_are_config_errors_naming_the_value() {
+    let section = |extra: &str| format!("[[logs]]\npaths = [\"/tmp/*.log\"]\nservice = \"x\"\n{extra}\n");
+    let cases = [
+        ("format = \"nginx\"\nlog_format = \"plain text\"", "plain text"),
+        ("timestamp_format = \"%Q\"", "%Q"),
+        ("multiline_max_lines = 0", "multiline_max_lines"),
+        ("format = \"apache\"", "apache"),
+    ];
+    for (extra, named) in cases {
+        let err = didban_agent::config::Config::parse(&section(extra))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(named), "{extra}: {err}");
+    }
+    let ok = section("format = \"nginx\"\nlog_format = '$remote_addr [$time_local] \"$request\" $status'");
+    assert!(didban_agent::config::Config::parse(&ok).is_ok());
+}

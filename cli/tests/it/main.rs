@@ -3,6 +3,7 @@
 //! would link the whole stack again).
 #![allow(clippy::unwrap_used)]
 
+mod agent_logs;
 mod alerting_cli;
 mod alerting_e2e;
 mod auth_support;
