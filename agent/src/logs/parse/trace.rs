@@ -23,13 +23,12 @@ pub fn find(text: &str) -> (Vec<u8>, Vec<u8>) {
     let text = head(text);
     let mut trace = Vec::new();
     let mut span = Vec::new();
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("trace") {
+    if contains_ignore_case(text, b"trace") {
         if let Some(c) = TRACE_ID.as_ref().and_then(|r| r.captures(text)) {
             trace = c.get(1).map(|m| hex(m.as_str())).unwrap_or_default();
         }
     }
-    if lower.contains("span") {
+    if contains_ignore_case(text, b"span") {
         if let Some(c) = SPAN_ID.as_ref().and_then(|r| r.captures(text)) {
             span = c.get(1).map(|m| hex(m.as_str())).unwrap_or_default();
         }
@@ -43,6 +42,14 @@ pub fn find(text: &str) -> (Vec<u8>, Vec<u8>) {
         }
     }
     (trace, span)
+}
+
+/// Whether `text` contains the lower-case ASCII `word` in any case (a cheap check before the
+/// regexes run).
+fn contains_ignore_case(text: &str, word: &[u8]) -> bool {
+    text.as_bytes()
+        .windows(word.len())
+        .any(|w| w.eq_ignore_ascii_case(word))
 }
 
 fn head(text: &str) -> &str {
