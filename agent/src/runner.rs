@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::collectors::celery::CeleryEventsCollector;
 use crate::collectors::host::{system_host_name, HostCollector};
 use crate::collectors::postgres::PostgresCollector;
 use crate::collectors::probe::ProbeCollector;
@@ -89,6 +90,13 @@ pub fn build_collectors_with(config: &Config, logs: Option<OtlpSink>) -> Result<
             source,
         })?;
         out.push((Box::new(c), r.interval.unwrap_or(default)));
+        if r.celery_events {
+            let c = CeleryEventsCollector::new(r).map_err(|source| AgentError::Collector {
+                name: "celery".into(),
+                source,
+            })?;
+            out.push((Box::new(c), r.interval.unwrap_or(default)));
+        }
     }
     for p in &config.postgres {
         let mut c = PostgresCollector::new(p);

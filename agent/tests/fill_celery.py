@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+import redis
 from kombu import Connection, Exchange, Queue
 
 url, prefix = sys.argv[1], sys.argv[2]
@@ -30,7 +31,13 @@ with Connection(url, transport_options=options) as conn:
 
     client = channel.client
     keys = sorted(k.decode("latin-1") if isinstance(k, bytes) else k for k in client.keys("*"))
+    plain = redis.Redis.from_url(url)
+    lengths = {}
+    for k in keys:
+        if plain.type(k) == b"list":
+            lengths[k] = plain.llen(k)
     result = {
+        "lengths": lengths,
         "celery": channel._size("celery"),
         "emails": channel._size("emails"),
         "unacked": client.hlen("unacked"),

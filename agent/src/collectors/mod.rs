@@ -1,6 +1,7 @@
 //! Collectors: each turns one source (the host, a scrape target, a Redis or PostgreSQL
 //! server) into samples named like the Prometheus exporter for that source.
 
+pub mod celery;
 pub mod host;
 pub mod postgres;
 pub mod probe;

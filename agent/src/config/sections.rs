@@ -111,15 +111,39 @@ pub struct RedisConfig {
     /// Overrides `agent.interval`.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub interval: Option<Duration>,
-    /// Celery queue names whose lengths are reported as `celery_queue_length{queue_name}`.
+    /// Celery queue names reported as `celery_queue_length{queue_name, priority}` besides
+    /// the queues discovered from kombu's bindings.
     #[serde(default)]
     pub celery_queues: Vec<String>,
+    /// Discover the queues from kombu's binding sets (`_kombu.binding.<exchange>`).
+    #[serde(default = "default_celery_on")]
+    pub celery_discover_queues: bool,
     /// kombu's `global_keyprefix` transport option, if the app sets one.
     #[serde(default)]
     pub celery_key_prefix: String,
-    /// kombu's `priority_steps` (0 is the bare queue name).
+    /// kombu's `priority_steps` (0 is the bare queue name); each is reported, 0 if empty.
     #[serde(default = "default_priority_steps")]
     pub celery_priority_steps: Vec<u32>,
+    /// kombu's `sep` between a queue name and its priority step.
+    #[serde(default = "default_priority_separator")]
+    pub celery_priority_separator: String,
+    /// Subscribe to Celery's event stream on this server (workers started with `-E`).
+    #[serde(default = "default_celery_on")]
+    pub celery_events: bool,
+    /// Celery's `event_exchange` setting.
+    #[serde(default = "default_event_exchange")]
+    pub celery_event_exchange: String,
+    /// kombu's `fanout_prefix`: `{db}` is replaced by the database number; empty when the
+    /// app sets `fanout_prefix = False`.
+    #[serde(default = "default_fanout_prefix")]
+    pub celery_fanout_prefix: String,
+    /// Most task names with their own series; the rest are counted as `name="other"`.
+    #[serde(default = "default_max_task_names")]
+    pub celery_max_task_names: usize,
+    /// How long a worker that stopped (said goodbye or went silent) is still reported as
+    /// `celery_worker_up 0` before its series are dropped.
+    #[serde(default = "default_worker_forget_after", deserialize_with = "de_duration")]
+    pub celery_worker_forget_after: Duration,
     /// Plain list keys reported as `redis_key_size{db,key}`.
     #[serde(default)]
     pub list_keys: Vec<String>,
@@ -130,6 +154,30 @@ pub struct RedisConfig {
 
 fn default_priority_steps() -> Vec<u32> {
     vec![0, 3, 6, 9]
+}
+
+fn default_celery_on() -> bool {
+    true
+}
+
+fn default_priority_separator() -> String {
+    "\x06\x16".to_string()
+}
+
+fn default_event_exchange() -> String {
+    "celeryev".to_string()
+}
+
+fn default_fanout_prefix() -> String {
+    "/{db}.".to_string()
+}
+
+fn default_max_task_names() -> usize {
+    100
+}
+
+fn default_worker_forget_after() -> Duration {
+    Duration::from_secs(600)
 }
 
 /// `[[postgres]]`: a PostgreSQL server.

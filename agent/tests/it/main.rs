@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod agent_e2e;
+mod celery;
 mod common;
 mod export;
 mod export_keeps;

@@ -13,16 +13,23 @@ use didban_testkit::certs::make_certs;
 use didban_testkit::redis::Redis;
 
 fn config(url: String, prefix: &str) -> RedisConfig {
-    RedisConfig {
-        url,
-        interval: None,
-        celery_queues: vec!["celery".into(), "emails".into(), "empty".into()],
-        celery_key_prefix: prefix.into(),
-        celery_priority_steps: vec![0, 3, 6, 9],
-        list_keys: vec!["plain_list".into(), "a_string".into()],
-        tls_ca_file: String::new(),
-        timeout: Duration::from_secs(5),
+    let mut c: RedisConfig = toml::from_str(&format!("url = {url:?}")).unwrap();
+    c.celery_queues = vec!["celery".into(), "emails".into(), "empty".into()];
+    c.celery_key_prefix = prefix.into();
+    c.list_keys = vec!["plain_list".into(), "a_string".into()];
+    c.timeout = Duration::from_secs(5);
+    c
+}
+
+/// The sum of `name` over the samples matching `labels` (e.g. a queue over its priorities).
+fn total(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    let mut sum = 0.0;
+    for s in samples {
+        if s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(*v)) {
+            sum += s.value;
+        }
     }
+    sum
 }
 
 fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -62,15 +69,39 @@ async fn celery_queues_filled_by_kombu_are_counted_like_kombu() {
         let samples = collector.collect().await.unwrap();
         assert_eq!(value(&samples, "redis_up", &[]), 1.0);
         assert_eq!(
-            value(&samples, "celery_queue_length", &[("queue_name", "celery")]),
+            total(&samples, "celery_queue_length", &[("queue_name", "celery")]),
             11.0
         );
         assert_eq!(
-            value(&samples, "celery_queue_length", &[("queue_name", "emails")]),
+            total(&samples, "celery_queue_length", &[("queue_name", "emails")]),
             3.0
         );
         assert_eq!(
-            value(&samples, "celery_queue_length", &[("queue_name", "empty")]),
+            total(&samples, "celery_queue_length", &[("queue_name", "empty")]),
+            0.0
+        );
+        // Each priority list as its own series, equal to its LLEN; absent steps read 0.
+        for (key, len) in kombu["lengths"].as_object().unwrap() {
+            let Some(name) = key.strip_prefix(prefix) else {
+                continue;
+            };
+            let (queue, step) = name.split_once("\u{6}\u{16}").unwrap_or((name, "0"));
+            assert_eq!(
+                value(
+                    &samples,
+                    "celery_queue_length",
+                    &[("queue_name", queue), ("priority", step)]
+                ),
+                len.as_f64().unwrap(),
+                "{key:?}"
+            );
+        }
+        assert_eq!(
+            value(
+                &samples,
+                "celery_queue_length",
+                &[("queue_name", "empty"), ("priority", "9")]
+            ),
             0.0
         );
         assert_eq!(value(&samples, "celery_unacked_messages", &[]), 1.0);
@@ -188,10 +219,131 @@ async fn rediss_with_a_private_ca() {
     let samples = trusted.collect().await.unwrap();
     assert_eq!(value(&samples, "redis_up", &[]), 1.0);
     assert_eq!(
-        value(&samples, "celery_queue_length", &[("queue_name", "celery")]),
+        value(
+            &samples,
+            "celery_queue_length",
+            &[("queue_name", "celery"), ("priority", "0")]
+        ),
         0.0
     );
     // Without the CA the server is not trusted.
     let mut untrusted = RedisCollector::new(&config(url, "")).unwrap();
     assert_eq!(value(&untrusted.collect().await.unwrap(), "redis_up", &[]), 0.0);
+}
+
+/// `keyspace_misses` and `keyspace_hits` as the server reports them.
+async fn keyspace_stats(con: &mut redis::aio::MultiplexedConnection) -> (u64, u64) {
+    let info: String = redis::cmd("INFO").arg("stats").query_async(con).await.unwrap();
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix(&format!("{name}:"))
+                    .map(|v| v.parse::<u64>().unwrap())
+            })
+            .unwrap()
+    };
+    (field("keyspace_misses"), field("keyspace_hits"))
+}
+
+#[tokio::test]
+async fn polling_adds_no_keyspace_misses() {
+    let redis = Redis::start(None);
+    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    // Queues with some priority lists present and most absent, kombu's bindings and unacked.
+    let kombu = kombu_counts(&url, "");
+    assert_eq!(kombu["celery"], 11);
+    let mut cfg = config(url.clone(), "");
+    cfg.list_keys = Vec::new();
+    cfg.celery_queues.push("never_used".into());
+    let mut collector = RedisCollector::new(&cfg).unwrap();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let (misses_before, _) = keyspace_stats(&mut con).await;
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        samples = collector.collect().await.unwrap();
+    }
+    let (misses_after, _) = keyspace_stats(&mut con).await;
+    assert_eq!(
+        misses_after, misses_before,
+        "the agent's polling caused keyspace misses"
+    );
+    // It still reported the absent keys, as zeros, and the present ones.
+    assert_eq!(
+        value(
+            &samples,
+            "celery_queue_length",
+            &[("queue_name", "never_used"), ("priority", "6")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        total(&samples, "celery_queue_length", &[("queue_name", "celery")]),
+        11.0
+    );
+    assert_eq!(value(&samples, "celery_unacked_messages", &[]), 1.0);
+}
+
+#[tokio::test]
+async fn two_servers_on_one_agent_are_told_apart_by_instance() {
+    let a = Redis::start(None);
+    let b = Redis::start(None);
+    let mut expected = Vec::new();
+    for (server, keys) in [(&a, 3), (&b, 7)] {
+        let url = format!("redis://127.0.0.1:{}/0", server.port);
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        for i in 0..keys {
+            let _: () = redis::cmd("SET")
+                .arg(format!("k{i}"))
+                .arg(i)
+                .query_async(&mut con)
+                .await
+                .unwrap();
+        }
+        expected.push((format!("127.0.0.1:{}", server.port), keys, con));
+    }
+    let text = format!(
+        "[[redis]]\nurl = \"redis://127.0.0.1:{}/0\"\n[[redis]]\nurl = \"redis://127.0.0.1:{}/0\"\n",
+        a.port, b.port
+    );
+    let config = didban_agent::config::Config::parse(&text).unwrap();
+    let mut all = Vec::new();
+    for (mut collector, _) in didban_agent::runner::build_collectors(&config).unwrap() {
+        all.extend(collector.collect().await.unwrap());
+    }
+    // No two samples of one collection share a series.
+    let mut seen = std::collections::BTreeSet::new();
+    for s in &all {
+        let mut labels = s.labels.clone();
+        labels.sort();
+        assert!(
+            seen.insert((s.name.clone(), labels, s.timestamp_ms)),
+            "duplicate sample {} {:?}",
+            s.name,
+            s.labels
+        );
+        if s.name.starts_with("redis_") || s.name.starts_with("celery_") {
+            assert!(s.label("instance").is_some(), "{} has no instance", s.name);
+        }
+    }
+    // Each server's figures are its own, as its INFO reports them.
+    for (instance, keys, con) in &mut expected {
+        let at = [("instance", instance.as_str())];
+        assert_eq!(value(&all, "redis_up", &at), 1.0);
+        assert_eq!(
+            value(
+                &all,
+                "redis_db_keys",
+                &[("instance", instance.as_str()), ("db", "db0")]
+            ),
+            *keys as f64
+        );
+        let info: String = redis::cmd("INFO").arg("server").query_async(con).await.unwrap();
+        let port = instance.rsplit(':').next().unwrap();
+        assert!(info.contains(&format!("tcp_port:{port}")), "{info}");
+        let (_, hits) = keyspace_stats(con).await;
+        assert_eq!(value(&all, "redis_keyspace_hits_total", &at), hits as f64);
+    }
 }

@@ -5,6 +5,12 @@
 //! - `traces_span_metrics_errors_total{service_name, span_name, span_kind}` (error status)
 //! - `traces_span_metrics_duration_seconds_{bucket,sum,count}{service_name, span_name, span_kind, status_code[, le]}`
 //!
+//! Consumer spans of OpenTelemetry's Celery instrumentation (kind CONSUMER, named
+//! `run/<task name>`, status ERROR when the task raised) thus give task outcomes per task:
+//! `traces_span_metrics_errors_total{span_kind="SPAN_KIND_CONSUMER", span_name="run/<task>"}`
+//! over `traces_span_metrics_calls_total{…}` is the failure ratio, and the duration histogram
+//! the runtime (a retry is a call with status UNSET, not an error).
+//!
 //! Serverless spans add the FaaS metrics of [`super::faas`]. Values are cumulative since
 //! the server started (a restart is a counter reset, which `rate()` handles); each batch
 //! writes the current value of every series it touched at the arrival time.
@@ -231,6 +237,98 @@ mod tests {
             .find(|s| s.labels.get("__name__") == Some(name))
             .unwrap_or_else(|| panic!("no {name}"));
         s.samples.iter().map(|p| (p.timestamp_ms, p.value)).collect()
+    }
+
+    fn celery_span(task: &str, status_code: i32, ms: i64) -> Span {
+        let mut attributes = serde_json::Map::new();
+        attributes.insert("celery.task_name".into(), task.into());
+        attributes.insert(
+            "celery.state".into(),
+            if status_code == status::ERROR {
+                "FAILURE"
+            } else {
+                "SUCCESS"
+            }
+            .into(),
+        );
+        attributes.insert("messaging.destination.name".into(), "celery".into());
+        Span {
+            trace_id: "1".repeat(32),
+            span_id: "2".repeat(16),
+            parent_span_id: String::new(),
+            trace_state: String::new(),
+            name: format!("run/{task}"),
+            kind: didban_store::traces::kind::CONSUMER,
+            service: "worker".into(),
+            start_unix_nano: 1,
+            duration_nano: ms * 1_000_000,
+            status_code,
+            status_message: String::new(),
+            attributes,
+            resource: Default::default(),
+            scope_name: "opentelemetry.instrumentation.celery".into(),
+            scope_version: String::new(),
+            events: Vec::new(),
+            links: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn failed_celery_tasks_count_as_errors_per_task_name() {
+        let m = SpanMetrics::new(vec![0.1, 1.0], FaasConfig::default());
+        let spans = vec![
+            celery_span("app.add", status::UNSET, 50),
+            celery_span("app.add", status::UNSET, 500),
+            celery_span("app.boom", status::ERROR, 20),
+            celery_span("app.boom", status::UNSET, 20),
+        ];
+        let out = m.observe(&spans, 1_000);
+        let last = |name: &str, labels: &[(&str, &str)]| {
+            out.iter()
+                .find(|s| {
+                    s.labels.get("__name__") == Some(name)
+                        && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
+                })
+                .and_then(|s| s.samples.last())
+                .map(|p| p.value)
+        };
+        let consumer = ("span_kind", "SPAN_KIND_CONSUMER");
+        assert_eq!(
+            last(
+                "traces_span_metrics_errors_total",
+                &[("span_name", "run/app.boom"), consumer]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            last(
+                "traces_span_metrics_errors_total",
+                &[("span_name", "run/app.add")]
+            ),
+            None
+        );
+        assert_eq!(
+            last(
+                "traces_span_metrics_calls_total",
+                &[
+                    ("span_name", "run/app.add"),
+                    consumer,
+                    ("status_code", "STATUS_CODE_UNSET")
+                ]
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            last(
+                "traces_span_metrics_duration_seconds_bucket",
+                &[
+                    ("span_name", "run/app.add"),
+                    ("status_code", "STATUS_CODE_UNSET"),
+                    ("le", "0.1")
+                ]
+            ),
+            Some(1.0)
+        );
     }
 
     #[test]

@@ -1,0 +1,280 @@
+//! Celery's event stream and queues on a real redis-server with real Celery workers
+//! (`celery worker -E`, agent/tests/celery_app.py): task outcomes counted per task name
+//! equal what was sent, a killed worker reads down within two heartbeat intervals, a worker
+//! that says goodbye reads down at once, and queues are found from kombu's bindings.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::scripts::spawn_python;
+use didban_agent::collectors::celery::CeleryEventsCollector;
+use didban_agent::collectors::redis::RedisCollector;
+use didban_agent::collectors::Collector;
+use didban_agent::config::RedisConfig;
+use didban_agent::model::Sample;
+use didban_testkit::process::Proc;
+use didban_testkit::python::missing_module;
+use didban_testkit::redis::Redis;
+use didban_testkit::wait::HANG;
+
+/// The heartbeat interval of the test workers; at Celery's default of 2 s a killed worker
+/// reads down 4 s after its last heartbeat.
+const HEARTBEAT: f64 = 1.0;
+
+fn config(url: &str) -> RedisConfig {
+    toml::from_str(&format!("url = {url:?}")).unwrap()
+}
+
+/// A `celery worker -E` named `name` consuming `queue`, killed on drop; its log is kept in
+/// `log` for failures.
+fn worker(url: &str, name: &str, queue: &str, heartbeat: f64, log: &Path) -> Proc {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let log = std::fs::File::create(log).unwrap();
+    let child = Command::new("python3")
+        .args([
+            "-m",
+            "celery",
+            "-A",
+            "celery_app",
+            "worker",
+            "-E",
+            "-P",
+            "solo",
+            "-c",
+            "1",
+        ])
+        .args(["--without-mingle", "--without-gossip", "--loglevel", "INFO"])
+        .args([
+            "--heartbeat-interval",
+            &heartbeat.to_string(),
+            "-n",
+            name,
+            "-Q",
+            queue,
+        ])
+        .current_dir(tests)
+        .env("DIDBAN_TEST_BROKER", url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("python3 -m celery (pip install -r tests/requirements.txt)");
+    Proc(child)
+}
+
+fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .rev()
+        .find(|s| s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(*v)))
+        .map(|s| s.value)
+}
+
+fn summary(samples: &[Sample]) -> String {
+    let mut out = String::new();
+    for s in samples {
+        if s.name.starts_with("celery_task_runtime") {
+            continue;
+        }
+        out.push_str(&format!("{}{:?}={} ", s.name, s.labels, s.value));
+    }
+    out
+}
+
+/// Collects until `ok` holds; panics after `within` with what was seen and the worker log.
+async fn collect_until(
+    c: &mut dyn Collector,
+    what: &str,
+    within: Duration,
+    log: &Path,
+    ok: impl Fn(&[Sample]) -> bool,
+) -> Vec<Sample> {
+    let deadline = Instant::now() + within;
+    loop {
+        let s = c.collect().await.unwrap();
+        if ok(&s) {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}; last samples: {}\nworker log:\n{}",
+            summary(&s),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_real_worker_s_events_give_outcomes_liveness_and_queues() {
+    if let Some(why) = missing_module("celery") {
+        panic!("{why}");
+    }
+    let redis = Redis::start(None);
+    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let dir = tempfile::tempdir().unwrap();
+    let log1 = dir.path().join("w1.log");
+    let instance = format!("127.0.0.1:{}", redis.port);
+
+    let mut events = CeleryEventsCollector::new(&config(&url)).unwrap();
+    collect_until(&mut events, "the subscription", HANG, &log1, |s| {
+        value(s, "celery_events_subscribed", &[]) == Some(1.0)
+    })
+    .await;
+
+    let mut w1 = worker(&url, "w1@didban", "celery", HEARTBEAT, &log1);
+    let s = collect_until(&mut events, "w1 up", HANG, &log1, |s| {
+        value(s, "celery_worker_up", &[("hostname", "w1@didban")]) == Some(1.0)
+    })
+    .await;
+    assert_eq!(
+        value(
+            &s,
+            "celery_worker_up",
+            &[("hostname", "w1@didban"), ("instance", &instance)]
+        ),
+        Some(1.0),
+        "every series carries the broker's address as instance"
+    );
+
+    let (_client, sent) = spawn_python("celery_app.py", &[&url, "5", "3", "2"]);
+    assert!(sent.contains("\"add\": 5"), "{sent}");
+    // Each flaky task fails once (task-retried, then re-sent and received again) and succeeds.
+    let s = collect_until(&mut events, "every outcome", HANG, &log1, |s| {
+        value(s, "celery_task_succeeded_total", &[("name", "tests.flaky")]) == Some(2.0)
+            && value(s, "celery_task_succeeded_total", &[("name", "tests.add")]) == Some(5.0)
+            && value(s, "celery_task_failed_total", &[("name", "tests.boom")]) == Some(3.0)
+    })
+    .await;
+    let v = |name: &str, labels: &[(&str, &str)]| value(&s, name, labels).unwrap_or(-1.0);
+    assert_eq!(
+        v(
+            "celery_task_failed_total",
+            &[("name", "tests.boom"), ("exception", "ValueError")]
+        ),
+        3.0,
+        "{}",
+        summary(&s)
+    );
+    assert_eq!(
+        v("celery_task_retried_total", &[("name", "tests.flaky")]),
+        2.0,
+        "{}",
+        summary(&s)
+    );
+    assert_eq!(
+        v("celery_task_sent_total", &[("name", "tests.add")]),
+        5.0,
+        "{}",
+        summary(&s)
+    );
+    assert_eq!(
+        v("celery_task_sent_total", &[("name", "tests.boom")]),
+        3.0,
+        "{}",
+        summary(&s)
+    );
+    assert_eq!(
+        v("celery_task_received_total", &[("name", "tests.add")]),
+        5.0,
+        "{}",
+        summary(&s)
+    );
+    assert_eq!(
+        v("celery_task_started_total", &[("name", "tests.boom")]),
+        3.0,
+        "{}",
+        summary(&s)
+    );
+    // Two first tries and two retries of the flaky task reach the worker.
+    assert_eq!(
+        v("celery_task_received_total", &[("name", "tests.flaky")]),
+        4.0,
+        "{}",
+        summary(&s)
+    );
+    assert_eq!(v("celery_task_runtime_count", &[("name", "tests.add")]), 5.0);
+    assert_eq!(
+        v(
+            "celery_task_runtime_bucket",
+            &[("name", "tests.add"), ("le", "+Inf")]
+        ),
+        5.0
+    );
+    assert_eq!(
+        value(&s, "celery_task_failed_total", &[("name", "tests.add")]),
+        None
+    );
+
+    // A killed worker sends no goodbye: it reads down two heartbeat intervals later.
+    let killed = Instant::now();
+    drop(std::mem::replace(
+        &mut w1,
+        Proc(Command::new("true").spawn().unwrap()),
+    ));
+    collect_until(&mut events, "w1 down after kill", HANG, &log1, |s| {
+        value(s, "celery_worker_up", &[("hostname", "w1@didban")]) == Some(0.0)
+    })
+    .await;
+    let took = killed.elapsed();
+    assert!(
+        took < Duration::from_secs_f64(2.0 * HEARTBEAT + 2.0),
+        "killed worker read down after {took:?}"
+    );
+
+    // A worker stopped with SIGTERM says goodbye (worker-offline): down long before its
+    // 60 s heartbeat expiry.
+    let log2 = dir.path().join("w2.log");
+    let w2 = worker(&url, "w2@didban", "other", 30.0, &log2);
+    collect_until(&mut events, "w2 up", HANG, &log2, |s| {
+        value(s, "celery_worker_up", &[("hostname", "w2@didban")]) == Some(1.0)
+    })
+    .await;
+    let stopped = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &w2.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    collect_until(&mut events, "w2 down after SIGTERM", HANG, &log2, |s| {
+        value(s, "celery_worker_up", &[("hostname", "w2@didban")]) == Some(0.0)
+    })
+    .await;
+    assert!(
+        stopped.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        stopped.elapsed()
+    );
+    drop(w2);
+
+    // With no worker, sent tasks wait in the queues the workers bound: found from kombu's
+    // bindings, nothing configured.
+    let (_client, _) = spawn_python("celery_app.py", &[&url, "4", "0", "0"]);
+    let mut cfg = config(&url);
+    cfg.celery_queues = Vec::new();
+    let mut queues = RedisCollector::new(&cfg).unwrap();
+    let s = collect_until(&mut queues, "4 waiting tasks", HANG, &log1, |s| {
+        value(
+            s,
+            "celery_queue_length",
+            &[("queue_name", "celery"), ("priority", "0")],
+        ) == Some(4.0)
+    })
+    .await;
+    assert_eq!(
+        value(
+            &s,
+            "celery_queue_length",
+            &[("queue_name", "other"), ("priority", "9")]
+        ),
+        Some(0.0)
+    );
+    assert!(
+        !s.iter().any(|x| x
+            .label("queue_name")
+            .is_some_and(|q| q.contains("pidbox") || q.starts_with("celeryev"))),
+        "{}",
+        summary(&s)
+    );
+}
