@@ -55,6 +55,11 @@ pub struct AlertingSettings {
     /// Inhibition rules.
     #[serde(default)]
     pub inhibit_rules: Vec<InhibitRuleConfig>,
+    /// The TOML file these settings were read from (set by `didban serve --config`, never
+    /// read from the file): a reload re-reads its `[alerting]` receivers, routes and
+    /// inhibit rules.
+    #[serde(skip)]
+    pub source_file: Option<PathBuf>,
 }
 
 impl AlertingSettings {
@@ -149,7 +154,9 @@ impl Alerting {
             .unwrap_or_else(|| default_external_url.to_string());
         let notify_cfg = settings.notify_config()?;
         let state_dir = data_dir.join("alerting");
-        let notifier = Arc::new(Notifier::new(&notify_cfg, Some(&state_dir), &external_url)?);
+        let notifier = Arc::new(
+            Notifier::new(&notify_cfg, Some(&state_dir), &external_url)?.with_storage(storage.clone()),
+        );
         let interval = opt_duration(&settings.evaluation_interval, "alerting.evaluation_interval")?
             .unwrap_or(Duration::from_secs(60));
         let resend_delay =
@@ -177,20 +184,27 @@ impl Alerting {
         }))
     }
 
-    /// Reloads rule files and the notification config file. Either part that is bad is
-    /// left as it was; the errors are returned.
+    /// Reloads rule files and the notification config (receivers, routes, inhibit rules:
+    /// from `config_file`, else from the `[alerting]` section of the server's TOML file).
+    /// Either part that is bad is left as it was; the errors are returned and the outcome
+    /// is kept in `didban_config_last_reload_successful`.
     pub async fn reload(&self) -> Result<usize, AlertingError> {
         let rules = self.manager.reload(true).await;
-        if self.settings.config_file.is_some() {
-            match self.settings.notify_config() {
-                Ok(cfg) => self.notifier.reload(&cfg)?,
-                Err(e) => {
-                    tracing::error!(error = %e, "notification config is invalid; keeping the previous one");
-                    return Err(e.into());
-                }
+        let notify =
+            crate::notify::reread::notify_config(&self.settings).and_then(|cfg| self.notifier.reload(&cfg));
+        let result = match notify {
+            Err(e) => {
+                tracing::error!(error = %e, "notification config is invalid; keeping the previous one");
+                Err(e.into())
             }
-        }
-        rules.map_err(AlertingError::Rules)
+            Ok(()) => rules.map_err(AlertingError::Rules),
+        };
+        let now = crate::now_ms();
+        self.notifier
+            .metrics
+            .reloaded(result.as_ref().map(|_| ()).map_err(ToString::to_string), now);
+        self.notifier.write_metrics(now).await;
+        result
     }
 
     /// Runs the rule loops and the notifier, reloads on SIGHUP, until `stop` turns true.

@@ -1,5 +1,7 @@
 //! `didban`: the Didban server and its command-line tools.
 
+mod notify;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -28,6 +30,9 @@ enum Command {
     /// Run unit tests without starting the server.
     #[command(subcommand)]
     Test(TestCommand),
+    /// Notification tools: send a test notification to a receiver.
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
     /// Start a server and feed it a simulated shop (web service, database, cache, queues,
     /// hosts, serverless functions) so every page has data; see docs/demo.md.
     Demo(Box<DemoArgs>),
@@ -294,6 +299,8 @@ impl ServeArgs {
             Some(path) => Config::load(path)?,
             None => Config::default(),
         };
+        // A reload (SIGHUP, POST /-/reload) reads receivers and routes from this file again.
+        c.alerting.source_file = self.config.clone();
         if let Some(v) = self.data_dir {
             c.data_dir = v;
         }
@@ -378,6 +385,12 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(1);
         }
         Some(Command::Demo(args)) => return demo(*args),
+        Some(Command::Notify(cmd)) => {
+            if notify::run(cmd)? {
+                return Ok(());
+            }
+            std::process::exit(1);
+        }
         Some(Command::Test(TestCommand::Rules { files })) => {
             if test_rules(&files)? {
                 return Ok(());

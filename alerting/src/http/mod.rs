@@ -1,9 +1,11 @@
 //! HTTP APIs of the alert engine: Prometheus' `GET /api/v1/rules` and `GET /api/v1/alerts`,
 //! Alertmanager v2-style silences (`/api/v2/silences`, `/api/v2/silence/{id}`), the
-//! notification history (`GET /api/v1/notifications`) and `POST /-/reload`. [`router`]
+//! notification history (`GET /api/v1/notifications`), receivers (`GET /api/v1/receivers`,
+//! `POST /api/v1/receivers/{name}/test`) and `POST /-/reload`. [`router`]
 //! declares what each route needs with `didban_auth`'s route layers.
 
 mod envelope;
+mod receivers;
 mod rules;
 mod silences;
 
@@ -23,15 +25,17 @@ use crate::service::Alerting;
 use envelope::{bad_data, success};
 
 /// The routes, to be merged into the server's main router. Viewers read; creating and
-/// expiring silences and reloading the rules need an editor.
+/// expiring silences, reloading the rules and sending test notifications need an editor.
 pub fn router(alerting: Arc<Alerting>) -> Router {
     let reload = Router::new()
         .route("/-/reload", post(reload).put(reload))
+        .route("/api/v1/receivers/{name}/test", post(receivers::test))
         .route_layer(Require::api(Need::Role(Role::Editor)));
     Router::new()
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))
         .route("/api/v1/notifications", get(notifications))
+        .route("/api/v1/receivers", get(receivers::list))
         .route("/api/v2/silences", get(silences::list).post(silences::create))
         .route(
             "/api/v2/silence/{id}",
@@ -68,6 +72,9 @@ async fn notifications(State(a): State<Arc<Alerting>>, Query(p): Query<HistoryPa
             "attempts": h.attempts,
             "ok": h.ok,
             "error": h.error,
+            "alertnames": h.alertnames,
+            "tries": h.tries.iter().map(|t| json!({"time": rfc3339(t.at_ms), "error": t.error})).collect::<Vec<_>>(),
+            "test": h.test,
         }));
     }
     success(serde_json::Value::Array(items))

@@ -242,6 +242,14 @@ async fn routes_declare_viewer_to_read_and_editor_to_change() {
     );
     assert_eq!(need(Method::POST, "/-/reload").await, Need::Role(Role::Editor));
     assert_eq!(
+        need(Method::POST, "/api/v1/receivers/x/test").await,
+        Need::Role(Role::Editor)
+    );
+    assert_eq!(
+        need(Method::GET, "/api/v1/receivers").await,
+        Need::Role(Role::Viewer)
+    );
+    assert_eq!(
         need(Method::GET, "/api/v2/silences").await,
         Need::Role(Role::Viewer)
     );

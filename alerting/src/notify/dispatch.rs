@@ -16,15 +16,18 @@ use tokio::sync::watch;
 use super::alert::{Alert, AlertSink};
 use super::config::{ConfigError, NotifyConfig};
 use super::inhibit::{inhibited, InhibitRule};
-use super::log::{HistoryItem, LogEntry, NotificationLog};
+use super::log::{Attempt, HistoryItem, LogEntry, NotificationLog};
+use super::metrics::NotifyMetrics;
 use super::route::{Route, RouteOpts};
 use super::silence::Silences;
-use crate::receivers::email::Email;
-use crate::receivers::webhook::Webhook;
+use crate::eval::RuleStorage;
 use crate::receivers::{Integration, Notification, ReceiverError};
 
 /// Resolved alerts are forgotten by the dispatcher this long after they ended.
 const ALERT_GC_MS: i64 = 3_600_000;
+
+/// How often [`Notifier::run`] writes the notifier's figures into the metric store.
+const METRICS_EVERY_MS: i64 = 10_000;
 
 /// Retries of a failed notification.
 #[derive(Debug, Clone, Copy)]
@@ -63,14 +66,10 @@ fn compile(cfg: &NotifyConfig) -> Result<Compiled, ConfigError> {
     }
     let mut receivers: HashMap<String, Vec<Arc<dyn Integration>>> = HashMap::new();
     for r in &cfg.receivers {
-        let mut list: Vec<Arc<dyn Integration>> = Vec::new();
-        for w in &r.webhook_configs {
-            list.push(Arc::new(Webhook::new(w)?));
-        }
-        for e in &r.email_configs {
-            list.push(Arc::new(Email::new(e, &cfg.global)?));
-        }
-        receivers.insert(r.name.clone(), list);
+        receivers.insert(
+            r.name.clone(),
+            crate::receivers::build::integrations(r, &cfg.global)?,
+        );
     }
     Ok(Compiled {
         route,
@@ -110,6 +109,10 @@ pub struct Notifier {
     pub silences: Arc<Silences>,
     /// The notification log (shared with the API).
     pub log: Arc<NotificationLog>,
+    /// Delivery counters and the last reload's outcome.
+    pub metrics: Arc<NotifyMetrics>,
+    /// Where [`Notifier::run`] writes [`Notifier::metrics`] (none: not written).
+    storage: Option<Arc<dyn RuleStorage>>,
     external_url: String,
     retry: RetryPolicy,
     state: Mutex<State>,
@@ -121,10 +124,15 @@ pub struct Notifier {
 impl Notifier {
     /// A dispatcher for `cfg`; silences and the log live in `dir` (`None`: memory only).
     pub fn new(cfg: &NotifyConfig, dir: Option<&Path>, external_url: &str) -> Result<Notifier, ConfigError> {
+        let compiled = compile(cfg)?;
+        let metrics = Arc::new(NotifyMetrics::new(crate::now_ms()));
+        declare(&metrics, &compiled);
         Ok(Notifier {
-            compiled: RwLock::new(Arc::new(compile(cfg)?)),
+            compiled: RwLock::new(Arc::new(compiled)),
             silences: Arc::new(Silences::open(dir)),
             log: Arc::new(NotificationLog::open(dir)),
+            metrics,
+            storage: None,
             external_url: external_url.to_string(),
             retry: RetryPolicy::default(),
             state: Mutex::new(State::default()),
@@ -138,11 +146,89 @@ impl Notifier {
         self
     }
 
-    /// Replaces routing, inhibition and receivers; on error the current ones stay.
+    /// The same dispatcher writing its figures ([`Notifier::metrics`]) into `storage`.
+    pub fn with_storage(mut self, storage: Arc<dyn RuleStorage>) -> Notifier {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// Replaces routing, inhibition and receivers; on error the current ones stay. Alerts
+    /// and the notification log are kept: the alerts are routed again through the new tree
+    /// (a group that still exists keeps its schedule, a new one waits its `group_wait`), and
+    /// the log still knows what each receiver was told, so nothing is paged twice.
     pub fn reload(&self, cfg: &NotifyConfig) -> Result<(), ConfigError> {
-        let c = compile(cfg)?;
-        *self.compiled.write() = Arc::new(c);
+        let c = Arc::new(compile(cfg)?);
+        declare(&self.metrics, &c);
+        *self.compiled.write() = c.clone();
+        let now_ms = crate::now_ms();
+        let mut st = self.state.lock();
+        let old = std::mem::take(&mut st.groups);
+        let Some(route) = &c.route else {
+            return Ok(());
+        };
+        let mut alerts: HashMap<u64, Alert> = HashMap::new();
+        for g in old.values() {
+            for (fp, a) in &g.alerts {
+                alerts.insert(*fp, a.clone());
+            }
+        }
+        for (fp, a) in alerts {
+            for r in route.find(&a.labels) {
+                let group_labels = r.group_labels(&a.labels);
+                let key = format!("{}:{}", r.key, group_labels);
+                let next_flush_ms = match old.get(&key) {
+                    Some(g) => g.next_flush_ms,
+                    None => now_ms + ms(r.opts.group_wait),
+                };
+                let g = st.groups.entry(key).or_insert_with(|| AggGroup {
+                    opts: r.opts.clone(),
+                    group_labels,
+                    alerts: HashMap::new(),
+                    next_flush_ms,
+                });
+                g.alerts.insert(fp, a.clone());
+            }
+        }
+        drop(st);
+        self.wake.notify_one();
         Ok(())
+    }
+
+    /// The URL links in notifications point to.
+    pub(super) fn external_url(&self) -> &str {
+        &self.external_url
+    }
+
+    /// The integrations of `receiver` in the running configuration, `None` when there is
+    /// no such receiver.
+    pub(super) fn integrations(&self, receiver: &str) -> Option<Vec<Arc<dyn Integration>>> {
+        self.compiled.read().receivers.get(receiver).cloned()
+    }
+
+    /// The configured receivers' names and their integrations' names (`webhook[0]`, …),
+    /// sorted by receiver.
+    pub fn receivers(&self) -> Vec<(String, Vec<String>)> {
+        let c = self.compiled.read().clone();
+        let mut out = Vec::new();
+        for (name, list) in &c.receivers {
+            let mut names = Vec::new();
+            for (i, integ) in list.iter().enumerate() {
+                names.push(format!("{}[{i}]", integ.kind()));
+            }
+            out.push((name.clone(), names));
+        }
+        out.sort();
+        out
+    }
+
+    /// Writes [`Notifier::metrics`] into the storage given to [`Notifier::with_storage`].
+    pub async fn write_metrics(&self, now_ms: i64) {
+        let Some(storage) = &self.storage else {
+            return;
+        };
+        if let Err(e) = storage.append(self.metrics.series(now_ms)).await {
+            tracing::warn!(error = %e, "cannot write the notifier's metrics");
+        }
     }
 
     /// Number of aggregation groups (for tests and self-monitoring).
@@ -265,7 +351,7 @@ impl Notifier {
                 self.log.record(
                     &log_key,
                     Some(entry),
-                    self.item(job, &name, 0, 0, 0, Ok(()), now_ms),
+                    self.item(job, &name, 0, 0, Vec::new(), now_ms),
                 );
                 continue;
             }
@@ -277,42 +363,33 @@ impl Notifier {
                 now_ms,
                 external_url: self.external_url.clone(),
             };
-            let (attempts, result) = self.send_with_retry(integ.as_ref(), &n).await;
+            let tries = self.send_with_retry(integ.as_ref(), &n).await;
             let (f, r) = (n.firing().len(), n.resolved().len());
-            match &result {
-                Ok(()) => {
-                    tracing::info!(receiver = %job.opts.receiver, integration = %name, group = %job.key, firing = f, resolved = r, "notified");
-                    self.log.record(
-                        &log_key,
-                        Some(entry),
-                        self.item(job, &name, f, r, attempts, Ok(()), now_ms),
-                    );
-                }
-                Err(e) => {
-                    tracing::error!(receiver = %job.opts.receiver, integration = %name, group = %job.key, attempts, error = %e, "notification failed");
-                    all_ok = false;
-                    self.log.record(
-                        &log_key,
-                        None,
-                        self.item(job, &name, f, r, attempts, Err(e), now_ms),
-                    );
-                }
+            let mut item = self.item(job, &name, f, r, tries, now_ms);
+            item.alertnames = alertnames(&n.alerts);
+            if item.ok {
+                tracing::info!(receiver = %job.opts.receiver, integration = %name, group = %job.key, firing = f, resolved = r, attempts = item.attempts, "notified");
+                self.log.record(&log_key, Some(entry), item);
+            } else {
+                let error = item.error.clone().unwrap_or_default();
+                tracing::error!(receiver = %job.opts.receiver, integration = %name, group = %job.key, attempts = item.attempts, error = %error, "notification failed");
+                all_ok = false;
+                self.log.record(&log_key, None, item);
             }
         }
         all_ok
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn item(
         &self,
         job: &Job,
         integration: &str,
         firing: usize,
         resolved: usize,
-        attempts: u32,
-        result: Result<(), &ReceiverError>,
+        tries: Vec<Attempt>,
         now_ms: i64,
     ) -> HistoryItem {
+        let last_error = tries.last().and_then(|t| t.error.clone());
         HistoryItem {
             at_ms: now_ms,
             receiver: job.opts.receiver.clone(),
@@ -321,30 +398,40 @@ impl Notifier {
             status: if firing > 0 { "firing" } else { "resolved" }.to_string(),
             firing,
             resolved,
-            attempts,
-            ok: result.is_ok(),
-            error: result.err().map(ToString::to_string),
+            attempts: u32::try_from(tries.len()).unwrap_or(u32::MAX),
+            ok: last_error.is_none(),
+            error: last_error,
+            alertnames: Vec::new(),
+            tries,
+            test: false,
         }
     }
 
-    async fn send_with_retry(
-        &self,
-        integ: &dyn Integration,
-        n: &Notification,
-    ) -> (u32, Result<(), ReceiverError>) {
+    /// Sends with retries and backoff; every attempt is counted in [`Notifier::metrics`]
+    /// and returned (the last one is the outcome).
+    pub(super) async fn send_with_retry(&self, integ: &dyn Integration, n: &Notification) -> Vec<Attempt> {
         let mut backoff = self.retry.first_backoff;
-        let mut attempt = 0u32;
+        let mut tries = Vec::new();
         loop {
-            attempt += 1;
-            match integ.notify(n).await {
-                Ok(()) => return (attempt, Ok(())),
-                Err(e) if e.retryable() && attempt < self.retry.attempts.max(1) => {
-                    tracing::warn!(attempt, error = %e, "notification failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.retry.max_backoff);
-                }
-                Err(e) => return (attempt, Err(e)),
+            let result = integ.notify(n).await;
+            self.metrics.attempt(&n.receiver, integ.kind(), result.is_ok());
+            let attempt = tries.len() + 1;
+            let retry = match &result {
+                Ok(()) => false,
+                Err(e) => e.retryable() && attempt < self.retry.attempts.max(1) as usize,
+            };
+            tries.push(Attempt {
+                at_ms: crate::now_ms(),
+                error: result.as_ref().err().map(ReceiverError::to_string),
+            });
+            if !retry {
+                return tries;
             }
+            if let Err(e) = &result {
+                tracing::warn!(attempt, error = %e, "notification failed; retrying");
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(self.retry.max_backoff);
         }
     }
 
@@ -356,8 +443,13 @@ impl Notifier {
     /// Flushes due groups until `stop` turns true: at the earliest due time, checked at
     /// least every `every` and whenever a new group appears.
     pub async fn run(self: Arc<Self>, every: Duration, mut stop: watch::Receiver<bool>) {
+        let mut metrics_written_ms = i64::MIN;
         loop {
             let now = crate::now_ms();
+            if now.saturating_sub(metrics_written_ms) >= METRICS_EVERY_MS {
+                self.write_metrics(now).await;
+                metrics_written_ms = now;
+            }
             let max_wait = ms(every);
             let wait = match self.next_due_ms() {
                 Some(due) => (due - now).clamp(0, max_wait),
@@ -376,6 +468,28 @@ impl Notifier {
             }
         }
     }
+}
+
+/// Counters at 0 for every configured receiver's integrations.
+fn declare(metrics: &NotifyMetrics, c: &Compiled) {
+    for (name, list) in &c.receivers {
+        for integ in list {
+            metrics.declare(name, integ.kind());
+        }
+    }
+}
+
+/// The `alertname`s of `alerts`, sorted, without repeats.
+pub(super) fn alertnames(alerts: &[Alert]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for a in alerts {
+        let name = a.labels.get("alertname").unwrap_or("").to_string();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    names
 }
 
 fn ms(d: Duration) -> i64 {

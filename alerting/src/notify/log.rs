@@ -24,7 +24,18 @@ pub struct LogEntry {
     pub at_ms: i64,
 }
 
-/// One notification attempt, for `GET /api/v1/notifications`.
+/// One attempt of a delivery: when it ended and why it failed (`None`: delivered).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// When the attempt ended (ms).
+    pub at_ms: i64,
+    /// The error of a failed attempt.
+    pub error: Option<String>,
+}
+
+/// One delivery to one integration (with all its attempts), for `GET /api/v1/notifications`
+/// and the Receivers page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryItem {
@@ -48,6 +59,15 @@ pub struct HistoryItem {
     pub ok: bool,
     /// Why the last attempt failed.
     pub error: Option<String>,
+    /// Names of the alerts sent (`alertname` labels, sorted, without repeats).
+    #[serde(default)]
+    pub alertnames: Vec<String>,
+    /// Every attempt in order, so retries and their errors stay visible after a success.
+    #[serde(default)]
+    pub tries: Vec<Attempt>,
+    /// True for a test notification (`POST /api/v1/receivers/{name}/test`).
+    #[serde(default)]
+    pub test: bool,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

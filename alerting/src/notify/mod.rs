@@ -1,6 +1,7 @@
 //! The notification pipeline: alerts from the rule engine are routed ([`route`]), grouped
 //! and flushed ([`dispatch`]), silenced ([`silence`]), inhibited ([`inhibit`]),
-//! deduplicated against the notification log ([`log`]) and sent to receivers.
+//! deduplicated against the notification log ([`log`]) and sent to receivers; every delivery
+//! is counted ([`metrics`]) and receivers can be tested on demand ([`test_send`]).
 
 mod alert;
 pub mod config;
@@ -8,8 +9,11 @@ pub mod dispatch;
 pub mod forward;
 pub mod inhibit;
 pub mod log;
+pub mod metrics;
+pub mod reread;
 pub mod route;
 pub mod silence;
+pub mod test_send;
 
 use std::io::Write;
 use std::path::Path;

@@ -1,5 +1,6 @@
 //! Receivers' integrations: webhook (Alertmanager v4 JSON) and e-mail (SMTP via lettre).
 
+pub mod build;
 pub mod email;
 pub mod webhook;
 

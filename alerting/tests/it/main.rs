@@ -5,5 +5,6 @@
 mod alertmanager_forward;
 mod email_smtp;
 mod email_tls;
+mod receivers;
 mod rule_packs;
 mod webhook_v4;

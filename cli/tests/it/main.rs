@@ -13,6 +13,7 @@ mod diskfull;
 mod host_metrics;
 mod kill9_loop;
 mod lifecycle;
+mod notify_receivers;
 mod process;
 mod prom_api;
 mod prometheus_remote_write;
