@@ -2,6 +2,8 @@
 //! server) into samples named like the Prometheus exporter for that source.
 
 pub mod host;
+pub mod nginx;
+pub mod pgbouncer;
 pub mod postgres;
 pub mod probe;
 pub mod rabbitmq;

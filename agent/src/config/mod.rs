@@ -40,6 +40,10 @@ pub struct Config {
     pub receiver: ReceiverConfig,
     /// Log files to tail (`[[logs]]`).
     pub logs: Vec<LogsConfig>,
+    /// nginx `stub_status` pages (`[[nginx]]`).
+    pub nginx: Vec<NginxConfig>,
+    /// PgBouncer admin consoles (`[[pgbouncer]]`).
+    pub pgbouncer: Vec<PgbouncerConfig>,
 }
 
 /// `[agent]`: identity, data directory and the default collection interval.
@@ -290,6 +294,19 @@ impl Config {
             }
             if let Err(e) = regex::Regex::new(&p.body_match) {
                 return Err(invalid("probe.body_match", &e.to_string()));
+            }
+        }
+        for n in &self.nginx {
+            if !n.url.starts_with("http://") && !n.url.starts_with("https://") {
+                return Err(invalid(
+                    "nginx.url",
+                    &format!("{:?} must start with http:// or https://", n.url),
+                ));
+            }
+        }
+        for b in &self.pgbouncer {
+            if let Err(e) = b.dsn.parse::<tokio_postgres::Config>() {
+                return Err(invalid("pgbouncer.dsn", &format!("{e}")));
             }
         }
         for g in &self.host.process_groups {

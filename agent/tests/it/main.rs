@@ -7,6 +7,8 @@ mod common;
 mod export;
 mod export_keeps;
 mod logs;
+mod nginx;
+mod pgbouncer;
 mod postgres;
 mod probe;
 mod rabbitmq;
