@@ -6,6 +6,7 @@ mod agent_e2e;
 mod common;
 mod export;
 mod export_keeps;
+mod gunicorn;
 mod logs;
 mod nginx;
 mod pgbouncer;
