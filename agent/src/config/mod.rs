@@ -392,4 +392,24 @@ mod tests {
         let e = Config::parse("[agent]\ninterval = \"1x\"").unwrap_err();
         assert!(e.to_string().contains("unknown unit"), "{e}");
     }
+
+    #[test]
+    fn nginx_and_pgbouncer_sections() {
+        let c = Config::parse(
+            r#"
+            [[nginx]]
+            url = "http://127.0.0.1:8080/stub_status"
+            [[pgbouncer]]
+            dsn = "postgres://stats@127.0.0.1:6432/pgbouncer"
+            interval = "30s"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.nginx[0].timeout, Duration::from_secs(5));
+        assert_eq!(c.pgbouncer[0].interval, Some(Duration::from_secs(30)));
+        let e = Config::parse("[[nginx]]\nurl = \"127.0.0.1:8080/stub_status\"").unwrap_err();
+        assert!(e.to_string().contains("nginx.url"), "{e}");
+        let e = Config::parse("[[pgbouncer]]\ndsn = \"postgres://h:notaport/pgbouncer\"").unwrap_err();
+        assert!(e.to_string().contains("pgbouncer.dsn"), "{e}");
+    }
 }
