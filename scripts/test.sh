@@ -23,6 +23,17 @@ if ! command -v openssl >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends openssl
 fi
 
+# agent/tests/it/nginx.rs and pgbouncer.rs start a real nginx (stub_status) and a real
+# PgBouncer in front of the test PostgreSQL (testkit/src/{nginx,pgbouncer}.rs).
+for tool in nginx pgbouncer; do
+  if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "$tool"
+  fi
+done
+
 # cli/tests/it/ui_browser.rs drives the UI in headless Chromium through Playwright
 # (tests/requirements.txt), using Debian's chromium so no browser download is needed.
 if ! command -v chromium >/dev/null 2>&1; then

@@ -11,6 +11,8 @@ use tokio::task::JoinHandle;
 
 use crate::collectors::celery::CeleryEventsCollector;
 use crate::collectors::host::{system_host_name, HostCollector};
+use crate::collectors::nginx::NginxCollector;
+use crate::collectors::pgbouncer::PgbouncerCollector;
 use crate::collectors::postgres::PostgresCollector;
 use crate::collectors::probe::ProbeCollector;
 use crate::collectors::rabbitmq::RabbitmqCollector;
@@ -107,6 +109,15 @@ pub fn build_collectors_with(config: &Config, logs: Option<OtlpSink>) -> Result<
     }
     for r in &config.rabbitmq {
         out.push((Box::new(RabbitmqCollector::new(r)), r.interval.unwrap_or(default)));
+    }
+    for n in &config.nginx {
+        out.push((Box::new(NginxCollector::new(n)), n.interval.unwrap_or(default)));
+    }
+    for b in &config.pgbouncer {
+        out.push((
+            Box::new(PgbouncerCollector::new(b)),
+            b.interval.unwrap_or(default),
+        ));
     }
     if config.statsd.enabled {
         let c = StatsdCollector::bind(&config.statsd).map_err(|source| AgentError::Collector {

@@ -7,7 +7,7 @@
 //!   ports and waited for until it is ready;
 //! - real servers the tests talk to, each private to the test (own temp dir, reserved
 //!   ports), ready only once it answers, gone on drop: [`postgres`], [`redis`],
-//!   [`rabbitmq`], [`smtp`]; with [`certs`] for their TLS variants;
+//!   [`rabbitmq`], [`smtp`], [`nginx`], [`pgbouncer`]; with [`certs`] for their TLS variants;
 //! - [`python`] helper processes and the [`browser`] (Chromium + Playwright);
 //! - [`process`]: the one kill-on-drop guard for child processes;
 //! - [`wait`]: polling for a condition with a deadline that only a hang reaches;
@@ -20,6 +20,8 @@
 pub mod browser;
 pub mod certs;
 pub mod didban;
+pub mod nginx;
+pub mod pgbouncer;
 pub mod ports;
 pub mod postgres;
 pub mod process;

@@ -3,6 +3,8 @@
 
 pub mod celery;
 pub mod host;
+pub mod nginx;
+pub mod pgbouncer;
 pub mod postgres;
 pub mod probe;
 pub mod rabbitmq;

@@ -40,6 +40,10 @@ pub struct Config {
     pub receiver: ReceiverConfig,
     /// Log files to tail (`[[logs]]`).
     pub logs: Vec<LogsConfig>,
+    /// nginx `stub_status` pages (`[[nginx]]`).
+    pub nginx: Vec<NginxConfig>,
+    /// PgBouncer admin consoles (`[[pgbouncer]]`).
+    pub pgbouncer: Vec<PgbouncerConfig>,
 }
 
 /// `[agent]`: identity, data directory and the default collection interval.
@@ -306,6 +310,19 @@ impl Config {
                 return Err(invalid("probe.body_match", &e.to_string()));
             }
         }
+        for n in &self.nginx {
+            if !n.url.starts_with("http://") && !n.url.starts_with("https://") {
+                return Err(invalid(
+                    "nginx.url",
+                    &format!("{:?} must start with http:// or https://", n.url),
+                ));
+            }
+        }
+        for b in &self.pgbouncer {
+            if let Err(e) = b.dsn.parse::<tokio_postgres::Config>() {
+                return Err(invalid("pgbouncer.dsn", &format!("{e}")));
+            }
+        }
         for g in &self.host.process_groups {
             if let Err(e) = regex::Regex::new(&g.pattern) {
                 return Err(invalid("host.process_groups.pattern", &e.to_string()));
@@ -388,5 +405,25 @@ mod tests {
         assert!(e.to_string().contains("intervall"), "{e}");
         let e = Config::parse("[agent]\ninterval = \"1x\"").unwrap_err();
         assert!(e.to_string().contains("unknown unit"), "{e}");
+    }
+
+    #[test]
+    fn nginx_and_pgbouncer_sections() {
+        let c = Config::parse(
+            r#"
+            [[nginx]]
+            url = "http://127.0.0.1:8080/stub_status"
+            [[pgbouncer]]
+            dsn = "postgres://stats@127.0.0.1:6432/pgbouncer"
+            interval = "30s"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.nginx[0].timeout, Duration::from_secs(5));
+        assert_eq!(c.pgbouncer[0].interval, Some(Duration::from_secs(30)));
+        let e = Config::parse("[[nginx]]\nurl = \"127.0.0.1:8080/stub_status\"").unwrap_err();
+        assert!(e.to_string().contains("nginx.url"), "{e}");
+        let e = Config::parse("[[pgbouncer]]\ndsn = \"postgres://h:notaport/pgbouncer\"").unwrap_err();
+        assert!(e.to_string().contains("pgbouncer.dsn"), "{e}");
     }
 }

@@ -1,5 +1,6 @@
 //! The collector and receiver sections of the config (`[host]`, `[[scrape]]`, `[[redis]]`,
-//! `[[postgres]]`, `[[probe]]`, `[[rabbitmq]]`, `[statsd]`, `[receiver]`, `[[logs]]`).
+//! `[[postgres]]`, `[[probe]]`, `[[rabbitmq]]`, `[statsd]`, `[receiver]`, `[[logs]]`, `[[nginx]]`,
+//! `[[pgbouncer]]`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -443,4 +444,36 @@ fn default_probe_job() -> String {
 }
 fn default_probe_timeout() -> Duration {
     Duration::from_secs(5)
+}
+
+/// `[[nginx]]`: an nginx `stub_status` page.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NginxConfig {
+    /// URL of the `stub_status` location; its `host:port` becomes the `instance` label.
+    pub url: String,
+    /// PEM file of extra CAs trusted for an https URL.
+    #[serde(default)]
+    pub tls_ca_file: String,
+    /// Overrides `agent.interval`.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub interval: Option<Duration>,
+    /// Timeout of one request.
+    #[serde(default = "default_probe_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+/// `[[pgbouncer]]`: a PgBouncer admin console.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PgbouncerConfig {
+    /// DSN of the admin console (database `pgbouncer`, a user in `admin_users` or
+    /// `stats_users`), URL or `key=value` form; its `host:port` becomes the `instance` label.
+    pub dsn: String,
+    /// Overrides `agent.interval`.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub interval: Option<Duration>,
+    /// Timeout of connecting and of each command.
+    #[serde(default = "default_probe_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
 }

@@ -12,7 +12,7 @@ use super::Dashboard;
 use crate::UiContext;
 
 /// The shipped dashboards: file name and text.
-const SHIPPED: [(&str, &str); 6] = [
+const SHIPPED: [(&str, &str); 9] = [
     ("host.yaml", include_str!("../../../dashboards/host.yaml")),
     (
         "postgresql.yaml",
@@ -31,6 +31,15 @@ const SHIPPED: [(&str, &str); 6] = [
         include_str!("../../../dashboards/serverless.yaml"),
     ),
     ("didban.yaml", include_str!("../../../dashboards/didban.yaml")),
+    ("nginx.yaml", include_str!("../../../dashboards/nginx.yaml")),
+    (
+        "pgbouncer.yaml",
+        include_str!("../../../dashboards/pgbouncer.yaml"),
+    ),
+    (
+        "gunicorn.yaml",
+        include_str!("../../../dashboards/gunicorn.yaml"),
+    ),
 ];
 
 /// Where a dashboard was loaded from.

@@ -293,7 +293,10 @@ fn shipped_dashboards_parse_and_queries_are_promql() {
             "redis-celery",
             "http-service",
             "serverless",
-            "didban"
+            "didban",
+            "nginx",
+            "pgbouncer",
+            "gunicorn"
         ]
     );
     for (name, text) in shipped_sources() {
