@@ -8,6 +8,7 @@ mod export;
 mod export_keeps;
 mod logs;
 mod postgres;
+mod postgres_catalogue;
 mod probe;
 mod rabbitmq;
 mod receiver;
