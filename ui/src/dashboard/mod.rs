@@ -11,6 +11,8 @@ pub mod vars;
 
 use serde::{Deserialize, Serialize};
 
+use crate::chart::LegendSort;
+
 pub use variable::{is_identifier, Variable, VariableKind};
 
 /// Columns of the layout grid (as Grafana's `gridPos`).
@@ -210,6 +212,15 @@ pub struct Panel {
     /// Logs panels: a Tantivy query over the log store.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub query: String,
+    /// Time series and stacked panels: the order of the legend and of the drawing
+    /// (`{sort: desc|asc|none, by: mean|last|max|min|name}`); absent is largest mean first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legend: Option<LegendSort>,
+    /// Table panels: the columns shown, in this order — `Value`, `Query` (which query, when
+    /// there are several), `Series` (the legend text) or a label name. Empty shows the value
+    /// first, then the labels whose values differ between rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
 }
 
 fn default_w() -> u32 {
@@ -239,6 +250,8 @@ impl Panel {
             h: default_h(),
             text: String::new(),
             query: String::new(),
+            legend: None,
+            columns: Vec::new(),
         }
     }
 }
@@ -345,6 +358,20 @@ impl Dashboard {
                 if q.expr.trim().is_empty() {
                     return Err(format!("{at}: queries[{j}].expr: must not be empty"));
                 }
+            }
+            for (j, c) in p.columns.iter().enumerate() {
+                if c.trim().is_empty() {
+                    return Err(format!("{at}: columns[{j}]: must not be empty"));
+                }
+                if p.columns[..j].contains(c) {
+                    return Err(format!("{at}: columns[{j}]: {c:?} is listed twice"));
+                }
+            }
+            if !p.columns.is_empty() && p.kind != PanelKind::Table {
+                return Err(format!(
+                    "{at}: columns: only table panels have columns (this is a {} panel)",
+                    p.kind.as_str()
+                ));
             }
             if !p.kind.uses_promql() && !p.queries.is_empty() {
                 return Err(format!(
