@@ -28,7 +28,7 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions) 
     for (i, (s, &v)) in shown.iter().zip(&lasts).enumerate() {
         let y = row * i as f64 + (row - bar_h) / 2.0;
         let mid = y + bar_h / 2.0 + 4.0;
-        let class = color_class(s, i);
+        let class = color_class(s, i, opts);
         let style = opts
             .threshold_for(v)
             .map(|t| format!(r#" style="fill:{}""#, escape(&threshold_color(&t.color))))

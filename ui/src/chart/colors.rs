@@ -1,10 +1,15 @@
 //! Which colour each series gets: the palette (`s0`–`s9`, by position) unless the series is
 //! an HTTP status (or status class), which takes its meaning's colour wherever it is drawn —
 //! 2xx green, 3xx blue, 4xx amber, 5xx red — so successful traffic is never painted red.
+//! A panel's `colors` (series name → colour name) overrides both.
 
 use didban_store::model::Labels;
 
+use super::options::ChartOptions;
 use super::series::Series;
+
+/// Colour names a panel's `colors` may give a series (theme-aware, as threshold colours).
+pub const SERIES_COLORS: [&str; 6] = ["green", "blue", "orange", "yellow", "red", "purple"];
 
 /// Labels that carry an HTTP status code or class, in the order they are looked at:
 /// Prometheus client libraries (`code`, `status`, `status_code`), OpenTelemetry's
@@ -50,9 +55,15 @@ pub fn status_class(labels: &Labels) -> Option<&'static str> {
     None
 }
 
-/// The CSS class of series `i`'s colour: its status colour, else the `i`-th palette colour
-/// (ten colours, repeating). The chart, its legend and its tooltip all use this class.
-pub fn color_class(series: &Series, i: usize) -> String {
+/// The CSS class of series `i`'s colour: the colour `opts.colors` gives its name (`c-red`),
+/// else its status colour, else the `i`-th palette colour (ten colours, repeating). The
+/// chart, its legend and its tooltip all use this class.
+pub fn color_class(series: &Series, i: usize, opts: &ChartOptions) -> String {
+    for (name, color) in &opts.colors {
+        if *name == series.name && SERIES_COLORS.contains(&color.as_str()) {
+            return format!("c-{color}");
+        }
+    }
     match status_class(&series.labels) {
         Some(class) => class.to_string(),
         None => format!("s{}", i % 10),

@@ -85,7 +85,7 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions) 
         let r = outer - 7.0 - width / 2.0;
         let cx = tw * i as f64 + tw / 2.0;
         let cy = 4.0 + outer;
-        let class = color_class(s, i);
+        let class = color_class(s, i, opts);
         svg.push_str(&format!(r#"<g class="gauge" data-series="{i}">"#));
         svg.push_str(&format!(
             r#"<path class="gauge-track" d="{}" style="stroke-width:{width:.1}"/>"#,

@@ -165,7 +165,7 @@ pub fn legend(series: &[Series], opts: &ChartOptions) -> String {
         };
         html.push_str(&format!(
             r#"<tr data-series="{i}"><td><button type="button" class="legend-toggle" data-series="{i}" aria-pressed="true" title="Show or hide this series"><span class="swatch {}" aria-hidden="true"></span>{}</button></td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
-            color_class(s, i),
+            color_class(s, i, opts),
             escape(&s.name),
             cell(sum.min),
             cell(sum.max),

@@ -24,7 +24,7 @@ mod svg;
 mod table;
 mod timeseries;
 
-pub use colors::{color_class, status_class, status_class_of, STATUS_LABELS};
+pub use colors::{color_class, status_class, status_class_of, SERIES_COLORS, STATUS_LABELS};
 pub use heatmap::sort_buckets;
 pub use legend::{legend, sort_series, LegendSort, SeriesSummary, SortBy, SortOrder};
 pub use options::{threshold_color, ChartFrame, ChartKind, ChartOptions, Threshold};

@@ -88,7 +88,7 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions) 
             .unwrap_or_default();
         let chars = text.chars().count().max(1) as f64;
         let size = (th * 0.38).min(tw * 0.85 / (chars * 0.68)).clamp(10.0, 120.0);
-        let class = color_class(s, i);
+        let class = color_class(s, i, opts);
         svg.push_str(&format!(r#"<g class="stat-tile" data-series="{i}">"#));
         svg.push_str(&sparkline(
             &s.points,

@@ -510,11 +510,17 @@ fn status_colours_follow_the_meaning() {
     }
     for label in STATUS_LABELS {
         let s = with_label(label, "500", &[1.0]);
-        assert_eq!(color_class(&s, 3), "st-5xx", "{label}");
+        assert_eq!(color_class(&s, 3, &ChartOptions::default()), "st-5xx", "{label}");
     }
     // Other labels keep the palette by position.
-    assert_eq!(color_class(&with_label("method", "500", &[1.0]), 3), "s3");
-    assert_eq!(color_class(&with_label("code", "abc", &[1.0]), 12), "s2");
+    assert_eq!(
+        color_class(&with_label("method", "500", &[1.0]), 3, &ChartOptions::default()),
+        "s3"
+    );
+    assert_eq!(
+        color_class(&with_label("code", "abc", &[1.0]), 12, &ChartOptions::default()),
+        "s2"
+    );
     // Lines, legend swatches and bars carry the class, so 2xx is green and 5xx red everywhere.
     let traffic = vec![
         with_label("code", "200", &[50.0]),
@@ -548,6 +554,42 @@ fn status_colours_follow_the_meaning() {
             css.contains(&format!("svg.chart .{class} {{ stroke: var({var})"))
                 && css.contains(&format!(".swatch.{class} {{ background: var({var})")),
             "{class}"
+        );
+    }
+}
+
+#[test]
+fn panel_colours_override_status_and_palette() {
+    let opts = ChartOptions {
+        colors: vec![("500".into(), "purple".into()), ("user".into(), "nope".into())],
+        ..ChartOptions::default()
+    };
+    assert_eq!(
+        color_class(&with_label("code", "500", &[1.0]), 0, &opts),
+        "c-purple"
+    );
+    assert_eq!(
+        color_class(&with_label("code", "404", &[1.0]), 1, &opts),
+        "st-4xx"
+    );
+    // An unknown colour name is ignored (validation refuses it in dashboards).
+    assert_eq!(color_class(&with_label("mode", "user", &[1.0]), 2, &opts), "s2");
+    let svg = render(
+        ChartKind::TimeSeries,
+        &[with_label("code", "500", &[1.0])],
+        frame(),
+        &opts,
+    );
+    assert!(svg.contains(r#"class="series c-purple""#), "{svg}");
+    let css = include_str!("../../assets/charts.css");
+    for c in SERIES_COLORS {
+        assert!(
+            css.contains(&format!("svg.chart .c-{c} {{ stroke: var(--th-{c})")),
+            "{c}"
+        );
+        assert!(
+            css.contains(&format!(".swatch.c-{c} {{ background: var(--th-{c})")),
+            "{c}"
         );
     }
 }

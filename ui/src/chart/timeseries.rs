@@ -152,7 +152,7 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions, 
     svg.push_str(r#"<g class="plot">"#);
     if stacked {
         for (i, (s, layer)) in series.iter().zip(&layers).enumerate() {
-            let class = color_class(s, i);
+            let class = color_class(s, i, opts);
             let name = escape(&s.name);
             if layer.is_empty() {
                 continue;
@@ -174,7 +174,7 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions, 
         }
     } else {
         for (i, (s, pts)) in series.iter().zip(&lines).enumerate() {
-            let class = color_class(s, i);
+            let class = color_class(s, i, opts);
             let name = escape(&s.name);
             let d = path_data(pts.iter().map(|&(t, v)| {
                 if v.is_finite() {

@@ -9,9 +9,11 @@ pub mod store;
 mod variable;
 pub mod vars;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::chart::LegendSort;
+use crate::chart::{LegendSort, SERIES_COLORS};
 
 pub use variable::{is_identifier, Variable, VariableKind};
 
@@ -221,6 +223,10 @@ pub struct Panel {
     /// first, then the labels whose values differ between rows.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<String>,
+    /// Series colours by name (the legend text): `{"5xx": purple, user: blue}`, one of
+    /// `green blue orange yellow red purple`; overrides the palette and status colours.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub colors: BTreeMap<String, String>,
 }
 
 fn default_w() -> u32 {
@@ -252,6 +258,7 @@ impl Panel {
             query: String::new(),
             legend: None,
             columns: Vec::new(),
+            colors: BTreeMap::new(),
         }
     }
 }
@@ -365,6 +372,14 @@ impl Dashboard {
                 }
                 if p.columns[..j].contains(c) {
                     return Err(format!("{at}: columns[{j}]: {c:?} is listed twice"));
+                }
+            }
+            for (name, color) in &p.colors {
+                if !SERIES_COLORS.contains(&color.as_str()) {
+                    return Err(format!(
+                        "{at}: colors.{name}: {color:?} is not one of {}",
+                        SERIES_COLORS.join(", ")
+                    ));
                 }
             }
             if !p.columns.is_empty() && p.kind != PanelKind::Table {

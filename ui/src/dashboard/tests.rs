@@ -473,6 +473,15 @@ fn table_columns_and_legend_order_are_checked() {
     let on_chart = ok.replace("    legend: {sort: asc, by: last}\n", "    columns: [Value]\n");
     let e = Dashboard::from_yaml("t.yaml", &on_chart).unwrap_err().to_string();
     assert!(e.contains("only table panels have columns"), "{e}");
+    let coloured = ok.replace(
+        "    legend: {sort: asc, by: last}\n",
+        "    colors: {\"5xx\": purple}\n",
+    );
+    let d = Dashboard::from_yaml("t.yaml", &coloured).unwrap();
+    assert_eq!(d.panels[1].colors["5xx"], "purple");
+    let bad = coloured.replace("purple", "pink");
+    let e = Dashboard::from_yaml("t.yaml", &bad).unwrap_err().to_string();
+    assert!(e.contains("colors.5xx") && e.contains("pink"), "{e}");
     let bad_by = ok.replace("by: last", "by: median");
     let e = Dashboard::from_yaml("t.yaml", &bad_by).unwrap_err().to_string();
     assert!(e.contains("median"), "{e}");

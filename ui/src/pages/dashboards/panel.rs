@@ -133,6 +133,11 @@ fn options(panel: &Panel, index: usize) -> ChartOptions {
                 color: t.color.clone(),
             })
             .collect(),
+        colors: panel
+            .colors
+            .iter()
+            .map(|(name, color)| (name.clone(), color.clone()))
+            .collect(),
         ..ChartOptions::default()
     }
 }
