@@ -1,8 +1,10 @@
 //! The time range every page keeps in its URL as `from` and `to`: relative to now
-//! (`now`, `now-1h`, `now-7d`) as Grafana writes them, or absolute (Unix milliseconds or
-//! RFC 3339). Relative ranges re-resolve on every load, so a link to "the last hour" stays one.
+//! (`now`, `now-1h`, `now-7d`) as Grafana writes them, or absolute (Unix milliseconds, RFC
+//! 3339, or a plain `2026-12-03 10:15:00` in UTC). Relative ranges re-resolve on every load,
+//! so a link to "the last hour" stays one. Absolute times are shown to people as
+//! [`display`] writes them (UTC, like every time axis and tooltip of the UI).
 
-use chrono::DateTime;
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use didban_base::parse_duration;
 
 /// Why a `from`/`to` value was refused.
@@ -88,9 +90,62 @@ pub fn resolve(text: &str, now_ms: i64) -> Result<i64, TimeError> {
         // Grafana writes epoch milliseconds; ten digits or fewer are seconds.
         return Ok(if n.abs() < 100_000_000_000 { n * 1000 } else { n });
     }
-    match DateTime::parse_from_rfc3339(t) {
-        Ok(dt) => Ok(dt.timestamp_millis()),
-        Err(_) => Err(err("expected now-<duration>, epoch milliseconds or RFC 3339")),
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return Ok(dt.timestamp_millis());
+    }
+    if let Some(ms) = parse_plain_utc(t) {
+        return Ok(ms);
+    }
+    Err(err(
+        "expected now-<duration>, epoch milliseconds, RFC 3339 or YYYY-MM-DD HH:MM:SS (UTC)",
+    ))
+}
+
+/// `YYYY-MM-DD HH:MM:SS`, `YYYY-MM-DD HH:MM`, either with `T` instead of the space (and an
+/// optional `Z` or ` UTC`), or a bare `YYYY-MM-DD` (midnight): read as UTC.
+fn parse_plain_utc(text: &str) -> Option<i64> {
+    let t = text
+        .strip_suffix(" UTC")
+        .or_else(|| text.strip_suffix('Z'))
+        .unwrap_or(text)
+        .trim();
+    for pattern in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(t, pattern) {
+            return Some(dt.and_utc().timestamp_millis());
+        }
+    }
+    let day = NaiveDate::parse_from_str(t, "%Y-%m-%d").ok()?;
+    Some(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
+/// `ms` as `2026-12-03 10:15:00` in UTC (`.123` added when it has milliseconds).
+pub fn format_utc(ms: i64) -> String {
+    let Some(dt) = DateTime::from_timestamp_millis(ms) else {
+        return ms.to_string();
+    };
+    if ms.rem_euclid(1000) == 0 {
+        dt.format("%Y-%m-%d %H:%M:%S").to_string()
+    } else {
+        dt.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+    }
+}
+
+/// A `from`/`to` text as a person reads it in a form field: epoch seconds or milliseconds
+/// (what a drag-to-zoom writes into the URL) become [`format_utc`]; relative and other texts
+/// are kept as typed. What it returns resolves to the same instant.
+pub fn display(text: &str) -> String {
+    let t = text.trim();
+    match t.parse::<i64>() {
+        Ok(_) => match resolve(t, 0) {
+            Ok(ms) => format_utc(ms),
+            Err(_) => text.to_string(),
+        },
+        Err(_) => text.to_string(),
     }
 }
 
@@ -118,6 +173,32 @@ mod tests {
         assert!(TimeRange::parse(Some("now"), Some("now-1h"), NOW).is_err());
         assert!(resolve("yesterday", NOW).is_err());
         assert!(resolve("now*2", NOW).is_err());
+    }
+
+    #[test]
+    fn epoch_texts_display_as_utc_and_read_back() {
+        // 2026-12-03 10:15:00 UTC
+        let ms = 1_796_292_900_000;
+        assert_eq!(display(&ms.to_string()), "2026-12-03 10:15:00");
+        assert_eq!(display("1796292900"), "2026-12-03 10:15:00");
+        assert_eq!(display("1796292900250"), "2026-12-03 10:15:00.250");
+        assert_eq!(display("now-1h"), "now-1h");
+        assert_eq!(display("2026-12-03T10:15:00Z"), "2026-12-03T10:15:00Z");
+        for typed in [
+            "2026-12-03 10:15:00",
+            "2026-12-03 10:15",
+            "2026-12-03T10:15:00",
+            "2026-12-03 10:15:00 UTC",
+            "2026-12-03T10:15:00Z",
+            "2026-12-03T11:15:00+01:00",
+            "1796292900000",
+        ] {
+            assert_eq!(resolve(typed, 0).unwrap(), ms, "{typed}");
+        }
+        assert_eq!(resolve("2026-12-03", 0).unwrap(), ms - 36_900_000);
+        assert_eq!(resolve(&display("1796292900250"), 0).unwrap(), ms + 250);
+        let e = resolve("2026-13-03 10:15:00", 0).unwrap_err();
+        assert!(e.reason.contains("YYYY-MM-DD HH:MM:SS"), "{e}");
     }
 
     #[test]

@@ -194,7 +194,8 @@ pub struct PostgresConfig {
     /// Overrides `agent.interval`.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub interval: Option<Duration>,
-    /// How many statements of `pg_stat_statements` (by total time) are reported.
+    /// How many statements of `pg_stat_statements` are reported by total time, and again by
+    /// mean time (at most twice this many in all).
     #[serde(default = "default_top_n")]
     pub slow_queries_top_n: usize,
     /// Timeout of connecting and of each query.

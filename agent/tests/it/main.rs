@@ -13,6 +13,7 @@ mod logs;
 mod nginx;
 mod pgbouncer;
 mod postgres;
+mod postgres_catalogue;
 mod probe;
 mod rabbitmq;
 mod receiver;

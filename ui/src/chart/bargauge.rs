@@ -1,10 +1,11 @@
 //! Bar gauge: one horizontal bar per series, as long as its last value on the gauge scale,
 //! coloured by the thresholds (else the series colour), with name and value.
 
+use super::colors::color_class;
 use super::gauge::{fraction, scale};
 use super::options::{threshold_color, ChartFrame, ChartOptions};
 use super::series::Series;
-use super::svg::{escape, no_data, series_class, svg_open};
+use super::svg::{escape, no_data, svg_open};
 
 /// One bar per series, top to bottom.
 pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions) -> String {
@@ -27,7 +28,7 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions) 
     for (i, (s, &v)) in shown.iter().zip(&lasts).enumerate() {
         let y = row * i as f64 + (row - bar_h) / 2.0;
         let mid = y + bar_h / 2.0 + 4.0;
-        let class = series_class(i);
+        let class = color_class(s, i, opts);
         let style = opts
             .threshold_for(v)
             .map(|t| format!(r#" style="fill:{}""#, escape(&threshold_color(&t.color))))

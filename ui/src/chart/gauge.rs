@@ -1,9 +1,10 @@
 //! Gauge: per series a 240° arc from min to max, filled to the last value and coloured by
 //! the thresholds, with the threshold steps as a thin outer ring.
 
+use super::colors::color_class;
 use super::options::{threshold_color, ChartFrame, ChartOptions};
 use super::series::Series;
-use super::svg::{escape, no_data, series_class, svg_open};
+use super::svg::{escape, no_data, svg_open};
 use crate::units;
 
 const MAX_GAUGES: usize = 12;
@@ -84,7 +85,7 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions) 
         let r = outer - 7.0 - width / 2.0;
         let cx = tw * i as f64 + tw / 2.0;
         let cy = 4.0 + outer;
-        let class = series_class(i);
+        let class = color_class(s, i, opts);
         svg.push_str(&format!(r#"<g class="gauge" data-series="{i}">"#));
         svg.push_str(&format!(
             r#"<path class="gauge-track" d="{}" style="stroke-width:{width:.1}"/>"#,

@@ -5,13 +5,15 @@
 //! the light and dark themes both work.
 //!
 //! One module per concept: `series` ([`Series`]) and `options` (what to draw: [`ChartKind`],
-//! [`ChartFrame`], [`ChartOptions`]), `svg` (escaping and the pieces every chart shares),
+//! [`ChartFrame`], [`ChartOptions`]), `colors` (palette and status colours by meaning,
+//! [`color_class`]), `svg` (escaping and the pieces every chart shares),
 //! [`axis`] (ticks and the time axis), `timeseries` (lines and stacked areas), `stat` (big
 //! number with sparkline), `gauge`, `bargauge`, `heatmap`, `table` and `legend` (HTML
 //! fragments).
 
 pub mod axis;
 mod bargauge;
+mod colors;
 mod gauge;
 mod heatmap;
 mod legend;
@@ -22,8 +24,9 @@ mod svg;
 mod table;
 mod timeseries;
 
+pub use colors::{color_class, status_class, status_class_of, SERIES_COLORS, STATUS_LABELS};
 pub use heatmap::sort_buckets;
-pub use legend::{legend, SeriesSummary};
+pub use legend::{legend, sort_series, LegendSort, SeriesSummary, SortBy, SortOrder};
 pub use options::{threshold_color, ChartFrame, ChartKind, ChartOptions, Threshold};
 pub use series::Series;
 pub use svg::escape;

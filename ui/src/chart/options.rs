@@ -50,6 +50,9 @@ pub struct ChartOptions {
     pub chart_id: Option<String>,
     /// Accessible name of the chart (its `aria-label`); empty gives a generic one.
     pub label: String,
+    /// Series name → colour name (one of [`super::colors::SERIES_COLORS`]), overriding the
+    /// palette and the status colours.
+    pub colors: Vec<(String, String)>,
 }
 
 impl ChartOptions {

@@ -1,9 +1,10 @@
 //! Stat: one tile per series with its last value, big and coloured by the thresholds, over a
 //! sparkline of the series.
 
+use super::colors::color_class;
 use super::options::{threshold_color, ChartFrame, ChartOptions};
 use super::series::Series;
-use super::svg::{escape, no_data, series_class, svg_open};
+use super::svg::{escape, no_data, svg_open};
 use crate::downsample;
 
 /// At most this many tiles; more series are left out (the table shows them all).
@@ -87,7 +88,7 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions) 
             .unwrap_or_default();
         let chars = text.chars().count().max(1) as f64;
         let size = (th * 0.38).min(tw * 0.85 / (chars * 0.68)).clamp(10.0, 120.0);
-        let class = series_class(i);
+        let class = color_class(s, i, opts);
         svg.push_str(&format!(r#"<g class="stat-tile" data-series="{i}">"#));
         svg.push_str(&sparkline(
             &s.points,

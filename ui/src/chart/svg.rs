@@ -1,4 +1,4 @@
-//! The building blocks every chart shares: text escaping, series colour classes, compact
+//! The building blocks every chart shares: text escaping, compact
 //! numbers for data attributes, the opening `<svg>` tag and the "No data" picture.
 
 use super::options::{ChartFrame, ChartOptions};
@@ -17,11 +17,6 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-/// The CSS class of the `i`-th series' colour (ten colours, repeating).
-pub(crate) fn series_class(i: usize) -> String {
-    format!("s{}", i % 10)
 }
 
 /// A number for data attributes: short, round-trippable enough for a tooltip.

@@ -399,3 +399,197 @@ fn odd_inputs_draw_without_panicking() {
         let _ = table(&[s], &ChartOptions::default());
     }
 }
+
+fn with_label(name: &str, value: &str, values: &[f64]) -> Series {
+    let labels = Labels::from_pairs([("__name__", "m"), (name, value)]);
+    let points = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (T0 + i as i64 * 60_000, v))
+        .collect();
+    let mut s = Series::new(labels, points);
+    s.name = value.to_string();
+    s
+}
+
+fn names(series: &[Series]) -> Vec<&str> {
+    series.iter().map(|s| s.name.as_str()).collect()
+}
+
+#[test]
+fn legend_sorts_largest_first_by_default_and_as_asked() {
+    // CPU by mode: the busy modes first, whatever order the query returned.
+    let mut cpu = vec![
+        with_label("mode", "iowait", &[0.1, 0.1]),
+        with_label("mode", "irq", &[0.0, 0.0]),
+        with_label("mode", "user", &[3.0, 1.0]),
+        with_label("mode", "gone", &[f64::NAN, f64::NAN]),
+        with_label("mode", "system", &[1.0, 2.8]),
+    ];
+    // means: user 2.0, system 1.9, iowait 0.1, irq 0
+    sort_series(&mut cpu, LegendSort::default());
+    assert_eq!(names(&cpu), ["user", "system", "iowait", "irq", "gone"]);
+    let by_last = LegendSort {
+        sort: SortOrder::Desc,
+        by: SortBy::Last,
+    };
+    sort_series(&mut cpu, by_last);
+    assert_eq!(names(&cpu), ["system", "user", "iowait", "irq", "gone"]);
+    let by_max = LegendSort {
+        sort: SortOrder::Desc,
+        by: SortBy::Max,
+    };
+    sort_series(&mut cpu, by_max);
+    assert_eq!(names(&cpu), ["user", "system", "iowait", "irq", "gone"]);
+    let asc = LegendSort {
+        sort: SortOrder::Asc,
+        by: SortBy::Mean,
+    };
+    sort_series(&mut cpu, asc);
+    assert_eq!(
+        names(&cpu),
+        ["irq", "iowait", "system", "user", "gone"],
+        "NaN last either way"
+    );
+    let by_name = LegendSort {
+        sort: SortOrder::Asc,
+        by: SortBy::Name,
+    };
+    sort_series(&mut cpu, by_name);
+    assert_eq!(names(&cpu), ["gone", "iowait", "irq", "system", "user"]);
+    let none = LegendSort {
+        sort: SortOrder::None,
+        by: SortBy::Mean,
+    };
+    sort_series(&mut cpu, none);
+    assert_eq!(names(&cpu), ["gone", "iowait", "irq", "system", "user"]);
+    // Ties keep their order (a refresh does not shuffle them).
+    let mut ties = vec![with_label("k", "b", &[1.0]), with_label("k", "a", &[1.0])];
+    sort_series(&mut ties, LegendSort::default());
+    assert_eq!(names(&ties), ["b", "a"]);
+}
+
+#[test]
+fn sorted_series_are_drawn_and_listed_in_the_same_order() {
+    let mut s = vec![
+        with_label("mode", "small", &[1.0, 1.0]),
+        with_label("mode", "big", &[9.0, 9.0]),
+    ];
+    sort_series(&mut s, LegendSort::default());
+    let svg = render(ChartKind::TimeSeries, &s, frame(), &ChartOptions::default());
+    let html = legend(&s, &ChartOptions::default());
+    // series 0 is the big one in the drawing, the legend and the colour.
+    assert!(svg.find("<title>big</title>").unwrap() < svg.find("<title>small</title>").unwrap());
+    assert!(svg.contains(r#"class="series s0" data-series="0""#));
+    assert!(html.find("big").unwrap() < html.find("small").unwrap());
+    assert!(
+        html.contains(r#"<span class="swatch s0" aria-hidden="true"></span>big"#),
+        "{html}"
+    );
+}
+
+#[test]
+fn status_colours_follow_the_meaning() {
+    for (text, class) in [
+        ("200", Some("st-2xx")),
+        ("204", Some("st-2xx")),
+        ("2xx", Some("st-2xx")),
+        ("2XX", Some("st-2xx")),
+        ("301", Some("st-3xx")),
+        ("404", Some("st-4xx")),
+        ("4xx", Some("st-4xx")),
+        ("503", Some("st-5xx")),
+        ("5xx", Some("st-5xx")),
+        ("100", None),
+        ("OK", None),
+        ("20", None),
+        ("2000", None),
+        ("5x1", None),
+    ] {
+        assert_eq!(status_class_of(text), class, "{text}");
+    }
+    for label in STATUS_LABELS {
+        let s = with_label(label, "500", &[1.0]);
+        assert_eq!(color_class(&s, 3, &ChartOptions::default()), "st-5xx", "{label}");
+    }
+    // Other labels keep the palette by position.
+    assert_eq!(
+        color_class(&with_label("method", "500", &[1.0]), 3, &ChartOptions::default()),
+        "s3"
+    );
+    assert_eq!(
+        color_class(&with_label("code", "abc", &[1.0]), 12, &ChartOptions::default()),
+        "s2"
+    );
+    // Lines, legend swatches and bars carry the class, so 2xx is green and 5xx red everywhere.
+    let traffic = vec![
+        with_label("code", "200", &[50.0]),
+        with_label("code", "404", &[5.0]),
+        with_label("code", "500", &[1.0]),
+    ];
+    let svg = render(ChartKind::TimeSeries, &traffic, frame(), &ChartOptions::default());
+    assert!(svg.contains(r#"class="series st-2xx" data-series="0""#), "{svg}");
+    assert!(svg.contains(r#"class="series st-4xx" data-series="1""#));
+    assert!(svg.contains(r#"class="series st-5xx" data-series="2""#));
+    let stacked = render(
+        ChartKind::StackedArea,
+        &traffic,
+        frame(),
+        &ChartOptions::default(),
+    );
+    assert!(stacked.contains(r#"class="area st-2xx""#));
+    let html = legend(&traffic, &ChartOptions::default());
+    assert!(html.contains(r#"swatch st-5xx"#));
+    let bars = render(ChartKind::BarGauge, &traffic, frame(), &ChartOptions::default());
+    assert!(bars.contains("st-4xx"), "{bars}");
+    // The stylesheet maps the classes to the theme's green, blue, amber and red.
+    let css = include_str!("../../assets/charts.css");
+    for (class, var) in [
+        ("st-2xx", "--th-green"),
+        ("st-3xx", "--th-blue"),
+        ("st-4xx", "--th-orange"),
+        ("st-5xx", "--th-red"),
+    ] {
+        assert!(
+            css.contains(&format!("svg.chart .{class} {{ stroke: var({var})"))
+                && css.contains(&format!(".swatch.{class} {{ background: var({var})")),
+            "{class}"
+        );
+    }
+}
+
+#[test]
+fn panel_colours_override_status_and_palette() {
+    let opts = ChartOptions {
+        colors: vec![("500".into(), "purple".into()), ("user".into(), "nope".into())],
+        ..ChartOptions::default()
+    };
+    assert_eq!(
+        color_class(&with_label("code", "500", &[1.0]), 0, &opts),
+        "c-purple"
+    );
+    assert_eq!(
+        color_class(&with_label("code", "404", &[1.0]), 1, &opts),
+        "st-4xx"
+    );
+    // An unknown colour name is ignored (validation refuses it in dashboards).
+    assert_eq!(color_class(&with_label("mode", "user", &[1.0]), 2, &opts), "s2");
+    let svg = render(
+        ChartKind::TimeSeries,
+        &[with_label("code", "500", &[1.0])],
+        frame(),
+        &opts,
+    );
+    assert!(svg.contains(r#"class="series c-purple""#), "{svg}");
+    let css = include_str!("../../assets/charts.css");
+    for c in SERIES_COLORS {
+        assert!(
+            css.contains(&format!("svg.chart .c-{c} {{ stroke: var(--th-{c})")),
+            "{c}"
+        );
+        assert!(
+            css.contains(&format!(".swatch.c-{c} {{ background: var(--th-{c})")),
+            "{c}"
+        );
+    }
+}

@@ -10,9 +10,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::axis::{draw_axes, Plot, ValueAxis};
+use super::colors::color_class;
 use super::options::{threshold_color, ChartFrame, ChartOptions};
 use super::series::Series;
-use super::svg::{compact, escape, series_class, svg_open};
+use super::svg::{compact, escape, svg_open};
 use crate::downsample;
 
 /// Stacks `series` on a common time grid (the union of their timestamps): for each series,
@@ -151,7 +152,7 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions, 
     svg.push_str(r#"<g class="plot">"#);
     if stacked {
         for (i, (s, layer)) in series.iter().zip(&layers).enumerate() {
-            let class = series_class(i);
+            let class = color_class(s, i, opts);
             let name = escape(&s.name);
             if layer.is_empty() {
                 continue;
@@ -173,7 +174,7 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions, 
         }
     } else {
         for (i, (s, pts)) in series.iter().zip(&lines).enumerate() {
-            let class = series_class(i);
+            let class = color_class(s, i, opts);
             let name = escape(&s.name);
             let d = path_data(pts.iter().map(|&(t, v)| {
                 if v.is_finite() {

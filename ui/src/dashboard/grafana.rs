@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use crate::chart::{LegendSort, SortBy, SortOrder};
+
 use super::{
     is_identifier, is_safe_color, slugify, Dashboard, Panel, PanelKind, PanelQuery, ThresholdStep,
     TimeDefault, Variable, VariableKind, GRID_COLUMNS,
@@ -271,6 +273,9 @@ fn panel(p: &Value) -> Panel {
             }
         }
     }
+    if matches!(kind, PanelKind::Timeseries | PanelKind::Stacked) {
+        out.legend = legend_sort(p);
+    }
     if skipped > 0 && out.queries.is_empty() {
         let mut t = Panel::new(out.title.clone(), PanelKind::Text);
         (t.x, t.y, t.w, t.h) = (out.x, out.y, out.w, out.h);
@@ -280,6 +285,32 @@ fn panel(p: &Value) -> Panel {
         return t;
     }
     out
+}
+
+/// The legend order of a Grafana panel: `options.legend.sortBy`/`sortDesc` (timeseries) or
+/// `legend.sort`/`sortDesc` (the old graph panel); `None` when it has none we can follow.
+fn legend_sort(p: &Value) -> Option<LegendSort> {
+    let (by, desc) = match p.pointer("/options/legend") {
+        Some(l) if l.get("sortBy").is_some() => (text(l, "sortBy")?, l.get("sortDesc")),
+        _ => {
+            let l = p.get("legend")?;
+            (text(l, "sort")?, l.get("sortDesc"))
+        }
+    };
+    let by = match by.to_ascii_lowercase().as_str() {
+        "mean" | "avg" => SortBy::Mean,
+        "last" | "last *" | "current" => SortBy::Last,
+        "max" => SortBy::Max,
+        "min" => SortBy::Min,
+        "name" => SortBy::Name,
+        _ => return None,
+    };
+    let sort = if desc.and_then(Value::as_bool).unwrap_or(false) {
+        SortOrder::Desc
+    } else {
+        SortOrder::Asc
+    };
+    Some(LegendSort { sort, by })
 }
 
 /// Grafana's palette names (`semi-dark-red`, `dark-green`) as plain CSS colours.

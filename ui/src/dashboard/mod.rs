@@ -9,7 +9,11 @@ pub mod store;
 mod variable;
 pub mod vars;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::chart::{LegendSort, SERIES_COLORS};
 
 pub use variable::{is_identifier, Variable, VariableKind};
 
@@ -210,6 +214,19 @@ pub struct Panel {
     /// Logs panels: a Tantivy query over the log store.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub query: String,
+    /// Time series and stacked panels: the order of the legend and of the drawing
+    /// (`{sort: desc|asc|none, by: mean|last|max|min|name}`); absent is largest mean first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legend: Option<LegendSort>,
+    /// Table panels: the columns shown, in this order — `Value`, `Query` (which query, when
+    /// there are several), `Series` (the legend text) or a label name. Empty shows the value
+    /// first, then the labels whose values differ between rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    /// Series colours by name (the legend text): `{"5xx": purple, user: blue}`, one of
+    /// `green blue orange yellow red purple`; overrides the palette and status colours.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub colors: BTreeMap<String, String>,
 }
 
 fn default_w() -> u32 {
@@ -239,6 +256,9 @@ impl Panel {
             h: default_h(),
             text: String::new(),
             query: String::new(),
+            legend: None,
+            columns: Vec::new(),
+            colors: BTreeMap::new(),
         }
     }
 }
@@ -345,6 +365,28 @@ impl Dashboard {
                 if q.expr.trim().is_empty() {
                     return Err(format!("{at}: queries[{j}].expr: must not be empty"));
                 }
+            }
+            for (j, c) in p.columns.iter().enumerate() {
+                if c.trim().is_empty() {
+                    return Err(format!("{at}: columns[{j}]: must not be empty"));
+                }
+                if p.columns[..j].contains(c) {
+                    return Err(format!("{at}: columns[{j}]: {c:?} is listed twice"));
+                }
+            }
+            for (name, color) in &p.colors {
+                if !SERIES_COLORS.contains(&color.as_str()) {
+                    return Err(format!(
+                        "{at}: colors.{name}: {color:?} is not one of {}",
+                        SERIES_COLORS.join(", ")
+                    ));
+                }
+            }
+            if !p.columns.is_empty() && p.kind != PanelKind::Table {
+                return Err(format!(
+                    "{at}: columns: only table panels have columns (this is a {} panel)",
+                    p.kind.as_str()
+                ));
             }
             if !p.kind.uses_promql() && !p.queries.is_empty() {
                 return Err(format!(

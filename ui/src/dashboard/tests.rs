@@ -428,3 +428,64 @@ fn grafana_import_refuses_old_schema_and_non_json() {
     assert!(e.to_string().contains("schemaVersion 12"), "{e}");
     assert!(grafana::import("not json").is_err());
 }
+
+#[test]
+fn grafana_legend_order_is_imported() {
+    let json = r#"{"title": "L", "schemaVersion": 39, "panels": [
+        {"type": "timeseries", "title": "a", "targets": [{"expr": "up"}],
+         "options": {"legend": {"sortBy": "Max", "sortDesc": true}}},
+        {"type": "graph", "title": "b", "targets": [{"expr": "up"}],
+         "legend": {"sort": "current", "sortDesc": false}},
+        {"type": "timeseries", "title": "c", "targets": [{"expr": "up"}]},
+        {"type": "stat", "title": "d", "targets": [{"expr": "up"}],
+         "options": {"legend": {"sortBy": "Max", "sortDesc": true}}}
+    ]}"#;
+    let d = grafana::import(json).unwrap();
+    use crate::chart::{LegendSort, SortBy, SortOrder};
+    assert_eq!(
+        d.panels[0].legend,
+        Some(LegendSort {
+            sort: SortOrder::Desc,
+            by: SortBy::Max
+        })
+    );
+    assert_eq!(
+        d.panels[1].legend,
+        Some(LegendSort {
+            sort: SortOrder::Asc,
+            by: SortBy::Last
+        })
+    );
+    assert_eq!(d.panels[2].legend, None, "our default: largest mean first");
+    assert_eq!(d.panels[3].legend, None);
+    // The YAML round trip keeps the order.
+    let again = Dashboard::from_yaml("x.yaml", &d.to_yaml()).unwrap();
+    assert_eq!(again.panels[0].legend, d.panels[0].legend);
+    assert!(d.to_yaml().contains("sort: desc"), "{}", d.to_yaml());
+}
+
+#[test]
+fn table_columns_and_legend_order_are_checked() {
+    let ok = "id: t\ntitle: T\npanels:\n  - title: S\n    type: table\n    columns: [Value, query]\n    queries: [{expr: up}]\n  - title: L\n    type: timeseries\n    legend: {sort: asc, by: last}\n    queries: [{expr: up}]\n";
+    let d = Dashboard::from_yaml("ok.yaml", ok).unwrap();
+    assert_eq!(d.panels[0].columns, ["Value", "query"]);
+    assert_eq!(d.panels[1].legend.unwrap().by, crate::chart::SortBy::Last);
+    let twice = ok.replace("[Value, query]", "[Value, Value]");
+    let e = Dashboard::from_yaml("t.yaml", &twice).unwrap_err().to_string();
+    assert!(e.contains("columns[1]") && e.contains("listed twice"), "{e}");
+    let on_chart = ok.replace("    legend: {sort: asc, by: last}\n", "    columns: [Value]\n");
+    let e = Dashboard::from_yaml("t.yaml", &on_chart).unwrap_err().to_string();
+    assert!(e.contains("only table panels have columns"), "{e}");
+    let coloured = ok.replace(
+        "    legend: {sort: asc, by: last}\n",
+        "    colors: {\"5xx\": purple}\n",
+    );
+    let d = Dashboard::from_yaml("t.yaml", &coloured).unwrap();
+    assert_eq!(d.panels[1].colors["5xx"], "purple");
+    let bad = coloured.replace("purple", "pink");
+    let e = Dashboard::from_yaml("t.yaml", &bad).unwrap_err().to_string();
+    assert!(e.contains("colors.5xx") && e.contains("pink"), "{e}");
+    let bad_by = ok.replace("by: last", "by: median");
+    let e = Dashboard::from_yaml("t.yaml", &bad_by).unwrap_err().to_string();
+    assert!(e.contains("median"), "{e}");
+}

@@ -3,6 +3,7 @@
 
 mod dashboards;
 mod explore;
+mod pg_statements;
 mod query_bounds;
 mod route_auth;
 mod signal_pages;

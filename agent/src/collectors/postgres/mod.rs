@@ -308,6 +308,7 @@ impl PostgresCollector {
             st.samples(now, &mut out);
             statements.push(st);
         }
+        statements::catalogue(&statements, now, &mut out);
         if let Some(log) = self.query_log.as_mut() {
             log.ship(
                 &statements,

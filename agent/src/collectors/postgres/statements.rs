@@ -1,7 +1,10 @@
-//! Slow statements from `pg_stat_statements`: the top N by total time as postgres_exporter
-//! metrics, and the normalized query text of each statement shipped once as an OTLP log record
-//! (attributes `db.query.id`, `db.namespace`, `db.user`), never as a label, so cardinality
-//! stays bounded.
+//! Slow statements from `pg_stat_statements`: the top N by total time and the top N by mean
+//! time as postgres_exporter metrics; a statement catalogue
+//! `pg_stat_statements_query_info{datname, queryid, query} 1` refreshed every collection (so
+//! dashboards can join the text at any time window); and the normalized query text of each
+//! statement shipped once as an OTLP log record (attributes `db.query.id`, `db.namespace`,
+//! `db.user`). Both stay bounded: at most 2 N statements, text at most
+//! [`MAX_QUERY_TEXT_CHARS`] characters in the catalogue.
 
 use std::collections::HashSet;
 
@@ -19,8 +22,13 @@ use didban_base::otlp::kv;
 /// Most query texts remembered as already shipped.
 pub const MAX_SHIPPED: usize = 10_000;
 
+/// Longest statement text, in characters, the catalogue publishes as a label.
+pub const MAX_QUERY_TEXT_CHARS: usize = 240;
+
 /// The `pg_stat_statements` query for a server version: PG 12 has `total_time`/`mean_time`,
-/// PG 13+ `total_exec_time`/`mean_exec_time`, PG 17+ `shared_blk_read_time`.
+/// PG 13+ `total_exec_time`/`mean_exec_time`, PG 17+ `shared_blk_read_time`. It returns the
+/// top `$1` statements by total time together with the top `$1` by mean time (at most twice
+/// `$1` rows), so a rare but slow statement is seen as well as a frequent one.
 pub fn statements_sql(version_num: i32) -> String {
     let (total, mean) = if version_num >= 130000 {
         ("total_exec_time", "mean_exec_time")
@@ -36,8 +44,11 @@ pub fn statements_sql(version_num: i32) -> String {
         "SELECT pg_get_userbyid(s.userid)::text, d.datname::text, s.queryid::text, s.calls::float8, \
          (s.{total} / 1000)::float8, (s.{mean} / 1000)::float8, s.rows::float8, \
          (s.{read} / 1000)::float8, (s.{write} / 1000)::float8, s.query \
-         FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
-         ORDER BY s.{total} DESC LIMIT $1"
+         FROM (SELECT *, row_number() OVER (ORDER BY {total} DESC) AS by_total, \
+         row_number() OVER (ORDER BY {mean} DESC) AS by_mean FROM pg_stat_statements) s \
+         JOIN pg_database d ON d.oid = s.dbid \
+         WHERE s.by_total <= $1 OR s.by_mean <= $1 \
+         ORDER BY s.{total} DESC"
     )
 }
 
@@ -140,6 +151,65 @@ impl Statement {
     }
 }
 
+/// The catalogue text of a statement: whitespace runs collapsed to one space, trimmed, and cut
+/// on a character boundary to at most [`MAX_QUERY_TEXT_CHARS`] characters, ending in `…` when
+/// cut.
+pub fn catalogue_text(query: &str) -> String {
+    let mut out = String::new();
+    let mut chars = 0usize;
+    let mut cut = false;
+    // Words are whole unless the text is over the limit; then the last one is cut.
+    for word in query.split_whitespace() {
+        let sep = usize::from(!out.is_empty());
+        let len = word.chars().count();
+        if chars + sep + len > MAX_QUERY_TEXT_CHARS {
+            // Room left before the `…`; a space only when some of the word follows it.
+            let room = MAX_QUERY_TEXT_CHARS - 1 - chars.min(MAX_QUERY_TEXT_CHARS - 1);
+            if room > sep {
+                if sep == 1 {
+                    out.push(' ');
+                }
+                out.extend(word.chars().take(room - sep));
+            }
+            cut = true;
+            break;
+        }
+        if sep == 1 {
+            out.push(' ');
+        }
+        out.push_str(word);
+        chars += sep + len;
+    }
+    if cut {
+        out.push('…');
+    }
+    out
+}
+
+/// Appends `pg_stat_statements_query_info{datname, queryid, query} 1` for each distinct
+/// `(datname, queryid)` of `statements` that has a text (the same statement run by several
+/// roles is one entry), so `* on (instance, datname, queryid) group_left (query)` joins
+/// exactly one text. The caller adds `instance` as on every other sample.
+pub fn catalogue(statements: &[Statement], now: i64, out: &mut Vec<Sample>) {
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    for st in statements {
+        if st.query.trim().is_empty() || !seen.insert((&st.datname, &st.queryid)) {
+            continue;
+        }
+        let text = catalogue_text(&st.query);
+        out.push(Sample::gauge(
+            "pg_stat_statements_query_info",
+            &[
+                ("datname", st.datname.as_str()),
+                ("queryid", st.queryid.as_str()),
+                ("query", text.as_str()),
+            ],
+            1.0,
+            now,
+        ));
+    }
+}
+
 /// Ships each statement's text once per agent run.
 pub struct QueryLog {
     sink: OtlpSink,
@@ -226,7 +296,68 @@ mod tests {
         assert!(statements_sql(120005).contains("s.total_time / 1000"));
         assert!(statements_sql(120005).contains("s.blk_read_time"));
         assert!(statements_sql(150004).contains("s.total_exec_time"));
-        assert!(statements_sql(150004).contains("ORDER BY s.total_exec_time DESC"));
+        assert!(statements_sql(150004).contains("ORDER BY total_exec_time DESC"));
+        assert!(statements_sql(150004).contains("ORDER BY mean_exec_time DESC"));
+        assert!(statements_sql(120005).contains("ORDER BY mean_time DESC"));
         assert!(statements_sql(170000).contains("s.shared_blk_read_time"));
+    }
+
+    #[test]
+    fn catalogue_text_collapses_whitespace_and_cuts_on_a_char_boundary() {
+        assert_eq!(
+            catalogue_text("  SELECT *\n\tFROM   t\r\n WHERE id = $1 "),
+            "SELECT * FROM t WHERE id = $1"
+        );
+        let short = "SELECT 1";
+        assert_eq!(catalogue_text(short), short);
+        // 300 two-byte characters: cut to 239 of them plus the ellipsis, never mid-character.
+        let long = "é".repeat(300);
+        let cut = catalogue_text(&long);
+        assert_eq!(cut.chars().count(), MAX_QUERY_TEXT_CHARS);
+        assert!(cut.ends_with('…'));
+        assert!(cut.starts_with("éé"));
+        // Words: the cut falls inside the word that does not fit, no trailing space.
+        let words = "SELECT ".to_string() + &"col, ".repeat(100);
+        let cut = catalogue_text(&words);
+        assert!(cut.chars().count() <= MAX_QUERY_TEXT_CHARS, "{cut:?}");
+        assert!(cut.chars().count() >= MAX_QUERY_TEXT_CHARS - 2, "{cut:?}");
+        assert!(!cut.trim_end_matches('…').ends_with(' '), "{cut:?}");
+        // Exactly the limit is not cut.
+        let exact = "x".repeat(MAX_QUERY_TEXT_CHARS);
+        assert_eq!(catalogue_text(&exact), exact);
+    }
+
+    fn statement(user: &str, datname: &str, queryid: &str, query: &str) -> Statement {
+        Statement {
+            user: user.into(),
+            datname: datname.into(),
+            queryid: queryid.into(),
+            calls: 1.0,
+            total_seconds: 1.0,
+            mean_seconds: 1.0,
+            rows: 1.0,
+            read_seconds: 0.0,
+            write_seconds: 0.0,
+            query: query.into(),
+        }
+    }
+
+    #[test]
+    fn catalogue_has_one_entry_per_database_and_queryid() {
+        let statements = [
+            statement("a", "app", "1", "SELECT 1"),
+            statement("b", "app", "1", "SELECT 1"),
+            statement("a", "other", "1", "SELECT 1"),
+            statement("a", "app", "2", ""),
+        ];
+        let mut out = Vec::new();
+        catalogue(&statements, 5, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].name, "pg_stat_statements_query_info");
+        assert_eq!(out[0].label("datname"), Some("app"));
+        assert_eq!(out[0].label("query"), Some("SELECT 1"));
+        assert_eq!(out[0].label("user"), None);
+        assert_eq!(out[1].label("datname"), Some("other"));
+        assert_eq!(out[0].value, 1.0);
     }
 }

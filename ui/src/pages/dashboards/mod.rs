@@ -6,6 +6,7 @@
 mod edit;
 mod panel;
 mod state;
+mod table;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use crate::dashboard::store::{self, Source};
 use crate::dashboard::vars::{self, ResolvedVar};
 use crate::pages::error::error_page;
 use crate::shell::{render_page, PageMeta, Section};
+use crate::timerange;
 use crate::UiContext;
 use didban_auth::{Role, Viewer};
 use state::{pairs, prepare, Prepared, ViewParams};
@@ -257,8 +259,11 @@ async fn view(
             {(!d.description.is_empty()).then(|| view! { <p class="dash-desc">{d.description.clone()}</p> })}
             <form class="dash-controls" method="get" action=action.clone()>
                 {var_controls}
-                <label>"From "<input name="from" value=p.range.from.clone() list="dash-presets" size="16"/></label>
-                <label>"To "<input name="to" value=p.range.to.clone() size="16"/></label>
+                <label>"From "<input name="from" value=timerange::display(&p.range.from) list="dash-presets" size="20"
+                    title="now-1h, YYYY-MM-DD HH:MM:SS (UTC), epoch milliseconds or RFC 3339"/></label>
+                <label>"To "<input name="to" value=timerange::display(&p.range.to) size="20"
+                    title="now, YYYY-MM-DD HH:MM:SS (UTC), epoch milliseconds or RFC 3339"/></label>
+                <span class="muted">"UTC"</span>
                 <datalist id="dash-presets">{preset_options}</datalist>
                 <label>"Refresh "<select name="refresh">{refresh_options}</select></label>
                 <button type="submit">"Apply"</button>

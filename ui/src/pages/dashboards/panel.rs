@@ -5,6 +5,9 @@
 //! The container carries `data-refresh-url` (this panel's fragment URL with the same query
 //! string as the page) and `data-refresh-seconds` (0 when auto-refresh is off), which the
 //! page script uses to swap in a fresh copy.
+//!
+//! Series of line and area panels are ordered before drawing (`legend:`, default largest
+//! mean first); table HTML is built in `table`.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -12,6 +15,7 @@ use std::sync::Arc;
 use didban_store::logs::LogQuery;
 
 use super::state::Prepared;
+use super::table::{self, query_letter, TableRow};
 use crate::chart::{self, escape, ChartFrame, ChartKind, ChartOptions, Series, Threshold};
 use crate::dashboard::vars::{legend, Scope};
 use crate::dashboard::{Panel, PanelKind};
@@ -129,6 +133,11 @@ fn options(panel: &Panel, index: usize) -> ChartOptions {
                 color: t.color.clone(),
             })
             .collect(),
+        colors: panel
+            .colors
+            .iter()
+            .map(|(name, color)| (name.clone(), color.clone()))
+            .collect(),
         ..ChartOptions::default()
     }
 }
@@ -184,11 +193,6 @@ async fn in_order<T: 'static>(
     out
 }
 
-/// `A`, `B`, … as Grafana names queries.
-fn query_letter(i: usize) -> char {
-    char::from(b'A' + (i % 26) as u8)
-}
-
 async fn chart_body(
     ctx: &UiContext,
     p: &Prepared,
@@ -237,6 +241,14 @@ async fn chart_body(
         end_ms: end,
     };
     let kind = chart_kind(panel.kind);
+    // Lines and areas: largest first (or as the panel says), so the legend, the draw order
+    // and the colours agree and what matters is at the top of the legend. Other kinds keep
+    // the query order unless the panel has a `legend` order.
+    if matches!(panel.kind, PanelKind::Timeseries | PanelKind::Stacked) {
+        chart::sort_series(&mut series, panel.legend.unwrap_or_default());
+    } else if let Some(how) = panel.legend {
+        chart::sort_series(&mut series, how);
+    }
     let opts = options(panel, index);
     let svg = chart::render(kind, &series, frame, &opts);
     // Lines and areas get a legend with min/max/avg/last that toggles series; a stat, gauge,
@@ -274,54 +286,27 @@ async fn table_body(ctx: &UiContext, p: &Prepared, panel: &Panel, scope: &Scope)
     rows.sort_by(|a, b| b.1.value.total_cmp(&a.1.value));
     let truncated = rows.len() > TABLE_LIMIT;
     rows.truncate(TABLE_LIMIT);
-    let several = panel.queries.len() > 1;
     let with_legend = panel.queries.iter().any(|q| !q.legend.is_empty());
-    let mut columns: Vec<String> = Vec::new();
-    if !with_legend {
-        for (_, r) in &rows {
-            for l in r.labels.iter() {
-                if l.name != "__name__" && !columns.contains(&l.name) {
-                    columns.push(l.name.clone());
-                }
-            }
-        }
-        columns.sort();
-    }
-    let mut html = format!(r#"{errors}<div class="table-wrap"><table class="panel-table"><thead><tr>"#);
-    if several {
-        html.push_str(r#"<th scope="col">Query</th>"#);
-    }
-    if with_legend {
-        html.push_str(r#"<th scope="col">Series</th>"#);
-    }
-    for c in &columns {
-        let _ = write!(html, r#"<th scope="col">{}</th>"#, escape(c));
-    }
-    html.push_str(r#"<th scope="col" class="num">Value</th></tr></thead><tbody>"#);
-    for (qi, r) in &rows {
-        html.push_str("<tr>");
-        if several {
-            let _ = write!(html, "<td>{}</td>", query_letter(*qi));
-        }
-        if with_legend {
-            let fmt = panel.queries.get(*qi).map(|q| q.legend.as_str()).unwrap_or("");
-            let name = if fmt.is_empty() {
+    let mut table_rows = Vec::with_capacity(rows.len());
+    for (qi, r) in rows {
+        let name = with_legend.then(|| {
+            let fmt = panel.queries.get(qi).map(|q| q.legend.as_str()).unwrap_or("");
+            if fmt.is_empty() {
                 r.labels.to_string()
             } else {
                 legend(&scope.interpolate(fmt), &r.labels)
-            };
-            let _ = write!(html, "<td>{}</td>", escape(&name));
-        }
-        for c in &columns {
-            let _ = write!(html, "<td>{}</td>", escape(r.labels.get(c).unwrap_or("")));
-        }
-        let _ = write!(
-            html,
-            r#"<td class="num">{}</td></tr>"#,
-            escape(&crate::units::format(r.value, &panel.unit, panel.decimals))
-        );
+            }
+        });
+        table_rows.push(TableRow {
+            query: qi,
+            name,
+            labels: r.labels,
+            value: r.value,
+        });
     }
-    html.push_str("</tbody></table></div>");
+    let cols = table::columns(&table_rows, &panel.columns, panel.queries.len() > 1);
+    let format = |v: f64| crate::units::format(v, &panel.unit, panel.decimals);
+    let mut html = format!("{errors}{}", table::render(&table_rows, &cols, &format));
     if truncated {
         let _ = write!(html, r#"<p class="muted">First {TABLE_LIMIT} rows.</p>"#);
     }
