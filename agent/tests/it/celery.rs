@@ -218,6 +218,7 @@ async fn a_real_worker_s_events_give_outcomes_liveness_and_queues() {
     })
     .await;
     let took = killed.elapsed();
+    eprintln!("killed worker (heartbeat {HEARTBEAT} s) read down after {took:?}");
     assert!(
         took < Duration::from_secs_f64(2.0 * HEARTBEAT + 2.0),
         "killed worker read down after {took:?}"
@@ -241,6 +242,7 @@ async fn a_real_worker_s_events_give_outcomes_liveness_and_queues() {
         value(s, "celery_worker_up", &[("hostname", "w2@didban")]) == Some(0.0)
     })
     .await;
+    eprintln!("SIGTERMed worker read down after {:?}", stopped.elapsed());
     assert!(
         stopped.elapsed() < Duration::from_secs(30),
         "{:?}",

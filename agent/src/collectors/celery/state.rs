@@ -62,8 +62,11 @@ pub struct CeleryState {
     max_task_names: usize,
     forget_after_ms: i64,
     workers: BTreeMap<String, Worker>,
-    pending: HashMap<String, String>,
-    pending_order: VecDeque<String>,
+    /// Task id → (name, insertion number).
+    pending: HashMap<String, (String, u64)>,
+    /// Ids in insertion order; entries whose number no longer matches are dead and skipped.
+    pending_order: VecDeque<(String, u64)>,
+    pending_seq: u64,
     names: BTreeSet<String>,
     exceptions: BTreeSet<String>,
     /// (metric, task name, exception) → count.
@@ -84,6 +87,7 @@ impl CeleryState {
             workers: BTreeMap::new(),
             pending: HashMap::new(),
             pending_order: VecDeque::new(),
+            pending_seq: 0,
             names: BTreeSet::new(),
             exceptions: BTreeSet::new(),
             counters: BTreeMap::new(),
@@ -191,29 +195,22 @@ impl CeleryState {
         let name = match &e.name {
             Some(n) => {
                 if !uuid.is_empty() && !self.pending.contains_key(&uuid) {
-                    self.pending.insert(uuid.clone(), n.clone());
-                    self.pending_order.push_back(uuid.clone());
-                    while self.pending_order.len() > MAX_PENDING_TASKS {
-                        if let Some(old) = self.pending_order.pop_front() {
-                            self.pending.remove(&old);
-                        }
-                    }
+                    self.remember(&uuid, n);
                 }
                 n.clone()
             }
-            None => self
-                .pending
-                .get(&uuid)
-                .cloned()
-                .unwrap_or_else(|| "unknown".to_string()),
+            None => match self.pending.get(&uuid) {
+                Some((n, _)) => n.clone(),
+                None => "unknown".to_string(),
+            },
         };
-        // Ended tasks are forgotten at once (a retry is received again under its id).
+        // Ended tasks are forgotten at once (a retry is received again under its id); their
+        // entry in the order queue is skipped later.
         if matches!(
             e.kind.as_str(),
             "task-succeeded" | "task-failed" | "task-rejected" | "task-revoked"
-        ) && self.pending.remove(&uuid).is_some()
-        {
-            self.pending_order.retain(|u| u != &uuid);
+        ) {
+            self.pending.remove(&uuid);
         }
         if self.names.contains(&name) {
             return name;
@@ -223,6 +220,28 @@ impl CeleryState {
             return name;
         }
         "other".to_string()
+    }
+
+    /// Remembers the name of task `uuid`, forgetting the oldest beyond
+    /// [`MAX_PENDING_TASKS`]; dead order entries are dropped in O(1) amortised time.
+    fn remember(&mut self, uuid: &str, name: &str) {
+        self.pending_seq += 1;
+        let seq = self.pending_seq;
+        self.pending.insert(uuid.to_string(), (name.to_string(), seq));
+        self.pending_order.push_back((uuid.to_string(), seq));
+        while self.pending.len() > MAX_PENDING_TASKS {
+            let Some((old, old_seq)) = self.pending_order.pop_front() else {
+                break;
+            };
+            if self.pending.get(&old).map(|p| p.1) == Some(old_seq) {
+                self.pending.remove(&old);
+            }
+        }
+        if self.pending_order.len() > 4 * MAX_PENDING_TASKS {
+            let pending = &self.pending;
+            self.pending_order
+                .retain(|(u, s)| pending.get(u).map(|p| p.1) == Some(*s));
+        }
     }
 
     fn exception_label(&mut self, text: &str) -> String {
@@ -414,6 +433,25 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    #[test]
+    fn remembered_task_ids_stay_bounded() {
+        let mut st = CeleryState::new(10, 60_000);
+        for i in 0..(5 * MAX_PENDING_TASKS) {
+            let id = i.to_string();
+            st.apply(&ev("task-received", "w", &id, Some("t")), 0);
+            if i % 2 == 0 {
+                st.apply(&ev("task-succeeded", "w", &id, None), 0);
+            }
+        }
+        assert!(st.pending.len() <= MAX_PENDING_TASKS);
+        assert!(st.pending_order.len() <= 4 * MAX_PENDING_TASKS + 1);
+        // The newest running task is still named.
+        let last = (5 * MAX_PENDING_TASKS - 1).to_string();
+        st.apply(&ev("task-failed", "w", &last, None), 0);
+        let s = st.samples(1, true);
+        assert_eq!(value(&s, "celery_task_failed_total", &[("name", "t")]), Some(1.0));
     }
 
     #[test]
