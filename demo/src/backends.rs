@@ -6,6 +6,7 @@
 //! Samples carry an `instance` label naming the host; the sender turns it into the
 //! agent's resource (`service.name=didban-agent`, `service.instance.id`, `host.name`).
 
+use didban_agent::collectors::postgres::statements::catalogue_text;
 use didban_agent::model::Sample;
 
 use super::catalog::{self, query_id, DB_HOST, DB_REPLICA, QUERIES, QUEUES, REDIS_HOST};
@@ -325,6 +326,20 @@ impl Backends {
                 secs * 0.005,
                 t,
                 true,
+            ));
+            // The statement catalogue, as the agent publishes it every collection.
+            let text = catalogue_text(qy.text);
+            out.push(sample(
+                DB_HOST,
+                "pg_stat_statements_query_info",
+                &[
+                    ("datname", "shop"),
+                    ("queryid", id.as_str()),
+                    ("query", text.as_str()),
+                ],
+                1.0,
+                t,
+                false,
             ));
         }
     }

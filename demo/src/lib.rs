@@ -375,9 +375,19 @@ mod tests {
             "pg_stat_database_blks_hit",
             "redis_keyspace_hits_total",
             "celery_queue_length",
+            "pg_stat_statements_query_info",
         ] {
             assert!(names.contains(want), "{want} missing");
         }
+        // The statement catalogue names every statement, text at most 240 characters.
+        let texts: std::collections::BTreeSet<&str> = all
+            .agent
+            .iter()
+            .filter(|s| s.name == "pg_stat_statements_query_info")
+            .filter_map(|s| s.label("query"))
+            .collect();
+        assert_eq!(texts.len(), catalog::QUERIES.len());
+        assert!(texts.iter().all(|q| q.chars().count() <= 240));
         let mut errors = 0;
         let mut servers = 0;
         for rs in &all.spans {
