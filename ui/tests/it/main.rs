@@ -4,6 +4,7 @@
 mod dashboards;
 mod explore;
 mod query_bounds;
+mod receivers_page;
 mod route_auth;
 mod signal_pages;
 mod support;
