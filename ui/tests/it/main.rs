@@ -5,6 +5,7 @@ mod dashboards;
 mod explore;
 mod pg_statements;
 mod query_bounds;
+mod receivers_page;
 mod route_auth;
 mod signal_pages;
 mod support;

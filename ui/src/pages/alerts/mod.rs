@@ -3,6 +3,7 @@
 //! Expire button, and the notification history. Silences are created and expired by the
 //! handlers in [`silences`].
 
+pub mod receivers;
 pub mod silences;
 
 use axum::extract::{Query, State};
@@ -30,6 +31,7 @@ pub(crate) fn routes() -> Router<UiContext> {
         .route("/alerts/silences/new", get(silences::new_form))
         .route("/alerts/silences", post(silences::create))
         .route("/alerts/silences/{id}/expire", post(silences::expire))
+        .merge(receivers::routes())
 }
 
 /// Notices after a redirect from a successful POST.
@@ -172,6 +174,7 @@ async fn alerts_page(State(ctx): State<UiContext>, viewer: Viewer, Query(notice)
                 <a href="#rules">"Rules"</a>
                 <a href="#silences">{format!("Silences ({})", snap.silences.len())}</a>
                 <a href="#notifications">"Notifications"</a>
+                <a href="/alerts/receivers">"Receivers"</a>
                 <a href="/alerts/silences/new">"New silence"</a>
             </nav>
             {alerts_section(&snap.alerts)}
