@@ -9,6 +9,7 @@ mod auth_support;
 mod crash_writers;
 mod demo;
 mod diskfull;
+mod fleet_targets;
 mod host_metrics;
 mod kill9_loop;
 mod lifecycle;
