@@ -11,6 +11,7 @@ mod demo;
 mod diskfull;
 mod fleet_targets;
 mod host_metrics;
+mod host_owner;
 mod kill9_loop;
 mod lifecycle;
 mod process;
