@@ -188,7 +188,7 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
     } else {
         None
     };
-    let host_agent = crate::host_metrics::start(&config, grpc_addr, host_token);
+    let host_agent = crate::host_metrics::start(&config, grpc_addr, host_token, state.clone());
     let maintenance = tokio::spawn(stores::maintenance_loop(state.clone(), stop.clone()));
     let self_scrape = tokio::spawn(crate::selfmon::scrape::self_scrape_loop(
         state.clone(),

@@ -55,19 +55,25 @@ fn stderr_of(out: &Output) -> String {
 impl Postgres {
     /// A cluster accepting plain connections (trust authentication for everyone).
     pub fn start() -> Postgres {
-        Postgres::start_with(None)
+        Postgres::start_with(None, "")
+    }
+
+    /// A plain cluster started with extra server options (`-c max_connections=50 …`), for
+    /// tests that tell several servers apart by their settings.
+    pub fn start_with_options(options: &str) -> Postgres {
+        Postgres::start_with(None, options)
     }
 
     /// A cluster accepting TCP connections over TLS only, with the server certificate of
     /// `certs`; plain TCP connections are rejected.
     pub fn start_tls(certs: &Certs) -> Postgres {
-        Postgres::start_with(Some(certs))
+        Postgres::start_with(Some(certs), "")
     }
 
-    fn start_with(tls: Option<&Certs>) -> Postgres {
+    fn start_with(tls: Option<&Certs>, extra: &str) -> Postgres {
         let mut failures = Vec::new();
         for _ in 0..ATTEMPTS {
-            match Postgres::try_start(tls) {
+            match Postgres::try_start(tls, extra) {
                 Ok(pg) => return pg,
                 Err(why) => failures.push(why),
             }
@@ -78,7 +84,7 @@ impl Postgres {
         );
     }
 
-    fn try_start(tls: Option<&Certs>) -> Result<Postgres, String> {
+    fn try_start(tls: Option<&Certs>, extra: &str) -> Result<Postgres, String> {
         let bin = pg_bin();
         let dir = tempfile::Builder::new().prefix("didban-pg").tempdir().unwrap();
         chown_postgres(&[dir.path()]);
@@ -96,6 +102,10 @@ impl Postgres {
              -c fsync=off -c track_io_timing=on",
             dir.path().display()
         );
+        if !extra.is_empty() {
+            options.push(' ');
+            options.push_str(extra);
+        }
         if let Some(c) = tls {
             let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
             std::fs::copy(&c.cert, &cert).unwrap();

@@ -102,6 +102,14 @@ impl Rabbitmq {
     }
 }
 
+impl Rabbitmq {
+    /// The Erlang node name (`didban<port>@localhost`), as `rabbitmqctl -n` and
+    /// `GET /api/overview` name it.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+}
+
 /// The HTTP status of `GET /api/overview` as `guest` (plain HTTP/1.0 over a socket: the test
 /// may be inside a tokio runtime, where a blocking HTTP client cannot run).
 fn management_status(port: u16) -> std::io::Result<String> {

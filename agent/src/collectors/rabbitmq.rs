@@ -1,6 +1,11 @@
 //! RabbitMQ queue depth from the management API (`GET /api/queues`): messages ready,
 //! unacknowledged and total, and consumers per queue, named like the RabbitMQ Prometheus
 //! plugin and rabbitmq_exporter (`rabbitmq_queue_messages_ready{vhost,queue}`, …).
+//!
+//! Every sample carries `instance` = the management API's `host:port`, so several brokers on
+//! one agent stay apart, and `rabbitmq_identity_info{rabbitmq_node, rabbitmq_cluster} 1` (from
+//! `GET /api/overview`, as the RabbitMQ Prometheus plugin names it) tells which Erlang node
+//! and cluster answer at that address.
 
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -14,6 +19,12 @@ use didban_base::now_ms;
 /// Watches one RabbitMQ management endpoint.
 pub struct RabbitmqCollector {
     config: RabbitmqConfig,
+    /// `instance` of every sample: the management API's `host:port`.
+    instance: String,
+    /// The management URL without credentials (also the name in logs).
+    base: String,
+    /// Basic-auth user and password: the URL's when it has them, else the config's.
+    credentials: (String, String),
     client: Option<reqwest::Client>,
     reachability: super::Reachability,
 }
@@ -30,6 +41,79 @@ struct QueueInfo {
     messages_unacknowledged: Option<f64>,
     #[serde(default)]
     consumers: Option<f64>,
+}
+
+/// The node and cluster names of `GET /api/overview`.
+#[derive(Debug, Deserialize)]
+struct Overview {
+    #[serde(default)]
+    node: String,
+    #[serde(default)]
+    cluster_name: String,
+}
+
+/// `host:port` of the management URL, the scheme's default port filled in (15672 when the
+/// URL does not parse, the management plugin's default).
+pub fn instance_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            // IPv6 hosts come bracketed.
+            let host = u.host_str().unwrap_or("localhost");
+            match u.port_or_known_default() {
+                Some(port) => format!("{host}:{port}"),
+                None => format!("{host}:15672"),
+            }
+        }
+        Err(_) => {
+            let rest = url.split_once("://").map_or(url, |(_, r)| r);
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+            let hostport = rest.split('/').next().unwrap_or_default();
+            if hostport.is_empty() {
+                "localhost:15672".to_string()
+            } else if hostport.contains(':') {
+                hostport.to_string()
+            } else {
+                format!("{hostport}:15672")
+            }
+        }
+    }
+}
+
+/// The URL without `user:password@`, and those credentials when it had a user. (Sending the
+/// config's basic auth as well as the URL's would give two `Authorization` headers.)
+fn split_credentials(url: &str) -> (String, Option<(String, String)>) {
+    let Ok(mut u) = reqwest::Url::parse(url) else {
+        return (url.to_string(), None);
+    };
+    if u.username().is_empty() {
+        return (url.to_string(), None);
+    }
+    let decode = |s: &str| percent_decode(s);
+    let creds = (decode(u.username()), decode(u.password().unwrap_or_default()));
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    (u.to_string(), Some(creds))
+}
+
+/// `%XX` escapes of a URL's user or password decoded (invalid ones kept as written).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Percent-encodes a vhost for the API path (`/` → `%2F`).
@@ -55,24 +139,35 @@ impl RabbitmqCollector {
                 None
             }
         };
+        let (base, from_url) = split_credentials(&config.url);
+        let credentials = from_url.unwrap_or_else(|| (config.username.clone(), config.password.clone()));
         RabbitmqCollector {
+            instance: instance_of(&config.url),
+            base,
+            credentials,
             config: config.clone(),
             client,
             reachability: Default::default(),
         }
     }
 
-    async fn fetch(&self) -> Result<Vec<QueueInfo>, String> {
-        let client = self.client.as_ref().ok_or("HTTP client could not be built")?;
-        let base = self.config.url.trim_end_matches('/');
+    async fn fetch(&self) -> Result<(Overview, Vec<QueueInfo>), String> {
+        let base = self.base.trim_end_matches('/');
+        let overview = self.get_json(format!("{base}/api/overview")).await?;
         let url = if self.config.vhost.is_empty() {
             format!("{base}/api/queues")
         } else {
             format!("{base}/api/queues/{}", encode_vhost(&self.config.vhost))
         };
+        Ok((overview, self.get_json(url).await?))
+    }
+
+    /// `GET url` as the configured user, parsed as `T`.
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: String) -> Result<T, String> {
+        let client = self.client.as_ref().ok_or("HTTP client could not be built")?;
         let response = client
             .get(&url)
-            .basic_auth(&self.config.username, Some(&self.config.password))
+            .basic_auth(&self.credentials.0, Some(&self.credentials.1))
             .send()
             .await
             .map_err(|e| format!("GET {url}: {e}"))?;
@@ -84,7 +179,7 @@ impl RabbitmqCollector {
             return Err(format!("GET {url}: HTTP {status}"));
         }
         response
-            .json::<Vec<QueueInfo>>()
+            .json::<T>()
             .await
             .map_err(|e| format!("GET {url}: unexpected body: {e}"))
     }
@@ -92,18 +187,31 @@ impl RabbitmqCollector {
 
 impl Collector for RabbitmqCollector {
     fn name(&self) -> String {
-        format!("rabbitmq/{}", self.config.url)
+        format!("rabbitmq/{}", self.base)
     }
 
     fn collect(&mut self) -> BoxFuture<'_, Result<Vec<Sample>, CollectError>> {
         Box::pin(async move {
             let now = now_ms();
             let fetched = self.fetch().await;
-            let up = self.reachability.record("rabbitmq", &self.config.url, &fetched);
-            let Ok(queues) = fetched else {
-                return Ok(vec![Sample::gauge("rabbitmq_up", &[], up, now)]);
+            let up = self.reachability.record("rabbitmq", &self.base, &fetched);
+            let instance = [("instance", self.instance.as_str())];
+            let Ok((overview, queues)) = fetched else {
+                return Ok(vec![Sample::gauge("rabbitmq_up", &instance, up, now)]);
             };
-            let mut out = vec![Sample::gauge("rabbitmq_up", &[], 1.0, now)];
+            let mut out = vec![
+                Sample::gauge("rabbitmq_up", &instance, 1.0, now),
+                Sample::gauge(
+                    "rabbitmq_identity_info",
+                    &[
+                        ("instance", self.instance.as_str()),
+                        ("rabbitmq_node", overview.node.as_str()),
+                        ("rabbitmq_cluster", overview.cluster_name.as_str()),
+                    ],
+                    1.0,
+                    now,
+                ),
+            ];
             let mut reported = 0usize;
             for q in queues {
                 if !self.config.queues.is_empty() && !self.config.queues.contains(&q.name) {
@@ -113,7 +221,11 @@ impl Collector for RabbitmqCollector {
                     break;
                 }
                 reported += 1;
-                let labels = [("vhost", q.vhost.as_str()), ("queue", q.name.as_str())];
+                let labels = [
+                    ("instance", self.instance.as_str()),
+                    ("vhost", q.vhost.as_str()),
+                    ("queue", q.name.as_str()),
+                ];
                 let values = [
                     ("rabbitmq_queue_messages_ready", q.messages_ready),
                     (
@@ -140,5 +252,23 @@ mod tests {
     fn vhost_encoding() {
         assert_eq!(encode_vhost("/"), "%2F");
         assert_eq!(encode_vhost("app prod"), "app%20prod");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_used_once_and_never_logged() {
+        let (base, creds) = split_credentials("http://app:p%40ss@mq1:15672/");
+        assert_eq!(base, "http://mq1:15672/");
+        assert_eq!(creds, Some(("app".to_string(), "p@ss".to_string())));
+        let (base, creds) = split_credentials("http://mq1:15672");
+        assert_eq!((base.as_str(), creds), ("http://mq1:15672", None));
+    }
+
+    #[test]
+    fn instance_is_the_api_address() {
+        assert_eq!(instance_of("http://127.0.0.1:15672"), "127.0.0.1:15672");
+        assert_eq!(instance_of("http://mq1/"), "mq1:80");
+        assert_eq!(instance_of("https://mq2.example"), "mq2.example:443");
+        assert_eq!(instance_of("http://u:p@[::1]:15673/"), "[::1]:15673");
+        assert_eq!(instance_of("not a url"), "not a url:15672");
     }
 }

@@ -127,6 +127,10 @@ pub struct ExportConfig {
     /// Size at which a buffer segment file is closed and a new one started.
     #[serde(deserialize_with = "de_bytes")]
     pub buffer_segment_bytes: u64,
+    /// Extra OTLP resource attributes on everything sent (`deployment.environment = "prod"`);
+    /// they land in `target_info`. `didban serve`'s built-in host collector marks itself with
+    /// `didban.host_collector = "in-process"` here.
+    pub resource_attributes: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for ExportConfig {
@@ -148,6 +152,7 @@ impl Default for ExportConfig {
             retry_after_max: Duration::from_secs(300),
             buffer_max_bytes: 256 * 1024 * 1024,
             buffer_segment_bytes: 8 * 1024 * 1024,
+            resource_attributes: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -5,6 +5,11 @@
 //! added when a unit is set). So names are sent unchanged with no unit; counters whose name
 //! ends in `_total` become cumulative monotonic sums and everything else a gauge, which keeps
 //! every name exactly as the Prometheus exporters spell it.
+//!
+//! A sample whose `instance` is another machine (a PostgreSQL server, a RabbitMQ node, a
+//! scraped target) also gets the data point attribute `agent_host` = this agent's host name,
+//! so a fleet shows which agent watched the target; the resource keeps `host.name` too (it
+//! lands in `target_info`). Samples of the agent's own host carry no `agent_host`.
 
 use std::collections::BTreeMap;
 
@@ -37,10 +42,23 @@ pub fn is_monotonic_sum(sample: &Sample) -> bool {
     sample.kind == MetricKind::Counter && sample.name.ends_with("_total")
 }
 
+/// The data point attribute naming the agent that watched a remote target.
+pub const AGENT_HOST: &str = "agent_host";
+
 /// Builds one request from `samples`. Samples carrying `job`/`instance` labels (scraped
 /// targets) get their own resource; the others get the agent's. `start_ms` is the start time
 /// of cumulative sums (when counting began, as far as the agent knows).
 pub fn encode(samples: &[Sample], resource: &ResourceInfo, start_ms: i64) -> ExportMetricsServiceRequest {
+    encode_with(samples, resource, &[], start_ms)
+}
+
+/// [`encode`] with `extra` resource attributes on every resource (`export.resource_attributes`).
+pub fn encode_with(
+    samples: &[Sample],
+    resource: &ResourceInfo,
+    extra: &[(String, String)],
+    start_ms: i64,
+) -> ExportMetricsServiceRequest {
     // (job, instance) -> (name, is_sum) -> points
     type Groups<'a> = BTreeMap<(String, String), BTreeMap<(&'a str, bool), Vec<NumberDataPoint>>>;
     let mut groups: Groups = BTreeMap::new();
@@ -54,6 +72,11 @@ pub fn encode(samples: &[Sample], resource: &ResourceInfo, start_ms: i64) -> Exp
                 "instance" => instance = Some(v.clone()),
                 _ if v.is_empty() => {}
                 _ => attributes.push(kv(k, v)),
+            }
+        }
+        if let Some(target) = &instance {
+            if *target != resource.host_name && s.label(AGENT_HOST).is_none() {
+                attributes.push(kv(AGENT_HOST, &resource.host_name));
             }
         }
         let key = (
@@ -103,13 +126,17 @@ pub fn encode(samples: &[Sample], resource: &ResourceInfo, start_ms: i64) -> Exp
                 ..Default::default()
             });
         }
+        let mut attributes = vec![
+            kv("service.name", &job),
+            kv("service.instance.id", &instance),
+            kv("host.name", &resource.host_name),
+        ];
+        for (k, v) in extra {
+            attributes.push(kv(k, v));
+        }
         resource_metrics.push(ResourceMetrics {
             resource: Some(Resource {
-                attributes: vec![
-                    kv("service.name", &job),
-                    kv("service.instance.id", &instance),
-                    kv("host.name", &resource.host_name),
-                ],
+                attributes,
                 ..Default::default()
             }),
             scope_metrics: vec![ScopeMetrics {
@@ -202,8 +229,59 @@ mod tests {
         assert_eq!(attr(attrs, "service.instance.id"), Some("localhost:8000"));
         let up = &scraped.scope_metrics[0].metrics[0];
         match up.data.as_ref().unwrap() {
-            metric::Data::Gauge(g) => assert!(g.data_points[0].attributes.is_empty()),
+            metric::Data::Gauge(g) => {
+                // job/instance travel in the resource; only the watching agent is added.
+                assert_eq!(g.data_points[0].attributes.len(), 1);
+                assert_eq!(attr(&g.data_points[0].attributes, AGENT_HOST), Some("h1"));
+            }
             other => panic!("{other:?}"),
         }
+    }
+
+    fn point_attrs(req: &ExportMetricsServiceRequest, instance: &str, name: &str) -> Vec<KeyValue> {
+        for rm in &req.resource_metrics {
+            let attrs = &rm.resource.as_ref().unwrap().attributes;
+            if attr(attrs, "service.instance.id") != Some(instance) {
+                continue;
+            }
+            for m in &rm.scope_metrics[0].metrics {
+                if m.name == name {
+                    if let Some(metric::Data::Gauge(g)) = &m.data {
+                        return g.data_points[0].attributes.clone();
+                    }
+                }
+            }
+        }
+        panic!("no {name} for {instance}");
+    }
+
+    #[test]
+    fn remote_targets_get_agent_host_and_own_host_does_not() {
+        let res = ResourceInfo {
+            service_name: "didban-agent".into(),
+            host_name: "app-1".into(),
+        };
+        let samples = vec![
+            Sample::gauge("pg_up", &[("instance", "db1:5432")], 1.0, 2000),
+            Sample::gauge("pg_up", &[("instance", "db2:5433")], 0.0, 2000),
+            Sample::gauge("node_load1", &[("instance", "app-1")], 0.5, 2000),
+            Sample::gauge("node_load5", &[], 0.5, 2000),
+        ];
+        let extra = vec![("deployment.environment".to_string(), "prod".to_string())];
+        let req = encode_with(&samples, &res, &extra, 1000);
+        // One resource per target, all with job didban-agent and the agent's host.name.
+        assert_eq!(req.resource_metrics.len(), 3);
+        for rm in &req.resource_metrics {
+            let attrs = &rm.resource.as_ref().unwrap().attributes;
+            assert_eq!(attr(attrs, "service.name"), Some("didban-agent"));
+            assert_eq!(attr(attrs, "host.name"), Some("app-1"));
+            assert_eq!(attr(attrs, "deployment.environment"), Some("prod"));
+        }
+        for db in ["db1:5432", "db2:5433"] {
+            let attrs = point_attrs(&req, db, "pg_up");
+            assert_eq!(attr(&attrs, AGENT_HOST), Some("app-1"), "{db}");
+        }
+        assert!(point_attrs(&req, "app-1", "node_load1").is_empty());
+        assert!(point_attrs(&req, "app-1", "node_load5").is_empty());
     }
 }

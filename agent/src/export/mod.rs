@@ -31,7 +31,7 @@ use crate::error::{BufferError, ExportError};
 use crate::model::Sample;
 use buffer::DiskBuffer;
 use didban_base::now_ms;
-use encode::{encode, ResourceInfo};
+use encode::{encode_with, ResourceInfo};
 pub use otlp::Signal;
 use otlp::Transport;
 use retry::Backoff;
@@ -133,6 +133,7 @@ impl Exporter {
             rx,
             shared.clone(),
             resource,
+            resource_attributes(config),
             config.batch_max_samples,
             config.flush_interval,
             stop_rx.clone(),
@@ -220,6 +221,7 @@ async fn run_batcher(
     mut rx: mpsc::Receiver<Vec<Sample>>,
     shared: Arc<Shared>,
     resource: ResourceInfo,
+    extra: Vec<(String, String)>,
     max_samples: usize,
     flush_interval: Duration,
     mut stop: watch::Receiver<bool>,
@@ -235,7 +237,7 @@ async fn run_batcher(
                     batch.extend(samples);
                     while batch.len() >= max_samples {
                         let rest = batch.split_off(max_samples);
-                        write_batch(&shared, &batch, &resource, start_ms).await;
+                        write_batch(&shared, &batch, &resource, &extra, start_ms).await;
                         batch = rest;
                     }
                 }
@@ -243,7 +245,7 @@ async fn run_batcher(
             },
             _ = ticker.tick() => {
                 if !batch.is_empty() {
-                    write_batch(&shared, &batch, &resource, start_ms).await;
+                    write_batch(&shared, &batch, &resource, &extra, start_ms).await;
                     batch.clear();
                 }
             }
@@ -257,15 +259,30 @@ async fn run_batcher(
         }
     }
     for chunk in batch.chunks(max_samples) {
-        write_batch(&shared, chunk, &resource, start_ms).await;
+        write_batch(&shared, chunk, &resource, &extra, start_ms).await;
     }
 }
 
-async fn write_batch(shared: &Arc<Shared>, samples: &[Sample], resource: &ResourceInfo, start_ms: i64) {
+/// `export.resource_attributes` as pairs, in key order.
+fn resource_attributes(config: &ExportConfig) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(config.resource_attributes.len());
+    for (k, v) in &config.resource_attributes {
+        out.push((k.clone(), v.clone()));
+    }
+    out
+}
+
+async fn write_batch(
+    shared: &Arc<Shared>,
+    samples: &[Sample],
+    resource: &ResourceInfo,
+    extra: &[(String, String)],
+    start_ms: i64,
+) {
     if samples.is_empty() {
         return;
     }
-    let request = encode(samples, resource, start_ms).encode_to_vec();
+    let request = encode_with(samples, resource, extra, start_ms).encode_to_vec();
     let count = samples.len() as u64;
     let shared2 = shared.clone();
     let result = tokio::task::spawn_blocking(move || {

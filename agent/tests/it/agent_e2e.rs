@@ -71,9 +71,11 @@ async fn runner_ships_host_scrape_and_self_metrics() {
         ("django", format!("127.0.0.1:{port}").as_str())
     );
     assert_eq!(up.value, 1.0);
-    assert!(
-        up.attrs.is_empty(),
-        "job/instance travel as resource attributes: {:?}",
+    // job/instance travel as resource attributes; the watching agent is named per point.
+    assert_eq!(
+        up.attrs,
+        vec![("agent_host".to_string(), "web-1".to_string())],
+        "{:?}",
         up.attrs
     );
     let requests = points.iter().find(|p| p.name == "app_requests_total").unwrap();

@@ -78,6 +78,11 @@ async fn reports_database_activity_locks_sizes_and_slow_queries() {
         PostgresCollector::new(&config(pg.dsn("postgres"))).with_query_log(exporter.otlp_sink(), "db-host");
     let first = collector.collect().await.unwrap();
     assert_eq!(value(&first, "pg_up", &[]), 1.0);
+    // Every sample names the server it came from (never the agent's host).
+    let instance = format!("127.0.0.1:{}", pg.port);
+    for sample in &first {
+        assert_eq!(sample.label("instance"), Some(instance.as_str()), "{sample:?}");
+    }
     let hits_before = value(&first, "pg_stat_database_blks_hit", &[("datname", "app")]);
 
     // A slow statement, a held lock in an open transaction, and reads that hit the cache.
@@ -151,8 +156,8 @@ async fn reports_database_activity_locks_sizes_and_slow_queries() {
     assert_eq!(value(&samples, "pg_replication_is_replica", &[]), 0.0);
     assert_eq!(value(&samples, "pg_replication_lag_seconds", &[]), 0.0);
 
-    // pg_sleep is the top statement by total time, with its calls and seconds (the top 5 by
-    // total time and the top 5 by mean time are reported).
+    // pg_sleep is the top statement of app by total time, with its calls and seconds (the top 5
+    // by total time and the top 5 by mean time are reported).
     let statements: Vec<&Sample> = samples
         .iter()
         .filter(|s| s.name == "pg_stat_statements_seconds_total")
@@ -162,12 +167,13 @@ async fn reports_database_activity_locks_sizes_and_slow_queries() {
         "top-N cap: {}",
         statements.len()
     );
+    // In `app` (on a loaded machine `CREATE DATABASE app` in `postgres` can take longer).
     let slowest = statements
         .iter()
+        .filter(|s| s.label("datname") == Some("app"))
         .max_by(|a, b| a.value.total_cmp(&b.value))
-        .unwrap();
+        .unwrap_or_else(|| panic!("no statement of app: {statements:#?}"));
     assert!(slowest.value >= 0.6, "{slowest:?}");
-    assert_eq!(slowest.label("datname"), Some("app"));
     assert_eq!(slowest.label("user"), Some("postgres"));
     let queryid = slowest.label("queryid").unwrap();
     let labels = [("queryid", queryid)];

@@ -1,5 +1,5 @@
 //! RabbitMQ queue depth from the management API of a private broker started by the test,
-//! with a queue filled by real kombu over AMQP.
+//! with a queue filled by real kombu over AMQP; every sample names the broker's address.
 
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,16 @@ async fn queue_depth_ready_unacked() {
         .find(|x| x.name == "rabbitmq_queue_messages_ready")
         .unwrap();
     assert_eq!(ready.label("vhost"), Some("/"));
+    let instance = format!("127.0.0.1:{}", broker.management_port);
+    for sample in &samples {
+        assert_eq!(sample.label("instance"), Some(instance.as_str()), "{sample:?}");
+    }
+    let identity = samples
+        .iter()
+        .find(|x| x.name == "rabbitmq_identity_info")
+        .unwrap();
+    assert_eq!(identity.label("rabbitmq_node"), Some(broker.node()));
+    assert!(!identity.label("rabbitmq_cluster").unwrap_or_default().is_empty());
     assert_eq!(
         samples.iter().find(|x| x.name == "rabbitmq_up").unwrap().value,
         1.0

@@ -12,7 +12,7 @@ use super::Dashboard;
 use crate::UiContext;
 
 /// The shipped dashboards: file name and text.
-const SHIPPED: [(&str, &str); 9] = [
+const SHIPPED: [(&str, &str); 10] = [
     ("host.yaml", include_str!("../../../dashboards/host.yaml")),
     (
         "postgresql.yaml",
@@ -22,6 +22,7 @@ const SHIPPED: [(&str, &str); 9] = [
         "redis-celery.yaml",
         include_str!("../../../dashboards/redis-celery.yaml"),
     ),
+    ("rabbitmq.yaml", include_str!("../../../dashboards/rabbitmq.yaml")),
     (
         "http-service.yaml",
         include_str!("../../../dashboards/http-service.yaml"),

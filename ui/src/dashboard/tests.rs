@@ -291,6 +291,7 @@ fn shipped_dashboards_parse_and_queries_are_promql() {
             "host",
             "postgresql",
             "redis-celery",
+            "rabbitmq",
             "http-service",
             "serverless",
             "didban",

@@ -4,6 +4,9 @@
 //! stays bounded; statement texts go out as log records, see [`statements`]), handling the PG 13 (`total_time` → `total_exec_time`) and PG 17
 //! (`blk_read_time` → `shared_blk_read_time`) renames. Each query runs on its own: a missing
 //! privilege or extension gives one warning and the other queries go on.
+//!
+//! Every sample carries `instance` = the server's `host:port` ([`address`]), so several
+//! servers on one agent stay apart; the exporter adds the agent's own host as `agent_host`.
 
 use std::collections::HashSet;
 
@@ -18,6 +21,7 @@ use crate::model::{MetricKind, Sample};
 use didban_base::now_ms;
 use statements::{statements_sql, QueryLog, Statement};
 
+pub mod address;
 pub mod statements;
 
 /// Columns of `pg_stat_database` reported as `pg_stat_database_<column>` (kind per
@@ -72,6 +76,8 @@ const REPLICATION_SQL: &str = "SELECT coalesce(application_name, ''), coalesce(h
 pub struct PostgresCollector {
     config: PostgresConfig,
     target: String,
+    /// `instance` of every sample: the server's `host:port`.
+    instance: String,
     client: Option<Client>,
     version_num: i32,
     /// Queries that already warned, so a missing privilege is said once, not every interval.
@@ -112,6 +118,7 @@ impl PostgresCollector {
     pub fn new(config: &PostgresConfig) -> PostgresCollector {
         PostgresCollector {
             target: redact(&config.dsn),
+            instance: address::instance_of(&config.dsn),
             config: config.clone(),
             client: None,
             version_num: 0,
@@ -342,6 +349,13 @@ impl Collector for PostgresCollector {
                 Vec::new()
             });
             out.push(Sample::gauge("pg_up", &[], up, now));
+            for sample in &mut out {
+                if sample.label("instance").is_none() {
+                    sample
+                        .labels
+                        .push(("instance".to_string(), self.instance.clone()));
+                }
+            }
             Ok(out)
         })
     }
