@@ -36,10 +36,7 @@ const SHIPPED: [(&str, &str); 9] = [
         "pgbouncer.yaml",
         include_str!("../../../dashboards/pgbouncer.yaml"),
     ),
-    (
-        "gunicorn.yaml",
-        include_str!("../../../dashboards/gunicorn.yaml"),
-    ),
+    ("gunicorn.yaml", include_str!("../../../dashboards/gunicorn.yaml")),
 ];
 
 /// Where a dashboard was loaded from.
