@@ -37,10 +37,7 @@ const SHIPPED: [(&str, &str); 10] = [
         "pgbouncer.yaml",
         include_str!("../../../dashboards/pgbouncer.yaml"),
     ),
-    (
-        "gunicorn.yaml",
-        include_str!("../../../dashboards/gunicorn.yaml"),
-    ),
+    ("gunicorn.yaml", include_str!("../../../dashboards/gunicorn.yaml")),
 ];
 
 /// Where a dashboard was loaded from.
