@@ -13,17 +13,21 @@ const ARC_HEADER_BYTES: usize = 16;
 /// The series list and postings of one block; immutable once built.
 #[derive(Debug)]
 pub(crate) struct BlockIndex {
-    /// Series in label order; a series' id is its position.
+    /// Block series id of `series[0]`: an index covers the whole series list or a run
+    /// of it (one metric name).
+    pub base: u64,
+    /// Series in label order; series `series[i]` has block id `base + i`.
     pub series: Vec<BlockSeries>,
-    /// Label → value → series ids.
+    /// Label → value → positions in `series`.
     pub postings: Postings,
     /// Estimated heap bytes of the whole index ([`BlockIndex::bytes`]).
     bytes: u64,
 }
 
 impl BlockIndex {
-    /// Builds the postings over `series` (ids are positions) and sizes the result.
-    pub(crate) fn from_series(series: Vec<BlockSeries>) -> BlockIndex {
+    /// Builds the postings over `series` (the block's series from id `base` on; postings
+    /// hold positions) and sizes the result.
+    pub(crate) fn from_series(base: u64, series: Vec<BlockSeries>) -> BlockIndex {
         let mut postings = Postings::default();
         for (i, s) in series.iter().enumerate() {
             postings.add(i as u64, &s.labels);
@@ -32,6 +36,7 @@ impl BlockIndex {
         let bytes =
             std::mem::size_of::<BlockIndex>() as u64 + series_heap_bytes(&series) + postings.heap_bytes();
         BlockIndex {
+            base,
             series,
             postings,
             bytes,
@@ -107,7 +112,7 @@ mod tests {
                         ..s.clone()
                     });
                 }
-                index = Some(BlockIndex::from_series(copy));
+                index = Some(BlockIndex::from_series(0, copy));
             })
             .bytes_current;
             let charged = index.as_ref().unwrap().bytes() as i64;

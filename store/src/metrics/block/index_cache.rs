@@ -43,12 +43,19 @@ struct Entry {
 
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<u64, Entry>,
+    entries: HashMap<IndexKey, Entry>,
     bytes: u64,
     tick: u64,
 }
 
-/// The shared, byte-bounded cache of block indexes, keyed by the block's id in this process.
+/// What an entry holds: the block's id in this process and which part of its series list
+/// ([`WHOLE_BLOCK`] or the number of a metric-name part).
+pub(crate) type IndexKey = (u64, u32);
+
+/// The part number of an index over a block's whole series list.
+pub(crate) const WHOLE_BLOCK: u32 = u32::MAX;
+
+/// The shared, byte-bounded cache of block indexes.
 pub(crate) struct BlockIndexCache {
     limit: u64,
     inner: Mutex<Inner>,
@@ -69,11 +76,11 @@ impl BlockIndexCache {
         }
     }
 
-    /// The index of block `key`, from the cache or built by `load` (run without the lock;
+    /// The index `key`, from the cache or built by `load` (run without the lock;
     /// two queries missing the same block at once may both load it, the first kept).
     pub(crate) fn get_or_load<E>(
         &self,
-        key: u64,
+        key: IndexKey,
         load: impl FnOnce() -> Result<BlockIndex, E>,
     ) -> Result<Arc<BlockIndex>, E> {
         {
@@ -100,7 +107,7 @@ impl BlockIndexCache {
             return Ok(e.index.clone());
         }
         while inner.bytes + bytes > self.limit {
-            let mut oldest: Option<(u64, u64)> = None;
+            let mut oldest: Option<(IndexKey, u64)> = None;
             for (k, e) in &inner.entries {
                 if oldest.is_none_or(|(_, t)| e.last_used < t) {
                     oldest = Some((*k, e.last_used));
@@ -125,12 +132,19 @@ impl BlockIndexCache {
         Ok(index)
     }
 
-    /// Forgets block `key` (the block was closed or deleted); not counted as an eviction.
-    pub(crate) fn remove(&self, key: u64) {
+    /// Forgets every index of block `block` (it was closed or deleted); not counted as
+    /// evictions.
+    pub(crate) fn remove_block(&self, block: u64) {
         let mut inner = self.inner.lock();
-        if let Some(e) = inner.entries.remove(&key) {
-            inner.bytes = inner.bytes.saturating_sub(e.index.bytes());
-        }
+        let mut freed = 0u64;
+        inner.entries.retain(|key, e| {
+            if key.0 == block {
+                freed += e.index.bytes();
+                return false;
+            }
+            true
+        });
+        inner.bytes = inner.bytes.saturating_sub(freed);
     }
 
     /// The cache's figures now.
@@ -165,7 +179,7 @@ mod tests {
                 max_t: 0,
             });
         }
-        BlockIndex::from_series(series)
+        BlockIndex::from_series(0, series)
     }
 
     fn load(n: usize) -> impl FnOnce() -> Result<BlockIndex, std::convert::Infallible> {
@@ -177,27 +191,30 @@ mod tests {
         let one = index(100).bytes();
         let cache = BlockIndexCache::new(one * 3 + one / 2);
         for key in 0..3 {
-            cache.get_or_load(key, load(100)).unwrap();
+            cache.get_or_load((key, WHOLE_BLOCK), load(100)).unwrap();
         }
         assert_eq!(cache.stats().entries, 3);
         // Key 0 is used again, so key 1 is the oldest when key 3 arrives.
-        cache.get_or_load(0, load(100)).unwrap();
-        cache.get_or_load(3, load(100)).unwrap();
+        cache.get_or_load((0, WHOLE_BLOCK), load(100)).unwrap();
+        cache.get_or_load((3, 0), load(100)).unwrap();
         let s = cache.stats();
         assert_eq!((s.entries, s.evictions, s.hits, s.misses), (3, 1, 1, 4));
         assert!(s.bytes <= s.limit_bytes);
         let mut loaded = false;
         cache
-            .get_or_load(1, || {
+            .get_or_load((1, WHOLE_BLOCK), || {
                 loaded = true;
                 Ok::<_, std::convert::Infallible>(index(100))
             })
             .unwrap();
         assert!(loaded, "the evicted block is read again");
         cache
-            .get_or_load(0, || -> Result<BlockIndex, std::convert::Infallible> {
-                panic!("block 0 was used recently and must still be cached")
-            })
+            .get_or_load(
+                (0, WHOLE_BLOCK),
+                || -> Result<BlockIndex, std::convert::Infallible> {
+                    panic!("block 0 was used recently and must still be cached")
+                },
+            )
             .unwrap();
     }
 
@@ -205,8 +222,8 @@ mod tests {
     fn an_evicted_index_stays_valid_for_whoever_holds_it() {
         let one = index(100).bytes();
         let cache = BlockIndexCache::new(one);
-        let held = cache.get_or_load(7, load(100)).unwrap();
-        cache.get_or_load(8, load(100)).unwrap();
+        let held = cache.get_or_load((7, 0), load(100)).unwrap();
+        cache.get_or_load((8, 0), load(100)).unwrap();
         assert_eq!(cache.stats().evictions, 1);
         assert_eq!(held.series.len(), 100);
         assert_eq!(
@@ -217,12 +234,19 @@ mod tests {
     }
 
     #[test]
-    fn an_index_over_the_whole_limit_is_served_but_not_kept() {
+    fn an_index_over_the_whole_limit_is_served_but_not_kept_and_blocks_leave_whole() {
         let cache = BlockIndexCache::new(1_000);
-        let big = cache.get_or_load(1, load(1_000)).unwrap();
+        let big = cache.get_or_load((1, WHOLE_BLOCK), load(1_000)).unwrap();
         assert_eq!(big.series.len(), 1_000);
         let s = cache.stats();
         assert_eq!((s.entries, s.bytes), (0, 0));
-        cache.remove(1);
+        // Removing a block drops all its parts and nothing else.
+        let cache = BlockIndexCache::new(index(10).bytes() * 3);
+        cache.get_or_load((1, 0), load(10)).unwrap();
+        cache.get_or_load((1, 1), load(10)).unwrap();
+        cache.get_or_load((2, 0), load(10)).unwrap();
+        cache.remove_block(1);
+        let s = cache.stats();
+        assert_eq!((s.entries, s.bytes, s.evictions), (1, index(10).bytes(), 0));
     }
 }

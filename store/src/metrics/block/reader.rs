@@ -18,7 +18,7 @@ use parquet::file::metadata::PageIndexPolicy;
 use parquet::file::statistics::Statistics;
 
 use super::index::BlockIndex;
-use super::index_cache::BlockIndexCache;
+use super::index_cache::{BlockIndexCache, WHOLE_BLOCK};
 use super::meta::{BlockMeta, BlockSeries, BLOCK_FORMAT_VERSION};
 use crate::model::{Label, LabelMatcher, Labels, Sample, SeriesSamples};
 use crate::storage::block_dir::{self, BlockDir};
@@ -27,6 +27,20 @@ use crate::storage::BlockError;
 
 /// Source of the process-wide block ids that key the index cache.
 static NEXT_BLOCK_KEY: AtomicU64 = AtomicU64::new(1);
+
+/// Most metric-name parts a block is split into; a block with more runs of names (label
+/// names sorting before `__name__` can interleave them) is only read whole.
+const MAX_NAME_PARTS: usize = 4096;
+
+/// A run of a block's series (ids `start..end`) sharing one metric name (`""` for
+/// series without `__name__`). Series are sorted by labels, so a metric's series are
+/// usually one run.
+#[derive(Debug)]
+struct NamePart {
+    name: String,
+    start: u64,
+    end: u64,
+}
 
 /// A block opened for reading: its meta stays in memory; its series list and postings
 /// are read when a query needs them and kept in the shared cache while there is room.
@@ -37,6 +51,9 @@ pub(crate) struct Block {
     /// This block's key in `cache`.
     key: u64,
     cache: Arc<BlockIndexCache>,
+    /// The block's series list by metric name, found at open; `None` when there are more
+    /// than [`MAX_NAME_PARTS`] runs. A selector naming its metric reads only its runs.
+    parts: Option<Vec<NamePart>>,
     /// Footer and page index of `samples.parquet`, read at open.
     samples_metadata: ArrowReaderMetadata,
     /// Bytes of the block's files on disk.
@@ -45,8 +62,9 @@ pub(crate) struct Block {
 
 impl Block {
     /// Opens the block in `dir`: reads `meta.json`, checks `series.parquet` holds as many
-    /// rows as the meta says and reads the footer of `samples.parquet`. The series list
-    /// is read later, through `cache`, when a query first needs it.
+    /// rows as the meta says, notes where each metric name's series are in it (one pass,
+    /// a batch at a time) and reads the footer of `samples.parquet`. The series list is
+    /// read later, through `cache`, when a query first needs it.
     pub(crate) fn open(dir: &Path, cache: &Arc<BlockIndexCache>) -> Result<Block, BlockError> {
         let meta: BlockMeta = block_dir::read_meta(dir)?;
         if meta.format_version != BLOCK_FORMAT_VERSION {
@@ -63,6 +81,7 @@ impl Block {
                 format!("{rows} rows, but meta.json says {} series", meta.series),
             ));
         }
+        let parts = name_parts(&series_path)?;
         let samples_metadata = load_metadata(&dir.join("samples.parquet"))?;
         let bytes = block_dir::dir_bytes(dir)?;
         Ok(Block {
@@ -70,6 +89,7 @@ impl Block {
             meta,
             key: NEXT_BLOCK_KEY.fetch_add(1, Ordering::Relaxed),
             cache: cache.clone(),
+            parts,
             samples_metadata,
             bytes,
         })
@@ -80,12 +100,43 @@ impl Block {
         self.meta.max_time_ms >= start && self.meta.min_time_ms <= end
     }
 
-    /// The block's series list and postings, from the cache or read from
-    /// `series.parquet`. The caller's `Arc` stays valid if the cache evicts it meanwhile.
-    pub(crate) fn index(&self) -> Result<Arc<BlockIndex>, BlockError> {
+    /// The index of the block's whole series list (`part` = `None`) or of one metric-name
+    /// part, from the cache or read from `series.parquet`. The caller's `Arc` stays valid
+    /// if the cache evicts it meanwhile.
+    fn index(&self, part: Option<usize>) -> Result<Arc<BlockIndex>, BlockError> {
         let path = self.dir.join("series.parquet");
-        self.cache
-            .get_or_load(self.key, || load_index(&path, self.meta.series))
+        let range = part.and_then(|p| self.parts.as_ref().and_then(|parts| parts.get(p)));
+        match range {
+            Some(r) => self
+                .cache
+                .get_or_load((self.key, p_u32(part)), || load_index(&path, r.start, r.end)),
+            None => self
+                .cache
+                .get_or_load((self.key, WHOLE_BLOCK), || load_index(&path, 0, self.meta.series)),
+        }
+    }
+
+    /// The parts the series matching `matchers` can be in: those whose metric name every
+    /// `__name__` matcher accepts, or `None` (the whole block) when no matcher on
+    /// `__name__` rules out series without a name, or the block has no parts.
+    fn parts_for(&self, matchers: &[LabelMatcher]) -> Option<Vec<usize>> {
+        let parts = self.parts.as_ref()?;
+        let mut on_name: Vec<&LabelMatcher> = Vec::new();
+        for m in matchers {
+            if m.name == "__name__" {
+                on_name.push(m);
+            }
+        }
+        if !on_name.iter().any(|m| !m.matches_empty()) {
+            return None;
+        }
+        let mut out = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            if on_name.iter().all(|m| m.matches(&p.name)) {
+                out.push(i);
+            }
+        }
+        Some(out)
     }
 
     /// Appends the matching series' samples in `[start, end]` to `out`, reading only the
@@ -100,7 +151,31 @@ impl Block {
         if !self.overlaps(start, end) {
             return Ok(());
         }
-        let index = self.index()?;
+        match self.parts_for(matchers) {
+            None => {
+                let index = self.index(None)?;
+                self.select_in(&index, matchers, start, end, out)
+            }
+            Some(parts) => {
+                for p in parts {
+                    // Each part's index is let go before the next is read.
+                    let index = self.index(Some(p))?;
+                    self.select_in(&index, matchers, start, end, out)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Block::select`] over the series of one index.
+    fn select_in(
+        &self,
+        index: &BlockIndex,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+        out: &mut Vec<SeriesSamples>,
+    ) -> Result<(), BlockError> {
         let mut wanted: Vec<usize> = Vec::new();
         for id in index.postings.select(matchers) {
             let Some(s) = index.series.get(id as usize) else {
@@ -116,7 +191,7 @@ impl Block {
         read_samples(
             &self.dir.join("samples.parquet"),
             &self.samples_metadata,
-            &index.series,
+            index,
             &wanted,
             start,
             end,
@@ -133,7 +208,7 @@ impl Block {
 /// A closed block's index has no further use: it leaves the cache with the block.
 impl Drop for Block {
     fn drop(&mut self) {
-        self.cache.remove(self.key);
+        self.cache.remove_block(self.key);
     }
 }
 
@@ -171,10 +246,16 @@ pub(crate) fn load_metadata(path: &Path) -> Result<ArrowReaderMetadata, BlockErr
     ArrowReaderMetadata::load(&file, reader_options()).map_err(|e| BlockError::parquet(path, e))
 }
 
-/// Reads `series.parquet` at `path` (which the block's meta says holds `expected` series)
-/// into a [`BlockIndex`] with its postings.
-pub(crate) fn load_index(path: &Path, expected: u64) -> Result<BlockIndex, BlockError> {
-    let mut cursor = SeriesCursor::open(path)?;
+/// The cache's part number of part `p`.
+fn p_u32(part: Option<usize>) -> u32 {
+    part.and_then(|p| u32::try_from(p).ok()).unwrap_or(WHOLE_BLOCK)
+}
+
+/// Reads series `start..end` of `series.parquet` at `path` into a [`BlockIndex`] with its
+/// postings.
+pub(crate) fn load_index(path: &Path, start: u64, end: u64) -> Result<BlockIndex, BlockError> {
+    let expected = end.saturating_sub(start);
+    let mut cursor = SeriesCursor::open_range(path, start, end)?;
     // The count comes from the block's own meta; capped so a damaged meta.json cannot ask
     // for an absurd allocation up front.
     let mut series: Vec<BlockSeries> = Vec::with_capacity(expected.min(1 << 22) as usize);
@@ -184,11 +265,38 @@ pub(crate) fn load_index(path: &Path, expected: u64) -> Result<BlockIndex, Block
     if series.len() as u64 != expected {
         return Err(BlockError::corrupt(
             path,
-            format!("{} series, but meta.json says {expected}", series.len()),
+            format!("{} series where {expected} were expected", series.len()),
         ));
     }
     series.shrink_to_fit();
-    Ok(BlockIndex::from_series(series))
+    Ok(BlockIndex::from_series(start, series))
+}
+
+/// The runs of equal metric name in `series.parquet`, read a batch at a time; `None` past
+/// [`MAX_NAME_PARTS`] runs.
+fn name_parts(path: &Path) -> Result<Option<Vec<NamePart>>, BlockError> {
+    let mut cursor = SeriesCursor::open(path)?;
+    let mut parts: Vec<NamePart> = Vec::new();
+    let mut id = 0u64;
+    while let Some(s) = cursor.next_series()? {
+        let name = s.labels.get("__name__").unwrap_or("");
+        match parts.last_mut() {
+            Some(last) if last.name == name => last.end = id + 1,
+            _ => {
+                if parts.len() == MAX_NAME_PARTS {
+                    return Ok(None);
+                }
+                parts.push(NamePart {
+                    name: name.to_string(),
+                    start: id,
+                    end: id + 1,
+                });
+            }
+        }
+        id += 1;
+    }
+    parts.shrink_to_fit();
+    Ok(Some(parts))
 }
 
 /// Reads `series.parquet` front to back one record batch at a time, checking ids are
@@ -213,6 +321,26 @@ impl SeriesCursor {
             reader,
             buffered: VecDeque::new(),
             next_id: 0,
+        })
+    }
+
+    /// Opens `series.parquet` at `path` to read only series `start..end` (ids are rows).
+    pub(crate) fn open_range(path: &Path, start: u64, end: u64) -> Result<SeriesCursor, BlockError> {
+        let mut selectors = Vec::new();
+        if start > 0 {
+            selectors.push(RowSelector::skip(start as usize));
+        }
+        selectors.push(RowSelector::select(end.saturating_sub(start) as usize));
+        let reader = open_builder(path)?
+            .with_batch_size(8 * 1024)
+            .with_row_selection(RowSelection::from(selectors))
+            .build()
+            .map_err(|e| BlockError::parquet(path, e))?;
+        Ok(SeriesCursor {
+            path: path.to_path_buf(),
+            reader,
+            buffered: VecDeque::new(),
+            next_id: start,
         })
     }
 
@@ -309,14 +437,15 @@ fn i64_range(stats: Option<&Statistics>) -> Option<(i64, i64)> {
     }
 }
 
-/// Reads the samples in `[start, end]` of the series `wanted` (ascending indexes into
-/// `series`) and appends them to `out`. Row groups whose timestamp statistics miss the
+/// Reads the samples in `[start, end]` of the series `wanted` (ascending positions in
+/// `index.series`, whose first entry is block series `index.base`) and appends them to
+/// `out`. Row groups whose timestamp statistics miss the
 /// range are skipped; inside the rest, a row selection covering only the wanted series'
 /// rows lets the reader skip pages through the page index.
 pub(crate) fn read_samples(
     path: &Path,
     metadata: &ArrowReaderMetadata,
-    series: &[BlockSeries],
+    index: &BlockIndex,
     wanted: &[usize],
     start: i64,
     end: i64,
@@ -324,6 +453,7 @@ pub(crate) fn read_samples(
 ) -> Result<(), BlockError> {
     let file = File::open(path).map_err(|e| BlockError::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone());
+    let (base, series) = (index.base, &index.series);
     let mut ranges: Vec<(u64, u64)> = Vec::with_capacity(wanted.len());
     for &i in wanted {
         if let Some(s) = series.get(i) {
@@ -392,8 +522,9 @@ pub(crate) fn read_samples(
             }
             let id = ids.value(row);
             if current != Some(id) {
-                let labels = series
-                    .get(id as usize)
+                let labels = id
+                    .checked_sub(base)
+                    .and_then(|i| series.get(i as usize))
                     .ok_or_else(|| BlockError::corrupt(path, format!("sample for unknown series id {id}")))?
                     .labels
                     .clone();
