@@ -171,6 +171,10 @@ pub struct Budgets {
     /// peaked at about 2.9 times this budget (a frozen head being written beside a new one,
     /// the Parquet writer, the allocator keeping freed pages), see `docs/reliability.md`.
     pub metrics_head: u64,
+    /// `storage.block_index_cache_size`: 5%. Series lists and postings of Parquet blocks
+    /// kept across queries; before it was bounded, every opened block kept its own (6 GiB
+    /// after a release-build burst with a 1 GiB limit).
+    pub block_index_cache: u64,
     /// `traces.head_memory_limit`: 10%.
     pub traces_head: u64,
     /// `logs.max_pending_bytes`: 5%.
@@ -184,6 +188,7 @@ impl Budgets {
     pub fn of(limit: u64) -> Budgets {
         Budgets {
             metrics_head: percent_of(limit, 25),
+            block_index_cache: percent_of(limit, 5),
             traces_head: percent_of(limit, 10),
             logs_pending: percent_of(limit, 5).max(16 << 20),
             logs_writer: percent_of(limit, 3).clamp(16 << 20, 64 << 20),
@@ -275,6 +280,7 @@ mod tests {
         let b = Budgets::of(1 << 30);
         assert_eq!(b.metrics_head, (1u64 << 30) / 4);
         assert_eq!(b.traces_head, (1u64 << 30) / 10);
+        assert_eq!(b.block_index_cache, (1u64 << 30) / 20);
         assert_eq!(b.logs_writer, (1u64 << 30) * 3 / 100);
         assert_eq!(Budgets::of(100 << 30).logs_writer, 64 << 20);
         assert_eq!(Budgets::of(256 << 20).logs_writer, 16 << 20);

@@ -55,6 +55,7 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
         source = %config.storage.available_memory.source,
         memory_limit = config.storage.memory_limit_bytes,
         metrics_head = config.storage.head_memory_bytes,
+        block_index_cache = config.storage.block_index_cache_bytes,
         traces_head = config.traces.head_memory_bytes,
         logs_pending = config.logs.max_pending_bytes,
         logs_writer = config.logs.writer_memory_bytes,

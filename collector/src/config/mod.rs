@@ -81,6 +81,9 @@ pub struct StorageConfig {
     pub retention_time: Duration,
     pub retention_bytes: u64,
     pub head_memory_bytes: u64,
+    /// Bytes of block series lists and postings kept in memory across queries
+    /// (`storage.block_index_cache_size`, default 5% of `memory_limit`).
+    pub block_index_cache_bytes: u64,
     pub maintenance_interval: Duration,
     /// Memory the whole server may use (`storage.memory_limit`, default 60% of
     /// `available_memory`); the stores' budgets not set on their own are shares of it.
@@ -143,6 +146,7 @@ impl Default for Config {
                 retention_time: db.retention_time,
                 retention_bytes: db.retention_bytes,
                 head_memory_bytes: db.head_memory_bytes,
+                block_index_cache_bytes: db.block_index_cache_bytes,
                 maintenance_interval: Duration::from_secs(30),
                 memory_limit_bytes,
                 available_memory: available,
@@ -185,6 +189,7 @@ impl Config {
     fn apply_memory_budgets(&mut self) {
         let b = Budgets::of(self.storage.memory_limit_bytes);
         self.storage.head_memory_bytes = b.metrics_head;
+        self.storage.block_index_cache_bytes = b.block_index_cache;
         self.traces.head_memory_bytes = b.traces_head;
         self.logs.max_pending_bytes = b.logs_pending;
         self.logs.writer_memory_bytes = usize::try_from(b.logs_writer).unwrap_or(64 << 20);
@@ -202,6 +207,7 @@ impl Config {
         o.retention_time = self.storage.retention_time;
         o.retention_bytes = self.storage.retention_bytes;
         o.head_memory_bytes = self.storage.head_memory_bytes;
+        o.block_index_cache_bytes = self.storage.block_index_cache_bytes;
         o.limits = self.limits.series.clone();
         o.max_future = self.limits.max_future;
         o
@@ -300,6 +306,11 @@ impl Config {
             &mut st.head_memory_bytes,
             s.head_memory_limit,
             "storage.head_memory_limit",
+        )?;
+        set_bytes(
+            &mut st.block_index_cache_bytes,
+            s.block_index_cache_size,
+            "storage.block_index_cache_size",
         )?;
         set_duration(
             &mut st.maintenance_interval,
@@ -437,6 +448,7 @@ struct FileStorage {
     retention_time: Option<String>,
     retention_size: Option<String>,
     head_memory_limit: Option<String>,
+    block_index_cache_size: Option<String>,
     maintenance_interval: Option<String>,
     memory_limit: Option<String>,
 }
@@ -519,12 +531,15 @@ mod tests {
         assert_eq!(c.storage.memory_limit_bytes, 1 << 30);
         assert_eq!(c.storage.head_memory_bytes, (1u64 << 30) / 4);
         assert_eq!(c.traces.head_memory_bytes, (1u64 << 30) / 10);
+        assert_eq!(c.storage.block_index_cache_bytes, (1u64 << 30) / 20);
+        assert_eq!(c.db_options().block_index_cache_bytes, (1u64 << 30) / 20);
         // A budget set on its own wins over its share.
         let c = Config::from_toml(
-            "[storage]\nmemory_limit = \"1GiB\"\nhead_memory_limit = \"100MiB\"\n[traces]\nhead_memory_limit = \"64MiB\"",
+            "[storage]\nmemory_limit = \"1GiB\"\nhead_memory_limit = \"100MiB\"\nblock_index_cache_size = \"8MiB\"\n[traces]\nhead_memory_limit = \"64MiB\"",
         )
         .unwrap();
         assert_eq!(c.storage.head_memory_bytes, 100 << 20);
+        assert_eq!(c.storage.block_index_cache_bytes, 8 << 20);
         assert_eq!(c.traces.head_memory_bytes, 64 << 20);
         let c = Config::from_toml("[storage]\nmemory_limit = \"50%\"").unwrap();
         assert_eq!(c.storage.memory_limit_bytes, d.storage.available_memory.bytes / 2);

@@ -2,6 +2,7 @@
 //! `didban_trace_blocks`, `didban_log_indexes`, …), refreshed before `/metrics` answers,
 //! before each self-scrape and after each maintenance round.
 
+use didban_store::block::BlockIndexCacheStats;
 use didban_store::Db;
 
 use super::SelfMetrics;
@@ -43,6 +44,7 @@ fn metric_gauges(db: &Db, m: &SelfMetrics) {
         &[],
         s.block_bytes as f64,
     );
+    block_index_cache_gauges(&s.block_index_cache, m);
     m.set(
         "didban_wal_segments",
         "WAL segment files on disk.",
@@ -90,6 +92,46 @@ fn metric_gauges(db: &Db, m: &SelfMetrics) {
         "Torn WAL tails cut at start-up.",
         &[],
         s.wal_torn_tail_repairs as f64,
+    );
+}
+
+/// The block index cache's figures (`storage.block_index_cache_size`).
+fn block_index_cache_gauges(c: &BlockIndexCacheStats, m: &SelfMetrics) {
+    m.set(
+        "didban_block_index_cache_bytes",
+        "Bytes of block series lists and postings held in the block index cache.",
+        &[],
+        c.bytes as f64,
+    );
+    m.set(
+        "didban_block_index_cache_limit_bytes",
+        "Byte limit of the block index cache (storage.block_index_cache_size).",
+        &[],
+        c.limit_bytes as f64,
+    );
+    m.set(
+        "didban_block_index_cache_entries",
+        "Block indexes held in the block index cache.",
+        &[],
+        c.entries as f64,
+    );
+    m.set_counter(
+        "didban_block_index_cache_hits_total",
+        "Block index lookups answered from the cache.",
+        &[],
+        c.hits as f64,
+    );
+    m.set_counter(
+        "didban_block_index_cache_misses_total",
+        "Block index lookups that read series.parquet.",
+        &[],
+        c.misses as f64,
+    );
+    m.set_counter(
+        "didban_block_index_cache_evictions_total",
+        "Block indexes dropped from the cache to stay under its limit.",
+        &[],
+        c.evictions as f64,
     );
 }
 

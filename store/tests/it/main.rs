@@ -4,6 +4,7 @@
 //! `tests/promql/*.test` (promqltest scripts) and `tests/python/` (pyarrow checks).
 
 mod append;
+mod block_index_cache;
 mod blocks;
 mod common;
 mod crash;

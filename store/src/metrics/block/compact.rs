@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::meta::CompactionMeta;
-use super::reader::{Block, SampleCursor};
+use super::reader::{Block, SampleCursor, SeriesCursor};
 use super::writer::BlockWriter;
-use crate::model::Sample;
+use crate::model::{Labels, Sample};
 use crate::storage::BlockError;
 
 /// Groups of indexes into `blocks` (sorted by min time) that should each become one block.
@@ -66,37 +66,38 @@ pub(crate) fn plan(blocks: &[Arc<Block>], block_duration_ms: i64, newest_ms: i64
 
 /// Merges `sources` into one new block in `blocks_dir`, deduplicating samples with equal
 /// timestamps (the first source in the list wins). Returns the new block's directory.
+/// Series lists and samples are streamed from each source's files, so a merge holds a
+/// batch of each, not whole series lists (and leaves the index cache alone).
 pub(crate) fn merge(blocks_dir: &Path, sources: &[Arc<Block>]) -> Result<Option<PathBuf>, BlockError> {
     let mut writer = BlockWriter::new(blocks_dir)?;
     let mut cursors = Vec::with_capacity(sources.len());
+    let mut series = Vec::with_capacity(sources.len());
     for b in sources {
         cursors.push(SampleCursor::open(&b.dir.join("samples.parquet"))?);
+        series.push(SeriesCursor::open(&b.dir.join("series.parquet"))?);
     }
-    let mut next = vec![0usize; sources.len()];
     let mut samples: Vec<Sample> = Vec::new();
     loop {
-        let mut smallest: Option<&crate::model::Labels> = None;
-        for (i, b) in sources.iter().enumerate() {
-            if let Some(s) = b.series.get(next[i]) {
-                if smallest.is_none_or(|m| s.labels < *m) {
-                    smallest = Some(&s.labels);
+        let mut smallest: Option<Labels> = None;
+        for list in series.iter_mut() {
+            if let Some(s) = list.peek()? {
+                if smallest.as_ref().is_none_or(|m| s.labels < *m) {
+                    smallest = Some(s.labels.clone());
                 }
             }
         }
-        let Some(labels) = smallest.cloned() else {
+        let Some(labels) = smallest else {
             break;
         };
         samples.clear();
         let mut contributors = 0;
-        for (i, b) in sources.iter().enumerate() {
-            let Some(s) = b.series.get(next[i]) else {
-                continue;
+        for (i, list) in series.iter_mut().enumerate() {
+            let row_count = match list.peek()? {
+                Some(s) if s.labels == labels => s.row_count,
+                _ => continue,
             };
-            if s.labels != labels {
-                continue;
-            }
-            cursors[i].take(s.row_count as usize, &mut samples)?;
-            next[i] += 1;
+            list.next_series()?;
+            cursors[i].take(row_count as usize, &mut samples)?;
             contributors += 1;
         }
         if contributors > 1 {

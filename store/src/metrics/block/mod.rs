@@ -9,13 +9,19 @@
 //! - `meta`: `meta.json` and the in-memory series list.
 //! - `writer`: writing a block from series in label order.
 //! - `reader`: the open block and reading its Parquet files.
+//! - `index`: a block's series list and postings, built from `series.parquet` on demand.
+//! - `index_cache`: the byte-bounded LRU cache those indexes live in, shared by all blocks.
 //! - `compact`: choosing blocks to merge and merging them.
 
 pub(crate) mod compact;
+mod index;
+mod index_cache;
 mod meta;
 pub(crate) mod reader;
 pub(crate) mod writer;
 
+pub(crate) use index_cache::BlockIndexCache;
+pub use index_cache::BlockIndexCacheStats;
 pub use meta::{BlockMeta, CompactionMeta, BLOCK_FORMAT_VERSION};
 pub(crate) use reader::{open_all, Block};
 pub(crate) use writer::BlockWriter;

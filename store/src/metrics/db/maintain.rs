@@ -178,7 +178,7 @@ impl Db {
         else {
             return Ok(None);
         };
-        Ok(Some(Block::open(&dir)?))
+        Ok(Some(Block::open(&dir, &self.index_cache)?))
     }
 
     /// Merges overlapping blocks, then blocks sharing a finished compaction window; the
@@ -205,7 +205,7 @@ impl Db {
                 }
                 tracing::info!(blocks = sources.len(), "compacting blocks");
                 let merged = match compact::merge(&self.blocks_dir, &sources)? {
-                    Some(dir) => Some(Arc::new(Block::open(&dir)?)),
+                    Some(dir) => Some(Arc::new(Block::open(&dir, &self.index_cache)?)),
                     None => None,
                 };
                 let mut list = self.blocks.write();

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::metrics::block::{self, Block};
+use crate::metrics::block::{self, Block, BlockIndexCache};
 use crate::metrics::head::rules::AppendRules;
 use crate::metrics::head::Head;
 use crate::metrics::record::WalRecord;
@@ -58,6 +58,8 @@ pub struct Db {
     frozen: RwLock<Vec<Arc<Frozen>>>,
     frozen_bytes: AtomicU64,
     blocks: RwLock<Vec<Arc<Block>>>,
+    /// Series lists and postings of the blocks, loaded on demand, bounded in bytes.
+    index_cache: Arc<BlockIndexCache>,
     maintain_lock: Mutex<()>,
     /// Appends whose callers stopped waiting before the WAL answered.
     orphans: ack::Orphans,
@@ -84,7 +86,8 @@ impl Db {
                 source,
             })?;
         }
-        let blocks = block::open_all(&blocks_dir)?;
+        let index_cache = Arc::new(BlockIndexCache::new(options.block_index_cache_bytes));
+        let blocks = block::open_all(&blocks_dir, &index_cache)?;
         let mut head = Head::new(1, None);
         for b in &blocks {
             head.observe_time(b.meta.max_time_ms);
@@ -113,6 +116,7 @@ impl Db {
             frozen: RwLock::new(Vec::new()),
             frozen_bytes: AtomicU64::new(0),
             blocks: RwLock::new(blocks.into_iter().map(Arc::new).collect()),
+            index_cache,
             maintain_lock: Mutex::new(()),
             orphans: ack::Orphans::default(),
             closed: AtomicBool::new(false),
@@ -253,6 +257,7 @@ impl Db {
             stats.block_bytes += b.bytes;
             stats.block_samples += b.meta.samples;
         }
+        stats.block_index_cache = self.index_cache.stats();
         let w = &self.wal.stats;
         stats.wal_bytes_written = w.bytes_written.load(Ordering::Relaxed);
         stats.wal_fsyncs = w.fsyncs.load(Ordering::Relaxed);

@@ -41,6 +41,10 @@ pub struct DbOptions {
     /// forced at 80%, new series are refused at 100% (existing ones are not), whole appends
     /// get [`AppendError::Overloaded`](crate::AppendError::Overloaded) past 125%.
     pub head_memory_bytes: u64,
+    /// Bytes of block indexes (series lists and postings read from `series.parquet`) kept
+    /// in memory across queries, least recently used dropped first; 0 keeps none, so every
+    /// query reads the blocks' series lists again.
+    pub block_index_cache_bytes: u64,
     /// Limits applied to every appended series.
     pub limits: SeriesLimits,
 }
@@ -60,6 +64,7 @@ impl DbOptions {
             retention_time: Duration::from_secs(15 * 24 * 3600),
             retention_bytes: 0,
             head_memory_bytes: 2 * 1024 * 1024 * 1024,
+            block_index_cache_bytes: 256 * 1024 * 1024,
             limits: SeriesLimits::default(),
         }
     }
@@ -113,4 +118,6 @@ pub struct DbStats {
     pub wal_recoveries: u64,
     /// The error of the fault the WAL is in now, `None` while it works.
     pub wal_fault: Option<String>,
+    /// The block index cache: bytes held, limit, hits, misses, evictions.
+    pub block_index_cache: crate::metrics::block::BlockIndexCacheStats,
 }
