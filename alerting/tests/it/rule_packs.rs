@@ -1,11 +1,13 @@
 //! Every shipped rule pack (`alerting/rules/*.yaml`) loads, and its promtool-style tests
 //! (`alerting/rules/tests/*.test.yaml`) pass; every alert of a pack is tested at least once
-//! with data that fires it and once with data that does not.
+//! with data that fires it and once with data that does not. Every pack file and test file
+//! is in the table compiled into the binary (`rules::packs`), with the same text.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use didban_alerting::rules::packs::{PACKS, PACK_TESTS};
 use didban_alerting::rules::unittest::run_test_file;
 use didban_alerting::rules::{load_file, Rule};
 
@@ -17,6 +19,44 @@ fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
+}
+
+fn stem(p: &Path, suffix: &str) -> String {
+    let name = p.file_name().unwrap().to_string_lossy().into_owned();
+    name.strip_suffix(suffix).unwrap().to_string()
+}
+
+#[test]
+fn every_pack_file_is_built_in() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let packs = files(&root, ".yaml");
+    assert_eq!(
+        packs.len(),
+        PACKS.len(),
+        "alerting/rules/*.yaml and rules::packs::PACKS differ"
+    );
+    for f in packs {
+        let name = stem(&f, ".yaml");
+        let p = PACKS
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("{name}.yaml is missing from rules::packs::PACKS"));
+        assert_eq!(p.text, std::fs::read_to_string(&f).unwrap());
+        assert!(p.groups().is_ok(), "{name}: {:?}", p.groups().err());
+    }
+    let tests = files(&root.join("tests"), ".test.yaml");
+    assert_eq!(
+        tests.len(),
+        PACK_TESTS.len(),
+        "rule pack tests and rules::packs::PACK_TESTS differ"
+    );
+    for f in tests {
+        let name = stem(&f, ".test.yaml");
+        assert!(
+            PACK_TESTS.iter().any(|t| t.name == name),
+            "{name}.test.yaml is missing from rules::packs::PACK_TESTS"
+        );
+    }
 }
 
 #[tokio::test]

@@ -171,7 +171,10 @@ async fn fixture(with_alerting: bool) -> Fixture {
         std::fs::write(dir.path().join("rules/checkout.yaml"), RULES).unwrap();
         let storage: Arc<dyn RuleStorage> = db.clone();
         let a = Alerting::new(
-            &AlertingSettings::default(),
+            &AlertingSettings {
+                packs_enabled: Some(false),
+                ..AlertingSettings::default()
+            },
             dir.path(),
             "http://didban.test",
             storage,
