@@ -109,3 +109,47 @@ async fn rule_packs_pass_their_tests() {
         }
     }
 }
+
+/// Every alert of every pack has a severity of the convention, `summary`, `description`
+/// and a `runbook_url` pointing at its own section of `docs/runbooks.md`.
+#[test]
+fn every_pack_alert_has_severity_annotations_and_a_runbook() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let runbooks = std::fs::read_to_string(root.join("../docs/runbooks.md")).unwrap();
+    let mut problems = Vec::new();
+    for p in PACKS {
+        // The Celery pack is maintained with the Celery collector, which brings its own.
+        if p.name == "celery" {
+            continue;
+        }
+        for g in p.groups().unwrap() {
+            for r in g.rules {
+                let Rule::Alerting(a) = r else { continue };
+                let severity = a.labels.get("severity").map(|t| t.source().to_string());
+                if !matches!(
+                    severity.as_deref(),
+                    Some("critical" | "warning" | "info" | "none")
+                ) {
+                    problems.push(format!("{}: severity {severity:?}", a.name));
+                }
+                for key in ["summary", "description", "runbook_url"] {
+                    if !a.annotations.contains_key(key) {
+                        problems.push(format!("{}: no {key}", a.name));
+                    }
+                }
+                let want = format!(
+                    "https://github.com/didban/didban/blob/main/docs/runbooks.md#{}",
+                    a.name.to_lowercase()
+                );
+                let url = a.annotations.get("runbook_url").map(|t| t.source().to_string());
+                if url.as_deref() != Some(want.as_str()) {
+                    problems.push(format!("{}: runbook_url {url:?}, want {want}", a.name));
+                }
+                if !runbooks.contains(&format!("\n## {}\n", a.name)) {
+                    problems.push(format!("{}: no section in docs/runbooks.md", a.name));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
