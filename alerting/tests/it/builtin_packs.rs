@@ -215,3 +215,14 @@ async fn reload_applies_changed_pack_settings() {
     a.reload().await.unwrap();
     assert!(find(&groups(&a).await, "didban-serverless").is_some());
 }
+
+#[tokio::test]
+async fn built_in_tests_run_against_the_built_in_packs() {
+    let t = didban_alerting::rules::packs::PACK_TESTS
+        .iter()
+        .find(|t| t.name == "redis")
+        .unwrap();
+    didban_alerting::rules::unittest::run_builtin_test(t)
+        .await
+        .unwrap();
+}
