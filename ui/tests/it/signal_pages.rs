@@ -397,6 +397,9 @@ async fn alerts_page_shows_firing_rule_and_silences_round_trip() {
         "{html}"
     );
     assert!(html.contains("job:up:sum"));
+    // Each rule's origin: this test's rule file.
+    assert!(html.contains(r#"<th scope="col">Origin</th>"#), "{html}");
+    assert!(html.contains("<code>file:"), "{html}");
     assert!(html.contains("checkout is down"));
     no_raw_xss(&html);
     assert!(
