@@ -32,6 +32,7 @@ async fn main() {
     let settings: AlertingSettings = toml::from_str(&format!(
         r#"
 rules_dir = "{}"
+packs_enabled = false
 [route]
 receiver = "mail"
 group_by = ["round"]

@@ -16,7 +16,7 @@ use crate::notify::config::{
 };
 use crate::notify::forward::{AlertmanagerForwarder, FanOut};
 use crate::notify::{AlertSink, Notifier};
-use crate::rules::RuleError;
+use crate::rules::{PackSource, RuleError, RuleSources};
 
 /// The `[alerting]` section of the server's TOML config. Every key is documented in
 /// `docs/configuration.md` and `docs/alerting.md`.
@@ -27,8 +27,21 @@ pub struct AlertingSettings {
     pub enabled: Option<bool>,
     /// Directory of rule files (default `<data_dir>/rules`).
     pub rules_dir: Option<PathBuf>,
-    /// A second directory of rule files, e.g. the shipped packs (`alerting/rules`).
+    /// Load the rule packs from this directory (each `*.yaml` file a pack named by its stem)
+    /// instead of the packs built into the binary.
     pub packs_dir: Option<PathBuf>,
+    /// Evaluate the rule packs (default true).
+    pub packs_enabled: Option<bool>,
+    /// Packs not evaluated, by name (`["serverless"]`).
+    #[serde(default)]
+    pub disabled_packs: Vec<String>,
+    /// Pack rules not evaluated, by alert (or recorded metric) name (`["RedisHitRatioLow"]`).
+    #[serde(default)]
+    pub disabled_rules: Vec<String>,
+    /// Threshold overrides (`CeleryQueueBacklog = 500`), exposed as
+    /// `didban_threshold{alert="…"}` series that the packs' overridable rules read.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, f64>,
     /// Interval of groups that set none (default 1m).
     pub evaluation_interval: Option<String>,
     /// URL of this server as users reach it, for links (default `http://<http_addr>`).
@@ -68,13 +81,23 @@ impl AlertingSettings {
         self.enabled.unwrap_or(true)
     }
 
-    /// The rule directories: `rules_dir` (or `<data_dir>/rules`), then `packs_dir`.
-    pub fn rule_dirs(&self, data_dir: &Path) -> Vec<PathBuf> {
-        let mut dirs = vec![self.rules_dir.clone().unwrap_or_else(|| data_dir.join("rules"))];
-        if let Some(p) = &self.packs_dir {
-            dirs.push(p.clone());
+    /// Where the rules come from: the packs (built in, `packs_dir`, or none when
+    /// `packs_enabled = false`) with their overrides, and `rules_dir` (or `<data_dir>/rules`).
+    pub fn rule_sources(&self, data_dir: &Path) -> RuleSources {
+        let packs = if !self.packs_enabled.unwrap_or(true) {
+            PackSource::Off
+        } else if let Some(dir) = &self.packs_dir {
+            PackSource::Dir(dir.clone())
+        } else {
+            PackSource::Builtin
+        };
+        RuleSources {
+            dirs: vec![self.rules_dir.clone().unwrap_or_else(|| data_dir.join("rules"))],
+            packs,
+            disabled_packs: self.disabled_packs.clone(),
+            disabled_rules: self.disabled_rules.clone(),
+            thresholds: self.thresholds.clone(),
         }
-        dirs
     }
 
     /// The notification configuration: the YAML file when set, else this section's keys.
@@ -105,6 +128,13 @@ impl AlertingSettings {
                 )));
             }
         }
+        for (alert, v) in &self.thresholds {
+            if !v.is_finite() {
+                return Err(ConfigError::Invalid(format!(
+                    "alerting.thresholds: {alert} = {v} must be a finite number"
+                )));
+            }
+        }
         for name in self.external_labels.keys() {
             if !didban_store::model::is_valid_label_name(name) {
                 return Err(ConfigError::Invalid(format!(
@@ -116,6 +146,10 @@ impl AlertingSettings {
     }
 }
 
+/// Reads the `[alerting]` settings again (from the server's config file) on reload, so a
+/// reload applies changed pack settings; an error keeps the running rules.
+pub type SettingsSource = Arc<dyn Fn() -> Result<AlertingSettings, String> + Send + Sync>;
+
 /// The running alert engine: what the HTTP API and the server hold.
 pub struct Alerting {
     /// Rules and their evaluation.
@@ -123,6 +157,8 @@ pub struct Alerting {
     /// Routing and notifications.
     pub notifier: Arc<Notifier>,
     settings: AlertingSettings,
+    data_dir: PathBuf,
+    settings_source: parking_lot::Mutex<Option<SettingsSource>>,
 }
 
 /// Why the engine could not start or reload.
@@ -176,22 +212,54 @@ impl Alerting {
             resend_delay,
             logs,
         };
-        let manager = RuleManager::new(settings.rule_dirs(data_dir), interval, ctx);
+        let manager = RuleManager::with_sources(settings.rule_sources(data_dir), interval, ctx);
         Ok(Arc::new(Alerting {
             manager,
             notifier,
             settings: settings.clone(),
+            data_dir: data_dir.to_path_buf(),
+            settings_source: parking_lot::Mutex::new(None),
         }))
     }
 
-    /// Reloads rule files and the notification config (receivers, routes, inhibit rules:
-    /// from `config_file`, else from the `[alerting]` section of the server's TOML file).
-    /// Either part that is bad is left as it was; the errors are returned and the outcome
-    /// is kept in `didban_config_last_reload_successful`.
+    /// Makes every reload read the settings again through `source` and apply their rule
+    /// settings (`rules_dir`, `packs_dir`, `packs_enabled`, `disabled_packs`,
+    /// `disabled_rules`, `thresholds`).
+    pub fn set_settings_source(&self, source: SettingsSource) {
+        *self.settings_source.lock() = Some(source);
+    }
+
+    /// Reloads rule files (with the pack settings read again when a settings source is set)
+    /// and the notification config (receivers, routes, inhibit rules: from `config_file`,
+    /// else from the `[alerting]` section of the server's TOML file). Either part that is
+    /// bad is left as it was; the errors are returned and the outcome is kept in
+    /// `didban_config_last_reload_successful`.
     pub async fn reload(&self) -> Result<usize, AlertingError> {
+        let source = self.settings_source.lock().clone();
+        let mut fresh_settings = None;
+        if let Some(source) = source {
+            match source() {
+                Ok(fresh) => {
+                    self.manager.set_sources(fresh.rule_sources(&self.data_dir));
+                    fresh_settings = Some(fresh);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "config is invalid; keeping the previous rules");
+                    let now = crate::now_ms();
+                    self.notifier.metrics.reloaded(Err(e.clone()), now);
+                    self.notifier.write_metrics(now).await;
+                    return Err(AlertingError::Config(ConfigError::Invalid(e)));
+                }
+            }
+        }
         let rules = self.manager.reload(true).await;
-        let notify =
-            crate::notify::reread::notify_config(&self.settings).and_then(|cfg| self.notifier.reload(&cfg));
+        // The server's settings source already read the file again; without one (settings
+        // built in code, or a library user) the notification part is read again on its own.
+        let notify_config = match &fresh_settings {
+            Some(fresh) => fresh.notify_config(),
+            None => crate::notify::reread::notify_config(&self.settings),
+        };
+        let notify = notify_config.and_then(|cfg| self.notifier.reload(&cfg));
         let result = match notify {
             Err(e) => {
                 tracing::error!(error = %e, "notification config is invalid; keeping the previous one");

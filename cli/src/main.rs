@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use didban_alerting::rules::{RuleError, RuleGroup};
 use didban_base::{parse_bytes, parse_duration};
 use didban_collector::config::auth::{parse_anonymous_role, AuthMode};
 use didban_collector::config::{parse_addr, Config};
@@ -153,24 +154,25 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
 #[derive(Subcommand, Debug)]
 enum TestCommand {
     /// Run rule unit tests in promtool's format (`promtool test rules`); exit code 1 when
-    /// any fails.
+    /// any fails. With no file: the built-in rule packs' own tests.
     Rules {
-        /// Test files (YAML).
-        #[arg(required = true, value_name = "FILE")]
+        /// Test files (YAML); none = the built-in packs' tests.
+        #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
     },
 }
 
-/// `didban test rules`: runs each file; true when all pass.
+/// `didban test rules`: runs each file (the built-in packs' tests when none is given);
+/// true when all pass.
 fn test_rules(files: &[PathBuf]) -> anyhow::Result<bool> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let mut ok = true;
-    for f in files {
-        println!("Unit Testing: {}", f.display());
-        match rt.block_on(didban_alerting::rules::unittest::run_test_file(f)) {
+    let mut report = |name: &std::path::Path, outcome: Result<(), Vec<String>>| {
+        println!("Unit Testing: {}", name.display());
+        match outcome {
             Ok(()) => println!("  SUCCESS"),
             Err(failures) => {
                 ok = false;
@@ -181,6 +183,17 @@ fn test_rules(files: &[PathBuf]) -> anyhow::Result<bool> {
             }
         }
         println!();
+    };
+    if files.is_empty() {
+        for t in didban_alerting::rules::packs::PACK_TESTS {
+            report(
+                &t.file_name(),
+                rt.block_on(didban_alerting::rules::unittest::run_builtin_test(t)),
+            );
+        }
+    }
+    for f in files {
+        report(f, rt.block_on(didban_alerting::rules::unittest::run_test_file(f)));
     }
     Ok(ok)
 }
@@ -188,20 +201,22 @@ fn test_rules(files: &[PathBuf]) -> anyhow::Result<bool> {
 #[derive(Subcommand, Debug)]
 enum CheckCommand {
     /// Validate Prometheus rule files like `promtool check rules`: every problem is printed
-    /// as FILE:LINE: reason; the exit code is 1 when any file has problems.
+    /// as FILE:LINE: reason; the exit code is 1 when any file has problems. With no file:
+    /// the built-in rule packs.
     Rules {
-        /// Rule files (YAML).
-        #[arg(required = true, value_name = "FILE")]
+        /// Rule files (YAML); none = the built-in packs.
+        #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
     },
 }
 
-/// `didban check rules`: prints a report per file; true when every file is valid.
+/// `didban check rules`: prints a report per file (the built-in packs when no file is
+/// given); true when every file is valid.
 fn check_rules(files: &[PathBuf]) -> bool {
     let mut ok = true;
-    for f in files {
-        println!("Checking {}", f.display());
-        match didban_alerting::rules::load_file(f) {
+    let mut report = |name: &std::path::Path, outcome: Result<Vec<RuleGroup>, Vec<RuleError>>| {
+        println!("Checking {}", name.display());
+        match outcome {
             Ok(groups) => {
                 let n: usize = groups.iter().map(|g| g.rules.len()).sum();
                 println!("  SUCCESS: {n} rules found");
@@ -215,6 +230,14 @@ fn check_rules(files: &[PathBuf]) -> bool {
             }
         }
         println!();
+    };
+    if files.is_empty() {
+        for p in didban_alerting::rules::packs::PACKS {
+            report(&p.file_name(), p.groups());
+        }
+    }
+    for f in files {
+        report(f, didban_alerting::rules::load_file(f));
     }
     ok
 }

@@ -104,6 +104,15 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
             )
             .context("starting the alert engine")?,
         )
+        .inspect(|a| {
+            if let Some(path) = config.source.clone() {
+                a.set_settings_source(std::sync::Arc::new(move || {
+                    Config::load(&path)
+                        .map(|c| c.alerting)
+                        .map_err(|e| format!("{e:#}"))
+                }));
+            }
+        })
     } else {
         None
     };

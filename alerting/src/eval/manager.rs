@@ -1,4 +1,4 @@
-//! The rule manager: loads the rule directories, runs one evaluation loop per group in the
+//! The rule manager: loads the rule packs and directories, runs one evaluation loop per group in the
 //! group's time slot, counts missed iterations, and reloads keeping the last good rule set
 //! when the new one is bad.
 
@@ -11,7 +11,7 @@ use tokio::sync::{watch, Mutex as AsyncMutex};
 use tokio::task::JoinHandle;
 
 use super::group::{EvalContext, GroupRuntime};
-use crate::rules::{load_dirs, RuleError};
+use crate::rules::{load_sources, RuleError, RuleSources};
 
 /// A group shared between its loop and the APIs.
 pub type SharedGroup = Arc<AsyncMutex<GroupRuntime>>;
@@ -29,7 +29,7 @@ pub struct ReloadStatus {
 
 /// Owns the rule groups and their loops.
 pub struct RuleManager {
-    dirs: Vec<PathBuf>,
+    sources: Mutex<RuleSources>,
     default_interval: Duration,
     ctx: EvalContext,
     groups: Mutex<Vec<SharedGroup>>,
@@ -40,11 +40,21 @@ pub struct RuleManager {
 }
 
 impl RuleManager {
-    /// A manager over rule directories `dirs` (missing ones hold no rules); nothing is
-    /// loaded until [`RuleManager::reload`].
+    /// A manager over rule directories `dirs` only (missing ones hold no rules; no packs);
+    /// nothing is loaded until [`RuleManager::reload`].
     pub fn new(dirs: Vec<PathBuf>, default_interval: Duration, ctx: EvalContext) -> Arc<RuleManager> {
+        RuleManager::with_sources(RuleSources::dirs_only(dirs), default_interval, ctx)
+    }
+
+    /// A manager over `sources` (packs, rule directories, overrides); nothing is loaded
+    /// until [`RuleManager::reload`].
+    pub fn with_sources(
+        sources: RuleSources,
+        default_interval: Duration,
+        ctx: EvalContext,
+    ) -> Arc<RuleManager> {
         Arc::new(RuleManager {
-            dirs,
+            sources: Mutex::new(sources),
             default_interval,
             ctx,
             groups: Mutex::new(Vec::new()),
@@ -54,9 +64,15 @@ impl RuleManager {
         })
     }
 
-    /// The rule directories.
-    pub fn dirs(&self) -> &[PathBuf] {
-        &self.dirs
+    /// Where the rules are loaded from.
+    pub fn sources(&self) -> RuleSources {
+        self.sources.lock().clone()
+    }
+
+    /// Replaces the sources; the next [`RuleManager::reload`] loads from them. A reload that
+    /// fails keeps the old rules running but not the old sources.
+    pub fn set_sources(&self, sources: RuleSources) {
+        *self.sources.lock() = sources;
     }
 
     /// The evaluation context (storage, engine, notifier).
@@ -80,8 +96,8 @@ impl RuleManager {
     /// old ones stopped). Returns the number of groups.
     pub async fn reload(self: &Arc<Self>, start: bool) -> Result<usize, Vec<RuleError>> {
         let _one_at_a_time = self.reloading.lock().await;
-        let dirs = self.dirs.clone();
-        let loaded = tokio::task::spawn_blocking(move || load_dirs(&dirs)).await;
+        let sources = self.sources();
+        let loaded = tokio::task::spawn_blocking(move || load_sources(&sources)).await;
         let now = crate::now_ms();
         let groups = match loaded {
             Ok(Ok(g)) => g,

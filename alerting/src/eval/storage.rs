@@ -155,8 +155,8 @@ impl LogSource for didban_store::logs::LogStore {
 
 /// Log records in memory, for rule unit tests (`input_logs`). Matching approximates the log
 /// store's query syntax: every word and `"quoted phrase"` must occur in the body (ignoring
-/// case), every `field:value` and `field:[lo TO hi]` must hold for the record's fields; `*`
-/// or an empty query matches everything.
+/// case), every `field:value` and `field:[lo TO hi]` must hold for the record's fields,
+/// `a OR b` needs either, parentheses group; `*` or an empty query matches everything.
 #[derive(Debug, Default)]
 pub struct MemLogSource {
     records: Vec<MemLogRecord>,
@@ -181,14 +181,14 @@ impl MemLogSource {
     }
 
     fn matching<'a>(&'a self, query: &str, start_ms: i64, end_ms: i64) -> Vec<&'a MemLogRecord> {
-        let terms = query_terms(query);
+        let cond = parse_query(query);
         let mut out = Vec::new();
         for r in &self.records {
             if r.t_ms < start_ms || r.t_ms > end_ms {
                 continue;
             }
             let lower = r.body.to_lowercase();
-            if terms.iter().all(|term| term.matches(r, &lower)) {
+            if cond.matches(r, &lower) {
                 out.push(r);
             }
         }
@@ -207,19 +207,58 @@ enum Term {
     Range(String, f64, f64),
 }
 
-/// The terms of a query: words, `"quoted phrases"`, `field:value`, `field:[lo TO hi]`.
-fn query_terms(query: &str) -> Vec<Term> {
-    let mut terms = Vec::new();
+/// A query: terms joined by `AND` (or nothing) and `OR`, grouped with parentheses.
+#[derive(Debug, Clone, PartialEq)]
+enum Cond {
+    Term(Term),
+    All(Vec<Cond>),
+    Any(Vec<Cond>),
+}
+
+impl Cond {
+    fn matches(&self, r: &MemLogRecord, body_lower: &str) -> bool {
+        match self {
+            Cond::Term(t) => t.matches(r, body_lower),
+            Cond::All(v) => v.iter().all(|c| c.matches(r, body_lower)),
+            Cond::Any(v) => v.iter().any(|c| c.matches(r, body_lower)),
+        }
+    }
+}
+
+/// A token of a query: a term, `(`, `)` or `OR`.
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Term(Term),
+    Open,
+    Close,
+    Or,
+}
+
+/// The tokens of a query: words, `"quoted phrases"`, `field:value`, `field:[lo TO hi]`,
+/// parentheses and `OR` (`AND` and `*` are dropped: terms are joined by AND anyway).
+fn tokens(query: &str) -> Vec<Token> {
+    let mut out = Vec::new();
     let mut rest = query.trim();
     while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('(') {
+            out.push(Token::Open);
+            rest = after.trim_start();
+            continue;
+        }
+        if let Some(after) = rest.strip_prefix(')') {
+            out.push(Token::Close);
+            rest = after.trim_start();
+            continue;
+        }
         if let Some(after) = rest.strip_prefix('"') {
             let (phrase, tail) = after.split_once('"').unwrap_or((after, ""));
-            terms.push(Term::Text(phrase.to_lowercase()));
+            out.push(Token::Term(Term::Text(phrase.to_lowercase())));
             rest = tail.trim_start();
             continue;
         }
+        let word_end = rest.find([' ', '"', '(', ')']).unwrap_or(rest.len());
         if let Some((field, tail)) = rest.split_once(":[") {
-            if !field.contains([' ', '"']) {
+            if field.len() < word_end && !field.contains([' ', '"', '(', ')']) {
                 let (range, after) = tail.split_once(']').unwrap_or((tail, ""));
                 let mut bounds = range.split(" TO ");
                 let lo = bounds
@@ -230,24 +269,67 @@ fn query_terms(query: &str) -> Vec<Term> {
                     .next()
                     .and_then(|b| b.trim().parse().ok())
                     .unwrap_or(f64::INFINITY);
-                terms.push(Term::Range(field.to_string(), lo, hi));
+                out.push(Token::Term(Term::Range(field.to_string(), lo, hi)));
                 rest = after.trim_start();
                 continue;
             }
         }
-        let end = rest.find([' ', '"']).unwrap_or(rest.len());
-        let word = rest.get(..end).unwrap_or("");
-        if word != "AND" && word != "*" && !word.is_empty() {
+        let word = rest.get(..word_end).unwrap_or("");
+        if word == "OR" {
+            out.push(Token::Or);
+        } else if word != "AND" && word != "*" && !word.is_empty() {
             match word.split_once(':') {
-                Some((f, v)) if !f.is_empty() && !v.is_empty() => {
-                    terms.push(Term::Field(f.to_string(), v.trim_matches('"').to_string()))
-                }
-                _ => terms.push(Term::Text(word.to_lowercase())),
+                Some((f, v)) if !f.is_empty() && !v.is_empty() => out.push(Token::Term(Term::Field(
+                    f.to_string(),
+                    v.trim_matches('"').to_string(),
+                ))),
+                _ => out.push(Token::Term(Term::Text(word.to_lowercase()))),
             }
         }
-        rest = rest.get(end..).unwrap_or("").trim_start();
+        rest = rest.get(word_end..).unwrap_or("").trim_start();
     }
-    terms
+    out
+}
+
+/// Parses a query (OR binds weaker than the implicit AND, as in the log store's syntax).
+fn parse_query(query: &str) -> Cond {
+    let toks = tokens(query);
+    let mut pos = 0;
+    parse_or(&toks, &mut pos)
+}
+
+fn parse_or(toks: &[Token], pos: &mut usize) -> Cond {
+    let mut alts = vec![parse_and(toks, pos)];
+    while toks.get(*pos) == Some(&Token::Or) {
+        *pos += 1;
+        alts.push(parse_and(toks, pos));
+    }
+    if alts.len() == 1 {
+        alts.pop().unwrap_or(Cond::All(Vec::new()))
+    } else {
+        Cond::Any(alts)
+    }
+}
+
+fn parse_and(toks: &[Token], pos: &mut usize) -> Cond {
+    let mut all = Vec::new();
+    while let Some(t) = toks.get(*pos) {
+        match t {
+            Token::Or | Token::Close => break,
+            Token::Open => {
+                *pos += 1;
+                all.push(parse_or(toks, pos));
+                if toks.get(*pos) == Some(&Token::Close) {
+                    *pos += 1;
+                }
+            }
+            Token::Term(term) => {
+                *pos += 1;
+                all.push(Cond::Term(term.clone()));
+            }
+        }
+    }
+    Cond::All(all)
 }
 
 impl Term {

@@ -505,3 +505,38 @@ async fn a_rule_past_the_group_interval_fails_alone() {
     let quick = &group.rules[1];
     assert_eq!(quick.health, Health::Ok, "{:?}", quick.last_error);
 }
+
+#[test]
+fn the_test_log_source_understands_or_and_parentheses() {
+    let rec = |body: &str, status: &str| MemLogRecord {
+        t_ms: 1_000,
+        body: body.to_string(),
+        fields: [(
+            "attributes.http.response.status_code".to_string(),
+            status.to_string(),
+        )]
+        .into_iter()
+        .collect(),
+    };
+    let src = MemLogSource::new(vec![
+        rec("Login failed for user admin", "200"),
+        rec("AUTHENTICATION FAILED for bob", "200"),
+        rec("user logged in", "200"),
+        rec("POST /login 401", "401"),
+        rec("GET /admin 403", "403"),
+        rec("GET /missing 404", "404"),
+    ]);
+    let count = |q: &str| src.count(q, 0, 2_000).unwrap();
+    assert_eq!(count(r#""login failed" OR "authentication failed""#), 2);
+    assert_eq!(count(r#"user OR bob"#), 3);
+    assert_eq!(
+        count("attributes.http.response.status_code:[401 TO 401] OR attributes.http.response.status_code:[403 TO 403]"),
+        2
+    );
+    assert_eq!(
+        count(r#"(login OR admin) AND attributes.http.response.status_code:[400 TO 499]"#),
+        2
+    );
+    assert_eq!(count(r#"GET (admin OR missing)"#), 2);
+    assert_eq!(count(r#"logged in"#), 1);
+}

@@ -61,7 +61,7 @@ fn active_alerts(r: &RuleRuntime) -> Vec<&ActiveAlert> {
     out
 }
 
-fn rule_json(r: &RuleRuntime, with_alerts: bool) -> Value {
+fn rule_json(r: &RuleRuntime, with_alerts: bool, origin: &str) -> Value {
     let mut o = match r.rule.as_ref() {
         Rule::Alerting(a) => {
             let mut labels = BTreeMap::new();
@@ -98,6 +98,7 @@ fn rule_json(r: &RuleRuntime, with_alerts: bool) -> Value {
     };
     if let Some(obj) = o.as_object_mut() {
         obj.insert("health".into(), Value::String(r.health.as_str().into()));
+        obj.insert("origin".into(), Value::String(origin.into()));
         if let Some(e) = &r.last_error {
             obj.insert("lastError".into(), Value::String(e.clone()));
         }
@@ -159,7 +160,7 @@ pub(super) async fn rules(State(a): State<Arc<Alerting>>, RawQuery(raw): RawQuer
             if !names.is_empty() && !names.iter().any(|n| n == r.rule.name()) {
                 continue;
             }
-            rules.push(rule_json(r, !exclude_alerts));
+            rules.push(rule_json(r, !exclude_alerts, &g.group.origin));
         }
         if rules.is_empty() && (!names.is_empty() || kind.is_some()) {
             continue;
@@ -167,6 +168,7 @@ pub(super) async fn rules(State(a): State<Arc<Alerting>>, RawQuery(raw): RawQuer
         out.push(json!({
             "name": g.group.name,
             "file": g.group.file,
+            "origin": g.group.origin,
             "rules": rules,
             "interval": g.interval.as_secs_f64(),
             "limit": g.group.limit,

@@ -32,8 +32,13 @@ async fn serve() -> (String, Arc<Alerting>, tempfile::TempDir) {
     let mut mem = MemStorage::new();
     add_series(&mut mem, r#"up{job="db",instance="a"}"#, "0x100", 60_000).unwrap();
     let storage = Arc::new(MemRuleStorage::new(mem));
+    // Only this test's rule file: the built-in packs would add groups of their own.
+    let settings = AlertingSettings {
+        packs_enabled: Some(false),
+        ..AlertingSettings::default()
+    };
     let a = Alerting::new(
-        &AlertingSettings::default(),
+        &settings,
         dir.path(),
         "http://didban:9480",
         storage,

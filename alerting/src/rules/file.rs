@@ -210,6 +210,7 @@ pub fn parse_rule_file(name: &Path, text: &str) -> Result<Vec<RuleGroup>, Vec<Ru
         groups.push(RuleGroup {
             name: g.name,
             file: file_label.clone(),
+            origin: format!("file:{file_label}"),
             interval,
             query_offset,
             limit: usize::try_from(g.limit).unwrap_or(usize::MAX),

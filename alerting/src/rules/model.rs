@@ -14,6 +14,10 @@ pub struct RuleGroup {
     pub name: String,
     /// The file it came from (as given when loading).
     pub file: String,
+    /// Where the group comes from, for the rules API and the Rules page: `file:<path>` for
+    /// a rule file, `pack:<name>` for a built-in (or `packs_dir`) pack, `config:<key>` for
+    /// groups made from the config (threshold overrides).
+    pub origin: String,
     /// Evaluation interval; `None` means the server's default.
     pub interval: Option<Duration>,
     /// How far back in time the group evaluates (`query_offset`).

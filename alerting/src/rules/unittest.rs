@@ -14,8 +14,9 @@ use didban_store::Labels;
 use serde::Deserialize;
 
 use super::duration::parse_prom_duration;
-use super::file::load_file;
+use super::file::{load_file, RuleError};
 use super::model::RuleGroup;
+use super::packs::{pack_for_path, PackTest};
 use crate::eval::{AlertState, EvalContext, GroupRuntime, MemLogRecord, MemLogSource, MemRuleStorage};
 
 #[derive(Debug, Deserialize)]
@@ -116,8 +117,32 @@ fn dur_ms(s: &str, what: &str) -> Result<i64, String> {
 pub async fn run_test_file(path: &Path) -> Result<(), Vec<String>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
-    let file: TestFile = serde_yaml::from_str(&text).map_err(|e| vec![format!("{}: {e}", path.display())])?;
-    let base = path.parent().unwrap_or(Path::new("."));
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    run_test_text(path, &text, |f| load_file(&base.join(f))).await
+}
+
+/// Runs a built-in pack test; its `rule_files` name built-in packs (`../redis.yaml`).
+pub async fn run_builtin_test(test: &PackTest) -> Result<(), Vec<String>> {
+    run_test_text(&test.file_name(), test.text, |f| match pack_for_path(f) {
+        Some(p) => p.groups(),
+        None => Err(vec![RuleError {
+            file: f.to_path_buf(),
+            line: None,
+            group: None,
+            rule: None,
+            reason: "no built-in pack has this file name".into(),
+        }]),
+    })
+    .await
+}
+
+/// Runs the test file `text` (reported as `path`), loading its `rule_files` with `load`.
+async fn run_test_text(
+    path: &Path,
+    text: &str,
+    load: impl Fn(&Path) -> Result<Vec<RuleGroup>, Vec<RuleError>>,
+) -> Result<(), Vec<String>> {
+    let file: TestFile = serde_yaml::from_str(text).map_err(|e| vec![format!("{}: {e}", path.display())])?;
     let eval_interval = dur_ms(
         file.evaluation_interval.as_deref().unwrap_or("1m"),
         "evaluation_interval",
@@ -125,8 +150,7 @@ pub async fn run_test_file(path: &Path) -> Result<(), Vec<String>> {
     .map_err(|e| vec![e])?;
     let mut groups = Vec::new();
     for f in &file.rule_files {
-        let p = base.join(f);
-        match load_file(&p) {
+        match load(f) {
             Ok(g) => groups.extend(g),
             Err(errors) => return Err(errors.iter().map(ToString::to_string).collect()),
         }

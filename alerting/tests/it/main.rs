@@ -3,8 +3,10 @@
 //! `didban_testkit::smtp`.
 
 mod alertmanager_forward;
+mod builtin_packs;
 mod email_smtp;
 mod email_tls;
 mod receivers;
 mod rule_packs;
+mod security_logs;
 mod webhook_v4;

@@ -1,5 +1,6 @@
 //! `didban check rules` and `didban test rules` behave like promtool's: a report per file,
-//! every problem as FILE:LINE: reason, exit code 1 on any failure.
+//! every problem as FILE:LINE: reason, exit code 1 on any failure; with no file they cover the
+//! built-in packs, which the real server runs and reloads with changed pack settings.
 
 use std::process::Command;
 
@@ -70,4 +71,86 @@ fn test_rules_runs_the_shipped_pack_tests() {
     let (code, out, _) = didban(&["test", "rules", t.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("alert Down: expected firing"), "{out}");
+}
+
+#[test]
+fn check_rules_without_files_checks_the_built_in_packs() {
+    let (code, out, err) = didban(&["check", "rules"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for pack in ["host", "postgres", "redis", "security", "probes", "didban"] {
+        assert!(
+            out.contains(&format!("Checking <builtin>/{pack}.yaml\n  SUCCESS")),
+            "{out}"
+        );
+    }
+}
+
+/// The real server evaluates the built-in packs with no rule file, shows their origin, and
+/// a reload applies changed pack settings from the `--config` file (a bad one is refused
+/// and the running rules kept).
+#[test]
+fn the_server_runs_the_packs_and_a_reload_applies_pack_settings() {
+    use crate::process::{Didban, BIN};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("didban.toml");
+    let base = "[host_metrics]\nenabled = false\n[alerting]\n";
+    std::fs::write(&config, base).unwrap();
+    let config_arg = config.display().to_string();
+    let server = Didban::start(BIN, &dir.path().join("data"), &["--config", &config_arg]);
+    let client = reqwest::blocking::Client::new();
+    let groups = || -> Vec<(String, String, Vec<String>)> {
+        let body: serde_json::Value = client
+            .get(server.url("/api/v1/rules"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let mut out = Vec::new();
+        for g in body["data"]["groups"].as_array().unwrap() {
+            let rules = g["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["name"].as_str().unwrap().to_string())
+                .collect();
+            out.push((
+                g["name"].as_str().unwrap().to_string(),
+                g["origin"].as_str().unwrap().to_string(),
+                rules,
+            ));
+        }
+        out
+    };
+    // The engine loads its rules once the server is up.
+    let before =
+        didban_testkit::wait::until("the packs are loaded", std::time::Duration::from_secs(30), || {
+            let g = groups();
+            if g.iter().any(|g| g.0 == "didban-redis") {
+                Ok(g)
+            } else {
+                Err(format!("{g:?}"))
+            }
+        });
+    let redis = before.iter().find(|g| g.0 == "didban-redis").unwrap();
+    assert_eq!(redis.1, "pack:redis");
+    assert!(redis.2.contains(&"RedisHitRatioLow".to_string()));
+    assert!(before.iter().any(|g| g.1 == "pack:serverless"));
+
+    std::fs::write(
+        &config,
+        format!("{base}disabled_packs = [\"serverless\"]\ndisabled_rules = [\"RedisHitRatioLow\"]\n"),
+    )
+    .unwrap();
+    let r = client.post(server.url("/-/reload")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let after = groups();
+    assert!(after.iter().all(|g| g.1 != "pack:serverless"), "{after:?}");
+    let redis = after.iter().find(|g| g.0 == "didban-redis").unwrap();
+    assert!(!redis.2.contains(&"RedisHitRatioLow".to_string()));
+
+    std::fs::write(&config, format!("{base}disabled_packs = [\"nope\"]\n")).unwrap();
+    let r = client.post(server.url("/-/reload")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 500);
+    assert!(r.text().unwrap().contains("no pack is called \"nope\""));
+    assert_eq!(groups(), after);
 }

@@ -85,6 +85,7 @@ fn rule_fires_webhook_once_across_a_restart() {
             r#"
 [alerting]
 rules_dir = "{}"
+packs_enabled = false
 external_labels = {{ cluster = "test" }}
 [alerting.route]
 receiver = "ops"
@@ -194,7 +195,7 @@ groups:
     std::fs::write(
         &config,
         format!(
-            "[logs]\ncommit_interval = \"200ms\"\n[host_metrics]\nenabled = false\n[alerting]\nrules_dir = \"{}\"\n",
+            "[logs]\ncommit_interval = \"200ms\"\n[host_metrics]\nenabled = false\n[alerting]\nrules_dir = \"{}\"\npacks_enabled = false\n",
             rules_dir.display()
         ),
     )
@@ -307,7 +308,7 @@ groups:
     std::fs::write(
         &config,
         format!(
-            "[logs]\ncommit_interval = \"200ms\"\n[host_metrics]\nenabled = false\n[alerting]\nrules_dir = \"{}\"\n",
+            "[logs]\ncommit_interval = \"200ms\"\n[host_metrics]\nenabled = false\n[alerting]\nrules_dir = \"{}\"\npacks_enabled = false\n",
             rules_dir.display()
         ),
     )

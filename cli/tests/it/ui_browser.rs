@@ -135,7 +135,7 @@ fn ui_pages_render_in_headless_chromium() {
     std::fs::write(
         &config,
         format!(
-            "[host_metrics]\ninterval = \"1s\"\n[logs]\ncommit_interval = \"200ms\"\n[alerting]\nrules_dir = {:?}\n",
+            "[host_metrics]\ninterval = \"1s\"\n[logs]\ncommit_interval = \"200ms\"\n[alerting]\nrules_dir = {:?}\npacks_enabled = false\n",
             dir.path().join("rules")
         ),
     )

@@ -51,6 +51,9 @@ pub struct Config {
     pub listen: ListenConfig,
     /// `[tls]`: certificate files for the listeners.
     pub tls: TlsConfig,
+    /// The TOML file this was read from ([`Config::load`]), re-read by reloads of the
+    /// alert engine (SIGHUP, `POST /-/reload`) for its `[alerting]` rule settings.
+    pub source: Option<PathBuf>,
 }
 
 /// `[ui]`: the web UI.
@@ -177,6 +180,7 @@ impl Default for Config {
             ui: UiConfig::default(),
             listen: ListenConfig::default(),
             tls: TlsConfig::default(),
+            source: None,
         };
         c.apply_memory_budgets();
         c
@@ -243,7 +247,9 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config file {}", path.display()))?;
-        Config::from_toml(&text).with_context(|| format!("in config file {}", path.display()))
+        let mut c = Config::from_toml(&text).with_context(|| format!("in config file {}", path.display()))?;
+        c.source = Some(path.to_path_buf());
+        Ok(c)
     }
 
     /// Parses TOML text over the defaults.

@@ -171,7 +171,10 @@ async fn fixture(with_alerting: bool) -> Fixture {
         std::fs::write(dir.path().join("rules/checkout.yaml"), RULES).unwrap();
         let storage: Arc<dyn RuleStorage> = db.clone();
         let a = Alerting::new(
-            &AlertingSettings::default(),
+            &AlertingSettings {
+                packs_enabled: Some(false),
+                ..AlertingSettings::default()
+            },
             dir.path(),
             "http://didban.test",
             storage,
@@ -394,6 +397,9 @@ async fn alerts_page_shows_firing_rule_and_silences_round_trip() {
         "{html}"
     );
     assert!(html.contains("job:up:sum"));
+    // Each rule's origin: this test's rule file.
+    assert!(html.contains(r#"<th scope="col">Origin</th>"#), "{html}");
+    assert!(html.contains("<code>file:"), "{html}");
     assert!(html.contains("checkout is down"));
     no_raw_xss(&html);
     assert!(

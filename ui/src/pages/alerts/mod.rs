@@ -56,6 +56,8 @@ struct RuleView {
 struct GroupView {
     name: String,
     file: String,
+    /// `pack:<name>`, `file:<path>` or `config:<key>`.
+    origin: String,
     interval_secs: f64,
     rules: Vec<RuleView>,
 }
@@ -121,6 +123,7 @@ async fn snapshot(a: &Alerting, now: i64) -> Snapshot {
         groups.push(GroupView {
             name: g.group.name.clone(),
             file: g.group.file.clone(),
+            origin: g.group.origin.clone(),
             interval_secs: g.interval.as_secs_f64(),
             rules,
         });
@@ -248,6 +251,7 @@ fn rules_section(groups: &[GroupView]) -> impl IntoView {
                 .rules
                 .iter()
                 .map(|r| {
+                    let origin = g.origin.clone();
                     let state = r.state.unwrap_or("—");
                     let last = r.last_eval_ms.map(pagefmt::time_ms).unwrap_or_else(|| "never".into());
                     let err = r.last_error.clone().map(|e| view! { <p class="error">{e}</p> });
@@ -255,6 +259,7 @@ fn rules_section(groups: &[GroupView]) -> impl IntoView {
                         <tr class=format!("rule health-{}", r.health)>
                             <th scope="row">{r.name.clone()}<br/><code class="expr">{r.expr.clone()}</code>{err}</th>
                             <td>{r.kind}</td>
+                            <td class="origin"><code>{origin}</code></td>
                             <td><span class=format!("state state-{state}")>{state}</span></td>
                             <td><span class=format!("health health-{}", r.health)>{r.health}</span></td>
                             <td>{last}</td>
@@ -266,7 +271,7 @@ fn rules_section(groups: &[GroupView]) -> impl IntoView {
             view! {
                 <h3>{g.name.clone()}" "<small class="muted">{format!("{} · every {}", g.file, pagefmt::duration_secs(g.interval_secs))}</small></h3>
                 <table class="rules-table">
-                    <thead><tr><th scope="col">"Rule"</th><th scope="col">"Type"</th><th scope="col">"State"</th>
+                    <thead><tr><th scope="col">"Rule"</th><th scope="col">"Type"</th><th scope="col">"Origin"</th><th scope="col">"State"</th>
                         <th scope="col">"Health"</th><th scope="col">"Last evaluation (UTC)"</th><th scope="col">"Took"</th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
