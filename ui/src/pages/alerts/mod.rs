@@ -183,7 +183,7 @@ async fn alerts_page(State(ctx): State<UiContext>, viewer: Viewer, Query(notice)
             {alerts_section(&snap.alerts)}
             {rules_section(&snap.groups)}
             {silences_section(&snap.silences, &viewer, now)}
-            {history_section(&snap.history)}
+            {receivers::history_section(&snap.history)}
         }
     });
     (StatusCode::OK, Html(html)).into_response()
@@ -333,47 +333,6 @@ fn silences_section(list: &[Silence], viewer: &Viewer, now: i64) -> impl IntoVie
                 <thead><tr><th scope="col">"State"</th><th scope="col">"Matchers"</th><th scope="col">"Author"</th>
                     <th scope="col">"Comment"</th><th scope="col">"Starts (UTC)"</th><th scope="col">"Ends (UTC)"</th>
                     <th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
-                <tbody>{rows}</tbody>
-            </table>
-            })}
-        </section>
-    }
-}
-
-fn history_section(items: &[HistoryItem]) -> impl IntoView {
-    let empty = items
-        .is_empty()
-        .then(|| view! { <p class="empty">"No notifications sent yet."</p> });
-    let has = empty.is_none();
-    let rows = items
-        .iter()
-        .map(|h| {
-            let outcome = if h.ok {
-                "delivered".to_string()
-            } else {
-                format!("failed: {}", h.error.clone().unwrap_or_default())
-            };
-            let class = if h.ok { "ok" } else { "err" };
-            view! {
-                <tr>
-                    <td>{pagefmt::time_ms(h.at_ms)}</td>
-                    <td>{format!("{} ({})", h.receiver, h.integration)}</td>
-                    <td><code>{h.group_key.clone()}</code></td>
-                    <td>{h.status.clone()}</td>
-                    <td class="num">{format!("{} firing, {} resolved", h.firing, h.resolved)}</td>
-                    <td class=class>{outcome}{format!(" ({} attempts)", h.attempts)}</td>
-                </tr>
-            }
-        })
-        .collect_view();
-    view! {
-        <section id="notifications" aria-labelledby="notifications-h">
-            <h2 id="notifications-h">"Notification history"</h2>
-            {empty}
-            {has.then(|| view! {
-            <table class="history-table">
-                <thead><tr><th scope="col">"Time (UTC)"</th><th scope="col">"Receiver"</th><th scope="col">"Group"</th>
-                    <th scope="col">"Status"</th><th scope="col">"Alerts"</th><th scope="col">"Outcome"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
             })}

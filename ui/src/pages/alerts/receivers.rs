@@ -219,7 +219,10 @@ fn receivers_section(list: &[ReceiverView], viewer: &Viewer) -> impl IntoView {
     }
 }
 
-fn history_section(items: &[HistoryItem]) -> impl IntoView {
+/// The notification history table (newest first): each delivery with its alerts, outcome and
+/// every attempt, so retries stay visible after a later success. Shown on the Alerts and
+/// Receivers pages.
+pub(super) fn history_section(items: &[HistoryItem]) -> impl IntoView {
     let empty = items
         .is_empty()
         .then(|| view! { <p class="empty">"No notifications sent yet."</p> });
