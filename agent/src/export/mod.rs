@@ -10,6 +10,7 @@
 pub mod buffer;
 pub mod encode;
 pub mod otlp;
+pub mod raw_grpc;
 pub mod reason;
 pub mod retry;
 pub mod self_metrics;

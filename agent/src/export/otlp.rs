@@ -4,22 +4,16 @@
 
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::config::{ExportConfig, Protocol};
 use crate::error::ExportError;
+use crate::export::raw_grpc::RawCodec;
 use crate::export::reason::Reason;
 use crate::export::retry::{grpc_retry_after, parse_retry_after, SendFailure};
 
@@ -178,14 +172,6 @@ impl Transport {
     }
 }
 
-fn undecodable(e: prost::DecodeError) -> SendFailure {
-    SendFailure {
-        reason: Reason::Undecodable,
-        retry_after: None,
-        message: format!("buffered record does not decode: {e}"),
-    }
-}
-
 fn grpc_failure(status: tonic::Status) -> SendFailure {
     let retry_after = grpc_retry_after(&status);
     SendFailure {
@@ -210,46 +196,55 @@ async fn send_grpc(
     signal: Signal,
     payload: &[u8],
 ) -> Result<Accepted, SendFailure> {
-    const MAX: usize = 16 * 1024 * 1024;
-    let gz = tonic::codec::CompressionEncoding::Gzip;
+    // The buffered bytes go out as they are (see `raw_grpc`): a record that does not decode
+    // is refused by the collector as invalid and dropped, as a local decode failure was.
+    let body = bytes::Bytes::copy_from_slice(payload);
     match signal {
         Signal::Metrics => {
-            let message = ExportMetricsServiceRequest::decode(payload).map_err(undecodable)?;
-            let mut client = MetricsServiceClient::new(channel).max_decoding_message_size(MAX);
-            if gzip {
-                client = client.send_compressed(gz);
-            }
-            let response = client
-                .export(request(message, auth))
-                .await
-                .map_err(grpc_failure)?;
-            Ok(metrics_accepted(response.into_inner()))
+            let path = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+            let response: ExportMetricsServiceResponse = unary(channel, gzip, auth, path, body).await?;
+            Ok(metrics_accepted(response))
         }
         Signal::Traces => {
-            let message = ExportTraceServiceRequest::decode(payload).map_err(undecodable)?;
-            let mut client = TraceServiceClient::new(channel).max_decoding_message_size(MAX);
-            if gzip {
-                client = client.send_compressed(gz);
-            }
-            let response = client
-                .export(request(message, auth))
-                .await
-                .map_err(grpc_failure)?;
-            Ok(traces_accepted(response.into_inner()))
+            let path = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+            let response: ExportTraceServiceResponse = unary(channel, gzip, auth, path, body).await?;
+            Ok(traces_accepted(response))
         }
         Signal::Logs => {
-            let message = ExportLogsServiceRequest::decode(payload).map_err(undecodable)?;
-            let mut client = LogsServiceClient::new(channel).max_decoding_message_size(MAX);
-            if gzip {
-                client = client.send_compressed(gz);
-            }
-            let response = client
-                .export(request(message, auth))
-                .await
-                .map_err(grpc_failure)?;
-            Ok(logs_accepted(response.into_inner()))
+            let path = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+            let response: ExportLogsServiceResponse = unary(channel, gzip, auth, path, body).await?;
+            Ok(logs_accepted(response))
         }
     }
+}
+
+/// One unary OTLP export call with an already-encoded request body.
+async fn unary<M: prost::Message + Default + Send + Sync + 'static>(
+    channel: Channel,
+    gzip: bool,
+    auth: Option<&MetadataValue<Ascii>>,
+    path: &'static str,
+    body: bytes::Bytes,
+) -> Result<M, SendFailure> {
+    const MAX: usize = 16 * 1024 * 1024;
+    let mut client = tonic::client::Grpc::new(channel).max_decoding_message_size(MAX);
+    if gzip {
+        client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    }
+    client.ready().await.map_err(|e| SendFailure {
+        reason: Reason::Unavailable,
+        retry_after: None,
+        message: format!("gRPC channel not ready: {e}"),
+    })?;
+    let response = client
+        .unary(
+            request(body, auth),
+            tonic::codegen::http::uri::PathAndQuery::from_static(path),
+            RawCodec::<M>::default(),
+        )
+        .await
+        .map_err(grpc_failure)?;
+    Ok(response.into_inner())
 }
 
 fn metrics_accepted(r: ExportMetricsServiceResponse) -> Accepted {
