@@ -2,7 +2,8 @@
 //!
 //! Records (encoded OTLP requests) are appended to segment files `<id>.seg` under the buffer
 //! directory, each framed as `len: u32 LE | crc32(payload): u32 LE | payload` after an 8-byte
-//! segment header. Every append is fsynced before it returns. A record leaves the buffer only
+//! segment header. Every append is fsynced before it returns (a batch of records once, after
+//! its last one). A record leaves the buffer only
 //! through [`DiskBuffer::ack`], called once the collector accepted it; the acknowledged position
 //! is persisted in the file `ack` (written to a temporary file, fsynced, renamed), so a restarted
 //! agent resumes exactly after the last acknowledged record. When the files pass `max_bytes`, the
@@ -151,6 +152,34 @@ impl DiskBuffer {
 
     /// Appends one record and fsyncs it; then enforces the size bound.
     pub fn append(&mut self, payload: &[u8]) -> Result<(), BufferError> {
+        self.append_all(&[payload])
+    }
+
+    /// Appends records and fsyncs once after the last one (issue 12: a log round's requests
+    /// used to cost one fsync each). When this returns `Ok`, every record is on disk; on an
+    /// error some of them may be buffered (and sent), so a caller that retries may send
+    /// those twice — never lose them.
+    pub fn append_all(&mut self, payloads: &[&[u8]]) -> Result<(), BufferError> {
+        for payload in payloads {
+            self.write_frame(payload)?;
+        }
+        let Some(w) = self.writer.as_mut() else {
+            return Ok(());
+        };
+        if let Err(e) = w.sync_data() {
+            let path = self
+                .segments
+                .back()
+                .map(|s| self.segment_path(s.id))
+                .unwrap_or_else(|| self.dir.clone());
+            self.writer = None;
+            return Err(io_err(&path, e));
+        }
+        Ok(())
+    }
+
+    /// Writes one frame (not yet fsynced), then enforces the size bound.
+    fn write_frame(&mut self, payload: &[u8]) -> Result<(), BufferError> {
         if payload.len() > MAX_RECORD_BYTES {
             return Err(BufferError::TooLarge(payload.len()));
         }
@@ -174,8 +203,7 @@ impl DiskBuffer {
         frame.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
         frame.extend_from_slice(payload);
         if let Some(w) = self.writer.as_mut() {
-            let written = w.write_all(&frame).and_then(|()| w.sync_data());
-            if let Err(e) = written {
+            if let Err(e) = w.write_all(&frame) {
                 // Disk full or I/O error: forget the partial frame so the next append starts
                 // at the last good offset (the writer is reopened there).
                 let _ = w.set_len(offset);

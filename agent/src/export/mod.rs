@@ -66,19 +66,32 @@ impl OtlpSink {
     /// `export.batch_max_bytes` when it is bigger — and returns once it is fsynced, so a caller
     /// may acknowledge its own sender afterwards.
     pub async fn send(&self, signal: Signal, request: Vec<u8>) -> Result<(), BufferError> {
+        self.send_all(signal, vec![request]).await
+    }
+
+    /// [`OtlpSink::send`] for several requests, fsynced once after the last: what a caller
+    /// has ready at once costs one fsync, not one per request.
+    pub async fn send_all(&self, signal: Signal, requests: Vec<Vec<u8>>) -> Result<(), BufferError> {
         let shared = self.shared.clone();
         let result = tokio::task::spawn_blocking(move || {
             let max = shared.max_request_bytes;
-            let pieces = if request.len() > max {
-                split::fit(signal, request, max)
-            } else {
-                vec![request]
-            };
-            let mut buffer = shared.lock();
-            for piece in pieces {
-                buffer.append(&tagged(signal, &piece))?;
+            let mut pieces = Vec::with_capacity(requests.len());
+            for request in requests {
+                if request.len() > max {
+                    pieces.extend(split::fit(signal, request, max));
+                } else {
+                    pieces.push(request);
+                }
             }
-            Ok(())
+            let mut records = Vec::with_capacity(pieces.len());
+            for piece in &pieces {
+                records.push(tagged(signal, piece));
+            }
+            let mut refs = Vec::with_capacity(records.len());
+            for r in &records {
+                refs.push(r.as_slice());
+            }
+            shared.lock().append_all(&refs)
         })
         .await;
         match result {

@@ -285,11 +285,14 @@ impl Section {
         more
     }
 
+    /// Encodes `records` as requests of at most [`RECORDS_PER_REQUEST`] and buffers them
+    /// together (one fsync); false when they could not be stored.
     async fn ship(&self, records: Vec<LogRecord>) -> bool {
         let scope = InstrumentationScope {
             name: "didban-agent/logs".to_string(),
             ..Default::default()
         };
+        let mut requests = Vec::new();
         let mut rest = records;
         while !rest.is_empty() {
             let tail = rest.split_off(rest.len().min(RECORDS_PER_REQUEST));
@@ -304,11 +307,12 @@ impl Section {
                     ..Default::default()
                 }],
             };
-            if let Err(e) = self.sink.send(Signal::Logs, request.encode_to_vec()).await {
-                tracing::error!(error = %e, "log records could not be buffered; will read them again");
-                return false;
-            }
+            requests.push(request.encode_to_vec());
             rest = tail;
+        }
+        if let Err(e) = self.sink.send_all(Signal::Logs, requests).await {
+            tracing::error!(error = %e, "log records could not be buffered; will read them again");
+            return false;
         }
         true
     }
