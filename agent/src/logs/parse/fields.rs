@@ -77,15 +77,34 @@ pub fn json_value(v: &serde_json::Value) -> AnyValue {
     AnyValue { value: Some(value) }
 }
 
+/// Level names and their OTLP severity numbers, matched without regard to case.
+const LEVELS: &[(&str, i32)] = &[
+    ("trace", 1),
+    ("debug", 5),
+    ("info", 9),
+    ("information", 9),
+    ("informational", 9),
+    ("notice", 9),
+    ("warn", 13),
+    ("warning", 13),
+    ("error", 17),
+    ("err", 17),
+    ("fatal", 21),
+    ("critical", 21),
+    ("crit", 21),
+    ("panic", 21),
+    ("alert", 21),
+    ("emerg", 21),
+    ("emergency", 21),
+];
+
 /// OTLP severity number for a level name (`warn` → 13); 0 for a word that is not a level.
+/// Called for every word at the head of every plain-text line, so it does not allocate.
 pub fn severity_number(level: &str) -> i32 {
-    match level.to_ascii_lowercase().as_str() {
-        "trace" => 1,
-        "debug" => 5,
-        "info" | "information" | "informational" | "notice" => 9,
-        "warn" | "warning" => 13,
-        "error" | "err" => 17,
-        "fatal" | "critical" | "crit" | "panic" | "alert" | "emerg" | "emergency" => 21,
-        _ => 0,
+    for (name, number) in LEVELS {
+        if level.len() == name.len() && level.eq_ignore_ascii_case(name) {
+            return *number;
+        }
     }
+    0
 }

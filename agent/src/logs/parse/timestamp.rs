@@ -12,17 +12,6 @@ use regex::Regex;
 /// How far into the line a timestamp is looked for.
 const HEAD_BYTES: usize = 80;
 
-static ISO: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(
-        r"(\d{4})[-/](\d{2})[-/](\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(?: ?(Z|UTC|GMT|[+-]\d{2}:?\d{2})\b)?",
-    )
-    .ok()
-});
-
-static CLF: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"\[(\d{2})/([A-Z][a-z]{2})/(\d{4})[: ](\d{2}):(\d{2}):(\d{2})(?: ([+-]\d{4}))?\]").ok()
-});
-
 static SYSLOG: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"^(?:<\d{1,3}>)?([A-Z][a-z]{2}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2})\b").ok());
 
@@ -129,19 +118,125 @@ fn with_zone(naive: &NaiveDateTime, zone: Option<&str>) -> Option<u64> {
     }
 }
 
+/// Whether the byte at `i` is an ASCII digit.
+fn digit(b: &[u8], i: usize) -> bool {
+    b.get(i).is_some_and(u8::is_ascii_digit)
+}
+
+/// The number written by the ASCII digits `b[from..to]` (the caller checked they are digits).
+fn digits(b: &[u8], from: usize, to: usize) -> u32 {
+    let mut n = 0;
+    for i in from..to {
+        n = n * 10 + u32::from(b.get(i).copied().unwrap_or(b'0') - b'0');
+    }
+    n
+}
+
+/// Whether a regex `\b` holds before `head[i..]` after a word character: `i` is the end or
+/// starts a character that is not a word character.
+fn word_ends(head: &str, i: usize) -> bool {
+    match head.get(i..).and_then(|rest| rest.chars().next()) {
+        Some(c) => !(c.is_alphanumeric() || c == '_'),
+        None => true,
+    }
+}
+
+/// The zone written at `head[i..]`: `Z`, `UTC`, `GMT`, `+hh:mm` or `+hhmm`, ending a word.
+fn zone_at(head: &str, i: usize) -> Option<&str> {
+    let b = head.as_bytes();
+    let mut candidates = [0usize; 2];
+    match b.get(i)? {
+        b'Z' => candidates[0] = 1,
+        b'U' | b'G' if matches!(head.get(i..i + 3), Some("UTC" | "GMT")) => candidates[0] = 3,
+        b'+' | b'-' if digit(b, i + 1) && digit(b, i + 2) => {
+            if b.get(i + 3) == Some(&b':') && digit(b, i + 4) && digit(b, i + 5) {
+                candidates[0] = 6;
+            }
+            if digit(b, i + 3) && digit(b, i + 4) {
+                candidates[1] = 5;
+            }
+        }
+        _ => return None,
+    }
+    for len in candidates {
+        if len > 0 && word_ends(head, i + len) {
+            return head.get(i..i + len);
+        }
+    }
+    None
+}
+
+/// `(year, month, day, hour, minute, second)`, the fraction's digits and the zone.
+type IsoParts<'a> = ((i32, u32, u32, u32, u32, u32), &'a str, Option<&'a str>);
+
+/// `yyyy-mm-dd[T ]hh:mm:ss[.fraction][ zone]` (or `/` between the date's parts) at `head[i..]`:
+/// `(date-time, fraction digits, zone)`. Scanned by hand: a regex with captures on every line
+/// was the largest cost of parsing (issue 12).
+fn iso_at(head: &str, i: usize) -> Option<IsoParts<'_>> {
+    let b = head.as_bytes();
+    let layout = b"dddd-dd-dd dd:dd:dd";
+    for (k, want) in layout.iter().enumerate() {
+        let c = *b.get(i + k)?;
+        let ok = match want {
+            b'd' => c.is_ascii_digit(),
+            b'-' => c == b'-' || c == b'/',
+            b' ' => c == b'T' || c == b' ',
+            _ => c == *want,
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let year = i32::try_from(digits(b, i, i + 4)).ok()?;
+    let parts = (
+        year,
+        digits(b, i + 5, i + 7),
+        digits(b, i + 8, i + 10),
+        digits(b, i + 11, i + 13),
+        digits(b, i + 14, i + 16),
+        digits(b, i + 17, i + 19),
+    );
+    let mut p = i + layout.len();
+    let mut fraction = "";
+    if matches!(b.get(p), Some(b'.' | b',')) && digit(b, p + 1) {
+        let mut end = p + 1;
+        while end < p + 10 && digit(b, end) {
+            end += 1;
+        }
+        fraction = head.get(p + 1..end).unwrap_or_default();
+        p = end;
+    }
+    let zone = if b.get(p) == Some(&b' ') {
+        zone_at(head, p + 1)
+    } else {
+        zone_at(head, p)
+    };
+    Some((parts, fraction, zone))
+}
+
 fn iso(head: &str) -> Option<u64> {
-    let caps = ISO.as_ref()?.captures(head)?;
-    let date = NaiveDate::from_ymd_opt(number(&caps, 1)?, number(&caps, 2)?, number(&caps, 3)?)?;
+    let b = head.as_bytes();
+    let mut found = None;
+    for i in 0..b.len() {
+        if !digit(b, i) {
+            continue;
+        }
+        if let Some(f) = iso_at(head, i) {
+            found = Some(f);
+            break;
+        }
+    }
+    let ((year, month, day, hour, minute, second), fraction, zone) = found?;
+    let date = NaiveDate::from_ymd_opt(year, month, day)?;
     let mut nano = 0u32;
-    if let Some(fraction) = caps.get(7) {
-        let digits = fraction.as_str();
-        nano = digits.parse().ok()?;
-        for _ in digits.len()..9 {
+    if !fraction.is_empty() {
+        nano = fraction.parse().ok()?;
+        for _ in fraction.len()..9 {
             nano *= 10;
         }
     }
-    let naive = date.and_hms_nano_opt(number(&caps, 4)?, number(&caps, 5)?, number(&caps, 6)?, nano)?;
-    with_zone(&naive, caps.get(8).map(|m| m.as_str()))
+    let naive = date.and_hms_nano_opt(hour, minute, second, nano)?;
+    with_zone(&naive, zone)
 }
 
 fn month(name: &str) -> Option<u32> {
@@ -149,15 +244,65 @@ fn month(name: &str) -> Option<u32> {
     u32::try_from(i + 1).ok()
 }
 
+/// `[dd/Mon/yyyy:hh:mm:ss +hhmm]` (or a space after the year, or no zone) at `head[i..]`:
+/// `(year, month name, day, hour, minute, second)` and the zone.
+type ClfParts<'a> = ((u32, &'a str, u32, u32, u32, u32), Option<&'a str>);
+
+fn clf_at(head: &str, i: usize) -> Option<ClfParts<'_>> {
+    let b = head.as_bytes();
+    let layout = b"[dd/Mmm/dddd:dd:dd:dd";
+    for (k, want) in layout.iter().enumerate() {
+        let c = *b.get(i + k)?;
+        let ok = match want {
+            b'd' => c.is_ascii_digit(),
+            b'M' => c.is_ascii_uppercase(),
+            b'm' => c.is_ascii_lowercase(),
+            b':' if k == 12 => c == b':' || c == b' ',
+            _ => c == *want,
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let mut p = i + layout.len();
+    let mut zone = None;
+    if b.get(p) == Some(&b' ')
+        && matches!(b.get(p + 1), Some(b'+' | b'-'))
+        && (p + 2..p + 6).all(|k| digit(b, k))
+    {
+        zone = head.get(p + 1..p + 6);
+        p += 6;
+    }
+    if b.get(p) != Some(&b']') {
+        return None;
+    }
+    let parts = (
+        digits(b, i + 8, i + 12),
+        head.get(i + 4..i + 7)?,
+        digits(b, i + 1, i + 3),
+        digits(b, i + 13, i + 15),
+        digits(b, i + 16, i + 18),
+        digits(b, i + 19, i + 21),
+    );
+    Some((parts, zone))
+}
+
 fn clf(head: &str) -> Option<u64> {
-    let caps = CLF.as_ref()?.captures(head)?;
-    let date = NaiveDate::from_ymd_opt(
-        number(&caps, 3)?,
-        month(caps.get(2)?.as_str())?,
-        number(&caps, 1)?,
-    )?;
-    let naive = date.and_hms_opt(number(&caps, 4)?, number(&caps, 5)?, number(&caps, 6)?)?;
-    with_zone(&naive, caps.get(7).map(|m| m.as_str()))
+    let b = head.as_bytes();
+    let mut found = None;
+    for i in 0..b.len() {
+        if b.get(i) != Some(&b'[') {
+            continue;
+        }
+        if let Some(f) = clf_at(head, i) {
+            found = Some(f);
+            break;
+        }
+    }
+    let ((year, month_name, day, hour, minute, second), zone) = found?;
+    let date = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month(month_name)?, day)?;
+    let naive = date.and_hms_opt(hour, minute, second)?;
+    with_zone(&naive, zone)
 }
 
 /// Syslog times have no year: this year, or last year when that would put the time more than

@@ -2,54 +2,138 @@
 //! `otelTraceID=…` (and the matching span ids), or a W3C `traceparent`
 //! (`00-<32 hex>-<16 hex>-<2 hex>`). All-zero ids are no ids.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
-
 /// How far into a record trace context is looked for.
 const HEAD_BYTES: usize = 8 * 1024;
 
-static TRACE_ID: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r#"(?i)(?:trace[_.-]?id|oteltraceid)["']?\s*[=:]\s*["']?([0-9a-f]{32})\b"#).ok()
-});
-static SPAN_ID: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r#"(?i)(?:span[_.-]?id|otelspanid)["']?\s*[=:]\s*["']?([0-9a-f]{16})\b"#).ok()
-});
-static TRACEPARENT: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"\b[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}\b").ok());
-
-/// `(trace id, span id)` found in `text`; each empty when absent.
+/// `(trace id, span id)` written in `text`; empty when absent. Read by hand rather than with
+/// regexes: this runs on every line, and regex captures were most of its cost (issue 12).
 pub fn find(text: &str) -> (Vec<u8>, Vec<u8>) {
     let text = head(text);
-    let mut trace = Vec::new();
-    let mut span = Vec::new();
-    if contains_ignore_case(text, b"trace") {
-        if let Some(c) = TRACE_ID.as_ref().and_then(|r| r.captures(text)) {
-            trace = c.get(1).map(|m| hex(m.as_str())).unwrap_or_default();
-        }
-    }
-    if contains_ignore_case(text, b"span") {
-        if let Some(c) = SPAN_ID.as_ref().and_then(|r| r.captures(text)) {
-            span = c.get(1).map(|m| hex(m.as_str())).unwrap_or_default();
-        }
-    }
-    if trace.is_empty() && text.contains('-') {
-        if let Some(c) = TRACEPARENT.as_ref().and_then(|r| r.captures(text)) {
-            trace = c.get(1).map(|m| hex(m.as_str())).unwrap_or_default();
+    let mut trace = keyed_id(text, b"trace", 32).map(hex).unwrap_or_default();
+    let mut span = keyed_id(text, b"span", 16).map(hex).unwrap_or_default();
+    if trace.is_empty() {
+        if let Some((t, s)) = traceparent(text) {
+            trace = hex(t);
             if span.is_empty() {
-                span = c.get(2).map(|m| hex(m.as_str())).unwrap_or_default();
+                span = hex(s);
             }
         }
     }
     (trace, span)
 }
 
-/// Whether `text` contains the lower-case ASCII `word` in any case (a cheap check before the
-/// regexes run).
-fn contains_ignore_case(text: &str, word: &[u8]) -> bool {
-    text.as_bytes()
-        .windows(word.len())
-        .any(|w| w.eq_ignore_ascii_case(word))
+/// The first `<word>[_.-]?id["']?\s*[=:]\s*["']?<len hex digits>` followed by a word
+/// boundary (any case; `otelTraceID` is covered by `TraceID`): the hex digits.
+fn keyed_id<'a>(text: &'a str, word: &[u8], len: usize) -> Option<&'a str> {
+    let b = text.as_bytes();
+    let mut from = 0;
+    while let Some(at) = find_ignore_case(b, from, word) {
+        from = at + 1;
+        let mut j = at + word.len();
+        if matches!(b.get(j), Some(b'_' | b'.' | b'-')) {
+            j += 1;
+        }
+        if !b.get(j..j + 2).is_some_and(|w| w.eq_ignore_ascii_case(b"id")) {
+            continue;
+        }
+        j += 2;
+        if matches!(b.get(j), Some(b'"' | b'\'')) {
+            j += 1;
+        }
+        j = skip_spaces(b, j);
+        if !matches!(b.get(j), Some(b'=' | b':')) {
+            continue;
+        }
+        j = skip_spaces(b, j + 1);
+        if matches!(b.get(j), Some(b'"' | b'\'')) {
+            j += 1;
+        }
+        if hex_run(b, j, len, true) && boundary_after(text, j + len) {
+            return text.get(j..j + len);
+        }
+    }
+    None
+}
+
+/// A W3C `traceparent` (`vv-<32 hex>-<16 hex>-ff`, lower-case hex between word boundaries):
+/// its trace and span ids.
+fn traceparent(text: &str) -> Option<(&str, &str)> {
+    let b = text.as_bytes();
+    for i in 2..b.len() {
+        if b.get(i) != Some(&b'-') {
+            continue;
+        }
+        let start = i - 2;
+        let fits = hex_run(b, start, 2, false)
+            && hex_run(b, i + 1, 32, false)
+            && b.get(i + 33) == Some(&b'-')
+            && hex_run(b, i + 34, 16, false)
+            && b.get(i + 50) == Some(&b'-')
+            && hex_run(b, i + 51, 2, false)
+            && boundary_before(text, start)
+            && boundary_after(text, i + 53);
+        if fits {
+            return Some((text.get(i + 1..i + 33)?, text.get(i + 34..i + 50)?));
+        }
+    }
+    None
+}
+
+/// Where `word` (lower case) next occurs in `b` at or after `from`, in any case.
+fn find_ignore_case(b: &[u8], from: usize, word: &[u8]) -> Option<usize> {
+    let first = *word.first()?;
+    let mut i = from;
+    while i + word.len() <= b.len() {
+        if b.get(i).is_some_and(|c| c.to_ascii_lowercase() == first)
+            && b.get(i..i + word.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(word))
+        {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+fn skip_spaces(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    i
+}
+
+/// Whether `b[at..at + len]` are hex digits (lower case only unless `any_case`).
+fn hex_run(b: &[u8], at: usize, len: usize, any_case: bool) -> bool {
+    let Some(run) = b.get(at..at + len) else {
+        return false;
+    };
+    for c in run {
+        let ok = c.is_ascii_digit() || (b'a'..=b'f').contains(c) || (any_case && (b'A'..=b'F').contains(c));
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// A word boundary after a word character ending at `i`.
+fn boundary_after(text: &str, i: usize) -> bool {
+    !text
+        .get(i..)
+        .and_then(|rest| rest.chars().next())
+        .is_some_and(is_word)
+}
+
+/// A word boundary before a word character starting at `i`.
+fn boundary_before(text: &str, i: usize) -> bool {
+    !text
+        .get(..i)
+        .and_then(|before| before.chars().next_back())
+        .is_some_and(is_word)
 }
 
 fn head(text: &str) -> &str {
