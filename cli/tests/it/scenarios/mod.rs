@@ -6,6 +6,7 @@
 //! "Scenario suite", keeps the measured table).
 
 mod auth_failures;
+mod cache_collapse;
 mod celery_worker_down;
 mod failed_logins;
 mod postgres_down;
@@ -46,6 +47,7 @@ fn built_in_packs_catch_each_outage_and_stay_quiet_when_idle() {
     done(task_failures::run(&stack));
     done(celery_worker_down::run(&mut stack));
     done(postgres_down::run(&stack));
+    done(cache_collapse::run(&stack));
     let ambient = stack.ambient_firing();
     rows.push(Row {
         scenario: "ambient: the machine running the suite",

@@ -124,7 +124,8 @@ impl Stack {
 
         let dir = tempfile::tempdir().unwrap();
         let smtp = Smtp::start(&dir.path().join("mail"));
-        let pg = Postgres::start();
+        // A small shared_buffers so a 40 MB table is larger than the cache (cache_collapse).
+        let pg = Postgres::start_with_options("-c shared_buffers=8MB");
         psql(&pg, "postgres", "CREATE EXTENSION pg_stat_statements");
         psql(&pg, "postgres", "CREATE DATABASE app");
         let redis = Redis::start(None);
