@@ -11,7 +11,7 @@ use tokio::sync::{watch, Mutex as AsyncMutex};
 use tokio::task::JoinHandle;
 
 use super::group::{EvalContext, GroupRuntime};
-use crate::rules::{load_sources, RuleError, RuleSources};
+use crate::rules::{load_sources, Rule, RuleError, RuleGroup, RuleSources};
 
 /// A group shared between its loop and the APIs.
 pub type SharedGroup = Arc<AsyncMutex<GroupRuntime>>;
@@ -31,6 +31,9 @@ pub struct ReloadStatus {
 pub struct RuleManager {
     sources: Mutex<RuleSources>,
     default_interval: Duration,
+    /// Factor applied to every group's interval and every rule's `for` and
+    /// `keep_firing_for` when rules are loaded (`[alerting] time_scale`; 1 = as written).
+    time_scale: Mutex<f64>,
     ctx: EvalContext,
     groups: Mutex<Vec<SharedGroup>>,
     tasks: Mutex<Vec<(watch::Sender<bool>, JoinHandle<()>)>>,
@@ -56,6 +59,7 @@ impl RuleManager {
         Arc::new(RuleManager {
             sources: Mutex::new(sources),
             default_interval,
+            time_scale: Mutex::new(1.0),
             ctx,
             groups: Mutex::new(Vec::new()),
             tasks: Mutex::new(Vec::new()),
@@ -73,6 +77,16 @@ impl RuleManager {
     /// fails keeps the old rules running but not the old sources.
     pub fn set_sources(&self, sources: RuleSources) {
         *self.sources.lock() = sources;
+    }
+
+    /// Sets the factor applied to group intervals and `for`/`keep_firing_for` durations of
+    /// every rule (packs and files alike) from the next [`RuleManager::reload`] on, so a test
+    /// or a demo runs the shipped rules faster without editing them. Values that are not
+    /// finite and positive are ignored (the settings validation refuses them first).
+    pub fn set_time_scale(&self, scale: f64) {
+        if scale.is_finite() && scale > 0.0 {
+            *self.time_scale.lock() = scale;
+        }
     }
 
     /// The evaluation context (storage, engine, notifier).
@@ -124,9 +138,14 @@ impl RuleManager {
             }
         };
         let old = self.groups();
+        let scale = *self.time_scale.lock();
+        let default_interval = scale_duration(self.default_interval, scale);
         let mut fresh: Vec<SharedGroup> = Vec::with_capacity(groups.len());
-        for g in groups {
-            let mut rt = GroupRuntime::new(g, self.default_interval);
+        for mut g in groups {
+            if scale != 1.0 {
+                scale_group(&mut g, scale);
+            }
+            let mut rt = GroupRuntime::new(g, default_interval);
             for o in &old {
                 let o = o.lock().await;
                 if o.key() == rt.key() {
@@ -224,5 +243,28 @@ async fn group_loop(group: SharedGroup, ctx: EvalContext, mut stop: watch::Recei
             g.missed_iterations += missed;
         }
         next = after;
+    }
+}
+
+/// `d` times `scale`, at least 1 ms.
+fn scale_duration(d: Duration, scale: f64) -> Duration {
+    Duration::from_secs_f64(d.as_secs_f64() * scale).max(Duration::from_millis(1))
+}
+
+/// Scales the group's own interval and each alerting rule's `for` and `keep_firing_for`
+/// (zero stays zero). Range windows in expressions are left alone: they describe the data.
+fn scale_group(g: &mut RuleGroup, scale: f64) {
+    if let Some(i) = g.interval {
+        g.interval = Some(scale_duration(i, scale));
+    }
+    for r in &mut g.rules {
+        if let Rule::Alerting(a) = r {
+            if !a.for_.is_zero() {
+                a.for_ = scale_duration(a.for_, scale);
+            }
+            if !a.keep_firing_for.is_zero() {
+                a.keep_firing_for = scale_duration(a.keep_firing_for, scale);
+            }
+        }
     }
 }

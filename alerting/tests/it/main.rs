@@ -9,4 +9,5 @@ mod email_tls;
 mod receivers;
 mod rule_packs;
 mod security_logs;
+mod time_scale;
 mod webhook_v4;

@@ -19,6 +19,7 @@ mod notify_receivers;
 mod process;
 mod prom_api;
 mod prometheus_remote_write;
+mod scenarios;
 mod sign_in_burst;
 mod tls;
 mod traces_logs_crash;
