@@ -11,9 +11,9 @@
 use std::collections::HashSet;
 
 use futures::future::BoxFuture;
-use tokio_postgres::config::Host;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
+use crate::collectors::postgres::address::instance_of as dsn_instance;
 use crate::collectors::Collector;
 use crate::config::PgbouncerConfig;
 use crate::error::CollectError;
@@ -114,19 +114,6 @@ impl Table {
     pub fn number(&self, row: &[Option<String>], column: &str) -> Option<f64> {
         let i = self.index(column)?;
         row.get(i)?.as_deref()?.trim().parse().ok()
-    }
-}
-
-/// `host:port` of a DSN (URL or `key=value`), the default port 5432 filled in; a Unix
-/// socket gives `localhost:<port>`. No user name or password.
-pub fn dsn_instance(dsn: &str) -> String {
-    let Ok(config) = dsn.parse::<tokio_postgres::Config>() else {
-        return String::new();
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    match config.get_hosts().first() {
-        Some(Host::Tcp(host)) => format!("{host}:{port}"),
-        _ => format!("localhost:{port}"),
     }
 }
 
@@ -365,6 +352,7 @@ impl Collector for PgbouncerCollector {
 mod tests {
     use super::*;
 
+    /// PgBouncer's DSN is a libpq DSN: the PostgreSQL collector's `instance` rule applies.
     #[test]
     fn instance_is_host_and_port_without_credentials() {
         assert_eq!(
