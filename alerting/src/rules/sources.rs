@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 
-use super::file::{load_file, rule_files_in, RuleError};
+use super::file::{load_dirs, load_file, rule_files_in, RuleError};
 use super::model::{RecordingRule, Rule, RuleGroup};
 use super::packs::PACKS;
 
@@ -149,28 +149,15 @@ fn threshold_group(thresholds: &BTreeMap<String, f64>, errors: &mut Vec<RuleErro
 /// Every problem of every source is returned.
 pub fn load_sources(src: &RuleSources) -> Result<Vec<RuleGroup>, Vec<RuleError>> {
     let mut errors = Vec::new();
-    let mut user = Vec::new();
-    for dir in &src.dirs {
-        let files = match rule_files_in(dir) {
-            Ok(f) => f,
-            Err(e) => {
-                errors.push(RuleError {
-                    file: dir.clone(),
-                    line: None,
-                    group: None,
-                    rule: None,
-                    reason: format!("cannot list rule directory: {e}"),
-                });
-                continue;
-            }
-        };
-        for f in files {
-            match load_file(&f) {
-                Ok(g) => user.extend(g),
-                Err(e) => errors.extend(e),
-            }
+    // The files of `rules_dir` load as they always did; their errors join the packs' and
+    // the settings' so one reload reports everything wrong at once.
+    let user = match load_dirs(&src.dirs) {
+        Ok(groups) => groups,
+        Err(e) => {
+            errors.extend(e);
+            Vec::new()
         }
-    }
+    };
     let packs = load_packs(&src.packs, &mut errors);
     let mut user_names = HashSet::new();
     for g in &user {
