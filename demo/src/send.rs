@@ -125,10 +125,10 @@ impl Sender {
                 return Err(Stopped);
             }
             let why = match self.http.get(&url).send().await {
-                Ok(r) if r.status().is_success() => {
-                    self.say_reachable();
-                    return Ok(());
-                }
+                // Ready is not yet delivered: the outage is over (and said so) only when a
+                // send succeeds, so a first send that still fails (a listener a moment behind
+                // `/-/ready`) does not report the same outage twice.
+                Ok(r) if r.status().is_success() => return Ok(()),
                 Ok(r) => format!("{url} answered {}", r.status()),
                 Err(e) => format!("{url}: {e}"),
             };
@@ -298,6 +298,12 @@ impl Sender {
                         self.say_refused(what, &message);
                     }
                     return Ok(());
+                }
+                // Back-pressure is an answer, not an outage: said once as a refusal.
+                Err(f) if f.reason == Reason::Throttled => {
+                    self.say_refused("requests (slowing down)", &f.message);
+                    let d = backoff.next_delay(f.retry_after);
+                    self.sleep(d).await?;
                 }
                 Err(f) if f.reason.fate() == Fate::Retry => {
                     self.say_unreachable(&f.message);

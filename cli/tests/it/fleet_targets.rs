@@ -4,34 +4,18 @@
 //! which server is down, and Didban refuses no sample on the way.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use crate::process::{now_ms, Didban, BIN};
 use didban_agent::config::Config;
 use didban_agent::runner::Agent;
-use didban_testkit::postgres::{pg_bin, Postgres};
+use didban_testkit::postgres::Postgres;
 use didban_testkit::rabbitmq::Rabbitmq;
 use didban_testkit::wait::until;
 use serde_json::Value;
 
 /// A debug server and agent on a busy machine: first samples can take a while.
 const WITHIN: Duration = Duration::from_secs(90);
-
-/// `psql -Atc sql` on database `db` of `pg`, trimmed.
-fn psql(pg: &Postgres, db: &str, sql: &str) -> String {
-    let out = Command::new(pg_bin().join("psql"))
-        .args(["-h", "127.0.0.1", "-p", &pg.port.to_string(), "-U", "postgres"])
-        .args(["-d", db, "-Atc", sql])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// `expr` at now as `instance → (value, agent_host)`.
 fn by_instance(server: &Didban, expr: &str) -> BTreeMap<String, (f64, String)> {
@@ -117,15 +101,15 @@ fn two_postgres_and_two_rabbitmq_on_one_agent_stay_apart() {
     let pg_a = Postgres::start_with_options("-c max_connections=50");
     let pg_b = Postgres::start();
     for pg in [&pg_a, &pg_b] {
-        psql(pg, "postgres", "CREATE DATABASE app");
-        psql(pg, "app", "CREATE TABLE t (id int)");
+        pg.psql("postgres", "CREATE DATABASE app");
+        pg.psql("app", "CREATE TABLE t (id int)");
     }
     // Same-named databases with different activity: 30 commits on A, 5 on B.
     for i in 0..30 {
-        psql(&pg_a, "app", &format!("INSERT INTO t VALUES ({i})"));
+        pg_a.psql("app", &format!("INSERT INTO t VALUES ({i})"));
     }
     for i in 0..5 {
-        psql(&pg_b, "app", &format!("INSERT INTO t VALUES ({i})"));
+        pg_b.psql("app", &format!("INSERT INTO t VALUES ({i})"));
     }
     let mq_a = Rabbitmq::start();
     let mq_b = Rabbitmq::start();
@@ -186,8 +170,8 @@ fn two_postgres_and_two_rabbitmq_on_one_agent_stay_apart() {
         "stored commits of each app database to equal its server's",
         WITHIN,
         || {
-            let a_says: f64 = psql(&pg_a, "postgres", sql).parse().unwrap();
-            let b_says: f64 = psql(&pg_b, "postgres", sql).parse().unwrap();
+            let a_says: f64 = pg_a.psql("postgres", sql).parse().unwrap();
+            let b_says: f64 = pg_b.psql("postgres", sql).parse().unwrap();
             assert!(a_says >= 30.0 && b_says >= 5.0, "{a_says} {b_says}");
             let got = by_instance(&server, expr);
             let want = BTreeMap::from([
