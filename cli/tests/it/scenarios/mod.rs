@@ -63,7 +63,7 @@ fn built_in_packs_catch_each_outage_and_stay_quiet_when_idle() {
     let ambient = stack.ambient_firing();
     rows.push(Row {
         scenario: "ambient: the machine running the suite",
-        expected: "HostHighCpu/HostMemoryLow only when true".to_string(),
+        expected: format!("{} only when true", stack::AMBIENT.join("/")),
         fired: format!("firing at the end: {ambient:?}"),
         verdict: "info",
     });

@@ -104,9 +104,15 @@ pub struct Stack {
     runtime: tokio::runtime::Runtime,
 }
 
-/// Alerts about the machine running the suite itself (a shared CI box may really be busy):
+/// Alerts about the machine running the suite itself (a shared CI box may really be busy,
+/// short of memory, or have a nearly full disk under the temp dir holding the server's data):
 /// allowed in every scenario when they are true, and listed in the table with their value.
-pub const AMBIENT: &[&str] = &["HostHighCpu", "HostMemoryLow"];
+pub const AMBIENT: &[&str] = &[
+    "HostHighCpu",
+    "HostMemoryLow",
+    "DidbanDiskSpaceLow",
+    "HostDiskAlmostFull",
+];
 
 /// Name of the Celery worker (`-n`).
 pub const WORKER: &str = "scenario@didban";
@@ -418,7 +424,7 @@ impl Stack {
             let name = a["labels"]["alertname"].as_str().unwrap_or_default();
             if AMBIENT.contains(&name) {
                 let value: f64 = a["value"].as_str().unwrap_or("NaN").parse().unwrap_or(f64::NAN);
-                out.push(format!("{name} ({value:.1})"));
+                out.push(format!("{name} ({value:.3})"));
             }
         }
         out
