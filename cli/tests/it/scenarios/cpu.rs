@@ -165,3 +165,52 @@ fn clock_ticks() -> f64 {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
+
+/// An [`Idle`] over given samples, for checking [`Idle::judge`] without a real machine.
+fn from_samples(samples: Vec<(Instant, f64)>) -> Idle {
+    Idle {
+        samples: Arc::new(Mutex::new(samples)),
+        stop: Arc::new(AtomicBool::new(true)),
+        sampler: None,
+    }
+}
+
+/// A host idle `share` of the time, with no idle time while the spike runs (40 s to 70 s);
+/// one sample a second for 120 s from `t0`.
+fn host(t0: Instant, share: f64) -> (Idle, Spike) {
+    let mut samples = Vec::new();
+    let mut idle = 0.0;
+    for s in 0..120u64 {
+        samples.push((t0 + Duration::from_secs(s), idle));
+        if !(40..70).contains(&s) {
+            idle += share;
+        }
+    }
+    let spike = Spike {
+        start: t0 + Duration::from_secs(40),
+        end: t0 + Duration::from_secs(70),
+    };
+    (from_samples(samples), spike)
+}
+
+#[test]
+fn a_spike_is_blamed_only_when_the_host_would_have_been_quiet_without_it() {
+    let t0 = Instant::now();
+    // Half idle: 20 idle s before the spike, none during it. At 60 s the window has 20 idle
+    // s (the rule reads > 90% busy), 30 without the spike: the spike made the difference.
+    let (idle, spike) = host(t0, 0.5);
+    let why = idle.judge(t0, spike, t0 + Duration::from_secs(60)).unwrap_err();
+    assert!(
+        why.starts_with("20.0 idle s/CPU in the window, 30.0 without"),
+        "{why}"
+    );
+    // At 100 s: 35 idle s, 50 without: the spike is blamed too (the rule could not be true).
+    assert!(idle.judge(t0, spike, t0 + Duration::from_secs(100)).is_err());
+    // 5% idle: 3.5 idle s at 100 s, 5 without the spike, far under 30: the host's own load.
+    let (idle, spike) = host(t0, 0.05);
+    let why = idle.judge(t0, spike, t0 + Duration::from_secs(100)).unwrap();
+    assert!(
+        why.starts_with("3.5 idle s/CPU in the window, 5.0 without"),
+        "{why}"
+    );
+}
