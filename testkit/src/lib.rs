@@ -8,7 +8,8 @@
 //! - real servers the tests talk to, each private to the test (own temp dir, reserved
 //!   ports), ready only once it answers, gone on drop: [`postgres`], [`redis`],
 //!   [`rabbitmq`], [`smtp`], [`nginx`], [`pgbouncer`]; with [`certs`] for their TLS variants;
-//! - [`python`] helper processes and the [`browser`] (Chromium + Playwright);
+//! - [`python`] helper processes, a [`gunicorn`] serving a test's WSGI app, and the
+//!   [`browser`] (Chromium + Playwright);
 //! - [`process`]: the one kill-on-drop guard for child processes;
 //! - [`wait`]: polling for a condition with a deadline that only a hang reaches;
 //! - [`tmpfs`]: a small private tmpfs that really fills up, for disk-full tests;
@@ -20,6 +21,7 @@
 pub mod browser;
 pub mod certs;
 pub mod didban;
+pub mod gunicorn;
 pub mod nginx;
 pub mod pgbouncer;
 pub mod ports;

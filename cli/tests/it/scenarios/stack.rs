@@ -1,8 +1,9 @@
 //! The shared stack of the scenario suite: real PostgreSQL (pg_stat_statements preloaded),
 //! redis-server, a real Celery worker on it, `didban serve` with the built-in packs at
-//! `time_scale = 0.1`, the agent (in-process runner) watching them and tailing an application
-//! and an nginx access log, a real SMTP server and a webhook receiver, both receivers of
-//! every alert but `Watchdog`. Plus what scenarios need to drive it and read the outcome.
+//! `time_scale = 0.1`, the `didban-agent` binary watching them and tailing an application
+//! and an nginx access log, a small HTTP app under steady traffic sending its spans, a real
+//! SMTP server and a webhook receiver, both receivers of every alert but `Watchdog`. Plus
+//! what scenarios need to drive it and read the outcome.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -14,8 +15,6 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
-use didban_agent::config::Config;
-use didban_agent::runner::Agent;
 use didban_testkit::postgres::{pg_bin, Postgres};
 use didban_testkit::process::Proc;
 use didban_testkit::redis::Redis;
@@ -24,6 +23,9 @@ use didban_testkit::wait::until;
 use parking_lot::Mutex;
 use serde_json::Value;
 
+use super::agent;
+use super::cpu::Idle;
+use super::traffic::Traffic;
 use crate::process::{Didban, BIN};
 
 /// The factor applied to every rule's interval and `for` (`[alerting] time_scale`).
@@ -91,14 +93,26 @@ pub struct Stack {
     pub dir: tempfile::TempDir,
     /// Webhook deliveries, in order.
     pub hook: Hooked,
+    /// The HTTP app and its users (normal traffic from the start).
+    pub traffic: Traffic,
+    /// The host's idle CPU time, sampled since before the server started.
+    pub idle: Idle,
+    /// When the server was ready: its host history starts here.
+    pub server_ready: Instant,
     smtp: Smtp,
-    agent: Option<Agent>,
+    agent: Proc,
     runtime: tokio::runtime::Runtime,
 }
 
-/// Alerts about the machine running the suite itself (a shared CI box may really be busy):
+/// Alerts about the machine running the suite itself (a shared CI box may really be busy,
+/// short of memory, or have a nearly full disk under the temp dir holding the server's data):
 /// allowed in every scenario when they are true, and listed in the table with their value.
-pub const AMBIENT: &[&str] = &["HostHighCpu", "HostMemoryLow"];
+pub const AMBIENT: &[&str] = &[
+    "HostHighCpu",
+    "HostMemoryLow",
+    "DidbanDiskSpaceLow",
+    "HostDiskAlmostFull",
+];
 
 /// Name of the Celery worker (`-n`).
 pub const WORKER: &str = "scenario@didban";
@@ -132,48 +146,25 @@ impl Stack {
         let config = dir.path().join("didban.toml");
         std::fs::write(&config, server_config(smtp.port, &hook_url)).unwrap();
         let config_arg = config.display().to_string();
+        let idle = Idle::start();
         let server = Didban::start(BIN, &dir.path().join("data"), &["--config", &config_arg]);
+        let server_ready = Instant::now();
 
         let logs = dir.path().join("logs");
         std::fs::create_dir_all(&logs).unwrap();
         std::fs::write(logs.join("app.log"), "").unwrap();
         std::fs::write(logs.join("access.log"), "").unwrap();
-        let agent_config = Config::parse(&format!(
-            r#"
-            [agent]
-            data_dir = "{agent_dir}"
-            hostname = "scenario-agent"
-            interval = "1s"
-            [host]
-            enabled = false
-            [export]
-            endpoint = "http://{grpc}"
-            flush_interval = "200ms"
-            [[postgres]]
-            dsn = "{dsn}"
-            [[redis]]
-            url = "redis://127.0.0.1:{redis}/0"
-            [[logs]]
-            paths = ["{logs}/app.log"]
-            service = "shop"
-            poll_interval = "200ms"
-            [[logs]]
-            paths = ["{logs}/access.log"]
-            service = "nginx"
-            format = "nginx_combined"
-            poll_interval = "200ms"
-            "#,
-            agent_dir = dir.path().join("agent").display(),
-            grpc = server.otlp_grpc,
-            dsn = pg.dsn("postgres"),
-            redis = redis.port,
-            logs = logs.display(),
-        ))
-        .unwrap();
-        let agent = {
-            let _entered = runtime.enter();
-            Agent::start(&agent_config).unwrap()
-        };
+        let agent = agent::start(
+            dir.path(),
+            &agent::Watched {
+                data_dir: &dir.path().join("agent"),
+                otlp_grpc: &server.otlp_grpc,
+                postgres_dsn: &pg.dsn("postgres"),
+                redis_port: redis.port,
+                logs: &logs,
+            },
+        );
+        let traffic = Traffic::start(&server.otlp_http, dir.path());
         let mut stack = Stack {
             pg,
             redis,
@@ -181,15 +172,35 @@ impl Stack {
             server,
             dir,
             hook,
+            traffic,
+            idle,
+            server_ready,
             smtp,
-            agent: Some(agent),
+            agent,
             runtime,
         };
         stack.start_worker();
+        stack.wait_agent();
         stack.wait_value("pg_up", 1.0);
         stack.wait_value("redis_up", 1.0);
         stack.wait_value(&format!("celery_worker_up{{hostname=\"{WORKER}\"}}"), 1.0);
         stack
+    }
+
+    /// Waits for the agent's first export (`pg_up`); panics with its log if it exits.
+    fn wait_agent(&mut self) {
+        let (agent, server, dir) = (&mut self.agent, &self.server, self.dir.path());
+        until("the agent's first PostgreSQL figures", WITHIN, || {
+            if agent.exited() {
+                panic!("didban-agent exited:\n{}", agent::log(dir));
+            }
+            let now = crate::process::now_ms() as f64 / 1000.0;
+            let body = server.query("pg_up", now);
+            match body["data"]["result"].as_array() {
+                Some(rows) if !rows.is_empty() => Ok(()),
+                _ => Err(body.to_string()),
+            }
+        });
     }
 
     /// Starts the Celery worker (`celery -A celery_app worker -E`, the agent tests' app).
@@ -413,7 +424,7 @@ impl Stack {
             let name = a["labels"]["alertname"].as_str().unwrap_or_default();
             if AMBIENT.contains(&name) {
                 let value: f64 = a["value"].as_str().unwrap_or("NaN").parse().unwrap_or(f64::NAN);
-                out.push(format!("{name} ({value:.1})"));
+                out.push(format!("{name} ({value:.3})"));
             }
         }
         out
@@ -435,10 +446,9 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        if let Some(agent) = self.agent.take() {
-            self.runtime.block_on(agent.shutdown());
-        }
-        let _ = &self.smtp;
+        // The agent (a `Proc`) and the servers are killed by their own guards; the SMTP
+        // server and the webhook's runtime live until here.
+        let _ = (&self.smtp, &self.agent, &self.runtime);
     }
 }
 
