@@ -9,14 +9,13 @@ use std::time::Instant;
 
 use didban_testkit::postgres::pg_bin;
 
-use super::stack::{psql, Row, Stack};
+use super::stack::{Row, Stack};
 
 pub fn run(stack: &Stack) -> Row {
     let since = stack.delivered().len();
-    psql(&stack.pg, "postgres", "CREATE DATABASE shop");
+    stack.pg.psql("postgres", "CREATE DATABASE shop");
     // About 40 MB: five times shared_buffers (8MB), twenty times its ring-buffer limit.
-    psql(
-        &stack.pg,
+    stack.pg.psql(
         "shop",
         "CREATE TABLE orders AS SELECT g AS id, repeat('x', 60) AS note FROM generate_series(1, 400000) g",
     );

@@ -4,12 +4,12 @@
 
 use std::time::Instant;
 
-use super::stack::{psql, Row, Stack};
+use super::stack::{Row, Stack};
 
 pub fn run(stack: &Stack) -> Row {
     let since = stack.delivered().len();
     let t0 = Instant::now();
-    psql(&stack.pg, "app", "SELECT pg_sleep(0.8)");
+    stack.pg.psql("app", "SELECT pg_sleep(0.8)");
     // The agent must have seen the statement once before the next calls, or their rate
     // would have no first sample to start from.
     stack.wait_value(
@@ -17,7 +17,7 @@ pub fn run(stack: &Stack) -> Row {
         1.0,
     );
     for _ in 0..3 {
-        psql(&stack.pg, "app", "SELECT pg_sleep(0.8)");
+        stack.pg.psql("app", "SELECT pg_sleep(0.8)");
     }
     let new = stack.wait_delivery("PostgresNewSlowQuery", "firing", since);
     let slow = stack.wait_delivery("PostgresSlowQueries", "firing", since);

@@ -140,8 +140,8 @@ impl Stack {
         let smtp = Smtp::start(&dir.path().join("mail"));
         // A small shared_buffers so a 40 MB table is larger than the cache (cache_collapse).
         let pg = Postgres::start_with_options("-c shared_buffers=8MB");
-        psql(&pg, "postgres", "CREATE EXTENSION pg_stat_statements");
-        psql(&pg, "postgres", "CREATE DATABASE app");
+        pg.psql("postgres", "CREATE EXTENSION pg_stat_statements");
+        pg.psql("postgres", "CREATE DATABASE app");
         let redis = Redis::start(None);
         let config = dir.path().join("didban.toml");
         std::fs::write(&config, server_config(smtp.port, &hook_url)).unwrap();
@@ -459,21 +459,6 @@ pub fn names(alerts: &[Value]) -> Vec<String> {
         out.push(a["labels"]["alertname"].as_str().unwrap_or_default().to_string());
     }
     out
-}
-
-/// `psql -Atc sql` on database `db`, trimmed.
-pub fn psql(pg: &Postgres, db: &str, sql: &str) -> String {
-    let out = Command::new(pg_bin().join("psql"))
-        .args(["-h", "127.0.0.1", "-p", &pg.port.to_string(), "-U", "postgres"])
-        .args(["-d", db, "-Atc", sql])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// The `Subject:` header of a mail, unfolded.
