@@ -1,6 +1,7 @@
-//! Writing a block: series are added in label order, samples stream into
-//! `samples.parquet`, and `finish` writes `series.parquet` and `meta.json`, fsyncs
-//! everything and publishes the temporary directory (`storage::block_dir`).
+//! Writing a block: series are added in label order, their rows stream into
+//! `series.parquet` and their samples into `samples.parquet` a batch at a time, and
+//! `finish` writes the footers and `meta.json`, fsyncs everything and publishes the
+//! temporary directory (`storage::block_dir`).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,11 @@ use crate::storage::BlockError;
 pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Rows buffered before they are handed to the Parquet writer.
 const BATCH_ROWS: usize = 64 * 1024;
+/// Series buffered before they are handed to the Parquet writer of `series.parquet`.
+const SERIES_BATCH_ROWS: usize = 4 * 1024;
+/// Rows per row group of `series.parquet`: the Parquet writer keeps a row group's encoded
+/// pages in memory until it is complete, so this bounds what it holds.
+pub(crate) const SERIES_ROW_GROUP_ROWS: usize = 32 * 1024;
 
 /// The Arrow schema of `samples.parquet`.
 pub(crate) fn samples_schema() -> SchemaRef {
@@ -77,19 +83,83 @@ fn series_properties() -> Result<WriterProperties, parquet::errors::ParquetError
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_column_dictionary_enabled(ColumnPath::from("series_id"), false)
         .set_column_encoding(ColumnPath::from("series_id"), Encoding::DELTA_BINARY_PACKED)
+        .set_max_row_group_row_count(Some(SERIES_ROW_GROUP_ROWS))
         .build())
 }
 
+/// One Parquet file of a block being written: its path and the writer until finished.
+struct ParquetOut {
+    path: PathBuf,
+    writer: Option<ArrowWriter<File>>,
+}
+
+impl ParquetOut {
+    fn create(path: PathBuf, schema: SchemaRef, props: WriterProperties) -> Result<ParquetOut, BlockError> {
+        let file = File::create(&path).map_err(|e| BlockError::io(&path, e))?;
+        let writer =
+            ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| BlockError::parquet(&path, e))?;
+        Ok(ParquetOut {
+            path,
+            writer: Some(writer),
+        })
+    }
+
+    fn arrow_err(&self, source: arrow::error::ArrowError) -> BlockError {
+        BlockError::Arrow {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Hands one record batch to the Parquet writer, which encodes it into the row group
+    /// in progress (flushed to the file when it reaches its row count).
+    fn write(&mut self, columns: Vec<ArrayRef>, schema: SchemaRef) -> Result<(), BlockError> {
+        let batch = RecordBatch::try_new(schema, columns).map_err(|e| self.arrow_err(e))?;
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| BlockError::corrupt(&self.path, "Parquet writer already closed"))?;
+        writer
+            .write(&batch)
+            .map_err(|e| BlockError::parquet(&self.path, e))
+    }
+
+    /// Writes the footer and fsyncs the file.
+    fn finish(&mut self) -> Result<(), BlockError> {
+        let mut writer = self
+            .writer
+            .take()
+            .ok_or_else(|| BlockError::corrupt(&self.path, "Parquet writer already closed"))?;
+        writer.finish().map_err(|e| BlockError::parquet(&self.path, e))?;
+        writer
+            .inner()
+            .sync_all()
+            .map_err(|e| BlockError::io(&self.path, e))
+    }
+}
+
 /// A block being written in a temporary directory; dropped unfinished, it leaves nothing.
+///
+/// Both files are streamed: samples leave in batches of [`BATCH_ROWS`] rows and series in
+/// batches of [`SERIES_BATCH_ROWS`], and each Parquet writer holds one row group at most, so
+/// the writer's memory does not grow with the series and samples of the block; what
+/// `meta.json` needs (counts, time range) and the last labels (for the order check) are
+/// all it keeps of what was written.
 pub(crate) struct BlockWriter {
     dir: TmpBlockDir,
-    samples_path: PathBuf,
-    samples: Option<ArrowWriter<File>>,
+    samples: ParquetOut,
     ids: Vec<u64>,
     timestamps: Vec<i64>,
     values: Vec<f64>,
-    series: Vec<BlockSeries>,
+    series_out: ParquetOut,
+    /// Series added since the last series batch was written.
+    pending: Vec<BlockSeries>,
+    /// Labels of the last series added.
+    last_labels: Option<Labels>,
+    num_series: u64,
     rows: u64,
+    min_t: i64,
+    max_t: i64,
 }
 
 impl BlockWriter {
@@ -97,22 +167,25 @@ impl BlockWriter {
     pub(crate) fn new(blocks_dir: &Path) -> Result<BlockWriter, BlockError> {
         let dir = TmpBlockDir::create(blocks_dir)?;
         let samples_path = dir.path().join("samples.parquet");
-        let mut writer = BlockWriter {
+        let props = samples_properties().map_err(|e| BlockError::parquet(&samples_path, e))?;
+        let samples = ParquetOut::create(samples_path, samples_schema(), props)?;
+        let series_path = dir.path().join("series.parquet");
+        let props = series_properties().map_err(|e| BlockError::parquet(&series_path, e))?;
+        let series_out = ParquetOut::create(series_path, series_schema(), props)?;
+        Ok(BlockWriter {
             dir,
-            samples_path: samples_path.clone(),
-            samples: None,
+            samples,
             ids: Vec::with_capacity(BATCH_ROWS),
             timestamps: Vec::with_capacity(BATCH_ROWS),
             values: Vec::with_capacity(BATCH_ROWS),
-            series: Vec::new(),
+            series_out,
+            pending: Vec::with_capacity(SERIES_BATCH_ROWS),
+            last_labels: None,
+            num_series: 0,
             rows: 0,
-        };
-        let file = File::create(&samples_path).map_err(|e| BlockError::io(&samples_path, e))?;
-        let props = samples_properties().map_err(|e| BlockError::parquet(&samples_path, e))?;
-        let arrow_writer = ArrowWriter::try_new(file, samples_schema(), Some(props))
-            .map_err(|e| BlockError::parquet(&samples_path, e))?;
-        writer.samples = Some(arrow_writer);
-        Ok(writer)
+            min_t: i64::MAX,
+            max_t: i64::MIN,
+        })
     }
 
     /// Adds one series. Series must come in ascending label order, samples sorted by
@@ -125,101 +198,93 @@ impl BlockWriter {
             samples.windows(2).all(|w| w[0].timestamp_ms < w[1].timestamp_ms),
             "samples of {labels} not sorted by timestamp without duplicates"
         );
-        if let Some(prev) = self.series.last() {
-            if prev.labels >= *labels {
+        if let Some(prev) = &self.last_labels {
+            if *prev >= *labels {
                 return Err(BlockError::corrupt(
                     self.dir.path(),
-                    format!("series {labels} added out of order after {}", prev.labels),
+                    format!("series {labels} added out of order after {prev}"),
                 ));
             }
         }
-        let series_id = self.series.len() as u64;
-        self.series.push(BlockSeries {
+        let series_id = self.num_series;
+        self.num_series += 1;
+        self.last_labels = Some(labels.clone());
+        self.min_t = self.min_t.min(first.timestamp_ms);
+        self.max_t = self.max_t.max(last.timestamp_ms);
+        self.pending.push(BlockSeries {
             labels: labels.clone(),
             first_row: self.rows,
             row_count: samples.len() as u64,
             min_t: first.timestamp_ms,
             max_t: last.timestamp_ms,
         });
+        if self.pending.len() >= SERIES_BATCH_ROWS {
+            self.flush_series()?;
+        }
         for s in samples {
             self.ids.push(series_id);
             self.timestamps.push(s.timestamp_ms);
             self.values.push(s.value);
             if self.ids.len() >= BATCH_ROWS {
-                self.flush_batch()?;
+                self.flush_samples()?;
             }
         }
         self.rows += samples.len() as u64;
         Ok(())
     }
 
-    fn flush_batch(&mut self) -> Result<(), BlockError> {
+    fn flush_samples(&mut self) -> Result<(), BlockError> {
         if self.ids.is_empty() {
             return Ok(());
         }
+        // The vectors are refilled to the same size: keep their capacity.
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(UInt64Array::from(std::mem::take(&mut self.ids))),
-            Arc::new(Int64Array::from(std::mem::take(&mut self.timestamps))),
-            Arc::new(Float64Array::from(std::mem::take(&mut self.values))),
+            Arc::new(UInt64Array::from_iter_values(self.ids.drain(..))),
+            Arc::new(Int64Array::from_iter_values(self.timestamps.drain(..))),
+            Arc::new(Float64Array::from_iter_values(self.values.drain(..))),
         ];
-        let path = &self.samples_path;
-        let batch = RecordBatch::try_new(samples_schema(), columns).map_err(|source| BlockError::Arrow {
-            path: path.clone(),
-            source,
-        })?;
-        let writer = self
-            .samples
-            .as_mut()
-            .ok_or_else(|| BlockError::corrupt(path, "samples writer already closed"))?;
-        writer.write(&batch).map_err(|e| BlockError::parquet(path, e))?;
-        Ok(())
+        self.samples.write(columns, samples_schema())
     }
 
-    /// Completes the block: writes the remaining files, fsyncs them and the directory,
-    /// and renames it to `<mint>-<maxt>-<id>`. Returns `None` (and removes the temporary
-    /// directory) when no series was added; on an error the temporary directory goes too.
+    /// Writes the pending series as one record batch of `series.parquet`.
+    fn flush_series(&mut self) -> Result<(), BlockError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let first_id = self.num_series - self.pending.len() as u64;
+        let columns = series_columns(first_id, &self.pending).map_err(|e| self.series_out.arrow_err(e))?;
+        self.pending.clear();
+        self.series_out.write(columns, series_schema())
+    }
+
+    /// Completes the block: writes the remaining rows and both footers, fsyncs everything
+    /// and the directory, and renames it to `<mint>-<maxt>-<id>`. Returns `None` (and
+    /// removes the temporary directory) when no series was added; on an error the temporary
+    /// directory goes too.
     pub(crate) fn finish(mut self, compaction: CompactionMeta) -> Result<Option<PathBuf>, BlockError> {
-        if self.series.is_empty() {
+        if self.num_series == 0 {
             return Ok(None);
         }
-        self.flush_batch()?;
-        let mut samples = self
-            .samples
-            .take()
-            .ok_or_else(|| BlockError::corrupt(&self.samples_path, "samples writer already closed"))?;
-        samples
-            .finish()
-            .map_err(|e| BlockError::parquet(&self.samples_path, e))?;
-        samples
-            .inner()
-            .sync_all()
-            .map_err(|e| BlockError::io(&self.samples_path, e))?;
-
-        let series_path = self.dir.path().join("series.parquet");
-        write_series(&series_path, &self.series)?;
-
-        let mut min_t = i64::MAX;
-        let mut max_t = i64::MIN;
-        for s in &self.series {
-            min_t = min_t.min(s.min_t);
-            max_t = max_t.max(s.max_t);
-        }
+        self.flush_samples()?;
+        self.samples.finish()?;
+        self.flush_series()?;
+        self.series_out.finish()?;
         let meta = BlockMeta {
             format_version: BLOCK_FORMAT_VERSION,
             id: self.dir.id().to_string(),
-            min_time_ms: min_t,
-            max_time_ms: max_t,
-            series: self.series.len() as u64,
+            min_time_ms: self.min_t,
+            max_time_ms: self.max_t,
+            series: self.num_series,
             samples: self.rows,
             compaction,
         };
         self.dir.write_meta(&meta)?;
-        Ok(Some(self.dir.publish(min_t, max_t)?))
+        Ok(Some(self.dir.publish(self.min_t, self.max_t)?))
     }
 }
 
-/// Writes `series.parquet`: one row per series in id order.
-fn write_series(path: &Path, series: &[BlockSeries]) -> Result<(), BlockError> {
+/// The columns of `series.parquet` for `series`, whose first one has id `first_id`.
+fn series_columns(first_id: u64, series: &[BlockSeries]) -> Result<Vec<ArrayRef>, arrow::error::ArrowError> {
     let mut ids = Vec::with_capacity(series.len());
     let mut names = Vec::with_capacity(series.len());
     let mut label_counts = Vec::with_capacity(series.len());
@@ -229,8 +294,8 @@ fn write_series(path: &Path, series: &[BlockSeries]) -> Result<(), BlockError> {
     let mut row_counts = Vec::with_capacity(series.len());
     let mut min_ts = Vec::with_capacity(series.len());
     let mut max_ts = Vec::with_capacity(series.len());
-    for (i, s) in series.iter().enumerate() {
-        ids.push(i as u64);
+    for (id, s) in (first_id..).zip(series) {
+        ids.push(id);
         names.push(s.labels.get(METRIC_NAME_LABEL).unwrap_or_default());
         label_counts.push(s.labels.len());
         for l in s.labels.iter() {
@@ -242,10 +307,6 @@ fn write_series(path: &Path, series: &[BlockSeries]) -> Result<(), BlockError> {
         min_ts.push(s.min_t);
         max_ts.push(s.max_t);
     }
-    let arrow_err = |source| BlockError::Arrow {
-        path: path.to_path_buf(),
-        source,
-    };
     let pairs = StructArray::try_new(
         label_struct_fields(),
         vec![
@@ -253,16 +314,14 @@ fn write_series(path: &Path, series: &[BlockSeries]) -> Result<(), BlockError> {
             Arc::new(StringArray::from(label_values)) as ArrayRef,
         ],
         None,
-    )
-    .map_err(arrow_err)?;
+    )?;
     let labels = ListArray::try_new(
         label_item_field(),
         OffsetBuffer::from_lengths(label_counts),
         Arc::new(pairs),
         None,
-    )
-    .map_err(arrow_err)?;
-    let columns: Vec<ArrayRef> = vec![
+    )?;
+    Ok(vec![
         Arc::new(UInt64Array::from(ids)),
         Arc::new(StringArray::from(names)),
         Arc::new(labels),
@@ -270,13 +329,5 @@ fn write_series(path: &Path, series: &[BlockSeries]) -> Result<(), BlockError> {
         Arc::new(UInt64Array::from(row_counts)),
         Arc::new(Int64Array::from(min_ts)),
         Arc::new(Int64Array::from(max_ts)),
-    ];
-    let batch = RecordBatch::try_new(series_schema(), columns).map_err(arrow_err)?;
-    let file = File::create(path).map_err(|e| BlockError::io(path, e))?;
-    let props = series_properties().map_err(|e| BlockError::parquet(path, e))?;
-    let mut writer =
-        ArrowWriter::try_new(file, series_schema(), Some(props)).map_err(|e| BlockError::parquet(path, e))?;
-    writer.write(&batch).map_err(|e| BlockError::parquet(path, e))?;
-    writer.finish().map_err(|e| BlockError::parquet(path, e))?;
-    writer.inner().sync_all().map_err(|e| BlockError::io(path, e))
+    ])
 }

@@ -4,17 +4,33 @@
 //! block; a source block is deleted only after the block replacing it is durable.
 
 use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{millis, Db, Frozen};
-use crate::metrics::block::{compact, Block, BlockWriter, CompactionMeta};
+use crate::metrics::block::{compact, Block, BlockError, BlockWriter, CompactionMeta};
 use crate::metrics::head::memory::SeriesGate;
 use crate::metrics::head::Head;
 use crate::storage::AppendError;
 
 /// Most compaction rounds one `maintain` call runs.
 const MAX_COMPACTION_ROUNDS: usize = 8;
+
+/// Writes the series of `head` with samples as a level-1 block under `blocks_dir` and
+/// returns its directory (`None` for a head without samples). Besides the block writer's
+/// batches it holds one reference per series (the label order), so the memory it needs
+/// is a small fraction of the head's own.
+pub(crate) fn write_head(head: &Head, blocks_dir: &Path) -> Result<Option<PathBuf>, BlockError> {
+    let mut writer = BlockWriter::new(blocks_dir)?;
+    for series in head.sorted_series() {
+        writer.add_series(&series.labels, &series.samples)?;
+    }
+    writer.finish(CompactionMeta {
+        level: 1,
+        sources: Vec::new(),
+    })
+}
 
 impl Db {
     /// Bytes the live head and the heads waiting to be written hold together.
@@ -135,22 +151,21 @@ impl Db {
             "cut head"
         );
         let old = std::mem::replace(&mut *head, next);
-        self.frozen_bytes.fetch_add(old.bytes(), Ordering::Relaxed);
-        self.frozen.write().push(Arc::new(Frozen {
-            head: Arc::new(old),
-            keep_from,
-        }));
+        let frozen = Frozen::new(old, keep_from, &self.frozen_bytes);
+        self.frozen.write().push(Arc::new(frozen));
         Ok(())
     }
 
     /// Writes every frozen head as a block (oldest first); after each block is durable the
-    /// WAL segments before its rotation point are deleted and the frozen head dropped.
+    /// WAL segments before its rotation point are deleted and the frozen head dropped
+    /// (its bytes leave the budget then, see `Frozen`).
     pub(super) fn persist_frozen(&self) -> io::Result<()> {
         loop {
             let Some(frozen) = self.frozen.read().first().cloned() else {
                 return Ok(());
             };
-            if let Some(block) = self.write_head_block(&frozen.head)? {
+            if let Some(dir) = write_head(&frozen.head, &self.blocks_dir)? {
+                let block = Block::open(&dir, &self.index_cache)?;
                 let mut blocks = self.blocks.write();
                 blocks.push(Arc::new(block));
                 blocks.sort_by_key(|b| (b.meta.min_time_ms, b.meta.max_time_ms));
@@ -159,26 +174,9 @@ impl Db {
                 let mut list = self.frozen.write();
                 list.retain(|f| !Arc::ptr_eq(f, &frozen));
             }
-            self.frozen_bytes
-                .fetch_sub(frozen.head.bytes(), Ordering::Relaxed);
             self.wal.delete_before(frozen.keep_from)?;
             self.counters.blocks_cut.fetch_add(1, Ordering::Relaxed);
         }
-    }
-
-    fn write_head_block(&self, head: &Head) -> io::Result<Option<Block>> {
-        let mut writer = BlockWriter::new(&self.blocks_dir)?;
-        for series in head.sorted_series() {
-            writer.add_series(&series.labels, &series.samples)?;
-        }
-        let Some(dir) = writer.finish(CompactionMeta {
-            level: 1,
-            sources: Vec::new(),
-        })?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(Block::open(&dir, &self.index_cache)?))
     }
 
     /// Merges overlapping blocks, then blocks sharing a finished compaction window; the

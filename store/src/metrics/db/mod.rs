@@ -6,6 +6,8 @@
 //! head, frozen heads awaiting their block, and every block overlapping the range.
 
 mod ack;
+#[cfg(test)]
+mod block_memory;
 mod maintain;
 mod read;
 mod types;
@@ -33,9 +35,33 @@ use crate::storage::wal::{segment, Wal, WalConfig};
 
 /// A head that was cut and waits to be written as a block; WAL segments numbered below
 /// `keep_from` hold only its data (and older) and go once the block is durable.
+///
+/// Its bytes count in `counted` (the database's `frozen_bytes`, which the head memory
+/// budget adds to the live head's) from the cut until it is dropped: after its block is
+/// published and the last query reading it lets go, not when it leaves the list.
 struct Frozen {
-    head: Arc<Head>,
+    head: Head,
     keep_from: u64,
+    counted: Arc<AtomicU64>,
+}
+
+impl Frozen {
+    /// Freezes `head`, adding its bytes to `counted`.
+    fn new(head: Head, keep_from: u64, counted: &Arc<AtomicU64>) -> Frozen {
+        counted.fetch_add(head.bytes(), Ordering::Relaxed);
+        Frozen {
+            head,
+            keep_from,
+            counted: counted.clone(),
+        }
+    }
+}
+
+/// The head's memory leaves the budget when it is really freed.
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        self.counted.fetch_sub(self.head.bytes(), Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]
@@ -56,7 +82,8 @@ pub struct Db {
     wal: Wal,
     head: RwLock<Head>,
     frozen: RwLock<Vec<Arc<Frozen>>>,
-    frozen_bytes: AtomicU64,
+    /// Bytes of the frozen heads not dropped yet (see [`Frozen`]).
+    frozen_bytes: Arc<AtomicU64>,
     blocks: RwLock<Vec<Arc<Block>>>,
     /// Series lists and postings of the blocks, loaded on demand, bounded in bytes.
     index_cache: Arc<BlockIndexCache>,
@@ -114,7 +141,7 @@ impl Db {
             wal,
             head: RwLock::new(head),
             frozen: RwLock::new(Vec::new()),
-            frozen_bytes: AtomicU64::new(0),
+            frozen_bytes: Arc::new(AtomicU64::new(0)),
             blocks: RwLock::new(blocks.into_iter().map(Arc::new).collect()),
             index_cache,
             maintain_lock: Mutex::new(()),
