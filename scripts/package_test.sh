@@ -198,10 +198,14 @@ stop() {
     wait "$pid" || fail "process $pid exited with status $? after SIGTERM"
 }
 
-# query PROMQL: the first sample's value, "" when the result is empty.
+# query PROMQL: the first sample's value, "" when the result is empty. Called in $(…): fail
+# there ends the subshell, and set -e the test, with the message.
 query() {
-    curl -fsS -H "Authorization: Bearer $token" "$api/api/v1/query" --data-urlencode "query=$1" |
-        python3 -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")'
+    local body
+    body="$(curl -fsS -H "Authorization: Bearer $token" "$api/api/v1/query" --data-urlencode "query=$1")" ||
+        fail "query $1: the query API did not answer"
+    python3 -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")' \
+        <<<"$body" || fail "query $1: unexpected answer: $body"
 }
 
 step "starting didban as user didban with /etc/didban/didban.toml"
