@@ -236,6 +236,20 @@ curl -fsS -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: appli
     fail "OTLP/HTTP push"
 [ "$(query 'package_test_value{job="package-test"}')" = 42 ] || fail "package_test_value is not 42 after the push"
 
+step "systemctl reload: the unit's ExecReload (SIGHUP) re-reads rules and notification config"
+reload_cmd="$(unit_key "$unit_dir/didban.service" ExecReload)"
+${reload_cmd//\$MAINPID/$server_pid} || fail "ExecReload $reload_cmd"
+for _ in $(seq 1 60); do
+    grep -q 'SIGHUP: reloading rules' "$work/server-1.log" && break
+    kill -0 "$server_pid" 2>/dev/null || fail "didban exited on SIGHUP"
+    sleep 0.5
+done
+grep -q 'SIGHUP: reloading rules' "$work/server-1.log" || fail "no reload within 30 s of SIGHUP"
+# A reload that cannot read the config or the rules keeps the old set and logs why.
+sleep 2
+if grep -Eq 'keeping the previous|reload failed' "$work/server-1.log"; then fail "the reload failed"; fi
+curl -fsS -o /dev/null "$api/-/ready" || fail "didban is not ready after the reload"
+
 step "starting didban-agent as user didban-agent with /etc/didban-agent/agent.toml"
 (run_unit "$unit_dir/didban-agent.service" \
     DIDBAN_AGENT_ENDPOINT="http://127.0.0.1:$grpc_port" DIDBAN_AGENT_TOKEN="$token") >"$work/agent.log" 2>&1 &
