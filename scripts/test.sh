@@ -62,3 +62,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --lib --bins --tests
 fi
+
+# The Debian packages, made from the debug binaries just built: installed, run as their
+# services would run, upgraded, removed and purged (docs/install.md, "The package test").
+scripts/package_test.sh

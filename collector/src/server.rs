@@ -284,7 +284,8 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
 }
 
 /// Opens users, sessions and tokens, and creates the first admin when there is none; a
-/// generated password is printed to stderr this once.
+/// generated password is printed to stderr this once, as lines that each stand alone (no
+/// blank lines, no colour) so `journalctl -u didban | grep -A2 'first admin'` finds it.
 fn open_auth(config: &Config, settings: AuthSettings) -> anyhow::Result<std::sync::Arc<Auth>> {
     let required = settings.required;
     let auth = Auth::open(&config.data_dir, settings).context("opening <data_dir>/auth")?;
@@ -292,7 +293,7 @@ fn open_auth(config: &Config, settings: AuthSettings) -> anyhow::Result<std::syn
         match first.generated_password {
             Some(password) => {
                 eprintln!(
-                    "\n  Didban created the first admin account (shown only this once):\n\n      user:     {}\n      password: {password}\n\n  Sign in, then add users and change passwords on /admin/users.\n",
+                    "Didban created the first admin account (the password is shown only this once):\n  user:     {}\n  password: {password}\nSign in, then add users and change passwords on /admin/users.",
                     first.user
                 );
                 info!(user = %first.user, "created the first admin with a generated password (printed to stderr)");

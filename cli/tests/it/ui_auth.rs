@@ -318,6 +318,16 @@ fn a_generated_first_admin_password_is_printed_once() {
         .unwrap_or_else(|| panic!("no password printed:\n{text}"));
     let password = line.trim().trim_start_matches("password:").trim().to_string();
     assert!(password.len() >= 16, "{password}");
+    // Under systemd each stderr line is a journal entry: no blank ones, and
+    // `grep -A2 'first admin'` shows the user and the password.
+    assert!(
+        !text.lines().any(|l| l.trim().is_empty()),
+        "a blank line:\n{text}"
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    let first = lines.iter().position(|l| l.contains("first admin account"));
+    let shown = first.map(|i| lines[i + 1..(i + 3).min(lines.len())].join("\n"));
+    assert_eq!(shown, Some(format!("  user:     admin\n  password: {password}")));
     let users = std::fs::read_to_string(data.join("auth/users.json")).unwrap();
     assert!(!users.contains(&password), "only the hash is stored");
     assert!(users.contains("$argon2id$"));
