@@ -297,6 +297,15 @@ impl Config {
             if !r.url.starts_with("http://") && !r.url.starts_with("https://") {
                 return Err(invalid("rabbitmq.url", "must start with http:// or https://"));
             }
+            let amqp = &r.amqp_url;
+            if !amqp.is_empty() && !amqp.starts_with("amqp://") && !amqp.starts_with("amqps://") {
+                // The scheme only: the rest may hold a password.
+                let scheme = amqp.split_once("://").map_or("(none)", |(s, _)| s);
+                return Err(invalid(
+                    "rabbitmq.amqp_url",
+                    &format!("scheme {scheme:?} is not amqp:// or amqps:// (Celery events on Redis come from [[redis]])"),
+                ));
+            }
         }
         for q in &self.statsd.percentiles {
             if !(*q > 0.0 && *q <= 1.0) {
