@@ -17,6 +17,10 @@ app = Celery("didban_test", broker=broker)
 app.conf.task_send_sent_event = True
 app.conf.worker_send_task_events = True
 app.conf.broker_connection_retry_on_startup = True
+if broker.startswith("amqp"):
+    # The client exits right after sending: wait for the broker to confirm each message so
+    # none is lost in the abrupt close.
+    app.conf.broker_transport_options = {"confirm_publish": True}
 
 
 @app.task(name="tests.add")

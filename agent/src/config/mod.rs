@@ -403,6 +403,20 @@ mod tests {
     }
 
     #[test]
+    fn a_rabbitmq_amqp_url_must_be_amqp_and_is_never_echoed() {
+        let c = Config::parse("[[rabbitmq]]\namqp_url = \"amqps://u:p@mq:5671/shop\"").unwrap();
+        assert_eq!(c.rabbitmq[0].celery_event_exchange, "celeryev");
+        assert!(c.rabbitmq[0].celery_events);
+        let e = Config::parse("[[rabbitmq]]\namqp_url = \"redis://u:hunter2@mq/0\"").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("rabbitmq.amqp_url") && text.contains("\"redis\""),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
     fn bad_values_are_named() {
         let e = Config::parse("[export]\nendpoint = \"localhost:4317\"").unwrap_err();
         assert!(e.to_string().contains("export.endpoint"), "{e}");

@@ -4,15 +4,16 @@
 //! a task spent behind a sleeping one, a killed worker reads down within two heartbeats, and
 //! the management API reports the Celery queue's depth for the backlog rule.
 
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::celery::{collect_until, summary, value, worker, HEARTBEAT};
 use crate::common::scripts::spawn_python;
-use didban_agent::collectors::celery::CeleryEventsCollector;
 use didban_agent::collectors::rabbitmq::RabbitmqCollector;
-use didban_agent::config::RabbitmqConfig;
+use didban_agent::config::{Config, RabbitmqConfig};
 use didban_agent::model::Sample;
+use didban_agent::runner::build_collectors;
 use didban_testkit::process::Proc;
 use didban_testkit::python::missing_module;
 use didban_testkit::rabbitmq::Rabbitmq;
@@ -37,6 +38,24 @@ fn wait(s: &[Sample], part: &str, name: &str) -> f64 {
     value(s, &format!("{WAIT}_{part}"), &labels).unwrap_or(-1.0)
 }
 
+/// `<WAIT>_<part>` of task `name` over its series with and without `queue_name` (a run whose
+/// task-sent reached the agent only after the run ended has none), -1 when absent.
+fn wait_total(s: &[Sample], part: &str, name: &str) -> f64 {
+    let metric = format!("{WAIT}_{part}");
+    let mut last: BTreeMap<Option<String>, f64> = BTreeMap::new();
+    for x in s
+        .iter()
+        .filter(|x| x.name == metric && x.label("name") == Some(name))
+    {
+        last.insert(x.label("queue_name").map(str::to_string), x.value);
+    }
+    if last.is_empty() {
+        -1.0
+    } else {
+        last.values().sum()
+    }
+}
+
 #[tokio::test]
 async fn a_real_worker_on_rabbitmq_gives_outcomes_queue_wait_and_liveness() {
     if let Some(why) = missing_module("celery") {
@@ -49,14 +68,27 @@ async fn a_real_worker_on_rabbitmq_gives_outcomes_queue_wait_and_liveness() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("w1.log");
 
-    let mut events = CeleryEventsCollector::amqp(&cfg).unwrap();
-    collect_until(&mut events, "the AMQP subscription", HANG, &log, |s| {
+    // Built as the agent builds it from its config file: next to the management API's.
+    let text = format!(
+        "[host]\nenabled = false\n[[rabbitmq]]\nurl = {:?}\namqp_url = {url:?}\n",
+        cfg.url
+    );
+    let built = build_collectors(&Config::parse(&text).unwrap()).unwrap();
+    let names: Vec<String> = built.iter().map(|(c, _)| c.name()).collect();
+    let mut events = built
+        .into_iter()
+        .map(|(c, _)| c)
+        .find(|c| c.name().starts_with("celery/"))
+        .unwrap_or_else(|| panic!("no celery collector among {names:?}"));
+    let events = events.as_mut();
+    assert!(!events.name().contains("guest:guest"), "{}", events.name());
+    collect_until(events, "the AMQP subscription", HANG, &log, |s| {
         value(s, "celery_events_subscribed", &[]) == Some(1.0)
     })
     .await;
 
     let mut w1 = worker(&url, "w1@didban", "celery", HEARTBEAT, &log);
-    collect_until(&mut events, "w1 up", HANG, &log, |s| {
+    collect_until(events, "w1 up", HANG, &log, |s| {
         value(
             s,
             "celery_worker_up",
@@ -67,7 +99,7 @@ async fn a_real_worker_on_rabbitmq_gives_outcomes_queue_wait_and_liveness() {
 
     let (_client, sent) = spawn_python("celery_app.py", &[&url, "5", "3", "2"]);
     assert!(sent.contains("\"add\": 5"), "{sent}");
-    let s = collect_until(&mut events, "every outcome", HANG, &log, |s| {
+    let s = collect_until(events, "every outcome", HANG, &log, |s| {
         value(s, "celery_task_succeeded_total", &[("name", "tests.flaky")]) == Some(2.0)
             && value(s, "celery_task_succeeded_total", &[("name", "tests.add")]) == Some(5.0)
             && value(s, "celery_task_failed_total", &[("name", "tests.boom")]) == Some(3.0)
@@ -98,43 +130,57 @@ async fn a_real_worker_on_rabbitmq_gives_outcomes_queue_wait_and_liveness() {
         value(&s, "celery_task_failed_total", &[("name", "tests.add")]),
         None
     );
-    // Every started run (retries too) waited once, in the queue its task-sent named.
+    // Every started run (retries too) waited once, counted at its start or, at the latest,
+    // when it ended.
+    let s = collect_until(events, "a wait per started run", HANG, &log, |s| {
+        wait_total(s, "count", "tests.add") == 5.0
+            && wait_total(s, "count", "tests.boom") == 3.0
+            && wait_total(s, "count", "tests.flaky") == 4.0
+    })
+    .await;
     for (task, started) in [("tests.add", 5.0), ("tests.boom", 3.0), ("tests.flaky", 4.0)] {
-        assert_eq!(
-            v("celery_task_started_total", &[("name", task)]),
-            started,
-            "{}",
-            summary(&s)
-        );
-        assert_eq!(wait(&s, "count", task), started, "{task}: {}", summary(&s));
+        let counted = value(&s, "celery_task_started_total", &[("name", task)]);
+        assert_eq!(counted, Some(started), "{}", summary(&s));
     }
-    let add_wait_before = wait(&s, "sum", "tests.add");
-    assert!(add_wait_before >= 0.0, "{}", summary(&s));
+    // The first runs may start before the agent saw any task-sent (the client publishes it
+    // after the task, once the broker confirmed the task): those have no queue_name.
+    let add_wait_before = wait(&s, "sum", "tests.add").max(0.0);
+    let add_count_before = wait(&s, "count", "tests.add").max(0.0);
 
     // One add behind a task sleeping NAP_SECONDS on the only worker slot waits about that long.
     let nap = NAP_SECONDS.to_string();
     let (_client, _) = spawn_python("celery_app.py", &[&url, "1", "0", "0", &nap]);
-    let s = collect_until(&mut events, "the add behind the nap", HANG, &log, |s| {
-        wait(s, "count", "tests.add") == 6.0
+    let s = collect_until(events, "the add behind the nap", HANG, &log, |s| {
+        wait_total(s, "count", "tests.add") == 6.0 && wait_total(s, "count", "tests.nap") == 1.0
     })
     .await;
+    // Sent 2 s before the worker took it: counted from its task-sent, in its queue.
+    assert_eq!(
+        wait(&s, "count", "tests.add"),
+        add_count_before + 1.0,
+        "{}",
+        summary(&s)
+    );
     let waited = wait(&s, "sum", "tests.add") - add_wait_before;
     eprintln!("the add behind a {NAP_SECONDS} s nap waited {waited:.3} s");
     assert!(
         (NAP_SECONDS - 0.2..NAP_SECONDS + 10.0).contains(&waited),
         "waited {waited} s behind a {NAP_SECONDS} s task"
     );
-    assert_eq!(wait(&s, "count", "tests.nap"), 1.0, "{}", summary(&s));
     let le = |bound: &str| {
         let labels = [("name", "tests.add"), ("queue_name", "celery"), ("le", bound)];
         value(&s, &format!("{WAIT}_bucket"), &labels).unwrap_or(-1.0)
     };
-    assert_eq!(le("+Inf"), 6.0);
-    assert!(le("1") <= 5.0, "the waiting add is not under 1 s: {}", le("1"));
-    assert_eq!(le("30"), 6.0);
+    assert_eq!(le("+Inf"), add_count_before + 1.0);
+    assert!(
+        le("1") <= add_count_before,
+        "the waiting add is not under 1 s: {}",
+        le("1")
+    );
+    assert_eq!(le("30"), add_count_before + 1.0);
 
     // A killed worker sends no goodbye: it reads down two heartbeat intervals later.
-    collect_until(&mut events, "w1 up again after the nap", HANG, &log, |s| {
+    collect_until(events, "w1 up again after the nap", HANG, &log, |s| {
         value(s, "celery_worker_up", &[("hostname", "w1@didban")]) == Some(1.0)
     })
     .await;
@@ -143,7 +189,7 @@ async fn a_real_worker_on_rabbitmq_gives_outcomes_queue_wait_and_liveness() {
         &mut w1,
         Proc(Command::new("true").spawn().unwrap()),
     ));
-    collect_until(&mut events, "w1 down after kill", HANG, &log, |s| {
+    collect_until(events, "w1 down after kill", HANG, &log, |s| {
         value(s, "celery_worker_up", &[("hostname", "w1@didban")]) == Some(0.0)
     })
     .await;
@@ -158,8 +204,10 @@ async fn a_real_worker_on_rabbitmq_gives_outcomes_queue_wait_and_liveness() {
     // which the backlog rule reads for RabbitMQ brokers.
     let (_client, _) = spawn_python("celery_app.py", &[&url, "4", "0", "0"]);
     let mut queues = RabbitmqCollector::new(&cfg);
+    // At least the 4 sent: a message the killed worker held unacknowledged comes back as
+    // ready too (seen once in 10 runs: 5).
     let s = collect_until(&mut queues, "4 ready tasks", HANG, &log, |s| {
-        value(s, "rabbitmq_queue_messages_ready", &[("queue", "celery")]) == Some(4.0)
+        value(s, "rabbitmq_queue_messages_ready", &[("queue", "celery")]).is_some_and(|n| n >= 4.0)
     })
     .await;
     // The agent's own event queue is there too, and the rule leaves it out by its name.

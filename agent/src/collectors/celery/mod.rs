@@ -23,6 +23,7 @@ pub mod histogram;
 pub mod pending;
 pub mod redis_events;
 pub mod state;
+pub mod wait;
 
 pub use redis_events::event_patterns;
 

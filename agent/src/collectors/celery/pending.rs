@@ -20,6 +20,8 @@ pub struct Task {
     pub wait_since: Option<f64>,
     /// Whether `wait_since` is the `task-sent` time (else the `task-received` time).
     pub since_sent: bool,
+    /// When the run started, while its wait waits for a late `task-sent`.
+    pub started_at: Option<f64>,
 }
 
 /// Task ids → [`Task`], bounded.

@@ -4,12 +4,7 @@
 //! `name="other"`), queues ([`MAX_QUEUES`]), exception types ([`MAX_EXCEPTIONS`]), workers
 //! (forgotten `forget_after` after they stop) and the task ids kept to name later events
 //! ([`MAX_PENDING_TASKS`]).
-//!
-//! Queue wait is `task-started`'s timestamp minus `task-sent`'s when the agent saw the task
-//! sent (clients with `task_send_sent_event`), else minus `task-received`'s: the first is
-//! the whole wait (broker and worker prefetch, across the client's and worker's clocks), the
-//! second only the wait inside the worker after it took the message (one clock). Tasks
-//! with an `eta`/`countdown` are left out: they wait on purpose.
+//! How the queue wait is measured: [`super::wait`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,6 +12,7 @@ use super::event::{exception_type, Event};
 use super::histogram::Histogram;
 use super::pending::Pending;
 pub use super::pending::MAX_PENDING_TASKS;
+use super::wait::WaitTracker;
 use crate::model::{MetricKind, Sample};
 
 /// Runtime histogram bounds in seconds (Prometheus' default buckets, as celery-exporter).
@@ -70,6 +66,7 @@ pub struct CeleryState {
     forget_after_ms: i64,
     workers: BTreeMap<String, Worker>,
     pending: Pending,
+    waits: WaitTracker,
     names: BTreeSet<String>,
     queues: BTreeSet<String>,
     exceptions: BTreeSet<String>,
@@ -92,6 +89,7 @@ impl CeleryState {
             forget_after_ms,
             workers: BTreeMap::new(),
             pending: Pending::default(),
+            waits: WaitTracker::default(),
             names: BTreeSet::new(),
             queues: BTreeSet::new(),
             exceptions: BTreeSet::new(),
@@ -155,50 +153,17 @@ impl CeleryState {
         }
     }
 
-    /// Notes when task `uuid` began to wait (`task-sent`, else `task-received`) and, on
-    /// `task-started`, counts the wait in the histogram of its name and queue.
+    /// Counts a wait that `e` ends (see [`super::wait`]) under its bounded labels.
     fn note_wait(&mut self, uuid: &str, e: &Event) {
-        if uuid.is_empty() {
+        let Some(w) = self.waits.on_event(&mut self.pending, uuid, e) else {
             return;
-        }
-        match e.kind.as_str() {
-            "task-sent" => {
-                let Some(name) = &e.name else { return };
-                let task = self.pending.entry(uuid, name);
-                // A retry is sent again under the same id: its wait starts anew.
-                task.wait_since = if e.scheduled { None } else { e.timestamp };
-                task.since_sent = true;
-                task.queue = e.queue.clone();
-            }
-            "task-received" => {
-                let Some(name) = &e.name else { return };
-                let task = self.pending.entry(uuid, name);
-                if e.scheduled {
-                    task.wait_since = None;
-                } else if task.wait_since.is_none() {
-                    task.wait_since = e.timestamp;
-                    task.since_sent = false;
-                }
-            }
-            "task-started" => {
-                let Some(task) = self.pending.get_mut(uuid) else {
-                    return;
-                };
-                let (Some(since), Some(started)) = (task.wait_since.take(), e.timestamp) else {
-                    return;
-                };
-                // Sent and started come from different clocks: a skew can make it negative.
-                let waited = (started - since).max(0.0);
-                let (name, queue) = (task.name.clone(), task.queue.clone());
-                let name = self.bounded_name(name);
-                let queue = queue.map(|q| self.queue_label(q));
-                self.wait
-                    .entry((name, queue))
-                    .or_insert_with(|| Histogram::new(WAIT_BUCKETS))
-                    .observe(waited);
-            }
-            _ => {}
-        }
+        };
+        let name = self.bounded_name(w.name);
+        let queue = w.queue.map(|q| self.queue_label(q));
+        self.wait
+            .entry((name, queue))
+            .or_insert_with(|| Histogram::new(WAIT_BUCKETS))
+            .observe(w.seconds);
     }
 
     fn queue_label(&mut self, queue: String) -> String {
@@ -470,9 +435,11 @@ mod tests {
         st.apply(&sent, 0);
         st.apply(&timed("task-received", "a", Some("send"), 130.0), 0);
         st.apply(&timed("task-started", "a", None, 160.0), 0);
-        // No task-sent: received at 10, started at 12.5: 2.5 s, no queue label.
+        // No task-sent: received at 10, started at 12.5: 2.5 s, no queue label (counted when
+        // the run ends, as its task-sent might still come).
         st.apply(&timed("task-received", "b", Some("send"), 10.0), 0);
         st.apply(&timed("task-started", "b", None, 12.5), 0);
+        st.apply(&timed("task-succeeded", "b", None, 13.0), 0);
         // Scheduled (eta): not a wait.
         let mut later = timed("task-received", "c", Some("send"), 10.0);
         later.scheduled = true;
