@@ -109,6 +109,13 @@ pub fn build_collectors_with(config: &Config, logs: Option<OtlpSink>) -> Result<
     }
     for r in &config.rabbitmq {
         out.push((Box::new(RabbitmqCollector::new(r)), r.interval.unwrap_or(default)));
+        if r.celery_events && !r.amqp_url.is_empty() {
+            let c = CeleryEventsCollector::amqp(r).map_err(|source| AgentError::Collector {
+                name: "celery".into(),
+                source,
+            })?;
+            out.push((Box::new(c), r.interval.unwrap_or(default)));
+        }
     }
     for n in &config.nginx {
         out.push((Box::new(NginxCollector::new(n)), n.interval.unwrap_or(default)));

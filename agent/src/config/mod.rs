@@ -297,6 +297,15 @@ impl Config {
             if !r.url.starts_with("http://") && !r.url.starts_with("https://") {
                 return Err(invalid("rabbitmq.url", "must start with http:// or https://"));
             }
+            let amqp = &r.amqp_url;
+            if !amqp.is_empty() && !amqp.starts_with("amqp://") && !amqp.starts_with("amqps://") {
+                // The scheme only: the rest may hold a password.
+                let scheme = amqp.split_once("://").map_or("(none)", |(s, _)| s);
+                return Err(invalid(
+                    "rabbitmq.amqp_url",
+                    &format!("scheme {scheme:?} is not amqp:// or amqps:// (Celery events on Redis come from [[redis]])"),
+                ));
+            }
         }
         for q in &self.statsd.percentiles {
             if !(*q > 0.0 && *q <= 1.0) {
@@ -391,6 +400,20 @@ mod tests {
         assert_eq!(c.redis[0].celery_priority_steps, vec![0, 3, 6, 9]);
         assert_eq!(c.postgres[0].slow_queries_top_n, 20);
         assert_eq!(c.host.process_groups[0].name, "gunicorn");
+    }
+
+    #[test]
+    fn a_rabbitmq_amqp_url_must_be_amqp_and_is_never_echoed() {
+        let c = Config::parse("[[rabbitmq]]\namqp_url = \"amqps://u:p@mq:5671/shop\"").unwrap();
+        assert_eq!(c.rabbitmq[0].celery_event_exchange, "celeryev");
+        assert!(c.rabbitmq[0].celery_events);
+        let e = Config::parse("[[rabbitmq]]\namqp_url = \"redis://u:hunter2@mq/0\"").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("rabbitmq.amqp_url") && text.contains("\"redis\""),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
     }
 
     #[test]

@@ -399,6 +399,22 @@ pub struct RabbitmqConfig {
     /// Timeout of one API call.
     #[serde(default = "default_scrape_timeout", deserialize_with = "de_duration")]
     pub timeout: Duration,
+    /// The broker's AMQP URL (`amqp://user:password@host:5672/vhost`, `amqps://` for TLS,
+    /// Celery's `broker_url`): Celery's event stream is read there. Empty: not read.
+    #[serde(default)]
+    pub amqp_url: String,
+    /// Read Celery's event stream on `amqp_url` (workers started with `-E`).
+    #[serde(default = "default_celery_on")]
+    pub celery_events: bool,
+    /// Celery's `event_exchange` setting.
+    #[serde(default = "default_event_exchange")]
+    pub celery_event_exchange: String,
+    /// Most task names with their own series; the rest are counted as `name="other"`.
+    #[serde(default = "default_max_task_names")]
+    pub celery_max_task_names: usize,
+    /// How long a stopped worker is still reported as `celery_worker_up 0`.
+    #[serde(default = "default_worker_forget_after", deserialize_with = "de_duration")]
+    pub celery_worker_forget_after: Duration,
 }
 
 fn default_rabbitmq_url() -> String {

@@ -3,107 +3,21 @@
 //! equal what was sent, a killed worker reads down within two heartbeat intervals, a worker
 //! that says goodbye reads down at once, and queues are found from kombu's bindings.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::common::celery::{collect_until, summary, value, worker, HEARTBEAT};
 use crate::common::scripts::spawn_python;
 use didban_agent::collectors::celery::CeleryEventsCollector;
 use didban_agent::collectors::redis::RedisCollector;
-use didban_agent::collectors::Collector;
 use didban_agent::config::RedisConfig;
-use didban_agent::model::Sample;
 use didban_testkit::process::Proc;
 use didban_testkit::python::missing_module;
 use didban_testkit::redis::Redis;
 use didban_testkit::wait::HANG;
 
-/// The heartbeat interval of the test workers; at Celery's default of 2 s a killed worker
-/// reads down 4 s after its last heartbeat.
-const HEARTBEAT: f64 = 1.0;
-
 fn config(url: &str) -> RedisConfig {
     toml::from_str(&format!("url = {url:?}")).unwrap()
-}
-
-/// A `celery worker -E` named `name` consuming `queue`, killed on drop; its log is kept in
-/// `log` for failures.
-fn worker(url: &str, name: &str, queue: &str, heartbeat: f64, log: &Path) -> Proc {
-    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
-    let log = std::fs::File::create(log).unwrap();
-    let child = Command::new("python3")
-        .args([
-            "-m",
-            "celery",
-            "-A",
-            "celery_app",
-            "worker",
-            "-E",
-            "-P",
-            "solo",
-            "-c",
-            "1",
-        ])
-        .args(["--without-mingle", "--without-gossip", "--loglevel", "INFO"])
-        .args([
-            "--heartbeat-interval",
-            &heartbeat.to_string(),
-            "-n",
-            name,
-            "-Q",
-            queue,
-        ])
-        .current_dir(tests)
-        .env("DIDBAN_TEST_BROKER", url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("python3 -m celery (pip install -r tests/requirements.txt)");
-    Proc(child)
-}
-
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    samples
-        .iter()
-        .rev()
-        .find(|s| s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(*v)))
-        .map(|s| s.value)
-}
-
-fn summary(samples: &[Sample]) -> String {
-    let mut out = String::new();
-    for s in samples {
-        if s.name.starts_with("celery_task_runtime") {
-            continue;
-        }
-        out.push_str(&format!("{}{:?}={} ", s.name, s.labels, s.value));
-    }
-    out
-}
-
-/// Collects until `ok` holds; panics after `within` with what was seen and the worker log.
-async fn collect_until(
-    c: &mut dyn Collector,
-    what: &str,
-    within: Duration,
-    log: &Path,
-    ok: impl Fn(&[Sample]) -> bool,
-) -> Vec<Sample> {
-    let deadline = Instant::now() + within;
-    loop {
-        let s = c.collect().await.unwrap();
-        if ok(&s) {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}; last samples: {}\nworker log:\n{}",
-            summary(&s),
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]

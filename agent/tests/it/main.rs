@@ -4,6 +4,7 @@
 
 mod agent_e2e;
 mod celery;
+mod celery_amqp;
 mod common;
 mod export;
 mod export_keeps;

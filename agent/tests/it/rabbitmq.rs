@@ -21,6 +21,11 @@ fn config(port: u16, password: &str) -> RabbitmqConfig {
         max_queues: 500,
         interval: None,
         timeout: Duration::from_secs(5),
+        amqp_url: String::new(),
+        celery_events: true,
+        celery_event_exchange: "celeryev".into(),
+        celery_max_task_names: 100,
+        celery_worker_forget_after: Duration::from_secs(600),
     }
 }
 

@@ -1,12 +1,18 @@
 //! What Celery's events add up to, named like celery-exporter: per-task-name counters of
-//! each event type, a runtime histogram, and per-worker liveness from heartbeats. Every
-//! label is bounded: task names (`max_task_names`, the rest `name="other"`), exception
-//! types ([`MAX_EXCEPTIONS`]), workers (forgotten `forget_after` after they stop) and the
-//! task ids kept to name later events ([`MAX_PENDING_TASKS`]).
+//! each event type, a runtime histogram, a queue wait histogram, and per-worker liveness
+//! from heartbeats. Every label is bounded: task names (`max_task_names`, the rest
+//! `name="other"`), queues ([`MAX_QUEUES`]), exception types ([`MAX_EXCEPTIONS`]), workers
+//! (forgotten `forget_after` after they stop) and the task ids kept to name later events
+//! ([`MAX_PENDING_TASKS`]).
+//! How the queue wait is measured: [`super::wait`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::event::{exception_type, Event};
+use super::histogram::Histogram;
+use super::pending::Pending;
+pub use super::pending::MAX_PENDING_TASKS;
+use super::wait::WaitTracker;
 use crate::model::{MetricKind, Sample};
 
 /// Runtime histogram bounds in seconds (Prometheus' default buckets, as celery-exporter).
@@ -14,12 +20,16 @@ pub const RUNTIME_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
+/// Queue wait histogram bounds in seconds: 10 ms to an hour (a backlog is minutes).
+pub const WAIT_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
 /// Most distinct exception types per server; the rest are `exception="other"`.
 pub const MAX_EXCEPTIONS: usize = 50;
 
-/// Most task ids remembered between `task-received` (which names the task) and the event
-/// that ends it; the oldest are forgotten first (their end counts as `name="unknown"`).
-pub const MAX_PENDING_TASKS: usize = 20_000;
+/// Most distinct queue names per server; the rest are `queue_name="other"`.
+pub const MAX_QUEUES: usize = 50;
 
 /// Heartbeat interval assumed when a worker does not say (Celery's default).
 pub const DEFAULT_FREQ_SECONDS: f64 = 2.0;
@@ -48,13 +58,6 @@ struct Worker {
     offline: bool,
 }
 
-#[derive(Debug, Clone, Default)]
-struct Histogram {
-    buckets: Vec<u64>,
-    sum: f64,
-    count: u64,
-}
-
 /// The counts and workers of one broker; fed by [`CeleryState::apply`], read by
 /// [`CeleryState::samples`].
 #[derive(Debug)]
@@ -62,16 +65,16 @@ pub struct CeleryState {
     max_task_names: usize,
     forget_after_ms: i64,
     workers: BTreeMap<String, Worker>,
-    /// Task id → (name, insertion number).
-    pending: HashMap<String, (String, u64)>,
-    /// Ids in insertion order; entries whose number no longer matches are dead and skipped.
-    pending_order: VecDeque<(String, u64)>,
-    pending_seq: u64,
+    pending: Pending,
+    waits: WaitTracker,
     names: BTreeSet<String>,
+    queues: BTreeSet<String>,
     exceptions: BTreeSet<String>,
     /// (metric, task name, exception) → count.
     counters: BTreeMap<(&'static str, String, Option<String>), u64>,
     runtime: BTreeMap<String, Histogram>,
+    /// (task name, queue if known) → seconds between sent/received and started.
+    wait: BTreeMap<(String, Option<String>), Histogram>,
     /// Series already sent once; a new one is sent with a zero just before its first value
     /// so `increase()` counts its first events.
     sent: BTreeSet<(String, Vec<(String, String)>)>,
@@ -85,13 +88,14 @@ impl CeleryState {
             max_task_names,
             forget_after_ms,
             workers: BTreeMap::new(),
-            pending: HashMap::new(),
-            pending_order: VecDeque::new(),
-            pending_seq: 0,
+            pending: Pending::default(),
+            waits: WaitTracker::default(),
             names: BTreeSet::new(),
+            queues: BTreeSet::new(),
             exceptions: BTreeSet::new(),
             counters: BTreeMap::new(),
             runtime: BTreeMap::new(),
+            wait: BTreeMap::new(),
             sent: BTreeSet::new(),
             events: 0,
         }
@@ -124,7 +128,9 @@ impl CeleryState {
                 }
             }
         }
-        let name = self.task_name(e);
+        let uuid = e.uuid.clone().unwrap_or_default();
+        self.note_wait(&uuid, e);
+        let name = self.task_name(&uuid, e);
         let Some((_, metric)) = TASK_COUNTERS.iter().find(|(kind, _)| *kind == e.kind) else {
             return;
         };
@@ -139,19 +145,36 @@ impl CeleryState {
             .or_insert(0) += 1;
         if e.kind == "task-succeeded" {
             if let Some(runtime) = e.runtime.filter(|r| r.is_finite() && *r >= 0.0) {
-                let h = self.runtime.entry(name).or_default();
-                if h.buckets.is_empty() {
-                    h.buckets = vec![0; RUNTIME_BUCKETS.len()];
-                }
-                for (i, bound) in RUNTIME_BUCKETS.iter().enumerate() {
-                    if runtime <= *bound {
-                        h.buckets[i] += 1;
-                    }
-                }
-                h.sum += runtime;
-                h.count += 1;
+                self.runtime
+                    .entry(name)
+                    .or_insert_with(|| Histogram::new(RUNTIME_BUCKETS))
+                    .observe(runtime);
             }
         }
+    }
+
+    /// Counts a wait that `e` ends (see [`super::wait`]) under its bounded labels.
+    fn note_wait(&mut self, uuid: &str, e: &Event) {
+        let Some(w) = self.waits.on_event(&mut self.pending, uuid, e) else {
+            return;
+        };
+        let name = self.bounded_name(w.name);
+        let queue = w.queue.map(|q| self.queue_label(q));
+        self.wait
+            .entry((name, queue))
+            .or_insert_with(|| Histogram::new(WAIT_BUCKETS))
+            .observe(w.seconds);
+    }
+
+    fn queue_label(&mut self, queue: String) -> String {
+        if self.queues.contains(&queue) {
+            return queue;
+        }
+        if self.queues.len() < MAX_QUEUES {
+            self.queues.insert(queue.clone());
+            return queue;
+        }
+        "other".to_string()
     }
 
     fn worker_event(&mut self, kind: &str, e: &Event, now_ms: i64) {
@@ -190,28 +213,31 @@ impl CeleryState {
 
     /// The bounded `name` label of a task event: its own name, or the one its
     /// `task-received`/`task-sent` gave, else `unknown`; names past the cap are `other`.
-    fn task_name(&mut self, e: &Event) -> String {
-        let uuid = e.uuid.clone().unwrap_or_default();
+    fn task_name(&mut self, uuid: &str, e: &Event) -> String {
         let name = match &e.name {
             Some(n) => {
-                if !uuid.is_empty() && !self.pending.contains_key(&uuid) {
-                    self.remember(&uuid, n);
+                if !uuid.is_empty() {
+                    self.pending.entry(uuid, n);
                 }
                 n.clone()
             }
-            None => match self.pending.get(&uuid) {
-                Some((n, _)) => n.clone(),
+            None => match self.pending.get(uuid) {
+                Some(t) => t.name.clone(),
                 None => "unknown".to_string(),
             },
         };
-        // Ended tasks are forgotten at once (a retry is received again under its id); their
-        // entry in the order queue is skipped later.
+        // Ended tasks are forgotten at once (a retry is received again under its id).
         if matches!(
             e.kind.as_str(),
             "task-succeeded" | "task-failed" | "task-rejected" | "task-revoked"
         ) {
-            self.pending.remove(&uuid);
+            self.pending.remove(uuid);
         }
+        self.bounded_name(name)
+    }
+
+    /// `name`, or `other` once `max_task_names` others have series.
+    fn bounded_name(&mut self, name: String) -> String {
         if self.names.contains(&name) {
             return name;
         }
@@ -220,28 +246,6 @@ impl CeleryState {
             return name;
         }
         "other".to_string()
-    }
-
-    /// Remembers the name of task `uuid`, forgetting the oldest beyond
-    /// [`MAX_PENDING_TASKS`]; dead order entries are dropped in O(1) amortised time.
-    fn remember(&mut self, uuid: &str, name: &str) {
-        self.pending_seq += 1;
-        let seq = self.pending_seq;
-        self.pending.insert(uuid.to_string(), (name.to_string(), seq));
-        self.pending_order.push_back((uuid.to_string(), seq));
-        while self.pending.len() > MAX_PENDING_TASKS {
-            let Some((old, old_seq)) = self.pending_order.pop_front() else {
-                break;
-            };
-            if self.pending.get(&old).map(|p| p.1) == Some(old_seq) {
-                self.pending.remove(&old);
-            }
-        }
-        if self.pending_order.len() > 4 * MAX_PENDING_TASKS {
-            let pending = &self.pending;
-            self.pending_order
-                .retain(|(u, s)| pending.get(u).map(|p| p.1) == Some(*s));
-        }
     }
 
     fn exception_label(&mut self, text: &str) -> String {
@@ -292,33 +296,14 @@ impl CeleryState {
             counters.push(Sample::counter(metric, &labels, *n as f64, now_ms));
         }
         for (name, h) in &self.runtime {
-            for (i, bound) in RUNTIME_BUCKETS.iter().enumerate() {
-                let le = bound.to_string();
-                counters.push(Sample::counter(
-                    "celery_task_runtime_bucket",
-                    &[("name", name), ("le", &le)],
-                    h.buckets[i] as f64,
-                    now_ms,
-                ));
+            h.push_samples("celery_task_runtime", &[("name", name)], now_ms, &mut counters);
+        }
+        for ((name, queue), h) in &self.wait {
+            let mut labels = vec![("name", name.as_str())];
+            if let Some(q) = queue {
+                labels.push(("queue_name", q.as_str()));
             }
-            counters.push(Sample::counter(
-                "celery_task_runtime_bucket",
-                &[("name", name), ("le", "+Inf")],
-                h.count as f64,
-                now_ms,
-            ));
-            counters.push(Sample::counter(
-                "celery_task_runtime_sum",
-                &[("name", name)],
-                h.sum,
-                now_ms,
-            ));
-            counters.push(Sample::counter(
-                "celery_task_runtime_count",
-                &[("name", name)],
-                h.count as f64,
-                now_ms,
-            ));
+            h.push_samples("celery_task_queue_wait_seconds", &labels, now_ms, &mut counters);
         }
         counters.push(Sample::counter(
             "celery_events_received_total",
@@ -435,23 +420,90 @@ mod tests {
         );
     }
 
+    fn timed(kind: &str, uuid: &str, name: Option<&str>, ts: f64) -> Event {
+        let mut e = ev(kind, "celery@w", uuid, name);
+        e.timestamp = Some(ts);
+        e
+    }
+
     #[test]
-    fn remembered_task_ids_stay_bounded() {
+    fn queue_wait_runs_from_sent_when_seen_else_from_received() {
         let mut st = CeleryState::new(10, 60_000);
-        for i in 0..(5 * MAX_PENDING_TASKS) {
-            let id = i.to_string();
-            st.apply(&ev("task-received", "w", &id, Some("t")), 0);
-            if i % 2 == 0 {
-                st.apply(&ev("task-succeeded", "w", &id, None), 0);
-            }
-        }
-        assert!(st.pending.len() <= MAX_PENDING_TASKS);
-        assert!(st.pending_order.len() <= 4 * MAX_PENDING_TASKS + 1);
-        // The newest running task is still named.
-        let last = (5 * MAX_PENDING_TASKS - 1).to_string();
-        st.apply(&ev("task-failed", "w", &last, None), 0);
+        // Sent at 100 to "mail", received at 130 (prefetched), started at 160: 60 s.
+        let mut sent = timed("task-sent", "a", Some("send"), 100.0);
+        sent.queue = Some("mail".into());
+        st.apply(&sent, 0);
+        st.apply(&timed("task-received", "a", Some("send"), 130.0), 0);
+        st.apply(&timed("task-started", "a", None, 160.0), 0);
+        // No task-sent: received at 10, started at 12.5: 2.5 s, no queue label (counted when
+        // the run ends, as its task-sent might still come).
+        st.apply(&timed("task-received", "b", Some("send"), 10.0), 0);
+        st.apply(&timed("task-started", "b", None, 12.5), 0);
+        st.apply(&timed("task-succeeded", "b", None, 13.0), 0);
+        // Scheduled (eta): not a wait.
+        let mut later = timed("task-received", "c", Some("send"), 10.0);
+        later.scheduled = true;
+        st.apply(&later, 0);
+        st.apply(&timed("task-started", "c", None, 70.0), 0);
+        // A second task-started of the same run counts nothing more.
+        st.apply(&timed("task-started", "a", None, 170.0), 0);
         let s = st.samples(1, true);
-        assert_eq!(value(&s, "celery_task_failed_total", &[("name", "t")]), Some(1.0));
+        let wait = "celery_task_queue_wait_seconds";
+        assert_eq!(
+            value(
+                &s,
+                &format!("{wait}_count"),
+                &[("name", "send"), ("queue_name", "mail")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &s,
+                &format!("{wait}_sum"),
+                &[("name", "send"), ("queue_name", "mail")]
+            ),
+            Some(60.0)
+        );
+        let unlabelled: Vec<&Sample> = s
+            .iter()
+            .filter(|x| x.name == format!("{wait}_sum") && x.label("queue_name").is_none())
+            .collect();
+        assert_eq!(unlabelled.last().map(|x| x.value), Some(2.5));
+        assert_eq!(
+            value(
+                &s,
+                &format!("{wait}_bucket"),
+                &[("queue_name", "mail"), ("le", "30")]
+            ),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(
+                &s,
+                &format!("{wait}_bucket"),
+                &[("queue_name", "mail"), ("le", "60")]
+            ),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn a_retry_waits_anew_and_clock_skew_reads_zero() {
+        let mut st = CeleryState::new(10, 60_000);
+        st.apply(&timed("task-sent", "r", Some("flaky"), 50.0), 0);
+        st.apply(&timed("task-started", "r", None, 49.0), 0);
+        st.apply(&ev("task-retried", "celery@w", "r", None), 0);
+        st.apply(&timed("task-sent", "r", Some("flaky"), 60.0), 0);
+        st.apply(&timed("task-received", "r", Some("flaky"), 60.5), 0);
+        st.apply(&timed("task-started", "r", None, 61.0), 0);
+        let s = st.samples(1, true);
+        let count = "celery_task_queue_wait_seconds_count";
+        assert_eq!(value(&s, count, &[("name", "flaky")]), Some(2.0));
+        assert_eq!(
+            value(&s, "celery_task_queue_wait_seconds_sum", &[("name", "flaky")]),
+            Some(1.0)
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! capture (the servers themselves come from `didban_testkit`).
 #![allow(dead_code)]
 
+pub mod celery;
 pub mod logs;
 pub mod otlp;
 pub mod scripts;
