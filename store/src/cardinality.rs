@@ -168,7 +168,10 @@ mod tests {
     use crate::model::Sample;
     use crate::promql::MemStorage;
 
-    fn store(series: &[(&[(&str, &str)], &[i64])]) -> MemStorage {
+    /// One series: its label pairs and the times of its samples.
+    type Series<'a> = (&'a [(&'a str, &'a str)], &'a [i64]);
+
+    fn store(series: &[Series<'_>]) -> MemStorage {
         let mut store = MemStorage::new();
         for (pairs, times) in series {
             let labels = Labels::from_pairs(pairs.iter().copied());

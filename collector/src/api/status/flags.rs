@@ -182,7 +182,7 @@ pub fn duration(d: Duration) -> String {
     }
     let mut out = String::new();
     for (unit, size, exact) in UNITS {
-        if exact && ms % size != 0 {
+        if exact && !ms.is_multiple_of(size) {
             continue;
         }
         if ms >= size {
@@ -206,7 +206,7 @@ pub fn bytes(n: u64) -> String {
         return "0".to_string();
     }
     for (unit, size) in UNITS {
-        if n % size == 0 {
+        if n.is_multiple_of(size) {
             return format!("{}{unit}", n / size);
         }
     }
