@@ -204,9 +204,13 @@ mod tests {
             stats.series_count_by_metric_name,
             vec![stat("http_requests_total".into(), 2), stat("up".into(), 1)]
         );
+        // Two pairs on two series: the tie is broken by name.
         assert_eq!(
-            stats.series_count_by_label_value_pair[0],
-            stat("code=200".into(), 2)
+            stats.series_count_by_label_value_pair[..2],
+            [
+                stat("__name__=http_requests_total".into(), 2),
+                stat("code=200".into(), 2)
+            ]
         );
         assert_eq!(
             stats.label_value_count_by_label_name,
