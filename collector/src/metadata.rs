@@ -70,6 +70,11 @@ impl MetadataStore {
         inner.dirty = true;
     }
 
+    /// What is known about `metric`, if anything.
+    pub fn get(&self, metric: &str) -> Option<MetricMetadata> {
+        self.inner.lock().by_metric.get(metric).cloned()
+    }
+
     /// The API's `data` object: `{"metric": [{"type","help","unit"}]}`.
     pub fn to_json(&self, metric: Option<&str>, limit: usize) -> Value {
         let inner = self.inner.lock();

@@ -9,7 +9,9 @@
 //!   (re-exported here).
 //! - [`query`]: the read trait every query engine uses.
 //! - [`promql`]: the PromQL evaluator.
+//! - [`cardinality`]: series counts per metric, label and label pair (`/api/v1/status/tsdb`).
 
+pub mod cardinality;
 pub mod logs;
 pub mod metrics;
 pub mod model;

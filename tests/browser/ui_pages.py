@@ -180,6 +180,8 @@ PAGES = [
     {"name": "services", "path": "/services?from=now-15m", "selector": "table tbody tr"},
     {"name": "serverless", "path": "/serverless?from=now-15m", "selector": "table tbody tr"},
     {"name": "alerts", "path": "/alerts", "selector": ".state-firing"},
+    {"name": "cardinality", "path": "/cardinality", "selector": "table.cardinality-table tbody tr",
+     "min": 4},
     {"name": "silence-new", "path": "/alerts/silences/new?matcher=alertname%3D%22BrowserTestAlert%22",
      "selector": "main form",
      "action": submit_form({"created_by": "browser", "comment": "silenced by the browser test"},

@@ -1,20 +1,25 @@
 //! The query APIs of the main port: Prometheus-compatible (`/api/v1/…`, `/metrics`), the
 //! Jaeger query API over traces, and the log API; all in one [`router`].
 
+mod ast_json;
 pub mod jaeger;
 mod jaeger_json;
 pub mod logs;
 mod params;
 mod prom;
+mod query_options;
+mod query_text;
 mod response;
 #[cfg(test)]
 mod route_auth_tests;
+pub mod status;
+mod targets;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use didban_auth::{Need, Require, Role};
 use serde_json::json;
 
@@ -42,7 +47,17 @@ pub fn router(state: AppState, stop: watch::Receiver<bool>) -> Router {
         .route("/api/v1/admin/tsdb/flush", axum::routing::post(flush))
         .route_layer(Require::api(Need::Role(Role::Admin)));
     Router::new()
-        .route("/api/v1/status/buildinfo", get(buildinfo))
+        .merge(status::routes())
+        .route(
+            "/api/v1/format_query",
+            get(query_text::format_query).post(query_text::format_query),
+        )
+        .route(
+            "/api/v1/parse_query",
+            get(query_text::parse_query).post(query_text::parse_query),
+        )
+        .route("/api/v1/targets", get(targets::targets))
+        .route("/api/v1/targets/metadata", get(targets::targets_metadata))
         .route("/api/v1/query", get(prom::query).post(prom::query))
         .route(
             "/api/v1/query_range",
@@ -96,19 +111,4 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         state.metrics.render(),
     )
-}
-
-async fn buildinfo() -> impl IntoResponse {
-    Json(json!({
-        "status": "success",
-        "data": {
-            "version": env!("CARGO_PKG_VERSION"),
-            "revision": "",
-            "branch": "",
-            "buildUser": "",
-            "buildDate": "",
-            "goVersion": "",
-            "application": "didban",
-        }
-    }))
 }

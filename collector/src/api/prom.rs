@@ -17,6 +17,7 @@ use didban_store::{LabelMatcher, Queryable};
 use serde_json::{json, Value as Json};
 
 use super::params::{parse_duration_ms, Params, MAX_TIME_MS, MIN_TIME_MS};
+use super::query_options::{take_limit, QueryOptions};
 use super::response::{labels_json, point_json, series_json, success, ApiError};
 use crate::state::AppState;
 use didban_base::now_ms;
@@ -24,7 +25,8 @@ use didban_base::now_ms;
 /// Most points a range query may return per series, as in Prometheus.
 const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
-fn params(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Result<Params, ApiError> {
+/// The request's parameters: query string, plus the body of a form POST.
+pub(super) fn params(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Result<Params, ApiError> {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -208,11 +210,13 @@ pub async fn query(
     check_depth(&expr, state.engine.options().max_depth).map_err(promql_error)?;
     let time = p.time_or("time", now_ms())?;
     let timeout = timeout(&state, &p)?;
-    let result = evaluate(&state, "instant", Lane::Light, timeout, move |db, engine, ctl| {
-        engine.instant_query_with(db, &expr, time, ctl)
+    let opts = QueryOptions::from_params(&p)?;
+    let mut result = evaluate(&state, "instant", Lane::Light, timeout, move |db, engine, ctl| {
+        opts.engine(engine).instant_query_with(db, &expr, time, ctl)
     })
     .await?;
-    Ok(success(value_json(&result), &[]))
+    let warnings = opts.truncate(&mut result);
+    Ok(success(value_json(&result), &warnings))
 }
 
 /// `GET|POST /api/v1/query_range`.
@@ -246,11 +250,14 @@ pub async fn query_range(
         ));
     }
     let timeout = timeout(&state, &p)?;
-    let result = evaluate(&state, "range", Lane::Heavy, timeout, move |db, engine, ctl| {
-        engine.range_query_with(db, &expr, start, end, step, ctl)
+    let opts = QueryOptions::from_params(&p)?;
+    let mut result = evaluate(&state, "range", Lane::Heavy, timeout, move |db, engine, ctl| {
+        opts.engine(engine)
+            .range_query_with(db, &expr, start, end, step, ctl)
     })
     .await?;
-    Ok(success(value_json(&result), &[]))
+    let warnings = opts.truncate(&mut result);
+    Ok(success(value_json(&result), &warnings))
 }
 
 fn require_set(t: i64, key: &str) -> Result<i64, ApiError> {
@@ -304,11 +311,12 @@ pub async fn series(
         union_over_sets(sets, |m| db.series(m, start, end))
     })
     .await?;
+    let (all, warnings) = take_limit(all, limit);
     let mut out = Vec::new();
-    for labels in all.iter().take(limit) {
+    for labels in &all {
         out.push(labels_json(labels));
     }
-    Ok(success(Json::Array(out), &[]))
+    Ok(success(Json::Array(out), &warnings))
 }
 
 /// The sorted, distinct union of `read` over every matcher set; no `match[]` at all means
@@ -342,8 +350,8 @@ pub async fn labels(
         union_over_sets(sets, |m| db.label_names(m, start, end))
     })
     .await?;
-    let names: Vec<String> = names.into_iter().take(limit).collect();
-    Ok(success(json!(names), &[]))
+    let (names, warnings) = take_limit(names, limit);
+    Ok(success(json!(names), &warnings))
 }
 
 /// `GET /api/v1/label/<name>/values`.
@@ -365,8 +373,8 @@ pub async fn label_values(
         union_over_sets(sets, |m| db.label_values(&name, m, start, end))
     })
     .await?;
-    let values: Vec<String> = values.into_iter().take(limit).collect();
-    Ok(success(json!(values), &[]))
+    let (values, warnings) = take_limit(values, limit);
+    Ok(success(json!(values), &warnings))
 }
 
 /// `GET /api/v1/metadata`: type, help and unit per metric name as reported by clients.

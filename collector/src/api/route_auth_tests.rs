@@ -56,9 +56,25 @@ async fn routes_declare_ingest_viewer_admin_and_public_metrics() {
         "/api/v1/series",
         "/api/v1/labels",
         "/api/v1/query_exemplars",
+        "/api/v1/format_query",
+        "/api/v1/parse_query",
     ] {
         assert_eq!(
             need("main", Method::POST, path).await,
+            Need::Role(Role::Viewer),
+            "{path}"
+        );
+    }
+    for path in [
+        "/api/v1/status/buildinfo",
+        "/api/v1/status/runtimeinfo",
+        "/api/v1/status/flags",
+        "/api/v1/status/tsdb",
+        "/api/v1/targets",
+        "/api/v1/targets/metadata",
+    ] {
+        assert_eq!(
+            need("main", Method::GET, path).await,
             Need::Role(Role::Viewer),
             "{path}"
         );

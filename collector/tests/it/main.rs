@@ -14,6 +14,7 @@ mod ingest_server;
 mod ingest_support;
 mod origin;
 mod overload;
+mod prom_status;
 mod query_limits;
 mod real_server;
 mod time_sanity;

@@ -15,9 +15,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// The query API and the UI on one real socket over fresh stores.
-struct Api {
-    base: String,
-    state: AppState,
+pub struct Api {
+    pub base: String,
+    pub state: AppState,
     stop: watch::Sender<bool>,
     _dir: tempfile::TempDir,
 }
@@ -28,7 +28,8 @@ impl Drop for Api {
     }
 }
 
-async fn start(tweak: impl FnOnce(&mut Config)) -> Api {
+/// Serves the query API and the UI over fresh stores with `tweak` applied.
+pub async fn start(tweak: impl FnOnce(&mut Config)) -> Api {
     let (state, dir) = crate::ingest_support::open_state(tweak).await;
     let (stop, stop_rx) = watch::channel(false);
     let ui = didban_ui::router(didban_ui::UiContext {

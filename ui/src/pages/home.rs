@@ -32,6 +32,7 @@ async fn home(State(ctx): State<UiContext>, viewer: Viewer) -> Html<String> {
                 <li><a href="/logs">"Logs"</a>" — search, volume, live tail"</li>
                 <li><a href="/traces">"Traces"</a>" — search and waterfall"</li>
                 <li><a href="/alerts">"Alerts"</a>" — rules, alerts, silences"</li>
+                <li><a href="/cardinality">"Cardinality"</a>" — the metrics and labels with the most series"</li>
             </ul>
         }
     })

@@ -8,6 +8,7 @@
 
 pub mod account;
 mod alerts;
+mod cardinality;
 mod dashboards;
 mod error;
 mod explore;
@@ -38,5 +39,6 @@ pub fn router() -> Router<UiContext> {
         .merge(services::routes())
         .merge(serverless::routes())
         .merge(alerts::routes())
+        .merge(cardinality::routes())
         .route_layer(require(Need::VIEW_EDIT))
 }

@@ -32,6 +32,7 @@ async fn pages_declare_viewer_to_read_editor_to_change_and_admin_for_admin_pages
     assert_eq!(need(Method::POST, "/admin/tokens").await, Need::Role(Role::Admin));
     assert_eq!(need(Method::GET, "/dashboards").await, Need::Role(Role::Viewer));
     assert_eq!(need(Method::GET, "/").await, Need::Role(Role::Viewer));
+    assert_eq!(need(Method::GET, "/cardinality").await, Need::Role(Role::Viewer));
     assert_eq!(
         need(Method::POST, "/alerts/silences").await,
         Need::Role(Role::Editor)
