@@ -5,8 +5,12 @@
 //! segment header. Every append is fsynced before it returns (a batch of records once, after
 //! its last one). A record leaves the buffer only
 //! through [`DiskBuffer::ack`], called once the collector accepted it; the acknowledged position
-//! is persisted in the file `ack` (written to a temporary file, fsynced, renamed), so a restarted
-//! agent resumes exactly after the last acknowledged record. When the files pass `max_bytes`, the
+//! is persisted in the file `ack`, so a restarted agent resumes exactly after the last
+//! acknowledged record. The first acknowledgement of a run replaces the file atomically
+//! (temporary file, fsync, rename); later ones overwrite its one fixed-width line in place and
+//! fdatasync it (issue 12: the rename and two fsyncs per request were a visible share of the
+//! agent's CPU). The line carries a CRC: a write torn by a power cut is detected and everything
+//! still buffered is resent — duplicates, never a loss. When the files pass `max_bytes`, the
 //! oldest segment is deleted and its unacknowledged records are counted as dropped (and their
 //! items, through the counter given with [`DiskBuffer::with_item_counter`]).
 //! A torn or corrupt tail (a crash mid-append) is cut off at open.
@@ -14,6 +18,7 @@
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::BufferError;
@@ -49,6 +54,8 @@ pub struct DiskBuffer {
     segment_bytes: u64,
     segments: VecDeque<Segment>,
     writer: Option<File>,
+    /// The `ack` file once this run replaced it, rewritten in place from then on.
+    ack_file: Option<File>,
     dropped_records: u64,
     dropped_items: u64,
     count_items: Option<fn(&[u8]) -> u64>,
@@ -84,6 +91,7 @@ impl DiskBuffer {
             segment_bytes,
             segments: VecDeque::new(),
             writer: None,
+            ack_file: None,
             dropped_records: 0,
             dropped_items: 0,
             count_items: None,
@@ -152,7 +160,7 @@ impl DiskBuffer {
 
     /// Appends one record and fsyncs it; then enforces the size bound.
     pub fn append(&mut self, payload: &[u8]) -> Result<(), BufferError> {
-        self.append_all(&[payload])
+        self.append_all_tagged(&[], &[payload])
     }
 
     /// Appends records and fsyncs once after the last one (issue 12: a log round's requests
@@ -160,8 +168,14 @@ impl DiskBuffer {
     /// error some of them may be buffered (and sent), so a caller that retries may send
     /// those twice — never lose them.
     pub fn append_all(&mut self, payloads: &[&[u8]]) -> Result<(), BufferError> {
+        self.append_all_tagged(&[], payloads)
+    }
+
+    /// [`DiskBuffer::append_all`] of records that are `tag` followed by each payload, without
+    /// copying the payloads to put the tag in front (they are whole OTLP requests).
+    pub fn append_all_tagged(&mut self, tag: &[u8], payloads: &[&[u8]]) -> Result<(), BufferError> {
         for payload in payloads {
-            self.write_frame(payload)?;
+            self.write_frame(tag, payload)?;
         }
         let Some(w) = self.writer.as_mut() else {
             return Ok(());
@@ -178,12 +192,14 @@ impl DiskBuffer {
         Ok(())
     }
 
-    /// Writes one frame (not yet fsynced), then enforces the size bound.
-    fn write_frame(&mut self, payload: &[u8]) -> Result<(), BufferError> {
-        if payload.len() > MAX_RECORD_BYTES {
-            return Err(BufferError::TooLarge(payload.len()));
+    /// Writes one frame of the record `prefix` + `payload` (not yet fsynced), then enforces
+    /// the size bound.
+    fn write_frame(&mut self, prefix: &[u8], payload: &[u8]) -> Result<(), BufferError> {
+        let record_len = prefix.len() + payload.len();
+        if record_len > MAX_RECORD_BYTES {
+            return Err(BufferError::TooLarge(record_len));
         }
-        let frame_total = FRAME_LEN + payload.len() as u64;
+        let frame_total = FRAME_LEN + record_len as u64;
         let need_new = match self.segments.back() {
             None => true,
             Some(s) => s.size == 0 || (s.size > HEADER_LEN && s.size + frame_total > self.segment_bytes),
@@ -198,12 +214,15 @@ impl DiskBuffer {
             None => return Ok(()),
         };
         let path = self.segment_path(id);
-        let mut frame = Vec::with_capacity(frame_total as usize);
-        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-        frame.extend_from_slice(payload);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(prefix);
+        crc.update(payload);
+        let mut head = Vec::with_capacity(FRAME_LEN as usize + prefix.len());
+        head.extend_from_slice(&(record_len as u32).to_le_bytes());
+        head.extend_from_slice(&crc.finalize().to_le_bytes());
+        head.extend_from_slice(prefix);
         if let Some(w) = self.writer.as_mut() {
-            if let Err(e) = w.write_all(&frame) {
+            if let Err(e) = w.write_all(&head).and_then(|()| w.write_all(payload)) {
                 // Disk full or I/O error: forget the partial frame so the next append starts
                 // at the last good offset (the writer is reopened there).
                 let _ = w.set_len(offset);
@@ -213,7 +232,7 @@ impl DiskBuffer {
         }
         if let Some(s) = self.segments.back_mut() {
             s.size = offset + frame_total;
-            s.pending.push_back((offset, payload.len() as u32));
+            s.pending.push_back((offset, record_len as u32));
         }
         self.enforce_limit()
     }
@@ -356,10 +375,38 @@ impl DiskBuffer {
             segment: id.segment,
             offset: offset + FRAME_LEN + u64::from(len),
         };
-        write_ack(&self.dir, next)?;
-        if segment.pending.is_empty() && self.segments.len() > 1 {
+        let emptied = segment.pending.is_empty();
+        self.write_ack(next)?;
+        if emptied && self.segments.len() > 1 {
             self.remove_front_segment()?;
         }
+        Ok(())
+    }
+
+    /// Persists `id` as the first unacknowledged record: in place when this run already wrote
+    /// the file, else by replacing it atomically (it may hold an older, shorter format).
+    fn write_ack(&mut self, id: RecordId) -> Result<(), BufferError> {
+        let path = self.dir.join("ack");
+        let line = ack_line(id);
+        if let Some(file) = self.ack_file.as_ref() {
+            let written = file
+                .write_all_at(line.as_bytes(), 0)
+                .and_then(|()| file.sync_data());
+            return match written {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    // Replace the file whole next time.
+                    self.ack_file = None;
+                    Err(io_err(&path, e))
+                }
+            };
+        }
+        replace_ack(&self.dir, &line)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_err(&path, e))?;
+        self.ack_file = Some(file);
         Ok(())
     }
 
@@ -440,18 +487,36 @@ fn read_ack(dir: &Path) -> Result<RecordId, BufferError> {
         }
         Err(e) => return Err(io_err(&path, e)),
     };
-    let mut parts = text.split_whitespace();
-    let segment = parts.next().and_then(|p| p.parse().ok());
-    let offset = parts.next().and_then(|p| p.parse().ok());
-    match (segment, offset) {
-        (Some(segment), Some(offset)) => Ok(RecordId { segment, offset }),
-        _ => {
-            tracing::warn!(path = %path.display(), "export buffer: unreadable ack file, resending everything");
+    match parse_ack(&text) {
+        Some(id) => Ok(id),
+        None => {
+            tracing::warn!(path = %path.display(), "export buffer: unreadable or torn ack file, resending everything");
             Ok(RecordId {
                 segment: 0,
                 offset: 0,
             })
         }
+    }
+}
+
+/// `<segment> <offset> <crc32 of both, hex>`, fixed width so an in-place rewrite covers the
+/// previous line exactly.
+fn ack_line(id: RecordId) -> String {
+    let position = format!("{:020} {:020}", id.segment, id.offset);
+    let crc = crc32fast::hash(position.as_bytes());
+    format!("{position} {crc:08x}\n")
+}
+
+/// The position in an `ack` line; `None` when it is unreadable or its CRC does not match (a
+/// torn write). A line without CRC is the format before issue 12 (always replaced whole).
+fn parse_ack(text: &str) -> Option<RecordId> {
+    let mut parts = text.split_whitespace();
+    let segment = parts.next()?.parse().ok()?;
+    let offset = parts.next()?.parse().ok()?;
+    let id = RecordId { segment, offset };
+    match parts.next() {
+        None => Some(id),
+        Some(crc) => (ack_line(id).split_whitespace().nth(2) == Some(crc)).then_some(id),
     }
 }
 
@@ -464,12 +529,13 @@ fn read_ack_segment(dir: &Path) -> u64 {
     }
 }
 
-fn write_ack(dir: &Path, id: RecordId) -> Result<(), BufferError> {
+/// Replaces the `ack` file with `line` atomically (temporary file, fsync, rename, directory
+/// fsync).
+fn replace_ack(dir: &Path, line: &str) -> Result<(), BufferError> {
     let tmp = dir.join("ack.tmp");
     let path = dir.join("ack");
     let mut file = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-    file.write_all(format!("{} {}\n", id.segment, id.offset).as_bytes())
-        .map_err(|e| io_err(&tmp, e))?;
+    file.write_all(line.as_bytes()).map_err(|e| io_err(&tmp, e))?;
     file.sync_all().map_err(|e| io_err(&tmp, e))?;
     fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
     sync_dir(dir)
@@ -578,6 +644,69 @@ mod tests {
             drain(&mut b),
             vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
         );
+    }
+
+    fn ack_path(dir: &Path) -> PathBuf {
+        dir.join("ack")
+    }
+
+    /// After the first acknowledgement the `ack` file is the same file rewritten in place;
+    /// a reopened buffer resumes after the last acknowledged record.
+    #[test]
+    fn ack_is_rewritten_in_place() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = DiskBuffer::open(dir.path(), 1 << 20, 1 << 16).unwrap();
+        for r in [b"one".as_slice(), b"two", b"three", b"four"] {
+            b.append(r).unwrap();
+        }
+        let (first, _) = b.peek().unwrap().unwrap();
+        b.ack(first).unwrap();
+        let inode = fs::metadata(ack_path(dir.path())).unwrap().ino();
+        let (second, _) = b.peek().unwrap().unwrap();
+        b.ack(second).unwrap();
+        let meta = fs::metadata(ack_path(dir.path())).unwrap();
+        assert_eq!(meta.ino(), inode, "rewritten in place, not replaced");
+        assert_eq!(meta.len(), 51);
+        assert!(!dir.path().join("ack.tmp").exists());
+        drop(b);
+        let mut b = DiskBuffer::open(dir.path(), 1 << 20, 1 << 16).unwrap();
+        assert_eq!(drain(&mut b), vec![b"three".to_vec(), b"four".to_vec()]);
+    }
+
+    /// A torn `ack` (its CRC does not match) resends what the segments hold — duplicates,
+    /// never a loss; an `ack` in the format before issue 12 (no CRC) is still read.
+    #[test]
+    fn torn_ack_resends_and_old_ack_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = DiskBuffer::open(dir.path(), 1 << 20, 1 << 16).unwrap();
+        for r in [b"one".as_slice(), b"two", b"three"] {
+            b.append(r).unwrap();
+        }
+        for _ in 0..2 {
+            let (id, _) = b.peek().unwrap().unwrap();
+            b.ack(id).unwrap();
+        }
+        let (third, _) = b.peek().unwrap().unwrap();
+        drop(b);
+        let line = fs::read_to_string(ack_path(dir.path())).unwrap();
+        assert_eq!(parse_ack(&line), Some(third));
+
+        // A digit of the offset from an older write: the CRC catches it.
+        let mut torn = line.clone().into_bytes();
+        torn[40] = if torn[40] == b'0' { b'1' } else { b'0' };
+        fs::write(ack_path(dir.path()), &torn).unwrap();
+        let b = DiskBuffer::open(dir.path(), 1 << 20, 1 << 16).unwrap();
+        assert_eq!(b.pending_records(), 3);
+        drop(b);
+
+        fs::write(
+            ack_path(dir.path()),
+            format!("{} {}\n", third.segment, third.offset),
+        )
+        .unwrap();
+        let mut b = DiskBuffer::open(dir.path(), 1 << 20, 1 << 16).unwrap();
+        assert_eq!(drain(&mut b), vec![b"three".to_vec()]);
     }
 
     #[test]
