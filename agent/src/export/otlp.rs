@@ -153,9 +153,20 @@ impl Transport {
         }
     }
 
+    /// Sends one encoded request of `signal` (copied once; [`Transport::send_bytes`] does not
+    /// copy).
+    pub async fn send(&mut self, signal: Signal, payload: &[u8]) -> Result<Accepted, SendFailure> {
+        self.send_bytes(signal, &bytes::Bytes::copy_from_slice(payload))
+            .await
+    }
+
     /// Sends one encoded request of `signal`; the bytes are shared with the request, not
-    /// copied.
-    pub async fn send(&mut self, signal: Signal, payload: &bytes::Bytes) -> Result<Accepted, SendFailure> {
+    /// copied (the exporter's sender hands over what it read from the disk buffer).
+    pub async fn send_bytes(
+        &mut self,
+        signal: Signal,
+        payload: &bytes::Bytes,
+    ) -> Result<Accepted, SendFailure> {
         match self {
             Transport::Grpc { channel, gzip, auth } => {
                 send_grpc(channel.clone(), *gzip, auth.as_ref(), signal, payload).await

@@ -134,7 +134,7 @@ impl Sender {
             }
             loop {
                 let outcome = tokio::select! {
-                    r = self.transport.send(signal, &piece) => r,
+                    r = self.transport.send_bytes(signal, &piece) => r,
                     _ = self.stop.changed() => return Delivery::Stopped,
                 };
                 let failure = match outcome {
