@@ -69,6 +69,12 @@ impl OtlpSink {
         self.send_all(signal, vec![request]).await
     }
 
+    /// The largest request the buffer stores whole (`export.batch_max_bytes`); callers that
+    /// cut their own requests at this size spare the buffer decoding them to split them.
+    pub fn max_request_bytes(&self) -> usize {
+        self.shared.max_request_bytes
+    }
+
     /// [`OtlpSink::send`] for several requests, fsynced once after the last: what a caller
     /// has ready at once costs one fsync, not one per request.
     pub async fn send_all(&self, signal: Signal, requests: Vec<Vec<u8>>) -> Result<(), BufferError> {
@@ -83,15 +89,11 @@ impl OtlpSink {
                     pieces.push(request);
                 }
             }
-            let mut records = Vec::with_capacity(pieces.len());
+            let mut refs = Vec::with_capacity(pieces.len());
             for piece in &pieces {
-                records.push(tagged(signal, piece));
+                refs.push(piece.as_slice());
             }
-            let mut refs = Vec::with_capacity(records.len());
-            for r in &records {
-                refs.push(r.as_slice());
-            }
-            shared.lock().append_all(&refs)
+            shared.lock().append_all_tagged(&[signal as u8], &refs)
         })
         .await;
         match result {
@@ -215,15 +217,8 @@ impl Exporter {
     }
 }
 
-/// A buffer record: the signal's tag byte, then the encoded request.
-fn tagged(signal: Signal, request: &[u8]) -> Vec<u8> {
-    let mut record = Vec::with_capacity(request.len() + 1);
-    record.push(signal as u8);
-    record.extend_from_slice(request);
-    record
-}
-
-/// Items in a buffer record (1 when it does not decode: it is still one thing lost).
+/// Items in a buffer record — the signal's tag byte, then the encoded request (1 when it
+/// does not decode: it is still one thing lost).
 fn record_items(record: &[u8]) -> u64 {
     record
         .split_first()
@@ -303,7 +298,7 @@ async fn write_batch(
         let pieces = split::fit(Signal::Metrics, request, shared2.max_request_bytes);
         let mut buffer = shared2.lock();
         for piece in pieces {
-            buffer.append(&tagged(Signal::Metrics, &piece))?;
+            buffer.append_all_tagged(&[Signal::Metrics as u8], &[&piece])?;
         }
         Ok::<(), BufferError>(())
     })

@@ -153,8 +153,20 @@ impl Transport {
         }
     }
 
-    /// Sends one encoded request of `signal`.
+    /// Sends one encoded request of `signal` (copied once; [`Transport::send_bytes`] does not
+    /// copy).
     pub async fn send(&mut self, signal: Signal, payload: &[u8]) -> Result<Accepted, SendFailure> {
+        self.send_bytes(signal, &bytes::Bytes::copy_from_slice(payload))
+            .await
+    }
+
+    /// Sends one encoded request of `signal`; the bytes are shared with the request, not
+    /// copied (the exporter's sender hands over what it read from the disk buffer).
+    pub async fn send_bytes(
+        &mut self,
+        signal: Signal,
+        payload: &bytes::Bytes,
+    ) -> Result<Accepted, SendFailure> {
         match self {
             Transport::Grpc { channel, gzip, auth } => {
                 send_grpc(channel.clone(), *gzip, auth.as_ref(), signal, payload).await
@@ -194,11 +206,11 @@ async fn send_grpc(
     gzip: bool,
     auth: Option<&MetadataValue<Ascii>>,
     signal: Signal,
-    payload: &[u8],
+    payload: &bytes::Bytes,
 ) -> Result<Accepted, SendFailure> {
     // The buffered bytes go out as they are (see `raw_grpc`): a record that does not decode
     // is refused by the collector as invalid and dropped, as a local decode failure was.
-    let body = bytes::Bytes::copy_from_slice(payload);
+    let body = payload.clone();
     match signal {
         Signal::Metrics => {
             let path = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
@@ -283,7 +295,7 @@ async fn send_http(
     auth: Option<&str>,
     gzip: bool,
     signal: Signal,
-    payload: &[u8],
+    payload: &bytes::Bytes,
 ) -> Result<Accepted, SendFailure> {
     let mut request = client.post(url).header("content-type", "application/x-protobuf");
     if let Some(a) = auth {
@@ -294,7 +306,7 @@ async fn send_http(
             .header("content-encoding", "gzip")
             .body(gzip_bytes(payload));
     } else {
-        request = request.body(payload.to_vec());
+        request = request.body(payload.clone());
     }
     let response = match request.send().await {
         Ok(r) => r,

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::export::otlp::{Signal, Transport};
@@ -94,11 +95,10 @@ impl Sender {
                     continue;
                 }
             };
-            let delivery = match record
-                .split_first()
-                .and_then(|(t, b)| Some((Signal::from_tag(*t)?, b)))
-            {
-                Some((signal, body)) => self.deliver(id, signal, body.to_vec()).await,
+            let signal = record.first().and_then(|t| Signal::from_tag(*t));
+            let delivery = match signal {
+                // The request is the record after its tag byte, shared rather than copied.
+                Some(signal) => self.deliver(id, signal, Bytes::from(record).slice(1..)).await,
                 None => {
                     tracing::error!("export buffer: record with an unknown signal tag; dropping it");
                     self.count_drop(Reason::Undecodable, 1);
@@ -120,21 +120,21 @@ impl Sender {
         &mut self,
         id: crate::export::buffer::RecordId,
         signal: Signal,
-        payload: Vec<u8>,
+        payload: Bytes,
     ) -> Delivery {
         // A stack whose top is the next piece in order.
         let mut todo = vec![payload];
         while let Some(piece) = todo.pop() {
             if self.too_large_at.is_some_and(|n| piece.len() >= n) {
                 if let Some((first, second)) = split::halve(signal, &piece) {
-                    todo.push(second);
-                    todo.push(first);
+                    todo.push(Bytes::from(second));
+                    todo.push(Bytes::from(first));
                     continue;
                 }
             }
             loop {
                 let outcome = tokio::select! {
-                    r = self.transport.send(signal, &piece) => r,
+                    r = self.transport.send_bytes(signal, &piece) => r,
                     _ = self.stop.changed() => return Delivery::Stopped,
                 };
                 let failure = match outcome {
@@ -175,8 +175,8 @@ impl Sender {
                         self.refused_as_too_large(&failure, piece.len());
                         match split::halve(signal, &piece) {
                             Some((first, second)) => {
-                                todo.push(second);
-                                todo.push(first);
+                                todo.push(Bytes::from(second));
+                                todo.push(Bytes::from(first));
                             }
                             None => {
                                 tracing::error!(?signal, bytes = piece.len(), error = %failure.message, "export: a single item is larger than the collector accepts; dropping it");

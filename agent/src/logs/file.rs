@@ -103,8 +103,10 @@ impl TailedFile {
             self.read_offset = 0;
             self.committed = 0;
         }
-        let mut chunk = Vec::new();
         let limit = u64::try_from(READ_CHUNK).unwrap_or(u64::MAX);
+        // Sized for what the file grew by, so the read does not grow the buffer by doubling.
+        let grown = len.saturating_sub(self.read_offset).min(limit);
+        let mut chunk = Vec::with_capacity(usize::try_from(grown).unwrap_or(READ_CHUNK));
         (&mut self.file).take(limit).read_to_end(&mut chunk)?;
         polled.bytes = chunk.len();
         polled.more = chunk.len() >= READ_CHUNK;
@@ -188,8 +190,12 @@ fn take_text(bytes: &mut Vec<u8>) -> String {
     if bytes.last() == Some(&b'\r') {
         bytes.pop();
     }
-    let mut text = String::from_utf8_lossy(bytes).into_owned();
-    bytes.clear();
+    // Valid UTF-8 (nearly every line) becomes the record without a copy: the line's bytes
+    // are moved out and the next line starts a new buffer of its own size.
+    let mut text = match String::from_utf8(std::mem::take(bytes)) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
     if text.len() > MAX_RECORD_BYTES {
         let mut cut = MAX_RECORD_BYTES;
         while !text.is_char_boundary(cut) {
@@ -247,5 +253,10 @@ mod tests {
         assert_eq!(f.committed(), 6);
         f.rewind(0).unwrap();
         assert_eq!(f.poll(&Joiner::Off).unwrap().records, vec!["after"]);
+
+        // Invalid UTF-8 is replaced, valid lines around it are kept as they are.
+        let mut raw = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        raw.write_all(b"ok\xff\nnext\n").unwrap();
+        assert_eq!(f.poll(&Joiner::Off).unwrap().records, vec!["ok\u{fffd}", "next"]);
     }
 }

@@ -11,16 +11,14 @@ pub mod checkpoint;
 pub mod file;
 pub mod parse;
 pub mod record;
+pub mod request;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use prost::Message;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -31,8 +29,9 @@ use didban_base::otlp::kv;
 use file::TailedFile;
 use parse::multiline::Joiner;
 use parse::Parser;
+use request::{FileAttributes, RequestBuilder};
 
-/// Most records in one OTLP request.
+/// Most records in one OTLP request (requests are also cut at `export.batch_max_bytes`).
 pub const RECORDS_PER_REQUEST: usize = 2000;
 
 /// The running tailers, one task per `[[logs]]` section.
@@ -91,6 +90,7 @@ struct Section {
     parser: Parser,
     excludes: Vec<glob::Pattern>,
     resource: Resource,
+    scope: InstrumentationScope,
     sink: OtlpSink,
     files: BTreeMap<FileId, TailedFile>,
     checkpoints: Checkpoints,
@@ -136,6 +136,10 @@ impl Section {
             parser,
             excludes,
             resource,
+            scope: InstrumentationScope {
+                name: "didban-agent/logs".to_string(),
+                ..Default::default()
+            },
             sink,
             files: BTreeMap::new(),
             checkpoints,
@@ -243,7 +247,12 @@ impl Section {
                 f.rotated = true;
             }
         }
-        let mut records: Vec<LogRecord> = Vec::new();
+        let mut requests = RequestBuilder::new(
+            &self.resource,
+            &self.scope,
+            RECORDS_PER_REQUEST,
+            self.sink.max_request_bytes(),
+        );
         let mut more = false;
         let mut finished = Vec::new();
         let mut before = Vec::new();
@@ -253,9 +262,12 @@ impl Section {
             match f.poll(&self.joiner) {
                 Ok(polled) => {
                     more |= polled.more;
-                    for text in polled.records {
-                        let parsed = self.parser.parse(&text, observed);
-                        records.push(record::assemble(&text, &f.path, parsed, observed));
+                    if !polled.records.is_empty() {
+                        let file = FileAttributes::of(&f.path);
+                        for text in &polled.records {
+                            let parsed = self.parser.parse(text, observed);
+                            requests.push(text, &file, &parsed, observed);
+                        }
                     }
                     if f.rotated && polled.bytes == 0 {
                         finished.push(*id);
@@ -267,7 +279,7 @@ impl Section {
                 }
             }
         }
-        if !records.is_empty() && !self.ship(records).await {
+        if !requests.is_empty() && !self.ship(requests.finish()).await {
             // Not stored: read the same lines again next round.
             for (id, offset) in before {
                 if let Some(f) = self.files.get_mut(&id) {
@@ -285,31 +297,8 @@ impl Section {
         more
     }
 
-    /// Encodes `records` as requests of at most [`RECORDS_PER_REQUEST`] and buffers them
-    /// together (one fsync); false when they could not be stored.
-    async fn ship(&self, records: Vec<LogRecord>) -> bool {
-        let scope = InstrumentationScope {
-            name: "didban-agent/logs".to_string(),
-            ..Default::default()
-        };
-        let mut requests = Vec::new();
-        let mut rest = records;
-        while !rest.is_empty() {
-            let tail = rest.split_off(rest.len().min(RECORDS_PER_REQUEST));
-            let request = ExportLogsServiceRequest {
-                resource_logs: vec![ResourceLogs {
-                    resource: Some(self.resource.clone()),
-                    scope_logs: vec![ScopeLogs {
-                        scope: Some(scope.clone()),
-                        log_records: rest,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
-            };
-            requests.push(request.encode_to_vec());
-            rest = tail;
-        }
+    /// Buffers a round's requests together (one fsync); false when they could not be stored.
+    async fn ship(&self, requests: Vec<Vec<u8>>) -> bool {
         if let Err(e) = self.sink.send_all(Signal::Logs, requests).await {
             tracing::error!(error = %e, "log records could not be buffered; will read them again");
             return false;

@@ -88,9 +88,13 @@ pub fn collect_groups(
     system.refresh_processes_specifics(
         ProcessesToUpdate::All,
         true,
+        // Without tasks: threads are skipped below anyway, and listing every thread of every
+        // process (hundreds under one Erlang VM) was most of the agent's host collection CPU
+        // (issue 12).
         ProcessRefreshKind::nothing()
             .with_memory()
-            .with_cmd(UpdateKind::OnlyIfNotSet),
+            .with_cmd(UpdateKind::OnlyIfNotSet)
+            .without_tasks(),
     );
     let mut totals: Vec<Totals> = Vec::with_capacity(groups.len());
     for _ in groups {

@@ -59,11 +59,14 @@ fn keyed_id<'a>(text: &'a str, word: &[u8], len: usize) -> Option<&'a str> {
 /// its trace and span ids.
 fn traceparent(text: &str) -> Option<(&str, &str)> {
     let b = text.as_bytes();
-    for i in 2..b.len() {
-        if b.get(i) != Some(&b'-') {
+    let mut from = 0;
+    // `str::find` of one ASCII character is a memchr: most lines hold no traceparent.
+    while let Some(found) = text.get(from..).and_then(|rest| rest.find('-')) {
+        let i = from + found;
+        from = i + 1;
+        let Some(start) = i.checked_sub(2) else {
             continue;
-        }
-        let start = i - 2;
+        };
         let fits = hex_run(b, start, 2, false)
             && hex_run(b, i + 1, 32, false)
             && b.get(i + 33) == Some(&b'-')
@@ -84,9 +87,12 @@ fn find_ignore_case(b: &[u8], from: usize, word: &[u8]) -> Option<usize> {
     let first = *word.first()?;
     let mut i = from;
     while i + word.len() <= b.len() {
-        if b.get(i).is_some_and(|c| c.to_ascii_lowercase() == first)
-            && b.get(i..i + word.len())
-                .is_some_and(|w| w.eq_ignore_ascii_case(word))
+        // `c | 0x20` is the lower case of an ASCII letter; only `first` in either case
+        // matches it. A tight loop over bytes: this runs twice over every line.
+        let skip = b.get(i..)?.iter().position(|c| c | 0x20 == first)?;
+        i += skip;
+        if b.get(i..i + word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
         {
             return Some(i);
         }

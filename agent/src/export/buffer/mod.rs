@@ -5,8 +5,12 @@
 //! segment header. Every append is fsynced before it returns (a batch of records once, after
 //! its last one). A record leaves the buffer only
 //! through [`DiskBuffer::ack`], called once the collector accepted it; the acknowledged position
-//! is persisted in the file `ack` (written to a temporary file, fsynced, renamed), so a restarted
-//! agent resumes exactly after the last acknowledged record. When the files pass `max_bytes`, the
+//! is persisted in the file `ack`, so a restarted agent resumes exactly after the last
+//! acknowledged record. The first acknowledgement of a run replaces the file atomically
+//! (temporary file, fsync, rename); later ones overwrite its one fixed-width line in place and
+//! fdatasync it (issue 12: the rename and two fsyncs per request were a visible share of the
+//! agent's CPU). The line carries a CRC: a write torn by a power cut is detected and everything
+//! still buffered is resent — duplicates, never a loss. When the files pass `max_bytes`, the
 //! oldest segment is deleted and its unacknowledged records are counted as dropped (and their
 //! items, through the counter given with [`DiskBuffer::with_item_counter`]).
 //! A torn or corrupt tail (a crash mid-append) is cut off at open.
@@ -14,24 +18,22 @@
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::BufferError;
+pub use ack::RecordId;
+use ack::{ack_line, read_ack, read_ack_segment, replace_ack};
+use durable::{io_err, sync_dir};
+
+mod ack;
+mod durable;
 
 const MAGIC: &[u8; 8] = b"DIDBAGT1";
 const HEADER_LEN: u64 = 8;
 const FRAME_LEN: u64 = 8;
 /// Largest record accepted; a length field above it is treated as corruption.
 pub const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
-
-/// Position of a record: segment id and byte offset of its frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct RecordId {
-    /// Segment file number.
-    pub segment: u64,
-    /// Offset of the frame inside the segment file.
-    pub offset: u64,
-}
 
 #[derive(Debug)]
 struct Segment {
@@ -49,16 +51,11 @@ pub struct DiskBuffer {
     segment_bytes: u64,
     segments: VecDeque<Segment>,
     writer: Option<File>,
+    /// The `ack` file once this run replaced it, rewritten in place from then on.
+    ack_file: Option<File>,
     dropped_records: u64,
     dropped_items: u64,
     count_items: Option<fn(&[u8]) -> u64>,
-}
-
-fn io_err(path: &Path, source: std::io::Error) -> BufferError {
-    BufferError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 impl DiskBuffer {
@@ -84,6 +81,7 @@ impl DiskBuffer {
             segment_bytes,
             segments: VecDeque::new(),
             writer: None,
+            ack_file: None,
             dropped_records: 0,
             dropped_items: 0,
             count_items: None,
@@ -152,7 +150,7 @@ impl DiskBuffer {
 
     /// Appends one record and fsyncs it; then enforces the size bound.
     pub fn append(&mut self, payload: &[u8]) -> Result<(), BufferError> {
-        self.append_all(&[payload])
+        self.append_all_tagged(&[], &[payload])
     }
 
     /// Appends records and fsyncs once after the last one (issue 12: a log round's requests
@@ -160,8 +158,14 @@ impl DiskBuffer {
     /// error some of them may be buffered (and sent), so a caller that retries may send
     /// those twice — never lose them.
     pub fn append_all(&mut self, payloads: &[&[u8]]) -> Result<(), BufferError> {
+        self.append_all_tagged(&[], payloads)
+    }
+
+    /// [`DiskBuffer::append_all`] of records that are `tag` followed by each payload, without
+    /// copying the payloads to put the tag in front (they are whole OTLP requests).
+    pub fn append_all_tagged(&mut self, tag: &[u8], payloads: &[&[u8]]) -> Result<(), BufferError> {
         for payload in payloads {
-            self.write_frame(payload)?;
+            self.write_frame(tag, payload)?;
         }
         let Some(w) = self.writer.as_mut() else {
             return Ok(());
@@ -178,12 +182,14 @@ impl DiskBuffer {
         Ok(())
     }
 
-    /// Writes one frame (not yet fsynced), then enforces the size bound.
-    fn write_frame(&mut self, payload: &[u8]) -> Result<(), BufferError> {
-        if payload.len() > MAX_RECORD_BYTES {
-            return Err(BufferError::TooLarge(payload.len()));
+    /// Writes one frame of the record `prefix` + `payload` (not yet fsynced), then enforces
+    /// the size bound.
+    fn write_frame(&mut self, prefix: &[u8], payload: &[u8]) -> Result<(), BufferError> {
+        let record_len = prefix.len() + payload.len();
+        if record_len > MAX_RECORD_BYTES {
+            return Err(BufferError::TooLarge(record_len));
         }
-        let frame_total = FRAME_LEN + payload.len() as u64;
+        let frame_total = FRAME_LEN + record_len as u64;
         let need_new = match self.segments.back() {
             None => true,
             Some(s) => s.size == 0 || (s.size > HEADER_LEN && s.size + frame_total > self.segment_bytes),
@@ -198,12 +204,15 @@ impl DiskBuffer {
             None => return Ok(()),
         };
         let path = self.segment_path(id);
-        let mut frame = Vec::with_capacity(frame_total as usize);
-        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-        frame.extend_from_slice(payload);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(prefix);
+        crc.update(payload);
+        let mut head = Vec::with_capacity(FRAME_LEN as usize + prefix.len());
+        head.extend_from_slice(&(record_len as u32).to_le_bytes());
+        head.extend_from_slice(&crc.finalize().to_le_bytes());
+        head.extend_from_slice(prefix);
         if let Some(w) = self.writer.as_mut() {
-            if let Err(e) = w.write_all(&frame) {
+            if let Err(e) = w.write_all(&head).and_then(|()| w.write_all(payload)) {
                 // Disk full or I/O error: forget the partial frame so the next append starts
                 // at the last good offset (the writer is reopened there).
                 let _ = w.set_len(offset);
@@ -213,7 +222,7 @@ impl DiskBuffer {
         }
         if let Some(s) = self.segments.back_mut() {
             s.size = offset + frame_total;
-            s.pending.push_back((offset, payload.len() as u32));
+            s.pending.push_back((offset, record_len as u32));
         }
         self.enforce_limit()
     }
@@ -356,10 +365,38 @@ impl DiskBuffer {
             segment: id.segment,
             offset: offset + FRAME_LEN + u64::from(len),
         };
-        write_ack(&self.dir, next)?;
-        if segment.pending.is_empty() && self.segments.len() > 1 {
+        let emptied = segment.pending.is_empty();
+        self.write_ack(next)?;
+        if emptied && self.segments.len() > 1 {
             self.remove_front_segment()?;
         }
+        Ok(())
+    }
+
+    /// Persists `id` as the first unacknowledged record: in place when this run already wrote
+    /// the file, else by replacing it atomically (it may hold an older, shorter format).
+    fn write_ack(&mut self, id: RecordId) -> Result<(), BufferError> {
+        let path = self.dir.join("ack");
+        let line = ack_line(id);
+        if let Some(file) = self.ack_file.as_ref() {
+            let written = file
+                .write_all_at(line.as_bytes(), 0)
+                .and_then(|()| file.sync_data());
+            return match written {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    // Replace the file whole next time.
+                    self.ack_file = None;
+                    Err(io_err(&path, e))
+                }
+            };
+        }
+        replace_ack(&self.dir, &line)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_err(&path, e))?;
+        self.ack_file = Some(file);
         Ok(())
     }
 
@@ -426,58 +463,6 @@ fn check_frame(data: &[u8], pos: usize) -> Option<(u32, usize)> {
         return None;
     }
     Some((len, end))
-}
-
-fn read_ack(dir: &Path) -> Result<RecordId, BufferError> {
-    let path = dir.join("ack");
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(RecordId {
-                segment: 0,
-                offset: 0,
-            })
-        }
-        Err(e) => return Err(io_err(&path, e)),
-    };
-    let mut parts = text.split_whitespace();
-    let segment = parts.next().and_then(|p| p.parse().ok());
-    let offset = parts.next().and_then(|p| p.parse().ok());
-    match (segment, offset) {
-        (Some(segment), Some(offset)) => Ok(RecordId { segment, offset }),
-        _ => {
-            tracing::warn!(path = %path.display(), "export buffer: unreadable ack file, resending everything");
-            Ok(RecordId {
-                segment: 0,
-                offset: 0,
-            })
-        }
-    }
-}
-
-/// Segment id to start with in an empty buffer: never below the acknowledged one, so an old
-/// `ack` position cannot hide new records.
-fn read_ack_segment(dir: &Path) -> u64 {
-    match read_ack(dir) {
-        Ok(id) => id.segment + 1,
-        Err(_) => 1,
-    }
-}
-
-fn write_ack(dir: &Path, id: RecordId) -> Result<(), BufferError> {
-    let tmp = dir.join("ack.tmp");
-    let path = dir.join("ack");
-    let mut file = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-    file.write_all(format!("{} {}\n", id.segment, id.offset).as_bytes())
-        .map_err(|e| io_err(&tmp, e))?;
-    file.sync_all().map_err(|e| io_err(&tmp, e))?;
-    fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
-    sync_dir(dir)
-}
-
-fn sync_dir(dir: &Path) -> Result<(), BufferError> {
-    let d = File::open(dir).map_err(|e| io_err(dir, e))?;
-    d.sync_all().map_err(|e| io_err(dir, e))
 }
 
 #[cfg(test)]
