@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use didban_store::promql::{
     check_depth, parse_matchers, AdmitError, Engine, Lane, PromqlError, QueryControl, QueryResult, Value,
 };
@@ -72,6 +72,22 @@ fn value_json(result: &QueryResult) -> Json {
             json!({"resultType": "matrix", "result": out})
         }
     }
+}
+
+/// A query's answer with its annotations, as Prometheus 3 sends them: `warnings` and `infos`
+/// arrays, each left out when empty.
+fn query_success(result: &QueryResult) -> Response {
+    let mut body = serde_json::Map::new();
+    body.insert("status".into(), Json::from("success"));
+    body.insert("data".into(), value_json(result));
+    let a = &result.annotations;
+    if !a.warnings.is_empty() {
+        body.insert("warnings".into(), json!(a.warnings));
+    }
+    if !a.infos.is_empty() {
+        body.insert("infos".into(), json!(a.infos));
+    }
+    axum::Json(Json::Object(body)).into_response()
 }
 
 fn record_query(state: &AppState, kind: &'static str, started: Instant, ok: bool) {
@@ -212,7 +228,7 @@ pub async fn query(
         engine.instant_query_with(db, &expr, time, ctl)
     })
     .await?;
-    Ok(success(value_json(&result), &[]))
+    Ok(query_success(&result))
 }
 
 /// `GET|POST /api/v1/query_range`.
@@ -250,7 +266,7 @@ pub async fn query_range(
         engine.range_query_with(db, &expr, start, end, step, ctl)
     })
     .await?;
-    Ok(success(value_json(&result), &[]))
+    Ok(query_success(&result))
 }
 
 fn require_set(t: i64, key: &str) -> Result<i64, ApiError> {

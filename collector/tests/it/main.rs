@@ -15,6 +15,7 @@ mod ingest_support;
 mod origin;
 mod overload;
 mod query_limits;
+mod query_semantics;
 mod real_server;
 mod time_sanity;
 mod tls;
