@@ -315,12 +315,14 @@ async fn run_didban(client: &reqwest::Client, args: &Args, dir: &Path, tck: f64)
     // Didban refuses samples older than storage.max_sample_age (6 h by default) behind the
     // newest sample it has seen; its own self-monitoring samples are "now", so the oldest
     // samples of a 6 h data set would be refused within seconds. The config raises the limit
-    // to the span + 1 h; nothing else differs from the defaults.
+    // to the span + 1 h. The query answers are compared point by point with Prometheus 2.42's,
+    // so Didban answers with Prometheus 2.x semantics (closed windows); nothing else differs
+    // from the defaults.
     let config = dir.join("didban.toml");
     std::fs::write(
         &config,
         format!(
-            "# Written by didban-bench.\n[storage]\nmax_sample_age = \"{}s\"\n",
+            "# Written by didban-bench.\n[storage]\nmax_sample_age = \"{}s\"\n[query]\npromql_compat = \"v2\"\n",
             args.span.as_secs() + 3600
         ),
     )?;

@@ -298,6 +298,9 @@ struct ServeArgs {
     /// Always mark the session cookie Secure (the server is behind HTTPS)
     #[arg(long, env = "DIDBAN_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// PromQL semantics: v3 (Prometheus 3) or v2 (Prometheus 2.x) [default: v3]
+    #[arg(long, env = "DIDBAN_PROMQL_COMPAT", value_name = "VERSION")]
+    promql_compat: Option<String>,
 }
 
 /// mimalloc instead of glibc malloc: ingest allocates many small, short-lived buffers
@@ -353,6 +356,11 @@ impl ServeArgs {
         }
         if self.no_host_metrics {
             c.host_metrics.enabled = false;
+        }
+        if let Some(v) = self.promql_compat {
+            c.query.promql_compat = v
+                .parse::<didban_store::promql::PromqlCompat>()
+                .context("--promql-compat")?;
         }
         if let Some(v) = self.block_duration {
             c.storage.block_duration = parse_duration(&v).context("--block-duration")?;

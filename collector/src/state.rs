@@ -44,6 +44,8 @@ impl AppState {
             timeout: config.query.timeout,
             max_samples: config.query.max_samples,
             max_depth: config.query.max_depth,
+            compat: config.query.promql_compat,
+            enable_experimental_functions: config.query.enable_experimental_functions,
         });
         let metrics = Arc::new(SelfMetrics::new());
         let query_limiter = QueryLimiter::with_observer(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use didban_store::promql::{
     check_depth, parse_matchers, AdmitError, Engine, Lane, PromqlError, QueryControl, QueryResult, Value,
 };
@@ -18,7 +18,7 @@ use serde_json::{json, Value as Json};
 
 use super::params::{parse_duration_ms, Params, MAX_TIME_MS, MIN_TIME_MS};
 use super::query_options::{take_limit, QueryOptions};
-use super::response::{labels_json, point_json, series_json, success, ApiError};
+use super::response::{labels_json, point_json, series_json, success, success_annotated, ApiError};
 use crate::state::AppState;
 use didban_base::now_ms;
 
@@ -74,6 +74,12 @@ fn value_json(result: &QueryResult) -> Json {
             json!({"resultType": "matrix", "result": out})
         }
     }
+}
+
+/// A query's answer with its annotations (`warnings`, `infos`).
+fn query_success(result: &QueryResult) -> Response {
+    let a = &result.annotations;
+    success_annotated(value_json(result), &a.warnings, &a.infos)
 }
 
 fn record_query(state: &AppState, kind: &'static str, started: Instant, ok: bool) {
@@ -215,8 +221,9 @@ pub async fn query(
         opts.engine(engine).instant_query_with(db, &expr, time, ctl)
     })
     .await?;
-    let warnings = opts.truncate(&mut result);
-    Ok(success(value_json(&result), &warnings))
+    let truncated = opts.truncate(&mut result);
+    result.annotations.warnings.extend(truncated);
+    Ok(query_success(&result))
 }
 
 /// `GET|POST /api/v1/query_range`.
@@ -256,8 +263,9 @@ pub async fn query_range(
             .range_query_with(db, &expr, start, end, step, ctl)
     })
     .await?;
-    let warnings = opts.truncate(&mut result);
-    Ok(success(value_json(&result), &warnings))
+    let truncated = opts.truncate(&mut result);
+    result.annotations.warnings.extend(truncated);
+    Ok(query_success(&result))
 }
 
 fn require_set(t: i64, key: &str) -> Result<i64, ApiError> {

@@ -110,11 +110,20 @@ impl IntoResponse for ApiError {
 
 /// `{"status":"success","data":data}`, with optional warnings.
 pub fn success(data: Json_, warnings: &[String]) -> Response {
+    success_annotated(data, warnings, &[])
+}
+
+/// A success with Prometheus 3's annotations: `warnings` and `infos` arrays, each left out
+/// when empty.
+pub fn success_annotated(data: Json_, warnings: &[String], infos: &[String]) -> Response {
     let mut body = Map::new();
     body.insert("status".into(), Json_::from("success"));
     body.insert("data".into(), data);
     if !warnings.is_empty() {
         body.insert("warnings".into(), json!(warnings));
+    }
+    if !infos.is_empty() {
+        body.insert("infos".into(), json!(infos));
     }
     Json(Json_::Object(body)).into_response()
 }

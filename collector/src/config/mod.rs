@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use didban_store::logs::LogOptions;
+use didban_store::promql::PromqlCompat;
 use didban_store::traces::TraceOptions;
 use didban_store::{DbOptions, FsyncMode, SeriesLimits};
 use serde::Deserialize;
@@ -119,6 +120,10 @@ pub struct QueryConfig {
     pub max_concurrent: usize,
     /// Queries waiting for an evaluation slot before new ones are refused with 503.
     pub max_queued: usize,
+    /// PromQL semantics: Prometheus 3 (`v3`, default) or 2.x (`v2`).
+    pub promql_compat: PromqlCompat,
+    /// Allows Prometheus' experimental functions (`limitk`, `info`, `mad_over_time`, …).
+    pub enable_experimental_functions: bool,
 }
 
 /// Default `query.max_concurrent`: the number of cores, at least 2.
@@ -166,6 +171,8 @@ impl Default for Config {
                 max_depth: didban_store::promql::DEFAULT_MAX_DEPTH,
                 max_concurrent: default_max_concurrent(),
                 max_queued: 64,
+                promql_compat: PromqlCompat::V3,
+                enable_experimental_functions: false,
             },
             self_scrape_interval: Duration::from_secs(15),
             traces: TracesConfig::default(),
@@ -345,6 +352,15 @@ impl Config {
         set_plain(&mut c.query.max_depth, q.max_depth);
         set_plain(&mut c.query.max_concurrent, q.max_concurrent);
         set_plain(&mut c.query.max_queued, q.max_queued);
+        if let Some(v) = q.promql_compat {
+            c.query.promql_compat = v
+                .parse::<PromqlCompat>()
+                .with_context(|| format!("query.promql_compat = {v:?}"))?;
+        }
+        set_plain(
+            &mut c.query.enable_experimental_functions,
+            q.enable_experimental_functions,
+        );
         if c.query.max_depth == 0 || c.query.max_concurrent == 0 {
             anyhow::bail!(
                 "query.max_depth ({}) and query.max_concurrent ({}) must be at least 1",
@@ -480,6 +496,8 @@ struct FileQuery {
     max_depth: Option<usize>,
     max_concurrent: Option<usize>,
     max_queued: Option<usize>,
+    promql_compat: Option<String>,
+    enable_experimental_functions: Option<bool>,
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod origin;
 mod overload;
 mod prom_status;
 mod query_limits;
+mod query_semantics;
 mod real_server;
 mod time_sanity;
 mod tls;

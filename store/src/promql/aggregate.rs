@@ -1,12 +1,12 @@
-//! Aggregation operators (`sum`, `avg`, `topk`, `quantile`, …) with `by` / `without`.
+//! Aggregation operators (`sum`, `avg`, `topk`, `quantile`, `limitk`, …) with `by` / `without`.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use promql_parser::parser::token::{
-    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM,
-    T_TOPK,
+    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMITK, T_LIMIT_RATIO, T_MAX, T_MIN, T_QUANTILE,
+    T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
 };
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
@@ -15,6 +15,7 @@ use crate::model::{is_valid_label_name, Labels};
 use super::engine::Evaluator;
 use super::error::PromqlError;
 use super::functions::quantile;
+use super::limit::{capped_ratio, limit_k, limit_ratio};
 use super::parse::format_float;
 use super::value::{kahan_inc, Elem, Grid, IdMap, StepVec, Val};
 
@@ -81,7 +82,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> 
     let mut scalar_param: Option<Vec<f64>> = None;
     let mut label_param: Option<String> = None;
     match op {
-        T_TOPK | T_BOTTOMK | T_QUANTILE => {
+        T_TOPK | T_BOTTOMK | T_QUANTILE | T_LIMITK | T_LIMIT_RATIO => {
             let Some(p) = &agg.param else {
                 return Err(PromqlError::exec(format!("{} needs a parameter", agg.op)));
             };
@@ -125,7 +126,10 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> 
     let mut grouping = Grouping::new(agg.modifier.as_ref());
     let mut out: Vec<StepVec> = Vec::with_capacity(input.len());
     let mut cv_labels: HashMap<(usize, String), Arc<Labels>> = HashMap::new();
-    let keep_members = matches!(op, T_TOPK | T_BOTTOMK | T_QUANTILE | T_COUNT_VALUES);
+    let keep_members = matches!(
+        op,
+        T_TOPK | T_BOTTOMK | T_QUANTILE | T_COUNT_VALUES | T_LIMITK | T_LIMIT_RATIO
+    );
     for (i, step) in input.iter().enumerate() {
         let mut accs: Vec<Option<Acc>> = Vec::new();
         let mut order: Vec<usize> = Vec::new();
@@ -161,6 +165,24 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> 
                         .unwrap_or(f64::NAN);
                     select_k(op == T_TOPK, k, &acc.members, step, &mut res)?;
                 }
+                T_LIMITK => {
+                    let k = scalar_param
+                        .as_ref()
+                        .and_then(|p| p.get(i).copied())
+                        .unwrap_or(f64::NAN);
+                    limit_k(int_param(k)?, &acc.members, step, &mut res);
+                }
+                T_LIMIT_RATIO => {
+                    let mut r = scalar_param
+                        .as_ref()
+                        .and_then(|p| p.get(i).copied())
+                        .unwrap_or(f64::NAN);
+                    if let Some(capped) = capped_ratio(r) {
+                        ev.annotations.invalid_ratio(r, capped);
+                        r = capped;
+                    }
+                    limit_ratio(r, &acc.members, step, &mut res);
+                }
                 T_COUNT_VALUES => {
                     let name = label_param.as_deref().unwrap_or_default();
                     let mut counts: Vec<(String, f64)> = Vec::new();
@@ -189,6 +211,9 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> 
                         .as_ref()
                         .and_then(|p| p.get(i).copied())
                         .unwrap_or(f64::NAN);
+                    if !(0.0..=1.0).contains(&q) {
+                        ev.annotations.invalid_quantile(q);
+                    }
                     let mut values: Vec<f64> = Vec::with_capacity(acc.members.len());
                     for &m in &acc.members {
                         if let Some(e) = step.get(m) {
@@ -287,6 +312,19 @@ fn finish(op: u16, acc: &Acc) -> f64 {
     }
 }
 
+/// The `k` of `topk`/`bottomk`/`limitk` as an integer (truncated), or Prometheus' error when
+/// it does not fit in an int64 (NaN included).
+fn int_param(k: f64) -> Result<i64, PromqlError> {
+    const INT64_RANGE: std::ops::Range<f64> = -9.223_372_036_854_776e18..9.223_372_036_854_776e18;
+    if !INT64_RANGE.contains(&k) {
+        return Err(PromqlError::exec(format!(
+            "Scalar value {} overflows int64",
+            format_float(k)
+        )));
+    }
+    Ok(k as i64)
+}
+
 /// Keeps the `k` largest (topk) or smallest (bottomk) members; NaN ranks last either way.
 fn select_k(
     top: bool,
@@ -295,14 +333,7 @@ fn select_k(
     step: &StepVec,
     res: &mut StepVec,
 ) -> Result<(), PromqlError> {
-    const INT64_RANGE: std::ops::Range<f64> = -9.223_372_036_854_776e18..9.223_372_036_854_776e18;
-    if !INT64_RANGE.contains(&k) {
-        return Err(PromqlError::exec(format!(
-            "Scalar value {} overflows int64",
-            format_float(k)
-        )));
-    }
-    let k = k as i64;
+    let k = int_param(k)?;
     if k < 1 {
         return Ok(());
     }

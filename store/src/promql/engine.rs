@@ -10,6 +10,8 @@ use promql_parser::parser::{Expr, SubqueryExpr};
 use crate::model::{Labels, Sample, SeriesSamples};
 use crate::query::Queryable;
 
+use super::annotations::Annotations;
+use super::compat::{check_ast, PromqlCompat};
 use super::control::QueryControl;
 use super::depth::{check_depth, DEFAULT_MAX_DEPTH};
 use super::error::PromqlError;
@@ -38,16 +40,24 @@ pub struct EngineOptions {
     /// Deepest nesting a query may have (see [`check_depth`]); deeper ones are refused
     /// before parsing, as they would overflow the stack.
     pub max_depth: usize,
+    /// Which Prometheus release's semantics to follow (default 3.x).
+    pub compat: PromqlCompat,
+    /// Allows the functions and aggregations Prometheus gates behind
+    /// `--enable-feature=promql-experimental-functions` (off by default, as in Prometheus).
+    pub enable_experimental_functions: bool,
 }
 
 impl Default for EngineOptions {
-    /// Prometheus' defaults: 5m lookback, 2m timeout, 50 million samples; depth 200.
+    /// Prometheus 3's defaults: 5m lookback, 2m timeout, 50 million samples, experimental
+    /// functions off; depth 200.
     fn default() -> Self {
         EngineOptions {
             lookback_delta: Duration::from_secs(300),
             timeout: Duration::from_secs(120),
             max_samples: 50_000_000,
             max_depth: DEFAULT_MAX_DEPTH,
+            compat: PromqlCompat::V3,
+            enable_experimental_functions: false,
         }
     }
 }
@@ -164,6 +174,7 @@ impl Engine {
             step: step_ms,
         };
         let mut ev = Evaluator::new(q, &self.opts, ctl, started, start_ms, end_ms);
+        ev.query_step = step_ms;
         let val = ev.eval(&ast, &grid)?;
         let series = match val {
             Val::Scalar(v) => {
@@ -187,10 +198,14 @@ impl Engine {
         Ok(ev.finish(expr, Value::Matrix(series), started))
     }
 
-    /// Parses `expr` after checking its nesting against the engine's limit.
+    /// Parses `expr` after checking its nesting against the engine's limit, and refuses what
+    /// the engine's semantics do not know (`holt_winters` under 3.x, experimental functions
+    /// while they are off) with Prometheus' parse errors.
     pub fn parse(&self, expr: &str) -> Result<promql_parser::parser::Expr, PromqlError> {
         check_depth(expr, self.opts.max_depth)?;
-        parse_expr(expr)
+        let ast = parse_expr(expr)?;
+        check_ast(&ast, self.opts.compat, self.opts.enable_experimental_functions)?;
+        Ok(ast)
     }
 
     /// The options this engine was built with.
@@ -320,10 +335,16 @@ fn assemble_matrix(
 pub(crate) struct Evaluator<'a> {
     pub q: &'a dyn Queryable,
     pub lookback_ms: i64,
+    /// The semantics in force (window ends, regex newlines).
+    pub compat: PromqlCompat,
+    /// Warnings and infos gathered while evaluating.
+    pub annotations: Annotations,
     /// Start of the top-level query, for `@ start()`.
     pub query_start: i64,
     /// End of the top-level query, for `@ end()`.
     pub query_end: i64,
+    /// Step of the top-level range query, 0 for an instant query (`step()`).
+    pub query_step: i64,
     /// `None` when the timeout is too large to represent: no deadline.
     deadline: Option<Instant>,
     /// Set by the caller when nobody waits for the answer any more.
@@ -351,8 +372,11 @@ impl<'a> Evaluator<'a> {
         Evaluator {
             q,
             lookback_ms: duration_ms(&opts.lookback_delta),
+            compat: opts.compat,
+            annotations: Annotations::default(),
             query_start,
             query_end,
+            query_step: 0,
             deadline,
             cancel: ctl.cancel.clone(),
             max_samples: opts.max_samples,
@@ -375,7 +399,11 @@ impl<'a> Evaluator<'a> {
             series_loaded = stats.series_loaded,
             "promql query evaluated"
         );
-        QueryResult { value, stats }
+        QueryResult {
+            value,
+            stats,
+            annotations: self.annotations,
+        }
     }
 
     /// Fails with [`PromqlError::Cancelled`] once the caller gave up, with
@@ -472,13 +500,15 @@ impl<'a> Evaluator<'a> {
             range_ms: range,
             offset_ms: offset,
             at_ms: at,
+            left_open: self.compat.left_open(),
         };
         if grid.len() == 0 {
             return Ok(rd);
         }
         let (first_start, _) = rd.window(grid.start);
         let (_, last_end) = rd.window(grid.end);
-        // First multiple of the step at or after the first window's start.
+        // First multiple of the step at or after the first window's first included time
+        // (after its start when windows are left-open).
         let aligned = first_start.div_euclid(step).saturating_mul(step);
         let inner = Grid {
             start: if aligned < first_start {

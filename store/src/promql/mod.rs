@@ -1,4 +1,4 @@
-//! The PromQL evaluator: Prometheus 2.x semantics over any [`Queryable`].
+//! The PromQL evaluator: Prometheus 3.x semantics (2.x on request) over any [`Queryable`].
 //!
 //! Parsing is done by the `promql-parser` crate; evaluation is ours. Every expression node is
 //! evaluated once over the whole step grid of the query (an instant query is a grid of one
@@ -10,12 +10,15 @@
 #![warn(missing_docs)]
 
 mod aggregate;
+mod annotations;
 mod binary;
+mod compat;
 mod control;
 mod depth;
 mod engine;
 mod error;
 mod functions;
+mod limit;
 mod limiter;
 mod memstorage;
 mod parse;
@@ -24,6 +27,8 @@ mod result;
 mod selector;
 mod value;
 
+pub use annotations::Annotations;
+pub use compat::{PromqlCompat, UnknownCompat};
 pub use control::QueryControl;
 pub use depth::{check_depth, nesting_depth, DEFAULT_MAX_DEPTH};
 pub use engine::{Engine, EngineOptions};

@@ -10,6 +10,7 @@ use promql_parser::parser::{self, AtModifier, Expr, Function, Offset, VectorSele
 
 use crate::model::{LabelMatcher, MatchOp, METRIC_NAME_LABEL};
 
+use super::compat::PromqlCompat;
 use super::error::PromqlError;
 
 static EXTRA_FUNCTIONS: Once = Once::new();
@@ -73,7 +74,7 @@ pub fn parse_matchers(selector: &str) -> Result<Vec<LabelMatcher>, PromqlError> 
                     "selector {selector:?} must not have offset or @"
                 )));
             }
-            let mut groups = selector_matchers(&vs)?;
+            let mut groups = selector_matchers(&vs, PromqlCompat::V3)?;
             if groups.len() != 1 {
                 return Err(PromqlError::BadData(format!(
                     "selector {selector:?} must not use `or` matchers"
@@ -88,14 +89,18 @@ pub fn parse_matchers(selector: &str) -> Result<Vec<LabelMatcher>, PromqlError> 
 }
 
 /// The matcher groups of a selector: one group normally, one per `or` alternative otherwise.
-/// The metric name (`foo{...}`) is added to every group as a `__name__` matcher.
-pub(crate) fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<LabelMatcher>>, PromqlError> {
+/// The metric name (`foo{...}`) is added to every group as a `__name__` matcher. Under
+/// Prometheus 2.x semantics `.` in a regex does not match a newline.
+pub(crate) fn selector_matchers(
+    vs: &VectorSelector,
+    compat: PromqlCompat,
+) -> Result<Vec<Vec<LabelMatcher>>, PromqlError> {
     let mut base: Vec<LabelMatcher> = Vec::new();
     if let Some(name) = &vs.name {
         base.push(LabelMatcher::equal(METRIC_NAME_LABEL, name.as_str()));
     }
     for m in &vs.matchers.matchers {
-        base.push(convert_matcher(m)?);
+        base.push(convert_matcher(m, compat)?);
     }
     if vs.matchers.or_matchers.is_empty() {
         return Ok(vec![base]);
@@ -104,21 +109,38 @@ pub(crate) fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<LabelMatc
     for group in &vs.matchers.or_matchers {
         let mut g = base.clone();
         for m in group {
-            g.push(convert_matcher(m)?);
+            g.push(convert_matcher(m, compat)?);
         }
         groups.push(g);
     }
     Ok(groups)
 }
 
-fn convert_matcher(m: &Matcher) -> Result<LabelMatcher, PromqlError> {
+pub(crate) fn convert_matcher(m: &Matcher, compat: PromqlCompat) -> Result<LabelMatcher, PromqlError> {
     let op = match m.op {
         PMatchOp::Equal => MatchOp::Equal,
         PMatchOp::NotEqual => MatchOp::NotEqual,
         PMatchOp::Re(_) => MatchOp::RegexMatch,
         PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
     };
-    LabelMatcher::new(op, m.name.as_str(), m.value.as_str()).map_err(|e| PromqlError::BadData(e.to_string()))
+    let is_regex = matches!(op, MatchOp::RegexMatch | MatchOp::RegexNoMatch);
+    let value = if is_regex && !compat.dot_matches_newline() {
+        // The model's matchers compile `(?s:…)`; an inner `(?-s:…)` turns it off again.
+        format!("(?-s:{})", m.value)
+    } else {
+        m.value.clone()
+    };
+    LabelMatcher::new(op, m.name.as_str(), value).map_err(|e| PromqlError::BadData(e.to_string()))
+}
+
+/// Compiles a `label_replace` regex anchored at both ends; `.` matches a newline only under
+/// Prometheus 3 semantics.
+pub(crate) fn anchored_regex(pattern: &str, compat: PromqlCompat) -> Result<regex::Regex, regex::Error> {
+    if compat.dot_matches_newline() {
+        regex::Regex::new(&format!("^(?s:{pattern})$"))
+    } else {
+        regex::Regex::new(&format!("^(?:{pattern})$"))
+    }
 }
 
 /// A duration in milliseconds (saturating).

@@ -1,9 +1,11 @@
 //! What a query returns: its [`Value`] (scalar, string, instant vector or matrix) and what
-//! it cost ([`QueryStats`]).
+//! it cost ([`QueryStats`]), and the annotations (warnings, infos) that go with it.
 
 use std::time::Duration;
 
 use crate::model::{Labels, SeriesSamples};
+
+use super::annotations::Annotations;
 
 /// What a query returned, and what it cost.
 #[derive(Debug, Clone)]
@@ -12,6 +14,8 @@ pub struct QueryResult {
     pub value: Value,
     /// Work done to produce it.
     pub stats: QueryStats,
+    /// Warnings and infos about the result, for the API's `warnings` / `infos`.
+    pub annotations: Annotations,
 }
 
 /// Cost figures of one query, for logs and the API's `stats` field.

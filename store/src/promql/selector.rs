@@ -31,7 +31,7 @@ fn load(
     start: i64,
     end: i64,
 ) -> Result<Vec<SeriesSamples>, PromqlError> {
-    let groups = selector_matchers(vs)?;
+    let groups = selector_matchers(vs, ev.compat)?;
     let span = i128::from(end) - i128::from(start);
     let width = i128::from(MIN_SLICE_MS).max(span / i128::from(MAX_SLICES) + 1);
     if groups.len() == 1 && span < width {
@@ -97,7 +97,8 @@ pub(crate) enum Pick {
 }
 
 /// Evaluates an instant vector selector: at each step the newest sample no older than the
-/// lookback delta, unless that sample is a stale marker.
+/// lookback delta (exactly the lookback delta old is too old under Prometheus 3), unless that
+/// sample is a stale marker.
 pub(crate) fn eval_vector_selector(
     ev: &mut Evaluator<'_>,
     vs: &VectorSelector,
@@ -114,6 +115,7 @@ pub(crate) fn eval_vector_selector(
     let first_ref = at.unwrap_or(grid.start).saturating_sub(offset);
     let last_ref = at.unwrap_or(grid.end).saturating_sub(offset);
     let lookback = ev.lookback_ms;
+    let left_open = ev.compat.left_open();
     let data = load(ev, vs, first_ref.saturating_sub(lookback), last_ref)?;
     let mut memo = LabelMemo::default();
     for series in data {
@@ -131,7 +133,13 @@ pub(crate) fn eval_vector_selector(
             let Some(s) = idx.checked_sub(1).and_then(|j| samples.get(j)) else {
                 continue;
             };
-            if s.timestamp_ms < r.saturating_sub(lookback) || is_stale_nan(s.value) {
+            let oldest = r.saturating_sub(lookback);
+            let too_old = if left_open {
+                s.timestamp_ms <= oldest
+            } else {
+                s.timestamp_ms < oldest
+            };
+            if too_old || is_stale_nan(s.value) {
                 continue;
             }
             let v = match pick {
@@ -165,6 +173,7 @@ pub(crate) fn eval_matrix_selector(
         range_ms: range,
         offset_ms: offset,
         at_ms: at,
+        left_open: ev.compat.left_open(),
     };
     if grid.len() == 0 {
         return Ok(rd);

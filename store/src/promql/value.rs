@@ -62,21 +62,35 @@ pub(crate) struct RangeSeries {
 }
 
 /// A range vector (range selector or subquery) over a grid: step `t` sees the samples in
-/// `[end - range, end]` where `end = (at or t) - offset` (both bounds inclusive, as in
-/// Prometheus 2.x).
+/// `(end - range, end]` (Prometheus 3, `left_open`) or `[end - range, end]` (Prometheus 2.x)
+/// where `end = (at or t) - offset`.
 #[derive(Debug, Clone)]
 pub(crate) struct RangeData {
     pub series: Vec<RangeSeries>,
     pub range_ms: i64,
     pub offset_ms: i64,
     pub at_ms: Option<i64>,
+    /// True when a sample exactly at `end - range` is outside the window.
+    pub left_open: bool,
 }
 
 impl RangeData {
-    /// The inclusive `(start, end)` of the window step time `t` looks at.
-    pub fn window(&self, t: i64) -> (i64, i64) {
+    /// The `(start, end)` of the window step time `t` looks at, as stated by the query
+    /// (`end - range`, `end`): what `rate` extrapolates to.
+    pub fn bounds(&self, t: i64) -> (i64, i64) {
         let end = self.at_ms.unwrap_or(t).saturating_sub(self.offset_ms);
         (end.saturating_sub(self.range_ms), end)
+    }
+
+    /// The first and last timestamps (both inclusive) a sample of step time `t`'s window
+    /// may have.
+    pub fn window(&self, t: i64) -> (i64, i64) {
+        let (start, end) = self.bounds(t);
+        if self.left_open {
+            (start.saturating_add(1), end)
+        } else {
+            (start, end)
+        }
     }
 }
 

@@ -13,7 +13,8 @@ use super::super::value::{check_steps, Elem, Grid, LabelMemo, RangeData, StepVec
 pub(crate) struct Window<'a> {
     /// The samples inside the window, in time order.
     pub samples: &'a [Sample],
-    /// Inclusive window bounds, ms.
+    /// Window bounds as the query states them (`end - range`, `end`), ms: the start is
+    /// outside the window when windows are left-open.
     pub start: i64,
     pub end: i64,
     /// The evaluation time of the step, ms (`predict_linear` predicts from it).
@@ -43,8 +44,9 @@ pub(crate) fn range_apply(
         let (mut lo, mut hi) = (0usize, 0usize);
         for (i, slot) in out.iter_mut().enumerate() {
             let t = grid.t(i);
-            let (start, end) = rd.window(t);
-            advance_window(&s.samples, start, end, &mut lo, &mut hi);
+            let (first, last) = rd.window(t);
+            advance_window(&s.samples, first, last, &mut lo, &mut hi);
+            let (start, end) = rd.bounds(t);
             let Some(samples) = s.samples.get(lo..hi) else {
                 continue;
             };

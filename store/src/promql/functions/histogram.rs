@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use promql_parser::parser::Expr;
 
-use crate::model::Labels;
+use crate::model::{Labels, METRIC_NAME_LABEL};
 
 use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
@@ -23,6 +23,8 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, args: &[&Expr], grid: &Grid) -> Resul
     let v = vector_arg(ev, args, 1, name, grid)?;
     // Per distinct input series: its group and upper bound, or None without a valid `le`.
     let mut by_ptr: IdMap<usize, Option<(usize, f64)>> = IdMap::default();
+    let mut bad_buckets: Vec<(String, String)> = Vec::new();
+    let mut forced = false;
     let mut ids: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<Arc<Labels>> = Vec::new();
     let mut out: Vec<StepVec> = Vec::with_capacity(v.len());
@@ -35,7 +37,13 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, args: &[&Expr], grid: &Grid) -> Resul
         for e in step {
             let key = Arc::as_ptr(&e.labels) as usize;
             let info = *by_ptr.entry(key).or_insert_with(|| {
-                let le = e.labels.get("le")?.trim().parse::<f64>().ok()?;
+                let Some(le) = e.labels.get("le").and_then(|v| v.parse::<f64>().ok()) else {
+                    bad_buckets.push((
+                        e.labels.get(METRIC_NAME_LABEL).unwrap_or("").to_string(),
+                        e.labels.get("le").unwrap_or("").to_string(),
+                    ));
+                    return None;
+                };
                 let g = e.labels.without("le").without_metric_name();
                 let id = match ids.get(&g) {
                     Some(&id) => id,
@@ -59,36 +67,49 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, args: &[&Expr], grid: &Grid) -> Resul
             }
         }
         let phi = q.get(i).copied().unwrap_or(f64::NAN);
+        if !order.is_empty() && !(0.0..=1.0).contains(&phi) {
+            ev.annotations.invalid_quantile(phi);
+        }
         let mut res = Vec::with_capacity(order.len());
         for gid in order {
             let (Some(b), Some(labels)) = (buckets.get_mut(gid), groups.get(gid)) else {
                 continue;
             };
+            let (v, fixed) = bucket_quantile(phi, b);
+            forced |= fixed;
             res.push(Elem {
                 labels: labels.clone(),
-                v: bucket_quantile(phi, b),
+                v,
             });
         }
         out.push(res);
     }
+    for (name, le) in bad_buckets {
+        ev.annotations.bad_bucket_label(&name, &le);
+    }
+    if forced {
+        // The group labels have no metric name (it is dropped before grouping).
+        ev.annotations.forced_monotonicity("");
+    }
     Ok(Val::Vector(out))
 }
 
-/// The φ-quantile of a classic histogram given as `(upper bound, cumulative count)` pairs.
-pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
+/// The φ-quantile of a classic histogram given as `(upper bound, cumulative count)` pairs,
+/// and whether decreasing counts had to be forced monotonic on the way.
+pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool) {
     if q.is_nan() {
-        return f64::NAN;
+        return (f64::NAN, false);
     }
     if q < 0.0 {
-        return f64::NEG_INFINITY;
+        return (f64::NEG_INFINITY, false);
     }
     if q > 1.0 {
-        return f64::INFINITY;
+        return (f64::INFINITY, false);
     }
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
     match buckets.last() {
         Some(&(ub, _)) if ub == f64::INFINITY => {}
-        _ => return f64::NAN,
+        _ => return (f64::NAN, false),
     }
     // Coalesce buckets with the same upper bound.
     let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
@@ -98,7 +119,12 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
             _ => merged.push((ub, c)),
         }
     }
-    ensure_monotonic(&mut merged);
+    let forced = ensure_monotonic(&mut merged);
+    (interpolate(q, &merged), forced)
+}
+
+/// Linear interpolation of the φ-quantile inside the bucket holding its rank.
+fn interpolate(q: f64, merged: &[(f64, f64)]) -> f64 {
     if merged.len() < 2 {
         return f64::NAN;
     }
@@ -130,21 +156,31 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
 }
 
 /// Makes cumulative counts non-decreasing, and smooths away differences too small to be
-/// anything but floating-point noise.
-fn ensure_monotonic(buckets: &mut [(f64, f64)]) {
-    let Some(first) = buckets.first() else { return };
+/// anything but floating-point noise. True when a real decrease had to be removed (the
+/// noise does not count).
+fn ensure_monotonic(buckets: &mut [(f64, f64)]) -> bool {
+    let Some(first) = buckets.first() else {
+        return false;
+    };
     let mut prev = first.1;
+    let mut forced = false;
     for b in buckets.iter_mut().skip(1) {
         let curr = b.1;
         if curr == prev {
             continue;
         }
-        if almost_equal(prev, curr, SMALL_DELTA_TOLERANCE) || curr < prev {
+        if almost_equal(prev, curr, SMALL_DELTA_TOLERANCE) {
             b.1 = prev;
+            continue;
+        }
+        if curr < prev {
+            b.1 = prev;
+            forced = true;
             continue;
         }
         prev = curr;
     }
+    forced
 }
 
 fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {

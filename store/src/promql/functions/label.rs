@@ -1,21 +1,23 @@
 //! Label manipulation and vector/scalar plumbing: `label_replace`, `label_join`, `absent`,
-//! `vector`, `scalar`, `time`, `timestamp`, `pi`, `sort`, `sort_desc`, `sort_by_label(_desc)`.
+//! `vector`, `scalar`, `time`, `timestamp`, `pi`, `sort`, `sort_desc`, `sort_by_label(_desc)`,
+//! and the query's own times `start()`, `end()`, `range()`, `step()` with `min_of`/`max_of`.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
 
 use promql_parser::parser::Expr;
-use regex::Regex;
 
 use crate::model::{is_valid_label_name, Labels, MatchOp, METRIC_NAME_LABEL};
 
+use super::super::compat::PromqlCompat;
 use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
-use super::super::parse::{selector_matchers, unparen};
+use super::super::parse::{anchored_regex, selector_matchers, unparen};
 use super::super::selector::{eval_vector_selector, Pick};
 use super::super::value::{check_steps, Elem, Grid, LabelMemo, StepVec, Val};
 use super::apply::map_values;
 use super::args::{arg, scalar_arg, vector_arg};
+use super::numeric::{go_max, go_min};
 
 /// Evaluates one of this module's functions.
 pub(super) fn eval(
@@ -28,6 +30,21 @@ pub(super) fn eval(
     match name {
         "time" => Ok(Val::Scalar((0..n).map(|i| grid.t(i) as f64 / 1000.0).collect())),
         "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; n])),
+        "start" => Ok(Val::Scalar(vec![ev.query_start as f64 / 1000.0; n])),
+        "end" => Ok(Val::Scalar(vec![ev.query_end as f64 / 1000.0; n])),
+        "range" => Ok(Val::Scalar(vec![
+            ev.query_end.saturating_sub(ev.query_start)
+                as f64
+                / 1000.0;
+            n
+        ])),
+        "step" => Ok(Val::Scalar(vec![ev.query_step as f64 / 1000.0; n])),
+        "min_of" | "max_of" => {
+            let a = scalar_arg(ev, args, 0, name, grid)?;
+            let b = scalar_arg(ev, args, 1, name, grid)?;
+            let pick = if name == "min_of" { go_min } else { go_max };
+            Ok(Val::Scalar(a.iter().zip(&b).map(|(x, y)| pick(*x, *y)).collect()))
+        }
         "vector" => {
             let s = scalar_arg(ev, args, 0, name, grid)?;
             let labels = Arc::new(Labels::default());
@@ -167,7 +184,7 @@ pub(super) fn absent_labels(e: &Expr) -> Labels {
         Expr::MatrixSelector(ms) => &ms.vs,
         _ => return Labels::default(),
     };
-    let Ok(groups) = selector_matchers(vs) else {
+    let Ok(groups) = selector_matchers(vs, PromqlCompat::V3) else {
         return Labels::default();
     };
     let Some(matchers) = groups.first() else {
@@ -231,7 +248,7 @@ fn label_replace(ev: &mut Evaluator<'_>, args: &[&Expr], grid: &Grid) -> Result<
     let replacement = string_arg(ev, args, 2, name, grid)?;
     let src = string_arg(ev, args, 3, name, grid)?;
     let pattern = string_arg(ev, args, 4, name, grid)?;
-    let re = Regex::new(&format!("^(?s:{pattern})$")).map_err(|e| {
+    let re = anchored_regex(&pattern, ev.compat).map_err(|e| {
         PromqlError::exec(format!(
             "invalid regular expression in label_replace(): {pattern:?}: {e}"
         ))

@@ -4,6 +4,7 @@
 mod apply;
 mod args;
 mod histogram;
+mod info;
 mod label;
 mod math;
 mod numeric;
@@ -34,14 +35,28 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, grid: &Grid) -> Result<V
         | "changes"
         | "holt_winters"
         | "double_exponential_smoothing" => rate::eval(ev, name, &args, grid),
-        "avg_over_time" | "min_over_time" | "max_over_time" | "sum_over_time" | "count_over_time"
-        | "quantile_over_time" | "stddev_over_time" | "stdvar_over_time" | "last_over_time"
-        | "first_over_time" | "present_over_time" | "absent_over_time" | "mad_over_time" => {
-            over_time::eval(ev, name, &args, grid)
-        }
+        "avg_over_time"
+        | "min_over_time"
+        | "max_over_time"
+        | "sum_over_time"
+        | "count_over_time"
+        | "quantile_over_time"
+        | "stddev_over_time"
+        | "stdvar_over_time"
+        | "last_over_time"
+        | "first_over_time"
+        | "present_over_time"
+        | "absent_over_time"
+        | "mad_over_time"
+        | "ts_of_first_over_time"
+        | "ts_of_last_over_time"
+        | "ts_of_min_over_time"
+        | "ts_of_max_over_time" => over_time::eval(ev, name, &args, grid),
         "histogram_quantile" => histogram::eval(ev, &args, grid),
+        "info" => info::eval(ev, &args, grid),
         "label_replace" | "label_join" | "absent" | "vector" | "scalar" | "time" | "timestamp" | "sort"
-        | "sort_desc" | "sort_by_label" | "sort_by_label_desc" | "pi" => label::eval(ev, name, &args, grid),
+        | "sort_desc" | "sort_by_label" | "sort_by_label_desc" | "pi" | "start" | "end" | "range"
+        | "step" | "min_of" | "max_of" => label::eval(ev, name, &args, grid),
         _ => math::eval(ev, name, &args, grid),
     }
 }

@@ -1,5 +1,5 @@
-//! Aggregations over time of each series' window: `*_over_time`, `present_over_time` and
-//! `absent_over_time`.
+//! Aggregations over time of each series' window: `*_over_time`, `present_over_time`,
+//! `absent_over_time` and the timestamps `ts_of_{first,last,min,max}_over_time`.
 
 use std::sync::Arc;
 
@@ -27,16 +27,21 @@ pub(super) fn eval(
         let q = scalar_arg(ev, args, 0, name, grid)?;
         let rd = matrix_arg(ev, args, 1, name, grid)?;
         let mut buf: Vec<f64> = Vec::new();
+        let mut invalid: Vec<f64> = Vec::new();
         let out = range_apply(ev, &rd, grid, true, |w| {
             buf.clear();
             for p in w.samples {
                 buf.push(p.value);
             }
-            Ok(Some(quantile(
-                q.get(w.step).copied().unwrap_or(f64::NAN),
-                &mut buf,
-            )))
+            let phi = q.get(w.step).copied().unwrap_or(f64::NAN);
+            if !(0.0..=1.0).contains(&phi) && !invalid.iter().any(|x| x.to_bits() == phi.to_bits()) {
+                invalid.push(phi);
+            }
+            Ok(Some(quantile(phi, &mut buf)))
         })?;
+        for phi in invalid {
+            ev.annotations.invalid_quantile(phi);
+        }
         return Ok(Val::Vector(out));
     }
     let rd = matrix_arg(ev, args, 0, name, grid)?;
@@ -79,6 +84,10 @@ pub(super) fn eval(
         "last_over_time" => |s| s.last().map(|p| p.value).unwrap_or(f64::NAN),
         "first_over_time" => |s| s.first().map(|p| p.value).unwrap_or(f64::NAN),
         "present_over_time" => |_| 1.0,
+        "ts_of_first_over_time" => |s| s.first().map(|p| seconds(p.timestamp_ms)).unwrap_or(f64::NAN),
+        "ts_of_last_over_time" => |s| s.last().map(|p| seconds(p.timestamp_ms)).unwrap_or(f64::NAN),
+        "ts_of_min_over_time" => |s| ts_of_extreme(s, |cur, best| cur <= best),
+        "ts_of_max_over_time" => |s| ts_of_extreme(s, |cur, best| cur >= best),
         _ => mad,
     };
     let out = range_apply(ev, &rd, grid, !keep_name, |w| Ok(Some(f(w.samples))))?;
@@ -151,6 +160,28 @@ fn variance(s: &[Sample]) -> f64 {
         (aux, caux) = kahan_inc(delta * (p.value - (mean + cmean)), aux, caux);
     }
     (aux + caux) / count
+}
+
+/// Milliseconds as the seconds PromQL reports timestamps in.
+fn seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+/// Timestamp of the last sample that `better(value, best so far)` accepts — the last
+/// occurrence of the minimum or maximum, as Prometheus reports it; a NaN is replaced by
+/// any later value.
+fn ts_of_extreme(s: &[Sample], better: fn(f64, f64) -> bool) -> f64 {
+    let Some(first) = s.first() else {
+        return f64::NAN;
+    };
+    let (mut best, mut ts) = (first.value, first.timestamp_ms);
+    for p in s {
+        if better(p.value, best) || best.is_nan() {
+            best = p.value;
+            ts = p.timestamp_ms;
+        }
+    }
+    seconds(ts)
 }
 
 /// Median absolute deviation from the median.

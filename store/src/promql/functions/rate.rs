@@ -4,11 +4,12 @@
 
 use promql_parser::parser::Expr;
 
-use crate::model::Sample;
+use crate::model::{Sample, METRIC_NAME_LABEL};
 
 use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
-use super::super::value::{kahan_inc, Grid, Val};
+use super::super::parse::unparen;
+use super::super::value::{kahan_inc, Grid, RangeData, Val};
 use super::apply::range_apply;
 use super::args::{matrix_arg, scalar_arg};
 
@@ -23,6 +24,9 @@ pub(super) fn eval(
     let range_secs = rd.range_ms as f64 / 1000.0;
     let out = match name {
         "rate" | "increase" | "delta" => {
+            if name != "delta" {
+                note_non_counters(ev, args, &rd);
+            }
             let is_counter = name != "delta";
             let is_rate = name == "rate";
             range_apply(ev, &rd, grid, true, |w| {
@@ -83,6 +87,25 @@ pub(super) fn eval(
         }
     };
     Ok(Val::Vector(out))
+}
+
+/// Adds Prometheus' "metric might not be a counter" info for each series of a range selector
+/// (not a subquery) whose name lacks a counter suffix.
+fn note_non_counters(ev: &mut Evaluator<'_>, args: &[&Expr], rd: &RangeData) {
+    if !matches!(args.first().map(|a| unparen(a)), Some(Expr::MatrixSelector(_))) {
+        return;
+    }
+    for s in &rd.series {
+        let Some(name) = s.labels.get(METRIC_NAME_LABEL) else {
+            continue;
+        };
+        let counter_like = ["_total", "_sum", "_count", "_bucket"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix));
+        if !counter_like && !s.samples.is_empty() {
+            ev.annotations.possible_non_counter(name);
+        }
+    }
 }
 
 /// Prometheus' `extrapolatedRate`: the increase (counter-reset aware when `is_counter`)

@@ -4,15 +4,19 @@
 //! Supported commands: `load <interval>` with series in expanding notation (`0+10x100`,
 //! `1 _ 3 stale`, `_x3`, `1x4`), `clear`, `eval instant at <t> <expr>`, `eval range from
 //! <t> to <t> step <d> <expr>`, the `eval_fail` / `eval_ordered` / `eval_warn` / `eval_info`
-//! variants and `expect fail|ordered [msg:|regex: …]` lines. Values compare with a relative
-//! tolerance of 1e-6; NaN equals NaN. Native histograms (`{{…}}`) and `expect warn|info`
-//! annotations are not supported (annotation expectations are ignored).
+//! variants and `expect fail|ordered|warn|info|no_warn|no_info [msg:|regex: …]` lines (an
+//! `eval` with no annotation expectation ignores annotations). Values compare with a relative
+//! tolerance of 1e-6; NaN equals NaN. Native histograms (`{{…}}`) are not supported.
+//!
+//! As Prometheus' own test runner, experimental functions are enabled. Two Didban commands
+//! change the engine for the evals that follow: `set compat v2|v3` (PromQL semantics) and
+//! `set experimental_functions on|off`.
 
 use std::path::Path;
 
 use crate::model::Labels;
 
-use super::{Engine, EngineOptions, MemStorage, PromqlError, Value};
+use super::{Annotations, Engine, EngineOptions, MemStorage, PromqlError, Value};
 
 mod notation;
 
@@ -39,10 +43,14 @@ pub struct TestReport {
     pub failures: Vec<TestFailure>,
 }
 
-/// Runs the script in `path` with a default engine.
+/// Runs the script in `path` with the default engine options, experimental functions on.
 pub fn run_file(path: &Path) -> std::io::Result<TestReport> {
     let text = std::fs::read_to_string(path)?;
-    Ok(run_script(&text, &Engine::new(EngineOptions::default())))
+    let opts = EngineOptions {
+        enable_experimental_functions: true,
+        ..EngineOptions::default()
+    };
+    Ok(run_script(&text, opts))
 }
 
 /// What an `eval` expects.
@@ -51,13 +59,18 @@ struct Expectation {
     fail_msg: Option<String>,
     fail_regex: Option<String>,
     ordered: bool,
+    /// `Some(true)`: some warning expected (containing the text, if any); `Some(false)`: none.
+    warn: Option<(bool, Option<String>)>,
+    info: Option<(bool, Option<String>)>,
     scalar: Option<f64>,
     string: Option<String>,
     series: Vec<(Labels, Vec<Point>)>,
 }
 
-/// Runs a promqltest script against `engine`.
-pub fn run_script(text: &str, engine: &Engine) -> TestReport {
+/// Runs a promqltest script with an engine built from `opts` (changed by `set` commands).
+pub fn run_script(text: &str, opts: EngineOptions) -> TestReport {
+    let mut opts = opts;
+    let mut engine = Engine::new(opts.clone());
     let lines: Vec<&str> = text.lines().collect();
     let mut storage = MemStorage::new();
     let mut report = TestReport::default();
@@ -75,9 +88,13 @@ pub fn run_script(text: &str, engine: &Engine) -> TestReport {
             Ok(())
         } else if let Some(rest) = line.strip_prefix("load ") {
             load(&mut storage, rest.trim(), &block)
+        } else if let Some(rest) = line.strip_prefix("set ") {
+            let r = set_option(&mut opts, rest.trim());
+            engine = Engine::new(opts.clone());
+            r
         } else if line.starts_with("eval") {
             report.evals += 1;
-            let r = eval(engine, &storage, line, &block);
+            let r = eval(&engine, &storage, line, &block);
             if r.is_ok() {
                 report.passed += 1;
             }
@@ -112,7 +129,30 @@ fn take_block<'a>(lines: &[&'a str], i: &mut usize) -> Vec<(usize, &'a str)> {
 }
 
 fn is_command(t: &str) -> bool {
-    t == "clear" || t.starts_with("load ") || t.starts_with("eval ") || t.starts_with("eval_")
+    t == "clear"
+        || t.starts_with("load ")
+        || t.starts_with("eval ")
+        || t.starts_with("eval_")
+        || t.starts_with("set ")
+}
+
+/// `set compat v2|v3` or `set experimental_functions on|off`.
+fn set_option(opts: &mut EngineOptions, what: &str) -> Result<(), String> {
+    match what.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["compat", v] => {
+            opts.compat = v.parse().map_err(|e| format!("{e}"))?;
+            Ok(())
+        }
+        ["experimental_functions", "on"] => {
+            opts.enable_experimental_functions = true;
+            Ok(())
+        }
+        ["experimental_functions", "off"] => {
+            opts.enable_experimental_functions = false;
+            Ok(())
+        }
+        _ => Err(format!("unknown set command {what:?}")),
+    }
 }
 
 fn load(storage: &mut MemStorage, interval: &str, block: &[(usize, &str)]) -> Result<(), String> {
@@ -134,6 +174,8 @@ fn eval(engine: &Engine, storage: &MemStorage, cmd: &str, block: &[(usize, &str)
         fail_msg: None,
         fail_regex: None,
         ordered: keyword == "eval_ordered",
+        warn: (keyword == "eval_warn").then_some((true, None)),
+        info: (keyword == "eval_info").then_some((true, None)),
         scalar: None,
         string: None,
         series: Vec::new(),
@@ -151,6 +193,13 @@ fn eval(engine: &Engine, storage: &MemStorage, cmd: &str, block: &[(usize, &str)
                 }
             } else if e == "ordered" {
                 exp.ordered = true;
+            } else if let Some((kind, text)) = annotation_expectation(e) {
+                match kind {
+                    "warn" => exp.warn = Some((true, text)),
+                    "info" => exp.info = Some((true, text)),
+                    "no_warn" => exp.warn = Some((false, None)),
+                    _ => exp.info = Some((false, None)),
+                }
             }
             continue;
         }
@@ -176,7 +225,7 @@ fn eval(engine: &Engine, storage: &MemStorage, cmd: &str, block: &[(usize, &str)
             expand_points(values).map_err(|e| format!("line {line}: {e}"))?,
         ));
     }
-    let result: Result<Value, PromqlError>;
+    let result: Result<(Value, Annotations), PromqlError>;
     let mut range: Option<(i64, i64)> = None;
     if let Some(r) = rest.strip_prefix("instant at ") {
         let (t, expr) = r
@@ -184,7 +233,9 @@ fn eval(engine: &Engine, storage: &MemStorage, cmd: &str, block: &[(usize, &str)
             .split_once(' ')
             .ok_or_else(|| format!("missing expression in {cmd:?}"))?;
         let t = parse_duration_ms(t)?;
-        result = engine.instant_query(storage, expr.trim(), t).map(|r| r.value);
+        result = engine
+            .instant_query(storage, expr.trim(), t)
+            .map(|r| (r.value, r.annotations));
     } else if let Some(r) = rest.strip_prefix("range from ") {
         let words: Vec<&str> = r.trim().splitn(6, ' ').collect();
         let [start, "to", end, "step", step, expr] = words.as_slice() else {
@@ -198,15 +249,46 @@ fn eval(engine: &Engine, storage: &MemStorage, cmd: &str, block: &[(usize, &str)
         range = Some((start, step));
         result = engine
             .range_query(storage, expr.trim(), start, end, step)
-            .map(|r| r.value);
+            .map(|r| (r.value, r.annotations));
     } else {
         return Err(format!("malformed eval {cmd:?}"));
     }
     match result {
         Err(e) if exp.fail => check_fail_message(&exp, &e.to_string()),
         Err(e) => Err(format!("unexpected error: {e}")),
-        Ok(v) if exp.fail => Err(format!("expected an error, got {v:?}")),
-        Ok(v) => compare(&exp, v, range),
+        Ok((v, _)) if exp.fail => Err(format!("expected an error, got {v:?}")),
+        Ok((v, annotations)) => {
+            check_annotations("warning", exp.warn.as_ref(), &annotations.warnings)?;
+            check_annotations("info", exp.info.as_ref(), &annotations.infos)?;
+            compare(&exp, v, range)
+        }
+    }
+}
+
+/// `warn|info|no_warn|no_info [msg: text]` → the kind and the expected text.
+fn annotation_expectation(e: &str) -> Option<(&str, Option<String>)> {
+    let (kind, rest) = match e.split_once(char::is_whitespace) {
+        Some((k, r)) => (k, r.trim()),
+        None => (e, ""),
+    };
+    if !matches!(kind, "warn" | "info" | "no_warn" | "no_info") {
+        return None;
+    }
+    let text = rest.strip_prefix("msg:").map(|m| unquote(m.trim()));
+    Some((kind, text))
+}
+
+/// Checks one kind of annotation against its expectation (none: anything goes).
+fn check_annotations(kind: &str, exp: Option<&(bool, Option<String>)>, got: &[String]) -> Result<(), String> {
+    match exp {
+        None => Ok(()),
+        Some((false, _)) if got.is_empty() => Ok(()),
+        Some((false, _)) => Err(format!("expected no {kind} annotation, got {got:?}")),
+        Some((true, _)) if got.is_empty() => Err(format!("expected a {kind} annotation, got none")),
+        Some((true, Some(text))) if !got.iter().any(|g| g == text) => {
+            Err(format!("expected {kind} annotation {text:?}, got {got:?}"))
+        }
+        Some((true, _)) => Ok(()),
     }
 }
 
