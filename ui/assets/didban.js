@@ -311,7 +311,7 @@
   // ---- PromQL editor: completion and Ctrl+Enter ----
   var FUNCS = ["abs", "absent", "absent_over_time", "avg", "avg_over_time", "bottomk", "ceil",
     "changes", "clamp", "clamp_max", "clamp_min", "count", "count_over_time", "count_values",
-    "day_of_week", "delta", "deriv", "exp", "floor", "group", "histogram_quantile", "holt_winters",
+    "day_of_week", "delta", "deriv", "exp", "floor", "group", "histogram_quantile",
     "idelta", "increase", "irate", "label_join", "label_replace", "last_over_time", "ln", "log2",
     "log10", "max", "max_over_time", "min", "min_over_time", "predict_linear", "quantile",
     "quantile_over_time", "rate", "resets", "round", "scalar", "sort", "sort_desc", "sqrt",
