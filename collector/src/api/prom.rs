@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use didban_store::promql::{
     check_depth, parse_matchers, AdmitError, Engine, Lane, PromqlError, QueryControl, QueryResult, Value,
 };
