@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::celery::{collect_until, summary, value, worker, HEARTBEAT};
+use crate::common::celery::{collect_until, run_sample_workload, summary, value, worker, HEARTBEAT};
 use crate::common::scripts::spawn_python;
 use didban_agent::collectors::celery::CeleryEventsCollector;
 use didban_agent::collectors::redis::RedisCollector;
@@ -52,74 +52,8 @@ async fn a_real_worker_s_events_give_outcomes_liveness_and_queues() {
         "every series carries the broker's address as instance"
     );
 
-    let (_client, sent) = spawn_python("celery_app.py", &[&url, "5", "3", "2"]);
-    assert!(sent.contains("\"add\": 5"), "{sent}");
     // Each flaky task fails once (task-retried, then re-sent and received again) and succeeds.
-    let s = collect_until(&mut events, "every outcome", HANG, &log1, |s| {
-        value(s, "celery_task_succeeded_total", &[("name", "tests.flaky")]) == Some(2.0)
-            && value(s, "celery_task_succeeded_total", &[("name", "tests.add")]) == Some(5.0)
-            && value(s, "celery_task_failed_total", &[("name", "tests.boom")]) == Some(3.0)
-    })
-    .await;
-    let v = |name: &str, labels: &[(&str, &str)]| value(&s, name, labels).unwrap_or(-1.0);
-    assert_eq!(
-        v(
-            "celery_task_failed_total",
-            &[("name", "tests.boom"), ("exception", "ValueError")]
-        ),
-        3.0,
-        "{}",
-        summary(&s)
-    );
-    assert_eq!(
-        v("celery_task_retried_total", &[("name", "tests.flaky")]),
-        2.0,
-        "{}",
-        summary(&s)
-    );
-    assert_eq!(
-        v("celery_task_sent_total", &[("name", "tests.add")]),
-        5.0,
-        "{}",
-        summary(&s)
-    );
-    assert_eq!(
-        v("celery_task_sent_total", &[("name", "tests.boom")]),
-        3.0,
-        "{}",
-        summary(&s)
-    );
-    assert_eq!(
-        v("celery_task_received_total", &[("name", "tests.add")]),
-        5.0,
-        "{}",
-        summary(&s)
-    );
-    assert_eq!(
-        v("celery_task_started_total", &[("name", "tests.boom")]),
-        3.0,
-        "{}",
-        summary(&s)
-    );
-    // Two first tries and two retries of the flaky task reach the worker.
-    assert_eq!(
-        v("celery_task_received_total", &[("name", "tests.flaky")]),
-        4.0,
-        "{}",
-        summary(&s)
-    );
-    assert_eq!(v("celery_task_runtime_count", &[("name", "tests.add")]), 5.0);
-    assert_eq!(
-        v(
-            "celery_task_runtime_bucket",
-            &[("name", "tests.add"), ("le", "+Inf")]
-        ),
-        5.0
-    );
-    assert_eq!(
-        value(&s, "celery_task_failed_total", &[("name", "tests.add")]),
-        None
-    );
+    run_sample_workload(&mut events, &url, &log1).await;
 
     // A killed worker sends no goodbye: it reads down two heartbeat intervals later.
     let killed = Instant::now();

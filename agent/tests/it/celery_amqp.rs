@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::celery::{collect_until, summary, value, worker, HEARTBEAT};
+use crate::common::celery::{collect_until, run_sample_workload, summary, value, worker, HEARTBEAT};
 use crate::common::scripts::spawn_python;
 use didban_agent::collectors::rabbitmq::RabbitmqCollector;
 use didban_agent::config::{Config, RabbitmqConfig};
@@ -97,39 +97,7 @@ async fn a_real_worker_on_rabbitmq_gives_outcomes_queue_wait_and_liveness() {
     })
     .await;
 
-    let (_client, sent) = spawn_python("celery_app.py", &[&url, "5", "3", "2"]);
-    assert!(sent.contains("\"add\": 5"), "{sent}");
-    let s = collect_until(events, "every outcome", HANG, &log, |s| {
-        value(s, "celery_task_succeeded_total", &[("name", "tests.flaky")]) == Some(2.0)
-            && value(s, "celery_task_succeeded_total", &[("name", "tests.add")]) == Some(5.0)
-            && value(s, "celery_task_failed_total", &[("name", "tests.boom")]) == Some(3.0)
-    })
-    .await;
-    let v = |name: &str, labels: &[(&str, &str)]| value(&s, name, labels).unwrap_or(-1.0);
-    let failed = [("name", "tests.boom"), ("exception", "ValueError")];
-    assert_eq!(v("celery_task_failed_total", &failed), 3.0, "{}", summary(&s));
-    assert_eq!(
-        v("celery_task_retried_total", &[("name", "tests.flaky")]),
-        2.0,
-        "{}",
-        summary(&s)
-    );
-    assert_eq!(
-        v("celery_task_sent_total", &[("name", "tests.add")]),
-        5.0,
-        "{}",
-        summary(&s)
-    );
-    assert_eq!(
-        v("celery_task_received_total", &[("name", "tests.flaky")]),
-        4.0,
-        "{}",
-        summary(&s)
-    );
-    assert_eq!(
-        value(&s, "celery_task_failed_total", &[("name", "tests.add")]),
-        None
-    );
+    run_sample_workload(events, &url, &log).await;
     // Every started run (retries too) waited once, counted at its start or, at the latest,
     // when it ended.
     let s = collect_until(events, "a wait per started run", HANG, &log, |s| {

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use didban_agent::collectors::Collector;
 use didban_agent::model::Sample;
 use didban_testkit::process::Proc;
+use didban_testkit::wait::HANG;
+
+use super::scripts::spawn_python;
 
 /// The heartbeat interval of the test workers; at Celery's default of 2 s a killed worker
 /// reads down 4 s after its last heartbeat.
@@ -94,4 +97,53 @@ pub async fn collect_until(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// What the sample workload must produce: `(metric, labels, value)`.
+const WORKLOAD_OUTCOMES: &[(&str, &[(&str, &str)], f64)] = &[
+    (
+        "celery_task_failed_total",
+        &[("name", "tests.boom"), ("exception", "ValueError")],
+        3.0,
+    ),
+    ("celery_task_retried_total", &[("name", "tests.flaky")], 2.0),
+    ("celery_task_sent_total", &[("name", "tests.add")], 5.0),
+    ("celery_task_sent_total", &[("name", "tests.boom")], 3.0),
+    ("celery_task_received_total", &[("name", "tests.add")], 5.0),
+    ("celery_task_started_total", &[("name", "tests.boom")], 3.0),
+    // Two first tries and two retries of the flaky task reach the worker.
+    ("celery_task_received_total", &[("name", "tests.flaky")], 4.0),
+    ("celery_task_runtime_count", &[("name", "tests.add")], 5.0),
+    (
+        "celery_task_runtime_bucket",
+        &[("name", "tests.add"), ("le", "+Inf")],
+        5.0,
+    ),
+];
+
+/// Sends the sample workload through broker `url` (5 `tests.add`, 3 failing `tests.boom`,
+/// 2 `tests.flaky` that fail once and then succeed), waits until `events` has seen every
+/// outcome, asserts each count per task name, and returns the samples.
+pub async fn run_sample_workload(events: &mut dyn Collector, url: &str, log: &Path) -> Vec<Sample> {
+    let (_client, sent) = spawn_python("celery_app.py", &[url, "5", "3", "2"]);
+    assert!(sent.contains("\"add\": 5"), "{sent}");
+    let s = collect_until(events, "every outcome", HANG, log, |s| {
+        value(s, "celery_task_succeeded_total", &[("name", "tests.flaky")]) == Some(2.0)
+            && value(s, "celery_task_succeeded_total", &[("name", "tests.add")]) == Some(5.0)
+            && value(s, "celery_task_failed_total", &[("name", "tests.boom")]) == Some(3.0)
+    })
+    .await;
+    for (name, labels, expected) in WORKLOAD_OUTCOMES {
+        assert_eq!(
+            value(&s, name, labels),
+            Some(*expected),
+            "{name}{labels:?}: {}",
+            summary(&s)
+        );
+    }
+    assert_eq!(
+        value(&s, "celery_task_failed_total", &[("name", "tests.add")]),
+        None
+    );
+    s
 }
