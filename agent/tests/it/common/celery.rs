@@ -99,8 +99,11 @@ pub async fn collect_until(
     }
 }
 
-/// What the sample workload must produce: `(metric, labels, value)`.
-const WORKLOAD_OUTCOMES: &[(&str, &[(&str, &str)], f64)] = &[
+/// One expected figure: `(metric, labels, value)`.
+type Outcome = (&'static str, &'static [(&'static str, &'static str)], f64);
+
+/// What the sample workload must produce.
+const WORKLOAD_OUTCOMES: &[Outcome] = &[
     (
         "celery_task_failed_total",
         &[("name", "tests.boom"), ("exception", "ValueError")],
