@@ -88,17 +88,9 @@ pub(super) fn replace_ack(dir: &Path, line: &str) -> Result<(), BufferError> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::export::buffer::tests::drain;
     use crate::export::buffer::DiskBuffer;
     use std::path::PathBuf;
-
-    fn drain(b: &mut DiskBuffer) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        while let Some((id, payload)) = b.peek().unwrap() {
-            out.push(payload);
-            b.ack(id).unwrap();
-        }
-        out
-    }
 
     fn ack_path(dir: &Path) -> PathBuf {
         dir.join("ack")

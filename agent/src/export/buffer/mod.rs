@@ -470,7 +470,17 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn drain(b: &mut DiskBuffer) -> Vec<Vec<u8>> {
+    /// The buffer's one segment file in `dir`.
+    fn only_segment(dir: &Path) -> PathBuf {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "seg"))
+            .unwrap()
+    }
+
+    /// Every pending payload, acknowledged one by one (the ack file's tests use it too).
+    pub(super) fn drain(b: &mut DiskBuffer) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         while let Some((id, payload)) = b.peek().unwrap() {
             out.push(payload);
@@ -548,11 +558,7 @@ mod tests {
         b.append(b"one").unwrap();
         b.append(b"two").unwrap();
         drop(b);
-        let seg = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|x| x == "seg"))
-            .unwrap();
+        let seg = only_segment(dir.path());
         let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
         f.write_all(&[9, 0, 0, 0, 1, 2]).unwrap();
         drop(f);
@@ -572,11 +578,7 @@ mod tests {
         b.append(b"good").unwrap();
         b.append(b"flipped").unwrap();
         drop(b);
-        let seg = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|x| x == "seg"))
-            .unwrap();
+        let seg = only_segment(dir.path());
         let mut data = fs::read(&seg).unwrap();
         let last = data.len() - 1;
         data[last] ^= 0xff;
