@@ -9,6 +9,11 @@
 TARGET=${CARGO_TARGET_DIR:-target}
 AGENT_BIN=${AGENT_BIN:-$TARGET/release/didban-agent}
 BASE_AGENT_BIN=${BASE_AGENT_BIN:-}
+# A command the measured agent (this build) runs under, word-split, empty = none. For
+# instruction counts over the window (load-independent, unlike CPU time):
+# AGENT_PREFIX="valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/tmp/cg.%p"
+# (children traced: the agent re-executes itself once to set its malloc variables).
+AGENT_PREFIX=${AGENT_PREFIX:-}
 if [ ! -x "$AGENT_BIN" ]; then
   cargo build --release -p didban-agent --bin didban-agent
 fi
@@ -66,9 +71,11 @@ TOML
   wait_for "exec 3<>/dev/tcp/127.0.0.1/$SINK_GRPC" 30 "the OTLP sink"
 }
 
-# Starts `$1` (a binary) with the config `$2`; sets STARTED_PID.
+# Starts `$1` (a binary) with the config `$2`, under the words of `$3` when given; sets
+# STARTED_PID.
 start_agent() {
-  "$1" --config "$2" >"${2%.toml}.log" 2>&1 &
+  # shellcheck disable=SC2086 # the prefix is a command and its arguments
+  ${3:-} "$1" --config "$2" >"${2%.toml}.log" 2>&1 &
   STARTED_PID=$!
   PIDS+=($STARTED_PID)
 }
@@ -77,7 +84,7 @@ start_agent() {
 # with the config the caller's `agent_config DATA_DIR WHICH` prints (WHICH: main or base).
 start_agents() {
   agent_config "$WORK/agent" main >"$WORK/agent.toml"
-  start_agent "$AGENT_BIN" "$WORK/agent.toml"
+  start_agent "$AGENT_BIN" "$WORK/agent.toml" "$AGENT_PREFIX"
   AGENT_PID=$STARTED_PID
   BASE_PID=""
   if [ -n "$BASE_AGENT_BIN" ]; then
@@ -132,8 +139,16 @@ TICK=$(getconf CLK_TCK)
 # Window sampling: `window_start PID…`, sleep, `window_end PID…`, then `window_row LABEL PID`
 # for each (after window_end). Fails the run if a measured process died.
 declare -A TICKS0 TICKS1 HWM RSS
+# Under AGENT_PREFIX=…callgrind… the counts cover the window: zeroed at its start (-z) and
+# dumped at its end (-d, to the --callgrind-out-file name with a suffix).
+callgrind_window() {
+  case "$AGENT_PREFIX" in
+    *callgrind*) callgrind_control "$1" "$AGENT_PID" >/dev/null 2>&1 ;;
+  esac
+}
 window_start() {
   local p
+  callgrind_window -z
   for p in "$@"; do TICKS0[$p]=$(cpu_ticks "$p"); done
 }
 window_end() {
@@ -148,6 +163,7 @@ window_end() {
     HWM[$p]=$(hwm_kb "$p")
     RSS[$p]=$(rss_kb "$p")
   done
+  callgrind_window -d
 }
 window_header() {
   echo "| process | CPU time | % of one core | peak RSS | RSS at end |"
