@@ -15,6 +15,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use crate::export::buffer::RecordId;
 use crate::export::otlp::{Signal, Transport};
 use crate::export::reason::{Fate, Reason};
 use crate::export::retry::{Backoff, SendFailure};
@@ -70,13 +71,18 @@ impl Sender {
         }
     }
 
-    /// Sends until stopped.
+    /// Sends until stopped. A delivered record is acknowledged together with the look-up of
+    /// the next one ([`crate::export::buffer::DiskBuffer::ack_and_peek`]): one trip to the
+    /// buffer per record, and one `ack` write per burst.
     pub async fn run(mut self) {
+        let mut delivered: Option<RecordId> = None;
         loop {
             if *self.stop.borrow() {
+                self.save_ack(delivered).await;
                 return;
             }
-            let next = buffer_op(&self.shared, |b| b.peek()).await;
+            let next = buffer_op(&self.shared, move |b| b.ack_and_peek(delivered)).await;
+            delivered = None;
             let (id, record) = match next {
                 Some(Some(record)) => record,
                 Some(None) => {
@@ -106,22 +112,29 @@ impl Sender {
                 }
             };
             match delivery {
-                Delivery::Done => {
-                    buffer_op(&self.shared, move |b| b.ack(id)).await;
-                }
+                Delivery::Done => delivered = Some(id),
                 Delivery::Gone => {}
-                Delivery::Stopped => return,
+                Delivery::Stopped => {
+                    self.save_ack(None).await;
+                    return;
+                }
             }
         }
     }
 
+    /// Acknowledges `delivered` (when given) and writes what was acknowledged in memory.
+    async fn save_ack(&self, delivered: Option<RecordId>) {
+        buffer_op(&self.shared, move |b| {
+            if let Some(id) = delivered {
+                b.ack(id)?;
+            }
+            b.save_ack()
+        })
+        .await;
+    }
+
     /// Delivers one buffered request, in pieces when the collector finds it too large.
-    async fn deliver(
-        &mut self,
-        id: crate::export::buffer::RecordId,
-        signal: Signal,
-        payload: Bytes,
-    ) -> Delivery {
+    async fn deliver(&mut self, id: RecordId, signal: Signal, payload: Bytes) -> Delivery {
         // A stack whose top is the next piece in order.
         let mut todo = vec![payload];
         while let Some(piece) = todo.pop() {
@@ -163,6 +176,8 @@ impl Sender {
                     Fate::Retry => {
                         let delay = self.backoff.next_delay(failure.retry_after);
                         self.failed(&failure, delay).await;
+                        // What was delivered before the outage is written down before waiting.
+                        self.save_ack(None).await;
                         tokio::select! {
                             _ = tokio::time::sleep(delay) => {}
                             _ = self.stop.changed() => return Delivery::Stopped,

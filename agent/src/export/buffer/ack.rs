@@ -1,13 +1,25 @@
-//! The `ack` file of the disk buffer: where the first unacknowledged record is. One
-//! fixed-width line `<segment> <offset> <crc32>` so it can be rewritten in place (see the
-//! parent module); replaced atomically the first time in a run.
+//! Acknowledging records, and the `ack` file of the disk buffer: where the first
+//! unacknowledged record is. One fixed-width line `<segment> <offset> <crc32>` so it can be
+//! rewritten in place (see the parent module); replaced atomically the first time in a run.
+//!
+//! The sender acknowledges a burst of delivered records with one write of the file
+//! ([`DiskBuffer::ack_and_peek`]): the file may lag behind what was delivered by at most
+//! [`ACK_SAVE_EVERY`] records, and only while more records are waiting. A crash in that lag
+//! resends those records — duplicates, never a loss: what the `ack` file says was delivered
+//! always was.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::durable::{io_err, sync_dir};
+use super::{DiskBuffer, FRAME_LEN};
 use crate::error::BufferError;
+
+/// Most records acknowledged in memory before the `ack` file is written anyway (it is written
+/// at once whenever nothing more is waiting to be sent).
+pub const ACK_SAVE_EVERY: usize = 16;
 
 /// Position of a record: segment id and byte offset of its frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -16,6 +28,98 @@ pub struct RecordId {
     pub segment: u64,
     /// Offset of the frame inside the segment file.
     pub offset: u64,
+}
+
+impl DiskBuffer {
+    /// Marks the oldest record (which must be `id`) as delivered and persists that fact.
+    /// An id that is no longer the oldest (its segment was dropped meanwhile) is ignored.
+    pub fn ack(&mut self, id: RecordId) -> Result<(), BufferError> {
+        self.ack_in_memory(id)?;
+        self.save_ack()
+    }
+
+    /// The sender's step between two records: acknowledges `delivered` (when given) and
+    /// returns the next record to send. The `ack` file is written when nothing more is
+    /// waiting, or once [`ACK_SAVE_EVERY`] records went unsaved; otherwise the next call
+    /// carries the acknowledgement on (issue 12: one fdatasync per sent request, where a log
+    /// round or a backlog sends several in a row).
+    pub fn ack_and_peek(
+        &mut self,
+        delivered: Option<RecordId>,
+    ) -> Result<Option<(RecordId, Vec<u8>)>, BufferError> {
+        if let Some(id) = delivered {
+            self.ack_in_memory(id)?;
+        }
+        let next = self.peek()?;
+        let due = self
+            .unsaved_ack
+            .is_some_and(|(_, records)| records >= ACK_SAVE_EVERY);
+        if next.is_none() || due {
+            self.save_ack()?;
+        }
+        Ok(next)
+    }
+
+    /// Writes an acknowledgement [`DiskBuffer::ack_and_peek`] kept in memory, if any.
+    pub fn save_ack(&mut self) -> Result<(), BufferError> {
+        match self.unsaved_ack.take() {
+            Some((id, _)) => self.write_ack(id),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes the oldest record (which must be `id`) off the pending list; the `ack` file is
+    /// written by [`DiskBuffer::save_ack`]. A segment emptied by it is deleted: an `ack` file
+    /// still naming an older position makes a restart resend, never skip.
+    fn ack_in_memory(&mut self, id: RecordId) -> Result<(), BufferError> {
+        let Some(segment) = self.segments.front_mut() else {
+            return Ok(());
+        };
+        if segment.id != id.segment || segment.pending.front().map(|p| p.0) != Some(id.offset) {
+            return Ok(());
+        }
+        let Some((offset, len)) = segment.pending.pop_front() else {
+            return Ok(());
+        };
+        let next = RecordId {
+            segment: id.segment,
+            offset: offset + FRAME_LEN + u64::from(len),
+        };
+        let emptied = segment.pending.is_empty();
+        let records = self.unsaved_ack.map_or(0, |(_, n)| n);
+        self.unsaved_ack = Some((next, records + 1));
+        if emptied && self.segments.len() > 1 {
+            self.remove_front_segment()?;
+        }
+        Ok(())
+    }
+
+    /// Persists `id` as the first unacknowledged record: in place when this run already wrote
+    /// the file, else by replacing it atomically (it may hold an older, shorter format).
+    fn write_ack(&mut self, id: RecordId) -> Result<(), BufferError> {
+        let path = self.dir.join("ack");
+        let line = ack_line(id);
+        if let Some(file) = self.ack_file.as_ref() {
+            let written = file
+                .write_all_at(line.as_bytes(), 0)
+                .and_then(|()| file.sync_data());
+            return match written {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    // Replace the file whole next time.
+                    self.ack_file = None;
+                    Err(io_err(&path, e))
+                }
+            };
+        }
+        replace_ack(&self.dir, &line)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_err(&path, e))?;
+        self.ack_file = Some(file);
+        Ok(())
+    }
 }
 
 pub(super) fn read_ack(dir: &Path) -> Result<RecordId, BufferError> {
@@ -118,6 +222,48 @@ mod tests {
         drop(b);
         let mut b = DiskBuffer::open(dir.path(), 1 << 20, 1 << 16).unwrap();
         assert_eq!(drain(&mut b), vec![b"three".to_vec(), b"four".to_vec()]);
+    }
+
+    /// `ack_and_peek` writes the `ack` file once per burst: reopened in the middle of one the
+    /// buffer resends what was delivered since the last write (never skips an undelivered
+    /// record); after [`ACK_SAVE_EVERY`] records the file is written although more wait, and
+    /// once nothing more waits it names the end.
+    #[test]
+    fn acks_of_a_burst_are_written_when_it_ends_or_every_few_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let reopen = || DiskBuffer::open(dir.path(), 1 << 20, 1 << 16).unwrap();
+        let mut b = reopen();
+        let n = ACK_SAVE_EVERY + 4;
+        for i in 0..n {
+            b.append(format!("r{i}").as_bytes()).unwrap();
+        }
+        let mut next = b.ack_and_peek(None).unwrap();
+        for _ in 0..3 {
+            let (id, _) = next.unwrap();
+            next = b.ack_and_peek(Some(id)).unwrap();
+        }
+        assert_eq!(b.pending_records(), n - 3);
+        assert!(!ack_path(dir.path()).exists(), "not written while more wait");
+        assert_eq!(reopen().pending_records(), n, "a crash now resends the three");
+
+        for _ in 3..ACK_SAVE_EVERY {
+            let (id, _) = next.unwrap();
+            next = b.ack_and_peek(Some(id)).unwrap();
+        }
+        let (waiting, payload) = next.clone().unwrap();
+        assert_eq!(payload, format!("r{ACK_SAVE_EVERY}").into_bytes());
+        assert_eq!(
+            read_ack(dir.path()).unwrap(),
+            waiting,
+            "written after {ACK_SAVE_EVERY}"
+        );
+        assert_eq!(reopen().pending_records(), n - ACK_SAVE_EVERY);
+
+        while let Some((id, _)) = next {
+            next = b.ack_and_peek(Some(id)).unwrap();
+        }
+        drop(b);
+        assert_eq!(reopen().pending_records(), 0, "written once nothing waits");
     }
 
     /// A torn `ack` (its CRC does not match) resends what the segments hold — duplicates,

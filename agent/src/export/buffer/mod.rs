@@ -18,12 +18,11 @@
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::BufferError;
-pub use ack::RecordId;
-use ack::{ack_line, read_ack, read_ack_segment, replace_ack};
+use ack::{read_ack, read_ack_segment};
+pub use ack::{RecordId, ACK_SAVE_EVERY};
 use durable::{io_err, sync_dir};
 
 mod ack;
@@ -53,6 +52,9 @@ pub struct DiskBuffer {
     writer: Option<File>,
     /// The `ack` file once this run replaced it, rewritten in place from then on.
     ack_file: Option<File>,
+    /// Acknowledged in memory, not yet written to the `ack` file (see
+    /// [`DiskBuffer::ack_and_peek`]), and how many records that covers.
+    unsaved_ack: Option<(RecordId, usize)>,
     dropped_records: u64,
     dropped_items: u64,
     count_items: Option<fn(&[u8]) -> u64>,
@@ -82,6 +84,7 @@ impl DiskBuffer {
             segments: VecDeque::new(),
             writer: None,
             ack_file: None,
+            unsaved_ack: None,
             dropped_records: 0,
             dropped_items: 0,
             count_items: None,
@@ -107,7 +110,7 @@ impl DiskBuffer {
         self
     }
 
-    fn segment_path(&self, id: u64) -> PathBuf {
+    pub(super) fn segment_path(&self, id: u64) -> PathBuf {
         self.dir.join(format!("{id:020}.seg"))
     }
 
@@ -349,58 +352,7 @@ impl DiskBuffer {
         }
     }
 
-    /// Marks the oldest record (which must be `id`) as delivered and persists that fact.
-    /// An id that is no longer the oldest (its segment was dropped meanwhile) is ignored.
-    pub fn ack(&mut self, id: RecordId) -> Result<(), BufferError> {
-        let Some(segment) = self.segments.front_mut() else {
-            return Ok(());
-        };
-        if segment.id != id.segment || segment.pending.front().map(|p| p.0) != Some(id.offset) {
-            return Ok(());
-        }
-        let Some((offset, len)) = segment.pending.pop_front() else {
-            return Ok(());
-        };
-        let next = RecordId {
-            segment: id.segment,
-            offset: offset + FRAME_LEN + u64::from(len),
-        };
-        let emptied = segment.pending.is_empty();
-        self.write_ack(next)?;
-        if emptied && self.segments.len() > 1 {
-            self.remove_front_segment()?;
-        }
-        Ok(())
-    }
-
-    /// Persists `id` as the first unacknowledged record: in place when this run already wrote
-    /// the file, else by replacing it atomically (it may hold an older, shorter format).
-    fn write_ack(&mut self, id: RecordId) -> Result<(), BufferError> {
-        let path = self.dir.join("ack");
-        let line = ack_line(id);
-        if let Some(file) = self.ack_file.as_ref() {
-            let written = file
-                .write_all_at(line.as_bytes(), 0)
-                .and_then(|()| file.sync_data());
-            return match written {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    // Replace the file whole next time.
-                    self.ack_file = None;
-                    Err(io_err(&path, e))
-                }
-            };
-        }
-        replace_ack(&self.dir, &line)?;
-        let file = OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .map_err(|e| io_err(&path, e))?;
-        self.ack_file = Some(file);
-        Ok(())
-    }
-
-    fn remove_front_segment(&mut self) -> Result<(), BufferError> {
+    pub(super) fn remove_front_segment(&mut self) -> Result<(), BufferError> {
         if let Some(s) = self.segments.pop_front() {
             let path = self.segment_path(s.id);
             fs::remove_file(&path).map_err(|e| io_err(&path, e))?;
