@@ -24,15 +24,18 @@ use tokio::task::JoinHandle;
 
 use crate::config::{LogsConfig, StartAt};
 use crate::export::{OtlpSink, Signal};
-use checkpoint::{Checkpoints, FileId};
+use checkpoint::{CheckpointWriter, Checkpoints, FileId};
 use didban_base::otlp::kv;
 use file::TailedFile;
 use parse::multiline::Joiner;
 use parse::Parser;
 use request::{FileAttributes, RequestBuilder};
 
-/// Most records in one OTLP request (requests are also cut at `export.batch_max_bytes`).
-pub const RECORDS_PER_REQUEST: usize = 2000;
+/// Most records in one OTLP request (requests are also cut at `export.batch_max_bytes`, which
+/// usually comes first). High enough that a poll round of several files at thousands of lines
+/// per second is one request — one send and one acknowledgement — rather than one per 2,000
+/// records (issue 12).
+pub const RECORDS_PER_REQUEST: usize = 10_000;
 
 /// The running tailers, one task per `[[logs]]` section.
 pub struct LogTailer {
@@ -86,6 +89,7 @@ impl LogTailer {
 struct Section {
     config: LogsConfig,
     checkpoint_file: PathBuf,
+    checkpoint_writer: CheckpointWriter,
     joiner: Joiner,
     parser: Parser,
     excludes: Vec<glob::Pattern>,
@@ -131,6 +135,7 @@ impl Section {
         let checkpoints = Checkpoints::load(&checkpoint_file);
         Section {
             config,
+            checkpoint_writer: CheckpointWriter::new(&checkpoint_file),
             checkpoint_file,
             joiner,
             parser,
@@ -320,7 +325,7 @@ impl Section {
                 return;
             }
         }
-        match next.save(&self.checkpoint_file) {
+        match self.checkpoint_writer.save(&next) {
             Ok(()) => self.checkpoints = next,
             Err(e) => {
                 tracing::warn!(path = %self.checkpoint_file.display(), error = %e, "saving log checkpoints failed")
