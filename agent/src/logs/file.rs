@@ -113,7 +113,7 @@ impl TailedFile {
         let mut line_start = self.read_offset - self.partial.len() as u64;
         self.read_offset += chunk.len() as u64;
         let mut rest = chunk.as_slice();
-        while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
+        while let Some(pos) = memchr::memchr(b'\n', rest) {
             let (line, after) = rest.split_at(pos);
             rest = after.get(1..).unwrap_or_default();
             self.partial.extend_from_slice(line);

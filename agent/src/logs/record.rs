@@ -15,7 +15,8 @@ pub use super::parse::fields::severity_number;
 /// and by the `auto` format otherwise.
 pub fn build(text: &str, path: &str, json: bool, observed_ns: u64) -> LogRecord {
     let format = if json { LogFormat::Json } else { LogFormat::Auto };
-    let parsed = Parser::of(format).parse(text, observed_ns);
+    let parser = Parser::of(format);
+    let parsed = parser.parse(text, observed_ns);
     assemble(text, path, parsed, observed_ns)
 }
 
@@ -26,13 +27,18 @@ pub fn assemble(text: &str, path: &str, parsed: Parsed, observed_ns: u64) -> Log
     if let Some(name) = std::path::Path::new(path).file_name().and_then(|n| n.to_str()) {
         attributes.push(kv_any("log.file.name", string_value(name)));
     }
-    attributes.extend(parsed.attributes);
+    for a in &parsed.attributes {
+        attributes.push(a.to_key_value());
+    }
     LogRecord {
         time_unix_nano: parsed.time_ns.unwrap_or(observed_ns),
         observed_time_unix_nano: observed_ns,
         severity_number: parsed.severity_number,
-        severity_text: parsed.severity_text,
-        body: Some(parsed.body.unwrap_or_else(|| string_value(text))),
+        severity_text: parsed.severity_text.into_owned(),
+        body: Some(match &parsed.body {
+            Some(body) => body.to_any(),
+            None => string_value(text),
+        }),
         attributes,
         trace_id: parsed.trace_id,
         span_id: parsed.span_id,

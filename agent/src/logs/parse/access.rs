@@ -13,7 +13,7 @@ pub fn looks_like(text: &str) -> bool {
 }
 
 /// The fields of a `common`/`combined` line; `None` when `text` is not one.
-pub fn parse(text: &str, now_ns: u64) -> Option<Parsed> {
+pub fn parse(text: &str, now_ns: u64) -> Option<Parsed<'_>> {
     let f = fields(text)?;
     let mut access = Access::default();
     access.set("remote_addr", f.client);

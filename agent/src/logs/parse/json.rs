@@ -6,7 +6,9 @@
 
 use serde_json::Value;
 
-use super::fields::{json_value, string_value, Parsed};
+use std::borrow::Cow;
+
+use super::fields::{json_value, Parsed};
 use super::http::Access;
 use super::timestamp;
 use super::trace;
@@ -44,7 +46,7 @@ fn time_of(value: &Value, custom: &str, now_ns: u64) -> Option<u64> {
 
 /// Caddy's nested `request` object: `remote_ip`, `client_ip`, `method`, `uri`, `proto` and
 /// the `User-Agent`/`Referer` headers (arrays of strings).
-fn caddy_request(request: &serde_json::Map<String, Value>, access: &mut Access) {
+fn caddy_request(request: &serde_json::Map<String, Value>, access: &mut Access<'static>) {
     for (key, value) in request {
         if key == "headers" {
             let Value::Object(headers) = value else {
@@ -56,17 +58,17 @@ fn caddy_request(request: &serde_json::Map<String, Value>, access: &mut Access) 
                     other => text_of(other),
                 };
                 if let Some(v) = first {
-                    access.set(name, &v);
+                    access.set(name, v);
                 }
             }
         } else if let Some(v) = text_of(value) {
-            access.set(key, &v);
+            access.set(key, v);
         }
     }
 }
 
 /// The fields of `text` when it is a JSON object; `None` otherwise.
-pub fn parse(text: &str, custom: &str, now_ns: u64) -> Option<Parsed> {
+pub fn parse(text: &str, custom: &str, now_ns: u64) -> Option<Parsed<'static>> {
     let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(text) else {
         return None;
     };
@@ -78,17 +80,14 @@ pub fn parse(text: &str, custom: &str, now_ns: u64) -> Option<Parsed> {
     for (key, value) in &fields {
         match key.as_str() {
             "message" | "msg" if parsed.body.is_none() => {
-                parsed.body = Some(match value {
-                    Value::String(s) => string_value(s),
-                    other => json_value(other),
-                });
+                parsed.body = Some(json_value(value));
             }
             "level" | "severity" | "levelname" | "log.level" => {
-                parsed.set_level(value.as_str().unwrap_or_default());
+                parsed.set_level(Cow::Owned(value.as_str().unwrap_or_default().to_string()));
             }
             k if TIME_KEYS.contains(&k) && parsed.time_ns.is_none() => match time_of(value, custom, now_ns) {
                 Some(ns) => parsed.time_ns = Some(ns),
-                None => parsed.push(key, json_value(value)),
+                None => parsed.push(key.clone(), json_value(value)),
             },
             "request" if value.is_object() => {
                 if let Value::Object(request) = value {
@@ -98,13 +97,13 @@ pub fn parse(text: &str, custom: &str, now_ns: u64) -> Option<Parsed> {
             }
             _ => {
                 let consumed = match text_of(value) {
-                    Some(v) => access.set(key, &v),
+                    Some(v) => access.set(key, v),
                     None => false,
                 };
                 if consumed {
                     taken.push((key, value));
                 } else {
-                    parsed.push(key, json_value(value));
+                    parsed.push(key.clone(), json_value(value));
                 }
             }
         }
@@ -113,7 +112,7 @@ pub fn parse(text: &str, custom: &str, now_ns: u64) -> Option<Parsed> {
         access.apply(&mut parsed);
     } else {
         for (key, value) in taken {
-            parsed.push(key, json_value(value));
+            parsed.push(key.clone(), json_value(value));
         }
     }
     let (trace_id, span_id) = trace::find(text);

@@ -23,6 +23,19 @@ use nginx_format::{FormatError, NginxFormat};
 /// `limits.max_future` (10 min by default) ahead.
 pub const MAX_AHEAD_NS: u64 = 5 * 60 * 1_000_000_000;
 
+/// The first line of `text`, cut to at most `max_bytes` (at a character boundary): where a
+/// record's severity and timestamp are looked for. Only the first `max_bytes` are searched for
+/// the line's end (a memchr), not the whole record.
+pub fn first_line(text: &str, max_bytes: usize) -> &str {
+    let limit = text.len().min(max_bytes);
+    let searched = text.as_bytes().get(..limit).unwrap_or_default();
+    let mut end = memchr::memchr(b'\n', searched).unwrap_or(limit);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default()
+}
+
 /// The parser of one `[[logs]]` section.
 #[derive(Debug, Clone)]
 pub struct Parser {
@@ -61,7 +74,7 @@ impl Parser {
     }
 
     /// The fields of `text` read at `now_ns`.
-    pub fn parse(&self, text: &str, now_ns: u64) -> Parsed {
+    pub fn parse<'a>(&'a self, text: &'a str, now_ns: u64) -> Parsed<'a> {
         let custom = self.timestamp_format.as_str();
         let looks_json = text.trim_start().starts_with('{');
         let structured = match self.format {

@@ -90,7 +90,7 @@ impl NginxFormat {
     }
 
     /// The fields of `text`; `None` when it does not match the format.
-    pub fn parse(&self, text: &str, now_ns: u64) -> Option<Parsed> {
+    pub fn parse<'a>(&'a self, text: &'a str, now_ns: u64) -> Option<Parsed<'a>> {
         let caps = self.regex.captures(text)?;
         let mut parsed = Parsed::default();
         let mut access = Access::default();
@@ -99,7 +99,7 @@ impl NginxFormat {
             if access.set(name, value) || value.is_empty() || value == "-" {
                 continue;
             }
-            parsed.push_str(name, value);
+            parsed.push_str(name.as_str(), value);
         }
         if let Some(time) = access.time.take() {
             parsed.time_ns = timestamp::from_string(&time, "", now_ns)

@@ -18,8 +18,8 @@ const CAPITAL_LEVELS: &[&str] = &[
 const LEVEL_KEYS: &[&str] = &["level=", "severity=", "lvl=", "level: ", "level\":\""];
 
 /// `(severity number, severity text)` of `text`, when it names one.
-pub fn detect(text: &str) -> Option<(i32, String)> {
-    let head = head(text);
+pub fn detect(text: &str) -> Option<(i32, &str)> {
+    let head = super::first_line(text, HEAD_BYTES);
     if let Some(found) = syslog_priority(head) {
         return Some(found);
     }
@@ -58,23 +58,10 @@ pub fn detect(text: &str) -> Option<(i32, String)> {
         let before_text = head.get(..start).unwrap_or_default();
         let keyed = LEVEL_KEYS.iter().any(|k| ends_with_ignore_case(before_text, k));
         if capitals || bracketed || keyed {
-            return Some((number, word.to_string()));
+            return Some((number, word));
         }
     }
     None
-}
-
-/// The first line of `text`, at most [`HEAD_BYTES`] long.
-fn head(text: &str) -> &str {
-    let line = text.split('\n').next().unwrap_or_default();
-    if line.len() <= HEAD_BYTES {
-        return line;
-    }
-    let mut cut = HEAD_BYTES;
-    while !line.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    line.get(..cut).unwrap_or_default()
 }
 
 fn ends_with_ignore_case(text: &str, suffix: &str) -> bool {
@@ -86,7 +73,7 @@ fn ends_with_ignore_case(text: &str, suffix: &str) -> bool {
 
 /// `<PRI>` at the start of a syslog line: the severity is `PRI % 8`, mapped as the
 /// OpenTelemetry log data model maps syslog severities.
-fn syslog_priority(head: &str) -> Option<(i32, String)> {
+fn syslog_priority(head: &str) -> Option<(i32, &'static str)> {
     let rest = head.strip_prefix('<')?;
     let end = rest.find('>')?;
     let digits = rest.get(..end)?;
@@ -107,14 +94,14 @@ fn syslog_priority(head: &str) -> Option<(i32, String)> {
         6 => (9, "INFO"),
         _ => (5, "DEBUG"),
     };
-    Some((number, name.to_string()))
+    Some((number, name))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn level(text: &str) -> Option<(i32, String)> {
+    fn level(text: &str) -> Option<(i32, &str)> {
         detect(text)
     }
 
@@ -148,7 +135,6 @@ mod tests {
             ("", None),
         ];
         for (text, want) in cases {
-            let want = want.map(|(n, t): (i32, &str)| (n, t.to_string()));
             assert_eq!(level(text), want, "{text:?}");
         }
     }

@@ -23,7 +23,7 @@ const MONTHS: [&str; 12] = [
 /// pattern at the start of the line first (when set), then the built-in formats.
 /// `now_ns` infers the year of syslog times.
 pub fn find(text: &str, custom: &str, now_ns: u64) -> Option<u64> {
-    let head = head(text);
+    let head = super::first_line(text, HEAD_BYTES);
     if !custom.is_empty() {
         if let Some(ns) = strftime(head, custom) {
             return Some(ns);
@@ -63,18 +63,6 @@ pub fn from_epoch(value: f64) -> Option<u64> {
     Some(ns as u64)
 }
 
-fn head(text: &str) -> &str {
-    let line = text.split('\n').next().unwrap_or_default();
-    if line.len() <= HEAD_BYTES {
-        return line;
-    }
-    let mut cut = HEAD_BYTES;
-    while !line.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    line.get(..cut).unwrap_or_default()
-}
-
 fn nanos<Tz: TimeZone>(t: &DateTime<Tz>) -> Option<u64> {
     t.timestamp_nanos_opt().and_then(|n| u64::try_from(n).ok())
 }
@@ -102,10 +90,19 @@ fn offset(text: &str) -> Option<FixedOffset> {
         return FixedOffset::east_opt(0);
     }
     let sign = if text.starts_with('-') { -1 } else { 1 };
-    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
-    let hours: i32 = digits.get(..2)?.parse().ok()?;
-    let minutes: i32 = digits.get(2..4)?.parse().ok()?;
-    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
+    // `hhmm` from the first four digits (`+05:30` and `+0530` alike), without collecting
+    // them into a string: this runs for every line with a zone.
+    let mut d = [0i32; 4];
+    let mut found = 0;
+    for (slot, b) in d.iter_mut().zip(text.bytes().filter(u8::is_ascii_digit)) {
+        *slot = i32::from(b - b'0');
+        found += 1;
+    }
+    if found < 4 {
+        return None;
+    }
+    let [h1, h2, m1, m2] = d;
+    FixedOffset::east_opt(sign * ((h1 * 10 + h2) * 3600 + (m1 * 10 + m2) * 60))
 }
 
 fn with_zone(naive: &NaiveDateTime, zone: Option<&str>) -> Option<u64> {

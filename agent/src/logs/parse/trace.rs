@@ -9,8 +9,9 @@ const HEAD_BYTES: usize = 8 * 1024;
 /// regexes: this runs on every line, and regex captures were most of its cost (issue 12).
 pub fn find(text: &str) -> (Vec<u8>, Vec<u8>) {
     let text = head(text);
-    let mut trace = keyed_id(text, b"trace", 32).map(hex).unwrap_or_default();
-    let mut span = keyed_id(text, b"span", 16).map(hex).unwrap_or_default();
+    let (trace, span) = keyed_ids(text);
+    let mut trace = trace.map(hex).unwrap_or_default();
+    let mut span = span.map(hex).unwrap_or_default();
     if trace.is_empty() {
         if let Some((t, s)) = traceparent(text) {
             trace = hex(t);
@@ -22,48 +23,78 @@ pub fn find(text: &str) -> (Vec<u8>, Vec<u8>) {
     (trace, span)
 }
 
-/// The first `<word>[_.-]?id["']?\s*[=:]\s*["']?<len hex digits>` followed by a word
-/// boundary (any case; `otelTraceID` is covered by `TraceID`): the hex digits.
-fn keyed_id<'a>(text: &'a str, word: &[u8], len: usize) -> Option<&'a str> {
+/// The hex digits of the first `trace[_.-]?id["']?\s*[=:]\s*["']?<32 hex>` and of the first
+/// `span[_.-]?id…<16 hex>`, each followed by a word boundary (any case; `otelTraceID` is
+/// covered by `TraceID`).
+///
+/// Found from the separators: `=` and `:` are rare in a line, where the letters `t` and `s`
+/// that start the words are everywhere (looking for the words first was a fifth of the
+/// agent's instructions while tailing, issue 12). Each separator is read backwards for the
+/// key and forwards for the value.
+fn keyed_ids(text: &str) -> (Option<&str>, Option<&str>) {
     let b = text.as_bytes();
-    let mut from = 0;
-    while let Some(at) = find_ignore_case(b, from, word) {
-        from = at + 1;
-        let mut j = at + word.len();
-        if matches!(b.get(j), Some(b'_' | b'.' | b'-')) {
-            j += 1;
-        }
-        if !b.get(j..j + 2).is_some_and(|w| w.eq_ignore_ascii_case(b"id")) {
+    let (mut trace, mut span) = (None, None);
+    for p in memchr::memchr2_iter(b'=', b':', b) {
+        let Some(word_end) = key_word_end(b, p) else {
+            continue;
+        };
+        let before = b.get(..word_end).unwrap_or_default();
+        let (slot, len) = if ends_with_ignore_case(before, b"trace") {
+            (&mut trace, 32)
+        } else if ends_with_ignore_case(before, b"span") {
+            (&mut span, 16)
+        } else {
+            continue;
+        };
+        if slot.is_some() {
             continue;
         }
-        j += 2;
-        if matches!(b.get(j), Some(b'"' | b'\'')) {
-            j += 1;
-        }
-        j = skip_spaces(b, j);
-        if !matches!(b.get(j), Some(b'=' | b':')) {
-            continue;
-        }
-        j = skip_spaces(b, j + 1);
+        let mut j = skip_spaces(b, p + 1);
         if matches!(b.get(j), Some(b'"' | b'\'')) {
             j += 1;
         }
         if hex_run(b, j, len, true) && boundary_after(text, j + len) {
-            return text.get(j..j + len);
+            *slot = text.get(j..j + len);
+            if trace.is_some() && span.is_some() {
+                break;
+            }
         }
     }
-    None
+    (trace, span)
+}
+
+/// Read backwards from the separator at `p`: `[_.-]?id["']?\s*` before it; where the word
+/// before that must end.
+fn key_word_end(b: &[u8], p: usize) -> Option<usize> {
+    let mut k = p;
+    while k > 0 && b.get(k - 1).is_some_and(u8::is_ascii_whitespace) {
+        k -= 1;
+    }
+    if k > 0 && matches!(b.get(k - 1), Some(b'"' | b'\'')) {
+        k -= 1;
+    }
+    let id = k.checked_sub(2)?;
+    if !b.get(id..k)?.eq_ignore_ascii_case(b"id") {
+        return None;
+    }
+    if id > 0 && matches!(b.get(id - 1), Some(b'_' | b'.' | b'-')) {
+        return Some(id - 1);
+    }
+    Some(id)
+}
+
+/// Whether `b` ends with `word` (lower case) in any case.
+fn ends_with_ignore_case(b: &[u8], word: &[u8]) -> bool {
+    b.len() >= word.len()
+        && b.get(b.len() - word.len()..)
+            .is_some_and(|end| end.eq_ignore_ascii_case(word))
 }
 
 /// A W3C `traceparent` (`vv-<32 hex>-<16 hex>-ff`, lower-case hex between word boundaries):
 /// its trace and span ids.
 fn traceparent(text: &str) -> Option<(&str, &str)> {
     let b = text.as_bytes();
-    let mut from = 0;
-    // `str::find` of one ASCII character is a memchr: most lines hold no traceparent.
-    while let Some(found) = text.get(from..).and_then(|rest| rest.find('-')) {
-        let i = from + found;
-        from = i + 1;
+    for i in memchr::memchr_iter(b'-', b) {
         let Some(start) = i.checked_sub(2) else {
             continue;
         };
@@ -78,25 +109,6 @@ fn traceparent(text: &str) -> Option<(&str, &str)> {
         if fits {
             return Some((text.get(i + 1..i + 33)?, text.get(i + 34..i + 50)?));
         }
-    }
-    None
-}
-
-/// Where `word` (lower case) next occurs in `b` at or after `from`, in any case.
-fn find_ignore_case(b: &[u8], from: usize, word: &[u8]) -> Option<usize> {
-    let first = *word.first()?;
-    let mut i = from;
-    while i + word.len() <= b.len() {
-        // `c | 0x20` is the lower case of an ASCII letter; only `first` in either case
-        // matches it. A tight loop over bytes: this runs twice over every line.
-        let skip = b.get(i..)?.iter().position(|c| c | 0x20 == first)?;
-        i += skip;
-        if b.get(i..i + word.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(word))
-        {
-            return Some(i);
-        }
-        i += 1;
     }
     None
 }
@@ -156,15 +168,25 @@ fn head(text: &str) -> &str {
 /// Bytes of a hex string (already checked to be hex); empty for all zeros.
 fn hex(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len() / 2);
-    let bytes = text.as_bytes();
-    for pair in bytes.chunks(2) {
-        let s = std::str::from_utf8(pair).unwrap_or("00");
-        out.push(u8::from_str_radix(s, 16).unwrap_or(0));
+    for pair in text.as_bytes().chunks_exact(2) {
+        if let [high, low] = pair {
+            out.push(nibble(*high) << 4 | nibble(*low));
+        }
     }
     if out.iter().all(|b| *b == 0) {
         return Vec::new();
     }
     out
+}
+
+/// The value of one hex digit (0 for anything else; callers checked).
+fn nibble(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
@@ -196,5 +218,43 @@ mod tests {
             (String::new(), String::new())
         );
         assert_eq!(ids("trace_id=abc"), (String::new(), String::new()));
+    }
+
+    /// The separator-first scan finds what the regexes of the keyed forms find (the first
+    /// match of each, ASCII text).
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn keyed_ids_find_what_the_regexes_find() {
+        let key = |word: &str, len: usize| {
+            regex::Regex::new(&format!(
+                r#"(?i){word}[_.-]?id["']?\s*[=:]\s*["']?([0-9a-f]{{{len}}})\b"#
+            ))
+            .unwrap()
+        };
+        let (trace_re, span_re) = (key("trace", 32), key("span", 16));
+        let u = T.to_uppercase();
+        let lines = [
+            format!("INFO paid trace_id={T} span_id={S}"),
+            format!("trace_id: {T}, span_id: {S}"),
+            format!(r#"{{"traceId":"{T}","spanId":"{S}"}}"#),
+            format!("x otelTraceID={u} otelSpanID={S}"),
+            format!("trace.id = '{T}' span-id='{S}' TRACE_ID={u}"),
+            format!("trace_id\t=\t{T} span_id\n:{S}"),
+            format!("trace_id=abc trace_id={T}"),
+            format!("trace_id={T}0 trace_id={u}"),
+            format!("trace_id=trace_id={T}"),
+            format!("trace_id={T}x span_id={S}_ span_id={S}"),
+            format!("tracespan_id={S} trace__id={T} traceid={T}"),
+            format!("span_id={S} trace_id={T}"),
+            format!("trace_id:={T} id={T} ={T}"),
+            format!("trace_ids={T} trace_id'={T}"),
+            "2026-12-03 10:00:00 INFO views served: ok=1 id: 3".to_string(),
+            "=:".to_string(),
+            String::new(),
+        ];
+        for line in &lines {
+            let want = |re: &regex::Regex| re.captures(line).map(|c| c.get(1).unwrap().as_str());
+            assert_eq!(keyed_ids(line), (want(&trace_re), want(&span_re)), "{line}");
+        }
     }
 }
