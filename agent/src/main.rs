@@ -41,18 +41,14 @@ struct Cli {
     bench_size: usize,
 }
 
-/// Runtime worker threads: the agent's work is small and mostly waiting, and every thread
-/// costs memory (its stack and, with glibc, a malloc arena), so it does not take one per core.
-const WORKER_THREADS: usize = 2;
-
+/// The agent runs on one thread (a current-thread runtime; file and buffer I/O go to the
+/// blocking pool as before): its work is small and mostly waiting, every thread costs memory
+/// (its stack and, with glibc, a malloc arena), and with two workers the runtime wakes the
+/// other worker when a task becomes ready — a share of the agent's CPU its profile put under
+/// "wake-ups" (issue 12; not measured apart from the other changes of that step).
 fn main() -> anyhow::Result<()> {
     limit_malloc_arenas();
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(WORKER_THREADS);
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?
