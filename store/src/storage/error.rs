@@ -86,7 +86,7 @@ pub enum BlockError {
         path: PathBuf,
         /// The Arrow library's error.
         #[source]
-        source: arrow::error::ArrowError,
+        source: arrow_schema::ArrowError,
     },
     /// `meta.json` is not valid.
     #[error("bad meta.json in {path}: {source}")]

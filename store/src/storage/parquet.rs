@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use arrow::record_batch::RecordBatch;
+use arrow_array::RecordBatch;
 
 use super::error::BlockError;
 

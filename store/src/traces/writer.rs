@@ -7,9 +7,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow::record_batch::RecordBatch;
+use arrow_array::RecordBatch;
+use arrow_array::{ArrayRef, Int32Array, Int64Array, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -114,7 +114,7 @@ impl Columns {
         self.kind.len()
     }
 
-    fn take_batch(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+    fn take_batch(&mut self) -> Result<RecordBatch, arrow_schema::ArrowError> {
         let mut text: Vec<ArrayRef> = Vec::with_capacity(13);
         for column in self.text.iter_mut() {
             text.push(Arc::new(StringArray::from(std::mem::take(column))));

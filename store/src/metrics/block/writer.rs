@@ -7,10 +7,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, ListArray, StringArray, StructArray, UInt64Array};
-use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
-use arrow::record_batch::RecordBatch;
+use arrow_array::RecordBatch;
+use arrow_array::{ArrayRef, Float64Array, Int64Array, ListArray, StringArray, StructArray, UInt64Array};
+use arrow_buffer::OffsetBuffer;
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -104,7 +104,7 @@ impl ParquetOut {
         })
     }
 
-    fn arrow_err(&self, source: arrow::error::ArrowError) -> BlockError {
+    fn arrow_err(&self, source: arrow_schema::ArrowError) -> BlockError {
         BlockError::Arrow {
             path: self.path.clone(),
             source,
@@ -284,7 +284,7 @@ impl BlockWriter {
 }
 
 /// The columns of `series.parquet` for `series`, whose first one has id `first_id`.
-fn series_columns(first_id: u64, series: &[BlockSeries]) -> Result<Vec<ArrayRef>, arrow::error::ArrowError> {
+fn series_columns(first_id: u64, series: &[BlockSeries]) -> Result<Vec<ArrayRef>, arrow_schema::ArrowError> {
     let mut ids = Vec::with_capacity(series.len());
     let mut names = Vec::with_capacity(series.len());
     let mut label_counts = Vec::with_capacity(series.len());
