@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Builds the release binaries (didban, didban-bench) and runs the default side-by-side
-# benchmark against Debian's Prometheus. Extra arguments go to didban-bench, e.g.
+# benchmark against Debian's Prometheus and VictoriaMetrics. Extra arguments go to
+# didban-bench, e.g.
 #   bench/run.sh --span 24h --hosts 64
-#   bench/run.sh --targets prometheus
+#   bench/run.sh --targets prometheus,victoriametrics
+#   bench/run.sh --mode series-memory --hosts 207
 # Results: a table on stdout and JSON in $BENCH_JSON (default <target dir>/bench-results.json).
 # See docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x /usr/bin/prometheus ]; then
+missing=()
+[ -x /usr/bin/prometheus ] || missing+=(prometheus)
+[ -x /usr/bin/victoria-metrics ] || missing+=(victoria-metrics)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus
-    # The package enables a system service; this benchmark starts its own instance.
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    # The packages enable system services; this benchmark starts its own instances.
   else
-    echo "Prometheus is missing: sudo apt-get install -y prometheus" >&2
+    echo "Missing: sudo apt-get install -y ${missing[*]}" >&2
     exit 1
   fi
 fi

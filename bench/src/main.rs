@@ -1,17 +1,21 @@
-//! `didban-bench`: the side-by-side benchmark of Didban and a real Prometheus.
+//! `didban-bench`: the side-by-side benchmark of Didban, a real Prometheus and a real
+//! VictoriaMetrics.
 //!
 //! It generates node-exporter-like data once, starts each system as a child process on free
-//! ports in a temp dir, sends the same remote_write requests to both (and OTLP to Didban),
+//! ports in a temp dir, sends the same remote_write requests to all (and OTLP to Didban),
 //! then measures ingest throughput, CPU per million samples, peak RSS, bytes per sample on
-//! disk and dashboard range-query latency, and prints every figure with the ratio
-//! Didban ÷ Prometheus. See docs/benchmarks.md.
+//! disk and dashboard range-query latency, and prints every figure with the ratios
+//! Didban ÷ Prometheus and Didban ÷ VictoriaMetrics. `--mode series-memory` measures memory
+//! per active series instead. See docs/benchmarks.md.
 
+mod disk;
 mod load;
 mod measure;
 mod otlp;
 mod remote_write;
 mod report;
 mod scenario;
+mod series_memory;
 mod targets;
 
 use std::path::PathBuf;
@@ -20,9 +24,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 
-/// Benchmark Didban against Prometheus on this machine: ingest (remote_write, OTLP),
-/// CPU-s per million samples, peak RSS, bytes/sample on disk and range-query latency.
-/// Every figure is printed for both systems with the ratio Didban ÷ Prometheus.
+use targets::System;
+
+/// Benchmark Didban against Prometheus and VictoriaMetrics on this machine: ingest
+/// (remote_write, OTLP), CPU-s per million samples, peak RSS, bytes/sample on disk and
+/// range-query latency, or memory per active series. Every figure is printed for the three
+/// systems with the ratios Didban ÷ Prometheus and Didban ÷ VictoriaMetrics.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "didban-bench", version, about, long_about = None)]
 pub struct Args {
@@ -52,9 +59,18 @@ pub struct Args {
     /// more than Prometheus' appendable window (1 h behind its newest sample).
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub sync: Duration,
-    /// Systems to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values = ["prometheus", "didban"])]
-    pub targets: Vec<TargetArg>,
+    /// What to measure: the full side-by-side run, or memory per active series
+    /// (RSS growth ÷ series after ingesting --hosts hosts' series with --series-samples
+    /// samples each).
+    #[arg(long, value_enum, default_value_t = Mode::Full)]
+    pub mode: Mode,
+    /// Samples per series in --mode series-memory.
+    #[arg(long, default_value_t = 4)]
+    pub series_samples: usize,
+    /// Systems to run, comma-separated (they always run in the order Prometheus,
+    /// VictoriaMetrics, Didban).
+    #[arg(long, value_delimiter = ',', default_values = ["prometheus", "victoriametrics", "didban"])]
+    pub targets: Vec<System>,
     /// Skip the OTLP ingest phase (Didban only: Prometheus 2.42 has no OTLP receiver).
     #[arg(long)]
     pub skip_otlp: bool,
@@ -68,6 +84,13 @@ pub struct Args {
     /// The prometheus binary (Debian's `prometheus` package).
     #[arg(long, value_name = "PATH", default_value = "/usr/bin/prometheus")]
     pub prometheus_bin: PathBuf,
+    /// The victoria-metrics binary (Debian's `victoria-metrics` package, single-node).
+    #[arg(long, value_name = "PATH", default_value = "/usr/bin/victoria-metrics")]
+    pub victoriametrics_bin: PathBuf,
+    /// Extra argument for victoria-metrics (repeatable), e.g.
+    /// --victoriametrics-arg=-memory.allowedPercent=20.
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    pub victoriametrics_arg: Vec<String>,
     /// Extra argument for `didban serve` (repeatable), e.g. --didban-arg=--fsync=interval.
     #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
     pub didban_arg: Vec<String>,
@@ -103,13 +126,13 @@ pub struct Args {
     pub keep: bool,
 }
 
-/// A system to benchmark.
+/// What one run measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TargetArg {
-    /// Didban (`didban serve`).
-    Didban,
-    /// Prometheus with --web.enable-remote-write-receiver.
-    Prometheus,
+pub enum Mode {
+    /// Ingest, CPU, RSS, disk and query latency (docs/benchmarks.md).
+    Full,
+    /// Memory per active series.
+    SeriesMemory,
 }
 
 /// Parses a Prometheus duration (`90s`, `15m`, `6h`, `1d`) or a plain number of seconds;
@@ -139,7 +162,10 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let report = runtime.block_on(scenario::run(&args))?;
+    let report = match args.mode {
+        Mode::Full => runtime.block_on(scenario::run(&args))?,
+        Mode::SeriesMemory => runtime.block_on(series_memory::run(&args))?,
+    };
     println!("\n{}", report.to_text());
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report)?;
@@ -167,10 +193,21 @@ mod tests {
         let a = Args::parse_from([
             "didban-bench",
             "--targets",
-            "prometheus",
+            "prometheus,victoriametrics",
             "--didban-arg=--fsync=off",
+            "--victoriametrics-arg=-memory.allowedPercent=20",
+            "--mode",
+            "series-memory",
         ]);
-        assert_eq!(a.targets, vec![TargetArg::Prometheus]);
+        assert_eq!(a.targets, vec![System::Prometheus, System::VictoriaMetrics]);
+        assert_eq!(a.mode, Mode::SeriesMemory);
+        assert_eq!(
+            a.victoriametrics_arg,
+            vec!["-memory.allowedPercent=20".to_string()]
+        );
+        let d = Args::parse_from(["didban-bench"]);
+        assert_eq!(d.targets.len(), 3);
+        assert_eq!(d.mode, Mode::Full);
         assert_eq!(a.didban_arg, vec!["--fsync=off".to_string()]);
     }
 }

@@ -1,5 +1,6 @@
-//! The results: one row per figure with Didban, Prometheus and their ratio, the machine they
-//! were measured on, a text table and JSON.
+//! The results: one row per figure with Didban, Prometheus, VictoriaMetrics and the ratios
+//! Didban ÷ Prometheus and Didban ÷ VictoriaMetrics, the machine they were measured on, a text
+//! table and JSON.
 
 use serde::Serialize;
 
@@ -69,6 +70,73 @@ pub enum Better {
     Lower,
 }
 
+/// Didban's value divided by another system's, with the issue's goal for that ratio.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ratio {
+    /// Didban ÷ the other system, when both values exist.
+    pub ratio: Option<f64>,
+    /// The goal (at least this for `Higher`, at most this for `Lower`); `None` for figures
+    /// without a goal against this system.
+    pub goal: Option<f64>,
+    /// Whether the goal is met, when there is a goal and a ratio.
+    pub met: Option<bool>,
+}
+
+impl Ratio {
+    fn new(didban: &Figure, other: &Figure, goal: Option<f64>, better: Better) -> Self {
+        let ratio = match (didban.value, other.value) {
+            (Some(d), Some(o)) if o != 0.0 => Some(d / o),
+            _ => None,
+        };
+        let met = match (ratio, goal, better) {
+            (Some(r), Some(g), Better::Higher) => Some(r >= g),
+            (Some(r), Some(g), Better::Lower) => Some(r <= g),
+            _ => None,
+        };
+        Ratio { ratio, goal, met }
+    }
+
+    fn ratio_text(&self) -> String {
+        self.ratio.map_or("-".into(), |x| format!("{x:.2}×"))
+    }
+
+    fn goal_text(&self, better: Better) -> String {
+        let Some(g) = self.goal else {
+            return String::new();
+        };
+        let dir = match better {
+            Better::Higher => "≥",
+            Better::Lower => "≤",
+        };
+        let met = match self.met {
+            Some(true) => " met",
+            Some(false) => " NOT met",
+            None => "",
+        };
+        format!("{dir} {g}×{met}")
+    }
+}
+
+/// The goals of one row from the issues, as ratios Didban ÷ the other system.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Goals {
+    /// Against Prometheus.
+    pub prometheus: Option<f64>,
+    /// Against VictoriaMetrics.
+    pub victoriametrics: Option<f64>,
+}
+
+/// The three systems' values of one figure.
+#[derive(Debug, Clone)]
+pub struct Values<'a> {
+    /// Didban's.
+    pub didban: &'a Figure,
+    /// Prometheus'.
+    pub prometheus: &'a Figure,
+    /// VictoriaMetrics'.
+    pub victoriametrics: &'a Figure,
+}
+
 /// One line of the table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
@@ -76,66 +144,33 @@ pub struct Row {
     pub figure: String,
     /// Unit of the values.
     pub unit: String,
+    /// Direction of "better".
+    pub better: Better,
     /// Didban's value.
     pub didban: Figure,
     /// Prometheus' value.
     pub prometheus: Figure,
-    /// Didban ÷ Prometheus, when both exist.
-    pub ratio: Option<f64>,
-    /// Direction of "better".
-    pub better: Better,
-    /// The goal from the issue as a ratio Didban ÷ Prometheus (at least this for `Higher`,
-    /// at most this for `Lower`); `None` for figures without a goal.
-    pub goal_ratio: Option<f64>,
-    /// Whether the goal is met, when there is a goal and a ratio.
-    pub goal_met: Option<bool>,
+    /// VictoriaMetrics' value.
+    pub victoriametrics: Figure,
+    /// Didban ÷ Prometheus.
+    pub vs_prometheus: Ratio,
+    /// Didban ÷ VictoriaMetrics.
+    pub vs_victoriametrics: Ratio,
 }
 
 impl Row {
-    /// A row; the ratio and whether the goal is met are computed from the two values.
-    pub fn new(
-        figure: &str,
-        unit: &str,
-        better: Better,
-        goal_ratio: Option<f64>,
-        didban: &Figure,
-        prometheus: &Figure,
-    ) -> Self {
-        let ratio = match (didban.value, prometheus.value) {
-            (Some(d), Some(p)) if p != 0.0 => Some(d / p),
-            _ => None,
-        };
-        let goal_met = match (ratio, goal_ratio, better) {
-            (Some(r), Some(g), Better::Higher) => Some(r >= g),
-            (Some(r), Some(g), Better::Lower) => Some(r <= g),
-            _ => None,
-        };
+    /// A row; the ratios and whether the goals are met are computed from the values.
+    pub fn new(figure: &str, unit: &str, better: Better, goals: Goals, v: Values<'_>) -> Self {
         Row {
             figure: figure.into(),
             unit: unit.into(),
-            didban: didban.clone(),
-            prometheus: prometheus.clone(),
-            ratio,
             better,
-            goal_ratio,
-            goal_met,
+            vs_prometheus: Ratio::new(v.didban, v.prometheus, goals.prometheus, better),
+            vs_victoriametrics: Ratio::new(v.didban, v.victoriametrics, goals.victoriametrics, better),
+            didban: v.didban.clone(),
+            prometheus: v.prometheus.clone(),
+            victoriametrics: v.victoriametrics.clone(),
         }
-    }
-
-    fn goal_text(&self) -> String {
-        let Some(g) = self.goal_ratio else {
-            return String::new();
-        };
-        let dir = match self.better {
-            Better::Higher => "≥",
-            Better::Lower => "≤",
-        };
-        let met = match self.goal_met {
-            Some(true) => " met",
-            Some(false) => " NOT met",
-            None => "",
-        };
-        format!("{dir} {g}×{met}")
     }
 }
 
@@ -154,6 +189,9 @@ pub struct Machine {
     pub git_revision: String,
     /// First line of `prometheus --version`.
     pub prometheus_version: String,
+    /// VictoriaMetrics' version (`-version`, or the Debian package's version when the binary
+    /// was built without one).
+    pub victoriametrics_version: String,
 }
 
 fn cmd_line(cmd: &str, args: &[&str]) -> String {
@@ -166,12 +204,26 @@ fn cmd_line(cmd: &str, args: &[&str]) -> String {
             String::from_utf8(text).ok()
         })
         .and_then(|s| s.lines().next().map(str::trim).map(String::from))
+        .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// Debian builds `victoria-metrics` without version information (`-version` prints an empty
+/// line); the package database knows it.
+fn victoriametrics_version(bin: &std::path::Path) -> String {
+    let v = cmd_line(&bin.to_string_lossy(), &["-version"]);
+    if v != "unknown" {
+        return v;
+    }
+    match cmd_line("dpkg-query", &["-W", "-f=${Version}", "victoria-metrics"]).as_str() {
+        "unknown" => "victoria-metrics unknown version".into(),
+        pkg => format!("victoria-metrics {pkg} (Debian package)"),
+    }
 }
 
 impl Machine {
     /// Reads the machine's description from /proc and a few commands.
-    pub fn detect(prometheus_bin: &std::path::Path) -> Self {
+    pub fn detect(prometheus_bin: &std::path::Path, victoriametrics_bin: &std::path::Path) -> Self {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu = cpuinfo
             .lines()
@@ -199,6 +251,7 @@ impl Machine {
             kernel: cmd_line("uname", &["-r"]),
             git_revision: cmd_line("git", &["-C", root, "rev-parse", "--short", "HEAD"]),
             prometheus_version: cmd_line(&prometheus_bin.to_string_lossy(), &["--version"]),
+            victoriametrics_version: victoriametrics_version(victoriametrics_bin),
         }
     }
 }
@@ -221,16 +274,32 @@ impl Report {
     pub fn to_text(&self) -> String {
         let m = &self.machine;
         let mut out = format!(
-            "Machine: {} | {} cores | {} GiB RAM | kernel {} | didban rev {} | {}\n",
-            m.cpu, m.cores, m.ram_gib, m.kernel, m.git_revision, m.prometheus_version
+            "Machine: {} | {} cores | {} GiB RAM | kernel {} | didban rev {} | {} | {}\n",
+            m.cpu,
+            m.cores,
+            m.ram_gib,
+            m.kernel,
+            m.git_revision,
+            m.prometheus_version,
+            m.victoriametrics_version
         );
         out.push_str("Scenario:");
         for (k, v) in &self.scenario {
             out.push_str(&format!(" {k}={v}"));
         }
         out.push_str("\n\n");
-        let header = ["figure", "unit", "Didban", "Prometheus", "Didban/Prom", "goal"];
-        let cells: Vec<[String; 6]> = self
+        let header = [
+            "figure",
+            "unit",
+            "Didban",
+            "Prometheus",
+            "VictoriaM.",
+            "D/Prom",
+            "goal",
+            "D/VM",
+            "goal",
+        ];
+        let cells: Vec<[String; 9]> = self
             .rows
             .iter()
             .map(|r| {
@@ -239,8 +308,11 @@ impl Report {
                     r.unit.clone(),
                     r.didban.text(),
                     r.prometheus.text(),
-                    r.ratio.map_or("-".into(), |x| format!("{x:.2}×")),
-                    r.goal_text(),
+                    r.victoriametrics.text(),
+                    r.vs_prometheus.ratio_text(),
+                    r.vs_prometheus.goal_text(r.better),
+                    r.vs_victoriametrics.ratio_text(),
+                    r.vs_victoriametrics.goal_text(r.better),
                 ]
             })
             .collect();
@@ -279,15 +351,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ratio_and_na_render() {
+    fn ratios_against_both_systems_render() {
         let (ok, na) = (Figure::ok(200.0), Figure::na("HTTP 404"));
-        let r = Row::new("x", "1/s", Better::Higher, Some(2.0), &ok, &Figure::ok(100.0));
-        assert_eq!(r.ratio, Some(2.0));
-        assert_eq!(r.goal_met, Some(true));
-        let n = Row::new("y", "ms", Better::Lower, Some(1.0), &na, &Figure::ok(1.0));
-        assert!(n.ratio.is_none());
+        let goals = Goals {
+            prometheus: Some(2.0),
+            victoriametrics: Some(1.5),
+        };
+        let (p, v) = (Figure::ok(100.0), Figure::ok(160.0));
+        let values = Values {
+            didban: &ok,
+            prometheus: &p,
+            victoriametrics: &v,
+        };
+        let r = Row::new("x", "1/s", Better::Higher, goals, values);
+        assert_eq!(r.vs_prometheus.ratio, Some(2.0));
+        assert_eq!(r.vs_prometheus.met, Some(true));
+        assert_eq!(r.vs_victoriametrics.ratio, Some(1.25));
+        assert_eq!(r.vs_victoriametrics.met, Some(false));
+        let one = Figure::ok(1.0);
+        let values = Values {
+            didban: &na,
+            prometheus: &one,
+            victoriametrics: &one,
+        };
+        let n = Row::new("y", "ms", Better::Lower, Goals::default(), values);
+        assert!(n.vs_prometheus.ratio.is_none() && n.vs_victoriametrics.ratio.is_none());
+        let nowhere = std::path::Path::new("/nonexistent");
         let rep = Report {
-            machine: Machine::detect(std::path::Path::new("/nonexistent")),
+            machine: Machine::detect(nowhere, nowhere),
             scenario: vec![],
             rows: vec![r, n],
             notes: vec![],
@@ -295,7 +386,8 @@ mod tests {
         let t = rep.to_text();
         assert!(t.contains("2.00×"));
         assert!(t.contains("≥ 2× met"));
-        assert!(t.contains("≥ 2× met"));
+        assert!(t.contains("1.25×"));
+        assert!(t.contains("≥ 1.5× NOT met"));
         assert!(t.contains("n/a (HTTP 404)"));
     }
 }

@@ -1,5 +1,5 @@
-//! The default scenario: generate the data, run each system through its phases, collect the
-//! figures into a [`Report`]. A failing phase becomes "n/a (error)" for its figures; the
+//! The default scenario: generate the data, run each system through the same phases, collect
+//! the figures into a [`Report`]. A failing phase becomes "n/a (error)" for its figures; the
 //! run goes on.
 
 use std::path::Path;
@@ -8,20 +8,24 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::disk::{self, Disk};
 use crate::load::{self, Plan};
 use crate::measure::{self, Latency, RangeQuery, RssSampler};
 use crate::remote_write::Batching;
-use crate::report::{Better, Figure, Machine, Report, Row};
-use crate::targets::{self, Running};
-use crate::{otlp, remote_write, Args, TargetArg};
+use crate::report::{Better, Figure, Goals, Machine, Report, Row, Values};
+use crate::targets::{self, Launch, Running, System};
+use crate::{otlp, remote_write, Args};
 use didban_demo::node::dataset::{Dataset, Shape};
 
 /// Ingest figures of one system and protocol.
 #[derive(Debug, Clone)]
-struct Ingest {
-    samples_per_s: Figure,
-    cpu_per_m: Figure,
-    peak_rss_mib: Figure,
+pub(crate) struct Ingest {
+    /// Samples acknowledged per second of wall time.
+    pub samples_per_s: Figure,
+    /// CPU seconds of the target per million samples.
+    pub cpu_per_m: Figure,
+    /// Largest RSS during ingest, MiB.
+    pub peak_rss_mib: Figure,
 }
 
 impl Ingest {
@@ -39,11 +43,8 @@ impl Ingest {
 struct Results {
     rw: Ingest,
     otlp: Ingest,
-    bytes_blocks: Figure,
-    bytes_all: Figure,
+    disk: Disk,
     queries: Vec<Result<Latency, String>>,
-    /// How much of the data the measured blocks cover.
-    block_note: Option<String>,
 }
 
 impl Results {
@@ -51,10 +52,8 @@ impl Results {
         Results {
             rw: Ingest::na(why),
             otlp: Ingest::na(why),
-            bytes_blocks: Figure::na(why),
-            bytes_all: Figure::na(why),
+            disk: Disk::na(why),
             queries: vec![Err(why.to_string()); queries],
-            block_note: None,
         }
     }
 }
@@ -75,6 +74,22 @@ fn queries() -> Vec<RangeQuery> {
             range_s: 24 * 3600,
             step_s: 60,
         },
+        // The two queries issue 15 found slower than VictoriaMetrics: an aggregation of a
+        // rate over a regex of 10 metric names (38 series per host), and a topk of a range
+        // function over a gauge.
+        RangeQuery {
+            name: "Q3 sum(rate) 10 names 6h@60s".into(),
+            expr: "sum by (instance) (rate({__name__=~\"node_network_(receive|transmit)_(bytes|packets|errs|drop)_total|node_disk_(read|written)_bytes_total\"}[5m]))"
+                .into(),
+            range_s: 6 * 3600,
+            step_s: 60,
+        },
+        RangeQuery {
+            name: "Q4 topk(avg_over_time) 6h@60s".into(),
+            expr: "topk(5, avg_over_time(node_load1[10m]))".into(),
+            range_s: 6 * 3600,
+            step_s: 60,
+        },
     ]
 }
 
@@ -82,6 +97,13 @@ fn queries() -> Vec<RangeQuery> {
 fn dataset_now(args: &Args) -> Dataset {
     let interval_ms = args.interval.as_millis().max(1) as i64;
     let steps = (args.span.as_millis() as i64 / interval_ms).max(1) as usize;
+    dataset_ending_now(args, steps)
+}
+
+/// `--hosts` hosts with `steps` samples per series, the last one at the current time.
+pub(crate) fn dataset_ending_now(args: &Args, steps: usize) -> Dataset {
+    let interval_ms = args.interval.as_millis().max(1) as i64;
+    let steps = steps.max(1);
     let end_ms = didban_base::now_ms() / interval_ms * interval_ms;
     Dataset::new(Shape {
         hosts: args.hosts,
@@ -105,7 +127,7 @@ fn batching(args: &Args) -> Batching {
 }
 
 /// Encodes `d` as remote_write requests (before the target starts, so it costs it nothing).
-fn encode_rw(d: &Dataset, args: &Args) -> anyhow::Result<Arc<Plan>> {
+pub(crate) fn encode_rw(d: &Dataset, args: &Args) -> anyhow::Result<Arc<Plan>> {
     let t = Instant::now();
     let plan = Arc::new(remote_write::build_plan(d, batching(args))?);
     println!(
@@ -118,7 +140,7 @@ fn encode_rw(d: &Dataset, args: &Args) -> anyhow::Result<Arc<Plan>> {
 }
 
 /// Sends `plan` to `url` while measuring the target's CPU time and RSS.
-async fn ingest(
+pub(crate) async fn ingest(
     client: &reqwest::Client,
     r: &Running,
     url: String,
@@ -217,149 +239,60 @@ async fn run_queries(
     out
 }
 
-/// Bytes per sample of the blocks under `dir` (size ÷ the samples their meta.json states),
-/// and a note saying how much of the data set they cover.
-fn blocks_figure(system: &str, dir: &Path, total: u64) -> (Figure, String) {
-    let u = measure::block_usage(dir);
-    if u.samples == 0 {
-        return (
-            Figure::na(format!("no blocks in {}", dir.display())),
-            format!("{system}: no blocks"),
-        );
-    }
-    let note = format!(
-        "{system}: {} blocks hold {} of {} samples ({:.0} %), {:.1} MiB",
-        u.blocks,
-        u.samples,
-        total,
-        u.samples as f64 * 100.0 / total as f64,
-        u.bytes as f64 / 1_048_576.0
-    );
-    println!("  {note}");
-    (Figure::ok(u.bytes as f64 / u.samples as f64), note)
-}
-
-fn per_sample(bytes: u64, samples: u64) -> Figure {
-    if bytes == 0 {
-        Figure::na("no such files")
-    } else {
-        Figure::ok(bytes as f64 / samples as f64)
+/// How the bench starts `system`: the user's binary and flags for it.
+pub(crate) fn launch(args: &Args, system: System) -> Launch {
+    let (bin, extra) = match system {
+        System::Didban => (args.didban_bin.clone().unwrap_or_default(), &args.didban_arg),
+        System::Prometheus => (args.prometheus_bin.clone(), &args.prometheus_arg),
+        System::VictoriaMetrics => (args.victoriametrics_bin.clone(), &args.victoriametrics_arg),
+    };
+    Launch {
+        system,
+        bin,
+        extra: extra.clone(),
+        // Didban refuses samples older than storage.max_sample_age (6 h by default) behind the
+        // newest sample it has seen; its own self-monitoring samples are "now", so the oldest
+        // samples of a 6 h data set would be refused within seconds: span + 1 h.
+        max_sample_age_s: args.span.as_secs() + 3600,
+        ooo_window: args.prometheus_ooo_window.clone(),
     }
 }
 
-/// Prometheus: remote_write ingest, queries, snapshot (head written as a block), disk.
-async fn run_prometheus(
+/// One system: remote_write ingest, queries, disk (see [`disk`]), stop; for Didban then OTLP
+/// ingest of the same data on a fresh instance (Prometheus 2.42 and VictoriaMetrics 1.79
+/// have no OTLP receiver).
+async fn run_system(
     client: &reqwest::Client,
     args: &Args,
+    system: System,
     dir: &Path,
     tck: f64,
 ) -> anyhow::Result<Results> {
+    let nq = queries().len();
+    let launch = launch(args, system);
+    let mut r = Results::na("not run", nq);
     let d = dataset_now(args);
     let (samples, end_s) = (d.samples(), end_s(&d));
     let plan = encode_rw(&d, args)?;
-    let mut p = targets::start_prometheus(
-        client,
-        &args.prometheus_bin,
-        dir,
-        args.prometheus_ooo_window.as_deref(),
-        &args.prometheus_arg,
-    )
-    .await?;
-    println!("Prometheus (pid {}) on {}", p.pid, p.base);
-    let url = format!("{}/api/v1/write", p.base);
-    let rw = ingest(client, &p, url, remote_write::headers(), plan, args, tck).await;
-    let queries = run_queries(client, &p, args, end_s).await;
-    let t = Instant::now();
-    let mut block_note = None;
-    let (bytes_blocks, bytes_all) = match targets::prometheus_snapshot(client, &p).await {
-        Ok(snap) => {
-            println!(
-                "  snapshot in {:.1} s: {}",
-                t.elapsed().as_secs_f64(),
-                snap.display()
-            );
-            let (fig, note) = blocks_figure("Prometheus", &snap, samples);
-            block_note = Some(note);
-            (
-                fig,
-                per_sample(measure::dir_size(&p.data_dir, &["snapshots"]), samples),
-            )
-        }
-        Err(e) => (Figure::na(format!("{e:#}")), Figure::na(format!("{e:#}"))),
-    };
-    p.stop(Duration::from_secs(60)).await?;
-    Ok(Results {
-        rw,
-        otlp: Ingest::na("Prometheus 2.42 has no OTLP receiver"),
-        bytes_blocks,
-        bytes_all,
-        queries,
-        block_note,
-    })
-}
-
-/// Didban: remote_write ingest, queries, graceful stop, disk; then OTLP ingest on a fresh
-/// instance.
-#[allow(clippy::too_many_arguments)]
-async fn run_didban(client: &reqwest::Client, args: &Args, dir: &Path, tck: f64) -> anyhow::Result<Results> {
-    let bin = args.didban_bin.clone().unwrap_or_default();
-    let mut r = Results::na("not run", queries().len());
-    if !bin.exists() {
-        let why = format!(
-            "Didban binary {} not found (cargo build --release -p didban-cli, or --didban-bin)",
-            bin.display()
-        );
-        println!("  {why}");
-        return Ok(Results::na(&why, queries().len()));
-    }
-    // Didban refuses samples older than storage.max_sample_age (6 h by default) behind the
-    // newest sample it has seen; its own self-monitoring samples are "now", so the oldest
-    // samples of a 6 h data set would be refused within seconds. The config raises the limit
-    // to the span + 1 h. The query answers are compared point by point with Prometheus 2.42's,
-    // so Didban answers with Prometheus 2.x semantics (closed windows); nothing else differs
-    // from the defaults.
-    let config = dir.join("didban.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "# Written by didban-bench.\n[storage]\nmax_sample_age = \"{}s\"\n[query]\npromql_compat = \"v2\"\n",
-            args.span.as_secs() + 3600
-        ),
-    )?;
-    let mut extra = vec!["--config".to_string(), config.display().to_string()];
-    extra.extend(args.didban_arg.iter().cloned());
     let rw_dir = dir.join("remote_write");
     std::fs::create_dir_all(&rw_dir)?;
-    let d = dataset_now(args);
-    let (samples, end_s) = (d.samples(), end_s(&d));
-    let plan = encode_rw(&d, args)?;
-    match targets::start_didban(client, &bin, &rw_dir, &extra).await {
+    match targets::start(client, &launch, &rw_dir).await {
         Ok(mut s) => {
-            println!("Didban (pid {}) on {}", s.pid, s.base);
+            println!("{} (pid {}) on {}", system.name(), s.pid, s.base);
             let url = format!("{}/api/v1/write", s.base);
             r.rw = ingest(client, &s, url, remote_write::headers(), plan, args, tck).await;
             r.queries = run_queries(client, &s, args, end_s).await;
-            // Like the Prometheus snapshot: the head written as a block before measuring disk.
-            let flush = client
-                .post(format!("{}/api/v1/admin/tsdb/flush", s.base))
-                .send()
-                .await;
-            if let Err(e) = flush.and_then(|r| r.error_for_status()) {
-                println!("  Didban head flush failed: {e}");
-            }
-            let clean = s.stop(Duration::from_secs(120)).await?;
-            if !clean {
-                println!("  Didban did not exit within 120 s of SIGTERM; killed");
-            }
-            let (fig, note) = blocks_figure("Didban", &s.data_dir.join("metrics").join("blocks"), samples);
-            r.bytes_blocks = fig;
-            r.block_note = Some(note);
-            r.bytes_all = per_sample(measure::dir_size(&s.data_dir, &[]), samples);
+            r.disk = disk::compact_and_measure(client, &mut s, samples).await;
+            s.stop(Duration::from_secs(120)).await?;
         }
         Err(e) => {
-            println!("  Didban did not start: {e:#}");
-            r = Results::na(&format!("{e:#}"), queries().len());
+            println!("  {} did not start: {e:#}", system.name());
+            r = Results::na(&format!("{e:#}"), nq);
         }
+    }
+    if system != System::Didban {
+        r.otlp = Ingest::na(&format!("{} has no OTLP receiver in this version", system.name()));
+        return Ok(r);
     }
     if args.skip_otlp {
         r.otlp = Ingest::na("skipped (--skip-otlp)");
@@ -376,7 +309,7 @@ async fn run_didban(client: &reqwest::Client, args: &Args, dir: &Path, tck: f64)
     );
     let otlp_dir = dir.join("otlp");
     std::fs::create_dir_all(&otlp_dir)?;
-    match targets::start_didban(client, &bin, &otlp_dir, &extra).await {
+    match targets::start(client, &launch, &otlp_dir).await {
         Ok(mut s) => {
             println!("Didban for OTLP (pid {}) on {:?}", s.pid, s.otlp_base);
             let url = format!("{}/v1/metrics", s.otlp_base.clone().unwrap_or_default());
@@ -393,7 +326,7 @@ async fn run_didban(client: &reqwest::Client, args: &Args, dir: &Path, tck: f64)
 
 /// Runs the whole benchmark and returns the report.
 pub async fn run(args: &Args) -> anyhow::Result<Report> {
-    let machine = Machine::detect(&args.prometheus_bin);
+    let machine = Machine::detect(&args.prometheus_bin, &args.victoriametrics_bin);
     println!(
         "Machine: {} | {} cores | {} GiB RAM | rev {}",
         machine.cpu, machine.cores, machine.ram_gib, machine.git_revision
@@ -409,142 +342,51 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         d.shape.interval_ms / 1000,
         samples
     );
-    let tmp = match &args.work_dir {
-        Some(p) => {
-            std::fs::create_dir_all(p)?;
-            tempfile::Builder::new().prefix("didban-bench-").tempdir_in(p)?
-        }
-        None => tempfile::Builder::new().prefix("didban-bench-").tempdir()?,
-    };
+    let tmp = work_dir(args)?;
     println!("Work dir: {}", tmp.path().display());
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency.max(1) * 2)
-        .build()
-        .context("building the HTTP client")?;
+    let client = http_client(args)?;
     let tck = measure::clk_tck();
     let nq = queries().len();
     let mut notes = Vec::new();
-    let prom = if args.targets.contains(&TargetArg::Prometheus) {
-        let dir = tmp.path().join("prometheus");
-        std::fs::create_dir_all(&dir)?;
-        match run_prometheus(&client, args, &dir, tck).await {
-            Ok(r) => r,
-            Err(e) => {
-                notes.push(format!("Prometheus phase failed: {e:#}"));
-                Results::na(&format!("{e:#}"), nq)
+    // Always in this order, whatever the order of --targets: Prometheus first as before.
+    let mut results = Vec::new();
+    for system in [System::Prometheus, System::VictoriaMetrics, System::Didban] {
+        let r = if args.targets.contains(&system) {
+            let load = load_average();
+            println!("{}: load average before the phase: {load}", system.name());
+            notes.push(format!(
+                "load average (1, 5, 15 min) before the {} phase: {load}",
+                system.name()
+            ));
+            let dir = tmp.path().join(system.name().to_lowercase());
+            std::fs::create_dir_all(&dir)?;
+            match run_system(&client, args, system, &dir, tck).await {
+                Ok(r) => r,
+                Err(e) => {
+                    notes.push(format!("{} phase failed: {e:#}", system.name()));
+                    Results::na(&format!("{e:#}"), nq)
+                }
             }
-        }
-    } else {
-        Results::na("not selected", nq)
-    };
-    let didban = if args.targets.contains(&TargetArg::Didban) {
-        let dir = tmp.path().join("didban");
-        std::fs::create_dir_all(&dir)?;
-        match run_didban(&client, args, &dir, tck).await {
-            Ok(r) => r,
-            Err(e) => {
-                notes.push(format!("Didban phase failed: {e:#}"));
-                Results::na(&format!("{e:#}"), nq)
-            }
-        }
-    } else {
-        Results::na("not selected", nq)
-    };
-    let (h, l) = (Better::Higher, Better::Lower);
-    let (db, p) = (&didban, &prom);
-    let mut rows = vec![
-        Row::new(
-            "ingest remote_write",
-            "samples/s",
-            h,
-            Some(2.0),
-            &db.rw.samples_per_s,
-            &p.rw.samples_per_s,
-        ),
-        Row::new(
-            "  CPU per 1M samples",
-            "CPU-s",
-            l,
-            Some(1.0),
-            &db.rw.cpu_per_m,
-            &p.rw.cpu_per_m,
-        ),
-        Row::new(
-            "  peak RSS during ingest",
-            "MiB",
-            l,
-            None,
-            &db.rw.peak_rss_mib,
-            &p.rw.peak_rss_mib,
-        ),
-        Row::new(
-            "ingest OTLP (Prom: its RW)",
-            "samples/s",
-            h,
-            Some(2.0),
-            &db.otlp.samples_per_s,
-            &p.rw.samples_per_s,
-        ),
-        Row::new(
-            "  CPU per 1M samples",
-            "CPU-s",
-            l,
-            Some(1.0),
-            &db.otlp.cpu_per_m,
-            &p.rw.cpu_per_m,
-        ),
-        Row::new(
-            "  peak RSS during ingest",
-            "MiB",
-            l,
-            None,
-            &db.otlp.peak_rss_mib,
-            &p.rw.peak_rss_mib,
-        ),
-        Row::new(
-            "disk, blocks only",
-            "bytes/sample",
-            l,
-            Some(1.0),
-            &db.bytes_blocks,
-            &p.bytes_blocks,
-        ),
-        Row::new(
-            "disk, whole data dir",
-            "bytes/sample",
-            l,
-            None,
-            &db.bytes_all,
-            &p.bytes_all,
-        ),
-    ];
-    for (i, q) in queries().iter().enumerate() {
-        let fig = |r: &Results, p99: bool| match &r.queries[i] {
-            Ok(l) => Figure::ok(if p99 { l.p99_ms } else { l.p50_ms }),
-            Err(e) => Figure::na(e.clone()),
+        } else {
+            Results::na("not selected", nq)
         };
-        let name = |s: &str| format!("{} {s}", q.name);
-        rows.push(Row::new(
-            &name("p50"),
-            "ms",
-            l,
-            Some(1.0),
-            &fig(db, false),
-            &fig(p, false),
-        ));
-        rows.push(Row::new(
-            &name("p99"),
-            "ms",
-            l,
-            Some(1.0),
-            &fig(db, true),
-            &fig(p, true),
-        ));
-        if let (Ok(a), Ok(b)) = (&didban.queries[i], &prom.queries[i]) {
-            notes.push(format!("{}: {}", q.name, measure::compare(&a.answer, &b.answer)));
+        results.push(r);
+    }
+    let didban = results.pop().unwrap_or_else(|| Results::na("not run", nq));
+    let vm = results.pop().unwrap_or_else(|| Results::na("not run", nq));
+    let prom = results.pop().unwrap_or_else(|| Results::na("not run", nq));
+    let rows = rows(&didban, &prom, &vm);
+    for (i, q) in queries().iter().enumerate() {
+        for (other, r) in [("Prometheus", &prom), ("VictoriaMetrics", &vm)] {
+            if let (Ok(a), Ok(b)) = (&didban.queries[i], &r.queries[i]) {
+                let verdict = measure::compare(&a.answer, &b.answer);
+                notes.push(format!("{} Didban vs {other}: {verdict}", q.name));
+            }
         }
     }
-    notes.extend(prom.block_note.iter().chain(didban.block_note.iter()).cloned());
+    for r in [&prom, &vm, &didban] {
+        notes.extend(r.disk.note.iter().cloned());
+    }
     for q in queries() {
         notes.push(format!(
             "{}: {} over {} h at {} s step",
@@ -554,24 +396,12 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             q.step_s
         ));
     }
-    notes.push("OTLP rows compare Didban's OTLP ingest with Prometheus' remote_write ingest: Prometheus 2.42 has no OTLP receiver.".into());
-    notes.push("Disk: 'blocks only' = size of the blocks ÷ the samples their meta.json states (Prometheus: its snapshot, i.e. blocks + head written as a block; Didban: metrics/blocks after POST /api/v1/admin/tsdb/flush wrote the head as a block); 'whole data dir' = every file incl. WAL ÷ all samples.".into());
-    let scenario = vec![
-        ("hosts".into(), args.hosts.to_string()),
-        ("series".into(), d.series().to_string()),
-        ("span".into(), format!("{}s", args.span.as_secs())),
-        ("interval".into(), format!("{}s", args.interval.as_secs())),
-        ("samples".into(), samples.to_string()),
-        (
-            "batch".into(),
-            format!(
-                "{} hosts × {} samples/series",
-                args.batch_hosts, args.batch_samples
-            ),
-        ),
-        ("concurrency".into(), args.concurrency.to_string()),
-        ("query_runs".into(), args.query_runs.to_string()),
-    ];
+    notes.push("OTLP rows compare Didban's OTLP ingest with the others' remote_write ingest: Prometheus 2.42 and VictoriaMetrics 1.79 have no OTLP receiver.".into());
+    notes.push("Disk: 'blocks only' = Prometheus: its snapshot (blocks + head written as a block) ÷ the samples their meta.json state; Didban: metrics/blocks after POST /api/v1/admin/tsdb/flush wrote the head as a block, ditto; VictoriaMetrics: its data dir (data + indexdb) after /internal/force_flush and /internal/force_merge ÷ samples sent. 'Whole data dir' = every file incl. WAL ÷ all samples.".into());
+    notes.push("Answers of VictoriaMetrics differ from Prometheus' by design where its MetricsQL does (rate() without extrapolation, using the sample before the window).".into());
+    let mut scenario = scenario_facts(args, &d);
+    scenario.push(("query_runs".into(), args.query_runs.to_string()));
+    scenario.push(("load_average_at_end".into(), load_average()));
     if args.keep {
         let kept = tmp.keep();
         notes.push(format!("data dirs and logs kept in {}", kept.display()));
@@ -582,4 +412,145 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         rows,
         notes,
     })
+}
+
+/// The temp dir holding every system's data dir and log.
+pub(crate) fn work_dir(args: &Args) -> anyhow::Result<tempfile::TempDir> {
+    Ok(match &args.work_dir {
+        Some(p) => {
+            std::fs::create_dir_all(p)?;
+            tempfile::Builder::new().prefix("didban-bench-").tempdir_in(p)?
+        }
+        None => tempfile::Builder::new().prefix("didban-bench-").tempdir()?,
+    })
+}
+
+/// The HTTP client of the load generator and the queries.
+pub(crate) fn http_client(args: &Args) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency.max(1) * 2)
+        .build()
+        .context("building the HTTP client")
+}
+
+/// The data set and the load settings, as key/values for the report.
+pub(crate) fn scenario_facts(args: &Args, d: &Dataset) -> Vec<(String, String)> {
+    vec![
+        ("hosts".into(), args.hosts.to_string()),
+        ("series".into(), d.series().to_string()),
+        ("span".into(), format!("{}s", args.span.as_secs())),
+        ("samples_per_series".into(), d.shape.steps.to_string()),
+        ("interval".into(), format!("{}s", args.interval.as_secs())),
+        ("samples".into(), d.samples().to_string()),
+        (
+            "batch".into(),
+            format!(
+                "{} hosts × {} samples/series",
+                args.batch_hosts, args.batch_samples
+            ),
+        ),
+        ("concurrency".into(), args.concurrency.to_string()),
+    ]
+}
+
+/// The 1, 5 and 15 minute load averages from /proc/loadavg: how busy the machine was (the
+/// figures depend on how much of the cores the systems got).
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The three values of one row, in the order of the table's columns.
+fn vals<'a>(didban: &'a Figure, prometheus: &'a Figure, victoriametrics: &'a Figure) -> Values<'a> {
+    Values {
+        didban,
+        prometheus,
+        victoriametrics,
+    }
+}
+
+/// The table: every figure for the three systems with the issues' goals.
+fn rows(db: &Results, p: &Results, v: &Results) -> Vec<Row> {
+    let (h, l) = (Better::Higher, Better::Lower);
+    let goals = |prometheus, victoriametrics| Goals {
+        prometheus,
+        victoriametrics,
+    };
+    let mut rows = vec![
+        Row::new(
+            "ingest remote_write",
+            "samples/s",
+            h,
+            goals(Some(2.0), Some(1.5)),
+            vals(&db.rw.samples_per_s, &p.rw.samples_per_s, &v.rw.samples_per_s),
+        ),
+        Row::new(
+            "  CPU per 1M samples",
+            "CPU-s",
+            l,
+            goals(Some(1.0), None),
+            vals(&db.rw.cpu_per_m, &p.rw.cpu_per_m, &v.rw.cpu_per_m),
+        ),
+        Row::new(
+            "  peak RSS during ingest",
+            "MiB",
+            l,
+            goals(None, Some(1.0)),
+            vals(&db.rw.peak_rss_mib, &p.rw.peak_rss_mib, &v.rw.peak_rss_mib),
+        ),
+        Row::new(
+            "ingest OTLP (others: RW)",
+            "samples/s",
+            h,
+            goals(Some(2.0), None),
+            vals(&db.otlp.samples_per_s, &p.rw.samples_per_s, &v.rw.samples_per_s),
+        ),
+        Row::new(
+            "  CPU per 1M samples",
+            "CPU-s",
+            l,
+            goals(Some(1.0), None),
+            vals(&db.otlp.cpu_per_m, &p.rw.cpu_per_m, &v.rw.cpu_per_m),
+        ),
+        Row::new(
+            "  peak RSS during ingest",
+            "MiB",
+            l,
+            goals(None, None),
+            vals(&db.otlp.peak_rss_mib, &p.rw.peak_rss_mib, &v.rw.peak_rss_mib),
+        ),
+        Row::new(
+            "disk, blocks only",
+            "bytes/sample",
+            l,
+            goals(Some(1.0), Some(1.0)),
+            vals(&db.disk.blocks, &p.disk.blocks, &v.disk.blocks),
+        ),
+        Row::new(
+            "disk, whole data dir",
+            "bytes/sample",
+            l,
+            goals(None, None),
+            vals(&db.disk.all, &p.disk.all, &v.disk.all),
+        ),
+    ];
+    for (i, q) in queries().iter().enumerate() {
+        let fig = |r: &Results, p99: bool| match &r.queries[i] {
+            Ok(l) => Figure::ok(if p99 { l.p99_ms } else { l.p50_ms }),
+            Err(e) => Figure::na(e.clone()),
+        };
+        for (label, p99) in [("p50", false), ("p99", true)] {
+            let (a, b, c) = (fig(db, p99), fig(p, p99), fig(v, p99));
+            rows.push(Row::new(
+                &format!("{} {label}", q.name),
+                "ms",
+                l,
+                goals(Some(1.0), Some(1.0)),
+                vals(&a, &b, &c),
+            ));
+        }
+    }
+    rows
 }

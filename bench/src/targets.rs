@@ -1,5 +1,7 @@
-//! Process control: start Didban or Prometheus as a child on free ports in a temp dir, wait
-//! until it is ready, stop it gracefully, take Prometheus' snapshot.
+//! Process control: start Didban, Prometheus or VictoriaMetrics as a child on free ports in a
+//! temp dir, wait until it is ready, stop it gracefully. What differs between the systems (the
+//! command line, a config file, the readiness URL) is one `match` in [`start`]; everything
+//! else (ports, log file, readiness loop, SIGTERM) is shared.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -8,13 +10,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-/// Which system a child process is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which system a child process is (and a value of `--targets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum System {
     /// `didban serve`.
     Didban,
     /// Debian's `prometheus` with the remote-write receiver enabled.
     Prometheus,
+    /// Debian's `victoria-metrics` (single-node), which takes remote_write on `/api/v1/write`.
+    #[value(name = "victoriametrics")]
+    VictoriaMetrics,
 }
 
 impl System {
@@ -23,8 +28,43 @@ impl System {
         match self {
             System::Didban => "Didban",
             System::Prometheus => "Prometheus",
+            System::VictoriaMetrics => "VictoriaMetrics",
         }
     }
+
+    /// Path that answers 200 once the system accepts writes and queries.
+    fn ready_path(self) -> &'static str {
+        match self {
+            System::Didban | System::Prometheus => "/-/ready",
+            System::VictoriaMetrics => "/health",
+        }
+    }
+
+    /// What to tell the user when the binary is missing.
+    fn install_hint(self) -> &'static str {
+        match self {
+            System::Didban => "cargo build --release -p didban-cli, or pass --didban-bin",
+            System::Prometheus => "apt-get install prometheus, or pass --prometheus-bin",
+            System::VictoriaMetrics => "apt-get install victoria-metrics, or pass --victoriametrics-bin",
+        }
+    }
+}
+
+/// How to start one system: everything the bench chooses for it besides ports and paths.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// Which system.
+    pub system: System,
+    /// Its binary.
+    pub bin: PathBuf,
+    /// Extra command-line arguments from the user (`--didban-arg` and the like), appended last
+    /// so they override the bench's own flags.
+    pub extra: Vec<String>,
+    /// Didban: `storage.max_sample_age` in seconds (it refuses older samples behind the newest
+    /// it has seen, and the data set starts `span` in the past).
+    pub max_sample_age_s: u64,
+    /// Prometheus: `storage.tsdb.out_of_order_time_window`, if any.
+    pub ooo_window: Option<String>,
 }
 
 /// A running target.
@@ -46,7 +86,7 @@ pub struct Running {
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released; a race with other programs is unlikely).
-pub fn free_addr() -> anyhow::Result<SocketAddr> {
+fn free_addr() -> anyhow::Result<SocketAddr> {
     let l = TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
     Ok(l.local_addr()?)
 }
@@ -58,90 +98,94 @@ fn log_files(dir: &Path) -> anyhow::Result<(PathBuf, Stdio, Stdio)> {
     Ok((path, Stdio::from(f), Stdio::from(g)))
 }
 
-/// Starts `didban serve` with its data in `dir/data`.
-pub async fn start_didban(
-    client: &reqwest::Client,
-    bin: &Path,
-    dir: &Path,
-    extra: &[String],
-) -> anyhow::Result<Running> {
-    if !bin.exists() {
-        bail!("Didban binary {} not found (build it with `cargo build --release -p didban-cli` or pass --didban-bin)", bin.display());
-    }
-    let data_dir = dir.join("data");
-    let (http, grpc, otlp) = (free_addr()?, free_addr()?, free_addr()?);
-    let (log, out, err) = log_files(dir)?;
-    let child = Command::new(bin)
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .args(["--http-addr", &http.to_string()])
-        .args(["--otlp-grpc-addr", &grpc.to_string()])
-        .args(["--otlp-http-addr", &otlp.to_string()])
-        .args(extra)
-        .env("DIDBAN_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let mut r = Running {
-        system: System::Didban,
-        pid: child.id(),
-        child,
-        data_dir,
-        base: format!("http://{http}"),
-        otlp_base: Some(format!("http://{otlp}")),
-        log,
-    };
-    r.wait_ready(client).await?;
-    Ok(r)
-}
-
-/// Starts Prometheus with an empty scrape configuration and its TSDB in `dir/data`.
-pub async fn start_prometheus(
-    client: &reqwest::Client,
-    bin: &Path,
-    dir: &Path,
-    ooo_window: Option<&str>,
-    extra: &[String],
-) -> anyhow::Result<Running> {
+/// Starts `launch.system` with its data in `dir/data` and its output in `dir/output.log`, on
+/// free ports, and waits until it is ready.
+///
+/// - Didban: `didban serve` with a `didban.toml` that sets `storage.max_sample_age` and
+///   `query.promql_compat = "v2"` (the answers are compared with Prometheus 2.42's).
+/// - Prometheus: a config file without scrape targets, the remote-write receiver and the admin
+///   API on, 30 days of retention.
+/// - VictoriaMetrics: 100 years of retention (nothing of the data set is ever outside it),
+///   `-search.disableCache`, so repeated dashboard queries are computed every time like on the
+///   other two systems instead of being served from its rollup result cache, and
+///   `-search.latencyOffset=0s` so the last 30 s of the data are not hidden from queries.
+pub async fn start(client: &reqwest::Client, launch: &Launch, dir: &Path) -> anyhow::Result<Running> {
+    let system = launch.system;
+    let bin = &launch.bin;
     if !bin.exists() {
         bail!(
-            "Prometheus binary {} not found (apt-get install prometheus or pass --prometheus-bin)",
-            bin.display()
+            "{} binary {} not found ({})",
+            system.name(),
+            bin.display(),
+            system.install_hint()
         );
     }
     let data_dir = dir.join("data");
-    let config = dir.join("prometheus.yml");
-    let mut yaml = String::from("# Written by didban-bench: no scrape targets, data arrives by remote_write.\nglobal:\n  scrape_interval: 15s\n");
-    if let Some(w) = ooo_window {
-        yaml.push_str(&format!("storage:\n  tsdb:\n    out_of_order_time_window: {w}\n"));
-    }
-    std::fs::write(&config, yaml).with_context(|| format!("writing {}", config.display()))?;
     let http = free_addr()?;
+    let mut cmd = Command::new(bin);
+    let mut otlp_base = None;
+    match system {
+        System::Didban => {
+            let config = dir.join("didban.toml");
+            let toml = format!(
+                "# Written by didban-bench.\n[storage]\nmax_sample_age = \"{}s\"\n[query]\npromql_compat = \"v2\"\n",
+                launch.max_sample_age_s
+            );
+            std::fs::write(&config, toml).with_context(|| format!("writing {}", config.display()))?;
+            let (grpc, otlp) = (free_addr()?, free_addr()?);
+            cmd.arg("serve")
+                .arg("--config")
+                .arg(&config)
+                .arg("--data-dir")
+                .arg(&data_dir)
+                .args(["--http-addr", &http.to_string()])
+                .args(["--otlp-grpc-addr", &grpc.to_string()])
+                .args(["--otlp-http-addr", &otlp.to_string()])
+                .env("DIDBAN_LOG", "warn");
+            otlp_base = Some(format!("http://{otlp}"));
+        }
+        System::Prometheus => {
+            let config = dir.join("prometheus.yml");
+            let mut yaml = String::from("# Written by didban-bench: no scrape targets, data arrives by remote_write.\nglobal:\n  scrape_interval: 15s\n");
+            if let Some(w) = &launch.ooo_window {
+                yaml.push_str(&format!("storage:\n  tsdb:\n    out_of_order_time_window: {w}\n"));
+            }
+            std::fs::write(&config, yaml).with_context(|| format!("writing {}", config.display()))?;
+            cmd.arg("--web.enable-remote-write-receiver")
+                .arg("--web.enable-admin-api")
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!("--storage.tsdb.path={}", data_dir.display()))
+                .arg(format!("--web.listen-address={http}"))
+                .arg("--storage.tsdb.retention.time=30d")
+                .arg("--log.level=warn");
+        }
+        System::VictoriaMetrics => {
+            cmd.arg(format!("-storageDataPath={}", data_dir.display()))
+                .arg(format!("-httpListenAddr={http}"))
+                .arg("-retentionPeriod=100y")
+                .arg("-search.disableCache")
+                // The data is complete when the queries run; by default VictoriaMetrics hides
+                // the last 30 s before "now" (meant for samples still arriving from scrapers),
+                // and the data set ends "now" at the start of ingest.
+                .arg("-search.latencyOffset=0s")
+                .arg("-loggerLevel=WARN");
+        }
+    }
     let (log, out, err) = log_files(dir)?;
-    let child = Command::new(bin)
-        .arg("--web.enable-remote-write-receiver")
-        .arg("--web.enable-admin-api")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", data_dir.display()))
-        .arg(format!("--web.listen-address={http}"))
-        .arg("--storage.tsdb.retention.time=30d")
-        .arg("--log.level=warn")
-        .args(extra)
+    let child = cmd
+        .args(&launch.extra)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
     let mut r = Running {
-        system: System::Prometheus,
+        system,
         pid: child.id(),
         child,
         data_dir,
         base: format!("http://{http}"),
-        otlp_base: None,
+        otlp_base,
         log,
     };
     r.wait_ready(client).await?;
@@ -159,9 +203,9 @@ impl Running {
         lines[lines.len().saturating_sub(8)..].join(" | ")
     }
 
-    /// Polls `/-/ready` until it answers 200, for at most 60 s.
+    /// Polls the system's readiness URL until it answers 200, for at most 60 s.
     async fn wait_ready(&mut self, client: &reqwest::Client) -> anyhow::Result<()> {
-        let url = format!("{}/-/ready", self.base);
+        let url = format!("{}{}", self.base, self.system.ready_path());
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait()? {
@@ -216,19 +260,5 @@ impl Drop for Running {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-    }
-}
-
-/// Asks Prometheus to write a snapshot (`POST /api/v1/admin/tsdb/snapshot`): its blocks
-/// hard-linked and the head written as one more block. Returns the snapshot directory.
-pub async fn prometheus_snapshot(client: &reqwest::Client, p: &Running) -> anyhow::Result<PathBuf> {
-    let url = format!("{}/api/v1/admin/tsdb/snapshot", p.base);
-    let resp = client.post(&url).timeout(Duration::from_secs(600)).send().await?;
-    let status = resp.status();
-    let body: serde_json::Value = resp.json().await.context("snapshot answer is not JSON")?;
-    let name = body.pointer("/data/name").and_then(|v| v.as_str());
-    match (status.is_success(), name) {
-        (true, Some(name)) => Ok(p.data_dir.join("snapshots").join(name)),
-        _ => bail!("snapshot failed: HTTP {status}: {body}"),
     }
 }
