@@ -4,6 +4,7 @@
 //! - [`db`]: the [`Db`](db::Db) the server holds: append, read, maintain (cut, compact,
 //!   retention), close.
 //! - [`block`]: the metric block format: writing, reading, compaction.
+//! - `chunk`: the compressed (XOR) chunks the head keeps samples in.
 //! - `head`: series and samples in memory, and the rules an append is checked against.
 //! - `append`: the vocabulary of an append — [`SeriesLimits`](db::SeriesLimits),
 //!   [`RejectReason`](db::RejectReason), [`AppendReport`](db::AppendReport).
@@ -12,6 +13,7 @@
 
 mod append;
 pub mod block;
+mod chunk;
 pub mod db;
 mod head;
 mod postings;

@@ -19,12 +19,16 @@ const MAX_COMPACTION_ROUNDS: usize = 8;
 
 /// Writes the series of `head` with samples as a level-1 block under `blocks_dir` and
 /// returns its directory (`None` for a head without samples). Besides the block writer's
-/// batches it holds one reference per series (the label order), so the memory it needs
-/// is a small fraction of the head's own.
+/// batches it holds one reference per series (the label order) and one series' samples
+/// decoded from its chunks at a time, so the memory it needs is a small fraction of the
+/// head's own.
 pub(crate) fn write_head(head: &Head, blocks_dir: &Path) -> Result<Option<PathBuf>, BlockError> {
     let mut writer = BlockWriter::new(blocks_dir)?;
+    let mut samples = Vec::new();
     for series in head.sorted_series() {
-        writer.add_series(&series.labels, &series.samples)?;
+        samples.clear();
+        series.samples.range(i64::MIN, i64::MAX, &mut samples);
+        writer.add_series(&series.labels, &samples)?;
     }
     writer.finish(CompactionMeta {
         level: 1,

@@ -4,8 +4,9 @@
 //! allocator in the test below): the labels (one `Arc<[Label]>` shared by the series map,
 //! the label map and the WAL definition), an entry in each of the two hash maps, the
 //! postings entries (a copy of every label value that is new to the index, an id in each
-//! list) and the samples vector by its capacity, not its length, since a vector grows by
-//! doubling.
+//! list) and the samples' chunks (`SeriesChunks::bytes`: each chunk's stream by its
+//! allocation, the open one's by capacity since it grows by doubling, and each chunk's
+//! entry in the series).
 
 use crate::model::Labels;
 
@@ -16,9 +17,6 @@ const SERIES_FIXED_BYTES: u64 = 200;
 /// Bytes per label of a series besides the name and value text: the `Label` in the
 /// labels' slice (two `String`s) and the id in the label's postings list.
 const LABEL_FIXED_BYTES: u64 = 64;
-/// Bytes of one stored sample (timestamp and value).
-pub(crate) const SAMPLE_BYTES: u64 = 16;
-
 /// What one series costs in the head without its samples.
 pub(crate) fn series_bytes(labels: &Labels) -> u64 {
     let mut total = SERIES_FIXED_BYTES;
@@ -29,11 +27,6 @@ pub(crate) fn series_bytes(labels: &Labels) -> u64 {
         total += LABEL_FIXED_BYTES + 2 * text;
     }
     total
-}
-
-/// What a samples vector of `capacity` costs.
-pub(crate) fn samples_bytes(capacity: usize) -> u64 {
-    capacity as u64 * SAMPLE_BYTES
 }
 
 /// Whether new series may be created, decided per append against the head memory budget:

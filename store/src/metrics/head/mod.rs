@@ -1,8 +1,9 @@
 //! The head: the in-memory part of the database holding the samples not yet in a block.
 //!
 //! Series are found by labels (`refs`) or by matchers (`postings`); each series keeps its
-//! samples sorted by timestamp and the newest timestamp it ever accepted (`max_t`), which
-//! survives head cuts so the ordering rules keep working across them.
+//! samples sorted by timestamp in compressed chunks (`metrics::chunk`) and the newest
+//! timestamp it ever accepted (`max_t`), which survives head cuts so the ordering rules
+//! keep working across them.
 
 pub(crate) mod memory;
 mod rollback;
@@ -13,6 +14,7 @@ pub(crate) mod rules;
 use foldhash::HashMap;
 use std::sync::atomic::AtomicBool;
 
+use crate::metrics::chunk::SeriesChunks;
 use crate::metrics::postings::Postings;
 use crate::metrics::record::{SeriesDef, WalRecord};
 use crate::model::{LabelMatcher, Labels, Sample, SeriesSamples};
@@ -22,7 +24,8 @@ use memory::SeriesGate;
 #[derive(Debug)]
 pub(crate) struct MemSeries {
     pub labels: Labels,
-    pub samples: Vec<Sample>,
+    /// The samples, compressed as they arrive.
+    pub samples: SeriesChunks,
     /// Newest timestamp ever accepted for this series, also from earlier heads.
     pub max_t: Option<i64>,
     /// True once a WAL record defining the series was acknowledged (or it came from the
@@ -37,20 +40,8 @@ impl MemSeries {
     /// Inserts a sample in timestamp order; an equal timestamp replaces nothing and
     /// returns false.
     pub(crate) fn insert(&mut self, s: Sample) -> bool {
-        let in_order = self
-            .samples
-            .last()
-            .is_none_or(|last| last.timestamp_ms < s.timestamp_ms);
-        if in_order {
-            self.samples.push(s);
-        } else {
-            match self
-                .samples
-                .binary_search_by(|x| x.timestamp_ms.cmp(&s.timestamp_ms))
-            {
-                Ok(_) => return false,
-                Err(i) => self.samples.insert(i, s),
-            }
+        if !self.samples.insert(s) {
+            return false;
         }
         self.max_t = Some(self.max_t.map_or(s.timestamp_ms, |m| m.max(s.timestamp_ms)));
         true
@@ -149,7 +140,7 @@ impl Head {
             series_ref,
             MemSeries {
                 labels,
-                samples: Vec::new(),
+                samples: SeriesChunks::default(),
                 max_t,
                 logged: AtomicBool::new(logged),
                 carried: false,
@@ -162,8 +153,7 @@ impl Head {
         if let Some(series) = self.series.remove(&series_ref) {
             self.postings.remove(series_ref, &series.labels);
             self.refs.remove(&series.labels);
-            let cost =
-                memory::series_bytes(&series.labels) + memory::samples_bytes(series.samples.capacity());
+            let cost = memory::series_bytes(&series.labels) + series.samples.bytes();
             self.bytes = self.bytes.saturating_sub(cost);
         }
     }
@@ -190,22 +180,23 @@ impl Head {
         let Some(series) = self.series.get_mut(&series_ref) else {
             return false;
         };
-        let capacity_before = series.samples.capacity();
+        let bytes_before = series.samples.bytes();
         let mut inserted = Vec::with_capacity(samples.len());
         for s in samples {
             if series.insert(*s) {
                 inserted.push(*s);
             }
         }
-        let grown = series.samples.capacity().saturating_sub(capacity_before);
-        self.account_inserted(&inserted, grown);
+        let bytes_after = series.samples.bytes();
+        self.account_inserted(&inserted, bytes_before, bytes_after);
         true
     }
 
     /// Updates the head's counters, memory figure and time range for inserted samples;
-    /// `grown` is how many sample slots the series' vector gained for them.
-    fn account_inserted(&mut self, inserted: &[Sample], grown: usize) {
-        self.bytes += memory::samples_bytes(grown);
+    /// the series' sample bytes went from `bytes_before` to `bytes_after` with them (an
+    /// out-of-order insert re-encodes a chunk, which can also make it smaller).
+    fn account_inserted(&mut self, inserted: &[Sample], bytes_before: u64, bytes_after: u64) {
+        self.bytes = (self.bytes + bytes_after).saturating_sub(bytes_before);
         for s in inserted {
             self.num_samples += 1;
             self.min_t = Some(self.min_t.map_or(s.timestamp_ms, |m| m.min(s.timestamp_ms)));
@@ -234,12 +225,12 @@ impl Head {
             let Some(series) = self.series.get(&series_ref) else {
                 continue;
             };
-            let from = series.samples.partition_point(|s| s.timestamp_ms < start);
-            let to = series.samples.partition_point(|s| s.timestamp_ms <= end);
-            if from < to {
+            let mut samples = Vec::new();
+            series.samples.range(start, end, &mut samples);
+            if !samples.is_empty() {
                 out.push(SeriesSamples {
                     labels: series.labels.clone(),
-                    samples: series.samples[from..to].to_vec(),
+                    samples,
                 });
             }
         }

@@ -40,25 +40,17 @@ impl Head {
             let Some(series) = self.series.get_mut(series_ref) else {
                 continue;
             };
+            let bytes_before = series.samples.bytes();
             let mut removed = 0u64;
             for s in samples {
-                if let Ok(i) = series
-                    .samples
-                    .binary_search_by(|x| x.timestamp_ms.cmp(&s.timestamp_ms))
-                {
-                    if series
-                        .samples
-                        .get(i)
-                        .is_some_and(|x| x.value.to_bits() == s.value.to_bits())
-                    {
-                        series.samples.remove(i);
-                        removed += 1;
-                    }
+                if series.samples.remove(*s) {
+                    removed += 1;
                 }
             }
+            let bytes_after = series.samples.bytes();
             self.num_samples = self.num_samples.saturating_sub(removed);
-            // The head accounts sample memory by vector capacity (`memory.rs`), which a
-            // removal does not give back; only a removed series returns its bytes.
+            // Removing re-encodes the chunks concerned, which gives their bytes back.
+            self.bytes = (self.bytes + bytes_after).saturating_sub(bytes_before);
         }
         for def in &record.series {
             let Some(series) = self.series.get_mut(&def.series_ref) else {
@@ -70,7 +62,7 @@ impl Head {
             if series.samples.is_empty() {
                 self.remove_new_series(def.series_ref);
             } else {
-                series.max_t = series.samples.last().map(|s| s.timestamp_ms);
+                series.max_t = series.samples.last_t();
             }
         }
     }

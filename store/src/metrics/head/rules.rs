@@ -186,7 +186,7 @@ impl Head {
             now_ms,
             out_of_order_ms: rules.out_of_order_window_ms,
         };
-        let capacity_before = series.samples.capacity();
+        let bytes_before = series.samples.bytes();
         let mut accepted = Vec::with_capacity(samples.len());
         for s in samples {
             match check_sample(series, *s, &window) {
@@ -205,8 +205,8 @@ impl Head {
                 }
             }
         }
-        let grown = series.samples.capacity().saturating_sub(capacity_before);
-        self.account_inserted(&accepted, grown);
+        let bytes_after = series.samples.bytes();
+        self.account_inserted(&accepted, bytes_before, bytes_after);
         accepted
     }
 
@@ -266,8 +266,8 @@ fn check_sample(series: &MemSeries, s: Sample, window: &Window) -> Result<(), Re
     if t > newest {
         return Ok(());
     }
-    if let Ok(i) = series.samples.binary_search_by(|x| x.timestamp_ms.cmp(&t)) {
-        if series.samples[i].value.to_bits() == s.value.to_bits() {
+    if let Some(held) = series.samples.get(t) {
+        if held.to_bits() == s.value.to_bits() {
             return Err(RejectReason::Duplicate);
         }
         return Err(RejectReason::DuplicateTimestamp);

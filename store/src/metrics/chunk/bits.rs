@@ -1,0 +1,157 @@
+//! A bit stream written and read most significant bit first: the carrier of the XOR chunk
+//! encoding, where most fields are a few bits wide and none is byte aligned.
+
+/// Appends bits to a byte vector; the last byte is filled from its high bit down.
+#[derive(Debug, Default)]
+pub(super) struct BitWriter {
+    bytes: Vec<u8>,
+    /// Bits of the last byte not written yet (0 when it is full or there is none).
+    free: u32,
+}
+
+impl BitWriter {
+    /// Writes the low `n` bits of `value` (`n` ≤ 64), highest first.
+    pub(super) fn write_bits(&mut self, value: u64, n: u32) {
+        let mut left = n.min(64);
+        while left > 0 {
+            if self.free == 0 {
+                self.bytes.push(0);
+                self.free = 8;
+            }
+            let take = left.min(self.free);
+            let shift = left - take;
+            let part = ((value >> shift) & ((1u64 << take) - 1)) as u8;
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= part << (self.free - take);
+            }
+            self.free -= take;
+            left -= take;
+        }
+    }
+
+    /// Writes one bit.
+    pub(super) fn write_bit(&mut self, bit: bool) {
+        self.write_bits(u64::from(bit), 1);
+    }
+
+    /// Writes `value` as an unsigned LEB128 varint, 8 bits per group.
+    pub(super) fn write_uvarint(&mut self, mut value: u64) {
+        loop {
+            let group = value & 0x7f;
+            value >>= 7;
+            if value == 0 {
+                self.write_bits(group, 8);
+                return;
+            }
+            self.write_bits(group | 0x80, 8);
+        }
+    }
+
+    /// The bytes written so far (the last one possibly partly filled, low bits zero).
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Bytes allocated for the stream (its capacity), for memory accounting.
+    pub(super) fn allocated(&self) -> usize {
+        self.bytes.capacity()
+    }
+
+    /// The written bytes in an allocation of exactly their size.
+    pub(super) fn into_boxed(self) -> Box<[u8]> {
+        self.bytes.into_boxed_slice()
+    }
+}
+
+/// Reads bits back from a byte slice; every read past the end gives `None`.
+#[derive(Debug, Clone)]
+pub(super) struct BitReader<'a> {
+    bytes: &'a [u8],
+    /// Position of the next bit, counted from the high bit of the first byte.
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    /// A reader at the first bit of `bytes`.
+    pub(super) fn new(bytes: &'a [u8]) -> BitReader<'a> {
+        BitReader { bytes, pos: 0 }
+    }
+
+    /// Reads `n` bits (`n` ≤ 64) as the low bits of the result, highest first.
+    pub(super) fn read_bits(&mut self, n: u32) -> Option<u64> {
+        let mut left = n.min(64);
+        let mut value = 0u64;
+        while left > 0 {
+            let byte = *self.bytes.get(self.pos / 8)?;
+            let used = (self.pos % 8) as u32;
+            let avail = 8 - used;
+            let take = left.min(avail);
+            let part = (u64::from(byte) >> (avail - take)) & ((1u64 << take) - 1);
+            // `take` < 64 here, so the shift never drops the value it makes room for.
+            value = (value << take) | part;
+            self.pos += take as usize;
+            left -= take;
+        }
+        Some(value)
+    }
+
+    /// Reads one bit.
+    pub(super) fn read_bit(&mut self) -> Option<bool> {
+        self.read_bits(1).map(|b| b == 1)
+    }
+
+    /// Reads an unsigned varint written by [`BitWriter::write_uvarint`]; `None` when the
+    /// stream ends or the varint is longer than a `u64`.
+    pub(super) fn read_uvarint(&mut self) -> Option<u64> {
+        let mut value = 0u64;
+        for i in 0..10 {
+            let group = self.read_bits(8)?;
+            value |= (group & 0x7f) << (7 * i);
+            if group & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_of_every_width_round_trip_across_byte_boundaries() {
+        let mut w = BitWriter::default();
+        let mut fields = Vec::new();
+        for n in 1..=64u32 {
+            let value = 0xdead_beef_cafe_f00d_u64.rotate_left(n) & (u64::MAX >> (64 - n));
+            fields.push((value, n));
+            w.write_bits(value, n);
+        }
+        w.write_bit(true);
+        let total: u32 = (1..=64).sum::<u32>() + 1;
+        assert_eq!(w.bytes().len(), total.div_ceil(8) as usize);
+        let mut r = BitReader::new(w.bytes());
+        for (value, n) in fields {
+            assert_eq!(r.read_bits(n), Some(value), "{n} bits");
+        }
+        assert_eq!(r.read_bit(), Some(true));
+    }
+
+    #[test]
+    fn varints_round_trip_and_reading_past_the_end_is_none() {
+        let mut w = BitWriter::default();
+        w.write_bit(true);
+        for v in [0, 1, 127, 128, 300, u64::MAX] {
+            w.write_uvarint(v);
+        }
+        let mut r = BitReader::new(w.bytes());
+        assert_eq!(r.read_bit(), Some(true));
+        for v in [0, 1, 127, 128, 300, u64::MAX] {
+            assert_eq!(r.read_uvarint(), Some(v));
+        }
+        assert_eq!(r.read_bits(8), None);
+        assert_eq!(BitReader::new(&[0xff; 11]).read_uvarint(), None, "too long");
+        assert_eq!(BitReader::new(&[0x80]).read_uvarint(), None, "cut off");
+    }
+}

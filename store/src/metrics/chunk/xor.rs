@@ -1,0 +1,309 @@
+//! The XOR chunk: up to [`MAX_SAMPLES`] samples of one series in one bit stream, timestamps
+//! as delta-of-delta and values as the XOR with the previous value (after Gorilla, the
+//! scheme Prometheus' head uses too). The format is described in the `chunk` module's
+//! documentation.
+//!
+//! All timestamp arithmetic wraps, so any strictly increasing run of `i64` timestamps,
+//! including one spanning `i64::MIN..=i64::MAX`, round-trips; values round-trip bit for bit
+//! (stale markers and other NaN payloads included), since only their bit patterns are
+//! encoded.
+
+use super::bits::{BitReader, BitWriter};
+use crate::model::Sample;
+
+/// Samples after which a chunk is closed: Prometheus' figure, where the fixed cost of a
+/// chunk (first timestamp and value, its entry in the series) is spread thin while a query
+/// for a short range decodes at most this many samples per series and chunk.
+pub(crate) const MAX_SAMPLES: u16 = 120;
+/// Bytes after which a chunk is closed whatever its count, so that series of random
+/// values (which do not compress) keep chunks a range query can skip.
+pub(crate) const MAX_BYTES: usize = 1024;
+
+/// No leading/trailing window yet (the next non-zero XOR writes its own).
+const NO_WINDOW: u8 = u8::MAX;
+
+/// The chunk being appended to: the bit stream and the state its next sample is encoded
+/// against.
+#[derive(Debug)]
+pub(crate) struct OpenChunk {
+    w: BitWriter,
+    count: u16,
+    min_t: i64,
+    last_t: i64,
+    /// Previous timestamp delta, as a wrapping difference.
+    delta: u64,
+    /// Bits of the previous value.
+    bits: u64,
+    leading: u8,
+    trailing: u8,
+}
+
+impl OpenChunk {
+    /// A chunk holding `s` alone.
+    pub(crate) fn new(s: Sample) -> OpenChunk {
+        let mut w = BitWriter::default();
+        w.write_uvarint(zigzag(s.timestamp_ms));
+        let bits = s.value.to_bits();
+        w.write_bits(bits, 64);
+        OpenChunk {
+            w,
+            count: 1,
+            min_t: s.timestamp_ms,
+            last_t: s.timestamp_ms,
+            delta: 0,
+            bits,
+            leading: NO_WINDOW,
+            trailing: 0,
+        }
+    }
+
+    /// Appends `s`, whose timestamp must be above [`OpenChunk::max_t`] (the caller checks;
+    /// an older one would decode wrongly, not crash).
+    pub(crate) fn push(&mut self, s: Sample) {
+        let delta = (s.timestamp_ms as u64).wrapping_sub(self.last_t as u64);
+        if self.count == 1 {
+            self.w.write_uvarint(delta);
+        } else {
+            write_dod(&mut self.w, delta.wrapping_sub(self.delta) as i64);
+        }
+        self.write_value(s.value.to_bits());
+        self.delta = delta;
+        self.last_t = s.timestamp_ms;
+        self.count += 1;
+    }
+
+    fn write_value(&mut self, bits: u64) {
+        let xor = bits ^ self.bits;
+        self.bits = bits;
+        if xor == 0 {
+            self.w.write_bit(false);
+            return;
+        }
+        self.w.write_bit(true);
+        let leading = xor.leading_zeros().min(31) as u8;
+        let trailing = xor.trailing_zeros() as u8;
+        if self.leading != NO_WINDOW && leading >= self.leading && trailing >= self.trailing {
+            // The value's significant bits lie inside the previous window: reuse it.
+            self.w.write_bit(false);
+            let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
+            self.w.write_bits(xor >> self.trailing, sig);
+            return;
+        }
+        self.w.write_bit(true);
+        let sig = 64 - u32::from(leading) - u32::from(trailing);
+        self.w.write_bits(u64::from(leading), 5);
+        // 64 significant bits do not fit in 6: written as 0, which no non-zero XOR needs.
+        self.w.write_bits(u64::from(sig & 63), 6);
+        self.w.write_bits(xor >> trailing, sig);
+        self.leading = leading;
+        self.trailing = trailing;
+    }
+
+    /// Whether the chunk is full: the next sample goes to a new one.
+    pub(crate) fn is_full(&self) -> bool {
+        self.count >= MAX_SAMPLES || self.w.bytes().len() >= MAX_BYTES
+    }
+
+    /// Oldest timestamp in the chunk.
+    pub(crate) fn min_t(&self) -> i64 {
+        self.min_t
+    }
+
+    /// Newest timestamp in the chunk.
+    pub(crate) fn max_t(&self) -> i64 {
+        self.last_t
+    }
+
+    /// Bytes the chunk's stream has allocated.
+    pub(crate) fn allocated(&self) -> usize {
+        self.w.allocated()
+    }
+
+    /// The chunk's samples in order.
+    pub(crate) fn iter(&self) -> Samples<'_> {
+        Samples::new(self.w.bytes(), self.count)
+    }
+
+    /// Closes the chunk: the stream is kept in an allocation of its exact size.
+    pub(crate) fn close(self) -> ClosedChunk {
+        ClosedChunk {
+            min_t: self.min_t,
+            max_t: self.last_t,
+            count: self.count,
+            data: self.w.into_boxed(),
+        }
+    }
+}
+
+/// A full chunk: its stream and the range and count a reader needs to skip or decode it.
+#[derive(Debug)]
+pub(crate) struct ClosedChunk {
+    data: Box<[u8]>,
+    min_t: i64,
+    max_t: i64,
+    count: u16,
+}
+
+impl ClosedChunk {
+    /// Oldest timestamp in the chunk.
+    pub(crate) fn min_t(&self) -> i64 {
+        self.min_t
+    }
+
+    /// Newest timestamp in the chunk.
+    pub(crate) fn max_t(&self) -> i64 {
+        self.max_t
+    }
+
+    /// Bytes of the chunk's stream.
+    pub(crate) fn data_len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The chunk's samples in order.
+    pub(crate) fn iter(&self) -> Samples<'_> {
+        Samples::new(&self.data, self.count)
+    }
+}
+
+/// Decodes a chunk's samples in order. A stream that ends early (which a chunk written by
+/// [`OpenChunk`] never does) ends the iteration instead of failing.
+#[derive(Debug, Clone)]
+pub(crate) struct Samples<'a> {
+    r: BitReader<'a>,
+    left: u16,
+    read: u16,
+    t: i64,
+    delta: u64,
+    bits: u64,
+    leading: u32,
+    trailing: u32,
+}
+
+impl<'a> Samples<'a> {
+    fn new(bytes: &'a [u8], count: u16) -> Samples<'a> {
+        Samples {
+            r: BitReader::new(bytes),
+            left: count,
+            read: 0,
+            t: 0,
+            delta: 0,
+            bits: 0,
+            leading: 0,
+            trailing: 0,
+        }
+    }
+
+    fn next_sample(&mut self) -> Option<Sample> {
+        match self.read {
+            0 => {
+                self.t = unzigzag(self.r.read_uvarint()?);
+                self.bits = self.r.read_bits(64)?;
+            }
+            1 => {
+                self.delta = self.r.read_uvarint()?;
+                self.t = (self.t as u64).wrapping_add(self.delta) as i64;
+                self.read_value()?;
+            }
+            _ => {
+                let dod = read_dod(&mut self.r)?;
+                self.delta = self.delta.wrapping_add(dod as u64);
+                self.t = (self.t as u64).wrapping_add(self.delta) as i64;
+                self.read_value()?;
+            }
+        }
+        self.read += 1;
+        Some(Sample::new(self.t, f64::from_bits(self.bits)))
+    }
+
+    fn read_value(&mut self) -> Option<()> {
+        if !self.r.read_bit()? {
+            return Some(());
+        }
+        if self.r.read_bit()? {
+            self.leading = self.r.read_bits(5)? as u32;
+            let mut sig = self.r.read_bits(6)? as u32;
+            if sig == 0 {
+                sig = 64;
+            }
+            // A corrupt stream could claim more than 64 bits; keep the shifts in range.
+            self.trailing = 64u32.saturating_sub(self.leading + sig);
+        }
+        let sig = 64 - self.leading - self.trailing;
+        let xor = self.r.read_bits(sig)?;
+        self.bits ^= xor.checked_shl(self.trailing).unwrap_or(0);
+        Some(())
+    }
+}
+
+impl Iterator for Samples<'_> {
+    type Item = Sample;
+
+    fn next(&mut self) -> Option<Sample> {
+        if self.left == 0 {
+            return None;
+        }
+        match self.next_sample() {
+            Some(s) => {
+                self.left -= 1;
+                Some(s)
+            }
+            None => {
+                self.left = 0;
+                None
+            }
+        }
+    }
+}
+
+/// Widths of the delta-of-delta buckets after their prefixes `10`, `110`, `1110`; `1111`
+/// is followed by all 64 bits. A regular scrape (dod 0) costs one bit; jitter of up to ±8 s
+/// 16 bits.
+const DOD_WIDTHS: [u32; 3] = [14, 17, 20];
+
+fn write_dod(w: &mut BitWriter, dod: i64) {
+    if dod == 0 {
+        w.write_bit(false);
+        return;
+    }
+    for (i, width) in DOD_WIDTHS.iter().enumerate() {
+        let half = 1i64 << (width - 1);
+        if (-half..half).contains(&dod) {
+            // Prefix: i + 1 ones, then a zero.
+            let ones = i as u32 + 1;
+            w.write_bits(((1u64 << ones) - 1) << 1, ones + 1);
+            w.write_bits(dod as u64, *width);
+            return;
+        }
+    }
+    w.write_bits(0b1111, 4);
+    w.write_bits(dod as u64, 64);
+}
+
+fn read_dod(r: &mut BitReader<'_>) -> Option<i64> {
+    let mut ones = 0usize;
+    while ones < 4 && r.read_bit()? {
+        ones += 1;
+    }
+    if ones == 0 {
+        return Some(0);
+    }
+    match DOD_WIDTHS.get(ones - 1) {
+        Some(&width) => r.read_bits(width).map(|v| sign_extend(v, width)),
+        None => r.read_bits(64).map(|v| v as i64),
+    }
+}
+
+/// The `width`-bit two's complement number in the low bits of `v`.
+fn sign_extend(v: u64, width: u32) -> i64 {
+    let shift = 64 - width;
+    ((v << shift) as i64) >> shift
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
