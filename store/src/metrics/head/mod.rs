@@ -240,6 +240,7 @@ impl Head {
                 out.push(SeriesSamples {
                     labels: series.labels.clone(),
                     samples: series.samples[from..to].to_vec(),
+                    histograms: Vec::new(),
                 });
             }
         }
