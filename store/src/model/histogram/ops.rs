@@ -130,8 +130,11 @@ impl FloatHistogram {
         let collision = self.adjust_hint(other);
         let mut other = other.clone();
         if !self.uses_custom_buckets() {
-            // Agree on one zero threshold: the wider, grown until no populated bucket of
-            // either histogram straddles it.
+            // First the common (coarser) schema, then one zero threshold valid for it: the
+            // wider, grown until no populated bucket of either histogram straddles it.
+            let schema = self.schema.min(other.schema);
+            self.reduce_resolution(schema);
+            other.reduce_resolution(schema);
             let mut t = self.zero_threshold.max(other.zero_threshold);
             loop {
                 let (_, a) = self.zero_count_for_threshold(t);
@@ -143,9 +146,6 @@ impl FloatHistogram {
             }
             self.widen_zero_bucket(t);
             other.widen_zero_bucket(t);
-            let schema = self.schema.min(other.schema);
-            self.reduce_resolution(schema);
-            other.reduce_resolution(schema);
         }
         self.count += sign * other.count;
         self.sum += sign * other.sum;
@@ -231,7 +231,9 @@ impl FloatHistogram {
             if self.schema > previous.schema || self.zero_threshold < previous.zero_threshold {
                 return true;
             }
-            let (prev_zero, t) = previous.zero_count_for_threshold(self.zero_threshold);
+            let mut coarse = previous.clone();
+            coarse.reduce_resolution(self.schema);
+            let (prev_zero, t) = coarse.zero_count_for_threshold(self.zero_threshold);
             if t != self.zero_threshold {
                 // The new zero bucket would cut a populated bucket of the previous sample.
                 return true;
@@ -242,8 +244,8 @@ impl FloatHistogram {
         }
         let mut prev = previous.clone();
         if !prev.uses_custom_buckets() {
-            prev.widen_zero_bucket(self.zero_threshold);
             prev.reduce_resolution(self.schema);
+            prev.widen_zero_bucket(self.zero_threshold);
         }
         went_down(&prev.positive_pairs(), &self.positive_pairs())
             || went_down(&prev.negative_pairs(), &self.negative_pairs())
