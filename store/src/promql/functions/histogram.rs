@@ -75,7 +75,8 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, args: &[&Expr], grid: &Grid) -> Resul
             }
         }
         let phi = q.get(i).copied().unwrap_or(f64::NAN);
-        if !(order.is_empty() && natives.is_empty()) && !(0.0..=1.0).contains(&phi) {
+        let any_input = !order.is_empty() || !natives.is_empty();
+        if any_input && !(0.0..=1.0).contains(&phi) {
             ev.annotations.invalid_quantile(phi);
         }
         let mut res = Vec::with_capacity(order.len() + natives.len());

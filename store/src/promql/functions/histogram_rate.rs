@@ -74,7 +74,8 @@ pub(super) fn histogram_instant_delta(
     if is_rate && (gauge(prev) || gauge(last)) {
         notes.histogram_not_counter(metric_name);
     }
-    if !is_rate && !(gauge(prev) && gauge(last)) {
+    let both_gauges = gauge(prev) && gauge(last);
+    if !is_rate && !both_gauges {
         notes.histogram_not_gauge(metric_name);
     }
     let mut h = last.clone();
