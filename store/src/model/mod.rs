@@ -12,6 +12,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub mod histogram;
+mod stale;
+
+pub use stale::{is_stale_nan, stale_nan, STALE_NAN_BITS};
 
 pub use histogram::{
     Bucket, BucketSide, CounterResetHint, FloatHistogram, Histogram, HistogramError, HistogramOpError, Span,
@@ -20,19 +23,6 @@ pub use histogram::{
 
 /// The label that holds a series' metric name.
 pub const METRIC_NAME_LABEL: &str = "__name__";
-
-/// Bit pattern of the NaN Prometheus uses to mark a series as stale.
-pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
-
-/// The stale-marker value: a NaN with [`STALE_NAN_BITS`].
-pub fn stale_nan() -> f64 {
-    f64::from_bits(STALE_NAN_BITS)
-}
-
-/// True when `v` is a stale marker (and not just any NaN).
-pub fn is_stale_nan(v: f64) -> bool {
-    v.to_bits() == STALE_NAN_BITS
-}
 
 /// One label: a name and a value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

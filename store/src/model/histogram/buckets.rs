@@ -3,7 +3,7 @@
 //! `[-threshold, threshold]`, and custom bounds (bucket `i` is `(bounds[i-1], bounds[i]]`, the
 //! first reaching down to −Inf and the last up to +Inf).
 
-use super::FloatHistogram;
+use super::types::FloatHistogram;
 
 /// Which side of zero a bucket lies on, which decides its open and closed ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

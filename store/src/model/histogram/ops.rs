@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{bucket_bound, CounterResetHint, FloatHistogram};
+use super::buckets::bucket_bound;
+use super::types::{CounterResetHint, FloatHistogram};
 
 /// Why two histograms cannot be combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
