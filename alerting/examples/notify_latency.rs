@@ -75,6 +75,7 @@ tls = "none"
         db.append(vec![SeriesSamples {
             labels,
             samples: vec![Sample::new(didban_alerting::now_ms(), 1.0)],
+            histograms: Vec::new(),
         }])
         .await
         .unwrap();

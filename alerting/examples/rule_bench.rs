@@ -39,6 +39,7 @@ async fn main() {
                         ("instance", i.to_string()),
                     ]),
                     samples: vec![Sample::new(t, i as f64)],
+                    histograms: Vec::new(),
                 });
             }
         }

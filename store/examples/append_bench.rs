@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         let t = t0 + (b as i64 * 10 + k) * 1000;
                         samples.push(Sample::new(t, (s as f64) * 0.5 + k as f64));
                     }
-                    batch.push(SeriesSamples { labels, samples });
+                    batch.push(SeriesSamples::floats(labels, samples));
                 }
                 match db.append(batch).await {
                     Ok(r) => accepted += r.accepted,

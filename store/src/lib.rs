@@ -25,7 +25,9 @@ pub mod traces;
 pub use metrics::{block, db};
 
 pub use metrics::db::{AppendReport, Db, DbOptions, DbStats, RejectReason, SeriesLimits};
-pub use model::{Label, LabelMatcher, Labels, MatchOp, Sample, SeriesSamples};
+pub use model::{
+    FloatHistogram, HistogramSample, Label, LabelMatcher, Labels, MatchOp, Sample, SeriesSamples,
+};
 pub use query::{Queryable, ReadError};
 pub use storage::{
     disk_space, AppendError, BlockError, DiskSpace, FsyncMode, OpenError, WalFaultOp, WalHealth,

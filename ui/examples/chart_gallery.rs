@@ -236,6 +236,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         batch.push(SeriesSamples {
             labels: Labels::from_pairs([("__name__", "http_requests_total"), ("job", job)]),
             samples,
+            histograms: Vec::new(),
         });
     }
     db.append(batch).await?;

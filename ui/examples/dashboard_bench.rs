@@ -139,6 +139,7 @@ async fn main() {
             batch.push(SeriesSamples {
                 labels: labels(m, s),
                 samples,
+                histograms: Vec::new(),
             });
         }
         let report = db.append(batch).await.unwrap();

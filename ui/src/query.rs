@@ -138,6 +138,10 @@ impl UiContext {
         match result.value {
             Value::Vector(v) => {
                 for s in v {
+                    // Native histogram samples have no single value to show (yet).
+                    if s.h.is_some() {
+                        continue;
+                    }
                     rows.push(InstantRow {
                         labels: s.labels,
                         value: s.v,

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use didban_store::model::stale_nan;
+use didban_store::model::{stale_nan, HistogramSample};
 use didban_store::promql::{Engine, InstantSample, PromqlError, QueryControl, Value};
 use didban_store::{LabelMatcher, Labels, Sample, SeriesSamples};
 
@@ -247,6 +247,7 @@ impl GroupRuntime {
             out.push(SeriesSamples {
                 labels: Labels::from_pairs([("__name__", name), ("rule_group", group.as_str())]),
                 samples: vec![Sample::new(ts, v)],
+                histograms: Vec::new(),
             });
         }
         out
@@ -291,6 +292,7 @@ async fn query(
             labels: Labels::default(),
             t_ms,
             v,
+            h: None,
         }]),
         other => Err(format!(
             "rule result is not a vector or scalar: {}",
@@ -329,7 +331,12 @@ async fn count_logs(ctx: &EvalContext, cond: &LogCondition, t: i64) -> Result<Ve
             Some(name) => Labels::from_pairs([(name.as_str(), value.as_str())]),
             None => Labels::default(),
         };
-        out.push(InstantSample { labels, t_ms: t, v });
+        out.push(InstantSample {
+            labels,
+            t_ms: t,
+            v,
+            h: None,
+        });
     }
     Ok(out)
 }
@@ -380,6 +387,7 @@ async fn eval_rule(
             batch.push(SeriesSamples {
                 labels: old.clone(),
                 samples: vec![Sample::new(ts, stale_nan())],
+                histograms: Vec::new(),
             });
         }
     }
@@ -420,9 +428,22 @@ fn recorded_series(
                 "vector contains metrics with the same labelset after applying rule labels: {labels}"
             ));
         }
+        // A histogram result is recorded as a histogram sample (stores without native
+        // histograms drop it).
+        let (samples, histograms) = match &s.h {
+            Some(h) => (
+                Vec::new(),
+                vec![HistogramSample {
+                    timestamp_ms: ts,
+                    h: h.clone(),
+                }],
+            ),
+            None => (vec![Sample::new(ts, s.v)], Vec::new()),
+        };
         out.push(SeriesSamples {
             labels,
-            samples: vec![Sample::new(ts, s.v)],
+            samples,
+            histograms,
         });
     }
     Ok(out)

@@ -276,10 +276,12 @@ impl AlertingState {
             out.push(SeriesSamples {
                 labels: alerts,
                 samples: vec![Sample::new(ts, 1.0)],
+                histograms: Vec::new(),
             });
             out.push(SeriesSamples {
                 labels: a.labels.with("__name__", "ALERTS_FOR_STATE"),
                 samples: vec![Sample::new(ts, (a.active_at_ms / 1000) as f64)],
+                histograms: Vec::new(),
             });
         }
         out.sort_by(|x, y| x.labels.cmp(&y.labels));

@@ -133,6 +133,7 @@ impl NotifyMetrics {
                         ("receiver", receiver.as_str()),
                     ]),
                     samples: vec![Sample::new(ts, v as f64)],
+                    histograms: Vec::new(),
                 });
             }
         }
@@ -140,10 +141,12 @@ impl NotifyMetrics {
         out.push(SeriesSamples {
             labels: Labels::from_pairs([("__name__", "didban_config_last_reload_successful")]),
             samples: vec![Sample::new(ts, ok)],
+            histograms: Vec::new(),
         });
         out.push(SeriesSamples {
             labels: Labels::from_pairs([("__name__", "didban_config_last_reload_success_timestamp_seconds")]),
             samples: vec![Sample::new(ts, inner.reload.last_success_ms as f64 / 1000.0)],
+            histograms: Vec::new(),
         });
         out
     }

@@ -18,7 +18,9 @@ use serde_json::{json, Value as Json};
 
 use super::params::{parse_duration_ms, Params, MAX_TIME_MS, MIN_TIME_MS};
 use super::query_options::{take_limit, QueryOptions};
-use super::response::{labels_json, point_json, series_json, success, success_annotated, ApiError};
+use super::response::{
+    histogram_point_json, labels_json, point_json, series_json, success, success_annotated, ApiError,
+};
 use crate::state::AppState;
 use didban_base::now_ms;
 
@@ -62,7 +64,10 @@ fn value_json(result: &QueryResult) -> Json {
         Value::Vector(samples) => {
             let mut out = Vec::with_capacity(samples.len());
             for s in samples {
-                out.push(json!({"metric": labels_json(&s.labels), "value": point_json(s.t_ms, s.v)}));
+                out.push(match &s.h {
+                    Some(h) => json!({"metric": labels_json(&s.labels), "histogram": histogram_point_json(s.t_ms, h)}),
+                    None => json!({"metric": labels_json(&s.labels), "value": point_json(s.t_ms, s.v)}),
+                });
             }
             json!({"resultType": "vector", "result": out})
         }

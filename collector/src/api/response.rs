@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use didban_store::{Labels, SeriesSamples};
+use didban_store::{FloatHistogram, Labels, SeriesSamples};
 use serde_json::{json, Map, Value as Json_};
 
 /// An API error with Prometheus' `errorType` and HTTP status.
@@ -148,7 +148,44 @@ pub fn series_json(s: &SeriesSamples) -> Json_ {
     for p in &s.samples {
         values.push(point_json(p.timestamp_ms, p.value));
     }
-    json!({ "metric": labels_json(&s.labels), "values": values })
+    if s.histograms.is_empty() {
+        return json!({ "metric": labels_json(&s.labels), "values": values });
+    }
+    let mut histograms = Vec::with_capacity(s.histograms.len());
+    for p in &s.histograms {
+        histograms.push(histogram_point_json(p.timestamp_ms, &p.h));
+    }
+    // As Prometheus: a series of only histograms has no `values` key.
+    if values.is_empty() {
+        return json!({ "metric": labels_json(&s.labels), "histograms": histograms });
+    }
+    json!({ "metric": labels_json(&s.labels), "values": values, "histograms": histograms })
+}
+
+/// A native histogram point in Prometheus' JSON shape: `[ts, {"count": "…", "sum": "…",
+/// "buckets": [[boundary_rule, "lower", "upper", "count"], …]}]`, buckets in ascending
+/// order, empty ones left out (and `buckets` itself when none is left). Boundary rules: 0 =
+/// (lower, upper], 1 = [lower, upper), 3 = [lower, upper] (the zero bucket).
+pub fn histogram_point_json(t_ms: i64, h: &FloatHistogram) -> Json_ {
+    let mut buckets = Vec::new();
+    for b in h.buckets() {
+        if b.count == 0.0 {
+            continue;
+        }
+        buckets.push(json!([
+            b.boundary_rule(),
+            format_float(b.lower),
+            format_float(b.upper),
+            format_float(b.count)
+        ]));
+    }
+    let mut body = json!({"count": format_float(h.count), "sum": format_float(h.sum)});
+    if !buckets.is_empty() {
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("buckets".to_string(), Json_::Array(buckets));
+        }
+    }
+    json!([seconds(t_ms), body])
 }
 
 /// Milliseconds as fractional Unix seconds.
@@ -180,5 +217,37 @@ mod tests {
         assert_eq!(point_json(1_000, f64::INFINITY).to_string(), r#"[1,"+Inf"]"#);
         assert_eq!(point_json(1_500, 0.25).to_string(), r#"[1.5,"0.25"]"#);
         assert_eq!(format_float(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn histograms_look_like_prometheus() {
+        let mut h = FloatHistogram {
+            schema: 0,
+            zero_threshold: 0.001,
+            zero_count: 2.0,
+            count: 9.0,
+            sum: 12.5,
+            ..FloatHistogram::default()
+        };
+        h.set_positive(&[(0, 3.0), (1, 0.0), (2, 4.0)]);
+        h.set_negative(&[(1, 0.5)]);
+        assert_eq!(
+            histogram_point_json(1_500, &h).to_string(),
+            r#"[1.5,{"buckets":[[1,"-2","-1","0.5"],[3,"-0.001","0.001","2"],[0,"0.5","1","3"],[0,"2","4","4"]],"count":"9","sum":"12.5"}]"#
+        );
+        let empty = FloatHistogram::default();
+        assert_eq!(
+            histogram_point_json(2_000, &empty).to_string(),
+            r#"[2,{"count":"0","sum":"0"}]"#
+        );
+        let series = SeriesSamples {
+            labels: Labels::from_pairs([("__name__", "h")]),
+            samples: Vec::new(),
+            histograms: vec![didban_store::HistogramSample::new(1_000, empty)],
+        };
+        assert_eq!(
+            series_json(&series).to_string(),
+            r#"{"histograms":[[1,{"count":"0","sum":"0"}]],"metric":{"__name__":"h"}}"#
+        );
     }
 }

@@ -290,7 +290,7 @@ fn convert(request: WriteRequest, ingestor: &Ingestor) -> (Vec<SeriesSamples>, R
             samples.push(Sample::new(s.timestamp, s.value));
         }
         samples.sort_by_key(|s| s.timestamp_ms);
-        out.push(SeriesSamples { labels, samples });
+        out.push(SeriesSamples::floats(labels, samples));
     }
     (out, refusals)
 }

@@ -134,6 +134,7 @@ impl SelfMetrics {
                     out.push(SeriesSamples {
                         labels,
                         samples: vec![Sample::new(timestamp_ms, *value)],
+                        histograms: Vec::new(),
                     });
                 }
             }

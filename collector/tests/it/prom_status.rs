@@ -19,6 +19,7 @@ async fn append(api: &Api, series: &[Points<'_>]) {
         batch.push(SeriesSamples {
             labels: Labels::from_pairs(labels.iter().copied()),
             samples: points.iter().map(|(t, v)| Sample::new(*t, *v)).collect(),
+            histograms: Vec::new(),
         });
     }
     let report = api.state.stores.metrics.append(batch).await.unwrap();

@@ -74,6 +74,7 @@ async fn fill(api: &Api, series: usize) -> i64 {
         batch.push(SeriesSamples {
             labels: Labels::from_pairs([("__name__", "load"), ("i", &i.to_string())]),
             samples,
+            histograms: Vec::new(),
         });
     }
     let report = api.state.stores.metrics.append(batch).await.unwrap();

@@ -41,6 +41,7 @@ async fn start(tweak: impl FnOnce(&mut Config)) -> Api {
         .append(vec![SeriesSamples {
             labels: Labels::from_pairs([("__name__", "gauge")]),
             samples,
+            histograms: Vec::new(),
         }])
         .await
         .unwrap();

@@ -10,7 +10,7 @@ use promql_parser::parser::token::{
 };
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
-use crate::model::{is_valid_label_name, Labels};
+use crate::model::{is_valid_label_name, FloatHistogram, Labels};
 
 use super::engine::Evaluator;
 use super::error::PromqlError;
@@ -130,10 +130,42 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> 
         op,
         T_TOPK | T_BOTTOMK | T_QUANTILE | T_COUNT_VALUES | T_LIMITK | T_LIMIT_RATIO
     );
+    let mut ignored_histograms = false;
     for (i, step) in input.iter().enumerate() {
         let mut accs: Vec<Option<Acc>> = Vec::new();
         let mut order: Vec<usize> = Vec::new();
+        // Histogram sums of `sum`/`avg`, per group.
+        let mut haccs: Vec<Option<HistAcc>> = Vec::new();
         for (j, e) in step.iter().enumerate() {
+            if let Some(h) = &e.h {
+                match op {
+                    T_SUM | T_AVG => {
+                        let gid = grouping.id(&e.labels);
+                        if haccs.len() <= gid {
+                            haccs.resize(gid + 1, None);
+                        }
+                        let Some(slot) = haccs.get_mut(gid) else {
+                            continue;
+                        };
+                        match slot {
+                            None => {
+                                if !accs.get(gid).is_some_and(|a| a.is_some()) {
+                                    order.push(gid);
+                                }
+                                *slot = Some(HistAcc::new(h));
+                            }
+                            Some(acc) => acc.add(h),
+                        }
+                        continue;
+                    }
+                    // These count, group and pass on histograms like floats.
+                    T_COUNT | T_GROUP | T_LIMITK | T_LIMIT_RATIO => {}
+                    _ => {
+                        ignored_histograms = true;
+                        continue;
+                    }
+                }
+            }
             let gid = grouping.id(&e.labels);
             if accs.len() <= gid {
                 accs.resize(gid + 1, None);
@@ -143,7 +175,9 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> 
             };
             match slot {
                 None => {
-                    order.push(gid);
+                    if !haccs.get(gid).is_some_and(|a| a.is_some()) {
+                        order.push(gid);
+                    }
                     *slot = Some(first_acc(e.v, j, keep_members));
                 }
                 Some(acc) => add(op, acc, e.v, j, keep_members),
@@ -151,10 +185,30 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> 
         }
         let mut res: StepVec = Vec::new();
         for gid in order {
-            let Some(Some(acc)) = accs.get(gid) else {
+            let Some(glabels) = grouping.groups.get(gid) else {
                 continue;
             };
-            let Some(glabels) = grouping.groups.get(gid) else {
+            if let Some(Some(hacc)) = haccs.get_mut(gid) {
+                if accs.get(gid).is_some_and(|a| a.is_some()) {
+                    ev.annotations.mixed_floats_histograms("");
+                    continue;
+                }
+                if hacc.collided {
+                    ev.annotations.counter_reset_collision();
+                }
+                if let Some(e) = hacc.error {
+                    ev.annotations.histogram_op_error(e, "");
+                    continue;
+                }
+                let mut h = std::mem::take(&mut hacc.sum);
+                if op == T_AVG {
+                    h.div(hacc.count);
+                }
+                h.compact(0);
+                res.push(Elem::histogram(glabels.clone(), Arc::new(h)));
+                continue;
+            }
+            let Some(Some(acc)) = accs.get(gid) else {
                 continue;
             };
             match op {
@@ -203,7 +257,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> 
                             .entry((gid, s.clone()))
                             .or_insert_with(|| Arc::new(glabels.with(name, &s)))
                             .clone();
-                        res.push(Elem { labels, v: c });
+                        res.push(Elem::float(labels, c));
                     }
                 }
                 T_QUANTILE => {
@@ -220,21 +274,19 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> 
                             values.push(e.v);
                         }
                     }
-                    res.push(Elem {
-                        labels: glabels.clone(),
-                        v: quantile(q, &mut values),
-                    });
+                    res.push(Elem::float(glabels.clone(), quantile(q, &mut values)));
                 }
-                _ => res.push(Elem {
-                    labels: glabels.clone(),
-                    v: finish(op, acc),
-                }),
+                _ => res.push(Elem::float(glabels.clone(), finish(op, acc))),
             }
         }
         out.push(res);
         if i % 64 == 0 {
             ev.check_deadline()?;
         }
+    }
+    if ignored_histograms {
+        ev.annotations
+            .histogram_ignored_in_aggregation(&agg.op.to_string());
     }
     if op == T_COUNT_VALUES {
         // count_values may produce a label set equal to another group's.
@@ -252,6 +304,37 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> 
         }
     }
     Ok(Val::Vector(out))
+}
+
+/// Running histogram sum of one group at one step.
+#[derive(Clone)]
+struct HistAcc {
+    sum: FloatHistogram,
+    count: f64,
+    collided: bool,
+    error: Option<crate::model::HistogramOpError>,
+}
+
+impl HistAcc {
+    fn new(h: &FloatHistogram) -> Self {
+        HistAcc {
+            sum: h.clone(),
+            count: 1.0,
+            collided: false,
+            error: None,
+        }
+    }
+
+    fn add(&mut self, h: &FloatHistogram) {
+        self.count += 1.0;
+        if self.error.is_some() {
+            return;
+        }
+        match self.sum.add(h) {
+            Ok(c) => self.collided |= c,
+            Err(e) => self.error = Some(e),
+        }
+    }
 }
 
 fn first_acc(v: f64, j: usize, keep_members: bool) -> Acc {

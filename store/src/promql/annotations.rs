@@ -18,6 +18,16 @@ impl Annotations {
         self.warnings.is_empty() && self.infos.is_empty()
     }
 
+    /// Adds every annotation of `other` not already present.
+    pub(crate) fn merge(&mut self, other: Annotations) {
+        for w in other.warnings {
+            Self::push(&mut self.warnings, w);
+        }
+        for i in other.infos {
+            Self::push(&mut self.infos, i);
+        }
+    }
+
     fn push(list: &mut Vec<String>, text: String) {
         if !list.contains(&text) {
             list.push(text);
@@ -78,6 +88,122 @@ impl Annotations {
                 for_metric_name(metric_name)
             ),
         );
+    }
+
+    /// A range of one series, or an aggregation group, held both floats and histograms
+    /// where the operation needs one kind (`rate`, `sum_over_time`; `sum`/`avg` pass "").
+    pub(crate) fn mixed_floats_histograms(&mut self, metric_name: &str) {
+        Self::push(
+            &mut self.warnings,
+            format!(
+                "PromQL warning: encountered a mix of histograms and floats{}",
+                if metric_name.is_empty() {
+                    " for aggregation".to_string()
+                } else {
+                    for_metric_name(metric_name)
+                }
+            ),
+        );
+    }
+
+    /// `histogram_quantile`/`histogram_fraction` found classic bucket series and native
+    /// histograms in one group.
+    pub(crate) fn mixed_classic_native(&mut self, metric_name: &str) {
+        Self::push(
+            &mut self.warnings,
+            format!(
+                "PromQL warning: vector contains a mix of classic and native histograms{}",
+                for_metric_name(metric_name)
+            ),
+        );
+    }
+
+    /// Histograms with exponential and custom buckets met in one operation.
+    pub(crate) fn mixed_exponential_custom(&mut self, metric_name: &str) {
+        Self::push(
+            &mut self.warnings,
+            format!(
+                "PromQL warning: vector contains a mix of histograms with exponential and custom buckets schemas{}",
+                for_metric_name(metric_name)
+            ),
+        );
+    }
+
+    /// Custom-bucket histograms with different bounds met in one operation.
+    pub(crate) fn incompatible_custom_buckets(&mut self, metric_name: &str) {
+        Self::push(
+            &mut self.warnings,
+            format!(
+                "PromQL warning: vector contains histograms with incompatible custom buckets{}",
+                for_metric_name(metric_name)
+            ),
+        );
+    }
+
+    /// Added histograms said "counter reset" and "no counter reset" at once.
+    pub(crate) fn counter_reset_collision(&mut self) {
+        Self::push(
+            &mut self.warnings,
+            "PromQL warning: conflicting counter resets during histogram addition".to_string(),
+        );
+    }
+
+    /// `rate`/`increase`/`irate` over a gauge histogram.
+    pub(crate) fn histogram_not_counter(&mut self, metric_name: &str) {
+        Self::push(
+            &mut self.warnings,
+            format!("PromQL warning: this native histogram metric is not a counter: {metric_name:?}"),
+        );
+    }
+
+    /// `delta`/`idelta` over a counter histogram.
+    pub(crate) fn histogram_not_gauge(&mut self, metric_name: &str) {
+        Self::push(
+            &mut self.warnings,
+            format!("PromQL warning: this native histogram metric is not a gauge: {metric_name:?}"),
+        );
+    }
+
+    /// An aggregation that only works on floats (`min`, `topk`, …) skipped histograms.
+    pub(crate) fn histogram_ignored_in_aggregation(&mut self, aggregation: &str) {
+        Self::push(
+            &mut self.infos,
+            format!("PromQL info: ignored histogram in {aggregation} aggregation"),
+        );
+    }
+
+    /// A float-only range function skipped the histograms of a range that had both kinds.
+    pub(crate) fn histogram_ignored_in_mixed_range(&mut self, metric_name: &str) {
+        Self::push(
+            &mut self.infos,
+            format!(
+                "PromQL info: ignored histograms in a range containing both floats and histograms{}",
+                for_metric_name(metric_name)
+            ),
+        );
+    }
+
+    /// A binary operator met a float and a histogram (or two histograms) it is not
+    /// defined for; the pair is dropped.
+    pub(crate) fn incompatible_types_in_bin_op(&mut self, op: &str, lhs: &str, rhs: &str) {
+        Self::push(
+            &mut self.infos,
+            format!(
+                "PromQL info: incompatible sample types encountered for binary operator {op:?}: {lhs} {op} {rhs}"
+            ),
+        );
+    }
+
+    /// The warning for a failed histogram addition or subtraction.
+    pub(crate) fn histogram_op_error(&mut self, err: crate::model::HistogramOpError, metric_name: &str) {
+        match err {
+            crate::model::HistogramOpError::MixedExponentialCustom => {
+                self.mixed_exponential_custom(metric_name)
+            }
+            crate::model::HistogramOpError::IncompatibleCustomBuckets => {
+                self.incompatible_custom_buckets(metric_name)
+            }
+        }
     }
 }
 

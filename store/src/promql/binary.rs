@@ -10,8 +10,9 @@ use promql_parser::parser::token::{
 };
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
-use crate::model::{Labels, METRIC_NAME_LABEL};
+use crate::model::{FloatHistogram, Labels, METRIC_NAME_LABEL};
 
+use super::annotations::Annotations;
 use super::engine::Evaluator;
 use super::error::PromqlError;
 use super::value::{check_steps, Elem, Grid, IdMap, IdSet, LabelMemo, StepVec, Val};
@@ -41,6 +42,67 @@ fn apply(op: u16, l: f64, r: f64) -> Result<(f64, bool), PromqlError> {
     })
 }
 
+/// One operand: a float, or a histogram.
+type Operand<'a> = (f64, Option<&'a Arc<FloatHistogram>>);
+
+/// What an operator gives when at least one operand is a histogram: `Some((value,
+/// histogram, keep))`, or `None` when the operator is not defined for these types (then the
+/// pair is dropped with Prometheus' info) or the histograms cannot be combined (a warning).
+/// Defined: `h + h`, `h - h`, `h * f`, `f * h`, `h / f`, and `==` / `!=` between histograms.
+fn apply_hist(
+    op: u16,
+    (lv, lh): Operand<'_>,
+    (rv, rh): Operand<'_>,
+    metric_name: &str,
+    notes: &mut Annotations,
+) -> Option<(f64, Option<Arc<FloatHistogram>>, bool)> {
+    let result = match (lh, rh) {
+        (Some(a), Some(b)) => match op {
+            T_ADD | T_SUB => {
+                let mut h = (**a).clone();
+                let r = if op == T_ADD { h.add(b) } else { h.sub(b) };
+                match r {
+                    Ok(collided) => {
+                        if collided {
+                            notes.counter_reset_collision();
+                        }
+                        h.compact(0);
+                        Some((0.0, Some(Arc::new(h)), true))
+                    }
+                    Err(e) => {
+                        notes.histogram_op_error(e, metric_name);
+                        return None;
+                    }
+                }
+            }
+            T_EQLC => Some((0.0, Some(a.clone()), a.same_distribution(b))),
+            T_NEQ => Some((0.0, Some(a.clone()), !a.same_distribution(b))),
+            _ => None,
+        },
+        (Some(a), None) if matches!(op, T_MUL | T_DIV) => {
+            let mut h = (**a).clone();
+            if op == T_MUL {
+                h.mul(rv);
+            } else {
+                h.div(rv);
+            }
+            Some((0.0, Some(Arc::new(h)), true))
+        }
+        (None, Some(b)) if op == T_MUL => {
+            let mut h = (**b).clone();
+            h.mul(lv);
+            Some((0.0, Some(Arc::new(h)), true))
+        }
+        _ => None,
+    };
+    if result.is_none() {
+        let kind = |h: Option<&Arc<FloatHistogram>>| if h.is_some() { "histogram" } else { "float" };
+        let op_name = promql_parser::parser::token::TokenType::new(op).to_string();
+        notes.incompatible_types_in_bin_op(&op_name, kind(lh), kind(rh));
+    }
+    result
+}
+
 fn is_comparison(op: u16) -> bool {
     matches!(op, T_EQLC | T_NEQ | T_GTR | T_LSS | T_GTE | T_LTE)
 }
@@ -68,8 +130,8 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, be: &BinaryExpr, grid: &Grid) -> Resu
             }
             Ok(Val::Scalar(out))
         }
-        (Val::Vector(l), Val::Scalar(r)) => vector_scalar(op, return_bool, l, &r, false),
-        (Val::Scalar(l), Val::Vector(r)) => vector_scalar(op, return_bool, r, &l, true),
+        (Val::Vector(l), Val::Scalar(r)) => vector_scalar(op, return_bool, l, &r, false, &mut ev.annotations),
+        (Val::Scalar(l), Val::Vector(r)) => vector_scalar(op, return_bool, r, &l, true, &mut ev.annotations),
         (Val::Vector(l), Val::Vector(r)) => {
             let modifier = be.modifier.as_ref();
             let matching = modifier.and_then(|m| m.matching.as_ref());
@@ -121,6 +183,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, be: &BinaryExpr, grid: &Grid) -> Resu
                             &mut results,
                             ls,
                             rs,
+                            &mut ev.annotations,
                         )?);
                         if i % 64 == 0 {
                             ev.check_deadline()?;
@@ -146,6 +209,7 @@ fn vector_scalar(
     v: Vec<StepVec>,
     s: &[f64],
     swapped: bool,
+    notes: &mut Annotations,
 ) -> Result<Val, PromqlError> {
     if matches!(op, T_LAND | T_LOR | T_LUNLESS) {
         return Err(PromqlError::exec(
@@ -158,6 +222,20 @@ fn vector_scalar(
     for (step, sv) in v.into_iter().zip(s.iter()) {
         let mut res = Vec::with_capacity(step.len());
         for mut e in step {
+            if let Some(h) = e.h.take() {
+                let (el, er) = ((e.v, Some(&h)), (*sv, None));
+                let (l, r) = if swapped { (er, el) } else { (el, er) };
+                let name = e.labels.get(METRIC_NAME_LABEL).unwrap_or("").to_string();
+                let Some((_, h, _)) = apply_hist(op, l, r, &name, notes) else {
+                    continue;
+                };
+                e.h = h;
+                if drop_name {
+                    e.labels = memo.map(&e.labels, |l| l.without_metric_name());
+                }
+                res.push(e);
+                continue;
+            }
             let (l, r) = if swapped { (*sv, e.v) } else { (e.v, *sv) };
             let (mut value, mut keep) = apply(op, l, r)?;
             if is_comparison(op) {
@@ -244,6 +322,7 @@ fn vector_vector(
     results: &mut ResultLabels,
     lhs: &StepVec,
     rhs: &StepVec,
+    notes: &mut Annotations,
 ) -> Result<StepVec, PromqlError> {
     let one_to_many = matches!(card, VectorMatchCardinality::OneToMany(_));
     let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
@@ -269,10 +348,20 @@ fn vector_vector(
         let Some(o) = one_by_sig.get(&sig) else {
             continue;
         };
-        let (fl, fr) = if one_to_many { (o.v, e.v) } else { (e.v, o.v) };
-        let (mut value, keep) = apply(op, fl, fr)?;
+        let (l, r) = if one_to_many { (*o, e) } else { (e, *o) };
+        let (mut value, keep, mut h) = if l.h.is_some() || r.h.is_some() {
+            let name = l.labels.get(METRIC_NAME_LABEL).unwrap_or("");
+            match apply_hist(op, (l.v, l.h.as_ref()), (r.v, r.h.as_ref()), name, notes) {
+                Some((v, h, keep)) => (v, keep, h),
+                None => continue,
+            }
+        } else {
+            let (v, keep) = apply(op, l.v, r.v)?;
+            (v, keep, None)
+        };
         if return_bool {
             value = if keep { 1.0 } else { 0.0 };
+            h = None;
         } else if !keep {
             continue;
         }
@@ -290,7 +379,7 @@ fn vector_vector(
                 sigs.describe(sig)
             )));
         }
-        out.push(Elem { labels, v: value });
+        out.push(Elem { labels, v: value, h });
     }
     Ok(out)
 }

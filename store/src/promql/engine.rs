@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use promql_parser::parser::{Expr, SubqueryExpr};
 
-use crate::model::{Labels, Sample, SeriesSamples};
+use crate::model::{HistogramSample, Labels, Sample, SeriesSamples};
 use crate::query::Queryable;
 
 use super::annotations::Annotations;
@@ -113,6 +113,7 @@ impl Engine {
                         labels: (*e.labels).clone(),
                         t_ms: time_ms,
                         v: e.v,
+                        h: e.h,
                     });
                 }
                 if !keeps_order(&ast) {
@@ -185,6 +186,7 @@ impl Engine {
                 vec![SeriesSamples {
                     labels: Labels::default(),
                     samples,
+                    histograms: Vec::new(),
                 }]
             }
             Val::Vector(steps) => assemble_matrix(&mut ev, steps, &grid)?,
@@ -262,11 +264,18 @@ fn matrix_at(ev: &mut Evaluator<'_>, rd: &RangeData, t: i64) -> Result<Vec<Serie
                 samples.push(*p);
             }
         }
-        if !samples.is_empty() {
-            total += samples.len();
+        let mut histograms = Vec::new();
+        for p in &s.histograms {
+            if p.timestamp_ms >= start && p.timestamp_ms <= end {
+                histograms.push(p.clone());
+            }
+        }
+        if !samples.is_empty() || !histograms.is_empty() {
+            total += samples.len() + histograms.len();
             out.push(SeriesSamples {
                 labels: (*s.labels).clone(),
                 samples,
+                histograms,
             });
         }
     }
@@ -304,6 +313,7 @@ fn assemble_matrix(
                             series.push(SeriesSamples {
                                 labels: (*e.labels).clone(),
                                 samples: Vec::new(),
+                                histograms: Vec::new(),
                             });
                             by_labels.insert((*e.labels).clone(), series.len() - 1);
                             series.len() - 1
@@ -317,13 +327,18 @@ fn assemble_matrix(
             let Some(s) = series.get_mut(idx) else {
                 continue;
             };
-            if s.samples.last().is_some_and(|p| p.timestamp_ms == t) {
+            if s.samples.last().is_some_and(|p| p.timestamp_ms == t)
+                || s.histograms.last().is_some_and(|p| p.timestamp_ms == t)
+            {
                 return Err(PromqlError::exec(format!(
                     "vector cannot contain metrics with the same labelset: {}",
                     s.labels
                 )));
             }
-            s.samples.push(Sample::new(t, e.v));
+            match e.h {
+                Some(h) => s.histograms.push(HistogramSample { timestamp_ms: t, h }),
+                None => s.samples.push(Sample::new(t, e.v)),
+            }
         }
     }
     ev.account_output(total)?;
@@ -459,6 +474,9 @@ impl<'a> Evaluator<'a> {
                     for step in steps.iter_mut() {
                         for e in step.iter_mut() {
                             e.v = -e.v;
+                            if let Some(h) = e.h.as_mut() {
+                                Arc::make_mut(h).mul(-1.0);
+                            }
                             e.labels = memo.map(&e.labels, |l| l.without_metric_name());
                         }
                     }
@@ -531,6 +549,7 @@ impl<'a> Evaluator<'a> {
                 rd.series.push(RangeSeries {
                     labels: Arc::new(Labels::default()),
                     samples,
+                    histograms: Vec::new(),
                 });
             }
             Val::Vector(steps) => {
@@ -538,6 +557,7 @@ impl<'a> Evaluator<'a> {
                     rd.series.push(RangeSeries {
                         labels: Arc::new(s.labels),
                         samples: s.samples,
+                        histograms: s.histograms,
                     });
                 }
             }

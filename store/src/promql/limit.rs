@@ -7,7 +7,7 @@ use xxhash_rust::xxh64::xxh64;
 
 use crate::model::Labels;
 
-use super::value::{Elem, StepVec};
+use super::value::StepVec;
 
 /// Keeps the first `k` members (indices into `step`, in input order).
 pub(crate) fn limit_k(k: i64, members: &[usize], step: &StepVec, res: &mut StepVec) {
@@ -36,10 +36,7 @@ pub(crate) fn limit_ratio(ratio: f64, members: &[usize], step: &StepVec, res: &m
     for &m in members {
         let Some(e) = step.get(m) else { continue };
         if keeps(ratio, hash_offset(&e.labels)) {
-            res.push(Elem {
-                labels: e.labels.clone(),
-                v: e.v,
-            });
+            res.push(e.clone());
         }
     }
 }

@@ -2,14 +2,20 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{LabelMatcher, Labels, Sample, SeriesSamples};
+use crate::model::{FloatHistogram, HistogramSample, LabelMatcher, Labels, Sample, SeriesSamples};
 use crate::query::{Queryable, ReadError};
 
-/// Series kept in memory, sorted by labels; samples kept sorted by time (a sample at an
-/// existing timestamp replaces the old one).
+/// Series kept in memory, sorted by labels; float and native histogram samples kept sorted
+/// by time (a sample at an existing timestamp replaces the old one of either kind).
 #[derive(Debug, Default, Clone)]
 pub struct MemStorage {
-    series: BTreeMap<Labels, Vec<Sample>>,
+    series: BTreeMap<Labels, Stored>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Stored {
+    floats: Vec<Sample>,
+    histograms: Vec<HistogramSample>,
 }
 
 impl MemStorage {
@@ -20,15 +26,21 @@ impl MemStorage {
 
     /// Adds one sample to the series `labels`.
     pub fn add(&mut self, labels: &Labels, sample: Sample) {
-        let samples = self.series.entry(labels.clone()).or_default();
-        match samples.binary_search_by(|s| s.timestamp_ms.cmp(&sample.timestamp_ms)) {
-            Ok(i) => {
-                if let Some(s) = samples.get_mut(i) {
-                    *s = sample;
-                }
-            }
-            Err(i) => samples.insert(i, sample),
-        }
+        let stored = self.series.entry(labels.clone()).or_default();
+        let t = sample.timestamp_ms;
+        stored.histograms.retain(|h| h.timestamp_ms != t);
+        put(&mut stored.floats, sample, |s| s.timestamp_ms);
+    }
+
+    /// Adds one native histogram sample to the series `labels`.
+    pub fn add_histogram(&mut self, labels: &Labels, timestamp_ms: i64, h: FloatHistogram) {
+        let stored = self.series.entry(labels.clone()).or_default();
+        stored.floats.retain(|s| s.timestamp_ms != timestamp_ms);
+        put(
+            &mut stored.histograms,
+            HistogramSample::new(timestamp_ms, h),
+            |s| s.timestamp_ms,
+        );
     }
 
     /// Removes all data.
@@ -55,23 +67,41 @@ impl Queryable for MemStorage {
         end_ms: i64,
     ) -> Result<Vec<SeriesSamples>, ReadError> {
         let mut out = Vec::new();
-        for (labels, samples) in &self.series {
+        for (labels, stored) in &self.series {
             if !matchers.iter().all(|m| m.matches_labels(labels)) {
                 continue;
             }
-            let lo = samples.partition_point(|s| s.timestamp_ms < start_ms);
-            let hi = samples.partition_point(|s| s.timestamp_ms <= end_ms);
-            let Some(window) = samples.get(lo..hi) else {
-                continue;
-            };
-            if window.is_empty() {
+            let samples = window(&stored.floats, start_ms, end_ms, |s| s.timestamp_ms);
+            let histograms = window(&stored.histograms, start_ms, end_ms, |s| s.timestamp_ms);
+            if samples.is_empty() && histograms.is_empty() {
                 continue;
             }
             out.push(SeriesSamples {
                 labels: labels.clone(),
-                samples: window.to_vec(),
+                samples,
+                histograms,
             });
         }
         Ok(out)
     }
+}
+
+/// Inserts `item` in time order, replacing one at the same time.
+fn put<T>(list: &mut Vec<T>, item: T, ts: impl Fn(&T) -> i64) {
+    let t = ts(&item);
+    match list.binary_search_by(|s| ts(s).cmp(&t)) {
+        Ok(i) => {
+            if let Some(s) = list.get_mut(i) {
+                *s = item;
+            }
+        }
+        Err(i) => list.insert(i, item),
+    }
+}
+
+/// The items with times in `[start, end]`.
+fn window<T: Clone>(list: &[T], start: i64, end: i64, ts: impl Fn(&T) -> i64) -> Vec<T> {
+    let lo = list.partition_point(|s| ts(s) < start);
+    let hi = list.partition_point(|s| ts(s) <= end);
+    list.get(lo..hi).map(|w| w.to_vec()).unwrap_or_default()
 }

@@ -1,9 +1,10 @@
 //! What a query returns: its [`Value`] (scalar, string, instant vector or matrix) and what
 //! it cost ([`QueryStats`]), and the annotations (warnings, infos) that go with it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::{Labels, SeriesSamples};
+use crate::model::{FloatHistogram, Labels, SeriesSamples};
 
 use super::annotations::Annotations;
 
@@ -49,7 +50,8 @@ pub enum Value {
     /// An instant vector (instant queries).
     Vector(Vec<InstantSample>),
     /// Series over time: every range query, and a range vector at the top of an instant
-    /// query. Series are sorted by labels.
+    /// query. Series are sorted by labels; histogram points are in each series'
+    /// `histograms`, float points in its `samples`.
     Matrix(Vec<SeriesSamples>),
 }
 
@@ -60,6 +62,8 @@ pub struct InstantSample {
     pub labels: Labels,
     /// The evaluation time, ms since the epoch.
     pub t_ms: i64,
-    /// The value.
+    /// The value (0 when the sample is a histogram).
     pub v: f64,
+    /// The native histogram, when the sample is one (then `v` is unused).
+    pub h: Option<Arc<FloatHistogram>>,
 }

@@ -40,7 +40,7 @@ fn load(
         for g in &groups {
             out = ev.q.select(g, start, end)?;
         }
-        let samples = out.iter().map(|s| s.samples.len()).sum();
+        let samples = out.iter().map(|s| s.samples.len() + s.histograms.len()).sum();
         ev.account_loaded(out.len(), samples)?;
         return Ok(out);
     }
@@ -65,13 +65,14 @@ fn load(
                     Some((i, last)) => {
                         *last = slice;
                         if let Some(dst) = out.get_mut(*i) {
-                            samples += s.samples.len();
+                            samples += s.samples.len() + s.histograms.len();
                             dst.samples.extend(s.samples);
+                            dst.histograms.extend(s.histograms);
                         }
                     }
                     None => {
                         new_series += 1;
-                        samples += s.samples.len();
+                        samples += s.samples.len() + s.histograms.len();
                         index.insert(s.labels.clone(), (out.len(), slice));
                         out.push(s);
                     }
@@ -124,32 +125,39 @@ pub(crate) fn eval_vector_selector(
             labels = memo.map(&labels, |l| l.without_metric_name());
         }
         let samples = series.samples;
-        let mut idx = 0usize;
+        let hists = series.histograms;
+        let (mut idx, mut hidx) = (0usize, 0usize);
         for (i, slot) in out.iter_mut().enumerate() {
             let r = at.unwrap_or(grid.t(i)).saturating_sub(offset);
             while idx < samples.len() && samples[idx].timestamp_ms <= r {
                 idx += 1;
             }
-            let Some(s) = idx.checked_sub(1).and_then(|j| samples.get(j)) else {
-                continue;
+            while hidx < hists.len() && hists[hidx].timestamp_ms <= r {
+                hidx += 1;
+            }
+            let float = idx.checked_sub(1).and_then(|j| samples.get(j));
+            let hist = hidx.checked_sub(1).and_then(|j| hists.get(j));
+            // The newer of the two kinds is the series' current sample.
+            let (ts, value, h) = match (float, hist) {
+                (Some(f), Some(h)) if f.timestamp_ms > h.timestamp_ms => {
+                    (f.timestamp_ms, Some(f.value), None)
+                }
+                (_, Some(h)) => (h.timestamp_ms, None, Some(&h.h)),
+                (Some(f), None) => (f.timestamp_ms, Some(f.value), None),
+                (None, None) => continue,
             };
             let oldest = r.saturating_sub(lookback);
-            let too_old = if left_open {
-                s.timestamp_ms <= oldest
-            } else {
-                s.timestamp_ms < oldest
-            };
-            if too_old || is_stale_nan(s.value) {
+            let too_old = if left_open { ts <= oldest } else { ts < oldest };
+            let stale = value.is_some_and(is_stale_nan) || h.is_some_and(|h| h.is_stale());
+            if too_old || stale {
                 continue;
             }
-            let v = match pick {
-                Pick::Value => s.value,
-                Pick::Timestamp => s.timestamp_ms as f64 / 1000.0,
+            let elem = match (pick, h) {
+                (Pick::Timestamp, _) => Elem::float(labels.clone(), ts as f64 / 1000.0),
+                (Pick::Value, Some(h)) => Elem::histogram(labels.clone(), h.clone()),
+                (Pick::Value, None) => Elem::float(labels.clone(), value.unwrap_or(f64::NAN)),
             };
-            slot.push(Elem {
-                labels: labels.clone(),
-                v,
-            });
+            slot.push(elem);
         }
         ev.check_deadline()?;
     }
@@ -182,12 +190,14 @@ pub(crate) fn eval_matrix_selector(
     let (_, end) = rd.window(grid.end);
     for mut s in load(ev, vs, start, end)? {
         s.samples.retain(|p| !is_stale_nan(p.value));
-        if s.samples.is_empty() {
+        s.histograms.retain(|p| !p.h.is_stale());
+        if s.samples.is_empty() && s.histograms.is_empty() {
             continue;
         }
         rd.series.push(RangeSeries {
             labels: Arc::new(s.labels),
             samples: s.samples,
+            histograms: s.histograms,
         });
     }
     Ok(rd)

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use crate::model::{Labels, Sample};
+use crate::model::{FloatHistogram, HistogramSample, Labels, Sample};
 
 use super::error::PromqlError;
 
@@ -44,21 +44,41 @@ impl Grid {
     }
 }
 
-/// One sample of an instant vector at one step. Labels are shared between steps.
+/// One sample of an instant vector at one step: a float (`h` is `None`) or a native
+/// histogram (`h` holds it and `v` is unused, 0). Labels are shared between steps.
 #[derive(Debug, Clone)]
 pub(crate) struct Elem {
     pub labels: Arc<Labels>,
     pub v: f64,
+    pub h: Option<Arc<FloatHistogram>>,
+}
+
+impl Elem {
+    /// A float sample.
+    pub fn float(labels: Arc<Labels>, v: f64) -> Elem {
+        Elem { labels, v, h: None }
+    }
+
+    /// A histogram sample.
+    pub fn histogram(labels: Arc<Labels>, h: Arc<FloatHistogram>) -> Elem {
+        Elem {
+            labels,
+            v: 0.0,
+            h: Some(h),
+        }
+    }
 }
 
 /// An instant vector at one step.
 pub(crate) type StepVec = Vec<Elem>;
 
-/// One series of a range vector: all samples any step's window may need, stale markers removed.
+/// One series of a range vector: all samples any step's window may need, stale markers
+/// removed; float and histogram samples apart, each in time order.
 #[derive(Debug, Clone)]
 pub(crate) struct RangeSeries {
     pub labels: Arc<Labels>,
     pub samples: Vec<Sample>,
+    pub histograms: Vec<HistogramSample>,
 }
 
 /// A range vector (range selector or subquery) over a grid: step `t` sees the samples in

@@ -79,6 +79,7 @@ async fn invalid_labels_and_limits_are_reported_per_series() {
     let bad = SeriesSamples {
         labels: Labels::from_pairs([("__name__", "up"), ("bad-name", "x")]),
         samples: vec![didban_store::Sample::new(T0, 1.0)],
+        histograms: Vec::new(),
     };
     let report = db
         .append(vec![
@@ -119,6 +120,7 @@ async fn matchers_select_via_postings_including_empty_matches() {
     let with_env = SeriesSamples {
         labels: Labels::from_pairs([("__name__", "up"), ("job", "a"), ("env", "prod")]),
         samples: vec![didban_store::Sample::new(T0, 1.0)],
+        histograms: Vec::new(),
     };
     db.append(vec![
         with_env,

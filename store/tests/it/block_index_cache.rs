@@ -38,7 +38,7 @@ fn block_data(b: i64) -> Vec<SeriesSamples> {
                 (b * 100 + k) as f64 + id as f64 / 1e6,
             ));
         }
-        out.push(SeriesSamples { labels, samples });
+        out.push(SeriesSamples::floats(labels, samples));
     }
     out
 }
@@ -86,6 +86,7 @@ fn expect(
             out.push(SeriesSamples {
                 labels: labels.clone(),
                 samples: kept,
+                histograms: Vec::new(),
             });
         }
     }

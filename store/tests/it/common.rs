@@ -27,6 +27,7 @@ pub fn series(name: &str, job: &str, points: &[(i64, f64)]) -> SeriesSamples {
     SeriesSamples {
         labels: labels(name, job),
         samples: points.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
+        histograms: Vec::new(),
     }
 }
 

@@ -44,7 +44,7 @@ async fn pyarrow_reads_the_block_as_written() {
             samples.push(Sample::new(T0 + 4000 * 1000, stale_nan()));
         }
         written.insert(labels.clone(), samples.len());
-        batch.push(SeriesSamples { labels, samples });
+        batch.push(SeriesSamples::floats(labels, samples));
     }
     db.append(batch).await.unwrap();
     db.flush_head().unwrap();

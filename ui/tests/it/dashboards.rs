@@ -43,6 +43,7 @@ async fn env() -> Env {
         batch.push(SeriesSamples {
             labels: Labels::from_pairs([("__name__", "up"), ("job", "api"), ("instance", instance)]),
             samples: up,
+            histograms: Vec::new(),
         });
         batch.push(SeriesSamples {
             labels: Labels::from_pairs([
@@ -51,6 +52,7 @@ async fn env() -> Env {
                 ("instance", instance),
             ]),
             samples: reqs,
+            histograms: Vec::new(),
         });
     }
     let report = db.append(batch).await.unwrap();

@@ -88,6 +88,7 @@ async fn postgres_dashboard_shows_statement_text_value_first() {
             .map(|(labels, samples)| SeriesSamples {
                 labels: Labels::from_pairs(labels),
                 samples,
+                histograms: Vec::new(),
             })
             .collect();
         let report = ui.ctx.db.append(batch).await.unwrap();

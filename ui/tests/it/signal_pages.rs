@@ -97,6 +97,7 @@ fn series(pairs: &[(&str, &str)], points: &[(i64, f64)]) -> SeriesSamples {
     SeriesSamples {
         labels: Labels::from_pairs(pairs.iter().copied()),
         samples: points.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
+        histograms: Vec::new(),
     }
 }
 

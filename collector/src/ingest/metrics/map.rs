@@ -188,7 +188,7 @@ impl SeriesSet {
                 continue; // a point that failed after its first series was resolved
             }
             samples.sort_by_key(|x| x.timestamp_ms);
-            out.push(SeriesSamples { labels, samples });
+            out.push(SeriesSamples::floats(labels, samples));
         }
         out
     }

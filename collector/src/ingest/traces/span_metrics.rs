@@ -124,7 +124,7 @@ impl Counters {
                     timestamp_ms: t_ms,
                     value: *v,
                 });
-                out.push(SeriesSamples { labels, samples });
+                out.push(SeriesSamples::floats(labels, samples));
             }
         }
         out

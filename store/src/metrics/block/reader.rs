@@ -531,6 +531,7 @@ pub(crate) fn read_samples(
                 out.push(SeriesSamples {
                     labels,
                     samples: Vec::new(),
+                    histograms: Vec::new(),
                 });
                 current = Some(id);
             }

@@ -158,6 +158,7 @@ async fn a_frozen_head_stays_counted_until_it_is_dropped() {
         batch.push(SeriesSamples {
             labels: burst_labels(i),
             samples: vec![Sample::new(t, 1.0)],
+            histograms: Vec::new(),
         });
     }
     db.append(batch).await.unwrap();

@@ -83,7 +83,7 @@ fn merge_parts(parts: Vec<SeriesSamples>) -> Vec<SeriesSamples> {
             samples.dedup_by_key(|s| s.timestamp_ms);
         }
         if !samples.is_empty() {
-            out.push(SeriesSamples { labels, samples });
+            out.push(SeriesSamples::floats(labels, samples));
         }
     }
     out

@@ -231,6 +231,7 @@ impl Head {
                 out.push(SeriesSamples {
                     labels: series.labels.clone(),
                     samples,
+                    histograms: Vec::new(),
                 });
             }
         }

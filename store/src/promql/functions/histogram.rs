@@ -1,5 +1,6 @@
 //! `histogram_quantile` over classic (`le`-labelled) bucket series, with Prometheus'
-//! bucket coalescing, monotonicity fix, `+Inf` handling and linear interpolation.
+//! bucket coalescing, monotonicity fix, `+Inf` handling and linear interpolation, and over
+//! native histograms (see [`super::native`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,8 +11,9 @@ use crate::model::{Labels, METRIC_NAME_LABEL};
 
 use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
-use super::super::value::{Elem, Grid, IdMap, StepVec, Val};
+use super::super::value::{check_steps, Elem, Grid, IdMap, LabelMemo, StepVec, Val};
 use super::args::{scalar_arg, vector_arg};
+use super::native::native_quantile;
 
 /// Relative difference below which adjacent bucket counts are treated as equal.
 const SMALL_DELTA_TOLERANCE: f64 = 1e-12;
@@ -28,13 +30,19 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, args: &[&Expr], grid: &Grid) -> Resul
     let mut ids: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<Arc<Labels>> = Vec::new();
     let mut out: Vec<StepVec> = Vec::with_capacity(v.len());
+    let mut native_labels = LabelMemo::default();
     for (i, step) in v.iter().enumerate() {
         if i % 64 == 0 {
             ev.check_deadline()?;
         }
         let mut buckets: Vec<Vec<(f64, f64)>> = Vec::new();
         let mut order: Vec<usize> = Vec::new();
+        let mut natives: Vec<&Elem> = Vec::new();
         for e in step {
+            if e.h.is_some() {
+                natives.push(e);
+                continue;
+            }
             let key = Arc::as_ptr(&e.labels) as usize;
             let info = *by_ptr.entry(key).or_insert_with(|| {
                 let Some(le) = e.labels.get("le").and_then(|v| v.parse::<f64>().ok()) else {
@@ -67,26 +75,46 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, args: &[&Expr], grid: &Grid) -> Resul
             }
         }
         let phi = q.get(i).copied().unwrap_or(f64::NAN);
-        if !order.is_empty() && !(0.0..=1.0).contains(&phi) {
+        let any_input = !order.is_empty() || !natives.is_empty();
+        if any_input && !(0.0..=1.0).contains(&phi) {
             ev.annotations.invalid_quantile(phi);
         }
-        let mut res = Vec::with_capacity(order.len());
+        let mut res = Vec::with_capacity(order.len() + natives.len());
+        // A native histogram and classic buckets of the same series: neither is used.
+        let mut conflicts: Vec<usize> = Vec::new();
+        for e in natives {
+            let labels = native_labels.map(&e.labels, |l| l.without("le").without_metric_name());
+            let classic = ids
+                .get(&*labels)
+                .copied()
+                .filter(|&g| buckets.get(g).is_some_and(|b| !b.is_empty()));
+            if let Some(gid) = classic {
+                ev.annotations
+                    .mixed_classic_native(e.labels.get(METRIC_NAME_LABEL).unwrap_or(""));
+                conflicts.push(gid);
+                continue;
+            }
+            if let Some(h) = &e.h {
+                res.push(Elem::float(labels, native_quantile(phi, h)));
+            }
+        }
         for gid in order {
+            if conflicts.contains(&gid) {
+                continue;
+            }
             let (Some(b), Some(labels)) = (buckets.get_mut(gid), groups.get(gid)) else {
                 continue;
             };
             let (v, fixed) = bucket_quantile(phi, b);
             forced |= fixed;
-            res.push(Elem {
-                labels: labels.clone(),
-                v,
-            });
+            res.push(Elem::float(labels.clone(), v));
         }
         out.push(res);
     }
     for (name, le) in bad_buckets {
         ev.annotations.bad_bucket_label(&name, &le);
     }
+    check_steps(&native_labels, &out)?;
     if forced {
         // The group labels have no metric name (it is dropped before grouping).
         ev.annotations.forced_monotonicity("");

@@ -59,6 +59,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, args: &[&Expr], grid: &Grid) -> Resul
             res.push(Elem {
                 labels: memo.intern(enriched),
                 v: e.v,
+                h: e.h.clone(),
             });
         }
         out.push(res);

@@ -50,12 +50,7 @@ pub(super) fn eval(
             let labels = Arc::new(Labels::default());
             Ok(Val::Vector(
                 s.into_iter()
-                    .map(|v| {
-                        vec![Elem {
-                            labels: labels.clone(),
-                            v,
-                        }]
-                    })
+                    .map(|v| vec![Elem::float(labels.clone(), v)])
                     .collect(),
             ))
         }
@@ -63,8 +58,9 @@ pub(super) fn eval(
             let v = vector_arg(ev, args, 0, name, grid)?;
             let mut out = Vec::with_capacity(v.len());
             for step in &v {
+                // A lone histogram has no scalar value.
                 out.push(match step.as_slice() {
-                    [only] => only.v,
+                    [only] if only.h.is_none() => only.v,
                     _ => f64::NAN,
                 });
             }
@@ -125,10 +121,7 @@ pub(super) fn eval(
             let mut out = Vec::with_capacity(v.len());
             for step in &v {
                 out.push(if step.is_empty() {
-                    vec![Elem {
-                        labels: labels.clone(),
-                        v: 1.0,
-                    }]
+                    vec![Elem::float(labels.clone(), 1.0)]
                 } else {
                     Vec::new()
                 });

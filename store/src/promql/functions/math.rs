@@ -31,10 +31,7 @@ pub(super) fn eval(
             let labels = Arc::new(Labels::default());
             let mut steps: Vec<StepVec> = Vec::with_capacity(grid.len());
             for i in 0..grid.len() {
-                steps.push(vec![Elem {
-                    labels: labels.clone(),
-                    v: grid.t(i) as f64 / 1000.0,
-                }]);
+                steps.push(vec![Elem::float(labels.clone(), grid.t(i) as f64 / 1000.0)]);
             }
             steps
         } else {

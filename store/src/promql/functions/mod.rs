@@ -4,9 +4,11 @@
 mod apply;
 mod args;
 mod histogram;
+mod histogram_rate;
 mod info;
 mod label;
 mod math;
+mod native;
 mod numeric;
 mod over_time;
 mod rate;
@@ -53,6 +55,8 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, grid: &Grid) -> Result<V
         | "ts_of_min_over_time"
         | "ts_of_max_over_time" => over_time::eval(ev, name, &args, grid),
         "histogram_quantile" => histogram::eval(ev, &args, grid),
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar"
+        | "histogram_fraction" => native::eval(ev, name, &args, grid),
         "info" => info::eval(ev, &args, grid),
         "label_replace" | "label_join" | "absent" | "vector" | "scalar" | "time" | "timestamp" | "sort"
         | "sort_desc" | "sort_by_label" | "sort_by_label_desc" | "pi" | "start" | "end" | "range"

@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use promql_parser::parser::Expr;
 
-use crate::model::Sample;
+use crate::model::{FloatHistogram, Sample};
 
+use super::super::annotations::Annotations;
 use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
 use super::super::selector::advance_window;
 use super::super::value::{kahan_inc, Elem, Grid, StepVec, Val};
-use super::apply::range_apply;
+use super::apply::{advance_hist_window, metric_name, range_apply, range_apply_any, Out, Window};
 use super::args::{arg, matrix_arg, scalar_arg};
 use super::label::absent_labels;
 use super::numeric::quantile;
@@ -49,30 +50,54 @@ pub(super) fn eval(
         let labels = Arc::new(absent_labels(arg(args, 0, name)?));
         let mut out: Vec<StepVec> = Vec::with_capacity(grid.len());
         let mut cursors: Vec<(usize, usize)> = vec![(0, 0); rd.series.len()];
+        let mut hcursors: Vec<(usize, usize)> = vec![(0, 0); rd.series.len()];
         for i in 0..grid.len() {
             if i % 64 == 0 {
                 ev.check_deadline()?;
             }
             let (start, end) = rd.window(grid.t(i));
             let mut any = false;
-            for (s, (lo, hi)) in rd.series.iter().zip(cursors.iter_mut()) {
+            for ((s, (lo, hi)), (hlo, hhi)) in
+                rd.series.iter().zip(cursors.iter_mut()).zip(hcursors.iter_mut())
+            {
                 advance_window(&s.samples, start, end, lo, hi);
-                if hi > lo {
+                advance_hist_window(&s.histograms, start, end, hlo, hhi);
+                if hi > lo || hhi > hlo {
                     any = true;
                 }
             }
             out.push(if any {
                 Vec::new()
             } else {
-                vec![Elem {
-                    labels: labels.clone(),
-                    v: 1.0,
-                }]
+                vec![Elem::float(labels.clone(), 1.0)]
             });
         }
         return Ok(Val::Vector(out));
     }
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
+    if matches!(
+        name,
+        "sum_over_time"
+            | "avg_over_time"
+            | "count_over_time"
+            | "present_over_time"
+            | "last_over_time"
+            | "first_over_time"
+            | "ts_of_first_over_time"
+            | "ts_of_last_over_time"
+    ) {
+        let mut notes = Annotations::default();
+        let out = range_apply_any(
+            ev,
+            &rd,
+            grid,
+            !keep_name,
+            |w, notes| Ok(any_kind(name, w, notes)),
+            &mut notes,
+        )?;
+        ev.annotations.merge(notes);
+        return Ok(Val::Vector(out));
+    }
     let f: fn(&[Sample]) -> f64 = match name {
         "avg_over_time" => avg,
         "min_over_time" => min,
@@ -92,6 +117,74 @@ pub(super) fn eval(
     };
     let out = range_apply(ev, &rd, grid, !keep_name, |w| Ok(Some(f(w.samples))))?;
     Ok(Val::Vector(out))
+}
+
+/// The functions defined on windows of floats, of histograms, or of both.
+fn any_kind(name: &str, w: &Window<'_>, notes: &mut Annotations) -> Option<Out> {
+    let (fs, hs) = (w.samples, w.histograms);
+    // The first and last sample of either kind: (timestamp, float or histogram).
+    let first = match (fs.first(), hs.first()) {
+        (Some(f), Some(h)) if h.timestamp_ms < f.timestamp_ms => Err(h),
+        (Some(f), _) => Ok(f),
+        (None, Some(h)) => Err(h),
+        (None, None) => return None,
+    };
+    let last = match (fs.last(), hs.last()) {
+        (Some(f), Some(h)) if h.timestamp_ms > f.timestamp_ms => Err(h),
+        (Some(f), _) => Ok(f),
+        (None, Some(h)) => Err(h),
+        (None, None) => return None,
+    };
+    let pick = |p: Result<&Sample, &crate::model::HistogramSample>| match p {
+        Ok(f) => Out::Float(f.value),
+        Err(h) => Out::Histogram((*h.h).clone()),
+    };
+    let ts = |p: Result<&Sample, &crate::model::HistogramSample>| match p {
+        Ok(f) => seconds(f.timestamp_ms),
+        Err(h) => seconds(h.timestamp_ms),
+    };
+    match name {
+        "count_over_time" => Some(Out::Float((fs.len() + hs.len()) as f64)),
+        "present_over_time" => Some(Out::Float(1.0)),
+        "last_over_time" => Some(pick(last)),
+        "first_over_time" => Some(pick(first)),
+        "ts_of_first_over_time" => Some(Out::Float(ts(first))),
+        "ts_of_last_over_time" => Some(Out::Float(ts(last))),
+        _ if hs.is_empty() => Some(Out::Float(if name == "sum_over_time" {
+            sum(fs)
+        } else {
+            avg(fs)
+        })),
+        _ if !fs.is_empty() => {
+            notes.mixed_floats_histograms(metric_name(w.labels));
+            None
+        }
+        _ => {
+            let mut total: Option<FloatHistogram> = None;
+            for p in hs {
+                match total.as_mut() {
+                    None => total = Some((*p.h).clone()),
+                    Some(t) => match t.add(&p.h) {
+                        Ok(collided) => {
+                            if collided {
+                                notes.counter_reset_collision();
+                            }
+                        }
+                        Err(e) => {
+                            notes.histogram_op_error(e, metric_name(w.labels));
+                            return None;
+                        }
+                    },
+                }
+            }
+            let mut t = total?;
+            if name == "avg_over_time" {
+                t.div(hs.len() as f64);
+            }
+            t.compact(0);
+            Some(Out::Histogram(t))
+        }
+    }
 }
 
 /// Mean by incremental Kahan summation, which cannot overflow where the plain sum would.

@@ -4,14 +4,16 @@
 
 use promql_parser::parser::Expr;
 
-use crate::model::{Sample, METRIC_NAME_LABEL};
+use crate::model::{HistogramSample, Sample, METRIC_NAME_LABEL};
 
+use super::super::annotations::Annotations;
 use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
 use super::super::parse::unparen;
 use super::super::value::{kahan_inc, Grid, RangeData, Val};
-use super::apply::range_apply;
+use super::apply::{metric_name, range_apply, range_apply_any, Out, Window};
 use super::args::{matrix_arg, scalar_arg};
+use super::histogram_rate::{histogram_increase, histogram_instant_delta};
 
 /// Evaluates one of this module's functions.
 pub(super) fn eval(
@@ -29,15 +31,31 @@ pub(super) fn eval(
             }
             let is_counter = name != "delta";
             let is_rate = name == "rate";
-            range_apply(ev, &rd, grid, true, |w| {
-                Ok(extrapolated_rate(
-                    w.samples, w.start, w.end, range_secs, is_counter, is_rate,
-                ))
-            })?
+            let mut notes = Annotations::default();
+            let out = range_apply_any(
+                ev,
+                &rd,
+                grid,
+                true,
+                |w, notes| Ok(rate_of_window(w, range_secs, is_counter, is_rate, notes)),
+                &mut notes,
+            )?;
+            ev.annotations.merge(notes);
+            out
         }
         "irate" | "idelta" => {
             let is_rate = name == "irate";
-            range_apply(ev, &rd, grid, true, |w| Ok(instant_delta(w.samples, is_rate)))?
+            let mut notes = Annotations::default();
+            let out = range_apply_any(
+                ev,
+                &rd,
+                grid,
+                true,
+                |w, notes| Ok(instant_delta_of_window(w, is_rate, notes)),
+                &mut notes,
+            )?;
+            ev.annotations.merge(notes);
+            out
         }
         "deriv" => range_apply(ev, &rd, grid, true, |w| {
             if w.samples.len() < 2 {
@@ -108,6 +126,87 @@ fn note_non_counters(ev: &mut Evaluator<'_>, args: &[&Expr], rd: &RangeData) {
     }
 }
 
+/// `rate`/`increase`/`delta` of one window: of the floats, or of the histograms; a window
+/// with both kinds has no result and a warning.
+fn rate_of_window(
+    w: &Window<'_>,
+    range_secs: f64,
+    is_counter: bool,
+    is_rate: bool,
+    notes: &mut Annotations,
+) -> Option<Out> {
+    if !w.samples.is_empty() && !w.histograms.is_empty() {
+        notes.mixed_floats_histograms(metric_name(w.labels));
+        return None;
+    }
+    if w.histograms.is_empty() {
+        return extrapolated_rate(w.samples, w.start, w.end, range_secs, is_counter, is_rate).map(Out::Float);
+    }
+    let first = w.histograms.first()?;
+    let last = w.histograms.last()?;
+    if w.histograms.len() < 2 {
+        return None;
+    }
+    let mut h = histogram_increase(w.histograms, is_counter, metric_name(w.labels), notes)?;
+    let factor = extrapolation_factor(
+        (first.timestamp_ms, last.timestamp_ms, w.histograms.len()),
+        (w.start, w.end),
+        range_secs,
+        None,
+        is_rate,
+    );
+    h.mul(factor);
+    Some(Out::Histogram(h))
+}
+
+/// `irate`/`idelta` of one window: from its last two samples, which must be of one kind.
+fn instant_delta_of_window(w: &Window<'_>, is_rate: bool, notes: &mut Annotations) -> Option<Out> {
+    if w.histograms.is_empty() {
+        return instant_delta(w.samples, is_rate).map(Out::Float);
+    }
+    // The last two samples of the merged, time-ordered window, newest first.
+    let (mut fi, mut hi) = (w.samples.len(), w.histograms.len());
+    let mut picked: Vec<Result<Sample, &HistogramSample>> = Vec::with_capacity(2);
+    while picked.len() < 2 {
+        let f = fi.checked_sub(1).and_then(|i| w.samples.get(i));
+        let h = hi.checked_sub(1).and_then(|i| w.histograms.get(i));
+        match (f, h) {
+            (Some(f), Some(h)) if f.timestamp_ms > h.timestamp_ms => {
+                fi -= 1;
+                picked.push(Ok(*f));
+            }
+            (_, Some(h)) => {
+                hi -= 1;
+                picked.push(Err(h));
+            }
+            (Some(f), None) => {
+                fi -= 1;
+                picked.push(Ok(*f));
+            }
+            (None, None) => break,
+        }
+    }
+    match picked.as_slice() {
+        [Ok(last), Ok(prev)] => instant_delta(&[*prev, *last], is_rate).map(Out::Float),
+        [Err(last), Err(prev)] => {
+            let mut h = histogram_instant_delta(&prev.h, &last.h, is_rate, metric_name(w.labels), notes)?;
+            if is_rate {
+                let interval = (last.timestamp_ms - prev.timestamp_ms) as f64 / 1000.0;
+                if interval == 0.0 {
+                    return None;
+                }
+                h.div(interval);
+            }
+            Some(Out::Histogram(h))
+        }
+        [_, _] => {
+            notes.mixed_floats_histograms(metric_name(w.labels));
+            None
+        }
+        _ => None,
+    }
+}
+
 /// Prometheus' `extrapolatedRate`: the increase (counter-reset aware when `is_counter`)
 /// between the first and last sample, extrapolated towards the window boundaries — all the
 /// way when a boundary is within 1.1 average sample intervals, else half an interval — and
@@ -135,16 +234,40 @@ fn extrapolated_rate(
             prev = p.value;
         }
     }
-    let mut to_start = (first.timestamp_ms - range_start) as f64 / 1000.0;
-    let mut to_end = (range_end - last.timestamp_ms) as f64 / 1000.0;
-    let sampled = (last.timestamp_ms - first.timestamp_ms) as f64 / 1000.0;
-    let avg = sampled / (s.len() - 1) as f64;
+    // Fraction of the sampled interval before the counter's zero point, if it has one.
+    let zero_point = (is_counter && result > 0.0 && first.value >= 0.0).then(|| first.value / result);
+    let factor = extrapolation_factor(
+        (first.timestamp_ms, last.timestamp_ms, s.len()),
+        (range_start, range_end),
+        range_secs,
+        zero_point,
+        is_rate,
+    );
+    Some(result * factor)
+}
+
+/// The factor that extrapolates an increase seen between the first and last of `n` samples
+/// (`(first ms, last ms, n)`) to the window `(start, end)`: all the way to a boundary within
+/// 1.1 average sample intervals, else half an interval, and for a counter never before its
+/// zero point (`zero_point`: fraction of the sampled interval). Divided by the range for a
+/// rate.
+fn extrapolation_factor(
+    (first, last, n): (i64, i64, usize),
+    (range_start, range_end): (i64, i64),
+    range_secs: f64,
+    zero_point: Option<f64>,
+    is_rate: bool,
+) -> f64 {
+    let mut to_start = (first - range_start) as f64 / 1000.0;
+    let mut to_end = (range_end - last) as f64 / 1000.0;
+    let sampled = (last - first) as f64 / 1000.0;
+    let avg = sampled / n.saturating_sub(1).max(1) as f64;
     let threshold = avg * 1.1;
     if to_start >= threshold {
         to_start = avg / 2.0;
     }
-    if is_counter && result > 0.0 && first.value >= 0.0 {
-        let to_zero = sampled * (first.value / result);
+    if let Some(frac) = zero_point {
+        let to_zero = sampled * frac;
         if to_zero < to_start {
             to_start = to_zero;
         }
@@ -156,7 +279,7 @@ fn extrapolated_rate(
     if is_rate {
         factor /= range_secs;
     }
-    Some(result * factor)
+    factor
 }
 
 /// `irate` / `idelta`: from the last two samples.

@@ -6,7 +6,8 @@
 //! <t> to <t> step <d> <expr>`, the `eval_fail` / `eval_ordered` / `eval_warn` / `eval_info`
 //! variants and `expect fail|ordered|warn|info|no_warn|no_info [msg:|regex: …]` lines (an
 //! `eval` with no annotation expectation ignores annotations). Values compare with a relative
-//! tolerance of 1e-6; NaN equals NaN. Native histograms (`{{…}}`) are not supported.
+//! tolerance of 1e-6; NaN equals NaN. Native histograms load and compare in Prometheus'
+//! `{{schema:… count:… buckets:[…]}}` notation (see `hist_notation`).
 //!
 //! As Prometheus' own test runner, experimental functions are enabled. Two Didban commands
 //! change the engine for the evals that follow: `set compat v2|v3` (PromQL semantics) and
@@ -18,6 +19,7 @@ use crate::model::Labels;
 
 use super::{Annotations, Engine, EngineOptions, MemStorage, PromqlError, Value};
 
+mod hist_notation;
 mod notation;
 
 use notation::parse_number;
@@ -329,7 +331,7 @@ fn compare(exp: &Expectation, v: Value, range: Option<(i64, i64)>) -> Result<(),
                     samples.len(),
                     samples
                         .iter()
-                        .map(|s| format!("{} {}", s.labels, s.v))
+                        .map(|s| format!("{} {}", s.labels, instant_text(s)))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));
@@ -343,12 +345,21 @@ fn compare(exp: &Expectation, v: Value, range: Option<(i64, i64)>) -> Result<(),
                 let Some((_, points)) = found else {
                     return Err(format!(
                         "unexpected sample {} {} at position {pos}",
-                        s.labels, s.v
+                        s.labels,
+                        instant_text(s)
                     ));
                 };
-                match points.as_slice() {
-                    [Point::Value(e)] if almost_equal(*e, s.v) => {}
-                    _ => return Err(format!("{}: expected {points:?}, got {}", s.labels, s.v)),
+                match (points.as_slice(), &s.h) {
+                    ([Point::Value(e)], None) if almost_equal(*e, s.v) => {}
+                    ([Point::Histogram(e)], Some(h)) if hist_notation::matches(e, h, almost_equal) => {}
+                    _ => {
+                        return Err(format!(
+                            "{}: expected {}, got {}",
+                            s.labels,
+                            fmt_points(points),
+                            instant_text(s)
+                        ))
+                    }
                 }
             }
             Ok(())
@@ -367,18 +378,27 @@ fn compare(exp: &Expectation, v: Value, range: Option<(i64, i64)>) -> Result<(),
                 let Some((_, points)) = exp.series.iter().find(|(l, _)| *l == s.labels) else {
                     return Err(format!("unexpected series {}", s.labels));
                 };
+                // Floats and histograms merged in time order.
+                let mut timed: Vec<(i64, Point)> = Vec::new();
+                for p in &s.samples {
+                    timed.push((p.timestamp_ms, Point::Value(p.value)));
+                }
+                for p in &s.histograms {
+                    timed.push((p.timestamp_ms, Point::Histogram(Box::new((*p.h).clone()))));
+                }
+                timed.sort_by_key(|(t, _)| *t);
                 let mut got: Vec<Point> = Vec::new();
                 match range {
                     Some((start, step)) => {
-                        for p in &s.samples {
-                            let idx = usize::try_from((p.timestamp_ms - start) / step).unwrap_or(0);
+                        for (t, p) in timed {
+                            let idx = usize::try_from((t - start) / step).unwrap_or(0);
                             while got.len() < idx {
                                 got.push(Point::Missing);
                             }
-                            got.push(Point::Value(p.value));
+                            got.push(p);
                         }
                     }
-                    None => got.extend(s.samples.iter().map(|p| Point::Value(p.value))),
+                    None => got.extend(timed.into_iter().map(|(_, p)| p)),
                 }
                 let mut want = points.clone();
                 while want.last() == Some(&Point::Missing) {
@@ -387,6 +407,9 @@ fn compare(exp: &Expectation, v: Value, range: Option<(i64, i64)>) -> Result<(),
                 let same = got.len() == want.len()
                     && got.iter().zip(want.iter()).all(|(g, w)| match (g, w) {
                         (Point::Value(a), Point::Value(b)) => almost_equal(*a, *b),
+                        (Point::Histogram(g), Point::Histogram(w)) => {
+                            hist_notation::matches(w, g, almost_equal)
+                        }
                         (a, b) => a == b,
                     });
                 if !same {
@@ -410,9 +433,18 @@ fn fmt_points(p: &[Point]) -> String {
             Point::Missing => "_".to_string(),
             Point::Stale => "stale".to_string(),
             Point::Value(v) => v.to_string(),
+            Point::Histogram(h) => hist_notation::format(h),
         })
         .collect();
     parts.join(" ")
+}
+
+/// A vector element as text: its value or its histogram.
+fn instant_text(s: &super::InstantSample) -> String {
+    match &s.h {
+        Some(h) => hist_notation::format(h),
+        None => s.v.to_string(),
+    }
 }
 
 /// Equal within a relative tolerance of 1e-6 (absolute near zero); NaN equals NaN.

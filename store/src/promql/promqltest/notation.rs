@@ -1,12 +1,13 @@
 //! The series notation shared by promqltest scripts and rule unit tests: `name{a="b"}`
 //! descriptions, expanding value notation (`0+10x3 _ stale`) and durations (`1h30m`).
 
-use crate::model::{stale_nan, Label, Labels, Sample};
+use crate::model::{stale_nan, FloatHistogram, Label, Labels, Sample};
 
 use super::super::MemStorage;
+use super::hist_notation;
 
 /// One point of a series in expanding notation.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Point {
     /// `_`: no sample at this step.
     Missing,
@@ -14,6 +15,8 @@ pub enum Point {
     Stale,
     /// A value.
     Value(f64),
+    /// A native histogram (`{{schema:0 count:1 buckets:[1]}}`).
+    Histogram(Box<FloatHistogram>),
 }
 
 /// Parses `5m`, `1h30m`, `10s`, `100ms`, `2d`, `1w`, `1y`, `0`, or plain seconds.
@@ -29,16 +32,18 @@ pub(super) fn parse_number(s: &str) -> Result<f64, String> {
         .map_err(|_| format!("invalid number {s:?}"))
 }
 
-/// Expands `0+10x3 _ stale 5 _x2 1x2` into points.
+/// Expands `0+10x3 _ stale 5 _x2 1x2 {{schema:0 count:1 buckets:[1]}}x2` into points.
 pub fn expand_points(s: &str) -> Result<Vec<Point>, String> {
     let mut out = Vec::new();
-    for tok in s.split_whitespace() {
+    for tok in hist_notation::tokens(s)? {
         if tok == "_" {
             out.push(Point::Missing);
         } else if tok == "stale" {
             out.push(Point::Stale);
         } else if tok.starts_with("{{") {
-            return Err(format!("native histograms are not supported: {tok:?}"));
+            for h in hist_notation::expand(tok)? {
+                out.push(Point::Histogram(Box::new(h)));
+            }
         } else if let Some(n) = tok.strip_prefix("_x") {
             let n: usize = n.parse().map_err(|_| format!("invalid repetition {tok:?}"))?;
             out.extend(std::iter::repeat_n(Point::Missing, n));
@@ -169,6 +174,7 @@ pub fn add_points(storage: &mut MemStorage, labels: &Labels, points: &[Point], i
             Point::Missing => {}
             Point::Stale => storage.add(labels, Sample::new(t, stale_nan())),
             Point::Value(v) => storage.add(labels, Sample::new(t, *v)),
+            Point::Histogram(h) => storage.add_histogram(labels, t, (**h).clone()),
         }
     }
 }

@@ -170,7 +170,8 @@ async fn instant(ctx: &UiContext, q: &str, at_ms: i64) -> Result<(Vec<Series>, Q
     let mut series = Vec::new();
     match result.value {
         Value::Vector(v) => {
-            for s in v {
+            // Native histogram samples have no single value to plot (yet).
+            for s in v.into_iter().filter(|s| s.h.is_none()) {
                 series.push(Series::new(s.labels, vec![(s.t_ms, s.v)]));
             }
         }

@@ -50,6 +50,7 @@ pub async fn append(ctx: &UiContext, labels: &[(&str, &str)], points: &[(i64, f6
     let series = SeriesSamples {
         labels: Labels::from_pairs(labels.iter().copied()),
         samples: points.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
+        histograms: Vec::new(),
     };
     let report = ctx.db.append(vec![series]).await.unwrap();
     assert_eq!(report.accepted as usize, points.len(), "{report:?}");

@@ -1,7 +1,8 @@
 //! The Prometheus data model shared by every part of Didban: labels, samples and series.
 //!
 //! A series is identified by its [`Labels`] (the metric name is the `__name__` label); its
-//! data is a list of [`Sample`]s ordered by timestamp. Values are `f64`; a stale marker is a
+//! data is a list of [`Sample`]s ordered by timestamp, and for native histogram series a list
+//! of [`HistogramSample`]s (see [`histogram`]). Values are `f64`; a stale marker is a
 //! special NaN bit pattern, exactly as in Prometheus, so "this series ended" survives the WAL,
 //! the head and the Parquet blocks without a separate flag.
 
@@ -10,21 +11,18 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub mod histogram;
+mod stale;
+
+pub use stale::{is_stale_nan, stale_nan, STALE_NAN_BITS};
+
+pub use histogram::{
+    Bucket, BucketSide, CounterResetHint, FloatHistogram, Histogram, HistogramError, HistogramOpError, Span,
+    CUSTOM_BUCKETS_SCHEMA,
+};
+
 /// The label that holds a series' metric name.
 pub const METRIC_NAME_LABEL: &str = "__name__";
-
-/// Bit pattern of the NaN Prometheus uses to mark a series as stale.
-pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
-
-/// The stale-marker value: a NaN with [`STALE_NAN_BITS`].
-pub fn stale_nan() -> f64 {
-    f64::from_bits(STALE_NAN_BITS)
-}
-
-/// True when `v` is a stale marker (and not just any NaN).
-pub fn is_stale_nan(v: f64) -> bool {
-    v.to_bits() == STALE_NAN_BITS
-}
 
 /// One label: a name and a value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -277,12 +275,44 @@ impl Sample {
     }
 }
 
+/// One native histogram data point: milliseconds since the Unix epoch and the histogram,
+/// shared so that query steps and results can hold it without copying its buckets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistogramSample {
+    pub timestamp_ms: i64,
+    pub h: Arc<FloatHistogram>,
+}
+
+impl HistogramSample {
+    pub fn new(timestamp_ms: i64, h: FloatHistogram) -> Self {
+        HistogramSample {
+            timestamp_ms,
+            h: Arc::new(h),
+        }
+    }
+}
+
 /// A series and some of its samples, in timestamp order: the unit of both append batches
-/// and query results.
+/// and query results. Float samples and native histogram samples are kept apart (a series
+/// normally has only one kind; one that changed type has both, each list in time order).
+/// Storages without native histograms leave `histograms` empty.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesSamples {
     pub labels: Labels,
     pub samples: Vec<Sample>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub histograms: Vec<HistogramSample>,
+}
+
+impl SeriesSamples {
+    /// A series with float samples only.
+    pub fn floats(labels: Labels, samples: Vec<Sample>) -> Self {
+        SeriesSamples {
+            labels,
+            samples,
+            histograms: Vec::new(),
+        }
+    }
 }
 
 /// How a [`LabelMatcher`] compares a label value.
