@@ -63,6 +63,7 @@ impl SeriesChunks {
     }
 
     /// Number of chunks (closed and open).
+    #[cfg(test)]
     pub(crate) fn num_chunks(&self) -> usize {
         self.closed.len() + usize::from(self.open.is_some())
     }
@@ -143,6 +144,7 @@ impl SeriesChunks {
     }
 
     /// Every sample, in order.
+    #[cfg(test)]
     pub(crate) fn to_vec(&self) -> Vec<Sample> {
         let mut out = Vec::with_capacity(self.len());
         self.range(i64::MIN, i64::MAX, &mut out);
