@@ -21,11 +21,12 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::BufferError;
-use ack::{read_ack, read_ack_segment};
-pub use ack::{RecordId, ACK_SAVE_EVERY};
+use ack_file::{read_ack, read_ack_segment};
+pub use ack_file::{RecordId, ACK_SAVE_EVERY};
 use durable::{io_err, sync_dir};
 
 mod ack;
+mod ack_file;
 mod durable;
 
 const MAGIC: &[u8; 8] = b"DIDBAGT1";

@@ -7,6 +7,7 @@ pub mod access;
 pub mod fields;
 pub mod http;
 pub mod json;
+pub mod line;
 pub mod multiline;
 pub mod nginx_format;
 pub mod severity;
@@ -22,19 +23,6 @@ use nginx_format::{FormatError, NginxFormat};
 /// (a wrong clock or zone): the read time is used. The server refuses records more than
 /// `limits.max_future` (10 min by default) ahead.
 pub const MAX_AHEAD_NS: u64 = 5 * 60 * 1_000_000_000;
-
-/// The first line of `text`, cut to at most `max_bytes` (at a character boundary): where a
-/// record's severity and timestamp are looked for. Only the first `max_bytes` are searched for
-/// the line's end (a memchr), not the whole record.
-pub fn first_line(text: &str, max_bytes: usize) -> &str {
-    let limit = text.len().min(max_bytes);
-    let searched = text.as_bytes().get(..limit).unwrap_or_default();
-    let mut end = memchr::memchr(b'\n', searched).unwrap_or(limit);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.get(..end).unwrap_or_default()
-}
 
 /// The parser of one `[[logs]]` section.
 #[derive(Debug, Clone)]

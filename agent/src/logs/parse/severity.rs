@@ -19,7 +19,7 @@ const LEVEL_KEYS: &[&str] = &["level=", "severity=", "lvl=", "level: ", "level\"
 
 /// `(severity number, severity text)` of `text`, when it names one.
 pub fn detect(text: &str) -> Option<(i32, &str)> {
-    let head = super::first_line(text, HEAD_BYTES);
+    let head = super::line::first_line(text, HEAD_BYTES);
     if let Some(found) = syslog_priority(head) {
         return Some(found);
     }

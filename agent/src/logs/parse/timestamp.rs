@@ -23,7 +23,7 @@ const MONTHS: [&str; 12] = [
 /// pattern at the start of the line first (when set), then the built-in formats.
 /// `now_ns` infers the year of syslog times.
 pub fn find(text: &str, custom: &str, now_ns: u64) -> Option<u64> {
-    let head = super::first_line(text, HEAD_BYTES);
+    let head = super::line::first_line(text, HEAD_BYTES);
     if !custom.is_empty() {
         if let Some(ns) = strftime(head, custom) {
             return Some(ns);
