@@ -30,6 +30,7 @@ pub mod process;
 pub mod python;
 pub mod rabbitmq;
 pub mod redis;
+pub mod rng;
 pub mod smtp;
 pub mod tmpfs;
 pub mod wait;

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use didban_testkit::rng::SeededRng as Rng;
 use didban_testkit::Start;
 use serde_json::Value;
 
@@ -60,22 +61,6 @@ retention_time = "{RETENTION}"
 commit_interval = "100ms"
 "#
     )
-}
-
-/// A small deterministic generator for the kill moments (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 /// What one iteration had acknowledged.
@@ -328,7 +313,7 @@ fn kill9_loop() {
     let began = Instant::now();
     println!("kill9: {iterations} iterations, KILL9_SEED={seed}, binary {bin}");
 
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut totals = Totals::default();
     let mut history: Vec<Acked> = Vec::new();
     for i in 0..iterations {

@@ -4,24 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use didban_testkit::rng::SeededRng as Rng;
+
 use super::series::SeriesChunks;
 use crate::model::{Sample, STALE_NAN_BITS};
-
-/// A small seeded generator (xorshift64*), so every run checks the same cases.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Values of every kind the encoding must keep bit for bit.
 fn value(rng: &mut Rng, prev: f64) -> f64 {
@@ -32,7 +18,7 @@ fn value(rng: &mut Rng, prev: f64) -> f64 {
         3 => f64::INFINITY,
         4 => f64::NEG_INFINITY,
         5 => -0.0,
-        6 => f64::from_bits(rng.next()), // any bit pattern, subnormals included
+        6 => f64::from_bits(rng.next_u64()), // any bit pattern, subnormals included
         7 | 8 => prev,
         9 => prev + rng.below(1000) as f64,       // a counter
         10 => (rng.below(10_000) as f64) / 100.0, // a decimal gauge
@@ -46,9 +32,9 @@ fn timestamp(rng: &mut Rng, last: i64) -> i64 {
     match rng.below(20) {
         0 => i64::MIN.wrapping_add(rng.below(3) as i64),
         1 => i64::MAX.wrapping_sub(rng.below(3) as i64),
-        2 => last,                                                  // duplicate
-        3 | 4 => last.wrapping_sub(rng.below(5_000_000) as i64),    // out of order
-        5 => last.wrapping_add(rng.next() as i64 >> rng.below(64)), // any jump
+        2 => last,                                                      // duplicate
+        3 | 4 => last.wrapping_sub(rng.below(5_000_000) as i64),        // out of order
+        5 => last.wrapping_add(rng.next_u64() as i64 >> rng.below(64)), // any jump
         _ => last.wrapping_add(15_000 + rng.below(2_001) as i64 - 1_000),
     }
 }
@@ -70,10 +56,10 @@ fn model_range(model: &BTreeMap<i64, u64>, start: i64, end: i64) -> Vec<(i64, u6
 #[test]
 fn random_series_behave_like_a_sorted_vector() {
     for seed in 1..=300u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let mut chunks = SeriesChunks::default();
         let mut model: BTreeMap<i64, u64> = BTreeMap::new();
-        let mut last = rng.next() as i64 >> 20;
+        let mut last = rng.next_u64() as i64 >> 20;
         let mut prev = 0.0;
         let n = rng.below(700) as usize;
         for _ in 0..n {
@@ -95,7 +81,7 @@ fn random_series_behave_like_a_sorted_vector() {
         let keys: Vec<i64> = model.keys().copied().collect();
         for _ in 0..30 {
             let pick = |rng: &mut Rng| match keys.len() {
-                0 => rng.next() as i64,
+                0 => rng.next_u64() as i64,
                 k => keys[rng.below(k as u64) as usize].wrapping_add(rng.below(3) as i64 - 1),
             };
             let (a, b) = (pick(&mut rng), pick(&mut rng));

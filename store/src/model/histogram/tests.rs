@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use didban_testkit::rng::SeededRng;
+
 use super::*;
 
 fn exp(schema: i32, zt: f64, zc: f64, pos: &[(i32, f64)], neg: &[(i32, f64)]) -> FloatHistogram {
@@ -223,41 +225,26 @@ fn counter_resets_are_detected_by_the_rules() {
     assert!(cut.detect_reset(&prev));
 }
 
-/// A small deterministic generator for the property tests.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn histogram(&mut self) -> FloatHistogram {
-        let schema = i32::try_from(self.below(6)).unwrap() - 1;
-        let side = |rng: &mut Rng| {
-            let mut idx = i32::try_from(rng.below(20)).unwrap() - 10;
-            let mut pairs = Vec::new();
-            for _ in 0..rng.below(8) {
-                pairs.push((idx, rng.below(10) as f64));
-                idx += 1 + i32::try_from(rng.below(3)).unwrap();
-            }
-            pairs
-        };
-        let pos = side(self);
-        let neg = side(self);
-        let zt = [0.0, 0.001, 0.3][usize::try_from(self.below(3)).unwrap()];
-        let mut h = exp(schema, 0.0, self.below(5) as f64, &pos, &neg);
-        // Real histograms have no buckets inside the zero bucket.
-        h.widen_zero_bucket(zt);
-        h.sum = self.below(100) as f64;
-        h
-    }
+/// A random valid histogram for the property tests.
+fn random_histogram(rng: &mut SeededRng) -> FloatHistogram {
+    let schema = i32::try_from(rng.below(6)).unwrap() - 1;
+    let side = |rng: &mut SeededRng| {
+        let mut idx = i32::try_from(rng.below(20)).unwrap() - 10;
+        let mut pairs = Vec::new();
+        for _ in 0..rng.below(8) {
+            pairs.push((idx, rng.below(10) as f64));
+            idx += 1 + i32::try_from(rng.below(3)).unwrap();
+        }
+        pairs
+    };
+    let pos = side(rng);
+    let neg = side(rng);
+    let zt = [0.0, 0.001, 0.3][usize::try_from(rng.below(3)).unwrap()];
+    let mut h = exp(schema, 0.0, rng.below(5) as f64, &pos, &neg);
+    // Real histograms have no buckets inside the zero bucket.
+    h.widen_zero_bucket(zt);
+    h.sum = rng.below(100) as f64;
+    h
 }
 
 fn bucket_total(h: &FloatHistogram) -> f64 {
@@ -266,10 +253,10 @@ fn bucket_total(h: &FloatHistogram) -> f64 {
 
 #[test]
 fn property_add_keeps_totals_and_sub_undoes_add() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = SeededRng::new(0x9e37_79b9_7f4a_7c15);
     for _ in 0..500 {
-        let a = rng.histogram();
-        let b = rng.histogram();
+        let a = random_histogram(&mut rng);
+        let b = random_histogram(&mut rng);
         let mut s = a.clone();
         s.add(&b).unwrap();
         s.validate().unwrap();
@@ -291,12 +278,12 @@ fn property_add_keeps_totals_and_sub_undoes_add() {
 
 #[test]
 fn property_growing_counters_are_no_reset_and_shrinking_ones_are() {
-    let mut rng = Rng(42);
+    let mut rng = SeededRng::new(42);
     for _ in 0..500 {
-        let a = rng.histogram();
+        let a = random_histogram(&mut rng);
         assert!(!a.detect_reset(&a));
         let mut grown = a.clone();
-        grown.add(&rng.histogram()).unwrap();
+        grown.add(&random_histogram(&mut rng)).unwrap();
         // Growing a counter never looks like a reset unless the zero bucket had to widen
         // or the schema got coarser (both allowed); the sum is always a continuation.
         assert!(!grown.detect_reset(&a), "{grown:?} after {a:?}");
@@ -310,9 +297,9 @@ fn property_growing_counters_are_no_reset_and_shrinking_ones_are() {
 
 #[test]
 fn property_buckets_are_ordered_and_reduction_keeps_counts() {
-    let mut rng = Rng(7);
+    let mut rng = SeededRng::new(7);
     for _ in 0..500 {
-        let h = rng.histogram();
+        let h = random_histogram(&mut rng);
         let b = h.buckets();
         for pair in b.windows(2) {
             assert!(pair[0].upper <= pair[1].lower + 1e-12, "{pair:?}");
