@@ -4,6 +4,8 @@
 //! - [`db`]: the [`Db`](db::Db) the server holds: append, read, maintain (cut, compact,
 //!   retention), close.
 //! - [`block`]: the metric block format: writing, reading, compaction.
+//! - [`exemplars`]: exemplars (trace pointers of samples) in a bounded buffer with its own
+//!   log, apart from the samples.
 //! - `head`: series and samples in memory, and the rules an append is checked against.
 //! - `append`: the vocabulary of an append — [`SeriesLimits`](db::SeriesLimits),
 //!   [`RejectReason`](db::RejectReason), [`AppendReport`](db::AppendReport).
@@ -13,6 +15,7 @@
 mod append;
 pub mod block;
 pub mod db;
+pub mod exemplars;
 mod head;
 mod postings;
 mod record;
