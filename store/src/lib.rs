@@ -28,5 +28,6 @@ pub use metrics::db::{AppendReport, Db, DbOptions, DbStats, RejectReason, Series
 pub use model::{Label, LabelMatcher, Labels, MatchOp, Sample, SeriesSamples};
 pub use query::{Queryable, ReadError};
 pub use storage::{
-    disk_space, AppendError, BlockError, DiskSpace, FsyncMode, OpenError, WalFaultOp, WalHealth,
+    disk_space, AppendError, BlockError, BlockStorage, DiskSpace, FsyncMode, ObjectCacheStats, OpenError,
+    S3Config, WalFaultOp, WalHealth,
 };

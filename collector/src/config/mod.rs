@@ -9,11 +9,12 @@ use anyhow::{bail, Context};
 use didban_store::logs::LogOptions;
 use didban_store::promql::PromqlCompat;
 use didban_store::traces::TraceOptions;
-use didban_store::{DbOptions, FsyncMode, SeriesLimits};
+use didban_store::{BlockStorage, DbOptions, FsyncMode, SeriesLimits};
 use serde::Deserialize;
 
 pub mod auth;
 pub mod listen;
+pub mod object_store;
 pub mod traces_logs;
 
 use crate::memory_limit::{self, Available, Budgets};
@@ -94,6 +95,8 @@ pub struct StorageConfig {
     pub memory_limit_bytes: u64,
     /// What the process can have (cgroup limit or RAM), read at start.
     pub available_memory: Available,
+    /// Where metric blocks live (`storage.object_store` and `[storage.s3]`).
+    pub blocks: BlockStorage,
 }
 
 /// Ingest limits (`[limits]`).
@@ -158,6 +161,7 @@ impl Default for Config {
                 maintenance_interval: Duration::from_secs(30),
                 memory_limit_bytes,
                 available_memory: available,
+                blocks: BlockStorage::File,
             },
             limits: IngestLimits {
                 max_body_bytes: 20 * 1024 * 1024,
@@ -221,6 +225,7 @@ impl Config {
         o.block_index_cache_bytes = self.storage.block_index_cache_bytes;
         o.limits = self.limits.series.clone();
         o.max_future = self.limits.max_future;
+        o.block_storage = self.storage.blocks.clone();
         o
     }
 
@@ -330,6 +335,7 @@ impl Config {
             s.maintenance_interval,
             "storage.maintenance_interval",
         )?;
+        st.blocks = object_store::block_storage(s.object_store.as_deref(), s.s3, |k| std::env::var(k).ok())?;
         let l = file.limits;
         if let Some(v) = l.max_request_body {
             c.limits.max_body_bytes = parse_bytes(&v).context("limits.max_request_body")? as usize;
@@ -473,6 +479,8 @@ struct FileStorage {
     block_index_cache_size: Option<String>,
     maintenance_interval: Option<String>,
     memory_limit: Option<String>,
+    object_store: Option<String>,
+    s3: Option<object_store::FileS3>,
 }
 
 #[derive(Debug, Default, Deserialize)]
