@@ -145,3 +145,15 @@ pub fn gauge_request(name: &str, values: &[f64], time_ns: u64) -> ExportMetricsS
         }],
     }
 }
+
+/// Serves `router` on a free loopback port until `stop` turns true; returns its base URL.
+pub async fn serve_router(router: axum::Router, stop: watch::Receiver<bool>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(
+        axum::serve(listener, router)
+            .with_graceful_shutdown(didban_collector::shutdown::stopped(stop))
+            .into_future(),
+    );
+    base
+}

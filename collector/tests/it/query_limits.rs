@@ -3,7 +3,6 @@
 //! evaluation, evaluation stopped when the client goes away, and admission (lanes, a bounded
 //! queue, 503 with `Retry-After`).
 
-use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
 use didban_collector::config::Config;
@@ -11,7 +10,6 @@ use didban_collector::state::AppState;
 use didban_store::{Labels, Sample, SeriesSamples};
 use didban_testkit::wait::until;
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// The query API and the UI on one real socket over fresh stores.
@@ -44,13 +42,7 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Api {
         dashboard_dirs: Vec::new(),
     });
     let router = didban_collector::api::router(state.clone(), stop_rx.clone()).merge(ui);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(
-        axum::serve(listener, router)
-            .with_graceful_shutdown(didban_collector::shutdown::stopped(stop_rx))
-            .into_future(),
-    );
+    let base = crate::ingest_support::serve_router(router, stop_rx).await;
     Api {
         base,
         state,

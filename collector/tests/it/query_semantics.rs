@@ -2,13 +2,10 @@
 //! annotations in `warnings`/`infos`, left-open windows (v3, default) against closed ones
 //! (`promql_compat = "v2"`), and experimental functions refused until enabled.
 
-use std::future::IntoFuture;
-
 use didban_collector::config::Config;
 use didban_store::promql::PromqlCompat;
 use didban_store::{Labels, Sample, SeriesSamples};
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// The query API over fresh stores holding `gauge` = 1, 2, … every minute from `t0`.
@@ -48,13 +45,7 @@ async fn start(tweak: impl FnOnce(&mut Config)) -> Api {
     assert_eq!(report.accepted, 10, "{report:?}");
     let (stop, stop_rx) = watch::channel(false);
     let router = didban_collector::api::router(state, stop_rx.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(
-        axum::serve(listener, router)
-            .with_graceful_shutdown(didban_collector::shutdown::stopped(stop_rx))
-            .into_future(),
-    );
+    let base = crate::ingest_support::serve_router(router, stop_rx).await;
     Api {
         base,
         t0: t0_ms / 1000,
