@@ -4,6 +4,8 @@
 //! turns what arrived into samples. Workers publish events only when started with `-E`
 //! (`worker_send_task_events`); `task-sent` needs `task_send_sent_event` on the client.
 
+use std::time::Duration;
+
 use futures::future::BoxFuture;
 use tokio::task::JoinHandle;
 
@@ -54,36 +56,46 @@ impl CeleryEventsCollector {
     pub fn new(config: &RedisConfig) -> Result<CeleryEventsCollector, CollectError> {
         let target = RedisTarget::new(config)?;
         let patterns = event_patterns(config, target.db);
-        let feed = Feed::new(
-            &target.redacted,
+        let (redacted, instance) = (target.redacted.clone(), target.instance.clone());
+        Ok(CeleryEventsCollector::listening(
+            redacted,
+            instance,
+            Broker::Redis { target, patterns },
             config.celery_max_task_names,
             config.celery_worker_forget_after,
-        );
-        Ok(CeleryEventsCollector {
-            redacted: target.redacted.clone(),
-            instance: target.instance.clone(),
-            broker: Broker::Redis { target, patterns },
-            feed,
-            listener: None,
-        })
+        ))
     }
 
     /// A listener for the RabbitMQ broker of `config.amqp_url`; fails only if the URL is
     /// malformed or its CA file unreadable.
     pub fn amqp(config: &RabbitmqConfig) -> Result<CeleryEventsCollector, CollectError> {
         let target = AmqpTarget::new(config)?;
-        let feed = Feed::new(
-            &target.redacted,
+        let (redacted, instance) = (target.redacted.clone(), target.instance.clone());
+        Ok(CeleryEventsCollector::listening(
+            redacted,
+            instance,
+            Broker::Amqp(target),
             config.celery_max_task_names,
             config.celery_worker_forget_after,
-        );
-        Ok(CeleryEventsCollector {
-            redacted: target.redacted.clone(),
-            instance: target.instance.clone(),
-            broker: Broker::Amqp(target),
+        ))
+    }
+
+    /// The collector for one broker, its event state empty and no listener started yet.
+    fn listening(
+        redacted: String,
+        instance: String,
+        broker: Broker,
+        max_task_names: usize,
+        forget_after: Duration,
+    ) -> CeleryEventsCollector {
+        let feed = Feed::new(&redacted, max_task_names, forget_after);
+        CeleryEventsCollector {
+            redacted,
+            instance,
+            broker,
             feed,
             listener: None,
-        })
+        }
     }
 
     /// Whether the listener is subscribed right now.
