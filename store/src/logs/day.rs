@@ -13,6 +13,12 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 use super::error::LogError;
 use super::schema::Fields;
 
+/// A commit of a day's index handed to Tantivy's segment updater and not yet durable.
+pub(crate) struct CommitInFlight {
+    done: tantivy::FutureResult<tantivy::Opstamp>,
+    through: u64,
+}
+
 /// A day's index.
 pub(crate) struct DayIndex {
     pub day: String,
@@ -118,25 +124,37 @@ impl DayIndex {
         }
     }
 
-    /// Commits what was added, recording `through` (the first WAL segment that may hold
-    /// records not in this commit) as the commit payload, and reloads the reader. A day
-    /// with nothing new closes its writer instead.
-    pub(crate) fn commit(&self, through: u64) -> Result<(), LogError> {
+    /// Starts committing what was added, recording `through` (the first WAL segment that
+    /// may hold records not in this commit) as the commit payload. Documents added after
+    /// this returns belong to the next commit: Tantivy's segment updater runs the commit
+    /// on its one thread before any segment begun later, so the caller may let appends go
+    /// on and wait with [`CommitInFlight::finish`]. A day with nothing new closes its
+    /// writer instead and returns `None`.
+    pub(crate) fn begin_commit(&self, through: u64) -> Result<Option<CommitInFlight>, LogError> {
         let mut guard = self.writer.write();
         if !self.dirty.swap(false, Ordering::SeqCst) {
             // Idle since the last commit: release the writer's memory and threads.
             if let Some(w) = guard.take() {
                 w.wait_merging_threads().map_err(|e| tantivy_err(&self.dir, e))?;
             }
-            return Ok(());
+            return Ok(None);
         }
         let Some(w) = guard.as_mut() else {
-            return Ok(());
+            return Ok(None);
         };
         let mut prepared = w.prepare_commit().map_err(|e| tantivy_err(&self.dir, e))?;
         prepared.set_payload(&through.to_string());
-        prepared.commit().map_err(|e| tantivy_err(&self.dir, e))?;
-        self.committed_through.store(through, Ordering::SeqCst);
+        Ok(Some(CommitInFlight {
+            done: prepared.commit_future(),
+            through,
+        }))
+    }
+
+    /// Waits for a commit begun by [`DayIndex::begin_commit`], then records it and reloads
+    /// the reader so searches see it.
+    pub(crate) fn finish_commit(&self, commit: CommitInFlight) -> Result<(), LogError> {
+        commit.done.wait().map_err(|e| tantivy_err(&self.dir, e))?;
+        self.committed_through.store(commit.through, Ordering::SeqCst);
         self.reader.reload().map_err(|e| tantivy_err(&self.dir, e))?;
         Ok(())
     }

@@ -379,7 +379,7 @@ impl LogStore {
     /// from a blocking thread (the server does so every `commit_interval`).
     pub fn commit(&self) -> Result<(), LogError> {
         let _one = self.commit_lock.lock();
-        let keep_from = {
+        let (keep_from, seq, in_flight) = {
             let _alone = self.gate.blocking_write();
             let rx = self
                 .wal
@@ -397,12 +397,20 @@ impl LogStore {
             self.orphans.settle_ready(self.fields.seq);
             let seq = self.next_seq.load(Ordering::SeqCst);
             let days: Vec<Arc<DayIndex>> = self.days.read().values().cloned().collect();
+            let mut in_flight = Vec::new();
             for d in days {
-                d.commit(keep_from)?;
+                if let Some(c) = d.begin_commit(keep_from)? {
+                    in_flight.push((d, c));
+                }
             }
-            self.committed_seq.store(seq, Ordering::SeqCst);
-            keep_from
+            (keep_from, seq, in_flight)
         };
+        // Appends go on while the commits are written (segment files and meta.json fsynced):
+        // what they add is in the next commit, and the WAL keeps it until then.
+        for (d, c) in in_flight {
+            d.finish_commit(c)?;
+        }
+        self.committed_seq.store(seq, Ordering::SeqCst);
         self.wal.delete_before(keep_from).map_err(|source| LogError::Io {
             path: self.wal_dir(),
             source,
@@ -460,7 +468,8 @@ impl LogStore {
         if doomed.is_empty() {
             return;
         }
-        // No append is half-way into a day while it is deleted.
+        // No commit is waiting on a day and no append is half-way into one while it is deleted.
+        let _one = self.commit_lock.lock();
         let _alone = self.gate.blocking_write();
         for day in doomed {
             self.delete_day(&day);
