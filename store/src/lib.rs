@@ -25,6 +25,10 @@ pub mod traces;
 pub use metrics::{block, db};
 
 pub use metrics::db::{AppendReport, Db, DbOptions, DbStats, RejectReason, SeriesLimits};
+pub use metrics::exemplars::{
+    Exemplar, ExemplarOptions, ExemplarRefusal, ExemplarReport, ExemplarStats, ExemplarStore, SeriesExemplar,
+    SeriesExemplars,
+};
 pub use model::{
     FloatHistogram, HistogramSample, Label, LabelMatcher, Labels, MatchOp, Sample, SeriesSamples,
 };

@@ -5,6 +5,8 @@
 //!   retention), close.
 //! - [`block`]: the metric block format: writing, reading, compaction.
 //! - `chunk`: the compressed (XOR) chunks the head keeps samples in.
+//! - [`exemplars`]: exemplars (trace pointers of samples) in a bounded buffer with its own
+//!   log, apart from the samples.
 //! - `head`: series and samples in memory, and the rules an append is checked against.
 //! - `append`: the vocabulary of an append — [`SeriesLimits`](db::SeriesLimits),
 //!   [`RejectReason`](db::RejectReason), [`AppendReport`](db::AppendReport).
@@ -15,6 +17,7 @@ mod append;
 pub mod block;
 mod chunk;
 pub mod db;
+pub mod exemplars;
 mod head;
 mod postings;
 mod record;
