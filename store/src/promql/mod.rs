@@ -25,6 +25,7 @@ mod parse;
 pub mod promqltest;
 mod result;
 mod selector;
+mod selectors;
 mod value;
 
 pub use annotations::Annotations;
@@ -37,3 +38,4 @@ pub use limiter::{AdmitError, Lane, LimiterStats, Observer, Permit, QueryLimiter
 pub use memstorage::MemStorage;
 pub use parse::parse_matchers;
 pub use result::{InstantSample, QueryResult, QueryStats, Value};
+pub use selectors::extract_selectors;
