@@ -28,7 +28,7 @@ use didban_collector::ingest::metrics::delta::DeltaTracker;
 use didban_collector::ingest::metrics::map::{map_request, MapOptions};
 use didban_collector::ingest::metrics::validate::check_series;
 use didban_collector::ingest::metrics::wire::decode_and_map;
-use didban_collector::ingest::remote_write::WriteRequest;
+use didban_collector::ingest::remote_write::{v2, WriteRequest};
 use didban_collector::ingest::traces::map::map_traces;
 use didban_collector::ingest::traces::span_metrics::SpanMetrics;
 use didban_store::promql::{Engine, EngineOptions, MemStorage};
@@ -160,8 +160,9 @@ pub fn otlp_json(data: &[u8]) {
     }
 }
 
-/// A Prometheus remote_write body: snappy, protobuf, then each series' labels checked as the
-/// receiver checks them. Raw (not snappy) protobuf is tried too, so the fuzzer reaches the
+/// A Prometheus remote_write body: snappy, protobuf (as a 1.0 and as a 2.0 message), then each
+/// series' labels checked, or symbol references resolved, as the receiver does.
+/// Raw (not snappy) protobuf is tried too, so the fuzzer reaches the
 /// protobuf decoder without having to learn snappy framing first.
 pub fn remote_write(data: &[u8]) {
     if let Ok(plain) = decompress_snappy(data, BODY_LIMIT) {
@@ -171,6 +172,11 @@ pub fn remote_write(data: &[u8]) {
 }
 
 fn write_request(plain: &[u8]) {
+    // The same body as a remote write 2.0 request: every symbol reference resolved or
+    // refused.
+    if let Ok(request) = v2::Request::decode(plain) {
+        let _ = v2::resolve(request);
+    }
     let Ok(request) = WriteRequest::decode(plain) else {
         return;
     };

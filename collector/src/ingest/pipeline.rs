@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use didban_store::{AppendReport, RejectReason, SeriesSamples};
+use didban_store::{AppendReport, RejectReason, SeriesExemplar, SeriesSamples};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
 
@@ -116,6 +116,56 @@ impl Ingestor {
             self.count_rejected(protocol, reason.as_str(), *n);
         }
         Ok(report)
+    }
+
+    /// Appends exemplars (after their series' samples) and returns how many were stored
+    /// durably. Refusals (out of order, label set too long, …) and a failing exemplar log
+    /// are counted and logged, never the request's failure: its samples are stored
+    /// already, and Prometheus treats exemplars the same way (its remote_write handler
+    /// logs exemplar errors and answers for the samples).
+    pub async fn append_exemplars(&self, batch: Vec<SeriesExemplar>, protocol: Protocol) -> u64 {
+        if batch.is_empty() {
+            return 0;
+        }
+        let n = batch.len() as u64;
+        match self.state.stores.exemplars.append(batch).await {
+            Ok(report) => {
+                self.count_exemplars(protocol, report.accepted);
+                for (reason, count) in &report.refused {
+                    self.count_exemplars_rejected(protocol, reason.as_str(), *count);
+                }
+                if report.refused_total() > 0 {
+                    if let Some(e) = &report.first_error {
+                        tracing::debug!(error = %e, refused = report.refused_total(), "exemplars refused");
+                    }
+                }
+                report.accepted
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, exemplars = n, "exemplars not stored");
+                self.count_exemplars_rejected(protocol, "storage_error", n);
+                0
+            }
+        }
+    }
+
+    fn count_exemplars(&self, protocol: Protocol, n: u64) {
+        self.state.metrics.inc(
+            "didban_exemplars_ingested_total",
+            "Exemplars stored, by receiving protocol.",
+            &[("protocol", protocol.as_str())],
+            n as f64,
+        );
+    }
+
+    /// Counts exemplars refused under `reason` (before or by storage).
+    pub fn count_exemplars_rejected(&self, protocol: Protocol, reason: &str, n: u64) {
+        self.state.metrics.inc(
+            "didban_exemplars_rejected_total",
+            "Exemplars refused, by protocol and reason.",
+            &[("protocol", protocol.as_str()), ("reason", reason)],
+            n as f64,
+        );
     }
 
     /// Counts refused samples (or, for OTLP mapping refusals, data points) under `reason`.

@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use didban_collector::ingest::remote_write::{
-    MetricMetadata, TimeSeries, WireLabel, WireSample, WriteRequest,
+    v2, MetricMetadata, TimeSeries, WireExemplar, WireLabel, WireSample, WriteRequest,
 };
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -125,7 +125,11 @@ fn remote_write_seed() -> WriteRequest {
                     label("code", "500"),
                 ],
                 samples: vec![sample(targets::NOW_MS, f64::NAN)],
-                exemplars: vec![vec![1, 2, 3]],
+                exemplars: vec![WireExemplar {
+                    labels: vec![label("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")],
+                    value: 0.5,
+                    timestamp: targets::NOW_MS,
+                }],
                 histograms: vec![vec![8, 1]],
             },
         ],
@@ -167,4 +171,57 @@ fn write_fuzz_seeds() {
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("two_series.snappy"), snappy).unwrap();
     fs::write(dir.join("two_series.pb"), plain).unwrap();
+    let plain = remote_write_v2_seed().encode_to_vec();
+    let snappy = snap::raw::Encoder::new().compress_vec(&plain).unwrap();
+    fs::write(dir.join("v2_two_series.snappy"), snappy).unwrap();
+    fs::write(dir.join("v2_two_series.pb"), plain).unwrap();
+}
+
+/// The remote write 2.0 seed: a symbols table, a counter with an exemplar, metadata and a
+/// created timestamp, and a series with a native histogram (refused by the receiver).
+fn remote_write_v2_seed() -> v2::Request {
+    let symbols: Vec<String> = [
+        "",
+        "__name__",
+        "http_requests_total",
+        "job",
+        "api",
+        "trace_id",
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "Requests.",
+        "rpc_seconds",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v2::Request {
+        symbols,
+        timeseries: vec![
+            v2::TimeSeries {
+                labels_refs: vec![1, 2, 3, 4],
+                samples: vec![v2::Sample2 {
+                    value: 3.0,
+                    timestamp: targets::NOW_MS,
+                    start_timestamp: targets::NOW_MS - 60_000,
+                }],
+                exemplars: vec![v2::Exemplar2 {
+                    labels_refs: vec![5, 6],
+                    value: 1.0,
+                    timestamp: targets::NOW_MS,
+                }],
+                metadata: Some(v2::Metadata2 {
+                    r#type: 1,
+                    help_ref: 7,
+                    unit_ref: 0,
+                }),
+                created_timestamp: targets::NOW_MS - 60_000,
+                ..Default::default()
+            },
+            v2::TimeSeries {
+                labels_refs: vec![1, 8, 3, 4],
+                histograms: vec![vec![0x08, 0x01, 0x30, 0x03]],
+                ..Default::default()
+            },
+        ],
+    }
 }

@@ -217,10 +217,13 @@ async fn bad_bodies_get_the_exact_status_and_the_server_keeps_serving() {
         text.contains("unsupported Content-Type \"application/json\""),
         "{text}"
     );
-    let v2 = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
-    let (status, _, text) = write_with(url, good.clone(), v2, "snappy").await;
+    let other = "application/x-protobuf;proto=io.prometheus.write.v3.Request";
+    let (status, _, text) = write_with(url, good.clone(), other, "snappy").await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert!(text.contains("remote write 1.0"), "{text}");
+    assert!(
+        text.contains("proto=io.prometheus.write.v2.Request (2.0)"),
+        "{text}"
+    );
     let v1 = "application/x-protobuf;proto=prometheus.WriteRequest";
     let (status, _, _) = write_with(url, good.clone(), v1, "snappy").await;
     assert_eq!(status, StatusCode::NO_CONTENT);

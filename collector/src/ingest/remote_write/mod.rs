@@ -1,0 +1,300 @@
+//! Prometheus remote_write: `POST /api/v1/write` with a snappy-compressed (block format)
+//! protobuf body, in either message of the remote write 2.0 specification:
+//!
+//! - `prometheus.WriteRequest` (remote write 1.0, [`v1`]): the default, for
+//!   `Content-Type: application/x-protobuf` and `…;proto=prometheus.WriteRequest`;
+//! - `io.prometheus.write.v2.Request` ([`v2`]), for
+//!   `Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request`.
+//!
+//! Replies as Prometheus does: 204 when everything was stored; 400 with a text message when
+//! the payload is malformed or some samples were refused (invalid labels, out of order,
+//! native histograms — not stored yet; the valid rest is stored); 413 over the size limit;
+//! 415 for another encoding, another `proto=` or a missing or other `Content-Type`; 429/503
+//! with `Retry-After` when the server is over capacity or the WAL is failing. A 2.0 request
+//! that was decoded gets the `X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written`
+//! headers on its answer, 204 or 400 alike, so the sender knows what was kept.
+//!
+//! Exemplars of both messages go to the exemplar store after their series' samples;
+//! exemplars it refuses (duplicates, out of order, labels too long) do not fail the request,
+//! as in Prometheus.
+
+pub mod v1;
+pub mod v2;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use didban_store::{Label, Labels, SeriesExemplar, SeriesSamples};
+
+use super::body::{decompress_snappy, read_limited};
+use super::error::IngestError;
+use super::http::{content_length, plain_error};
+use super::metrics::validate::{check_series, shorten};
+use super::pipeline::{refused_samples, Ingestor, Protocol};
+
+pub use v1::{MetricMetadata, TimeSeries, WireExemplar, WireLabel, WireSample, WriteRequest};
+
+/// The `proto=` of remote write 1.0.
+pub const PROTO_V1: &str = "prometheus.WriteRequest";
+/// The `proto=` of remote write 2.0.
+pub const PROTO_V2: &str = "io.prometheus.write.v2.Request";
+
+/// Response header: float samples stored from a 2.0 request.
+pub const SAMPLES_WRITTEN: &str = "X-Prometheus-Remote-Write-Samples-Written";
+/// Response header: native histogram samples stored from a 2.0 request.
+pub const HISTOGRAMS_WRITTEN: &str = "X-Prometheus-Remote-Write-Histograms-Written";
+/// Response header: exemplars stored from a 2.0 request.
+pub const EXEMPLARS_WRITTEN: &str = "X-Prometheus-Remote-Write-Exemplars-Written";
+
+/// The message a request carries, from its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// `prometheus.WriteRequest`.
+    V1,
+    /// `io.prometheus.write.v2.Request`.
+    V2,
+}
+
+/// The `/api/v1/write` route.
+pub fn router(ingestor: Arc<Ingestor>) -> Router {
+    Router::new()
+        .route("/api/v1/write", post(write))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(ingestor)
+}
+
+async fn write(State(ingestor): State<Arc<Ingestor>>, headers: HeaderMap, body: Body) -> Response {
+    let response = match handle(&ingestor, &headers, body).await {
+        Ok(outcome) => outcome.into_response(),
+        Err(e) => plain_error(&e),
+    };
+    ingestor.count_request(Protocol::RemoteWrite, response.status().as_str());
+    response
+}
+
+/// What a decoded request achieved.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    proto: Option<Proto>,
+    pub refusals: Refusals,
+    pub samples_written: u64,
+    pub histograms_written: u64,
+    pub exemplars_written: u64,
+}
+
+impl IntoResponse for Outcome {
+    fn into_response(self) -> Response {
+        let mut response = if self.refusals.samples > 0 {
+            (StatusCode::BAD_REQUEST, format!("{}\n", self.refusals)).into_response()
+        } else {
+            StatusCode::NO_CONTENT.into_response()
+        };
+        if self.proto == Some(Proto::V2) {
+            let h = response.headers_mut();
+            h.insert(SAMPLES_WRITTEN, HeaderValue::from(self.samples_written));
+            h.insert(HISTOGRAMS_WRITTEN, HeaderValue::from(self.histograms_written));
+            h.insert(EXEMPLARS_WRITTEN, HeaderValue::from(self.exemplars_written));
+        }
+        response
+    }
+}
+
+/// Samples (and histogram samples) refused from an otherwise processed request.
+#[derive(Debug, Default)]
+pub(crate) struct Refusals {
+    pub samples: u64,
+    first: Option<String>,
+}
+
+impl Refusals {
+    /// Counts `samples` refusals, remembering the first message.
+    pub fn add(&mut self, samples: u64, message: String) {
+        self.samples += samples;
+        if self.first.is_none() {
+            self.first = Some(message);
+        }
+    }
+}
+
+impl std::fmt::Display for Refusals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} samples refused; first: {}",
+            self.samples,
+            self.first.as_deref().unwrap_or("")
+        )
+    }
+}
+
+/// What a request decoded into: series with samples, exemplars, and what was refused
+/// before storage (invalid series, native histograms).
+#[derive(Default)]
+pub(crate) struct Converted {
+    pub series: Vec<SeriesSamples>,
+    pub exemplars: Vec<SeriesExemplar>,
+    pub refusals: Refusals,
+}
+
+/// Checks the headers and says which message the body holds.
+fn negotiate(headers: &HeaderMap) -> Result<Proto, IngestError> {
+    if let Some(v) = headers.get(header::CONTENT_ENCODING) {
+        let v = String::from_utf8_lossy(v.as_bytes()).trim().to_ascii_lowercase();
+        if v != "snappy" {
+            return Err(IngestError::UnsupportedMediaType(format!(
+                "unsupported Content-Encoding {v:?}: remote_write bodies must be snappy"
+            )));
+        }
+    }
+    // Required, as remote write 1.0 says: a browser can send a body without a Content-Type
+    // (or with a form's) from any page, but not `application/x-protobuf` without asking.
+    let Some(v) = headers.get(header::CONTENT_TYPE) else {
+        return Err(IngestError::UnsupportedMediaType(format!(
+            "missing Content-Type: remote_write bodies must be sent as application/x-protobuf \
+             (proto={PROTO_V1} or proto={PROTO_V2})"
+        )));
+    };
+    let raw = String::from_utf8_lossy(v.as_bytes()).into_owned();
+    let mut parts = raw.split(';');
+    let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let mut proto = Some(Proto::V1);
+    for param in parts {
+        if let Some((k, v)) = param.split_once('=') {
+            if k.trim().eq_ignore_ascii_case("proto") {
+                proto = match v.trim().trim_matches('"') {
+                    PROTO_V1 => Some(Proto::V1),
+                    PROTO_V2 => Some(Proto::V2),
+                    _ => None,
+                };
+            }
+        }
+    }
+    match proto {
+        Some(p) if media == "application/x-protobuf" => Ok(p),
+        _ => Err(IngestError::UnsupportedMediaType(format!(
+            "unsupported Content-Type {raw:?}: use application/x-protobuf with \
+             proto={PROTO_V1} (remote write 1.0, the default) or proto={PROTO_V2} (2.0)"
+        ))),
+    }
+}
+
+/// Remembers the type, help and unit a sender reports for `family`.
+pub(crate) fn record_metadata(ingestor: &Ingestor, family: &str, metric_type: i32, help: &str, unit: &str) {
+    if family.is_empty() {
+        return;
+    }
+    // prometheus.MetricMetadata.MetricType and io.prometheus.write.v2.Metadata.MetricType
+    // number the types alike.
+    let kind = match metric_type {
+        1 => "counter",
+        2 => "gauge",
+        3 => "histogram",
+        4 => "gaugehistogram",
+        5 => "summary",
+        6 => "info",
+        7 => "stateset",
+        _ => "unknown",
+    };
+    ingestor.state.metadata.record(
+        family,
+        crate::metadata::MetricMetadata {
+            kind: kind.to_string(),
+            help: help.to_string(),
+            unit: unit.to_string(),
+        },
+    );
+}
+
+async fn handle(ingestor: &Ingestor, headers: &HeaderMap, body: Body) -> Result<Outcome, IngestError> {
+    let proto = negotiate(headers)?;
+    let limit = ingestor.body_limit();
+    let raw = read_limited(body, content_length(headers), limit).await?;
+    ingestor.count_bytes(Protocol::RemoteWrite, raw.len());
+    let plain = tokio::task::spawn_blocking(move || decompress_snappy(&raw, limit))
+        .await
+        .map_err(|e| IngestError::Unavailable(format!("decoding task failed: {e}")))??;
+    let converted = match proto {
+        Proto::V1 => v1::decode(ingestor, plain).await?,
+        Proto::V2 => v2::decode(ingestor, plain).await?,
+    };
+    let Converted {
+        series,
+        exemplars,
+        mut refusals,
+    } = converted;
+    let submitted: u64 = series.iter().map(|s| s.samples.len() as u64).sum();
+    let report = ingestor.append(series, Protocol::RemoteWrite).await?;
+    let store_refused = refused_samples(&report);
+    if store_refused > 0 {
+        let message = report.first_error.unwrap_or_else(|| "refused by storage".into());
+        refusals.add(store_refused, message);
+    }
+    let exemplars_written = ingestor.append_exemplars(exemplars, Protocol::RemoteWrite).await;
+    Ok(Outcome {
+        proto: Some(proto),
+        refusals,
+        // Duplicates of stored samples count as written: the data is there.
+        samples_written: submitted.saturating_sub(store_refused),
+        histograms_written: 0,
+        exemplars_written,
+    })
+}
+
+/// Checked series labels from wire pairs: sorted, unique, valid names, within the limits.
+/// `Err` carries the counter reason and the message naming the series.
+pub(crate) fn series_labels(
+    ingestor: &Ingestor,
+    pairs: Vec<(String, String)>,
+) -> Result<Labels, (&'static str, String)> {
+    let limits = &ingestor.state.config.limits.series;
+    // Senders send labels sorted: then they are moved as they are (no string copies);
+    // otherwise the wire pairs are kept to describe the series if it is refused.
+    let sorted_unique = pairs.windows(2).all(|w| w[0].0 < w[1].0);
+    let result = if sorted_unique {
+        let mut list = Vec::with_capacity(pairs.len());
+        for (n, v) in pairs {
+            list.push(Label::new(n, v));
+        }
+        Labels::new(list).map_err(|e| e.to_string())
+    } else {
+        let mut list = Vec::with_capacity(pairs.len());
+        for (n, v) in &pairs {
+            list.push(Label::new(n.clone(), v.clone()));
+        }
+        Labels::new(list).map_err(|e| format!("{e} in series {}", wire_description(&pairs)))
+    };
+    let labels = result.map_err(|m| ("invalid_labels", m))?;
+    check_series(&labels, limits).map_err(|e| (e.reason.as_str(), e.message))?;
+    Ok(labels)
+}
+
+/// Exemplar labels from wire pairs; `None` when they repeat a name (the store checks the
+/// rest).
+pub(crate) fn exemplar_labels(pairs: Vec<(String, String)>) -> Option<Labels> {
+    let mut list = Vec::with_capacity(pairs.len());
+    for (n, v) in pairs {
+        list.push(Label::new(n, v));
+    }
+    Labels::new(list).ok()
+}
+
+/// Wire labels in Prometheus notation, long parts cut short (they may be invalid, so they
+/// cannot go through [`Labels`]).
+pub(crate) fn wire_description(labels: &[(String, String)]) -> String {
+    let mut out = String::from("{");
+    for (i, (name, value)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&shorten(name));
+        out.push('=');
+        out.push_str(&format!("{:?}", shorten(value)));
+    }
+    out.push('}');
+    out
+}
