@@ -12,7 +12,7 @@ use std::sync::Arc;
 use foldhash::HashMap;
 
 use didban_store::model::{stale_nan, METRIC_NAME_LABEL};
-use didban_store::{Labels, Sample, SeriesLimits, SeriesSamples};
+use didban_store::{Labels, Sample, SeriesExemplar, SeriesLimits, SeriesSamples};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, Metric, NumberDataPoint};
@@ -20,6 +20,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::buckets::HistogramError;
 use super::delta::{DeltaError, DeltaTracker};
+use super::exemplars::{self, Target};
 use super::histograms;
 use super::label_cache::{scope_key, Attrs, LabelCache, SharedCache};
 use super::names::{attribute_value, label_name, metric_name, unit_suffix, NameKind};
@@ -125,6 +126,8 @@ pub struct Mapped {
     pub first_error: Option<String>,
     /// Type, help and unit per Prometheus metric name, for `/api/v1/metadata`.
     pub metadata: Vec<(String, MetricMetadata)>,
+    /// Exemplars of sum and histogram points, with the series they belong to.
+    pub exemplars: Vec<SeriesExemplar>,
 }
 
 impl Mapped {
@@ -448,6 +451,17 @@ pub(super) fn map_metric(
                     ),
                     Err(e) => Err(e.clone()),
                 };
+                if let Ok(series) = &result {
+                    let t = ms(p.time_unix_nano);
+                    exemplars::attach(
+                        ctx,
+                        series,
+                        &p.exemplars,
+                        t,
+                        Target::Number,
+                        &mut mapped.exemplars,
+                    );
+                }
                 record_point(mapped, ctx, ms(p.time_unix_nano), result, newest_ms);
             }
         }
@@ -467,6 +481,11 @@ pub(super) fn map_metric(
                     ),
                     Err(e) => Err(e.clone()),
                 };
+                if let Ok(series) = &result {
+                    let t = ms(p.time_unix_nano);
+                    let target = Target::Histogram(&name);
+                    exemplars::attach(ctx, series, &p.exemplars, t, target, &mut mapped.exemplars);
+                }
                 record_point(mapped, ctx, ms(p.time_unix_nano), result, newest_ms);
             }
         }
@@ -479,6 +498,11 @@ pub(super) fn map_metric(
                     Ok(t) => histograms::exponential_point(metric, &name, p, *t, ctx),
                     Err(e) => Err(e.clone()),
                 };
+                if let Ok(series) = &result {
+                    let t = ms(p.time_unix_nano);
+                    let target = Target::Histogram(&name);
+                    exemplars::attach(ctx, series, &p.exemplars, t, target, &mut mapped.exemplars);
+                }
                 record_point(mapped, ctx, ms(p.time_unix_nano), result, newest_ms);
             }
         }

@@ -4,11 +4,13 @@
 //!   [`names`] (metric and label names, unit suffixes), [`buckets`] (bucket math),
 //!   [`histograms`] (histogram-shaped points), [`delta`] (delta → cumulative);
 //! - [`wire`]: the borrowing protobuf decoder fused with the mapping (the hot path);
+//! - [`exemplars`]: exemplars of sum and histogram points, on the series they belong to;
 //! - [`label_cache`]: series labels kept across requests;
 //! - [`validate`]: per-series label rules and limits (shared with remote_write).
 
 pub mod buckets;
 pub mod delta;
+mod exemplars;
 mod histograms;
 mod label_cache;
 pub mod map;
@@ -90,7 +92,9 @@ impl Ingestor {
         for (reason, n) in &mapped.rejected_by_reason {
             self.count_rejected(protocol, reason, *n);
         }
+        let exemplars = std::mem::take(&mut mapped.exemplars);
         let report = self.append(mapped.series, protocol).await?;
+        self.append_exemplars(exemplars, protocol).await;
         let store_rejected = refused_samples(&report);
         let rejected = (mapped.rejected_points + store_rejected).min(mapped.points);
         let mut message = mapped.first_error.unwrap_or_default();
