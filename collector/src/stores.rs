@@ -8,7 +8,7 @@ use anyhow::Context;
 use didban_base::{now_ms, now_nanos};
 use didban_store::logs::LogStore;
 use didban_store::traces::TraceStore;
-use didban_store::Db;
+use didban_store::{Db, ExemplarStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::warn;
@@ -26,6 +26,8 @@ pub struct Stores {
     pub traces: Arc<TraceStore>,
     /// Log records (WAL → one Tantivy index per day).
     pub logs: Arc<LogStore>,
+    /// Exemplars of metric series (bounded buffer → its own log).
+    pub exemplars: Arc<ExemplarStore>,
 }
 
 impl Stores {
@@ -36,19 +38,23 @@ impl Stores {
         let traces = TraceStore::open(config.trace_options()).context("opening the trace store")?;
         let logs = LogStore::open(config.log_options()).context("opening the log store")?;
         logs.commit().context("committing replayed log records")?;
+        let exemplars =
+            ExemplarStore::open(config.exemplar_options()).context("opening the exemplar store")?;
         Ok(Stores {
             metrics: Arc::new(metrics),
             traces: Arc::new(traces),
             logs: Arc::new(logs),
+            exemplars: Arc::new(exemplars),
         })
     }
 
     /// Each store's WAL health, named as the `store` label of the self-metrics.
-    pub fn wal_health(&self) -> [(&'static str, didban_store::WalHealth); 3] {
+    pub fn wal_health(&self) -> [(&'static str, didban_store::WalHealth); 4] {
         [
             ("metrics", self.metrics.wal_health()),
             ("traces", self.traces.wal_health()),
             ("logs", self.logs.wal_health()),
+            ("exemplars", self.exemplars.wal_health()),
         ]
     }
 
@@ -76,6 +82,7 @@ impl Stores {
         self.logs.close().await.context("closing the log WAL")?;
         self.traces.close().await.context("closing the trace WAL")?;
         self.metrics.close().await.context("closing the metric WAL")?;
+        self.exemplars.close().await.context("closing the exemplar WAL")?;
         Ok(())
     }
 }
@@ -145,7 +152,13 @@ pub async fn maintenance_loop(state: AppState, stop: watch::Receiver<bool>) {
 async fn maintain_metrics(state: AppState) {
     let db = state.stores.metrics.clone();
     let now = now_ms();
-    match tokio::task::spawn_blocking(move || db.maintain(now)).await {
+    let exemplars = state.stores.exemplars.clone();
+    match tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        db.maintain(now)?;
+        exemplars.maintain()
+    })
+    .await
+    {
         Ok(Ok(())) => {
             if let Err(e) = state.metadata.save() {
                 warn!(error = %e, "could not save metric metadata");

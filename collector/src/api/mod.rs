@@ -2,6 +2,7 @@
 //! Jaeger query API over traces, and the log API; all in one [`router`].
 
 mod ast_json;
+mod exemplars;
 pub mod jaeger;
 mod jaeger_json;
 pub mod logs;
@@ -69,7 +70,7 @@ pub fn router(state: AppState, stop: watch::Receiver<bool>) -> Router {
         .route("/api/v1/metadata", get(prom::metadata))
         .route(
             "/api/v1/query_exemplars",
-            get(prom::query_exemplars).post(prom::query_exemplars),
+            get(exemplars::query_exemplars).post(exemplars::query_exemplars),
         )
         .route("/api/services", get(jaeger::services))
         .route(

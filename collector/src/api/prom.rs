@@ -398,21 +398,3 @@ pub async fn metadata(State(state): State<AppState>, RawQuery(q): RawQuery) -> R
     let data = state.metadata.to_json(metric.as_deref(), limit);
     Ok(success(data, &[]))
 }
-
-/// `GET|POST /api/v1/query_exemplars`: Didban does not store exemplars yet, so after checking
-/// the query parses, the answer is an empty list (what Prometheus answers when it has none),
-/// which keeps Grafana's exemplar toggle working.
-pub async fn query_exemplars(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let p = params(q, &headers, &body)?;
-    let expr = p.required("query")?;
-    state.engine.parse(expr).map_err(|e| match e {
-        PromqlError::TooDeep { .. } => ApiError::unprocessable(e.to_string()),
-        other => ApiError::bad_data(format!("invalid query: {other}")),
-    })?;
-    Ok(success(json!([]), &[]))
-}

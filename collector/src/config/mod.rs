@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use didban_store::logs::LogOptions;
 use didban_store::promql::PromqlCompat;
 use didban_store::traces::TraceOptions;
-use didban_store::{DbOptions, FsyncMode, SeriesLimits};
+use didban_store::{DbOptions, ExemplarOptions, FsyncMode, SeriesLimits};
 use serde::Deserialize;
 
 pub mod auth;
@@ -89,6 +89,9 @@ pub struct StorageConfig {
     /// (`storage.block_index_cache_size`, default 5% of `memory_limit`).
     pub block_index_cache_bytes: u64,
     pub maintenance_interval: Duration,
+    /// Exemplars kept in memory over all series (`storage.max_exemplars`, default 100 000
+    /// as Prometheus' `--storage.exemplars.max-exemplars`; 0 turns exemplar storage off).
+    pub max_exemplars: usize,
     /// Memory the whole server may use (`storage.memory_limit`, default 60% of
     /// `available_memory`); the stores' budgets not set on their own are shares of it.
     pub memory_limit_bytes: u64,
@@ -156,6 +159,7 @@ impl Default for Config {
                 head_memory_bytes: db.head_memory_bytes,
                 block_index_cache_bytes: db.block_index_cache_bytes,
                 maintenance_interval: Duration::from_secs(30),
+                max_exemplars: didban_store::metrics::exemplars::DEFAULT_MAX_EXEMPLARS,
                 memory_limit_bytes,
                 available_memory: available,
             },
@@ -221,6 +225,16 @@ impl Config {
         o.block_index_cache_bytes = self.storage.block_index_cache_bytes;
         o.limits = self.limits.series.clone();
         o.max_future = self.limits.max_future;
+        o
+    }
+
+    /// Options of the exemplar store under `data_dir`, from `[storage]`.
+    pub fn exemplar_options(&self) -> ExemplarOptions {
+        let mut o = ExemplarOptions::new(&self.data_dir);
+        o.max_exemplars = self.storage.max_exemplars;
+        o.fsync = self.storage.fsync;
+        o.fsync_interval = self.storage.fsync_interval;
+        o.wal_segment_bytes = self.storage.wal_segment_bytes;
         o
     }
 
@@ -330,6 +344,7 @@ impl Config {
             s.maintenance_interval,
             "storage.maintenance_interval",
         )?;
+        set_plain(&mut st.max_exemplars, s.max_exemplars);
         let l = file.limits;
         if let Some(v) = l.max_request_body {
             c.limits.max_body_bytes = parse_bytes(&v).context("limits.max_request_body")? as usize;
@@ -472,6 +487,7 @@ struct FileStorage {
     head_memory_limit: Option<String>,
     block_index_cache_size: Option<String>,
     maintenance_interval: Option<String>,
+    max_exemplars: Option<usize>,
     memory_limit: Option<String>,
 }
 

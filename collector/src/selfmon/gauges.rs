@@ -9,10 +9,11 @@ use super::SelfMetrics;
 use crate::state::AppState;
 use crate::stores::Stores;
 
-/// Copies the figures of all three stores into the self-metrics.
+/// Copies the figures of all the stores into the self-metrics.
 pub fn refresh_store_gauges(state: &AppState) {
     metric_gauges(&state.stores.metrics, &state.metrics);
     trace_and_log_gauges(&state.stores, &state.metrics);
+    exemplar_gauges(&state.stores, &state.metrics);
     super::storage_health::refresh_storage_health(state);
 }
 
@@ -198,5 +199,28 @@ fn trace_and_log_gauges(stores: &Stores, m: &SelfMetrics) {
         "Day indexes deleted by retention.",
         &[],
         l.retention_deleted_days as f64,
+    );
+}
+
+/// The exemplar store's fill level (`storage.max_exemplars`).
+fn exemplar_gauges(stores: &Stores, m: &SelfMetrics) {
+    let s = stores.exemplars.stats();
+    m.set(
+        "didban_exemplars_stored",
+        "Exemplars held in the in-memory buffer.",
+        &[],
+        s.stored as f64,
+    );
+    m.set(
+        "didban_exemplars_max",
+        "Size of the exemplar buffer (storage.max_exemplars).",
+        &[],
+        s.capacity as f64,
+    );
+    m.set(
+        "didban_exemplar_series",
+        "Series with at least one exemplar in the buffer.",
+        &[],
+        s.series as f64,
     );
 }

@@ -60,6 +60,7 @@ fn storage(f: &mut Flags, c: &Config) {
     f.put("storage.head_memory_limit", bytes(s.head_memory_bytes));
     f.put("storage.block_index_cache_size", bytes(s.block_index_cache_bytes));
     f.put("storage.maintenance_interval", duration(s.maintenance_interval));
+    f.put("storage.max_exemplars", s.max_exemplars);
 }
 
 fn limits(f: &mut Flags, c: &Config) {
