@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod agent_delivery;
+mod exemplars;
 mod faults;
 mod fuzz_regressions;
 mod grpc_status;
