@@ -4,7 +4,8 @@
 //!
 //! - `ring`: the in-memory storage, one circular buffer of `max_exemplars` for all series
 //!   with the duplicate and out-of-order rules of Prometheus;
-//! - `record`: the log record.
+//! - `record`: the log record;
+//! - `types`: what the store takes and answers ([`Exemplar`], [`ExemplarRefusal`], …).
 //!
 //! Durability: the store has its own small write-ahead log, `<data_dir>/wal/exemplars`,
 //! written by the same WAL writer the other stores use (CRC per record, group commit,
@@ -18,6 +19,7 @@
 
 mod record;
 mod ring;
+mod types;
 
 use std::io;
 use std::path::PathBuf;
@@ -31,77 +33,10 @@ use crate::storage::wal::{read_log, Wal, WalConfig};
 use crate::storage::{AppendError, FsyncMode, OpenError, WalHealth};
 
 pub use ring::MAX_LABEL_SET_CHARS;
+pub use types::{Exemplar, ExemplarRefusal, SeriesExemplar, SeriesExemplars};
 
 /// Default `max_exemplars`, Prometheus' default `storage.exemplars.max-exemplars`.
 pub const DEFAULT_MAX_EXEMPLARS: usize = 100_000;
-
-/// One exemplar: its own labels (`trace_id`, `span_id`, …), value and time.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Exemplar {
-    /// The exemplar's labels (not the series').
-    pub labels: Labels,
-    /// The observed value.
-    pub value: f64,
-    /// Milliseconds since the epoch.
-    pub timestamp_ms: i64,
-}
-
-/// An exemplar to append, with the series it belongs to.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeriesExemplar {
-    /// The series' labels (as its samples are stored).
-    pub series: Labels,
-    /// The exemplar.
-    pub exemplar: Exemplar,
-}
-
-/// A series' exemplars as a query answers them: oldest first.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeriesExemplars {
-    /// The series' labels.
-    pub series: Labels,
-    /// Its exemplars in the queried range, oldest first.
-    pub exemplars: Vec<Exemplar>,
-}
-
-/// Why one exemplar was not stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ExemplarRefusal {
-    /// The same exemplar as the series' newest (a no-op, not an error in Prometheus).
-    Duplicate,
-    /// Older than the series' newest exemplar.
-    OutOfOrder,
-    /// Labels longer than [`MAX_LABEL_SET_CHARS`] characters.
-    LabelSetTooLong,
-    /// A label name that is not a valid Prometheus label name.
-    InvalidLabels,
-    /// `max_exemplars` is 0: exemplar storage is off.
-    Disabled,
-}
-
-impl ExemplarRefusal {
-    /// Stable snake_case name, for self-metrics labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExemplarRefusal::Duplicate => "duplicate",
-            ExemplarRefusal::OutOfOrder => "out_of_order",
-            ExemplarRefusal::LabelSetTooLong => "label_set_too_long",
-            ExemplarRefusal::InvalidLabels => "invalid_labels",
-            ExemplarRefusal::Disabled => "disabled",
-        }
-    }
-
-    /// A phrase for messages, in Prometheus' wording where it has one.
-    pub fn describe(self) -> &'static str {
-        match self {
-            ExemplarRefusal::Duplicate => "duplicate exemplar",
-            ExemplarRefusal::OutOfOrder => "out of order exemplar",
-            ExemplarRefusal::LabelSetTooLong => "exemplar label set exceeds 128 characters",
-            ExemplarRefusal::InvalidLabels => "invalid exemplar label name",
-            ExemplarRefusal::Disabled => "exemplar storage is disabled (max_exemplars = 0)",
-        }
-    }
-}
 
 /// What happened to an append of exemplars.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Labels;
 
-use super::Exemplar;
+use super::types::Exemplar;
 
 /// Version byte of an exemplar record.
 const VERSION: u8 = 1;

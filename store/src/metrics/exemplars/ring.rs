@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use crate::model::{is_valid_label_name, LabelMatcher, Labels};
 
-use super::{Exemplar, ExemplarRefusal, SeriesExemplars};
+use super::types::{Exemplar, ExemplarRefusal, SeriesExemplars};
 
 /// Longest exemplar label set: the sum of the UTF-8 character counts of every label name
 /// and value, Prometheus' `ExemplarMaxLabelSetLength` (from OpenMetrics).
