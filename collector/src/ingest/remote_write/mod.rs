@@ -18,6 +18,7 @@
 //! exemplars it refuses (duplicates, out of order, labels too long) do not fail the request,
 //! as in Prometheus.
 
+mod convert;
 pub mod v1;
 pub mod v2;
 
@@ -29,13 +30,12 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use didban_store::{Label, Labels, SeriesExemplar, SeriesSamples};
 
 use super::body::{decompress_snappy, read_limited};
 use super::error::IngestError;
 use super::http::{content_length, plain_error};
-use super::metrics::validate::{check_series, shorten};
 use super::pipeline::{refused_samples, Ingestor, Protocol};
+use convert::{Converted, Refusals};
 
 pub use v1::{MetricMetadata, TimeSeries, WireExemplar, WireLabel, WireSample, WriteRequest};
 
@@ -104,43 +104,6 @@ impl IntoResponse for Outcome {
     }
 }
 
-/// Samples (and histogram samples) refused from an otherwise processed request.
-#[derive(Debug, Default)]
-pub(crate) struct Refusals {
-    pub samples: u64,
-    first: Option<String>,
-}
-
-impl Refusals {
-    /// Counts `samples` refusals, remembering the first message.
-    pub fn add(&mut self, samples: u64, message: String) {
-        self.samples += samples;
-        if self.first.is_none() {
-            self.first = Some(message);
-        }
-    }
-}
-
-impl std::fmt::Display for Refusals {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} samples refused; first: {}",
-            self.samples,
-            self.first.as_deref().unwrap_or("")
-        )
-    }
-}
-
-/// What a request decoded into: series with samples, exemplars, and what was refused
-/// before storage (invalid series, native histograms).
-#[derive(Default)]
-pub(crate) struct Converted {
-    pub series: Vec<SeriesSamples>,
-    pub exemplars: Vec<SeriesExemplar>,
-    pub refusals: Refusals,
-}
-
 /// Checks the headers and says which message the body holds.
 fn negotiate(headers: &HeaderMap) -> Result<Proto, IngestError> {
     if let Some(v) = headers.get(header::CONTENT_ENCODING) {
@@ -183,33 +146,6 @@ fn negotiate(headers: &HeaderMap) -> Result<Proto, IngestError> {
     }
 }
 
-/// Remembers the type, help and unit a sender reports for `family`.
-pub(crate) fn record_metadata(ingestor: &Ingestor, family: &str, metric_type: i32, help: &str, unit: &str) {
-    if family.is_empty() {
-        return;
-    }
-    // prometheus.MetricMetadata.MetricType and io.prometheus.write.v2.Metadata.MetricType
-    // number the types alike.
-    let kind = match metric_type {
-        1 => "counter",
-        2 => "gauge",
-        3 => "histogram",
-        4 => "gaugehistogram",
-        5 => "summary",
-        6 => "info",
-        7 => "stateset",
-        _ => "unknown",
-    };
-    ingestor.state.metadata.record(
-        family,
-        crate::metadata::MetricMetadata {
-            kind: kind.to_string(),
-            help: help.to_string(),
-            unit: unit.to_string(),
-        },
-    );
-}
-
 async fn handle(ingestor: &Ingestor, headers: &HeaderMap, body: Body) -> Result<Outcome, IngestError> {
     let proto = negotiate(headers)?;
     let limit = ingestor.body_limit();
@@ -243,58 +179,4 @@ async fn handle(ingestor: &Ingestor, headers: &HeaderMap, body: Body) -> Result<
         histograms_written: 0,
         exemplars_written,
     })
-}
-
-/// Checked series labels from wire pairs: sorted, unique, valid names, within the limits.
-/// `Err` carries the counter reason and the message naming the series.
-pub(crate) fn series_labels(
-    ingestor: &Ingestor,
-    pairs: Vec<(String, String)>,
-) -> Result<Labels, (&'static str, String)> {
-    let limits = &ingestor.state.config.limits.series;
-    // Senders send labels sorted: then they are moved as they are (no string copies);
-    // otherwise the wire pairs are kept to describe the series if it is refused.
-    let sorted_unique = pairs.windows(2).all(|w| w[0].0 < w[1].0);
-    let result = if sorted_unique {
-        let mut list = Vec::with_capacity(pairs.len());
-        for (n, v) in pairs {
-            list.push(Label::new(n, v));
-        }
-        Labels::new(list).map_err(|e| e.to_string())
-    } else {
-        let mut list = Vec::with_capacity(pairs.len());
-        for (n, v) in &pairs {
-            list.push(Label::new(n.clone(), v.clone()));
-        }
-        Labels::new(list).map_err(|e| format!("{e} in series {}", wire_description(&pairs)))
-    };
-    let labels = result.map_err(|m| ("invalid_labels", m))?;
-    check_series(&labels, limits).map_err(|e| (e.reason.as_str(), e.message))?;
-    Ok(labels)
-}
-
-/// Exemplar labels from wire pairs; `None` when they repeat a name (the store checks the
-/// rest).
-pub(crate) fn exemplar_labels(pairs: Vec<(String, String)>) -> Option<Labels> {
-    let mut list = Vec::with_capacity(pairs.len());
-    for (n, v) in pairs {
-        list.push(Label::new(n, v));
-    }
-    Labels::new(list).ok()
-}
-
-/// Wire labels in Prometheus notation, long parts cut short (they may be invalid, so they
-/// cannot go through [`Labels`]).
-pub(crate) fn wire_description(labels: &[(String, String)]) -> String {
-    let mut out = String::from("{");
-    for (i, (name, value)) in labels.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        out.push_str(&shorten(name));
-        out.push('=');
-        out.push_str(&format!("{:?}", shorten(value)));
-    }
-    out.push('}');
-    out
 }

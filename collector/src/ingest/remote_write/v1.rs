@@ -3,7 +3,7 @@
 use didban_store::{Exemplar, Sample, SeriesExemplar, SeriesSamples};
 use prost::Message;
 
-use super::{exemplar_labels, record_metadata, series_labels, wire_description, Converted};
+use super::convert::{exemplar_labels, record_metadata, series_labels, wire_description, Converted};
 use crate::ingest::error::IngestError;
 use crate::ingest::pipeline::{Ingestor, Protocol};
 

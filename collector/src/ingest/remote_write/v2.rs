@@ -16,8 +16,9 @@ use didban_store::model::METRIC_NAME_LABEL;
 use didban_store::{Exemplar, Labels, Sample, SeriesExemplar, SeriesSamples};
 use prost::Message;
 
-use super::{exemplar_labels, record_metadata, series_labels, wire_description, Converted};
+use super::convert::{exemplar_labels, record_metadata, series_labels, wire_description, Converted};
 use crate::ingest::error::IngestError;
+use crate::ingest::metrics::validate::shorten;
 use crate::ingest::pipeline::{Ingestor, Protocol};
 
 /// `io.prometheus.write.v2.Request`.
@@ -127,7 +128,7 @@ pub fn resolve(request: Request) -> Result<Vec<Resolved>, String> {
         if !first.is_empty() {
             return Err(format!(
                 "symbols[0] must be the empty string, is {:?}",
-                super::shorten(first)
+                shorten(first)
             ));
         }
     }
