@@ -633,7 +633,7 @@ async fn otlp_exemplars_land_on_their_series_and_on_the_bucket_that_counted_them
             assert_eq!(e["labels"]["user_name"], "alice");
         }
     }
-    got.sort();
+    got.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     assert_eq!(
         got,
         vec![

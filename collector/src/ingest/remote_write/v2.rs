@@ -116,8 +116,16 @@ pub struct Resolved {
     labels: Vec<(String, String)>,
     samples: Vec<Sample2>,
     histograms: u64,
-    exemplars: Vec<(Vec<(String, String)>, f64, i64)>,
+    exemplars: Vec<ResolvedExemplar>,
     metadata: Option<(i32, String, String)>,
+}
+
+/// An exemplar with its label strings looked up (not yet validated as labels).
+#[derive(Debug)]
+pub struct ResolvedExemplar {
+    labels: Vec<(String, String)>,
+    value: f64,
+    timestamp_ms: i64,
 }
 
 /// Looks every reference up in the symbols table; the first bad one is the error, naming
@@ -138,7 +146,11 @@ pub fn resolve(request: Request) -> Result<Vec<Resolved>, String> {
         let mut exemplars = Vec::with_capacity(ts.exemplars.len());
         for (j, e) in ts.exemplars.iter().enumerate() {
             let what = format!("timeseries[{i}].exemplars[{j}].labels_refs");
-            exemplars.push((pairs(symbols, &e.labels_refs, &what)?, e.value, e.timestamp));
+            exemplars.push(ResolvedExemplar {
+                labels: pairs(symbols, &e.labels_refs, &what)?,
+                value: e.value,
+                timestamp_ms: e.timestamp,
+            });
         }
         let metadata = match &ts.metadata {
             Some(m) => {
@@ -169,7 +181,7 @@ fn symbol<'a>(symbols: &'a [String], r: u32, what: &str) -> Result<&'a str, Stri
 }
 
 fn pairs(symbols: &[String], refs: &[u32], what: &str) -> Result<Vec<(String, String)>, String> {
-    if refs.len() % 2 != 0 {
+    if !refs.len().is_multiple_of(2) {
         return Err(format!(
             "{what} has {} entries: it must hold name and value pairs",
             refs.len()
@@ -240,12 +252,14 @@ fn convert(resolved: Vec<Resolved>, ingestor: &Ingestor) -> Converted {
             }
         }
         let newest = ts.samples.iter().map(|s| s.timestamp).max();
-        for (pairs, value, timestamp) in ts.exemplars {
-            let timestamp_ms = match (timestamp, newest) {
+        for e in ts.exemplars {
+            // An exemplar without a timestamp takes its series' newest sample's.
+            let timestamp_ms = match (e.timestamp_ms, newest) {
                 (0, Some(t)) => t,
                 (t, _) => t,
             };
-            match exemplar_labels(pairs) {
+            let value = e.value;
+            match exemplar_labels(e.labels) {
                 Some(l) => out.exemplars.push(SeriesExemplar {
                     series: labels.clone(),
                     exemplar: Exemplar {
@@ -265,7 +279,7 @@ fn convert(resolved: Vec<Resolved>, ingestor: &Ingestor) -> Converted {
             samples.push(Sample::new(s.timestamp, s.value));
         }
         samples.sort_by_key(|s| s.timestamp_ms);
-        out.series.push(SeriesSamples { labels, samples });
+        out.series.push(SeriesSamples::floats(labels, samples));
     }
     out
 }
