@@ -45,6 +45,13 @@ fi
 # Chromium is installed now: the browser test must run, never skip.
 export DIDBAN_REQUIRE_BROWSER=1
 
+# store/tests/it/object_storage.rs runs a three-node Garage cluster, the S3-compatible store
+# (testkit/src/garage.rs). Garage ships no Debian package: it is built from crates.io once
+# (docs/deployment.md says how long that takes here) and kept in ~/.cargo/bin.
+if ! command -v garage >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/garage" ]; then
+  cargo install --locked garage
+fi
+
 cargo fmt --all -- --check
 # No module imports a parent module that imports it (docs/architecture.md).
 for src in */src; do

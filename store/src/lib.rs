@@ -34,5 +34,6 @@ pub use model::{
 };
 pub use query::{Queryable, ReadError};
 pub use storage::{
-    disk_space, AppendError, BlockError, DiskSpace, FsyncMode, OpenError, WalFaultOp, WalHealth,
+    disk_space, AppendError, BlockError, BlockStorage, DiskSpace, FsyncMode, ObjectCacheStats, OpenError,
+    S3Config, WalFaultOp, WalHealth,
 };

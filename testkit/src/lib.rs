@@ -7,7 +7,8 @@
 //!   ports and waited for until it is ready;
 //! - real servers the tests talk to, each private to the test (own temp dir, reserved
 //!   ports), ready only once it answers, gone on drop: [`postgres`], [`redis`],
-//!   [`rabbitmq`], [`smtp`], [`nginx`], [`pgbouncer`]; with [`certs`] for their TLS variants;
+//!   [`rabbitmq`], [`smtp`], [`nginx`], [`pgbouncer`], a three-node [`garage`] cluster (S3);
+//!   with [`certs`] for their TLS variants;
 //! - [`python`] helper processes, a [`gunicorn`] serving a test's WSGI app, and the
 //!   [`browser`] (Chromium + Playwright);
 //! - [`process`]: the one kill-on-drop guard for child processes;
@@ -21,6 +22,7 @@
 pub mod browser;
 pub mod certs;
 pub mod didban;
+pub mod garage;
 pub mod gunicorn;
 pub mod nginx;
 pub mod pgbouncer;

@@ -9,11 +9,12 @@ use anyhow::{bail, Context};
 use didban_store::logs::LogOptions;
 use didban_store::promql::PromqlCompat;
 use didban_store::traces::TraceOptions;
-use didban_store::{DbOptions, ExemplarOptions, FsyncMode, SeriesLimits};
+use didban_store::{BlockStorage, DbOptions, ExemplarOptions, FsyncMode, SeriesLimits};
 use serde::Deserialize;
 
 pub mod auth;
 pub mod listen;
+pub mod object_store;
 pub mod traces_logs;
 
 use crate::memory_limit::{self, Available, Budgets};
@@ -97,6 +98,8 @@ pub struct StorageConfig {
     pub memory_limit_bytes: u64,
     /// What the process can have (cgroup limit or RAM), read at start.
     pub available_memory: Available,
+    /// Where metric blocks live (`storage.object_store` and `[storage.s3]`).
+    pub blocks: BlockStorage,
 }
 
 /// Ingest limits (`[limits]`).
@@ -162,6 +165,7 @@ impl Default for Config {
                 max_exemplars: didban_store::metrics::exemplars::DEFAULT_MAX_EXEMPLARS,
                 memory_limit_bytes,
                 available_memory: available,
+                blocks: BlockStorage::File,
             },
             limits: IngestLimits {
                 max_body_bytes: 20 * 1024 * 1024,
@@ -225,6 +229,7 @@ impl Config {
         o.block_index_cache_bytes = self.storage.block_index_cache_bytes;
         o.limits = self.limits.series.clone();
         o.max_future = self.limits.max_future;
+        o.block_storage = self.storage.blocks.clone();
         o
     }
 
@@ -345,6 +350,7 @@ impl Config {
             "storage.maintenance_interval",
         )?;
         set_plain(&mut st.max_exemplars, s.max_exemplars);
+        st.blocks = object_store::block_storage(s.object_store.as_deref(), s.s3, |k| std::env::var(k).ok())?;
         let l = file.limits;
         if let Some(v) = l.max_request_body {
             c.limits.max_body_bytes = parse_bytes(&v).context("limits.max_request_body")? as usize;
@@ -489,6 +495,8 @@ struct FileStorage {
     maintenance_interval: Option<String>,
     max_exemplars: Option<usize>,
     memory_limit: Option<String>,
+    object_store: Option<String>,
+    s3: Option<object_store::FileS3>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -30,7 +30,7 @@ use super::fsutil::{sync_dir, write_synced};
 pub(crate) const TMP_PREFIX: &str = ".tmp-";
 
 /// Name of the block metadata file in every block directory.
-const META_FILE: &str = "meta.json";
+pub(crate) const META_FILE: &str = "meta.json";
 
 /// A fresh random block id (16 hex digits): process-random hasher keys mixed with the
 /// time, the pid and a counter, so ids never collide across writers.

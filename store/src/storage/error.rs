@@ -97,6 +97,15 @@ pub enum BlockError {
         #[source]
         source: serde_json::Error,
     },
+    /// A request to the object store failed (after the client's retries).
+    #[error("object store request on {url}: {source}")]
+    Remote {
+        /// `s3://<bucket>/<key>`.
+        url: String,
+        /// The client's error.
+        #[source]
+        source: object_store::Error,
+    },
     /// The files contradict each other or the layout.
     #[error("corrupt block {path}: {reason}")]
     Corrupt {

@@ -11,6 +11,8 @@
 //!   written in a `.tmp-<id>` directory, fsynced, renamed to `<min>-<max>-<id>`, the
 //!   parent fsynced; leftovers removed at open; deletion by rename to `.tmp-del-…`.
 //! - `parquet`: reading helpers both block kinds use.
+//! - `object`: blocks in a bucket of an S3-compatible store, with a bounded local cache
+//!   of their files; a block's files (local or remote) as Parquet chunk readers.
 //! - `fsutil`: directory fsync and synced file writes (Prometheus' `tsdb/fileutil`), the
 //!   disk headroom of the data directory, and the WAL's fault injector for tests.
 
@@ -18,10 +20,12 @@ pub(crate) mod block_dir;
 mod error;
 mod fsutil;
 mod fsync;
+pub(crate) mod object;
 pub(crate) mod parquet;
 pub(crate) mod wal;
 
 pub use error::{AppendError, BlockError, OpenError};
 pub use fsutil::{disk_space, DiskSpace, WalFaultOp};
 pub use fsync::FsyncMode;
+pub use object::{BlockStorage, ObjectCacheStats, S3Config};
 pub use wal::WalHealth;

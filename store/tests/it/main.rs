@@ -12,6 +12,7 @@ mod faults;
 mod faults_tmpfs;
 mod faults_traces_logs;
 mod memory;
+mod object_storage;
 mod promql_api;
 mod promqltest;
 mod pyarrow_block;

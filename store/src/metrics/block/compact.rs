@@ -73,8 +73,8 @@ pub(crate) fn merge(blocks_dir: &Path, sources: &[Arc<Block>]) -> Result<Option<
     let mut cursors = Vec::with_capacity(sources.len());
     let mut series = Vec::with_capacity(sources.len());
     for b in sources {
-        cursors.push(SampleCursor::open(&b.dir.join("samples.parquet"))?);
-        series.push(SeriesCursor::open(&b.dir.join("series.parquet"))?);
+        cursors.push(SampleCursor::open(&b.files)?);
+        series.push(SeriesCursor::open(&b.files)?);
     }
     let mut samples: Vec<Sample> = Vec::new();
     loop {

@@ -3,8 +3,7 @@
 //! series list, selected samples — and sequential cursors for compaction.
 
 use std::collections::VecDeque;
-use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -21,7 +20,8 @@ use super::index::BlockIndex;
 use super::index_cache::{BlockIndexCache, WHOLE_BLOCK};
 use super::meta::{BlockMeta, BlockSeries, BLOCK_FORMAT_VERSION};
 use crate::model::{Label, LabelMatcher, Labels, Sample, SeriesSamples};
-use crate::storage::block_dir::{self, BlockDir};
+use crate::storage::block_dir;
+use crate::storage::object::{BlockFile, BlockFiles, Remote};
 use crate::storage::parquet::column;
 use crate::storage::BlockError;
 
@@ -45,8 +45,9 @@ struct NamePart {
 /// A block opened for reading: its meta stays in memory; its series list and postings
 /// are read when a query needs them and kept in the shared cache while there is room.
 pub(crate) struct Block {
-    /// The block's directory (dereferences to its path), deleted once marked and dropped.
-    pub dir: BlockDir,
+    /// The block's files (its directory, or its objects in the bucket), deleted once
+    /// marked and dropped.
+    pub files: BlockFiles,
     pub meta: BlockMeta,
     /// This block's key in `cache`.
     key: u64,
@@ -56,36 +57,36 @@ pub(crate) struct Block {
     parts: Option<Vec<NamePart>>,
     /// Footer and page index of `samples.parquet`, read at open.
     samples_metadata: ArrowReaderMetadata,
-    /// Bytes of the block's files on disk.
+    /// Bytes of the block's files.
     pub bytes: u64,
 }
 
 impl Block {
-    /// Opens the block in `dir`: reads `meta.json`, checks `series.parquet` holds as many
+    /// Opens the block in `files`: reads `meta.json`, checks `series.parquet` holds as many
     /// rows as the meta says, notes where each metric name's series are in it (one pass,
     /// a batch at a time) and reads the footer of `samples.parquet`. The series list is
     /// read later, through `cache`, when a query first needs it.
-    pub(crate) fn open(dir: &Path, cache: &Arc<BlockIndexCache>) -> Result<Block, BlockError> {
-        let meta: BlockMeta = block_dir::read_meta(dir)?;
+    pub(crate) fn open(files: BlockFiles, cache: &Arc<BlockIndexCache>) -> Result<Block, BlockError> {
+        let meta: BlockMeta = files.read_meta()?;
         if meta.format_version != BLOCK_FORMAT_VERSION {
             return Err(BlockError::corrupt(
-                dir,
+                &files.path(""),
                 format!("unknown format version {}", meta.format_version),
             ));
         }
-        let series_path = dir.join("series.parquet");
-        let rows = load_metadata(&series_path)?.metadata().file_metadata().num_rows();
+        let series_path = files.path(SERIES);
+        let rows = load_metadata(&files, SERIES)?.metadata().file_metadata().num_rows();
         if u64::try_from(rows).ok() != Some(meta.series) {
             return Err(BlockError::corrupt(
                 &series_path,
                 format!("{rows} rows, but meta.json says {} series", meta.series),
             ));
         }
-        let parts = name_parts(&series_path)?;
-        let samples_metadata = load_metadata(&dir.join("samples.parquet"))?;
-        let bytes = block_dir::dir_bytes(dir)?;
+        let parts = name_parts(&files)?;
+        let samples_metadata = load_metadata(&files, SAMPLES)?;
+        let bytes = files.bytes()?;
         Ok(Block {
-            dir: BlockDir::new(dir, "block"),
+            files,
             meta,
             key: NEXT_BLOCK_KEY.fetch_add(1, Ordering::Relaxed),
             cache: cache.clone(),
@@ -104,15 +105,15 @@ impl Block {
     /// part, from the cache or read from `series.parquet`. The caller's `Arc` stays valid
     /// if the cache evicts it meanwhile.
     fn index(&self, part: Option<usize>) -> Result<Arc<BlockIndex>, BlockError> {
-        let path = self.dir.join("series.parquet");
+        let files = &self.files;
         let range = part.and_then(|p| self.parts.as_ref().and_then(|parts| parts.get(p)));
         match range {
             Some(r) => self
                 .cache
-                .get_or_load((self.key, p_u32(part)), || load_index(&path, r.start, r.end)),
+                .get_or_load((self.key, p_u32(part)), || load_index(files, r.start, r.end)),
             None => self
                 .cache
-                .get_or_load((self.key, WHOLE_BLOCK), || load_index(&path, 0, self.meta.series)),
+                .get_or_load((self.key, WHOLE_BLOCK), || load_index(files, 0, self.meta.series)),
         }
     }
 
@@ -189,7 +190,7 @@ impl Block {
             return Ok(());
         }
         read_samples(
-            &self.dir.join("samples.parquet"),
+            &self.files,
             &self.samples_metadata,
             index,
             &wanted,
@@ -201,7 +202,7 @@ impl Block {
 
     /// Schedules the directory for deletion once the last reader lets go of the block.
     pub(crate) fn mark_deleted(&self) {
-        self.dir.mark_deleted();
+        self.files.mark_deleted();
     }
 }
 
@@ -215,7 +216,7 @@ impl Drop for Block {
 impl std::fmt::Debug for Block {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Block")
-            .field("dir", &self.dir)
+            .field("files", &self.files)
             .field("meta", &self.meta)
             .finish()
     }
@@ -225,25 +226,48 @@ impl std::fmt::Debug for Block {
 /// directories; blocks that fail to open are logged and skipped (left on disk for
 /// inspection).
 pub(crate) fn open_all(blocks_dir: &Path, cache: &Arc<BlockIndexCache>) -> Result<Vec<Block>, BlockError> {
-    let mut blocks = block_dir::open_all(blocks_dir, "block", |dir| Block::open(dir, cache))?;
+    let mut blocks = block_dir::open_all(blocks_dir, "block", |dir| {
+        Block::open(BlockFiles::local(dir, "block"), cache)
+    })?;
     blocks.sort_by_key(|b| (b.meta.min_time_ms, b.meta.max_time_ms));
     Ok(blocks)
 }
+
+/// Opens every block `remote` lists (sorted by time); blocks that fail to open are logged
+/// and skipped (left in the bucket for inspection).
+pub(crate) fn open_remote(remote: &Arc<Remote>, cache: &Arc<BlockIndexCache>) -> Result<Vec<Block>, BlockError> {
+    let mut blocks = Vec::new();
+    for files in remote.list()? {
+        let name = files.describe();
+        match Block::open(files, cache) {
+            Ok(b) => blocks.push(b),
+            Err(e) => tracing::error!(block = %name, error = %e, "skipping unreadable block"),
+        }
+    }
+    blocks.sort_by_key(|b| (b.meta.min_time_ms, b.meta.max_time_ms));
+    Ok(blocks)
+}
+
+/// The series list of a block.
+const SERIES: &str = "series.parquet";
+/// The samples of a block.
+const SAMPLES: &str = "samples.parquet";
 
 fn reader_options() -> ArrowReaderOptions {
     ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional)
 }
 
-fn open_builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, BlockError> {
-    let file = File::open(path).map_err(|e| BlockError::io(path, e))?;
+fn open_builder(files: &BlockFiles, name: &str) -> Result<ParquetRecordBatchReaderBuilder<BlockFile>, BlockError> {
+    let file = files.open(name)?;
     ParquetRecordBatchReaderBuilder::try_new_with_options(file, reader_options())
-        .map_err(|e| BlockError::parquet(path, e))
+        .map_err(|e| BlockError::parquet(&files.path(name), e))
 }
 
-/// Reads the footer and page index of a Parquet file once, so queries can reuse them.
-pub(crate) fn load_metadata(path: &Path) -> Result<ArrowReaderMetadata, BlockError> {
-    let file = File::open(path).map_err(|e| BlockError::io(path, e))?;
-    ArrowReaderMetadata::load(&file, reader_options()).map_err(|e| BlockError::parquet(path, e))
+/// Reads the footer and page index of a Parquet file of a block once, so queries can
+/// reuse them.
+pub(crate) fn load_metadata(files: &BlockFiles, name: &str) -> Result<ArrowReaderMetadata, BlockError> {
+    let file = files.open(name)?;
+    ArrowReaderMetadata::load(&file, reader_options()).map_err(|e| BlockError::parquet(&files.path(name), e))
 }
 
 /// The cache's part number of part `p`.
@@ -251,11 +275,11 @@ fn p_u32(part: Option<usize>) -> u32 {
     part.and_then(|p| u32::try_from(p).ok()).unwrap_or(WHOLE_BLOCK)
 }
 
-/// Reads series `start..end` of `series.parquet` at `path` into a [`BlockIndex`] with its
-/// postings.
-pub(crate) fn load_index(path: &Path, start: u64, end: u64) -> Result<BlockIndex, BlockError> {
+/// Reads series `start..end` of the block's `series.parquet` into a [`BlockIndex`] with
+/// its postings.
+pub(crate) fn load_index(files: &BlockFiles, start: u64, end: u64) -> Result<BlockIndex, BlockError> {
     let expected = end.saturating_sub(start);
-    let mut cursor = SeriesCursor::open_range(path, start, end)?;
+    let mut cursor = SeriesCursor::open_range(files, start, end)?;
     // The count comes from the block's own meta; capped so a damaged meta.json cannot ask
     // for an absurd allocation up front.
     let mut series: Vec<BlockSeries> = Vec::with_capacity(expected.min(1 << 22) as usize);
@@ -264,7 +288,7 @@ pub(crate) fn load_index(path: &Path, start: u64, end: u64) -> Result<BlockIndex
     }
     if series.len() as u64 != expected {
         return Err(BlockError::corrupt(
-            path,
+            &files.path(SERIES),
             format!("{} series where {expected} were expected", series.len()),
         ));
     }
@@ -274,8 +298,8 @@ pub(crate) fn load_index(path: &Path, start: u64, end: u64) -> Result<BlockIndex
 
 /// The runs of equal metric name in `series.parquet`, read a batch at a time; `None` past
 /// [`MAX_NAME_PARTS`] runs.
-fn name_parts(path: &Path) -> Result<Option<Vec<NamePart>>, BlockError> {
-    let mut cursor = SeriesCursor::open(path)?;
+fn name_parts(files: &BlockFiles) -> Result<Option<Vec<NamePart>>, BlockError> {
+    let mut cursor = SeriesCursor::open(files)?;
     let mut parts: Vec<NamePart> = Vec::new();
     let mut id = 0u64;
     while let Some(s) = cursor.next_series()? {
@@ -303,41 +327,43 @@ fn name_parts(path: &Path) -> Result<Option<Vec<NamePart>>, BlockError> {
 /// dense and in order: the index loader and compaction read a series list through it
 /// without holding more than a batch of it besides what they keep.
 pub(crate) struct SeriesCursor {
-    path: std::path::PathBuf,
+    path: PathBuf,
     reader: ParquetRecordBatchReader,
     buffered: VecDeque<BlockSeries>,
     next_id: u64,
 }
 
 impl SeriesCursor {
-    /// Opens `series.parquet` at `path`.
-    pub(crate) fn open(path: &Path) -> Result<SeriesCursor, BlockError> {
-        let reader = open_builder(path)?
+    /// Opens the block's `series.parquet`.
+    pub(crate) fn open(files: &BlockFiles) -> Result<SeriesCursor, BlockError> {
+        let path = files.path(SERIES);
+        let reader = open_builder(files, SERIES)?
             .with_batch_size(8 * 1024)
             .build()
-            .map_err(|e| BlockError::parquet(path, e))?;
+            .map_err(|e| BlockError::parquet(&path, e))?;
         Ok(SeriesCursor {
-            path: path.to_path_buf(),
+            path,
             reader,
             buffered: VecDeque::new(),
             next_id: 0,
         })
     }
 
-    /// Opens `series.parquet` at `path` to read only series `start..end` (ids are rows).
-    pub(crate) fn open_range(path: &Path, start: u64, end: u64) -> Result<SeriesCursor, BlockError> {
+    /// Opens the block's `series.parquet` to read only series `start..end` (ids are rows).
+    pub(crate) fn open_range(files: &BlockFiles, start: u64, end: u64) -> Result<SeriesCursor, BlockError> {
+        let path = files.path(SERIES);
         let mut selectors = Vec::new();
         if start > 0 {
             selectors.push(RowSelector::skip(start as usize));
         }
         selectors.push(RowSelector::select(end.saturating_sub(start) as usize));
-        let reader = open_builder(path)?
+        let reader = open_builder(files, SERIES)?
             .with_batch_size(8 * 1024)
             .with_row_selection(RowSelection::from(selectors))
             .build()
-            .map_err(|e| BlockError::parquet(path, e))?;
+            .map_err(|e| BlockError::parquet(&path, e))?;
         Ok(SeriesCursor {
-            path: path.to_path_buf(),
+            path,
             reader,
             buffered: VecDeque::new(),
             next_id: start,
@@ -443,7 +469,7 @@ fn i64_range(stats: Option<&Statistics>) -> Option<(i64, i64)> {
 /// range are skipped; inside the rest, a row selection covering only the wanted series'
 /// rows lets the reader skip pages through the page index.
 pub(crate) fn read_samples(
-    path: &Path,
+    files: &BlockFiles,
     metadata: &ArrowReaderMetadata,
     index: &BlockIndex,
     wanted: &[usize],
@@ -451,7 +477,8 @@ pub(crate) fn read_samples(
     end: i64,
     out: &mut Vec<SeriesSamples>,
 ) -> Result<(), BlockError> {
-    let file = File::open(path).map_err(|e| BlockError::io(path, e))?;
+    let path = &files.path(SAMPLES);
+    let file = files.open(SAMPLES)?;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone());
     let (base, series) = (index.base, &index.series);
     let mut ranges: Vec<(u64, u64)> = Vec::with_capacity(wanted.len());
@@ -545,7 +572,7 @@ pub(crate) fn read_samples(
 
 /// Reads `samples.parquet` front to back, handing out the rows of one series at a time.
 pub(crate) struct SampleCursor {
-    path: std::path::PathBuf,
+    path: PathBuf,
     reader: ParquetRecordBatchReader,
     timestamps: Vec<i64>,
     values: Vec<f64>,
@@ -553,13 +580,15 @@ pub(crate) struct SampleCursor {
 }
 
 impl SampleCursor {
-    pub(crate) fn open(path: &Path) -> Result<SampleCursor, BlockError> {
-        let reader = open_builder(path)?
+    /// Opens the block's `samples.parquet`.
+    pub(crate) fn open(files: &BlockFiles) -> Result<SampleCursor, BlockError> {
+        let path = files.path(SAMPLES);
+        let reader = open_builder(files, SAMPLES)?
             .with_batch_size(64 * 1024)
             .build()
-            .map_err(|e| BlockError::parquet(path, e))?;
+            .map_err(|e| BlockError::parquet(&path, e))?;
         Ok(SampleCursor {
-            path: path.to_path_buf(),
+            path,
             reader,
             timestamps: Vec::new(),
             values: Vec::new(),

@@ -18,6 +18,7 @@ use crate::metrics::db::{Db, DbOptions};
 use crate::metrics::head::rules::AppendRules;
 use crate::metrics::head::Head;
 use crate::model::{Labels, Sample, SeriesSamples};
+use crate::storage::object::BlockFiles;
 
 /// Peak bytes a write may hold per extra series: one reference per series puts the head
 /// in label order (8 B). The old writer held 323 B per series (1,141 B for a merge), the
@@ -116,8 +117,8 @@ fn writing_a_frozen_head_holds_a_bounded_working_set() {
     // Opening the block reads its series list a batch at a time.
     let cache = Arc::new(BlockIndexCache::new(0));
     let mut opened = Vec::new();
-    let small_open = measure(|| opened.push(Block::open(&small_dir, &cache).unwrap())).bytes_max;
-    let large_open = measure(|| opened.push(Block::open(&large_dir, &cache).unwrap())).bytes_max;
+    let small_open = measure(|| opened.push(Block::open(BlockFiles::local(&small_dir, "block"), &cache).unwrap())).bytes_max;
+    let large_open = measure(|| opened.push(Block::open(BlockFiles::local(&large_dir, "block"), &cache).unwrap())).bytes_max;
     assert_bounded_growth("block open", (SMALL, small_open), (LARGE, large_open));
     assert_eq!(opened[1].meta.series, LARGE as u64);
     assert_eq!(opened[1].meta.samples, (LARGE * SAMPLES) as u64);
@@ -135,11 +136,11 @@ fn compacting_blocks_holds_a_bounded_working_set() {
         for offset in [0, n / 2] {
             let head = head_of(n, offset, 1_000_000);
             let written = write_head(&head, dir.path()).unwrap().unwrap();
-            sources.push(Arc::new(Block::open(&written, &cache).unwrap()));
+            sources.push(Arc::new(Block::open(BlockFiles::local(&written, "block"), &cache).unwrap()));
         }
         let mut merged = None;
         let peak = measure(|| merged = compact::merge(dir.path(), &sources).unwrap()).bytes_max;
-        let block = Block::open(&merged.unwrap(), &cache).unwrap();
+        let block = Block::open(BlockFiles::local(&merged.unwrap(), "block"), &cache).unwrap();
         assert_eq!(block.meta.series, (n + n / 2) as u64);
         assert_eq!(block.meta.samples, (SAMPLES * (n + n / 2)) as u64);
         assert!(peak < MERGE_PEAK_BYTES, "merging {n}-series blocks held {peak} B");

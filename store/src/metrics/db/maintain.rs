@@ -12,6 +12,7 @@ use super::{millis, Db, Frozen};
 use crate::metrics::block::{compact, Block, BlockError, BlockWriter, CompactionMeta};
 use crate::metrics::head::memory::SeriesGate;
 use crate::metrics::head::Head;
+use crate::storage::object::BlockFiles;
 use crate::storage::AppendError;
 
 /// Most compaction rounds one `maintain` call runs.
@@ -37,6 +38,24 @@ pub(crate) fn write_head(head: &Head, blocks_dir: &Path) -> Result<Option<PathBu
 }
 
 impl Db {
+    /// Makes the block just published in `dir` one of the database's: opened where it is
+    /// in file mode; with a bucket, uploaded first (its files then move into the cache).
+    /// A block that cannot be uploaded is removed: its data is still in the frozen head
+    /// and the WAL (or in the compaction sources), and the next round writes it again.
+    fn adopt_block(&self, dir: &Path) -> Result<Block, BlockError> {
+        let files = match &self.remote {
+            None => BlockFiles::local(dir, "block"),
+            Some(remote) => match remote.publish(dir) {
+                Ok(files) => files,
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(dir);
+                    return Err(e);
+                }
+            },
+        };
+        Block::open(files, &self.index_cache)
+    }
+
     /// Bytes the live head and the heads waiting to be written hold together.
     fn head_memory_used(&self, head: &Head) -> u64 {
         head.bytes() + self.frozen_bytes.load(Ordering::Relaxed)
@@ -169,7 +188,7 @@ impl Db {
                 return Ok(());
             };
             if let Some(dir) = write_head(&frozen.head, &self.blocks_dir)? {
-                let block = Block::open(&dir, &self.index_cache)?;
+                let block = self.adopt_block(&dir)?;
                 let mut blocks = self.blocks.write();
                 blocks.push(Arc::new(block));
                 blocks.sort_by_key(|b| (b.meta.min_time_ms, b.meta.max_time_ms));
@@ -207,7 +226,7 @@ impl Db {
                 }
                 tracing::info!(blocks = sources.len(), "compacting blocks");
                 let merged = match compact::merge(&self.blocks_dir, &sources)? {
-                    Some(dir) => Some(Arc::new(Block::open(&dir, &self.index_cache)?)),
+                    Some(dir) => Some(Arc::new(self.adopt_block(&dir)?)),
                     None => None,
                 };
                 let mut list = self.blocks.write();
@@ -266,7 +285,7 @@ impl Db {
         list.retain(|b| !doomed.iter().any(|d| Arc::ptr_eq(d, b)));
         drop(list);
         for b in &doomed {
-            tracing::info!(block = %b.dir.display(), "retention deletes block");
+            tracing::info!(block = %b.files.describe(), "retention deletes block");
             b.mark_deleted();
         }
         self.counters

@@ -30,8 +30,11 @@ use crate::metrics::block::{self, Block, BlockIndexCache};
 use crate::metrics::head::rules::AppendRules;
 use crate::metrics::head::Head;
 use crate::metrics::record::WalRecord;
+use crate::storage::block_dir;
 use crate::model::SeriesSamples;
+use crate::storage::object::Remote;
 use crate::storage::wal::{segment, Wal, WalConfig};
+use crate::storage::BlockStorage;
 
 /// A head that was cut and waits to be written as a block; WAL segments numbered below
 /// `keep_from` hold only its data (and older) and go once the block is durable.
@@ -85,6 +88,9 @@ pub struct Db {
     /// Bytes of the frozen heads not dropped yet (see [`Frozen`]).
     frozen_bytes: Arc<AtomicU64>,
     blocks: RwLock<Vec<Arc<Block>>>,
+    /// The bucket blocks go to, when not kept in `blocks_dir` (which then only stages
+    /// blocks until they are uploaded).
+    remote: Option<Arc<Remote>>,
     /// Series lists and postings of the blocks, loaded on demand, bounded in bytes.
     index_cache: Arc<BlockIndexCache>,
     maintain_lock: Mutex<()>,
@@ -103,7 +109,9 @@ fn millis(d: std::time::Duration) -> i64 {
 impl Db {
     /// Opens (creating if needed) the database under `options.data_dir`: removes leftover
     /// temporary block directories, opens the blocks, replays the WAL (cutting off a torn
-    /// tail) and starts the WAL writer on a fresh segment.
+    /// tail) and starts the WAL writer on a fresh segment. With a bucket, blocks a crash
+    /// left published locally but not uploaded are uploaded first, and the blocks are
+    /// those the bucket lists (an empty data directory reads them all).
     pub fn open(options: DbOptions) -> Result<Db, OpenError> {
         let wal_dir = options.data_dir.join("wal").join("metrics");
         let blocks_dir = options.data_dir.join("metrics").join("blocks");
@@ -114,7 +122,19 @@ impl Db {
             })?;
         }
         let index_cache = Arc::new(BlockIndexCache::new(options.block_index_cache_bytes));
-        let blocks = block::open_all(&blocks_dir, &index_cache)?;
+        let (remote, blocks) = match &options.block_storage {
+            BlockStorage::File => (None, block::open_all(&blocks_dir, &index_cache)?),
+            BlockStorage::S3(config) => {
+                let cache_dir = options.data_dir.join("cache").join("metrics");
+                let remote = Remote::open(config, "metrics/blocks", &cache_dir)?;
+                let staged = block_dir::open_all(&blocks_dir, "block", |dir| Ok(dir.to_path_buf()))?;
+                for dir in staged {
+                    remote.publish(&dir)?;
+                }
+                let blocks = block::open_remote(&remote, &index_cache)?;
+                (Some(remote), blocks)
+            }
+        };
         let mut head = Head::new(1, None);
         for b in &blocks {
             head.observe_time(b.meta.max_time_ms);
@@ -143,6 +163,7 @@ impl Db {
             frozen: RwLock::new(Vec::new()),
             frozen_bytes: Arc::new(AtomicU64::new(0)),
             blocks: RwLock::new(blocks.into_iter().map(Arc::new).collect()),
+            remote,
             index_cache,
             maintain_lock: Mutex::new(()),
             orphans: ack::Orphans::default(),
@@ -285,6 +306,7 @@ impl Db {
             stats.block_samples += b.meta.samples;
         }
         stats.block_index_cache = self.index_cache.stats();
+        stats.object_cache = self.remote.as_ref().map(|r| r.cache_stats());
         let w = &self.wal.stats;
         stats.wal_bytes_written = w.bytes_written.load(Ordering::Relaxed);
         stats.wal_fsyncs = w.fsyncs.load(Ordering::Relaxed);

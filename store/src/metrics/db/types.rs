@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::metrics::append::SeriesLimits;
-use crate::storage::FsyncMode;
+use crate::storage::{BlockStorage, FsyncMode, ObjectCacheStats};
 
 /// Everything the database needs to know, with the defaults documented in
 /// `docs/configuration.md`.
@@ -47,6 +47,9 @@ pub struct DbOptions {
     pub block_index_cache_bytes: u64,
     /// Limits applied to every appended series.
     pub limits: SeriesLimits,
+    /// Where blocks live: `metrics/blocks` in the data directory (default), or a bucket
+    /// of an S3-compatible store with a bounded cache in `cache/metrics`.
+    pub block_storage: BlockStorage,
 }
 
 impl DbOptions {
@@ -66,6 +69,7 @@ impl DbOptions {
             head_memory_bytes: 2 * 1024 * 1024 * 1024,
             block_index_cache_bytes: 256 * 1024 * 1024,
             limits: SeriesLimits::default(),
+            block_storage: BlockStorage::File,
         }
     }
 }
@@ -120,4 +124,6 @@ pub struct DbStats {
     pub wal_fault: Option<String>,
     /// The block index cache: bytes held, limit, hits, misses, evictions.
     pub block_index_cache: crate::metrics::block::BlockIndexCacheStats,
+    /// The local cache of block files when blocks are in a bucket (`None` in file mode).
+    pub object_cache: Option<ObjectCacheStats>,
 }

@@ -1,0 +1,136 @@
+//! One kind of block in the bucket: the bucket, the local cache, and the key prefix
+//! (`metrics/blocks`) under which each block is `<prefix>/<min>-<max>-<id>/<file>`.
+//!
+//! A block is written and published in the data directory as in file mode, then
+//! [`Remote::publish`] uploads its data files and `meta.json` last — a block counts as
+//! published only once its `meta.json` is in the bucket, so a crash mid-upload leaves
+//! objects that no listing returns — and moves the local files into the cache (a new
+//! block is what queries read most). Names carry a random id, so writers never collide and
+//! need no lock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use super::bucket::Bucket;
+use super::cache::{FileCache, ObjectCacheStats};
+use super::config::S3Config;
+use super::file::{BlockFiles, RemoteBlock};
+use crate::storage::block_dir::{META_FILE, TMP_PREFIX};
+use crate::storage::BlockError;
+
+/// The bucket side of a block store.
+pub(crate) struct Remote {
+    pub(super) bucket: Bucket,
+    pub(super) cache: Arc<FileCache>,
+    prefix: String,
+}
+
+impl Remote {
+    /// Connects to the bucket of `config` for blocks under `prefix`, with an empty cache
+    /// in `cache_dir`.
+    pub(crate) fn open(config: &S3Config, prefix: &str, cache_dir: &Path) -> Result<Arc<Remote>, BlockError> {
+        let cache = FileCache::open(cache_dir, config.cache_bytes).map_err(|e| BlockError::io(cache_dir, e))?;
+        Ok(Arc::new(Remote {
+            bucket: Bucket::connect(config)?,
+            cache: Arc::new(cache),
+            prefix: prefix.trim_matches('/').to_string(),
+        }))
+    }
+
+    /// The key of `file` in block `name` (of the block's prefix when `file` is empty).
+    pub(super) fn key(&self, name: &str, file: &str) -> String {
+        if file.is_empty() {
+            format!("{}/{name}/", self.prefix)
+        } else {
+            format!("{}/{name}/{file}", self.prefix)
+        }
+    }
+
+    /// Uploads the published local block directory `dir` (data files, then `meta.json`),
+    /// moves its files into the cache and removes the directory. The block is in the
+    /// bucket when this returns `Ok`; on error the directory stays for the next try.
+    pub(crate) fn publish(self: &Arc<Self>, dir: &Path) -> Result<BlockFiles, BlockError> {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| BlockError::corrupt(dir, "block directory without a name"))?
+            .to_string();
+        let mut files: Vec<(String, u64)> = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(|e| BlockError::io(dir, e))? {
+            let entry = entry.map_err(|e| BlockError::io(dir, e))?;
+            let meta = entry.metadata().map_err(|e| BlockError::io(&entry.path(), e))?;
+            if meta.is_file() {
+                files.push((entry.file_name().to_string_lossy().to_string(), meta.len()));
+            }
+        }
+        if !files.iter().any(|(f, _)| f == META_FILE) {
+            return Err(BlockError::corrupt(dir, "no meta.json to publish"));
+        }
+        // meta.json last: it is what makes the block exist for a listing.
+        files.sort_by_key(|(f, _)| f == META_FILE);
+        for (file, _) in &files {
+            self.bucket.upload_file(&dir.join(file), &self.key(&name, file))?;
+        }
+        for (file, size) in &files {
+            let key = self.key(&name, file);
+            if let Some(tmp) = self.cache.begin(&key, *size) {
+                match std::fs::rename(dir.join(file), &tmp) {
+                    Ok(()) => self.cache.finish(&key, &tmp, *size),
+                    Err(_) => self.cache.abort(&key, &tmp),
+                }
+            }
+        }
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            tracing::warn!(block = %dir.display(), error = %e, "uploaded block's local directory not removed");
+        }
+        Ok(BlockFiles::Remote(RemoteBlock {
+            remote: self.clone(),
+            name,
+            sizes: files.into_iter().collect(),
+            delete_on_drop: AtomicBool::new(false),
+        }))
+    }
+
+    /// The blocks in the bucket: every `<prefix>/<name>/` holding a `meta.json`, with the
+    /// sizes of its files. Objects of a block whose upload never finished are left alone.
+    pub(crate) fn list(self: &Arc<Self>) -> Result<Vec<BlockFiles>, BlockError> {
+        let mut blocks: BTreeMap<String, HashMap<String, u64>> = BTreeMap::new();
+        let prefix = format!("{}/", self.prefix);
+        for object in self.bucket.list(&self.prefix)? {
+            let Some(rest) = object.key.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((name, file)) = rest.split_once('/') else {
+                continue;
+            };
+            if name.starts_with(TMP_PREFIX) || file.contains('/') {
+                continue;
+            }
+            blocks
+                .entry(name.to_string())
+                .or_default()
+                .insert(file.to_string(), object.size);
+        }
+        let mut out = Vec::new();
+        for (name, sizes) in blocks {
+            if !sizes.contains_key(META_FILE) {
+                tracing::info!(block = %name, "block in the bucket without meta.json (upload unfinished); skipped");
+                continue;
+            }
+            out.push(BlockFiles::Remote(RemoteBlock {
+                remote: self.clone(),
+                name,
+                sizes,
+                delete_on_drop: AtomicBool::new(false),
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Figures of the local cache.
+    pub(crate) fn cache_stats(&self) -> ObjectCacheStats {
+        self.cache.stats()
+    }
+}
