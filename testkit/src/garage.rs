@@ -110,7 +110,16 @@ impl Garage {
         let secret_access_key = field(&key_info, "Secret key:");
         checked(
             &first,
-            &["bucket", "allow", "--read", "--write", "--owner", &bucket, "--key", "didban-test"],
+            &[
+                "bucket",
+                "allow",
+                "--read",
+                "--write",
+                "--owner",
+                &bucket,
+                "--key",
+                "didban-test",
+            ],
         );
         Garage {
             bucket,

@@ -71,7 +71,12 @@ fn s3_config(s3: FileS3, env: impl Fn(&str) -> Option<String>) -> anyhow::Result
         bail!("storage.s3.bucket {bucket:?} is not a bucket name");
     }
     let access_key_id = secret(s3.access_key_id_file, ACCESS_KEY_ENV, "access_key_id_file", &env)?;
-    let secret_access_key = secret(s3.secret_access_key_file, SECRET_KEY_ENV, "secret_access_key_file", &env)?;
+    let secret_access_key = secret(
+        s3.secret_access_key_file,
+        SECRET_KEY_ENV,
+        "secret_access_key_file",
+        &env,
+    )?;
     let cache = s3.cache_size.unwrap_or_else(|| DEFAULT_CACHE.to_string());
     let cache_bytes = parse_bytes(&cache).context("storage.s3.cache_size")?;
     Ok(S3Config {
@@ -97,7 +102,9 @@ fn secret(
             .with_context(|| format!("storage.s3.{key}: reading {}", path.display()))?
             .trim()
             .to_string(),
-        None => env(var).with_context(|| format!("storage.s3: set {key} or the environment variable {var}"))?,
+        None => {
+            env(var).with_context(|| format!("storage.s3: set {key} or the environment variable {var}"))?
+        }
     };
     if value.is_empty() {
         bail!("storage.s3: the {key} / {var} credential is empty");
@@ -137,7 +144,10 @@ mod tests {
             panic!("expected S3")
         };
         assert_eq!(c.endpoint, "http://127.0.0.1:3900");
-        assert_eq!((c.access_key_id.as_str(), c.secret_access_key.as_str()), ("GK1", "s3cr3t"));
+        assert_eq!(
+            (c.access_key_id.as_str(), c.secret_access_key.as_str()),
+            ("GK1", "s3cr3t")
+        );
         assert_eq!(c.cache_bytes, 64 << 20);
         assert!(!format!("{c:?}").contains("s3cr3t"), "Debug hides the secret");
 
@@ -173,7 +183,11 @@ mod tests {
         }
         let err = format!(
             "{:#}",
-            parse("object_store = \"s3\"\n[s3]\nendpoint = \"https://h\"\nbucket = \"b\"", &[]).unwrap_err()
+            parse(
+                "object_store = \"s3\"\n[s3]\nendpoint = \"https://h\"\nbucket = \"b\"",
+                &[]
+            )
+            .unwrap_err()
         );
         assert!(err.contains(ACCESS_KEY_ENV), "{err}");
     }

@@ -13,6 +13,7 @@ mod faults_tmpfs;
 mod faults_traces_logs;
 mod memory;
 mod object_storage;
+mod object_storage_figures;
 mod promql_api;
 mod promqltest;
 mod pyarrow_block;

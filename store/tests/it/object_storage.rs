@@ -37,7 +37,11 @@ fn block_data(b: i64) -> Vec<SeriesSamples> {
         for k in 0..30 {
             points.push((T0 + b * 5 * MIN + k * 10_000, (b * 1000 + i * 10 + k) as f64));
         }
-        out.push(series(&format!("objstore_metric_{}", i % 4), &format!("job{i}"), &points));
+        out.push(series(
+            &format!("objstore_metric_{}", i % 4),
+            &format!("job{i}"),
+            &points,
+        ));
     }
     out
 }
@@ -121,7 +125,8 @@ async fn one_garage_node_down_reads_and_writes_go_on() {
 
     garage.stop_node(2);
     db.append(block_data(1)).await.unwrap();
-    db.flush_head().expect("a block is uploaded with two of three nodes");
+    db.flush_head()
+        .expect("a block is uploaded with two of three nodes");
     let written = everything(&db);
     assert_eq!(count(&written), 2 * 40 * 30);
     db.close().await.unwrap();

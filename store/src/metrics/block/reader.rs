@@ -75,7 +75,10 @@ impl Block {
             ));
         }
         let series_path = files.path(SERIES);
-        let rows = load_metadata(&files, SERIES)?.metadata().file_metadata().num_rows();
+        let rows = load_metadata(&files, SERIES)?
+            .metadata()
+            .file_metadata()
+            .num_rows();
         if u64::try_from(rows).ok() != Some(meta.series) {
             return Err(BlockError::corrupt(
                 &series_path,
@@ -235,9 +238,12 @@ pub(crate) fn open_all(blocks_dir: &Path, cache: &Arc<BlockIndexCache>) -> Resul
 
 /// Opens every block `remote` lists (sorted by time); blocks that fail to open are logged
 /// and skipped (left in the bucket for inspection).
-pub(crate) fn open_remote(remote: &Arc<Remote>, cache: &Arc<BlockIndexCache>) -> Result<Vec<Block>, BlockError> {
+pub(crate) fn open_remote(
+    remote: &Arc<Remote>,
+    cache: &Arc<BlockIndexCache>,
+) -> Result<Vec<Block>, BlockError> {
     let mut blocks = Vec::new();
-    for files in remote.list()? {
+    for files in BlockFiles::list_remote(remote)? {
         let name = files.describe();
         match Block::open(files, cache) {
             Ok(b) => blocks.push(b),
@@ -257,7 +263,10 @@ fn reader_options() -> ArrowReaderOptions {
     ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional)
 }
 
-fn open_builder(files: &BlockFiles, name: &str) -> Result<ParquetRecordBatchReaderBuilder<BlockFile>, BlockError> {
+fn open_builder(
+    files: &BlockFiles,
+    name: &str,
+) -> Result<ParquetRecordBatchReaderBuilder<BlockFile>, BlockError> {
     let file = files.open(name)?;
     ParquetRecordBatchReaderBuilder::try_new_with_options(file, reader_options())
         .map_err(|e| BlockError::parquet(&files.path(name), e))

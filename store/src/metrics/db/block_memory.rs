@@ -117,8 +117,12 @@ fn writing_a_frozen_head_holds_a_bounded_working_set() {
     // Opening the block reads its series list a batch at a time.
     let cache = Arc::new(BlockIndexCache::new(0));
     let mut opened = Vec::new();
-    let small_open = measure(|| opened.push(Block::open(BlockFiles::local(&small_dir, "block"), &cache).unwrap())).bytes_max;
-    let large_open = measure(|| opened.push(Block::open(BlockFiles::local(&large_dir, "block"), &cache).unwrap())).bytes_max;
+    let small_open =
+        measure(|| opened.push(Block::open(BlockFiles::local(&small_dir, "block"), &cache).unwrap()))
+            .bytes_max;
+    let large_open =
+        measure(|| opened.push(Block::open(BlockFiles::local(&large_dir, "block"), &cache).unwrap()))
+            .bytes_max;
     assert_bounded_growth("block open", (SMALL, small_open), (LARGE, large_open));
     assert_eq!(opened[1].meta.series, LARGE as u64);
     assert_eq!(opened[1].meta.samples, (LARGE * SAMPLES) as u64);
@@ -136,7 +140,9 @@ fn compacting_blocks_holds_a_bounded_working_set() {
         for offset in [0, n / 2] {
             let head = head_of(n, offset, 1_000_000);
             let written = write_head(&head, dir.path()).unwrap().unwrap();
-            sources.push(Arc::new(Block::open(BlockFiles::local(&written, "block"), &cache).unwrap()));
+            sources.push(Arc::new(
+                Block::open(BlockFiles::local(&written, "block"), &cache).unwrap(),
+            ));
         }
         let mut merged = None;
         let peak = measure(|| merged = compact::merge(dir.path(), &sources).unwrap()).bytes_max;

@@ -45,7 +45,7 @@ impl Db {
     fn adopt_block(&self, dir: &Path) -> Result<Block, BlockError> {
         let files = match &self.remote {
             None => BlockFiles::local(dir, "block"),
-            Some(remote) => match remote.publish(dir) {
+            Some(remote) => match BlockFiles::upload(remote, dir) {
                 Ok(files) => files,
                 Err(e) => {
                     let _ = std::fs::remove_dir_all(dir);

@@ -15,10 +15,11 @@ use object_store::aws::AmazonS3Builder;
 use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
 use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
+use parking_lot::{Condvar, Mutex};
 use tokio::io::AsyncWriteExt;
 
 use super::config::S3Config;
-use crate::storage::BlockError;
+use crate::storage::error::BlockError;
 
 /// Size of one part of a multipart upload, and the size past which one is used.
 const PART_BYTES: usize = 8 * 1024 * 1024;
@@ -38,7 +39,31 @@ pub(crate) struct Bucket {
     /// Runs the requests; shut down in the background on drop (a runtime dropped inside
     /// another runtime's task would panic otherwise).
     runtime: Option<tokio::runtime::Runtime>,
+    /// Background jobs (deletions, cache fills) not finished yet; the drop waits for them.
+    pending: Arc<Pending>,
 }
+
+/// A count of running background jobs that can be waited for from any thread.
+#[derive(Default)]
+struct Pending {
+    count: Mutex<usize>,
+    done: Condvar,
+}
+
+/// Counts one background job while it lives (also when the runtime cancels it).
+struct PendingGuard(Arc<Pending>);
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        let mut count = self.0.count.lock();
+        *count = count.saturating_sub(1);
+        self.0.done.notify_all();
+    }
+}
+
+/// Longest a dropped bucket waits for its background jobs (a deletion not done by then is
+/// redone: retention or compaction finds the block again at the next start).
+const DRAIN: Duration = Duration::from_secs(10);
 
 impl Bucket {
     /// Connects to the bucket `config` names. No request is made yet: a wrong endpoint or
@@ -81,6 +106,7 @@ impl Bucket {
             store: Arc::new(store),
             url,
             runtime: Some(runtime),
+            pending: Arc::new(Pending::default()),
         })
     }
 
@@ -107,10 +133,16 @@ impl Bucket {
         rx.recv().ok()
     }
 
-    /// Starts `fut` on the bucket's runtime without waiting for it.
+    /// Starts `fut` on the bucket's runtime without waiting for it; dropping the bucket
+    /// waits (a while) for it to finish.
     pub(crate) fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
         if let Some(runtime) = self.runtime.as_ref() {
-            runtime.spawn(fut);
+            *self.pending.count.lock() += 1;
+            let guard = PendingGuard(self.pending.clone());
+            runtime.spawn(async move {
+                fut.await;
+                drop(guard);
+            });
         }
     }
 
@@ -192,7 +224,7 @@ impl Bucket {
                     size: meta.size,
                 });
             }
-            Ok(out)
+            Ok::<_, object_store::Error>(out)
         });
         match result {
             None => Err(self.stopped(prefix)),
@@ -219,6 +251,15 @@ impl Bucket {
 
 impl Drop for Bucket {
     fn drop(&mut self) {
+        let deadline = std::time::Instant::now() + DRAIN;
+        let mut count = self.pending.count.lock();
+        while *count > 0 {
+            if self.pending.done.wait_until(&mut count, deadline).timed_out() {
+                tracing::warn!(jobs = *count, "object store jobs unfinished at shutdown");
+                break;
+            }
+        }
+        drop(count);
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }

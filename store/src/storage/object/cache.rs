@@ -209,7 +209,10 @@ mod tests {
         fetch(&cache, "b/3", 100);
         let s = cache.stats();
         assert_eq!((s.files, s.bytes, s.loading), (2, 200, 0));
-        assert!(cache.get("b/2").is_none(), "the least recently used file was dropped");
+        assert!(
+            cache.get("b/2").is_none(),
+            "the least recently used file was dropped"
+        );
         assert!(cache.get("b/1").is_some());
         assert!(cache.get("b/3").is_some());
         let on_disk: u64 = std::fs::read_dir(root.path().join("c"))
@@ -217,8 +220,14 @@ mod tests {
             .map(|e| e.unwrap().metadata().unwrap().len())
             .sum();
         assert_eq!(on_disk, 200);
-        assert!(cache.begin("b/4", 251).is_none(), "a file larger than the cache is not fetched");
-        assert!(cache.begin("b/1", 100).is_none(), "a cached file is not fetched again");
+        assert!(
+            cache.begin("b/4", 251).is_none(),
+            "a file larger than the cache is not fetched"
+        );
+        assert!(
+            cache.begin("b/1", 100).is_none(),
+            "a cached file is not fetched again"
+        );
         let tmp = cache.begin("b/5", 10).unwrap();
         assert!(cache.begin("b/5", 10).is_none(), "one fetch per file at a time");
         cache.abort("b/5", &tmp);

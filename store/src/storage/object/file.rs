@@ -21,7 +21,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::remote::Remote;
 use crate::storage::block_dir::{self, BlockDir, META_FILE};
-use crate::storage::BlockError;
+use crate::storage::error::BlockError;
 
 /// Bytes a sequential remote reader fetches per request.
 const READ_AHEAD: u64 = 1024 * 1024;
@@ -36,12 +36,12 @@ pub(crate) enum BlockFiles {
 
 /// A block in the bucket.
 pub(crate) struct RemoteBlock {
-    pub(super) remote: Arc<Remote>,
+    remote: Arc<Remote>,
     /// `<min>-<max>-<id>`, the block's "directory".
-    pub(super) name: String,
+    name: String,
     /// Size of each file, from the listing or the upload.
-    pub(super) sizes: HashMap<String, u64>,
-    pub(super) delete_on_drop: AtomicBool,
+    sizes: HashMap<String, u64>,
+    delete_on_drop: AtomicBool,
 }
 
 /// `meta.json` is uploaded last and deleted first, so a block is listed only while all its
@@ -53,6 +53,32 @@ impl RemoteBlock {
 }
 
 impl BlockFiles {
+    /// Uploads the published local block directory `dir` to `remote`
+    /// ([`Remote::publish`]: meta.json last, files into the cache, directory removed) and
+    /// returns the block's files there.
+    pub(crate) fn upload(remote: &Arc<Remote>, dir: &Path) -> Result<BlockFiles, BlockError> {
+        let (name, sizes) = remote.publish(dir)?;
+        Ok(BlockFiles::remote(remote, name, sizes))
+    }
+
+    /// The blocks `remote` lists ([`Remote::list`]).
+    pub(crate) fn list_remote(remote: &Arc<Remote>) -> Result<Vec<BlockFiles>, BlockError> {
+        let mut out = Vec::new();
+        for (name, sizes) in remote.list()? {
+            out.push(BlockFiles::remote(remote, name, sizes));
+        }
+        Ok(out)
+    }
+
+    fn remote(remote: &Arc<Remote>, name: String, sizes: HashMap<String, u64>) -> BlockFiles {
+        BlockFiles::Remote(RemoteBlock {
+            remote: remote.clone(),
+            name,
+            sizes,
+            delete_on_drop: AtomicBool::new(false),
+        })
+    }
+
     /// The block in the published directory `dir`.
     pub(crate) fn local(dir: &Path, kind: &'static str) -> BlockFiles {
         BlockFiles::Local(BlockDir::new(dir, kind))

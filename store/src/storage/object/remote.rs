@@ -5,20 +5,18 @@
 //! [`Remote::publish`] uploads its data files and `meta.json` last — a block counts as
 //! published only once its `meta.json` is in the bucket, so a crash mid-upload leaves
 //! objects that no listing returns — and moves the local files into the cache (a new
-//! block is what queries read most). Names carry a random id, so writers never collide and
+//! block is what queries read most). `file::BlockFiles` wraps what these return. Names carry a random id, so writers never collide and
 //! need no lock.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::bucket::Bucket;
 use super::cache::{FileCache, ObjectCacheStats};
 use super::config::S3Config;
-use super::file::{BlockFiles, RemoteBlock};
 use crate::storage::block_dir::{META_FILE, TMP_PREFIX};
-use crate::storage::BlockError;
+use crate::storage::error::BlockError;
 
 /// The bucket side of a block store.
 pub(crate) struct Remote {
@@ -31,7 +29,8 @@ impl Remote {
     /// Connects to the bucket of `config` for blocks under `prefix`, with an empty cache
     /// in `cache_dir`.
     pub(crate) fn open(config: &S3Config, prefix: &str, cache_dir: &Path) -> Result<Arc<Remote>, BlockError> {
-        let cache = FileCache::open(cache_dir, config.cache_bytes).map_err(|e| BlockError::io(cache_dir, e))?;
+        let cache =
+            FileCache::open(cache_dir, config.cache_bytes).map_err(|e| BlockError::io(cache_dir, e))?;
         Ok(Arc::new(Remote {
             bucket: Bucket::connect(config)?,
             cache: Arc::new(cache),
@@ -51,7 +50,7 @@ impl Remote {
     /// Uploads the published local block directory `dir` (data files, then `meta.json`),
     /// moves its files into the cache and removes the directory. The block is in the
     /// bucket when this returns `Ok`; on error the directory stays for the next try.
-    pub(crate) fn publish(self: &Arc<Self>, dir: &Path) -> Result<BlockFiles, BlockError> {
+    pub(crate) fn publish(&self, dir: &Path) -> Result<(String, HashMap<String, u64>), BlockError> {
         let name = dir
             .file_name()
             .and_then(|n| n.to_str())
@@ -85,17 +84,12 @@ impl Remote {
         if let Err(e) = std::fs::remove_dir_all(dir) {
             tracing::warn!(block = %dir.display(), error = %e, "uploaded block's local directory not removed");
         }
-        Ok(BlockFiles::Remote(RemoteBlock {
-            remote: self.clone(),
-            name,
-            sizes: files.into_iter().collect(),
-            delete_on_drop: AtomicBool::new(false),
-        }))
+        Ok((name, files.into_iter().collect()))
     }
 
     /// The blocks in the bucket: every `<prefix>/<name>/` holding a `meta.json`, with the
     /// sizes of its files. Objects of a block whose upload never finished are left alone.
-    pub(crate) fn list(self: &Arc<Self>) -> Result<Vec<BlockFiles>, BlockError> {
+    pub(crate) fn list(&self) -> Result<Vec<(String, HashMap<String, u64>)>, BlockError> {
         let mut blocks: BTreeMap<String, HashMap<String, u64>> = BTreeMap::new();
         let prefix = format!("{}/", self.prefix);
         for object in self.bucket.list(&self.prefix)? {
@@ -119,12 +113,7 @@ impl Remote {
                 tracing::info!(block = %name, "block in the bucket without meta.json (upload unfinished); skipped");
                 continue;
             }
-            out.push(BlockFiles::Remote(RemoteBlock {
-                remote: self.clone(),
-                name,
-                sizes,
-                delete_on_drop: AtomicBool::new(false),
-            }));
+            out.push((name, sizes));
         }
         Ok(out)
     }
