@@ -8,8 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::cursor::{SampleCursor, SeriesCursor};
 use super::meta::CompactionMeta;
-use super::reader::{Block, SampleCursor, SeriesCursor};
+use super::reader::Block;
 use super::writer::BlockWriter;
 use crate::model::{Labels, Sample};
 use crate::storage::BlockError;

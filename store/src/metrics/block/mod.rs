@@ -8,12 +8,14 @@
 //!
 //! - `meta`: `meta.json` and the in-memory series list.
 //! - `writer`: writing a block from series in label order.
-//! - `reader`: the open block and reading its Parquet files.
+//! - `reader`: the open block and the reads queries make (footers, selected samples).
+//! - `cursor`: reading a block's series list or samples front to back, a batch at a time.
 //! - `index`: a block's series list and postings, built from `series.parquet` on demand.
 //! - `index_cache`: the byte-bounded LRU cache those indexes live in, shared by all blocks.
 //! - `compact`: choosing blocks to merge and merging them.
 
 pub(crate) mod compact;
+mod cursor;
 mod index;
 mod index_cache;
 mod meta;

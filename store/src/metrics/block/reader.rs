@@ -1,27 +1,24 @@
 //! Reading a block: the block opened for reading (its meta in memory, its series list
-//! and postings on demand through the shared [`BlockIndexCache`]), its Parquet files — the
-//! series list, selected samples — and sequential cursors for compaction.
+//! and postings on demand through the shared [`BlockIndexCache`]) and the reads a query
+//! makes — footers at open, a range of the series list, selected samples.
 
-use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
-use arrow_array::{Array, Float64Array, Int64Array, ListArray, StringArray, StructArray, UInt64Array};
+use arrow_array::{Float64Array, Int64Array, UInt64Array};
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
-    RowSelection, RowSelector,
+    ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
-use parquet::file::metadata::PageIndexPolicy;
 use parquet::file::statistics::Statistics;
 
+use super::cursor::{reader_options, SeriesCursor, SAMPLES, SERIES};
 use super::index::BlockIndex;
 use super::index_cache::{BlockIndexCache, WHOLE_BLOCK};
 use super::meta::{BlockMeta, BlockSeries, BLOCK_FORMAT_VERSION};
-use crate::model::{Label, LabelMatcher, Labels, Sample, SeriesSamples};
+use crate::model::{LabelMatcher, Sample, SeriesSamples};
 use crate::storage::block_dir;
-use crate::storage::object::{BlockFile, BlockFiles, Remote};
+use crate::storage::object::{BlockFiles, Remote};
 use crate::storage::parquet::column;
 use crate::storage::BlockError;
 
@@ -254,28 +251,10 @@ pub(crate) fn open_remote(
     Ok(blocks)
 }
 
-/// The series list of a block.
-const SERIES: &str = "series.parquet";
-/// The samples of a block.
-const SAMPLES: &str = "samples.parquet";
-
-fn reader_options() -> ArrowReaderOptions {
-    ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional)
-}
-
-fn open_builder(
-    files: &BlockFiles,
-    name: &str,
-) -> Result<ParquetRecordBatchReaderBuilder<BlockFile>, BlockError> {
-    let file = files.open(name)?;
-    ParquetRecordBatchReaderBuilder::try_new_with_options(file, reader_options())
-        .map_err(|e| BlockError::parquet(&files.path(name), e))
-}
-
 /// Reads the footer and page index of a Parquet file of a block once, so queries can
 /// reuse them.
 pub(crate) fn load_metadata(files: &BlockFiles, name: &str) -> Result<ArrowReaderMetadata, BlockError> {
-    let file = files.open(name)?;
+    let file = files.open_once(name)?;
     ArrowReaderMetadata::load(&file, reader_options()).map_err(|e| BlockError::parquet(&files.path(name), e))
 }
 
@@ -330,135 +309,6 @@ fn name_parts(files: &BlockFiles) -> Result<Option<Vec<NamePart>>, BlockError> {
     }
     parts.shrink_to_fit();
     Ok(Some(parts))
-}
-
-/// Reads `series.parquet` front to back one record batch at a time, checking ids are
-/// dense and in order: the index loader and compaction read a series list through it
-/// without holding more than a batch of it besides what they keep.
-pub(crate) struct SeriesCursor {
-    path: PathBuf,
-    reader: ParquetRecordBatchReader,
-    buffered: VecDeque<BlockSeries>,
-    next_id: u64,
-}
-
-impl SeriesCursor {
-    /// Opens the block's `series.parquet`.
-    pub(crate) fn open(files: &BlockFiles) -> Result<SeriesCursor, BlockError> {
-        let path = files.path(SERIES);
-        let reader = open_builder(files, SERIES)?
-            .with_batch_size(8 * 1024)
-            .build()
-            .map_err(|e| BlockError::parquet(&path, e))?;
-        Ok(SeriesCursor {
-            path,
-            reader,
-            buffered: VecDeque::new(),
-            next_id: 0,
-        })
-    }
-
-    /// Opens the block's `series.parquet` to read only series `start..end` (ids are rows).
-    pub(crate) fn open_range(files: &BlockFiles, start: u64, end: u64) -> Result<SeriesCursor, BlockError> {
-        let path = files.path(SERIES);
-        let mut selectors = Vec::new();
-        if start > 0 {
-            selectors.push(RowSelector::skip(start as usize));
-        }
-        selectors.push(RowSelector::select(end.saturating_sub(start) as usize));
-        let reader = open_builder(files, SERIES)?
-            .with_batch_size(8 * 1024)
-            .with_row_selection(RowSelection::from(selectors))
-            .build()
-            .map_err(|e| BlockError::parquet(&path, e))?;
-        Ok(SeriesCursor {
-            path,
-            reader,
-            buffered: VecDeque::new(),
-            next_id: start,
-        })
-    }
-
-    /// The next series without taking it; `None` at the end of the file.
-    pub(crate) fn peek(&mut self) -> Result<Option<&BlockSeries>, BlockError> {
-        self.fill()?;
-        Ok(self.buffered.front())
-    }
-
-    /// Takes the next series; `None` at the end of the file.
-    pub(crate) fn next_series(&mut self) -> Result<Option<BlockSeries>, BlockError> {
-        self.fill()?;
-        Ok(self.buffered.pop_front())
-    }
-
-    /// Decodes record batches until a series is buffered or the file ends.
-    fn fill(&mut self) -> Result<(), BlockError> {
-        while self.buffered.is_empty() {
-            let Some(batch) = self.reader.next() else {
-                return Ok(());
-            };
-            let batch = batch.map_err(|source| BlockError::Arrow {
-                path: self.path.clone(),
-                source,
-            })?;
-            decode_series(&batch, &self.path, &mut self.next_id, &mut self.buffered)?;
-        }
-        Ok(())
-    }
-}
-
-/// Appends the series of one `series.parquet` batch to `out`; `next_id` is the id the
-/// first row must have.
-fn decode_series(
-    batch: &RecordBatch,
-    path: &Path,
-    next_id: &mut u64,
-    out: &mut VecDeque<BlockSeries>,
-) -> Result<(), BlockError> {
-    let ids = column::<UInt64Array>(batch, "series_id", path)?;
-    let labels = column::<ListArray>(batch, "labels", path)?;
-    let first_rows = column::<UInt64Array>(batch, "first_row", path)?;
-    let row_counts = column::<UInt64Array>(batch, "row_count", path)?;
-    let min_ts = column::<Int64Array>(batch, "min_time_ms", path)?;
-    let max_ts = column::<Int64Array>(batch, "max_time_ms", path)?;
-    let pairs = labels
-        .values()
-        .as_any()
-        .downcast_ref::<StructArray>()
-        .ok_or_else(|| BlockError::corrupt(path, "labels are not a list of structs"))?;
-    let names = pairs
-        .column_by_name("name")
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-        .ok_or_else(|| BlockError::corrupt(path, "labels lack a string name field"))?;
-    let values = pairs
-        .column_by_name("value")
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-        .ok_or_else(|| BlockError::corrupt(path, "labels lack a string value field"))?;
-    let offsets = labels.value_offsets();
-    for row in 0..batch.num_rows() {
-        if ids.value(row) != *next_id {
-            return Err(BlockError::corrupt(
-                path,
-                format!("series id {} out of sequence", ids.value(row)),
-            ));
-        }
-        *next_id += 1;
-        let from = offsets[row] as usize;
-        let to = offsets[row + 1] as usize;
-        let mut list = Vec::with_capacity(to.saturating_sub(from));
-        for i in from..to {
-            list.push(Label::new(names.value(i), values.value(i)));
-        }
-        let labels = Labels::new(list).map_err(|e| BlockError::corrupt(path, e.to_string()))?;
-        out.push_back(BlockSeries {
-            labels,
-            first_row: first_rows.value(row),
-            row_count: row_counts.value(row),
-            min_t: min_ts.value(row),
-            max_t: max_ts.value(row),
-        });
-    }
-    Ok(())
 }
 
 /// Min and max of an Int64 column chunk, when the writer recorded them.
@@ -577,62 +427,4 @@ pub(crate) fn read_samples(
         }
     }
     Ok(())
-}
-
-/// Reads `samples.parquet` front to back, handing out the rows of one series at a time.
-pub(crate) struct SampleCursor {
-    path: PathBuf,
-    reader: ParquetRecordBatchReader,
-    timestamps: Vec<i64>,
-    values: Vec<f64>,
-    pos: usize,
-}
-
-impl SampleCursor {
-    /// Opens the block's `samples.parquet`.
-    pub(crate) fn open(files: &BlockFiles) -> Result<SampleCursor, BlockError> {
-        let path = files.path(SAMPLES);
-        let reader = open_builder(files, SAMPLES)?
-            .with_batch_size(64 * 1024)
-            .build()
-            .map_err(|e| BlockError::parquet(&path, e))?;
-        Ok(SampleCursor {
-            path,
-            reader,
-            timestamps: Vec::new(),
-            values: Vec::new(),
-            pos: 0,
-        })
-    }
-
-    /// Appends the next `n` rows to `out`.
-    pub(crate) fn take(&mut self, mut n: usize, out: &mut Vec<Sample>) -> Result<(), BlockError> {
-        while n > 0 {
-            if self.pos == self.timestamps.len() {
-                let Some(batch) = self.reader.next() else {
-                    return Err(BlockError::corrupt(
-                        &self.path,
-                        "fewer sample rows than series.parquet lists",
-                    ));
-                };
-                let batch = batch.map_err(|source| BlockError::Arrow {
-                    path: self.path.clone(),
-                    source,
-                })?;
-                let ts = column::<Int64Array>(&batch, "timestamp_ms", &self.path)?;
-                let vals = column::<Float64Array>(&batch, "value", &self.path)?;
-                self.timestamps = ts.values().to_vec();
-                self.values = vals.values().to_vec();
-                self.pos = 0;
-            }
-            let available = self.timestamps.len() - self.pos;
-            let k = available.min(n);
-            for i in self.pos..self.pos + k {
-                out.push(Sample::new(self.timestamps[i], self.values[i]));
-            }
-            self.pos += k;
-            n -= k;
-        }
-        Ok(())
-    }
 }

@@ -100,10 +100,21 @@ impl BlockFiles {
         }
     }
 
-    /// Opens `file` of the block for reading: the local file, the cached copy of a remote
+    /// Opens `file` of the block for a query: the local file, the cached copy of a remote
     /// one, or else the object itself read by ranges (and fetched into the cache in the
-    /// background for the next reader).
+    /// background for the next query).
     pub(crate) fn open(&self, file: &str) -> Result<BlockFile, BlockError> {
+        self.open_with(file, true)
+    }
+
+    /// Opens `file` of the block for a read that will not recur soon (footers at open, a
+    /// compaction's sources): like [`open`](Self::open), but a remote file read by ranges
+    /// is not fetched into the cache, so opening every block of a bucket does not churn it.
+    pub(crate) fn open_once(&self, file: &str) -> Result<BlockFile, BlockError> {
+        self.open_with(file, false)
+    }
+
+    fn open_with(&self, file: &str, keep: bool) -> Result<BlockFile, BlockError> {
         match self {
             BlockFiles::Local(dir) => {
                 let path = dir.join(file);
@@ -119,7 +130,9 @@ impl BlockFiles {
                 let Some(&len) = b.sizes.get(file) else {
                     return Err(BlockError::corrupt(&self.path(file), "no such file in the block"));
                 };
-                fetch_into_cache(&b.remote, key.clone(), len);
+                if keep {
+                    fetch_into_cache(&b.remote, key.clone(), len);
+                }
                 Ok(BlockFile::Remote(RemoteFile {
                     remote: b.remote.clone(),
                     key,
