@@ -28,6 +28,10 @@ impl From<BlockError> for ReadError {
                 block: path.display().to_string(),
                 reason,
             },
+            // The store did not answer or refused: a failed read, not a damaged block.
+            BlockError::Remote { url, source } => {
+                ReadError::Io(std::io::Error::other(format!("{url}: {source}")))
+            }
         }
     }
 }
