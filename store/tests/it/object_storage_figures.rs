@@ -54,12 +54,13 @@ fn chunk(end: i64, c: i64) -> Vec<SeriesSamples> {
         let instance = format!("host{h:02}:9100");
         for cpu in 0..CPUS {
             for (m, mode) in MODES.iter().enumerate() {
+                let cpu = cpu.to_string();
                 let labels = Labels::from_pairs([
                     ("__name__", "node_cpu_seconds_total"),
-                    ("cpu", &cpu.to_string()),
-                    ("instance", &instance),
+                    ("cpu", cpu.as_str()),
+                    ("instance", instance.as_str()),
                     ("job", "node"),
-                    ("mode", mode),
+                    ("mode", *mode),
                 ]);
                 out.push(counter(labels, from, (m + 1) as f64 * 0.1));
             }
@@ -69,9 +70,9 @@ fn chunk(end: i64, c: i64) -> Vec<SeriesSamples> {
                 let labels = Labels::from_pairs([
                     ("__name__", "http_request_duration_seconds_bucket"),
                     ("handler", handler),
-                    ("instance", &instance),
+                    ("instance", instance.as_str()),
                     ("job", "web"),
-                    ("le", le),
+                    ("le", *le),
                 ]);
                 out.push(counter(labels, from, (i + 1) as f64));
             }
