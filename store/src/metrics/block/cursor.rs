@@ -3,7 +3,7 @@
 //! (`SampleCursor`, for compaction) — and the reader settings every read of a block uses.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, Float64Array, Int64Array, ListArray, StringArray, StructArray, UInt64Array};
 use arrow::record_batch::RecordBatch;

@@ -174,16 +174,6 @@ impl Bucket {
         }
     }
 
-    /// Writes `data` as `key` in one request.
-    pub(crate) fn put(&self, key: &str, data: Bytes) -> Result<(), BlockError> {
-        let store = self.store.clone();
-        let location = ObjectPath::from(key);
-        match self.run(async move { store.put(&location, data.into()).await }) {
-            None => Err(self.stopped(key)),
-            Some(r) => r.map(|_| ()).map_err(|e| self.err(key, e)),
-        }
-    }
-
     /// The whole object `key`.
     pub(crate) fn get(&self, key: &str) -> Result<Bytes, BlockError> {
         let store = self.store.clone();
@@ -229,17 +219,6 @@ impl Bucket {
         match result {
             None => Err(self.stopped(prefix)),
             Some(r) => r.map_err(|e| self.err(prefix, e)),
-        }
-    }
-
-    /// Deletes object `key` (a missing object is not an error).
-    pub(crate) fn delete(&self, key: &str) -> Result<(), BlockError> {
-        let store = self.store.clone();
-        let location = ObjectPath::from(key);
-        match self.run(async move { store.delete(&location).await }) {
-            None => Err(self.stopped(key)),
-            Some(Ok(())) | Some(Err(object_store::Error::NotFound { .. })) => Ok(()),
-            Some(Err(e)) => Err(self.err(key, e)),
         }
     }
 
