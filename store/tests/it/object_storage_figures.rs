@@ -87,7 +87,7 @@ fn counter(labels: Labels, from: i64, rate: f64) -> SeriesSamples {
         let t = from + k * STEP_MS;
         samples.push(Sample::new(t, rate * (t / 1000) as f64));
     }
-    SeriesSamples { labels, samples }
+    SeriesSamples::floats(labels, samples)
 }
 
 fn queries(end: i64) -> Vec<(&'static str, &'static str, i64, i64)> {

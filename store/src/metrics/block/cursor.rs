@@ -5,8 +5,8 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, Float64Array, Int64Array, ListArray, StringArray, StructArray, UInt64Array};
-use arrow::record_batch::RecordBatch;
+use arrow_array::{Array, Float64Array, Int64Array, ListArray, StringArray, StructArray, UInt64Array};
+use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::{
     ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
