@@ -296,7 +296,7 @@ impl Db {
         for b in self.blocks.read().iter() {
             stats.blocks += 1;
             stats.block_bytes += b.bytes;
-            stats.block_samples += b.meta.samples;
+            stats.block_samples += b.meta.samples + b.meta.histogram_samples;
         }
         stats.block_index_cache = self.index_cache.stats();
         let w = &self.wal.stats;

@@ -135,6 +135,44 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_histogram_append_leaves_nothing_behind() {
+        use crate::model::{FloatHistogram, HistogramSample};
+        let mut head = Head::new(1, None);
+        let empty_bytes = head.bytes();
+        let labels = Labels::from_pairs([("__name__", "rpc_seconds")]);
+        let h = |t: i64, count: f64| {
+            HistogramSample::new(
+                t,
+                FloatHistogram {
+                    count,
+                    ..FloatHistogram::default()
+                },
+            )
+        };
+        let mut report = AppendReport::default();
+        let histograms = [h(1000, 1.0), h(2000, 2.0)];
+        let out = head
+            .append_series_with(labels.clone(), &[], &histograms, &rules(), 0, &mut report)
+            .unwrap();
+        assert_eq!(report.accepted, 2);
+        assert_eq!(head.num_samples(), 2);
+        let record = WalRecord {
+            series: out.new_series.into_iter().collect(),
+            samples: Vec::new(),
+            histograms: vec![(out.series_ref, out.accepted_histograms)],
+        };
+        head.rollback(&record);
+        assert_eq!(head.num_series(), 0);
+        assert_eq!(head.num_samples(), 0);
+        assert_eq!(head.bytes(), empty_bytes);
+        // The retry is accepted, not a duplicate.
+        let mut report = AppendReport::default();
+        head.append_series_with(labels, &[], &histograms, &rules(), 0, &mut report)
+            .unwrap();
+        assert_eq!(report.accepted, 2);
+    }
+
+    #[test]
     fn a_logged_series_is_kept_and_defined_once() {
         let mut head = Head::new(1, None);
         let first = record(&mut head, 1000);
