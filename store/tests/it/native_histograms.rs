@@ -234,6 +234,37 @@ async fn histogram_appends_follow_the_float_rules() {
     assert_eq!(all[0].samples, vec![Sample::new(T0 + 180_000, 7.0)]);
 }
 
+#[tokio::test]
+async fn a_histogram_append_the_wal_refuses_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(options(dir.path())).unwrap();
+    db.append(vec![hseries("rpc_seconds", "api", vec![(T0, exp_hist(0))])])
+        .await
+        .unwrap();
+    let before = everything(&db);
+    db.inject_wal_fault(didban_store::WalFaultOp::Write, u32::MAX);
+    let refused = db
+        .append(vec![
+            hseries("rpc_seconds", "api", vec![(T0 + 15_000, exp_hist(1))]),
+            hseries("rpc_size", "new", vec![(T0, custom_hist(0))]),
+        ])
+        .await;
+    assert!(refused.is_err());
+    db.inject_wal_fault(didban_store::WalFaultOp::Write, 0);
+    assert_same_text(&everything(&db), &before);
+    assert_eq!(db.stats().head_series, 1, "the refused new series is gone");
+    // The retry is stored (not a duplicate of the refused samples).
+    let retry = db
+        .append(vec![hseries(
+            "rpc_seconds",
+            "api",
+            vec![(T0 + 15_000, exp_hist(1))],
+        )])
+        .await
+        .unwrap();
+    assert_eq!(retry.accepted, 1);
+}
+
 /// A promqltest storage backed by a real `Db`: each `load` appends (and, with `cut`,
 /// writes the head as a block so the evals read Parquet), `clear` opens a fresh database.
 struct DbStorage {

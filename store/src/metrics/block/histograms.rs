@@ -41,8 +41,9 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnPath;
 
+use super::index::BlockIndex;
 use crate::metrics::histogram_codec::{hint_from_byte, hint_to_byte};
-use crate::model::{FloatHistogram, HistogramSample, Span};
+use crate::model::{FloatHistogram, HistogramSample, SeriesSamples, Span};
 use crate::storage::parquet::column;
 use crate::storage::BlockError;
 
@@ -316,12 +317,7 @@ fn range_of(stats: Option<&Statistics>) -> Option<(i64, i64)> {
 /// Reads the histogram samples in `[start, end]` of the series whose ids are in `ids`
 /// (ascending) from the file at `path`, as `(series_id, sample)` in file order. Row groups
 /// whose id or timestamp statistics miss are skipped.
-pub(crate) fn read(
-    path: &Path,
-    ids: &[u64],
-    start: i64,
-    end: i64,
-) -> Result<Vec<(u64, HistogramSample)>, BlockError> {
+fn read(path: &Path, ids: &[u64], start: i64, end: i64) -> Result<Vec<(u64, HistogramSample)>, BlockError> {
     let mut out = Vec::new();
     let (Some(&lo_id), Some(&hi_id)) = (ids.first(), ids.last()) else {
         return Ok(out);
@@ -355,6 +351,39 @@ pub(crate) fn read(
         decode_batch(&batch, path, keep, &mut out)?;
     }
     Ok(out)
+}
+
+/// Appends the histogram samples in `[start, end]` of the block series `ids` (ascending
+/// block ids, all in `index`) to `out`, one entry per series, labelled from `index`.
+pub(crate) fn select(
+    path: &Path,
+    index: &BlockIndex,
+    ids: &[u64],
+    start: i64,
+    end: i64,
+    out: &mut Vec<SeriesSamples>,
+) -> Result<(), BlockError> {
+    let mut current: Option<u64> = None;
+    for (id, sample) in read(path, ids, start, end)? {
+        if current != Some(id) {
+            let labels = id
+                .checked_sub(index.base)
+                .and_then(|i| index.series.get(i as usize))
+                .ok_or_else(|| BlockError::corrupt(path, format!("histogram for unknown series id {id}")))?
+                .labels
+                .clone();
+            out.push(SeriesSamples {
+                labels,
+                samples: Vec::new(),
+                histograms: Vec::new(),
+            });
+            current = Some(id);
+        }
+        if let Some(last) = out.last_mut() {
+            last.histograms.push(sample);
+        }
+    }
+    Ok(())
 }
 
 /// Reads `histograms.parquet` front to back for compaction, handing out one series'

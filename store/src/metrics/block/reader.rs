@@ -199,29 +199,7 @@ impl Block {
         if !wanted_histograms.is_empty() {
             wanted_histograms.sort_unstable();
             let path = self.dir.join(histograms::FILE);
-            let rows = histograms::read(&path, &wanted_histograms, start, end)?;
-            let mut current: Option<u64> = None;
-            for (id, sample) in rows {
-                if current != Some(id) {
-                    let labels = id
-                        .checked_sub(index.base)
-                        .and_then(|i| index.series.get(i as usize))
-                        .ok_or_else(|| {
-                            BlockError::corrupt(&path, format!("histogram for unknown series id {id}"))
-                        })?
-                        .labels
-                        .clone();
-                    out.push(SeriesSamples {
-                        labels,
-                        samples: Vec::new(),
-                        histograms: Vec::new(),
-                    });
-                    current = Some(id);
-                }
-                if let Some(last) = out.last_mut() {
-                    last.histograms.push(sample);
-                }
-            }
+            histograms::select(&path, index, &wanted_histograms, start, end, out)?;
         }
         if wanted.is_empty() {
             return Ok(());
