@@ -112,7 +112,8 @@ impl RejectReason {
 /// What happened to an append: how many samples were stored, and for the rest why not.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AppendReport {
-    /// Samples stored (and, once `append` returns, durable per the fsync mode).
+    /// Samples stored, float and native histogram (and, once `append` returns, durable per
+    /// the fsync mode).
     pub accepted: u64,
     /// Refused samples per reason, sorted by reason.
     pub rejected: Vec<(RejectReason, u64)>,
