@@ -17,6 +17,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::file::metadata::PageIndexPolicy;
 use parquet::file::statistics::Statistics;
 
+use super::histograms;
 use super::index::BlockIndex;
 use super::index_cache::{BlockIndexCache, WHOLE_BLOCK};
 use super::meta::{BlockMeta, BlockSeries, BLOCK_FORMAT_VERSION};
@@ -56,6 +57,8 @@ pub(crate) struct Block {
     parts: Option<Vec<NamePart>>,
     /// Footer and page index of `samples.parquet`, read at open.
     samples_metadata: ArrowReaderMetadata,
+    /// Whether the block has `histograms.parquet` (native histogram samples).
+    has_histograms: bool,
     /// Bytes of the block's files on disk.
     pub bytes: u64,
 }
@@ -83,6 +86,7 @@ impl Block {
         }
         let parts = name_parts(&series_path)?;
         let samples_metadata = load_metadata(&dir.join("samples.parquet"))?;
+        let has_histograms = dir.join(histograms::FILE).exists();
         let bytes = block_dir::dir_bytes(dir)?;
         Ok(Block {
             dir: BlockDir::new(dir, "block"),
@@ -91,6 +95,7 @@ impl Block {
             cache: cache.clone(),
             parts,
             samples_metadata,
+            has_histograms,
             bytes,
         })
     }
@@ -177,13 +182,24 @@ impl Block {
         out: &mut Vec<SeriesSamples>,
     ) -> Result<(), BlockError> {
         let mut wanted: Vec<usize> = Vec::new();
+        let mut wanted_histograms: Vec<u64> = Vec::new();
         for id in index.postings.select(matchers) {
             let Some(s) = index.series.get(id as usize) else {
                 continue;
             };
-            if s.max_t >= start && s.min_t <= end && s.row_count > 0 {
-                wanted.push(id as usize);
+            if s.max_t >= start && s.min_t <= end {
+                if s.row_count > 0 {
+                    wanted.push(id as usize);
+                }
+                if self.has_histograms {
+                    wanted_histograms.push(index.base + id);
+                }
             }
+        }
+        if !wanted_histograms.is_empty() {
+            wanted_histograms.sort_unstable();
+            let path = self.dir.join(histograms::FILE);
+            histograms::select(&path, index, &wanted_histograms, start, end, out)?;
         }
         if wanted.is_empty() {
             return Ok(());
