@@ -61,8 +61,12 @@ pub enum RejectReason {
     TooFarInFuture,
     /// Same timestamp as an existing sample with the same value: ignored.
     Duplicate,
-    /// Same timestamp as an existing sample but a different value.
+    /// Same timestamp as an existing sample but a different value (or a sample of the
+    /// other kind, float or native histogram).
     DuplicateTimestamp,
+    /// A native histogram that breaks the model's invariants (spans and bucket counts
+    /// disagree, bad schema, bad custom bounds).
+    InvalidHistogram,
 }
 
 impl RejectReason {
@@ -81,6 +85,7 @@ impl RejectReason {
             RejectReason::TooFarInFuture => "too_far_in_future",
             RejectReason::Duplicate => "duplicate",
             RejectReason::DuplicateTimestamp => "duplicate_timestamp",
+            RejectReason::InvalidHistogram => "invalid_histogram",
         }
     }
 
@@ -99,6 +104,7 @@ impl RejectReason {
             RejectReason::TooFarInFuture => "sample timestamp too far in the future",
             RejectReason::Duplicate => "duplicate sample",
             RejectReason::DuplicateTimestamp => "duplicate sample for timestamp",
+            RejectReason::InvalidHistogram => "invalid native histogram",
         }
     }
 }
@@ -106,7 +112,8 @@ impl RejectReason {
 /// What happened to an append: how many samples were stored, and for the rest why not.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AppendReport {
-    /// Samples stored (and, once `append` returns, durable per the fsync mode).
+    /// Samples stored, float and native histogram (and, once `append` returns, durable per
+    /// the fsync mode).
     pub accepted: u64,
     /// Refused samples per reason, sorted by reason.
     pub rejected: Vec<(RejectReason, u64)>,

@@ -11,6 +11,8 @@
 //! - `append`: the vocabulary of an append — [`SeriesLimits`](db::SeriesLimits),
 //!   [`RejectReason`](db::RejectReason), [`AppendReport`](db::AppendReport).
 //! - `record`: the metric WAL record (series definitions, samples by series ref).
+//! - `histogram_codec`: the byte form of one native histogram (WAL and head chunks).
+//! - `varint`: the varint and float primitives of those byte forms.
 //! - `postings`: the label index the head and every block use to find series.
 
 mod append;
@@ -19,5 +21,7 @@ mod chunk;
 pub mod db;
 pub mod exemplars;
 mod head;
+mod histogram_codec;
 mod postings;
 mod record;
+mod varint;

@@ -3,20 +3,32 @@
 //! Layout (all integers LEB128 varints, signed ones zig-zag encoded):
 //!
 //! ```text
-//! version u8 (=1)
+//! version u8 (=2; 1 is read too)
 //! series_count, then per series: ref, has_max_t u8, [max_t zigzag], label_count,
 //!                                 label_count × (name_len, name, value_len, value)
 //! group_count,  then per group:  ref, sample_count, first_ts zigzag, value f64 LE,
 //!                                 (sample_count-1) × (ts delta zigzag, value f64 LE)
+//! version 2 only:
+//! hgroup_count, then per group:  ref, sample_count, first_ts zigzag, histogram,
+//!                                 (sample_count-1) × (ts delta zigzag, histogram)
 //! ```
+//!
+//! `histogram` is the byte form of one native histogram documented in
+//! `metrics::histogram_codec` (every field of the model, integer or float counts).
+//! Records are written as version 2; version 1 records (no histogram section) still decode.
 //!
 //! A series is defined once (when it is created, and again in the checkpoint that starts
 //! the WAL after a head cut) and referenced by its ref afterwards, so labels are not
 //! repeated per sample. Values are stored as raw bits so stale markers survive exactly.
 
-use crate::model::{Label, Labels, Sample};
+use crate::metrics::histogram_codec;
+use crate::metrics::varint::{put_bytes, put_f64, put_ivarint, put_uvarint, Reader, VarintError};
+use crate::model::{HistogramSample, Label, Labels, Sample};
 
-const VERSION: u8 = 1;
+/// The version written.
+const VERSION: u8 = 2;
+/// The version before native histograms, still read.
+const VERSION_FLOATS_ONLY: u8 = 1;
 
 /// A series definition: its ref, labels and, in checkpoints, its newest timestamp so the
 /// ordering rules survive a restart.
@@ -32,18 +44,25 @@ pub(crate) struct SeriesDef {
 pub(crate) struct WalRecord {
     pub series: Vec<SeriesDef>,
     pub samples: Vec<(u64, Vec<Sample>)>,
+    /// Native histogram samples by series ref, each list in timestamp order.
+    pub histograms: Vec<(u64, Vec<HistogramSample>)>,
+}
+
+impl WalRecord {
+    /// True when the record carries no sample of either kind.
+    pub(crate) fn has_no_samples(&self) -> bool {
+        self.samples.is_empty() && self.histograms.is_empty()
+    }
 }
 
 /// Why a record payload could not be decoded (it passed the CRC, so this means a bug or a
 /// newer format).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DecodeError {
-    #[error("record ends early at byte {0}")]
-    Truncated(usize),
+    #[error(transparent)]
+    Bytes(#[from] VarintError),
     #[error("unknown record version {0}")]
     Version(u8),
-    #[error("label text at byte {0} is not UTF-8")]
-    Utf8(usize),
     #[error("invalid labels in record: {0}")]
     Labels(String),
 }
@@ -81,7 +100,22 @@ impl WalRecord {
                     put_ivarint(&mut buf, s.timestamp_ms.wrapping_sub(prev));
                 }
                 prev = s.timestamp_ms;
-                buf.extend_from_slice(&s.value.to_bits().to_le_bytes());
+                put_f64(&mut buf, s.value);
+            }
+        }
+        put_uvarint(&mut buf, self.histograms.len() as u64);
+        for (series_ref, samples) in &self.histograms {
+            put_uvarint(&mut buf, *series_ref);
+            put_uvarint(&mut buf, samples.len() as u64);
+            let mut prev = 0i64;
+            for (i, s) in samples.iter().enumerate() {
+                if i == 0 {
+                    put_ivarint(&mut buf, s.timestamp_ms);
+                } else {
+                    put_ivarint(&mut buf, s.timestamp_ms.wrapping_sub(prev));
+                }
+                prev = s.timestamp_ms;
+                histogram_codec::encode(&mut buf, &s.h);
             }
         }
         buf
@@ -91,7 +125,7 @@ impl WalRecord {
     pub(crate) fn decode(buf: &[u8]) -> Result<WalRecord, DecodeError> {
         let mut r = Reader { buf, pos: 0 };
         let version = r.byte()?;
-        if version != VERSION {
+        if version != VERSION && version != VERSION_FLOATS_ONLY {
             return Err(DecodeError::Version(version));
         }
         let mut record = WalRecord::default();
@@ -126,84 +160,29 @@ impl WalRecord {
                 let t = r.ivarint()?;
                 let ts = if i == 0 { t } else { prev.wrapping_add(t) };
                 prev = ts;
-                let value = f64::from_bits(r.u64_le()?);
+                let value = r.f64()?;
                 samples.push(Sample::new(ts, value));
             }
             record.samples.push((series_ref, samples));
         }
-        Ok(record)
-    }
-}
-
-fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
-
-fn put_ivarint(buf: &mut Vec<u8>, v: i64) {
-    put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
-}
-
-fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
-    put_uvarint(buf, b.len() as u64);
-    buf.extend_from_slice(b);
-}
-
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn byte(&mut self) -> Result<u8, DecodeError> {
-        let b = *self.buf.get(self.pos).ok_or(DecodeError::Truncated(self.pos))?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    fn uvarint(&mut self) -> Result<u64, DecodeError> {
-        let mut v = 0u64;
-        let mut shift = 0u32;
-        loop {
-            let b = self.byte()?;
-            if shift >= 64 {
-                return Err(DecodeError::Truncated(self.pos));
-            }
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-            shift += 7;
+        if version == VERSION_FLOATS_ONLY {
+            return Ok(record);
         }
-    }
-
-    fn ivarint(&mut self) -> Result<i64, DecodeError> {
-        let u = self.uvarint()?;
-        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
-    }
-
-    fn u64_le(&mut self) -> Result<u64, DecodeError> {
-        let end = self.pos + 8;
-        let bytes = self
-            .buf
-            .get(self.pos..end)
-            .ok_or(DecodeError::Truncated(self.pos))?;
-        let mut arr = [0u8; 8];
-        arr.copy_from_slice(bytes);
-        self.pos = end;
-        Ok(u64::from_le_bytes(arr))
-    }
-
-    fn string(&mut self) -> Result<String, DecodeError> {
-        let len = self.uvarint()? as usize;
-        let start = self.pos;
-        let end = start.checked_add(len).ok_or(DecodeError::Truncated(start))?;
-        let bytes = self.buf.get(start..end).ok_or(DecodeError::Truncated(start))?;
-        self.pos = end;
-        String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::Utf8(start))
+        let group_count = r.uvarint()?;
+        for _ in 0..group_count {
+            let series_ref = r.uvarint()?;
+            let n = r.count()?;
+            let mut samples = Vec::with_capacity(n);
+            let mut prev = 0i64;
+            for i in 0..n {
+                let t = r.ivarint()?;
+                let ts = if i == 0 { t } else { prev.wrapping_add(t) };
+                prev = ts;
+                samples.push(HistogramSample::new(ts, histogram_codec::decode(&mut r)?));
+            }
+            record.histograms.push((series_ref, samples));
+        }
+        Ok(record)
     }
 }
 
@@ -211,7 +190,62 @@ impl Reader<'_> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::metrics::histogram_codec::{identical, tests::random_histogram};
     use crate::model::stale_nan;
+    use crate::model::FloatHistogram;
+    use didban_testkit::rng::SeededRng;
+
+    #[test]
+    fn a_version_1_record_still_decodes() {
+        // Version 1 is version 2 without the histogram section.
+        let record = WalRecord {
+            series: vec![SeriesDef {
+                series_ref: 7,
+                max_t: None,
+                labels: Labels::from_pairs([("__name__", "up")]),
+            }],
+            samples: vec![(7, vec![Sample::new(10, 2.5), Sample::new(20, 3.5)])],
+            histograms: Vec::new(),
+        };
+        let mut v1 = record.encode();
+        assert_eq!(v1.pop(), Some(0), "empty histogram section");
+        v1[0] = 1;
+        let decoded = WalRecord::decode(&v1).unwrap();
+        assert_eq!(decoded.series, record.series);
+        assert_eq!(decoded.samples, record.samples);
+        assert!(decoded.histograms.is_empty());
+    }
+
+    #[test]
+    fn random_histogram_records_round_trip() {
+        let mut rng = SeededRng::new(0x7761_6c32);
+        for _ in 0..300 {
+            let mut record = WalRecord::default();
+            for g in 0..rng.below(4) {
+                let mut t = rng.below(1 << 40) as i64 - (1 << 39);
+                let mut samples = Vec::new();
+                for _ in 0..1 + rng.below(5) {
+                    samples.push(HistogramSample::new(t, random_histogram(&mut rng)));
+                    t += 1 + rng.below(100_000) as i64;
+                }
+                record.histograms.push((g * 1000 + rng.below(1000), samples));
+            }
+            if rng.below(2) == 0 {
+                record.samples.push((1, vec![Sample::new(1, 1.0)]));
+            }
+            let decoded = WalRecord::decode(&record.encode()).unwrap();
+            assert_eq!(decoded.samples, record.samples);
+            assert_eq!(decoded.histograms.len(), record.histograms.len());
+            for ((r1, a), (r2, b)) in decoded.histograms.iter().zip(&record.histograms) {
+                assert_eq!(r1, r2);
+                assert_eq!(a.len(), b.len());
+                for (x, y) in a.iter().zip(b) {
+                    assert_eq!(x.timestamp_ms, y.timestamp_ms);
+                    assert!(identical(&x.h, &y.h), "{:?} != {:?}", x.h, y.h);
+                }
+            }
+        }
+    }
 
     #[test]
     fn record_round_trips_including_stale_markers_and_negative_deltas() {
@@ -229,6 +263,7 @@ mod tests {
                     Sample::new(i64::MAX, -0.0),
                 ],
             )],
+            histograms: Vec::new(),
         };
         let decoded = WalRecord::decode(&record.encode()).unwrap();
         assert_eq!(decoded.series, record.series);
@@ -245,6 +280,7 @@ mod tests {
         let record = WalRecord {
             series: vec![],
             samples: vec![(1, vec![Sample::new(1, 1.0)])],
+            histograms: vec![(2, vec![HistogramSample::new(5, FloatHistogram::stale_marker())])],
         };
         let buf = record.encode();
         for cut in 0..buf.len() {

@@ -9,7 +9,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::common::*;
-use didban_store::{BlockStorage, Db, DbOptions, S3Config, SeriesSamples};
+use didban_store::model::Span;
+use didban_store::{
+    BlockStorage, Db, DbOptions, FloatHistogram, HistogramSample, Labels, S3Config, SeriesSamples,
+};
 use didban_testkit::garage::{Garage, REGION};
 use didban_testkit::wait::{until, HANG};
 
@@ -188,4 +191,49 @@ async fn the_cache_keeps_within_its_size_and_retention_deletes_from_the_bucket()
             n => Err(format!("{n} blocks still listed")),
         }
     });
+}
+
+#[tokio::test]
+async fn native_histograms_are_read_back_from_the_bucket() {
+    let garage = Garage::start();
+    let mut written = Vec::new();
+    for k in 0..20i64 {
+        let h = FloatHistogram {
+            schema: 2,
+            zero_threshold: 0.001,
+            zero_count: 1.0,
+            count: 6.0 + k as f64,
+            sum: 3.5 * k as f64,
+            positive_spans: vec![Span {
+                offset: -2,
+                length: 2,
+            }],
+            positive_buckets: vec![2.0, 3.0 + k as f64],
+            ..FloatHistogram::default()
+        };
+        written.push(HistogramSample::new(T0 + k * 15_000, h));
+    }
+    let labels = Labels::from_pairs([("__name__", "objstore_latency"), ("job", "api")]);
+    let first_dir = tempfile::tempdir().unwrap();
+    let db = Db::open(s3_options(first_dir.path(), &garage, 0, 64 << 20)).unwrap();
+    db.append(vec![SeriesSamples {
+        labels: labels.clone(),
+        samples: Vec::new(),
+        histograms: written.clone(),
+    }])
+    .await
+    .unwrap();
+    db.flush_head().unwrap();
+    db.close().await.unwrap();
+    drop(db);
+
+    let second_dir = tempfile::tempdir().unwrap();
+    let fresh = Db::open(s3_options(second_dir.path(), &garage, 1, 64 << 20)).unwrap();
+    let got = everything(&fresh);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].labels, labels);
+    assert_eq!(
+        got[0].histograms, written,
+        "histograms.parquet went up and came back whole"
+    );
 }

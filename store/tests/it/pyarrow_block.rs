@@ -1,4 +1,5 @@
-//! A block written by the engine, read back by pyarrow (an outside reader). Fails (does
+//! A block written by the engine, read back by pyarrow (an outside reader): the float
+//! samples and, in `histograms.parquet`, the native histogram samples. Fails (does
 //! not skip) when python3 or pyarrow are missing: install from tests/requirements.txt.
 #![allow(clippy::unwrap_used)]
 
@@ -111,4 +112,130 @@ async fn pyarrow_reads_the_block_as_written() {
         assert_eq!(report["rows_per_series"][i.to_string()], *n as u64);
         next_row += *n as u64;
     }
+}
+
+/// The native histogram samples of a block, read with pyarrow from `histograms.parquet`
+/// joined to `series.parquet`: every field as written.
+#[tokio::test]
+async fn pyarrow_reads_the_histograms_as_written() {
+    use didban_store::model::{CounterResetHint, HistogramSample, Span, CUSTOM_BUCKETS_SCHEMA};
+    use didban_store::FloatHistogram;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(options(dir.path())).unwrap();
+    let exp = |i: i64| FloatHistogram {
+        counter_reset_hint: if i == 0 {
+            CounterResetHint::CounterReset
+        } else {
+            CounterResetHint::NotCounterReset
+        },
+        schema: 3,
+        zero_threshold: 1e-4,
+        zero_count: 2.0,
+        count: 9.0 + i as f64,
+        sum: 4.5 * i as f64,
+        positive_spans: vec![
+            Span {
+                offset: -3,
+                length: 2,
+            },
+            Span { offset: 1, length: 1 },
+        ],
+        positive_buckets: vec![1.0, 2.0, 3.0 + i as f64],
+        negative_spans: vec![Span { offset: 2, length: 1 }],
+        negative_buckets: vec![1.0],
+        ..FloatHistogram::default()
+    };
+    let custom = FloatHistogram {
+        counter_reset_hint: CounterResetHint::Gauge,
+        schema: CUSTOM_BUCKETS_SCHEMA,
+        count: 2.5,
+        sum: -1.0,
+        positive_spans: vec![Span { offset: 1, length: 2 }],
+        positive_buckets: vec![0.5, 2.0],
+        custom_values: std::sync::Arc::from(vec![1.0, 2.5, 10.0]),
+        ..FloatHistogram::default()
+    };
+    let mut written = Vec::new();
+    let mut exp_series = Vec::new();
+    for i in 0..3 {
+        exp_series.push(HistogramSample::new(T0 + i * 15_000, exp(i)));
+    }
+    exp_series.push(HistogramSample::new(T0 + 45_000, FloatHistogram::stale_marker()));
+    written.push((labels("latency_seconds", "api"), exp_series));
+    written.push((
+        labels("queue_depth", "worker"),
+        vec![HistogramSample::new(T0 + 5_000, custom)],
+    ));
+    let mut batch: Vec<SeriesSamples> = written
+        .iter()
+        .map(|(l, h)| SeriesSamples {
+            labels: l.clone(),
+            samples: Vec::new(),
+            histograms: h.clone(),
+        })
+        .collect();
+    // A float series in the same block: it has no histogram rows.
+    batch.push(series("up", "api", &[(T0, 1.0)]));
+    db.append(batch).await.unwrap();
+    db.flush_head().unwrap();
+    let blocks = block_dirs(dir.path());
+    assert_eq!(blocks.len(), 1);
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/check_histograms.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(&blocks[0])
+        .output()
+        .expect("python3 must be installed for this test");
+    assert!(
+        output.status.success(),
+        "check_histograms.py failed (is pyarrow installed? pip install -r tests/requirements.txt):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    let mut k = 0;
+    for (labels, samples) in &written {
+        for s in samples {
+            let row = &rows[k];
+            k += 1;
+            let h = &s.h;
+            for l in labels.iter() {
+                assert_eq!(row["labels"][&l.name], l.value.as_str());
+            }
+            assert_eq!(row["timestamp_ms"], s.timestamp_ms);
+            let hint = match h.counter_reset_hint {
+                CounterResetHint::Unknown => 0,
+                CounterResetHint::CounterReset => 1,
+                CounterResetHint::NotCounterReset => 2,
+                CounterResetHint::Gauge => 3,
+            };
+            assert_eq!(row["counter_reset_hint"], hint);
+            assert_eq!(row["schema"], h.schema);
+            assert_eq!(row["zero_threshold"], h.zero_threshold);
+            assert_eq!(row["zero_count"], h.zero_count);
+            assert_eq!(row["count"], h.count);
+            assert_eq!(row["sum_is_nan"], h.sum.is_nan());
+            if !h.sum.is_nan() {
+                assert_eq!(row["sum"], h.sum);
+            }
+            let spans = |spans: &[Span]| -> serde_json::Value {
+                spans
+                    .iter()
+                    .map(|s| serde_json::json!([s.offset, s.length]))
+                    .collect()
+            };
+            assert_eq!(row["positive_spans"], spans(&h.positive_spans));
+            assert_eq!(row["negative_spans"], spans(&h.negative_spans));
+            assert_eq!(row["positive_buckets"], serde_json::json!(h.positive_buckets));
+            assert_eq!(row["negative_buckets"], serde_json::json!(h.negative_buckets));
+            assert_eq!(row["custom_values"], serde_json::json!(h.custom_values.to_vec()));
+        }
+    }
+    assert_eq!(
+        rows.len(),
+        k,
+        "one row per histogram sample, none for the float series"
+    );
 }

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::cursor::{SampleCursor, SeriesCursor};
+use super::histograms::HistogramCursor;
 use super::meta::CompactionMeta;
 use super::reader::Block;
 use super::writer::BlockWriter;
-use crate::model::{Labels, Sample};
+use crate::model::{HistogramSample, Labels, Sample};
 use crate::storage::BlockError;
 
 /// Groups of indexes into `blocks` (sorted by min time) that should each become one block.
@@ -73,11 +74,17 @@ pub(crate) fn merge(blocks_dir: &Path, sources: &[Arc<Block>]) -> Result<Option<
     let mut writer = BlockWriter::new(blocks_dir)?;
     let mut cursors = Vec::with_capacity(sources.len());
     let mut series = Vec::with_capacity(sources.len());
+    let mut hist_cursors = Vec::with_capacity(sources.len());
+    // The id of the next series of each source (its row in `series.parquet`), which
+    // keys its rows in `histograms.parquet`.
+    let mut next_ids = vec![0u64; sources.len()];
     for b in sources {
         cursors.push(SampleCursor::open(&b.files)?);
         series.push(SeriesCursor::open(&b.files)?);
+        hist_cursors.push(HistogramCursor::open(&b.files)?);
     }
     let mut samples: Vec<Sample> = Vec::new();
+    let mut histograms: Vec<HistogramSample> = Vec::new();
     loop {
         let mut smallest: Option<Labels> = None;
         for list in series.iter_mut() {
@@ -91,6 +98,7 @@ pub(crate) fn merge(blocks_dir: &Path, sources: &[Arc<Block>]) -> Result<Option<
             break;
         };
         samples.clear();
+        histograms.clear();
         let mut contributors = 0;
         for (i, list) in series.iter_mut().enumerate() {
             let row_count = match list.peek()? {
@@ -99,13 +107,19 @@ pub(crate) fn merge(blocks_dir: &Path, sources: &[Arc<Block>]) -> Result<Option<
             };
             list.next_series()?;
             cursors[i].take(row_count as usize, &mut samples)?;
+            if let (Some(h), Some(id)) = (hist_cursors.get_mut(i), next_ids.get_mut(i)) {
+                h.take(*id, &mut histograms)?;
+                *id += 1;
+            }
             contributors += 1;
         }
         if contributors > 1 {
             samples.sort_by_key(|s| s.timestamp_ms);
             samples.dedup_by_key(|s| s.timestamp_ms);
+            histograms.sort_by_key(|s| s.timestamp_ms);
+            histograms.dedup_by_key(|s| s.timestamp_ms);
         }
-        writer.add_series(&labels, &samples)?;
+        writer.add_series(&labels, &samples, &histograms)?;
     }
     let mut level = 0;
     let mut ids = Vec::new();

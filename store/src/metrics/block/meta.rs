@@ -23,8 +23,16 @@ pub struct BlockMeta {
     pub series: u64,
     /// Rows of `samples.parquet`.
     pub samples: u64,
+    /// Rows of `histograms.parquet` (native histogram samples); 0, and absent from older
+    /// blocks, when the block has no such file.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub histogram_samples: u64,
     /// Level and source blocks.
     pub compaction: CompactionMeta,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Where a block came from.

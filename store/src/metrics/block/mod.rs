@@ -2,7 +2,8 @@
 //!
 //! A block holds `series.parquet` (one row per series, sorted by labels, with the range of
 //! its rows in `samples.parquet`), `samples.parquet` (rows sorted by series id then
-//! timestamp) and `meta.json`. Blocks are written into a `.tmp-` directory and renamed into
+//! timestamp), `histograms.parquet` when the block holds native histogram samples (same
+//! order, see `histograms`) and `meta.json`. Blocks are written into a `.tmp-` directory and renamed into
 //! place, so a block directory either is complete or does not exist (the lifecycle shared
 //! with span blocks, in `storage::block_dir`).
 //!
@@ -13,9 +14,11 @@
 //! - `index`: a block's series list and postings, built from `series.parquet` on demand.
 //! - `index_cache`: the byte-bounded LRU cache those indexes live in, shared by all blocks.
 //! - `compact`: choosing blocks to merge and merging them.
+//! - `histograms`: `histograms.parquet`, the native histogram samples (layout there).
 
 pub(crate) mod compact;
 mod cursor;
+pub(crate) mod histograms;
 mod index;
 mod index_cache;
 mod meta;

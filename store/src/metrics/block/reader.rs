@@ -13,6 +13,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::file::statistics::Statistics;
 
 use super::cursor::{reader_options, SeriesCursor, SAMPLES, SERIES};
+use super::histograms;
 use super::index::BlockIndex;
 use super::index_cache::{BlockIndexCache, WHOLE_BLOCK};
 use super::meta::{BlockMeta, BlockSeries, BLOCK_FORMAT_VERSION};
@@ -54,6 +55,8 @@ pub(crate) struct Block {
     parts: Option<Vec<NamePart>>,
     /// Footer and page index of `samples.parquet`, read at open.
     samples_metadata: ArrowReaderMetadata,
+    /// Whether the block has `histograms.parquet` (native histogram samples).
+    has_histograms: bool,
     /// Bytes of the block's files.
     pub bytes: u64,
 }
@@ -84,6 +87,7 @@ impl Block {
         }
         let parts = name_parts(&files)?;
         let samples_metadata = load_metadata(&files, SAMPLES)?;
+        let has_histograms = files.has(histograms::FILE);
         let bytes = files.bytes()?;
         Ok(Block {
             files,
@@ -92,6 +96,7 @@ impl Block {
             cache: cache.clone(),
             parts,
             samples_metadata,
+            has_histograms,
             bytes,
         })
     }
@@ -178,13 +183,23 @@ impl Block {
         out: &mut Vec<SeriesSamples>,
     ) -> Result<(), BlockError> {
         let mut wanted: Vec<usize> = Vec::new();
+        let mut wanted_histograms: Vec<u64> = Vec::new();
         for id in index.postings.select(matchers) {
             let Some(s) = index.series.get(id as usize) else {
                 continue;
             };
-            if s.max_t >= start && s.min_t <= end && s.row_count > 0 {
-                wanted.push(id as usize);
+            if s.max_t >= start && s.min_t <= end {
+                if s.row_count > 0 {
+                    wanted.push(id as usize);
+                }
+                if self.has_histograms {
+                    wanted_histograms.push(index.base + id);
+                }
             }
+        }
+        if !wanted_histograms.is_empty() {
+            wanted_histograms.sort_unstable();
+            histograms::select(&self.files, index, &wanted_histograms, start, end, out)?;
         }
         if wanted.is_empty() {
             return Ok(());

@@ -1,5 +1,6 @@
 //! Writing a block: series are added in label order, their rows stream into
-//! `series.parquet` and their samples into `samples.parquet` a batch at a time, and
+//! `series.parquet` and their samples into `samples.parquet` (native histogram samples
+//! into `histograms.parquet`, created with the first one) a batch at a time, and
 //! `finish` writes the footers and `meta.json`, fsyncs everything and publishes the
 //! temporary directory (`storage::block_dir`).
 
@@ -16,8 +17,9 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
+use super::histograms;
 use super::meta::{BlockMeta, BlockSeries, CompactionMeta, BLOCK_FORMAT_VERSION};
-use crate::model::{Labels, Sample, METRIC_NAME_LABEL};
+use crate::model::{HistogramSample, Labels, Sample, METRIC_NAME_LABEL};
 use crate::storage::block_dir::TmpBlockDir;
 use crate::storage::BlockError;
 
@@ -25,6 +27,9 @@ use crate::storage::BlockError;
 pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Rows buffered before they are handed to the Parquet writer.
 const BATCH_ROWS: usize = 64 * 1024;
+/// Histogram rows buffered before they are handed to the Parquet writer (each holds its
+/// buckets, so fewer than float rows).
+const HISTOGRAM_BATCH_ROWS: usize = 4 * 1024;
 /// Series buffered before they are handed to the Parquet writer of `series.parquet`.
 const SERIES_BATCH_ROWS: usize = 4 * 1024;
 /// Rows per row group of `series.parquet`: the Parquet writer keeps a row group's encoded
@@ -151,6 +156,11 @@ pub(crate) struct BlockWriter {
     ids: Vec<u64>,
     timestamps: Vec<i64>,
     values: Vec<f64>,
+    /// `histograms.parquet`, once a histogram sample came.
+    histograms_out: Option<ParquetOut>,
+    /// Histogram rows not handed to the Parquet writer yet.
+    histogram_rows: Vec<(u64, HistogramSample)>,
+    num_histograms: u64,
     series_out: ParquetOut,
     /// Series added since the last series batch was written.
     pending: Vec<BlockSeries>,
@@ -178,6 +188,9 @@ impl BlockWriter {
             ids: Vec::with_capacity(BATCH_ROWS),
             timestamps: Vec::with_capacity(BATCH_ROWS),
             values: Vec::with_capacity(BATCH_ROWS),
+            histograms_out: None,
+            histogram_rows: Vec::new(),
+            num_histograms: 0,
             series_out,
             pending: Vec::with_capacity(SERIES_BATCH_ROWS),
             last_labels: None,
@@ -188,12 +201,34 @@ impl BlockWriter {
         })
     }
 
-    /// Adds one series. Series must come in ascending label order, samples sorted by
-    /// timestamp without duplicates; a series without samples is skipped.
-    pub(crate) fn add_series(&mut self, labels: &Labels, samples: &[Sample]) -> Result<(), BlockError> {
-        let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+    /// Adds one series with its float and native histogram samples. Series must come in
+    /// ascending label order, each kind sorted by timestamp without duplicates; a series
+    /// without samples is skipped. Its time range in `series.parquet` covers both kinds.
+    pub(crate) fn add_series(
+        &mut self,
+        labels: &Labels,
+        samples: &[Sample],
+        histograms: &[HistogramSample],
+    ) -> Result<(), BlockError> {
+        let mut range: Option<(i64, i64)> = None;
+        let ends = [
+            samples.first().map(|s| s.timestamp_ms),
+            samples.last().map(|s| s.timestamp_ms),
+            histograms.first().map(|s| s.timestamp_ms),
+            histograms.last().map(|s| s.timestamp_ms),
+        ];
+        for t in ends.into_iter().flatten() {
+            range = Some(range.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
+        }
+        let Some((first_t, last_t)) = range else {
             return Ok(());
         };
+        debug_assert!(
+            histograms
+                .windows(2)
+                .all(|w| w[0].timestamp_ms < w[1].timestamp_ms),
+            "histograms of {labels} not sorted by timestamp without duplicates"
+        );
         debug_assert!(
             samples.windows(2).all(|w| w[0].timestamp_ms < w[1].timestamp_ms),
             "samples of {labels} not sorted by timestamp without duplicates"
@@ -209,14 +244,14 @@ impl BlockWriter {
         let series_id = self.num_series;
         self.num_series += 1;
         self.last_labels = Some(labels.clone());
-        self.min_t = self.min_t.min(first.timestamp_ms);
-        self.max_t = self.max_t.max(last.timestamp_ms);
+        self.min_t = self.min_t.min(first_t);
+        self.max_t = self.max_t.max(last_t);
         self.pending.push(BlockSeries {
             labels: labels.clone(),
             first_row: self.rows,
             row_count: samples.len() as u64,
-            min_t: first.timestamp_ms,
-            max_t: last.timestamp_ms,
+            min_t: first_t,
+            max_t: last_t,
         });
         if self.pending.len() >= SERIES_BATCH_ROWS {
             self.flush_series()?;
@@ -230,7 +265,33 @@ impl BlockWriter {
             }
         }
         self.rows += samples.len() as u64;
+        for s in histograms {
+            self.histogram_rows.push((series_id, s.clone()));
+            if self.histogram_rows.len() >= HISTOGRAM_BATCH_ROWS {
+                self.flush_histograms()?;
+            }
+        }
+        self.num_histograms += histograms.len() as u64;
         Ok(())
+    }
+
+    /// Hands the buffered histogram rows to the writer of `histograms.parquet`, creating
+    /// the file with the first ones.
+    fn flush_histograms(&mut self) -> Result<(), BlockError> {
+        if self.histogram_rows.is_empty() {
+            return Ok(());
+        }
+        if self.histograms_out.is_none() {
+            let path = self.dir.path().join(histograms::FILE);
+            let props = histograms::properties().map_err(|e| BlockError::parquet(&path, e))?;
+            self.histograms_out = Some(ParquetOut::create(path, histograms::schema(), props)?);
+        }
+        let Some(out) = self.histograms_out.as_mut() else {
+            return Ok(());
+        };
+        let columns = histograms::columns(&self.histogram_rows).map_err(|e| out.arrow_err(e))?;
+        self.histogram_rows.clear();
+        out.write(columns, histograms::schema())
     }
 
     fn flush_samples(&mut self) -> Result<(), BlockError> {
@@ -267,6 +328,10 @@ impl BlockWriter {
         }
         self.flush_samples()?;
         self.samples.finish()?;
+        self.flush_histograms()?;
+        if let Some(out) = self.histograms_out.as_mut() {
+            out.finish()?;
+        }
         self.flush_series()?;
         self.series_out.finish()?;
         let meta = BlockMeta {
@@ -276,6 +341,7 @@ impl BlockWriter {
             max_time_ms: self.max_t,
             series: self.num_series,
             samples: self.rows,
+            histogram_samples: self.num_histograms,
             compaction,
         };
         self.dir.write_meta(&meta)?;

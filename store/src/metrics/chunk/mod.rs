@@ -6,6 +6,8 @@
 //!   (`ClosedChunk`) and the decoder.
 //! - `series`: a series' run of chunks (`SeriesChunks`): in-order appends, out-of-order
 //!   inserts, lookups, range reads that decode only the chunks in range.
+//! - `histogram`: a series' native histogram samples (`HistogramChunk`), a byte stream
+//!   of the histograms' WAL form.
 //!
 //! # Chunk format
 //!
@@ -36,10 +38,12 @@
 //! A chunk is closed at 120 samples or 1 KiB of stream, whichever comes first.
 
 mod bits;
+mod histogram;
 mod series;
 mod xor;
 
 #[cfg(test)]
 mod tests;
 
+pub(crate) use histogram::HistogramChunk;
 pub(crate) use series::SeriesChunks;

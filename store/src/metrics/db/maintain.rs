@@ -26,10 +26,13 @@ const MAX_COMPACTION_ROUNDS: usize = 8;
 pub(crate) fn write_head(head: &Head, blocks_dir: &Path) -> Result<Option<PathBuf>, BlockError> {
     let mut writer = BlockWriter::new(blocks_dir)?;
     let mut samples = Vec::new();
+    let mut histograms = Vec::new();
     for series in head.sorted_series() {
         samples.clear();
+        histograms.clear();
         series.samples.range(i64::MIN, i64::MAX, &mut samples);
-        writer.add_series(&series.labels, &samples)?;
+        series.histograms.range(i64::MIN, i64::MAX, &mut histograms);
+        writer.add_series(&series.labels, &samples, &histograms)?;
     }
     writer.finish(CompactionMeta {
         level: 1,

@@ -188,7 +188,8 @@ impl Db {
         &self.blocks_dir
     }
 
-    /// Validates and stores a batch. Returns once the accepted samples are durable per the
+    /// Validates and stores a batch of float and native histogram samples (the report
+    /// counts both kinds). Returns once the accepted samples are durable per the
     /// fsync mode; the report says what was refused and why. All accepted samples of one
     /// call go into one WAL record. When the head is over its memory budget new series
     /// are refused ([`RejectReason::HeadMemoryLimit`]) while existing ones are accepted;
@@ -208,14 +209,27 @@ impl Db {
             self.check_memory(&mut head)?;
             let now = didban_base::now_ms();
             for s in batch {
-                if let Some(out) = head.append_series(s.labels, &s.samples, &self.rules, now, &mut report) {
+                let out = head.append_series_with(
+                    s.labels,
+                    &s.samples,
+                    &s.histograms,
+                    &self.rules,
+                    now,
+                    &mut report,
+                );
+                if let Some(out) = out {
                     if let Some(def) = out.new_series.or_else(|| head.unlogged_def(out.series_ref)) {
                         record.series.push(def);
                     }
-                    record.samples.push((out.series_ref, out.accepted));
+                    if !out.accepted.is_empty() {
+                        record.samples.push((out.series_ref, out.accepted));
+                    }
+                    if !out.accepted_histograms.is_empty() {
+                        record.histograms.push((out.series_ref, out.accepted_histograms));
+                    }
                 }
             }
-            if record.samples.is_empty() {
+            if record.has_no_samples() {
                 return Ok(report);
             }
             match self.wal.submit(record.encode()) {
@@ -303,7 +317,7 @@ impl Db {
         for b in self.blocks.read().iter() {
             stats.blocks += 1;
             stats.block_bytes += b.bytes;
-            stats.block_samples += b.meta.samples;
+            stats.block_samples += b.meta.samples + b.meta.histogram_samples;
         }
         stats.block_index_cache = self.index_cache.stats();
         stats.object_cache = self.remote.as_ref().map(|r| r.cache_stats());
@@ -357,6 +371,11 @@ fn replay(wal_dir: &Path, head: &mut Head, counters: &Counters) -> Result<u64, O
             }
             for (series_ref, samples) in &record.samples {
                 if !head.replay_samples(*series_ref, samples) {
+                    unknown_refs += 1;
+                }
+            }
+            for (series_ref, samples) in &record.histograms {
+                if !head.replay_histograms(*series_ref, samples) {
                     unknown_refs += 1;
                 }
             }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::Db;
 use crate::metrics::block::{Block, BlockError};
-use crate::model::{LabelMatcher, Labels, Sample, SeriesSamples};
+use crate::model::{HistogramSample, LabelMatcher, Labels, Sample, SeriesSamples};
 use crate::query::{Queryable, ReadError};
 
 impl From<BlockError> for ReadError {
@@ -65,29 +65,49 @@ impl Queryable for Db {
     }
 }
 
+/// Both kinds of samples of one series gathered from several parts.
+struct Merged {
+    samples: Vec<Sample>,
+    histograms: Vec<HistogramSample>,
+    from_several: bool,
+}
+
 /// Groups parts by series (sorted by labels) and merges the samples of series found in
-/// several parts, keeping the first sample seen for each timestamp.
+/// several parts, keeping the first sample seen for each timestamp (floats and native
+/// histograms each).
 fn merge_parts(parts: Vec<SeriesSamples>) -> Vec<SeriesSamples> {
-    let mut by_series: BTreeMap<Labels, (Vec<Sample>, bool)> = BTreeMap::new();
+    let mut by_series: BTreeMap<Labels, Merged> = BTreeMap::new();
     for part in parts {
         match by_series.get_mut(&part.labels) {
-            Some((samples, merged)) => {
-                samples.extend(part.samples);
-                *merged = true;
+            Some(m) => {
+                m.samples.extend(part.samples);
+                m.histograms.extend(part.histograms);
+                m.from_several = true;
             }
             None => {
-                by_series.insert(part.labels, (part.samples, false));
+                let m = Merged {
+                    samples: part.samples,
+                    histograms: part.histograms,
+                    from_several: false,
+                };
+                by_series.insert(part.labels, m);
             }
         }
     }
     let mut out = Vec::with_capacity(by_series.len());
-    for (labels, (mut samples, merged)) in by_series {
-        if merged {
-            samples.sort_by_key(|s| s.timestamp_ms);
-            samples.dedup_by_key(|s| s.timestamp_ms);
+    for (labels, mut m) in by_series {
+        if m.from_several {
+            m.samples.sort_by_key(|s| s.timestamp_ms);
+            m.samples.dedup_by_key(|s| s.timestamp_ms);
+            m.histograms.sort_by_key(|s| s.timestamp_ms);
+            m.histograms.dedup_by_key(|s| s.timestamp_ms);
         }
-        if !samples.is_empty() {
-            out.push(SeriesSamples::floats(labels, samples));
+        if !m.samples.is_empty() || !m.histograms.is_empty() {
+            out.push(SeriesSamples {
+                labels,
+                samples: m.samples,
+                histograms: m.histograms,
+            });
         }
     }
     out

@@ -79,7 +79,7 @@ impl DbOptions {
 pub struct DbStats {
     /// Series in the live head (including ones carried over a cut without new samples).
     pub head_series: u64,
-    /// Samples in memory: live head plus frozen heads.
+    /// Samples in memory (float and native histogram): live head plus frozen heads.
     pub head_samples: u64,
     /// Approximate bytes of labels and samples in memory (live plus frozen heads); the
     /// figure compared with `head_memory_bytes`.
@@ -112,7 +112,7 @@ pub struct DbStats {
     pub wal_torn_tail_repairs: u64,
     /// Heads cut but not yet written as blocks (still queryable from memory).
     pub frozen_heads: u64,
-    /// Samples stored in blocks.
+    /// Samples stored in blocks (float and native histogram).
     pub block_samples: u64,
     /// WAL records that passed the CRC but could not be decoded at replay (skipped).
     pub wal_undecodable_records: u64,

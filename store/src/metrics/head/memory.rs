@@ -6,7 +6,8 @@
 //! postings entries (a copy of every label value that is new to the index, an id in each
 //! list) and the samples' chunks (`SeriesChunks::bytes`: each chunk's stream by its
 //! allocation, the open one's by capacity since it grows by doubling, and each chunk's
-//! entry in the series).
+//! entry in the series), and the native histogram stream (`HistogramChunk::bytes`: its
+//! allocation plus a fixed 48 bytes once it holds a sample).
 
 use crate::model::Labels;
 

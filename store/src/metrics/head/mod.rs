@@ -4,6 +4,11 @@
 //! samples sorted by timestamp in compressed chunks (`metrics::chunk`) and the newest
 //! timestamp it ever accepted (`max_t`), which survives head cuts so the ordering rules
 //! keep working across them.
+//!
+//! A series holds float samples and native histogram samples in separate chunks. As in
+//! Prometheus, a series may change type: it then holds both kinds, each in time order,
+//! and the ordering rules see one series (one newest timestamp for both kinds, and a
+//! timestamp taken by one kind is a duplicate for the other).
 
 pub(crate) mod memory;
 mod rollback;
@@ -14,10 +19,10 @@ pub(crate) mod rules;
 use foldhash::HashMap;
 use std::sync::atomic::AtomicBool;
 
-use crate::metrics::chunk::SeriesChunks;
+use crate::metrics::chunk::{HistogramChunk, SeriesChunks};
 use crate::metrics::postings::Postings;
 use crate::metrics::record::{SeriesDef, WalRecord};
-use crate::model::{LabelMatcher, Labels, Sample, SeriesSamples};
+use crate::model::{HistogramSample, LabelMatcher, Labels, Sample, SeriesSamples};
 use memory::SeriesGate;
 
 /// One series in the head.
@@ -26,6 +31,8 @@ pub(crate) struct MemSeries {
     pub labels: Labels,
     /// The samples, compressed as they arrive.
     pub samples: SeriesChunks,
+    /// The native histogram samples.
+    pub histograms: HistogramChunk,
     /// Newest timestamp ever accepted for this series, also from earlier heads.
     pub max_t: Option<i64>,
     /// True once a WAL record defining the series was acknowledged (or it came from the
@@ -37,14 +44,49 @@ pub(crate) struct MemSeries {
 }
 
 impl MemSeries {
-    /// Inserts a sample in timestamp order; an equal timestamp replaces nothing and
-    /// returns false.
+    /// Inserts a sample in timestamp order; an equal timestamp (of either kind) replaces
+    /// nothing and returns false.
     pub(crate) fn insert(&mut self, s: Sample) -> bool {
-        if !self.samples.insert(s) {
+        if self.histograms.get(s.timestamp_ms).is_some() || !self.samples.insert(s) {
             return false;
         }
         self.max_t = Some(self.max_t.map_or(s.timestamp_ms, |m| m.max(s.timestamp_ms)));
         true
+    }
+
+    /// Inserts a histogram sample in timestamp order; an equal timestamp (of either
+    /// kind) replaces nothing and returns false.
+    pub(crate) fn insert_histogram(&mut self, s: &HistogramSample) -> bool {
+        let t = s.timestamp_ms;
+        if self.samples.get(t).is_some() || !self.histograms.insert(t, &s.h) {
+            return false;
+        }
+        self.max_t = Some(self.max_t.map_or(t, |m| m.max(t)));
+        true
+    }
+
+    /// True when the series holds no sample of either kind.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.samples.is_empty() && self.histograms.is_empty()
+    }
+
+    /// Samples of both kinds.
+    pub(crate) fn sample_count(&self) -> usize {
+        self.samples.len() + self.histograms.len()
+    }
+
+    /// Newest sample timestamp of either kind.
+    pub(crate) fn last_t(&self) -> Option<i64> {
+        match (self.samples.last_t(), self.histograms.last_t()) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, None) => a,
+            (None, b) => b,
+        }
+    }
+
+    /// Bytes of both kinds' chunks.
+    pub(crate) fn sample_bytes(&self) -> u64 {
+        self.samples.bytes() + self.histograms.bytes()
     }
 }
 
@@ -141,6 +183,7 @@ impl Head {
             MemSeries {
                 labels,
                 samples: SeriesChunks::default(),
+                histograms: HistogramChunk::default(),
                 max_t,
                 logged: AtomicBool::new(logged),
                 carried: false,
@@ -153,7 +196,7 @@ impl Head {
         if let Some(series) = self.series.remove(&series_ref) {
             self.postings.remove(series_ref, &series.labels);
             self.refs.remove(&series.labels);
-            let cost = memory::series_bytes(&series.labels) + series.samples.bytes();
+            let cost = memory::series_bytes(&series.labels) + series.sample_bytes();
             self.bytes = self.bytes.saturating_sub(cost);
         }
     }
@@ -180,14 +223,31 @@ impl Head {
         let Some(series) = self.series.get_mut(&series_ref) else {
             return false;
         };
-        let bytes_before = series.samples.bytes();
+        let bytes_before = series.sample_bytes();
         let mut inserted = Vec::with_capacity(samples.len());
         for s in samples {
             if series.insert(*s) {
-                inserted.push(*s);
+                inserted.push(s.timestamp_ms);
             }
         }
-        let bytes_after = series.samples.bytes();
+        let bytes_after = series.sample_bytes();
+        self.account_inserted(&inserted, bytes_before, bytes_after);
+        true
+    }
+
+    /// [`Head::replay_samples`] for histogram samples.
+    pub(crate) fn replay_histograms(&mut self, series_ref: u64, samples: &[HistogramSample]) -> bool {
+        let Some(series) = self.series.get_mut(&series_ref) else {
+            return false;
+        };
+        let bytes_before = series.sample_bytes();
+        let mut inserted = Vec::with_capacity(samples.len());
+        for s in samples {
+            if series.insert_histogram(s) {
+                inserted.push(s.timestamp_ms);
+            }
+        }
+        let bytes_after = series.sample_bytes();
         self.account_inserted(&inserted, bytes_before, bytes_after);
         true
     }
@@ -195,13 +255,13 @@ impl Head {
     /// Updates the head's counters, memory figure and time range for inserted samples;
     /// the series' sample bytes went from `bytes_before` to `bytes_after` with them (an
     /// out-of-order insert re-encodes a chunk, which can also make it smaller).
-    fn account_inserted(&mut self, inserted: &[Sample], bytes_before: u64, bytes_after: u64) {
+    fn account_inserted(&mut self, inserted: &[i64], bytes_before: u64, bytes_after: u64) {
         self.bytes = (self.bytes + bytes_after).saturating_sub(bytes_before);
-        for s in inserted {
+        for &t in inserted {
             self.num_samples += 1;
-            self.min_t = Some(self.min_t.map_or(s.timestamp_ms, |m| m.min(s.timestamp_ms)));
-            self.max_t = Some(self.max_t.map_or(s.timestamp_ms, |m| m.max(s.timestamp_ms)));
-            self.observe_time(s.timestamp_ms);
+            self.min_t = Some(self.min_t.map_or(t, |m| m.min(t)));
+            self.max_t = Some(self.max_t.map_or(t, |m| m.max(t)));
+            self.observe_time(t);
         }
     }
 
@@ -227,11 +287,13 @@ impl Head {
             };
             let mut samples = Vec::new();
             series.samples.range(start, end, &mut samples);
-            if !samples.is_empty() {
+            let mut histograms = Vec::new();
+            series.histograms.range(start, end, &mut histograms);
+            if !samples.is_empty() || !histograms.is_empty() {
                 out.push(SeriesSamples {
                     labels: series.labels.clone(),
                     samples,
-                    histograms: Vec::new(),
+                    histograms,
                 });
             }
         }
@@ -256,10 +318,10 @@ impl Head {
             let Some(series) = self.series.get(&series_ref) else {
                 continue;
             };
-            if series.samples.is_empty() || series.max_t.is_none_or(|t| t < drop_before) {
+            if series.is_empty() || series.max_t.is_none_or(|t| t < drop_before) {
                 continue;
             }
-            if for_memory && !series.carried && series.samples.len() < 2 {
+            if for_memory && !series.carried && series.sample_count() < 2 {
                 continue;
             }
             // The new segment starts with the successor's checkpoint: every series is logged.
@@ -293,7 +355,7 @@ impl Head {
     pub(crate) fn sorted_series(&self) -> Vec<&MemSeries> {
         let mut out: Vec<&MemSeries> = Vec::new();
         for series in self.series.values() {
-            if !series.samples.is_empty() {
+            if !series.is_empty() {
                 out.push(series);
             }
         }

@@ -40,16 +40,31 @@ impl Head {
             let Some(series) = self.series.get_mut(series_ref) else {
                 continue;
             };
-            let bytes_before = series.samples.bytes();
+            let bytes_before = series.sample_bytes();
             let mut removed = 0u64;
             for s in samples {
                 if series.samples.remove(*s) {
                     removed += 1;
                 }
             }
-            let bytes_after = series.samples.bytes();
+            let bytes_after = series.sample_bytes();
             self.num_samples = self.num_samples.saturating_sub(removed);
             // Removing re-encodes the chunks concerned, which gives their bytes back.
+            self.bytes = (self.bytes + bytes_after).saturating_sub(bytes_before);
+        }
+        for (series_ref, samples) in &record.histograms {
+            let Some(series) = self.series.get_mut(series_ref) else {
+                continue;
+            };
+            let bytes_before = series.sample_bytes();
+            let mut removed = 0u64;
+            for s in samples {
+                if series.histograms.remove(s.timestamp_ms, &s.h) {
+                    removed += 1;
+                }
+            }
+            let bytes_after = series.sample_bytes();
+            self.num_samples = self.num_samples.saturating_sub(removed);
             self.bytes = (self.bytes + bytes_after).saturating_sub(bytes_before);
         }
         for def in &record.series {
@@ -59,10 +74,10 @@ impl Head {
             if series.logged.load(Ordering::Acquire) {
                 continue;
             }
-            if series.samples.is_empty() {
+            if series.is_empty() {
                 self.remove_new_series(def.series_ref);
             } else {
-                series.max_t = series.samples.last_t();
+                series.max_t = series.last_t();
             }
         }
     }
@@ -95,6 +110,7 @@ mod tests {
         WalRecord {
             series: def.into_iter().collect(),
             samples: vec![(out.series_ref, out.accepted)],
+            histograms: Vec::new(),
         }
     }
 
@@ -116,6 +132,44 @@ mod tests {
         assert_eq!(head.num_series(), 0);
         assert_eq!(head.num_samples(), 0);
         assert_eq!(head.bytes(), empty_bytes);
+    }
+
+    #[test]
+    fn a_refused_histogram_append_leaves_nothing_behind() {
+        use crate::model::{FloatHistogram, HistogramSample};
+        let mut head = Head::new(1, None);
+        let empty_bytes = head.bytes();
+        let labels = Labels::from_pairs([("__name__", "rpc_seconds")]);
+        let h = |t: i64, count: f64| {
+            HistogramSample::new(
+                t,
+                FloatHistogram {
+                    count,
+                    ..FloatHistogram::default()
+                },
+            )
+        };
+        let mut report = AppendReport::default();
+        let histograms = [h(1000, 1.0), h(2000, 2.0)];
+        let out = head
+            .append_series_with(labels.clone(), &[], &histograms, &rules(), 0, &mut report)
+            .unwrap();
+        assert_eq!(report.accepted, 2);
+        assert_eq!(head.num_samples(), 2);
+        let record = WalRecord {
+            series: out.new_series.into_iter().collect(),
+            samples: Vec::new(),
+            histograms: vec![(out.series_ref, out.accepted_histograms)],
+        };
+        head.rollback(&record);
+        assert_eq!(head.num_series(), 0);
+        assert_eq!(head.num_samples(), 0);
+        assert_eq!(head.bytes(), empty_bytes);
+        // The retry is accepted, not a duplicate.
+        let mut report = AppendReport::default();
+        head.append_series_with(labels, &[], &histograms, &rules(), 0, &mut report)
+            .unwrap();
+        assert_eq!(report.accepted, 2);
     }
 
     #[test]

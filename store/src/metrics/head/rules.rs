@@ -2,8 +2,9 @@
 
 use super::{Head, MemSeries};
 use crate::metrics::append::{AppendReport, RejectReason, SeriesLimits};
+use crate::metrics::histogram_codec::identical;
 use crate::metrics::record::SeriesDef;
-use crate::model::{Labels, Sample};
+use crate::model::{HistogramSample, Labels, Sample};
 
 /// The limits and time windows an append is checked against.
 #[derive(Debug, Clone)]
@@ -48,6 +49,8 @@ pub(crate) struct SeriesAppend {
     pub series_ref: u64,
     pub new_series: Option<SeriesDef>,
     pub accepted: Vec<Sample>,
+    /// The accepted histogram samples, sorted by timestamp.
+    pub accepted_histograms: Vec<HistogramSample>,
 }
 
 /// Checks the labels against validity and the size limits.
@@ -91,7 +94,8 @@ pub(crate) fn check_labels(labels: &Labels, limits: &SeriesLimits) -> Result<(),
 impl Head {
     /// Applies one series' samples under the acceptance rules at server time `now_ms`,
     /// counting refusals in `report`. The caller logs the result to the WAL. A new series
-    /// that gets no sample accepted is not kept.
+    /// that gets no sample accepted is not kept. (Float samples only: the tests' form.)
+    #[cfg(test)]
     pub(crate) fn append_series(
         &mut self,
         labels: Labels,
@@ -100,7 +104,24 @@ impl Head {
         now_ms: i64,
         report: &mut AppendReport,
     ) -> Option<SeriesAppend> {
-        let n = samples.len() as u64;
+        self.append_series_with(labels, samples, &[], rules, now_ms, report)
+    }
+
+    /// [`Head::append_series`] with native histogram samples besides the float ones. A
+    /// histogram that fails [`FloatHistogram::validate`] is refused as
+    /// [`RejectReason::InvalidHistogram`].
+    ///
+    /// [`FloatHistogram::validate`]: crate::model::FloatHistogram::validate
+    pub(crate) fn append_series_with(
+        &mut self,
+        labels: Labels,
+        samples: &[Sample],
+        histograms: &[HistogramSample],
+        rules: &AppendRules,
+        now_ms: i64,
+        report: &mut AppendReport,
+    ) -> Option<SeriesAppend> {
+        let n = (samples.len() + histograms.len()) as u64;
         // A series already in the head passed the label checks when it was created.
         let (series_ref, created) = match self.lookup(&labels) {
             Some(r) => (r, false),
@@ -143,14 +164,16 @@ impl Head {
         };
 
         let mut accepted = self.accept_samples(series_ref, samples, rules, now_ms, report);
-        if accepted.is_empty() {
+        let mut accepted_histograms = self.accept_histograms(series_ref, histograms, rules, now_ms, report);
+        if accepted.is_empty() && accepted_histograms.is_empty() {
             if created {
                 self.remove_new_series(series_ref);
             }
             return None;
         }
-        report.accepted += accepted.len() as u64;
+        report.accepted += (accepted.len() + accepted_histograms.len()) as u64;
         accepted.sort_by_key(|s| s.timestamp_ms);
+        accepted_histograms.sort_by_key(|s| s.timestamp_ms);
         let new_series = match (created, self.series.get(&series_ref)) {
             (true, Some(series)) => Some(SeriesDef {
                 series_ref,
@@ -163,6 +186,7 @@ impl Head {
             series_ref,
             new_series,
             accepted,
+            accepted_histograms,
         })
     }
 
@@ -186,10 +210,13 @@ impl Head {
             now_ms,
             out_of_order_ms: rules.out_of_order_window_ms,
         };
-        let bytes_before = series.samples.bytes();
+        let bytes_before = series.sample_bytes();
         let mut accepted = Vec::with_capacity(samples.len());
         for s in samples {
-            match check_sample(series, *s, &window) {
+            let same = |series: &MemSeries| {
+                held_same(series, s.timestamp_ms, |v| v == Held::Float(s.value.to_bits()))
+            };
+            match check_sample(series, s.timestamp_ms, &window, same) {
                 Ok(()) => {
                     if series.insert(*s) {
                         accepted.push(*s);
@@ -205,8 +232,69 @@ impl Head {
                 }
             }
         }
-        let bytes_after = series.samples.bytes();
-        self.account_inserted(&accepted, bytes_before, bytes_after);
+        let bytes_after = series.sample_bytes();
+        let times: Vec<i64> = accepted.iter().map(|s| s.timestamp_ms).collect();
+        self.account_inserted(&times, bytes_before, bytes_after);
+        accepted
+    }
+
+    /// [`Head::accept_samples`] for histogram samples; an invalid histogram is refused.
+    fn accept_histograms(
+        &mut self,
+        series_ref: u64,
+        histograms: &[HistogramSample],
+        rules: &AppendRules,
+        now_ms: i64,
+        report: &mut AppendReport,
+    ) -> Vec<HistogramSample> {
+        if histograms.is_empty() {
+            return Vec::new();
+        }
+        let mut max_seen = self.max_seen_t;
+        let Some(series) = self.series.get_mut(&series_ref) else {
+            return Vec::new();
+        };
+        let mut window = Window {
+            oldest: rules.oldest_accepted(max_seen, now_ms),
+            latest: rules.latest_accepted(now_ms),
+            now_ms,
+            out_of_order_ms: rules.out_of_order_window_ms,
+        };
+        let bytes_before = series.sample_bytes();
+        let mut accepted = Vec::with_capacity(histograms.len());
+        let mut times = Vec::with_capacity(histograms.len());
+        for s in histograms {
+            let t = s.timestamp_ms;
+            if let Err(e) = s.h.validate() {
+                let labels = &series.labels;
+                report.reject(RejectReason::InvalidHistogram, 1, || {
+                    format!("{labels}: invalid native histogram at timestamp {t}: {e}")
+                });
+                continue;
+            }
+            let same = |series: &MemSeries| {
+                held_same(series, t, |held| match held {
+                    Held::Histogram(h) => identical(&h, &s.h),
+                    Held::Float(_) => false,
+                })
+            };
+            match check_sample(series, t, &window, same) {
+                Ok(()) => {
+                    if series.insert_histogram(s) {
+                        accepted.push(s.clone());
+                        times.push(t);
+                        max_seen = Some(max_seen.map_or(t, |m| m.max(t)));
+                        window.oldest = rules.oldest_accepted(max_seen, now_ms);
+                    }
+                }
+                Err(reason) => {
+                    let labels = &series.labels;
+                    report.reject(reason, 1, || refusal_message(labels, reason, t, now_ms, rules));
+                }
+            }
+        }
+        let bytes_after = series.sample_bytes();
+        self.account_inserted(&times, bytes_before, bytes_after);
         accepted
     }
 
@@ -251,9 +339,34 @@ fn refusal_message(
     format!("{labels}: {} at timestamp {t}", reason.describe())
 }
 
-/// Decides whether one sample may be stored, given the series' state and the window.
-fn check_sample(series: &MemSeries, s: Sample, window: &Window) -> Result<(), RejectReason> {
-    let t = s.timestamp_ms;
+/// A sample a series already holds at some timestamp.
+#[derive(PartialEq)]
+enum Held {
+    /// A float sample, by its bits.
+    Float(u64),
+    /// A native histogram sample.
+    Histogram(std::sync::Arc<crate::model::FloatHistogram>),
+}
+
+/// Whether the series holds a sample at `t` (`None`: no) and, if so, whether `same`
+/// says it is the one being appended.
+fn held_same(series: &MemSeries, t: i64, same: impl Fn(Held) -> bool) -> Option<bool> {
+    if let Some(v) = series.samples.get(t) {
+        return Some(same(Held::Float(v.to_bits())));
+    }
+    series.histograms.get(t).map(|h| same(Held::Histogram(h)))
+}
+
+/// Decides whether one sample at `t` may be stored, given the series' state and the
+/// window; `same` tells whether the series holds a sample at `t` and whether it is
+/// identical to the new one (a duplicate) or not (a conflicting one, also when the kinds
+/// differ).
+fn check_sample(
+    series: &MemSeries,
+    t: i64,
+    window: &Window,
+    same: impl Fn(&MemSeries) -> Option<bool>,
+) -> Result<(), RejectReason> {
     if t > window.latest {
         return Err(RejectReason::TooFarInFuture);
     }
@@ -266,11 +379,10 @@ fn check_sample(series: &MemSeries, s: Sample, window: &Window) -> Result<(), Re
     if t > newest {
         return Ok(());
     }
-    if let Some(held) = series.samples.get(t) {
-        if held.to_bits() == s.value.to_bits() {
-            return Err(RejectReason::Duplicate);
-        }
-        return Err(RejectReason::DuplicateTimestamp);
+    match same(series) {
+        Some(true) => return Err(RejectReason::Duplicate),
+        Some(false) => return Err(RejectReason::DuplicateTimestamp),
+        None => {}
     }
     // The series' newest sample counts as no later than the server clock: one from the
     // future (written before time sanity) must not lock its series out until the clock

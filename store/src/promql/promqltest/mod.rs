@@ -15,7 +15,8 @@
 
 use std::path::Path;
 
-use crate::model::Labels;
+use crate::model::{LabelMatcher, Labels, MatchOp, SeriesSamples};
+use crate::query::Queryable;
 
 use super::{Annotations, Engine, EngineOptions, MemStorage, PromqlError, Value};
 
@@ -69,12 +70,50 @@ struct Expectation {
     series: Vec<(Labels, Vec<Point>)>,
 }
 
+/// Where a script's `load` commands put their series and its `eval`s read them: the
+/// in-memory [`MemStorage`] by default, or a real store (the metric `Db` in the store's
+/// integration tests), so the same scripts pin the store's read path.
+pub trait ScriptStorage {
+    /// Stores the series of one `load` command (each series' samples in time order).
+    fn load(&mut self, series: Vec<SeriesSamples>) -> Result<(), String>;
+    /// Forgets everything (`clear`).
+    fn clear(&mut self);
+    /// What `eval` queries.
+    fn queryable(&self) -> &dyn Queryable;
+}
+
+impl ScriptStorage for MemStorage {
+    fn load(&mut self, series: Vec<SeriesSamples>) -> Result<(), String> {
+        for s in series {
+            for p in s.samples {
+                self.add(&s.labels, p);
+            }
+            for h in s.histograms {
+                self.add_histogram(&s.labels, h.timestamp_ms, (*h.h).clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        MemStorage::clear(self);
+    }
+
+    fn queryable(&self) -> &dyn Queryable {
+        self
+    }
+}
+
 /// Runs a promqltest script with an engine built from `opts` (changed by `set` commands).
 pub fn run_script(text: &str, opts: EngineOptions) -> TestReport {
+    run_script_on(text, opts, &mut MemStorage::new())
+}
+
+/// [`run_script`] over `storage`, which starts empty.
+pub fn run_script_on(text: &str, opts: EngineOptions, storage: &mut dyn ScriptStorage) -> TestReport {
     let mut opts = opts;
     let mut engine = Engine::new(opts.clone());
     let lines: Vec<&str> = text.lines().collect();
-    let mut storage = MemStorage::new();
     let mut report = TestReport::default();
     let mut i = 0usize;
     while i < lines.len() {
@@ -89,14 +128,14 @@ pub fn run_script(text: &str, opts: EngineOptions) -> TestReport {
             storage.clear();
             Ok(())
         } else if let Some(rest) = line.strip_prefix("load ") {
-            load(&mut storage, rest.trim(), &block)
+            load(storage, rest.trim(), &block)
         } else if let Some(rest) = line.strip_prefix("set ") {
             let r = set_option(&mut opts, rest.trim());
             engine = Engine::new(opts.clone());
             r
         } else if line.starts_with("eval") {
             report.evals += 1;
-            let r = eval(&engine, &storage, line, &block);
+            let r = eval(&engine, storage.queryable(), line, &block);
             if r.is_ok() {
                 report.passed += 1;
             }
@@ -157,17 +196,24 @@ fn set_option(opts: &mut EngineOptions, what: &str) -> Result<(), String> {
     }
 }
 
-fn load(storage: &mut MemStorage, interval: &str, block: &[(usize, &str)]) -> Result<(), String> {
+/// Parses a `load` block into a scratch [`MemStorage`] (the notation's home) and hands
+/// its series to `storage`.
+fn load(storage: &mut dyn ScriptStorage, interval: &str, block: &[(usize, &str)]) -> Result<(), String> {
     let step = parse_duration_ms(interval)?;
+    let mut scratch = MemStorage::new();
     for (line, text) in block {
         let (labels, rest) = parse_series_desc(text).map_err(|e| format!("line {line}: {e}"))?;
         let points = expand_points(rest).map_err(|e| format!("line {line}: {e}"))?;
-        add_points(storage, &labels, &points, step);
+        add_points(&mut scratch, &labels, &points, step);
     }
-    Ok(())
+    let all = LabelMatcher::new(MatchOp::RegexMatch, "__name__", ".*").map_err(|e| e.to_string())?;
+    let series = scratch
+        .select(&[all], i64::MIN, i64::MAX)
+        .map_err(|e| e.to_string())?;
+    storage.load(series)
 }
 
-fn eval(engine: &Engine, storage: &MemStorage, cmd: &str, block: &[(usize, &str)]) -> Result<(), String> {
+fn eval(engine: &Engine, storage: &dyn Queryable, cmd: &str, block: &[(usize, &str)]) -> Result<(), String> {
     let (keyword, rest) = cmd
         .split_once(' ')
         .ok_or_else(|| format!("malformed eval {cmd:?}"))?;

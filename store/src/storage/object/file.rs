@@ -142,6 +142,14 @@ impl BlockFiles {
         }
     }
 
+    /// Whether the block has `file` (optional files such as `histograms.parquet`).
+    pub(crate) fn has(&self, file: &str) -> bool {
+        match self {
+            BlockFiles::Local(dir) => dir.join(file).exists(),
+            BlockFiles::Remote(b) => b.sizes.contains_key(file),
+        }
+    }
+
     /// Reads and parses the block's `meta.json`.
     pub(crate) fn read_meta<T: DeserializeOwned>(&self) -> Result<T, BlockError> {
         match self {
