@@ -45,6 +45,10 @@ async fn a_second_server_on_an_empty_data_dir_answers_from_the_bucket() {
         .await
         .unwrap()
         .unwrap();
+    // One process per bucket at a time (docs/deployment.md): the first stops before the
+    // second opens.
+    first.state.stores.close().await.unwrap();
+    drop(first);
     let second = start(move |c| c.storage.blocks = storage).await;
     assert_eq!(
         values(&second.state, "bucket_gauge", &[("job", "test")]),

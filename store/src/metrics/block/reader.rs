@@ -248,20 +248,34 @@ pub(crate) fn open_all(blocks_dir: &Path, cache: &Arc<BlockIndexCache>) -> Resul
     Ok(blocks)
 }
 
-/// Opens every block `remote` lists (sorted by time); blocks that fail to open are logged
-/// and skipped (left in the bucket for inspection).
+/// Blocks opened at once from the bucket: opening one is a handful of small sequential
+/// requests (meta.json, footers, the series list), so a start-up over many blocks is bound
+/// by request latency, not bandwidth.
+const REMOTE_OPENERS: usize = 8;
+
+/// Opens every block `remote` lists (sorted by time), up to [`REMOTE_OPENERS`] at a time;
+/// blocks that fail to open are logged and skipped (left in the bucket for inspection).
 pub(crate) fn open_remote(
     remote: &Arc<Remote>,
     cache: &Arc<BlockIndexCache>,
 ) -> Result<Vec<Block>, BlockError> {
-    let mut blocks = Vec::new();
-    for files in BlockFiles::list_remote(remote)? {
-        let name = files.describe();
-        match Block::open(files, cache) {
-            Ok(b) => blocks.push(b),
-            Err(e) => tracing::error!(block = %name, error = %e, "skipping unreadable block"),
+    let queue = parking_lot::Mutex::new(BlockFiles::list_remote(remote)?);
+    let opened = parking_lot::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..REMOTE_OPENERS {
+            scope.spawn(|| loop {
+                let Some(files) = queue.lock().pop() else {
+                    return;
+                };
+                let name = files.describe();
+                match Block::open(files, cache) {
+                    Ok(b) => opened.lock().push(b),
+                    Err(e) => tracing::error!(block = %name, error = %e, "skipping unreadable block"),
+                }
+            });
         }
-    }
+    });
+    let mut blocks = opened.into_inner();
     blocks.sort_by_key(|b| (b.meta.min_time_ms, b.meta.max_time_ms));
     Ok(blocks)
 }
