@@ -18,6 +18,9 @@ use super::config::S3Config;
 use crate::storage::block_dir::{META_FILE, TMP_PREFIX};
 use crate::storage::error::BlockError;
 
+/// A block's files by name, with their sizes in bytes.
+pub(crate) type FileSizes = HashMap<String, u64>;
+
 /// The bucket side of a block store.
 pub(crate) struct Remote {
     pub(super) bucket: Bucket,
@@ -89,7 +92,7 @@ impl Remote {
 
     /// The blocks in the bucket: every `<prefix>/<name>/` holding a `meta.json`, with the
     /// sizes of its files. Objects of a block whose upload never finished are left alone.
-    pub(crate) fn list(&self) -> Result<Vec<(String, HashMap<String, u64>)>, BlockError> {
+    pub(crate) fn list(&self) -> Result<Vec<(String, FileSizes)>, BlockError> {
         let mut blocks: BTreeMap<String, HashMap<String, u64>> = BTreeMap::new();
         let prefix = format!("{}/", self.prefix);
         for object in self.bucket.list(&self.prefix)? {
