@@ -650,8 +650,13 @@ async fn otlp_exemplars_land_on_their_series_and_on_the_bucket_that_counted_them
             ("1".to_string(), "0.7".to_string(), json!((t - 2) as f64 / 1000.0)),
         ]
     );
-    let data = exemplars_of(&server.http, "exp_latency_bucket").await;
+    // An exponential histogram is a native histogram: one series, which has the exemplar.
+    let data = exemplars_of(&server.http, "exp_latency").await;
     assert_eq!(data.as_array().unwrap().len(), 1, "{data}");
-    assert_eq!(data[0]["seriesLabels"]["le"], "4");
+    assert_eq!(
+        data[0]["seriesLabels"],
+        json!({"__name__": "exp_latency", "job": "shop"})
+    );
     assert_eq!(data[0]["exemplars"][0]["labels"], labels(0x55));
+    assert_eq!(data[0]["exemplars"][0]["value"], "3");
 }

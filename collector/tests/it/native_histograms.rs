@@ -1,0 +1,147 @@
+//! Native histograms in over real sockets: OTLP exponential histograms (protobuf over
+//! OTLP/HTTP) and remote write 2.0 histograms stored as native histograms and answered by
+//! PromQL over `/api/v1/query`; malformed ones refused naming the field.
+
+use crate::ingest_support::{kv, now_ns, series, start};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::metrics::v1::{
+    exponential_histogram_data_point::Buckets, metric, ExponentialHistogram, ExponentialHistogramDataPoint,
+    Metric, ResourceMetrics, ScopeMetrics,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// One exponential histogram metric `name` with point `p`, from service `shop`.
+fn exp_request(name: &str, p: ExponentialHistogramDataPoint) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", "shop")],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: name.into(),
+                    data: Some(metric::Data::ExponentialHistogram(ExponentialHistogram {
+                        data_points: vec![p],
+                        aggregation_temporality: 2,
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+async fn post_otlp(base: &str, request: &ExportMetricsServiceRequest) -> (StatusCode, String) {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/v1/metrics"))
+        .header("content-type", "application/x-protobuf")
+        .body(request.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), String::from_utf8_lossy(&resp.bytes().await.unwrap()).into_owned())
+}
+
+/// The single float answer of instant query `q` at `t_s` seconds.
+pub(crate) async fn instant(base: &str, q: &str, t_s: u64) -> f64 {
+    let resp = reqwest::Client::new()
+        .get(format!("{base}/api/v1/query"))
+        .query(&[("query", q.to_string()), ("time", t_s.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    let result = body["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 1, "{q}: {body}");
+    result[0]["value"][1].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn otlp_exponential_histogram_is_queried_as_a_native_histogram() {
+    let server = start(|_| {}).await;
+    let t_s = now_ns() / 1_000_000_000;
+    // Scale 0: OTLP buckets 0, 1, 2 are (1,2], (2,4], (4,8] with 2, 2 and 4 observations.
+    let p = ExponentialHistogramDataPoint {
+        time_unix_nano: t_s * 1_000_000_000,
+        count: 8,
+        sum: Some(30.5),
+        scale: 0,
+        positive: Some(Buckets {
+            offset: 0,
+            bucket_counts: vec![2, 2, 4],
+        }),
+        ..Default::default()
+    };
+    let (status, body) = post_otlp(&server.otlp_http, &exp_request("rpc.latency", p)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // One series, no classic `_bucket` series.
+    assert_eq!(series(&server.state, "rpc_latency").len(), 1);
+    assert!(series(&server.state, "rpc_latency_bucket").is_empty());
+    let h = &series(&server.state, "rpc_latency")[0].histograms[0].h;
+    assert_eq!(h.positive_pairs(), vec![(1, 2.0), (2, 2.0), (3, 4.0)]);
+
+    let q = |expr: &'static str| instant(&server.http, expr, t_s);
+    assert_eq!(q("histogram_count(rpc_latency)").await, 8.0);
+    assert_eq!(q("histogram_sum(rpc_latency)").await, 30.5);
+    // Ranks 2 and 4 end exactly at the buckets' upper bounds 2 and 4.
+    assert_eq!(q("histogram_quantile(0.25, rpc_latency)").await, 2.0);
+    assert_eq!(q("histogram_quantile(0.5, rpc_latency)").await, 4.0);
+    assert_eq!(q("histogram_quantile(1, rpc_latency)").await, 8.0);
+}
+
+#[tokio::test]
+async fn otlp_scale_ten_is_downscaled_to_eight_preserving_counts() {
+    let server = start(|_| {}).await;
+    let t_s = now_ns() / 1_000_000_000;
+    // Scale 10, OTLP buckets 0..=7: four merge into one schema-8 bucket, so buckets 1 and 2
+    // of schema 8, (1, 2^(1/256)] and (2^(1/256), 2^(2/256)], with 1+2+3+4 and 5+6+7+8.
+    let p = ExponentialHistogramDataPoint {
+        time_unix_nano: t_s * 1_000_000_000,
+        count: 36,
+        sum: Some(36.2),
+        scale: 10,
+        positive: Some(Buckets {
+            offset: 0,
+            bucket_counts: vec![1, 2, 3, 4, 5, 6, 7, 8],
+        }),
+        ..Default::default()
+    };
+    let (status, body) = post_otlp(&server.otlp_http, &exp_request("fine", p)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let h = &series(&server.state, "fine")[0].histograms[0].h;
+    assert_eq!(h.schema, 8);
+    assert_eq!(h.positive_pairs(), vec![(1, 10.0), (2, 26.0)]);
+    let q = |expr: &'static str| instant(&server.http, expr, t_s);
+    assert_eq!(q("histogram_count(fine)").await, 36.0);
+    // Rank 10 of 36 ends bucket 1: its upper bound 2^(1/256).
+    let got = q("histogram_quantile(10/36, fine)").await;
+    let want = (1.0f64 / 256.0).exp2();
+    assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+}
+
+#[tokio::test]
+async fn otlp_scale_below_minus_four_is_refused_naming_the_scale() {
+    let server = start(|_| {}).await;
+    let p = ExponentialHistogramDataPoint {
+        time_unix_nano: now_ns(),
+        count: 1,
+        scale: -5,
+        positive: Some(Buckets {
+            offset: 0,
+            bucket_counts: vec![1],
+        }),
+        ..Default::default()
+    };
+    let (status, body) = post_otlp(&server.otlp_http, &exp_request("coarse", p)).await;
+    // OTLP partial success: 200 with the refused point counted and explained.
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("scale -5 is below -4"), "{body}");
+    assert!(series(&server.state, "coarse").is_empty());
+}
