@@ -3,6 +3,8 @@
 //! PromQL over `/api/v1/query`; malformed ones refused naming the field.
 
 use crate::ingest_support::{kv, now_ns, series, start};
+use didban_collector::ingest::remote_write::histogram::{BucketSpan2, Histogram2};
+use didban_collector::ingest::remote_write::v2::{Request, TimeSeries};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{
     exponential_histogram_data_point::Buckets, metric, ExponentialHistogram, ExponentialHistogramDataPoint,
@@ -45,7 +47,10 @@ async fn post_otlp(base: &str, request: &ExportMetricsServiceRequest) -> (Status
         .send()
         .await
         .unwrap();
-    (resp.status(), String::from_utf8_lossy(&resp.bytes().await.unwrap()).into_owned())
+    (
+        resp.status(),
+        String::from_utf8_lossy(&resp.bytes().await.unwrap()).into_owned(),
+    )
 }
 
 /// The single float answer of instant query `q` at `t_s` seconds.
@@ -144,4 +149,127 @@ async fn otlp_scale_below_minus_four_is_refused_naming_the_scale() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains("scale -5 is below -4"), "{body}");
     assert!(series(&server.state, "coarse").is_empty());
+}
+
+/// A remote write 2.0 request of one series per `(labels, histograms)`.
+fn rw2_request(series: Vec<(&[(&str, &str)], Vec<Histogram2>)>) -> Request {
+    let mut symbols = vec![String::new()];
+    let mut refs_of = |s: &str| -> u32 {
+        if let Some(i) = symbols.iter().position(|x| x == s) {
+            return i as u32;
+        }
+        symbols.push(s.to_string());
+        (symbols.len() - 1) as u32
+    };
+    let mut timeseries = Vec::new();
+    for (labels, histograms) in series {
+        let mut labels_refs = Vec::new();
+        for (n, v) in labels {
+            labels_refs.push(refs_of(n));
+            labels_refs.push(refs_of(v));
+        }
+        timeseries.push(TimeSeries {
+            labels_refs,
+            histograms,
+            ..TimeSeries::default()
+        });
+    }
+    Request { symbols, timeseries }
+}
+
+/// Posts a 2.0 request: status, `Histograms-Written` header, body.
+async fn post_rw2(base: &str, request: &Request) -> (StatusCode, Option<String>, String) {
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&request.encode_to_vec())
+        .unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/v1/write"))
+        .header(
+            "content-type",
+            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+        )
+        .header("content-encoding", "snappy")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let written = resp
+        .headers()
+        .get("x-prometheus-remote-write-histograms-written")
+        .map(|v| v.to_str().unwrap().to_string());
+    (resp.status(), written, resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn remote_write_2_histograms_are_stored_and_answered() {
+    let server = start(|_| {}).await;
+    let t_s = now_ns() / 1_000_000_000;
+    let t_ms = i64::try_from(t_s * 1000).unwrap();
+    // Integer histogram, schema 0: buckets 1..=3 are (1,2], (2,4], (4,8] with 2, 2, 4.
+    let exponential = Histogram2 {
+        count_int: Some(8),
+        sum: 30.0,
+        schema: 0,
+        zero_threshold: 1e-128,
+        zero_count_int: Some(0),
+        positive_spans: vec![BucketSpan2 { offset: 1, length: 3 }],
+        positive_deltas: vec![2, 0, 2],
+        timestamp: t_ms,
+        ..Histogram2::default()
+    };
+    // Float histogram with custom bounds (NHCB): (-Inf, 0.1] 1, (0.1, 1] 3, (1, +Inf) 0.
+    let custom = Histogram2 {
+        count_float: Some(4.0),
+        sum: 2.0,
+        schema: -53,
+        positive_spans: vec![BucketSpan2 { offset: 0, length: 3 }],
+        positive_counts: vec![1.0, 3.0, 0.0],
+        custom_values: vec![0.1, 1.0],
+        timestamp: t_ms,
+        ..Histogram2::default()
+    };
+    let request = rw2_request(vec![
+        (&[("__name__", "rpc_seconds"), ("job", "api")], vec![exponential]),
+        (&[("__name__", "batch_seconds"), ("job", "api")], vec![custom]),
+    ]);
+    let (status, written, body) = post_rw2(&server.http, &request).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(written.as_deref(), Some("2"));
+
+    let q = |expr: &'static str| instant(&server.http, expr, t_s);
+    assert_eq!(q("histogram_count(rpc_seconds)").await, 8.0);
+    assert_eq!(q("histogram_sum(rpc_seconds)").await, 30.0);
+    assert_eq!(q("histogram_quantile(0.5, rpc_seconds)").await, 4.0);
+    assert_eq!(q("histogram_count(batch_seconds)").await, 4.0);
+    // Rank 1 ends the first custom bucket; rank 2.5 is half-way through (0.1, 1].
+    assert_eq!(q("histogram_quantile(0.25, batch_seconds)").await, 0.1);
+    let mid = q("histogram_quantile(0.625, batch_seconds)").await;
+    assert!((mid - 0.55).abs() < 1e-12, "{mid}");
+}
+
+#[tokio::test]
+async fn remote_write_2_invalid_histograms_are_refused_naming_the_field() {
+    let server = start(|_| {}).await;
+    let t_ms = i64::try_from(now_ns() / 1_000_000).unwrap();
+    let good = Histogram2 {
+        count_int: Some(1),
+        zero_count_int: Some(1),
+        timestamp: t_ms,
+        ..Histogram2::default()
+    };
+    let bad_schema = Histogram2 {
+        schema: 12,
+        timestamp: t_ms + 1,
+        ..good.clone()
+    };
+    let request = rw2_request(vec![(&[("__name__", "h"), ("job", "a")], vec![good, bad_schema])]);
+    let (status, written, body) = post_rw2(&server.http, &request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(written.as_deref(), Some("1"));
+    assert_eq!(
+        body.trim(),
+        "1 samples refused; first: invalid native histogram timeseries[0].histograms[1].schema: \
+         histogram schema 12 is invalid: must be -53 or between -4 and 8 (series h{job=\"a\"})"
+    );
+    assert_eq!(series(&server.state, "h")[0].histograms.len(), 1);
 }
