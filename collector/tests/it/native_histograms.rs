@@ -151,8 +151,11 @@ async fn otlp_scale_below_minus_four_is_refused_naming_the_scale() {
     assert!(series(&server.state, "coarse").is_empty());
 }
 
+/// A series of a test request: its labels and histograms.
+type Series2<'a> = (&'a [(&'a str, &'a str)], Vec<Histogram2>);
+
 /// A remote write 2.0 request of one series per `(labels, histograms)`.
-fn rw2_request(series: Vec<(&[(&str, &str)], Vec<Histogram2>)>) -> Request {
+fn rw2_request(series: Vec<Series2<'_>>) -> Request {
     let mut symbols = vec![String::new()];
     let mut refs_of = |s: &str| -> u32 {
         if let Some(i) = symbols.iter().position(|x| x == s) {

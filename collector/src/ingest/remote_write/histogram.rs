@@ -319,18 +319,21 @@ mod tests {
         assert!(to_float(&stale).unwrap().is_stale());
     }
 
+    /// A change that breaks a valid histogram.
+    type Change = fn(&mut Histogram2);
+
     #[test]
     fn invalid_histograms_name_the_field() {
-        let cases: Vec<(Box<dyn Fn(&mut Histogram2)>, &str)> = vec![
-            (Box::new(|h| h.schema = 9), "schema"),
-            (Box::new(|h| h.positive_spans[1].length = 2), "positive_spans"),
-            (Box::new(|h| h.negative_spans.clear()), "negative_spans"),
-            (Box::new(|h| h.positive_deltas[2] = -4), "positive_deltas"),
-            (Box::new(|h| h.count_int = Some(3)), "count_int"),
-            (Box::new(|h| h.positive_counts = vec![1.0]), "positive_counts"),
-            (Box::new(|h| h.zero_threshold = -1.0), "zero_threshold"),
-            (Box::new(|h| h.custom_values = vec![1.0]), "custom_values"),
-            (Box::new(|h| h.reset_hint = 7), "reset_hint"),
+        let cases: Vec<(Change, &str)> = vec![
+            (|h| h.schema = 9, "schema"),
+            (|h| h.positive_spans[1].length = 2, "positive_spans"),
+            (|h| h.negative_spans.clear(), "negative_spans"),
+            (|h| h.positive_deltas[2] = -4, "positive_deltas"),
+            (|h| h.count_int = Some(3), "count_int"),
+            (|h| h.positive_counts = vec![1.0], "positive_counts"),
+            (|h| h.zero_threshold = -1.0, "zero_threshold"),
+            (|h| h.custom_values = vec![1.0], "custom_values"),
+            (|h| h.reset_hint = 7, "reset_hint"),
         ];
         for (change, field) in cases {
             let mut h = int_histogram();
