@@ -7,6 +7,7 @@
 //! - [`wire`]: the borrowing protobuf decoder fused with the mapping (the hot path);
 //! - [`exemplars`]: exemplars of sum and histogram points, on the series they belong to;
 //! - [`label_cache`]: series labels kept across requests;
+//! - [`series_set`]: the series of the request being mapped;
 //! - [`validate`]: per-series label rules and limits (shared with remote_write).
 
 pub mod buckets;
@@ -17,6 +18,7 @@ mod label_cache;
 pub mod map;
 pub mod names;
 pub mod native;
+mod series_set;
 #[cfg(test)]
 mod tests;
 pub mod validate;
