@@ -130,7 +130,12 @@ fn remote_write_seed() -> WriteRequest {
                     value: 0.5,
                     timestamp: targets::NOW_MS,
                 }],
-                histograms: vec![vec![8, 1]],
+                histograms: vec![didban_collector::ingest::remote_write::histogram::Histogram2 {
+                    count_int: Some(1),
+                    zero_count_int: Some(1),
+                    timestamp: targets::NOW_MS,
+                    ..Default::default()
+                }],
             },
         ],
         metadata: vec![MetricMetadata {

@@ -13,7 +13,11 @@
 use std::sync::Arc;
 
 use didban_store::model::{is_stale_nan, CounterResetHint, FloatHistogram, HistogramError, Span};
+use didban_store::{HistogramSample, Labels};
 use prost::Message;
+
+use super::convert::Refusals;
+use crate::ingest::pipeline::{Ingestor, Protocol};
 
 /// `io.prometheus.write.v2.Histogram`.
 #[derive(Clone, PartialEq, Message)]
@@ -94,6 +98,35 @@ fn field_error(field: &'static str, message: impl Into<String>) -> HistogramFiel
         field,
         message: message.into(),
     }
+}
+
+/// The histograms of request series number `index` (whose checked labels are `labels`) as
+/// samples in time order; the invalid ones are counted (`reason="invalid_histogram"`) and
+/// refused with a message naming the place, the field and the series.
+pub(crate) fn series_histograms(
+    ingestor: &Ingestor,
+    index: usize,
+    labels: &Labels,
+    wire: &[Histogram2],
+    refusals: &mut Refusals,
+) -> Vec<HistogramSample> {
+    let mut out = Vec::with_capacity(wire.len());
+    for (j, h) in wire.iter().enumerate() {
+        match to_float(h) {
+            Ok(f) => out.push(HistogramSample::new(h.timestamp, f)),
+            Err(e) => {
+                ingestor.count_rejected(Protocol::RemoteWrite, "invalid_histogram", 1);
+                refusals.add(
+                    1,
+                    format!(
+                        "invalid native histogram timeseries[{index}].histograms[{j}].{e} (series {labels})"
+                    ),
+                );
+            }
+        }
+    }
+    out.sort_by_key(|h| h.timestamp_ms);
+    out
 }
 
 /// Converts and checks one histogram (rules in the module documentation).

@@ -12,11 +12,11 @@
 //! uses them behind its `created-timestamp-zero-ingestion` feature flag.
 
 use didban_store::model::METRIC_NAME_LABEL;
-use didban_store::{Exemplar, HistogramSample, Labels, Sample, SeriesExemplar, SeriesSamples};
+use didban_store::{Exemplar, Labels, Sample, SeriesExemplar, SeriesSamples};
 use prost::Message;
 
 use super::convert::{exemplar_labels, record_metadata, series_labels, Converted};
-use super::histogram::{to_float, Histogram2};
+use super::histogram::{series_histograms, Histogram2};
 use crate::ingest::error::IngestError;
 use crate::ingest::metrics::validate::shorten;
 use crate::ingest::pipeline::{Ingestor, Protocol};
@@ -241,23 +241,7 @@ fn convert(resolved: Vec<Resolved>, ingestor: &Ingestor) -> Converted {
                 }
             }
         }
-        let mut histograms = Vec::with_capacity(ts.histograms.len());
-        for (j, h) in ts.histograms.iter().enumerate() {
-            match to_float(h) {
-                Ok(f) => histograms.push(HistogramSample::new(h.timestamp, f)),
-                Err(e) => {
-                    ingestor.count_rejected(Protocol::RemoteWrite, "invalid_histogram", 1);
-                    out.refusals.add(
-                        1,
-                        format!(
-                            "invalid native histogram timeseries[{i}].histograms[{j}].{e} (series {})",
-                            labels
-                        ),
-                    );
-                }
-            }
-        }
-        histograms.sort_by_key(|h| h.timestamp_ms);
+        let histograms = series_histograms(ingestor, i, &labels, &ts.histograms, &mut out.refusals);
         let newest_float = ts.samples.iter().map(|s| s.timestamp).max();
         let newest_histogram = histograms.last().map(|h| h.timestamp_ms);
         let newest = newest_float.max(newest_histogram);
