@@ -15,8 +15,17 @@ use prost::Message;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-/// One exponential histogram metric `name` with point `p`, from service `shop`.
+/// One cumulative exponential histogram metric `name` with point `p`, from service `shop`.
 fn exp_request(name: &str, p: ExponentialHistogramDataPoint) -> ExportMetricsServiceRequest {
+    exp_request_with(name, p, 2)
+}
+
+/// As [`exp_request`] with the given aggregation temporality (1 delta, 2 cumulative).
+fn exp_request_with(
+    name: &str,
+    p: ExponentialHistogramDataPoint,
+    temporality: i32,
+) -> ExportMetricsServiceRequest {
     ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(Resource {
@@ -28,7 +37,7 @@ fn exp_request(name: &str, p: ExponentialHistogramDataPoint) -> ExportMetricsSer
                     name: name.into(),
                     data: Some(metric::Data::ExponentialHistogram(ExponentialHistogram {
                         data_points: vec![p],
-                        aggregation_temporality: 2,
+                        aggregation_temporality: temporality,
                     })),
                     ..Default::default()
                 }],
@@ -129,6 +138,37 @@ async fn otlp_scale_ten_is_downscaled_to_eight_preserving_counts() {
     let got = q("histogram_quantile(10/36, fine)").await;
     let want = (1.0f64 / 256.0).exp2();
     assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+}
+
+#[tokio::test]
+async fn otlp_delta_exponential_histograms_are_accumulated() {
+    let server = start(|_| {}).await;
+    let t_s = now_ns() / 1_000_000_000;
+    let point = |start_s: u64, end_s: u64, counts: Vec<u64>| ExponentialHistogramDataPoint {
+        start_time_unix_nano: start_s * 1_000_000_000,
+        time_unix_nano: end_s * 1_000_000_000,
+        count: counts.iter().sum(),
+        sum: Some(1.0),
+        scale: 0,
+        positive: Some(Buckets {
+            offset: 0,
+            bucket_counts: counts,
+        }),
+        ..Default::default()
+    };
+    // Two contiguous deltas: (1,2] gets 3 then 1, (2,4] 0 then 4.
+    for p in [
+        point(t_s - 20, t_s - 10, vec![3]),
+        point(t_s - 10, t_s, vec![1, 4]),
+    ] {
+        let (status, body) = post_otlp(&server.otlp_http, &exp_request_with("jobs", p, 1)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let q = |expr: &'static str| instant(&server.http, expr, t_s);
+    assert_eq!(q("histogram_count(jobs)").await, 8.0);
+    assert_eq!(q("histogram_sum(jobs)").await, 2.0);
+    // Rank 4 of 8 ends bucket (1, 2], which holds 3 + 1.
+    assert_eq!(q("histogram_quantile(0.5, jobs)").await, 2.0);
 }
 
 #[tokio::test]
