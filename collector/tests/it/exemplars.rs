@@ -3,6 +3,7 @@
 //! negotiation, written-count headers, metadata, bad symbol references and mangled bodies.
 
 use crate::ingest_support::{kv, now_ns, start, values};
+use didban_collector::ingest::remote_write::histogram::{BucketSpan2, Histogram2};
 use didban_collector::ingest::remote_write::v2::{
     Exemplar2, Metadata2, Request, Sample2, TimeSeries as Series2,
 };
@@ -319,13 +320,28 @@ async fn remote_write_2_stores_samples_exemplars_and_metadata_and_reports_writte
         "{meta}"
     );
 
-    // Native histogram samples are refused (not stored yet), the floats beside them stored;
-    // the headers say exactly what was kept, on the 400 too.
+    // An invalid native histogram is refused naming the field, the valid one and the floats
+    // beside it stored; the headers say exactly what was kept, on the 400 too.
     let mut sym = Symbols::new();
     let histogram = Series2 {
         labels_refs: sym.refs(&[("__name__", "rpc_duration_seconds"), ("job", "api")]),
-        // A `Histogram` with count_int = 1, zero_count_int = 1, schema 3.
-        histograms: vec![vec![0x08, 0x01, 0x30, 0x06, 0x38, 0x01], vec![0x08, 0x02]],
+        histograms: vec![
+            Histogram2 {
+                count_int: Some(1),
+                zero_count_int: Some(1),
+                schema: 3,
+                timestamp: t,
+                ..Histogram2::default()
+            },
+            Histogram2 {
+                count_int: Some(2),
+                schema: 3,
+                positive_spans: vec![BucketSpan2 { offset: 0, length: 2 }],
+                positive_deltas: vec![2],
+                timestamp: t + 1,
+                ..Histogram2::default()
+            },
+        ],
         ..Series2::default()
     };
     let float = Series2 {
@@ -341,8 +357,9 @@ async fn remote_write_2_stores_samples_exemplars_and_metadata_and_reports_writte
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         text.trim(),
-        "2 samples refused; first: native histogram samples are not stored yet \
-         (series {__name__=\"rpc_duration_seconds\", job=\"api\"})"
+        "1 samples refused; first: invalid native histogram timeseries[0].histograms[1].\
+         positive_spans: positive spans describe 2 buckets but 1 bucket counts were given \
+         (series rpc_duration_seconds{job=\"api\"})"
     );
     assert_eq!(
         header(&headers, "x-prometheus-remote-write-samples-written").as_deref(),
@@ -350,7 +367,7 @@ async fn remote_write_2_stores_samples_exemplars_and_metadata_and_reports_writte
     );
     assert_eq!(
         header(&headers, "x-prometheus-remote-write-histograms-written").as_deref(),
-        Some("0")
+        Some("1")
     );
     assert_eq!(
         header(&headers, "x-prometheus-remote-write-exemplars-written").as_deref(),
@@ -650,8 +667,13 @@ async fn otlp_exemplars_land_on_their_series_and_on_the_bucket_that_counted_them
             ("1".to_string(), "0.7".to_string(), json!((t - 2) as f64 / 1000.0)),
         ]
     );
-    let data = exemplars_of(&server.http, "exp_latency_bucket").await;
+    // An exponential histogram is a native histogram: one series, which has the exemplar.
+    let data = exemplars_of(&server.http, "exp_latency").await;
     assert_eq!(data.as_array().unwrap().len(), 1, "{data}");
-    assert_eq!(data[0]["seriesLabels"]["le"], "4");
+    assert_eq!(
+        data[0]["seriesLabels"],
+        json!({"__name__": "exp_latency", "job": "shop"})
+    );
     assert_eq!(data[0]["exemplars"][0]["labels"], labels(0x55));
+    assert_eq!(data[0]["exemplars"][0]["value"], "3");
 }

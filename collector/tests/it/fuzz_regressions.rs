@@ -130,7 +130,12 @@ fn remote_write_seed() -> WriteRequest {
                     value: 0.5,
                     timestamp: targets::NOW_MS,
                 }],
-                histograms: vec![vec![8, 1]],
+                histograms: vec![didban_collector::ingest::remote_write::histogram::Histogram2 {
+                    count_int: Some(1),
+                    zero_count_int: Some(1),
+                    timestamp: targets::NOW_MS,
+                    ..Default::default()
+                }],
             },
         ],
         metadata: vec![MetricMetadata {
@@ -219,7 +224,14 @@ fn remote_write_v2_seed() -> v2::Request {
             },
             v2::TimeSeries {
                 labels_refs: vec![1, 8, 3, 4],
-                histograms: vec![vec![0x08, 0x01, 0x30, 0x03]],
+                // Integer counts: one observation, in the zero bucket.
+                histograms: vec![didban_collector::ingest::remote_write::histogram::Histogram2 {
+                    count_int: Some(1),
+                    zero_count_int: Some(1),
+                    zero_threshold: 1e-128,
+                    timestamp: targets::NOW_MS,
+                    ..Default::default()
+                }],
                 ..Default::default()
             },
         ],

@@ -1,6 +1,7 @@
 //! Prometheus remote_write 1.0 over a real socket with hand-built snappy+protobuf bodies.
 
 use crate::ingest_support::{series, start, values};
+use didban_collector::ingest::remote_write::histogram::{BucketSpan2, Histogram2};
 use didban_collector::ingest::remote_write::{TimeSeries, WireLabel, WireSample, WriteRequest};
 use prost::Message;
 use reqwest::StatusCode;
@@ -158,12 +159,33 @@ async fn invalid_series_are_refused_by_name_and_the_rest_stored() {
     assert_eq!(values(&server.state, "ok_series", &[]), vec![1.0]);
     assert!(series(&server.state, "dup").is_empty());
 
-    // Native histograms are not supported.
+    // Native histograms are stored (the same message as in 2.0); an invalid one is refused
+    // naming the place and the field.
     let mut h = ts(&[("__name__", "hist")], &[]);
-    h.histograms.push(vec![]);
+    let good = Histogram2 {
+        count_int: Some(3),
+        sum: 2.5,
+        positive_spans: vec![BucketSpan2 { offset: 0, length: 1 }],
+        positive_deltas: vec![3],
+        timestamp: t,
+        ..Histogram2::default()
+    };
+    h.histograms.push(good.clone());
+    h.histograms.push(Histogram2 {
+        positive_deltas: vec![3, 1],
+        timestamp: t + 1,
+        ..good
+    });
     let (status, _, text) = write(&server.http, encode(vec![h])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(text.contains("native histograms are not supported"), "{text}");
+    assert!(
+        text.contains("timeseries[0].histograms[1].positive_spans: positive spans describe 1 buckets"),
+        "{text}"
+    );
+    let stored = series(&server.state, "hist");
+    assert_eq!(stored[0].histograms.len(), 1);
+    assert_eq!(stored[0].histograms[0].h.count, 3.0);
+    assert_eq!(stored[0].histograms[0].h.positive_pairs(), vec![(0, 3.0)]);
 }
 
 #[tokio::test]

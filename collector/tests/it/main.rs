@@ -13,6 +13,7 @@ mod ingest_python_client;
 mod ingest_remote_write;
 mod ingest_server;
 mod ingest_support;
+mod native_histograms;
 mod object_storage;
 mod origin;
 mod overload;

@@ -1,16 +1,9 @@
-//! Histograms as Prometheus sees them: upper bounds (`le`) with counts, built from OTLP
-//! explicit-bucket and exponential histograms.
-//!
-//! Exponential histograms become classic buckets (documented in `docs/otlp-mapping.md`):
-//! every populated positive bucket `(base^k, base^(k+1)]` contributes its count at
-//! `le = base^(k+1)`; every populated negative bucket `[-base^(k+1), -base^k)` at
-//! `le = -base^k` (all its values are below that); the zero bucket at `le = zero_threshold`;
-//! `+Inf` is the total count. Empty buckets add no boundary.
+//! Classic histograms as Prometheus sees them: upper bounds (`le`) with counts, built from
+//! OTLP explicit-bucket histograms; and the errors of malformed histogram points of either
+//! kind (exponential histograms become native histograms in the `native` module).
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-
-use opentelemetry_proto::tonic::metrics::v1::ExponentialHistogramDataPoint;
 
 /// Most `le` boundaries one histogram point may produce; more is refused rather than
 /// turned into thousands of series.
@@ -55,6 +48,17 @@ pub enum HistogramError {
     /// Exponential scale outside the range the specification allows.
     #[error("exponential histogram scale {0} is outside -10..=20")]
     BadScale(i32),
+    /// Native histograms have no schema below −4 (Prometheus refuses these points too).
+    #[error("exponential histogram scale {0} is below -4, the coarsest native histogram schema")]
+    ScaleTooSmall(i32),
+    /// The buckets hold more observations than `count` says there were.
+    #[error(
+        "exponential histogram buckets and zero bucket hold {buckets} observations but count is {count}"
+    )]
+    CountTooSmall { buckets: u64, count: u64 },
+    /// A bucket index that does not fit a native histogram's 32-bit index.
+    #[error("exponential histogram bucket index {0} is out of range")]
+    IndexOutOfRange(i64),
 }
 
 /// A histogram: per-bucket (not cumulative) counts by upper bound, the overall count and
@@ -116,74 +120,6 @@ impl Buckets {
         Ok(out)
     }
 
-    /// From an exponential histogram point, by the mapping in the module documentation.
-    pub fn from_exponential(p: &ExponentialHistogramDataPoint) -> Result<Buckets, HistogramError> {
-        if !(-10..=20).contains(&p.scale) {
-            return Err(HistogramError::BadScale(p.scale));
-        }
-        // base^k = 2^(k * 2^-scale)
-        let step = (-f64::from(p.scale)).exp2();
-        let mut out = Buckets {
-            counts: BTreeMap::new(),
-            count: p.count,
-            sum: p.sum,
-        };
-        let mut total = p.zero_count;
-        if p.zero_count > 0 {
-            let threshold = if p.zero_threshold.is_finite() && p.zero_threshold > 0.0 {
-                p.zero_threshold
-            } else {
-                0.0
-            };
-            out.counts.insert(Bound(threshold), p.zero_count);
-        }
-        if let Some(positive) = &p.positive {
-            for (i, n) in positive.bucket_counts.iter().enumerate() {
-                if *n == 0 {
-                    continue;
-                }
-                total = total.saturating_add(*n);
-                let k = i64::from(positive.offset) + i as i64;
-                let mut upper = ((k + 1) as f64 * step).exp2();
-                if upper == 0.0 {
-                    upper = f64::MIN_POSITIVE;
-                }
-                if upper.is_finite() {
-                    *out.counts.entry(Bound(upper)).or_insert(0) += n;
-                }
-                if out.counts.len() > MAX_BUCKETS {
-                    return Err(HistogramError::TooManyBuckets(out.counts.len()));
-                }
-            }
-        }
-        if let Some(negative) = &p.negative {
-            for (i, n) in negative.bucket_counts.iter().enumerate() {
-                if *n == 0 {
-                    continue;
-                }
-                total = total.saturating_add(*n);
-                let k = i64::from(negative.offset) + i as i64;
-                let upper = -(k as f64 * step).exp2();
-                let upper = if upper == f64::NEG_INFINITY {
-                    f64::MIN
-                } else {
-                    upper
-                };
-                *out.counts.entry(Bound(upper)).or_insert(0) += n;
-                if out.counts.len() > MAX_BUCKETS {
-                    return Err(HistogramError::TooManyBuckets(out.counts.len()));
-                }
-            }
-        }
-        if total != p.count {
-            return Err(HistogramError::CountMismatch {
-                buckets: total,
-                count: p.count,
-            });
-        }
-        Ok(out)
-    }
-
     /// Adds another histogram's counts (for delta accumulation).
     pub fn add(&mut self, other: &Buckets) {
         for (bound, n) in &other.counts {
@@ -213,7 +149,6 @@ impl Buckets {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets as ExpBuckets;
 
     #[test]
     fn explicit_buckets_are_validated_and_cumulated() {
@@ -235,51 +170,6 @@ mod tests {
         // No buckets at all: count and sum only.
         let h = Buckets::from_explicit(&[], &[], 4, Some(1.0)).unwrap();
         assert!(h.cumulative().is_empty());
-    }
-
-    #[test]
-    fn exponential_buckets_map_to_upper_bounds() {
-        // scale 0: base 2; positive offset 1 → buckets (2,4], (4,8]; negative offset 0 →
-        // [-2,-1) at le=-1; zero bucket at le=0.
-        let p = ExponentialHistogramDataPoint {
-            scale: 0,
-            count: 1 + 2 + 3 + 5,
-            sum: Some(10.0),
-            zero_count: 1,
-            positive: Some(ExpBuckets {
-                offset: 1,
-                bucket_counts: vec![2, 0, 3],
-            }),
-            negative: Some(ExpBuckets {
-                offset: 0,
-                bucket_counts: vec![5],
-            }),
-            ..Default::default()
-        };
-        let h = Buckets::from_exponential(&p).unwrap();
-        assert_eq!(h.cumulative(), vec![(-1.0, 5), (0.0, 6), (4.0, 8), (16.0, 11)]);
-        // scale 1: base sqrt(2); bucket k=1 → (sqrt2, 2].
-        let p = ExponentialHistogramDataPoint {
-            scale: 1,
-            count: 1,
-            positive: Some(ExpBuckets {
-                offset: 1,
-                bucket_counts: vec![1],
-            }),
-            ..Default::default()
-        };
-        assert_eq!(
-            Buckets::from_exponential(&p).unwrap().cumulative(),
-            vec![(2.0, 1)]
-        );
-        let bad = ExponentialHistogramDataPoint {
-            scale: 30,
-            ..Default::default()
-        };
-        assert!(matches!(
-            Buckets::from_exponential(&bad),
-            Err(HistogramError::BadScale(30))
-        ));
     }
 
     #[test]

@@ -18,6 +18,7 @@
 use foldhash::HashMap;
 use std::time::{Duration, Instant};
 
+use didban_store::model::FloatHistogram;
 use didban_store::Labels;
 use parking_lot::Mutex;
 
@@ -45,6 +46,7 @@ pub enum DeltaError {
 enum Total {
     Number(f64),
     Histogram(Buckets),
+    Native(FloatHistogram),
 }
 
 #[derive(Debug)]
@@ -100,7 +102,7 @@ impl DeltaTracker {
         let total = self.add(key, start_ns, time_ns, Total::Number(delta))?;
         match total {
             Total::Number(v) => Ok(v),
-            Total::Histogram(_) => Ok(delta),
+            Total::Histogram(_) | Total::Native(_) => Ok(delta),
         }
     }
 
@@ -115,7 +117,23 @@ impl DeltaTracker {
         let total = self.add(key, start_ns, time_ns, Total::Histogram(delta.clone()))?;
         match total {
             Total::Histogram(h) => Ok(h),
-            Total::Number(_) => Ok(delta.clone()),
+            Total::Number(_) | Total::Native(_) => Ok(delta.clone()),
+        }
+    }
+
+    /// Adds a delta native histogram and returns the running cumulative one (buckets added
+    /// at the coarser schema and wider zero bucket of the two).
+    pub fn add_native(
+        &self,
+        key: &Labels,
+        start_ns: u64,
+        time_ns: u64,
+        delta: &FloatHistogram,
+    ) -> Result<FloatHistogram, DeltaError> {
+        let total = self.add(key, start_ns, time_ns, Total::Native(delta.clone()))?;
+        match total {
+            Total::Native(h) => Ok(h),
+            Total::Number(_) | Total::Histogram(_) => Ok(delta.clone()),
         }
     }
 
@@ -138,6 +156,14 @@ impl DeltaTracker {
                     let mut merged = sum.clone();
                     merged.add(&d);
                     Total::Histogram(merged)
+                }
+                (Total::Native(sum), Total::Native(d)) if !restarted => {
+                    let mut merged = sum.clone();
+                    match merged.add(&d) {
+                        Ok(_) => Total::Native(merged),
+                        // Not addable (cannot happen for exponential histograms): restart.
+                        Err(_) => Total::Native(d),
+                    }
                 }
                 // A restart, or the series changed type: start again from this point.
                 (_, d) => d,

@@ -5,9 +5,10 @@
 //!
 //! Which series an exemplar belongs to:
 //! - a sum point's exemplars: its series;
-//! - a histogram's (explicit or exponential, the latter mapped to classic buckets today):
-//!   the `_bucket` series of the smallest `le` not below the exemplar's value, the bucket
-//!   that counted it (`+Inf` for the largest values).
+//! - an exponential histogram's: its native histogram series (passed as [`Target::Number`],
+//!   the point's only series);
+//! - an explicit-bucket histogram's: the `_bucket` series of the smallest `le` not below the
+//!   exemplar's value, the bucket that counted it (`+Inf` for the largest values).
 //!
 //! Exemplars of points that were refused or carry no recorded value are dropped with them.
 
@@ -20,7 +21,7 @@ use crate::ingest::attributes::hex;
 
 /// Where a point's exemplars go.
 pub(super) enum Target<'a> {
-    /// The point's only series (a sum).
+    /// The point's only series (a sum, or a native histogram).
     Number,
     /// The bucket series of histogram `name` (without `_bucket`).
     Histogram(&'a str),

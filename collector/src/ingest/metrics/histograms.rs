@@ -1,5 +1,6 @@
-//! OTLP histograms, exponential histograms and summaries → Prometheus `_bucket{le}`,
-//! `_sum`, `_count` and `{quantile}` series.
+//! OTLP explicit-bucket histograms and summaries → Prometheus `_bucket{le}`, `_sum`,
+//! `_count` and `{quantile}` series (exponential histograms become native histograms, see
+//! the `native` module).
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -7,9 +8,7 @@ use std::sync::Arc;
 
 use didban_store::model::stale_nan;
 use didban_store::Labels;
-use opentelemetry_proto::tonic::metrics::v1::{
-    ExponentialHistogramDataPoint, HistogramDataPoint, Metric, SummaryDataPoint,
-};
+use opentelemetry_proto::tonic::metrics::v1::{HistogramDataPoint, Metric, SummaryDataPoint};
 
 use super::buckets::Buckets;
 use super::label_cache::Attrs;
@@ -162,41 +161,6 @@ fn histogram_point_uncached(
         return Ok(to_slots(ctx, stale_series(ctx, &point, name, inf, &bounds)?));
     }
     let buckets = explicit_buckets(metric, p)?;
-    let series = finish(
-        ctx,
-        &point,
-        name,
-        inf,
-        buckets,
-        PointTime {
-            start_ns: p.start_time_unix_nano,
-            time_ns: p.time_unix_nano,
-            temporality,
-        },
-    )?;
-    Ok(to_slots(ctx, series))
-}
-
-/// An exponential histogram point, mapped to classic buckets (see [`Buckets::from_exponential`]).
-pub(super) fn exponential_point(
-    metric: &Metric,
-    name: &str,
-    p: &ExponentialHistogramDataPoint,
-    temporality: i32,
-    ctx: &PointContext<'_>,
-) -> Result<PointSeries, PointError> {
-    if p.time_unix_nano == 0 {
-        return Err(PointError::NoTimestamp(metric.name.clone()));
-    }
-    let point = ctx.point_labels(&p.attributes);
-    let inf = inf_bucket_labels(ctx, &point, name)?;
-    if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
-        return Ok(to_slots(ctx, stale_series(ctx, &point, name, inf, &[])?));
-    }
-    let buckets = Buckets::from_exponential(p).map_err(|source| PointError::Histogram {
-        metric: metric.name.clone(),
-        source,
-    })?;
     let series = finish(
         ctx,
         &point,

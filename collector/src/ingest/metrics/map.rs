@@ -9,8 +9,6 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use foldhash::HashMap;
-
 use didban_store::model::{stale_nan, METRIC_NAME_LABEL};
 use didban_store::{Labels, Sample, SeriesExemplar, SeriesLimits, SeriesSamples};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -24,6 +22,8 @@ use super::exemplars::{self, Target};
 use super::histograms;
 use super::label_cache::{scope_key, Attrs, LabelCache, SharedCache};
 use super::names::{attribute_value, label_name, metric_name, unit_suffix, NameKind};
+use super::native;
+use super::series_set::SeriesSet;
 use super::validate::{check_series, SeriesError};
 use crate::metadata::MetricMetadata;
 
@@ -131,7 +131,7 @@ pub struct Mapped {
 }
 
 impl Mapped {
-    fn reject(&mut self, error: &PointError) {
+    pub(super) fn reject(&mut self, error: &PointError) {
         self.rejected_points += 1;
         *self.rejected_by_reason.entry(error.reason()).or_insert(0) += 1;
         if self.first_error.is_none() {
@@ -139,61 +139,13 @@ impl Mapped {
         }
     }
 
-    /// Total samples across all series.
+    /// Total samples (float and native histogram) across all series.
     pub fn sample_count(&self) -> u64 {
         let mut n = 0u64;
         for s in &self.series {
-            n += s.samples.len() as u64;
+            n += (s.samples.len() + s.histograms.len()) as u64;
         }
         n
-    }
-}
-
-/// Series being collected, each label set once, in a slot that points refer to by index
-/// (so a sample is added without hashing its labels again).
-#[derive(Default)]
-pub(super) struct SeriesSet {
-    slots: HashMap<Labels, usize>,
-    series: Vec<(Labels, Vec<Sample>)>,
-}
-
-impl SeriesSet {
-    /// The slot of `labels`, new and empty when not seen before in this request.
-    pub fn slot(&mut self, labels: Labels) -> usize {
-        if let Some(slot) = self.slots.get(&labels) {
-            return *slot;
-        }
-        let slot = self.series.len();
-        self.slots.insert(labels.clone(), slot);
-        self.series.push((labels, Vec::new()));
-        slot
-    }
-
-    /// The labels of the series in `slot`.
-    pub fn labels(&self, slot: usize) -> Option<Labels> {
-        self.series.get(slot).map(|(labels, _)| labels.clone())
-    }
-
-    /// Adds a sample to the series in `slot`.
-    pub fn push(&mut self, slot: usize, sample: Sample) {
-        if let Some((_, samples)) = self.series.get_mut(slot) {
-            samples.push(sample);
-        }
-    }
-
-    /// The series with samples, each once, samples in timestamp order, in the order the
-    /// request first named them: deterministic (the output and the WAL record do not depend
-    /// on hash order) without sorting by labels.
-    pub fn finish(self) -> Vec<SeriesSamples> {
-        let mut out = Vec::with_capacity(self.series.len());
-        for (labels, mut samples) in self.series {
-            if samples.is_empty() {
-                continue; // a point that failed after its first series was resolved
-            }
-            samples.sort_by_key(|x| x.timestamp_ms);
-            out.push(SeriesSamples::floats(labels, samples));
-        }
-        out
     }
 }
 
@@ -495,15 +447,24 @@ pub(super) fn map_metric(
             let temporality = check_temporality(&metric.name, h.aggregation_temporality);
             for p in &h.data_points {
                 let result = match &temporality {
-                    Ok(t) => histograms::exponential_point(metric, &name, p, *t, ctx),
+                    Ok(t) => native::exponential_point(metric, &name, p, *t, ctx),
                     Err(e) => Err(e.clone()),
                 };
-                if let Ok(series) = &result {
+                if let Ok((slot, h)) = &result {
+                    // A native histogram is one series: its exemplars go on it (the stale
+                    // marker's sum makes `attach` drop them for a point without value).
                     let t = ms(p.time_unix_nano);
-                    let target = Target::Histogram(&name);
-                    exemplars::attach(ctx, series, &p.exemplars, t, target, &mut mapped.exemplars);
+                    let series = vec![(*slot, h.sum)];
+                    exemplars::attach(
+                        ctx,
+                        &series,
+                        &p.exemplars,
+                        t,
+                        Target::Number,
+                        &mut mapped.exemplars,
+                    );
                 }
-                record_point(mapped, ctx, ms(p.time_unix_nano), result, newest_ms);
+                native::record_native_point(mapped, ctx, ms(p.time_unix_nano), result, newest_ms);
             }
         }
         Some(metric::Data::Summary(s)) => {

@@ -2,10 +2,12 @@
 //!
 //! - [`map`]: the mapping of a decoded request (gauges, sums, histograms, summaries), with
 //!   [`names`] (metric and label names, unit suffixes), [`buckets`] (bucket math),
-//!   [`histograms`] (histogram-shaped points), [`delta`] (delta → cumulative);
+//!   [`histograms`] (classic histogram-shaped points), [`native`] (exponential histograms
+//!   as native histograms), [`delta`] (delta → cumulative);
 //! - [`wire`]: the borrowing protobuf decoder fused with the mapping (the hot path);
 //! - [`exemplars`]: exemplars of sum and histogram points, on the series they belong to;
 //! - [`label_cache`]: series labels kept across requests;
+//! - [`series_set`]: the series of the request being mapped;
 //! - [`validate`]: per-series label rules and limits (shared with remote_write).
 
 pub mod buckets;
@@ -15,6 +17,8 @@ mod histograms;
 mod label_cache;
 pub mod map;
 pub mod names;
+pub mod native;
+mod series_set;
 #[cfg(test)]
 mod tests;
 pub mod validate;

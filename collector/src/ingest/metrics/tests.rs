@@ -355,8 +355,22 @@ fn explicit_histogram_gives_buckets_sum_and_count() {
         .contains("2 bucket counts for 2 explicit bounds"));
 }
 
+fn exp_request(p: ExponentialHistogramDataPoint, temporality: i32) -> ExportMetricsServiceRequest {
+    request(
+        service(),
+        vec![metric(
+            "latency",
+            "ms",
+            metric::Data::ExponentialHistogram(ExponentialHistogram {
+                data_points: vec![p],
+                aggregation_temporality: temporality,
+            }),
+        )],
+    )
+}
+
 #[test]
-fn exponential_histogram_maps_to_classic_buckets() {
+fn exponential_histogram_becomes_one_native_histogram_series() {
     let p = ExponentialHistogramDataPoint {
         time_unix_nano: T0,
         start_time_unix_nano: T0 - SEC,
@@ -374,26 +388,41 @@ fn exponential_histogram_maps_to_classic_buckets() {
         }),
         ..Default::default()
     };
-    let req = request(
-        service(),
-        vec![metric(
-            "latency",
-            "ms",
-            metric::Data::ExponentialHistogram(ExponentialHistogram {
-                data_points: vec![p],
-                aggregation_temporality: 2,
-            }),
-        )],
-    );
-    let m = run(&req, &DeltaTracker::new(0));
-    let b = "latency_milliseconds_bucket";
-    assert_eq!(values(find(&m, b, &[("le", "-2")])), vec![2.0]);
-    assert_eq!(values(find(&m, b, &[("le", "0")])), vec![3.0]);
-    assert_eq!(values(find(&m, b, &[("le", "2")])), vec![5.0]);
-    assert_eq!(values(find(&m, b, &[("le", "4")])), vec![6.0]);
-    assert_eq!(values(find(&m, b, &[("le", "+Inf")])), vec![6.0]);
-    assert_eq!(values(find(&m, "latency_milliseconds_count", &[])), vec![6.0]);
-    assert_eq!(values(find(&m, "latency_milliseconds_sum", &[])), vec![12.0]);
+    let m = run(&exp_request(p.clone(), 2), &DeltaTracker::new(0));
+    // One series besides target_info: no `_bucket`, `_sum` or `_count`.
+    assert_eq!(m.series.len(), 2, "{:?}", m.series);
+    let s = find(&m, "latency_milliseconds", &[]);
+    assert!(s.samples.is_empty());
+    assert_eq!(s.histograms.len(), 1);
+    let h = &s.histograms[0].h;
+    assert_eq!(s.histograms[0].timestamp_ms, (T0 / 1_000_000) as i64);
+    assert_eq!((h.schema, h.count, h.sum, h.zero_count), (0, 6.0, 12.0, 1.0));
+    assert_eq!(h.positive_pairs(), vec![(1, 2.0), (2, 1.0)]);
+    assert_eq!(h.negative_pairs(), vec![(2, 2.0)]);
+    assert_eq!(m.sample_count(), 2);
+
+    // Delta points accumulate; a point without a recorded value is the stale marker.
+    let tracker = DeltaTracker::new(0);
+    run(&exp_request(p.clone(), 1), &tracker);
+    let mut next = p.clone();
+    next.start_time_unix_nano = T0;
+    next.time_unix_nano = T0 + SEC;
+    let m = run(&exp_request(next.clone(), 1), &tracker);
+    let h = &find(&m, "latency_milliseconds", &[]).histograms[0].h;
+    assert_eq!((h.count, h.sum), (12.0, 24.0));
+    assert_eq!(h.positive_pairs(), vec![(1, 4.0), (2, 2.0)]);
+    next.time_unix_nano = T0 + 2 * SEC;
+    next.flags = 1;
+    let m = run(&exp_request(next, 2), &tracker);
+    assert!(find(&m, "latency_milliseconds", &[]).histograms[0].h.is_stale());
+
+    // Scale below -4: refused, naming the metric and the scale.
+    let mut bad = p;
+    bad.scale = -5;
+    let m = run(&exp_request(bad, 2), &DeltaTracker::new(0));
+    assert_eq!(m.rejected_points, 1);
+    let e = m.first_error.unwrap();
+    assert!(e.contains("\"latency\"") && e.contains("scale -5"), "{e}");
 }
 
 #[test]

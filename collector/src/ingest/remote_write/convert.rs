@@ -35,7 +35,7 @@ impl std::fmt::Display for Refusals {
 }
 
 /// What a request decoded into: series with samples, exemplars, and what was refused
-/// before storage (invalid series, native histograms).
+/// before storage (invalid series, invalid native histograms).
 #[derive(Default)]
 pub(crate) struct Converted {
     pub series: Vec<SeriesSamples>,

@@ -8,7 +8,7 @@
 //!
 //! Replies as Prometheus does: 204 when everything was stored; 400 with a text message when
 //! the payload is malformed or some samples were refused (invalid labels, out of order,
-//! native histograms — not stored yet; the valid rest is stored); 413 over the size limit;
+//! invalid native histograms; the valid rest is stored); 413 over the size limit;
 //! 415 for another encoding, another `proto=` or a missing or other `Content-Type`; 429/503
 //! with `Retry-After` when the server is over capacity or the WAL is failing. A 2.0 request
 //! that was decoded gets the `X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written`
@@ -19,6 +19,7 @@
 //! as in Prometheus.
 
 mod convert;
+pub mod histogram;
 pub mod v1;
 pub mod v2;
 
@@ -36,6 +37,7 @@ use super::error::IngestError;
 use super::http::{content_length, plain_error};
 use super::pipeline::{refused_samples, Ingestor, Protocol};
 use convert::{Converted, Refusals};
+use didban_store::SeriesSamples;
 
 pub use v1::{MetricMetadata, TimeSeries, WireExemplar, WireLabel, WireSample, WriteRequest};
 
@@ -163,20 +165,50 @@ async fn handle(ingestor: &Ingestor, headers: &HeaderMap, body: Body) -> Result<
         exemplars,
         mut refusals,
     } = converted;
-    let submitted: u64 = series.iter().map(|s| s.samples.len() as u64).sum();
-    let report = ingestor.append(series, Protocol::RemoteWrite).await?;
-    let store_refused = refused_samples(&report);
-    if store_refused > 0 {
-        let message = report.first_error.unwrap_or_else(|| "refused by storage".into());
-        refusals.add(store_refused, message);
+    // The store reports refusals of both kinds together: floats and histograms go in two
+    // appends (floats first) so that each written-count header is exact.
+    let (floats, histograms) = split_kinds(series);
+    let mut written = [0u64; 2];
+    for (k, batch) in [floats, histograms].into_iter().enumerate() {
+        let submitted: u64 = batch
+            .iter()
+            .map(|s| (s.samples.len() + s.histograms.len()) as u64)
+            .sum();
+        let report = ingestor.append(batch, Protocol::RemoteWrite).await?;
+        let store_refused = refused_samples(&report);
+        if store_refused > 0 {
+            let message = report.first_error.unwrap_or_else(|| "refused by storage".into());
+            refusals.add(store_refused, message);
+        }
+        // Duplicates of stored samples count as written: the data is there.
+        written[k] = submitted.saturating_sub(store_refused);
     }
     let exemplars_written = ingestor.append_exemplars(exemplars, Protocol::RemoteWrite).await;
     Ok(Outcome {
         proto: Some(proto),
         refusals,
-        // Duplicates of stored samples count as written: the data is there.
-        samples_written: submitted.saturating_sub(store_refused),
-        histograms_written: 0,
+        samples_written: written[0],
+        histograms_written: written[1],
         exemplars_written,
     })
+}
+
+/// The float samples and the native histogram samples of `series`, as two batches (a series
+/// with both kinds is in both).
+fn split_kinds(series: Vec<SeriesSamples>) -> (Vec<SeriesSamples>, Vec<SeriesSamples>) {
+    let mut floats = Vec::with_capacity(series.len());
+    let mut histograms = Vec::new();
+    for mut s in series {
+        if !s.histograms.is_empty() {
+            histograms.push(SeriesSamples {
+                labels: s.labels.clone(),
+                samples: Vec::new(),
+                histograms: std::mem::take(&mut s.histograms),
+            });
+        }
+        if !s.samples.is_empty() {
+            floats.push(s);
+        }
+    }
+    (floats, histograms)
 }

@@ -3,7 +3,8 @@
 use didban_store::{Exemplar, Sample, SeriesExemplar, SeriesSamples};
 use prost::Message;
 
-use super::convert::{exemplar_labels, record_metadata, series_labels, wire_description, Converted};
+use super::convert::{exemplar_labels, record_metadata, series_labels, Converted};
+use super::histogram::{series_histograms, Histogram2};
 use crate::ingest::error::IngestError;
 use crate::ingest::pipeline::{Ingestor, Protocol};
 
@@ -30,9 +31,10 @@ pub struct TimeSeries {
     /// Exemplars of the series' samples, stored in the exemplar store.
     #[prost(message, repeated, tag = "3")]
     pub exemplars: Vec<WireExemplar>,
-    /// Native histograms, kept as raw messages: refused (not supported yet).
-    #[prost(bytes = "vec", repeated, tag = "4")]
-    pub histograms: Vec<Vec<u8>>,
+    /// Native histograms, oldest first. `prometheus.Histogram` has the fields of
+    /// `io.prometheus.write.v2.Histogram` under the same numbers, so one message serves both.
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<Histogram2>,
 }
 
 /// `prometheus.Label`.
@@ -114,23 +116,12 @@ fn pairs(labels: Vec<WireLabel>) -> Vec<(String, String)> {
 fn convert(request: WriteRequest, ingestor: &Ingestor) -> Converted {
     let mut out = Converted::default();
     out.series.reserve(request.timeseries.len());
-    for ts in request.timeseries {
+    for (i, ts) in request.timeseries.into_iter().enumerate() {
         let wire = pairs(ts.labels);
-        if !ts.histograms.is_empty() {
-            let n = ts.histograms.len() as u64;
-            ingestor.count_rejected(Protocol::RemoteWrite, "native_histogram", n);
-            out.refusals.add(
-                n,
-                format!(
-                    "native histograms are not supported (series {})",
-                    wire_description(&wire)
-                ),
-            );
-        }
-        if ts.samples.is_empty() && ts.exemplars.is_empty() {
+        if ts.samples.is_empty() && ts.histograms.is_empty() && ts.exemplars.is_empty() {
             continue;
         }
-        let n = ts.samples.len() as u64;
+        let n = (ts.samples.len() + ts.histograms.len()) as u64;
         let labels = match series_labels(ingestor, wire) {
             Ok(l) => l,
             Err((reason, message)) => {
@@ -159,7 +150,8 @@ fn convert(request: WriteRequest, ingestor: &Ingestor) -> Converted {
                 None => ingestor.count_exemplars_rejected(Protocol::RemoteWrite, "invalid_labels", 1),
             }
         }
-        if ts.samples.is_empty() {
+        let histograms = series_histograms(ingestor, i, &labels, &ts.histograms, &mut out.refusals);
+        if ts.samples.is_empty() && histograms.is_empty() {
             continue;
         }
         let mut samples = Vec::with_capacity(ts.samples.len());
@@ -167,7 +159,11 @@ fn convert(request: WriteRequest, ingestor: &Ingestor) -> Converted {
             samples.push(Sample::new(s.timestamp, s.value));
         }
         samples.sort_by_key(|s| s.timestamp_ms);
-        out.series.push(SeriesSamples::floats(labels, samples));
+        out.series.push(SeriesSamples {
+            labels,
+            samples,
+            histograms,
+        });
     }
     out
 }

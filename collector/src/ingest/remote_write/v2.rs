@@ -5,10 +5,9 @@
 //! the empty string make the request malformed: it is refused whole with a 400 naming the
 //! time series and the reference, before anything is stored.
 //!
-//! Native histogram samples are counted and refused (400, `Histograms-Written: 0`): their
-//! storage is not there yet, and the specification lets a receiver refuse a sample kind it
-//! does not support with a 400 (4xx: the sender must not retry, so the float samples of the
-//! same request, stored, are not sent again). Created timestamps (`created_timestamp` of
+//! Native histogram samples are converted and checked by [`super::histogram`] and stored
+//! beside the float samples; an invalid one is refused (400 naming the series and the field,
+//! the valid rest of the request stored, as for refused float samples). Created timestamps (`created_timestamp` of
 //! 2.0-rc.3, `start_timestamp` of rc.4) are accepted and not used: Prometheus too only
 //! uses them behind its `created-timestamp-zero-ingestion` feature flag.
 
@@ -16,7 +15,8 @@ use didban_store::model::METRIC_NAME_LABEL;
 use didban_store::{Exemplar, Labels, Sample, SeriesExemplar, SeriesSamples};
 use prost::Message;
 
-use super::convert::{exemplar_labels, record_metadata, series_labels, wire_description, Converted};
+use super::convert::{exemplar_labels, record_metadata, series_labels, Converted};
+use super::histogram::{series_histograms, Histogram2};
 use crate::ingest::error::IngestError;
 use crate::ingest::metrics::validate::shorten;
 use crate::ingest::pipeline::{Ingestor, Protocol};
@@ -41,9 +41,9 @@ pub struct TimeSeries {
     /// Float samples, oldest first.
     #[prost(message, repeated, tag = "2")]
     pub samples: Vec<Sample2>,
-    /// Native histogram samples, kept as raw messages: refused (not stored yet).
-    #[prost(bytes = "vec", repeated, tag = "3")]
-    pub histograms: Vec<Vec<u8>>,
+    /// Native histogram samples, oldest first.
+    #[prost(message, repeated, tag = "3")]
+    pub histograms: Vec<Histogram2>,
     /// Exemplars of the series' samples.
     #[prost(message, repeated, tag = "4")]
     pub exemplars: Vec<Exemplar2>,
@@ -115,7 +115,7 @@ pub(super) async fn decode(ingestor: &Ingestor, plain: Vec<u8>) -> Result<Conver
 pub struct Resolved {
     labels: Vec<(String, String)>,
     samples: Vec<Sample2>,
-    histograms: u64,
+    histograms: Vec<Histogram2>,
     exemplars: Vec<ResolvedExemplar>,
     metadata: Option<(i32, String, String)>,
 }
@@ -163,7 +163,7 @@ pub fn resolve(request: Request) -> Result<Vec<Resolved>, String> {
         out.push(Resolved {
             labels,
             samples: ts.samples,
-            histograms: ts.histograms.len() as u64,
+            histograms: ts.histograms,
             exemplars,
             metadata,
         });
@@ -214,21 +214,11 @@ fn family(labels: &Labels, metric_type: i32) -> Option<String> {
 /// Checks and converts the resolved series; invalid ones are counted and left out.
 fn convert(resolved: Vec<Resolved>, ingestor: &Ingestor) -> Converted {
     let mut out = Converted::default();
-    for ts in resolved {
-        if ts.histograms > 0 {
-            ingestor.count_rejected(Protocol::RemoteWrite, "native_histogram", ts.histograms);
-            out.refusals.add(
-                ts.histograms,
-                format!(
-                    "native histogram samples are not stored yet (series {})",
-                    wire_description(&ts.labels)
-                ),
-            );
-        }
-        if ts.samples.is_empty() && ts.exemplars.is_empty() {
+    for (i, ts) in resolved.into_iter().enumerate() {
+        if ts.samples.is_empty() && ts.histograms.is_empty() && ts.exemplars.is_empty() {
             continue;
         }
-        let n = ts.samples.len() as u64;
+        let n = (ts.samples.len() + ts.histograms.len()) as u64;
         let labels = match series_labels(ingestor, ts.labels) {
             Ok(l) => l,
             Err((reason, message)) => {
@@ -251,7 +241,10 @@ fn convert(resolved: Vec<Resolved>, ingestor: &Ingestor) -> Converted {
                 }
             }
         }
-        let newest = ts.samples.iter().map(|s| s.timestamp).max();
+        let histograms = series_histograms(ingestor, i, &labels, &ts.histograms, &mut out.refusals);
+        let newest_float = ts.samples.iter().map(|s| s.timestamp).max();
+        let newest_histogram = histograms.last().map(|h| h.timestamp_ms);
+        let newest = newest_float.max(newest_histogram);
         for e in ts.exemplars {
             // An exemplar without a timestamp takes its series' newest sample's.
             let timestamp_ms = match (e.timestamp_ms, newest) {
@@ -271,7 +264,7 @@ fn convert(resolved: Vec<Resolved>, ingestor: &Ingestor) -> Converted {
                 None => ingestor.count_exemplars_rejected(Protocol::RemoteWrite, "invalid_labels", 1),
             }
         }
-        if ts.samples.is_empty() {
+        if ts.samples.is_empty() && histograms.is_empty() {
             continue;
         }
         let mut samples = Vec::with_capacity(ts.samples.len());
@@ -279,7 +272,11 @@ fn convert(resolved: Vec<Resolved>, ingestor: &Ingestor) -> Converted {
             samples.push(Sample::new(s.timestamp, s.value));
         }
         samples.sort_by_key(|s| s.timestamp_ms);
-        out.series.push(SeriesSamples::floats(labels, samples));
+        out.series.push(SeriesSamples {
+            labels,
+            samples,
+            histograms,
+        });
     }
     out
 }

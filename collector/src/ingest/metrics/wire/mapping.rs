@@ -11,9 +11,10 @@ use super::super::histograms;
 use super::super::label_cache::Attrs;
 use super::super::map::{
     add_scope_labels, check_temporality, describe, map_metric, ms, number_point, record_point,
-    resource_labels, target_info, MapOptions, Mapped, PointAttrs, PointContext, PointError, SeriesSet,
+    resource_labels, target_info, MapOptions, Mapped, PointAttrs, PointContext, PointError,
 };
 use super::super::names::{metric_name, NameKind};
+use super::super::series_set::SeriesSet;
 use super::view::*;
 
 /// Phase 2: the mapping, as [`map_request`] does it.
