@@ -373,12 +373,7 @@ pub(crate) fn select(
     let mut current: Option<u64> = None;
     for (id, sample) in read(files, ids, start, end)? {
         if current != Some(id) {
-            let labels = id
-                .checked_sub(index.base)
-                .and_then(|i| index.series.get(i as usize))
-                .ok_or_else(|| BlockError::corrupt(path, format!("histogram for unknown series id {id}")))?
-                .labels
-                .clone();
+            let labels = index.labels_of(id, path, "histogram")?;
             out.push(SeriesSamples {
                 labels,
                 samples: Vec::new(),

@@ -5,7 +5,8 @@
 
 use super::meta::BlockSeries;
 use crate::metrics::postings::{heap_alloc, Postings};
-use crate::model::Label;
+use crate::model::{Label, Labels};
+use crate::storage::BlockError;
 
 /// Bytes of the reference counts in front of an `Arc`'s value.
 const ARC_HEADER_BYTES: usize = 16;
@@ -25,6 +26,20 @@ pub(crate) struct BlockIndex {
 }
 
 impl BlockIndex {
+    /// The labels of block series `id`, which must lie in this index's run; a sample or
+    /// histogram row naming another id is a corrupt block (`what` names the row's kind).
+    pub(crate) fn labels_of(
+        &self,
+        id: u64,
+        path: &std::path::Path,
+        what: &str,
+    ) -> Result<Labels, BlockError> {
+        id.checked_sub(self.base)
+            .and_then(|i| self.series.get(i as usize))
+            .map(|s| s.labels.clone())
+            .ok_or_else(|| BlockError::corrupt(path, format!("{what} for unknown series id {id}")))
+    }
+
     /// Builds the postings over `series` (the block's series from id `base` on; postings
     /// hold positions) and sizes the result.
     pub(crate) fn from_series(base: u64, series: Vec<BlockSeries>) -> BlockIndex {

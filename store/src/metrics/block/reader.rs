@@ -368,7 +368,7 @@ pub(crate) fn read_samples(
     let path = &files.path(SAMPLES);
     let file = files.open(SAMPLES)?;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone());
-    let (base, series) = (index.base, &index.series);
+    let series = &index.series;
     let mut ranges: Vec<(u64, u64)> = Vec::with_capacity(wanted.len());
     for &i in wanted {
         if let Some(s) = series.get(i) {
@@ -437,12 +437,7 @@ pub(crate) fn read_samples(
             }
             let id = ids.value(row);
             if current != Some(id) {
-                let labels = id
-                    .checked_sub(base)
-                    .and_then(|i| series.get(i as usize))
-                    .ok_or_else(|| BlockError::corrupt(path, format!("sample for unknown series id {id}")))?
-                    .labels
-                    .clone();
+                let labels = index.labels_of(id, path, "sample")?;
                 out.push(SeriesSamples {
                     labels,
                     samples: Vec::new(),
