@@ -2,10 +2,8 @@
 //! coarser of the two schemas, with the wider zero bucket), scaling by a number, compaction,
 //! and detecting a counter reset between two consecutive samples.
 
-use std::collections::BTreeMap;
-
 use super::buckets::bucket_bound;
-use super::types::{CounterResetHint, FloatHistogram};
+use super::types::{dense, sparse, CounterResetHint, FloatHistogram, Span};
 
 /// Why two histograms cannot be combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -59,6 +57,10 @@ impl FloatHistogram {
     /// and the threshold it would really need: when `larger` falls inside a populated bucket
     /// the threshold grows to that bucket's upper bound, as the bucket cannot be split.
     pub(crate) fn zero_count_for_threshold(&self, mut larger: f64) -> (f64, f64) {
+        if larger == self.zero_threshold {
+            // Its own threshold is valid as it is (Prometheus' early return too).
+            return (self.zero_count, larger);
+        }
         let pos = self.positive_pairs();
         let neg = self.negative_pairs();
         loop {
@@ -129,8 +131,32 @@ impl FloatHistogram {
             return Err(HistogramOpError::IncompatibleCustomBuckets);
         }
         let collision = self.adjust_hint(other);
+        let same_layout = self.uses_custom_buckets()
+            || (self.schema == other.schema && self.zero_threshold == other.zero_threshold);
+        if same_layout {
+            // The common case (samples of one series, or series of one instrument): both
+            // zero thresholds are valid for both, so only the buckets are added.
+            self.count += sign * other.count;
+            self.sum += sign * other.sum;
+            self.zero_count += sign * other.zero_count;
+            add_buckets(
+                &mut self.positive_spans,
+                &mut self.positive_buckets,
+                &other.positive_spans,
+                &other.positive_buckets,
+                sign,
+            );
+            add_buckets(
+                &mut self.negative_spans,
+                &mut self.negative_buckets,
+                &other.negative_spans,
+                &other.negative_buckets,
+                sign,
+            );
+            return Ok(collision);
+        }
         let mut other = other.clone();
-        if !self.uses_custom_buckets() {
+        {
             // First the common (coarser) schema, then one zero threshold valid for it: the
             // wider, grown until no populated bucket of either histogram straddles it.
             let schema = self.schema.min(other.schema);
@@ -228,6 +254,11 @@ impl FloatHistogram {
             if self.custom_values != previous.custom_values {
                 return true;
             }
+        } else if self.schema == previous.schema && self.zero_threshold == previous.zero_threshold {
+            // Same layout (the usual case): no conversion of the previous sample needed.
+            if self.zero_count < previous.zero_count {
+                return true;
+            }
         } else {
             if self.schema > previous.schema || self.zero_threshold < previous.zero_threshold {
                 return true;
@@ -243,11 +274,24 @@ impl FloatHistogram {
                 return true;
             }
         }
-        let mut prev = previous.clone();
-        if !prev.uses_custom_buckets() {
-            prev.reduce_resolution(self.schema);
-            prev.widen_zero_bucket(self.zero_threshold);
+        let same_layout = self.uses_custom_buckets()
+            || (self.schema == previous.schema && self.zero_threshold == previous.zero_threshold);
+        if same_layout {
+            return went_down_dense(
+                &previous.positive_spans,
+                &previous.positive_buckets,
+                &self.positive_spans,
+                &self.positive_buckets,
+            ) || went_down_dense(
+                &previous.negative_spans,
+                &previous.negative_buckets,
+                &self.negative_spans,
+                &self.negative_buckets,
+            );
         }
+        let mut prev = previous.clone();
+        prev.reduce_resolution(self.schema);
+        prev.widen_zero_bucket(self.zero_threshold);
         went_down(&prev.positive_pairs(), &self.positive_pairs())
             || went_down(&prev.negative_pairs(), &self.negative_pairs())
     }
@@ -273,22 +317,73 @@ impl FloatHistogram {
     }
 }
 
-/// Sum of two index-ordered bucket lists, `b` scaled by `sign`.
+/// Sum of two index-ordered bucket lists, `b` scaled by `sign` (one linear pass).
 fn merge(a: &[(i32, f64)], b: &[(i32, f64)], sign: f64) -> Vec<(i32, f64)> {
-    let mut m: BTreeMap<i32, f64> = BTreeMap::new();
-    for &(i, c) in a {
-        *m.entry(i).or_insert(0.0) += c;
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(&(ia, ca)), Some(&(ib, cb))) if ia == ib => {
+                out.push((ia, ca + sign * cb));
+                i += 1;
+                j += 1;
+            }
+            (Some(&(ia, ca)), Some(&(ib, _))) if ia < ib => {
+                out.push((ia, ca));
+                i += 1;
+            }
+            (Some(&(ia, ca)), None) => {
+                out.push((ia, ca));
+                i += 1;
+            }
+            (_, Some(&(ib, cb))) => {
+                out.push((ib, sign * cb));
+                j += 1;
+            }
+            (None, None) => break,
+        }
     }
-    for &(i, c) in b {
-        *m.entry(i).or_insert(0.0) += sign * c;
-    }
-    m.into_iter().collect()
+    out
 }
 
-/// True when some bucket of `prev` holds more than the same bucket of `cur` (missing = 0).
+/// Adds buckets `b` (spans and counts) scaled by `sign` into `a`: in place when the spans
+/// are the same (consecutive samples of one series usually are), else by a linear merge.
+fn add_buckets(a_spans: &mut Vec<Span>, a: &mut Vec<f64>, b_spans: &[Span], b: &[f64], sign: f64) {
+    if a_spans.as_slice() == b_spans && a.len() == b.len() {
+        for (x, y) in a.iter_mut().zip(b) {
+            *x += sign * y;
+        }
+        return;
+    }
+    let merged = merge(&sparse(a_spans, a), &sparse(b_spans, b), sign);
+    (*a_spans, *a) = dense(&merged);
+}
+
+/// True when some bucket of `prev` holds more than the same bucket of `cur` (missing = 0);
+/// both lists in index order (one linear pass).
 fn went_down(prev: &[(i32, f64)], cur: &[(i32, f64)]) -> bool {
-    let now: BTreeMap<i32, f64> = cur.iter().copied().collect();
-    prev.iter().any(|&(i, c)| c > now.get(&i).copied().unwrap_or(0.0))
+    let mut j = 0;
+    for &(i, c) in prev {
+        while cur.get(j).is_some_and(|&(k, _)| k < i) {
+            j += 1;
+        }
+        let now = match cur.get(j) {
+            Some(&(k, v)) if k == i => v,
+            _ => 0.0,
+        };
+        if c > now {
+            return true;
+        }
+    }
+    false
+}
+
+/// [`went_down`] on spans and counts, without building pairs when the spans are the same.
+fn went_down_dense(prev_spans: &[Span], prev: &[f64], cur_spans: &[Span], cur: &[f64]) -> bool {
+    if prev_spans == cur_spans && prev.len() == cur.len() {
+        return prev.iter().zip(cur).any(|(p, c)| p > c);
+    }
+    went_down(&sparse(prev_spans, prev), &sparse(cur_spans, cur))
 }
 
 fn compact_pairs(pairs: &[(i32, f64)], max_empty: u32) -> Vec<(i32, f64)> {

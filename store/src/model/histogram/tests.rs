@@ -311,3 +311,53 @@ fn property_buckets_are_ordered_and_reduction_keeps_counts() {
         r.validate().unwrap();
     }
 }
+
+/// `a` and `b` brought to one schema and one zero threshold, as `add` brings them.
+fn same_layout(rng: &mut SeededRng) -> (FloatHistogram, FloatHistogram) {
+    let mut a = random_histogram(rng);
+    let mut b = random_histogram(rng);
+    let schema = a.schema.min(b.schema);
+    a.reduce_resolution(schema);
+    b.reduce_resolution(schema);
+    let mut probe = a.clone();
+    probe.add(&b).unwrap();
+    a.widen_zero_bucket(probe.zero_threshold);
+    b.widen_zero_bucket(probe.zero_threshold);
+    (a, b)
+}
+
+#[test]
+fn property_same_layout_add_and_reset_match_the_bucket_by_bucket_definition() {
+    let mut rng = SeededRng::new(15);
+    for _ in 0..500 {
+        let (a, b) = same_layout(&mut rng);
+        assert_eq!((a.schema, a.zero_threshold), (b.schema, b.zero_threshold));
+        let mut sum = a.clone();
+        sum.add(&b).unwrap();
+        sum.validate().unwrap();
+        let mut want = std::collections::BTreeMap::new();
+        for (i, c) in a.positive_pairs().into_iter().chain(b.positive_pairs()) {
+            *want.entry(i).or_insert(0.0) += c;
+        }
+        let want: Vec<(i32, f64)> = want.into_iter().collect();
+        assert_eq!(nonempty(sum.positive_pairs()), nonempty(want));
+        assert_eq!(sum.zero_count, a.zero_count + b.zero_count);
+        // A reset exactly when some bucket (or the zero bucket, or the count) went down.
+        let down = |prev: &FloatHistogram, cur: &FloatHistogram| {
+            let now: std::collections::BTreeMap<i32, f64> = cur.positive_pairs().into_iter().collect();
+            let now_neg: std::collections::BTreeMap<i32, f64> = cur.negative_pairs().into_iter().collect();
+            cur.count < prev.count
+                || cur.zero_count < prev.zero_count
+                || prev
+                    .positive_pairs()
+                    .iter()
+                    .any(|&(i, c)| c > *now.get(&i).unwrap_or(&0.0))
+                || prev
+                    .negative_pairs()
+                    .iter()
+                    .any(|&(i, c)| c > *now_neg.get(&i).unwrap_or(&0.0))
+        };
+        assert_eq!(b.detect_reset(&a), down(&a, &b), "{b:?} after {a:?}");
+        assert_eq!(a.detect_reset(&b), down(&b, &a), "{a:?} after {b:?}");
+    }
+}
