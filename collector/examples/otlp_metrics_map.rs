@@ -166,11 +166,13 @@ fn main() {
         limits: &limits,
         delta: &delta,
         shared: None,
+        histograms_to_nhcb: false,
     };
     let shared_options = MapOptions {
         limits: &limits,
         delta: &delta,
         shared: Some(&shared),
+        histograms_to_nhcb: false,
     };
     let mut samples = 0u64;
     let mut fused_samples = 0u64;

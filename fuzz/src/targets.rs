@@ -86,6 +86,7 @@ pub fn otlp_metrics_protobuf(data: &[u8]) {
             limits: &limits,
             delta: &walked_delta,
             shared: None,
+            histograms_to_nhcb: false,
         },
     );
     let Ok(request) = ExportMetricsServiceRequest::decode(data) else {
@@ -98,6 +99,7 @@ pub fn otlp_metrics_protobuf(data: &[u8]) {
             limits: &limits,
             delta: &plain_delta,
             shared: None,
+            histograms_to_nhcb: false,
         },
     );
     if let Ok(walked) = walked {
@@ -149,6 +151,7 @@ pub fn otlp_json(data: &[u8]) {
                 limits: &limits,
                 delta: &delta,
                 shared: None,
+                histograms_to_nhcb: false,
             },
         );
     }

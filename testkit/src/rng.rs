@@ -23,4 +23,17 @@ impl SeededRng {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)
     }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Log-normal with the given median and shape `sigma` (Box–Muller): latencies.
+    pub fn lognormal(&mut self, median: f64, sigma: f64) -> f64 {
+        let u1 = self.unit().max(1e-12);
+        let u2 = self.unit();
+        let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+        median * (sigma * normal).exp()
+    }
 }

@@ -15,12 +15,14 @@ use serde::Deserialize;
 pub mod auth;
 pub mod listen;
 pub mod object_store;
+pub mod otlp;
 pub mod traces_logs;
 
 use crate::memory_limit::{self, Available, Budgets};
 use auth::{AuthConfig, FileAuth};
 use didban_base::{parse_bytes, parse_duration};
 use listen::{FileListen, FileTls, ListenConfig, TlsConfig};
+use otlp::{FileOtlp, OtlpConfig};
 use traces_logs::{FaasConfig, FileFaas, FileLogs, FileTraces, LogsConfig, TracesConfig};
 
 /// The whole server configuration, with every default filled in.
@@ -32,6 +34,8 @@ pub struct Config {
     pub otlp_http_addr: SocketAddr,
     pub storage: StorageConfig,
     pub limits: IngestLimits,
+    /// How OTLP metrics are translated (`[otlp]`).
+    pub otlp: OtlpConfig,
     pub query: QueryConfig,
     /// How often Didban's own metrics are written into its own database (0 = never).
     pub self_scrape_interval: Duration,
@@ -172,6 +176,7 @@ impl Default for Config {
                 max_future: db.max_future,
                 series: db.limits,
             },
+            otlp: OtlpConfig::default(),
             query: QueryConfig {
                 lookback_delta: Duration::from_secs(300),
                 timeout: Duration::from_secs(120),
@@ -362,6 +367,7 @@ impl Config {
         set_plain(&mut sl.max_label_value_bytes, l.max_label_value_length);
         set_plain(&mut sl.max_series, l.max_series);
         set_plain(&mut sl.max_series_per_metric, l.max_series_per_metric);
+        file.otlp.apply(&mut c.otlp);
         let q = file.query;
         set_duration(
             &mut c.query.lookback_delta,
@@ -444,6 +450,8 @@ struct FileConfig {
     storage: FileStorage,
     #[serde(default)]
     limits: FileLimits,
+    #[serde(default)]
+    otlp: FileOtlp,
     #[serde(default)]
     query: FileQuery,
     #[serde(default)]

@@ -7,6 +7,7 @@ mod exemplars;
 mod faults;
 mod fuzz_regressions;
 mod grpc_status;
+mod histogram_figures;
 mod ingest_otlp_grpc;
 mod ingest_otlp_http;
 mod ingest_python_client;

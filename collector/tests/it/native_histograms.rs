@@ -7,8 +7,8 @@ use didban_collector::ingest::remote_write::histogram::{BucketSpan2, Histogram2}
 use didban_collector::ingest::remote_write::v2::{Request, TimeSeries};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{
-    exponential_histogram_data_point::Buckets, metric, ExponentialHistogram, ExponentialHistogramDataPoint,
-    Metric, ResourceMetrics, ScopeMetrics,
+    exemplar, exponential_histogram_data_point::Buckets, metric, Exemplar, ExponentialHistogram,
+    ExponentialHistogramDataPoint, Histogram, HistogramDataPoint, Metric, ResourceMetrics, ScopeMetrics,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
@@ -46,6 +46,20 @@ fn exp_request_with(
             ..Default::default()
         }],
     }
+}
+
+/// One explicit-bucket histogram metric `name` with points `points`, from service `shop`.
+fn explicit_request(
+    name: &str,
+    points: Vec<HistogramDataPoint>,
+    temporality: i32,
+) -> ExportMetricsServiceRequest {
+    let mut r = exp_request_with(name, ExponentialHistogramDataPoint::default(), temporality);
+    r.resource_metrics[0].scope_metrics[0].metrics[0].data = Some(metric::Data::Histogram(Histogram {
+        data_points: points,
+        aggregation_temporality: temporality,
+    }));
+    r
 }
 
 async fn post_otlp(base: &str, request: &ExportMetricsServiceRequest) -> (StatusCode, String) {
@@ -315,4 +329,91 @@ async fn remote_write_2_invalid_histograms_are_refused_naming_the_field() {
          histogram schema 12 is invalid: must be -53 or between -4 and 8 (series h{job=\"a\"})"
     );
     assert_eq!(series(&server.state, "h")[0].histograms.len(), 1);
+}
+
+#[tokio::test]
+async fn otlp_explicit_histograms_become_nhcb_when_configured() {
+    let server = start(|c| c.otlp.convert_histograms_to_nhcb = true).await;
+    let t_s = now_ns() / 1_000_000_000;
+    let trace_id: Vec<u8> = (1..=16).collect();
+    // Buckets (-Inf, 0.1], (0.1, 0.5], (0.5, 1], (1, +Inf] with 3, 0, 4 and 2 observations.
+    let p = HistogramDataPoint {
+        time_unix_nano: t_s * 1_000_000_000,
+        count: 9,
+        sum: Some(12.5),
+        explicit_bounds: vec![0.1, 0.5, 1.0],
+        bucket_counts: vec![3, 0, 4, 2],
+        exemplars: vec![Exemplar {
+            time_unix_nano: t_s * 1_000_000_000,
+            value: Some(exemplar::Value::AsDouble(0.7)),
+            trace_id: trace_id.clone(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let (status, body) = post_otlp(&server.otlp_http, &explicit_request("http.latency", vec![p], 2)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // One series carrying the buckets, none of the classic ones.
+    let stored = series(&server.state, "http_latency");
+    assert_eq!(stored.len(), 1);
+    for classic in ["http_latency_bucket", "http_latency_sum", "http_latency_count"] {
+        assert!(series(&server.state, classic).is_empty(), "{classic}");
+    }
+    let h = &stored[0].histograms[0].h;
+    assert_eq!(&*h.custom_values, &[0.1, 0.5, 1.0]);
+
+    let q = |expr: &'static str| instant(&server.http, expr, t_s);
+    assert_eq!(q("histogram_count(http_latency)").await, 9.0);
+    assert_eq!(q("histogram_sum(http_latency)").await, 12.5);
+    // Rank 4.5 falls 1.5 of 4 into (0.5, 1]: custom buckets interpolate linearly.
+    let median = q("histogram_quantile(0.5, http_latency)").await;
+    assert!((median - 0.6875).abs() < 1e-12, "{median}");
+    let fraction = q("histogram_fraction(0, 0.1, http_latency)").await;
+    assert!((fraction - 3.0 / 9.0).abs() < 1e-12, "{fraction}");
+
+    // The exemplar is on the histogram series.
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/query_exemplars", server.http))
+        .query(&[("query", "http_latency")])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    let found = &body["data"][0];
+    assert_eq!(found["seriesLabels"]["__name__"], "http_latency", "{body}");
+    let hex: String = trace_id.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        found["exemplars"][0]["labels"]["trace_id"],
+        hex.as_str(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn delta_explicit_histograms_accumulate_into_one_nhcb_series() {
+    let server = start(|c| c.otlp.convert_histograms_to_nhcb = true).await;
+    let t_s = now_ns() / 1_000_000_000;
+    let point = |start_s: u64, end_s: u64, counts: Vec<u64>| HistogramDataPoint {
+        start_time_unix_nano: start_s * 1_000_000_000,
+        time_unix_nano: end_s * 1_000_000_000,
+        count: counts.iter().sum(),
+        sum: Some(1.0),
+        explicit_bounds: vec![1.0, 2.0],
+        bucket_counts: counts,
+        ..Default::default()
+    };
+    for (start_s, end_s, counts) in [
+        (t_s - 20, t_s - 10, vec![1, 2, 3]),
+        (t_s - 10, t_s, vec![4, 0, 1]),
+    ] {
+        let req = explicit_request("jobs.runtime", vec![point(start_s, end_s, counts)], 1);
+        let (status, body) = post_otlp(&server.otlp_http, &req).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let q = |expr: &'static str| instant(&server.http, expr, t_s);
+    assert_eq!(q("histogram_count(jobs_runtime)").await, 11.0);
+    assert_eq!(q("histogram_sum(jobs_runtime)").await, 2.0);
+    // 5 of 11 at or below 1: the first bucket of both points.
+    let fraction = q("histogram_fraction(0, 1, jobs_runtime)").await;
+    assert!((fraction - 5.0 / 11.0).abs() < 1e-12, "{fraction}");
 }

@@ -22,9 +22,9 @@ use super::exemplars::{self, Target};
 use super::histograms;
 use super::label_cache::{scope_key, Attrs, LabelCache, SharedCache};
 use super::names::{attribute_value, label_name, metric_name, unit_suffix, NameKind};
-use super::native;
 use super::series_set::SeriesSet;
 use super::validate::{check_series, SeriesError};
+use super::{native, nhcb};
 use crate::metadata::MetricMetadata;
 
 /// `DataPointFlags.FLAG_NO_RECORDED_VALUE`: the point marks the series as gone.
@@ -47,6 +47,9 @@ pub struct MapOptions<'a> {
     pub delta: &'a DeltaTracker,
     /// Labels built by earlier requests (used for points walked by the borrowing decoder).
     pub shared: Option<&'a SharedLabels>,
+    /// Explicit-bucket histograms become native histograms with custom buckets
+    /// (`[otlp] convert_histograms_to_nhcb`, the `nhcb` module) instead of `_bucket` series.
+    pub histograms_to_nhcb: bool,
 }
 
 /// Series labels a receiver keeps across requests, keyed by scope, metric name and raw
@@ -192,6 +195,8 @@ pub(super) struct PointContext<'a> {
     /// Labels built by earlier requests, and this scope's key in them.
     pub shared: Option<&'a SharedLabels>,
     pub scope_key: Arc<str>,
+    /// [`MapOptions::histograms_to_nhcb`].
+    pub histograms_to_nhcb: bool,
 }
 
 impl<'a> PointContext<'a> {
@@ -209,6 +214,7 @@ impl<'a> PointContext<'a> {
             cache: LabelCache::default(),
             histograms: LabelCache::default(),
             shared: options.shared,
+            histograms_to_nhcb: options.histograms_to_nhcb,
             scope_key: if options.shared.is_some() {
                 scope_key(common)
             } else {
@@ -422,6 +428,16 @@ pub(super) fn map_metric(
             describe(mapped, &name, "histogram", help, unit);
             let temporality = check_temporality(&metric.name, h.aggregation_temporality);
             for p in &h.data_points {
+                if ctx.histograms_to_nhcb {
+                    let attrs = PointAttrs::decoded(&p.attributes);
+                    let result = match &temporality {
+                        Ok(t) => nhcb::explicit_point(&metric.name, &name, p, attrs, *t, ctx),
+                        Err(e) => Err(e.clone()),
+                    };
+                    let t = ms(p.time_unix_nano);
+                    native::record_native_point(mapped, ctx, t, result, &p.exemplars, newest_ms);
+                    continue;
+                }
                 let result = match &temporality {
                     Ok(t) => histograms::histogram_point(
                         &metric.name,
@@ -450,21 +466,8 @@ pub(super) fn map_metric(
                     Ok(t) => native::exponential_point(metric, &name, p, *t, ctx),
                     Err(e) => Err(e.clone()),
                 };
-                if let Ok((slot, h)) = &result {
-                    // A native histogram is one series: its exemplars go on it (the stale
-                    // marker's sum makes `attach` drop them for a point without value).
-                    let t = ms(p.time_unix_nano);
-                    let series = vec![(*slot, h.sum)];
-                    exemplars::attach(
-                        ctx,
-                        &series,
-                        &p.exemplars,
-                        t,
-                        Target::Number,
-                        &mut mapped.exemplars,
-                    );
-                }
-                native::record_native_point(mapped, ctx, ms(p.time_unix_nano), result, newest_ms);
+                let t = ms(p.time_unix_nano);
+                native::record_native_point(mapped, ctx, t, result, &p.exemplars, newest_ms);
             }
         }
         Some(metric::Data::Summary(s)) => {

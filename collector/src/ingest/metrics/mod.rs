@@ -18,6 +18,7 @@ mod label_cache;
 pub mod map;
 pub mod names;
 pub mod native;
+pub mod nhcb;
 mod series_set;
 #[cfg(test)]
 mod tests;
@@ -40,12 +41,14 @@ impl Ingestor {
         protocol: Protocol,
     ) -> Result<OtlpOutcome, IngestError> {
         let limits = self.state.config.limits.series.clone();
+        let histograms_to_nhcb = self.state.config.otlp.convert_histograms_to_nhcb;
         let delta = self.delta.clone();
         let mapped = tokio::task::spawn_blocking(move || {
             let options = MapOptions {
                 limits: &limits,
                 delta: &delta,
                 shared: None,
+                histograms_to_nhcb,
             };
             map_request(&request, &options)
         })
@@ -67,6 +70,7 @@ impl Ingestor {
         F: FnOnce() -> Result<Vec<u8>, IngestError> + Send + 'static,
     {
         let limits = self.state.config.limits.series.clone();
+        let histograms_to_nhcb = self.state.config.otlp.convert_histograms_to_nhcb;
         let delta = self.delta.clone();
         let shared = self.shared.clone();
         let mapped = tokio::task::spawn_blocking(move || {
@@ -75,6 +79,7 @@ impl Ingestor {
                 limits: &limits,
                 delta: &delta,
                 shared: Some(&shared),
+                histograms_to_nhcb,
             };
             decode_and_map(&plain, &options)
                 .map_err(|e| IngestError::BadRequest(format!("invalid protobuf: {e}")))

@@ -19,9 +19,12 @@ use std::collections::BTreeMap;
 use didban_store::model::FloatHistogram;
 use didban_store::HistogramSample;
 use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets as ExpBuckets;
-use opentelemetry_proto::tonic::metrics::v1::{ExponentialHistogramDataPoint, Metric};
+use opentelemetry_proto::tonic::metrics::v1::{
+    Exemplar as OtlpExemplar, ExponentialHistogramDataPoint, Metric,
+};
 
 use super::buckets::HistogramError;
+use super::exemplars::{self, Target};
 use super::map::{Mapped, PointContext, PointError, FLAG_NO_RECORDED_VALUE, TEMPORALITY_DELTA};
 
 /// Finest schema a native histogram may have; finer OTLP scales are downscaled to it.
@@ -139,17 +142,29 @@ pub(super) fn exponential_point(
     Ok((ctx.slot(labels), h))
 }
 
-/// Counts one native histogram point's outcome and adds its sample.
+/// Counts one native histogram point's outcome (exponential or NHCB) and adds its sample
+/// and its exemplars: the histogram is one series, so they all go on it (the stale marker's
+/// sum makes `attach` drop them for a point without value; a refused point has none).
 pub(super) fn record_native_point(
     mapped: &mut Mapped,
     ctx: &PointContext<'_>,
     timestamp_ms: i64,
     result: Result<NativePoint, PointError>,
+    exemplars: &[OtlpExemplar],
     newest_ms: &mut Option<i64>,
 ) {
     mapped.points += 1;
     match result {
         Ok((slot, h)) => {
+            let series = vec![(slot, h.sum)];
+            exemplars::attach(
+                ctx,
+                &series,
+                exemplars,
+                timestamp_ms,
+                Target::Number,
+                &mut mapped.exemplars,
+            );
             ctx.set
                 .borrow_mut()
                 .push_histogram(slot, HistogramSample::new(timestamp_ms, h));

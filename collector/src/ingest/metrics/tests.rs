@@ -109,6 +109,7 @@ fn run_limited(req: &ExportMetricsServiceRequest, tracker: &DeltaTracker, limits
             limits,
             delta: tracker,
             shared: None,
+            histograms_to_nhcb: false,
         },
     );
     // With labels shared across the requests of one test.
@@ -124,6 +125,7 @@ fn run_limited(req: &ExportMetricsServiceRequest, tracker: &DeltaTracker, limits
             limits,
             delta: &shadow,
             shared: Some(&shared),
+            histograms_to_nhcb: false,
         },
     )
     .unwrap();

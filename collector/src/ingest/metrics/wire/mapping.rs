@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use opentelemetry_proto::tonic::metrics::v1::HistogramDataPoint;
 
-use super::super::histograms;
 use super::super::label_cache::Attrs;
 use super::super::map::{
     add_scope_labels, check_temporality, describe, map_metric, ms, number_point, record_point,
@@ -15,6 +14,7 @@ use super::super::map::{
 };
 use super::super::names::{metric_name, NameKind};
 use super::super::series_set::SeriesSet;
+use super::super::{histograms, native, nhcb};
 use super::view::*;
 
 /// Phase 2: the mapping, as [`map_request`] does it.
@@ -127,15 +127,26 @@ pub(super) fn map_fast(
             describe(mapped, &name, "histogram", head.help, head.unit);
             let temporality = check_temporality(head.otlp_name, *temporality);
             for p in points {
+                if ctx.histograms_to_nhcb {
+                    fill_scratch(scratch, p);
+                    let result = match &temporality {
+                        Ok(t) => nhcb::explicit_point(
+                            head.otlp_name,
+                            &name,
+                            scratch,
+                            point_attrs(&p.attrs),
+                            *t,
+                            ctx,
+                        ),
+                        Err(e) => Err(e.clone()),
+                    };
+                    // Points with exemplars never take this path (the walker hands them to prost).
+                    native::record_native_point(mapped, ctx, ms(p.time), result, &[], newest_ms);
+                    continue;
+                }
                 let result = match &temporality {
                     Ok(t) => {
-                        scratch.start_time_unix_nano = p.start;
-                        scratch.time_unix_nano = p.time;
-                        scratch.count = p.count;
-                        scratch.sum = p.sum;
-                        scratch.flags = p.flags;
-                        fill_u64(p.bucket_counts, &mut scratch.bucket_counts);
-                        fill_f64(p.explicit_bounds, &mut scratch.explicit_bounds);
+                        fill_scratch(scratch, p);
                         histograms::histogram_point(
                             head.otlp_name,
                             &name,
@@ -151,4 +162,16 @@ pub(super) fn map_fast(
             }
         }
     }
+}
+
+/// Copies a walked histogram point into the reusable prost point the histogram mappings
+/// take (attributes stay in the view: the mappings get them as [`PointAttrs`]).
+fn fill_scratch(scratch: &mut HistogramDataPoint, p: &HistogramView<'_>) {
+    scratch.start_time_unix_nano = p.start;
+    scratch.time_unix_nano = p.time;
+    scratch.count = p.count;
+    scratch.sum = p.sum;
+    scratch.flags = p.flags;
+    fill_u64(p.bucket_counts, &mut scratch.bucket_counts);
+    fill_f64(p.explicit_bounds, &mut scratch.explicit_bounds);
 }

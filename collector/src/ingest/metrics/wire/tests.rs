@@ -122,6 +122,12 @@ fn sample_request() -> ExportMetricsServiceRequest {
 }
 
 fn both(body: &[u8]) -> (Result<String, String>, Result<String, String>) {
+    both_with(body, false)
+}
+
+/// Maps `body` with the borrowing decoder and with prost + [`map_request`], explicit-bucket
+/// histograms as NHCB when `nhcb`.
+fn both_with(body: &[u8], nhcb: bool) -> (Result<String, String>, Result<String, String>) {
     let limits = SeriesLimits::default();
     let (d1, d2) = (DeltaTracker::new(0), DeltaTracker::new(0));
     let fused = decode_and_map(
@@ -130,6 +136,7 @@ fn both(body: &[u8]) -> (Result<String, String>, Result<String, String>) {
             limits: &limits,
             delta: &d1,
             shared: None,
+            histograms_to_nhcb: nhcb,
         },
     )
     .map(|m| format!("{m:?}"))
@@ -142,6 +149,7 @@ fn both(body: &[u8]) -> (Result<String, String>, Result<String, String>) {
                     limits: &limits,
                     delta: &d2,
                     shared: None,
+                    histograms_to_nhcb: nhcb,
                 },
             );
             format!("{m:?}")
@@ -170,6 +178,16 @@ fn maps_like_prost_and_map_request() {
 }
 
 #[test]
+fn histograms_as_nhcb_map_like_prost() {
+    let body = sample_request().encode_to_vec();
+    let (fused, generic) = both_with(&body, true);
+    assert_eq!(fused, generic);
+    let out = fused.unwrap();
+    assert!(!out.contains("http_duration_seconds_bucket"), "{out}");
+    assert!(out.contains("schema: -53"), "{out}");
+}
+
+#[test]
 fn labels_shared_across_requests_give_the_same_result() {
     let limits = SeriesLimits::default();
     let shared = crate::ingest::metrics::map::SharedLabels::default();
@@ -180,6 +198,7 @@ fn labels_shared_across_requests_give_the_same_result() {
             limits: &limits,
             delta: &DeltaTracker::new(0),
             shared: None,
+            histograms_to_nhcb: false,
         },
     );
     for _ in 0..3 {
@@ -187,6 +206,7 @@ fn labels_shared_across_requests_give_the_same_result() {
             limits: &limits,
             delta: &DeltaTracker::new(0),
             shared: Some(&shared),
+            histograms_to_nhcb: false,
         };
         let fused = decode_and_map(&body, &options).unwrap();
         assert_eq!(format!("{fused:?}"), format!("{generic:?}"));
