@@ -181,7 +181,16 @@ pub struct Budgets {
     pub logs_pending: u64,
     /// `logs.writer_memory`: 3%, between Tantivy's minimum of 16 MiB and 64 MiB.
     pub logs_writer: u64,
+    /// `query.max_samples_total`: 20%, counted in samples of [`QUERY_BYTES_PER_SAMPLE`]
+    /// (at least 1 million): the samples all running queries may hold together, beside
+    /// each query's own `max_samples`.
+    pub query_samples: u64,
 }
+
+/// Bytes a sample held by a query is counted at for `query.max_samples_total`: an estimate,
+/// the 16 bytes of a timestamp and value doubled for the per-step vectors, labels and
+/// series around them.
+pub const QUERY_BYTES_PER_SAMPLE: u64 = 32;
 
 impl Budgets {
     /// The shares of `limit` bytes.
@@ -192,6 +201,7 @@ impl Budgets {
             traces_head: percent_of(limit, 10),
             logs_pending: percent_of(limit, 5).max(16 << 20),
             logs_writer: percent_of(limit, 3).clamp(16 << 20, 64 << 20),
+            query_samples: (percent_of(limit, 20) / QUERY_BYTES_PER_SAMPLE).max(1_000_000),
         }
     }
 }

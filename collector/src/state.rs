@@ -43,6 +43,7 @@ impl AppState {
             lookback_delta: config.query.lookback_delta,
             timeout: config.query.timeout,
             max_samples: config.query.max_samples,
+            max_samples_total: config.query.max_samples_total,
             max_depth: config.query.max_depth,
             compat: config.query.promql_compat,
             enable_experimental_functions: config.query.enable_experimental_functions,

@@ -50,6 +50,7 @@ fn promql_error(e: PromqlError) -> ApiError {
         "canceled" => ApiError::canceled(message),
         "bad_data" => ApiError::bad_data(message),
         "timeout" => ApiError::timeout(message),
+        "unavailable" => ApiError::overloaded(message, 1),
         "execution" => ApiError::execution(message),
         _ => ApiError::internal(message),
     }

@@ -61,7 +61,7 @@ impl QueryOptions {
     pub fn engine<'a>(&self, base: &'a Engine) -> Cow<'a, Engine> {
         match self.lookback {
             None => Cow::Borrowed(base),
-            Some(lookback_delta) => Cow::Owned(Engine::new(EngineOptions {
+            Some(lookback_delta) => Cow::Owned(base.with_options(EngineOptions {
                 lookback_delta,
                 ..base.options().clone()
             })),

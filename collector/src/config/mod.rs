@@ -124,6 +124,9 @@ pub struct QueryConfig {
     /// Longest a query may take, queueing included; a request's `timeout` can only shorten it.
     pub timeout: Duration,
     pub max_samples: usize,
+    /// Samples all running queries may hold together (`query.max_samples_total`; 0 = no
+    /// limit); by default the memory limit's share for queries, see [`Budgets`].
+    pub max_samples_total: usize,
     /// Deepest nesting of a query (brackets, calls, operators); deeper ones are refused.
     pub max_depth: usize,
     /// Evaluations at once per lane (range queries; instant queries).
@@ -181,6 +184,7 @@ impl Default for Config {
                 lookback_delta: Duration::from_secs(300),
                 timeout: Duration::from_secs(120),
                 max_samples: 50_000_000,
+                max_samples_total: 0,
                 max_depth: didban_store::promql::DEFAULT_MAX_DEPTH,
                 max_concurrent: default_max_concurrent(),
                 max_queued: 64,
@@ -217,6 +221,7 @@ impl Config {
         self.traces.head_memory_bytes = b.traces_head;
         self.logs.max_pending_bytes = b.logs_pending;
         self.logs.writer_memory_bytes = usize::try_from(b.logs_writer).unwrap_or(64 << 20);
+        self.query.max_samples_total = usize::try_from(b.query_samples).unwrap_or(usize::MAX);
     }
 
     /// The database options this configuration implies.
@@ -376,6 +381,7 @@ impl Config {
         )?;
         set_duration(&mut c.query.timeout, q.timeout, "query.timeout")?;
         set_plain(&mut c.query.max_samples, q.max_samples);
+        set_plain(&mut c.query.max_samples_total, q.max_samples_total);
         set_plain(&mut c.query.max_depth, q.max_depth);
         set_plain(&mut c.query.max_concurrent, q.max_concurrent);
         set_plain(&mut c.query.max_queued, q.max_queued);
@@ -525,6 +531,7 @@ struct FileQuery {
     lookback_delta: Option<String>,
     timeout: Option<String>,
     max_samples: Option<usize>,
+    max_samples_total: Option<usize>,
     max_depth: Option<usize>,
     max_concurrent: Option<usize>,
     max_queued: Option<usize>,

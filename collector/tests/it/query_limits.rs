@@ -352,3 +352,31 @@ async fn simple_query_latency(max_concurrent: usize) {
         h.abort();
     }
 }
+
+#[tokio::test]
+async fn a_query_past_the_shared_samples_budget_gets_503_and_smaller_ones_still_answer() {
+    // 50 series × 240 samples = 12,000 samples: a query over all of them is past the budget.
+    let api = start(|c| c.query.max_samples_total = 10_000).await;
+    let now = fill(&api, 50).await;
+    let range = |query: &str| {
+        vec![
+            ("query", query.to_string()),
+            ("start", ((now - 3_600_000) / 1000).to_string()),
+            ("end", (now / 1000).to_string()),
+            ("step", "60".to_string()),
+        ]
+    };
+    for extra in [None, Some(("lookback_delta", "10m".to_string()))] {
+        let mut form = range("sum(avg_over_time(load[1h]))");
+        form.extend(extra);
+        let (status, retry, body) = post(&api.base, "/api/v1/query_range", &form).await;
+        assert_eq!((status, retry.as_deref()), (503, Some("1")), "{body}");
+        assert_eq!(body["errorType"], "unavailable", "{body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains("10000 samples") && error.contains("query.max_samples_total"), "{error}");
+    }
+    // Every failed query gave its samples back: a query within the budget answers.
+    let (status, _, body) = post(&api.base, "/api/v1/query_range", &range("load{i=\"7\"}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(api.state.engine.sample_budget().in_use(), 0);
+}

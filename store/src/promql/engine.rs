@@ -11,6 +11,7 @@ use crate::model::{HistogramSample, Labels, Sample, SeriesSamples};
 use crate::query::Queryable;
 
 use super::annotations::Annotations;
+use super::budget::SampleBudget;
 use super::compat::{check_ast, PromqlCompat};
 use super::control::QueryControl;
 use super::depth::{check_depth, DEFAULT_MAX_DEPTH};
@@ -40,6 +41,9 @@ pub struct EngineOptions {
     /// Deepest nesting a query may have (see [`check_depth`]); deeper ones are refused
     /// before parsing, as they would overflow the stack.
     pub max_depth: usize,
+    /// Most samples all queries of this engine (and engines made from it with
+    /// [`Engine::with_options`]) may hold at once; 0 = no shared limit. See [`SampleBudget`].
+    pub max_samples_total: usize,
     /// Which Prometheus release's semantics to follow (default 3.x).
     pub compat: PromqlCompat,
     /// Allows the functions and aggregations Prometheus gates behind
@@ -55,6 +59,7 @@ impl Default for EngineOptions {
             lookback_delta: Duration::from_secs(300),
             timeout: Duration::from_secs(120),
             max_samples: 50_000_000,
+            max_samples_total: 0,
             max_depth: DEFAULT_MAX_DEPTH,
             compat: PromqlCompat::V3,
             enable_experimental_functions: false,
@@ -62,16 +67,34 @@ impl Default for EngineOptions {
     }
 }
 
-/// Evaluates PromQL queries. Cheap to share: it holds only options.
+/// Evaluates PromQL queries. Cheap to share: it holds options and the samples budget its
+/// running queries share.
 #[derive(Debug, Clone)]
 pub struct Engine {
     opts: EngineOptions,
+    budget: Arc<SampleBudget>,
 }
 
 impl Engine {
-    /// An engine with these limits.
+    /// An engine with these limits and a budget of `opts.max_samples_total` of its own.
     pub fn new(opts: EngineOptions) -> Engine {
-        Engine { opts }
+        let budget = Arc::new(SampleBudget::new(opts.max_samples_total));
+        Engine { opts, budget }
+    }
+
+    /// An engine with other options (a query's own lookback, say) that shares this one's
+    /// samples budget, so a query evaluated with it still counts against the total;
+    /// `opts.max_samples_total` is ignored.
+    pub fn with_options(&self, opts: EngineOptions) -> Engine {
+        Engine {
+            opts,
+            budget: self.budget.clone(),
+        }
+    }
+
+    /// The samples budget this engine's running queries share.
+    pub fn sample_budget(&self) -> &Arc<SampleBudget> {
+        &self.budget
     }
 
     /// Evaluates `expr` at `time_ms`. Yields a Vector, Scalar or String; a range vector at the
@@ -96,7 +119,7 @@ impl Engine {
         let started = Instant::now();
         let ast = self.parse(expr)?;
         let grid = Grid::instant(time_ms);
-        let mut ev = Evaluator::new(q, &self.opts, ctl, started, time_ms, time_ms);
+        let mut ev = Evaluator::new(q, &self.opts, &self.budget, ctl, started, time_ms, time_ms);
         let val = ev.eval(&ast, &grid)?;
         let value = match val {
             Val::Scalar(v) => Value::Scalar {
@@ -174,7 +197,7 @@ impl Engine {
             end: end_ms,
             step: step_ms,
         };
-        let mut ev = Evaluator::new(q, &self.opts, ctl, started, start_ms, end_ms);
+        let mut ev = Evaluator::new(q, &self.opts, &self.budget, ctl, started, start_ms, end_ms);
         ev.query_step = step_ms;
         let val = ev.eval(&ast, &grid)?;
         let series = match val {
@@ -368,12 +391,22 @@ pub(crate) struct Evaluator<'a> {
     samples: usize,
     samples_loaded: usize,
     series_loaded: usize,
+    /// The engine's shared budget; `samples` of it are reserved by this evaluation and
+    /// given back when it is dropped.
+    budget: Arc<SampleBudget>,
+}
+
+impl Drop for Evaluator<'_> {
+    fn drop(&mut self) {
+        self.budget.release(self.samples);
+    }
 }
 
 impl<'a> Evaluator<'a> {
     fn new(
         q: &'a dyn Queryable,
         opts: &EngineOptions,
+        budget: &Arc<SampleBudget>,
         ctl: &QueryControl,
         started: Instant,
         query_start: i64,
@@ -398,10 +431,11 @@ impl<'a> Evaluator<'a> {
             samples: 0,
             samples_loaded: 0,
             series_loaded: 0,
+            budget: budget.clone(),
         }
     }
 
-    fn finish(self, expr: &str, value: Value, started: Instant) -> QueryResult {
+    fn finish(mut self, expr: &str, value: Value, started: Instant) -> QueryResult {
         let stats = QueryStats {
             samples_loaded: self.samples_loaded,
             series_loaded: self.series_loaded,
@@ -417,7 +451,7 @@ impl<'a> Evaluator<'a> {
         QueryResult {
             value,
             stats,
-            annotations: self.annotations,
+            annotations: std::mem::take(&mut self.annotations),
         }
     }
 
@@ -447,10 +481,15 @@ impl<'a> Evaluator<'a> {
 
     /// Counts samples held (loaded or produced) against the limit.
     pub fn account_output(&mut self, samples: usize) -> Result<(), PromqlError> {
-        self.samples = self.samples.saturating_add(samples);
-        if self.samples > self.max_samples {
+        let total = self.samples.saturating_add(samples);
+        if total > self.max_samples {
             return Err(PromqlError::TooManySamples(self.max_samples));
         }
+        self.budget
+            .reserve(samples)
+            .map_err(PromqlError::TooManySamplesInFlight)?;
+        // Only what was reserved is counted, so the drop gives back exactly that.
+        self.samples = total;
         Ok(())
     }
 

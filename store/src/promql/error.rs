@@ -40,6 +40,10 @@ pub enum PromqlError {
     /// The query would hold more samples in memory than the engine's limit (the limit).
     #[error("query processing would load too many samples into memory in query execution (limit {0})")]
     TooManySamples(usize),
+    /// The queries running together would hold more samples than the engine's shared
+    /// budget (the limit); retrying once they finish may succeed.
+    #[error("the queries running now, this one included, would hold more than {0} samples in memory (query.max_samples_total); retry shortly or narrow the query")]
+    TooManySamplesInFlight(usize),
     /// The storage could not be read.
     #[error(transparent)]
     Read(ReadError),
@@ -56,13 +60,14 @@ impl From<ReadError> for PromqlError {
 
 impl PromqlError {
     /// The `errorType` Prometheus' HTTP API reports for this error: `bad_data`, `execution`,
-    /// `timeout`, `canceled` or `internal`.
+    /// `timeout`, `canceled`, `unavailable` (503, worth retrying) or `internal`.
     pub fn error_type(&self) -> &'static str {
         match self {
             PromqlError::Parse { .. } | PromqlError::BadData(_) | PromqlError::TooDeep { .. } => "bad_data",
             PromqlError::Cancelled => "canceled",
             PromqlError::Execution(_) | PromqlError::TooManySamples(_) => "execution",
             PromqlError::Timeout => "timeout",
+            PromqlError::TooManySamplesInFlight(_) => "unavailable",
             PromqlError::Read(_) => "internal",
         }
     }

@@ -12,6 +12,7 @@
 mod aggregate;
 mod annotations;
 mod binary;
+mod budget;
 mod compat;
 mod control;
 mod depth;
@@ -29,6 +30,7 @@ mod selectors;
 mod value;
 
 pub use annotations::Annotations;
+pub use budget::SampleBudget;
 pub use compat::{PromqlCompat, UnknownCompat};
 pub use control::QueryControl;
 pub use depth::{check_depth, nesting_depth, DEFAULT_MAX_DEPTH};
