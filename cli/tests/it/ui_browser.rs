@@ -152,6 +152,7 @@ panels:
     type: timeseries
     unit: s
     exemplars: true
+    x: 12
     queries:
       - expr: 'histogram_quantile(0.95, sum(rate(checkout_latency_seconds[1m])))'
         legend: p95

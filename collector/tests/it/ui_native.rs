@@ -37,11 +37,13 @@ panels:
     type: timeseries
     unit: s
     exemplars: true
+    x: 12
     queries:
       - expr: 'histogram_quantile(0.95, sum(rate(checkout_duration_seconds[2m])))'
         legend: p95
   - title: Raw histogram
     type: table
+    y: 8
     unit: s
     queries:
       - expr: 'checkout_duration_seconds'
