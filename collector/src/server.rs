@@ -135,6 +135,7 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
             query_timeout: config.query.timeout,
             logs: state.stores.logs.clone(),
             traces: state.stores.traces.clone(),
+            exemplars: state.stores.exemplars.clone(),
             alerting: alerting.clone(),
             data_dir: config.data_dir.clone(),
             dashboard_dirs: config.ui.dashboards_dir.iter().cloned().collect(),

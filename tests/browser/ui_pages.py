@@ -139,6 +139,18 @@ def live_tail(page, base_url):
     assert page.locator("ol.log-list b").count() == 0, "a streamed body was rendered as HTML"
 
 
+def open_exemplar(page, base_url):
+    """Clicks an exemplar dot (a link drawn over a latency chart) and expects the waterfall
+    of the trace it names."""
+    dot = page.locator("a.exemplar").first
+    href = dot.get_attribute("href")
+    assert href and href.startswith("/traces/"), f"exemplar link {href!r}"
+    with page.expect_navigation():
+        page.locator("a.exemplar circle").first.click()
+    assert urlparse(page.url).path == href, f"{page.url} is not {href}"
+    page.wait_for_selector(".crit-seg", timeout=10_000)
+
+
 def submit_form(fields, form="main form", expect_selector=None):
     """An action that fills `fields` (input name -> value) in `form`, submits it and
     expects `expect_selector` on the page that comes back."""
@@ -168,6 +180,9 @@ PAGES = [
     {"name": "dashboard-didban", "path": "/dashboards/didban?from=now-5m",
      "selector": ".panel .legend tbody tr", "min": 3},
     {"name": "dashboard-import", "path": "/dashboards/import", "selector": "textarea#grafana-json"},
+    # A native histogram as heatmap cells; its p95 with exemplar dots that open the trace.
+    {"name": "dashboard-native", "path": "/dashboards/native?from=now-15m",
+     "selector": "svg.chart-heatmap .cells rect", "action": open_exemplar},
     {"name": "explore-graph", "path": "/explore?q=queue_depth&from=now-10m",
      "selector": "svg.chart path.series", "min": 2, "action": drag_to_zoom},
     {"name": "explore-table", "path": "/explore?q=queue_depth&view=table&from=now-10m",

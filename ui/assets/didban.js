@@ -216,6 +216,8 @@
   document.addEventListener("mouseleave", function () { hideHover(null); });
   document.addEventListener("mousedown", function (ev) {
     if (ev.button !== 0) return;
+    // an exemplar dot is a link to its trace, not the start of a zoom
+    if (ev.target.closest && ev.target.closest("a.exemplar")) return;
     var svg = chartOf(ev.target);
     if (!svg) return;
     var c = chartData(svg), p = toView(svg, c, ev);

@@ -247,6 +247,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         query_timeout: std::time::Duration::from_secs(120),
         logs: Arc::new(LogStore::open(LogOptions::new(dir.path()))?),
         traces: Arc::new(TraceStore::open(TraceOptions::new(dir.path()))?),
+        exemplars: Arc::new(didban_store::ExemplarStore::open(
+            didban_store::ExemplarOptions::new(dir.path()),
+        )?),
         alerting: None,
         data_dir: dir.path().to_path_buf(),
         dashboard_dirs: Vec::new(),

@@ -156,6 +156,9 @@ async fn main() {
         query_timeout: std::time::Duration::from_secs(120),
         logs: Arc::new(LogStore::open(LogOptions::new(dir.path())).unwrap()),
         traces: Arc::new(TraceStore::open(TraceOptions::new(dir.path())).unwrap()),
+        exemplars: Arc::new(
+            didban_store::ExemplarStore::open(didban_store::ExemplarOptions::new(dir.path())).unwrap(),
+        ),
         alerting: None,
         data_dir: dir.path().to_path_buf(),
         dashboard_dirs: Vec::new(),

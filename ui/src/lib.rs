@@ -14,6 +14,7 @@ pub mod assets;
 pub mod chart;
 pub mod dashboard;
 pub mod downsample;
+pub mod exemplars;
 pub mod pages;
 pub mod query;
 pub mod shell;
@@ -30,7 +31,7 @@ use didban_alerting::Alerting;
 use didban_store::logs::LogStore;
 use didban_store::promql::{Engine, QueryLimiter};
 use didban_store::traces::TraceStore;
-use didban_store::Db;
+use didban_store::{Db, ExemplarStore};
 
 /// Everything the pages read: the metric database and its PromQL engine, the log and trace
 /// stores, the alert engine when enabled, and the data directory (where dashboards saved from
@@ -50,6 +51,8 @@ pub struct UiContext {
     pub logs: Arc<LogStore>,
     /// Spans (Parquet blocks and head).
     pub traces: Arc<TraceStore>,
+    /// Exemplars (trace pointers of samples), drawn as dots that open their trace.
+    pub exemplars: Arc<ExemplarStore>,
     /// Rules, alerts, silences and notifications; `None` when alerting is disabled.
     pub alerting: Option<Arc<Alerting>>,
     /// The server's data directory.

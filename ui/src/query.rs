@@ -1,6 +1,8 @@
 //! Running PromQL for pages: range queries become chart [`Series`], instant queries become
-//! table rows. Evaluation is CPU work, so it runs on the blocking pool, never on the async
-//! workers that serve other requests.
+//! table rows. Native histogram samples are kept beside the float ones (a series'
+//! `histograms`, a row's `histogram`) for heatmaps, stats and tables. Evaluation is CPU
+//! work, so it runs on the blocking pool, never on the async workers that serve other
+//! requests.
 //!
 //! Every page query has the query API's bounds: a slot from the shared [`QueryLimiter`]
 //! (instant queries in the light lane, range queries in the heavy one), a deadline
@@ -13,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use didban_store::model::Labels;
+use didban_store::model::{FloatHistogram, Labels};
 use didban_store::promql::{
     AdmitError, Engine, Lane, PromqlError, QueryControl, QueryResult, QueryStats, Value,
 };
@@ -36,8 +38,38 @@ pub struct RangeResult {
 pub struct InstantRow {
     /// The series' labels.
     pub labels: Labels,
-    /// The value at the evaluation time.
+    /// The value at the evaluation time; `NaN` when the row is a native histogram.
     pub value: f64,
+    /// The native histogram at the evaluation time, when the row is one.
+    pub histogram: Option<Arc<FloatHistogram>>,
+}
+
+impl InstantRow {
+    /// A float row.
+    pub fn float(labels: Labels, value: f64) -> InstantRow {
+        InstantRow {
+            labels,
+            value,
+            histogram: None,
+        }
+    }
+
+    /// A native histogram row (its `value` is `NaN`).
+    pub fn of_histogram(labels: Labels, h: Arc<FloatHistogram>) -> InstantRow {
+        InstantRow {
+            labels,
+            value: f64::NAN,
+            histogram: Some(h),
+        }
+    }
+
+    /// What the row sorts by: its value, or a histogram's count.
+    pub fn sort_key(&self) -> f64 {
+        match &self.histogram {
+            Some(h) => h.count,
+            None => self.value,
+        }
+    }
 }
 
 /// Why a page's query failed; shown to the user as is.
@@ -117,7 +149,11 @@ impl UiContext {
         if let Value::Matrix(matrix) = result.value {
             for s in matrix {
                 let points = s.samples.iter().map(|p| (p.timestamp_ms, p.value)).collect();
-                series.push(Series::new(s.labels, points));
+                let mut out = Series::new(s.labels, points);
+                if !s.histograms.is_empty() {
+                    out.histograms = s.histograms.into_iter().map(|h| (h.timestamp_ms, h.h)).collect();
+                }
+                series.push(out);
             }
         }
         Ok(RangeResult {
@@ -138,27 +174,26 @@ impl UiContext {
         match result.value {
             Value::Vector(v) => {
                 for s in v {
-                    // Native histogram samples have no single value to show (yet).
-                    if s.h.is_some() {
-                        continue;
-                    }
-                    rows.push(InstantRow {
-                        labels: s.labels,
-                        value: s.v,
+                    rows.push(match s.h {
+                        Some(h) => InstantRow::of_histogram(s.labels, h),
+                        None => InstantRow::float(s.labels, s.v),
                     });
                 }
             }
-            Value::Scalar { v, .. } => rows.push(InstantRow {
-                labels: Labels::default(),
-                value: v,
-            }),
+            Value::Scalar { v, .. } => rows.push(InstantRow::float(Labels::default(), v)),
             Value::Matrix(m) => {
                 for s in m {
-                    if let Some(last) = s.samples.last() {
-                        rows.push(InstantRow {
-                            labels: s.labels,
-                            value: last.value,
-                        });
+                    // the later of the last float and the last histogram
+                    let histogram = match (s.samples.last(), s.histograms.last()) {
+                        (Some(f), Some(h)) => (h.timestamp_ms > f.timestamp_ms).then(|| h.h.clone()),
+                        (None, Some(h)) => Some(h.h.clone()),
+                        _ => None,
+                    };
+                    let last_float = s.samples.last().map(|f| f.value);
+                    match (histogram, last_float) {
+                        (Some(h), _) => rows.push(InstantRow::of_histogram(s.labels, h)),
+                        (None, Some(v)) => rows.push(InstantRow::float(s.labels, v)),
+                        (None, None) => {}
                     }
                 }
             }

@@ -17,7 +17,8 @@ use reqwest::header::AUTHORIZATION;
 
 const ADMIN: (&str, &str) = ("admin", "browser-pass-1");
 
-/// A few gauges, log records and spans over OTLP/HTTP JSON with an ingest token.
+/// A few gauges, a native histogram with exemplars, log records and spans over OTLP/HTTP
+/// JSON with an ingest token.
 fn push_data(server: &Server, token: &str) {
     let post = |path: &str, body: String| {
         let r = client()
@@ -69,6 +70,37 @@ fn push_data(server: &Server, token: &str) {
             logs.join(",")
         ),
     );
+    // A latency histogram (OTLP exponential: a native histogram) whose last points carry
+    // exemplars of the trace below, for the heatmap and the exemplar dots.
+    let points: Vec<String> = (0..6u128)
+        .map(|k| {
+            let t = now - (5 - k) * 15_000_000_000;
+            let exemplar = if k >= 4 {
+                format!(
+                    r#","exemplars":[{{"timeUnixNano":"{}","asDouble":0.2,"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174"}}]"#,
+                    t - 1_000_000
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                r#"{{"startTimeUnixNano":"{}","timeUnixNano":"{t}","count":"{}","sum":{},"scale":0,"positive":{{"offset":-4,"bucketCounts":["{}","{}","{}"]}}{exemplar}}}"#,
+                now - 100_000_000_000,
+                8 * k,
+                1.6 * k as f64,
+                2 * k,
+                5 * k,
+                k
+            )
+        })
+        .collect();
+    post(
+        "/v1/metrics",
+        format!(
+            r#"{{"resourceMetrics":[{{"resource":{resource},"scopeMetrics":[{{"metrics":[{{"name":"checkout_latency_seconds","exponentialHistogram":{{"aggregationTemporality":2,"dataPoints":[{}]}}}}]}}]}}]}}"#,
+            points.join(",")
+        ),
+    );
     let trace = "5b8efff798038103d269b633813fc60c";
     let spans = format!(
         r#"[{{"traceId":"{trace}","spanId":"eee19b7ec3c1b174","name":"POST /checkout","kind":2,"startTimeUnixNano":"{s}","endTimeUnixNano":"{e}"}},
@@ -105,6 +137,27 @@ fn push_data(server: &Server, token: &str) {
     );
 }
 
+/// A provisioned dashboard over the latency histogram: a native heatmap and a p95 chart
+/// with exemplar dots (the browser clicks one and expects the trace).
+const NATIVE_DASHBOARD: &str = r#"
+id: native
+title: Native histograms
+panels:
+  - title: Checkout latency
+    type: heatmap
+    unit: s
+    queries:
+      - expr: 'sum(rate(checkout_latency_seconds[1m]))'
+  - title: Checkout p95
+    type: timeseries
+    unit: s
+    exemplars: true
+    x: 12
+    queries:
+      - expr: 'histogram_quantile(0.95, sum(rate(checkout_latency_seconds[1m])))'
+        legend: p95
+"#;
+
 /// A rule that fires at once, so the alerts page has a firing alert to silence.
 const RULES: &str = r#"groups:
   - name: browser
@@ -135,11 +188,14 @@ fn ui_pages_render_in_headless_chromium() {
     std::fs::write(
         &config,
         format!(
-            "[host_metrics]\ninterval = \"1s\"\n[logs]\ncommit_interval = \"200ms\"\n[alerting]\nrules_dir = {:?}\npacks_enabled = false\n",
-            dir.path().join("rules")
+            "[host_metrics]\ninterval = \"1s\"\n[logs]\ncommit_interval = \"200ms\"\n[alerting]\nrules_dir = {:?}\npacks_enabled = false\n[ui]\ndashboards_dir = {:?}\n",
+            dir.path().join("rules"),
+            dir.path().join("dashboards")
         ),
     )
     .unwrap();
+    std::fs::create_dir_all(dir.path().join("dashboards")).unwrap();
+    std::fs::write(dir.path().join("dashboards/native.yaml"), NATIVE_DASHBOARD).unwrap();
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
     std::fs::write(dir.path().join("rules/browser.yml"), RULES).unwrap();
     let server = start(

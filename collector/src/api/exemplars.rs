@@ -16,7 +16,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use didban_store::promql::{extract_selectors, PromqlError};
+use didban_store::promql::PromqlError;
 use didban_store::SeriesExemplars;
 use serde_json::{json, Value as Json};
 
@@ -45,8 +45,7 @@ pub async fn query_exemplars(
         PromqlError::TooDeep { .. } => ApiError::unprocessable(e.to_string()),
         other => ApiError::bad_data(format!("invalid query: {other}")),
     };
-    let ast = state.engine.parse(expr).map_err(bad_query)?;
-    let sets = extract_selectors(&ast, state.engine.options().compat).map_err(bad_query)?;
+    let sets = state.engine.selectors(expr).map_err(bad_query)?;
     if sets.is_empty() {
         return Ok(success(json!([]), &[]));
     }

@@ -24,3 +24,4 @@ mod query_semantics;
 mod real_server;
 mod time_sanity;
 mod tls;
+mod ui_native;

@@ -37,6 +37,7 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Api {
         query_timeout: state.config.query.timeout,
         logs: state.stores.logs.clone(),
         traces: state.stores.traces.clone(),
+        exemplars: state.stores.exemplars.clone(),
         alerting: None,
         data_dir: dir.path().to_path_buf(),
         dashboard_dirs: Vec::new(),

@@ -6,8 +6,19 @@ use promql_parser::parser::Expr;
 use crate::model::LabelMatcher;
 
 use super::compat::PromqlCompat;
+use super::engine::Engine;
 use super::error::PromqlError;
 use super::parse::selector_matchers;
+
+impl Engine {
+    /// The matcher sets of every vector selector of `expr`, parsed with this engine's limits
+    /// and dialect: what exemplar lookups select (`/api/v1/query_exemplars`, the UI's
+    /// exemplar dots), so both find the same series for the same query.
+    pub fn selectors(&self, expr: &str) -> Result<Vec<Vec<LabelMatcher>>, PromqlError> {
+        let ast = self.parse(expr)?;
+        extract_selectors(&ast, self.options().compat)
+    }
+}
 
 /// Every vector selector of `expr` (those inside range selectors and subqueries too) as
 /// matcher sets, in query order; a selector with `or` matchers gives one set per group.

@@ -7,13 +7,15 @@
 //! One module per concept: `series` ([`Series`]) and `options` (what to draw: [`ChartKind`],
 //! [`ChartFrame`], [`ChartOptions`]), `colors` (palette and status colours by meaning,
 //! [`color_class`]), `svg` (escaping and the pieces every chart shares),
-//! [`axis`] (ticks and the time axis), `timeseries` (lines and stacked areas), `stat` (big
-//! number with sparkline), `gauge`, `bargauge`, `heatmap`, `table` and `legend` (HTML
-//! fragments).
+//! [`axis`] (ticks and the time axis), `timeseries` (lines and stacked areas), `exemplars`
+//! (trace-linked dots over a time series), `stat` (big number with sparkline), `gauge`,
+//! `bargauge`, `heatmap` (classic `le` buckets and native histograms), `table` and `legend`
+//! (HTML fragments).
 
 pub mod axis;
 mod bargauge;
 mod colors;
+mod exemplars;
 mod gauge;
 mod heatmap;
 mod legend;
@@ -25,9 +27,10 @@ mod table;
 mod timeseries;
 
 pub use colors::{color_class, status_class, status_class_of, SERIES_COLORS, STATUS_LABELS};
-pub use heatmap::sort_buckets;
+pub use exemplars::{thin_exemplars, ExemplarDot, MAX_EXEMPLAR_DOTS};
+pub use heatmap::{sort_buckets, MAX_NATIVE_ROWS};
 pub use legend::{legend, sort_series, LegendSort, SeriesSummary, SortBy, SortOrder};
-pub use options::{threshold_color, ChartFrame, ChartKind, ChartOptions, Threshold};
+pub use options::{histogram_text, threshold_color, ChartFrame, ChartKind, ChartOptions, Threshold};
 pub use series::Series;
 pub use svg::escape;
 pub use table::table;
@@ -48,3 +51,5 @@ pub fn render(kind: ChartKind, series: &[Series], frame: ChartFrame, opts: &Char
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_native;

@@ -1,6 +1,8 @@
 //! What a chart is asked to draw: its kind ([`ChartKind`]), its size and time window
 //! ([`ChartFrame`]) and how values are shown ([`ChartOptions`], [`Threshold`] colours).
 
+use super::exemplars::ExemplarDot;
+
 /// Which visualisation a panel draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ChartKind {
@@ -15,7 +17,8 @@ pub enum ChartKind {
     Gauge,
     /// One horizontal bar per series (last value).
     BarGauge,
-    /// Buckets over time as coloured cells (series are `le` buckets of one histogram).
+    /// Buckets over time as coloured cells (series are `le` buckets of one histogram, or
+    /// native histograms).
     Heatmap,
 }
 
@@ -53,12 +56,21 @@ pub struct ChartOptions {
     /// Series name → colour name (one of [`super::colors::SERIES_COLORS`]), overriding the
     /// palette and the status colours.
     pub colors: Vec<(String, String)>,
+    /// Time series: exemplar dots drawn over the lines, each a link to its trace (already
+    /// bounded, see `thin_exemplars`); their values widen the y axis.
+    pub exemplars: Vec<ExemplarDot>,
 }
 
 impl ChartOptions {
     /// `value` formatted in the options' unit and decimals.
     pub fn format(&self, value: f64) -> String {
         crate::units::format(value, &self.unit, self.decimals)
+    }
+
+    /// A native histogram in one line, for stats and tables: its count of observations
+    /// and their sum in the options' unit (`count 1.2K, sum 310 ms`).
+    pub fn format_histogram(&self, h: &didban_store::model::FloatHistogram) -> String {
+        histogram_text(h, &|v| self.format(v))
     }
 
     /// The threshold step `value` falls into (the last one whose bound it reaches).
@@ -71,6 +83,16 @@ impl ChartOptions {
         }
         found
     }
+}
+
+/// `count …, sum …` of a native histogram, the sum formatted by `format_sum` (the count is
+/// a plain number), shared by chart and dashboard tables.
+pub fn histogram_text(h: &didban_store::model::FloatHistogram, format_sum: &dyn Fn(f64) -> String) -> String {
+    format!(
+        "count {}, sum {}",
+        crate::units::format(h.count, "short", None),
+        format_sum(h.sum)
+    )
 }
 
 /// Size and time window of a chart.

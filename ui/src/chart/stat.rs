@@ -1,5 +1,6 @@
 //! Stat: one tile per series with its last value, big and coloured by the thresholds, over a
-//! sparkline of the series.
+//! sparkline of the series. A series of native histograms shows its last count and sum over
+//! a sparkline of its count.
 
 use super::colors::color_class;
 use super::options::{threshold_color, ChartFrame, ChartOptions};
@@ -81,7 +82,19 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions) 
         };
         let (x, y) = (col * tw, row * th);
         let last = s.last_value();
-        let text = last.map(|v| opts.format(v)).unwrap_or_else(|| "No data".into());
+        let histogram = s.last_histogram();
+        let text = match (histogram, last) {
+            (Some(h), _) => opts.format_histogram(h),
+            (None, Some(v)) => opts.format(v),
+            (None, None) => "No data".into(),
+        };
+        // a histogram's sparkline is its count over time; thresholds colour values only
+        let (last, line): (Option<f64>, Vec<(i64, f64)>) = if histogram.is_some() {
+            (None, s.histograms.iter().map(|(t, h)| (*t, h.count)).collect())
+        } else {
+            (last, Vec::new())
+        };
+        let line: &[(i64, f64)] = if histogram.is_some() { &line } else { &s.points };
         let style = last
             .and_then(|v| opts.threshold_for(v))
             .map(|t| format!(r#" style="fill:{}""#, escape(&threshold_color(&t.color))))
@@ -91,7 +104,7 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions) 
         let class = color_class(s, i, opts);
         svg.push_str(&format!(r#"<g class="stat-tile" data-series="{i}">"#));
         svg.push_str(&sparkline(
-            &s.points,
+            line,
             frame,
             (x + 4.0, y + th * 0.6, tw - 8.0, th * 0.38),
             &class,

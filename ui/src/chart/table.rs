@@ -26,7 +26,8 @@ fn value_text(v: f64, opts: &ChartOptions) -> String {
 }
 
 /// An HTML `<table>` with one row per series: its labels (the metric name first) and its
-/// last value in the unit. All text is escaped. Series without points show an empty value.
+/// last value in the unit (a native histogram: its count and sum). All text is escaped.
+/// Series without points show an empty value.
 pub fn table(series: &[Series], opts: &ChartOptions) -> String {
     if series.is_empty() {
         return r#"<p class="no-data">No data</p>"#.to_string();
@@ -50,7 +51,10 @@ pub fn table(series: &[Series], opts: &ChartOptions) -> String {
         for n in &names {
             html.push_str(&format!("<td>{}</td>", escape(s.labels.get(n).unwrap_or(""))));
         }
-        let value = s.last_value().map(|v| value_text(v, opts)).unwrap_or_default();
+        let value = match s.last_histogram() {
+            Some(h) => super::options::histogram_text(h, &|v| value_text(v, opts)),
+            None => s.last_value().map(|v| value_text(v, opts)).unwrap_or_default(),
+        };
         html.push_str(&format!(r#"<td class="num">{}</td></tr>"#, escape(&value)));
     }
     html.push_str("</tbody></table>");

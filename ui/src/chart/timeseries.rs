@@ -5,12 +5,14 @@
 //! Every series' line carries `data-series` (its index, for the legend) and `data-values`
 //! (the raw value of each vertex of its path, in the path's order, separated by spaces) for
 //! the script's tooltip, which takes the x positions from the path itself; the `<svg>`
-//! carries `data-start-ms`, `data-end-ms`, `data-plot` and `data-unit`.
+//! carries `data-start-ms`, `data-end-ms`, `data-plot` and `data-unit`. Exemplar dots
+//! (`opts.exemplars`) are drawn above the lines.
 
 use std::collections::{BTreeSet, HashMap};
 
 use super::axis::{draw_axes, Plot, ValueAxis};
 use super::colors::color_class;
+use super::exemplars::ExemplarDot;
 use super::options::{threshold_color, ChartFrame, ChartOptions};
 use super::series::Series;
 use super::svg::{compact, escape, svg_open};
@@ -104,6 +106,32 @@ fn thresholds(plot: &Plot, opts: &ChartOptions) -> String {
     svg
 }
 
+/// Radius of an exemplar dot in SVG units.
+const EXEMPLAR_RADIUS: f64 = 3.5;
+
+/// The exemplar dots inside the plot (others are left out), as a `<g class="exemplars">`:
+/// each a circle in a link to its trace, with a tooltip naming the trace and the value.
+fn exemplar_dots(plot: &Plot, dots: &[ExemplarDot], opts: &ChartOptions) -> String {
+    if dots.is_empty() {
+        return String::new();
+    }
+    let mut svg = String::from(r#"<g class="exemplars">"#);
+    for d in dots {
+        if d.t_ms < plot.start_ms || d.t_ms > plot.end_ms || d.value < plot.lo || d.value > plot.hi {
+            continue;
+        }
+        let id = escape(&d.trace_id);
+        svg.push_str(&format!(
+            r#"<a class="exemplar" href="/traces/{id}"><circle cx="{:.1}" cy="{:.1}" r="{EXEMPLAR_RADIUS}"/><title>Trace {id}: {}</title></a>"#,
+            plot.x(d.t_ms),
+            plot.y(d.value),
+            escape(&opts.format(d.value)),
+        ));
+    }
+    svg.push_str("</g>");
+    svg
+}
+
 /// Draws lines (or stacked areas when `stacked`).
 pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions, stacked: bool) -> String {
     let columns = frame.width.max(1) as usize;
@@ -137,6 +165,12 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions, 
                 }
             }
             lines.push(pts);
+        }
+    }
+    for d in &opts.exemplars {
+        if d.t_ms >= frame.start_ms && d.t_ms <= frame.end_ms {
+            lo = lo.min(d.value);
+            hi = hi.max(d.value);
         }
     }
     let target = ((f64::from(frame.height) / 45.0).floor() as usize).clamp(2, 10);
@@ -190,6 +224,7 @@ pub(super) fn render(series: &[Series], frame: ChartFrame, opts: &ChartOptions, 
         }
     }
     svg.push_str("</g>");
+    svg.push_str(&exemplar_dots(&plot, &opts.exemplars, opts));
     let empty = series.iter().all(|s| s.points.iter().all(|p| p.1.is_nan()));
     if empty {
         svg.push_str(&format!(

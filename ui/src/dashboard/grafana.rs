@@ -1,6 +1,7 @@
 //! Converts a Grafana dashboard (JSON model, `schemaVersion` ≥ 16) into a Didban dashboard:
 //! panels (rows flattened), Prometheus targets, field config (unit, decimals, min, max,
-//! threshold steps), grid positions, template variables, time, refresh and tags. What cannot
+//! threshold steps), grid positions, template variables, time, refresh and tags; a time
+//! series target's `"exemplar": true` turns on the panel's exemplar dots. What cannot
 //! be converted becomes a text panel saying what was skipped, so nothing disappears silently.
 
 use serde_json::Value;
@@ -231,17 +232,21 @@ fn panel(p: &Value) -> Panel {
             if t.get("hide").and_then(Value::as_bool).unwrap_or(false) {
                 continue;
             }
+            let exemplar = t.get("exemplar").and_then(Value::as_bool).unwrap_or(false);
             match t
                 .get("expr")
                 .and_then(Value::as_str)
                 .filter(|e| !e.trim().is_empty())
             {
-                Some(expr) => out.queries.push(PanelQuery {
-                    expr: expr.to_string(),
-                    legend: text(t, "legendFormat")
-                        .filter(|l| l != "__auto")
-                        .unwrap_or_default(),
-                }),
+                Some(expr) => {
+                    out.queries.push(PanelQuery {
+                        expr: expr.to_string(),
+                        legend: text(t, "legendFormat")
+                            .filter(|l| l != "__auto")
+                            .unwrap_or_default(),
+                    });
+                    out.exemplars |= exemplar && matches!(kind, PanelKind::Timeseries | PanelKind::Stacked);
+                }
                 None => skipped += 1,
             }
         }

@@ -227,6 +227,10 @@ pub struct Panel {
     /// `green blue orange yellow red purple`; overrides the palette and status colours.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub colors: BTreeMap<String, String>,
+    /// Time series and stacked panels: draw the exemplars of the queries' series as dots
+    /// that open their trace (Grafana's per-target `exemplar` toggle); ignored elsewhere.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exemplars: bool,
 }
 
 fn default_w() -> u32 {
@@ -259,6 +263,7 @@ impl Panel {
             legend: None,
             columns: Vec::new(),
             colors: BTreeMap::new(),
+            exemplars: false,
         }
     }
 }

@@ -490,3 +490,32 @@ fn table_columns_and_legend_order_are_checked() {
     let e = Dashboard::from_yaml("t.yaml", &bad_by).unwrap_err().to_string();
     assert!(e.contains("median"), "{e}");
 }
+
+#[test]
+fn grafana_exemplar_toggle_and_native_heatmap_are_imported() {
+    let json = r#"{"title": "N", "schemaVersion": 39, "panels": [
+        {"type": "timeseries", "title": "p95", "targets": [
+            {"expr": "histogram_quantile(0.95, sum(rate(http_server_duration_seconds[5m])))", "exemplar": true}]},
+        {"type": "timeseries", "title": "rate", "targets": [{"expr": "sum(rate(x_total[5m]))", "exemplar": false}]},
+        {"type": "stat", "title": "s", "targets": [{"expr": "up", "exemplar": true}]},
+        {"type": "heatmap", "title": "h", "targets": [
+            {"expr": "sum(rate(http_server_duration_seconds[$__rate_interval]))", "format": "heatmap"}]}
+    ]}"#;
+    let d = grafana::import(json).unwrap();
+    let flags: Vec<bool> = d.panels.iter().map(|p| p.exemplars).collect();
+    assert_eq!(
+        flags,
+        [true, false, false, false],
+        "exemplar dots only on time series"
+    );
+    assert_eq!(d.panels[3].kind, PanelKind::Heatmap);
+    assert_eq!(
+        d.panels[3].queries[0].expr,
+        "sum(rate(http_server_duration_seconds[$__rate_interval]))"
+    );
+    // The YAML round trip keeps the toggle, and leaves it out when off.
+    let yaml = d.to_yaml();
+    assert_eq!(yaml.matches("exemplars: true").count(), 1, "{yaml}");
+    let again = Dashboard::from_yaml("n.yaml", &yaml).unwrap();
+    assert!(again.panels[0].exemplars && !again.panels[1].exemplars);
+}

@@ -25,8 +25,10 @@ use didban_auth::Need;
 use crate::UiContext;
 
 pub use error::{error_page, require};
+// Trace ids as the trace page reads them (also what exemplar dots link to).
 /// Current time in Unix milliseconds (the alert engine's clock, shared by every page).
 pub use pagefmt::now_ms;
+pub(crate) use traces::normalize_trace_id;
 
 /// Every page route.
 pub fn router() -> Router<UiContext> {

@@ -84,6 +84,9 @@ async fn env() -> Env {
         query_timeout: std::time::Duration::from_secs(120),
         logs,
         traces: Arc::new(traces),
+        exemplars: Arc::new(
+            didban_store::ExemplarStore::open(didban_store::ExemplarOptions::new(dir.path())).unwrap(),
+        ),
         alerting: None,
         data_dir: dir.path().to_path_buf(),
         dashboard_dirs: Vec::new(),

@@ -197,6 +197,9 @@ async fn fixture(with_alerting: bool) -> Fixture {
         query_timeout: std::time::Duration::from_secs(120),
         logs,
         traces,
+        exemplars: Arc::new(
+            didban_store::ExemplarStore::open(didban_store::ExemplarOptions::new(dir.path())).unwrap(),
+        ),
         alerting,
         data_dir: dir.path().to_path_buf(),
         dashboard_dirs: Vec::new(),

@@ -7,7 +7,8 @@
 //! page script uses to swap in a fresh copy.
 //!
 //! Series of line and area panels are ordered before drawing (`legend:`, default largest
-//! mean first); table HTML is built in `table`.
+//! mean first); table HTML is built in `table`. Line and area panels with `exemplars: true`
+//! get the exemplars of their queries' series as dots linking to the traces.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -249,7 +250,20 @@ async fn chart_body(
     } else if let Some(how) = panel.legend {
         chart::sort_series(&mut series, how);
     }
-    let opts = options(panel, index);
+    let mut opts = options(panel, index);
+    if panel.exemplars && matches!(kind, ChartKind::TimeSeries | ChartKind::StackedArea) {
+        let exprs: Vec<String> = panel.queries.iter().map(|q| scope.interpolate(&q.expr)).collect();
+        match ctx.exemplar_dots(&exprs, start, end).await {
+            Ok(dots) => opts.exemplars = dots,
+            Err(e) => {
+                let _ = write!(
+                    errors,
+                    r#"<p class="panel-error" role="alert">Exemplars: {}</p>"#,
+                    escape(&e.to_string())
+                );
+            }
+        }
+    }
     let svg = chart::render(kind, &series, frame, &opts);
     // Lines and areas get a legend with min/max/avg/last that toggles series; a stat, gauge,
     // bar gauge or heatmap names its values itself.
@@ -283,7 +297,7 @@ async fn table_body(ctx: &UiContext, p: &Prepared, panel: &Panel, scope: &Scope)
     if rows.is_empty() {
         return format!(r#"{errors}<p class="panel-empty">No data</p>"#);
     }
-    rows.sort_by(|a, b| b.1.value.total_cmp(&a.1.value));
+    rows.sort_by(|a, b| b.1.sort_key().total_cmp(&a.1.sort_key()));
     let truncated = rows.len() > TABLE_LIMIT;
     rows.truncate(TABLE_LIMIT);
     let with_legend = panel.queries.iter().any(|q| !q.legend.is_empty());
@@ -302,6 +316,7 @@ async fn table_body(ctx: &UiContext, p: &Prepared, panel: &Panel, scope: &Scope)
             name,
             labels: r.labels,
             value: r.value,
+            histogram: r.histogram,
         });
     }
     let cols = table::columns(&table_rows, &panel.columns, panel.queries.len() > 1);

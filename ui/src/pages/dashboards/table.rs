@@ -1,14 +1,16 @@
-//! The HTML of a table panel: one row per instant-query result, largest value first, and the
+//! The HTML of a table panel: one row per instant-query result, largest value first (a
+//! native histogram shows its count and sum and sorts by its count), and the
 //! value where it is seen without scrolling — first by default, or where the panel's
 //! `columns` put it. By default label columns whose value is the same on every row are left
 //! out (they say nothing about a row); long text is clamped to two lines with the full text
 //! in the cell's `title`.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
-use didban_store::model::{Labels, METRIC_NAME_LABEL};
+use didban_store::model::{FloatHistogram, Labels, METRIC_NAME_LABEL};
 
-use crate::chart::escape;
+use crate::chart::{escape, histogram_text};
 
 /// Characters above which a text cell is clamped, with its full text as a tooltip.
 const LONG_TEXT_CHARS: usize = 48;
@@ -27,8 +29,10 @@ pub(super) struct TableRow {
     pub name: Option<String>,
     /// The series' labels.
     pub labels: Labels,
-    /// The value at the evaluation time.
+    /// The value at the evaluation time (`NaN` for a histogram row).
     pub value: f64,
+    /// The native histogram, when the row is one: shown as its count and sum.
+    pub histogram: Option<Arc<FloatHistogram>>,
 }
 
 /// A column of the table.
@@ -129,7 +133,11 @@ pub(super) fn render(rows: &[TableRow], columns: &[Column], format: &dyn Fn(f64)
         for c in columns {
             match c {
                 Column::Value => {
-                    let _ = write!(html, r#"<td class="num">{}</td>"#, escape(&format(r.value)));
+                    let text = match &r.histogram {
+                        Some(h) => histogram_text(h, format),
+                        None => format(r.value),
+                    };
+                    let _ = write!(html, r#"<td class="num">{}</td>"#, escape(&text));
                 }
                 Column::Query => {
                     let _ = write!(html, "<td>{}</td>", query_letter(r.query));
@@ -157,6 +165,7 @@ mod tests {
             name: None,
             labels: Labels::from_pairs(pairs.iter().copied()),
             value,
+            histogram: None,
         }
     }
 

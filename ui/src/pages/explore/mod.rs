@@ -170,20 +170,25 @@ async fn instant(ctx: &UiContext, q: &str, at_ms: i64) -> Result<(Vec<Series>, Q
     let mut series = Vec::new();
     match result.value {
         Value::Vector(v) => {
-            // Native histogram samples have no single value to plot (yet).
-            for s in v.into_iter().filter(|s| s.h.is_none()) {
-                series.push(Series::new(s.labels, vec![(s.t_ms, s.v)]));
+            for s in v {
+                series.push(match s.h {
+                    // the table shows a histogram's count and sum
+                    Some(h) => Series::of_histograms(s.labels, vec![(s.t_ms, h)]),
+                    None => Series::new(s.labels, vec![(s.t_ms, s.v)]),
+                });
             }
         }
-        Value::Scalar { t_ms, v } => series.push(Series {
-            labels: Default::default(),
-            name: "scalar".into(),
-            points: vec![(t_ms, v)],
-        }),
+        Value::Scalar { t_ms, v } => {
+            let mut s = Series::new(Default::default(), vec![(t_ms, v)]);
+            s.name = "scalar".into();
+            series.push(s);
+        }
         Value::Matrix(m) => {
             for s in m {
                 let points = s.samples.iter().map(|p| (p.timestamp_ms, p.value)).collect();
-                series.push(Series::new(s.labels, points));
+                let mut out = Series::new(s.labels, points);
+                out.histograms = s.histograms.into_iter().map(|h| (h.timestamp_ms, h.h)).collect();
+                series.push(out);
             }
         }
         Value::String { .. } => {}
@@ -474,7 +479,13 @@ fn results_view(q: &str, outcome: Outcome, start_ms: i64, end_ms: i64, step_ms: 
                 ));
             }
             html.push_str(r#"<div class="chart-box">"#);
-            html.push_str(&chart::render(ChartKind::TimeSeries, shown, frame, &opts));
+            // native histograms alone are drawn as a heatmap (lines have no value to show)
+            let kind = if shown.iter().all(|s| s.points.is_empty()) && shown.iter().any(|s| !s.histograms.is_empty()) {
+                ChartKind::Heatmap
+            } else {
+                ChartKind::TimeSeries
+            };
+            html.push_str(&chart::render(kind, shown, frame, &opts));
             html.push_str(&chart::legend(shown, &opts));
             html.push_str("</div>");
             html.push_str(&inspector(&stats, total, start_ms, end_ms, step_ms, None));

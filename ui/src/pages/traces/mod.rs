@@ -11,6 +11,8 @@ use axum::Router;
 
 use crate::UiContext;
 
+pub(crate) use trace::normalize_trace_id;
+
 pub(crate) fn routes() -> Router<UiContext> {
     Router::new()
         .route("/traces", get(search::search_page))

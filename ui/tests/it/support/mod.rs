@@ -11,7 +11,7 @@ use axum::Router;
 use didban_store::logs::{LogOptions, LogStore};
 use didban_store::promql::{Engine, EngineOptions};
 use didban_store::traces::{TraceOptions, TraceStore};
-use didban_store::{Db, DbOptions, Labels, Sample, SeriesSamples};
+use didban_store::{Db, DbOptions, ExemplarOptions, ExemplarStore, Labels, Sample, SeriesSamples};
 use didban_ui::UiContext;
 use tower::ServiceExt;
 
@@ -36,6 +36,7 @@ pub fn test_ui() -> TestUi {
         query_timeout: std::time::Duration::from_secs(120),
         logs: Arc::new(logs),
         traces: Arc::new(traces),
+        exemplars: Arc::new(ExemplarStore::open(ExemplarOptions::new(dir.path())).unwrap()),
         alerting: None,
         data_dir: dir.path().to_path_buf(),
         dashboard_dirs: Vec::new(),
