@@ -60,8 +60,9 @@ fn dir_bytes(dir: &Path) -> u64 {
     total
 }
 
-/// Block bytes and (float samples, histogram samples) of the duration series only.
-async fn measure(layout: DurationLayout) -> (u64, usize, usize) {
+/// Block bytes, float samples, histogram samples and their populated buckets, of the
+/// duration series only.
+async fn measure(layout: DurationLayout) -> (u64, usize, usize, usize) {
     let dir = tempfile::tempdir().unwrap();
     let mut options = DbOptions::new(dir.path());
     options.max_sample_age = Duration::from_secs(3 * 3600);
@@ -69,7 +70,7 @@ async fn measure(layout: DurationLayout) -> (u64, usize, usize) {
     let meter = SpanMetrics::new(layout, FaasConfig::default());
     let mut rng = SeededRng::new(3);
     let start = now_ms() - BATCHES * STEP_MS;
-    let (mut floats, mut histograms) = (0, 0);
+    let (mut floats, mut histograms, mut buckets) = (0, 0, 0);
     for b in 0..BATCHES {
         let mut spans = Vec::new();
         for (name, median) in ENDPOINTS {
@@ -90,26 +91,30 @@ async fn measure(layout: DurationLayout) -> (u64, usize, usize) {
         for s in &out {
             floats += s.samples.len();
             histograms += s.histograms.len();
+            for h in &s.histograms {
+                buckets += h.h.positive_buckets.len();
+            }
         }
         db.append(out).await.unwrap();
     }
     db.flush_head().unwrap();
     let bytes = dir_bytes(db.blocks_dir());
     db.close().await.unwrap();
-    (bytes, floats, histograms)
+    (bytes, floats, histograms, buckets)
 }
 
 #[tokio::test]
 #[ignore = "figures for docs/benchmarks.md, run by hand"]
 async fn span_duration_histogram_disk_cost_native_vs_classic() {
-    let (native_bytes, _, native_samples) = measure(DurationLayout::Native).await;
+    let (native_bytes, _, native_samples, buckets) = measure(DurationLayout::Native).await;
     let classic = DurationLayout::Classic(vec![
         0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
     ]);
-    let (classic_bytes, classic_samples, _) = measure(classic).await;
+    let (classic_bytes, classic_samples, _, _) = measure(classic).await;
     let per_point = |bytes: u64| bytes as f64 / (BATCHES as f64 * ENDPOINTS.len() as f64);
     println!(
-        "native:  {native_bytes} B of blocks, {native_samples} histogram samples, {:.1} B/sample, {:.1} B per endpoint and batch",
+        "native:  {native_bytes} B of blocks, {native_samples} histogram samples ({:.1} buckets each), {:.1} B/sample, {:.1} B per endpoint and batch",
+        buckets as f64 / native_samples as f64,
         native_bytes as f64 / native_samples as f64,
         per_point(native_bytes)
     );
