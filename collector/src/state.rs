@@ -8,7 +8,7 @@ use didban_store::promql::{Engine, EngineOptions, LimiterStats, Observer, QueryL
 
 use crate::config::Config;
 use crate::ingest::metrics::delta::DeltaTracker;
-use crate::ingest::traces::span_metrics::SpanMetrics;
+use crate::ingest::traces::span_metrics::{DurationLayout, SpanMetrics};
 use crate::metadata::MetadataStore;
 use crate::selfmon::SelfMetrics;
 use crate::stores::Stores;
@@ -57,7 +57,7 @@ impl AppState {
         let metadata = MetadataStore::open(&config.data_dir);
         let span_metrics = if config.traces.span_metrics {
             Some(Arc::new(SpanMetrics::new(
-                config.traces.duration_buckets.clone(),
+                DurationLayout::of(&config.traces),
                 config.faas.clone(),
             )))
         } else {

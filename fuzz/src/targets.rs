@@ -30,7 +30,7 @@ use didban_collector::ingest::metrics::validate::check_series;
 use didban_collector::ingest::metrics::wire::decode_and_map;
 use didban_collector::ingest::remote_write::{v2, WriteRequest};
 use didban_collector::ingest::traces::map::map_traces;
-use didban_collector::ingest::traces::span_metrics::SpanMetrics;
+use didban_collector::ingest::traces::span_metrics::{DurationLayout, SpanMetrics};
 use didban_store::promql::{Engine, EngineOptions, MemStorage};
 use didban_store::{Label, Labels, Sample, SeriesLimits};
 use didban_ui::dashboard::grafana;
@@ -123,8 +123,11 @@ pub fn otlp_traces_protobuf(data: &[u8]) {
 
 fn traces(request: &ExportTraceServiceRequest) {
     let mapped = map_traces(request, future_limit());
-    let metrics = SpanMetrics::new(vec![0.005, 0.1, 1.0, 10.0], FaasConfig::default());
-    let _ = metrics.observe(&mapped.spans, NOW_MS);
+    let classic = DurationLayout::Classic(vec![0.005, 0.1, 1.0, 10.0]);
+    for layout in [DurationLayout::Native, classic] {
+        let metrics = SpanMetrics::new(layout, FaasConfig::default());
+        let _ = metrics.observe(&mapped.spans, NOW_MS);
+    }
 }
 
 /// OTLP logs as protobuf: prost and the record mapping.

@@ -218,7 +218,7 @@ fn python_sdk_traces_and_logs_are_found_through_the_jaeger_and_log_apis() {
     );
     assert_eq!(calls["data"]["result"][0]["value"][1], "1", "{calls}");
     let count = server.query(
-        r#"traces_span_metrics_duration_seconds_count{service_name="py-grpc",span_name="db.query"}"#,
+        r#"histogram_count(traces_span_metrics_duration_seconds{service_name="py-grpc",span_name="db.query"})"#,
         now_s,
     );
     assert_eq!(count["data"]["result"][0]["value"][1], "1", "{count}");

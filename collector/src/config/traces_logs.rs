@@ -21,8 +21,32 @@ pub struct TracesConfig {
     pub head_memory_bytes: u64,
     /// Whether spans produce RED and FaaS metrics in the metric store.
     pub span_metrics: bool,
-    /// Upper bounds (seconds) of the span-metric duration histograms.
+    /// How the span-metric duration histograms are recorded.
+    pub duration_histogram: DurationHistogram,
+    /// Upper bounds (seconds) of the span-metric duration histograms when classic.
     pub duration_buckets: Vec<f64>,
+}
+
+/// `[traces] duration_histogram`: the form of the span-derived duration histograms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DurationHistogram {
+    /// One native (exponential) histogram series per label set: quantiles within 4.4 %.
+    #[default]
+    Native,
+    /// Classic `_bucket{le}`/`_sum`/`_count` series with the bounds of `duration_buckets`,
+    /// for consumers that only read classic histograms.
+    Classic,
+}
+
+impl DurationHistogram {
+    /// The config value: `native` or `classic`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DurationHistogram::Native => "native",
+            DurationHistogram::Classic => "classic",
+        }
+    }
 }
 
 /// `[logs]`.
@@ -70,6 +94,7 @@ impl Default for TracesConfig {
             retention_bytes: 0,
             head_memory_bytes: 512 * 1024 * 1024,
             span_metrics: true,
+            duration_histogram: DurationHistogram::Native,
             duration_buckets: vec![
                 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
             ],
@@ -127,6 +152,7 @@ pub(crate) struct FileTraces {
     retention_size: Option<String>,
     head_memory_limit: Option<String>,
     span_metrics: Option<bool>,
+    duration_histogram: Option<DurationHistogram>,
     duration_buckets: Option<Vec<f64>>,
 }
 
@@ -186,6 +212,9 @@ impl FileTraces {
         )?;
         if let Some(v) = self.span_metrics {
             c.span_metrics = v;
+        }
+        if let Some(v) = self.duration_histogram {
+            c.duration_histogram = v;
         }
         if let Some(mut b) = self.duration_buckets {
             b.retain(|x| x.is_finite() && *x > 0.0);
@@ -280,6 +309,11 @@ mod tests {
         assert_eq!(c.traces.retention_time.as_secs(), 3 * 86400);
         assert_eq!(c.traces.head_memory_bytes, 64 << 20);
         assert_eq!(c.traces.duration_buckets, vec![0.5, 1.0]);
+        assert_eq!(c.traces.duration_histogram, super::DurationHistogram::Native);
+        let classic = Config::from_toml("[traces]\nduration_histogram = \"classic\"").unwrap();
+        assert_eq!(classic.traces.duration_histogram.as_str(), "classic");
+        let err = Config::from_toml("[traces]\nduration_histogram = \"sparse\"").unwrap_err();
+        assert!(format!("{err:#}").contains("sparse"), "{err:#}");
         assert_eq!(c.logs.commit_interval.as_millis(), 1000);
         assert_eq!((c.logs.retention_days, c.logs.retention_bytes), (30, 10 << 30));
         assert_eq!(c.faas.price("aws", "arm64").unwrap().per_million_requests, 0.1);

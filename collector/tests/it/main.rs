@@ -22,6 +22,8 @@ mod prom_status;
 mod query_limits;
 mod query_semantics;
 mod real_server;
+mod span_latency;
+mod span_metrics_figures;
 mod time_sanity;
 mod tls;
 mod ui_native;

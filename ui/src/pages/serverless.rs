@@ -31,7 +31,9 @@ pub fn function_queries(window: &str) -> [String; 5] {
         inc("faas_invocations_total"),
         inc("faas_errors_total"),
         inc("faas_coldstarts_total"),
-        format!("histogram_quantile(0.95, sum by (faas_name, le) (rate(faas_invoke_duration_seconds_bucket[{window}])))"),
+        // Native histograms (the default), or classic buckets (`duration_histogram = "classic"`,
+        // or pushed over OTLP as explicit-bucket histograms).
+        format!("histogram_quantile(0.95, sum by (faas_name) (rate(faas_invoke_duration_seconds[{window}]))) or histogram_quantile(0.95, sum by (faas_name, le) (rate(faas_invoke_duration_seconds_bucket[{window}])))"),
         inc("faas_estimated_cost_usd_total"),
     ]
 }
@@ -162,6 +164,9 @@ mod tests {
             q[0],
             "sum by (faas_name) (increase(faas_invocations_total[600s]))"
         );
+        assert!(q[3].starts_with(
+            "histogram_quantile(0.95, sum by (faas_name) (rate(faas_invoke_duration_seconds[600s])))"
+        ));
         assert!(q[3].contains("faas_invoke_duration_seconds_bucket[600s]"));
         assert!(q[4].contains("faas_estimated_cost_usd_total"));
         assert_eq!(percent(Some(1.0), 4.0), "25.00%");

@@ -45,8 +45,9 @@ pub fn service_queries(window: &str) -> [String; 3] {
     [
         format!("sum by (service_name) (rate(traces_span_metrics_calls_total{{{REQUEST_KINDS}}}[{window}]))"),
         format!("sum by (service_name) (rate(traces_span_metrics_errors_total{{{REQUEST_KINDS}}}[{window}]))"),
+        // Native histograms (the default), or classic buckets (`duration_histogram = "classic"`).
         format!(
-            "histogram_quantile(0.95, sum by (service_name, le) (rate(traces_span_metrics_duration_seconds_bucket{{{REQUEST_KINDS}}}[{window}])))"
+            "histogram_quantile(0.95, sum by (service_name) (rate(traces_span_metrics_duration_seconds{{{REQUEST_KINDS}}}[{window}]))) or histogram_quantile(0.95, sum by (service_name, le) (rate(traces_span_metrics_duration_seconds_bucket{{{REQUEST_KINDS}}}[{window}])))"
         ),
     ]
 }
@@ -234,7 +235,10 @@ mod tests {
         assert!(rate.contains("rate(traces_span_metrics_calls_total{"));
         assert!(rate.contains("[3600s]"));
         assert!(err.contains("traces_span_metrics_errors_total"));
-        assert!(p95.starts_with("histogram_quantile(0.95, sum by (service_name, le)"));
+        assert!(p95.starts_with(
+            "histogram_quantile(0.95, sum by (service_name) (rate(traces_span_metrics_duration_seconds{"
+        ));
+        assert!(p95.contains(" or histogram_quantile(0.95, sum by (service_name, le)"));
         assert!(p95.contains("traces_span_metrics_duration_seconds_bucket"));
     }
 }

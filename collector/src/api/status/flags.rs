@@ -91,6 +91,7 @@ fn traces_logs(f: &mut Flags, c: &Config) {
     f.put("traces.retention_size", bytes(t.retention_bytes));
     f.put("traces.head_memory_limit", bytes(t.head_memory_bytes));
     f.put("traces.span_metrics", t.span_metrics);
+    f.put("traces.duration_histogram", t.duration_histogram.as_str());
     let buckets: Vec<String> = t.duration_buckets.iter().map(|b| b.to_string()).collect();
     f.put("traces.duration_buckets", format!("[{}]", buckets.join(", ")));
     let l = &c.logs;

@@ -7,7 +7,9 @@
 //! - `faas_invocations_total`, `faas_errors_total` (error status), `faas_coldstarts_total`
 //!   (`faas.coldstart` true); all three exist from a function's first invocation on, at 0
 //!   until something is counted;
-//! - `faas_invoke_duration_seconds_{bucket,sum,count}`;
+//! - `faas_invoke_duration_seconds`: a native histogram, or `…_{bucket,sum,count}` with
+//!   `[traces] duration_histogram = "classic"` (as the span duration histogram, with its
+//!   exemplars);
 //! - `faas_gb_seconds_total` and `faas_estimated_cost_usd_total` (labels `faas_name`,
 //!   `cloud_provider`, `cloud_region`, `host_arch`): per invocation, the duration rounded
 //!   up to the millisecond × `faas.max_memory` in GiB, and `request price / 1e6 +
@@ -22,7 +24,7 @@
 use didban_store::traces::{kind, status, Span};
 use serde_json::Value;
 
-use super::span_metrics::Counters;
+use super::totals::{DurationLayout, Totals};
 use crate::config::traces_logs::FaasConfig;
 
 /// Computes FaaS metrics from spans.
@@ -76,7 +78,7 @@ impl FaasMeter {
         FaasMeter { config }
     }
 
-    pub(crate) fn observe(&self, s: &Span, buckets: &[f64], counters: &mut Counters) {
+    pub(crate) fn observe(&self, s: &Span, layout: &DurationLayout, counters: &mut Totals) {
         let name = text(s, "faas.name");
         if name.is_empty() {
             return;
@@ -107,8 +109,7 @@ impl FaasMeter {
             _ => false,
         };
         counters.add("faas_coldstarts_total", &labels, if cold { 1.0 } else { 0.0 });
-        let seconds = s.duration_nano as f64 / 1e9;
-        counters.observe("faas_invoke_duration_seconds", &labels, buckets, seconds);
+        counters.observe("faas_invoke_duration_seconds", &labels, layout, s);
 
         let arch = arch_family(&text(s, "host.arch"));
         let cost_labels = [
@@ -178,13 +179,14 @@ mod tests {
 
     #[test]
     fn cold_starts_and_cost_match_the_hand_computed_values() {
-        let m = SpanMetrics::new(vec![0.1, 1.0], FaasConfig::default());
+        let m = SpanMetrics::new(DurationLayout::Native, FaasConfig::default());
         let spans = vec![
             lambda_span(100, true),
             lambda_span(200, false),
             lambda_span(300, false),
         ];
-        let out = m.observe(&spans, 1000);
+        let recorded = m.observe(&spans, 1000);
+        let out = recorded.samples;
         assert_eq!(value(&out, "faas_invocations_total"), 3.0);
         assert_eq!(value(&out, "faas_coldstarts_total"), 1.0);
         // No invocation failed: the error counter exists and reads 0.
@@ -197,6 +199,19 @@ mod tests {
         let want = 3.0 * 0.2 / 1e6 + 0.075 * 0.0000166667;
         assert!((value(&out, "faas_estimated_cost_usd_total") - want).abs() < 1e-15);
         assert_eq!(value(&out, "traces_span_metrics_calls_total"), 3.0);
+        // The invocation durations: one native histogram with the slowest as exemplar.
+        let d = out
+            .iter()
+            .find(|s| s.labels.metric_name() == Some("faas_invoke_duration_seconds"))
+            .and_then(|s| s.histograms.last())
+            .map(|h| h.h.count);
+        assert_eq!(d, Some(3.0));
+        let ex = recorded
+            .exemplars
+            .iter()
+            .find(|e| e.series.metric_name() == Some("faas_invoke_duration_seconds"))
+            .map(|e| e.exemplar.value);
+        assert_eq!(ex, Some(0.2997));
         assert_eq!(arch_family("aarch64"), "arm64");
         assert_eq!(memory_bytes(Some(&Value::from(128))), Some(134_217_728.0));
     }

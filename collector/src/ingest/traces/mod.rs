@@ -2,11 +2,15 @@
 //!
 //! - [`map`]: spans with their resource and scope, ids checked;
 //! - [`span_metrics`]: RED metrics (calls, errors, duration) per service and operation;
-//! - [`faas`]: serverless invocations, cold starts and estimated cost.
+//! - [`faas`]: serverless invocations, cold starts and estimated cost;
+//! - [`totals`]: their cumulative values, the duration layouts and exemplars;
+//! - [`exponential`]: a span-duration native histogram.
 
+pub mod exponential;
 pub mod faas;
 pub mod map;
 pub mod span_metrics;
+mod totals;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
@@ -15,6 +19,7 @@ use super::error::IngestError;
 use super::pipeline::{Ingestor, OtlpOutcome, Protocol};
 use didban_base::{now_ms, now_nanos};
 use map::map_traces;
+use span_metrics::Recorded;
 
 impl Ingestor {
     /// Maps and stores spans; `rejected_points` of the outcome counts refused spans.
@@ -42,9 +47,9 @@ impl Ingestor {
             _ => None,
         };
         let stored = self.state.stores.traces.append(mapped.spans).await?;
-        let (samples, span_metrics) = match span_metrics {
+        let (recorded, span_metrics) = match span_metrics {
             Some((m, tally)) => (m.record(tally, now_ms()), Some(m)),
-            None => (Vec::new(), None),
+            None => (Recorded::default(), None),
         };
         metrics.inc(
             "didban_spans_ingested_total",
@@ -54,11 +59,17 @@ impl Ingestor {
         );
         // The spans are stored: failing the request now would make the client store (and
         // count) them twice. Span metrics are cumulative, so samples the metric store
-        // refuses are written again, with the counts they missed, by the next batch.
-        if let (false, Some(m)) = (samples.is_empty(), span_metrics) {
-            if let Err(e) = self.state.stores.metrics.append(samples.clone()).await {
-                tracing::warn!(error = %e, "span metrics could not be stored; retried with the next batch");
-                m.retry_later(&samples);
+        // refuses are written again, with the counts they missed, by the next batch; their
+        // exemplars are best effort and go only with stored samples.
+        if let (false, Some(m)) = (recorded.samples.is_empty(), span_metrics) {
+            match self.state.stores.metrics.append(recorded.samples.clone()).await {
+                Ok(_) => {
+                    self.append_exemplars(recorded.exemplars, protocol).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "span metrics could not be stored; retried with the next batch");
+                    m.retry_later(&recorded.samples);
+                }
             }
         }
         Ok(OtlpOutcome {
