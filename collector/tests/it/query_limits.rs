@@ -374,7 +374,10 @@ async fn a_query_past_the_shared_samples_budget_gets_503_and_smaller_ones_still_
         assert_eq!((status, retry.as_deref()), (503, Some("1")), "{body}");
         assert_eq!(body["errorType"], "unavailable", "{body}");
         let error = body["error"].as_str().unwrap();
-        assert!(error.contains("10000 samples") && error.contains("query.max_samples_total"), "{error}");
+        assert!(
+            error.contains("10000 samples") && error.contains("query.max_samples_total"),
+            "{error}"
+        );
     }
     // Every failed query gave its samples back: a query within the budget answers.
     let (status, _, body) = post(&api.base, "/api/v1/query_range", &range("load{i=\"7\"}")).await;

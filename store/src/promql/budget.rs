@@ -106,16 +106,22 @@ mod engine_tests {
         let budget = engine.sample_budget().clone();
         // Another query holds 80 of the 100 samples: 50 more do not fit.
         budget.reserve(80).unwrap();
-        let e = engine.instant_query(&storage, "count_over_time(m[1m])", 50_000).unwrap_err();
+        let e = engine
+            .instant_query(&storage, "count_over_time(m[1m])", 50_000)
+            .unwrap_err();
         assert!(matches!(e, PromqlError::TooManySamplesInFlight(100)), "{e:?}");
         assert_eq!(e.error_type(), "unavailable");
         assert_eq!(budget.in_use(), 80, "the failed query keeps nothing");
         // An engine for one query's own options shares the budget.
         let other = engine.with_options(EngineOptions::default());
-        assert!(other.instant_query(&storage, "count_over_time(m[1m])", 50_000).is_err());
+        assert!(other
+            .instant_query(&storage, "count_over_time(m[1m])", 50_000)
+            .is_err());
         // Once the other query ends, it runs, and gives everything back.
         budget.release(80);
-        let r = engine.instant_query(&storage, "count_over_time(m[1m])", 50_000).unwrap();
+        let r = engine
+            .instant_query(&storage, "count_over_time(m[1m])", 50_000)
+            .unwrap();
         assert!(r.stats.samples_loaded >= 50, "{:?}", r.stats);
         assert_eq!(budget.in_use(), 0);
     }
