@@ -128,18 +128,7 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
     }
     main_router = main_router
         .merge(didban_ui::pages::account::router(auth.clone()))
-        .merge(didban_ui::router(didban_ui::UiContext {
-            db: state.stores.metrics.clone(),
-            engine: state.engine.clone(),
-            query_limiter: state.query_limiter.clone(),
-            query_timeout: config.query.timeout,
-            logs: state.stores.logs.clone(),
-            traces: state.stores.traces.clone(),
-            exemplars: state.stores.exemplars.clone(),
-            alerting: alerting.clone(),
-            data_dir: config.data_dir.clone(),
-            dashboard_dirs: config.ui.dashboards_dir.iter().cloned().collect(),
-        }));
+        .merge(didban_ui::router(state.ui_context(alerting.clone())));
     // Each router declared what its routes need; paths none of them has still need a viewer
     // before they learn that nothing is there.
     let main_router = main_router

@@ -37,6 +37,23 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What the web UI reads: these stores and this engine and limiter, the configured
+    /// dashboards directory, and the alert engine when one runs.
+    pub fn ui_context(&self, alerting: Option<Arc<didban_alerting::Alerting>>) -> didban_ui::UiContext {
+        didban_ui::UiContext {
+            db: self.stores.metrics.clone(),
+            engine: self.engine.clone(),
+            query_limiter: self.query_limiter.clone(),
+            query_timeout: self.config.query.timeout,
+            logs: self.stores.logs.clone(),
+            traces: self.stores.traces.clone(),
+            exemplars: self.stores.exemplars.clone(),
+            alerting,
+            data_dir: self.config.data_dir.clone(),
+            dashboard_dirs: self.config.ui.dashboards_dir.iter().cloned().collect(),
+        }
+    }
+
     /// State over opened stores, with the query engine configured from `config`.
     pub fn new(stores: Stores, config: Config) -> AppState {
         let engine = Engine::new(EngineOptions {

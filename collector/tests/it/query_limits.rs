@@ -30,18 +30,7 @@ impl Drop for Api {
 pub async fn start(tweak: impl FnOnce(&mut Config)) -> Api {
     let (state, dir) = crate::ingest_support::open_state(tweak).await;
     let (stop, stop_rx) = watch::channel(false);
-    let ui = didban_ui::router(didban_ui::UiContext {
-        db: state.stores.metrics.clone(),
-        engine: state.engine.clone(),
-        query_limiter: state.query_limiter.clone(),
-        query_timeout: state.config.query.timeout,
-        logs: state.stores.logs.clone(),
-        traces: state.stores.traces.clone(),
-        exemplars: state.stores.exemplars.clone(),
-        alerting: None,
-        data_dir: dir.path().to_path_buf(),
-        dashboard_dirs: Vec::new(),
-    });
+    let ui = didban_ui::router(state.ui_context(None));
     let router = didban_collector::api::router(state.clone(), stop_rx.clone()).merge(ui);
     let base = crate::ingest_support::serve_router(router, stop_rx).await;
     Api {

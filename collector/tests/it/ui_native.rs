@@ -153,23 +153,13 @@ async fn get(url: String) -> (StatusCode, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dashboard_draws_native_heatmap_exemplar_links_and_histogram_table() {
-    let (state, dir) = open_state(|_| {}).await;
     let provisioned = tempfile::tempdir().unwrap();
+    let dashboards = provisioned.path().to_path_buf();
+    let (state, _dir) = open_state(|c| c.ui.dashboards_dir = Some(dashboards)).await;
     std::fs::write(provisioned.path().join("native.yaml"), DASHBOARD).unwrap();
     let (_stop, stop_rx) = watch::channel(false);
     let otlp = serve_router(ingest::otlp_http_router(state.clone()), stop_rx.clone()).await;
-    let ui = didban_ui::router(didban_ui::UiContext {
-        db: state.stores.metrics.clone(),
-        engine: state.engine.clone(),
-        query_limiter: state.query_limiter.clone(),
-        query_timeout: state.config.query.timeout,
-        logs: state.stores.logs.clone(),
-        traces: state.stores.traces.clone(),
-        exemplars: state.stores.exemplars.clone(),
-        alerting: None,
-        data_dir: dir.path().to_path_buf(),
-        dashboard_dirs: vec![provisioned.path().to_path_buf()],
-    });
+    let ui = didban_ui::router(state.ui_context(None));
     let base = serve_router(ui, stop_rx).await;
 
     let end_ns = now_ns() / 1_000_000_000 * 1_000_000_000;
