@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 use didban_store::model::FloatHistogram;
 use didban_store::HistogramSample;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets as ExpBuckets;
 use opentelemetry_proto::tonic::metrics::v1::{
     Exemplar as OtlpExemplar, ExponentialHistogramDataPoint, Metric,
@@ -112,8 +113,51 @@ pub fn convert_buckets(buckets: Option<&ExpBuckets>, down: i32) -> Result<Vec<(i
     Ok(merged.into_iter().collect())
 }
 
+/// What a native histogram point of either OTLP kind is mapped from, besides its buckets.
+pub(super) struct NativePointInput<'a> {
+    /// The OTLP metric name, for errors.
+    pub metric: &'a str,
+    /// The series' metric name.
+    pub name: &'a str,
+    pub attributes: &'a [KeyValue],
+    pub start_ns: u64,
+    pub time_ns: u64,
+    pub flags: u32,
+    pub temporality: i32,
+}
+
+impl NativePointInput<'_> {
+    /// The point as a native histogram sample of series `name`: `convert` gives its
+    /// histogram (not called for a point without recorded value, which becomes the stale
+    /// marker); delta points are accumulated first.
+    pub(super) fn map(
+        &self,
+        ctx: &PointContext<'_>,
+        convert: impl FnOnce() -> Result<FloatHistogram, HistogramError>,
+    ) -> Result<NativePoint, PointError> {
+        if self.time_ns == 0 {
+            return Err(PointError::NoTimestamp(self.metric.to_string()));
+        }
+        let point = ctx.point_labels(self.attributes);
+        let labels = ctx.series_labels(&point, self.name, None)?;
+        if self.flags & FLAG_NO_RECORDED_VALUE != 0 {
+            return Ok((ctx.slot(labels), FloatHistogram::stale_marker()));
+        }
+        let h = convert().map_err(|source| PointError::Histogram {
+            metric: self.metric.to_string(),
+            source,
+        })?;
+        let h = if self.temporality == TEMPORALITY_DELTA {
+            ctx.delta.add_native(&labels, self.start_ns, self.time_ns, &h)?
+        } else {
+            h
+        };
+        Ok((ctx.slot(labels), h))
+    }
+}
+
 /// An exponential histogram point of `metric` as a native histogram sample of series
-/// `name`; delta points are accumulated first.
+/// `name` ([`NativePointInput::map`]).
 pub(super) fn exponential_point(
     metric: &Metric,
     name: &str,
@@ -121,25 +165,16 @@ pub(super) fn exponential_point(
     temporality: i32,
     ctx: &PointContext<'_>,
 ) -> Result<NativePoint, PointError> {
-    if p.time_unix_nano == 0 {
-        return Err(PointError::NoTimestamp(metric.name.clone()));
-    }
-    let point = ctx.point_labels(&p.attributes);
-    let labels = ctx.series_labels(&point, name, None)?;
-    if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
-        return Ok((ctx.slot(labels), FloatHistogram::stale_marker()));
-    }
-    let h = exponential_to_native(p).map_err(|source| PointError::Histogram {
-        metric: metric.name.clone(),
-        source,
-    })?;
-    let h = if temporality == TEMPORALITY_DELTA {
-        ctx.delta
-            .add_native(&labels, p.start_time_unix_nano, p.time_unix_nano, &h)?
-    } else {
-        h
+    let input = NativePointInput {
+        metric: &metric.name,
+        name,
+        attributes: &p.attributes,
+        start_ns: p.start_time_unix_nano,
+        time_ns: p.time_unix_nano,
+        flags: p.flags,
+        temporality,
     };
-    Ok((ctx.slot(labels), h))
+    input.map(ctx, || exponential_to_native(p))
 }
 
 /// Counts one native histogram point's outcome (exponential or NHCB) and adds its sample

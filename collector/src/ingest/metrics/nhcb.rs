@@ -22,8 +22,8 @@ use didban_store::model::{FloatHistogram, CUSTOM_BUCKETS_SCHEMA};
 use opentelemetry_proto::tonic::metrics::v1::HistogramDataPoint;
 
 use super::buckets::{Buckets, HistogramError};
-use super::map::{PointAttrs, PointContext, PointError, FLAG_NO_RECORDED_VALUE, TEMPORALITY_DELTA};
-use super::native::NativePoint;
+use super::map::{PointAttrs, PointContext, PointError};
+use super::native::{NativePoint, NativePointInput};
 
 /// Converts the bounds, counts and sum of an explicit-bucket histogram point (not its
 /// stale-marker flag, which the caller handles) by the rules of the module documentation.
@@ -69,7 +69,7 @@ pub fn explicit_to_nhcb(p: &HistogramDataPoint) -> Result<FloatHistogram, Histog
 }
 
 /// An explicit-bucket histogram point of metric `metric` (its OTLP name, for errors) as a
-/// native histogram sample of series `name`; delta points are accumulated first.
+/// native histogram sample of series `name` ([`NativePointInput::map`]).
 pub(super) fn explicit_point(
     metric: &str,
     name: &str,
@@ -78,25 +78,16 @@ pub(super) fn explicit_point(
     temporality: i32,
     ctx: &PointContext<'_>,
 ) -> Result<NativePoint, PointError> {
-    if p.time_unix_nano == 0 {
-        return Err(PointError::NoTimestamp(metric.to_string()));
-    }
-    let point = ctx.point_labels(attrs.decoded);
-    let labels = ctx.series_labels(&point, name, None)?;
-    if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
-        return Ok((ctx.slot(labels), FloatHistogram::stale_marker()));
-    }
-    let h = explicit_to_nhcb(p).map_err(|source| PointError::Histogram {
-        metric: metric.to_string(),
-        source,
-    })?;
-    let h = if temporality == TEMPORALITY_DELTA {
-        ctx.delta
-            .add_native(&labels, p.start_time_unix_nano, p.time_unix_nano, &h)?
-    } else {
-        h
+    let input = NativePointInput {
+        metric,
+        name,
+        attributes: attrs.decoded,
+        start_ns: p.start_time_unix_nano,
+        time_ns: p.time_unix_nano,
+        flags: p.flags,
+        temporality,
     };
-    Ok((ctx.slot(labels), h))
+    input.map(ctx, || explicit_to_nhcb(p))
 }
 
 #[cfg(test)]
