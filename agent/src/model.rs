@@ -28,6 +28,24 @@ pub struct Sample {
     pub value: f64,
     /// Milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
+    /// The whole histogram, for a classic histogram of a scrape job that converts them to
+    /// native histograms (`value` is then its count); `None` for every other sample.
+    pub histogram: Option<Box<ClassicHistogram>>,
+}
+
+/// A classic (`le` bucket) histogram kept whole, so the exporter sends it as one OTLP
+/// explicit-bucket histogram point instead of `_bucket`, `_sum` and `_count` series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassicHistogram {
+    /// Finite upper bounds, strictly increasing.
+    pub bounds: Vec<f64>,
+    /// Observations per bucket, not cumulative: one more than `bounds`, the last one above
+    /// the largest bound.
+    pub counts: Vec<u64>,
+    /// Observations in all (the sum of `counts`).
+    pub count: u64,
+    /// Sum of the observations, when exposed.
+    pub sum: Option<f64>,
 }
 
 impl Sample {
@@ -59,6 +77,7 @@ impl Sample {
             kind,
             value,
             timestamp_ms,
+            histogram: None,
         }
     }
 

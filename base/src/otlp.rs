@@ -22,3 +22,10 @@ pub fn string_value(value: &str) -> AnyValue {
         value: Some(any_value::Value::StringValue(value.to_string())),
     }
 }
+
+/// Metric metadata key (OTLP `Metric.metadata`) by which a sender asks that an
+/// explicit-bucket histogram be stored as a native histogram with custom buckets (NHCB)
+/// whatever the server's `[otlp] convert_histograms_to_nhcb`: the agent sets it on the
+/// classic histograms of scrape jobs with `convert_classic_histograms_to_nhcb`, as
+/// Prometheus converts per scrape job. Value: the string `"true"`.
+pub const CONVERT_TO_NHCB_KEY: &str = "didban.convert_to_nhcb";

@@ -88,6 +88,11 @@ pub struct ScrapeConfig {
     /// Timeout of one scrape.
     #[serde(default = "default_scrape_timeout", deserialize_with = "de_duration")]
     pub timeout: Duration,
+    /// Classic histograms (`# TYPE histogram` families) are sent whole and stored as
+    /// native histograms with custom buckets (one series) instead of `_bucket`, `_sum` and
+    /// `_count` series, as Prometheus' scrape option of the same name does.
+    #[serde(default)]
+    pub convert_classic_histograms_to_nhcb: bool,
 }
 
 fn default_metrics_path() -> String {

@@ -16,13 +16,13 @@ use std::collections::BTreeMap;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::{
-    metric, number_data_point, AggregationTemporality, Gauge, Metric, NumberDataPoint, ResourceMetrics,
-    ScopeMetrics, Sum,
+    metric, number_data_point, AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric,
+    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
-use crate::model::{MetricKind, Sample};
-use didban_base::otlp::kv;
+use crate::model::{ClassicHistogram, MetricKind, Sample};
+use didban_base::otlp::{kv, CONVERT_TO_NHCB_KEY};
 
 /// Who is sending: default resource of samples without `job`/`instance` labels.
 #[derive(Debug, Clone)]
@@ -45,6 +45,39 @@ pub fn is_monotonic_sum(sample: &Sample) -> bool {
 /// The data point attribute naming the agent that watched a remote target.
 pub const AGENT_HOST: &str = "agent_host";
 
+/// How a metric's points are sent; orders a resource's metrics of one name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Shape {
+    Gauge,
+    Sum,
+    Histogram,
+}
+
+/// The points of one metric.
+enum Points {
+    Number(Vec<NumberDataPoint>),
+    Histogram(Vec<HistogramDataPoint>),
+}
+
+/// A whole classic histogram as a cumulative explicit-bucket point.
+fn histogram_point(
+    h: &ClassicHistogram,
+    attributes: Vec<opentelemetry_proto::tonic::common::v1::KeyValue>,
+    start_ms: i64,
+    time_ms: i64,
+) -> HistogramDataPoint {
+    HistogramDataPoint {
+        attributes,
+        start_time_unix_nano: ms_to_ns(start_ms),
+        time_unix_nano: ms_to_ns(time_ms),
+        count: h.count,
+        sum: h.sum,
+        bucket_counts: h.counts.clone(),
+        explicit_bounds: h.bounds.clone(),
+        ..Default::default()
+    }
+}
+
 /// Builds one request from `samples`. Samples carrying `job`/`instance` labels (scraped
 /// targets) get their own resource; the others get the agent's. `start_ms` is the start time
 /// of cumulative sums (when counting began, as far as the agent knows).
@@ -59,8 +92,8 @@ pub fn encode_with(
     extra: &[(String, String)],
     start_ms: i64,
 ) -> ExportMetricsServiceRequest {
-    // (job, instance) -> (name, is_sum) -> points
-    type Groups<'a> = BTreeMap<(String, String), BTreeMap<(&'a str, bool), Vec<NumberDataPoint>>>;
+    // (job, instance) -> (name, shape) -> points
+    type Groups<'a> = BTreeMap<(String, String), BTreeMap<(&'a str, Shape), Points>>;
     let mut groups: Groups = BTreeMap::new();
     for s in samples {
         let mut job = None;
@@ -83,6 +116,18 @@ pub fn encode_with(
             job.unwrap_or_else(|| resource.service_name.clone()),
             instance.unwrap_or_else(|| resource.host_name.clone()),
         );
+        let metrics = groups.entry(key).or_default();
+        if let Some(h) = &s.histogram {
+            let point = histogram_point(h, attributes, start_ms.min(s.timestamp_ms), s.timestamp_ms);
+            match metrics
+                .entry((s.name.as_str(), Shape::Histogram))
+                .or_insert_with(|| Points::Histogram(Vec::new()))
+            {
+                Points::Histogram(points) => points.push(point),
+                Points::Number(_) => debug_assert!(false, "histogram shape holds number points"),
+            }
+            continue;
+        }
         let sum = is_monotonic_sum(s);
         let point = NumberDataPoint {
             attributes,
@@ -95,12 +140,14 @@ pub fn encode_with(
             value: Some(number_data_point::Value::AsDouble(s.value)),
             ..Default::default()
         };
-        groups
-            .entry(key)
-            .or_default()
-            .entry((s.name.as_str(), sum))
-            .or_default()
-            .push(point);
+        let shape = if sum { Shape::Sum } else { Shape::Gauge };
+        match metrics
+            .entry((s.name.as_str(), shape))
+            .or_insert_with(|| Points::Number(Vec::new()))
+        {
+            Points::Number(points) => points.push(point),
+            Points::Histogram(_) => debug_assert!(false, "number shape holds histogram points"),
+        }
     }
     let scope = InstrumentationScope {
         name: "didban-agent".to_string(),
@@ -110,19 +157,28 @@ pub fn encode_with(
     let mut resource_metrics = Vec::with_capacity(groups.len());
     for ((job, instance), metrics) in groups {
         let mut out = Vec::with_capacity(metrics.len());
-        for ((name, sum), data_points) in metrics {
-            let data = if sum {
-                metric::Data::Sum(Sum {
+        for ((name, shape), points) in metrics {
+            let mut metadata = Vec::new();
+            let data = match (shape, points) {
+                (Shape::Sum, Points::Number(data_points)) => metric::Data::Sum(Sum {
                     data_points,
                     aggregation_temporality: AggregationTemporality::Cumulative as i32,
                     is_monotonic: true,
-                })
-            } else {
-                metric::Data::Gauge(Gauge { data_points })
+                }),
+                (_, Points::Number(data_points)) => metric::Data::Gauge(Gauge { data_points }),
+                (_, Points::Histogram(data_points)) => {
+                    // Only scrape jobs converting to NHCB keep histograms whole.
+                    metadata.push(kv(CONVERT_TO_NHCB_KEY, "true"));
+                    metric::Data::Histogram(Histogram {
+                        data_points,
+                        aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                    })
+                }
             };
             out.push(Metric {
                 name: name.to_string(),
                 data: Some(data),
+                metadata,
                 ..Default::default()
             });
         }
@@ -168,6 +224,55 @@ mod tests {
             }
         }
         None
+    }
+
+    #[test]
+    fn whole_histograms_are_explicit_bucket_points_marked_for_nhcb() {
+        let res = ResourceInfo {
+            service_name: "didban-agent".into(),
+            host_name: "h1".into(),
+        };
+        let mut s = Sample::counter(
+            "lat",
+            &[("job", "web"), ("instance", "a:1"), ("path", "/")],
+            6.0,
+            5000,
+        );
+        s.histogram = Some(Box::new(ClassicHistogram {
+            bounds: vec![0.1, 0.5],
+            counts: vec![2, 3, 1],
+            count: 6,
+            sum: Some(1.75),
+        }));
+        let plain = Sample::counter(
+            "lat_other_total",
+            &[("job", "web"), ("instance", "a:1")],
+            1.0,
+            5000,
+        );
+        let req = encode(&[s, plain], &res, 1000);
+        let metrics = &req.resource_metrics[0].scope_metrics[0].metrics;
+        let lat = metrics.iter().find(|m| m.name == "lat").unwrap();
+        assert_eq!(attr(&lat.metadata, CONVERT_TO_NHCB_KEY), Some("true"));
+        let Some(metric::Data::Histogram(h)) = &lat.data else {
+            panic!("{lat:?}")
+        };
+        assert_eq!(
+            h.aggregation_temporality,
+            AggregationTemporality::Cumulative as i32
+        );
+        let p = &h.data_points[0];
+        assert_eq!((p.count, p.sum), (6, Some(1.75)));
+        assert_eq!(p.bucket_counts, vec![2, 3, 1]);
+        assert_eq!(p.explicit_bounds, vec![0.1, 0.5]);
+        assert_eq!(
+            (p.start_time_unix_nano, p.time_unix_nano),
+            (1_000_000_000, 5_000_000_000)
+        );
+        assert_eq!(attr(&p.attributes, "path"), Some("/"));
+        // Other metrics are not marked.
+        let other = metrics.iter().find(|m| m.name == "lat_other_total").unwrap();
+        assert!(other.metadata.is_empty());
     }
 
     #[test]

@@ -18,6 +18,7 @@ fn job(path: &str) -> ScrapeConfig {
         tls_ca_file: String::new(),
         interval: None,
         timeout: Duration::from_secs(5),
+        convert_classic_histograms_to_nhcb: false,
     }
 }
 
@@ -135,4 +136,53 @@ async fn bad_targets_report_up_zero_and_keep_going() {
     // The target recovers on the next scrape once the path is right.
     let mut good = ScrapeCollector::new(&job("/metrics"), &format!("127.0.0.1:{port}"));
     assert_eq!(find(&good.collect().await.unwrap(), "up", &[]).value, 1.0);
+}
+
+#[tokio::test]
+async fn classic_histograms_are_kept_whole_when_the_job_converts_them_to_nhcb() {
+    let (_app, ready) = spawn_python("prom_app.py", &[]);
+    let port = ready.strip_prefix("READY ").unwrap();
+    let target = format!("127.0.0.1:{port}");
+    for path in ["/metrics", "/text"] {
+        let mut config = job(path);
+        config.convert_classic_histograms_to_nhcb = true;
+        let samples = ScrapeCollector::new(&config, &target).collect().await.unwrap();
+        // One sample carries the whole histogram; its _bucket, _sum and _count series are gone.
+        let latency = find(
+            &samples,
+            "app_latency_seconds",
+            &[("job", "django"), ("instance", &target)],
+        );
+        assert_eq!(
+            (latency.value, latency.kind),
+            (4.0, MetricKind::Counter),
+            "{path}"
+        );
+        let h = latency.histogram.as_deref().unwrap();
+        assert_eq!(h.bounds, vec![0.1, 0.5, 1.0], "{path}");
+        assert_eq!(h.counts.iter().sum::<u64>(), 4, "{path}");
+        assert_eq!(
+            h.counts[..2].iter().sum::<u64>(),
+            2,
+            "{path}: two at or below 0.5"
+        );
+        assert!((h.sum.unwrap() - 3.95).abs() < 1e-9, "{path}");
+        for classic in [
+            "app_latency_seconds_bucket",
+            "app_latency_seconds_sum",
+            "app_latency_seconds_count",
+        ] {
+            assert!(!has(&samples, classic), "{path}: {classic}");
+        }
+        // Summaries and the other families are sent as before.
+        assert_eq!(find(&samples, "app_size_bytes_sum", &[]).value, 400.0, "{path}");
+        assert_eq!(
+            find(&samples, "app_requests_total", &[("method", "get")]).value,
+            3.0
+        );
+        assert!(
+            samples.iter().filter(|s| s.histogram.is_some()).count() == 1,
+            "{path}"
+        );
+    }
 }

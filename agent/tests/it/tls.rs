@@ -113,6 +113,7 @@ async fn https_scrape_and_probe_with_certificate_expiry() {
         tls_ca_file: ca.clone(),
         interval: None,
         timeout: Duration::from_secs(5),
+        convert_classic_histograms_to_nhcb: false,
     };
     let mut scrape = ScrapeCollector::new(&job, &format!("127.0.0.1:{port}"));
     let samples = scrape.collect().await.unwrap();

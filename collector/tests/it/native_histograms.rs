@@ -417,3 +417,32 @@ async fn delta_explicit_histograms_accumulate_into_one_nhcb_series() {
     let fraction = q("histogram_fraction(0, 1, jobs_runtime)").await;
     assert!((fraction - 5.0 / 11.0).abs() < 1e-12, "{fraction}");
 }
+
+#[tokio::test]
+async fn a_sender_marks_the_histograms_it_wants_as_nhcb() {
+    // The server keeps classic histograms by default; the agent's marker converts one metric.
+    let server = start(|_| {}).await;
+    let t_s = now_ns() / 1_000_000_000;
+    let point = HistogramDataPoint {
+        time_unix_nano: t_s * 1_000_000_000,
+        count: 4,
+        sum: Some(3.95),
+        explicit_bounds: vec![0.1, 0.5, 1.0],
+        bucket_counts: vec![1, 1, 1, 1],
+        ..Default::default()
+    };
+    let mut marked = explicit_request("scraped.latency", vec![point.clone()], 2);
+    marked.resource_metrics[0].scope_metrics[0].metrics[0].metadata =
+        vec![kv(didban_base::otlp::CONVERT_TO_NHCB_KEY, "true")];
+    let unmarked = explicit_request("plain.latency", vec![point], 2);
+    for request in [&marked, &unmarked] {
+        let (status, body) = post_otlp(&server.otlp_http, request).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(series(&server.state, "scraped_latency").len(), 1);
+    assert!(series(&server.state, "scraped_latency_bucket").is_empty());
+    assert_eq!(series(&server.state, "plain_latency_bucket").len(), 4);
+    assert!(series(&server.state, "plain_latency").is_empty());
+    let median = instant(&server.http, "histogram_quantile(0.5, scraped_latency)", t_s).await;
+    assert!((median - 0.5).abs() < 1e-12, "{median}");
+}

@@ -2,6 +2,7 @@
 //! `job`/`instance` as Prometheus does (clashing labels of the target become `exported_job`/
 //! `exported_instance`), and add `up`, `scrape_duration_seconds`, `scrape_samples_scraped`.
 
+pub mod nhcb;
 pub mod parse;
 
 use std::time::{Duration, Instant};
@@ -11,8 +12,9 @@ use futures::future::BoxFuture;
 use crate::collectors::Collector;
 use crate::config::ScrapeConfig;
 use crate::error::CollectError;
-use crate::model::Sample;
+use crate::model::{MetricKind, Sample};
 use didban_base::now_ms;
+use nhcb::{group_histograms, ScrapedHistogram};
 use parse::{parse, Format, ParsedSample};
 
 /// Largest metrics page accepted.
@@ -27,6 +29,8 @@ pub struct ScrapeCollector {
     instance: String,
     url: String,
     timeout: Duration,
+    /// Classic histograms are sent whole, to be stored as NHCB (the `nhcb` module).
+    convert_to_nhcb: bool,
     client: Option<reqwest::Client>,
     last_error: Option<String>,
 }
@@ -51,6 +55,7 @@ impl ScrapeCollector {
             instance: target.to_string(),
             url: format!("{}://{}{}", job.scheme, target, path),
             timeout: job.timeout,
+            convert_to_nhcb: job.convert_classic_histograms_to_nhcb,
             client,
             last_error: None,
         }
@@ -98,9 +103,11 @@ impl ScrapeCollector {
         Ok((text, format))
     }
 
-    fn to_sample(&self, p: ParsedSample, scrape_ms: i64) -> Sample {
-        let mut labels = Vec::with_capacity(p.labels.len() + 2);
-        for (k, v) in p.labels {
+    /// The target's labels with `job` and `instance` attached (clashing ones renamed
+    /// `exported_job` / `exported_instance`, as Prometheus does).
+    fn target_labels(&self, exposed: Vec<(String, String)>) -> Vec<(String, String)> {
+        let mut labels = Vec::with_capacity(exposed.len() + 2);
+        for (k, v) in exposed {
             match k.as_str() {
                 "job" => labels.push(("exported_job".to_string(), v)),
                 "instance" => labels.push(("exported_instance".to_string(), v)),
@@ -109,12 +116,29 @@ impl ScrapeCollector {
         }
         labels.push(("job".to_string(), self.job.clone()));
         labels.push(("instance".to_string(), self.instance.clone()));
+        labels
+    }
+
+    fn to_sample(&self, p: ParsedSample, scrape_ms: i64) -> Sample {
         Sample {
             name: p.name,
-            labels,
+            labels: self.target_labels(p.labels),
             kind: p.kind,
             value: p.value,
             timestamp_ms: p.timestamp_ms.unwrap_or(scrape_ms),
+            histogram: None,
+        }
+    }
+
+    /// A histogram put back together as one sample carrying it (`value` is its count).
+    fn histogram_sample(&self, h: ScrapedHistogram, scrape_ms: i64) -> Sample {
+        Sample {
+            name: h.name,
+            labels: self.target_labels(h.labels),
+            kind: MetricKind::Counter,
+            value: h.histogram.count as f64,
+            timestamp_ms: h.timestamp_ms.unwrap_or(scrape_ms),
+            histogram: Some(Box::new(h.histogram)),
         }
     }
 }
@@ -143,8 +167,16 @@ impl Collector for ScrapeCollector {
                     }
                     let n = parsed.len();
                     out.reserve(n + 4);
-                    for p in parsed {
+                    let (series, histograms) = if self.convert_to_nhcb {
+                        group_histograms(parsed)
+                    } else {
+                        (parsed, Vec::new())
+                    };
+                    for p in series {
                         out.push(self.to_sample(p, scrape_ms));
+                    }
+                    for h in histograms {
+                        out.push(self.histogram_sample(h, scrape_ms));
                     }
                     (1.0, n)
                 }

@@ -33,6 +33,9 @@ pub struct ParsedSample {
     pub value: f64,
     /// Explicit timestamp, milliseconds since the epoch.
     pub timestamp_ms: Option<i64>,
+    /// The family name when this is a `_bucket`, `_sum` or `_count` sample of a family of
+    /// `# TYPE histogram` (not gauge histograms), for converting them to native histograms.
+    pub histogram_family: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +102,9 @@ pub fn parse(text: &str, format: Format) -> Result<Vec<ParsedSample>, String> {
             continue;
         }
         sample.kind = kind;
+        if family == FamilyType::Histogram {
+            sample.histogram_family = histogram_family(&sample.name, &types);
+        }
         out.push(sample);
     }
     if format == Format::OpenMetrics && !saw_eof {
@@ -134,6 +140,18 @@ fn family_of(name: &str, types: &HashMap<String, FamilyType>) -> (FamilyType, Me
         return (*t, kind);
     }
     (FamilyType::Other, MetricKind::Gauge)
+}
+
+/// The histogram family a `_bucket`, `_sum` or `_count` sample belongs to.
+fn histogram_family(name: &str, types: &HashMap<String, FamilyType>) -> Option<String> {
+    for suffix in ["_bucket", "_count", "_sum"] {
+        if let Some(base) = name.strip_suffix(suffix) {
+            if types.get(base) == Some(&FamilyType::Histogram) {
+                return Some(base.to_string());
+            }
+        }
+    }
+    None
 }
 
 fn is_name_start(c: char) -> bool {
@@ -188,6 +206,7 @@ fn parse_sample(line: &str, format: Format) -> Result<ParsedSample, String> {
         kind: MetricKind::Gauge,
         value,
         timestamp_ms,
+        histogram_family: None,
     })
 }
 

@@ -120,6 +120,7 @@ impl Aggregator {
             kind,
             value,
             timestamp_ms: now,
+            histogram: None,
         };
         for ((name, labels), v) in &self.counters {
             out.push(sample(name, labels, MetricKind::Counter, *v));

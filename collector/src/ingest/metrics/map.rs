@@ -427,8 +427,9 @@ pub(super) fn map_metric(
             let name = metric_name(&metric.name, unit, NameKind::Other);
             describe(mapped, &name, "histogram", help, unit);
             let temporality = check_temporality(&metric.name, h.aggregation_temporality);
+            let to_nhcb = ctx.histograms_to_nhcb || nhcb::requested_by_sender(metric);
             for p in &h.data_points {
-                if ctx.histograms_to_nhcb {
+                if to_nhcb {
                     let attrs = PointAttrs::decoded(&p.attributes);
                     let result = match &temporality {
                         Ok(t) => nhcb::explicit_point(&metric.name, &name, p, attrs, *t, ctx),

@@ -15,11 +15,17 @@
 //!   exemplars go on it.
 //!
 //! One series instead of `bounds + 3` is the saving: the bucket counts ride in one sample.
+//!
+//! A sender can ask for the conversion of one metric whatever the setting, with the metric
+//! metadata `didban.convert_to_nhcb = "true"` ([`CONVERT_TO_NHCB_KEY`]): the agent does for
+//! scrape jobs with `convert_classic_histograms_to_nhcb`, Prometheus' per-job option.
 
 use std::sync::Arc;
 
+use didban_base::otlp::CONVERT_TO_NHCB_KEY;
 use didban_store::model::{FloatHistogram, CUSTOM_BUCKETS_SCHEMA};
-use opentelemetry_proto::tonic::metrics::v1::HistogramDataPoint;
+use opentelemetry_proto::tonic::common::v1::any_value;
+use opentelemetry_proto::tonic::metrics::v1::{HistogramDataPoint, Metric};
 
 use super::buckets::{Buckets, HistogramError};
 use super::map::{PointAttrs, PointContext, PointError};
@@ -66,6 +72,21 @@ pub fn explicit_to_nhcb(p: &HistogramDataPoint) -> Result<FloatHistogram, Histog
         "NHCB conversion built an invalid histogram: {h:?}"
     );
     Ok(h)
+}
+
+/// True when the sender marked `metric` for conversion to NHCB (module docs).
+pub(super) fn requested_by_sender(metric: &Metric) -> bool {
+    for kv in &metric.metadata {
+        if kv.key != CONVERT_TO_NHCB_KEY {
+            continue;
+        }
+        return match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(any_value::Value::StringValue(s)) => s == "true",
+            Some(any_value::Value::BoolValue(b)) => *b,
+            _ => false,
+        };
+    }
+    false
 }
 
 /// An explicit-bucket histogram point of metric `metric` (its OTLP name, for errors) as a
