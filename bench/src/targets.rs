@@ -101,7 +101,8 @@ fn log_files(dir: &Path) -> anyhow::Result<(PathBuf, Stdio, Stdio)> {
 /// Starts `launch.system` with its data in `dir/data` and its output in `dir/output.log`, on
 /// free ports, and waits until it is ready.
 ///
-/// - Didban: `didban serve` with a `didban.toml` that sets `storage.max_sample_age` and
+/// - Didban: `didban serve` with a `didban.toml` that sets `storage.max_sample_age`, the
+///   series limits (`limits.max_series`, `max_series_per_metric`: 5 million) and
 ///   `query.promql_compat = "v2"` (the answers are compared with Prometheus 2.42's).
 /// - Prometheus: a config file without scrape targets, the remote-write receiver and the admin
 ///   API on, 30 days of retention.
@@ -128,7 +129,10 @@ pub async fn start(client: &reqwest::Client, launch: &Launch, dir: &Path) -> any
         System::Didban => {
             let config = dir.join("didban.toml");
             let toml = format!(
-                "# Written by didban-bench.\n[storage]\nmax_sample_age = \"{}s\"\n[query]\npromql_compat = \"v2\"\n",
+                // The cardinality limits are lifted to what the largest scenario needs (1M
+                // series, 400k in one histogram): Prometheus and VictoriaMetrics have none by
+                // default, and the benchmark measures storage, not the limits.
+                "# Written by didban-bench.\n[storage]\nmax_sample_age = \"{}s\"\n[limits]\nmax_series = 5000000\nmax_series_per_metric = 5000000\n[query]\npromql_compat = \"v2\"\n",
                 launch.max_sample_age_s
             );
             std::fs::write(&config, toml).with_context(|| format!("writing {}", config.display()))?;
