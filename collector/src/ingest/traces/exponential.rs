@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use didban_store::model::histogram::{bucket_bound, MIN_EXPONENTIAL_SCHEMA};
+use didban_store::model::histogram::{bucket_bound, coarser_index, MIN_EXPONENTIAL_SCHEMA};
 use didban_store::model::{CounterResetHint, FloatHistogram};
 
 use crate::ingest::metrics::native::DEFAULT_ZERO_THRESHOLD;
@@ -77,24 +77,18 @@ fn bucket_index(v: f64, schema: i32) -> i32 {
     k
 }
 
-/// The bucket of a schema `down` steps coarser that bucket `k` falls into.
-fn coarser(k: i32, down: i32) -> i32 {
-    ((k - 1) >> down.clamp(0, 31)) + 1
-}
-
 /// `buckets` with every index `down` schema steps coarser, counts of merged buckets added.
 fn reduce(buckets: &BTreeMap<i32, u64>, down: i32) -> BTreeMap<i32, u64> {
     let mut out = BTreeMap::new();
-    for (k, c) in buckets {
-        let entry = out.entry(coarser(*k, down)).or_insert(0u64);
-        *entry = entry.saturating_add(*c);
-    }
+    add_into(&mut out, buckets, down);
     out
 }
 
+/// Adds `from`'s counts into `into`, each index `down` schema steps coarser.
 fn add_into(into: &mut BTreeMap<i32, u64>, from: &BTreeMap<i32, u64>, down: i32) {
+    let down = u32::try_from(down).unwrap_or(0);
     for (k, c) in from {
-        let entry = into.entry(coarser(*k, down)).or_insert(0);
+        let entry = into.entry(coarser_index(*k, down)).or_insert(0);
         *entry = entry.saturating_add(*c);
     }
 }

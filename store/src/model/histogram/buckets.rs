@@ -41,6 +41,13 @@ impl Bucket {
     }
 }
 
+/// Index of the bucket of schema `schema - delta` that bucket `idx` of `schema` falls into
+/// (`delta` ≥ 0): every 2^delta neighbouring buckets merge into one. The one rule every
+/// downscaling uses (histogram arithmetic, span-metric histograms).
+pub fn coarser_index(idx: i32, delta: u32) -> i32 {
+    (idx.saturating_sub(1) >> delta.min(31)).saturating_add(1)
+}
+
 /// Upper bound of bucket `index` in exponential `schema` (for negative buckets, the bound
 /// of the mirrored positive bucket). Exact powers of two are exact; the bucket holding
 /// `f64::MAX` has `f64::MAX` as its bound rather than +Inf, as in Prometheus.

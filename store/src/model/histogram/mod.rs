@@ -15,7 +15,7 @@ mod ops;
 mod tests;
 mod types;
 
-pub use buckets::{bucket_bound, Bucket, BucketSide};
+pub use buckets::{bucket_bound, coarser_index, Bucket, BucketSide};
 pub use ops::HistogramOpError;
 pub use types::{
     CounterResetHint, FloatHistogram, Histogram, HistogramError, Span, CUSTOM_BUCKETS_SCHEMA,

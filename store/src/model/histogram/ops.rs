@@ -2,7 +2,7 @@
 //! coarser of the two schemas, with the wider zero bucket), scaling by a number, compaction,
 //! and detecting a counter reset between two consecutive samples.
 
-use super::buckets::bucket_bound;
+use super::buckets::{bucket_bound, coarser_index};
 use super::types::{dense, sparse, CounterResetHint, FloatHistogram, Span};
 
 /// Why two histograms cannot be combined.
@@ -16,12 +16,6 @@ pub enum HistogramOpError {
     IncompatibleCustomBuckets,
 }
 
-/// Index of the bucket of schema `schema - delta` that bucket `idx` of `schema` falls into
-/// (`delta` ≥ 0): every 2^delta neighbouring buckets merge into one.
-fn reduce_index(idx: i32, delta: u32) -> i32 {
-    (idx.saturating_sub(1) >> delta.min(31)).saturating_add(1)
-}
-
 /// Merges `pairs` into a coarser schema, `delta` steps down.
 fn reduce_pairs(pairs: &[(i32, f64)], delta: u32) -> Vec<(i32, f64)> {
     if delta == 0 {
@@ -29,7 +23,7 @@ fn reduce_pairs(pairs: &[(i32, f64)], delta: u32) -> Vec<(i32, f64)> {
     }
     let mut out: Vec<(i32, f64)> = Vec::with_capacity(pairs.len());
     for &(idx, c) in pairs {
-        let t = reduce_index(idx, delta);
+        let t = coarser_index(idx, delta);
         match out.last_mut() {
             Some(last) if last.0 == t => last.1 += c,
             _ => out.push((t, c)),
