@@ -45,18 +45,12 @@ pub fn is_monotonic_sum(sample: &Sample) -> bool {
 /// The data point attribute naming the agent that watched a remote target.
 pub const AGENT_HOST: &str = "agent_host";
 
-/// How a metric's points are sent; orders a resource's metrics of one name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Shape {
-    Gauge,
-    Sum,
-    Histogram,
-}
-
-/// The points of one metric.
-enum Points {
-    Number(Vec<NumberDataPoint>),
-    Histogram(Vec<HistogramDataPoint>),
+/// The points of one resource (job, instance): numbers by (name, sent as a monotonic sum),
+/// whole histograms by name.
+#[derive(Default)]
+struct ResourceGroup<'a> {
+    numbers: BTreeMap<(&'a str, bool), Vec<NumberDataPoint>>,
+    histograms: BTreeMap<&'a str, Vec<HistogramDataPoint>>,
 }
 
 /// A whole classic histogram as a cumulative explicit-bucket point.
@@ -92,9 +86,7 @@ pub fn encode_with(
     extra: &[(String, String)],
     start_ms: i64,
 ) -> ExportMetricsServiceRequest {
-    // (job, instance) -> (name, shape) -> points
-    type Groups<'a> = BTreeMap<(String, String), BTreeMap<(&'a str, Shape), Points>>;
-    let mut groups: Groups = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), ResourceGroup> = BTreeMap::new();
     for s in samples {
         let mut job = None;
         let mut instance = None;
@@ -116,16 +108,10 @@ pub fn encode_with(
             job.unwrap_or_else(|| resource.service_name.clone()),
             instance.unwrap_or_else(|| resource.host_name.clone()),
         );
-        let metrics = groups.entry(key).or_default();
+        let group = groups.entry(key).or_default();
         if let Some(h) = &s.histogram {
             let point = histogram_point(h, attributes, start_ms.min(s.timestamp_ms), s.timestamp_ms);
-            match metrics
-                .entry((s.name.as_str(), Shape::Histogram))
-                .or_insert_with(|| Points::Histogram(Vec::new()))
-            {
-                Points::Histogram(points) => points.push(point),
-                Points::Number(_) => debug_assert!(false, "histogram shape holds number points"),
-            }
+            group.histograms.entry(s.name.as_str()).or_default().push(point);
             continue;
         }
         let sum = is_monotonic_sum(s);
@@ -140,14 +126,11 @@ pub fn encode_with(
             value: Some(number_data_point::Value::AsDouble(s.value)),
             ..Default::default()
         };
-        let shape = if sum { Shape::Sum } else { Shape::Gauge };
-        match metrics
-            .entry((s.name.as_str(), shape))
-            .or_insert_with(|| Points::Number(Vec::new()))
-        {
-            Points::Number(points) => points.push(point),
-            Points::Histogram(_) => debug_assert!(false, "number shape holds histogram points"),
-        }
+        group
+            .numbers
+            .entry((s.name.as_str(), sum))
+            .or_default()
+            .push(point);
     }
     let scope = InstrumentationScope {
         name: "didban-agent".to_string(),
@@ -155,30 +138,33 @@ pub fn encode_with(
         ..Default::default()
     };
     let mut resource_metrics = Vec::with_capacity(groups.len());
-    for ((job, instance), metrics) in groups {
-        let mut out = Vec::with_capacity(metrics.len());
-        for ((name, shape), points) in metrics {
-            let mut metadata = Vec::new();
-            let data = match (shape, points) {
-                (Shape::Sum, Points::Number(data_points)) => metric::Data::Sum(Sum {
+    for ((job, instance), group) in groups {
+        let mut out = Vec::with_capacity(group.numbers.len() + group.histograms.len());
+        for ((name, sum), data_points) in group.numbers {
+            let data = if sum {
+                metric::Data::Sum(Sum {
                     data_points,
                     aggregation_temporality: AggregationTemporality::Cumulative as i32,
                     is_monotonic: true,
-                }),
-                (_, Points::Number(data_points)) => metric::Data::Gauge(Gauge { data_points }),
-                (_, Points::Histogram(data_points)) => {
-                    // Only scrape jobs converting to NHCB keep histograms whole.
-                    metadata.push(kv(CONVERT_TO_NHCB_KEY, "true"));
-                    metric::Data::Histogram(Histogram {
-                        data_points,
-                        aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                    })
-                }
+                })
+            } else {
+                metric::Data::Gauge(Gauge { data_points })
             };
             out.push(Metric {
                 name: name.to_string(),
                 data: Some(data),
-                metadata,
+                ..Default::default()
+            });
+        }
+        // Only scrape jobs converting to NHCB keep histograms whole: mark them so.
+        for (name, data_points) in group.histograms {
+            out.push(Metric {
+                name: name.to_string(),
+                data: Some(metric::Data::Histogram(Histogram {
+                    data_points,
+                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                })),
+                metadata: vec![kv(CONVERT_TO_NHCB_KEY, "true")],
                 ..Default::default()
             });
         }
