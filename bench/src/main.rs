@@ -9,6 +9,7 @@
 //! per active series instead. See docs/benchmarks.md.
 
 mod disk;
+mod head_threads;
 mod load;
 mod measure;
 mod otlp;
@@ -64,6 +65,9 @@ pub struct Args {
     /// samples each).
     #[arg(long, value_enum, default_value_t = Mode::Full)]
     pub mode: Mode,
+    /// Appender thread counts in --mode head-threads, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2, 4, 8])]
+    pub threads: Vec<usize>,
     /// Samples per series in --mode series-memory.
     #[arg(long, default_value_t = 4)]
     pub series_samples: usize,
@@ -133,6 +137,9 @@ pub enum Mode {
     Full,
     /// Memory per active series.
     SeriesMemory,
+    /// In-process appends to the metric database from `--threads` threads on disjoint series
+    /// (no other system is run).
+    HeadThreads,
 }
 
 /// Parses a Prometheus duration (`90s`, `15m`, `6h`, `1d`) or a plain number of seconds;
@@ -165,6 +172,8 @@ fn main() -> anyhow::Result<()> {
     let report = match args.mode {
         Mode::Full => runtime.block_on(scenario::run(&args))?,
         Mode::SeriesMemory => runtime.block_on(series_memory::run(&args))?,
+        // Runs its own threads, each with a runtime of its own, and prints its own table.
+        Mode::HeadThreads => return head_threads::run(&args),
     };
     println!("\n{}", report.to_text());
     if let Some(path) = &args.json {
