@@ -83,7 +83,8 @@ impl Postings {
         total
     }
 
-    /// Number of series with label `name` = `value` (used for the per-metric limit).
+    /// Number of series with label `name` = `value`.
+    #[cfg(test)]
     pub(crate) fn count(&self, name: &str, value: &str) -> usize {
         match self.by_name.get(name).and_then(|values| values.get(value)) {
             Some(ids) => ids.len(),

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot::{self, error::TryRecvError};
 
-use crate::metrics::head::Head;
+use crate::metrics::head::StripedHead;
 use crate::metrics::record::WalRecord;
 use crate::storage::AppendError;
 
@@ -36,8 +36,8 @@ impl Orphans {
         self.rolled_back.load(Ordering::Relaxed)
     }
 
-    /// Settles every orphan whose answer has arrived; call with the head write-locked.
-    pub(super) fn settle_ready(&self, head: &mut Head) {
+    /// Settles every orphan whose answer has arrived; call with the head locked.
+    pub(super) fn settle_ready(&self, head: &StripedHead) {
         let mut list = self.list.lock();
         if list.is_empty() {
             return;
@@ -82,7 +82,7 @@ impl Drop for Waiting<'_> {
 /// Waits for the WAL's answer to `record` and settles the head by it: logged on success,
 /// rolled back on failure (returned as [`AppendError::Wal`] or [`AppendError::Closed`]).
 pub(super) async fn await_ack(
-    head: &RwLock<Head>,
+    head: &RwLock<StripedHead>,
     orphans: &Orphans,
     record: WalRecord,
     ack: oneshot::Receiver<io::Result<()>>,
@@ -105,12 +105,12 @@ pub(super) async fn await_ack(
             return Ok(());
         }
         Ok(Err(e)) => {
-            head.write().rollback(&waiting.record);
+            head.read().rollback(&waiting.record);
             orphans.rolled_back.fetch_add(1, Ordering::Relaxed);
             return Err(AppendError::Wal(e));
         }
         Err(_) => AppendError::Closed,
     };
-    head.write().rollback(&waiting.record);
+    head.read().rollback(&waiting.record);
     Err(error)
 }

@@ -15,8 +15,9 @@ use super::maintain::write_head;
 use crate::metrics::append::{AppendReport, SeriesLimits};
 use crate::metrics::block::{compact, Block, BlockIndexCache};
 use crate::metrics::db::{Db, DbOptions};
+use crate::metrics::head::memory::SeriesGate;
 use crate::metrics::head::rules::AppendRules;
-use crate::metrics::head::Head;
+use crate::metrics::head::StripedHead;
 use crate::model::{Labels, Sample, SeriesSamples};
 use crate::storage::object::BlockFiles;
 
@@ -60,16 +61,22 @@ fn burst_labels(i: usize) -> Labels {
 }
 
 /// A head of `n` series with [`SAMPLES`] samples each, series `offset..offset + n`.
-fn head_of(n: usize, offset: usize, t0: i64) -> Head {
-    let mut head = Head::new(1, None);
+fn head_of(n: usize, offset: usize, t0: i64) -> StripedHead {
+    let head = StripedHead::new(None);
     let mut report = AppendReport::default();
+    let mut batch = Vec::with_capacity(n);
     for i in offset..offset + n {
         let mut samples = Vec::new();
         for k in 0..SAMPLES {
             samples.push(Sample::new(t0 + k as i64 * 15_000 + i as i64, k as f64));
         }
-        head.append_series(burst_labels(i), &samples, &rules(), 0, &mut report);
+        batch.push(SeriesSamples {
+            labels: burst_labels(i),
+            samples,
+            histograms: Vec::new(),
+        });
     }
+    head.append(batch, &rules(), 0, SeriesGate::default(), &mut report);
     assert_eq!(head.num_series(), n as u64);
     head
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::{millis, Db, Frozen};
 use crate::metrics::block::{compact, Block, BlockError, BlockWriter, CompactionMeta};
 use crate::metrics::head::memory::SeriesGate;
-use crate::metrics::head::Head;
+use crate::metrics::head::StripedHead;
 use crate::storage::object::BlockFiles;
 use crate::storage::AppendError;
 
@@ -23,17 +23,20 @@ const MAX_COMPACTION_ROUNDS: usize = 8;
 /// batches it holds one reference per series (the label order) and one series' samples
 /// decoded from its chunks at a time, so the memory it needs is a small fraction of the
 /// head's own.
-pub(crate) fn write_head(head: &Head, blocks_dir: &Path) -> Result<Option<PathBuf>, BlockError> {
+pub(crate) fn write_head(head: &StripedHead, blocks_dir: &Path) -> Result<Option<PathBuf>, BlockError> {
     let mut writer = BlockWriter::new(blocks_dir)?;
     let mut samples = Vec::new();
     let mut histograms = Vec::new();
-    for series in head.sorted_series() {
-        samples.clear();
-        histograms.clear();
-        series.samples.range(i64::MIN, i64::MAX, &mut samples);
-        series.histograms.range(i64::MIN, i64::MAX, &mut histograms);
-        writer.add_series(&series.labels, &samples, &histograms)?;
-    }
+    head.with_sorted_series(|sorted| {
+        for series in sorted {
+            samples.clear();
+            histograms.clear();
+            series.samples.range(i64::MIN, i64::MAX, &mut samples);
+            series.histograms.range(i64::MIN, i64::MAX, &mut histograms);
+            writer.add_series(&series.labels, &samples, &histograms)?;
+        }
+        Ok::<(), BlockError>(())
+    })?;
     writer.finish(CompactionMeta {
         level: 1,
         sources: Vec::new(),
@@ -60,7 +63,7 @@ impl Db {
     }
 
     /// Bytes the live head and the heads waiting to be written hold together.
-    fn head_memory_used(&self, head: &Head) -> u64 {
+    fn head_memory_used(&self, head: &StripedHead) -> u64 {
         head.bytes() + self.frozen_bytes.load(Ordering::Relaxed)
     }
 
@@ -70,11 +73,11 @@ impl Db {
         limit > 0 && used.saturating_mul(5) >= limit.saturating_mul(4)
     }
 
-    /// The memory check of an append, under the head's write lock: past 80% of the budget
+    /// The memory check of an append, under the head's read lock: past 80% of the budget
     /// the maintenance loop is woken to cut; at the budget new series are refused (the
-    /// gate the head applies per series); past 125% the whole append is refused, so
-    /// samples to existing series cannot outgrow a cut that cannot keep up.
-    pub(super) fn check_memory(&self, head: &mut Head) -> Result<(), AppendError> {
+    /// returned gate, which the head applies per series); past 125% the whole append is
+    /// refused, so samples to existing series cannot outgrow a cut that cannot keep up.
+    pub(super) fn check_memory(&self, head: &StripedHead) -> Result<SeriesGate, AppendError> {
         let limit = self.options.head_memory_bytes;
         let frozen = self.frozen_bytes.load(Ordering::Relaxed);
         let used = head.bytes() + frozen;
@@ -84,11 +87,10 @@ impl Db {
         if limit > 0 && used > limit.saturating_add(limit / 4) {
             return Err(AppendError::Overloaded { used, limit });
         }
-        head.set_series_gate(SeriesGate {
+        Ok(SeriesGate {
             other_bytes: frozen,
             limit,
-        });
-        Ok(())
+        })
     }
 
     /// Waits until an append finds the head at 80% of its memory budget; the server's
@@ -125,7 +127,7 @@ impl Db {
         }
         let mut head = self.head.write();
         // Abandoned appends the WAL refused leave the head before it is frozen.
-        self.orphans.settle_ready(&mut head);
+        self.orphans.settle_ready(&head);
         let range = head.time_range();
         let span_due = range.is_some_and(|(min_t, max_t)| {
             max_t.saturating_sub(min_t) >= millis(self.options.block_duration).saturating_mul(3) / 2
@@ -160,7 +162,7 @@ impl Db {
         // that has not left the head yet (its task waits for this lock) would be frozen
         // into the block: postpone the cut to the next round instead. (The extra segment
         // the rotation started is harmless: nothing is deleted below it until a cut.)
-        self.orphans.settle_ready(&mut head);
+        self.orphans.settle_ready(&head);
         if self.wal.refused_appends() != self.orphans.rolled_back() {
             tracing::info!("head cut postponed: a refused append has yet to leave the head");
             return Ok(());

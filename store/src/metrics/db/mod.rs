@@ -28,7 +28,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::metrics::block::{self, Block, BlockIndexCache};
 use crate::metrics::head::rules::AppendRules;
-use crate::metrics::head::Head;
+use crate::metrics::head::StripedHead;
 use crate::metrics::record::WalRecord;
 use crate::model::SeriesSamples;
 use crate::storage::block_dir;
@@ -43,14 +43,14 @@ use crate::storage::BlockStorage;
 /// budget adds to the live head's) from the cut until it is dropped: after its block is
 /// published and the last query reading it lets go, not when it leaves the list.
 struct Frozen {
-    head: Head,
+    head: StripedHead,
     keep_from: u64,
     counted: Arc<AtomicU64>,
 }
 
 impl Frozen {
     /// Freezes `head`, adding its bytes to `counted`.
-    fn new(head: Head, keep_from: u64, counted: &Arc<AtomicU64>) -> Frozen {
+    fn new(head: StripedHead, keep_from: u64, counted: &Arc<AtomicU64>) -> Frozen {
         counted.fetch_add(head.bytes(), Ordering::Relaxed);
         Frozen {
             head,
@@ -83,7 +83,9 @@ pub struct Db {
     rules: AppendRules,
     blocks_dir: PathBuf,
     wal: Wal,
-    head: RwLock<Head>,
+    /// Read-locked by appends (around applying a batch and submitting its record) and
+    /// queries, write-locked by cuts; the head's stripes have locks of their own.
+    head: RwLock<StripedHead>,
     frozen: RwLock<Vec<Arc<Frozen>>>,
     /// Bytes of the frozen heads not dropped yet (see [`Frozen`]).
     frozen_bytes: Arc<AtomicU64>,
@@ -135,7 +137,7 @@ impl Db {
                 (Some(remote), blocks)
             }
         };
-        let mut head = Head::new(1, None);
+        let mut head = StripedHead::new(None);
         for b in &blocks {
             head.observe_time(b.meta.max_time_ms);
         }
@@ -202,38 +204,18 @@ impl Db {
             return Err(AppendError::Closed);
         }
         let mut report = AppendReport::default();
-        let mut record = WalRecord::default();
-        let ack = {
-            let mut head = self.head.write();
-            self.orphans.settle_ready(&mut head);
-            self.check_memory(&mut head)?;
-            let now = didban_base::now_ms();
-            for s in batch {
-                let out = head.append_series_with(
-                    s.labels,
-                    &s.samples,
-                    &s.histograms,
-                    &self.rules,
-                    now,
-                    &mut report,
-                );
-                if let Some(out) = out {
-                    if let Some(def) = out.new_series.or_else(|| head.unlogged_def(out.series_ref)) {
-                        record.series.push(def);
-                    }
-                    if !out.accepted.is_empty() {
-                        record.samples.push((out.series_ref, out.accepted));
-                    }
-                    if !out.accepted_histograms.is_empty() {
-                        record.histograms.push((out.series_ref, out.accepted_histograms));
-                    }
-                }
-            }
+        let (record, ack) = {
+            let head = self.head.read();
+            self.orphans.settle_ready(&head);
+            let gate = self.check_memory(&head)?;
+            let record = head.append(batch, &self.rules, didban_base::now_ms(), gate, &mut report);
             if record.has_no_samples() {
                 return Ok(report);
             }
+            // Submitted under the read lock: a cut (write lock) never falls between the
+            // head taking the samples and the WAL taking their record.
             match self.wal.submit(record.encode()) {
-                Ok(ack) => ack,
+                Ok(ack) => (record, ack),
                 Err(_) => {
                     head.rollback(&record);
                     return Err(AppendError::Closed);
@@ -342,7 +324,7 @@ impl Db {
 
 /// Replays every WAL segment into `head`; returns the highest segment number seen (0 when
 /// the log is empty). Damaged tails are truncated and counted, never fatal.
-fn replay(wal_dir: &Path, head: &mut Head, counters: &Counters) -> Result<u64, OpenError> {
+fn replay(wal_dir: &Path, head: &mut StripedHead, counters: &Counters) -> Result<u64, OpenError> {
     let wal_err = |path: &Path, source| OpenError::Wal {
         path: path.to_path_buf(),
         source,
@@ -350,6 +332,8 @@ fn replay(wal_dir: &Path, head: &mut Head, counters: &Counters) -> Result<u64, O
     let segments = segment::list_segments(wal_dir).map_err(|e| wal_err(wal_dir, e))?;
     let mut last = 0;
     let mut unknown_refs = 0u64;
+    // Recorded refs given a new number at this replay (see `StripedHead::replay`).
+    let mut renumbered = foldhash::HashMap::default();
     for (n, path) in segments {
         last = n;
         let contents = segment::read_segment(&path).map_err(|e| wal_err(&path, e))?;
@@ -366,19 +350,7 @@ fn replay(wal_dir: &Path, head: &mut Head, counters: &Counters) -> Result<u64, O
                     continue;
                 }
             };
-            for def in record.series {
-                head.replay_series(def);
-            }
-            for (series_ref, samples) in &record.samples {
-                if !head.replay_samples(*series_ref, samples) {
-                    unknown_refs += 1;
-                }
-            }
-            for (series_ref, samples) in &record.histograms {
-                if !head.replay_histograms(*series_ref, samples) {
-                    unknown_refs += 1;
-                }
-            }
+            unknown_refs += head.replay(record, &mut renumbered);
             counters.replayed_records.fetch_add(1, Ordering::Relaxed);
         }
     }

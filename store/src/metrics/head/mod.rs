@@ -13,17 +13,23 @@
 pub(crate) mod memory;
 mod rollback;
 pub(crate) mod rules;
+mod striped;
+mod totals;
+
+pub(crate) use striped::StripedHead;
 
 // foldhash: seeded (no predictable collisions from label values) and several times faster
 // than SipHash on the per-sample lookups of the append path.
 use foldhash::HashMap;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use crate::metrics::chunk::{HistogramChunk, SeriesChunks};
 use crate::metrics::postings::Postings;
 use crate::metrics::record::{SeriesDef, WalRecord};
 use crate::model::{HistogramSample, LabelMatcher, Labels, Sample, SeriesSamples};
 use memory::SeriesGate;
+use totals::SeriesTotals;
 
 /// One series in the head.
 #[derive(Debug)]
@@ -90,13 +96,22 @@ impl MemSeries {
     }
 }
 
-/// An in-memory head (the live one, or a frozen one waiting to be written as a block).
-#[derive(Debug, Default)]
+/// An in-memory head, or one stripe of a [`StripedHead`]: the series whose labels hash to
+/// it, their postings and samples. A stand-alone head (`Head::new`, the unit tests' form)
+/// is a head of one stripe.
+///
+/// Invariant: every series ref of a stripe is congruent to the stripe's first ref modulo
+/// `ref_step` (the number of stripes), so a ref alone says which stripe holds it.
+#[derive(Debug)]
 pub(crate) struct Head {
     series: HashMap<u64, MemSeries>,
     refs: HashMap<Labels, u64>,
     postings: Postings,
     next_ref: u64,
+    /// Distance between this stripe's refs (1 for a stand-alone head).
+    ref_step: u64,
+    /// Series counts of the whole head the series limits are checked against.
+    totals: Arc<SeriesTotals>,
     bytes: u64,
     num_samples: u64,
     min_t: Option<i64>,
@@ -108,15 +123,38 @@ pub(crate) struct Head {
 }
 
 impl Head {
-    /// An empty head whose new series refs start at `next_ref`.
+    /// An empty stand-alone head whose new series refs start at `next_ref`.
+    #[cfg(test)]
     pub(crate) fn new(next_ref: u64, max_seen_t: Option<i64>) -> Head {
+        Head::stripe(next_ref.max(1), 1, max_seen_t, Arc::default())
+    }
+
+    /// An empty stripe whose new series refs are `first_ref`, `first_ref + step`, …,
+    /// counting its series in `totals` with the other stripes of its head.
+    pub(crate) fn stripe(
+        first_ref: u64,
+        step: u64,
+        max_seen_t: Option<i64>,
+        totals: Arc<SeriesTotals>,
+    ) -> Head {
+        debug_assert!(step > 0 && first_ref > 0);
         Head {
-            next_ref: next_ref.max(1),
+            series: HashMap::default(),
+            refs: HashMap::default(),
+            postings: Postings::default(),
+            next_ref: first_ref,
+            ref_step: step,
+            totals,
+            bytes: 0,
+            num_samples: 0,
+            min_t: None,
+            max_t: None,
             max_seen_t,
-            ..Head::default()
+            series_gate: SeriesGate::default(),
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn num_series(&self) -> u64 {
         self.series.len() as u64
     }
@@ -161,20 +199,37 @@ impl Head {
         self.refs.get(labels).copied()
     }
 
-    /// Number of head series with metric name `name`.
-    pub(crate) fn series_with_metric(&self, name: &str) -> usize {
-        self.postings.count(crate::model::METRIC_NAME_LABEL, name)
+    /// True when this stripe holds a series under `series_ref`.
+    pub(crate) fn has_ref(&self, series_ref: u64) -> bool {
+        self.series.contains_key(&series_ref)
     }
 
-    /// Adds a series under a fresh ref (the caller checked limits) and returns the ref.
+    /// Adds a series under a fresh ref (the caller reserved its place in the totals) and
+    /// returns the ref.
     pub(crate) fn create_series(&mut self, labels: Labels, max_t: Option<i64>) -> u64 {
         let series_ref = self.next_ref;
         self.insert_series(series_ref, labels, max_t, false);
         series_ref
     }
 
+    /// Adds a series read from the WAL under a fresh ref of this stripe (its recorded ref
+    /// belongs to another stripe): not logged, so the next record with its samples defines
+    /// it under the new ref.
+    pub(crate) fn replay_series_renumbered(&mut self, labels: Labels, max_t: Option<i64>) -> u64 {
+        if let Some(t) = max_t {
+            self.observe_time(t);
+        }
+        self.totals.add(labels.metric_name().unwrap_or_default());
+        self.create_series(labels, max_t)
+    }
+
     fn insert_series(&mut self, series_ref: u64, labels: Labels, max_t: Option<i64>, logged: bool) {
-        self.next_ref = self.next_ref.max(series_ref + 1);
+        debug_assert_eq!(
+            series_ref % self.ref_step,
+            self.next_ref % self.ref_step,
+            "ref {series_ref} does not belong to this stripe"
+        );
+        self.next_ref = self.next_ref.max(series_ref + self.ref_step);
         self.bytes += memory::series_bytes(&labels);
         self.postings.add(series_ref, &labels);
         self.refs.insert(labels.clone(), series_ref);
@@ -194,6 +249,8 @@ impl Head {
     /// Undoes [`Head::create_series`] for a series that ended up with no accepted sample.
     pub(crate) fn remove_new_series(&mut self, series_ref: u64) {
         if let Some(series) = self.series.remove(&series_ref) {
+            self.totals
+                .release(series.labels.metric_name().unwrap_or_default());
             self.postings.remove(series_ref, &series.labels);
             self.refs.remove(&series.labels);
             let cost = memory::series_bytes(&series.labels) + series.sample_bytes();
@@ -214,6 +271,7 @@ impl Head {
         if let Some(t) = def.max_t {
             self.observe_time(t);
         }
+        self.totals.add(def.labels.metric_name().unwrap_or_default());
         self.insert_series(def.series_ref, def.labels, def.max_t, true);
     }
 
@@ -309,8 +367,11 @@ impl Head {
     /// single sample stay only if they were carried over from the head before (a series
     /// seen in two heads, or with two samples, is a recurring one; a burst's one-off series
     /// is not), so the successor does not double the memory the burst took.
-    pub(crate) fn successor(&self, drop_before: i64, for_memory: bool) -> Head {
-        let mut next = Head::new(self.next_ref, self.max_seen_t);
+    ///
+    /// The successor counts its series in `totals` (those of the successor of the whole
+    /// head this stripe belongs to).
+    pub(crate) fn successor(&self, drop_before: i64, for_memory: bool, totals: Arc<SeriesTotals>) -> Head {
+        let mut next = Head::stripe(self.next_ref, self.ref_step, self.max_seen_t, totals);
         next.series_gate = self.series_gate;
         let mut refs: Vec<u64> = self.series.keys().copied().collect();
         refs.sort_unstable();
@@ -325,6 +386,7 @@ impl Head {
                 continue;
             }
             // The new segment starts with the successor's checkpoint: every series is logged.
+            next.totals.add(series.labels.metric_name().unwrap_or_default());
             next.insert_series(series_ref, series.labels.clone(), series.max_t, true);
             if let Some(s) = next.series.get_mut(&series_ref) {
                 s.carried = true;
@@ -351,16 +413,14 @@ impl Head {
         record
     }
 
-    /// Series with at least one sample, sorted by labels (the order of a block).
-    pub(crate) fn sorted_series(&self) -> Vec<&MemSeries> {
+    /// Series with at least one sample, in no particular order.
+    pub(crate) fn series_with_samples(&self) -> Vec<&MemSeries> {
         let mut out: Vec<&MemSeries> = Vec::new();
         for series in self.series.values() {
             if !series.is_empty() {
                 out.push(series);
             }
         }
-        // Labels are unique: an unstable sort gives the same order without a scratch buffer.
-        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         out
     }
 }

@@ -141,23 +141,24 @@ impl Head {
                     return None;
                 }
                 let limits = &rules.limits;
-                if limits.max_series > 0 && self.num_series() as usize >= limits.max_series {
-                    report.reject(RejectReason::SeriesLimit, n, || {
-                        format!("{labels}: series limit of {} reached", limits.max_series)
-                    });
-                    return None;
-                }
                 let metric = labels.metric_name().unwrap_or_default();
-                if limits.max_series_per_metric > 0
-                    && self.series_with_metric(metric) >= limits.max_series_per_metric
-                {
-                    report.reject(RejectReason::SeriesPerMetricLimit, n, || {
-                        format!(
-                            "{labels}: limit of {} series for metric {metric:?} reached",
-                            limits.max_series_per_metric
-                        )
-                    });
-                    return None;
+                match self.totals.try_reserve(metric, limits) {
+                    Ok(()) => {}
+                    Err(RejectReason::SeriesPerMetricLimit) => {
+                        report.reject(RejectReason::SeriesPerMetricLimit, n, || {
+                            format!(
+                                "{labels}: limit of {} series for metric {metric:?} reached",
+                                limits.max_series_per_metric
+                            )
+                        });
+                        return None;
+                    }
+                    Err(reason) => {
+                        report.reject(reason, n, || {
+                            format!("{labels}: series limit of {} reached", limits.max_series)
+                        });
+                        return None;
+                    }
                 }
                 (self.create_series(labels, None), true)
             }
