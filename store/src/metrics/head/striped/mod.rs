@@ -183,10 +183,14 @@ impl StripedHead {
         let mut record = WalRecord::default();
         // This append's change of the head's bytes, added to the shared figure at the end.
         let mut bytes_delta: i64 = 0;
-        let mut items = batch.into_iter().peekable();
-        while let Some(first) = items.next() {
-            let index = stripe_of_labels(&first.labels);
+        let mut items = batch.into_iter();
+        // The next series with its stripe (each series' labels are hashed once).
+        let mut next = items.next().map(|s| (stripe_of_labels(&s.labels), s));
+        while let Some((index, first)) = next.take() {
             let Some(lock) = self.stripes.get(index) else {
+                // Unreachable: `stripe_of_labels` is below STRIPES.
+                debug_assert!(false, "stripe {index} out of range");
+                next = items.next().map(|s| (stripe_of_labels(&s.labels), s));
                 continue;
             };
             let mut stripe = lock.write();
@@ -203,7 +207,12 @@ impl StripedHead {
                 limit: gate.limit,
             });
             append_one(&mut stripe, first, rules, now_ms, report, &mut record);
-            while let Some(s) = items.next_if(|s| stripe_of_labels(&s.labels) == index) {
+            for s in items.by_ref() {
+                let other = stripe_of_labels(&s.labels);
+                if other != index {
+                    next = Some((other, s));
+                    break;
+                }
                 append_one(&mut stripe, s, rules, now_ms, report, &mut record);
             }
             bytes_delta += stripe.bytes() as i64 - bytes_before as i64;
