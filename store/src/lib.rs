@@ -32,7 +32,7 @@ pub use metrics::exemplars::{
 pub use model::{
     FloatHistogram, HistogramSample, Label, LabelMatcher, Labels, MatchOp, Sample, SeriesSamples,
 };
-pub use query::{Queryable, ReadError};
+pub use query::{Queryable, ReadError, ReadStats, WindowsRead};
 pub use storage::{
     disk_space, AppendError, BlockError, BlockStorage, DiskSpace, FsyncMode, ObjectCacheStats, OpenError,
     S3Config, WalFaultOp, WalHealth,

@@ -29,9 +29,19 @@ pub struct BlockMeta {
     pub histogram_samples: u64,
     /// Level and source blocks.
     pub compaction: CompactionMeta,
+    /// Width of the windows of a downsampled block (300000 or 3600000): its
+    /// `samples.parquet` holds one row of aggregates per series and window. 0, and absent
+    /// from `meta.json`, for a block of raw samples. The time range of a downsampled block is
+    /// the range of the data it summarises (its source's), which its windows' timestamps lie in.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub resolution_ms: i64,
 }
 
 fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero_i64(n: &i64) -> bool {
     *n == 0
 }
 

@@ -14,10 +14,15 @@
 //! - `index`: a block's series list and postings, built from `series.parquet` on demand.
 //! - `index_cache`: the byte-bounded LRU cache those indexes live in, shared by all blocks.
 //! - `compact`: choosing blocks to merge and merging them.
+//! - `downsample`: folding a block into a block of 5-minute or 1-hour windows.
 //! - `histograms`: `histograms.parquet`, the native histogram samples (layout there).
+//! - `aggregates`: `samples.parquet` of a downsampled block, one row of aggregates per
+//!   series and window (layout there).
 
+pub(crate) mod aggregates;
 pub(crate) mod compact;
 mod cursor;
+pub(crate) mod downsample;
 pub(crate) mod histograms;
 mod index;
 mod index_cache;

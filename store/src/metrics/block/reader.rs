@@ -12,12 +12,13 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::file::statistics::Statistics;
 
+use super::aggregates;
 use super::cursor::{reader_options, SeriesCursor, SAMPLES, SERIES};
 use super::histograms;
 use super::index::BlockIndex;
 use super::index_cache::{BlockIndexCache, WHOLE_BLOCK};
 use super::meta::{BlockMeta, BlockSeries, BLOCK_FORMAT_VERSION};
-use crate::model::{LabelMatcher, Sample, SeriesSamples};
+use crate::model::{LabelMatcher, Sample, SeriesSamples, SeriesWindows};
 use crate::storage::block_dir;
 use crate::storage::object::{BlockFiles, Remote};
 use crate::storage::parquet::column;
@@ -215,6 +216,67 @@ impl Block {
         )
     }
 
+    /// The windows in `[start, end]` of the series matching `matchers` in this
+    /// downsampled block, with their native histogram samples (kept raw), appended to `out`.
+    pub(crate) fn select_windows(
+        &self,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+        out: &mut Vec<SeriesWindows>,
+    ) -> Result<(), BlockError> {
+        if !self.overlaps(start, end) {
+            return Ok(());
+        }
+        let parts = match self.parts_for(matchers) {
+            None => vec![None],
+            Some(parts) => parts.into_iter().map(Some).collect(),
+        };
+        for p in parts {
+            let index = self.index(p)?;
+            let mut wanted: Vec<usize> = Vec::new();
+            let mut wanted_histograms: Vec<u64> = Vec::new();
+            for id in index.postings.select(matchers) {
+                let Some(s) = index.series.get(id as usize) else {
+                    continue;
+                };
+                if s.max_t >= start && s.min_t <= end {
+                    if s.row_count > 0 {
+                        wanted.push(id as usize);
+                    }
+                    if self.has_histograms {
+                        wanted_histograms.push(index.base + id);
+                    }
+                }
+            }
+            if !wanted.is_empty() {
+                aggregates::read_windows(
+                    &self.files,
+                    &self.samples_metadata,
+                    &index,
+                    &wanted,
+                    start,
+                    end,
+                    out,
+                )?;
+            }
+            if !wanted_histograms.is_empty() {
+                wanted_histograms.sort_unstable();
+                let mut hists: Vec<SeriesSamples> = Vec::new();
+                histograms::select(&self.files, &index, &wanted_histograms, start, end, &mut hists)?;
+                for h in hists {
+                    out.push(SeriesWindows {
+                        labels: h.labels,
+                        windows: Vec::new(),
+                        samples: Vec::new(),
+                        histograms: h.histograms,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Schedules the directory for deletion once the last reader lets go of the block.
     pub(crate) fn mark_deleted(&self) {
         self.files.mark_deleted();
@@ -351,21 +413,24 @@ fn i64_range(stats: Option<&Statistics>) -> Option<(i64, i64)> {
     }
 }
 
-/// Reads the samples in `[start, end]` of the series `wanted` (ascending positions in
-/// `index.series`, whose first entry is block series `index.base`) and appends them to
-/// `out`. Row groups whose timestamp statistics miss the
-/// range are skipped; inside the rest, a row selection covering only the wanted series'
-/// rows lets the reader skip pages through the page index.
-pub(crate) fn read_samples(
+/// What to read of `samples.parquet` for some series and a time range: the row groups
+/// whose timestamps may fall in the range and, inside them, only the series' rows.
+pub(crate) struct RowPlan {
+    pub builder: ParquetRecordBatchReaderBuilder<crate::storage::object::BlockFile>,
+    pub row_groups: Vec<usize>,
+    pub selection: RowSelection,
+}
+
+/// The [`RowPlan`] for the series `wanted` (ascending positions in `index.series`) in
+/// `[start, end]`; `None` when no row group can hold any of their rows in the range.
+pub(crate) fn plan_rows(
     files: &BlockFiles,
     metadata: &ArrowReaderMetadata,
     index: &BlockIndex,
     wanted: &[usize],
     start: i64,
     end: i64,
-    out: &mut Vec<SeriesSamples>,
-) -> Result<(), BlockError> {
-    let path = &files.path(SAMPLES);
+) -> Result<Option<RowPlan>, BlockError> {
     let file = files.open(SAMPLES)?;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone());
     let series = &index.series;
@@ -414,11 +479,41 @@ pub(crate) fn read_samples(
         rg_start = rg_end;
     }
     if row_groups.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
+    Ok(Some(RowPlan {
+        builder,
+        row_groups,
+        selection: RowSelection::from(selectors),
+    }))
+}
+
+/// Reads the samples in `[start, end]` of the series `wanted` (ascending positions in
+/// `index.series`, whose first entry is block series `index.base`) and appends them to
+/// `out`. Row groups whose timestamp statistics miss the range are skipped; inside the
+/// rest, a row selection covering only the wanted series' rows lets the reader skip pages
+/// through the page index.
+pub(crate) fn read_samples(
+    files: &BlockFiles,
+    metadata: &ArrowReaderMetadata,
+    index: &BlockIndex,
+    wanted: &[usize],
+    start: i64,
+    end: i64,
+    out: &mut Vec<SeriesSamples>,
+) -> Result<(), BlockError> {
+    let path = &files.path(SAMPLES);
+    let Some(RowPlan {
+        builder,
+        row_groups,
+        selection,
+    }) = plan_rows(files, metadata, index, wanted, start, end)?
+    else {
+        return Ok(());
+    };
     let reader = builder
         .with_row_groups(row_groups)
-        .with_row_selection(RowSelection::from(selectors))
+        .with_row_selection(selection)
         .build()
         .map_err(|e| BlockError::parquet(path, e))?;
     let mut current: Option<u64> = None;
