@@ -27,11 +27,21 @@ fn noise(t: i64, salt: u64, m: u64) -> u64 {
 }
 
 fn labels(name: &str, i: usize) -> Labels {
-    Labels::from_pairs([("__name__", name), ("instance", &format!("host-{i:04}")), ("job", "node")])
+    Labels::from_pairs([
+        ("__name__", name),
+        ("instance", &format!("host-{i:04}")),
+        ("job", "node"),
+    ])
 }
 
 /// Median wall time of 5 runs of `q`, and the last result.
-fn timed(engine: &Engine, db: &Db, q: &str, start: i64, end: i64) -> Result<(Duration, QueryResult), Box<dyn std::error::Error>> {
+fn timed(
+    engine: &Engine,
+    db: &Db,
+    q: &str,
+    start: i64,
+    end: i64,
+) -> Result<(Duration, QueryResult), Box<dyn std::error::Error>> {
     let mut times = Vec::new();
     let mut last = None;
     for _ in 0..5 {
@@ -75,7 +85,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 counters[i] += 1.0 + noise(t, i as u64, 20) as f64;
                 c.push(Sample::new(T0 + t, counters[i]));
                 let phase = 2.0 * std::f64::consts::PI * (t as f64 / DAY as f64) + i as f64;
-                g.push(Sample::new(T0 + t, 40.0 + 10.0 * phase.sin() + noise(t, 7 + i as u64, 100) as f64 / 100.0));
+                g.push(Sample::new(
+                    T0 + t,
+                    40.0 + 10.0 * phase.sin() + noise(t, 7 + i as u64, 100) as f64 / 100.0,
+                ));
                 t += interval;
             }
             batch.push(SeriesSamples::floats(counter_labels[i].clone(), c));

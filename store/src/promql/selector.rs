@@ -307,8 +307,9 @@ pub(crate) fn eval_matrix_selector(
 
 /// Evaluates a range selector from downsampled data when its function, step and range
 /// allow windows (see `downsampled`): one range vector per aggregate of `aggrs`, all from
-/// one read, each with the same series and timestamps. `None` when the selector must read
-/// raw data.
+/// one read, each with the same series and timestamps; or, when the read found no window,
+/// one range vector of the raw samples (`aggregate` None). `None` when the selector must
+/// read raw data.
 pub(crate) fn eval_matrix_windows(
     ev: &mut Evaluator<'_>,
     ms: &MatrixSelector,
@@ -334,13 +335,24 @@ pub(crate) fn eval_matrix_windows(
     let (start, _) = template.window(grid.start);
     let (_, end) = template.window(grid.end);
     let loaded = load_windows(ev, vs, start, end, resolution)?;
+    // No downsampled data in range: the raw samples, evaluated exactly as without
+    // downsampling (one range vector, `aggregate` None).
+    let raw_only = loaded.iter().all(|s| s.windows.is_empty());
+    let aggrs: &[Option<Aggr>] = if raw_only {
+        &[None]
+    } else {
+        &aggrs.iter().map(|a| Some(*a)).collect::<Vec<_>>()
+    };
     let mut out = Vec::with_capacity(aggrs.len());
     for &aggr in aggrs {
         let mut rd = template.clone();
-        rd.aggregate = Some(aggr);
+        rd.aggregate = aggr;
         for s in &loaded {
             let mut s = s.clone();
-            let mut samples = downsampled::series_samples(&mut s, aggr);
+            let mut samples = match aggr {
+                Some(aggr) => downsampled::series_samples(&mut s, aggr),
+                None => std::mem::take(&mut s.samples),
+            };
             samples.retain(|p| !is_stale_nan(p.value));
             s.histograms.retain(|p| !p.h.is_stale());
             if samples.is_empty() && s.histograms.is_empty() {

@@ -185,17 +185,50 @@ async fn thirty_days_at_one_hour_step_read_downsampled_blocks_only() {
     assert!(stats.blocks_5m > 0 && stats.blocks_1h > 0, "{stats:?}");
     assert_eq!(stats.head_samples, 0);
 
-    // A 1 h block states its source's time range and its resolution in meta.json.
-    let mut saw_1h = false;
-    for dir in block_dirs(dir.path()) {
+    // Every downsampled block states its resolution and its source's time range in
+    // meta.json, and pyarrow reads it: its windows count exactly the raw samples (stale
+    // markers left out) of that range.
+    let mut checked = [0usize; 2];
+    for block in block_dirs(dir.path()) {
         let meta: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
-        if meta["resolution_ms"] == 3_600_000 {
-            saw_1h = true;
-            assert_eq!(meta["compaction"]["sources"].as_array().unwrap().len(), 1);
+            serde_json::from_str(&std::fs::read_to_string(block.join("meta.json")).unwrap()).unwrap();
+        let resolution = meta["resolution_ms"].as_i64().unwrap_or(0);
+        if resolution == 0 {
+            continue;
         }
+        assert_eq!(meta["compaction"]["sources"].as_array().unwrap().len(), 1);
+        let (lo, hi) = (
+            meta["min_time_ms"].as_i64().unwrap(),
+            meta["max_time_ms"].as_i64().unwrap(),
+        );
+        let mut raw_samples = 0u64;
+        for s in &all {
+            let live = s
+                .samples
+                .iter()
+                .filter(|p| !didban_store::model::is_stale_nan(p.value));
+            raw_samples += live
+                .filter(|p| p.timestamp_ms >= lo && p.timestamp_ms <= hi)
+                .count() as u64;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/check_downsampled.py");
+        let output = std::process::Command::new("python3")
+            .arg(script)
+            .arg(&block)
+            .output()
+            .expect("python3 must be installed for this test");
+        assert!(
+            output.status.success(),
+            "check_downsampled.py failed (is pyarrow installed? pip install -r tests/requirements.txt):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["resolution_ms"], resolution);
+        assert_eq!(report["count_sum"], raw_samples, "{}", block.display());
+        assert!(report["series_rows"].as_u64().unwrap() >= 7);
+        checked[usize::from(resolution == 3_600_000)] += 1;
     }
-    assert!(saw_1h);
+    assert!(checked[0] > 0 && checked[1] > 0, "{checked:?}");
 
     let auto = Engine::new(EngineOptions::default());
     let raw_only = Engine::new(EngineOptions {

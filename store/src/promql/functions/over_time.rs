@@ -14,7 +14,7 @@ use super::super::error::PromqlError;
 use super::super::parse::unparen;
 use super::super::selector::advance_window;
 use super::super::selector::eval_matrix_windows;
-use super::super::value::{kahan_inc, Elem, Grid, StepVec, Val};
+use super::super::value::{kahan_inc, Elem, Grid, RangeData, StepVec, Val};
 use super::apply::{advance_hist_window, metric_name, range_apply, range_apply_any, Out, Window};
 use super::args::{arg, matrix_arg, scalar_arg};
 use super::label::absent_labels;
@@ -48,12 +48,16 @@ pub(super) fn eval(
         }
         return Ok(Val::Vector(out));
     }
-    if name == "avg_over_time" {
-        if let Some(out) = avg_downsampled(ev, args, grid)? {
-            return Ok(Val::Vector(out));
-        }
-    }
-    let rd = matrix_arg(ev, args, 0, name, grid)?;
+    let read = if name == "avg_over_time" {
+        avg_downsampled(ev, args, grid)?
+    } else {
+        AvgRead::NotDownsampled
+    };
+    let rd = match read {
+        AvgRead::Done(out) => return Ok(Val::Vector(out)),
+        AvgRead::Raw(rd) => rd,
+        AvgRead::NotDownsampled => matrix_arg(ev, args, 0, name, grid)?,
+    };
     if name == "count_over_time" && rd.aggregate == Some(Aggr::Count) {
         // Downsampled: each float sample is a window's count.
         let mut notes = Annotations::default();
@@ -144,26 +148,37 @@ pub(super) fn eval(
     Ok(Val::Vector(out))
 }
 
+/// What [`avg_downsampled`] did.
+enum AvgRead {
+    /// Averaged from downsampled windows.
+    Done(Vec<StepVec>),
+    /// Read, but no window was found: the raw samples, to average as usual.
+    Raw(RangeData),
+    /// Not read: the selector reads raw data (step or range too small, raw data forced,
+    /// not a plain range selector, or native histograms in the windows' series).
+    NotDownsampled,
+}
+
 /// `avg_over_time` of a range selector read from downsampled windows: Σ sum ÷ Σ count over
-/// the windows in each step's range, exact however many samples each window holds. `None`
-/// when the selector reads raw data (step or range too small, raw data forced) or its
-/// series hold native histograms (averaged from raw samples then).
-fn avg_downsampled(
-    ev: &mut Evaluator<'_>,
-    args: &[&Expr],
-    grid: &Grid,
-) -> Result<Option<Vec<StepVec>>, PromqlError> {
+/// the windows in each step's range, exact however many samples each window holds.
+fn avg_downsampled(ev: &mut Evaluator<'_>, args: &[&Expr], grid: &Grid) -> Result<AvgRead, PromqlError> {
     let Some(Expr::MatrixSelector(ms)) = args.first().map(|a| unparen(a)) else {
-        return Ok(None);
+        return Ok(AvgRead::NotDownsampled);
     };
     let Some(mut both) = eval_matrix_windows(ev, ms, grid, &[Aggr::Sum, Aggr::Count], 1)? else {
-        return Ok(None);
+        return Ok(AvgRead::NotDownsampled);
     };
+    if both.len() == 1 {
+        return Ok(match both.pop() {
+            Some(rd) => AvgRead::Raw(rd),
+            None => AvgRead::NotDownsampled,
+        });
+    }
     let (Some(counts), Some(sums)) = (both.pop(), both.pop()) else {
-        return Ok(None);
+        return Ok(AvgRead::NotDownsampled);
     };
     if sums.series.iter().any(|s| !s.histograms.is_empty()) {
-        return Ok(None);
+        return Ok(AvgRead::NotDownsampled);
     }
     let total = |w: &Window<'_>| Ok(Some(w.samples.iter().map(|p| p.value).sum::<f64>()));
     let sum_steps = range_apply(ev, &sums, grid, true, total)?;
@@ -176,7 +191,7 @@ fn avg_downsampled(
         }
         out.push(step);
     }
-    Ok(Some(out))
+    Ok(AvgRead::Done(out))
 }
 
 /// The functions defined on windows of floats, of histograms, or of both.
