@@ -1,7 +1,8 @@
 //! The read interface every query engine (PromQL, the series/labels APIs, alerting) uses,
 //! so they work the same over the live database and over in-memory test data.
 
-use crate::model::{LabelMatcher, Labels, SeriesSamples, SeriesWindows};
+use crate::model::{LabelMatcher, Labels, SeriesSamples};
+use crate::window::SeriesWindows;
 
 /// Why a read failed.
 #[derive(Debug, thiserror::Error)]

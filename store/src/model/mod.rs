@@ -13,10 +13,8 @@ use serde::{Deserialize, Serialize};
 
 pub mod histogram;
 mod stale;
-mod window;
 
 pub use stale::{is_stale_nan, stale_nan, STALE_NAN_BITS};
-pub use window::{counter_step, fold_windows, SeriesWindows, Window};
 
 pub use histogram::{
     Bucket, BucketSide, CounterResetHint, FloatHistogram, Histogram, HistogramError, HistogramOpError, Span,

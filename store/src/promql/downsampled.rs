@@ -23,7 +23,8 @@
 //!
 //! Every other function reads raw samples.
 
-use crate::model::{counter_step, Sample, SeriesWindows, Window};
+use crate::model::Sample;
+use crate::window::{counter_step, SeriesWindows, Window};
 
 /// The finest resolution a downsampled block has: a selector allowed less reads raw data.
 pub(crate) const MIN_RESOLUTION_MS: i64 = 300_000;
@@ -136,7 +137,7 @@ pub(crate) fn to_samples(windows: &[Window], aggr: Aggr) -> Vec<Sample> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::model::fold_windows;
+    use crate::window::fold_windows;
 
     #[test]
     fn counter_samples_keep_raw_increases_between_windows() {

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use promql_parser::parser::{MatrixSelector, VectorSelector};
 
-use crate::model::{is_stale_nan, LabelMatcher, Labels, Sample, SeriesSamples, SeriesWindows};
+use crate::model::{is_stale_nan, LabelMatcher, Labels, Sample, SeriesSamples};
 use crate::query::{Queryable, ReadError, ReadStats};
+use crate::window::SeriesWindows;
 
 use super::downsampled::{self, Aggr, MIN_RESOLUTION_MS};
 use super::engine::Evaluator;

@@ -20,12 +20,11 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::index::BlockIndex;
-use super::reader::{plan_rows, RowPlan};
-use super::writer::ROW_GROUP_ROWS;
-use crate::model::{SeriesWindows, Window};
+use super::rows::{plan_rows, RowPlan};
 use crate::storage::object::BlockFiles;
 use crate::storage::parquet::column;
 use crate::storage::BlockError;
+use crate::window::{SeriesWindows, Window};
 
 /// The float columns after `value`, in schema order.
 const FLOAT_COLUMNS: [&str; 5] = ["sum", "min", "max", "first", "counter"];
@@ -44,9 +43,10 @@ pub(crate) fn schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Writer settings: those of raw samples, with the aggregates split by byte stream like
-/// `value` and the count delta-encoded (it is nearly constant).
-pub(crate) fn properties() -> Result<WriterProperties, parquet::errors::ParquetError> {
+/// Writer settings: those of raw samples (row groups of `row_group_rows`), with the
+/// aggregates split by byte stream like `value` and the count delta-encoded (it is nearly
+/// constant).
+pub(crate) fn properties(row_group_rows: usize) -> Result<WriterProperties, parquet::errors::ParquetError> {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_dictionary_enabled(false)
@@ -58,7 +58,7 @@ pub(crate) fn properties() -> Result<WriterProperties, parquet::errors::ParquetE
         b = b.set_column_encoding(ColumnPath::from(name), Encoding::BYTE_STREAM_SPLIT);
     }
     Ok(b.set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_row_count(Some(row_group_rows))
         .set_data_page_row_count_limit(8192)
         .build())
 }

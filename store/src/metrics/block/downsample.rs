@@ -11,8 +11,9 @@ use super::histograms::HistogramCursor;
 use super::meta::CompactionMeta;
 use super::reader::Block;
 use super::writer::BlockWriter;
-use crate::model::{fold_windows, HistogramSample, Sample, Window};
+use crate::model::{HistogramSample, Sample};
 use crate::storage::BlockError;
+use crate::window::{fold_windows, Window};
 
 /// The resolutions Didban downsamples to, finest first: 5 minutes and 1 hour (as Thanos).
 pub const RESOLUTIONS_MS: [i64; 2] = [300_000, 3_600_000];

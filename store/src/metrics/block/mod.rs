@@ -11,6 +11,7 @@
 //! - `writer`: writing a block from series in label order.
 //! - `reader`: the open block and the reads queries make (footers, selected samples).
 //! - `cursor`: reading a block's series list or samples front to back, a batch at a time.
+//! - `rows`: the row groups and rows of `samples.parquet` a query reads.
 //! - `index`: a block's series list and postings, built from `series.parquet` on demand.
 //! - `index_cache`: the byte-bounded LRU cache those indexes live in, shared by all blocks.
 //! - `compact`: choosing blocks to merge and merging them.
@@ -28,6 +29,7 @@ mod index;
 mod index_cache;
 mod meta;
 pub(crate) mod reader;
+mod rows;
 pub(crate) mod writer;
 
 pub(crate) use index_cache::BlockIndexCache;

@@ -19,9 +19,10 @@ use parquet::schema::types::ColumnPath;
 
 use super::meta::{BlockMeta, BlockSeries, CompactionMeta, BLOCK_FORMAT_VERSION};
 use super::{aggregates, histograms};
-use crate::model::{HistogramSample, Labels, Sample, Window, METRIC_NAME_LABEL};
+use crate::model::{HistogramSample, Labels, Sample, METRIC_NAME_LABEL};
 use crate::storage::block_dir::TmpBlockDir;
 use crate::storage::BlockError;
+use crate::window::Window;
 
 /// Rows per row group of `samples.parquet`.
 pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
@@ -188,7 +189,8 @@ impl BlockWriter {
         let dir = TmpBlockDir::create(blocks_dir)?;
         let samples_path = dir.path().join("samples.parquet");
         let samples = if resolution_ms > 0 {
-            let props = aggregates::properties().map_err(|e| BlockError::parquet(&samples_path, e))?;
+            let props =
+                aggregates::properties(ROW_GROUP_ROWS).map_err(|e| BlockError::parquet(&samples_path, e))?;
             ParquetOut::create(samples_path, aggregates::schema(), props)?
         } else {
             let props = samples_properties().map_err(|e| BlockError::parquet(&samples_path, e))?;

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use super::Db;
 use crate::metrics::block::downsample::RESOLUTIONS_MS;
 use crate::metrics::block::Block;
-use crate::model::{LabelMatcher, Labels, SeriesWindows};
+use crate::model::{LabelMatcher, Labels};
 use crate::query::{raw_windows, ReadError, ReadStats, WindowsRead};
+use crate::window::SeriesWindows;
 
 impl Db {
     /// See [`Queryable::select_windows`](crate::query::Queryable::select_windows).

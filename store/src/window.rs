@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{is_stale_nan, HistogramSample, Labels, Sample};
+use crate::model::{is_stale_nan, HistogramSample, Labels, Sample};
 
 /// The aggregates of one series' float samples in one window.
 ///
