@@ -134,9 +134,13 @@ pub fn fold_windows(input: impl IntoIterator<Item = Window>, resolution_ms: i64,
 /// order, and its native histogram samples, which are never downsampled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesWindows {
+    /// The series.
     pub labels: Labels,
+    /// Windows read from downsampled blocks, in time order.
     pub windows: Vec<Window>,
+    /// Raw float samples read where no downsampled block covers the range, in time order.
     pub samples: Vec<Sample>,
+    /// Native histogram samples (never downsampled), in time order.
     pub histograms: Vec<HistogramSample>,
 }
 

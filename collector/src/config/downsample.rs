@@ -9,9 +9,13 @@ use didban_store::DbOptions;
 /// `retention_time_1h`; a zero age turns that resolution off, a zero retention keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownsampleConfig {
+    /// `downsample_5m_after`: age after which raw blocks get a 5-minute copy.
     pub after_5m: Duration,
+    /// `downsample_1h_after`: age after which blocks get a 1-hour copy.
     pub after_1h: Duration,
+    /// `retention_time_5m`: how long 5-minute blocks are kept.
     pub retention_5m: Duration,
+    /// `retention_time_1h`: how long 1-hour blocks are kept.
     pub retention_1h: Duration,
 }
 

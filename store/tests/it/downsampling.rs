@@ -325,5 +325,30 @@ async fn thirty_days_at_one_hour_step_read_downsampled_blocks_only() {
         .range_query(&db, "max_over_time(temperature[1h])", start, T0 + 10 * DAY, HOUR)
         .unwrap();
     assert_eq!(points(&after), points(&before));
+    let blocks_5m = db.stats().blocks_5m;
+    db.close().await.unwrap();
+
+    // A downsampled block whose meta.json does not hold together (a raw format version,
+    // an unknown resolution) is refused at open and skipped, not read as raw samples.
+    let mut spoiled = 0;
+    for block in block_dirs(dir.path()) {
+        let path = block.join("meta.json");
+        let mut meta: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        if meta["resolution_ms"] != 300_000 || spoiled == 2 {
+            continue;
+        }
+        if spoiled == 0 {
+            meta["format_version"] = 1.into();
+        } else {
+            meta["format_version"] = 2.into();
+            meta["resolution_ms"] = 60_000.into();
+        }
+        std::fs::write(&path, serde_json::to_vec(&meta).unwrap()).unwrap();
+        spoiled += 1;
+    }
+    assert_eq!(spoiled, 2);
+    let db = Db::open(db_options(dir.path(), Duration::ZERO)).unwrap();
+    assert_eq!(db.stats().blocks_5m, blocks_5m - 2);
     db.close().await.unwrap();
 }

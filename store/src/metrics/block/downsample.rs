@@ -9,14 +9,12 @@ use super::aggregates::WindowCursor;
 use super::cursor::{SampleCursor, SeriesCursor};
 use super::histograms::HistogramCursor;
 use super::meta::CompactionMeta;
+pub use super::meta::RESOLUTIONS_MS;
 use super::reader::Block;
 use super::writer::BlockWriter;
 use crate::model::{HistogramSample, Sample};
 use crate::storage::BlockError;
 use crate::window::{fold_windows, Window};
-
-/// The resolutions Didban downsamples to, finest first: 5 minutes and 1 hour (as Thanos).
-pub const RESOLUTIONS_MS: [i64; 2] = [300_000, 3_600_000];
 
 /// Writes `source` folded into windows of `resolution_ms` as a new block in `blocks_dir`
 /// whose time range is the source's, and returns its directory (`None` when the source

@@ -8,6 +8,15 @@ use crate::model::Labels;
 /// Version of the block layout written into `meta.json`.
 pub const BLOCK_FORMAT_VERSION: u32 = 1;
 
+/// Version written into the `meta.json` of a downsampled block: a release that predates
+/// downsampling refuses (and skips) such a block instead of reading its windows' last
+/// values as raw samples.
+pub const DOWNSAMPLED_FORMAT_VERSION: u32 = 2;
+
+/// The resolutions Didban downsamples to (`resolution_ms` of a downsampled block), finest
+/// first: 5 minutes and 1 hour, as Thanos.
+pub const RESOLUTIONS_MS: [i64; 2] = [300_000, 3_600_000];
+
 /// Contents of `meta.json`: what an outside reader needs to pick blocks by time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockMeta {

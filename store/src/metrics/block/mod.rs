@@ -34,7 +34,7 @@ pub(crate) mod writer;
 
 pub(crate) use index_cache::BlockIndexCache;
 pub use index_cache::BlockIndexCacheStats;
-pub use meta::{BlockMeta, CompactionMeta, BLOCK_FORMAT_VERSION};
+pub use meta::{BlockMeta, CompactionMeta, BLOCK_FORMAT_VERSION, DOWNSAMPLED_FORMAT_VERSION};
 pub(crate) use reader::{open_all, open_remote, Block};
 pub(crate) use writer::BlockWriter;
 

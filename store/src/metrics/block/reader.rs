@@ -14,7 +14,7 @@ use super::cursor::{reader_options, SeriesCursor, SAMPLES, SERIES};
 use super::histograms;
 use super::index::BlockIndex;
 use super::index_cache::{BlockIndexCache, WHOLE_BLOCK};
-use super::meta::{BlockMeta, BlockSeries, BLOCK_FORMAT_VERSION};
+use super::meta::{BlockMeta, BlockSeries, BLOCK_FORMAT_VERSION, DOWNSAMPLED_FORMAT_VERSION, RESOLUTIONS_MS};
 use super::rows::{plan_rows, RowPlan};
 use crate::model::{LabelMatcher, Sample, SeriesSamples};
 use crate::storage::block_dir;
@@ -68,10 +68,27 @@ impl Block {
     /// read later, through `cache`, when a query first needs it.
     pub(crate) fn open(files: BlockFiles, cache: &Arc<BlockIndexCache>) -> Result<Block, BlockError> {
         let meta: BlockMeta = files.read_meta()?;
-        if meta.format_version != BLOCK_FORMAT_VERSION {
+        let expected = if meta.resolution_ms > 0 {
+            DOWNSAMPLED_FORMAT_VERSION
+        } else {
+            BLOCK_FORMAT_VERSION
+        };
+        if meta.format_version != expected {
             return Err(BlockError::corrupt(
                 &files.path(""),
-                format!("unknown format version {}", meta.format_version),
+                format!(
+                    "unknown format version {} for resolution_ms {} (expected {expected})",
+                    meta.format_version, meta.resolution_ms
+                ),
+            ));
+        }
+        if meta.resolution_ms != 0 && !RESOLUTIONS_MS.contains(&meta.resolution_ms) {
+            return Err(BlockError::corrupt(
+                &files.path(""),
+                format!(
+                    "resolution_ms {} is neither 300000 nor 3600000",
+                    meta.resolution_ms
+                ),
             ));
         }
         let series_path = files.path(SERIES);

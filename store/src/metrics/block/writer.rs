@@ -17,7 +17,7 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use super::meta::{BlockMeta, BlockSeries, CompactionMeta, BLOCK_FORMAT_VERSION};
+use super::meta::{BlockMeta, BlockSeries, CompactionMeta, BLOCK_FORMAT_VERSION, DOWNSAMPLED_FORMAT_VERSION};
 use super::{aggregates, histograms};
 use crate::model::{HistogramSample, Labels, Sample, METRIC_NAME_LABEL};
 use crate::storage::block_dir::TmpBlockDir;
@@ -427,7 +427,11 @@ impl BlockWriter {
         self.flush_series()?;
         self.series_out.finish()?;
         let meta = BlockMeta {
-            format_version: BLOCK_FORMAT_VERSION,
+            format_version: if self.resolution_ms > 0 {
+                DOWNSAMPLED_FORMAT_VERSION
+            } else {
+                BLOCK_FORMAT_VERSION
+            },
             id: self.dir.id().to_string(),
             min_time_ms: self.min_t,
             max_time_ms: self.max_t,

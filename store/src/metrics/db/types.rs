@@ -108,11 +108,13 @@ pub struct DbStats {
     pub blocks: u64,
     /// Total size of the blocks on disk (raw and downsampled).
     pub block_bytes: u64,
-    /// Downsampled blocks of 5-minute windows, and their bytes (part of the totals above).
+    /// Downsampled blocks of 5-minute windows (part of `blocks`).
     pub blocks_5m: u64,
+    /// Their bytes (part of `block_bytes`).
     pub block_bytes_5m: u64,
-    /// Downsampled blocks of 1-hour windows, and their bytes (part of the totals above).
+    /// Downsampled blocks of 1-hour windows (part of `blocks`).
     pub blocks_1h: u64,
+    /// Their bytes (part of `block_bytes`).
     pub block_bytes_1h: u64,
     /// Downsampled blocks written since open.
     pub blocks_downsampled: u64,
