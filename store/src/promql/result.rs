@@ -28,9 +28,10 @@ pub struct QueryStats {
     pub series_loaded: usize,
     /// Wall-clock time spent parsing and evaluating.
     pub duration: Duration,
-    /// Raw blocks read (a block read by several selectors counts for each).
+    /// Raw block reads (a block read by several selectors, or by several time slices of
+    /// one selector, counts for each).
     pub blocks_raw: usize,
-    /// Downsampled blocks read (counted the same way).
+    /// Downsampled block reads (counted the same way).
     pub blocks_downsampled: usize,
     /// Coarsest resolution of downsampled data read, ms (0: raw data only).
     pub resolution_ms: i64,
