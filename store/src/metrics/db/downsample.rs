@@ -11,13 +11,20 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{millis, Db};
+
+/// Most downsampled blocks one `maintain` round writes: a backlog (downsampling turned on
+/// over a long history) is worked off over several rounds instead of holding the
+/// maintenance lock, and with it head cuts, for the whole of it.
+const MAX_BLOCKS_PER_ROUND: usize = 4;
 use crate::metrics::block::downsample::{downsample, RESOLUTIONS_MS};
 use crate::metrics::block::Block;
 
 impl Db {
-    /// Writes the downsampled blocks that are due (see the module doc); each is durable
-    /// and in the block list before any block it replaces is removed.
+    /// Writes the downsampled blocks that are due (see the module doc), at most
+    /// [`MAX_BLOCKS_PER_ROUND`]; each is durable and in the block list before any block it
+    /// replaces is removed.
     pub(super) fn downsample(&self, now_ms: i64) -> io::Result<()> {
+        let mut budget = MAX_BLOCKS_PER_ROUND;
         let o = &self.options;
         let [res_5m, res_1h] = RESOLUTIONS_MS;
         let five_on = !o.downsample_5m_after.is_zero();
@@ -37,6 +44,10 @@ impl Db {
             let cutoff = now_ms.saturating_sub(millis(age));
             let blocks: Vec<Arc<Block>> = self.blocks.read().clone();
             for source in due(&blocks, resolution, source_resolution, cutoff) {
+                if budget == 0 {
+                    return Ok(());
+                }
+                budget -= 1;
                 tracing::info!(block = %source.files.describe(), resolution, "downsampling block");
                 let Some(dir) = downsample(&self.blocks_dir, &source, resolution)? else {
                     continue;
