@@ -63,8 +63,7 @@ impl Loaded for SeriesWindows {
 }
 
 /// Reads every series matching `vs` with samples in `[start, end]`, sorted by labels; `or`
-/// groups are merged (the first group's copy of a series wins). `resolution_ms` ≥
-/// [`MIN_RESOLUTION_MS`] reads downsampled windows up to that width where there are some.
+/// groups are merged (the first group's copy of a series wins).
 fn load(
     ev: &mut Evaluator<'_>,
     vs: &VectorSelector,
@@ -74,7 +73,8 @@ fn load(
     load_with(ev, vs, start, end, |q, g, from, to| q.select_counted(g, from, to))
 }
 
-/// [`load`] through a downsampled read of windows up to `resolution_ms` wide.
+/// [`load`] through a downsampled read: windows up to `resolution_ms` wide (at least
+/// [`MIN_RESOLUTION_MS`] to find any) where there are some, raw samples elsewhere.
 fn load_windows(
     ev: &mut Evaluator<'_>,
     vs: &VectorSelector,
