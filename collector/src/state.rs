@@ -64,6 +64,7 @@ impl AppState {
             max_depth: config.query.max_depth,
             compat: config.query.promql_compat,
             enable_experimental_functions: config.query.enable_experimental_functions,
+            max_source_resolution: None,
         });
         let metrics = Arc::new(SelfMetrics::new());
         let query_limiter = QueryLimiter::with_observer(

@@ -10,6 +10,7 @@
 //! - [`query`]: the read trait every query engine uses.
 //! - [`promql`]: the PromQL evaluator.
 //! - [`cardinality`]: series counts per metric, label and label pair (`/api/v1/status/tsdb`).
+//! - [`window`]: downsampled data — the per-window aggregates of a series and their folding.
 
 pub mod cardinality;
 pub mod logs;
@@ -19,6 +20,7 @@ pub mod promql;
 pub mod query;
 mod storage;
 pub mod traces;
+pub mod window;
 
 /// The metric modules under the paths they had before the `metrics/` folder, so
 /// `didban_store::db::…` and `didban_store::block::…` keep working.
@@ -32,7 +34,7 @@ pub use metrics::exemplars::{
 pub use model::{
     FloatHistogram, HistogramSample, Label, LabelMatcher, Labels, MatchOp, Sample, SeriesSamples,
 };
-pub use query::{Queryable, ReadError};
+pub use query::{Queryable, ReadError, ReadStats, WindowsRead};
 pub use storage::{
     disk_space, AppendError, BlockError, BlockStorage, DiskSpace, FsyncMode, ObjectCacheStats, OpenError,
     S3Config, WalFaultOp, WalHealth,

@@ -2,6 +2,7 @@
 //! so they work the same over the live database and over in-memory test data.
 
 use crate::model::{LabelMatcher, Labels, SeriesSamples};
+use crate::window::SeriesWindows;
 
 /// Why a read failed.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +13,35 @@ pub enum ReadError {
     Corrupt { block: String, reason: String },
     #[error("query needs more than {limit} samples")]
     TooManySamples { limit: usize },
+}
+
+/// What a downsampled read returns: the series as windows, and what the read touched.
+#[derive(Debug, Clone, Default)]
+pub struct WindowsRead {
+    /// Series sorted by labels, windows and histograms each in time order.
+    pub series: Vec<SeriesWindows>,
+    /// What was read to produce them.
+    pub stats: ReadStats,
+}
+
+/// What one read touched, for query statistics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Blocks of raw samples read (the head is not counted).
+    pub raw_blocks: usize,
+    /// Downsampled blocks read.
+    pub downsampled_blocks: usize,
+    /// Coarsest resolution read, ms (0 when only raw data was read).
+    pub resolution_ms: i64,
+}
+
+impl ReadStats {
+    /// Adds the figures of another read.
+    pub fn add(&mut self, other: &ReadStats) {
+        self.raw_blocks += other.raw_blocks;
+        self.downsampled_blocks += other.downsampled_blocks;
+        self.resolution_ms = self.resolution_ms.max(other.resolution_ms);
+    }
 }
 
 /// Something series can be selected from.
@@ -25,6 +55,39 @@ pub trait Queryable: Send + Sync {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SeriesSamples>, ReadError>;
+
+    /// [`Queryable::select`], also saying what the read touched (a storage without blocks
+    /// reports nothing: this default).
+    fn select_counted(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<(Vec<SeriesSamples>, ReadStats), ReadError> {
+        Ok((self.select(matchers, start_ms, end_ms)?, ReadStats::default()))
+    }
+
+    /// Like [`Queryable::select`], but the float data may come from downsampled blocks of
+    /// windows up to `max_resolution_ms` wide: for each part of the range, the coarsest
+    /// resolution that has a block there, raw samples where none has. A storage without
+    /// downsampled data answers with raw samples only (this default).
+    fn select_windows(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+        max_resolution_ms: i64,
+    ) -> Result<WindowsRead, ReadError> {
+        let _ = max_resolution_ms;
+        let mut series = Vec::new();
+        for s in self.select(matchers, start_ms, end_ms)? {
+            series.push(raw_windows(s));
+        }
+        Ok(WindowsRead {
+            series,
+            stats: ReadStats::default(),
+        })
+    }
 
     /// Label sets of the series that satisfy `matchers` and have data in the range, sorted.
     fn series(
@@ -77,5 +140,15 @@ pub trait Queryable: Send + Sync {
         values.sort();
         values.dedup();
         Ok(values)
+    }
+}
+
+/// A raw series as a downsampled read returns it: no windows, its samples as they are.
+pub fn raw_windows(s: SeriesSamples) -> SeriesWindows {
+    SeriesWindows {
+        labels: s.labels,
+        windows: Vec::new(),
+        samples: s.samples,
+        histograms: s.histograms,
     }
 }

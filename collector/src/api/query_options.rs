@@ -1,12 +1,15 @@
 //! Per-request options of `/api/v1/query` and `/api/v1/query_range` beyond the query and
 //! its times, as Prometheus 3 accepts them: `lookback_delta` (this query's lookback instead
 //! of `query.lookback_delta`) and `limit` (at most this many series in the answer, with a
-//! warning when some were cut). `timeout` is in `prom.rs`, with the admission deadline.
+//! warning when some were cut), and Thanos' `max_source_resolution` (`0s`/`raw` reads raw
+//! data only, `5m` or `1h` caps the downsampled resolution, `auto` or absent: whatever
+//! fits, docs/promql.md#downsampled-data). `timeout` is in `prom.rs`, with the admission
+//! deadline.
 
 use std::borrow::Cow;
 use std::time::Duration;
 
-use didban_store::promql::{Engine, EngineOptions, QueryResult, Value};
+use didban_store::promql::{Engine, QueryResult, Value};
 
 use super::params::{parse_duration_ms, Params};
 use super::response::ApiError;
@@ -21,6 +24,8 @@ pub struct QueryOptions {
     pub lookback: Option<Duration>,
     /// Most series returned; `None` for all.
     pub limit: Option<usize>,
+    /// Coarsest downsampled data to read; `None` keeps the engine's (any that fits).
+    pub max_source_resolution: Option<Duration>,
 }
 
 impl QueryOptions {
@@ -42,6 +47,23 @@ impl QueryOptions {
                 }
             }
         };
+        let max_source_resolution = match p.get("max_source_resolution").filter(|v| !v.is_empty()) {
+            None | Some("auto") => None,
+            Some("raw") => Some(Duration::ZERO),
+            Some(v) => {
+                let ms = parse_duration_ms(v).map_err(|e| {
+                    ApiError::bad_data(format!("invalid parameter \"max_source_resolution\": {e}"))
+                })?;
+                match u64::try_from(ms) {
+                    Ok(ms) => Some(Duration::from_millis(ms)),
+                    Err(_) => {
+                        return Err(ApiError::bad_data(format!(
+                            "invalid parameter \"max_source_resolution\": {v:?} must not be negative"
+                        )))
+                    }
+                }
+            }
+        };
         let limit = match p.get("limit").filter(|v| !v.is_empty()) {
             None => None,
             Some(v) => match v.parse::<usize>() {
@@ -54,18 +76,27 @@ impl QueryOptions {
                 }
             },
         };
-        Ok(QueryOptions { lookback, limit })
+        Ok(QueryOptions {
+            lookback,
+            limit,
+            max_source_resolution,
+        })
     }
 
-    /// The engine to evaluate with: `base`, or a copy with this query's lookback.
+    /// The engine to evaluate with: `base`, or a copy with this query's lookback and
+    /// resolution cap.
     pub fn engine<'a>(&self, base: &'a Engine) -> Cow<'a, Engine> {
-        match self.lookback {
-            None => Cow::Borrowed(base),
-            Some(lookback_delta) => Cow::Owned(base.with_options(EngineOptions {
-                lookback_delta,
-                ..base.options().clone()
-            })),
+        if self.lookback.is_none() && self.max_source_resolution.is_none() {
+            return Cow::Borrowed(base);
         }
+        let mut opts = base.options().clone();
+        if let Some(lookback) = self.lookback {
+            opts.lookback_delta = lookback;
+        }
+        if let Some(r) = self.max_source_resolution {
+            opts.max_source_resolution = Some(r);
+        }
+        Cow::Owned(base.with_options(opts))
     }
 
     /// Cuts a vector or matrix to `limit` series (scalars and strings are left alone);
@@ -108,6 +139,7 @@ pub fn take_limit<T>(mut items: Vec<T>, limit: usize) -> (Vec<T>, Vec<String>) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use didban_store::promql::EngineOptions;
 
     #[test]
     fn parameters_parse_and_zero_means_unset() {
@@ -123,6 +155,36 @@ mod tests {
             let e = QueryOptions::from_params(&p).unwrap_err();
             assert_eq!(e.error_type, "bad_data", "{bad}");
         }
+    }
+
+    #[test]
+    fn max_source_resolution_forces_raw_or_caps_the_resolution() {
+        let res = |q: &str| {
+            let p = Params::from_parts(Some(q), None).unwrap();
+            QueryOptions::from_params(&p).map(|o| o.max_source_resolution)
+        };
+        assert_eq!(res("max_source_resolution=0s").unwrap(), Some(Duration::ZERO));
+        assert_eq!(res("max_source_resolution=raw").unwrap(), Some(Duration::ZERO));
+        assert_eq!(
+            res("max_source_resolution=5m").unwrap(),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(res("max_source_resolution=auto").unwrap(), None);
+        assert_eq!(res("x=1").unwrap(), None);
+        for bad in ["max_source_resolution=-5m", "max_source_resolution=fine"] {
+            let e = res(bad).unwrap_err();
+            assert!(
+                e.error_type == "bad_data" && e.message.contains("max_source_resolution"),
+                "{bad}"
+            );
+        }
+        let base = Engine::new(EngineOptions::default());
+        let p = Params::from_parts(Some("max_source_resolution=0s"), None).unwrap();
+        let o = QueryOptions::from_params(&p).unwrap();
+        assert_eq!(
+            o.engine(&base).options().max_source_resolution,
+            Some(Duration::ZERO)
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use didban_store::{BlockStorage, DbOptions, ExemplarOptions, FsyncMode, SeriesLi
 use serde::Deserialize;
 
 pub mod auth;
+pub mod downsample;
 pub mod listen;
 pub mod object_store;
 pub mod otlp;
@@ -89,6 +90,9 @@ pub struct StorageConfig {
     pub max_sample_age: Duration,
     pub retention_time: Duration,
     pub retention_bytes: u64,
+    /// Ages after which blocks get 5-minute and 1-hour downsampled copies, and how long
+    /// those are kept (`storage.downsample_5m_after` etc., see `downsample.rs`).
+    pub downsample: downsample::DownsampleConfig,
     pub head_memory_bytes: u64,
     /// Bytes of block series lists and postings kept in memory across queries
     /// (`storage.block_index_cache_size`, default 5% of `memory_limit`).
@@ -166,6 +170,7 @@ impl Default for Config {
                 max_sample_age: db.max_sample_age,
                 retention_time: db.retention_time,
                 retention_bytes: db.retention_bytes,
+                downsample: downsample::DownsampleConfig::from_db(&db),
                 head_memory_bytes: db.head_memory_bytes,
                 block_index_cache_bytes: db.block_index_cache_bytes,
                 maintenance_interval: Duration::from_secs(30),
@@ -235,6 +240,7 @@ impl Config {
         o.max_sample_age = self.storage.max_sample_age;
         o.retention_time = self.storage.retention_time;
         o.retention_bytes = self.storage.retention_bytes;
+        self.storage.downsample.apply_to(&mut o);
         o.head_memory_bytes = self.storage.head_memory_bytes;
         o.block_index_cache_bytes = self.storage.block_index_cache_bytes;
         o.limits = self.limits.series.clone();
@@ -339,6 +345,29 @@ impl Config {
         )?;
         set_duration(&mut st.max_sample_age, s.max_sample_age, "storage.max_sample_age")?;
         set_duration(&mut st.retention_time, s.retention_time, "storage.retention_time")?;
+        let explicit = (s.downsample_5m_after.is_some(), s.downsample_1h_after.is_some());
+        let d = &mut st.downsample;
+        set_duration(
+            &mut d.after_5m,
+            s.downsample_5m_after,
+            "storage.downsample_5m_after",
+        )?;
+        set_duration(
+            &mut d.after_1h,
+            s.downsample_1h_after,
+            "storage.downsample_1h_after",
+        )?;
+        set_duration(
+            &mut d.retention_5m,
+            s.retention_time_5m,
+            "storage.retention_time_5m",
+        )?;
+        set_duration(
+            &mut d.retention_1h,
+            s.retention_time_1h,
+            "storage.retention_time_1h",
+        )?;
+        d.check(st.retention_time, explicit)?;
         set_bytes(
             &mut st.retention_bytes,
             s.retention_size,
@@ -504,6 +533,10 @@ struct FileStorage {
     max_sample_age: Option<String>,
     retention_time: Option<String>,
     retention_size: Option<String>,
+    downsample_5m_after: Option<String>,
+    downsample_1h_after: Option<String>,
+    retention_time_5m: Option<String>,
+    retention_time_1h: Option<String>,
     head_memory_limit: Option<String>,
     block_index_cache_size: Option<String>,
     maintenance_interval: Option<String>,

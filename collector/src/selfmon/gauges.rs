@@ -45,6 +45,23 @@ fn metric_gauges(db: &Db, m: &SelfMetrics) {
         &[],
         s.block_bytes as f64,
     );
+    for (resolution, blocks, bytes) in [
+        ("5m", s.blocks_5m, s.block_bytes_5m),
+        ("1h", s.blocks_1h, s.block_bytes_1h),
+    ] {
+        m.set(
+            "didban_downsampled_blocks",
+            "Downsampled Parquet blocks on disk (part of didban_blocks), by resolution.",
+            &[("resolution", resolution)],
+            blocks as f64,
+        );
+        m.set(
+            "didban_downsampled_block_bytes",
+            "Bytes of downsampled Parquet blocks (part of didban_block_bytes), by resolution.",
+            &[("resolution", resolution)],
+            bytes as f64,
+        );
+    }
     block_index_cache_gauges(&s.block_index_cache, m);
     m.set(
         "didban_wal_segments",

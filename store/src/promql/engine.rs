@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 use promql_parser::parser::{Expr, SubqueryExpr};
 
 use crate::model::{HistogramSample, Labels, Sample, SeriesSamples};
-use crate::query::Queryable;
+use crate::query::{Queryable, ReadStats};
 
 use super::annotations::Annotations;
 use super::budget::SampleBudget;
 use super::compat::{check_ast, PromqlCompat};
 use super::control::QueryControl;
 use super::depth::{check_depth, DEFAULT_MAX_DEPTH};
+use super::downsampled::Aggr;
 use super::error::PromqlError;
 use super::parse::{at_ms, duration_ms, offset_ms, parse_expr, unparen};
 use super::result::{InstantSample, QueryResult, QueryStats, Value};
@@ -49,11 +50,15 @@ pub struct EngineOptions {
     /// Allows the functions and aggregations Prometheus gates behind
     /// `--enable-feature=promql-experimental-functions` (off by default, as in Prometheus).
     pub enable_experimental_functions: bool,
+    /// The coarsest downsampled data the query may read, as Thanos' `max_source_resolution`:
+    /// `None` (default) lets each selector read the coarsest resolution its step and range
+    /// allow; `Some(Duration::ZERO)` forces raw data.
+    pub max_source_resolution: Option<Duration>,
 }
 
 impl Default for EngineOptions {
     /// Prometheus 3's defaults: 5m lookback, 2m timeout, 50 million samples, experimental
-    /// functions off; depth 200.
+    /// functions off; depth 200; downsampled data read where it fits.
     fn default() -> Self {
         EngineOptions {
             lookback_delta: Duration::from_secs(300),
@@ -63,6 +68,7 @@ impl Default for EngineOptions {
             max_depth: DEFAULT_MAX_DEPTH,
             compat: PromqlCompat::V3,
             enable_experimental_functions: false,
+            max_source_resolution: None,
         }
     }
 }
@@ -383,6 +389,14 @@ pub(crate) struct Evaluator<'a> {
     pub query_end: i64,
     /// Step of the top-level range query, 0 for an instant query (`step()`).
     pub query_step: i64,
+    /// The coarsest resolution of downsampled data selectors may read (`i64::MAX`: any).
+    pub max_source_resolution_ms: i64,
+    /// The aggregate the range selector evaluated next reads from downsampled data, and how
+    /// many windows its range must hold: set by a function for its direct range-selector
+    /// argument and taken by that selector (see `downsampled`).
+    pub read_hint: Option<(Aggr, i64)>,
+    /// Blocks read so far, for the query's stats.
+    pub read_stats: ReadStats,
     /// `None` when the timeout is too large to represent: no deadline.
     deadline: Option<Instant>,
     /// Set by the caller when nobody waits for the answer any more.
@@ -425,6 +439,9 @@ impl<'a> Evaluator<'a> {
             query_start,
             query_end,
             query_step: 0,
+            max_source_resolution_ms: opts.max_source_resolution.map_or(i64::MAX, |d| duration_ms(&d)),
+            read_hint: None,
+            read_stats: ReadStats::default(),
             deadline,
             cancel: ctl.cancel.clone(),
             max_samples: opts.max_samples,
@@ -440,6 +457,9 @@ impl<'a> Evaluator<'a> {
             samples_loaded: self.samples_loaded,
             series_loaded: self.series_loaded,
             duration: started.elapsed(),
+            blocks_raw: self.read_stats.raw_blocks,
+            blocks_downsampled: self.read_stats.downsampled_blocks,
+            resolution_ms: self.read_stats.resolution_ms,
         };
         tracing::debug!(
             query = expr,
@@ -558,6 +578,7 @@ impl<'a> Evaluator<'a> {
             offset_ms: offset,
             at_ms: at,
             left_open: self.compat.left_open(),
+            aggregate: None,
         };
         if grid.len() == 0 {
             return Ok(rd);

@@ -16,6 +16,7 @@ mod budget;
 mod compat;
 mod control;
 mod depth;
+mod downsampled;
 mod engine;
 mod error;
 mod functions;

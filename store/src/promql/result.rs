@@ -22,12 +22,19 @@ pub struct QueryResult {
 /// Cost figures of one query, for logs and the API's `stats` field.
 #[derive(Debug, Clone, Default)]
 pub struct QueryStats {
-    /// Samples read from storage.
+    /// Samples read from storage (a window of downsampled data counts as one).
     pub samples_loaded: usize,
     /// Series read from storage.
     pub series_loaded: usize,
     /// Wall-clock time spent parsing and evaluating.
     pub duration: Duration,
+    /// Raw block reads (a block read by several selectors, or by several time slices of
+    /// one selector, counts for each).
+    pub blocks_raw: usize,
+    /// Downsampled block reads (counted the same way).
+    pub blocks_downsampled: usize,
+    /// Coarsest resolution of downsampled data read, ms (0: raw data only).
+    pub resolution_ms: i64,
 }
 
 /// A PromQL result value, as the Prometheus HTTP API distinguishes them.

@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use promql_parser::parser::{MatrixSelector, VectorSelector};
 
-use crate::model::{is_stale_nan, Labels, Sample, SeriesSamples};
+use crate::model::{is_stale_nan, LabelMatcher, Labels, Sample, SeriesSamples};
+use crate::query::{Queryable, ReadError, ReadStats};
+use crate::window::SeriesWindows;
 
+use super::downsampled::{self, Aggr, MIN_RESOLUTION_MS};
 use super::engine::Evaluator;
 use super::error::PromqlError;
 use super::parse::{at_ms, duration_ms, offset_ms, selector_matchers};
@@ -23,6 +26,42 @@ const MIN_SLICE_MS: i64 = 6 * 3_600_000;
 /// Most slices one selector's range is cut into (wide ranges get wider slices).
 const MAX_SLICES: i64 = 64;
 
+/// What a selector reads a series as: raw samples or a downsampled read's windows.
+trait Loaded: Sized {
+    fn labels(&self) -> &Labels;
+    /// Samples (or windows) it holds, for the limits.
+    fn size(&self) -> usize;
+    /// Appends the data of the same series from a later slice.
+    fn append(&mut self, later: Self);
+}
+
+impl Loaded for SeriesSamples {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+    fn size(&self) -> usize {
+        self.samples.len() + self.histograms.len()
+    }
+    fn append(&mut self, later: Self) {
+        self.samples.extend(later.samples);
+        self.histograms.extend(later.histograms);
+    }
+}
+
+impl Loaded for SeriesWindows {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+    fn size(&self) -> usize {
+        self.windows.len() + self.samples.len() + self.histograms.len()
+    }
+    fn append(&mut self, later: Self) {
+        self.windows.extend(later.windows);
+        self.samples.extend(later.samples);
+        self.histograms.extend(later.histograms);
+    }
+}
+
 /// Reads every series matching `vs` with samples in `[start, end]`, sorted by labels; `or`
 /// groups are merged (the first group's copy of a series wins).
 fn load(
@@ -31,6 +70,32 @@ fn load(
     start: i64,
     end: i64,
 ) -> Result<Vec<SeriesSamples>, PromqlError> {
+    load_with(ev, vs, start, end, |q, g, from, to| q.select_counted(g, from, to))
+}
+
+/// [`load`] through a downsampled read: windows up to `resolution_ms` wide (at least
+/// [`MIN_RESOLUTION_MS`] to find any) where there are some, raw samples elsewhere.
+fn load_windows(
+    ev: &mut Evaluator<'_>,
+    vs: &VectorSelector,
+    start: i64,
+    end: i64,
+    resolution_ms: i64,
+) -> Result<Vec<SeriesWindows>, PromqlError> {
+    load_with(ev, vs, start, end, |q, g, from, to| {
+        let read = q.select_windows(g, from, to, resolution_ms)?;
+        Ok((read.series, read.stats))
+    })
+}
+
+/// The slicing and merging of [`load`] over a read function.
+fn load_with<T: Loaded>(
+    ev: &mut Evaluator<'_>,
+    vs: &VectorSelector,
+    start: i64,
+    end: i64,
+    read: impl Fn(&dyn Queryable, &[LabelMatcher], i64, i64) -> Result<(Vec<T>, ReadStats), ReadError>,
+) -> Result<Vec<T>, PromqlError> {
     let groups = selector_matchers(vs, ev.compat)?;
     let span = i128::from(end) - i128::from(start);
     let width = i128::from(MIN_SLICE_MS).max(span / i128::from(MAX_SLICES) + 1);
@@ -38,13 +103,15 @@ fn load(
         // One read: nothing to merge.
         let mut out = Vec::new();
         for g in &groups {
-            out = ev.q.select(g, start, end)?;
+            let (series, stats) = read(ev.q, g, start, end)?;
+            ev.read_stats.add(&stats);
+            out = series;
         }
-        let samples = out.iter().map(|s| s.samples.len() + s.histograms.len()).sum();
+        let samples = out.iter().map(Loaded::size).sum();
         ev.account_loaded(out.len(), samples)?;
         return Ok(out);
     }
-    let mut out: Vec<SeriesSamples> = Vec::new();
+    let mut out: Vec<T> = Vec::new();
     // Series index by labels, and the slice that last added samples to it.
     let mut index: HashMap<Labels, (usize, usize)> = HashMap::new();
     let mut from = start;
@@ -58,22 +125,23 @@ fn load(
         slice += 1;
         let (mut new_series, mut samples) = (0usize, 0usize);
         for g in &groups {
-            for s in ev.q.select(g, from, to)? {
-                match index.get_mut(&s.labels) {
+            let (series, stats) = read(ev.q, g, from, to)?;
+            ev.read_stats.add(&stats);
+            for s in series {
+                match index.get_mut(s.labels()) {
                     // Already read from an earlier `or` group in this slice.
                     Some((_, last)) if *last == slice => {}
                     Some((i, last)) => {
                         *last = slice;
                         if let Some(dst) = out.get_mut(*i) {
-                            samples += s.samples.len() + s.histograms.len();
-                            dst.samples.extend(s.samples);
-                            dst.histograms.extend(s.histograms);
+                            samples += s.size();
+                            dst.append(s);
                         }
                     }
                     None => {
                         new_series += 1;
-                        samples += s.samples.len() + s.histograms.len();
-                        index.insert(s.labels.clone(), (out.len(), slice));
+                        samples += s.size();
+                        index.insert(s.labels().clone(), (out.len(), slice));
                         out.push(s);
                     }
                 }
@@ -85,7 +153,7 @@ fn load(
         }
         from = to + 1;
     }
-    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    out.sort_by(|a, b| a.labels().cmp(b.labels()));
     Ok(out)
 }
 
@@ -115,9 +183,35 @@ pub(crate) fn eval_vector_selector(
     let at = at_ms(vs.at.as_ref(), ev.query_start, ev.query_end);
     let first_ref = at.unwrap_or(grid.start).saturating_sub(offset);
     let last_ref = at.unwrap_or(grid.end).saturating_sub(offset);
-    let lookback = ev.lookback_ms;
+    let mut lookback = ev.lookback_ms;
     let left_open = ev.compat.left_open();
-    let data = load(ev, vs, first_ref.saturating_sub(lookback), last_ref)?;
+    // Downsampled data only for grids of several steps (not instant queries), one window
+    // per step at least; the lookback then reaches back one window more.
+    let resolution = if n > 1 {
+        downsampled::max_resolution(Some(grid.step), None, ev.max_source_resolution_ms)
+    } else {
+        0
+    };
+    let data = if resolution >= MIN_RESOLUTION_MS {
+        let before = std::mem::take(&mut ev.read_stats);
+        let from = first_ref.saturating_sub(lookback.saturating_add(resolution));
+        let loaded = load_windows(ev, vs, from, last_ref, resolution);
+        let mine = std::mem::replace(&mut ev.read_stats, before);
+        ev.read_stats.add(&mine);
+        let mut windows = loaded?;
+        lookback = lookback.saturating_add(mine.resolution_ms);
+        let mut out = Vec::with_capacity(windows.len());
+        for s in windows.iter_mut() {
+            out.push(SeriesSamples {
+                labels: s.labels.clone(),
+                samples: downsampled::series_samples(s, Aggr::Last),
+                histograms: std::mem::take(&mut s.histograms),
+            });
+        }
+        out
+    } else {
+        load(ev, vs, first_ref.saturating_sub(lookback), last_ref)?
+    };
     let mut memo = LabelMemo::default();
     for series in data {
         let mut labels = Arc::new(series.labels);
@@ -182,9 +276,18 @@ pub(crate) fn eval_matrix_selector(
         offset_ms: offset,
         at_ms: at,
         left_open: ev.compat.left_open(),
+        aggregate: None,
     };
+    let hint = ev.read_hint.take();
     if grid.len() == 0 {
         return Ok(rd);
+    }
+    if let Some((aggr, ratio)) = hint {
+        if let Some(mut both) = eval_matrix_windows(ev, ms, grid, &[aggr], ratio)? {
+            if let Some(rd) = both.pop() {
+                return Ok(rd);
+            }
+        }
     }
     let (start, _) = rd.window(grid.start);
     let (_, end) = rd.window(grid.end);
@@ -201,6 +304,70 @@ pub(crate) fn eval_matrix_selector(
         });
     }
     Ok(rd)
+}
+
+/// Evaluates a range selector from downsampled data when its function, step and range
+/// allow windows (see `downsampled`): one range vector per aggregate of `aggrs`, all from
+/// one read, each with the same series and timestamps; or, when the read found no window,
+/// one range vector of the raw samples (`aggregate` None). `None` when the selector must
+/// read raw data.
+pub(crate) fn eval_matrix_windows(
+    ev: &mut Evaluator<'_>,
+    ms: &MatrixSelector,
+    grid: &Grid,
+    aggrs: &[Aggr],
+    ratio: i64,
+) -> Result<Option<Vec<RangeData>>, PromqlError> {
+    let vs = &ms.vs;
+    let range = duration_ms(&ms.range);
+    let step = (grid.len() > 1).then_some(grid.step);
+    let resolution = downsampled::max_resolution(step, Some((range, ratio)), ev.max_source_resolution_ms);
+    if resolution < MIN_RESOLUTION_MS || grid.len() == 0 {
+        return Ok(None);
+    }
+    let template = RangeData {
+        series: Vec::new(),
+        range_ms: range,
+        offset_ms: offset_ms(vs.offset.as_ref()),
+        at_ms: at_ms(vs.at.as_ref(), ev.query_start, ev.query_end),
+        left_open: ev.compat.left_open(),
+        aggregate: None,
+    };
+    let (start, _) = template.window(grid.start);
+    let (_, end) = template.window(grid.end);
+    let loaded = load_windows(ev, vs, start, end, resolution)?;
+    // No downsampled data in range: the raw samples, evaluated exactly as without
+    // downsampling (one range vector, `aggregate` None).
+    let raw_only = loaded.iter().all(|s| s.windows.is_empty());
+    let aggrs: &[Option<Aggr>] = if raw_only {
+        &[None]
+    } else {
+        &aggrs.iter().map(|a| Some(*a)).collect::<Vec<_>>()
+    };
+    let mut out = Vec::with_capacity(aggrs.len());
+    for &aggr in aggrs {
+        let mut rd = template.clone();
+        rd.aggregate = aggr;
+        for s in &loaded {
+            let mut s = s.clone();
+            let mut samples = match aggr {
+                Some(aggr) => downsampled::series_samples(&mut s, aggr),
+                None => std::mem::take(&mut s.samples),
+            };
+            samples.retain(|p| !is_stale_nan(p.value));
+            s.histograms.retain(|p| !p.h.is_stale());
+            if samples.is_empty() && s.histograms.is_empty() {
+                continue;
+            }
+            rd.series.push(RangeSeries {
+                labels: Arc::new(s.labels),
+                samples,
+                histograms: s.histograms,
+            });
+        }
+        out.push(rd);
+    }
+    Ok(Some(out))
 }
 
 /// Index range `[lo, hi)` of the samples inside `[start, end]`, advancing cursors that only

@@ -92,6 +92,9 @@ pub(crate) struct RangeData {
     pub at_ms: Option<i64>,
     /// True when a sample exactly at `end - range` is outside the window.
     pub left_open: bool,
+    /// The aggregate the float samples carry when they were read from downsampled
+    /// windows (one sample per window, see `downsampled`); `None` for raw samples.
+    pub aggregate: Option<super::downsampled::Aggr>,
 }
 
 impl RangeData {

@@ -8,6 +8,7 @@ mod block_index_cache;
 mod blocks;
 mod common;
 mod crash;
+mod downsampling;
 mod faults;
 mod faults_tmpfs;
 mod faults_traces_logs;

@@ -56,6 +56,10 @@ fn storage(f: &mut Flags, c: &Config) {
     f.put("storage.max_sample_age", duration(s.max_sample_age));
     f.put("storage.retention_time", duration(s.retention_time));
     f.put("storage.retention_size", bytes(s.retention_bytes));
+    f.put("storage.downsample_5m_after", duration(s.downsample.after_5m));
+    f.put("storage.downsample_1h_after", duration(s.downsample.after_1h));
+    f.put("storage.retention_time_5m", duration(s.downsample.retention_5m));
+    f.put("storage.retention_time_1h", duration(s.downsample.retention_1h));
     f.put("storage.memory_limit", bytes(s.memory_limit_bytes));
     f.put("storage.head_memory_limit", bytes(s.head_memory_bytes));
     f.put("storage.block_index_cache_size", bytes(s.block_index_cache_bytes));
@@ -243,6 +247,10 @@ mod tests {
         let f = flags(&c);
         assert_eq!(f.get("query.lookback_delta").map(String::as_str), Some("5m"));
         assert_eq!(f.get("storage.retention_time").map(String::as_str), Some("15d"));
+        assert_eq!(
+            f.get("storage.downsample_1h_after").map(String::as_str),
+            Some("10d")
+        );
         assert_eq!(f.get("http_addr").map(String::as_str), Some("127.0.0.1:9480"));
         assert!(f.values().all(|v| !v.contains("s3cret")));
     }

@@ -8,6 +8,15 @@ use crate::model::Labels;
 /// Version of the block layout written into `meta.json`.
 pub const BLOCK_FORMAT_VERSION: u32 = 1;
 
+/// Version written into the `meta.json` of a downsampled block: a release that predates
+/// downsampling refuses (and skips) such a block instead of reading its windows' last
+/// values as raw samples.
+pub const DOWNSAMPLED_FORMAT_VERSION: u32 = 2;
+
+/// The resolutions Didban downsamples to (`resolution_ms` of a downsampled block), finest
+/// first: 5 minutes and 1 hour, as Thanos.
+pub const RESOLUTIONS_MS: [i64; 2] = [300_000, 3_600_000];
+
 /// Contents of `meta.json`: what an outside reader needs to pick blocks by time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockMeta {
@@ -29,9 +38,19 @@ pub struct BlockMeta {
     pub histogram_samples: u64,
     /// Level and source blocks.
     pub compaction: CompactionMeta,
+    /// Width of the windows of a downsampled block (300000 or 3600000): its
+    /// `samples.parquet` holds one row of aggregates per series and window. 0, and absent
+    /// from `meta.json`, for a block of raw samples. The time range of a downsampled block is
+    /// the range of the data it summarises (its source's), which its windows' timestamps lie in.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub resolution_ms: i64,
 }
 
 fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero_i64(n: &i64) -> bool {
     *n == 0
 }
 

@@ -7,21 +7,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arrow_array::{Float64Array, Int64Array, UInt64Array};
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
-};
-use parquet::file::statistics::Statistics;
+use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
+use super::aggregates;
 use super::cursor::{reader_options, SeriesCursor, SAMPLES, SERIES};
 use super::histograms;
 use super::index::BlockIndex;
 use super::index_cache::{BlockIndexCache, WHOLE_BLOCK};
-use super::meta::{BlockMeta, BlockSeries, BLOCK_FORMAT_VERSION};
+use super::meta::{BlockMeta, BlockSeries, BLOCK_FORMAT_VERSION, DOWNSAMPLED_FORMAT_VERSION, RESOLUTIONS_MS};
+use super::rows::{plan_rows, RowPlan};
 use crate::model::{LabelMatcher, Sample, SeriesSamples};
 use crate::storage::block_dir;
 use crate::storage::object::{BlockFiles, Remote};
 use crate::storage::parquet::column;
 use crate::storage::BlockError;
+use crate::window::SeriesWindows;
 
 /// Source of the process-wide block ids that key the index cache.
 static NEXT_BLOCK_KEY: AtomicU64 = AtomicU64::new(1);
@@ -68,10 +68,27 @@ impl Block {
     /// read later, through `cache`, when a query first needs it.
     pub(crate) fn open(files: BlockFiles, cache: &Arc<BlockIndexCache>) -> Result<Block, BlockError> {
         let meta: BlockMeta = files.read_meta()?;
-        if meta.format_version != BLOCK_FORMAT_VERSION {
+        let expected = if meta.resolution_ms > 0 {
+            DOWNSAMPLED_FORMAT_VERSION
+        } else {
+            BLOCK_FORMAT_VERSION
+        };
+        if meta.format_version != expected {
             return Err(BlockError::corrupt(
                 &files.path(""),
-                format!("unknown format version {}", meta.format_version),
+                format!(
+                    "unknown format version {} for resolution_ms {} (expected {expected})",
+                    meta.format_version, meta.resolution_ms
+                ),
+            ));
+        }
+        if meta.resolution_ms != 0 && !RESOLUTIONS_MS.contains(&meta.resolution_ms) {
+            return Err(BlockError::corrupt(
+                &files.path(""),
+                format!(
+                    "resolution_ms {} is neither 300000 nor 3600000",
+                    meta.resolution_ms
+                ),
             ));
         }
         let series_path = files.path(SERIES);
@@ -215,6 +232,67 @@ impl Block {
         )
     }
 
+    /// The windows in `[start, end]` of the series matching `matchers` in this
+    /// downsampled block, with their native histogram samples (kept raw), appended to `out`.
+    pub(crate) fn select_windows(
+        &self,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+        out: &mut Vec<SeriesWindows>,
+    ) -> Result<(), BlockError> {
+        if !self.overlaps(start, end) {
+            return Ok(());
+        }
+        let parts = match self.parts_for(matchers) {
+            None => vec![None],
+            Some(parts) => parts.into_iter().map(Some).collect(),
+        };
+        for p in parts {
+            let index = self.index(p)?;
+            let mut wanted: Vec<usize> = Vec::new();
+            let mut wanted_histograms: Vec<u64> = Vec::new();
+            for id in index.postings.select(matchers) {
+                let Some(s) = index.series.get(id as usize) else {
+                    continue;
+                };
+                if s.max_t >= start && s.min_t <= end {
+                    if s.row_count > 0 {
+                        wanted.push(id as usize);
+                    }
+                    if self.has_histograms {
+                        wanted_histograms.push(index.base + id);
+                    }
+                }
+            }
+            if !wanted.is_empty() {
+                aggregates::read_windows(
+                    &self.files,
+                    &self.samples_metadata,
+                    &index,
+                    &wanted,
+                    start,
+                    end,
+                    out,
+                )?;
+            }
+            if !wanted_histograms.is_empty() {
+                wanted_histograms.sort_unstable();
+                let mut hists: Vec<SeriesSamples> = Vec::new();
+                histograms::select(&self.files, &index, &wanted_histograms, start, end, &mut hists)?;
+                for h in hists {
+                    out.push(SeriesWindows {
+                        labels: h.labels,
+                        windows: Vec::new(),
+                        samples: Vec::new(),
+                        histograms: h.histograms,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Schedules the directory for deletion once the last reader lets go of the block.
     pub(crate) fn mark_deleted(&self) {
         self.files.mark_deleted();
@@ -340,22 +418,11 @@ fn name_parts(files: &BlockFiles) -> Result<Option<Vec<NamePart>>, BlockError> {
     Ok(Some(parts))
 }
 
-/// Min and max of an Int64 column chunk, when the writer recorded them.
-fn i64_range(stats: Option<&Statistics>) -> Option<(i64, i64)> {
-    match stats {
-        Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
-            (Some(a), Some(b)) => Some((*a, *b)),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// Reads the samples in `[start, end]` of the series `wanted` (ascending positions in
 /// `index.series`, whose first entry is block series `index.base`) and appends them to
-/// `out`. Row groups whose timestamp statistics miss the
-/// range are skipped; inside the rest, a row selection covering only the wanted series'
-/// rows lets the reader skip pages through the page index.
+/// `out`. Row groups whose timestamp statistics miss the range are skipped; inside the
+/// rest, a row selection covering only the wanted series' rows lets the reader skip pages
+/// through the page index.
 pub(crate) fn read_samples(
     files: &BlockFiles,
     metadata: &ArrowReaderMetadata,
@@ -366,59 +433,17 @@ pub(crate) fn read_samples(
     out: &mut Vec<SeriesSamples>,
 ) -> Result<(), BlockError> {
     let path = &files.path(SAMPLES);
-    let file = files.open(SAMPLES)?;
-    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone());
-    let series = &index.series;
-    let mut ranges: Vec<(u64, u64)> = Vec::with_capacity(wanted.len());
-    for &i in wanted {
-        if let Some(s) = series.get(i) {
-            ranges.push((s.first_row, s.first_row.saturating_add(s.row_count)));
-        }
-    }
-    let mut row_groups = Vec::new();
-    let mut selectors: Vec<RowSelector> = Vec::new();
-    let mut rg_start = 0u64;
-    let mut next_range = 0usize;
-    for (rg_index, rg) in builder.metadata().row_groups().iter().enumerate() {
-        let rg_rows = rg.num_rows().max(0) as u64;
-        let rg_end = rg_start.saturating_add(rg_rows);
-        let ts_range = i64_range(rg.columns().get(1).and_then(|c| c.statistics()));
-        let time_ok = ts_range.is_none_or(|(lo, hi)| hi >= start && lo <= end);
-        while next_range < ranges.len() && ranges[next_range].1 <= rg_start {
-            next_range += 1;
-        }
-        let mut local: Vec<RowSelector> = Vec::new();
-        let mut pos = rg_start;
-        let mut any = false;
-        let mut k = next_range;
-        while time_ok && k < ranges.len() && ranges[k].0 < rg_end {
-            let from = ranges[k].0.max(rg_start);
-            let to = ranges[k].1.min(rg_end);
-            if from > pos {
-                local.push(RowSelector::skip((from - pos) as usize));
-            }
-            if to > from {
-                local.push(RowSelector::select((to - from) as usize));
-                any = true;
-            }
-            pos = to;
-            k += 1;
-        }
-        if any {
-            if rg_end > pos {
-                local.push(RowSelector::skip((rg_end - pos) as usize));
-            }
-            row_groups.push(rg_index);
-            selectors.extend(local);
-        }
-        rg_start = rg_end;
-    }
-    if row_groups.is_empty() {
+    let Some(RowPlan {
+        builder,
+        row_groups,
+        selection,
+    }) = plan_rows(files, metadata, index, wanted, start, end)?
+    else {
         return Ok(());
-    }
+    };
     let reader = builder
         .with_row_groups(row_groups)
-        .with_row_selection(RowSelection::from(selectors))
+        .with_row_selection(selection)
         .build()
         .map_err(|e| BlockError::parquet(path, e))?;
     let mut current: Option<u64> = None;

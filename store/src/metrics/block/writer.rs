@@ -17,11 +17,12 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use super::histograms;
-use super::meta::{BlockMeta, BlockSeries, CompactionMeta, BLOCK_FORMAT_VERSION};
+use super::meta::{BlockMeta, BlockSeries, CompactionMeta, BLOCK_FORMAT_VERSION, DOWNSAMPLED_FORMAT_VERSION};
+use super::{aggregates, histograms};
 use crate::model::{HistogramSample, Labels, Sample, METRIC_NAME_LABEL};
 use crate::storage::block_dir::TmpBlockDir;
 use crate::storage::BlockError;
+use crate::window::Window;
 
 /// Rows per row group of `samples.parquet`.
 pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
@@ -156,6 +157,10 @@ pub(crate) struct BlockWriter {
     ids: Vec<u64>,
     timestamps: Vec<i64>,
     values: Vec<f64>,
+    /// Window width of a downsampled block (0: raw samples, `ids`/`timestamps`/`values`
+    /// buffer the rows); a downsampled block buffers its rows in `windows` instead.
+    resolution_ms: i64,
+    windows: Vec<Window>,
     /// `histograms.parquet`, once a histogram sample came.
     histograms_out: Option<ParquetOut>,
     /// Histogram rows not handed to the Parquet writer yet.
@@ -175,10 +180,22 @@ pub(crate) struct BlockWriter {
 impl BlockWriter {
     /// Starts a block in a fresh temporary directory under `blocks_dir`.
     pub(crate) fn new(blocks_dir: &Path) -> Result<BlockWriter, BlockError> {
+        BlockWriter::with_resolution(blocks_dir, 0)
+    }
+
+    /// Starts a downsampled block of windows `resolution_ms` wide (0: a raw block), whose
+    /// `samples.parquet` has the aggregate columns of `aggregates`.
+    pub(crate) fn with_resolution(blocks_dir: &Path, resolution_ms: i64) -> Result<BlockWriter, BlockError> {
         let dir = TmpBlockDir::create(blocks_dir)?;
         let samples_path = dir.path().join("samples.parquet");
-        let props = samples_properties().map_err(|e| BlockError::parquet(&samples_path, e))?;
-        let samples = ParquetOut::create(samples_path, samples_schema(), props)?;
+        let samples = if resolution_ms > 0 {
+            let props =
+                aggregates::properties(ROW_GROUP_ROWS).map_err(|e| BlockError::parquet(&samples_path, e))?;
+            ParquetOut::create(samples_path, aggregates::schema(), props)?
+        } else {
+            let props = samples_properties().map_err(|e| BlockError::parquet(&samples_path, e))?;
+            ParquetOut::create(samples_path, samples_schema(), props)?
+        };
         let series_path = dir.path().join("series.parquet");
         let props = series_properties().map_err(|e| BlockError::parquet(&series_path, e))?;
         let series_out = ParquetOut::create(series_path, series_schema(), props)?;
@@ -188,6 +205,8 @@ impl BlockWriter {
             ids: Vec::with_capacity(BATCH_ROWS),
             timestamps: Vec::with_capacity(BATCH_ROWS),
             values: Vec::with_capacity(BATCH_ROWS),
+            resolution_ms,
+            windows: Vec::new(),
             histograms_out: None,
             histogram_rows: Vec::new(),
             num_histograms: 0,
@@ -210,10 +229,77 @@ impl BlockWriter {
         samples: &[Sample],
         histograms: &[HistogramSample],
     ) -> Result<(), BlockError> {
-        let mut range: Option<(i64, i64)> = None;
-        let ends = [
+        debug_assert!(
+            self.resolution_ms == 0,
+            "raw samples added to a downsampled block"
+        );
+        debug_assert!(
+            samples.windows(2).all(|w| w[0].timestamp_ms < w[1].timestamp_ms),
+            "samples of {labels} not sorted by timestamp without duplicates"
+        );
+        let floats = (
             samples.first().map(|s| s.timestamp_ms),
             samples.last().map(|s| s.timestamp_ms),
+        );
+        let Some(series_id) = self.begin_series(labels, floats, samples.len(), histograms)? else {
+            return Ok(());
+        };
+        for s in samples {
+            self.ids.push(series_id);
+            self.timestamps.push(s.timestamp_ms);
+            self.values.push(s.value);
+            if self.ids.len() >= BATCH_ROWS {
+                self.flush_samples()?;
+            }
+        }
+        self.add_histograms(series_id, histograms)
+    }
+
+    /// Adds one series of a downsampled block: its windows (sorted by timestamp, one per
+    /// window) and its native histogram samples, which stay raw. Same order rules as
+    /// [`BlockWriter::add_series`].
+    pub(crate) fn add_windows(
+        &mut self,
+        labels: &Labels,
+        windows: &[Window],
+        histograms: &[HistogramSample],
+    ) -> Result<(), BlockError> {
+        debug_assert!(self.resolution_ms > 0, "windows added to a raw block");
+        debug_assert!(
+            windows.windows(2).all(|w| w[0].timestamp_ms < w[1].timestamp_ms),
+            "windows of {labels} not sorted by timestamp without duplicates"
+        );
+        let floats = (
+            windows.first().map(|w| w.timestamp_ms),
+            windows.last().map(|w| w.timestamp_ms),
+        );
+        let Some(series_id) = self.begin_series(labels, floats, windows.len(), histograms)? else {
+            return Ok(());
+        };
+        for w in windows {
+            self.ids.push(series_id);
+            self.windows.push(*w);
+            if self.ids.len() >= BATCH_ROWS {
+                self.flush_samples()?;
+            }
+        }
+        self.add_histograms(series_id, histograms)
+    }
+
+    /// Checks the order and registers a series whose float rows span `floats` (first and
+    /// last timestamp) and number `rows`; returns its id, or `None` for a series with no
+    /// data, which is skipped.
+    fn begin_series(
+        &mut self,
+        labels: &Labels,
+        floats: (Option<i64>, Option<i64>),
+        rows: usize,
+        histograms: &[HistogramSample],
+    ) -> Result<Option<u64>, BlockError> {
+        let mut range: Option<(i64, i64)> = None;
+        let ends = [
+            floats.0,
+            floats.1,
             histograms.first().map(|s| s.timestamp_ms),
             histograms.last().map(|s| s.timestamp_ms),
         ];
@@ -221,17 +307,13 @@ impl BlockWriter {
             range = Some(range.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
         }
         let Some((first_t, last_t)) = range else {
-            return Ok(());
+            return Ok(None);
         };
         debug_assert!(
             histograms
                 .windows(2)
                 .all(|w| w[0].timestamp_ms < w[1].timestamp_ms),
             "histograms of {labels} not sorted by timestamp without duplicates"
-        );
-        debug_assert!(
-            samples.windows(2).all(|w| w[0].timestamp_ms < w[1].timestamp_ms),
-            "samples of {labels} not sorted by timestamp without duplicates"
         );
         if let Some(prev) = &self.last_labels {
             if *prev >= *labels {
@@ -249,22 +331,19 @@ impl BlockWriter {
         self.pending.push(BlockSeries {
             labels: labels.clone(),
             first_row: self.rows,
-            row_count: samples.len() as u64,
+            row_count: rows as u64,
             min_t: first_t,
             max_t: last_t,
         });
+        self.rows += rows as u64;
         if self.pending.len() >= SERIES_BATCH_ROWS {
             self.flush_series()?;
         }
-        for s in samples {
-            self.ids.push(series_id);
-            self.timestamps.push(s.timestamp_ms);
-            self.values.push(s.value);
-            if self.ids.len() >= BATCH_ROWS {
-                self.flush_samples()?;
-            }
-        }
-        self.rows += samples.len() as u64;
+        Ok(Some(series_id))
+    }
+
+    /// Buffers the native histogram samples of series `series_id`.
+    fn add_histograms(&mut self, series_id: u64, histograms: &[HistogramSample]) -> Result<(), BlockError> {
         for s in histograms {
             self.histogram_rows.push((series_id, s.clone()));
             if self.histogram_rows.len() >= HISTOGRAM_BATCH_ROWS {
@@ -273,6 +352,13 @@ impl BlockWriter {
         }
         self.num_histograms += histograms.len() as u64;
         Ok(())
+    }
+
+    /// Widens the block's time range to `[min_t, max_t]`: a downsampled block states the
+    /// range of the data it summarises, which its windows' timestamps lie inside.
+    pub(crate) fn cover(&mut self, min_t: i64, max_t: i64) {
+        self.min_t = self.min_t.min(min_t);
+        self.max_t = self.max_t.max(max_t);
     }
 
     /// Hands the buffered histogram rows to the writer of `histograms.parquet`, creating
@@ -297,6 +383,12 @@ impl BlockWriter {
     fn flush_samples(&mut self) -> Result<(), BlockError> {
         if self.ids.is_empty() {
             return Ok(());
+        }
+        if self.resolution_ms > 0 {
+            let ids = std::mem::take(&mut self.ids);
+            let columns = aggregates::columns(ids, &self.windows);
+            self.windows.clear();
+            return self.samples.write(columns, aggregates::schema());
         }
         // The vectors are refilled to the same size: keep their capacity.
         let columns: Vec<ArrayRef> = vec![
@@ -335,7 +427,11 @@ impl BlockWriter {
         self.flush_series()?;
         self.series_out.finish()?;
         let meta = BlockMeta {
-            format_version: BLOCK_FORMAT_VERSION,
+            format_version: if self.resolution_ms > 0 {
+                DOWNSAMPLED_FORMAT_VERSION
+            } else {
+                BLOCK_FORMAT_VERSION
+            },
             id: self.dir.id().to_string(),
             min_time_ms: self.min_t,
             max_time_ms: self.max_t,
@@ -343,6 +439,7 @@ impl BlockWriter {
             samples: self.rows,
             histogram_samples: self.num_histograms,
             compaction,
+            resolution_ms: self.resolution_ms,
         };
         self.dir.write_meta(&meta)?;
         Ok(Some(self.dir.publish(self.min_t, self.max_t)?))

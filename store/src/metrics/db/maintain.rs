@@ -48,7 +48,7 @@ impl Db {
     /// in file mode; with a bucket, uploaded first (its files then move into the cache).
     /// A block that cannot be uploaded is removed: its data is still in the frozen head
     /// and the WAL (or in the compaction sources), and the next round writes it again.
-    fn adopt_block(&self, dir: &Path) -> Result<Block, BlockError> {
+    pub(super) fn adopt_block(&self, dir: &Path) -> Result<Block, BlockError> {
         let files = match &self.remote {
             None => BlockFiles::local(dir, "block"),
             Some(remote) => match BlockFiles::upload(remote, dir) {
@@ -213,7 +213,14 @@ impl Db {
     pub(super) fn compact(&self) -> io::Result<()> {
         let block_duration_ms = millis(self.options.block_duration);
         for _ in 0..MAX_COMPACTION_ROUNDS {
-            let blocks: Vec<Arc<Block>> = self.blocks.read().clone();
+            // Downsampled blocks are never merged (they are replaced, see `downsample.rs`).
+            let blocks: Vec<Arc<Block>> = self
+                .blocks
+                .read()
+                .iter()
+                .filter(|b| b.meta.resolution_ms == 0)
+                .cloned()
+                .collect();
             let mut newest = self.head.read().max_seen_t().unwrap_or(i64::MIN);
             for b in &blocks {
                 newest = newest.max(b.meta.max_time_ms);
@@ -249,24 +256,28 @@ impl Db {
         Ok(())
     }
 
-    /// Deletes whole blocks whose newest sample is older than `retention_time`, then the
-    /// oldest blocks while all blocks together exceed `retention_bytes`.
+    /// Deletes whole blocks whose newest sample is older than the retention time of their
+    /// resolution (`retention_time`, `retention_time_5m`, `retention_time_1h`), then the
+    /// oldest blocks (the finer first among blocks ending together) while all blocks
+    /// together exceed `retention_bytes`.
     pub(super) fn apply_retention(&self, now_ms: i64) {
         let mut list = self.blocks.write();
         let mut doomed: Vec<Arc<Block>> = Vec::new();
-        let retention_ms = millis(self.options.retention_time);
-        if retention_ms > 0 {
-            let cutoff = now_ms.saturating_sub(retention_ms);
-            for b in list.iter() {
-                if b.meta.max_time_ms < cutoff {
-                    doomed.push(b.clone());
-                }
+        for b in list.iter() {
+            let retention = match b.meta.resolution_ms {
+                0 => self.options.retention_time,
+                r if r <= 300_000 => self.options.retention_time_5m,
+                _ => self.options.retention_time_1h,
+            };
+            let retention_ms = millis(retention);
+            if retention_ms > 0 && b.meta.max_time_ms < now_ms.saturating_sub(retention_ms) {
+                doomed.push(b.clone());
             }
         }
         let limit = self.options.retention_bytes;
         if limit > 0 {
             let mut by_age: Vec<Arc<Block>> = list.clone();
-            by_age.sort_by_key(|b| b.meta.max_time_ms);
+            by_age.sort_by_key(|b| (b.meta.max_time_ms, b.meta.resolution_ms));
             let mut total: u64 = 0;
             for b in &by_age {
                 if !doomed.iter().any(|d| Arc::ptr_eq(d, b)) {

@@ -8,8 +8,10 @@
 mod ack;
 #[cfg(test)]
 mod block_memory;
+mod downsample;
 mod maintain;
 mod read;
+mod resolution;
 mod types;
 
 pub use types::{DbOptions, DbStats};
@@ -72,6 +74,7 @@ struct Counters {
     compactions: AtomicU64,
     blocks_cut: AtomicU64,
     retention_deleted: AtomicU64,
+    downsampled: AtomicU64,
     replayed_records: AtomicU64,
     torn_repairs: AtomicU64,
     undecodable_records: AtomicU64,
@@ -247,13 +250,14 @@ impl Db {
     }
 
     /// Housekeeping: cut the head into a block when due, write pending blocks and
-    /// truncate the WAL, compact, apply retention. The server calls it periodically (from a
+    /// truncate the WAL, compact, downsample old blocks, apply retention. The server calls it periodically (from a
     /// blocking thread) with the current time.
     pub fn maintain(&self, now_ms: i64) -> Result<(), std::io::Error> {
         let _guard = self.maintain_lock.lock();
         self.cut_head_if_due(false)?;
         self.persist_frozen()?;
         self.compact()?;
+        self.downsample(now_ms)?;
         self.apply_retention(now_ms);
         Ok(())
     }
@@ -299,6 +303,17 @@ impl Db {
         for b in self.blocks.read().iter() {
             stats.blocks += 1;
             stats.block_bytes += b.bytes;
+            match b.meta.resolution_ms {
+                0 => {}
+                300_000 => {
+                    stats.blocks_5m += 1;
+                    stats.block_bytes_5m += b.bytes;
+                }
+                _ => {
+                    stats.blocks_1h += 1;
+                    stats.block_bytes_1h += b.bytes;
+                }
+            }
             stats.block_samples += b.meta.samples + b.meta.histogram_samples;
         }
         stats.block_index_cache = self.index_cache.stats();
@@ -314,6 +329,7 @@ impl Db {
         let c = &self.counters;
         stats.compactions = c.compactions.load(Ordering::Relaxed);
         stats.blocks_cut = c.blocks_cut.load(Ordering::Relaxed);
+        stats.blocks_downsampled = c.downsampled.load(Ordering::Relaxed);
         stats.retention_deleted_blocks = c.retention_deleted.load(Ordering::Relaxed);
         stats.wal_replayed_records = c.replayed_records.load(Ordering::Relaxed);
         stats.wal_torn_tail_repairs = c.torn_repairs.load(Ordering::Relaxed);

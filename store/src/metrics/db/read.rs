@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::Db;
 use crate::metrics::block::{Block, BlockError};
 use crate::model::{HistogramSample, LabelMatcher, Labels, Sample, SeriesSamples};
-use crate::query::{Queryable, ReadError};
+use crate::query::{Queryable, ReadError, ReadStats, WindowsRead};
 
 impl From<BlockError> for ReadError {
     fn from(e: BlockError) -> ReadError {
@@ -46,6 +46,41 @@ impl Queryable for Db {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SeriesSamples>, ReadError> {
+        self.select_raw(matchers, start_ms, end_ms, &mut ReadStats::default())
+    }
+
+    fn select_counted(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<(Vec<SeriesSamples>, ReadStats), ReadError> {
+        let mut stats = ReadStats::default();
+        let series = self.select_raw(matchers, start_ms, end_ms, &mut stats)?;
+        Ok((series, stats))
+    }
+
+    fn select_windows(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+        max_resolution_ms: i64,
+    ) -> Result<WindowsRead, ReadError> {
+        self.select_resolution(matchers, start_ms, end_ms, max_resolution_ms)
+    }
+}
+
+impl Db {
+    /// [`Queryable::select`] over the raw data (heads and raw blocks; downsampled blocks
+    /// are left out), counting the blocks read in `stats`.
+    pub(super) fn select_raw(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+        stats: &mut ReadStats,
+    ) -> Result<Vec<SeriesSamples>, ReadError> {
         let mut parts: Vec<SeriesSamples> = Vec::new();
         let frozen = {
             let head = self.head.read();
@@ -57,7 +92,8 @@ impl Queryable for Db {
         }
         let blocks: Vec<Arc<Block>> = self.blocks.read().clone();
         for b in blocks.iter().rev() {
-            if b.overlaps(start_ms, end_ms) {
+            if b.meta.resolution_ms == 0 && b.overlaps(start_ms, end_ms) {
+                stats.raw_blocks += 1;
                 b.select(matchers, start_ms, end_ms, &mut parts)?;
             }
         }

@@ -37,6 +37,18 @@ pub struct DbOptions {
     pub retention_time: Duration,
     /// When blocks take more bytes than this, the oldest are deleted (0 = no limit).
     pub retention_bytes: u64,
+    /// Raw blocks whose newest sample is older than this get a copy downsampled to
+    /// 5-minute windows (0 = never). Should be shorter than `retention_time`, or raw data
+    /// is deleted before it is downsampled.
+    pub downsample_5m_after: Duration,
+    /// Blocks whose newest sample is older than this get a copy downsampled to 1-hour
+    /// windows, made from the 5-minute block when there is one, else from the raw block
+    /// (0 = never).
+    pub downsample_1h_after: Duration,
+    /// 5-minute blocks whose newest window is older than this are deleted (0 = keep).
+    pub retention_time_5m: Duration,
+    /// 1-hour blocks whose newest window is older than this are deleted (0 = keep).
+    pub retention_time_1h: Duration,
     /// Memory budget of the head (live plus heads waiting to become blocks): a cut is
     /// forced at 80%, new series are refused at 100% (existing ones are not), whole appends
     /// get [`AppendError::Overloaded`](crate::AppendError::Overloaded) past 125%.
@@ -66,6 +78,10 @@ impl DbOptions {
             max_future: Duration::from_secs(10 * 60),
             retention_time: Duration::from_secs(15 * 24 * 3600),
             retention_bytes: 0,
+            downsample_5m_after: Duration::from_secs(2 * 24 * 3600),
+            downsample_1h_after: Duration::from_secs(10 * 24 * 3600),
+            retention_time_5m: Duration::from_secs(90 * 24 * 3600),
+            retention_time_1h: Duration::from_secs(365 * 24 * 3600),
             head_memory_bytes: 2 * 1024 * 1024 * 1024,
             block_index_cache_bytes: 256 * 1024 * 1024,
             limits: SeriesLimits::default(),
@@ -88,10 +104,20 @@ pub struct DbStats {
     pub head_min_time_ms: Option<i64>,
     /// Newest sample in memory.
     pub head_max_time_ms: Option<i64>,
-    /// Blocks on disk.
+    /// Blocks on disk (raw and downsampled).
     pub blocks: u64,
-    /// Total size of the blocks on disk.
+    /// Total size of the blocks on disk (raw and downsampled).
     pub block_bytes: u64,
+    /// Downsampled blocks of 5-minute windows (part of `blocks`).
+    pub blocks_5m: u64,
+    /// Their bytes (part of `block_bytes`).
+    pub block_bytes_5m: u64,
+    /// Downsampled blocks of 1-hour windows (part of `blocks`).
+    pub blocks_1h: u64,
+    /// Their bytes (part of `block_bytes`).
+    pub block_bytes_1h: u64,
+    /// Downsampled blocks written since open.
+    pub blocks_downsampled: u64,
     /// Bytes written to WAL segments since open (frames included).
     pub wal_bytes_written: u64,
     /// fsyncs of WAL segments since open.

@@ -15,8 +15,10 @@ mod rate;
 
 use promql_parser::parser::{Call, Expr};
 
+use super::downsampled;
 use super::engine::Evaluator;
 use super::error::PromqlError;
+use super::parse::unparen;
 use super::value::{Grid, Val};
 
 pub(crate) use numeric::quantile;
@@ -25,6 +27,14 @@ pub(crate) use numeric::quantile;
 pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, grid: &Grid) -> Result<Val, PromqlError> {
     let name = call.func.name;
     let args: Vec<&Expr> = call.args.args.iter().map(|b| &**b).collect();
+    // A range selector given straight to a function that has a downsampled aggregate may
+    // read windows (`promql::downsampled`); the selector takes the hint.
+    ev.read_hint = None;
+    if let (Some(hint), Some(Expr::MatrixSelector(_))) =
+        (downsampled::for_function(name), args.first().map(|a| unparen(a)))
+    {
+        ev.read_hint = Some(hint);
+    }
     match name {
         "rate"
         | "increase"

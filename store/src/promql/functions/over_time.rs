@@ -8,10 +8,13 @@ use promql_parser::parser::Expr;
 use crate::model::{FloatHistogram, Sample};
 
 use super::super::annotations::Annotations;
+use super::super::downsampled::Aggr;
 use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
+use super::super::parse::unparen;
 use super::super::selector::advance_window;
-use super::super::value::{kahan_inc, Elem, Grid, StepVec, Val};
+use super::super::selector::eval_matrix_windows;
+use super::super::value::{kahan_inc, Elem, Grid, RangeData, StepVec, Val};
 use super::apply::{advance_hist_window, metric_name, range_apply, range_apply_any, Out, Window};
 use super::args::{arg, matrix_arg, scalar_arg};
 use super::label::absent_labels;
@@ -45,7 +48,33 @@ pub(super) fn eval(
         }
         return Ok(Val::Vector(out));
     }
-    let rd = matrix_arg(ev, args, 0, name, grid)?;
+    let read = if name == "avg_over_time" {
+        avg_downsampled(ev, args, grid)?
+    } else {
+        AvgRead::NotDownsampled
+    };
+    let rd = match read {
+        AvgRead::Done(out) => return Ok(Val::Vector(out)),
+        AvgRead::Raw(rd) => rd,
+        AvgRead::NotDownsampled => matrix_arg(ev, args, 0, name, grid)?,
+    };
+    if name == "count_over_time" && rd.aggregate == Some(Aggr::Count) {
+        // Downsampled: each float sample is a window's count.
+        let mut notes = Annotations::default();
+        let out = range_apply_any(
+            ev,
+            &rd,
+            grid,
+            true,
+            |w, _| {
+                let n: f64 = w.samples.iter().map(|p| p.value).sum();
+                Ok(Some(Out::Float(n + w.histograms.len() as f64)))
+            },
+            &mut notes,
+        )?;
+        ev.annotations.merge(notes);
+        return Ok(Val::Vector(out));
+    }
     if name == "absent_over_time" {
         let labels = Arc::new(absent_labels(arg(args, 0, name)?));
         let mut out: Vec<StepVec> = Vec::with_capacity(grid.len());
@@ -117,6 +146,52 @@ pub(super) fn eval(
     };
     let out = range_apply(ev, &rd, grid, !keep_name, |w| Ok(Some(f(w.samples))))?;
     Ok(Val::Vector(out))
+}
+
+/// What [`avg_downsampled`] did.
+enum AvgRead {
+    /// Averaged from downsampled windows.
+    Done(Vec<StepVec>),
+    /// Read, but no window was found: the raw samples, to average as usual.
+    Raw(RangeData),
+    /// Not read: the selector reads raw data (step or range too small, raw data forced,
+    /// not a plain range selector, or native histograms in the windows' series).
+    NotDownsampled,
+}
+
+/// `avg_over_time` of a range selector read from downsampled windows: Σ sum ÷ Σ count over
+/// the windows in each step's range, exact however many samples each window holds.
+fn avg_downsampled(ev: &mut Evaluator<'_>, args: &[&Expr], grid: &Grid) -> Result<AvgRead, PromqlError> {
+    let Some(Expr::MatrixSelector(ms)) = args.first().map(|a| unparen(a)) else {
+        return Ok(AvgRead::NotDownsampled);
+    };
+    let Some(mut both) = eval_matrix_windows(ev, ms, grid, &[Aggr::Sum, Aggr::Count], 1)? else {
+        return Ok(AvgRead::NotDownsampled);
+    };
+    if both.len() == 1 {
+        return Ok(match both.pop() {
+            Some(rd) => AvgRead::Raw(rd),
+            None => AvgRead::NotDownsampled,
+        });
+    }
+    let (Some(counts), Some(sums)) = (both.pop(), both.pop()) else {
+        return Ok(AvgRead::NotDownsampled);
+    };
+    if sums.series.iter().any(|s| !s.histograms.is_empty()) {
+        return Ok(AvgRead::NotDownsampled);
+    }
+    let total = |w: &Window<'_>| Ok(Some(w.samples.iter().map(|p| p.value).sum::<f64>()));
+    let sum_steps = range_apply(ev, &sums, grid, true, total)?;
+    let count_steps = range_apply(ev, &counts, grid, true, total)?;
+    let mut out: Vec<StepVec> = Vec::with_capacity(sum_steps.len());
+    for (s, c) in sum_steps.into_iter().zip(count_steps) {
+        let mut step: StepVec = Vec::with_capacity(s.len());
+        for (a, b) in s.into_iter().zip(c) {
+            step.push(Elem::float(a.labels, a.v / b.v));
+        }
+        out.push(step);
+    }
+    Ok(AvgRead::Done(out))
 }
 
 /// The functions defined on windows of floats, of histograms, or of both.
