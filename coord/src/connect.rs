@@ -135,3 +135,20 @@ fn rustls_client(options: &ConnectOptions) -> Result<rustls::ClientConfig, Strin
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
+
+/// Checks that `url` parses as a libpq-style URL or DSN tokio-postgres accepts, without
+/// connecting (for configuration checks at load).
+pub fn check_url(url: &str) -> Result<(), CoordError> {
+    url.parse::<tokio_postgres::Config>()
+        .map(|_| ())
+        .map_err(|e| CoordError::Url {
+            url: redact(url),
+            message: message(&e),
+        })
+}
+
+/// Whether `url` carries a password (`user:password@` or `password=`).
+pub fn has_password(url: &str) -> bool {
+    url.parse::<tokio_postgres::Config>()
+        .is_ok_and(|c| c.get_password().is_some())
+}

@@ -20,14 +20,14 @@ mod holder;
 mod lease;
 mod migrate;
 
-pub use connect::{connect, redact, ConnectOptions};
+pub use connect::{check_url, connect, has_password, redact, ConnectOptions};
 pub use error::CoordError;
 pub use holder::LeaseHolder;
 pub use lease::{Lease, LeaseRow};
 pub use migrate::{migrate, Migration};
 /// The client type every function here takes, re-exported so users need not name
 /// tokio-postgres' version themselves.
-pub use tokio_postgres::{Client, GenericClient, Transaction};
+pub use tokio_postgres::{Client, GenericClient, Row, Transaction};
 
 /// Creates the tables coord itself uses (`didban_leases`); every user calls it once after
 /// connecting, before its own [`migrate`].

@@ -35,5 +35,5 @@ pub use model::{
 pub use query::{Queryable, ReadError};
 pub use storage::{
     disk_space, AppendError, BlockError, BlockStorage, DiskSpace, FsyncMode, ObjectCacheStats, OpenError,
-    S3Config, WalFaultOp, WalHealth,
+    MetastoreConfig, S3Config, WalFaultOp, WalHealth,
 };
