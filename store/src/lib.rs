@@ -34,6 +34,6 @@ pub use model::{
 };
 pub use query::{Queryable, ReadError};
 pub use storage::{
-    disk_space, AppendError, BlockError, BlockStorage, DiskSpace, FsyncMode, ObjectCacheStats, OpenError,
-    MetastoreConfig, S3Config, WalFaultOp, WalHealth,
+    disk_space, AppendError, BlockError, BlockStorage, DiskSpace, FsyncMode, MetastoreConfig,
+    ObjectCacheStats, OpenError, S3Config, WalFaultOp, WalHealth,
 };

@@ -45,7 +45,8 @@ pub(super) fn metastore(
             if !matches!(blocks, BlockStorage::S3(_)) {
                 bail!("storage.metastore = \"postgres\" needs storage.object_store = \"s3\": the metastore lists blocks shared in a bucket");
             }
-            let pg = postgres.context("storage.metastore = \"postgres\" needs a [storage.postgres] section")?;
+            let pg =
+                postgres.context("storage.metastore = \"postgres\" needs a [storage.postgres] section")?;
             Ok(Some(config(pg, env)?))
         }
         other => bail!("storage.metastore: {other:?} is neither \"none\" nor \"postgres\""),
@@ -68,8 +69,9 @@ fn config(pg: FilePostgres, env: impl Fn(&str) -> Option<String>) -> anyhow::Res
             .with_context(|| format!("storage.postgres.url_file: reading {}", path.display()))?
             .trim()
             .to_string(),
-        (None, None) => env(URL_ENV)
-            .with_context(|| format!("storage.postgres: set url, url_file or the environment variable {URL_ENV}"))?,
+        (None, None) => env(URL_ENV).with_context(|| {
+            format!("storage.postgres: set url, url_file or the environment variable {URL_ENV}")
+        })?,
     };
     if url.is_empty() {
         bail!("storage.postgres: the URL is empty");
@@ -124,7 +126,11 @@ mod tests {
         })
     }
 
-    fn parse(text: &str, blocks: &BlockStorage, env: &[(&str, &str)]) -> anyhow::Result<Option<MetastoreConfig>> {
+    fn parse(
+        text: &str,
+        blocks: &BlockStorage,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Option<MetastoreConfig>> {
         #[derive(Deserialize)]
         struct Doc {
             metastore: Option<String>,
@@ -153,9 +159,13 @@ mod tests {
         assert_eq!(c.tenant, "team-a");
 
         let env_url = "postgres://didban:s3cret@db/didban";
-        let c = parse("metastore = \"postgres\"\n[postgres]", &s3(), &[(URL_ENV, env_url)])
-            .unwrap()
-            .unwrap();
+        let c = parse(
+            "metastore = \"postgres\"\n[postgres]",
+            &s3(),
+            &[(URL_ENV, env_url)],
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!((c.url.as_str(), c.tenant.as_str()), (env_url, "default"));
         assert_eq!(c.compactor_lease_ttl, std::time::Duration::from_secs(30));
         assert!(!format!("{c:?}").contains("s3cret"), "Debug hides the password");
@@ -163,7 +173,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("url");
         std::fs::write(&file, "host=db user=didban password=s3cret dbname=didban\n").unwrap();
-        let text = format!("metastore = \"postgres\"\n[postgres]\nurl_file = {:?}", file.display().to_string());
+        let text = format!(
+            "metastore = \"postgres\"\n[postgres]\nurl_file = {:?}",
+            file.display().to_string()
+        );
         let c = parse(&text, &s3(), &[]).unwrap().unwrap();
         assert_eq!(c.url, "host=db user=didban password=s3cret dbname=didban");
     }
@@ -172,7 +185,11 @@ mod tests {
     fn bad_combinations_and_values_are_refused_naming_the_key() {
         let url = "[postgres]\nurl = \"postgres://db/didban\"";
         let cases = [
-            (format!("metastore = \"postgres\"\n{url}"), BlockStorage::File, "object_store = \"s3\""),
+            (
+                format!("metastore = \"postgres\"\n{url}"),
+                BlockStorage::File,
+                "object_store = \"s3\"",
+            ),
             (url.to_string(), s3(), "storage.metastore is not"),
             ("metastore = \"etcd\"".to_string(), s3(), "\"etcd\""),
             ("metastore = \"postgres\"".to_string(), s3(), "[storage.postgres]"),
@@ -183,12 +200,14 @@ mod tests {
                 "holds a password",
             ),
             (
-                "metastore = \"postgres\"\n[postgres]\nurl = \"postgres://db/d?sslmode=verify-full\"".to_string(),
+                "metastore = \"postgres\"\n[postgres]\nurl = \"postgres://db/d?sslmode=verify-full\""
+                    .to_string(),
                 s3(),
                 "sslmode",
             ),
             (
-                "metastore = \"postgres\"\n[postgres]\nurl = \"postgres://db/d\"\nurl_file = \"/x\"".to_string(),
+                "metastore = \"postgres\"\n[postgres]\nurl = \"postgres://db/d\"\nurl_file = \"/x\""
+                    .to_string(),
                 s3(),
                 "not both",
             ),
@@ -197,13 +216,21 @@ mod tests {
                 s3(),
                 "compactor_lease_ttl",
             ),
-            (format!("metastore = \"postgres\"\n{url}\ngc_grace = \"soon\""), s3(), "gc_grace"),
+            (
+                format!("metastore = \"postgres\"\n{url}\ngc_grace = \"soon\""),
+                s3(),
+                "gc_grace",
+            ),
             (
                 format!("metastore = \"postgres\"\n{url}\nca_file = \"/nonexistent/ca.pem\""),
                 s3(),
                 "/nonexistent/ca.pem",
             ),
-            (format!("metastore = \"postgres\"\n{url}\nport = 5432"), s3(), "port"),
+            (
+                format!("metastore = \"postgres\"\n{url}\nport = 5432"),
+                s3(),
+                "port",
+            ),
         ];
         for (text, blocks, needle) in cases {
             let err = format!("{:#}", parse(&text, &blocks, &[]).unwrap_err());
@@ -211,7 +238,12 @@ mod tests {
         }
         let err = format!(
             "{:#}",
-            parse("metastore = \"postgres\"\n[postgres]\nurl = \"postgres://u:pw@db/d\"", &s3(), &[]).unwrap_err()
+            parse(
+                "metastore = \"postgres\"\n[postgres]\nurl = \"postgres://u:pw@db/d\"",
+                &s3(),
+                &[]
+            )
+            .unwrap_err()
         );
         assert!(!err.contains("pw@"), "the password is not repeated: {err}");
     }

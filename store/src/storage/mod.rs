@@ -20,9 +20,9 @@
 
 pub(crate) mod block_dir;
 mod error;
-pub(crate) mod metastore;
 mod fsutil;
 mod fsync;
+pub(crate) mod metastore;
 pub(crate) mod object;
 pub(crate) mod parquet;
 pub(crate) mod wal;

@@ -13,9 +13,9 @@ use std::time::Instant;
 use super::Db;
 use crate::metrics::block::{self, Block, BlockIndexCache};
 use crate::storage::block_dir;
-use crate::storage::BlockError;
 use crate::storage::metastore::{gc, BlockRow, Metastore, MetastoreConfig};
 use crate::storage::object::{BlockFiles, Remote};
+use crate::storage::BlockError;
 
 /// The row describing `block` (a block in the bucket; `None` for a local one).
 pub(super) fn row_of(block: &Block) -> Option<BlockRow> {
@@ -38,7 +38,11 @@ pub(super) fn row_of(block: &Block) -> Option<BlockRow> {
 
 /// Uploads the published local block `dir` and opens it from the bucket; on error the
 /// local directory is removed (its data is still in the WAL or the compaction sources).
-pub(super) fn upload(remote: &Arc<Remote>, dir: &Path, cache: &Arc<BlockIndexCache>) -> Result<Block, BlockError> {
+pub(super) fn upload(
+    remote: &Arc<Remote>,
+    dir: &Path,
+    cache: &Arc<BlockIndexCache>,
+) -> Result<Block, BlockError> {
     let files = match BlockFiles::upload(remote, dir) {
         Ok(files) => files,
         Err(e) => {
@@ -138,7 +142,10 @@ impl Db {
             list.sort_by_key(|b| (b.meta.min_time_ms, b.meta.max_time_ms));
         }
         if !gone.is_empty() {
-            tracing::info!(blocks = gone.len(), "blocks retired by the compactor leave the list");
+            tracing::info!(
+                blocks = gone.len(),
+                "blocks retired by the compactor leave the list"
+            );
         }
         for b in &gone {
             b.files.forget();

@@ -23,7 +23,11 @@ pub(crate) struct Collected {
 }
 
 /// One collection over `remote`'s prefix, with `grace` as described in the module.
-pub(crate) fn collect(remote: &Remote, metastore: &Metastore, grace: Duration) -> Result<Collected, BlockError> {
+pub(crate) fn collect(
+    remote: &Remote,
+    metastore: &Metastore,
+    grace: Duration,
+) -> Result<Collected, BlockError> {
     let mut objects = remote.list_objects()?;
     let (all, expired) = metastore.rows_for_gc(grace)?;
     let mut done = Collected::default();

@@ -125,10 +125,12 @@ impl Metastore {
         &self,
         fut: impl Future<Output = Result<T, CoordError>> + Send + 'static,
     ) -> Result<T, BlockError> {
-        let stopped = || BlockError::Metastore(CoordError::Query {
-            what: "request".to_string(),
-            message: "client stopped".to_string(),
-        });
+        let stopped = || {
+            BlockError::Metastore(CoordError::Query {
+                what: "request".to_string(),
+                message: "client stopped".to_string(),
+            })
+        };
         let runtime = self.runtime.as_ref().ok_or_else(stopped)?;
         let (tx, rx) = std::sync::mpsc::channel();
         runtime.spawn(async move {
@@ -212,7 +214,10 @@ impl Metastore {
     /// Names of every block of the signal with a row, live or retired, of any tenant
     /// (tenants may share a bucket), and of this tenant's blocks retired longer than
     /// `grace` ago (by the database's clock).
-    pub(crate) fn rows_for_gc(&self, grace: std::time::Duration) -> Result<(Vec<String>, Vec<String>), BlockError> {
+    pub(crate) fn rows_for_gc(
+        &self,
+        grace: std::time::Duration,
+    ) -> Result<(Vec<String>, Vec<String>), BlockError> {
         let shared = self.shared.clone();
         self.run(async move {
             let client = shared.client().await?;
@@ -255,9 +260,7 @@ impl Metastore {
             )
             .await
             .map_err(|e| CoordError::query("forget retired blocks", e))?;
-            tx.commit()
-                .await
-                .map_err(|e| CoordError::query("commit", e))
+            tx.commit().await.map_err(|e| CoordError::query("commit", e))
         })
     }
 
@@ -272,7 +275,11 @@ impl Metastore {
 }
 
 /// Inserts `row` for `shared`'s tenant and signal.
-async fn insert(client: &impl didban_coord::GenericClient, shared: &Shared, row: &BlockRow) -> Result<(), CoordError> {
+async fn insert(
+    client: &impl didban_coord::GenericClient,
+    shared: &Shared,
+    row: &BlockRow,
+) -> Result<(), CoordError> {
     let mut names: Vec<&str> = Vec::new();
     let mut sizes: Vec<i64> = Vec::new();
     for (name, size) in &row.files {
