@@ -146,7 +146,7 @@ impl Db {
                 let cache_dir = options.data_dir.join("cache").join("metrics");
                 let remote = Remote::open(config, "metrics/blocks", &cache_dir)?;
                 if let Some(mc) = &options.metastore {
-                    let (metastore, blocks) = published::open_blocks(mc, &remote, &blocks_dir, &index_cache)?;
+                    let (metastore, blocks) = Db::open_shared_blocks(mc, &remote, &blocks_dir, &index_cache)?;
                     (Some(remote), Some(metastore), blocks)
                 } else {
                     let staged = block_dir::open_all(&blocks_dir, "block", |dir| Ok(dir.to_path_buf()))?;

@@ -67,29 +67,29 @@ pub(super) fn publish(metastore: &Metastore, block: &Block) -> Result<(), BlockE
     Ok(())
 }
 
-/// At open with a metastore: connects, uploads and records blocks a crash left staged
-/// in `blocks_dir`, and opens the blocks the metastore lists (no bucket listing).
-pub(super) fn open_blocks(
-    config: &MetastoreConfig,
-    remote: &Arc<Remote>,
-    blocks_dir: &Path,
-    cache: &Arc<BlockIndexCache>,
-) -> Result<(Metastore, Vec<Block>), BlockError> {
-    let metastore = Metastore::open(config, "metrics")?;
-    let staged = block_dir::open_all(blocks_dir, "block", |dir| Ok(dir.to_path_buf()))?;
-    for dir in staged {
-        let block = upload(remote, &dir, cache)?;
-        publish(&metastore, &block)?;
-    }
-    let mut files = Vec::new();
-    for row in metastore.list()? {
-        files.push(BlockFiles::in_bucket(remote, row.name, row.files));
-    }
-    let blocks = block::open_listed(files, cache);
-    Ok((metastore, blocks))
-}
-
 impl Db {
+    /// At open with a metastore: connects, uploads and records blocks a crash left staged
+    /// in `blocks_dir`, and opens the blocks the metastore lists (no bucket listing).
+    pub(super) fn open_shared_blocks(
+        config: &MetastoreConfig,
+        remote: &Arc<Remote>,
+        blocks_dir: &Path,
+        cache: &Arc<BlockIndexCache>,
+    ) -> Result<(Metastore, Vec<Block>), BlockError> {
+        let metastore = Metastore::open(config, "metrics")?;
+        let staged = block_dir::open_all(blocks_dir, "block", |dir| Ok(dir.to_path_buf()))?;
+        for dir in staged {
+            let block = upload(remote, &dir, cache)?;
+            publish(&metastore, &block)?;
+        }
+        let mut files = Vec::new();
+        for row in metastore.list()? {
+            files.push(BlockFiles::in_bucket(remote, row.name, row.files));
+        }
+        let blocks = block::open_listed(files, cache);
+        Ok((metastore, blocks))
+    }
+
     /// Whether this process compacts and applies retention: always without a metastore,
     /// else only while it holds the compactor lease.
     pub(super) fn may_compact(&self) -> bool {

@@ -322,3 +322,6 @@ impl Drop for Metastore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
