@@ -79,7 +79,8 @@ impl Db {
         let metastore = Metastore::open(config, "metrics")?;
         let staged = block_dir::open_all(blocks_dir, "block", |dir| Ok(dir.to_path_buf()))?;
         for dir in staged {
-            let block = upload(remote, &dir, cache)?;
+            // On error the directory stays for the next start, as without a metastore.
+            let block = Block::open(BlockFiles::upload(remote, &dir)?, cache)?;
             publish(&metastore, &block)?;
         }
         let mut files = Vec::new();
