@@ -107,18 +107,28 @@ async fn two_servers_share_a_bucket_through_the_metastore() {
     maintain(&first).await;
     maintain(&second).await;
     for server in [&first, &second] {
-        assert_eq!(values(&server.state, "first_gauge", &[("job", "test")]), vec![1.5]);
-        assert_eq!(values(&server.state, "second_gauge", &[("job", "test")]), vec![2.5]);
+        assert_eq!(
+            values(&server.state, "first_gauge", &[("job", "test")]),
+            vec![1.5]
+        );
+        assert_eq!(
+            values(&server.state, "second_gauge", &[("job", "test")]),
+            vec![2.5]
+        );
     }
     // Exactly one of them is the compactor.
-    until_async("one server to hold the compactor lease", Duration::from_secs(10), || async {
-        let a = first.state.stores.metrics.stats().compactor;
-        let b = second.state.stores.metrics.stats().compactor;
-        if a != b {
-            Ok(())
-        } else {
-            Err(format!("first {a}, second {b}"))
-        }
-    })
+    until_async(
+        "one server to hold the compactor lease",
+        Duration::from_secs(10),
+        || async {
+            let a = first.state.stores.metrics.stats().compactor;
+            let b = second.state.stores.metrics.stats().compactor;
+            if a != b {
+                Ok(())
+            } else {
+                Err(format!("first {a}, second {b}"))
+            }
+        },
+    )
     .await;
 }

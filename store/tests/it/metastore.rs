@@ -4,7 +4,8 @@
 //! compacts, a holder dropped without releasing (a killed process) is replaced after the
 //! TTL and not before, a released lease is taken at once, and after compaction both read
 //! the same samples — nothing lost, nothing twice. Retired blocks and uploads without a
-//! row are collected from the bucket after the grace period.
+//! row are collected from the bucket after the grace period. With PostgreSQL down, heads
+//! stay frozen (queryable) and nobody compacts.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
@@ -270,4 +271,34 @@ async fn open_refuses_a_metastore_without_a_bucket_and_names_an_unreachable_post
         "{err}"
     );
     assert!(!err.contains("s3cret"), "{err}");
+}
+
+#[tokio::test]
+async fn postgres_down_keeps_blocks_in_the_head_and_stops_compaction() {
+    let pg = Postgres::start();
+    let garage = Garage::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(shared_options(dir.path(), &garage, 0, &pg)).unwrap();
+    until("the database to take the compactor lease", TTL * 3, || {
+        db.stats().compactor.then_some(()).ok_or("not yet".to_string())
+    });
+    write_block(&db, "a", 0).await;
+    drop(pg);
+
+    // Ingest goes on; the block cannot be published, so its head stays frozen in memory
+    // (and in the WAL) and queries still answer every sample.
+    db.append(block_data("b", 10)).await.unwrap();
+    let err = db.flush_head().unwrap_err().to_string();
+    assert!(err.contains("metastore"), "{err}");
+    let stats = db.stats();
+    assert_eq!((stats.blocks, stats.frozen_heads), (1, 1));
+    assert_eq!(count(&everything(&db)), 1200);
+    // Without renewals the process stops believing it is the compactor within the TTL.
+    until("the compactor lease to be given up", TTL * 2, || {
+        (!db.stats().compactor)
+            .then_some(())
+            .ok_or("still compactor".to_string())
+    });
+    assert!(db.maintain(now()).is_err());
+    assert_eq!(db.stats().compactions, 0);
 }
