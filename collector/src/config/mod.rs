@@ -9,12 +9,13 @@ use anyhow::{bail, Context};
 use didban_store::logs::LogOptions;
 use didban_store::promql::PromqlCompat;
 use didban_store::traces::TraceOptions;
-use didban_store::{BlockStorage, DbOptions, ExemplarOptions, FsyncMode, SeriesLimits};
+use didban_store::{BlockStorage, DbOptions, ExemplarOptions, FsyncMode, MetastoreConfig, SeriesLimits};
 use serde::Deserialize;
 
 pub mod auth;
 pub mod downsample;
 pub mod listen;
+pub mod metastore;
 pub mod object_store;
 pub mod otlp;
 pub mod traces_logs;
@@ -108,6 +109,9 @@ pub struct StorageConfig {
     pub available_memory: Available,
     /// Where metric blocks live (`storage.object_store` and `[storage.s3]`).
     pub blocks: BlockStorage,
+    /// The PostgreSQL metastore of the bucket's blocks (`storage.metastore` and
+    /// `[storage.postgres]`), `None` by default.
+    pub metastore: Option<MetastoreConfig>,
 }
 
 /// Ingest limits (`[limits]`).
@@ -178,6 +182,7 @@ impl Default for Config {
                 memory_limit_bytes,
                 available_memory: available,
                 blocks: BlockStorage::File,
+                metastore: None,
             },
             limits: IngestLimits {
                 max_body_bytes: 20 * 1024 * 1024,
@@ -246,6 +251,7 @@ impl Config {
         o.limits = self.limits.series.clone();
         o.max_future = self.limits.max_future;
         o.block_storage = self.storage.blocks.clone();
+        o.metastore = self.storage.metastore.clone();
         o
     }
 
@@ -390,6 +396,9 @@ impl Config {
         )?;
         set_plain(&mut st.max_exemplars, s.max_exemplars);
         st.blocks = object_store::block_storage(s.object_store.as_deref(), s.s3, |k| std::env::var(k).ok())?;
+        st.metastore = metastore::metastore(s.metastore.as_deref(), s.postgres, &st.blocks, |k| {
+            std::env::var(k).ok()
+        })?;
         let l = file.limits;
         if let Some(v) = l.max_request_body {
             c.limits.max_body_bytes = parse_bytes(&v).context("limits.max_request_body")? as usize;
@@ -544,6 +553,8 @@ struct FileStorage {
     memory_limit: Option<String>,
     object_store: Option<String>,
     s3: Option<object_store::FileS3>,
+    metastore: Option<String>,
+    postgres: Option<metastore::FilePostgres>,
 }
 
 #[derive(Debug, Default, Deserialize)]

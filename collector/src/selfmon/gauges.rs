@@ -105,6 +105,18 @@ fn metric_gauges(db: &Db, m: &SelfMetrics) {
         &[],
         s.retention_deleted_blocks as f64,
     );
+    m.set(
+        "didban_compactor",
+        "1 while this process compacts and applies retention (always without a metastore; with one, while it holds the compactor lease).",
+        &[],
+        if s.compactor { 1.0 } else { 0.0 },
+    );
+    m.set_counter(
+        "didban_gc_deleted_blocks_total",
+        "Blocks the metastore compactor's garbage collection deleted from the bucket.",
+        &[],
+        s.gc_deleted_blocks as f64,
+    );
     m.set_counter(
         "didban_wal_torn_tail_repairs_total",
         "Torn WAL tails cut at start-up.",

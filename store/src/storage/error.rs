@@ -106,6 +106,10 @@ pub enum BlockError {
         #[source]
         source: object_store::Error,
     },
+    /// A statement of the PostgreSQL metastore failed (or the compactor lease was not
+    /// held for an action that needs it).
+    #[error("metastore: {0}")]
+    Metastore(#[from] didban_coord::CoordError),
     /// The files contradict each other or the layout.
     #[error("corrupt block {path}: {reason}")]
     Corrupt {

@@ -13,6 +13,8 @@
 //! - `parquet`: reading helpers both block kinds use.
 //! - `object`: blocks in a bucket of an S3-compatible store, with a bounded local cache
 //!   of their files; a block's files (local or remote) as Parquet chunk readers.
+//! - `metastore`: the list of blocks in PostgreSQL (optional, with a bucket), through
+//!   which processes sharing a bucket see each other's blocks and elect one compactor.
 //! - `fsutil`: directory fsync and synced file writes (Prometheus' `tsdb/fileutil`), the
 //!   disk headroom of the data directory, and the WAL's fault injector for tests.
 
@@ -20,6 +22,7 @@ pub(crate) mod block_dir;
 mod error;
 mod fsutil;
 mod fsync;
+pub(crate) mod metastore;
 pub(crate) mod object;
 pub(crate) mod parquet;
 pub(crate) mod wal;
@@ -27,5 +30,6 @@ pub(crate) mod wal;
 pub use error::{AppendError, BlockError, OpenError};
 pub use fsutil::{disk_space, DiskSpace, WalFaultOp};
 pub use fsync::FsyncMode;
+pub use metastore::MetastoreConfig;
 pub use object::{BlockStorage, ObjectCacheStats, S3Config};
 pub use wal::WalHealth;

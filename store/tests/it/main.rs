@@ -13,6 +13,7 @@ mod faults;
 mod faults_tmpfs;
 mod faults_traces_logs;
 mod memory;
+mod metastore;
 mod native_histograms;
 mod object_storage;
 mod object_storage_figures;

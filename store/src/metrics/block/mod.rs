@@ -35,7 +35,7 @@ pub(crate) mod writer;
 pub(crate) use index_cache::BlockIndexCache;
 pub use index_cache::BlockIndexCacheStats;
 pub use meta::{BlockMeta, CompactionMeta, BLOCK_FORMAT_VERSION, DOWNSAMPLED_FORMAT_VERSION};
-pub(crate) use reader::{open_all, open_remote, Block};
+pub(crate) use reader::{open_all, open_listed, open_remote, Block};
 pub(crate) use writer::BlockWriter;
 
 /// The shared block error, under the path it had when it lived here.

@@ -337,7 +337,13 @@ pub(crate) fn open_remote(
     remote: &Arc<Remote>,
     cache: &Arc<BlockIndexCache>,
 ) -> Result<Vec<Block>, BlockError> {
-    let queue = parking_lot::Mutex::new(BlockFiles::list_remote(remote)?);
+    Ok(open_listed(BlockFiles::list_remote(remote)?, cache))
+}
+
+/// Opens the remote blocks `files` (from a listing or the metastore), sorted by time, up
+/// to [`REMOTE_OPENERS`] at a time; blocks that fail to open are logged and skipped.
+pub(crate) fn open_listed(files: Vec<BlockFiles>, cache: &Arc<BlockIndexCache>) -> Vec<Block> {
+    let queue = parking_lot::Mutex::new(files);
     let opened = parking_lot::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..REMOTE_OPENERS {
@@ -355,7 +361,7 @@ pub(crate) fn open_remote(
     });
     let mut blocks = opened.into_inner();
     blocks.sort_by_key(|b| (b.meta.min_time_ms, b.meta.max_time_ms));
-    Ok(blocks)
+    blocks
 }
 
 /// Reads the footer and page index of a Parquet file of a block once, so queries can

@@ -10,7 +10,7 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{millis, Db};
+use super::{millis, published, Db};
 
 /// Most downsampled blocks one `maintain` round writes: a backlog (downsampling turned on
 /// over a long history) is worked off over several rounds instead of holding the
@@ -52,11 +52,10 @@ impl Db {
                 let Some(dir) = downsample(&self.blocks_dir, &source, resolution)? else {
                     continue;
                 };
-                let block = Arc::new(self.adopt_block(&dir)?);
+                let block = Arc::new(self.place_block(&dir)?);
                 let (min_t, max_t) = (block.meta.min_time_ms, block.meta.max_time_ms);
-                let mut list = self.blocks.write();
                 let mut replaced: Vec<Arc<Block>> = Vec::new();
-                for b in list.iter() {
+                for b in self.blocks.read().iter() {
                     if b.meta.resolution_ms == resolution
                         && b.meta.min_time_ms >= min_t
                         && b.meta.max_time_ms <= max_t
@@ -64,12 +63,22 @@ impl Db {
                         replaced.push(b.clone());
                     }
                 }
+                if let Some(metastore) = &self.metastore {
+                    // The new copy in, the copies it replaces out: one transaction, under
+                    // the compactor lease (as a compaction).
+                    let row = published::row_of(&block);
+                    if let Err(e) = metastore.replace(row, Db::names_of(&replaced)) {
+                        block.mark_deleted();
+                        return Err(e.into());
+                    }
+                }
+                let mut list = self.blocks.write();
                 list.retain(|b| !replaced.iter().any(|r| Arc::ptr_eq(r, b)));
                 list.push(block);
                 list.sort_by_key(|b| (b.meta.min_time_ms, b.meta.max_time_ms));
                 drop(list);
                 for r in &replaced {
-                    r.mark_deleted();
+                    self.retire(r);
                 }
                 self.counters.downsampled.fetch_add(1, Ordering::Relaxed);
             }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{millis, Db, Frozen};
+use super::{millis, published, Db, Frozen};
 use crate::metrics::block::{compact, Block, BlockError, BlockWriter, CompactionMeta};
 use crate::metrics::head::memory::SeriesGate;
 use crate::metrics::head::StripedHead;
@@ -45,21 +45,25 @@ pub(crate) fn write_head(head: &StripedHead, blocks_dir: &Path) -> Result<Option
 
 impl Db {
     /// Makes the block just published in `dir` one of the database's: opened where it is
-    /// in file mode; with a bucket, uploaded first (its files then move into the cache).
-    /// A block that cannot be uploaded is removed: its data is still in the frozen head
-    /// and the WAL (or in the compaction sources), and the next round writes it again.
+    /// in file mode; with a bucket, uploaded first (its files then move into the cache)
+    /// and, with a metastore, recorded there. A block that cannot be uploaded is removed:
+    /// its data is still in the frozen head and the WAL, and the next round writes it
+    /// again.
     pub(super) fn adopt_block(&self, dir: &Path) -> Result<Block, BlockError> {
-        let files = match &self.remote {
-            None => BlockFiles::local(dir, "block"),
-            Some(remote) => match BlockFiles::upload(remote, dir) {
-                Ok(files) => files,
-                Err(e) => {
-                    let _ = std::fs::remove_dir_all(dir);
-                    return Err(e);
-                }
-            },
-        };
-        Block::open(files, &self.index_cache)
+        let block = self.place_block(dir)?;
+        if let Some(metastore) = &self.metastore {
+            published::publish(metastore, &block)?;
+        }
+        Ok(block)
+    }
+
+    /// Opens the block just published in `dir` where it is, or uploads it to the bucket
+    /// first (not recording it in the metastore).
+    pub(super) fn place_block(&self, dir: &Path) -> Result<Block, BlockError> {
+        match &self.remote {
+            None => Block::open(BlockFiles::local(dir, "block"), &self.index_cache),
+            Some(remote) => published::upload(remote, dir, &self.index_cache),
+        }
     }
 
     /// Bytes the live head and the heads waiting to be written hold together.
@@ -238,17 +242,28 @@ impl Db {
                 }
                 tracing::info!(blocks = sources.len(), "compacting blocks");
                 let merged = match compact::merge(&self.blocks_dir, &sources)? {
-                    Some(dir) => Some(Arc::new(self.adopt_block(&dir)?)),
+                    Some(dir) => Some(Arc::new(self.place_block(&dir)?)),
                     None => None,
                 };
+                if let Some(metastore) = &self.metastore {
+                    // The merged block in, its sources out: one transaction, under the lease.
+                    let row = merged.as_deref().and_then(published::row_of);
+                    if let Err(e) = metastore.replace(row, Db::names_of(&sources)) {
+                        if let Some(m) = &merged {
+                            m.mark_deleted();
+                        }
+                        return Err(e.into());
+                    }
+                }
                 let mut list = self.blocks.write();
                 if let Some(b) = merged {
                     list.push(b);
                 }
                 list.retain(|b| !sources.iter().any(|s| Arc::ptr_eq(s, b)));
                 list.sort_by_key(|b| (b.meta.min_time_ms, b.meta.max_time_ms));
+                drop(list);
                 for s in &sources {
-                    s.mark_deleted();
+                    self.retire(s);
                 }
                 self.counters.compactions.fetch_add(1, Ordering::Relaxed);
             }
@@ -259,9 +274,35 @@ impl Db {
     /// Deletes whole blocks whose newest sample is older than the retention time of their
     /// resolution (`retention_time`, `retention_time_5m`, `retention_time_1h`), then the
     /// oldest blocks (the finer first among blocks ending together) while all blocks
-    /// together exceed `retention_bytes`.
+    /// together exceed `retention_bytes`. With a metastore they are retired there first
+    /// (under the compactor lease); if that fails they stay.
     pub(super) fn apply_retention(&self, now_ms: i64) {
-        let mut list = self.blocks.write();
+        let doomed = self.retention_doomed(now_ms);
+        if doomed.is_empty() {
+            return;
+        }
+        if let Some(metastore) = &self.metastore {
+            if let Err(e) = metastore.replace(None, Db::names_of(&doomed)) {
+                tracing::warn!(error = %e, "retention: blocks not retired in the metastore; will retry");
+                return;
+            }
+        }
+        self.blocks
+            .write()
+            .retain(|b| !doomed.iter().any(|d| Arc::ptr_eq(d, b)));
+        for b in &doomed {
+            tracing::info!(block = %b.files.describe(), "retention deletes block");
+            self.retire(b);
+        }
+        self.counters
+            .retention_deleted
+            .fetch_add(doomed.len() as u64, Ordering::Relaxed);
+    }
+
+    /// The blocks retention removes at `now_ms`: past `retention_time`, then the oldest
+    /// while the rest exceed `retention_bytes`.
+    fn retention_doomed(&self, now_ms: i64) -> Vec<Arc<Block>> {
+        let list = self.blocks.read();
         let mut doomed: Vec<Arc<Block>> = Vec::new();
         for b in list.iter() {
             let retention = match b.meta.resolution_ms {
@@ -295,17 +336,6 @@ impl Db {
                 doomed.push(b.clone());
             }
         }
-        if doomed.is_empty() {
-            return;
-        }
-        list.retain(|b| !doomed.iter().any(|d| Arc::ptr_eq(d, b)));
-        drop(list);
-        for b in &doomed {
-            tracing::info!(block = %b.files.describe(), "retention deletes block");
-            b.mark_deleted();
-        }
-        self.counters
-            .retention_deleted
-            .fetch_add(doomed.len() as u64, Ordering::Relaxed);
+        doomed
     }
 }

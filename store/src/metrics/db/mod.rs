@@ -10,6 +10,7 @@ mod ack;
 mod block_memory;
 mod downsample;
 mod maintain;
+mod published;
 mod read;
 mod resolution;
 mod types;
@@ -34,6 +35,7 @@ use crate::metrics::head::StripedHead;
 use crate::metrics::record::WalRecord;
 use crate::model::SeriesSamples;
 use crate::storage::block_dir;
+use crate::storage::metastore::Metastore;
 use crate::storage::object::Remote;
 use crate::storage::wal::{segment, Wal, WalConfig};
 use crate::storage::BlockStorage;
@@ -78,6 +80,7 @@ struct Counters {
     replayed_records: AtomicU64,
     torn_repairs: AtomicU64,
     undecodable_records: AtomicU64,
+    gc_deleted_blocks: AtomicU64,
 }
 
 /// The metric database.
@@ -96,6 +99,11 @@ pub struct Db {
     /// The bucket blocks go to, when not kept in `blocks_dir` (which then only stages
     /// blocks until they are uploaded).
     remote: Option<Arc<Remote>>,
+    /// The PostgreSQL list of the bucket's blocks, shared with other processes, and the
+    /// compactor election (`published.rs`).
+    metastore: Option<Metastore>,
+    /// When the compactor last collected garbage in the bucket.
+    last_gc: Mutex<Option<std::time::Instant>>,
     /// Series lists and postings of the blocks, loaded on demand, bounded in bytes.
     index_cache: Arc<BlockIndexCache>,
     maintain_lock: Mutex<()>,
@@ -116,7 +124,8 @@ impl Db {
     /// temporary block directories, opens the blocks, replays the WAL (cutting off a torn
     /// tail) and starts the WAL writer on a fresh segment. With a bucket, blocks a crash
     /// left published locally but not uploaded are uploaded first, and the blocks are
-    /// those the bucket lists (an empty data directory reads them all).
+    /// those the bucket lists (an empty data directory reads them all) — or, with a
+    /// metastore, those it lists.
     pub fn open(options: DbOptions) -> Result<Db, OpenError> {
         let wal_dir = options.data_dir.join("wal").join("metrics");
         let blocks_dir = options.data_dir.join("metrics").join("blocks");
@@ -127,17 +136,31 @@ impl Db {
             })?;
         }
         let index_cache = Arc::new(BlockIndexCache::new(options.block_index_cache_bytes));
-        let (remote, blocks) = match &options.block_storage {
-            BlockStorage::File => (None, block::open_all(&blocks_dir, &index_cache)?),
+        let (remote, metastore, blocks) = match &options.block_storage {
+            BlockStorage::File if options.metastore.is_some() => {
+                return Err(OpenError::Io {
+                    path: blocks_dir,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "a metastore needs blocks in a bucket (object_store = \"s3\")",
+                    ),
+                });
+            }
+            BlockStorage::File => (None, None, block::open_all(&blocks_dir, &index_cache)?),
             BlockStorage::S3(config) => {
                 let cache_dir = options.data_dir.join("cache").join("metrics");
                 let remote = Remote::open(config, "metrics/blocks", &cache_dir)?;
-                let staged = block_dir::open_all(&blocks_dir, "block", |dir| Ok(dir.to_path_buf()))?;
-                for dir in staged {
-                    remote.publish(&dir)?;
+                if let Some(mc) = &options.metastore {
+                    let (metastore, blocks) = Db::open_shared_blocks(mc, &remote, &blocks_dir, &index_cache)?;
+                    (Some(remote), Some(metastore), blocks)
+                } else {
+                    let staged = block_dir::open_all(&blocks_dir, "block", |dir| Ok(dir.to_path_buf()))?;
+                    for dir in staged {
+                        remote.publish(&dir)?;
+                    }
+                    let blocks = block::open_remote(&remote, &index_cache)?;
+                    (Some(remote), None, blocks)
                 }
-                let blocks = block::open_remote(&remote, &index_cache)?;
-                (Some(remote), blocks)
             }
         };
         let mut head = StripedHead::new(None);
@@ -169,6 +192,8 @@ impl Db {
             frozen_bytes: Arc::new(AtomicU64::new(0)),
             blocks: RwLock::new(blocks.into_iter().map(Arc::new).collect()),
             remote,
+            metastore,
+            last_gc: Mutex::new(None),
             index_cache,
             maintain_lock: Mutex::new(()),
             orphans: ack::Orphans::default(),
@@ -250,15 +275,21 @@ impl Db {
     }
 
     /// Housekeeping: cut the head into a block when due, write pending blocks and
-    /// truncate the WAL, compact, downsample old blocks, apply retention. The server calls it periodically (from a
-    /// blocking thread) with the current time.
+    /// truncate the WAL, compact, downsample old blocks, apply retention. The server calls
+    /// it periodically (from a blocking thread) with the current time. With a metastore the
+    /// block list is first refreshed from it, and compaction, downsampling, retention and
+    /// garbage collection run only in the process holding the compactor lease.
     pub fn maintain(&self, now_ms: i64) -> Result<(), std::io::Error> {
         let _guard = self.maintain_lock.lock();
         self.cut_head_if_due(false)?;
         self.persist_frozen()?;
-        self.compact()?;
-        self.downsample(now_ms)?;
-        self.apply_retention(now_ms);
+        self.refresh_blocks()?;
+        if self.may_compact() {
+            self.compact()?;
+            self.downsample(now_ms)?;
+            self.apply_retention(now_ms);
+            self.collect_garbage()?;
+        }
         Ok(())
     }
 
@@ -275,6 +306,10 @@ impl Db {
     /// [`AppendError::Closed`]. The head's contents stay in the WAL for the next open.
     pub async fn close(&self) -> Result<(), std::io::Error> {
         self.closed.store(true, Ordering::SeqCst);
+        if let Some(metastore) = &self.metastore {
+            // Another process takes over compaction at once instead of after the TTL.
+            metastore.release().await;
+        }
         self.wal.close().await
     }
 
@@ -318,6 +353,8 @@ impl Db {
         }
         stats.block_index_cache = self.index_cache.stats();
         stats.object_cache = self.remote.as_ref().map(|r| r.cache_stats());
+        stats.compactor = self.may_compact();
+        stats.gc_deleted_blocks = self.counters.gc_deleted_blocks.load(Ordering::Relaxed);
         let w = &self.wal.stats;
         stats.wal_bytes_written = w.bytes_written.load(Ordering::Relaxed);
         stats.wal_fsyncs = w.fsyncs.load(Ordering::Relaxed);

@@ -32,6 +32,8 @@ impl From<BlockError> for ReadError {
             BlockError::Remote { url, source } => {
                 ReadError::Io(std::io::Error::other(format!("{url}: {source}")))
             }
+            // Reads never ask the metastore; kept as a failed read should one.
+            e @ BlockError::Metastore(_) => ReadError::Io(std::io::Error::other(e.to_string())),
         }
     }
 }

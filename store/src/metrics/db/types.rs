@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::metrics::append::SeriesLimits;
-use crate::storage::{BlockStorage, FsyncMode, ObjectCacheStats};
+use crate::storage::{BlockStorage, FsyncMode, MetastoreConfig, ObjectCacheStats};
 
 /// Everything the database needs to know, with the defaults documented in
 /// `docs/configuration.md`.
@@ -62,6 +62,9 @@ pub struct DbOptions {
     /// Where blocks live: `metrics/blocks` in the data directory (default), or a bucket
     /// of an S3-compatible store with a bounded cache in `cache/metrics`.
     pub block_storage: BlockStorage,
+    /// The PostgreSQL metastore of the bucket's blocks (only with a bucket): the block
+    /// list comes from it, and only the holder of its compactor lease compacts.
+    pub metastore: Option<MetastoreConfig>,
 }
 
 impl DbOptions {
@@ -86,6 +89,7 @@ impl DbOptions {
             block_index_cache_bytes: 256 * 1024 * 1024,
             limits: SeriesLimits::default(),
             block_storage: BlockStorage::File,
+            metastore: None,
         }
     }
 }
@@ -152,4 +156,10 @@ pub struct DbStats {
     pub block_index_cache: crate::metrics::block::BlockIndexCacheStats,
     /// The local cache of block files when blocks are in a bucket (`None` in file mode).
     pub object_cache: Option<ObjectCacheStats>,
+    /// Whether this process compacts and applies retention: always without a metastore,
+    /// with one while it holds the compactor lease.
+    pub compactor: bool,
+    /// Blocks the compactor's garbage collection deleted from the bucket since open
+    /// (retired ones past the grace period, and abandoned uploads).
+    pub gc_deleted_blocks: u64,
 }

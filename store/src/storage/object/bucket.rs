@@ -24,11 +24,13 @@ use crate::storage::error::BlockError;
 /// Size of one part of a multipart upload, and the size past which one is used.
 const PART_BYTES: usize = 8 * 1024 * 1024;
 
-/// An object in the bucket: its key and size.
+/// An object in the bucket: its key, size and when it was written.
 #[derive(Debug, Clone)]
 pub(crate) struct Object {
     pub key: String,
     pub size: u64,
+    /// Last modification by the store's clock, in Unix milliseconds.
+    pub modified_ms: i64,
 }
 
 /// A connection to one bucket of an S3-compatible store.
@@ -212,6 +214,7 @@ impl Bucket {
                 out.push(Object {
                     key: meta.location.to_string(),
                     size: meta.size,
+                    modified_ms: meta.last_modified.timestamp_millis(),
                 });
             }
             Ok::<_, object_store::Error>(out)
@@ -219,6 +222,17 @@ impl Bucket {
         match result {
             None => Err(self.stopped(prefix)),
             Some(r) => r.map_err(|e| self.err(prefix, e)),
+        }
+    }
+
+    /// Deletes object `key`; one already gone counts as deleted.
+    pub(crate) fn delete(&self, key: &str) -> Result<(), BlockError> {
+        let store = self.store.clone();
+        let location = ObjectPath::from(key);
+        match self.run(async move { store.delete(&location).await }) {
+            None => Err(self.stopped(key)),
+            Some(Ok(()) | Err(object_store::Error::NotFound { .. })) => Ok(()),
+            Some(Err(e)) => Err(self.err(key, e)),
         }
     }
 

@@ -42,6 +42,9 @@ pub(crate) struct RemoteBlock {
     /// Size of each file, from the listing or the upload.
     sizes: HashMap<String, u64>,
     delete_on_drop: AtomicBool,
+    /// Drop only the cached copies, not the objects: another process (the metastore's
+    /// compactor) deletes them.
+    uncache_on_drop: AtomicBool,
 }
 
 /// `meta.json` is uploaded last and deleted first, so a block is listed only while all its
@@ -61,6 +64,27 @@ impl BlockFiles {
         Ok(BlockFiles::remote(remote, name, sizes))
     }
 
+    /// Block `name` of `remote` with files of `sizes`, as the metastore lists it.
+    pub(crate) fn in_bucket(remote: &Arc<Remote>, name: String, sizes: HashMap<String, u64>) -> BlockFiles {
+        BlockFiles::remote(remote, name, sizes)
+    }
+
+    /// The block's name in the bucket (`None` for a local block).
+    pub(crate) fn remote_name(&self) -> Option<&str> {
+        match self {
+            BlockFiles::Local(_) => None,
+            BlockFiles::Remote(b) => Some(&b.name),
+        }
+    }
+
+    /// The sizes of the block's files in the bucket (`None` for a local block).
+    pub(crate) fn remote_sizes(&self) -> Option<&HashMap<String, u64>> {
+        match self {
+            BlockFiles::Local(_) => None,
+            BlockFiles::Remote(b) => Some(&b.sizes),
+        }
+    }
+
     /// The blocks `remote` lists ([`Remote::list`]).
     pub(crate) fn list_remote(remote: &Arc<Remote>) -> Result<Vec<BlockFiles>, BlockError> {
         let mut out = Vec::new();
@@ -76,6 +100,7 @@ impl BlockFiles {
             name,
             sizes,
             delete_on_drop: AtomicBool::new(false),
+            uncache_on_drop: AtomicBool::new(false),
         })
     }
 
@@ -185,6 +210,16 @@ impl BlockFiles {
             BlockFiles::Remote(b) => b.delete_on_drop.store(true, Ordering::SeqCst),
         }
     }
+
+    /// Schedules the removal of the block's cached copies for when the last reader lets
+    /// go of it, leaving its objects: the metastore retired it and its compactor deletes
+    /// them after a grace period (other processes may still read them). A local block is
+    /// left alone.
+    pub(crate) fn forget(&self) {
+        if let BlockFiles::Remote(b) = self {
+            b.uncache_on_drop.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 impl std::fmt::Debug for BlockFiles {
@@ -198,6 +233,11 @@ impl Drop for RemoteBlock {
     /// half there — and the cache, in the background.
     fn drop(&mut self) {
         if !self.delete_on_drop.load(Ordering::SeqCst) {
+            if self.uncache_on_drop.load(Ordering::SeqCst) {
+                for file in self.sizes.keys() {
+                    self.remote.cache.remove(&self.key(file));
+                }
+            }
             return;
         }
         let mut keys = vec![self.key(META_FILE)];

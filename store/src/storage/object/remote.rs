@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::bucket::Bucket;
+use super::bucket::{Bucket, Object};
 use super::cache::{FileCache, ObjectCacheStats};
 use super::config::S3Config;
 use crate::storage::block_dir::{META_FILE, TMP_PREFIX};
@@ -119,6 +119,36 @@ impl Remote {
             out.push((name, sizes));
         }
         Ok(out)
+    }
+
+    /// Every object under the prefix by block name (`.tmp-` names and unfinished uploads
+    /// included), for the garbage collection of the metastore's compactor.
+    pub(crate) fn list_objects(&self) -> Result<BTreeMap<String, Vec<Object>>, BlockError> {
+        let mut blocks: BTreeMap<String, Vec<Object>> = BTreeMap::new();
+        let prefix = format!("{}/", self.prefix);
+        for object in self.bucket.list(&self.prefix)? {
+            let Some((name, _)) = object.key.strip_prefix(&prefix).and_then(|r| r.split_once('/')) else {
+                continue;
+            };
+            blocks.entry(name.to_string()).or_default().push(object);
+        }
+        Ok(blocks)
+    }
+
+    /// Deletes `objects` of one block from the bucket and the cache, `meta.json` first so
+    /// a listing never finds the block half there.
+    pub(crate) fn delete_objects(&self, mut objects: Vec<Object>) -> Result<(), BlockError> {
+        objects.sort_by_key(|o| !o.key.ends_with(&format!("/{META_FILE}")));
+        for o in objects {
+            self.cache.remove(&o.key);
+            self.bucket.delete(&o.key)?;
+        }
+        Ok(())
+    }
+
+    /// `s3://<bucket>/<prefix>/<name>/`, for messages.
+    pub(crate) fn block_url(&self, name: &str) -> String {
+        self.bucket.url(&self.key(name, ""))
     }
 
     /// Figures of the local cache.

@@ -1,0 +1,36 @@
+//! Coordination of Didban processes through PostgreSQL, shared by everything that needs
+//! more than one process to agree: the metastore of blocks (one compactor at a time) and,
+//! later, the HA alerting pair (one sender at a time).
+//!
+//! - `connect`: a client from a libpq-style URL or DSN — verified TLS (rustls, ring) for
+//!   `sslmode=require`, plain otherwise — with a connect timeout and its connection task
+//!   spawned.
+//! - `migrate`: ordered schema steps per component, recorded in `didban_schema` and
+//!   applied in one transaction under an advisory lock, so processes starting together
+//!   do not race.
+//! - `lease`: named leases (`didban_leases`) taken, renewed and released with single
+//!   statements on the database clock, so clock skew between processes does not matter;
+//!   and the check a transaction makes to act only while its lease is held (fencing).
+//! - `holder`: a background task that keeps taking and renewing one lease and says
+//!   whether this process holds it.
+
+mod connect;
+mod error;
+mod holder;
+mod lease;
+mod migrate;
+
+pub use connect::{check_url, connect, has_password, redact, ConnectOptions};
+pub use error::CoordError;
+pub use holder::LeaseHolder;
+pub use lease::{Lease, LeaseRow};
+pub use migrate::{migrate, Migration};
+/// The client type every function here takes, re-exported so users need not name
+/// tokio-postgres' version themselves.
+pub use tokio_postgres::{Client, GenericClient, Row, Transaction};
+
+/// Creates the tables coord itself uses (`didban_leases`); every user calls it once after
+/// connecting, before its own [`migrate`].
+pub async fn prepare(client: &mut Client) -> Result<(), CoordError> {
+    migrate(client, "coord", lease::MIGRATIONS).await.map(|_| ())
+}
