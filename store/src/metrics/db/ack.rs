@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot::{self, error::TryRecvError};
 
-use crate::metrics::head::StripedHead;
+use crate::metrics::head::striped::StripedHead;
 use crate::metrics::record::WalRecord;
 use crate::storage::AppendError;
 

@@ -17,7 +17,7 @@ use crate::metrics::block::{compact, Block, BlockIndexCache};
 use crate::metrics::db::{Db, DbOptions};
 use crate::metrics::head::memory::SeriesGate;
 use crate::metrics::head::rules::AppendRules;
-use crate::metrics::head::StripedHead;
+use crate::metrics::head::striped::StripedHead;
 use crate::model::{Labels, Sample, SeriesSamples};
 use crate::storage::object::BlockFiles;
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::{millis, published, Db, Frozen};
 use crate::metrics::block::{compact, Block, BlockError, BlockWriter, CompactionMeta};
 use crate::metrics::head::memory::SeriesGate;
-use crate::metrics::head::StripedHead;
+use crate::metrics::head::striped::StripedHead;
 use crate::storage::object::BlockFiles;
 use crate::storage::AppendError;
 

@@ -31,7 +31,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::metrics::block::{self, Block, BlockIndexCache};
 use crate::metrics::head::rules::AppendRules;
-use crate::metrics::head::StripedHead;
+use crate::metrics::head::striped::StripedHead;
 use crate::metrics::record::WalRecord;
 use crate::model::SeriesSamples;
 use crate::storage::block_dir;

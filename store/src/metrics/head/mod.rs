@@ -13,10 +13,8 @@
 pub(crate) mod memory;
 mod rollback;
 pub(crate) mod rules;
-mod striped;
+pub(crate) mod striped;
 mod totals;
-
-pub(crate) use striped::StripedHead;
 
 // foldhash: seeded (no predictable collisions from label values) and several times faster
 // than SipHash on the per-sample lookups of the append path.
