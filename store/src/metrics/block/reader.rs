@@ -190,15 +190,16 @@ impl Block {
         }
     }
 
-    /// [`Block::select`] over the series of one index.
-    fn select_in(
+    /// The series of `index` matching `matchers` with data in `[start, end]`: the ids of
+    /// those with float rows, and the global ids of all of them when the block holds
+    /// native histograms (their own file says which have any).
+    fn wanted_series(
         &self,
         index: &BlockIndex,
         matchers: &[LabelMatcher],
         start: i64,
         end: i64,
-        out: &mut Vec<SeriesSamples>,
-    ) -> Result<(), BlockError> {
+    ) -> (Vec<usize>, Vec<u64>) {
         let mut wanted: Vec<usize> = Vec::new();
         let mut wanted_histograms: Vec<u64> = Vec::new();
         for id in index.postings.select(matchers) {
@@ -214,6 +215,19 @@ impl Block {
                 }
             }
         }
+        (wanted, wanted_histograms)
+    }
+
+    /// [`Block::select`] over the series of one index.
+    fn select_in(
+        &self,
+        index: &BlockIndex,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+        out: &mut Vec<SeriesSamples>,
+    ) -> Result<(), BlockError> {
+        let (wanted, mut wanted_histograms) = self.wanted_series(index, matchers, start, end);
         if !wanted_histograms.is_empty() {
             wanted_histograms.sort_unstable();
             histograms::select(&self.files, index, &wanted_histograms, start, end, out)?;
@@ -250,21 +264,7 @@ impl Block {
         };
         for p in parts {
             let index = self.index(p)?;
-            let mut wanted: Vec<usize> = Vec::new();
-            let mut wanted_histograms: Vec<u64> = Vec::new();
-            for id in index.postings.select(matchers) {
-                let Some(s) = index.series.get(id as usize) else {
-                    continue;
-                };
-                if s.max_t >= start && s.min_t <= end {
-                    if s.row_count > 0 {
-                        wanted.push(id as usize);
-                    }
-                    if self.has_histograms {
-                        wanted_histograms.push(index.base + id);
-                    }
-                }
-            }
+            let (wanted, mut wanted_histograms) = self.wanted_series(&index, matchers, start, end);
             if !wanted.is_empty() {
                 aggregates::read_windows(
                     &self.files,
