@@ -43,10 +43,14 @@ fn metastore(pg: &Postgres) -> MetastoreConfig {
     m
 }
 
-/// Blocks in `garage` through node `node`, listed in the metastore on `pg`.
+/// Blocks in `garage` through node `node`, listed in the metastore on `pg`. No
+/// downsampling: the test data is from 2023, so the compactor would otherwise add (and
+/// retention then retire) 5-minute and 1-hour copies beside the blocks these tests count.
 fn shared_options(dir: &Path, garage: &Garage, node: usize, pg: &Postgres) -> DbOptions {
     let mut o = s3_options(dir, garage, node);
     o.metastore = Some(metastore(pg));
+    o.downsample_5m_after = Duration::ZERO;
+    o.downsample_1h_after = Duration::ZERO;
     o
 }
 
