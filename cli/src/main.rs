@@ -344,6 +344,11 @@ impl ServeArgs {
         }
         if let Some(v) = self.retention_time {
             c.storage.retention_time = parse_duration(&v).context("--retention-time")?;
+            // The downsampling ages set in the file must still come before the new retention.
+            c.storage
+                .downsample
+                .check(c.storage.retention_time)
+                .context("--retention-time")?;
         }
         if let Some(v) = self.retention_size {
             c.storage.retention_bytes = parse_bytes(&v).context("--retention-size")?;

@@ -159,6 +159,31 @@ fn a_second_server_on_the_same_data_dir_is_refused() {
     assert!(err.contains("in use by another didban process"), "{err}");
 }
 
+/// A `--retention-time` shorter than a downsampling age set in the file is refused at
+/// start, naming the flag and both durations, as the same setting in the file is.
+#[test]
+fn a_retention_flag_below_a_configured_downsampling_age_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("didban.toml");
+    std::fs::write(&config, "[storage]\ndownsample_5m_after = \"2d\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_didban"))
+        .args(["serve", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--retention-time", "1d", "--http-addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--retention-time")
+            && err.contains("storage.downsample_5m_after (172800s)")
+            && err.contains("storage.retention_time (86400s)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn help_documents_every_serve_flag() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_didban"))

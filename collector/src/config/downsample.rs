@@ -17,6 +17,9 @@ pub struct DownsampleConfig {
     pub retention_5m: Duration,
     /// `retention_time_1h`: how long 1-hour blocks are kept.
     pub retention_1h: Duration,
+    /// Whether `downsample_5m_after` and `downsample_1h_after` were set in the file: only
+    /// ages set there are checked against the retentions (see [`DownsampleConfig::check`]).
+    pub explicit: (bool, bool),
 }
 
 impl DownsampleConfig {
@@ -27,6 +30,7 @@ impl DownsampleConfig {
             after_1h: db.downsample_1h_after,
             retention_5m: db.retention_time_5m,
             retention_1h: db.retention_time_1h,
+            explicit: (false, false),
         }
     }
 
@@ -39,10 +43,13 @@ impl DownsampleConfig {
     }
 
     /// Refuses settings under which data would be deleted before it is downsampled: an age
-    /// (set in the file, `explicit` says which of 5m and 1h) not below the retention of the
-    /// data it is made from. A default age that does not fit a short retention is no error:
-    /// the database then skips that resolution (docs/storage.md#downsampling).
-    pub fn check(&self, raw_retention: Duration, explicit: (bool, bool)) -> anyhow::Result<()> {
+    /// set in the file (`explicit`) not below the retention of the data it is made from,
+    /// `raw_retention` for the 5-minute copies. A default age that does not fit a short
+    /// retention is no error: the database then skips that resolution
+    /// (docs/storage.md#downsampling). Called at load and again after command-line flags
+    /// change a retention.
+    pub fn check(&self, raw_retention: Duration) -> anyhow::Result<()> {
+        let explicit = self.explicit;
         let source_5m = ("storage.retention_time", raw_retention);
         let source_1h = if self.after_5m.is_zero() {
             source_5m

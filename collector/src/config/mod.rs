@@ -373,7 +373,8 @@ impl Config {
             s.retention_time_1h,
             "storage.retention_time_1h",
         )?;
-        d.check(st.retention_time, explicit)?;
+        d.explicit = explicit;
+        d.check(st.retention_time)?;
         set_bytes(
             &mut st.retention_bytes,
             s.retention_size,
