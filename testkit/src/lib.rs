@@ -36,6 +36,7 @@ pub mod rng;
 pub mod smtp;
 pub mod tmpfs;
 pub mod wait;
+pub mod webhook;
 
 pub use didban::{Didban, Start};
 pub use didban_base::otlp::{kv, kv_any, string_value};

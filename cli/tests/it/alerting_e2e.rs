@@ -2,32 +2,11 @@
 //! pushed over OTLP, the alert fires and the webhook (a real HTTP server in this test)
 //! receives it; after a restart the alert is still firing and no second notification is sent.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::process::{now_ms, otlp_gauge_json, Didban, BIN};
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::post;
-use axum::Router;
-use parking_lot::Mutex;
+use didban_testkit::webhook::Webhook;
 use serde_json::Value;
-
-type Received = Arc<Mutex<Vec<(HeaderMap, Value)>>>;
-
-async fn receive(State(r): State<Received>, headers: HeaderMap, body: String) -> &'static str {
-    r.lock().push((headers, serde_json::from_str(&body).unwrap()));
-    "ok"
-}
-
-/// Starts the webhook receiver on its own runtime; returns its URL.
-fn webhook_server(rt: &tokio::runtime::Runtime, received: Received) -> String {
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new().route("/hook", post(receive)).with_state(received);
-    rt.spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/hook")
-}
 
 fn push(server: &Didban, value: f64) {
     let r = reqwest::blocking::Client::new()
@@ -66,13 +45,8 @@ groups:
 
 #[test]
 fn rule_fires_webhook_once_across_a_restart() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let received: Received = Arc::default();
-    let url = webhook_server(&rt, received.clone());
+    let hook = Webhook::start();
+    let url = hook.url.clone();
 
     let dir = tempfile::tempdir().unwrap();
     let rules_dir = dir.path().join("rules");
@@ -107,12 +81,10 @@ hmac_secret = "k"
     let config_arg = config.display().to_string();
     let mut server = Didban::start(BIN, &data, &["--config", &config_arg]);
     push(&server, 250.0);
-    wait_for("the webhook", Duration::from_secs(20), || {
-        !received.lock().is_empty()
-    });
+    wait_for("the webhook", Duration::from_secs(20), || hook.count() > 0);
     {
-        let got = received.lock();
-        let (headers, body) = &got[0];
+        let got = hook.deliveries();
+        let (headers, body) = (&got[0].headers, &got[0].body);
         assert_eq!(body["version"], "4");
         assert_eq!(body["status"], "firing");
         assert_eq!(body["receiver"], "ops");
@@ -145,7 +117,7 @@ hmac_secret = "k"
         a["data"]["alerts"][0]["state"] == "firing"
     });
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(received.lock().len(), 1, "a restart must not re-send");
+    assert_eq!(hook.count(), 1, "a restart must not re-send");
     let history: Value = reqwest::blocking::get(format!("http://{}/api/v1/notifications", server.http))
         .unwrap()
         .json()

@@ -5,64 +5,20 @@
 //! webhook, and refuses a bad file with the old receivers kept and the failure visible.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::process::{now_ms, Didban, BIN};
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::post;
-use axum::Router;
 use didban_testkit::didban::Start;
 use didban_testkit::smtp::Smtp;
 use didban_testkit::wait;
-use parking_lot::Mutex;
+use didban_testkit::webhook::Webhook;
 use serde_json::Value;
-
-#[derive(Clone, Default)]
-struct Hook {
-    bodies: Arc<Mutex<Vec<Value>>>,
-    status: Arc<AtomicU16>,
-}
-
-async fn receive(State(h): State<Hook>, body: String) -> (StatusCode, &'static str) {
-    h.bodies.lock().push(serde_json::from_str(&body).unwrap());
-    let code = StatusCode::from_u16(h.status.load(Ordering::SeqCst)).unwrap();
-    (
-        code,
-        if code.is_success() {
-            "ok"
-        } else {
-            "receiver broken"
-        },
-    )
-}
-
-/// A webhook receiver answering `status`, on `rt`; its URL and what it got.
-fn hook(rt: &tokio::runtime::Runtime, status: u16) -> (String, Hook) {
-    let h = Hook::default();
-    h.status.store(status, Ordering::SeqCst);
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new().route("/hook", post(receive)).with_state(h.clone());
-    rt.spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/hook"), h)
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 #[test]
 fn notify_test_delivers_once_and_fails_with_the_receivers_error() {
-    let rt = runtime();
-    let (good, good_hook) = hook(&rt, 200);
-    let (bad, bad_hook) = hook(&rt, 500);
+    let good_hook = Webhook::start();
+    let bad_hook = Webhook::answering(500);
+    let (good, bad) = (good_hook.url.clone(), bad_hook.url.clone());
     let dir = tempfile::tempdir().unwrap();
     let maildir = dir.path().join("mail");
     let smtp = Smtp::start(&maildir);
@@ -112,7 +68,7 @@ url = "{bad}"
         stdout.contains("webhook[0]: ok") && stdout.contains("email[1]: ok"),
         "{stdout}"
     );
-    let bodies = good_hook.bodies.lock().clone();
+    let bodies = good_hook.bodies();
     assert_eq!(bodies.len(), 1, "exactly once");
     assert_eq!(
         bodies[0]["alerts"][0]["labels"]["alertname"],
@@ -130,7 +86,7 @@ url = "{bad}"
         stderr.contains("answered 500") && stderr.contains("receiver broken"),
         "{stderr}"
     );
-    assert_eq!(bad_hook.bodies.lock().len(), 1, "a test is not retried");
+    assert_eq!(bad_hook.count(), 1, "a test is not retried");
 
     let out = run("nobody");
     assert!(!out.status.success());
@@ -181,9 +137,9 @@ fn hup(server: &Didban) {
 
 #[test]
 fn sighup_moves_notifications_to_the_new_webhook_and_keeps_them_on_a_bad_file() {
-    let rt = runtime();
-    let (old_url, old) = hook(&rt, 200);
-    let (new_url, new) = hook(&rt, 200);
+    let old = Webhook::start();
+    let new = Webhook::start();
+    let (old_url, new_url) = (old.url.clone(), new.url.clone());
     let dir = tempfile::tempdir().unwrap();
     let rules_dir = dir.path().join("rules");
     std::fs::create_dir_all(&rules_dir).unwrap();
@@ -200,7 +156,7 @@ fn sighup_moves_notifications_to_the_new_webhook_and_keeps_them_on_a_bad_file() 
         },
     );
     wait::until("the first notification", Duration::from_secs(20), || {
-        if old.bodies.lock().is_empty() {
+        if old.count() == 0 {
             return Err("none yet".to_string());
         }
         Ok(())
@@ -212,26 +168,22 @@ fn sighup_moves_notifications_to_the_new_webhook_and_keeps_them_on_a_bad_file() 
         "a notification to the new webhook",
         Duration::from_secs(20),
         || {
-            if new.bodies.lock().is_empty() {
-                return Err(format!("old webhook got {}", old.bodies.lock().len()));
+            if new.count() == 0 {
+                return Err(format!("old webhook got {}", old.count()));
             }
             Ok(())
         },
     );
-    let old_count = old.bodies.lock().len();
+    let old_count = old.count();
     wait::until("two more repeats", Duration::from_secs(20), || {
-        let n = new.bodies.lock().len();
+        let n = new.count();
         if n < 3 {
             return Err(format!("{n} so far"));
         }
         Ok(())
     });
-    assert_eq!(
-        old.bodies.lock().len(),
-        old_count,
-        "the old webhook gets nothing more"
-    );
-    let body = new.bodies.lock()[0].clone();
+    assert_eq!(old.count(), old_count, "the old webhook gets nothing more");
+    let body = new.bodies()[0].clone();
     assert_eq!(body["alerts"][0]["labels"]["alertname"], "AlwaysFiring");
 
     // A route naming a receiver that does not exist: refused, the new webhook still paged.
@@ -259,17 +211,13 @@ fn sighup_moves_notifications_to_the_new_webhook_and_keeps_them_on_a_bad_file() 
     );
     let q = server.query("didban_config_last_reload_successful", now_ms() as f64 / 1000.0);
     assert_eq!(q["data"]["result"][0]["value"][1], "0", "{q}");
-    let before = new.bodies.lock().len();
+    let before = new.count();
     wait::until("notifications to continue", Duration::from_secs(20), || {
-        let n = new.bodies.lock().len();
+        let n = new.count();
         if n < before + 2 {
             return Err(format!("{n} so far"));
         }
         Ok(())
     });
-    assert_eq!(
-        old.bodies.lock().len(),
-        old_count,
-        "the bad file's URL is not used"
-    );
+    assert_eq!(old.count(), old_count, "the bad file's URL is not used");
 }
