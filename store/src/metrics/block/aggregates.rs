@@ -20,7 +20,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::index::BlockIndex;
-use super::rows::{plan_rows, RowPlan};
+use super::rows::plan_rows;
 use crate::storage::object::BlockFiles;
 use crate::storage::parquet::column;
 use crate::storage::BlockError;
@@ -137,22 +137,9 @@ pub(crate) fn read_windows(
     let Some(plan) = plan_rows(files, metadata, index, wanted, start, end)? else {
         return Ok(());
     };
-    let RowPlan {
-        builder,
-        row_groups,
-        selection,
-    } = plan;
-    let reader = builder
-        .with_row_groups(row_groups)
-        .with_row_selection(selection)
-        .build()
-        .map_err(|e| BlockError::parquet(path, e))?;
     let mut current: Option<u64> = None;
-    for batch in reader {
-        let batch = batch.map_err(|source| BlockError::Arrow {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    for batch in plan.batches(path)? {
+        let batch = batch?;
         let d = Decoded::of(&batch, path)?;
         for row in 0..batch.num_rows() {
             let t = d.ts.value(row);

@@ -15,7 +15,7 @@ use super::histograms;
 use super::index::BlockIndex;
 use super::index_cache::{BlockIndexCache, WHOLE_BLOCK};
 use super::meta::{BlockMeta, BlockSeries, BLOCK_FORMAT_VERSION, DOWNSAMPLED_FORMAT_VERSION, RESOLUTIONS_MS};
-use super::rows::{plan_rows, RowPlan};
+use super::rows::plan_rows;
 use crate::model::{LabelMatcher, Sample, SeriesSamples};
 use crate::storage::block_dir;
 use crate::storage::object::{BlockFiles, Remote};
@@ -439,25 +439,12 @@ pub(crate) fn read_samples(
     out: &mut Vec<SeriesSamples>,
 ) -> Result<(), BlockError> {
     let path = &files.path(SAMPLES);
-    let Some(RowPlan {
-        builder,
-        row_groups,
-        selection,
-    }) = plan_rows(files, metadata, index, wanted, start, end)?
-    else {
+    let Some(plan) = plan_rows(files, metadata, index, wanted, start, end)? else {
         return Ok(());
     };
-    let reader = builder
-        .with_row_groups(row_groups)
-        .with_row_selection(selection)
-        .build()
-        .map_err(|e| BlockError::parquet(path, e))?;
     let mut current: Option<u64> = None;
-    for batch in reader {
-        let batch = batch.map_err(|source| BlockError::Arrow {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    for batch in plan.batches(path)? {
+        let batch = batch?;
         let ids = column::<UInt64Array>(&batch, "series_id", path)?;
         let ts = column::<Int64Array>(&batch, "timestamp_ms", path)?;
         let vals = column::<Float64Array>(&batch, "value", path)?;

@@ -3,6 +3,9 @@
 //! reader skip the other pages). Shared by raw samples (`reader`) and downsampled windows
 //! (`aggregates`).
 
+use std::path::Path;
+
+use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
@@ -27,9 +30,30 @@ fn i64_range(stats: Option<&Statistics>) -> Option<(i64, i64)> {
 /// What to read of `samples.parquet` for some series and a time range: the row groups
 /// whose timestamps may fall in the range and, inside them, only the series' rows.
 pub(crate) struct RowPlan {
-    pub builder: ParquetRecordBatchReaderBuilder<BlockFile>,
-    pub row_groups: Vec<usize>,
-    pub selection: RowSelection,
+    builder: ParquetRecordBatchReaderBuilder<BlockFile>,
+    row_groups: Vec<usize>,
+    selection: RowSelection,
+}
+
+impl RowPlan {
+    /// The planned rows of the file at `path` (named in errors) as record batches.
+    pub(crate) fn batches(
+        self,
+        path: &Path,
+    ) -> Result<impl Iterator<Item = Result<RecordBatch, BlockError>> + use<'_>, BlockError> {
+        let reader = self
+            .builder
+            .with_row_groups(self.row_groups)
+            .with_row_selection(self.selection)
+            .build()
+            .map_err(|e| BlockError::parquet(path, e))?;
+        Ok(reader.map(move |batch| {
+            batch.map_err(|source| BlockError::Arrow {
+                path: path.to_path_buf(),
+                source,
+            })
+        }))
+    }
 }
 
 /// The [`RowPlan`] for the series `wanted` (ascending positions in `index.series`) in
