@@ -77,11 +77,7 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Client, Coor
             .await
             .map_err(|_| timed_out())?
             .map_err(failed)?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "coordination database connection closed");
-            }
-        });
+        drive(connection);
         return Ok(client);
     }
     if let Some(ca) = &options.ca_file {
@@ -97,12 +93,21 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Client, Coor
         .await
         .map_err(|_| timed_out())?
         .map_err(failed)?;
+    drive(connection);
+    Ok(client)
+}
+
+/// Runs a connection's I/O task until the server or the client closes it.
+fn drive<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "coordination database connection closed");
         }
     });
-    Ok(client)
 }
 
 /// A rustls client (ring provider, as everywhere in Didban) trusting the system's CAs and
