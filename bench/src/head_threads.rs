@@ -68,12 +68,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 fn print_table(runs: &[Run]) {
-    let Some(base) = runs.first().map(Run::per_second) else {
+    let Some(first) = runs.first() else {
         return;
     };
+    let base = first.per_second();
     println!(
         "\n| threads | samples/s | per thread | speedup over {} |",
-        runs[0].threads
+        first.threads
     );
     println!("|---|---|---|---|");
     for r in runs {
