@@ -407,6 +407,7 @@ fn replay(wal_dir: &Path, head: &mut StripedHead, counters: &Counters) -> Result
             counters.replayed_records.fetch_add(1, Ordering::Relaxed);
         }
     }
+    head.finish_replay();
     if unknown_refs > 0 {
         tracing::warn!(
             groups = unknown_refs,

@@ -362,7 +362,6 @@ impl StripedHead {
                 unknown += 1;
             }
         }
-        self.recount();
         unknown
     }
 
@@ -394,9 +393,9 @@ impl StripedHead {
         renumbered.insert(recorded, fresh);
     }
 
-    /// Sets the head-wide figures from the stripes (after a replay, which changes them
-    /// through `&mut`).
-    fn recount(&mut self) {
+    /// Sets the head-wide figures (bytes, newest timestamp) from the stripes: call once after
+    /// the last [`StripedHead::replay`], which changes the stripes through `&mut` only.
+    pub(crate) fn finish_replay(&mut self) {
         let mut bytes = 0;
         let mut newest = *self.max_seen_t.get_mut();
         for stripe in self.stripes.iter_mut() {

@@ -166,6 +166,7 @@ fn replay_renumbers_refs_from_a_head_without_stripes() {
         0,
         "no sample lost its series"
     );
+    head.finish_replay();
     assert!(!renumbered.is_empty() && renumbered.len() < 200);
     let got = contents(&head);
     assert_eq!(got.len(), 200);
@@ -242,6 +243,7 @@ fn a_definition_resets_what_its_ref_means() {
     let mut third = WalRecord::default();
     third.samples.push((shared_ref, vec![Sample::new(T0 + 1, 3.0)]));
     head.replay(third, &mut renumbered);
+    head.finish_replay();
     let got = contents(&head);
     assert_eq!(got, {
         let mut want = vec![
