@@ -4,6 +4,14 @@
 /// its password), the statement's purpose and the database's own message.
 #[derive(Debug, thiserror::Error)]
 pub enum CoordError {
+    /// A config section's database settings are wrong; the message names the key.
+    #[error("{section}: {message}")]
+    Setting {
+        /// The section (`storage.postgres`).
+        section: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The URL or DSN does not parse.
     #[error("PostgreSQL URL {url:?}: {message}")]
     Url {

@@ -22,6 +22,9 @@ pub struct LeaseHolder {
     lease: Lease,
     /// Until when the lease is ours by the last take or renewal; `None` when not held.
     until: Arc<Mutex<Option<Instant>>>,
+    /// When the database last answered a take or renewal (either way); the start time
+    /// until it first does.
+    answered: Arc<Mutex<Instant>>,
     changes: watch::Receiver<bool>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -37,12 +40,20 @@ impl LeaseHolder {
         runtime: &tokio::runtime::Handle,
     ) -> LeaseHolder {
         let until = Arc::new(Mutex::new(None));
+        let answered = Arc::new(Mutex::new(Instant::now()));
         let (tx, changes) = watch::channel(false);
         let (stop, stopped) = oneshot::channel();
-        let task = runtime.spawn(keep(url, options, lease.clone(), until.clone(), tx, stopped));
+        let kept = Kept {
+            lease: lease.clone(),
+            until: until.clone(),
+            answered: answered.clone(),
+            changes: tx,
+        };
+        let task = runtime.spawn(keep(url, options, kept, stopped));
         LeaseHolder {
             lease,
             until,
+            answered,
             changes,
             stop: Some(stop),
             task: Some(task),
@@ -53,6 +64,14 @@ impl LeaseHolder {
     /// has not passed).
     pub fn is_held(&self) -> bool {
         self.until.lock().is_some_and(|t| Instant::now() < t)
+    }
+
+    /// How long the database has not answered this holder (since its last answer to a
+    /// take or renewal, whatever the answer; since the start when it never did). Past the
+    /// TTL nobody can be sure who holds the lease: a user that must not fall silent when
+    /// the database is down (alert notifications) acts on its own then.
+    pub fn database_silent_for(&self) -> std::time::Duration {
+        self.answered.lock().elapsed()
     }
 
     /// A receiver that sees `true` when the lease is taken and `false` when it is lost
@@ -87,15 +106,22 @@ impl Drop for LeaseHolder {
     }
 }
 
-/// The holder's loop (see the module comment).
-async fn keep(
-    url: String,
-    options: ConnectOptions,
+/// What the holder's loop updates.
+struct Kept {
     lease: Lease,
     until: Arc<Mutex<Option<Instant>>>,
+    answered: Arc<Mutex<Instant>>,
     changes: watch::Sender<bool>,
-    mut stopped: oneshot::Receiver<()>,
-) {
+}
+
+/// The holder's loop (see the module comment).
+async fn keep(url: String, options: ConnectOptions, kept: Kept, mut stopped: oneshot::Receiver<()>) {
+    let Kept {
+        lease,
+        until,
+        answered,
+        changes,
+    } = kept;
     let period = (lease.ttl() / 3).max(Duration::from_millis(50));
     let mut client = None;
     loop {
@@ -117,6 +143,9 @@ async fn keep(
             }
         })
         .await;
+        if matches!(attempt, Ok(Ok(_))) {
+            *answered.lock() = Instant::now();
+        }
         match attempt {
             Ok(Ok(true)) => {
                 if until.lock().is_none() {

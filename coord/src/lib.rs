@@ -11,6 +11,10 @@
 //! - `lease`: named leases (`didban_leases`) taken, renewed and released with single
 //!   statements on the database clock, so clock skew between processes does not matter;
 //!   and the check a transaction makes to act only while its lease is held (fencing).
+//! - `reconnect`: one connection per process, opened again after it broke; unique holder
+//!   ids.
+//! - `url_source`: where a config section's URL comes from (file, environment, or inline
+//!   without a password).
 //! - `holder`: a background task that keeps taking and renewing one lease and says
 //!   whether this process holds it.
 
@@ -19,15 +23,19 @@ mod error;
 mod holder;
 mod lease;
 mod migrate;
+mod reconnect;
+mod url_source;
 
 pub use connect::{check_url, connect, has_password, redact, ConnectOptions};
 pub use error::CoordError;
 pub use holder::LeaseHolder;
 pub use lease::{Lease, LeaseRow};
 pub use migrate::{migrate, Migration};
+pub use reconnect::{holder_id, ReconnectingClient};
 /// The client type every function here takes, re-exported so users need not name
 /// tokio-postgres' version themselves.
 pub use tokio_postgres::{Client, GenericClient, Row, Transaction};
+pub use url_source::UrlSource;
 
 /// Creates the tables coord itself uses (`didban_leases`); every user calls it once after
 /// connecting, before its own [`migrate`].

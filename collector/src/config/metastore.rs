@@ -54,29 +54,13 @@ pub(super) fn metastore(
 }
 
 fn config(pg: FilePostgres, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<MetastoreConfig> {
-    let url = match (pg.url, pg.url_file) {
-        (Some(_), Some(_)) => bail!("storage.postgres: set url or url_file, not both"),
-        (Some(url), None) => {
-            if didban_coord::has_password(&url) {
-                bail!(
-                    "storage.postgres.url {:?} holds a password; put the URL in url_file or {URL_ENV} instead",
-                    didban_coord::redact(&url)
-                );
-            }
-            url
-        }
-        (None, Some(path)) => std::fs::read_to_string(&path)
-            .with_context(|| format!("storage.postgres.url_file: reading {}", path.display()))?
-            .trim()
-            .to_string(),
-        (None, None) => env(URL_ENV).with_context(|| {
-            format!("storage.postgres: set url, url_file or the environment variable {URL_ENV}")
-        })?,
+    let source = didban_coord::UrlSource {
+        section: "storage.postgres".into(),
+        url: pg.url,
+        url_file: pg.url_file,
+        env_var: URL_ENV.into(),
     };
-    if url.is_empty() {
-        bail!("storage.postgres: the URL is empty");
-    }
-    didban_coord::check_url(&url).context("storage.postgres")?;
+    let url = source.resolve(env)?;
     let mut c = MetastoreConfig::new(url);
     if let Some(ca) = pg.ca_file {
         if !ca.is_file() {

@@ -28,7 +28,7 @@ pub(crate) use schema::BlockRow;
 use std::future::Future;
 use std::sync::Arc;
 
-use didban_coord::{Client, ConnectOptions, CoordError, Lease, LeaseHolder};
+use didban_coord::{Client, ConnectOptions, CoordError, Lease, LeaseHolder, ReconnectingClient};
 use parking_lot::Mutex;
 
 use crate::storage::error::BlockError;
@@ -46,26 +46,17 @@ pub(crate) struct Metastore {
 
 /// What the statements need, moved into each request's future.
 struct Shared {
-    url: String,
-    options: ConnectOptions,
     tenant: String,
     signal: &'static str,
     lease: Lease,
-    client: tokio::sync::Mutex<Option<Client>>,
+    /// The connection, opened again by the next statement after it broke.
+    db: ReconnectingClient,
 }
 
 impl Shared {
-    /// The connection, opened again when it broke (the next statement after a lost
-    /// connection reconnects).
+    /// The connection (see [`ReconnectingClient::get`]).
     async fn client(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Client>, CoordError> {
-        let mut guard = self.client.lock().await;
-        if guard.as_ref().is_none_or(|c| c.is_closed()) {
-            *guard = Some(didban_coord::connect(&self.url, &self.options).await?);
-        }
-        tokio::sync::MutexGuard::try_map(guard, |c| c.as_mut()).map_err(|_| CoordError::Query {
-            what: "connection".to_string(),
-            message: "no connection".to_string(),
-        })
+        self.db.get().await
     }
 }
 
@@ -79,23 +70,16 @@ impl Metastore {
             .enable_all()
             .build()
             .map_err(|e| BlockError::io(std::path::Path::new("metastore runtime"), e))?;
-        let holder_id = format!(
-            "{}:{}:{}",
-            rustix::system::uname().nodename().to_string_lossy(),
-            std::process::id(),
-            crate::storage::block_dir::new_block_id()
-        );
+        let holder_id = didban_coord::holder_id();
         let options = ConnectOptions {
             ca_file: config.ca_file.clone(),
             timeout: config.connect_timeout,
         };
         let shared = Arc::new(Shared {
-            url: config.url.clone(),
-            options: options.clone(),
             tenant: config.tenant.clone(),
             signal,
             lease: Lease::new(COMPACTOR_LEASE, holder_id, config.compactor_lease_ttl),
-            client: tokio::sync::Mutex::new(None),
+            db: ReconnectingClient::new(config.url.clone(), options.clone()),
         });
         let mut metastore = Metastore {
             shared: shared.clone(),
