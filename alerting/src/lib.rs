@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod eval;
+pub mod ha;
 pub mod http;
 pub mod notify;
 pub mod receivers;

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use tokio::sync::watch;
 
 use crate::eval::{EvalContext, LogSource, RuleManager, RuleStorage};
+use crate::ha::{HaPair, HaSettings};
 use crate::notify::config::{
     opt_duration, ConfigError, GlobalConfig, InhibitRuleConfig, NotifyConfig, ReceiverConfig, RouteConfig,
 };
@@ -73,6 +74,9 @@ pub struct AlertingSettings {
     /// Inhibition rules.
     #[serde(default)]
     pub inhibit_rules: Vec<InhibitRuleConfig>,
+    /// `[alerting.ha]`: run as one instance of an HA pair sharing the sender lease, the
+    /// notification log and the silences through PostgreSQL (`crate::ha`).
+    pub ha: Option<HaSettings>,
     /// The TOML file these settings were read from (set by `didban serve --config`, never
     /// read from the file): a reload re-reads its `[alerting]` receivers, routes and
     /// inhibit rules.
@@ -154,6 +158,9 @@ impl AlertingSettings {
                 )));
             }
         }
+        if let Some(ha) = &self.ha {
+            ha.resolve(|k| std::env::var(k).ok())?;
+        }
         self.notify_config().map(|_| ())
     }
 }
@@ -202,9 +209,15 @@ impl Alerting {
             .unwrap_or_else(|| default_external_url.to_string());
         let notify_cfg = settings.notify_config()?;
         let state_dir = data_dir.join("alerting");
-        let notifier = Arc::new(
-            Notifier::new(&notify_cfg, Some(&state_dir), &external_url)?.with_storage(storage.clone()),
-        );
+        let mut notifier =
+            Notifier::new(&notify_cfg, Some(&state_dir), &external_url)?.with_storage(storage.clone());
+        if let Some(ha) = &settings.ha {
+            let config = ha.resolve(|k| std::env::var(k).ok())?;
+            tracing::info!(cluster = %config.cluster, url = %didban_coord::redact(&config.url), "alerting: one instance of an HA pair");
+            let pair = HaPair::start(config).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            notifier = notifier.with_ha(pair);
+        }
+        let notifier = Arc::new(notifier);
         let interval = opt_duration(&settings.evaluation_interval, "alerting.evaluation_interval")?
             .unwrap_or(Duration::from_secs(60));
         let resend_delay =

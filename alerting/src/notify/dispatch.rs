@@ -119,6 +119,8 @@ pub struct Notifier {
     /// Woken when a new group is created, so a short `group_wait` is honoured without
     /// waiting for the next periodic tick.
     wake: tokio::sync::Notify,
+    /// The HA pair this instance is one of (`notify/ha_sync.rs`); `None`: it sends alone.
+    pub(super) ha: Option<Arc<crate::ha::HaPair>>,
 }
 
 impl Notifier {
@@ -137,6 +139,7 @@ impl Notifier {
             retry: RetryPolicy::default(),
             state: Mutex::new(State::default()),
             wake: tokio::sync::Notify::new(),
+            ha: None,
         })
     }
 
@@ -226,7 +229,9 @@ impl Notifier {
         let Some(storage) = &self.storage else {
             return;
         };
-        if let Err(e) = storage.append(self.metrics.series(now_ms)).await {
+        let mut series = self.metrics.series(now_ms);
+        series.extend(self.ha_series(now_ms));
+        if let Err(e) = storage.append(series).await {
             tracing::warn!(error = %e, "cannot write the notifier's metrics");
         }
     }
@@ -265,6 +270,15 @@ impl Notifier {
             }
             (jobs, firing)
         };
+        if jobs.is_empty() {
+            return;
+        }
+        if !self.may_send() {
+            // The other instance of the HA pair sends; the groups keep their schedule and
+            // their alerts, ready for a takeover.
+            return;
+        }
+        self.take_in_shared_log().await;
         let mut futures = Vec::new();
         for job in &jobs {
             futures.push(self.flush(&compiled, job, &firing, now_ms));
@@ -335,6 +349,11 @@ impl Notifier {
             ) {
                 continue;
             }
+            if !self.may_send() {
+                // The lease went to the other instance during this flush.
+                all_ok = false;
+                continue;
+            }
             let mut to_send = Vec::new();
             for a in &unmuted {
                 if !a.resolved_at(now_ms) || integ.send_resolved() {
@@ -350,9 +369,10 @@ impl Notifier {
                 // Nothing the receiver wants; remember the state so it is not retried.
                 self.log.record(
                     &log_key,
-                    Some(entry),
+                    Some(entry.clone()),
                     self.item(job, &name, 0, 0, Vec::new(), now_ms),
                 );
+                self.share_entry(&log_key, &entry).await;
                 continue;
             }
             let n = Notification {
@@ -369,7 +389,8 @@ impl Notifier {
             item.alertnames = alertnames(&n.alerts);
             if item.ok {
                 tracing::info!(receiver = %job.opts.receiver, integration = %name, group = %job.key, firing = f, resolved = r, attempts = item.attempts, "notified");
-                self.log.record(&log_key, Some(entry), item);
+                self.log.record(&log_key, Some(entry.clone()), item);
+                self.share_entry(&log_key, &entry).await;
             } else {
                 let error = item.error.clone().unwrap_or_default();
                 tracing::error!(receiver = %job.opts.receiver, integration = %name, group = %job.key, attempts = item.attempts, error = %error, "notification failed");
@@ -443,6 +464,7 @@ impl Notifier {
     /// Flushes due groups until `stop` turns true: at the earliest due time, checked at
     /// least every `every` and whenever a new group appears.
     pub async fn run(self: Arc<Self>, every: Duration, mut stop: watch::Receiver<bool>) {
+        let ha = tokio::spawn(self.clone().run_ha(stop.clone()));
         let mut metrics_written_ms = i64::MIN;
         loop {
             let now = crate::now_ms();
@@ -462,11 +484,23 @@ impl Notifier {
                 _ = self.wake.notified() => {}
                 r = stop.changed() => {
                     if r.is_err() || *stop.borrow() {
+                        let _ = ha.await;
                         return;
                     }
                 }
             }
         }
+    }
+
+    /// Makes every group due at `now_ms` and wakes the loop (a new HA sender flushes at
+    /// once; the shared log keeps it from repeating what was delivered).
+    pub(super) fn flush_all_now(&self, now_ms: i64) {
+        let mut st = self.state.lock();
+        for g in st.groups.values_mut() {
+            g.next_flush_ms = g.next_flush_ms.min(now_ms);
+        }
+        drop(st);
+        self.wake.notify_one();
     }
 }
 

@@ -121,8 +121,33 @@ impl NotificationLog {
         inner.entries.retain(|_, e| now - e.at_ms < LOG_RETENTION_MS);
         inner.history.push_front(item);
         inner.history.truncate(HISTORY_LEN);
+        self.save(&inner);
+    }
+
+    /// Takes in the entries another instance of an HA pair recorded (shared through the
+    /// database): an entry replaces the local one only when it is newer, so merging is
+    /// idempotent and never undoes a later local delivery.
+    pub fn merge(&self, shared: Vec<(String, LogEntry)>) {
+        let mut inner = self.inner.lock();
+        let mut changed = false;
+        for (key, entry) in shared {
+            let newer = inner
+                .entries
+                .get(&key)
+                .is_none_or(|local| local.at_ms < entry.at_ms);
+            if newer {
+                inner.entries.insert(key, entry);
+                changed = true;
+            }
+        }
+        if changed {
+            self.save(&inner);
+        }
+    }
+
+    fn save(&self, inner: &LogFile) {
         if let Some(p) = &self.path {
-            match serde_json::to_vec(&*inner) {
+            match serde_json::to_vec(inner) {
                 Ok(bytes) => {
                     if let Err(e) = crate::notify::write_atomic(p, &bytes) {
                         tracing::error!(path = %p.display(), error = %e, "cannot save notification log");
@@ -136,5 +161,59 @@ impl NotificationLog {
     /// The newest `limit` notifications, newest first.
     pub fn history(&self, limit: usize) -> Vec<HistoryItem> {
         self.inner.lock().history.iter().take(limit).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn entry(at_ms: i64, firing: Vec<u64>) -> LogEntry {
+        LogEntry {
+            firing,
+            resolved: Vec::new(),
+            at_ms,
+        }
+    }
+
+    #[test]
+    fn merging_shared_entries_keeps_the_newest_and_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = NotificationLog::open(Some(dir.path()));
+        let item = HistoryItem {
+            at_ms: 100,
+            receiver: "ops".into(),
+            integration: "webhook[0]".into(),
+            group_key: "g".into(),
+            status: "firing".into(),
+            firing: 1,
+            resolved: 0,
+            attempts: 1,
+            ok: true,
+            error: None,
+            alertnames: Vec::new(),
+            tries: Vec::new(),
+            test: false,
+        };
+        log.record("ops/webhook[0]:g", Some(entry(100, vec![1])), item);
+        log.merge(vec![
+            ("ops/webhook[0]:g".into(), entry(90, vec![9])),
+            ("ops/webhook[0]:h".into(), entry(95, vec![2])),
+        ]);
+        assert_eq!(
+            log.get("ops/webhook[0]:g"),
+            Some(entry(100, vec![1])),
+            "older loses"
+        );
+        assert_eq!(log.get("ops/webhook[0]:h"), Some(entry(95, vec![2])));
+        log.merge(vec![("ops/webhook[0]:g".into(), entry(110, vec![1, 3]))]);
+        let reopened = NotificationLog::open(Some(dir.path()));
+        assert_eq!(
+            reopened.get("ops/webhook[0]:g"),
+            Some(entry(110, vec![1, 3])),
+            "saved"
+        );
+        assert_eq!(reopened.history(10).len(), 1, "merging adds no history");
     }
 }

@@ -7,6 +7,7 @@ mod alert;
 pub mod config;
 pub mod dispatch;
 pub mod forward;
+mod ha_sync;
 pub mod inhibit;
 pub mod log;
 pub mod metrics;

@@ -107,6 +107,8 @@ pub enum SilenceError {
 pub struct Silences {
     path: Option<PathBuf>,
     items: Mutex<Vec<Silence>>,
+    /// Woken by every change made here, so an HA pair shares it at once.
+    changed: tokio::sync::Notify,
 }
 
 impl Silences {
@@ -129,6 +131,7 @@ impl Silences {
         Silences {
             path,
             items: Mutex::new(items),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -182,6 +185,7 @@ impl Silences {
             items.push(s.clone());
         }
         self.save(&items)?;
+        self.changed.notify_one();
         Ok(s.id)
     }
 
@@ -199,7 +203,46 @@ impl Silences {
         }
         s.ends_at_ms = now_ms;
         s.updated_at_ms = now_ms;
-        self.save(&items)
+        self.save(&items)?;
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    /// Every silence held, expired ones not yet forgotten included (what an HA pair
+    /// shares).
+    pub fn all(&self) -> Vec<Silence> {
+        self.items.lock().clone()
+    }
+
+    /// Takes in silences shared by the other instances of an HA pair: one replaces the
+    /// local silence of the same id only when it was updated later, so merging is
+    /// idempotent and a local change is never undone by an older copy.
+    pub fn merge(&self, shared: Vec<Silence>) {
+        let mut items = self.items.lock();
+        let mut changed = false;
+        for s in shared {
+            match items.iter_mut().find(|x| x.id == s.id) {
+                Some(local) if local.updated_at_ms >= s.updated_at_ms => {}
+                Some(local) => {
+                    *local = s;
+                    changed = true;
+                }
+                None => {
+                    items.push(s);
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            if let Err(e) = self.save(&items) {
+                tracing::error!(error = %e, "cannot save silences shared by the HA pair");
+            }
+        }
+    }
+
+    /// Resolves when a silence was created, changed or expired here since the last call.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// Every silence not yet forgotten, newest first.
@@ -241,10 +284,15 @@ impl Silences {
     }
 }
 
-/// A UUID-shaped id from the time, a counter and the process id (unique enough for one
-/// server; silences are never created by two processes on one data directory).
+/// A UUID-shaped id from the time, a counter, the process id and a per-call random key
+/// (std's hasher keys), so the instances of an HA pair never pick the same id.
 fn new_id(now_ms: i64, n: usize) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
     let seed = Labels::from_pairs([
+        ("k", random.to_string()),
         ("t", now_ms.to_string()),
         ("n", n.to_string()),
         ("p", std::process::id().to_string()),
@@ -312,6 +360,34 @@ mod tests {
             0,
             "forgotten after retention"
         );
+    }
+
+    #[test]
+    fn merging_shared_silences_keeps_the_newest_and_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Silences::open(Some(dir.path()));
+        let id = s
+            .upsert(silence(vec![m("job", "db", false)], 0, 1000), 50)
+            .unwrap();
+        let mut older = s.get(&id).unwrap();
+        older.comment = "stale copy".into();
+        older.updated_at_ms = 40;
+        let mut other = silence(vec![m("job", "web", false)], 0, 1000);
+        other.id = "from-the-other-instance".into();
+        other.updated_at_ms = 60;
+        s.merge(vec![older, other.clone()]);
+        assert_eq!(s.get(&id).unwrap().comment, "maintenance", "an older copy loses");
+        assert_eq!(s.get(&other.id), Some(other.clone()));
+        let mut newer = other.clone();
+        newer.ends_at_ms = 70;
+        newer.updated_at_ms = 70;
+        s.merge(vec![newer.clone()]);
+        assert_eq!(
+            Silences::open(Some(dir.path())).get(&other.id),
+            Some(newer),
+            "saved"
+        );
+        assert_eq!(s.all().len(), 2);
     }
 
     #[test]

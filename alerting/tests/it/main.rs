@@ -6,6 +6,7 @@ mod alertmanager_forward;
 mod builtin_packs;
 mod email_smtp;
 mod email_tls;
+mod ha_pair;
 mod receivers;
 mod rule_packs;
 mod security_logs;

@@ -6,6 +6,7 @@
 mod agent_logs;
 mod alerting_cli;
 mod alerting_e2e;
+mod alerting_ha;
 mod auth_support;
 mod crash_writers;
 mod demo;
