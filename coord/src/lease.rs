@@ -17,16 +17,19 @@ use tokio_postgres::GenericClient;
 use crate::error::CoordError;
 use crate::migrate::Migration;
 
-/// coord's own schema steps.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "leases",
-    sql: "CREATE TABLE didban_leases (
+/// coord's own schema steps (the members table's step is in `members`).
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "leases",
+        sql: "CREATE TABLE didban_leases (
             name text PRIMARY KEY,
             holder text NOT NULL,
             expires_at timestamptz NOT NULL,
             acquired_at timestamptz NOT NULL DEFAULT now())",
-}];
+    },
+    crate::members::MEMBERS_MIGRATION,
+];
 
 /// One process's claim on a named lease.
 #[derive(Debug, Clone)]

@@ -15,6 +15,8 @@
 //!   ids.
 //! - `url_source`: where a config section's URL comes from (file, environment, or inline
 //!   without a password).
+//! - `members`: processes announce themselves by role with a TTL, so others find the live
+//!   ones (queriers find ingesters).
 //! - `holder`: a background task that keeps taking and renewing one lease and says
 //!   whether this process holds it.
 
@@ -22,6 +24,7 @@ mod connect;
 mod error;
 mod holder;
 mod lease;
+mod members;
 mod migrate;
 mod reconnect;
 mod url_source;
@@ -30,6 +33,7 @@ pub use connect::{check_url, connect, has_password, redact, ConnectOptions};
 pub use error::CoordError;
 pub use holder::LeaseHolder;
 pub use lease::{Lease, LeaseRow};
+pub use members::{live_members, Announcer, Member, MemberRow};
 pub use migrate::{migrate, Migration};
 pub use reconnect::{holder_id, ReconnectingClient};
 /// The client type every function here takes, re-exported so users need not name
@@ -37,7 +41,7 @@ pub use reconnect::{holder_id, ReconnectingClient};
 pub use tokio_postgres::{Client, GenericClient, Row, Transaction};
 pub use url_source::UrlSource;
 
-/// Creates the tables coord itself uses (`didban_leases`); every user calls it once after
+/// Creates the tables coord itself uses (`didban_leases`, `didban_members`); every user calls it once after
 /// connecting, before its own [`migrate`].
 pub async fn prepare(client: &mut Client) -> Result<(), CoordError> {
     migrate(client, "coord", lease::MIGRATIONS).await.map(|_| ())

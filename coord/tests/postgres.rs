@@ -283,3 +283,77 @@ async fn background_holders_take_over_from_a_crashed_or_released_holder() {
         .unwrap();
     assert!(!third.is_held());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_are_listed_while_announced_and_drop_out_after_a_crash_or_a_clean_leave() {
+    let pg = Postgres::start();
+    let c = client(&pg).await;
+    let member = |id: &str, role: &str, ttl_ms: u64| didban_coord::Member {
+        cluster: "prod".into(),
+        role: role.into(),
+        id: id.into(),
+        address: format!("http://{id}:9090"),
+        ttl: Duration::from_millis(ttl_ms),
+    };
+    // One-shot announcements: listed by cluster and role, in id order, until the TTL.
+    member("i2", "ingester", 60_000).announce(&c).await.unwrap();
+    member("i1", "ingester", 1_000).announce(&c).await.unwrap();
+    member("q1", "querier", 60_000).announce(&c).await.unwrap();
+    let mut other = member("i9", "ingester", 60_000);
+    other.cluster = "staging".into();
+    other.announce(&c).await.unwrap();
+    let ids = |rows: Vec<didban_coord::MemberRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let live = didban_coord::live_members(&c, "prod", "ingester").await.unwrap();
+    assert_eq!(live[0].address, "http://i1:9090");
+    assert_eq!(ids(live), vec!["i1", "i2"]);
+    until_async(
+        "i1's announcement to expire",
+        std::time::Duration::from_secs(60),
+        || async {
+            let live = ids(didban_coord::live_members(&c, "prod", "ingester").await.unwrap());
+            (live == vec!["i2"]).then_some(()).ok_or(format!("{live:?}"))
+        },
+    )
+    .await;
+
+    // A background announcer: listed while it runs, gone at once after a clean leave, and
+    // after its TTL when dropped (a crash).
+    let runtime = tokio::runtime::Handle::current();
+    let url = pg.dsn("postgres");
+    let clean = didban_coord::Announcer::start(
+        url.clone(),
+        ConnectOptions::default(),
+        member("a1", "querier", 60_000),
+        &runtime,
+    );
+    let crashed = didban_coord::Announcer::start(
+        url,
+        ConnectOptions::default(),
+        member("a2", "querier", 1_500),
+        &runtime,
+    );
+    until_async(
+        "both announcers listed",
+        std::time::Duration::from_secs(60),
+        || async {
+            let live = ids(didban_coord::live_members(&c, "prod", "querier").await.unwrap());
+            (live == vec!["a1", "a2", "q1"])
+                .then_some(())
+                .ok_or(format!("{live:?}"))
+        },
+    )
+    .await;
+    clean.leave().await;
+    let live = ids(didban_coord::live_members(&c, "prod", "querier").await.unwrap());
+    assert!(!live.contains(&"a1".to_string()), "left cleanly: {live:?}");
+    drop(crashed);
+    until_async(
+        "the crashed announcer to expire",
+        std::time::Duration::from_secs(60),
+        || async {
+            let live = ids(didban_coord::live_members(&c, "prod", "querier").await.unwrap());
+            (live == vec!["q1"]).then_some(()).ok_or(format!("{live:?}"))
+        },
+    )
+    .await;
+}
