@@ -34,7 +34,7 @@ pub use metrics::exemplars::{
 pub use model::{
     FloatHistogram, HistogramSample, Label, LabelMatcher, Labels, MatchOp, Sample, SeriesSamples,
 };
-pub use query::{Queryable, ReadError, ReadStats, WindowsRead};
+pub use query::{merge_series, Queryable, ReadError, ReadStats, WindowsRead};
 pub use storage::{
     disk_space, AppendError, BlockError, BlockStorage, DiskSpace, FsyncMode, MetastoreConfig,
     ObjectCacheStats, OpenError, S3Config, WalFaultOp, WalHealth,

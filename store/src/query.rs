@@ -1,7 +1,9 @@
 //! The read interface every query engine (PromQL, the series/labels APIs, alerting) uses,
 //! so they work the same over the live database and over in-memory test data.
 
-use crate::model::{LabelMatcher, Labels, SeriesSamples};
+use std::collections::BTreeMap;
+
+use crate::model::{HistogramSample, LabelMatcher, Labels, Sample, SeriesSamples};
 use crate::window::SeriesWindows;
 
 /// Why a read failed.
@@ -151,4 +153,53 @@ pub fn raw_windows(s: SeriesSamples) -> SeriesWindows {
         samples: s.samples,
         histograms: s.histograms,
     }
+}
+
+/// Both kinds of samples of one series gathered from several parts.
+struct Merged {
+    samples: Vec<Sample>,
+    histograms: Vec<HistogramSample>,
+    from_several: bool,
+}
+
+/// Groups parts by series (sorted by labels) and merges the samples of series found in
+/// several parts, keeping the first sample seen for each timestamp (floats and native
+/// histograms each): how reads combine heads and blocks, and how a querier combines what
+/// several ingesters (replicas of one series included) answered.
+pub fn merge_series(parts: Vec<SeriesSamples>) -> Vec<SeriesSamples> {
+    let mut by_series: BTreeMap<Labels, Merged> = BTreeMap::new();
+    for part in parts {
+        match by_series.get_mut(&part.labels) {
+            Some(m) => {
+                m.samples.extend(part.samples);
+                m.histograms.extend(part.histograms);
+                m.from_several = true;
+            }
+            None => {
+                let m = Merged {
+                    samples: part.samples,
+                    histograms: part.histograms,
+                    from_several: false,
+                };
+                by_series.insert(part.labels, m);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(by_series.len());
+    for (labels, mut m) in by_series {
+        if m.from_several {
+            m.samples.sort_by_key(|s| s.timestamp_ms);
+            m.samples.dedup_by_key(|s| s.timestamp_ms);
+            m.histograms.sort_by_key(|s| s.timestamp_ms);
+            m.histograms.dedup_by_key(|s| s.timestamp_ms);
+        }
+        if !m.samples.is_empty() || !m.histograms.is_empty() {
+            out.push(SeriesSamples {
+                labels,
+                samples: m.samples,
+                histograms: m.histograms,
+            });
+        }
+    }
+    out
 }

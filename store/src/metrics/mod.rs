@@ -19,6 +19,7 @@ mod append;
 pub mod block;
 mod chunk;
 pub mod db;
+pub mod exchange;
 pub mod exemplars;
 mod head;
 mod histogram_codec;

@@ -372,3 +372,33 @@ async fn a_duplicate_block_left_by_a_crash_is_deduplicated_then_merged() {
     assert_eq!(count(&everything(&db)), 100);
     assert_eq!(block_dirs(dir.path()).len(), 1);
 }
+
+/// What an ingester answers a querier: the heads only. Before a cut everything is in the
+/// head; after it, the cut samples are in the block (not in the answer) and new samples
+/// appended since are; merged with the block they give what the database's own read gives.
+#[tokio::test]
+async fn select_heads_answers_what_no_block_holds_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(options(dir.path())).unwrap();
+    let all = [LabelMatcher::new(MatchOp::RegexMatch, "job", ".+").unwrap()];
+    for chunk in 0..8 {
+        db.append(load(T0 + chunk * 15 * 15_000, 15)).await.unwrap();
+    }
+    assert_same(&db.select_heads(&all, T0, T0 + 300 * MIN), &everything(&db));
+    db.maintain(T0 + 31 * MIN).unwrap();
+    assert_eq!(db.stats().blocks, 1);
+    assert!(
+        db.select_heads(&all, T0, T0 + 300 * MIN).is_empty(),
+        "all in the block now"
+    );
+    db.append(load(T0 + 120 * 15_000, 4)).await.unwrap();
+    let heads = db.select_heads(&all, T0, T0 + 300 * MIN);
+    assert_eq!(count(&heads), 20, "the 4 new samples of 5 series");
+    for s in &heads {
+        assert!(s.samples.iter().all(|x| x.timestamp_ms >= T0 + 120 * 15_000));
+    }
+    let block_part = db.select(&all, T0, T0 + 120 * 15_000 - 1).unwrap();
+    let mut parts = block_part;
+    parts.extend(heads);
+    assert_same(&didban_store::merge_series(parts), &everything(&db));
+}

@@ -104,6 +104,9 @@ pub struct Db {
     metastore: Option<Metastore>,
     /// When the compactor last collected garbage in the bucket.
     last_gc: Mutex<Option<std::time::Instant>>,
+    /// When the last block-list refresh asked for by a query started (held during the
+    /// refresh, so concurrent queries share one: `published.rs`).
+    listed_at: Mutex<Option<std::time::Instant>>,
     /// Series lists and postings of the blocks, loaded on demand, bounded in bytes.
     index_cache: Arc<BlockIndexCache>,
     maintain_lock: Mutex<()>,
@@ -193,6 +196,7 @@ impl Db {
             blocks: RwLock::new(blocks.into_iter().map(Arc::new).collect()),
             remote,
             metastore,
+            listed_at: Mutex::new(None),
             last_gc: Mutex::new(None),
             index_cache,
             maintain_lock: Mutex::new(()),

@@ -108,6 +108,26 @@ impl Db {
         }
     }
 
+    /// Makes sure the block list was read from the metastore after `since`: a querier
+    /// calls it after asking the ingesters for their heads (at `since`), so a block an
+    /// ingester published and dropped from its head before answering is in the list
+    /// (the row is written before the head lets go of the data). Concurrent callers
+    /// share one refresh: whoever waits for the lock finds it done after `since` and
+    /// returns. Without a metastore it does nothing.
+    pub fn ensure_listed_after(&self, since: Instant) -> Result<(), BlockError> {
+        if self.metastore.is_none() {
+            return Ok(());
+        }
+        let mut listed_at = self.listed_at.lock();
+        if listed_at.is_some_and(|t| t >= since) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.refresh_blocks()?;
+        *listed_at = Some(started);
+        Ok(())
+    }
+
     /// Brings the block list in line with the metastore: opens blocks other processes
     /// published, drops blocks no longer live (retired by the compactor).
     pub(super) fn refresh_blocks(&self) -> Result<(), BlockError> {

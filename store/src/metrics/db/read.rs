@@ -1,12 +1,11 @@
 //! The read path: merging the live head, frozen heads and blocks.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::Db;
 use crate::metrics::block::{Block, BlockError};
-use crate::model::{HistogramSample, LabelMatcher, Labels, Sample, SeriesSamples};
-use crate::query::{Queryable, ReadError, ReadStats, WindowsRead};
+use crate::model::{LabelMatcher, SeriesSamples};
+use crate::query::{merge_series, Queryable, ReadError, ReadStats, WindowsRead};
 
 impl From<BlockError> for ReadError {
     fn from(e: BlockError) -> ReadError {
@@ -99,54 +98,24 @@ impl Db {
                 b.select(matchers, start_ms, end_ms, &mut parts)?;
             }
         }
-        Ok(merge_parts(parts))
+        Ok(merge_series(parts))
     }
-}
 
-/// Both kinds of samples of one series gathered from several parts.
-struct Merged {
-    samples: Vec<Sample>,
-    histograms: Vec<HistogramSample>,
-    from_several: bool,
-}
-
-/// Groups parts by series (sorted by labels) and merges the samples of series found in
-/// several parts, keeping the first sample seen for each timestamp (floats and native
-/// histograms each).
-fn merge_parts(parts: Vec<SeriesSamples>) -> Vec<SeriesSamples> {
-    let mut by_series: BTreeMap<Labels, Merged> = BTreeMap::new();
-    for part in parts {
-        match by_series.get_mut(&part.labels) {
-            Some(m) => {
-                m.samples.extend(part.samples);
-                m.histograms.extend(part.histograms);
-                m.from_several = true;
-            }
-            None => {
-                let m = Merged {
-                    samples: part.samples,
-                    histograms: part.histograms,
-                    from_several: false,
-                };
-                by_series.insert(part.labels, m);
-            }
+    /// What only this process holds: the live head and the frozen heads not yet written
+    /// as blocks, merged per series — an ingester's answer to a querier, which reads the
+    /// published blocks itself. Heads are read in the same order as by
+    /// [`Queryable::select`], so a series moving from the live head to a frozen one during
+    /// the read is seen at least once.
+    pub fn select_heads(&self, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64) -> Vec<SeriesSamples> {
+        let mut parts: Vec<SeriesSamples> = Vec::new();
+        let frozen = {
+            let head = self.head.read();
+            head.select(matchers, start_ms, end_ms, &mut parts);
+            self.frozen.read().clone()
+        };
+        for f in &frozen {
+            f.head.select(matchers, start_ms, end_ms, &mut parts);
         }
+        merge_series(parts)
     }
-    let mut out = Vec::with_capacity(by_series.len());
-    for (labels, mut m) in by_series {
-        if m.from_several {
-            m.samples.sort_by_key(|s| s.timestamp_ms);
-            m.samples.dedup_by_key(|s| s.timestamp_ms);
-            m.histograms.sort_by_key(|s| s.timestamp_ms);
-            m.histograms.dedup_by_key(|s| s.timestamp_ms);
-        }
-        if !m.samples.is_empty() || !m.histograms.is_empty() {
-            out.push(SeriesSamples {
-                labels,
-                samples: m.samples,
-                histograms: m.histograms,
-            });
-        }
-    }
-    out
 }

@@ -22,6 +22,9 @@ pub struct MetastoreConfig {
     /// may still read them), and how old objects without a metastore row must be before
     /// they are taken for an abandoned upload and deleted.
     pub gc_grace: Duration,
+    /// Whether this process competes for the compactor lease (`false` for ingesters and
+    /// queriers when the roles are split: only compactors compact).
+    pub compactor: bool,
 }
 
 impl MetastoreConfig {
@@ -34,6 +37,7 @@ impl MetastoreConfig {
             tenant: "default".to_string(),
             compactor_lease_ttl: Duration::from_secs(30),
             gc_grace: Duration::from_secs(15 * 60),
+            compactor: true,
         }
     }
 }
@@ -47,6 +51,7 @@ impl std::fmt::Debug for MetastoreConfig {
             .field("tenant", &self.tenant)
             .field("compactor_lease_ttl", &self.compactor_lease_ttl)
             .field("gc_grace", &self.gc_grace)
+            .field("compactor", &self.compactor)
             .finish()
     }
 }

@@ -92,7 +92,7 @@ impl Metastore {
             didban_coord::migrate(&mut client, "metastore", schema::MIGRATIONS).await?;
             Ok(())
         })?;
-        if let Some(runtime) = metastore.runtime.as_ref() {
+        if let Some(runtime) = metastore.runtime.as_ref().filter(|_| config.compactor) {
             let holder = LeaseHolder::start(
                 config.url.clone(),
                 options,
