@@ -301,6 +301,10 @@ struct ServeArgs {
     /// PromQL semantics: v3 (Prometheus 3) or v2 (Prometheus 2.x) [default: v3]
     #[arg(long, env = "DIDBAN_PROMQL_COMPAT", value_name = "VERSION")]
     promql_compat: Option<String>,
+    /// What this process runs: all, ingester, querier, compactor (split roles need the
+    /// metastore; docs/deployment.md) [default: all]
+    #[arg(long, env = "DIDBAN_ROLE", value_name = "ROLE")]
+    role: Option<String>,
 }
 
 /// mimalloc instead of glibc malloc: ingest allocates many small, short-lived buffers
@@ -397,6 +401,10 @@ impl ServeArgs {
             (None, None) => None,
             _ => anyhow::bail!("set both DIDBAN_ADMIN_USER and DIDBAN_ADMIN_PASSWORD, or neither"),
         };
+        if let Some(v) = self.role {
+            c.cluster.role = didban_collector::config::cluster::Role::parse(&v).context("--role")?;
+        }
+        c.cluster.check(c.storage.metastore.is_some())?;
         Ok(c)
     }
 }

@@ -2,6 +2,7 @@
 //! The `didban` binary is a thin CLI over [`server::run`].
 
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod datadir;
 pub mod host_metrics;

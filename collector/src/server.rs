@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::config::cluster::Role;
 use crate::config::listen::ListenerName;
 use crate::config::Config;
 use crate::datadir::DataDirLock;
@@ -18,7 +19,7 @@ use crate::listen::tls::ReloadingTls;
 use crate::shutdown::{stopped, wait_for_signal};
 use crate::state::AppState;
 use crate::stores::{self, Stores};
-use crate::{api, ingest};
+use crate::{api, cluster, ingest};
 use didban_base::now_ms;
 
 /// Runs the server until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
@@ -38,6 +39,12 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
     // Served over HTTPS, the session cookie must never travel over plain HTTP.
     if config.tls.on(ListenerName::Http) {
         config.auth.secure_cookies = true;
+    }
+    let role = config.cluster.role;
+    config.cluster.check(config.storage.metastore.is_some())?;
+    if !role.ingests() {
+        // The host collector ships into this process, whose head nobody reads.
+        config.host_metrics.enabled = false;
     }
     let auth_settings = config.auth.resolve(&[
         ("http_addr", config.http_addr),
@@ -66,7 +73,8 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
     let stores = tokio::task::spawn_blocking(move || Stores::open(&stores_config))
         .await
         .context("opening the stores")??;
-    let state = AppState::new(stores, config.clone());
+    let mut state = AppState::new(stores, config.clone());
+    let announcer = start_cluster_role(&config, &mut state).await?;
 
     let http = TcpListener::bind(config.http_addr)
         .await
@@ -85,7 +93,8 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
         "didban is serving"
     );
 
-    let alerting = if config.alerting.is_enabled() {
+    // In split roles no process runs the alert engine yet (docs/deployment.md).
+    let alerting = if config.alerting.is_enabled() && role == Role::All {
         let storage: std::sync::Arc<dyn didban_alerting::eval::RuleStorage> = state.stores.metrics.clone();
         let scheme = if config.tls.on(ListenerName::Http) {
             "https"
@@ -121,8 +130,16 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
         .route("/-/healthy", get(|| async { "Didban is Healthy.\n" }))
         .route("/-/ready", get(ready).with_state(state.stores.clone()))
         .route_layer(Require::api(Need::Open))
-        .merge(api::router(state.clone(), stop.clone()))
-        .merge(ingest::remote_write_router(state.clone()));
+        .merge(api::router(state.clone(), stop.clone()));
+    main_router = if role.ingests() {
+        main_router.merge(ingest::remote_write_router(state.clone()))
+    } else {
+        main_router.merge(cluster::refuse_writes(role))
+    };
+    if role == Role::Ingester {
+        let secret = config.cluster.secret.as_deref().unwrap_or_default();
+        main_router = main_router.merge(cluster::heads::router(state.stores.metrics.clone(), secret));
+    }
     if let Some(a) = &alerting {
         main_router = main_router.merge(didban_alerting::http::router(a.clone()));
     }
@@ -142,7 +159,12 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
         .layer(axum::middleware::from_fn(
             crate::listen::headers::security_headers,
         ));
-    let otlp_router = ingest::otlp_http_router(state.clone())
+    let otlp_writes = if role.ingests() {
+        ingest::otlp_http_router(state.clone())
+    } else {
+        cluster::refuse_writes(role)
+    };
+    let otlp_router = otlp_writes
         .fallback_service(didban_auth::not_found(Require::ingest()))
         .layer(axum::middleware::from_fn_with_state(
             auth.clone(),
@@ -232,11 +254,18 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
         };
         tokio::spawn(serve(plain, grpc_router.clone(), stop.clone()))
     });
-    let grpc_task = tokio::spawn(serve(
-        listener(otlp_grpc, ListenerName::OtlpGrpc),
-        grpc_router,
-        stop.clone(),
-    ));
+    // A role that does not ingest closes the OTLP/gRPC port (gRPC clients see the
+    // connection refused rather than data landing in a head nobody reads).
+    let grpc_task = if role.ingests() {
+        tokio::spawn(serve(
+            listener(otlp_grpc, ListenerName::OtlpGrpc),
+            grpc_router,
+            stop.clone(),
+        ))
+    } else {
+        drop(otlp_grpc);
+        tokio::spawn(async { Ok(()) })
+    };
 
     // The host collector stops first, while the receivers still accept its last batch;
     // whatever it cannot send stays in its disk buffer for the next start.
@@ -261,6 +290,9 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
     if let Some(t) = alerting_task {
         let _ = t.await;
     }
+    if let Some(a) = announcer {
+        a.leave().await;
+    }
     if let Err(e) = state.metadata.save() {
         warn!(error = %e, "could not save metric metadata");
     }
@@ -271,6 +303,65 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
     state.stores.close().await?;
     info!("didban stopped cleanly");
     Ok(())
+}
+
+/// Sets up what the role needs besides the stores: a querier reads through the live
+/// ingesters' heads (`state.reader`); an ingester announces itself so queriers find it
+/// (returned, to leave at shutdown).
+async fn start_cluster_role(
+    config: &Config,
+    state: &mut AppState,
+) -> anyhow::Result<Option<didban_coord::Announcer>> {
+    let cluster = &config.cluster;
+    let Some(metastore) = config
+        .storage
+        .metastore
+        .as_ref()
+        .filter(|_| cluster.role != Role::All)
+    else {
+        return Ok(None);
+    };
+    let options = didban_coord::ConnectOptions {
+        ca_file: metastore.ca_file.clone(),
+        timeout: metastore.connect_timeout,
+    };
+    match cluster.role {
+        Role::Querier => {
+            let reader = cluster::reader::ClusterReader::start(
+                state.stores.metrics.clone(),
+                metastore.url.clone(),
+                options,
+                metastore.tenant.clone(),
+                cluster,
+            )
+            .await
+            .context("starting the querier")?;
+            info!(
+                ingesters = reader.ingesters().len(),
+                "querier: reading blocks and the ingesters' heads"
+            );
+            state.reader = std::sync::Arc::new(reader);
+            Ok(None)
+        }
+        Role::Ingester => {
+            let address = cluster.advertise_url.clone().unwrap_or_default();
+            let member = didban_coord::Member {
+                cluster: metastore.tenant.clone(),
+                role: cluster::reader::INGESTER_ROLE.to_string(),
+                id: didban_coord::holder_id(),
+                address: address.clone(),
+                ttl: cluster.member_ttl,
+            };
+            info!(advertise_url = %address, "ingester: announcing this process to queriers");
+            Ok(Some(didban_coord::Announcer::start(
+                metastore.url.clone(),
+                options,
+                member,
+                &tokio::runtime::Handle::current(),
+            )))
+        }
+        Role::Compactor | Role::All => Ok(None),
+    }
 }
 
 /// Opens users, sessions and tokens, and creates the first admin when there is none; a

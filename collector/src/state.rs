@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use didban_store::promql::{Engine, EngineOptions, LimiterStats, Observer, QueryLimiter};
+use didban_store::Queryable;
 
 use crate::config::Config;
 use crate::ingest::metrics::delta::DeltaTracker;
@@ -22,8 +23,11 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Didban's own metrics (`/metrics`, self-scrape).
     pub metrics: Arc<SelfMetrics>,
-    /// PromQL over `stores.metrics`.
+    /// PromQL over `reader`.
     pub engine: Arc<Engine>,
+    /// What queries read: `stores.metrics`, or on a querier the published blocks plus
+    /// the live ingesters' heads (`cluster::reader`).
+    pub reader: Arc<dyn Queryable>,
     /// Admission of PromQL evaluations of the query API (`query.max_concurrent`,
     /// `query.max_queued`).
     pub query_limiter: Arc<QueryLimiter>,
@@ -82,7 +86,9 @@ impl AppState {
             None
         };
         let delta = DeltaTracker::new(config.limits.series.max_series);
+        let reader: Arc<dyn Queryable> = stores.metrics.clone();
         AppState {
+            reader,
             stores,
             config: Arc::new(config),
             metrics,

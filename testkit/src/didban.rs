@@ -81,7 +81,16 @@ impl Didban {
     /// Spawns without waiting, for starts that are expected to fail.
     pub fn spawn(bin: &str, data_dir: &Path, start: Start) -> Didban {
         let ports = [reserve(), reserve(), reserve()];
-        let (http, otlp_http, otlp_grpc) = (ports[0].addr(), ports[1].addr(), ports[2].addr());
+        // A listen flag in `start.args` names the address the test chose.
+        let given = |flag: &str, reserved: String| {
+            let at = start.args.iter().position(|a| *a == flag);
+            at.and_then(|i| start.args.get(i + 1))
+                .map(|a| a.to_string())
+                .unwrap_or(reserved)
+        };
+        let http = given("--http-addr", ports[0].addr());
+        let otlp_http = given("--otlp-http-addr", ports[1].addr());
+        let otlp_grpc = given("--otlp-grpc-addr", ports[2].addr());
         let mut listen = Vec::new();
         for (flag, addr) in [
             ("--http-addr", &http),

@@ -110,7 +110,7 @@ async fn blocking<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&dyn Queryable, &Engine) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let db = state.stores.metrics.clone();
+    let db = state.reader.clone();
     let engine: Arc<Engine> = state.engine.clone();
     tokio::task::spawn_blocking(move || f(db.as_ref(), engine.as_ref()))
         .await
@@ -192,7 +192,7 @@ async fn evaluate(
         deadline,
         cancel: Some(flag),
     };
-    let db = state.stores.metrics.clone();
+    let db = state.reader.clone();
     let engine: Arc<Engine> = state.engine.clone();
     let result = tokio::task::spawn_blocking(move || {
         let r = eval(db.as_ref(), engine.as_ref(), &ctl);

@@ -13,6 +13,7 @@ use didban_store::{BlockStorage, DbOptions, ExemplarOptions, FsyncMode, Metastor
 use serde::Deserialize;
 
 pub mod auth;
+pub mod cluster;
 pub mod downsample;
 pub mod listen;
 pub mod metastore;
@@ -59,6 +60,8 @@ pub struct Config {
     pub listen: ListenConfig,
     /// `[tls]`: certificate files for the listeners.
     pub tls: TlsConfig,
+    /// `[cluster]` and `--role`: which parts this process runs.
+    pub cluster: cluster::ClusterConfig,
     /// The TOML file this was read from ([`Config::load`]), re-read by reloads of the
     /// alert engine (SIGHUP, `POST /-/reload`) for its `[alerting]` rule settings.
     pub source: Option<PathBuf>,
@@ -210,6 +213,11 @@ impl Default for Config {
                 interval: Duration::from_secs(15),
             },
             alerting: didban_alerting::AlertingSettings::default(),
+            cluster: cluster::ClusterConfig {
+                member_ttl: Duration::from_secs(15),
+                fanout_timeout: Duration::from_secs(10),
+                ..cluster::ClusterConfig::default()
+            },
             auth: AuthConfig::default(),
             ui: UiConfig::default(),
             listen: ListenConfig::default(),
@@ -251,7 +259,10 @@ impl Config {
         o.limits = self.limits.series.clone();
         o.max_future = self.limits.max_future;
         o.block_storage = self.storage.blocks.clone();
-        o.metastore = self.storage.metastore.clone();
+        o.metastore = self.storage.metastore.clone().map(|mut m| {
+            m.compactor = self.cluster.role.compacts();
+            m
+        });
         o
     }
 
@@ -447,6 +458,7 @@ impl Config {
         file.listen.apply(&mut c.listen)?;
         file.tls.apply(&mut c.tls)?;
         c.alerting = file.alerting;
+        c.cluster = cluster::cluster(file.cluster, |k| std::env::var(k).ok())?;
         c.ui.dashboards_dir = file.ui.dashboards_dir.filter(|d| !d.as_os_str().is_empty());
         c.alerting.validate().context("alerting")?;
         if c.limits.max_body_bytes == 0 {
@@ -517,6 +529,8 @@ struct FileConfig {
     listen: FileListen,
     #[serde(default)]
     tls: FileTls,
+    #[serde(default)]
+    cluster: cluster::FileCluster,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -75,9 +75,11 @@ mod tests {
 
     #[test]
     fn series_survive_bit_for_bit_and_garbage_is_refused() {
-        let mut h = crate::model::FloatHistogram::default();
-        h.count = 3.0;
-        h.sum = 1.5;
+        let h = crate::model::FloatHistogram {
+            count: 3.0,
+            sum: 1.5,
+            ..Default::default()
+        };
         let series = vec![
             SeriesSamples {
                 labels: Labels::from_pairs([("__name__", "up"), ("job", "a")]),

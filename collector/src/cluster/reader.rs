@@ -1,0 +1,316 @@
+//! The querier's read path: a [`Queryable`] over the published blocks (the local `Db`,
+//! whose block list comes from the metastore) and the heads of every live ingester
+//! (asked over `POST /internal/v1/heads`), merged per series with duplicate timestamps
+//! dropped — so a series two replicas both received is counted once.
+//!
+//! Order matters: the ingesters are asked first, then the block list is refreshed unless
+//! it was read after the asking began. An ingester writes a block's metastore row before
+//! its head lets go of those samples, so every sample is either in an answer or in a block
+//! the refreshed list holds.
+//!
+//! The engine's reads are synchronous (they run on blocking threads), so the requests run
+//! on a small runtime of this reader's own and the read waits for them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use didban_coord::{ConnectOptions, MemberRow, ReconnectingClient};
+use didban_store::metrics::exchange::decode_series;
+use didban_store::window::SeriesWindows;
+use didban_store::{
+    merge_series, Db, LabelMatcher, Queryable, ReadError, ReadStats, SeriesSamples, WindowsRead,
+};
+use parking_lot::RwLock;
+
+use super::wire::{HeadsRequest, HEADS_PATH};
+use crate::config::cluster::ClusterConfig;
+
+/// The role ingesters announce themselves under.
+pub const INGESTER_ROLE: &str = "ingester";
+
+/// Blocks plus the live ingesters' heads.
+pub struct ClusterReader {
+    db: Arc<Db>,
+    ingesters: Arc<RwLock<Vec<MemberRow>>>,
+    http: reqwest::Client,
+    secret: String,
+    /// Runs the requests and the member list's refresher; shut down in the background
+    /// on drop (it may be dropped on an async thread).
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl ClusterReader {
+    /// Starts following the live ingesters of `cluster_name` in the database at `url`,
+    /// and returns once their list was read once.
+    pub async fn start(
+        db: Arc<Db>,
+        url: String,
+        options: ConnectOptions,
+        cluster_name: String,
+        cluster: &ClusterConfig,
+    ) -> anyhow::Result<ClusterReader> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("didban-fanout")
+            .enable_all()
+            .build()
+            .context("starting the querier's fan-out runtime")?;
+        let http = reqwest::Client::builder()
+            .timeout(cluster.fanout_timeout)
+            .build()
+            .context("building the querier's HTTP client")?;
+        let secret = cluster
+            .secret
+            .clone()
+            .context("the querier needs the cluster secret")?;
+        let ingesters = Arc::new(RwLock::new(Vec::new()));
+        let every = (cluster.member_ttl / 3).clamp(Duration::from_millis(200), Duration::from_secs(2));
+        let (listed_tx, mut listed) = tokio::sync::watch::channel(None::<Result<(), String>>);
+        let list = ingesters.clone();
+        runtime.spawn(async move {
+            let db = ReconnectingClient::new(url, options);
+            loop {
+                let result = async {
+                    let client = db.get().await?;
+                    didban_coord::live_members(&*client, &cluster_name, INGESTER_ROLE).await
+                }
+                .await;
+                match result {
+                    Ok(rows) => {
+                        *list.write() = rows;
+                        let _ = listed_tx.send(Some(Ok(())));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot list the ingesters; keeping the last list");
+                        listed_tx.send_if_modified(|first| {
+                            if first.is_none() {
+                                *first = Some(Err(e.to_string()));
+                                return true;
+                            }
+                            false
+                        });
+                    }
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
+        let reader = ClusterReader {
+            db,
+            ingesters,
+            http,
+            secret,
+            runtime: Some(runtime),
+        };
+        let first = listed
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| anyhow::anyhow!("the ingester list task stopped"))?
+            .clone();
+        if let Some(Err(e)) = first {
+            anyhow::bail!("listing the ingesters: {e}");
+        }
+        Ok(reader)
+    }
+
+    /// The live ingesters as last listed.
+    pub fn ingesters(&self) -> Vec<MemberRow> {
+        self.ingesters.read().clone()
+    }
+
+    /// Every live ingester's heads for the matchers and range; fails naming the first
+    /// ingester that did not answer (a partial answer would silently miss data).
+    fn heads(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SeriesSamples>, ReadError> {
+        let members = self.ingesters();
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        let body = serde_json::to_vec(&HeadsRequest::new(matchers, start_ms, end_ms))
+            .map_err(|e| ReadError::Io(std::io::Error::other(e.to_string())))?;
+        let mut asks = Vec::with_capacity(members.len());
+        for m in members {
+            let request = self
+                .http
+                .post(format!("{}{HEADS_PATH}", m.address.trim_end_matches('/')))
+                .bearer_auth(&self.secret)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+            asks.push(async move {
+                let failed = |e: String| format!("ingester {} at {}: {e}", m.id, m.address);
+                let response = request.send().await.map_err(|e| failed(e.to_string()))?;
+                let status = response.status();
+                let bytes = response.bytes().await.map_err(|e| failed(e.to_string()))?;
+                if !status.is_success() {
+                    return Err(failed(format!(
+                        "{status}: {}",
+                        String::from_utf8_lossy(&bytes).trim()
+                    )));
+                }
+                decode_series(&bytes).map_err(|e| failed(e.to_string()))
+            });
+        }
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| ReadError::Io(std::io::Error::other("the fan-out runtime stopped")))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        runtime.spawn(async move {
+            let _ = tx.send(futures::future::join_all(asks).await);
+        });
+        let answers = rx
+            .recv()
+            .map_err(|_| ReadError::Io(std::io::Error::other("the fan-out task stopped")))?;
+        let mut out = Vec::new();
+        for answer in answers {
+            out.extend(answer.map_err(|e| ReadError::Io(std::io::Error::other(e)))?);
+        }
+        Ok(out)
+    }
+
+    /// The ingesters' heads, and the block list refreshed unless it was read after they
+    /// were asked (the order the module comment explains).
+    fn heads_then_list(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SeriesSamples>, ReadError> {
+        let asked = Instant::now();
+        let heads = self.heads(matchers, start_ms, end_ms)?;
+        self.db.ensure_listed_after(asked)?;
+        Ok(heads)
+    }
+
+    /// The heads and the blocks (see [`ClusterReader::heads_then_list`]), merged.
+    fn select_both(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<(Vec<SeriesSamples>, ReadStats), ReadError> {
+        let heads = self.heads_then_list(matchers, start_ms, end_ms)?;
+        let (mut parts, stats) = self.db.select_counted(matchers, start_ms, end_ms)?;
+        parts.extend(heads);
+        Ok((merge_series(parts), stats))
+    }
+}
+
+impl Drop for ClusterReader {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Queryable for ClusterReader {
+    fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SeriesSamples>, ReadError> {
+        Ok(self.select_both(matchers, start_ms, end_ms)?.0)
+    }
+
+    fn select_counted(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<(Vec<SeriesSamples>, ReadStats), ReadError> {
+        self.select_both(matchers, start_ms, end_ms)
+    }
+
+    /// Downsampled blocks hold only data older than the downsampling ages (days), heads
+    /// only recent raw samples: the heads' samples join each series' raw part.
+    fn select_windows(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+        max_resolution_ms: i64,
+    ) -> Result<WindowsRead, ReadError> {
+        let heads = self.heads_then_list(matchers, start_ms, end_ms)?;
+        let mut read = self
+            .db
+            .select_windows(matchers, start_ms, end_ms, max_resolution_ms)?;
+        read.series = add_raw(read.series, heads);
+        Ok(read)
+    }
+}
+
+/// `windows` with the raw samples of `heads` merged into the series they belong to (new
+/// series added), sorted by labels, duplicate timestamps dropped.
+fn add_raw(windows: Vec<SeriesWindows>, heads: Vec<SeriesSamples>) -> Vec<SeriesWindows> {
+    let mut by_labels: BTreeMap<didban_store::Labels, SeriesWindows> = BTreeMap::new();
+    for w in windows {
+        by_labels.insert(w.labels.clone(), w);
+    }
+    for h in heads {
+        match by_labels.get_mut(&h.labels) {
+            Some(w) => {
+                let merged = merge_series(vec![
+                    SeriesSamples {
+                        labels: h.labels.clone(),
+                        samples: std::mem::take(&mut w.samples),
+                        histograms: std::mem::take(&mut w.histograms),
+                    },
+                    h,
+                ]);
+                if let Some(m) = merged.into_iter().next() {
+                    w.samples = m.samples;
+                    w.histograms = m.histograms;
+                }
+            }
+            None => {
+                by_labels.insert(h.labels.clone(), didban_store::query::raw_windows(h));
+            }
+        }
+    }
+    by_labels.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use didban_store::{Labels, Sample};
+
+    #[test]
+    fn head_samples_join_the_raw_part_of_their_series() {
+        let a = Labels::from_pairs([("__name__", "x"), ("job", "a")]);
+        let b = Labels::from_pairs([("__name__", "x"), ("job", "b")]);
+        let windows = vec![SeriesWindows {
+            labels: a.clone(),
+            windows: Vec::new(),
+            samples: vec![Sample::new(10, 1.0), Sample::new(20, 2.0)],
+            histograms: Vec::new(),
+        }];
+        let heads = vec![
+            SeriesSamples {
+                labels: a.clone(),
+                samples: vec![Sample::new(20, 2.0), Sample::new(30, 3.0)],
+                histograms: Vec::new(),
+            },
+            SeriesSamples {
+                labels: b.clone(),
+                samples: vec![Sample::new(5, 9.0)],
+                histograms: Vec::new(),
+            },
+        ];
+        let out = add_raw(windows, heads);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].labels, a);
+        let ts: Vec<i64> = out[0].samples.iter().map(|s| s.timestamp_ms).collect();
+        assert_eq!(ts, vec![10, 20, 30], "merged, the duplicate at 20 once");
+        assert_eq!(out[1].labels, b);
+        assert_eq!(out[1].samples.len(), 1);
+    }
+}
