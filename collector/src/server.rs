@@ -74,7 +74,7 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
         .await
         .context("opening the stores")??;
     let mut state = AppState::new(stores, config.clone());
-    let announcer = start_cluster_role(&config, &mut state).await?;
+    let (announcer, cluster_reader) = start_cluster_role(&config, &mut state).await?;
 
     let http = TcpListener::bind(config.http_addr)
         .await
@@ -93,9 +93,14 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
         "didban is serving"
     );
 
-    // In split roles no process runs the alert engine yet (docs/deployment.md).
-    let alerting = if config.alerting.is_enabled() && role == Role::All {
-        let storage: std::sync::Arc<dyn didban_alerting::eval::RuleStorage> = state.stores.metrics.clone();
+    let alerting = if config.alerting.is_enabled() && role.alerts() {
+        let storage: std::sync::Arc<dyn didban_alerting::eval::RuleStorage> = match cluster_reader {
+            Some(reader) => std::sync::Arc::new(cluster::reader::ClusterRuleStorage {
+                reader,
+                db: state.stores.metrics.clone(),
+            }),
+            None => state.stores.metrics.clone(),
+        };
         let scheme = if config.tls.on(ListenerName::Http) {
             "https"
         } else {
@@ -136,7 +141,7 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
     } else {
         main_router.merge(cluster::refuse_writes(role))
     };
-    if role == Role::Ingester {
+    if role.serves_heads() {
         let secret = config.cluster.secret.as_deref().unwrap_or_default();
         main_router = main_router.merge(cluster::heads::router(state.stores.metrics.clone(), secret));
     }
@@ -305,13 +310,17 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
     Ok(())
 }
 
-/// Sets up what the role needs besides the stores: a querier reads through the live
-/// ingesters' heads (`state.reader`); an ingester announces itself so queriers find it
-/// (returned, to leave at shutdown).
+/// Sets up what the role needs besides the stores: a role that reads the cluster
+/// (querier, alerting) reads through the live ingesters' heads (`state.reader`, also
+/// returned for the alert engine); a role with a head others must read (ingester,
+/// alerting) announces itself (returned, to leave at shutdown).
 async fn start_cluster_role(
     config: &Config,
     state: &mut AppState,
-) -> anyhow::Result<Option<didban_coord::Announcer>> {
+) -> anyhow::Result<(
+    Option<didban_coord::Announcer>,
+    Option<std::sync::Arc<cluster::reader::ClusterReader>>,
+)> {
     let cluster = &config.cluster;
     let Some(metastore) = config
         .storage
@@ -319,49 +328,52 @@ async fn start_cluster_role(
         .as_ref()
         .filter(|_| cluster.role != Role::All)
     else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let options = didban_coord::ConnectOptions {
         ca_file: metastore.ca_file.clone(),
         timeout: metastore.connect_timeout,
     };
-    match cluster.role {
-        Role::Querier => {
-            let reader = cluster::reader::ClusterReader::start(
-                state.stores.metrics.clone(),
-                metastore.url.clone(),
-                options,
-                metastore.tenant.clone(),
-                cluster,
-            )
-            .await
-            .context("starting the querier")?;
-            info!(
-                ingesters = reader.ingesters().len(),
-                "querier: reading blocks and the ingesters' heads"
-            );
-            state.reader = std::sync::Arc::new(reader);
-            Ok(None)
-        }
-        Role::Ingester => {
-            let address = cluster.advertise_url.clone().unwrap_or_default();
-            let member = didban_coord::Member {
-                cluster: metastore.tenant.clone(),
-                role: cluster::reader::INGESTER_ROLE.to_string(),
-                id: didban_coord::holder_id(),
-                address: address.clone(),
-                ttl: cluster.member_ttl,
-            };
-            info!(advertise_url = %address, "ingester: announcing this process to queriers");
-            Ok(Some(didban_coord::Announcer::start(
-                metastore.url.clone(),
-                options,
-                member,
-                &tokio::runtime::Handle::current(),
-            )))
-        }
-        Role::Compactor | Role::All => Ok(None),
+    let own_id = didban_coord::holder_id();
+    let mut announcer = None;
+    if cluster.role.serves_heads() {
+        let address = cluster.advertise_url.clone().unwrap_or_default();
+        let member = didban_coord::Member {
+            cluster: metastore.tenant.clone(),
+            role: cluster::reader::INGESTER_ROLE.to_string(),
+            id: own_id.clone(),
+            address: address.clone(),
+            ttl: cluster.member_ttl,
+        };
+        info!(role = cluster.role.name(), advertise_url = %address, "announcing this process's head to queriers");
+        announcer = Some(didban_coord::Announcer::start(
+            metastore.url.clone(),
+            options.clone(),
+            member,
+            &tokio::runtime::Handle::current(),
+        ));
     }
+    let mut reader = None;
+    if cluster.role.reads_cluster() {
+        let started = cluster::reader::ClusterReader::start(
+            state.stores.metrics.clone(),
+            metastore.url.clone(),
+            options,
+            metastore.tenant.clone(),
+            cluster,
+            announcer.as_ref().map(|_| own_id),
+        )
+        .await
+        .context("starting the cluster read path")?;
+        info!(
+            ingesters = started.ingesters().len(),
+            "reading blocks and the ingesters' heads"
+        );
+        let started = std::sync::Arc::new(started);
+        state.reader = started.clone();
+        reader = Some(started);
+    }
+    Ok((announcer, reader))
 }
 
 /// Opens users, sessions and tokens, and creates the first admin when there is none; a

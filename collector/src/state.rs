@@ -46,6 +46,7 @@ impl AppState {
     pub fn ui_context(&self, alerting: Option<Arc<didban_alerting::Alerting>>) -> didban_ui::UiContext {
         didban_ui::UiContext {
             db: self.stores.metrics.clone(),
+            reader: self.reader.clone(),
             engine: self.engine.clone(),
             query_limiter: self.query_limiter.clone(),
             query_timeout: self.config.query.timeout,

@@ -149,8 +149,10 @@ async fn main() {
         "wrote {METRICS} metrics × {SERIES} series × {points} samples = {total} samples in {:.1?}",
         t0.elapsed()
     );
+    let db = Arc::new(db);
     let ctx = UiContext {
-        db: Arc::new(db),
+        reader: db.clone(),
+        db,
         engine: Arc::new(Engine::new(EngineOptions::default())),
         query_limiter: Arc::new(didban_store::promql::QueryLimiter::new(4, 64)),
         query_timeout: std::time::Duration::from_secs(120),

@@ -38,9 +38,12 @@ use didban_store::{Db, ExemplarStore};
 /// the UI live). Cheap to clone.
 #[derive(Clone)]
 pub struct UiContext {
-    /// Time series.
+    /// Time series (this process's own database: head figures, cardinality).
     pub db: Arc<Db>,
-    /// PromQL over `db`.
+    /// What page queries read: `db`, or on a querier the blocks plus the live ingesters'
+    /// heads.
+    pub reader: Arc<dyn didban_store::Queryable>,
+    /// PromQL over `reader`.
     pub engine: Arc<Engine>,
     /// The query API's admission gate: page queries take a slot of it too (instant queries
     /// the light lane, range queries the heavy one), so pages cannot bypass the bound.

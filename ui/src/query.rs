@@ -19,7 +19,7 @@ use didban_store::model::{FloatHistogram, Labels};
 use didban_store::promql::{
     AdmitError, Engine, Lane, PromqlError, QueryControl, QueryResult, QueryStats, Value,
 };
-use didban_store::Db;
+use didban_store::Queryable;
 
 use crate::chart::Series;
 use crate::UiContext;
@@ -107,7 +107,9 @@ impl UiContext {
     pub async fn bounded_query(
         &self,
         lane: Lane,
-        eval: impl FnOnce(&Db, &Engine, &QueryControl) -> Result<QueryResult, PromqlError> + Send + 'static,
+        eval: impl FnOnce(&dyn Queryable, &Engine, &QueryControl) -> Result<QueryResult, PromqlError>
+            + Send
+            + 'static,
     ) -> Result<QueryResult, QueryError> {
         let deadline = Instant::now().checked_add(self.query_timeout);
         let flag = Arc::new(AtomicBool::new(false));
@@ -122,7 +124,7 @@ impl UiContext {
         };
         let ctx = self.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let r = eval(ctx.db.as_ref(), ctx.engine.as_ref(), &ctl);
+            let r = eval(ctx.reader.as_ref(), ctx.engine.as_ref(), &ctl);
             drop(permit);
             r
         })

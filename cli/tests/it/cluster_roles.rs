@@ -1,14 +1,16 @@
 //! Split roles of the same binary against real engines: a three-node Garage bucket, a
-//! private PostgreSQL metastore, two ingesters, a querier and a compactor as real
-//! processes. The querier answers with every acknowledged sample whether it is in an
-//! ingester's head or already in a published block, counts a series both ingesters
-//! received once, refuses writes, and — after `kill -9` of an ingester and its restart
-//! over the same data directory — still has everything that ingester acknowledged.
+//! private PostgreSQL metastore, three ingesters, two queriers, a compactor and an HA
+//! alerting pair as real processes. Either querier answers with every acknowledged sample
+//! whether it is in an ingester's head or already in a published block, counts a series
+//! two ingesters received once, refuses writes, and — after `kill -9` of an ingester and
+//! its restart over the same data directory — still has everything that ingester
+//! acknowledged. The alerting pair evaluates over the cluster and notifies once.
 
 use crate::process::{now_ms, otlp_gauge_json, Didban, BIN};
 use didban_testkit::garage::{Garage, REGION};
 use didban_testkit::postgres::Postgres;
 use didban_testkit::wait::{until, HANG};
+use didban_testkit::webhook::Webhook;
 use serde_json::Value;
 
 const SECRET: &str = "a-cluster-secret-of-some-length";
@@ -22,6 +24,11 @@ struct Cluster {
 impl Cluster {
     /// Writes the config of one process and starts it.
     fn start(&self, name: &str, role: &str) -> Didban {
+        self.start_with(name, role, "[alerting]\nenabled = false\n")
+    }
+
+    /// [`Cluster::start`] with `alerting` as the config's alerting part.
+    fn start_with(&self, name: &str, role: &str, alerting: &str) -> Didban {
         let port = didban_testkit::ports::free_port();
         let http = format!("127.0.0.1:{port}");
         let config = self.dir.path().join(format!("{name}.toml"));
@@ -44,8 +51,7 @@ compactor_lease_ttl = "2s"
 role = "{role}"
 advertise_url = "http://{http}"
 member_ttl = "2s"
-[alerting]
-enabled = false
+{alerting}
 "#,
                 self.garage.endpoint(0),
                 self.garage.bucket,
@@ -130,33 +136,85 @@ fn expect(querier: &Didban, t_ms: i64, want: &[(&str, f64)]) {
     });
 }
 
+const RULES: &str = r#"
+groups:
+  - name: orders
+    interval: 1s
+    rules:
+      - alert: OrdersHigh
+        expr: orders{job="only-b"} > 1
+"#;
+
+/// The alerting part of an alerting instance's config: the rule above, the HA pair in the
+/// metastore's database, one webhook.
+fn alerting_config(cluster: &Cluster, rules_dir: &std::path::Path, hook: &Webhook) -> String {
+    format!(
+        r#"
+[alerting]
+rules_dir = "{}"
+packs_enabled = false
+[alerting.ha]
+url = "{}"
+cluster = "roles"
+lease_ttl = "2s"
+sync_interval = "1s"
+[alerting.route]
+receiver = "ops"
+group_by = ["alertname"]
+group_wait = "0s"
+group_interval = "1h"
+repeat_interval = "4h"
+[[alerting.receivers]]
+name = "ops"
+[[alerting.receivers.webhook_configs]]
+url = "{}"
+"#,
+        rules_dir.display(),
+        cluster.pg.dsn("postgres"),
+        hook.url
+    )
+}
+
 #[test]
-fn ingesters_querier_and_compactor_share_a_bucket_and_lose_nothing() {
+fn ingesters_queriers_compactor_and_an_alerting_pair_share_a_bucket_and_lose_nothing() {
     let cluster = Cluster {
         garage: Garage::start(),
         pg: Postgres::start(),
         dir: tempfile::tempdir().unwrap(),
     };
+    let hook = Webhook::start();
+    let rules_dir = cluster.dir.path().join("rules");
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    std::fs::write(rules_dir.join("orders.yaml"), RULES).unwrap();
     let mut a = cluster.start("ingester-a", "ingester");
     let b = cluster.start("ingester-b", "ingester");
-    let querier = cluster.start("querier", "querier");
+    let c = cluster.start("ingester-c", "ingester");
+    let queriers = [
+        cluster.start("querier-1", "querier"),
+        cluster.start("querier-2", "querier"),
+    ];
     let compactor = cluster.start("compactor", "compactor");
+    let alerting = alerting_config(&cluster, &rules_dir, &hook);
+    let _pair = [
+        cluster.start_with("alerting-1", "alerting", &alerting),
+        cluster.start_with("alerting-2", "alerting", &alerting),
+    ];
 
     let t0 = now_ms() - 60_000;
     assert_eq!(push(&a, "only-a", t0, 1.0), 200);
     assert_eq!(push(&b, "only-b", t0, 2.0), 200);
-    // One series both ingesters received (two replicas of one write): counted once.
+    assert_eq!(push(&c, "only-c", t0, 5.0), 200);
+    // One series two ingesters received (two replicas of one write): counted once.
     assert_eq!(push(&a, "both", t0, 3.0), 200);
     assert_eq!(push(&b, "both", t0, 3.0), 200);
     let t_query = t0 + 1_000;
-    expect(
-        &querier,
-        t_query,
-        &[("both", 1.0), ("only-a", 1.0), ("only-b", 1.0)],
-    );
+    let all_once = [("both", 1.0), ("only-a", 1.0), ("only-b", 1.0), ("only-c", 1.0)];
+    for q in &queriers {
+        expect(q, t_query, &all_once);
+    }
 
-    // a writes its head as a block (uploaded, row in the metastore): the querier now
-    // finds those samples in the bucket instead of a's head, still once each.
+    // a writes its head as a block (uploaded, row in the metastore): the queriers now
+    // find those samples in the bucket instead of a's head, still once each.
     let flushed = reqwest::blocking::Client::new()
         .post(a.url("/api/v1/admin/tsdb/flush"))
         .send()
@@ -167,14 +225,12 @@ fn ingesters_querier_and_compactor_share_a_bucket_and_lose_nothing() {
         "SELECT count(*) FROM didban_blocks WHERE deleted_at IS NULL",
     );
     assert_eq!(blocks, "1");
-    // At once, not eventually: the querier asks the heads first and then refreshes its
+    // At once, not eventually: a querier asks the heads first and then refreshes its
     // block list, so a block published before the query is seen by it.
-    let want: Vec<(String, f64)> = vec![
-        ("both".into(), 1.0),
-        ("only-a".into(), 1.0),
-        ("only-b".into(), 1.0),
-    ];
-    assert_eq!(counts(&querier, t_query).unwrap(), want);
+    let want: Vec<(String, f64)> = all_once.iter().map(|(j, v)| (j.to_string(), *v)).collect();
+    for q in &queriers {
+        assert_eq!(counts(q, t_query).unwrap(), want);
+    }
 
     // The internal API answers only with the cluster secret.
     let body = r#"{"matchers":[{"name":"__name__","op":"=","value":"orders"}],"start_ms":0,"end_ms":1}"#;
@@ -188,39 +244,53 @@ fn ingesters_querier_and_compactor_share_a_bucket_and_lose_nothing() {
         assert_eq!(r.send().unwrap().status(), reqwest::StatusCode::UNAUTHORIZED);
     }
 
-    // The querier refuses writes, naming its role.
-    let refused = push(&querier, "x", t0, 1.0);
-    assert_eq!(refused, reqwest::StatusCode::MISDIRECTED_REQUEST);
+    // Queriers refuse writes, naming their role.
+    assert_eq!(
+        push(&queriers[0], "x", t0, 1.0),
+        reqwest::StatusCode::MISDIRECTED_REQUEST
+    );
+
+    // The alerting pair evaluates over the cluster (the sample is in b's head), sends one
+    // notification between them, and its ALERTS series (in the sender's own head) is
+    // visible to the queriers.
+    until("the notification", HANG, || {
+        (hook.count() >= 1).then_some(()).ok_or("none yet".to_string())
+    });
+    until("ALERTS on the querier", HANG, || {
+        let r: Value = reqwest::blocking::Client::new()
+            .get(queriers[1].url("/api/v1/query"))
+            .query(&[("query", "ALERTS{alertname=\"OrdersHigh\", alertstate=\"firing\"}")])
+            .send()
+            .map_err(|e| e.to_string())?
+            .json()
+            .map_err(|e| e.to_string())?;
+        let n = r["data"]["result"].as_array().map_or(0, Vec::len);
+        (n >= 1).then_some(()).ok_or(r.to_string())
+    });
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(hook.count(), 1, "the pair notifies once");
 
     // a acknowledges one more sample, then is killed: once its announcement expired
-    // (before that, queries fail naming a rather than answer without it) the querier
-    // answers without a's head; after a's restart (WAL replay) the sample is back.
+    // (before that, queries fail naming a rather than answer without it) the queriers
+    // answer without a's head; after a's restart (WAL replay) the sample is back.
     let t1 = t0 + 15_000;
     assert_eq!(push(&a, "only-a", t1, 4.0), 200);
     let t_later = t1 + 1_000;
-    expect(
-        &querier,
-        t_later,
-        &[("both", 1.0), ("only-a", 2.0), ("only-b", 1.0)],
-    );
+    let with_t1 = [("both", 1.0), ("only-a", 2.0), ("only-b", 1.0), ("only-c", 1.0)];
+    for q in &queriers {
+        expect(q, t_later, &with_t1);
+    }
     a.kill9();
-    expect(
-        &querier,
-        t_later,
-        &[("both", 1.0), ("only-a", 1.0), ("only-b", 1.0)],
-    );
+    for q in &queriers {
+        expect(q, t_later, &all_once);
+    }
     let a_data = a.data_dir.clone();
     drop(a);
-    let _a = {
-        let restarted = cluster.start("ingester-a", "ingester");
-        assert_eq!(restarted.data_dir, a_data);
-        restarted
-    };
-    expect(
-        &querier,
-        t_later,
-        &[("both", 1.0), ("only-a", 2.0), ("only-b", 1.0)],
-    );
+    let restarted = cluster.start("ingester-a", "ingester");
+    assert_eq!(restarted.data_dir, a_data);
+    for q in &queriers {
+        expect(q, t_later, &with_t1);
+    }
 
     // Only the compactor competes for the compactor lease.
     let holder = until("a compactor", HANG, || {
@@ -232,5 +302,4 @@ fn ingesters_querier_and_compactor_share_a_bucket_and_lose_nothing() {
     });
     let pid: u32 = holder.split(':').nth(1).unwrap().parse().unwrap();
     assert_eq!(pid, compactor.child.id(), "{holder}");
-    drop(b);
 }

@@ -34,6 +34,9 @@ pub const INGESTER_ROLE: &str = "ingester";
 pub struct ClusterReader {
     db: Arc<Db>,
     ingesters: Arc<RwLock<Vec<MemberRow>>>,
+    /// This process's own member id when it announces a head too (an alerting instance):
+    /// its head is read through `db`, not asked over HTTP.
+    own_id: Option<String>,
     http: reqwest::Client,
     secret: String,
     /// Runs the requests and the member list's refresher; shut down in the background
@@ -43,13 +46,15 @@ pub struct ClusterReader {
 
 impl ClusterReader {
     /// Starts following the live ingesters of `cluster_name` in the database at `url`,
-    /// and returns once their list was read once.
+    /// and returns once their list was read once. `own_id`: this process's member id when
+    /// it announces its own head (left out of the fan-out).
     pub async fn start(
         db: Arc<Db>,
         url: String,
         options: ConnectOptions,
         cluster_name: String,
         cluster: &ClusterConfig,
+        own_id: Option<String>,
     ) -> anyhow::Result<ClusterReader> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -99,6 +104,7 @@ impl ClusterReader {
         let reader = ClusterReader {
             db,
             ingesters,
+            own_id,
             http,
             secret,
             runtime: Some(runtime),
@@ -127,7 +133,8 @@ impl ClusterReader {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SeriesSamples>, ReadError> {
-        let members = self.ingesters();
+        let mut members = self.ingesters();
+        members.retain(|m| Some(&m.id) != self.own_id.as_ref());
         if members.is_empty() {
             return Ok(Vec::new());
         }
@@ -198,6 +205,26 @@ impl ClusterReader {
         let (mut parts, stats) = self.db.select_counted(matchers, start_ms, end_ms)?;
         parts.extend(heads);
         Ok((merge_series(parts), stats))
+    }
+}
+
+/// What an alerting instance's rules read and write: the cluster (blocks and every
+/// ingester's head, its own head through its database) and its own database, which holds
+/// the rules' output until it is published as blocks.
+pub struct ClusterRuleStorage {
+    /// The cluster's read path.
+    pub reader: Arc<ClusterReader>,
+    /// This process's database.
+    pub db: Arc<Db>,
+}
+
+impl didban_alerting::eval::RuleStorage for ClusterRuleStorage {
+    fn queryable(&self) -> &dyn Queryable {
+        self.reader.as_ref()
+    }
+
+    fn append(&self, batch: Vec<SeriesSamples>) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        didban_alerting::eval::RuleStorage::append(self.db.as_ref(), batch)
     }
 }
 

@@ -26,6 +26,10 @@ pub enum Role {
     /// Compacts, downsamples, applies retention and collects garbage in the bucket (one
     /// at a time, by the metastore's lease).
     Compactor,
+    /// Runs the alert engine over the published blocks and the live ingesters' heads; its
+    /// own head holds the rules' output (`ALERTS`, recorded series), which it publishes
+    /// and answers queriers for like an ingester.
+    Alerting,
 }
 
 impl Role {
@@ -36,8 +40,8 @@ impl Role {
             "ingester" => Ok(Role::Ingester),
             "querier" => Ok(Role::Querier),
             "compactor" => Ok(Role::Compactor),
-            "alerting" => bail!("role \"alerting\" is not available yet; run the alert engine in a process with role \"all\" (docs/deployment.md)"),
-            other => bail!("role {other:?} is not one of all, ingester, querier, compactor"),
+            "alerting" => Ok(Role::Alerting),
+            other => bail!("role {other:?} is not one of all, ingester, querier, compactor, alerting"),
         }
     }
 
@@ -48,7 +52,24 @@ impl Role {
             Role::Ingester => "ingester",
             Role::Querier => "querier",
             Role::Compactor => "compactor",
+            Role::Alerting => "alerting",
         }
+    }
+
+    /// Whether this role holds a head queriers must ask (ingesters; alerting instances for
+    /// their rules' output).
+    pub fn serves_heads(self) -> bool {
+        matches!(self, Role::Ingester | Role::Alerting)
+    }
+
+    /// Whether this role reads through the live ingesters' heads besides the blocks.
+    pub fn reads_cluster(self) -> bool {
+        matches!(self, Role::Querier | Role::Alerting)
+    }
+
+    /// Whether this role runs the alert engine.
+    pub fn alerts(self) -> bool {
+        matches!(self, Role::All | Role::Alerting)
     }
 
     /// Whether this role accepts writes (remote_write, OTLP).
@@ -152,9 +173,9 @@ impl ClusterConfig {
             Some(s) if s.len() < 16 => bail!("cluster secret is {} characters; use at least 16", s.len()),
             Some(_) => {}
         }
-        if self.role == Role::Ingester {
+        if self.role.serves_heads() {
             let Some(url) = &self.advertise_url else {
-                bail!("role \"ingester\" needs cluster.advertise_url: where queriers reach this process");
+                bail!("role {role:?} needs cluster.advertise_url: where queriers reach this process");
             };
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 bail!("cluster.advertise_url {url:?} must start with http:// or https://");
@@ -202,6 +223,7 @@ mod tests {
             ("role = \"querier\"", &[SECRET][..], false, "storage.metastore"),
             ("role = \"querier\"", &[][..], true, SECRET_ENV),
             ("role = \"ingester\"", &[SECRET][..], true, "advertise_url"),
+            ("role = \"alerting\"", &[SECRET][..], true, "advertise_url"),
             (
                 "role = \"ingester\"\nadvertise_url = \"10.0.0.5:9090\"",
                 &[SECRET][..],
@@ -220,7 +242,6 @@ mod tests {
             assert!(e.contains(needle), "{text} → {e}");
         }
         for (text, needle) in [
-            ("role = \"alerting\"", "not available yet"),
             ("role = \"boss\"", "\"boss\""),
             ("member_ttl = \"soon\"", "cluster.member_ttl"),
             ("secret_file = \"/nonexistent/secret\"", "/nonexistent/secret"),

@@ -402,15 +402,12 @@ async fn label_values(
     } else {
         didban_store::promql::parse_matchers(&selector).map_err(|e| format!("{selector}: {e}"))?
     };
-    let db = ctx.db.clone();
+    let db = ctx.reader.clone();
     let label = q.label.clone();
-    let values = tokio::task::spawn_blocking(move || {
-        use didban_store::Queryable;
-        db.label_values(&label, &matchers, range.0, range.1)
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
+    let values = tokio::task::spawn_blocking(move || db.label_values(&label, &matchers, range.0, range.1))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
     Ok(values)
 }
 

@@ -77,8 +77,10 @@ async fn env() -> Env {
         .await
         .unwrap()
         .unwrap();
+    let db = Arc::new(db);
     let ctx = UiContext {
-        db: Arc::new(db),
+        reader: db.clone(),
+        db,
         engine: Arc::new(Engine::new(EngineOptions::default())),
         query_limiter: Arc::new(didban_store::promql::QueryLimiter::new(4, 64)),
         query_timeout: std::time::Duration::from_secs(120),

@@ -191,6 +191,7 @@ async fn fixture(with_alerting: bool) -> Fixture {
     };
 
     let app = didban_ui::router(UiContext {
+        reader: db.clone(),
         db,
         engine,
         query_limiter: std::sync::Arc::new(didban_store::promql::QueryLimiter::new(4, 64)),

@@ -16,7 +16,6 @@ use chrono::DateTime;
 use didban_base::parse_duration;
 use didban_store::model::METRIC_NAME_LABEL;
 use didban_store::promql::{Lane, PromqlError, QueryStats, Value};
-use didban_store::Queryable;
 use leptos::prelude::*;
 use serde::Deserialize;
 
@@ -204,7 +203,7 @@ const NAMES_WINDOW_MS: i64 = 15 * 60 * 1000;
 /// Metric names and label names seen in the last [`NAMES_WINDOW_MS`] of the range, for
 /// completion.
 async fn names(ctx: &UiContext, range: &TimeRange) -> (Vec<String>, Vec<String>) {
-    let db = ctx.db.clone();
+    let db = ctx.reader.clone();
     let end = range.end_ms;
     let start = range.start_ms.max(end - NAMES_WINDOW_MS);
     // One pass over the window's series yields both lists (label_values and label_names

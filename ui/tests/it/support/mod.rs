@@ -29,8 +29,10 @@ pub fn test_ui() -> TestUi {
     let db = Db::open(DbOptions::new(dir.path())).unwrap();
     let logs = LogStore::open(LogOptions::new(dir.path())).unwrap();
     let traces = TraceStore::open(TraceOptions::new(dir.path())).unwrap();
+    let db = Arc::new(db);
     let ctx = UiContext {
-        db: Arc::new(db),
+        reader: db.clone(),
+        db,
         engine: Arc::new(Engine::new(EngineOptions::default())),
         query_limiter: Arc::new(didban_store::promql::QueryLimiter::new(4, 64)),
         query_timeout: std::time::Duration::from_secs(120),
