@@ -275,6 +275,8 @@ impl Config {
         o.retention_time = self.traces.retention_time;
         o.retention_bytes = self.traces.retention_bytes;
         o.head_memory_bytes = self.traces.head_memory_bytes;
+        o.block_storage = self.storage.blocks.clone();
+        o.metastore = self.storage.metastore.clone();
         o
     }
 

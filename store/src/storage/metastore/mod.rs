@@ -33,10 +33,22 @@ use parking_lot::Mutex;
 
 use crate::storage::error::BlockError;
 
-/// The lease the compactor holds.
+/// The lease the compactor of metric blocks holds.
 pub const COMPACTOR_LEASE: &str = "compactor";
 
-/// The metastore of one signal's blocks (`metrics`).
+/// The compactor lease of `signal`'s blocks: `compactor` for metrics, `compactor-<signal>`
+/// for the others. Each signal's store holds its own metastore and competes for its own
+/// lease, so each signal always has a compactor (one shared lease would leave the signals
+/// whose holder lost the race in the winning process without one).
+pub(crate) fn compactor_lease(signal: &str) -> String {
+    if signal == "metrics" {
+        COMPACTOR_LEASE.to_string()
+    } else {
+        format!("{COMPACTOR_LEASE}-{signal}")
+    }
+}
+
+/// The metastore of one signal's blocks (`metrics`, `traces` or `logs`).
 pub(crate) struct Metastore {
     shared: Arc<Shared>,
     holder: Mutex<Option<LeaseHolder>>,
@@ -94,7 +106,7 @@ impl Metastore {
             options: options.clone(),
             tenant: config.tenant.clone(),
             signal,
-            lease: Lease::new(COMPACTOR_LEASE, holder_id, config.compactor_lease_ttl),
+            lease: Lease::new(compactor_lease(signal), holder_id, config.compactor_lease_ttl),
             client: tokio::sync::Mutex::new(None),
         });
         let mut metastore = Metastore {
