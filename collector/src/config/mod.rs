@@ -290,6 +290,9 @@ impl Config {
         o.retention_bytes = self.logs.retention_bytes;
         o.writer_memory_bytes = self.logs.writer_memory_bytes;
         o.max_pending_bytes = self.logs.max_pending_bytes;
+        o.block_storage = self.storage.blocks.clone();
+        o.metastore = self.storage.metastore.clone();
+        o.seal_after = self.logs.seal_after;
         o
     }
 

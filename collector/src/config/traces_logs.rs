@@ -63,6 +63,9 @@ pub struct LogsConfig {
     /// Most bytes of log batches accepted but not yet indexed and durable; past it, log
     /// requests get 429 with `Retry-After`.
     pub max_pending_bytes: u64,
+    /// With an object store, a day index is sealed and uploaded once its day ended this
+    /// long ago.
+    pub seal_after: Duration,
 }
 
 /// One row of the serverless price table.
@@ -110,6 +113,7 @@ impl Default for LogsConfig {
             retention_bytes: 0,
             writer_memory_bytes: 64 * 1024 * 1024,
             max_pending_bytes: 256 * 1024 * 1024,
+            seal_after: Duration::from_secs(2 * 3600),
         }
     }
 }
@@ -165,6 +169,7 @@ pub(crate) struct FileLogs {
     retention_size: Option<String>,
     writer_memory: Option<String>,
     max_pending: Option<String>,
+    seal_after: Option<String>,
 }
 
 /// `[faas]` as written in the file.
@@ -256,6 +261,7 @@ impl FileLogs {
         if c.max_pending_bytes == 0 {
             anyhow::bail!("logs.max_pending must be above 0");
         }
+        duration(&mut c.seal_after, self.seal_after, "logs.seal_after")?;
         Ok(())
     }
 }

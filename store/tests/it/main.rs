@@ -15,6 +15,7 @@ mod faults_traces_logs;
 mod memory;
 mod metastore;
 mod native_histograms;
+mod object_logs;
 mod object_spans;
 mod object_storage;
 mod object_storage_figures;

@@ -109,7 +109,11 @@ async fn span_blocks_go_to_the_bucket_and_a_fresh_store_finds_traces_there() {
     store.append(spans(50..80, 3, "pay", 0)).await.unwrap();
     store.flush_head().unwrap();
     assert_eq!(store.stats().blocks, 2);
-    assert_eq!(local_blocks(first.path()), 0, "uploaded blocks leave the data directory");
+    assert_eq!(
+        local_blocks(first.path()),
+        0,
+        "uploaded blocks leave the data directory"
+    );
     let expected = store.trace(&trace_id(60)).unwrap();
     assert_eq!(expected.len(), 3);
     store.close().await.unwrap();
@@ -137,7 +141,11 @@ async fn span_blocks_go_to_the_bucket_and_a_fresh_store_finds_traces_there() {
     let expiring = TraceStore::open(o).unwrap();
     expiring.maintain(T0 + 24 * 3600 * 1_000_000_000).unwrap();
     assert_eq!(expiring.stats().blocks, 0);
-    assert_eq!(expiring.stats().retention_deleted_blocks, 1, "the two were merged first");
+    assert_eq!(
+        expiring.stats().retention_deleted_blocks,
+        1,
+        "the two were merged first"
+    );
     drop(expiring);
     until("retention's deletions to reach the bucket", HANG, || {
         let look = tempfile::tempdir().unwrap();
@@ -213,7 +221,11 @@ async fn stores_sharing_bucket_and_metastore_see_each_others_blocks_and_one_comp
     other.maintain(didban_base::now_nanos()).unwrap();
     assert_eq!(other.stats().blocks, 2);
     assert_eq!(other.stats().compactions, 0);
-    assert_eq!(other.trace(&trace_id(3)).unwrap().len(), 2, "a's trace seen by b or b's by a");
+    assert_eq!(
+        other.trace(&trace_id(3)).unwrap().len(),
+        2,
+        "a's trace seen by b or b's by a"
+    );
     assert_eq!(other.trace(&trace_id(20)).unwrap().len(), 2);
 
     // The compactor lists the other's block and merges both (one finished window).
@@ -221,7 +233,11 @@ async fn stores_sharing_bucket_and_metastore_see_each_others_blocks_and_one_comp
     assert_eq!(compactor.stats().compactions, 1);
     assert_eq!(compactor.stats().blocks, 1);
     other.maintain(didban_base::now_nanos()).unwrap();
-    assert_eq!(other.stats().blocks, 1, "the retired sources left the other's list");
+    assert_eq!(
+        other.stats().blocks,
+        1,
+        "the retired sources left the other's list"
+    );
     for s in [&a, &b] {
         assert_eq!(s.stats().block_spans, 60, "nothing lost, nothing twice");
         assert_eq!(s.find_traces(&by_service("from-a", 100)).unwrap().len(), 10);
@@ -234,5 +250,9 @@ async fn stores_sharing_bucket_and_metastore_see_each_others_blocks_and_one_comp
     assert_eq!(compactor.stats().gc_deleted_blocks, 2);
     let look = tempfile::tempdir().unwrap();
     let lister = TraceStore::open(s3_options(look.path(), &garage, 2, 64 << 20)).unwrap();
-    assert_eq!(lister.stats().blocks, 1, "only the merged block is left in the bucket");
+    assert_eq!(
+        lister.stats().blocks,
+        1,
+        "only the merged block is left in the bucket"
+    );
 }

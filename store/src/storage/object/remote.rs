@@ -137,6 +137,12 @@ impl Remote {
         cached
     }
 
+    /// Drops the cached directory of block `name` (retired: its objects are the
+    /// metastore compactor's to delete).
+    pub(crate) fn forget_dir(&self, name: &str) {
+        self.cache.remove(&self.dir_key(name));
+    }
+
     /// Fetches every file of block `name` (`sizes`) into one directory entry of the
     /// cache and returns its path; `None` when the cache cannot hold the whole block (or
     /// another thread is fetching it: the caller tries again later).
