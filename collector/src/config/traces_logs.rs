@@ -304,6 +304,7 @@ mod tests {
             commit_interval = "1s"
             retention_days = 30
             retention_size = "10GiB"
+            seal_after = "30m"
             [[faas.prices]]
             provider = "aws"
             arch = "arm64"
@@ -322,6 +323,10 @@ mod tests {
         assert!(format!("{err:#}").contains("sparse"), "{err:#}");
         assert_eq!(c.logs.commit_interval.as_millis(), 1000);
         assert_eq!((c.logs.retention_days, c.logs.retention_bytes), (30, 10 << 30));
+        assert_eq!(c.logs.seal_after.as_secs(), 30 * 60);
+        assert_eq!(c.log_options().seal_after.as_secs(), 30 * 60);
+        let err = Config::from_toml("[logs]\nseal_after = \"soon\"").unwrap_err();
+        assert!(format!("{err:#}").contains("logs.seal_after"), "{err:#}");
         assert_eq!(c.faas.price("aws", "arm64").unwrap().per_million_requests, 0.1);
         assert_eq!(c.faas.price("aws", "riscv").unwrap().per_gb_second, 0.0000166667);
         assert!(c.faas.price("gcp", "x86_64").is_none());
