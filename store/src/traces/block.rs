@@ -22,6 +22,7 @@ use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
 use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::PageIndexPolicy;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -105,8 +106,12 @@ impl SpanBlock {
         }
         let path = files.path(SPANS_FILE);
         let file = files.open_once(SPANS_FILE)?;
-        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-            .map_err(|e| BlockError::parquet(&path, e))?;
+        // The page index gives the reader every page's location: pages are then read by
+        // exact ranges (a block in the bucket), not found by reading ahead from each
+        // page header. Optional: blocks written without one still open.
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        let metadata =
+            ArrowReaderMetadata::load(&file, options).map_err(|e| BlockError::parquet(&path, e))?;
         let bytes = files.bytes()?;
         let service_names = meta.services.keys().cloned().collect();
         Ok(SpanBlock {
