@@ -23,7 +23,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
@@ -81,7 +81,7 @@ pub(crate) struct SealedDays {
     remote: Arc<Remote>,
     metastore: Option<Metastore>,
     gc_grace: Duration,
-    last_gc: Mutex<Option<Instant>>,
+    gc_schedule: gc::GcSchedule,
     /// `<data_dir>/logs/sealed`: days sealed but not uploaded yet.
     staging: PathBuf,
     /// Sorted by name (so by day).
@@ -155,7 +155,7 @@ impl SealedDays {
             remote,
             gc_grace: metastore_config.map(|m| m.gc_grace).unwrap_or_default(),
             metastore,
-            last_gc: Mutex::new(None),
+            gc_schedule: gc::GcSchedule::default(),
             staging: staging.to_path_buf(),
             list: RwLock::new(list),
         })
@@ -211,7 +211,12 @@ impl SealedDays {
         let docs = staged.docs();
         let (name, files) = self.remote.upload(&staged.dir).map_err(block_err)?;
         let bytes: u64 = files.values().sum();
-        if let Some(m) = &self.metastore {
+        // A retry after an insert whose answer was lost finds its row already there.
+        let recorded = match &self.metastore {
+            Some(m) => m.list().map_err(block_err)?.iter().any(|r| r.name == name),
+            None => false,
+        };
+        if let (Some(m), false) = (&self.metastore, recorded) {
             let day_ms = day_start(&sealed.day).unwrap_or(0).div_euclid(1_000_000);
             let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
             m.publish(BlockRow {
@@ -376,19 +381,13 @@ impl SealedDays {
     /// The compactor's garbage collection of `logs/days/`, at most once per quarter of
     /// the grace period; the number of sealed days deleted.
     pub(crate) fn collect_garbage(&self) -> Result<u64, LogError> {
-        let Some(m) = &self.metastore else {
-            return Ok(0);
-        };
-        if !m.is_compactor() {
-            return Ok(0);
+        match &self.metastore {
+            Some(m) => self
+                .gc_schedule
+                .run(&self.remote, m, self.gc_grace)
+                .map_err(block_err),
+            None => Ok(0),
         }
-        let mut last = self.last_gc.lock();
-        if last.is_some_and(|t| t.elapsed() < self.gc_grace / 4) {
-            return Ok(0);
-        }
-        *last = Some(Instant::now());
-        let done = gc::collect(&self.remote, m, self.gc_grace).map_err(block_err)?;
-        Ok(done.retired + done.orphans)
     }
 
     /// Sealed indexes and their bytes.

@@ -10,9 +10,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
 use super::block::SpanBlock;
 use crate::storage::block_dir;
@@ -25,8 +24,7 @@ pub(super) struct Bucketed {
     remote: Arc<Remote>,
     metastore: Option<Metastore>,
     gc_grace: std::time::Duration,
-    /// When the compactor last collected garbage.
-    last_gc: Mutex<Option<Instant>>,
+    gc_schedule: gc::GcSchedule,
 }
 
 /// The metastore row of `block` (a block in the bucket; `None` for a local one). Times
@@ -76,7 +74,7 @@ impl Bucketed {
             remote,
             metastore: metastore.map(|m| Metastore::open(m, "traces")).transpose()?,
             gc_grace: metastore.map(|m| m.gc_grace).unwrap_or_default(),
-            last_gc: Mutex::new(None),
+            gc_schedule: gc::GcSchedule::default(),
         };
         // On error a staged directory stays for the next start.
         for dir in block_dir::open_all(blocks_dir, "span block", |dir| Ok(dir.to_path_buf()))? {
@@ -204,19 +202,10 @@ impl Bucketed {
     /// The compactor's garbage collection of `traces/blocks/` ([`gc::collect`]), at most
     /// once per quarter of the grace period; the number of blocks deleted.
     pub(super) fn collect_garbage(&self) -> Result<u64, BlockError> {
-        let Some(metastore) = &self.metastore else {
-            return Ok(0);
-        };
-        if !metastore.is_compactor() {
-            return Ok(0);
+        match &self.metastore {
+            Some(m) => self.gc_schedule.run(&self.remote, m, self.gc_grace),
+            None => Ok(0),
         }
-        let mut last = self.last_gc.lock();
-        if last.is_some_and(|t| t.elapsed() < self.gc_grace / 4) {
-            return Ok(0);
-        }
-        *last = Some(Instant::now());
-        let done = gc::collect(&self.remote, metastore, self.gc_grace)?;
-        Ok(done.retired + done.orphans)
     }
 
     /// Gives the compactor lease up (at shutdown).

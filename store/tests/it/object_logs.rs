@@ -9,9 +9,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::common::garage_storage;
 use didban_store::logs::{LogOptions, LogQuery, LogRecord, LogStore};
-use didban_store::{BlockStorage, MetastoreConfig, S3Config};
-use didban_testkit::garage::{Garage, REGION};
+use didban_store::MetastoreConfig;
+use didban_testkit::garage::Garage;
 use didban_testkit::postgres::Postgres;
 
 const T0: i64 = 1_764_115_200_000_000_000; // 2025-11-26T00:00:00Z
@@ -20,15 +21,7 @@ const DAY: i64 = 24 * HOUR;
 
 fn s3_options(dir: &Path, garage: &Garage, node: usize) -> LogOptions {
     let mut o = LogOptions::new(dir);
-    o.block_storage = BlockStorage::S3(S3Config {
-        endpoint: garage.endpoint(node),
-        bucket: garage.bucket.clone(),
-        region: REGION.to_string(),
-        access_key_id: garage.access_key_id.clone(),
-        secret_access_key: garage.secret_access_key.clone(),
-        allow_http: true,
-        cache_bytes: 64 << 20,
-    });
+    o.block_storage = garage_storage(garage, node, 64 << 20);
     o.writer_memory_bytes = 16 << 20;
     o
 }

@@ -103,7 +103,7 @@ pub struct Db {
     /// compactor election (`published.rs`).
     metastore: Option<Metastore>,
     /// When the compactor last collected garbage in the bucket.
-    last_gc: Mutex<Option<std::time::Instant>>,
+    gc_schedule: crate::storage::metastore::gc::GcSchedule,
     /// Series lists and postings of the blocks, loaded on demand, bounded in bytes.
     index_cache: Arc<BlockIndexCache>,
     maintain_lock: Mutex<()>,
@@ -193,7 +193,7 @@ impl Db {
             blocks: RwLock::new(blocks.into_iter().map(Arc::new).collect()),
             remote,
             metastore,
-            last_gc: Mutex::new(None),
+            gc_schedule: Default::default(),
             index_cache,
             maintain_lock: Mutex::new(()),
             orphans: ack::Orphans::default(),

@@ -8,12 +8,11 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use super::Db;
 use crate::metrics::block::{self, Block, BlockIndexCache};
 use crate::storage::block_dir;
-use crate::storage::metastore::{gc, BlockRow, Metastore, MetastoreConfig};
+use crate::storage::metastore::{BlockRow, Metastore, MetastoreConfig};
 use crate::storage::object::{BlockFiles, Remote};
 use crate::storage::BlockError;
 
@@ -154,23 +153,18 @@ impl Db {
         Ok(())
     }
 
-    /// The compactor's garbage collection ([`gc::collect`]), at most once per quarter of
-    /// the grace period.
+    /// The compactor's garbage collection (`storage::metastore::gc`), at most once per
+    /// quarter of the grace period.
     pub(super) fn collect_garbage(&self) -> Result<(), BlockError> {
         let (Some(metastore), Some(remote), Some(config)) =
             (&self.metastore, &self.remote, &self.options.metastore)
         else {
             return Ok(());
         };
-        let mut last = self.last_gc.lock();
-        if last.is_some_and(|t| t.elapsed() < config.gc_grace / 4) {
-            return Ok(());
-        }
-        *last = Some(Instant::now());
-        let done = gc::collect(remote, metastore, config.gc_grace)?;
+        let deleted = self.gc_schedule.run(remote, metastore, config.gc_grace)?;
         self.counters
             .gc_deleted_blocks
-            .fetch_add(done.retired + done.orphans, Ordering::Relaxed);
+            .fetch_add(deleted, Ordering::Relaxed);
         Ok(())
     }
 
