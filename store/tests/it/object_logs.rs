@@ -185,3 +185,31 @@ async fn a_store_sharing_the_metastore_searches_the_days_another_sealed() {
         assert_eq!(all_pages(s, "from_b", 100).len(), 20);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_sealed_while_the_bucket_is_down_is_searched_in_place_and_uploaded_later() {
+    let mut garage = Garage::start();
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(s3_options(dir.path(), &garage, 2)).unwrap();
+    append_committed(&store, (0..40).map(|i| record("staged", i)).collect()).await;
+    garage.stop_node(2);
+    tokio::task::block_in_place(|| store.maintain(T0 + DAY + 3 * HOUR));
+    assert_eq!((store.stats().days, store.stats().sealed_days), (0, 1));
+    let staged = day_dirs(dir.path());
+    assert!(
+        staged.len() == 1 && staged[0].starts_with("sealed/2025-11-26-"),
+        "{staged:?}"
+    );
+    assert_eq!(all_pages(&store, "staged", 100).len(), 40, "searched in place");
+    drop(store);
+
+    // The next process through a live node takes the staged day back and uploads it.
+    let again = LogStore::open(s3_options(dir.path(), &garage, 0)).unwrap();
+    assert_eq!(again.stats().sealed_days, 1);
+    tokio::task::block_in_place(|| again.maintain(T0 + DAY + 3 * HOUR));
+    assert!(day_dirs(dir.path()).is_empty(), "{:?}", day_dirs(dir.path()));
+    drop(again);
+    let look = tempfile::tempdir().unwrap();
+    let fresh = LogStore::open(s3_options(look.path(), &garage, 1)).unwrap();
+    assert_eq!(all_pages(&fresh, "staged", 100).len(), 40);
+}

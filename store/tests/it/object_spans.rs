@@ -251,3 +251,38 @@ async fn stores_sharing_bucket_and_metastore_see_each_others_blocks_and_one_comp
         "only the merged block is left in the bucket"
     );
 }
+
+#[tokio::test]
+async fn a_failed_upload_keeps_the_spans_in_the_head_and_the_wal() {
+    let mut garage = Garage::start();
+    let dir = tempfile::tempdir().unwrap();
+    let store = TraceStore::open(s3_options(dir.path(), &garage, 2, 64 << 20)).unwrap();
+    store.append(spans(0..20, 2, "kept", 0)).await.unwrap();
+    garage.stop_node(2);
+    let err = store.flush_head().unwrap_err();
+    assert!(
+        err.to_string().contains("s3://"),
+        "the error names the bucket: {err}"
+    );
+    assert_eq!(store.stats().blocks, 0);
+    assert_eq!(store.stats().head_spans, 40, "the head stays frozen in memory");
+    assert_eq!(store.trace(&trace_id(5)).unwrap().len(), 2, "and queryable");
+    assert_eq!(
+        local_blocks(dir.path()),
+        0,
+        "the block not uploaded is not left on disk"
+    );
+    store.close().await.unwrap();
+    drop(store);
+
+    // The next process on the same data directory, through a live node: the WAL still
+    // holds the spans, and they are uploaded.
+    let again = TraceStore::open(s3_options(dir.path(), &garage, 0, 64 << 20)).unwrap();
+    assert_eq!(again.stats().head_spans, 40);
+    again.flush_head().unwrap();
+    assert_eq!((again.stats().blocks, again.stats().head_spans), (1, 0));
+    drop(again);
+    let look = tempfile::tempdir().unwrap();
+    let fresh = TraceStore::open(s3_options(look.path(), &garage, 1, 64 << 20)).unwrap();
+    assert_eq!(fresh.stats().block_spans, 40);
+}
