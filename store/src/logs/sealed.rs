@@ -22,6 +22,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +45,8 @@ pub(crate) struct SealedDay {
     pub day: String,
     /// `<day>-<id>`, its prefix in the bucket.
     pub name: String,
+    /// Bytes of its files (kept apart from `state`, whose lock a fetch holds).
+    bytes: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -64,15 +67,22 @@ impl SealedDay {
         Some(SealedDay {
             day,
             name,
+            bytes: AtomicU64::new(files.values().sum()),
             state: Mutex::new(State::Remote { files, opened: None }),
         })
     }
 
-    fn bytes(&self) -> u64 {
-        match &*self.state.lock() {
-            State::Staged(index) => index.bytes(),
-            State::Remote { files, .. } => files.values().sum(),
+    fn staged(day: &str, name: String, index: DayIndex) -> SealedDay {
+        SealedDay {
+            day: day.to_string(),
+            name,
+            bytes: AtomicU64::new(index.bytes()),
+            state: Mutex::new(State::Staged(Arc::new(index))),
         }
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -139,16 +149,16 @@ impl SealedDays {
             let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
                 continue;
             };
-            let Some(day) = name.get(..10).filter(|d| day_start(d).is_some()) else {
+            let Some(day) = name
+                .get(..10)
+                .filter(|d| day_start(d).is_some())
+                .map(str::to_string)
+            else {
                 continue;
             };
             list.retain(|s| s.name != name);
-            let index = DayIndex::open(&path, day, fields)?;
-            list.push(Arc::new(SealedDay {
-                day: day.to_string(),
-                name,
-                state: Mutex::new(State::Staged(Arc::new(index))),
-            }));
+            let index = DayIndex::open(&path, &day, fields)?;
+            list.push(Arc::new(SealedDay::staged(&day, name, index)));
         }
         list.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(SealedDays {
@@ -172,11 +182,7 @@ impl SealedDays {
         std::fs::rename(&index.dir, &staged).map_err(io_err(&index.dir))?;
         let reopened = DayIndex::open(&staged, &index.day, fields)?;
         let mut list = self.list.write();
-        list.push(Arc::new(SealedDay {
-            day: index.day.clone(),
-            name,
-            state: Mutex::new(State::Staged(Arc::new(reopened))),
-        }));
+        list.push(Arc::new(SealedDay::staged(&index.day, name, reopened)));
         list.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(())
     }
@@ -194,6 +200,7 @@ impl SealedDays {
             };
             match self.upload(&sealed, &staged, memory) {
                 Ok(files) => {
+                    sealed.bytes.store(files.values().sum(), Ordering::Relaxed);
                     *sealed.state.lock() = State::Remote { files, opened: None };
                     tracing::info!(day = %sealed.name, "sealed log day uploaded");
                 }
