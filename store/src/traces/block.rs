@@ -133,10 +133,11 @@ impl SpanBlock {
         self.files.path(SPANS_FILE)
     }
 
+    /// A reader of `spans.parquet` for a query (a remote file not cached is read by
+    /// ranges and fetched into the cache for the next query).
     fn builder(&self) -> Result<ParquetRecordBatchReaderBuilder<BlockFile>, BlockError> {
-        let file = self.files.open(SPANS_FILE)?;
         Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
-            file,
+            self.files.open(SPANS_FILE)?,
             self.metadata.clone(),
         ))
     }
@@ -298,11 +299,24 @@ impl SpanBlock {
     /// batch at a time.
     pub(crate) fn cursor(&self) -> Result<SpanCursor, BlockError> {
         let path = self.spans_path();
-        let reader = self
-            .builder()?
-            .with_batch_size(1024)
-            .build()
+        // A compaction's read: the whole file once, not worth a place in the cache. Without
+        // the page index the reader goes through each column chunk sequentially (1 MiB
+        // range requests for a block in the bucket) instead of one request per page.
+        let plain = self
+            .metadata
+            .metadata()
+            .as_ref()
+            .clone()
+            .into_builder()
+            .set_page_index(None)
+            .build();
+        let metadata = ArrowReaderMetadata::try_new(std::sync::Arc::new(plain), ArrowReaderOptions::new())
             .map_err(|e| BlockError::parquet(&path, e))?;
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(self.files.open_once(SPANS_FILE)?, metadata)
+                .with_batch_size(1024)
+                .build()
+                .map_err(|e| BlockError::parquet(&path, e))?;
         Ok(SpanCursor {
             path,
             reader,
