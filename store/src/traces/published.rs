@@ -15,7 +15,7 @@ use parking_lot::RwLock;
 
 use super::block::SpanBlock;
 use crate::storage::block_dir;
-use crate::storage::metastore::{gc, BlockRow, Metastore, MetastoreConfig};
+use crate::storage::metastore::{gc, refresh, BlockRow, Metastore, MetastoreConfig};
 use crate::storage::object::{BlockFiles, Remote};
 use crate::storage::{BlockError, S3Config};
 
@@ -180,19 +180,13 @@ impl Bucketed {
             .map(|r| BlockFiles::in_bucket(&self.remote, r.name.clone(), r.files.clone()))
             .collect();
         let opened = open_each(new);
-        let mut gone = Vec::new();
-        {
+        let gone = {
             let mut list = blocks.write();
-            list.retain(|b| match b.files.remote_name() {
-                Some(name) if !live.contains(name) => {
-                    gone.push(b.clone());
-                    false
-                }
-                _ => true,
-            });
+            let gone = refresh::take_retired(&mut list, &live, |b| b.files.remote_name());
             list.extend(opened.into_iter().map(Arc::new));
             list.sort_by_key(|b| (b.meta.min_start_unix_nano, b.meta.max_start_unix_nano));
-        }
+            gone
+        };
         for b in &gone {
             b.files.forget();
         }

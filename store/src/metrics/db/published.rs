@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::Db;
 use crate::metrics::block::{self, Block, BlockIndexCache};
 use crate::storage::block_dir;
-use crate::storage::metastore::{BlockRow, Metastore, MetastoreConfig};
+use crate::storage::metastore::{refresh, BlockRow, Metastore, MetastoreConfig};
 use crate::storage::object::{BlockFiles, Remote};
 use crate::storage::BlockError;
 
@@ -128,19 +128,13 @@ impl Db {
             }
         }
         let opened = block::open_listed(new, &self.index_cache);
-        let mut gone = Vec::new();
-        {
+        let gone = {
             let mut list = self.blocks.write();
-            list.retain(|b| match b.files.remote_name() {
-                Some(name) if !live.contains(name) => {
-                    gone.push(b.clone());
-                    false
-                }
-                _ => true,
-            });
+            let gone = refresh::take_retired(&mut list, &live, |b| b.files.remote_name());
             list.extend(opened.into_iter().map(Arc::new));
             list.sort_by_key(|b| (b.meta.min_time_ms, b.meta.max_time_ms));
-        }
+            gone
+        };
         if !gone.is_empty() {
             tracing::info!(
                 blocks = gone.len(),

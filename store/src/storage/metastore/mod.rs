@@ -5,6 +5,7 @@
 //! - `config`: [`MetastoreConfig`].
 //! - `schema`: the `didban_blocks` table and a block's row.
 //! - `gc`: the compactor's garbage collection of objects in the bucket.
+//! - `refresh`: the blocks a store drops when the rows say they were retired.
 //!
 //! Transactions: a block is published by one INSERT after its data files and `meta.json`
 //! are in the bucket; a compaction inserts the merged block and marks its sources
@@ -20,6 +21,7 @@
 
 mod config;
 pub(crate) mod gc;
+pub(crate) mod refresh;
 mod schema;
 
 pub use config::MetastoreConfig;

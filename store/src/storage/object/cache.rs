@@ -94,14 +94,28 @@ impl FileCache {
 
     /// The cached copy of `key`, opened, when there is one; counts a hit or a miss.
     pub(crate) fn get(&self, key: &str) -> Option<File> {
+        self.lookup(key, |path| File::open(path).ok())
+    }
+
+    /// Where the cached entry `key` is (a file, or a directory a caller fetched whole into
+    /// the path [`begin`](Self::begin) gave), when it is cached; counts a hit or a miss
+    /// and marks the entry used, like [`get`](Self::get).
+    pub(crate) fn path_of(&self, key: &str) -> Option<PathBuf> {
+        self.lookup(key, |path| path.exists().then_some(path))
+    }
+
+    /// `open` of the entry `key`'s local path when the entry is cached and `open` succeeds
+    /// (the entry is then the most recently used); an entry whose file is gone is
+    /// forgotten. Counts a hit or a miss.
+    fn lookup<T>(&self, key: &str, open: impl FnOnce(PathBuf) -> Option<T>) -> Option<T> {
         let mut state = self.state.lock();
         state.tick += 1;
         let tick = state.tick;
         if let Some(entry) = state.files.get_mut(key) {
             entry.last_used = tick;
-            if let Ok(f) = File::open(self.local_path(key)) {
+            if let Some(found) = open(self.local_path(key)) {
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                return Some(f);
+                return Some(found);
             }
             // Removed behind the cache's back: forget it.
             if let Some(gone) = state.files.remove(key) {
@@ -170,28 +184,6 @@ impl FileCache {
     pub(crate) fn note_range(&self, bytes: u64) {
         self.range_requests.fetch_add(1, Ordering::Relaxed);
         self.range_bytes.fetch_add(bytes, Ordering::Relaxed);
-    }
-
-    /// Where the cached entry `key` is (a file, or a directory a caller fetched whole into
-    /// the path [`begin`](Self::begin) gave), when it is cached; counts a hit or a miss
-    /// and marks the entry used, like [`get`](Self::get).
-    pub(crate) fn path_of(&self, key: &str) -> Option<PathBuf> {
-        let mut state = self.state.lock();
-        state.tick += 1;
-        let tick = state.tick;
-        if let Some(entry) = state.files.get_mut(key) {
-            entry.last_used = tick;
-            let path = self.local_path(key);
-            if path.exists() {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                return Some(path);
-            }
-            if let Some(gone) = state.files.remove(key) {
-                state.used = state.used.saturating_sub(gone.bytes);
-            }
-        }
-        self.misses.fetch_add(1, Ordering::Relaxed);
-        None
     }
 
     /// Gives up the fetch of `key` claimed by [`begin`](Self::begin).
