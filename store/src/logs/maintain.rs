@@ -47,11 +47,7 @@ impl LogStore {
         let uploaded = sealed.upload_staged(self.options.writer_memory_bytes);
         sealed.refresh()?;
         if self.options.retention_days > 0 {
-            let keep = i64::from(self.options.retention_days).saturating_mul(DAY_NANOS);
-            let cutoff = now.saturating_sub(keep);
-            let deleted = sealed.apply_retention(|day| {
-                day_start(day).is_some_and(|s| s.saturating_add(DAY_NANOS) <= cutoff)
-            })?;
+            let deleted = sealed.apply_retention(|day| self.expired(day, now))?;
             self.retention_deleted.fetch_add(deleted, Ordering::Relaxed);
         }
         let collected = sealed.collect_garbage()?;
@@ -59,16 +55,20 @@ impl LogStore {
         uploaded
     }
 
+    /// Whether day `day` (`yyyy-mm-dd`) ended more than `retention_days` before `now`
+    /// (with `retention_days` > 0).
+    fn expired(&self, day: &str, now: i64) -> bool {
+        let keep = i64::from(self.options.retention_days).saturating_mul(DAY_NANOS);
+        day_start(day).is_some_and(|s| s.saturating_add(DAY_NANOS) <= now.saturating_sub(keep))
+    }
+
     /// Retention of the writable days in the data directory, by days and by size.
     fn retain_local(&self, now_unix_nano: i64) {
-        let day_nanos: i64 = DAY_NANOS;
         let mut doomed: Vec<String> = Vec::new();
         let days: Vec<Arc<DayIndex>> = self.days.read().values().cloned().collect();
         if self.options.retention_days > 0 {
-            let keep = i64::from(self.options.retention_days).saturating_mul(day_nanos);
             for d in &days {
-                let Some(start) = day_start(&d.day) else { continue };
-                if start.saturating_add(day_nanos) <= now_unix_nano.saturating_sub(keep) {
+                if self.expired(&d.day, now_unix_nano) {
                     doomed.push(d.day.clone());
                 }
             }
