@@ -44,7 +44,7 @@ impl LogStore {
             let _one = self.commit_lock.lock();
             self.commit_locked(&due)?;
         }
-        let uploaded = sealed.upload_staged(self.options.writer_memory_bytes);
+        let uploaded = sealed.upload_staged(self.options.writer_memory_bytes, &self.fields);
         sealed.refresh()?;
         if self.options.retention_days > 0 {
             let deleted = sealed.apply_retention(|day| self.expired(day, now))?;

@@ -22,7 +22,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +47,9 @@ pub(crate) struct SealedDay {
     pub name: String,
     /// Bytes of its files (kept apart from `state`, whose lock a fetch holds).
     bytes: AtomicU64,
+    /// An upload under this name was tried (in this process, or before a restart) and
+    /// may have left objects without a row.
+    tried: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -68,15 +71,17 @@ impl SealedDay {
             day,
             name,
             bytes: AtomicU64::new(files.values().sum()),
+            tried: AtomicBool::new(false),
             state: Mutex::new(State::Remote { files, opened: None }),
         })
     }
 
-    fn staged(day: &str, name: String, index: DayIndex) -> SealedDay {
+    fn staged(day: &str, name: String, index: DayIndex, tried: bool) -> SealedDay {
         SealedDay {
             day: day.to_string(),
             name,
             bytes: AtomicU64::new(index.bytes()),
+            tried: AtomicBool::new(tried),
             state: Mutex::new(State::Staged(Arc::new(index))),
         }
     }
@@ -158,7 +163,8 @@ impl SealedDays {
             };
             list.retain(|s| s.name != name);
             let index = DayIndex::open(&path, &day, fields)?;
-            list.push(Arc::new(SealedDay::staged(&day, name, index)));
+            // Found at open: an upload may have been tried before the restart.
+            list.push(Arc::new(SealedDay::staged(&day, name, index, true)));
         }
         list.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(SealedDays {
@@ -182,29 +188,46 @@ impl SealedDays {
         std::fs::rename(&index.dir, &staged).map_err(io_err(&index.dir))?;
         let reopened = DayIndex::open(&staged, &index.day, fields)?;
         let mut list = self.list.write();
-        list.push(Arc::new(SealedDay::staged(&index.day, name, reopened)));
+        list.push(Arc::new(SealedDay::staged(&index.day, name, reopened, false)));
         list.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(())
     }
 
     /// Merges, uploads and records every staged day, moving each into the cache once it
     /// is in the bucket. A day that fails stays staged (searched in place) and is tried
-    /// again next round; the first error is returned.
-    pub(crate) fn upload_staged(&self, memory: usize) -> Result<(), LogError> {
+    /// again next round — under a new name unless its row turns out to exist (an insert
+    /// whose answer was lost): the objects a failed try left have no row, and the
+    /// compactor's garbage collection deletes such objects once they are older than the
+    /// grace period, which must not race with a retry writing the same names. Returns the
+    /// first error.
+    pub(crate) fn upload_staged(&self, memory: usize, fields: &Fields) -> Result<(), LogError> {
         let days: Vec<Arc<SealedDay>> = self.list.read().clone();
         let mut first_err = None;
-        for sealed in days {
-            let staged = match &*sealed.state.lock() {
+        for mut sealed in days {
+            let mut staged = match &*sealed.state.lock() {
                 State::Staged(index) => index.clone(),
                 State::Remote { .. } => continue,
             };
-            match self.upload(&sealed, &staged, memory) {
+            let attempt = match self.fresh_name_if_tried(&sealed, &staged, fields) {
+                Ok(Some(renamed)) => {
+                    if let State::Staged(index) = &*renamed.state.lock() {
+                        staged = index.clone();
+                    }
+                    sealed = renamed;
+                    Ok(())
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            }
+            .and_then(|()| self.upload(&sealed, &staged, memory));
+            match attempt {
                 Ok(files) => {
                     sealed.bytes.store(files.values().sum(), Ordering::Relaxed);
                     *sealed.state.lock() = State::Remote { files, opened: None };
                     tracing::info!(day = %sealed.name, "sealed log day uploaded");
                 }
                 Err(e) => {
+                    sealed.tried.store(true, Ordering::Relaxed);
                     tracing::warn!(day = %sealed.name, error = %e, "sealed log day not uploaded yet");
                     first_err.get_or_insert(e);
                 }
@@ -213,16 +236,50 @@ impl SealedDays {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// For a staged day tried before whose row does not exist: renames it to
+    /// `<day>-<new id>` (directory and list entry) and returns the new entry.
+    fn fresh_name_if_tried(
+        &self,
+        sealed: &Arc<SealedDay>,
+        staged: &DayIndex,
+        fields: &Fields,
+    ) -> Result<Option<Arc<SealedDay>>, LogError> {
+        // Without a metastore there is no garbage collection to race: a retry overwrites
+        // what a failed try left under the same name.
+        if self.metastore.is_none() || !sealed.tried.load(Ordering::Relaxed) || self.recorded(&sealed.name)? {
+            return Ok(None);
+        }
+        let name = format!("{}-{}", sealed.day, new_block_id());
+        let path = self.staging.join(&name);
+        std::fs::rename(&staged.dir, &path).map_err(io_err(&staged.dir))?;
+        let renamed = Arc::new(SealedDay::staged(
+            &sealed.day,
+            name,
+            DayIndex::open(&path, &sealed.day, fields)?,
+            false,
+        ));
+        let mut list = self.list.write();
+        list.retain(|s| !Arc::ptr_eq(s, sealed));
+        list.push(renamed.clone());
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Some(renamed))
+    }
+
+    /// Whether the metastore has a row named `name` (always false without one).
+    fn recorded(&self, name: &str) -> Result<bool, LogError> {
+        match &self.metastore {
+            Some(m) => Ok(m.list().map_err(block_err)?.iter().any(|r| r.name == name)),
+            None => Ok(false),
+        }
+    }
+
     fn upload(&self, sealed: &SealedDay, staged: &DayIndex, memory: usize) -> Result<FileSizes, LogError> {
         staged.merge_all(memory)?;
         let docs = staged.docs();
         let (name, files) = self.remote.upload(&staged.dir).map_err(block_err)?;
         let bytes: u64 = files.values().sum();
         // A retry after an insert whose answer was lost finds its row already there.
-        let recorded = match &self.metastore {
-            Some(m) => m.list().map_err(block_err)?.iter().any(|r| r.name == name),
-            None => false,
-        };
+        let recorded = self.recorded(&name)?;
         if let (Some(m), false) = (&self.metastore, recorded) {
             let day_ms = day_start(&sealed.day).unwrap_or(0).div_euclid(1_000_000);
             let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);

@@ -14,6 +14,7 @@ use didban_store::logs::{LogOptions, LogQuery, LogRecord, LogStore};
 use didban_store::MetastoreConfig;
 use didban_testkit::garage::Garage;
 use didban_testkit::postgres::Postgres;
+use didban_testkit::wait::HANG;
 
 const T0: i64 = 1_764_115_200_000_000_000; // 2025-11-26T00:00:00Z
 const HOUR: i64 = 3_600_000_000_000;
@@ -212,4 +213,51 @@ async fn a_day_sealed_while_the_bucket_is_down_is_searched_in_place_and_uploaded
     let look = tempfile::tempdir().unwrap();
     let fresh = LogStore::open(s3_options(look.path(), &garage, 1)).unwrap();
     assert_eq!(all_pages(&fresh, "staged", 100).len(), 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_day_whose_row_was_refused_is_retried_under_a_new_name_and_the_first_collected() {
+    let garage = Garage::start();
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = s3_options(dir.path(), &garage, 0);
+    let mut m = MetastoreConfig::new(pg.dsn("postgres"));
+    m.compactor_lease_ttl = Duration::from_secs(3);
+    m.gc_grace = Duration::from_secs(2);
+    o.metastore = Some(m.clone());
+    let store = LogStore::open(o).unwrap();
+    append_committed(&store, (0..40).map(|i| record("retried", i)).collect()).await;
+
+    // PostgreSQL refuses the row: the day is uploaded but stays staged.
+    pg.psql(
+        "postgres",
+        "ALTER TABLE didban_blocks ADD CONSTRAINT no_logs CHECK (signal <> 'logs')",
+    );
+    tokio::task::block_in_place(|| store.maintain(T0 + DAY + 3 * HOUR));
+    let first = day_dirs(dir.path());
+    assert!(first.len() == 1 && first[0].starts_with("sealed/"), "{first:?}");
+    assert_eq!(all_pages(&store, "retried", 100).len(), 40, "searched in place");
+
+    // Accepted again: uploaded and recorded under a new name; the first upload's objects
+    // have no row and the garbage collection deletes them after the grace period.
+    pg.psql("postgres", "ALTER TABLE didban_blocks DROP CONSTRAINT no_logs");
+    tokio::task::block_in_place(|| store.maintain(T0 + DAY + 3 * HOUR));
+    assert!(day_dirs(dir.path()).is_empty(), "{:?}", day_dirs(dir.path()));
+    let rows = pg.psql("postgres", "SELECT name FROM didban_blocks WHERE signal = 'logs'");
+    assert_eq!(rows.lines().count(), 1, "{rows}");
+    assert_ne!(format!("sealed/{rows}"), first[0], "a new name");
+    didban_testkit::wait::until("the first upload's objects to be collected", HANG, || {
+        tokio::task::block_in_place(|| store.maintain(T0 + DAY + 3 * HOUR));
+        match store.stats().gc_deleted_days {
+            0 => Err("not yet".to_string()),
+            n => Ok(n),
+        }
+    });
+
+    let look = tempfile::tempdir().unwrap();
+    let mut o = s3_options(look.path(), &garage, 1);
+    o.metastore = Some(m);
+    let other = LogStore::open(o).unwrap();
+    assert_eq!(other.stats().sealed_days, 1);
+    assert_eq!(all_pages(&other, "retried", 100).len(), 40, "every record once");
 }
