@@ -286,6 +286,8 @@ impl Config {
         o.retention_time = self.traces.retention_time;
         o.retention_bytes = self.traces.retention_bytes;
         o.head_memory_bytes = self.traces.head_memory_bytes;
+        o.block_storage = self.storage.blocks.clone();
+        o.metastore = self.storage.metastore.clone();
         o
     }
 
@@ -299,6 +301,9 @@ impl Config {
         o.retention_bytes = self.logs.retention_bytes;
         o.writer_memory_bytes = self.logs.writer_memory_bytes;
         o.max_pending_bytes = self.logs.max_pending_bytes;
+        o.block_storage = self.storage.blocks.clone();
+        o.metastore = self.storage.metastore.clone();
+        o.seal_after = self.logs.seal_after;
         o
     }
 

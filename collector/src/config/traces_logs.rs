@@ -63,6 +63,9 @@ pub struct LogsConfig {
     /// Most bytes of log batches accepted but not yet indexed and durable; past it, log
     /// requests get 429 with `Retry-After`.
     pub max_pending_bytes: u64,
+    /// With an object store, a day index is sealed and uploaded once its day ended this
+    /// long ago.
+    pub seal_after: Duration,
 }
 
 /// One row of the serverless price table.
@@ -110,6 +113,7 @@ impl Default for LogsConfig {
             retention_bytes: 0,
             writer_memory_bytes: 64 * 1024 * 1024,
             max_pending_bytes: 256 * 1024 * 1024,
+            seal_after: Duration::from_secs(2 * 3600),
         }
     }
 }
@@ -165,6 +169,7 @@ pub(crate) struct FileLogs {
     retention_size: Option<String>,
     writer_memory: Option<String>,
     max_pending: Option<String>,
+    seal_after: Option<String>,
 }
 
 /// `[faas]` as written in the file.
@@ -256,6 +261,7 @@ impl FileLogs {
         if c.max_pending_bytes == 0 {
             anyhow::bail!("logs.max_pending must be above 0");
         }
+        duration(&mut c.seal_after, self.seal_after, "logs.seal_after")?;
         Ok(())
     }
 }
@@ -298,6 +304,7 @@ mod tests {
             commit_interval = "1s"
             retention_days = 30
             retention_size = "10GiB"
+            seal_after = "30m"
             [[faas.prices]]
             provider = "aws"
             arch = "arm64"
@@ -316,6 +323,10 @@ mod tests {
         assert!(format!("{err:#}").contains("sparse"), "{err:#}");
         assert_eq!(c.logs.commit_interval.as_millis(), 1000);
         assert_eq!((c.logs.retention_days, c.logs.retention_bytes), (30, 10 << 30));
+        assert_eq!(c.logs.seal_after.as_secs(), 30 * 60);
+        assert_eq!(c.log_options().seal_after.as_secs(), 30 * 60);
+        let err = Config::from_toml("[logs]\nseal_after = \"soon\"").unwrap_err();
+        assert!(format!("{err:#}").contains("logs.seal_after"), "{err:#}");
         assert_eq!(c.faas.price("aws", "arm64").unwrap().per_million_requests, 0.1);
         assert_eq!(c.faas.price("aws", "riscv").unwrap().per_gb_second, 0.0000166667);
         assert!(c.faas.price("gcp", "x86_64").is_none());

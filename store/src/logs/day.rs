@@ -168,6 +168,27 @@ impl DayIndex {
         }
     }
 
+    /// Merges every segment of the index into one and drops the files it no longer
+    /// needs, then reloads the reader: for a day sealed against further writes (no other
+    /// writer is open on it), so the copy uploaded and the one queries open are one
+    /// segment.
+    pub(crate) fn merge_all(&self, memory: usize) -> Result<(), LogError> {
+        let err = |e| tantivy_err(&self.dir, e);
+        let ids = self.index.searchable_segment_ids().map_err(err)?;
+        let mut w: IndexWriter = self.index.writer_with_num_threads(1, memory).map_err(err)?;
+        if ids.len() > 1 {
+            w.merge(&ids).wait().map_err(err)?;
+        }
+        w.garbage_collect_files().wait().map_err(err)?;
+        w.wait_merging_threads().map_err(err)?;
+        self.reader.reload().map_err(err)
+    }
+
+    /// Documents searchable in the index.
+    pub(crate) fn docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
     /// Bytes of the index files.
     pub(crate) fn bytes(&self) -> u64 {
         let mut total = 0;

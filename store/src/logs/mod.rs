@@ -9,13 +9,18 @@
 //! are indexed again, so what the WAL covers is never lost and never indexed twice.
 //! A batch the WAL refuses is taken back out of its day indexes before any commit, so it
 //! is never searchable and the client's retry stores exactly one copy.
+//!
+//! With an object store, days over for longer than `seal_after` are sealed and uploaded
+//! (`sealed`); the data directory then only holds the days still written to.
 
 mod ack;
 mod day;
 mod error;
+mod maintain;
 mod query;
 mod record;
 mod schema;
+mod sealed;
 mod search;
 
 pub use error::LogError;
@@ -32,9 +37,10 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 
 use crate::storage::wal::{read_log, Wal, WalConfig};
-use crate::storage::{AppendError, FsyncMode};
+use crate::storage::{AppendError, BlockStorage, FsyncMode, MetastoreConfig, ObjectCacheStats};
 use day::DayIndex;
 use schema::Fields;
+use sealed::SealedDays;
 
 /// Options of the log store; defaults in `docs/configuration.md`.
 #[derive(Debug, Clone)]
@@ -59,6 +65,16 @@ pub struct LogOptions {
     /// than held in memory while Tantivy's indexing queue is full. One batch is always
     /// admitted when nothing is waiting, however large.
     pub max_pending_bytes: u64,
+    /// Where sealed day indexes go: nowhere (file mode, the default: every day stays in
+    /// the data directory) or a bucket, under `logs/days/`.
+    pub block_storage: BlockStorage,
+    /// The PostgreSQL metastore listing the sealed days (signal `logs`) and electing the
+    /// process that applies retention to them; needs a bucket.
+    pub metastore: Option<MetastoreConfig>,
+    /// With a bucket, a day is sealed (committed, merged, uploaded, no longer written)
+    /// once it ended this long ago; a record for it arriving later goes into a new index
+    /// of the day, sealed in turn.
+    pub seal_after: Duration,
 }
 
 impl LogOptions {
@@ -73,6 +89,9 @@ impl LogOptions {
             retention_bytes: 0,
             writer_memory_bytes: 64 * 1024 * 1024,
             max_pending_bytes: 256 * 1024 * 1024,
+            block_storage: BlockStorage::File,
+            metastore: None,
+            seal_after: Duration::from_secs(2 * 3600),
         }
     }
 }
@@ -134,8 +153,16 @@ pub struct LogStats {
     pub wal_replayed_records: u64,
     /// Segments whose torn tail was cut at open.
     pub wal_torn_tail_repairs: u64,
-    /// Day indexes deleted by retention since open.
+    /// Day indexes deleted by retention since open (sealed ones included).
     pub retention_deleted_days: u64,
+    /// Sealed day indexes (staged or in the bucket), with an object store.
+    pub sealed_days: u64,
+    /// Bytes of the sealed day indexes.
+    pub sealed_bytes: u64,
+    /// The local cache of sealed days, with an object store.
+    pub object_cache: Option<ObjectCacheStats>,
+    /// Sealed days the metastore compactor's garbage collection deleted from the bucket.
+    pub gc_deleted_days: u64,
 }
 
 /// The log store.
@@ -145,6 +172,9 @@ pub struct LogStore {
     fields: Fields,
     wal: Wal,
     days: RwLock<BTreeMap<String, Arc<DayIndex>>>,
+    /// Sealed days and their bucket, with an object store.
+    sealed: Option<SealedDays>,
+    gc_deleted: AtomicU64,
     /// Appends hold it shared while they index and log a batch and until the WAL answers;
     /// a commit holds it alone while it rotates the WAL and commits, so no record is
     /// half-way at that point and no refused batch is still in an index.
@@ -206,6 +236,25 @@ impl LogStore {
             days.insert(name, Arc::new(index));
         }
         let store_days = RwLock::new(days);
+        let sealed = match &options.block_storage {
+            BlockStorage::File if options.metastore.is_some() => {
+                return Err(LogError::Io {
+                    path: dir,
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "a metastore needs sealed log days in a bucket (object_store = \"s3\")",
+                    ),
+                });
+            }
+            BlockStorage::File => None,
+            BlockStorage::S3(config) => Some(SealedDays::open(
+                config,
+                options.metastore.as_ref(),
+                &options.data_dir,
+                &dir.join("sealed"),
+                &fields,
+            )?),
+        };
         let log = read_log(&wal_dir).map_err(|source| LogError::Io {
             path: wal_dir.clone(),
             source,
@@ -222,6 +271,8 @@ impl LogStore {
             fields,
             wal,
             days: store_days,
+            sealed,
+            gc_deleted: AtomicU64::new(0),
             gate: tokio::sync::RwLock::new(()),
             orphans: ack::Orphans::default(),
             commit_lock: Mutex::new(()),
@@ -379,34 +430,46 @@ impl LogStore {
     /// from a blocking thread (the server does so every `commit_interval`).
     pub fn commit(&self) -> Result<(), LogError> {
         let _one = self.commit_lock.lock();
-        let (keep_from, seq, in_flight) = {
-            let _alone = self.gate.blocking_write();
-            let rx = self
-                .wal
-                .rotate(record::encode_record(&[]))
-                .map_err(|_| self.wal_error("log WAL is closed"))?;
-            let keep_from = rx
-                .recv()
-                .map_err(|_| self.wal_error("log WAL writer stopped during rotation"))?
-                .map_err(|source| LogError::Io {
-                    path: self.wal_dir(),
-                    source,
-                })?;
-            // Every append before the rotation has its answer now: abandoned ones the WAL
-            // refused leave the indexes before the commit.
-            self.orphans.settle_ready(self.fields.seq);
-            let seq = self.next_seq.load(Ordering::SeqCst);
-            let days: Vec<Arc<DayIndex>> = self.days.read().values().cloned().collect();
-            let mut in_flight = Vec::new();
-            for d in days {
-                if let Some(c) = d.begin_commit(keep_from)? {
-                    in_flight.push((d, c));
-                }
+        self.commit_locked(&[])
+    }
+
+    /// [`commit`](Self::commit) with the commit lock held. With days in `seal`, appends
+    /// stay paused until those days are committed, the WAL is truncated behind the commit
+    /// and they are staged as sealed (`sealed::SealedDays::stage`): no record of theirs
+    /// can then be only in the WAL or only in a writer.
+    fn commit_locked(&self, seal: &[String]) -> Result<(), LogError> {
+        let alone = self.gate.blocking_write();
+        let rx = self
+            .wal
+            .rotate(record::encode_record(&[]))
+            .map_err(|_| self.wal_error("log WAL is closed"))?;
+        let keep_from = rx
+            .recv()
+            .map_err(|_| self.wal_error("log WAL writer stopped during rotation"))?
+            .map_err(|source| LogError::Io {
+                path: self.wal_dir(),
+                source,
+            })?;
+        // Every append before the rotation has its answer now: abandoned ones the WAL
+        // refused leave the indexes before the commit.
+        self.orphans.settle_ready(self.fields.seq);
+        let seq = self.next_seq.load(Ordering::SeqCst);
+        let days: Vec<Arc<DayIndex>> = self.days.read().values().cloned().collect();
+        let mut in_flight = Vec::new();
+        for d in days {
+            if let Some(c) = d.begin_commit(keep_from)? {
+                in_flight.push((d, c));
             }
-            (keep_from, seq, in_flight)
+        }
+        // Appends go on while the commits are written (segment files and meta.json
+        // fsynced), unless days are sealed: what they add is in the next commit, and the
+        // WAL keeps it until then.
+        let alone = if seal.is_empty() {
+            drop(alone);
+            None
+        } else {
+            Some(alone)
         };
-        // Appends go on while the commits are written (segment files and meta.json fsynced):
-        // what they add is in the next commit, and the WAL keeps it until then.
         for (d, c) in in_flight {
             d.finish_commit(c)?;
         }
@@ -415,6 +478,18 @@ impl LogStore {
             path: self.wal_dir(),
             source,
         })?;
+        if let (Some(sealed), Some(_alone)) = (&self.sealed, alone) {
+            for day in seal {
+                let Some(index) = self.days.write().remove(day) else {
+                    continue;
+                };
+                if let Err(e) = sealed.stage(&index, &self.fields) {
+                    // Still a writable day in place: sealed again next round.
+                    self.days.write().insert(day.clone(), index);
+                    return Err(e);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -429,69 +504,6 @@ impl LogStore {
         }
     }
 
-    /// Applies retention by days and by size, pausing appends while days are deleted.
-    /// Call from a blocking thread.
-    pub fn maintain(&self, now_unix_nano: i64) {
-        let day_nanos: i64 = 86_400 * 1_000_000_000;
-        let mut doomed: Vec<String> = Vec::new();
-        let days: Vec<Arc<DayIndex>> = self.days.read().values().cloned().collect();
-        if self.options.retention_days > 0 {
-            let keep = i64::from(self.options.retention_days).saturating_mul(day_nanos);
-            for d in &days {
-                let Some(start) = day_start(&d.day) else { continue };
-                if start.saturating_add(day_nanos) <= now_unix_nano.saturating_sub(keep) {
-                    doomed.push(d.day.clone());
-                }
-            }
-        }
-        if self.options.retention_bytes > 0 {
-            let mut sizes: Vec<(String, u64)> = Vec::new();
-            let mut total = 0;
-            for d in &days {
-                if doomed.contains(&d.day) {
-                    continue;
-                }
-                let b = d.bytes();
-                total += b;
-                sizes.push((d.day.clone(), b));
-            }
-            // Oldest first (day names sort by date); never the newest day.
-            let newest = sizes.last().map(|(d, _)| d.clone());
-            for (day, b) in sizes {
-                if total <= self.options.retention_bytes || Some(&day) == newest.as_ref() {
-                    break;
-                }
-                total = total.saturating_sub(b);
-                doomed.push(day);
-            }
-        }
-        if doomed.is_empty() {
-            return;
-        }
-        // No commit is waiting on a day and no append is half-way into one while it is deleted.
-        let _one = self.commit_lock.lock();
-        let _alone = self.gate.blocking_write();
-        for day in doomed {
-            self.delete_day(&day);
-        }
-    }
-
-    fn delete_day(&self, day: &str) {
-        let Some(index) = self.days.write().remove(day) else {
-            return;
-        };
-        index.close();
-        let doomed = self.dir.join(format!(".del-{day}"));
-        let result = std::fs::rename(&index.dir, &doomed).and_then(|_| std::fs::remove_dir_all(&doomed));
-        match result {
-            Ok(()) => {
-                tracing::info!(day, "log retention deleted a day index");
-                self.retention_deleted.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => tracing::warn!(day, error = %e, "could not delete log day index"),
-        }
-    }
-
     /// How this store's WAL is doing: the fault that makes it refuse appends right now
     /// (see [`crate::Db::wal_fault`]) and its failure counts.
     pub fn wal_health(&self) -> crate::WalHealth {
@@ -502,6 +514,10 @@ impl LogStore {
     /// committed stays in the WAL and is indexed again at the next open.
     pub async fn close(&self) -> io::Result<()> {
         self.closed.store(true, Ordering::SeqCst);
+        if let Some(sealed) = &self.sealed {
+            // Another process takes over sealed-day retention at once instead of after the TTL.
+            sealed.release().await;
+        }
         let result = self.wal.close().await;
         let days: Vec<Arc<DayIndex>> = self.days.read().values().cloned().collect();
         for d in days {
@@ -516,8 +532,13 @@ impl LogStore {
             wal_replayed_records: self.replayed,
             wal_torn_tail_repairs: self.torn,
             retention_deleted_days: self.retention_deleted.load(Ordering::Relaxed),
+            object_cache: self.sealed.as_ref().map(|s| s.cache_stats()),
+            gc_deleted_days: self.gc_deleted.load(Ordering::Relaxed),
             ..LogStats::default()
         };
+        if let Some(sealed) = &self.sealed {
+            (s.sealed_days, s.sealed_bytes) = sealed.totals();
+        }
         for d in self.days.read().values() {
             s.days += 1;
             s.bytes += d.bytes();

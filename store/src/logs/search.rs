@@ -24,16 +24,23 @@ const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
 const FIRST_WINDOW_NANOS: i64 = 15 * 60 * 1_000_000_000;
 
 impl LogStore {
-    /// Day indexes overlapping `[start, end]`, newest first.
-    fn days_between(&self, start: i64, end: i64) -> Vec<Arc<DayIndex>> {
+    /// Day indexes overlapping `[start, end]`, newest day first: the writable ones and,
+    /// with an object store, the sealed ones (fetched into the cache when not there). A
+    /// day may have several indexes (sealed, late records after sealing, other processes').
+    fn days_between(&self, start: i64, end: i64) -> Result<Vec<Arc<DayIndex>>, LogError> {
         let mut out = Vec::new();
-        for (name, d) in self.days.read().iter().rev() {
+        for (name, d) in self.days.read().iter() {
             let Some(s) = day_start(name) else { continue };
             if s <= end && s.saturating_add(DAY_NANOS) > start {
                 out.push(d.clone());
             }
         }
-        out
+        if let Some(sealed) = &self.sealed {
+            out.extend(sealed.for_search(start, end, &self.fields)?);
+        }
+        // Stable: the indexes of one day keep their order, so paging is repeatable.
+        out.sort_by(|a, b| b.day.cmp(&a.day));
+        Ok(out)
     }
 
     fn parse(&self, day: &DayIndex, text: &str) -> Result<Box<dyn Query>, LogError> {
@@ -127,27 +134,42 @@ impl LogStore {
         }
         let mut records: Vec<LogRecord> = Vec::new();
         let mut more = false;
-        'days: for day in self.days_between(q.start_unix_nano, end) {
-            let day_lo = day_start(&day.day).unwrap_or(i64::MIN);
+        let indexes = self.days_between(q.start_unix_nano, end)?;
+        'days: for group in indexes.chunk_by(|a, b| a.day == b.day) {
+            let Some(first) = group.first() else { continue };
+            let day_lo = day_start(&first.day).unwrap_or(i64::MIN);
             let lo = q.start_unix_nano.max(day_lo);
             let mut win_end = end.min(day_lo.saturating_add(DAY_NANOS - 1));
             let mut span = FIRST_WINDOW_NANOS;
-            let searcher = day.reader.searcher();
-            // Parsed once per day; each window only adds its time bounds.
-            let text_query = self.parse(&day, &q.query)?;
+            // Each index's searcher, and the query parsed once per index; each window
+            // only adds its time bounds.
+            let mut searchers = Vec::with_capacity(group.len());
+            for day in group {
+                searchers.push((day, day.reader.searcher(), self.parse(day, &q.query)?));
+            }
             while win_end >= lo {
                 let win_start = win_end.saturating_sub(span - 1).max(lo);
                 let want = limit - records.len() + skip as usize + 1;
-                let query = self.bounded(text_query.box_clone(), q.trace_id.as_deref(), win_start, win_end);
-                let top = TopDocs::with_limit(want).order_by_fast_field::<DateTime>("timestamp", Order::Desc);
-                let hits = searcher
-                    .search(&query, &top)
-                    .map_err(|source| LogError::Tantivy {
-                        path: day.dir.clone(),
-                        source,
-                    })?;
-                for (ts, addr) in hits {
-                    let t = ts.map(|t| t.into_timestamp_nanos()).unwrap_or(i64::MIN);
+                // The newest `want` of every index of the day, merged newest first (a
+                // stable sort: ties keep index order, so pages are repeatable).
+                let mut hits = Vec::new();
+                for (i, (day, searcher, text_query)) in searchers.iter().enumerate() {
+                    let query =
+                        self.bounded(text_query.box_clone(), q.trace_id.as_deref(), win_start, win_end);
+                    let top =
+                        TopDocs::with_limit(want).order_by_fast_field::<DateTime>("timestamp", Order::Desc);
+                    let found = searcher
+                        .search(&query, &top)
+                        .map_err(|source| LogError::Tantivy {
+                            path: day.dir.clone(),
+                            source,
+                        })?;
+                    for (ts, addr) in found {
+                        hits.push((ts.map(|t| t.into_timestamp_nanos()).unwrap_or(i64::MIN), i, addr));
+                    }
+                }
+                hits.sort_by_key(|(t, _, _)| std::cmp::Reverse(*t));
+                for (t, i, addr) in hits {
                     if skip > 0 && Some(t) == q.cursor.map(|c| c.timestamp_unix_nano) {
                         skip -= 1;
                         continue;
@@ -156,7 +178,10 @@ impl LogStore {
                         more = true;
                         break 'days;
                     }
-                    records.push(self.load(&searcher, &day, addr)?);
+                    let Some((day, searcher, _)) = searchers.get(i) else {
+                        continue;
+                    };
+                    records.push(self.load(searcher, day, addr)?);
                 }
                 // The cursor's timestamp lies in the first window searched; older windows
                 // cannot hold it.
@@ -248,7 +273,7 @@ impl LogStore {
                 "aggs": {"severity": {"terms": {"field": "severity_text", "size": 50, "missing": ""}}}
             }
         });
-        for day in self.days_between(q.start_unix_nano, q.end_unix_nano) {
+        for day in self.days_between(q.start_unix_nano, q.end_unix_nano)? {
             let query = self.full_query(
                 &day,
                 &q.query,
@@ -291,7 +316,7 @@ impl LogStore {
         }
         let aggs = serde_json::json!({"top": {"terms": {"field": field, "size": size.clamp(1, 1000)}}});
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        for day in self.days_between(q.start_unix_nano, q.end_unix_nano) {
+        for day in self.days_between(q.start_unix_nano, q.end_unix_nano)? {
             let query = self.full_query(
                 &day,
                 &q.query,

@@ -7,10 +7,13 @@
 //! skips those whose start-time or duration statistics fall outside its bounds). Attribute
 //! maps, events and links are JSON text columns (DuckDB's `json` functions read them).
 //! Block directories live as metric blocks do (`storage::block_dir`: written in a `.tmp-`
-//! directory, published as `<min>-<max>-<id>`), with times in nanoseconds.
+//! directory, published as `<min>-<max>-<id>`), with times in nanoseconds. With an object
+//! store they are uploaded to `traces/blocks/<name>/` and read through the same
+//! [`BlockFiles`] as metric blocks: the cache when it has the file, else range requests —
+//! the footer at open, then only the bloom filters, the `trace_id` column chunk and the
+//! selected pages of the row groups a lookup keeps.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
@@ -19,6 +22,7 @@ use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
 use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::PageIndexPolicy;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -26,7 +30,8 @@ use parquet::file::statistics::Statistics;
 
 use super::query::TraceQuery;
 use super::span::{Span, SpanEvent, SpanLink};
-use crate::storage::block_dir::{self, BlockDir};
+use crate::storage::block_dir;
+use crate::storage::object::{BlockFile, BlockFiles};
 use crate::storage::parquet::column;
 use crate::storage::BlockError;
 
@@ -69,10 +74,14 @@ fn level_one() -> u32 {
     1
 }
 
+/// The data file of a span block.
+const SPANS_FILE: &str = "spans.parquet";
+
 /// A span block opened for reading.
 pub(crate) struct SpanBlock {
-    /// The block's directory (dereferences to its path), deleted once marked and dropped.
-    pub dir: BlockDir,
+    /// The block's files (directory or objects in the bucket), deleted once marked and
+    /// dropped.
+    pub files: BlockFiles,
     pub meta: SpanBlockMeta,
     pub bytes: u64,
     service_names: Vec<String>,
@@ -80,23 +89,33 @@ pub(crate) struct SpanBlock {
 }
 
 impl SpanBlock {
-    /// Opens the block in `dir`: `meta.json` and the Parquet footer.
-    pub(crate) fn open(dir: &Path) -> Result<SpanBlock, BlockError> {
-        let meta: SpanBlockMeta = block_dir::read_meta(dir)?;
+    /// Opens the block in the local directory `dir`.
+    pub(crate) fn open_dir(dir: &Path) -> Result<SpanBlock, BlockError> {
+        SpanBlock::open(BlockFiles::local(dir, "span block"))
+    }
+
+    /// Opens the block of `files`: `meta.json` and the Parquet footer (from the end of the
+    /// file by range requests for a block in the bucket, without caching the file).
+    pub(crate) fn open(files: BlockFiles) -> Result<SpanBlock, BlockError> {
+        let meta: SpanBlockMeta = files.read_meta()?;
         if meta.format_version != SPAN_BLOCK_FORMAT_VERSION {
             return Err(BlockError::corrupt(
-                dir,
+                &files.path(block_dir::META_FILE),
                 format!("unknown span block format version {}", meta.format_version),
             ));
         }
-        let path = dir.join("spans.parquet");
-        let file = File::open(&path).map_err(|e| BlockError::io(&path, e))?;
-        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-            .map_err(|e| BlockError::parquet(&path, e))?;
-        let bytes = block_dir::dir_bytes(dir)?;
+        let path = files.path(SPANS_FILE);
+        let file = files.open_once(SPANS_FILE)?;
+        // The page index gives the reader every page's location: pages are then read by
+        // exact ranges (a block in the bucket), not found by reading ahead from each
+        // page header. Optional: blocks written without one still open.
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        let metadata =
+            ArrowReaderMetadata::load(&file, options).map_err(|e| BlockError::parquet(&path, e))?;
+        let bytes = files.bytes()?;
         let service_names = meta.services.keys().cloned().collect();
         Ok(SpanBlock {
-            dir: BlockDir::new(dir, "span block"),
+            files,
             meta,
             bytes,
             service_names,
@@ -109,11 +128,16 @@ impl SpanBlock {
         &self.service_names
     }
 
-    fn builder(&self) -> Result<ParquetRecordBatchReaderBuilder<File>, BlockError> {
-        let path = self.dir.join("spans.parquet");
-        let file = File::open(&path).map_err(|e| BlockError::io(&path, e))?;
+    /// Where `spans.parquet` is, for messages.
+    fn spans_path(&self) -> PathBuf {
+        self.files.path(SPANS_FILE)
+    }
+
+    /// A reader of `spans.parquet` for a query (a remote file not cached is read by
+    /// ranges and fetched into the cache for the next query).
+    fn builder(&self) -> Result<ParquetRecordBatchReaderBuilder<BlockFile>, BlockError> {
         Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
-            file,
+            self.files.open(SPANS_FILE)?,
             self.metadata.clone(),
         ))
     }
@@ -123,7 +147,7 @@ impl SpanBlock {
     /// is read first and then only the matching rows (adjacent, as rows are sorted by
     /// trace id) in full.
     pub(crate) fn trace(&self, trace_id: &str, out: &mut Vec<Span>) -> Result<(), BlockError> {
-        let path = self.dir.join("spans.parquet");
+        let path = self.spans_path();
         let builder = self.builder()?;
         let metadata = builder.metadata().clone();
         let mut groups = Vec::new();
@@ -182,7 +206,7 @@ impl SpanBlock {
     /// statistics overlap the query's bounds and whose `service`/`name` bloom filters (when
     /// the block has them) may contain the service and operation asked for.
     pub(crate) fn candidate_row_groups(&self, q: &TraceQuery) -> Result<Vec<usize>, BlockError> {
-        let path = self.dir.join("spans.parquet");
+        let path = self.spans_path();
         let builder = self.builder()?;
         let metadata = builder.metadata().clone();
         let schema = metadata.file_metadata().schema_descr();
@@ -239,7 +263,7 @@ impl SpanBlock {
         groups: Option<Vec<usize>>,
         visit: &mut dyn FnMut(&Span) -> bool,
     ) -> Result<(), BlockError> {
-        let path = self.dir.join("spans.parquet");
+        let path = self.spans_path();
         let mut builder = self.builder()?;
         if let Some(groups) = groups {
             if groups.is_empty() {
@@ -274,12 +298,25 @@ impl SpanBlock {
     /// Reads the block's spans in file order (sorted by trace id, start, span id), one
     /// batch at a time.
     pub(crate) fn cursor(&self) -> Result<SpanCursor, BlockError> {
-        let path = self.dir.join("spans.parquet");
-        let reader = self
-            .builder()?
-            .with_batch_size(1024)
-            .build()
+        let path = self.spans_path();
+        // A compaction's read: the whole file once, not worth a place in the cache. Without
+        // the page index the reader goes through each column chunk sequentially (1 MiB
+        // range requests for a block in the bucket) instead of one request per page.
+        let plain = self
+            .metadata
+            .metadata()
+            .as_ref()
+            .clone()
+            .into_builder()
+            .set_page_index(None)
+            .build();
+        let metadata = ArrowReaderMetadata::try_new(std::sync::Arc::new(plain), ArrowReaderOptions::new())
             .map_err(|e| BlockError::parquet(&path, e))?;
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(self.files.open_once(SPANS_FILE)?, metadata)
+                .with_batch_size(1024)
+                .build()
+                .map_err(|e| BlockError::parquet(&path, e))?;
         Ok(SpanCursor {
             path,
             reader,
@@ -287,9 +324,10 @@ impl SpanBlock {
         })
     }
 
-    /// Schedules the directory for deletion once the last reader lets go of the block.
+    /// Schedules the block's deletion (directory, or objects and cached copies) once the
+    /// last reader lets go of it.
     pub(crate) fn mark_deleted(&self) {
-        self.dir.mark_deleted();
+        self.files.mark_deleted();
     }
 }
 
@@ -434,7 +472,7 @@ fn parse_map(text: &str) -> Map<String, Value> {
 /// Opens every span block in `blocks_dir`, removing leftover temporary directories;
 /// unreadable blocks are logged and left on disk.
 pub(crate) fn open_all(blocks_dir: &Path) -> Result<Vec<SpanBlock>, BlockError> {
-    let mut blocks = block_dir::open_all(blocks_dir, "span block", SpanBlock::open)?;
+    let mut blocks = block_dir::open_all(blocks_dir, "span block", SpanBlock::open_dir)?;
     blocks.sort_by_key(|b| (b.meta.min_start_unix_nano, b.meta.max_start_unix_nano));
     Ok(blocks)
 }

@@ -1,13 +1,20 @@
 //! The trace store: spans go to their own WAL (`<data_dir>/wal/traces`), a span head in
-//! memory, and Parquet span blocks (`<data_dir>/traces/blocks`), with the same durability
-//! rules as metrics: an append returns once its record is durable per the fsync mode, and
-//! a WAL segment is deleted only after its spans are in a durable block. A batch becomes
-//! visible only once its WAL record is acknowledged; a refused batch leaves nothing behind.
+//! memory, and Parquet span blocks (`<data_dir>/traces/blocks`, or uploaded from there to
+//! `traces/blocks/` in a bucket with an object store), with the same durability rules as
+//! metrics: an append returns once its record is durable per the fsync mode, and a WAL
+//! segment is deleted only after its spans are in a durable block (uploaded, and recorded
+//! in the metastore when there is one). A batch becomes visible only once its WAL record
+//! is acknowledged; a refused batch leaves nothing behind.
+//!
+//! - `maintain`: head cuts, block writes, compaction and retention.
+//! - `published`: the bucket and metastore side of span blocks.
 
 mod ack;
 mod block;
 mod compact;
 mod head;
+mod maintain;
+mod published;
 mod query;
 mod span;
 mod writer;
@@ -26,9 +33,12 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 
 use crate::storage::wal::{read_log, Wal, WalConfig};
-use crate::storage::{AppendError, BlockError, FsyncMode, OpenError};
+use crate::storage::{
+    AppendError, BlockError, BlockStorage, FsyncMode, MetastoreConfig, ObjectCacheStats, OpenError,
+};
 use block::SpanBlock;
 use head::{note_trace, SpanHead};
+use published::Bucketed;
 
 /// Options of the trace store; defaults in `docs/configuration.md`.
 #[derive(Debug, Clone)]
@@ -50,6 +60,12 @@ pub struct TraceOptions {
     /// Memory the span head (live plus heads being written) may use before appends are
     /// refused with [`AppendError::Overloaded`]; a cut is forced at 80%.
     pub head_memory_bytes: u64,
+    /// Where span blocks live: the data directory (default) or a bucket, under
+    /// `traces/blocks/` (the same `[storage] object_store` as metric blocks).
+    pub block_storage: BlockStorage,
+    /// The PostgreSQL metastore listing the bucket's span blocks (signal `traces`) and
+    /// electing their compactor; needs blocks in a bucket.
+    pub metastore: Option<MetastoreConfig>,
 }
 
 impl TraceOptions {
@@ -64,6 +80,8 @@ impl TraceOptions {
             retention_time: Duration::from_secs(7 * 24 * 3600),
             retention_bytes: 0,
             head_memory_bytes: 512 * 1024 * 1024,
+            block_storage: BlockStorage::File,
+            metastore: None,
         }
     }
 }
@@ -89,6 +107,10 @@ pub struct TraceStats {
     pub retention_deleted_blocks: u64,
     /// Compactions (each merges the blocks of one window) since open.
     pub compactions: u64,
+    /// The local cache of block files, with an object store.
+    pub object_cache: Option<ObjectCacheStats>,
+    /// Blocks the metastore compactor's garbage collection deleted from the bucket.
+    pub gc_deleted_blocks: u64,
 }
 
 /// Calls from one service to another, as Jaeger's `/api/dependencies` lists them.
@@ -115,6 +137,9 @@ pub struct TraceStore {
     head: RwLock<SpanHead>,
     frozen: RwLock<Vec<Arc<Frozen>>>,
     blocks: RwLock<Vec<Arc<SpanBlock>>>,
+    /// The bucket (and metastore) blocks are published to, with an object store.
+    bucket: Option<Bucketed>,
+    gc_deleted: AtomicU64,
     maintain_lock: Mutex<()>,
     closed: AtomicBool,
     replayed: u64,
@@ -133,7 +158,9 @@ fn nanos(d: Duration) -> i64 {
 
 impl TraceStore {
     /// Opens (creating if needed) the store: opens the blocks, replays the WAL into the
-    /// head and starts the WAL writer on a fresh segment.
+    /// head and starts the WAL writer on a fresh segment. With a bucket, blocks a crash
+    /// left written but not uploaded are uploaded first, and the blocks are those the
+    /// bucket — or, with a metastore, its rows — list.
     pub fn open(options: TraceOptions) -> Result<TraceStore, OpenError> {
         let wal_dir = options.data_dir.join("wal").join("traces");
         let blocks_dir = options.data_dir.join("traces").join("blocks");
@@ -143,7 +170,23 @@ impl TraceStore {
                 source,
             })?;
         }
-        let blocks = block::open_all(&blocks_dir)?;
+        let (bucket, blocks) = match &options.block_storage {
+            BlockStorage::File if options.metastore.is_some() => {
+                return Err(OpenError::Io {
+                    path: blocks_dir,
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "a metastore needs span blocks in a bucket (object_store = \"s3\")",
+                    ),
+                });
+            }
+            BlockStorage::File => (None, block::open_all(&blocks_dir)?),
+            BlockStorage::S3(config) => {
+                let (bucket, blocks) =
+                    Bucketed::open(config, options.metastore.as_ref(), &options.data_dir, &blocks_dir)?;
+                (Some(bucket), blocks)
+            }
+        };
         let log = read_log(&wal_dir).map_err(|source| OpenError::Wal {
             path: wal_dir.clone(),
             source,
@@ -175,6 +218,8 @@ impl TraceStore {
             head: RwLock::new(head),
             frozen: RwLock::new(Vec::new()),
             blocks: RwLock::new(blocks.into_iter().map(Arc::new).collect()),
+            bucket,
+            gc_deleted: AtomicU64::new(0),
             maintain_lock: Mutex::new(()),
             closed: AtomicBool::new(false),
             replayed,
@@ -251,161 +296,6 @@ impl TraceStore {
         self.wal.inject_fault(op, times);
     }
 
-    /// Housekeeping, called periodically from a blocking thread: cut the head into a block
-    /// when due, write it, truncate the WAL, apply retention.
-    pub fn maintain(&self, now_unix_nano: i64) -> io::Result<()> {
-        let _guard = self.maintain_lock.lock();
-        self.cut_head(now_unix_nano, false)?;
-        self.persist_frozen()?;
-        self.compact(now_unix_nano)?;
-        self.apply_retention(now_unix_nano);
-        Ok(())
-    }
-
-    /// Merges the blocks of each finished compaction window (12 × `block_duration`; a
-    /// window is finished one `block_duration` after its end) into one block. The new
-    /// block is listed before the sources are removed; a source is deleted from disk once
-    /// no reader holds it.
-    fn compact(&self, now: i64) -> io::Result<()> {
-        let duration = nanos(self.options.block_duration).max(1);
-        let window = duration.saturating_mul(12);
-        let blocks: Vec<Arc<SpanBlock>> = self.blocks.read().clone();
-        for group in compact::plan(&blocks, window, now.saturating_sub(duration)) {
-            let mut sources = Vec::with_capacity(group.len());
-            for i in group {
-                if let Some(b) = blocks.get(i) {
-                    sources.push(b.clone());
-                }
-            }
-            tracing::info!(blocks = sources.len(), "compacting span blocks");
-            let merged = match compact::merge(&self.blocks_dir, &sources)? {
-                Some(dir) => Some(Arc::new(SpanBlock::open(&dir)?)),
-                None => None,
-            };
-            let mut list = self.blocks.write();
-            if let Some(b) = merged {
-                list.push(b);
-            }
-            list.retain(|b| !sources.iter().any(|s| Arc::ptr_eq(s, b)));
-            list.sort_by_key(|b| (b.meta.min_start_unix_nano, b.meta.max_start_unix_nano));
-            for s in &sources {
-                s.mark_deleted();
-            }
-            self.compactions.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(())
-    }
-
-    /// Writes the whole head as a block now (tests, backfill).
-    pub fn flush_head(&self) -> io::Result<()> {
-        let _guard = self.maintain_lock.lock();
-        self.cut_head(0, true)?;
-        self.persist_frozen()
-    }
-
-    fn cut_head(&self, now: i64, force: bool) -> io::Result<()> {
-        if self.closed.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        let memory_due =
-            self.memory_used().saturating_mul(5) >= self.options.head_memory_bytes.saturating_mul(4);
-        let mut head = self.head.write();
-        self.settle_orphans(&mut head);
-        // (A head holding only batches still waiting for their WAL answer is cut too when
-        // forced, so `flush_head` writes everything acknowledged.)
-        let range = head.time_range();
-        if range.is_none() && !head.has_pending() {
-            return Ok(());
-        }
-        let age_due =
-            range.is_some_and(|(min_t, _)| now.saturating_sub(min_t) >= nanos(self.options.block_duration));
-        if !force && !age_due && !memory_due {
-            return Ok(());
-        }
-        let rx = self
-            .wal
-            .rotate(span::encode_record(&[]))
-            .map_err(|_| io::Error::other("trace WAL is closed"))?;
-        let keep_from = rx
-            .recv()
-            .map_err(|_| io::Error::other("trace WAL writer stopped during rotation"))??;
-        // Every batch submitted before the rotation has its answer now. When each refused
-        // one has left the head, the batches still pending were all acknowledged (their
-        // tasks wait for this lock) and go into the block with their WAL records' segments.
-        // Otherwise a refused batch would be frozen: postpone the cut to the next round
-        // (the extra segment is harmless: nothing is deleted below it until a cut).
-        self.settle_orphans(&mut head);
-        if self.wal.refused_appends() != self.refused.load(Ordering::Relaxed) {
-            tracing::info!("span head cut postponed: a refused batch has yet to leave the head");
-            return Ok(());
-        }
-        head.commit_all_pending();
-        let old = std::mem::take(&mut *head);
-        tracing::info!(spans = old.len(), bytes = old.bytes(), keep_from, "cut span head");
-        self.frozen
-            .write()
-            .push(Arc::new(Frozen { head: old, keep_from }));
-        Ok(())
-    }
-
-    fn persist_frozen(&self) -> io::Result<()> {
-        loop {
-            let Some(frozen) = self.frozen.read().first().cloned() else {
-                return Ok(());
-            };
-            if let Some(dir) = writer::write_block(&self.blocks_dir, frozen.head.spans())? {
-                let b = SpanBlock::open(&dir)?;
-                let mut blocks = self.blocks.write();
-                blocks.push(Arc::new(b));
-                blocks.sort_by_key(|b| (b.meta.min_start_unix_nano, b.meta.max_start_unix_nano));
-            }
-            self.frozen.write().retain(|f| !Arc::ptr_eq(f, &frozen));
-            self.wal.delete_before(frozen.keep_from)?;
-        }
-    }
-
-    fn apply_retention(&self, now: i64) {
-        let mut list = self.blocks.write();
-        let mut doomed: Vec<Arc<SpanBlock>> = Vec::new();
-        let retention = nanos(self.options.retention_time);
-        if retention > 0 {
-            let cutoff = now.saturating_sub(retention);
-            for b in list.iter() {
-                if b.meta.max_start_unix_nano < cutoff {
-                    doomed.push(b.clone());
-                }
-            }
-        }
-        if self.options.retention_bytes > 0 {
-            let mut total: u64 = 0;
-            for b in list.iter() {
-                if !doomed.iter().any(|d| Arc::ptr_eq(d, b)) {
-                    total += b.bytes;
-                }
-            }
-            // `list` is sorted oldest first.
-            for b in list.iter() {
-                if total <= self.options.retention_bytes {
-                    break;
-                }
-                if !doomed.iter().any(|d| Arc::ptr_eq(d, b)) {
-                    total = total.saturating_sub(b.bytes);
-                    doomed.push(b.clone());
-                }
-            }
-        }
-        if doomed.is_empty() {
-            return;
-        }
-        list.retain(|b| !doomed.iter().any(|d| Arc::ptr_eq(d, b)));
-        for b in &doomed {
-            tracing::info!(block = %b.dir.display(), "retention deletes span block");
-            b.mark_deleted();
-        }
-        self.retention_deleted
-            .fetch_add(doomed.len() as u64, Ordering::Relaxed);
-    }
-
     /// How this store's WAL is doing: the fault that makes it refuse appends right now
     /// (see [`crate::Db::wal_fault`]) and its failure counts.
     pub fn wal_health(&self) -> crate::WalHealth {
@@ -415,6 +305,10 @@ impl TraceStore {
     /// Flushes and fsyncs the WAL and stops its writer.
     pub async fn close(&self) -> io::Result<()> {
         self.closed.store(true, Ordering::SeqCst);
+        if let Some(b) = &self.bucket {
+            // Another process takes over compaction at once instead of after the TTL.
+            b.release().await;
+        }
         self.wal.close().await
     }
 
@@ -565,6 +459,8 @@ impl TraceStore {
             wal_torn_tail_repairs: self.torn,
             retention_deleted_blocks: self.retention_deleted.load(Ordering::Relaxed),
             compactions: self.compactions.load(Ordering::Relaxed),
+            object_cache: self.bucket.as_ref().map(|b| b.cache_stats()),
+            gc_deleted_blocks: self.gc_deleted.load(Ordering::Relaxed),
             ..TraceStats::default()
         };
         {

@@ -78,7 +78,7 @@ async fn spans_survive_reopen_and_block_cut_with_bloom_filtered_lookup() {
 
     // The block's Parquet file carries a bloom filter on trace_id.
     let blocks = store.blocks.read().clone();
-    let path = blocks[0].dir.join("spans.parquet");
+    let path = blocks[0].files.path("spans.parquet");
     let file = std::fs::File::open(path).unwrap();
     let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
     let filter = builder.get_row_group_column_bloom_filter(0, 0).unwrap().unwrap();
@@ -230,9 +230,9 @@ async fn search_stops_at_blocks_older_than_the_traces_already_found() {
         .iter()
         .find(|b| b.meta.max_start_unix_nano < 2_000)
         .unwrap()
-        .dir
-        .clone();
-    let file = oldest.join("spans.parquet");
+        .files
+        .path("spans.parquet");
+    let file = oldest;
     let content = std::fs::read(&file).unwrap();
     std::fs::write(&file, b"").unwrap();
 

@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use didban_store::{Db, DbOptions, LabelMatcher, Labels, MatchOp, Queryable, Sample, SeriesSamples};
+use didban_store::{
+    BlockStorage, Db, DbOptions, LabelMatcher, Labels, MatchOp, Queryable, S3Config, Sample, SeriesSamples,
+};
+use didban_testkit::garage::{Garage, REGION};
 
 /// A round, 30-minute-aligned start time (2023-11-14T22:00:00Z).
 pub const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % (30 * 60 * 1000);
@@ -87,4 +90,18 @@ pub fn assert_same(a: &[SeriesSamples], b: &[SeriesSamples]) {
             );
         }
     }
+}
+
+/// Blocks in `garage`'s bucket through node `node` (plain HTTP), with a local cache of
+/// `cache_bytes`: the storage of every object-storage test.
+pub fn garage_storage(garage: &Garage, node: usize, cache_bytes: u64) -> BlockStorage {
+    BlockStorage::S3(S3Config {
+        endpoint: garage.endpoint(node),
+        bucket: garage.bucket.clone(),
+        region: REGION.to_string(),
+        access_key_id: garage.access_key_id.clone(),
+        secret_access_key: garage.secret_access_key.clone(),
+        allow_http: true,
+        cache_bytes,
+    })
 }

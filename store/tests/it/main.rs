@@ -15,6 +15,8 @@ mod faults_traces_logs;
 mod memory;
 mod metastore;
 mod native_histograms;
+mod object_logs;
+mod object_spans;
 mod object_storage;
 mod object_storage_figures;
 mod promql_api;

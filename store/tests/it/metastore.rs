@@ -23,15 +23,7 @@ const GRACE: Duration = Duration::from_secs(2);
 /// Blocks in `garage`'s bucket through node `node`, without a metastore.
 fn s3_options(dir: &Path, garage: &Garage, node: usize) -> DbOptions {
     let mut o = options(dir);
-    o.block_storage = BlockStorage::S3(S3Config {
-        endpoint: garage.endpoint(node),
-        bucket: garage.bucket.clone(),
-        region: REGION.to_string(),
-        access_key_id: garage.access_key_id.clone(),
-        secret_access_key: garage.secret_access_key.clone(),
-        allow_http: true,
-        cache_bytes: 64 << 20,
-    });
+    o.block_storage = garage_storage(garage, node, 64 << 20);
     o
 }
 

@@ -10,25 +10,15 @@ use std::time::Duration;
 
 use crate::common::*;
 use didban_store::model::Span;
-use didban_store::{
-    BlockStorage, Db, DbOptions, FloatHistogram, HistogramSample, Labels, S3Config, SeriesSamples,
-};
-use didban_testkit::garage::{Garage, REGION};
+use didban_store::{Db, DbOptions, FloatHistogram, HistogramSample, Labels, SeriesSamples};
+use didban_testkit::garage::Garage;
 use didban_testkit::wait::{until, HANG};
 
 /// Options of a database whose blocks go to `garage`'s bucket through node `node`, with a
 /// cache of `cache_bytes`.
 fn s3_options(dir: &Path, garage: &Garage, node: usize, cache_bytes: u64) -> DbOptions {
     let mut o = options(dir);
-    o.block_storage = BlockStorage::S3(S3Config {
-        endpoint: garage.endpoint(node),
-        bucket: garage.bucket.clone(),
-        region: REGION.to_string(),
-        access_key_id: garage.access_key_id.clone(),
-        secret_access_key: garage.secret_access_key.clone(),
-        allow_http: true,
-        cache_bytes,
-    });
+    o.block_storage = garage_storage(garage, node, cache_bytes);
     o
 }
 

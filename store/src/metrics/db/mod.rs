@@ -103,7 +103,7 @@ pub struct Db {
     /// compactor election (`published.rs`).
     metastore: Option<Metastore>,
     /// When the compactor last collected garbage in the bucket.
-    last_gc: Mutex<Option<std::time::Instant>>,
+    gc_schedule: crate::storage::metastore::gc::GcSchedule,
     /// When the last block-list refresh asked for by a query started (held during the
     /// refresh, so concurrent queries share one: `published.rs`).
     listed_at: Mutex<Option<std::time::Instant>>,
@@ -197,7 +197,7 @@ impl Db {
             remote,
             metastore,
             listed_at: Mutex::new(None),
-            last_gc: Mutex::new(None),
+            gc_schedule: Default::default(),
             index_cache,
             maintain_lock: Mutex::new(()),
             orphans: ack::Orphans::default(),

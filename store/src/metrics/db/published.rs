@@ -13,7 +13,7 @@ use std::time::Instant;
 use super::Db;
 use crate::metrics::block::{self, Block, BlockIndexCache};
 use crate::storage::block_dir;
-use crate::storage::metastore::{gc, BlockRow, Metastore, MetastoreConfig};
+use crate::storage::metastore::{refresh, BlockRow, Metastore, MetastoreConfig};
 use crate::storage::object::{BlockFiles, Remote};
 use crate::storage::BlockError;
 
@@ -149,19 +149,13 @@ impl Db {
             }
         }
         let opened = block::open_listed(new, &self.index_cache);
-        let mut gone = Vec::new();
-        {
+        let gone = {
             let mut list = self.blocks.write();
-            list.retain(|b| match b.files.remote_name() {
-                Some(name) if !live.contains(name) => {
-                    gone.push(b.clone());
-                    false
-                }
-                _ => true,
-            });
+            let gone = refresh::take_retired(&mut list, &live, |b| b.files.remote_name());
             list.extend(opened.into_iter().map(Arc::new));
             list.sort_by_key(|b| (b.meta.min_time_ms, b.meta.max_time_ms));
-        }
+            gone
+        };
         if !gone.is_empty() {
             tracing::info!(
                 blocks = gone.len(),
@@ -174,23 +168,18 @@ impl Db {
         Ok(())
     }
 
-    /// The compactor's garbage collection ([`gc::collect`]), at most once per quarter of
-    /// the grace period.
+    /// The compactor's garbage collection (`storage::metastore::gc`), at most once per
+    /// quarter of the grace period.
     pub(super) fn collect_garbage(&self) -> Result<(), BlockError> {
         let (Some(metastore), Some(remote), Some(config)) =
             (&self.metastore, &self.remote, &self.options.metastore)
         else {
             return Ok(());
         };
-        let mut last = self.last_gc.lock();
-        if last.is_some_and(|t| t.elapsed() < config.gc_grace / 4) {
-            return Ok(());
-        }
-        *last = Some(Instant::now());
-        let done = gc::collect(remote, metastore, config.gc_grace)?;
+        let deleted = self.gc_schedule.run(remote, metastore, config.gc_grace)?;
         self.counters
             .gc_deleted_blocks
-            .fetch_add(done.retired + done.orphans, Ordering::Relaxed);
+            .fetch_add(deleted, Ordering::Relaxed);
         Ok(())
     }
 

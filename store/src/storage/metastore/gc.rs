@@ -7,7 +7,9 @@
 //! period, so neither is taken for garbage.
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use super::Metastore;
 use crate::storage::error::BlockError;
@@ -20,6 +22,37 @@ pub(crate) struct Collected {
     pub retired: u64,
     /// Blocks without a row whose objects were deleted.
     pub orphans: u64,
+}
+
+/// When a block kind's collection last ran: each kind (metric blocks, span blocks, sealed
+/// log days) collects at most once per quarter of the grace period, so the bucket is not
+/// listed every maintenance round.
+#[derive(Default)]
+pub(crate) struct GcSchedule(Mutex<Option<Instant>>);
+
+impl GcSchedule {
+    /// Collects garbage under `remote`'s prefix ([`collect`]) when `metastore`'s process
+    /// holds the compactor lease and a quarter of `grace` has passed since the last run;
+    /// returns the number of blocks deleted.
+    pub(crate) fn run(
+        &self,
+        remote: &Remote,
+        metastore: &Metastore,
+        grace: Duration,
+    ) -> Result<u64, BlockError> {
+        if !metastore.is_compactor() {
+            return Ok(0);
+        }
+        {
+            let mut last = self.0.lock();
+            if last.is_some_and(|t| t.elapsed() < grace / 4) {
+                return Ok(0);
+            }
+            *last = Some(Instant::now());
+        }
+        let done = collect(remote, metastore, grace)?;
+        Ok(done.retired + done.orphans)
+    }
 }
 
 /// One collection over `remote`'s prefix, with `grace` as described in the module.

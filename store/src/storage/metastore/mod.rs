@@ -5,6 +5,7 @@
 //! - `config`: [`MetastoreConfig`].
 //! - `schema`: the `didban_blocks` table and a block's row.
 //! - `gc`: the compactor's garbage collection of objects in the bucket.
+//! - `refresh`: the blocks a store drops when the rows say they were retired.
 //!
 //! Transactions: a block is published by one INSERT after its data files and `meta.json`
 //! are in the bucket; a compaction inserts the merged block and marks its sources
@@ -20,6 +21,7 @@
 
 mod config;
 pub(crate) mod gc;
+pub(crate) mod refresh;
 mod schema;
 
 pub use config::MetastoreConfig;
@@ -33,10 +35,22 @@ use parking_lot::Mutex;
 
 use crate::storage::error::BlockError;
 
-/// The lease the compactor holds.
+/// The lease the compactor of metric blocks holds.
 pub const COMPACTOR_LEASE: &str = "compactor";
 
-/// The metastore of one signal's blocks (`metrics`).
+/// The compactor lease of `signal`'s blocks: `compactor` for metrics, `compactor-<signal>`
+/// for the others. Each signal's store holds its own metastore and competes for its own
+/// lease, so each signal always has a compactor (one shared lease would leave the signals
+/// whose holder lost the race in the winning process without one).
+pub(crate) fn compactor_lease(signal: &str) -> String {
+    if signal == "metrics" {
+        COMPACTOR_LEASE.to_string()
+    } else {
+        format!("{COMPACTOR_LEASE}-{signal}")
+    }
+}
+
+/// The metastore of one signal's blocks (`metrics`, `traces` or `logs`).
 pub(crate) struct Metastore {
     shared: Arc<Shared>,
     holder: Mutex<Option<LeaseHolder>>,
@@ -78,7 +92,7 @@ impl Metastore {
         let shared = Arc::new(Shared {
             tenant: config.tenant.clone(),
             signal,
-            lease: Lease::new(COMPACTOR_LEASE, holder_id, config.compactor_lease_ttl),
+            lease: Lease::new(compactor_lease(signal), holder_id, config.compactor_lease_ttl),
             db: ReconnectingClient::new(config.url.clone(), options.clone()),
         });
         let mut metastore = Metastore {

@@ -1,5 +1,7 @@
 //! The local cache of block files fetched from the bucket: whole files under
-//! `<data_dir>/cache/blocks`, bounded in bytes, least recently used file dropped first.
+//! `<data_dir>/cache/<signal>`, bounded in bytes, least recently used file dropped first.
+//! An entry may also be a whole directory (a sealed log day index, which Tantivy opens
+//! with its own memory-mapped directory), counted and dropped as one.
 //!
 //! A query that misses the cache reads what it needs with range requests and asks for the
 //! file to be fetched whole in the background ([`FileCache::begin`] →
@@ -30,6 +32,11 @@ pub struct ObjectCacheStats {
     pub hits: u64,
     /// Opens that went to the bucket.
     pub misses: u64,
+    /// Range requests queries made for files not in the cache (footers, indexes, pages).
+    pub range_requests: u64,
+    /// Bytes those range requests read: what a cold query cost, beside the whole-file
+    /// fetches into the cache (which `bytes` shows once they land).
+    pub range_bytes: u64,
 }
 
 /// One cached file.
@@ -54,6 +61,8 @@ pub(crate) struct FileCache {
     next_tmp: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
+    range_requests: AtomicU64,
+    range_bytes: AtomicU64,
 }
 
 impl FileCache {
@@ -72,6 +81,8 @@ impl FileCache {
             next_tmp: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            range_requests: AtomicU64::new(0),
+            range_bytes: AtomicU64::new(0),
         })
     }
 
@@ -83,14 +94,28 @@ impl FileCache {
 
     /// The cached copy of `key`, opened, when there is one; counts a hit or a miss.
     pub(crate) fn get(&self, key: &str) -> Option<File> {
+        self.lookup(key, |path| File::open(path).ok())
+    }
+
+    /// Where the cached entry `key` is (a file, or a directory a caller fetched whole into
+    /// the path [`begin`](Self::begin) gave), when it is cached; counts a hit or a miss
+    /// and marks the entry used, like [`get`](Self::get).
+    pub(crate) fn path_of(&self, key: &str) -> Option<PathBuf> {
+        self.lookup(key, |path| path.exists().then_some(path))
+    }
+
+    /// `open` of the entry `key`'s local path when the entry is cached and `open` succeeds
+    /// (the entry is then the most recently used); an entry whose file is gone is
+    /// forgotten. Counts a hit or a miss.
+    fn lookup<T>(&self, key: &str, open: impl FnOnce(PathBuf) -> Option<T>) -> Option<T> {
         let mut state = self.state.lock();
         state.tick += 1;
         let tick = state.tick;
         if let Some(entry) = state.files.get_mut(key) {
             entry.last_used = tick;
-            if let Ok(f) = File::open(self.local_path(key)) {
+            if let Some(found) = open(self.local_path(key)) {
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                return Some(f);
+                return Some(found);
             }
             // Removed behind the cache's back: forget it.
             if let Some(gone) = state.files.remove(key) {
@@ -135,12 +160,12 @@ impl FileCache {
             self.drop_entry(&mut state, &victim);
         }
         if state.used.saturating_add(size) > self.limit {
-            let _ = std::fs::remove_file(tmp);
+            remove_entry_path(tmp);
             return;
         }
         if let Err(e) = std::fs::rename(tmp, self.local_path(key)) {
             tracing::warn!(key, error = %e, "cannot keep a fetched block file in the cache");
-            let _ = std::fs::remove_file(tmp);
+            remove_entry_path(tmp);
             return;
         }
         state.tick += 1;
@@ -155,10 +180,16 @@ impl FileCache {
         );
     }
 
+    /// Counts one range request of `bytes` made instead of a cached read.
+    pub(crate) fn note_range(&self, bytes: u64) {
+        self.range_requests.fetch_add(1, Ordering::Relaxed);
+        self.range_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     /// Gives up the fetch of `key` claimed by [`begin`](Self::begin).
     pub(crate) fn abort(&self, key: &str, tmp: &Path) {
         self.state.lock().loading.remove(key);
-        let _ = std::fs::remove_file(tmp);
+        remove_entry_path(tmp);
     }
 
     /// Drops `key` from the cache (its block was deleted).
@@ -170,7 +201,7 @@ impl FileCache {
     fn drop_entry(&self, state: &mut State, key: &str) {
         if let Some(e) = state.files.remove(key) {
             state.used = state.used.saturating_sub(e.bytes);
-            let _ = std::fs::remove_file(self.local_path(key));
+            remove_entry_path(&self.local_path(key));
         }
     }
 
@@ -184,7 +215,17 @@ impl FileCache {
             loading: state.loading.len() as u64,
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
+            range_requests: self.range_requests.load(Ordering::Relaxed),
+            range_bytes: self.range_bytes.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// Removes a cache entry's file or directory (a sealed log day is cached whole as one
+/// directory); what is already gone is fine.
+fn remove_entry_path(path: &Path) {
+    if std::fs::remove_file(path).is_err() {
+        let _ = std::fs::remove_dir_all(path);
     }
 }
 

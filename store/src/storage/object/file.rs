@@ -340,10 +340,13 @@ pub(crate) struct RemoteFile {
 
 impl RemoteFile {
     fn range(&self, start: u64, end: u64) -> Result<Bytes, ParquetError> {
-        self.remote
+        let bytes = self
+            .remote
             .bucket
             .get_range(&self.key, start..end)
-            .map_err(|e| ParquetError::External(Box::new(e)))
+            .map_err(|e| ParquetError::External(Box::new(e)))?;
+        self.remote.cache.note_range(bytes.len() as u64);
+        Ok(bytes)
     }
 }
 

@@ -18,4 +18,4 @@ mod remote;
 pub use cache::ObjectCacheStats;
 pub use config::{BlockStorage, S3Config};
 pub(crate) use file::{BlockFile, BlockFiles};
-pub(crate) use remote::Remote;
+pub(crate) use remote::{FileSizes, Remote};

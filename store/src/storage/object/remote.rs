@@ -54,27 +54,7 @@ impl Remote {
     /// moves its files into the cache and removes the directory. The block is in the
     /// bucket when this returns `Ok`; on error the directory stays for the next try.
     pub(crate) fn publish(&self, dir: &Path) -> Result<(String, HashMap<String, u64>), BlockError> {
-        let name = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| BlockError::corrupt(dir, "block directory without a name"))?
-            .to_string();
-        let mut files: Vec<(String, u64)> = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(|e| BlockError::io(dir, e))? {
-            let entry = entry.map_err(|e| BlockError::io(dir, e))?;
-            let meta = entry.metadata().map_err(|e| BlockError::io(&entry.path(), e))?;
-            if meta.is_file() {
-                files.push((entry.file_name().to_string_lossy().to_string(), meta.len()));
-            }
-        }
-        if !files.iter().any(|(f, _)| f == META_FILE) {
-            return Err(BlockError::corrupt(dir, "no meta.json to publish"));
-        }
-        // meta.json last: it is what makes the block exist for a listing.
-        files.sort_by_key(|(f, _)| f == META_FILE);
-        for (file, _) in &files {
-            self.bucket.upload_file(&dir.join(file), &self.key(&name, file))?;
-        }
+        let (name, files) = self.upload(dir)?;
         for (file, size) in &files {
             let key = self.key(&name, file);
             if let Some(tmp) = self.cache.begin(&key, *size) {
@@ -87,7 +67,124 @@ impl Remote {
         if let Err(e) = std::fs::remove_dir_all(dir) {
             tracing::warn!(block = %dir.display(), error = %e, "uploaded block's local directory not removed");
         }
+        Ok((name, files))
+    }
+
+    /// Uploads the files of the local directory `dir` as block `<dir's name>` — data
+    /// files first, `meta.json` last (lock files of a Tantivy index, names starting with
+    /// `.`, stay behind) — and leaves the directory as it is. Uploading the same directory
+    /// again overwrites the same objects, so a retry after a crash is harmless.
+    pub(crate) fn upload(&self, dir: &Path) -> Result<(String, FileSizes), BlockError> {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| BlockError::corrupt(dir, "block directory without a name"))?
+            .to_string();
+        let mut files: Vec<(String, u64)> = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(|e| BlockError::io(dir, e))? {
+            let entry = entry.map_err(|e| BlockError::io(dir, e))?;
+            let meta = entry.metadata().map_err(|e| BlockError::io(&entry.path(), e))?;
+            let file = entry.file_name().to_string_lossy().to_string();
+            if meta.is_file() && !file.starts_with('.') {
+                files.push((file, meta.len()));
+            }
+        }
+        if !files.iter().any(|(f, _)| f == META_FILE) {
+            return Err(BlockError::corrupt(dir, "no meta.json to publish"));
+        }
+        // meta.json last: it is what makes the block exist for a listing.
+        files.sort_by_key(|(f, _)| f == META_FILE);
+        for (file, _) in &files {
+            self.bucket.upload_file(&dir.join(file), &self.key(&name, file))?;
+        }
         Ok((name, files.into_iter().collect()))
+    }
+
+    /// The cache key of block `name` kept whole as one directory entry.
+    fn dir_key(&self, name: &str) -> String {
+        self.key(name, "")
+    }
+
+    /// The cached directory of block `name` ([`fetch_dir`](Self::fetch_dir)), if cached;
+    /// marks it used.
+    pub(crate) fn cached_dir(&self, name: &str) -> Option<std::path::PathBuf> {
+        self.cache.path_of(&self.dir_key(name))
+    }
+
+    /// Moves the local directory `dir` (block `name`'s files, `bytes` in all, just
+    /// uploaded) into the cache as one entry; when the cache does not take it the
+    /// directory is removed. Returns the cached path.
+    pub(crate) fn cache_dir(&self, name: &str, dir: &Path, bytes: u64) -> Option<std::path::PathBuf> {
+        let key = self.dir_key(name);
+        let cached = match self.cache.begin(&key, bytes) {
+            Some(tmp) => match std::fs::rename(dir, &tmp) {
+                Ok(()) => {
+                    self.cache.finish(&key, &tmp, bytes);
+                    self.cache.path_of(&key)
+                }
+                Err(_) => {
+                    self.cache.abort(&key, &tmp);
+                    None
+                }
+            },
+            None => None,
+        };
+        if dir.exists() {
+            if let Err(e) = std::fs::remove_dir_all(dir) {
+                tracing::warn!(block = %dir.display(), error = %e, "uploaded directory not removed");
+            }
+        }
+        cached
+    }
+
+    /// Drops the cached directory of block `name` (retired: its objects are the
+    /// metastore compactor's to delete).
+    pub(crate) fn forget_dir(&self, name: &str) {
+        self.cache.remove(&self.dir_key(name));
+    }
+
+    /// Fetches every file of block `name` (`sizes`) into one directory entry of the
+    /// cache and returns its path; `None` when the cache cannot hold the whole block (or
+    /// another thread is fetching it: the caller tries again later).
+    pub(crate) fn fetch_dir(
+        &self,
+        name: &str,
+        sizes: &FileSizes,
+    ) -> Result<Option<std::path::PathBuf>, BlockError> {
+        let key = self.dir_key(name);
+        let total = sizes.values().sum();
+        let Some(tmp) = self.cache.begin(&key, total) else {
+            return Ok(None);
+        };
+        let fetched = (|| {
+            std::fs::create_dir_all(&tmp).map_err(|e| BlockError::io(&tmp, e))?;
+            for file in sizes.keys() {
+                let bytes = self.bucket.get(&self.key(name, file))?;
+                let path = tmp.join(file);
+                std::fs::write(&path, &bytes).map_err(|e| BlockError::io(&path, e))?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = fetched {
+            self.cache.abort(&key, &tmp);
+            return Err(e);
+        }
+        self.cache.finish(&key, &tmp, total);
+        Ok(self.cache.path_of(&key))
+    }
+
+    /// Deletes block `name` (files `files`) from the bucket, `meta.json` first, and
+    /// drops its cached copies (files and a whole-directory entry).
+    pub(crate) fn delete_block(&self, name: &str, files: &FileSizes) -> Result<(), BlockError> {
+        self.cache.remove(&self.dir_key(name));
+        let mut keys: Vec<&String> = files.keys().collect();
+        keys.sort_by_key(|f| f.as_str() != META_FILE);
+        for file in keys {
+            let key = self.key(name, file);
+            self.cache.remove(&key);
+            self.bucket.delete(&key)?;
+        }
+        Ok(())
     }
 
     /// The blocks in the bucket: every `<prefix>/<name>/` holding a `meta.json`, with the
