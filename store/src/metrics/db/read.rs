@@ -82,15 +82,7 @@ impl Db {
         end_ms: i64,
         stats: &mut ReadStats,
     ) -> Result<Vec<SeriesSamples>, ReadError> {
-        let mut parts: Vec<SeriesSamples> = Vec::new();
-        let frozen = {
-            let head = self.head.read();
-            head.select(matchers, start_ms, end_ms, &mut parts);
-            self.frozen.read().clone()
-        };
-        for f in &frozen {
-            f.head.select(matchers, start_ms, end_ms, &mut parts);
-        }
+        let mut parts = self.heads_parts(matchers, start_ms, end_ms);
         let blocks: Vec<Arc<Block>> = self.blocks.read().clone();
         for b in blocks.iter().rev() {
             if b.meta.resolution_ms == 0 && b.overlaps(start_ms, end_ms) {
@@ -107,6 +99,13 @@ impl Db {
     /// [`Queryable::select`], so a series moving from the live head to a frozen one during
     /// the read is seen at least once.
     pub fn select_heads(&self, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64) -> Vec<SeriesSamples> {
+        merge_series(self.heads_parts(matchers, start_ms, end_ms))
+    }
+
+    /// The live head's series, then the frozen heads' (the frozen list taken while the
+    /// live head is still read-locked, so a cut in between cannot hide a series from both),
+    /// unmerged.
+    fn heads_parts(&self, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64) -> Vec<SeriesSamples> {
         let mut parts: Vec<SeriesSamples> = Vec::new();
         let frozen = {
             let head = self.head.read();
@@ -116,6 +115,6 @@ impl Db {
         for f in &frozen {
             f.head.select(matchers, start_ms, end_ms, &mut parts);
         }
-        merge_series(parts)
+        parts
     }
 }
