@@ -34,7 +34,7 @@ pub(crate) fn to_scaled(v: f64, k: u8) -> Option<i64> {
     let p = *POW10.get(usize::from(k))?;
     let m = (v * p).round();
     // Rules out NaN and ±Inf too; −0.0 fails the bit comparison below (0 / p is +0.0).
-    if !(m.abs() < MAX_SCALED) {
+    if !m.is_finite() || m.abs() >= MAX_SCALED {
         return None;
     }
     let m = m as i64;
