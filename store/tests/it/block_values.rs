@@ -121,6 +121,24 @@ fn by_labels(series: &[SeriesSamples]) -> Vec<(Labels, Vec<(i64, u64)>)> {
     out
 }
 
+/// Writes a second block of the series in `first` (written at `T0`), their timestamps in
+/// between the first's, and has it merged with the block holding `first`; returns what
+/// the merged block must hold.
+async fn merge_with_interleaved_block(db: &Db, first: &[SeriesSamples]) -> Vec<SeriesSamples> {
+    let second = mixed_series(T0 + 7_500);
+    let report = db.append(second.clone()).await.unwrap();
+    assert_eq!(report.rejected_total(), 0, "{report:?}");
+    db.flush_head().unwrap();
+    let mut all = first.to_vec();
+    for (a, b) in all.iter_mut().zip(&second) {
+        a.samples.extend(b.samples.iter().cloned());
+        a.samples.sort_by_key(|p| p.timestamp_ms);
+    }
+    db.maintain(T0 + 60 * MIN).unwrap();
+    assert_eq!(db.stats().compactions, 1);
+    all
+}
+
 #[tokio::test]
 async fn every_kind_of_value_reads_back_bit_exact_from_blocks_and_compactions() {
     let dir = tempfile::tempdir().unwrap();
@@ -141,23 +159,20 @@ async fn every_kind_of_value_reads_back_bit_exact_from_blocks_and_compactions() 
         serde_json::from_slice(&fs::read(block_dirs(dir.path())[0].join("meta.json")).unwrap()).unwrap();
     assert_eq!(meta["format_version"], 3);
 
-    // A second block overlapping the first (the same series, timestamps in between): merged.
-    let second = mixed_series(T0 + 7_500);
-    let report = db.append(second.clone()).await.unwrap();
-    assert_eq!(report.rejected_total(), 0, "{report:?}");
-    db.flush_head().unwrap();
-    let mut all = first.clone();
-    for (a, b) in all.iter_mut().zip(&second) {
-        a.samples.extend(b.samples.iter().cloned());
-        a.samples.sort_by_key(|p| p.timestamp_ms);
-    }
-    db.maintain(T0 + 60 * MIN).unwrap();
-    assert_eq!(db.stats().compactions, 1);
+    let all = merge_with_interleaved_block(&db, &first).await;
     assert_eq!(db.stats().blocks, 1);
     assert_bits(&everything(&db), &all);
     drop(db);
     let db = Db::open(opts()).unwrap();
     assert_bits(&everything(&db), &all);
+}
+
+/// Writes `columns` as a Parquet file with the writer's default settings.
+fn write_parquet(path: &Path, schema: Arc<Schema>, columns: Vec<ArrayRef>) {
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
 }
 
 /// Writes `series` as a block in the layout of format 1 (every value in a non-null float
@@ -205,23 +220,12 @@ fn write_format_1_block(blocks_dir: &Path, series: &[SeriesSamples]) {
         Field::new("timestamp_ms", DataType::Int64, false),
         Field::new("value", DataType::Float64, false),
     ]));
-    let samples = RecordBatch::try_new(
-        samples_schema.clone(),
-        vec![
-            Arc::new(UInt64Array::from(ids.clone())) as ArrayRef,
-            Arc::new(Int64Array::from(ts.clone())),
-            Arc::new(Float64Array::from(vals.clone())),
-        ],
-    )
-    .unwrap();
-    let mut w = ArrowWriter::try_new(
-        File::create(dir.join("samples.parquet")).unwrap(),
-        samples_schema,
-        None,
-    )
-    .unwrap();
-    w.write(&samples).unwrap();
-    w.close().unwrap();
+    let samples: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from(ids.clone())),
+        Arc::new(Int64Array::from(ts)),
+        Arc::new(Float64Array::from(vals)),
+    ];
+    write_parquet(&dir.join("samples.parquet"), samples_schema, samples);
 
     let pair = Fields::from(vec![
         Field::new("name", DataType::Utf8, false),
@@ -247,27 +251,16 @@ fn write_format_1_block(blocks_dir: &Path, series: &[SeriesSamples]) {
     )
     .unwrap();
     let list = ListArray::try_new(item, OffsetBuffer::from_lengths(counts), Arc::new(pairs), None).unwrap();
-    let rows = RecordBatch::try_new(
-        series_schema.clone(),
-        vec![
-            Arc::new(UInt64Array::from_iter_values(0..series.len() as u64)) as ArrayRef,
-            Arc::new(StringArray::from(names)),
-            Arc::new(list),
-            Arc::new(UInt64Array::from(first_rows)),
-            Arc::new(UInt64Array::from(row_counts)),
-            Arc::new(Int64Array::from(mins)),
-            Arc::new(Int64Array::from(maxs)),
-        ],
-    )
-    .unwrap();
-    let mut w = ArrowWriter::try_new(
-        File::create(dir.join("series.parquet")).unwrap(),
-        series_schema,
-        None,
-    )
-    .unwrap();
-    w.write(&rows).unwrap();
-    w.close().unwrap();
+    let rows: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from_iter_values(0..series.len() as u64)),
+        Arc::new(StringArray::from(names)),
+        Arc::new(list),
+        Arc::new(UInt64Array::from(first_rows)),
+        Arc::new(UInt64Array::from(row_counts)),
+        Arc::new(Int64Array::from(mins)),
+        Arc::new(Int64Array::from(maxs)),
+    ];
+    write_parquet(&dir.join("series.parquet"), series_schema, rows);
 
     let meta = serde_json::json!({
         "format_version": 1,
@@ -294,16 +287,7 @@ async fn a_format_1_block_is_read_and_compacted_into_the_current_format() {
     assert_bits(&everything(&db), &old);
 
     // A current block overlapping it: the merge reads format 1 and writes format 3.
-    let new = mixed_series(T0 + 7_500);
-    db.append(new.clone()).await.unwrap();
-    db.flush_head().unwrap();
-    let mut all = old.clone();
-    for (a, b) in all.iter_mut().zip(&new) {
-        a.samples.extend(b.samples.iter().cloned());
-        a.samples.sort_by_key(|p| p.timestamp_ms);
-    }
-    db.maintain(T0 + 60 * MIN).unwrap();
-    assert_eq!(db.stats().compactions, 1);
+    let all = merge_with_interleaved_block(&db, &old).await;
     let dirs = block_dirs(dir.path());
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     let meta: serde_json::Value =
