@@ -6,8 +6,10 @@
 //! then measures ingest throughput, CPU per million samples, peak RSS, bytes per sample on
 //! disk and dashboard range-query latency, and prints every figure with the ratios
 //! Didban ÷ Prometheus and Didban ÷ VictoriaMetrics. `--mode series-memory` measures memory
-//! per active series instead. See docs/benchmarks.md.
+//! per active series instead, `--mode head-threads` the head's append path and `--mode
+//! block-size` the bytes per sample of a block, per column. See docs/benchmarks.md.
 
+mod block_size;
 mod disk;
 mod head_threads;
 mod load;
@@ -140,6 +142,9 @@ pub enum Mode {
     /// In-process appends to the metric database from `--threads` threads on disjoint series
     /// (no other system is run).
     HeadThreads,
+    /// In-process: the bench's data written as one block, its bytes per sample and per
+    /// column (no other system is run).
+    BlockSize,
 }
 
 /// Parses a Prometheus duration (`90s`, `15m`, `6h`, `1d`) or a plain number of seconds;
@@ -174,6 +179,7 @@ fn main() -> anyhow::Result<()> {
         Mode::SeriesMemory => runtime.block_on(series_memory::run(&args))?,
         // Runs its own threads, each with a runtime of its own, and prints its own table.
         Mode::HeadThreads => return head_threads::run(&args),
+        Mode::BlockSize => return block_size::run(&args),
     };
     println!("\n{}", report.to_text());
     if let Some(path) = &args.json {

@@ -5,6 +5,7 @@
 
 mod append;
 mod block_index_cache;
+mod block_values;
 mod blocks;
 mod common;
 mod crash;

@@ -18,9 +18,12 @@ async fn pyarrow_reads_the_block_as_written() {
     opts.head_memory_bytes = 1 << 30;
     let db = Db::open(opts).unwrap();
 
-    // 40 series × 4000 samples = 160 000 rows: more than one 128Ki-row row group
+    // 40 series × 4000 samples = 160 000 rows: more than one 128Ki-row row group. Values
+    // are quarters (stored scaled, scale 2) but for series 5 (square roots: mostly floats), with a
+    // stale marker in series 3 and −0.0 in series 7 (floats in a scaled series).
     let mut batch = Vec::new();
     let mut expected_sum = 0.0;
+    let mut expected_bits = 0u64;
     let mut written: BTreeMap<Labels, usize> = BTreeMap::new();
     for s in 0..40 {
         let labels = Labels::from_pairs([
@@ -37,12 +40,23 @@ async fn pyarrow_reads_the_block_as_written() {
         ]);
         let mut samples = Vec::new();
         for i in 0..4000i64 {
-            let v = (s * 1000 + i) as f64 * 0.25;
+            let v = if s == 5 {
+                ((s * 1000 + i) as f64 + 0.5).sqrt()
+            } else {
+                (s * 1000 + i) as f64 * 0.25
+            };
             expected_sum += v;
+            expected_bits = expected_bits.wrapping_add(v.to_bits());
             samples.push(Sample::new(T0 + i * 1000, v));
         }
-        if s == 3 {
-            samples.push(Sample::new(T0 + 4000 * 1000, stale_nan()));
+        let special = match s {
+            3 => Some(stale_nan()),
+            7 => Some(-0.0),
+            _ => None,
+        };
+        if let Some(v) = special {
+            samples.push(Sample::new(T0 + 4000 * 1000, v));
+            expected_bits = expected_bits.wrapping_add(v.to_bits());
         }
         written.insert(labels.clone(), samples.len());
         batch.push(SeriesSamples::floats(labels, samples));
@@ -77,6 +91,15 @@ async fn pyarrow_reads_the_block_as_written() {
     assert_eq!(report["max_timestamp"], T0 + 4000 * 1000);
     assert_eq!(report["nan_count"], 1);
     assert!((report["value_sum"].as_f64().unwrap() - expected_sum).abs() < 1e-6 * expected_sum);
+    // Every value rebuilt as docs/storage.md says, bit for bit.
+    assert_eq!(report["value_bits_sum"], expected_bits);
+    let scaled = report["scaled_rows"].as_u64().unwrap();
+    // The quarters are all scaled, the stale marker and −0.0 never (a square root may
+    // happen to be a short decimal).
+    assert!(
+        (38 * 4000..=total as u64 - 2).contains(&scaled),
+        "{scaled} of {total} rows scaled"
+    );
     let encodings = &report["encodings"];
     assert!(
         encodings["series_id"].to_string().contains("DELTA_BINARY_PACKED"),
@@ -90,6 +113,12 @@ async fn pyarrow_reads_the_block_as_written() {
     );
     assert!(
         encodings["value"].to_string().contains("BYTE_STREAM_SPLIT"),
+        "{encodings}"
+    );
+    assert!(
+        encodings["scaled_value"]
+            .to_string()
+            .contains("DELTA_BINARY_PACKED"),
         "{encodings}"
     );
     assert_eq!(report["compression"], serde_json::json!(["ZSTD"]));
@@ -109,6 +138,9 @@ async fn pyarrow_reads_the_block_as_written() {
         assert_eq!(row["labels"].as_object().unwrap().len(), labels.len());
         assert_eq!(row["first_row"], next_row);
         assert_eq!(row["row_count"], *n as u64);
+        if labels.get("instance") != Some("host-05") {
+            assert_eq!(row["value_scale"], 2, "{labels}");
+        }
         assert_eq!(report["rows_per_series"][i.to_string()], *n as u64);
         next_row += *n as u64;
     }

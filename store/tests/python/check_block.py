@@ -4,13 +4,18 @@
 Usage: check_block.py <block dir>
 
 Verifies the schemas, the (series_id, timestamp_ms) sort order, the encodings,
-compression and statistics of samples.parquet, and prints a JSON summary that the Rust
-test compares with what it wrote. Exits non-zero (with a message) on any failed check.
+compression and statistics of samples.parquet, rebuilds every value the way
+docs/storage.md tells outside readers to (coalesce(value, scaled_value / 10^value_scale)),
+and prints a JSON summary that the Rust test compares with what it wrote. Exits non-zero
+(with a message) on any failed check.
 """
 import json
 import sys
 
+import struct
+
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 
@@ -30,7 +35,8 @@ def main():
         [
             pa.field("series_id", pa.uint64(), nullable=False),
             pa.field("timestamp_ms", pa.int64(), nullable=False),
-            pa.field("value", pa.float64(), nullable=False),
+            pa.field("value", pa.float64(), nullable=True),
+            pa.field("scaled_value", pa.int64(), nullable=True),
         ]
     )
     if not samples.schema.remove_metadata().equals(expected_samples):
@@ -41,13 +47,26 @@ def main():
     struct_names = [labels_type.value_type.field(i).name for i in range(labels_type.value_type.num_fields)]
     if struct_names != ["name", "value"]:
         fail(f"label struct fields are {struct_names}")
-    for name in ["series_id", "metric_name", "labels", "first_row", "row_count", "min_time_ms", "max_time_ms"]:
+    for name in ["series_id", "metric_name", "labels", "first_row", "row_count", "min_time_ms", "max_time_ms", "value_scale"]:
         if name not in series.schema.names:
             fail(f"series.parquet lacks column {name}")
 
     ids = samples.column("series_id").to_pylist()
     ts = samples.column("timestamp_ms").to_pylist()
-    values = samples.column("value").to_pylist()
+    floats = samples.column("value")
+    scaled = samples.column("scaled_value")
+    both = pc.sum(pc.cast(pc.and_(pc.is_valid(floats), pc.is_valid(scaled)), pa.int64())).as_py()
+    neither = pc.sum(pc.cast(pc.and_(pc.is_null(floats), pc.is_null(scaled)), pa.int64())).as_py()
+    if both or neither:
+        fail(f"{both} rows with both value and scaled_value, {neither} with neither")
+    # The documented reconstruction: the series' scale joined on series_id, one division.
+    scale_of = pa.array(series.column("value_scale").to_pylist(), pa.float64())
+    row_scale = pc.take(scale_of, pa.array(ids, pa.uint64()))
+    rebuilt = pc.coalesce(floats, pc.divide(pc.cast(scaled, pa.float64()), pc.power(10.0, row_scale)))
+    if rebuilt.null_count:
+        fail(f"{rebuilt.null_count} scaled rows of series without value_scale")
+    values = rebuilt.to_pylist()
+    value_bits = [struct.unpack("<Q", struct.pack("<d", v))[0] for v in values]
     for i in range(1, len(ids)):
         if (ids[i - 1], ts[i - 1]) >= (ids[i], ts[i]):
             fail(f"rows {i - 1} and {i} are not strictly sorted by (series_id, timestamp_ms)")
@@ -64,8 +83,8 @@ def main():
             encodings.setdefault(col.path_in_schema, set()).update(col.encodings)
             compression.add(col.compression)
             # min/max matter for pruning on series_id and timestamp_ms; a value column
-            # holding NaN (stale markers) legitimately has no min/max.
-            needs_min_max = col.path_in_schema != "value"
+            # holding NaN (stale markers), or only nulls, legitimately has no min/max.
+            needs_min_max = col.path_in_schema in ("series_id", "timestamp_ms")
             if not col.is_stats_set or (needs_min_max and not col.statistics.has_min_max):
                 stats_everywhere = False
             if not (getattr(col, "has_offset_index", True) and getattr(col, "has_column_index", True)):
@@ -80,6 +99,7 @@ def main():
                 "labels": {pair["name"]: pair["value"] for pair in row["labels"]},
                 "first_row": row["first_row"],
                 "row_count": row["row_count"],
+                "value_scale": row["value_scale"],
             }
         )
     rows_per_series = {}
@@ -100,6 +120,9 @@ def main():
                 "max_timestamp": max(ts),
                 "value_sum": value_sum,
                 "nan_count": sum(1 for v in values if v != v),
+                "scaled_rows": scaled.length() - scaled.null_count,
+                # Sum of the values' IEEE bits modulo 2^64: equal only if every bit is.
+                "value_bits_sum": sum(value_bits) % (1 << 64),
                 "encodings": {k: sorted(v) for k, v in encodings.items()},
                 "compression": sorted(compression),
                 "statistics": stats_everywhere,

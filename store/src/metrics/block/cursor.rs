@@ -6,12 +6,13 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
-use arrow_array::{Array, Float64Array, Int64Array, ListArray, StringArray, StructArray, UInt64Array};
+use arrow_array::{Array, Int64Array, Int8Array, ListArray, StringArray, StructArray, UInt64Array};
 use parquet::arrow::arrow_reader::{
     ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
 use parquet::file::metadata::PageIndexPolicy;
 
+use super::decimal::{ValueColumns, MAX_SCALE};
 use super::meta::BlockSeries;
 use crate::model::{Label, Labels, Sample};
 use crate::storage::object::{BlockFile, BlockFiles};
@@ -134,6 +135,11 @@ fn decode_series(
     let row_counts = column::<UInt64Array>(batch, "row_count", path)?;
     let min_ts = column::<Int64Array>(batch, "min_time_ms", path)?;
     let max_ts = column::<Int64Array>(batch, "max_time_ms", path)?;
+    // Only in raw blocks of format 3 on.
+    let scales = match batch.column_by_name("value_scale") {
+        None => None,
+        Some(_) => Some(column::<Int8Array>(batch, "value_scale", path)?),
+    };
     let pairs = labels
         .values()
         .as_any()
@@ -163,12 +169,28 @@ fn decode_series(
             list.push(Label::new(names.value(i), values.value(i)));
         }
         let labels = Labels::new(list).map_err(|e| BlockError::corrupt(path, e.to_string()))?;
+        let value_scale = match scales.filter(|s| s.is_valid(row)).map(|s| s.value(row)) {
+            None => None,
+            Some(k) => match u8::try_from(k) {
+                Ok(k) if k <= MAX_SCALE => Some(k),
+                _ => {
+                    return Err(BlockError::corrupt(
+                        path,
+                        format!(
+                            "value_scale {k} of series {} is not in 0..={MAX_SCALE}",
+                            *next_id - 1
+                        ),
+                    ))
+                }
+            },
+        };
         out.push_back(BlockSeries {
             labels,
             first_row: first_rows.value(row),
             row_count: row_counts.value(row),
             min_t: min_ts.value(row),
             max_t: max_ts.value(row),
+            value_scale,
         });
     }
     Ok(())
@@ -178,8 +200,8 @@ fn decode_series(
 pub(crate) struct SampleCursor {
     path: PathBuf,
     reader: ParquetRecordBatchReader,
-    timestamps: Vec<i64>,
-    values: Vec<f64>,
+    /// The batch being handed out, and the position of its next row.
+    batch: Option<RecordBatch>,
     pos: usize,
 }
 
@@ -194,16 +216,21 @@ impl SampleCursor {
         Ok(SampleCursor {
             path,
             reader,
-            timestamps: Vec::new(),
-            values: Vec::new(),
+            batch: None,
             pos: 0,
         })
     }
 
-    /// Appends the next `n` rows to `out`.
-    pub(crate) fn take(&mut self, mut n: usize, out: &mut Vec<Sample>) -> Result<(), BlockError> {
+    /// Appends the next `n` rows, those of one series with decimal scale `scale`, to `out`.
+    pub(crate) fn take(
+        &mut self,
+        mut n: usize,
+        scale: Option<u8>,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), BlockError> {
         while n > 0 {
-            if self.pos == self.timestamps.len() {
+            let rows = self.batch.as_ref().map_or(0, RecordBatch::num_rows);
+            if self.pos == rows {
                 let Some(batch) = self.reader.next() else {
                     return Err(BlockError::corrupt(
                         &self.path,
@@ -214,16 +241,18 @@ impl SampleCursor {
                     path: self.path.clone(),
                     source,
                 })?;
-                let ts = column::<Int64Array>(&batch, "timestamp_ms", &self.path)?;
-                let vals = column::<Float64Array>(&batch, "value", &self.path)?;
-                self.timestamps = ts.values().to_vec();
-                self.values = vals.values().to_vec();
+                self.batch = Some(batch);
                 self.pos = 0;
+                continue;
             }
-            let available = self.timestamps.len() - self.pos;
-            let k = available.min(n);
+            let Some(batch) = self.batch.as_ref() else {
+                continue;
+            };
+            let ts = column::<Int64Array>(batch, "timestamp_ms", &self.path)?;
+            let vals = ValueColumns::of(batch, &self.path)?;
+            let k = (rows - self.pos).min(n);
             for i in self.pos..self.pos + k {
-                out.push(Sample::new(self.timestamps[i], self.values[i]));
+                out.push(Sample::new(ts.value(i), vals.get(i, scale, &self.path)?));
             }
             self.pos += k;
             n -= k;

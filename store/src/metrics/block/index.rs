@@ -26,6 +26,14 @@ pub(crate) struct BlockIndex {
 }
 
 impl BlockIndex {
+    /// The decimal scale of block series `id` (`None` outside this index's run, or for a
+    /// series without scaled values).
+    pub(crate) fn value_scale_of(&self, id: u64) -> Option<u8> {
+        id.checked_sub(self.base)
+            .and_then(|i| self.series.get(i as usize))
+            .and_then(|s| s.value_scale)
+    }
+
     /// The labels of block series `id`, which must lie in this index's run; a sample or
     /// histogram row naming another id is a corrupt block (`what` names the row's kind).
     pub(crate) fn labels_of(
@@ -101,6 +109,7 @@ mod tests {
                 row_count: 1,
                 min_t: 0,
                 max_t: 0,
+                value_scale: None,
             });
         }
         out.sort_by(|a, b| a.labels.cmp(&b.labels));

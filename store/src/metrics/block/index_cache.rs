@@ -177,6 +177,7 @@ mod tests {
                 row_count: 1,
                 min_t: 0,
                 max_t: 0,
+                value_scale: None,
             });
         }
         BlockIndex::from_series(0, series)

@@ -5,8 +5,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Labels;
 
-/// Version of the block layout written into `meta.json`.
-pub const BLOCK_FORMAT_VERSION: u32 = 1;
+/// Version of the raw block layout written into `meta.json`: 3 since decimal values are
+/// stored as scaled integers (`scaled_value`, `value_scale`; see `decimal`). 2 was taken by
+/// downsampled blocks, so each number names one layout.
+pub const BLOCK_FORMAT_VERSION: u32 = 3;
+
+/// The raw block layout before scaled values (every value in the float column `value`):
+/// such blocks are still read and compacted into the current layout.
+pub const FLOAT_BLOCK_FORMAT_VERSION: u32 = 1;
 
 /// Version written into the `meta.json` of a downsampled block: a release that predates
 /// downsampling refuses (and skips) such a block instead of reading its windows' last
@@ -71,4 +77,7 @@ pub(crate) struct BlockSeries {
     pub row_count: u64,
     pub min_t: i64,
     pub max_t: i64,
+    /// Decimal scale of the series' `scaled_value` rows (`None`: all its values are floats,
+    /// as in every series of a format 1 block).
+    pub value_scale: Option<u8>,
 }

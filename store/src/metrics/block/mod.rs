@@ -9,6 +9,7 @@
 //!
 //! - `meta`: `meta.json` and the in-memory series list.
 //! - `writer`: writing a block from series in label order.
+//! - `decimal`: decimal values stored as scaled integers, and reading a row's value back.
 //! - `reader`: the open block and the reads queries make (footers, selected samples).
 //! - `cursor`: reading a block's series list or samples front to back, a batch at a time.
 //! - `rows`: the row groups and rows of `samples.parquet` a query reads.
@@ -23,6 +24,7 @@
 pub(crate) mod aggregates;
 pub(crate) mod compact;
 mod cursor;
+mod decimal;
 pub(crate) mod downsample;
 pub(crate) mod histograms;
 mod index;
@@ -34,7 +36,9 @@ pub(crate) mod writer;
 
 pub(crate) use index_cache::BlockIndexCache;
 pub use index_cache::BlockIndexCacheStats;
-pub use meta::{BlockMeta, CompactionMeta, BLOCK_FORMAT_VERSION, DOWNSAMPLED_FORMAT_VERSION};
+pub use meta::{
+    BlockMeta, CompactionMeta, BLOCK_FORMAT_VERSION, DOWNSAMPLED_FORMAT_VERSION, FLOAT_BLOCK_FORMAT_VERSION,
+};
 pub(crate) use reader::{open_all, open_listed, open_remote, Block};
 pub(crate) use writer::BlockWriter;
 

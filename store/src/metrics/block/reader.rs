@@ -6,15 +6,19 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arrow_array::{Float64Array, Int64Array, UInt64Array};
+use arrow_array::{Int64Array, UInt64Array};
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
 use super::aggregates;
 use super::cursor::{reader_options, SeriesCursor, SAMPLES, SERIES};
+use super::decimal::ValueColumns;
 use super::histograms;
 use super::index::BlockIndex;
 use super::index_cache::{BlockIndexCache, WHOLE_BLOCK};
-use super::meta::{BlockMeta, BlockSeries, BLOCK_FORMAT_VERSION, DOWNSAMPLED_FORMAT_VERSION, RESOLUTIONS_MS};
+use super::meta::{
+    BlockMeta, BlockSeries, BLOCK_FORMAT_VERSION, DOWNSAMPLED_FORMAT_VERSION, FLOAT_BLOCK_FORMAT_VERSION,
+    RESOLUTIONS_MS,
+};
 use super::rows::plan_rows;
 use crate::model::{LabelMatcher, Sample, SeriesSamples};
 use crate::storage::block_dir;
@@ -68,16 +72,16 @@ impl Block {
     /// read later, through `cache`, when a query first needs it.
     pub(crate) fn open(files: BlockFiles, cache: &Arc<BlockIndexCache>) -> Result<Block, BlockError> {
         let meta: BlockMeta = files.read_meta()?;
-        let expected = if meta.resolution_ms > 0 {
-            DOWNSAMPLED_FORMAT_VERSION
+        let expected: &[u32] = if meta.resolution_ms > 0 {
+            &[DOWNSAMPLED_FORMAT_VERSION]
         } else {
-            BLOCK_FORMAT_VERSION
+            &[BLOCK_FORMAT_VERSION, FLOAT_BLOCK_FORMAT_VERSION]
         };
-        if meta.format_version != expected {
+        if !expected.contains(&meta.format_version) {
             return Err(BlockError::corrupt(
                 &files.path(""),
                 format!(
-                    "unknown format version {} for resolution_ms {} (expected {expected})",
+                    "unknown format version {} for resolution_ms {} (expected one of {expected:?})",
                     meta.format_version, meta.resolution_ms
                 ),
             ));
@@ -443,11 +447,12 @@ pub(crate) fn read_samples(
         return Ok(());
     };
     let mut current: Option<u64> = None;
+    let mut scale: Option<u8> = None;
     for batch in plan.batches(path)? {
         let batch = batch?;
         let ids = column::<UInt64Array>(&batch, "series_id", path)?;
         let ts = column::<Int64Array>(&batch, "timestamp_ms", path)?;
-        let vals = column::<Float64Array>(&batch, "value", path)?;
+        let vals = ValueColumns::of(&batch, path)?;
         for row in 0..batch.num_rows() {
             let t = ts.value(row);
             if t < start || t > end {
@@ -456,6 +461,7 @@ pub(crate) fn read_samples(
             let id = ids.value(row);
             if current != Some(id) {
                 let labels = index.labels_of(id, path, "sample")?;
+                scale = index.value_scale_of(id);
                 out.push(SeriesSamples {
                     labels,
                     samples: Vec::new(),
@@ -464,7 +470,7 @@ pub(crate) fn read_samples(
                 current = Some(id);
             }
             if let Some(last) = out.last_mut() {
-                last.samples.push(Sample::new(t, vals.value(row)));
+                last.samples.push(Sample::new(t, vals.get(row, scale, path)?));
             }
         }
     }

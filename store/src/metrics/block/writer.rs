@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_array::{ArrayRef, Float64Array, Int64Array, ListArray, StringArray, StructArray, UInt64Array};
+use arrow_array::{
+    ArrayRef, Float64Array, Int64Array, Int8Array, ListArray, StringArray, StructArray, UInt64Array,
+};
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
@@ -18,7 +20,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::meta::{BlockMeta, BlockSeries, CompactionMeta, BLOCK_FORMAT_VERSION, DOWNSAMPLED_FORMAT_VERSION};
-use super::{aggregates, histograms};
+use super::{aggregates, decimal, histograms};
 use crate::model::{HistogramSample, Labels, Sample, METRIC_NAME_LABEL};
 use crate::storage::block_dir::TmpBlockDir;
 use crate::storage::BlockError;
@@ -26,6 +28,14 @@ use crate::window::Window;
 
 /// Rows per row group of `samples.parquet`.
 pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// Rows per data page of `samples.parquet`, the unit a query skips or decodes: 32,768
+/// rather than 8,192 took the bench's block from 0.759 to 0.687 bytes/sample (page headers,
+/// statistics and delta headers are per page, and ZSTD sees more at once), for 4× more rows
+/// decoded around a series a query reads (docs/benchmarks.md, "Block size").
+const PAGE_ROWS: usize = 32 * 1024;
+/// ZSTD level of `samples.parquet`: 6 rather than 3 took the bench's block from 0.773 to
+/// 0.759 bytes/sample at the same write time; 9 gave nothing more, 15 and 19 cost time.
+const SAMPLES_ZSTD_LEVEL: i32 = 6;
 /// Rows buffered before they are handed to the Parquet writer.
 const BATCH_ROWS: usize = 64 * 1024;
 /// Histogram rows buffered before they are handed to the Parquet writer (each holds its
@@ -37,12 +47,15 @@ const SERIES_BATCH_ROWS: usize = 4 * 1024;
 /// pages in memory until it is complete, so this bounds what it holds.
 pub(crate) const SERIES_ROW_GROUP_ROWS: usize = 32 * 1024;
 
-/// The Arrow schema of `samples.parquet`.
+/// The Arrow schema of `samples.parquet` of a raw block: every row has either `value` (a
+/// float) or `scaled_value` (a decimal value × 10^`value_scale` of its series, see
+/// `decimal`).
 pub(crate) fn samples_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("series_id", DataType::UInt64, false),
         Field::new("timestamp_ms", DataType::Int64, false),
-        Field::new("value", DataType::Float64, false),
+        Field::new("value", DataType::Float64, true),
+        Field::new("scaled_value", DataType::Int64, true),
     ]))
 }
 
@@ -57,9 +70,10 @@ fn label_item_field() -> Arc<Field> {
     Arc::new(Field::new("item", DataType::Struct(label_struct_fields()), false))
 }
 
-/// The Arrow schema of `series.parquet`.
-pub(crate) fn series_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
+/// The Arrow schema of `series.parquet`; a raw block's (`scaled`) ends with `value_scale`,
+/// the decimal scale of the series' `scaled_value` rows (null: none of its rows is scaled).
+pub(crate) fn series_schema(scaled: bool) -> SchemaRef {
+    let mut fields = vec![
         Field::new("series_id", DataType::UInt64, false),
         Field::new("metric_name", DataType::Utf8, false),
         Field::new("labels", DataType::List(label_item_field()), false),
@@ -67,19 +81,24 @@ pub(crate) fn series_schema() -> SchemaRef {
         Field::new("row_count", DataType::UInt64, false),
         Field::new("min_time_ms", DataType::Int64, false),
         Field::new("max_time_ms", DataType::Int64, false),
-    ]))
+    ];
+    if scaled {
+        fields.push(Field::new("value_scale", DataType::Int8, true));
+    }
+    Arc::new(Schema::new(fields))
 }
 
 fn samples_properties() -> Result<WriterProperties, parquet::errors::ParquetError> {
     Ok(WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(SAMPLES_ZSTD_LEVEL)?))
         .set_dictionary_enabled(false)
         .set_column_encoding(ColumnPath::from("series_id"), Encoding::DELTA_BINARY_PACKED)
         .set_column_encoding(ColumnPath::from("timestamp_ms"), Encoding::DELTA_BINARY_PACKED)
         .set_column_encoding(ColumnPath::from("value"), Encoding::BYTE_STREAM_SPLIT)
+        .set_column_encoding(ColumnPath::from("scaled_value"), Encoding::DELTA_BINARY_PACKED)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_data_page_row_count_limit(8192)
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .build())
 }
 
@@ -156,7 +175,9 @@ pub(crate) struct BlockWriter {
     samples: ParquetOut,
     ids: Vec<u64>,
     timestamps: Vec<i64>,
-    values: Vec<f64>,
+    /// A row's float value, or `None` when it is stored scaled (in `scaled`).
+    values: Vec<Option<f64>>,
+    scaled: Vec<Option<i64>>,
     /// Window width of a downsampled block (0: raw samples, `ids`/`timestamps`/`values`
     /// buffer the rows); a downsampled block buffers its rows in `windows` instead.
     resolution_ms: i64,
@@ -198,13 +219,14 @@ impl BlockWriter {
         };
         let series_path = dir.path().join("series.parquet");
         let props = series_properties().map_err(|e| BlockError::parquet(&series_path, e))?;
-        let series_out = ParquetOut::create(series_path, series_schema(), props)?;
+        let series_out = ParquetOut::create(series_path, series_schema(resolution_ms == 0), props)?;
         Ok(BlockWriter {
             dir,
             samples,
             ids: Vec::with_capacity(BATCH_ROWS),
             timestamps: Vec::with_capacity(BATCH_ROWS),
             values: Vec::with_capacity(BATCH_ROWS),
+            scaled: Vec::with_capacity(BATCH_ROWS),
             resolution_ms,
             windows: Vec::new(),
             histograms_out: None,
@@ -241,13 +263,23 @@ impl BlockWriter {
             samples.first().map(|s| s.timestamp_ms),
             samples.last().map(|s| s.timestamp_ms),
         );
-        let Some(series_id) = self.begin_series(labels, floats, samples.len(), histograms)? else {
+        let scale = decimal::series_scale(samples.iter().map(|s| s.value));
+        let Some(series_id) = self.begin_series(labels, floats, samples.len(), scale, histograms)? else {
             return Ok(());
         };
         for s in samples {
             self.ids.push(series_id);
             self.timestamps.push(s.timestamp_ms);
-            self.values.push(s.value);
+            match scale.and_then(|k| decimal::to_scaled(s.value, k)) {
+                Some(m) => {
+                    self.values.push(None);
+                    self.scaled.push(Some(m));
+                }
+                None => {
+                    self.values.push(Some(s.value));
+                    self.scaled.push(None);
+                }
+            }
             if self.ids.len() >= BATCH_ROWS {
                 self.flush_samples()?;
             }
@@ -273,7 +305,7 @@ impl BlockWriter {
             windows.first().map(|w| w.timestamp_ms),
             windows.last().map(|w| w.timestamp_ms),
         );
-        let Some(series_id) = self.begin_series(labels, floats, windows.len(), histograms)? else {
+        let Some(series_id) = self.begin_series(labels, floats, windows.len(), None, histograms)? else {
             return Ok(());
         };
         for w in windows {
@@ -287,13 +319,14 @@ impl BlockWriter {
     }
 
     /// Checks the order and registers a series whose float rows span `floats` (first and
-    /// last timestamp) and number `rows`; returns its id, or `None` for a series with no
-    /// data, which is skipped.
+    /// last timestamp) and number `rows`, scaled at `value_scale`; returns its id, or `None`
+    /// for a series with no data, which is skipped.
     fn begin_series(
         &mut self,
         labels: &Labels,
         floats: (Option<i64>, Option<i64>),
         rows: usize,
+        value_scale: Option<u8>,
         histograms: &[HistogramSample],
     ) -> Result<Option<u64>, BlockError> {
         let mut range: Option<(i64, i64)> = None;
@@ -334,6 +367,7 @@ impl BlockWriter {
             row_count: rows as u64,
             min_t: first_t,
             max_t: last_t,
+            value_scale,
         });
         self.rows += rows as u64;
         if self.pending.len() >= SERIES_BATCH_ROWS {
@@ -394,7 +428,8 @@ impl BlockWriter {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(UInt64Array::from_iter_values(self.ids.drain(..))),
             Arc::new(Int64Array::from_iter_values(self.timestamps.drain(..))),
-            Arc::new(Float64Array::from_iter_values(self.values.drain(..))),
+            Arc::new(Float64Array::from_iter(self.values.drain(..))),
+            Arc::new(Int64Array::from_iter(self.scaled.drain(..))),
         ];
         self.samples.write(columns, samples_schema())
     }
@@ -405,9 +440,11 @@ impl BlockWriter {
             return Ok(());
         }
         let first_id = self.num_series - self.pending.len() as u64;
-        let columns = series_columns(first_id, &self.pending).map_err(|e| self.series_out.arrow_err(e))?;
+        let scaled = self.resolution_ms == 0;
+        let columns =
+            series_columns(first_id, &self.pending, scaled).map_err(|e| self.series_out.arrow_err(e))?;
         self.pending.clear();
-        self.series_out.write(columns, series_schema())
+        self.series_out.write(columns, series_schema(scaled))
     }
 
     /// Completes the block: writes the remaining rows and both footers, fsyncs everything
@@ -446,8 +483,13 @@ impl BlockWriter {
     }
 }
 
-/// The columns of `series.parquet` for `series`, whose first one has id `first_id`.
-fn series_columns(first_id: u64, series: &[BlockSeries]) -> Result<Vec<ArrayRef>, arrow_schema::ArrowError> {
+/// The columns of `series.parquet` for `series`, whose first one has id `first_id`, with
+/// `value_scale` when `scaled` (a raw block).
+pub(crate) fn series_columns(
+    first_id: u64,
+    series: &[BlockSeries],
+    scaled: bool,
+) -> Result<Vec<ArrayRef>, arrow_schema::ArrowError> {
     let mut ids = Vec::with_capacity(series.len());
     let mut names = Vec::with_capacity(series.len());
     let mut label_counts = Vec::with_capacity(series.len());
@@ -484,7 +526,7 @@ fn series_columns(first_id: u64, series: &[BlockSeries]) -> Result<Vec<ArrayRef>
         Arc::new(pairs),
         None,
     )?;
-    Ok(vec![
+    let mut columns: Vec<ArrayRef> = vec![
         Arc::new(UInt64Array::from(ids)),
         Arc::new(StringArray::from(names)),
         Arc::new(labels),
@@ -492,5 +534,13 @@ fn series_columns(first_id: u64, series: &[BlockSeries]) -> Result<Vec<ArrayRef>
         Arc::new(UInt64Array::from(row_counts)),
         Arc::new(Int64Array::from(min_ts)),
         Arc::new(Int64Array::from(max_ts)),
-    ])
+    ];
+    if scaled {
+        // Scales are at most `decimal::MAX_SCALE`, so they fit an i8.
+        let scales = series
+            .iter()
+            .map(|s| s.value_scale.and_then(|k| i8::try_from(k).ok()));
+        columns.push(Arc::new(Int8Array::from_iter(scales)));
+    }
+    Ok(columns)
 }
