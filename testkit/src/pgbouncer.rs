@@ -73,14 +73,19 @@ impl Pgbouncer {
             .unwrap();
         assert!(status.success(), "chown postgres {d}: {status}");
         reserved.release();
+        // Started directly as user postgres (not through runuser, which forks it and would
+        // leave it running when the guard kills runuser).
+        let (uid, gid) = postgres_ids();
         let mut proc = Proc(
-            Command::new("runuser")
-                .args(["-u", "postgres", "--", "pgbouncer"])
-                .arg(dir.path().join("pgbouncer.ini"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("pgbouncer must be installed (apt-get install pgbouncer)"),
+            std::os::unix::process::CommandExt::gid(
+                std::os::unix::process::CommandExt::uid(&mut Command::new("pgbouncer"), uid),
+                gid,
+            )
+            .arg(dir.path().join("pgbouncer.ini"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pgbouncer must be installed (apt-get install pgbouncer)"),
         );
         let deadline = Instant::now() + HANG;
         loop {
@@ -111,4 +116,17 @@ impl Pgbouncer {
     pub fn app_dsn(&self) -> String {
         format!("host=127.0.0.1 port={} user=postgres dbname=app", self.port)
     }
+}
+
+/// The uid and gid of user `postgres` (PgBouncer refuses to run as root).
+fn postgres_ids() -> (u32, u32) {
+    let id = |flag: &str| {
+        let out = Command::new("id").args([flag, "postgres"]).output().unwrap();
+        assert!(out.status.success(), "id {flag} postgres failed");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    (id("-u"), id("-g"))
 }
