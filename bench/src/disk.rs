@@ -102,6 +102,34 @@ const MERGE_TIMEOUT: Duration = Duration::from_secs(900);
 
 async fn victoriametrics(client: &reqwest::Client, v: &Running, samples: u64) -> anyhow::Result<Disk> {
     let t = Instant::now();
+    let m = vm_merge(client, v).await?;
+    let rows =
+        metric_sum(&m, "vm_rows{type=\"storage/big\"}") + metric_sum(&m, "vm_rows{type=\"storage/small\"}");
+    let bytes = measure::dir_size(&v.data_dir, &["snapshots", "cache"]);
+    let data = measure::dir_size(&v.data_dir.join("data"), &[]);
+    let index = measure::dir_size(&v.data_dir.join("indexdb"), &[]);
+    let note = format!(
+        "VictoriaMetrics: data dir after force_flush + force_merge ({:.1} s): {:.1} MiB (data {:.1}, indexdb {:.1}); vm_rows {} of {} samples sent",
+        t.elapsed().as_secs_f64(),
+        bytes as f64 / 1_048_576.0,
+        data as f64 / 1_048_576.0,
+        index as f64 / 1_048_576.0,
+        rows,
+        samples
+    );
+    println!("  {note}");
+    let fig = per_sample(bytes, samples);
+    Ok(Disk {
+        blocks: fig.clone(),
+        all: fig,
+        note: Some(note),
+    })
+}
+
+/// `force_flush` and `force_merge`, then waits until no merge runs; returns the last
+/// `/metrics` text.
+async fn vm_merge(client: &reqwest::Client, v: &Running) -> anyhow::Result<String> {
+    let t = Instant::now();
     for path in ["/internal/force_flush", "/internal/force_merge"] {
         client
             .get(format!("{}{path}", v.base))
@@ -121,27 +149,7 @@ async fn victoriametrics(client: &reqwest::Client, v: &Running, samples: u64) ->
         let active = metric_sum(&m, "vm_active_force_merges") + metric_sum(&m, "vm_active_merges");
         quiet = if active == 0.0 { quiet + 1 } else { 0 };
         if quiet >= 2 {
-            let rows = metric_sum(&m, "vm_rows{type=\"storage/big\"}")
-                + metric_sum(&m, "vm_rows{type=\"storage/small\"}");
-            let bytes = measure::dir_size(&v.data_dir, &["snapshots", "cache"]);
-            let data = measure::dir_size(&v.data_dir.join("data"), &[]);
-            let index = measure::dir_size(&v.data_dir.join("indexdb"), &[]);
-            let note = format!(
-                "VictoriaMetrics: data dir after force_flush + force_merge ({:.1} s): {:.1} MiB (data {:.1}, indexdb {:.1}); vm_rows {} of {} samples sent",
-                t.elapsed().as_secs_f64(),
-                bytes as f64 / 1_048_576.0,
-                data as f64 / 1_048_576.0,
-                index as f64 / 1_048_576.0,
-                rows,
-                samples
-            );
-            println!("  {note}");
-            let fig = per_sample(bytes, samples);
-            return Ok(Disk {
-                blocks: fig.clone(),
-                all: fig,
-                note: Some(note),
-            });
+            return Ok(m);
         }
         if t.elapsed() > MERGE_TIMEOUT {
             bail!(
@@ -150,6 +158,31 @@ async fn victoriametrics(client: &reqwest::Client, v: &Running, samples: u64) ->
             );
         }
     }
+}
+
+/// With `--queries-on-blocks`: puts what was ingested where a system keeps old data before
+/// the queries run — Didban's head written as a block (`/api/v1/admin/tsdb/flush`),
+/// VictoriaMetrics' rows flushed into parts and merged; Prometheus is left as it is (its
+/// head cannot be cut on demand).
+pub async fn settle_for_queries(client: &reqwest::Client, r: &Running) -> anyhow::Result<()> {
+    match r.system {
+        System::Didban => {
+            client
+                .post(format!("{}/api/v1/admin/tsdb/flush", r.base))
+                .timeout(Duration::from_secs(600))
+                .send()
+                .await?
+                .error_for_status()
+                .context("POST /api/v1/admin/tsdb/flush")?;
+            println!("  Didban: head written as a block before the queries");
+        }
+        System::VictoriaMetrics => {
+            vm_merge(client, r).await?;
+            println!("  VictoriaMetrics: flushed and merged before the queries");
+        }
+        System::Prometheus => println!("  Prometheus: queried as it is (its head cannot be cut on demand)"),
+    }
+    Ok(())
 }
 
 async fn vm_metrics(client: &reqwest::Client, v: &Running) -> anyhow::Result<String> {

@@ -83,6 +83,11 @@ pub struct Args {
     /// Skip the range-query latency phase.
     #[arg(long)]
     pub skip_queries: bool,
+    /// Run the queries over blocks: Didban's head written as a block and VictoriaMetrics'
+    /// parts merged first (by default the queries run right after ingest, so Didban
+    /// answers from its head).
+    #[arg(long)]
+    pub queries_on_blocks: bool,
     /// The didban binary [default: $CARGO_TARGET_DIR/release/didban, else target/release/didban
     /// in the workspace].
     #[arg(long, value_name = "PATH")]

@@ -307,6 +307,11 @@ async fn run_system(
             println!("{} (pid {}) on {}", system.name(), s.pid, s.base);
             let url = format!("{}/api/v1/write", s.base);
             r.rw = ingest(client, &s, url, remote_write::headers(), plan, args, tck).await;
+            if args.queries_on_blocks && !args.skip_queries {
+                if let Err(e) = disk::settle_for_queries(client, &s).await {
+                    println!("  {}: could not settle before the queries: {e:#}", system.name());
+                }
+            }
             r.queries = run_queries(client, &s, args, end_s).await;
             r.disk = disk::compact_and_measure(client, &mut s, samples).await;
             s.stop(Duration::from_secs(120)).await?;
