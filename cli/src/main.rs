@@ -404,7 +404,6 @@ impl ServeArgs {
         if let Some(v) = self.role {
             c.cluster.role = didban_collector::config::cluster::Role::parse(&v).context("--role")?;
         }
-        c.cluster.check(c.storage.metastore.is_some())?;
         Ok(c)
     }
 }

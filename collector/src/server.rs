@@ -141,8 +141,8 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
     } else {
         main_router.merge(cluster::refuse_writes(role))
     };
-    if role.serves_heads() {
-        let secret = config.cluster.secret.as_deref().unwrap_or_default();
+    // `check` above made sure a role that serves its heads has the secret.
+    if let Some(secret) = config.cluster.secret.as_deref().filter(|_| role.serves_heads()) {
         main_router = main_router.merge(cluster::heads::router(state.stores.metrics.clone(), secret));
     }
     if let Some(a) = &alerting {

@@ -88,21 +88,26 @@ impl Member {
     }
 }
 
-/// The live members of `role` in `cluster`, by id; rows past their TTL are left out (and
-/// deleted when older than a day, so the table does not grow with restarts).
-pub async fn live_members(
-    client: &impl GenericClient,
-    cluster: &str,
-    role: &str,
-) -> Result<Vec<MemberRow>, CoordError> {
-    let what = format!("list the live {role} members");
+/// Deletes rows that expired more than a day ago (crashed members that never came back),
+/// so the table does not grow with restarts; each [`Announcer`] does it once at start.
+pub async fn forget_expired_members(client: &impl GenericClient) -> Result<(), CoordError> {
     client
         .execute(
             "DELETE FROM didban_members WHERE expires_at < now() - interval '1 day'",
             &[],
         )
         .await
-        .map_err(|e| CoordError::query(what.clone(), e))?;
+        .map_err(|e| CoordError::query("forget expired members", e))?;
+    Ok(())
+}
+
+/// The live members of `role` in `cluster`, by id; rows past their TTL are left out.
+pub async fn live_members(
+    client: &impl GenericClient,
+    cluster: &str,
+    role: &str,
+) -> Result<Vec<MemberRow>, CoordError> {
+    let what = format!("list the live {role} members");
     let rows = client
         .query(
             "SELECT id, address FROM didban_members
@@ -140,9 +145,14 @@ impl Announcer {
         let task = runtime.spawn(async move {
             let db = ReconnectingClient::new(url, options);
             let period = (member.ttl / 3).max(Duration::from_millis(50));
+            let mut forgotten = false;
             loop {
                 let announced = async {
                     let client = db.get().await?;
+                    if !forgotten {
+                        forget_expired_members(&*client).await?;
+                        forgotten = true;
+                    }
                     member.announce(&*client).await
                 };
                 if let Err(e) = tokio::time::timeout(period, announced)

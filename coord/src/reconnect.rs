@@ -26,16 +26,6 @@ impl ReconnectingClient {
         }
     }
 
-    /// The URL (may hold a password: see [`crate::redact`]).
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// The connect options.
-    pub fn options(&self) -> &ConnectOptions {
-        &self.options
-    }
-
     /// The connection, connecting first when there is none or the last one closed. Held
     /// until the guard drops, so statements of one process do not interleave.
     pub async fn get(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Client>, CoordError> {

@@ -56,6 +56,41 @@ fn delivered_jobs(hook: &Webhook) -> Vec<Vec<String>> {
     out
 }
 
+/// The `[alerting]` part of an HA pair member's config: rules from `rules_dir`, the pair
+/// `cluster` in the database at `pg_url` (2 s lease, 1 s silence exchange), every alert
+/// routed by `group_by` (TOML list items) at once to one webhook. Shared with the roles test.
+pub(crate) fn ha_alerting_toml(
+    rules_dir: &std::path::Path,
+    pg_url: &str,
+    cluster: &str,
+    group_by: &str,
+    hook_url: &str,
+) -> String {
+    format!(
+        r#"
+[alerting]
+rules_dir = "{}"
+packs_enabled = false
+[alerting.ha]
+url = "{pg_url}"
+cluster = "{cluster}"
+lease_ttl = "2s"
+sync_interval = "1s"
+[alerting.route]
+receiver = "ops"
+group_by = [{group_by}]
+group_wait = "0s"
+group_interval = "1h"
+repeat_interval = "4h"
+[[alerting.receivers]]
+name = "ops"
+[[alerting.receivers.webhook_configs]]
+url = "{hook_url}"
+"#,
+        rules_dir.display()
+    )
+}
+
 #[test]
 fn one_instance_sends_and_the_other_takes_over_after_kill_9() {
     let pg = Postgres::start();
@@ -65,35 +100,14 @@ fn one_instance_sends_and_the_other_takes_over_after_kill_9() {
     std::fs::create_dir_all(&rules_dir).unwrap();
     std::fs::write(rules_dir.join("queues.yaml"), RULES).unwrap();
     let config = dir.path().join("didban.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[alerting]
-rules_dir = "{}"
-packs_enabled = false
-[alerting.ha]
-url = "{}"
-cluster = "test"
-lease_ttl = "2s"
-sync_interval = "1s"
-[alerting.route]
-receiver = "ops"
-group_by = ["alertname", "job"]
-group_wait = "0s"
-group_interval = "1h"
-repeat_interval = "4h"
-[[alerting.receivers]]
-name = "ops"
-[[alerting.receivers.webhook_configs]]
-url = "{}"
-"#,
-            rules_dir.display(),
-            pg.dsn("postgres"),
-            hook.url
-        ),
-    )
-    .unwrap();
+    let toml = ha_alerting_toml(
+        &rules_dir,
+        &pg.dsn("postgres"),
+        "test",
+        "\"alertname\", \"job\"",
+        &hook.url,
+    );
+    std::fs::write(&config, toml).unwrap();
     let config_arg = config.display().to_string();
     let mut servers = [
         Didban::start(BIN, &dir.path().join("a"), &["--config", &config_arg]),

@@ -145,36 +145,6 @@ groups:
         expr: orders{job="only-b"} > 1
 "#;
 
-/// The alerting part of an alerting instance's config: the rule above, the HA pair in the
-/// metastore's database, one webhook.
-fn alerting_config(cluster: &Cluster, rules_dir: &std::path::Path, hook: &Webhook) -> String {
-    format!(
-        r#"
-[alerting]
-rules_dir = "{}"
-packs_enabled = false
-[alerting.ha]
-url = "{}"
-cluster = "roles"
-lease_ttl = "2s"
-sync_interval = "1s"
-[alerting.route]
-receiver = "ops"
-group_by = ["alertname"]
-group_wait = "0s"
-group_interval = "1h"
-repeat_interval = "4h"
-[[alerting.receivers]]
-name = "ops"
-[[alerting.receivers.webhook_configs]]
-url = "{}"
-"#,
-        rules_dir.display(),
-        cluster.pg.dsn("postgres"),
-        hook.url
-    )
-}
-
 #[test]
 fn ingesters_queriers_compactor_and_an_alerting_pair_share_a_bucket_and_lose_nothing() {
     let cluster = Cluster {
@@ -194,7 +164,13 @@ fn ingesters_queriers_compactor_and_an_alerting_pair_share_a_bucket_and_lose_not
         cluster.start("querier-2", "querier"),
     ];
     let compactor = cluster.start("compactor", "compactor");
-    let alerting = alerting_config(&cluster, &rules_dir, &hook);
+    let alerting = crate::alerting_ha::ha_alerting_toml(
+        &rules_dir,
+        &cluster.pg.dsn("postgres"),
+        "roles",
+        "\"alertname\"",
+        &hook.url,
+    );
     let _pair = [
         cluster.start_with("alerting-1", "alerting", &alerting),
         cluster.start_with("alerting-2", "alerting", &alerting),
@@ -284,10 +260,9 @@ fn ingesters_queriers_compactor_and_an_alerting_pair_share_a_bucket_and_lose_not
     for q in &queriers {
         expect(q, t_later, &all_once);
     }
-    let a_data = a.data_dir.clone();
     drop(a);
-    let restarted = cluster.start("ingester-a", "ingester");
-    assert_eq!(restarted.data_dir, a_data);
+    // The same name: the same data directory, whose WAL holds the acknowledged sample.
+    let _restarted = cluster.start("ingester-a", "ingester");
     for q in &queriers {
         expect(q, t_later, &with_t1);
     }

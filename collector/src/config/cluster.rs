@@ -84,7 +84,7 @@ impl Role {
 }
 
 /// `[cluster]` resolved.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct ClusterConfig {
     /// This process's role.
     pub role: Role,
@@ -97,6 +97,19 @@ pub struct ClusterConfig {
     pub member_ttl: Duration,
     /// Longest a querier waits for one ingester's answer (default 10s).
     pub fanout_timeout: Duration,
+}
+
+/// Role `all`, no address or secret, 15 s announcements, 10 s per ingester answer.
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            role: Role::All,
+            advertise_url: None,
+            secret: None,
+            member_ttl: Duration::from_secs(15),
+            fanout_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 impl std::fmt::Debug for ClusterConfig {
@@ -127,11 +140,7 @@ pub(super) fn cluster(
     file: FileCluster,
     env: impl Fn(&str) -> Option<String>,
 ) -> anyhow::Result<ClusterConfig> {
-    let mut c = ClusterConfig {
-        member_ttl: Duration::from_secs(15),
-        fanout_timeout: Duration::from_secs(10),
-        ..ClusterConfig::default()
-    };
+    let mut c = ClusterConfig::default();
     if let Some(r) = file.role {
         c.role = Role::parse(&r).context("cluster.role")?;
     }

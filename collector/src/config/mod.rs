@@ -213,11 +213,7 @@ impl Default for Config {
                 interval: Duration::from_secs(15),
             },
             alerting: didban_alerting::AlertingSettings::default(),
-            cluster: cluster::ClusterConfig {
-                member_ttl: Duration::from_secs(15),
-                fanout_timeout: Duration::from_secs(10),
-                ..cluster::ClusterConfig::default()
-            },
+            cluster: cluster::ClusterConfig::default(),
             auth: AuthConfig::default(),
             ui: UiConfig::default(),
             listen: ListenConfig::default(),
