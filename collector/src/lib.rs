@@ -7,6 +7,7 @@ pub mod config;
 pub mod datadir;
 pub mod host_metrics;
 pub mod ingest;
+pub mod ingest_log;
 pub mod listen;
 pub mod memory_limit;
 pub mod metadata;

@@ -75,6 +75,7 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
         .context("opening the stores")??;
     let mut state = AppState::new(stores, config.clone());
     let (announcer, cluster_reader) = start_cluster_role(&config, &mut state).await?;
+    let consumer = start_ingest_log(&config, &mut state, stop.clone()).await?;
 
     let http = TcpListener::bind(config.http_addr)
         .await
@@ -290,6 +291,9 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
     if let Some(t) = tls_watch {
         let _ = t.await;
     }
+    if let Some(t) = consumer {
+        let _ = t.await;
+    }
     let _ = maintenance.await;
     let _ = self_scrape.await;
     if let Some(t) = alerting_task {
@@ -308,6 +312,31 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
     state.stores.close().await?;
     info!("didban stopped cleanly");
     Ok(())
+}
+
+/// With `[ingest_log]` on a role that ingests: the receivers publish to the stream
+/// (`state.ingest_log`), and when the process consumes a partition its consumer is
+/// started (returned, to wait for at shutdown, before the stores close).
+async fn start_ingest_log(
+    config: &Config,
+    state: &mut AppState,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(log_config) = config.ingest_log.clone() else {
+        return Ok(None);
+    };
+    if !config.cluster.role.ingests() {
+        info!(
+            role = config.cluster.role.name(),
+            "[ingest_log] is ignored: this role does not ingest"
+        );
+        return Ok(None);
+    }
+    let partition = log_config.partition;
+    info!(url = %log_config.url, stream = %log_config.stream, partitions = log_config.partitions, partition = ?partition, "ingest log on");
+    let log = std::sync::Arc::new(crate::ingest_log::IngestLog::connect(log_config).await?);
+    state.ingest_log = Some(log.clone());
+    Ok(partition.map(|p| tokio::spawn(crate::ingest_log::consumer::run(state.clone(), log, p, stop))))
 }
 
 /// Sets up what the role needs besides the stores: a role that reads the cluster

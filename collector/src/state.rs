@@ -38,6 +38,9 @@ pub struct AppState {
     pub delta: Arc<DeltaTracker>,
     /// Span-derived RED and FaaS metrics (`None` when `traces.span_metrics` is off).
     pub span_metrics: Option<Arc<SpanMetrics>>,
+    /// Where the receivers send accepted batches when `[ingest_log]` is on (instead of
+    /// appending to `stores` themselves); `None` otherwise.
+    pub ingest_log: Option<Arc<crate::ingest_log::IngestLog>>,
 }
 
 impl AppState {
@@ -98,6 +101,7 @@ impl AppState {
             metadata: Arc::new(metadata),
             delta: Arc::new(delta),
             span_metrics,
+            ingest_log: None,
         }
     }
 }

@@ -36,6 +36,6 @@ pub use model::{
 };
 pub use query::{merge_series, Queryable, ReadError, ReadStats, WindowsRead};
 pub use storage::{
-    disk_space, AppendError, BlockError, BlockStorage, DiskSpace, FsyncMode, MetastoreConfig,
-    ObjectCacheStats, OpenError, S3Config, WalFaultOp, WalHealth,
+    disk_space, AppendError, AppliedPositions, BlockError, BlockStorage, DiskSpace, FsyncMode, LogPosition,
+    MetastoreConfig, ObjectCacheStats, OpenError, S3Config, WalFaultOp, WalHealth,
 };

@@ -7,7 +7,7 @@
 //!   ports and waited for until it is ready;
 //! - real servers the tests talk to, each private to the test (own temp dir, reserved
 //!   ports), ready only once it answers, gone on drop: [`postgres`], [`redis`],
-//!   [`rabbitmq`], [`smtp`], [`nginx`], [`pgbouncer`], a three-node [`garage`] cluster (S3);
+//!   [`rabbitmq`], [`nats`] (JetStream), [`smtp`], [`nginx`], [`pgbouncer`], a three-node [`garage`] cluster (S3);
 //!   with [`certs`] for their TLS variants;
 //! - [`python`] helper processes, a [`gunicorn`] serving a test's WSGI app, and the
 //!   [`browser`] (Chromium + Playwright);
@@ -24,6 +24,7 @@ pub mod certs;
 pub mod didban;
 pub mod garage;
 pub mod gunicorn;
+pub mod nats;
 pub mod nginx;
 pub mod pgbouncer;
 pub mod ports;

@@ -15,6 +15,7 @@ mod diskfull;
 mod fleet_targets;
 mod host_metrics;
 mod host_owner;
+mod ingest_log;
 mod kill9_loop;
 mod lifecycle;
 mod notify_receivers;

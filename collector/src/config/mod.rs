@@ -15,6 +15,7 @@ use serde::Deserialize;
 pub mod auth;
 pub mod cluster;
 pub mod downsample;
+pub mod ingest_log;
 pub mod listen;
 pub mod metastore;
 pub mod object_store;
@@ -62,6 +63,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// `[cluster]` and `--role`: which parts this process runs.
     pub cluster: cluster::ClusterConfig,
+    /// `[ingest_log]`: the NATS JetStream stream in front of the stores; `None` when off.
+    pub ingest_log: Option<ingest_log::IngestLogConfig>,
     /// The TOML file this was read from ([`Config::load`]), re-read by reloads of the
     /// alert engine (SIGHUP, `POST /-/reload`) for its `[alerting]` rule settings.
     pub source: Option<PathBuf>,
@@ -214,6 +217,7 @@ impl Default for Config {
             },
             alerting: didban_alerting::AlertingSettings::default(),
             cluster: cluster::ClusterConfig::default(),
+            ingest_log: None,
             auth: AuthConfig::default(),
             ui: UiConfig::default(),
             listen: ListenConfig::default(),
@@ -460,6 +464,7 @@ impl Config {
         file.tls.apply(&mut c.tls)?;
         c.alerting = file.alerting;
         c.cluster = cluster::cluster(file.cluster, |k| std::env::var(k).ok())?;
+        c.ingest_log = ingest_log::ingest_log(file.ingest_log, |k| std::env::var(k).ok())?;
         c.ui.dashboards_dir = file.ui.dashboards_dir.filter(|d| !d.as_os_str().is_empty());
         c.alerting.validate().context("alerting")?;
         if c.limits.max_body_bytes == 0 {
@@ -532,6 +537,8 @@ struct FileConfig {
     tls: FileTls,
     #[serde(default)]
     cluster: cluster::FileCluster,
+    #[serde(default)]
+    ingest_log: ingest_log::FileIngestLog,
 }
 
 #[derive(Debug, Default, Deserialize)]

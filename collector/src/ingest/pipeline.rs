@@ -11,6 +11,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
 use super::error::IngestError;
 use super::metrics::delta::DeltaTracker;
 use super::metrics::map::SharedLabels;
+use crate::ingest_log::message::Batch;
 use crate::state::AppState;
 
 /// The receiving protocols, as the `protocol` label of the self-metrics.
@@ -105,7 +106,7 @@ impl Ingestor {
         if series.is_empty() {
             return Ok(AppendReport::default());
         }
-        let report = self.state.stores.metrics.append(series).await?;
+        let report = self.store_series(series).await?;
         self.state.metrics.inc(
             "didban_samples_ingested_total",
             "Samples stored, by receiving protocol.",
@@ -116,6 +117,24 @@ impl Ingestor {
             self.count_rejected(protocol, reason.as_str(), *n);
         }
         Ok(report)
+    }
+
+    /// Stores series without counting them: into the ingest log when it is on (accepted
+    /// once the stream holds them; refusals that need the head — out of order, too old —
+    /// happen at the consuming ingester, which counts them), else into the metric store.
+    pub(crate) async fn store_series(&self, series: Vec<SeriesSamples>) -> Result<AppendReport, IngestError> {
+        let Some(log) = &self.state.ingest_log else {
+            return Ok(self.state.stores.metrics.append(series).await?);
+        };
+        let mut accepted = 0u64;
+        for s in &series {
+            accepted += (s.samples.len() + s.histograms.len()) as u64;
+        }
+        log.publish(Batch::Metrics(series)).await?;
+        Ok(AppendReport {
+            accepted,
+            ..AppendReport::default()
+        })
     }
 
     /// Appends exemplars (after their series' samples) and returns how many were stored

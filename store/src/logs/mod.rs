@@ -27,6 +27,17 @@ pub use error::LogError;
 pub use query::{Cursor, HistogramBucket, LogPage, LogQuery};
 pub use record::{day_of, day_start, severity_name, LogRecord};
 
+/// A batch of log records as bytes, in the log WAL record's form: what the ingest log
+/// carries between the process that accepted the batch and the one that stores it.
+pub fn encode_batch(records: &[LogRecord]) -> Vec<u8> {
+    record::encode_record(records)
+}
+
+/// Decodes what [`encode_batch`] (or the WAL) wrote; the error names what is wrong.
+pub fn decode_batch(bytes: &[u8]) -> Result<Vec<LogRecord>, String> {
+    record::decode_record(bytes)
+}
+
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -191,6 +202,8 @@ pub struct LogStore {
     replayed: u64,
     torn: u64,
     retention_deleted: AtomicU64,
+    /// The highest ingest-log position per partition the WAL replay found.
+    replayed_positions: crate::AppliedPositions,
 }
 
 /// Releases a batch's bytes from the pending count when its append ends, however it ends.
@@ -260,10 +273,13 @@ impl LogStore {
             source,
         })?;
         let config = WalConfig::new(options.fsync, options.fsync_interval, options.wal_segment_bytes);
-        let wal = Wal::start(&wal_dir, log.last_segment + 1, config).map_err(|source| LogError::Io {
-            path: wal_dir.clone(),
-            source,
-        })?;
+        let wal =
+            Wal::start(&wal_dir, log.last_segment + 1, config, log.positions.clone()).map_err(|source| {
+                LogError::Io {
+                    path: wal_dir.clone(),
+                    source,
+                }
+            })?;
         let first_seq = u64::try_from(didban_base::now_nanos()).unwrap_or(0);
         let mut store = LogStore {
             options,
@@ -283,6 +299,7 @@ impl LogStore {
             replayed: 0,
             torn: log.torn_repairs,
             retention_deleted: AtomicU64::new(0),
+            replayed_positions: log.positions.clone(),
         };
         let mut replayed = 0;
         for (n, payloads) in log.segments {
@@ -362,6 +379,16 @@ impl LogStore {
     /// refuses the record ([`AppendError::Wal`]) the batch is taken back out of the
     /// indexes before the next commit, so it never becomes searchable.
     pub async fn append(&self, records: Vec<LogRecord>) -> Result<usize, AppendError> {
+        self.append_at(records, None).await
+    }
+
+    /// [`LogStore::append`] of a batch taken from the ingest log at `position`, written in
+    /// the same WAL record (see [`LogStore::replayed_positions`]).
+    pub async fn append_at(
+        &self,
+        records: Vec<LogRecord>,
+        position: Option<crate::LogPosition>,
+    ) -> Result<usize, AppendError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(AppendError::Closed);
         }
@@ -369,7 +396,7 @@ impl LogStore {
             return Ok(0);
         }
         let n = records.len();
-        let payload = record::encode_record(&records);
+        let payload = crate::storage::wal::position::wrap(position, record::encode_record(&records));
         let _pending = self.admit(payload.len() as u64)?;
         // Held until the WAL's answer is applied (see `ack::await_ack`).
         let shared = self.gate.read().await;
@@ -397,6 +424,12 @@ impl LogStore {
         ack::await_ack(shared, &self.orphans, self.fields.seq, added, ack)
             .await
             .map(|()| n)
+    }
+
+    /// The highest ingest-log position per partition whose batch the WAL held at open: a
+    /// consumer of the log starts past these.
+    pub fn replayed_positions(&self) -> &crate::AppliedPositions {
+        &self.replayed_positions
     }
 
     /// Makes the next `times` WAL I/O steps of kind `op` fail as a full disk (or, for

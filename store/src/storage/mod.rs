@@ -32,4 +32,4 @@ pub use fsutil::{disk_space, DiskSpace, WalFaultOp};
 pub use fsync::FsyncMode;
 pub use metastore::MetastoreConfig;
 pub use object::{BlockStorage, ObjectCacheStats, S3Config};
-pub use wal::WalHealth;
+pub use wal::{AppliedPositions, LogPosition, WalHealth};

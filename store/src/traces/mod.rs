@@ -23,6 +23,17 @@ pub use block::{Operation, SpanBlockMeta, SPAN_BLOCK_FORMAT_VERSION};
 pub use query::{value_text, TraceQuery};
 pub use span::{is_valid_hex_id, kind, kind_name, status, status_name, Span, SpanEvent, SpanLink};
 
+/// A batch of spans as bytes, in the trace WAL record's form: what the ingest log carries
+/// between the process that accepted the batch and the one that stores it.
+pub fn encode_batch(spans: &[Span]) -> Vec<u8> {
+    span::encode_record(spans)
+}
+
+/// Decodes what [`encode_batch`] (or the WAL) wrote; the error names what is wrong.
+pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Span>, String> {
+    span::decode_record(bytes)
+}
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
@@ -150,6 +161,8 @@ pub struct TraceStore {
     next_ticket: AtomicU64,
     /// Batches the WAL refused that left the head (to compare with the WAL's count).
     refused: AtomicU64,
+    /// The highest ingest-log position per partition the WAL replay found.
+    replayed_positions: crate::AppliedPositions,
 }
 
 fn nanos(d: Duration) -> i64 {
@@ -207,10 +220,13 @@ impl TraceStore {
             }
         }
         let config = WalConfig::new(options.fsync, options.fsync_interval, options.wal_segment_bytes);
-        let wal = Wal::start(&wal_dir, log.last_segment + 1, config).map_err(|source| OpenError::Wal {
-            path: wal_dir.clone(),
-            source,
-        })?;
+        let wal =
+            Wal::start(&wal_dir, log.last_segment + 1, config, log.positions.clone()).map_err(|source| {
+                OpenError::Wal {
+                    path: wal_dir.clone(),
+                    source,
+                }
+            })?;
         Ok(TraceStore {
             options,
             blocks_dir,
@@ -225,6 +241,7 @@ impl TraceStore {
             replayed,
             torn: log.torn_repairs,
             retention_deleted: AtomicU64::new(0),
+            replayed_positions: log.positions.clone(),
             compactions: AtomicU64::new(0),
             next_ticket: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -263,12 +280,22 @@ impl TraceStore {
     /// spans become visible only once the record is acknowledged; when the WAL refuses it
     /// ([`AppendError::Wal`]) they are dropped, so a retry stores exactly one copy.
     pub async fn append(&self, spans: Vec<Span>) -> Result<usize, AppendError> {
+        self.append_at(spans, None).await
+    }
+
+    /// [`TraceStore::append`] of a batch taken from the ingest log at `position`, written
+    /// in the same WAL record (see [`TraceStore::replayed_positions`]).
+    pub async fn append_at(
+        &self,
+        spans: Vec<Span>,
+        position: Option<crate::LogPosition>,
+    ) -> Result<usize, AppendError> {
         self.check_capacity()?;
         if spans.is_empty() {
             return Ok(0);
         }
         let n = spans.len();
-        let record = span::encode_record(&spans);
+        let record = crate::storage::wal::position::wrap(position, span::encode_record(&spans));
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
         let ack = {
             let mut head = self.head.write();
@@ -280,6 +307,12 @@ impl TraceStore {
         ack::await_ack(&self.head, &self.refused, ticket, ack)
             .await
             .map(|()| n)
+    }
+
+    /// The highest ingest-log position per partition whose batch the WAL held at open: a
+    /// consumer of the log starts past these.
+    pub fn replayed_positions(&self) -> &crate::AppliedPositions {
+        &self.replayed_positions
     }
 
     /// Applies the answers of abandoned appends that have arrived; call with the head

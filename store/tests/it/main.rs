@@ -13,6 +13,7 @@ mod downsampling;
 mod faults;
 mod faults_tmpfs;
 mod faults_traces_logs;
+mod ingest_positions;
 mod memory;
 mod metastore;
 mod native_histograms;

@@ -7,6 +7,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use super::attributes::FutureLimit;
 use super::error::IngestError;
 use super::pipeline::{Ingestor, OtlpOutcome, Protocol};
+use crate::ingest_log::message::Batch;
 use didban_base::now_nanos;
 use map::map_logs;
 
@@ -35,7 +36,14 @@ impl Ingestor {
         for r in &mapped.records {
             body_bytes += r.body.len();
         }
-        let stored = self.state.stores.logs.append(mapped.records).await?;
+        let stored = match &self.state.ingest_log {
+            Some(log) => {
+                let n = mapped.records.len();
+                log.publish(Batch::Logs(mapped.records)).await?;
+                n
+            }
+            None => self.state.stores.logs.append(mapped.records).await?,
+        };
         metrics.inc(
             "didban_log_records_ingested_total",
             "Log records stored, by receiving protocol.",

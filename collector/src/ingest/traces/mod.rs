@@ -17,6 +17,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use super::attributes::FutureLimit;
 use super::error::IngestError;
 use super::pipeline::{Ingestor, OtlpOutcome, Protocol};
+use crate::ingest_log::message::Batch;
 use didban_base::{now_ms, now_nanos};
 use map::map_traces;
 use span_metrics::Recorded;
@@ -46,7 +47,14 @@ impl Ingestor {
             Some(m) if !mapped.spans.is_empty() => Some((m, m.tally(&mapped.spans))),
             _ => None,
         };
-        let stored = self.state.stores.traces.append(mapped.spans).await?;
+        let stored = match &self.state.ingest_log {
+            Some(log) => {
+                let n = mapped.spans.len();
+                log.publish(Batch::Spans(mapped.spans)).await?;
+                n
+            }
+            None => self.state.stores.traces.append(mapped.spans).await?,
+        };
         let (recorded, span_metrics) = match span_metrics {
             Some((m, tally)) => (m.record(tally, now_ms()), Some(m)),
             None => (Recorded::default(), None),
@@ -62,7 +70,7 @@ impl Ingestor {
         // refuses are written again, with the counts they missed, by the next batch; their
         // exemplars are best effort and go only with stored samples.
         if let (false, Some(m)) = (recorded.samples.is_empty(), span_metrics) {
-            match self.state.stores.metrics.append(recorded.samples.clone()).await {
+            match self.store_series(recorded.samples.clone()).await {
                 Ok(_) => {
                     self.append_exemplars(recorded.exemplars, protocol).await;
                 }

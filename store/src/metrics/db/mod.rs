@@ -37,7 +37,7 @@ use crate::model::SeriesSamples;
 use crate::storage::block_dir;
 use crate::storage::metastore::Metastore;
 use crate::storage::object::Remote;
-use crate::storage::wal::{segment, Wal, WalConfig};
+use crate::storage::wal::{position, segment, Wal, WalConfig};
 use crate::storage::BlockStorage;
 
 /// A head that was cut and waits to be written as a block; WAL segments numbered below
@@ -116,6 +116,9 @@ pub struct Db {
     counters: Counters,
     /// Woken when the head passes 80% of its memory budget (`maintain.rs`).
     cut_wanted: tokio::sync::Notify,
+    /// The highest ingest-log position per partition the WAL replay found
+    /// (`storage::wal::position`).
+    replayed_positions: crate::AppliedPositions,
 }
 
 fn millis(d: std::time::Duration) -> i64 {
@@ -171,11 +174,13 @@ impl Db {
             head.observe_time(b.meta.max_time_ms);
         }
         let counters = Counters::default();
-        let last_segment = replay(&wal_dir, &mut head, &counters)?;
+        let (last_segment, applied) = replay(&wal_dir, &mut head, &counters)?;
         let config = WalConfig::new(options.fsync, options.fsync_interval, options.wal_segment_bytes);
-        let wal = Wal::start(&wal_dir, last_segment + 1, config).map_err(|source| OpenError::Wal {
-            path: wal_dir.clone(),
-            source,
+        let wal = Wal::start(&wal_dir, last_segment + 1, config, applied.clone()).map_err(|source| {
+            OpenError::Wal {
+                path: wal_dir.clone(),
+                source,
+            }
         })?;
         let rules = AppendRules {
             limits: options.limits.clone(),
@@ -204,6 +209,7 @@ impl Db {
             closed: AtomicBool::new(false),
             counters,
             cut_wanted: tokio::sync::Notify::new(),
+            replayed_positions: applied,
         };
         db.cut_after_replay().map_err(|source| OpenError::Io {
             path: db.blocks_dir.clone(),
@@ -232,6 +238,17 @@ impl Db {
     /// head: its samples go, and so do the series it created, so a refused request counts
     /// toward no limit.
     pub async fn append(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport, AppendError> {
+        self.append_at(batch, None).await
+    }
+
+    /// [`Db::append`] of a batch taken from the ingest log at `position`: the position is
+    /// written in the same WAL record as the samples, so after a restart
+    /// [`Db::replayed_positions`] tells what a redelivery must skip.
+    pub async fn append_at(
+        &self,
+        batch: Vec<SeriesSamples>,
+        position: Option<crate::LogPosition>,
+    ) -> Result<AppendReport, AppendError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(AppendError::Closed);
         }
@@ -246,7 +263,7 @@ impl Db {
             }
             // Submitted under the read lock: a cut (write lock) never falls between the
             // head taking the samples and the WAL taking their record.
-            match self.wal.submit(record.encode()) {
+            match self.wal.submit(position::wrap(position, record.encode())) {
                 Ok(ack) => (record, ack),
                 Err(_) => {
                     head.rollback(&record);
@@ -257,6 +274,12 @@ impl Db {
         ack::await_ack(&self.head, &self.orphans, record, ack)
             .await
             .map(|()| report)
+    }
+
+    /// The highest ingest-log position per partition whose batch the WAL held at open: a
+    /// consumer of the log starts past these.
+    pub fn replayed_positions(&self) -> &crate::AppliedPositions {
+        &self.replayed_positions
     }
 
     /// Why the WAL refuses appends right now (the error of a write, fsync or segment
@@ -381,13 +404,19 @@ impl Db {
 
 /// Replays every WAL segment into `head`; returns the highest segment number seen (0 when
 /// the log is empty). Damaged tails are truncated and counted, never fatal.
-fn replay(wal_dir: &Path, head: &mut StripedHead, counters: &Counters) -> Result<u64, OpenError> {
+/// Also returns the ingest-log positions the records carried.
+fn replay(
+    wal_dir: &Path,
+    head: &mut StripedHead,
+    counters: &Counters,
+) -> Result<(u64, crate::AppliedPositions), OpenError> {
     let wal_err = |path: &Path, source| OpenError::Wal {
         path: path.to_path_buf(),
         source,
     };
     let segments = segment::list_segments(wal_dir).map_err(|e| wal_err(wal_dir, e))?;
     let mut last = 0;
+    let mut applied = crate::AppliedPositions::default();
     let mut unknown_refs = 0u64;
     // Recorded refs given a new number at this replay (see `StripedHead::replay`).
     let mut renumbered = foldhash::HashMap::default();
@@ -398,6 +427,7 @@ fn replay(wal_dir: &Path, head: &mut StripedHead, counters: &Counters) -> Result
             counters.torn_repairs.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(segment = %path.display(), "cut a torn or corrupt record off the WAL");
         }
+        applied.merge(&contents.positions);
         for payload in contents.payloads {
             let record = match WalRecord::decode(&payload) {
                 Ok(r) => r,
@@ -418,5 +448,5 @@ fn replay(wal_dir: &Path, head: &mut StripedHead, counters: &Counters) -> Result
             "WAL samples referenced unknown series and were dropped"
         );
     }
-    Ok(last)
+    Ok((last, applied))
 }

@@ -172,10 +172,13 @@ impl ExemplarStore {
             }
         }
         let config = WalConfig::new(options.fsync, options.fsync_interval, options.wal_segment_bytes);
-        let wal = Wal::start(&wal_dir, log.last_segment + 1, config).map_err(|source| OpenError::Wal {
-            path: wal_dir.clone(),
-            source,
-        })?;
+        let wal =
+            Wal::start(&wal_dir, log.last_segment + 1, config, Default::default()).map_err(|source| {
+                OpenError::Wal {
+                    path: wal_dir.clone(),
+                    source,
+                }
+            })?;
         Ok(ExemplarStore {
             options,
             inner: Mutex::new(Inner {

@@ -13,6 +13,7 @@
 //! and starts a new one on the next append (or probe), so a full disk or a lack of file
 //! descriptors costs the appends made during it, never a restart (`writer`).
 
+pub(crate) mod position;
 pub(crate) mod segment;
 mod stats;
 mod writer;
@@ -27,6 +28,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::storage::fsutil::{sync_dir, WalFaultOp};
+pub use position::{AppliedPositions, LogPosition};
 pub use stats::WalHealth;
 pub(crate) use stats::WalStats;
 pub(crate) use writer::WalConfig;
@@ -45,13 +47,20 @@ pub(crate) struct Wal {
 }
 
 impl Wal {
-    /// Starts the writer with a fresh segment numbered `first_segment` in `dir`.
-    pub(crate) fn start(dir: &Path, first_segment: u64, config: WalConfig) -> io::Result<Wal> {
+    /// Starts the writer with a fresh segment numbered `first_segment` in `dir`;
+    /// `positions` are the ingest-log positions the replay found, carried on into the
+    /// rotation checkpoints.
+    pub(crate) fn start(
+        dir: &Path,
+        first_segment: u64,
+        config: WalConfig,
+        positions: AppliedPositions,
+    ) -> io::Result<Wal> {
         let stats = Arc::new(WalStats::default());
         stats
             .segments
             .store(segment::list_segments(dir)?.len() as u64, Ordering::Relaxed);
-        let writer = Writer::start(dir, first_segment, config, stats.clone())?;
+        let writer = Writer::start(dir, first_segment, config, stats.clone(), positions)?;
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("didban-wal".into())
@@ -162,6 +171,8 @@ pub(crate) struct ReplayedLog {
     pub torn_repairs: u64,
     /// Highest segment number seen (0 for an empty log).
     pub last_segment: u64,
+    /// The highest ingest-log position per partition the records carried.
+    pub positions: AppliedPositions,
 }
 
 /// Reads every segment of `dir` in order, repairing torn tails as the metric replay does.
@@ -170,6 +181,7 @@ pub(crate) fn read_log(dir: &Path) -> io::Result<ReplayedLog> {
         segments: Vec::new(),
         torn_repairs: 0,
         last_segment: 0,
+        positions: AppliedPositions::default(),
     };
     for (n, path) in segment::list_segments(dir)? {
         out.last_segment = n;
@@ -178,6 +190,7 @@ pub(crate) fn read_log(dir: &Path) -> io::Result<ReplayedLog> {
             out.torn_repairs += 1;
             tracing::warn!(segment = %path.display(), "cut a torn or corrupt record off the WAL");
         }
+        out.positions.merge(&contents.positions);
         out.segments.push((n, contents.payloads));
     }
     Ok(out)

@@ -9,6 +9,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use super::position::{self, AppliedPositions};
+
 /// Bytes of the frame header before each payload.
 pub(crate) const FRAME_HEADER: usize = 8;
 
@@ -48,8 +50,10 @@ pub(crate) fn frame(buf: &mut Vec<u8>, payload: &[u8]) {
 
 /// What reading a segment found.
 pub(crate) struct SegmentContents {
-    /// Payloads of the intact records, in order.
+    /// Payloads of the intact records, in order, without their ingest-log positions.
     pub payloads: Vec<Vec<u8>>,
+    /// The highest ingest-log position per partition the records carried.
+    pub positions: AppliedPositions,
     /// True when a short or corrupt record was found and the file was truncated before it.
     pub repaired: bool,
 }
@@ -61,6 +65,7 @@ pub(crate) fn read_segment(path: &Path) -> io::Result<SegmentContents> {
     let mut data = Vec::new();
     File::open(path)?.read_to_end(&mut data)?;
     let mut payloads = Vec::new();
+    let mut positions = AppliedPositions::default();
     let mut pos = 0usize;
     let mut good_end = 0usize;
     let mut damaged = false;
@@ -81,7 +86,9 @@ pub(crate) fn read_segment(path: &Path) -> io::Result<SegmentContents> {
             damaged = true;
             break;
         }
-        payloads.push(payload.to_vec());
+        let (carried, record) = position::unwrap(payload.to_vec());
+        positions.merge(&carried);
+        payloads.push(record);
         pos = start + len;
         good_end = pos;
     }
@@ -90,6 +97,7 @@ pub(crate) fn read_segment(path: &Path) -> io::Result<SegmentContents> {
     }
     Ok(SegmentContents {
         payloads,
+        positions,
         repaired: damaged,
     })
 }

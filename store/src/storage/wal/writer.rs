@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::position::{self, AppliedPositions};
 use super::segment;
 use super::stats::WalStats;
 use crate::storage::fsutil::{sync_dir, WalFaultOp};
@@ -94,6 +95,12 @@ pub(crate) struct Writer {
     stats: Arc<WalStats>,
     last_sync: Instant,
     dirty: bool,
+    /// Ingest-log positions of every record written (from the replay on), carried into
+    /// each rotation checkpoint so deleting old segments never loses them
+    /// (`position.rs`).
+    positions: AppliedPositions,
+    /// Positions of the records framed but not written yet.
+    framed_positions: AppliedPositions,
 }
 
 impl Writer {
@@ -103,6 +110,7 @@ impl Writer {
         first_segment: u64,
         config: WalConfig,
         stats: Arc<WalStats>,
+        positions: AppliedPositions,
     ) -> io::Result<Writer> {
         let mut writer = Writer {
             dir: dir.to_path_buf(),
@@ -116,6 +124,8 @@ impl Writer {
             stats,
             last_sync: Instant::now(),
             dirty: false,
+            positions,
+            framed_positions: AppliedPositions::default(),
         };
         writer.next_segment()?;
         Ok(writer)
@@ -205,6 +215,7 @@ impl Writer {
                     match self.make_room(&mut buf, &mut owed, payload.len()) {
                         Ok(()) => {
                             segment::frame(&mut buf, &payload);
+                            position::peek(&payload, &mut self.framed_positions);
                             owed.push(Owed::Append(done));
                         }
                         Err(e) => {
@@ -221,6 +232,7 @@ impl Writer {
                     }
                     match self.switch_segment(&mut buf, &mut owed) {
                         Ok(()) => {
+                            let checkpoint = position::wrap_all(&self.positions, checkpoint);
                             segment::frame(&mut buf, &checkpoint);
                             owed.push(Owed::Rotate(done, self.seg_no));
                         }
@@ -294,6 +306,20 @@ impl Writer {
     /// Writes `buf` to the current segment and, when `sync`, fsyncs it; on success every
     /// byte written so far counts as acknowledged.
     fn commit(&mut self, buf: &mut Vec<u8>, sync: bool) -> io::Result<()> {
+        let written = self.write_out(buf, sync);
+        match &written {
+            Ok(()) => {
+                let framed = std::mem::take(&mut self.framed_positions);
+                self.positions.merge(&framed);
+            }
+            // The framed records are refused: their positions must not be claimed.
+            Err(_) => self.framed_positions = AppliedPositions::default(),
+        }
+        written
+    }
+
+    /// [`Writer::commit`]'s I/O.
+    fn write_out(&mut self, buf: &mut Vec<u8>, sync: bool) -> io::Result<()> {
         if !buf.is_empty() {
             self.stats.injector.check(WalFaultOp::Write)?;
             let file = self

@@ -1,0 +1,349 @@
+//! The ingester's side of the ingest log: one durable consumer per partition, its
+//! messages appended to the stores in stream order, the stream acknowledged after.
+//!
+//! Hidden contract: every append carries the message's stream sequence into the store's
+//! WAL record (`LogPosition`), and this loop never hands a store a message at or below the
+//! highest sequence that store already holds for the partition. Both together make a
+//! redelivery (a kill between the append and the acknowledgement, an acknowledgement lost
+//! on the way) harmless: the WAL replay tells each store's highest sequence, the loop
+//! skips up to it. Each signal keeps its own mark because each store has its own WAL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
+use async_nats::jetstream::Message;
+use didban_store::{AppendError, LogPosition};
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use super::message::{self, Batch};
+use super::IngestLog;
+use crate::state::AppState;
+
+/// Most messages taken per fetch (and so per store append).
+const FETCH_MESSAGES: usize = 512;
+
+/// How long a fetch waits for messages when the partition is idle.
+const FETCH_WAIT: Duration = Duration::from_millis(500);
+
+/// How long JetStream waits for an acknowledgement before redelivering: long, since a
+/// store refusing appends (a full disk) holds a batch back for as long as it lasts, and a
+/// redelivery would only be skipped.
+const ACK_WAIT: Duration = Duration::from_secs(300);
+
+/// Pause before retrying after the stream or a store failed.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// The highest stream sequence of the partition each store holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Marks {
+    metrics: u64,
+    traces: u64,
+    logs: u64,
+}
+
+impl Marks {
+    fn of(&self, batch: &Batch) -> u64 {
+        match batch {
+            Batch::Metrics(_) => self.metrics,
+            Batch::Spans(_) => self.traces,
+            Batch::Logs(_) => self.logs,
+        }
+    }
+}
+
+/// One fetch's messages, decoded and grouped per signal in stream order.
+#[derive(Default)]
+struct Grouped {
+    metrics: (Vec<didban_store::SeriesSamples>, u64),
+    spans: (Vec<didban_store::traces::Span>, u64),
+    logs: (Vec<didban_store::logs::LogRecord>, u64),
+    /// Messages skipped as already stored.
+    skipped: u64,
+    /// Messages that are not ingest log messages (acknowledged and dropped).
+    undecodable: u64,
+}
+
+/// Consumes `partition` into `state`'s stores until `stop`.
+pub async fn run(state: AppState, log: Arc<IngestLog>, partition: u32, mut stop: watch::Receiver<bool>) {
+    let mut marks = replayed_marks(&state, partition);
+    tracing::info!(
+        partition,
+        metrics = marks.metrics,
+        traces = marks.traces,
+        logs = marks.logs,
+        "consuming the ingest log past the sequences the WAL holds"
+    );
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let consumer = match open_consumer(&log, partition).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, partition, "ingest log consumer unavailable; retrying");
+                if pause(&mut stop).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        if let Err(e) = consume(&state, &consumer, partition, &mut marks, &mut stop).await {
+            tracing::warn!(error = %e, partition, "ingest log consumer failed; reopening");
+            if pause(&mut stop).await {
+                return;
+            }
+        } else {
+            return;
+        }
+    }
+}
+
+/// The marks the stores' WAL replays found for `partition` (0: nothing yet).
+fn replayed_marks(state: &AppState, partition: u32) -> Marks {
+    let stores = &state.stores;
+    Marks {
+        metrics: stores.metrics.replayed_positions().get(partition).unwrap_or(0),
+        traces: stores.traces.replayed_positions().get(partition).unwrap_or(0),
+        logs: stores.logs.replayed_positions().get(partition).unwrap_or(0),
+    }
+}
+
+/// The durable consumer of `partition`, made afresh from its last acknowledgement.
+///
+/// Why afresh: messages delivered to a process that died (or to a fetch that failed) stay
+/// "in flight" until `ack_wait` passes, and the next acknowledgement — with
+/// `AckPolicy::All` — would cover them though they were never stored. Recreating the
+/// consumer at its acknowledgement floor delivers everything after it again, in stream
+/// order, which the marks make safe. (Hidden contract: one process per partition.)
+async fn open_consumer(log: &IngestLog, partition: u32) -> Result<PullConsumer, String> {
+    log.ensure_stream().await?;
+    let name = &log.config().stream;
+    let stream = log
+        .context()
+        .get_stream(name)
+        .await
+        .map_err(|e| format!("stream {name:?}: {e}"))?;
+    let durable = format!("didban-p{partition}");
+    let floor = match stream.consumer_info(&durable).await {
+        Ok(info) => Some(info.ack_floor.stream_sequence),
+        Err(_) => None,
+    };
+    if floor.is_some() {
+        stream
+            .delete_consumer(&durable)
+            .await
+            .map_err(|e| format!("recreating consumer {durable:?}: {e}"))?;
+    }
+    let deliver_policy = match floor {
+        Some(acked) if acked > 0 => DeliverPolicy::ByStartSequence {
+            start_sequence: acked + 1,
+        },
+        _ => DeliverPolicy::All,
+    };
+    let config = pull::Config {
+        durable_name: Some(durable.clone()),
+        filter_subject: log.subject(partition),
+        ack_policy: AckPolicy::All,
+        deliver_policy,
+        ack_wait: ACK_WAIT,
+        ..Default::default()
+    };
+    stream
+        .create_consumer(config)
+        .await
+        .map_err(|e| format!("consumer {durable:?}: {e}"))
+}
+
+/// Fetches, stores and acknowledges until `stop` (Ok) or the stream fails (Err).
+async fn consume(
+    state: &AppState,
+    consumer: &PullConsumer,
+    partition: u32,
+    marks: &mut Marks,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), String> {
+    let label = partition.to_string();
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let mut fetched = consumer
+            .fetch()
+            .max_messages(FETCH_MESSAGES)
+            .expires(FETCH_WAIT)
+            .messages()
+            .await
+            .map_err(|e| format!("fetch: {e}"))?;
+        let mut messages = Vec::new();
+        while let Some(m) = fetched.next().await {
+            messages.push(m.map_err(|e| format!("fetch: {e}"))?);
+        }
+        let Some(last) = messages.last() else {
+            continue;
+        };
+        let pending = last.info().map(|i| i.pending).unwrap_or(0);
+        if !store_all(state, &messages, partition, marks, stop).await? {
+            return Ok(());
+        }
+        // AckPolicy::All: acknowledging the last message acknowledges the fetch; waiting
+        // for the server's confirmation keeps a lost acknowledgement from going unseen.
+        last.double_ack()
+            .await
+            .map_err(|e| format!("acknowledging: {e}"))?;
+        state.metrics.set(
+            "didban_ingest_log_pending_messages",
+            "Messages of the consumed partition not delivered yet (the consumer's lag).",
+            &[("partition", &label)],
+            pending as f64,
+        );
+    }
+}
+
+/// Stores every message of one fetch not stored yet, retrying a failing store until it
+/// takes the batch; false when told to stop first.
+async fn store_all(
+    state: &AppState,
+    messages: &[Message],
+    partition: u32,
+    marks: &mut Marks,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<bool, String> {
+    let label = partition.to_string();
+    let mut first_attempt = true;
+    loop {
+        let grouped = group(messages, marks)?;
+        if first_attempt {
+            count(state, "skipped", &label, grouped.skipped);
+            count(state, "undecodable", &label, grouped.undecodable);
+            first_attempt = false;
+        }
+        let stores = &state.stores;
+        let at = |seq| Some(LogPosition { partition, seq });
+        let (metrics_seq, spans_seq, logs_seq) = (grouped.metrics.1, grouped.spans.1, grouped.logs.1);
+        let (n_spans, n_logs) = (grouped.spans.0.len() as u64, grouped.logs.0.len() as u64);
+        let metrics = async {
+            match grouped.metrics.0.is_empty() {
+                true => None,
+                false => Some(stores.metrics.append_at(grouped.metrics.0, at(metrics_seq)).await),
+            }
+        };
+        let spans = async {
+            match grouped.spans.0.is_empty() {
+                true => None,
+                false => Some(stores.traces.append_at(grouped.spans.0, at(spans_seq)).await),
+            }
+        };
+        let logs = async {
+            match grouped.logs.0.is_empty() {
+                true => None,
+                false => Some(stores.logs.append_at(grouped.logs.0, at(logs_seq)).await),
+            }
+        };
+        let (metrics, spans, logs) = tokio::join!(metrics, spans, logs);
+        let mut failure: Option<AppendError> = None;
+        match metrics {
+            Some(Ok(report)) => {
+                marks.metrics = metrics_seq;
+                count(state, "metrics", &label, report.accepted);
+                for (reason, n) in &report.rejected {
+                    state.metrics.inc(
+                        "didban_samples_rejected_total",
+                        "Samples (OTLP: data points refused before storage) refused, by protocol and reason.",
+                        &[("protocol", "ingest_log"), ("reason", reason.as_str())],
+                        *n as f64,
+                    );
+                }
+            }
+            Some(Err(e)) => failure = Some(e),
+            None => {}
+        }
+        match spans {
+            Some(Ok(_)) => {
+                marks.traces = spans_seq;
+                count(state, "traces", &label, n_spans);
+            }
+            Some(Err(e)) => failure = Some(e),
+            None => {}
+        }
+        match logs {
+            Some(Ok(_)) => {
+                marks.logs = logs_seq;
+                count(state, "logs", &label, n_logs);
+            }
+            Some(Err(e)) => failure = Some(e),
+            None => {}
+        }
+        let Some(e) = failure else {
+            return Ok(true);
+        };
+        if matches!(e, AppendError::Closed) {
+            return Ok(false);
+        }
+        tracing::warn!(error = %e, partition, "a store refused a batch from the ingest log; retrying");
+        if pause(stop).await {
+            return Ok(false);
+        }
+    }
+}
+
+/// Decodes `messages` and groups those above their store's mark per signal, each group
+/// with the highest sequence it holds.
+fn group(messages: &[Message], marks: &Marks) -> Result<Grouped, String> {
+    let mut out = Grouped::default();
+    for m in messages {
+        let seq = m
+            .info()
+            .map_err(|e| format!("message without stream metadata: {e}"))?
+            .stream_sequence;
+        let batch = match message::decode(&m.payload) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, seq, "dropping a message that is not an ingest log batch");
+                out.undecodable += 1;
+                continue;
+            }
+        };
+        if seq <= marks.of(&batch) {
+            out.skipped += 1;
+            continue;
+        }
+        match batch {
+            Batch::Metrics(s) => {
+                out.metrics.0.extend(s);
+                out.metrics.1 = seq;
+            }
+            Batch::Spans(s) => {
+                out.spans.0.extend(s);
+                out.spans.1 = seq;
+            }
+            Batch::Logs(r) => {
+                out.logs.0.extend(r);
+                out.logs.1 = seq;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Counts `n` items of `kind` (a signal stored, or messages skipped or undecodable).
+fn count(state: &AppState, kind: &str, partition: &str, n: u64) {
+    if n == 0 {
+        return;
+    }
+    state.metrics.inc(
+        "didban_ingest_log_consumed_total",
+        "What the ingest log consumer did, by kind: samples, spans or log records stored (metrics, traces, logs), messages skipped as already stored (skipped) or dropped (undecodable).",
+        &[("kind", kind), ("partition", partition)],
+        n as f64,
+    );
+}
+
+/// Waits [`RETRY_PAUSE`]; true when told to stop meanwhile.
+async fn pause(stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(RETRY_PAUSE) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}

@@ -1,0 +1,162 @@
+//! The replicated ingest log (`[ingest_log]`, issue 16): a NATS JetStream stream in front
+//! of the stores, so an accepted batch survives the loss of the process that stores it.
+//!
+//! - A receiver (remote_write, OTLP) maps a request as always, then, instead of appending
+//!   to its own stores, publishes the batch ([`IngestLog::publish`]) and answers the client
+//!   only after JetStream acknowledged every part (stored on `replicas` servers).
+//! - An ingester consumes its partition (`consumer`) with a durable consumer, appends each
+//!   batch to its stores with the message's stream sequence written in the same WAL record
+//!   (`didban_store::LogPosition`), and acknowledges the stream after the append is durable.
+//!   A redelivered message at or below the highest sequence its WAL holds is skipped, so a
+//!   killed ingester restarted over its data directory loses nothing and stores nothing
+//!   twice.
+//!
+//! - `message`: the bytes of one message (a batch of one signal).
+//! - `partition`: which partition each item goes to.
+//! - `consumer`: the ingester's loop.
+
+pub mod consumer;
+pub mod message;
+pub mod partition;
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use tokio::sync::OnceCell;
+
+use crate::config::ingest_log::IngestLogConfig;
+use crate::ingest::error::IngestError;
+use message::Batch;
+
+/// How long JetStream remembers a message id to drop a republished duplicate (a client
+/// retrying a request whose acknowledgement it never got, within this window).
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// A connection to the ingest stream; cheap to share behind an `Arc`.
+pub struct IngestLog {
+    config: IngestLogConfig,
+    context: jetstream::Context,
+    /// Set once the stream is known to exist (created or found); retried until then.
+    stream_ready: OnceCell<()>,
+}
+
+impl IngestLog {
+    /// Connects to `config.url`. The connection is made in the background and kept up by
+    /// the client (reconnecting with backoff), so a NATS server that is down at start
+    /// costs 503s, not a failed start.
+    pub async fn connect(config: IngestLogConfig) -> anyhow::Result<IngestLog> {
+        let client = async_nats::ConnectOptions::new()
+            .name("didban")
+            .retry_on_initial_connect()
+            .connect(config.url.as_str())
+            .await
+            .map_err(|e| anyhow::anyhow!("ingest_log.url {:?}: {e}", config.url))?;
+        let context = jetstream::new(client);
+        Ok(IngestLog {
+            config,
+            context,
+            stream_ready: OnceCell::new(),
+        })
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &IngestLogConfig {
+        &self.config
+    }
+
+    /// The subject of `partition`.
+    pub fn subject(&self, partition: u32) -> String {
+        format!("{}.{partition}", self.config.subject_prefix)
+    }
+
+    /// The JetStream context (for the consumer).
+    pub(crate) fn context(&self) -> &jetstream::Context {
+        &self.context
+    }
+
+    /// Makes sure the stream exists (creating it with the configured replicas and age),
+    /// once per process; a failure is retried by the next caller.
+    pub async fn ensure_stream(&self) -> Result<(), String> {
+        self.stream_ready
+            .get_or_try_init(|| async {
+                let config = stream::Config {
+                    name: self.config.stream.clone(),
+                    subjects: vec![format!("{}.*", self.config.subject_prefix)],
+                    num_replicas: self.config.replicas,
+                    max_age: self.config.max_age,
+                    storage: stream::StorageType::File,
+                    retention: stream::RetentionPolicy::Limits,
+                    duplicate_window: DUPLICATE_WINDOW,
+                    ..Default::default()
+                };
+                self.context
+                    .get_or_create_stream(config)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("ingest log stream {:?}: {e}", self.config.stream))
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Publishes `batch`, split over the partitions, and returns once JetStream has
+    /// acknowledged every part; the error (503 to the client) names what failed. Parts
+    /// acknowledged before another failed stay in the stream: a client's retry publishes
+    /// the same bytes under the same message id, which JetStream drops as a duplicate.
+    pub async fn publish(&self, batch: Batch) -> Result<(), IngestError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.ensure_stream().await.map_err(IngestError::Unavailable)?;
+        let mut pending = Vec::new();
+        for (partition, part) in partition::split(batch, self.config.partitions) {
+            let bytes = message::encode(&part);
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", message_id(partition, &bytes).as_str());
+            let subject = self.subject(partition);
+            let ack = self
+                .context
+                .publish_with_headers(subject.clone(), headers, bytes.into())
+                .await
+                .map_err(|e| IngestError::Unavailable(format!("ingest log: publishing to {subject}: {e}")))?;
+            pending.push((subject, ack));
+        }
+        let timeout = self.config.publish_timeout;
+        for (subject, ack) in pending {
+            match tokio::time::timeout(timeout, ack).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    return Err(IngestError::Unavailable(format!(
+                        "ingest log: JetStream did not store the batch for {subject}: {e}"
+                    )))
+                }
+                Err(_) => {
+                    return Err(IngestError::Unavailable(format!(
+                        "ingest log: no acknowledgement for {subject} within {timeout:?}"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The message id JetStream deduplicates by: the partition and two 64-bit hashes of the
+/// bytes, so the same part of the same request always gets the same id.
+fn message_id(partition: u32, bytes: &[u8]) -> String {
+    let a = xxhash_rust::xxh64::xxh64(bytes, 0);
+    let b = xxhash_rust::xxh64::xxh64(bytes, 0x9e37_79b9_7f4a_7c15);
+    format!("{partition}-{}-{a:016x}{b:016x}", bytes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_follow_the_bytes_and_the_partition() {
+        assert_eq!(message_id(1, b"abc"), message_id(1, b"abc"));
+        assert_ne!(message_id(1, b"abc"), message_id(2, b"abc"));
+        assert_ne!(message_id(1, b"abc"), message_id(1, b"abd"));
+    }
+}

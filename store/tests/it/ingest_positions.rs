@@ -1,0 +1,160 @@
+//! Ingest-log positions written with appends (`append_at`) come back from every store's
+//! WAL replay, also after the segments that held them were deleted by a head cut or a
+//! log commit: what a consumer of the ingest log relies on to skip redeliveries.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::common::{options, series, T0};
+use didban_store::logs::{LogOptions, LogRecord, LogStore};
+use didban_store::traces::{Span, TraceOptions, TraceStore};
+use didban_store::{Db, LogPosition};
+use didban_testkit::now_nanos;
+
+fn at(partition: u32, seq: u64) -> Option<LogPosition> {
+    Some(LogPosition { partition, seq })
+}
+
+/// The data files of a WAL directory (segments), by name.
+fn segments(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn metric_positions_survive_reopen_and_a_head_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = dir.path().join("wal/metrics");
+    {
+        let db = Db::open(options(dir.path())).unwrap();
+        db.append_at(vec![series("up", "a", &[(T0, 1.0)])], at(1, 7))
+            .await
+            .unwrap();
+        db.append_at(vec![series("up", "a", &[(T0 + 1000, 1.0)])], at(2, 3))
+            .await
+            .unwrap();
+        db.append(vec![series("up", "a", &[(T0 + 2000, 1.0)])])
+            .await
+            .unwrap();
+        db.close().await.unwrap();
+    }
+    let db = Db::open(options(dir.path())).unwrap();
+    assert_eq!(db.replayed_positions().get(1), Some(7));
+    assert_eq!(db.replayed_positions().get(2), Some(3));
+    assert_eq!(db.replayed_positions().get(0), None);
+    db.append_at(vec![series("up", "a", &[(T0 + 3000, 1.0)])], at(1, 9))
+        .await
+        .unwrap();
+    let before = segments(&wal);
+    db.flush_head().unwrap();
+    let after = segments(&wal);
+    assert!(
+        !after.contains(&before[0]),
+        "the cut deleted no segment: {before:?} → {after:?}"
+    );
+    db.close().await.unwrap();
+    drop(db);
+    let db = Db::open(options(dir.path())).unwrap();
+    assert_eq!(db.replayed_positions().get(1), Some(9));
+    assert_eq!(db.replayed_positions().get(2), Some(3));
+}
+
+fn span(n: u64) -> Span {
+    Span {
+        trace_id: format!("{n:032x}"),
+        span_id: format!("{:016x}", n + 1),
+        parent_span_id: String::new(),
+        trace_state: String::new(),
+        name: "op".into(),
+        kind: 2,
+        service: "svc".into(),
+        start_unix_nano: now_nanos(),
+        duration_nano: 1000,
+        status_code: 0,
+        status_message: String::new(),
+        attributes: Default::default(),
+        resource: Default::default(),
+        scope_name: String::new(),
+        scope_version: String::new(),
+        events: Vec::new(),
+        links: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn span_positions_survive_reopen_and_a_block_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = dir.path().join("wal/traces");
+    {
+        let store = TraceStore::open(TraceOptions::new(dir.path())).unwrap();
+        store.append_at(vec![span(1)], at(0, 4)).await.unwrap();
+        store.append_at(vec![span(2)], at(0, 6)).await.unwrap();
+        store.close().await.unwrap();
+    }
+    let store = TraceStore::open(TraceOptions::new(dir.path())).unwrap();
+    assert_eq!(store.replayed_positions().get(0), Some(6));
+    let before = segments(&wal);
+    store.flush_head().unwrap();
+    let after = segments(&wal);
+    assert!(
+        !after.contains(&before[0]),
+        "the cut deleted no segment: {before:?} → {after:?}"
+    );
+    store.close().await.unwrap();
+    drop(store);
+    let store = TraceStore::open(TraceOptions::new(dir.path())).unwrap();
+    assert_eq!(store.replayed_positions().get(0), Some(6));
+    assert_eq!(store.stats().block_spans, 2);
+}
+
+fn record(body: &str) -> LogRecord {
+    LogRecord {
+        timestamp_unix_nano: now_nanos(),
+        observed_unix_nano: now_nanos(),
+        severity_number: 9,
+        severity_text: "INFO".into(),
+        service: "svc".into(),
+        body: body.into(),
+        attributes: Default::default(),
+        resource: Default::default(),
+        trace_id: String::new(),
+        span_id: String::new(),
+        scope_name: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn log_positions_survive_reopen_and_a_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = dir.path().join("wal/logs");
+    let options = || LogOptions::new(dir.path());
+    {
+        let store = Arc::new(LogStore::open(options()).unwrap());
+        store.append_at(vec![record("one")], at(3, 10)).await.unwrap();
+        let before = segments(&wal);
+        let s = store.clone();
+        tokio::task::spawn_blocking(move || s.commit())
+            .await
+            .unwrap()
+            .unwrap();
+        store.append_at(vec![record("two")], at(3, 12)).await.unwrap();
+        let s = store.clone();
+        tokio::task::spawn_blocking(move || s.commit())
+            .await
+            .unwrap()
+            .unwrap();
+        let after = segments(&wal);
+        assert!(
+            !after.contains(&before[0]),
+            "the commits deleted no segment: {before:?} → {after:?}"
+        );
+        store.close().await.unwrap();
+    }
+    let store = LogStore::open(options()).unwrap();
+    assert_eq!(store.replayed_positions().get(3), Some(12));
+}
