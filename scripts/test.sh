@@ -24,8 +24,9 @@ if ! command -v openssl >/dev/null 2>&1; then
 fi
 
 # agent/tests/it/nginx.rs and pgbouncer.rs start a real nginx (stub_status) and a real
-# PgBouncer in front of the test PostgreSQL (testkit/src/{nginx,pgbouncer}.rs).
-for tool in nginx pgbouncer; do
+# PgBouncer in front of the test PostgreSQL (testkit/src/{nginx,pgbouncer}.rs);
+# cli/tests/it/ingest_log.rs a private nats-server with JetStream (testkit/src/nats.rs).
+for tool in nginx pgbouncer nats-server; do
   if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
     sudo_cmd=""
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
