@@ -192,6 +192,40 @@ fn acknowledged_batches_are_stored_once_across_kill_9_of_the_consumers() {
     }
 }
 
+#[test]
+fn without_jetstream_writes_get_503_and_queries_go_on() {
+    // A port nothing listens on: the ingest log cannot store anything.
+    let reserved = didban_testkit::ports::reserve();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("didban.toml");
+    let text = format!(
+        "[host_metrics]\nenabled = false\n[ingest_log]\nurl = \"nats://127.0.0.1:{}\"\npublish_timeout = \"1s\"\n",
+        reserved.port()
+    );
+    std::fs::write(&path, text).unwrap();
+    let server = Didban::start(
+        BIN,
+        &dir.path().join("data"),
+        &["--config", path.to_str().unwrap()],
+    );
+    let client = reqwest::blocking::Client::new();
+    let reply = client
+        .post(format!("http://{}/v1/logs", server.otlp_http))
+        .header("content-type", "application/json")
+        .body(log_json("down", 1, didban_testkit::now_nanos()))
+        .send()
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 503);
+    let text = reply.text().unwrap();
+    assert!(
+        text.contains("ingest log"),
+        "the error names the ingest log: {text}"
+    );
+    let up = server.query("vector(1)", didban_testkit::now_ms() as f64 / 1000.0);
+    assert_eq!(up["status"], "success", "queries go on: {up}");
+    drop(reserved);
+}
+
 /// Every log record body of `service` that `server` finds.
 fn log_bodies(client: &reqwest::blocking::Client, server: &Didban, service: &str) -> Vec<String> {
     let mut out = Vec::new();

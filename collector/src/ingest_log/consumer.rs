@@ -79,7 +79,11 @@ pub async fn run(state: AppState, log: Arc<IngestLog>, partition: u32, mut stop:
         if *stop.borrow() {
             return;
         }
-        let consumer = match open_consumer(&log, partition).await {
+        let opened = tokio::select! {
+            opened = open_consumer(&log, partition) => opened,
+            _ = stop.changed() => return,
+        };
+        let consumer = match opened {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, partition, "ingest log consumer unavailable; retrying");

@@ -107,7 +107,15 @@ impl IngestLog {
         if batch.is_empty() {
             return Ok(());
         }
-        self.ensure_stream().await.map_err(IngestError::Unavailable)?;
+        let timeout = self.config.publish_timeout;
+        match tokio::time::timeout(timeout, self.ensure_stream()).await {
+            Ok(result) => result.map_err(IngestError::Unavailable)?,
+            Err(_) => {
+                return Err(IngestError::Unavailable(format!(
+                    "ingest log: JetStream did not answer within {timeout:?}"
+                )))
+            }
+        }
         let mut pending = Vec::new();
         for (partition, part) in partition::split(batch, self.config.partitions) {
             let bytes = message::encode(&part);
@@ -121,7 +129,6 @@ impl IngestLog {
                 .map_err(|e| IngestError::Unavailable(format!("ingest log: publishing to {subject}: {e}")))?;
             pending.push((subject, ack));
         }
-        let timeout = self.config.publish_timeout;
         for (subject, ack) in pending {
             match tokio::time::timeout(timeout, ack).await {
                 Ok(Ok(_)) => {}
