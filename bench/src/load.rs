@@ -48,8 +48,9 @@ impl Plan {
 /// Where and how to send a plan.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// Full URL, e.g. `http://127.0.0.1:9090/api/v1/write`.
-    pub url: String,
+    /// Full URLs, e.g. `http://127.0.0.1:9090/api/v1/write`: sender `w` sends to
+    /// `urls[w % urls.len()]` (several when the load is spread over processes).
+    pub urls: Vec<String>,
     /// Headers of every request.
     pub headers: Vec<(&'static str, &'static str)>,
 }
@@ -117,7 +118,8 @@ pub async fn run(
                         }
                         continue;
                     }
-                    match send(&client, &target, req, &retries).await {
+                    let url = &target.urls[w % target.urls.len().max(1)];
+                    match send(&client, url, &target.headers, req, &retries).await {
                         Ok(()) => {
                             ok.fetch_add(1, Ordering::Relaxed);
                             ok_samples.fetch_add(req.samples, Ordering::Relaxed);
@@ -157,17 +159,18 @@ pub async fn run(
 /// Sends one request, retrying 429 and 503 (honouring `Retry-After`) up to 60 times.
 async fn send(
     client: &reqwest::Client,
-    target: &Target,
+    url: &str,
+    headers: &[(&'static str, &'static str)],
     req: &Request,
     retries: &AtomicU64,
 ) -> Result<(), String> {
     let mut attempt = 0u32;
     loop {
-        let mut rb = client.post(&target.url).body(req.body.clone());
-        for (k, v) in &target.headers {
+        let mut rb = client.post(url).body(req.body.clone());
+        for (k, v) in headers {
             rb = rb.header(*k, *v);
         }
-        let resp = rb.send().await.map_err(|e| format!("POST {}: {e}", target.url))?;
+        let resp = rb.send().await.map_err(|e| format!("POST {url}: {e}"))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());

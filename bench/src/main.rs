@@ -12,6 +12,7 @@
 mod block_size;
 mod disk;
 mod head_threads;
+mod ingest_log;
 mod load;
 mod measure;
 mod otlp;
@@ -88,6 +89,12 @@ pub struct Args {
     /// answers from its head).
     #[arg(long)]
     pub queries_on_blocks: bool,
+    /// Ingesters (processes, partitions) of the last run of --mode ingest-log.
+    #[arg(long, default_value_t = 3)]
+    pub ingesters: usize,
+    /// The nats-server binary (Debian's `nats-server` package), for --mode ingest-log.
+    #[arg(long, value_name = "PATH", default_value = "/usr/sbin/nats-server")]
+    pub nats_bin: PathBuf,
     /// The didban binary [default: $CARGO_TARGET_DIR/release/didban, else target/release/didban
     /// in the workspace].
     #[arg(long, value_name = "PATH")]
@@ -150,6 +157,9 @@ pub enum Mode {
     /// In-process: the bench's data written as one block, its bytes per sample and per
     /// column (no other system is run).
     BlockSize,
+    /// Didban only: ingest directly, through the NATS JetStream ingest log into one
+    /// process, and into --ingesters processes (the hop's cost, 1 vs N ingesters).
+    IngestLog,
 }
 
 /// Parses a Prometheus duration (`90s`, `15m`, `6h`, `1d`) or a plain number of seconds;
@@ -185,6 +195,7 @@ fn main() -> anyhow::Result<()> {
         // Runs its own threads, each with a runtime of its own, and prints its own table.
         Mode::HeadThreads => return head_threads::run(&args),
         Mode::BlockSize => return block_size::run(&args),
+        Mode::IngestLog => return ingest_log::run(&args),
     };
     println!("\n{}", report.to_text());
     if let Some(path) = &args.json {

@@ -120,7 +120,7 @@ fn q3_expr() -> String {
 }
 
 /// The data set with its last sample at the current time (rounded down to the interval).
-fn dataset_now(args: &Args) -> Dataset {
+pub(crate) fn dataset_now(args: &Args) -> Dataset {
     let interval_ms = args.interval.as_millis().max(1) as i64;
     let steps = (args.span.as_millis() as i64 / interval_ms).max(1) as usize;
     dataset_ending_now(args, steps)
@@ -177,7 +177,10 @@ pub(crate) async fn ingest(
 ) -> Ingest {
     let sampler = RssSampler::start(r.pid);
     let cpu0 = measure::cpu_seconds(r.pid, tck);
-    let target = load::Target { url, headers };
+    let target = load::Target {
+        urls: vec![url],
+        headers,
+    };
     let res = load::run(
         client,
         &target,
@@ -281,6 +284,7 @@ pub(crate) fn launch(args: &Args, system: System) -> Launch {
         // samples of a 6 h data set would be refused within seconds: span + 1 h.
         max_sample_age_s: args.span.as_secs() + 3600,
         ooo_window: args.prometheus_ooo_window.clone(),
+        config_extra: String::new(),
     }
 }
 

@@ -65,6 +65,9 @@ pub struct Launch {
     pub max_sample_age_s: u64,
     /// Prometheus: `storage.tsdb.out_of_order_time_window`, if any.
     pub ooo_window: Option<String>,
+    /// Didban: TOML appended to the bench's `didban.toml` (sections of its own, e.g.
+    /// `[ingest_log]` in `--mode ingest-log`).
+    pub config_extra: String,
 }
 
 /// A running target.
@@ -134,7 +137,7 @@ pub async fn start(client: &reqwest::Client, launch: &Launch, dir: &Path) -> any
                 // default, and the benchmark measures storage, not the limits.
                 "# Written by didban-bench.\n[storage]\nmax_sample_age = \"{}s\"\n[limits]\nmax_series = 5000000\nmax_series_per_metric = 5000000\n[query]\npromql_compat = \"v2\"\n",
                 launch.max_sample_age_s
-            );
+            ) + &launch.config_extra;
             std::fs::write(&config, toml).with_context(|| format!("writing {}", config.display()))?;
             let (grpc, otlp) = (free_addr()?, free_addr()?);
             cmd.arg("serve")
