@@ -15,20 +15,22 @@ use serde_json::Value;
 
 const SECRET: &str = "a-cluster-secret-of-some-length";
 
-struct Cluster {
-    garage: Garage,
-    pg: Postgres,
-    dir: tempfile::TempDir,
+/// A bucket, a metastore and a directory for the processes' configs and data.
+pub(crate) struct Cluster {
+    pub(crate) garage: Garage,
+    pub(crate) pg: Postgres,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Cluster {
     /// Writes the config of one process and starts it.
-    fn start(&self, name: &str, role: &str) -> Didban {
+    pub(crate) fn start(&self, name: &str, role: &str) -> Didban {
         self.start_with(name, role, "[alerting]\nenabled = false\n")
     }
 
-    /// [`Cluster::start`] with `alerting` as the config's alerting part.
-    fn start_with(&self, name: &str, role: &str, alerting: &str) -> Didban {
+    /// [`Cluster::start`] with `alerting` as the config's last part (its alerting
+    /// section, and any other section a test adds).
+    pub(crate) fn start_with(&self, name: &str, role: &str, alerting: &str) -> Didban {
         let port = didban_testkit::ports::free_port();
         let http = format!("127.0.0.1:{port}");
         let config = self.dir.path().join(format!("{name}.toml"));
@@ -98,7 +100,7 @@ fn push(server: &Didban, job: &str, t_ms: i64, value: f64) -> reqwest::StatusCod
 }
 
 /// `count_over_time(orders[1h])` per job, as the querier answers at `t_ms`.
-fn counts(querier: &Didban, t_ms: i64) -> Result<Vec<(String, f64)>, String> {
+pub(crate) fn counts(querier: &Didban, t_ms: i64) -> Result<Vec<(String, f64)>, String> {
     let r: Value = reqwest::blocking::Client::new()
         .get(querier.url("/api/v1/query"))
         .query(&[
