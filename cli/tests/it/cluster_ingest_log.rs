@@ -4,28 +4,40 @@
 //! ingester (each spreads series over the partitions); one ingester is killed with
 //! SIGKILL mid-stream while the others keep acknowledging — its partition waits in the
 //! stream — and restarted over its data directory. Then either querier counts every
-//! acknowledged sample exactly once.
+//! acknowledged sample exactly once. Last, an ingester's disk is lost: killed, its data
+//! directory deleted, a replacement started for its partition; it resumes after what its
+//! published metric and span blocks hold, so every acknowledged sample and span is there
+//! again, none twice.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::cluster_roles::{counts, Cluster};
+use crate::crash_writers::trace_json;
 use crate::process::{now_ms, otlp_gauge_json, Didban};
 use didban_testkit::garage::Garage;
 use didban_testkit::nats::Nats;
 use didban_testkit::postgres::Postgres;
 use didban_testkit::wait::{until, HANG};
+use serde_json::Value;
 
 /// Series written; each writer thread owns one (`job="w<i>"`).
 const WRITERS: usize = 6;
 
-/// The config tail of the ingester storing `partition`.
+/// The config tail of the ingester storing `partition` (span heads cut every second, so
+/// span blocks get published during the test).
 fn ingest_log(nats: &Nats, partition: u32) -> String {
     format!(
-        "[alerting]\nenabled = false\n[ingest_log]\nurl = \"{}\"\npartitions = 3\npartition = {partition}\n",
+        "[alerting]\nenabled = false\n[traces]\nblock_duration = \"1s\"\n[ingest_log]\nurl = \"{}\"\npartitions = 3\npartition = {partition}\n",
         nats.url()
     )
 }
+
+/// The config tail of a process without alert engine.
+const NO_ALERTING: &str = "[alerting]\nenabled = false\n";
+
+/// Maintenance (head cuts, uploads, block list refreshes) every 300 ms.
+const FAST_MAINTENANCE: &str = "maintenance_interval = \"300ms\"";
 
 #[test]
 fn ingesters_behind_jetstream_lose_nothing_and_count_nothing_twice_across_kill_9() {
@@ -35,13 +47,19 @@ fn ingesters_behind_jetstream_lose_nothing_and_count_nothing_twice_across_kill_9
         dir: tempfile::tempdir().unwrap(),
     };
     let nats = Nats::start();
-    let start_ingester =
-        |p: u32| cluster.start_with(&format!("ingester-{p}"), "ingester", &ingest_log(&nats, p));
+    let start_ingester = |p: u32| {
+        cluster.start_full(
+            &format!("ingester-{p}"),
+            "ingester",
+            FAST_MAINTENANCE,
+            &ingest_log(&nats, p),
+        )
+    };
     let ingesters: Vec<Arc<Mutex<Didban>>> =
         (0..3).map(|p| Arc::new(Mutex::new(start_ingester(p)))).collect();
     let queriers = [
-        cluster.start("querier-1", "querier"),
-        cluster.start("querier-2", "querier"),
+        cluster.start_full("querier-1", "querier", FAST_MAINTENANCE, NO_ALERTING),
+        cluster.start_full("querier-2", "querier", FAST_MAINTENANCE, NO_ALERTING),
     ];
     let _compactor = cluster.start("compactor", "compactor");
 
@@ -108,5 +126,96 @@ fn ingesters_behind_jetstream_lose_nothing_and_count_nothing_twice_across_kill_9
                 .then_some(())
                 .ok_or(format!("{got:?}, want {want:?}"))
         });
+    }
+
+    // The disk of ingester 2 is lost. Before that it publishes: span blocks (cut every
+    // second) and a metric block (flushed); then more samples and spans arrive that only
+    // its head and WAL hold when it dies.
+    let client = reqwest::blocking::Client::new();
+    let mut next_trace = 0u64;
+    let mut send_traces = |count: u64| {
+        for _ in 0..count {
+            let n = next_trace;
+            next_trace += 1;
+            let target = ingesters[(n % 3) as usize].lock().unwrap().otlp_http.clone();
+            let reply = client
+                .post(format!("http://{target}/v1/traces"))
+                .header("content-type", "application/json")
+                .body(trace_json("lost-disk", n, didban_testkit::now_nanos()))
+                .send()
+                .unwrap();
+            assert!(reply.status().is_success(), "trace {n}: {}", reply.status());
+        }
+        next_trace
+    };
+    send_traces(30);
+    until("span blocks published", HANG, || {
+        let n = cluster.pg.psql(
+            "postgres",
+            "SELECT count(*) FROM didban_blocks WHERE signal = 'traces'",
+        );
+        (n.parse::<u32>().unwrap_or(0) >= 3).then_some(()).ok_or(n)
+    });
+    let flushed = client
+        .post(ingesters[2].lock().unwrap().url("/api/v1/admin/tsdb/flush"))
+        .send()
+        .unwrap();
+    assert!(flushed.status().is_success(), "{}", flushed.status());
+    for w in 0..WRITERS {
+        let target = ingesters[w % 3].lock().unwrap().otlp_http.clone();
+        for n in 400..450 {
+            let reply = client
+                .post(format!("http://{target}/v1/metrics"))
+                .header("content-type", "application/json")
+                .body(otlp_gauge_json(
+                    &format!("w{w}"),
+                    "orders",
+                    t0 + n * 1000,
+                    n as f64,
+                ))
+                .send()
+                .unwrap();
+            assert!(reply.status().is_success(), "{}", reply.status());
+        }
+    }
+    let traces = send_traces(30);
+    {
+        let mut lost = ingesters[2].lock().unwrap();
+        lost.kill9();
+        std::fs::remove_dir_all(cluster.dir.path().join("ingester-2")).unwrap();
+        *lost = start_ingester(2);
+    }
+    let want: Vec<(String, f64)> = (0..WRITERS).map(|w| (format!("w{w}"), 450.0)).collect();
+    for q in &queriers {
+        until(
+            "every acknowledged sample counted once after the disk loss",
+            HANG,
+            || {
+                let got = counts(q, t0 + 450_000)?;
+                (got == want)
+                    .then_some(())
+                    .ok_or(format!("{got:?}, want {want:?}"))
+            },
+        );
+    }
+    for n in 0..traces {
+        until(
+            "every acknowledged span found once after the disk loss",
+            HANG,
+            || {
+                let reply: Value = client
+                    .get(queriers[0].url(&format!("/api/traces/{:032x}", n + 1)))
+                    .send()
+                    .map_err(|e| e.to_string())?
+                    .json()
+                    .unwrap_or(Value::Null);
+                let spans = reply["data"][0]["spans"].as_array().map_or(0, |s| s.len());
+                match spans {
+                    2 => Ok(()),
+                    more if more > 2 => panic!("trace {n}: {more} spans, 2 written"),
+                    fewer => Err(format!("trace {n}: {fewer} spans")),
+                }
+            },
+        );
     }
 }

@@ -31,6 +31,11 @@ impl Cluster {
     /// [`Cluster::start`] with `alerting` as the config's last part (its alerting
     /// section, and any other section a test adds).
     pub(crate) fn start_with(&self, name: &str, role: &str, alerting: &str) -> Didban {
+        self.start_full(name, role, "", alerting)
+    }
+
+    /// [`Cluster::start_with`] with `storage` added to the config's `[storage]` section.
+    pub(crate) fn start_full(&self, name: &str, role: &str, storage: &str, alerting: &str) -> Didban {
         let port = didban_testkit::ports::free_port();
         let http = format!("127.0.0.1:{port}");
         let config = self.dir.path().join(format!("{name}.toml"));
@@ -41,6 +46,7 @@ impl Cluster {
 [storage]
 object_store = "s3"
 metastore = "postgres"
+{storage}
 [storage.s3]
 endpoint = "{}"
 bucket = "{}"

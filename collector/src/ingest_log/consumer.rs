@@ -68,19 +68,31 @@ struct Grouped {
 /// Consumes `partition` into `state`'s stores until `stop`.
 pub async fn run(state: AppState, log: Arc<IngestLog>, partition: u32, mut stop: watch::Receiver<bool>) {
     let mut marks = replayed_marks(&state, partition);
+    // Where to start instead of the consumer's acknowledgement floor, until the first
+    // acknowledgement: set when this data directory holds nothing of the partition but
+    // published blocks do (a replacement for a process whose disk is gone).
+    let mut resume_at = None;
+    if marks == Marks::default() {
+        let published = published_marks(&state, partition);
+        if published != Marks::default() {
+            resume_at = Some(published.metrics.min(published.traces) + 1);
+            marks = published;
+        }
+    }
     tracing::info!(
         partition,
         metrics = marks.metrics,
         traces = marks.traces,
         logs = marks.logs,
-        "consuming the ingest log past the sequences the WAL holds"
+        resume_at,
+        "consuming the ingest log past the sequences already stored"
     );
     loop {
         if *stop.borrow() {
             return;
         }
         let opened = tokio::select! {
-            opened = open_consumer(&log, partition) => opened,
+            opened = open_consumer(&log, partition, resume_at) => opened,
             _ = stop.changed() => return,
         };
         let consumer = match opened {
@@ -93,7 +105,16 @@ pub async fn run(state: AppState, log: Arc<IngestLog>, partition: u32, mut stop:
                 continue;
             }
         };
-        if let Err(e) = consume(&state, &consumer, partition, &mut marks, &mut stop).await {
+        let consumed = consume(
+            &state,
+            &consumer,
+            partition,
+            &mut marks,
+            &mut resume_at,
+            &mut stop,
+        )
+        .await;
+        if let Err(e) = consumed {
             tracing::warn!(error = %e, partition, "ingest log consumer failed; reopening");
             if pause(&mut stop).await {
                 return;
@@ -101,6 +122,19 @@ pub async fn run(state: AppState, log: Arc<IngestLog>, partition: u32, mut stop:
         } else {
             return;
         }
+    }
+}
+
+/// The marks the published blocks give for `partition`: a metric or span block holds
+/// everything of the partition up to its positions (whole-head cuts). Log days carry no
+/// positions yet, so a replacement stores again the log records of its partition that a
+/// sealed day already holds (docs/deployment.md, "Ingest log").
+fn published_marks(state: &AppState, partition: u32) -> Marks {
+    let stores = &state.stores;
+    Marks {
+        metrics: stores.metrics.published_positions().get(partition).unwrap_or(0),
+        traces: stores.traces.published_positions().get(partition).unwrap_or(0),
+        logs: 0,
     }
 }
 
@@ -114,14 +148,19 @@ fn replayed_marks(state: &AppState, partition: u32) -> Marks {
     }
 }
 
-/// The durable consumer of `partition`, made afresh from its last acknowledgement.
+/// The durable consumer of `partition`, made afresh from its last acknowledgement (or
+/// from `resume_at` when given).
 ///
 /// Why afresh: messages delivered to a process that died (or to a fetch that failed) stay
 /// "in flight" until `ack_wait` passes, and the next acknowledgement — with
 /// `AckPolicy::All` — would cover them though they were never stored. Recreating the
 /// consumer at its acknowledgement floor delivers everything after it again, in stream
 /// order, which the marks make safe. (Hidden contract: one process per partition.)
-async fn open_consumer(log: &IngestLog, partition: u32) -> Result<PullConsumer, String> {
+async fn open_consumer(
+    log: &IngestLog,
+    partition: u32,
+    resume_at: Option<u64>,
+) -> Result<PullConsumer, String> {
     log.ensure_stream().await?;
     let name = &log.config().stream;
     let stream = log
@@ -140,8 +179,9 @@ async fn open_consumer(log: &IngestLog, partition: u32) -> Result<PullConsumer, 
             .await
             .map_err(|e| format!("recreating consumer {durable:?}: {e}"))?;
     }
-    let deliver_policy = match floor {
-        Some(acked) if acked > 0 => DeliverPolicy::ByStartSequence {
+    let deliver_policy = match (resume_at, floor) {
+        (Some(start_sequence), _) => DeliverPolicy::ByStartSequence { start_sequence },
+        (None, Some(acked)) if acked > 0 => DeliverPolicy::ByStartSequence {
             start_sequence: acked + 1,
         },
         _ => DeliverPolicy::All,
@@ -166,6 +206,7 @@ async fn consume(
     consumer: &PullConsumer,
     partition: u32,
     marks: &mut Marks,
+    resume_at: &mut Option<u64>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
     let label = partition.to_string();
@@ -196,6 +237,8 @@ async fn consume(
         last.double_ack()
             .await
             .map_err(|e| format!("acknowledging: {e}"))?;
+        // From now on the acknowledgement floor is where to resume.
+        *resume_at = None;
         state.metrics.set(
             "didban_ingest_log_pending_messages",
             "Messages of the consumed partition not delivered yet (the consumer's lag).",

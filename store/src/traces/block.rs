@@ -68,6 +68,11 @@ pub struct SpanBlockMeta {
     /// Ids of the blocks merged into this one (empty for a head cut).
     #[serde(default)]
     pub sources: Vec<String>,
+    /// With the ingest log: per partition, the highest stream sequence whose spans this
+    /// block holds all of (a cut freezes the whole span head); the highest of the sources'
+    /// after a merge. What a replacement ingester resumes after.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ingest_positions: BTreeMap<u32, u64>,
 }
 
 fn level_one() -> u32 {

@@ -42,13 +42,18 @@ pub(crate) fn merge(blocks_dir: &Path, sources: &[Arc<SpanBlock>]) -> Result<Opt
     let mut level = 1;
     let mut ids = Vec::with_capacity(sources.len());
     let mut cursors = Vec::with_capacity(sources.len());
+    let mut positions = crate::AppliedPositions::default();
     for s in sources {
         rows += s.meta.spans;
         level = level.max(s.meta.level + 1);
         ids.push(s.meta.id.clone());
         cursors.push(s.cursor()?);
+        positions.merge(&crate::AppliedPositions::from_map(
+            s.meta.ingest_positions.clone(),
+        ));
     }
     let mut writer = SpanBlockWriter::new(blocks_dir, rows as usize, level, ids)?;
+    writer.set_ingest_positions(&positions);
     // The next span of every source, taken out of its cursor.
     let mut heads = Vec::with_capacity(cursors.len());
     for c in cursors.iter_mut() {

@@ -139,9 +139,11 @@ impl TraceStore {
         head.commit_all_pending();
         let old = std::mem::take(&mut *head);
         tracing::info!(spans = old.len(), bytes = old.bytes(), keep_from, "cut span head");
-        self.frozen
-            .write()
-            .push(Arc::new(Frozen { head: old, keep_from }));
+        self.frozen.write().push(Arc::new(Frozen {
+            head: old,
+            keep_from,
+            positions: self.wal.rotation_positions(),
+        }));
         Ok(())
     }
 
@@ -150,7 +152,8 @@ impl TraceStore {
             let Some(frozen) = self.frozen.read().first().cloned() else {
                 return Ok(());
             };
-            if let Some(dir) = writer::write_block(&self.blocks_dir, frozen.head.spans())? {
+            if let Some(dir) = writer::write_block(&self.blocks_dir, frozen.head.spans(), &frozen.positions)?
+            {
                 let b = self.open_written(&dir, true)?;
                 let mut blocks = self.blocks.write();
                 blocks.push(Arc::new(b));

@@ -138,6 +138,8 @@ pub struct Dependency {
 struct Frozen {
     head: SpanHead,
     keep_from: u64,
+    /// The ingest-log positions of everything in `head` (the rotation's).
+    positions: crate::AppliedPositions,
 }
 
 /// The trace store.
@@ -313,6 +315,19 @@ impl TraceStore {
     /// consumer of the log starts past these.
     pub fn replayed_positions(&self) -> &crate::AppliedPositions {
         &self.replayed_positions
+    }
+
+    /// The highest ingest-log position per partition that the listed span blocks hold
+    /// everything up to (`SpanBlockMeta::ingest_positions`): where a consumer with an
+    /// empty data directory resumes.
+    pub fn published_positions(&self) -> crate::AppliedPositions {
+        let mut out = crate::AppliedPositions::default();
+        for b in self.blocks.read().iter() {
+            out.merge(&crate::AppliedPositions::from_map(
+                b.meta.ingest_positions.clone(),
+            ));
+        }
+        out
     }
 
     /// Applies the answers of abandoned appends that have arrived; call with the head

@@ -149,9 +149,16 @@ pub(crate) struct SpanBlockWriter {
     rows: u64,
     level: u32,
     sources: Vec<String>,
+    /// Goes to `meta.json` (`SpanBlockMeta::ingest_positions`).
+    ingest_positions: BTreeMap<u32, u64>,
 }
 
 impl SpanBlockWriter {
+    /// Sets the ingest-log positions the block holds everything up to.
+    pub(crate) fn set_ingest_positions(&mut self, positions: &crate::AppliedPositions) {
+        self.ingest_positions = positions.as_map().clone();
+    }
+
     /// Starts a block of about `expected_rows` spans (sizes the bloom filters); `level`
     /// and `sources` go to `meta.json`.
     pub(crate) fn new(
@@ -173,6 +180,7 @@ impl SpanBlockWriter {
             rows: 0,
             level,
             sources,
+            ingest_positions: BTreeMap::new(),
         };
         let file = File::create(&path).map_err(|e| BlockError::io(&path, e))?;
         let props = properties(expected_rows).map_err(|e| BlockError::parquet(&path, e))?;
@@ -251,6 +259,7 @@ impl SpanBlockWriter {
             services,
             level: self.level,
             sources: std::mem::take(&mut self.sources),
+            ingest_positions: std::mem::take(&mut self.ingest_positions),
         };
         self.dir.write_meta(&meta)?;
         Ok(Some(self.dir.publish(self.min_start, self.max_start)?))
@@ -267,13 +276,18 @@ pub(crate) fn span_order(a: &Span, b: &Span) -> std::cmp::Ordering {
 }
 
 /// Writes `spans` (any order) as a new level-1 block; `None` when there are none.
-pub(crate) fn write_block(blocks_dir: &Path, spans: &[Span]) -> Result<Option<PathBuf>, BlockError> {
+pub(crate) fn write_block(
+    blocks_dir: &Path,
+    spans: &[Span],
+    positions: &crate::AppliedPositions,
+) -> Result<Option<PathBuf>, BlockError> {
     if spans.is_empty() {
         return Ok(None);
     }
     let mut order: Vec<&Span> = spans.iter().collect();
     order.sort_by(|a, b| span_order(a, b));
     let mut writer = SpanBlockWriter::new(blocks_dir, spans.len(), 1, Vec::new())?;
+    writer.set_ingest_positions(positions);
     for s in order {
         writer.push(s)?;
     }

@@ -123,12 +123,17 @@ pub(crate) fn merge(blocks_dir: &Path, sources: &[Arc<Block>]) -> Result<Option<
     }
     let mut level = 0;
     let mut ids = Vec::new();
+    let mut positions = crate::AppliedPositions::default();
     for b in sources {
         level = level.max(b.meta.compaction.level);
         ids.push(b.meta.id.clone());
+        positions.merge(&crate::AppliedPositions::from_map(
+            b.meta.compaction.ingest_positions.clone(),
+        ));
     }
     writer.finish(CompactionMeta {
         level: level + 1,
         sources: ids,
+        ingest_positions: positions.as_map().clone(),
     })
 }

@@ -75,5 +75,6 @@ pub(crate) fn downsample(
     writer.finish(CompactionMeta {
         level: source.meta.compaction.level,
         sources: vec![source.meta.id.clone()],
+        ingest_positions: source.meta.compaction.ingest_positions.clone(),
     })
 }

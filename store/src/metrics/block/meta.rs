@@ -67,6 +67,12 @@ pub struct CompactionMeta {
     pub level: u32,
     /// Ids of the blocks merged into this one (empty for a head cut).
     pub sources: Vec<String>,
+    /// With the ingest log: per partition, the highest stream sequence whose samples this
+    /// block holds all of (a head cut freezes the whole head, so every message up to it is
+    /// in this block or an older one); the highest of the sources' after a merge. What a
+    /// replacement ingester resumes after. Absent without the ingest log.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub ingest_positions: std::collections::BTreeMap<u32, u64>,
 }
 
 /// One series of a block, as listed in `series.parquet`.

@@ -86,7 +86,8 @@ fn head_of(n: usize, offset: usize, t0: i64) -> StripedHead {
 fn measure_write(n: usize, dir: &Path) -> (u64, u64, PathBuf) {
     let head = head_of(n, 0, 1_000_000);
     let mut written = None;
-    let peak = measure(|| written = Some(write_head(&head, dir).unwrap().unwrap())).bytes_max;
+    let peak =
+        measure(|| written = Some(write_head(&head, &Default::default(), dir).unwrap().unwrap())).bytes_max;
     (peak, head.bytes(), written.unwrap())
 }
 
@@ -146,7 +147,9 @@ fn compacting_blocks_holds_a_bounded_working_set() {
         let mut sources = Vec::new();
         for offset in [0, n / 2] {
             let head = head_of(n, offset, 1_000_000);
-            let written = write_head(&head, dir.path()).unwrap().unwrap();
+            let written = write_head(&head, &Default::default(), dir.path())
+                .unwrap()
+                .unwrap();
             sources.push(Arc::new(
                 Block::open(BlockFiles::local(&written, "block"), &cache).unwrap(),
             ));

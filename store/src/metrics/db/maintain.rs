@@ -23,7 +23,11 @@ const MAX_COMPACTION_ROUNDS: usize = 8;
 /// batches it holds one reference per series (the label order) and one series' samples
 /// decoded from its chunks at a time, so the memory it needs is a small fraction of the
 /// head's own.
-pub(crate) fn write_head(head: &StripedHead, blocks_dir: &Path) -> Result<Option<PathBuf>, BlockError> {
+pub(crate) fn write_head(
+    head: &StripedHead,
+    positions: &crate::AppliedPositions,
+    blocks_dir: &Path,
+) -> Result<Option<PathBuf>, BlockError> {
     let mut writer = BlockWriter::new(blocks_dir)?;
     let mut samples = Vec::new();
     let mut histograms = Vec::new();
@@ -40,6 +44,7 @@ pub(crate) fn write_head(head: &StripedHead, blocks_dir: &Path) -> Result<Option
     writer.finish(CompactionMeta {
         level: 1,
         sources: Vec::new(),
+        ingest_positions: positions.as_map().clone(),
     })
 }
 
@@ -183,7 +188,7 @@ impl Db {
             "cut head"
         );
         let old = std::mem::replace(&mut *head, next);
-        let frozen = Frozen::new(old, keep_from, &self.frozen_bytes);
+        let frozen = Frozen::new(old, keep_from, self.wal.rotation_positions(), &self.frozen_bytes);
         self.frozen.write().push(Arc::new(frozen));
         Ok(())
     }
@@ -196,7 +201,7 @@ impl Db {
             let Some(frozen) = self.frozen.read().first().cloned() else {
                 return Ok(());
             };
-            if let Some(dir) = write_head(&frozen.head, &self.blocks_dir)? {
+            if let Some(dir) = write_head(&frozen.head, &frozen.positions, &self.blocks_dir)? {
                 let block = self.adopt_block(&dir)?;
                 let mut blocks = self.blocks.write();
                 blocks.push(Arc::new(block));

@@ -49,16 +49,24 @@ use crate::storage::BlockStorage;
 struct Frozen {
     head: StripedHead,
     keep_from: u64,
+    /// The ingest-log positions of everything in `head` (the rotation's).
+    positions: crate::AppliedPositions,
     counted: Arc<AtomicU64>,
 }
 
 impl Frozen {
     /// Freezes `head`, adding its bytes to `counted`.
-    fn new(head: StripedHead, keep_from: u64, counted: &Arc<AtomicU64>) -> Frozen {
+    fn new(
+        head: StripedHead,
+        keep_from: u64,
+        positions: crate::AppliedPositions,
+        counted: &Arc<AtomicU64>,
+    ) -> Frozen {
         counted.fetch_add(head.bytes(), Ordering::Relaxed);
         Frozen {
             head,
             keep_from,
+            positions,
             counted: counted.clone(),
         }
     }
@@ -280,6 +288,20 @@ impl Db {
     /// consumer of the log starts past these.
     pub fn replayed_positions(&self) -> &crate::AppliedPositions {
         &self.replayed_positions
+    }
+
+    /// The highest ingest-log position per partition that the listed blocks hold
+    /// everything up to (see `CompactionMeta::ingest_positions`): where a consumer with an
+    /// empty data directory resumes, the blocks of the process it replaces being listed
+    /// from the bucket.
+    pub fn published_positions(&self) -> crate::AppliedPositions {
+        let mut out = crate::AppliedPositions::default();
+        for b in self.blocks.read().iter() {
+            out.merge(&crate::AppliedPositions::from_map(
+                b.meta.compaction.ingest_positions.clone(),
+            ));
+        }
+        out
     }
 
     /// Why the WAL refuses appends right now (the error of a write, fsync or segment

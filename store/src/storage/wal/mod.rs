@@ -98,6 +98,12 @@ impl Wal {
         Ok(rx)
     }
 
+    /// The ingest-log positions of every record before the last rotation, once its
+    /// receiver has answered: what a head frozen at that rotation holds.
+    pub(crate) fn rotation_positions(&self) -> AppliedPositions {
+        self.stats.rotation_positions.lock().clone()
+    }
+
     /// Flushes and fsyncs everything queued, then stops the writer. Idempotent.
     pub(crate) async fn close(&self) -> io::Result<()> {
         let (done, rx) = oneshot::channel();

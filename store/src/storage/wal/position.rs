@@ -70,6 +70,16 @@ impl AppliedPositions {
     pub fn is_empty(&self) -> bool {
         self.highest.is_empty()
     }
+
+    /// The highest sequence per partition, as a block's metadata keeps them.
+    pub fn as_map(&self) -> &BTreeMap<u32, u64> {
+        &self.highest
+    }
+
+    /// The positions a block's metadata kept.
+    pub fn from_map(highest: BTreeMap<u32, u64>) -> AppliedPositions {
+        AppliedPositions { highest }
+    }
 }
 
 /// `record` prefixed with `position` (or `record` itself without one).

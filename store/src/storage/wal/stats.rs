@@ -25,6 +25,9 @@ pub(crate) struct WalStats {
     fault: Mutex<Option<String>>,
     /// Failures tests inject into the writer's I/O.
     pub injector: FaultInjector,
+    /// The ingest-log positions the last rotation checkpoint carried: those of every
+    /// record before the rotation (`position.rs`).
+    pub rotation_positions: Mutex<super::AppliedPositions>,
 }
 
 /// How a store's write-ahead log is doing, for readiness and the self-metrics.

@@ -232,6 +232,7 @@ impl Writer {
                     }
                     match self.switch_segment(&mut buf, &mut owed) {
                         Ok(()) => {
+                            *self.stats.rotation_positions.lock() = self.positions.clone();
                             let checkpoint = position::wrap_all(&self.positions, checkpoint);
                             segment::frame(&mut buf, &checkpoint);
                             owed.push(Owed::Rotate(done, self.seg_no));
