@@ -1,12 +1,14 @@
 //! Writers that push numbered OTLP/HTTP requests at a server until stopped and remember which
-//! numbers were acknowledged (2xx): what the `kill -9` tests check after a restart.
+//! numbers were acknowledged (2xx), and the reading back of what a server stored: what the
+//! `kill -9` tests check after a restart.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::process::{now_ms, otlp_gauge_json};
+use crate::process::{now_ms, otlp_gauge_json, Didban};
+use serde_json::Value;
 
 /// A request body for number `n` at `t_ns`; the timestamps one writer passes strictly
 /// increase (by at least a millisecond), so two requests of one writer never share one.
@@ -87,4 +89,34 @@ pub fn spawn_writers(
         }));
     }
     handles
+}
+
+/// Every log record body of `service` that `server` finds.
+pub fn log_bodies(client: &reqwest::blocking::Client, server: &Didban, service: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![
+            ("query", format!("service:{service}")),
+            ("limit", "5000".to_string()),
+        ];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.clone()));
+        }
+        let body: Value = client
+            .get(format!("http://{}/api/logs/search", server.http))
+            .query(&query)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        for r in body["data"]["records"].as_array().into_iter().flatten() {
+            out.push(r["body"].as_str().unwrap().to_string());
+        }
+        match body["data"]["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    out
 }

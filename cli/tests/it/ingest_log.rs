@@ -15,7 +15,7 @@ use didban_testkit::nats::Nats;
 use didban_testkit::rng::SeededRng as Rng;
 use serde_json::Value;
 
-use crate::crash_writers::{gauge_json, log_json, spawn_writers, trace_json};
+use crate::crash_writers::{gauge_json, log_bodies, log_json, spawn_writers, trace_json};
 use crate::process::{Didban, BIN};
 
 /// Log services: records are spread over the partitions by service.
@@ -224,34 +224,4 @@ fn without_jetstream_writes_get_503_and_queries_go_on() {
     let up = server.query("vector(1)", didban_testkit::now_ms() as f64 / 1000.0);
     assert_eq!(up["status"], "success", "queries go on: {up}");
     drop(reserved);
-}
-
-/// Every log record body of `service` that `server` finds.
-fn log_bodies(client: &reqwest::blocking::Client, server: &Didban, service: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut query = vec![
-            ("query", format!("service:{service}")),
-            ("limit", "5000".to_string()),
-        ];
-        if let Some(c) = &cursor {
-            query.push(("cursor", c.clone()));
-        }
-        let body: Value = client
-            .get(format!("http://{}/api/logs/search", server.http))
-            .query(&query)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        for r in body["data"]["records"].as_array().into_iter().flatten() {
-            out.push(r["body"].as_str().unwrap().to_string());
-        }
-        match body["data"]["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => break,
-        }
-    }
-    out
 }

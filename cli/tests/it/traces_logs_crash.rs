@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::crash_writers::{log_json, spawn_writers, trace_json};
+use crate::crash_writers::{log_bodies, log_json, spawn_writers, trace_json};
 use crate::process::{Didban, BIN};
 use serde_json::Value;
 
@@ -66,31 +66,7 @@ fn acknowledged_spans_and_log_records_survive_kill_9() {
     let server = Didban::start(BIN, &data, &["--config", &config]);
     let client = reqwest::blocking::Client::new();
     // Replayed records are committed at start-up: one search sees them all, once.
-    let mut bodies: Vec<String> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut query = vec![
-            ("query", "service:crash".to_string()),
-            ("limit", "5000".to_string()),
-        ];
-        if let Some(c) = &cursor {
-            query.push(("cursor", c.clone()));
-        }
-        let body: Value = client
-            .get(format!("http://{}/api/logs/search", server.http))
-            .query(&query)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        for r in body["data"]["records"].as_array().unwrap() {
-            bodies.push(r["body"].as_str().unwrap().to_string());
-        }
-        match body["data"]["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => break,
-        }
-    }
+    let bodies = log_bodies(&client, &server, "crash");
     let unique: HashSet<&String> = bodies.iter().collect();
     assert_eq!(unique.len(), bodies.len(), "a log record was indexed twice");
     for n in &logs {

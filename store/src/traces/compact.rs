@@ -48,9 +48,7 @@ pub(crate) fn merge(blocks_dir: &Path, sources: &[Arc<SpanBlock>]) -> Result<Opt
         level = level.max(s.meta.level + 1);
         ids.push(s.meta.id.clone());
         cursors.push(s.cursor()?);
-        positions.merge(&crate::AppliedPositions::from_map(
-            s.meta.ingest_positions.clone(),
-        ));
+        positions.merge_map(&s.meta.ingest_positions);
     }
     let mut writer = SpanBlockWriter::new(blocks_dir, rows as usize, level, ids)?;
     writer.set_ingest_positions(&positions);

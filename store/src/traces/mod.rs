@@ -323,9 +323,7 @@ impl TraceStore {
     pub fn published_positions(&self) -> crate::AppliedPositions {
         let mut out = crate::AppliedPositions::default();
         for b in self.blocks.read().iter() {
-            out.merge(&crate::AppliedPositions::from_map(
-                b.meta.ingest_positions.clone(),
-            ));
+            out.merge_map(&b.meta.ingest_positions);
         }
         out
     }

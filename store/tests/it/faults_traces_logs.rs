@@ -15,7 +15,8 @@ use didban_testkit::wait::{until, HANG};
 
 const T0: i64 = 1_764_115_200_000_000_000; // 2025-11-26T00:00:00Z
 
-fn span(trace: u32, n: u32) -> Span {
+/// Span `n` of trace `trace` (service `svc<trace>`), starting at `T0 + n` ns.
+pub(crate) fn span(trace: u32, n: u32) -> Span {
     Span {
         trace_id: format!("{trace:032x}"),
         span_id: format!("{:016x}", u64::from(trace) << 16 | u64::from(n)),
@@ -45,7 +46,8 @@ fn trace_len(store: &TraceStore, trace: u32) -> usize {
     store.trace(&format!("{trace:032x}")).unwrap().len()
 }
 
-fn record(body: &str, i: i64) -> LogRecord {
+/// A log record of service `checkout` with `body`, at `T0 + i` ns.
+pub(crate) fn record(body: &str, i: i64) -> LogRecord {
     LogRecord {
         timestamp_unix_nano: T0 + i,
         observed_unix_nano: T0 + i,

@@ -1,16 +1,18 @@
 //! Ingest-log positions written with appends (`append_at`) come back from every store's
 //! WAL replay, also after the segments that held them were deleted by a head cut or a
-//! log commit: what a consumer of the ingest log relies on to skip redeliveries.
+//! log commit: what a consumer of the ingest log relies on to skip redeliveries. Metric
+//! and span blocks cut from a head say which positions they hold everything up to (what a
+//! replacement on an empty disk resumes after).
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::common::{options, series, T0};
-use didban_store::logs::{LogOptions, LogRecord, LogStore};
-use didban_store::traces::{Span, TraceOptions, TraceStore};
+use crate::faults_traces_logs::{record, span};
+use didban_store::logs::{LogOptions, LogStore};
+use didban_store::traces::{TraceOptions, TraceStore};
 use didban_store::{Db, LogPosition};
-use didban_testkit::now_nanos;
 
 fn at(partition: u32, seq: u64) -> Option<LogPosition> {
     Some(LogPosition { partition, seq })
@@ -62,28 +64,9 @@ async fn metric_positions_survive_reopen_and_a_head_cut() {
     let db = Db::open(options(dir.path())).unwrap();
     assert_eq!(db.replayed_positions().get(1), Some(9));
     assert_eq!(db.replayed_positions().get(2), Some(3));
-}
-
-fn span(n: u64) -> Span {
-    Span {
-        trace_id: format!("{n:032x}"),
-        span_id: format!("{:016x}", n + 1),
-        parent_span_id: String::new(),
-        trace_state: String::new(),
-        name: "op".into(),
-        kind: 2,
-        service: "svc".into(),
-        start_unix_nano: now_nanos(),
-        duration_nano: 1000,
-        status_code: 0,
-        status_message: String::new(),
-        attributes: Default::default(),
-        resource: Default::default(),
-        scope_name: String::new(),
-        scope_version: String::new(),
-        events: Vec::new(),
-        links: Vec::new(),
-    }
+    // The block cut from that head holds everything up to those positions, and says so.
+    assert_eq!(db.published_positions().get(1), Some(9));
+    assert_eq!(db.published_positions().get(2), Some(3));
 }
 
 #[tokio::test]
@@ -92,8 +75,8 @@ async fn span_positions_survive_reopen_and_a_block_cut() {
     let wal = dir.path().join("wal/traces");
     {
         let store = TraceStore::open(TraceOptions::new(dir.path())).unwrap();
-        store.append_at(vec![span(1)], at(0, 4)).await.unwrap();
-        store.append_at(vec![span(2)], at(0, 6)).await.unwrap();
+        store.append_at(vec![span(1, 0)], at(0, 4)).await.unwrap();
+        store.append_at(vec![span(2, 0)], at(0, 6)).await.unwrap();
         store.close().await.unwrap();
     }
     let store = TraceStore::open(TraceOptions::new(dir.path())).unwrap();
@@ -110,22 +93,7 @@ async fn span_positions_survive_reopen_and_a_block_cut() {
     let store = TraceStore::open(TraceOptions::new(dir.path())).unwrap();
     assert_eq!(store.replayed_positions().get(0), Some(6));
     assert_eq!(store.stats().block_spans, 2);
-}
-
-fn record(body: &str) -> LogRecord {
-    LogRecord {
-        timestamp_unix_nano: now_nanos(),
-        observed_unix_nano: now_nanos(),
-        severity_number: 9,
-        severity_text: "INFO".into(),
-        service: "svc".into(),
-        body: body.into(),
-        attributes: Default::default(),
-        resource: Default::default(),
-        trace_id: String::new(),
-        span_id: String::new(),
-        scope_name: String::new(),
-    }
+    assert_eq!(store.published_positions().get(0), Some(6));
 }
 
 #[tokio::test]
@@ -135,14 +103,14 @@ async fn log_positions_survive_reopen_and_a_commit() {
     let options = || LogOptions::new(dir.path());
     {
         let store = Arc::new(LogStore::open(options()).unwrap());
-        store.append_at(vec![record("one")], at(3, 10)).await.unwrap();
+        store.append_at(vec![record("one", 0)], at(3, 10)).await.unwrap();
         let before = segments(&wal);
         let s = store.clone();
         tokio::task::spawn_blocking(move || s.commit())
             .await
             .unwrap()
             .unwrap();
-        store.append_at(vec![record("two")], at(3, 12)).await.unwrap();
+        store.append_at(vec![record("two", 1)], at(3, 12)).await.unwrap();
         let s = store.clone();
         tokio::task::spawn_blocking(move || s.commit())
             .await

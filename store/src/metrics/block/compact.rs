@@ -127,9 +127,7 @@ pub(crate) fn merge(blocks_dir: &Path, sources: &[Arc<Block>]) -> Result<Option<
     for b in sources {
         level = level.max(b.meta.compaction.level);
         ids.push(b.meta.id.clone());
-        positions.merge(&crate::AppliedPositions::from_map(
-            b.meta.compaction.ingest_positions.clone(),
-        ));
+        positions.merge_map(&b.meta.compaction.ingest_positions);
     }
     writer.finish(CompactionMeta {
         level: level + 1,

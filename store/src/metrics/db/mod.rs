@@ -297,9 +297,7 @@ impl Db {
     pub fn published_positions(&self) -> crate::AppliedPositions {
         let mut out = crate::AppliedPositions::default();
         for b in self.blocks.read().iter() {
-            out.merge(&crate::AppliedPositions::from_map(
-                b.meta.compaction.ingest_positions.clone(),
-            ));
+            out.merge_map(&b.meta.compaction.ingest_positions);
         }
         out
     }

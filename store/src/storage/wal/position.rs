@@ -56,9 +56,7 @@ impl AppliedPositions {
 
     /// Merges another set in (highest wins per partition).
     pub fn merge(&mut self, other: &AppliedPositions) {
-        for (&partition, &seq) in &other.highest {
-            self.note(LogPosition { partition, seq });
-        }
+        self.merge_map(&other.highest);
     }
 
     /// The highest applied sequence of `partition`, `None` when nothing of it was seen.
@@ -76,9 +74,11 @@ impl AppliedPositions {
         &self.highest
     }
 
-    /// The positions a block's metadata kept.
-    pub fn from_map(highest: BTreeMap<u32, u64>) -> AppliedPositions {
-        AppliedPositions { highest }
+    /// Merges in the positions a block's metadata kept (highest wins per partition).
+    pub fn merge_map(&mut self, highest: &BTreeMap<u32, u64>) {
+        for (&partition, &seq) in highest {
+            self.note(LogPosition { partition, seq });
+        }
     }
 }
 
