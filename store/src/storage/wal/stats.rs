@@ -27,7 +27,7 @@ pub(crate) struct WalStats {
     pub injector: FaultInjector,
     /// The ingest-log positions the last rotation checkpoint carried: those of every
     /// record before the rotation (`position.rs`).
-    pub rotation_positions: Mutex<super::AppliedPositions>,
+    pub rotation_positions: Mutex<super::position::AppliedPositions>,
 }
 
 /// How a store's write-ahead log is doing, for readiness and the self-metrics.
