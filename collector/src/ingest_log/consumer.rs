@@ -7,6 +7,10 @@
 //! redelivery (a kill between the append and the acknowledgement, an acknowledgement lost
 //! on the way) harmless: the WAL replay tells each store's highest sequence, the loop
 //! skips up to it. Each signal keeps its own mark because each store has its own WAL.
+//!
+//! A process whose data directory holds nothing of the partition while published metric
+//! or span blocks do (the replacement of an ingester whose disk is gone) takes its marks
+//! from the blocks (`published_positions`) and starts after the lower of them.
 
 use std::sync::Arc;
 use std::time::Duration;
