@@ -9,6 +9,7 @@ mod alerting_e2e;
 mod alerting_ha;
 mod auth_support;
 mod cluster_roles;
+mod cluster_spans_logs;
 mod crash_writers;
 mod demo;
 mod diskfull;
