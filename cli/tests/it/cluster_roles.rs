@@ -42,6 +42,11 @@ impl Cluster {
     /// [`Cluster::start`] with `alerting` as the config's alerting part (and whatever
     /// other sections follow it).
     pub(crate) fn start_with(&self, name: &str, role: &str, alerting: &str) -> Didban {
+        self.start_configured(name, role, "", alerting)
+    }
+
+    /// [`Cluster::start_with`] with `storage` as more keys of `[storage]`.
+    pub(crate) fn start_configured(&self, name: &str, role: &str, storage: &str, alerting: &str) -> Didban {
         let port = didban_testkit::ports::free_port();
         let http = format!("127.0.0.1:{port}");
         let config = self.dir.path().join(format!("{name}.toml"));
@@ -52,6 +57,7 @@ impl Cluster {
 [storage]
 object_store = "s3"
 metastore = "postgres"
+{storage}
 [storage.s3]
 endpoint = "{}"
 bucket = "{}"
