@@ -29,7 +29,7 @@ pub const SPANS_MEDIA_TYPE: &str = "application/x-didban-spans";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "ask", rename_all = "snake_case")]
 pub enum SpansRequest {
-    /// The traces with a span matching `query`: [`Matches`].
+    /// The newest `query.limit` traces with a span matching `query`: [`Matches`].
     Matches {
         /// The search.
         query: TraceQuery,
@@ -85,7 +85,9 @@ async fn answer(State(h): State<Spans>, headers: HeaderMap, body: axum::body::By
     };
     let store = h.store.clone();
     let answered = tokio::task::spawn_blocking(move || match req {
-        SpansRequest::Matches { query } => Json(store.unpublished_matches(&query)).into_response(),
+        SpansRequest::Matches { query } => {
+            Json(newest(store.unpublished_matches(&query), query.limit)).into_response()
+        }
         SpansRequest::Traces { trace_ids } => (
             [(header::CONTENT_TYPE, SPANS_MEDIA_TYPE)],
             encode_spans(&store.unpublished_traces(&trace_ids)),
@@ -108,6 +110,16 @@ async fn answer(State(h): State<Spans>, headers: HeaderMap, body: axum::body::By
         )
             .into_response()
     })
+}
+
+/// The newest `limit` (at least one) of `found`: enough for the querier, since a trace
+/// among the newest `limit` of all sources (each trace at its newest time anywhere) is
+/// among the newest `limit` of the source holding that time.
+fn newest(found: Matches, limit: usize) -> Matches {
+    let mut list: Vec<(i64, String)> = found.into_iter().map(|(id, t)| (t, id)).collect();
+    list.sort_by(|a, b| b.cmp(a));
+    list.truncate(limit.max(1));
+    list.into_iter().map(|(t, id)| (id, t)).collect()
 }
 
 #[cfg(test)]
@@ -136,5 +148,15 @@ mod tests {
         let text = serde_json::to_string(&search).unwrap();
         assert_eq!(serde_json::from_str::<SpansRequest>(&text).unwrap(), search);
         assert!(serde_json::from_str::<SpansRequest>(r#"{"ask":"everything"}"#).is_err());
+    }
+
+    #[test]
+    fn an_ingester_answers_its_newest_matches_only() {
+        let found: Matches = [("a".to_string(), 1), ("b".to_string(), 3), ("c".to_string(), 2)]
+            .into_iter()
+            .collect();
+        let top = newest(found, 2);
+        assert_eq!(top.len(), 2);
+        assert_eq!((top.get("b"), top.get("c")), (Some(&3), Some(&2)));
     }
 }
