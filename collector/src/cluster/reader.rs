@@ -10,6 +10,10 @@
 //!
 //! The engine's reads are synchronous (they run on blocking threads), so the requests run
 //! on a small runtime of this reader's own and the read waits for them.
+//!
+//! [`ClusterReader::ask`], the fan-out itself (every live ingester at once, each within
+//! `fanout_timeout`, failing naming the first that does not answer), is what the trace
+//! and log reads (`trace_read`, `log_read`) use too.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
