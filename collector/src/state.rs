@@ -55,6 +55,14 @@ impl AppState {
             query_timeout: self.config.query.timeout,
             logs: self.stores.logs.clone(),
             traces: self.stores.traces.clone(),
+            trace_reads: Arc::new(crate::cluster::trace_read::ClusterTraces::new(
+                self.stores.traces.clone(),
+                self.cluster.clone(),
+            )),
+            log_reads: Arc::new(crate::cluster::log_read::ClusterLogs::new(
+                self.stores.logs.clone(),
+                self.cluster.clone(),
+            )),
             exemplars: self.stores.exemplars.clone(),
             alerting,
             data_dir: self.config.data_dir.clone(),

@@ -253,6 +253,19 @@ fn spans_and_logs_are_found_from_either_querier_at_once_and_once_after_publicati
             .map(|b| b["count"].as_u64().unwrap())
             .sum();
         assert_eq!(total, 7, "{histogram}");
+        // The UI's pages read the same way.
+        let page = |path: &str| {
+            let r = reqwest::blocking::Client::new().get(q.url(path)).send().unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            r.text().unwrap()
+        };
+        let trace_page = page(&format!("/traces/{TRACE}"));
+        assert!(
+            trace_page.contains("GET /checkout") && trace_page.contains("charge"),
+            "{trace_page}"
+        );
+        let logs_page = page("/logs?q=order");
+        assert!(logs_page.contains("order 1 charged") && logs_page.contains("order 3 placed"));
         let (_, values) = get(q, "/api/logs/values", &[("field", "service".to_string())]).unwrap();
         assert_eq!(
             values["data"],

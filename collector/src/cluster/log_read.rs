@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use didban_store::logs::{Cursor, HistogramBucket, LogError, LogPage, LogQuery, LogRecord, LogStore};
+use didban_ui::signal_reads::{LogReads, ReadFailure};
 use serde::de::DeserializeOwned;
 
 use super::logs::{LogsRequest, SearchAnswer, WireBucket, WireLogQuery, LOGS_PATH};
@@ -232,6 +233,34 @@ fn page(merged: Vec<LogRecord>, cursor: Option<Cursor>, limit: usize) -> LogPage
         _ => None,
     };
     LogPage { records, next_cursor }
+}
+
+impl From<LogReadError> for ReadFailure {
+    fn from(e: LogReadError) -> Self {
+        match e {
+            LogReadError::Ingester(i) => ReadFailure {
+                bad_request: i.rejected,
+                unavailable: !i.rejected,
+                message: i.message,
+            },
+            LogReadError::Store(e) => ReadFailure::from(e),
+        }
+    }
+}
+
+/// The UI's log pages read the cluster like the log API.
+impl LogReads for ClusterLogs {
+    fn search(&self, q: &LogQuery) -> Result<LogPage, ReadFailure> {
+        Ok(ClusterLogs::search(self, q)?)
+    }
+
+    fn histogram(&self, q: &LogQuery, interval_ms: i64) -> Result<Vec<HistogramBucket>, ReadFailure> {
+        Ok(ClusterLogs::histogram(self, q, interval_ms)?)
+    }
+
+    fn top_values(&self, q: &LogQuery, field: &str, size: usize) -> Result<Vec<(String, u64)>, ReadFailure> {
+        Ok(ClusterLogs::top_values(self, q, field, size)?)
+    }
 }
 
 impl didban_alerting::eval::LogSource for ClusterLogs {

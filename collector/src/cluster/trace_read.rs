@@ -188,3 +188,40 @@ pub fn merge_trace(mut spans: Vec<Span>) -> Vec<Span> {
     spans.sort_by(|a, b| (a.start_unix_nano, &a.span_id).cmp(&(b.start_unix_nano, &b.span_id)));
     spans
 }
+
+impl From<TraceReadError> for didban_ui::signal_reads::ReadFailure {
+    fn from(e: TraceReadError) -> Self {
+        let (bad_request, unavailable) = match &e {
+            TraceReadError::Ingester(i) => (i.rejected, !i.rejected),
+            TraceReadError::Store(_) => (false, false),
+        };
+        didban_ui::signal_reads::ReadFailure {
+            bad_request,
+            message: e.to_string(),
+            unavailable,
+        }
+    }
+}
+
+/// The UI's trace pages read the cluster like the Jaeger API.
+impl didban_ui::signal_reads::TraceReads for ClusterTraces {
+    fn trace(&self, trace_id: &str) -> Result<Vec<Span>, didban_ui::signal_reads::ReadFailure> {
+        Ok(ClusterTraces::trace(self, trace_id)?)
+    }
+
+    fn find_traces(&self, q: &TraceQuery) -> Result<Vec<Vec<Span>>, didban_ui::signal_reads::ReadFailure> {
+        Ok(ClusterTraces::find_traces(self, q)?)
+    }
+
+    fn services(&self) -> Result<BTreeMap<String, Vec<Operation>>, didban_ui::signal_reads::ReadFailure> {
+        Ok(ClusterTraces::services(self)?)
+    }
+
+    fn dependencies(
+        &self,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Dependency>, didban_ui::signal_reads::ReadFailure> {
+        Ok(ClusterTraces::dependencies(self, start, end)?)
+    }
+}
