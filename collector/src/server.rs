@@ -115,7 +115,10 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
                 &external_url,
                 storage,
                 state.engine.clone(),
-                Some(state.stores.logs.clone()),
+                Some(std::sync::Arc::new(cluster::log_read::ClusterLogs::new(
+                    state.stores.logs.clone(),
+                    state.cluster.clone(),
+                ))),
             )
             .context("starting the alert engine")?,
         )
@@ -144,7 +147,7 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
     };
     // `check` above made sure a role that serves its heads has the secret.
     if let Some(secret) = config.cluster.secret.as_deref().filter(|_| role.serves_heads()) {
-        main_router = main_router.merge(cluster::heads::router(state.stores.metrics.clone(), secret));
+        main_router = main_router.merge(cluster::internal_router(&state.stores, secret));
     }
     if let Some(a) = &alerting {
         main_router = main_router.merge(didban_alerting::http::router(a.clone()));
@@ -400,6 +403,7 @@ async fn start_cluster_role(
         );
         let started = std::sync::Arc::new(started);
         state.reader = started.clone();
+        state.cluster = Some(started.clone());
         reader = Some(started);
     }
     Ok((announcer, reader))

@@ -28,6 +28,9 @@ pub struct AppState {
     /// What queries read: `stores.metrics`, or on a querier the published blocks plus
     /// the live ingesters' heads (`cluster::reader`).
     pub reader: Arc<dyn Queryable>,
+    /// On a querier (or alerting instance): the live ingesters, asked for their
+    /// unpublished spans and log records too (`cluster::trace_read`, `cluster::log_read`).
+    pub cluster: Option<Arc<crate::cluster::reader::ClusterReader>>,
     /// Admission of PromQL evaluations of the query API (`query.max_concurrent`,
     /// `query.max_queued`).
     pub query_limiter: Arc<QueryLimiter>,
@@ -55,6 +58,14 @@ impl AppState {
             query_timeout: self.config.query.timeout,
             logs: self.stores.logs.clone(),
             traces: self.stores.traces.clone(),
+            trace_reads: Arc::new(crate::cluster::trace_read::ClusterTraces::new(
+                self.stores.traces.clone(),
+                self.cluster.clone(),
+            )),
+            log_reads: Arc::new(crate::cluster::log_read::ClusterLogs::new(
+                self.stores.logs.clone(),
+                self.cluster.clone(),
+            )),
             exemplars: self.stores.exemplars.clone(),
             alerting,
             data_dir: self.config.data_dir.clone(),
@@ -93,6 +104,7 @@ impl AppState {
         let reader: Arc<dyn Queryable> = stores.metrics.clone();
         AppState {
             reader,
+            cluster: None,
             stores,
             config: Arc::new(config),
             metrics,

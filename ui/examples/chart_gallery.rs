@@ -241,14 +241,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     db.append(batch).await?;
     let db = Arc::new(db);
+    let logs = Arc::new(LogStore::open(LogOptions::new(dir.path()))?);
+    let traces = Arc::new(TraceStore::open(TraceOptions::new(dir.path()))?);
     let ctx = UiContext {
         reader: db.clone(),
         db,
         engine: Arc::new(Engine::new(EngineOptions::default())),
         query_limiter: Arc::new(didban_store::promql::QueryLimiter::new(4, 64)),
         query_timeout: std::time::Duration::from_secs(120),
-        logs: Arc::new(LogStore::open(LogOptions::new(dir.path()))?),
-        traces: Arc::new(TraceStore::open(TraceOptions::new(dir.path()))?),
+        log_reads: logs.clone(),
+        logs,
+        trace_reads: traces.clone(),
+        traces,
         exemplars: Arc::new(didban_store::ExemplarStore::open(
             didban_store::ExemplarOptions::new(dir.path()),
         )?),

@@ -150,14 +150,18 @@ async fn main() {
         t0.elapsed()
     );
     let db = Arc::new(db);
+    let logs = Arc::new(LogStore::open(LogOptions::new(dir.path())).unwrap());
+    let traces = Arc::new(TraceStore::open(TraceOptions::new(dir.path())).unwrap());
     let ctx = UiContext {
         reader: db.clone(),
         db,
         engine: Arc::new(Engine::new(EngineOptions::default())),
         query_limiter: Arc::new(didban_store::promql::QueryLimiter::new(4, 64)),
         query_timeout: std::time::Duration::from_secs(120),
-        logs: Arc::new(LogStore::open(LogOptions::new(dir.path())).unwrap()),
-        traces: Arc::new(TraceStore::open(TraceOptions::new(dir.path())).unwrap()),
+        log_reads: logs.clone(),
+        logs,
+        trace_reads: traces.clone(),
+        traces,
         exemplars: Arc::new(
             didban_store::ExemplarStore::open(didban_store::ExemplarOptions::new(dir.path())).unwrap(),
         ),

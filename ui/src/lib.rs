@@ -18,6 +18,7 @@ pub mod exemplars;
 pub mod pages;
 pub mod query;
 pub mod shell;
+pub mod signal_reads;
 pub mod timerange;
 pub mod units;
 pub mod viewer;
@@ -50,10 +51,16 @@ pub struct UiContext {
     pub query_limiter: Arc<QueryLimiter>,
     /// How long one page query may take, queueing for a slot included (`query.timeout`).
     pub query_timeout: Duration,
-    /// Log records (Tantivy).
+    /// Log records (Tantivy): this process's own store (figures, live tail).
     pub logs: Arc<LogStore>,
-    /// Spans (Parquet blocks and head).
+    /// Spans (Parquet blocks and head): this process's own store (figures).
     pub traces: Arc<TraceStore>,
+    /// What the trace pages read: `traces`, or on a querier the span blocks plus every
+    /// live ingester's unpublished spans.
+    pub trace_reads: Arc<dyn signal_reads::TraceReads>,
+    /// What the log pages read: `logs`, or on a querier the sealed days plus every live
+    /// ingester's unpublished records.
+    pub log_reads: Arc<dyn signal_reads::LogReads>,
     /// Exemplars (trace pointers of samples), drawn as dots that open their trace.
     pub exemplars: Arc<ExemplarStore>,
     /// Rules, alerts, silences and notifications; `None` when alerting is disabled.

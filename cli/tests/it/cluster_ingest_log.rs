@@ -48,7 +48,7 @@ fn ingesters_behind_jetstream_lose_nothing_and_count_nothing_twice_across_kill_9
     };
     let nats = Nats::start();
     let start_ingester = |p: u32| {
-        cluster.start_full(
+        cluster.start_configured(
             &format!("ingester-{p}"),
             "ingester",
             FAST_MAINTENANCE,
@@ -58,8 +58,8 @@ fn ingesters_behind_jetstream_lose_nothing_and_count_nothing_twice_across_kill_9
     let ingesters: Vec<Arc<Mutex<Didban>>> =
         (0..3).map(|p| Arc::new(Mutex::new(start_ingester(p)))).collect();
     let queriers = [
-        cluster.start_full("querier-1", "querier", FAST_MAINTENANCE, NO_ALERTING),
-        cluster.start_full("querier-2", "querier", FAST_MAINTENANCE, NO_ALERTING),
+        cluster.start_configured("querier-1", "querier", FAST_MAINTENANCE, NO_ALERTING),
+        cluster.start_configured("querier-2", "querier", FAST_MAINTENANCE, NO_ALERTING),
     ];
     let _compactor = cluster.start("compactor", "compactor");
 

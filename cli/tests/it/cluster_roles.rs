@@ -13,9 +13,11 @@ use didban_testkit::wait::{until, HANG};
 use didban_testkit::webhook::Webhook;
 use serde_json::Value;
 
-const SECRET: &str = "a-cluster-secret-of-some-length";
+/// The internal API's bearer token in every process of these tests.
+pub(crate) const SECRET: &str = "a-cluster-secret-of-some-length";
 
-/// A bucket, a metastore and a directory for the processes' configs and data.
+/// The engines the processes of a test share, and the directory of their configs and
+/// data directories.
 pub(crate) struct Cluster {
     pub(crate) garage: Garage,
     pub(crate) pg: Postgres,
@@ -23,19 +25,28 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
+    /// Garage, PostgreSQL and a temporary directory, started.
+    pub(crate) fn new() -> Cluster {
+        Cluster {
+            garage: Garage::start(),
+            pg: Postgres::start(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     /// Writes the config of one process and starts it.
     pub(crate) fn start(&self, name: &str, role: &str) -> Didban {
         self.start_with(name, role, "[alerting]\nenabled = false\n")
     }
 
-    /// [`Cluster::start`] with `alerting` as the config's last part (its alerting
-    /// section, and any other section a test adds).
+    /// [`Cluster::start`] with `alerting` as the config's alerting part (and whatever
+    /// other sections follow it).
     pub(crate) fn start_with(&self, name: &str, role: &str, alerting: &str) -> Didban {
-        self.start_full(name, role, "", alerting)
+        self.start_configured(name, role, "", alerting)
     }
 
-    /// [`Cluster::start_with`] with `storage` added to the config's `[storage]` section.
-    pub(crate) fn start_full(&self, name: &str, role: &str, storage: &str, alerting: &str) -> Didban {
+    /// [`Cluster::start_with`] with `storage` as more keys of `[storage]`.
+    pub(crate) fn start_configured(&self, name: &str, role: &str, storage: &str, alerting: &str) -> Didban {
         let port = didban_testkit::ports::free_port();
         let http = format!("127.0.0.1:{port}");
         let config = self.dir.path().join(format!("{name}.toml"));
@@ -155,11 +166,7 @@ groups:
 
 #[test]
 fn ingesters_queriers_compactor_and_an_alerting_pair_share_a_bucket_and_lose_nothing() {
-    let cluster = Cluster {
-        garage: Garage::start(),
-        pg: Postgres::start(),
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let cluster = Cluster::new();
     let hook = Webhook::start();
     let rules_dir = cluster.dir.path().join("rules");
     std::fs::create_dir_all(&rules_dir).unwrap();

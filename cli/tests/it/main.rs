@@ -10,6 +10,7 @@ mod alerting_ha;
 mod auth_support;
 mod cluster_ingest_log;
 mod cluster_roles;
+mod cluster_spans_logs;
 mod crash_writers;
 mod demo;
 mod diskfull;

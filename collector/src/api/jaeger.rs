@@ -8,17 +8,22 @@
 //! - `GET /api/traces/{traceID}`
 //! - `GET /api/dependencies?endTs=&lookback=`
 //!
-//! Replies use Jaeger's envelope `{data, total, limit, offset, errors}`.
+//! Replies use Jaeger's envelope `{data, total, limit, offset, errors}`. On a querier every
+//! read also covers the live ingesters' unpublished spans (`cluster::trace_read`); one
+//! that does not answer makes the read fail with 503 naming it.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use didban_store::traces::{kind_name, TraceQuery};
+use std::collections::BTreeMap;
+
+use didban_store::traces::{kind_name, Operation, TraceQuery};
 use serde_json::{json, Value};
 
 use super::jaeger_json::trace_json;
 use super::params::Params;
+use crate::cluster::trace_read::{ClusterTraces, TraceReadError};
 use crate::state::AppState;
 use didban_base::now_nanos;
 
@@ -40,10 +45,51 @@ fn jaeger_error(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
+/// The trace reads of this process: the local store, and on a querier every live
+/// ingester's unpublished spans too.
+fn traces(s: &AppState) -> ClusterTraces {
+    ClusterTraces::new(s.stores.traces.clone(), s.cluster.clone())
+}
+
+/// A failed read as a Jaeger error: 503 naming the ingester that did not answer, 500
+/// for the store.
+fn read_error(e: TraceReadError) -> Response {
+    match e {
+        TraceReadError::Ingester(e) if e.rejected => jaeger_error(StatusCode::BAD_REQUEST, e.message),
+        TraceReadError::Ingester(e) => jaeger_error(StatusCode::SERVICE_UNAVAILABLE, e.message),
+        TraceReadError::Store(e) => jaeger_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Runs the blocking read `f` off the async workers; the error names what failed.
+async fn blocking<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, TraceReadError> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(read_error(e)),
+        Err(e) => Err(jaeger_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{what} failed: {e}"),
+        )),
+    }
+}
+
+/// Services with their operations, from everywhere.
+async fn all_services(s: &AppState) -> Result<BTreeMap<String, Vec<Operation>>, Response> {
+    let reads = traces(s);
+    blocking("listing services", move || reads.services()).await
+}
+
 /// `GET /api/services`.
 pub async fn services(State(s): State<AppState>) -> Response {
+    let services = match all_services(&s).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let mut names = Vec::new();
-    for name in s.stores.traces.services().into_keys() {
+    for name in services.into_keys() {
         names.push(Value::from(name));
     }
     let n = names.len();
@@ -52,7 +98,10 @@ pub async fn services(State(s): State<AppState>) -> Response {
 
 /// `GET /api/services/{service}/operations`: operation names.
 pub async fn service_operations(State(s): State<AppState>, Path(service): Path<String>) -> Response {
-    let services = s.stores.traces.services();
+    let services = match all_services(&s).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let mut names: Vec<String> = Vec::new();
     if let Some(ops) = services.get(&service) {
         for op in ops {
@@ -75,8 +124,12 @@ pub async fn operations(State(s): State<AppState>, RawQuery(query): RawQuery) ->
         return jaeger_error(StatusCode::BAD_REQUEST, "parameter 'service' is required");
     };
     let want_kind = params.get("spanKind").unwrap_or_default();
+    let services = match all_services(&s).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let mut out = Vec::new();
-    if let Some(ops) = s.stores.traces.services().get(service) {
+    if let Some(ops) = services.get(service) {
         for op in ops {
             let k = kind_name(op.kind);
             if want_kind.is_empty() || want_kind == k {
@@ -94,19 +147,12 @@ pub async fn trace(State(s): State<AppState>, Path(id): Path<String>) -> Respons
         Ok(id) => id,
         Err(e) => return jaeger_error(StatusCode::BAD_REQUEST, e),
     };
-    let store = s.stores.traces.clone();
+    let reads = traces(&s);
     let lookup = id.clone();
-    let result = tokio::task::spawn_blocking(move || store.trace(&lookup)).await;
-    match result {
-        Ok(Ok(spans)) if spans.is_empty() => {
-            jaeger_error(StatusCode::NOT_FOUND, format!("trace {id} not found"))
-        }
-        Ok(Ok(spans)) => envelope(json!([trace_json(&spans)]), 1),
-        Ok(Err(e)) => jaeger_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => jaeger_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("trace lookup failed: {e}"),
-        ),
+    match blocking("trace lookup", move || reads.trace(&lookup)).await {
+        Ok(spans) if spans.is_empty() => jaeger_error(StatusCode::NOT_FOUND, format!("trace {id} not found")),
+        Ok(spans) => envelope(json!([trace_json(&spans)]), 1),
+        Err(r) => r,
     }
 }
 
@@ -120,21 +166,17 @@ pub async fn search(State(s): State<AppState>, RawQuery(query): RawQuery) -> Res
         Ok(q) => q,
         Err(e) => return jaeger_error(StatusCode::BAD_REQUEST, e),
     };
-    let store = s.stores.traces.clone();
-    match tokio::task::spawn_blocking(move || store.find_traces(&q)).await {
-        Ok(Ok(traces)) => {
-            let mut data = Vec::with_capacity(traces.len());
-            for t in &traces {
+    let reads = traces(&s);
+    match blocking("trace search", move || reads.find_traces(&q)).await {
+        Ok(found) => {
+            let mut data = Vec::with_capacity(found.len());
+            for t in &found {
                 data.push(trace_json(t));
             }
             let n = data.len();
             envelope(Value::Array(data), n)
         }
-        Ok(Err(e)) => jaeger_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => jaeger_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("trace search failed: {e}"),
-        ),
+        Err(r) => r,
     }
 }
 
@@ -161,9 +203,9 @@ pub async fn dependencies(State(s): State<AppState>, RawQuery(query): RawQuery) 
     };
     let end = end_ms.saturating_mul(1_000_000);
     let start = end.saturating_sub(lookback_ms.saturating_mul(1_000_000));
-    let store = s.stores.traces.clone();
-    match tokio::task::spawn_blocking(move || store.dependencies(start, end)).await {
-        Ok(Ok(deps)) => {
+    let reads = traces(&s);
+    match blocking("dependencies", move || reads.dependencies(start, end)).await {
+        Ok(deps) => {
             let mut data = Vec::with_capacity(deps.len());
             for d in deps {
                 data.push(json!({"parent": d.parent, "child": d.child, "callCount": d.call_count}));
@@ -171,11 +213,7 @@ pub async fn dependencies(State(s): State<AppState>, RawQuery(query): RawQuery) 
             let n = data.len();
             envelope(Value::Array(data), n)
         }
-        Ok(Err(e)) => jaeger_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => jaeger_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("dependencies failed: {e}"),
-        ),
+        Err(r) => r,
     }
 }
 

@@ -8,7 +8,10 @@
 //! - `GET /api/traces/{traceID}/logs`: the records of a trace (linked from the Jaeger API).
 //!
 //! Times are Unix seconds (with fraction) or RFC 3339, as in the Prometheus API; the
-//! default range is the last hour.
+//! default range is the last hour. On a querier search, histogram and values also cover
+//! the live ingesters' unpublished records (`cluster::log_read`); one that does not
+//! answer makes the request fail with 503 naming it. The live tail follows this
+//! process's own store only.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -22,6 +25,7 @@ use serde_json::{json, Value};
 
 use super::params::{parse_duration_ms, Params};
 use super::response::{success, ApiError};
+use crate::cluster::log_read::{ClusterLogs, LogReadError};
 use crate::shutdown::stopped;
 use crate::state::AppState;
 use didban_base::now_ms;
@@ -34,6 +38,27 @@ fn api_error(e: LogError) -> ApiError {
         LogError::Query { .. } | LogError::BadRequest(_) => ApiError::bad_data(e.to_string()),
         other => ApiError::internal(other.to_string()),
     }
+}
+
+/// A failed cluster read: 503 naming the ingester that did not answer (400 when it
+/// refused the query as invalid), else as [`api_error`].
+fn read_error(e: LogReadError) -> ApiError {
+    match e {
+        LogReadError::Ingester(e) if e.rejected => ApiError::bad_data(e.message),
+        LogReadError::Ingester(e) => {
+            let mut err = ApiError::internal(e.message);
+            err.status = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+            err.error_type = "unavailable";
+            err
+        }
+        LogReadError::Store(e) => api_error(e),
+    }
+}
+
+/// The log reads of this process: the local store, and on a querier every live
+/// ingester's unpublished records too.
+fn logs(s: &AppState) -> ClusterLogs {
+    ClusterLogs::new(s.stores.logs.clone(), s.cluster.clone())
 }
 
 fn params(query: Option<&str>) -> Result<Params, ApiError> {
@@ -97,11 +122,11 @@ pub fn record_json(r: &LogRecord) -> Value {
 }
 
 async fn run_search(s: &AppState, q: LogQuery) -> Result<Response, ApiError> {
-    let store = s.stores.logs.clone();
-    let page = tokio::task::spawn_blocking(move || store.search(&q))
+    let reads = logs(s);
+    let page = tokio::task::spawn_blocking(move || reads.search(&q))
         .await
         .map_err(|e| ApiError::internal(format!("log search failed: {e}")))?
-        .map_err(api_error)?;
+        .map_err(read_error)?;
     let mut records = Vec::with_capacity(page.records.len());
     for r in &page.records {
         records.push(record_json(r));
@@ -161,11 +186,11 @@ pub async fn histogram(State(s): State<AppState>, RawQuery(query): RawQuery) -> 
                 .map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?,
             None => (range_ms / 60).max(1000),
         };
-        let store = s.stores.logs.clone();
-        let buckets = tokio::task::spawn_blocking(move || store.histogram(&q, step_ms))
+        let reads = logs(&s);
+        let buckets = tokio::task::spawn_blocking(move || reads.histogram(&q, step_ms))
             .await
             .map_err(|e| ApiError::internal(format!("log histogram failed: {e}")))?
-            .map_err(api_error)?;
+            .map_err(read_error)?;
         let mut out = Vec::with_capacity(buckets.len());
         for b in buckets {
             out.push(
@@ -188,11 +213,11 @@ pub async fn values(State(s): State<AppState>, RawQuery(query): RawQuery) -> Res
         let field = p.required("field")?.to_string();
         let q = base_query(&p)?;
         let size = limit(&p, 10, 1000)?;
-        let store = s.stores.logs.clone();
-        let top = tokio::task::spawn_blocking(move || store.top_values(&q, &field, size))
+        let reads = logs(&s);
+        let top = tokio::task::spawn_blocking(move || reads.top_values(&q, &field, size))
             .await
             .map_err(|e| ApiError::internal(format!("top values failed: {e}")))?
-            .map_err(api_error)?;
+            .map_err(read_error)?;
         let mut out = Vec::with_capacity(top.len());
         for (value, count) in top {
             out.push(json!({"value": value, "count": count}));

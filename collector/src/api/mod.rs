@@ -46,6 +46,7 @@ pub fn router(state: AppState, stop: watch::Receiver<bool>) -> Router {
         .route_layer(Require::api(metrics_need));
     let admin = Router::new()
         .route("/api/v1/admin/tsdb/flush", axum::routing::post(flush))
+        .route("/api/v1/admin/traces/flush", axum::routing::post(flush_traces))
         .route_layer(Require::api(Need::Role(Role::Admin)));
     Router::new()
         .merge(status::routes())
@@ -103,6 +104,18 @@ async fn flush(State(state): State<AppState>) -> Result<axum::response::Response
         .await
         .map_err(|e| ApiError::internal(format!("flush task failed: {e}")))?
         .map_err(|e| ApiError::internal(format!("flush failed: {e}")))?;
+    Ok(response::success(json!(null), &[]))
+}
+
+/// `POST /api/v1/admin/traces/flush`: writes the span head to a block now (uploaded and
+/// published with an object store) and truncates the trace WAL, as `/api/v1/admin/tsdb/flush`
+/// does for metrics: before a backup, or to hand an ingester's spans to the bucket.
+async fn flush_traces(State(state): State<AppState>) -> Result<axum::response::Response, ApiError> {
+    let store = state.stores.traces.clone();
+    tokio::task::spawn_blocking(move || store.flush_head())
+        .await
+        .map_err(|e| ApiError::internal(format!("flush task failed: {e}")))?
+        .map_err(|e| ApiError::internal(format!("span flush failed: {e}")))?;
     Ok(response::success(json!(null), &[]))
 }
 

@@ -34,17 +34,8 @@ pub fn router(db: Arc<Db>, secret: &str) -> Router {
 }
 
 async fn answer(State(h): State<Heads>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let authorized = token.is_some_and(|t| didban_auth::secret::constant_time_eq(t, &h.secret));
-    if !authorized {
-        return (
-            StatusCode::UNAUTHORIZED,
-            "the internal API needs the cluster secret as bearer token\n",
-        )
-            .into_response();
+    if let Some(refused) = super::refuse_without_secret(&headers, &h.secret) {
+        return refused;
     }
     let req: HeadsRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,

@@ -2,14 +2,31 @@
 //! themselves in the metastore's database and answer queriers with their heads; queriers
 //! read the published blocks and every live ingester's heads and merge them.
 //!
-//! - `wire`: the internal request and its path.
-//! - `heads`: the ingester's handler.
+//! Spans and logs go the same way: ingesters answer with what they hold that the bucket
+//! does not hold yet (span heads, writable and staged log days), and queriers merge that
+//! with the published span blocks and sealed log days.
+//!
+//! - `wire`: the internal heads request and its path.
+//! - `heads`: the ingester's handler for metric heads.
+//! - `spans`, `logs`: the ingester's handlers for unpublished spans and log records, and
+//!   their requests.
 //! - `reader`: the querier's [`reader::ClusterReader`], a `Queryable` over blocks and
-//!   heads.
+//!   heads, which also asks every live ingester for spans and logs.
+//! - `trace_read`, `log_read`: the querier's trace and log reads over the ingesters'
+//!   answers and the bucket, merged.
 
 pub mod heads;
+pub mod log_read;
+pub mod logs;
 pub mod reader;
+pub mod spans;
+pub mod trace_read;
 pub mod wire;
+
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+
+use crate::stores::Stores;
 
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -17,6 +34,34 @@ use axum::Router;
 use didban_auth::{Need, Require};
 
 use crate::config::cluster::Role;
+
+/// Every internal route of a process whose head queriers read (`/internal/v1/heads`,
+/// `/spans`, `/logs`), answering only callers with `secret` as bearer token.
+pub fn internal_router(stores: &Stores, secret: &str) -> Router {
+    heads::router(stores.metrics.clone(), secret)
+        .merge(spans::router(stores.traces.clone(), secret))
+        .merge(logs::router(stores.logs.clone(), secret))
+}
+
+/// `None` when the request carries the cluster secret as bearer token, else the 401 to
+/// answer with.
+fn refuse_without_secret(headers: &HeaderMap, secret: &str) -> Option<Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let authorized = token.is_some_and(|t| didban_auth::secret::constant_time_eq(t, secret));
+    if authorized {
+        return None;
+    }
+    Some(
+        (
+            StatusCode::UNAUTHORIZED,
+            "the internal API needs the cluster secret as bearer token\n",
+        )
+            .into_response(),
+    )
+}
 
 /// Answers every write path (remote_write, OTLP/HTTP) of a process whose role does not
 /// ingest with 421 Misdirected Request naming the role, so a misrouted client learns where

@@ -10,12 +10,17 @@
 //!
 //! The engine's reads are synchronous (they run on blocking threads), so the requests run
 //! on a small runtime of this reader's own and the read waits for them.
+//!
+//! [`ClusterReader::ask`], the fan-out itself (every live ingester at once, each within
+//! `fanout_timeout`, failing naming the first that does not answer), is what the trace
+//! and log reads (`trace_read`, `log_read`) use too.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use axum::body::Bytes;
 use didban_coord::{ConnectOptions, MemberRow, ReconnectingClient};
 use didban_store::metrics::exchange::decode_series;
 use didban_store::window::SeriesWindows;
@@ -133,49 +138,75 @@ impl ClusterReader {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SeriesSamples>, ReadError> {
+        let body = serde_json::to_vec(&HeadsRequest::new(matchers, start_ms, end_ms))
+            .map_err(|e| ReadError::Io(std::io::Error::other(e.to_string())))?;
+        let answers = self
+            .ask(HEADS_PATH, body)
+            .map_err(|e| ReadError::Io(std::io::Error::other(e.to_string())))?;
+        let mut out = Vec::new();
+        for (member, bytes) in answers {
+            let series = decode_series(&bytes).map_err(|e| {
+                ReadError::Io(std::io::Error::other(
+                    IngesterError::of(&member, e.to_string()).to_string(),
+                ))
+            })?;
+            out.extend(series);
+        }
+        Ok(out)
+    }
+
+    /// Posts the JSON `body` to `path` of every live ingester at once (this process left
+    /// out) and waits for all answers, each at most `fanout_timeout`; fails with the
+    /// first ingester that did not answer with success (a partial answer would silently
+    /// miss data). Blocking: call from a blocking thread.
+    pub fn ask(&self, path: &str, body: Vec<u8>) -> Result<Vec<(MemberRow, Bytes)>, IngesterError> {
         let mut members = self.ingesters();
         members.retain(|m| Some(&m.id) != self.own_id.as_ref());
         if members.is_empty() {
             return Ok(Vec::new());
         }
-        let body = serde_json::to_vec(&HeadsRequest::new(matchers, start_ms, end_ms))
-            .map_err(|e| ReadError::Io(std::io::Error::other(e.to_string())))?;
         let mut asks = Vec::with_capacity(members.len());
         for m in members {
             let request = self
                 .http
-                .post(format!("{}{HEADS_PATH}", m.address.trim_end_matches('/')))
+                .post(format!("{}{path}", m.address.trim_end_matches('/')))
                 .bearer_auth(&self.secret)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
             asks.push(async move {
-                let failed = |e: String| format!("ingester {} at {}: {e}", m.id, m.address);
-                let response = request.send().await.map_err(|e| failed(e.to_string()))?;
+                let response = match request.send().await {
+                    Ok(r) => r,
+                    Err(e) => return Err(IngesterError::of(&m, e.to_string())),
+                };
                 let status = response.status();
-                let bytes = response.bytes().await.map_err(|e| failed(e.to_string()))?;
+                let bytes = match response.bytes().await {
+                    Ok(b) => b,
+                    Err(e) => return Err(IngesterError::of(&m, e.to_string())),
+                };
                 if !status.is_success() {
-                    return Err(failed(format!(
-                        "{status}: {}",
-                        String::from_utf8_lossy(&bytes).trim()
-                    )));
+                    let mut e = IngesterError::of(
+                        &m,
+                        format!("{status}: {}", String::from_utf8_lossy(&bytes).trim()),
+                    );
+                    e.rejected = status == reqwest::StatusCode::BAD_REQUEST;
+                    return Err(e);
                 }
-                decode_series(&bytes).map_err(|e| failed(e.to_string()))
+                Ok((m, bytes))
             });
         }
-        let runtime = self
-            .runtime
-            .as_ref()
-            .ok_or_else(|| ReadError::Io(std::io::Error::other("the fan-out runtime stopped")))?;
+        let stopped = || IngesterError {
+            message: "the fan-out runtime stopped".to_string(),
+            rejected: false,
+        };
+        let runtime = self.runtime.as_ref().ok_or_else(stopped)?;
         let (tx, rx) = std::sync::mpsc::channel();
         runtime.spawn(async move {
             let _ = tx.send(futures::future::join_all(asks).await);
         });
-        let answers = rx
-            .recv()
-            .map_err(|_| ReadError::Io(std::io::Error::other("the fan-out task stopped")))?;
-        let mut out = Vec::new();
+        let answers = rx.recv().map_err(|_| stopped())?;
+        let mut out = Vec::with_capacity(answers.len());
         for answer in answers {
-            out.extend(answer.map_err(|e| ReadError::Io(std::io::Error::other(e)))?);
+            out.push(answer?);
         }
         Ok(out)
     }
@@ -205,6 +236,27 @@ impl ClusterReader {
         let (mut parts, stats) = self.db.select_counted(matchers, start_ms, end_ms)?;
         parts.extend(heads);
         Ok((merge_series(parts), stats))
+    }
+}
+
+/// An ingester that did not answer a querier's request (or answered with an error),
+/// named with its address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct IngesterError {
+    /// `ingester <id> at <address>: <what went wrong>`.
+    pub message: String,
+    /// The ingester refused the request as invalid (400): the request's fault (a query
+    /// it cannot parse), not the cluster's.
+    pub rejected: bool,
+}
+
+impl IngesterError {
+    fn of(m: &MemberRow, e: String) -> IngesterError {
+        IngesterError {
+            message: format!("ingester {} at {}: {e}", m.id, m.address),
+            rejected: false,
+        }
     }
 }
 

@@ -176,6 +176,15 @@ pub struct LogStats {
     pub gc_deleted_days: u64,
 }
 
+/// Which indexes a read covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Every index: writable days, staged and uploaded sealed days.
+    All,
+    /// What no bucket holds yet: the writable days and the staged sealed ones.
+    Unpublished,
+}
+
 /// The log store.
 pub struct LogStore {
     options: LogOptions,
@@ -578,6 +587,16 @@ impl LogStore {
             s.committed_records += d.reader.searcher().num_docs();
         }
         s
+    }
+
+    /// With a metastore: makes sure the sealed days were listed from it after `since`
+    /// (listing them now unless a listing that started after `since` already did), so a
+    /// day uploaded before `since` is searched. Without one a no-op.
+    pub fn ensure_listed_after(&self, since: std::time::Instant) -> Result<(), LogError> {
+        match &self.sealed {
+            Some(s) => s.refresh_if_listed_before(since),
+            None => Ok(()),
+        }
     }
 
     /// The directory holding the day indexes.

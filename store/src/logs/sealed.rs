@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -32,6 +32,7 @@ use super::day::DayIndex;
 use super::error::LogError;
 use super::record::day_start;
 use super::schema::Fields;
+use super::Scope;
 use crate::storage::block_dir::new_block_id;
 use crate::storage::metastore::{gc, BlockRow, Metastore, MetastoreConfig};
 use crate::storage::object::{FileSizes, Remote};
@@ -101,6 +102,8 @@ pub(crate) struct SealedDays {
     staging: PathBuf,
     /// Sorted by name (so by day).
     list: RwLock<Vec<Arc<SealedDay>>>,
+    /// When the last refresh from the metastore started; held while one runs.
+    listed_at: Mutex<Option<Instant>>,
 }
 
 fn block_err(e: BlockError) -> LogError {
@@ -174,6 +177,7 @@ impl SealedDays {
             gc_schedule: gc::GcSchedule::default(),
             staging: staging.to_path_buf(),
             list: RwLock::new(list),
+            listed_at: Mutex::new(None),
         })
     }
 
@@ -302,12 +306,13 @@ impl SealedDays {
 
     /// The sealed indexes of days overlapping `[start, end]` (nanoseconds), opened for a
     /// search: staged ones in place, the others from the cache, fetched whole into it
-    /// first when not there.
+    /// first when not there. [`Scope::Unpublished`]: the staged ones only.
     pub(crate) fn for_search(
         &self,
         start: i64,
         end: i64,
         fields: &Fields,
+        scope: Scope,
     ) -> Result<Vec<Arc<DayIndex>>, LogError> {
         let day_nanos = DAY_MS * 1_000_000;
         let days: Vec<Arc<SealedDay>> = self
@@ -315,6 +320,7 @@ impl SealedDays {
             .read()
             .iter()
             .filter(|s| day_start(&s.day).is_some_and(|d| d <= end && d.saturating_add(day_nanos) > start))
+            .filter(|s| scope == Scope::All || matches!(&*s.state.lock(), State::Staged(_)))
             .cloned()
             .collect();
         let mut out = Vec::with_capacity(days.len());
@@ -417,9 +423,24 @@ impl SealedDays {
     /// With a metastore: adds the days other processes sealed and drops the days no longer
     /// live (retired by the compactor).
     pub(crate) fn refresh(&self) -> Result<(), LogError> {
+        let mut listed_at = self.listed_at.lock();
+        self.refresh_locked(&mut listed_at)
+    }
+
+    /// [`refresh`](Self::refresh) unless one that started after `since` already ran.
+    pub(crate) fn refresh_if_listed_before(&self, since: Instant) -> Result<(), LogError> {
+        let mut listed_at = self.listed_at.lock();
+        if listed_at.is_some_and(|t| t >= since) {
+            return Ok(());
+        }
+        self.refresh_locked(&mut listed_at)
+    }
+
+    fn refresh_locked(&self, listed_at: &mut Option<Instant>) -> Result<(), LogError> {
         let Some(m) = &self.metastore else {
             return Ok(());
         };
+        let started = Instant::now();
         let rows = m.list().map_err(block_err)?;
         let live: HashSet<&str> = rows.iter().map(|r| r.name.as_str()).collect();
         let mut list = self.list.write();
@@ -439,6 +460,7 @@ impl SealedDays {
             }
         }
         list.sort_by(|a, b| a.name.cmp(&b.name));
+        *listed_at = Some(started);
         Ok(())
     }
 

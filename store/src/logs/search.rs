@@ -17,7 +17,7 @@ use super::day::DayIndex;
 use super::error::LogError;
 use super::query::{Cursor, HistogramBucket, LogPage, LogQuery};
 use super::record::{day_start, LogRecord};
-use super::LogStore;
+use super::{LogStore, Scope};
 
 const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
 /// Length of the first, newest window a day is searched in (see [`LogStore::search`]).
@@ -27,7 +27,7 @@ impl LogStore {
     /// Day indexes overlapping `[start, end]`, newest day first: the writable ones and,
     /// with an object store, the sealed ones (fetched into the cache when not there). A
     /// day may have several indexes (sealed, late records after sealing, other processes').
-    fn days_between(&self, start: i64, end: i64) -> Result<Vec<Arc<DayIndex>>, LogError> {
+    fn days_between(&self, start: i64, end: i64, scope: Scope) -> Result<Vec<Arc<DayIndex>>, LogError> {
         let mut out = Vec::new();
         for (name, d) in self.days.read().iter() {
             let Some(s) = day_start(name) else { continue };
@@ -36,7 +36,7 @@ impl LogStore {
             }
         }
         if let Some(sealed) = &self.sealed {
-            out.extend(sealed.for_search(start, end, &self.fields)?);
+            out.extend(sealed.for_search(start, end, &self.fields, scope)?);
         }
         // Stable: the indexes of one day keep their order, so paging is repeatable.
         out.sort_by(|a, b| b.day.cmp(&a.day));
@@ -125,6 +125,16 @@ impl LogStore {
     /// full: a common query (a phrase found all day) costs one short window instead of
     /// ordering every match of the day by time, and a rare one costs about a full scan.
     pub fn search(&self, q: &LogQuery) -> Result<LogPage, LogError> {
+        self.search_in(q, Scope::All)
+    }
+
+    /// [`search`](Self::search) over the unpublished indexes only (the writable days and
+    /// the sealed ones not uploaded yet): what an ingester answers a querier with.
+    pub fn search_unpublished(&self, q: &LogQuery) -> Result<LogPage, LogError> {
+        self.search_in(q, Scope::Unpublished)
+    }
+
+    fn search_in(&self, q: &LogQuery, scope: Scope) -> Result<LogPage, LogError> {
         let limit = q.limit.max(1);
         let mut end = q.end_unix_nano;
         let mut skip = 0u64;
@@ -134,7 +144,7 @@ impl LogStore {
         }
         let mut records: Vec<LogRecord> = Vec::new();
         let mut more = false;
-        let indexes = self.days_between(q.start_unix_nano, end)?;
+        let indexes = self.days_between(q.start_unix_nano, end, scope)?;
         'days: for group in indexes.chunk_by(|a, b| a.day == b.day) {
             let Some(first) = group.first() else { continue };
             let day_lo = day_start(&first.day).unwrap_or(i64::MIN);
@@ -241,6 +251,24 @@ impl LogStore {
     /// Record counts per `interval_ms` bucket over `[start, end]` with a breakdown by
     /// severity text; empty buckets are included (at most 10 000 buckets).
     pub fn histogram(&self, q: &LogQuery, interval_ms: i64) -> Result<Vec<HistogramBucket>, LogError> {
+        self.histogram_in(q, interval_ms, Scope::All)
+    }
+
+    /// [`histogram`](Self::histogram) over the unpublished indexes only.
+    pub fn histogram_unpublished(
+        &self,
+        q: &LogQuery,
+        interval_ms: i64,
+    ) -> Result<Vec<HistogramBucket>, LogError> {
+        self.histogram_in(q, interval_ms, Scope::Unpublished)
+    }
+
+    fn histogram_in(
+        &self,
+        q: &LogQuery,
+        interval_ms: i64,
+        scope: Scope,
+    ) -> Result<Vec<HistogramBucket>, LogError> {
         if interval_ms <= 0 {
             return Err(LogError::BadRequest(format!(
                 "invalid interval {interval_ms}ms: must be positive"
@@ -273,7 +301,7 @@ impl LogStore {
                 "aggs": {"severity": {"terms": {"field": "severity_text", "size": 50, "missing": ""}}}
             }
         });
-        for day in self.days_between(q.start_unix_nano, q.end_unix_nano)? {
+        for day in self.days_between(q.start_unix_nano, q.end_unix_nano, scope)? {
             let query = self.full_query(
                 &day,
                 &q.query,
@@ -308,6 +336,26 @@ impl LogStore {
     /// The most frequent values of `field` (`service`, `severity_text`, `trace_id`,
     /// `attributes.<key>`, `resource.<key>`) among matching records, with their counts.
     pub fn top_values(&self, q: &LogQuery, field: &str, size: usize) -> Result<Vec<(String, u64)>, LogError> {
+        self.top_values_in(q, field, size, Scope::All)
+    }
+
+    /// [`top_values`](Self::top_values) over the unpublished indexes only.
+    pub fn top_values_unpublished(
+        &self,
+        q: &LogQuery,
+        field: &str,
+        size: usize,
+    ) -> Result<Vec<(String, u64)>, LogError> {
+        self.top_values_in(q, field, size, Scope::Unpublished)
+    }
+
+    fn top_values_in(
+        &self,
+        q: &LogQuery,
+        field: &str,
+        size: usize,
+        scope: Scope,
+    ) -> Result<Vec<(String, u64)>, LogError> {
         let allowed = ["service", "severity_text", "trace_id", "span_id", "scope"];
         if !allowed.contains(&field) && !field.starts_with("attributes.") && !field.starts_with("resource.") {
             return Err(LogError::BadRequest(format!(
@@ -316,7 +364,7 @@ impl LogStore {
         }
         let aggs = serde_json::json!({"top": {"terms": {"field": field, "size": size.clamp(1, 1000)}}});
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        for day in self.days_between(q.start_unix_nano, q.end_unix_nano)? {
+        for day in self.days_between(q.start_unix_nano, q.end_unix_nano, scope)? {
             let query = self.full_query(
                 &day,
                 &q.query,

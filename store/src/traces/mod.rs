@@ -17,11 +17,13 @@ mod maintain;
 mod published;
 mod query;
 mod span;
+mod unpublished;
 mod writer;
 
 pub use block::{Operation, SpanBlockMeta, SPAN_BLOCK_FORMAT_VERSION};
 pub use query::{value_text, TraceQuery};
 pub use span::{is_valid_hex_id, kind, kind_name, status, status_name, Span, SpanEvent, SpanLink};
+pub use unpublished::{decode_spans, dependencies_of, encode_spans, CallEdge};
 
 /// A batch of spans as bytes, in the trace WAL record's form: what the ingest log carries
 /// between the process that accepted the batch and the one that stores it.
@@ -406,18 +408,30 @@ impl TraceStore {
     /// Traces with a span matching `q`, newest first (by their newest matching span), at
     /// most `q.limit`, each with all its spans. Reads files: call from a blocking thread.
     pub fn find_traces(&self, q: &TraceQuery) -> Result<Vec<Vec<Span>>, BlockError> {
-        let mut found: HashMap<String, i64> = HashMap::new();
-        self.head.read().find(q, &mut found);
-        for f in self.frozen.read().iter() {
-            f.head.find(q, &mut found);
+        let mut found = self.unpublished_matches(q);
+        self.block_matches(q, &mut found)?;
+        let mut out = Vec::new();
+        for id in newest_traces(found, q.limit) {
+            let spans = self.trace(&id)?;
+            if !spans.is_empty() {
+                out.push(spans);
+            }
         }
+        Ok(out)
+    }
+
+    /// Adds to `found` the traces with a span in a block matching `q`, with the start of
+    /// their newest matching span (kept when `found` already has a newer one). Blocks
+    /// that cannot change the newest `q.limit` of `found` are skipped, so `found` may
+    /// seed the search with matches from elsewhere (an ingester's heads). Reads files.
+    pub fn block_matches(&self, q: &TraceQuery, found: &mut HashMap<String, i64>) -> Result<(), BlockError> {
         let mut blocks: Vec<Arc<SpanBlock>> = self.blocks.read().clone();
         // Newest blocks first: once `limit` traces are found that are all newer than
         // anything an older block holds, the older blocks cannot change the answer.
         blocks.sort_by_key(|b| std::cmp::Reverse(b.meta.max_start_unix_nano));
         let limit = q.limit.max(1);
         for b in &blocks {
-            if found.len() >= limit && limit_th_newest(&found, limit) > b.meta.max_start_unix_nano {
+            if found.len() >= limit && limit_th_newest(found, limit) > b.meta.max_start_unix_nano {
                 break;
             }
             if !q.may_match_block(
@@ -430,70 +444,43 @@ impl TraceStore {
             let groups = b.candidate_row_groups(q)?;
             b.scan_for_search(!q.tags.is_empty(), Some(groups), &mut |s| {
                 if q.matches(s) {
-                    note_trace(&mut found, &s.trace_id, s.start_unix_nano);
+                    note_trace(found, &s.trace_id, s.start_unix_nano);
                 }
                 false
             })?;
         }
-        let mut ids: Vec<(i64, String)> = found.into_iter().map(|(id, t)| (t, id)).collect();
-        ids.sort_by(|a, b| b.cmp(a));
-        ids.truncate(q.limit.max(1));
-        let mut out = Vec::with_capacity(ids.len());
-        for (_, id) in ids {
-            let spans = self.trace(&id)?;
-            if !spans.is_empty() {
-                out.push(spans);
-            }
-        }
-        Ok(out)
+        Ok(())
     }
 
     /// Calls between services: for every span started in `[start, end]` (nanoseconds)
     /// whose parent is a span of another service, one call `parent service → child
     /// service`. Sorted by parent, then child. Reads files: call from a blocking thread.
     pub fn dependencies(&self, start: i64, end: i64) -> Result<Vec<Dependency>, BlockError> {
-        let mut service_of: HashMap<(String, String), String> = HashMap::new();
-        let mut children: Vec<(String, String, String)> = Vec::new();
-        let mut visit = |s: &Span| {
-            if s.start_unix_nano < start || s.start_unix_nano > end {
-                return false;
-            }
-            service_of.insert((s.trace_id.clone(), s.span_id.clone()), s.service.clone());
-            if !s.parent_span_id.is_empty() {
-                children.push((s.trace_id.clone(), s.parent_span_id.clone(), s.service.clone()));
-            }
-            false
-        };
-        for s in self.head.read().spans() {
-            visit(s);
-        }
-        for f in self.frozen.read().iter() {
-            for s in f.head.spans() {
-                visit(s);
-            }
-        }
+        let mut edges = self.unpublished_edges(start, end);
+        edges.extend(self.block_edges(start, end)?);
+        Ok(dependencies_of(edges))
+    }
+
+    /// The call edges of the spans in blocks started in `[start, end]` (nanoseconds).
+    /// Reads files: call from a blocking thread.
+    pub fn block_edges(&self, start: i64, end: i64) -> Result<Vec<CallEdge>, BlockError> {
+        let mut out = Vec::new();
         let blocks: Vec<Arc<SpanBlock>> = self.blocks.read().clone();
         for b in &blocks {
             if b.meta.max_start_unix_nano < start || b.meta.min_start_unix_nano > end {
                 continue;
             }
-            b.scan_for_search(false, None, &mut visit)?;
-        }
-        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-        for (trace, parent, child_service) in children {
-            if let Some(parent_service) = service_of.get(&(trace, parent)) {
-                if *parent_service != child_service {
-                    *counts.entry((parent_service.clone(), child_service)).or_default() += 1;
+            b.scan_for_search(false, None, &mut |s: &Span| {
+                if s.start_unix_nano >= start && s.start_unix_nano <= end {
+                    out.push(CallEdge {
+                        trace_id: s.trace_id.clone(),
+                        span_id: s.span_id.clone(),
+                        parent_span_id: s.parent_span_id.clone(),
+                        service: s.service.clone(),
+                    });
                 }
-            }
-        }
-        let mut out = Vec::with_capacity(counts.len());
-        for ((parent, child), call_count) in counts {
-            out.push(Dependency {
-                parent,
-                child,
-                call_count,
-            });
+                false
+            })?;
         }
         Ok(out)
     }
@@ -529,6 +516,15 @@ impl TraceStore {
 
 #[cfg(test)]
 mod tests;
+
+/// The ids of the newest `limit` (at least one) of `found` (trace id → the start of its
+/// newest matching span), newest first.
+pub fn newest_traces(found: HashMap<String, i64>, limit: usize) -> Vec<String> {
+    let mut ids: Vec<(i64, String)> = found.into_iter().map(|(id, t)| (t, id)).collect();
+    ids.sort_by(|a, b| b.cmp(a));
+    ids.truncate(limit.max(1));
+    ids.into_iter().map(|(_, id)| id).collect()
+}
 
 /// The `limit`-th newest time among the traces found so far (`found.len() >= limit`).
 fn limit_th_newest(found: &HashMap<String, i64>, limit: usize) -> i64 {

@@ -11,7 +11,9 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
 
 use super::block::SpanBlock;
 use crate::storage::block_dir;
@@ -25,6 +27,9 @@ pub(super) struct Bucketed {
     metastore: Option<Metastore>,
     gc_grace: std::time::Duration,
     gc_schedule: gc::GcSchedule,
+    /// When the last refresh from the metastore started; held while one runs, so two
+    /// refreshes never open the same new block twice.
+    listed_at: Mutex<Option<Instant>>,
 }
 
 /// The metastore row of `block` (a block in the bucket; `None` for a local one). Times
@@ -75,6 +80,7 @@ impl Bucketed {
             metastore: metastore.map(|m| Metastore::open(m, "traces")).transpose()?,
             gc_grace: metastore.map(|m| m.gc_grace).unwrap_or_default(),
             gc_schedule: gc::GcSchedule::default(),
+            listed_at: Mutex::new(None),
         };
         // On error a staged directory stays for the next start.
         for dir in block_dir::open_all(blocks_dir, "span block", |dir| Ok(dir.to_path_buf()))? {
@@ -164,9 +170,32 @@ impl Bucketed {
     /// With a metastore: opens the blocks other processes published and drops the blocks
     /// no longer live (retired by the compactor) once no query holds them.
     pub(super) fn refresh(&self, blocks: &RwLock<Vec<Arc<SpanBlock>>>) -> Result<(), BlockError> {
+        let mut listed_at = self.listed_at.lock();
+        self.refresh_locked(blocks, &mut listed_at)
+    }
+
+    /// [`refresh`](Self::refresh) unless one that started after `since` already ran.
+    pub(super) fn refresh_if_listed_before(
+        &self,
+        since: Instant,
+        blocks: &RwLock<Vec<Arc<SpanBlock>>>,
+    ) -> Result<(), BlockError> {
+        let mut listed_at = self.listed_at.lock();
+        if listed_at.is_some_and(|t| t >= since) {
+            return Ok(());
+        }
+        self.refresh_locked(blocks, &mut listed_at)
+    }
+
+    fn refresh_locked(
+        &self,
+        blocks: &RwLock<Vec<Arc<SpanBlock>>>,
+        listed_at: &mut Option<Instant>,
+    ) -> Result<(), BlockError> {
         let Some(metastore) = &self.metastore else {
             return Ok(());
         };
+        let started = Instant::now();
         let rows = metastore.list()?;
         let live: HashSet<&str> = rows.iter().map(|r| r.name.as_str()).collect();
         let have: HashSet<String> = blocks
@@ -190,6 +219,7 @@ impl Bucketed {
         for b in &gone {
             b.files.forget();
         }
+        *listed_at = Some(started);
         Ok(())
     }
 

@@ -1,11 +1,13 @@
 //! What a trace search asks for, and how a span is matched against it.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::span::{status, Span};
 
 /// A search for traces: a trace is found when one of its spans matches every condition.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Serialisable: queriers send it to ingesters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TraceQuery {
     /// `service.name` of the matching span.
     pub service: Option<String>,

@@ -256,3 +256,52 @@ async fn search_stops_at_blocks_older_than_the_traces_already_found() {
     assert_eq!(found.len(), 7);
     assert_eq!(found[6][0].start_unix_nano, 1_002);
 }
+
+#[tokio::test]
+async fn unpublished_reads_see_the_heads_only_and_exchange_keeps_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TraceStore::open(TraceOptions::new(dir.path())).unwrap();
+    let mut resource = serde_json::Map::new();
+    resource.insert("host.name".into(), serde_json::Value::from("web-1"));
+    let resource = Arc::new(resource);
+    let mut root = span(1, 1, 0, "front", "GET /", 1_000);
+    root.resource = resource.clone();
+    let mut child = span(1, 2, 1, "back", "charge", 1_001);
+    child.resource = resource;
+    store.append(vec![root, child]).await.unwrap();
+    let id = format!("{:032x}", 1);
+    assert_eq!(store.unpublished_traces(std::slice::from_ref(&id)).len(), 2);
+    assert_eq!(store.unpublished_matches(&query(0, 2_000)).get(&id), Some(&1_001));
+    assert_eq!(store.unpublished_services().len(), 2);
+    assert_eq!(dependencies_of(store.unpublished_edges(0, 2_000)).len(), 1);
+    let wire = decode_spans(&encode_spans(
+        &store.unpublished_traces(std::slice::from_ref(&id)),
+    ))
+    .unwrap();
+    assert_eq!(wire[0].resource["host.name"], "web-1");
+
+    // Once in a block, the spans are no longer unpublished; the full reads still see them
+    // once, and the block's matches and edges read apart give the same answers.
+    store.flush_head().unwrap();
+    assert!(store.unpublished_traces(std::slice::from_ref(&id)).is_empty());
+    assert!(store.unpublished_matches(&query(0, 2_000)).is_empty());
+    assert!(store.unpublished_services().is_empty());
+    assert_eq!(store.trace(&id).unwrap().len(), 2);
+    let mut found = HashMap::new();
+    store.block_matches(&query(0, 2_000), &mut found).unwrap();
+    assert_eq!(found.get(&id), Some(&1_001));
+    let deps = dependencies_of(store.block_edges(0, 2_000).unwrap());
+    assert_eq!(
+        deps,
+        vec![Dependency {
+            parent: "front".into(),
+            child: "back".into(),
+            call_count: 1
+        }]
+    );
+    // The same edges from two sources count once.
+    let mut twice = store.block_edges(0, 2_000).unwrap();
+    twice.extend(store.block_edges(0, 2_000).unwrap());
+    assert_eq!(dependencies_of(twice), deps);
+    assert_eq!(newest_traces(found, 5), vec![id]);
+}

@@ -202,6 +202,9 @@ async fn a_day_sealed_while_the_bucket_is_down_is_searched_in_place_and_uploaded
         "{staged:?}"
     );
     assert_eq!(all_pages(&store, "staged", 100).len(), 40, "searched in place");
+    // Staged, the day is not in the bucket yet: an ingester still answers queriers for it.
+    let everything = query("staged", 100);
+    assert_eq!(store.search_unpublished(&everything).unwrap().records.len(), 40);
     drop(store);
 
     // The next process through a live node takes the staged day back and uploads it.
@@ -209,6 +212,11 @@ async fn a_day_sealed_while_the_bucket_is_down_is_searched_in_place_and_uploaded
     assert_eq!(again.stats().sealed_days, 1);
     tokio::task::block_in_place(|| again.maintain(T0 + DAY + 3 * HOUR));
     assert!(day_dirs(dir.path()).is_empty(), "{:?}", day_dirs(dir.path()));
+    // Uploaded, it is the bucket's: searched, but no longer among the unpublished days.
+    assert_eq!(again.search(&everything).unwrap().records.len(), 40);
+    assert!(again.search_unpublished(&everything).unwrap().records.is_empty());
+    let histogram = again.histogram_unpublished(&everything, 3_600_000).unwrap();
+    assert_eq!(histogram.iter().map(|b| b.count).sum::<u64>(), 0);
     drop(again);
     let look = tempfile::tempdir().unwrap();
     let fresh = LogStore::open(s3_options(look.path(), &garage, 1)).unwrap();

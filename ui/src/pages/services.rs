@@ -17,6 +17,7 @@ use crate::pages::error::error_page;
 use crate::pages::pagefmt::{self, now_ms};
 use crate::query::InstantRow;
 use crate::shell::{render_page, PageMeta, Section};
+use crate::signal_reads::failure_status;
 use crate::timerange::TimeRange;
 use crate::UiContext;
 use didban_auth::Viewer;
@@ -97,7 +98,19 @@ async fn services_page(
         }
     }
     let mut rows: BTreeMap<String, ServiceRow> = BTreeMap::new();
-    for (name, ops) in ctx.traces.services() {
+    let reads = ctx.trace_reads.clone();
+    let services = match tokio::task::spawn_blocking(move || reads.services()).await {
+        Ok(Ok(services)) => services,
+        Ok(Err(e)) => return error_page(failure_status(&e), "Services failed", e.message),
+        Err(e) => {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Services failed",
+                e.to_string(),
+            )
+        }
+    };
+    for (name, ops) in services {
         rows.insert(
             name.clone(),
             ServiceRow {
@@ -116,20 +129,14 @@ async fn services_page(
         row.errors = Some(results[1].get(name).copied().unwrap_or(0.0));
         row.p95 = results[2].get(name).copied().filter(|v| v.is_finite());
     }
-    let store = ctx.traces.clone();
+    let store = ctx.trace_reads.clone();
     let (start_ns, end_ns) = (
         range.start_ms.saturating_mul(1_000_000),
         range.end_ms.saturating_mul(1_000_000),
     );
     let calls = match tokio::task::spawn_blocking(move || store.dependencies(start_ns, end_ns)).await {
         Ok(Ok(list)) => list,
-        Ok(Err(e)) => {
-            return error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Service dependencies failed",
-                e.to_string(),
-            )
-        }
+        Ok(Err(e)) => return error_page(failure_status(&e), "Service dependencies failed", e.to_string()),
         Err(e) => {
             return error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,

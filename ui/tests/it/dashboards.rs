@@ -72,6 +72,7 @@ async fn env() -> Env {
     };
     logs.append(vec![record]).await.unwrap();
     let logs = Arc::new(logs);
+    let traces = Arc::new(traces);
     let l = logs.clone();
     tokio::task::spawn_blocking(move || l.commit())
         .await
@@ -84,8 +85,10 @@ async fn env() -> Env {
         engine: Arc::new(Engine::new(EngineOptions::default())),
         query_limiter: Arc::new(didban_store::promql::QueryLimiter::new(4, 64)),
         query_timeout: std::time::Duration::from_secs(120),
+        log_reads: logs.clone(),
         logs,
-        traces: Arc::new(traces),
+        trace_reads: traces.clone(),
+        traces,
         exemplars: Arc::new(
             didban_store::ExemplarStore::open(didban_store::ExemplarOptions::new(dir.path())).unwrap(),
         ),

@@ -196,7 +196,9 @@ async fn fixture(with_alerting: bool) -> Fixture {
         engine,
         query_limiter: std::sync::Arc::new(didban_store::promql::QueryLimiter::new(4, 64)),
         query_timeout: std::time::Duration::from_secs(120),
+        log_reads: logs.clone(),
         logs,
+        trace_reads: traces.clone(),
         traces,
         exemplars: Arc::new(
             didban_store::ExemplarStore::open(didban_store::ExemplarOptions::new(dir.path())).unwrap(),

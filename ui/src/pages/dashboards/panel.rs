@@ -337,7 +337,7 @@ async fn logs_body(ctx: &UiContext, p: &Prepared, query: &str) -> String {
         limit: LOG_LIMIT,
         cursor: None,
     };
-    let logs = ctx.logs.clone();
+    let logs = ctx.log_reads.clone();
     let result = tokio::task::spawn_blocking(move || logs.search(&q)).await;
     let page = match result {
         Ok(Ok(page)) => page,

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use didban_store::logs::{Cursor, HistogramBucket, LogError, LogPage, LogQuery, LogRecord};
+use didban_store::logs::{Cursor, HistogramBucket, LogPage, LogQuery, LogRecord};
 use leptos::prelude::*;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use crate::pages::error::error_page;
 use crate::pages::pagefmt::{self, now_ms};
 use crate::shell::{render_page, PageMeta, Section};
+use crate::signal_reads::{failure_status, ReadFailure};
 use crate::timerange::TimeRange;
 use crate::UiContext;
 use didban_auth::Viewer;
@@ -69,13 +70,11 @@ impl Failure {
     }
 }
 
-fn store_failure(e: LogError) -> Failure {
-    match e {
-        LogError::Query { .. } | LogError::BadRequest(_) => Failure::bad(e.to_string()),
-        other => Failure {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: other.to_string(),
-        },
+fn store_failure(e: impl Into<ReadFailure>) -> Failure {
+    let e = e.into();
+    Failure {
+        status: failure_status(&e),
+        message: e.message,
     }
 }
 
@@ -104,14 +103,14 @@ async fn run_search(ctx: &UiContext, p: &LogsParams, range: &TimeRange) -> Resul
         cursor,
     };
     let interval_ms = volume::interval_for(range.duration_ms());
-    let store = ctx.logs.clone();
+    let store = ctx.log_reads.clone();
     let joined = tokio::task::spawn_blocking(move || {
         let page = store.search(&query)?;
         let mut whole = query.clone();
         whole.cursor = None;
         let buckets = store.histogram(&whole, interval_ms)?;
         let services = store.top_values(&whole, "service", 8)?;
-        Ok::<_, LogError>((page, buckets, services))
+        Ok::<_, ReadFailure>((page, buckets, services))
     })
     .await;
     match joined {
@@ -356,7 +355,7 @@ async fn tail_page(State(ctx): State<UiContext>, viewer: Viewer, Query(p): Query
         limit: TAIL_RECORDS,
         cursor: None,
     };
-    let store = ctx.logs.clone();
+    let store = ctx.log_reads.clone();
     let found = tokio::task::spawn_blocking(move || store.search(&query)).await;
     let (status, records) = match found {
         Ok(Ok(page)) => (StatusCode::OK, Ok(page.records)),

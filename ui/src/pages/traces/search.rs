@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::chart::escape;
 use crate::pages::pagefmt::{self, now_ms};
 use crate::shell::{render_page, PageMeta, Section};
+use crate::signal_reads::failure_status;
 use crate::timerange::TimeRange;
 use crate::UiContext;
 use didban_auth::Viewer;
@@ -163,16 +164,22 @@ pub(super) async fn search_page(
     viewer: Viewer,
     Query(p): Query<SearchParams>,
 ) -> Response {
-    let catalogue = ctx.traces.services();
+    let reads = ctx.trace_reads.clone();
+    // The form's choices; a failure shows in the result below (the search fails too).
+    let catalogue = tokio::task::spawn_blocking(move || reads.services())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     let result: Result<(Vec<TraceSummary>, TimeRange), (StatusCode, String)> = async {
         let range = TimeRange::parse(p.from.as_deref(), p.to.as_deref(), now_ms())
             .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
         let q = build_query(&p, &range).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
-        let store = ctx.traces.clone();
+        let store = ctx.trace_reads.clone();
         let found = tokio::task::spawn_blocking(move || store.find_traces(&q))
             .await
             .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            .map_err(|e| (failure_status(&e), e.message))?;
         Ok((found.iter().filter_map(|t| summarize(t)).collect(), range))
     }
     .await;

@@ -12,6 +12,7 @@ use crate::pages::error::error_page;
 use crate::pages::logs::kv_list;
 use crate::pages::pagefmt;
 use crate::shell::{render_page, PageMeta, Section};
+use crate::signal_reads::failure_status;
 use crate::UiContext;
 use didban_auth::Viewer;
 
@@ -38,17 +39,11 @@ pub(super) async fn trace_page(
             format!("{raw:?} is not a trace id: expected up to 32 hexadecimal digits, not all zero"),
         );
     };
-    let store = ctx.traces.clone();
+    let store = ctx.trace_reads.clone();
     let lookup = id.clone();
     let spans = match tokio::task::spawn_blocking(move || store.trace(&lookup)).await {
         Ok(Ok(spans)) => spans,
-        Ok(Err(e)) => {
-            return error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Trace lookup failed",
-                e.to_string(),
-            )
-        }
+        Ok(Err(e)) => return error_page(failure_status(&e), "Trace lookup failed", e.to_string()),
         Err(e) => {
             return error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -30,14 +30,18 @@ pub fn test_ui() -> TestUi {
     let logs = LogStore::open(LogOptions::new(dir.path())).unwrap();
     let traces = TraceStore::open(TraceOptions::new(dir.path())).unwrap();
     let db = Arc::new(db);
+    let logs = Arc::new(logs);
+    let traces = Arc::new(traces);
     let ctx = UiContext {
         reader: db.clone(),
         db,
         engine: Arc::new(Engine::new(EngineOptions::default())),
         query_limiter: Arc::new(didban_store::promql::QueryLimiter::new(4, 64)),
         query_timeout: std::time::Duration::from_secs(120),
-        logs: Arc::new(logs),
-        traces: Arc::new(traces),
+        log_reads: logs.clone(),
+        logs,
+        trace_reads: traces.clone(),
+        traces,
         exemplars: Arc::new(ExemplarStore::open(ExemplarOptions::new(dir.path())).unwrap()),
         alerting: None,
         data_dir: dir.path().to_path_buf(),
