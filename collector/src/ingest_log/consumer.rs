@@ -57,6 +57,13 @@ impl Marks {
     }
 }
 
+/// What a consumer reads: its partition, and how many bytes one fetch may bring.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    partition: u32,
+    fetch_bytes: usize,
+}
+
 /// One fetch's messages, decoded and grouped per signal in stream order.
 #[derive(Default)]
 struct Grouped {
@@ -109,15 +116,11 @@ pub async fn run(state: AppState, log: Arc<IngestLog>, partition: u32, mut stop:
                 continue;
             }
         };
-        let consumed = consume(
-            &state,
-            &consumer,
+        let reading = Reading {
             partition,
-            &mut marks,
-            &mut resume_at,
-            &mut stop,
-        )
-        .await;
+            fetch_bytes: log.fetch_bytes(),
+        };
+        let consumed = consume(&state, &consumer, reading, &mut marks, &mut resume_at, &mut stop).await;
         if let Err(e) = consumed {
             tracing::warn!(error = %e, partition, "ingest log consumer failed; reopening");
             if pause(&mut stop).await {
@@ -208,12 +211,18 @@ async fn open_consumer(
 async fn consume(
     state: &AppState,
     consumer: &PullConsumer,
-    partition: u32,
+    reading: Reading,
     marks: &mut Marks,
     resume_at: &mut Option<u64>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
+    let Reading {
+        partition,
+        fetch_bytes,
+    } = reading;
     let label = partition.to_string();
+    // The consumer was just created: its deliveries are numbered from 1, one by one.
+    let mut next_delivery = 1u64;
     loop {
         if *stop.borrow() {
             return Ok(());
@@ -221,6 +230,9 @@ async fn consume(
         let mut fetched = consumer
             .fetch()
             .max_messages(FETCH_MESSAGES)
+            // What the server sends in one go stays well below what it lets a client have
+            // pending (64 MiB) before it drops deliveries to it.
+            .max_bytes(fetch_bytes)
             .expires(FETCH_WAIT)
             .messages()
             .await
@@ -229,6 +241,7 @@ async fn consume(
         while let Some(m) = fetched.next().await {
             messages.push(m.map_err(|e| format!("fetch: {e}"))?);
         }
+        check_deliveries(&messages, &mut next_delivery)?;
         let Some(last) = messages.last() else {
             continue;
         };
@@ -250,6 +263,27 @@ async fn consume(
             pending as f64,
         );
     }
+}
+
+/// Checks that `messages` are the deliveries numbered from `next` on, one by one, and
+/// moves `next` past them. A gap means NATS dropped deliveries on the way (a client too
+/// slow to read: "slow consumer"); acknowledging after it would — with `AckPolicy::All` —
+/// cover messages never stored, so the caller reopens the consumer at its floor instead.
+fn check_deliveries(messages: &[Message], next: &mut u64) -> Result<(), String> {
+    for m in messages {
+        let got = m
+            .info()
+            .map_err(|e| format!("message without stream metadata: {e}"))?
+            .consumer_sequence;
+        if got != *next {
+            return Err(format!(
+                "deliveries lost on the way (expected delivery {}, got {got}); redelivering from the last acknowledgement",
+                *next
+            ));
+        }
+        *next = got + 1;
+    }
+    Ok(())
 }
 
 /// Stores every message of one fetch not stored yet, retrying a failing store until it

@@ -33,6 +33,33 @@ impl Batch {
         }
     }
 
+    /// How many items (series, spans, records) it holds.
+    pub fn len(&self) -> usize {
+        match self {
+            Batch::Metrics(s) => s.len(),
+            Batch::Spans(s) => s.len(),
+            Batch::Logs(r) => r.len(),
+        }
+    }
+
+    /// The batch cut in two halves by item (the first half keeps the first items).
+    pub fn halves(self) -> (Batch, Batch) {
+        match self {
+            Batch::Metrics(mut s) => {
+                let tail = s.split_off(s.len() / 2);
+                (Batch::Metrics(s), Batch::Metrics(tail))
+            }
+            Batch::Spans(mut s) => {
+                let tail = s.split_off(s.len() / 2);
+                (Batch::Spans(s), Batch::Spans(tail))
+            }
+            Batch::Logs(mut r) => {
+                let tail = r.split_off(r.len() / 2);
+                (Batch::Logs(r), Batch::Logs(tail))
+            }
+        }
+    }
+
     /// True when the batch holds nothing to store.
     pub fn is_empty(&self) -> bool {
         match self {
@@ -60,6 +87,32 @@ pub fn encode(batch: &Batch) -> Vec<u8> {
     out.push(signal);
     out.extend_from_slice(&record);
     out
+}
+
+/// `batch` as messages of at most `max_bytes` each: encoded whole when it fits, else cut
+/// in halves until every part does. `Err` names the size of a single item that does not
+/// fit alone.
+pub fn encode_within(batch: Batch, max_bytes: usize) -> Result<Vec<Vec<u8>>, String> {
+    let mut out = Vec::new();
+    let mut todo = vec![batch];
+    while let Some(b) = todo.pop() {
+        let bytes = encode(&b);
+        if bytes.len() <= max_bytes {
+            out.push(bytes);
+        } else if b.len() <= 1 {
+            return Err(format!(
+                "one {} item is {} bytes encoded, more than the ingest log's message limit of {max_bytes} bytes",
+                b.signal(),
+                bytes.len()
+            ));
+        } else {
+            let (first, second) = b.halves();
+            // Popped first-half first, so the messages keep the batch's order.
+            todo.push(second);
+            todo.push(first);
+        }
+    }
+    Ok(out)
 }
 
 /// The batch [`encode`] wrote.
@@ -111,6 +164,43 @@ mod tests {
                 value: 1.5
             }]
         );
+    }
+
+    #[test]
+    fn a_batch_over_the_limit_is_cut_into_messages_that_fit_in_order() {
+        let series: Vec<SeriesSamples> = (0..40)
+            .map(|i| {
+                let labels = Labels::from_pairs([("__name__", "m"), ("i", &*i.to_string())]);
+                SeriesSamples::floats(
+                    labels,
+                    vec![Sample {
+                        timestamp_ms: i,
+                        value: 1.0,
+                    }],
+                )
+            })
+            .collect();
+        let whole = encode(&Batch::Metrics(series.clone())).len();
+        let messages = encode_within(Batch::Metrics(series), whole / 3).unwrap();
+        assert!(messages.len() >= 3, "{} messages", messages.len());
+        let mut times = Vec::new();
+        for m in &messages {
+            assert!(m.len() <= whole / 3);
+            let Batch::Metrics(part) = decode(m).unwrap() else {
+                panic!()
+            };
+            times.extend(part.iter().map(|s| s.samples[0].timestamp_ms));
+        }
+        assert_eq!(times, (0..40).collect::<Vec<i64>>());
+        let one = vec![SeriesSamples::floats(
+            Labels::from_pairs([("__name__", "m")]),
+            vec![Sample {
+                timestamp_ms: 1,
+                value: 1.0,
+            }],
+        )];
+        let e = encode_within(Batch::Metrics(one), 4).unwrap_err();
+        assert!(e.contains("limit of 4 bytes"), "{e}");
     }
 
     #[test]

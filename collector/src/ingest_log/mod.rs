@@ -35,6 +35,7 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// A connection to the ingest stream; cheap to share behind an `Arc`.
 pub struct IngestLog {
     config: IngestLogConfig,
+    client: async_nats::Client,
     context: jetstream::Context,
     /// Set once the stream is known to exist (created or found); retried until then.
     stream_ready: OnceCell<()>,
@@ -51,9 +52,10 @@ impl IngestLog {
             .connect(config.url.as_str())
             .await
             .map_err(|e| anyhow::anyhow!("ingest_log.url {:?}: {e}", config.url))?;
-        let context = jetstream::new(client);
+        let context = jetstream::new(client.clone());
         Ok(IngestLog {
             config,
+            client,
             context,
             stream_ready: OnceCell::new(),
         })
@@ -116,18 +118,22 @@ impl IngestLog {
                 )))
             }
         }
+        let limit = self.message_limit();
         let mut pending = Vec::new();
         for (partition, part) in partition::split(batch, self.config.partitions) {
-            let bytes = message::encode(&part);
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", message_id(partition, &bytes).as_str());
             let subject = self.subject(partition);
-            let ack = self
-                .context
-                .publish_with_headers(subject.clone(), headers, bytes.into())
-                .await
-                .map_err(|e| IngestError::Unavailable(format!("ingest log: publishing to {subject}: {e}")))?;
-            pending.push((subject, ack));
+            for bytes in message::encode_within(part, limit).map_err(IngestError::BadRequest)? {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Nats-Msg-Id", message_id(partition, &bytes).as_str());
+                let ack = self
+                    .context
+                    .publish_with_headers(subject.clone(), headers, bytes.into())
+                    .await
+                    .map_err(|e| {
+                        IngestError::Unavailable(format!("ingest log: publishing to {subject}: {e}"))
+                    })?;
+                pending.push((subject.clone(), ack));
+            }
         }
         for (subject, ack) in pending {
             match tokio::time::timeout(timeout, ack).await {
@@ -147,6 +153,28 @@ impl IngestLog {
         Ok(())
     }
 }
+
+impl IngestLog {
+    /// The largest message body to publish: the server's `max_payload` (1 MiB unless
+    /// configured otherwise) less room for the headers.
+    fn message_limit(&self) -> usize {
+        let max_payload = match self.client.server_info().max_payload {
+            0 => 1024 * 1024,
+            n => n,
+        };
+        max_payload.saturating_sub(HEADER_ROOM).max(HEADER_ROOM)
+    }
+
+    /// Most bytes one fetch asks for: 8 MiB, or two of the largest messages when the
+    /// server allows bigger ones (a fetch whose first message is larger than its limit
+    /// would fail every time).
+    pub(crate) fn fetch_bytes(&self) -> usize {
+        (8 * 1024 * 1024).max(2 * (self.message_limit() + HEADER_ROOM))
+    }
+}
+
+/// Bytes kept free in each message for its headers (the message id).
+const HEADER_ROOM: usize = 4096;
 
 /// The message id JetStream deduplicates by: the partition and two 64-bit hashes of the
 /// bytes, so the same part of the same request always gets the same id.
