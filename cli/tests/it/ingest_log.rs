@@ -225,3 +225,49 @@ fn without_jetstream_writes_get_503_and_queries_go_on() {
     assert_eq!(up["status"], "success", "queries go on: {up}");
     drop(reserved);
 }
+
+#[test]
+fn a_backlog_larger_than_one_fetch_is_stored_whole() {
+    // Partition 1 has no consumer while `a` publishes: its backlog grows past what one
+    // fetch may bring (8 MiB), so `b`, started afterwards, reads it in several fetches
+    // that each end at the byte budget.
+    let nats = Nats::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (config_a, config_b) = (config(dir.path(), &nats, 0), config(dir.path(), &nats, 1));
+    let a = Didban::start(BIN, &dir.path().join("a"), &["--config", &config_a]);
+    let client = reqwest::blocking::Client::new();
+    let filler = "x".repeat(100_000);
+    let requests = 400u64;
+    for n in 0..requests {
+        let body = log_json(&format!("big{}", n % SERVICES), n, didban_testkit::now_nanos()).replace(
+            &format!("\"big{}log{n}\"", n % SERVICES),
+            &format!("\"big{}log{n} {filler}\"", n % SERVICES),
+        );
+        let reply = client
+            .post(format!("http://{}/v1/logs", a.otlp_http))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap();
+        assert!(reply.status().is_success(), "request {n}: {}", reply.status());
+    }
+    let b = Didban::start(BIN, &dir.path().join("b"), &["--config", &config_b]);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let mut found = 0;
+        for server in [&a, &b] {
+            for s in 0..SERVICES {
+                found += log_bodies(&client, server, &format!("big{s}")).len() as u64;
+            }
+        }
+        if found == requests {
+            break;
+        }
+        assert!(found < requests, "{found} records stored, {requests} sent");
+        assert!(
+            Instant::now() < deadline,
+            "{found} of {requests} records stored in time"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

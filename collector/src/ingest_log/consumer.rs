@@ -239,7 +239,14 @@ async fn consume(
             .map_err(|e| format!("fetch: {e}"))?;
         let mut messages = Vec::new();
         while let Some(m) = fetched.next().await {
-            messages.push(m.map_err(|e| format!("fetch: {e}"))?);
+            match m {
+                Ok(m) => messages.push(m),
+                // The server ends a fetch whose next message would pass its byte budget
+                // with a status (409 "Message Size Exceeds MaxBytes"): what came before it
+                // is a whole batch. An error before any message is the stream's failure.
+                Err(_) if !messages.is_empty() => break,
+                Err(e) => return Err(format!("fetch: {e}")),
+            }
         }
         check_deliveries(&messages, &mut next_delivery)?;
         let Some(last) = messages.last() else {
