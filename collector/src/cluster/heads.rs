@@ -34,7 +34,7 @@ pub fn router(db: Arc<Db>, secret: &str) -> Router {
 }
 
 async fn answer(State(h): State<Heads>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if let Some(refused) = super::refuse_without_secret(&headers, &h.secret) {
+    if let Some(refused) = super::wire::refuse_without_secret(&headers, &h.secret) {
         return refused;
     }
     let req: HeadsRequest = match serde_json::from_slice(&body) {

@@ -151,7 +151,7 @@ fn error_response(e: LogError) -> Response {
 }
 
 async fn answer(State(h): State<Logs>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if let Some(refused) = super::refuse_without_secret(&headers, &h.secret) {
+    if let Some(refused) = super::wire::refuse_without_secret(&headers, &h.secret) {
         return refused;
     }
     let req: LogsRequest = match serde_json::from_slice(&body) {

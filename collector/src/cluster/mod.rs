@@ -23,9 +23,6 @@ pub mod spans;
 pub mod trace_read;
 pub mod wire;
 
-use axum::http::{header, HeaderMap};
-use axum::response::{IntoResponse, Response};
-
 use crate::stores::Stores;
 
 use axum::http::StatusCode;
@@ -41,26 +38,6 @@ pub fn internal_router(stores: &Stores, secret: &str) -> Router {
     heads::router(stores.metrics.clone(), secret)
         .merge(spans::router(stores.traces.clone(), secret))
         .merge(logs::router(stores.logs.clone(), secret))
-}
-
-/// `None` when the request carries the cluster secret as bearer token, else the 401 to
-/// answer with.
-fn refuse_without_secret(headers: &HeaderMap, secret: &str) -> Option<Response> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let authorized = token.is_some_and(|t| didban_auth::secret::constant_time_eq(t, secret));
-    if authorized {
-        return None;
-    }
-    Some(
-        (
-            StatusCode::UNAUTHORIZED,
-            "the internal API needs the cluster secret as bearer token\n",
-        )
-            .into_response(),
-    )
 }
 
 /// Answers every write path (remote_write, OTLP/HTTP) of a process whose role does not

@@ -76,7 +76,7 @@ pub fn router(store: Arc<TraceStore>, secret: &str) -> Router {
 }
 
 async fn answer(State(h): State<Spans>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if let Some(refused) = super::refuse_without_secret(&headers, &h.secret) {
+    if let Some(refused) = super::wire::refuse_without_secret(&headers, &h.secret) {
         return refused;
     }
     let req: SpansRequest = match serde_json::from_slice(&body) {

@@ -1,7 +1,9 @@
-//! The body of `POST /internal/v1/heads`, the one request a querier makes of an ingester:
+//! The body of `POST /internal/v1/heads`, a querier's request of an ingester's heads:
 //! matchers and a time range as JSON (the answer is the store's series exchange bytes,
-//! `didban_store::metrics::exchange`).
+//! `didban_store::metrics::exchange`); and the bearer check every internal route makes.
 
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use didban_store::{LabelMatcher, MatchOp};
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +77,26 @@ impl HeadsRequest {
         }
         Ok(out)
     }
+}
+
+/// `None` when the request carries the cluster secret as bearer token, else the 401 to
+/// answer with.
+pub(crate) fn refuse_without_secret(headers: &HeaderMap, secret: &str) -> Option<Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let authorized = token.is_some_and(|t| didban_auth::secret::constant_time_eq(t, secret));
+    if authorized {
+        return None;
+    }
+    Some(
+        (
+            StatusCode::UNAUTHORIZED,
+            "the internal API needs the cluster secret as bearer token\n",
+        )
+            .into_response(),
+    )
 }
 
 #[cfg(test)]

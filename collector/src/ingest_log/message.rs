@@ -79,7 +79,7 @@ pub struct MessageError(String);
 pub fn encode(batch: &Batch) -> Vec<u8> {
     let (signal, record) = match batch {
         Batch::Metrics(series) => (METRICS, exchange::encode_series(series)),
-        Batch::Spans(spans) => (SPANS, didban_store::traces::encode_batch(spans)),
+        Batch::Spans(spans) => (SPANS, didban_store::traces::encode_spans(spans)),
         Batch::Logs(records) => (LOGS, didban_store::logs::encode_batch(records)),
     };
     let mut out = Vec::with_capacity(2 + record.len());
@@ -127,7 +127,7 @@ pub fn decode(bytes: &[u8]) -> Result<Batch, MessageError> {
         METRICS => exchange::decode_series(record)
             .map(Batch::Metrics)
             .map_err(|e| MessageError(e.to_string())),
-        SPANS => didban_store::traces::decode_batch(record)
+        SPANS => didban_store::traces::decode_spans(record)
             .map(Batch::Spans)
             .map_err(MessageError),
         LOGS => didban_store::logs::decode_batch(record)

@@ -20,6 +20,7 @@ mod maintain;
 mod query;
 mod record;
 mod schema;
+mod scope;
 mod sealed;
 mod search;
 
@@ -174,15 +175,6 @@ pub struct LogStats {
     pub object_cache: Option<ObjectCacheStats>,
     /// Sealed days the metastore compactor's garbage collection deleted from the bucket.
     pub gc_deleted_days: u64,
-}
-
-/// Which indexes a read covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scope {
-    /// Every index: writable days, staged and uploaded sealed days.
-    All,
-    /// What no bucket holds yet: the writable days and the staged sealed ones.
-    Unpublished,
 }
 
 /// The log store.

@@ -32,7 +32,7 @@ use super::day::DayIndex;
 use super::error::LogError;
 use super::record::day_start;
 use super::schema::Fields;
-use super::Scope;
+use super::scope::Scope;
 use crate::storage::block_dir::new_block_id;
 use crate::storage::metastore::{gc, BlockRow, Metastore, MetastoreConfig};
 use crate::storage::object::{FileSizes, Remote};

@@ -17,7 +17,8 @@ use super::day::DayIndex;
 use super::error::LogError;
 use super::query::{Cursor, HistogramBucket, LogPage, LogQuery};
 use super::record::{day_start, LogRecord};
-use super::{LogStore, Scope};
+use super::scope::Scope;
+use super::LogStore;
 
 const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
 /// Length of the first, newest window a day is searched in (see [`LogStore::search`]).

@@ -12,6 +12,7 @@
 mod ack;
 mod block;
 mod compact;
+mod dependencies;
 mod head;
 mod maintain;
 mod published;
@@ -21,20 +22,10 @@ mod unpublished;
 mod writer;
 
 pub use block::{Operation, SpanBlockMeta, SPAN_BLOCK_FORMAT_VERSION};
+pub use dependencies::{dependencies_of, CallEdge, Dependency};
 pub use query::{value_text, TraceQuery};
+pub use span::{decode_spans, encode_spans};
 pub use span::{is_valid_hex_id, kind, kind_name, status, status_name, Span, SpanEvent, SpanLink};
-pub use unpublished::{decode_spans, dependencies_of, encode_spans, CallEdge};
-
-/// A batch of spans as bytes, in the trace WAL record's form: what the ingest log carries
-/// between the process that accepted the batch and the one that stores it.
-pub fn encode_batch(spans: &[Span]) -> Vec<u8> {
-    span::encode_record(spans)
-}
-
-/// Decodes what [`encode_batch`] (or the WAL) wrote; the error names what is wrong.
-pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Span>, String> {
-    span::decode_record(bytes)
-}
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io;
@@ -124,17 +115,6 @@ pub struct TraceStats {
     pub object_cache: Option<ObjectCacheStats>,
     /// Blocks the metastore compactor's garbage collection deleted from the bucket.
     pub gc_deleted_blocks: u64,
-}
-
-/// Calls from one service to another, as Jaeger's `/api/dependencies` lists them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dependency {
-    /// Service of the calling (parent) span.
-    pub parent: String,
-    /// Service of the called (child) span.
-    pub child: String,
-    /// Child spans counted.
-    pub call_count: u64,
 }
 
 struct Frozen {

@@ -205,6 +205,18 @@ pub(crate) fn encode_record(spans: &[Span]) -> Vec<u8> {
     buf
 }
 
+/// Spans as bytes for another process — the ingest log, an ingester answering a querier:
+/// the WAL record form (JSON, each resource once), so the resources the spans of one
+/// request share travel once, not once per span.
+pub fn encode_spans(spans: &[Span]) -> Vec<u8> {
+    encode_record(spans)
+}
+
+/// Decodes what [`encode_spans`] (or the WAL) wrote; the error says what is wrong.
+pub fn decode_spans(bytes: &[u8]) -> Result<Vec<Span>, String> {
+    decode_record(bytes)
+}
+
 /// Decodes a WAL record written by [`encode_record`] (or by a version writing version 1).
 pub(crate) fn decode_record(payload: &[u8]) -> Result<Vec<Span>, String> {
     match payload.split_first() {

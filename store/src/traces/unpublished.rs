@@ -3,52 +3,15 @@
 //! (`POST /internal/v1/spans`), and a querier adds those answers to its own reads of the
 //! blocks, whose list it refreshes after asking ([`TraceStore::ensure_listed_after`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
 use super::block::Operation;
+use super::dependencies::CallEdge;
 use super::query::TraceQuery;
-use super::span::{self, Span};
+use super::span::Span;
 use super::TraceStore;
 use crate::storage::BlockError;
-
-/// What the dependency graph needs of one span: it is a call from its parent's service
-/// to its own when the parent is of another service.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct CallEdge {
-    /// The span's trace.
-    pub trace_id: String,
-    /// The span.
-    pub span_id: String,
-    /// Its parent (empty for a root span).
-    pub parent_span_id: String,
-    /// Its service.
-    pub service: String,
-}
-
-impl CallEdge {
-    fn of(s: &Span) -> CallEdge {
-        CallEdge {
-            trace_id: s.trace_id.clone(),
-            span_id: s.span_id.clone(),
-            parent_span_id: s.parent_span_id.clone(),
-            service: s.service.clone(),
-        }
-    }
-}
-
-/// Encodes spans for another process: the WAL record form (JSON, each resource once), so
-/// the resources the spans of one request share travel once, not once per span.
-pub fn encode_spans(spans: &[Span]) -> Vec<u8> {
-    span::encode_record(spans)
-}
-
-/// Decodes what [`encode_spans`] wrote; the error says what is wrong.
-pub fn decode_spans(bytes: &[u8]) -> Result<Vec<Span>, String> {
-    span::decode_record(bytes)
-}
 
 impl TraceStore {
     /// Every unpublished span of the traces `trace_ids` (live and frozen heads).
@@ -120,40 +83,4 @@ impl TraceStore {
             None => Ok(()),
         }
     }
-}
-
-/// Calls between services from the call edges of spans (each span once, by trace and
-/// span id, whichever source it came from): for every span whose parent is a span of
-/// another service, one call `parent service → child service`. Sorted by parent, then
-/// child.
-pub fn dependencies_of(edges: impl IntoIterator<Item = CallEdge>) -> Vec<super::Dependency> {
-    let mut seen: HashSet<(String, String)> = HashSet::new();
-    let mut service_of: HashMap<(String, String), String> = HashMap::new();
-    let mut children: Vec<(String, String, String)> = Vec::new();
-    for e in edges {
-        if !seen.insert((e.trace_id.clone(), e.span_id.clone())) {
-            continue;
-        }
-        if !e.parent_span_id.is_empty() {
-            children.push((e.trace_id.clone(), e.parent_span_id, e.service.clone()));
-        }
-        service_of.insert((e.trace_id, e.span_id), e.service);
-    }
-    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for (trace, parent, child_service) in children {
-        if let Some(parent_service) = service_of.get(&(trace, parent)) {
-            if *parent_service != child_service {
-                *counts.entry((parent_service.clone(), child_service)).or_default() += 1;
-            }
-        }
-    }
-    let mut out = Vec::with_capacity(counts.len());
-    for ((parent, child), call_count) in counts {
-        out.push(super::Dependency {
-            parent,
-            child,
-            call_count,
-        });
-    }
-    out
 }
