@@ -337,9 +337,25 @@ async fn start_ingest_log(
     }
     let partition = log_config.partition;
     info!(url = %log_config.url, stream = %log_config.stream, partitions = log_config.partitions, partition = ?partition, "ingest log on");
+    let stream = log_config.stream.clone();
     let log = std::sync::Arc::new(crate::ingest_log::IngestLog::connect(log_config).await?);
     state.ingest_log = Some(log.clone());
-    Ok(partition.map(|p| tokio::spawn(crate::ingest_log::consumer::run(state.clone(), log, p, stop))))
+    let Some(partition) = partition else {
+        return Ok(None);
+    };
+    // With a metastore, one process at a time consumes a partition (its lease, renewed
+    // like a member's announcement).
+    let lease = config.storage.metastore.as_ref().map(|m| {
+        let name = format!("ingest-partition/{}/{stream}/{partition}", m.tenant);
+        let options = didban_coord::ConnectOptions {
+            ca_file: m.ca_file.clone(),
+            timeout: m.connect_timeout,
+        };
+        let lease = didban_coord::Lease::new(name, didban_coord::holder_id(), config.cluster.member_ttl);
+        didban_coord::LeaseHolder::start(m.url.clone(), options, lease, &tokio::runtime::Handle::current())
+    });
+    let consumer = crate::ingest_log::consumer::run(state.clone(), log, partition, lease, stop);
+    Ok(Some(tokio::spawn(consumer)))
 }
 
 /// Sets up what the role needs besides the stores: a role that reads the cluster

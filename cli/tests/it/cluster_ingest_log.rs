@@ -219,3 +219,87 @@ fn ingesters_behind_jetstream_lose_nothing_and_count_nothing_twice_across_kill_9
         );
     }
 }
+
+/// Log records `server` stored from the ingest log (`didban_ingest_log_consumed_total`).
+fn logs_consumed(server: &Didban) -> u64 {
+    let text = reqwest::blocking::get(server.url("/metrics"))
+        .and_then(|r| r.text())
+        .unwrap_or_default();
+    let mut total = 0;
+    for line in text.lines() {
+        if line.starts_with("didban_ingest_log_consumed_total{") && line.contains("kind=\"logs\"") {
+            total += line
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0) as u64;
+        }
+    }
+    total
+}
+
+/// Sends `count` log records numbered from `first` to `server`.
+fn send_logs(server: &Didban, first: u64, count: u64) {
+    let client = reqwest::blocking::Client::new();
+    for n in first..first + count {
+        let reply = client
+            .post(format!("http://{}/v1/logs", server.otlp_http))
+            .header("content-type", "application/json")
+            .body(crate::crash_writers::log_json(
+                "turns",
+                n,
+                didban_testkit::now_nanos(),
+            ))
+            .send()
+            .unwrap();
+        assert!(reply.status().is_success(), "record {n}: {}", reply.status());
+    }
+}
+
+#[test]
+fn two_ingesters_set_up_for_one_partition_take_turns_by_its_lease() {
+    let cluster = Cluster {
+        garage: Garage::start(),
+        pg: Postgres::start(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let nats = Nats::start();
+    let tail = format!(
+        "[alerting]\nenabled = false\n[ingest_log]\nurl = \"{}\"\npartitions = 1\npartition = 0\n",
+        nats.url()
+    );
+    let mut a = cluster.start_with("ingester-a", "ingester", &tail);
+    let b = cluster.start_with("ingester-b", "ingester", &tail);
+    send_logs(&a, 0, 50);
+    send_logs(&b, 50, 50);
+    until("every record stored", HANG, || {
+        let n = logs_consumed(&a) + logs_consumed(&b);
+        (n >= 100).then_some(()).ok_or(format!("{n} stored"))
+    });
+    // One holds the partition's lease and stored all; the other waited.
+    let leases = cluster.pg.psql(
+        "postgres",
+        "SELECT count(*) FROM didban_leases WHERE name LIKE 'ingest-partition/%' AND expires_at > now()",
+    );
+    assert_eq!(leases, "1", "the partition's lease is held");
+    let (by_a, by_b) = (logs_consumed(&a), logs_consumed(&b));
+    assert!(
+        (by_a, by_b) == (100, 0) || (by_a, by_b) == (0, 100),
+        "a stored {by_a}, b stored {by_b}: exactly one may consume the partition"
+    );
+    // The holder dies; the other takes the lease once it expires and goes on.
+    let survivor = if by_a == 100 {
+        a.kill9();
+        &b
+    } else {
+        let mut b = b;
+        b.kill9();
+        drop(b);
+        &a
+    };
+    send_logs(survivor, 100, 50);
+    until("the survivor stores what follows", HANG, || {
+        let n = logs_consumed(survivor);
+        (n >= 50).then_some(()).ok_or(format!("{n} stored"))
+    });
+}

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::Message;
+use didban_coord::LeaseHolder;
 use didban_store::{AppendError, LogPosition};
 use futures::StreamExt;
 use tokio::sync::watch;
@@ -77,7 +78,32 @@ struct Grouped {
 }
 
 /// Consumes `partition` into `state`'s stores until `stop`.
-pub async fn run(state: AppState, log: Arc<IngestLog>, partition: u32, mut stop: watch::Receiver<bool>) {
+///
+/// With `lease` (a metastore is configured) the partition is consumed only while this
+/// process holds the partition's lease, so a replacement started while the process it
+/// replaces still runs (or is cut off) waits for it instead of storing the same messages
+/// twice; the lease is released at the end.
+pub async fn run(
+    state: AppState,
+    log: Arc<IngestLog>,
+    partition: u32,
+    lease: Option<LeaseHolder>,
+    stop: watch::Receiver<bool>,
+) {
+    consume_while_held(state, &log, partition, lease.as_ref(), stop).await;
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+}
+
+/// [`run`] until `stop`.
+async fn consume_while_held(
+    state: AppState,
+    log: &IngestLog,
+    partition: u32,
+    lease: Option<&LeaseHolder>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut marks = replayed_marks(&state, partition);
     // Where to start instead of the consumer's acknowledgement floor, until the first
     // acknowledgement: set when this data directory holds nothing of the partition but
@@ -102,8 +128,13 @@ pub async fn run(state: AppState, log: Arc<IngestLog>, partition: u32, mut stop:
         if *stop.borrow() {
             return;
         }
+        if let Some(lease) = lease {
+            if !wait_for_lease(lease, partition, &mut stop).await {
+                return;
+            }
+        }
         let opened = tokio::select! {
-            opened = open_consumer(&log, partition, resume_at) => opened,
+            opened = open_consumer(log, partition, resume_at) => opened,
             _ = stop.changed() => return,
         };
         let consumer = match opened {
@@ -120,7 +151,16 @@ pub async fn run(state: AppState, log: Arc<IngestLog>, partition: u32, mut stop:
             partition,
             fetch_bytes: log.fetch_bytes(),
         };
-        let consumed = consume(&state, &consumer, reading, &mut marks, &mut resume_at, &mut stop).await;
+        let consumed = consume(
+            &state,
+            &consumer,
+            reading,
+            lease,
+            &mut marks,
+            &mut resume_at,
+            &mut stop,
+        )
+        .await;
         if let Err(e) = consumed {
             tracing::warn!(error = %e, partition, "ingest log consumer failed; reopening");
             if pause(&mut stop).await {
@@ -212,6 +252,7 @@ async fn consume(
     state: &AppState,
     consumer: &PullConsumer,
     reading: Reading,
+    lease: Option<&LeaseHolder>,
     marks: &mut Marks,
     resume_at: &mut Option<u64>,
     stop: &mut watch::Receiver<bool>,
@@ -226,6 +267,9 @@ async fn consume(
     loop {
         if *stop.borrow() {
             return Ok(());
+        }
+        if lease.is_some_and(|l| !l.is_held()) {
+            return Err("the partition's lease is lost; consuming stops until it is held again".into());
         }
         let mut fetched = consumer
             .fetch()
@@ -430,6 +474,31 @@ fn count(state: &AppState, kind: &str, partition: &str, n: u64) {
         &[("kind", kind), ("partition", partition)],
         n as f64,
     );
+}
+
+/// Waits until this process holds `lease`; false when told to stop first.
+async fn wait_for_lease(lease: &LeaseHolder, partition: u32, stop: &mut watch::Receiver<bool>) -> bool {
+    let mut changes = lease.watch();
+    let mut said = false;
+    while !lease.is_held() {
+        if !said {
+            tracing::info!(
+                partition,
+                lease = lease.lease().name(),
+                "waiting for the partition's lease"
+            );
+            said = true;
+        }
+        tokio::select! {
+            _ = changes.changed() => {}
+            _ = tokio::time::sleep(RETRY_PAUSE) => {}
+            _ = stop.changed() => return false,
+        }
+        if *stop.borrow() {
+            return false;
+        }
+    }
+    true
 }
 
 /// Waits [`RETRY_PAUSE`]; true when told to stop meanwhile.
