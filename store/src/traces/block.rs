@@ -47,6 +47,21 @@ pub struct Operation {
     pub kind: i32,
 }
 
+/// Services with their operations as listed (sorted) from the sets they were gathered in.
+pub(crate) fn operations_by_service(
+    sets: BTreeMap<String, std::collections::BTreeSet<(String, i32)>>,
+) -> BTreeMap<String, Vec<Operation>> {
+    let mut out = BTreeMap::new();
+    for (service, ops) in sets {
+        let mut list = Vec::new();
+        for (name, kind) in ops {
+            list.push(Operation { name, kind });
+        }
+        out.insert(service, list);
+    }
+    out
+}
+
 /// Contents of a span block's `meta.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpanBlockMeta {

@@ -27,7 +27,7 @@ pub use query::{value_text, TraceQuery};
 pub use span::{decode_spans, encode_spans};
 pub use span::{is_valid_hex_id, kind, kind_name, status, status_name, Span, SpanEvent, SpanLink};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -361,11 +361,7 @@ impl TraceStore {
 
     /// Services with their operations, over the head and every block.
     pub fn services(&self) -> BTreeMap<String, Vec<Operation>> {
-        let mut map: BTreeMap<String, BTreeSet<(String, i32)>> = BTreeMap::new();
-        self.head.read().services(&mut map);
-        for f in self.frozen.read().iter() {
-            f.head.services(&mut map);
-        }
+        let mut map = self.unpublished_operation_sets();
         for b in self.blocks.read().iter() {
             for (service, ops) in &b.meta.services {
                 let set = map.entry(service.clone()).or_default();
@@ -374,15 +370,7 @@ impl TraceStore {
                 }
             }
         }
-        let mut out = BTreeMap::new();
-        for (service, ops) in map {
-            let mut list = Vec::new();
-            for (name, kind) in ops {
-                list.push(Operation { name, kind });
-            }
-            out.insert(service, list);
-        }
-        out
+        block::operations_by_service(map)
     }
 
     /// Traces with a span matching `q`, newest first (by their newest matching span), at

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
-use super::block::Operation;
+use super::block::{operations_by_service, Operation};
 use super::dependencies::CallEdge;
 use super::query::TraceQuery;
 use super::span::Span;
@@ -39,20 +39,17 @@ impl TraceStore {
 
     /// Services with their operations, over the unpublished spans only.
     pub fn unpublished_services(&self) -> BTreeMap<String, Vec<Operation>> {
+        operations_by_service(self.unpublished_operation_sets())
+    }
+
+    /// The operations of the live and frozen heads, per service, as sets to add to.
+    pub(crate) fn unpublished_operation_sets(&self) -> BTreeMap<String, BTreeSet<(String, i32)>> {
         let mut map: BTreeMap<String, BTreeSet<(String, i32)>> = BTreeMap::new();
         self.head.read().services(&mut map);
         for f in self.frozen.read().iter() {
             f.head.services(&mut map);
         }
-        let mut out = BTreeMap::new();
-        for (service, ops) in map {
-            let mut list = Vec::new();
-            for (name, kind) in ops {
-                list.push(Operation { name, kind });
-            }
-            out.insert(service, list);
-        }
-        out
+        map
     }
 
     /// The call edges of the unpublished spans started in `[start, end]` (nanoseconds).
