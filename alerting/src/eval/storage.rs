@@ -115,7 +115,9 @@ impl RuleStorage for MemRuleStorage {
     }
 }
 
-fn log_query(query: &str, start_ms: i64, end_ms: i64) -> didban_store::logs::LogQuery {
+/// The log query a log rule's `query` makes over `[start_ms, end_ms]` (milliseconds,
+/// inclusive), for every [`LogSource`] over a log store.
+pub fn log_query(query: &str, start_ms: i64, end_ms: i64) -> didban_store::logs::LogQuery {
     didban_store::logs::LogQuery {
         query: query.to_string(),
         trace_id: None,

@@ -27,6 +27,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
 
+use didban_alerting::eval::storage::log_query;
 use didban_store::logs::{Cursor, HistogramBucket, LogError, LogPage, LogQuery, LogRecord, LogStore};
 use didban_ui::signal_reads::{LogReads, ReadFailure};
 use serde::de::DeserializeOwned;
@@ -266,7 +267,7 @@ impl LogReads for ClusterLogs {
 impl didban_alerting::eval::LogSource for ClusterLogs {
     /// One histogram bucket spanning the window (at most two after alignment), summed.
     fn count(&self, query: &str, start_ms: i64, end_ms: i64) -> Result<u64, String> {
-        let q = rule_query(query, start_ms, end_ms);
+        let q = log_query(query, start_ms, end_ms);
         let interval = end_ms.saturating_sub(start_ms).saturating_add(1).max(1);
         let buckets = self.histogram(&q, interval).map_err(|e| e.to_string())?;
         Ok(buckets.iter().map(|b| b.count).sum())
@@ -281,20 +282,8 @@ impl didban_alerting::eval::LogSource for ClusterLogs {
         end_ms: i64,
         limit: usize,
     ) -> Result<Vec<(String, u64)>, String> {
-        self.top_values(&rule_query(query, start_ms, end_ms), field, limit)
+        self.top_values(&log_query(query, start_ms, end_ms), field, limit)
             .map_err(|e| e.to_string())
-    }
-}
-
-/// The query of a log rule over `[start_ms, end_ms]` (milliseconds, inclusive).
-fn rule_query(query: &str, start_ms: i64, end_ms: i64) -> LogQuery {
-    LogQuery {
-        query: query.to_string(),
-        trace_id: None,
-        start_unix_nano: start_ms.saturating_mul(1_000_000),
-        end_unix_nano: end_ms.saturating_mul(1_000_000).saturating_add(999_999),
-        limit: 0,
-        cursor: None,
     }
 }
 
