@@ -97,6 +97,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "  appended {accepted} samples in {:.1} s",
         start.elapsed().as_secs_f64()
     );
+    let stats = db.stats();
+    println!(
+        "  head before the flush: {} bytes = {:.2} B/sample, {:.0} B/series (as the head accounts its memory)",
+        stats.head_bytes,
+        stats.head_bytes as f64 / accepted.max(1) as f64,
+        stats.head_bytes as f64 / stats.head_series.max(1) as f64
+    );
     let start = Instant::now();
     db.flush_head().context("writing the head as a block")?;
     println!("  block written in {:.1} s", start.elapsed().as_secs_f64());

@@ -19,6 +19,7 @@ mod append;
 pub mod block;
 mod chunk;
 pub mod db;
+pub(crate) mod decimal;
 pub mod exchange;
 pub mod exemplars;
 mod head;

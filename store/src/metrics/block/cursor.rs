@@ -12,8 +12,9 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::file::metadata::PageIndexPolicy;
 
-use super::decimal::{ValueColumns, MAX_SCALE};
+use super::decimal::ValueColumns;
 use super::meta::BlockSeries;
+use crate::metrics::decimal::MAX_SCALE;
 use crate::model::{Label, Labels, Sample};
 use crate::storage::object::{BlockFile, BlockFiles};
 use crate::storage::parquet::column;

@@ -9,7 +9,7 @@
 //!
 //! - `meta`: `meta.json` and the in-memory series list.
 //! - `writer`: writing a block from series in label order.
-//! - `decimal`: decimal values stored as scaled integers, and reading a row's value back.
+//! - `decimal`: reading a row's value back from the float or the scaled column (`metrics::decimal`).
 //! - `reader`: the open block and the reads queries make (footers, selected samples).
 //! - `cursor`: reading a block's series list or samples front to back, a batch at a time.
 //! - `rows`: the row groups and rows of `samples.parquet` a query reads.

@@ -20,7 +20,8 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::meta::{BlockMeta, BlockSeries, CompactionMeta, BLOCK_FORMAT_VERSION, DOWNSAMPLED_FORMAT_VERSION};
-use super::{aggregates, decimal, histograms};
+use super::{aggregates, histograms};
+use crate::metrics::decimal;
 use crate::model::{HistogramSample, Labels, Sample, METRIC_NAME_LABEL};
 use crate::storage::block_dir::TmpBlockDir;
 use crate::storage::BlockError;

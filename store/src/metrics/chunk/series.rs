@@ -9,7 +9,8 @@
 //! at most 2 × 120 samples per such sample costs less than keeping a second, unordered
 //! structure every read would have to merge.
 
-use super::xor::{ClosedChunk, OpenChunk, MAX_SAMPLES};
+use super::closed::ClosedChunk;
+use super::xor::{OpenChunk, MAX_SAMPLES};
 use crate::model::Sample;
 
 /// Bytes the allocator adds to each chunk stream's allocation (header and rounding).
@@ -60,6 +61,12 @@ impl SeriesChunks {
             .as_ref()
             .map_or(0, |o| o.allocated() as u64 + ALLOCATION_OVERHEAD);
         entries + allocations + self.closed_bytes + open
+    }
+
+    /// The closed chunks, oldest first.
+    #[cfg(test)]
+    pub(crate) fn closed_chunks(&self) -> &[ClosedChunk] {
+        &self.closed
     }
 
     /// Number of chunks (closed and open).
@@ -169,7 +176,7 @@ impl SeriesChunks {
     }
 
     fn close(&mut self, open: OpenChunk) {
-        let closed = open.close();
+        let closed = ClosedChunk::from_open(open);
         self.closed_bytes += closed.data_len() as u64;
         self.closed.push(closed);
     }
@@ -227,7 +234,7 @@ impl SeriesChunks {
                 }
                 let mut closed = Vec::with_capacity(encoded.len());
                 for chunk in encoded {
-                    let c = chunk.close();
+                    let c = ClosedChunk::from_open(chunk);
                     self.closed_bytes += c.data_len() as u64;
                     closed.push(c);
                 }

@@ -9,6 +9,7 @@
 //! encoded.
 
 use super::bits::{BitReader, BitWriter};
+use super::fields::{read_dod, unzigzag, write_dod, zigzag};
 use crate::model::Sample;
 
 /// Samples after which a chunk is closed: Prometheus' figure, where the fixed cost of a
@@ -124,45 +125,9 @@ impl OpenChunk {
         Samples::new(self.w.bytes(), self.count)
     }
 
-    /// Closes the chunk: the stream is kept in an allocation of its exact size.
-    pub(crate) fn close(self) -> ClosedChunk {
-        ClosedChunk {
-            min_t: self.min_t,
-            max_t: self.last_t,
-            count: self.count,
-            data: self.w.into_boxed(),
-        }
-    }
-}
-
-/// A full chunk: its stream and the range and count a reader needs to skip or decode it.
-#[derive(Debug)]
-pub(crate) struct ClosedChunk {
-    data: Box<[u8]>,
-    min_t: i64,
-    max_t: i64,
-    count: u16,
-}
-
-impl ClosedChunk {
-    /// Oldest timestamp in the chunk.
-    pub(crate) fn min_t(&self) -> i64 {
-        self.min_t
-    }
-
-    /// Newest timestamp in the chunk.
-    pub(crate) fn max_t(&self) -> i64 {
-        self.max_t
-    }
-
-    /// Bytes of the chunk's stream.
-    pub(crate) fn data_len(&self) -> usize {
-        self.data.len()
-    }
-
-    /// The chunk's samples in order.
-    pub(crate) fn iter(&self) -> Samples<'_> {
-        Samples::new(&self.data, self.count)
+    /// The chunk's stream, oldest and newest timestamp and sample count, for closing it.
+    pub(super) fn into_parts(self) -> (Box<[u8]>, i64, i64, u16) {
+        (self.w.into_boxed(), self.min_t, self.last_t, self.count)
     }
 }
 
@@ -181,7 +146,7 @@ pub(crate) struct Samples<'a> {
 }
 
 impl<'a> Samples<'a> {
-    fn new(bytes: &'a [u8], count: u16) -> Samples<'a> {
+    pub(super) fn new(bytes: &'a [u8], count: u16) -> Samples<'a> {
         Samples {
             r: BitReader::new(bytes),
             left: count,
@@ -254,56 +219,4 @@ impl Iterator for Samples<'_> {
             }
         }
     }
-}
-
-/// Widths of the delta-of-delta buckets after their prefixes `10`, `110`, `1110`; `1111`
-/// is followed by all 64 bits. A regular scrape (dod 0) costs one bit; jitter of up to ±8 s
-/// 16 bits.
-const DOD_WIDTHS: [u32; 3] = [14, 17, 20];
-
-fn write_dod(w: &mut BitWriter, dod: i64) {
-    if dod == 0 {
-        w.write_bit(false);
-        return;
-    }
-    for (i, width) in DOD_WIDTHS.iter().enumerate() {
-        let half = 1i64 << (width - 1);
-        if (-half..half).contains(&dod) {
-            // Prefix: i + 1 ones, then a zero.
-            let ones = i as u32 + 1;
-            w.write_bits(((1u64 << ones) - 1) << 1, ones + 1);
-            w.write_bits(dod as u64, *width);
-            return;
-        }
-    }
-    w.write_bits(0b1111, 4);
-    w.write_bits(dod as u64, 64);
-}
-
-fn read_dod(r: &mut BitReader<'_>) -> Option<i64> {
-    let mut ones = 0usize;
-    while ones < 4 && r.read_bit()? {
-        ones += 1;
-    }
-    if ones == 0 {
-        return Some(0);
-    }
-    match DOD_WIDTHS.get(ones - 1) {
-        Some(&width) => r.read_bits(width).map(|v| sign_extend(v, width)),
-        None => r.read_bits(64).map(|v| v as i64),
-    }
-}
-
-/// The `width`-bit two's complement number in the low bits of `v`.
-fn sign_extend(v: u64, width: u32) -> i64 {
-    let shift = 64 - width;
-    ((v << shift) as i64) >> shift
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
 }

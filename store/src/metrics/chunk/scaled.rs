@@ -1,0 +1,183 @@
+//! The scaled chunk: a closed chunk whose values are all decimal-rounded at one scale `k`
+//! (`metrics::decimal`), kept as the integers `m = v × 10^k` — their differences (or
+//! differences of differences) in a few bits each, where XOR-ing the floats of a noisy
+//! counter or gauge changes most mantissa bits at every sample. A chunk is written in this
+//! form when it closes, and only when that is smaller than its XOR form; the format is in
+//! the `chunk` module's documentation.
+
+use super::bits::{BitReader, BitWriter};
+use super::fields::{read_dod, read_value_diff, unzigzag, write_dod, write_value_diff, zigzag};
+use crate::metrics::decimal::{self, MAX_SCALE};
+use crate::model::Sample;
+
+/// How the values follow each other in the stream.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ValueMode {
+    /// Each value as its difference from the previous one (gauges).
+    Delta,
+    /// Each difference as its difference from the previous one (counters at a steady rate).
+    DeltaOfDelta,
+}
+
+/// The samples as a scaled chunk's stream, or `None` when a value has no decimal form at a
+/// common scale (NaN and stale markers, ±Inf, −0.0, too many decimals). `samples` must be
+/// non-empty and strictly increasing in timestamp.
+pub(super) fn encode(samples: &[Sample]) -> Option<Box<[u8]>> {
+    let (k, scaled) = scale_all(samples)?;
+    encode_with(samples, &scaled, k, cheaper_mode(&scaled))
+}
+
+/// The smallest scale every value fits and the values at it: one `to_scaled` per value
+/// while the scale holds; a value needing a larger one rescales those before it (a value
+/// fitting scale `j` fits every larger one, see `decimal::series_scale`, checked again here).
+fn scale_all(samples: &[Sample]) -> Option<(u8, Vec<i64>)> {
+    let mut k = 0u8;
+    let mut scaled = Vec::with_capacity(samples.len());
+    for s in samples {
+        if let Some(m) = decimal::to_scaled(s.value, k) {
+            scaled.push(m);
+            continue;
+        }
+        k = (k + 1..=MAX_SCALE).find(|&j| decimal::to_scaled(s.value, j).is_some())?;
+        scaled.clear();
+        for earlier in samples {
+            scaled.push(decimal::to_scaled(earlier.value, k)?);
+            if std::ptr::eq(earlier, s) {
+                break;
+            }
+        }
+    }
+    Some((k, scaled))
+}
+
+/// The value mode whose fields take fewer bits, estimated by the significant bits of the
+/// differences it would write (the buckets' prefixes and rounding aside).
+fn cheaper_mode(scaled: &[i64]) -> ValueMode {
+    let (mut delta_bits, mut dod_bits) = (0u32, 0u32);
+    let mut last_dm = 0i64;
+    for (i, pair) in scaled.windows(2).enumerate() {
+        let dm = pair[1].wrapping_sub(pair[0]);
+        delta_bits += 64 - zigzag(dm).leading_zeros();
+        let dod = if i == 0 { dm } else { dm.wrapping_sub(last_dm) };
+        dod_bits += 64 - zigzag(dod).leading_zeros();
+        last_dm = dm;
+    }
+    if dod_bits < delta_bits {
+        ValueMode::DeltaOfDelta
+    } else {
+        ValueMode::Delta
+    }
+}
+
+fn encode_with(samples: &[Sample], scaled: &[i64], k: u8, mode: ValueMode) -> Option<Box<[u8]>> {
+    let mut w = BitWriter::default();
+    w.write_bits(u64::from(k), 4);
+    w.write_bit(mode == ValueMode::DeltaOfDelta);
+    let (first, rest) = samples.split_first()?;
+    let m0 = *scaled.first()?;
+    w.write_uvarint(zigzag(first.timestamp_ms));
+    w.write_uvarint(zigzag(m0));
+    let (mut last_t, mut delta_t) = (first.timestamp_ms, 0u64);
+    let (mut last_m, mut last_dm) = (m0, 0i64);
+    for (i, (s, &m)) in rest.iter().zip(scaled.iter().skip(1)).enumerate() {
+        let dt = (s.timestamp_ms as u64).wrapping_sub(last_t as u64);
+        if i == 0 {
+            w.write_uvarint(dt);
+        } else {
+            write_dod(&mut w, dt.wrapping_sub(delta_t) as i64);
+        }
+        let dm = m.wrapping_sub(last_m);
+        match mode {
+            ValueMode::DeltaOfDelta if i > 0 => write_value_diff(&mut w, dm.wrapping_sub(last_dm)),
+            _ => write_value_diff(&mut w, dm),
+        }
+        (last_t, delta_t, last_m, last_dm) = (s.timestamp_ms, dt, m, dm);
+    }
+    Some(w.into_boxed())
+}
+
+/// Decodes a scaled chunk's samples in order. A stream that ends early or names a scale
+/// above [`MAX_SCALE`] (which [`encode`] never writes) ends the iteration instead of failing.
+#[derive(Debug, Clone)]
+pub(crate) struct ScaledSamples<'a> {
+    r: BitReader<'a>,
+    left: u16,
+    read: u16,
+    k: u8,
+    mode: ValueMode,
+    t: i64,
+    delta_t: u64,
+    m: i64,
+    dm: i64,
+}
+
+impl<'a> ScaledSamples<'a> {
+    pub(super) fn new(bytes: &'a [u8], count: u16) -> ScaledSamples<'a> {
+        ScaledSamples {
+            r: BitReader::new(bytes),
+            left: count,
+            read: 0,
+            k: 0,
+            mode: ValueMode::Delta,
+            t: 0,
+            delta_t: 0,
+            m: 0,
+            dm: 0,
+        }
+    }
+
+    fn next_sample(&mut self) -> Option<Sample> {
+        match self.read {
+            0 => {
+                self.k = self.r.read_bits(4)? as u8;
+                if self.k > MAX_SCALE {
+                    return None;
+                }
+                self.mode = if self.r.read_bit()? {
+                    ValueMode::DeltaOfDelta
+                } else {
+                    ValueMode::Delta
+                };
+                self.t = unzigzag(self.r.read_uvarint()?);
+                self.m = unzigzag(self.r.read_uvarint()?);
+            }
+            read => {
+                if read == 1 {
+                    self.delta_t = self.r.read_uvarint()?;
+                } else {
+                    let dod = read_dod(&mut self.r)?;
+                    self.delta_t = self.delta_t.wrapping_add(dod as u64);
+                }
+                self.t = (self.t as u64).wrapping_add(self.delta_t) as i64;
+                let diff = read_value_diff(&mut self.r)?;
+                self.dm = match self.mode {
+                    ValueMode::DeltaOfDelta if read > 1 => self.dm.wrapping_add(diff),
+                    _ => diff,
+                };
+                self.m = self.m.wrapping_add(self.dm);
+            }
+        }
+        self.read += 1;
+        Some(Sample::new(self.t, decimal::from_scaled(self.m, self.k)?))
+    }
+}
+
+impl Iterator for ScaledSamples<'_> {
+    type Item = Sample;
+
+    fn next(&mut self) -> Option<Sample> {
+        if self.left == 0 {
+            return None;
+        }
+        match self.next_sample() {
+            Some(s) => {
+                self.left -= 1;
+                Some(s)
+            }
+            None => {
+                self.left = 0;
+                None
+            }
+        }
+    }
+}
