@@ -8,9 +8,15 @@
 //! on the way) harmless: the WAL replay tells each store's highest sequence, the loop
 //! skips up to it. Each signal keeps its own mark because each store has its own WAL.
 //!
-//! A process whose data directory holds nothing of the partition while published metric
-//! or span blocks do (the replacement of an ingester whose disk is gone) takes its marks
-//! from the blocks (`published_positions`) and starts after the lower of them.
+//! The published blocks and sealed log days give marks too (`published_positions`): a
+//! metric or span block holds everything of the partition up to its positions; sealed
+//! log days hold, per day, the records up to their seal's mark, and everything below the
+//! highest floor (`didban_store::logs::LogPublished`). The loop skips up to the higher of
+//! the WAL's and the published marks, and a log record whose day's sealed indexes hold
+//! its message. A process whose data directory holds nothing of the partition (the
+//! replacement of an ingester whose disk is gone) starts the stream after the lowest
+//! published mark of the three signals — from the start when a signal has none — instead
+//! of the consumer's acknowledgement floor, which covers what died with the disk.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +24,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::Message;
 use didban_coord::LeaseHolder;
+use didban_store::logs::{day_of, LogPublished};
 use didban_store::{AppendError, LogPosition};
 use futures::StreamExt;
 use tokio::sync::watch;
@@ -56,6 +63,22 @@ impl Marks {
             Batch::Logs(_) => self.logs,
         }
     }
+
+    /// The higher mark of each signal.
+    fn max(self, other: Marks) -> Marks {
+        Marks {
+            metrics: self.metrics.max(other.metrics),
+            traces: self.traces.max(other.traces),
+            logs: self.logs.max(other.logs),
+        }
+    }
+}
+
+/// Where the consumer stands: the marks per signal, and the log records the sealed days
+/// hold per day.
+struct Stored {
+    marks: Marks,
+    log_days: LogPublished,
 }
 
 /// What a consumer reads: its partition, and how many bytes one fetch may bring.
@@ -71,6 +94,8 @@ struct Grouped {
     metrics: (Vec<didban_store::SeriesSamples>, u64),
     spans: (Vec<didban_store::traces::Span>, u64),
     logs: (Vec<didban_store::logs::LogRecord>, u64),
+    /// Sequence of the first message whose log records are in `logs`.
+    logs_first: Option<u64>,
     /// Messages skipped as already stored.
     skipped: u64,
     /// Messages that are not ingest log messages (acknowledged and dropped).
@@ -104,23 +129,27 @@ async fn consume_while_held(
     lease: Option<&LeaseHolder>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut marks = replayed_marks(&state, partition);
+    let replayed = replayed_marks(&state, partition);
+    let Some((published, log_days)) = published_marks(&state, partition, &mut stop).await else {
+        return;
+    };
     // Where to start instead of the consumer's acknowledgement floor, until the first
-    // acknowledgement: set when this data directory holds nothing of the partition but
-    // published blocks do (a replacement for a process whose disk is gone).
+    // acknowledgement: set when this data directory holds nothing of the partition (a
+    // replacement for a process whose disk is gone, or the first consumer).
     let mut resume_at = None;
-    if marks == Marks::default() {
-        let published = published_marks(&state, partition);
-        if published != Marks::default() {
-            resume_at = Some(published.metrics.min(published.traces) + 1);
-            marks = published;
-        }
+    if replayed == Marks::default() {
+        resume_at = Some(published.metrics.min(published.traces).min(published.logs) + 1);
     }
+    let mut stored = Stored {
+        marks: replayed.max(published),
+        log_days,
+    };
     tracing::info!(
         partition,
-        metrics = marks.metrics,
-        traces = marks.traces,
-        logs = marks.logs,
+        metrics = stored.marks.metrics,
+        traces = stored.marks.traces,
+        logs = stored.marks.logs,
+        log_days = stored.log_days.days.len(),
         resume_at,
         "consuming the ingest log past the sequences already stored"
     );
@@ -156,7 +185,7 @@ async fn consume_while_held(
             &consumer,
             reading,
             lease,
-            &mut marks,
+            &mut stored,
             &mut resume_at,
             &mut stop,
         )
@@ -172,16 +201,36 @@ async fn consume_while_held(
     }
 }
 
-/// The marks the published blocks give for `partition`: a metric or span block holds
-/// everything of the partition up to its positions (whole-head cuts). Log days carry no
-/// positions yet, so a replacement stores again the log records of its partition that a
-/// sealed day already holds (docs/deployment.md, "Ingest log").
-fn published_marks(state: &AppState, partition: u32) -> Marks {
+/// The marks the published blocks and sealed log days give for `partition` (a metric or
+/// span block holds everything of the partition up to its positions: whole-head cuts;
+/// for logs see `LogPublished`), retried until the bucket answers; `None` when told to
+/// stop first.
+async fn published_marks(
+    state: &AppState,
+    partition: u32,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<(Marks, LogPublished)> {
     let stores = &state.stores;
-    Marks {
-        metrics: stores.metrics.published_positions().get(partition).unwrap_or(0),
-        traces: stores.traces.published_positions().get(partition).unwrap_or(0),
-        logs: 0,
+    loop {
+        let logs = stores.logs.clone();
+        let read = tokio::task::spawn_blocking(move || logs.published_positions(partition)).await;
+        match read {
+            Ok(Ok(log_days)) => {
+                let marks = Marks {
+                    metrics: stores.metrics.published_positions().get(partition).unwrap_or(0),
+                    traces: stores.traces.published_positions().get(partition).unwrap_or(0),
+                    logs: log_days.below,
+                };
+                return Some((marks, log_days));
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, partition, "sealed log days' ingest marks unreadable; retrying")
+            }
+            Err(e) => tracing::warn!(error = %e, partition, "reading sealed log days' ingest marks failed"),
+        }
+        if pause(stop).await {
+            return None;
+        }
     }
 }
 
@@ -227,7 +276,8 @@ async fn open_consumer(
             .map_err(|e| format!("recreating consumer {durable:?}: {e}"))?;
     }
     let deliver_policy = match (resume_at, floor) {
-        (Some(start_sequence), _) => DeliverPolicy::ByStartSequence { start_sequence },
+        (Some(start_sequence), _) if start_sequence > 1 => DeliverPolicy::ByStartSequence { start_sequence },
+        (Some(_), _) => DeliverPolicy::All,
         (None, Some(acked)) if acked > 0 => DeliverPolicy::ByStartSequence {
             start_sequence: acked + 1,
         },
@@ -253,7 +303,7 @@ async fn consume(
     consumer: &PullConsumer,
     reading: Reading,
     lease: Option<&LeaseHolder>,
-    marks: &mut Marks,
+    stored: &mut Stored,
     resume_at: &mut Option<u64>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
@@ -297,7 +347,7 @@ async fn consume(
             continue;
         };
         let pending = last.info().map(|i| i.pending).unwrap_or(0);
-        if !store_all(state, &messages, partition, marks, stop).await? {
+        if !store_all(state, &messages, partition, stored, stop).await? {
             return Ok(());
         }
         // AckPolicy::All: acknowledging the last message acknowledges the fetch; waiting
@@ -343,13 +393,14 @@ async fn store_all(
     state: &AppState,
     messages: &[Message],
     partition: u32,
-    marks: &mut Marks,
+    stored: &mut Stored,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<bool, String> {
     let label = partition.to_string();
     let mut first_attempt = true;
     loop {
-        let grouped = group(messages, marks)?;
+        let grouped = group(messages, stored)?;
+        let marks = &mut stored.marks;
         if first_attempt {
             count(state, "skipped", &label, grouped.skipped);
             count(state, "undecodable", &label, grouped.undecodable);
@@ -358,6 +409,7 @@ async fn store_all(
         let stores = &state.stores;
         let at = |seq| Some(LogPosition { partition, seq });
         let (metrics_seq, spans_seq, logs_seq) = (grouped.metrics.1, grouped.spans.1, grouped.logs.1);
+        let logs_first = grouped.logs_first;
         let (n_spans, n_logs) = (grouped.spans.0.len() as u64, grouped.logs.0.len() as u64);
         let metrics = async {
             match grouped.metrics.0.is_empty() {
@@ -374,7 +426,12 @@ async fn store_all(
         let logs = async {
             match grouped.logs.0.is_empty() {
                 true => None,
-                false => Some(stores.logs.append_at(grouped.logs.0, at(logs_seq)).await),
+                false => Some(
+                    stores
+                        .logs
+                        .append_from(grouped.logs.0, at(logs_seq), logs_first)
+                        .await,
+                ),
             }
         };
         let (metrics, spans, logs) = tokio::join!(metrics, spans, logs);
@@ -425,9 +482,11 @@ async fn store_all(
 }
 
 /// Decodes `messages` and groups those above their store's mark per signal, each group
-/// with the highest sequence it holds.
-fn group(messages: &[Message], marks: &Marks) -> Result<Grouped, String> {
+/// with the highest sequence it holds; log records whose day's sealed indexes hold their
+/// message are left out.
+fn group(messages: &[Message], stored: &Stored) -> Result<Grouped, String> {
     let mut out = Grouped::default();
+    let log_days_until = stored.log_days.highest();
     for m in messages {
         let seq = m
             .info()
@@ -441,7 +500,7 @@ fn group(messages: &[Message], marks: &Marks) -> Result<Grouped, String> {
                 continue;
             }
         };
-        if seq <= marks.of(&batch) {
+        if seq <= stored.marks.of(&batch) {
             out.skipped += 1;
             continue;
         }
@@ -454,9 +513,17 @@ fn group(messages: &[Message], marks: &Marks) -> Result<Grouped, String> {
                 out.spans.0.extend(s);
                 out.spans.1 = seq;
             }
-            Batch::Logs(r) => {
+            Batch::Logs(mut r) => {
+                if seq <= log_days_until {
+                    r.retain(|r| !stored.log_days.holds(&day_of(r.timestamp_unix_nano), seq));
+                    if r.is_empty() {
+                        out.skipped += 1;
+                        continue;
+                    }
+                }
                 out.logs.0.extend(r);
                 out.logs.1 = seq;
+                out.logs_first.get_or_insert(seq);
             }
         }
     }
