@@ -53,6 +53,7 @@ struct Marks {
     metrics: u64,
     traces: u64,
     logs: u64,
+    exemplars: u64,
 }
 
 impl Marks {
@@ -61,6 +62,7 @@ impl Marks {
             Batch::Metrics(_) => self.metrics,
             Batch::Spans(_) => self.traces,
             Batch::Logs(_) => self.logs,
+            Batch::Exemplars(_) => self.exemplars,
         }
     }
 
@@ -70,6 +72,7 @@ impl Marks {
             metrics: self.metrics.max(other.metrics),
             traces: self.traces.max(other.traces),
             logs: self.logs.max(other.logs),
+            exemplars: self.exemplars.max(other.exemplars),
         }
     }
 }
@@ -96,6 +99,7 @@ struct Grouped {
     logs: (Vec<didban_store::logs::LogRecord>, u64),
     /// Sequence of the first message whose log records are in `logs`.
     logs_first: Option<u64>,
+    exemplars: (Vec<didban_store::SeriesExemplar>, u64),
     /// Messages skipped as already stored.
     skipped: u64,
     /// Messages that are not ingest log messages (acknowledged and dropped).
@@ -129,30 +133,13 @@ async fn consume_while_held(
     lease: Option<&LeaseHolder>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let replayed = replayed_marks(&state, partition);
-    let Some((published, log_days)) = published_marks(&state, partition, &mut stop).await else {
-        return;
-    };
     // Where to start instead of the consumer's acknowledgement floor, until the first
     // acknowledgement: set when this data directory holds nothing of the partition (a
     // replacement for a process whose disk is gone, or the first consumer).
     let mut resume_at = None;
-    if replayed == Marks::default() {
-        resume_at = Some(published.metrics.min(published.traces).min(published.logs) + 1);
-    }
-    let mut stored = Stored {
-        marks: replayed.max(published),
-        log_days,
-    };
-    tracing::info!(
-        partition,
-        metrics = stored.marks.metrics,
-        traces = stored.marks.traces,
-        logs = stored.marks.logs,
-        log_days = stored.log_days.days.len(),
-        resume_at,
-        "consuming the ingest log past the sequences already stored"
-    );
+    // Taken once the partition is ours (with a lease, what the previous holder published
+    // until then counts).
+    let mut stored: Option<Stored> = None;
     loop {
         if *stop.borrow() {
             return;
@@ -162,6 +149,29 @@ async fn consume_while_held(
                 return;
             }
         }
+        let stored = match &mut stored {
+            Some(stored) => stored,
+            None => {
+                let replayed = replayed_marks(&state, partition);
+                let Some((published, log_days)) = published_marks(&state, partition, &mut stop).await else {
+                    return;
+                };
+                if replayed == Marks::default() {
+                    resume_at = Some(published.metrics.min(published.traces).min(published.logs) + 1);
+                }
+                let marks = replayed.max(published);
+                tracing::info!(
+                    partition,
+                    metrics = marks.metrics,
+                    traces = marks.traces,
+                    logs = marks.logs,
+                    log_days = log_days.days.len(),
+                    resume_at,
+                    "consuming the ingest log past the sequences already stored"
+                );
+                stored.insert(Stored { marks, log_days })
+            }
+        };
         let opened = tokio::select! {
             opened = open_consumer(log, partition, resume_at) => opened,
             _ = stop.changed() => return,
@@ -185,7 +195,7 @@ async fn consume_while_held(
             &consumer,
             reading,
             lease,
-            &mut stored,
+            stored,
             &mut resume_at,
             &mut stop,
         )
@@ -212,14 +222,30 @@ async fn published_marks(
 ) -> Option<(Marks, LogPublished)> {
     let stores = &state.stores;
     loop {
-        let logs = stores.logs.clone();
-        let read = tokio::task::spawn_blocking(move || logs.published_positions(partition)).await;
+        let (metrics, traces, logs) = (stores.metrics.clone(), stores.traces.clone(), stores.logs.clone());
+        let read = tokio::task::spawn_blocking(move || {
+            // Lists refreshed from the metastore now: what a previous holder of the
+            // partition published up to its end counts.
+            let since = std::time::Instant::now();
+            if let Err(e) = metrics.ensure_listed_after(since) {
+                tracing::warn!(error = %e, "metric blocks not listed again");
+            }
+            if let Err(e) = traces.ensure_listed_after(since) {
+                tracing::warn!(error = %e, "span blocks not listed again");
+            }
+            logs.ensure_listed_after(since)?;
+            logs.published_positions(partition)
+        })
+        .await;
         match read {
             Ok(Ok(log_days)) => {
                 let marks = Marks {
                     metrics: stores.metrics.published_positions().get(partition).unwrap_or(0),
                     traces: stores.traces.published_positions().get(partition).unwrap_or(0),
                     logs: log_days.below,
+                    // Exemplars are in no block: a new disk stores those of the messages
+                    // it reads again, and has lost the others.
+                    exemplars: 0,
                 };
                 return Some((marks, log_days));
             }
@@ -241,6 +267,7 @@ fn replayed_marks(state: &AppState, partition: u32) -> Marks {
         metrics: stores.metrics.replayed_positions().get(partition).unwrap_or(0),
         traces: stores.traces.replayed_positions().get(partition).unwrap_or(0),
         logs: stores.logs.replayed_positions().get(partition).unwrap_or(0),
+        exemplars: stores.exemplars.replayed_positions().get(partition).unwrap_or(0),
     }
 }
 
@@ -434,7 +461,25 @@ async fn store_all(
                 ),
             }
         };
-        let (metrics, spans, logs) = tokio::join!(metrics, spans, logs);
+        let (exemplars_seq, n_exemplars) = (grouped.exemplars.1, grouped.exemplars.0.len() as u64);
+        let exemplars = async {
+            match grouped.exemplars.0.is_empty() {
+                true => None,
+                false => Some(
+                    stores
+                        .exemplars
+                        .append_at(grouped.exemplars.0, at(exemplars_seq))
+                        .await,
+                ),
+            }
+        };
+        let (metrics, spans, logs, exemplars) = tokio::join!(metrics, spans, logs, exemplars);
+        if let Some(result) = exemplars {
+            // As on the direct path, exemplars never hold the samples back: refusals and a
+            // failing exemplar log are counted, and the batch is not tried again for them.
+            marks.exemplars = exemplars_seq;
+            note_exemplars(state, &label, n_exemplars, result);
+        }
         let mut failure: Option<AppendError> = None;
         match metrics {
             Some(Ok(report)) => {
@@ -513,6 +558,10 @@ fn group(messages: &[Message], stored: &Stored) -> Result<Grouped, String> {
                 out.spans.0.extend(s);
                 out.spans.1 = seq;
             }
+            Batch::Exemplars(e) => {
+                out.exemplars.0.extend(e);
+                out.exemplars.1 = seq;
+            }
             Batch::Logs(mut r) => {
                 if seq <= log_days_until {
                     r.retain(|r| !stored.log_days.holds(&day_of(r.timestamp_unix_nano), seq));
@@ -530,6 +579,36 @@ fn group(messages: &[Message], stored: &Stored) -> Result<Grouped, String> {
     Ok(out)
 }
 
+/// Counts what the exemplar store did with a batch (stored, refused by reason, or lost to
+/// a failing exemplar log).
+fn note_exemplars(
+    state: &AppState,
+    partition: &str,
+    n: u64,
+    result: Result<didban_store::ExemplarReport, AppendError>,
+) {
+    let rejected = |reason: &str, n: u64| {
+        state.metrics.inc(
+            "didban_exemplars_rejected_total",
+            "Exemplars refused, by protocol and reason.",
+            &[("protocol", "ingest_log"), ("reason", reason)],
+            n as f64,
+        );
+    };
+    match result {
+        Ok(report) => {
+            count(state, "exemplars", partition, report.accepted);
+            for (reason, n) in &report.refused {
+                rejected(reason.as_str(), *n);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, partition, "exemplars from the ingest log not stored");
+            rejected("storage_error", n);
+        }
+    }
+}
+
 /// Counts `n` items of `kind` (a signal stored, or messages skipped or undecodable).
 fn count(state: &AppState, kind: &str, partition: &str, n: u64) {
     if n == 0 {
@@ -537,7 +616,7 @@ fn count(state: &AppState, kind: &str, partition: &str, n: u64) {
     }
     state.metrics.inc(
         "didban_ingest_log_consumed_total",
-        "What the ingest log consumer did, by kind: samples, spans or log records stored (metrics, traces, logs), messages skipped as already stored (skipped) or dropped (undecodable).",
+        "What the ingest log consumer did, by kind: samples, spans, log records or exemplars stored (metrics, traces, logs, exemplars), messages skipped as already stored (skipped) or dropped (undecodable).",
         &[("kind", kind), ("partition", partition)],
         n as f64,
     );
