@@ -397,3 +397,41 @@ fn spans_and_logs_are_found_from_either_querier_at_once_and_once_after_publicati
         });
     }
 }
+
+#[test]
+fn a_querier_tails_every_ingester() {
+    use std::io::{BufRead, BufReader};
+    let cluster = Cluster::new();
+    let a = cluster.start_with("ingester-a", "ingester", EXTRA);
+    let b = cluster.start_with("ingester-b", "ingester", EXTRA);
+    let q = cluster.start_with("querier-1", "querier", EXTRA);
+    // Both ingesters are listed once a search asks them.
+    until("the querier lists both ingesters", HANG, || {
+        send_logs(&a, "front", &[(now_ns(), "warming up", false)]);
+        send_logs(&b, "back", &[(now_ns(), "warming up", false)]);
+        let found = log_bodies(&q, "warming", 100)?;
+        (found.len() >= 2).then_some(()).ok_or(format!("{found:?}"))
+    });
+    let tail = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .get(q.url("/api/logs/tail"))
+        .query(&[("query", "tailed")])
+        .send()
+        .unwrap();
+    assert_eq!(tail.status().as_u16(), 200);
+    send_logs(&a, "front", &[(now_ns(), "tailed on a", false)]);
+    send_logs(&b, "back", &[(now_ns(), "tailed on b", false), (now_ns(), "not this one", false)]);
+    let mut lines = BufReader::new(tail).lines();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(data) = line.strip_prefix("data:") {
+            let record: Value = serde_json::from_str(data.trim()).unwrap();
+            seen.push(record["body"].as_str().unwrap().to_string());
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["tailed on a", "tailed on b"], "each record once, from both ingesters");
+}
