@@ -223,7 +223,10 @@ fn ingesters_behind_jetstream_lose_nothing_and_count_nothing_twice_across_kill_9
         let mut used: Vec<u64> = LOG_SERVICES.iter().map(|s| log_partition(s)).collect();
         used.sort();
         used.dedup();
-        assert!(used.contains(&2), "some services' records go to partition 2: {used:?}");
+        assert!(
+            used.contains(&2),
+            "some services' records go to partition 2: {used:?}"
+        );
         used.len() as u32
     };
     let now_ns = didban_testkit::now_nanos();
@@ -341,9 +344,11 @@ fn ingesters_behind_jetstream_lose_nothing_and_count_nothing_twice_across_kill_9
                 let mut seen = got.clone();
                 seen.dedup();
                 assert_eq!(seen.len(), got.len(), "a log record stored twice");
-                (got == want_logs)
-                    .then_some(())
-                    .ok_or(format!("{} of {} records", got.len(), want_logs.len()))
+                (got == want_logs).then_some(()).ok_or(format!(
+                    "{} of {} records",
+                    got.len(),
+                    want_logs.len()
+                ))
             },
         );
     }

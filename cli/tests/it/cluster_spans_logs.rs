@@ -422,7 +422,14 @@ fn a_querier_tails_every_ingester() {
         .unwrap();
     assert_eq!(tail.status().as_u16(), 200);
     send_logs(&a, "front", &[(now_ns(), "tailed on a", false)]);
-    send_logs(&b, "back", &[(now_ns(), "tailed on b", false), (now_ns(), "not this one", false)]);
+    send_logs(
+        &b,
+        "back",
+        &[
+            (now_ns(), "tailed on b", false),
+            (now_ns(), "not this one", false),
+        ],
+    );
     let mut lines = BufReader::new(tail).lines();
     let mut seen = Vec::new();
     while seen.len() < 2 {
@@ -433,5 +440,9 @@ fn a_querier_tails_every_ingester() {
         }
     }
     seen.sort();
-    assert_eq!(seen, ["tailed on a", "tailed on b"], "each record once, from both ingesters");
+    assert_eq!(
+        seen,
+        ["tailed on a", "tailed on b"],
+        "each record once, from both ingesters"
+    );
 }

@@ -324,7 +324,11 @@ fn exemplars_travel_with_their_series_and_are_stored_once_by_the_consuming_inges
         let reply = client
             .post(format!("http://{}/v1/metrics", a.otlp_http))
             .header("content-type", "application/json")
-            .body(sum_with_exemplar(&format!("job{}", n % 8), n, t0 + n as i64 * 1000))
+            .body(sum_with_exemplar(
+                &format!("job{}", n % 8),
+                n,
+                t0 + n as i64 * 1000,
+            ))
             .send()
             .unwrap();
         assert!(reply.status().is_success(), "write {n}: {}", reply.status());
@@ -348,7 +352,11 @@ fn exemplars_travel_with_their_series_and_are_stored_once_by_the_consuming_inges
             break on_b;
         }
         assert!(all.len() <= want.len(), "exemplars stored twice: {all:?}");
-        assert!(Instant::now() < deadline, "{} of {count} exemplars stored", all.len());
+        assert!(
+            Instant::now() < deadline,
+            "{} of {count} exemplars stored",
+            all.len()
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(
@@ -364,7 +372,11 @@ fn exemplars_travel_with_their_series_and_are_stored_once_by_the_consuming_inges
         let reply = client
             .post(format!("http://{}/v1/metrics", a.otlp_http))
             .header("content-type", "application/json")
-            .body(sum_with_exemplar(&format!("job{}", n % 8), n, t0 + n as i64 * 1000))
+            .body(sum_with_exemplar(
+                &format!("job{}", n % 8),
+                n,
+                t0 + n as i64 * 1000,
+            ))
             .send()
             .unwrap();
         assert!(reply.status().is_success(), "write {n}: {}", reply.status());
@@ -377,8 +389,15 @@ fn exemplars_travel_with_their_series_and_are_stored_once_by_the_consuming_inges
         if all == want {
             break;
         }
-        assert!(all.len() <= want.len(), "exemplars stored twice after a restart: {all:?}");
-        assert!(Instant::now() < deadline, "{} of {more} exemplars stored", all.len());
+        assert!(
+            all.len() <= want.len(),
+            "exemplars stored twice after a restart: {all:?}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{} of {more} exemplars stored",
+            all.len()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -51,7 +51,12 @@ impl ClusterTail {
     /// The records committed since `cursors` (at most `limit` per source), oldest first,
     /// moving the cursors past them. A failing local store ends the tail (`Err`); an
     /// ingester that does not answer is asked again next time. Blocking.
-    pub fn step(&self, query: &str, cursors: &mut TailCursors, limit: usize) -> Result<Vec<LogRecord>, LogError> {
+    pub fn step(
+        &self,
+        query: &str,
+        cursors: &mut TailCursors,
+        limit: usize,
+    ) -> Result<Vec<LogRecord>, LogError> {
         let (mut records, last) = self.store.tail(query, cursors.local, limit)?;
         cursors.local = last;
         records.extend(self.follow_ingesters(query, cursors, limit));

@@ -151,11 +151,8 @@ impl LogStore {
     pub(super) fn write_seal_positions(&self, sealed: &SealedDays, seal: &[String]) -> Result<(), LogError> {
         let through = self.wal.rotation_positions();
         let days: Vec<Arc<DayIndex>> = self.days.read().values().cloned().collect();
-        let mut firsts: Vec<(Option<&str>, BTreeMap<u32, u64>)> = sealed
-            .staged_firsts()
-            .into_iter()
-            .map(|f| (None, f))
-            .collect();
+        let mut firsts: Vec<(Option<&str>, BTreeMap<u32, u64>)> =
+            sealed.staged_firsts().into_iter().map(|f| (None, f)).collect();
         firsts.extend(days.iter().map(|d| (Some(d.day.as_str()), d.first())));
         for index in days.iter().filter(|d| seal.contains(&d.day)) {
             let others = firsts
@@ -176,8 +173,14 @@ mod tests {
     #[test]
     fn the_floor_is_the_lowest_first_of_the_other_indexes() {
         let mut through = AppliedPositions::default();
-        through.note(LogPosition { partition: 0, seq: 90 });
-        through.note(LogPosition { partition: 1, seq: 40 });
+        through.note(LogPosition {
+            partition: 0,
+            seq: 90,
+        });
+        through.note(LogPosition {
+            partition: 1,
+            seq: 40,
+        });
         let today = BTreeMap::from([(0, 70)]);
         let yesterday = BTreeMap::from([(0, 55), (2, 9)]);
         let marks = SealPositions::at_seal(&through, [&today, &yesterday]);

@@ -148,7 +148,10 @@ mod tests {
             scope_name: String::new(),
         }];
         assert_eq!(decode_record(&encode_record(&r)).unwrap(), r);
-        let first = LogPosition { partition: 3, seq: 42 };
+        let first = LogPosition {
+            partition: 3,
+            seq: 42,
+        };
         assert_eq!(
             decode_record_from(&encode_record_from(first, &r)).unwrap(),
             (r.clone(), Some(first))

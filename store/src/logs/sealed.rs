@@ -21,9 +21,9 @@
 //! nearly whole anyway, and a sealed index merged into one segment is a few files, so the
 //! whole fetch is a few large GETs.
 
+use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};

@@ -294,7 +294,10 @@ async fn sealed_days_tell_a_store_on_a_new_disk_what_they_hold_of_the_ingest_log
         }
         tokio::task::block_in_place(|| store.commit().unwrap());
         // Not committed: day 2's first message is known again from the WAL at reopen.
-        store.append_from(vec![on_day(2, 0)], at(22), Some(21)).await.unwrap();
+        store
+            .append_from(vec![on_day(2, 0)], at(22), Some(21))
+            .await
+            .unwrap();
         store.close().await.unwrap();
     }
     let store = LogStore::open(s3_options(first.path(), &garage, 0)).unwrap();

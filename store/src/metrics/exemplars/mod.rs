@@ -264,7 +264,10 @@ impl ExemplarStore {
             inner.logged_since_checkpoint += logged.len() as u64;
             // Submitted under the lock: the log's order is the buffer's order.
             self.wal
-                .submit(crate::storage::wal::position::wrap(position, record::encode(&logged)))
+                .submit(crate::storage::wal::position::wrap(
+                    position,
+                    record::encode(&logged),
+                ))
                 .map_err(|_| AppendError::Closed)?
         };
         match ack.await {
