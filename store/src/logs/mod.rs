@@ -17,6 +17,7 @@ mod ack;
 mod day;
 mod error;
 mod maintain;
+mod marks;
 mod published;
 mod query;
 mod record;
@@ -26,7 +27,7 @@ mod sealed;
 mod search;
 
 pub use error::LogError;
-pub use published::LogPublished;
+pub use marks::LogPublished;
 pub use query::{Cursor, HistogramBucket, LogPage, LogQuery};
 pub use record::{day_of, day_start, severity_name, LogRecord};
 pub use schema::{index_bare, LogSchema};

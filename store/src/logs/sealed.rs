@@ -11,7 +11,7 @@
 //! of that day in the data directory, sealed in turn at the next maintenance round: a day
 //! may have several sealed indexes (also one per process sharing the bucket), and searches
 //! read them all. Each sealed index carries the ingest-log marks of its seal
-//! (`ingest.json`, see `published`), read back once per index when a consumer asks.
+//! (`ingest.json`, see `marks`), read back once per index when a consumer asks.
 //!
 //! Queries open a sealed day by fetching all its files into one directory of the cache on
 //! first use and opening it with Tantivy's `MmapDirectory`; the cache's LRU bound evicts
@@ -32,7 +32,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::day::DayIndex;
 use super::error::LogError;
-use super::published::{SealPositions, INGEST_FILE};
+use super::marks::{SealPositions, INGEST_FILE};
 use super::record::day_start;
 use super::schema::Fields;
 use super::scope::Scope;
