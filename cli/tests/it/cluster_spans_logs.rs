@@ -430,13 +430,28 @@ fn a_querier_tails_every_ingester() {
             (now_ns(), "not this one", false),
         ],
     );
-    let mut lines = BufReader::new(tail).lines();
+    // The stream is read on its own thread, so a tail that shows nothing fails the test
+    // at the deadline instead of blocking it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(tail).lines() {
+            let Ok(line) = line else { return };
+            if let Some(data) = line.strip_prefix("data:") {
+                let record: Value = serde_json::from_str(data.trim()).unwrap_or(Value::Null);
+                let body = record["body"].as_str().unwrap_or_default().to_string();
+                if tx.send(body).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let mut seen = Vec::new();
     while seen.len() < 2 {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(data) = line.strip_prefix("data:") {
-            let record: Value = serde_json::from_str(data.trim()).unwrap();
-            seen.push(record["body"].as_str().unwrap().to_string());
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(body) => seen.push(body),
+            Err(_) => panic!("the querier's tail showed only {seen:?}"),
         }
     }
     seen.sort();
