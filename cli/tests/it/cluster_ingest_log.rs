@@ -6,8 +6,10 @@
 //! stream — and restarted over its data directory. Then either querier counts every
 //! acknowledged sample exactly once. Last, an ingester's disk is lost: killed, its data
 //! directory deleted, a replacement started for its partition; it resumes after what its
-//! published metric and span blocks hold, so every acknowledged sample and span is there
-//! again, none twice.
+//! published metric and span blocks and sealed log days hold, so every acknowledged
+//! sample, span and log record is there again, none twice — log records of days sealed
+//! and uploaded, of a day sealed again for late records (from a message whose other
+//! records went to today's day, never sealed) and of today's day alike.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,6 +40,90 @@ const NO_ALERTING: &str = "[alerting]\nenabled = false\n";
 
 /// Maintenance (head cuts, uploads, block list refreshes) every 300 ms.
 const FAST_MAINTENANCE: &str = "maintenance_interval = \"300ms\"";
+
+/// Services of the disk-loss step's log records (spread over the partitions by name).
+const LOG_SERVICES: [&str; 6] = ["billing", "search", "orders", "auth", "cart", "mailer"];
+
+const DAY_NS: i64 = 86_400_000_000_000;
+
+/// The partition the ingest log sends `service`'s records to (its hash, as the receivers
+/// compute it, over three partitions).
+fn log_partition(service: &str) -> u64 {
+    xxhash_rust::xxh64::xxh64(service.as_bytes(), 0) % 3
+}
+
+/// An OTLP/HTTP JSON logs body: for each service, records `diskloss <service> r<n>` of
+/// `numbers`, at the time `at(n)` gives.
+fn disk_loss_logs(numbers: std::ops::Range<u64>, at: impl Fn(u64) -> i64) -> String {
+    let resources: Vec<String> = LOG_SERVICES
+        .iter()
+        .map(|service| {
+            let records: Vec<String> = numbers
+                .clone()
+                .map(|n| {
+                    format!(
+                        r#"{{"timeUnixNano":"{}","severityNumber":9,"body":{{"stringValue":"diskloss {service} r{n}"}}}}"#,
+                        at(n)
+                    )
+                })
+                .collect();
+            format!(
+                r#"{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{service}"}}}}]}},"scopeLogs":[{{"logRecords":[{}]}}]}}"#,
+                records.join(",")
+            )
+        })
+        .collect();
+    format!(r#"{{"resourceLogs":[{}]}}"#, resources.join(","))
+}
+
+/// Every `diskloss` record body a querier finds over the last five days, sorted.
+fn disk_loss_bodies(q: &Didban) -> Result<Vec<String>, String> {
+    let client = reqwest::blocking::Client::new();
+    let end = now_ms() / 1000 + 3600;
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let mut params = vec![
+            ("query", "diskloss".to_string()),
+            ("start", (end - 5 * 86_400).to_string()),
+            ("end", end.to_string()),
+            ("limit", "500".to_string()),
+        ];
+        if !cursor.is_empty() {
+            params.push(("cursor", cursor.clone()));
+        }
+        let reply = client
+            .get(q.url("/api/logs/search"))
+            .query(&params)
+            .send()
+            .map_err(|e| e.to_string())?;
+        if !reply.status().is_success() {
+            return Err(format!("search: {}", reply.status()));
+        }
+        let body: Value = reply.json().map_err(|e| e.to_string())?;
+        for r in body["data"]["records"].as_array().cloned().unwrap_or_default() {
+            out.push(r["body"].as_str().unwrap_or_default().to_string());
+        }
+        match body["data"]["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Rows of sealed log days in the metastore.
+fn sealed_log_days(cluster: &Cluster) -> u32 {
+    cluster
+        .pg
+        .psql(
+            "postgres",
+            "SELECT count(*) FROM didban_blocks WHERE signal = 'logs' AND deleted_at IS NULL",
+        )
+        .parse()
+        .unwrap_or(0)
+}
 
 #[test]
 fn ingesters_behind_jetstream_lose_nothing_and_count_nothing_twice_across_kill_9() {
@@ -128,10 +214,40 @@ fn ingesters_behind_jetstream_lose_nothing_and_count_nothing_twice_across_kill_9
         });
     }
 
-    // The disk of ingester 2 is lost. Before that it publishes: span blocks (cut every
-    // second) and a metric block (flushed); then more samples and spans arrive that only
-    // its head and WAL hold when it dies.
+    // The disk of ingester 2 is lost. Before that it publishes: sealed log days (three
+    // and two days ago, sealed at once), span blocks (cut every second) and a metric
+    // block (flushed); then more samples, spans and log records arrive that only its
+    // head, WAL and today's log day hold when it dies.
     let client = reqwest::blocking::Client::new();
+    let partitions_with_logs = {
+        let mut used: Vec<u64> = LOG_SERVICES.iter().map(|s| log_partition(s)).collect();
+        used.sort();
+        used.dedup();
+        assert!(
+            used.contains(&2),
+            "some services' records go to partition 2: {used:?}"
+        );
+        used.len() as u32
+    };
+    let now_ns = didban_testkit::now_nanos();
+    let old_days = |n: u64| now_ns - (3 - (n % 2) as i64) * DAY_NS;
+    let post_logs = |target: usize, body: String| {
+        let target = ingesters[target].lock().unwrap().otlp_http.clone();
+        let reply = client
+            .post(format!("http://{target}/v1/logs"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap();
+        assert!(reply.status().is_success(), "logs: {}", reply.status());
+    };
+    post_logs(0, disk_loss_logs(0..20, old_days));
+    until("old log days sealed and uploaded", HANG, || {
+        let n = sealed_log_days(&cluster);
+        (n >= 2 * partitions_with_logs)
+            .then_some(())
+            .ok_or(format!("{n} sealed days"))
+    });
     let mut next_trace = 0u64;
     let mut send_traces = |count: u64| {
         for _ in 0..count {
@@ -178,6 +294,22 @@ fn ingesters_behind_jetstream_lose_nothing_and_count_nothing_twice_across_kill_9
             assert!(reply.status().is_success(), "{}", reply.status());
         }
     }
+    // One request, so one message per partition, with records of today (never sealed)
+    // and late records of two days ago (that day sealed again at once).
+    let sealed_before = sealed_log_days(&cluster);
+    post_logs(
+        1,
+        disk_loss_logs(20..40, |n| match n % 4 {
+            0 => now_ns - 2 * DAY_NS,
+            _ => now_ns - 60_000_000_000,
+        }),
+    );
+    until("the late records' day sealed again", HANG, || {
+        let n = sealed_log_days(&cluster);
+        (n >= sealed_before + partitions_with_logs)
+            .then_some(())
+            .ok_or(format!("{n} sealed days"))
+    });
     let traces = send_traces(30);
     {
         let mut lost = ingesters[2].lock().unwrap();
@@ -198,6 +330,41 @@ fn ingesters_behind_jetstream_lose_nothing_and_count_nothing_twice_across_kill_9
             },
         );
     }
+    let mut want_logs: Vec<String> = LOG_SERVICES
+        .iter()
+        .flat_map(|s| (0..40).map(move |n| format!("diskloss {s} r{n}")))
+        .collect();
+    want_logs.sort();
+    for q in &queriers {
+        until(
+            "every acknowledged log record found once after the disk loss",
+            HANG,
+            || {
+                let got = disk_loss_bodies(q)?;
+                let mut seen = got.clone();
+                seen.dedup();
+                assert_eq!(seen.len(), got.len(), "a log record stored twice");
+                (got == want_logs).then_some(()).ok_or(format!(
+                    "{} of {} records",
+                    got.len(),
+                    want_logs.len()
+                ))
+            },
+        );
+    }
+    // The replacement stored exactly what no sealed day in the bucket held: today's
+    // records of partition 2 (15 of each service's 20 in the second request), not the
+    // late ones of a day it found sealed, not those of the first request.
+    let todays = 15 * LOG_SERVICES.iter().filter(|s| log_partition(s) == 2).count() as u64;
+    until("the replacement stored today's records", HANG, || {
+        let n = logs_consumed(&ingesters[2].lock().unwrap());
+        (n >= todays).then_some(()).ok_or(format!("{n} of {todays}"))
+    });
+    assert_eq!(
+        logs_consumed(&ingesters[2].lock().unwrap()),
+        todays,
+        "records a sealed day holds stored again"
+    );
     for n in 0..traces {
         until(
             "every acknowledged span found once after the disk loss",

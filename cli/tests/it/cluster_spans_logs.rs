@@ -397,3 +397,67 @@ fn spans_and_logs_are_found_from_either_querier_at_once_and_once_after_publicati
         });
     }
 }
+
+#[test]
+fn a_querier_tails_every_ingester() {
+    use std::io::{BufRead, BufReader};
+    let cluster = Cluster::new();
+    let a = cluster.start_with("ingester-a", "ingester", EXTRA);
+    let b = cluster.start_with("ingester-b", "ingester", EXTRA);
+    let q = cluster.start_with("querier-1", "querier", EXTRA);
+    // Both ingesters are listed once a search asks them.
+    until("the querier lists both ingesters", HANG, || {
+        send_logs(&a, "front", &[(now_ns(), "warming up", false)]);
+        send_logs(&b, "back", &[(now_ns(), "warming up", false)]);
+        let found = log_bodies(&q, "warming", 100)?;
+        (found.len() >= 2).then_some(()).ok_or(format!("{found:?}"))
+    });
+    let tail = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .get(q.url("/api/logs/tail"))
+        .query(&[("query", "tailed")])
+        .send()
+        .unwrap();
+    assert_eq!(tail.status().as_u16(), 200);
+    send_logs(&a, "front", &[(now_ns(), "tailed on a", false)]);
+    send_logs(
+        &b,
+        "back",
+        &[
+            (now_ns(), "tailed on b", false),
+            (now_ns(), "not this one", false),
+        ],
+    );
+    // The stream is read on its own thread, so a tail that shows nothing fails the test
+    // at the deadline instead of blocking it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(tail).lines() {
+            let Ok(line) = line else { return };
+            if let Some(data) = line.strip_prefix("data:") {
+                let record: Value = serde_json::from_str(data.trim()).unwrap_or(Value::Null);
+                let body = record["body"].as_str().unwrap_or_default().to_string();
+                if tx.send(body).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(body) => seen.push(body),
+            Err(_) => panic!("the querier's tail showed only {seen:?}"),
+        }
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["tailed on a", "tailed on b"],
+        "each record once, from both ingesters"
+    );
+}

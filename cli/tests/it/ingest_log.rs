@@ -3,7 +3,8 @@
 //! partitions, answering after JetStream's acknowledgement) and stores partition 0, `b`
 //! stores partition 1. `b` is killed with SIGKILL at random moments while writes go on,
 //! then `a` right after the last write; after both are back, every acknowledged log
-//! record, span and sample is stored, and none twice.
+//! record, span and sample is stored, and none twice. Exemplars travel with their series
+//! to the consuming process and are stored there once.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -267,6 +268,135 @@ fn a_backlog_larger_than_one_fetch_is_stored_whole() {
         assert!(
             Instant::now() < deadline,
             "{found} of {requests} records stored in time"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// An OTLP/HTTP JSON body: the monotonic sum `ex_orders` of job `job` at `time_ms` with
+/// one exemplar pointing at trace `n + 1`.
+fn sum_with_exemplar(job: &str, n: u64, time_ms: i64) -> String {
+    let ns = i128::from(time_ms) * 1_000_000;
+    format!(
+        r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{job}"}}}}]}},"scopeMetrics":[{{"metrics":[{{"name":"ex_orders","sum":{{"aggregationTemporality":2,"isMonotonic":true,"dataPoints":[{{"timeUnixNano":"{ns}","asDouble":{n},"exemplars":[{{"timeUnixNano":"{ns}","asDouble":1,"traceId":"{:032x}","spanId":"{:016x}"}}]}}]}}}}]}}]}}]}}"#,
+        n + 1,
+        n + 1
+    )
+}
+
+/// The trace ids of the exemplars `server` answers for `ex_orders_total` over the last hour.
+fn exemplar_traces(client: &reqwest::blocking::Client, server: &Didban) -> Vec<String> {
+    let now = didban_testkit::now_ms() / 1000;
+    let reply: Value = client
+        .get(format!("http://{}/api/v1/query_exemplars", server.http))
+        .query(&[
+            ("query", "ex_orders_total".to_string()),
+            ("start", (now - 3600).to_string()),
+            ("end", (now + 60).to_string()),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let mut out = Vec::new();
+    for series in reply["data"].as_array().cloned().unwrap_or_default() {
+        for e in series["exemplars"].as_array().cloned().unwrap_or_default() {
+            out.push(e["labels"]["trace_id"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn exemplars_travel_with_their_series_and_are_stored_once_by_the_consuming_ingester() {
+    let nats = Nats::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (config_a, config_b) = (config(dir.path(), &nats, 0), config(dir.path(), &nats, 1));
+    let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
+    let a = Didban::start(BIN, &data_a, &["--config", &config_a]);
+    let mut b = Didban::start(BIN, &data_b, &["--config", &config_b]);
+    // Every write goes to `a`; eight jobs' series spread over both partitions.
+    let client = reqwest::blocking::Client::new();
+    let t0 = didban_testkit::now_ms() - 60_000;
+    let count = 40u64;
+    for n in 0..count {
+        let reply = client
+            .post(format!("http://{}/v1/metrics", a.otlp_http))
+            .header("content-type", "application/json")
+            .body(sum_with_exemplar(
+                &format!("job{}", n % 8),
+                n,
+                t0 + n as i64 * 1000,
+            ))
+            .send()
+            .unwrap();
+        assert!(reply.status().is_success(), "write {n}: {}", reply.status());
+    }
+    let want: Vec<String> = {
+        let mut ids: Vec<String> = (0..count).map(|n| format!("{:032x}", n + 1)).collect();
+        ids.sort();
+        ids
+    };
+    let both = |b: &Didban| {
+        let mut all = exemplar_traces(&client, &a);
+        let on_b = exemplar_traces(&client, b);
+        all.extend(on_b.iter().cloned());
+        all.sort();
+        (all, on_b.len())
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let on_b = loop {
+        let (all, on_b) = both(&b);
+        if all == want {
+            break on_b;
+        }
+        assert!(all.len() <= want.len(), "exemplars stored twice: {all:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{} of {count} exemplars stored",
+            all.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        on_b > 0 && on_b < count as usize,
+        "the consumer of partition 1 stored its series' exemplars ({on_b} of {count})"
+    );
+    // Restarted over its data directory, `b` has them from its WAL and stores none again
+    // (checked once eight more writes, one per job, are stored after the restart).
+    b.kill9();
+    b = Didban::start(BIN, &data_b, &["--config", &config_b]);
+    let more = count + 8;
+    for n in count..more {
+        let reply = client
+            .post(format!("http://{}/v1/metrics", a.otlp_http))
+            .header("content-type", "application/json")
+            .body(sum_with_exemplar(
+                &format!("job{}", n % 8),
+                n,
+                t0 + n as i64 * 1000,
+            ))
+            .send()
+            .unwrap();
+        assert!(reply.status().is_success(), "write {n}: {}", reply.status());
+    }
+    let mut want: Vec<String> = (0..more).map(|n| format!("{:032x}", n + 1)).collect();
+    want.sort();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (all, _) = both(&b);
+        if all == want {
+            break;
+        }
+        assert!(
+            all.len() <= want.len(),
+            "exemplars stored twice after a restart: {all:?}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{} of {more} exemplars stored",
+            all.len()
         );
         std::thread::sleep(Duration::from_millis(200));
     }

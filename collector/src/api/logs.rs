@@ -11,7 +11,7 @@
 //! default range is the last hour. On a querier search, histogram and values also cover
 //! the live ingesters' unpublished records (`cluster::log_read`); one that does not
 //! answer makes the request fail with 503 naming it. The live tail follows this
-//! process's own store only.
+//! process's own store and, on a querier, every live ingester (`cluster::log_tail`).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -26,6 +26,7 @@ use serde_json::{json, Value};
 use super::params::{parse_duration_ms, Params};
 use super::response::{success, ApiError};
 use crate::cluster::log_read::{ClusterLogs, LogReadError};
+use crate::cluster::log_tail::ClusterTail;
 use crate::shutdown::stopped;
 use crate::state::AppState;
 use didban_base::now_ms;
@@ -234,6 +235,7 @@ pub struct Stopping(pub tokio::sync::watch::Receiver<bool>);
 
 /// `GET /api/logs/tail`: polls the committed index every `poll` for records appended
 /// after the tail started and sends each as a `log` event; ends when the server stops.
+/// On a querier each step also asks every live ingester for its new records.
 pub async fn tail(
     State(s): State<AppState>,
     Extension(Stopping(stop)): Extension<Stopping>,
@@ -254,11 +256,17 @@ pub async fn tail(
         Ok(Ok(_)) => {}
     }
     let poll = (s.config.logs.commit_interval / 5).clamp(Duration::from_millis(100), Duration::from_secs(1));
-    let start = store.tail_start();
+    let tail = ClusterTail::new(store, s.cluster.clone());
+    let starting = tail.clone();
+    let probe = text.clone();
+    let start = match tokio::task::spawn_blocking(move || starting.start(&probe)).await {
+        Ok(cursors) => cursors,
+        Err(e) => return ApiError::internal(format!("tail failed: {e}")).into_response(),
+    };
     let stream = futures::stream::unfold(
         (start, Vec::<Event>::new(), false),
         move |(mut after, mut pending, done)| {
-            let store = store.clone();
+            let tail = tail.clone();
             let text = text.clone();
             let stop = stop.clone();
             async move {
@@ -273,19 +281,23 @@ pub async fn tail(
                         _ = tokio::time::sleep(poll) => {},
                         _ = stopped(stop.clone()) => return None,
                     }
-                    let s2 = store.clone();
                     let q = text.clone();
-                    let batch = tokio::task::spawn_blocking(move || s2.tail(&q, after, 500)).await;
+                    let tail = tail.clone();
+                    let batch = tokio::task::spawn_blocking(move || {
+                        let records = tail.step(&q, &mut after, 500);
+                        (records, after)
+                    })
+                    .await;
                     match batch {
-                        Ok(Ok((records, last))) => {
-                            after = last;
+                        Ok((Ok(records), moved)) => {
+                            after = moved;
                             for r in records.iter().rev() {
                                 pending.push(Event::default().event("log").data(record_json(r).to_string()));
                             }
                         }
-                        Ok(Err(e)) => {
+                        Ok((Err(e), moved)) => {
                             let event = Event::default().event("error").data(e.to_string());
-                            return Some((Ok(event), (after, pending, true)));
+                            return Some((Ok(event), (moved, pending, true)));
                         }
                         Err(_) => return None,
                     }

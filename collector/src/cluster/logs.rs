@@ -1,7 +1,8 @@
 //! The ingester's side for logs: `POST /internal/v1/logs` answers a querier's search,
 //! histogram or top values over what this process holds that the bucket does not hold
-//! yet — its writable day indexes and the sealed days not uploaded yet. Only callers
-//! with the cluster secret as bearer token are answered.
+//! yet — its writable day indexes and the sealed days not uploaded yet — and the steps of
+//! a querier's live tail (the records committed after the querier's cursor for this
+//! process). Only callers with the cluster secret as bearer token are answered.
 //!
 //! Requests and answers are JSON: a log record is a JSON document already (the store
 //! keeps each record's JSON as its stored source), so JSON costs no conversion on either
@@ -88,6 +89,26 @@ pub enum LogsRequest {
         /// Most values.
         size: usize,
     },
+    /// A live tail's step: the first `limit` records matching `query` committed after
+    /// `after` (this process's ingest sequence), in ingest order; without `after`, none
+    /// and where a tail starting now starts. A [`TailAnswer`].
+    Tail {
+        /// The query text.
+        query: String,
+        /// The cursor the last answer gave.
+        after: Option<u64>,
+        /// Most records.
+        limit: usize,
+    },
+}
+
+/// Answer to [`LogsRequest::Tail`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TailAnswer {
+    /// The records, in ingest order.
+    pub records: Vec<LogRecord>,
+    /// The cursor to ask after next time.
+    pub last: u64,
 }
 
 /// Answer to [`LogsRequest::Search`].
@@ -183,6 +204,13 @@ async fn answer(State(h): State<Logs>, headers: HeaderMap, body: axum::body::Byt
             }
             LogsRequest::Values { query, field, size } => {
                 Json(store.top_values_unpublished(&query.to_query(), &field, size)?).into_response()
+            }
+            LogsRequest::Tail { query, after, limit } => {
+                let (records, last) = match after {
+                    Some(after) => store.tail(&query, after, limit)?,
+                    None => (Vec::new(), store.tail_start()),
+                };
+                Json(TailAnswer { records, last }).into_response()
             }
         })
     })

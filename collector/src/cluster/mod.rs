@@ -13,10 +13,11 @@
 //! - `reader`: the querier's [`reader::ClusterReader`], a `Queryable` over blocks and
 //!   heads, which also asks every live ingester for spans and logs.
 //! - `trace_read`, `log_read`: the querier's trace and log reads over the ingesters'
-//!   answers and the bucket, merged.
+//!   answers and the bucket, merged; `log_tail`: its live tail, one cursor per ingester.
 
 pub mod heads;
 pub mod log_read;
+pub mod log_tail;
 pub mod logs;
 pub mod reader;
 pub mod spans;

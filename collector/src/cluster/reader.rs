@@ -160,10 +160,26 @@ impl ClusterReader {
     /// first ingester that did not answer with success (a partial answer would silently
     /// miss data). Blocking: call from a blocking thread.
     pub fn ask(&self, path: &str, body: Vec<u8>) -> Result<Vec<(MemberRow, Bytes)>, IngesterError> {
+        let mut out = Vec::new();
+        for answer in self.ask_each(path, |_| body.clone()) {
+            out.push(answer?);
+        }
+        Ok(out)
+    }
+
+    /// Posts to `path` of every live ingester at once (this process left out) the JSON
+    /// body `body_for` makes for it, and returns every answer or failure, each after at
+    /// most `fanout_timeout`: for callers that keep a state per ingester (the live tail).
+    /// Blocking: call from a blocking thread.
+    pub fn ask_each(
+        &self,
+        path: &str,
+        body_for: impl Fn(&MemberRow) -> Vec<u8>,
+    ) -> Vec<Result<(MemberRow, Bytes), IngesterError>> {
         let mut members = self.ingesters();
         members.retain(|m| Some(&m.id) != self.own_id.as_ref());
         if members.is_empty() {
-            return Ok(Vec::new());
+            return Vec::new();
         }
         let mut asks = Vec::with_capacity(members.len());
         for m in members {
@@ -172,7 +188,7 @@ impl ClusterReader {
                 .post(format!("{}{path}", m.address.trim_end_matches('/')))
                 .bearer_auth(&self.secret)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
+                .body(body_for(&m));
             asks.push(async move {
                 let response = match request.send().await {
                     Ok(r) => r,
@@ -198,17 +214,14 @@ impl ClusterReader {
             message: "the fan-out runtime stopped".to_string(),
             rejected: false,
         };
-        let runtime = self.runtime.as_ref().ok_or_else(stopped)?;
+        let Some(runtime) = self.runtime.as_ref() else {
+            return vec![Err(stopped())];
+        };
         let (tx, rx) = std::sync::mpsc::channel();
         runtime.spawn(async move {
             let _ = tx.send(futures::future::join_all(asks).await);
         });
-        let answers = rx.recv().map_err(|_| stopped())?;
-        let mut out = Vec::with_capacity(answers.len());
-        for answer in answers {
-            out.push(answer?);
-        }
-        Ok(out)
+        rx.recv().unwrap_or_else(|_| vec![Err(stopped())])
     }
 
     /// The ingesters' heads, and the block list refreshed unless it was read after they

@@ -141,12 +141,27 @@ impl Ingestor {
     /// durably. Refusals (out of order, label set too long, …) and a failing exemplar log
     /// are counted and logged, never the request's failure: its samples are stored
     /// already, and Prometheus treats exemplars the same way (its remote_write handler
-    /// logs exemplar errors and answers for the samples).
+    /// logs exemplar errors and answers for the samples). With the ingest log they are
+    /// published with the samples' partitions (by series) and counted as written once
+    /// JetStream has them; the consuming ingester stores them, and counts its refusals.
     pub async fn append_exemplars(&self, batch: Vec<SeriesExemplar>, protocol: Protocol) -> u64 {
         if batch.is_empty() {
             return 0;
         }
         let n = batch.len() as u64;
+        if let Some(log) = &self.state.ingest_log {
+            return match log.publish(Batch::Exemplars(batch)).await {
+                Ok(()) => {
+                    self.count_exemplars(protocol, n);
+                    n
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, exemplars = n, "exemplars not published to the ingest log");
+                    self.count_exemplars_rejected(protocol, "storage_error", n);
+                    0
+                }
+            };
+        }
         match self.state.stores.exemplars.append(batch).await {
             Ok(report) => {
                 self.count_exemplars(protocol, report.accepted);

@@ -8,9 +8,15 @@
 //! on the way) harmless: the WAL replay tells each store's highest sequence, the loop
 //! skips up to it. Each signal keeps its own mark because each store has its own WAL.
 //!
-//! A process whose data directory holds nothing of the partition while published metric
-//! or span blocks do (the replacement of an ingester whose disk is gone) takes its marks
-//! from the blocks (`published_positions`) and starts after the lower of them.
+//! The published blocks and sealed log days give marks too (`published_positions`): a
+//! metric or span block holds everything of the partition up to its positions; sealed
+//! log days hold, per day, the records up to their seal's mark, and everything below the
+//! highest floor (`didban_store::logs::LogPublished`). The loop skips up to the higher of
+//! the WAL's and the published marks, and a log record whose day's sealed indexes hold
+//! its message. A process whose data directory holds nothing of the partition (the
+//! replacement of an ingester whose disk is gone) starts the stream after the lowest
+//! published mark of the three signals — from the start when a signal has none — instead
+//! of the consumer's acknowledgement floor, which covers what died with the disk.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +24,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::Message;
 use didban_coord::LeaseHolder;
+use didban_store::logs::{day_of, LogPublished};
 use didban_store::{AppendError, LogPosition};
 use futures::StreamExt;
 use tokio::sync::watch;
@@ -46,6 +53,7 @@ struct Marks {
     metrics: u64,
     traces: u64,
     logs: u64,
+    exemplars: u64,
 }
 
 impl Marks {
@@ -54,8 +62,26 @@ impl Marks {
             Batch::Metrics(_) => self.metrics,
             Batch::Spans(_) => self.traces,
             Batch::Logs(_) => self.logs,
+            Batch::Exemplars(_) => self.exemplars,
         }
     }
+
+    /// The higher mark of each signal.
+    fn max(self, other: Marks) -> Marks {
+        Marks {
+            metrics: self.metrics.max(other.metrics),
+            traces: self.traces.max(other.traces),
+            logs: self.logs.max(other.logs),
+            exemplars: self.exemplars.max(other.exemplars),
+        }
+    }
+}
+
+/// Where the consumer stands: the marks per signal, and the log records the sealed days
+/// hold per day.
+struct Stored {
+    marks: Marks,
+    log_days: LogPublished,
 }
 
 /// What a consumer reads: its partition, and how many bytes one fetch may bring.
@@ -71,6 +97,9 @@ struct Grouped {
     metrics: (Vec<didban_store::SeriesSamples>, u64),
     spans: (Vec<didban_store::traces::Span>, u64),
     logs: (Vec<didban_store::logs::LogRecord>, u64),
+    /// Sequence of the first message whose log records are in `logs`.
+    logs_first: Option<u64>,
+    exemplars: (Vec<didban_store::SeriesExemplar>, u64),
     /// Messages skipped as already stored.
     skipped: u64,
     /// Messages that are not ingest log messages (acknowledged and dropped).
@@ -104,26 +133,13 @@ async fn consume_while_held(
     lease: Option<&LeaseHolder>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut marks = replayed_marks(&state, partition);
     // Where to start instead of the consumer's acknowledgement floor, until the first
-    // acknowledgement: set when this data directory holds nothing of the partition but
-    // published blocks do (a replacement for a process whose disk is gone).
+    // acknowledgement: set when this data directory holds nothing of the partition (a
+    // replacement for a process whose disk is gone, or the first consumer).
     let mut resume_at = None;
-    if marks == Marks::default() {
-        let published = published_marks(&state, partition);
-        if published != Marks::default() {
-            resume_at = Some(published.metrics.min(published.traces) + 1);
-            marks = published;
-        }
-    }
-    tracing::info!(
-        partition,
-        metrics = marks.metrics,
-        traces = marks.traces,
-        logs = marks.logs,
-        resume_at,
-        "consuming the ingest log past the sequences already stored"
-    );
+    // Taken once the partition is ours (with a lease, what the previous holder published
+    // until then counts).
+    let mut stored: Option<Stored> = None;
     loop {
         if *stop.borrow() {
             return;
@@ -133,6 +149,29 @@ async fn consume_while_held(
                 return;
             }
         }
+        let stored = match &mut stored {
+            Some(stored) => stored,
+            None => {
+                let replayed = replayed_marks(&state, partition);
+                let Some((published, log_days)) = published_marks(&state, partition, &mut stop).await else {
+                    return;
+                };
+                if replayed == Marks::default() {
+                    resume_at = Some(published.metrics.min(published.traces).min(published.logs) + 1);
+                }
+                let marks = replayed.max(published);
+                tracing::info!(
+                    partition,
+                    metrics = marks.metrics,
+                    traces = marks.traces,
+                    logs = marks.logs,
+                    log_days = log_days.days.len(),
+                    resume_at,
+                    "consuming the ingest log past the sequences already stored"
+                );
+                stored.insert(Stored { marks, log_days })
+            }
+        };
         let opened = tokio::select! {
             opened = open_consumer(log, partition, resume_at) => opened,
             _ = stop.changed() => return,
@@ -156,7 +195,7 @@ async fn consume_while_held(
             &consumer,
             reading,
             lease,
-            &mut marks,
+            stored,
             &mut resume_at,
             &mut stop,
         )
@@ -172,16 +211,52 @@ async fn consume_while_held(
     }
 }
 
-/// The marks the published blocks give for `partition`: a metric or span block holds
-/// everything of the partition up to its positions (whole-head cuts). Log days carry no
-/// positions yet, so a replacement stores again the log records of its partition that a
-/// sealed day already holds (docs/deployment.md, "Ingest log").
-fn published_marks(state: &AppState, partition: u32) -> Marks {
+/// The marks the published blocks and sealed log days give for `partition` (a metric or
+/// span block holds everything of the partition up to its positions: whole-head cuts;
+/// for logs see `LogPublished`), retried until the bucket answers; `None` when told to
+/// stop first.
+async fn published_marks(
+    state: &AppState,
+    partition: u32,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<(Marks, LogPublished)> {
     let stores = &state.stores;
-    Marks {
-        metrics: stores.metrics.published_positions().get(partition).unwrap_or(0),
-        traces: stores.traces.published_positions().get(partition).unwrap_or(0),
-        logs: 0,
+    loop {
+        let (metrics, traces, logs) = (stores.metrics.clone(), stores.traces.clone(), stores.logs.clone());
+        let read = tokio::task::spawn_blocking(move || {
+            // Lists refreshed from the metastore now: what a previous holder of the
+            // partition published up to its end counts.
+            let since = std::time::Instant::now();
+            if let Err(e) = metrics.ensure_listed_after(since) {
+                tracing::warn!(error = %e, "metric blocks not listed again");
+            }
+            if let Err(e) = traces.ensure_listed_after(since) {
+                tracing::warn!(error = %e, "span blocks not listed again");
+            }
+            logs.ensure_listed_after(since)?;
+            logs.published_positions(partition)
+        })
+        .await;
+        match read {
+            Ok(Ok(log_days)) => {
+                let marks = Marks {
+                    metrics: stores.metrics.published_positions().get(partition).unwrap_or(0),
+                    traces: stores.traces.published_positions().get(partition).unwrap_or(0),
+                    logs: log_days.below,
+                    // Exemplars are in no block: a new disk stores those of the messages
+                    // it reads again, and has lost the others.
+                    exemplars: 0,
+                };
+                return Some((marks, log_days));
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, partition, "sealed log days' ingest marks unreadable; retrying")
+            }
+            Err(e) => tracing::warn!(error = %e, partition, "reading sealed log days' ingest marks failed"),
+        }
+        if pause(stop).await {
+            return None;
+        }
     }
 }
 
@@ -192,6 +267,7 @@ fn replayed_marks(state: &AppState, partition: u32) -> Marks {
         metrics: stores.metrics.replayed_positions().get(partition).unwrap_or(0),
         traces: stores.traces.replayed_positions().get(partition).unwrap_or(0),
         logs: stores.logs.replayed_positions().get(partition).unwrap_or(0),
+        exemplars: stores.exemplars.replayed_positions().get(partition).unwrap_or(0),
     }
 }
 
@@ -227,7 +303,8 @@ async fn open_consumer(
             .map_err(|e| format!("recreating consumer {durable:?}: {e}"))?;
     }
     let deliver_policy = match (resume_at, floor) {
-        (Some(start_sequence), _) => DeliverPolicy::ByStartSequence { start_sequence },
+        (Some(start_sequence), _) if start_sequence > 1 => DeliverPolicy::ByStartSequence { start_sequence },
+        (Some(_), _) => DeliverPolicy::All,
         (None, Some(acked)) if acked > 0 => DeliverPolicy::ByStartSequence {
             start_sequence: acked + 1,
         },
@@ -253,7 +330,7 @@ async fn consume(
     consumer: &PullConsumer,
     reading: Reading,
     lease: Option<&LeaseHolder>,
-    marks: &mut Marks,
+    stored: &mut Stored,
     resume_at: &mut Option<u64>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
@@ -297,7 +374,7 @@ async fn consume(
             continue;
         };
         let pending = last.info().map(|i| i.pending).unwrap_or(0);
-        if !store_all(state, &messages, partition, marks, stop).await? {
+        if !store_all(state, &messages, partition, stored, stop).await? {
             return Ok(());
         }
         // AckPolicy::All: acknowledging the last message acknowledges the fetch; waiting
@@ -343,13 +420,14 @@ async fn store_all(
     state: &AppState,
     messages: &[Message],
     partition: u32,
-    marks: &mut Marks,
+    stored: &mut Stored,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<bool, String> {
     let label = partition.to_string();
     let mut first_attempt = true;
     loop {
-        let grouped = group(messages, marks)?;
+        let grouped = group(messages, stored)?;
+        let marks = &mut stored.marks;
         if first_attempt {
             count(state, "skipped", &label, grouped.skipped);
             count(state, "undecodable", &label, grouped.undecodable);
@@ -358,6 +436,7 @@ async fn store_all(
         let stores = &state.stores;
         let at = |seq| Some(LogPosition { partition, seq });
         let (metrics_seq, spans_seq, logs_seq) = (grouped.metrics.1, grouped.spans.1, grouped.logs.1);
+        let logs_first = grouped.logs_first;
         let (n_spans, n_logs) = (grouped.spans.0.len() as u64, grouped.logs.0.len() as u64);
         let metrics = async {
             match grouped.metrics.0.is_empty() {
@@ -374,10 +453,33 @@ async fn store_all(
         let logs = async {
             match grouped.logs.0.is_empty() {
                 true => None,
-                false => Some(stores.logs.append_at(grouped.logs.0, at(logs_seq)).await),
+                false => Some(
+                    stores
+                        .logs
+                        .append_from(grouped.logs.0, at(logs_seq), logs_first)
+                        .await,
+                ),
             }
         };
-        let (metrics, spans, logs) = tokio::join!(metrics, spans, logs);
+        let (exemplars_seq, n_exemplars) = (grouped.exemplars.1, grouped.exemplars.0.len() as u64);
+        let exemplars = async {
+            match grouped.exemplars.0.is_empty() {
+                true => None,
+                false => Some(
+                    stores
+                        .exemplars
+                        .append_at(grouped.exemplars.0, at(exemplars_seq))
+                        .await,
+                ),
+            }
+        };
+        let (metrics, spans, logs, exemplars) = tokio::join!(metrics, spans, logs, exemplars);
+        if let Some(result) = exemplars {
+            // As on the direct path, exemplars never hold the samples back: refusals and a
+            // failing exemplar log are counted, and the batch is not tried again for them.
+            marks.exemplars = exemplars_seq;
+            note_exemplars(state, &label, n_exemplars, result);
+        }
         let mut failure: Option<AppendError> = None;
         match metrics {
             Some(Ok(report)) => {
@@ -425,9 +527,11 @@ async fn store_all(
 }
 
 /// Decodes `messages` and groups those above their store's mark per signal, each group
-/// with the highest sequence it holds.
-fn group(messages: &[Message], marks: &Marks) -> Result<Grouped, String> {
+/// with the highest sequence it holds; log records whose day's sealed indexes hold their
+/// message are left out.
+fn group(messages: &[Message], stored: &Stored) -> Result<Grouped, String> {
     let mut out = Grouped::default();
+    let log_days_until = stored.log_days.highest();
     for m in messages {
         let seq = m
             .info()
@@ -441,7 +545,7 @@ fn group(messages: &[Message], marks: &Marks) -> Result<Grouped, String> {
                 continue;
             }
         };
-        if seq <= marks.of(&batch) {
+        if seq <= stored.marks.of(&batch) {
             out.skipped += 1;
             continue;
         }
@@ -454,13 +558,55 @@ fn group(messages: &[Message], marks: &Marks) -> Result<Grouped, String> {
                 out.spans.0.extend(s);
                 out.spans.1 = seq;
             }
-            Batch::Logs(r) => {
+            Batch::Exemplars(e) => {
+                out.exemplars.0.extend(e);
+                out.exemplars.1 = seq;
+            }
+            Batch::Logs(mut r) => {
+                if seq <= log_days_until {
+                    r.retain(|r| !stored.log_days.holds(&day_of(r.timestamp_unix_nano), seq));
+                    if r.is_empty() {
+                        out.skipped += 1;
+                        continue;
+                    }
+                }
                 out.logs.0.extend(r);
                 out.logs.1 = seq;
+                out.logs_first.get_or_insert(seq);
             }
         }
     }
     Ok(out)
+}
+
+/// Counts what the exemplar store did with a batch (stored, refused by reason, or lost to
+/// a failing exemplar log).
+fn note_exemplars(
+    state: &AppState,
+    partition: &str,
+    n: u64,
+    result: Result<didban_store::ExemplarReport, AppendError>,
+) {
+    let rejected = |reason: &str, n: u64| {
+        state.metrics.inc(
+            "didban_exemplars_rejected_total",
+            "Exemplars refused, by protocol and reason.",
+            &[("protocol", "ingest_log"), ("reason", reason)],
+            n as f64,
+        );
+    };
+    match result {
+        Ok(report) => {
+            count(state, "exemplars", partition, report.accepted);
+            for (reason, n) in &report.refused {
+                rejected(reason.as_str(), *n);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, partition, "exemplars from the ingest log not stored");
+            rejected("storage_error", n);
+        }
+    }
 }
 
 /// Counts `n` items of `kind` (a signal stored, or messages skipped or undecodable).
@@ -470,7 +616,7 @@ fn count(state: &AppState, kind: &str, partition: &str, n: u64) {
     }
     state.metrics.inc(
         "didban_ingest_log_consumed_total",
-        "What the ingest log consumer did, by kind: samples, spans or log records stored (metrics, traces, logs), messages skipped as already stored (skipped) or dropped (undecodable).",
+        "What the ingest log consumer did, by kind: samples, spans, log records or exemplars stored (metrics, traces, logs, exemplars), messages skipped as already stored (skipped) or dropped (undecodable).",
         &[("kind", kind), ("partition", partition)],
         n as f64,
     );

@@ -1,16 +1,18 @@
 //! One message of the ingest log: a batch of one signal, in the form its store's WAL
 //! record has (so nothing new is invented for the bytes), behind a version and a signal
-//! byte: `[1][signal][record]`, signal 1 = metric series, 2 = spans, 3 = log records.
+//! byte: `[1][signal][record]`, signal 1 = metric series, 2 = spans, 3 = log records,
+//! 4 = exemplars (with their series).
 
 use didban_store::logs::LogRecord;
 use didban_store::metrics::exchange;
 use didban_store::traces::Span;
-use didban_store::SeriesSamples;
+use didban_store::{SeriesExemplar, SeriesSamples};
 
 const VERSION: u8 = 1;
 const METRICS: u8 = 1;
 const SPANS: u8 = 2;
 const LOGS: u8 = 3;
+const EXEMPLARS: u8 = 4;
 
 /// A batch accepted by a receiver, on its way to the process that stores it.
 #[derive(Debug, Clone)]
@@ -21,6 +23,8 @@ pub enum Batch {
     Spans(Vec<Span>),
     /// Log records.
     Logs(Vec<LogRecord>),
+    /// Exemplars with the series they belong to.
+    Exemplars(Vec<SeriesExemplar>),
 }
 
 impl Batch {
@@ -30,6 +34,7 @@ impl Batch {
             Batch::Metrics(_) => "metrics",
             Batch::Spans(_) => "traces",
             Batch::Logs(_) => "logs",
+            Batch::Exemplars(_) => "exemplars",
         }
     }
 
@@ -39,6 +44,7 @@ impl Batch {
             Batch::Metrics(s) => s.len(),
             Batch::Spans(s) => s.len(),
             Batch::Logs(r) => r.len(),
+            Batch::Exemplars(e) => e.len(),
         }
     }
 
@@ -57,6 +63,10 @@ impl Batch {
                 let tail = r.split_off(r.len() / 2);
                 (Batch::Logs(r), Batch::Logs(tail))
             }
+            Batch::Exemplars(mut e) => {
+                let tail = e.split_off(e.len() / 2);
+                (Batch::Exemplars(e), Batch::Exemplars(tail))
+            }
         }
     }
 
@@ -66,6 +76,7 @@ impl Batch {
             Batch::Metrics(s) => s.is_empty(),
             Batch::Spans(s) => s.is_empty(),
             Batch::Logs(r) => r.is_empty(),
+            Batch::Exemplars(e) => e.is_empty(),
         }
     }
 }
@@ -81,6 +92,10 @@ pub fn encode(batch: &Batch) -> Vec<u8> {
         Batch::Metrics(series) => (METRICS, exchange::encode_series(series)),
         Batch::Spans(spans) => (SPANS, didban_store::traces::encode_spans(spans)),
         Batch::Logs(records) => (LOGS, didban_store::logs::encode_batch(records)),
+        Batch::Exemplars(exemplars) => (
+            EXEMPLARS,
+            didban_store::metrics::exemplars::encode_batch(exemplars),
+        ),
     };
     let mut out = Vec::with_capacity(2 + record.len());
     out.push(VERSION);
@@ -132,6 +147,9 @@ pub fn decode(bytes: &[u8]) -> Result<Batch, MessageError> {
             .map_err(MessageError),
         LOGS => didban_store::logs::decode_batch(record)
             .map(Batch::Logs)
+            .map_err(MessageError),
+        EXEMPLARS => didban_store::metrics::exemplars::decode_batch(record)
+            .map(Batch::Exemplars)
             .map_err(MessageError),
         other => Err(MessageError(format!("unknown signal {other}"))),
     }
@@ -201,6 +219,22 @@ mod tests {
         )];
         let e = encode_within(Batch::Metrics(one), 4).unwrap_err();
         assert!(e.contains("limit of 4 bytes"), "{e}");
+    }
+
+    #[test]
+    fn exemplars_survive_the_trip() {
+        let exemplars = vec![SeriesExemplar {
+            series: Labels::from_pairs([("__name__", "latency_bucket"), ("le", "0.5")]),
+            exemplar: didban_store::Exemplar {
+                labels: Labels::from_pairs([("trace_id", "abc")]),
+                value: 0.3,
+                timestamp_ms: 7,
+            },
+        }];
+        let Batch::Exemplars(back) = decode(&encode(&Batch::Exemplars(exemplars.clone()))).unwrap() else {
+            panic!("not exemplars");
+        };
+        assert_eq!(back, exemplars);
     }
 
     #[test]

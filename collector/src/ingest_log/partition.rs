@@ -3,13 +3,14 @@
 //! The choice is a hash of what should stay together, the same in every process (xxh64,
 //! seed 0): a series' labels (so one series lives in one ingester's head, not scattered
 //! over several), a span's trace id (a trace is found in one place), a log record's
-//! service (one service's records keep their order). With one partition nothing is hashed.
+//! service (one service's records keep their order), an exemplar's series labels (it goes
+//! where its series' samples go). With one partition nothing is hashed.
 
 use std::hash::Hasher;
 
 use didban_store::logs::LogRecord;
 use didban_store::traces::Span;
-use didban_store::SeriesSamples;
+use didban_store::{Labels, SeriesExemplar, SeriesSamples};
 use xxhash_rust::xxh64::Xxh64;
 
 use super::message::Batch;
@@ -32,6 +33,10 @@ pub fn split(batch: Batch, partitions: u32) -> Vec<(u32, Batch)> {
             .into_iter()
             .map(|(p, r)| (p, Batch::Logs(r)))
             .collect(),
+        Batch::Exemplars(exemplars) => spread(exemplars, partitions, exemplar_key)
+            .into_iter()
+            .map(|(p, e)| (p, Batch::Exemplars(e)))
+            .collect(),
     }
 }
 
@@ -52,8 +57,16 @@ fn spread<T>(items: Vec<T>, partitions: u32, hash: fn(&T) -> u64) -> Vec<(u32, V
 }
 
 fn series_key(series: &SeriesSamples) -> u64 {
+    labels_key(&series.labels)
+}
+
+fn exemplar_key(exemplar: &SeriesExemplar) -> u64 {
+    labels_key(&exemplar.series)
+}
+
+fn labels_key(labels: &Labels) -> u64 {
     let mut h = Xxh64::new(0);
-    for label in series.labels.iter() {
+    for label in labels.iter() {
         h.write(label.name.as_bytes());
         h.write(&[0xff]);
         h.write(label.value.as_bytes());

@@ -1,10 +1,18 @@
 //! One Tantivy index per UTC day under `<data_dir>/logs/<yyyy-mm-dd>/`, with its writer
 //! (opened while the day receives records) and a reader reloaded after each commit.
+//!
+//! Commit payload (Tantivy's `meta.json`, `payload`): `{"wal":N,"first":{"<partition>":S}}`
+//! — `wal`: the first WAL segment that may hold records not in the commit; `first`: per
+//! ingest-log partition, the lowest stream sequence of a batch with records in this index
+//! (so none of its records came from an earlier message). A payload of a bare number (an
+//! older version) is `wal` alone.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::LogMergePolicy;
 use tantivy::schema::Field;
@@ -31,6 +39,33 @@ pub(crate) struct DayIndex {
     /// WAL segment number stored with the last commit: records of lower segments are in
     /// the index.
     pub committed_through: AtomicU64,
+    /// Per ingest-log partition, the lowest stream sequence of a batch with records in
+    /// this index (kept in the commit payload): what a replacement on a new disk must
+    /// read the stream again from while this index is not in the bucket.
+    first: Mutex<BTreeMap<u32, u64>>,
+}
+
+/// The commit payload (module documentation).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Payload {
+    wal: u64,
+    #[serde(default)]
+    first: BTreeMap<u32, u64>,
+}
+
+impl Payload {
+    fn parse(text: Option<&str>) -> Payload {
+        let Some(text) = text else {
+            return Payload::default();
+        };
+        match text.parse::<u64>() {
+            Ok(wal) => Payload {
+                wal,
+                first: BTreeMap::new(),
+            },
+            Err(_) => serde_json::from_str(text).unwrap_or_default(),
+        }
+    }
 }
 
 fn tantivy_err(dir: &Path, source: tantivy::TantivyError) -> LogError {
@@ -67,11 +102,7 @@ impl DayIndex {
             .try_into()
             .map_err(|e| tantivy_err(dir, e))?;
         let metas = index.load_metas().map_err(|e| tantivy_err(dir, e))?;
-        let committed_through = metas
-            .payload
-            .as_deref()
-            .and_then(|p| p.parse::<u64>().ok())
-            .unwrap_or(0);
+        let payload = Payload::parse(metas.payload.as_deref());
         Ok(DayIndex {
             day: day.to_string(),
             dir: dir.to_path_buf(),
@@ -79,8 +110,22 @@ impl DayIndex {
             reader,
             writer: RwLock::new(None),
             dirty: AtomicBool::new(false),
-            committed_through: AtomicU64::new(committed_through),
+            committed_through: AtomicU64::new(payload.wal),
+            first: Mutex::new(payload.first),
         })
+    }
+
+    /// Notes that records of a batch whose first message had sequence `seq` in
+    /// `partition` were added (keeps the lowest per partition).
+    pub(crate) fn note_first(&self, partition: u32, seq: u64) {
+        let mut first = self.first.lock();
+        let entry = first.entry(partition).or_insert(seq);
+        *entry = (*entry).min(seq);
+    }
+
+    /// Per partition, the lowest stream sequence of a batch with records here.
+    pub(crate) fn first(&self) -> BTreeMap<u32, u64> {
+        self.first.lock().clone()
     }
 
     /// Adds documents, opening the writer first if needed.
@@ -143,7 +188,12 @@ impl DayIndex {
             return Ok(None);
         };
         let mut prepared = w.prepare_commit().map_err(|e| tantivy_err(&self.dir, e))?;
-        prepared.set_payload(&through.to_string());
+        let payload = Payload {
+            wal: through,
+            first: self.first(),
+        };
+        let text = serde_json::to_string(&payload).unwrap_or_else(|_| through.to_string());
+        prepared.set_payload(&text);
         Ok(Some(CommitInFlight {
             done: prepared.commit_future(),
             through,

@@ -17,6 +17,8 @@ mod ack;
 mod day;
 mod error;
 mod maintain;
+mod marks;
+mod published;
 mod query;
 mod record;
 mod schema;
@@ -25,8 +27,10 @@ mod sealed;
 mod search;
 
 pub use error::LogError;
+pub use marks::LogPublished;
 pub use query::{Cursor, HistogramBucket, LogPage, LogQuery};
 pub use record::{day_of, day_start, severity_name, LogRecord};
+pub use schema::{index_bare, LogSchema};
 
 /// A batch of log records as bytes, in the log WAL record's form: what the ingest log
 /// carries between the process that accepted the batch and the one that stores it.
@@ -105,50 +109,6 @@ impl LogOptions {
             metastore: None,
             seal_after: Duration::from_secs(2 * 3600),
         }
-    }
-}
-
-/// The day indexes' Tantivy schema and the document of a record in it, for tools that
-/// compare the store with bare Tantivy on the same documents (the log benchmark).
-pub struct LogSchema(Fields);
-
-impl LogSchema {
-    /// The schema of every day index.
-    pub fn new() -> LogSchema {
-        LogSchema(Fields::new())
-    }
-
-    /// The Tantivy schema.
-    pub fn schema(&self) -> tantivy::schema::Schema {
-        self.0.schema.clone()
-    }
-
-    /// The document the store indexes for `record` (with ingest sequence number `seq`).
-    pub fn document(&self, record: &LogRecord, seq: u64) -> tantivy::TantivyDocument {
-        self.0.document(record, seq)
-    }
-}
-
-/// Indexes `records` with bare Tantivy into a new index in `dir`: the store's schema and
-/// documents, one writer with `memory` bytes, one commit. The benchmarks' baseline.
-pub fn index_bare(dir: &Path, records: &[LogRecord], memory: usize) -> Result<(), LogError> {
-    let fields = Fields::new();
-    let err = |source| LogError::Tantivy {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let index = tantivy::Index::create_in_dir(dir, fields.schema.clone()).map_err(err)?;
-    let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(1, memory).map_err(err)?;
-    for (i, r) in records.iter().enumerate() {
-        writer.add_document(fields.document(r, i as u64)).map_err(err)?;
-    }
-    writer.commit().map_err(err)?;
-    writer.wait_merging_threads().map_err(err)
-}
-
-impl Default for LogSchema {
-    fn default() -> Self {
-        LogSchema::new()
     }
 }
 
@@ -305,7 +265,7 @@ impl LogStore {
         let mut replayed = 0;
         for (n, payloads) in log.segments {
             for payload in payloads {
-                let records = match record::decode_record(&payload) {
+                let (records, first) = match record::decode_record_from(&payload) {
                     Ok(r) => r,
                     Err(e) => {
                         tracing::error!(segment = n, error = %e, "skipping undecodable log WAL record");
@@ -313,7 +273,7 @@ impl LogStore {
                     }
                 };
                 let mut added = Vec::new();
-                store.index_records(&records, Some(n), &mut added)?;
+                store.index_records(&records, Some(n), first, &mut added)?;
                 replayed += added.iter().map(|a| a.seqs.len() as u64).sum::<u64>();
             }
         }
@@ -340,12 +300,14 @@ impl LogStore {
     }
 
     /// Adds records to their day indexes; with `segment` (replay), records already covered
-    /// by a day's last commit are skipped. Notes in `added` what was added (also what may
-    /// have been, when it fails half-way), so it can be taken back.
+    /// by a day's last commit are skipped; with `first` (a batch from the ingest log, its
+    /// first message) each day index notes it. Notes in `added` what was added (also what
+    /// may have been, when it fails half-way), so it can be taken back.
     fn index_records(
         &self,
         records: &[LogRecord],
         segment: Option<u64>,
+        first: Option<crate::LogPosition>,
         added: &mut Vec<ack::Added>,
     ) -> Result<(), LogError> {
         let mut by_day: BTreeMap<String, Vec<&LogRecord>> = BTreeMap::new();
@@ -358,6 +320,9 @@ impl LogStore {
                 if n < index.committed_through.load(Ordering::SeqCst) {
                     continue;
                 }
+            }
+            if let Some(first) = first {
+                index.note_first(first.partition, first.seq);
             }
             let mut docs = Vec::with_capacity(list.len());
             let mut seqs = Vec::with_capacity(list.len());
@@ -383,12 +348,25 @@ impl LogStore {
         self.append_at(records, None).await
     }
 
-    /// [`LogStore::append`] of a batch taken from the ingest log at `position`, written in
-    /// the same WAL record (see [`LogStore::replayed_positions`]).
+    /// [`LogStore::append`] of a batch taken from one message of the ingest log at
+    /// `position`, written in the same WAL record (see [`LogStore::replayed_positions`]).
     pub async fn append_at(
         &self,
         records: Vec<LogRecord>,
         position: Option<crate::LogPosition>,
+    ) -> Result<usize, AppendError> {
+        let first = position.map(|p| p.seq);
+        self.append_from(records, position, first).await
+    }
+
+    /// [`LogStore::append_at`] of a batch of the messages from sequence `first_seq` to
+    /// `position` of its partition: the day indexes it goes to note where their records
+    /// start in the stream (for sealed days' `ingest.json`, see `published`).
+    pub async fn append_from(
+        &self,
+        records: Vec<LogRecord>,
+        position: Option<crate::LogPosition>,
+        first_seq: Option<u64>,
     ) -> Result<usize, AppendError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(AppendError::Closed);
@@ -397,7 +375,22 @@ impl LogStore {
             return Ok(0);
         }
         let n = records.len();
-        let payload = crate::storage::wal::position::wrap(position, record::encode_record(&records));
+        let first = match (position, first_seq) {
+            (Some(p), Some(seq)) => Some(crate::LogPosition {
+                partition: p.partition,
+                seq: seq.min(p.seq),
+            }),
+            (Some(p), None) => Some(crate::LogPosition {
+                partition: p.partition,
+                seq: 1,
+            }),
+            (None, _) => None,
+        };
+        let record = match first {
+            Some(first) => record::encode_record_from(first, &records),
+            None => record::encode_record(&records),
+        };
+        let payload = crate::storage::wal::position::wrap(position, record);
         let _pending = self.admit(payload.len() as u64)?;
         // Held until the WAL's answer is applied (see `ack::await_ack`).
         let shared = self.gate.read().await;
@@ -407,9 +400,9 @@ impl LogStore {
         // workers where the runtime allows it.
         let indexed = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
             Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
-                tokio::task::block_in_place(|| self.index_records(&records, None, &mut added))
+                tokio::task::block_in_place(|| self.index_records(&records, None, first, &mut added))
             }
-            _ => self.index_records(&records, None, &mut added),
+            _ => self.index_records(&records, None, first, &mut added),
         };
         if let Err(e) = indexed {
             ack::take_back(&added, self.fields.seq);
@@ -513,6 +506,7 @@ impl LogStore {
             source,
         })?;
         if let (Some(sealed), Some(_alone)) = (&self.sealed, alone) {
+            self.write_seal_positions(sealed, seal)?;
             for day in seal {
                 let Some(index) = self.days.write().remove(day) else {
                     continue;

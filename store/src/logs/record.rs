@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::LogPosition;
+
 /// One log record with every OTLP field Didban keeps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogRecord {
@@ -31,23 +33,60 @@ pub struct LogRecord {
     pub scope_name: String,
 }
 
-/// Version byte of a log WAL record.
+/// Version byte of a log WAL record: JSON.
 const RECORD_VERSION: u8 = 1;
 
-/// Encodes a batch of records as one WAL record: a version byte, then JSON.
+/// Version byte of a log WAL record taken from the ingest log: the partition (u32 LE)
+/// and the stream sequence of the batch's first message (u64 LE; the record's position
+/// names the last), then JSON.
+const RECORD_VERSION_FROM: u8 = 2;
+
+/// Encodes a batch of records as one WAL record: a version byte, then JSON. Also the
+/// form of a log batch in an ingest-log message.
 pub(crate) fn encode_record(records: &[LogRecord]) -> Vec<u8> {
-    let mut buf = vec![RECORD_VERSION];
+    encode(vec![RECORD_VERSION], records)
+}
+
+/// Encodes a batch taken from the ingest log whose first message was `first`:
+/// replaying it tells which sequences the day indexes it goes to hold (see
+/// `day::DayIndex::first`).
+pub(crate) fn encode_record_from(first: LogPosition, records: &[LogRecord]) -> Vec<u8> {
+    let mut buf = vec![RECORD_VERSION_FROM];
+    buf.extend_from_slice(&first.partition.to_le_bytes());
+    buf.extend_from_slice(&first.seq.to_le_bytes());
+    encode(buf, records)
+}
+
+fn encode(mut buf: Vec<u8>, records: &[LogRecord]) -> Vec<u8> {
+    let header = buf.len();
     if serde_json::to_writer(&mut buf, records).is_err() {
-        buf.truncate(1);
+        buf.truncate(header);
         buf.extend_from_slice(b"[]");
     }
     buf
 }
 
-/// Decodes a WAL record written by [`encode_record`].
+/// Decodes a WAL record written by [`encode_record`] or [`encode_record_from`].
 pub(crate) fn decode_record(payload: &[u8]) -> Result<Vec<LogRecord>, String> {
+    decode_record_from(payload).map(|(records, _)| records)
+}
+
+/// Decodes a WAL record with the first ingest-log message it carries (`None` for a
+/// record of [`encode_record`]).
+pub(crate) fn decode_record_from(payload: &[u8]) -> Result<(Vec<LogRecord>, Option<LogPosition>), String> {
+    let json = |rest: &[u8]| serde_json::from_slice(rest).map_err(|e| e.to_string());
     match payload.split_first() {
-        Some((&RECORD_VERSION, rest)) => serde_json::from_slice(rest).map_err(|e| e.to_string()),
+        Some((&RECORD_VERSION, rest)) => Ok((json(rest)?, None)),
+        Some((&RECORD_VERSION_FROM, rest)) => {
+            let short = || "log record too short for its first ingest-log message".to_string();
+            let (partition, rest) = rest.split_first_chunk::<4>().ok_or_else(short)?;
+            let (seq, rest) = rest.split_first_chunk::<8>().ok_or_else(short)?;
+            let first = LogPosition {
+                partition: u32::from_le_bytes(*partition),
+                seq: u64::from_le_bytes(*seq),
+            };
+            Ok((json(rest)?, Some(first)))
+        }
         Some((v, _)) => Err(format!("unknown log record version {v}")),
         None => Err("empty log record".to_string()),
     }
@@ -109,5 +148,15 @@ mod tests {
             scope_name: String::new(),
         }];
         assert_eq!(decode_record(&encode_record(&r)).unwrap(), r);
+        let first = LogPosition {
+            partition: 3,
+            seq: 42,
+        };
+        assert_eq!(
+            decode_record_from(&encode_record_from(first, &r)).unwrap(),
+            (r.clone(), Some(first))
+        );
+        assert_eq!(decode_record(&encode_record_from(first, &r)).unwrap(), r);
+        assert!(decode_record(&[2, 1, 2]).is_err());
     }
 }

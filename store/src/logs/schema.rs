@@ -16,6 +16,9 @@ use tantivy::schema::{
 };
 use tantivy::{DateTime, TantivyDocument};
 
+use std::path::Path;
+
+use super::error::LogError;
 use super::record::LogRecord;
 
 /// The fields of the schema.
@@ -130,4 +133,48 @@ fn json_object(
         out.insert(k.clone(), tantivy::schema::OwnedValue::from(v.clone()));
     }
     out
+}
+
+/// The day indexes' Tantivy schema and the document of a record in it, for tools that
+/// compare the store with bare Tantivy on the same documents (the log benchmark).
+pub struct LogSchema(Fields);
+
+impl LogSchema {
+    /// The schema of every day index.
+    pub fn new() -> LogSchema {
+        LogSchema(Fields::new())
+    }
+
+    /// The Tantivy schema.
+    pub fn schema(&self) -> tantivy::schema::Schema {
+        self.0.schema.clone()
+    }
+
+    /// The document the store indexes for `record` (with ingest sequence number `seq`).
+    pub fn document(&self, record: &LogRecord, seq: u64) -> tantivy::TantivyDocument {
+        self.0.document(record, seq)
+    }
+}
+
+/// Indexes `records` with bare Tantivy into a new index in `dir`: the store's schema and
+/// documents, one writer with `memory` bytes, one commit. The benchmarks' baseline.
+pub fn index_bare(dir: &Path, records: &[LogRecord], memory: usize) -> Result<(), LogError> {
+    let fields = Fields::new();
+    let err = |source| LogError::Tantivy {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let index = tantivy::Index::create_in_dir(dir, fields.schema.clone()).map_err(err)?;
+    let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(1, memory).map_err(err)?;
+    for (i, r) in records.iter().enumerate() {
+        writer.add_document(fields.document(r, i as u64)).map_err(err)?;
+    }
+    writer.commit().map_err(err)?;
+    writer.wait_merging_threads().map_err(err)
+}
+
+impl Default for LogSchema {
+    fn default() -> Self {
+        LogSchema::new()
+    }
 }

@@ -10,7 +10,8 @@
 //! cache as one entry. A record for a sealed day that arrives later goes into a new index
 //! of that day in the data directory, sealed in turn at the next maintenance round: a day
 //! may have several sealed indexes (also one per process sharing the bucket), and searches
-//! read them all.
+//! read them all. Each sealed index carries the ingest-log marks of its seal
+//! (`ingest.json`, see `marks`), read back once per index when a consumer asks.
 //!
 //! Queries open a sealed day by fetching all its files into one directory of the cache on
 //! first use and opening it with Tantivy's `MmapDirectory`; the cache's LRU bound evicts
@@ -20,16 +21,18 @@
 //! nearly whole anyway, and a sealed index merged into one segment is a few files, so the
 //! whole fetch is a few large GETs.
 
+use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
 use super::day::DayIndex;
 use super::error::LogError;
+use super::marks::{SealPositions, INGEST_FILE};
 use super::record::day_start;
 use super::schema::Fields;
 use super::scope::Scope;
@@ -52,6 +55,8 @@ pub(crate) struct SealedDay {
     /// may have left objects without a row.
     tried: AtomicBool,
     state: Mutex<State>,
+    /// Its `ingest.json`, once read (`None`: it has none, sealed by an older version).
+    marks: OnceLock<Option<SealPositions>>,
 }
 
 enum State {
@@ -74,6 +79,7 @@ impl SealedDay {
             bytes: AtomicU64::new(files.values().sum()),
             tried: AtomicBool::new(false),
             state: Mutex::new(State::Remote { files, opened: None }),
+            marks: OnceLock::new(),
         })
     }
 
@@ -84,6 +90,7 @@ impl SealedDay {
             bytes: AtomicU64::new(index.bytes()),
             tried: AtomicBool::new(tried),
             state: Mutex::new(State::Staged(Arc::new(index))),
+            marks: OnceLock::new(),
         }
     }
 
@@ -474,6 +481,65 @@ impl SealedDays {
                 .map_err(block_err),
             None => Ok(0),
         }
+    }
+
+    /// The ingest-log marks of every sealed index with a day: staged ones read from
+    /// their directory, the others from the cache or the bucket (once per index; an
+    /// index without `ingest.json` is left out).
+    pub(crate) fn seal_positions(&self) -> Result<Vec<(String, SealPositions)>, LogError> {
+        let days: Vec<Arc<SealedDay>> = self.list.read().clone();
+        let mut out = Vec::with_capacity(days.len());
+        for sealed in days {
+            let marks = match sealed.marks.get() {
+                Some(marks) => marks.clone(),
+                None => {
+                    let read = self.read_marks(&sealed)?;
+                    sealed.marks.get_or_init(|| read).clone()
+                }
+            };
+            if let Some(marks) = marks {
+                out.push((sealed.day.clone(), marks));
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_marks(&self, sealed: &SealedDay) -> Result<Option<SealPositions>, LogError> {
+        // A staged index may be uploaded (its directory moved into the cache) meanwhile:
+        // then its state says where to read on the second pass.
+        for _ in 0..2 {
+            // Decided under the state lock, read outside it (a GET may take a while).
+            let local = match &*sealed.state.lock() {
+                State::Staged(index) => Some(index.dir.join(INGEST_FILE)),
+                State::Remote { files, .. } if files.contains_key(INGEST_FILE) => None,
+                State::Remote { .. } => return Ok(None),
+            };
+            let bytes = match local {
+                Some(path) => match std::fs::read(&path) {
+                    Ok(bytes) => bytes,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(source) => return Err(LogError::Io { path, source }),
+                },
+                None => self
+                    .remote
+                    .read_file(&sealed.name, INGEST_FILE)
+                    .map_err(block_err)?,
+            };
+            return Ok(SealPositions::parse(&bytes));
+        }
+        Ok(None)
+    }
+
+    /// The `first` marks of the staged indexes (sealed, not in the bucket yet).
+    pub(crate) fn staged_firsts(&self) -> Vec<BTreeMap<u32, u64>> {
+        self.list
+            .read()
+            .iter()
+            .filter_map(|s| match &*s.state.lock() {
+                State::Staged(index) => Some(index.first()),
+                State::Remote { .. } => None,
+            })
+            .collect()
     }
 
     /// Sealed indexes and their bytes.

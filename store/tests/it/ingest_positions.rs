@@ -1,5 +1,5 @@
 //! Ingest-log positions written with appends (`append_at`) come back from every store's
-//! WAL replay, also after the segments that held them were deleted by a head cut or a
+//! WAL replay (the exemplar store's too), also after the segments that held them were deleted by a head cut or a
 //! log commit: what a consumer of the ingest log relies on to skip redeliveries. Metric
 //! and span blocks cut from a head say which positions they hold everything up to (what a
 //! replacement on an empty disk resumes after).
@@ -125,4 +125,46 @@ async fn log_positions_survive_reopen_and_a_commit() {
     }
     let store = LogStore::open(options()).unwrap();
     assert_eq!(store.replayed_positions().get(3), Some(12));
+}
+
+#[tokio::test]
+async fn exemplar_positions_survive_reopen_and_a_checkpoint() {
+    use didban_store::{Exemplar, ExemplarOptions, ExemplarStore, Labels, SeriesExemplar};
+    let dir = tempfile::tempdir().unwrap();
+    let options = || {
+        let mut o = ExemplarOptions::new(dir.path());
+        o.max_exemplars = 2;
+        o
+    };
+    let exemplar = |t: i64| SeriesExemplar {
+        series: Labels::from_pairs([("__name__", "latency_bucket"), ("le", "1")]),
+        exemplar: Exemplar {
+            labels: Labels::from_pairs([("trace_id", "ab")]),
+            value: 0.5,
+            timestamp_ms: t,
+        },
+    };
+    {
+        let store = ExemplarStore::open(options()).unwrap();
+        for (t, seq) in [(1, 3), (2, 5), (3, 8)] {
+            let report = store.append_at(vec![exemplar(t)], at(1, seq)).await.unwrap();
+            assert_eq!(report.accepted, 1);
+        }
+        // More logged than the buffer holds: a checkpoint replaces the older segments.
+        store.maintain().unwrap();
+        assert_eq!(store.stats().checkpoints, 1);
+        store.close().await.unwrap();
+    }
+    {
+        let store = ExemplarStore::open(options()).unwrap();
+        assert_eq!(store.replayed_positions().get(1), Some(8));
+        assert_eq!(store.stats().stored, 2);
+        // Exemplars not from the ingest log, then a checkpoint after the reopen: the
+        // replayed positions are carried into it.
+        store.append(vec![exemplar(4), exemplar(5)]).await.unwrap();
+        store.maintain().unwrap();
+        store.close().await.unwrap();
+    }
+    let store = ExemplarStore::open(options()).unwrap();
+    assert_eq!(store.replayed_positions().get(1), Some(8));
 }

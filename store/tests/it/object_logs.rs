@@ -269,3 +269,58 @@ async fn a_sealed_day_whose_row_was_refused_is_retried_under_a_new_name_and_the_
     assert_eq!(other.stats().sealed_days, 1);
     assert_eq!(all_pages(&other, "retried", 100).len(), 40, "every record once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_days_tell_a_store_on_a_new_disk_what_they_hold_of_the_ingest_log() {
+    use didban_store::LogPosition;
+    let garage = Garage::start();
+    let first = tempfile::tempdir().unwrap();
+    let at = |seq| Some(LogPosition { partition: 0, seq });
+    let on_day = |day: i64, i: i64| {
+        let mut r = record("ingested", i);
+        r.timestamp_unix_nano += day * DAY;
+        r
+    };
+    {
+        let store = LogStore::open(s3_options(first.path(), &garage, 0)).unwrap();
+        // Messages 10..=12 hold records of day 0, 13..=15 of day 1, 16..=20 of both.
+        let batches = [
+            (vec![on_day(0, 0), on_day(0, 1)], 10, 12),
+            (vec![on_day(1, 0)], 13, 15),
+            (vec![on_day(0, 2), on_day(1, 1)], 16, 20),
+        ];
+        for (records, from, to) in batches {
+            store.append_from(records, at(to), Some(from)).await.unwrap();
+        }
+        tokio::task::block_in_place(|| store.commit().unwrap());
+        // Not committed: day 2's first message is known again from the WAL at reopen.
+        store
+            .append_from(vec![on_day(2, 0)], at(22), Some(21))
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+    }
+    let store = LogStore::open(s3_options(first.path(), &garage, 0)).unwrap();
+    // Days 0 and 1 are sealed, day 2 is still written to.
+    tokio::task::block_in_place(|| store.maintain(T0 + 2 * DAY + 3 * HOUR));
+    assert_eq!((store.stats().days, store.stats().sealed_days), (1, 2));
+    store.close().await.unwrap();
+    drop(store);
+
+    let second = tempfile::tempdir().unwrap();
+    let fresh = LogStore::open(s3_options(second.path(), &garage, 1)).unwrap();
+    let published = tokio::task::block_in_place(|| fresh.published_positions(0)).unwrap();
+    // Each sealed day holds its records of every message up to 22 (all that was applied
+    // at the seal); below 13 every record is in the bucket (day 0's seal still counted
+    // day 1 — staged beside it — as not uploaded, with records from 13 on).
+    assert_eq!(published.days.get("2025-11-26"), Some(&22));
+    assert_eq!(published.days.get("2025-11-27"), Some(&22));
+    assert_eq!(published.below, 12);
+    assert!(!published.holds("2025-11-28", 21), "day 2 is not in the bucket");
+    assert!(published.holds("2025-11-27", 16));
+    assert_eq!(
+        tokio::task::block_in_place(|| fresh.published_positions(1)).unwrap(),
+        Default::default(),
+        "nothing of another partition"
+    );
+}

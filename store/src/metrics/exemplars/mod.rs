@@ -16,6 +16,12 @@
 //! re-checkpointed into every new metric segment; here the log is cut on its own terms
 //! (`maintain` writes the buffer as a checkpoint once the log holds more than the buffer
 //! again, and drops the older segments), and the metric record format stays untouched.
+//!
+//! From the ingest log, an append carries its message's position in the same WAL record
+//! (as every store does, `storage::wal::position`), so a consumer restarted over the data
+//! directory skips what the log already holds ([`ExemplarStore::replayed_positions`]).
+//! Exemplars are never in a block: a replacement on a new disk starts with an empty buffer
+//! and stores those of the messages it reads again.
 
 mod record;
 mod ring;
@@ -34,6 +40,24 @@ use crate::storage::{AppendError, FsyncMode, OpenError, WalHealth};
 
 pub use ring::MAX_LABEL_SET_CHARS;
 pub use types::{Exemplar, ExemplarRefusal, SeriesExemplar, SeriesExemplars};
+
+/// A batch of exemplars as bytes, in the exemplar log record's form: what the ingest log
+/// carries between the process that accepted them and the one that stores them.
+pub fn encode_batch(batch: &[SeriesExemplar]) -> Vec<u8> {
+    let list: Vec<(Labels, Exemplar)> = batch
+        .iter()
+        .map(|e| (e.series.clone(), e.exemplar.clone()))
+        .collect();
+    record::encode(&list)
+}
+
+/// Decodes what [`encode_batch`] wrote; the error names what is wrong.
+pub fn decode_batch(bytes: &[u8]) -> Result<Vec<SeriesExemplar>, String> {
+    Ok(record::decode(bytes)?
+        .into_iter()
+        .map(|(series, exemplar)| SeriesExemplar { series, exemplar })
+        .collect())
+}
 
 /// Default `max_exemplars`, Prometheus' default `storage.exemplars.max-exemplars`.
 pub const DEFAULT_MAX_EXEMPLARS: usize = 100_000;
@@ -135,6 +159,8 @@ pub struct ExemplarStore {
     appended: AtomicU64,
     replayed: u64,
     checkpoints: AtomicU64,
+    /// The highest ingest-log position per partition the WAL replay found.
+    replayed_positions: crate::AppliedPositions,
 }
 
 impl ExemplarStore {
@@ -173,7 +199,7 @@ impl ExemplarStore {
         }
         let config = WalConfig::new(options.fsync, options.fsync_interval, options.wal_segment_bytes);
         let wal =
-            Wal::start(&wal_dir, log.last_segment + 1, config, Default::default()).map_err(|source| {
+            Wal::start(&wal_dir, log.last_segment + 1, config, log.positions.clone()).map_err(|source| {
                 OpenError::Wal {
                     path: wal_dir.clone(),
                     source,
@@ -189,7 +215,14 @@ impl ExemplarStore {
             appended: AtomicU64::new(0),
             replayed,
             checkpoints: AtomicU64::new(0),
+            replayed_positions: log.positions,
         })
+    }
+
+    /// The highest ingest-log position per partition whose batch the WAL held at open: a
+    /// consumer of the log skips exemplars up to these.
+    pub fn replayed_positions(&self) -> &crate::AppliedPositions {
+        &self.replayed_positions
     }
 
     /// The options the store was opened with.
@@ -203,6 +236,18 @@ impl ExemplarStore {
     /// fails the error is returned; the exemplars stay in memory until the buffer turns
     /// over, but were not acknowledged and may be gone after a restart.
     pub async fn append(&self, batch: Vec<SeriesExemplar>) -> Result<ExemplarReport, AppendError> {
+        self.append_at(batch, None).await
+    }
+
+    /// [`ExemplarStore::append`] of a batch taken from the ingest log at `position`,
+    /// written in the same WAL record (see [`ExemplarStore::replayed_positions`]). When
+    /// every exemplar is refused nothing is logged, the position neither: a redelivery is
+    /// refused the same way.
+    pub async fn append_at(
+        &self,
+        batch: Vec<SeriesExemplar>,
+        position: Option<crate::LogPosition>,
+    ) -> Result<ExemplarReport, AppendError> {
         let mut report = ExemplarReport::default();
         let mut logged: Vec<(Labels, Exemplar)> = Vec::new();
         let ack = {
@@ -219,7 +264,10 @@ impl ExemplarStore {
             inner.logged_since_checkpoint += logged.len() as u64;
             // Submitted under the lock: the log's order is the buffer's order.
             self.wal
-                .submit(record::encode(&logged))
+                .submit(crate::storage::wal::position::wrap(
+                    position,
+                    record::encode(&logged),
+                ))
                 .map_err(|_| AppendError::Closed)?
         };
         match ack.await {

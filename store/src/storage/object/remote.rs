@@ -173,6 +173,18 @@ impl Remote {
         Ok(self.cache.path_of(&key))
     }
 
+    /// The bytes of one (small) file of block `name`: from the cached copy of the whole
+    /// block when there is one, else with one GET.
+    pub(crate) fn read_file(&self, name: &str, file: &str) -> Result<Vec<u8>, BlockError> {
+        if let Some(dir) = self.cached_dir(name) {
+            let path = dir.join(file);
+            if let Ok(bytes) = std::fs::read(&path) {
+                return Ok(bytes);
+            }
+        }
+        Ok(self.bucket.get(&self.key(name, file))?.to_vec())
+    }
+
     /// Deletes block `name` (files `files`) from the bucket, `meta.json` first, and
     /// drops its cached copies (files and a whole-directory entry).
     pub(crate) fn delete_block(&self, name: &str, files: &FileSizes) -> Result<(), BlockError> {
