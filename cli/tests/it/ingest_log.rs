@@ -319,46 +319,47 @@ fn exemplars_travel_with_their_series_and_are_stored_once_by_the_consuming_inges
     // Every write goes to `a`; eight jobs' series spread over both partitions.
     let client = reqwest::blocking::Client::new();
     let t0 = didban_testkit::now_ms() - 60_000;
-    let count = 40u64;
-    for n in 0..count {
-        let reply = client
-            .post(format!("http://{}/v1/metrics", a.otlp_http))
-            .header("content-type", "application/json")
-            .body(sum_with_exemplar(
-                &format!("job{}", n % 8),
-                n,
-                t0 + n as i64 * 1000,
-            ))
-            .send()
-            .unwrap();
-        assert!(reply.status().is_success(), "write {n}: {}", reply.status());
-    }
-    let want: Vec<String> = {
-        let mut ids: Vec<String> = (0..count).map(|n| format!("{:032x}", n + 1)).collect();
-        ids.sort();
-        ids
-    };
-    let both = |b: &Didban| {
-        let mut all = exemplar_traces(&client, &a);
-        let on_b = exemplar_traces(&client, b);
-        all.extend(on_b.iter().cloned());
-        all.sort();
-        (all, on_b.len())
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let on_b = loop {
-        let (all, on_b) = both(&b);
-        if all == want {
-            break on_b;
+    let write = |range: std::ops::Range<u64>| {
+        for n in range {
+            let reply = client
+                .post(format!("http://{}/v1/metrics", a.otlp_http))
+                .header("content-type", "application/json")
+                .body(sum_with_exemplar(
+                    &format!("job{}", n % 8),
+                    n,
+                    t0 + n as i64 * 1000,
+                ))
+                .send()
+                .unwrap();
+            assert!(reply.status().is_success(), "write {n}: {}", reply.status());
         }
-        assert!(all.len() <= want.len(), "exemplars stored twice: {all:?}");
-        assert!(
-            Instant::now() < deadline,
-            "{} of {count} exemplars stored",
-            all.len()
-        );
-        std::thread::sleep(Duration::from_millis(200));
     };
+    // Waits until `a` and `b` together hold the exemplars of writes `0..count`, each once;
+    // answers how many `b` holds.
+    let await_stored_once = |b: &Didban, count: u64| {
+        let mut want: Vec<String> = (0..count).map(|n| format!("{:032x}", n + 1)).collect();
+        want.sort();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut all = exemplar_traces(&client, &a);
+            let on_b = exemplar_traces(&client, b);
+            all.extend(on_b.iter().cloned());
+            all.sort();
+            if all == want {
+                return on_b.len();
+            }
+            assert!(all.len() <= want.len(), "exemplars stored twice: {all:?}");
+            assert!(
+                Instant::now() < deadline,
+                "{} of {count} exemplars stored",
+                all.len()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let count = 40u64;
+    write(0..count);
+    let on_b = await_stored_once(&b, count);
     assert!(
         on_b > 0 && on_b < count as usize,
         "the consumer of partition 1 stored its series' exemplars ({on_b} of {count})"
@@ -367,37 +368,6 @@ fn exemplars_travel_with_their_series_and_are_stored_once_by_the_consuming_inges
     // (checked once eight more writes, one per job, are stored after the restart).
     b.kill9();
     b = Didban::start(BIN, &data_b, &["--config", &config_b]);
-    let more = count + 8;
-    for n in count..more {
-        let reply = client
-            .post(format!("http://{}/v1/metrics", a.otlp_http))
-            .header("content-type", "application/json")
-            .body(sum_with_exemplar(
-                &format!("job{}", n % 8),
-                n,
-                t0 + n as i64 * 1000,
-            ))
-            .send()
-            .unwrap();
-        assert!(reply.status().is_success(), "write {n}: {}", reply.status());
-    }
-    let mut want: Vec<String> = (0..more).map(|n| format!("{:032x}", n + 1)).collect();
-    want.sort();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (all, _) = both(&b);
-        if all == want {
-            break;
-        }
-        assert!(
-            all.len() <= want.len(),
-            "exemplars stored twice after a restart: {all:?}"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "{} of {more} exemplars stored",
-            all.len()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    write(count..count + 8);
+    await_stored_once(&b, count + 8);
 }

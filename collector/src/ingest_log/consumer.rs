@@ -24,11 +24,12 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::Message;
 use didban_coord::LeaseHolder;
-use didban_store::logs::{day_of, LogPublished};
+use didban_store::logs::day_of;
 use didban_store::{AppendError, LogPosition};
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use super::marks::{published_marks, replayed_marks, Marks, Stored};
 use super::message::{self, Batch};
 use super::IngestLog;
 use crate::state::AppState;
@@ -46,43 +47,6 @@ const ACK_WAIT: Duration = Duration::from_secs(300);
 
 /// Pause before retrying after the stream or a store failed.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
-
-/// The highest stream sequence of the partition each store holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Marks {
-    metrics: u64,
-    traces: u64,
-    logs: u64,
-    exemplars: u64,
-}
-
-impl Marks {
-    fn of(&self, batch: &Batch) -> u64 {
-        match batch {
-            Batch::Metrics(_) => self.metrics,
-            Batch::Spans(_) => self.traces,
-            Batch::Logs(_) => self.logs,
-            Batch::Exemplars(_) => self.exemplars,
-        }
-    }
-
-    /// The higher mark of each signal.
-    fn max(self, other: Marks) -> Marks {
-        Marks {
-            metrics: self.metrics.max(other.metrics),
-            traces: self.traces.max(other.traces),
-            logs: self.logs.max(other.logs),
-            exemplars: self.exemplars.max(other.exemplars),
-        }
-    }
-}
-
-/// Where the consumer stands: the marks per signal, and the log records the sealed days
-/// hold per day.
-struct Stored {
-    marks: Marks,
-    log_days: LogPublished,
-}
 
 /// What a consumer reads: its partition, and how many bytes one fetch may bring.
 #[derive(Debug, Clone, Copy)]
@@ -153,8 +117,15 @@ async fn consume_while_held(
             Some(stored) => stored,
             None => {
                 let replayed = replayed_marks(&state, partition);
-                let Some((published, log_days)) = published_marks(&state, partition, &mut stop).await else {
-                    return;
+                let (published, log_days) = match published_marks(&state, partition).await {
+                    Ok(read) => read,
+                    Err(e) => {
+                        tracing::warn!(error = %e, partition, "retrying");
+                        if pause(&mut stop).await {
+                            return;
+                        }
+                        continue;
+                    }
                 };
                 if replayed == Marks::default() {
                     resume_at = Some(published.metrics.min(published.traces).min(published.logs) + 1);
@@ -208,66 +179,6 @@ async fn consume_while_held(
         } else {
             return;
         }
-    }
-}
-
-/// The marks the published blocks and sealed log days give for `partition` (a metric or
-/// span block holds everything of the partition up to its positions: whole-head cuts;
-/// for logs see `LogPublished`), retried until the bucket answers; `None` when told to
-/// stop first.
-async fn published_marks(
-    state: &AppState,
-    partition: u32,
-    stop: &mut watch::Receiver<bool>,
-) -> Option<(Marks, LogPublished)> {
-    let stores = &state.stores;
-    loop {
-        let (metrics, traces, logs) = (stores.metrics.clone(), stores.traces.clone(), stores.logs.clone());
-        let read = tokio::task::spawn_blocking(move || {
-            // Lists refreshed from the metastore now: what a previous holder of the
-            // partition published up to its end counts.
-            let since = std::time::Instant::now();
-            if let Err(e) = metrics.ensure_listed_after(since) {
-                tracing::warn!(error = %e, "metric blocks not listed again");
-            }
-            if let Err(e) = traces.ensure_listed_after(since) {
-                tracing::warn!(error = %e, "span blocks not listed again");
-            }
-            logs.ensure_listed_after(since)?;
-            logs.published_positions(partition)
-        })
-        .await;
-        match read {
-            Ok(Ok(log_days)) => {
-                let marks = Marks {
-                    metrics: stores.metrics.published_positions().get(partition).unwrap_or(0),
-                    traces: stores.traces.published_positions().get(partition).unwrap_or(0),
-                    logs: log_days.below,
-                    // Exemplars are in no block: a new disk stores those of the messages
-                    // it reads again, and has lost the others.
-                    exemplars: 0,
-                };
-                return Some((marks, log_days));
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, partition, "sealed log days' ingest marks unreadable; retrying")
-            }
-            Err(e) => tracing::warn!(error = %e, partition, "reading sealed log days' ingest marks failed"),
-        }
-        if pause(stop).await {
-            return None;
-        }
-    }
-}
-
-/// The marks the stores' WAL replays found for `partition` (0: nothing yet).
-fn replayed_marks(state: &AppState, partition: u32) -> Marks {
-    let stores = &state.stores;
-    Marks {
-        metrics: stores.metrics.replayed_positions().get(partition).unwrap_or(0),
-        traces: stores.traces.replayed_positions().get(partition).unwrap_or(0),
-        logs: stores.logs.replayed_positions().get(partition).unwrap_or(0),
-        exemplars: stores.exemplars.replayed_positions().get(partition).unwrap_or(0),
     }
 }
 

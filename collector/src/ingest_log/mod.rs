@@ -14,8 +14,10 @@
 //! - `message`: the bytes of one message (a batch of one signal).
 //! - `partition`: which partition each item goes to.
 //! - `consumer`: the ingester's loop.
+//! - `marks`: what the stores already hold of a partition (where the loop resumes and skips).
 
 pub mod consumer;
+mod marks;
 pub mod message;
 pub mod partition;
 

@@ -1,8 +1,8 @@
 //! A full chunk: its stream, in whichever of the two encodings was smaller when it closed,
 //! and the range and count a reader needs to skip or decode it.
 
-use super::scaled::{self, ScaledSamples};
-use super::xor::{OpenChunk, Samples};
+use super::scaled::{self, ScaledDecoder, ScaledSamples};
+use super::xor::{OpenChunk, Samples, XorDecoder};
 use crate::model::Sample;
 
 /// How a closed chunk's stream is encoded.
@@ -71,8 +71,8 @@ impl ClosedChunk {
     /// The chunk's samples in order.
     pub(crate) fn iter(&self) -> ChunkSamples<'_> {
         match self.encoding {
-            Encoding::Xor => ChunkSamples::Xor(Samples::new(&self.data, self.count)),
-            Encoding::Scaled => ChunkSamples::Scaled(ScaledSamples::new(&self.data, self.count)),
+            Encoding::Xor => ChunkSamples::Xor(XorDecoder::samples(&self.data, self.count)),
+            Encoding::Scaled => ChunkSamples::Scaled(ScaledDecoder::samples(&self.data, self.count)),
         }
     }
 }

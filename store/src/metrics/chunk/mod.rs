@@ -4,6 +4,7 @@
 //!
 //! - `bits`: the bit stream the chunks are written in; `fields`: the variable-width fields
 //!   both encodings write.
+//! - `counted`: the sample countdown every decoder shares (`Counted`).
 //! - `xor`: the chunk being appended to (`OpenChunk`) and the XOR decoder.
 //! - `scaled`: the scaled encoding of a full chunk and its decoder.
 //! - `closed`: a full chunk (`ClosedChunk`) in whichever encoding was smaller.
@@ -63,6 +64,7 @@
 
 mod bits;
 mod closed;
+mod counted;
 mod fields;
 mod histogram;
 mod scaled;

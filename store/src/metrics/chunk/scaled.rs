@@ -6,6 +6,7 @@
 //! the `chunk` module's documentation.
 
 use super::bits::{BitReader, BitWriter};
+use super::counted::{Counted, DecodeSample};
 use super::fields::{read_dod, read_value_diff, unzigzag, write_dod, write_value_diff, zigzag};
 use crate::metrics::decimal::{self, MAX_SCALE};
 use crate::model::Sample;
@@ -96,12 +97,14 @@ fn encode_with(samples: &[Sample], scaled: &[i64], k: u8, mode: ValueMode) -> Op
     Some(w.into_boxed())
 }
 
-/// Decodes a scaled chunk's samples in order. A stream that ends early or names a scale
-/// above [`MAX_SCALE`] (which [`encode`] never writes) ends the iteration instead of failing.
+/// A scaled chunk's samples in order. A stream that ends early or names a scale above
+/// [`MAX_SCALE`] (which [`encode`] never writes) ends the iteration instead of failing.
+pub(crate) type ScaledSamples<'a> = Counted<ScaledDecoder<'a>>;
+
+/// Decodes a scaled chunk's stream one sample after another (its count kept by [`Counted`]).
 #[derive(Debug, Clone)]
-pub(crate) struct ScaledSamples<'a> {
+pub(crate) struct ScaledDecoder<'a> {
     r: BitReader<'a>,
-    left: u16,
     read: u16,
     k: u8,
     mode: ValueMode,
@@ -111,11 +114,15 @@ pub(crate) struct ScaledSamples<'a> {
     dm: i64,
 }
 
-impl<'a> ScaledSamples<'a> {
-    pub(super) fn new(bytes: &'a [u8], count: u16) -> ScaledSamples<'a> {
-        ScaledSamples {
+impl<'a> ScaledDecoder<'a> {
+    /// The first `count` samples of the scaled stream `bytes`.
+    pub(super) fn samples(bytes: &'a [u8], count: u16) -> ScaledSamples<'a> {
+        Counted::new(ScaledDecoder::new(bytes), count)
+    }
+
+    fn new(bytes: &'a [u8]) -> ScaledDecoder<'a> {
+        ScaledDecoder {
             r: BitReader::new(bytes),
-            left: count,
             read: 0,
             k: 0,
             mode: ValueMode::Delta,
@@ -125,8 +132,10 @@ impl<'a> ScaledSamples<'a> {
             dm: 0,
         }
     }
+}
 
-    fn next_sample(&mut self) -> Option<Sample> {
+impl DecodeSample for ScaledDecoder<'_> {
+    fn decode_next(&mut self) -> Option<Sample> {
         match self.read {
             0 => {
                 self.k = self.r.read_bits(4)? as u8;
@@ -159,25 +168,5 @@ impl<'a> ScaledSamples<'a> {
         }
         self.read += 1;
         Some(Sample::new(self.t, decimal::from_scaled(self.m, self.k)?))
-    }
-}
-
-impl Iterator for ScaledSamples<'_> {
-    type Item = Sample;
-
-    fn next(&mut self) -> Option<Sample> {
-        if self.left == 0 {
-            return None;
-        }
-        match self.next_sample() {
-            Some(s) => {
-                self.left -= 1;
-                Some(s)
-            }
-            None => {
-                self.left = 0;
-                None
-            }
-        }
     }
 }

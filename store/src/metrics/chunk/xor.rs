@@ -9,6 +9,7 @@
 //! encoded.
 
 use super::bits::{BitReader, BitWriter};
+use super::counted::{Counted, DecodeSample};
 use super::fields::{read_dod, unzigzag, write_dod, zigzag};
 use crate::model::Sample;
 
@@ -122,7 +123,7 @@ impl OpenChunk {
 
     /// The chunk's samples in order.
     pub(crate) fn iter(&self) -> Samples<'_> {
-        Samples::new(self.w.bytes(), self.count)
+        XorDecoder::samples(self.w.bytes(), self.count)
     }
 
     /// The chunk's stream, oldest and newest timestamp and sample count, for closing it.
@@ -131,12 +132,14 @@ impl OpenChunk {
     }
 }
 
-/// Decodes a chunk's samples in order. A stream that ends early (which a chunk written by
+/// A chunk's samples in order. A stream that ends early (which a chunk written by
 /// [`OpenChunk`] never does) ends the iteration instead of failing.
+pub(crate) type Samples<'a> = Counted<XorDecoder<'a>>;
+
+/// Decodes an XOR chunk's stream one sample after another (its count kept by [`Counted`]).
 #[derive(Debug, Clone)]
-pub(crate) struct Samples<'a> {
+pub(crate) struct XorDecoder<'a> {
     r: BitReader<'a>,
-    left: u16,
     read: u16,
     t: i64,
     delta: u64,
@@ -145,11 +148,15 @@ pub(crate) struct Samples<'a> {
     trailing: u32,
 }
 
-impl<'a> Samples<'a> {
-    pub(super) fn new(bytes: &'a [u8], count: u16) -> Samples<'a> {
-        Samples {
+impl<'a> XorDecoder<'a> {
+    /// The first `count` samples of the XOR stream `bytes`.
+    pub(super) fn samples(bytes: &'a [u8], count: u16) -> Samples<'a> {
+        Counted::new(XorDecoder::new(bytes), count)
+    }
+
+    fn new(bytes: &'a [u8]) -> XorDecoder<'a> {
+        XorDecoder {
             r: BitReader::new(bytes),
-            left: count,
             read: 0,
             t: 0,
             delta: 0,
@@ -157,28 +164,6 @@ impl<'a> Samples<'a> {
             leading: 0,
             trailing: 0,
         }
-    }
-
-    fn next_sample(&mut self) -> Option<Sample> {
-        match self.read {
-            0 => {
-                self.t = unzigzag(self.r.read_uvarint()?);
-                self.bits = self.r.read_bits(64)?;
-            }
-            1 => {
-                self.delta = self.r.read_uvarint()?;
-                self.t = (self.t as u64).wrapping_add(self.delta) as i64;
-                self.read_value()?;
-            }
-            _ => {
-                let dod = read_dod(&mut self.r)?;
-                self.delta = self.delta.wrapping_add(dod as u64);
-                self.t = (self.t as u64).wrapping_add(self.delta) as i64;
-                self.read_value()?;
-            }
-        }
-        self.read += 1;
-        Some(Sample::new(self.t, f64::from_bits(self.bits)))
     }
 
     fn read_value(&mut self) -> Option<()> {
@@ -201,22 +186,26 @@ impl<'a> Samples<'a> {
     }
 }
 
-impl Iterator for Samples<'_> {
-    type Item = Sample;
-
-    fn next(&mut self) -> Option<Sample> {
-        if self.left == 0 {
-            return None;
-        }
-        match self.next_sample() {
-            Some(s) => {
-                self.left -= 1;
-                Some(s)
+impl DecodeSample for XorDecoder<'_> {
+    fn decode_next(&mut self) -> Option<Sample> {
+        match self.read {
+            0 => {
+                self.t = unzigzag(self.r.read_uvarint()?);
+                self.bits = self.r.read_bits(64)?;
             }
-            None => {
-                self.left = 0;
-                None
+            1 => {
+                self.delta = self.r.read_uvarint()?;
+                self.t = (self.t as u64).wrapping_add(self.delta) as i64;
+                self.read_value()?;
+            }
+            _ => {
+                let dod = read_dod(&mut self.r)?;
+                self.delta = self.delta.wrapping_add(dod as u64);
+                self.t = (self.t as u64).wrapping_add(self.delta) as i64;
+                self.read_value()?;
             }
         }
+        self.read += 1;
+        Some(Sample::new(self.t, f64::from_bits(self.bits)))
     }
 }
