@@ -5,8 +5,9 @@
 //! `receiver::grpc_decode`, which both share), [`remote_write`], with
 //! [`body`] (size limits, decompression) and [`error`] (one error type, one mapping to
 //! HTTP and gRPC status). By signal: [`metrics`], [`traces`], [`logs`] (OTLP → store
-//! types), [`attributes`] (what the trace and log mappings share). [`pipeline`]: appending,
-//! replies and self-metrics shared by every receiver.
+//! types), [`attributes`] (what the trace and log mappings share). [`protowire`]: the
+//! protobuf reader of the borrowing decoders. [`pipeline`]: appending, replies and
+//! self-metrics shared by every receiver.
 
 pub mod attributes;
 pub mod body;
@@ -16,6 +17,7 @@ pub mod http;
 pub mod logs;
 pub mod metrics;
 pub mod pipeline;
+pub mod protowire;
 pub mod remote_write;
 pub mod traces;
 

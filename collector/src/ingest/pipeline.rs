@@ -11,6 +11,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
 use super::error::IngestError;
 use super::metrics::delta::DeltaTracker;
 use super::metrics::map::SharedLabels;
+use super::remote_write::labels::WireLabelCache;
 use crate::ingest_log::message::Batch;
 use crate::state::AppState;
 
@@ -78,6 +79,8 @@ pub struct Ingestor {
     pub(crate) delta: Arc<DeltaTracker>,
     /// Series labels built by earlier requests of this receiver.
     pub(crate) shared: Arc<SharedLabels>,
+    /// Remote write 1.0 series labels built by earlier requests of this receiver.
+    pub(crate) remote_write_labels: WireLabelCache,
 }
 
 impl Ingestor {
@@ -89,6 +92,7 @@ impl Ingestor {
             state,
             delta,
             shared: Arc::new(SharedLabels::default()),
+            remote_write_labels: WireLabelCache::default(),
         })
     }
 

@@ -188,6 +188,53 @@ async fn invalid_series_are_refused_by_name_and_the_rest_stored() {
     assert_eq!(stored[0].histograms[0].h.positive_pairs(), vec![(0, 3.0)]);
 }
 
+/// Series labels are built once per series and kept by the receiver (keyed by the bytes of
+/// the label fields): every later request must land in the same series, the same label set
+/// sent in another order or with an empty label must too, and a refused series must be
+/// refused on every request.
+#[tokio::test]
+async fn repeated_series_land_in_one_series_however_their_labels_are_sent() {
+    let server = start(|_| {}).await;
+    let t = now_ms() - 60_000;
+    let sorted = [("__name__", "rep"), ("instance", "a"), ("job", "node")];
+    let unsorted = [("job", "node"), ("__name__", "rep"), ("instance", "a")];
+    let with_empty = [
+        ("__name__", "rep"),
+        ("empty", ""),
+        ("instance", "a"),
+        ("job", "node"),
+    ];
+    let other = [("__name__", "rep"), ("instance", "b"), ("job", "node")];
+    let refused = [("__name__", "rep"), ("bad-name", "1")];
+    for k in 0..6i64 {
+        let labels = match k % 3 {
+            0 => &sorted[..],
+            1 => &unsorted[..],
+            _ => &with_empty[..],
+        };
+        let body = encode(vec![
+            ts(labels, &[(t + k * 1000, k as f64)]),
+            ts(&other, &[(t + k * 1000, 10.0 + k as f64)]),
+            ts(&refused, &[(t + k * 1000, 1.0)]),
+        ]);
+        let (status, _, text) = write(&server.http, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "request {k}: {text}");
+        assert!(
+            text.starts_with("1 samples refused; first: invalid label name"),
+            "request {k}: {text}"
+        );
+    }
+    assert_eq!(series(&server.state, "rep").len(), 2);
+    assert_eq!(
+        values(&server.state, "rep", &[("instance", "a")]),
+        vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    );
+    assert_eq!(
+        values(&server.state, "rep", &[("instance", "b")]),
+        vec![10.0, 11.0, 12.0, 13.0, 14.0, 15.0]
+    );
+}
+
 #[tokio::test]
 async fn bad_bodies_get_the_exact_status_and_the_server_keeps_serving() {
     let server = start(|c| c.limits.max_body_bytes = 1 << 20).await;

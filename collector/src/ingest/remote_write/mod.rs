@@ -20,8 +20,10 @@
 
 mod convert;
 pub mod histogram;
+pub mod labels;
 pub mod v1;
 pub mod v2;
+mod walk;
 
 use std::sync::Arc;
 

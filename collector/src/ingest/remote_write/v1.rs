@@ -5,8 +5,10 @@ use prost::Message;
 
 use super::convert::{exemplar_labels, record_metadata, series_labels, Converted};
 use super::histogram::{series_histograms, Histogram2};
+use super::walk::{label_pairs, walk_request, WalkedRequest, WalkedSeries};
 use crate::ingest::error::IngestError;
 use crate::ingest::pipeline::{Ingestor, Protocol};
+use crate::ingest::protowire::Malformed;
 
 /// `prometheus.WriteRequest`.
 #[derive(Clone, PartialEq, Message)]
@@ -90,18 +92,40 @@ pub struct MetricMetadata {
     pub unit: String,
 }
 
-/// Decodes (on the blocking pool) and converts a plain `prometheus.WriteRequest`.
+/// Decodes (on the blocking pool) and converts a plain `prometheus.WriteRequest`: walked
+/// by the borrowing decoder ([`super::walk`]), or decoded by prost when the walk does not
+/// accept it (prost then names what is malformed).
 pub(super) async fn decode(ingestor: &Ingestor, plain: Vec<u8>) -> Result<Converted, IngestError> {
-    let request = tokio::task::spawn_blocking(move || {
-        WriteRequest::decode(plain.as_slice())
-            .map_err(|e| IngestError::BadRequest(format!("invalid protobuf: {e}")))
+    let decoded = tokio::task::spawn_blocking(move || -> Result<_, IngestError> {
+        match walk_request(&plain) {
+            Ok(walked) => Ok((plain, walked)),
+            Err(Malformed) => {
+                let request = WriteRequest::decode(plain.as_slice())
+                    .map_err(|e| IngestError::BadRequest(format!("invalid protobuf: {e}")))?;
+                Ok((plain, WalkedRequest::from(request)))
+            }
+        }
     })
     .await
-    .map_err(|e| IngestError::Unavailable(format!("decoding task failed: {e}")))??;
+    .map_err(|e| IngestError::Unavailable(format!("decoding task failed: {e}")))?;
+    let (plain, request) = decoded?;
     for m in &request.metadata {
         record_metadata(ingestor, &m.metric_family_name, m.r#type, &m.help, &m.unit);
     }
-    Ok(convert(request, ingestor))
+    Ok(convert(request, &plain, ingestor))
+}
+
+impl From<WriteRequest> for WalkedRequest {
+    fn from(request: WriteRequest) -> WalkedRequest {
+        let mut series = Vec::with_capacity(request.timeseries.len());
+        for ts in request.timeseries {
+            series.push(WalkedSeries::Decoded(Box::new(ts)));
+        }
+        WalkedRequest {
+            series,
+            metadata: request.metadata,
+        }
+    }
 }
 
 fn pairs(labels: Vec<WireLabel>) -> Vec<(String, String)> {
@@ -112,58 +136,110 @@ fn pairs(labels: Vec<WireLabel>) -> Vec<(String, String)> {
     out
 }
 
-/// Checks and converts the wire series; invalid ones are counted and left out.
-fn convert(request: WriteRequest, ingestor: &Ingestor) -> Converted {
+/// Checks and converts the walked series of `body`; invalid ones are counted and left out.
+fn convert(request: WalkedRequest, body: &[u8], ingestor: &Ingestor) -> Converted {
     let mut out = Converted::default();
-    out.series.reserve(request.timeseries.len());
-    for (i, ts) in request.timeseries.into_iter().enumerate() {
-        let wire = pairs(ts.labels);
-        if ts.samples.is_empty() && ts.histograms.is_empty() && ts.exemplars.is_empty() {
-            continue;
-        }
-        let n = (ts.samples.len() + ts.histograms.len()) as u64;
-        let labels = match series_labels(ingestor, wire) {
-            Ok(l) => l,
-            Err((reason, message)) => {
-                ingestor.count_rejected(Protocol::RemoteWrite, reason, n);
-                ingestor.count_exemplars_rejected(
-                    Protocol::RemoteWrite,
-                    "invalid_series",
-                    ts.exemplars.len() as u64,
-                );
-                if n > 0 {
-                    out.refusals.add(n, message);
-                }
-                continue;
+    out.series.reserve(request.series.len());
+    for (i, walked) in request.series.into_iter().enumerate() {
+        match walked {
+            WalkedSeries::Plain { labels, samples } => {
+                let raw = body.get(labels).unwrap_or_default();
+                convert_plain(&mut out, ingestor, raw, samples);
             }
-        };
-        for e in ts.exemplars {
-            match exemplar_labels(pairs(e.labels)) {
-                Some(l) => out.exemplars.push(SeriesExemplar {
-                    series: labels.clone(),
-                    exemplar: Exemplar {
-                        labels: l,
-                        value: e.value,
-                        timestamp_ms: e.timestamp,
-                    },
-                }),
-                None => ingestor.count_exemplars_rejected(Protocol::RemoteWrite, "invalid_labels", 1),
-            }
+            WalkedSeries::Decoded(ts) => convert_decoded(&mut out, ingestor, i, *ts),
         }
-        let histograms = series_histograms(ingestor, i, &labels, &ts.histograms, &mut out.refusals);
-        if ts.samples.is_empty() && histograms.is_empty() {
-            continue;
-        }
-        let mut samples = Vec::with_capacity(ts.samples.len());
-        for s in &ts.samples {
-            samples.push(Sample::new(s.timestamp, s.value));
-        }
-        samples.sort_by_key(|s| s.timestamp_ms);
-        out.series.push(SeriesSamples {
-            labels,
-            samples,
-            histograms,
-        });
     }
     out
+}
+
+/// Converts a series of labels and float samples whose label fields are `raw`, its labels
+/// from the receiver's cache when it has them.
+fn convert_plain(out: &mut Converted, ingestor: &Ingestor, raw: &[u8], mut samples: Vec<Sample>) {
+    if samples.is_empty() {
+        return;
+    }
+    let cache = &ingestor.remote_write_labels;
+    let labels = match cache.get(raw) {
+        Some(labels) => labels,
+        None => {
+            // The walk checked these fields: a failure here is a bug, refused as invalid.
+            let mut wire = Vec::new();
+            if let Ok(pairs) = label_pairs(raw) {
+                for (name, value) in pairs {
+                    wire.push((name.to_string(), value.to_string()));
+                }
+            }
+            match series_labels(ingestor, wire) {
+                Ok(labels) => {
+                    cache.insert(raw, &labels);
+                    labels
+                }
+                Err((reason, message)) => {
+                    let n = samples.len() as u64;
+                    ingestor.count_rejected(Protocol::RemoteWrite, reason, n);
+                    out.refusals.add(n, message);
+                    return;
+                }
+            }
+        }
+    };
+    if !samples.is_sorted_by_key(|s| s.timestamp_ms) {
+        samples.sort_by_key(|s| s.timestamp_ms);
+    }
+    out.series.push(SeriesSamples {
+        labels,
+        samples,
+        histograms: Vec::new(),
+    });
+}
+
+/// Converts a series prost decoded (any shape: exemplars, native histograms).
+fn convert_decoded(out: &mut Converted, ingestor: &Ingestor, i: usize, ts: TimeSeries) {
+    let wire = pairs(ts.labels);
+    if ts.samples.is_empty() && ts.histograms.is_empty() && ts.exemplars.is_empty() {
+        return;
+    }
+    let n = (ts.samples.len() + ts.histograms.len()) as u64;
+    let labels = match series_labels(ingestor, wire) {
+        Ok(l) => l,
+        Err((reason, message)) => {
+            ingestor.count_rejected(Protocol::RemoteWrite, reason, n);
+            ingestor.count_exemplars_rejected(
+                Protocol::RemoteWrite,
+                "invalid_series",
+                ts.exemplars.len() as u64,
+            );
+            if n > 0 {
+                out.refusals.add(n, message);
+            }
+            return;
+        }
+    };
+    for e in ts.exemplars {
+        match exemplar_labels(pairs(e.labels)) {
+            Some(l) => out.exemplars.push(SeriesExemplar {
+                series: labels.clone(),
+                exemplar: Exemplar {
+                    labels: l,
+                    value: e.value,
+                    timestamp_ms: e.timestamp,
+                },
+            }),
+            None => ingestor.count_exemplars_rejected(Protocol::RemoteWrite, "invalid_labels", 1),
+        }
+    }
+    let histograms = series_histograms(ingestor, i, &labels, &ts.histograms, &mut out.refusals);
+    if ts.samples.is_empty() && histograms.is_empty() {
+        return;
+    }
+    let mut samples = Vec::with_capacity(ts.samples.len());
+    for s in &ts.samples {
+        samples.push(Sample::new(s.timestamp, s.value));
+    }
+    samples.sort_by_key(|s| s.timestamp_ms);
+    out.series.push(SeriesSamples {
+        labels,
+        samples,
+        histograms,
+    });
 }

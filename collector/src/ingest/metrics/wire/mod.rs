@@ -23,8 +23,8 @@
 //!   error (the same error as before, for the 400 / `InvalidArgument` reply). The walk is
 //!   never more lenient than prost: it checks wire types, lengths, varints and UTF-8.
 //!
-//! The module is split as the walk is: [`reader`] reads protobuf primitives (varints, wire
-//! types, packed fields), [`walk`] is phase 1 (checking and collecting the request into the
+//! The module is split as the walk is: `crate::ingest::protowire` reads protobuf primitives
+//! (varints, wire types), [`walk`] is phase 1 (checking and collecting the request into the
 //! views defined here), [`mapping`] is phase 2 (mapping the views as the generic mapping does).
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -33,7 +33,6 @@ use prost::Message;
 use super::map::{map_request, MapOptions, Mapped};
 
 mod mapping;
-mod reader;
 #[cfg(test)]
 mod tests;
 mod view;

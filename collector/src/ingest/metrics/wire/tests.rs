@@ -2,10 +2,10 @@
 //! malformed input.
 
 #![allow(clippy::unwrap_used)]
-use super::reader::Reader;
 use super::view::*;
 use super::walk::*;
 use super::*;
+use crate::ingest::protowire::{field, Reader, I32, I64, LEN, VARINT};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -234,17 +234,6 @@ fn unusual_shapes_fall_back_to_prost_per_metric() {
         .count();
     assert_eq!(owned, 2);
     same(&body).unwrap();
-}
-
-/// Protobuf bytes of a field.
-fn field(n: u32, wire: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    prost::encoding::encode_varint(u64::from(n) << 3 | u64::from(wire), &mut out);
-    if wire == LEN {
-        prost::encoding::encode_varint(payload.len() as u64, &mut out);
-    }
-    out.extend_from_slice(payload);
-    out
 }
 
 fn kv_bytes(k: &str, v: &str) -> Vec<u8> {

@@ -7,16 +7,7 @@ use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{Metric, NumberDataPoint};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
-/// The walk found something it does not accept; prost decides (and names the error).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Malformed;
-
-pub(super) type Walk<T> = Result<T, Malformed>;
-
-pub(super) const VARINT: u8 = 0;
-pub(super) const I64: u8 = 1;
-pub(super) const LEN: u8 = 2;
-pub(super) const I32: u8 = 5;
+pub(super) use crate::ingest::protowire::Malformed;
 
 /// A request as collected by phase 1.
 #[derive(Default)]

@@ -1,7 +1,7 @@
 //! Phase 1: the whole request checked and collected into views, keeping each point's raw
 //! attribute bytes; shapes the walk does not handle are left to prost.
 
-use super::reader::*;
+use crate::ingest::protowire::*;
 use std::rc::Rc;
 
 use foldhash::HashMap;

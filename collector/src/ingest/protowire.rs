@@ -1,9 +1,28 @@
-//! Protobuf primitives for the walk: a cursor over bytes, wire types, UTF-8, packed fields.
+//! Protobuf primitives for the borrowing decoders (OTLP metrics' `metrics::wire`, remote
+//! write 1.0's `remote_write::walk`): a cursor over bytes, wire types, UTF-8.
+//!
+//! The decoders built on it are never more lenient than prost: anything this reader does
+//! not accept is [`Malformed`], and the caller then decodes with prost, which names the
+//! error.
 
-use super::view::*;
+/// The walk found something it does not accept; prost decides (and names the error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Malformed;
+
+/// A walk's result.
+pub(crate) type Walk<T> = Result<T, Malformed>;
+
+/// Wire type of varints.
+pub(crate) const VARINT: u8 = 0;
+/// Wire type of fixed 64-bit fields.
+pub(crate) const I64: u8 = 1;
+/// Wire type of length-delimited fields.
+pub(crate) const LEN: u8 = 2;
+/// Wire type of fixed 32-bit fields.
+pub(crate) const I32: u8 = 5;
 
 /// A cursor over protobuf bytes.
-pub(super) struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
 }
 
@@ -52,7 +71,7 @@ impl<'a> Reader<'a> {
         Ok((field, wire))
     }
 
-    pub(super) fn take(&mut self, n: usize) -> Walk<&'a [u8]> {
+    pub fn take(&mut self, n: usize) -> Walk<&'a [u8]> {
         if n > self.buf.len() {
             return Err(Malformed);
         }
@@ -88,7 +107,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-pub(super) fn expect(wire: u8, want: u8) -> Walk<()> {
+pub(crate) fn expect(wire: u8, want: u8) -> Walk<()> {
     if wire == want {
         Ok(())
     } else {
@@ -96,6 +115,19 @@ pub(super) fn expect(wire: u8, want: u8) -> Walk<()> {
     }
 }
 
-pub(super) fn utf8(b: &[u8]) -> Walk<&str> {
+pub(crate) fn utf8(b: &[u8]) -> Walk<&str> {
     std::str::from_utf8(b).map_err(|_| Malformed)
+}
+
+/// Protobuf bytes of field `n` of wire type `wire` with `payload` (a length prefix added
+/// for [`LEN`]): hand-built messages for the decoders' tests.
+#[cfg(test)]
+pub(crate) fn field(n: u32, wire: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    prost::encoding::encode_varint(u64::from(n) << 3 | u64::from(wire), &mut out);
+    if wire == LEN {
+        prost::encoding::encode_varint(payload.len() as u64, &mut out);
+    }
+    out.extend_from_slice(payload);
+    out
 }

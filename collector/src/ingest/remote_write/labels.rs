@@ -1,0 +1,155 @@
+//! Series labels of remote write 1.0 built by earlier requests, keyed by the raw bytes of
+//! the series' label fields.
+//!
+//! A sender sends the same series in every request, with the same bytes; checking and
+//! building its labels once instead of once per request is what [`WireLabelCache`] is
+//! for. It keeps no copy of the bytes (a copy would cost ~270 bytes per series on
+//! node-exporter-like data, more than the head's own memory per series): a hit is confirmed
+//! by comparing the bytes, label by label, with the cached labels themselves, which is exact
+//! because only labels equal to their wire labels (same names and values, same order,
+//! none dropped) are cached. What is cached depends only on those bytes and the server's
+//! label limits, so it never goes stale; the cache only bounds its size.
+
+use std::hash::BuildHasher;
+
+use didban_store::Labels;
+use foldhash::fast::RandomState;
+use parking_lot::RwLock;
+use std::collections::HashMap;
+
+use super::walk::label_fields;
+use crate::ingest::protowire::{Reader, LEN};
+
+/// Most entries a [`WireLabelCache`] holds; past that it starts again from empty. An entry
+/// costs ~40 bytes besides its labels, which the head shares while the series is in it.
+pub const MAX_ENTRIES: usize = 1 << 18;
+
+/// Labels by a hash of their wire bytes (see the module documentation). The hash's seed is
+/// random per process, so a sender cannot pick label sets that collide; a collision is
+/// only a miss anyway (the later series takes the entry).
+#[derive(Default)]
+pub struct WireLabelCache {
+    entries: RwLock<HashMap<u64, Labels>>,
+    seed: RandomState,
+}
+
+impl WireLabelCache {
+    /// The labels cached for the label fields `raw`.
+    pub fn get(&self, raw: &[u8]) -> Option<Labels> {
+        let key = self.seed.hash_one(raw);
+        let labels = self.entries.read().get(&key)?.clone();
+        wire_equals(raw, &labels).then_some(labels)
+    }
+
+    /// Caches `labels` for `raw` when they are exactly its wire labels; otherwise (labels
+    /// reordered, an empty value dropped) nothing is cached and the series is built again
+    /// on each request.
+    pub fn insert(&self, raw: &[u8], labels: &Labels) {
+        if !wire_equals(raw, labels) {
+            return;
+        }
+        let key = self.seed.hash_one(raw);
+        let mut entries = self.entries.write();
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, labels.clone());
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.read().len()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// True when the label fields `raw` are `labels`, one field per label, in order.
+fn wire_equals(raw: &[u8], labels: &Labels) -> bool {
+    let mut r = Reader::new(raw);
+    let mut expected = labels.iter();
+    while !r.is_empty() {
+        let Ok((1, LEN)) = r.key() else {
+            return false;
+        };
+        let Ok(msg) = r.bytes() else {
+            return false;
+        };
+        let Ok((name, value)) = label_fields(msg) else {
+            return false;
+        };
+        let Some(label) = expected.next() else {
+            return false;
+        };
+        if label.name.as_bytes() != name || label.value.as_bytes() != value {
+            return false;
+        }
+    }
+    expected.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use didban_store::Label;
+    use prost::Message;
+
+    use super::*;
+    use crate::ingest::protowire::field;
+    use crate::ingest::remote_write::WireLabel;
+
+    fn raw(pairs: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, value) in pairs {
+            let label = WireLabel {
+                name: name.to_string(),
+                value: value.to_string(),
+            };
+            out.extend(field(1, LEN, &label.encode_to_vec()));
+        }
+        out
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::new(pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect()).unwrap()
+    }
+
+    #[test]
+    fn labels_are_found_by_their_exact_wire_bytes_and_shared() {
+        let cache = WireLabelCache::default();
+        let up = [("__name__", "up"), ("job", "node")];
+        let built = labels(&up);
+        assert!(cache.get(&raw(&up)).is_none());
+        cache.insert(&raw(&up), &built);
+        let found = cache.get(&raw(&up)).expect("cached");
+        assert_eq!(found, built);
+        assert!(
+            std::ptr::eq(found.iter().as_slice(), built.iter().as_slice()),
+            "the same allocation"
+        );
+        // Another value, another label, one label fewer: misses.
+        for other in [
+            &[("__name__", "up"), ("job", "nodf")][..],
+            &[("__name__", "up"), ("job", "node"), ("x", "1")][..],
+            &[("__name__", "up")][..],
+        ] {
+            assert!(cache.get(&raw(other)).is_none(), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn labels_unlike_their_wire_form_are_not_cached() {
+        let cache = WireLabelCache::default();
+        // Sent unsorted: the built labels are sorted, so the bytes do not spell them.
+        let unsorted = [("job", "node"), ("__name__", "up")];
+        cache.insert(&raw(&unsorted), &labels(&unsorted));
+        // An empty value is dropped from the built labels.
+        let empty = [("__name__", "up"), ("job", "")];
+        cache.insert(&raw(&empty), &labels(&empty));
+        assert!(cache.is_empty());
+        assert!(cache.get(&raw(&unsorted)).is_none());
+        assert!(cache.get(&raw(&empty)).is_none());
+    }
+}
