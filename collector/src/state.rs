@@ -66,6 +66,14 @@ impl AppState {
                 self.stores.logs.clone(),
                 self.cluster.clone(),
             )),
+            figures: Arc::new(crate::cluster::figures::ClusterFigures::new(
+                didban_ui::signal_reads::LocalFigures {
+                    db: self.stores.metrics.clone(),
+                    traces: self.stores.traces.clone(),
+                    logs: self.stores.logs.clone(),
+                },
+                self.cluster.clone(),
+            )),
             exemplars: self.stores.exemplars.clone(),
             alerting,
             data_dir: self.config.data_dir.clone(),

@@ -245,6 +245,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let traces = Arc::new(TraceStore::open(TraceOptions::new(dir.path()))?);
     let ctx = UiContext {
         reader: db.clone(),
+        figures: std::sync::Arc::new(didban_ui::signal_reads::LocalFigures {
+            db: db.clone(),
+            traces: traces.clone(),
+            logs: logs.clone(),
+        }),
         db,
         engine: Arc::new(Engine::new(EngineOptions::default())),
         query_limiter: Arc::new(didban_store::promql::QueryLimiter::new(4, 64)),

@@ -61,6 +61,9 @@ pub struct UiContext {
     /// What the log pages read: `logs`, or on a querier the sealed days plus every live
     /// ingester's unpublished records.
     pub log_reads: Arc<dyn signal_reads::LogReads>,
+    /// What the home page's figures count: this process's stores, or on a querier the
+    /// published blocks plus every live ingester's heads.
+    pub figures: Arc<dyn signal_reads::FigureReads>,
     /// Exemplars (trace pointers of samples), drawn as dots that open their trace.
     pub exemplars: Arc<ExemplarStore>,
     /// Rules, alerts, silences and notifications; `None` when alerting is disabled.

@@ -1,11 +1,14 @@
 //! What the trace and log pages read through: the process's own stores on one node, or
 //! on a querier the bucket plus every live ingester's unpublished spans and records (the
-//! collector's `cluster::trace_read` and `cluster::log_read` implement these traits).
+//! collector's `cluster::trace_read` and `cluster::log_read` implement these traits); and
+//! the home page's figures, of this process or of the whole cluster (`cluster::figures`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use didban_store::logs::{HistogramBucket, LogError, LogPage, LogQuery, LogStore};
 use didban_store::traces::{Dependency, Operation, Span, TraceQuery, TraceStore};
+use didban_store::Db;
 
 /// Why a read failed, as a page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +101,66 @@ impl LogReads for LogStore {
 
     fn top_values(&self, q: &LogQuery, field: &str, size: usize) -> Result<Vec<(String, u64)>, ReadFailure> {
         Ok(LogStore::top_values(self, q, field, size)?)
+    }
+}
+
+/// What the home page shows: totals over everything this process reads (on a querier,
+/// every live ingester's heads and the published blocks).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Figures {
+    /// Series in the metric heads (on a querier summed over the ingesters, so a series
+    /// two ingesters received counts twice).
+    pub active_series: u64,
+    /// Spans stored: in the span heads and in the span blocks.
+    pub spans: u64,
+    /// Searchable log records of the day indexes not sealed yet.
+    pub log_records: u64,
+    /// Sealed log day indexes (in the bucket): their records are searchable but not
+    /// counted in `log_records` (counting them would mean opening each).
+    pub sealed_log_days: u64,
+    /// On a querier: how the ingesters answered; `None` for a process on its own.
+    pub ingesters: Option<Asked>,
+}
+
+/// How the ingesters answered a querier's ask for their figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Asked {
+    /// Ingesters whose figures are in the totals.
+    pub answered: u64,
+    /// The ingesters that did not answer, each as `ingester <id> at <address>: <why>`:
+    /// their figures are missing from the totals.
+    pub silent: Vec<String>,
+}
+
+/// The home page's figures (blocking: call from a blocking thread; must stay cheap — a
+/// small ask per ingester at most, never a query).
+pub trait FigureReads: Send + Sync {
+    /// The figures now.
+    fn figures(&self) -> Figures;
+}
+
+/// The figures of this process's own stores.
+#[derive(Clone)]
+pub struct LocalFigures {
+    /// Metric database.
+    pub db: Arc<Db>,
+    /// Span store.
+    pub traces: Arc<TraceStore>,
+    /// Log store.
+    pub logs: Arc<LogStore>,
+}
+
+impl FigureReads for LocalFigures {
+    fn figures(&self) -> Figures {
+        let traces = self.traces.stats();
+        let logs = self.logs.stats();
+        Figures {
+            active_series: self.db.stats().head_series,
+            spans: traces.head_spans + traces.block_spans,
+            log_records: logs.committed_records,
+            sealed_log_days: logs.sealed_days,
+            ingesters: None,
+        }
     }
 }
 

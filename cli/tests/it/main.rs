@@ -8,6 +8,7 @@ mod alerting_cli;
 mod alerting_e2e;
 mod alerting_ha;
 mod auth_support;
+mod cluster_exemplars;
 mod cluster_ingest_log;
 mod cluster_roles;
 mod cluster_spans_logs;

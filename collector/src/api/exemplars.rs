@@ -11,6 +11,10 @@
 //! `histogram_quantile(0.9, rate(x_bucket[5m]))` finds the exemplars of `x_bucket`. Series
 //! are sorted by labels, each one's exemplars oldest first. A query without selectors
 //! (`1+1`) answers `[]`.
+//!
+//! On a querier the exemplars of every live ingester join the process's own
+//! (`cluster::exemplars`): an exemplar is only ever held by the ingester that consumed its
+//! sample. A live ingester that does not answer makes the query fail with 503 naming it.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -23,6 +27,8 @@ use serde_json::{json, Value as Json};
 use super::params::{MAX_TIME_MS, MIN_TIME_MS};
 use super::prom::params;
 use super::response::{format_float, labels_json, seconds, success, ApiError};
+use crate::cluster::exemplars::select_everywhere;
+use crate::cluster::reader::IngesterError;
 use crate::state::AppState;
 
 /// The handler.
@@ -50,10 +56,25 @@ pub async fn query_exemplars(
         return Ok(success(json!([]), &[]));
     }
     let store = state.stores.exemplars.clone();
-    let found = tokio::task::spawn_blocking(move || store.select(&sets, start, end))
-        .await
-        .map_err(|e| ApiError::internal(format!("exemplar query task failed: {e}")))?;
+    let cluster = state.cluster.clone();
+    let found =
+        tokio::task::spawn_blocking(move || select_everywhere(&store, cluster.as_deref(), &sets, start, end))
+            .await
+            .map_err(|e| ApiError::internal(format!("exemplar query task failed: {e}")))?
+            .map_err(read_error)?;
     Ok(success(exemplars_json(&found), &[]))
+}
+
+/// An ingester that did not answer: 503 `unavailable` naming it, as the other cluster
+/// reads answer (400 when it refused the request as invalid).
+fn read_error(e: IngesterError) -> ApiError {
+    if e.rejected {
+        return ApiError::bad_data(e.message);
+    }
+    let mut err = ApiError::internal(e.message);
+    err.status = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    err.error_type = "unavailable";
+    err
 }
 
 /// Series with their exemplars as Prometheus' API answers them.

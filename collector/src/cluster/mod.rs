@@ -4,17 +4,24 @@
 //!
 //! Spans and logs go the same way: ingesters answer with what they hold that the bucket
 //! does not hold yet (span heads, writable and staged log days), and queriers merge that
-//! with the published span blocks and sealed log days.
+//! with the published span blocks and sealed log days. Exemplars are never published:
+//! queriers merge every ingester's exemplar store with their own.
 //!
-//! - `wire`: the internal heads request and its path.
+//! - `wire`: the internal heads request and its path, matchers on the wire.
 //! - `heads`: the ingester's handler for metric heads.
 //! - `spans`, `logs`: the ingester's handlers for unpublished spans and log records, and
 //!   their requests.
+//! - `exemplars`: the ingester's handler for its exemplars and the querier's merge of
+//!   them (`/api/v1/query_exemplars`).
+//! - `figures`: the ingester's handler for its unpublished counts and the querier's home
+//!   page figures over them (a short ask; an ingester not answering is listed, not fatal).
 //! - `reader`: the querier's [`reader::ClusterReader`], a `Queryable` over blocks and
 //!   heads, which also asks every live ingester for spans and logs.
 //! - `trace_read`, `log_read`: the querier's trace and log reads over the ingesters'
 //!   answers and the bucket, merged; `log_tail`: its live tail, one cursor per ingester.
 
+pub mod exemplars;
+pub mod figures;
 pub mod heads;
 pub mod log_read;
 pub mod log_tail;
@@ -34,11 +41,21 @@ use didban_auth::{Need, Require};
 use crate::config::cluster::Role;
 
 /// Every internal route of a process whose head queriers read (`/internal/v1/heads`,
-/// `/spans`, `/logs`), answering only callers with `secret` as bearer token.
+/// `/spans`, `/logs`, `/exemplars`, `/figures`), answering only callers with `secret` as
+/// bearer token.
 pub fn internal_router(stores: &Stores, secret: &str) -> Router {
     heads::router(stores.metrics.clone(), secret)
         .merge(spans::router(stores.traces.clone(), secret))
         .merge(logs::router(stores.logs.clone(), secret))
+        .merge(exemplars::router(stores.exemplars.clone(), secret))
+        .merge(figures::router(
+            didban_ui::signal_reads::LocalFigures {
+                db: stores.metrics.clone(),
+                traces: stores.traces.clone(),
+                logs: stores.logs.clone(),
+            },
+            secret,
+        ))
 }
 
 /// Answers every write path (remote_write, OTLP/HTTP) of a process whose role does not

@@ -176,6 +176,27 @@ impl ClusterReader {
         path: &str,
         body_for: impl Fn(&MemberRow) -> Vec<u8>,
     ) -> Vec<Result<(MemberRow, Bytes), IngesterError>> {
+        self.fan_out(path, body_for, None)
+    }
+
+    /// [`ClusterReader::ask_each`] with the same `body` for every ingester and each answer
+    /// awaited at most `within` (shorter than `fanout_timeout`): for cheap asks a page
+    /// must not wait long for (the home page's figures). Blocking.
+    pub fn ask_each_within(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        within: Duration,
+    ) -> Vec<Result<(MemberRow, Bytes), IngesterError>> {
+        self.fan_out(path, |_| body.clone(), Some(within))
+    }
+
+    fn fan_out(
+        &self,
+        path: &str,
+        body_for: impl Fn(&MemberRow) -> Vec<u8>,
+        within: Option<Duration>,
+    ) -> Vec<Result<(MemberRow, Bytes), IngesterError>> {
         let mut members = self.ingesters();
         members.retain(|m| Some(&m.id) != self.own_id.as_ref());
         if members.is_empty() {
@@ -183,12 +204,15 @@ impl ClusterReader {
         }
         let mut asks = Vec::with_capacity(members.len());
         for m in members {
-            let request = self
+            let mut request = self
                 .http
                 .post(format!("{}{path}", m.address.trim_end_matches('/')))
                 .bearer_auth(&self.secret)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body_for(&m));
+            if let Some(within) = within {
+                request = request.timeout(within);
+            }
             asks.push(async move {
                 let response = match request.send().await {
                     Ok(r) => r,
@@ -265,7 +289,8 @@ pub struct IngesterError {
 }
 
 impl IngesterError {
-    fn of(m: &MemberRow, e: String) -> IngesterError {
+    /// The error of ingester `m`: `e` prefixed with its id and address.
+    pub(crate) fn of(m: &MemberRow, e: String) -> IngesterError {
         IngesterError {
             message: format!("ingester {} at {}: {e}", m.id, m.address),
             rejected: false,

@@ -1,6 +1,7 @@
 //! The body of `POST /internal/v1/heads`, a querier's request of an ingester's heads:
 //! matchers and a time range as JSON (the answer is the store's series exchange bytes,
-//! `didban_store::metrics::exchange`); and the bearer check every internal route makes.
+//! `didban_store::metrics::exchange`); label matchers as every internal request carries
+//! them; and the bearer check every internal route makes.
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -38,22 +39,8 @@ pub struct HeadsRequest {
 impl HeadsRequest {
     /// The request for `matchers` over `[start_ms, end_ms]`.
     pub fn new(matchers: &[LabelMatcher], start_ms: i64, end_ms: i64) -> HeadsRequest {
-        let mut wire = Vec::with_capacity(matchers.len());
-        for m in matchers {
-            let op = match m.op {
-                MatchOp::Equal => "=",
-                MatchOp::NotEqual => "!=",
-                MatchOp::RegexMatch => "=~",
-                MatchOp::RegexNoMatch => "!~",
-            };
-            wire.push(WireMatcher {
-                name: m.name.clone(),
-                op: op.to_string(),
-                value: m.value.clone(),
-            });
-        }
         HeadsRequest {
-            matchers: wire,
+            matchers: to_wire(matchers),
             start_ms,
             end_ms,
         }
@@ -61,22 +48,46 @@ impl HeadsRequest {
 
     /// The matchers, compiled; the error names the bad one.
     pub fn matchers(&self) -> Result<Vec<LabelMatcher>, String> {
-        let mut out = Vec::with_capacity(self.matchers.len());
-        for m in &self.matchers {
-            let op = match m.op.as_str() {
-                "=" => MatchOp::Equal,
-                "!=" => MatchOp::NotEqual,
-                "=~" => MatchOp::RegexMatch,
-                "!~" => MatchOp::RegexNoMatch,
-                other => return Err(format!("matcher on {:?}: unknown operator {other:?}", m.name)),
-            };
-            out.push(
-                LabelMatcher::new(op, m.name.clone(), m.value.clone())
-                    .map_err(|e| format!("matcher on {:?}: {e}", m.name))?,
-            );
-        }
-        Ok(out)
+        compile(&self.matchers)
     }
+}
+
+/// `matchers` as they travel (every internal request with matchers uses this form).
+pub fn to_wire(matchers: &[LabelMatcher]) -> Vec<WireMatcher> {
+    let mut wire = Vec::with_capacity(matchers.len());
+    for m in matchers {
+        let op = match m.op {
+            MatchOp::Equal => "=",
+            MatchOp::NotEqual => "!=",
+            MatchOp::RegexMatch => "=~",
+            MatchOp::RegexNoMatch => "!~",
+        };
+        wire.push(WireMatcher {
+            name: m.name.clone(),
+            op: op.to_string(),
+            value: m.value.clone(),
+        });
+    }
+    wire
+}
+
+/// Matchers off the wire, compiled; the error names the bad one.
+pub fn compile(wire: &[WireMatcher]) -> Result<Vec<LabelMatcher>, String> {
+    let mut out = Vec::with_capacity(wire.len());
+    for m in wire {
+        let op = match m.op.as_str() {
+            "=" => MatchOp::Equal,
+            "!=" => MatchOp::NotEqual,
+            "=~" => MatchOp::RegexMatch,
+            "!~" => MatchOp::RegexNoMatch,
+            other => return Err(format!("matcher on {:?}: unknown operator {other:?}", m.name)),
+        };
+        out.push(
+            LabelMatcher::new(op, m.name.clone(), m.value.clone())
+                .map_err(|e| format!("matcher on {:?}: {e}", m.name))?,
+        );
+    }
+    Ok(out)
 }
 
 /// `None` when the request carries the cluster secret as bearer token, else the 401 to

@@ -192,6 +192,11 @@ async fn fixture(with_alerting: bool) -> Fixture {
 
     let app = didban_ui::router(UiContext {
         reader: db.clone(),
+        figures: std::sync::Arc::new(didban_ui::signal_reads::LocalFigures {
+            db: db.clone(),
+            traces: traces.clone(),
+            logs: logs.clone(),
+        }),
         db,
         engine,
         query_limiter: std::sync::Arc::new(didban_store::promql::QueryLimiter::new(4, 64)),

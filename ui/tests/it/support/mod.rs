@@ -34,6 +34,11 @@ pub fn test_ui() -> TestUi {
     let traces = Arc::new(traces);
     let ctx = UiContext {
         reader: db.clone(),
+        figures: std::sync::Arc::new(didban_ui::signal_reads::LocalFigures {
+            db: db.clone(),
+            traces: traces.clone(),
+            logs: logs.clone(),
+        }),
         db,
         engine: Arc::new(Engine::new(EngineOptions::default())),
         query_limiter: Arc::new(didban_store::promql::QueryLimiter::new(4, 64)),

@@ -1,0 +1,320 @@
+//! Exemplars and the home page's figures on a querier of a split cluster (real Garage,
+//! PostgreSQL and processes). Exemplars live only in the exemplar store of the ingester
+//! that received their sample: a querier answers `/api/v1/query_exemplars` with every
+//! ingester's, each once (also one two ingesters both received). Its home page counts
+//! the series, spans and log records the ingesters hold unpublished plus the published
+//! span blocks, and lists an ingester that does not answer instead of failing; the
+//! exemplar query fails naming it, as the other cluster reads do.
+
+use crate::cluster_roles::{Cluster, SECRET};
+use crate::process::{Didban, BIN};
+use didban_testkit::garage::REGION;
+use didban_testkit::wait::{until, HANG};
+use serde_json::Value;
+
+/// Sections after `[cluster]`: no alerting, no span-derived series (so the ingesters'
+/// heads hold exactly the series sent), log records searchable soon after they arrive.
+const EXTRA: &str =
+    "[alerting]\nenabled = false\n[traces]\nspan_metrics = false\n[logs]\ncommit_interval = \"300ms\"\n";
+
+/// Starts one process of `cluster` with role `role`, as `Cluster::start_configured` does
+/// but without the self-scrape (whose series would make the figures inexact) and with a
+/// maintenance round every second (a querier lists newly published blocks in it).
+fn start(cluster: &Cluster, name: &str, role: &str) -> Didban {
+    let port = didban_testkit::ports::free_port();
+    let http = format!("127.0.0.1:{port}");
+    let config = cluster.dir.path().join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+self_scrape_interval = "0"
+[storage]
+object_store = "s3"
+metastore = "postgres"
+maintenance_interval = "1s"
+[storage.s3]
+endpoint = "{}"
+bucket = "{}"
+region = "{REGION}"
+allow_http = true
+[storage.postgres]
+url = "{}"
+compactor_lease_ttl = "2s"
+[cluster]
+role = "{role}"
+advertise_url = "http://{http}"
+member_ttl = "2s"
+{EXTRA}
+"#,
+            cluster.garage.endpoint(0),
+            cluster.garage.bucket,
+            cluster.pg.dsn("postgres"),
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let data = cluster.dir.path().join(name);
+    let args = [
+        "--config",
+        config.as_str(),
+        "--http-addr",
+        http.as_str(),
+        "--no-host-metrics",
+    ];
+    Didban::start_with(
+        BIN,
+        &data,
+        didban_testkit::didban::Start {
+            args: &args,
+            envs: &[
+                ("DIDBAN_S3_ACCESS_KEY_ID", cluster.garage.access_key_id.as_str()),
+                (
+                    "DIDBAN_S3_SECRET_ACCESS_KEY",
+                    cluster.garage.secret_access_key.as_str(),
+                ),
+                ("DIDBAN_CLUSTER_SECRET", SECRET),
+            ],
+            stderr: None,
+        },
+    )
+}
+
+fn post(server: &Didban, path: &str, body: String) {
+    let r = reqwest::blocking::Client::new()
+        .post(format!("http://{}{path}", server.otlp_http))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+}
+
+/// The monotonic sum `ex_orders` of `job` at `time_ms` with one exemplar pointing at
+/// trace `n`.
+fn send_exemplar(server: &Didban, job: &str, n: u64, time_ms: i64) {
+    let ns = i128::from(time_ms) * 1_000_000;
+    post(
+        server,
+        "/v1/metrics",
+        format!(
+            r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{job}"}}}}]}},"scopeMetrics":[{{"metrics":[{{"name":"ex_orders","sum":{{"aggregationTemporality":2,"isMonotonic":true,"dataPoints":[{{"timeUnixNano":"{ns}","asDouble":{n},"exemplars":[{{"timeUnixNano":"{ns}","asDouble":{n},"traceId":"{n:032x}","spanId":"{n:016x}"}}]}}]}}}}]}}]}}]}}"#
+        ),
+    );
+}
+
+fn send_span(server: &Didban, id: u8, start_ns: i64) {
+    post(
+        server,
+        "/v1/traces",
+        format!(
+            r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"shop"}}}}]}},"scopeSpans":[{{"spans":[{{"traceId":"{:032x}","spanId":"{id:016x}","name":"op","kind":2,"startTimeUnixNano":"{start_ns}","endTimeUnixNano":"{}"}}]}}]}}]}}"#,
+            u32::from(id) + 1000,
+            start_ns + 1_000_000
+        ),
+    );
+}
+
+fn send_logs(server: &Didban, count: usize, t_ns: i64) {
+    let mut list = Vec::new();
+    for i in 0..count {
+        list.push(format!(
+            r#"{{"timeUnixNano":"{}","severityNumber":9,"body":{{"stringValue":"record {i}"}}}}"#,
+            t_ns + i as i64
+        ));
+    }
+    post(
+        server,
+        "/v1/logs",
+        format!(
+            r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"shop"}}}}]}},"scopeLogs":[{{"logRecords":[{}]}}]}}]}}"#,
+            list.join(",")
+        ),
+    );
+}
+
+/// `(status, body)` of the exemplars of `ex_orders_total` over the last hour.
+fn exemplars(server: &Didban) -> (u16, Value) {
+    let now = didban_testkit::now_ms() / 1000;
+    let r = reqwest::blocking::Client::new()
+        .get(server.url("/api/v1/query_exemplars"))
+        .query(&[
+            ("query", "ex_orders_total".to_string()),
+            ("start", (now - 3600).to_string()),
+            ("end", (now + 60).to_string()),
+        ])
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.json().unwrap())
+}
+
+/// Each series' job with its exemplars' trace ids (as numbers) and times, in answer order.
+fn by_job(answer: &Value) -> Vec<(String, Vec<u64>, Vec<f64>)> {
+    let mut out = Vec::new();
+    for s in answer["data"].as_array().cloned().unwrap_or_default() {
+        let job = s["seriesLabels"]["job"].as_str().unwrap_or_default().to_string();
+        let mut traces = Vec::new();
+        let mut times = Vec::new();
+        for e in s["exemplars"].as_array().cloned().unwrap_or_default() {
+            let id = e["labels"]["trace_id"].as_str().unwrap_or_default();
+            traces.push(u64::from_str_radix(id, 16).unwrap());
+            times.push(e["timestamp"].as_f64().unwrap());
+        }
+        out.push((job, traces, times));
+    }
+    out
+}
+
+/// The home page of `server`, answered with 200.
+fn home(server: &Didban) -> String {
+    let r = reqwest::blocking::get(server.url("/")).unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().unwrap()
+}
+
+/// The text of the figure `name` on a home page (markup inside it dropped).
+fn figure(page: &str, name: &str) -> String {
+    let marker = format!("data-figure=\"{name}\"");
+    let Some(at) = page.find(&marker) else {
+        return String::new();
+    };
+    let rest = &page[at + marker.len()..];
+    let inner = rest.split_once('>').map_or("", |(_, r)| r);
+    let inner = inner.split("</dd>").next().unwrap_or_default();
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in inner.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.trim().to_string()
+}
+
+fn count(page: &str, name: &str) -> u64 {
+    figure(page, name).parse().unwrap_or(u64::MAX)
+}
+
+#[test]
+fn a_querier_answers_every_ingesters_exemplars_once_and_counts_their_heads_on_its_home_page() {
+    let cluster = Cluster::new();
+    let a = start(&cluster, "ingester-a", "ingester");
+    let b = start(&cluster, "ingester-b", "ingester");
+    let q = start(&cluster, "querier", "querier");
+
+    // Exemplars on a (front: traces 1..=3), on b (back: 11, 12), and one series with the
+    // same exemplar on both (shared: 21, as two replicas hold it).
+    let t0 = didban_testkit::now_ms() - 60_000;
+    for (i, n) in [1, 2, 3].into_iter().enumerate() {
+        send_exemplar(&a, "front", n, t0 + 1000 * i as i64);
+    }
+    send_exemplar(&b, "back", 11, t0 + 500);
+    send_exemplar(&b, "back", 12, t0 + 1500);
+    send_exemplar(&a, "shared", 21, t0 + 2500);
+    send_exemplar(&b, "shared", 21, t0 + 2500);
+
+    let want = vec![
+        ("back".to_string(), vec![11, 12]),
+        ("front".to_string(), vec![1, 2, 3]),
+        ("shared".to_string(), vec![21]),
+    ];
+    let got = until("every ingester's exemplars on the querier", HANG, || {
+        let (status, answer) = exemplars(&q);
+        let got = by_job(&answer);
+        let n: usize = got.iter().map(|g| g.1.len()).sum();
+        (status == 200 && n >= 6)
+            .then_some(got)
+            .ok_or(format!("{status}: {answer}"))
+    });
+    let jobs: Vec<(String, Vec<u64>)> = got.iter().map(|(j, t, _)| (j.clone(), t.clone())).collect();
+    assert_eq!(jobs, want, "series sorted by labels, each exemplar once");
+    for (job, _, times) in &got {
+        assert!(
+            times.windows(2).all(|w| w[0] < w[1]),
+            "{job}: oldest first: {times:?}"
+        );
+    }
+    // Each ingester still answers only its own.
+    assert_eq!(by_job(&exemplars(&b).1).len(), 2);
+
+    // Spans and log records on both ingesters, nothing published yet.
+    let now_ns = didban_base::now_nanos() - 30_000_000_000;
+    send_span(&a, 1, now_ns);
+    send_span(&a, 2, now_ns);
+    send_span(&b, 3, now_ns);
+    send_logs(&a, 3, now_ns);
+    send_logs(&b, 2, now_ns);
+    // The querier's series figure is the ingesters' heads summed (the shared series
+    // twice): read it from the ingesters' own pages, stable once their records are in.
+    let page = until("the log records counted on the querier", HANG, || {
+        let page = home(&q);
+        (count(&page, "log-records") == 5)
+            .then_some(page.clone())
+            .ok_or(page)
+    });
+    let series = count(&home(&a), "series") + count(&home(&b), "series");
+    assert!(
+        series >= 4,
+        "front and shared on a, back and shared on b: {series}"
+    );
+    assert_eq!(count(&page, "series"), series, "{page}");
+    assert_eq!(count(&page, "spans"), 3, "{page}");
+    assert_eq!(figure(&page, "ingesters"), "2 of 2", "{page}");
+
+    // a publishes its spans: they are counted from the bucket now, still once.
+    let flushed = reqwest::blocking::Client::new()
+        .post(a.url("/api/v1/admin/traces/flush"))
+        .send()
+        .unwrap();
+    assert!(flushed.status().is_success(), "{}", flushed.status());
+    assert_eq!(count(&home(&a), "spans"), 2, "a's block counts on a too");
+    until("the published spans counted on the querier", HANG, || {
+        let page = home(&q);
+        (count(&page, "spans") == 3).then_some(()).ok_or(page)
+    });
+
+    // The internal routes answer only with the cluster secret.
+    for path in ["/internal/v1/exemplars", "/internal/v1/figures"] {
+        let r = reqwest::blocking::Client::new()
+            .post(b.url(path))
+            .body("{}")
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED, "{path}");
+    }
+
+    // A live ingester that does not answer: the exemplar query fails naming it (an answer
+    // without its exemplars would look complete); the home page still answers, lists it
+    // and counts the others.
+    let port = didban_testkit::ports::free_port();
+    cluster.pg.psql(
+        "postgres",
+        &format!(
+            "INSERT INTO didban_members (cluster, role, id, address, expires_at) \
+             SELECT cluster, 'ingester', 'ghost', 'http://127.0.0.1:{port}', now() + interval '1 hour' \
+             FROM didban_members LIMIT 1"
+        ),
+    );
+    until("a 503 naming the silent ingester", HANG, || {
+        let (status, body) = exemplars(&q);
+        let text = body.to_string();
+        (status == 503 && text.contains("ingester ghost at http://127.0.0.1"))
+            .then_some(())
+            .ok_or(format!("{status}: {text}"))
+    });
+    let page = home(&q);
+    assert_eq!(figure(&page, "ingesters"), "2 of 3", "{page}");
+    assert!(page.contains("ingester ghost at http://127.0.0.1"), "{page}");
+    assert_eq!(count(&page, "spans"), 3, "{page}");
+    assert_eq!(count(&page, "log-records"), 5, "{page}");
+    cluster
+        .pg
+        .psql("postgres", "DELETE FROM didban_members WHERE id = 'ghost'");
+    until("the querier without the ghost", HANG, || {
+        let (status, body) = exemplars(&q);
+        (status == 200).then_some(()).ok_or(format!("{status}: {body}"))
+    });
+}
