@@ -6,9 +6,8 @@
 //! span blocks, and lists an ingester that does not answer instead of failing; the
 //! exemplar query fails naming it, as the other cluster reads do.
 
-use crate::cluster_roles::{Cluster, SECRET};
-use crate::process::{Didban, BIN};
-use didban_testkit::garage::REGION;
+use crate::cluster_roles::Cluster;
+use crate::process::Didban;
 use didban_testkit::wait::{until, HANG};
 use serde_json::Value;
 
@@ -17,66 +16,16 @@ use serde_json::Value;
 const EXTRA: &str =
     "[alerting]\nenabled = false\n[traces]\nspan_metrics = false\n[logs]\ncommit_interval = \"300ms\"\n";
 
-/// Starts one process of `cluster` with role `role`, as `Cluster::start_configured` does
-/// but without the self-scrape (whose series would make the figures inexact) and with a
-/// maintenance round every second (a querier lists newly published blocks in it).
+/// Starts one process of `cluster` with role `role`, without the self-scrape (whose series
+/// would make the figures inexact) and with a maintenance round every second (a querier
+/// lists newly published blocks in it).
 fn start(cluster: &Cluster, name: &str, role: &str) -> Didban {
-    let port = didban_testkit::ports::free_port();
-    let http = format!("127.0.0.1:{port}");
-    let config = cluster.dir.path().join(format!("{name}.toml"));
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-self_scrape_interval = "0"
-[storage]
-object_store = "s3"
-metastore = "postgres"
-maintenance_interval = "1s"
-[storage.s3]
-endpoint = "{}"
-bucket = "{}"
-region = "{REGION}"
-allow_http = true
-[storage.postgres]
-url = "{}"
-compactor_lease_ttl = "2s"
-[cluster]
-role = "{role}"
-advertise_url = "http://{http}"
-member_ttl = "2s"
-{EXTRA}
-"#,
-            cluster.garage.endpoint(0),
-            cluster.garage.bucket,
-            cluster.pg.dsn("postgres"),
-        ),
-    )
-    .unwrap();
-    let config = config.display().to_string();
-    let data = cluster.dir.path().join(name);
-    let args = [
-        "--config",
-        config.as_str(),
-        "--http-addr",
-        http.as_str(),
-        "--no-host-metrics",
-    ];
-    Didban::start_with(
-        BIN,
-        &data,
-        didban_testkit::didban::Start {
-            args: &args,
-            envs: &[
-                ("DIDBAN_S3_ACCESS_KEY_ID", cluster.garage.access_key_id.as_str()),
-                (
-                    "DIDBAN_S3_SECRET_ACCESS_KEY",
-                    cluster.garage.secret_access_key.as_str(),
-                ),
-                ("DIDBAN_CLUSTER_SECRET", SECRET),
-            ],
-            stderr: None,
-        },
+    cluster.start_with_top(
+        name,
+        role,
+        "self_scrape_interval = \"0\"",
+        "maintenance_interval = \"1s\"",
+        EXTRA,
     )
 }
 

@@ -47,6 +47,19 @@ impl Cluster {
 
     /// [`Cluster::start_with`] with `storage` as more keys of `[storage]`.
     pub(crate) fn start_configured(&self, name: &str, role: &str, storage: &str, alerting: &str) -> Didban {
+        self.start_with_top(name, role, "", storage, alerting)
+    }
+
+    /// [`Cluster::start_configured`] with `top` (top-level settings, before any section)
+    /// at the head of the config file.
+    pub(crate) fn start_with_top(
+        &self,
+        name: &str,
+        role: &str,
+        top: &str,
+        storage: &str,
+        alerting: &str,
+    ) -> Didban {
         let port = didban_testkit::ports::free_port();
         let http = format!("127.0.0.1:{port}");
         let config = self.dir.path().join(format!("{name}.toml"));
@@ -54,6 +67,7 @@ impl Cluster {
             &config,
             format!(
                 r#"
+{top}
 [storage]
 object_store = "s3"
 metastore = "postgres"
