@@ -42,6 +42,13 @@ impl<'a> Reader<'a> {
 
     /// A base-128 varint of at most 10 bytes (the 10th at most 1, as prost requires).
     pub fn varint(&mut self) -> Walk<u64> {
+        // Most varints (keys, lengths of labels and samples) are one byte.
+        if let Some((&b, rest)) = self.buf.split_first() {
+            if b < 0x80 {
+                self.buf = rest;
+                return Ok(u64::from(b));
+            }
+        }
         let mut value = 0u64;
         for i in 0..10 {
             let (&b, rest) = self.buf.split_first().ok_or(Malformed)?;

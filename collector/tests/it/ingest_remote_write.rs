@@ -266,9 +266,12 @@ async fn bad_bodies_get_the_exact_status_and_the_server_keeps_serving() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(text.starts_with("invalid protobuf:"), "{text}");
 
-    // Invalid UTF-8 in a label value.
+    // Invalid UTF-8 in a label value: the whole request is refused, its valid series too.
     let mut raw = WriteRequest {
-        timeseries: vec![ts(&[("__name__", "utf"), ("v", "ZZZZ")], &[(t, 1.0)])],
+        timeseries: vec![
+            ts(&[("__name__", "utf_ok")], &[(t, 1.0)]),
+            ts(&[("__name__", "utf"), ("v", "ZZZZ")], &[(t, 1.0)]),
+        ],
         metadata: vec![],
     }
     .encode_to_vec();
@@ -278,6 +281,7 @@ async fn bad_bodies_get_the_exact_status_and_the_server_keeps_serving() {
     let (status, _, text) = write(url, body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(text.contains("UTF-8"), "{text}");
+    assert!(series(&server.state, "utf_ok").is_empty());
 
     // Wrong content type or encoding.
     let (status, _, text) = write_with(url, good.clone(), "application/json", "snappy").await;

@@ -1,10 +1,11 @@
 //! Remote write 1.0: the `prometheus.WriteRequest` message and its conversion.
 
-use didban_store::{Exemplar, Sample, SeriesExemplar, SeriesSamples};
+use didban_store::{Exemplar, Labels, Sample, SeriesExemplar, SeriesSamples};
 use prost::Message;
 
 use super::convert::{exemplar_labels, record_metadata, series_labels, Converted};
 use super::histogram::{series_histograms, Histogram2};
+use super::labels::WireLabelCache;
 use super::walk::{label_pairs, walk_request, WalkedRequest, WalkedSeries};
 use crate::ingest::error::IngestError;
 use crate::ingest::pipeline::{Ingestor, Protocol};
@@ -109,10 +110,41 @@ pub(super) async fn decode(ingestor: &Ingestor, plain: Vec<u8>) -> Result<Conver
     .await
     .map_err(|e| IngestError::Unavailable(format!("decoding task failed: {e}")))?;
     let (plain, request) = decoded?;
+    let Ok(cached) = cached_labels(&request, &plain, &ingestor.remote_write_labels) else {
+        // A label the walk did not check is not UTF-8: prost refuses the body and says why.
+        let e = WriteRequest::decode(plain.as_slice())
+            .err()
+            .map_or_else(|| "invalid UTF-8 in a label".to_string(), |e| e.to_string());
+        return Err(IngestError::BadRequest(format!("invalid protobuf: {e}")));
+    };
     for m in &request.metadata {
         record_metadata(ingestor, &m.metric_family_name, m.r#type, &m.help, &m.unit);
     }
-    Ok(convert(request, &plain, ingestor))
+    Ok(convert(request, cached, &plain, ingestor))
+}
+
+/// The cached labels of each walked series (`None`: not cached, or decoded by prost),
+/// after checking that the labels of every series not found are UTF-8 — before anything
+/// of the request is converted, so a body prost would refuse is refused whole.
+fn cached_labels(
+    request: &WalkedRequest,
+    body: &[u8],
+    cache: &WireLabelCache,
+) -> Result<Vec<Option<Labels>>, Malformed> {
+    let mut out = Vec::with_capacity(request.series.len());
+    for walked in &request.series {
+        let WalkedSeries::Plain { labels, .. } = walked else {
+            out.push(None);
+            continue;
+        };
+        let raw = body.get(labels.clone()).unwrap_or_default();
+        let found = cache.get(raw);
+        if found.is_none() {
+            label_pairs(raw)?;
+        }
+        out.push(found);
+    }
+    Ok(out)
 }
 
 impl From<WriteRequest> for WalkedRequest {
@@ -136,15 +168,24 @@ fn pairs(labels: Vec<WireLabel>) -> Vec<(String, String)> {
     out
 }
 
-/// Checks and converts the walked series of `body`; invalid ones are counted and left out.
-fn convert(request: WalkedRequest, body: &[u8], ingestor: &Ingestor) -> Converted {
+/// Checks and converts the walked series of `body` (`cached`: the labels the cache had for
+/// each); invalid ones are counted and left out.
+fn convert(
+    request: WalkedRequest,
+    cached: Vec<Option<Labels>>,
+    body: &[u8],
+    ingestor: &Ingestor,
+) -> Converted {
+    debug_assert_eq!(cached.len(), request.series.len());
     let mut out = Converted::default();
     out.series.reserve(request.series.len());
+    let mut cached = cached.into_iter();
     for (i, walked) in request.series.into_iter().enumerate() {
+        let found = cached.next().flatten();
         match walked {
             WalkedSeries::Plain { labels, samples } => {
                 let raw = body.get(labels).unwrap_or_default();
-                convert_plain(&mut out, ingestor, raw, samples);
+                convert_plain(&mut out, ingestor, raw, found, samples);
             }
             WalkedSeries::Decoded(ts) => convert_decoded(&mut out, ingestor, i, *ts),
         }
@@ -152,17 +193,23 @@ fn convert(request: WalkedRequest, body: &[u8], ingestor: &Ingestor) -> Converte
     out
 }
 
-/// Converts a series of labels and float samples whose label fields are `raw`, its labels
-/// from the receiver's cache when it has them.
-fn convert_plain(out: &mut Converted, ingestor: &Ingestor, raw: &[u8], mut samples: Vec<Sample>) {
+/// Converts a series of labels and float samples whose label fields are `raw`, with its
+/// labels as `cached` when the receiver's cache had them (otherwise built, and cached).
+fn convert_plain(
+    out: &mut Converted,
+    ingestor: &Ingestor,
+    raw: &[u8],
+    cached: Option<Labels>,
+    mut samples: Vec<Sample>,
+) {
     if samples.is_empty() {
         return;
     }
-    let cache = &ingestor.remote_write_labels;
-    let labels = match cache.get(raw) {
+    let labels = match cached {
         Some(labels) => labels,
         None => {
-            // The walk checked these fields: a failure here is a bug, refused as invalid.
+            // `cached_labels` checked these fields: a failure here is a bug, refused as
+            // an invalid series.
             let mut wire = Vec::new();
             if let Ok(pairs) = label_pairs(raw) {
                 for (name, value) in pairs {
@@ -171,7 +218,7 @@ fn convert_plain(out: &mut Converted, ingestor: &Ingestor, raw: &[u8], mut sampl
             }
             match series_labels(ingestor, wire) {
                 Ok(labels) => {
-                    cache.insert(raw, &labels);
+                    ingestor.remote_write_labels.insert(raw, &labels);
                     labels
                 }
                 Err((reason, message)) => {

@@ -15,7 +15,9 @@
 //! - metadata entries are decoded with prost;
 //! - on any malformed input the caller decodes the whole body with prost, which then gives
 //!   the error (for the 400 reply). The walk is never more lenient than prost: it checks
-//!   wire types, lengths, varints and the UTF-8 of label names and values.
+//!   wire types, lengths and varints, and the conversion checks the UTF-8 of the label
+//!   names and values it does not find in the cache (labels found there are equal to valid
+//!   strings) before it converts anything, so a body prost refuses is refused whole.
 
 use std::ops::Range;
 
@@ -118,7 +120,8 @@ fn decoded(msg: &[u8]) -> Walk<WalkedSeries> {
 }
 
 /// The name and value bytes of one `prometheus.Label` message (a field given twice: the
-/// last one, as prost does; a missing one: empty). Both are checked to be UTF-8.
+/// last one, as prost does; a missing one: empty). Their UTF-8 is not checked here: bytes
+/// equal to cached labels are valid, and [`label_pairs`] checks them on a miss.
 pub(super) fn label_fields(msg: &[u8]) -> Walk<(&[u8], &[u8])> {
     let mut r = Reader::new(msg);
     let (mut name, mut value): (&[u8], &[u8]) = (&[], &[]);
@@ -136,12 +139,11 @@ pub(super) fn label_fields(msg: &[u8]) -> Walk<(&[u8], &[u8])> {
             _ => r.skip(wire)?,
         }
     }
-    utf8(name)?;
-    utf8(value)?;
     Ok((name, value))
 }
 
-/// Each label (name, value) of a run of label fields, in order.
+/// Each label (name, value) of a run of label fields, in order; `Err` when one is not
+/// UTF-8 (prost refuses the request then).
 pub(super) fn label_pairs(run: &[u8]) -> Walk<Vec<(&str, &str)>> {
     let mut r = Reader::new(run);
     let mut out = Vec::new();
@@ -317,8 +319,6 @@ mod tests {
             good[..good.len() - 2].to_vec(),
             // A series field of the wrong wire type.
             field(1, VARINT, &[1]),
-            // A label name that is not UTF-8.
-            field(1, LEN, &field(1, LEN, &field(1, LEN, &[0xff, 0xfe]))),
             // A sample value of the wrong wire type.
             field(1, LEN, &field(2, LEN, &field(1, VARINT, &[1]))),
             // A varint of eleven bytes.
@@ -340,6 +340,15 @@ mod tests {
             assert!(walk_request(&body).is_err(), "{body:?}");
             assert!(WriteRequest::decode(body.as_slice()).is_err(), "{body:?}");
         }
+        // A label name that is not UTF-8: the walk keeps the run, whose pairs are refused
+        // (the conversion checks them before converting anything).
+        let body = field(1, LEN, &field(1, LEN, &field(1, LEN, &[0xff, 0xfe])));
+        assert!(WriteRequest::decode(body.as_slice()).is_err());
+        let walked = walk_request(&body).unwrap();
+        let Some(WalkedSeries::Plain { labels, .. }) = walked.series.first() else {
+            panic!("a plain series: {walked:?}");
+        };
+        assert!(label_pairs(&body[labels.clone()]).is_err());
         // A group (wire type 3/4) prost skips: the walk leaves the body to prost.
         let mut body = good.clone();
         body.extend([0x2b, 0x2c]);
