@@ -1,9 +1,7 @@
 //! The read interface every query engine (PromQL, the series/labels APIs, alerting) uses,
 //! so they work the same over the live database and over in-memory test data.
 
-use std::collections::BTreeMap;
-
-use crate::model::{HistogramSample, LabelMatcher, Labels, Sample, SeriesSamples};
+use crate::model::{LabelMatcher, Labels, SeriesSamples};
 use crate::window::SeriesWindows;
 
 /// Why a read failed.
@@ -155,51 +153,91 @@ pub fn raw_windows(s: SeriesSamples) -> SeriesWindows {
     }
 }
 
-/// Both kinds of samples of one series gathered from several parts.
-struct Merged {
-    samples: Vec<Sample>,
-    histograms: Vec<HistogramSample>,
-    from_several: bool,
-}
-
 /// Groups parts by series (sorted by labels) and merges the samples of series found in
 /// several parts, keeping the first sample seen for each timestamp (floats and native
 /// histograms each): how reads combine heads and blocks, and how a querier combines what
 /// several ingesters (replicas of one series included) answered.
-pub fn merge_series(parts: Vec<SeriesSamples>) -> Vec<SeriesSamples> {
-    let mut by_series: BTreeMap<Labels, Merged> = BTreeMap::new();
+///
+/// One stable sort of the parts by labels, then a pass joining neighbours: cheaper than a
+/// map keyed by labels (a `BTreeMap` here was ~6 % of a large selector's query time), and
+/// the stable sort keeps the parts of one series in the order given, which is what makes
+/// the first part's sample win a timestamp.
+pub fn merge_series(mut parts: Vec<SeriesSamples>) -> Vec<SeriesSamples> {
+    parts.sort_by(|a, b| a.labels.cmp(&b.labels));
+    let mut out: Vec<SeriesSamples> = Vec::with_capacity(parts.len());
+    // Whether the last series in `out` got samples from several parts.
+    let mut joined = false;
     for part in parts {
-        match by_series.get_mut(&part.labels) {
-            Some(m) => {
-                m.samples.extend(part.samples);
-                m.histograms.extend(part.histograms);
-                m.from_several = true;
+        if let Some(last) = out.last_mut() {
+            if last.labels == part.labels {
+                last.samples.extend(part.samples);
+                last.histograms.extend(part.histograms);
+                joined = true;
+                continue;
             }
-            None => {
-                let m = Merged {
-                    samples: part.samples,
-                    histograms: part.histograms,
-                    from_several: false,
-                };
-                by_series.insert(part.labels, m);
+            if joined {
+                order_joined(last);
             }
         }
+        joined = false;
+        out.push(part);
     }
-    let mut out = Vec::with_capacity(by_series.len());
-    for (labels, mut m) in by_series {
-        if m.from_several {
-            m.samples.sort_by_key(|s| s.timestamp_ms);
-            m.samples.dedup_by_key(|s| s.timestamp_ms);
-            m.histograms.sort_by_key(|s| s.timestamp_ms);
-            m.histograms.dedup_by_key(|s| s.timestamp_ms);
-        }
-        if !m.samples.is_empty() || !m.histograms.is_empty() {
-            out.push(SeriesSamples {
-                labels,
-                samples: m.samples,
-                histograms: m.histograms,
-            });
-        }
+    if let (true, Some(last)) = (joined, out.last_mut()) {
+        order_joined(last);
     }
+    out.retain(|s| !s.samples.is_empty() || !s.histograms.is_empty());
     out
+}
+
+/// Sorts the samples a series got from several parts by time, keeping the first of each
+/// timestamp (the sort is stable).
+fn order_joined(s: &mut SeriesSamples) {
+    s.samples.sort_by_key(|s| s.timestamp_ms);
+    s.samples.dedup_by_key(|s| s.timestamp_ms);
+    s.histograms.sort_by_key(|s| s.timestamp_ms);
+    s.histograms.dedup_by_key(|s| s.timestamp_ms);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Label, Sample};
+
+    fn part(name: &str, samples: &[(i64, f64)]) -> SeriesSamples {
+        let labels = Labels::new(vec![Label::new("__name__", name)]).unwrap();
+        let samples = samples.iter().map(|&(t, v)| Sample::new(t, v)).collect();
+        SeriesSamples::floats(labels, samples)
+    }
+
+    fn flat(out: &[SeriesSamples]) -> Vec<(String, Vec<(i64, f64)>)> {
+        let mut flat = Vec::new();
+        for s in out {
+            let samples = s.samples.iter().map(|x| (x.timestamp_ms, x.value)).collect();
+            flat.push((s.labels.metric_name().unwrap_or_default().to_string(), samples));
+        }
+        flat
+    }
+
+    #[test]
+    fn parts_merge_per_series_sorted_by_labels_the_first_part_winning_a_timestamp() {
+        let parts = vec![
+            part("c", &[(5, 1.0)]),
+            part("a", &[(3, 1.0), (1, 1.0)]),
+            part("b", &[]),
+            part("a", &[(2, 2.0), (3, 2.0)]),
+            part("c", &[(5, 2.0), (4, 2.0)]),
+            part("a", &[(1, 3.0), (4, 3.0)]),
+        ];
+        let out = merge_series(parts);
+        assert_eq!(
+            flat(&out),
+            vec![
+                ("a".to_string(), vec![(1, 1.0), (2, 2.0), (3, 1.0), (4, 3.0)]),
+                ("c".to_string(), vec![(4, 2.0), (5, 1.0)]),
+            ]
+        );
+        // A series from one part keeps its samples as they were.
+        let out = merge_series(vec![part("z", &[(9, 1.0), (7, 1.0)])]);
+        assert_eq!(flat(&out), vec![("z".to_string(), vec![(9, 1.0), (7, 1.0)])]);
+    }
 }

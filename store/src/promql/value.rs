@@ -214,7 +214,7 @@ pub(crate) type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
 pub(crate) struct LabelMemo {
     /// Input pointer → (the input, kept alive so its address cannot be reused; the output).
     by_ptr: IdMap<usize, (Arc<Labels>, Arc<Labels>)>,
-    interned: HashMap<Labels, Arc<Labels>>,
+    interned: foldhash::HashMap<Labels, Arc<Labels>>,
     /// True once two different inputs produced the same output.
     pub collided: bool,
 }
