@@ -4,7 +4,7 @@
 use didban_store::{Label, Labels, SeriesExemplar, SeriesSamples};
 
 use crate::ingest::metrics::validate::{check_series, shorten};
-use crate::ingest::pipeline::Ingestor;
+use crate::ingest::pipeline::{Ingestor, Protocol};
 
 /// Samples (and histogram samples) refused from an otherwise processed request.
 #[derive(Debug, Default)]
@@ -41,6 +41,24 @@ pub(crate) struct Converted {
     pub series: Vec<SeriesSamples>,
     pub exemplars: Vec<SeriesExemplar>,
     pub refusals: Refusals,
+}
+
+/// Counts a series refused for its labels (`refused`: the counter reason and the message
+/// naming it): its `samples` under that reason, its `exemplars` as `invalid_series`, the
+/// message among the request's refusals.
+pub(crate) fn refuse_series(
+    ingestor: &Ingestor,
+    refusals: &mut Refusals,
+    refused: (&'static str, String),
+    samples: u64,
+    exemplars: u64,
+) {
+    let (reason, message) = refused;
+    ingestor.count_rejected(Protocol::RemoteWrite, reason, samples);
+    ingestor.count_exemplars_rejected(Protocol::RemoteWrite, "invalid_series", exemplars);
+    if samples > 0 {
+        refusals.add(samples, message);
+    }
 }
 
 /// Remembers the type, help and unit a sender reports for `family`.

@@ -3,7 +3,7 @@
 use didban_store::{Exemplar, Labels, Sample, SeriesExemplar, SeriesSamples};
 use prost::Message;
 
-use super::convert::{exemplar_labels, record_metadata, series_labels, Converted};
+use super::convert::{exemplar_labels, record_metadata, refuse_series, series_labels, Converted};
 use super::histogram::{series_histograms, Histogram2};
 use super::labels::WireLabelCache;
 use super::walk::{label_pairs, walk_request, WalkedRequest, WalkedSeries};
@@ -221,10 +221,8 @@ fn convert_plain(
                     ingestor.remote_write_labels.insert(raw, &labels);
                     labels
                 }
-                Err((reason, message)) => {
-                    let n = samples.len() as u64;
-                    ingestor.count_rejected(Protocol::RemoteWrite, reason, n);
-                    out.refusals.add(n, message);
+                Err(refused) => {
+                    refuse_series(ingestor, &mut out.refusals, refused, samples.len() as u64, 0);
                     return;
                 }
             }
@@ -249,16 +247,8 @@ fn convert_decoded(out: &mut Converted, ingestor: &Ingestor, i: usize, ts: TimeS
     let n = (ts.samples.len() + ts.histograms.len()) as u64;
     let labels = match series_labels(ingestor, wire) {
         Ok(l) => l,
-        Err((reason, message)) => {
-            ingestor.count_rejected(Protocol::RemoteWrite, reason, n);
-            ingestor.count_exemplars_rejected(
-                Protocol::RemoteWrite,
-                "invalid_series",
-                ts.exemplars.len() as u64,
-            );
-            if n > 0 {
-                out.refusals.add(n, message);
-            }
+        Err(refused) => {
+            refuse_series(ingestor, &mut out.refusals, refused, n, ts.exemplars.len() as u64);
             return;
         }
     };

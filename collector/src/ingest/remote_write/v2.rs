@@ -15,7 +15,7 @@ use didban_store::model::METRIC_NAME_LABEL;
 use didban_store::{Exemplar, Labels, Sample, SeriesExemplar, SeriesSamples};
 use prost::Message;
 
-use super::convert::{exemplar_labels, record_metadata, series_labels, Converted};
+use super::convert::{exemplar_labels, record_metadata, refuse_series, series_labels, Converted};
 use super::histogram::{series_histograms, Histogram2};
 use crate::ingest::error::IngestError;
 use crate::ingest::metrics::validate::shorten;
@@ -221,16 +221,8 @@ fn convert(resolved: Vec<Resolved>, ingestor: &Ingestor) -> Converted {
         let n = (ts.samples.len() + ts.histograms.len()) as u64;
         let labels = match series_labels(ingestor, ts.labels) {
             Ok(l) => l,
-            Err((reason, message)) => {
-                ingestor.count_rejected(Protocol::RemoteWrite, reason, n);
-                ingestor.count_exemplars_rejected(
-                    Protocol::RemoteWrite,
-                    "invalid_series",
-                    ts.exemplars.len() as u64,
-                );
-                if n > 0 {
-                    out.refusals.add(n, message);
-                }
+            Err(refused) => {
+                refuse_series(ingestor, &mut out.refusals, refused, n, ts.exemplars.len() as u64);
                 continue;
             }
         };
