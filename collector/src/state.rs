@@ -74,7 +74,10 @@ impl AppState {
                 },
                 self.cluster.clone(),
             )),
-            exemplars: self.stores.exemplars.clone(),
+            exemplars: Arc::new(crate::cluster::exemplars::ClusterExemplars::new(
+                self.stores.exemplars.clone(),
+                self.cluster.clone(),
+            )),
             alerting,
             data_dir: self.config.data_dir.clone(),
             dashboard_dirs: self.config.ui.dashboards_dir.iter().cloned().collect(),

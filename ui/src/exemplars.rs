@@ -36,7 +36,8 @@ impl UiContext {
         let store = self.exemplars.clone();
         let found = tokio::task::spawn_blocking(move || store.select(&sets, start_ms, end_ms))
             .await
-            .map_err(|e| QueryError::Task(e.to_string()))?;
+            .map_err(|e| QueryError::Task(e.to_string()))?
+            .map_err(|e| QueryError::Read(e.message))?;
         let mut dots = Vec::new();
         for series in found {
             for e in series.exemplars {

@@ -32,7 +32,7 @@ use didban_alerting::Alerting;
 use didban_store::logs::LogStore;
 use didban_store::promql::{Engine, QueryLimiter};
 use didban_store::traces::TraceStore;
-use didban_store::{Db, ExemplarStore};
+use didban_store::Db;
 
 /// Everything the pages read: the metric database and its PromQL engine, the log and trace
 /// stores, the alert engine when enabled, and the data directory (where dashboards saved from
@@ -64,8 +64,9 @@ pub struct UiContext {
     /// What the home page's figures count: this process's stores, or on a querier the
     /// published blocks plus every live ingester's heads.
     pub figures: Arc<dyn signal_reads::FigureReads>,
-    /// Exemplars (trace pointers of samples), drawn as dots that open their trace.
-    pub exemplars: Arc<ExemplarStore>,
+    /// Exemplars (trace pointers of samples), drawn as dots that open their trace: this
+    /// process's store, or on a querier every live ingester's too.
+    pub exemplars: Arc<dyn signal_reads::ExemplarReads>,
     /// Rules, alerts, silences and notifications; `None` when alerting is disabled.
     pub alerting: Option<Arc<Alerting>>,
     /// The server's data directory.

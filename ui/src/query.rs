@@ -84,6 +84,10 @@ pub enum QueryError {
     /// The blocking task died.
     #[error("query task failed: {0}")]
     Task(String),
+    /// A read besides the query's own failed (an ingester that did not answer), named in
+    /// the message.
+    #[error("{0}")]
+    Read(String),
 }
 
 /// Sets the evaluation's cancel flag when dropped before being disarmed.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use didban_store::logs::{HistogramBucket, LogError, LogPage, LogQuery, LogStore};
 use didban_store::traces::{Dependency, Operation, Span, TraceQuery, TraceStore};
 use didban_store::Db;
+use didban_store::{ExemplarStore, LabelMatcher, SeriesExemplars};
 
 /// Why a read failed, as a page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,5 +174,30 @@ pub fn failure_status(e: &ReadFailure) -> axum::http::StatusCode {
         axum::http::StatusCode::SERVICE_UNAVAILABLE
     } else {
         axum::http::StatusCode::INTERNAL_SERVER_ERROR
+    }
+}
+
+/// The exemplar reads of the charts (blocking: call from a blocking thread): this process's
+/// exemplar store, or on a querier every live ingester's too (an exemplar is stored only by
+/// the ingester that received its sample).
+pub trait ExemplarReads: Send + Sync {
+    /// The exemplars of the series matching any of `sets` in `[start_ms, end_ms]`: one entry
+    /// per series, sorted by labels, each exemplar once, oldest first.
+    fn select(
+        &self,
+        sets: &[Vec<LabelMatcher>],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SeriesExemplars>, ReadFailure>;
+}
+
+impl ExemplarReads for ExemplarStore {
+    fn select(
+        &self,
+        sets: &[Vec<LabelMatcher>],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SeriesExemplars>, ReadFailure> {
+        Ok(ExemplarStore::select(self, sets, start_ms, end_ms))
     }
 }

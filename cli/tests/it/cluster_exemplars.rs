@@ -4,7 +4,8 @@
 //! ingester's, each once (also one two ingesters both received). Its home page counts
 //! the series, spans and log records the ingesters hold unpublished plus the published
 //! span blocks, and lists an ingester that does not answer instead of failing; the
-//! exemplar query fails naming it, as the other cluster reads do.
+//! exemplar query fails naming it, as the other cluster reads do. Its charts draw every
+//! ingester's exemplars.
 
 use crate::cluster_roles::Cluster;
 use crate::process::Didban;
@@ -15,6 +16,20 @@ use serde_json::Value;
 /// heads hold exactly the series sent), log records searchable soon after they arrive.
 const EXTRA: &str =
     "[alerting]\nenabled = false\n[traces]\nspan_metrics = false\n[logs]\ncommit_interval = \"300ms\"\n";
+
+/// A dashboard with one chart of `ex_orders_total` drawing its exemplars.
+const EXEMPLAR_DASHBOARD: &str = r#"
+id: ex
+title: Exemplars
+time:
+  from: now-1h
+panels:
+  - title: Orders
+    type: timeseries
+    exemplars: true
+    queries:
+      - expr: 'ex_orders_total'
+"#;
 
 /// Starts one process of `cluster` with role `role`, without the self-scrape (whose series
 /// would make the figures inexact) and with a maintenance round every second (a querier
@@ -152,7 +167,20 @@ fn a_querier_answers_every_ingesters_exemplars_once_and_counts_their_heads_on_it
     let cluster = Cluster::new();
     let a = start(&cluster, "ingester-a", "ingester");
     let b = start(&cluster, "ingester-b", "ingester");
-    let q = start(&cluster, "querier", "querier");
+    // The querier has a dashboard whose chart draws the exemplars of `ex_orders_total`.
+    let dashboards = cluster.dir.path().join("dashboards");
+    std::fs::create_dir_all(&dashboards).unwrap();
+    std::fs::write(dashboards.join("ex.yaml"), EXEMPLAR_DASHBOARD).unwrap();
+    let q = cluster.start_with_top(
+        "querier",
+        "querier",
+        "self_scrape_interval = \"0\"",
+        "maintenance_interval = \"1s\"",
+        &format!(
+            "{EXTRA}[ui]\ndashboards_dir = {:?}\n",
+            dashboards.display().to_string()
+        ),
+    );
 
     // Exemplars on a (front: traces 1..=3), on b (back: 11, 12), and one series with the
     // same exemplar on both (shared: 21, as two replicas hold it).
@@ -188,6 +216,17 @@ fn a_querier_answers_every_ingesters_exemplars_once_and_counts_their_heads_on_it
     }
     // Each ingester still answers only its own.
     assert_eq!(by_job(&exemplars(&b).1).len(), 2);
+    // The querier's chart draws every ingester's exemplars as links to their traces.
+    let chart = reqwest::blocking::get(q.url("/dashboards/ex/panels/0"))
+        .unwrap()
+        .text()
+        .unwrap();
+    for n in [1u64, 2, 3, 11, 12, 21] {
+        assert!(
+            chart.contains(&format!(r#"<a class="exemplar" href="/traces/{n:032x}">"#)),
+            "trace {n} drawn: {chart}"
+        );
+    }
 
     // Spans and log records on both ingesters, nothing published yet.
     let now_ns = didban_base::now_nanos() - 30_000_000_000;

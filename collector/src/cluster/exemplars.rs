@@ -183,6 +183,37 @@ pub fn select_everywhere(
     Ok(merge_exemplars(parts))
 }
 
+/// The charts' exemplar reads ([`didban_ui::signal_reads::ExemplarReads`]): the local store,
+/// and on a querier every live ingester's too, as `/api/v1/query_exemplars` answers.
+pub struct ClusterExemplars {
+    store: Arc<ExemplarStore>,
+    cluster: Option<Arc<ClusterReader>>,
+}
+
+impl ClusterExemplars {
+    /// Reads over `store` and, with `cluster`, the live ingesters.
+    pub fn new(store: Arc<ExemplarStore>, cluster: Option<Arc<ClusterReader>>) -> ClusterExemplars {
+        ClusterExemplars { store, cluster }
+    }
+}
+
+impl didban_ui::signal_reads::ExemplarReads for ClusterExemplars {
+    fn select(
+        &self,
+        sets: &[Vec<LabelMatcher>],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SeriesExemplars>, didban_ui::signal_reads::ReadFailure> {
+        select_everywhere(&self.store, self.cluster.as_deref(), sets, start_ms, end_ms).map_err(|e| {
+            didban_ui::signal_reads::ReadFailure {
+                bad_request: e.rejected,
+                message: e.message,
+                unavailable: !e.rejected,
+            }
+        })
+    }
+}
+
 /// Series' exemplars from several sources as one answer: one entry per series, sorted by
 /// labels; each series' exemplars oldest first, an exemplar several sources hold (same
 /// time, value and labels) once.
