@@ -88,11 +88,12 @@ impl Ingestor {
     /// state share delta → cumulative totals.
     pub fn new(state: AppState) -> Arc<Ingestor> {
         let delta = state.delta.clone();
+        let remote_write_labels = WireLabelCache::new(state.config.limits.series.max_series);
         Arc::new(Ingestor {
             state,
             delta,
             shared: Arc::new(SharedLabels::default()),
-            remote_write_labels: WireLabelCache::default(),
+            remote_write_labels,
         })
     }
 

@@ -20,20 +20,41 @@ use std::collections::HashMap;
 use super::walk::label_fields;
 use crate::ingest::protowire::{Reader, LEN};
 
-/// Most entries a [`WireLabelCache`] holds; past that it starts again from empty. An entry
-/// costs ~40 bytes besides its labels, which the head shares while the series is in it.
-pub const MAX_ENTRIES: usize = 1 << 18;
+/// The fewest entries a [`WireLabelCache`] is allowed before it starts again from empty.
+/// An entry costs ~40 bytes besides its labels, which the head shares while the series is
+/// in it.
+pub const MIN_ENTRIES: usize = 1 << 18;
 
 /// Labels by a hash of their wire bytes (see the module documentation). The hash's seed is
 /// random per process, so a sender cannot pick label sets that collide; a collision is
 /// only a miss anyway (the later series takes the entry).
-#[derive(Default)]
 pub struct WireLabelCache {
     entries: RwLock<HashMap<u64, Labels>>,
     seed: RandomState,
+    /// Entries held at most; past that the cache starts again from empty.
+    max_entries: usize,
+}
+
+impl Default for WireLabelCache {
+    fn default() -> Self {
+        WireLabelCache::new(MIN_ENTRIES)
+    }
 }
 
 impl WireLabelCache {
+    /// A cache of at most `max_entries` entries ([`MIN_ENTRIES`] at least). Sized for one
+    /// entry per series the head may hold (`limits.max_series`): a smaller bound than the
+    /// series sent makes it start from empty again and again (measured at 1 M series with
+    /// a bound of 262,144: every request missed), a larger one only keeps labels of series
+    /// the head no longer has.
+    pub fn new(max_entries: usize) -> WireLabelCache {
+        WireLabelCache {
+            entries: RwLock::default(),
+            seed: RandomState::default(),
+            max_entries: max_entries.max(MIN_ENTRIES),
+        }
+    }
+
     /// The labels cached for the label fields `raw`.
     pub fn get(&self, raw: &[u8]) -> Option<Labels> {
         let key = self.seed.hash_one(raw);
@@ -50,7 +71,7 @@ impl WireLabelCache {
         }
         let key = self.seed.hash_one(raw);
         let mut entries = self.entries.write();
-        if entries.len() >= MAX_ENTRIES {
+        if entries.len() >= self.max_entries {
             entries.clear();
         }
         entries.insert(key, labels.clone());
