@@ -79,66 +79,25 @@ impl<'a> BitReader<'a> {
 
     /// Reads `n` bits (`n` ≤ 64) as the low bits of the result, highest first.
     pub(super) fn read_bits(&mut self, n: u32) -> Option<u64> {
-        let n = n.min(64);
-        if n == 0 {
-            return Some(0);
+        let mut left = n.min(64);
+        let mut value = 0u64;
+        while left > 0 {
+            let byte = *self.bytes.get(self.pos / 8)?;
+            let used = (self.pos % 8) as u32;
+            let avail = 8 - used;
+            let take = left.min(avail);
+            let part = (u64::from(byte) >> (avail - take)) & ((1u64 << take) - 1);
+            // `take` < 64 here, so the shift never drops the value it makes room for.
+            value = (value << take) | part;
+            self.pos += take as usize;
+            left -= take;
         }
-        if self.pos + n as usize > self.bytes.len() * 8 {
-            return None;
-        }
-        let used = (self.pos % 8) as u32;
-        let value = if n + used <= 64 {
-            // One window holds the field: its bits start `used` bits into the window.
-            (self.window() << used) >> (64 - n)
-        } else {
-            // A field over nine bytes: its first 32 bits, then the rest.
-            let high = (self.window() << used) >> 32;
-            self.pos += 32;
-            let rest = n - 32;
-            let low = (self.window() << (self.pos % 8)) >> (64 - rest);
-            self.pos -= 32;
-            (high << rest) | low
-        };
-        self.pos += n as usize;
         Some(value)
-    }
-
-    /// The eight bytes from the one holding the next bit, as a big-endian number (zeros past
-    /// the end of the stream).
-    fn window(&self) -> u64 {
-        let at = self.pos / 8;
-        if let Some(eight) = self.bytes.get(at..at + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(eight);
-            return u64::from_be_bytes(word);
-        }
-        let mut word = [0u8; 8];
-        for (slot, byte) in word.iter_mut().zip(self.bytes.get(at..).unwrap_or_default()) {
-            *slot = *byte;
-        }
-        u64::from_be_bytes(word)
     }
 
     /// Reads one bit.
     pub(super) fn read_bit(&mut self) -> Option<bool> {
-        let byte = *self.bytes.get(self.pos / 8)?;
-        let bit = (byte >> (7 - self.pos % 8)) & 1;
-        self.pos += 1;
-        Some(bit == 1)
-    }
-
-    /// Reads up to `max` one bits and the zero that ends them (none after `max` ones):
-    /// the prefix of a bucketed field. `None` when the stream ends first.
-    pub(super) fn read_ones(&mut self, max: u32) -> Option<u32> {
-        debug_assert!(max < 8, "prefixes are at most 7 bits");
-        let used = (self.pos % 8) as u32;
-        let ones = (self.window() << used).leading_ones().min(max);
-        let consumed = if ones < max { ones + 1 } else { ones };
-        if self.pos + consumed as usize > self.bytes.len() * 8 {
-            return None;
-        }
-        self.pos += consumed as usize;
-        Some(ones)
+        self.read_bits(1).map(|b| b == 1)
     }
 
     /// Reads an unsigned varint written by [`BitWriter::write_uvarint`]; `None` when the
@@ -177,22 +136,6 @@ mod tests {
             assert_eq!(r.read_bits(n), Some(value), "{n} bits");
         }
         assert_eq!(r.read_bit(), Some(true));
-    }
-
-    #[test]
-    fn prefixes_of_ones_stop_at_their_zero_or_their_maximum_and_not_past_the_end() {
-        // 110 | 11110 | 10 | 111 | 1 | 11 (then the stream ends)
-        let bytes = [0b1101_1110, 0b1011_1111];
-        let mut r = BitReader::new(&bytes);
-        assert_eq!(r.read_ones(7), Some(2));
-        assert_eq!(r.read_ones(7), Some(4), "four ones, then the zero");
-        assert_eq!(r.read_ones(7), Some(1));
-        assert_eq!(r.read_ones(3), Some(3), "the maximum, no zero read");
-        assert_eq!(r.read_bit(), Some(true));
-        assert_eq!(r.read_ones(7), None, "a prefix cut off by the end");
-        let mut r = BitReader::new(&[0xff]);
-        assert_eq!(r.read_ones(7), Some(7));
-        assert_eq!(r.read_ones(7), None, "one bit left, no room for its zero");
     }
 
     #[test]

@@ -40,7 +40,10 @@ fn write_bucketed(w: &mut BitWriter, v: i64, widths: &[u32]) {
 /// Reads a field written by [`write_bucketed`] with the same `widths`.
 #[inline(always)]
 fn read_bucketed(r: &mut BitReader<'_>, widths: &[u32]) -> Option<i64> {
-    let ones = r.read_ones(widths.len() as u32 + 1)? as usize;
+    let mut ones = 0usize;
+    while ones <= widths.len() && r.read_bit()? {
+        ones += 1;
+    }
     if ones == 0 {
         return Some(0);
     }
