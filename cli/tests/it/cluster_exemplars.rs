@@ -277,15 +277,7 @@ fn a_querier_answers_every_ingesters_exemplars_once_and_counts_their_heads_on_it
     // A live ingester that does not answer: the exemplar query fails naming it (an answer
     // without its exemplars would look complete); the home page still answers, lists it
     // and counts the others.
-    let port = didban_testkit::ports::free_port();
-    cluster.pg.psql(
-        "postgres",
-        &format!(
-            "INSERT INTO didban_members (cluster, role, id, address, expires_at) \
-             SELECT cluster, 'ingester', 'ghost', 'http://127.0.0.1:{port}', now() + interval '1 hour' \
-             FROM didban_members LIMIT 1"
-        ),
-    );
+    cluster.announce_silent_ingester();
     until("a 503 naming the silent ingester", HANG, || {
         let (status, body) = exemplars(&q);
         let text = body.to_string();
@@ -298,9 +290,7 @@ fn a_querier_answers_every_ingesters_exemplars_once_and_counts_their_heads_on_it
     assert!(page.contains("ingester ghost at http://127.0.0.1"), "{page}");
     assert_eq!(count(&page, "spans"), 3, "{page}");
     assert_eq!(count(&page, "log-records"), 5, "{page}");
-    cluster
-        .pg
-        .psql("postgres", "DELETE FROM didban_members WHERE id = 'ghost'");
+    cluster.forget_silent_ingester();
     until("the querier without the ghost", HANG, || {
         let (status, body) = exemplars(&q);
         (status == 200).then_some(()).ok_or(format!("{status}: {body}"))

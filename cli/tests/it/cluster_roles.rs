@@ -45,6 +45,26 @@ impl Cluster {
         self.start_configured(name, role, "", alerting)
     }
 
+    /// Announces an ingester `ghost` in the members table with nothing listening at its
+    /// address (a free port): a live ingester that does not answer.
+    pub(crate) fn announce_silent_ingester(&self) {
+        let port = didban_testkit::ports::free_port();
+        self.pg.psql(
+            "postgres",
+            &format!(
+                "INSERT INTO didban_members (cluster, role, id, address, expires_at) \
+                 SELECT cluster, 'ingester', 'ghost', 'http://127.0.0.1:{port}', now() + interval '1 hour' \
+                 FROM didban_members LIMIT 1"
+            ),
+        );
+    }
+
+    /// Takes the ingester of [`Cluster::announce_silent_ingester`] out of the members table.
+    pub(crate) fn forget_silent_ingester(&self) {
+        self.pg
+            .psql("postgres", "DELETE FROM didban_members WHERE id = 'ghost'");
+    }
+
     /// [`Cluster::start_with`] with `storage` as more keys of `[storage]`.
     pub(crate) fn start_configured(&self, name: &str, role: &str, storage: &str, alerting: &str) -> Didban {
         self.start_with_top(name, role, "", storage, alerting)

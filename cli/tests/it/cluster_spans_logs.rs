@@ -367,15 +367,7 @@ fn spans_and_logs_are_found_from_either_querier_at_once_and_once_after_publicati
     // A live ingester that does not answer (announced, nothing listening at its
     // address) makes the queriers fail naming it, rather than answer without its spans
     // and records; once it is gone from the members table they answer again.
-    let port = didban_testkit::ports::free_port();
-    cluster.pg.psql(
-        "postgres",
-        &format!(
-            "INSERT INTO didban_members (cluster, role, id, address, expires_at) \
-             SELECT cluster, 'ingester', 'ghost', 'http://127.0.0.1:{port}', now() + interval '1 hour' \
-             FROM didban_members LIMIT 1"
-        ),
-    );
+    cluster.announce_silent_ingester();
     for q in &queriers {
         for path in [format!("/api/traces/{TRACE}"), "/api/logs/search".to_string()] {
             until("a 503 naming the silent ingester", HANG, || {
@@ -387,9 +379,7 @@ fn spans_and_logs_are_found_from_either_querier_at_once_and_once_after_publicati
             });
         }
     }
-    cluster
-        .pg
-        .psql("postgres", "DELETE FROM didban_members WHERE id = 'ghost'");
+    cluster.forget_silent_ingester();
     for q in &queriers {
         until("the querier without the ghost", HANG, || {
             let got = trace_spans(q)?;

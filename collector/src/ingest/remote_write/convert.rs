@@ -1,7 +1,7 @@
 //! What the 1.0 and 2.0 conversions share: the converted request, its refusals, checked
 //! series and exemplar labels, metadata, and series descriptions for messages.
 
-use didban_store::{Label, Labels, SeriesExemplar, SeriesSamples};
+use didban_store::{HistogramSample, Label, Labels, Sample, SeriesExemplar, SeriesSamples};
 
 use crate::ingest::metrics::validate::{check_series, shorten};
 use crate::ingest::pipeline::{Ingestor, Protocol};
@@ -41,6 +41,26 @@ pub(crate) struct Converted {
     pub series: Vec<SeriesSamples>,
     pub exemplars: Vec<SeriesExemplar>,
     pub refusals: Refusals,
+}
+
+impl Converted {
+    /// Adds a series with its float samples sorted by time (a stable sort, so samples of
+    /// one timestamp keep the order sent) and its native histogram samples.
+    pub fn push_series(
+        &mut self,
+        labels: Labels,
+        mut samples: Vec<Sample>,
+        histograms: Vec<HistogramSample>,
+    ) {
+        if !samples.is_sorted_by_key(|s| s.timestamp_ms) {
+            samples.sort_by_key(|s| s.timestamp_ms);
+        }
+        self.series.push(SeriesSamples {
+            labels,
+            samples,
+            histograms,
+        });
+    }
 }
 
 /// Counts a series refused for its labels (`refused`: the counter reason and the message

@@ -1,6 +1,6 @@
 //! Remote write 1.0: the `prometheus.WriteRequest` message and its conversion.
 
-use didban_store::{Exemplar, Labels, Sample, SeriesExemplar, SeriesSamples};
+use didban_store::{Exemplar, Labels, Sample, SeriesExemplar};
 use prost::Message;
 
 use super::convert::{exemplar_labels, record_metadata, refuse_series, series_labels, Converted};
@@ -200,7 +200,7 @@ fn convert_plain(
     ingestor: &Ingestor,
     raw: &[u8],
     cached: Option<Labels>,
-    mut samples: Vec<Sample>,
+    samples: Vec<Sample>,
 ) {
     if samples.is_empty() {
         return;
@@ -228,14 +228,7 @@ fn convert_plain(
             }
         }
     };
-    if !samples.is_sorted_by_key(|s| s.timestamp_ms) {
-        samples.sort_by_key(|s| s.timestamp_ms);
-    }
-    out.series.push(SeriesSamples {
-        labels,
-        samples,
-        histograms: Vec::new(),
-    });
+    out.push_series(labels, samples, Vec::new());
 }
 
 /// Converts a series prost decoded (any shape: exemplars, native histograms).
@@ -273,10 +266,5 @@ fn convert_decoded(out: &mut Converted, ingestor: &Ingestor, i: usize, ts: TimeS
     for s in &ts.samples {
         samples.push(Sample::new(s.timestamp, s.value));
     }
-    samples.sort_by_key(|s| s.timestamp_ms);
-    out.series.push(SeriesSamples {
-        labels,
-        samples,
-        histograms,
-    });
+    out.push_series(labels, samples, histograms);
 }

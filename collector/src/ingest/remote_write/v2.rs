@@ -12,7 +12,7 @@
 //! uses them behind its `created-timestamp-zero-ingestion` feature flag.
 
 use didban_store::model::METRIC_NAME_LABEL;
-use didban_store::{Exemplar, Labels, Sample, SeriesExemplar, SeriesSamples};
+use didban_store::{Exemplar, Labels, Sample, SeriesExemplar};
 use prost::Message;
 
 use super::convert::{exemplar_labels, record_metadata, refuse_series, series_labels, Converted};
@@ -263,12 +263,7 @@ fn convert(resolved: Vec<Resolved>, ingestor: &Ingestor) -> Converted {
         for s in &ts.samples {
             samples.push(Sample::new(s.timestamp, s.value));
         }
-        samples.sort_by_key(|s| s.timestamp_ms);
-        out.series.push(SeriesSamples {
-            labels,
-            samples,
-            histograms,
-        });
+        out.push_series(labels, samples, histograms);
     }
     out
 }
