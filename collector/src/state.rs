@@ -67,11 +67,7 @@ impl AppState {
                 self.cluster.clone(),
             )),
             figures: Arc::new(crate::cluster::figures::ClusterFigures::new(
-                didban_ui::signal_reads::LocalFigures {
-                    db: self.stores.metrics.clone(),
-                    traces: self.stores.traces.clone(),
-                    logs: self.stores.logs.clone(),
-                },
+                self.stores.local_figures(),
                 self.cluster.clone(),
             )),
             exemplars: Arc::new(crate::cluster::exemplars::ClusterExemplars::new(

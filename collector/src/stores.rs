@@ -31,6 +31,16 @@ pub struct Stores {
 }
 
 impl Stores {
+    /// The home page's figures of these stores alone (an ingester answers a querier with
+    /// them; a querier adds the ingesters' to its own).
+    pub fn local_figures(&self) -> didban_ui::signal_reads::LocalFigures {
+        didban_ui::signal_reads::LocalFigures {
+            db: self.metrics.clone(),
+            traces: self.traces.clone(),
+            logs: self.logs.clone(),
+        }
+    }
+
     /// Opens the three stores under `config.data_dir`, replaying their WALs; log records
     /// replayed from the WAL are searchable on return. Blocking.
     pub fn open(config: &Config) -> anyhow::Result<Stores> {

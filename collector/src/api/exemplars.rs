@@ -28,7 +28,6 @@ use super::params::{MAX_TIME_MS, MIN_TIME_MS};
 use super::prom::params;
 use super::response::{format_float, labels_json, seconds, success, ApiError};
 use crate::cluster::exemplars::select_everywhere;
-use crate::cluster::reader::IngesterError;
 use crate::state::AppState;
 
 /// The handler.
@@ -61,20 +60,8 @@ pub async fn query_exemplars(
         tokio::task::spawn_blocking(move || select_everywhere(&store, cluster.as_deref(), &sets, start, end))
             .await
             .map_err(|e| ApiError::internal(format!("exemplar query task failed: {e}")))?
-            .map_err(read_error)?;
+            .map_err(ApiError::from)?;
     Ok(success(exemplars_json(&found), &[]))
-}
-
-/// An ingester that did not answer: 503 `unavailable` naming it, as the other cluster
-/// reads answer (400 when it refused the request as invalid).
-fn read_error(e: IngesterError) -> ApiError {
-    if e.rejected {
-        return ApiError::bad_data(e.message);
-    }
-    let mut err = ApiError::internal(e.message);
-    err.status = axum::http::StatusCode::SERVICE_UNAVAILABLE;
-    err.error_type = "unavailable";
-    err
 }
 
 /// Series with their exemplars as Prometheus' API answers them.

@@ -45,13 +45,7 @@ fn api_error(e: LogError) -> ApiError {
 /// refused the query as invalid), else as [`api_error`].
 fn read_error(e: LogReadError) -> ApiError {
     match e {
-        LogReadError::Ingester(e) if e.rejected => ApiError::bad_data(e.message),
-        LogReadError::Ingester(e) => {
-            let mut err = ApiError::internal(e.message);
-            err.status = axum::http::StatusCode::SERVICE_UNAVAILABLE;
-            err.error_type = "unavailable";
-            err
-        }
+        LogReadError::Ingester(e) => e.into(),
         LogReadError::Store(e) => api_error(e),
     }
 }

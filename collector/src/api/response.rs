@@ -7,6 +7,8 @@ use axum::Json;
 use didban_store::{FloatHistogram, Labels, SeriesSamples};
 use serde_json::{json, Map, Value as Json_};
 
+use crate::cluster::reader::IngesterError;
+
 /// An API error with Prometheus' `errorType` and HTTP status.
 #[derive(Debug)]
 pub struct ApiError {
@@ -54,6 +56,17 @@ impl ApiError {
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             error_type: "bad_data",
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Part of the cluster did not answer (an ingester, named in `message`): 503
+    /// `unavailable`, without `Retry-After` (nobody knows when it comes back).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error_type: "unavailable",
             message: message.into(),
             retry_after: None,
         }
@@ -202,6 +215,18 @@ pub fn seconds(t_ms: i64) -> Json_ {
 /// A float formatted the way Prometheus formats sample values.
 pub fn format_float(v: f64) -> String {
     crate::selfmon::format_value(v)
+}
+
+/// A cluster read an ingester failed: 400 when it refused the request as invalid (the
+/// request's fault), else 503 naming it.
+impl From<IngesterError> for ApiError {
+    fn from(e: IngesterError) -> Self {
+        if e.rejected {
+            ApiError::bad_data(e.message)
+        } else {
+            ApiError::unavailable(e.message)
+        }
+    }
 }
 
 #[cfg(test)]

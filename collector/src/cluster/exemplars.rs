@@ -204,13 +204,13 @@ impl didban_ui::signal_reads::ExemplarReads for ClusterExemplars {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SeriesExemplars>, didban_ui::signal_reads::ReadFailure> {
-        select_everywhere(&self.store, self.cluster.as_deref(), sets, start_ms, end_ms).map_err(|e| {
-            didban_ui::signal_reads::ReadFailure {
-                bad_request: e.rejected,
-                message: e.message,
-                unavailable: !e.rejected,
-            }
-        })
+        Ok(select_everywhere(
+            &self.store,
+            self.cluster.as_deref(),
+            sets,
+            start_ms,
+            end_ms,
+        )?)
     }
 }
 

@@ -239,11 +239,7 @@ fn page(merged: Vec<LogRecord>, cursor: Option<Cursor>, limit: usize) -> LogPage
 impl From<LogReadError> for ReadFailure {
     fn from(e: LogReadError) -> Self {
         match e {
-            LogReadError::Ingester(i) => ReadFailure {
-                bad_request: i.rejected,
-                unavailable: !i.rejected,
-                message: i.message,
-            },
+            LogReadError::Ingester(i) => i.into(),
             LogReadError::Store(e) => ReadFailure::from(e),
         }
     }

@@ -48,14 +48,7 @@ pub fn internal_router(stores: &Stores, secret: &str) -> Router {
         .merge(spans::router(stores.traces.clone(), secret))
         .merge(logs::router(stores.logs.clone(), secret))
         .merge(exemplars::router(stores.exemplars.clone(), secret))
-        .merge(figures::router(
-            didban_ui::signal_reads::LocalFigures {
-                db: stores.metrics.clone(),
-                traces: stores.traces.clone(),
-                logs: stores.logs.clone(),
-            },
-            secret,
-        ))
+        .merge(figures::router(stores.local_figures(), secret))
 }
 
 /// Answers every write path (remote_write, OTLP/HTTP) of a process whose role does not

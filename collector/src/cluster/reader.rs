@@ -298,6 +298,18 @@ impl IngesterError {
     }
 }
 
+/// As the UI's pages show it: the request's fault (400) when the ingester refused it as
+/// invalid, else part of the cluster unavailable (503).
+impl From<IngesterError> for didban_ui::signal_reads::ReadFailure {
+    fn from(e: IngesterError) -> Self {
+        didban_ui::signal_reads::ReadFailure {
+            bad_request: e.rejected,
+            message: e.message,
+            unavailable: !e.rejected,
+        }
+    }
+}
+
 /// What an alerting instance's rules read and write: the cluster (blocks and every
 /// ingester's head, its own head through its database) and its own database, which holds
 /// the rules' output until it is published as blocks.

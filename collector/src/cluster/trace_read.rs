@@ -191,14 +191,9 @@ pub fn merge_trace(mut spans: Vec<Span>) -> Vec<Span> {
 
 impl From<TraceReadError> for didban_ui::signal_reads::ReadFailure {
     fn from(e: TraceReadError) -> Self {
-        let (bad_request, unavailable) = match &e {
-            TraceReadError::Ingester(i) => (i.rejected, !i.rejected),
-            TraceReadError::Store(_) => (false, false),
-        };
-        didban_ui::signal_reads::ReadFailure {
-            bad_request,
-            message: e.to_string(),
-            unavailable,
+        match e {
+            TraceReadError::Ingester(i) => i.into(),
+            TraceReadError::Store(b) => didban_ui::signal_reads::ReadFailure::internal(b.to_string()),
         }
     }
 }
