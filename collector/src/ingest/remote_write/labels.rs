@@ -1,5 +1,6 @@
 //! Series labels of remote write 1.0 built by earlier requests, keyed by the raw bytes of
-//! the series' label fields.
+//! the series' label fields; and the reading of those fields (`label_fields`, `label_pairs`),
+//! which the walk shares.
 //!
 //! A sender sends the same series in every request, with the same bytes; checking and
 //! building its labels once instead of once per request is what [`WireLabelCache`] is
@@ -17,8 +18,7 @@ use foldhash::fast::RandomState;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 
-use super::walk::label_fields;
-use crate::ingest::protowire::{Reader, LEN};
+use crate::ingest::protowire::{expect, utf8, Malformed, Reader, Walk, LEN};
 
 /// The fewest entries a [`WireLabelCache`] is allowed before it starts again from empty.
 /// An entry costs ~40 bytes besides its labels, which the head shares while the series is
@@ -110,6 +110,46 @@ fn wire_equals(raw: &[u8], labels: &Labels) -> bool {
         }
     }
     expected.next().is_none()
+}
+
+/// The name and value bytes of one `prometheus.Label` message (a field given twice: the
+/// last one, as prost does; a missing one: empty). Their UTF-8 is not checked here: bytes
+/// equal to cached labels are valid, and [`label_pairs`] checks them on a miss.
+pub(super) fn label_fields(msg: &[u8]) -> Walk<(&[u8], &[u8])> {
+    let mut r = Reader::new(msg);
+    let (mut name, mut value): (&[u8], &[u8]) = (&[], &[]);
+    while !r.is_empty() {
+        let (field, wire) = r.key()?;
+        match field {
+            1 => {
+                expect(wire, LEN)?;
+                name = r.bytes()?;
+            }
+            2 => {
+                expect(wire, LEN)?;
+                value = r.bytes()?;
+            }
+            _ => r.skip(wire)?,
+        }
+    }
+    Ok((name, value))
+}
+
+/// Each label (name, value) of a run of label fields, in order; `Err` when one is not
+/// UTF-8 (prost refuses the request then).
+pub(super) fn label_pairs(run: &[u8]) -> Walk<Vec<(&str, &str)>> {
+    let mut r = Reader::new(run);
+    let mut out = Vec::new();
+    while !r.is_empty() {
+        let (field, wire) = r.key()?;
+        if field != 1 {
+            return Err(Malformed);
+        }
+        expect(wire, LEN)?;
+        let (name, value) = label_fields(r.bytes()?)?;
+        out.push((utf8(name)?, utf8(value)?));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

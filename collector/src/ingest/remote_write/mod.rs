@@ -21,6 +21,7 @@
 mod convert;
 pub mod histogram;
 pub mod labels;
+mod messages_v1;
 pub mod v1;
 pub mod v2;
 mod walk;
@@ -41,7 +42,7 @@ use super::pipeline::{refused_samples, Ingestor, Protocol};
 use convert::{Converted, Refusals};
 use didban_store::SeriesSamples;
 
-pub use v1::{MetricMetadata, TimeSeries, WireExemplar, WireLabel, WireSample, WriteRequest};
+pub use messages_v1::{MetricMetadata, TimeSeries, WireExemplar, WireLabel, WireSample, WriteRequest};
 
 /// The `proto=` of remote write 1.0.
 pub const PROTO_V1: &str = "prometheus.WriteRequest";

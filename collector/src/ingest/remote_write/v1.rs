@@ -1,97 +1,17 @@
-//! Remote write 1.0: the `prometheus.WriteRequest` message and its conversion.
+//! Remote write 1.0: decoding a `prometheus.WriteRequest` (its messages are in
+//! `messages_v1`) and converting it.
 
 use didban_store::{Exemplar, Labels, Sample, SeriesExemplar};
 use prost::Message;
 
 use super::convert::{exemplar_labels, record_metadata, refuse_series, series_labels, Converted};
-use super::histogram::{series_histograms, Histogram2};
-use super::labels::WireLabelCache;
-use super::walk::{label_pairs, walk_request, WalkedRequest, WalkedSeries};
+use super::histogram::series_histograms;
+use super::labels::{label_pairs, WireLabelCache};
+use super::messages_v1::{TimeSeries, WireLabel, WriteRequest};
+use super::walk::{walk_request, WalkedRequest, WalkedSeries};
 use crate::ingest::error::IngestError;
 use crate::ingest::pipeline::{Ingestor, Protocol};
 use crate::ingest::protowire::Malformed;
-
-/// `prometheus.WriteRequest`.
-#[derive(Clone, PartialEq, Message)]
-pub struct WriteRequest {
-    /// The series with their samples.
-    #[prost(message, repeated, tag = "1")]
-    pub timeseries: Vec<TimeSeries>,
-    /// Metric metadata (type, help, unit), served by `/api/v1/metadata`.
-    #[prost(message, repeated, tag = "3")]
-    pub metadata: Vec<MetricMetadata>,
-}
-
-/// `prometheus.TimeSeries`.
-#[derive(Clone, PartialEq, Message)]
-pub struct TimeSeries {
-    /// Labels, including `__name__`.
-    #[prost(message, repeated, tag = "1")]
-    pub labels: Vec<WireLabel>,
-    /// Samples, oldest first.
-    #[prost(message, repeated, tag = "2")]
-    pub samples: Vec<WireSample>,
-    /// Exemplars of the series' samples, stored in the exemplar store.
-    #[prost(message, repeated, tag = "3")]
-    pub exemplars: Vec<WireExemplar>,
-    /// Native histograms, oldest first. `prometheus.Histogram` has the fields of
-    /// `io.prometheus.write.v2.Histogram` under the same numbers, so one message serves both.
-    #[prost(message, repeated, tag = "4")]
-    pub histograms: Vec<Histogram2>,
-}
-
-/// `prometheus.Label`.
-#[derive(Clone, PartialEq, Message)]
-pub struct WireLabel {
-    /// Label name.
-    #[prost(string, tag = "1")]
-    pub name: String,
-    /// Label value.
-    #[prost(string, tag = "2")]
-    pub value: String,
-}
-
-/// `prometheus.Sample`.
-#[derive(Clone, PartialEq, Message)]
-pub struct WireSample {
-    /// The value.
-    #[prost(double, tag = "1")]
-    pub value: f64,
-    /// Milliseconds since the epoch.
-    #[prost(int64, tag = "2")]
-    pub timestamp: i64,
-}
-
-/// `prometheus.Exemplar`.
-#[derive(Clone, PartialEq, Message)]
-pub struct WireExemplar {
-    /// The exemplar's labels (`trace_id`, …), not the series'.
-    #[prost(message, repeated, tag = "1")]
-    pub labels: Vec<WireLabel>,
-    /// The observed value.
-    #[prost(double, tag = "2")]
-    pub value: f64,
-    /// Milliseconds since the epoch.
-    #[prost(int64, tag = "3")]
-    pub timestamp: i64,
-}
-
-/// `prometheus.MetricMetadata`.
-#[derive(Clone, PartialEq, Message)]
-pub struct MetricMetadata {
-    /// The metric type enum.
-    #[prost(int32, tag = "1")]
-    pub r#type: i32,
-    /// The metric family name.
-    #[prost(string, tag = "2")]
-    pub metric_family_name: String,
-    /// HELP text.
-    #[prost(string, tag = "4")]
-    pub help: String,
-    /// UNIT.
-    #[prost(string, tag = "5")]
-    pub unit: String,
-}
 
 /// Decodes (on the blocking pool) and converts a plain `prometheus.WriteRequest`: walked
 /// by the borrowing decoder ([`super::walk`]), or decoded by prost when the walk does not
@@ -109,42 +29,35 @@ pub(super) async fn decode(ingestor: &Ingestor, plain: Vec<u8>) -> Result<Conver
     })
     .await
     .map_err(|e| IngestError::Unavailable(format!("decoding task failed: {e}")))?;
-    let (plain, request) = decoded?;
-    let Ok(cached) = cached_labels(&request, &plain, &ingestor.remote_write_labels) else {
+    let (plain, mut request) = decoded?;
+    if look_up_labels(&mut request, &plain, &ingestor.remote_write_labels).is_err() {
         // A label the walk did not check is not UTF-8: prost refuses the body and says why.
         let e = WriteRequest::decode(plain.as_slice())
             .err()
             .map_or_else(|| "invalid UTF-8 in a label".to_string(), |e| e.to_string());
         return Err(IngestError::BadRequest(format!("invalid protobuf: {e}")));
-    };
+    }
     for m in &request.metadata {
         record_metadata(ingestor, &m.metric_family_name, m.r#type, &m.help, &m.unit);
     }
-    Ok(convert(request, cached, &plain, ingestor))
+    Ok(convert(request, &plain, ingestor))
 }
 
-/// The cached labels of each walked series (`None`: not cached, or decoded by prost),
-/// after checking that the labels of every series not found are UTF-8 — before anything
-/// of the request is converted, so a body prost would refuse is refused whole.
-fn cached_labels(
-    request: &WalkedRequest,
-    body: &[u8],
-    cache: &WireLabelCache,
-) -> Result<Vec<Option<Labels>>, Malformed> {
-    let mut out = Vec::with_capacity(request.series.len());
-    for walked in &request.series {
-        let WalkedSeries::Plain { labels, .. } = walked else {
-            out.push(None);
+/// Gives each walked series of `body` the labels `cache` holds for its label fields, and
+/// checks that the labels of every series not found are UTF-8 — before anything of the
+/// request is converted, so a body prost would refuse is refused whole.
+fn look_up_labels(request: &mut WalkedRequest, body: &[u8], cache: &WireLabelCache) -> Result<(), Malformed> {
+    for walked in &mut request.series {
+        let WalkedSeries::Plain { labels, cached, .. } = walked else {
             continue;
         };
         let raw = body.get(labels.clone()).unwrap_or_default();
-        let found = cache.get(raw);
-        if found.is_none() {
+        *cached = cache.get(raw);
+        if cached.is_none() {
             label_pairs(raw)?;
         }
-        out.push(found);
     }
-    Ok(out)
+    Ok(())
 }
 
 impl From<WriteRequest> for WalkedRequest {
@@ -168,24 +81,19 @@ fn pairs(labels: Vec<WireLabel>) -> Vec<(String, String)> {
     out
 }
 
-/// Checks and converts the walked series of `body` (`cached`: the labels the cache had for
-/// each); invalid ones are counted and left out.
-fn convert(
-    request: WalkedRequest,
-    cached: Vec<Option<Labels>>,
-    body: &[u8],
-    ingestor: &Ingestor,
-) -> Converted {
-    debug_assert_eq!(cached.len(), request.series.len());
+/// Checks and converts the walked series of `body`; invalid ones are counted and left out.
+fn convert(request: WalkedRequest, body: &[u8], ingestor: &Ingestor) -> Converted {
     let mut out = Converted::default();
     out.series.reserve(request.series.len());
-    let mut cached = cached.into_iter();
     for (i, walked) in request.series.into_iter().enumerate() {
-        let found = cached.next().flatten();
         match walked {
-            WalkedSeries::Plain { labels, samples } => {
+            WalkedSeries::Plain {
+                labels,
+                samples,
+                cached,
+            } => {
                 let raw = body.get(labels).unwrap_or_default();
-                convert_plain(&mut out, ingestor, raw, found, samples);
+                convert_plain(&mut out, ingestor, raw, cached, samples);
             }
             WalkedSeries::Decoded(ts) => convert_decoded(&mut out, ingestor, i, *ts),
         }

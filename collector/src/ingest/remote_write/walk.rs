@@ -21,11 +21,12 @@
 
 use std::ops::Range;
 
-use didban_store::Sample;
+use didban_store::{Labels, Sample};
 use prost::Message;
 
-use super::v1::{MetricMetadata, TimeSeries};
-use crate::ingest::protowire::{expect, utf8, Malformed, Reader, Walk, I64, LEN, VARINT};
+use super::labels::label_fields;
+use super::messages_v1::{MetricMetadata, TimeSeries};
+use crate::ingest::protowire::{expect, Malformed, Reader, Walk, I64, LEN, VARINT};
 
 /// A request as the walk collected it. Positions are into the walked body.
 #[derive(Debug, Default)]
@@ -37,11 +38,13 @@ pub(super) struct WalkedRequest {
 /// One `prometheus.TimeSeries`.
 #[derive(Debug)]
 pub(super) enum WalkedSeries {
-    /// Labels and float samples only: where its label fields are (keys included), and its
-    /// samples in the order sent.
+    /// Labels and float samples only: where its label fields are (keys included), its
+    /// samples in the order sent, and the labels the receiver's cache holds for those
+    /// fields (looked up by the conversion; `None` until then, or when not cached).
     Plain {
         labels: Range<usize>,
         samples: Vec<Sample>,
+        cached: Option<Labels>,
     },
     /// Any other shape, decoded by prost.
     Decoded(Box<TimeSeries>),
@@ -111,52 +114,13 @@ fn walk_series(msg: &[u8], start: usize) -> Walk<WalkedSeries> {
     Ok(WalkedSeries::Plain {
         labels: start + local.start..start + local.end,
         samples,
+        cached: None,
     })
 }
 
 fn decoded(msg: &[u8]) -> Walk<WalkedSeries> {
     let series = TimeSeries::decode(msg).map_err(|_| Malformed)?;
     Ok(WalkedSeries::Decoded(Box::new(series)))
-}
-
-/// The name and value bytes of one `prometheus.Label` message (a field given twice: the
-/// last one, as prost does; a missing one: empty). Their UTF-8 is not checked here: bytes
-/// equal to cached labels are valid, and [`label_pairs`] checks them on a miss.
-pub(super) fn label_fields(msg: &[u8]) -> Walk<(&[u8], &[u8])> {
-    let mut r = Reader::new(msg);
-    let (mut name, mut value): (&[u8], &[u8]) = (&[], &[]);
-    while !r.is_empty() {
-        let (field, wire) = r.key()?;
-        match field {
-            1 => {
-                expect(wire, LEN)?;
-                name = r.bytes()?;
-            }
-            2 => {
-                expect(wire, LEN)?;
-                value = r.bytes()?;
-            }
-            _ => r.skip(wire)?,
-        }
-    }
-    Ok((name, value))
-}
-
-/// Each label (name, value) of a run of label fields, in order; `Err` when one is not
-/// UTF-8 (prost refuses the request then).
-pub(super) fn label_pairs(run: &[u8]) -> Walk<Vec<(&str, &str)>> {
-    let mut r = Reader::new(run);
-    let mut out = Vec::new();
-    while !r.is_empty() {
-        let (field, wire) = r.key()?;
-        if field != 1 {
-            return Err(Malformed);
-        }
-        expect(wire, LEN)?;
-        let (name, value) = label_fields(r.bytes()?)?;
-        out.push((utf8(name)?, utf8(value)?));
-    }
-    Ok(out)
 }
 
 /// One `prometheus.Sample` message.
@@ -187,6 +151,7 @@ mod tests {
     use super::*;
     use crate::ingest::protowire::{field, I32};
     use crate::ingest::remote_write::histogram::Histogram2;
+    use crate::ingest::remote_write::labels::label_pairs;
     use crate::ingest::remote_write::{WireExemplar, WireLabel, WireSample, WriteRequest};
 
     fn label(name: &str, value: &str) -> Vec<u8> {
@@ -213,7 +178,7 @@ mod tests {
         assert_eq!(walked.metadata, decoded.metadata);
         for (w, d) in walked.series.iter().zip(&decoded.timeseries) {
             match w {
-                WalkedSeries::Plain { labels, samples } => {
+                WalkedSeries::Plain { labels, samples, .. } => {
                     let pairs = label_pairs(&body[labels.clone()]).unwrap();
                     let want: Vec<(&str, &str)> = d
                         .labels
