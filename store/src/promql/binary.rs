@@ -115,8 +115,8 @@ fn is_arithmetic(op: u16) -> bool {
 pub(crate) fn eval(ev: &mut Evaluator<'_>, be: &BinaryExpr, grid: &Grid) -> Result<Val, PromqlError> {
     let op = be.op.id();
     let return_bool = be.return_bool();
-    let lhs = ev.eval(&be.lhs, grid)?;
-    let rhs = ev.eval(&be.rhs, grid)?;
+    let lhs = ev.eval(&be.lhs, grid)?.per_step()?;
+    let rhs = ev.eval(&be.rhs, grid)?.per_step()?;
     match (lhs, rhs) {
         (Val::Scalar(l), Val::Scalar(r)) => {
             let mut out = Vec::with_capacity(l.len());

@@ -20,6 +20,7 @@ use super::error::PromqlError;
 use super::parse::{at_ms, duration_ms, offset_ms, parse_expr, unparen};
 use super::result::{InstantSample, QueryResult, QueryStats, Value};
 use super::selector::{eval_matrix_selector, eval_vector_selector, Pick};
+use super::series_vec::SeriesVec;
 use super::value::{check_steps, Grid, IdMap, LabelMemo, RangeData, RangeSeries, StepVec, Val};
 use super::{aggregate, binary, functions};
 
@@ -133,7 +134,8 @@ impl Engine {
                 v: v.first().copied().unwrap_or(f64::NAN),
             },
             Val::String(s) => Value::String { t_ms: time_ms, v: s },
-            Val::Vector(steps) => {
+            vector @ (Val::Vector(_) | Val::Series(_)) => {
+                let steps = vector.into_vector("query")?;
                 let step = steps.into_iter().next().unwrap_or_default();
                 check_unique_labels(&step)?;
                 let mut out: Vec<InstantSample> = Vec::with_capacity(step.len());
@@ -219,6 +221,7 @@ impl Engine {
                 }]
             }
             Val::Vector(steps) => assemble_matrix(&mut ev, steps, &grid)?,
+            Val::Series(sv) => series_matrix(&mut ev, sv, &grid)?,
             other => {
                 return Err(PromqlError::BadData(format!(
                     "invalid expression type {:?} for range query, must be Scalar or instant Vector",
@@ -375,6 +378,21 @@ fn assemble_matrix(
     Ok(series)
 }
 
+/// [`assemble_matrix`] for a vector held series by series: its series as they are, unless
+/// two of them share labels (then through the steps, which finds a clash or merges them).
+fn series_matrix(
+    ev: &mut Evaluator<'_>,
+    sv: SeriesVec,
+    grid: &Grid,
+) -> Result<Vec<SeriesSamples>, PromqlError> {
+    if sv.collided {
+        return assemble_matrix(ev, sv.into_steps()?, grid);
+    }
+    ev.check_deadline()?;
+    ev.account_output(sv.points())?;
+    Ok(sv.into_matrix(grid))
+}
+
 /// State of one query evaluation: the storage, limits, and what was spent so far.
 pub(crate) struct Evaluator<'a> {
     pub q: &'a dyn Queryable,
@@ -521,7 +539,7 @@ impl<'a> Evaluator<'a> {
             Expr::NumberLiteral(nl) => Ok(Val::Scalar(vec![nl.val; n])),
             Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
             Expr::Paren(p) => self.eval(&p.expr, grid),
-            Expr::Unary(u) => match self.eval(&u.expr, grid)? {
+            Expr::Unary(u) => match self.eval(&u.expr, grid)?.per_step()? {
                 Val::Scalar(mut v) => {
                     for x in v.iter_mut() {
                         *x = -*x;
@@ -612,8 +630,12 @@ impl<'a> Evaluator<'a> {
                     histograms: Vec::new(),
                 });
             }
-            Val::Vector(steps) => {
-                for s in assemble_matrix(self, steps, &inner)? {
+            vector @ (Val::Vector(_) | Val::Series(_)) => {
+                let series = match vector {
+                    Val::Series(sv) => series_matrix(self, sv, &inner)?,
+                    other => assemble_matrix(self, other.into_vector("subquery")?, &inner)?,
+                };
+                for s in series {
                     rd.series.push(RangeSeries {
                         labels: Arc::new(s.labels),
                         samples: s.samples,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::model::{FloatHistogram, HistogramSample, Labels, Sample};
 
 use super::error::PromqlError;
+use super::series_vec::SeriesVec;
 
 /// The evaluation timestamps of a query: `start, start+step, …, ≤ end`.
 #[derive(Debug, Clone, Copy)]
@@ -124,6 +125,9 @@ pub(crate) enum Val {
     Scalar(Vec<f64>),
     /// One instant vector per step.
     Vector(Vec<StepVec>),
+    /// One instant vector per step, held series by series (what range functions
+    /// produce; see `series_vec`).
+    Series(SeriesVec),
     /// A range vector.
     Matrix(RangeData),
     /// A string literal.
@@ -135,7 +139,7 @@ impl Val {
     pub fn type_name(&self) -> &'static str {
         match self {
             Val::Scalar(_) => "scalar",
-            Val::Vector(_) => "instant vector",
+            Val::Vector(_) | Val::Series(_) => "instant vector",
             Val::Matrix(_) => "range vector",
             Val::String(_) => "string",
         }
@@ -145,6 +149,7 @@ impl Val {
     pub fn into_vector(self, what: &str) -> Result<Vec<StepVec>, PromqlError> {
         match self {
             Val::Vector(v) => Ok(v),
+            Val::Series(sv) => sv.into_steps(),
             other => Err(PromqlError::exec(format!(
                 "{what}: expected instant vector, got {}",
                 other.type_name()
@@ -160,6 +165,15 @@ impl Val {
                 "{what}: expected scalar, got {}",
                 other.type_name()
             ))),
+        }
+    }
+
+    /// The same value with an instant vector in its per-step form, for code that walks
+    /// steps.
+    pub fn per_step(self) -> Result<Val, PromqlError> {
+        match self {
+            Val::Series(sv) => Ok(Val::Vector(sv.into_steps()?)),
+            other => Ok(other),
         }
     }
 

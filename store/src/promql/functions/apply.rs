@@ -1,6 +1,6 @@
 //! The drivers most functions are written with: [`range_apply`] walks every series' window
-//! at every step with forward-only cursors, [`map_values`] maps every sample of an instant
-//! vector.
+//! at every step with forward-only cursors (series by series, the result held so:
+//! `series_vec`), [`map_values`] maps every sample of an instant vector.
 
 use std::sync::Arc;
 
@@ -10,7 +10,8 @@ use super::super::annotations::Annotations;
 use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
 use super::super::selector::advance_window;
-use super::super::value::{check_steps, Elem, Grid, LabelMemo, RangeData, StepVec};
+use super::super::series_vec::{step_index, SeriesVec, StepSeries};
+use super::super::value::{check_steps, Grid, LabelMemo, RangeData, StepVec};
 
 /// What a range function sees at one step.
 pub(crate) struct Window<'a> {
@@ -48,7 +49,7 @@ pub(crate) fn range_apply(
     grid: &Grid,
     drop_name: bool,
     mut f: impl FnMut(&Window<'_>) -> Result<Option<f64>, PromqlError>,
-) -> Result<Vec<StepVec>, PromqlError> {
+) -> Result<SeriesVec, PromqlError> {
     let mut notes = Annotations::default();
     let out = range_apply_any(
         ev,
@@ -76,7 +77,8 @@ pub(crate) fn metric_name(labels: &Labels) -> &str {
 }
 
 /// Applies `f` to every series' window (floats and histograms) at every step; `f` may add
-/// annotations to `notes`. Windows with no sample of either kind are skipped.
+/// annotations to `notes`. Windows with no sample of either kind are skipped. The result is
+/// held series by series, as it is computed.
 pub(crate) fn range_apply_any(
     ev: &mut Evaluator<'_>,
     rd: &RangeData,
@@ -84,9 +86,9 @@ pub(crate) fn range_apply_any(
     drop_name: bool,
     mut f: impl FnMut(&Window<'_>, &mut Annotations) -> Result<Option<Out>, PromqlError>,
     notes: &mut Annotations,
-) -> Result<Vec<StepVec>, PromqlError> {
+) -> Result<SeriesVec, PromqlError> {
     let n = grid.len();
-    let mut out: Vec<StepVec> = vec![Vec::new(); n];
+    let mut out: Vec<StepSeries> = Vec::with_capacity(rd.series.len());
     let mut memo = LabelMemo::default();
     for s in &rd.series {
         let labels = if drop_name {
@@ -94,9 +96,10 @@ pub(crate) fn range_apply_any(
         } else {
             s.labels.clone()
         };
+        let mut series = StepSeries::new(labels);
         let (mut lo, mut hi) = (0usize, 0usize);
         let (mut hlo, mut hhi) = (0usize, 0usize);
-        for (i, slot) in out.iter_mut().enumerate() {
+        for i in 0..n {
             let t = grid.t(i);
             let (first, last) = rd.window(t);
             advance_window(&s.samples, first, last, &mut lo, &mut hi);
@@ -117,15 +120,21 @@ pub(crate) fn range_apply_any(
                 step: i,
             };
             match f(&w, notes)? {
-                Some(Out::Float(v)) => slot.push(Elem::float(labels.clone(), v)),
-                Some(Out::Histogram(h)) => slot.push(Elem::histogram(labels.clone(), Arc::new(h))),
+                Some(Out::Float(v)) => series.push_float(step_index(i)?, v),
+                Some(Out::Histogram(h)) => series.push_histogram(step_index(i)?, Arc::new(h)),
                 None => {}
             }
         }
+        if !series.is_empty() {
+            out.push(series);
+        }
         ev.check_deadline()?;
     }
-    check_steps(&memo, &out)?;
-    Ok(out)
+    Ok(SeriesVec {
+        series: out,
+        steps: n,
+        collided: memo.collided,
+    })
 }
 
 /// [`advance_window`] for histogram samples.

@@ -46,7 +46,7 @@ pub(super) fn eval(
         for phi in invalid {
             ev.annotations.invalid_quantile(phi);
         }
-        return Ok(Val::Vector(out));
+        return Ok(Val::Series(out));
     }
     let read = if name == "avg_over_time" {
         avg_downsampled(ev, args, grid)?
@@ -73,7 +73,7 @@ pub(super) fn eval(
             &mut notes,
         )?;
         ev.annotations.merge(notes);
-        return Ok(Val::Vector(out));
+        return Ok(Val::Series(out));
     }
     if name == "absent_over_time" {
         let labels = Arc::new(absent_labels(arg(args, 0, name)?));
@@ -125,7 +125,7 @@ pub(super) fn eval(
             &mut notes,
         )?;
         ev.annotations.merge(notes);
-        return Ok(Val::Vector(out));
+        return Ok(Val::Series(out));
     }
     let f: fn(&[Sample]) -> f64 = match name {
         "avg_over_time" => avg,
@@ -145,7 +145,7 @@ pub(super) fn eval(
         _ => mad,
     };
     let out = range_apply(ev, &rd, grid, !keep_name, |w| Ok(Some(f(w.samples))))?;
-    Ok(Val::Vector(out))
+    Ok(Val::Series(out))
 }
 
 /// What [`avg_downsampled`] did.
@@ -181,8 +181,8 @@ fn avg_downsampled(ev: &mut Evaluator<'_>, args: &[&Expr], grid: &Grid) -> Resul
         return Ok(AvgRead::NotDownsampled);
     }
     let total = |w: &Window<'_>| Ok(Some(w.samples.iter().map(|p| p.value).sum::<f64>()));
-    let sum_steps = range_apply(ev, &sums, grid, true, total)?;
-    let count_steps = range_apply(ev, &counts, grid, true, total)?;
+    let sum_steps = range_apply(ev, &sums, grid, true, total)?.into_steps()?;
+    let count_steps = range_apply(ev, &counts, grid, true, total)?.into_steps()?;
     let mut out: Vec<StepVec> = Vec::with_capacity(sum_steps.len());
     for (s, c) in sum_steps.into_iter().zip(count_steps) {
         let mut step: StepVec = Vec::with_capacity(s.len());

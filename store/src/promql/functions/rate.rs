@@ -104,7 +104,7 @@ pub(super) fn eval(
             })?
         }
     };
-    Ok(Val::Vector(out))
+    Ok(Val::Series(out))
 }
 
 /// Adds Prometheus' "metric might not be a counter" info for each series of a range selector

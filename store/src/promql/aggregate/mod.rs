@@ -12,6 +12,10 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 
 use crate::model::{is_valid_label_name, FloatHistogram, Labels};
 
+mod by_series;
+
+use by_series::BySeries;
+
 use super::engine::Evaluator;
 use super::error::PromqlError;
 use super::functions::quantile;
@@ -120,10 +124,14 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> 
             )))
         }
     }
-    let input = ev
-        .eval(&agg.expr, grid)?
-        .into_vector(&format!("argument of {}", agg.op))?;
     let mut grouping = Grouping::new(agg.modifier.as_ref());
+    let input = match ev.eval(&agg.expr, grid)? {
+        Val::Series(sv) => match by_series::aggregate(ev, op, &mut grouping, sv)? {
+            BySeries::Done(out) => return Ok(Val::Vector(out)),
+            BySeries::Declined(sv) => sv.into_steps()?,
+        },
+        other => other.into_vector(&format!("argument of {}", agg.op))?,
+    };
     let mut out: Vec<StepVec> = Vec::with_capacity(input.len());
     let mut cv_labels: HashMap<(usize, String), Arc<Labels>> = HashMap::new();
     let keep_members = matches!(

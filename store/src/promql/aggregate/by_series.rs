@@ -1,0 +1,109 @@
+//! `sum`, `avg`, `count`, `min`, `max`, `group`, `stddev` and `stdvar` of a vector held
+//! series by series (`sum by (mode) (rate(x[5m]))`): each series' group is looked up once
+//! and its values are added into the group's row of per-step accumulators, instead of
+//! every point being pushed into its step's vector and its group looked up there.
+//!
+//! The answer is exactly the per-step aggregation's: the same accumulator arithmetic
+//! ([`add`], [`finish`]), points added in the same order (series order within a step),
+//! and within each step the groups in the order the per-step walk meets them (by their
+//! first series with a value at that step).
+
+use promql_parser::parser::token::{T_AVG, T_COUNT, T_GROUP, T_MAX, T_MIN, T_STDDEV, T_STDVAR, T_SUM};
+
+use super::super::engine::Evaluator;
+use super::super::error::PromqlError;
+use super::super::series_vec::SeriesVec;
+use super::super::value::{Elem, StepVec};
+use super::{add, finish, first_acc, Acc, Grouping};
+
+/// Fewest accumulator cells allowed whatever the input's size.
+const MIN_CELL_BUDGET: usize = 1 << 16;
+
+/// What [`aggregate`] did.
+pub(super) enum BySeries {
+    /// The aggregation's per-step vectors.
+    Done(Vec<StepVec>),
+    /// Not done here (another operator, histograms, labels shared between series, or more
+    /// groups × steps than the input has points): the input, for the per-step walk.
+    Declined(SeriesVec),
+}
+
+/// One group's state at one step; `acc.count` is 0 until a value arrives.
+#[derive(Clone, Default)]
+struct Cell {
+    acc: Acc,
+    /// Index of the first series that gave a value here: orders the groups of the step.
+    first: usize,
+}
+
+/// Aggregates `input` with `op` into per-step vectors when the operator and the input
+/// allow (see [`BySeries::Declined`]). The accumulators take groups × steps cells, bounded
+/// by the number of points the input holds (at least [`MIN_CELL_BUDGET`]), so this never
+/// holds much more than the input itself.
+pub(super) fn aggregate(
+    ev: &mut Evaluator<'_>,
+    op: u16,
+    grouping: &mut Grouping<'_>,
+    input: SeriesVec,
+) -> Result<BySeries, PromqlError> {
+    let simple = matches!(
+        op,
+        T_SUM | T_AVG | T_COUNT | T_MIN | T_MAX | T_GROUP | T_STDDEV | T_STDVAR
+    );
+    if !simple || input.collided || input.has_histograms() {
+        return Ok(BySeries::Declined(input));
+    }
+    let mut gids: Vec<usize> = Vec::with_capacity(input.series.len());
+    for s in &input.series {
+        gids.push(grouping.id(&s.labels));
+    }
+    let steps = input.steps;
+    let groups = grouping.groups.len();
+    let budget = input.points().max(MIN_CELL_BUDGET);
+    let Some(cells_needed) = groups.checked_mul(steps).filter(|&c| c <= budget) else {
+        return Ok(BySeries::Declined(input));
+    };
+    let mut cells: Vec<Cell> = vec![Cell::default(); cells_needed];
+    for (si, (s, &gid)) in input.series.iter().zip(&gids).enumerate() {
+        let row_start = gid * steps;
+        let Some(row) = cells.get_mut(row_start..row_start + steps) else {
+            continue;
+        };
+        for (&step, &v) in s.steps.iter().zip(&s.values) {
+            let Some(cell) = row.get_mut(step as usize) else {
+                continue;
+            };
+            if cell.acc.count == 0.0 {
+                cell.acc = first_acc(v, 0, false);
+                cell.first = si;
+            } else {
+                add(op, &mut cell.acc, v, 0, false);
+            }
+        }
+        if si % 256 == 0 {
+            ev.check_deadline()?;
+        }
+    }
+    let mut out: Vec<StepVec> = Vec::with_capacity(steps);
+    let mut present: Vec<(usize, usize)> = Vec::new();
+    for step in 0..steps {
+        present.clear();
+        for gid in 0..groups {
+            if let Some(cell) = cells.get(gid * steps + step) {
+                if cell.acc.count > 0.0 {
+                    present.push((cell.first, gid));
+                }
+            }
+        }
+        present.sort_unstable();
+        let mut res: StepVec = Vec::with_capacity(present.len());
+        for &(_, gid) in &present {
+            let (Some(cell), Some(labels)) = (cells.get(gid * steps + step), grouping.groups.get(gid)) else {
+                continue;
+            };
+            res.push(Elem::float(labels.clone(), finish(op, &cell.acc)));
+        }
+        out.push(res);
+    }
+    Ok(BySeries::Done(out))
+}

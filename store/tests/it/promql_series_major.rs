@@ -1,0 +1,214 @@
+//! Range functions hold their result series by series, and simple aggregations of it are
+//! computed row by row (`promql::series_vec`, `aggregate::by_series`). A binary operator
+//! reads steps, so `f and f` is `f` in the per-step form; each query below is compared
+//! with that twin: values bit for bit, series, steps and — for `topk` over an aggregation,
+//! where ties are broken by input order — the order within a step.
+#![allow(clippy::unwrap_used)]
+
+use didban_store::promql::{Engine, EngineOptions, MemStorage, Value};
+use didban_store::{Labels, Sample, SeriesSamples};
+
+const MINUTE: i64 = 60_000;
+
+/// Counters and gauges of 12 series in 3 groups (`g`), with gaps, late starts, early ends
+/// and a counter reset; groups `b` and `c` hold equal data, so aggregations over them tie.
+fn storage() -> MemStorage {
+    let mut s = MemStorage::new();
+    for i in 0..12u32 {
+        let g = ["a", "b", "c"][(i % 3) as usize];
+        let twin = if g == "c" { i - 1 } else { i };
+        let labels = Labels::from_pairs([
+            ("__name__", "x_total".to_string()),
+            ("g", g.to_string()),
+            ("i", (i / 3).to_string()),
+        ]);
+        let first = i64::from((twin + 1) % 4) * 7;
+        let last = 120 - i64::from(twin % 5) * 9;
+        let mut v = 0.0;
+        for k in first..last {
+            if k % 11 == 5 && twin % 2 == 0 {
+                continue; // a gap
+            }
+            v += f64::from(twin + 1) * 1.5 + (k % 7) as f64;
+            if k == 60 && twin == 4 {
+                v = 3.0; // a counter reset
+            }
+            s.add(&labels, Sample::new(k * 30_000, v));
+        }
+    }
+    s
+}
+
+fn engine() -> Engine {
+    Engine::new(EngineOptions {
+        enable_experimental_functions: true,
+        ..EngineOptions::default()
+    })
+}
+
+/// `f` evaluated through the per-step form.
+fn stepped(f: &str) -> String {
+    format!("({f} and {f})")
+}
+
+fn matrix(value: Value) -> Vec<SeriesSamples> {
+    match value {
+        Value::Matrix(m) => m,
+        other => panic!("expected a matrix, got {other:?}"),
+    }
+}
+
+fn same_samples(a: &[SeriesSamples], b: &[SeriesSamples], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: series");
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x.labels, y.labels, "{what}");
+        assert_eq!(x.samples.len(), y.samples.len(), "{what}: {}", x.labels);
+        for (p, q) in x.samples.iter().zip(&y.samples) {
+            assert_eq!(p.timestamp_ms, q.timestamp_ms, "{what}: {}", x.labels);
+            assert_eq!(
+                p.value.to_bits(),
+                q.value.to_bits(),
+                "{what}: {} at {}",
+                x.labels,
+                p.timestamp_ms
+            );
+        }
+    }
+}
+
+#[test]
+fn aggregations_of_range_functions_match_the_per_step_form_bit_for_bit() {
+    let (e, s) = (engine(), storage());
+    let functions = [
+        "rate(x_total[2m])",
+        "increase(x_total[3m])",
+        "irate(x_total[2m])",
+        "avg_over_time(x_total[2m])",
+        "max_over_time(x_total[90s])",
+        "count_over_time(x_total[2m])",
+        "last_over_time(x_total[1m])",
+    ];
+    let operators = ["sum", "avg", "count", "min", "max", "group", "stddev", "stdvar"];
+    let modifiers = ["", " by (g)", " without (i)", " by (i, g)"];
+    let mut checked = 0;
+    for f in functions {
+        same_samples(
+            &matrix(e.range_query(&s, f, 0, 3_600_000, 45_000).unwrap().value),
+            &matrix(
+                e.range_query(&s, &stepped(f), 0, 3_600_000, 45_000)
+                    .unwrap()
+                    .value,
+            ),
+            f,
+        );
+        for op in operators {
+            for m in modifiers {
+                let fused = format!("{op}{m} ({f})");
+                let stepped = format!("{op}{m} {}", stepped(f));
+                let a = matrix(e.range_query(&s, &fused, 0, 3_600_000, 45_000).unwrap().value);
+                let b = matrix(e.range_query(&s, &stepped, 0, 3_600_000, 45_000).unwrap().value);
+                assert!(!a.is_empty(), "{fused}");
+                same_samples(&a, &b, &fused);
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 7 * 8 * 4);
+}
+
+#[test]
+fn ties_among_aggregated_groups_break_in_the_per_step_order() {
+    let (e, s) = (engine(), storage());
+    for t in [3 * MINUTE, 5 * MINUTE, 8 * MINUTE, 20 * MINUTE, 55 * MINUTE] {
+        for (outer, inner) in [
+            ("topk(1, sum by (g)", "rate(x_total[2m])"),
+            ("bottomk(2, max by (g)", "rate(x_total[2m])"),
+            ("limitk(1, count by (g)", "rate(x_total[2m])"),
+        ] {
+            let q = format!("{outer} ({inner}))");
+            let a = e.instant_query(&s, &q, t).unwrap().value;
+            let b = e
+                .instant_query(&s, &format!("{outer} {})", stepped(inner)), t)
+                .unwrap()
+                .value;
+            let (Value::Vector(a), Value::Vector(b)) = (a, b) else {
+                panic!("{q}: expected vectors");
+            };
+            assert!(!a.is_empty(), "{q}");
+            let order = |v: &[didban_store::promql::InstantSample]| -> Vec<(String, u64)> {
+                v.iter().map(|x| (x.labels.to_string(), x.v.to_bits())).collect()
+            };
+            assert_eq!(order(&a), order(&b), "{q} at {t}");
+        }
+    }
+}
+
+#[test]
+fn a_groups_place_in_a_step_follows_its_first_series_present_there() {
+    // Series in label order: 0 {g="1",i="late"} from 30 min, 1 {g="2",i="both"} always,
+    // 2 {g="3",i="late"} before 30 min. Before 30 min group "both" is met first (series
+    // 1, before series 2), after it group "late" (series 0): `limitk(1, …)` keeps the
+    // group met first.
+    let mut s = MemStorage::new();
+    for (g, i, from, to) in [
+        ("1", "late", 60, 120),
+        ("2", "both", 0, 120),
+        ("3", "late", 0, 60),
+    ] {
+        let labels = Labels::from_pairs([("__name__", "y_total"), ("g", g), ("i", i)]);
+        for k in from..to {
+            s.add(&labels, Sample::new(k * 30_000, k as f64));
+        }
+    }
+    let e = engine();
+    // A range query: a group's index comes from its first series over the whole range.
+    let kept = |q: &str| -> Vec<(String, Vec<i64>)> {
+        let mut out = Vec::new();
+        for series in matrix(e.range_query(&s, q, 0, 3_600_000, 5 * MINUTE).unwrap().value) {
+            let times = series.samples.iter().map(|p| p.timestamp_ms / MINUTE).collect();
+            out.push((series.labels.to_string(), times));
+        }
+        out
+    };
+    let inner = "rate(y_total[2m])";
+    let expected = vec![
+        (r#"{i="both"}"#.to_string(), vec![5, 10, 15, 20, 25, 30]),
+        (r#"{i="late"}"#.to_string(), vec![35, 40, 45, 50, 55, 60]),
+    ];
+    assert_eq!(kept(&format!("limitk(1, count by (i) ({inner}))")), expected);
+    assert_eq!(
+        kept(&format!("limitk(1, count by (i) {})", stepped(inner))),
+        expected
+    );
+}
+
+#[test]
+fn series_sharing_labels_after_a_function_are_refused_only_where_they_meet() {
+    let mut s = MemStorage::new();
+    let at = |name: &str| Labels::from_pairs([("__name__", name), ("job", "j")]);
+    // Apart in time: `rate` drops the names, the two never share a step.
+    for k in 0..10 {
+        s.add(&at("early_total"), Sample::new(k * 30_000, k as f64));
+        s.add(&at("late_total"), Sample::new(3_600_000 + k * 30_000, k as f64));
+    }
+    let e = engine();
+    let q = r#"sum(rate({__name__=~"early_total|late_total"}[1m]))"#;
+    let apart = matrix(e.range_query(&s, q, 0, 4_000_000, 60_000).unwrap().value);
+    assert_eq!(apart.len(), 1);
+    let plain = r#"rate({__name__=~"early_total|late_total"}[1m])"#;
+    let merged = matrix(e.range_query(&s, plain, 0, 4_000_000, 60_000).unwrap().value);
+    assert_eq!(merged.len(), 1, "one label set after the names are dropped");
+    assert_eq!(merged[0].samples.len(), apart[0].samples.len());
+
+    // Overlapping: both are at the same steps.
+    for k in 0..10 {
+        s.add(&at("late_total"), Sample::new(k * 30_000 + 1, k as f64));
+    }
+    for q in [q, plain] {
+        let err = e
+            .range_query(&s, q, 0, 4_000_000, 60_000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("same labelset"), "{q}: {err}");
+    }
+}
