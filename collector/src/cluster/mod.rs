@@ -31,24 +31,50 @@ pub mod spans;
 pub mod trace_read;
 pub mod wire;
 
-use crate::stores::Stores;
+use std::sync::Arc;
 
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use didban_auth::{Need, Require};
 
 use crate::config::cluster::Role;
+use crate::selfmon::SelfMetrics;
+use crate::stores::Stores;
 
 /// Every internal route of a process whose head queriers read (`/internal/v1/heads`,
 /// `/spans`, `/logs`, `/exemplars`, `/figures`), answering only callers with `secret` as
-/// bearer token.
-pub fn internal_router(stores: &Stores, secret: &str) -> Router {
+/// bearer token, each answer counted in `metrics`.
+pub fn internal_router(stores: &Stores, secret: &str, metrics: Arc<SelfMetrics>) -> Router {
     heads::router(stores.metrics.clone(), secret)
         .merge(spans::router(stores.traces.clone(), secret))
         .merge(logs::router(stores.logs.clone(), secret))
         .merge(exemplars::router(stores.exemplars.clone(), secret))
         .merge(figures::router(stores.local_figures(), secret))
+        .route_layer(axum::middleware::from_fn_with_state(metrics, count_answer))
+}
+
+/// Counts each answer of an internal route by path and status code
+/// (`didban_internal_requests_total`): what queriers and alerting instances ask of this
+/// process, and how often it was refused or failed.
+async fn count_answer(
+    State(metrics): State<Arc<SelfMetrics>>,
+    path: MatchedPath,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = path.as_str().to_string();
+    let response = next.run(request).await;
+    metrics.inc(
+        "didban_internal_requests_total",
+        "Internal API requests answered (queriers and alerting instances asking this process), by path and status code.",
+        &[("path", &path), ("code", response.status().as_str())],
+        1.0,
+    );
+    response
 }
 
 /// Answers every write path (remote_write, OTLP/HTTP) of a process whose role does not
