@@ -147,7 +147,11 @@ pub async fn run_until(mut config: Config, stop: watch::Receiver<bool>) -> anyho
     };
     // `check` above made sure a role that serves its heads has the secret.
     if let Some(secret) = config.cluster.secret.as_deref().filter(|_| role.serves_heads()) {
-        main_router = main_router.merge(cluster::internal_router(&state.stores, secret));
+        main_router = main_router.merge(cluster::internal_router(
+            &state.stores,
+            secret,
+            state.metrics.clone(),
+        ));
     }
     if let Some(a) = &alerting {
         main_router = main_router.merge(didban_alerting::http::router(a.clone()));

@@ -34,7 +34,7 @@ pub use metrics::exemplars::{
 pub use model::{
     FloatHistogram, HistogramSample, Label, LabelMatcher, Labels, MatchOp, Sample, SeriesSamples,
 };
-pub use query::{merge_series, Queryable, ReadError, ReadStats, WindowsRead};
+pub use query::{merge_series, PlannedRead, Queryable, ReadError, ReadStats, WindowsRead};
 pub use storage::{
     disk_space, AppendError, AppliedPositions, BlockError, BlockStorage, DiskSpace, FsyncMode, LogPosition,
     MetastoreConfig, ObjectCacheStats, OpenError, S3Config, WalFaultOp, WalHealth,

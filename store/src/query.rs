@@ -44,6 +44,26 @@ impl ReadStats {
     }
 }
 
+/// One read a query is going to make, known before it is evaluated: the series matching
+/// all `matchers` with their samples in `[start_ms, end_ms]`. The evaluation reads it in
+/// slices of that range (see [`Queryable::prepare`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedRead {
+    /// Series matching all of these.
+    pub matchers: Vec<LabelMatcher>,
+    /// From this time (ms, inclusive).
+    pub start_ms: i64,
+    /// Up to this time (ms, inclusive).
+    pub end_ms: i64,
+}
+
+impl PlannedRead {
+    /// True when a read of `matchers` over `[start_ms, end_ms]` is this read or a slice of it.
+    pub fn covers(&self, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64) -> bool {
+        self.matchers == matchers && self.start_ms <= start_ms && end_ms <= self.end_ms
+    }
+}
+
 /// Something series can be selected from.
 pub trait Queryable: Send + Sync {
     /// Every series that satisfies all `matchers` with its samples in `[start_ms, end_ms]`
@@ -87,6 +107,17 @@ pub trait Queryable: Send + Sync {
             series,
             stats: ReadStats::default(),
         })
+    }
+
+    /// A view of this storage for one query evaluation, which is going to read `reads`
+    /// (each whole or in slices of its range) and maybe more: a storage whose reads cost a
+    /// round trip fetches what it can for all of them at once, and the view answers every
+    /// read as this storage would (those it did not foresee too, the usual way). The view
+    /// lives as long as the evaluation. `None` (this default): nothing to gain, the
+    /// evaluation reads this storage itself.
+    fn prepare(&self, reads: &[PlannedRead]) -> Result<Option<Box<dyn Queryable + '_>>, ReadError> {
+        let _ = reads;
+        Ok(None)
     }
 
     /// Label sets of the series that satisfy `matchers` and have data in the range, sorted.

@@ -160,6 +160,21 @@ impl Didban {
         }
     }
 
+    /// The value of `series` (as the exposition writes it: a name, or a name with its
+    /// labels in braces, sorted by name) in the server's own `/metrics`; 0 when absent or
+    /// when the server does not answer.
+    pub fn self_metric(&self, series: &str) -> f64 {
+        let text = reqwest::blocking::get(self.url("/metrics"))
+            .and_then(|r| r.text())
+            .unwrap_or_default();
+        for line in text.lines() {
+            if let Some(v) = line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')) {
+                return v.trim().parse().unwrap_or(0.0);
+            }
+        }
+        0.0
+    }
+
     /// `GET /api/v1/query` at `time_s` and the parsed JSON.
     pub fn query(&self, expr: &str, time_s: f64) -> serde_json::Value {
         reqwest::blocking::Client::new()

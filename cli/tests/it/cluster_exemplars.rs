@@ -1,14 +1,15 @@
-//! Exemplars and the home page's figures on a querier of a split cluster (real Garage,
-//! PostgreSQL and processes). Exemplars live only in the exemplar store of the ingester
-//! that received their sample: a querier answers `/api/v1/query_exemplars` with every
-//! ingester's, each once (also one two ingesters both received). Its home page counts
-//! the series, spans and log records the ingesters hold unpublished plus the published
-//! span blocks, and lists an ingester that does not answer instead of failing; the
-//! exemplar query fails naming it, as the other cluster reads do. Its charts draw every
-//! ingester's exemplars.
+//! Exemplars, the home page's figures and PromQL's heads requests on a querier of a split
+//! cluster (real Garage, PostgreSQL and processes). Exemplars live only in the exemplar
+//! store of the ingester that received their sample: a querier answers
+//! `/api/v1/query_exemplars` with every ingester's, each once (also one two ingesters both
+//! received). Its home page counts the series, spans and log records the ingesters hold
+//! unpublished plus the published span blocks, and lists an ingester that does not answer
+//! instead of failing; the exemplar query fails naming it, as the other cluster reads do.
+//! Its charts draw every ingester's exemplars. A query of several selectors (`or`, a
+//! subquery, a range read in several slices) asks each ingester once for all its reads.
 
 use crate::cluster_roles::Cluster;
-use crate::process::Didban;
+use crate::process::{otlp_gauge_json, Didban};
 use didban_testkit::wait::{until, HANG};
 use serde_json::Value;
 
@@ -162,8 +163,150 @@ fn count(page: &str, name: &str) -> u64 {
     figure(page, name).parse().unwrap_or(u64::MAX)
 }
 
+/// Heads requests `server` answered with success: `(for a whole query, for one read)`.
+fn heads_requests(server: &Didban) -> (f64, f64) {
+    let answered = |path: &str| {
+        server.self_metric(&format!(
+            r#"didban_internal_requests_total{{code="200",path="{path}"}}"#
+        ))
+    };
+    (
+        answered("/internal/v1/heads/batch"),
+        answered("/internal/v1/heads"),
+    )
+}
+
+/// `(time ms, value)` of each point of a series.
+type Points = Vec<(i64, f64)>;
+
+/// `(job, metric name, points)` of each series of a query's answer (an instant vector's
+/// one point at its time), sorted.
+fn points(answer: &Value) -> Vec<(String, String, Points)> {
+    assert_eq!(answer["status"], "success", "{answer}");
+    let mut out = Vec::new();
+    for s in answer["data"]["result"].as_array().cloned().unwrap_or_default() {
+        let label = |name: &str| s["metric"][name].as_str().unwrap_or_default().to_string();
+        let mut values = s["values"].as_array().cloned().unwrap_or_default();
+        if !s["value"].is_null() {
+            values.push(s["value"].clone());
+        }
+        let mut pts = Vec::new();
+        for v in values {
+            let t = (v[0].as_f64().unwrap() * 1000.0).round() as i64;
+            pts.push((t, v[1].as_str().unwrap().parse::<f64>().unwrap()));
+        }
+        out.push((label("job"), label("__name__"), pts));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    out
+}
+
+/// `query` on querier `q` (`GET /api/v1/query`, or `/query_range` with `range`: start, end
+/// and step in seconds), checking that it cost each of `ingesters` one heads request (for
+/// the whole query) and no request per read.
+fn query_once(q: &Didban, ingesters: &[&Didban], query: &str, params: &[(&str, String)]) -> Value {
+    let before: Vec<(f64, f64)> = ingesters.iter().map(|i| heads_requests(i)).collect();
+    let path = if params.iter().any(|(k, _)| *k == "step") {
+        "/api/v1/query_range"
+    } else {
+        "/api/v1/query"
+    };
+    let mut all = vec![("query", query.to_string())];
+    all.extend(params.iter().cloned());
+    let answer: Value = reqwest::blocking::Client::new()
+        .get(q.url(path))
+        .query(&all)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    for (i, (batched, single)) in ingesters.iter().zip(before) {
+        assert_eq!(
+            heads_requests(i),
+            (batched + 1.0, single),
+            "{query}: one heads request to {}, none per read",
+            i.http
+        );
+    }
+    answer
+}
+
+/// Three series on two ingesters, some of a's in a block it published: a query of several
+/// selectors asks each ingester once for the heads of all of them, and answers exactly.
+fn one_heads_request_per_ingester_and_query(a: &Didban, b: &Didban, q: &Didban) {
+    let gauge = |server: &Didban, job: &str, name: &str, t: i64, v: f64| {
+        post(server, "/v1/metrics", otlp_gauge_json(job, name, t, v));
+    };
+    // One sample a minute for ten minutes: bq_a = i and bq_b = 10 i of job x on a (the
+    // first five in a block a publishes), bq_c = 100 + i of job y on b; b also holds a
+    // replica of bq_a's last sample.
+    let minute = 60_000;
+    let t0 = (didban_testkit::now_ms() / minute - 20) * minute;
+    for i in 0..10 {
+        if i == 5 {
+            let flushed = reqwest::blocking::Client::new()
+                .post(a.url("/api/v1/admin/tsdb/flush"))
+                .send()
+                .unwrap();
+            assert!(flushed.status().is_success(), "{}", flushed.status());
+        }
+        let t = t0 + i * minute;
+        gauge(a, "x", "bq_a", t, i as f64);
+        gauge(a, "x", "bq_b", t, 10.0 * i as f64);
+        gauge(b, "y", "bq_c", t, 100.0 + i as f64);
+    }
+    gauge(b, "x", "bq_a", t0 + 9 * minute, 9.0);
+    let t_query = t0 + 9 * minute + 30_000;
+    let at = |t: i64| format!("{}", t / 1000);
+    let ingesters = [a, b];
+
+    let sum_or = "bq_a + bq_b or bq_c";
+    let answer = query_once(q, &ingesters, sum_or, &[("time", at(t_query))]);
+    assert_eq!(
+        points(&answer),
+        vec![
+            ("x".to_string(), String::new(), vec![(t_query, 99.0)]),
+            ("y".to_string(), "bq_c".to_string(), vec![(t_query, 109.0)]),
+        ]
+    );
+
+    // Ten samples of bq_a in the last 30 m (block, head and replica merged, each once)
+    // plus twice the highest a subquery's steps see.
+    let answer = query_once(
+        q,
+        &ingesters,
+        "count_over_time(bq_a[30m]) + max_over_time((bq_a * 2)[30m:1m])",
+        &[("time", at(t_query))],
+    );
+    assert_eq!(
+        points(&answer),
+        vec![("x".to_string(), String::new(), vec![(t_query, 28.0)])]
+    );
+
+    // 13 h read in three slices of 6 h per selector: a step 30 s after each sample sees it.
+    let answer = query_once(
+        q,
+        &ingesters,
+        sum_or,
+        &[
+            ("start", at(t_query - 13 * 3_600_000)),
+            ("end", at(t_query)),
+            ("step", "60".to_string()),
+        ],
+    );
+    let steps =
+        |f: fn(f64) -> f64| -> Points { (0..10).map(|j| (t0 + j * minute + 30_000, f(j as f64))).collect() };
+    assert_eq!(
+        points(&answer),
+        vec![
+            ("x".to_string(), String::new(), steps(|j| 11.0 * j)),
+            ("y".to_string(), "bq_c".to_string(), steps(|j| 100.0 + j)),
+        ]
+    );
+}
+
 #[test]
-fn a_querier_answers_every_ingesters_exemplars_once_and_counts_their_heads_on_its_home_page() {
+fn a_querier_merges_every_ingesters_exemplars_figures_and_heads_asking_each_once_per_query() {
     let cluster = Cluster::new();
     let a = start(&cluster, "ingester-a", "ingester");
     let b = start(&cluster, "ingester-b", "ingester");
@@ -295,4 +438,6 @@ fn a_querier_answers_every_ingesters_exemplars_once_and_counts_their_heads_on_it
         let (status, body) = exemplars(&q);
         (status == 200).then_some(()).ok_or(format!("{status}: {body}"))
     });
+
+    one_heads_request_per_ingester_and_query(&a, &b, &q);
 }

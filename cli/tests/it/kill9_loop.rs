@@ -113,21 +113,6 @@ fn temp_dirs(data: &Path) -> u64 {
     n
 }
 
-/// A counter of the server's own `/metrics`, 0 when absent.
-fn self_metric(server: &Didban, name: &str) -> u64 {
-    let text = reqwest::blocking::get(server.url("/metrics"))
-        .and_then(|r| r.text())
-        .unwrap_or_default();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix(name) {
-            if let Some(v) = rest.strip_prefix(' ') {
-                return v.trim().parse::<f64>().unwrap_or(0.0) as u64;
-            }
-        }
-    }
-    0
-}
-
 /// Every log record body of the loop, over all pages of the search.
 fn log_bodies(server: &Didban, since_ms: i64) -> Vec<String> {
     let client = reqwest::blocking::Client::new();
@@ -278,10 +263,10 @@ fn ingest_and_kill(server: &mut Didban, rng: &mut Rng, offset: u64, totals: &mut
         traces.clone(),
     ));
     std::thread::sleep(Duration::from_millis(200 + rng.below(2800)));
-    totals.head_cuts += self_metric(server, "didban_head_cuts_total");
-    totals.compactions += self_metric(server, "didban_compactions_total");
-    totals.retention_deleted += self_metric(server, "didban_retention_deleted_blocks_total")
-        + self_metric(server, "didban_trace_retention_deleted_blocks_total");
+    totals.head_cuts += server.self_metric("didban_head_cuts_total") as u64;
+    totals.compactions += server.self_metric("didban_compactions_total") as u64;
+    totals.retention_deleted += server.self_metric("didban_retention_deleted_blocks_total") as u64
+        + server.self_metric("didban_trace_retention_deleted_blocks_total") as u64;
     server.kill9();
     running.store(false, Ordering::Relaxed);
     for t in threads {
@@ -336,7 +321,7 @@ fn kill9_loop() {
         totals.temp_dirs_left += temp_dirs(&data);
         let mut server = start(&bin, &data, &config, &stderr);
         totals.starts += 1;
-        totals.torn_tails += self_metric(&server, "didban_wal_torn_tail_repairs_total");
+        totals.torn_tails += server.self_metric("didban_wal_torn_tail_repairs_total") as u64;
         check(&server, &history, since_ms, &mut totals);
         let acked = ingest_and_kill(&mut server, &mut rng, i * STRIDE, &mut totals);
         totals.kills_in_ingest += 1;
@@ -355,7 +340,7 @@ fn kill9_loop() {
     totals.temp_dirs_left += temp_dirs(&data);
     let mut server = start(&bin, &data, &config, &stderr);
     totals.starts += 1;
-    totals.torn_tails += self_metric(&server, "didban_wal_torn_tail_repairs_total");
+    totals.torn_tails += server.self_metric("didban_wal_torn_tail_repairs_total") as u64;
     check(&server, &history, since_ms, &mut totals);
     let status = server.terminate();
     assert!(status.success(), "clean shutdown after the loop failed: {status}");

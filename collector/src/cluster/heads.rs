@@ -1,6 +1,8 @@
 //! The ingester's side: `POST /internal/v1/heads` answers a querier with the series its
 //! live and frozen heads hold for the matchers and range asked (what no published block
-//! holds yet). Only callers with the cluster's shared secret as bearer token are answered.
+//! holds yet); `POST /internal/v1/heads/batch` answers every read of one query at once,
+//! one series set per read in the order asked. Only callers with the cluster's shared
+//! secret as bearer token are answered.
 
 use std::sync::Arc;
 
@@ -10,22 +12,26 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use didban_auth::{Need, Require};
-use didban_store::Db;
+use didban_store::metrics::exchange::{encode_series, encode_series_sets};
+use didban_store::{Db, PlannedRead};
 
-use super::wire::{HeadsRequest, HEADS_PATH, SERIES_MEDIA_TYPE};
+use super::wire::{
+    HeadsBatchRequest, HeadsRequest, HEADS_BATCH_PATH, HEADS_PATH, SERIES_MEDIA_TYPE, SERIES_SETS_MEDIA_TYPE,
+};
 
-/// What the handler needs.
+/// What the handlers need.
 #[derive(Clone)]
 struct Heads {
     db: Arc<Db>,
     secret: Arc<str>,
 }
 
-/// The internal heads API of an ingester (the route is open to the user guard; the
-/// handler checks the cluster secret itself).
+/// The internal heads API of an ingester (the routes are open to the user guard; the
+/// handlers check the cluster secret themselves).
 pub fn router(db: Arc<Db>, secret: &str) -> Router {
     Router::new()
         .route(HEADS_PATH, post(answer))
+        .route(HEADS_BATCH_PATH, post(answer_batch))
         .route_layer(Require::api(Need::Open))
         .with_state(Heads {
             db,
@@ -37,31 +43,57 @@ async fn answer(State(h): State<Heads>, headers: HeaderMap, body: axum::body::By
     if let Some(refused) = super::wire::refuse_without_secret(&headers, &h.secret) {
         return refused;
     }
-    let req: HeadsRequest = match serde_json::from_slice(&body) {
+    let read = serde_json::from_slice::<HeadsRequest>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.read());
+    let read = match read {
         Ok(r) => r,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("invalid heads request: {e}\n")).into_response(),
+        Err(e) => return invalid(&e),
     };
-    let matchers = match req.matchers() {
-        Ok(m) => m,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("invalid heads request: {e}\n")).into_response(),
-    };
-    if matchers.is_empty() || req.end_ms < req.start_ms {
-        return (
-            StatusCode::BAD_REQUEST,
-            format!(
-                "invalid heads request: needs a matcher and start <= end ({} > {})\n",
-                req.start_ms, req.end_ms
-            ),
-        )
-            .into_response();
-    }
-    let db = h.db.clone();
-    let bytes = tokio::task::spawn_blocking(move || {
-        didban_store::metrics::exchange::encode_series(&db.select_heads(&matchers, req.start_ms, req.end_ms))
+    read_heads(h.db, SERIES_MEDIA_TYPE, move |db| {
+        encode_series(&select(db, &read))
     })
-    .await;
-    match bytes {
-        Ok(bytes) => ([(header::CONTENT_TYPE, SERIES_MEDIA_TYPE)], bytes).into_response(),
+    .await
+}
+
+async fn answer_batch(State(h): State<Heads>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Some(refused) = super::wire::refuse_without_secret(&headers, &h.secret) {
+        return refused;
+    }
+    let reads = serde_json::from_slice::<HeadsBatchRequest>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.reads());
+    let reads = match reads {
+        Ok(r) => r,
+        Err(e) => return invalid(&e),
+    };
+    read_heads(h.db, SERIES_SETS_MEDIA_TYPE, move |db| {
+        let mut sets = Vec::with_capacity(reads.len());
+        for read in &reads {
+            sets.push(select(db, read));
+        }
+        encode_series_sets(&sets)
+    })
+    .await
+}
+
+fn select(db: &Db, read: &PlannedRead) -> Vec<didban_store::SeriesSamples> {
+    db.select_heads(&read.matchers, read.start_ms, read.end_ms)
+}
+
+/// 400 naming what is wrong with the request.
+fn invalid(e: &str) -> Response {
+    (StatusCode::BAD_REQUEST, format!("invalid heads request: {e}\n")).into_response()
+}
+
+/// The bytes `encode` makes of the heads (on a blocking thread), as `media_type`.
+async fn read_heads(
+    db: Arc<Db>,
+    media_type: &'static str,
+    encode: impl FnOnce(&Db) -> Vec<u8> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(move || encode(&db)).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, media_type)], bytes).into_response(),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("heads read failed: {e}\n"),

@@ -1,12 +1,14 @@
-//! The querier's read path: a [`Queryable`] over the published blocks (the local `Db`,
-//! whose block list comes from the metastore) and the heads of every live ingester
-//! (asked over `POST /internal/v1/heads`), merged per series with duplicate timestamps
-//! dropped — so a series two replicas both received is counted once.
+//! The querier's side of the cluster: the live ingesters (listed from the metastore), the
+//! fan-out to them, and the metric read path's parts — every live ingester's heads (asked
+//! over `POST /internal/v1/heads`) merged with the published blocks (the local `Db`, whose
+//! block list comes from the metastore) per series, duplicate timestamps dropped, so a
+//! series two replicas both received is counted once. The `Queryable` they make up, and
+//! its view for one PromQL evaluation, are in `metric_read`.
 //!
 //! Order matters: the ingesters are asked first, then the block list is refreshed unless
-//! it was read after the asking began. An ingester writes a block's metastore row before
-//! its head lets go of those samples, so every sample is either in an answer or in a block
-//! the refreshed list holds.
+//! it was read after the asking began ([`ClusterReader::ask_then_list`]). An ingester
+//! writes a block's metastore row before its head lets go of those samples, so every
+//! sample is either in an answer or in a block the refreshed list holds.
 //!
 //! The engine's reads are synchronous (they run on blocking threads), so the requests run
 //! on a small runtime of this reader's own and the read waits for them.
@@ -132,24 +134,18 @@ impl ClusterReader {
 
     /// Every live ingester's heads for the matchers and range; fails naming the first
     /// ingester that did not answer (a partial answer would silently miss data).
-    fn heads(
+    pub(super) fn heads(
         &self,
         matchers: &[LabelMatcher],
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SeriesSamples>, ReadError> {
-        let body = serde_json::to_vec(&HeadsRequest::new(matchers, start_ms, end_ms))
-            .map_err(|e| ReadError::Io(std::io::Error::other(e.to_string())))?;
-        let answers = self
-            .ask(HEADS_PATH, body)
-            .map_err(|e| ReadError::Io(std::io::Error::other(e.to_string())))?;
+        let body = serde_json::to_vec(&HeadsRequest::new(matchers, start_ms, end_ms)).map_err(unreadable)?;
+        let answers = self.ask(HEADS_PATH, body).map_err(unreadable)?;
         let mut out = Vec::new();
         for (member, bytes) in answers {
-            let series = decode_series(&bytes).map_err(|e| {
-                ReadError::Io(std::io::Error::other(
-                    IngesterError::of(&member, e.to_string()).to_string(),
-                ))
-            })?;
+            let series =
+                decode_series(&bytes).map_err(|e| unreadable(IngesterError::of(&member, e.to_string())))?;
             out.extend(series);
         }
         Ok(out)
@@ -248,32 +244,55 @@ impl ClusterReader {
         rx.recv().unwrap_or_else(|_| vec![Err(stopped())])
     }
 
-    /// The ingesters' heads, and the block list refreshed unless it was read after they
-    /// were asked (the order the module comment explains).
-    fn heads_then_list(
+    /// What `ask` got from the ingesters, then the block list refreshed unless it was
+    /// read after the asking began (the order the module comment explains): every read of
+    /// the blocks after this returns finds what the answers miss.
+    pub(super) fn ask_then_list<T>(
         &self,
-        matchers: &[LabelMatcher],
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<Vec<SeriesSamples>, ReadError> {
+        ask: impl FnOnce() -> Result<T, ReadError>,
+    ) -> Result<T, ReadError> {
         let asked = Instant::now();
-        let heads = self.heads(matchers, start_ms, end_ms)?;
+        let answers = ask()?;
         self.db.ensure_listed_after(asked)?;
-        Ok(heads)
+        Ok(answers)
     }
 
-    /// The heads and the blocks (see [`ClusterReader::heads_then_list`]), merged.
-    fn select_both(
+    /// `heads` (the ingesters' answers for the matchers and range) merged with the blocks.
+    pub(super) fn with_blocks(
         &self,
+        heads: Vec<SeriesSamples>,
         matchers: &[LabelMatcher],
         start_ms: i64,
         end_ms: i64,
     ) -> Result<(Vec<SeriesSamples>, ReadStats), ReadError> {
-        let heads = self.heads_then_list(matchers, start_ms, end_ms)?;
         let (mut parts, stats) = self.db.select_counted(matchers, start_ms, end_ms)?;
         parts.extend(heads);
         Ok((merge_series(parts), stats))
     }
+
+    /// `heads` (the ingesters' answers for the matchers and range) joined to the raw part
+    /// of a downsampled read of the blocks. Downsampled blocks hold only data older than
+    /// the downsampling ages (days), heads only recent raw samples.
+    pub(super) fn with_block_windows(
+        &self,
+        heads: Vec<SeriesSamples>,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+        max_resolution_ms: i64,
+    ) -> Result<WindowsRead, ReadError> {
+        let mut read = self
+            .db
+            .select_windows(matchers, start_ms, end_ms, max_resolution_ms)?;
+        read.series = add_raw(read.series, heads);
+        Ok(read)
+    }
+}
+
+/// A failed read of the cluster as the store's read error (the message names the
+/// ingester where one is at fault).
+pub(super) fn unreadable(e: impl std::fmt::Display) -> ReadError {
+    ReadError::Io(std::io::Error::other(e.to_string()))
 }
 
 /// An ingester that did not answer a querier's request (or answered with an error),
@@ -335,43 +354,6 @@ impl Drop for ClusterReader {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
-    }
-}
-
-impl Queryable for ClusterReader {
-    fn select(
-        &self,
-        matchers: &[LabelMatcher],
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<Vec<SeriesSamples>, ReadError> {
-        Ok(self.select_both(matchers, start_ms, end_ms)?.0)
-    }
-
-    fn select_counted(
-        &self,
-        matchers: &[LabelMatcher],
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<(Vec<SeriesSamples>, ReadStats), ReadError> {
-        self.select_both(matchers, start_ms, end_ms)
-    }
-
-    /// Downsampled blocks hold only data older than the downsampling ages (days), heads
-    /// only recent raw samples: the heads' samples join each series' raw part.
-    fn select_windows(
-        &self,
-        matchers: &[LabelMatcher],
-        start_ms: i64,
-        end_ms: i64,
-        max_resolution_ms: i64,
-    ) -> Result<WindowsRead, ReadError> {
-        let heads = self.heads_then_list(matchers, start_ms, end_ms)?;
-        let mut read = self
-            .db
-            .select_windows(matchers, start_ms, end_ms, max_resolution_ms)?;
-        read.series = add_raw(read.series, heads);
-        Ok(read)
     }
 }
 

@@ -2,8 +2,12 @@
 //! ingester answering a querier with what its head holds): the metric WAL record's payload
 //! (`metrics::record`, documented there), series `i` defined under ref `i`. Values keep
 //! their bits (stale markers survive), native histograms keep every field.
+//!
+//! Several such sets (the answers to several reads at once) are a varint count, then each
+//! set's bytes with their length in front.
 
 use crate::metrics::record::{SeriesDef, WalRecord};
+use crate::metrics::varint::{put_bytes, put_uvarint, Reader};
 use crate::model::SeriesSamples;
 
 /// Why bytes are not a series exchange (a peer of another version, or damage).
@@ -67,6 +71,34 @@ pub fn decode_series(bytes: &[u8]) -> Result<Vec<SeriesSamples>, ExchangeError> 
     Ok(out)
 }
 
+/// Encodes several sets of series (each as [`encode_series`]), in order.
+pub fn encode_series_sets(sets: &[Vec<SeriesSamples>]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    put_uvarint(&mut buf, sets.len() as u64);
+    for set in sets {
+        put_bytes(&mut buf, &encode_series(set));
+    }
+    buf
+}
+
+/// Decodes what [`encode_series_sets`] wrote, the sets in the order they were encoded.
+pub fn decode_series_sets(bytes: &[u8]) -> Result<Vec<Vec<SeriesSamples>>, ExchangeError> {
+    let mut r = Reader { buf: bytes, pos: 0 };
+    let n = r.count().map_err(|e| ExchangeError(e.to_string()))?;
+    let mut sets = Vec::with_capacity(n);
+    for i in 0..n {
+        let set = r.bytes().map_err(|e| ExchangeError(format!("set {i}: {e}")))?;
+        sets.push(decode_series(set).map_err(|e| ExchangeError(format!("set {i}: {}", e.0)))?);
+    }
+    if !r.at_end() {
+        return Err(ExchangeError(format!(
+            "{} bytes after the {n} sets",
+            bytes.len().saturating_sub(r.pos)
+        )));
+    }
+    Ok(sets)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -116,5 +148,24 @@ mod tests {
         assert!(decode_series(&[]).is_err());
         assert!(decode_series(&[9, 1, 2, 3]).is_err());
         assert!(decode_series(&encode_series(&[])).unwrap().is_empty());
+    }
+
+    #[test]
+    fn sets_of_series_come_back_in_order_and_damage_is_named() {
+        let up = |v: f64| SeriesSamples {
+            labels: Labels::from_pairs([("__name__", "up")]),
+            samples: vec![Sample::new(1000, v)],
+            histograms: Vec::new(),
+        };
+        let sets = vec![vec![up(1.0)], Vec::new(), vec![up(2.0), up(3.0)]];
+        let bytes = encode_series_sets(&sets);
+        assert_eq!(decode_series_sets(&bytes).unwrap(), sets);
+        assert!(decode_series_sets(&encode_series_sets(&[])).unwrap().is_empty());
+        let cut = decode_series_sets(&bytes[..bytes.len() - 1]).unwrap_err();
+        assert!(cut.to_string().contains("set 2"), "{cut}");
+        let mut longer = bytes.clone();
+        longer.push(0);
+        let extra = decode_series_sets(&longer).unwrap_err();
+        assert!(extra.to_string().contains("1 bytes after the 3 sets"), "{extra}");
     }
 }

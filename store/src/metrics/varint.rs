@@ -103,11 +103,20 @@ impl Reader<'_> {
     }
 
     pub(crate) fn string(&mut self) -> Result<String, VarintError> {
+        let start = self.pos;
+        let bytes = self.bytes()?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| VarintError::Utf8(start))
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// What [`put_bytes`] wrote, borrowed from the input.
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], VarintError> {
         let len = self.uvarint()? as usize;
         let start = self.pos;
         let end = start.checked_add(len).ok_or(VarintError::Truncated(start))?;
         let bytes = self.buf.get(start..end).ok_or(VarintError::Truncated(start))?;
         self.pos = end;
-        String::from_utf8(bytes.to_vec()).map_err(|_| VarintError::Utf8(start))
+        Ok(bytes)
     }
 }

@@ -313,6 +313,23 @@ impl SeriesSamples {
             histograms: Vec::new(),
         }
     }
+
+    /// This series with only its samples in `[start_ms, end_ms]` (both inclusive): what a
+    /// read of that range would have answered, cut from a read of a wider one.
+    pub fn within(&self, start_ms: i64, end_ms: i64) -> SeriesSamples {
+        SeriesSamples {
+            labels: self.labels.clone(),
+            samples: in_range(&self.samples, start_ms, end_ms, |s| s.timestamp_ms),
+            histograms: in_range(&self.histograms, start_ms, end_ms, |s| s.timestamp_ms),
+        }
+    }
+}
+
+/// The items of the time-ordered `list` whose time (`ts`) is in `[start_ms, end_ms]`.
+pub(crate) fn in_range<T: Clone>(list: &[T], start_ms: i64, end_ms: i64, ts: impl Fn(&T) -> i64) -> Vec<T> {
+    let lo = list.partition_point(|s| ts(s) < start_ms);
+    let hi = list.partition_point(|s| ts(s) <= end_ms);
+    list.get(lo..hi).map(|w| w.to_vec()).unwrap_or_default()
 }
 
 /// How a [`LabelMatcher`] compares a label value.
@@ -392,6 +409,14 @@ impl LabelMatcher {
     /// True when the matcher also matches series that lack the label entirely.
     pub fn matches_empty(&self) -> bool {
         self.matches("")
+    }
+}
+
+/// Two matchers are the same when they compare the same label the same way with the same
+/// value (the regex is made from them).
+impl PartialEq for LabelMatcher {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.op == other.op && self.value == other.value
     }
 }
 

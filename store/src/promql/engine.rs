@@ -127,6 +127,7 @@ impl Engine {
         let ast = self.parse(expr)?;
         let grid = Grid::instant(time_ms);
         let mut ev = Evaluator::new(q, &self.opts, &self.budget, ctl, started, time_ms, time_ms);
+        ev.prepare(&ast, &grid)?;
         let val = ev.eval(&ast, &grid)?;
         let value = match val {
             Val::Scalar(v) => Value::Scalar {
@@ -207,6 +208,7 @@ impl Engine {
         };
         let mut ev = Evaluator::new(q, &self.opts, &self.budget, ctl, started, start_ms, end_ms);
         ev.query_step = step_ms;
+        ev.prepare(&ast, &grid)?;
         let val = ev.eval(&ast, &grid)?;
         let series = match val {
             Val::Scalar(v) => {
@@ -395,7 +397,10 @@ fn series_matrix(
 
 /// State of one query evaluation: the storage, limits, and what was spent so far.
 pub(crate) struct Evaluator<'a> {
-    pub q: &'a dyn Queryable,
+    q: &'a dyn Queryable,
+    /// The storage's view for this evaluation when it prepared one for the query's
+    /// planned reads (`plan`); dropped with the evaluation.
+    view: Option<Box<dyn Queryable + 'a>>,
     pub lookback_ms: i64,
     /// The semantics in force (window ends, regex newlines).
     pub compat: PromqlCompat,
@@ -451,6 +456,7 @@ impl<'a> Evaluator<'a> {
         };
         Evaluator {
             q,
+            view: None,
             lookback_ms: duration_ms(&opts.lookback_delta),
             compat: opts.compat,
             annotations: Annotations::default(),
@@ -491,6 +497,24 @@ impl<'a> Evaluator<'a> {
             stats,
             annotations: std::mem::take(&mut self.annotations),
         }
+    }
+
+    /// What the evaluation reads: the storage's view for this query, or the storage.
+    pub fn storage(&self) -> &dyn Queryable {
+        self.view.as_deref().unwrap_or(self.q)
+    }
+
+    /// Hands the storage the reads evaluating `expr` over `grid` is going to make (see
+    /// `plan`), and reads through the view it prepares for them, if any. A query whose
+    /// reads cannot be planned (an error the evaluation will report) reads the storage.
+    fn prepare(&mut self, expr: &Expr, grid: &Grid) -> Result<(), PromqlError> {
+        let Ok(reads) = self.planned_reads(expr, grid) else {
+            return Ok(());
+        };
+        if !reads.is_empty() {
+            self.view = self.q.prepare(&reads)?;
+        }
+        Ok(())
     }
 
     /// Fails with [`PromqlError::Cancelled`] once the caller gave up, with
@@ -578,42 +602,9 @@ impl<'a> Evaluator<'a> {
     /// Evaluates a subquery: the inner expression runs as a range query over the step-aligned
     /// grid covering every outer window, and the result is treated like a range selector.
     fn eval_subquery(&mut self, sq: &SubqueryExpr, grid: &Grid) -> Result<RangeData, PromqlError> {
-        let offset = offset_ms(sq.offset.as_ref());
-        let at = at_ms(sq.at.as_ref(), self.query_start, self.query_end);
-        let range = duration_ms(&sq.range);
-        let step = match &sq.step {
-            Some(d) => duration_ms(d),
-            None => DEFAULT_SUBQUERY_STEP_MS,
-        };
-        if step <= 0 {
-            return Err(PromqlError::exec(format!(
-                "subquery step must be positive, got {step}ms"
-            )));
-        }
-        let mut rd = RangeData {
-            series: Vec::new(),
-            range_ms: range,
-            offset_ms: offset,
-            at_ms: at,
-            left_open: self.compat.left_open(),
-            aggregate: None,
-        };
-        if grid.len() == 0 {
+        let (mut rd, inner) = self.subquery_grid(sq, grid)?;
+        let Some(inner) = inner else {
             return Ok(rd);
-        }
-        let (first_start, _) = rd.window(grid.start);
-        let (_, last_end) = rd.window(grid.end);
-        // First multiple of the step at or after the first window's first included time
-        // (after its start when windows are left-open).
-        let aligned = first_start.div_euclid(step).saturating_mul(step);
-        let inner = Grid {
-            start: if aligned < first_start {
-                aligned.saturating_add(step)
-            } else {
-                aligned
-            },
-            end: last_end,
-            step,
         };
         // Every inner step holds at least one value: bound the grid before allocating it.
         self.account_output(inner.len())?;
@@ -651,5 +642,52 @@ impl<'a> Evaluator<'a> {
             }
         }
         Ok(rd)
+    }
+
+    /// The range vector subquery `sq` makes over `grid`, before its series are evaluated,
+    /// and the grid its expression is evaluated over (`None`: not evaluated, `grid` has no
+    /// step): one function for the evaluation and the read plan.
+    pub(crate) fn subquery_grid(
+        &self,
+        sq: &SubqueryExpr,
+        grid: &Grid,
+    ) -> Result<(RangeData, Option<Grid>), PromqlError> {
+        let offset = offset_ms(sq.offset.as_ref());
+        let at = at_ms(sq.at.as_ref(), self.query_start, self.query_end);
+        let range = duration_ms(&sq.range);
+        let step = match &sq.step {
+            Some(d) => duration_ms(d),
+            None => DEFAULT_SUBQUERY_STEP_MS,
+        };
+        if step <= 0 {
+            return Err(PromqlError::exec(format!(
+                "subquery step must be positive, got {step}ms"
+            )));
+        }
+        let rd = RangeData {
+            series: Vec::new(),
+            range_ms: range,
+            offset_ms: offset,
+            at_ms: at,
+            left_open: self.compat.left_open(),
+            aggregate: None,
+        };
+        if grid.len() == 0 {
+            return Ok((rd, None));
+        }
+        let (first_start, last_end) = rd.reach(grid);
+        // First multiple of the step at or after the first window's first included time
+        // (after its start when windows are left-open).
+        let aligned = first_start.div_euclid(step).saturating_mul(step);
+        let inner = Grid {
+            start: if aligned < first_start {
+                aligned.saturating_add(step)
+            } else {
+                aligned
+            },
+            end: last_end,
+            step,
+        };
+        Ok((rd, Some(inner)))
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{FloatHistogram, HistogramSample, LabelMatcher, Labels, Sample, SeriesSamples};
+use crate::model::{in_range, FloatHistogram, HistogramSample, LabelMatcher, Labels, Sample, SeriesSamples};
 use crate::query::{Queryable, ReadError};
 
 /// Series kept in memory, sorted by labels; float and native histogram samples kept sorted
@@ -71,8 +71,8 @@ impl Queryable for MemStorage {
             if !matchers.iter().all(|m| m.matches_labels(labels)) {
                 continue;
             }
-            let samples = window(&stored.floats, start_ms, end_ms, |s| s.timestamp_ms);
-            let histograms = window(&stored.histograms, start_ms, end_ms, |s| s.timestamp_ms);
+            let samples = in_range(&stored.floats, start_ms, end_ms, |s| s.timestamp_ms);
+            let histograms = in_range(&stored.histograms, start_ms, end_ms, |s| s.timestamp_ms);
             if samples.is_empty() && histograms.is_empty() {
                 continue;
             }
@@ -97,11 +97,4 @@ fn put<T>(list: &mut Vec<T>, item: T, ts: impl Fn(&T) -> i64) {
         }
         Err(i) => list.insert(i, item),
     }
-}
-
-/// The items with times in `[start, end]`.
-fn window<T: Clone>(list: &[T], start: i64, end: i64, ts: impl Fn(&T) -> i64) -> Vec<T> {
-    let lo = list.partition_point(|s| ts(s) < start);
-    let hi = list.partition_point(|s| ts(s) <= end);
-    list.get(lo..hi).map(|w| w.to_vec()).unwrap_or_default()
 }

@@ -24,6 +24,7 @@ mod limit;
 mod limiter;
 mod memstorage;
 mod parse;
+mod plan;
 pub mod promqltest;
 mod result;
 mod selector;

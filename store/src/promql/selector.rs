@@ -103,7 +103,7 @@ fn load_with<T: Loaded>(
         // One read: nothing to merge.
         let mut out = Vec::new();
         for g in &groups {
-            let (series, stats) = read(ev.q, g, start, end)?;
+            let (series, stats) = read(ev.storage(), g, start, end)?;
             ev.read_stats.add(&stats);
             out = series;
         }
@@ -126,7 +126,7 @@ fn load_with<T: Loaded>(
         slice += 1;
         let (mut new_series, mut samples) = (0usize, 0usize);
         for g in &groups {
-            let (series, stats) = read(ev.q, g, from, to)?;
+            let (series, stats) = read(ev.storage(), g, from, to)?;
             ev.read_stats.add(&stats);
             for s in series {
                 match index.get_mut(s.labels()) {
@@ -182,21 +182,12 @@ pub(crate) fn eval_vector_selector(
     }
     let offset = offset_ms(vs.offset.as_ref());
     let at = at_ms(vs.at.as_ref(), ev.query_start, ev.query_end);
-    let first_ref = at.unwrap_or(grid.start).saturating_sub(offset);
-    let last_ref = at.unwrap_or(grid.end).saturating_sub(offset);
     let mut lookback = ev.lookback_ms;
     let left_open = ev.compat.left_open();
-    // Downsampled data only for grids of several steps (not instant queries), one window
-    // per step at least; the lookback then reaches back one window more.
-    let resolution = if n > 1 {
-        downsampled::max_resolution(Some(grid.step), None, ev.max_source_resolution_ms)
-    } else {
-        0
-    };
-    let data = if resolution >= MIN_RESOLUTION_MS {
+    let reach = vector_reach(ev, vs, grid);
+    let data = if reach.resolution >= MIN_RESOLUTION_MS {
         let before = std::mem::take(&mut ev.read_stats);
-        let from = first_ref.saturating_sub(lookback.saturating_add(resolution));
-        let loaded = load_windows(ev, vs, from, last_ref, resolution);
+        let loaded = load_windows(ev, vs, reach.from, reach.to, reach.resolution);
         let mine = std::mem::replace(&mut ev.read_stats, before);
         ev.read_stats.add(&mine);
         let mut windows = loaded?;
@@ -211,7 +202,7 @@ pub(crate) fn eval_vector_selector(
         }
         out
     } else {
-        load(ev, vs, first_ref.saturating_sub(lookback), last_ref)?
+        load(ev, vs, reach.from, reach.to)?
     };
     let mut memo = LabelMemo::default();
     for series in data {
@@ -260,6 +251,55 @@ pub(crate) fn eval_vector_selector(
     Ok(out)
 }
 
+/// What an instant vector selector reads over a grid: the samples in `[from, to]`, from
+/// downsampled windows up to `resolution` wide when that is at least
+/// [`MIN_RESOLUTION_MS`], else raw.
+pub(crate) struct VectorReach {
+    pub from: i64,
+    pub to: i64,
+    pub resolution: i64,
+}
+
+/// Where `vs` reads over `grid` (each step looks back from its time, or from `@`, less the
+/// offset): one function for the evaluation and the read plan, so both name one range.
+pub(crate) fn vector_reach(ev: &Evaluator<'_>, vs: &VectorSelector, grid: &Grid) -> VectorReach {
+    let offset = offset_ms(vs.offset.as_ref());
+    let at = at_ms(vs.at.as_ref(), ev.query_start, ev.query_end);
+    let first_ref = at.unwrap_or(grid.start).saturating_sub(offset);
+    let last_ref = at.unwrap_or(grid.end).saturating_sub(offset);
+    // Downsampled data only for grids of several steps (not instant queries), one window
+    // per step at least; the lookback then reaches back one window more.
+    let resolution = if grid.len() > 1 {
+        downsampled::max_resolution(Some(grid.step), None, ev.max_source_resolution_ms)
+    } else {
+        0
+    };
+    let back = if resolution >= MIN_RESOLUTION_MS {
+        ev.lookback_ms.saturating_add(resolution)
+    } else {
+        ev.lookback_ms
+    };
+    VectorReach {
+        from: first_ref.saturating_sub(back),
+        to: last_ref,
+        resolution,
+    }
+}
+
+/// The range vector range selector `ms` makes, before any series is read: its range,
+/// offset, `@` and window ends.
+pub(crate) fn range_template(ev: &Evaluator<'_>, ms: &MatrixSelector) -> RangeData {
+    let vs = &ms.vs;
+    RangeData {
+        series: Vec::new(),
+        range_ms: duration_ms(&ms.range),
+        offset_ms: offset_ms(vs.offset.as_ref()),
+        at_ms: at_ms(vs.at.as_ref(), ev.query_start, ev.query_end),
+        left_open: ev.compat.left_open(),
+        aggregate: None,
+    }
+}
+
 /// Evaluates a range selector: loads every sample any step's window needs, stale markers
 /// dropped (range functions ignore them, as in Prometheus).
 pub(crate) fn eval_matrix_selector(
@@ -267,18 +307,7 @@ pub(crate) fn eval_matrix_selector(
     ms: &MatrixSelector,
     grid: &Grid,
 ) -> Result<RangeData, PromqlError> {
-    let vs = &ms.vs;
-    let offset = offset_ms(vs.offset.as_ref());
-    let at = at_ms(vs.at.as_ref(), ev.query_start, ev.query_end);
-    let range = duration_ms(&ms.range);
-    let mut rd = RangeData {
-        series: Vec::new(),
-        range_ms: range,
-        offset_ms: offset,
-        at_ms: at,
-        left_open: ev.compat.left_open(),
-        aggregate: None,
-    };
+    let mut rd = range_template(ev, ms);
     let hint = ev.read_hint.take();
     if grid.len() == 0 {
         return Ok(rd);
@@ -290,9 +319,8 @@ pub(crate) fn eval_matrix_selector(
             }
         }
     }
-    let (start, _) = rd.window(grid.start);
-    let (_, end) = rd.window(grid.end);
-    for mut s in load(ev, vs, start, end)? {
+    let (start, end) = rd.reach(grid);
+    for mut s in load(ev, &ms.vs, start, end)? {
         s.samples.retain(|p| !is_stale_nan(p.value));
         s.histograms.retain(|p| !p.h.is_stale());
         if s.samples.is_empty() && s.histograms.is_empty() {
@@ -319,24 +347,15 @@ pub(crate) fn eval_matrix_windows(
     aggrs: &[Aggr],
     ratio: i64,
 ) -> Result<Option<Vec<RangeData>>, PromqlError> {
-    let vs = &ms.vs;
     let range = duration_ms(&ms.range);
     let step = (grid.len() > 1).then_some(grid.step);
     let resolution = downsampled::max_resolution(step, Some((range, ratio)), ev.max_source_resolution_ms);
     if resolution < MIN_RESOLUTION_MS || grid.len() == 0 {
         return Ok(None);
     }
-    let template = RangeData {
-        series: Vec::new(),
-        range_ms: range,
-        offset_ms: offset_ms(vs.offset.as_ref()),
-        at_ms: at_ms(vs.at.as_ref(), ev.query_start, ev.query_end),
-        left_open: ev.compat.left_open(),
-        aggregate: None,
-    };
-    let (start, _) = template.window(grid.start);
-    let (_, end) = template.window(grid.end);
-    let loaded = load_windows(ev, vs, start, end, resolution)?;
+    let template = range_template(ev, ms);
+    let (start, end) = template.reach(grid);
+    let loaded = load_windows(ev, &ms.vs, start, end, resolution)?;
     // No downsampled data in range: the raw samples, evaluated exactly as without
     // downsampling (one range vector, `aggregate` None).
     let raw_only = loaded.iter().all(|s| s.windows.is_empty());

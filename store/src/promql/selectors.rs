@@ -1,7 +1,9 @@
-//! The selectors of a query, as matcher sets: what `/api/v1/query_exemplars` looks up
-//! (Prometheus' `parser.ExtractSelectors`).
+//! The selectors of a query: one walk over its expression that hands every selector, with
+//! the grid it is evaluated over, to a visitor. What `/api/v1/query_exemplars` looks up
+//! (Prometheus' `parser.ExtractSelectors`, here) and what a query is going to read
+//! (`plan`) are both such walks.
 
-use promql_parser::parser::Expr;
+use promql_parser::parser::{Expr, MatrixSelector, SubqueryExpr, VectorSelector};
 
 use crate::model::LabelMatcher;
 
@@ -9,6 +11,65 @@ use super::compat::PromqlCompat;
 use super::engine::Engine;
 use super::error::PromqlError;
 use super::parse::selector_matchers;
+use super::value::Grid;
+
+/// What a [`walk`] does at each selector, and how it steps into subqueries.
+pub(crate) trait SelectorVisitor {
+    /// An instant vector selector evaluated over `grid`.
+    fn vector(&mut self, vs: &VectorSelector, grid: &Grid) -> Result<(), PromqlError>;
+
+    /// A range selector evaluated over `grid`.
+    fn matrix(&mut self, ms: &MatrixSelector, grid: &Grid) -> Result<(), PromqlError>;
+
+    /// The selector of the info series of `info` evaluated over `grid`: its second
+    /// argument `arg`, if given.
+    fn info(&mut self, arg: Option<&Expr>, grid: &Grid) -> Result<(), PromqlError>;
+
+    /// The grid the expression of subquery `sq` is evaluated over when the subquery is
+    /// evaluated over `grid`; `None` when it is not evaluated.
+    fn subquery_grid(&self, sq: &SubqueryExpr, grid: &Grid) -> Result<Option<Grid>, PromqlError>;
+}
+
+/// Hands every selector of `expr` (those inside range selectors, function arguments and
+/// subqueries too), in query order, to `visitor` with the grid it is evaluated over when
+/// `expr` is evaluated over `grid`. The expression comes from
+/// [`Engine::parse`](super::Engine::parse), whose nesting limit bounds the recursion.
+pub(crate) fn walk(expr: &Expr, grid: &Grid, visitor: &mut impl SelectorVisitor) -> Result<(), PromqlError> {
+    match expr {
+        Expr::VectorSelector(vs) => visitor.vector(vs, grid)?,
+        Expr::MatrixSelector(ms) => visitor.matrix(ms, grid)?,
+        Expr::Call(c) if c.func.name == "info" => {
+            if let Some(a) = c.args.args.first() {
+                walk(a, grid, visitor)?;
+            }
+            visitor.info(c.args.args.get(1).map(|a| &**a), grid)?;
+        }
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                walk(a, grid, visitor)?;
+            }
+        }
+        Expr::Aggregate(a) => {
+            if let Some(p) = &a.param {
+                walk(p, grid, visitor)?;
+            }
+            walk(&a.expr, grid, visitor)?;
+        }
+        Expr::Unary(u) => walk(&u.expr, grid, visitor)?,
+        Expr::Binary(b) => {
+            walk(&b.lhs, grid, visitor)?;
+            walk(&b.rhs, grid, visitor)?;
+        }
+        Expr::Paren(p) => walk(&p.expr, grid, visitor)?,
+        Expr::Subquery(s) => {
+            if let Some(inner) = visitor.subquery_grid(s, grid)? {
+                walk(&s.expr, &inner, visitor)?;
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+    Ok(())
+}
 
 impl Engine {
     /// The matcher sets of every vector selector of `expr`, parsed with this engine's limits
@@ -25,36 +86,42 @@ impl Engine {
 /// The expression comes from [`Engine::parse`](super::Engine::parse), whose nesting limit
 /// bounds the recursion.
 pub fn extract_selectors(expr: &Expr, compat: PromqlCompat) -> Result<Vec<Vec<LabelMatcher>>, PromqlError> {
-    let mut out = Vec::new();
-    collect(expr, compat, &mut out)?;
-    Ok(out)
+    let mut sets = MatcherSets {
+        compat,
+        out: Vec::new(),
+    };
+    // Times play no part in which series are selected.
+    walk(expr, &Grid::instant(0), &mut sets)?;
+    Ok(sets.out)
 }
 
-fn collect(expr: &Expr, compat: PromqlCompat, out: &mut Vec<Vec<LabelMatcher>>) -> Result<(), PromqlError> {
-    match expr {
-        Expr::VectorSelector(vs) => out.extend(selector_matchers(vs, compat)?),
-        Expr::MatrixSelector(ms) => out.extend(selector_matchers(&ms.vs, compat)?),
-        Expr::Call(c) => {
-            for a in &c.args.args {
-                collect(a, compat, out)?;
-            }
-        }
-        Expr::Aggregate(a) => {
-            if let Some(p) = &a.param {
-                collect(p, compat, out)?;
-            }
-            collect(&a.expr, compat, out)?;
-        }
-        Expr::Unary(u) => collect(&u.expr, compat, out)?,
-        Expr::Binary(b) => {
-            collect(&b.lhs, compat, out)?;
-            collect(&b.rhs, compat, out)?;
-        }
-        Expr::Paren(p) => collect(&p.expr, compat, out)?,
-        Expr::Subquery(s) => collect(&s.expr, compat, out)?,
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+/// The visitor of [`extract_selectors`]: each selector's matcher groups, whatever grid.
+struct MatcherSets {
+    compat: PromqlCompat,
+    out: Vec<Vec<LabelMatcher>>,
+}
+
+impl SelectorVisitor for MatcherSets {
+    fn vector(&mut self, vs: &VectorSelector, _: &Grid) -> Result<(), PromqlError> {
+        self.out.extend(selector_matchers(vs, self.compat)?);
+        Ok(())
     }
-    Ok(())
+
+    fn matrix(&mut self, ms: &MatrixSelector, grid: &Grid) -> Result<(), PromqlError> {
+        self.vector(&ms.vs, grid)
+    }
+
+    /// The argument as written (as Prometheus extracts it), not the info series' selector.
+    fn info(&mut self, arg: Option<&Expr>, grid: &Grid) -> Result<(), PromqlError> {
+        match arg {
+            Some(a) => walk(a, grid, self),
+            None => Ok(()),
+        }
+    }
+
+    fn subquery_grid(&self, _: &SubqueryExpr, grid: &Grid) -> Result<Option<Grid>, PromqlError> {
+        Ok(Some(*grid))
+    }
 }
 
 #[cfg(test)]

@@ -116,6 +116,12 @@ impl RangeData {
             (start, end)
         }
     }
+
+    /// The first and last timestamps (both inclusive) a sample of any step of `grid` may
+    /// have: what a range over that grid reads.
+    pub fn reach(&self, grid: &Grid) -> (i64, i64) {
+        (self.window(grid.start).0, self.window(grid.end).1)
+    }
 }
 
 /// The value of an expression over the whole grid.

@@ -70,7 +70,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, args: &[&Expr], grid: &Grid) -> Resul
 
 /// The selector of the info series: the second argument's matchers, restricted to
 /// `target_info` unless it names metrics itself (only negated names: any `…_info`).
-fn info_selector(arg: Option<&Expr>) -> Result<VectorSelector, PromqlError> {
+pub(crate) fn info_selector(arg: Option<&Expr>) -> Result<VectorSelector, PromqlError> {
     let mut vs = match arg.map(unparen) {
         None => VectorSelector::new(None, Matchers::empty()),
         Some(Expr::VectorSelector(vs)) => vs.clone(),

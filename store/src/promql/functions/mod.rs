@@ -21,6 +21,7 @@ use super::error::PromqlError;
 use super::parse::unparen;
 use super::value::{Grid, Val};
 
+pub(crate) use info::info_selector;
 pub(crate) use numeric::quantile;
 
 /// Evaluates a function call over every step.
