@@ -363,7 +363,8 @@ fn add(op: u16, acc: &mut Acc, v: f64, j: usize, keep_members: bool) {
         acc.members.push(j);
     }
     match op {
-        T_SUM | T_AVG => {
+        T_SUM => (acc.sum, acc.comp) = kahan_inc(v, acc.sum, acc.comp),
+        T_AVG => {
             (acc.sum, acc.comp) = kahan_inc(v, acc.sum, acc.comp);
             // Incremental mean, used when the plain sum overflows.
             if acc.mean.is_infinite() && ((v.is_infinite() && (acc.mean > 0.0) == (v > 0.0)) || v.is_finite())

@@ -11,7 +11,7 @@ use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
 use super::super::selector::advance_window;
 use super::super::series_vec::{step_index, SeriesVec, StepSeries};
-use super::super::value::{check_steps, Grid, LabelMemo, RangeData, StepVec};
+use super::super::value::{check_steps, Grid, LabelMemo, RangeData, RangeSeries, StepVec};
 
 /// What a range function sees at one step.
 pub(crate) struct Window<'a> {
@@ -29,6 +29,10 @@ pub(crate) struct Window<'a> {
     pub t: i64,
     /// Step index, to look up per-step scalar arguments.
     pub step: usize,
+    /// Index of the series in the range vector, and of `samples[0]` among its float
+    /// samples: for per-series facts a function computed beforehand.
+    pub series: usize,
+    pub first_sample: usize,
 }
 
 /// What a range function produced for one window.
@@ -90,7 +94,7 @@ pub(crate) fn range_apply_any(
     let n = grid.len();
     let mut out: Vec<StepSeries> = Vec::with_capacity(rd.series.len());
     let mut memo = LabelMemo::default();
-    for s in &rd.series {
+    for (series_index, s) in rd.series.iter().enumerate() {
         let labels = if drop_name {
             memo.map(&s.labels, |l| l.without_metric_name())
         } else {
@@ -99,12 +103,12 @@ pub(crate) fn range_apply_any(
         let mut series = StepSeries::new(labels);
         let (mut lo, mut hi) = (0usize, 0usize);
         let (mut hlo, mut hhi) = (0usize, 0usize);
-        for i in 0..n {
+        for i in steps_seeing(rd, grid, s) {
             let t = grid.t(i);
-            let (first, last) = rd.window(t);
-            advance_window(&s.samples, first, last, &mut lo, &mut hi);
-            advance_hist_window(&s.histograms, first, last, &mut hlo, &mut hhi);
             let (start, end) = rd.bounds(t);
+            let first = if rd.left_open { start.saturating_add(1) } else { start };
+            advance_window(&s.samples, first, end, &mut lo, &mut hi);
+            advance_hist_window(&s.histograms, first, end, &mut hlo, &mut hhi);
             let samples = s.samples.get(lo..hi).unwrap_or(&[]);
             let histograms = s.histograms.get(hlo..hhi).unwrap_or(&[]);
             if samples.is_empty() && histograms.is_empty() {
@@ -118,6 +122,8 @@ pub(crate) fn range_apply_any(
                 end,
                 t,
                 step: i,
+                series: series_index,
+                first_sample: lo,
             };
             match f(&w, notes)? {
                 Some(Out::Float(v)) => series.push_float(step_index(i)?, v),
@@ -135,6 +141,44 @@ pub(crate) fn range_apply_any(
         steps: n,
         collided: memo.collided,
     })
+}
+
+/// The steps whose windows may hold a sample of `s`: from the first whose window ends at
+/// or after its first sample to the last whose window starts at or before its last one.
+/// Windows move forward with the steps (or stay put under `@`), so both ends are found by
+/// bisection; steps outside hold nothing and are not walked (a series that exists for part
+/// of a long range costs only that part).
+fn steps_seeing(rd: &RangeData, grid: &Grid, s: &RangeSeries) -> std::ops::Range<usize> {
+    let n = grid.len();
+    let first_t = match (s.samples.first(), s.histograms.first()) {
+        (Some(a), Some(b)) => a.timestamp_ms.min(b.timestamp_ms),
+        (Some(a), None) => a.timestamp_ms,
+        (None, Some(b)) => b.timestamp_ms,
+        (None, None) => return 0..0,
+    };
+    let last_t = match (s.samples.last(), s.histograms.last()) {
+        (Some(a), Some(b)) => a.timestamp_ms.max(b.timestamp_ms),
+        (Some(a), None) => a.timestamp_ms,
+        (None, Some(b)) => b.timestamp_ms,
+        (None, None) => return 0..0,
+    };
+    let from = partition_point(n, |i| rd.window(grid.t(i)).1 < first_t);
+    let to = partition_point(n, |i| rd.window(grid.t(i)).0 <= last_t);
+    from..to.max(from)
+}
+
+/// The first index in `0..n` where `before` turns false (`before` is true on a prefix).
+fn partition_point(n: usize, before: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0usize, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if before(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 /// [`advance_window`] for histogram samples.

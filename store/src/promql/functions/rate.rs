@@ -31,13 +31,14 @@ pub(super) fn eval(
             }
             let is_counter = name != "delta";
             let is_rate = name == "rate";
+            let resets = if is_counter { CounterResets::of(&rd) } else { CounterResets::none() };
             let mut notes = Annotations::default();
             let out = range_apply_any(
                 ev,
                 &rd,
                 grid,
                 true,
-                |w, notes| Ok(rate_of_window(w, range_secs, is_counter, is_rate, notes)),
+                |w, notes| Ok(rate_of_window(w, range_secs, is_counter.then_some(&resets), is_rate, notes)),
                 &mut notes,
             )?;
             ev.annotations.merge(notes);
@@ -126,12 +127,59 @@ fn note_non_counters(ev: &mut Evaluator<'_>, args: &[&Expr], rd: &RangeData) {
     }
 }
 
+/// Where each float series of a range vector has a counter reset (a sample below the one
+/// before it), so a window without one skips Prometheus' summing loop: the loop adds
+/// nothing there, so skipping it changes no bit of the answer. Most series have none, and
+/// an empty list costs nothing.
+struct CounterResets {
+    /// Per series, the indexes `j` of the float samples with `v[j] < v[j - 1]`, ascending.
+    at: Vec<Vec<usize>>,
+}
+
+impl CounterResets {
+    /// The resets of every series of `rd`.
+    fn of(rd: &RangeData) -> CounterResets {
+        let mut at = Vec::with_capacity(rd.series.len());
+        for s in &rd.series {
+            let mut resets = Vec::new();
+            for (j, pair) in s.samples.windows(2).enumerate() {
+                if pair[1].value < pair[0].value {
+                    resets.push(j + 1);
+                }
+            }
+            at.push(resets);
+        }
+        CounterResets { at }
+    }
+
+    /// For a gauge (`delta`): no series is looked up.
+    fn none() -> CounterResets {
+        CounterResets { at: Vec::new() }
+    }
+
+    /// True when the window's samples (after its first, which Prometheus compares with 0:
+    /// a no-op) hold a reset; also when the series is unknown, so the loop then runs.
+    fn within(&self, w: &Window<'_>) -> bool {
+        let Some(resets) = self.at.get(w.series) else {
+            return true;
+        };
+        if resets.is_empty() {
+            return false;
+        }
+        let from = w.first_sample + 1;
+        let end = w.first_sample + w.samples.len();
+        let k = resets.partition_point(|&j| j < from);
+        resets.get(k).is_some_and(|&j| j < end)
+    }
+}
+
 /// `rate`/`increase`/`delta` of one window: of the floats, or of the histograms; a window
-/// with both kinds has no result and a warning.
+/// with both kinds has no result and a warning. `counter`: the resets of a counter's
+/// series (`None` for `delta`).
 fn rate_of_window(
     w: &Window<'_>,
     range_secs: f64,
-    is_counter: bool,
+    counter: Option<&CounterResets>,
     is_rate: bool,
     notes: &mut Annotations,
 ) -> Option<Out> {
@@ -139,8 +187,11 @@ fn rate_of_window(
         notes.mixed_floats_histograms(metric_name(w.labels));
         return None;
     }
+    let is_counter = counter.is_some();
     if w.histograms.is_empty() {
-        return extrapolated_rate(w.samples, w.start, w.end, range_secs, is_counter, is_rate).map(Out::Float);
+        let resets = counter.is_some_and(|c| c.within(w));
+        return extrapolated_rate(w.samples, (w.start, w.end), range_secs, (is_counter, resets), is_rate)
+            .map(Out::Float);
     }
     let first = w.histograms.first()?;
     let last = w.histograms.last()?;
@@ -210,13 +261,13 @@ fn instant_delta_of_window(w: &Window<'_>, is_rate: bool, notes: &mut Annotation
 /// Prometheus' `extrapolatedRate`: the increase (counter-reset aware when `is_counter`)
 /// between the first and last sample, extrapolated towards the window boundaries — all the
 /// way when a boundary is within 1.1 average sample intervals, else half an interval — and
-/// never below a counter's zero point.
+/// never below a counter's zero point. `resets`: false when the caller knows the samples
+/// hold no counter reset (the summing loop is skipped).
 fn extrapolated_rate(
     s: &[Sample],
-    range_start: i64,
-    range_end: i64,
+    (range_start, range_end): (i64, i64),
     range_secs: f64,
-    is_counter: bool,
+    (is_counter, resets): (bool, bool),
     is_rate: bool,
 ) -> Option<f64> {
     if s.len() < 2 {
@@ -225,7 +276,7 @@ fn extrapolated_rate(
     let first = s.first()?;
     let last = s.last()?;
     let mut result = last.value - first.value;
-    if is_counter {
+    if is_counter && resets {
         let mut prev = 0.0;
         for p in s {
             if p.value < prev {
@@ -364,4 +415,54 @@ fn smoothing(s: &[Sample], sf: f64, tf: f64) -> Result<Option<f64>, PromqlError>
         s1 = x + y;
     }
     Ok(Some(s1))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::Labels;
+    use crate::promql::value::RangeSeries;
+
+    #[test]
+    fn a_reset_counts_inside_a_window_but_not_on_its_first_sample() {
+        let labels = Arc::new(Labels::default());
+        let values = [0.0, 10.0, 5.0, 15.0, 3.0];
+        let samples: Vec<Sample> = (0..).zip(values).map(|(t, v)| Sample::new(t * 1_000, v)).collect();
+        let rd = RangeData {
+            series: vec![RangeSeries {
+                labels: labels.clone(),
+                samples: samples.clone(),
+                histograms: Vec::new(),
+            }],
+            range_ms: 60_000,
+            offset_ms: 0,
+            at_ms: None,
+            left_open: true,
+            aggregate: None,
+        };
+        let resets = CounterResets::of(&rd);
+        assert_eq!(resets.at, vec![vec![2, 4]]);
+        let window = |first: usize, len: usize, series: usize| Window {
+            samples: &samples[first..first + len],
+            histograms: &[],
+            labels: &labels,
+            start: 0,
+            end: 0,
+            t: 0,
+            step: 0,
+            series,
+            first_sample: first,
+        };
+        // 10 → 5 inside.
+        assert!(resets.within(&window(1, 2, 0)));
+        // 5 is the window's first sample: Prometheus compares it with 0, not with 10.
+        assert!(!resets.within(&window(2, 2, 0)));
+        // 15 → 3 is the last pair.
+        assert!(resets.within(&window(2, 3, 0)));
+        assert!(!resets.within(&window(0, 2, 0)));
+        // A series it does not know: the loop runs.
+        assert!(resets.within(&window(0, 2, 7)));
+    }
 }
