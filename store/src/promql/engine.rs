@@ -20,7 +20,7 @@ use super::error::PromqlError;
 use super::parse::{at_ms, duration_ms, offset_ms, parse_expr, unparen};
 use super::result::{InstantSample, QueryResult, QueryStats, Value};
 use super::selector::{eval_matrix_selector, eval_vector_selector, Pick};
-use super::series_vec::SeriesVec;
+use super::value::SeriesVec;
 use super::value::{check_steps, Grid, IdMap, LabelMemo, RangeData, RangeSeries, StepVec, Val};
 use super::{aggregate, binary, functions};
 

@@ -29,7 +29,6 @@ pub mod promqltest;
 mod result;
 mod selector;
 mod selectors;
-mod series_vec;
 mod value;
 
 pub use annotations::Annotations;

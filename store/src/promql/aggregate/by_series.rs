@@ -12,9 +12,9 @@ use promql_parser::parser::token::{T_AVG, T_COUNT, T_GROUP, T_MAX, T_MIN, T_STDD
 
 use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
-use super::super::series_vec::SeriesVec;
+use super::super::value::SeriesVec;
 use super::super::value::{Elem, StepVec};
-use super::{add, finish, first_acc, Acc, Grouping};
+use super::acc::{add, finish, first_acc, Acc, Grouping};
 
 /// Fewest accumulator cells allowed whatever the input's size.
 const MIN_CELL_BUDGET: usize = 1 << 16;

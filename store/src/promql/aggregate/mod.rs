@@ -8,12 +8,14 @@ use promql_parser::parser::token::{
     T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMITK, T_LIMIT_RATIO, T_MAX, T_MIN, T_QUANTILE,
     T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
 };
-use promql_parser::parser::{AggregateExpr, LabelModifier};
+use promql_parser::parser::AggregateExpr;
 
 use crate::model::{is_valid_label_name, FloatHistogram, Labels};
 
+mod acc;
 mod by_series;
 
+use acc::{add, finish, first_acc, Acc, Grouping};
 use by_series::BySeries;
 
 use super::engine::Evaluator;
@@ -21,64 +23,7 @@ use super::error::PromqlError;
 use super::functions::quantile;
 use super::limit::{capped_ratio, limit_k, limit_ratio};
 use super::parse::format_float;
-use super::value::{kahan_inc, Elem, Grid, IdMap, StepVec, Val};
-
-/// Running state of one group at one step.
-#[derive(Clone, Default)]
-struct Acc {
-    count: f64,
-    sum: f64,
-    comp: f64,
-    mean: f64,
-    m2: f64,
-    value: f64,
-    members: Vec<usize>,
-}
-
-/// Maps input series to their groups, once per distinct input.
-struct Grouping<'m> {
-    modifier: Option<&'m LabelModifier>,
-    by_ptr: IdMap<usize, usize>,
-    ids: HashMap<Labels, usize>,
-    groups: Vec<Arc<Labels>>,
-}
-
-impl<'m> Grouping<'m> {
-    fn new(modifier: Option<&'m LabelModifier>) -> Self {
-        Grouping {
-            modifier,
-            by_ptr: IdMap::default(),
-            ids: HashMap::new(),
-            groups: Vec::new(),
-        }
-    }
-
-    fn group_labels(&self, l: &Labels) -> Labels {
-        match self.modifier {
-            None => Labels::default(),
-            Some(LabelModifier::Include(names)) => l.keep_only(&names.labels),
-            Some(LabelModifier::Exclude(names)) => l.drop_names(&names.labels).without_metric_name(),
-        }
-    }
-
-    fn id(&mut self, labels: &Arc<Labels>) -> usize {
-        let key = Arc::as_ptr(labels) as usize;
-        if let Some(&id) = self.by_ptr.get(&key) {
-            return id;
-        }
-        let g = self.group_labels(labels);
-        let id = match self.ids.get(&g) {
-            Some(&id) => id,
-            None => {
-                self.groups.push(Arc::new(g.clone()));
-                self.ids.insert(g, self.groups.len() - 1);
-                self.groups.len() - 1
-            }
-        };
-        self.by_ptr.insert(key, id);
-        id
-    }
-}
+use super::value::{Elem, Grid, StepVec, Val};
 
 /// Evaluates an aggregation over every step.
 pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> Result<Val, PromqlError> {
@@ -342,65 +287,6 @@ impl HistAcc {
             Ok(c) => self.collided |= c,
             Err(e) => self.error = Some(e),
         }
-    }
-}
-
-fn first_acc(v: f64, j: usize, keep_members: bool) -> Acc {
-    Acc {
-        count: 1.0,
-        sum: v,
-        comp: 0.0,
-        mean: v,
-        m2: 0.0,
-        value: v,
-        members: if keep_members { vec![j] } else { Vec::new() },
-    }
-}
-
-fn add(op: u16, acc: &mut Acc, v: f64, j: usize, keep_members: bool) {
-    acc.count += 1.0;
-    if keep_members {
-        acc.members.push(j);
-    }
-    match op {
-        T_SUM => (acc.sum, acc.comp) = kahan_inc(v, acc.sum, acc.comp),
-        T_AVG => {
-            (acc.sum, acc.comp) = kahan_inc(v, acc.sum, acc.comp);
-            // Incremental mean, used when the plain sum overflows.
-            if acc.mean.is_infinite() && ((v.is_infinite() && (acc.mean > 0.0) == (v > 0.0)) || v.is_finite())
-            {
-                return;
-            }
-            acc.mean += v / acc.count - acc.mean / acc.count;
-        }
-        T_MIN if acc.value > v || acc.value.is_nan() => acc.value = v,
-        T_MAX if acc.value < v || acc.value.is_nan() => acc.value = v,
-        T_STDDEV | T_STDVAR => {
-            let delta = v - acc.mean;
-            acc.mean += delta / acc.count;
-            acc.m2 += delta * (v - acc.mean);
-        }
-        _ => {}
-    }
-}
-
-fn finish(op: u16, acc: &Acc) -> f64 {
-    match op {
-        T_SUM => acc.sum + acc.comp,
-        T_AVG => {
-            let s = acc.sum + acc.comp;
-            if s.is_infinite() && acc.mean.is_finite() {
-                acc.mean
-            } else {
-                s / acc.count
-            }
-        }
-        T_COUNT => acc.count,
-        T_GROUP => 1.0,
-        T_MIN | T_MAX => acc.value,
-        T_STDVAR => acc.m2 / acc.count,
-        T_STDDEV => (acc.m2 / acc.count).sqrt(),
-        _ => f64::NAN,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The drivers most functions are written with: [`range_apply`] walks every series' window
 //! at every step with forward-only cursors (series by series, the result held so:
-//! `series_vec`), [`map_values`] maps every sample of an instant vector.
+//! `SeriesVec`), [`map_values`] maps every sample of an instant vector.
 
 use std::sync::Arc;
 
@@ -10,8 +10,8 @@ use super::super::annotations::Annotations;
 use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
 use super::super::selector::advance_window;
-use super::super::series_vec::{step_index, SeriesVec, StepSeries};
 use super::super::value::{check_steps, Grid, LabelMemo, RangeData, RangeSeries, StepVec};
+use super::super::value::{step_index, SeriesVec, StepSeries};
 
 /// What a range function sees at one step.
 pub(crate) struct Window<'a> {
@@ -106,7 +106,11 @@ pub(crate) fn range_apply_any(
         for i in steps_seeing(rd, grid, s) {
             let t = grid.t(i);
             let (start, end) = rd.bounds(t);
-            let first = if rd.left_open { start.saturating_add(1) } else { start };
+            let first = if rd.left_open {
+                start.saturating_add(1)
+            } else {
+                start
+            };
             advance_window(&s.samples, first, end, &mut lo, &mut hi);
             advance_hist_window(&s.histograms, first, end, &mut hlo, &mut hhi);
             let samples = s.samples.get(lo..hi).unwrap_or(&[]);

@@ -31,14 +31,26 @@ pub(super) fn eval(
             }
             let is_counter = name != "delta";
             let is_rate = name == "rate";
-            let resets = if is_counter { CounterResets::of(&rd) } else { CounterResets::none() };
+            let resets = if is_counter {
+                CounterResets::of(&rd)
+            } else {
+                CounterResets::none()
+            };
             let mut notes = Annotations::default();
             let out = range_apply_any(
                 ev,
                 &rd,
                 grid,
                 true,
-                |w, notes| Ok(rate_of_window(w, range_secs, is_counter.then_some(&resets), is_rate, notes)),
+                |w, notes| {
+                    Ok(rate_of_window(
+                        w,
+                        range_secs,
+                        is_counter.then_some(&resets),
+                        is_rate,
+                        notes,
+                    ))
+                },
                 &mut notes,
             )?;
             ev.annotations.merge(notes);
@@ -190,8 +202,14 @@ fn rate_of_window(
     let is_counter = counter.is_some();
     if w.histograms.is_empty() {
         let resets = counter.is_some_and(|c| c.within(w));
-        return extrapolated_rate(w.samples, (w.start, w.end), range_secs, (is_counter, resets), is_rate)
-            .map(Out::Float);
+        return extrapolated_rate(
+            w.samples,
+            (w.start, w.end),
+            range_secs,
+            (is_counter, resets),
+            is_rate,
+        )
+        .map(Out::Float);
     }
     let first = w.histograms.first()?;
     let last = w.histograms.last()?;
@@ -429,7 +447,10 @@ mod tests {
     fn a_reset_counts_inside_a_window_but_not_on_its_first_sample() {
         let labels = Arc::new(Labels::default());
         let values = [0.0, 10.0, 5.0, 15.0, 3.0];
-        let samples: Vec<Sample> = (0..).zip(values).map(|(t, v)| Sample::new(t * 1_000, v)).collect();
+        let samples: Vec<Sample> = (0..)
+            .zip(values)
+            .map(|(t, v)| Sample::new(t * 1_000, v))
+            .collect();
         let rd = RangeData {
             series: vec![RangeSeries {
                 labels: labels.clone(),
