@@ -13,6 +13,10 @@ pub enum ReadError {
     Corrupt { block: String, reason: String },
     #[error("query needs more than {limit} samples")]
     TooManySamples { limit: usize },
+    /// A part of the storage the read needs did not answer (an ingester of the cluster,
+    /// the object store): worth retrying, not the query's fault or a damaged block.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// What a downsampled read returns: the series as windows, and what the read touched.

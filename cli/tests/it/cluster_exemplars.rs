@@ -428,6 +428,19 @@ fn a_querier_merges_every_ingesters_exemplars_figures_and_heads_asking_each_once
             .then_some(())
             .ok_or(format!("{status}: {text}"))
     });
+    // A PromQL query likewise: 503 `unavailable` naming it (the query is not at fault,
+    // so not a 500).
+    let r = reqwest::blocking::Client::new()
+        .get(q.url("/api/v1/query"))
+        .query(&[("query", "ex_orders_total")])
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let answer: Value = r.json().unwrap();
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["errorType"], "unavailable", "{answer}");
+    let message = answer["error"].as_str().unwrap_or_default();
+    assert!(message.contains("ingester ghost at http://127.0.0.1"), "{answer}");
     let page = home(&q);
     assert_eq!(figure(&page, "ingesters"), "2 of 3", "{page}");
     assert!(page.contains("ingester ghost at http://127.0.0.1"), "{page}");

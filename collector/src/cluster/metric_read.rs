@@ -22,7 +22,7 @@
 use didban_store::metrics::exchange::decode_series_sets;
 use didban_store::{LabelMatcher, PlannedRead, Queryable, ReadError, ReadStats, SeriesSamples, WindowsRead};
 
-use super::reader::{unreadable, ClusterReader, IngesterError};
+use super::reader::{unavailable, unreadable, ClusterReader, IngesterError};
 use super::wire::{HeadsBatchRequest, HEADS_BATCH_PATH};
 
 /// Each read asks every live ingester (one request each) and then reads the blocks; a
@@ -79,8 +79,8 @@ impl<'r> Prefetched<'r> {
         let body = serde_json::to_vec(&HeadsBatchRequest::new(reads)).map_err(unreadable)?;
         let heads = reader.ask_then_list(|| {
             let mut heads = PlannedHeads::new(reads);
-            for (member, bytes) in reader.ask(HEADS_BATCH_PATH, body).map_err(unreadable)? {
-                let at_fault = |e: String| unreadable(IngesterError::of(&member, e));
+            for (member, bytes) in reader.ask(HEADS_BATCH_PATH, body).map_err(unavailable)? {
+                let at_fault = |e: String| unavailable(IngesterError::of(&member, e));
                 let sets = decode_series_sets(&bytes).map_err(|e| at_fault(e.to_string()))?;
                 heads.add(sets).map_err(at_fault)?;
             }

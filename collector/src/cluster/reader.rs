@@ -141,11 +141,11 @@ impl ClusterReader {
         end_ms: i64,
     ) -> Result<Vec<SeriesSamples>, ReadError> {
         let body = serde_json::to_vec(&HeadsRequest::new(matchers, start_ms, end_ms)).map_err(unreadable)?;
-        let answers = self.ask(HEADS_PATH, body).map_err(unreadable)?;
+        let answers = self.ask(HEADS_PATH, body).map_err(unavailable)?;
         let mut out = Vec::new();
         for (member, bytes) in answers {
             let series =
-                decode_series(&bytes).map_err(|e| unreadable(IngesterError::of(&member, e.to_string())))?;
+                decode_series(&bytes).map_err(|e| unavailable(IngesterError::of(&member, e.to_string())))?;
             out.extend(series);
         }
         Ok(out)
@@ -289,10 +289,18 @@ impl ClusterReader {
     }
 }
 
-/// A failed read of the cluster as the store's read error (the message names the
-/// ingester where one is at fault).
+/// A failed read of the cluster as the store's read error.
 pub(super) fn unreadable(e: impl std::fmt::Display) -> ReadError {
     ReadError::Io(std::io::Error::other(e.to_string()))
+}
+
+/// An ingester's failure as the store's read error: unavailable (503, worth retrying)
+/// when it did not answer or answered garbled, a failed read when it refused the request.
+pub(super) fn unavailable(e: IngesterError) -> ReadError {
+    if e.rejected {
+        return unreadable(e);
+    }
+    ReadError::Unavailable(e.to_string())
 }
 
 /// An ingester that did not answer a querier's request (or answered with an error),

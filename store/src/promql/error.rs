@@ -67,7 +67,9 @@ impl PromqlError {
             PromqlError::Cancelled => "canceled",
             PromqlError::Execution(_) | PromqlError::TooManySamples(_) => "execution",
             PromqlError::Timeout => "timeout",
-            PromqlError::TooManySamplesInFlight(_) => "unavailable",
+            PromqlError::TooManySamplesInFlight(_) | PromqlError::Read(ReadError::Unavailable(_)) => {
+                "unavailable"
+            }
             PromqlError::Read(_) => "internal",
         }
     }

@@ -28,9 +28,7 @@ impl From<BlockError> for ReadError {
                 reason,
             },
             // The store did not answer or refused: a failed read, not a damaged block.
-            BlockError::Remote { url, source } => {
-                ReadError::Io(std::io::Error::other(format!("{url}: {source}")))
-            }
+            BlockError::Remote { url, source } => ReadError::Unavailable(format!("{url}: {source}")),
             // Reads never ask the metastore; kept as a failed read should one.
             e @ BlockError::Metastore(_) => ReadError::Io(std::io::Error::other(e.to_string())),
         }
