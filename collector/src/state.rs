@@ -91,6 +91,7 @@ impl AppState {
             compat: config.query.promql_compat,
             enable_experimental_functions: config.query.enable_experimental_functions,
             max_source_resolution: None,
+            ..EngineOptions::default()
         });
         let metrics = Arc::new(SelfMetrics::new());
         let query_limiter = QueryLimiter::with_observer(

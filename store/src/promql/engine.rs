@@ -55,6 +55,17 @@ pub struct EngineOptions {
     /// `None` (default) lets each selector read the coarsest resolution its step and range
     /// allow; `Some(Duration::ZERO)` forces raw data.
     pub max_source_resolution: Option<Duration>,
+    /// Threads a range function of one query may run on at once (series split between
+    /// them, as VictoriaMetrics' `-search.maxWorkersPerQuery`): by default the machine's
+    /// cores, at most 8; 1 runs everything on the query's own thread. Small inputs always
+    /// run on one.
+    pub workers_per_query: usize,
+}
+
+/// The default of [`EngineOptions::workers_per_query`]: the cores this process may use, at
+/// most 8.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
 impl Default for EngineOptions {
@@ -70,6 +81,7 @@ impl Default for EngineOptions {
             compat: PromqlCompat::V3,
             enable_experimental_functions: false,
             max_source_resolution: None,
+            workers_per_query: default_workers(),
         }
     }
 }
@@ -395,6 +407,31 @@ fn series_matrix(
     Ok(sv.into_matrix(grid))
 }
 
+/// When an evaluation must stop (the caller's cancel flag, the deadline): copied to the
+/// threads a range function runs on, each of which checks it between series.
+#[derive(Clone, Copy)]
+pub(crate) struct Deadline<'a> {
+    at: Option<Instant>,
+    cancel: Option<&'a std::sync::atomic::AtomicBool>,
+}
+
+impl Deadline<'_> {
+    /// Fails with [`PromqlError::Cancelled`] once the caller gave up, with
+    /// [`PromqlError::Timeout`] once the deadline has passed.
+    pub fn check(&self) -> Result<(), PromqlError> {
+        if self
+            .cancel
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Err(PromqlError::Cancelled);
+        }
+        if self.at.is_some_and(|d| Instant::now() > d) {
+            return Err(PromqlError::Timeout);
+        }
+        Ok(())
+    }
+}
+
 /// State of one query evaluation: the storage, limits, and what was spent so far.
 pub(crate) struct Evaluator<'a> {
     q: &'a dyn Queryable,
@@ -424,6 +461,8 @@ pub(crate) struct Evaluator<'a> {
     deadline: Option<Instant>,
     /// Set by the caller when nobody waits for the answer any more.
     cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// [`EngineOptions::workers_per_query`].
+    workers: usize,
     max_samples: usize,
     samples: usize,
     samples_loaded: usize,
@@ -468,6 +507,7 @@ impl<'a> Evaluator<'a> {
             read_stats: ReadStats::default(),
             deadline,
             cancel: ctl.cancel.clone(),
+            workers: opts.workers_per_query,
             max_samples: opts.max_samples,
             samples: 0,
             samples_loaded: 0,
@@ -520,17 +560,20 @@ impl<'a> Evaluator<'a> {
     /// Fails with [`PromqlError::Cancelled`] once the caller gave up, with
     /// [`PromqlError::Timeout`] once the deadline has passed. Called at loop boundaries.
     pub fn check_deadline(&self) -> Result<(), PromqlError> {
-        if self
-            .cancel
-            .as_ref()
-            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
-        {
-            return Err(PromqlError::Cancelled);
+        self.deadline().check()
+    }
+
+    /// What [`Evaluator::check_deadline`] checks, for the threads a range function runs on.
+    pub fn deadline(&self) -> Deadline<'_> {
+        Deadline {
+            at: self.deadline,
+            cancel: self.cancel.as_deref(),
         }
-        if self.deadline.is_some_and(|d| Instant::now() > d) {
-            return Err(PromqlError::Timeout);
-        }
-        Ok(())
+    }
+
+    /// Threads a range function may split its series over.
+    pub fn workers(&self) -> usize {
+        self.workers.max(1)
     }
 
     /// Counts samples read from storage against the limit.

@@ -212,3 +212,58 @@ fn series_sharing_labels_after_a_function_are_refused_only_where_they_meet() {
         assert!(err.contains("same labelset"), "{q}: {err}");
     }
 }
+
+#[test]
+fn range_functions_on_several_threads_answer_as_on_one() {
+    // 300 series × 400 samples: above the size at which a range function splits its
+    // series over threads. Every fifth series has a counter reset, every seventh a gap.
+    let mut s = MemStorage::new();
+    for i in 0..300u32 {
+        let labels = Labels::from_pairs([
+            ("__name__", "z_total".to_string()),
+            ("g", (i % 7).to_string()),
+            ("i", i.to_string()),
+        ]);
+        let mut v = 0.0;
+        for k in 0..400i64 {
+            if i % 7 == 0 && (100..130).contains(&k) {
+                continue;
+            }
+            v += f64::from(i % 13) + (k % 5) as f64 * 0.25;
+            if i % 5 == 0 && k == 200 {
+                v = 1.0;
+            }
+            s.add(&labels, Sample::new(k * 15_000, v));
+        }
+    }
+    let engine = |workers: usize| {
+        Engine::new(EngineOptions {
+            workers_per_query: workers,
+            enable_experimental_functions: true,
+            ..EngineOptions::default()
+        })
+    };
+    let (one, four) = (engine(1), engine(4));
+    for q in [
+        "rate(z_total[1m])",
+        "sum by (g) (increase(z_total[2m]))",
+        "quantile_over_time(0.9, z_total[5m])",
+        "quantile_over_time(2, z_total[5m])",
+        "max_over_time(z_total[90s])",
+        "deriv(z_total[3m])",
+        // Keeps the first series of each step: the order the threads' runs are put back in.
+        "limitk(5, rate(z_total[1m]))",
+    ] {
+        let a = one.range_query(&s, q, 0, 6_000_000, 30_000).unwrap();
+        let b = four.range_query(&s, q, 0, 6_000_000, 30_000).unwrap();
+        let (a_series, b_series) = (matrix(a.value), matrix(b.value));
+        assert!(!a_series.is_empty(), "{q}");
+        same_samples(&a_series, &b_series, q);
+        assert_eq!(a.annotations.warnings, b.annotations.warnings, "{q}");
+        assert_eq!(a.annotations.infos, b.annotations.infos, "{q}");
+    }
+    let warned = one
+        .range_query(&s, "quantile_over_time(2, z_total[5m])", 0, 6_000_000, 30_000)
+        .unwrap();
+    assert_eq!(warned.annotations.warnings.len(), 1, "{:?}", warned.annotations);
+}

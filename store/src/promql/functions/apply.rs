@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::model::{FloatHistogram, HistogramSample, Labels, Sample, METRIC_NAME_LABEL};
 
 use super::super::annotations::Annotations;
-use super::super::engine::Evaluator;
+use super::super::engine::{Deadline, Evaluator};
 use super::super::error::PromqlError;
 use super::super::selector::advance_window;
 use super::super::value::{check_steps, Grid, LabelMemo, RangeData, RangeSeries, StepVec};
@@ -46,13 +46,14 @@ pub(crate) enum Out {
 /// Applies the float function `f` to every series' window at every step; steps where `f`
 /// returns `None` or the window holds no float produce no sample. Histograms are ignored, with
 /// Prometheus' info when a window held both kinds. `drop_name` removes `__name__` from the
-/// output.
+/// output. `f` may add annotations; it runs on several threads for large inputs (see
+/// [`range_apply_any`]).
 pub(crate) fn range_apply(
     ev: &mut Evaluator<'_>,
     rd: &RangeData,
     grid: &Grid,
     drop_name: bool,
-    mut f: impl FnMut(&Window<'_>) -> Result<Option<f64>, PromqlError>,
+    f: impl Fn(&Window<'_>, &mut Annotations) -> Result<Option<f64>, PromqlError> + Sync,
 ) -> Result<SeriesVec, PromqlError> {
     let mut notes = Annotations::default();
     let out = range_apply_any(
@@ -67,7 +68,7 @@ pub(crate) fn range_apply(
             if !w.histograms.is_empty() {
                 notes_in.histogram_ignored_in_mixed_range(metric_name(w.labels));
             }
-            Ok(f(w)?.map(Out::Float))
+            Ok(f(w, notes_in)?.map(Out::Float))
         },
         &mut notes,
     )?;
@@ -80,71 +81,158 @@ pub(crate) fn metric_name(labels: &Labels) -> &str {
     labels.get(METRIC_NAME_LABEL).unwrap_or("")
 }
 
+/// Fewest samples (of all series together) worth splitting a range function's series
+/// over threads: below, starting threads costs more than it saves.
+const MIN_PARALLEL_SAMPLES: usize = 100_000;
+
 /// Applies `f` to every series' window (floats and histograms) at every step; `f` may add
 /// annotations to `notes`. Windows with no sample of either kind are skipped. The result is
 /// held series by series, as it is computed.
+///
+/// Series are independent, so a large input is split into contiguous runs of series, one
+/// per thread (at most [`Evaluator::workers`]); the runs' results and annotations are put
+/// back in series order, so the answer, its order and its annotations are those of one
+/// thread. Output labels are mapped before the split, on this thread (one label memo).
 pub(crate) fn range_apply_any(
     ev: &mut Evaluator<'_>,
     rd: &RangeData,
     grid: &Grid,
     drop_name: bool,
-    mut f: impl FnMut(&Window<'_>, &mut Annotations) -> Result<Option<Out>, PromqlError>,
+    f: impl Fn(&Window<'_>, &mut Annotations) -> Result<Option<Out>, PromqlError> + Sync,
     notes: &mut Annotations,
 ) -> Result<SeriesVec, PromqlError> {
-    let n = grid.len();
-    let mut out: Vec<StepSeries> = Vec::with_capacity(rd.series.len());
     let mut memo = LabelMemo::default();
-    for (series_index, s) in rd.series.iter().enumerate() {
-        let labels = if drop_name {
+    let mut labels: Vec<Arc<Labels>> = Vec::with_capacity(rd.series.len());
+    let mut samples = 0usize;
+    for s in &rd.series {
+        labels.push(if drop_name {
             memo.map(&s.labels, |l| l.without_metric_name())
         } else {
             s.labels.clone()
-        };
-        let mut series = StepSeries::new(labels);
-        let (mut lo, mut hi) = (0usize, 0usize);
-        let (mut hlo, mut hhi) = (0usize, 0usize);
-        for i in steps_seeing(rd, grid, s) {
-            let t = grid.t(i);
-            let (start, end) = rd.bounds(t);
-            let first = if rd.left_open {
-                start.saturating_add(1)
-            } else {
-                start
-            };
-            advance_window(&s.samples, first, end, &mut lo, &mut hi);
-            advance_hist_window(&s.histograms, first, end, &mut hlo, &mut hhi);
-            let samples = s.samples.get(lo..hi).unwrap_or(&[]);
-            let histograms = s.histograms.get(hlo..hhi).unwrap_or(&[]);
-            if samples.is_empty() && histograms.is_empty() {
+        });
+        samples += s.samples.len() + s.histograms.len();
+    }
+    let workers = if samples < MIN_PARALLEL_SAMPLES {
+        1
+    } else {
+        ev.workers().min(rd.series.len()).max(1)
+    };
+    let run = Run {
+        rd,
+        grid,
+        deadline: ev.deadline(),
+    };
+    let per_worker = rd.series.len().div_ceil(workers).max(1);
+    let mut parts: Vec<Result<Applied, PromqlError>> = Vec::with_capacity(workers);
+    std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        let mut first: Option<(usize, &[RangeSeries], &[Arc<Labels>])> = None;
+        for (k, (series, labels)) in rd
+            .series
+            .chunks(per_worker)
+            .zip(labels.chunks(per_worker))
+            .enumerate()
+        {
+            if first.is_none() {
+                first = Some((0, series, labels));
                 continue;
             }
-            let w = Window {
-                samples,
-                histograms,
-                labels: &s.labels,
-                start,
-                end,
-                t,
-                step: i,
-                series: series_index,
-                first_sample: lo,
-            };
-            match f(&w, notes)? {
-                Some(Out::Float(v)) => series.push_float(step_index(i)?, v),
-                Some(Out::Histogram(h)) => series.push_histogram(step_index(i)?, Arc::new(h)),
-                None => {}
-            }
+            let (run, f) = (&run, &f);
+            handles.push(scope.spawn(move || run.apply(k * per_worker, series, labels, f)));
         }
-        if !series.is_empty() {
-            out.push(series);
+        // The first run on this thread, the others on theirs.
+        if let Some((start, series, labels)) = first {
+            parts.push(run.apply(start, series, labels, &f));
         }
-        ev.check_deadline()?;
+        for h in handles {
+            parts.push(
+                h.join()
+                    .unwrap_or_else(|_| Err(PromqlError::exec("a range function's worker thread failed"))),
+            );
+        }
+    });
+    let mut out: Vec<StepSeries> = Vec::with_capacity(rd.series.len());
+    for part in parts {
+        let applied = part?;
+        out.extend(applied.series);
+        notes.merge(applied.notes);
     }
     Ok(SeriesVec {
         series: out,
-        steps: n,
+        steps: grid.len(),
         collided: memo.collided,
     })
+}
+
+/// What one thread of [`range_apply_any`] works with.
+struct Run<'a> {
+    rd: &'a RangeData,
+    grid: &'a Grid,
+    deadline: Deadline<'a>,
+}
+
+/// What one run of series produced.
+struct Applied {
+    series: Vec<StepSeries>,
+    notes: Annotations,
+}
+
+impl Run<'_> {
+    /// `f` over the windows of `series` (the range vector's series from index `start` on),
+    /// with their output `labels`.
+    fn apply(
+        &self,
+        start: usize,
+        series: &[RangeSeries],
+        labels: &[Arc<Labels>],
+        f: &(impl Fn(&Window<'_>, &mut Annotations) -> Result<Option<Out>, PromqlError> + Sync),
+    ) -> Result<Applied, PromqlError> {
+        let (rd, grid) = (self.rd, self.grid);
+        let mut notes = Annotations::default();
+        let mut out: Vec<StepSeries> = Vec::with_capacity(series.len());
+        for (offset, (s, label)) in series.iter().zip(labels).enumerate() {
+            let mut values = StepSeries::new(label.clone());
+            let (mut lo, mut hi) = (0usize, 0usize);
+            let (mut hlo, mut hhi) = (0usize, 0usize);
+            for i in steps_seeing(rd, grid, s) {
+                let t = grid.t(i);
+                let (start_t, end) = rd.bounds(t);
+                let first = if rd.left_open {
+                    start_t.saturating_add(1)
+                } else {
+                    start_t
+                };
+                advance_window(&s.samples, first, end, &mut lo, &mut hi);
+                advance_hist_window(&s.histograms, first, end, &mut hlo, &mut hhi);
+                let samples = s.samples.get(lo..hi).unwrap_or(&[]);
+                let histograms = s.histograms.get(hlo..hhi).unwrap_or(&[]);
+                if samples.is_empty() && histograms.is_empty() {
+                    continue;
+                }
+                let w = Window {
+                    samples,
+                    histograms,
+                    labels: &s.labels,
+                    start: start_t,
+                    end,
+                    t,
+                    step: i,
+                    series: start + offset,
+                    first_sample: lo,
+                };
+                match f(&w, &mut notes)? {
+                    Some(Out::Float(v)) => values.push_float(step_index(i)?, v),
+                    Some(Out::Histogram(h)) => values.push_histogram(step_index(i)?, Arc::new(h)),
+                    None => {}
+                }
+            }
+            if !values.is_empty() {
+                out.push(values);
+            }
+            self.deadline.check()?;
+        }
+        Ok(Applied { series: out, notes })
+    }
 }
 
 /// The steps whose windows may hold a sample of `s`: from the first whose window ends at

@@ -30,22 +30,17 @@ pub(super) fn eval(
     if name == "quantile_over_time" {
         let q = scalar_arg(ev, args, 0, name, grid)?;
         let rd = matrix_arg(ev, args, 1, name, grid)?;
-        let mut buf: Vec<f64> = Vec::new();
-        let mut invalid: Vec<f64> = Vec::new();
-        let out = range_apply(ev, &rd, grid, true, |w| {
-            buf.clear();
+        let out = range_apply(ev, &rd, grid, true, |w, notes| {
+            let mut values: Vec<f64> = Vec::with_capacity(w.samples.len());
             for p in w.samples {
-                buf.push(p.value);
+                values.push(p.value);
             }
             let phi = q.get(w.step).copied().unwrap_or(f64::NAN);
-            if !(0.0..=1.0).contains(&phi) && !invalid.iter().any(|x| x.to_bits() == phi.to_bits()) {
-                invalid.push(phi);
+            if !(0.0..=1.0).contains(&phi) {
+                notes.invalid_quantile(phi);
             }
-            Ok(Some(quantile(phi, &mut buf)))
+            Ok(Some(quantile(phi, &mut values)))
         })?;
-        for phi in invalid {
-            ev.annotations.invalid_quantile(phi);
-        }
         return Ok(Val::Series(out));
     }
     let read = if name == "avg_over_time" {
@@ -144,7 +139,7 @@ pub(super) fn eval(
         "ts_of_max_over_time" => |s| ts_of_extreme(s, |cur, best| cur >= best),
         _ => mad,
     };
-    let out = range_apply(ev, &rd, grid, !keep_name, |w| Ok(Some(f(w.samples))))?;
+    let out = range_apply(ev, &rd, grid, !keep_name, |w, _| Ok(Some(f(w.samples))))?;
     Ok(Val::Series(out))
 }
 
@@ -180,7 +175,8 @@ fn avg_downsampled(ev: &mut Evaluator<'_>, args: &[&Expr], grid: &Grid) -> Resul
     if sums.series.iter().any(|s| !s.histograms.is_empty()) {
         return Ok(AvgRead::NotDownsampled);
     }
-    let total = |w: &Window<'_>| Ok(Some(w.samples.iter().map(|p| p.value).sum::<f64>()));
+    let total =
+        |w: &Window<'_>, _: &mut Annotations| Ok(Some(w.samples.iter().map(|p| p.value).sum::<f64>()));
     let sum_steps = range_apply(ev, &sums, grid, true, total)?.into_steps()?;
     let count_steps = range_apply(ev, &counts, grid, true, total)?.into_steps()?;
     let mut out: Vec<StepVec> = Vec::with_capacity(sum_steps.len());

@@ -70,7 +70,7 @@ pub(super) fn eval(
             ev.annotations.merge(notes);
             out
         }
-        "deriv" => range_apply(ev, &rd, grid, true, |w| {
+        "deriv" => range_apply(ev, &rd, grid, true, |w, _| {
             if w.samples.len() < 2 {
                 return Ok(None);
             }
@@ -79,7 +79,7 @@ pub(super) fn eval(
         })?,
         "predict_linear" => {
             let secs = scalar_arg(ev, args, 1, name, grid)?;
-            range_apply(ev, &rd, grid, true, |w| {
+            range_apply(ev, &rd, grid, true, |w, _| {
                 if w.samples.len() < 2 {
                     return Ok(None);
                 }
@@ -88,7 +88,7 @@ pub(super) fn eval(
                 Ok(Some(slope * d + intercept))
             })?
         }
-        "resets" => range_apply(ev, &rd, grid, true, |w| {
+        "resets" => range_apply(ev, &rd, grid, true, |w, _| {
             let mut n = 0.0;
             for pair in w.samples.windows(2) {
                 if pair[1].value < pair[0].value {
@@ -97,7 +97,7 @@ pub(super) fn eval(
             }
             Ok(Some(n))
         })?,
-        "changes" => range_apply(ev, &rd, grid, true, |w| {
+        "changes" => range_apply(ev, &rd, grid, true, |w, _| {
             let mut n = 0.0;
             for pair in w.samples.windows(2) {
                 let (a, b) = (pair[0].value, pair[1].value);
@@ -110,7 +110,7 @@ pub(super) fn eval(
         _ => {
             let sf = scalar_arg(ev, args, 1, name, grid)?;
             let tf = scalar_arg(ev, args, 2, name, grid)?;
-            range_apply(ev, &rd, grid, true, |w| {
+            range_apply(ev, &rd, grid, true, |w, _| {
                 let s = sf.get(w.step).copied().unwrap_or(f64::NAN);
                 let t = tf.get(w.step).copied().unwrap_or(f64::NAN);
                 smoothing(w.samples, s, t)
