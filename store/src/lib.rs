@@ -11,8 +11,10 @@
 //! - [`promql`]: the PromQL evaluator.
 //! - [`cardinality`]: series counts per metric, label and label pair (`/api/v1/status/tsdb`).
 //! - [`window`]: downsampled data — the per-window aggregates of a series and their folding.
+//! - `cores`: how many threads one read or query may use.
 
 pub mod cardinality;
+mod cores;
 pub mod logs;
 pub mod metrics;
 pub mod model;

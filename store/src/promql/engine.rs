@@ -62,12 +62,6 @@ pub struct EngineOptions {
     pub workers_per_query: usize,
 }
 
-/// The default of [`EngineOptions::workers_per_query`]: the cores this process may use, at
-/// most 8.
-fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
-}
-
 impl Default for EngineOptions {
     /// Prometheus 3's defaults: 5m lookback, 2m timeout, 50 million samples, experimental
     /// functions off; depth 200; downsampled data read where it fits.
@@ -81,7 +75,7 @@ impl Default for EngineOptions {
             compat: PromqlCompat::V3,
             enable_experimental_functions: false,
             max_source_resolution: None,
-            workers_per_query: default_workers(),
+            workers_per_query: crate::cores::read_threads(),
         }
     }
 }

@@ -60,6 +60,10 @@ pub(crate) struct StripedHead {
     max_seen_t: AtomicI64,
 }
 
+/// Heads with fewer series are read on the caller's thread alone: their reads are small
+/// next to starting threads.
+const PARALLEL_SELECT_SERIES: u64 = 50_000;
+
 /// The stripe of a series with labels `labels`.
 fn stripe_of_labels(labels: &Labels) -> usize {
     (FixedState::with_seed(STRIPE_SEED).hash_one(labels) % STRIPES as u64) as usize
@@ -290,9 +294,40 @@ impl StripedHead {
         end: i64,
         out: &mut Vec<SeriesSamples>,
     ) {
-        for stripe in self.stripes.iter() {
-            stripe.read().select(matchers, start, end, out);
+        let workers = crate::cores::read_threads();
+        if workers <= 1 || self.num_series() < PARALLEL_SELECT_SERIES {
+            for stripe in self.stripes.iter() {
+                stripe.read().select(matchers, start, end, out);
+            }
+            return;
         }
+        // Decoding the chunks is most of a large read: the stripes are split into runs,
+        // one per thread, and the runs' series put back in stripe order (the order one
+        // thread gives).
+        let per_worker = self.stripes.len().div_ceil(workers).max(1);
+        let mut runs = self.stripes.chunks(per_worker);
+        let first = runs.next().unwrap_or(&[]);
+        let select_run = |run: &[RwLock<Head>]| {
+            let mut series = Vec::new();
+            for stripe in run {
+                stripe.read().select(matchers, start, end, &mut series);
+            }
+            series
+        };
+        std::thread::scope(|scope| {
+            let mut handles = Vec::new();
+            for run in runs {
+                handles.push((run, scope.spawn(move || select_run(run))));
+            }
+            out.extend(select_run(first));
+            for (run, h) in handles {
+                match h.join() {
+                    Ok(series) => out.extend(series),
+                    // A thread that panicked: its stripes read again on this one.
+                    Err(_) => out.extend(select_run(run)),
+                }
+            }
+        });
     }
 
     /// The head that follows this one at a cut (see [`Head::successor`]).

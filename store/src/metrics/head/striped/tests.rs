@@ -254,3 +254,36 @@ fn a_definition_resets_what_its_ref_means() {
         want
     });
 }
+
+#[test]
+fn a_large_heads_read_on_several_threads_gives_the_series_one_thread_gives_in_its_order() {
+    // On a machine with one core both reads run on one thread and this checks nothing new.
+    let n = PARALLEL_SELECT_SERIES as usize + 1_000;
+    let head = StripedHead::new(None);
+    let mut report = AppendReport::default();
+    for t in [T0, T0 + 15_000] {
+        let batch: Vec<SeriesSamples> = (0..n).map(|i| one(i, t, i as f64)).collect();
+        head.append(
+            batch,
+            &rules(SeriesLimits::default()),
+            t,
+            SeriesGate::default(),
+            &mut report,
+        );
+    }
+    assert_eq!(report.accepted, 2 * n as u64);
+    let matchers = [crate::model::LabelMatcher::new(crate::model::MatchOp::Equal, "__name__", "m1").unwrap()];
+    let mut threaded = Vec::new();
+    head.select(&matchers, T0, T0 + 15_000, &mut threaded);
+    let mut one_thread = Vec::new();
+    for stripe in head.stripes.iter() {
+        stripe.read().select(&matchers, T0, T0 + 15_000, &mut one_thread);
+    }
+    assert_eq!(threaded.len(), (0..n).filter(|i| i % 3 == 1).count());
+    assert_eq!(threaded.len(), one_thread.len());
+    for (a, b) in threaded.iter().zip(&one_thread) {
+        assert_eq!(a.labels, b.labels);
+        assert_eq!(a.samples, b.samples);
+        assert_eq!(a.samples.len(), 2, "{}", a.labels);
+    }
+}
