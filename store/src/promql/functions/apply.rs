@@ -126,23 +126,19 @@ pub(crate) fn range_apply_any(
     let mut parts: Vec<Result<Applied, PromqlError>> = Vec::with_capacity(workers);
     std::thread::scope(|scope| {
         let mut handles = Vec::new();
-        let mut first: Option<(usize, &[RangeSeries], &[Arc<Labels>])> = None;
-        for (k, (series, labels)) in rd
+        let mut runs = rd
             .series
             .chunks(per_worker)
             .zip(labels.chunks(per_worker))
-            .enumerate()
-        {
-            if first.is_none() {
-                first = Some((0, series, labels));
-                continue;
-            }
+            .enumerate();
+        // The first run on this thread, the others on theirs.
+        let first = runs.next();
+        for (k, (series, labels)) in runs {
             let (run, f) = (&run, &f);
             handles.push(scope.spawn(move || run.apply(k * per_worker, series, labels, f)));
         }
-        // The first run on this thread, the others on theirs.
-        if let Some((start, series, labels)) = first {
-            parts.push(run.apply(start, series, labels, &f));
+        if let Some((_, (series, labels))) = first {
+            parts.push(run.apply(0, series, labels, &f));
         }
         for h in handles {
             parts.push(
