@@ -8,6 +8,8 @@
 use didban_store::promql::{Engine, EngineOptions, MemStorage, Value};
 use didban_store::{Labels, Sample, SeriesSamples};
 
+use crate::common::assert_same;
+
 const MINUTE: i64 = 60_000;
 
 /// Counters and gauges of 12 series in 3 groups (`g`), with gaps, late starts, early ends
@@ -58,24 +60,6 @@ fn matrix(value: Value) -> Vec<SeriesSamples> {
     }
 }
 
-fn same_samples(a: &[SeriesSamples], b: &[SeriesSamples], what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: series");
-    for (x, y) in a.iter().zip(b) {
-        assert_eq!(x.labels, y.labels, "{what}");
-        assert_eq!(x.samples.len(), y.samples.len(), "{what}: {}", x.labels);
-        for (p, q) in x.samples.iter().zip(&y.samples) {
-            assert_eq!(p.timestamp_ms, q.timestamp_ms, "{what}: {}", x.labels);
-            assert_eq!(
-                p.value.to_bits(),
-                q.value.to_bits(),
-                "{what}: {} at {}",
-                x.labels,
-                p.timestamp_ms
-            );
-        }
-    }
-}
-
 #[test]
 fn aggregations_of_range_functions_match_the_per_step_form_bit_for_bit() {
     let (e, s) = (engine(), storage());
@@ -92,14 +76,14 @@ fn aggregations_of_range_functions_match_the_per_step_form_bit_for_bit() {
     let modifiers = ["", " by (g)", " without (i)", " by (i, g)"];
     let mut checked = 0;
     for f in functions {
-        same_samples(
+        eprintln!("checking {f}");
+        assert_same(
             &matrix(e.range_query(&s, f, 0, 3_600_000, 45_000).unwrap().value),
             &matrix(
                 e.range_query(&s, &stepped(f), 0, 3_600_000, 45_000)
                     .unwrap()
                     .value,
             ),
-            f,
         );
         for op in operators {
             for m in modifiers {
@@ -108,7 +92,8 @@ fn aggregations_of_range_functions_match_the_per_step_form_bit_for_bit() {
                 let a = matrix(e.range_query(&s, &fused, 0, 3_600_000, 45_000).unwrap().value);
                 let b = matrix(e.range_query(&s, &stepped, 0, 3_600_000, 45_000).unwrap().value);
                 assert!(!a.is_empty(), "{fused}");
-                same_samples(&a, &b, &fused);
+                eprintln!("checking {fused}");
+                assert_same(&a, &b);
                 checked += 1;
             }
         }
@@ -258,7 +243,8 @@ fn range_functions_on_several_threads_answer_as_on_one() {
         let b = four.range_query(&s, q, 0, 6_000_000, 30_000).unwrap();
         let (a_series, b_series) = (matrix(a.value), matrix(b.value));
         assert!(!a_series.is_empty(), "{q}");
-        same_samples(&a_series, &b_series, q);
+        eprintln!("checking {q}");
+        assert_same(&a_series, &b_series);
         assert_eq!(a.annotations.warnings, b.annotations.warnings, "{q}");
         assert_eq!(a.annotations.infos, b.annotations.infos, "{q}");
     }
