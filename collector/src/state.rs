@@ -91,7 +91,7 @@ impl AppState {
             compat: config.query.promql_compat,
             enable_experimental_functions: config.query.enable_experimental_functions,
             max_source_resolution: None,
-            ..EngineOptions::default()
+            workers_per_query: config.query.workers_per_query,
         });
         let metrics = Arc::new(SelfMetrics::new());
         let query_limiter = QueryLimiter::with_observer(

@@ -151,6 +151,9 @@ pub struct QueryConfig {
     pub promql_compat: PromqlCompat,
     /// Allows Prometheus' experimental functions (`limitk`, `info`, `mad_over_time`, …).
     pub enable_experimental_functions: bool,
+    /// Threads one query's range functions may split their series over
+    /// (`query.workers_per_query`; default the cores, at most 8).
+    pub workers_per_query: usize,
 }
 
 /// Default `query.max_concurrent`: the number of cores, at least 2.
@@ -206,6 +209,7 @@ impl Default for Config {
                 max_queued: 64,
                 promql_compat: PromqlCompat::V3,
                 enable_experimental_functions: false,
+                workers_per_query: didban_store::promql::EngineOptions::default().workers_per_query,
             },
             self_scrape_interval: Duration::from_secs(15),
             traces: TracesConfig::default(),
@@ -449,11 +453,13 @@ impl Config {
             &mut c.query.enable_experimental_functions,
             q.enable_experimental_functions,
         );
-        if c.query.max_depth == 0 || c.query.max_concurrent == 0 {
+        set_plain(&mut c.query.workers_per_query, q.workers_per_query);
+        if c.query.max_depth == 0 || c.query.max_concurrent == 0 || c.query.workers_per_query == 0 {
             anyhow::bail!(
-                "query.max_depth ({}) and query.max_concurrent ({}) must be at least 1",
+                "query.max_depth ({}), query.max_concurrent ({}) and query.workers_per_query ({}) must be at least 1",
                 c.query.max_depth,
-                c.query.max_concurrent
+                c.query.max_concurrent,
+                c.query.workers_per_query
             );
         }
         file.traces.apply(&mut c.traces)?;
@@ -604,6 +610,7 @@ struct FileQuery {
     max_queued: Option<usize>,
     promql_compat: Option<String>,
     enable_experimental_functions: Option<bool>,
+    workers_per_query: Option<usize>,
 }
 
 #[cfg(test)]
@@ -638,6 +645,15 @@ mod tests {
         assert_eq!(c.limits.max_future, Duration::from_secs(3600));
         assert_eq!(Config::default().limits.max_future, Duration::from_secs(600));
         assert_eq!(c.otlp_grpc_addr.port(), 4317);
+
+        let q = Config::from_toml("[query]\nworkers_per_query = 3").unwrap();
+        assert_eq!(q.query.workers_per_query, 3);
+        assert!(Config::default().query.workers_per_query >= 1);
+        let err = Config::from_toml("[query]\nworkers_per_query = 0").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("query.workers_per_query (0)"),
+            "{err:#}"
+        );
 
         let err = Config::from_toml("[storage]\nfsycn = \"off\"").unwrap_err();
         assert!(format!("{err:#}").contains("fsycn"), "{err:#}");
