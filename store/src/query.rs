@@ -113,14 +113,19 @@ pub trait Queryable: Send + Sync {
         })
     }
 
-    /// A view of this storage for one query evaluation, which is going to read `reads`
-    /// (each whole or in slices of its range) and maybe more: a storage whose reads cost a
-    /// round trip fetches what it can for all of them at once, and the view answers every
-    /// read as this storage would (those it did not foresee too, the usual way). The view
-    /// lives as long as the evaluation. `None` (this default): nothing to gain, the
-    /// evaluation reads this storage itself.
-    fn prepare(&self, reads: &[PlannedRead]) -> Result<Option<Box<dyn Queryable + '_>>, ReadError> {
-        let _ = reads;
+    /// A view of this storage for one query evaluation, which is going to read what `plan`
+    /// returns (each read whole or in slices of its range; empty when the query cannot be
+    /// planned) and maybe more: a storage whose reads cost a round trip fetches what it can
+    /// for all of them at once, and the view answers every read as this storage would
+    /// (those it did not foresee too, the usual way). The view lives as long as the
+    /// evaluation. The plan is worked out only when called, so a storage with nothing to
+    /// gain does not pay for it. `None` (this default): the evaluation reads this storage
+    /// itself.
+    fn prepare(
+        &self,
+        plan: &dyn Fn() -> Vec<PlannedRead>,
+    ) -> Result<Option<Box<dyn Queryable + '_>>, ReadError> {
+        let _ = plan;
         Ok(None)
     }
 

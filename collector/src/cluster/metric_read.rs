@@ -58,9 +58,17 @@ impl Queryable for ClusterReader {
         self.with_block_windows(heads, matchers, start_ms, end_ms, max_resolution_ms)
     }
 
-    /// Every live ingester asked once for the heads of all `reads` ([`Prefetched`]).
-    fn prepare(&self, reads: &[PlannedRead]) -> Result<Option<Box<dyn Queryable + '_>>, ReadError> {
-        Ok(Some(Box::new(Prefetched::fetch(self, reads)?)))
+    /// Every live ingester asked once for the heads of all planned reads ([`Prefetched`]);
+    /// nothing to fetch for a query without any.
+    fn prepare(
+        &self,
+        plan: &dyn Fn() -> Vec<PlannedRead>,
+    ) -> Result<Option<Box<dyn Queryable + '_>>, ReadError> {
+        let reads = plan();
+        if reads.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(Prefetched::fetch(self, &reads)?)))
     }
 }
 

@@ -538,16 +538,14 @@ impl<'a> Evaluator<'a> {
         self.view.as_deref().unwrap_or(self.q)
     }
 
-    /// Hands the storage the reads evaluating `expr` over `grid` is going to make (see
-    /// `plan`), and reads through the view it prepares for them, if any. A query whose
-    /// reads cannot be planned (an error the evaluation will report) reads the storage.
+    /// Offers the storage the reads evaluating `expr` over `grid` is going to make (see
+    /// `plan`; worked out only if the storage asks), and reads through the view it
+    /// prepares, if any. A query whose reads cannot be planned (an error the evaluation
+    /// will report) offers none.
     fn prepare(&mut self, expr: &Expr, grid: &Grid) -> Result<(), PromqlError> {
-        let Ok(reads) = self.planned_reads(expr, grid) else {
-            return Ok(());
-        };
-        if !reads.is_empty() {
-            self.view = self.q.prepare(&reads)?;
-        }
+        let q = self.q;
+        let view = q.prepare(&|| self.planned_reads(expr, grid).unwrap_or_default())?;
+        self.view = view;
         Ok(())
     }
 

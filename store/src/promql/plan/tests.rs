@@ -51,8 +51,11 @@ impl Queryable for Recorder {
         self.data.select(matchers, start_ms, end_ms)
     }
 
-    fn prepare(&self, reads: &[PlannedRead]) -> Result<Option<Box<dyn Queryable + '_>>, ReadError> {
-        self.planned.lock().extend_from_slice(reads);
+    fn prepare(
+        &self,
+        plan: &dyn Fn() -> Vec<PlannedRead>,
+    ) -> Result<Option<Box<dyn Queryable + '_>>, ReadError> {
+        self.planned.lock().extend(plan());
         Ok(None)
     }
 }
@@ -220,7 +223,10 @@ impl Queryable for Viewed {
         self.data.select(matchers, start_ms, end_ms)
     }
 
-    fn prepare(&self, _: &[PlannedRead]) -> Result<Option<Box<dyn Queryable + '_>>, ReadError> {
+    fn prepare(
+        &self,
+        _: &dyn Fn() -> Vec<PlannedRead>,
+    ) -> Result<Option<Box<dyn Queryable + '_>>, ReadError> {
         Ok(Some(Box::new(View(self))))
     }
 }
