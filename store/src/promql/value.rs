@@ -109,7 +109,12 @@ impl RangeData {
     /// The first and last timestamps (both inclusive) a sample of step time `t`'s window
     /// may have.
     pub fn window(&self, t: i64) -> (i64, i64) {
-        let (start, end) = self.bounds(t);
+        self.window_of(self.bounds(t))
+    }
+
+    /// The first and last timestamps (both inclusive) of the window with `bounds` (as
+    /// [`RangeData::bounds`] gives them): for callers that need both.
+    pub fn window_of(&self, (start, end): (i64, i64)) -> (i64, i64) {
         if self.left_open {
             (start.saturating_add(1), end)
         } else {

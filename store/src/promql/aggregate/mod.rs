@@ -70,39 +70,22 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, grid: &Grid) -> 
         }
     }
     let input = ev.eval(&agg.expr, grid)?;
-    reduce(
-        ev,
-        agg,
-        Params {
-            scalar_param,
-            label_param,
-        },
-        input,
-    )
+    reduce(ev, agg, scalar_param, label_param, input)
 }
 
-/// The parameter an aggregation was given, evaluated.
-struct Params {
-    /// `topk`, `bottomk`, `quantile`, `limitk`, `limit_ratio`: one value per step.
-    scalar_param: Option<Vec<f64>>,
-    /// `count_values`: the label name.
-    label_param: Option<String>,
-}
-
-/// The aggregation of `input` (the evaluated argument). Apart from [`eval`] so that the
+/// The aggregation of `input` (the evaluated argument) with the evaluated parameter
+/// (`scalar_param`: `topk`, `bottomk`, `quantile`, `limitk`, `limit_ratio`, one value per
+/// step; `label_param`: `count_values`' label name). Apart from [`eval`] so that the
 /// recursion through nested aggregations (`sum(sum(…))`) holds only `eval`'s few locals
 /// per level, not these: the depth limit is measured on a 2 MiB stack in a debug build.
 fn reduce(
     ev: &mut Evaluator<'_>,
     agg: &AggregateExpr,
-    params: Params,
+    scalar_param: Option<Vec<f64>>,
+    label_param: Option<String>,
     input: Val,
 ) -> Result<Val, PromqlError> {
     let op = agg.op.id();
-    let Params {
-        scalar_param,
-        label_param,
-    } = params;
     let mut grouping = Grouping::new(agg.modifier.as_ref());
     let input = match input {
         Val::Series(sv) => match by_series::aggregate(ev, op, &mut grouping, sv)? {

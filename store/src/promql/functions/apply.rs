@@ -94,7 +94,7 @@ const MIN_PARALLEL_SAMPLES: usize = 100_000;
 /// back in series order, so the answer, its order and its annotations are those of one
 /// thread. Output labels are mapped before the split, on this thread (one label memo).
 pub(crate) fn range_apply_any(
-    ev: &mut Evaluator<'_>,
+    ev: &Evaluator<'_>,
     rd: &RangeData,
     grid: &Grid,
     drop_name: bool,
@@ -193,11 +193,7 @@ impl Run<'_> {
             for i in steps_seeing(rd, grid, s) {
                 let t = grid.t(i);
                 let (start_t, end) = rd.bounds(t);
-                let first = if rd.left_open {
-                    start_t.saturating_add(1)
-                } else {
-                    start_t
-                };
+                let (first, _) = rd.window_of((start_t, end));
                 advance_window(&s.samples, first, end, &mut lo, &mut hi);
                 advance_hist_window(&s.histograms, first, end, &mut hlo, &mut hhi);
                 let samples = s.samples.get(lo..hi).unwrap_or(&[]);

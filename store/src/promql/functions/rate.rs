@@ -31,26 +31,14 @@ pub(super) fn eval(
             }
             let is_counter = name != "delta";
             let is_rate = name == "rate";
-            let resets = if is_counter {
-                CounterResets::of(&rd)
-            } else {
-                CounterResets::none()
-            };
+            let resets = is_counter.then(|| CounterResets::of(&rd));
             let mut notes = Annotations::default();
             let out = range_apply_any(
                 ev,
                 &rd,
                 grid,
                 true,
-                |w, notes| {
-                    Ok(rate_of_window(
-                        w,
-                        range_secs,
-                        is_counter.then_some(&resets),
-                        is_rate,
-                        notes,
-                    ))
-                },
+                |w, notes| Ok(rate_of_window(w, range_secs, resets.as_ref(), is_rate, notes)),
                 &mut notes,
             )?;
             ev.annotations.merge(notes);
@@ -162,11 +150,6 @@ impl CounterResets {
             at.push(resets);
         }
         CounterResets { at }
-    }
-
-    /// For a gauge (`delta`): no series is looked up.
-    fn none() -> CounterResets {
-        CounterResets { at: Vec::new() }
     }
 
     /// True when the window's samples (after its first, which Prometheus compares with 0:
