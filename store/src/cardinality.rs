@@ -80,11 +80,11 @@ impl CardinalityCounter {
             return;
         }
         for l in labels.iter() {
-            let values = self.pairs.entry(l.name.clone()).or_default();
-            match values.get_mut(&l.value) {
+            let values = self.pairs.entry(l.name.to_string()).or_default();
+            match values.get_mut(l.value) {
                 Some(n) => *n += 1,
                 None => {
-                    values.insert(l.value.clone(), 1);
+                    values.insert(l.value.to_string(), 1);
                 }
             }
         }

@@ -155,7 +155,7 @@ pub trait Queryable: Send + Sync {
         let mut names: Vec<String> = Vec::new();
         for labels in self.series(matchers, start_ms, end_ms)? {
             for l in labels.iter() {
-                names.push(l.name.clone());
+                names.push(l.name.to_string());
             }
         }
         names.sort();

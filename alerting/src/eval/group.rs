@@ -454,7 +454,7 @@ fn recorded_series(
 fn last_for_state(storage: &dyn RuleStorage, labels: &Labels, ts: i64) -> Option<(i64, f64)> {
     let mut matchers = vec![LabelMatcher::equal("__name__", "ALERTS_FOR_STATE")];
     for l in labels.iter() {
-        matchers.push(LabelMatcher::equal(l.name.clone(), l.value.clone()));
+        matchers.push(LabelMatcher::equal(l.name, l.value));
     }
     let series = storage
         .queryable()

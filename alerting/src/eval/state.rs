@@ -118,12 +118,12 @@ impl AlertingState {
                 external_url: ctx.external_url.clone(),
             };
             for l in s.labels.iter() {
-                data.labels.insert(l.name.clone(), l.value.clone());
+                data.labels.insert(l.name.to_string(), l.value.to_string());
             }
             let mut labels: Vec<Label> = Vec::new();
             for l in s.labels.iter() {
                 if l.name != "__name__" {
-                    labels.push(l.clone());
+                    labels.push(l.to_label());
                 }
             }
             let mut extra: BTreeMap<String, String> = ctx.group_labels.clone();

@@ -34,7 +34,7 @@ fn time_or_zero(ms: Option<i64>) -> String {
 fn alert_json(a: &ActiveAlert) -> Value {
     let mut labels = Map::new();
     for l in a.labels.iter() {
-        labels.insert(l.name.clone(), Value::String(l.value.clone()));
+        labels.insert(l.name.to_string(), Value::String(l.value.to_string()));
     }
     let mut o = json!({
         "labels": labels,

@@ -44,7 +44,7 @@ impl AlertSink for AlertmanagerForwarder {
         for a in alerts {
             let mut labels = std::collections::BTreeMap::new();
             for l in a.labels.iter() {
-                labels.insert(l.name.clone(), l.value.clone());
+                labels.insert(l.name.to_string(), l.value.to_string());
             }
             body.push(PostableAlert {
                 labels,

@@ -182,7 +182,7 @@ pub fn subject(n: &Notification) -> String {
     } else {
         "[RESOLVED]".to_string()
     };
-    let group: Vec<&str> = n.group_labels.iter().map(|l| l.value.as_str()).collect();
+    let group: Vec<&str> = n.group_labels.iter().map(|l| l.value).collect();
     if !group.is_empty() {
         s.push(' ');
         s.push_str(&group.join(" "));
@@ -290,8 +290,8 @@ fn html_alert(out: &mut String, a: &Alert, now_ms: i64) {
     for l in a.labels.iter() {
         out.push_str(&format!(
             "<tr><td>{}</td><td><code>{}</code></td></tr>\n",
-            esc(&l.name),
-            esc(&l.value)
+            esc(l.name),
+            esc(l.value)
         ));
     }
     out.push_str("</table>\n");

@@ -60,7 +60,7 @@ impl Notification {
         for a in &self.alerts {
             let mut m = BTreeMap::new();
             for l in a.labels.iter() {
-                m.insert(l.name.clone(), l.value.clone());
+                m.insert(l.name.to_string(), l.value.to_string());
             }
             maps.push(m);
         }

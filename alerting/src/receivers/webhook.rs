@@ -75,7 +75,7 @@ pub fn payload(n: &Notification, max_alerts: usize) -> WebhookPayload {
     for a in &n.alerts {
         let mut labels = BTreeMap::new();
         for l in a.labels.iter() {
-            labels.insert(l.name.clone(), l.value.clone());
+            labels.insert(l.name.to_string(), l.value.to_string());
         }
         alerts.push(WebhookAlert {
             status: if a.resolved_at(n.now_ms) {
@@ -99,7 +99,7 @@ pub fn payload(n: &Notification, max_alerts: usize) -> WebhookPayload {
     }
     let mut group_labels = BTreeMap::new();
     for l in n.group_labels.iter() {
-        group_labels.insert(l.name.clone(), l.value.clone());
+        group_labels.insert(l.name.to_string(), l.value.to_string());
     }
     WebhookPayload {
         version: "4".into(),

@@ -145,7 +145,7 @@ pub fn success_annotated(data: Json_, warnings: &[String], infos: &[String]) -> 
 pub fn labels_json(labels: &Labels) -> Json_ {
     let mut m = Map::new();
     for l in labels.iter() {
-        m.insert(l.name.clone(), Json_::from(l.value.clone()));
+        m.insert(l.name.to_string(), Json_::from(l.value.to_string()));
     }
     Json_::Object(m)
 }

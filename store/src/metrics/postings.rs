@@ -19,37 +19,73 @@ pub(crate) struct Postings {
 }
 
 impl Postings {
-    /// Indexes series `id` (greater than every id added before) with `labels`.
-    pub(crate) fn add(&mut self, id: u64, labels: &Labels) {
+    /// Indexes series `id` (greater than every id added before) with `labels`; returns
+    /// the heap bytes this took (see [`Postings::entry_bytes`]), which
+    /// [`Postings::remove`] gives back for the same series.
+    pub(crate) fn add(&mut self, id: u64, labels: &Labels) -> u64 {
         self.all.push(id);
+        let mut bytes = ID_BYTES;
         for l in labels.iter() {
-            let values = self.by_name.entry(l.name.clone()).or_default();
-            values.entry(l.value.clone()).or_default().push(id);
+            // Look up before inserting: the common case (a name and value other series
+            // have) allocates nothing.
+            let Some(values) = self.by_name.get_mut(l.name) else {
+                let mut values = BTreeMap::new();
+                values.insert(l.value.to_string(), vec![id]);
+                self.by_name.insert(l.name.to_string(), values);
+                bytes += Postings::entry_bytes(l.value, true);
+                continue;
+            };
+            match values.get_mut(l.value) {
+                Some(ids) => {
+                    ids.push(id);
+                    bytes += Postings::entry_bytes(l.value, false);
+                }
+                None => {
+                    values.insert(l.value.to_string(), vec![id]);
+                    bytes += Postings::entry_bytes(l.value, true);
+                }
+            }
+        }
+        bytes
+    }
+
+    /// Estimated heap bytes of one series' entry under `name` = `value`: its id in the
+    /// list (with the list's growth slack), and for the first series with that value the
+    /// value's copy, its tree node and the list. A new name is rare and not counted apart.
+    fn entry_bytes(value: &str, new_value: bool) -> u64 {
+        if new_value {
+            ID_BYTES + BTREE_ENTRY_BYTES + heap_alloc(value.len()) + heap_alloc(std::mem::size_of::<u64>())
+        } else {
+            ID_BYTES
         }
     }
 
     /// Removes series `id` again (an undone append: a new series without samples, or one
-    /// whose WAL record failed). Lists are sorted and recent series are near their end,
-    /// so the removal shifts little.
-    pub(crate) fn remove(&mut self, id: u64, labels: &Labels) {
+    /// whose WAL record failed) and returns the bytes [`Postings::add`] counted for it.
+    /// Lists are sorted and recent series are near their end, so the removal shifts
+    /// little.
+    pub(crate) fn remove(&mut self, id: u64, labels: &Labels) -> u64 {
         remove_id(&mut self.all, id);
+        let mut bytes = ID_BYTES;
         for l in labels.iter() {
             let mut drop_name = false;
-            if let Some(values) = self.by_name.get_mut(&l.name) {
+            if let Some(values) = self.by_name.get_mut(l.name) {
                 let mut drop_value = false;
-                if let Some(ids) = values.get_mut(&l.value) {
+                if let Some(ids) = values.get_mut(l.value) {
                     remove_id(ids, id);
                     drop_value = ids.is_empty();
                 }
                 if drop_value {
-                    values.remove(&l.value);
+                    values.remove(l.value);
                 }
+                bytes += Postings::entry_bytes(l.value, drop_value);
                 drop_name = values.is_empty();
             }
             if drop_name {
-                self.by_name.remove(&l.name);
+                self.by_name.remove(l.name);
             }
         }
+        bytes
     }
 
     /// Gives back the spare capacity of every list (a list grows by doubling while a
@@ -171,6 +207,8 @@ impl Postings {
 /// a 544-byte node and is about 6/11 full when values arrive in order (a split leaves six
 /// behind), plus the inner nodes' share.
 const BTREE_ENTRY_BYTES: u64 = 100;
+/// Bytes of one id in a list, with the slack of a list that grows by doubling.
+const ID_BYTES: u64 = 12;
 
 /// What an allocation of `n` bytes takes from the allocator: rounded up to 16 bytes (the
 /// size classes of small allocations), nothing for an empty one.

@@ -133,7 +133,7 @@ async fn pyarrow_reads_the_block_as_written() {
         assert_eq!(row["series_id"], i as u64);
         assert_eq!(row["metric_name"], labels.metric_name().unwrap());
         for l in labels.iter() {
-            assert_eq!(row["labels"][&l.name], l.value.as_str());
+            assert_eq!(row["labels"][&l.name], l.value);
         }
         assert_eq!(row["labels"].as_object().unwrap().len(), labels.len());
         assert_eq!(row["first_row"], next_row);
@@ -234,7 +234,7 @@ async fn pyarrow_reads_the_histograms_as_written() {
             k += 1;
             let h = &s.h;
             for l in labels.iter() {
-                assert_eq!(row["labels"][&l.name], l.value.as_str());
+                assert_eq!(row["labels"][&l.name], l.value);
             }
             assert_eq!(row["timestamp_ms"], s.timestamp_ms);
             let hint = match h.counter_reset_hint {

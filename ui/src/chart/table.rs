@@ -35,8 +35,8 @@ pub fn table(series: &[Series], opts: &ChartOptions) -> String {
     let mut names: Vec<String> = Vec::new();
     for s in series {
         for l in s.labels.iter() {
-            if !names.contains(&l.name) {
-                names.push(l.name.clone());
+            if !names.iter().any(|n| n == l.name) {
+                names.push(l.name.to_string());
             }
         }
     }

@@ -41,7 +41,7 @@ pub fn check_series(labels: &Labels, limits: &SeriesLimits) -> Result<(), Series
                 reason: RejectReason::LabelNameTooLong,
                 message: format!(
                     "label name {:?} is {} bytes; the limit is {} (series {})",
-                    shorten(&label.name),
+                    shorten(label.name),
                     label.name.len(),
                     limits.max_label_name_bytes,
                     describe(labels)
@@ -53,7 +53,7 @@ pub fn check_series(labels: &Labels, limits: &SeriesLimits) -> Result<(), Series
                 reason: RejectReason::LabelValueTooLong,
                 message: format!(
                     "value of label {:?} is {} bytes; the limit is {} (series {})",
-                    shorten(&label.name),
+                    shorten(label.name),
                     label.value.len(),
                     limits.max_label_value_bytes,
                     describe(labels)
@@ -80,9 +80,9 @@ pub fn describe(labels: &Labels) -> String {
             out.push_str(", ");
         }
         first = false;
-        out.push_str(&shorten(&l.name));
+        out.push_str(&shorten(l.name));
         out.push('=');
-        out.push_str(&format!("{:?}", shorten(&l.value)));
+        out.push_str(&format!("{:?}", shorten(l.value)));
     }
     out.push('}');
     out

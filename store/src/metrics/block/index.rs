@@ -5,11 +5,8 @@
 
 use super::meta::BlockSeries;
 use crate::metrics::postings::{heap_alloc, Postings};
-use crate::model::{Label, Labels};
+use crate::model::Labels;
 use crate::storage::BlockError;
-
-/// Bytes of the reference counts in front of an `Arc`'s value.
-const ARC_HEADER_BYTES: usize = 16;
 
 /// The series list and postings of one block; immutable once built.
 #[derive(Debug)]
@@ -74,16 +71,11 @@ impl BlockIndex {
     }
 }
 
-/// Heap bytes of a series list: the vector and each series' `Arc<[Label]>` with its strings.
+/// Heap bytes of a series list: the vector and each series' labels (one allocation).
 fn series_heap_bytes(series: &Vec<BlockSeries>) -> u64 {
     let mut total = heap_alloc(series.capacity() * std::mem::size_of::<BlockSeries>());
     for s in series {
-        let mut count = 0;
-        for l in s.labels.iter() {
-            count += 1;
-            total += heap_alloc(l.name.capacity()) + heap_alloc(l.value.capacity());
-        }
-        total += heap_alloc(ARC_HEADER_BYTES + count * std::mem::size_of::<Label>());
+        total += heap_alloc(s.labels.heap_bytes());
     }
     total
 }
@@ -127,12 +119,8 @@ mod tests {
                 // The labels are counted too: a loaded index owns freshly read ones.
                 let mut copy = Vec::with_capacity(series.len());
                 for s in &series {
-                    let mut list = Vec::new();
-                    for l in s.labels.iter() {
-                        list.push(Label::new(l.name.as_str(), l.value.as_str()));
-                    }
                     copy.push(BlockSeries {
-                        labels: Labels::new(list).unwrap(),
+                        labels: Labels::new(s.labels.to_vec()).unwrap(),
                         ..s.clone()
                     });
                 }

@@ -505,8 +505,8 @@ pub(crate) fn series_columns(
         names.push(s.labels.get(METRIC_NAME_LABEL).unwrap_or_default());
         label_counts.push(s.labels.len());
         for l in s.labels.iter() {
-            label_names.push(l.name.as_str());
-            label_values.push(l.value.as_str());
+            label_names.push(l.name);
+            label_values.push(l.value);
         }
         first_rows.push(s.first_row);
         row_counts.push(s.row_count);

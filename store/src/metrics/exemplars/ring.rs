@@ -215,7 +215,7 @@ impl Ring {
 fn check_labels(labels: &Labels) -> Result<(), ExemplarRefusal> {
     let mut chars = 0usize;
     for l in labels.iter() {
-        if !is_valid_label_name(&l.name) {
+        if !is_valid_label_name(l.name) {
             return Err(ExemplarRefusal::InvalidLabels);
         }
         chars += l.name.chars().count() + l.value.chars().count();

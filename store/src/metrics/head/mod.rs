@@ -228,8 +228,7 @@ impl Head {
             "ref {series_ref} does not belong to this stripe"
         );
         self.next_ref = self.next_ref.max(series_ref + self.ref_step);
-        self.bytes += memory::series_bytes(&labels);
-        self.postings.add(series_ref, &labels);
+        self.bytes += memory::series_bytes(&labels) + self.postings.add(series_ref, &labels);
         self.refs.insert(labels.clone(), series_ref);
         self.series.insert(
             series_ref,
@@ -249,9 +248,9 @@ impl Head {
         if let Some(series) = self.series.remove(&series_ref) {
             self.totals
                 .release(series.labels.metric_name().unwrap_or_default());
-            self.postings.remove(series_ref, &series.labels);
+            let postings_bytes = self.postings.remove(series_ref, &series.labels);
             self.refs.remove(&series.labels);
-            let cost = memory::series_bytes(&series.labels) + series.sample_bytes();
+            let cost = memory::series_bytes(&series.labels) + postings_bytes + series.sample_bytes();
             self.bytes = self.bytes.saturating_sub(cost);
         }
     }

@@ -124,10 +124,10 @@ fn enrich(series: &Labels, infos: &[Arc<Labels>], data_matchers: &[LabelMatcher]
     let mut out = series.clone();
     for info in infos {
         for l in info.iter() {
-            let is_data = l.name != METRIC_NAME_LABEL && !IDENTIFYING.contains(&l.name.as_str());
+            let is_data = l.name != METRIC_NAME_LABEL && !IDENTIFYING.contains(&l.name);
             let wanted = data_matchers.is_empty() || data_matchers.iter().any(|m| m.name == l.name);
-            if is_data && wanted && out.get(&l.name).is_none() {
-                out = out.with(&l.name, &l.value);
+            if is_data && wanted && out.get(l.name).is_none() {
+                out = out.with(l.name, l.value);
             }
         }
     }

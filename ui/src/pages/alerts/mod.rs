@@ -112,7 +112,7 @@ async fn snapshot(a: &Alerting, now: i64) -> Snapshot {
                     labels: al
                         .labels
                         .iter()
-                        .map(|l| (l.name.clone(), l.value.clone()))
+                        .map(|l| (l.name.to_string(), l.value.to_string()))
                         .collect(),
                     summary: al.annotations.get("summary").cloned().unwrap_or_default(),
                     value: al.value,

@@ -87,8 +87,8 @@ pub(super) fn columns(rows: &[TableRow], chosen: &[String], several: bool) -> Ve
     let mut names: Vec<String> = Vec::new();
     for r in rows {
         for l in r.labels.iter() {
-            if l.name != METRIC_NAME_LABEL && !names.contains(&l.name) {
-                names.push(l.name.clone());
+            if l.name != METRIC_NAME_LABEL && !names.iter().any(|n| n == l.name) {
+                names.push(l.name.to_string());
             }
         }
     }

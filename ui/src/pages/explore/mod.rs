@@ -214,9 +214,9 @@ async fn names(ctx: &UiContext, range: &TimeRange) -> (Vec<String>, Vec<String>)
     for series in found.unwrap_or_default() {
         for l in series.iter() {
             if l.name == METRIC_NAME_LABEL {
-                metrics.push(l.value.clone());
+                metrics.push(l.value.to_string());
             } else {
-                labels.push(l.name.clone());
+                labels.push(l.name.to_string());
             }
         }
     }
