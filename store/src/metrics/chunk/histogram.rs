@@ -14,36 +14,84 @@ use crate::metrics::histogram_codec::{self, identical};
 use crate::metrics::varint::{put_ivarint, Reader};
 use crate::model::{FloatHistogram, HistogramSample};
 
-/// Bytes of the chunk besides its stream (the struct in the series).
+/// Bytes of the stream's header besides the stream (its box, once the series holds a
+/// histogram).
 const FIXED_BYTES: u64 = 48;
 
-/// One series' histogram samples, strictly increasing in timestamp.
+/// One series' histogram samples, strictly increasing in timestamp. Every series has one
+/// and most never hold a histogram: the stream lives in a box made by the first sample,
+/// so a float series pays one pointer for it.
 #[derive(Debug, Default)]
-pub(crate) struct HistogramChunk {
+pub(crate) struct HistogramChunk(Option<Box<HistogramStream>>);
+
+impl HistogramChunk {
+    pub(crate) fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |s| s.len)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Timestamp of the newest sample.
+    pub(crate) fn last_t(&self) -> Option<i64> {
+        self.0.as_ref().and_then(|s| s.last_t)
+    }
+
+    /// Bytes held: the stream by its allocation and its box.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.0.as_ref().map_or(0, |s| s.bytes())
+    }
+
+    /// Every sample, decoded.
+    #[cfg(test)]
+    pub(crate) fn to_vec(&self) -> Vec<HistogramSample> {
+        self.0.as_ref().map_or_else(Vec::new, |s| s.to_vec())
+    }
+
+    /// Inserts a sample in timestamp order; an equal timestamp replaces nothing and
+    /// returns false.
+    pub(crate) fn insert(&mut self, t: i64, h: &FloatHistogram) -> bool {
+        self.0.get_or_insert_with(Box::default).insert(t, h)
+    }
+
+    /// The histogram at timestamp `t`.
+    pub(crate) fn get(&self, t: i64) -> Option<Arc<FloatHistogram>> {
+        self.0.as_ref().and_then(|s| s.get(t))
+    }
+
+    /// Removes the sample at `t` if it is `h` bit for bit; returns whether it did. The box
+    /// goes with the last sample.
+    pub(crate) fn remove(&mut self, t: i64, h: &FloatHistogram) -> bool {
+        let Some(stream) = self.0.as_mut() else {
+            return false;
+        };
+        let removed = stream.remove(t, h);
+        if stream.len == 0 {
+            self.0 = None;
+        }
+        removed
+    }
+
+    /// Appends the samples in `[start, end]` to `out`.
+    pub(crate) fn range(&self, start: i64, end: i64, out: &mut Vec<HistogramSample>) {
+        if let Some(stream) = &self.0 {
+            stream.range(start, end, out);
+        }
+    }
+}
+
+/// The samples of a [`HistogramChunk`] that holds any.
+#[derive(Debug, Default)]
+struct HistogramStream {
     stream: Vec<u8>,
     len: usize,
     last_t: Option<i64>,
 }
 
-impl HistogramChunk {
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Timestamp of the newest sample.
-    pub(crate) fn last_t(&self) -> Option<i64> {
-        self.last_t
-    }
-
-    /// Bytes held: the stream by its allocation, and the struct once it holds anything.
-    pub(crate) fn bytes(&self) -> u64 {
-        if self.stream.capacity() == 0 {
-            return 0;
-        }
+impl HistogramStream {
+    /// Bytes held: the stream by its allocation and the box.
+    fn bytes(&self) -> u64 {
         FIXED_BYTES + self.stream.capacity() as u64
     }
 
@@ -59,7 +107,7 @@ impl HistogramChunk {
 
     /// Every sample, decoded. The stream was written by `push`, so decoding fails only on
     /// a bug; what decoded before the failure is returned.
-    pub(crate) fn to_vec(&self) -> Vec<HistogramSample> {
+    fn to_vec(&self) -> Vec<HistogramSample> {
         let mut out = Vec::with_capacity(self.len);
         let mut r = Reader {
             buf: &self.stream,
@@ -84,7 +132,7 @@ impl HistogramChunk {
     }
 
     fn rewrite(&mut self, samples: &[HistogramSample]) {
-        let mut next = HistogramChunk::default();
+        let mut next = HistogramStream::default();
         for s in samples {
             next.push(s.timestamp_ms, &s.h);
         }
@@ -94,7 +142,7 @@ impl HistogramChunk {
 
     /// Inserts a sample in timestamp order; an equal timestamp replaces nothing and
     /// returns false.
-    pub(crate) fn insert(&mut self, t: i64, h: &FloatHistogram) -> bool {
+    fn insert(&mut self, t: i64, h: &FloatHistogram) -> bool {
         if self.last_t.is_none_or(|last| t > last) {
             self.push(t, h);
             return true;
@@ -109,7 +157,7 @@ impl HistogramChunk {
     }
 
     /// The histogram at timestamp `t`.
-    pub(crate) fn get(&self, t: i64) -> Option<Arc<FloatHistogram>> {
+    fn get(&self, t: i64) -> Option<Arc<FloatHistogram>> {
         if self.last_t.is_none_or(|last| t > last) {
             return None;
         }
@@ -120,7 +168,7 @@ impl HistogramChunk {
     }
 
     /// Removes the sample at `t` if it is `h` bit for bit; returns whether it did.
-    pub(crate) fn remove(&mut self, t: i64, h: &FloatHistogram) -> bool {
+    fn remove(&mut self, t: i64, h: &FloatHistogram) -> bool {
         let mut samples = self.to_vec();
         let Ok(i) = samples.binary_search_by_key(&t, |s| s.timestamp_ms) else {
             return false;
@@ -134,8 +182,8 @@ impl HistogramChunk {
     }
 
     /// Appends the samples in `[start, end]` to `out`.
-    pub(crate) fn range(&self, start: i64, end: i64, out: &mut Vec<HistogramSample>) {
-        if self.is_empty() || start > end {
+    fn range(&self, start: i64, end: i64, out: &mut Vec<HistogramSample>) {
+        if self.len == 0 || start > end {
             return;
         }
         for s in self.to_vec() {
@@ -200,7 +248,7 @@ mod tests {
         for i in 0..1000 {
             c.insert(i * 15_000, &h(1000.0 + i as f64));
         }
-        let per_sample = c.stream.len() as f64 / 1000.0;
+        let per_sample = c.0.as_ref().unwrap().stream.len() as f64 / 1000.0;
         eprintln!("{per_sample:.1} bytes per histogram sample");
         assert!(per_sample < 50.0, "{per_sample}");
     }
