@@ -15,6 +15,7 @@ impl BitWriter {
         let mut left = n.min(64);
         while left > 0 {
             if self.free == 0 {
+                self.grow();
                 self.bytes.push(0);
                 self.free = 8;
             }
@@ -26,6 +27,18 @@ impl BitWriter {
             }
             self.free -= take;
             left -= take;
+        }
+    }
+
+    /// Makes room for the next byte when the stream is at its capacity: by a quarter of
+    /// its length (16 bytes at least) rather than by doubling. A head holds one open
+    /// stream per series, mostly part-grown, and doubling leaves a quarter of each
+    /// allocation unused on average. Measured with 120 samples per series: the head's
+    /// accounted bytes 917 → 831 per series, peak RSS at 1 M series 1,176 → 1,139 MiB,
+    /// ingest CPU unchanged (`docs/benchmarks.md`).
+    fn grow(&mut self) {
+        if self.bytes.len() == self.bytes.capacity() {
+            self.bytes.reserve_exact((self.bytes.len() / 4).max(16));
         }
     }
 
