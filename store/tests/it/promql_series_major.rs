@@ -253,3 +253,66 @@ fn range_functions_on_several_threads_answer_as_on_one() {
         .unwrap();
     assert_eq!(warned.annotations.warnings.len(), 1, "{:?}", warned.annotations);
 }
+
+/// A binary operator between two operands held series by series matches once per series
+/// (`binary::by_series`); each query is compared with its per-step twin (every operand
+/// as `(x and x)`): values bit for bit, or the same error where a step holds two matches.
+#[test]
+fn binary_operators_between_series_match_the_per_step_form() {
+    let (e, s) = (engine(), storage());
+    let run = |q: &str| -> Result<Vec<SeriesSamples>, String> {
+        e.range_query(&s, q, 0, 3_600_000, 45_000)
+            .map(|r| matrix(r.value))
+            .map_err(|err| err.to_string())
+    };
+    let a = "sum by (g) (rate(x_total[2m]))";
+    let b = "max by (g) (increase(x_total[3m]))";
+    let c = "rate(x_total[2m])";
+    let d = "count by (g, i) (irate(x_total[2m]))";
+    // (left operand, operator with its modifiers, right operand, a non-empty answer?)
+    let mut queries: Vec<(&str, &str, &str, bool)> = Vec::new();
+    for op in [
+        "+", "-", "*", "/", "%", "^", "atan2", "<", "!=", "<=", "> bool", "== bool",
+    ] {
+        queries.push((a, op, b, true));
+    }
+    // A per-second rate summed over four series stays below a 3-minute increase.
+    for op in [">", "==", ">="] {
+        queries.push((a, op, b, false));
+    }
+    queries.push((c, "+", d, true));
+    queries.push((c, "< on (i, g)", d, true));
+    queries.push((c, "* ignoring (i) group_left ()", a, true));
+    queries.push((c, "> bool ignoring (i) group_left ()", b, true));
+    queries.push((a, "/ on (g) group_right ()", c, true));
+    queries.push((c, "-", a, false)); // no signature in common
+    for (l, op, r, nonempty) in queries {
+        let q = format!("{l} {op} {r}");
+        let twin = format!("{} {op} {}", stepped(l), stepped(r));
+        eprintln!("checking {q}");
+        match (run(&q), run(&twin)) {
+            (Ok(x), Ok(y)) => {
+                assert_eq!(!x.is_empty(), nonempty, "{q}");
+                assert_same(&x, &y);
+            }
+            (x, y) => panic!("{q}: {:?} vs {:?}", x.map(|m| m.len()), y.map(|m| m.len())),
+        }
+    }
+    // Two series of a side share a signature: an error at the steps where both are, in
+    // either form.
+    let mut failed = 0;
+    for (l, op, r) in [
+        (c, "+ on (g)", a),
+        (a, "+ on (g)", c),
+        // `i` taken from a side without it: every pair of a group gets one label set.
+        (c, "> bool ignoring (i) group_left (i)", b),
+    ] {
+        let q = format!("{l} {op} {r}");
+        let twin = format!("{} {op} {}", stepped(l), stepped(r));
+        let (x, y) = (run(&q).unwrap_err(), run(&twin).unwrap_err());
+        assert_eq!(x, y, "{q}");
+        assert!(x.contains("match"), "{q}: {x}");
+        failed += 1;
+    }
+    assert_eq!(failed, 3);
+}

@@ -6,14 +6,16 @@
 //! The answer is exactly the per-step aggregation's: the same accumulator arithmetic
 //! ([`add`], [`finish`]), points added in the same order (series order within a step),
 //! and within each step the groups in the order the per-step walk meets them (by their
-//! first series with a value at that step).
+//! first series with a value at that step). When every group's first series is the same
+//! at all its steps (steady data), that order is one order of the groups and the result
+//! stays series by series, so a binary operator over it can match once per series
+//! (`binary::by_series`); otherwise it is given as per-step vectors.
 
 use promql_parser::parser::token::{T_AVG, T_COUNT, T_GROUP, T_MAX, T_MIN, T_STDDEV, T_STDVAR, T_SUM};
 
 use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
-use super::super::value::SeriesVec;
-use super::super::value::{Elem, StepVec};
+use super::super::value::{Elem, SeriesVec, StepSeries, StepVec, Val};
 use super::acc::{add, finish, first_acc, Acc, Grouping};
 
 /// Fewest accumulator cells allowed whatever the input's size.
@@ -21,8 +23,9 @@ const MIN_CELL_BUDGET: usize = 1 << 16;
 
 /// What [`aggregate`] did.
 pub(super) enum BySeries {
-    /// The aggregation's per-step vectors.
-    Done(Vec<StepVec>),
+    /// The aggregation: series by series, or per-step vectors (see the module
+    /// documentation).
+    Done(Val),
     /// Not done here (another operator, histograms, labels shared between series, or more
     /// groups × steps than the input has points): the input, for the per-step walk.
     Declined(SeriesVec),
@@ -84,6 +87,30 @@ pub(super) fn aggregate(
             ev.check_deadline()?;
         }
     }
+    if let Some(order) = steady_order(&cells, groups, steps) {
+        let mut out: Vec<StepSeries> = Vec::with_capacity(order.len());
+        for gid in order {
+            let (Some(row), Some(labels)) = (
+                cells.get(gid * steps..(gid + 1) * steps),
+                grouping.groups.get(gid),
+            ) else {
+                continue;
+            };
+            let mut series = StepSeries::new(labels.clone());
+            for (step, cell) in row.iter().enumerate() {
+                if cell.acc.count > 0.0 {
+                    series.steps.push(step as u32);
+                    series.values.push(finish(op, &cell.acc));
+                }
+            }
+            out.push(series);
+        }
+        return Ok(BySeries::Done(Val::Series(SeriesVec {
+            series: out,
+            steps,
+            collided: false,
+        })));
+    }
     let mut out: Vec<StepVec> = Vec::with_capacity(steps);
     let mut present: Vec<(usize, usize)> = Vec::new();
     for step in 0..steps {
@@ -105,5 +132,30 @@ pub(super) fn aggregate(
         }
         out.push(res);
     }
-    Ok(BySeries::Done(out))
+    Ok(BySeries::Done(Val::Vector(out)))
+}
+
+/// The groups with a value, ordered by their first series, when each group's first series
+/// is the same at every step it has a value: the per-step walk's order at each step is then
+/// this order. `None` otherwise.
+fn steady_order(cells: &[Cell], groups: usize, steps: usize) -> Option<Vec<usize>> {
+    let mut firsts: Vec<(usize, usize)> = Vec::with_capacity(groups);
+    for gid in 0..groups {
+        let row = cells.get(gid * steps..(gid + 1) * steps)?;
+        let mut first: Option<usize> = None;
+        for cell in row {
+            if cell.acc.count > 0.0 {
+                match first {
+                    None => first = Some(cell.first),
+                    Some(f) if f != cell.first => return None,
+                    Some(_) => {}
+                }
+            }
+        }
+        if let Some(f) = first {
+            firsts.push((f, gid));
+        }
+    }
+    firsts.sort_unstable();
+    Some(firsts.into_iter().map(|(_, gid)| gid).collect())
 }

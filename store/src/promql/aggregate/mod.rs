@@ -89,7 +89,7 @@ fn reduce(
     let mut grouping = Grouping::new(agg.modifier.as_ref());
     let input = match input {
         Val::Series(sv) => match by_series::aggregate(ev, op, &mut grouping, sv)? {
-            BySeries::Done(out) => return Ok(Val::Vector(out)),
+            BySeries::Done(out) => return Ok(out),
             BySeries::Declined(sv) => sv.into_steps()?,
         },
         other => other.into_vector(&format!("argument of {}", agg.op))?,

@@ -1,5 +1,11 @@
 //! Binary operators: arithmetic, comparison (with `bool`) and set operators between scalars
 //! and vectors, with `on` / `ignoring` / `group_left` / `group_right` vector matching.
+//!
+//! Vectors are matched step by step (`vector_vector`), or once per series when both
+//! operands are held series by series and each series matches at most one (`by_series`):
+//! the same answer without a signature lookup per element and step.
+
+mod by_series;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -113,11 +119,29 @@ fn is_arithmetic(op: u16) -> bool {
 
 /// Evaluates a binary expression over every step.
 pub(crate) fn eval(ev: &mut Evaluator<'_>, be: &BinaryExpr, grid: &Grid) -> Result<Val, PromqlError> {
+    let lhs = ev.eval(&be.lhs, grid)?;
+    let rhs = ev.eval(&be.rhs, grid)?;
+    operate(ev, be, lhs, rhs)
+}
+
+/// Applies the operator to the evaluated operands. Its own frame, never inlined: `eval` is
+/// on the recursive path of nested expressions, whose depth limit is measured on a 2 MiB
+/// stack in a debug build (`query_limits` test), so what only runs after the operands are
+/// evaluated keeps its locals out of that path.
+#[inline(never)]
+fn operate(ev: &mut Evaluator<'_>, be: &BinaryExpr, lhs: Val, rhs: Val) -> Result<Val, PromqlError> {
     let op = be.op.id();
     let return_bool = be.return_bool();
-    let lhs = ev.eval(&be.lhs, grid)?.per_step()?;
-    let rhs = ev.eval(&be.rhs, grid)?.per_step()?;
-    match (lhs, rhs) {
+    let (lhs, rhs) = match (lhs, rhs) {
+        (Val::Series(l), Val::Series(r)) if !matches!(op, T_LAND | T_LOR | T_LUNLESS) => {
+            match by_series::vector_vector(ev, be, l, r)? {
+                by_series::Matched::Done(out) => return Ok(Val::Series(out)),
+                by_series::Matched::Declined(l, r) => (Val::Series(l), Val::Series(r)),
+            }
+        }
+        pair => pair,
+    };
+    match (lhs.per_step()?, rhs.per_step()?) {
         (Val::Scalar(l), Val::Scalar(r)) => {
             let mut out = Vec::with_capacity(l.len());
             for (a, b) in l.iter().zip(r.iter()) {
