@@ -23,7 +23,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::METRIC_NAME_LABEL;
+/// The label that holds a series' metric name.
+pub const METRIC_NAME_LABEL: &str = "__name__";
 
 /// One label: a name and a value, owned — what [`Labels`] are built from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

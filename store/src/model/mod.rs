@@ -17,6 +17,7 @@ mod stale;
 
 pub use labels::{
     is_valid_label_name, is_valid_metric_name, Label, LabelRef, Labels, LabelsError, LabelsIter,
+    METRIC_NAME_LABEL,
 };
 pub use stale::{is_stale_nan, stale_nan, STALE_NAN_BITS};
 
@@ -24,9 +25,6 @@ pub use histogram::{
     Bucket, BucketSide, CounterResetHint, FloatHistogram, Histogram, HistogramError, HistogramOpError, Span,
     CUSTOM_BUCKETS_SCHEMA,
 };
-
-/// The label that holds a series' metric name.
-pub const METRIC_NAME_LABEL: &str = "__name__";
 
 /// One data point: milliseconds since the Unix epoch and a value.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

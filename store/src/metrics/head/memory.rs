@@ -9,7 +9,7 @@
 //! entry in the series), and the native histogram stream (`HistogramChunk::bytes`: its
 //! allocation plus a fixed 48 bytes once it holds a sample).
 
-use super::MemSeries;
+use super::series::MemSeries;
 use crate::metrics::postings::heap_alloc;
 use crate::model::Labels;
 

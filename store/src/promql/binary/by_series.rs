@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use promql_parser::parser::{BinaryExpr, VectorMatchCardinality};
 
-use super::{apply, result_labels, ResultLabels, Signatures};
+use super::matching::{result_labels, ResultLabels, Signatures};
+use super::ops::apply;
 use crate::model::Labels;
 use crate::promql::engine::Evaluator;
 use crate::promql::error::PromqlError;

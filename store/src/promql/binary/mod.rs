@@ -6,116 +6,22 @@
 //! the same answer without a signature lookup per element and step.
 
 mod by_series;
+mod matching;
+mod ops;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use promql_parser::parser::token::{
-    T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD, T_MUL, T_NEQ,
-    T_POW, T_SUB,
-};
+use promql_parser::parser::token::{T_LAND, T_LOR, T_LUNLESS};
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
-use crate::model::{FloatHistogram, Labels, METRIC_NAME_LABEL};
+use crate::model::METRIC_NAME_LABEL;
+use matching::{result_labels, ResultLabels, Signatures};
+use ops::{apply, apply_hist, is_arithmetic, is_comparison};
 
 use super::annotations::Annotations;
 use super::engine::Evaluator;
 use super::error::PromqlError;
 use super::value::{check_steps, Elem, Grid, IdMap, IdSet, LabelMemo, StepVec, Val};
-
-/// Applies `op` to two floats: `(value, keep)`. Comparisons keep the left value when true.
-fn apply(op: u16, l: f64, r: f64) -> Result<(f64, bool), PromqlError> {
-    Ok(match op {
-        T_ADD => (l + r, true),
-        T_SUB => (l - r, true),
-        T_MUL => (l * r, true),
-        T_DIV => (l / r, true),
-        T_MOD => (l % r, true),
-        T_POW => (l.powf(r), true),
-        T_ATAN2 => (l.atan2(r), true),
-        T_EQLC => (l, l == r),
-        T_NEQ => (l, l != r),
-        T_GTR => (l, l > r),
-        T_LSS => (l, l < r),
-        T_GTE => (l, l >= r),
-        T_LTE => (l, l <= r),
-        other => {
-            return Err(PromqlError::exec(format!(
-                "operator {} is not defined between these operands",
-                promql_parser::parser::token::TokenType::new(other)
-            )))
-        }
-    })
-}
-
-/// One operand: a float, or a histogram.
-type Operand<'a> = (f64, Option<&'a Arc<FloatHistogram>>);
-
-/// What an operator gives when at least one operand is a histogram: `Some((value,
-/// histogram, keep))`, or `None` when the operator is not defined for these types (then the
-/// pair is dropped with Prometheus' info) or the histograms cannot be combined (a warning).
-/// Defined: `h + h`, `h - h`, `h * f`, `f * h`, `h / f`, and `==` / `!=` between histograms.
-fn apply_hist(
-    op: u16,
-    (lv, lh): Operand<'_>,
-    (rv, rh): Operand<'_>,
-    metric_name: &str,
-    notes: &mut Annotations,
-) -> Option<(f64, Option<Arc<FloatHistogram>>, bool)> {
-    let result = match (lh, rh) {
-        (Some(a), Some(b)) => match op {
-            T_ADD | T_SUB => {
-                let mut h = (**a).clone();
-                let r = if op == T_ADD { h.add(b) } else { h.sub(b) };
-                match r {
-                    Ok(collided) => {
-                        if collided {
-                            notes.counter_reset_collision();
-                        }
-                        h.compact(0);
-                        Some((0.0, Some(Arc::new(h)), true))
-                    }
-                    Err(e) => {
-                        notes.histogram_op_error(e, metric_name);
-                        return None;
-                    }
-                }
-            }
-            T_EQLC => Some((0.0, Some(a.clone()), a.same_distribution(b))),
-            T_NEQ => Some((0.0, Some(a.clone()), !a.same_distribution(b))),
-            _ => None,
-        },
-        (Some(a), None) if matches!(op, T_MUL | T_DIV) => {
-            let mut h = (**a).clone();
-            if op == T_MUL {
-                h.mul(rv);
-            } else {
-                h.div(rv);
-            }
-            Some((0.0, Some(Arc::new(h)), true))
-        }
-        (None, Some(b)) if op == T_MUL => {
-            let mut h = (**b).clone();
-            h.mul(lv);
-            Some((0.0, Some(Arc::new(h)), true))
-        }
-        _ => None,
-    };
-    if result.is_none() {
-        let kind = |h: Option<&Arc<FloatHistogram>>| if h.is_some() { "histogram" } else { "float" };
-        let op_name = promql_parser::parser::token::TokenType::new(op).to_string();
-        notes.incompatible_types_in_bin_op(&op_name, kind(lh), kind(rh));
-    }
-    result
-}
-
-fn is_comparison(op: u16) -> bool {
-    matches!(op, T_EQLC | T_NEQ | T_GTR | T_LSS | T_GTE | T_LTE)
-}
-
-fn is_arithmetic(op: u16) -> bool {
-    matches!(op, T_ADD | T_SUB | T_MUL | T_DIV | T_MOD | T_POW | T_ATAN2)
-}
 
 /// Evaluates a binary expression over every step.
 pub(crate) fn eval(ev: &mut Evaluator<'_>, be: &BinaryExpr, grid: &Grid) -> Result<Val, PromqlError> {
@@ -284,58 +190,6 @@ fn vector_scalar(
     Ok(Val::Vector(out))
 }
 
-/// Matching signatures of series, interned to small ids once per distinct series.
-struct Signatures<'m> {
-    matching: Option<&'m LabelModifier>,
-    by_ptr: IdMap<usize, usize>,
-    ids: HashMap<Labels, usize>,
-    labels: Vec<Labels>,
-}
-
-impl<'m> Signatures<'m> {
-    fn new(matching: Option<&'m LabelModifier>) -> Self {
-        Signatures {
-            matching,
-            by_ptr: IdMap::default(),
-            ids: HashMap::new(),
-            labels: Vec::new(),
-        }
-    }
-
-    fn id(&mut self, l: &Arc<Labels>) -> usize {
-        let key = Arc::as_ptr(l) as usize;
-        if let Some(&id) = self.by_ptr.get(&key) {
-            return id;
-        }
-        let sig = match self.matching {
-            Some(LabelModifier::Include(names)) => l.keep_only(&names.labels),
-            Some(LabelModifier::Exclude(names)) => l.drop_names(&names.labels).without_metric_name(),
-            None => l.without_metric_name(),
-        };
-        let id = match self.ids.get(&sig) {
-            Some(&id) => id,
-            None => {
-                self.labels.push(sig.clone());
-                self.ids.insert(sig, self.labels.len() - 1);
-                self.labels.len() - 1
-            }
-        };
-        self.by_ptr.insert(key, id);
-        id
-    }
-
-    fn describe(&self, id: usize) -> String {
-        self.labels.get(id).map(|l| l.to_string()).unwrap_or_default()
-    }
-}
-
-/// Result label sets per (many-side series, one-side series) pair, interned.
-#[derive(Default)]
-struct ResultLabels {
-    by_pair: IdMap<(usize, usize), Arc<Labels>>,
-    interned: HashMap<Labels, Arc<Labels>>,
-}
-
 #[allow(clippy::too_many_arguments)]
 fn vector_vector(
     op: u16,
@@ -406,46 +260,4 @@ fn vector_vector(
         out.push(Elem { labels, v: value, h });
     }
     Ok(out)
-}
-
-/// The labels of a vector-matching result, as Prometheus' `resultMetric`.
-fn result_labels(
-    results: &mut ResultLabels,
-    op: u16,
-    return_bool: bool,
-    card: &VectorMatchCardinality,
-    matching: Option<&LabelModifier>,
-    many: &Arc<Labels>,
-    one: &Arc<Labels>,
-) -> Arc<Labels> {
-    let key = (Arc::as_ptr(many) as usize, Arc::as_ptr(one) as usize);
-    if let Some(l) = results.by_pair.get(&key) {
-        return l.clone();
-    }
-    let mut l: Labels = (**many).clone();
-    if is_arithmetic(op) || return_bool {
-        l = l.without(METRIC_NAME_LABEL);
-    }
-    if matches!(card, VectorMatchCardinality::OneToOne) {
-        match matching {
-            Some(LabelModifier::Include(names)) => l = l.keep_only(&names.labels),
-            Some(LabelModifier::Exclude(names)) => l = l.drop_names(&names.labels),
-            None => {}
-        }
-    }
-    if let Some(include) = card.labels() {
-        for name in &include.labels {
-            l = l.with(name, one.get(name).unwrap_or(""));
-        }
-    }
-    let arc = match results.interned.get(&l) {
-        Some(a) => a.clone(),
-        None => {
-            let a = Arc::new(l.clone());
-            results.interned.insert(l, a.clone());
-            a
-        }
-    };
-    results.by_pair.insert(key, arc.clone());
-    arc
 }
