@@ -316,3 +316,35 @@ fn binary_operators_between_series_match_the_per_step_form() {
     }
     assert_eq!(failed, 3);
 }
+
+/// A range reaching well past the data on both sides (a 6 h dashboard over 1 h of it):
+/// the rows of per-step cells cover only the steps with data, and the answers are the
+/// per-step form's.
+#[test]
+fn a_range_wider_than_the_data_matches_the_per_step_form() {
+    let (e, s) = (engine(), storage());
+    let (start, end) = (-2 * 3_600_000, 4 * 3_600_000);
+    let run = |q: &str| matrix(e.range_query(&s, q, start, end, 60_000).unwrap().value);
+    for q in [
+        "sum by (g) (rate(x_total[2m]))",
+        "avg without (i) (increase(x_total[3m]))",
+        "count (irate(x_total[2m]))",
+        "stddev by (i) (rate(x_total[2m]))",
+    ] {
+        // `op (inner)` → `op ((inner) and (inner))`
+        let (op, inner) = q.split_at(q.rfind(" (").unwrap());
+        let inner = &inner[2..inner.len() - 1];
+        let a = run(q);
+        let b = run(&format!("{op} {}", stepped(inner)));
+        assert!(!a.is_empty(), "{q}");
+        assert_same(&a, &b);
+    }
+    let (l, r) = (
+        "sum by (g) (rate(x_total[2m]))",
+        "max by (g) (increase(x_total[3m]))",
+    );
+    let a = run(&format!("{l} / {r}"));
+    let b = run(&format!("{} / {}", stepped(l), stepped(r)));
+    assert!(!a.is_empty());
+    assert_same(&a, &b);
+}

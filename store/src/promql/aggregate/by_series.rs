@@ -27,7 +27,7 @@ pub(super) enum BySeries {
     /// documentation).
     Done(Val),
     /// Not done here (another operator, histograms, labels shared between series, or more
-    /// groups × steps than the input has points): the input, for the per-step walk.
+    /// groups × steps with data than the input has points): the input, for the per-step walk.
     Declined(SeriesVec),
 }
 
@@ -40,7 +40,7 @@ struct Cell {
 }
 
 /// Aggregates `input` with `op` into per-step vectors when the operator and the input
-/// allow (see [`BySeries::Declined`]). The accumulators take groups × steps cells, bounded
+/// allow (see [`BySeries::Declined`]). The accumulators take groups × (steps from the first to the last with data) cells, bounded
 /// by the number of points the input holds (at least [`MIN_CELL_BUDGET`]), so this never
 /// holds much more than the input itself.
 pub(super) fn aggregate(
@@ -62,18 +62,21 @@ pub(super) fn aggregate(
     }
     let steps = input.steps;
     let groups = grouping.groups.len();
+    // Rows cover only the steps some series has a value at (a range reaching past the data,
+    // as a 6 h dashboard over 2 h of it, would otherwise pay for cells never filled).
+    let (first_step, width) = step_span(&input);
     let budget = input.points().max(MIN_CELL_BUDGET);
-    let Some(cells_needed) = groups.checked_mul(steps).filter(|&c| c <= budget) else {
+    let Some(cells_needed) = groups.checked_mul(width).filter(|&c| c <= budget) else {
         return Ok(BySeries::Declined(input));
     };
     let mut cells: Vec<Cell> = vec![Cell::default(); cells_needed];
     for (si, (s, &gid)) in input.series.iter().zip(&gids).enumerate() {
-        let row_start = gid * steps;
-        let Some(row) = cells.get_mut(row_start..row_start + steps) else {
+        let row_start = gid * width;
+        let Some(row) = cells.get_mut(row_start..row_start + width) else {
             continue;
         };
         for (&step, &v) in s.steps.iter().zip(&s.values) {
-            let Some(cell) = row.get_mut(step as usize) else {
+            let Some(cell) = row.get_mut(step.wrapping_sub(first_step) as usize) else {
                 continue;
             };
             if cell.acc.count == 0.0 {
@@ -87,19 +90,19 @@ pub(super) fn aggregate(
             ev.check_deadline()?;
         }
     }
-    if let Some(order) = steady_order(&cells, groups, steps) {
+    if let Some(order) = steady_order(&cells, groups, width) {
         let mut out: Vec<StepSeries> = Vec::with_capacity(order.len());
         for gid in order {
             let (Some(row), Some(labels)) = (
-                cells.get(gid * steps..(gid + 1) * steps),
+                cells.get(gid * width..(gid + 1) * width),
                 grouping.groups.get(gid),
             ) else {
                 continue;
             };
             let mut series = StepSeries::new(labels.clone());
-            for (step, cell) in row.iter().enumerate() {
+            for (offset, cell) in row.iter().enumerate() {
                 if cell.acc.count > 0.0 {
-                    series.steps.push(step as u32);
+                    series.steps.push(first_step + offset as u32);
                     series.values.push(finish(op, &cell.acc));
                 }
             }
@@ -115,17 +118,22 @@ pub(super) fn aggregate(
     let mut present: Vec<(usize, usize)> = Vec::new();
     for step in 0..steps {
         present.clear();
-        for gid in 0..groups {
-            if let Some(cell) = cells.get(gid * steps + step) {
-                if cell.acc.count > 0.0 {
-                    present.push((cell.first, gid));
+        // Steps outside the span hold nothing (an offset past the span finds no cell).
+        let offset = step.wrapping_sub(first_step as usize);
+        if offset < width {
+            for gid in 0..groups {
+                if let Some(cell) = cells.get(gid * width + offset) {
+                    if cell.acc.count > 0.0 {
+                        present.push((cell.first, gid));
+                    }
                 }
             }
         }
         present.sort_unstable();
         let mut res: StepVec = Vec::with_capacity(present.len());
         for &(_, gid) in &present {
-            let (Some(cell), Some(labels)) = (cells.get(gid * steps + step), grouping.groups.get(gid)) else {
+            let (Some(cell), Some(labels)) = (cells.get(gid * width + offset), grouping.groups.get(gid))
+            else {
                 continue;
             };
             res.push(Elem::float(labels.clone(), finish(op, &cell.acc)));
@@ -135,13 +143,30 @@ pub(super) fn aggregate(
     Ok(BySeries::Done(Val::Vector(out)))
 }
 
+/// The first step any series has a value at and the number of steps from it to the last
+/// such step (0 and 0 when there is none).
+fn step_span(input: &SeriesVec) -> (u32, usize) {
+    let mut first = u32::MAX;
+    let mut last = 0u32;
+    for s in &input.series {
+        if let (Some(&a), Some(&b)) = (s.steps.first(), s.steps.last()) {
+            first = first.min(a);
+            last = last.max(b);
+        }
+    }
+    if first > last {
+        return (0, 0);
+    }
+    (first, (last - first) as usize + 1)
+}
+
 /// The groups with a value, ordered by their first series, when each group's first series
 /// is the same at every step it has a value: the per-step walk's order at each step is then
 /// this order. `None` otherwise.
-fn steady_order(cells: &[Cell], groups: usize, steps: usize) -> Option<Vec<usize>> {
+fn steady_order(cells: &[Cell], groups: usize, width: usize) -> Option<Vec<usize>> {
     let mut firsts: Vec<(usize, usize)> = Vec::with_capacity(groups);
     for gid in 0..groups {
-        let row = cells.get(gid * steps..(gid + 1) * steps)?;
+        let row = cells.get(gid * width..(gid + 1) * width)?;
         let mut first: Option<usize> = None;
         for cell in row {
             if cell.acc.count > 0.0 {
