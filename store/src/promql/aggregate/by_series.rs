@@ -27,7 +27,7 @@ pub(super) enum BySeries {
     /// documentation).
     Done(Val),
     /// Not done here (another operator, histograms, labels shared between series, or more
-    /// groups × steps with data than the input has points): the input, for the per-step walk.
+    /// cells than the input has points): the input, for the per-step walk.
     Declined(SeriesVec),
 }
 
@@ -39,10 +39,11 @@ struct Cell {
     first: usize,
 }
 
-/// Aggregates `input` with `op` into per-step vectors when the operator and the input
-/// allow (see [`BySeries::Declined`]). The accumulators take groups × (steps from the first to the last with data) cells, bounded
-/// by the number of points the input holds (at least [`MIN_CELL_BUDGET`]), so this never
-/// holds much more than the input itself.
+/// Aggregates `input` with `op`, series by series or into per-step vectors, when the
+/// operator and the input allow (see [`BySeries::Declined`]). The accumulators take one
+/// cell per group and step from the first to the last step with data, bounded by the
+/// number of points the input holds (at least [`MIN_CELL_BUDGET`]), so this never holds
+/// much more than the input itself.
 pub(super) fn aggregate(
     ev: &mut Evaluator<'_>,
     op: u16,
