@@ -2,7 +2,7 @@
 //! temp directories and logs in a temp dir, listening on a reserved loopback port with
 //! `stub_status` at `/stub_status`, a few fixed answers (`/` 200, `/missing` 404,
 //! `/denied` 403, `/broken` 500) and a `combined` access log. Ready once `/stub_status`
-//! answers; killed on drop.
+//! answers; stopped on drop (the master told to end its worker first).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -17,13 +17,13 @@ use crate::wait::HANG;
 /// How many ports to try when another process takes the reserved one in between.
 const ATTEMPTS: usize = 5;
 
-/// A running nginx; killed when dropped.
+/// A running nginx; stopped when dropped.
 pub struct Nginx {
     /// The HTTP port on 127.0.0.1.
     pub port: u16,
     /// The temp dir holding the config, pid file and logs.
     pub dir: tempfile::TempDir,
-    _proc: Proc,
+    master: Proc,
 }
 
 fn config(dir: &std::path::Path, port: u16) -> String {
@@ -96,7 +96,7 @@ impl Nginx {
                 return Ok(Nginx {
                     port,
                     dir,
-                    _proc: proc,
+                    master: proc,
                 });
             }
             if Instant::now() > deadline {
@@ -122,6 +122,27 @@ impl Nginx {
         let code = text.split_whitespace().nth(1)?.parse().ok()?;
         let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
         Some((code, body))
+    }
+}
+
+/// Stops nginx as its own `stop` does: `SIGTERM` to the master, which ends its worker
+/// before it exits. (`Proc`'s drop alone sends `SIGKILL`, and a killed master leaves its
+/// worker running, orphaned, after the test.) The master is then waited for, briefly; the
+/// `Proc` drop after this one reaps it, or kills it if it hangs.
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let pid = self.master.id().to_string();
+        let asked = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !asked {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.master.exited() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
