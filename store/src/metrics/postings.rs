@@ -28,23 +28,23 @@ impl Postings {
         for l in labels.iter() {
             // Look up before inserting: the common case (a name and value other series
             // have) allocates nothing.
+            if !self.by_name.contains_key(l.name) {
+                self.by_name.insert(l.name.to_string(), BTreeMap::new());
+            }
             let Some(values) = self.by_name.get_mut(l.name) else {
-                let mut values = BTreeMap::new();
-                values.insert(l.value.to_string(), vec![id]);
-                self.by_name.insert(l.name.to_string(), values);
-                bytes += Postings::entry_bytes(l.value, true);
                 continue;
             };
-            match values.get_mut(l.value) {
+            let new_value = match values.get_mut(l.value) {
                 Some(ids) => {
                     ids.push(id);
-                    bytes += Postings::entry_bytes(l.value, false);
+                    false
                 }
                 None => {
                     values.insert(l.value.to_string(), vec![id]);
-                    bytes += Postings::entry_bytes(l.value, true);
+                    true
                 }
-            }
+            };
+            bytes += Postings::entry_bytes(l.value, new_value);
         }
         bytes
     }

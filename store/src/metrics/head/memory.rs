@@ -4,10 +4,10 @@
 //! allocator in the test below): the labels (one allocation shared by the series map,
 //! the label map and the WAL definition), an entry in each of the two hash maps, the
 //! postings entries (`Postings::add`: a copy of every label value that is new to the
-//! index, an id in each list) and the samples' chunks (`SeriesChunks::bytes`: each chunk's stream by its
-//! allocation, the open one's by capacity since it grows by doubling, and each chunk's
-//! entry in the series), and the native histogram stream (`HistogramChunk::bytes`: its
-//! allocation plus a fixed 48 bytes once it holds a sample).
+//! index, an id in each list) and the samples' chunks (`SeriesChunks::bytes`: each
+//! chunk's stream by its allocation, the open one's by capacity since it grows ahead of
+//! its length, and each chunk's entry in the series), and the native histogram stream
+//! (`HistogramChunk::bytes`: its allocation plus its 48-byte box once it holds a sample).
 
 use super::series::MemSeries;
 use crate::metrics::postings::heap_alloc;

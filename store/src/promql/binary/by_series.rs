@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use promql_parser::parser::{BinaryExpr, VectorMatchCardinality};
 
-use super::matching::{result_labels, ResultLabels, Signatures};
+use super::matching::{result_labels, vector_matching, ResultLabels, Signatures};
 use super::ops::apply;
 use crate::model::Labels;
 use crate::promql::engine::Evaluator;
@@ -42,11 +42,7 @@ pub(super) fn vector_vector(
     }
     let op = be.op.id();
     let return_bool = be.return_bool();
-    let modifier = be.modifier.as_ref();
-    let matching = modifier.and_then(|m| m.matching.as_ref());
-    let card = modifier
-        .map(|m| &m.card)
-        .unwrap_or(&VectorMatchCardinality::OneToOne);
+    let (matching, card) = vector_matching(be);
     let one_to_many = matches!(card, VectorMatchCardinality::OneToMany(_));
     let (many, one) = if one_to_many { (&r, &l) } else { (&l, &r) };
 

@@ -4,11 +4,22 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use promql_parser::parser::{LabelModifier, VectorMatchCardinality};
+use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
 use super::ops::is_arithmetic;
 use crate::model::{Labels, METRIC_NAME_LABEL};
 use crate::promql::value::IdMap;
+
+/// The vector matching a binary expression asks for: its `on`/`ignoring` labels, if any,
+/// and its cardinality (one-to-one unless `group_left`/`group_right`).
+pub(super) fn vector_matching(be: &BinaryExpr) -> (Option<&LabelModifier>, &VectorMatchCardinality) {
+    let modifier = be.modifier.as_ref();
+    let matching = modifier.and_then(|m| m.matching.as_ref());
+    let card = modifier
+        .map(|m| &m.card)
+        .unwrap_or(&VectorMatchCardinality::OneToOne);
+    (matching, card)
+}
 
 /// Matching signatures of series, interned to small ids once per distinct series.
 pub(super) struct Signatures<'m> {

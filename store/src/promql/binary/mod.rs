@@ -15,7 +15,7 @@ use promql_parser::parser::token::{T_LAND, T_LOR, T_LUNLESS};
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
 use crate::model::METRIC_NAME_LABEL;
-use matching::{result_labels, ResultLabels, Signatures};
+use matching::{result_labels, vector_matching, ResultLabels, Signatures};
 use ops::{apply, apply_hist, is_arithmetic, is_comparison};
 
 use super::annotations::Annotations;
@@ -63,11 +63,7 @@ fn operate(ev: &mut Evaluator<'_>, be: &BinaryExpr, lhs: Val, rhs: Val) -> Resul
         (Val::Vector(l), Val::Scalar(r)) => vector_scalar(op, return_bool, l, &r, false, &mut ev.annotations),
         (Val::Scalar(l), Val::Vector(r)) => vector_scalar(op, return_bool, r, &l, true, &mut ev.annotations),
         (Val::Vector(l), Val::Vector(r)) => {
-            let modifier = be.modifier.as_ref();
-            let matching = modifier.and_then(|m| m.matching.as_ref());
-            let card = modifier
-                .map(|m| &m.card)
-                .unwrap_or(&VectorMatchCardinality::OneToOne);
+            let (matching, card) = vector_matching(be);
             let mut sigs = Signatures::new(matching);
             let mut out: Vec<StepVec> = Vec::with_capacity(l.len());
             match op {
