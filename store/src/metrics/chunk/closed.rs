@@ -1,18 +1,9 @@
-//! A full chunk: its stream, in whichever of the two encodings was smaller when it closed,
-//! and the range and count a reader needs to skip or decode it.
+//! A full chunk: its stream, in the encoding its open chunk ended in (re-encoded in the
+//! other scaled value mode when that is smaller), and the range and count a reader needs
+//! to skip or decode it.
 
-use super::scaled::{self, ScaledDecoder, ScaledSamples};
-use super::xor::{OpenChunk, Samples, XorDecoder};
-use crate::model::Sample;
-
-/// How a closed chunk's stream is encoded.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Encoding {
-    /// As it was appended (`xor`).
-    Xor,
-    /// Values as decimal-scaled integers (`scaled`).
-    Scaled,
-}
+use super::encoding::{ChunkSamples, Encoding};
+use super::open::OpenChunk;
 
 /// A full chunk (see the module documentation).
 #[derive(Debug)]
@@ -25,26 +16,21 @@ pub(crate) struct ClosedChunk {
 }
 
 impl ClosedChunk {
-    /// Closes `open`: its samples are encoded again as a scaled chunk, which is kept when
-    /// it is smaller than the XOR stream (each in an allocation of its exact size). A
-    /// chunk closes once per [`super::xor::MAX_SAMPLES`] appends, so the second encoding
-    /// costs little per sample.
+    /// Closes `open`, in an allocation of its stream's exact size. A scaled chunk whose
+    /// value mode was chosen on its first samples is encoded again in the other mode when
+    /// all its samples say that is cheaper and the stream is smaller (a chunk closes once per
+    /// [`super::open::MAX_SAMPLES`] appends, so this costs little per sample).
     pub(crate) fn from_open(open: OpenChunk) -> ClosedChunk {
-        let samples: Vec<Sample> = open.iter().collect();
+        let open = open.in_cheaper_mode().unwrap_or(open);
+        let encoding = open.encoding();
         let (data, min_t, max_t, count) = open.into_parts();
-        debug_assert_eq!(samples.len(), usize::from(count));
-        let mut chunk = ClosedChunk {
+        ClosedChunk {
             data,
             min_t,
             max_t,
             count,
-            encoding: Encoding::Xor,
-        };
-        if let Some(smaller) = scaled::encode(&samples).filter(|s| s.len() < chunk.data.len()) {
-            chunk.data = smaller;
-            chunk.encoding = Encoding::Scaled;
+            encoding,
         }
-        chunk
     }
 
     /// Oldest timestamp in the chunk.
@@ -70,27 +56,6 @@ impl ClosedChunk {
 
     /// The chunk's samples in order.
     pub(crate) fn iter(&self) -> ChunkSamples<'_> {
-        match self.encoding {
-            Encoding::Xor => ChunkSamples::Xor(XorDecoder::samples(&self.data, self.count)),
-            Encoding::Scaled => ChunkSamples::Scaled(ScaledDecoder::samples(&self.data, self.count)),
-        }
-    }
-}
-
-/// The decoder of a closed chunk's samples, whichever its encoding.
-#[derive(Debug, Clone)]
-pub(crate) enum ChunkSamples<'a> {
-    Xor(Samples<'a>),
-    Scaled(ScaledSamples<'a>),
-}
-
-impl Iterator for ChunkSamples<'_> {
-    type Item = Sample;
-
-    fn next(&mut self) -> Option<Sample> {
-        match self {
-            ChunkSamples::Xor(s) => s.next(),
-            ChunkSamples::Scaled(s) => s.next(),
-        }
+        self.encoding.samples(&self.data, self.count)
     }
 }

@@ -1,13 +1,16 @@
-//! Compressed sample storage for the head: a series' samples as XOR chunks, encoded as
-//! they arrive, and each full chunk encoded again with its values as decimal-scaled
-//! integers when that is smaller, so the head holds about 1–2 bytes per sample instead of 16.
+//! Compressed sample storage for the head: a series' samples as chunks encoded as they
+//! arrive, their values as decimal-scaled integers while they have a decimal form (most
+//! metric values do) and as XOR of their bits otherwise, so the head holds about 1–2 bytes
+//! per sample instead of 16.
 //!
 //! - `bits`: the bit stream the chunks are written in; `fields`: the variable-width fields
 //!   both encodings write.
 //! - `counted`: the sample countdown every decoder shares (`Counted`).
-//! - `xor`: the chunk being appended to (`OpenChunk`) and the XOR decoder.
-//! - `scaled`: the scaled encoding of a full chunk and its decoder.
-//! - `closed`: a full chunk (`ClosedChunk`) in whichever encoding was smaller.
+//! - `open`: the chunk being appended to (`OpenChunk`), its timestamps, and when it changes
+//!   scale, encoding or value mode.
+//! - `xor`, `scaled`: the two encodings' values, each a writer and a decoder.
+//! - `encoding`: which encoding a stream is in and the decoder of either.
+//! - `closed`: a full chunk (`ClosedChunk`).
 //! - `series`: a series' run of chunks (`SeriesChunks`): in-order appends, out-of-order
 //!   inserts, lookups, range reads that decode only the chunks in range.
 //! - `histogram`: a series' native histogram samples (`HistogramChunk`), a byte stream
@@ -43,12 +46,17 @@
 //!
 //! # Scaled chunk format
 //!
-//! When a chunk closes, its values are tried as integers `m = v × 10^k` at the smallest
-//! scale `k ≤ 9` every value fits exactly (`metrics::decimal`: dividing `m` by `10^k` gives
-//! the value's bits back); a chunk holding a value without such a form (NaN, a stale marker,
-//! ±∞, −0, too many decimals) stays XOR. The scaled stream is kept when it is shorter than the
-//! XOR one. On the bench's node-exporter-like data it took the head from 4.42 to 3.60 bytes
-//! per sample, series overhead included (docs/benchmarks.md).
+//! A chunk is scaled when its values are integers `m = v × 10^k` at one scale `k ≤ 9`
+//! (`metrics::decimal`: dividing `m` by `10^k` gives the value's bits back). An open chunk
+//! starts at the smallest scale its first value fits; a value that needs a larger one
+//! re-encodes the chunk at the smallest scale every value fits, and a value without such a
+//! form (NaN, a stale marker, ±∞, −0, too many decimals) re-encodes it as XOR, which it
+//! stays until it closes (`open`). The value mode starts as delta, is chosen on the first
+//! 16 samples and again on all of them when the chunk closes. On the bench's
+//! node-exporter-like data, scaling full chunks took the head from 4.42 to 3.60 bytes per
+//! sample, series overhead included; scaling open chunks too took it from 831 to 716 bytes
+//! per series at 120 samples each, and peak RSS at 1 M series from 1,140 to 964 MiB
+//! (docs/benchmarks.md).
 //!
 //! | field | bits |
 //! |---|---|
@@ -65,8 +73,10 @@
 mod bits;
 mod closed;
 mod counted;
+mod encoding;
 mod fields;
 mod histogram;
+mod open;
 mod scaled;
 mod series;
 mod xor;

@@ -1,37 +1,32 @@
 //! The scaled chunk: a closed chunk whose values are all decimal-rounded at one scale `k`
 //! (`metrics::decimal`), kept as the integers `m = v × 10^k` — their differences (or
 //! differences of differences) in a few bits each, where XOR-ing the floats of a noisy
-//! counter or gauge changes most mantissa bits at every sample. A chunk is written in this
-//! form when it closes, and only when that is smaller than its XOR form; the format is in
-//! the `chunk` module's documentation.
+//! counter or gauge changes most mantissa bits at every sample. An open chunk is written in
+//! this form from its first sample while every value has a decimal form ([`ScaledValues`]
+//! writes the values, `open` the timestamps); the format is in the `chunk` module's
+//! documentation.
 
 use super::bits::{BitReader, BitWriter};
 use super::counted::{Counted, DecodeSample};
-use super::fields::{read_dod, read_value_diff, unzigzag, write_dod, write_value_diff, zigzag};
+use super::fields::{read_dod, read_value_diff, unzigzag, write_value_diff, zigzag};
 use crate::metrics::decimal::{self, MAX_SCALE};
 use crate::model::Sample;
 
 /// How the values follow each other in the stream.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum ValueMode {
+pub(super) enum ValueMode {
     /// Each value as its difference from the previous one (gauges).
     Delta,
     /// Each difference as its difference from the previous one (counters at a steady rate).
     DeltaOfDelta,
 }
 
-/// The samples as a scaled chunk's stream, or `None` when a value has no decimal form at a
-/// common scale (NaN and stale markers, ±Inf, −0.0, too many decimals). `samples` must be
-/// non-empty and strictly increasing in timestamp.
-pub(super) fn encode(samples: &[Sample]) -> Option<Box<[u8]>> {
-    let (k, scaled) = scale_all(samples)?;
-    encode_with(samples, &scaled, k, cheaper_mode(&scaled))
-}
-
-/// The smallest scale every value fits and the values at it: one `to_scaled` per value
-/// while the scale holds; a value needing a larger one rescales those before it (a value
-/// fitting scale `j` fits every larger one, see `decimal::series_scale`, checked again here).
-fn scale_all(samples: &[Sample]) -> Option<(u8, Vec<i64>)> {
+/// The smallest scale every value fits and the values at it, or `None` when a value has
+/// no decimal form at a common scale (NaN and stale markers, ±Inf, −0.0, too many
+/// decimals): one `to_scaled` per value while the scale holds; a value needing a larger one
+/// rescales those before it (a value fitting scale `j` fits every larger one, see
+/// `decimal::series_scale`, checked again here).
+pub(super) fn scale_all(samples: &[Sample]) -> Option<(u8, Vec<i64>)> {
     let mut k = 0u8;
     let mut scaled = Vec::with_capacity(samples.len());
     for s in samples {
@@ -51,50 +46,104 @@ fn scale_all(samples: &[Sample]) -> Option<(u8, Vec<i64>)> {
     Some((k, scaled))
 }
 
+/// The smallest scale `v` fits and `v` at it.
+pub(super) fn smallest_scale(v: f64) -> Option<(u8, i64)> {
+    for k in 0..=MAX_SCALE {
+        if let Some(m) = decimal::to_scaled(v, k) {
+            return Some((k, m));
+        }
+    }
+    None
+}
+
 /// The value mode whose fields take fewer bits, estimated by the significant bits of the
 /// differences it would write (the buckets' prefixes and rounding aside).
-fn cheaper_mode(scaled: &[i64]) -> ValueMode {
-    let (mut delta_bits, mut dod_bits) = (0u32, 0u32);
-    let mut last_dm = 0i64;
-    for (i, pair) in scaled.windows(2).enumerate() {
-        let dm = pair[1].wrapping_sub(pair[0]);
-        delta_bits += 64 - zigzag(dm).leading_zeros();
-        let dod = if i == 0 { dm } else { dm.wrapping_sub(last_dm) };
-        dod_bits += 64 - zigzag(dod).leading_zeros();
-        last_dm = dm;
+pub(super) fn cheaper_mode(scaled: &[i64]) -> ValueMode {
+    let mut estimate = ModeEstimate::default();
+    for pair in scaled.windows(2) {
+        estimate.add(pair[1].wrapping_sub(pair[0]));
     }
-    if dod_bits < delta_bits {
-        ValueMode::DeltaOfDelta
-    } else {
-        ValueMode::Delta
+    estimate.cheaper()
+}
+
+/// The bits each value mode would spend on the differences seen so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct ModeEstimate {
+    delta_bits: u32,
+    dod_bits: u32,
+    /// The previous difference (`None` before the first).
+    last_dm: Option<i64>,
+}
+
+impl ModeEstimate {
+    /// Counts the difference `dm` between a value and the one before it.
+    pub(super) fn add(&mut self, dm: i64) {
+        self.delta_bits += 64 - zigzag(dm).leading_zeros();
+        let dod = self.last_dm.map_or(dm, |last| dm.wrapping_sub(last));
+        self.dod_bits += 64 - zigzag(dod).leading_zeros();
+        self.last_dm = Some(dm);
+    }
+
+    /// The mode with fewer bits (delta on a tie).
+    pub(super) fn cheaper(&self) -> ValueMode {
+        if self.dod_bits < self.delta_bits {
+            ValueMode::DeltaOfDelta
+        } else {
+            ValueMode::Delta
+        }
     }
 }
 
-fn encode_with(samples: &[Sample], scaled: &[i64], k: u8, mode: ValueMode) -> Option<Box<[u8]>> {
-    let mut w = BitWriter::default();
-    w.write_bits(u64::from(k), 4);
-    w.write_bit(mode == ValueMode::DeltaOfDelta);
-    let (first, rest) = samples.split_first()?;
-    let m0 = *scaled.first()?;
-    w.write_uvarint(zigzag(first.timestamp_ms));
-    w.write_uvarint(zigzag(m0));
-    let (mut last_t, mut delta_t) = (first.timestamp_ms, 0u64);
-    let (mut last_m, mut last_dm) = (m0, 0i64);
-    for (i, (s, &m)) in rest.iter().zip(scaled.iter().skip(1)).enumerate() {
-        let dt = (s.timestamp_ms as u64).wrapping_sub(last_t as u64);
-        if i == 0 {
-            w.write_uvarint(dt);
-        } else {
-            write_dod(&mut w, dt.wrapping_sub(delta_t) as i64);
-        }
-        let dm = m.wrapping_sub(last_m);
-        match mode {
-            ValueMode::DeltaOfDelta if i > 0 => write_value_diff(&mut w, dm.wrapping_sub(last_dm)),
-            _ => write_value_diff(&mut w, dm),
-        }
-        (last_t, delta_t, last_m, last_dm) = (s.timestamp_ms, dt, m, dm);
+/// The state a scaled chunk's next value is written against: its scale and mode, the
+/// previous scaled value and the previous difference.
+#[derive(Debug, Clone)]
+pub(super) struct ScaledValues {
+    k: u8,
+    mode: ValueMode,
+    m: i64,
+    dm: i64,
+}
+
+impl ScaledValues {
+    /// Writes a scaled chunk's header (scale and mode); the first timestamp follows it,
+    /// then [`ScaledValues::first`].
+    pub(super) fn header(w: &mut BitWriter, k: u8, mode: ValueMode) {
+        debug_assert!(k <= MAX_SCALE);
+        w.write_bits(u64::from(k), 4);
+        w.write_bit(mode == ValueMode::DeltaOfDelta);
     }
-    Some(w.into_boxed())
+
+    /// Writes the first scaled value `m0` of a chunk whose header said `k` and `mode`.
+    pub(super) fn first(w: &mut BitWriter, k: u8, mode: ValueMode, m0: i64) -> ScaledValues {
+        w.write_uvarint(zigzag(m0));
+        ScaledValues {
+            k,
+            mode,
+            m: m0,
+            dm: 0,
+        }
+    }
+
+    /// The chunk's scale.
+    pub(super) fn scale(&self) -> u8 {
+        self.k
+    }
+
+    /// The chunk's value mode.
+    pub(super) fn mode(&self) -> ValueMode {
+        self.mode
+    }
+
+    /// Writes the value field of the next scaled value `m` (at this chunk's scale), the
+    /// chunk holding `count` samples before it.
+    pub(super) fn write(&mut self, w: &mut BitWriter, m: i64, count: u16) {
+        let dm = m.wrapping_sub(self.m);
+        match self.mode {
+            ValueMode::DeltaOfDelta if count > 1 => write_value_diff(w, dm.wrapping_sub(self.dm)),
+            _ => write_value_diff(w, dm),
+        }
+        (self.m, self.dm) = (m, dm);
+    }
 }
 
 /// A scaled chunk's samples in order. A stream that ends early or names a scale above

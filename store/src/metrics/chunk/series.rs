@@ -1,4 +1,4 @@
-//! One series' samples in the head as a run of XOR chunks: full (closed) chunks in time
+//! One series' samples in the head as a run of chunks: full (closed) chunks in time
 //! order and the open chunk new samples are appended to.
 //!
 //! Chunks never overlap in time. An in-order sample (newer than every sample held) is
@@ -10,7 +10,7 @@
 //! structure every read would have to merge.
 
 use super::closed::ClosedChunk;
-use super::xor::{OpenChunk, MAX_SAMPLES};
+use super::open::{OpenChunk, MAX_SAMPLES};
 use crate::model::Sample;
 
 /// Bytes the allocator adds to each chunk stream's allocation (header and rounding).
@@ -67,6 +67,18 @@ impl SeriesChunks {
     #[cfg(test)]
     pub(crate) fn closed_chunks(&self) -> &[ClosedChunk] {
         &self.closed
+    }
+
+    /// The open chunk's encoding.
+    #[cfg(test)]
+    pub(crate) fn open_encoding(&self) -> Option<super::encoding::Encoding> {
+        self.open.as_ref().map(OpenChunk::encoding)
+    }
+
+    /// Bytes written in the open chunk's stream.
+    #[cfg(test)]
+    pub(crate) fn open_stream_len(&self) -> usize {
+        self.open.as_ref().map_or(0, OpenChunk::stream_len)
     }
 
     /// Number of chunks (closed and open).
@@ -212,14 +224,7 @@ impl SeriesChunks {
         };
         let mut encoded: Vec<OpenChunk> = Vec::with_capacity(pieces.len());
         for piece in pieces {
-            let mut chunk: Option<OpenChunk> = None;
-            for s in piece {
-                match chunk.as_mut() {
-                    Some(c) => c.push(*s),
-                    None => chunk = Some(OpenChunk::new(*s)),
-                }
-            }
-            encoded.extend(chunk);
+            encoded.extend(OpenChunk::encode(piece));
         }
         match slot {
             Slot::Open => {
