@@ -1,6 +1,6 @@
 //! The head: the in-memory part of the database holding the samples not yet in a block.
 //!
-//! Series are found by labels (`refs`) or by matchers (`postings`); each series keeps its
+//! Series are found by labels or ref (`series_map`) or by matchers (`postings`); each series keeps its
 //! samples sorted by timestamp in compressed chunks (`metrics::chunk`) and the newest
 //! timestamp it ever accepted (`max_t`), which survives head cuts so the ordering rules
 //! keep working across them.
@@ -14,12 +14,10 @@ pub(crate) mod memory;
 mod rollback;
 pub(crate) mod rules;
 mod series;
+mod series_map;
 pub(crate) mod striped;
 mod totals;
 
-// foldhash: seeded (no predictable collisions from label values) and several times faster
-// than SipHash on the per-sample lookups of the append path.
-use foldhash::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -29,6 +27,7 @@ use crate::metrics::record::{SeriesDef, WalRecord};
 use crate::model::{HistogramSample, LabelMatcher, Labels, Sample, SeriesSamples};
 use memory::SeriesGate;
 pub(crate) use series::MemSeries;
+use series_map::SeriesMap;
 use totals::SeriesTotals;
 
 /// An in-memory head, or one stripe of a [`StripedHead`]: the series whose labels hash to
@@ -39,8 +38,7 @@ use totals::SeriesTotals;
 /// `ref_step` (the number of stripes), so a ref alone says which stripe holds it.
 #[derive(Debug)]
 pub(crate) struct Head {
-    series: HashMap<u64, MemSeries>,
-    refs: HashMap<Labels, u64>,
+    series: SeriesMap,
     postings: Postings,
     next_ref: u64,
     /// Distance between this stripe's refs (1 for a stand-alone head).
@@ -74,8 +72,7 @@ impl Head {
     ) -> Head {
         debug_assert!(step > 0 && first_ref > 0);
         Head {
-            series: HashMap::default(),
-            refs: HashMap::default(),
+            series: SeriesMap::default(),
             postings: Postings::default(),
             next_ref: first_ref,
             ref_step: step,
@@ -130,13 +127,15 @@ impl Head {
         self.max_seen_t = Some(self.max_seen_t.map_or(t, |m| m.max(t)));
     }
 
+    /// The ref of the series with labels `labels`.
     pub(crate) fn lookup(&self, labels: &Labels) -> Option<u64> {
-        self.refs.get(labels).copied()
+        let hash = self.series.hash(labels);
+        self.series.by_labels(hash, labels).map(|s| s.series_ref)
     }
 
     /// True when this stripe holds a series under `series_ref`.
     pub(crate) fn has_ref(&self, series_ref: u64) -> bool {
-        self.series.contains_key(&series_ref)
+        self.series.contains_ref(series_ref)
     }
 
     /// Adds a series under a fresh ref (the caller reserved its place in the totals) and
@@ -166,27 +165,23 @@ impl Head {
         );
         self.next_ref = self.next_ref.max(series_ref + self.ref_step);
         self.bytes += memory::series_bytes(&labels) + self.postings.add(series_ref, &labels);
-        self.refs.insert(labels.clone(), series_ref);
-        self.series.insert(
+        self.series.insert(MemSeries {
             series_ref,
-            MemSeries {
-                labels,
-                samples: SeriesChunks::default(),
-                histograms: HistogramChunk::default(),
-                max_t,
-                logged: AtomicBool::new(logged),
-                carried: false,
-            },
-        );
+            labels,
+            samples: SeriesChunks::default(),
+            histograms: HistogramChunk::default(),
+            max_t,
+            logged: AtomicBool::new(logged),
+            carried: false,
+        });
     }
 
     /// Undoes [`Head::create_series`] for a series that ended up with no accepted sample.
     pub(crate) fn remove_new_series(&mut self, series_ref: u64) {
-        if let Some(series) = self.series.remove(&series_ref) {
+        if let Some(series) = self.series.remove(series_ref) {
             self.totals
                 .release(series.labels.metric_name().unwrap_or_default());
             let postings_bytes = self.postings.remove(series_ref, &series.labels);
-            self.refs.remove(&series.labels);
             let cost = memory::series_bytes(&series.labels) + postings_bytes + series.sample_bytes();
             self.bytes = self.bytes.saturating_sub(cost);
         }
@@ -195,7 +190,7 @@ impl Head {
     /// Applies a series definition read from the WAL: creates the series under its
     /// recorded ref, or raises the newest timestamp of an existing one.
     pub(crate) fn replay_series(&mut self, def: SeriesDef) {
-        if let Some(series) = self.series.get_mut(&def.series_ref) {
+        if let Some(series) = self.series.by_ref_mut(def.series_ref) {
             if let Some(t) = def.max_t {
                 series.max_t = Some(series.max_t.map_or(t, |m| m.max(t)));
                 self.observe_time(t);
@@ -212,7 +207,7 @@ impl Head {
     /// Inserts samples read from the WAL without the acceptance rules (they were checked
     /// when first appended); samples for an unknown ref are counted and dropped.
     pub(crate) fn replay_samples(&mut self, series_ref: u64, samples: &[Sample]) -> bool {
-        let Some(series) = self.series.get_mut(&series_ref) else {
+        let Some(series) = self.series.by_ref_mut(series_ref) else {
             return false;
         };
         let bytes_before = series.sample_bytes();
@@ -229,7 +224,7 @@ impl Head {
 
     /// [`Head::replay_samples`] for histogram samples.
     pub(crate) fn replay_histograms(&mut self, series_ref: u64, samples: &[HistogramSample]) -> bool {
-        let Some(series) = self.series.get_mut(&series_ref) else {
+        let Some(series) = self.series.by_ref_mut(series_ref) else {
             return false;
         };
         let bytes_before = series.sample_bytes();
@@ -274,7 +269,7 @@ impl Head {
             return;
         }
         for series_ref in self.postings.select(matchers) {
-            let Some(series) = self.series.get(&series_ref) else {
+            let Some(series) = self.series.by_ref(series_ref) else {
                 continue;
             };
             let mut samples = Vec::new();
@@ -307,12 +302,7 @@ impl Head {
     pub(crate) fn successor(&self, drop_before: i64, for_memory: bool, totals: Arc<SeriesTotals>) -> Head {
         let mut next = Head::stripe(self.next_ref, self.ref_step, self.max_seen_t, totals);
         next.series_gate = self.series_gate;
-        let mut refs: Vec<u64> = self.series.keys().copied().collect();
-        refs.sort_unstable();
-        for series_ref in refs {
-            let Some(series) = self.series.get(&series_ref) else {
-                continue;
-            };
+        for series in self.series_by_ref() {
             if series.is_empty() || series.max_t.is_none_or(|t| t < drop_before) {
                 continue;
             }
@@ -321,8 +311,8 @@ impl Head {
             }
             // The new segment starts with the successor's checkpoint: every series is logged.
             next.totals.add(series.labels.metric_name().unwrap_or_default());
-            next.insert_series(series_ref, series.labels.clone(), series.max_t, true);
-            if let Some(s) = next.series.get_mut(&series_ref) {
+            next.insert_series(series.series_ref, series.labels.clone(), series.max_t, true);
+            if let Some(s) = next.series.by_ref_mut(series.series_ref) {
                 s.carried = true;
             }
         }
@@ -332,25 +322,29 @@ impl Head {
     /// A record defining every series of this head with its newest timestamp: the first
     /// record of the WAL segment that starts with this head.
     pub(crate) fn checkpoint(&self) -> WalRecord {
-        let mut refs: Vec<u64> = self.series.keys().copied().collect();
-        refs.sort_unstable();
         let mut record = WalRecord::default();
-        for series_ref in refs {
-            if let Some(series) = self.series.get(&series_ref) {
-                record.series.push(SeriesDef {
-                    series_ref,
-                    max_t: series.max_t,
-                    labels: series.labels.clone(),
-                });
-            }
+        for series in self.series_by_ref() {
+            record.series.push(SeriesDef {
+                series_ref: series.series_ref,
+                max_t: series.max_t,
+                labels: series.labels.clone(),
+            });
         }
         record
+    }
+
+    /// Every series, by ref (what keeps a successor's and a checkpoint's order the same
+    /// from run to run).
+    fn series_by_ref(&self) -> Vec<&MemSeries> {
+        let mut all: Vec<&MemSeries> = self.series.iter().collect();
+        all.sort_unstable_by_key(|s| s.series_ref);
+        all
     }
 
     /// Series with at least one sample, in no particular order.
     pub(crate) fn series_with_samples(&self) -> Vec<&MemSeries> {
         let mut out: Vec<&MemSeries> = Vec::new();
-        for series in self.series.values() {
+        for series in self.series.iter() {
             if !series.is_empty() {
                 out.push(series);
             }

@@ -7,24 +7,10 @@ use super::Head;
 use crate::metrics::record::{SeriesDef, WalRecord};
 
 impl Head {
-    /// The definition to log again for a series whose defining record is not acknowledged
-    /// yet; `None` when the series is logged (or unknown).
-    pub(crate) fn unlogged_def(&self, series_ref: u64) -> Option<SeriesDef> {
-        let series = self.series.get(&series_ref)?;
-        if series.logged.load(Ordering::Acquire) {
-            return None;
-        }
-        Some(SeriesDef {
-            series_ref,
-            max_t: None,
-            labels: series.labels.clone(),
-        })
-    }
-
     /// Notes that the series defined in an acknowledged record are logged.
     pub(crate) fn mark_logged(&self, defs: &[SeriesDef]) {
         for def in defs {
-            if let Some(series) = self.series.get(&def.series_ref) {
+            if let Some(series) = self.series.by_ref(def.series_ref) {
                 series.logged.store(true, Ordering::Release);
             }
         }
@@ -37,7 +23,7 @@ impl Head {
     /// value, which can only make the ordering rules stricter.)
     pub(crate) fn rollback(&mut self, record: &WalRecord) {
         for (series_ref, samples) in &record.samples {
-            let Some(series) = self.series.get_mut(series_ref) else {
+            let Some(series) = self.series.by_ref_mut(*series_ref) else {
                 continue;
             };
             let bytes_before = series.sample_bytes();
@@ -53,7 +39,7 @@ impl Head {
             self.bytes = (self.bytes + bytes_after).saturating_sub(bytes_before);
         }
         for (series_ref, samples) in &record.histograms {
-            let Some(series) = self.series.get_mut(series_ref) else {
+            let Some(series) = self.series.by_ref_mut(*series_ref) else {
                 continue;
             };
             let bytes_before = series.sample_bytes();
@@ -68,7 +54,7 @@ impl Head {
             self.bytes = (self.bytes + bytes_after).saturating_sub(bytes_before);
         }
         for def in &record.series {
-            let Some(series) = self.series.get_mut(&def.series_ref) else {
+            let Some(series) = self.series.by_ref_mut(def.series_ref) else {
                 continue;
             };
             if series.logged.load(Ordering::Acquire) {
@@ -106,9 +92,8 @@ mod tests {
         let out = head
             .append_series(labels, &[Sample::new(t, 1.0)], &rules(), 0, &mut report)
             .unwrap();
-        let def = out.new_series.or_else(|| head.unlogged_def(out.series_ref));
         WalRecord {
-            series: def.into_iter().collect(),
+            series: out.definition.into_iter().collect(),
             samples: vec![(out.series_ref, out.accepted)],
             histograms: Vec::new(),
         }
@@ -157,7 +142,7 @@ mod tests {
         assert_eq!(report.accepted, 2);
         assert_eq!(head.num_samples(), 2);
         let record = WalRecord {
-            series: out.new_series.into_iter().collect(),
+            series: out.definition.into_iter().collect(),
             samples: Vec::new(),
             histograms: vec![(out.series_ref, out.accepted_histograms)],
         };

@@ -1,5 +1,7 @@
 //! The acceptance rules for appended series and samples.
 
+use std::sync::atomic::Ordering;
+
 use super::{Head, MemSeries};
 use crate::metrics::append::{AppendReport, RejectReason, SeriesLimits};
 use crate::metrics::histogram_codec::identical;
@@ -43,11 +45,12 @@ impl AppendRules {
 }
 
 /// What appending one series produced: the samples to log, and the series definition to
-/// log first when the series is new.
+/// log first when the series is new or the record that defined it is not acknowledged yet
+/// (so no written record depends on one that may still fail).
 #[derive(Debug)]
 pub(crate) struct SeriesAppend {
     pub series_ref: u64,
-    pub new_series: Option<SeriesDef>,
+    pub definition: Option<SeriesDef>,
     pub accepted: Vec<Sample>,
     /// The accepted histogram samples, sorted by timestamp.
     pub accepted_histograms: Vec<HistogramSample>,
@@ -122,50 +125,68 @@ impl Head {
         report: &mut AppendReport,
     ) -> Option<SeriesAppend> {
         let n = (samples.len() + histograms.len()) as u64;
+        let hash = self.series.hash(&labels);
         // A series already in the head passed the label checks when it was created.
-        let (series_ref, created) = match self.lookup(&labels) {
-            Some(r) => (r, false),
-            None => {
-                if let Err((reason, msg)) = check_labels(&labels, &rules.limits) {
-                    report.reject(reason, n, || msg);
-                    return None;
-                }
-                let gate = self.series_gate();
-                if !gate.admits(self.bytes()) {
-                    report.reject(RejectReason::HeadMemoryLimit, n, || {
+        let created = self.series.by_labels(hash, &labels).is_none();
+        if created {
+            if let Err((reason, msg)) = check_labels(&labels, &rules.limits) {
+                report.reject(reason, n, || msg);
+                return None;
+            }
+            let gate = self.series_gate();
+            if !gate.admits(self.bytes()) {
+                report.reject(RejectReason::HeadMemoryLimit, n, || {
+                    format!(
+                        "{labels}: head memory limit of {} bytes reached; new series are refused until the next head cut, existing series keep being accepted",
+                        gate.limit
+                    )
+                });
+                return None;
+            }
+            let limits = &rules.limits;
+            let metric = labels.metric_name().unwrap_or_default();
+            match self.totals.try_reserve(metric, limits) {
+                Ok(()) => {}
+                Err(RejectReason::SeriesPerMetricLimit) => {
+                    report.reject(RejectReason::SeriesPerMetricLimit, n, || {
                         format!(
-                            "{labels}: head memory limit of {} bytes reached; new series are refused until the next head cut, existing series keep being accepted",
-                            gate.limit
+                            "{labels}: limit of {} series for metric {metric:?} reached",
+                            limits.max_series_per_metric
                         )
                     });
                     return None;
                 }
-                let limits = &rules.limits;
-                let metric = labels.metric_name().unwrap_or_default();
-                match self.totals.try_reserve(metric, limits) {
-                    Ok(()) => {}
-                    Err(RejectReason::SeriesPerMetricLimit) => {
-                        report.reject(RejectReason::SeriesPerMetricLimit, n, || {
-                            format!(
-                                "{labels}: limit of {} series for metric {metric:?} reached",
-                                limits.max_series_per_metric
-                            )
-                        });
-                        return None;
-                    }
-                    Err(reason) => {
-                        report.reject(reason, n, || {
-                            format!("{labels}: series limit of {} reached", limits.max_series)
-                        });
-                        return None;
-                    }
+                Err(reason) => {
+                    report.reject(reason, n, || {
+                        format!("{labels}: series limit of {} reached", limits.max_series)
+                    });
+                    return None;
                 }
-                (self.create_series(labels, None), true)
             }
-        };
+            self.create_series(labels.clone(), None);
+        }
 
-        let mut accepted = self.accept_samples(series_ref, samples, rules, now_ms, report);
-        let mut accepted_histograms = self.accept_histograms(series_ref, histograms, rules, now_ms, report);
+        // One more probe, of the entry just read or written (in cache), for the series
+        // itself; the samples are checked and inserted with the head's other fields apart.
+        let max_seen_t = self.max_seen_t;
+        let series = self.series.by_labels_mut(hash, &labels)?;
+        let series_ref = series.series_ref;
+        let bytes_before = series.sample_bytes();
+        let mut check = Checker {
+            rules,
+            now_ms,
+            max_seen_t,
+            inserted: Vec::with_capacity(samples.len() + histograms.len()),
+        };
+        let mut accepted = check.samples(series, samples, report);
+        let mut accepted_histograms = check.histograms(series, histograms, report);
+        let bytes_after = series.sample_bytes();
+        let definition = (created || !series.logged.load(Ordering::Acquire)).then(|| SeriesDef {
+            series_ref,
+            max_t: None,
+            labels: series.labels.clone(),
+        });
+        self.account_inserted(&check.inserted, bytes_before, bytes_after);
         if accepted.is_empty() && accepted_histograms.is_empty() {
             if created {
                 self.remove_new_series(series_ref);
@@ -175,43 +196,60 @@ impl Head {
         report.accepted += (accepted.len() + accepted_histograms.len()) as u64;
         accepted.sort_by_key(|s| s.timestamp_ms);
         accepted_histograms.sort_by_key(|s| s.timestamp_ms);
-        let new_series = match (created, self.series.get(&series_ref)) {
-            (true, Some(series)) => Some(SeriesDef {
-                series_ref,
-                max_t: None,
-                labels: series.labels.clone(),
-            }),
-            _ => None,
-        };
         Some(SeriesAppend {
             series_ref,
-            new_series,
+            definition,
             accepted,
             accepted_histograms,
         })
     }
 
-    /// Checks and inserts one series' samples (one lookup for all of them), counting
-    /// refusals in `report`; returns the accepted samples in the order given.
-    fn accept_samples(
+    /// Lowers the database-wide newest timestamp to `latest` when it lies beyond it: what a
+    /// WAL or block written before time sanity (or with `max_future` off) may hold. Called
+    /// at open, so that a restart never brings back a window that one sample moved.
+    pub(crate) fn forget_future(&mut self, latest: i64) {
+        if self.max_seen_t.is_some_and(|t| t > latest) {
+            self.max_seen_t = Some(latest);
+        }
+    }
+}
+
+/// Checks one series' samples against the acceptance rules and inserts those accepted,
+/// tracking the newest timestamp seen as they go (the too-old rule follows it).
+struct Checker<'a> {
+    rules: &'a AppendRules,
+    now_ms: i64,
+    /// Newest timestamp in the database, raised by each accepted sample.
+    max_seen_t: Option<i64>,
+    /// Timestamps of the samples inserted (of both kinds), for the head's accounting.
+    inserted: Vec<i64>,
+}
+
+impl Checker<'_> {
+    fn window(&self) -> Window {
+        Window {
+            oldest: self.rules.oldest_accepted(self.max_seen_t, self.now_ms),
+            latest: self.rules.latest_accepted(self.now_ms),
+            now_ms: self.now_ms,
+            out_of_order_ms: self.rules.out_of_order_window_ms,
+        }
+    }
+
+    fn inserted(&mut self, window: &mut Window, t: i64) {
+        self.inserted.push(t);
+        self.max_seen_t = Some(self.max_seen_t.map_or(t, |m| m.max(t)));
+        window.oldest = self.rules.oldest_accepted(self.max_seen_t, self.now_ms);
+    }
+
+    /// Checks and inserts float samples, counting refusals in `report`; returns the
+    /// accepted samples in the order given.
+    fn samples(
         &mut self,
-        series_ref: u64,
+        series: &mut MemSeries,
         samples: &[Sample],
-        rules: &AppendRules,
-        now_ms: i64,
         report: &mut AppendReport,
     ) -> Vec<Sample> {
-        let mut max_seen = self.max_seen_t;
-        let Some(series) = self.series.get_mut(&series_ref) else {
-            return Vec::new();
-        };
-        let mut window = Window {
-            oldest: rules.oldest_accepted(max_seen, now_ms),
-            latest: rules.latest_accepted(now_ms),
-            now_ms,
-            out_of_order_ms: rules.out_of_order_window_ms,
-        };
-        let bytes_before = series.sample_bytes();
+        let mut window = self.window();
         let mut accepted = Vec::with_capacity(samples.len());
         for s in samples {
             let same = |series: &MemSeries| {
@@ -221,49 +259,33 @@ impl Head {
                 Ok(()) => {
                     if series.insert(*s) {
                         accepted.push(*s);
-                        max_seen = Some(max_seen.map_or(s.timestamp_ms, |m| m.max(s.timestamp_ms)));
-                        window.oldest = rules.oldest_accepted(max_seen, now_ms);
+                        self.inserted(&mut window, s.timestamp_ms);
                     }
                 }
                 Err(reason) => {
                     let labels = &series.labels;
+                    let (now_ms, rules) = (self.now_ms, self.rules);
                     report.reject(reason, 1, || {
                         refusal_message(labels, reason, s.timestamp_ms, now_ms, rules)
                     });
                 }
             }
         }
-        let bytes_after = series.sample_bytes();
-        let times: Vec<i64> = accepted.iter().map(|s| s.timestamp_ms).collect();
-        self.account_inserted(&times, bytes_before, bytes_after);
         accepted
     }
 
-    /// [`Head::accept_samples`] for histogram samples; an invalid histogram is refused.
-    fn accept_histograms(
+    /// [`Checker::samples`] for histogram samples; an invalid histogram is refused.
+    fn histograms(
         &mut self,
-        series_ref: u64,
+        series: &mut MemSeries,
         histograms: &[HistogramSample],
-        rules: &AppendRules,
-        now_ms: i64,
         report: &mut AppendReport,
     ) -> Vec<HistogramSample> {
         if histograms.is_empty() {
             return Vec::new();
         }
-        let mut max_seen = self.max_seen_t;
-        let Some(series) = self.series.get_mut(&series_ref) else {
-            return Vec::new();
-        };
-        let mut window = Window {
-            oldest: rules.oldest_accepted(max_seen, now_ms),
-            latest: rules.latest_accepted(now_ms),
-            now_ms,
-            out_of_order_ms: rules.out_of_order_window_ms,
-        };
-        let bytes_before = series.sample_bytes();
+        let mut window = self.window();
         let mut accepted = Vec::with_capacity(histograms.len());
-        let mut times = Vec::with_capacity(histograms.len());
         for s in histograms {
             let t = s.timestamp_ms;
             if let Err(e) = s.h.validate() {
@@ -283,29 +305,17 @@ impl Head {
                 Ok(()) => {
                     if series.insert_histogram(s) {
                         accepted.push(s.clone());
-                        times.push(t);
-                        max_seen = Some(max_seen.map_or(t, |m| m.max(t)));
-                        window.oldest = rules.oldest_accepted(max_seen, now_ms);
+                        self.inserted(&mut window, t);
                     }
                 }
                 Err(reason) => {
                     let labels = &series.labels;
+                    let (now_ms, rules) = (self.now_ms, self.rules);
                     report.reject(reason, 1, || refusal_message(labels, reason, t, now_ms, rules));
                 }
             }
         }
-        let bytes_after = series.sample_bytes();
-        self.account_inserted(&times, bytes_before, bytes_after);
         accepted
-    }
-
-    /// Lowers the database-wide newest timestamp to `latest` when it lies beyond it: what a
-    /// WAL or block written before time sanity (or with `max_future` off) may hold. Called
-    /// at open, so that a restart never brings back a window that one sample moved.
-    pub(crate) fn forget_future(&mut self, latest: i64) {
-        if self.max_seen_t.is_some_and(|t| t > latest) {
-            self.max_seen_t = Some(latest);
-        }
     }
 }
 
@@ -438,7 +448,7 @@ mod tests {
         assert_eq!(report.accepted, 3);
         let ts: Vec<i64> = out.accepted.iter().map(|s| s.timestamp_ms).collect();
         assert_eq!(ts, vec![950, 1000, 1100]);
-        assert!(out.new_series.is_some());
+        assert!(out.definition.is_some());
         assert_eq!(
             report.rejected,
             vec![

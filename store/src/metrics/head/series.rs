@@ -9,6 +9,8 @@ use crate::model::{HistogramSample, Labels, Sample};
 /// One series in the head.
 #[derive(Debug)]
 pub(crate) struct MemSeries {
+    /// The series' ref, which WAL records name it by.
+    pub series_ref: u64,
     pub labels: Labels,
     /// The samples, compressed as they arrive.
     pub samples: SeriesChunks,

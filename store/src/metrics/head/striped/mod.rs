@@ -458,7 +458,7 @@ fn append_one(
     else {
         return;
     };
-    if let Some(def) = out.new_series.or_else(|| stripe.unlogged_def(out.series_ref)) {
+    if let Some(def) = out.definition {
         record.series.push(def);
     }
     if !out.accepted.is_empty() {
