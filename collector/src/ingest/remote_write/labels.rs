@@ -15,7 +15,7 @@ use std::hash::BuildHasher;
 
 use didban_store::Labels;
 use foldhash::fast::RandomState;
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockReadGuard};
 use std::collections::HashMap;
 
 use crate::ingest::protowire::{expect, utf8, Malformed, Reader, Walk, LEN};
@@ -57,9 +57,18 @@ impl WireLabelCache {
 
     /// The labels cached for the label fields `raw`.
     pub fn get(&self, raw: &[u8]) -> Option<Labels> {
-        let key = self.seed.hash_one(raw);
-        let labels = self.entries.read().get(&key)?.clone();
-        wire_equals(raw, &labels).then_some(labels)
+        self.reader().get(raw)
+    }
+
+    /// A reader holding the cache's read lock, for the lookups of one request: one lock
+    /// acquisition per request instead of one per series (the lock's cache line moved
+    /// between the cores at every series of a 2,000-series request otherwise). Inserting
+    /// while a reader of the same thread is alive deadlocks: drop it first.
+    pub fn reader(&self) -> WireLabelReader<'_> {
+        WireLabelReader {
+            entries: self.entries.read(),
+            seed: &self.seed,
+        }
     }
 
     /// Caches `labels` for `raw` when they are exactly its wire labels; otherwise (labels
@@ -85,6 +94,21 @@ impl WireLabelCache {
     /// True when nothing is cached.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Lookups in a [`WireLabelCache`] under one read lock (see [`WireLabelCache::reader`]).
+pub struct WireLabelReader<'a> {
+    entries: RwLockReadGuard<'a, HashMap<u64, Labels>>,
+    seed: &'a RandomState,
+}
+
+impl WireLabelReader<'_> {
+    /// The labels cached for the label fields `raw`.
+    pub fn get(&self, raw: &[u8]) -> Option<Labels> {
+        let key = self.seed.hash_one(raw);
+        let labels = self.entries.get(&key)?;
+        wire_equals(raw, labels).then(|| labels.clone())
     }
 }
 

@@ -47,6 +47,7 @@ pub(super) async fn decode(ingestor: &Ingestor, plain: Vec<u8>) -> Result<Conver
 /// checks that the labels of every series not found are UTF-8 — before anything of the
 /// request is converted, so a body prost would refuse is refused whole.
 fn look_up_labels(request: &mut WalkedRequest, body: &[u8], cache: &WireLabelCache) -> Result<(), Malformed> {
+    let cache = cache.reader();
     for walked in &mut request.series {
         let WalkedSeries::Plain { labels, cached, .. } = walked else {
             continue;
