@@ -341,6 +341,17 @@ fn first_k(members: Vec<&Elem>, k: usize, rank: impl Fn(&Elem, &Elem) -> Orderin
     best
 }
 
+/// The order of `topk` (`top`) or `bottomk`: largest or smallest first, NaN last either way.
+fn rank_k(top: bool, a: &Elem, b: &Elem) -> Ordering {
+    match (a.v.is_nan(), b.v.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ if top => b.v.partial_cmp(&a.v).unwrap_or(Ordering::Equal),
+        _ => a.v.partial_cmp(&b.v).unwrap_or(Ordering::Equal),
+    }
+}
+
 /// Keeps the `k` largest (topk) or smallest (bottomk) members; NaN ranks last either way.
 fn select_k(
     top: bool,
@@ -359,13 +370,7 @@ fn select_k(
             picked.push(e);
         }
     }
-    let rank = |a: &Elem, b: &Elem| match (a.v.is_nan(), b.v.is_nan()) {
-        (true, true) => Ordering::Equal,
-        (true, false) => Ordering::Greater,
-        (false, true) => Ordering::Less,
-        _ if top => b.v.partial_cmp(&a.v).unwrap_or(Ordering::Equal),
-        _ => a.v.partial_cmp(&b.v).unwrap_or(Ordering::Equal),
-    };
+    let rank = |a: &Elem, b: &Elem| rank_k(top, a, b);
     let k = usize::try_from(k).unwrap_or(usize::MAX);
     if k < picked.len() && k <= SMALL_K {
         picked = first_k(picked, k, rank);
@@ -402,13 +407,7 @@ mod tests {
                 })
                 .collect();
             for top in [true, false] {
-                let rank = |a: &Elem, b: &Elem| match (a.v.is_nan(), b.v.is_nan()) {
-                    (true, true) => Ordering::Equal,
-                    (true, false) => Ordering::Greater,
-                    (false, true) => Ordering::Less,
-                    _ if top => b.v.partial_cmp(&a.v).unwrap_or(Ordering::Equal),
-                    _ => a.v.partial_cmp(&b.v).unwrap_or(Ordering::Equal),
-                };
+                let rank = |a: &Elem, b: &Elem| rank_k(top, a, b);
                 let mut sorted: Vec<&Elem> = members.iter().collect();
                 sorted.sort_by(|a, b| rank(a, b));
                 for k in 1..=n + 1 {
