@@ -9,14 +9,15 @@
 //! its length, and each chunk's entry in the series), and the native histogram stream
 //! (`HistogramChunk::bytes`: its allocation plus its 48-byte box once it holds a sample).
 
-use super::series_map::ENTRY_BYTES;
+use super::series_map::{BOX_BYTES, ENTRY_BYTES};
 use crate::metrics::postings::heap_alloc;
 use crate::model::Labels;
 
 /// Bytes per series besides its labels and postings: its entries in the series map's two
-/// tables (`MemSeries` by labels, labels by ref), plus a control byte each, at the average
-/// load of a hash table that doubles when 7/8 full (between 7/16 and 7/8: ~2/3).
-const SERIES_FIXED_BYTES: u64 = ((ENTRY_BYTES + 2) * 3 / 2) as u64;
+/// tables (labels and box by labels, labels by ref), plus a control byte each, at the
+/// average load of a hash table that doubles when 7/8 full (between 7/16 and 7/8: ~2/3),
+/// and the box holding the series.
+const SERIES_FIXED_BYTES: u64 = ((ENTRY_BYTES + 2) * 3 / 2 + BOX_BYTES) as u64;
 
 /// What one series costs in the head without its samples and postings entries (which
 /// `Postings::add` counts): the fixed part and its labels' one allocation.
