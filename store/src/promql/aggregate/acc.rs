@@ -22,6 +22,8 @@ pub(super) struct Acc {
     mean: f64,
     m2: f64,
     value: f64,
+    /// `avg` only: the sum overflowed, and `mean` (with `comp`) holds the mean since.
+    incremental: bool,
     /// Input elements of the group, for operators that pick among them.
     pub(super) members: Vec<usize>,
 }
@@ -81,6 +83,7 @@ pub(super) fn first_acc(v: f64, j: usize, keep_members: bool) -> Acc {
         mean: v,
         m2: 0.0,
         value: v,
+        incremental: false,
         members: if keep_members { vec![j] } else { Vec::new() },
     }
 }
@@ -93,14 +96,22 @@ pub(super) fn add(op: u16, acc: &mut Acc, v: f64, j: usize, keep_members: bool) 
     }
     match op {
         T_SUM => (acc.sum, acc.comp) = kahan_inc(v, acc.sum, acc.comp),
+        // Prometheus 3's mean: the compensated sum while it does not overflow, then an
+        // incremental mean (compensated too) from the mean so far — its answers to the
+        // last bit, and no division per value until an overflow.
         T_AVG => {
-            (acc.sum, acc.comp) = kahan_inc(v, acc.sum, acc.comp);
-            // Incremental mean, used when the plain sum overflows.
-            if acc.mean.is_infinite() && ((v.is_infinite() && (acc.mean > 0.0) == (v > 0.0)) || v.is_finite())
-            {
-                return;
+            if !acc.incremental {
+                let (sum, comp) = kahan_inc(v, acc.sum, acc.comp);
+                if !sum.is_infinite() {
+                    (acc.sum, acc.comp) = (sum, comp);
+                    return;
+                }
+                acc.incremental = true;
+                acc.mean = acc.sum / (acc.count - 1.0);
+                acc.comp /= acc.count - 1.0;
             }
-            acc.mean += v / acc.count - acc.mean / acc.count;
+            let q = (acc.count - 1.0) / acc.count;
+            (acc.mean, acc.comp) = kahan_inc(v / acc.count, q * acc.mean, q * acc.comp);
         }
         T_MIN if acc.value > v || acc.value.is_nan() => acc.value = v,
         T_MAX if acc.value < v || acc.value.is_nan() => acc.value = v,
@@ -117,19 +128,44 @@ pub(super) fn add(op: u16, acc: &mut Acc, v: f64, j: usize, keep_members: bool) 
 pub(super) fn finish(op: u16, acc: &Acc) -> f64 {
     match op {
         T_SUM => acc.sum + acc.comp,
-        T_AVG => {
-            let s = acc.sum + acc.comp;
-            if s.is_infinite() && acc.mean.is_finite() {
-                acc.mean
-            } else {
-                s / acc.count
-            }
-        }
+        T_AVG if acc.incremental => acc.mean + acc.comp,
+        T_AVG => acc.sum / acc.count + acc.comp / acc.count,
         T_COUNT => acc.count,
         T_GROUP => 1.0,
         T_MIN | T_MAX => acc.value,
         T_STDVAR => acc.m2 / acc.count,
         T_STDDEV => (acc.m2 / acc.count).sqrt(),
         _ => f64::NAN,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn avg_of(values: &[f64]) -> f64 {
+        let mut acc = first_acc(values[0], 0, false);
+        for (j, v) in values.iter().enumerate().skip(1) {
+            add(T_AVG, &mut acc, *v, j, false);
+        }
+        finish(T_AVG, &acc)
+    }
+
+    /// Bit for bit what Prometheus 3's `avg` gives (its algorithm replayed by hand in IEEE
+    /// arithmetic); the same cases as `avg_over_time`'s, whose algorithm it shares.
+    #[test]
+    fn avg_sums_then_divides_as_prometheus_3_does() {
+        assert_eq!(avg_of(&[0.1, 0.2, 0.3]).to_bits(), 0.2f64.to_bits());
+        assert_eq!(
+            avg_of(&[0.7, 0.1, 0.3, 0.9, 1.3]).to_bits(),
+            0.6599999999999999f64.to_bits()
+        );
+        assert_eq!(avg_of(&[5.0]), 5.0);
+        assert_eq!(avg_of(&[1e308, 1e308]), 1e308);
+        assert_eq!(avg_of(&[1e308, 1e308, 1e308, -1e308]), 5e307);
+        assert_eq!(avg_of(&[1e308, 1e308, -1e308, 5.0]), 2.5e307);
+        assert_eq!(avg_of(&[f64::INFINITY, 1.0]), f64::INFINITY);
+        assert!(avg_of(&[f64::INFINITY, f64::NEG_INFINITY]).is_nan());
+        assert!(avg_of(&[f64::NAN, 1.0]).is_nan());
     }
 }
