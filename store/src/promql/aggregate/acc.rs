@@ -10,20 +10,19 @@ use promql_parser::parser::LabelModifier;
 
 use crate::model::Labels;
 
-use super::super::value::{kahan_inc, IdMap};
+use super::super::value::{IdMap, RunningSum};
 
 /// Running state of one group at one step.
 #[derive(Clone, Default)]
 pub(super) struct Acc {
     /// Values added (0 for a state nothing was added to).
     pub(super) count: f64,
-    sum: f64,
-    comp: f64,
-    mean: f64,
+    /// `sum`'s and `avg`'s running sum.
+    total: RunningSum,
+    /// `stddev`/`stdvar`: the sum of squared differences from the mean.
     m2: f64,
+    /// `min`/`max`: the extreme so far; `stddev`/`stdvar`: the running mean.
     value: f64,
-    /// `avg` only: the sum overflowed, and `mean` (with `comp`) holds the mean since.
-    incremental: bool,
     /// Input elements of the group, for operators that pick among them.
     pub(super) members: Vec<usize>,
 }
@@ -78,12 +77,9 @@ impl<'m> Grouping<'m> {
 pub(super) fn first_acc(v: f64, j: usize, keep_members: bool) -> Acc {
     Acc {
         count: 1.0,
-        sum: v,
-        comp: 0.0,
-        mean: v,
+        total: RunningSum::new(v),
         m2: 0.0,
         value: v,
-        incremental: false,
         members: if keep_members { vec![j] } else { Vec::new() },
     }
 }
@@ -95,30 +91,14 @@ pub(super) fn add(op: u16, acc: &mut Acc, v: f64, j: usize, keep_members: bool) 
         acc.members.push(j);
     }
     match op {
-        T_SUM => (acc.sum, acc.comp) = kahan_inc(v, acc.sum, acc.comp),
-        // Prometheus 3's mean: the compensated sum while it does not overflow, then an
-        // incremental mean (compensated too) from the mean so far — its answers to the
-        // last bit, and no division per value until an overflow.
-        T_AVG => {
-            if !acc.incremental {
-                let (sum, comp) = kahan_inc(v, acc.sum, acc.comp);
-                if !sum.is_infinite() {
-                    (acc.sum, acc.comp) = (sum, comp);
-                    return;
-                }
-                acc.incremental = true;
-                acc.mean = acc.sum / (acc.count - 1.0);
-                acc.comp /= acc.count - 1.0;
-            }
-            let q = (acc.count - 1.0) / acc.count;
-            (acc.mean, acc.comp) = kahan_inc(v / acc.count, q * acc.mean, q * acc.comp);
-        }
+        T_SUM => acc.total.add(v),
+        T_AVG => acc.total.add_for_mean(v, acc.count),
         T_MIN if acc.value > v || acc.value.is_nan() => acc.value = v,
         T_MAX if acc.value < v || acc.value.is_nan() => acc.value = v,
         T_STDDEV | T_STDVAR => {
-            let delta = v - acc.mean;
-            acc.mean += delta / acc.count;
-            acc.m2 += delta * (v - acc.mean);
+            let delta = v - acc.value;
+            acc.value += delta / acc.count;
+            acc.m2 += delta * (v - acc.value);
         }
         _ => {}
     }
@@ -127,9 +107,8 @@ pub(super) fn add(op: u16, acc: &mut Acc, v: f64, j: usize, keep_members: bool) 
 /// The value `op` gives for a group's state.
 pub(super) fn finish(op: u16, acc: &Acc) -> f64 {
     match op {
-        T_SUM => acc.sum + acc.comp,
-        T_AVG if acc.incremental => acc.mean + acc.comp,
-        T_AVG => acc.sum / acc.count + acc.comp / acc.count,
+        T_SUM => acc.total.total(),
+        T_AVG => acc.total.mean(acc.count),
         T_COUNT => acc.count,
         T_GROUP => 1.0,
         T_MIN | T_MAX => acc.value,
@@ -143,29 +122,14 @@ pub(super) fn finish(op: u16, acc: &Acc) -> f64 {
 mod tests {
     use super::*;
 
-    fn avg_of(values: &[f64]) -> f64 {
+    /// `avg` goes through [`RunningSum`]'s mean (tested bit for bit there).
+    #[test]
+    fn avg_is_the_running_sums_mean() {
+        let values = [0.1, 0.2, 0.3];
         let mut acc = first_acc(values[0], 0, false);
         for (j, v) in values.iter().enumerate().skip(1) {
             add(T_AVG, &mut acc, *v, j, false);
         }
-        finish(T_AVG, &acc)
-    }
-
-    /// Bit for bit what Prometheus 3's `avg` gives (its algorithm replayed by hand in IEEE
-    /// arithmetic); the same cases as `avg_over_time`'s, whose algorithm it shares.
-    #[test]
-    fn avg_sums_then_divides_as_prometheus_3_does() {
-        assert_eq!(avg_of(&[0.1, 0.2, 0.3]).to_bits(), 0.2f64.to_bits());
-        assert_eq!(
-            avg_of(&[0.7, 0.1, 0.3, 0.9, 1.3]).to_bits(),
-            0.6599999999999999f64.to_bits()
-        );
-        assert_eq!(avg_of(&[5.0]), 5.0);
-        assert_eq!(avg_of(&[1e308, 1e308]), 1e308);
-        assert_eq!(avg_of(&[1e308, 1e308, 1e308, -1e308]), 5e307);
-        assert_eq!(avg_of(&[1e308, 1e308, -1e308, 5.0]), 2.5e307);
-        assert_eq!(avg_of(&[f64::INFINITY, 1.0]), f64::INFINITY);
-        assert!(avg_of(&[f64::INFINITY, f64::NEG_INFINITY]).is_nan());
-        assert!(avg_of(&[f64::NAN, 1.0]).is_nan());
+        assert_eq!(finish(T_AVG, &acc).to_bits(), 0.2f64.to_bits());
     }
 }
