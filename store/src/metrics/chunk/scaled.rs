@@ -59,38 +59,19 @@ pub(super) fn smallest_scale(v: f64) -> Option<(u8, i64)> {
 /// The value mode whose fields take fewer bits, estimated by the significant bits of the
 /// differences it would write (the buckets' prefixes and rounding aside).
 pub(super) fn cheaper_mode(scaled: &[i64]) -> ValueMode {
-    let mut estimate = ModeEstimate::default();
-    for pair in scaled.windows(2) {
-        estimate.add(pair[1].wrapping_sub(pair[0]));
+    let (mut delta_bits, mut dod_bits) = (0u32, 0u32);
+    let mut last_dm = 0i64;
+    for (i, pair) in scaled.windows(2).enumerate() {
+        let dm = pair[1].wrapping_sub(pair[0]);
+        delta_bits += 64 - zigzag(dm).leading_zeros();
+        let dod = if i == 0 { dm } else { dm.wrapping_sub(last_dm) };
+        dod_bits += 64 - zigzag(dod).leading_zeros();
+        last_dm = dm;
     }
-    estimate.cheaper()
-}
-
-/// The bits each value mode would spend on the differences seen so far.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct ModeEstimate {
-    delta_bits: u32,
-    dod_bits: u32,
-    /// The previous difference (`None` before the first).
-    last_dm: Option<i64>,
-}
-
-impl ModeEstimate {
-    /// Counts the difference `dm` between a value and the one before it.
-    pub(super) fn add(&mut self, dm: i64) {
-        self.delta_bits += 64 - zigzag(dm).leading_zeros();
-        let dod = self.last_dm.map_or(dm, |last| dm.wrapping_sub(last));
-        self.dod_bits += 64 - zigzag(dod).leading_zeros();
-        self.last_dm = Some(dm);
-    }
-
-    /// The mode with fewer bits (delta on a tie).
-    pub(super) fn cheaper(&self) -> ValueMode {
-        if self.dod_bits < self.delta_bits {
-            ValueMode::DeltaOfDelta
-        } else {
-            ValueMode::Delta
-        }
+    if dod_bits < delta_bits {
+        ValueMode::DeltaOfDelta
+    } else {
+        ValueMode::Delta
     }
 }
 
