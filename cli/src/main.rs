@@ -310,7 +310,10 @@ struct ServeArgs {
 /// mimalloc instead of glibc malloc: ingest allocates many small, short-lived buffers
 /// (decoded requests, label strings) and glibc's free-list consolidation took about a third
 /// of ingest CPU in profiles. Its arenas are committed lazily (`.cargo/config.toml` sets
-/// the compile-time default), so memory it purges leaves the RSS.
+/// the compile-time default), so memory it purges leaves the RSS. The feature
+/// `system-alloc` leaves glibc's malloc in place, for heap profilers that intercept it
+/// (heaptrack; `docs/benchmarks.md`).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

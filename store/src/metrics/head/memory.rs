@@ -1,23 +1,22 @@
 //! Memory accounting of the head and the gate that refuses new series when it is full.
 //!
 //! The figures follow what the head really allocates per series (measured with a counting
-//! allocator in the test below): the labels (one allocation shared by the series, the
-//! ref table and the WAL definition), an entry in each of the series map's two tables, the
+//! allocator in the test below): the labels (one allocation shared by the series and the
+//! WAL definition), its slot in the series map and an entry in each of its two tables, the
 //! postings entries (`Postings::add`: a copy of every label value that is new to the
 //! index, an id in each list) and the samples' chunks (`SeriesChunks::bytes`: each
 //! chunk's stream by its allocation, the open one's by capacity since it grows ahead of
 //! its length, and each chunk's entry in the series), and the native histogram stream
 //! (`HistogramChunk::bytes`: its allocation plus its 48-byte box once it holds a sample).
 
-use super::series_map::{BOX_BYTES, ENTRY_BYTES};
+use super::series_map::{SLOT_BYTES, TABLE_ENTRY_BYTES};
 use crate::metrics::postings::heap_alloc;
 use crate::model::Labels;
 
-/// Bytes per series besides its labels and postings: its entries in the series map's two
-/// tables (labels and box by labels, labels by ref), plus a control byte each, at the
-/// average load of a hash table that doubles when 7/8 full (between 7/16 and 7/8: ~2/3),
-/// and the box holding the series.
-const SERIES_FIXED_BYTES: u64 = ((ENTRY_BYTES + 2) * 3 / 2 + BOX_BYTES) as u64;
+/// Bytes per series besides its labels and postings: its slot in the series map's slab and
+/// its entry in each of the map's two tables, at the average load of a hash table that
+/// doubles when 7/8 full (between 7/16 and 7/8: ~2/3).
+const SERIES_FIXED_BYTES: u64 = (SLOT_BYTES + 2 * TABLE_ENTRY_BYTES * 3 / 2) as u64;
 
 /// What one series costs in the head without its samples and postings entries (which
 /// `Postings::add` counts): the fixed part and its labels' one allocation.
