@@ -1,12 +1,17 @@
 //! A bit stream written and read most significant bit first: the carrier of the XOR chunk
 //! encoding, where most fields are a few bits wide and none is byte aligned.
 
-/// Appends bits to a byte vector; the last byte is filled from its high bit down.
+/// Appends bits to a byte stream; the last byte is filled from its high bit down.
+///
+/// The stream is a boxed slice and a length rather than a `Vec` (8 bytes less in every
+/// open chunk, one per series in the head); bytes past the length are zero.
 #[derive(Debug, Default)]
 pub(super) struct BitWriter {
-    bytes: Vec<u8>,
+    buf: Box<[u8]>,
+    /// Bytes written (the last one possibly partly).
+    len: u32,
     /// Bits of the last byte not written yet (0 when it is full or there is none).
-    free: u32,
+    free: u8,
 }
 
 impl BitWriter {
@@ -15,31 +20,43 @@ impl BitWriter {
         let mut left = n.min(64);
         while left > 0 {
             if self.free == 0 {
-                self.grow();
-                self.bytes.push(0);
-                self.free = 8;
+                self.push_byte();
             }
-            let take = left.min(self.free);
+            let free = u32::from(self.free);
+            let take = left.min(free);
             let shift = left - take;
             let part = ((value >> shift) & ((1u64 << take) - 1)) as u8;
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= part << (self.free - take);
+            if let Some(last) = self.buf.get_mut(self.len as usize - 1) {
+                *last |= part << (free - take);
             }
-            self.free -= take;
+            // `take` ≤ `free` ≤ 8.
+            self.free -= take as u8;
             left -= take;
         }
     }
 
-    /// Makes room for the next byte when the stream is at its capacity: by a quarter of
-    /// its length (16 bytes at least) rather than by doubling. A head holds one open
-    /// stream per series, mostly part-grown, and doubling leaves a quarter of each
-    /// allocation unused on average. Measured with 120 samples per series: the head's
-    /// accounted bytes 917 → 831 per series, peak RSS at 1 M series 1,176 → 1,139 MiB,
-    /// ingest CPU unchanged (`docs/benchmarks.md`).
-    fn grow(&mut self) {
-        if self.bytes.len() == self.bytes.capacity() {
-            self.bytes.reserve_exact((self.bytes.len() / 4).max(16));
+    /// Starts a new, zero byte.
+    fn push_byte(&mut self) {
+        if self.len as usize == self.buf.len() {
+            self.grow();
         }
+        self.len += 1;
+        self.free = 8;
+    }
+
+    /// Makes room for more bytes: a quarter of the length (16 bytes at least) rather than
+    /// doubling. A head holds one open stream per series, mostly part-grown, and doubling
+    /// leaves a quarter of each allocation unused on average. Measured with 120 samples per
+    /// series: the head's accounted bytes 917 → 831 per series, peak RSS at 1 M series
+    /// 1,176 → 1,139 MiB, ingest CPU unchanged (`docs/benchmarks.md`).
+    fn grow(&mut self) {
+        let len = self.buf.len();
+        let extra = (len / 4).max(16);
+        let mut bytes = std::mem::take(&mut self.buf).into_vec();
+        // Exact, so that the boxed slice below takes the allocation as it is.
+        bytes.reserve_exact(extra);
+        bytes.resize(len + extra, 0);
+        self.buf = bytes.into_boxed_slice();
     }
 
     /// Writes one bit.
@@ -62,17 +79,19 @@ impl BitWriter {
 
     /// The bytes written so far (the last one possibly partly filled, low bits zero).
     pub(super) fn bytes(&self) -> &[u8] {
-        &self.bytes
+        self.buf.get(..self.len as usize).unwrap_or_default()
     }
 
     /// Bytes allocated for the stream (its capacity), for memory accounting.
     pub(super) fn allocated(&self) -> usize {
-        self.bytes.capacity()
+        self.buf.len()
     }
 
     /// The written bytes in an allocation of exactly their size.
     pub(super) fn into_boxed(self) -> Box<[u8]> {
-        self.bytes.into_boxed_slice()
+        let mut bytes = self.buf.into_vec();
+        bytes.truncate(self.len as usize);
+        bytes.into_boxed_slice()
     }
 }
 

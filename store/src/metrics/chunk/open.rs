@@ -14,9 +14,9 @@
 //! Re-encoding is bounded per chunk: at most nine rescales, one fall to XOR and one mode
 //! change, each of at most [`MAX_SAMPLES`] samples.
 
-use super::bits::BitWriter;
+use super::bits::{BitReader, BitWriter};
 use super::encoding::{ChunkSamples, Encoding};
-use super::fields::{write_dod, zigzag};
+use super::fields::{unzigzag, write_dod, zigzag};
 use super::scaled::{self, ScaledValues, ValueMode};
 use super::xor::XorValues;
 use crate::metrics::decimal;
@@ -45,7 +45,6 @@ enum Values {
 pub(crate) struct OpenChunk {
     w: BitWriter,
     count: u16,
-    min_t: i64,
     last_t: i64,
     /// Previous timestamp delta, as a wrapping difference.
     delta: u64,
@@ -80,7 +79,6 @@ impl OpenChunk {
         OpenChunk {
             w,
             count: 1,
-            min_t: t,
             last_t: t,
             delta: 0,
             values,
@@ -206,9 +204,16 @@ impl OpenChunk {
         self.count >= MAX_SAMPLES || self.w.bytes().len() >= MAX_BYTES
     }
 
-    /// Oldest timestamp in the chunk.
+    /// Oldest timestamp in the chunk: read from the stream's start rather than kept
+    /// beside it (8 bytes in every series of the head; it is only asked for when a query
+    /// or an out-of-order sample reaches the open chunk).
     pub(crate) fn min_t(&self) -> i64 {
-        self.min_t
+        let mut r = BitReader::new(self.w.bytes());
+        if let Values::Scaled(_) = self.values {
+            // The scale (4 bits) and the mode (1 bit) come first.
+            let _ = r.read_bits(5);
+        }
+        r.read_uvarint().map_or(self.last_t, unzigzag)
     }
 
     /// Newest timestamp in the chunk.
@@ -241,6 +246,7 @@ impl OpenChunk {
 
     /// The chunk's stream, oldest and newest timestamp and sample count, for closing it.
     pub(super) fn into_parts(self) -> (Box<[u8]>, i64, i64, u16) {
-        (self.w.into_boxed(), self.min_t, self.last_t, self.count)
+        let min_t = self.min_t();
+        (self.w.into_boxed(), min_t, self.last_t, self.count)
     }
 }

@@ -460,3 +460,17 @@ fn a_steady_counter_switches_to_delta_of_delta_after_its_first_samples() {
     // sample.
     assert!(bits_per_sample < 12.0, "{bits_per_sample:.1} bits per sample");
 }
+
+/// The open chunk's oldest timestamp is read back from its stream, in both encodings and at
+/// both ends of the timestamp range.
+#[test]
+fn open_chunks_read_their_oldest_timestamp_from_the_stream() {
+    for first in [i64::MIN + 1, -1, 0, 1_700_000_000_000, i64::MAX - 10] {
+        for v in [1.5, f64::NAN] {
+            let mut chunk = OpenChunk::new(Sample::new(first, v));
+            chunk.push(Sample::new(first + 5, 2.0));
+            assert_eq!(chunk.min_t(), first, "first {first}, value {v}");
+            assert_eq!(chunk.max_t(), first + 5);
+        }
+    }
+}

@@ -18,10 +18,8 @@ mod series_map;
 pub(crate) mod striped;
 mod totals;
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::metrics::chunk::{HistogramChunk, SeriesChunks};
 use crate::metrics::postings::Postings;
 use crate::metrics::record::{SeriesDef, WalRecord};
 use crate::model::{HistogramSample, LabelMatcher, Labels, Sample, SeriesSamples};
@@ -165,15 +163,8 @@ impl Head {
         );
         self.next_ref = self.next_ref.max(series_ref + self.ref_step);
         self.bytes += memory::series_bytes(&labels) + self.postings.add(series_ref, &labels);
-        self.series.insert(MemSeries {
-            series_ref,
-            labels,
-            samples: SeriesChunks::default(),
-            histograms: HistogramChunk::default(),
-            max_t,
-            logged: AtomicBool::new(logged),
-            carried: false,
-        });
+        self.series
+            .insert(MemSeries::new(series_ref, labels, max_t, logged));
     }
 
     /// Undoes [`Head::create_series`] for a series that ended up with no accepted sample.
@@ -192,7 +183,7 @@ impl Head {
     pub(crate) fn replay_series(&mut self, def: SeriesDef) {
         if let Some(series) = self.series.by_ref_mut(def.series_ref) {
             if let Some(t) = def.max_t {
-                series.max_t = Some(series.max_t.map_or(t, |m| m.max(t)));
+                series.raise_max_t(t);
                 self.observe_time(t);
             }
             return;
@@ -303,7 +294,7 @@ impl Head {
         let mut next = Head::stripe(self.next_ref, self.ref_step, self.max_seen_t, totals);
         next.series_gate = self.series_gate;
         for series in self.series_by_ref() {
-            if series.is_empty() || series.max_t.is_none_or(|t| t < drop_before) {
+            if series.is_empty() || series.max_t().is_none_or(|t| t < drop_before) {
                 continue;
             }
             if for_memory && !series.carried && series.sample_count() < 2 {
@@ -311,7 +302,7 @@ impl Head {
             }
             // The new segment starts with the successor's checkpoint: every series is logged.
             next.totals.add(series.labels.metric_name().unwrap_or_default());
-            next.insert_series(series.series_ref, series.labels.clone(), series.max_t, true);
+            next.insert_series(series.series_ref, series.labels.clone(), series.max_t(), true);
             if let Some(s) = next.series.by_ref_mut(series.series_ref) {
                 s.carried = true;
             }
@@ -326,7 +317,7 @@ impl Head {
         for series in self.series_by_ref() {
             record.series.push(SeriesDef {
                 series_ref: series.series_ref,
-                max_t: series.max_t,
+                max_t: series.max_t(),
                 labels: series.labels.clone(),
             });
         }

@@ -63,7 +63,7 @@ impl Head {
             if series.is_empty() {
                 self.remove_new_series(def.series_ref);
             } else {
-                series.max_t = series.last_t();
+                series.set_max_t(series.last_t());
             }
         }
     }

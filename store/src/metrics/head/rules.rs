@@ -384,7 +384,7 @@ fn check_sample(
     if window.oldest.is_some_and(|oldest| t < oldest) {
         return Err(RejectReason::TooOld);
     }
-    let Some(newest) = series.max_t else {
+    let Some(newest) = series.max_t() else {
         return Ok(());
     };
     if t > newest {

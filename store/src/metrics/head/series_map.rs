@@ -220,20 +220,11 @@ impl SeriesMap {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use std::sync::atomic::AtomicBool;
-
     use super::*;
 
     fn series(series_ref: u64, i: usize) -> MemSeries {
-        MemSeries {
-            series_ref,
-            labels: Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())]),
-            samples: Default::default(),
-            histograms: Default::default(),
-            max_t: None,
-            logged: AtomicBool::new(false),
-            carried: false,
-        }
+        let labels = Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())]);
+        MemSeries::new(series_ref, labels, None, false)
     }
 
     /// Series are found by labels and by ref across pages, after removals free slots in
