@@ -11,25 +11,34 @@
 //! none dropped) are cached. What is cached depends only on those bytes and the server's
 //! label limits, so it never goes stale; the cache only bounds its size.
 
+use std::cell::RefCell;
 use std::hash::BuildHasher;
 
 use didban_store::Labels;
 use foldhash::fast::RandomState;
+use hashbrown::HashTable;
 use parking_lot::{RwLock, RwLockReadGuard};
-use std::collections::HashMap;
 
 use crate::ingest::protowire::{expect, utf8, Malformed, Reader, Walk, LEN};
 
 /// The fewest entries a [`WireLabelCache`] is allowed before it starts again from empty.
-/// An entry costs ~40 bytes besides its labels, which the head shares while the series is
-/// in it.
+/// An entry costs ~25 bytes besides its labels (a 17-byte bucket at a table's load), which
+/// the head shares while the series is in it.
 pub const MIN_ENTRIES: usize = 1 << 18;
 
 /// Labels by a hash of their wire bytes (see the module documentation). The hash's seed is
 /// random per process, so a sender cannot pick label sets that collide; a collision is
-/// only a miss anyway (the later series takes the entry).
+/// only a miss anyway.
+///
+/// The table holds the labels alone, not the hash: a hit is confirmed against the wire
+/// bytes, and when the table grows an entry's hash is computed again from the labels' wire
+/// form ([`wire_bytes`]) — which is why only labels whose wire bytes are exactly that form
+/// (what protobuf encoders write) are cached. At 1 M series that is 36 MB of buckets
+/// instead of 52 MB for a map of hash → labels (heaptrack, `docs/benchmarks.md`).
+/// (Replacing a full table by an empty one instead of moving its entries was tried: the
+/// labels built again after it were new allocations beside the head's, +130 MiB at 1 M.)
 pub struct WireLabelCache {
-    entries: RwLock<HashMap<u64, Labels>>,
+    entries: RwLock<HashTable<Labels>>,
     seed: RandomState,
     /// Entries held at most; past that the cache starts again from empty.
     max_entries: usize,
@@ -71,11 +80,13 @@ impl WireLabelCache {
         }
     }
 
-    /// Caches `labels` for `raw` when they are exactly its wire labels; otherwise (labels
-    /// reordered, an empty value dropped) nothing is cached and the series is built again
-    /// on each request.
+    /// Caches `labels` for `raw` when `raw` is exactly their wire form ([`wire_bytes`]);
+    /// otherwise (labels reordered, an empty value dropped, fields written differently)
+    /// nothing is cached and the series is built again on each request.
     pub fn insert(&self, raw: &[u8], labels: &Labels) {
-        if !wire_equals(raw, labels) {
+        let mut form = Vec::with_capacity(raw.len());
+        wire_bytes(labels, &mut form);
+        if form != raw {
             return;
         }
         let key = self.seed.hash_one(raw);
@@ -83,7 +94,16 @@ impl WireLabelCache {
         if entries.len() >= self.max_entries {
             entries.clear();
         }
-        entries.insert(key, labels.clone());
+        if let Ok(entry) = entries.find_entry(key, |cached| wire_equals(raw, cached)) {
+            entry.remove();
+        }
+        let seed = &self.seed;
+        let scratch = RefCell::new(form);
+        entries.insert_unique(key, labels.clone(), |cached| {
+            let mut form = scratch.borrow_mut();
+            wire_bytes(cached, &mut form);
+            seed.hash_one(form.as_slice())
+        });
     }
 
     /// Number of entries.
@@ -99,7 +119,7 @@ impl WireLabelCache {
 
 /// Lookups in a [`WireLabelCache`] under one read lock (see [`WireLabelCache::reader`]).
 pub struct WireLabelReader<'a> {
-    entries: RwLockReadGuard<'a, HashMap<u64, Labels>>,
+    entries: RwLockReadGuard<'a, HashTable<Labels>>,
     seed: &'a RandomState,
 }
 
@@ -107,9 +127,55 @@ impl WireLabelReader<'_> {
     /// The labels cached for the label fields `raw`.
     pub fn get(&self, raw: &[u8]) -> Option<Labels> {
         let key = self.seed.hash_one(raw);
-        let labels = self.entries.get(&key)?;
-        wire_equals(raw, labels).then(|| labels.clone())
+        let labels = self.entries.find(key, |cached| wire_equals(raw, cached))?;
+        Some(labels.clone())
     }
+}
+
+/// Writes the label fields of `labels` as a protobuf encoder does (`prometheus.Label`
+/// messages of a name and a value field, empty fields left out): the bytes a cached
+/// entry's hash is computed from.
+fn wire_bytes(labels: &Labels, out: &mut Vec<u8>) {
+    out.clear();
+    for label in labels.iter() {
+        let (name, value) = (label.name.as_bytes(), label.value.as_bytes());
+        let len = field_len(name) + field_len(value);
+        out.push(0x0a);
+        put_varint(out, len as u64);
+        put_field(out, 0x0a, name);
+        put_field(out, 0x12, value);
+    }
+}
+
+/// Bytes of a length-delimited field holding `bytes` (none when empty).
+fn field_len(bytes: &[u8]) -> usize {
+    if bytes.is_empty() {
+        return 0;
+    }
+    let mut len_bytes = 1;
+    let mut n = bytes.len() >> 7;
+    while n > 0 {
+        len_bytes += 1;
+        n >>= 7;
+    }
+    1 + len_bytes + bytes.len()
+}
+
+fn put_field(out: &mut Vec<u8>, key: u8, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    out.push(key);
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
 /// True when the label fields `raw` are `labels`, one field per label, in order.
@@ -204,6 +270,13 @@ mod tests {
     #[test]
     fn labels_are_found_by_their_exact_wire_bytes_and_shared() {
         let cache = WireLabelCache::default();
+        let long = "x".repeat(300);
+        let two_byte_lengths = [("__name__", "up"), ("path", long.as_str())];
+        cache.insert(&raw(&two_byte_lengths), &labels(&two_byte_lengths));
+        assert!(
+            cache.get(&raw(&two_byte_lengths)).is_some(),
+            "a 300-byte value is cached"
+        );
         let up = [("__name__", "up"), ("job", "node")];
         let built = labels(&up);
         assert!(cache.get(&raw(&up)).is_none());
@@ -233,5 +306,48 @@ mod tests {
         assert!(cache.is_empty());
         assert!(cache.get(&raw(&unsorted)).is_none());
         assert!(cache.get(&raw(&empty)).is_none());
+    }
+
+    /// Growing moves the entries (their hash computed again from their wire form) and a
+    /// full cache starts again from empty: what it finds is always the labels of those
+    /// bytes, every series cached since it last started again is found, and it never holds
+    /// more than its bound.
+    #[test]
+    fn a_growing_or_full_cache_only_forgets() {
+        let bound = MIN_ENTRIES;
+        let cache = WireLabelCache::new(bound);
+        let pairs = |i: usize| [("__name__", "m".to_string()), ("i", i.to_string())];
+        let mut since_reset = Vec::new();
+        for i in 0..bound + 5_000 {
+            let p = pairs(i);
+            let p: Vec<(&str, &str)> = p.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let before = cache.len();
+            cache.insert(&raw(&p), &labels(&p));
+            if cache.len() <= before {
+                since_reset.clear();
+            }
+            since_reset.push(i);
+            assert!(cache.len() <= bound);
+        }
+        assert!(
+            since_reset.len() > 1000,
+            "the last reset left {} entries",
+            since_reset.len()
+        );
+        for &i in &since_reset {
+            let p = pairs(i);
+            let p: Vec<(&str, &str)> = p.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            assert_eq!(cache.get(&raw(&p)), Some(labels(&p)), "series {i}");
+        }
+        let mut found = 0;
+        for i in 0..bound + 5_000 {
+            let p = pairs(i);
+            let p: Vec<(&str, &str)> = p.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            if let Some(got) = cache.get(&raw(&p)) {
+                assert_eq!(got, labels(&p));
+                found += 1;
+            }
+        }
+        assert_eq!(found, cache.len());
     }
 }
