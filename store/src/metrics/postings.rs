@@ -291,10 +291,10 @@ impl Postings {
     }
 }
 
-/// Bytes of a value tree per entry: a leaf node holds 11 (key, list) pairs of 48 bytes in
-/// a 544-byte node and is about 6/11 full when values arrive in order (a split leaves six
+/// Bytes of a value tree per entry: a leaf node holds 11 (key, list) pairs of 56 bytes in
+/// a ~630-byte node and is about 6/11 full when values arrive in order (a split leaves six
 /// behind), plus the inner nodes' share.
-const BTREE_ENTRY_BYTES: u64 = 100;
+const BTREE_ENTRY_BYTES: u64 = 110;
 /// Bytes of one id in a list: its difference from the id before (one byte for ids a step
 /// of 64 apart, as a head stripe's are, two up to 16,383 apart), with the slack of a list
 /// that grows by doubling.

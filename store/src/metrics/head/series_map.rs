@@ -54,8 +54,7 @@ pub(crate) struct SeriesMap {
     len: usize,
 }
 
-/// Bytes one series takes in the map besides its labels' text: its slot and its entry in
-/// each of the two tables (a slot number and a control byte), without the tables' slack.
+/// Bytes of one series' slot in the slab (its labels' text and samples are elsewhere).
 pub(crate) const SLOT_BYTES: usize = size_of::<Option<MemSeries>>();
 /// Bytes of one series' entry in one of the two tables, control byte included.
 pub(crate) const TABLE_ENTRY_BYTES: usize = size_of::<u32>() + 1;
