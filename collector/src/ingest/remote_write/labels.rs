@@ -18,6 +18,7 @@ use didban_store::Labels;
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use parking_lot::{RwLock, RwLockReadGuard};
+use prost::encoding::{encode_varint, encoded_len_varint};
 
 use crate::ingest::protowire::{expect, utf8, Malformed, Reader, Walk, LEN};
 
@@ -141,7 +142,7 @@ fn wire_bytes(labels: &Labels, out: &mut Vec<u8>) {
         let (name, value) = (label.name.as_bytes(), label.value.as_bytes());
         let len = field_len(name) + field_len(value);
         out.push(0x0a);
-        put_varint(out, len as u64);
+        encode_varint(len as u64, out);
         put_field(out, 0x0a, name);
         put_field(out, 0x12, value);
     }
@@ -152,13 +153,7 @@ fn field_len(bytes: &[u8]) -> usize {
     if bytes.is_empty() {
         return 0;
     }
-    let mut len_bytes = 1;
-    let mut n = bytes.len() >> 7;
-    while n > 0 {
-        len_bytes += 1;
-        n >>= 7;
-    }
-    1 + len_bytes + bytes.len()
+    1 + encoded_len_varint(bytes.len() as u64) + bytes.len()
 }
 
 fn put_field(out: &mut Vec<u8>, key: u8, bytes: &[u8]) {
@@ -166,16 +161,8 @@ fn put_field(out: &mut Vec<u8>, key: u8, bytes: &[u8]) {
         return;
     }
     out.push(key);
-    put_varint(out, bytes.len() as u64);
+    encode_varint(bytes.len() as u64, out);
     out.extend_from_slice(bytes);
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 /// True when the label fields `raw` are `labels`, one field per label, in order.

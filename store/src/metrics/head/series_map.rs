@@ -49,9 +49,6 @@ pub(crate) struct SeriesMap {
     /// Slot numbers, hashed by their series' ref.
     by_ref: HashTable<u32>,
     hasher: RandomState,
-    /// Number of series (occupied slots).
-    #[cfg(test)]
-    len: usize,
 }
 
 /// Bytes of one series' slot in the slab (its labels' text and samples are elsewhere).
@@ -63,7 +60,7 @@ impl SeriesMap {
     /// Number of series.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.by_labels.len()
     }
 
     /// The hash `labels` are found by (to look a series up more than once with one hash).
@@ -72,8 +69,7 @@ impl SeriesMap {
     }
 
     fn slot(&self, slot: u32) -> Option<&MemSeries> {
-        let n = slot as usize;
-        self.pages.get(n / PAGE_SLOTS)?.get(n % PAGE_SLOTS)?.as_ref()
+        series_in(&self.pages, slot)
     }
 
     fn slot_mut(&mut self, slot: u32) -> Option<&mut MemSeries> {
@@ -135,14 +131,9 @@ impl SeriesMap {
         debug_assert!(self.slot_of_labels(label_hash, &series.labels).is_none());
         debug_assert!(self.slot_of_ref(series.series_ref).is_none());
         let slot = self.take_slot(series);
+        // The tables are changed while the pages are read: borrow the fields apart.
         let (pages, hasher) = (&self.pages, &self.hasher);
-        let series_at = |slot: u32| {
-            let n = slot as usize;
-            pages
-                .get(n / PAGE_SLOTS)
-                .and_then(|page| page.get(n % PAGE_SLOTS))
-                .and_then(Option::as_ref)
-        };
+        let series_at = |slot: u32| series_in(pages, slot);
         // The rehash closures only run when a table grows; every slot in a table is
         // occupied (the invariant), so the fallback hash 0 is never used.
         self.by_labels.insert_unique(label_hash, slot, |&s| {
@@ -151,10 +142,6 @@ impl SeriesMap {
         self.by_ref.insert_unique(ref_hash, slot, |&s| {
             series_at(s).map_or(0, |m| hasher.hash_one(m.series_ref))
         });
-        #[cfg(test)]
-        {
-            self.len += 1;
-        }
     }
 
     /// Puts `series` in a free slot, or a new one, and returns its number.
@@ -203,10 +190,6 @@ impl SeriesMap {
             .get_mut(n % PAGE_SLOTS)?
             .take();
         self.free.push(slot);
-        #[cfg(test)]
-        {
-            self.len -= 1;
-        }
         taken
     }
 
@@ -214,6 +197,12 @@ impl SeriesMap {
     pub(crate) fn iter(&self) -> impl Iterator<Item = &MemSeries> + '_ {
         self.pages.iter().flatten().flatten()
     }
+}
+
+/// The series in slot `slot` of `pages`.
+fn series_in(pages: &[Vec<Option<MemSeries>>], slot: u32) -> Option<&MemSeries> {
+    let n = slot as usize;
+    pages.get(n / PAGE_SLOTS)?.get(n % PAGE_SLOTS)?.as_ref()
 }
 
 #[cfg(test)]
