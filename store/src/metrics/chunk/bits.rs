@@ -59,6 +59,19 @@ impl BitWriter {
         self.buf = bytes.into_boxed_slice();
     }
 
+    /// Makes the stream's allocation `total` bytes when it is smaller, in one move: for a
+    /// stream whose final size is foreseen, instead of the steps of [`BitWriter::grow`].
+    pub(super) fn reserve_total(&mut self, total: usize) {
+        let len = self.buf.len();
+        if total <= len {
+            return;
+        }
+        let mut bytes = std::mem::take(&mut self.buf).into_vec();
+        bytes.reserve_exact(total - len);
+        bytes.resize(total, 0);
+        self.buf = bytes.into_boxed_slice();
+    }
+
     /// Writes one bit.
     pub(super) fn write_bit(&mut self, bit: bool) {
         self.write_bits(u64::from(bit), 1);

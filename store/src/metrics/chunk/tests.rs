@@ -474,3 +474,43 @@ fn open_chunks_read_their_oldest_timestamp_from_the_stream() {
         }
     }
 }
+
+/// Once the first samples show what a sample takes, an exporter-like chunk is sized for
+/// all of them: it reaches 120 samples in at most two more allocations (one when the
+/// estimate falls short), not a step per quarter of growth, and ends with little spare.
+#[test]
+fn a_chunk_is_sized_for_its_samples_from_its_first_ones() {
+    for seed in 1..=100u64 {
+        let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let samples = decimal_series(&mut rng, (seed % 4) as u8, 120);
+        let Some((first, rest)) = samples.split_first() else {
+            continue;
+        };
+        let mut chunk = OpenChunk::new(*first);
+        let (early, late) = rest.split_at(15);
+        for s in early {
+            chunk.push(*s);
+        }
+        let after_estimate = allocation_counter::measure(|| {
+            for s in late {
+                chunk.push(*s);
+            }
+        });
+        assert!(
+            after_estimate.count_total <= 1,
+            "seed {seed}: {} allocations after the estimate",
+            after_estimate.count_total
+        );
+        let (len, allocated) = (chunk.stream_len(), chunk.allocated());
+        assert!(allocated >= len);
+        assert!(
+            allocated <= len + len / 4 + 16,
+            "seed {seed}: {allocated} bytes allocated for {len}"
+        );
+        assert_eq!(
+            bits(&chunk.iter().collect::<Vec<_>>()),
+            bits(&samples),
+            "seed {seed}"
+        );
+    }
+}
