@@ -1,7 +1,7 @@
 //! Decimal values as scaled integers: most metric values are decimal-rounded (counters of
 //! whole events, seconds to the millisecond, bytes), and such a value `v` is then kept as the
 //! integer `m = v × 10^k` at a scale `k` — a counter becomes a run of small increments, where
-//! its float's mantissa bits change at every sample. Blocks store it so (`scaled_value` in
+//! its float's mantissa bits change at every sample. Blocks store it so (`scaled_delta` in
 //! `samples.parquet`, the series' `value_scale` in `series.parquet`), and so do the head's
 //! closed chunks when that is smaller (`chunk::scaled`). A reader gets the float back as
 //! `m / 10^k`, one correctly rounded IEEE division that gives `v` bit for bit: a value is kept

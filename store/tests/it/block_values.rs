@@ -1,7 +1,8 @@
 //! Values through blocks bit for bit: decimal series stored as scaled integers, float
 //! series, series mixing both with NaN stale markers, ±Inf and −0.0, through a head cut,
-//! a compaction and a reopen; and a block of the format before scaled values (format 1)
-//! still read and compacted into the current one.
+//! a compaction and a reopen, whole and by time ranges that start inside a series' rows;
+//! and blocks of the formats before (format 1: floats only; format 3: scaled values whole,
+//! not as differences) still read and compacted into the current one.
 #![allow(clippy::unwrap_used)]
 
 use std::fs::{self, File};
@@ -9,14 +10,18 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray, UInt64Array,
+    ArrayRef, Float64Array, Int64Array, Int8Array, ListArray, RecordBatch, StringArray, StructArray,
+    UInt64Array,
 };
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Fields, Schema};
 use parquet::arrow::ArrowWriter;
 
 use crate::common::*;
+use didban_store::block::BLOCK_FORMAT_VERSION;
 use didban_store::model::stale_nan;
+use didban_store::model::{LabelMatcher, MatchOp};
+use didban_store::Queryable;
 use didban_store::{Db, Labels, Sample, SeriesSamples};
 
 /// Series covering every kind of value, 60 samples each at 15 s from `start`.
@@ -157,7 +162,8 @@ async fn every_kind_of_value_reads_back_bit_exact_from_blocks_and_compactions() 
 
     let meta: serde_json::Value =
         serde_json::from_slice(&fs::read(block_dirs(dir.path())[0].join("meta.json")).unwrap()).unwrap();
-    assert_eq!(meta["format_version"], 3);
+    assert_eq!(meta["format_version"], BLOCK_FORMAT_VERSION);
+    assert_ranges(&db, &first);
 
     let all = merge_with_interleaved_block(&db, &first).await;
     assert_eq!(db.stats().blocks, 1);
@@ -165,6 +171,34 @@ async fn every_kind_of_value_reads_back_bit_exact_from_blocks_and_compactions() 
     drop(db);
     let db = Db::open(opts()).unwrap();
     assert_bits(&everything(&db), &all);
+    assert_ranges(&db, &all);
+}
+
+/// Queries for ranges starting inside the series (a format 4 block's values are
+/// differences added up from a series' first row, which these ranges leave out) give
+/// exactly the samples of `all` in the range.
+fn assert_ranges(db: &Db, all: &[SeriesSamples]) {
+    let any = LabelMatcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap();
+    for (start, end) in [
+        (T0 + 100_000, T0 + 400_000),
+        (T0 + 15 * MIN, i64::MAX),
+        (T0 + 14 * MIN + 1, T0 + 14 * MIN + 1),
+    ] {
+        let mut want: Vec<SeriesSamples> = Vec::new();
+        for s in all {
+            let samples: Vec<Sample> = s
+                .samples
+                .iter()
+                .filter(|p| (start..=end).contains(&p.timestamp_ms))
+                .copied()
+                .collect();
+            if !samples.is_empty() {
+                want.push(SeriesSamples::floats(s.labels.clone(), samples));
+            }
+        }
+        let got = db.select(std::slice::from_ref(&any), start, end).unwrap();
+        assert_bits(&got, &want);
+    }
 }
 
 /// Writes `columns` as a Parquet file with the writer's default settings.
@@ -175,9 +209,36 @@ fn write_parquet(path: &Path, schema: Arc<Schema>, columns: Vec<ArrayRef>) {
     w.close().unwrap();
 }
 
-/// Writes `series` as a block in the layout of format 1 (every value in a non-null float
-/// column, no `value_scale`), as a release before format 3 wrote it.
-fn write_format_1_block(blocks_dir: &Path, series: &[SeriesSamples]) {
+/// `v` × 10^`k` as an integer, when dividing it back gives `v` bit for bit.
+fn scaled_at(v: f64, k: u8) -> Option<i64> {
+    let p = 10f64.powi(i32::from(k));
+    let x = (v * p).round();
+    if !x.is_finite() || x.abs() >= 9.0e15 {
+        return None;
+    }
+    // From the integer, as a reader divides it (so −0.0 does not pass as 0).
+    let m = x as i64;
+    ((m as f64 / p).to_bits() == v.to_bits()).then_some(m)
+}
+
+/// The scale at which most of `samples` are integers (the smallest of equals), if any.
+fn scale_of(samples: &[Sample]) -> Option<u8> {
+    let mut best: Option<(usize, u8)> = None;
+    for k in 0..=9u8 {
+        let fit = samples.iter().filter(|s| scaled_at(s.value, k).is_some()).count();
+        if fit > 0 && best.is_none_or(|(b, _)| fit > b) {
+            best = Some((fit, k));
+        }
+    }
+    best.map(|(_, k)| k)
+}
+
+/// Writes `series` as a block in the layout of an older format, as a release of that time
+/// wrote it: format 1 (every value in a non-null float column, no `value_scale`) or
+/// format 3 (decimal values whole in `scaled_value` at the series' `value_scale`, the rest
+/// in a nullable `value`).
+fn write_old_block(blocks_dir: &Path, series: &[SeriesSamples], format: u32) {
+    assert!(format == 1 || format == 3);
     let min_t = series
         .iter()
         .filter_map(|s| s.samples.first())
@@ -190,10 +251,11 @@ fn write_format_1_block(blocks_dir: &Path, series: &[SeriesSamples]) {
         .map(|s| s.timestamp_ms)
         .max()
         .unwrap();
-    let dir = blocks_dir.join(format!("{min_t}-{max_t}-00000000000000f1"));
+    let dir = blocks_dir.join(format!("{min_t}-{max_t}-00000000000000f{format}"));
     fs::create_dir_all(&dir).unwrap();
 
-    let (mut ids, mut ts, mut vals) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ids, mut ts, mut vals, mut scaled) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut scales = Vec::new();
     let (mut first_rows, mut row_counts, mut mins, mut maxs) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut names, mut counts, mut label_names, mut label_values) =
@@ -203,10 +265,14 @@ fn write_format_1_block(blocks_dir: &Path, series: &[SeriesSamples]) {
         row_counts.push(s.samples.len() as u64);
         mins.push(s.samples[0].timestamp_ms);
         maxs.push(s.samples[s.samples.len() - 1].timestamp_ms);
+        let scale = if format == 3 { scale_of(&s.samples) } else { None };
+        scales.push(scale.map(|k| k as i8));
         for p in &s.samples {
             ids.push(id as u64);
             ts.push(p.timestamp_ms);
-            vals.push(p.value);
+            let m = scale.and_then(|k| scaled_at(p.value, k));
+            vals.push(if m.is_some() { None } else { Some(p.value) });
+            scaled.push(m);
         }
         names.push(s.labels.metric_name().unwrap().to_string());
         counts.push(s.labels.len());
@@ -215,16 +281,21 @@ fn write_format_1_block(blocks_dir: &Path, series: &[SeriesSamples]) {
             label_values.push(l.value.to_string());
         }
     }
-    let samples_schema = Arc::new(Schema::new(vec![
+    let mut samples_fields = vec![
         Field::new("series_id", DataType::UInt64, false),
         Field::new("timestamp_ms", DataType::Int64, false),
-        Field::new("value", DataType::Float64, false),
-    ]));
-    let samples: Vec<ArrayRef> = vec![
+        Field::new("value", DataType::Float64, format == 3),
+    ];
+    let mut samples: Vec<ArrayRef> = vec![
         Arc::new(UInt64Array::from(ids.clone())),
         Arc::new(Int64Array::from(ts)),
         Arc::new(Float64Array::from(vals)),
     ];
+    if format == 3 {
+        samples_fields.push(Field::new("scaled_value", DataType::Int64, true));
+        samples.push(Arc::new(Int64Array::from(scaled)));
+    }
+    let samples_schema = Arc::new(Schema::new(samples_fields));
     write_parquet(&dir.join("samples.parquet"), samples_schema, samples);
 
     let pair = Fields::from(vec![
@@ -232,7 +303,7 @@ fn write_format_1_block(blocks_dir: &Path, series: &[SeriesSamples]) {
         Field::new("value", DataType::Utf8, false),
     ]);
     let item = Arc::new(Field::new("item", DataType::Struct(pair.clone()), false));
-    let series_schema = Arc::new(Schema::new(vec![
+    let mut series_fields = vec![
         Field::new("series_id", DataType::UInt64, false),
         Field::new("metric_name", DataType::Utf8, false),
         Field::new("labels", DataType::List(item.clone()), false),
@@ -240,7 +311,11 @@ fn write_format_1_block(blocks_dir: &Path, series: &[SeriesSamples]) {
         Field::new("row_count", DataType::UInt64, false),
         Field::new("min_time_ms", DataType::Int64, false),
         Field::new("max_time_ms", DataType::Int64, false),
-    ]));
+    ];
+    if format == 3 {
+        series_fields.push(Field::new("value_scale", DataType::Int8, true));
+    }
+    let series_schema = Arc::new(Schema::new(series_fields));
     let pairs = StructArray::try_new(
         pair,
         vec![
@@ -251,7 +326,7 @@ fn write_format_1_block(blocks_dir: &Path, series: &[SeriesSamples]) {
     )
     .unwrap();
     let list = ListArray::try_new(item, OffsetBuffer::from_lengths(counts), Arc::new(pairs), None).unwrap();
-    let rows: Vec<ArrayRef> = vec![
+    let mut rows: Vec<ArrayRef> = vec![
         Arc::new(UInt64Array::from_iter_values(0..series.len() as u64)),
         Arc::new(StringArray::from(names)),
         Arc::new(list),
@@ -260,11 +335,14 @@ fn write_format_1_block(blocks_dir: &Path, series: &[SeriesSamples]) {
         Arc::new(Int64Array::from(mins)),
         Arc::new(Int64Array::from(maxs)),
     ];
+    if format == 3 {
+        rows.push(Arc::new(Int8Array::from(scales)));
+    }
     write_parquet(&dir.join("series.parquet"), series_schema, rows);
 
     let meta = serde_json::json!({
-        "format_version": 1,
-        "id": "00000000000000f1",
+        "format_version": format,
+        "id": format!("00000000000000f{format}"),
         "min_time_ms": min_t,
         "max_time_ms": max_t,
         "series": series.len(),
@@ -275,23 +353,75 @@ fn write_format_1_block(blocks_dir: &Path, series: &[SeriesSamples]) {
 }
 
 #[tokio::test]
-async fn a_format_1_block_is_read_and_compacted_into_the_current_format() {
+async fn blocks_of_older_formats_are_read_and_compacted_into_the_current_format() {
+    for format in [1, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let old = mixed_series(T0);
+        let blocks = dir.path().join("metrics/blocks");
+        fs::create_dir_all(&blocks).unwrap();
+        write_old_block(&blocks, &old, format);
+        if format == 3 {
+            // The test wrote what format 3 did: values scaled in the decimal series
+            // (counter, bytes, mixed, nine decimals; not the float-only ones).
+            let scaled = old
+                .iter()
+                .map(|s| scale_of(&s.samples))
+                .filter(Option::is_some)
+                .count();
+            assert_eq!(scaled, 4, "series scaled");
+        }
+
+        let db = Db::open(options(dir.path())).unwrap();
+        assert_eq!(db.stats().blocks, 1, "the format {format} block is opened");
+        assert_bits(&everything(&db), &old);
+        assert_ranges(&db, &old);
+
+        // A current block overlapping it: the merge reads the old format and writes the
+        // current one.
+        let all = merge_with_interleaved_block(&db, &old).await;
+        let dirs = block_dirs(dir.path());
+        assert_eq!(dirs.len(), 1, "{dirs:?}");
+        let meta: serde_json::Value =
+            serde_json::from_slice(&fs::read(dirs[0].join("meta.json")).unwrap()).unwrap();
+        assert_eq!(meta["format_version"], BLOCK_FORMAT_VERSION);
+        assert_bits(&everything(&db), &all);
+        assert_ranges(&db, &all);
+    }
+}
+
+/// A series whose rows start in a row group that a query's range misses: its values are
+/// differences added up from its first row, so that row group is read all the same. (Series
+/// `a` fills the first 128Ki-row row group but for the first 72 rows of `b`, all before
+/// the range asked for.)
+#[tokio::test]
+async fn a_series_is_read_from_its_first_row_when_its_first_row_group_misses_the_range() {
+    const A_ROWS: i64 = 131_000;
+    const STEP: i64 = 40;
     let dir = tempfile::tempdir().unwrap();
-    let old = mixed_series(T0);
-    let blocks = dir.path().join("metrics/blocks");
-    fs::create_dir_all(&blocks).unwrap();
-    write_format_1_block(&blocks, &old);
+    let mut opts = options(dir.path());
+    opts.block_duration = std::time::Duration::from_secs(2 * 3600);
+    opts.max_sample_age = std::time::Duration::from_secs(24 * 3600);
+    opts.head_memory_bytes = 1 << 30;
+    let db = Db::open(opts).unwrap();
+    let a: Vec<Sample> = (0..A_ROWS)
+        .map(|i| Sample::new(T0 + i * STEP, i as f64))
+        .collect();
+    let b_start = T0 + A_ROWS * STEP;
+    let b: Vec<Sample> = (0..200)
+        .map(|i| Sample::new(b_start + i * STEP, 1_000.5 + 2.25 * i as f64))
+        .collect();
+    let series = vec![
+        SeriesSamples::floats(labels("a", "rows"), a),
+        SeriesSamples::floats(labels("b", "rows"), b.clone()),
+    ];
+    let report = db.append(series).await.unwrap();
+    assert_eq!(report.rejected_total(), 0, "{report:?}");
+    db.flush_head().unwrap();
+    assert_eq!(block_dirs(dir.path()).len(), 1);
 
-    let db = Db::open(options(dir.path())).unwrap();
-    assert_eq!(db.stats().blocks, 1, "the format 1 block is opened");
-    assert_bits(&everything(&db), &old);
-
-    // A current block overlapping it: the merge reads format 1 and writes format 3.
-    let all = merge_with_interleaved_block(&db, &old).await;
-    let dirs = block_dirs(dir.path());
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    let meta: serde_json::Value =
-        serde_json::from_slice(&fs::read(dirs[0].join("meta.json")).unwrap()).unwrap();
-    assert_eq!(meta["format_version"], 3);
-    assert_bits(&everything(&db), &all);
+    let start = b_start + 100 * STEP;
+    let b_only = LabelMatcher::new(MatchOp::Equal, "__name__", "b").unwrap();
+    let got = db.select(std::slice::from_ref(&b_only), start, i64::MAX).unwrap();
+    let want = vec![SeriesSamples::floats(labels("b", "rows"), b[100..].to_vec())];
+    assert_bits(&got, &want);
 }

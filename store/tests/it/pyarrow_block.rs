@@ -116,7 +116,7 @@ async fn pyarrow_reads_the_block_as_written() {
         "{encodings}"
     );
     assert!(
-        encodings["scaled_value"]
+        encodings["scaled_delta"]
             .to_string()
             .contains("DELTA_BINARY_PACKED"),
         "{encodings}"
@@ -140,6 +140,10 @@ async fn pyarrow_reads_the_block_as_written() {
         assert_eq!(row["row_count"], *n as u64);
         if labels.get("instance") != Some("host-05") {
             assert_eq!(row["value_scale"], 2, "{labels}");
+            // Quarters at scale 2 step by 25 from s × 1000 × 25: the base is one step
+            // before the first, so that the first difference is a step too.
+            let s: i64 = labels.get("instance").unwrap()[5..].parse().unwrap();
+            assert_eq!(row["scaled_base"], s * 25_000 - 25, "{labels}");
         }
         assert_eq!(report["rows_per_series"][i.to_string()], *n as u64);
         next_row += *n as u64;

@@ -5,7 +5,8 @@ Usage: check_block.py <block dir>
 
 Verifies the schemas, the (series_id, timestamp_ms) sort order, the encodings,
 compression and statistics of samples.parquet, rebuilds every value the way
-docs/storage.md tells outside readers to (coalesce(value, scaled_value / 10^value_scale)),
+docs/storage.md tells outside readers to (coalesce(value, (scaled_base + the running sum of
+the series' scaled_delta) / 10^value_scale)),
 and prints a JSON summary that the Rust test compares with what it wrote. Exits non-zero
 (with a message) on any failed check.
 """
@@ -36,7 +37,7 @@ def main():
             pa.field("series_id", pa.uint64(), nullable=False),
             pa.field("timestamp_ms", pa.int64(), nullable=False),
             pa.field("value", pa.float64(), nullable=True),
-            pa.field("scaled_value", pa.int64(), nullable=True),
+            pa.field("scaled_delta", pa.int64(), nullable=True),
         ]
     )
     if not samples.schema.remove_metadata().equals(expected_samples):
@@ -47,25 +48,34 @@ def main():
     struct_names = [labels_type.value_type.field(i).name for i in range(labels_type.value_type.num_fields)]
     if struct_names != ["name", "value"]:
         fail(f"label struct fields are {struct_names}")
-    for name in ["series_id", "metric_name", "labels", "first_row", "row_count", "min_time_ms", "max_time_ms", "value_scale"]:
+    for name in ["series_id", "metric_name", "labels", "first_row", "row_count", "min_time_ms", "max_time_ms", "value_scale", "scaled_base"]:
         if name not in series.schema.names:
             fail(f"series.parquet lacks column {name}")
 
     ids = samples.column("series_id").to_pylist()
     ts = samples.column("timestamp_ms").to_pylist()
     floats = samples.column("value")
-    scaled = samples.column("scaled_value")
+    scaled = samples.column("scaled_delta")
     both = pc.sum(pc.cast(pc.and_(pc.is_valid(floats), pc.is_valid(scaled)), pa.int64())).as_py()
     neither = pc.sum(pc.cast(pc.and_(pc.is_null(floats), pc.is_null(scaled)), pa.int64())).as_py()
     if both or neither:
-        fail(f"{both} rows with both value and scaled_value, {neither} with neither")
-    # The documented reconstruction: the series' scale joined on series_id, one division.
-    scale_of = pa.array(series.column("value_scale").to_pylist(), pa.float64())
-    row_scale = pc.take(scale_of, pa.array(ids, pa.uint64()))
-    rebuilt = pc.coalesce(floats, pc.divide(pc.cast(scaled, pa.float64()), pc.power(10.0, row_scale)))
-    if rebuilt.null_count:
-        fail(f"{rebuilt.null_count} scaled rows of series without value_scale")
-    values = rebuilt.to_pylist()
+        fail(f"{both} rows with both value and scaled_delta, {neither} with neither")
+    # The documented reconstruction: per series, in row order, scaled_base plus the running
+    # sum of its scaled_delta (nulls skipped, as SQL's sum does), divided once by 10^scale.
+    scale_of = series.column("value_scale").to_pylist()
+    base_of = series.column("scaled_base").to_pylist()
+    values = []
+    running, current = None, None
+    for sid, f, d in zip(ids, floats.to_pylist(), scaled.to_pylist()):
+        if sid != current:
+            current, running = sid, base_of[sid]
+        if f is not None:
+            values.append(f)
+            continue
+        if scale_of[sid] is None or running is None:
+            fail(f"scaled row of series {sid} without value_scale or scaled_base")
+        running += d
+        values.append(running / 10.0 ** scale_of[sid])
     value_bits = [struct.unpack("<Q", struct.pack("<d", v))[0] for v in values]
     for i in range(1, len(ids)):
         if (ids[i - 1], ts[i - 1]) >= (ids[i], ts[i]):
@@ -100,6 +110,7 @@ def main():
                 "first_row": row["first_row"],
                 "row_count": row["row_count"],
                 "value_scale": row["value_scale"],
+                "scaled_base": row["scaled_base"],
             }
         )
     rows_per_series = {}

@@ -134,7 +134,7 @@ pub(crate) fn read_windows(
     out: &mut Vec<SeriesWindows>,
 ) -> Result<(), BlockError> {
     let path = &files.path(super::cursor::SAMPLES);
-    let Some(plan) = plan_rows(files, metadata, index, wanted, start, end)? else {
+    let Some(plan) = plan_rows(files, metadata, index, wanted, Some((start, end)))? else {
         return Ok(());
     };
     let mut current: Option<u64> = None;

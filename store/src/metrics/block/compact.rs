@@ -101,12 +101,10 @@ pub(crate) fn merge(blocks_dir: &Path, sources: &[Arc<Block>]) -> Result<Option<
         histograms.clear();
         let mut contributors = 0;
         for (i, list) in series.iter_mut().enumerate() {
-            let (row_count, scale) = match list.peek()? {
-                Some(s) if s.labels == labels => (s.row_count, s.value_scale),
-                _ => continue,
+            let Some(series) = list.next_series_if(|s| s.labels == labels)? else {
+                continue;
             };
-            list.next_series()?;
-            cursors[i].take(row_count as usize, scale, &mut samples)?;
+            cursors[i].take(&series, &mut samples)?;
             if let (Some(h), Some(id)) = (hist_cursors.get_mut(i), next_ids.get_mut(i)) {
                 h.take(*id, &mut histograms)?;
                 *id += 1;

@@ -12,7 +12,7 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::file::metadata::PageIndexPolicy;
 
-use super::decimal::ValueColumns;
+use super::decimal::{SeriesValues, ValueColumns};
 use super::meta::BlockSeries;
 use crate::metrics::decimal::MAX_SCALE;
 use crate::model::{Label, Labels, Sample};
@@ -106,6 +106,18 @@ impl SeriesCursor {
         Ok(self.buffered.pop_front())
     }
 
+    /// Takes the next series when `wanted` accepts it; `None` otherwise and at the end.
+    pub(crate) fn next_series_if(
+        &mut self,
+        wanted: impl FnOnce(&BlockSeries) -> bool,
+    ) -> Result<Option<BlockSeries>, BlockError> {
+        self.fill()?;
+        if self.buffered.front().is_some_and(wanted) {
+            return Ok(self.buffered.pop_front());
+        }
+        Ok(None)
+    }
+
     /// Decodes record batches until a series is buffered or the file ends.
     fn fill(&mut self) -> Result<(), BlockError> {
         while self.buffered.is_empty() {
@@ -140,6 +152,11 @@ fn decode_series(
     let scales = match batch.column_by_name("value_scale") {
         None => None,
         Some(_) => Some(column::<Int8Array>(batch, "value_scale", path)?),
+    };
+    // Only in raw blocks of format 4 on.
+    let bases = match batch.column_by_name("scaled_base") {
+        None => None,
+        Some(_) => Some(column::<Int64Array>(batch, "scaled_base", path)?),
     };
     let pairs = labels
         .values()
@@ -192,6 +209,7 @@ fn decode_series(
             min_t: min_ts.value(row),
             max_t: max_ts.value(row),
             value_scale,
+            scaled_base: bases.filter(|b| b.is_valid(row)).map_or(0, |b| b.value(row)),
         });
     }
     Ok(())
@@ -222,13 +240,10 @@ impl SampleCursor {
         })
     }
 
-    /// Appends the next `n` rows, those of one series with decimal scale `scale`, to `out`.
-    pub(crate) fn take(
-        &mut self,
-        mut n: usize,
-        scale: Option<u8>,
-        out: &mut Vec<Sample>,
-    ) -> Result<(), BlockError> {
+    /// Appends the next rows, those of `series` (the next series of the block), to `out`.
+    pub(crate) fn take(&mut self, series: &BlockSeries, out: &mut Vec<Sample>) -> Result<(), BlockError> {
+        let mut n = usize::try_from(series.row_count).unwrap_or(usize::MAX);
+        let mut values = SeriesValues::of(series);
         while n > 0 {
             let rows = self.batch.as_ref().map_or(0, RecordBatch::num_rows);
             if self.pos == rows {
@@ -253,7 +268,7 @@ impl SampleCursor {
             let vals = ValueColumns::of(batch, &self.path)?;
             let k = (rows - self.pos).min(n);
             for i in self.pos..self.pos + k {
-                out.push(Sample::new(ts.value(i), vals.get(i, scale, &self.path)?));
+                out.push(Sample::new(ts.value(i), vals.get(i, &mut values, &self.path)?));
             }
             self.pos += k;
             n -= k;

@@ -1,48 +1,150 @@
-//! The value columns of a block's `samples.parquet`: `value` (floats) and, from format 3 on,
-//! `scaled_value` (decimal values as scaled integers, see [`crate::metrics::decimal`]); every
-//! row has exactly one of the two.
+//! The value columns of a block's `samples.parquet`: `value` (floats) and the scaled
+//! integers of decimal values (see [`crate::metrics::decimal`]); every row has exactly one
+//! of the two.
+//!
+//! Format 3 stored a scaled value whole (`scaled_value`). Format 4 stores its difference
+//! from the series' previous scaled row (`scaled_delta`); the series' first scaled row adds
+//! to `scaled_base` in `series.parquet`. Whole values put every series boundary into
+//! Parquet's delta encoding as a jump the size of the values themselves, and with 120
+//! samples a series nearly every 128-value block of that encoding holds one and is coded
+//! at its width: on the bench's data at 1 M series × 30 min the column took 1.32
+//! bytes/sample, as differences 0.60 (`docs/benchmarks.md`). The writer picks the base so
+//! that the first difference equals the second ([`delta_base`]): the step from the
+//! previous series' last difference is then one, not two.
 
 use arrow_array::{Array, Float64Array, Int64Array, RecordBatch};
 use std::path::Path;
 
+use super::meta::BlockSeries;
 use crate::storage::parquet::column;
 use crate::storage::BlockError;
 
 use crate::metrics::decimal::{from_scaled, MAX_SCALE};
 
+/// The column of format 3's whole scaled values.
+pub(crate) const SCALED_VALUE: &str = "scaled_value";
+/// The column of format 4's differences.
+pub(crate) const SCALED_DELTA: &str = "scaled_delta";
+
+/// The `scaled_base` of a series whose first two scaled values are `first` and `second`:
+/// the first less the difference between them, so that the first `scaled_delta` repeats
+/// the second; the first itself when it is the only one. Scaled values are below 2^53 in
+/// magnitude, so neither this nor any difference overflows.
+pub(crate) fn delta_base(first: Option<i64>, second: Option<i64>) -> i64 {
+    match (first, second) {
+        (Some(first), Some(second)) => first - (second - first),
+        (Some(only), None) => only,
+        (None, _) => 0,
+    }
+}
+
+/// How one series' scaled rows read back: its scale and, in a format 4 block, the value
+/// the differences have added up to so far. One per series, carried across batches.
+#[derive(Debug, Clone)]
+pub(crate) struct SeriesValues {
+    scale: Option<u8>,
+    running: i64,
+}
+
+impl SeriesValues {
+    /// The reader of `series`' rows, from its first.
+    pub(crate) fn of(series: &BlockSeries) -> SeriesValues {
+        SeriesValues {
+            scale: series.value_scale,
+            running: series.scaled_base,
+        }
+    }
+}
+
+/// How scaled values are stored in a batch.
+enum Scaled<'a> {
+    /// Format 3: each value whole.
+    Whole(&'a Int64Array),
+    /// Format 4: each value as the difference from the series' previous one.
+    Delta(&'a Int64Array),
+}
+
 /// The value columns of a batch of `samples.parquet`: `value` (floats; null in a row stored
-/// scaled) and, from format 3 on, `scaled_value`.
+/// scaled) and, from format 3 on, the scaled column.
 pub(crate) struct ValueColumns<'a> {
     floats: &'a Float64Array,
-    scaled: Option<&'a Int64Array>,
+    scaled: Option<Scaled<'a>>,
 }
 
 impl<'a> ValueColumns<'a> {
     /// The value columns of `batch`, read from the file at `path` (named in errors).
     pub(crate) fn of(batch: &'a RecordBatch, path: &Path) -> Result<ValueColumns<'a>, BlockError> {
         let floats = column::<Float64Array>(batch, "value", path)?;
-        let scaled = match batch.column_by_name("scaled_value") {
-            None => None,
-            Some(_) => Some(column::<Int64Array>(batch, "scaled_value", path)?),
+        let scaled = if batch.column_by_name(SCALED_DELTA).is_some() {
+            Some(Scaled::Delta(column::<Int64Array>(batch, SCALED_DELTA, path)?))
+        } else if batch.column_by_name(SCALED_VALUE).is_some() {
+            Some(Scaled::Whole(column::<Int64Array>(batch, SCALED_VALUE, path)?))
+        } else {
+            None
         };
         Ok(ValueColumns { floats, scaled })
     }
 
-    /// The value of `row`, of a series with scale `scale`; a row with neither column set,
-    /// or scaled without a scale, is a corrupt file at `path`.
-    pub(crate) fn get(&self, row: usize, scale: Option<u8>, path: &Path) -> Result<f64, BlockError> {
+    /// The value of `row` of the series `series` reads; every row of the series must be
+    /// read, in order, for its differences to add up. A row with neither column set, or
+    /// scaled without a scale, is a corrupt file at `path`.
+    pub(crate) fn get(&self, row: usize, series: &mut SeriesValues, path: &Path) -> Result<f64, BlockError> {
         if self.floats.is_valid(row) {
             return Ok(self.floats.value(row));
         }
-        let scaled = self.scaled.filter(|s| s.is_valid(row)).map(|s| s.value(row));
-        match (scaled, scale) {
-            (Some(m), Some(k)) => from_scaled(m, k)
+        let m = match &self.scaled {
+            Some(Scaled::Whole(c)) if c.is_valid(row) => c.value(row),
+            Some(Scaled::Delta(c)) if c.is_valid(row) => {
+                let m = series.running.checked_add(c.value(row)).ok_or_else(|| {
+                    BlockError::corrupt(path, format!("scaled_delta of row {row} overflows"))
+                })?;
+                series.running = m;
+                m
+            }
+            _ => return Err(BlockError::corrupt(path, format!("row {row} has no value"))),
+        };
+        match series.scale {
+            Some(k) => from_scaled(m, k)
                 .ok_or_else(|| BlockError::corrupt(path, format!("value_scale {k} is above {MAX_SCALE}"))),
-            (Some(m), None) => Err(BlockError::corrupt(
+            None => Err(BlockError::corrupt(
                 path,
                 format!("scaled value {m} in a series without value_scale"),
             )),
-            (None, _) => Err(BlockError::corrupt(path, format!("row {row} has no value"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first difference repeats the second, and base plus the differences gives every
+    /// value back, at the extremes of the scaled range too.
+    #[test]
+    fn a_base_makes_the_first_difference_repeat_the_second() {
+        let big = (1i64 << 53) - 1;
+        for values in [
+            vec![5, 9, 20],
+            vec![-big, big, 0],
+            vec![big, -big],
+            vec![7],
+            vec![],
+        ] {
+            let base = delta_base(values.first().copied(), values.get(1).copied());
+            let mut running = base;
+            let mut diffs = Vec::new();
+            for m in &values {
+                diffs.push(m - running);
+                running = *m;
+            }
+            if values.len() >= 2 {
+                assert_eq!(diffs[0], diffs[1], "{values:?}");
+            }
+            let mut back = base;
+            for (d, m) in diffs.iter().zip(&values) {
+                back += d;
+                assert_eq!(back, *m);
+            }
         }
     }
 }

@@ -58,7 +58,7 @@ pub(crate) fn downsample(
         input.clear();
         if let Some(c) = raw.as_mut() {
             samples.clear();
-            c.take(rows, s.value_scale, &mut samples)?;
+            c.take(&s, &mut samples)?;
             input.extend(samples.iter().filter_map(Window::of_sample));
         }
         if let Some(c) = finer.as_mut() {

@@ -23,26 +23,27 @@ pub(crate) struct BlockIndex {
 }
 
 impl BlockIndex {
-    /// The decimal scale of block series `id` (`None` outside this index's run, or for a
-    /// series without scaled values).
-    pub(crate) fn value_scale_of(&self, id: u64) -> Option<u8> {
+    /// Block series `id`, which must lie in this index's run; a sample or histogram row
+    /// naming another id is a corrupt block (`what` names the row's kind).
+    pub(crate) fn series_of(
+        &self,
+        id: u64,
+        path: &std::path::Path,
+        what: &str,
+    ) -> Result<&BlockSeries, BlockError> {
         id.checked_sub(self.base)
             .and_then(|i| self.series.get(i as usize))
-            .and_then(|s| s.value_scale)
+            .ok_or_else(|| BlockError::corrupt(path, format!("{what} for unknown series id {id}")))
     }
 
-    /// The labels of block series `id`, which must lie in this index's run; a sample or
-    /// histogram row naming another id is a corrupt block (`what` names the row's kind).
+    /// The labels of block series `id`, as [`BlockIndex::series_of`].
     pub(crate) fn labels_of(
         &self,
         id: u64,
         path: &std::path::Path,
         what: &str,
     ) -> Result<Labels, BlockError> {
-        id.checked_sub(self.base)
-            .and_then(|i| self.series.get(i as usize))
-            .map(|s| s.labels.clone())
-            .ok_or_else(|| BlockError::corrupt(path, format!("{what} for unknown series id {id}")))
+        self.series_of(id, path, what).map(|s| s.labels.clone())
     }
 
     /// Builds the postings over `series` (the block's series from id `base` on; postings
@@ -102,6 +103,7 @@ mod tests {
                 min_t: 0,
                 max_t: 0,
                 value_scale: None,
+                scaled_base: 0,
             });
         }
         out.sort_by(|a, b| a.labels.cmp(&b.labels));

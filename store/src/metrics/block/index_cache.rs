@@ -178,6 +178,7 @@ mod tests {
                 min_t: 0,
                 max_t: 0,
                 value_scale: None,
+                scaled_base: 0,
             });
         }
         BlockIndex::from_series(0, series)

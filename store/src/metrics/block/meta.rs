@@ -5,10 +5,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Labels;
 
-/// Version of the raw block layout written into `meta.json`: 3 since decimal values are
-/// stored as scaled integers (`scaled_value`, `value_scale`; see `decimal`). 2 was taken by
-/// downsampled blocks, so each number names one layout.
-pub const BLOCK_FORMAT_VERSION: u32 = 3;
+/// Version of the raw block layout written into `meta.json`: 4 since a series' scaled
+/// values are stored as differences (`scaled_delta` from the series' `scaled_base`; see
+/// `decimal`). 2 was taken by downsampled blocks, so each number names one layout.
+pub const BLOCK_FORMAT_VERSION: u32 = 4;
+
+/// The raw block layout with scaled values stored whole (`scaled_value`, `value_scale`):
+/// such blocks are still read and compacted into the current layout.
+pub const SCALED_BLOCK_FORMAT_VERSION: u32 = 3;
 
 /// The raw block layout before scaled values (every value in the float column `value`):
 /// such blocks are still read and compacted into the current layout.
@@ -83,7 +87,10 @@ pub(crate) struct BlockSeries {
     pub row_count: u64,
     pub min_t: i64,
     pub max_t: i64,
-    /// Decimal scale of the series' `scaled_value` rows (`None`: all its values are floats,
-    /// as in every series of a format 1 block).
+    /// Decimal scale of the series' scaled rows (`None`: all its values are floats, as in
+    /// every series of a format 1 block).
     pub value_scale: Option<u8>,
+    /// What the series' first `scaled_delta` adds to (format 4; 0 in older blocks and in
+    /// series without scaled rows). See `decimal`.
+    pub scaled_base: i64,
 }

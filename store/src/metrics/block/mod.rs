@@ -38,6 +38,7 @@ pub(crate) use index_cache::BlockIndexCache;
 pub use index_cache::BlockIndexCacheStats;
 pub use meta::{
     BlockMeta, CompactionMeta, BLOCK_FORMAT_VERSION, DOWNSAMPLED_FORMAT_VERSION, FLOAT_BLOCK_FORMAT_VERSION,
+    SCALED_BLOCK_FORMAT_VERSION,
 };
 pub(crate) use reader::{open_all, open_listed, open_remote, Block};
 pub(crate) use writer::BlockWriter;

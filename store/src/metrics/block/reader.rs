@@ -11,13 +11,13 @@ use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
 use super::aggregates;
 use super::cursor::{reader_options, SeriesCursor, SAMPLES, SERIES};
-use super::decimal::ValueColumns;
+use super::decimal::{SeriesValues, ValueColumns, SCALED_DELTA};
 use super::histograms;
 use super::index::BlockIndex;
 use super::index_cache::{BlockIndexCache, WHOLE_BLOCK};
 use super::meta::{
     BlockMeta, BlockSeries, BLOCK_FORMAT_VERSION, DOWNSAMPLED_FORMAT_VERSION, FLOAT_BLOCK_FORMAT_VERSION,
-    RESOLUTIONS_MS,
+    RESOLUTIONS_MS, SCALED_BLOCK_FORMAT_VERSION,
 };
 use super::rows::plan_rows;
 use crate::model::{LabelMatcher, Sample, SeriesSamples};
@@ -75,7 +75,11 @@ impl Block {
         let expected: &[u32] = if meta.resolution_ms > 0 {
             &[DOWNSAMPLED_FORMAT_VERSION]
         } else {
-            &[BLOCK_FORMAT_VERSION, FLOAT_BLOCK_FORMAT_VERSION]
+            &[
+                BLOCK_FORMAT_VERSION,
+                SCALED_BLOCK_FORMAT_VERSION,
+                FLOAT_BLOCK_FORMAT_VERSION,
+            ]
         };
         if !expected.contains(&meta.format_version) {
             return Err(BlockError::corrupt(
@@ -430,9 +434,11 @@ fn name_parts(files: &BlockFiles) -> Result<Option<Vec<NamePart>>, BlockError> {
 
 /// Reads the samples in `[start, end]` of the series `wanted` (ascending positions in
 /// `index.series`, whose first entry is block series `index.base`) and appends them to
-/// `out`. Row groups whose timestamp statistics miss the range are skipped; inside the
-/// rest, a row selection covering only the wanted series' rows lets the reader skip pages
-/// through the page index.
+/// `out`. Inside the row groups read, a row selection covering only the wanted series'
+/// rows lets the reader skip pages through the page index. Every row of a wanted series is
+/// read, in range or not: in a format 4 block its values are differences that add up from
+/// its first row, which is also why row groups are skipped by their timestamp statistics
+/// only in older blocks (one that missed the range could hold a series' first rows).
 pub(crate) fn read_samples(
     files: &BlockFiles,
     metadata: &ArrowReaderMetadata,
@@ -443,34 +449,40 @@ pub(crate) fn read_samples(
     out: &mut Vec<SeriesSamples>,
 ) -> Result<(), BlockError> {
     let path = &files.path(SAMPLES);
-    let Some(plan) = plan_rows(files, metadata, index, wanted, start, end)? else {
+    let chained = metadata.schema().field_with_name(SCALED_DELTA).is_ok();
+    let time_range = (!chained).then_some((start, end));
+    let Some(plan) = plan_rows(files, metadata, index, wanted, time_range)? else {
         return Ok(());
     };
-    let mut current: Option<u64> = None;
-    let mut scale: Option<u8> = None;
+    // The series of the rows being read, how its values read back, and whether its entry
+    // in `out` was started (by its first row in range).
+    let mut current: Option<(u64, SeriesValues, bool)> = None;
     for batch in plan.batches(path)? {
         let batch = batch?;
         let ids = column::<UInt64Array>(&batch, "series_id", path)?;
         let ts = column::<Int64Array>(&batch, "timestamp_ms", path)?;
         let vals = ValueColumns::of(&batch, path)?;
         for row in 0..batch.num_rows() {
+            let id = ids.value(row);
+            let series = match &mut current {
+                Some(c) if c.0 == id => c,
+                _ => current.insert((id, SeriesValues::of(index.series_of(id, path, "sample")?), false)),
+            };
+            let value = vals.get(row, &mut series.1, path)?;
             let t = ts.value(row);
             if t < start || t > end {
                 continue;
             }
-            let id = ids.value(row);
-            if current != Some(id) {
-                let labels = index.labels_of(id, path, "sample")?;
-                scale = index.value_scale_of(id);
+            if !series.2 {
                 out.push(SeriesSamples {
-                    labels,
+                    labels: index.labels_of(id, path, "sample")?,
                     samples: Vec::new(),
                     histograms: Vec::new(),
                 });
-                current = Some(id);
+                series.2 = true;
             }
             if let Some(last) = out.last_mut() {
-                last.samples.push(Sample::new(t, vals.get(row, scale, path)?));
+                last.samples.push(Sample::new(t, value));
             }
         }
     }

@@ -1,5 +1,6 @@
 //! Which rows of `samples.parquet` a query reads: the row groups whose timestamps may fall in
-//! its range and, inside them, only the wanted series' rows (so the page index lets the
+//! its range (where skipping one cannot break a series' chain of differences) and, inside
+//! them, only the wanted series' rows (so the page index lets the
 //! reader skip the other pages). Shared by raw samples (`reader`) and downsampled windows
 //! (`aggregates`).
 
@@ -56,15 +57,15 @@ impl RowPlan {
     }
 }
 
-/// The [`RowPlan`] for the series `wanted` (ascending positions in `index.series`) in
-/// `[start, end]`; `None` when no row group can hold any of their rows in the range.
+/// The [`RowPlan`] for the series `wanted` (ascending positions in `index.series`), in
+/// the row groups whose timestamps may fall in `time_range` (`[start, end]`; every row
+/// group holding their rows when `None`); `None` when no row group is left.
 pub(crate) fn plan_rows(
     files: &BlockFiles,
     metadata: &ArrowReaderMetadata,
     index: &BlockIndex,
     wanted: &[usize],
-    start: i64,
-    end: i64,
+    time_range: Option<(i64, i64)>,
 ) -> Result<Option<RowPlan>, BlockError> {
     let file = files.open(SAMPLES)?;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone());
@@ -83,7 +84,10 @@ pub(crate) fn plan_rows(
         let rg_rows = rg.num_rows().max(0) as u64;
         let rg_end = rg_start.saturating_add(rg_rows);
         let ts_range = i64_range(rg.columns().get(1).and_then(|c| c.statistics()));
-        let time_ok = ts_range.is_none_or(|(lo, hi)| hi >= start && lo <= end);
+        let time_ok = match (time_range, ts_range) {
+            (Some((start, end)), Some((lo, hi))) => hi >= start && lo <= end,
+            _ => true,
+        };
         while next_range < ranges.len() && ranges[next_range].1 <= rg_start {
             next_range += 1;
         }
