@@ -24,10 +24,15 @@ use hashbrown::HashTable;
 use super::series::MemSeries;
 use crate::model::Labels;
 
-/// Slots per slab page: small enough that a stripe's last, partly used page costs little
-/// (64 stripes × half a page of ~150-byte slots ≈ 1.2 MB), large enough that the page
-/// list stays short.
-const PAGE_SLOTS: usize = 256;
+/// Bytes of a slab page: 40 KiB is one of mimalloc's size classes (four per power of two
+/// at this size), so a page fills its allocation; 256 slots of 144 bytes (36 KiB) were
+/// rounded up to it, 11 % of the slab unused (16 MB at 1 M series, `docs/benchmarks.md`).
+/// Small enough that a stripe's last, partly used page costs little (64 stripes × half a
+/// page ≈ 1.3 MB), large enough that the page list stays short.
+const PAGE_BYTES: usize = 40 * 1024;
+
+/// Slots per slab page (284 of 144 bytes).
+const PAGE_SLOTS: usize = PAGE_BYTES / std::mem::size_of::<Option<MemSeries>>();
 
 /// The series of a head (or stripe) by labels and by ref.
 ///
