@@ -44,6 +44,11 @@ impl ClosedChunk {
     }
 
     /// Bytes of the chunk's stream.
+    /// Samples in the chunk.
+    pub(crate) fn count(&self) -> u16 {
+        self.count
+    }
+
     pub(crate) fn data_len(&self) -> usize {
         self.data.len()
     }

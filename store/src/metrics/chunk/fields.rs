@@ -2,7 +2,7 @@
 //! timestamps' delta-of-delta field, the scaled chunk's value field and zigzag for varints
 //! of signed numbers. Widths and prefixes are given in the `chunk` module's documentation.
 
-use super::bits::{BitReader, BitWriter};
+use super::bits::{BitReader, BitWriter, WINDOW_BITS};
 
 /// Widths of the delta-of-delta buckets after their prefixes `10`, `110`, `1110`; `1111`
 /// is followed by all 64 bits. A regular scrape (dod 0) costs one bit; jitter of up to ±8 s
@@ -37,9 +37,30 @@ fn write_bucketed(w: &mut BitWriter, v: i64, widths: &[u32]) {
     w.write_bits(v as u64, 64);
 }
 
-/// Reads a field written by [`write_bucketed`] with the same `widths`.
+/// Reads a field written by [`write_bucketed`] with the same `widths`: prefix and value
+/// from one word of the stream when it holds them (every bucket but the 64-bit one: a
+/// prefix of at most 8 bits and a value of at most 48 fit the 57 bits of a window).
 #[inline(always)]
 fn read_bucketed(r: &mut BitReader<'_>, widths: &[u32]) -> Option<i64> {
+    if let Some(word) = r.window() {
+        let all_ones = widths.len() as u32 + 1;
+        let ones = word.leading_ones().min(all_ones);
+        if ones == 0 {
+            r.consume(1);
+            return Some(0);
+        }
+        if let Some(&width) = widths.get(ones as usize - 1) {
+            let prefix = ones + 1;
+            debug_assert!(prefix + width <= WINDOW_BITS);
+            r.consume(prefix + width);
+            return Some(sign_extend((word << prefix) >> (64 - width), width));
+        }
+    }
+    read_bucketed_slowly(r, widths)
+}
+
+/// [`read_bucketed`] bit by bit: near the stream's end, and for the 64-bit bucket.
+fn read_bucketed_slowly(r: &mut BitReader<'_>, widths: &[u32]) -> Option<i64> {
     let mut ones = 0usize;
     while ones <= widths.len() && r.read_bit()? {
         ones += 1;
@@ -111,6 +132,40 @@ mod tests {
         for &v in &values {
             assert_eq!(read_dod(&mut r), Some(v));
             assert_eq!(read_value_diff(&mut r), Some(v));
+        }
+    }
+
+    /// A field read from a word of the stream is the one read bit by bit, at every bit
+    /// offset, up to the stream's end (where the word is not available and past which both
+    /// give `None`).
+    #[test]
+    fn a_field_reads_the_same_from_a_word_and_bit_by_bit() {
+        let mut values = vec![0i64, 1, -1, 3, i64::MIN, i64::MAX];
+        for width in VALUE_WIDTHS {
+            let half = 1i64 << (width - 1);
+            values.extend([half - 1, -half, half, -half - 1]);
+        }
+        for offset in 0..8u32 {
+            let mut w = BitWriter::default();
+            w.write_bits(0b1010_1010, offset);
+            for &v in &values {
+                write_value_diff(&mut w, v);
+                write_dod(&mut w, v.clamp(-(1 << 30), 1 << 30));
+            }
+            let bytes = w.into_boxed();
+            let (mut fast, mut slow) = (BitReader::new(&bytes), BitReader::new(&bytes));
+            assert_eq!(fast.read_bits(offset), slow.read_bits(offset));
+            for &v in &values {
+                assert_eq!(read_value_diff(&mut fast), Some(v), "offset {offset}");
+                assert_eq!(read_bucketed_slowly(&mut slow, &VALUE_WIDTHS), Some(v));
+                let dod = read_dod(&mut fast);
+                assert_eq!(dod, read_bucketed_slowly(&mut slow, &DOD_WIDTHS));
+                assert_eq!(dod, Some(v.clamp(-(1 << 30), 1 << 30)));
+            }
+            // The last byte's unused bits read as zero fields; past the end, nothing.
+            while fast.read_bits(1).is_some() {}
+            assert_eq!(read_value_diff(&mut fast), None);
+            assert_eq!(read_dod(&mut fast), None);
         }
     }
 

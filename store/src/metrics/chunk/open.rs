@@ -245,6 +245,11 @@ impl OpenChunk {
         self.last_t
     }
 
+    /// Samples in the chunk.
+    pub(crate) fn count(&self) -> u16 {
+        self.count
+    }
+
     /// Bytes written in the chunk's stream.
     pub(crate) fn stream_len(&self) -> usize {
         self.w.bytes().len()
