@@ -53,6 +53,24 @@ pub(crate) struct Head {
     series_gate: SeriesGate,
 }
 
+/// What a head's accounting needs of the samples one call inserted into a series: how
+/// many and their time range (a summary instead of the list of their timestamps, which
+/// cost an allocation per series and append).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct InsertedSamples {
+    count: u64,
+    /// Oldest and newest timestamp inserted (`None`: none was).
+    range: Option<(i64, i64)>,
+}
+
+impl InsertedSamples {
+    /// Counts a sample inserted at `t`.
+    pub(crate) fn add(&mut self, t: i64) {
+        self.count += 1;
+        self.range = Some(self.range.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
+    }
+}
+
 impl Head {
     /// An empty stand-alone head whose new series refs start at `next_ref`.
     #[cfg(test)]
@@ -202,10 +220,10 @@ impl Head {
             return false;
         };
         let bytes_before = series.sample_bytes();
-        let mut inserted = Vec::with_capacity(samples.len());
+        let mut inserted = InsertedSamples::default();
         for s in samples {
             if series.insert(*s) {
-                inserted.push(s.timestamp_ms);
+                inserted.add(s.timestamp_ms);
             }
         }
         let bytes_after = series.sample_bytes();
@@ -219,10 +237,10 @@ impl Head {
             return false;
         };
         let bytes_before = series.sample_bytes();
-        let mut inserted = Vec::with_capacity(samples.len());
+        let mut inserted = InsertedSamples::default();
         for s in samples {
             if series.insert_histogram(s) {
-                inserted.push(s.timestamp_ms);
+                inserted.add(s.timestamp_ms);
             }
         }
         let bytes_after = series.sample_bytes();
@@ -233,14 +251,15 @@ impl Head {
     /// Updates the head's counters, memory figure and time range for inserted samples;
     /// the series' sample bytes went from `bytes_before` to `bytes_after` with them (an
     /// out-of-order insert re-encodes a chunk, which can also make it smaller).
-    fn account_inserted(&mut self, inserted: &[i64], bytes_before: u64, bytes_after: u64) {
+    fn account_inserted(&mut self, inserted: &InsertedSamples, bytes_before: u64, bytes_after: u64) {
         self.bytes = (self.bytes + bytes_after).saturating_sub(bytes_before);
-        for &t in inserted {
-            self.num_samples += 1;
-            self.min_t = Some(self.min_t.map_or(t, |m| m.min(t)));
-            self.max_t = Some(self.max_t.map_or(t, |m| m.max(t)));
-            self.observe_time(t);
-        }
+        let Some((min, max)) = inserted.range else {
+            return;
+        };
+        self.num_samples += inserted.count;
+        self.min_t = Some(self.min_t.map_or(min, |m| m.min(min)));
+        self.max_t = Some(self.max_t.map_or(max, |m| m.max(max)));
+        self.observe_time(max);
     }
 
     /// Appends the series' samples with matchers `matchers` and samples in `[start, end]`

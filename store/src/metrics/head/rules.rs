@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{Head, MemSeries};
+use super::{Head, InsertedSamples, MemSeries};
 use crate::metrics::append::{AppendReport, RejectReason, SeriesLimits};
 use crate::metrics::histogram_codec::identical;
 use crate::metrics::record::SeriesDef;
@@ -176,7 +176,7 @@ impl Head {
             rules,
             now_ms,
             max_seen_t,
-            inserted: Vec::with_capacity(samples.len() + histograms.len()),
+            inserted: InsertedSamples::default(),
         };
         let mut accepted = check.samples(series, samples, report);
         let mut accepted_histograms = check.histograms(series, histograms, report);
@@ -221,8 +221,8 @@ struct Checker<'a> {
     now_ms: i64,
     /// Newest timestamp in the database, raised by each accepted sample.
     max_seen_t: Option<i64>,
-    /// Timestamps of the samples inserted (of both kinds), for the head's accounting.
-    inserted: Vec<i64>,
+    /// The samples inserted (of both kinds), for the head's accounting.
+    inserted: InsertedSamples,
 }
 
 impl Checker<'_> {
@@ -236,7 +236,7 @@ impl Checker<'_> {
     }
 
     fn inserted(&mut self, window: &mut Window, t: i64) {
-        self.inserted.push(t);
+        self.inserted.add(t);
         self.max_seen_t = Some(self.max_seen_t.map_or(t, |m| m.max(t)));
         window.oldest = self.rules.oldest_accepted(self.max_seen_t, self.now_ms);
     }
