@@ -87,12 +87,7 @@ impl BitWriter {
     /// 1,176 → 1,139 MiB, ingest CPU unchanged (`docs/benchmarks.md`).
     fn grow(&mut self) {
         let len = self.buf.len();
-        let extra = (len / 4).max(16);
-        let mut bytes = std::mem::take(&mut self.buf).into_vec();
-        // Exact, so that the boxed slice below takes the allocation as it is.
-        bytes.reserve_exact(extra);
-        bytes.resize(len + extra, 0);
-        self.buf = bytes.into_boxed_slice();
+        self.reserve_total(len + (len / 4).max(16));
     }
 
     /// Makes the stream's allocation `total` bytes when it is smaller, in one move: for a
@@ -103,6 +98,7 @@ impl BitWriter {
             return;
         }
         let mut bytes = std::mem::take(&mut self.buf).into_vec();
+        // Exact, so that the boxed slice below takes the allocation as it is.
         bytes.reserve_exact(total - len);
         bytes.resize(total, 0);
         self.buf = bytes.into_boxed_slice();

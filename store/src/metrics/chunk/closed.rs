@@ -43,12 +43,12 @@ impl ClosedChunk {
         self.max_t
     }
 
-    /// Bytes of the chunk's stream.
     /// Samples in the chunk.
     pub(crate) fn count(&self) -> u16 {
         self.count
     }
 
+    /// Bytes of the chunk's stream.
     pub(crate) fn data_len(&self) -> usize {
         self.data.len()
     }
