@@ -186,8 +186,6 @@ pub(crate) struct BlockWriter {
     /// A row's float value, or `None` when it is stored scaled (in `scaled`).
     values: Vec<Option<f64>>,
     scaled: Vec<Option<i64>>,
-    /// The scaled values of the series being added (`None`: stored as a float), reused.
-    series_scaled: Vec<Option<i64>>,
     /// Window width of a downsampled block (0: raw samples, `ids`/`timestamps`/`values`
     /// buffer the rows); a downsampled block buffers its rows in `windows` instead.
     resolution_ms: i64,
@@ -237,7 +235,6 @@ impl BlockWriter {
             timestamps: Vec::with_capacity(BATCH_ROWS),
             values: Vec::with_capacity(BATCH_ROWS),
             scaled: Vec::with_capacity(BATCH_ROWS),
-            series_scaled: Vec::new(),
             resolution_ms,
             windows: Vec::new(),
             histograms_out: None,
@@ -275,27 +272,23 @@ impl BlockWriter {
             samples.last().map(|s| s.timestamp_ms),
         );
         let scale = decimal::series_scale(samples.iter().map(|s| s.value));
-        // Taken out while the rows are written (a full batch is flushed through `self`).
-        let mut series_scaled = std::mem::take(&mut self.series_scaled);
-        series_scaled.clear();
-        for s in samples {
-            series_scaled.push(scale.and_then(|k| decimal::to_scaled(s.value, k)));
-        }
-        let mut scaled_rows = series_scaled.iter().flatten().copied();
+        let scaled_at = |v: f64| scale.and_then(|k| decimal::to_scaled(v, k));
+        // The base needs the first two scaled values only.
+        let mut scaled_rows = samples.iter().filter_map(|s| scaled_at(s.value));
         let base = delta_base(scaled_rows.next(), scaled_rows.next());
         let Some(series_id) = self.begin_series(labels, floats, samples.len(), (scale, base), histograms)?
         else {
             return Ok(());
         };
         let mut previous = base;
-        for (s, m) in samples.iter().zip(&series_scaled) {
+        for s in samples {
             self.ids.push(series_id);
             self.timestamps.push(s.timestamp_ms);
-            match m {
+            match scaled_at(s.value) {
                 Some(m) => {
                     self.values.push(None);
                     self.scaled.push(Some(m - previous));
-                    previous = *m;
+                    previous = m;
                 }
                 None => {
                     self.values.push(Some(s.value));
@@ -306,7 +299,6 @@ impl BlockWriter {
                 self.flush_samples()?;
             }
         }
-        self.series_scaled = series_scaled;
         self.add_histograms(series_id, histograms)
     }
 
