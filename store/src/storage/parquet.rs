@@ -18,3 +18,16 @@ pub(crate) fn column<'a, T: 'static>(
         .and_then(|c| c.as_any().downcast_ref::<T>())
         .ok_or_else(|| BlockError::corrupt(path, format!("column {name:?} missing or of the wrong type")))
 }
+
+/// The column `name` of `batch` as `T` when the file has it (a column later formats added);
+/// present with another type, a corrupt file at `path`.
+pub(crate) fn optional_column<'a, T: 'static>(
+    batch: &'a RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<Option<&'a T>, BlockError> {
+    if batch.column_by_name(name).is_none() {
+        return Ok(None);
+    }
+    column(batch, name, path).map(Some)
+}

@@ -17,7 +17,7 @@ use super::meta::BlockSeries;
 use crate::metrics::decimal::MAX_SCALE;
 use crate::model::{Label, Labels, Sample};
 use crate::storage::object::{BlockFile, BlockFiles};
-use crate::storage::parquet::column;
+use crate::storage::parquet::{column, optional_column};
 use crate::storage::BlockError;
 
 /// The series list of a block.
@@ -149,15 +149,9 @@ fn decode_series(
     let min_ts = column::<Int64Array>(batch, "min_time_ms", path)?;
     let max_ts = column::<Int64Array>(batch, "max_time_ms", path)?;
     // Only in raw blocks of format 3 on.
-    let scales = match batch.column_by_name("value_scale") {
-        None => None,
-        Some(_) => Some(column::<Int8Array>(batch, "value_scale", path)?),
-    };
+    let scales = optional_column::<Int8Array>(batch, "value_scale", path)?;
     // Only in raw blocks of format 4 on.
-    let bases = match batch.column_by_name("scaled_base") {
-        None => None,
-        Some(_) => Some(column::<Int64Array>(batch, "scaled_base", path)?),
-    };
+    let bases = optional_column::<Int64Array>(batch, "scaled_base", path)?;
     let pairs = labels
         .values()
         .as_any()

@@ -16,7 +16,7 @@ use arrow_array::{Array, Float64Array, Int64Array, RecordBatch};
 use std::path::Path;
 
 use super::meta::BlockSeries;
-use crate::storage::parquet::column;
+use crate::storage::parquet::{column, optional_column};
 use crate::storage::BlockError;
 
 use crate::metrics::decimal::{from_scaled, MAX_SCALE};
@@ -75,12 +75,9 @@ impl<'a> ValueColumns<'a> {
     /// The value columns of `batch`, read from the file at `path` (named in errors).
     pub(crate) fn of(batch: &'a RecordBatch, path: &Path) -> Result<ValueColumns<'a>, BlockError> {
         let floats = column::<Float64Array>(batch, "value", path)?;
-        let scaled = if batch.column_by_name(SCALED_DELTA).is_some() {
-            Some(Scaled::Delta(column::<Int64Array>(batch, SCALED_DELTA, path)?))
-        } else if batch.column_by_name(SCALED_VALUE).is_some() {
-            Some(Scaled::Whole(column::<Int64Array>(batch, SCALED_VALUE, path)?))
-        } else {
-            None
+        let scaled = match optional_column::<Int64Array>(batch, SCALED_DELTA, path)? {
+            Some(deltas) => Some(Scaled::Delta(deltas)),
+            None => optional_column::<Int64Array>(batch, SCALED_VALUE, path)?.map(Scaled::Whole),
         };
         Ok(ValueColumns { floats, scaled })
     }

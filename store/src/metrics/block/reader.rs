@@ -432,6 +432,16 @@ fn name_parts(files: &BlockFiles) -> Result<Option<Vec<NamePart>>, BlockError> {
     Ok(Some(parts))
 }
 
+/// The series whose rows [`read_samples`] is going through.
+struct SeriesBeingRead {
+    /// Its block series id.
+    id: u64,
+    /// How its values read back (the differences added up so far).
+    values: SeriesValues,
+    /// Whether its entry in the output was started (by its first row in range).
+    started: bool,
+}
+
 /// Reads the samples in `[start, end]` of the series `wanted` (ascending positions in
 /// `index.series`, whose first entry is block series `index.base`) and appends them to
 /// `out`. Inside the row groups read, a row selection covering only the wanted series'
@@ -454,9 +464,7 @@ pub(crate) fn read_samples(
     let Some(plan) = plan_rows(files, metadata, index, wanted, time_range)? else {
         return Ok(());
     };
-    // The series of the rows being read, how its values read back, and whether its entry
-    // in `out` was started (by its first row in range).
-    let mut current: Option<(u64, SeriesValues, bool)> = None;
+    let mut current: Option<SeriesBeingRead> = None;
     for batch in plan.batches(path)? {
         let batch = batch?;
         let ids = column::<UInt64Array>(&batch, "series_id", path)?;
@@ -465,21 +473,25 @@ pub(crate) fn read_samples(
         for row in 0..batch.num_rows() {
             let id = ids.value(row);
             let series = match &mut current {
-                Some(c) if c.0 == id => c,
-                _ => current.insert((id, SeriesValues::of(index.series_of(id, path, "sample")?), false)),
+                Some(s) if s.id == id => s,
+                _ => current.insert(SeriesBeingRead {
+                    id,
+                    values: SeriesValues::of(index.series_of(id, path, "sample")?),
+                    started: false,
+                }),
             };
-            let value = vals.get(row, &mut series.1, path)?;
+            let value = vals.get(row, &mut series.values, path)?;
             let t = ts.value(row);
             if t < start || t > end {
                 continue;
             }
-            if !series.2 {
+            if !series.started {
                 out.push(SeriesSamples {
                     labels: index.labels_of(id, path, "sample")?,
                     samples: Vec::new(),
                     histograms: Vec::new(),
                 });
-                series.2 = true;
+                series.started = true;
             }
             if let Some(last) = out.last_mut() {
                 last.samples.push(Sample::new(t, value));
