@@ -235,6 +235,8 @@ fn range_functions_on_several_threads_answer_as_on_one() {
         "quantile_over_time(0.9, z_total[5m])",
         "quantile_over_time(2, z_total[5m])",
         "max_over_time(z_total[90s])",
+        "avg_over_time(z_total[4m])",
+        "sum_over_time(z_total[45s])",
         "deriv(z_total[3m])",
         // Keeps the first series of each step: the order the threads' runs are put back in.
         "limitk(5, rate(z_total[1m]))",
@@ -252,6 +254,48 @@ fn range_functions_on_several_threads_answer_as_on_one() {
         .range_query(&s, "quantile_over_time(2, z_total[5m])", 0, 6_000_000, 30_000)
         .unwrap();
     assert_eq!(warned.annotations.warnings.len(), 1, "{:?}", warned.annotations);
+}
+
+/// `sum_over_time` and `avg_over_time` of a range query sum four windows side by side
+/// (`functions::lanes`); an instant query sums its one window alone. Every step of the
+/// range answers as the instant query at that time does, bit for bit: values whose
+/// compensation matters, gaps (windows of different lengths), a late start and an early
+/// end (groups of fewer than four), and a series whose mean overflows.
+#[test]
+fn sums_over_time_side_by_side_answer_as_one_window_at_a_time() {
+    let mut s = storage();
+    let big = Labels::from_pairs([("__name__", "x_total"), ("g", "huge")]);
+    let cancelling = Labels::from_pairs([("__name__", "x_total"), ("g", "cancelling")]);
+    for k in 0..40i64 {
+        let v = if k % 3 == 0 { f64::MAX / 2.0 } else { k as f64 };
+        s.add(&big, Sample::new(k * 30_000, v));
+        let v = [1e16 + k as f64, 0.1 * k as f64, -1e16, 3.3][(k % 4) as usize];
+        s.add(&cancelling, Sample::new(k * 30_000, v));
+    }
+    let e = engine();
+    for f in ["sum_over_time(x_total[2m])", "avg_over_time(x_total[150s])"] {
+        let range = matrix(e.range_query(&s, f, 0, 3_600_000, 45_000).unwrap().value);
+        assert!(range.len() > 10, "{f}");
+        let mut compared = 0;
+        for series in &range {
+            for p in &series.samples {
+                let at = e.instant_query(&s, f, p.timestamp_ms).unwrap().value;
+                let Value::Vector(v) = at else {
+                    panic!("{f} at {}: not a vector", p.timestamp_ms)
+                };
+                let one = v.iter().find(|x| x.labels == series.labels).unwrap();
+                assert_eq!(
+                    one.v.to_bits(),
+                    p.value.to_bits(),
+                    "{f} of {} at {}",
+                    series.labels,
+                    p.timestamp_ms
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared > 500, "{f}: {compared} points");
+    }
 }
 
 /// A binary operator between two operands held series by series matches once per series

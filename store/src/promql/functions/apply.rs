@@ -2,6 +2,7 @@
 //! at every step with forward-only cursors (series by series, the result held so:
 //! `SeriesVec`), [`map_values`] maps every sample of an instant vector.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::model::{FloatHistogram, HistogramSample, Labels, Sample, METRIC_NAME_LABEL};
@@ -81,18 +82,30 @@ pub(crate) fn metric_name(labels: &Labels) -> &str {
     labels.get(METRIC_NAME_LABEL).unwrap_or("")
 }
 
-/// Fewest samples (of all series together) worth splitting a range function's series
-/// over threads: below, starting threads costs more than it saves.
-const MIN_PARALLEL_SAMPLES: usize = 100_000;
+/// Fewest sample visits (see [`sample_visits`]) worth splitting a range function's series
+/// over threads: below, starting threads costs more than it saves. (Counting samples
+/// instead left `topk(5, avg_over_time(x[10m]))` over 6 h of 207 series on one thread: 99k
+/// samples, but each one in 10 windows.)
+const MIN_PARALLEL_VISITS: usize = 200_000;
+
+/// How many windows' worth of samples `f` goes through: every sample is in about
+/// `range ÷ step` consecutive windows (at least one, at most every step's; every step's
+/// under `@`, where all windows are the same).
+fn sample_visits(rd: &RangeData, grid: &Grid, samples: usize) -> usize {
+    let steps = grid.len().max(1);
+    let windows_per_sample = if rd.at_ms.is_some() || grid.step <= 0 {
+        steps
+    } else {
+        let per = rd.range_ms.max(0) / grid.step;
+        usize::try_from(per).unwrap_or(usize::MAX).clamp(1, steps)
+    };
+    samples.saturating_mul(windows_per_sample)
+}
 
 /// Applies `f` to every series' window (floats and histograms) at every step; `f` may add
 /// annotations to `notes`. Windows with no sample of either kind are skipped. The result is
-/// held series by series, as it is computed.
-///
-/// Series are independent, so a large input is split into contiguous runs of series, one
-/// per thread (at most [`Evaluator::workers`]); the runs' results and annotations are put
-/// back in series order, so the answer, its order and its annotations are those of one
-/// thread. Output labels are mapped before the split, on this thread (one label memo).
+/// held series by series, as it is computed. Runs on several threads for large inputs
+/// (see [`range_apply_series`]).
 pub(crate) fn range_apply_any(
     ev: &Evaluator<'_>,
     rd: &RangeData,
@@ -100,6 +113,26 @@ pub(crate) fn range_apply_any(
     drop_name: bool,
     f: impl Fn(&Window<'_>, &mut Annotations) -> Result<Option<Out>, PromqlError> + Sync,
     notes: &mut Annotations,
+) -> Result<SeriesVec, PromqlError> {
+    range_apply_series(ev, rd, grid, drop_name, notes, |run, s, notes| {
+        run.walk_windows(s, &f, notes)
+    })
+}
+
+/// Computes every series' output with `per_series` (given the series, its output labels
+/// and where its index is, and the notes to add to), dropping series with no output.
+///
+/// Series are independent, so a large input is split into contiguous runs of series, one
+/// per thread (at most [`Evaluator::workers`]); the runs' results and annotations are put
+/// back in series order, so the answer, its order and its annotations are those of one
+/// thread. Output labels are mapped before the split, on this thread (one label memo).
+pub(crate) fn range_apply_series(
+    ev: &Evaluator<'_>,
+    rd: &RangeData,
+    grid: &Grid,
+    drop_name: bool,
+    notes: &mut Annotations,
+    per_series: impl Fn(&Run<'_>, OneSeries<'_>, &mut Annotations) -> Result<StepSeries, PromqlError> + Sync,
 ) -> Result<SeriesVec, PromqlError> {
     let mut memo = LabelMemo::default();
     let mut labels: Vec<Arc<Labels>> = Vec::with_capacity(rd.series.len());
@@ -112,7 +145,7 @@ pub(crate) fn range_apply_any(
         });
         samples += s.samples.len() + s.histograms.len();
     }
-    let workers = if samples < MIN_PARALLEL_SAMPLES {
+    let workers = if sample_visits(rd, grid, samples) < MIN_PARALLEL_VISITS {
         1
     } else {
         ev.workers().min(rd.series.len()).max(1)
@@ -134,11 +167,11 @@ pub(crate) fn range_apply_any(
         // The first run on this thread, the others on theirs.
         let first = runs.next();
         for (k, (series, labels)) in runs {
-            let (run, f) = (&run, &f);
-            handles.push(scope.spawn(move || run.apply(k * per_worker, series, labels, f)));
+            let (run, per_series) = (&run, &per_series);
+            handles.push(scope.spawn(move || run.apply(k * per_worker, series, labels, per_series)));
         }
         if let Some((_, (series, labels))) = first {
-            parts.push(run.apply(0, series, labels, &f));
+            parts.push(run.apply(0, series, labels, &per_series));
         }
         for h in handles {
             parts.push(
@@ -160,11 +193,20 @@ pub(crate) fn range_apply_any(
     })
 }
 
-/// What one thread of [`range_apply_any`] works with.
-struct Run<'a> {
+/// What one thread of [`range_apply_series`] works with.
+pub(crate) struct Run<'a> {
     rd: &'a RangeData,
     grid: &'a Grid,
     deadline: Deadline<'a>,
+}
+
+/// One series as [`range_apply_series`] hands it over.
+pub(crate) struct OneSeries<'a> {
+    pub series: &'a RangeSeries,
+    /// Its output labels.
+    pub labels: &'a Arc<Labels>,
+    /// Its index in the range vector.
+    pub index: usize,
 }
 
 /// What one run of series produced.
@@ -174,56 +216,88 @@ struct Applied {
 }
 
 impl Run<'_> {
-    /// `f` over the windows of `series` (the range vector's series from index `start` on),
-    /// with their output `labels`.
+    /// `per_series` over `series` (the range vector's series from index `start` on), with
+    /// their output `labels`.
     fn apply(
         &self,
         start: usize,
         series: &[RangeSeries],
         labels: &[Arc<Labels>],
-        f: &(impl Fn(&Window<'_>, &mut Annotations) -> Result<Option<Out>, PromqlError> + Sync),
+        per_series: &(impl Fn(&Run<'_>, OneSeries<'_>, &mut Annotations) -> Result<StepSeries, PromqlError>
+              + Sync),
     ) -> Result<Applied, PromqlError> {
-        let (rd, grid) = (self.rd, self.grid);
         let mut notes = Annotations::default();
         let mut out: Vec<StepSeries> = Vec::with_capacity(series.len());
         for (offset, (s, label)) in series.iter().zip(labels).enumerate() {
-            let mut values = StepSeries::new(label.clone());
-            let (mut lo, mut hi) = (0usize, 0usize);
-            let (mut hlo, mut hhi) = (0usize, 0usize);
-            for i in steps_seeing(rd, grid, s) {
-                let t = grid.t(i);
-                let (start_t, end) = rd.bounds(t);
-                let (first, _) = rd.window_of((start_t, end));
-                advance_window(&s.samples, first, end, &mut lo, &mut hi);
-                advance_hist_window(&s.histograms, first, end, &mut hlo, &mut hhi);
-                let samples = s.samples.get(lo..hi).unwrap_or(&[]);
-                let histograms = s.histograms.get(hlo..hhi).unwrap_or(&[]);
-                if samples.is_empty() && histograms.is_empty() {
-                    continue;
-                }
-                let w = Window {
-                    samples,
-                    histograms,
-                    labels: &s.labels,
-                    start: start_t,
-                    end,
-                    t,
-                    step: i,
-                    series: start + offset,
-                    first_sample: lo,
-                };
-                match f(&w, &mut notes)? {
-                    Some(Out::Float(v)) => values.push_float(step_index(i)?, v),
-                    Some(Out::Histogram(h)) => values.push_histogram(step_index(i)?, Arc::new(h)),
-                    None => {}
-                }
-            }
+            let one = OneSeries {
+                series: s,
+                labels: label,
+                index: start + offset,
+            };
+            let values = per_series(self, one, &mut notes)?;
             if !values.is_empty() {
                 out.push(values);
             }
             self.deadline.check()?;
         }
         Ok(Applied { series: out, notes })
+    }
+
+    /// `f` over every window of one series holding a sample of either kind.
+    fn walk_windows(
+        &self,
+        one: OneSeries<'_>,
+        f: &(impl Fn(&Window<'_>, &mut Annotations) -> Result<Option<Out>, PromqlError> + Sync),
+        notes: &mut Annotations,
+    ) -> Result<StepSeries, PromqlError> {
+        let (rd, grid, s) = (self.rd, self.grid, one.series);
+        let mut values = StepSeries::new(one.labels.clone());
+        let (mut lo, mut hi) = (0usize, 0usize);
+        let (mut hlo, mut hhi) = (0usize, 0usize);
+        for i in steps_seeing(rd, grid, s) {
+            let t = grid.t(i);
+            let (start_t, end) = rd.bounds(t);
+            let (first, _) = rd.window_of((start_t, end));
+            advance_window(&s.samples, first, end, &mut lo, &mut hi);
+            advance_hist_window(&s.histograms, first, end, &mut hlo, &mut hhi);
+            let samples = s.samples.get(lo..hi).unwrap_or(&[]);
+            let histograms = s.histograms.get(hlo..hhi).unwrap_or(&[]);
+            if samples.is_empty() && histograms.is_empty() {
+                continue;
+            }
+            let w = Window {
+                samples,
+                histograms,
+                labels: &s.labels,
+                start: start_t,
+                end,
+                t,
+                step: i,
+                series: one.index,
+                first_sample: lo,
+            };
+            match f(&w, notes)? {
+                Some(Out::Float(v)) => values.push_float(step_index(i)?, v),
+                Some(Out::Histogram(h)) => values.push_histogram(step_index(i)?, Arc::new(h)),
+                None => {}
+            }
+        }
+        Ok(values)
+    }
+
+    /// The windows of a series' float samples that hold at least one, as (step, the
+    /// samples' index range), in step order, into `out` (cleared first).
+    pub(crate) fn float_windows(&self, s: &RangeSeries, out: &mut Vec<(usize, Range<usize>)>) {
+        out.clear();
+        let (rd, grid) = (self.rd, self.grid);
+        let (mut lo, mut hi) = (0usize, 0usize);
+        for i in steps_seeing(rd, grid, s) {
+            let (first, end) = rd.window(grid.t(i));
+            advance_window(&s.samples, first, end, &mut lo, &mut hi);
+            if lo < hi {
+                out.push((i, lo..hi));
+            }
+        }
     }
 }
 
@@ -307,4 +381,49 @@ pub(crate) fn map_values(
     }
     check_steps(&memo, &out)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range_data(range_ms: i64, at_ms: Option<i64>) -> RangeData {
+        RangeData {
+            series: Vec::new(),
+            range_ms,
+            offset_ms: 0,
+            at_ms,
+            left_open: true,
+            aggregate: None,
+        }
+    }
+
+    /// A sample is counted once per window it falls in: `range ÷ step` of them, at least
+    /// one, at most every step's; under `@` every step's window is the same one.
+    #[test]
+    fn samples_count_once_per_window_they_fall_in() {
+        let six_hours = Grid {
+            start: 0,
+            end: 6 * 3_600_000,
+            step: 60_000,
+        };
+        assert_eq!(six_hours.len(), 361);
+        // topk(5, avg_over_time(x[10m])) over 6 h of 207 series × 480 samples.
+        let ten_minutes = range_data(600_000, None);
+        assert_eq!(sample_visits(&ten_minutes, &six_hours, 99_360), 993_600);
+        assert!(sample_visits(&ten_minutes, &six_hours, 99_360) >= MIN_PARALLEL_VISITS);
+        // A range shorter than the step: each sample in one window at most.
+        assert_eq!(sample_visits(&range_data(30_000, None), &six_hours, 5_000), 5_000);
+        // A range longer than the whole grid: each sample in every step's window.
+        assert_eq!(
+            sample_visits(&range_data(86_400_000, None), &six_hours, 10),
+            3_610
+        );
+        assert_eq!(
+            sample_visits(&range_data(600_000, Some(0)), &six_hours, 10),
+            3_610
+        );
+        let instant = Grid::instant(1_000);
+        assert_eq!(sample_visits(&ten_minutes, &instant, 40), 40);
+    }
 }

@@ -7,6 +7,7 @@ mod histogram;
 mod histogram_rate;
 mod info;
 mod label;
+mod lanes;
 mod math;
 mod native;
 mod numeric;

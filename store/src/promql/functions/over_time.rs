@@ -18,6 +18,7 @@ use super::super::value::{kahan_inc, Elem, Grid, RangeData, RunningSum, StepVec,
 use super::apply::{advance_hist_window, metric_name, range_apply, range_apply_any, Out, Window};
 use super::args::{arg, matrix_arg, scalar_arg};
 use super::label::absent_labels;
+use super::lanes::{compensated_over_time, Compensated};
 use super::numeric::quantile;
 
 /// Evaluates one of this module's functions.
@@ -110,6 +111,15 @@ pub(super) fn eval(
             | "ts_of_first_over_time"
             | "ts_of_last_over_time"
     ) {
+        let float_only = rd.series.iter().all(|s| s.histograms.is_empty());
+        let compensated = match name {
+            "sum_over_time" => Some(Compensated::Sum),
+            "avg_over_time" => Some(Compensated::Avg),
+            _ => None,
+        };
+        if let (true, Some(kind)) = (float_only, compensated) {
+            return Ok(Val::Series(compensated_over_time(ev, &rd, grid, kind)?));
+        }
         let mut notes = Annotations::default();
         let out = range_apply_any(
             ev,
@@ -261,7 +271,7 @@ fn any_kind(name: &str, w: &Window<'_>, notes: &mut Annotations) -> Option<Out> 
 /// Mean as Prometheus 3 computes it ([`RunningSum`]): the compensated sum's one addition
 /// per sample replaced an incremental mean's two chained divisions, which were half the time
 /// of `topk(5, avg_over_time(x[10m]))` over 6 h (docs/benchmarks.md).
-fn avg(s: &[Sample]) -> f64 {
+pub(super) fn avg(s: &[Sample]) -> f64 {
     let Some((first, rest)) = s.split_first() else {
         return f64::NAN;
     };
@@ -274,7 +284,8 @@ fn avg(s: &[Sample]) -> f64 {
     acc.mean(count)
 }
 
-fn sum(s: &[Sample]) -> f64 {
+/// Compensated sum, as Prometheus 3's `sum_over_time`.
+pub(super) fn sum(s: &[Sample]) -> f64 {
     let (mut sum, mut c) = (0.0, 0.0);
     for p in s {
         (sum, c) = kahan_inc(p.value, sum, c);
