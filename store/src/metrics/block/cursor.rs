@@ -216,6 +216,8 @@ pub(crate) struct SampleCursor {
     /// The batch being handed out, and the position of its next row.
     batch: Option<RecordBatch>,
     pos: usize,
+    /// The values of the rows being taken (kept for its allocation).
+    values: Vec<f64>,
 }
 
 impl SampleCursor {
@@ -231,6 +233,7 @@ impl SampleCursor {
             reader,
             batch: None,
             pos: 0,
+            values: Vec::new(),
         })
     }
 
@@ -261,8 +264,11 @@ impl SampleCursor {
             let ts = column::<Int64Array>(batch, "timestamp_ms", &self.path)?;
             let vals = ValueColumns::of(batch, &self.path)?;
             let k = (rows - self.pos).min(n);
-            for i in self.pos..self.pos + k {
-                out.push(Sample::new(ts.value(i), vals.get(i, &mut values, &self.path)?));
+            self.values.clear();
+            vals.decode(self.pos..self.pos + k, &mut values, &self.path, &mut self.values)?;
+            out.reserve(k);
+            for (i, &value) in self.values.iter().enumerate() {
+                out.push(Sample::new(ts.value(self.pos + i), value));
             }
             self.pos += k;
             n -= k;

@@ -465,13 +465,21 @@ pub(crate) fn read_samples(
         return Ok(());
     };
     let mut current: Option<SeriesBeingRead> = None;
+    let mut values: Vec<f64> = Vec::new();
     for batch in plan.batches(path)? {
         let batch = batch?;
         let ids = column::<UInt64Array>(&batch, "series_id", path)?;
         let ts = column::<Int64Array>(&batch, "timestamp_ms", path)?;
         let vals = ValueColumns::of(&batch, path)?;
-        for row in 0..batch.num_rows() {
+        let rows = batch.num_rows();
+        let mut row = 0;
+        while row < rows {
+            // The run of rows of one series in this batch.
             let id = ids.value(row);
+            let mut run_end = row + 1;
+            while run_end < rows && ids.value(run_end) == id {
+                run_end += 1;
+            }
             let series = match &mut current {
                 Some(s) if s.id == id => s,
                 _ => current.insert(SeriesBeingRead {
@@ -480,11 +488,14 @@ pub(crate) fn read_samples(
                     started: false,
                 }),
             };
-            let value = vals.get(row, &mut series.values, path)?;
-            let t = ts.value(row);
-            if t < start || t > end {
+            values.clear();
+            vals.decode(row..run_end, &mut series.values, path, &mut values)?;
+            let times = ts.values().get(row..run_end).unwrap_or_default();
+            row = run_end;
+            let in_range = |t: i64| start <= t && t <= end;
+            let Some(first) = times.iter().position(|&t| in_range(t)) else {
                 continue;
-            }
+            };
             if !series.started {
                 out.push(SeriesSamples {
                     labels: index.labels_of(id, path, "sample")?,
@@ -493,8 +504,14 @@ pub(crate) fn read_samples(
                 });
                 series.started = true;
             }
-            if let Some(last) = out.last_mut() {
-                last.samples.push(Sample::new(t, value));
+            let Some(samples) = out.last_mut().map(|s| &mut s.samples) else {
+                continue;
+            };
+            samples.reserve(times.len() - first);
+            for (&t, &value) in times.iter().zip(&values).skip(first) {
+                if in_range(t) {
+                    samples.push(Sample::new(t, value));
+                }
             }
         }
     }
