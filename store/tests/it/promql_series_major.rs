@@ -257,7 +257,7 @@ fn range_functions_on_several_threads_answer_as_on_one() {
 }
 
 /// `sum_over_time` and `avg_over_time` of a range query sum four windows side by side
-/// (`functions::lanes`); an instant query sums its one window alone. Every step of the
+/// (`functions::compensated`); an instant query sums its one window alone. Every step of the
 /// range answers as the instant query at that time does, bit for bit: values whose
 /// compensation matters, gaps (windows of different lengths), a late start and an early
 /// end (groups of fewer than four), and a series whose mean overflows.

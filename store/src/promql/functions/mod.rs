@@ -3,11 +3,11 @@
 
 mod apply;
 mod args;
+mod compensated;
 mod histogram;
 mod histogram_rate;
 mod info;
 mod label;
-mod lanes;
 mod math;
 mod native;
 mod numeric;

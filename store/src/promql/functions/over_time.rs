@@ -17,8 +17,8 @@ use super::super::selector::eval_matrix_windows;
 use super::super::value::{kahan_inc, Elem, Grid, RangeData, RunningSum, StepVec, Val};
 use super::apply::{advance_hist_window, metric_name, range_apply, range_apply_any, Out, Window};
 use super::args::{arg, matrix_arg, scalar_arg};
+use super::compensated::{compensated_over_time, Compensated};
 use super::label::absent_labels;
-use super::lanes::{compensated_over_time, Compensated};
 use super::numeric::quantile;
 
 /// Evaluates one of this module's functions.
