@@ -378,9 +378,15 @@ impl RunningSum {
         if self.incremental {
             self.mean + self.comp
         } else {
-            self.sum / count + self.comp / count
+            compensated_mean(self.sum, self.comp, count)
         }
     }
+}
+
+/// The mean of `count` values from their compensated sum (`sum`, `comp`) that did not
+/// overflow, as Prometheus 3 divides it.
+pub(crate) fn compensated_mean(sum: f64, comp: f64, count: f64) -> f64 {
+    sum / count + comp / count
 }
 
 #[cfg(test)]

@@ -266,9 +266,10 @@ impl SampleCursor {
             let k = (rows - self.pos).min(n);
             self.values.clear();
             vals.decode(self.pos..self.pos + k, &mut values, &self.path, &mut self.values)?;
+            let times = ts.values().get(self.pos..self.pos + k).unwrap_or_default();
             out.reserve(k);
-            for (i, &value) in self.values.iter().enumerate() {
-                out.push(Sample::new(ts.value(self.pos + i), value));
+            for (&t, &value) in times.iter().zip(&self.values) {
+                out.push(Sample::new(t, value));
             }
             self.pos += k;
             n -= k;

@@ -128,9 +128,9 @@ impl<'a> ValueColumns<'a> {
             return Ok(());
         }
         let none_float = floats == Some(rows.len());
+        out.reserve(rows.len());
         match (&self.scaled, series.scale) {
             (Some(Scaled::Delta(c)), Some(k)) if none_float && null_count(c, &rows) == Some(0) => {
-                out.reserve(rows.len());
                 let mut running = series.running;
                 for &d in c.values().get(rows.clone()).unwrap_or_default() {
                     running = running.checked_add(d).ok_or_else(|| {
@@ -142,14 +142,12 @@ impl<'a> ValueColumns<'a> {
                 Ok(())
             }
             (Some(Scaled::Whole(c)), Some(k)) if none_float && null_count(c, &rows) == Some(0) => {
-                out.reserve(rows.len());
                 for &m in c.values().get(rows.clone()).unwrap_or_default() {
                     out.push(scaled_value(m, k, path)?);
                 }
                 Ok(())
             }
             _ => {
-                out.reserve(rows.len());
                 for row in rows {
                     out.push(self.get(row, series, path)?);
                 }

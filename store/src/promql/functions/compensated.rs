@@ -15,8 +15,9 @@ use crate::model::Sample;
 use super::super::annotations::Annotations;
 use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
-use super::super::value::{kahan_inc, step_index, Grid, RangeData, SeriesVec, StepSeries};
+use super::super::value::{compensated_mean, kahan_inc, step_index, Grid, RangeData, SeriesVec, StepSeries};
 use super::apply::range_apply_series;
+use super::over_time::compensated_total;
 
 /// Windows summed side by side.
 const LANES: usize = 4;
@@ -60,13 +61,9 @@ impl Compensated {
         for lane in 0..LANES {
             let (sum, comp) = sums[lane];
             out[lane] = match self {
-                Compensated::Sum if sum.is_infinite() => sum,
-                Compensated::Sum => sum + comp,
+                Compensated::Sum => compensated_total(sum, comp),
                 Compensated::Avg if !sum.is_finite() => self.one(windows[lane]),
-                Compensated::Avg => {
-                    let count = windows[lane].len() as f64;
-                    sum / count + comp / count
-                }
+                Compensated::Avg => compensated_mean(sum, comp, windows[lane].len() as f64),
             };
         }
         out

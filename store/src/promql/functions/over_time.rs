@@ -111,14 +111,15 @@ pub(super) fn eval(
             | "ts_of_first_over_time"
             | "ts_of_last_over_time"
     ) {
-        let float_only = rd.series.iter().all(|s| s.histograms.is_empty());
         let compensated = match name {
             "sum_over_time" => Some(Compensated::Sum),
             "avg_over_time" => Some(Compensated::Avg),
             _ => None,
         };
-        if let (true, Some(kind)) = (float_only, compensated) {
-            return Ok(Val::Series(compensated_over_time(ev, &rd, grid, kind)?));
+        if let Some(kind) = compensated {
+            if rd.series.iter().all(|s| s.histograms.is_empty()) {
+                return Ok(Val::Series(compensated_over_time(ev, &rd, grid, kind)?));
+            }
         }
         let mut notes = Annotations::default();
         let out = range_apply_any(
@@ -290,10 +291,15 @@ pub(super) fn sum(s: &[Sample]) -> f64 {
     for p in s {
         (sum, c) = kahan_inc(p.value, sum, c);
     }
+    compensated_total(sum, c)
+}
+
+/// A compensated sum's value: the sum with its compensation added, unless it overflowed.
+pub(super) fn compensated_total(sum: f64, comp: f64) -> f64 {
     if sum.is_infinite() {
         sum
     } else {
-        sum + c
+        sum + comp
     }
 }
 
