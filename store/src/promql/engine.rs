@@ -426,6 +426,14 @@ impl Deadline<'_> {
     }
 }
 
+/// What a forked evaluation spent (see [`Evaluator::spent`]).
+pub(crate) struct Spent {
+    read_stats: ReadStats,
+    samples: usize,
+    samples_loaded: usize,
+    series_loaded: usize,
+}
+
 /// State of one query evaluation: the storage, limits, and what was spent so far.
 pub(crate) struct Evaluator<'a> {
     q: &'a dyn Queryable,
@@ -546,6 +554,63 @@ impl<'a> Evaluator<'a> {
         let q = self.q;
         let view = q.prepare(&|| self.planned_reads(expr, grid).unwrap_or_default())?;
         self.view = view;
+        Ok(())
+    }
+
+    /// An evaluation of part of this query on another thread (an operand of a binary
+    /// operator chain, `binary::chain`): the same storage view, options and deadline,
+    /// nothing spent yet, at most `workers` threads for its range functions, and the
+    /// samples this query has left as its limit. What it spends comes back through
+    /// [`Evaluator::spent`] and [`Evaluator::absorb`]; until then its samples are reserved
+    /// from the shared budget in its own name.
+    pub(crate) fn fork(&self, workers: usize) -> Evaluator<'_> {
+        Evaluator {
+            q: self.storage(),
+            view: None,
+            lookback_ms: self.lookback_ms,
+            compat: self.compat,
+            annotations: Annotations::default(),
+            query_start: self.query_start,
+            query_end: self.query_end,
+            query_step: self.query_step,
+            max_source_resolution_ms: self.max_source_resolution_ms,
+            read_hint: None,
+            read_stats: ReadStats::default(),
+            deadline: self.deadline,
+            cancel: self.cancel.clone(),
+            workers: workers.max(1),
+            max_samples: self.max_samples.saturating_sub(self.samples),
+            samples: 0,
+            samples_loaded: 0,
+            series_loaded: 0,
+            budget: self.budget.clone(),
+        }
+    }
+
+    /// What a [`fork`](Evaluator::fork) spent, its samples' reservation handed over with it
+    /// (dropping the fork no longer gives them back). Its annotations are not included:
+    /// the caller takes them operand by operand, to keep their order.
+    pub(crate) fn spent(mut self) -> Spent {
+        Spent {
+            read_stats: std::mem::take(&mut self.read_stats),
+            samples: std::mem::take(&mut self.samples),
+            samples_loaded: self.samples_loaded,
+            series_loaded: self.series_loaded,
+        }
+    }
+
+    /// Counts what a fork spent as this evaluation's own: its reads for the stats, its
+    /// samples against this query's limit (each fork was held to what was left when it
+    /// started, so together they may pass it: then the query fails as one would have).
+    pub(crate) fn absorb(&mut self, spent: Spent) -> Result<(), PromqlError> {
+        self.read_stats.add(&spent.read_stats);
+        self.samples_loaded += spent.samples_loaded;
+        self.series_loaded += spent.series_loaded;
+        // Already reserved from the budget by the fork: now given back when this drops.
+        self.samples = self.samples.saturating_add(spent.samples);
+        if self.samples > self.max_samples {
+            return Err(PromqlError::TooManySamples(self.max_samples));
+        }
         Ok(())
     }
 

@@ -22,6 +22,7 @@ mod object_spans;
 mod object_storage;
 mod object_storage_figures;
 mod promql_api;
+mod promql_operator_chains;
 mod promql_series_major;
 mod promqltest;
 mod pyarrow_block;
