@@ -151,8 +151,8 @@ pub struct QueryConfig {
     pub promql_compat: PromqlCompat,
     /// Allows Prometheus' experimental functions (`limitk`, `info`, `mad_over_time`, …).
     pub enable_experimental_functions: bool,
-    /// Threads one query's range functions may split their series over
-    /// (`query.workers_per_query`; default the cores, at most 8).
+    /// Threads one query's range functions may split their series over, and its operator
+    /// chains their operands (`query.workers_per_query`; default the cores, at most 8).
     pub workers_per_query: usize,
 }
 

@@ -58,7 +58,8 @@ pub struct EngineOptions {
     /// Threads a range function of one query may run on at once (series split between
     /// them, as VictoriaMetrics' `-search.maxWorkersPerQuery`): by default the machine's
     /// cores, at most 8; 1 runs everything on the query's own thread. Small inputs always
-    /// run on one.
+    /// run on one. The operands of an operator chain that read storage are split the same
+    /// way (`binary::chain`).
     pub workers_per_query: usize,
 }
 
@@ -628,7 +629,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Threads a range function may split its series over.
+    /// Threads a range function may split its series over, an operator chain its operands.
     pub fn workers(&self) -> usize {
         self.workers.max(1)
     }

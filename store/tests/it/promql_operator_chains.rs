@@ -132,7 +132,10 @@ fn a_chain_over_the_samples_limit_is_refused_as_on_one_thread() {
     for e in [&one, &four] {
         match range(e, &s, q) {
             Err(PromqlError::TooManySamples(n)) => assert_eq!(n, limit),
-            other => panic!("{q}: expected the samples limit, got {:?}", other.map(|r| r.stats)),
+            other => panic!(
+                "{q}: expected the samples limit, got {:?}",
+                other.map(|r| r.stats)
+            ),
         }
         assert!(range(e, &s, "a_total + b_total").is_ok());
     }
@@ -142,7 +145,11 @@ fn a_chain_over_the_samples_limit_is_refused_as_on_one_thread() {
         ..EngineOptions::default()
     });
     assert!(range(&shared, &s, q).is_err());
-    assert_eq!(shared.sample_budget().in_use(), 0, "the forks' samples were given back");
+    assert_eq!(
+        shared.sample_budget().in_use(),
+        0,
+        "the forks' samples were given back"
+    );
 }
 
 fn matrix(value: didban_store::promql::Value) -> Vec<didban_store::SeriesSamples> {

@@ -154,7 +154,9 @@ fn next_operand(
 ) -> Result<Val, PromqlError> {
     let Some(Some((val, notes))) = result else {
         // Only operands after a failed one go unevaluated, and the fold stops at that one.
-        return Err(PromqlError::exec("an operand of a binary operator was not evaluated"));
+        return Err(PromqlError::exec(
+            "an operand of a binary operator was not evaluated",
+        ));
     };
     ev.annotations.merge(notes);
     val
