@@ -1,6 +1,6 @@
 //! Series labels of remote write 1.0 built by earlier requests, keyed by the raw bytes of
-//! the series' label fields; and the reading of those fields (`label_fields`, `label_pairs`),
-//! which the walk shares.
+//! the series' label fields; and the reading of those fields (`label_pairs`) for the series
+//! the cache does not hold.
 //!
 //! A sender sends the same series in every request, with the same bytes; checking and
 //! building its labels once instead of once per request is what [`WireLabelCache`] is
@@ -165,34 +165,67 @@ fn put_field(out: &mut Vec<u8>, key: u8, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// True when the label fields `raw` are `labels`, one field per label, in order.
+/// True when the label fields `raw` are exactly the wire form of `labels` ([`wire_bytes`]),
+/// compared piece by piece as that form would be written, without writing it. Only labels
+/// whose bytes are that form are cached, so this is exact: bytes that spell the same labels
+/// another way (a field order or a varint an encoder would not write) do not match, and
+/// are built again like any miss. (Parsing `raw` field by field instead, and the walk
+/// checking every label message before the lookup, were ~8 % of remote-write ingest at 1 M
+/// series; a hit needs neither, a miss is checked by [`label_pairs`].)
 fn wire_equals(raw: &[u8], labels: &Labels) -> bool {
-    let mut r = Reader::new(raw);
-    let mut expected = labels.iter();
-    while !r.is_empty() {
-        let Ok((1, LEN)) = r.key() else {
-            return false;
-        };
-        let Ok(msg) = r.bytes() else {
-            return false;
-        };
-        let Ok((name, value)) = label_fields(msg) else {
-            return false;
-        };
-        let Some(label) = expected.next() else {
-            return false;
-        };
-        if label.name.as_bytes() != name || label.value.as_bytes() != value {
+    let mut rest = raw;
+    for label in labels.iter() {
+        let (name, value) = (label.name.as_bytes(), label.value.as_bytes());
+        let len = field_len(name) + field_len(value);
+        if !(eat(&mut rest, &[0x0a])
+            && eat_varint(&mut rest, len as u64)
+            && eat_field(&mut rest, 0x0a, name)
+            && eat_field(&mut rest, 0x12, value))
+        {
             return false;
         }
     }
-    expected.next().is_none()
+    rest.is_empty()
+}
+
+/// Takes `expected` off the front of `rest`; false (and `rest` unchanged) when it is not there.
+fn eat(rest: &mut &[u8], expected: &[u8]) -> bool {
+    match rest.strip_prefix(expected) {
+        Some(after) => {
+            *rest = after;
+            true
+        }
+        None => false,
+    }
+}
+
+/// Takes the varint encoding of `value` off the front of `rest` (see [`eat`]).
+fn eat_varint(rest: &mut &[u8], mut value: u64) -> bool {
+    // A u64 takes at most ten bytes.
+    let mut encoded = [0u8; 10];
+    let mut n = 0;
+    for byte in encoded.iter_mut() {
+        n += 1;
+        if value < 0x80 {
+            *byte = value as u8;
+            break;
+        }
+        *byte = (value & 0x7f) as u8 | 0x80;
+        value >>= 7;
+    }
+    eat(rest, encoded.get(..n).unwrap_or_default())
+}
+
+/// Takes the length-delimited field `key` holding `bytes` off the front of `rest`, as
+/// [`put_field`] writes it (nothing when `bytes` is empty).
+fn eat_field(rest: &mut &[u8], key: u8, bytes: &[u8]) -> bool {
+    bytes.is_empty() || (eat(rest, &[key]) && eat_varint(rest, bytes.len() as u64) && eat(rest, bytes))
 }
 
 /// The name and value bytes of one `prometheus.Label` message (a field given twice: the
 /// last one, as prost does; a missing one: empty). Their UTF-8 is not checked here: bytes
 /// equal to cached labels are valid, and [`label_pairs`] checks them on a miss.
-pub(super) fn label_fields(msg: &[u8]) -> Walk<(&[u8], &[u8])> {
+fn label_fields(msg: &[u8]) -> Walk<(&[u8], &[u8])> {
     let mut r = Reader::new(msg);
     let (mut name, mut value): (&[u8], &[u8]) = (&[], &[]);
     while !r.is_empty() {
@@ -278,6 +311,57 @@ mod tests {
             &[("__name__", "up")][..],
         ] {
             assert!(cache.get(&raw(other)).is_none(), "{other:?}");
+        }
+    }
+
+    /// A hit needs the exact bytes an encoder writes: the same labels spelled another way
+    /// (fields of a label swapped, a length in a longer varint, a label's empty value
+    /// written out, a trailing byte) miss, and are built again.
+    #[test]
+    fn only_the_wire_form_itself_is_found() {
+        let cache = WireLabelCache::default();
+        let pairs = [("__name__", "up"), ("job", "node")];
+        let canonical = raw(&pairs);
+        cache.insert(&canonical, &labels(&pairs));
+        assert!(cache.get(&canonical).is_some());
+        let label = |inner: Vec<u8>| field(1, LEN, &inner);
+        let name_up = {
+            let mut l = field(1, LEN, b"__name__");
+            l.extend(field(2, LEN, b"up"));
+            label(l)
+        };
+        let mut swapped = name_up.clone();
+        let mut job = field(2, LEN, b"node");
+        job.extend(field(1, LEN, b"job"));
+        swapped.extend(label(job));
+        let mut long_varint = name_up.clone();
+        let mut job = vec![0x0a, 0x83, 0x00];
+        job.extend(b"job");
+        job.extend(field(2, LEN, b"node"));
+        long_varint.extend(label(job));
+        let mut empty_written = canonical.clone();
+        let mut empty = field(1, LEN, b"x");
+        empty.extend([0x12, 0x00]);
+        empty_written.extend(label(empty));
+        let mut trailing = canonical.clone();
+        trailing.push(0x0a);
+        for (what, bytes) in [
+            ("swapped fields", swapped),
+            ("a long varint", long_varint),
+            ("an empty value written out", empty_written),
+            ("a trailing byte", trailing),
+        ] {
+            assert_ne!(bytes, canonical, "{what}");
+            assert!(!wire_equals(&bytes, &labels(&pairs)), "{what}");
+        }
+        // Lengths of two and three varint bytes are compared as written.
+        for n in [127usize, 128, 16_383, 16_384] {
+            let long = "v".repeat(n);
+            let pairs = [("__name__", "m"), ("big", long.as_str())];
+            assert!(wire_equals(&raw(&pairs), &labels(&pairs)), "{n}");
+            let shorter = "v".repeat(n - 1);
+            let other = [("__name__", "m"), ("big", shorter.as_str())];
+            assert!(!wire_equals(&raw(&other), &labels(&pairs)), "{n}");
         }
     }
 

@@ -15,16 +15,16 @@
 //! - metadata entries are decoded with prost;
 //! - on any malformed input the caller decodes the whole body with prost, which then gives
 //!   the error (for the 400 reply). The walk is never more lenient than prost: it checks
-//!   wire types, lengths and varints, and the conversion checks the UTF-8 of the label
-//!   names and values it does not find in the cache (labels found there are equal to valid
-//!   strings) before it converts anything, so a body prost refuses is refused whole.
+//!   wire types, lengths and varints of the series and samples, and the conversion reads
+//!   the label messages of every series it does not find in the cache, checking their
+//!   fields and UTF-8, before it converts anything (those found there are byte for byte
+//!   the wire form of valid labels), so a body prost refuses is refused whole.
 
 use std::ops::Range;
 
 use didban_store::{Labels, Sample};
 use prost::Message;
 
-use super::labels::label_fields;
 use super::messages_v1::{MetricMetadata, TimeSeries};
 use crate::ingest::protowire::{expect, Malformed, Reader, Walk, I64, LEN, VARINT};
 
@@ -89,7 +89,9 @@ fn walk_series(msg: &[u8], start: usize) -> Walk<WalkedSeries> {
         match field {
             1 => {
                 expect(wire, LEN)?;
-                label_fields(r.bytes()?)?;
+                // The label message itself is checked after the cache lookup: a hit is
+                // exactly the wire form of valid labels, a miss is read by `label_pairs`.
+                r.bytes()?;
                 let field_end = msg.len() - r.rest().len();
                 match &mut labels {
                     Some(run) if !labels_ended => run.end = field_end,
@@ -308,6 +310,15 @@ mod tests {
         // A label name that is not UTF-8: the walk keeps the run, whose pairs are refused
         // (the conversion checks them before converting anything).
         let body = field(1, LEN, &field(1, LEN, &field(1, LEN, &[0xff, 0xfe])));
+        assert!(WriteRequest::decode(body.as_slice()).is_err());
+        let walked = walk_request(&body).unwrap();
+        let Some(WalkedSeries::Plain { labels, .. }) = walked.series.first() else {
+            panic!("a plain series: {walked:?}");
+        };
+        assert!(label_pairs(&body[labels.clone()]).is_err());
+        // A label message whose own field runs past its end: the walk does not read label
+        // messages (the run is kept), their reading refuses it, as prost does.
+        let body = field(1, LEN, &field(1, LEN, &[0x0a, 0x05, b'a']));
         assert!(WriteRequest::decode(body.as_slice()).is_err());
         let walked = walk_request(&body).unwrap();
         let Some(WalkedSeries::Plain { labels, .. }) = walked.series.first() else {

@@ -137,7 +137,7 @@ mod tests {
         let mut report = AppendReport::default();
         let histograms = [h(1000, 1.0), h(2000, 2.0)];
         let out = head
-            .append_series_with(labels.clone(), &[], &histograms, &rules(), 0, &mut report)
+            .append_series_with(labels.clone(), Vec::new(), &histograms, &rules(), 0, &mut report)
             .unwrap();
         assert_eq!(report.accepted, 2);
         assert_eq!(head.num_samples(), 2);
@@ -152,7 +152,7 @@ mod tests {
         assert_eq!(head.bytes(), empty_bytes);
         // The retry is accepted, not a duplicate.
         let mut report = AppendReport::default();
-        head.append_series_with(labels, &[], &histograms, &rules(), 0, &mut report)
+        head.append_series_with(labels, Vec::new(), &histograms, &rules(), 0, &mut report)
             .unwrap();
         assert_eq!(report.accepted, 2);
     }

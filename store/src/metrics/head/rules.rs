@@ -107,18 +107,21 @@ impl Head {
         now_ms: i64,
         report: &mut AppendReport,
     ) -> Option<SeriesAppend> {
-        self.append_series_with(labels, samples, &[], rules, now_ms, report)
+        self.append_series_with(labels, samples.to_vec(), &[], rules, now_ms, report)
     }
 
     /// [`Head::append_series`] with native histogram samples besides the float ones. A
     /// histogram that fails [`FloatHistogram::validate`] is refused as
     /// [`RejectReason::InvalidHistogram`].
     ///
+    /// The float samples are taken by value: those accepted are returned in the same
+    /// vector (an allocation and a copy per series less on the hot path of ingest).
+    ///
     /// [`FloatHistogram::validate`]: crate::model::FloatHistogram::validate
     pub(crate) fn append_series_with(
         &mut self,
         labels: Labels,
-        samples: &[Sample],
+        samples: Vec<Sample>,
         histograms: &[HistogramSample],
         rules: &AppendRules,
         now_ms: i64,
@@ -242,23 +245,30 @@ impl Checker<'_> {
     }
 
     /// Checks and inserts float samples, counting refusals in `report`; returns the
-    /// accepted samples in the order given.
+    /// accepted samples in the order given, in `samples`' own vector.
     fn samples(
         &mut self,
         series: &mut MemSeries,
-        samples: &[Sample],
+        mut samples: Vec<Sample>,
         report: &mut AppendReport,
     ) -> Vec<Sample> {
         let mut window = self.window();
-        let mut accepted = Vec::with_capacity(samples.len());
-        for s in samples {
+        // Accepted samples are moved down to the front as they are found.
+        let mut kept = 0;
+        for i in 0..samples.len() {
+            let Some(&s) = samples.get(i) else {
+                break;
+            };
             let same = |series: &MemSeries| {
                 held_same(series, s.timestamp_ms, |v| v == Held::Float(s.value.to_bits()))
             };
             match check_sample(series, s.timestamp_ms, &window, same) {
                 Ok(()) => {
-                    if series.insert(*s) {
-                        accepted.push(*s);
+                    if series.insert(s) {
+                        if let Some(slot) = samples.get_mut(kept) {
+                            *slot = s;
+                        }
+                        kept += 1;
                         self.inserted(&mut window, s.timestamp_ms);
                     }
                 }
@@ -271,7 +281,8 @@ impl Checker<'_> {
                 }
             }
         }
-        accepted
+        samples.truncate(kept);
+        samples
     }
 
     /// [`Checker::samples`] for histogram samples; an invalid histogram is refused.

@@ -454,7 +454,7 @@ fn append_one(
     report: &mut AppendReport,
     record: &mut WalRecord,
 ) {
-    let Some(out) = stripe.append_series_with(s.labels, &s.samples, &s.histograms, rules, now_ms, report)
+    let Some(out) = stripe.append_series_with(s.labels, s.samples, &s.histograms, rules, now_ms, report)
     else {
         return;
     };
