@@ -28,7 +28,7 @@ pub mod window;
 /// `didban_store::db::…` and `didban_store::block::…` keep working.
 pub use metrics::{block, db};
 
-pub use metrics::db::{AppendReport, Db, DbOptions, DbStats, RejectReason, SeriesLimits};
+pub use metrics::db::{AppendReport, Db, DbOptions, DbStats, RejectReason, SeriesHint, SeriesLimits};
 pub use metrics::exemplars::{
     Exemplar, ExemplarOptions, ExemplarRefusal, ExemplarReport, ExemplarStats, ExemplarStore, SeriesExemplar,
     SeriesExemplars,

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use didban_store::{AppendReport, RejectReason, SeriesExemplar, SeriesSamples};
+use didban_store::{AppendReport, RejectReason, SeriesExemplar, SeriesHint, SeriesSamples};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
 
@@ -108,10 +108,22 @@ impl Ingestor {
         series: Vec<SeriesSamples>,
         protocol: Protocol,
     ) -> Result<AppendReport, IngestError> {
+        self.append_hinted(series, &mut [], protocol).await
+    }
+
+    /// [`Ingestor::append`] with the series' hints (empty, or one per series; see
+    /// [`didban_store::Db::append_hinted`]), set to where each series is now. Through the
+    /// ingest log the hints are left as they are: the consuming ingester's head is elsewhere.
+    pub async fn append_hinted(
+        &self,
+        series: Vec<SeriesSamples>,
+        hints: &mut [SeriesHint],
+        protocol: Protocol,
+    ) -> Result<AppendReport, IngestError> {
         if series.is_empty() {
             return Ok(AppendReport::default());
         }
-        let report = self.store_series(series).await?;
+        let report = self.store_series(series, hints).await?;
         self.state.metrics.inc(
             "didban_samples_ingested_total",
             "Samples stored, by receiving protocol.",
@@ -127,9 +139,17 @@ impl Ingestor {
     /// Stores series without counting them: into the ingest log when it is on (accepted
     /// once the stream holds them; refusals that need the head — out of order, too old —
     /// happen at the consuming ingester, which counts them), else into the metric store.
-    pub(crate) async fn store_series(&self, series: Vec<SeriesSamples>) -> Result<AppendReport, IngestError> {
+    pub(crate) async fn store_series(
+        &self,
+        series: Vec<SeriesSamples>,
+        hints: &mut [SeriesHint],
+    ) -> Result<AppendReport, IngestError> {
         let Some(log) = &self.state.ingest_log else {
-            return Ok(self.state.stores.metrics.append(series).await?);
+            let metrics = &self.state.stores.metrics;
+            if hints.len() == series.len() {
+                return Ok(metrics.append_hinted(series, hints).await?);
+            }
+            return Ok(metrics.append(series).await?);
         };
         let mut accepted = 0u64;
         for s in &series {

@@ -23,7 +23,7 @@ fn storage() -> MemStorage {
             ]);
             let mut v = f64::from(i);
             for k in 0..200i64 {
-                if (i + m as u32) % 5 == 0 && (50..70).contains(&k) {
+                if (i + m as u32).is_multiple_of(5) && (50..70).contains(&k) {
                     continue;
                 }
                 v += 0.1 * (m + 1) as f64 + (k % 9) as f64 * 0.3;

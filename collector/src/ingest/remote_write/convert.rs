@@ -1,7 +1,7 @@
 //! What the 1.0 and 2.0 conversions share: the converted request, its refusals, checked
 //! series and exemplar labels, metadata, and series descriptions for messages.
 
-use didban_store::{HistogramSample, Label, Labels, Sample, SeriesExemplar, SeriesSamples};
+use didban_store::{HistogramSample, Label, Labels, Sample, SeriesExemplar, SeriesHint, SeriesSamples};
 
 use crate::ingest::metrics::validate::{check_series, shorten};
 use crate::ingest::pipeline::{Ingestor, Protocol};
@@ -39,18 +39,34 @@ impl std::fmt::Display for Refusals {
 #[derive(Default)]
 pub(crate) struct Converted {
     pub series: Vec<SeriesSamples>,
+    /// For each of `series`, its hint and label-cache key (see [`CacheHint`]).
+    pub hints: Vec<CacheHint>,
     pub exemplars: Vec<SeriesExemplar>,
     pub refusals: Refusals,
+}
+
+/// Where the head held a series at its last append, and the label-cache entry that keeps
+/// it (`key`: none for a series not in the cache), to hand to the head and store back.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CacheHint {
+    pub hint: SeriesHint,
+    pub key: Option<u64>,
 }
 
 impl Converted {
     /// Adds a series with its float samples sorted by time (a stable sort, so samples of
     /// one timestamp keep the order sent) and its native histogram samples.
-    pub fn push_series(
+    pub fn push_series(&mut self, labels: Labels, samples: Vec<Sample>, histograms: Vec<HistogramSample>) {
+        self.push_hinted(labels, samples, histograms, CacheHint::default());
+    }
+
+    /// [`Converted::push_series`] of a series the label cache keeps, with its hint.
+    pub fn push_hinted(
         &mut self,
         labels: Labels,
         mut samples: Vec<Sample>,
         histograms: Vec<HistogramSample>,
+        hint: CacheHint,
     ) {
         if !samples.is_sorted_by_key(|s| s.timestamp_ms) {
             samples.sort_by_key(|s| s.timestamp_ms);
@@ -60,6 +76,8 @@ impl Converted {
             samples,
             histograms,
         });
+        self.hints.push(hint);
+        debug_assert_eq!(self.series.len(), self.hints.len());
     }
 }
 

@@ -13,8 +13,9 @@
 
 use std::cell::RefCell;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use didban_store::Labels;
+use didban_store::{Labels, SeriesHint};
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use parking_lot::{RwLock, RwLockReadGuard};
@@ -36,10 +37,16 @@ pub const MIN_ENTRIES: usize = 1 << 18;
 /// form ([`wire_bytes`]) — which is why only labels whose wire bytes are exactly that form
 /// (what protobuf encoders write) are cached. At 1 M series that is 36 MB of buckets
 /// instead of 52 MB for a map of hash → labels (heaptrack, `docs/benchmarks.md`).
+///
+/// Each entry also keeps where the head held the series at its last append (a
+/// [`SeriesHint`], set after the append by [`WireLabelCache::set_hint`]): handed to the
+/// head with the series, it skips the head's own lookup by labels, whose two probes missed
+/// the CPU cache like this table's (+8 bytes a bucket, ~16 MB at 1 M series, for ~10 % of
+/// ingest CPU; `docs/benchmarks.md`).
 /// (Replacing a full table by an empty one instead of moving its entries was tried: the
 /// labels built again after it were new allocations beside the head's, +130 MiB at 1 M.)
 pub struct WireLabelCache {
-    entries: RwLock<HashTable<Labels>>,
+    entries: RwLock<HashTable<Cached>>,
     seed: RandomState,
     /// Entries held at most; past that the cache starts again from empty.
     max_entries: usize,
@@ -70,6 +77,11 @@ impl WireLabelCache {
         self.reader().get(raw)
     }
 
+    /// The labels cached for the label fields `raw`, with the series' hint.
+    pub fn get_series(&self, raw: &[u8]) -> Option<CachedSeries> {
+        self.reader().get_series(raw)
+    }
+
     /// A reader holding the cache's read lock, for the lookups of one request: one lock
     /// acquisition per request instead of one per series (the lock's cache line moved
     /// between the cores at every series of a 2,000-series request otherwise). Inserting
@@ -81,30 +93,48 @@ impl WireLabelCache {
         }
     }
 
-    /// Caches `labels` for `raw` when `raw` is exactly their wire form ([`wire_bytes`]);
+    /// Caches `labels` for `raw` when `raw` is exactly their wire form ([`wire_bytes`]),
+    /// with no hint yet, and returns the entry's key (for [`WireLabelCache::set_hint`]);
     /// otherwise (labels reordered, an empty value dropped, fields written differently)
     /// nothing is cached and the series is built again on each request.
-    pub fn insert(&self, raw: &[u8], labels: &Labels) {
+    pub fn insert(&self, raw: &[u8], labels: &Labels) -> Option<u64> {
         let mut form = Vec::with_capacity(raw.len());
         wire_bytes(labels, &mut form);
         if form != raw {
-            return;
+            return None;
         }
         let key = self.seed.hash_one(raw);
         let mut entries = self.entries.write();
         if entries.len() >= self.max_entries {
             entries.clear();
         }
-        if let Ok(entry) = entries.find_entry(key, |cached| wire_equals(raw, cached)) {
+        if let Ok(entry) = entries.find_entry(key, |cached| wire_equals(raw, &cached.labels)) {
             entry.remove();
         }
         let seed = &self.seed;
         let scratch = RefCell::new(form);
-        entries.insert_unique(key, labels.clone(), |cached| {
+        let entry = Cached {
+            labels: labels.clone(),
+            hint: AtomicU32::new(SeriesHint::NONE.to_bits()),
+        };
+        entries.insert_unique(key, entry, |cached| {
             let mut form = scratch.borrow_mut();
-            wire_bytes(cached, &mut form);
+            wire_bytes(&cached.labels, &mut form);
             seed.hash_one(form.as_slice())
         });
+        Some(key)
+    }
+
+    /// Records `now` as the hint of the entry found for `key` (a [`CachedSeries::key`])
+    /// whose hint was `was`, if it is still there. Another entry of the same key and hint
+    /// (which would take equal 64-bit hashes and hints) would get it instead: harmless, as
+    /// the head checks every hint.
+    pub fn set_hint(&self, key: u64, was: SeriesHint, now: SeriesHint) {
+        let entries = self.entries.read();
+        let found = entries.find(key, |cached| cached.hint.load(Ordering::Relaxed) == was.to_bits());
+        if let Some(cached) = found {
+            cached.hint.store(now.to_bits(), Ordering::Relaxed);
+        }
     }
 
     /// Number of entries.
@@ -120,17 +150,42 @@ impl WireLabelCache {
 
 /// Lookups in a [`WireLabelCache`] under one read lock (see [`WireLabelCache::reader`]).
 pub struct WireLabelReader<'a> {
-    entries: RwLockReadGuard<'a, HashTable<Labels>>,
+    entries: RwLockReadGuard<'a, HashTable<Cached>>,
     seed: &'a RandomState,
 }
 
 impl WireLabelReader<'_> {
     /// The labels cached for the label fields `raw`.
     pub fn get(&self, raw: &[u8]) -> Option<Labels> {
-        let key = self.seed.hash_one(raw);
-        let labels = self.entries.find(key, |cached| wire_equals(raw, cached))?;
-        Some(labels.clone())
+        Some(self.get_series(raw)?.labels)
     }
+
+    /// The labels cached for the label fields `raw`, with the series' hint.
+    pub fn get_series(&self, raw: &[u8]) -> Option<CachedSeries> {
+        let key = self.seed.hash_one(raw);
+        let cached = self
+            .entries
+            .find(key, |cached| wire_equals(raw, &cached.labels))?;
+        Some(CachedSeries {
+            labels: cached.labels.clone(),
+            hint: SeriesHint::from_bits(cached.hint.load(Ordering::Relaxed)),
+            key,
+        })
+    }
+}
+
+/// One entry: the labels and where the head last held their series.
+struct Cached {
+    labels: Labels,
+    hint: AtomicU32,
+}
+
+/// What a lookup found: the labels, the series' hint, and the key to set a new hint with.
+#[derive(Debug, Clone)]
+pub struct CachedSeries {
+    pub labels: Labels,
+    pub hint: SeriesHint,
+    pub key: u64,
 }
 
 /// Writes the label fields of `labels` as a protobuf encoder does (`prometheus.Label`
@@ -363,6 +418,27 @@ mod tests {
             let other = [("__name__", "m"), ("big", shorter.as_str())];
             assert!(!wire_equals(&raw(&other), &labels(&pairs)), "{n}");
         }
+    }
+
+    /// An entry starts with no hint; `set_hint` moves it from the hint it had to a new
+    /// one, and leaves it alone when it no longer has the hint the caller saw.
+    #[test]
+    fn hints_are_kept_with_their_entry() {
+        let cache = WireLabelCache::default();
+        let pairs = [("__name__", "up"), ("job", "node")];
+        let key = cache.insert(&raw(&pairs), &labels(&pairs)).expect("cached");
+        let found = cache.get_series(&raw(&pairs)).unwrap();
+        assert_eq!((found.key, found.hint), (key, SeriesHint::NONE));
+        cache.set_hint(key, SeriesHint::NONE, SeriesHint::from_bits(42));
+        assert_eq!(cache.get_series(&raw(&pairs)).unwrap().hint.to_bits(), 42);
+        // Seen as NONE by a request that raced another: not this entry's hint any more.
+        cache.set_hint(key, SeriesHint::NONE, SeriesHint::from_bits(7));
+        assert_eq!(cache.get_series(&raw(&pairs)).unwrap().hint.to_bits(), 42);
+        cache.set_hint(key, SeriesHint::from_bits(42), SeriesHint::from_bits(7));
+        assert_eq!(cache.get_series(&raw(&pairs)).unwrap().hint.to_bits(), 7);
+        // Labels not cached have no key.
+        let unsorted = [("job", "node"), ("__name__", "up")];
+        assert_eq!(cache.insert(&raw(&unsorted), &labels(&unsorted)), None);
     }
 
     #[test]

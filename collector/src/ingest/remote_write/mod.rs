@@ -39,8 +39,8 @@ use super::body::{decompress_snappy, read_limited};
 use super::error::IngestError;
 use super::http::{content_length, plain_error};
 use super::pipeline::{refused_samples, Ingestor, Protocol};
-use convert::{Converted, Refusals};
-use didban_store::SeriesSamples;
+use convert::{CacheHint, Converted, Refusals};
+use didban_store::{AppendReport, SeriesHint, SeriesSamples};
 
 pub use messages_v1::{MetricMetadata, TimeSeries, WireExemplar, WireLabel, WireSample, WriteRequest};
 
@@ -165,19 +165,24 @@ async fn handle(ingestor: &Ingestor, headers: &HeaderMap, body: Body) -> Result<
     };
     let Converted {
         series,
+        hints,
         exemplars,
         mut refusals,
     } = converted;
     // The store reports refusals of both kinds together: floats and histograms go in two
     // appends (floats first) so that each written-count header is exact.
-    let (floats, histograms) = split_kinds(series);
+    let (floats, float_hints, histograms) = split_kinds(series, hints);
     let mut written = [0u64; 2];
     for (k, batch) in [floats, histograms].into_iter().enumerate() {
         let submitted: u64 = batch
             .iter()
             .map(|s| (s.samples.len() + s.histograms.len()) as u64)
             .sum();
-        let report = ingestor.append(batch, Protocol::RemoteWrite).await?;
+        let report = if k == 0 {
+            append_hinted(ingestor, batch, &float_hints).await?
+        } else {
+            ingestor.append(batch, Protocol::RemoteWrite).await?
+        };
         let store_refused = refused_samples(&report);
         if store_refused > 0 {
             let message = report.first_error.unwrap_or_else(|| "refused by storage".into());
@@ -196,12 +201,40 @@ async fn handle(ingestor: &Ingestor, headers: &HeaderMap, body: Body) -> Result<
     })
 }
 
+/// Appends the float series `batch` with their hints (one per series), and stores in the
+/// label cache the hints that changed (a series new to the head, or moved by a cut).
+async fn append_hinted(
+    ingestor: &Ingestor,
+    batch: Vec<SeriesSamples>,
+    given: &[CacheHint],
+) -> Result<AppendReport, IngestError> {
+    let mut hints: Vec<SeriesHint> = given.iter().map(|h| h.hint).collect();
+    let report = ingestor
+        .append_hinted(batch, &mut hints, Protocol::RemoteWrite)
+        .await?;
+    for (was, now) in given.iter().zip(&hints) {
+        if let Some(key) = was.key {
+            if was.hint != *now {
+                ingestor.remote_write_labels.set_hint(key, was.hint, *now);
+            }
+        }
+    }
+    Ok(report)
+}
+
 /// The float samples and the native histogram samples of `series`, as two batches (a series
-/// with both kinds is in both).
-fn split_kinds(series: Vec<SeriesSamples>) -> (Vec<SeriesSamples>, Vec<SeriesSamples>) {
+/// with both kinds is in both), with the hints of the floats' series.
+fn split_kinds(
+    series: Vec<SeriesSamples>,
+    hints: Vec<CacheHint>,
+) -> (Vec<SeriesSamples>, Vec<CacheHint>, Vec<SeriesSamples>) {
+    debug_assert_eq!(series.len(), hints.len());
     let mut floats = Vec::with_capacity(series.len());
+    let mut float_hints = Vec::with_capacity(series.len());
     let mut histograms = Vec::new();
+    let mut hints = hints.into_iter();
     for mut s in series {
+        let hint = hints.next().unwrap_or_default();
         if !s.histograms.is_empty() {
             histograms.push(SeriesSamples {
                 labels: s.labels.clone(),
@@ -211,7 +244,8 @@ fn split_kinds(series: Vec<SeriesSamples>) -> (Vec<SeriesSamples>, Vec<SeriesSam
         }
         if !s.samples.is_empty() {
             floats.push(s);
+            float_hints.push(hint);
         }
     }
-    (floats, histograms)
+    (floats, float_hints, histograms)
 }

@@ -1,12 +1,12 @@
 //! Remote write 1.0: decoding a `prometheus.WriteRequest` (its messages are in
 //! `messages_v1`) and converting it.
 
-use didban_store::{Exemplar, Labels, Sample, SeriesExemplar};
+use didban_store::{Exemplar, Sample, SeriesExemplar, SeriesHint};
 use prost::Message;
 
-use super::convert::{exemplar_labels, record_metadata, refuse_series, series_labels, Converted};
+use super::convert::{exemplar_labels, record_metadata, refuse_series, series_labels, CacheHint, Converted};
 use super::histogram::series_histograms;
-use super::labels::{label_pairs, WireLabelCache};
+use super::labels::{label_pairs, CachedSeries, WireLabelCache};
 use super::messages_v1::{TimeSeries, WireLabel, WriteRequest};
 use super::walk::{walk_request, WalkedRequest, WalkedSeries};
 use crate::ingest::error::IngestError;
@@ -53,7 +53,7 @@ fn look_up_labels(request: &mut WalkedRequest, body: &[u8], cache: &WireLabelCac
             continue;
         };
         let raw = body.get(labels.clone()).unwrap_or_default();
-        *cached = cache.get(raw);
+        *cached = cache.get_series(raw);
         if cached.is_none() {
             label_pairs(raw)?;
         }
@@ -103,19 +103,26 @@ fn convert(request: WalkedRequest, body: &[u8], ingestor: &Ingestor) -> Converte
 }
 
 /// Converts a series of labels and float samples whose label fields are `raw`, with its
-/// labels as `cached` when the receiver's cache had them (otherwise built, and cached).
+/// labels (and hint) as `cached` when the receiver's cache had them (otherwise built, and
+/// cached).
 fn convert_plain(
     out: &mut Converted,
     ingestor: &Ingestor,
     raw: &[u8],
-    cached: Option<Labels>,
+    cached: Option<CachedSeries>,
     samples: Vec<Sample>,
 ) {
     if samples.is_empty() {
         return;
     }
-    let labels = match cached {
-        Some(labels) => labels,
+    let (labels, hint) = match cached {
+        Some(c) => (
+            c.labels,
+            CacheHint {
+                hint: c.hint,
+                key: Some(c.key),
+            },
+        ),
         None => {
             // `cached_labels` checked these fields: a failure here is a bug, refused as
             // an invalid series.
@@ -127,8 +134,12 @@ fn convert_plain(
             }
             match series_labels(ingestor, wire) {
                 Ok(labels) => {
-                    ingestor.remote_write_labels.insert(raw, &labels);
-                    labels
+                    let key = ingestor.remote_write_labels.insert(raw, &labels);
+                    let hint = CacheHint {
+                        hint: SeriesHint::NONE,
+                        key,
+                    };
+                    (labels, hint)
                 }
                 Err(refused) => {
                     refuse_series(ingestor, &mut out.refusals, refused, samples.len() as u64, 0);
@@ -137,7 +148,7 @@ fn convert_plain(
             }
         }
     };
-    out.push_series(labels, samples, Vec::new());
+    out.push_hinted(labels, samples, Vec::new(), hint);
 }
 
 /// Converts a series prost decoded (any shape: exemplars, native histograms).

@@ -22,9 +22,10 @@
 
 use std::ops::Range;
 
-use didban_store::{Labels, Sample};
+use didban_store::Sample;
 use prost::Message;
 
+use super::labels::CachedSeries;
 use super::messages_v1::{MetricMetadata, TimeSeries};
 use crate::ingest::protowire::{expect, Malformed, Reader, Walk, I64, LEN, VARINT};
 
@@ -44,7 +45,7 @@ pub(super) enum WalkedSeries {
     Plain {
         labels: Range<usize>,
         samples: Vec<Sample>,
-        cached: Option<Labels>,
+        cached: Option<CachedSeries>,
     },
     /// Any other shape, decoded by prost.
     Decoded(Box<TimeSeries>),

@@ -70,7 +70,7 @@ impl Ingestor {
         // refuses are written again, with the counts they missed, by the next batch; their
         // exemplars are best effort and go only with stored samples.
         if let (false, Some(m)) = (recorded.samples.is_empty(), span_metrics) {
-            match self.store_series(recorded.samples.clone()).await {
+            match self.store_series(recorded.samples.clone(), &mut []).await {
                 Ok(_) => {
                     self.append_exemplars(recorded.exemplars, protocol).await;
                 }

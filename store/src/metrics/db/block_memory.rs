@@ -76,7 +76,7 @@ fn head_of(n: usize, offset: usize, t0: i64) -> StripedHead {
             histograms: Vec::new(),
         });
     }
-    head.append(batch, &rules(), 0, SeriesGate::default(), &mut report);
+    head.append(batch, &mut [], &rules(), 0, SeriesGate::default(), &mut report);
     assert_eq!(head.num_series(), n as u64);
     head
 }

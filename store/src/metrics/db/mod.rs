@@ -18,7 +18,7 @@ mod types;
 pub use types::{DbOptions, DbStats};
 
 /// The vocabulary of an append (`metrics/append.rs`), shared with the head that applies it.
-pub use crate::metrics::append::{AppendReport, RejectReason, SeriesLimits};
+pub use crate::metrics::append::{AppendReport, RejectReason, SeriesHint, SeriesLimits};
 
 /// The shared error types and fsync setting, under the paths they had when they lived here.
 pub use crate::storage::{AppendError, FsyncMode, OpenError};
@@ -246,7 +246,21 @@ impl Db {
     /// head: its samples go, and so do the series it created, so a refused request counts
     /// toward no limit.
     pub async fn append(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport, AppendError> {
-        self.append_at(batch, None).await
+        self.append_with(batch, &mut [], None).await
+    }
+
+    /// [`Db::append`] of series the caller appends again and again (remote write's label
+    /// cache): `hints` holds one [`SeriesHint`] per series of `batch`, where the head held
+    /// it at the caller's last append ([`SeriesHint::NONE`] when unknown), and is set to
+    /// where each is now (NONE for a series refused). A wrong or stale hint costs the
+    /// usual lookup, never a sample in the wrong series.
+    pub async fn append_hinted(
+        &self,
+        batch: Vec<SeriesSamples>,
+        hints: &mut [SeriesHint],
+    ) -> Result<AppendReport, AppendError> {
+        debug_assert_eq!(hints.len(), batch.len());
+        self.append_with(batch, hints, None).await
     }
 
     /// [`Db::append`] of a batch taken from the ingest log at `position`: the position is
@@ -257,6 +271,16 @@ impl Db {
         batch: Vec<SeriesSamples>,
         position: Option<crate::LogPosition>,
     ) -> Result<AppendReport, AppendError> {
+        self.append_with(batch, &mut [], position).await
+    }
+
+    /// What [`Db::append`], [`Db::append_hinted`] and [`Db::append_at`] do.
+    async fn append_with(
+        &self,
+        batch: Vec<SeriesSamples>,
+        hints: &mut [SeriesHint],
+        position: Option<crate::LogPosition>,
+    ) -> Result<AppendReport, AppendError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(AppendError::Closed);
         }
@@ -265,7 +289,14 @@ impl Db {
             let head = self.head.read();
             self.orphans.settle_ready(&head);
             let gate = self.check_memory(&head)?;
-            let record = head.append(batch, &self.rules, didban_base::now_ms(), gate, &mut report);
+            let record = head.append(
+                batch,
+                hints,
+                &self.rules,
+                didban_base::now_ms(),
+                gate,
+                &mut report,
+            );
             if record.has_no_samples() {
                 return Ok(report);
             }

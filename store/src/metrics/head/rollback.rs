@@ -73,7 +73,7 @@ impl Head {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::metrics::append::{AppendReport, SeriesLimits};
+    use crate::metrics::append::{AppendReport, SeriesHint, SeriesLimits};
     use crate::metrics::head::rules::AppendRules;
     use crate::model::{Labels, Sample};
 
@@ -137,7 +137,15 @@ mod tests {
         let mut report = AppendReport::default();
         let histograms = [h(1000, 1.0), h(2000, 2.0)];
         let out = head
-            .append_series_with(labels.clone(), Vec::new(), &histograms, &rules(), 0, &mut report)
+            .append_series_with(
+                labels.clone(),
+                Vec::new(),
+                &histograms,
+                SeriesHint::NONE,
+                &rules(),
+                0,
+                &mut report,
+            )
             .unwrap();
         assert_eq!(report.accepted, 2);
         assert_eq!(head.num_samples(), 2);
@@ -152,8 +160,16 @@ mod tests {
         assert_eq!(head.bytes(), empty_bytes);
         // The retry is accepted, not a duplicate.
         let mut report = AppendReport::default();
-        head.append_series_with(labels, Vec::new(), &histograms, &rules(), 0, &mut report)
-            .unwrap();
+        head.append_series_with(
+            labels,
+            Vec::new(),
+            &histograms,
+            SeriesHint::NONE,
+            &rules(),
+            0,
+            &mut report,
+        )
+        .unwrap();
         assert_eq!(report.accepted, 2);
     }
 

@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 
 use super::{Head, InsertedSamples, MemSeries};
-use crate::metrics::append::{AppendReport, RejectReason, SeriesLimits};
+use crate::metrics::append::{AppendReport, RejectReason, SeriesHint, SeriesLimits};
 use crate::metrics::histogram_codec::identical;
 use crate::metrics::record::SeriesDef;
 use crate::model::{HistogramSample, Labels, Sample};
@@ -50,6 +50,8 @@ impl AppendRules {
 #[derive(Debug)]
 pub(crate) struct SeriesAppend {
     pub series_ref: u64,
+    /// Where the series is, for the caller's next append of it.
+    pub hint: SeriesHint,
     pub definition: Option<SeriesDef>,
     pub accepted: Vec<Sample>,
     /// The accepted histogram samples, sorted by timestamp.
@@ -107,7 +109,15 @@ impl Head {
         now_ms: i64,
         report: &mut AppendReport,
     ) -> Option<SeriesAppend> {
-        self.append_series_with(labels, samples.to_vec(), &[], rules, now_ms, report)
+        self.append_series_with(
+            labels,
+            samples.to_vec(),
+            &[],
+            SeriesHint::NONE,
+            rules,
+            now_ms,
+            report,
+        )
     }
 
     /// [`Head::append_series`] with native histogram samples besides the float ones. A
@@ -116,63 +126,101 @@ impl Head {
     ///
     /// The float samples are taken by value: those accepted are returned in the same
     /// vector (an allocation and a copy per series less on the hot path of ingest).
+    /// `hint` is where the caller saw the series last (see [`SeriesHint`]).
     ///
     /// [`FloatHistogram::validate`]: crate::model::FloatHistogram::validate
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn append_series_with(
         &mut self,
         labels: Labels,
+        samples: Vec<Sample>,
+        histograms: &[HistogramSample],
+        hint: SeriesHint,
+        rules: &AppendRules,
+        now_ms: i64,
+        report: &mut AppendReport,
+    ) -> Option<SeriesAppend> {
+        let n = (samples.len() + histograms.len()) as u64;
+        let hinted = hint
+            .slot()
+            .and_then(|slot| self.series.confirm_slot(slot, &labels));
+        let (slot, created) = match hinted {
+            Some(slot) => (slot, false),
+            None => self.find_or_create(labels, n, rules, report)?,
+        };
+        self.append_at_slot(slot, created, samples, histograms, rules, now_ms, report)
+    }
+
+    /// The slot of the series with `labels`, created (and true) when the head has none
+    /// and the limits allow it; `None` when it was refused (counted in `report`).
+    fn find_or_create(
+        &mut self,
+        labels: Labels,
+        n: u64,
+        rules: &AppendRules,
+        report: &mut AppendReport,
+    ) -> Option<(u32, bool)> {
+        let hash = self.series.hash(&labels);
+        // A series already in the head passed the label checks when it was created.
+        if let Some(slot) = self.series.find_slot(hash, &labels) {
+            return Some((slot, false));
+        }
+        if let Err((reason, msg)) = check_labels(&labels, &rules.limits) {
+            report.reject(reason, n, || msg);
+            return None;
+        }
+        let gate = self.series_gate();
+        if !gate.admits(self.bytes()) {
+            report.reject(RejectReason::HeadMemoryLimit, n, || {
+                format!(
+                    "{labels}: head memory limit of {} bytes reached; new series are refused until the next head cut, existing series keep being accepted",
+                    gate.limit
+                )
+            });
+            return None;
+        }
+        let limits = &rules.limits;
+        let metric = labels.metric_name().unwrap_or_default();
+        match self.totals.try_reserve(metric, limits) {
+            Ok(()) => {}
+            Err(RejectReason::SeriesPerMetricLimit) => {
+                report.reject(RejectReason::SeriesPerMetricLimit, n, || {
+                    format!(
+                        "{labels}: limit of {} series for metric {metric:?} reached",
+                        limits.max_series_per_metric
+                    )
+                });
+                return None;
+            }
+            Err(reason) => {
+                report.reject(reason, n, || {
+                    format!("{labels}: series limit of {} reached", limits.max_series)
+                });
+                return None;
+            }
+        }
+        self.create_series(labels.clone(), None);
+        // One more probe, of the entry just written (in cache).
+        let slot = self.series.find_slot(hash, &labels)?;
+        Some((slot, true))
+    }
+
+    /// Checks and inserts the samples of the series in `slot` (`created` by this append:
+    /// removed again when none is accepted); the samples are checked and inserted with the
+    /// head's other fields apart.
+    #[allow(clippy::too_many_arguments)]
+    fn append_at_slot(
+        &mut self,
+        slot: u32,
+        created: bool,
         samples: Vec<Sample>,
         histograms: &[HistogramSample],
         rules: &AppendRules,
         now_ms: i64,
         report: &mut AppendReport,
     ) -> Option<SeriesAppend> {
-        let n = (samples.len() + histograms.len()) as u64;
-        let hash = self.series.hash(&labels);
-        // A series already in the head passed the label checks when it was created.
-        let created = self.series.by_labels(hash, &labels).is_none();
-        if created {
-            if let Err((reason, msg)) = check_labels(&labels, &rules.limits) {
-                report.reject(reason, n, || msg);
-                return None;
-            }
-            let gate = self.series_gate();
-            if !gate.admits(self.bytes()) {
-                report.reject(RejectReason::HeadMemoryLimit, n, || {
-                    format!(
-                        "{labels}: head memory limit of {} bytes reached; new series are refused until the next head cut, existing series keep being accepted",
-                        gate.limit
-                    )
-                });
-                return None;
-            }
-            let limits = &rules.limits;
-            let metric = labels.metric_name().unwrap_or_default();
-            match self.totals.try_reserve(metric, limits) {
-                Ok(()) => {}
-                Err(RejectReason::SeriesPerMetricLimit) => {
-                    report.reject(RejectReason::SeriesPerMetricLimit, n, || {
-                        format!(
-                            "{labels}: limit of {} series for metric {metric:?} reached",
-                            limits.max_series_per_metric
-                        )
-                    });
-                    return None;
-                }
-                Err(reason) => {
-                    report.reject(reason, n, || {
-                        format!("{labels}: series limit of {} reached", limits.max_series)
-                    });
-                    return None;
-                }
-            }
-            self.create_series(labels.clone(), None);
-        }
-
-        // One more probe, of the entry just read or written (in cache), for the series
-        // itself; the samples are checked and inserted with the head's other fields apart.
         let max_seen_t = self.max_seen_t;
-        let series = self.series.by_labels_mut(hash, &labels)?;
+        let series = self.series.at_slot_mut(slot)?;
         let series_ref = series.series_ref;
         let bytes_before = series.sample_bytes();
         let mut check = Checker {
@@ -201,6 +249,7 @@ impl Head {
         accepted_histograms.sort_by_key(|s| s.timestamp_ms);
         Some(SeriesAppend {
             series_ref,
+            hint: SeriesHint::at(slot),
             definition,
             accepted,
             accepted_histograms,

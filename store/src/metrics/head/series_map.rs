@@ -93,6 +93,26 @@ impl SeriesMap {
         Some(*found)
     }
 
+    /// The slot of the series with labels `labels`, when that is `slot` (a hint given back
+    /// by the caller, see [`crate::SeriesHint`]): the labels are compared as labels are,
+    /// the same allocation (the labels the series was appended with) first, so a slot
+    /// since taken by another series, or freed, is never mistaken for it.
+    pub(crate) fn confirm_slot(&self, slot: u32, labels: &Labels) -> Option<u32> {
+        let series = self.slot(slot)?;
+        (series.labels == *labels).then_some(slot)
+    }
+
+    /// The slot of the series with labels `labels`, whose hash is `hash` (see
+    /// [`SeriesMap::hash`]).
+    pub(crate) fn find_slot(&self, hash: u64, labels: &Labels) -> Option<u32> {
+        self.slot_of_labels(hash, labels)
+    }
+
+    /// The series in slot `slot`, to change it.
+    pub(crate) fn at_slot_mut(&mut self, slot: u32) -> Option<&mut MemSeries> {
+        self.slot_mut(slot)
+    }
+
     /// The slot of the series `series_ref`.
     fn slot_of_ref(&self, series_ref: u64) -> Option<u32> {
         let hash = self.hasher.hash_one(series_ref);
@@ -105,12 +125,6 @@ impl SeriesMap {
     /// The series with labels `labels`, whose hash is `hash`.
     pub(crate) fn by_labels(&self, hash: u64, labels: &Labels) -> Option<&MemSeries> {
         self.slot(self.slot_of_labels(hash, labels)?)
-    }
-
-    /// [`SeriesMap::by_labels`], to change the series.
-    pub(crate) fn by_labels_mut(&mut self, hash: u64, labels: &Labels) -> Option<&mut MemSeries> {
-        let slot = self.slot_of_labels(hash, labels)?;
-        self.slot_mut(slot)
     }
 
     /// The series `series_ref`.

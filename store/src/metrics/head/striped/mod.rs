@@ -33,7 +33,7 @@ use super::memory::SeriesGate;
 use super::rules::AppendRules;
 use super::totals::SeriesTotals;
 use super::{Head, MemSeries};
-use crate::metrics::append::AppendReport;
+use crate::metrics::append::{AppendReport, SeriesHint};
 use crate::metrics::record::{SeriesDef, WalRecord};
 use crate::model::{LabelMatcher, Labels, SeriesSamples};
 
@@ -176,25 +176,32 @@ impl StripedHead {
     /// Series are applied in the order given, each under its stripe's write lock (kept
     /// while the next series goes to the same stripe), so which new series a limit refuses
     /// is the same as with one lock: the later ones.
+    ///
+    /// `hints` (empty, or one per series of `batch`) say where each series was at its last
+    /// append; each is replaced by where it is now ([`SeriesHint::NONE`] when refused).
+    /// The stripe always comes from the labels: a hint only names a slot within it.
     pub(crate) fn append(
         &self,
         batch: Vec<SeriesSamples>,
+        hints: &mut [SeriesHint],
         rules: &AppendRules,
         now_ms: i64,
         gate: SeriesGate,
         report: &mut AppendReport,
     ) -> WalRecord {
+        debug_assert!(hints.is_empty() || hints.len() == batch.len());
         let mut record = WalRecord::default();
         // This append's change of the head's bytes, added to the shared figure at the end.
         let mut bytes_delta: i64 = 0;
-        let mut items = batch.into_iter();
+        let mut items = batch.into_iter().enumerate();
         // The next series with its stripe (each series' labels are hashed once).
-        let mut next = items.next().map(|s| (stripe_of_labels(&s.labels), s));
-        while let Some((index, first)) = next.take() {
+        let with_stripe = |(k, s): (usize, SeriesSamples)| (stripe_of_labels(&s.labels), k, s);
+        let mut next = items.next().map(with_stripe);
+        while let Some((index, k, first)) = next.take() {
             let Some(lock) = self.stripes.get(index) else {
                 // Unreachable: `stripe_of_labels` is below STRIPES.
                 debug_assert!(false, "stripe {index} out of range");
-                next = items.next().map(|s| (stripe_of_labels(&s.labels), s));
+                next = items.next().map(with_stripe);
                 continue;
             };
             let mut stripe = lock.write();
@@ -210,14 +217,30 @@ impl StripedHead {
                     .saturating_add(head_bytes.saturating_sub(bytes_before)),
                 limit: gate.limit,
             });
-            append_one(&mut stripe, first, rules, now_ms, report, &mut record);
-            for s in items.by_ref() {
+            append_one(
+                &mut stripe,
+                first,
+                hints.get_mut(k),
+                rules,
+                now_ms,
+                report,
+                &mut record,
+            );
+            for (k, s) in items.by_ref() {
                 let other = stripe_of_labels(&s.labels);
                 if other != index {
-                    next = Some((other, s));
+                    next = Some((other, k, s));
                     break;
                 }
-                append_one(&mut stripe, s, rules, now_ms, report, &mut record);
+                append_one(
+                    &mut stripe,
+                    s,
+                    hints.get_mut(k),
+                    rules,
+                    now_ms,
+                    report,
+                    &mut record,
+                );
             }
             bytes_delta += stripe.bytes() as i64 - bytes_before as i64;
             let stripe_newest = stripe.max_seen_t().unwrap_or(NONE_T);
@@ -445,17 +468,23 @@ impl StripedHead {
     }
 }
 
-/// Applies one series' samples to its stripe and adds what was accepted to `record`.
+/// Applies one series' samples to its stripe and adds what was accepted to `record`;
+/// `hint`, when given, is where the series was and becomes where it is.
 fn append_one(
     stripe: &mut Head,
     s: SeriesSamples,
+    hint: Option<&mut SeriesHint>,
     rules: &AppendRules,
     now_ms: i64,
     report: &mut AppendReport,
     record: &mut WalRecord,
 ) {
-    let Some(out) = stripe.append_series_with(s.labels, s.samples, &s.histograms, rules, now_ms, report)
-    else {
+    let given = hint.as_deref().copied().unwrap_or_default();
+    let out = stripe.append_series_with(s.labels, s.samples, &s.histograms, given, rules, now_ms, report);
+    if let Some(hint) = hint {
+        *hint = out.as_ref().map_or(SeriesHint::NONE, |o| o.hint);
+    }
+    let Some(out) = out else {
         return;
     };
     if let Some(def) = out.definition {

@@ -56,6 +56,7 @@ fn refs_name_the_stripe_the_labels_hash_to() {
     let mut report = AppendReport::default();
     let record = head.append(
         batch,
+        &mut [],
         &rules(SeriesLimits::default()),
         T0,
         SeriesGate::default(),
@@ -100,7 +101,7 @@ fn concurrent_appenders_keep_every_sample_and_the_limits_exact() {
                 let batch: Vec<SeriesSamples> = (0..per_thread)
                     .map(|j| one(t * per_thread + j, T0 + k * 1_000, k as f64))
                     .collect();
-                head.append(batch, &rules, T0, SeriesGate::default(), &mut report);
+                head.append(batch, &mut [], &rules, T0, SeriesGate::default(), &mut report);
             }
             report.accepted
         }));
@@ -127,12 +128,12 @@ fn rollback_takes_back_exactly_the_record_in_every_stripe() {
     let r = rules(SeriesLimits::default());
     let mut report = AppendReport::default();
     let first: Vec<SeriesSamples> = (0..100).map(|i| one(i, T0, 1.0)).collect();
-    let logged = head.append(first, &r, T0, SeriesGate::default(), &mut report);
+    let logged = head.append(first, &mut [], &r, T0, SeriesGate::default(), &mut report);
     head.mark_logged(&logged.series);
     let bytes_after_first = head.bytes();
     // The second append: new samples for the same series, plus 50 new series.
     let second: Vec<SeriesSamples> = (0..150).map(|i| one(i, T0 + 1_000, 2.0)).collect();
-    let refused = head.append(second, &r, T0, SeriesGate::default(), &mut report);
+    let refused = head.append(second, &mut [], &r, T0, SeriesGate::default(), &mut report);
     assert_eq!(refused.series.len(), 50, "only the new series are defined");
     head.rollback(&refused);
     assert_eq!(head.num_series(), 100, "the refused append's new series are gone");
@@ -197,6 +198,7 @@ fn replay_renumbers_refs_from_a_head_without_stripes() {
     let mut report = AppendReport::default();
     let next = head.append(
         batch,
+        &mut [],
         &rules(SeriesLimits::default()),
         T0,
         SeriesGate::default(),
@@ -274,6 +276,7 @@ fn a_large_heads_read_on_several_threads_gives_the_series_one_thread_gives_in_it
         let batch: Vec<SeriesSamples> = (0..n).map(|i| one(i, t, i as f64)).collect();
         head.append(
             batch,
+            &mut [],
             &rules(SeriesLimits::default()),
             t,
             SeriesGate::default(),
@@ -295,4 +298,114 @@ fn a_large_heads_read_on_several_threads_gives_the_series_one_thread_gives_in_it
         assert_eq!(a.samples, b.samples);
         assert_eq!(a.samples.len(), 2, "{}", a.labels);
     }
+}
+
+/// Hints lead an append to its series without finding it by labels, and only ever to it:
+/// each append hands back where every series is; a wrong hint (another series', one past
+/// every slot, a series removed and its slot taken by another, all of them shuffled) or
+/// the hints of the head before a cut still put every sample in its own series, and
+/// come back right.
+#[test]
+fn hints_lead_to_their_series_and_wrong_ones_are_harmless() {
+    let head = StripedHead::new(None);
+    let r = rules(SeriesLimits::default());
+    let n = 300;
+    let batch = |k: i64| -> Vec<SeriesSamples> {
+        (0..n)
+            .map(|i| one(i, T0 + k * 1_000, (i as i64 * 10 + k) as f64))
+            .collect()
+    };
+    let mut report = AppendReport::default();
+    let mut hints = vec![SeriesHint::NONE; n];
+    let record = head.append(batch(0), &mut hints, &r, T0, SeriesGate::default(), &mut report);
+    head.mark_logged(&record.series);
+    assert!(
+        hints.iter().all(|h| h.slot().is_some()),
+        "every series got a hint"
+    );
+    let first = hints.clone();
+    // Right hints: the same hints come back, no series is defined again.
+    let record = head.append(batch(1), &mut hints, &r, T0, SeriesGate::default(), &mut report);
+    assert_eq!(hints, first);
+    assert!(record.series.is_empty());
+    // Wrong ones: reversed (each another series' slot, or one in another stripe), past
+    // every slot, and garbage.
+    let mut wrong: Vec<SeriesHint> = first.iter().rev().copied().collect();
+    wrong[0] = SeriesHint::at(u32::MAX - 1);
+    wrong[1] = SeriesHint::from_bits(12_345_678);
+    let record = head.append(batch(2), &mut wrong, &r, T0, SeriesGate::default(), &mut report);
+    assert_eq!(wrong, first, "the hints handed back are the series' own");
+    assert!(record.series.is_empty(), "no series was created twice");
+    assert_eq!(head.num_series(), n as u64);
+    // A cut that drops the odd series (no sample since before it): the next head holds
+    // the even ones in other slots, so most old hints now lead to other series; every
+    // sample still goes to its own series, odd ones come back as new series.
+    let even: Vec<SeriesSamples> = (0..n).step_by(2).map(|i| one(i, T0 + 2_500, 0.5)).collect();
+    head.append(even, &mut [], &r, T0, SeriesGate::default(), &mut report);
+    let next = head.successor(T0 + 2_500, false);
+    assert_eq!(next.num_series(), n as u64 / 2);
+    let mut old = first.clone();
+    next.append(batch(3), &mut old, &r, T0, SeriesGate::default(), &mut report);
+    let moved = (0..n).step_by(2).filter(|&i| old[i] != first[i]).count();
+    assert!(moved > n / 4, "the cut moved the even series: {moved}");
+    assert_eq!(next.num_series(), n as u64);
+    let got = contents(&next);
+    assert_eq!(got.len(), n);
+    for (labels, samples) in &got {
+        let i: usize = labels
+            .get("instance")
+            .unwrap()
+            .trim_start_matches("host-")
+            .parse()
+            .unwrap();
+        // The cut left the earlier samples to a block: the new head has the last one.
+        let last = (T0 + 3_000, (i as i64 * 10 + 3) as f64);
+        assert_eq!(samples, &vec![last], "{labels}");
+    }
+    // A slot freed and taken by another series: the hint of the removed one finds the
+    // newcomer's labels there, not its own, and the series is created afresh.
+    let gone = labels(7);
+    let stripe = stripe_of_labels(&gone);
+    let slot = old[7].slot().unwrap();
+    let gone_ref = {
+        let s = next.stripes[stripe].read();
+        let hash = s.series.hash(&gone);
+        s.series.by_labels(hash, &gone).unwrap().series_ref
+    };
+    next.stripes[stripe].write().remove_new_series(gone_ref);
+    let mut k = 1000;
+    let taken = loop {
+        let l = labels(k);
+        if stripe_of_labels(&l) == stripe {
+            break l;
+        }
+        k += 1;
+    };
+    let newcomer = SeriesSamples {
+        labels: taken.clone(),
+        samples: vec![Sample::new(T0 + 10_000, -1.0)],
+        histograms: Vec::new(),
+    };
+    let mut h = vec![SeriesHint::NONE];
+    next.append(vec![newcomer], &mut h, &r, T0, SeriesGate::default(), &mut report);
+    assert_eq!(h[0].slot(), Some(slot), "the newcomer took the freed slot");
+    let again = SeriesSamples {
+        labels: gone.clone(),
+        samples: vec![Sample::new(T0 + 20_000, 7.0)],
+        histograms: Vec::new(),
+    };
+    let mut stale = vec![old[7]];
+    next.append(
+        vec![again],
+        &mut stale,
+        &r,
+        T0,
+        SeriesGate::default(),
+        &mut report,
+    );
+    assert_ne!(stale[0], old[7]);
+    let got = contents(&next);
+    let of = |l: &Labels| got.iter().find(|(x, _)| x == l).map(|(_, s)| s.clone()).unwrap();
+    assert_eq!(of(&gone), vec![(T0 + 20_000, 7.0)]);
+    assert_eq!(of(&taken), vec![(T0 + 10_000, -1.0)]);
 }
