@@ -43,28 +43,13 @@ pub const MIN_ENTRIES: usize = 1 << 18;
 /// head with the series, it skips the head's own lookup by labels, whose two probes missed
 /// the CPU cache like this table's (+8 bytes a bucket, ~16 MB at 1 M series, for ~10 % of
 /// ingest CPU; `docs/benchmarks.md`).
-///
-/// The entries are split over [`SHARDS`] tables by bits of their hash the tables do not
-/// use: a table that grows holds its old and new buckets at once, which for one table of
-/// every entry was a passing +50 % of the cache at the worst moment (measured: peak RSS at
-/// 1 M series +30 MiB with the hints' larger entries); a shard's growth is 1/64 of that.
 /// (Replacing a full table by an empty one instead of moving its entries was tried: the
 /// labels built again after it were new allocations beside the head's, +130 MiB at 1 M.)
 pub struct WireLabelCache {
-    shards: Box<[RwLock<HashTable<Cached>>]>,
+    entries: RwLock<HashTable<Cached>>,
     seed: RandomState,
-    /// Entries one shard holds at most (its share of the bound, and 1/8 more); past that
-    /// the shard starts again from empty.
-    max_per_shard: usize,
-}
-
-/// Number of tables a [`WireLabelCache`] is split into.
-const SHARDS: usize = 64;
-
-/// The shard of the entry with hash `key`: bits 32..38, which a table of fewer than 2^32
-/// buckets does not use (hashbrown places by the low bits and tags by the top seven).
-fn shard_of(key: u64) -> usize {
-    ((key >> 32) as usize) % SHARDS
+    /// Entries held at most; past that the cache starts again from empty.
+    max_entries: usize,
 }
 
 impl Default for WireLabelCache {
@@ -74,21 +59,16 @@ impl Default for WireLabelCache {
 }
 
 impl WireLabelCache {
-    /// A cache of about `max_entries` entries ([`MIN_ENTRIES`] at least; each shard its share
-    /// and 1/8 more, so at most 9/8 of it in all). Sized for one
+    /// A cache of at most `max_entries` entries ([`MIN_ENTRIES`] at least). Sized for one
     /// entry per series the head may hold (`limits.max_series`): a smaller bound than the
     /// series sent makes it start from empty again and again (measured at 1 M series with
     /// a bound of 262,144: every request missed), a larger one only keeps labels of series
     /// the head no longer has.
     pub fn new(max_entries: usize) -> WireLabelCache {
-        let mut shards = Vec::with_capacity(SHARDS);
-        shards.resize_with(SHARDS, RwLock::default);
         WireLabelCache {
-            shards: shards.into_boxed_slice(),
+            entries: RwLock::default(),
             seed: RandomState::default(),
-            // Hashing spreads entries unevenly: each shard gets 1/8 more than its share,
-            // so one a little fuller than the others does not start again and again.
-            max_per_shard: max_entries.max(MIN_ENTRIES).div_ceil(SHARDS) * 9 / 8,
+            max_entries: max_entries.max(MIN_ENTRIES),
         }
     }
 
@@ -102,17 +82,13 @@ impl WireLabelCache {
         self.reader().get_series(raw)
     }
 
-    /// A reader holding every shard's read lock, for the lookups of one request: 64 lock
-    /// acquisitions per request instead of one per series (a lock's cache line moved
+    /// A reader holding the cache's read lock, for the lookups of one request: one lock
+    /// acquisition per request instead of one per series (the lock's cache line moved
     /// between the cores at every series of a 2,000-series request otherwise). Inserting
     /// while a reader of the same thread is alive deadlocks: drop it first.
     pub fn reader(&self) -> WireLabelReader<'_> {
-        let mut shards = Vec::with_capacity(SHARDS);
-        for shard in self.shards.iter() {
-            shards.push(shard.read());
-        }
         WireLabelReader {
-            shards,
+            entries: self.entries.read(),
             seed: &self.seed,
         }
     }
@@ -128,9 +104,8 @@ impl WireLabelCache {
             return None;
         }
         let key = self.seed.hash_one(raw);
-        let shard = self.shards.get(shard_of(key))?;
-        let mut entries = shard.write();
-        if entries.len() >= self.max_per_shard {
+        let mut entries = self.entries.write();
+        if entries.len() >= self.max_entries {
             entries.clear();
         }
         if let Ok(entry) = entries.find_entry(key, |cached| wire_equals(raw, &cached.labels)) {
@@ -155,10 +130,7 @@ impl WireLabelCache {
     /// (which would take equal 64-bit hashes and hints) would get it instead: harmless, as
     /// the head checks every hint.
     pub fn set_hint(&self, key: u64, was: SeriesHint, now: SeriesHint) {
-        let Some(shard) = self.shards.get(shard_of(key)) else {
-            return;
-        };
-        let entries = shard.read();
+        let entries = self.entries.read();
         let found = entries.find(key, |cached| cached.hint.load(Ordering::Relaxed) == was.to_bits());
         if let Some(cached) = found {
             cached.hint.store(now.to_bits(), Ordering::Relaxed);
@@ -167,11 +139,7 @@ impl WireLabelCache {
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        let mut n = 0;
-        for shard in self.shards.iter() {
-            n += shard.read().len();
-        }
-        n
+        self.entries.read().len()
     }
 
     /// True when nothing is cached.
@@ -182,7 +150,7 @@ impl WireLabelCache {
 
 /// Lookups in a [`WireLabelCache`] under one read lock (see [`WireLabelCache::reader`]).
 pub struct WireLabelReader<'a> {
-    shards: Vec<RwLockReadGuard<'a, HashTable<Cached>>>,
+    entries: RwLockReadGuard<'a, HashTable<Cached>>,
     seed: &'a RandomState,
 }
 
@@ -195,8 +163,9 @@ impl WireLabelReader<'_> {
     /// The labels cached for the label fields `raw`, with the series' hint.
     pub fn get_series(&self, raw: &[u8]) -> Option<CachedSeries> {
         let key = self.seed.hash_one(raw);
-        let entries = self.shards.get(shard_of(key))?;
-        let cached = entries.find(key, |cached| wire_equals(raw, &cached.labels))?;
+        let cached = self
+            .entries
+            .find(key, |cached| wire_equals(raw, &cached.labels))?;
         Some(CachedSeries {
             labels: cached.labels.clone(),
             hint: SeriesHint::from_bits(cached.hint.load(Ordering::Relaxed)),
@@ -487,36 +456,45 @@ mod tests {
     }
 
     /// Growing moves the entries (their hash computed again from their wire form) and a
-    /// full shard starts again from empty: what the cache finds is always the labels of
-    /// those bytes, it never holds more than its bound, and exactly the series cached since
-    /// their shard last started again are found.
+    /// full cache starts again from empty: what it finds is always the labels of those
+    /// bytes, every series cached since it last started again is found, and it never holds
+    /// more than its bound.
     #[test]
     fn a_growing_or_full_cache_only_forgets() {
         let bound = MIN_ENTRIES;
         let cache = WireLabelCache::new(bound);
         let pairs = |i: usize| [("__name__", "m".to_string()), ("i", i.to_string())];
-        let mut since_reset: Vec<Vec<usize>> = vec![Vec::new(); SHARDS];
-        let mut resets = 0;
-        for i in 0..bound + 50_000 {
+        let mut since_reset = Vec::new();
+        for i in 0..bound + 5_000 {
             let p = pairs(i);
             let p: Vec<(&str, &str)> = p.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            let shard = shard_of(cache.seed.hash_one(raw(&p)));
-            let before = cache.shards[shard].read().len();
+            let before = cache.len();
             cache.insert(&raw(&p), &labels(&p));
-            if cache.shards[shard].read().len() <= before {
-                since_reset[shard].clear();
-                resets += 1;
+            if cache.len() <= before {
+                since_reset.clear();
             }
-            since_reset[shard].push(i);
+            since_reset.push(i);
+            assert!(cache.len() <= bound);
         }
-        assert!(cache.len() <= bound * 9 / 8 + SHARDS, "{} entries", cache.len());
-        assert!(resets >= SHARDS, "every shard reached its bound: {resets} resets");
-        let kept: usize = since_reset.iter().map(Vec::len).sum();
-        assert_eq!(kept, cache.len());
-        for &i in since_reset.iter().flatten() {
+        assert!(
+            since_reset.len() > 1000,
+            "the last reset left {} entries",
+            since_reset.len()
+        );
+        for &i in &since_reset {
             let p = pairs(i);
             let p: Vec<(&str, &str)> = p.iter().map(|(n, v)| (*n, v.as_str())).collect();
             assert_eq!(cache.get(&raw(&p)), Some(labels(&p)), "series {i}");
         }
+        let mut found = 0;
+        for i in 0..bound + 5_000 {
+            let p = pairs(i);
+            let p: Vec<(&str, &str)> = p.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            if let Some(got) = cache.get(&raw(&p)) {
+                assert_eq!(got, labels(&p));
+                found += 1;
+            }
+        }
+        assert_eq!(found, cache.len());
     }
 }
