@@ -41,8 +41,11 @@ pub const MIN_ENTRIES: usize = 1 << 18;
 /// Each entry also keeps where the head held the series at its last append (a
 /// [`SeriesHint`], set after the append by [`WireLabelCache::set_hint`]): handed to the
 /// head with the series, it skips the head's own lookup by labels, whose two probes missed
-/// the CPU cache like this table's (+8 bytes a bucket, ~16 MB at 1 M series, for ~10 % of
-/// ingest CPU; `docs/benchmarks.md`).
+/// the CPU cache like this table's: +8 bytes a bucket, measured at 1 M series as +20 MiB
+/// peak RSS (598–602 vs 572–581 MiB) for 15 % less ingest CPU (0.38–0.43 vs 0.47–0.50
+/// CPU-s per 1 M samples; `docs/benchmarks.md`). (Splitting the table into 64, so that a
+/// growing table never holds two copies of every entry, was tried: peak RSS 597 and 762
+/// MiB in two runs, no gain.)
 /// (Replacing a full table by an empty one instead of moving its entries was tried: the
 /// labels built again after it were new allocations beside the head's, +130 MiB at 1 M.)
 pub struct WireLabelCache {

@@ -33,7 +33,7 @@ use super::super::engine::{Evaluator, Spent};
 use super::super::error::PromqlError;
 use super::super::selectors::{walk, SelectorVisitor};
 use super::super::value::{Grid, Val};
-use super::operate;
+use super::operate::operate;
 
 /// Stack of each thread an operand is evaluated on (virtual memory; what the evaluation
 /// touches is what it costs).
