@@ -136,17 +136,18 @@ mod tests {
         };
         let mut report = AppendReport::default();
         let histograms = [h(1000, 1.0), h(2000, 2.0)];
-        let out = head
-            .append_series_with(
-                labels.clone(),
+        let append = |head: &mut Head, labels: Labels, report: &mut AppendReport| {
+            head.append_series_with(
+                labels,
                 Vec::new(),
                 &histograms,
                 SeriesHint::NONE,
                 &rules(),
                 0,
-                &mut report,
+                report,
             )
-            .unwrap();
+        };
+        let out = append(&mut head, labels.clone(), &mut report).unwrap();
         assert_eq!(report.accepted, 2);
         assert_eq!(head.num_samples(), 2);
         let record = WalRecord {
@@ -160,16 +161,7 @@ mod tests {
         assert_eq!(head.bytes(), empty_bytes);
         // The retry is accepted, not a duplicate.
         let mut report = AppendReport::default();
-        head.append_series_with(
-            labels,
-            Vec::new(),
-            &histograms,
-            SeriesHint::NONE,
-            &rules(),
-            0,
-            &mut report,
-        )
-        .unwrap();
+        append(&mut head, labels, &mut report).unwrap();
         assert_eq!(report.accepted, 2);
     }
 
