@@ -145,11 +145,7 @@ impl Ingestor {
         hints: &mut [SeriesHint],
     ) -> Result<AppendReport, IngestError> {
         let Some(log) = &self.state.ingest_log else {
-            let metrics = &self.state.stores.metrics;
-            if hints.len() == series.len() {
-                return Ok(metrics.append_hinted(series, hints).await?);
-            }
-            return Ok(metrics.append(series).await?);
+            return Ok(self.state.stores.metrics.append_hinted(series, hints).await?);
         };
         let mut accepted = 0u64;
         for s in &series {

@@ -258,19 +258,12 @@ fn eat(rest: &mut &[u8], expected: &[u8]) -> bool {
 }
 
 /// Takes the varint encoding of `value` off the front of `rest` (see [`eat`]).
-fn eat_varint(rest: &mut &[u8], mut value: u64) -> bool {
+fn eat_varint(rest: &mut &[u8], value: u64) -> bool {
     // A u64 takes at most ten bytes.
     let mut encoded = [0u8; 10];
-    let mut n = 0;
-    for byte in encoded.iter_mut() {
-        n += 1;
-        if value < 0x80 {
-            *byte = value as u8;
-            break;
-        }
-        *byte = (value & 0x7f) as u8 | 0x80;
-        value >>= 7;
-    }
+    let mut free: &mut [u8] = &mut encoded;
+    encode_varint(value, &mut free);
+    let n = 10 - free.len();
     eat(rest, encoded.get(..n).unwrap_or_default())
 }
 

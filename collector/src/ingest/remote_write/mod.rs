@@ -171,18 +171,18 @@ async fn handle(ingestor: &Ingestor, headers: &HeaderMap, body: Body) -> Result<
     } = converted;
     // The store reports refusals of both kinds together: floats and histograms go in two
     // appends (floats first) so that each written-count header is exact.
+    // Only float series carry hints (the label cache holds series of floats alone).
     let (floats, float_hints, histograms) = split_kinds(series, hints);
     let mut written = [0u64; 2];
-    for (k, batch) in [floats, histograms].into_iter().enumerate() {
+    for (k, (batch, hints)) in [(floats, float_hints), (histograms, Vec::new())]
+        .into_iter()
+        .enumerate()
+    {
         let submitted: u64 = batch
             .iter()
             .map(|s| (s.samples.len() + s.histograms.len()) as u64)
             .sum();
-        let report = if k == 0 {
-            append_hinted(ingestor, batch, &float_hints).await?
-        } else {
-            ingestor.append(batch, Protocol::RemoteWrite).await?
-        };
+        let report = append_hinted(ingestor, batch, &hints).await?;
         let store_refused = refused_samples(&report);
         if store_refused > 0 {
             let message = report.first_error.unwrap_or_else(|| "refused by storage".into());
@@ -201,7 +201,7 @@ async fn handle(ingestor: &Ingestor, headers: &HeaderMap, body: Body) -> Result<
     })
 }
 
-/// Appends the float series `batch` with their hints (one per series), and stores in the
+/// Appends `batch` with its series' hints (one per series, or none), and stores in the
 /// label cache the hints that changed (a series new to the head, or moved by a cut).
 async fn append_hinted(
     ingestor: &Ingestor,

@@ -250,16 +250,17 @@ impl Db {
     }
 
     /// [`Db::append`] of series the caller appends again and again (remote write's label
-    /// cache): `hints` holds one [`SeriesHint`] per series of `batch`, where the head held
-    /// it at the caller's last append ([`SeriesHint::NONE`] when unknown), and is set to
-    /// where each is now (NONE for a series refused). A wrong or stale hint costs the
-    /// usual lookup, never a sample in the wrong series.
+    /// cache): `hints` holds one [`SeriesHint`] per series of `batch` (or none at all: a
+    /// plain append), where the head held it at the caller's last append
+    /// ([`SeriesHint::NONE`] when unknown), and is set to where each is now (NONE for a
+    /// series refused). A wrong or stale hint costs the usual lookup, never a sample in
+    /// the wrong series.
     pub async fn append_hinted(
         &self,
         batch: Vec<SeriesSamples>,
         hints: &mut [SeriesHint],
     ) -> Result<AppendReport, AppendError> {
-        debug_assert_eq!(hints.len(), batch.len());
+        debug_assert!(hints.is_empty() || hints.len() == batch.len());
         self.append_with(batch, hints, None).await
     }
 

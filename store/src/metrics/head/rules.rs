@@ -162,7 +162,7 @@ impl Head {
     ) -> Option<(u32, bool)> {
         let hash = self.series.hash(&labels);
         // A series already in the head passed the label checks when it was created.
-        if let Some(slot) = self.series.find_slot(hash, &labels) {
+        if let Some(slot) = self.series.slot_of_labels(hash, &labels) {
             return Some((slot, false));
         }
         if let Err((reason, msg)) = check_labels(&labels, &rules.limits) {
@@ -201,7 +201,7 @@ impl Head {
         }
         self.create_series(labels.clone(), None);
         // One more probe, of the entry just written (in cache).
-        let slot = self.series.find_slot(hash, &labels)?;
+        let slot = self.series.slot_of_labels(hash, &labels)?;
         Some((slot, true))
     }
 
@@ -220,7 +220,7 @@ impl Head {
         report: &mut AppendReport,
     ) -> Option<SeriesAppend> {
         let max_seen_t = self.max_seen_t;
-        let series = self.series.at_slot_mut(slot)?;
+        let series = self.series.slot_mut(slot)?;
         let series_ref = series.series_ref;
         let bytes_before = series.sample_bytes();
         let mut check = Checker {

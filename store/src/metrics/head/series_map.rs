@@ -77,7 +77,8 @@ impl SeriesMap {
         series_in(&self.pages, slot)
     }
 
-    fn slot_mut(&mut self, slot: u32) -> Option<&mut MemSeries> {
+    /// The series in slot `slot`, to change it.
+    pub(crate) fn slot_mut(&mut self, slot: u32) -> Option<&mut MemSeries> {
         let n = slot as usize;
         self.pages
             .get_mut(n / PAGE_SLOTS)?
@@ -85,8 +86,9 @@ impl SeriesMap {
             .as_mut()
     }
 
-    /// The slot of the series with labels `labels`, whose hash is `hash`.
-    fn slot_of_labels(&self, hash: u64, labels: &Labels) -> Option<u32> {
+    /// The slot of the series with labels `labels`, whose hash is `hash` (see
+    /// [`SeriesMap::hash`]).
+    pub(crate) fn slot_of_labels(&self, hash: u64, labels: &Labels) -> Option<u32> {
         let found = self
             .by_labels
             .find(hash, |&slot| self.slot(slot).is_some_and(|s| s.labels == *labels))?;
@@ -100,17 +102,6 @@ impl SeriesMap {
     pub(crate) fn confirm_slot(&self, slot: u32, labels: &Labels) -> Option<u32> {
         let series = self.slot(slot)?;
         (series.labels == *labels).then_some(slot)
-    }
-
-    /// The slot of the series with labels `labels`, whose hash is `hash` (see
-    /// [`SeriesMap::hash`]).
-    pub(crate) fn find_slot(&self, hash: u64, labels: &Labels) -> Option<u32> {
-        self.slot_of_labels(hash, labels)
-    }
-
-    /// The series in slot `slot`, to change it.
-    pub(crate) fn at_slot_mut(&mut self, slot: u32) -> Option<&mut MemSeries> {
-        self.slot_mut(slot)
     }
 
     /// The slot of the series `series_ref`.
