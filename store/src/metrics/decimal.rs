@@ -29,6 +29,22 @@ pub(crate) fn from_scaled(m: i64, k: u8) -> Option<f64> {
     POW10.get(usize::from(k)).map(|p| m as f64 / p)
 }
 
+/// Turns samples whose values are scaled integers at scale `k` (already converted to
+/// floats, exact) into their values: [`from_scaled`] for each, with the same bits (one
+/// correctly rounded division), in a loop the compiler vectorizes. A scale above
+/// [`MAX_SCALE`] leaves them as they are (no decoder reads one).
+pub(crate) fn divide_scaled(samples: &mut [crate::model::Sample], k: u8) {
+    if k == 0 {
+        return;
+    }
+    let Some(&p) = POW10.get(usize::from(k)) else {
+        return;
+    };
+    for s in samples {
+        s.value /= p;
+    }
+}
+
 /// `v` as an integer at scale `k`, when dividing it back by `10^k` gives `v` bit for bit.
 pub(crate) fn to_scaled(v: f64, k: u8) -> Option<i64> {
     let p = *POW10.get(usize::from(k))?;

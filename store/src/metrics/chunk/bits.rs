@@ -140,9 +140,15 @@ impl BitWriter {
     }
 }
 
-/// Bits a [`BitReader::window`] holds at least: 64 less the bits of the current byte
-/// already read.
-pub(super) const WINDOW_BITS: u32 = 57;
+/// The stream's next bits at the top of a word, as [`BitReader::window`] gives them.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Window {
+    /// The bits, highest first; below the `valid` ones, zeros.
+    pub word: u64,
+    /// How many of the word's top bits are the stream's: 64 less the bits of the current
+    /// byte already read, fewer within eight bytes of the end.
+    pub valid: u32,
+}
 
 /// Reads bits back from a byte slice; every read past the end gives `None`.
 #[derive(Debug, Clone)]
@@ -158,39 +164,56 @@ impl<'a> BitReader<'a> {
         BitReader { bytes, pos: 0 }
     }
 
-    /// The stream's next bits at the top of a word, at least [`WINDOW_BITS`] of them, when
-    /// eight bytes remain from the current one (`None` near the end: the callers then read
-    /// bit by bit). Reading a field from one load instead of byte by byte is what makes a
-    /// query's decoding fast: decoding was ~45 % of a range query over the head
-    /// (`docs/benchmarks.md`).
+    /// The stream's next bits in one word (`None` at its end). Reading fields from one
+    /// load instead of byte by byte is what makes a query's decoding fast: decoding was
+    /// ~45 % of a range query over the head (`docs/benchmarks.md`). Within eight bytes of
+    /// the end the word is filled with zeros and says how many bits are real, so a
+    /// chunk's last samples are read the same way as the others.
     #[inline]
-    pub(super) fn window(&self) -> Option<u64> {
+    pub(super) fn window(&self) -> Option<Window> {
         let start = self.pos / 8;
-        let bytes: [u8; 8] = self.bytes.get(start..start.checked_add(8)?)?.try_into().ok()?;
-        Some(u64::from_be_bytes(bytes) << (self.pos % 8))
+        let used = (self.pos % 8) as u32;
+        if let Some(bytes) = self.bytes.get(start..start.wrapping_add(8)) {
+            if let Ok(bytes) = <[u8; 8]>::try_from(bytes) {
+                return Some(Window {
+                    word: u64::from_be_bytes(bytes) << used,
+                    valid: 64 - used,
+                });
+            }
+        }
+        let rest = self.bytes.get(start..).filter(|r| !r.is_empty())?;
+        let mut bytes = [0u8; 8];
+        let n = rest.len().min(8);
+        bytes.get_mut(..n)?.copy_from_slice(rest.get(..n)?);
+        Some(Window {
+            word: u64::from_be_bytes(bytes) << used,
+            valid: n as u32 * 8 - used,
+        })
     }
 
-    /// Moves past `n` bits the caller read from [`BitReader::window`] (at most
-    /// [`WINDOW_BITS`], so the position stays inside the stream).
+    /// Moves past `n` bits the caller read from one [`BitReader::window`] (at most its
+    /// `valid` bits, so the position stays inside the stream).
     #[inline]
     pub(super) fn consume(&mut self, n: u32) {
-        debug_assert!(n <= WINDOW_BITS);
+        debug_assert!(n <= 64 - (self.pos % 8) as u32);
+        debug_assert!(self.pos + n as usize <= self.bytes.len() * 8);
         self.pos += n as usize;
     }
 
     /// Reads `n` bits (`n` ≤ 64) as the low bits of the result, highest first.
     #[inline]
     pub(super) fn read_bits(&mut self, n: u32) -> Option<u64> {
-        if (1..=WINDOW_BITS).contains(&n) {
-            if let Some(word) = self.window() {
+        if n >= 1 {
+            if let Some(w) = self.window().filter(|w| n <= w.valid) {
                 self.consume(n);
-                return Some(word >> (64 - n));
+                return Some(w.word >> (64 - n));
             }
         }
         self.read_bits_slowly(n)
     }
 
-    /// [`BitReader::read_bits`] a byte at a time: near the stream's end, and for 64 bits.
+    /// [`BitReader::read_bits`] a byte at a time: for 64 bits after the first bit of a byte,
+    /// and past the stream's end (where it gives `None`).
     fn read_bits_slowly(&mut self, n: u32) -> Option<u64> {
         let mut left = n.min(64);
         let mut value = 0u64;

@@ -4,6 +4,7 @@
 
 use super::encoding::{ChunkSamples, Encoding};
 use super::open::OpenChunk;
+use crate::model::Sample;
 
 /// A full chunk (see the module documentation).
 #[derive(Debug)]
@@ -62,5 +63,11 @@ impl ClosedChunk {
     /// The chunk's samples in order.
     pub(crate) fn iter(&self) -> ChunkSamples<'_> {
         self.encoding.samples(&self.data, self.count)
+    }
+
+    /// Appends the chunk's samples in `[start, end]` to `out`.
+    pub(crate) fn push_in_range(&self, start: i64, end: i64, out: &mut Vec<Sample>) {
+        self.encoding
+            .push_in_range(&self.data, self.count, start, end, out);
     }
 }

@@ -2,7 +2,7 @@
 //! timestamps' delta-of-delta field, the scaled chunk's value field and zigzag for varints
 //! of signed numbers. Widths and prefixes are given in the `chunk` module's documentation.
 
-use super::bits::{BitReader, BitWriter, WINDOW_BITS};
+use super::bits::{BitReader, BitWriter, Window};
 
 /// Widths of the delta-of-delta buckets after their prefixes `10`, `110`, `1110`; `1111`
 /// is followed by all 64 bits. A regular scrape (dod 0) costs one bit; jitter of up to ±8 s
@@ -38,25 +38,35 @@ fn write_bucketed(w: &mut BitWriter, v: i64, widths: &[u32]) {
 }
 
 /// Reads a field written by [`write_bucketed`] with the same `widths`: prefix and value
-/// from one word of the stream when it holds them (every bucket but the 64-bit one: a
-/// prefix of at most 8 bits and a value of at most 48 fit the 57 bits of a window).
+/// from one word of the stream when it holds them (every bucket but the 64-bit one, away
+/// from the stream's end).
 #[inline(always)]
 fn read_bucketed(r: &mut BitReader<'_>, widths: &[u32]) -> Option<i64> {
-    if let Some(word) = r.window() {
-        let all_ones = widths.len() as u32 + 1;
-        let ones = word.leading_ones().min(all_ones);
-        if ones == 0 {
-            r.consume(1);
-            return Some(0);
-        }
-        if let Some(&width) = widths.get(ones as usize - 1) {
-            let prefix = ones + 1;
-            debug_assert!(prefix + width <= WINDOW_BITS);
-            r.consume(prefix + width);
-            return Some(sign_extend((word << prefix) >> (64 - width), width));
-        }
+    if let Some((v, bits)) = r.window().and_then(|w| bucketed_in(w, widths)) {
+        r.consume(bits);
+        return Some(v);
     }
     read_bucketed_slowly(r, widths)
+}
+
+/// The field written by [`write_bucketed`] with `widths` at the top of `w`, and its length
+/// in bits, when `w` holds all of it and it is not in the 64-bit bucket.
+#[inline(always)]
+fn bucketed_in(w: Window, widths: &[u32]) -> Option<(i64, u32)> {
+    let all_ones = widths.len() as u32 + 1;
+    let ones = w.word.leading_ones().min(all_ones);
+    if ones == 0 {
+        return (w.valid >= 1).then_some((0, 1));
+    }
+    let width = *widths.get(ones as usize - 1)?;
+    let prefix = ones + 1;
+    if prefix + width > w.valid {
+        return None;
+    }
+    Some((
+        sign_extend((w.word << prefix) >> (64 - width), width),
+        prefix + width,
+    ))
 }
 
 /// [`read_bucketed`] bit by bit: near the stream's end, and for the 64-bit bucket.
@@ -92,6 +102,29 @@ pub(super) fn write_value_diff(w: &mut BitWriter, diff: i64) {
 /// Reads a field written by [`write_value_diff`].
 pub(super) fn read_value_diff(r: &mut BitReader<'_>) -> Option<i64> {
     read_bucketed(r, &VALUE_WIDTHS)
+}
+
+/// Reads a timestamp delta-of-delta field and the value field after it, from one word of
+/// the stream when it holds both (a regular scrape's dod is one bit, so most samples of a
+/// scaled chunk are read with one load).
+#[inline(always)]
+pub(super) fn read_dod_and_value_diff(r: &mut BitReader<'_>) -> Option<(i64, i64)> {
+    if let Some(w) = r.window() {
+        if let Some((dod, dod_bits)) = bucketed_in(w, &DOD_WIDTHS) {
+            let rest = Window {
+                // `dod_bits` < 64: the longest bucket read from a word is 4 + 20 bits.
+                word: w.word << dod_bits,
+                valid: w.valid - dod_bits,
+            };
+            if let Some((diff, diff_bits)) = bucketed_in(rest, &VALUE_WIDTHS) {
+                r.consume(dod_bits + diff_bits);
+                return Some((dod, diff));
+            }
+            r.consume(dod_bits);
+            return Some((dod, read_value_diff(r)?));
+        }
+    }
+    Some((read_dod(r)?, read_value_diff(r)?))
 }
 
 /// The `width`-bit two's complement number in the low bits of `v`.

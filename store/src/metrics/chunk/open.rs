@@ -273,6 +273,12 @@ impl OpenChunk {
         self.encoding().samples(self.w.bytes(), self.count)
     }
 
+    /// Appends the chunk's samples in `[start, end]` to `out`.
+    pub(crate) fn push_in_range(&self, start: i64, end: i64, out: &mut Vec<Sample>) {
+        self.encoding()
+            .push_in_range(self.w.bytes(), self.count, start, end, out);
+    }
+
     /// The chunk's stream, oldest and newest timestamp and sample count, for closing it.
     pub(super) fn into_parts(self) -> (Box<[u8]>, i64, i64, u16) {
         let min_t = self.min_t();

@@ -8,7 +8,7 @@
 
 use super::bits::{BitReader, BitWriter};
 use super::counted::{Counted, DecodeSample};
-use super::fields::{read_dod, read_value_diff, unzigzag, write_value_diff, zigzag};
+use super::fields::{read_dod_and_value_diff, read_value_diff, unzigzag, write_value_diff, zigzag};
 use crate::metrics::decimal::{self, MAX_SCALE};
 use crate::model::Sample;
 
@@ -164,8 +164,11 @@ impl<'a> ScaledDecoder<'a> {
     }
 }
 
-impl DecodeSample for ScaledDecoder<'_> {
-    fn decode_next(&mut self) -> Option<Sample> {
+impl ScaledDecoder<'_> {
+    /// The next sample as its timestamp and scaled value (at [`ScaledDecoder::scale`], known
+    /// once the first sample is read), or `None` when the stream cannot give one.
+    #[inline(always)]
+    fn next_scaled(&mut self) -> Option<(i64, i64)> {
         match self.read {
             0 => {
                 self.k = self.r.read_bits(4)? as u8;
@@ -181,14 +184,15 @@ impl DecodeSample for ScaledDecoder<'_> {
                 self.m = unzigzag(self.r.read_uvarint()?);
             }
             read => {
-                if read == 1 {
+                let diff = if read == 1 {
                     self.delta_t = self.r.read_uvarint()?;
+                    read_value_diff(&mut self.r)?
                 } else {
-                    let dod = read_dod(&mut self.r)?;
+                    let (dod, diff) = read_dod_and_value_diff(&mut self.r)?;
                     self.delta_t = self.delta_t.wrapping_add(dod as u64);
-                }
+                    diff
+                };
                 self.t = (self.t as u64).wrapping_add(self.delta_t) as i64;
-                let diff = read_value_diff(&mut self.r)?;
                 self.dm = match self.mode {
                     ValueMode::DeltaOfDelta if read > 1 => self.dm.wrapping_add(diff),
                     _ => diff,
@@ -197,6 +201,38 @@ impl DecodeSample for ScaledDecoder<'_> {
             }
         }
         self.read += 1;
-        Some(Sample::new(self.t, decimal::from_scaled(self.m, self.k)?))
+        Some((self.t, self.m))
     }
+}
+
+impl DecodeSample for ScaledDecoder<'_> {
+    fn decode_next(&mut self) -> Option<Sample> {
+        let (t, m) = self.next_scaled()?;
+        Some(Sample::new(t, decimal::from_scaled(m, self.k)?))
+    }
+}
+
+/// Appends the samples in `[start, end]` of the first `count` of the scaled stream `bytes`
+/// to `out`, in two passes: the scaled integers first (as floats, exact below 2^53), then
+/// one division by `10^k` over all of them. The same bits as [`decimal::from_scaled`] per
+/// sample, but the divisions no longer wait on the bit reader one by one (a third of the
+/// decoder's time was spent after its division, one sample per call).
+pub(super) fn push_in_range(bytes: &[u8], count: u16, start: i64, end: i64, out: &mut Vec<Sample>) {
+    let mut d = ScaledDecoder::new(bytes);
+    let from = out.len();
+    for _ in 0..count {
+        let Some((t, m)) = d.next_scaled() else { break };
+        if t > end {
+            break;
+        }
+        if t >= start {
+            // |m| < 2^53 for every value written scaled (`decimal::to_scaled`), so the
+            // conversion is exact; a corrupt stream gives some float, never a panic.
+            out.push(Sample::new(t, m as f64));
+        }
+    }
+    let Some(divided) = out.get_mut(from..) else {
+        return;
+    };
+    decimal::divide_scaled(divided, d.k);
 }

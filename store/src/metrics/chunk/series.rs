@@ -166,10 +166,10 @@ impl SeriesChunks {
         }
         out.reserve(count);
         for chunk in in_range {
-            push_in_range(chunk.iter(), start, end, out);
+            chunk.push_in_range(start, end, out);
         }
         if let Some(open) = open {
-            push_in_range(open.iter(), start, end, out);
+            open.push_in_range(start, end, out);
         }
     }
 
@@ -263,17 +263,6 @@ impl SeriesChunks {
                     self.closed = all.into_boxed_slice();
                 }
             }
-        }
-    }
-}
-
-fn push_in_range(samples: impl Iterator<Item = Sample>, start: i64, end: i64, out: &mut Vec<Sample>) {
-    for s in samples {
-        if s.timestamp_ms > end {
-            return;
-        }
-        if s.timestamp_ms >= start {
-            out.push(s);
         }
     }
 }

@@ -276,6 +276,25 @@ fn decimal_series_close_as_scaled_chunks_and_read_back_bit_for_bit() {
         for c in chunks.closed_chunks() {
             assert_eq!(c.encoding(), Encoding::Scaled, "seed {seed}, scale {k}");
         }
+        // A read of part of the series (from inside one chunk to inside another, or of a
+        // single sample) gives the bits the decoder gives sample by sample.
+        let by_sample: Vec<Sample> = chunks.closed_chunks().iter().flat_map(|c| c.iter()).collect();
+        for (a, b) in [(3, 200), (130, 131), (479, 479), (0, 0), (17, 460)] {
+            let (start, end) = (samples[a].timestamp_ms, samples[b].timestamp_ms);
+            let mut got = Vec::new();
+            chunks.range(start, end, &mut got);
+            assert_eq!(bits(&got), bits(&samples[a..=b]), "seed {seed} [{a}, {b}]");
+            let closed: Vec<Sample> = by_sample
+                .iter()
+                .filter(|s| (start..=end).contains(&s.timestamp_ms))
+                .copied()
+                .collect();
+            assert_eq!(
+                bits(&got[..closed.len()]),
+                bits(&closed),
+                "seed {seed} [{a}, {b}]"
+            );
+        }
         // Every closed chunk is at most as long as its XOR form (it keeps the shorter).
         for c in chunks.closed_chunks() {
             assert!(c.data_len() <= xor_len(c.iter()), "seed {seed}");
@@ -512,5 +531,43 @@ fn a_chunk_is_sized_for_its_samples_from_its_first_ones() {
             bits(&samples),
             "seed {seed}"
         );
+    }
+}
+
+/// A chunk's stream cut anywhere reads back as the samples before the cut: the last
+/// fields are read from a word filled with zeros past the end, and a field reaching past
+/// the real bits ends the reading instead of giving a sample made of the zeros.
+#[test]
+fn a_cut_stream_reads_back_as_the_samples_before_the_cut() {
+    for seed in 1..=40u64 {
+        let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let samples = decimal_series(&mut rng, (seed % 4) as u8, 120);
+        let streams = [
+            OpenChunk::encode(&samples).map(|o| (o.encoding(), o.into_parts())),
+            OpenChunk::encode_xor(&samples).map(|o| (o.encoding(), o.into_parts())),
+        ];
+        for (encoding, (bytes, _, _, count)) in streams.into_iter().flatten() {
+            let mut longest = 0;
+            for cut in 0..=bytes.len() {
+                let stream = &bytes[..cut];
+                let one_by_one: Vec<Sample> = encoding.samples(stream, count).collect();
+                let mut in_range = Vec::new();
+                encoding.push_in_range(stream, count, i64::MIN, i64::MAX, &mut in_range);
+                let n = one_by_one.len();
+                assert_eq!(
+                    bits(&one_by_one),
+                    bits(&samples[..n]),
+                    "seed {seed} {encoding:?} cut at {cut}"
+                );
+                assert_eq!(
+                    bits(&in_range),
+                    bits(&samples[..n]),
+                    "seed {seed} {encoding:?} cut at {cut}"
+                );
+                assert!(n >= longest, "seed {seed} {encoding:?} cut at {cut}");
+                longest = n;
+            }
+            assert_eq!(longest, samples.len(), "seed {seed} {encoding:?}");
+        }
     }
 }
