@@ -468,6 +468,13 @@ impl StepSeries {
         }
     }
 
+    /// Makes room for `n` more float values (a range function's output, counted before it
+    /// is computed, so its vectors are not grown as it goes).
+    pub fn reserve_floats(&mut self, n: usize) {
+        self.steps.reserve(n);
+        self.values.reserve(n);
+    }
+
     /// Appends the float `v` at `step` (after every step pushed so far).
     pub fn push_float(&mut self, step: u32, v: f64) {
         debug_assert!(self.steps.last().is_none_or(|&s| s < step), "steps ascend");

@@ -30,9 +30,8 @@ pub(crate) struct Window<'a> {
     pub t: i64,
     /// Step index, to look up per-step scalar arguments.
     pub step: usize,
-    /// Index of the series in the range vector, and of `samples[0]` among its float
-    /// samples: for per-series facts a function computed beforehand.
-    pub series: usize,
+    /// Index of `samples[0]` among the series' float samples: for per-series facts a
+    /// function computed beforehand.
     pub first_sample: usize,
 }
 
@@ -159,19 +158,15 @@ pub(crate) fn range_apply_series(
     let mut parts: Vec<Result<Applied, PromqlError>> = Vec::with_capacity(workers);
     std::thread::scope(|scope| {
         let mut handles = Vec::new();
-        let mut runs = rd
-            .series
-            .chunks(per_worker)
-            .zip(labels.chunks(per_worker))
-            .enumerate();
+        let mut runs = rd.series.chunks(per_worker).zip(labels.chunks(per_worker));
         // The first run on this thread, the others on theirs.
         let first = runs.next();
-        for (k, (series, labels)) in runs {
+        for (series, labels) in runs {
             let (run, per_series) = (&run, &per_series);
-            handles.push(scope.spawn(move || run.apply(k * per_worker, series, labels, per_series)));
+            handles.push(scope.spawn(move || run.apply(series, labels, per_series)));
         }
-        if let Some((_, (series, labels))) = first {
-            parts.push(run.apply(0, series, labels, &per_series));
+        if let Some((series, labels)) = first {
+            parts.push(run.apply(series, labels, &per_series));
         }
         for h in handles {
             parts.push(
@@ -205,8 +200,6 @@ pub(crate) struct OneSeries<'a> {
     pub series: &'a RangeSeries,
     /// Its output labels.
     pub labels: &'a Arc<Labels>,
-    /// Its index in the range vector.
-    pub index: usize,
 }
 
 /// What one run of series produced.
@@ -216,11 +209,10 @@ struct Applied {
 }
 
 impl Run<'_> {
-    /// `per_series` over `series` (the range vector's series from index `start` on), with
-    /// their output `labels`.
+    /// `per_series` over `series` (a run of the range vector's series), with their output
+    /// `labels`.
     fn apply(
         &self,
-        start: usize,
         series: &[RangeSeries],
         labels: &[Arc<Labels>],
         per_series: &(impl Fn(&Run<'_>, OneSeries<'_>, &mut Annotations) -> Result<StepSeries, PromqlError>
@@ -228,11 +220,10 @@ impl Run<'_> {
     ) -> Result<Applied, PromqlError> {
         let mut notes = Annotations::default();
         let mut out: Vec<StepSeries> = Vec::with_capacity(series.len());
-        for (offset, (s, label)) in series.iter().zip(labels).enumerate() {
+        for (s, label) in series.iter().zip(labels) {
             let one = OneSeries {
                 series: s,
                 labels: label,
-                index: start + offset,
             };
             let values = per_series(self, one, &mut notes)?;
             if !values.is_empty() {
@@ -244,17 +235,19 @@ impl Run<'_> {
     }
 
     /// `f` over every window of one series holding a sample of either kind.
-    fn walk_windows(
+    pub(crate) fn walk_windows(
         &self,
         one: OneSeries<'_>,
-        f: &(impl Fn(&Window<'_>, &mut Annotations) -> Result<Option<Out>, PromqlError> + Sync),
+        f: &impl Fn(&Window<'_>, &mut Annotations) -> Result<Option<Out>, PromqlError>,
         notes: &mut Annotations,
     ) -> Result<StepSeries, PromqlError> {
         let (rd, grid, s) = (self.rd, self.grid, one.series);
         let mut values = StepSeries::new(one.labels.clone());
+        let steps = steps_seeing(rd, grid, s);
+        values.reserve_floats(float_outputs_at_most(rd, grid, s, steps.len()));
         let (mut lo, mut hi) = (0usize, 0usize);
         let (mut hlo, mut hhi) = (0usize, 0usize);
-        for i in steps_seeing(rd, grid, s) {
+        for i in steps {
             let t = grid.t(i);
             let (start_t, end) = rd.bounds(t);
             let (first, _) = rd.window_of((start_t, end));
@@ -273,7 +266,6 @@ impl Run<'_> {
                 end,
                 t,
                 step: i,
-                series: one.index,
                 first_sample: lo,
             };
             match f(&w, notes)? {
@@ -323,6 +315,22 @@ fn steps_seeing(rd: &RangeData, grid: &Grid, s: &RangeSeries) -> std::ops::Range
     let from = partition_point(n, |i| rd.window(grid.t(i)).1 < first_t);
     let to = partition_point(n, |i| rd.window(grid.t(i)).0 <= last_t);
     from..to.max(from)
+}
+
+/// How many float values a series can give over `steps` steps: one per step, but no more
+/// than its samples' windows (each sample is in at most `range ÷ step + 1` of them), so a
+/// sparse series over a long range does not reserve a value for every step (the values a
+/// query holds are budgeted as they are computed, not as they are reserved).
+fn float_outputs_at_most(rd: &RangeData, grid: &Grid, s: &RangeSeries, steps: usize) -> usize {
+    if s.samples.is_empty() {
+        return 0;
+    }
+    if grid.step <= 0 || rd.at_ms.is_some() {
+        // One window for every step (under `@`, the same one).
+        return steps;
+    }
+    let per_sample = usize::try_from(rd.range_ms.max(0) / grid.step).unwrap_or(usize::MAX);
+    steps.min(s.samples.len().saturating_mul(per_sample.saturating_add(1)))
 }
 
 /// The first index in `0..n` where `before` turns false (`before` is true on a prefix).

@@ -11,7 +11,7 @@ use super::super::engine::Evaluator;
 use super::super::error::PromqlError;
 use super::super::parse::unparen;
 use super::super::value::{kahan_inc, Grid, RangeData, Val};
-use super::apply::{metric_name, range_apply, range_apply_any, Out, Window};
+use super::apply::{metric_name, range_apply, range_apply_any, range_apply_series, Out, Window};
 use super::args::{matrix_arg, scalar_arg};
 use super::histogram_rate::{histogram_increase, histogram_instant_delta};
 
@@ -31,16 +31,17 @@ pub(super) fn eval(
             }
             let is_counter = name != "delta";
             let is_rate = name == "rate";
-            let resets = is_counter.then(|| CounterResets::of(&rd));
             let mut notes = Annotations::default();
-            let out = range_apply_any(
-                ev,
-                &rd,
-                grid,
-                true,
-                |w, notes| Ok(rate_of_window(w, range_secs, resets.as_ref(), is_rate, notes)),
-                &mut notes,
-            )?;
+            // Each series' resets and factor memo are made on the thread that walks it.
+            let out = range_apply_series(ev, &rd, grid, true, &mut notes, |run, one, notes| {
+                let resets = is_counter.then(|| CounterResets::of(&one.series.samples));
+                let memo = FactorMemo::default();
+                let rate = |w: &Window<'_>, notes: &mut Annotations| {
+                    let counter = resets.as_ref();
+                    Ok(rate_of_window(w, range_secs, counter, &memo, is_rate, notes))
+                };
+                run.walk_windows(one, &rate, notes)
+            })?;
             ev.annotations.merge(notes);
             out
         }
@@ -127,44 +128,37 @@ fn note_non_counters(ev: &mut Evaluator<'_>, args: &[&Expr], rd: &RangeData) {
     }
 }
 
-/// Where each float series of a range vector has a counter reset (a sample below the one
-/// before it), so a window without one skips Prometheus' summing loop: the loop adds
-/// nothing there, so skipping it changes no bit of the answer. Most series have none, and
-/// an empty list costs nothing.
+/// Where a float series has a counter reset (a sample below the one before it), so a
+/// window without one skips Prometheus' summing loop: the loop adds nothing there, so
+/// skipping it changes no bit of the answer. Most series have none, and an empty list
+/// costs nothing.
 struct CounterResets {
-    /// Per series, the indexes `j` of the float samples with `v[j] < v[j - 1]`, ascending.
-    at: Vec<Vec<usize>>,
+    /// The indexes `j` of the float samples with `v[j] < v[j - 1]`, ascending.
+    at: Vec<usize>,
 }
 
 impl CounterResets {
-    /// The resets of every series of `rd`.
-    fn of(rd: &RangeData) -> CounterResets {
-        let mut at = Vec::with_capacity(rd.series.len());
-        for s in &rd.series {
-            let mut resets = Vec::new();
-            for (j, pair) in s.samples.windows(2).enumerate() {
-                if pair[1].value < pair[0].value {
-                    resets.push(j + 1);
-                }
+    /// The resets of a series whose float samples are `samples`.
+    fn of(samples: &[Sample]) -> CounterResets {
+        let mut at = Vec::new();
+        for (j, pair) in samples.windows(2).enumerate() {
+            if pair[1].value < pair[0].value {
+                at.push(j + 1);
             }
-            at.push(resets);
         }
         CounterResets { at }
     }
 
     /// True when the window's samples (after its first, which Prometheus compares with 0:
-    /// a no-op) hold a reset; also when the series is unknown, so the loop then runs.
+    /// a no-op) hold a reset.
     fn within(&self, w: &Window<'_>) -> bool {
-        let Some(resets) = self.at.get(w.series) else {
-            return true;
-        };
-        if resets.is_empty() {
+        if self.at.is_empty() {
             return false;
         }
         let from = w.first_sample + 1;
         let end = w.first_sample + w.samples.len();
-        let k = resets.partition_point(|&j| j < from);
-        resets.get(k).is_some_and(|&j| j < end)
+        let k = self.at.partition_point(|&j| j < from);
+        self.at.get(k).is_some_and(|&j| j < end)
     }
 }
 
@@ -175,6 +169,7 @@ fn rate_of_window(
     w: &Window<'_>,
     range_secs: f64,
     counter: Option<&CounterResets>,
+    memo: &FactorMemo,
     is_rate: bool,
     notes: &mut Annotations,
 ) -> Option<Out> {
@@ -191,6 +186,7 @@ fn rate_of_window(
             range_secs,
             (is_counter, resets),
             is_rate,
+            memo,
         )
         .map(Out::Float);
     }
@@ -270,6 +266,7 @@ fn extrapolated_rate(
     range_secs: f64,
     (is_counter, resets): (bool, bool),
     is_rate: bool,
+    memo: &FactorMemo,
 ) -> Option<f64> {
     if s.len() < 2 {
         return None;
@@ -286,16 +283,78 @@ fn extrapolated_rate(
             prev = p.value;
         }
     }
-    // Fraction of the sampled interval before the counter's zero point, if it has one.
-    let zero_point = (is_counter && result > 0.0 && first.value >= 0.0).then(|| first.value / result);
+    let geometry = (first.timestamp_ms, last.timestamp_ms, s.len());
+    // A counter's zero point can only move the start of the extrapolation when it is less
+    // than 2 sampled intervals back: the start is never more than 1.1 of them back (an
+    // average interval is at most the sampled one). Most counters are far from zero, and
+    // their factor is then a function of where the samples sit in the window alone.
+    let zero_point_matters = is_counter && result > 0.0 && first.value >= 0.0 && first.value < 2.0 * result;
+    if !zero_point_matters {
+        let factor = memo.factor(geometry, (range_start, range_end), range_secs, is_rate);
+        return Some(result * factor);
+    }
+    // Fraction of the sampled interval before the counter's zero point.
+    let zero_point = Some(first.value / result);
     let factor = extrapolation_factor(
-        (first.timestamp_ms, last.timestamp_ms, s.len()),
+        geometry,
         (range_start, range_end),
         range_secs,
         zero_point,
         is_rate,
     );
     Some(result * factor)
+}
+
+/// The last extrapolation factor computed without a zero point for one series, and what it
+/// was computed from. Consecutive windows of a series scraped at the query's step (or a
+/// multiple of it) hold their samples at the same places relative to the window, so they
+/// share the factor: six divisions saved on most windows of a `rate` over many steps.
+#[derive(Default)]
+struct FactorMemo {
+    last: std::cell::Cell<Option<(FactorKey, f64)>>,
+}
+
+/// What [`extrapolation_factor`] without a zero point depends on: the first sample's
+/// distance from the window's start, the last one's from its end, the sampled interval
+/// and the sample count (all ms), the range (as bits) and whether it is a rate.
+#[derive(Clone, Copy, PartialEq)]
+struct FactorKey {
+    to_start_ms: i64,
+    to_end_ms: i64,
+    sampled_ms: i64,
+    samples: usize,
+    range_secs_bits: u64,
+    is_rate: bool,
+}
+
+impl FactorMemo {
+    /// [`extrapolation_factor`] with no zero point, from the memo when it is for the same
+    /// key. Every input enters that function as a difference of two of these timestamps,
+    /// so equal keys give equal bits.
+    fn factor(
+        &self,
+        (first, last, n): (i64, i64, usize),
+        (start, end): (i64, i64),
+        range_secs: f64,
+        is_rate: bool,
+    ) -> f64 {
+        let key = FactorKey {
+            to_start_ms: first.wrapping_sub(start),
+            to_end_ms: end.wrapping_sub(last),
+            sampled_ms: last.wrapping_sub(first),
+            samples: n,
+            range_secs_bits: range_secs.to_bits(),
+            is_rate,
+        };
+        if let Some((k, factor)) = self.last.get() {
+            if k == key {
+                return factor;
+            }
+        }
+        let factor = extrapolation_factor((first, last, n), (start, end), range_secs, None, is_rate);
+        self.last.set(Some((key, factor)));
+        factor
+    }
 }
 
 /// The factor that extrapolates an increase seen between the first and last of `n` samples
@@ -420,35 +479,92 @@ fn smoothing(s: &[Sample], sf: f64, tf: f64) -> Result<Option<f64>, PromqlError>
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::model::Labels;
-    use crate::promql::value::RangeSeries;
+
+    /// Prometheus' extrapolation as written, every division made: what the memo and the
+    /// zero-point shortcut of [`extrapolated_rate`] must give bit for bit.
+    fn rate_as_written(s: &[Sample], window: (i64, i64), range_secs: f64, is_rate: bool) -> Option<f64> {
+        let (first, last) = (s.first()?, s.last()?);
+        if s.len() < 2 {
+            return None;
+        }
+        let mut result = last.value - first.value;
+        let mut prev = 0.0;
+        for p in s {
+            if p.value < prev {
+                result += prev;
+            }
+            prev = p.value;
+        }
+        let zero_point = (result > 0.0 && first.value >= 0.0).then(|| first.value / result);
+        let geometry = (first.timestamp_ms, last.timestamp_ms, s.len());
+        Some(result * extrapolation_factor(geometry, window, range_secs, zero_point, is_rate))
+    }
+
+    #[test]
+    fn memoized_factors_and_the_zero_point_shortcut_change_no_bit() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |below: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % below
+        };
+        let mut zero_point_used = 0;
+        for case in 0..20_000 {
+            // Counters starting near zero (where the zero point moves the start) or far
+            // from it, scraped regularly or with jitter and gaps.
+            let n = 2 + next(30) as usize;
+            let mut t = 1_000_000 + next(20_000) as i64;
+            let mut v = if case % 2 == 0 {
+                next(50) as f64 * 0.5
+            } else {
+                1e6 + next(1_000) as f64
+            };
+            let regular = case % 3 != 0;
+            let mut samples = Vec::with_capacity(n);
+            for _ in 0..n {
+                samples.push(Sample::new(t, v));
+                t += if regular { 15_000 } else { 1 + next(40_000) as i64 };
+                v += next(100) as f64 * 0.25;
+            }
+            let (first, last) = (samples[0].timestamp_ms, samples[n - 1].timestamp_ms);
+            let start = first - next(40_000) as i64;
+            let end = last + next(40_000) as i64;
+            let range_secs = [300.0, 60.0, 3_600.0][case % 3];
+            let is_rate = case % 5 != 0;
+            let memo = FactorMemo::default();
+            let got = extrapolated_rate(&samples, (start, end), range_secs, (true, false), is_rate, &memo);
+            let want = rate_as_written(&samples, (start, end), range_secs, is_rate);
+            assert_eq!(
+                got.map(f64::to_bits),
+                want.map(f64::to_bits),
+                "case {case}: {samples:?}"
+            );
+            let result = samples[n - 1].value - samples[0].value;
+            if result > 0.0 && samples[0].value < 2.0 * result {
+                zero_point_used += 1;
+            }
+        }
+        // Both paths were taken many times.
+        assert!(
+            zero_point_used > 1_000 && zero_point_used < 19_000,
+            "{zero_point_used}"
+        );
+    }
 
     #[test]
     fn a_reset_counts_inside_a_window_but_not_on_its_first_sample() {
-        let labels = Arc::new(Labels::default());
+        let labels = Labels::default();
         let values = [0.0, 10.0, 5.0, 15.0, 3.0];
         let samples: Vec<Sample> = (0..)
             .zip(values)
             .map(|(t, v)| Sample::new(t * 1_000, v))
             .collect();
-        let rd = RangeData {
-            series: vec![RangeSeries {
-                labels: labels.clone(),
-                samples: samples.clone(),
-                histograms: Vec::new(),
-            }],
-            range_ms: 60_000,
-            offset_ms: 0,
-            at_ms: None,
-            left_open: true,
-            aggregate: None,
-        };
-        let resets = CounterResets::of(&rd);
-        assert_eq!(resets.at, vec![vec![2, 4]]);
-        let window = |first: usize, len: usize, series: usize| Window {
+        let resets = CounterResets::of(&samples);
+        assert_eq!(resets.at, vec![2, 4]);
+        let window = |first: usize, len: usize| Window {
             samples: &samples[first..first + len],
             histograms: &[],
             labels: &labels,
@@ -456,17 +572,14 @@ mod tests {
             end: 0,
             t: 0,
             step: 0,
-            series,
             first_sample: first,
         };
         // 10 → 5 inside.
-        assert!(resets.within(&window(1, 2, 0)));
+        assert!(resets.within(&window(1, 2)));
         // 5 is the window's first sample: Prometheus compares it with 0, not with 10.
-        assert!(!resets.within(&window(2, 2, 0)));
+        assert!(!resets.within(&window(2, 2)));
         // 15 → 3 is the last pair.
-        assert!(resets.within(&window(2, 3, 0)));
-        assert!(!resets.within(&window(0, 2, 0)));
-        // A series it does not know: the loop runs.
-        assert!(resets.within(&window(0, 2, 7)));
+        assert!(resets.within(&window(2, 3)));
+        assert!(!resets.within(&window(0, 2)));
     }
 }
