@@ -411,10 +411,53 @@ impl<'a> IntoIterator for &'a Labels {
 }
 
 /// Label by label, name then value; fewer labels first when one is a prefix of the other.
+///
+/// The labels two encodings hold in their common leading bytes are the same labels (each
+/// is read from the same bytes), so the comparison starts at the first label that reaches
+/// past them: series of one metric compare only where they differ, not label by label
+/// from their name (sorting a selection's series spent most of its time there).
 impl Ord for Labels {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.iter().cmp(other.iter())
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return Ordering::Equal;
+        }
+        let shared = common_prefix(self.0.as_bytes(), other.0.as_bytes());
+        let mut walk = self.iter();
+        let mut from = 0;
+        // The end of the last label wholly inside the shared bytes.
+        while walk.next().is_some() && walk.pos <= shared {
+            from = walk.pos;
+        }
+        let mine = LabelsIter {
+            text: &self.0,
+            pos: from,
+        };
+        let theirs = LabelsIter {
+            text: &other.0,
+            pos: from,
+        };
+        mine.cmp(theirs)
     }
+}
+
+/// How many leading bytes `a` and `b` share, eight at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while let (Some(x), Some(y)) = (a.get(i..i + 8), b.get(i..i + 8)) {
+        let (Ok(x), Ok(y)) = (<[u8; 8]>::try_from(x), <[u8; 8]>::try_from(y)) else {
+            break;
+        };
+        let diff = u64::from_le_bytes(x) ^ u64::from_le_bytes(y);
+        if diff != 0 {
+            return i + (diff.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a.get(i) == b.get(i) {
+        i += 1;
+    }
+    i
 }
 
 impl PartialOrd for Labels {
@@ -597,6 +640,46 @@ mod tests {
             Labels::from_pairs([("a", "x".repeat(70))]),
             Labels::from_pairs([("a", "y")]),
             Labels::default(),
+            // Series of one metric, sharing leading labels and parts of values.
+            Labels::from_pairs([
+                ("__name__", "node_cpu_seconds_total"),
+                ("cpu", "0"),
+                ("instance", "h1"),
+                ("mode", "idle"),
+            ]),
+            Labels::from_pairs([
+                ("__name__", "node_cpu_seconds_total"),
+                ("cpu", "0"),
+                ("instance", "h1"),
+                ("mode", "iowait"),
+            ]),
+            Labels::from_pairs([
+                ("__name__", "node_cpu_seconds_total"),
+                ("cpu", "0"),
+                ("instance", "h10"),
+                ("mode", "idle"),
+            ]),
+            Labels::from_pairs([
+                ("__name__", "node_cpu_seconds_total"),
+                ("cpu", "0"),
+                ("instance", "h1"),
+            ]),
+            Labels::from_pairs([
+                ("__name__", "node_cpu_seconds_total"),
+                ("cpu", "0"),
+                ("instance", "h1"),
+                ("zone", "a"),
+            ]),
+            Labels::from_pairs([
+                ("__name__", "node_cpu_seconds_total"),
+                ("cpu", "10"),
+                ("instance", "h1"),
+            ]),
+            Labels::from_pairs([("__name__", "node_cpu_seconds"), ("cpu", "0")]),
+            // Values whose lengths take two digits, one sharing its text with a shorter one.
+            Labels::from_pairs([("a", "x".repeat(64).as_str()), ("b", "1")]),
+            Labels::from_pairs([("a", "x".repeat(65).as_str()), ("b", "1")]),
+            Labels::from_pairs([("a", "x".repeat(1).as_str()), ("b", "1")]),
         ];
         for x in &sets {
             for y in &sets {
