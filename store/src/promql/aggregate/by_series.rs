@@ -13,7 +13,7 @@
 
 use promql_parser::parser::token::{T_AVG, T_COUNT, T_GROUP, T_MAX, T_MIN, T_STDDEV, T_STDVAR, T_SUM};
 
-use super::super::engine::Evaluator;
+use super::super::engine::{Deadline, Evaluator};
 use super::super::error::PromqlError;
 use super::super::value::{Elem, SeriesVec, StepSeries, StepVec, Val};
 use super::acc::{add, finish, first_acc, Acc, Grouping};
@@ -71,26 +71,13 @@ pub(super) fn aggregate(
         return Ok(BySeries::Declined(input));
     };
     let mut cells: Vec<Cell> = vec![Cell::default(); cells_needed];
-    for (si, (s, &gid)) in input.series.iter().zip(&gids).enumerate() {
-        let row_start = gid * width;
-        let Some(row) = cells.get_mut(row_start..row_start + width) else {
-            continue;
-        };
-        for (&step, &v) in s.steps.iter().zip(&s.values) {
-            let Some(cell) = row.get_mut(step.wrapping_sub(first_step) as usize) else {
-                continue;
-            };
-            if cell.acc.count == 0.0 {
-                cell.acc = first_acc(v, 0, false);
-                cell.first = si;
-            } else {
-                add(op, &mut cell.acc, v, 0, false);
-            }
-        }
-        if si % 256 == 0 {
-            ev.check_deadline()?;
-        }
-    }
+    let rows = Rows {
+        series: &input.series,
+        gids: &gids,
+        width,
+        first_step,
+    };
+    rows.fill(ev, op, &mut cells)?;
     if let Some(order) = steady_order(&cells, groups, width) {
         let mut out: Vec<StepSeries> = Vec::with_capacity(order.len());
         for gid in order {
@@ -142,6 +129,96 @@ pub(super) fn aggregate(
         out.push(res);
     }
     Ok(BySeries::Done(Val::Vector(out)))
+}
+
+/// Fewest points worth accumulating on several threads: below, starting them costs more
+/// than it saves.
+const MIN_PARALLEL_POINTS: usize = 200_000;
+
+/// The input of the accumulation: every series with its group, and the steps a row of
+/// cells covers (`width` from `first_step`).
+struct Rows<'a> {
+    series: &'a [StepSeries],
+    gids: &'a [usize],
+    width: usize,
+    first_step: u32,
+}
+
+impl Rows<'_> {
+    /// Adds every series' values into its group's row of `cells`. Groups are independent,
+    /// so large inputs are split by group over [`Evaluator::workers`] threads, each going
+    /// through all series and taking those of its groups: every cell still gets its values
+    /// in series order, so the sums are those of one thread, bit for bit.
+    fn fill(&self, ev: &Evaluator<'_>, op: u16, cells: &mut [Cell]) -> Result<(), PromqlError> {
+        if self.width == 0 || cells.is_empty() {
+            return Ok(());
+        }
+        let groups = cells.len() / self.width;
+        let points: usize = self.series.iter().map(|s| s.values.len()).sum();
+        let workers = if points < MIN_PARALLEL_POINTS {
+            1
+        } else {
+            ev.workers().min(groups).max(1)
+        };
+        let groups_per_worker = groups.div_ceil(workers);
+        let deadline = ev.deadline();
+        let mut results: Vec<Result<(), PromqlError>> = Vec::with_capacity(workers);
+        std::thread::scope(|scope| {
+            let mut parts = cells.chunks_mut(groups_per_worker * self.width).enumerate();
+            // The first part on this thread, the others on theirs.
+            let first = parts.next();
+            let mut handles = Vec::new();
+            for (k, part) in parts {
+                let first_gid = k * groups_per_worker;
+                handles.push(scope.spawn(move || self.fill_groups(op, part, first_gid, deadline)));
+            }
+            if let Some((_, part)) = first {
+                results.push(self.fill_groups(op, part, 0, deadline));
+            }
+            for h in handles {
+                results.push(
+                    h.join()
+                        .unwrap_or_else(|_| Err(PromqlError::exec("an aggregation's worker thread failed"))),
+                );
+            }
+        });
+        results.into_iter().collect()
+    }
+
+    /// Adds the values of the series in groups `first_gid..` into `rows`, those groups'
+    /// rows of cells.
+    fn fill_groups(
+        &self,
+        op: u16,
+        rows: &mut [Cell],
+        first_gid: usize,
+        deadline: Deadline<'_>,
+    ) -> Result<(), PromqlError> {
+        let groups = rows.len() / self.width;
+        for (si, (s, &gid)) in self.series.iter().zip(self.gids).enumerate() {
+            if si % 256 == 0 {
+                deadline.check()?;
+            }
+            let Some(local) = gid.checked_sub(first_gid).filter(|&g| g < groups) else {
+                continue;
+            };
+            let Some(row) = rows.get_mut(local * self.width..(local + 1) * self.width) else {
+                continue;
+            };
+            for (&step, &v) in s.steps.iter().zip(&s.values) {
+                let Some(cell) = row.get_mut(step.wrapping_sub(self.first_step) as usize) else {
+                    continue;
+                };
+                if cell.acc.count == 0.0 {
+                    cell.acc = first_acc(v, 0, false);
+                    cell.first = si;
+                } else {
+                    add(op, &mut cell.acc, v, 0, false);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The first step any series has a value at and the number of steps from it to the last
