@@ -2,6 +2,8 @@
 //! extrapolation), `irate`, `idelta`, `deriv`, `predict_linear`, `resets`, `changes` and
 //! `double_exponential_smoothing` (Prometheus 2.x `holt_winters`).
 
+use std::cell::Cell;
+
 use promql_parser::parser::Expr;
 
 use crate::model::{HistogramSample, Sample, METRIC_NAME_LABEL};
@@ -34,7 +36,7 @@ pub(super) fn eval(
             let mut notes = Annotations::default();
             // Each series' resets and factor memo are made on the thread that walks it.
             let out = range_apply_series(ev, &rd, grid, true, &mut notes, |run, one, notes| {
-                let resets = is_counter.then(|| CounterResets::of(&one.series.samples));
+                let resets = is_counter.then(CounterResets::default);
                 let memo = FactorMemo::default();
                 let rate = |w: &Window<'_>, notes: &mut Annotations| {
                     let counter = resets.as_ref();
@@ -128,37 +130,40 @@ fn note_non_counters(ev: &mut Evaluator<'_>, args: &[&Expr], rd: &RangeData) {
     }
 }
 
-/// Where a float series has a counter reset (a sample below the one before it), so a
-/// window without one skips Prometheus' summing loop: the loop adds nothing there, so
-/// skipping it changes no bit of the answer. Most series have none, and an empty list
-/// costs nothing.
+/// Where a float series' windows hold a counter reset (a sample below the one before
+/// it), so a window without one skips Prometheus' summing loop: the loop adds nothing
+/// there, so skipping it changes no bit of the answer. A series' windows move forward, so
+/// its samples are scanned once, as the windows reach them (while they are in the cache
+/// from finding the window), keeping only the newest reset seen.
+#[derive(Default)]
 struct CounterResets {
-    /// The indexes `j` of the float samples with `v[j] < v[j - 1]`, ascending.
-    at: Vec<usize>,
+    /// Index of the next sample to compare with the one before it.
+    scanned: Cell<usize>,
+    /// The newest index `j` below `scanned` with `v[j] < v[j - 1]`.
+    newest: Cell<Option<usize>>,
 }
 
 impl CounterResets {
-    /// The resets of a series whose float samples are `samples`.
-    fn of(samples: &[Sample]) -> CounterResets {
-        let mut at = Vec::new();
-        for (j, pair) in samples.windows(2).enumerate() {
-            if pair[1].value < pair[0].value {
-                at.push(j + 1);
-            }
-        }
-        CounterResets { at }
-    }
-
     /// True when the window's samples (after its first, which Prometheus compares with 0:
-    /// a no-op) hold a reset.
+    /// a no-op) hold a reset. Windows must be given in the order they move forward in
+    /// (neither end moving back), as `walk_windows` gives them.
     fn within(&self, w: &Window<'_>) -> bool {
-        if self.at.is_empty() {
-            return false;
+        let lo = w.first_sample;
+        let hi = lo + w.samples.len();
+        // Samples at or before `lo` are never inside a later window either.
+        let mut j = self.scanned.get().max(lo + 1);
+        let mut newest = self.newest.get();
+        while j < hi {
+            if let (Some(prev), Some(cur)) = (w.samples.get(j - 1 - lo), w.samples.get(j - lo)) {
+                if cur.value < prev.value {
+                    newest = Some(j);
+                }
+            }
+            j += 1;
         }
-        let from = w.first_sample + 1;
-        let end = w.first_sample + w.samples.len();
-        let k = self.at.partition_point(|&j| j < from);
-        self.at.get(k).is_some_and(|&j| j < end)
+        self.scanned.set(j);
+        self.newest.set(newest);
+        newest.is_some_and(|r| r > lo)
     }
 }
 
@@ -311,7 +316,7 @@ fn extrapolated_rate(
 /// share the factor: six divisions saved on most windows of a `rate` over many steps.
 #[derive(Default)]
 struct FactorMemo {
-    last: std::cell::Cell<Option<(FactorKey, f64)>>,
+    last: Cell<Option<(FactorKey, f64)>>,
 }
 
 /// What [`extrapolation_factor`] without a zero point depends on: the first sample's
@@ -557,13 +562,11 @@ mod tests {
     #[test]
     fn a_reset_counts_inside_a_window_but_not_on_its_first_sample() {
         let labels = Labels::default();
-        let values = [0.0, 10.0, 5.0, 15.0, 3.0];
+        let values = [0.0, 10.0, 5.0, 15.0, 3.0, 4.0, 5.0, 6.0];
         let samples: Vec<Sample> = (0..)
             .zip(values)
             .map(|(t, v)| Sample::new(t * 1_000, v))
             .collect();
-        let resets = CounterResets::of(&samples);
-        assert_eq!(resets.at, vec![2, 4]);
         let window = |first: usize, len: usize| Window {
             samples: &samples[first..first + len],
             histograms: &[],
@@ -574,12 +577,22 @@ mod tests {
             step: 0,
             first_sample: first,
         };
-        // 10 → 5 inside.
+        // Windows moving forward over one series, the resets at 2 (10 → 5) and 4 (15 → 3).
+        let resets = CounterResets::default();
+        assert!(!resets.within(&window(0, 2)));
         assert!(resets.within(&window(1, 2)));
         // 5 is the window's first sample: Prometheus compares it with 0, not with 10.
         assert!(!resets.within(&window(2, 2)));
         // 15 → 3 is the last pair.
         assert!(resets.within(&window(2, 3)));
-        assert!(!resets.within(&window(0, 2)));
+        assert!(resets.within(&window(3, 2)));
+        // Past both; an empty window; a window that jumps ahead.
+        assert!(!resets.within(&window(4, 3)));
+        assert!(!resets.within(&window(5, 0)));
+        assert!(!resets.within(&window(6, 2)));
+        // A series whose first window starts past a reset it never saw.
+        let resets = CounterResets::default();
+        assert!(resets.within(&window(3, 2)));
+        assert!(!resets.within(&window(4, 4)));
     }
 }
