@@ -679,7 +679,7 @@ mod tests {
             // Values whose lengths take two digits, one sharing its text with a shorter one.
             Labels::from_pairs([("a", "x".repeat(64).as_str()), ("b", "1")]),
             Labels::from_pairs([("a", "x".repeat(65).as_str()), ("b", "1")]),
-            Labels::from_pairs([("a", "x".repeat(1).as_str()), ("b", "1")]),
+            Labels::from_pairs([("a", "x"), ("b", "1")]),
         ];
         for x in &sets {
             for y in &sets {
