@@ -221,15 +221,7 @@ fn range_functions_on_several_threads_answer_as_on_one() {
             s.add(&labels, Sample::new(k * 15_000, v));
         }
     }
-    let engine = |workers: usize| {
-        Engine::new(EngineOptions {
-            workers_per_query: workers,
-            enable_experimental_functions: true,
-            ..EngineOptions::default()
-        })
-    };
-    let (one, four) = (engine(1), engine(4));
-    for q in [
+    let queries = [
         "rate(z_total[1m])",
         "sum by (g) (increase(z_total[2m]))",
         "quantile_over_time(0.9, z_total[5m])",
@@ -240,16 +232,9 @@ fn range_functions_on_several_threads_answer_as_on_one() {
         "deriv(z_total[3m])",
         // Keeps the first series of each step: the order the threads' runs are put back in.
         "limitk(5, rate(z_total[1m]))",
-    ] {
-        let a = one.range_query(&s, q, 0, 6_000_000, 30_000).unwrap();
-        let b = four.range_query(&s, q, 0, 6_000_000, 30_000).unwrap();
-        let (a_series, b_series) = (matrix(a.value), matrix(b.value));
-        assert!(!a_series.is_empty(), "{q}");
-        eprintln!("checking {q}");
-        assert_same(&a_series, &b_series);
-        assert_eq!(a.annotations.warnings, b.annotations.warnings, "{q}");
-        assert_eq!(a.annotations.infos, b.annotations.infos, "{q}");
-    }
+    ];
+    assert_one_and_four_threads_agree(&s, &queries, 30_000);
+    let one = threads(1);
     let warned = one
         .range_query(&s, "quantile_over_time(2, z_total[5m])", 0, 6_000_000, 30_000)
         .unwrap();
@@ -279,14 +264,7 @@ fn aggregations_on_several_threads_answer_as_on_one() {
             s.add(&labels, Sample::new(k * 15_000, v));
         }
     }
-    let engine = |workers: usize| {
-        Engine::new(EngineOptions {
-            workers_per_query: workers,
-            ..EngineOptions::default()
-        })
-    };
-    let (one, four) = (engine(1), engine(4));
-    for q in [
+    let queries = [
         "sum by (g) (rate(w_total[1m]))",
         "avg by (g, h) (rate(w_total[2m]))",
         "stddev by (h) (increase(w_total[1m]))",
@@ -294,13 +272,32 @@ fn aggregations_on_several_threads_answer_as_on_one() {
         "max without (i) (rate(w_total[1m]))",
         "count by (g) (rate(w_total[1m]))",
         "sum(rate(w_total[1m]))",
-    ] {
-        let a = one.range_query(&s, q, 0, 6_000_000, 15_000).unwrap();
-        let b = four.range_query(&s, q, 0, 6_000_000, 15_000).unwrap();
+    ];
+    assert_one_and_four_threads_agree(&s, &queries, 15_000);
+}
+
+/// An engine allowed `workers` threads per query.
+fn threads(workers: usize) -> Engine {
+    Engine::new(EngineOptions {
+        workers_per_query: workers,
+        enable_experimental_functions: true,
+        ..EngineOptions::default()
+    })
+}
+
+/// Each query over the first 100 minutes at `step_ms` answers the same on one thread as on
+/// four: series, values bit for bit, annotations.
+fn assert_one_and_four_threads_agree(s: &MemStorage, queries: &[&str], step_ms: i64) {
+    let (one, four) = (threads(1), threads(4));
+    for q in queries {
+        let a = one.range_query(s, q, 0, 6_000_000, step_ms).unwrap();
+        let b = four.range_query(s, q, 0, 6_000_000, step_ms).unwrap();
         let (a_series, b_series) = (matrix(a.value), matrix(b.value));
         assert!(!a_series.is_empty(), "{q}");
         eprintln!("checking {q}");
         assert_same(&a_series, &b_series);
+        assert_eq!(a.annotations.warnings, b.annotations.warnings, "{q}");
+        assert_eq!(a.annotations.infos, b.annotations.infos, "{q}");
     }
 }
 
