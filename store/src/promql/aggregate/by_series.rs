@@ -72,7 +72,7 @@ pub(super) fn aggregate(
     };
     let mut cells: Vec<Cell> = vec![Cell::default(); cells_needed];
     let rows = Rows {
-        series: &input.series,
+        input: &input,
         gids: &gids,
         width,
         first_step,
@@ -138,7 +138,7 @@ const MIN_PARALLEL_POINTS: usize = 200_000;
 /// The input of the accumulation: every series with its group, and the steps a row of
 /// cells covers (`width` from `first_step`).
 struct Rows<'a> {
-    series: &'a [StepSeries],
+    input: &'a SeriesVec,
     gids: &'a [usize],
     width: usize,
     first_step: u32,
@@ -154,8 +154,7 @@ impl Rows<'_> {
             return Ok(());
         }
         let groups = cells.len() / self.width;
-        let points: usize = self.series.iter().map(|s| s.values.len()).sum();
-        let workers = if points < MIN_PARALLEL_POINTS {
+        let workers = if self.input.points() < MIN_PARALLEL_POINTS {
             1
         } else {
             ev.workers().min(groups).max(1)
@@ -195,7 +194,7 @@ impl Rows<'_> {
         deadline: Deadline<'_>,
     ) -> Result<(), PromqlError> {
         let groups = rows.len() / self.width;
-        for (si, (s, &gid)) in self.series.iter().zip(self.gids).enumerate() {
+        for (si, (s, &gid)) in self.input.series.iter().zip(self.gids).enumerate() {
             if si % 256 == 0 {
                 deadline.check()?;
             }

@@ -30,8 +30,8 @@ pub(crate) struct Window<'a> {
     pub t: i64,
     /// Step index, to look up per-step scalar arguments.
     pub step: usize,
-    /// Index of `samples[0]` among the series' float samples: for per-series facts a
-    /// function computed beforehand.
+    /// Index of `samples[0]` among the series' float samples: for what a function keeps
+    /// about a series as its windows move forward (`rate`'s counter resets).
     pub first_sample: usize,
 }
 

@@ -37,10 +37,9 @@ pub(super) fn eval(
             // Each series' resets and factor memo are made on the thread that walks it.
             let out = range_apply_series(ev, &rd, grid, true, &mut notes, |run, one, notes| {
                 let resets = is_counter.then(CounterResets::default);
-                let memo = FactorMemo::default();
+                let extrapolation = Extrapolation::new(range_secs, is_rate);
                 let rate = |w: &Window<'_>, notes: &mut Annotations| {
-                    let counter = resets.as_ref();
-                    Ok(rate_of_window(w, range_secs, counter, &memo, is_rate, notes))
+                    Ok(rate_of_window(w, resets.as_ref(), &extrapolation, notes))
                 };
                 run.walk_windows(one, &rate, notes)
             })?;
@@ -172,10 +171,8 @@ impl CounterResets {
 /// series (`None` for `delta`).
 fn rate_of_window(
     w: &Window<'_>,
-    range_secs: f64,
     counter: Option<&CounterResets>,
-    memo: &FactorMemo,
-    is_rate: bool,
+    extrapolation: &Extrapolation,
     notes: &mut Annotations,
 ) -> Option<Out> {
     if !w.samples.is_empty() && !w.histograms.is_empty() {
@@ -185,15 +182,8 @@ fn rate_of_window(
     let is_counter = counter.is_some();
     if w.histograms.is_empty() {
         let resets = counter.is_some_and(|c| c.within(w));
-        return extrapolated_rate(
-            w.samples,
-            (w.start, w.end),
-            range_secs,
-            (is_counter, resets),
-            is_rate,
-            memo,
-        )
-        .map(Out::Float);
+        return extrapolated_rate(w.samples, (w.start, w.end), (is_counter, resets), extrapolation)
+            .map(Out::Float);
     }
     let first = w.histograms.first()?;
     let last = w.histograms.last()?;
@@ -201,14 +191,8 @@ fn rate_of_window(
         return None;
     }
     let mut h = histogram_increase(w.histograms, is_counter, metric_name(w.labels), notes)?;
-    let factor = extrapolation_factor(
-        (first.timestamp_ms, last.timestamp_ms, w.histograms.len()),
-        (w.start, w.end),
-        range_secs,
-        None,
-        is_rate,
-    );
-    h.mul(factor);
+    let geometry = (first.timestamp_ms, last.timestamp_ms, w.histograms.len());
+    h.mul(extrapolation.factor(geometry, (w.start, w.end), None));
     Some(Out::Histogram(h))
 }
 
@@ -267,11 +251,9 @@ fn instant_delta_of_window(w: &Window<'_>, is_rate: bool, notes: &mut Annotation
 /// hold no counter reset (the summing loop is skipped).
 fn extrapolated_rate(
     s: &[Sample],
-    (range_start, range_end): (i64, i64),
-    range_secs: f64,
+    window: (i64, i64),
     (is_counter, resets): (bool, bool),
-    is_rate: bool,
-    memo: &FactorMemo,
+    extrapolation: &Extrapolation,
 ) -> Option<f64> {
     if s.len() < 2 {
         return None;
@@ -294,69 +276,77 @@ fn extrapolated_rate(
     // average interval is at most the sampled one). Most counters are far from zero, and
     // their factor is then a function of where the samples sit in the window alone.
     let zero_point_matters = is_counter && result > 0.0 && first.value >= 0.0 && first.value < 2.0 * result;
-    if !zero_point_matters {
-        let factor = memo.factor(geometry, (range_start, range_end), range_secs, is_rate);
-        return Some(result * factor);
-    }
     // Fraction of the sampled interval before the counter's zero point.
-    let zero_point = Some(first.value / result);
-    let factor = extrapolation_factor(
-        geometry,
-        (range_start, range_end),
-        range_secs,
-        zero_point,
-        is_rate,
-    );
-    Some(result * factor)
+    let zero_point = zero_point_matters.then(|| first.value / result);
+    Some(result * extrapolation.factor(geometry, window, zero_point))
 }
 
-/// The last extrapolation factor computed without a zero point for one series, and what it
-/// was computed from. Consecutive windows of a series scraped at the query's step (or a
-/// multiple of it) hold their samples at the same places relative to the window, so they
-/// share the factor: six divisions saved on most windows of a `rate` over many steps.
-#[derive(Default)]
-struct FactorMemo {
+/// How one call of `rate`/`increase`/`delta` extrapolates a window's increase: its range
+/// and whether it is a rate, and the last factor computed without a zero point for one
+/// series. Consecutive windows of a series scraped at the query's step (or a multiple of
+/// it) hold their samples at the same places relative to the window, so they share the
+/// factor: six divisions saved on most windows of a `rate` over many steps.
+struct Extrapolation {
+    range_secs: f64,
+    is_rate: bool,
     last: Cell<Option<(FactorKey, f64)>>,
 }
 
-/// What [`extrapolation_factor`] without a zero point depends on: the first sample's
-/// distance from the window's start, the last one's from its end, the sampled interval
-/// and the sample count (all ms), the range (as bits) and whether it is a rate.
+/// What [`extrapolation_factor`] without a zero point depends on besides the range: the
+/// first sample's distance from the window's start, the last one's from its end, the
+/// sampled interval (all ms) and the sample count.
 #[derive(Clone, Copy, PartialEq)]
 struct FactorKey {
     to_start_ms: i64,
     to_end_ms: i64,
     sampled_ms: i64,
     samples: usize,
-    range_secs_bits: u64,
-    is_rate: bool,
 }
 
-impl FactorMemo {
-    /// [`extrapolation_factor`] with no zero point, from the memo when it is for the same
-    /// key. Every input enters that function as a difference of two of these timestamps,
-    /// so equal keys give equal bits.
+impl Extrapolation {
+    /// For a range of `range_secs`, a rate when `is_rate`; nothing memoized yet.
+    fn new(range_secs: f64, is_rate: bool) -> Extrapolation {
+        Extrapolation {
+            range_secs,
+            is_rate,
+            last: Cell::new(None),
+        }
+    }
+
+    /// [`extrapolation_factor`] of `(first ms, last ms, n)` samples in the window `(start,
+    /// end)`; without a zero point, from the memo when it is for the same key. Every input
+    /// enters that function as a difference of two of these timestamps, so equal keys give
+    /// equal bits.
     fn factor(
         &self,
         (first, last, n): (i64, i64, usize),
         (start, end): (i64, i64),
-        range_secs: f64,
-        is_rate: bool,
+        zero_point: Option<f64>,
     ) -> f64 {
+        let compute = |zero_point| {
+            extrapolation_factor(
+                (first, last, n),
+                (start, end),
+                self.range_secs,
+                zero_point,
+                self.is_rate,
+            )
+        };
+        if zero_point.is_some() {
+            return compute(zero_point);
+        }
         let key = FactorKey {
             to_start_ms: first.wrapping_sub(start),
             to_end_ms: end.wrapping_sub(last),
             sampled_ms: last.wrapping_sub(first),
             samples: n,
-            range_secs_bits: range_secs.to_bits(),
-            is_rate,
         };
         if let Some((k, factor)) = self.last.get() {
             if k == key {
                 return factor;
             }
         }
-        let factor = extrapolation_factor((first, last, n), (start, end), range_secs, None, is_rate);
+        let factor = compute(None);
         self.last.set(Some((key, factor)));
         factor
     }
@@ -517,6 +507,11 @@ mod tests {
             x % below
         };
         let mut zero_point_used = 0;
+        let ranges = [300.0, 60.0, 3_600.0];
+        // One memo per range and kind, shared by every case of them: a factor is reused
+        // only when every input of the key matches (window edges 0–14 s from the samples in
+        // steps of 2 s, so keys recur and often differ in one field from the one before).
+        let memos = ranges.map(|r| [false, true].map(|is_rate| Extrapolation::new(r, is_rate)));
         for case in 0..20_000 {
             // Counters starting near zero (where the zero point moves the start) or far
             // from it, scraped regularly or with jitter and gaps.
@@ -528,25 +523,41 @@ mod tests {
                 1e6 + next(1_000) as f64
             };
             let regular = case % 3 != 0;
+            // Regular intervals that give equal spans with different counts.
+            let interval = [15_000, 5_000, 45_000][(case / 3) % 3];
             let mut samples = Vec::with_capacity(n);
             for _ in 0..n {
                 samples.push(Sample::new(t, v));
-                t += if regular { 15_000 } else { 1 + next(40_000) as i64 };
+                t += if regular {
+                    interval
+                } else {
+                    1 + next(40_000) as i64
+                };
                 v += next(100) as f64 * 0.25;
             }
             let (first, last) = (samples[0].timestamp_ms, samples[n - 1].timestamp_ms);
-            let start = first - next(40_000) as i64;
-            let end = last + next(40_000) as i64;
-            let range_secs = [300.0, 60.0, 3_600.0][case % 3];
+            let jitter = if case % 7 == 0 { next(1_000) as i64 } else { 0 };
+            let start = first - next(8) as i64 * 2_000 - jitter;
+            let end = last + next(8) as i64 * 2_000;
+            let range_secs = ranges[case % 3];
             let is_rate = case % 5 != 0;
-            let memo = FactorMemo::default();
-            let got = extrapolated_rate(&samples, (start, end), range_secs, (true, false), is_rate, &memo);
-            let want = rate_as_written(&samples, (start, end), range_secs, is_rate);
-            assert_eq!(
-                got.map(f64::to_bits),
-                want.map(f64::to_bits),
-                "case {case}: {samples:?}"
-            );
+            let extrapolation = &memos[case % 3][usize::from(is_rate)];
+            // The window, then neighbours differing in one edge right after it (a memo
+            // keyed on too little would give them its factor), then the window again.
+            for (start, end) in [
+                (start, end),
+                (start - 2_000, end),
+                (start, end + 2_000),
+                (start, end),
+            ] {
+                let got = extrapolated_rate(&samples, (start, end), (true, false), extrapolation);
+                let want = rate_as_written(&samples, (start, end), range_secs, is_rate);
+                assert_eq!(
+                    got.map(f64::to_bits),
+                    want.map(f64::to_bits),
+                    "case {case} [{start}, {end}]: {samples:?}"
+                );
+            }
             let result = samples[n - 1].value - samples[0].value;
             if result > 0.0 && samples[0].value < 2.0 * result {
                 zero_point_used += 1;
